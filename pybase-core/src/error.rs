@@ -1,0 +1,177 @@
+//! Errors of PyBase's core.
+//!
+//! Two error types, by layer:
+//! - [`StoreError`]: what a storage backend reports. Backends map their
+//!   driver errors into it (a unique violation becomes `Conflict`, a missing
+//!   row `NotFound`, anything else `Backend`).
+//! - [`Error`]: what the facade ([`crate::Pybase`]) reports to an embedding
+//!   program or the server: permission failures, validation failures with the
+//!   field and what was expected, and store errors passed through. The server
+//!   maps each variant to one HTTP status.
+
+use std::collections::BTreeMap;
+
+/// A store result.
+pub type StoreResult<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A facade result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a storage backend reports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The addressed row does not exist (or is not visible to the operation).
+    #[error("{entity} {id} not found")]
+    NotFound {
+        /// Kind of thing, e.g. "record".
+        entity: &'static str,
+        /// Its id or key.
+        id: String,
+    },
+    /// The write would break a uniqueness or integrity rule.
+    #[error("{message}")]
+    Conflict {
+        /// Kind of thing, e.g. "field".
+        entity: &'static str,
+        /// The field or rule involved, e.g. "name" or "last_owner".
+        field: String,
+        /// Short human explanation.
+        message: String,
+    },
+    /// Input the store itself could not accept.
+    #[error("{field}: expected {expected}")]
+    Invalid {
+        /// The field involved.
+        field: String,
+        /// What was expected.
+        expected: String,
+    },
+    /// The backend failed (connection, I/O, corruption, ...).
+    #[error("{backend} backend error: {source}")]
+    Backend {
+        /// Backend name, e.g. "sqlite".
+        backend: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// A `NotFound` for `entity` with `id`.
+    pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
+        Self::NotFound {
+            entity,
+            id: id.to_string(),
+        }
+    }
+
+    /// A `Conflict` on `entity`'s `field`.
+    pub fn conflict(
+        entity: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Conflict {
+            entity,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A `Backend` error from `backend`.
+    pub fn backend(
+        backend: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Backend {
+            backend,
+            source: source.into(),
+        }
+    }
+}
+
+/// Validation failures keyed by field name (or `records[3].Qty` in batches).
+pub type FieldErrors = BTreeMap<String, String>;
+
+/// What the facade reports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Not signed in, bad credentials, or a token that is invalid, expired or revoked.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Signed in and a member, but the role or key scope is too low.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Missing, or not visible to the caller (non-members never learn more).
+    #[error("{entity} not found")]
+    NotFound {
+        /// Kind of thing, e.g. "table".
+        entity: &'static str,
+    },
+    /// Would break a uniqueness or integrity rule.
+    #[error("{message}")]
+    Conflict {
+        /// The field or rule involved.
+        field: String,
+        /// Short human explanation.
+        message: String,
+    },
+    /// Input failed validation; `fields` says which and what was expected.
+    #[error("{message}")]
+    Validation {
+        /// Summary.
+        message: String,
+        /// Per-field explanations.
+        fields: FieldErrors,
+    },
+    /// Malformed request that is not about a field (bad cursor, bad JSON shape).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Too many attempts; retry after the given number of seconds.
+    #[error("too many attempts, retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+    },
+    /// A dependency failed; details are logged, never shown to clients.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// A validation error about one field.
+    pub fn invalid(field: impl Into<String>, expected: impl Into<String>) -> Self {
+        let field = field.into();
+        let expected = expected.into();
+        let mut fields = FieldErrors::new();
+        fields.insert(field.clone(), expected.clone());
+        Self::Validation {
+            message: format!("{field}: {expected}"),
+            fields,
+        }
+    }
+
+    /// A `NotFound` for `entity`.
+    pub fn not_found(entity: &'static str) -> Self {
+        Self::NotFound { entity }
+    }
+
+    /// A `Forbidden` with a message.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::Forbidden(message.into())
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { entity, .. } => Self::NotFound { entity },
+            StoreError::Conflict { field, message, .. } => Self::Conflict { field, message },
+            StoreError::Invalid { field, expected } => Self::invalid(field, expected),
+            StoreError::Backend { .. } => Self::Internal(Box::new(e)),
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! PyBase core: the domain of a self-hosted Airtable alternative.
+//!
+//! - [`model`]: users, workspaces, bases, tables, fields, records, views,
+//!   API keys and attachments, with typed ids ([`ids`]).
+//! - [`fields`]: field types, their options, cell validation and conversion.
+//! - [`query`]: filters, sorts and cursor pages, plus a reference evaluator.
+//! - [`store`]: the storage traits every backend implements.
+//! - [`role`]: roles, API-key scopes and what they allow.
+//!
+//! With the `testkit` feature, [`testkit`] holds the conformance suite that
+//! every storage backend must pass.
+
+pub mod clock;
+pub mod error;
+pub mod fields;
+pub mod ids;
+pub mod model;
+pub mod query;
+pub mod role;
+pub mod store;
+
+pub use error::{Error, Result, StoreError, StoreResult};

@@ -1,0 +1,226 @@
+//! The domain model: users, workspaces, bases, tables, fields, records, views,
+//! API keys and attachments.
+//!
+//! These are plain data; rules live in [`crate::facade`] and storage in
+//! [`crate::store`]. Timestamps are UTC.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::fields::FieldType;
+use crate::ids::{
+    ApiKeyId, AttachmentId, BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId,
+};
+use crate::query::ViewConfig;
+use crate::role::{Role, Scope};
+
+/// Time in UTC.
+pub type Timestamp = DateTime<Utc>;
+
+/// Cells of a record keyed by field id (as a string). Empty cells are absent.
+pub type Cells = Map<String, Value>;
+
+/// A person who can sign in. Never carries the password hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Email, stored lowercased; unique.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change time.
+    pub updated_at: Timestamp,
+}
+
+/// A workspace: the unit of membership and permissions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Workspace {
+    /// Id.
+    pub id: WorkspaceId,
+    /// Display name.
+    pub name: String,
+    /// URL-friendly unique name.
+    pub slug: String,
+    /// Optional description.
+    pub description: Option<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change time.
+    pub updated_at: Timestamp,
+}
+
+/// A user's membership in a workspace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// The member.
+    pub user: User,
+    /// Their role.
+    pub role: Role,
+    /// When they joined.
+    pub created_at: Timestamp,
+}
+
+/// A base: a group of related tables inside a workspace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Base {
+    /// Id.
+    pub id: BaseId,
+    /// Owning workspace.
+    pub workspace_id: WorkspaceId,
+    /// Display name.
+    pub name: String,
+    /// Optional description.
+    pub description: Option<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change time.
+    pub updated_at: Timestamp,
+}
+
+/// A table of a base.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    /// Id.
+    pub id: TableId,
+    /// Owning base.
+    pub base_id: BaseId,
+    /// Workspace of the base (denormalised: tables never move).
+    pub workspace_id: WorkspaceId,
+    /// Display name.
+    pub name: String,
+    /// Optional description.
+    pub description: Option<String>,
+    /// The field that names records; `None` only while a table has no fields.
+    pub primary_field_id: Option<FieldId>,
+    /// Order among the base's tables.
+    pub position: i64,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change time.
+    pub updated_at: Timestamp,
+}
+
+/// A typed column of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// Id; cells are keyed by it so renames never lose data.
+    pub id: FieldId,
+    /// Owning table.
+    pub table_id: TableId,
+    /// Name, unique in the table ignoring case.
+    pub name: String,
+    /// Optional description.
+    pub description: Option<String>,
+    /// Type and options.
+    pub field_type: FieldType,
+    /// Order among the table's fields.
+    pub position: i64,
+    /// Whether the backends keep an index on this field's cells.
+    pub indexed: bool,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change time.
+    pub updated_at: Timestamp,
+}
+
+/// A row of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Id.
+    pub id: RecordId,
+    /// Owning table.
+    pub table_id: TableId,
+    /// Cells keyed by field id; computed fields are not stored here.
+    pub cells: Cells,
+    /// Per-table sequence number, given at creation.
+    pub autonumber: i64,
+    /// Creator, if a user created it.
+    pub created_by: Option<UserId>,
+    /// Last writer, if a user changed it.
+    pub updated_by: Option<UserId>,
+    /// Creation time.
+    pub created_time: Timestamp,
+    /// Last change time.
+    pub updated_time: Timestamp,
+    /// Set when the record is soft-deleted.
+    pub deleted_time: Option<Timestamp>,
+}
+
+/// The kind of a view. Only grids exist so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewType {
+    /// A spreadsheet-like grid.
+    Grid,
+}
+
+/// A saved way of looking at a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    /// Id.
+    pub id: ViewId,
+    /// Owning table.
+    pub table_id: TableId,
+    /// Display name.
+    pub name: String,
+    /// Kind of view.
+    pub view_type: ViewType,
+    /// Stored filter, sort, hidden fields and field order (by field id).
+    pub config: ViewConfig,
+    /// Order among the table's views.
+    pub position: i64,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change time.
+    pub updated_at: Timestamp,
+}
+
+/// An API key's metadata; the secret itself is never stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Id.
+    pub id: ApiKeyId,
+    /// Owner; the key can never do more than this user.
+    pub user_id: UserId,
+    /// Display name.
+    pub name: String,
+    /// Non-secret leading characters of the key, used to find it.
+    pub prefix: String,
+    /// What the key may do (intersected with the owner's role).
+    pub scopes: Vec<Scope>,
+    /// Workspaces the key is limited to; `None` means all of the user's.
+    pub workspaces: Option<Vec<WorkspaceId>>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Expiry, if any.
+    pub expires_at: Option<Timestamp>,
+    /// Last successful use (updated at most once a minute).
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// An uploaded file's metadata; the bytes live in object storage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Id.
+    pub id: AttachmentId,
+    /// Table it was uploaded to (reading it needs read access to that table).
+    pub table_id: TableId,
+    /// Original file name.
+    pub filename: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// Key of the bytes in the object store.
+    pub storage_key: String,
+    /// Uploader.
+    pub created_by: Option<UserId>,
+    /// Upload time.
+    pub created_at: Timestamp,
+}

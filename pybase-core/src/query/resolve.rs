@@ -1,0 +1,477 @@
+//! Resolution of client filters and sorts against a table's fields.
+
+use serde_json::Value;
+
+use super::eval::TIME_FORMAT;
+use super::filter::{Condition, Filter, FilterSpec, Op, Operand, Target};
+use super::sort::{SortKey, SortSpec};
+use crate::fields::{FieldType, MetaColumn, ValueKind};
+use crate::ids::{FieldId, UserId};
+use crate::model::Field;
+
+/// A filter or sort that does not fit the table; `field` names the culprit
+/// (`filter`, `sort` or a field name) and `expected` what would fit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {expected}")]
+pub struct QueryError {
+    /// Where the problem is.
+    pub field: String,
+    /// What was expected.
+    pub expected: String,
+}
+
+impl From<QueryError> for crate::Error {
+    fn from(e: QueryError) -> Self {
+        Self::invalid(e.field, e.expected)
+    }
+}
+
+fn qerr(field: impl Into<String>, expected: impl Into<String>) -> QueryError {
+    QueryError {
+        field: field.into(),
+        expected: expected.into(),
+    }
+}
+
+/// Most nesting a filter may have (guards the stack and the SQL size).
+const MAX_DEPTH: usize = 16;
+/// Most conditions a filter may have.
+const MAX_CONDITIONS: usize = 200;
+
+impl FilterSpec {
+    /// Parses the API's filter JSON: `{"and":[..]}`, `{"or":[..]}`,
+    /// `{"not":{..}}` or `{"field","op","value"}`.
+    pub fn from_json(value: &Value) -> Result<Self, QueryError> {
+        let mut count = 0;
+        parse_spec(value, 0, &mut count)
+    }
+
+    /// The API's JSON shape of this filter.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::And(parts) => {
+                serde_json::json!({ "and": parts.iter().map(Self::to_json).collect::<Vec<_>>() })
+            }
+            Self::Or(parts) => {
+                serde_json::json!({ "or": parts.iter().map(Self::to_json).collect::<Vec<_>>() })
+            }
+            Self::Not(inner) => serde_json::json!({ "not": inner.to_json() }),
+            Self::Cond { field, op, value } => {
+                if value.is_null() {
+                    serde_json::json!({ "field": field, "op": op })
+                } else {
+                    serde_json::json!({ "field": field, "op": op, "value": value })
+                }
+            }
+        }
+    }
+
+    /// The same filter with every field reference rewritten by `f`
+    /// (names to ids when a view is saved, ids to names when shown).
+    pub fn map_fields(&self, f: &impl Fn(&str) -> String) -> Self {
+        match self {
+            Self::And(p) => Self::And(p.iter().map(|x| x.map_fields(f)).collect()),
+            Self::Or(p) => Self::Or(p.iter().map(|x| x.map_fields(f)).collect()),
+            Self::Not(i) => Self::Not(Box::new(i.map_fields(f))),
+            Self::Cond { field, op, value } => Self::Cond {
+                field: f(field),
+                op: op.clone(),
+                value: value.clone(),
+            },
+        }
+    }
+}
+
+fn parse_spec(value: &Value, depth: usize, count: &mut usize) -> Result<FilterSpec, QueryError> {
+    if depth > MAX_DEPTH {
+        return Err(qerr(
+            "filter",
+            format!("at most {MAX_DEPTH} levels of nesting"),
+        ));
+    }
+    let Value::Object(m) = value else {
+        return Err(qerr(
+            "filter",
+            format!("an object with and, or, not or field/op/value, got {value}"),
+        ));
+    };
+    let list = |v: &Value, key: &str, count: &mut usize| -> Result<Vec<FilterSpec>, QueryError> {
+        match v {
+            Value::Array(items) => items
+                .iter()
+                .map(|i| parse_spec(i, depth + 1, count))
+                .collect(),
+            other => Err(qerr(
+                "filter",
+                format!("{key} takes a list of filters, got {other}"),
+            )),
+        }
+    };
+    if m.len() == 1 {
+        if let Some(v) = m.get("and") {
+            return Ok(FilterSpec::And(list(v, "and", count)?));
+        }
+        if let Some(v) = m.get("or") {
+            return Ok(FilterSpec::Or(list(v, "or", count)?));
+        }
+        if let Some(v) = m.get("not") {
+            return Ok(FilterSpec::Not(Box::new(parse_spec(v, depth + 1, count)?)));
+        }
+    }
+    for k in m.keys() {
+        if !["field", "op", "value"].contains(&k.as_str()) {
+            return Err(qerr(
+                "filter",
+                format!("unknown key {k:?} (expected and, or, not, or field, op and value)"),
+            ));
+        }
+    }
+    let field = match m.get("field") {
+        Some(Value::String(s)) => s.clone(),
+        _ => {
+            return Err(qerr(
+                "filter",
+                "a condition needs \"field\" (a field name or id)",
+            ));
+        }
+    };
+    let op = match m.get("op") {
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(qerr("filter", "a condition needs \"op\"")),
+    };
+    *count += 1;
+    if *count > MAX_CONDITIONS {
+        return Err(qerr(
+            "filter",
+            format!("at most {MAX_CONDITIONS} conditions"),
+        ));
+    }
+    Ok(FilterSpec::Cond {
+        field,
+        op,
+        value: m.get("value").cloned().unwrap_or(Value::Null),
+    })
+}
+
+/// Finds a field by id, exact name, or name ignoring case.
+pub fn find_field<'a>(fields: &'a [Field], key: &str) -> Option<&'a Field> {
+    if let Ok(id) = FieldId::parse(key) {
+        if let Some(f) = fields.iter().find(|f| f.id == id) {
+            return Some(f);
+        }
+    }
+    fields.iter().find(|f| f.name == key).or_else(|| {
+        fields
+            .iter()
+            .find(|f| f.name.to_lowercase() == key.to_lowercase())
+    })
+}
+
+/// Where a field's values are read from.
+pub fn target_of(field: &Field) -> Target {
+    match field.field_type.meta_column() {
+        Some(m) => Target::Meta(m),
+        None => Target::Cell {
+            field: field.id,
+            kind: field.field_type.value_kind(),
+        },
+    }
+}
+
+fn number_operand(name: &str, v: &Value) -> Result<f64, QueryError> {
+    match v {
+        Value::Number(n) => n.as_f64().ok_or_else(|| qerr(name, "a number")),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .ok_or_else(|| qerr(name, format!("a number, got {v}"))),
+        _ => Err(qerr(name, format!("a number, got {v}"))),
+    }
+}
+
+fn text_operand(field: &Field, op: Op, v: &Value) -> Result<String, QueryError> {
+    let name = &field.name;
+    if let Some(meta) = field.field_type.meta_column() {
+        let Value::String(s) = v else {
+            return Err(qerr(name, format!("a string, got {v}")));
+        };
+        return match meta {
+            MetaColumn::CreatedTime | MetaColumn::UpdatedTime => parse_time(s).ok_or_else(|| {
+                qerr(
+                    name,
+                    format!("an RFC 3339 date-time or YYYY-MM-DD date, got {v}"),
+                )
+            }),
+            MetaColumn::CreatedBy | MetaColumn::UpdatedBy => UserId::parse(s)
+                .map(|u| u.to_string())
+                .map_err(|e| qerr(name, e.to_string())),
+            MetaColumn::Autonumber => Err(qerr(name, "a number")),
+        };
+    }
+    let Value::String(s) = v else {
+        return Err(qerr(name, format!("a string, got {v}")));
+    };
+    if s.is_empty() {
+        return Err(qerr(
+            name,
+            "a non-empty value (use is_empty to find empty cells)",
+        ));
+    }
+    let partial = matches!(op, Op::Contains | Op::NotContains | Op::StartsWith);
+    match &field.field_type {
+        FieldType::SingleSelect { choices } if !partial => {
+            if choices.iter().any(|c| &c.name == s) {
+                Ok(s.clone())
+            } else {
+                Err(qerr(name, format!("one of the field's choices, got {v}")))
+            }
+        }
+        FieldType::Date
+        | FieldType::DateTime { .. }
+        | FieldType::Email
+        | FieldType::Url
+        | FieldType::Phone
+            if !partial =>
+        {
+            match field.field_type.validate_cell(v, true) {
+                Ok(Some(Value::String(n))) => Ok(n),
+                Ok(_) => Err(qerr(name, "a non-empty value")),
+                Err(e) => Err(qerr(name, e.expected)),
+            }
+        }
+        _ => Ok(s.clone()),
+    }
+}
+
+fn parse_time(s: &str) -> Option<String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(
+            t.with_timezone(&chrono::Utc)
+                .format(TIME_FORMAT)
+                .to_string(),
+        );
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .map(|d| format!("{}T00:00:00.000Z", d.format("%Y-%m-%d")))
+}
+
+fn list_operand(field: &Field, v: &Value) -> Result<Vec<String>, QueryError> {
+    let name = &field.name;
+    let items: Vec<&Value> = match v {
+        Value::Array(a) => a.iter().collect(),
+        Value::String(_) => vec![v],
+        _ => return Err(qerr(name, format!("a value or a list of values, got {v}"))),
+    };
+    if items.is_empty() {
+        return Err(qerr(name, "a non-empty list"));
+    }
+    items
+        .into_iter()
+        .map(|item| {
+            let Value::String(s) = item else {
+                return Err(qerr(name, format!("strings, got {item}")));
+            };
+            match &field.field_type {
+                FieldType::MultiSelect { choices } if !choices.iter().any(|c| &c.name == s) => Err(
+                    qerr(name, format!("one of the field's choices, got {item}")),
+                ),
+                FieldType::Link { .. } => crate::ids::RecordId::parse(s)
+                    .map(|r| r.to_string())
+                    .map_err(|e| qerr(name, e.to_string())),
+                FieldType::Attachment => crate::ids::AttachmentId::parse(s)
+                    .map(|r| r.to_string())
+                    .map_err(|e| qerr(name, e.to_string())),
+                _ => Ok(s.clone()),
+            }
+        })
+        .collect()
+}
+
+fn resolve_condition(field: &Field, op_name: &str, value: &Value) -> Result<Condition, QueryError> {
+    let name = &field.name;
+    let target = target_of(field);
+    let kind = target.kind();
+    let allowed = Op::allowed_for(kind);
+    let op = Op::parse(op_name)
+        .filter(|op| allowed.contains(op))
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|o| o.as_str()).collect();
+            qerr(
+                name,
+                format!(
+                    "an operator for a {} field ({}), got {op_name:?}",
+                    field.field_type.type_name(),
+                    names.join(", ")
+                ),
+            )
+        })?;
+    let operand = match (op, kind) {
+        (Op::IsEmpty | Op::IsNotEmpty, _) => Operand::None,
+        (Op::HasAny | Op::HasAll, _) => Operand::TextList(list_operand(field, value)?),
+        (_, ValueKind::Bool) => match value {
+            Value::Bool(b) => Operand::Bool(*b),
+            Value::String(s) if s == "true" || s == "false" => Operand::Bool(s == "true"),
+            _ => return Err(qerr(name, format!("true or false, got {value}"))),
+        },
+        (Op::In, ValueKind::Number) => {
+            let Value::Array(items) = value else {
+                return Err(qerr(name, format!("a list of numbers, got {value}")));
+            };
+            if items.is_empty() {
+                return Err(qerr(name, "a non-empty list"));
+            }
+            Operand::NumberList(
+                items
+                    .iter()
+                    .map(|i| number_operand(name, i))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        (Op::In, _) => {
+            let Value::Array(items) = value else {
+                return Err(qerr(name, format!("a list of values, got {value}")));
+            };
+            if items.is_empty() {
+                return Err(qerr(name, "a non-empty list"));
+            }
+            Operand::TextList(
+                items
+                    .iter()
+                    .map(|i| text_operand(field, Op::Eq, i))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        (_, ValueKind::Number) => Operand::Number(number_operand(name, value)?),
+        (_, _) => Operand::Text(text_operand(field, op, value)?),
+    };
+    Ok(Condition {
+        target,
+        op,
+        operand,
+    })
+}
+
+/// Resolves a client filter against `fields`, checking every operator
+/// against its field's type and normalising every operand.
+pub fn resolve_filter(spec: &FilterSpec, fields: &[Field]) -> Result<Filter, QueryError> {
+    Ok(match spec {
+        FilterSpec::And(parts) => Filter::And(
+            parts
+                .iter()
+                .map(|p| resolve_filter(p, fields))
+                .collect::<Result<_, _>>()?,
+        ),
+        FilterSpec::Or(parts) => Filter::Or(
+            parts
+                .iter()
+                .map(|p| resolve_filter(p, fields))
+                .collect::<Result<_, _>>()?,
+        ),
+        FilterSpec::Not(inner) => Filter::Not(Box::new(resolve_filter(inner, fields)?)),
+        FilterSpec::Cond { field, op, value } => {
+            let f = find_field(fields, field)
+                .ok_or_else(|| qerr(field, "an existing field of the table"))?;
+            Filter::Cond(resolve_condition(f, op, value)?)
+        }
+    })
+}
+
+impl SortSpec {
+    /// Parses `-Price,Name` (a leading `-` means descending).
+    pub fn parse_list(s: &str) -> Result<Vec<Self>, QueryError> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.strip_prefix('-') {
+                Some(name) if !name.is_empty() => Ok(Self {
+                    field: name.to_owned(),
+                    desc: true,
+                }),
+                Some(_) => Err(qerr("sort", "a field name after '-'")),
+                None => Ok(Self {
+                    field: p.strip_prefix('+').unwrap_or(p).to_owned(),
+                    desc: false,
+                }),
+            })
+            .collect()
+    }
+
+    /// Parses the JSON form: the string form, or
+    /// `[{"field":"Price","direction":"desc"}]`.
+    pub fn from_json(value: &Value) -> Result<Vec<Self>, QueryError> {
+        match value {
+            Value::Null => Ok(Vec::new()),
+            Value::String(s) => Self::parse_list(s),
+            Value::Array(items) => items
+                .iter()
+                .map(|item| {
+                    let field = item.get("field").and_then(Value::as_str).ok_or_else(|| {
+                        qerr(
+                            "sort",
+                            format!("{{\"field\", \"direction\"}} objects, got {item}"),
+                        )
+                    })?;
+                    let desc = match item.get("direction").and_then(Value::as_str) {
+                        None | Some("asc") => false,
+                        Some("desc") => true,
+                        Some(d) => {
+                            return Err(qerr("sort", format!("direction asc or desc, got {d:?}")));
+                        }
+                    };
+                    Ok(Self {
+                        field: field.to_owned(),
+                        desc,
+                    })
+                })
+                .collect(),
+            other => Err(qerr(
+                "sort",
+                format!("a string like \"-Price,Name\" or a list, got {other}"),
+            )),
+        }
+    }
+}
+
+/// Most sort keys a query may have.
+const MAX_SORT_KEYS: usize = 10;
+
+/// Resolves client sort keys against `fields`.
+pub fn resolve_sort(specs: &[SortSpec], fields: &[Field]) -> Result<Vec<SortKey>, QueryError> {
+    if specs.len() > MAX_SORT_KEYS {
+        return Err(qerr("sort", format!("at most {MAX_SORT_KEYS} sort keys")));
+    }
+    specs
+        .iter()
+        .map(|s| {
+            let f = find_field(fields, &s.field)
+                .ok_or_else(|| qerr(&s.field, "an existing field of the table"))?;
+            let target = target_of(f);
+            if target.kind() == ValueKind::List {
+                return Err(qerr(
+                    &f.name,
+                    format!(
+                        "a sortable field (a {} field cannot be sorted)",
+                        f.field_type.type_name()
+                    ),
+                ));
+            }
+            Ok(SortKey {
+                target,
+                desc: s.desc,
+            })
+        })
+        .collect()
+}
+
+/// A stable fingerprint of a query's shape, kept in its cursors so a cursor
+/// is never applied to a different query.
+pub fn fingerprint(table: &str, filter: Option<&Filter>, sort: &[SortKey]) -> u64 {
+    let text = format!("{table}|{filter:?}|{sort:?}");
+    // FNV-1a: stable across builds, unlike std's hasher.
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,41 @@
+//! Storage traits: one per aggregate, gathered in [`Store`].
+//!
+//! # Contract (every backend, checked by [`crate::testkit`])
+//! - Each method is one atomic unit of work: it fully happens or not at all.
+//! - A missing row answers [`StoreError::NotFound`]; a uniqueness violation
+//!   answers [`StoreError::Conflict`] naming the field; driver failures
+//!   answer [`StoreError::Backend`].
+//! - Stores keep what they are given: validation, ids and timestamps come
+//!   from core. Timestamps are kept to the millisecond.
+//! - Ids are stored as text compared by bytes (`COLLATE "C"` in PostgreSQL).
+//! - Soft-deleted records are invisible unless an operation says otherwise.
+//! - Deleting a workspace removes its bases; a base its tables; a table its
+//!   fields, views, records and attachment rows.
+
+mod auth;
+mod records;
+mod schema;
+mod workspaces;
+
+pub use auth::{
+    AuthStore, PasswordReset, RefreshToken, SpendOutcome, StoredApiKey, UserCredentials,
+};
+pub use records::{NewRecord, RecordPatch, RecordsStore, UpsertOutcome};
+pub use schema::SchemaStore;
+pub use workspaces::WorkspacesStore;
+
+use std::fmt::Debug;
+
+/// Everything PyBase needs from a storage backend.
+///
+/// Implemented automatically for any type that implements every aggregate
+/// trait, so `Arc<dyn Store>` works for all backends.
+pub trait Store:
+    AuthStore + WorkspacesStore + SchemaStore + RecordsStore + Debug + Send + Sync + 'static
+{
+}
+
+impl<T> Store for T where
+    T: AuthStore + WorkspacesStore + SchemaStore + RecordsStore + Debug + Send + Sync + 'static
+{
+}

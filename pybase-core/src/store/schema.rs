@@ -1,0 +1,70 @@
+//! Bases, tables, fields and views.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::error::StoreResult;
+use crate::ids::{BaseId, FieldId, RecordId, TableId, ViewId, WorkspaceId};
+use crate::model::{Base, Field, Table, View};
+
+/// The schema of workspaces: bases, tables, fields and views.
+///
+/// Lists are ordered by `position`, then id. Field names are unique in a
+/// table ignoring case: `Conflict { entity: "field", field: "name" }`.
+/// A field with `indexed` set has an index on its cells, created or dropped
+/// by `create_field`, `update_field` and `replace_field` as the flag changes.
+#[async_trait]
+pub trait SchemaStore: Send + Sync {
+    /// Inserts a base; `NotFound` if the workspace is absent.
+    async fn create_base(&self, base: &Base) -> StoreResult<()>;
+    /// A base by id; `NotFound` if absent.
+    async fn get_base(&self, id: BaseId) -> StoreResult<Base>;
+    /// The bases of a workspace, oldest first.
+    async fn list_bases(&self, ws: WorkspaceId) -> StoreResult<Vec<Base>>;
+    /// Saves name, description and `updated_at`; `NotFound` if absent.
+    async fn update_base(&self, base: &Base) -> StoreResult<()>;
+    /// Deletes a base and all its tables; `NotFound` if absent.
+    async fn delete_base(&self, id: BaseId) -> StoreResult<()>;
+
+    /// Inserts a table with its initial fields, atomically.
+    async fn create_table(&self, table: &Table, fields: &[Field]) -> StoreResult<()>;
+    /// A table by id; `NotFound` if absent.
+    async fn get_table(&self, id: TableId) -> StoreResult<Table>;
+    /// The tables of a base by position.
+    async fn list_tables(&self, base: BaseId) -> StoreResult<Vec<Table>>;
+    /// Saves name, description, primary field, position and `updated_at`.
+    async fn update_table(&self, table: &Table) -> StoreResult<()>;
+    /// Deletes a table with its fields, views, records and attachment rows.
+    async fn delete_table(&self, id: TableId) -> StoreResult<()>;
+
+    /// Inserts a field; `NotFound` if the table is absent; name conflict.
+    async fn create_field(&self, field: &Field) -> StoreResult<()>;
+    /// A field by id; `NotFound` if absent.
+    async fn get_field(&self, id: FieldId) -> StoreResult<Field>;
+    /// The fields of a table by position.
+    async fn list_fields(&self, table: TableId) -> StoreResult<Vec<Field>>;
+    /// Saves everything about a field except its table; cells are untouched.
+    async fn update_field(&self, field: &Field) -> StoreResult<()>;
+    /// Saves a field and rewrites its cells in one transaction: for each
+    /// `(record, value)`, `Some` sets the cell and `None` removes it. Used for
+    /// type changes and choice renames, so nothing is ever half-converted.
+    /// Applies to soft-deleted records too.
+    async fn replace_field(
+        &self,
+        field: &Field,
+        cells: &[(RecordId, Option<Value>)],
+    ) -> StoreResult<()>;
+    /// Deletes a field and removes its cells from every record, atomically.
+    async fn delete_field(&self, id: FieldId) -> StoreResult<()>;
+
+    /// Inserts a view; `NotFound` if the table is absent.
+    async fn create_view(&self, view: &View) -> StoreResult<()>;
+    /// A view by id; `NotFound` if absent.
+    async fn get_view(&self, id: ViewId) -> StoreResult<View>;
+    /// The views of a table by position.
+    async fn list_views(&self, table: TableId) -> StoreResult<Vec<View>>;
+    /// Saves name, config, position and `updated_at`; `NotFound` if absent.
+    async fn update_view(&self, view: &View) -> StoreResult<()>;
+    /// Deletes a view; `NotFound` if absent.
+    async fn delete_view(&self, id: ViewId) -> StoreResult<()>;
+}

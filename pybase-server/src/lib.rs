@@ -1,0 +1,1 @@
+//! PyBase reference server.

@@ -1,0 +1,2 @@
+//! PyBase server binary.
+fn main() {}
