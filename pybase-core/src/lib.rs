@@ -15,8 +15,10 @@ pub mod error;
 pub mod fields;
 pub mod ids;
 pub mod model;
+pub mod principal;
 pub mod query;
 pub mod role;
 pub mod store;
 
 pub use error::{Error, Result, StoreError, StoreResult};
+pub use principal::Principal;
