@@ -13,6 +13,7 @@
 //!   fields, views, records and attachment rows.
 
 mod auth;
+mod health;
 mod records;
 mod schema;
 mod workspaces;
@@ -20,6 +21,7 @@ mod workspaces;
 pub use auth::{
     AuthStore, PasswordReset, RefreshToken, SpendOutcome, StoredApiKey, UserCredentials,
 };
+pub use health::StoreHealth;
 pub use records::{NewRecord, RecordPatch, RecordsStore, UpsertOutcome};
 pub use schema::SchemaStore;
 pub use workspaces::WorkspacesStore;
