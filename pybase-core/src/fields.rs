@@ -9,6 +9,6 @@ mod cell;
 mod convert;
 mod types;
 
-pub use cell::{CellError, normalize_number};
+pub use cell::{CellError, new_choice_names, normalize_number};
 pub use convert::{ConversionFailure, convert_cell};
 pub use types::{Choice, FieldType, MetaColumn, OptionsError, ValueKind};

@@ -1,0 +1,168 @@
+//! Text, long text, email, URL and phone cells.
+
+use serde_json::Value;
+
+use super::number::number_text;
+use super::{CellError, expected};
+
+/// Longest long-text cell, in characters.
+pub(crate) const LONG_TEXT_MAX_CHARS: usize = 100_000;
+/// Longest email address (RFC 5321 path limit).
+const EMAIL_MAX_CHARS: usize = 254;
+/// Longest phone number, in characters.
+const PHONE_MAX_CHARS: usize = 32;
+/// Fewest digits in a phone number.
+const PHONE_MIN_DIGITS: usize = 3;
+
+/// The string of a text-like cell: a string, or with `typecast` a number or
+/// boolean as its text.
+fn string_of(value: &Value, typecast: bool, what: &str) -> Result<String, CellError> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) if typecast => Ok(number_text(n)),
+        Value::Bool(b) if typecast => Ok(b.to_string()),
+        _ => Err(expected(what, value)),
+    }
+}
+
+fn is_line_break(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}')
+}
+
+pub(super) fn single_line(
+    value: &Value,
+    typecast: bool,
+    max_length: Option<u32>,
+) -> Result<Option<Value>, CellError> {
+    let mut s = string_of(value, typecast, "text")?;
+    if s.contains(is_line_break) {
+        if !typecast {
+            return Err(expected("a single line of text", value));
+        }
+        // A Windows line end is one break, so it becomes one space.
+        s = s.replace("\r\n", " ").replace(is_line_break, " ");
+    }
+    if let Some(max) = max_length {
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        if s.chars().count() > max {
+            return Err(expected(
+                &format!("text of at most {max} characters"),
+                value,
+            ));
+        }
+    }
+    Ok(Some(Value::String(s)))
+}
+
+pub(super) fn long_text(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+    let s = string_of(value, typecast, "text")?;
+    if s.chars().count() > LONG_TEXT_MAX_CHARS {
+        return Err(expected(
+            &format!("text of at most {LONG_TEXT_MAX_CHARS} characters"),
+            value,
+        ));
+    }
+    Ok(Some(Value::String(s)))
+}
+
+/// The trimmed string of a cell whose surrounding whitespace means nothing;
+/// `None` when nothing is left.
+fn trimmed(value: &Value, typecast: bool, what: &str) -> Result<Option<String>, CellError> {
+    let s = string_of(value, typecast, what)?;
+    let t = s.trim();
+    Ok((!t.is_empty()).then(|| t.to_owned()))
+}
+
+pub(super) fn email(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+    const WHAT: &str = "an email address";
+    let Some(s) = trimmed(value, typecast, WHAT)? else {
+        return Ok(None);
+    };
+    let bad = || expected(WHAT, value);
+    if s.chars().count() > EMAIL_MAX_CHARS || s.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    let Some((local, domain)) = s.split_once('@') else {
+        return Err(bad());
+    };
+    if local.is_empty() || domain.contains('@') || !domain.contains('.') {
+        return Err(bad());
+    }
+    if domain.split('.').any(str::is_empty) {
+        return Err(bad());
+    }
+    Ok(Some(Value::String(format!(
+        "{local}@{}",
+        domain.to_lowercase()
+    ))))
+}
+
+/// Splits `scheme://rest` when the scheme is http or https (any case) and
+/// returns the lowercase scheme and the rest.
+fn split_http(s: &str) -> Option<(&'static str, &str)> {
+    let (scheme, rest) = s.split_once("://")?;
+    if scheme.eq_ignore_ascii_case("http") {
+        Some(("http", rest))
+    } else if scheme.eq_ignore_ascii_case("https") {
+        Some(("https", rest))
+    } else {
+        None
+    }
+}
+
+/// The host of a URL's remainder after `scheme://`: the authority without
+/// user info and port.
+fn host_of(rest: &str) -> &str {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    if host_port.starts_with('[') {
+        // An IPv6 literal keeps its colons.
+        return host_port.split(']').next().unwrap_or("");
+    }
+    host_port.split(':').next().unwrap_or("")
+}
+
+/// Whether a bare `example.com/x` looks like a host name worth prefixing
+/// with `https://`.
+fn looks_like_bare_host(s: &str) -> bool {
+    let host = host_of(s);
+    host.contains('.')
+        && !host.starts_with('.')
+        && !host.ends_with('.')
+        && host
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-'))
+        && !s.split(['/', '?', '#']).next().unwrap_or("").contains('@')
+}
+
+pub(super) fn url(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+    const WHAT: &str = "an http or https URL";
+    let Some(s) = trimmed(value, typecast, WHAT)? else {
+        return Ok(None);
+    };
+    if s.contains(char::is_whitespace) {
+        return Err(expected(WHAT, value));
+    }
+    let (scheme, rest) = match split_http(&s) {
+        Some(parts) => parts,
+        None if typecast && !s.contains("://") && looks_like_bare_host(&s) => ("https", s.as_str()),
+        None => return Err(expected(WHAT, value)),
+    };
+    if host_of(rest).is_empty() {
+        return Err(expected(WHAT, value));
+    }
+    Ok(Some(Value::String(format!("{scheme}://{rest}"))))
+}
+
+pub(super) fn phone(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+    const WHAT: &str = "a phone number";
+    let Some(s) = trimmed(value, typecast, WHAT)? else {
+        return Ok(None);
+    };
+    let allowed = |c: char| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')' | '.');
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    if !s.chars().all(allowed) || digits < PHONE_MIN_DIGITS || s.chars().count() > PHONE_MAX_CHARS {
+        return Err(expected(WHAT, value));
+    }
+    Ok(Some(Value::String(s)))
+}

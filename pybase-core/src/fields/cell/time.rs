@@ -1,0 +1,125 @@
+//! Date and datetime cells.
+//!
+//! Both are stored as text whose byte order is time order: dates as
+//! `YYYY-MM-DD`, datetimes as UTC with milliseconds (the query model's
+//! [`TIME_FORMAT`]), so years are limited to 0000..=9999.
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use serde_json::Value;
+
+use super::{CellError, expected};
+use crate::query::eval::TIME_FORMAT;
+
+/// Parses exactly `YYYY-MM-DD` as a real calendar date.
+fn strict_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = s.get(r)?;
+        if part.bytes().all(|c| c.is_ascii_digit()) {
+            part.parse().ok()
+        } else {
+            None
+        }
+    };
+    let year = i32::try_from(num(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?)
+}
+
+/// Parses `HH:MM`, `HH:MM:SS` or `HH:MM:SS.fff` (up to nanoseconds).
+fn strict_time(s: &str) -> Option<NaiveTime> {
+    let two = |t: &str| -> Option<u32> {
+        if t.len() == 2 && t.bytes().all(|c| c.is_ascii_digit()) {
+            t.parse().ok()
+        } else {
+            None
+        }
+    };
+    let mut parts = s.splitn(3, ':');
+    let h = two(parts.next()?)?;
+    let m = two(parts.next()?)?;
+    let (sec, nanos) = match parts.next() {
+        None => (0, 0),
+        Some(rest) => {
+            let (whole, frac) = match rest.split_once('.') {
+                Some((w, f)) => (w, Some(f)),
+                None => (rest, None),
+            };
+            let sec = two(whole)?;
+            let nanos = match frac {
+                None => 0,
+                Some(f)
+                    if !f.is_empty() && f.len() <= 9 && f.bytes().all(|c| c.is_ascii_digit()) =>
+                {
+                    format!("{f:0<9}").parse().ok()?
+                }
+                Some(_) => return None,
+            };
+            (sec, nanos)
+        }
+    };
+    NaiveTime::from_hms_nano_opt(h, m, sec, nanos)
+}
+
+/// Reads an instant: RFC 3339 with an offset, or with `typecast` a date
+/// (midnight UTC) or a date and time without offset (taken as UTC).
+fn parse_instant(s: &str, typecast: bool) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if !typecast {
+        return None;
+    }
+    if let Some(d) = strict_date(s) {
+        return Some(d.and_time(NaiveTime::MIN).and_utc());
+    }
+    let date = strict_date(s.get(..10)?)?;
+    let rest = s.get(10..)?;
+    let time = rest.strip_prefix([' ', 'T', 't'])?;
+    Some(NaiveDateTime::new(date, strict_time(time)?).and_utc())
+}
+
+/// Years whose text keeps byte order equal to time order.
+fn storable(t: &DateTime<Utc>) -> bool {
+    (0..=9999).contains(&t.year())
+}
+
+pub(super) fn datetime(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+    let what = if typecast {
+        "a date and time (RFC 3339, or YYYY-MM-DD[ HH:MM[:SS]] in UTC)"
+    } else {
+        "an RFC 3339 date and time with an offset"
+    };
+    let Value::String(s) = value else {
+        return Err(expected(what, value));
+    };
+    match parse_instant(s.trim(), typecast) {
+        Some(t) if storable(&t) => Ok(Some(Value::String(t.format(TIME_FORMAT).to_string()))),
+        _ => Err(expected(what, value)),
+    }
+}
+
+pub(super) fn date(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+    let what = if typecast {
+        "a date (YYYY-MM-DD, or a date and time)"
+    } else {
+        "a date (YYYY-MM-DD)"
+    };
+    let Value::String(s) = value else {
+        return Err(expected(what, value));
+    };
+    let s = s.trim();
+    let day = match strict_date(s) {
+        Some(d) => Some(d),
+        None if typecast => parse_instant(s, true)
+            .filter(storable)
+            .map(|t| t.date_naive()),
+        None => None,
+    };
+    match day {
+        Some(d) => Ok(Some(Value::String(d.format("%Y-%m-%d").to_string()))),
+        None => Err(expected(what, value)),
+    }
+}
