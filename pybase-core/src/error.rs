@@ -130,6 +130,12 @@ pub enum Error {
     /// Malformed request that is not about a field (bad cursor, bad JSON shape).
     #[error("{0}")]
     BadRequest(String),
+    /// An upload or body is larger than allowed.
+    #[error("payload larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// Too many attempts; retry after the given number of seconds.
     #[error("too many attempts, retry in {retry_after_secs} s")]
     RateLimited {

@@ -12,6 +12,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod facade;
 pub mod fields;
 pub mod ids;
 pub mod model;
@@ -21,4 +22,5 @@ pub mod role;
 pub mod store;
 
 pub use error::{Error, Result, StoreError, StoreResult};
+pub use facade::Pybase;
 pub use principal::Principal;

@@ -1,0 +1,143 @@
+//! The facade every embedding program and the server use: [`Pybase`].
+//!
+//! Each operation takes the acting [`Principal`] and checks its role in the
+//! workspace involved before touching storage, so an embedding application
+//! gets exactly the permission rules of the HTTP API:
+//! - a non-member (or an API key limited to other workspaces) gets
+//!   [`Error::NotFound`], never a hint that the resource exists;
+//! - a member whose role or key scope is too low gets [`Error::Forbidden`].
+
+mod attachments;
+mod inputs;
+mod records;
+mod render;
+mod schema;
+mod workspaces;
+
+pub use inputs::{
+    BasePatch, CellsInput, FieldPatch, NewBase, NewField, NewMember, NewTable, NewView,
+    NewWorkspace, QueryInput, TablePatch, ViewPatch, WorkspacePatch, WriteOptions,
+};
+pub use records::MAX_BATCH;
+pub use render::{FieldKey, RecordOut, RecordsPage, TableSchema, UpsertResult, attachment_json};
+
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::memory::InMemory;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result, StoreError};
+use crate::ids::{TableId, WorkspaceId};
+use crate::model::Table;
+use crate::principal::Principal;
+use crate::role::{Action, Role};
+use crate::store::Store;
+
+/// PyBase as a library: storage, object storage and a clock behind the
+/// permission rules.
+#[derive(Debug, Clone)]
+pub struct Pybase {
+    store: Arc<dyn Store>,
+    objects: Arc<dyn ObjectStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Pybase {
+    /// A facade over `store`, keeping attachment bytes in memory until
+    /// [`Pybase::with_object_store`] says otherwise.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            objects: Arc::new(InMemory::new()),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Keeps attachment bytes in `objects` (a local folder, S3, ...).
+    pub fn with_object_store(mut self, objects: Arc<dyn ObjectStore>) -> Self {
+        self.objects = objects;
+        self
+    }
+
+    /// Uses `clock` for every timestamp.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The storage backend.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The object store holding attachment bytes.
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.objects
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Checks that `principal` may do `action` in `ws` and returns its role.
+    /// Non-members get `NotFound { entity }` so nothing leaks.
+    pub async fn authorize(
+        &self,
+        principal: &Principal,
+        ws: WorkspaceId,
+        action: Action,
+        entity: &'static str,
+    ) -> Result<Role> {
+        if !principal.can_see_workspace(ws) {
+            return Err(Error::not_found(entity));
+        }
+        let role = self
+            .store
+            .member_role(ws, principal.user_id())
+            .await?
+            .ok_or(Error::NotFound { entity })?;
+        if !principal.allows(role, action) {
+            return Err(Error::forbidden(forbidden_message(role, action, principal)));
+        }
+        Ok(role)
+    }
+
+    /// Loads a table and checks `action` on its workspace.
+    pub(crate) async fn table_for(
+        &self,
+        principal: &Principal,
+        id: TableId,
+        action: Action,
+    ) -> Result<Table> {
+        let table = self
+            .store
+            .get_table(id)
+            .await
+            .map_err(|e| not_found_as(e, "table"))?;
+        self.authorize(principal, table.workspace_id, action, "table")
+            .await?;
+        Ok(table)
+    }
+}
+
+/// Maps a store `NotFound` to the facade's, naming `entity`.
+pub(crate) fn not_found_as(e: StoreError, entity: &'static str) -> Error {
+    match e {
+        StoreError::NotFound { .. } => Error::NotFound { entity },
+        other => other.into(),
+    }
+}
+
+fn forbidden_message(role: Role, action: Action, principal: &Principal) -> String {
+    if role < action.min_role() {
+        format!(
+            "this needs the {} role or higher; you are {role}",
+            action.min_role()
+        )
+    } else {
+        let _ = principal;
+        format!("this API key lacks the {} scope", action.scope().as_str())
+    }
+}

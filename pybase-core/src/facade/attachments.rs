@@ -1,0 +1,193 @@
+//! Attachments: bytes streamed to object storage, metadata in the store.
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
+use sha2::{Digest, Sha256};
+
+use super::{Pybase, not_found_as};
+use crate::error::{Error, Result};
+use crate::ids::{AttachmentId, TableId};
+use crate::model::Attachment;
+use crate::principal::Principal;
+use crate::role::Action;
+
+/// Uploads smaller than this go in one request; larger ones are multipart.
+const SINGLE_PUT_LIMIT: usize = 5 * 1024 * 1024;
+
+fn clean_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(255).collect();
+    if cleaned.trim().is_empty() {
+        "file".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+fn clean_content_type(ct: Option<&str>) -> String {
+    match ct.map(str::trim) {
+        Some(ct)
+            if ct.len() <= 255
+                && ct.contains('/')
+                && ct.bytes().all(|b| b.is_ascii_graphic() || b == b' ') =>
+        {
+            ct.to_owned()
+        }
+        _ => "application/octet-stream".to_owned(),
+    }
+}
+
+fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Internal(Box::new(e))
+}
+
+impl Pybase {
+    /// Streams an upload into object storage (editor and above), hashing as
+    /// it goes; never buffers more than 5 MiB. Over `max_bytes` the upload is
+    /// aborted and [`Error::PayloadTooLarge`] returned.
+    pub async fn upload_attachment<S, E>(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        filename: &str,
+        content_type: Option<&str>,
+        body: S,
+        max_bytes: u64,
+    ) -> Result<Attachment>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let table = self
+            .table_for(principal, table, Action::WriteRecords)
+            .await?;
+        let id = AttachmentId::new();
+        let key = format!("attachments/{}/{}", table.id, id);
+        let path = Path::from(key.as_str());
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        let mut buffer = BytesMut::new();
+        let mut multipart: Option<WriteMultipart> = None;
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    if let Some(w) = multipart.take() {
+                        let _ = w.abort().await;
+                    }
+                    return Err(Error::BadRequest(format!("upload interrupted: {e}")));
+                }
+            };
+            size += chunk.len() as u64;
+            if size > max_bytes {
+                if let Some(w) = multipart.take() {
+                    let _ = w.abort().await;
+                }
+                return Err(Error::PayloadTooLarge { limit: max_bytes });
+            }
+            hasher.update(&chunk);
+            match multipart.as_mut() {
+                Some(w) => {
+                    w.wait_for_capacity(4).await.map_err(internal)?;
+                    w.put(chunk);
+                }
+                None => {
+                    buffer.extend_from_slice(&chunk);
+                    if buffer.len() > SINGLE_PUT_LIMIT {
+                        let upload = self.objects.put_multipart(&path).await.map_err(internal)?;
+                        let mut w = WriteMultipart::new(upload);
+                        w.put(buffer.split().freeze());
+                        multipart = Some(w);
+                    }
+                }
+            }
+        }
+        match multipart {
+            Some(w) => {
+                w.finish().await.map_err(internal)?;
+            }
+            None => {
+                self.objects
+                    .put(&path, PutPayload::from_bytes(buffer.freeze()))
+                    .await
+                    .map_err(internal)?;
+            }
+        }
+        let attachment = Attachment {
+            id,
+            table_id: table.id,
+            filename: clean_filename(filename),
+            content_type: clean_content_type(content_type),
+            size,
+            sha256: format!("{:x}", hasher.finalize()),
+            storage_key: key,
+            created_by: Some(principal.user_id()),
+            created_at: self.clock.now(),
+        };
+        if let Err(e) = self.store.create_attachment(&attachment).await {
+            // Do not leave orphaned bytes behind a failed metadata write.
+            let _ = self.objects.delete(&path).await;
+            return Err(e.into());
+        }
+        Ok(attachment)
+    }
+
+    /// Attachment metadata; readable by whoever can read its table.
+    pub async fn get_attachment(
+        &self,
+        principal: &Principal,
+        id: AttachmentId,
+    ) -> Result<Attachment> {
+        let attachment = self
+            .store
+            .get_attachment(id)
+            .await
+            .map_err(|e| not_found_as(e, "attachment"))?;
+        let table = self
+            .store
+            .get_table(attachment.table_id)
+            .await
+            .map_err(|e| not_found_as(e, "attachment"))?;
+        self.authorize(principal, table.workspace_id, Action::Read, "attachment")
+            .await?;
+        Ok(attachment)
+    }
+
+    /// Attachment metadata and a stream of its bytes.
+    pub async fn attachment_content(
+        &self,
+        principal: &Principal,
+        id: AttachmentId,
+    ) -> Result<(Attachment, BoxStream<'static, Result<Bytes>>)> {
+        let attachment = self.get_attachment(principal, id).await?;
+        let got = self
+            .objects
+            .get(&Path::from(attachment.storage_key.as_str()))
+            .await
+            .map_err(internal)?;
+        let stream = got.into_stream().map_err(internal).boxed();
+        Ok((attachment, stream))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filenames_and_content_types_are_cleaned() {
+        assert_eq!(clean_filename("../../etc/passwd"), "passwd");
+        assert_eq!(clean_filename("a\\b\\c.txt"), "c.txt");
+        assert_eq!(clean_filename(""), "file");
+        assert_eq!(clean_content_type(Some("image/png")), "image/png");
+        assert_eq!(
+            clean_content_type(Some("nonsense")),
+            "application/octet-stream"
+        );
+        assert_eq!(clean_content_type(None), "application/octet-stream");
+    }
+}

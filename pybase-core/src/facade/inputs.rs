@@ -1,0 +1,215 @@
+//! Inputs of facade operations, shaped like the API's JSON bodies.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::role::Role;
+
+/// A new workspace.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewWorkspace {
+    /// Display name (1 to 255 characters).
+    pub name: String,
+    /// URL-friendly unique name; derived from the name when absent.
+    #[serde(default)]
+    pub slug: Option<String>,
+    /// Optional description.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Changes to a workspace; absent members stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspacePatch {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New slug.
+    #[serde(default)]
+    pub slug: Option<String>,
+    /// New description (`null` clears it).
+    #[serde(default, deserialize_with = "double_option")]
+    pub description: Option<Option<String>>,
+}
+
+/// A new base.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewBase {
+    /// Display name.
+    pub name: String,
+    /// Optional description.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Changes to a base.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasePatch {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description (`null` clears it).
+    #[serde(default, deserialize_with = "double_option")]
+    pub description: Option<Option<String>>,
+}
+
+/// A new field.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewField {
+    /// Name, unique in the table ignoring case.
+    pub name: String,
+    /// Type name, e.g. `number`.
+    #[serde(rename = "type")]
+    pub field_type: String,
+    /// Type options.
+    #[serde(default)]
+    pub options: Value,
+    /// Optional description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Keep an index on the field's cells.
+    #[serde(default)]
+    pub indexed: bool,
+}
+
+/// Changes to a field. A new `type` converts every cell or fails as a whole.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldPatch {
+    /// New name (data is kept: cells are stored by field id).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New type.
+    #[serde(default, rename = "type")]
+    pub field_type: Option<String>,
+    /// New options (for the new type, if it changes).
+    #[serde(default)]
+    pub options: Option<Value>,
+    /// New description (`null` clears it).
+    #[serde(default, deserialize_with = "double_option")]
+    pub description: Option<Option<String>>,
+    /// Keep an index on the field's cells.
+    #[serde(default)]
+    pub indexed: Option<bool>,
+}
+
+/// A new table, optionally with its fields.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTable {
+    /// Display name.
+    pub name: String,
+    /// Optional description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Initial fields; a text field "Name" is created when empty.
+    #[serde(default)]
+    pub fields: Vec<NewField>,
+    /// Name of the primary field among `fields` (default: the first).
+    #[serde(default, alias = "primary_field_id")]
+    pub primary_field: Option<String>,
+}
+
+/// Changes to a table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TablePatch {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New description (`null` clears it).
+    #[serde(default, deserialize_with = "double_option")]
+    pub description: Option<Option<String>>,
+    /// New primary field (id or name).
+    #[serde(default, alias = "primary_field")]
+    pub primary_field_id: Option<String>,
+}
+
+/// A new view.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewView {
+    /// Display name.
+    pub name: String,
+    /// View type; only `grid` exists.
+    #[serde(default, rename = "type")]
+    pub view_type: Option<String>,
+    /// `{"filter"?, "sort"?, "hidden_fields"?, "field_order"?}` with field
+    /// names or ids.
+    #[serde(default)]
+    pub config: Value,
+}
+
+/// Changes to a view.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewPatch {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New configuration (replaces the old one).
+    #[serde(default)]
+    pub config: Option<Value>,
+}
+
+/// How record writes treat their input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Convert strings where it makes sense and create missing select choices.
+    pub typecast: bool,
+    /// How the returned records key their cells.
+    pub field_key: super::render::FieldKey,
+}
+
+/// A records query, as the list and query endpoints take it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryInput {
+    /// Filter JSON (`{"and":[..]}`, `{"field","op","value"}`, ...).
+    #[serde(default)]
+    pub filter: Option<Value>,
+    /// `"-Price,Name"` or `[{"field","direction"}]`.
+    #[serde(default)]
+    pub sort: Option<Value>,
+    /// Only these fields in the output (names or ids).
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
+    /// Records per page (1 to 1000, default 100).
+    #[serde(default)]
+    pub page_size: Option<usize>,
+    /// Cursor from the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// A view whose filter (ANDed) and sort (unless `sort` is given) apply.
+    #[serde(default)]
+    pub view: Option<String>,
+    /// Include soft-deleted records.
+    #[serde(default)]
+    pub include_deleted: bool,
+}
+
+/// A member to add by email.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    /// The user's email.
+    pub email: String,
+    /// The role to grant.
+    pub role: Role,
+}
+
+/// Cells written by a client, keyed by field name or id.
+pub type CellsInput = Map<String, Value>;
+
+fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}

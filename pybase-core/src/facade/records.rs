@@ -1,0 +1,676 @@
+//! Records: validated writes, reads and queries.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::Value;
+
+use super::inputs::{CellsInput, QueryInput, WriteOptions};
+use super::render::{FieldKey, RecordOut, RecordsPage, Renderer, UpsertResult};
+use super::schema::{add_choices, validation};
+use super::{Pybase, not_found_as};
+use crate::error::{Error, FieldErrors, Result, StoreError};
+use crate::fields::{FieldType, ValueKind, new_choice_names};
+use crate::ids::{AttachmentId, FieldId, RecordId, TableId, ViewId};
+use crate::model::{Cells, Field, Record, Table};
+use crate::principal::Principal;
+use crate::query::{
+    Cursor, DEFAULT_PAGE_SIZE, Filter, FilterSpec, MAX_PAGE_SIZE, RecordQuery, SortKey, SortSpec,
+    eval, find_field, fingerprint, resolve_filter, resolve_sort,
+};
+use crate::role::Action;
+use crate::store::{NewRecord, RecordPatch};
+
+/// Most records one write may carry.
+pub const MAX_BATCH: usize = 1000;
+
+/// Cells of one input record after validation.
+struct Prepared {
+    set: Cells,
+    unset: Vec<FieldId>,
+}
+
+/// Validation state shared by the records of one write.
+struct Batch<'a> {
+    fields: &'a [Field],
+    typecast: bool,
+    errors: FieldErrors,
+    new_choices: BTreeMap<FieldId, Vec<String>>,
+    /// (error key, linked table, record id)
+    links: Vec<(String, TableId, RecordId)>,
+    /// (error key, attachment id)
+    attachments: Vec<(String, AttachmentId)>,
+}
+
+impl<'a> Batch<'a> {
+    fn new(fields: &'a [Field], typecast: bool) -> Self {
+        Self {
+            fields,
+            typecast,
+            errors: FieldErrors::new(),
+            new_choices: BTreeMap::new(),
+            links: Vec::new(),
+            attachments: Vec::new(),
+        }
+    }
+
+    /// Validates one input record; `prefix` is `""` for single writes and
+    /// `records[3].` in batches so errors name the index.
+    fn prepare(&mut self, input: &CellsInput, prefix: &str) -> Prepared {
+        let mut out = Prepared {
+            set: Cells::new(),
+            unset: Vec::new(),
+        };
+        let mut seen: Vec<FieldId> = Vec::new();
+        for (key, value) in input {
+            let Some(field) = find_field(self.fields, key) else {
+                self.errors.insert(
+                    format!("{prefix}{key}"),
+                    "unknown field: expected a field of this table".into(),
+                );
+                continue;
+            };
+            let ekey = format!("{prefix}{}", field.name);
+            if seen.contains(&field.id) {
+                self.errors.insert(ekey, "the field is given twice".into());
+                continue;
+            }
+            seen.push(field.id);
+            match field.field_type.validate_cell(value, self.typecast) {
+                Err(e) => {
+                    self.errors.insert(ekey, e.expected);
+                }
+                Ok(None) => out.unset.push(field.id),
+                Ok(Some(v)) => {
+                    let fresh = new_choice_names(&field.field_type, &v);
+                    if !fresh.is_empty() {
+                        let list = self.new_choices.entry(field.id).or_default();
+                        for n in fresh {
+                            if !list.contains(&n) {
+                                list.push(n);
+                            }
+                        }
+                    }
+                    match &field.field_type {
+                        FieldType::Link {
+                            linked_table_id, ..
+                        } => {
+                            for id in ids_in(&v).filter_map(|s| RecordId::parse(s).ok()) {
+                                self.links.push((ekey.clone(), *linked_table_id, id));
+                            }
+                        }
+                        FieldType::Attachment => {
+                            for id in ids_in(&v).filter_map(|s| AttachmentId::parse(s).ok()) {
+                                self.attachments.push((ekey.clone(), id));
+                            }
+                        }
+                        _ => {}
+                    }
+                    out.set.insert(field.id.to_string(), v);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn ids_in(v: &Value) -> impl Iterator<Item = &str> {
+    v.as_array().into_iter().flatten().filter_map(Value::as_str)
+}
+
+fn check_batch_size(n: usize) -> Result<()> {
+    if n == 0 || n > MAX_BATCH {
+        return Err(Error::invalid(
+            "records",
+            format!("1 to {MAX_BATCH} records, got {n}"),
+        ));
+    }
+    Ok(())
+}
+
+impl Pybase {
+    /// Finishes validation that needs storage (links, attachments), adds
+    /// select choices that typecast created, and fails with every error found.
+    async fn finish_batch(&self, table: &Table, batch: Batch<'_>) -> Result<()> {
+        let Batch {
+            mut errors,
+            new_choices,
+            links,
+            attachments,
+            fields,
+            ..
+        } = batch;
+        let mut by_table: HashMap<TableId, Vec<RecordId>> = HashMap::new();
+        for (_, t, id) in &links {
+            by_table.entry(*t).or_default().push(*id);
+        }
+        for (t, ids) in by_table {
+            let live = self.store.live_record_ids(t, &ids).await?;
+            for (key, lt, id) in links.iter().filter(|(_, lt, _)| *lt == t) {
+                if !live.contains(id) {
+                    errors.insert(
+                        key.clone(),
+                        format!("ids of live records of table {lt}, {id} is not one"),
+                    );
+                }
+            }
+        }
+        if !attachments.is_empty() {
+            let ids: Vec<AttachmentId> = attachments.iter().map(|(_, id)| *id).collect();
+            let found = self.store.get_attachments(&ids).await?;
+            for (key, id) in &attachments {
+                if !found.iter().any(|a| a.id == *id && a.table_id == table.id) {
+                    errors.insert(
+                        key.clone(),
+                        format!("attachments uploaded to this table, {id} is not one"),
+                    );
+                }
+            }
+        }
+        if !errors.is_empty() {
+            let first = errors
+                .iter()
+                .next()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .unwrap_or_default();
+            return Err(validation(first, errors));
+        }
+        for (id, names) in new_choices {
+            if let Some(field) = fields.iter().find(|f| f.id == id) {
+                let mut field = field.clone();
+                add_choices(&mut field.field_type, &names);
+                field.updated_at = self.clock.now();
+                self.store.update_field(&field).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn renderer<'a>(
+        &self,
+        fields: &'a [Field],
+        key: FieldKey,
+        records: &[Record],
+    ) -> Result<Renderer<'a>> {
+        let ids = Renderer::attachment_ids(fields, records);
+        let attachments = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.store
+                .get_attachments(&ids)
+                .await?
+                .into_iter()
+                .map(|a| (a.id, a))
+                .collect()
+        };
+        Ok(Renderer {
+            fields,
+            key,
+            only: None,
+            attachments,
+        })
+    }
+
+    async fn render_all(
+        &self,
+        fields: &[Field],
+        key: FieldKey,
+        records: &[Record],
+    ) -> Result<Vec<RecordOut>> {
+        let r = self.renderer(fields, key, records).await?;
+        Ok(records.iter().map(|rec| r.render(rec)).collect())
+    }
+
+    /// Creates one record (editor and above); errors name the field.
+    pub async fn create_record(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        cells: CellsInput,
+        opts: WriteOptions,
+    ) -> Result<RecordOut> {
+        let mut out = self
+            .create_inner(principal, table, vec![cells], opts, false)
+            .await?;
+        out.pop()
+            .ok_or_else(|| Error::Internal("store returned no record".into()))
+    }
+
+    /// Creates up to 1000 records, all or nothing (editor and above); an
+    /// error names the failing record's index (`records[3].Qty`).
+    pub async fn create_records(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        records: Vec<CellsInput>,
+        opts: WriteOptions,
+    ) -> Result<Vec<RecordOut>> {
+        self.create_inner(principal, table, records, opts, true)
+            .await
+    }
+
+    async fn create_inner(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        inputs: Vec<CellsInput>,
+        opts: WriteOptions,
+        batch_mode: bool,
+    ) -> Result<Vec<RecordOut>> {
+        let table = self
+            .table_for(principal, table, Action::WriteRecords)
+            .await?;
+        check_batch_size(inputs.len())?;
+        let fields = self.store.list_fields(table.id).await?;
+        let mut batch = Batch::new(&fields, opts.typecast);
+        let now = self.clock.now();
+        let user = Some(principal.user_id());
+        let mut new = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            let prefix = if batch_mode {
+                format!("records[{i}].")
+            } else {
+                String::new()
+            };
+            let p = batch.prepare(input, &prefix);
+            new.push(NewRecord {
+                id: RecordId::at(now.timestamp_millis()),
+                cells: p.set,
+                created_by: user,
+                created_time: now,
+            });
+        }
+        self.finish_batch(&table, batch).await?;
+        let fields = self.store.list_fields(table.id).await?;
+        let records = self.store.create_records(table.id, &new).await?;
+        self.render_all(&fields, opts.field_key, &records).await
+    }
+
+    /// A live record of a table.
+    pub async fn get_record(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        id: RecordId,
+        key: FieldKey,
+    ) -> Result<RecordOut> {
+        let table = self.table_for(principal, table, Action::Read).await?;
+        let record = self
+            .store
+            .get_record(table.id, id, false)
+            .await
+            .map_err(|e| not_found_as(e, "record"))?;
+        let fields = self.store.list_fields(table.id).await?;
+        let mut out = self
+            .render_all(&fields, key, std::slice::from_ref(&record))
+            .await?;
+        out.pop()
+            .ok_or_else(|| Error::Internal("render returned no record".into()))
+    }
+
+    /// Changes one record: only the named cells change (`replace` clears
+    /// the others), merged inside the store so concurrent edits of
+    /// different cells both survive.
+    pub async fn update_record(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        id: RecordId,
+        cells: CellsInput,
+        opts: WriteOptions,
+        replace: bool,
+    ) -> Result<RecordOut> {
+        let mut out = self
+            .update_inner(principal, table, vec![(id, cells)], opts, replace, false)
+            .await?;
+        out.pop()
+            .ok_or_else(|| Error::Internal("store returned no record".into()))
+    }
+
+    /// Changes up to 1000 records, all or nothing; a missing id or a bad
+    /// cell names its index.
+    pub async fn update_records(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        records: Vec<(RecordId, CellsInput)>,
+        opts: WriteOptions,
+    ) -> Result<Vec<RecordOut>> {
+        self.update_inner(principal, table, records, opts, false, true)
+            .await
+    }
+
+    async fn update_inner(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        inputs: Vec<(RecordId, CellsInput)>,
+        opts: WriteOptions,
+        replace: bool,
+        batch_mode: bool,
+    ) -> Result<Vec<RecordOut>> {
+        let table = self
+            .table_for(principal, table, Action::WriteRecords)
+            .await?;
+        check_batch_size(inputs.len())?;
+        let fields = self.store.list_fields(table.id).await?;
+        let mut batch = Batch::new(&fields, opts.typecast);
+        let mut patches = Vec::with_capacity(inputs.len());
+        for (i, (id, input)) in inputs.iter().enumerate() {
+            let prefix = if batch_mode {
+                format!("records[{i}].")
+            } else {
+                String::new()
+            };
+            let p = batch.prepare(input, &prefix);
+            patches.push(RecordPatch {
+                id: *id,
+                set: p.set,
+                unset: p.unset,
+                replace,
+            });
+        }
+        if batch_mode {
+            let ids: Vec<RecordId> = patches.iter().map(|p| p.id).collect();
+            let live = self.store.live_record_ids(table.id, &ids).await?;
+            for (i, id) in ids.iter().enumerate() {
+                if !live.contains(id) {
+                    batch.errors.insert(
+                        format!("records[{i}].id"),
+                        format!("a live record of this table, {id} is not one"),
+                    );
+                }
+            }
+        }
+        self.finish_batch(&table, batch).await?;
+        let fields = self.store.list_fields(table.id).await?;
+        let records = self
+            .store
+            .update_records(
+                table.id,
+                &patches,
+                self.clock.now(),
+                Some(principal.user_id()),
+            )
+            .await
+            .map_err(|e| not_found_as(e, "record"))?;
+        self.render_all(&fields, opts.field_key, &records).await
+    }
+
+    /// Creates or updates up to 1000 records matched on 1 to 3 fields, in
+    /// one transaction; says which it did for each.
+    pub async fn upsert_records(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        merge_on: &[String],
+        inputs: Vec<CellsInput>,
+        opts: WriteOptions,
+    ) -> Result<UpsertResult> {
+        let table = self
+            .table_for(principal, table, Action::WriteRecords)
+            .await?;
+        check_batch_size(inputs.len())?;
+        if merge_on.is_empty() || merge_on.len() > 3 {
+            return Err(Error::invalid(
+                "merge_on",
+                format!("1 to 3 field names, got {}", merge_on.len()),
+            ));
+        }
+        let fields = self.store.list_fields(table.id).await?;
+        let mut merge_ids = Vec::with_capacity(merge_on.len());
+        for name in merge_on {
+            let f = find_field(&fields, name).ok_or_else(|| {
+                Error::invalid(
+                    "merge_on",
+                    format!("fields of this table, {name:?} is not one"),
+                )
+            })?;
+            if f.field_type.is_computed() || f.field_type.value_kind() == ValueKind::List {
+                return Err(Error::invalid(
+                    "merge_on",
+                    format!(
+                        "fields holding a single value, {:?} is a {} field",
+                        f.name,
+                        f.field_type.type_name()
+                    ),
+                ));
+            }
+            merge_ids.push(f.id);
+        }
+        let mut batch = Batch::new(&fields, opts.typecast);
+        let now = self.clock.now();
+        let mut new = Vec::with_capacity(inputs.len());
+        let mut keys: Vec<Vec<Option<Value>>> = Vec::new();
+        for (i, input) in inputs.iter().enumerate() {
+            let p = batch.prepare(input, &format!("records[{i}]."));
+            let key: Vec<Option<Value>> = merge_ids
+                .iter()
+                .map(|f| p.set.get(f.as_str()).cloned())
+                .collect();
+            if keys.contains(&key) {
+                batch.errors.insert(
+                    format!("records[{i}]"),
+                    "a merge key not repeated in the batch".into(),
+                );
+            }
+            keys.push(key);
+            new.push(NewRecord {
+                id: RecordId::at(now.timestamp_millis()),
+                cells: p.set,
+                created_by: Some(principal.user_id()),
+                created_time: now,
+            });
+        }
+        self.finish_batch(&table, batch).await?;
+        let fields = self.store.list_fields(table.id).await?;
+        let outcomes = self
+            .store
+            .upsert_records(table.id, &merge_ids, &new, now, Some(principal.user_id()))
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { message, .. } => Error::Conflict {
+                    field: "merge_on".into(),
+                    message,
+                },
+                other => other.into(),
+            })?;
+        let records: Vec<Record> = outcomes.iter().map(|o| o.record.clone()).collect();
+        Ok(UpsertResult {
+            records: self.render_all(&fields, opts.field_key, &records).await?,
+            created_records: outcomes
+                .iter()
+                .filter(|o| o.created)
+                .map(|o| o.record.id)
+                .collect(),
+            updated_records: outcomes
+                .iter()
+                .filter(|o| !o.created)
+                .map(|o| o.record.id)
+                .collect(),
+        })
+    }
+
+    /// Soft-deletes records, all or nothing (editor and above).
+    pub async fn delete_records(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        ids: &[RecordId],
+    ) -> Result<()> {
+        let table = self
+            .table_for(principal, table, Action::WriteRecords)
+            .await?;
+        check_batch_size(ids.len())?;
+        self.store
+            .delete_records(table.id, ids, self.clock.now())
+            .await
+            .map_err(|e| not_found_as(e, "record"))
+    }
+
+    /// Undoes a soft delete (editor and above).
+    pub async fn restore_record(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        id: RecordId,
+        key: FieldKey,
+    ) -> Result<RecordOut> {
+        let table = self
+            .table_for(principal, table, Action::WriteRecords)
+            .await?;
+        let record = self
+            .store
+            .restore_record(table.id, id)
+            .await
+            .map_err(|e| not_found_as(e, "record"))?;
+        let fields = self.store.list_fields(table.id).await?;
+        let mut out = self
+            .render_all(&fields, key, std::slice::from_ref(&record))
+            .await?;
+        out.pop()
+            .ok_or_else(|| Error::Internal("render returned no record".into()))
+    }
+
+    /// A page of records: the view's filter (ANDed with the query's) and
+    /// sort (unless the query sorts), keyset-paginated by an opaque cursor.
+    pub async fn query_records(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        q: QueryInput,
+        key: FieldKey,
+    ) -> Result<RecordsPage> {
+        let table = self.table_for(principal, table, Action::Read).await?;
+        let fields = self.store.list_fields(table.id).await?;
+        let view = match &q.view {
+            None => None,
+            Some(v) => {
+                let views = self.store.list_views(table.id).await?;
+                let found = ViewId::parse(v)
+                    .ok()
+                    .and_then(|id| views.iter().find(|x| x.id == id))
+                    .or_else(|| views.iter().find(|x| &x.name == v))
+                    .cloned();
+                Some(found.ok_or_else(|| {
+                    Error::invalid("view", format!("a view of this table, {v:?} is not one"))
+                })?)
+            }
+        };
+        let mut parts: Vec<Filter> = Vec::new();
+        if let Some(vf) = view.as_ref().and_then(|v| v.config.filter.as_ref()) {
+            let spec = FilterSpec::from_json(vf)?;
+            parts.push(resolve_filter(&spec, &fields).map_err(|e| {
+                Error::invalid(
+                    "view",
+                    format!("the view's filter no longer fits the table: {e}"),
+                )
+            })?);
+        }
+        if let Some(f) = q.filter.as_ref().filter(|f| !f.is_null()) {
+            parts.push(resolve_filter(&FilterSpec::from_json(f)?, &fields)?);
+        }
+        let filter = match parts.len() {
+            0 => None,
+            1 => parts.pop(),
+            _ => Some(Filter::And(parts)),
+        };
+        let sort: Vec<SortKey> = match q.sort.as_ref().filter(|s| !s.is_null()) {
+            Some(s) => resolve_sort(&SortSpec::from_json(s)?, &fields)?,
+            None => {
+                let specs: Vec<SortSpec> = view
+                    .as_ref()
+                    .map(|v| {
+                        v.config
+                            .sort
+                            .iter()
+                            .map(|s| SortSpec {
+                                field: s.field.to_string(),
+                                desc: s.direction == crate::query::SortDirection::Desc,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                resolve_sort(&specs, &fields)?
+            }
+        };
+        let limit = q.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        if limit == 0 || limit > MAX_PAGE_SIZE {
+            return Err(Error::invalid(
+                "page_size",
+                format!("1 to {MAX_PAGE_SIZE}, got {limit}"),
+            ));
+        }
+        let shape = fingerprint(
+            &format!("{}|{}", table.id, q.include_deleted),
+            filter.as_ref(),
+            &sort,
+        );
+        let after = match &q.cursor {
+            None => None,
+            Some(c) => {
+                let cursor = Cursor::decode(c)
+                    .filter(|c| c.query == shape && c.values.len() == sort.len())
+                    .ok_or_else(|| {
+                        Error::invalid("cursor", "a next_cursor returned by this same query")
+                    })?;
+                Some(cursor)
+            }
+        };
+        let only = match &q.fields {
+            Some(names) => Some(
+                names
+                    .iter()
+                    .map(|n| {
+                        find_field(&fields, n).map(|f| f.id).ok_or_else(|| {
+                            Error::invalid(
+                                "fields",
+                                format!("names of the table's fields, {n:?} is not one"),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            None => view
+                .as_ref()
+                .filter(|v| !v.config.hidden_fields.is_empty())
+                .map(|v| {
+                    fields
+                        .iter()
+                        .map(|f| f.id)
+                        .filter(|id| !v.config.hidden_fields.contains(id))
+                        .collect()
+                }),
+        };
+        let page = self
+            .store
+            .query_records(&RecordQuery {
+                table_id: table.id,
+                filter,
+                sort: sort.clone(),
+                after,
+                limit,
+                include_deleted: q.include_deleted,
+            })
+            .await?;
+        let next_cursor = match page.records.last() {
+            Some(last) if page.has_more => Some(
+                Cursor {
+                    values: sort
+                        .iter()
+                        .map(|k| eval::target_value(k.target, last))
+                        .collect(),
+                    id: last.id,
+                    query: shape,
+                }
+                .encode(),
+            ),
+            _ => None,
+        };
+        let mut renderer = self.renderer(&fields, key, &page.records).await?;
+        renderer.only = only;
+        Ok(RecordsPage {
+            records: page.records.iter().map(|r| renderer.render(r)).collect(),
+            next_cursor,
+        })
+    }
+}

@@ -1,0 +1,218 @@
+//! Output shapes of the facade, serialised as the API's JSON.
+
+use std::collections::HashMap;
+
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value, json};
+
+use crate::fields::MetaColumn;
+use crate::ids::{AttachmentId, RecordId, UserId};
+use crate::model::{Attachment, Field, Record, Table, Timestamp, View};
+use crate::query::eval::TIME_FORMAT;
+
+/// How output cells are keyed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FieldKey {
+    /// By field name (the default).
+    #[default]
+    Name,
+    /// By field id (`?field_key=id`).
+    Id,
+}
+
+/// A record as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordOut {
+    /// Id.
+    pub id: RecordId,
+    /// Creation time.
+    pub created_time: Timestamp,
+    /// Last change time.
+    pub updated_time: Timestamp,
+    /// Creator.
+    pub created_by: Option<UserId>,
+    /// Non-empty cells keyed by field name (or id), computed fields included.
+    pub fields: Map<String, Value>,
+    /// Set for soft-deleted records (only listed with `include_deleted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_time: Option<Timestamp>,
+}
+
+/// A page of records.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordsPage {
+    /// The records.
+    pub records: Vec<RecordOut>,
+    /// Cursor of the next page, `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpsertResult {
+    /// Every input record as stored, in input order.
+    pub records: Vec<RecordOut>,
+    /// Ids of the records created.
+    pub created_records: Vec<RecordId>,
+    /// Ids of the records updated.
+    pub updated_records: Vec<RecordId>,
+}
+
+/// A table with its fields and views.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableSchema {
+    /// The table.
+    pub table: Table,
+    /// Its fields by position.
+    pub fields: Vec<Field>,
+    /// Its views by position.
+    pub views: Vec<View>,
+}
+
+impl Serialize for Field {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Field", 10)?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("table_id", &self.table_id)?;
+        st.serialize_field("name", &self.name)?;
+        st.serialize_field("type", self.field_type.type_name())?;
+        st.serialize_field("options", &self.field_type.options_json())?;
+        st.serialize_field("description", &self.description)?;
+        st.serialize_field("position", &self.position)?;
+        st.serialize_field("indexed", &self.indexed)?;
+        st.serialize_field("created_at", &self.created_at)?;
+        st.serialize_field("updated_at", &self.updated_at)?;
+        st.end()
+    }
+}
+
+impl Serialize for View {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("View", 8)?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("table_id", &self.table_id)?;
+        st.serialize_field("name", &self.name)?;
+        st.serialize_field("type", &self.view_type)?;
+        st.serialize_field("config", &self.config)?;
+        st.serialize_field("position", &self.position)?;
+        st.serialize_field("created_at", &self.created_at)?;
+        st.serialize_field("updated_at", &self.updated_at)?;
+        st.end()
+    }
+}
+
+impl Serialize for TableSchema {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut v = serde_json::to_value(&self.table).map_err(serde::ser::Error::custom)?;
+        if let Value::Object(m) = &mut v {
+            m.insert(
+                "fields".into(),
+                serde_json::to_value(&self.fields).map_err(serde::ser::Error::custom)?,
+            );
+            m.insert(
+                "views".into(),
+                serde_json::to_value(&self.views).map_err(serde::ser::Error::custom)?,
+            );
+        }
+        v.serialize(s)
+    }
+}
+
+/// The API's JSON for an attachment (with its content URL).
+pub fn attachment_json(a: &Attachment) -> Value {
+    json!({
+        "id": a.id,
+        "filename": a.filename,
+        "content_type": a.content_type,
+        "size": a.size,
+        "sha256": a.sha256,
+        "url": format!("/api/v1/attachments/{}/content", a.id),
+    })
+}
+
+/// Renders records for output.
+pub(crate) struct Renderer<'a> {
+    pub(crate) fields: &'a [Field],
+    pub(crate) key: FieldKey,
+    /// Only these fields (all when `None`).
+    pub(crate) only: Option<Vec<crate::ids::FieldId>>,
+    pub(crate) attachments: HashMap<AttachmentId, Attachment>,
+}
+
+impl Renderer<'_> {
+    /// Attachment ids referenced by `records` in attachment fields.
+    pub(crate) fn attachment_ids(fields: &[Field], records: &[Record]) -> Vec<AttachmentId> {
+        let mut out = Vec::new();
+        for f in fields
+            .iter()
+            .filter(|f| matches!(f.field_type, crate::fields::FieldType::Attachment))
+        {
+            for r in records {
+                if let Some(Value::Array(items)) = r.cells.get(f.id.as_str()) {
+                    out.extend(
+                        items
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .filter_map(|s| AttachmentId::parse(s).ok()),
+                    );
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    pub(crate) fn render(&self, r: &Record) -> RecordOut {
+        let mut out = Map::new();
+        for f in self.fields {
+            if let Some(only) = &self.only {
+                if !only.contains(&f.id) {
+                    continue;
+                }
+            }
+            let value = match f.field_type.meta_column() {
+                Some(MetaColumn::Autonumber) => Some(json!(r.autonumber)),
+                Some(MetaColumn::CreatedTime) => {
+                    Some(json!(r.created_time.format(TIME_FORMAT).to_string()))
+                }
+                Some(MetaColumn::UpdatedTime) => {
+                    Some(json!(r.updated_time.format(TIME_FORMAT).to_string()))
+                }
+                Some(MetaColumn::CreatedBy) => r.created_by.map(|u| json!(u)),
+                Some(MetaColumn::UpdatedBy) => r.updated_by.map(|u| json!(u)),
+                None => r.cells.get(f.id.as_str()).map(|v| self.render_cell(f, v)),
+            };
+            if let Some(v) = value {
+                let key = match self.key {
+                    FieldKey::Name => f.name.clone(),
+                    FieldKey::Id => f.id.to_string(),
+                };
+                out.insert(key, v);
+            }
+        }
+        RecordOut {
+            id: r.id,
+            created_time: r.created_time,
+            updated_time: r.updated_time,
+            created_by: r.created_by,
+            fields: out,
+            deleted_time: r.deleted_time,
+        }
+    }
+
+    fn render_cell(&self, f: &Field, v: &Value) -> Value {
+        match (&f.field_type, v) {
+            (crate::fields::FieldType::Attachment, Value::Array(items)) => Value::Array(
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|s| AttachmentId::parse(s).ok())
+                    .filter_map(|id| self.attachments.get(&id).map(attachment_json))
+                    .collect(),
+            ),
+            _ => v.clone(),
+        }
+    }
+}

@@ -1,0 +1,769 @@
+//! Bases, tables, fields and views.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::inputs::{
+    BasePatch, FieldPatch, NewBase, NewField, NewTable, NewView, TablePatch, ViewPatch,
+};
+use super::render::TableSchema;
+use super::workspaces::{check_description, check_name};
+use super::{Pybase, not_found_as};
+use crate::error::{Error, FieldErrors, Result};
+use crate::fields::{Choice, FieldType, convert_cell};
+use crate::ids::{BaseId, FieldId, TableId, ViewId, WorkspaceId};
+use crate::model::{Base, Field, Table, View, ViewType};
+use crate::principal::Principal;
+use crate::query::{
+    FilterSpec, SortDirection, SortSpec, StoredSort, ViewConfig, find_field, resolve_filter,
+    resolve_sort,
+};
+use crate::role::Action;
+
+/// Most failed cells a refused type change lists.
+const MAX_REPORTED_FAILURES: usize = 20;
+
+impl Pybase {
+    // ---- bases ----
+
+    /// Creates a base in a workspace (admin and above).
+    pub async fn create_base(
+        &self,
+        principal: &Principal,
+        ws: WorkspaceId,
+        input: NewBase,
+    ) -> Result<Base> {
+        self.authorize(principal, ws, Action::ChangeSchema, "workspace")
+            .await?;
+        let now = self.clock.now();
+        let base = Base {
+            id: BaseId::new(),
+            workspace_id: ws,
+            name: check_name("name", &input.name)?,
+            description: check_description(input.description)?,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_base(&base).await?;
+        Ok(base)
+    }
+
+    /// The bases of a workspace.
+    pub async fn list_bases(&self, principal: &Principal, ws: WorkspaceId) -> Result<Vec<Base>> {
+        self.authorize(principal, ws, Action::Read, "workspace")
+            .await?;
+        Ok(self.store.list_bases(ws).await?)
+    }
+
+    async fn base_for(&self, principal: &Principal, id: BaseId, action: Action) -> Result<Base> {
+        let base = self
+            .store
+            .get_base(id)
+            .await
+            .map_err(|e| not_found_as(e, "base"))?;
+        self.authorize(principal, base.workspace_id, action, "base")
+            .await?;
+        Ok(base)
+    }
+
+    /// A base.
+    pub async fn get_base(&self, principal: &Principal, id: BaseId) -> Result<Base> {
+        self.base_for(principal, id, Action::Read).await
+    }
+
+    /// Renames or describes a base (admin and above).
+    pub async fn update_base(
+        &self,
+        principal: &Principal,
+        id: BaseId,
+        patch: BasePatch,
+    ) -> Result<Base> {
+        let mut base = self.base_for(principal, id, Action::ChangeSchema).await?;
+        if let Some(name) = patch.name {
+            base.name = check_name("name", &name)?;
+        }
+        if let Some(d) = patch.description {
+            base.description = check_description(d)?;
+        }
+        base.updated_at = self.clock.now();
+        self.store.update_base(&base).await?;
+        Ok(base)
+    }
+
+    /// Deletes a base and its tables (admin and above).
+    pub async fn delete_base(&self, principal: &Principal, id: BaseId) -> Result<()> {
+        self.base_for(principal, id, Action::ChangeSchema).await?;
+        self.store
+            .delete_base(id)
+            .await
+            .map_err(|e| not_found_as(e, "base"))
+    }
+
+    // ---- tables ----
+
+    /// Creates a table with its fields (admin and above). The first field is
+    /// the primary field unless `primary_field` names another; a table
+    /// created without fields gets a text field "Name".
+    pub async fn create_table(
+        &self,
+        principal: &Principal,
+        base: BaseId,
+        input: NewTable,
+    ) -> Result<TableSchema> {
+        let base = self.base_for(principal, base, Action::ChangeSchema).await?;
+        let now = self.clock.now();
+        let position = self
+            .store
+            .list_tables(base.id)
+            .await?
+            .iter()
+            .map(|t| t.position + 1)
+            .max()
+            .unwrap_or(0);
+        let mut table = Table {
+            id: TableId::new(),
+            base_id: base.id,
+            workspace_id: base.workspace_id,
+            name: check_name("name", &input.name)?,
+            description: check_description(input.description)?,
+            primary_field_id: None,
+            position,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut specs = input.fields;
+        if specs.is_empty() {
+            specs.push(NewField {
+                name: "Name".into(),
+                field_type: "text".into(),
+                ..NewField::default()
+            });
+        }
+        let mut fields: Vec<Field> = Vec::with_capacity(specs.len());
+        let mut errors = FieldErrors::new();
+        for (i, spec) in specs.into_iter().enumerate() {
+            match self.build_field(&table, &fields, spec, i as i64).await {
+                Ok(f) => fields.push(f),
+                Err(Error::Validation { fields: errs, .. }) => {
+                    for (k, v) in errs {
+                        errors.insert(format!("fields[{i}].{k}"), v);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(validation("invalid fields", errors));
+        }
+        let primary = match &input.primary_field {
+            Some(key) => find_field(&fields, key).ok_or_else(|| {
+                Error::invalid("primary_field", "the name of one of the table's fields")
+            })?,
+            None => &fields[0],
+        };
+        table.primary_field_id = Some(primary.id);
+        self.store.create_table(&table, &fields).await?;
+        Ok(TableSchema {
+            table,
+            fields,
+            views: Vec::new(),
+        })
+    }
+
+    /// The tables of a base.
+    pub async fn list_tables(&self, principal: &Principal, base: BaseId) -> Result<Vec<Table>> {
+        self.base_for(principal, base, Action::Read).await?;
+        Ok(self.store.list_tables(base).await?)
+    }
+
+    /// A table with its fields and views.
+    pub async fn get_table(&self, principal: &Principal, id: TableId) -> Result<TableSchema> {
+        let table = self.table_for(principal, id, Action::Read).await?;
+        let fields = self.store.list_fields(id).await?;
+        let views = self.store.list_views(id).await?;
+        Ok(TableSchema {
+            table,
+            fields,
+            views,
+        })
+    }
+
+    /// Renames, describes or changes the primary field of a table (admin and above).
+    pub async fn update_table(
+        &self,
+        principal: &Principal,
+        id: TableId,
+        patch: TablePatch,
+    ) -> Result<Table> {
+        let mut table = self.table_for(principal, id, Action::ChangeSchema).await?;
+        if let Some(name) = patch.name {
+            table.name = check_name("name", &name)?;
+        }
+        if let Some(d) = patch.description {
+            table.description = check_description(d)?;
+        }
+        if let Some(key) = patch.primary_field_id {
+            let fields = self.store.list_fields(id).await?;
+            let f = find_field(&fields, &key)
+                .ok_or_else(|| Error::invalid("primary_field_id", "a field of this table"))?;
+            table.primary_field_id = Some(f.id);
+        }
+        table.updated_at = self.clock.now();
+        self.store.update_table(&table).await?;
+        Ok(table)
+    }
+
+    /// Deletes a table with its records (admin and above).
+    pub async fn delete_table(&self, principal: &Principal, id: TableId) -> Result<()> {
+        self.table_for(principal, id, Action::ChangeSchema).await?;
+        self.store
+            .delete_table(id)
+            .await
+            .map_err(|e| not_found_as(e, "table"))
+    }
+
+    // ---- fields ----
+
+    /// Validates a new field of `table` against the fields it will sit beside.
+    async fn build_field(
+        &self,
+        table: &Table,
+        siblings: &[Field],
+        spec: NewField,
+        position: i64,
+    ) -> Result<Field> {
+        let name = check_name("name", &spec.name)?;
+        if siblings
+            .iter()
+            .any(|f| f.name.to_lowercase() == name.to_lowercase())
+        {
+            return Err(Error::Conflict {
+                field: "name".into(),
+                message: format!("a field named {name:?} already exists in this table"),
+            });
+        }
+        let field_type = FieldType::from_parts(&spec.field_type, &spec.options)
+            .map_err(|e| Error::invalid(name.clone(), e.message))?;
+        self.check_link_target(table, &field_type, &name).await?;
+        let now = self.clock.now();
+        Ok(Field {
+            id: FieldId::new(),
+            table_id: table.id,
+            name,
+            description: check_description(spec.description)?,
+            field_type,
+            position,
+            indexed: spec.indexed,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// A link must point to a table of the same base.
+    async fn check_link_target(&self, table: &Table, ft: &FieldType, name: &str) -> Result<()> {
+        if let FieldType::Link {
+            linked_table_id, ..
+        } = ft
+        {
+            if *linked_table_id != table.id {
+                let ok = match self.store.get_table(*linked_table_id).await {
+                    Ok(t) => t.base_id == table.base_id,
+                    Err(crate::StoreError::NotFound { .. }) => false,
+                    Err(e) => return Err(e.into()),
+                };
+                if !ok {
+                    return Err(Error::invalid(
+                        name,
+                        "linked_table_id: a table of the same base",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a field to a table (admin and above).
+    pub async fn create_field(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        spec: NewField,
+    ) -> Result<Field> {
+        let table = self
+            .table_for(principal, table, Action::ChangeSchema)
+            .await?;
+        let fields = self.store.list_fields(table.id).await?;
+        let position = fields.iter().map(|f| f.position + 1).max().unwrap_or(0);
+        let field = self.build_field(&table, &fields, spec, position).await?;
+        self.store.create_field(&field).await?;
+        Ok(field)
+    }
+
+    /// The fields of a table.
+    pub async fn list_fields(&self, principal: &Principal, table: TableId) -> Result<Vec<Field>> {
+        self.table_for(principal, table, Action::Read).await?;
+        Ok(self.store.list_fields(table).await?)
+    }
+
+    async fn field_for(
+        &self,
+        principal: &Principal,
+        id: FieldId,
+        action: Action,
+    ) -> Result<(Table, Field)> {
+        let field = self
+            .store
+            .get_field(id)
+            .await
+            .map_err(|e| not_found_as(e, "field"))?;
+        let table = self
+            .store
+            .get_table(field.table_id)
+            .await
+            .map_err(|e| not_found_as(e, "field"))?;
+        self.authorize(principal, table.workspace_id, action, "field")
+            .await?;
+        Ok((table, field))
+    }
+
+    /// A field.
+    pub async fn get_field(&self, principal: &Principal, id: FieldId) -> Result<Field> {
+        Ok(self.field_for(principal, id, Action::Read).await?.1)
+    }
+
+    /// Renames, describes, re-options or re-types a field (admin and above).
+    ///
+    /// Renaming changes nothing stored. A new type (or options that change
+    /// how cells normalise, like precision or select choices) converts every
+    /// cell in one transaction; if any cell cannot convert, nothing changes
+    /// and the error lists the cells that could not.
+    pub async fn update_field(
+        &self,
+        principal: &Principal,
+        id: FieldId,
+        patch: FieldPatch,
+    ) -> Result<Field> {
+        let (table, old) = self.field_for(principal, id, Action::ChangeSchema).await?;
+        let mut field = old.clone();
+        if let Some(name) = patch.name {
+            let name = check_name("name", &name)?;
+            let siblings = self.store.list_fields(table.id).await?;
+            if siblings
+                .iter()
+                .any(|f| f.id != id && f.name.to_lowercase() == name.to_lowercase())
+            {
+                return Err(Error::Conflict {
+                    field: "name".into(),
+                    message: format!("a field named {name:?} already exists in this table"),
+                });
+            }
+            field.name = name;
+        }
+        if let Some(d) = patch.description {
+            field.description = check_description(d)?;
+        }
+        if let Some(indexed) = patch.indexed {
+            field.indexed = indexed;
+        }
+        let type_name = patch
+            .field_type
+            .as_deref()
+            .unwrap_or(old.field_type.type_name());
+        let retyped = patch.field_type.is_some() || patch.options.is_some();
+        if retyped {
+            let options = match patch.options {
+                Some(o) => o,
+                // A type change without options starts from defaults, except
+                // select choices which carry over.
+                None if type_name == old.field_type.type_name() => old.field_type.options_json(),
+                None if !old.field_type.choices().is_empty() && type_name.ends_with("select") => {
+                    json!({ "choices": old.field_type.choices() })
+                }
+                None => Value::Null,
+            };
+            let mut new_type = FieldType::from_parts(type_name, &options)
+                .map_err(|e| Error::invalid(field.name.clone(), e.message))?;
+            keep_choice_ids(&old.field_type, &mut new_type);
+            self.check_link_target(&table, &new_type, &field.name)
+                .await?;
+            if Some(field.id) == table.primary_field_id
+                && new_type.is_computed()
+                && !old.field_type.is_computed()
+            {
+                return Err(Error::invalid(
+                    field.name.clone(),
+                    "a primary field type that can be written",
+                ));
+            }
+            field.field_type = new_type;
+        }
+        field.updated_at = self.clock.now();
+        if retyped && field.field_type != old.field_type {
+            let changes = self.convert_cells(&table, &old, &mut field).await?;
+            self.store.replace_field(&field, &changes).await?;
+        } else {
+            self.store.update_field(&field).await?;
+        }
+        Ok(field)
+    }
+
+    /// Converts every stored cell of `old` to `field`'s type (adding select
+    /// choices that converted cells need); refuses with the failures.
+    async fn convert_cells(
+        &self,
+        table: &Table,
+        old: &Field,
+        field: &mut Field,
+    ) -> Result<Vec<(crate::ids::RecordId, Option<Value>)>> {
+        let renamed_choices = choice_renames(&old.field_type, &field.field_type);
+        let cells = self.store.field_cells(table.id, old.id).await?;
+        let mut changes = Vec::with_capacity(cells.len());
+        let mut failures = FieldErrors::new();
+        let mut failed = 0usize;
+        let mut new_choices: Vec<String> = Vec::new();
+        for (record, value) in cells {
+            let source = rename_in_cell(&value, &renamed_choices);
+            let converted =
+                if source != value && old.field_type.type_name() == field.field_type.type_name() {
+                    // Same type, only choice names changed: the renamed value is the result.
+                    Ok(Some(source))
+                } else {
+                    convert_cell(&old.field_type, &field.field_type, &source)
+                };
+            match converted {
+                Ok(v) => {
+                    if let Some(v) = &v {
+                        for name in crate::fields::new_choice_names(&field.field_type, v) {
+                            if !new_choices.contains(&name) {
+                                new_choices.push(name);
+                            }
+                        }
+                    }
+                    if v.as_ref() != Some(&value) {
+                        changes.push((record, v));
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    if failures.len() < MAX_REPORTED_FAILURES {
+                        failures.insert(record.to_string(), e.to_string());
+                    }
+                }
+            }
+        }
+        if failed > 0 {
+            failures.insert(
+                field.name.clone(),
+                format!(
+                    "{failed} cell(s) cannot become {}",
+                    field.field_type.type_name()
+                ),
+            );
+            return Err(validation(
+                format!(
+                    "{failed} cell(s) of {} cannot convert to {}; nothing was changed",
+                    old.name,
+                    field.field_type.type_name()
+                ),
+                failures,
+            ));
+        }
+        add_choices(&mut field.field_type, &new_choices);
+        Ok(changes)
+    }
+
+    /// Deletes a field and its cells (admin and above). The primary field
+    /// cannot be deleted. Views forget the field.
+    pub async fn delete_field(&self, principal: &Principal, id: FieldId) -> Result<()> {
+        let (table, field) = self.field_for(principal, id, Action::ChangeSchema).await?;
+        if table.primary_field_id == Some(id) {
+            return Err(Error::Conflict {
+                field: "primary_field_id".into(),
+                message: "the primary field cannot be deleted; make another field primary first"
+                    .into(),
+            });
+        }
+        self.store
+            .delete_field(field.id)
+            .await
+            .map_err(|e| not_found_as(e, "field"))?;
+        for mut view in self.store.list_views(table.id).await? {
+            if forget_field(&mut view.config, id) {
+                view.updated_at = self.clock.now();
+                self.store.update_view(&view).await?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- views ----
+
+    /// Checks a view configuration in the API's shape against `fields` and
+    /// stores field references by id.
+    pub(crate) fn parse_view_config(config: &Value, fields: &[Field]) -> Result<ViewConfig> {
+        let obj = match config {
+            Value::Null => return Ok(ViewConfig::default()),
+            Value::Object(o) => o,
+            other => return Err(Error::invalid("config", format!("an object, got {other}"))),
+        };
+        for k in obj.keys() {
+            if !["filter", "sort", "hidden_fields", "field_order"].contains(&k.as_str()) {
+                return Err(Error::invalid(
+                    "config",
+                    format!(
+                        "unknown key {k:?} (expected filter, sort, hidden_fields, field_order)"
+                    ),
+                ));
+            }
+        }
+        let mut out = ViewConfig::default();
+        if let Some(f) = obj.get("filter").filter(|f| !f.is_null()) {
+            let spec = FilterSpec::from_json(f)?;
+            resolve_filter(&spec, fields)?;
+            let to_id = |key: &str| {
+                find_field(fields, key).map_or_else(|| key.to_owned(), |f| f.id.to_string())
+            };
+            out.filter = Some(spec.map_fields(&to_id).to_json());
+        }
+        if let Some(s) = obj.get("sort") {
+            let specs = SortSpec::from_json(s)?;
+            resolve_sort(&specs, fields)?;
+            out.sort = specs
+                .iter()
+                .filter_map(|s| find_field(fields, &s.field).map(|f| (f.id, s.desc)))
+                .map(|(field, desc)| StoredSort {
+                    field,
+                    direction: if desc {
+                        SortDirection::Desc
+                    } else {
+                        SortDirection::Asc
+                    },
+                })
+                .collect();
+        }
+        for (key, target) in [
+            ("hidden_fields", &mut out.hidden_fields),
+            ("field_order", &mut out.field_order),
+        ] {
+            match obj.get(key) {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        let f = item
+                            .as_str()
+                            .and_then(|k| find_field(fields, k))
+                            .ok_or_else(|| {
+                                Error::invalid(
+                                    key,
+                                    format!("names or ids of the table's fields, got {item}"),
+                                )
+                            })?;
+                        if !target.contains(&f.id) {
+                            target.push(f.id);
+                        }
+                    }
+                }
+                Some(other) => {
+                    return Err(Error::invalid(
+                        key,
+                        format!("a list of field names, got {other}"),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a view (admin and above).
+    pub async fn create_view(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        input: NewView,
+    ) -> Result<View> {
+        let table = self
+            .table_for(principal, table, Action::ChangeSchema)
+            .await?;
+        match input.view_type.as_deref() {
+            None | Some("grid") => {}
+            Some(other) => return Err(Error::invalid("type", format!("grid, got {other:?}"))),
+        }
+        let fields = self.store.list_fields(table.id).await?;
+        let views = self.store.list_views(table.id).await?;
+        let now = self.clock.now();
+        let view = View {
+            id: ViewId::new(),
+            table_id: table.id,
+            name: check_name("name", &input.name)?,
+            view_type: ViewType::Grid,
+            config: Self::parse_view_config(&input.config, &fields)?,
+            position: views.iter().map(|v| v.position + 1).max().unwrap_or(0),
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_view(&view).await?;
+        Ok(view)
+    }
+
+    /// The views of a table.
+    pub async fn list_views(&self, principal: &Principal, table: TableId) -> Result<Vec<View>> {
+        self.table_for(principal, table, Action::Read).await?;
+        Ok(self.store.list_views(table).await?)
+    }
+
+    async fn view_for(
+        &self,
+        principal: &Principal,
+        id: ViewId,
+        action: Action,
+    ) -> Result<(Table, View)> {
+        let view = self
+            .store
+            .get_view(id)
+            .await
+            .map_err(|e| not_found_as(e, "view"))?;
+        let table = self
+            .store
+            .get_table(view.table_id)
+            .await
+            .map_err(|e| not_found_as(e, "view"))?;
+        self.authorize(principal, table.workspace_id, action, "view")
+            .await?;
+        Ok((table, view))
+    }
+
+    /// A view.
+    pub async fn get_view(&self, principal: &Principal, id: ViewId) -> Result<View> {
+        Ok(self.view_for(principal, id, Action::Read).await?.1)
+    }
+
+    /// Renames or reconfigures a view (admin and above).
+    pub async fn update_view(
+        &self,
+        principal: &Principal,
+        id: ViewId,
+        patch: ViewPatch,
+    ) -> Result<View> {
+        let (table, mut view) = self.view_for(principal, id, Action::ChangeSchema).await?;
+        if let Some(name) = patch.name {
+            view.name = check_name("name", &name)?;
+        }
+        if let Some(config) = patch.config {
+            let fields = self.store.list_fields(table.id).await?;
+            view.config = Self::parse_view_config(&config, &fields)?;
+        }
+        view.updated_at = self.clock.now();
+        self.store.update_view(&view).await?;
+        Ok(view)
+    }
+
+    /// Deletes a view (admin and above).
+    pub async fn delete_view(&self, principal: &Principal, id: ViewId) -> Result<()> {
+        self.view_for(principal, id, Action::ChangeSchema).await?;
+        self.store
+            .delete_view(id)
+            .await
+            .map_err(|e| not_found_as(e, "view"))
+    }
+}
+
+/// A validation error with a summary and per-field details.
+pub(crate) fn validation(message: impl Into<String>, fields: FieldErrors) -> Error {
+    Error::Validation {
+        message: message.into(),
+        fields,
+    }
+}
+
+/// Choices given by name only keep the id of the old choice of that name.
+fn keep_choice_ids(old: &FieldType, new: &mut FieldType) {
+    let old_choices = old.choices();
+    if let FieldType::SingleSelect { choices } | FieldType::MultiSelect { choices } = new {
+        for c in choices.iter_mut() {
+            if let Some(o) = old_choices
+                .iter()
+                .find(|o| o.name == c.name && o.id != c.id)
+            {
+                // Only when the client did not name an existing id for it.
+                if !old_choices.iter().any(|x| x.id == c.id) {
+                    c.id = o.id;
+                }
+            }
+        }
+    }
+}
+
+/// Old name to new name for choices whose id stayed and name changed.
+fn choice_renames(old: &FieldType, new: &FieldType) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for o in old.choices() {
+        if let Some(n) = new.choices().iter().find(|n| n.id == o.id) {
+            if n.name != o.name {
+                out.insert(o.name.clone(), n.name.clone());
+            }
+        }
+    }
+    out
+}
+
+fn rename_in_cell(value: &Value, renames: &BTreeMap<String, String>) -> Value {
+    if renames.is_empty() {
+        return value.clone();
+    }
+    match value {
+        Value::String(s) => Value::String(renames.get(s).cloned().unwrap_or_else(|| s.clone())),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|i| rename_in_cell(i, renames)).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Appends choices named `names` to a select type.
+pub(crate) fn add_choices(ft: &mut FieldType, names: &[String]) {
+    if let FieldType::SingleSelect { choices } | FieldType::MultiSelect { choices } = ft {
+        for name in names {
+            if !choices.iter().any(|c| &c.name == name) {
+                choices.push(Choice {
+                    id: Default::default(),
+                    name: name.clone(),
+                    color: None,
+                });
+            }
+        }
+    }
+}
+
+/// Removes every reference to `field` from a view configuration; `true` if
+/// anything changed.
+fn forget_field(config: &mut ViewConfig, field: FieldId) -> bool {
+    let before = config.clone();
+    config.sort.retain(|s| s.field != field);
+    config.hidden_fields.retain(|f| *f != field);
+    config.field_order.retain(|f| *f != field);
+    if let Some(filter) = &config.filter {
+        config.filter = FilterSpec::from_json(filter)
+            .ok()
+            .and_then(|spec| prune(spec, field.as_str()))
+            .map(|s| s.to_json());
+    }
+    *config != before
+}
+
+/// The filter without conditions on `field` (`None` if nothing is left).
+fn prune(spec: FilterSpec, field: &str) -> Option<FilterSpec> {
+    match spec {
+        FilterSpec::And(parts) => {
+            let kept: Vec<_> = parts.into_iter().filter_map(|p| prune(p, field)).collect();
+            (!kept.is_empty()).then_some(FilterSpec::And(kept))
+        }
+        FilterSpec::Or(parts) => {
+            let kept: Vec<_> = parts.into_iter().filter_map(|p| prune(p, field)).collect();
+            (!kept.is_empty()).then_some(FilterSpec::Or(kept))
+        }
+        FilterSpec::Not(inner) => prune(*inner, field).map(|i| FilterSpec::Not(Box::new(i))),
+        FilterSpec::Cond { field: f, .. } if f == field => None,
+        cond => Some(cond),
+    }
+}
