@@ -10,6 +10,7 @@
 //! With the `testkit` feature, [`testkit`] holds the conformance suite that
 //! every storage backend must pass.
 
+pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod facade;

@@ -1,0 +1,974 @@
+//! Authentication: accounts, sessions, API keys and password resets.
+//!
+//! [`Auth`] is the service the server and embedding programs call. It owns
+//! every rule of the issue "users, sessions and keys":
+//!
+//! - Passwords: 8 to 256 characters, not a common password, not the email;
+//!   hashed with Argon2id at OWASP's parameters (PHC strings, so parameters
+//!   can grow: weaker hashes are re-hashed at the next successful login).
+//!   Hashing runs on a blocking thread. A login for an unknown email verifies
+//!   against a dummy hash, so it costs the same time as a wrong password.
+//! - Sessions: a JWT access token and a JWT refresh token per login, in one
+//!   *family*. Refreshing spends the refresh token and issues a new pair in
+//!   the same family; presenting a spent token again is treated as theft and
+//!   revokes the whole family. Only SHA-256 hashes of refresh tokens are
+//!   stored. Logout revokes the family; a password change or reset revokes
+//!   all of the user's families and, through the [`RevocationList`], their
+//!   access tokens.
+//! - API keys: `pbk_` + 48 URL-safe characters (36 random bytes), shown once;
+//!   stored as SHA-256 with a 12-character lookup prefix; scopes and an
+//!   optional workspace list travel in the [`Principal`].
+//! - Password resets: single-use, hashed, expiring tokens handed to a
+//!   [`Mailer`]; a request always succeeds outwardly.
+//! - Failed logins are counted per email and per client address by a
+//!   [`RateLimiter`].
+//!
+//! Every credential or token failure is [`Error::Unauthorized`] with one
+//! generic message per class, so responses never say which check failed.
+//! Time comes from a [`Clock`], so expiry is tested without sleeping.
+
+mod api_key;
+mod limit;
+mod mail;
+mod password;
+mod revocation;
+mod tokens;
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::TimeDelta;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+pub use api_key::{API_KEY_MARKER, API_KEY_PREFIX_LEN};
+pub use limit::{LoginLimits, MemoryRateLimiter, RateLimiter};
+pub use mail::{FileOutboxMailer, LogMailer, MailMessage, Mailer, MemoryMailer};
+pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordParams, check_password_policy};
+pub use revocation::{IssuedToken, MemoryRevocationList, RevocationList};
+pub use tokens::JwtAlgorithm;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result, StoreError};
+use crate::ids::{ApiKeyId, UserId, WorkspaceId};
+use crate::model::{ApiKey, Timestamp, User};
+use crate::principal::Principal;
+use crate::role::Scope;
+use crate::store::{AuthStore, PasswordReset, RefreshToken, SpendOutcome, StoredApiKey};
+use tokens::{Claims, TokenCodec, TokenError, TokenKind};
+
+/// The one message for any refused login.
+const BAD_CREDENTIALS: &str = "invalid email or password";
+/// The one message for any refused access token, refresh token or API key.
+const BAD_TOKEN: &str = "invalid or expired token";
+/// The one message for any refused password-reset token.
+const BAD_RESET_TOKEN: &str = "invalid or expired reset token";
+/// Longest accepted email address (RFC 5321 path limit).
+const MAX_EMAIL_LEN: usize = 254;
+/// Longest accepted display name or key name, in characters.
+const MAX_NAME_CHARS: usize = 100;
+/// A key's `last_used_at` is written at most this often.
+const TOUCH_EVERY: TimeDelta = TimeDelta::minutes(1);
+
+/// `n` random bytes as URL-safe base64 without padding.
+pub(crate) fn random_token(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The key that signs tokens: at least 32 bytes. `Debug` never shows it.
+#[derive(Clone)]
+pub struct SecretKey(Arc<[u8]>);
+
+impl SecretKey {
+    /// Fewest bytes a signing key may have.
+    pub const MIN_LEN: usize = 32;
+
+    /// A key from bytes; `Validation` error when shorter than [`Self::MIN_LEN`].
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self> {
+        let bytes: Vec<u8> = bytes.into();
+        if bytes.len() < Self::MIN_LEN {
+            return Err(Error::invalid(
+                "secret_key",
+                format!("expected at least {} bytes", Self::MIN_LEN),
+            ));
+        }
+        Ok(Self(bytes.into()))
+    }
+
+    /// A fresh random 64-byte key.
+    pub fn generate() -> Self {
+        let mut bytes = vec![0u8; 64];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(bytes.into())
+    }
+
+    /// The key bytes, for a program that must persist a generated key.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey([redacted])")
+    }
+}
+
+/// Settings of [`Auth`]. Lifetimes must be positive.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Signs access and refresh tokens.
+    pub secret: SecretKey,
+    /// Token signing algorithm (HS256 by default); decoding accepts only it.
+    pub jwt_algorithm: JwtAlgorithm,
+    /// Access-token lifetime (30 minutes by default).
+    pub access_ttl: TimeDelta,
+    /// Refresh-token lifetime (7 days by default).
+    pub refresh_ttl: TimeDelta,
+    /// Password-reset token lifetime (1 hour by default).
+    pub reset_ttl: TimeDelta,
+    /// Argon2id costs for new hashes (OWASP's by default).
+    pub password_params: PasswordParams,
+    /// Failed-login limits.
+    pub login_limits: LoginLimits,
+}
+
+impl AuthSettings {
+    /// The defaults (30 minutes, 7 days, 1 hour, HS256, OWASP Argon2id,
+    /// 10 failures per email and 50 per client in 15 minutes) with `secret`.
+    pub fn new(secret: SecretKey) -> Self {
+        Self {
+            secret,
+            jwt_algorithm: JwtAlgorithm::default(),
+            access_ttl: TimeDelta::minutes(30),
+            refresh_ttl: TimeDelta::days(7),
+            reset_ttl: TimeDelta::hours(1),
+            password_params: PasswordParams::OWASP,
+            login_limits: LoginLimits::default(),
+        }
+    }
+
+    /// The same settings with other Argon2id costs (tests use cheap ones).
+    pub fn with_password_params(mut self, params: PasswordParams) -> Self {
+        self.password_params = params;
+        self
+    }
+}
+
+/// A registration request. `Debug` redacts the password.
+#[derive(Clone, Deserialize)]
+pub struct NewUser {
+    /// Email; compared and stored lowercased.
+    pub email: String,
+    /// Plain-text password, checked against the policy.
+    pub password: String,
+    /// Display name.
+    pub name: String,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("password", &"[redacted]")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// What a new API key may do.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NewApiKey {
+    /// Display name.
+    pub name: String,
+    /// Scopes; `None` means all the creator has.
+    pub scopes: Option<Vec<Scope>>,
+    /// Workspaces the key is limited to; `None` means all the creator sees.
+    pub workspaces: Option<Vec<WorkspaceId>>,
+    /// Optional expiry (must be in the future).
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A signed-in session: what register, login and refresh answer.
+/// `Debug` redacts both tokens.
+#[derive(Clone, Serialize)]
+pub struct Session {
+    /// The user.
+    pub user: User,
+    /// JWT access token for `Authorization: Bearer`.
+    pub access_token: String,
+    /// JWT refresh token, spent by the next refresh.
+    pub refresh_token: String,
+    /// Always `"bearer"`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("access_token", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// The authentication service. Cheap to clone (everything is shared).
+#[derive(Clone)]
+pub struct Auth {
+    store: Arc<dyn AuthStore>,
+    settings: Arc<AuthSettings>,
+    codec: Arc<TokenCodec>,
+    clock: Arc<dyn Clock>,
+    mailer: Arc<dyn Mailer>,
+    limiter: Arc<dyn RateLimiter>,
+    revocations: Arc<dyn RevocationList>,
+    /// Whether limiter and revocations are the in-process defaults (which
+    /// follow `with_clock`).
+    default_limiter: bool,
+    default_revocations: bool,
+    /// A hash of a random password under the current parameters, verified
+    /// against when the email is unknown (equal timing). Made on first use.
+    dummy_hash: Arc<OnceLock<String>>,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("settings", &self.settings)
+            .field("clock", &self.clock)
+            .field("mailer", &self.mailer)
+            .field("limiter", &self.limiter)
+            .field("revocations", &self.revocations)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unauthorized(message: &str) -> Error {
+    Error::Unauthorized(message.to_owned())
+}
+
+fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Internal(Box::new(e))
+}
+
+/// Runs CPU-bound work (Argon2) off the async runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(internal)
+}
+
+fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn validate_email(email: &str) -> Result<()> {
+    let expected = || Error::invalid("email", "expected an email address like name@example.com");
+    if email.is_empty() || email.len() > MAX_EMAIL_LEN {
+        return Err(expected());
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return Err(expected());
+    };
+    let bad_char = |c: char| c.is_whitespace() || c.is_control() || c == '@';
+    if local.is_empty()
+        || local.len() > 64
+        || local.chars().any(bad_char)
+        || domain.chars().any(bad_char)
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || domain.contains("..")
+        || !domain.contains('.')
+    {
+        return Err(expected());
+    }
+    Ok(())
+}
+
+fn validate_name(field: &str, name: &str) -> Result<String> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            field,
+            format!("expected 1 to {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn login_email_key(email: &str) -> String {
+    format!("login:email:{email}")
+}
+
+impl Auth {
+    /// A service on `store` with `settings`, the system clock, a
+    /// [`LogMailer`], and in-process rate limiter and revocation list.
+    pub fn new(store: Arc<dyn AuthStore>, settings: AuthSettings) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let codec = TokenCodec::new(settings.secret.as_bytes(), settings.jwt_algorithm);
+        Self {
+            store,
+            codec: Arc::new(codec),
+            settings: Arc::new(settings),
+            limiter: Arc::new(MemoryRateLimiter::with_clock(clock.clone())),
+            revocations: Arc::new(MemoryRevocationList::with_clock(clock.clone())),
+            clock,
+            mailer: Arc::new(LogMailer),
+            default_limiter: true,
+            default_revocations: true,
+            dummy_hash: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Uses `clock` for every time check (and for the default in-process
+    /// limiter and revocation list, if still in use).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        if self.default_limiter {
+            self.limiter = Arc::new(MemoryRateLimiter::with_clock(clock.clone()));
+        }
+        if self.default_revocations {
+            self.revocations = Arc::new(MemoryRevocationList::with_clock(clock.clone()));
+        }
+        self.clock = clock;
+        self
+    }
+
+    /// Delivers password-reset tokens through `mailer`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// Counts failed logins with `limiter` (shared between servers, e.g. Redis).
+    pub fn with_rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = limiter;
+        self.default_limiter = false;
+        self
+    }
+
+    /// Keeps revoked access tokens in `revocations` (shared between servers).
+    pub fn with_revocations(mut self, revocations: Arc<dyn RevocationList>) -> Self {
+        self.revocations = revocations;
+        self.default_revocations = false;
+        self
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    async fn hash(&self, password: &str) -> Result<String> {
+        let password = password.to_owned();
+        let params = self.settings.password_params;
+        blocking(move || password::hash_password(&password, params)).await?
+    }
+
+    /// Verifies `password` against `phc`, or against the dummy hash when
+    /// there is no account, so both cases cost one Argon2 verification.
+    async fn verify(&self, password: &str, phc: Option<String>) -> Result<bool> {
+        let password = password.to_owned();
+        let params = self.settings.password_params;
+        let dummy = self.dummy_hash.clone();
+        blocking(move || match phc {
+            Some(phc) => password::verify_password(&password, &phc),
+            None => {
+                let phc = dummy.get_or_init(|| {
+                    password::hash_password(&random_token(24), params).unwrap_or_default()
+                });
+                password::verify_password(&password, phc);
+                false
+            }
+        })
+        .await
+    }
+
+    fn ensure_account_access(principal: &Principal) -> Result<()> {
+        if principal.can_manage_account() {
+            Ok(())
+        } else {
+            Err(Error::forbidden(
+                "this needs an api key with the admin scope",
+            ))
+        }
+    }
+
+    /// Issues an access and refresh token for `user` in `family` (a new
+    /// family when `None`) and stores the refresh token's hash.
+    async fn issue_session(&self, user: User, family: Option<String>) -> Result<Session> {
+        let now = self.clock.now();
+        let family = family.unwrap_or_else(|| random_token(16));
+        let s = &self.settings;
+        let access = Claims::new(TokenKind::Access, user.id, &family, now, s.access_ttl);
+        let refresh = Claims::new(TokenKind::Refresh, user.id, &family, now, s.refresh_ttl);
+        let access_token = self.codec.encode(&access)?;
+        let refresh_token = self.codec.encode(&refresh)?;
+        self.store
+            .insert_refresh_token(&RefreshToken {
+                id: refresh.jti,
+                family_id: family,
+                user_id: user.id,
+                token_hash: api_key::sha256_hex(&refresh_token),
+                created_at: now,
+                expires_at: now + s.refresh_ttl,
+                spent_at: None,
+                revoked_at: None,
+            })
+            .await?;
+        Ok(Session {
+            user,
+            access_token,
+            refresh_token,
+            token_type: "bearer",
+            expires_in: s.access_ttl.num_seconds(),
+        })
+    }
+
+    /// Revokes one family in the store and in the revocation list.
+    async fn revoke_family(&self, family: &str) -> Result<()> {
+        let now = self.clock.now();
+        self.store.revoke_token_family(family, now).await?;
+        self.revocations
+            .revoke_family(family, now + self.settings.access_ttl)
+            .await
+    }
+
+    /// Revokes every session of a user issued up to now.
+    async fn revoke_user(&self, user: UserId) -> Result<()> {
+        let now = self.clock.now();
+        self.store.revoke_user_tokens(user, now).await?;
+        self.revocations
+            .revoke_user_before(user, now, now + self.settings.access_ttl)
+            .await
+    }
+
+    /// Creates an account and signs it in. `Validation` for a bad email,
+    /// name or password; `Conflict` when the email is taken (in any case).
+    pub async fn register(&self, new: NewUser) -> Result<Session> {
+        let email = normalize_email(&new.email);
+        validate_email(&email)?;
+        let name = validate_name("name", &new.name)?;
+        check_password_policy(&new.password, Some(&email))?;
+        let password_hash = self.hash(&new.password).await?;
+        let now = self.clock.now();
+        let user = User {
+            id: UserId::at(now.timestamp_millis()),
+            email,
+            name,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store
+            .create_user(&user, &password_hash)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => Error::Conflict {
+                    field: "email".into(),
+                    message: "email already registered".into(),
+                },
+                other => other.into(),
+            })?;
+        self.issue_session(user, None).await
+    }
+
+    /// Signs in with email and password. Unknown email and wrong password
+    /// give the same `Unauthorized` after the same work. Failures are
+    /// counted per email and per `client` address; over the limit the
+    /// answer is `RateLimited` without checking the password. Success clears
+    /// the email's count and upgrades a hash made with weaker parameters.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: Option<&str>,
+    ) -> Result<Session> {
+        let email = normalize_email(email);
+        let limits = self.settings.login_limits;
+        let email_key = login_email_key(&email);
+        let client_key = client.map(|c| format!("login:client:{c}"));
+        self.limiter.check(&email_key, limits.per_email).await?;
+        if let Some(key) = &client_key {
+            self.limiter.check(key, limits.per_client).await?;
+        }
+        let creds = self.store.find_credentials(&email).await?;
+        let stored = creds.as_ref().map(|c| c.password_hash.clone());
+        let ok = self.verify(password, stored).await?;
+        let Some(creds) = creds.filter(|_| ok) else {
+            self.limiter
+                .record_failure(&email_key, limits.window)
+                .await?;
+            if let Some(key) = &client_key {
+                self.limiter.record_failure(key, limits.window).await?;
+            }
+            tracing::debug!("login refused: bad credentials");
+            return Err(unauthorized(BAD_CREDENTIALS));
+        };
+        self.limiter.reset(&email_key).await?;
+        if password::needs_rehash(&creds.password_hash, self.settings.password_params) {
+            // An upgrade failure must not block the login: the old hash still works.
+            match self.hash(password).await {
+                Ok(phc) => {
+                    let now = self.clock.now();
+                    if let Err(e) = self.store.set_password_hash(creds.user.id, &phc, now).await {
+                        tracing::warn!(error = %e, "could not store upgraded password hash");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not upgrade password hash"),
+            }
+        }
+        self.issue_session(creds.user, None).await
+    }
+
+    /// Exchanges a refresh token for a new pair in the same family; the
+    /// presented token is spent. A spent (or revoked) token presented again
+    /// revokes its whole family, and the answer is `Unauthorized`.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session> {
+        let now = self.clock.now();
+        let claims = self
+            .codec
+            .decode(refresh_token.trim(), TokenKind::Refresh, now, false)
+            .map_err(|e| {
+                tracing::debug!(reason = ?e, "refresh token refused");
+                unauthorized(BAD_TOKEN)
+            })?;
+        let hash = api_key::sha256_hex(refresh_token.trim());
+        match self.store.spend_refresh_token(&hash, now).await? {
+            SpendOutcome::Spent(row) => {
+                let user_id = claims.user_id().ok_or_else(|| unauthorized(BAD_TOKEN))?;
+                if row.user_id != user_id || row.family_id != claims.fam || row.expires_at <= now {
+                    tracing::debug!("refresh token refused: row does not match claims");
+                    return Err(unauthorized(BAD_TOKEN));
+                }
+                let user = match self.store.get_user(user_id).await {
+                    Ok(u) => u,
+                    Err(StoreError::NotFound { .. }) => return Err(unauthorized(BAD_TOKEN)),
+                    Err(e) => return Err(e.into()),
+                };
+                self.issue_session(user, Some(row.family_id)).await
+            }
+            SpendOutcome::Reused(row) => {
+                tracing::warn!(
+                    family = %row.family_id,
+                    user = %row.user_id,
+                    "spent refresh token presented again; revoking its family"
+                );
+                self.revoke_family(&row.family_id).await?;
+                Err(unauthorized(BAD_TOKEN))
+            }
+            SpendOutcome::Unknown => {
+                tracing::debug!("refresh token refused: unknown");
+                Err(unauthorized(BAD_TOKEN))
+            }
+        }
+    }
+
+    /// Ends the session of `refresh_token`: its whole family (refresh and
+    /// access tokens) is revoked. An authentic but expired token is accepted.
+    pub async fn logout(&self, refresh_token: &str) -> Result<()> {
+        let now = self.clock.now();
+        let claims = self
+            .codec
+            .decode(refresh_token.trim(), TokenKind::Refresh, now, true)
+            .map_err(|_| unauthorized(BAD_TOKEN))?;
+        self.revoke_family(&claims.fam).await
+    }
+
+    /// Who is calling: a JWT access token (not a refresh token) or a `pbk_`
+    /// API key. Refused (`Unauthorized`) when malformed, badly signed,
+    /// expired, revoked, or of a deleted user or key.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
+        let bearer = bearer.trim();
+        if bearer.starts_with(API_KEY_MARKER) {
+            return self.authenticate_key(bearer).await;
+        }
+        let now = self.clock.now();
+        let claims = self
+            .codec
+            .decode(bearer, TokenKind::Access, now, false)
+            .map_err(|e| {
+                if e != TokenError::Expired {
+                    tracing::debug!(reason = ?e, "access token refused");
+                }
+                unauthorized(BAD_TOKEN)
+            })?;
+        let (Some(user_id), Some(issued_at)) = (claims.user_id(), claims.issued_at()) else {
+            return Err(unauthorized(BAD_TOKEN));
+        };
+        let token = IssuedToken {
+            family_id: &claims.fam,
+            user_id,
+            issued_at,
+        };
+        if self.revocations.is_revoked(&token).await? {
+            tracing::debug!("access token refused: revoked");
+            return Err(unauthorized(BAD_TOKEN));
+        }
+        match self.store.get_user(user_id).await {
+            Ok(_) => Ok(Principal::user(user_id)),
+            Err(StoreError::NotFound { .. }) => Err(unauthorized(BAD_TOKEN)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn authenticate_key(&self, key: &str) -> Result<Principal> {
+        let Some(prefix) = api_key::parse_prefix(key) else {
+            return Err(unauthorized(BAD_TOKEN));
+        };
+        let hash = api_key::sha256_hex(key);
+        let Some(stored) = self.store.find_api_key(prefix).await? else {
+            tracing::debug!("api key refused: unknown prefix");
+            return Err(unauthorized(BAD_TOKEN));
+        };
+        if !api_key::hashes_match(&hash, &stored.secret_hash) {
+            tracing::debug!("api key refused: secret mismatch");
+            return Err(unauthorized(BAD_TOKEN));
+        }
+        let now = self.clock.now();
+        let key = stored.key;
+        if key.expires_at.is_some_and(|t| t <= now) {
+            tracing::debug!("api key refused: expired");
+            return Err(unauthorized(BAD_TOKEN));
+        }
+        if key.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY) {
+            // Bookkeeping only: a failed write must not refuse the request.
+            if let Err(e) = self.store.touch_api_key(key.id, now).await {
+                tracing::warn!(error = %e, "could not record api key use");
+            }
+        }
+        Ok(Principal::ApiKey {
+            id: key.id,
+            user_id: key.user_id,
+            scopes: key.scopes,
+            workspaces: key.workspaces,
+        })
+    }
+
+    /// The calling user.
+    pub async fn me(&self, principal: &Principal) -> Result<User> {
+        Self::ensure_account_access(principal)?;
+        Ok(self.store.get_user(principal.user_id()).await?)
+    }
+
+    /// Renames the calling user.
+    pub async fn update_me(&self, principal: &Principal, name: &str) -> Result<User> {
+        Self::ensure_account_access(principal)?;
+        let name = validate_name("name", name)?;
+        let mut user = self.store.get_user(principal.user_id()).await?;
+        user.name = name;
+        user.updated_at = self.clock.now();
+        self.store.update_user(&user).await?;
+        Ok(user)
+    }
+
+    /// Changes the caller's password. A wrong `current` is a `Validation`
+    /// error on `current_password` (the session itself is fine) and counts
+    /// as a failed login. Every session of the user, this one included, is
+    /// revoked.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new: &str,
+    ) -> Result<()> {
+        Self::ensure_account_access(principal)?;
+        let creds = self.store.get_credentials(principal.user_id()).await?;
+        let limits = self.settings.login_limits;
+        let key = login_email_key(&creds.user.email);
+        self.limiter.check(&key, limits.per_email).await?;
+        if !self
+            .verify(current, Some(creds.password_hash.clone()))
+            .await?
+        {
+            self.limiter.record_failure(&key, limits.window).await?;
+            return Err(Error::invalid(
+                "current_password",
+                "does not match the current password",
+            ));
+        }
+        check_password_policy(new, Some(&creds.user.email))?;
+        if new == current {
+            return Err(Error::invalid(
+                "new_password",
+                "must differ from the current password",
+            ));
+        }
+        let phc = self.hash(new).await?;
+        self.store
+            .set_password_hash(creds.user.id, &phc, self.clock.now())
+            .await?;
+        self.revoke_user(creds.user.id).await
+    }
+
+    /// Starts a password reset. Always `Ok` for any email, known or not;
+    /// for a known one a single-use token (stored hashed) is mailed.
+    /// Failures after the lookup are logged, not returned, so the outcome
+    /// never tells whether the account exists.
+    pub async fn request_password_reset(&self, email: &str) -> Result<()> {
+        let email = normalize_email(email);
+        let Some(creds) = self.store.find_credentials(&email).await? else {
+            tracing::debug!("password reset requested for an unknown email");
+            return Ok(());
+        };
+        if let Err(e) = self.send_reset(&creds.user).await {
+            tracing::warn!(error = %e, "could not issue a password reset");
+        }
+        Ok(())
+    }
+
+    async fn send_reset(&self, user: &User) -> Result<()> {
+        let now = self.clock.now();
+        let token = random_token(32);
+        self.store
+            .insert_password_reset(&PasswordReset {
+                token_hash: api_key::sha256_hex(&token),
+                user_id: user.id,
+                created_at: now,
+                expires_at: now + self.settings.reset_ttl,
+                used_at: None,
+            })
+            .await?;
+        let minutes = self.settings.reset_ttl.num_minutes();
+        let message = MailMessage {
+            to: user.email.clone(),
+            subject: "Reset your PyBase password".into(),
+            body: format!(
+                "Hello {},\n\nsomeone asked to reset the password of your PyBase account. \
+                 To choose a new one, use this token within {minutes} minutes:\n\n{token}\n\n\
+                 If you did not ask for this, ignore this message.\n",
+                user.name
+            ),
+            token,
+        };
+        self.mailer.send(&message).await
+    }
+
+    /// Sets a new password with a reset token. The token is spent (single
+    /// use) and every session of the user is revoked. A password that fails
+    /// the length or common-password rules is refused before the token is
+    /// spent; one equal to the email is refused after (the token is gone).
+    pub async fn confirm_password_reset(&self, token: &str, new_password: &str) -> Result<()> {
+        check_password_policy(new_password, None)?;
+        let token = token.trim();
+        if token.is_empty() || token.len() > 256 {
+            return Err(unauthorized(BAD_RESET_TOKEN));
+        }
+        let now = self.clock.now();
+        let Some(reset) = self
+            .store
+            .use_password_reset(&api_key::sha256_hex(token), now)
+            .await?
+        else {
+            tracing::debug!("reset token refused");
+            return Err(unauthorized(BAD_RESET_TOKEN));
+        };
+        let creds = match self.store.get_credentials(reset.user_id).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound { .. }) => return Err(unauthorized(BAD_RESET_TOKEN)),
+            Err(e) => return Err(e.into()),
+        };
+        check_password_policy(new_password, Some(&creds.user.email))?;
+        let phc = self.hash(new_password).await?;
+        self.store
+            .set_password_hash(creds.user.id, &phc, self.clock.now())
+            .await?;
+        self.revoke_user(creds.user.id).await?;
+        self.limiter
+            .reset(&login_email_key(&creds.user.email))
+            .await
+    }
+
+    /// Creates an API key for the caller; answers its metadata and the
+    /// secret, which is never shown again. A key acting here (admin scope)
+    /// cannot create a key with scopes or workspaces beyond its own.
+    pub async fn create_api_key(
+        &self,
+        principal: &Principal,
+        new: NewApiKey,
+    ) -> Result<(ApiKey, String)> {
+        Self::ensure_account_access(principal)?;
+        let name = validate_name("name", &new.name)?;
+        let (own_scopes, own_workspaces) = match principal {
+            Principal::User { .. } => (None, None),
+            Principal::ApiKey {
+                scopes, workspaces, ..
+            } => (Some(scopes.as_slice()), workspaces.as_deref()),
+        };
+        let scopes = match new.scopes {
+            None => own_scopes.map_or_else(|| Scope::ALL.to_vec(), <[Scope]>::to_vec),
+            Some(mut list) => {
+                list.sort();
+                list.dedup();
+                if list.is_empty() {
+                    return Err(Error::invalid("scopes", "expected at least one scope"));
+                }
+                if own_scopes.is_some_and(|own| list.iter().any(|s| !own.contains(s))) {
+                    return Err(Error::forbidden("an api key cannot grant scopes it lacks"));
+                }
+                list
+            }
+        };
+        let workspaces = match new.workspaces {
+            None => own_workspaces.map(<[WorkspaceId]>::to_vec),
+            Some(mut list) => {
+                list.sort();
+                list.dedup();
+                if list.is_empty() {
+                    return Err(Error::invalid(
+                        "workspaces",
+                        "expected at least one workspace",
+                    ));
+                }
+                if own_workspaces.is_some_and(|own| list.iter().any(|w| !own.contains(w))) {
+                    return Err(Error::forbidden(
+                        "an api key cannot grant workspaces it lacks",
+                    ));
+                }
+                Some(list)
+            }
+        };
+        let now = self.clock.now();
+        if new.expires_at.is_some_and(|t| t <= now) {
+            return Err(Error::invalid(
+                "expires_at",
+                "expected a time in the future",
+            ));
+        }
+        // A prefix collision (48 random bits) is astronomically rare; retry anyway.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let generated = api_key::generate();
+            let key = ApiKey {
+                id: ApiKeyId::at(now.timestamp_millis()),
+                user_id: principal.user_id(),
+                name: name.clone(),
+                prefix: generated.prefix,
+                scopes: scopes.clone(),
+                workspaces: workspaces.clone(),
+                created_at: now,
+                expires_at: new.expires_at,
+                last_used_at: None,
+            };
+            let stored = StoredApiKey {
+                key,
+                secret_hash: api_key::sha256_hex(&generated.secret),
+            };
+            match self.store.create_api_key(&stored).await {
+                Ok(()) => return Ok((stored.key, generated.secret)),
+                Err(StoreError::Conflict { field, .. }) if field == "prefix" && attempts < 3 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The caller's API keys, oldest first, without secrets.
+    pub async fn list_api_keys(&self, principal: &Principal) -> Result<Vec<ApiKey>> {
+        Self::ensure_account_access(principal)?;
+        Ok(self.store.list_api_keys(principal.user_id()).await?)
+    }
+
+    /// Deletes one of the caller's API keys; it stops working at once.
+    /// `NotFound` when the caller has no such key.
+    pub async fn delete_api_key(&self, principal: &Principal, id: ApiKeyId) -> Result<()> {
+        Self::ensure_account_access(principal)?;
+        self.store
+            .delete_api_key(principal.user_id(), id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound { .. } => Error::not_found("api key"),
+                other => other.into(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_key_needs_32_bytes_and_hides_itself() {
+        assert!(SecretKey::new(vec![1u8; 31]).is_err());
+        let k = SecretKey::new(b"a-very-secret-key-of-32-bytes!!!".to_vec()).unwrap();
+        assert_eq!(format!("{k:?}"), "SecretKey([redacted])");
+        let settings = AuthSettings::new(k);
+        assert!(!format!("{settings:?}").contains("a-very-secret"));
+        assert_eq!(SecretKey::generate().as_bytes().len(), 64);
+    }
+
+    #[test]
+    fn defaults_follow_the_issue() {
+        let s = AuthSettings::new(SecretKey::generate());
+        assert_eq!(s.access_ttl, TimeDelta::minutes(30));
+        assert_eq!(s.refresh_ttl, TimeDelta::days(7));
+        assert_eq!(s.reset_ttl, TimeDelta::hours(1));
+        assert_eq!(s.password_params, PasswordParams::OWASP);
+        assert_eq!(s.jwt_algorithm, JwtAlgorithm::Hs256);
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(normalize_email("  Ann@Example.COM "), "ann@example.com");
+        for ok in ["a@b.co", "first.last+tag@sub.example.org"] {
+            assert!(validate_email(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "ann",
+            "@example.com",
+            "ann@",
+            "ann@example",
+            "a b@c.de",
+            "a@b@c.de",
+            "a@.b.c",
+            "a@b..c",
+        ] {
+            assert!(validate_email(bad).is_err(), "{bad}");
+        }
+        assert!(validate_email(&format!("{}@example.com", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(validate_name("name", "  Ann  ").unwrap(), "Ann");
+        assert!(validate_name("name", "   ").is_err());
+        assert!(validate_name("name", &"x".repeat(101)).is_err());
+        assert!(validate_name("name", "a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let new = NewUser {
+            email: "ann@example.com".into(),
+            password: "hunter2hunter2".into(),
+            name: "Ann".into(),
+        };
+        assert!(!format!("{new:?}").contains("hunter2"));
+        let now = chrono::Utc::now();
+        let session = Session {
+            user: User {
+                id: UserId::new(),
+                email: "ann@example.com".into(),
+                name: "Ann".into(),
+                created_at: now,
+                updated_at: now,
+            },
+            access_token: "access-secret".into(),
+            refresh_token: "refresh-secret".into(),
+            token_type: "bearer",
+            expires_in: 1800,
+        };
+        let dbg = format!("{session:?}");
+        assert!(
+            !dbg.contains("access-secret") && !dbg.contains("refresh-secret"),
+            "{dbg}"
+        );
+    }
+}
