@@ -1,0 +1,498 @@
+//! [`RecordsStore`]: records (JSONB cells, merges inside SQLite, keyset
+//! pages) and attachment metadata.
+
+use async_trait::async_trait;
+use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
+use pybase_core::model::{Attachment, Cells, Record, Timestamp};
+use pybase_core::query::{RecordPage, RecordQuery};
+use pybase_core::store::{NewRecord, RecordPatch, RecordsStore, UpsertOutcome};
+use pybase_core::{StoreError, StoreResult};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use serde_json::{Map, Value};
+
+use crate::SqliteStore;
+use crate::error::{Error, Result};
+use crate::rows::{RECORD_COLUMNS, fmt_time, id, id_list, opt_id, record, time};
+use crate::schema::cell_path;
+use crate::sql::Sql;
+
+/// A record to insert, with its cells already serialised.
+struct Insert {
+    id: RecordId,
+    cells: String,
+    created_by: Option<UserId>,
+    created_time: String,
+}
+
+impl Insert {
+    fn new(r: &NewRecord) -> Self {
+        Self {
+            id: r.id,
+            cells: Value::Object(r.cells.clone()).to_string(),
+            created_by: r.created_by,
+            created_time: fmt_time(&r.created_time),
+        }
+    }
+}
+
+/// How one record's cells change, as JSON documents for SQLite.
+enum Change {
+    /// `data = jsonb(doc)`.
+    Replace(String),
+    /// `data = jsonb_patch(jsonb_patch(data, clear), patch)`: `clear` nulls
+    /// the object-valued cells being set first, because RFC 7396 would merge
+    /// a new object into the old one instead of replacing it.
+    Merge { clear: Option<String>, patch: String },
+}
+
+impl Change {
+    fn merge(set: &Cells, unset: &[FieldId]) -> Self {
+        let mut patch: Map<String, Value> = set.clone();
+        for f in unset {
+            patch.entry(f.as_str()).or_insert(Value::Null);
+        }
+        let clear: Map<String, Value> = set
+            .iter()
+            .filter(|(_, v)| v.is_object())
+            .map(|(k, _)| (k.clone(), Value::Null))
+            .collect();
+        Self::Merge {
+            clear: (!clear.is_empty()).then(|| Value::Object(clear).to_string()),
+            patch: Value::Object(patch).to_string(),
+        }
+    }
+
+    fn of(p: &RecordPatch) -> Self {
+        if p.replace {
+            let cells: Map<String, Value> = p
+                .set
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            Self::Replace(Value::Object(cells).to_string())
+        } else {
+            Self::merge(&p.set, &p.unset)
+        }
+    }
+
+    /// Applies the change to a live record of `table`; `None` if there is none.
+    fn apply(
+        &self,
+        conn: &Connection,
+        table: &str,
+        record: &str,
+        at: &str,
+        by: Option<&str>,
+    ) -> Result<Option<Record>> {
+        let tail = format!(
+            "updated_time = ?3, updated_by = ?4 \
+             WHERE table_id = ?1 AND id = ?2 AND deleted_time IS NULL RETURNING {RECORD_COLUMNS}"
+        );
+        let found = match self {
+            Self::Replace(doc) => conn
+                .prepare_cached(&format!("UPDATE records SET data = jsonb(?5), {tail}"))?
+                .query_row(params![table, record, at, by, doc], crate::rows::record)
+                .optional()?,
+            Self::Merge { clear: None, patch } => conn
+                .prepare_cached(&format!(
+                    "UPDATE records SET data = jsonb_patch(data, ?5), {tail}"
+                ))?
+                .query_row(params![table, record, at, by, patch], crate::rows::record)
+                .optional()?,
+            Self::Merge {
+                clear: Some(clear),
+                patch,
+            } => conn
+                .prepare_cached(&format!(
+                    "UPDATE records SET data = jsonb_patch(jsonb_patch(data, ?6), ?5), {tail}"
+                ))?
+                .query_row(
+                    params![table, record, at, by, patch, clear],
+                    crate::rows::record,
+                )
+                .optional()?,
+        };
+        Ok(found)
+    }
+}
+
+/// `NotFound` unless `table` exists.
+fn require_table(conn: &Connection, table: &str) -> Result<()> {
+    conn.prepare_cached("SELECT 1 FROM tables WHERE id = ?1")?
+        .query_row([table], |_| Ok(()))
+        .optional()?
+        .ok_or_else(|| Error::not_found("table", table))
+}
+
+/// Takes the next `n` autonumbers of `table`; returns the first one.
+fn take_autonumbers(conn: &Connection, table: &str, n: usize) -> Result<i64> {
+    let n = i64::try_from(n).map_err(|_| Error::corrupt("batch size", n.to_string()))?;
+    let last: i64 = conn
+        .prepare_cached(
+            "UPDATE tables SET last_autonumber = last_autonumber + ?2 WHERE id = ?1 \
+             RETURNING last_autonumber",
+        )?
+        .query_row(params![table, n], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| Error::not_found("table", table))?;
+    Ok(last - n + 1)
+}
+
+fn insert(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result<Record> {
+    let by = r.created_by.as_ref().map(UserId::as_str);
+    Ok(conn
+        .prepare_cached(&format!(
+            "INSERT INTO records (id, table_id, data, autonumber, created_by, updated_by, \
+             created_time, updated_time) VALUES (?1, ?2, jsonb(?3), ?4, ?5, ?5, ?6, ?6) \
+             RETURNING {RECORD_COLUMNS}"
+        ))?
+        .query_row(
+            params![r.id.as_str(), table, r.cells, autonumber, by, r.created_time],
+            record,
+        )?)
+}
+
+/// The condition "this record's cell of `field` equals `value`" for
+/// upserts (absent equals absent; bools compare as absent-is-false).
+fn cell_equals(sql: &mut Sql, field: FieldId, value: Option<&Value>) -> String {
+    let path = sql.bind(cell_path(field.as_str()));
+    let ty = format!("json_type(data, {path})");
+    let val = format!("json_extract(data, {path})");
+    match value {
+        None | Some(Value::Null) => format!("{val} IS NULL"),
+        Some(Value::Bool(b)) => {
+            let p = sql.bind(i64::from(*b));
+            format!("({ty} IS 'true') = {p}")
+        }
+        Some(Value::String(s)) => {
+            let p = sql.bind(s.clone());
+            format!("({ty} IS 'text' AND {val} = {p})")
+        }
+        Some(Value::Number(n)) => {
+            let p = match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => sql.bind(i),
+                (None, Some(f)) => sql.bind(f),
+                (None, None) => sql.bind(SqlValue::Null),
+            };
+            format!("({ty} IN ('integer', 'real') AND {val} = {p})")
+        }
+        Some(v) => {
+            let p = sql.bind(v.to_string());
+            format!("({ty} IN ('array', 'object') AND {val} = json({p}))")
+        }
+    }
+}
+
+fn attachment(row: &Row<'_>) -> rusqlite::Result<Attachment> {
+    let size: i64 = row.get(4)?;
+    Ok(Attachment {
+        id: id(row, 0)?,
+        table_id: id(row, 1)?,
+        filename: row.get(2)?,
+        content_type: row.get(3)?,
+        size: u64::try_from(size).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Integer, Box::new(e))
+        })?,
+        sha256: row.get(5)?,
+        storage_key: row.get(6)?,
+        created_by: opt_id(row, 7)?,
+        created_at: time(row, 8)?,
+    })
+}
+
+const ATTACHMENT_COLUMNS: &str =
+    "id, table_id, filename, content_type, size, sha256, storage_key, created_by, created_at";
+
+#[async_trait]
+impl RecordsStore for SqliteStore {
+    async fn create_records(
+        &self,
+        table: TableId,
+        records: &[NewRecord],
+    ) -> StoreResult<Vec<Record>> {
+        let inserts: Vec<Insert> = records.iter().map(Insert::new).collect();
+        self.write(move |tx| {
+            let first = take_autonumbers(tx, table.as_str(), inserts.len())?;
+            inserts
+                .iter()
+                .zip(first..)
+                .map(|(r, n)| insert(tx, table.as_str(), r, n))
+                .collect()
+        })
+        .await
+    }
+
+    async fn get_record(
+        &self,
+        table: TableId,
+        id: RecordId,
+        include_deleted: bool,
+    ) -> StoreResult<Record> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records WHERE id = ?1 AND table_id = ?2 \
+                 AND (?3 OR deleted_time IS NULL)"
+            ))?
+            .query_row(params![id.as_str(), table.as_str(), include_deleted], record)
+            .optional()?
+            .ok_or_else(|| Error::not_found("record", id))
+        })
+        .await
+    }
+
+    async fn update_records(
+        &self,
+        table: TableId,
+        patches: &[RecordPatch],
+        at: Timestamp,
+        by: Option<UserId>,
+    ) -> StoreResult<Vec<Record>> {
+        let changes: Vec<(RecordId, Change)> =
+            patches.iter().map(|p| (p.id, Change::of(p))).collect();
+        let at = fmt_time(&at);
+        self.write(move |tx| {
+            let by = by.as_ref().map(UserId::as_str);
+            changes
+                .iter()
+                .map(|(id, change)| {
+                    change
+                        .apply(tx, table.as_str(), id.as_str(), &at, by)?
+                        .ok_or_else(|| Error::not_found("record", id))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn upsert_records(
+        &self,
+        table: TableId,
+        merge_on: &[FieldId],
+        records: &[NewRecord],
+        at: Timestamp,
+        by: Option<UserId>,
+    ) -> StoreResult<Vec<UpsertOutcome>> {
+        // Per input: the match query (text and parameters), the merge and the insert.
+        let work: Vec<(String, Vec<SqlValue>, Change, Insert)> = records
+            .iter()
+            .map(|r| {
+                let mut sql = Sql::default();
+                let t = sql.bind(table.to_string());
+                let conds: Vec<String> = merge_on
+                    .iter()
+                    .map(|f| cell_equals(&mut sql, *f, r.cells.get(f.as_str())))
+                    .collect();
+                let mut text = format!(
+                    "SELECT id FROM records WHERE table_id = {t} AND deleted_time IS NULL"
+                );
+                for c in conds {
+                    text.push_str(" AND ");
+                    text.push_str(&c);
+                }
+                text.push_str(" LIMIT 2");
+                (text, sql.params, Change::merge(&r.cells, &[]), Insert::new(r))
+            })
+            .collect();
+        let at = fmt_time(&at);
+        self.write(move |tx| {
+            let by = by.as_ref().map(UserId::as_str);
+            require_table(tx, table.as_str())?;
+            let mut out = Vec::with_capacity(work.len());
+            for (text, params, change, new) in &work {
+                let matches: Vec<String> = tx
+                    .prepare_cached(text)?
+                    .query_map(params_from_iter(params), |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                match matches.as_slice() {
+                    [] => {
+                        let n = take_autonumbers(tx, table.as_str(), 1)?;
+                        out.push(UpsertOutcome {
+                            record: insert(tx, table.as_str(), new, n)?,
+                            created: true,
+                        });
+                    }
+                    [existing] => {
+                        let record = change
+                            .apply(tx, table.as_str(), existing, &at, by)?
+                            .ok_or_else(|| Error::not_found("record", existing))?;
+                        out.push(UpsertOutcome {
+                            record,
+                            created: false,
+                        });
+                    }
+                    _ => {
+                        return Err(Error::conflict(
+                            "record",
+                            "merge_on",
+                            "several records match the merge fields",
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_records(
+        &self,
+        table: TableId,
+        ids: &[RecordId],
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let ids = ids.to_vec();
+        let at = fmt_time(&at);
+        self.write(move |tx| {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE records SET deleted_time = ?3 \
+                 WHERE table_id = ?1 AND id = ?2 AND deleted_time IS NULL",
+            )?;
+            for id in &ids {
+                if stmt.execute(params![table.as_str(), id.as_str(), at])? == 0 {
+                    return Err(Error::not_found("record", id));
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn restore_record(&self, table: TableId, id: RecordId) -> StoreResult<Record> {
+        self.write(move |tx| {
+            tx.prepare_cached(&format!(
+                "UPDATE records SET deleted_time = NULL WHERE table_id = ?1 AND id = ?2 \
+                 RETURNING {RECORD_COLUMNS}"
+            ))?
+            .query_row(params![table.as_str(), id.as_str()], record)
+            .optional()?
+            .ok_or_else(|| Error::not_found("record", id))
+        })
+        .await
+    }
+
+    async fn query_records(&self, query: &RecordQuery) -> StoreResult<RecordPage> {
+        let mut sql = Sql::default();
+        let t = sql.bind(query.table_id.to_string());
+        let mut text = format!("SELECT {RECORD_COLUMNS} FROM records WHERE records.table_id = {t}");
+        if !query.include_deleted {
+            text.push_str(" AND records.deleted_time IS NULL");
+        }
+        if let Some(filter) = &query.filter {
+            text.push_str(" AND ");
+            text.push_str(&sql.filter(filter));
+        }
+        if let Some(cursor) = &query.after {
+            text.push_str(" AND ");
+            text.push_str(&sql.after(&query.sort, cursor));
+        }
+        text.push(' ');
+        text.push_str(&sql.order_by(&query.sort));
+        let limit = query.limit;
+        // One extra row tells whether another page follows.
+        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+        text.push_str(" LIMIT ");
+        text.push_str(&sql.bind(fetch));
+        let params = sql.params;
+        self.read(move |conn| {
+            let mut records: Vec<Record> = conn
+                .prepare_cached(&text)?
+                .query_map(params_from_iter(params), record)?
+                .collect::<rusqlite::Result<_>>()?;
+            let has_more = records.len() > limit;
+            records.truncate(limit);
+            Ok(RecordPage { records, has_more })
+        })
+        .await
+    }
+
+    async fn live_record_ids(
+        &self,
+        table: TableId,
+        ids: &[RecordId],
+    ) -> StoreResult<Vec<RecordId>> {
+        let list = id_list(ids);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM records WHERE table_id = ?1 AND deleted_time IS NULL \
+                 AND id IN (SELECT value FROM json_each(?2))",
+            )?;
+            let rows = stmt.query_map(params![table.as_str(), list], |r| id(r, 0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn field_cells(
+        &self,
+        table: TableId,
+        field: FieldId,
+    ) -> StoreResult<Vec<(RecordId, Value)>> {
+        let path = cell_path(field.as_str());
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, data -> ?2 FROM records \
+                 WHERE table_id = ?1 AND json_type(data, ?2) IS NOT NULL ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![table.as_str(), path], |r| {
+                Ok((id(r, 0)?, crate::rows::json(r, 1)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()> {
+        let a = attachment.clone();
+        let size = i64::try_from(a.size).map_err(|_| StoreError::Invalid {
+            field: "size".to_owned(),
+            expected: format!("at most {} bytes", i64::MAX),
+        })?;
+        self.write(move |tx| {
+            require_table(tx, a.table_id.as_str())?;
+            tx.prepare_cached(&format!(
+                "INSERT INTO attachments ({ATTACHMENT_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ))?
+            .execute(params![
+                a.id.as_str(),
+                a.table_id.as_str(),
+                a.filename,
+                a.content_type,
+                size,
+                a.sha256,
+                a.storage_key,
+                a.created_by.as_ref().map(UserId::as_str),
+                fmt_time(&a.created_at),
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_attachment(&self, id: AttachmentId) -> StoreResult<Attachment> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = ?1"
+            ))?
+            .query_row([id.as_str()], attachment)
+            .optional()?
+            .ok_or_else(|| Error::not_found("attachment", id))
+        })
+        .await
+    }
+
+    async fn get_attachments(&self, ids: &[AttachmentId]) -> StoreResult<Vec<Attachment>> {
+        let list = id_list(ids);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {ATTACHMENT_COLUMNS} FROM attachments \
+                 WHERE id IN (SELECT value FROM json_each(?1))"
+            ))?;
+            let rows = stmt.query_map([list], attachment)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,530 @@
+//! [`SchemaStore`]: bases, tables, fields (with their cell indexes) and views.
+
+use async_trait::async_trait;
+use pybase_core::StoreResult;
+use pybase_core::fields::FieldType;
+use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, ViewId, WorkspaceId};
+use pybase_core::model::{Base, Field, Table, View, ViewType};
+use pybase_core::store::SchemaStore;
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
+
+use crate::SqliteStore;
+use crate::error::{Error, Result};
+use crate::rows::{fmt_time, id, json, opt_id, time};
+
+const BASE_COLUMNS: &str = "id, workspace_id, name, description, created_at, updated_at";
+
+fn base(row: &Row<'_>) -> rusqlite::Result<Base> {
+    Ok(Base {
+        id: id(row, 0)?,
+        workspace_id: id(row, 1)?,
+        name: row.get(2)?,
+        description: row.get(3)?,
+        created_at: time(row, 4)?,
+        updated_at: time(row, 5)?,
+    })
+}
+
+const TABLE_COLUMNS: &str = "id, base_id, workspace_id, name, description, primary_field_id, \
+     position, created_at, updated_at";
+
+fn table(row: &Row<'_>) -> rusqlite::Result<Table> {
+    Ok(Table {
+        id: id(row, 0)?,
+        base_id: id(row, 1)?,
+        workspace_id: id(row, 2)?,
+        name: row.get(3)?,
+        description: row.get(4)?,
+        primary_field_id: opt_id(row, 5)?,
+        position: row.get(6)?,
+        created_at: time(row, 7)?,
+        updated_at: time(row, 8)?,
+    })
+}
+
+const FIELD_COLUMNS: &str = "id, table_id, name, description, type, options, position, indexed, \
+     created_at, updated_at";
+
+fn field(row: &Row<'_>) -> rusqlite::Result<Field> {
+    let type_name: String = row.get(4)?;
+    let options: Value = json(row, 5)?;
+    let field_type = FieldType::from_parts(&type_name, &options)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, Type::Text, Box::new(e)))?;
+    Ok(Field {
+        id: id(row, 0)?,
+        table_id: id(row, 1)?,
+        name: row.get(2)?,
+        description: row.get(3)?,
+        field_type,
+        position: row.get(6)?,
+        indexed: row.get(7)?,
+        created_at: time(row, 8)?,
+        updated_at: time(row, 9)?,
+    })
+}
+
+const VIEW_COLUMNS: &str = "id, table_id, name, type, config, position, created_at, updated_at";
+
+fn view(row: &Row<'_>) -> rusqlite::Result<View> {
+    let type_name: String = row.get(3)?;
+    let view_type: ViewType = serde_json::from_value(Value::String(type_name))
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, Type::Text, Box::new(e)))?;
+    Ok(View {
+        id: id(row, 0)?,
+        table_id: id(row, 1)?,
+        name: row.get(2)?,
+        view_type,
+        config: json(row, 4)?,
+        position: row.get(5)?,
+        created_at: time(row, 6)?,
+        updated_at: time(row, 7)?,
+    })
+}
+
+fn view_type_name(t: ViewType) -> Result<String> {
+    match serde_json::to_value(t)? {
+        Value::String(s) => Ok(s),
+        other => Err(Error::corrupt("view type", other.to_string())),
+    }
+}
+
+/// The JSON path of a field's cell in `records.data`.
+pub(crate) fn cell_path(field: &str) -> String {
+    format!("$.{field}")
+}
+
+/// The name of the expression index on a field's cells.
+fn cell_index_name(field: FieldId) -> String {
+    format!("cell_{field}")
+}
+
+/// Creates or drops the expression index on `field`'s cells to match its
+/// `indexed` flag.
+///
+/// DDL takes no parameters, so the ids are spliced here; both are typed ids
+/// (validated base62 text), which cannot carry quotes or SQL.
+fn sync_cell_index(conn: &Connection, field: &Field) -> Result<()> {
+    let name = cell_index_name(field.id);
+    if field.indexed {
+        conn.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS \"{name}\" ON records (json_extract(data, '{path}')) \
+             WHERE table_id = '{table}'",
+            path = cell_path(field.id.as_str()),
+            table = field.table_id,
+        ))?;
+    } else {
+        conn.execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""))?;
+    }
+    Ok(())
+}
+
+/// Drops the cell indexes of the fields `select` returns (one column of
+/// field ids, one parameter `key`); used before cascading deletes.
+pub(crate) fn drop_cell_indexes(conn: &Connection, select: &str, key: &str) -> Result<()> {
+    let ids: Vec<FieldId> = conn
+        .prepare_cached(select)?
+        .query_map([key], |r| id(r, 0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for f in ids {
+        conn.execute_batch(&format!("DROP INDEX IF EXISTS \"{}\"", cell_index_name(f)))?;
+    }
+    Ok(())
+}
+
+fn require(conn: &Connection, sql: &str, entity: &'static str, key: &str) -> Result<()> {
+    conn.prepare_cached(sql)?
+        .query_row([key], |_| Ok(()))
+        .optional()?
+        .ok_or_else(|| Error::not_found(entity, key))
+}
+
+fn insert_field(conn: &Connection, f: &Field) -> Result<()> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO fields ({FIELD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?
+    .execute(params![
+        f.id.as_str(),
+        f.table_id.as_str(),
+        f.name,
+        f.description,
+        f.field_type.type_name(),
+        f.field_type.options_json().to_string(),
+        f.position,
+        f.indexed,
+        fmt_time(&f.created_at),
+        fmt_time(&f.updated_at),
+    ])?;
+    sync_cell_index(conn, f)
+}
+
+fn save_field(conn: &Connection, f: &Field) -> Result<()> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE fields SET name = ?2, description = ?3, type = ?4, options = ?5, \
+             position = ?6, indexed = ?7, updated_at = ?8 WHERE id = ?1",
+        )?
+        .execute(params![
+            f.id.as_str(),
+            f.name,
+            f.description,
+            f.field_type.type_name(),
+            f.field_type.options_json().to_string(),
+            f.position,
+            f.indexed,
+            fmt_time(&f.updated_at),
+        ])?;
+    if n == 0 {
+        return Err(Error::not_found("field", f.id));
+    }
+    sync_cell_index(conn, f)
+}
+
+#[async_trait]
+impl SchemaStore for SqliteStore {
+    async fn create_base(&self, base: &Base) -> StoreResult<()> {
+        let b = base.clone();
+        self.write(move |tx| {
+            require(
+                tx,
+                "SELECT 1 FROM workspaces WHERE id = ?1",
+                "workspace",
+                b.workspace_id.as_str(),
+            )?;
+            tx.prepare_cached(&format!(
+                "INSERT INTO bases ({BASE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            ))?
+            .execute(params![
+                b.id.as_str(),
+                b.workspace_id.as_str(),
+                b.name,
+                b.description,
+                fmt_time(&b.created_at),
+                fmt_time(&b.updated_at),
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_base(&self, id: BaseId) -> StoreResult<Base> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT {BASE_COLUMNS} FROM bases WHERE id = ?1"))?
+                .query_row([id.as_str()], base)
+                .optional()?
+                .ok_or_else(|| Error::not_found("base", id))
+        })
+        .await
+    }
+
+    async fn list_bases(&self, ws: WorkspaceId) -> StoreResult<Vec<Base>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {BASE_COLUMNS} FROM bases WHERE workspace_id = ?1 ORDER BY created_at, id"
+            ))?;
+            let rows = stmt.query_map([ws.as_str()], base)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn update_base(&self, base: &Base) -> StoreResult<()> {
+        let b = base.clone();
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE bases SET name = ?2, description = ?3, updated_at = ?4 WHERE id = ?1",
+                )?
+                .execute(params![
+                    b.id.as_str(),
+                    b.name,
+                    b.description,
+                    fmt_time(&b.updated_at)
+                ])?;
+            if n == 0 {
+                return Err(Error::not_found("base", b.id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_base(&self, id: BaseId) -> StoreResult<()> {
+        self.write(move |tx| {
+            drop_cell_indexes(
+                tx,
+                "SELECT f.id FROM fields f JOIN tables t ON t.id = f.table_id \
+                 WHERE t.base_id = ?1 AND f.indexed",
+                id.as_str(),
+            )?;
+            let n = tx
+                .prepare_cached("DELETE FROM bases WHERE id = ?1")?
+                .execute([id.as_str()])?;
+            if n == 0 {
+                return Err(Error::not_found("base", id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_table(&self, table: &Table, fields: &[Field]) -> StoreResult<()> {
+        let t = table.clone();
+        let fields = fields.to_vec();
+        self.write(move |tx| {
+            require(tx, "SELECT 1 FROM bases WHERE id = ?1", "base", t.base_id.as_str())?;
+            tx.prepare_cached(&format!(
+                "INSERT INTO tables ({TABLE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ))?
+            .execute(params![
+                t.id.as_str(),
+                t.base_id.as_str(),
+                t.workspace_id.as_str(),
+                t.name,
+                t.description,
+                t.primary_field_id.as_ref().map(FieldId::as_str),
+                t.position,
+                fmt_time(&t.created_at),
+                fmt_time(&t.updated_at),
+            ])?;
+            for f in &fields {
+                insert_field(tx, f)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_table(&self, id: TableId) -> StoreResult<Table> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT {TABLE_COLUMNS} FROM tables WHERE id = ?1"))?
+                .query_row([id.as_str()], table)
+                .optional()?
+                .ok_or_else(|| Error::not_found("table", id))
+        })
+        .await
+    }
+
+    async fn list_tables(&self, base: BaseId) -> StoreResult<Vec<Table>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {TABLE_COLUMNS} FROM tables WHERE base_id = ?1 ORDER BY position, id"
+            ))?;
+            let rows = stmt.query_map([base.as_str()], table)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn update_table(&self, table: &Table) -> StoreResult<()> {
+        let t = table.clone();
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE tables SET name = ?2, description = ?3, primary_field_id = ?4, \
+                     position = ?5, updated_at = ?6 WHERE id = ?1",
+                )?
+                .execute(params![
+                    t.id.as_str(),
+                    t.name,
+                    t.description,
+                    t.primary_field_id.as_ref().map(FieldId::as_str),
+                    t.position,
+                    fmt_time(&t.updated_at),
+                ])?;
+            if n == 0 {
+                return Err(Error::not_found("table", t.id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_table(&self, id: TableId) -> StoreResult<()> {
+        self.write(move |tx| {
+            drop_cell_indexes(
+                tx,
+                "SELECT id FROM fields WHERE table_id = ?1 AND indexed",
+                id.as_str(),
+            )?;
+            // Fields, views, records and attachments go by ON DELETE CASCADE.
+            let n = tx
+                .prepare_cached("DELETE FROM tables WHERE id = ?1")?
+                .execute([id.as_str()])?;
+            if n == 0 {
+                return Err(Error::not_found("table", id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_field(&self, field: &Field) -> StoreResult<()> {
+        let f = field.clone();
+        self.write(move |tx| {
+            require(tx, "SELECT 1 FROM tables WHERE id = ?1", "table", f.table_id.as_str())?;
+            insert_field(tx, &f)
+        })
+        .await
+    }
+
+    async fn get_field(&self, id: FieldId) -> StoreResult<Field> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT {FIELD_COLUMNS} FROM fields WHERE id = ?1"))?
+                .query_row([id.as_str()], field)
+                .optional()?
+                .ok_or_else(|| Error::not_found("field", id))
+        })
+        .await
+    }
+
+    async fn list_fields(&self, table: TableId) -> StoreResult<Vec<Field>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {FIELD_COLUMNS} FROM fields WHERE table_id = ?1 ORDER BY position, id"
+            ))?;
+            let rows = stmt.query_map([table.as_str()], field)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn update_field(&self, field: &Field) -> StoreResult<()> {
+        let f = field.clone();
+        self.write(move |tx| save_field(tx, &f)).await
+    }
+
+    async fn replace_field(
+        &self,
+        field: &Field,
+        cells: &[(RecordId, Option<Value>)],
+    ) -> StoreResult<()> {
+        let f = field.clone();
+        let cells = cells
+            .iter()
+            .map(|(r, v)| (*r, v.as_ref().map(Value::to_string)))
+            .collect::<Vec<_>>();
+        self.write(move |tx| {
+            save_field(tx, &f)?;
+            let path = cell_path(f.id.as_str());
+            let mut set = tx.prepare_cached(
+                "UPDATE records SET data = jsonb_set(data, ?3, jsonb(?4)) \
+                 WHERE table_id = ?1 AND id = ?2",
+            )?;
+            let mut unset = tx.prepare_cached(
+                "UPDATE records SET data = jsonb_remove(data, ?3) WHERE table_id = ?1 AND id = ?2",
+            )?;
+            for (record, value) in &cells {
+                match value {
+                    Some(json) => {
+                        set.execute(params![f.table_id.as_str(), record.as_str(), path, json])?
+                    }
+                    None => unset.execute(params![f.table_id.as_str(), record.as_str(), path])?,
+                };
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_field(&self, id: FieldId) -> StoreResult<()> {
+        self.write(move |tx| {
+            let table: TableId = tx
+                .prepare_cached("DELETE FROM fields WHERE id = ?1 RETURNING table_id")?
+                .query_row([id.as_str()], |r| crate::rows::id(r, 0))
+                .optional()?
+                .ok_or_else(|| Error::not_found("field", id))?;
+            tx.execute_batch(&format!("DROP INDEX IF EXISTS \"{}\"", cell_index_name(id)))?;
+            tx.prepare_cached(
+                "UPDATE records SET data = jsonb_remove(data, ?2) \
+                 WHERE table_id = ?1 AND json_type(data, ?2) IS NOT NULL",
+            )?
+            .execute(params![table.as_str(), cell_path(id.as_str())])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_view(&self, view: &View) -> StoreResult<()> {
+        let v = view.clone();
+        let config = serde_json::to_string(&v.config).map_err(Error::from)?;
+        let type_name = view_type_name(v.view_type)?;
+        self.write(move |tx| {
+            require(tx, "SELECT 1 FROM tables WHERE id = ?1", "table", v.table_id.as_str())?;
+            tx.prepare_cached(&format!(
+                "INSERT INTO views ({VIEW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ))?
+            .execute(params![
+                v.id.as_str(),
+                v.table_id.as_str(),
+                v.name,
+                type_name,
+                config,
+                v.position,
+                fmt_time(&v.created_at),
+                fmt_time(&v.updated_at),
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_view(&self, id: ViewId) -> StoreResult<View> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT {VIEW_COLUMNS} FROM views WHERE id = ?1"))?
+                .query_row([id.as_str()], view)
+                .optional()?
+                .ok_or_else(|| Error::not_found("view", id))
+        })
+        .await
+    }
+
+    async fn list_views(&self, table: TableId) -> StoreResult<Vec<View>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {VIEW_COLUMNS} FROM views WHERE table_id = ?1 ORDER BY position, id"
+            ))?;
+            let rows = stmt.query_map([table.as_str()], view)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn update_view(&self, view: &View) -> StoreResult<()> {
+        let v = view.clone();
+        let config = serde_json::to_string(&v.config).map_err(Error::from)?;
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE views SET name = ?2, config = ?3, position = ?4, updated_at = ?5 \
+                     WHERE id = ?1",
+                )?
+                .execute(params![
+                    v.id.as_str(),
+                    v.name,
+                    config,
+                    v.position,
+                    fmt_time(&v.updated_at)
+                ])?;
+            if n == 0 {
+                return Err(Error::not_found("view", v.id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_view(&self, id: ViewId) -> StoreResult<()> {
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached("DELETE FROM views WHERE id = ?1")?
+                .execute([id.as_str()])?;
+            if n == 0 {
+                return Err(Error::not_found("view", id));
+            }
+            Ok(())
+        })
+        .await
+    }
+}

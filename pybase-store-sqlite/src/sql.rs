@@ -1,0 +1,255 @@
+//! Compiles resolved queries ([`Filter`], [`SortKey`], [`Cursor`]) to
+//! parameterised SQL over the `records` table.
+//!
+//! Nothing from a query is spliced into SQL text: JSON paths of fields and
+//! every operand are bound parameters (numbered, so one value can be used
+//! twice). Every compiled condition is two-valued (0 or 1, never NULL), so
+//! `NOT` behaves exactly like [`pybase_core::query::eval`].
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use pybase_core::fields::{MetaColumn, ValueKind};
+use pybase_core::query::{Condition, Cursor, Filter, Op, Operand, SortKey, SortValue, Target};
+use rusqlite::types::Value as SqlValue;
+
+use crate::schema::cell_path;
+
+/// SQL text with its positional parameters (`?1` is `params[0]`).
+#[derive(Debug, Default)]
+pub(crate) struct Sql {
+    /// The parameters, in order.
+    pub(crate) params: Vec<SqlValue>,
+}
+
+impl Sql {
+    /// Binds `value` and returns its placeholder (`?N`).
+    pub(crate) fn bind(&mut self, value: impl Into<SqlValue>) -> String {
+        self.params.push(value.into());
+        format!("?{}", self.params.len())
+    }
+
+    /// A comma-separated list of placeholders for `values`.
+    fn bind_list<V: Into<SqlValue>>(&mut self, values: impl IntoIterator<Item = V>) -> String {
+        let mut out = String::new();
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&self.bind(v));
+        }
+        out
+    }
+
+    /// The value a target reads, as an SQL expression. Only bool cells are
+    /// never NULL (absent is false).
+    fn target(&mut self, target: Target) -> String {
+        match target {
+            Target::Meta(m) => match m {
+                MetaColumn::Autonumber => "records.autonumber",
+                MetaColumn::CreatedTime => "records.created_time",
+                MetaColumn::UpdatedTime => "records.updated_time",
+                MetaColumn::CreatedBy => "records.created_by",
+                MetaColumn::UpdatedBy => "records.updated_by",
+            }
+            .to_owned(),
+            Target::Cell { field, kind } => {
+                let path = self.bind(cell_path(field.as_str()));
+                match kind {
+                    ValueKind::Bool => format!("(json_type(records.data, {path}) IS 'true')"),
+                    _ => format!("json_extract(records.data, {path})"),
+                }
+            }
+        }
+    }
+
+    /// Compiles a filter to a 0/1 expression.
+    pub(crate) fn filter(&mut self, filter: &Filter) -> String {
+        match filter {
+            Filter::And(parts) if parts.is_empty() => "1".to_owned(),
+            Filter::Or(parts) if parts.is_empty() => "0".to_owned(),
+            Filter::And(parts) => self.join(parts, " AND "),
+            Filter::Or(parts) => self.join(parts, " OR "),
+            Filter::Not(inner) => format!("(NOT {})", self.filter(inner)),
+            Filter::Cond(c) => self.condition(c),
+        }
+    }
+
+    fn join(&mut self, parts: &[Filter], sep: &str) -> String {
+        let compiled: Vec<String> = parts.iter().map(|p| self.filter(p)).collect();
+        format!("({})", compiled.join(sep))
+    }
+
+    fn condition(&mut self, c: &Condition) -> String {
+        let kind = c.target.kind();
+        if kind == ValueKind::List {
+            return self.list_condition(c);
+        }
+        let v = self.target(c.target);
+        match c.op {
+            // A bool target is never empty (absent is false).
+            Op::IsEmpty if kind == ValueKind::Bool => "0".to_owned(),
+            Op::IsNotEmpty if kind == ValueKind::Bool => "1".to_owned(),
+            Op::IsEmpty => format!("({v} IS NULL)"),
+            Op::IsNotEmpty => format!("({v} IS NOT NULL)"),
+            Op::Eq | Op::Neq | Op::Lt | Op::Lte | Op::Gt | Op::Gte => {
+                let Some(p) = self.scalar_operand(kind, &c.operand) else {
+                    // Incomparable operand: never a hit (so `neq` is always true).
+                    return if c.op == Op::Neq { "1" } else { "0" }.to_owned();
+                };
+                let cmp = match c.op {
+                    Op::Eq => "=",
+                    Op::Neq => "<>",
+                    Op::Lt => "<",
+                    Op::Lte => "<=",
+                    Op::Gt => ">",
+                    _ => ">=",
+                };
+                if c.op == Op::Neq {
+                    format!("({v} IS NULL OR {v} <> {p})")
+                } else {
+                    format!("({v} IS NOT NULL AND {v} {cmp} {p})")
+                }
+            }
+            Op::Contains | Op::NotContains | Op::StartsWith => {
+                let needle = match (&c.operand, kind) {
+                    (Operand::Text(n), ValueKind::Text) => Some(self.bind(n.clone())),
+                    _ => None,
+                };
+                let Some(n) = needle else {
+                    return if c.op == Op::NotContains { "1" } else { "0" }.to_owned();
+                };
+                // lower() of the bundled SQLite folds ASCII only, exactly like
+                // eval's to_ascii_lowercase. "Starts with" is "first found at 1".
+                let pos = format!("instr(lower({v}), lower({n}))");
+                match c.op {
+                    Op::Contains => format!("({v} IS NOT NULL AND {pos} > 0)"),
+                    Op::NotContains => format!("({v} IS NULL OR {pos} = 0)"),
+                    _ => format!("({v} IS NOT NULL AND {pos} = 1)"),
+                }
+            }
+            Op::In => {
+                let list = match (&c.operand, kind) {
+                    (Operand::TextList(l), ValueKind::Text) if !l.is_empty() => {
+                        Some(self.bind_list(l.iter().cloned()))
+                    }
+                    (Operand::NumberList(l), ValueKind::Number) if !l.is_empty() => {
+                        Some(self.bind_list(l.iter().copied()))
+                    }
+                    _ => None,
+                };
+                match list {
+                    Some(list) => format!("({v} IS NOT NULL AND {v} IN ({list}))"),
+                    None => "0".to_owned(),
+                }
+            }
+            Op::HasAny | Op::HasAll => "0".to_owned(),
+        }
+    }
+
+    /// Conditions on list cells: only the string items of an array count.
+    fn list_condition(&mut self, c: &Condition) -> String {
+        let Target::Cell { field, .. } = c.target else {
+            return "0".to_owned();
+        };
+        let path = self.bind(cell_path(field.as_str()));
+        let is_array = format!("json_type(records.data, {path}) IS 'array'");
+        let items = format!("json_each(records.data, {path}) WHERE type = 'text'");
+        let wanted: &[String] = match &c.operand {
+            Operand::TextList(l) => l,
+            _ => &[],
+        };
+        match c.op {
+            Op::IsEmpty => format!("(NOT ({is_array} AND EXISTS (SELECT 1 FROM {items})))"),
+            Op::IsNotEmpty => format!("({is_array} AND EXISTS (SELECT 1 FROM {items}))"),
+            Op::HasAny if !wanted.is_empty() => {
+                let list = self.bind_list(wanted.iter().cloned());
+                format!("({is_array} AND EXISTS (SELECT 1 FROM {items} AND value IN ({list})))")
+            }
+            Op::HasAll if !wanted.is_empty() => {
+                let distinct: BTreeSet<&String> = wanted.iter().collect();
+                let n = distinct.len();
+                let list = self.bind_list(distinct.into_iter().cloned());
+                format!(
+                    "({is_array} AND (SELECT count(DISTINCT value) FROM {items} \
+                     AND value IN ({list})) = {n})"
+                )
+            }
+            _ => "0".to_owned(),
+        }
+    }
+
+    /// Binds a comparison operand if it compares with values of `kind`.
+    fn scalar_operand(&mut self, kind: ValueKind, operand: &Operand) -> Option<String> {
+        match (kind, operand) {
+            (ValueKind::Text, Operand::Text(s)) => Some(self.bind(s.clone())),
+            (ValueKind::Number, Operand::Number(n)) => Some(self.bind(*n)),
+            (ValueKind::Bool, Operand::Bool(b)) => Some(self.bind(i64::from(*b))),
+            _ => None,
+        }
+    }
+
+    /// Binds a cursor value if it compares with values of `kind`.
+    fn sort_value(&mut self, kind: ValueKind, value: &SortValue) -> Option<String> {
+        match (kind, value) {
+            (ValueKind::Text, SortValue::Text(s)) => Some(self.bind(s.clone())),
+            (ValueKind::Number, SortValue::Number(n)) => Some(self.bind(*n)),
+            (ValueKind::Bool, SortValue::Bool(b)) => Some(self.bind(i64::from(*b))),
+            _ => None,
+        }
+    }
+
+    /// The ORDER BY clause of a query: each key with empty cells last in
+    /// either direction, then the record id.
+    pub(crate) fn order_by(&mut self, sort: &[SortKey]) -> String {
+        let mut out = String::from("ORDER BY ");
+        for key in sort {
+            let v = self.target(key.target);
+            let dir = if key.desc { "DESC" } else { "ASC" };
+            let _ = write!(out, "({v} IS NULL), {v} {dir}, ");
+        }
+        out.push_str("records.id ASC");
+        out
+    }
+
+    /// The condition "strictly after `cursor`" in the order of `sort`,
+    /// matching [`pybase_core::query::eval::is_after`].
+    pub(crate) fn after(&mut self, sort: &[SortKey], cursor: &Cursor) -> String {
+        // Lexicographic: some key is greater with all earlier keys equal, or
+        // all keys equal and the id greater.
+        let mut equal_so_far: Vec<String> = Vec::new();
+        let mut alternatives: Vec<String> = Vec::new();
+        for (key, at) in sort.iter().zip(&cursor.values) {
+            let v = self.target(key.target);
+            let (eq, gt) = if *at == SortValue::Null {
+                // Empty sorts last: only empties tie with it, nothing is after.
+                (format!("({v} IS NULL)"), None)
+            } else if let Some(p) = self.sort_value(key.target.kind(), at) {
+                let cmp = if key.desc { "<" } else { ">" };
+                (
+                    format!("({v} IS NOT NULL AND {v} = {p})"),
+                    Some(format!("({v} IS NULL OR {v} {cmp} {p})")),
+                )
+            } else {
+                // A value of another type compares equal to any non-empty
+                // value (as in eval); empties still come after it.
+                (format!("({v} IS NOT NULL)"), Some(format!("({v} IS NULL)")))
+            };
+            if let Some(gt) = gt {
+                alternatives.push(conjunction(&equal_so_far, &gt));
+            }
+            equal_so_far.push(eq);
+        }
+        let id = self.bind(cursor.id.to_string());
+        alternatives.push(conjunction(&equal_so_far, &format!("records.id > {id}")));
+        format!("({})", alternatives.join(" OR "))
+    }
+}
+
+fn conjunction(prefix: &[String], last: &str) -> String {
+    if prefix.is_empty() {
+        last.to_owned()
+    } else {
+        format!("({} AND {last})", prefix.join(" AND "))
+    }
+}
