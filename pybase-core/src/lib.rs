@@ -21,6 +21,8 @@ pub mod principal;
 pub mod query;
 pub mod role;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use error::{Error, Result, StoreError, StoreResult};
 pub use facade::Pybase;

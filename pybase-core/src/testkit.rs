@@ -1,0 +1,77 @@
+//! The conformance suite every storage backend must pass (feature `testkit`).
+//!
+//! Cases are backend-agnostic `pub async fn`s taking an `Arc<dyn Store>`;
+//! each creates its own users and workspace with random names, so it never
+//! depends on an empty database and cases can run in parallel on one store.
+//! A backend runs all of them with one line in a test file:
+//!
+//! ```ignore
+//! pybase_core::conformance_tests!(async {
+//!     std::sync::Arc::new(MyStore::open_in_memory().unwrap()) as std::sync::Arc<dyn pybase_core::store::Store>
+//! });
+//! ```
+//!
+//! which expands to one `#[tokio::test]` per case, named after it, so
+//! `cargo test conformance::records_partial_update_merges` works.
+
+pub mod access;
+pub mod auth;
+pub mod fixture;
+pub mod query;
+pub mod records;
+pub mod schema;
+
+/// Expands to one `#[tokio::test]` per conformance case. `$make` is an
+/// expression evaluating to a future of `Arc<dyn Store>`; it is evaluated
+/// once per test.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::__conformance_cases!($make;
+            access::workspace_crud_and_slug_conflict,
+            access::members_roles_and_last_owner,
+            access::non_member_sees_not_found,
+            access::permission_matrix,
+            access::api_key_scopes_and_workspace_limit,
+            schema::schema_crud_and_unique_field_names,
+            schema::every_field_type_validates_cells,
+            schema::typecast_converts_and_creates_choices,
+            schema::computed_fields_reject_writes_and_are_rendered,
+            schema::link_cells_accept_only_live_records,
+            schema::numbers_round_trip_exactly,
+            schema::rename_field_keeps_data,
+            schema::change_field_type_converts_or_refuses_whole,
+            schema::delete_field_removes_cells_and_view_references,
+            records::batch_create_is_all_or_nothing_and_names_the_index,
+            records::batch_update_is_all_or_nothing,
+            records::partial_update_merges_and_replace_clears,
+            records::concurrent_updates_of_different_fields_both_survive,
+            records::upsert_creates_and_updates,
+            records::soft_delete_restore_and_include_deleted,
+            records::attachments_round_trip,
+            records::autonumbers_increase,
+            query::filter_operators_match_reference,
+            query::sort_empty_last_and_ties_by_id,
+            query::cursor_pages_walk_everything_once,
+            query::page_size_limits_and_bad_cursors,
+            query::view_filter_and_sort_apply,
+            query::filter_errors_name_the_field,
+            query::random_queries_match_reference,
+        );
+    };
+}
+
+/// Implementation detail of [`conformance_tests!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($make:expr; $($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store: ::std::sync::Arc<dyn $crate::store::Store> = $make.await;
+                $crate::testkit::$module::$case(store).await;
+            }
+        )*
+    };
+}
