@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs PyBase's whole test suite against real services on this machine:
+# PostgreSQL and Redis on their standard local ports, and an S3-protocol
+# server (s3s-fs) that scripts/start-s3.sh installs and starts on loopback.
+#
+# Service-backed tests skip loudly when their service is unreachable; with
+# PYBASE_REQUIRE_SERVICES=1 (as CI sets) they fail instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PYBASE_TEST_POSTGRES_URL="${PYBASE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+export PYBASE_TEST_REDIS_URL="${PYBASE_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+
+# An S3-compatible server on loopback for the attachment tests.
+if [ -z "${PYBASE_TEST_S3_ENDPOINT:-}" ]; then
+    if s3_env=$(bash scripts/start-s3.sh); then
+        eval "$s3_env"
+    else
+        echo "warning: could not start the S3 test server; S3 tests will skip (or fail under PYBASE_REQUIRE_SERVICES=1)" >&2
+    fi
+fi
+
+cargo test --workspace --all-targets "$@"
