@@ -1,0 +1,149 @@
+//! Mapping of driver errors to [`StoreError`].
+//!
+//! A unique violation becomes `Conflict` naming the field (found by the
+//! constraint's name), a foreign-key violation `NotFound` when the call site
+//! says what was missing, a NUL character in text `Invalid`, and everything
+//! else `Backend { backend: "postgres" }`.
+
+use pybase_core::StoreError;
+
+/// The backend name reported in errors and by `backend_name`.
+pub(crate) const BACKEND: &str = "postgres";
+
+/// What went wrong inside this crate, before it is reported as a [`StoreError`].
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PgError {
+    /// The driver or the database failed.
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// `(entity, field)` of a unique constraint, by its name in the migrations.
+fn unique_constraint(name: &str) -> (&'static str, &'static str) {
+    match name {
+        "users_email_key" => ("user", "email"),
+        "users_pkey" => ("user", "id"),
+        "workspaces_slug_key" => ("workspace", "slug"),
+        "workspaces_pkey" => ("workspace", "id"),
+        "workspace_members_pkey" => ("member", "user"),
+        "bases_pkey" => ("base", "id"),
+        "tables_pkey" => ("table", "id"),
+        "fields_table_name_key" => ("field", "name"),
+        "fields_pkey" => ("field", "id"),
+        "views_pkey" => ("view", "id"),
+        "records_pkey" => ("record", "id"),
+        "attachments_pkey" => ("attachment", "id"),
+        "sessions_pkey" => ("refresh_token", "id"),
+        "sessions_token_hash_key" => ("refresh_token", "token_hash"),
+        "password_resets_pkey" => ("password_reset", "token_hash"),
+        "api_keys_prefix_key" => ("api_key", "prefix"),
+        "api_keys_pkey" => ("api_key", "id"),
+        _ => ("row", "unique"),
+    }
+}
+
+/// The SQLSTATE of a database error, if it is one.
+pub(crate) fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
+impl From<PgError> for StoreError {
+    fn from(e: PgError) -> Self {
+        match e {
+            PgError::Sqlx(sqlx::Error::Database(db)) => match db.code().as_deref() {
+                // unique_violation
+                Some("23505") => {
+                    let (entity, field) = unique_constraint(db.constraint().unwrap_or(""));
+                    Self::conflict(entity, field, format!("{entity} {field} is already taken"))
+                }
+                // foreign_key_violation not handled by the call site
+                Some("23503") => Self::NotFound {
+                    entity: "row",
+                    id: db.constraint().unwrap_or("").to_owned(),
+                },
+                // untranslatable_character (\u0000 in text or JSONB)
+                Some("22P05" | "22021") => Self::Invalid {
+                    field: "value".to_owned(),
+                    expected: "text without NUL characters".to_owned(),
+                },
+                _ => Self::backend(BACKEND, sqlx::Error::Database(db)),
+            },
+            PgError::Sqlx(other) => Self::backend(BACKEND, other),
+            PgError::Migrate(m) => Self::backend(BACKEND, m),
+        }
+    }
+}
+
+/// Maps driver results into store results.
+pub(crate) trait ResultExt<T> {
+    /// Maps any error through [`PgError`].
+    fn db(self) -> Result<T, StoreError>;
+    /// Like [`ResultExt::db`], but a foreign-key violation means `entity`
+    /// `id` does not exist.
+    fn or_missing(self, entity: &'static str, id: &str) -> Result<T, StoreError>;
+}
+
+impl<T> ResultExt<T> for Result<T, sqlx::Error> {
+    fn db(self) -> Result<T, StoreError> {
+        self.map_err(|e| PgError::from(e).into())
+    }
+
+    fn or_missing(self, entity: &'static str, id: &str) -> Result<T, StoreError> {
+        self.map_err(|e| {
+            if sqlstate(&e).as_deref() == Some("23503") {
+                StoreError::not_found(entity, id)
+            } else {
+                PgError::from(e).into()
+            }
+        })
+    }
+}
+
+/// A decode error for a stored value that does not parse.
+pub(crate) fn decode_error(column: &str, message: impl std::fmt::Display) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: format!("invalid stored value: {message}").into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_constraints_name_their_field() {
+        assert_eq!(unique_constraint("users_email_key"), ("user", "email"));
+        assert_eq!(
+            unique_constraint("fields_table_name_key"),
+            ("field", "name")
+        );
+        assert_eq!(
+            unique_constraint("workspace_members_pkey"),
+            ("member", "user")
+        );
+        assert_eq!(
+            unique_constraint("api_keys_prefix_key"),
+            ("api_key", "prefix")
+        );
+        assert_eq!(unique_constraint("nope"), ("row", "unique"));
+    }
+
+    #[test]
+    fn other_errors_are_backend_errors() {
+        let e: StoreError = PgError::from(sqlx::Error::PoolTimedOut).into();
+        assert!(matches!(
+            e,
+            StoreError::Backend {
+                backend: "postgres",
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,539 @@
+//! [`RecordsStore`]: records (JSONB cells, merged in the database) and
+//! attachment metadata.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
+use pybase_core::model::{Attachment, Record, Timestamp};
+use pybase_core::query::{RecordPage, RecordQuery};
+use pybase_core::store::{NewRecord, RecordPatch, RecordsStore, UpsertOutcome};
+use pybase_core::{StoreError, StoreResult};
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use crate::PgStore;
+use crate::error::ResultExt;
+use crate::query::Compiler;
+use crate::rows::{self, ATTACHMENT_COLUMNS, RECORD_COLUMNS};
+use crate::sql::{Sql, cols};
+
+fn records_of(found: &[PgRow]) -> StoreResult<Vec<Record>> {
+    found
+        .iter()
+        .map(rows::record)
+        .collect::<Result<_, _>>()
+        .db()
+}
+
+/// Puts records back in the order of `ids` (RETURNING order is unspecified).
+fn in_order(ids: &[RecordId], records: Vec<Record>) -> StoreResult<Vec<Record>> {
+    let mut by_id: HashMap<RecordId, Record> = records.into_iter().map(|r| (r.id, r)).collect();
+    ids.iter()
+        .map(|id| {
+            by_id
+                .remove(id)
+                .ok_or_else(|| StoreError::not_found("record", id))
+        })
+        .collect()
+}
+
+/// Reserves `count` autonumbers of `table`, returning the first. The row
+/// lock taken here serialises inserts into one table until commit.
+async fn reserve_autonumbers(
+    conn: &mut PgConnection,
+    table: TableId,
+    count: usize,
+) -> StoreResult<i64> {
+    let count = i64::try_from(count).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+    let last: Option<i64> = sqlx::query_scalar(
+        "UPDATE tables SET next_autonumber = next_autonumber + $2 WHERE id = $1 \
+         RETURNING next_autonumber",
+    )
+    .bind(table.as_str())
+    .bind(count)
+    .fetch_optional(&mut *conn)
+    .await
+    .db()?;
+    let last = last.ok_or_else(|| StoreError::not_found("table", table))?;
+    Ok(last - count + 1)
+}
+
+/// Inserts records with consecutive autonumbers from `first`, in one statement.
+async fn insert_records(
+    conn: &mut PgConnection,
+    table: TableId,
+    records: &[NewRecord],
+    first: i64,
+) -> StoreResult<Vec<Record>> {
+    let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    let autonumbers: Vec<i64> = (first..).take(records.len()).collect();
+    let data: Vec<Value> = records
+        .iter()
+        .map(|r| Value::Object(r.cells.clone()))
+        .collect();
+    let created_by: Vec<Option<&str>> = records
+        .iter()
+        .map(|r| r.created_by.as_ref().map(UserId::as_str))
+        .collect();
+    let times: Vec<Timestamp> = records.iter().map(|r| r.created_time).collect();
+    let found = sqlx::query(cols(
+        RECORD_COLUMNS,
+        "INSERT INTO records (id, table_id, autonumber, data, created_by, updated_by, \
+         created_time, updated_time) \
+         SELECT r.id, $1, r.autonumber, r.data, r.created_by, r.created_by, r.created_time, \
+         r.created_time FROM UNNEST($2::text[], $3::int8[], $4::jsonb[], $5::text[], \
+         $6::timestamptz[]) AS r(id, autonumber, data, created_by, created_time) \
+         RETURNING {}",
+    ))
+    .bind(table.as_str())
+    .bind(ids)
+    .bind(autonumbers)
+    .bind(data)
+    .bind(created_by)
+    .bind(times)
+    .fetch_all(&mut *conn)
+    .await
+    .db()?;
+    let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
+    in_order(&ids, records_of(&found)?)
+}
+
+/// Applies one patch, merging inside the database; `None` if the record is
+/// missing or soft-deleted.
+async fn apply_patch(
+    conn: &mut PgConnection,
+    table: TableId,
+    patch: &RecordPatch,
+    at: Timestamp,
+    by: Option<UserId>,
+) -> StoreResult<Option<Record>> {
+    let unset: Vec<&str> = patch.unset.iter().map(FieldId::as_str).collect();
+    let row = sqlx::query(cols(
+        RECORD_COLUMNS,
+        "UPDATE records SET \
+         data = (CASE WHEN $3 THEN $4::jsonb ELSE data || $4::jsonb END) - $5::text[], \
+         updated_time = $6, updated_by = $7 \
+         WHERE table_id = $1 AND id = $2 AND deleted_time IS NULL RETURNING {}",
+    ))
+    .bind(table.as_str())
+    .bind(patch.id.as_str())
+    .bind(patch.replace)
+    .bind(Value::Object(patch.set.clone()))
+    .bind(unset)
+    .bind(at)
+    .bind(by.as_ref().map(UserId::as_str))
+    .fetch_optional(&mut *conn)
+    .await
+    .db()?;
+    row.as_ref().map(rows::record).transpose().db()
+}
+
+/// Applies patches of distinct records in one statement, after locking them
+/// in id order (so concurrent batches cannot deadlock). `NotFound` names the
+/// first missing or soft-deleted id in input order.
+async fn apply_patches(
+    conn: &mut PgConnection,
+    table: TableId,
+    patches: &[RecordPatch],
+    at: Timestamp,
+    by: Option<UserId>,
+) -> StoreResult<Vec<Record>> {
+    let ids: Vec<&str> = patches.iter().map(|p| p.id.as_str()).collect();
+    let live: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM records WHERE table_id = $1 AND id = ANY($2) AND deleted_time IS NULL \
+         ORDER BY id FOR UPDATE",
+    )
+    .bind(table.as_str())
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await
+    .db()?;
+    let live: HashSet<String> = live.into_iter().collect();
+    if let Some(missing) = patches.iter().find(|p| !live.contains(p.id.as_str())) {
+        return Err(StoreError::not_found("record", missing.id));
+    }
+    let replace: Vec<bool> = patches.iter().map(|p| p.replace).collect();
+    let sets: Vec<Value> = patches
+        .iter()
+        .map(|p| Value::Object(p.set.clone()))
+        .collect();
+    let unsets: Vec<Value> = patches
+        .iter()
+        .map(|p| Value::Array(p.unset.iter().map(|f| Value::from(f.as_str())).collect()))
+        .collect();
+    let found = sqlx::query(cols(
+        RECORD_COLUMNS,
+        "UPDATE records r SET \
+         data = (CASE WHEN p.replace THEN p.set ELSE r.data || p.set END) \
+         - ARRAY(SELECT jsonb_array_elements_text(p.unset)), \
+         updated_time = $6, updated_by = $7 \
+         FROM UNNEST($2::text[], $3::bool[], $4::jsonb[], $5::jsonb[]) AS p(id, replace, set, unset) \
+         WHERE r.table_id = $1 AND r.id = p.id AND r.deleted_time IS NULL \
+         RETURNING r.id, r.table_id, r.autonumber, r.data, r.created_by, r.updated_by, \
+         r.created_time, r.updated_time, r.deleted_time",
+    ))
+    .bind(table.as_str())
+    .bind(&ids)
+    .bind(replace)
+    .bind(sets)
+    .bind(unsets)
+    .bind(at)
+    .bind(by.as_ref().map(UserId::as_str))
+    .fetch_all(&mut *conn)
+    .await
+    .db()?;
+    let ids: Vec<RecordId> = patches.iter().map(|p| p.id).collect();
+    in_order(&ids, records_of(&found)?)
+}
+
+/// The live record of `table` whose `merge_on` cells equal those of `cells`
+/// (absent equals absent): `None`, one id, or `Conflict` for several.
+async fn find_merge_target(
+    conn: &mut PgConnection,
+    table: TableId,
+    merge_on: &[FieldId],
+    cells: &serde_json::Map<String, Value>,
+) -> StoreResult<Option<RecordId>> {
+    let mut present = serde_json::Map::new();
+    let mut absent = Vec::new();
+    for f in merge_on {
+        match cells.get(f.as_str()) {
+            Some(v) if !v.is_null() => {
+                present.insert(f.as_str().to_owned(), v.clone());
+            }
+            _ => absent.push(f.as_str()),
+        }
+    }
+    let found: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM records WHERE table_id = $1 AND deleted_time IS NULL \
+         AND data @> $2 AND NOT (data ?| $3::text[]) ORDER BY id LIMIT 2",
+    )
+    .bind(table.as_str())
+    .bind(Value::Object(present))
+    .bind(absent)
+    .fetch_all(&mut *conn)
+    .await
+    .db()?;
+    match found.as_slice() {
+        [] => Ok(None),
+        [one] => RecordId::parse(one)
+            .map(Some)
+            .map_err(|e| StoreError::backend(crate::error::BACKEND, e)),
+        _ => Err(StoreError::conflict(
+            "record",
+            "merge_on",
+            "more than one record matches the merge fields",
+        )),
+    }
+}
+
+#[async_trait]
+impl RecordsStore for PgStore {
+    async fn create_records(
+        &self,
+        table: TableId,
+        records: &[NewRecord],
+    ) -> StoreResult<Vec<Record>> {
+        let mut tx = self.pool.begin().await.db()?;
+        let first = reserve_autonumbers(&mut tx, table, records.len()).await?;
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let created = insert_records(&mut tx, table, records, first).await?;
+        tx.commit().await.db()?;
+        Ok(created)
+    }
+
+    async fn get_record(
+        &self,
+        table: TableId,
+        id: RecordId,
+        include_deleted: bool,
+    ) -> StoreResult<Record> {
+        let row = sqlx::query(cols(
+            RECORD_COLUMNS,
+            "SELECT {} FROM records WHERE table_id = $1 AND id = $2 \
+             AND ($3 OR deleted_time IS NULL)",
+        ))
+        .bind(table.as_str())
+        .bind(id.as_str())
+        .bind(include_deleted)
+        .fetch_optional(&self.pool)
+        .await
+        .db()?
+        .ok_or_else(|| StoreError::not_found("record", id))?;
+        rows::record(&row).db()
+    }
+
+    async fn update_records(
+        &self,
+        table: TableId,
+        patches: &[RecordPatch],
+        at: Timestamp,
+        by: Option<UserId>,
+    ) -> StoreResult<Vec<Record>> {
+        if patches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await.db()?;
+        let distinct: HashSet<RecordId> = patches.iter().map(|p| p.id).collect();
+        let updated = if distinct.len() == patches.len() {
+            apply_patches(&mut tx, table, patches, at, by).await?
+        } else {
+            // The same record twice: apply the patches one after another.
+            let mut out = Vec::with_capacity(patches.len());
+            for patch in patches {
+                let record = apply_patch(&mut tx, table, patch, at, by)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("record", patch.id))?;
+                out.push(record);
+            }
+            out
+        };
+        tx.commit().await.db()?;
+        Ok(updated)
+    }
+
+    async fn upsert_records(
+        &self,
+        table: TableId,
+        merge_on: &[FieldId],
+        records: &[NewRecord],
+        at: Timestamp,
+        by: Option<UserId>,
+    ) -> StoreResult<Vec<UpsertOutcome>> {
+        let mut tx = self.pool.begin().await.db()?;
+        // Locking the table row serialises upserts (and inserts) into one
+        // table, so two concurrent upserts cannot both create a match.
+        let next: Option<i64> =
+            sqlx::query_scalar("SELECT next_autonumber FROM tables WHERE id = $1 FOR UPDATE")
+                .bind(table.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .db()?;
+        let mut last = next.ok_or_else(|| StoreError::not_found("table", table))?;
+        let mut out = Vec::with_capacity(records.len());
+        for input in records {
+            match find_merge_target(&mut tx, table, merge_on, &input.cells).await? {
+                Some(id) => {
+                    let patch = RecordPatch {
+                        id,
+                        set: input.cells.clone(),
+                        unset: Vec::new(),
+                        replace: false,
+                    };
+                    let record = apply_patch(&mut tx, table, &patch, at, by)
+                        .await?
+                        .ok_or_else(|| StoreError::not_found("record", id))?;
+                    out.push(UpsertOutcome {
+                        record,
+                        created: false,
+                    });
+                }
+                None => {
+                    last += 1;
+                    let mut created =
+                        insert_records(&mut tx, table, std::slice::from_ref(input), last).await?;
+                    let record = created
+                        .pop()
+                        .ok_or_else(|| StoreError::not_found("record", input.id))?;
+                    out.push(UpsertOutcome {
+                        record,
+                        created: true,
+                    });
+                }
+            }
+        }
+        sqlx::query("UPDATE tables SET next_autonumber = $2 WHERE id = $1")
+            .bind(table.as_str())
+            .bind(last)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        tx.commit().await.db()?;
+        Ok(out)
+    }
+
+    async fn delete_records(
+        &self,
+        table: TableId,
+        ids: &[RecordId],
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.db()?;
+        let texts: Vec<&str> = ids.iter().map(RecordId::as_str).collect();
+        let deleted: Vec<String> = sqlx::query_scalar(
+            "UPDATE records SET deleted_time = $3 \
+             WHERE table_id = $1 AND id = ANY($2) AND deleted_time IS NULL RETURNING id",
+        )
+        .bind(table.as_str())
+        .bind(texts)
+        .bind(at)
+        .fetch_all(&mut *tx)
+        .await
+        .db()?;
+        let mut deleted: HashSet<String> = deleted.into_iter().collect();
+        // In input order, each id must be deleted now, and only once (a
+        // repeated id is already deleted when its turn comes).
+        for id in ids {
+            if !deleted.remove(id.as_str()) {
+                return Err(StoreError::not_found("record", id));
+            }
+        }
+        tx.commit().await.db()
+    }
+
+    async fn restore_record(&self, table: TableId, id: RecordId) -> StoreResult<Record> {
+        let row = sqlx::query(cols(
+            RECORD_COLUMNS,
+            "UPDATE records SET deleted_time = NULL WHERE table_id = $1 AND id = $2 RETURNING {}",
+        ))
+        .bind(table.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .db()?
+        .ok_or_else(|| StoreError::not_found("record", id))?;
+        rows::record(&row).db()
+    }
+
+    async fn query_records(&self, query: &RecordQuery) -> StoreResult<RecordPage> {
+        let limit = query.limit.max(1);
+        let sql = compile_query(query, limit)?;
+        let found = sql.build()?.fetch_all(&self.pool).await.db()?;
+        let mut records = records_of(&found)?;
+        let has_more = records.len() > limit;
+        records.truncate(limit);
+        Ok(RecordPage { records, has_more })
+    }
+
+    async fn live_record_ids(
+        &self,
+        table: TableId,
+        ids: &[RecordId],
+    ) -> StoreResult<Vec<RecordId>> {
+        let texts: Vec<&str> = ids.iter().map(RecordId::as_str).collect();
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM records WHERE table_id = $1 AND id = ANY($2) \
+             AND deleted_time IS NULL ORDER BY id",
+        )
+        .bind(table.as_str())
+        .bind(texts)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        found
+            .iter()
+            .map(|s| RecordId::parse(s).map_err(|e| StoreError::backend(crate::error::BACKEND, e)))
+            .collect()
+    }
+
+    async fn field_cells(
+        &self,
+        table: TableId,
+        field: FieldId,
+    ) -> StoreResult<Vec<(RecordId, Value)>> {
+        let found = sqlx::query(
+            "SELECT id, data -> $2 AS cell FROM records \
+             WHERE table_id = $1 AND data ? $2 ORDER BY id",
+        )
+        .bind(table.as_str())
+        .bind(field.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        found
+            .iter()
+            .map(|row| {
+                let mut cell: Value = row.try_get("cell")?;
+                rows::normalize_numbers(&mut cell);
+                Ok((rows::parsed(row, "id")?, cell))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .db()
+    }
+
+    async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()> {
+        let size = i64::try_from(attachment.size).map_err(|_| StoreError::Invalid {
+            field: "size".to_owned(),
+            expected: "a size below 2^63 bytes".to_owned(),
+        })?;
+        sqlx::query(
+            "INSERT INTO attachments (id, table_id, filename, content_type, size, sha256, \
+             storage_key, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(attachment.id.as_str())
+        .bind(attachment.table_id.as_str())
+        .bind(&attachment.filename)
+        .bind(&attachment.content_type)
+        .bind(size)
+        .bind(&attachment.sha256)
+        .bind(&attachment.storage_key)
+        .bind(attachment.created_by.as_ref().map(UserId::as_str))
+        .bind(attachment.created_at)
+        .execute(&self.pool)
+        .await
+        .or_missing("table", attachment.table_id.as_str())?;
+        Ok(())
+    }
+
+    async fn get_attachment(&self, id: AttachmentId) -> StoreResult<Attachment> {
+        let row = sqlx::query(cols(
+            ATTACHMENT_COLUMNS,
+            "SELECT {} FROM attachments WHERE id = $1",
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .db()?
+        .ok_or_else(|| StoreError::not_found("attachment", id))?;
+        rows::attachment(&row).db()
+    }
+
+    async fn get_attachments(&self, ids: &[AttachmentId]) -> StoreResult<Vec<Attachment>> {
+        let texts: Vec<&str> = ids.iter().map(AttachmentId::as_str).collect();
+        let found = sqlx::query(cols(
+            ATTACHMENT_COLUMNS,
+            "SELECT {} FROM attachments WHERE id = ANY($1) ORDER BY id",
+        ))
+        .bind(texts)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        found
+            .iter()
+            .map(rows::attachment)
+            .collect::<Result<_, _>>()
+            .db()
+    }
+}
+
+/// The SQL of a page: filter, keyset condition, order, and `limit + 1` rows
+/// (the extra one tells whether more follow).
+pub(crate) fn compile_query(query: &RecordQuery, limit: usize) -> StoreResult<Sql> {
+    let mut sql = Sql::new("");
+    let table = sql.arg(query.table_id.as_str().to_owned());
+    let mut wheres = vec![format!("table_id = {table}")];
+    if !query.include_deleted {
+        wheres.push("deleted_time IS NULL".to_owned());
+    }
+    let mut compiler = Compiler::new(&mut sql);
+    if let Some(filter) = &query.filter {
+        wheres.push(compiler.filter(filter));
+    }
+    let (order, after) = compiler.order(&query.sort, query.after.as_ref())?;
+    wheres.extend(after);
+    let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let limit_param = sql.arg(fetch);
+    let text = format!(
+        "SELECT {RECORD_COLUMNS} FROM records WHERE {} ORDER BY {order} LIMIT {limit_param}",
+        wheres.join(" AND ")
+    );
+    sql.push(&text);
+    Ok(sql)
+}

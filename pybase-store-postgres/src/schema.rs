@@ -1,0 +1,533 @@
+//! [`SchemaStore`]: bases, tables, fields (with their cell indexes) and views.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use pybase_core::fields::ValueKind;
+use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, ViewId, WorkspaceId};
+use pybase_core::model::{Base, Field, Table, View};
+use pybase_core::store::SchemaStore;
+use pybase_core::{StoreError, StoreResult};
+use serde_json::Value;
+use sqlx::{AssertSqlSafe, PgConnection};
+
+use crate::PgStore;
+use crate::error::ResultExt;
+use crate::rows::{self, FIELD_COLUMNS, TABLE_COLUMNS, VIEW_COLUMNS};
+use crate::sql::cols;
+
+/// The two shapes of a cell index: text (byte order) or number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IndexKind {
+    Text,
+    Number,
+}
+
+impl IndexKind {
+    const ALL: [Self; 2] = [Self::Text, Self::Number];
+
+    fn of(field: &Field) -> Option<Self> {
+        if !field.indexed || field.field_type.is_computed() {
+            return None;
+        }
+        Some(match field.field_type.value_kind() {
+            ValueKind::Number => Self::Number,
+            _ => Self::Text,
+        })
+    }
+
+    fn name(self, field: &str) -> String {
+        match self {
+            Self::Text => format!("\"records_txt_{field}\""),
+            Self::Number => format!("\"records_num_{field}\""),
+        }
+    }
+}
+
+/// An id checked once more before it is written into DDL (which cannot take
+/// parameters): only the 17 base62 characters core's id types allow.
+fn ddl_id(id: &str) -> StoreResult<&str> {
+    if id.len() == pybase_core::ids::ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(id)
+    } else {
+        Err(StoreError::Invalid {
+            field: "id".to_owned(),
+            expected: "a base62 id".to_owned(),
+        })
+    }
+}
+
+/// The SQL expression an index of `kind` keeps for field `fld` (a checked id).
+/// The query compiler produces the same expressions with the field id bound,
+/// so the planner can use these indexes.
+fn index_expression(kind: IndexKind, fld: &str) -> String {
+    match kind {
+        IndexKind::Text => format!("((data ->> '{fld}') COLLATE \"C\")"),
+        IndexKind::Number => format!(
+            "((CASE WHEN jsonb_typeof(data -> '{fld}') = 'number' \
+             THEN (data ->> '{fld}')::float8 END))"
+        ),
+    }
+}
+
+/// Creates or drops the cell index of `field` (in `table`) to match its flag
+/// and type.
+async fn sync_index(conn: &mut PgConnection, table: TableId, field: &Field) -> StoreResult<()> {
+    let fld = ddl_id(field.id.as_str())?;
+    let tbl = ddl_id(table.as_str())?;
+    let want = IndexKind::of(field);
+    for kind in IndexKind::ALL {
+        if want == Some(kind) {
+            let ddl = format!(
+                "CREATE INDEX IF NOT EXISTS {} ON records {} \
+                 WHERE table_id = '{tbl}' AND deleted_time IS NULL",
+                kind.name(fld),
+                index_expression(kind, fld)
+            );
+            sqlx::query(AssertSqlSafe(ddl))
+                .execute(&mut *conn)
+                .await
+                .db()?;
+        } else {
+            drop_index(conn, kind, fld).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn drop_index(conn: &mut PgConnection, kind: IndexKind, fld: &str) -> StoreResult<()> {
+    // Looking the name up first avoids taking a lock on `records` for nothing.
+    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(kind.name(fld))
+        .fetch_one(&mut *conn)
+        .await
+        .db()?;
+    if exists.is_some() {
+        let ddl = format!("DROP INDEX IF EXISTS {}", kind.name(fld));
+        sqlx::query(AssertSqlSafe(ddl))
+            .execute(&mut *conn)
+            .await
+            .db()?;
+    }
+    Ok(())
+}
+
+async fn drop_field_indexes(conn: &mut PgConnection, field: FieldId) -> StoreResult<()> {
+    let fld = ddl_id(field.as_str())?;
+    for kind in IndexKind::ALL {
+        drop_index(conn, kind, fld).await?;
+    }
+    Ok(())
+}
+
+/// Drops the cell indexes of every indexed field of the tables matching
+/// `condition` (fixed SQL on `tables t` with one parameter, `$1`); used before
+/// a table, base or workspace is deleted.
+pub(crate) async fn drop_cell_indexes_where(
+    conn: &mut PgConnection,
+    condition: &'static str,
+    id: &str,
+) -> StoreResult<()> {
+    let sql = format!(
+        "SELECT f.id FROM fields f JOIN tables t ON t.id = f.table_id \
+         WHERE f.indexed AND {condition}"
+    );
+    let ids: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await
+        .db()?;
+    for id in ids {
+        let field =
+            FieldId::parse(&id).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+        drop_field_indexes(conn, field).await?;
+    }
+    Ok(())
+}
+
+async fn insert_field(conn: &mut PgConnection, field: &Field) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO fields (id, table_id, name, name_key, description, type, options, position, \
+         indexed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(field.id.as_str())
+    .bind(field.table_id.as_str())
+    .bind(&field.name)
+    .bind(field.name.to_lowercase())
+    .bind(&field.description)
+    .bind(field.field_type.type_name())
+    .bind(field.field_type.options_json())
+    .bind(field.position)
+    .bind(field.indexed)
+    .bind(field.created_at)
+    .bind(field.updated_at)
+    .execute(&mut *conn)
+    .await
+    .or_missing("table", field.table_id.as_str())?;
+    Ok(())
+}
+
+/// Saves a field (not its table) and returns the table it belongs to.
+async fn save_field(conn: &mut PgConnection, field: &Field) -> StoreResult<TableId> {
+    let table: Option<String> = sqlx::query_scalar(
+        "UPDATE fields SET name = $2, name_key = $3, description = $4, type = $5, options = $6, \
+         position = $7, indexed = $8, updated_at = $9 WHERE id = $1 RETURNING table_id",
+    )
+    .bind(field.id.as_str())
+    .bind(&field.name)
+    .bind(field.name.to_lowercase())
+    .bind(&field.description)
+    .bind(field.field_type.type_name())
+    .bind(field.field_type.options_json())
+    .bind(field.position)
+    .bind(field.indexed)
+    .bind(field.updated_at)
+    .fetch_optional(&mut *conn)
+    .await
+    .db()?;
+    let table = table.ok_or_else(|| StoreError::not_found("field", field.id))?;
+    TableId::parse(&table).map_err(|e| StoreError::backend(crate::error::BACKEND, e))
+}
+
+#[async_trait]
+impl SchemaStore for PgStore {
+    async fn create_base(&self, base: &Base) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO bases (id, workspace_id, name, description, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(base.id.as_str())
+        .bind(base.workspace_id.as_str())
+        .bind(&base.name)
+        .bind(&base.description)
+        .bind(base.created_at)
+        .bind(base.updated_at)
+        .execute(&self.pool)
+        .await
+        .or_missing("workspace", base.workspace_id.as_str())?;
+        Ok(())
+    }
+
+    async fn get_base(&self, id: BaseId) -> StoreResult<Base> {
+        let row = sqlx::query("SELECT * FROM bases WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .db()?
+            .ok_or_else(|| StoreError::not_found("base", id))?;
+        rows::base(&row).db()
+    }
+
+    async fn list_bases(&self, ws: WorkspaceId) -> StoreResult<Vec<Base>> {
+        let found =
+            sqlx::query("SELECT * FROM bases WHERE workspace_id = $1 ORDER BY created_at, id")
+                .bind(ws.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .db()?;
+        found.iter().map(rows::base).collect::<Result<_, _>>().db()
+    }
+
+    async fn update_base(&self, base: &Base) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE bases SET name = $2, description = $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(base.id.as_str())
+        .bind(&base.name)
+        .bind(&base.description)
+        .bind(base.updated_at)
+        .execute(&self.pool)
+        .await
+        .db()?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("base", base.id));
+        }
+        Ok(())
+    }
+
+    async fn delete_base(&self, id: BaseId) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.db()?;
+        drop_cell_indexes_where(&mut tx, "t.base_id = $1", id.as_str()).await?;
+        let done = sqlx::query("DELETE FROM bases WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("base", id));
+        }
+        tx.commit().await.db()
+    }
+
+    async fn create_table(&self, table: &Table, fields: &[Field]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.db()?;
+        sqlx::query(
+            "INSERT INTO tables (id, base_id, workspace_id, name, description, primary_field_id, \
+             position, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(table.id.as_str())
+        .bind(table.base_id.as_str())
+        .bind(table.workspace_id.as_str())
+        .bind(&table.name)
+        .bind(&table.description)
+        .bind(table.primary_field_id.as_ref().map(FieldId::as_str))
+        .bind(table.position)
+        .bind(table.created_at)
+        .bind(table.updated_at)
+        .execute(&mut *tx)
+        .await
+        .or_missing("base", table.base_id.as_str())?;
+        for field in fields {
+            insert_field(&mut tx, field).await?;
+            sync_index(&mut tx, field.table_id, field).await?;
+        }
+        tx.commit().await.db()
+    }
+
+    async fn get_table(&self, id: TableId) -> StoreResult<Table> {
+        let row = sqlx::query(cols(TABLE_COLUMNS, "SELECT {} FROM tables WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .db()?
+            .ok_or_else(|| StoreError::not_found("table", id))?;
+        rows::table(&row).db()
+    }
+
+    async fn list_tables(&self, base: BaseId) -> StoreResult<Vec<Table>> {
+        let found = sqlx::query(cols(
+            TABLE_COLUMNS,
+            "SELECT {} FROM tables WHERE base_id = $1 ORDER BY position, id",
+        ))
+        .bind(base.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        found.iter().map(rows::table).collect::<Result<_, _>>().db()
+    }
+
+    async fn update_table(&self, table: &Table) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE tables SET name = $2, description = $3, primary_field_id = $4, position = $5, \
+             updated_at = $6 WHERE id = $1",
+        )
+        .bind(table.id.as_str())
+        .bind(&table.name)
+        .bind(&table.description)
+        .bind(table.primary_field_id.as_ref().map(FieldId::as_str))
+        .bind(table.position)
+        .bind(table.updated_at)
+        .execute(&self.pool)
+        .await
+        .db()?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("table", table.id));
+        }
+        Ok(())
+    }
+
+    async fn delete_table(&self, id: TableId) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.db()?;
+        drop_cell_indexes_where(&mut tx, "t.id = $1", id.as_str()).await?;
+        let done = sqlx::query("DELETE FROM tables WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("table", id));
+        }
+        tx.commit().await.db()
+    }
+
+    async fn create_field(&self, field: &Field) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.db()?;
+        insert_field(&mut tx, field).await?;
+        sync_index(&mut tx, field.table_id, field).await?;
+        tx.commit().await.db()
+    }
+
+    async fn get_field(&self, id: FieldId) -> StoreResult<Field> {
+        let row = sqlx::query(cols(FIELD_COLUMNS, "SELECT {} FROM fields WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .db()?
+            .ok_or_else(|| StoreError::not_found("field", id))?;
+        rows::field(&row).db()
+    }
+
+    async fn list_fields(&self, table: TableId) -> StoreResult<Vec<Field>> {
+        let found = sqlx::query(cols(
+            FIELD_COLUMNS,
+            "SELECT {} FROM fields WHERE table_id = $1 ORDER BY position, id",
+        ))
+        .bind(table.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        found.iter().map(rows::field).collect::<Result<_, _>>().db()
+    }
+
+    async fn update_field(&self, field: &Field) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.db()?;
+        let table = save_field(&mut tx, field).await?;
+        sync_index(&mut tx, table, field).await?;
+        tx.commit().await.db()
+    }
+
+    async fn replace_field(
+        &self,
+        field: &Field,
+        cells: &[(RecordId, Option<Value>)],
+    ) -> StoreResult<()> {
+        // The last write of a record wins, as if the pairs were applied in order.
+        let mut last: HashMap<RecordId, usize> = HashMap::with_capacity(cells.len());
+        for (i, (id, _)) in cells.iter().enumerate() {
+            last.insert(*id, i);
+        }
+        let mut ids = Vec::with_capacity(last.len());
+        let mut values = Vec::with_capacity(last.len());
+        for (i, (id, value)) in cells.iter().enumerate() {
+            if last.get(id) == Some(&i) {
+                ids.push(id.as_str());
+                values.push(value.clone().filter(|v| !v.is_null()));
+            }
+        }
+        let mut tx = self.pool.begin().await.db()?;
+        let table = save_field(&mut tx, field).await?;
+        if !ids.is_empty() {
+            sqlx::query(
+                "UPDATE records r SET data = CASE WHEN u.v IS NULL THEN r.data - $2 \
+                 ELSE r.data || jsonb_build_object($2::text, u.v) END \
+                 FROM UNNEST($3::text[], $4::jsonb[]) AS u(id, v) \
+                 WHERE r.table_id = $1 AND r.id = u.id",
+            )
+            .bind(table.as_str())
+            .bind(field.id.as_str())
+            .bind(ids)
+            .bind(values)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        }
+        sync_index(&mut tx, table, field).await?;
+        tx.commit().await.db()
+    }
+
+    async fn delete_field(&self, id: FieldId) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.db()?;
+        let table: Option<String> =
+            sqlx::query_scalar("DELETE FROM fields WHERE id = $1 RETURNING table_id")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .db()?;
+        let table = table.ok_or_else(|| StoreError::not_found("field", id))?;
+        sqlx::query("UPDATE records SET data = data - $2 WHERE table_id = $1 AND data ? $2")
+            .bind(&table)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        drop_field_indexes(&mut tx, id).await?;
+        tx.commit().await.db()
+    }
+
+    async fn create_view(&self, view: &View) -> StoreResult<()> {
+        let config = serde_json::to_value(&view.config)
+            .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+        sqlx::query(
+            "INSERT INTO views (id, table_id, name, type, config, position, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(view.id.as_str())
+        .bind(view.table_id.as_str())
+        .bind(&view.name)
+        .bind(rows::view_type_name(view.view_type))
+        .bind(config)
+        .bind(view.position)
+        .bind(view.created_at)
+        .bind(view.updated_at)
+        .execute(&self.pool)
+        .await
+        .or_missing("table", view.table_id.as_str())?;
+        Ok(())
+    }
+
+    async fn get_view(&self, id: ViewId) -> StoreResult<View> {
+        let row = sqlx::query(cols(VIEW_COLUMNS, "SELECT {} FROM views WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .db()?
+            .ok_or_else(|| StoreError::not_found("view", id))?;
+        rows::view(&row).db()
+    }
+
+    async fn list_views(&self, table: TableId) -> StoreResult<Vec<View>> {
+        let found = sqlx::query(cols(
+            VIEW_COLUMNS,
+            "SELECT {} FROM views WHERE table_id = $1 ORDER BY position, id",
+        ))
+        .bind(table.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        found.iter().map(rows::view).collect::<Result<_, _>>().db()
+    }
+
+    async fn update_view(&self, view: &View) -> StoreResult<()> {
+        let config = serde_json::to_value(&view.config)
+            .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+        let done = sqlx::query(
+            "UPDATE views SET name = $2, config = $3, position = $4, updated_at = $5 WHERE id = $1",
+        )
+        .bind(view.id.as_str())
+        .bind(&view.name)
+        .bind(config)
+        .bind(view.position)
+        .bind(view.updated_at)
+        .execute(&self.pool)
+        .await
+        .db()?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("view", view.id));
+        }
+        Ok(())
+    }
+
+    async fn delete_view(&self, id: ViewId) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM views WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .db()?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("view", id));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_base62_ids_reach_ddl() {
+        assert!(ddl_id("fldAAAAAAAAAAAAAA").is_ok());
+        assert!(ddl_id("fld'; DROP TABLE x").is_err());
+        assert!(ddl_id("fldAAAAAAAAAAAAA'").is_err());
+    }
+
+    #[test]
+    fn index_expressions_match_the_query_compiler() {
+        let f = "fldAAAAAAAAAAAAAA";
+        assert_eq!(
+            index_expression(IndexKind::Text, f),
+            "((data ->> 'fldAAAAAAAAAAAAAA') COLLATE \"C\")"
+        );
+        assert!(index_expression(IndexKind::Number, f).contains("::float8"));
+    }
+}
