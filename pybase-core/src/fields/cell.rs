@@ -11,6 +11,9 @@ mod select;
 mod text;
 mod time;
 
+#[cfg(test)]
+pub(super) mod tests;
+
 use serde_json::Value;
 
 use super::types::FieldType;

@@ -12,6 +12,9 @@ use serde_json::Value;
 use super::cell::{is_empty_value, number_text, shown};
 use super::types::FieldType;
 
+#[cfg(test)]
+mod tests;
+
 /// A stored cell that cannot become the new type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{value} cannot become {to}: {reason}")]
@@ -137,8 +140,7 @@ pub fn convert_cell(
     }
     if is_id_list(to) {
         return Err(fail(format!(
-            "only a {} field converts to a {} field",
-            to.type_name(),
+            "only {0} cells convert to {0}",
             to.type_name()
         )));
     }

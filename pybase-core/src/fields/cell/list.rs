@@ -32,8 +32,13 @@ fn id_list(
             .ok_or_else(|| expected(what, given))
             .and_then(|s| {
                 parse(s).map_err(|e| {
+                    let article = if e.kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                        "an"
+                    } else {
+                        "a"
+                    };
                     let what = format!(
-                        "a {} id ({} followed by 14 letters or digits)",
+                        "{article} {} id ({} followed by 14 letters or digits)",
                         e.kind, e.prefix
                     );
                     expected(&what, item)

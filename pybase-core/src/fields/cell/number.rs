@@ -21,84 +21,152 @@ const DURATION_DECIMALS: u32 = 3;
 /// Largest integer an f64 holds exactly, 2^53.
 const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0;
 
-/// The rounded number has more significant digits than an f64 keeps.
-struct TooPrecise;
+/// Why a number cannot be stored.
+enum Unstorable {
+    /// The rounded number has more significant digits than an f64 keeps.
+    TooPrecise,
+    /// The number is beyond the range of an f64.
+    OutOfRange,
+}
 
-/// A finite non-zero decimal as `±d.ddd × 10^exp`, with no leading or
-/// trailing zeros in `digits`.
+/// A finite decimal as `±d.ddd × 10^exp`, with no leading or trailing zeros
+/// in `digits`; zero has no digits.
 struct Scientific {
     negative: bool,
     digits: String,
     exp: i32,
 }
 
+/// Exponents are clamped to this size; anything near it is out of range or
+/// rounds to zero anyway.
+const EXP_CLAMP: i64 = 100_000;
+
 impl Scientific {
-    /// The shortest decimal representation of `v` (what `{:e}` prints: the
-    /// fewest digits that parse back to the same f64).
+    /// The shortest decimal representation of a finite `v` (what `{:e}`
+    /// prints: the fewest digits that parse back to the same f64).
     fn of(v: f64) -> Option<Self> {
-        if !v.is_finite() || v == 0.0 {
+        if !v.is_finite() {
             return None;
         }
         let text = format!("{v:e}");
         let (mantissa, exp) = text.split_once('e')?;
         let exp = exp.parse::<i32>().ok()?;
-        let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-        while digits.len() > 1 && digits.ends_with('0') {
-            digits.pop();
-        }
-        Some(Self {
-            negative: v < 0.0,
-            digits,
-            exp,
-        })
+        let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+        Some(Self::from_parts(v < 0.0, &digits, i64::from(exp)))
     }
 
-    /// Number of significant digits.
+    /// Builds `±d.ddd × 10^exp` from digits (leading and trailing zeros
+    /// allowed) whose first digit sits at `10^exp`.
+    fn from_parts(negative: bool, digits: &str, exp: i64) -> Self {
+        let leading = digits.len() - digits.trim_start_matches('0').len();
+        let digits = digits.trim_matches('0');
+        let exp = (exp - leading as i64).clamp(-EXP_CLAMP, EXP_CLAMP);
+        Self {
+            negative: negative && !digits.is_empty(),
+            digits: digits.to_owned(),
+            exp: i32::try_from(exp).unwrap_or(0),
+        }
+    }
+
+    /// Parses a plain decimal exactly: an optional sign, digits with an
+    /// optional decimal point, an optional exponent. No `inf`, `nan` or hex.
+    fn parse(s: &str) -> Option<Self> {
+        let (negative, body) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s.strip_prefix('+').unwrap_or(s)),
+        };
+        let (mantissa, exp_text) = match body.find(['e', 'E']) {
+            Some(i) => (&body[..i], Some(&body[i + 1..])),
+            None => (body, None),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let is_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+        if int.len() + frac.len() == 0 || !is_digits(int) || !is_digits(frac) {
+            return None;
+        }
+        let exp = match exp_text {
+            None => 0,
+            Some(e) => {
+                let (neg, digits) = match e.strip_prefix('-') {
+                    Some(rest) => (true, rest),
+                    None => (false, e.strip_prefix('+').unwrap_or(e)),
+                };
+                if digits.is_empty() || !is_digits(digits) {
+                    return None;
+                }
+                let magnitude = digits.bytes().fold(0i64, |acc, b| {
+                    (acc * 10 + i64::from(b - b'0')).min(EXP_CLAMP * 10)
+                });
+                if neg { -magnitude } else { magnitude }
+            }
+        };
+        let digits = format!("{int}{frac}");
+        // The first digit of `int` sits at 10^(len(int) - 1).
+        Some(Self::from_parts(
+            negative,
+            &digits,
+            exp + int.len() as i64 - 1,
+        ))
+    }
+
+    /// Number of significant digits (0 for zero).
     fn len(&self) -> i32 {
         i32::try_from(self.digits.len()).unwrap_or(i32::MAX)
     }
 
-    /// The value as decimal text an f64 parser reads exactly.
-    fn to_text(&self) -> String {
+    /// Whether the value is a whole number.
+    fn is_integer(&self) -> bool {
+        self.digits.is_empty() || self.len() - 1 - self.exp <= 0
+    }
+
+    /// The nearest f64.
+    fn to_f64(&self) -> Result<f64, Unstorable> {
+        if self.digits.is_empty() {
+            return Ok(0.0);
+        }
         let sign = if self.negative { "-" } else { "" };
-        format!("{sign}{}e{}", self.digits, self.exp - (self.len() - 1))
+        let text = format!("{sign}{}e{}", self.digits, self.exp - (self.len() - 1));
+        text.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .ok_or(Unstorable::OutOfRange)
     }
 }
 
-/// Rounds `v × 10^shift` to `dp` decimal places, half away from zero, on its
-/// shortest decimal representation.
-fn round_shifted(v: f64, shift: i32, dp: u32) -> Result<f64, TooPrecise> {
-    let Some(mut sci) = Scientific::of(v) else {
-        return if v.is_finite() {
-            Ok(0.0)
-        } else {
-            Err(TooPrecise)
-        };
-    };
+/// Rounds `sci × 10^shift` to `dp` decimal places, half away from zero, and
+/// checks that the result keeps at most 15 significant digits.
+fn round_shifted(mut sci: Scientific, shift: i32, dp: u32) -> Result<f64, Unstorable> {
+    if sci.digits.is_empty() {
+        return Ok(0.0);
+    }
     sci.exp += shift;
-    let n = sci.len();
-    let dp_i = i32::try_from(dp).map_err(|_| TooPrecise)?;
-    let decimals = n - 1 - sci.exp;
+    let dp_i = i32::try_from(dp).map_err(|_| Unstorable::TooPrecise)?;
+    let decimals = sci.len() - 1 - sci.exp;
     if decimals <= dp_i {
         // Nothing to round: the value is kept as it is.
-        if n > MAX_SIGNIFICANT_DIGITS as i32 {
-            return Err(TooPrecise);
+        if sci.len() > MAX_SIGNIFICANT_DIGITS as i32 {
+            return Err(Unstorable::TooPrecise);
         }
-        if shift == 0 {
-            return Ok(v);
-        }
-        return sci.to_text().parse::<f64>().map_err(|_| TooPrecise);
+        return sci.to_f64();
     }
     if sci.exp < -dp_i - 1 {
         // |v| < 10^(-dp-1), less than half of the last kept place.
         return Ok(0.0);
     }
-    // Here n <= 17 (the most an f64 needs) and decimals <= n + dp <= 27, so
-    // the value fits a Decimal exactly.
-    let mantissa: i128 = sci.digits.parse().map_err(|_| TooPrecise)?;
+    // Half away from zero only looks at the first dropped digit, so the
+    // digits after it can go; what is left has exp + dp + 2 digits and dp + 1
+    // decimals.
+    let keep = usize::try_from(sci.exp + dp_i + 2).map_err(|_| Unstorable::TooPrecise)?;
+    sci.digits.truncate(keep);
+    if sci.digits.len() > 28 {
+        // More than a Decimal holds, so far more than 15 significant digits.
+        return Err(Unstorable::TooPrecise);
+    }
+    let mantissa: i128 = sci.digits.parse().map_err(|_| Unstorable::TooPrecise)?;
     let mantissa = if sci.negative { -mantissa } else { mantissa };
-    let scale = u32::try_from(decimals).map_err(|_| TooPrecise)?;
-    let exact = Decimal::try_from_i128_with_scale(mantissa, scale).map_err(|_| TooPrecise)?;
+    let scale = u32::try_from(sci.len() - 1 - sci.exp).map_err(|_| Unstorable::TooPrecise)?;
+    let exact =
+        Decimal::try_from_i128_with_scale(mantissa, scale).map_err(|_| Unstorable::TooPrecise)?;
     let rounded = exact
         .round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
         .normalize();
@@ -110,16 +178,22 @@ fn round_shifted(v: f64, shift: i32, dp: u32) -> Result<f64, TooPrecise> {
         m /= 10;
     }
     if m.ilog10() + 1 > MAX_SIGNIFICANT_DIGITS {
-        return Err(TooPrecise);
+        return Err(Unstorable::TooPrecise);
     }
-    rounded.to_string().parse::<f64>().map_err(|_| TooPrecise)
+    rounded
+        .to_string()
+        .parse::<f64>()
+        .map_err(|_| Unstorable::OutOfRange)
 }
 
-fn too_precise(given: &Value) -> CellError {
-    expected(
-        &format!("a number with at most {MAX_SIGNIFICANT_DIGITS} significant digits"),
-        given,
-    )
+fn unstorable(why: &Unstorable, given: &Value) -> CellError {
+    match why {
+        Unstorable::TooPrecise => expected(
+            &format!("a number with at most {MAX_SIGNIFICANT_DIGITS} significant digits"),
+            given,
+        ),
+        Unstorable::OutOfRange => expected("a finite number", given),
+    }
 }
 
 /// Rounds a number to `precision` decimal places (half away from zero) and
@@ -129,13 +203,9 @@ fn too_precise(given: &Value) -> CellError {
 /// `2.675` (stored as 2.67499999...) rounds to `2.68`. A result with more than
 /// 15 significant digits, or a value that is not finite, is an error.
 pub fn normalize_number(value: f64, precision: u8) -> Result<f64, CellError> {
-    if !value.is_finite() {
-        return Err(CellError {
-            expected: "expected a finite number".into(),
-        });
-    }
-    round_shifted(value, 0, u32::from(precision))
-        .map_err(|_| too_precise(&Number::from_f64(value).map_or(Value::Null, Value::Number)))
+    let given = Number::from_f64(value).map_or(Value::Null, Value::Number);
+    let sci = Scientific::of(value).ok_or_else(|| unstorable(&Unstorable::OutOfRange, &given))?;
+    round_shifted(sci, 0, u32::from(precision)).map_err(|why| unstorable(&why, &given))
 }
 
 /// The JSON form of a stored number: an integer when it is one (and exact),
@@ -163,62 +233,14 @@ pub(crate) fn number_text(n: &Number) -> String {
     }
 }
 
-/// Reads a JSON number as an f64, refusing integers an f64 would not hold
-/// exactly and non-finite values.
-fn json_number(n: &Number, given: &Value) -> Result<f64, CellError> {
-    if let Some(mut i) = n.as_i64().map(i64::unsigned_abs).or_else(|| n.as_u64())
-        && i != 0
-    {
-        while i % 10 == 0 {
-            i /= 10;
-        }
-        if i.ilog10() + 1 > MAX_SIGNIFICANT_DIGITS {
-            return Err(too_precise(given));
-        }
+/// Reads a JSON number: integers exactly (serde_json keeps them as i64 or
+/// u64), others through their shortest decimal representation.
+fn json_number(n: &Number) -> Option<Scientific> {
+    if n.is_i64() || n.is_u64() {
+        Scientific::parse(&n.to_string())
+    } else {
+        n.as_f64().and_then(Scientific::of)
     }
-    n.as_f64()
-        .filter(|f| f.is_finite())
-        .ok_or_else(|| expected("a finite number", given))
-}
-
-/// Parses a plain decimal number: an optional sign, digits with an optional
-/// decimal point, an optional exponent. No `inf`, `nan` or hex.
-pub(super) fn parse_decimal(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    if matches!(b.first(), Some(b'+' | b'-')) {
-        i += 1;
-    }
-    let mut digits = 0;
-    let mut dot = false;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'0'..=b'9' => digits += 1,
-            b'.' if !dot => dot = true,
-            _ => break,
-        }
-        i += 1;
-    }
-    if digits == 0 {
-        return None;
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-    }
-    if i != b.len() {
-        return None;
-    }
-    s.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 /// Reads a number cell: a JSON number, or with `typecast` a string that
@@ -228,20 +250,27 @@ fn read(
     value: &Value,
     typecast: bool,
     what: &str,
-    parse_text: impl Fn(&str) -> Option<(f64, i32)>,
-) -> Result<(f64, i32), CellError> {
+    parse_text: impl Fn(&str) -> Option<(Scientific, i32)>,
+) -> Result<(Scientific, i32), CellError> {
     match value {
-        Value::Number(n) => Ok((json_number(n, value)?, 0)),
+        Value::Number(n) => json_number(n)
+            .map(|sci| (sci, 0))
+            .ok_or_else(|| unstorable(&Unstorable::OutOfRange, value)),
         Value::String(s) if typecast => parse_text(s.trim()).ok_or_else(|| expected(what, value)),
         _ => Err(expected(what, value)),
     }
 }
 
 /// Rounds what [`read`] gave and emits the stored value.
-fn finish(v: f64, shift: i32, dp: u32, given: &Value) -> Result<Option<Value>, CellError> {
-    round_shifted(v, shift, dp)
+fn finish(sci: Scientific, shift: i32, dp: u32, given: &Value) -> Result<Option<Value>, CellError> {
+    round_shifted(sci, shift, dp)
         .map(|r| Some(number_value(r)))
-        .map_err(|_| too_precise(given))
+        .map_err(|why| unstorable(&why, given))
+}
+
+/// A plain decimal string, unshifted.
+fn plain(s: &str) -> Option<(Scientific, i32)> {
+    Scientific::parse(s).map(|sci| (sci, 0))
 }
 
 pub(super) fn number(
@@ -249,10 +278,8 @@ pub(super) fn number(
     typecast: bool,
     precision: u8,
 ) -> Result<Option<Value>, CellError> {
-    let (v, shift) = read(value, typecast, "a number", |s| {
-        parse_decimal(s).map(|v| (v, 0))
-    })?;
-    finish(v, shift, u32::from(precision), value)
+    let (sci, shift) = read(value, typecast, "a number", plain)?;
+    finish(sci, shift, u32::from(precision), value)
 }
 
 /// Removes thousands separators from the integer part of `s` when they are
@@ -291,7 +318,7 @@ fn strip_thousands(s: &str) -> Option<String> {
 
 /// Parses an amount: the field's symbol and `$`, `€`, `£` anywhere, thousands
 /// commas, and spaces after a leading sign are allowed.
-fn parse_amount(s: &str, symbol: &str) -> Option<f64> {
+fn parse_amount(s: &str, symbol: &str) -> Option<Scientific> {
     let mut text = s.to_owned();
     if !symbol.is_empty() {
         text = text.replace(symbol, "");
@@ -302,7 +329,7 @@ fn parse_amount(s: &str, symbol: &str) -> Option<f64> {
         Some(rest) => format!("{}{}", &text[..1], rest.trim_start()),
         None => text.to_owned(),
     };
-    parse_decimal(&strip_thousands(&text)?)
+    Scientific::parse(&strip_thousands(&text)?)
 }
 
 pub(super) fn currency(
@@ -311,10 +338,10 @@ pub(super) fn currency(
     symbol: &str,
     precision: u8,
 ) -> Result<Option<Value>, CellError> {
-    let (v, shift) = read(value, typecast, "a number", |s| {
-        parse_amount(s, symbol).map(|v| (v, 0))
+    let (sci, shift) = read(value, typecast, "a number", |s| {
+        parse_amount(s, symbol).map(|sci| (sci, 0))
     })?;
-    finish(v, shift, u32::from(precision), value)
+    finish(sci, shift, u32::from(precision), value)
 }
 
 pub(super) fn percent(
@@ -322,31 +349,35 @@ pub(super) fn percent(
     typecast: bool,
     precision: u8,
 ) -> Result<Option<Value>, CellError> {
-    let (v, shift) = read(value, typecast, "a number", |s| match s.strip_suffix('%') {
-        Some(pct) => parse_decimal(pct.trim_end()).map(|v| (v, -2)),
-        None => parse_decimal(s).map(|v| (v, 0)),
+    let (sci, shift) = read(value, typecast, "a number", |s| match s.strip_suffix('%') {
+        Some(pct) => Scientific::parse(pct.trim_end()).map(|sci| (sci, -2)),
+        None => plain(s),
     })?;
     // The precision is of the displayed percentage, so the fraction keeps two
     // more places.
-    finish(v, shift, u32::from(precision) + 2, value)
+    finish(sci, shift, u32::from(precision) + 2, value)
 }
 
 pub(super) fn rating(value: &Value, typecast: bool, max: u8) -> Result<Option<Value>, CellError> {
     let what = format!("a whole number from 1 to {max}");
-    let (v, _) = read(value, typecast, &what, |s| parse_decimal(s).map(|v| (v, 0)))
-        .map_err(|_| expected(&what, value))?;
+    let bad = || expected(&what, value);
+    let (sci, _) = read(value, typecast, &what, plain).map_err(|_| bad())?;
+    if !sci.is_integer() {
+        return Err(bad());
+    }
+    let v = sci.to_f64().map_err(|_| bad())?;
     if v == 0.0 {
         return Ok(None);
     }
-    if v.fract() != 0.0 || v < 1.0 || v > f64::from(max) {
-        return Err(expected(&what, value));
+    if v < 1.0 || v > f64::from(max) {
+        return Err(bad());
     }
     Ok(Some(Value::from(v as u8)))
 }
 
 /// Parses `h:mm`, `h:mm:ss` or `h:mm:ss.sss` (optionally negative) into
 /// seconds.
-fn parse_clock(s: &str) -> Option<f64> {
+fn parse_clock(s: &str) -> Option<Scientific> {
     let (sign, body) = match s.strip_prefix('-') {
         Some(rest) => ("-", rest),
         None => ("", s.strip_prefix('+').unwrap_or(s)),
@@ -385,12 +416,7 @@ fn parse_clock(s: &str) -> Option<f64> {
         }
     };
     let total = h * 3600 + m * 60 + secs;
-    let text = if frac.is_empty() {
-        format!("{sign}{total}")
-    } else {
-        format!("{sign}{total}.{frac}")
-    };
-    text.parse::<f64>().ok()
+    Scientific::parse(&format!("{sign}{total}.{frac}"))
 }
 
 pub(super) fn duration(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
@@ -399,8 +425,8 @@ pub(super) fn duration(value: &Value, typecast: bool) -> Result<Option<Value>, C
     } else {
         "a number of seconds"
     };
-    let (v, shift) = read(value, typecast, what, |s| {
-        parse_decimal(s).or_else(|| parse_clock(s)).map(|v| (v, 0))
+    let (sci, shift) = read(value, typecast, what, |s| {
+        plain(s).or_else(|| parse_clock(s).map(|sci| (sci, 0)))
     })?;
-    finish(v, shift, DURATION_DECIMALS, value)
+    finish(sci, shift, DURATION_DECIMALS, value)
 }
