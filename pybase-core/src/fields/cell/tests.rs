@@ -363,6 +363,26 @@ fn number_typecast_reads_numeric_strings_only() {
 }
 
 #[test]
+fn numeric_strings_are_read_exactly() {
+    let p2 = ft("number", json!({ "precision": 2 }));
+    let p0 = ft("number", Value::Null);
+    // An f64 would hold this as 1e17, losing the final 1.
+    assert!(err(&p0, json!("100000000000000001"), true).contains("15 significant"));
+    assert_eq!(num_text(&p0, r#""100000000000000000000""#, true), "1e+20");
+    // Text is rounded on its own digits, not on a binary approximation.
+    assert_eq!(num_text(&p2, r#""2.6749999999999999""#, true), "2.67");
+    assert_eq!(num_text(&p2, r#""0.30000000000000004""#, true), "0.3");
+    assert_eq!(
+        num_text(&p2, r#""1.00000000000000000000000000000000001""#, true),
+        "1"
+    );
+    assert_eq!(num_text(&p0, r#""99999999999999999999.5""#, true), "1e+20");
+    assert_eq!(num_text(&p2, r#""00012.3400e-2""#, true), "0.12");
+    assert_eq!(num_text(&p2, r#""-0.000""#, true), "0");
+    assert_eq!(num_text(&p2, r#""1e-100000000""#, true), "0");
+}
+
+#[test]
 fn currency_typecast_strips_symbols_and_thousands() {
     let t = ft("currency", json!({ "symbol": "CHF", "precision": 2 }));
     assert_eq!(num_text(&t, r#""$1,234.50""#, true), "1234.5");
