@@ -1,1 +1,328 @@
-//! PyBase reference server.
+//! PyBase reference server: the HTTP API of `API.md` over `pybase-core`.
+//!
+//! The library holds everything; the binary only parses the command line.
+//! - [`app`] builds the router for a ready [`AppState`] (tests use it with
+//!   any backend);
+//! - [`serve_with_listener`] builds the state from [`Settings`] and serves
+//!   on a bound listener until a shutdown future completes.
+//!
+//! Handlers hold no business rule: they parse, call [`pybase_core`]'s facade
+//! and map results to HTTP ([`error::ApiError`]).
+
+#![forbid(unsafe_code)]
+
+pub mod cache;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod settings;
+pub mod state;
+pub mod storage;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use settings::{Cli, Command, Settings};
+pub use state::AppState;
+
+/// Room for multipart framing around an upload of `MAX_UPLOAD_BYTES`.
+const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Options of the HTTP layers that do not live in [`AppState`].
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Allowed CORS origins; `["*"]` allows any.
+    pub cors_origins: Vec<String>,
+    /// How long a request may take.
+    pub request_timeout: Duration,
+}
+
+impl HttpOptions {
+    /// The options the settings ask for.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            cors_origins: settings
+                .cors_origins
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            request_timeout: Duration::from_secs(settings.request_timeout_secs.max(1)),
+        }
+    }
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self::from_settings(&Settings::default())
+    }
+}
+
+/// The whole HTTP application for `state`, with default [`HttpOptions`].
+pub fn app(state: AppState) -> Router {
+    app_with_options(state, &HttpOptions::default())
+}
+
+/// The whole HTTP application for `state`.
+pub fn app_with_options(state: AppState, options: &HttpOptions) -> Router {
+    let limits = state.limits;
+    let upload_limit = limits.max_upload_bytes.saturating_add(MULTIPART_OVERHEAD);
+    let routes = Router::new()
+        .route("/health", get(health::handler))
+        .route("/metrics", get(metrics::handler))
+        .merge(routes::router(to_usize(upload_limit)))
+        .merge(openapi::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Inside the router, so the matched route template is known.
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(to_usize(limits.max_json_bytes)))
+        .with_state(state);
+
+    // Each `layer` wraps everything added before it, so the last is the
+    // outermost: request ids first, then tracing, ..., the body limit last.
+    routes
+        .layer(RequestBodyLimitLayer::new(to_usize(upload_limit)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            options.request_timeout,
+        ))
+        .layer(cors(&options.cors_origins))
+        .layer(middleware::map_response(ensure_error_shape))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CompressionLayer::new())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+                let id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    uri = %req.uri().path(),
+                    request_id = %id
+                )
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-api-key"),
+            REQUEST_ID,
+        ])
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(Any)
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| match HeaderValue::from_str(o) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    tracing::warn!(origin = %o, "ignoring a CORS origin that is not a valid header value");
+                    None
+                }
+            })
+            .collect();
+        layer
+            .allow_origin(AllowOrigin::list(list))
+            .allow_credentials(true)
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+// CatchPanicLayer hands the payload over by value.
+#[allow(clippy::needless_pass_by_value)]
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    ApiError::internal(format!("handler panicked: {what}")).into_response()
+}
+
+/// Gives every error answer the JSON error shape, including those made by
+/// layers (body limit, timeout) and by axum itself (405 from a method router).
+async fn ensure_error_shape(response: Response<Body>) -> Response<Body> {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let error = match status {
+        StatusCode::BAD_REQUEST => ApiError::BadRequest("bad request".into()),
+        StatusCode::UNAUTHORIZED => ApiError::unauthorized(),
+        StatusCode::FORBIDDEN => ApiError::Forbidden("forbidden".into()),
+        StatusCode::NOT_FOUND => ApiError::NotFound("not found".into()),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge("request body is too large".into())
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::UnsupportedMediaType("unsupported content type".into())
+        }
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => {
+            ApiError::Unavailable("the request took too long".into())
+        }
+        s if s.is_server_error() => ApiError::internal(format!("bare {s} response")),
+        s => ApiError::BadRequest(s.canonical_reason().unwrap_or("bad request").to_lowercase()),
+    };
+    let (mut parts, _) = response.into_parts();
+    let shaped = error.into_response();
+    let (shaped_parts, body) = shaped.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_ENCODING);
+    for (name, value) in &shaped_parts.headers {
+        parts.headers.insert(name, value.clone());
+    }
+    parts.status = shaped_parts.status;
+    Response::from_parts(parts, body)
+}
+
+/// Serves the API for `settings` on `listener` until `shutdown` completes,
+/// then finishes in-flight requests.
+pub async fn serve_with_listener(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let options = HttpOptions::from_settings(&settings);
+    let state = AppState::from_settings(&settings).await?;
+    let router = app_with_options(state, &options);
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "pybase-server listening");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    tracing::info!("pybase-server stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "could not listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not listen for sigterm");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// Sets up logging: `RUST_LOG` filters (default `info`), JSON lines with
+/// `json = true`.
+pub fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // A second initialisation (tests) is harmless; ignore it.
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Runs the command line: `serve` (default), `migrate` or `openapi`.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi => {
+            println!("{}", openapi::document_json()?);
+            Ok(())
+        }
+        Command::Migrate => {
+            init_tracing(cli.settings.json_logs);
+            state::migrate(&cli.settings).await
+        }
+        Command::Serve => {
+            init_tracing(cli.settings.json_logs);
+            let settings = cli.settings;
+            let addr = std::net::SocketAddr::new(settings.host, settings.port);
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("could not listen on {addr}: {e}"))?;
+            serve_with_listener(settings, listener, shutdown_signal()).await
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! The one error type of every handler, and its JSON shape.
+//!
+//! Every failure answers `{"error":{"code","message","details"}}` with the
+//! status matching `code` (see API.md). Internal errors are logged with the
+//! request's span and never shown to the client.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code, e.g. `validation_failed`.
+    #[schema(example = "validation_failed")]
+    pub code: &'static str,
+    /// Human-readable summary.
+    #[schema(example = "Qty: expected a number, got \"abc\"")]
+    pub message: String,
+    /// Extra structure, e.g. `{"fields":{"Qty":"expected a number"}}`.
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+/// A failed request, as it is answered.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request is malformed.
+    BadRequest(String),
+    /// 401: not signed in, or bad credentials.
+    Unauthorized(String),
+    /// 403: a member whose role or key scope is too low.
+    Forbidden(String),
+    /// 404: missing or not visible.
+    NotFound(String),
+    /// 405: the path exists, the method does not.
+    MethodNotAllowed,
+    /// 409: would break a uniqueness or integrity rule.
+    Conflict {
+        /// Summary.
+        message: String,
+        /// The field or rule involved.
+        field: Option<String>,
+    },
+    /// 413: body larger than allowed.
+    PayloadTooLarge(String),
+    /// 415: wrong `Content-Type`.
+    UnsupportedMediaType(String),
+    /// 422: input failed validation; `fields` names each field and what was expected.
+    Validation {
+        /// Summary.
+        message: String,
+        /// Per-field explanations.
+        fields: BTreeMap<String, String>,
+    },
+    /// 429: too many attempts.
+    RateLimited {
+        /// Seconds before retrying may succeed (sent as `Retry-After`).
+        retry_after_secs: u64,
+    },
+    /// 500: logged in full, answered without details.
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+    /// 503: a dependency is down or the request timed out.
+    Unavailable(String),
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The stable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict { .. } => "conflict",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Validation { .. } => "validation_failed",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Internal(_) => "internal",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// A 401 with the one generic message clients see.
+    pub fn unauthorized() -> Self {
+        Self::Unauthorized("missing or invalid credentials".into())
+    }
+
+    /// A 404 for a kind of thing.
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(format!("{what} not found"))
+    }
+
+    /// A 422 about one field.
+    pub fn invalid(field: impl Into<String>, expected: impl Into<String>) -> Self {
+        let field = field.into();
+        let expected = expected.into();
+        Self::Validation {
+            message: format!("{field}: {expected}"),
+            fields: BTreeMap::from([(field, expected)]),
+        }
+    }
+
+    /// A 500 wrapping an internal failure.
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(e.into())
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::BadRequest(m)
+            | Self::Unauthorized(m)
+            | Self::Forbidden(m)
+            | Self::NotFound(m)
+            | Self::PayloadTooLarge(m)
+            | Self::UnsupportedMediaType(m)
+            | Self::Unavailable(m) => m.clone(),
+            Self::MethodNotAllowed => "method not allowed".into(),
+            Self::Conflict { message, .. } | Self::Validation { message, .. } => message.clone(),
+            Self::RateLimited { retry_after_secs } => {
+                format!("too many attempts, retry in {retry_after_secs} s")
+            }
+            Self::Internal(_) => "internal server error".into(),
+        }
+    }
+
+    fn details(&self) -> Value {
+        match self {
+            Self::Validation { fields, .. } => serde_json::json!({ "fields": fields }),
+            Self::Conflict {
+                field: Some(field), ..
+            } => serde_json::json!({ "field": field }),
+            Self::RateLimited { retry_after_secs } => {
+                serde_json::json!({ "retry_after": retry_after_secs })
+            }
+            _ => serde_json::json!({}),
+        }
+    }
+
+    /// The body this error answers with.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.message(),
+                details: self.details(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Internal(e) => write!(f, "internal: {e}"),
+            other => f.write_str(&other.message()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        match &self {
+            // Logged inside the request span set up by the trace layer, so the
+            // request id ties the log line to the client's report.
+            Self::Internal(e) => {
+                tracing::error!(error = %e, source = ?e.source(), "internal error")
+            }
+            Self::Unavailable(m) => tracing::warn!(reason = %m, "service unavailable"),
+            other => tracing::debug!(status = status.as_u16(), error = %other, "request failed"),
+        }
+        let mut response = (status, Json(self.body())).into_response();
+        if let Self::RateLimited { retry_after_secs } = self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            );
+        }
+        response
+    }
+}
+
+impl From<pybase_core::Error> for ApiError {
+    fn from(e: pybase_core::Error) -> Self {
+        use pybase_core::Error as E;
+        match e {
+            E::Unauthorized(m) => Self::Unauthorized(m),
+            E::Forbidden(m) => Self::Forbidden(m),
+            E::NotFound { entity } => Self::not_found(entity),
+            E::Conflict { field, message } => Self::Conflict {
+                message,
+                field: Some(field),
+            },
+            E::Validation { message, fields } => Self::Validation { message, fields },
+            E::BadRequest(m) => Self::BadRequest(m),
+            E::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            E::PayloadTooLarge { limit } => {
+                Self::PayloadTooLarge(format!("payload larger than {limit} bytes"))
+            }
+            E::Internal(source) => Self::Internal(source),
+            // `Error` is non-exhaustive: anything new is treated as internal
+            // until it gets its own status.
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType(
+                "expected a body with content-type application/json".into(),
+            ),
+            JsonRejection::JsonSyntaxError(e) => {
+                Self::BadRequest(format!("malformed json: {}", lower_first(&e.body_text())))
+            }
+            JsonRejection::JsonDataError(e) => json_data_error(&e.body_text()),
+            JsonRejection::BytesRejection(e) => bytes_rejection(e.status(), &e.body_text()),
+            other => Self::BadRequest(lower_first(&other.body_text())),
+        }
+    }
+}
+
+impl From<FormRejection> for ApiError {
+    fn from(r: FormRejection) -> Self {
+        match r {
+            FormRejection::InvalidFormContentType(_) => {
+                Self::UnsupportedMediaType("expected application/x-www-form-urlencoded".into())
+            }
+            FormRejection::FailedToDeserializeForm(e) => Self::Validation {
+                message: lower_first(&e.body_text()),
+                fields: BTreeMap::new(),
+            },
+            FormRejection::FailedToDeserializeFormBody(e) => Self::Validation {
+                message: lower_first(&e.body_text()),
+                fields: BTreeMap::new(),
+            },
+            FormRejection::BytesRejection(e) => bytes_rejection(e.status(), &e.body_text()),
+            other => Self::BadRequest(lower_first(&other.body_text())),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::BadRequest(format!(
+            "invalid query string: {}",
+            lower_first(&r.body_text())
+        ))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        match r {
+            // A path segment that is not an id of the right kind names nothing.
+            PathRejection::FailedToDeserializePathParams(_) => Self::NotFound("not found".into()),
+            other => Self::internal(other.body_text()),
+        }
+    }
+}
+
+impl From<MultipartRejection> for ApiError {
+    fn from(r: MultipartRejection) -> Self {
+        match r {
+            MultipartRejection::InvalidBoundary(_) => {
+                Self::UnsupportedMediaType("expected multipart/form-data with a boundary".into())
+            }
+            other => Self::BadRequest(lower_first(&other.body_text())),
+        }
+    }
+}
+
+impl From<axum::extract::multipart::MultipartError> for ApiError {
+    fn from(e: axum::extract::multipart::MultipartError) -> Self {
+        bytes_rejection(e.status(), &e.body_text())
+    }
+}
+
+/// A body that could not be read: too large (413) or broken (400).
+fn bytes_rejection(status: StatusCode, text: &str) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge("request body is too large".into())
+    } else {
+        ApiError::BadRequest(lower_first(text))
+    }
+}
+
+/// Well-formed JSON of the wrong shape: 422 naming the field serde points at.
+fn json_data_error(text: &str) -> ApiError {
+    // serde_path_to_error renders "Failed to deserialize the JSON body into
+    // the target type: fields.name: missing field `x` at line 1 column 2".
+    let detail = text
+        .split_once(": ")
+        .map_or(text, |(_, rest)| rest)
+        .to_owned();
+    let (field, expected) = match detail.split_once(": ") {
+        Some((path, what)) if !path.contains(' ') => (path.to_owned(), what.to_owned()),
+        _ => match missing_field(&detail) {
+            Some(name) => (name, "is required".to_owned()),
+            None => ("body".to_owned(), detail.clone()),
+        },
+    };
+    let expected = strip_position(&expected);
+    ApiError::Validation {
+        message: format!("{field}: {expected}"),
+        fields: BTreeMap::from([(field, expected)]),
+    }
+}
+
+fn missing_field(detail: &str) -> Option<String> {
+    let rest = detail.split_once("missing field `")?.1;
+    Some(rest.split_once('`')?.0.to_owned())
+}
+
+fn strip_position(s: &str) -> String {
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_owned(),
+        None => s.to_owned(),
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_data_errors_name_the_field() {
+        let e = json_data_error(
+            "Failed to deserialize the JSON body into the target type: name: invalid type: integer `3`, expected a string at line 1 column 11",
+        );
+        match e {
+            ApiError::Validation { fields, .. } => {
+                assert_eq!(
+                    fields.get("name").map(String::as_str),
+                    Some("invalid type: integer `3`, expected a string")
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let e = json_data_error(
+            "Failed to deserialize the JSON body into the target type: missing field `email` at line 1 column 2",
+        );
+        match e {
+            ApiError::Validation { fields, .. } => assert!(fields.contains_key("email")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let e = ApiError::internal("database password is hunter2");
+        let body = serde_json::to_string(&e.body()).unwrap();
+        assert!(!body.contains("hunter2"));
+        assert!(body.contains("\"internal\""));
+    }
+
+    #[test]
+    fn core_errors_map_to_statuses() {
+        let cases = [
+            (pybase_core::Error::Unauthorized("x".into()), 401),
+            (pybase_core::Error::forbidden("x"), 403),
+            (pybase_core::Error::not_found("table"), 404),
+            (pybase_core::Error::invalid("Qty", "a number"), 422),
+            (pybase_core::Error::BadRequest("x".into()), 400),
+            (
+                pybase_core::Error::RateLimited {
+                    retry_after_secs: 3,
+                },
+                429,
+            ),
+        ];
+        for (e, status) in cases {
+            assert_eq!(ApiError::from(e).status_code().as_u16(), status);
+        }
+    }
+}

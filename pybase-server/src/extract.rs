@@ -1,0 +1,210 @@
+//! Extractors whose rejections answer in the API's error shape, and the
+//! authentication extractors.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pybase_core::Principal;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON body (in) or answer (out). Malformed JSON is 400, a wrong
+/// content type 415, a too-large body 413, a wrong shape 422 naming the field.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(Self(v))
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// A JSON answer with `201 Created`.
+#[derive(Debug, Clone, Copy)]
+pub struct Created<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Created<T> {
+    fn into_response(self) -> Response {
+        (StatusCode::CREATED, axum::Json(self.0)).into_response()
+    }
+}
+
+/// Path parameters. A segment that is not an id of the expected kind is 404:
+/// it names nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(v) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(v))
+    }
+}
+
+/// Query-string parameters; a malformed query string is 400.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Query(v) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(v))
+    }
+}
+
+/// The credential a request presents: `Authorization: Bearer <token>` (a
+/// JWT access token or a `pbk_` API key) or `X-API-Key: <key>`.
+///
+/// `Ok(None)` when neither header is present; a present but malformed header
+/// is an error, never "anonymous".
+pub fn presented_credential(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| {
+            tracing::debug!("authorization header is not ascii");
+            ApiError::unauthorized()
+        })?;
+        let (scheme, token) = value.trim().split_once(' ').ok_or_else(|| {
+            tracing::debug!("authorization header without a scheme");
+            ApiError::unauthorized()
+        })?;
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            tracing::debug!(scheme, "authorization header is not a bearer token");
+            return Err(ApiError::unauthorized());
+        }
+        return Ok(Some(token.trim().to_owned()));
+    }
+    if let Some(value) = headers.get("x-api-key") {
+        let key = value.to_str().map_err(|_| ApiError::unauthorized())?.trim();
+        if key.is_empty() {
+            return Err(ApiError::unauthorized());
+        }
+        return Ok(Some(key.to_owned()));
+    }
+    Ok(None)
+}
+
+/// The signed-in caller. Missing or invalid credentials answer one generic
+/// 401; the reason is logged at debug level.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Principal);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match MaybeAuthenticated::from_request_parts(parts, state).await? {
+            MaybeAuthenticated(Some(p)) => Ok(Self(p)),
+            MaybeAuthenticated(None) => {
+                tracing::debug!("no credentials presented");
+                Err(ApiError::unauthorized())
+            }
+        }
+    }
+}
+
+/// The caller if credentials are presented, `None` if none are. Presented
+/// but invalid credentials are a 401, never anonymous access.
+#[derive(Debug, Clone)]
+pub struct MaybeAuthenticated(pub Option<Principal>);
+
+impl FromRequestParts<AppState> for MaybeAuthenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = presented_credential(&parts.headers)? else {
+            return Ok(Self(None));
+        };
+        match state.auth.authenticate(&token).await {
+            Ok(p) => Ok(Self(Some(p))),
+            Err(pybase_core::Error::Unauthorized(reason)) => {
+                tracing::debug!(%reason, "credentials rejected");
+                Err(ApiError::unauthorized())
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+/// The client's address as seen by this server, for per-client login limits.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let addr = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+        Ok(Self(addr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn credentials_are_read_from_either_header() {
+        assert_eq!(presented_credential(&headers(&[])).unwrap(), None);
+        assert_eq!(
+            presented_credential(&headers(&[("authorization", "Bearer abc")])).unwrap(),
+            Some("abc".into())
+        );
+        assert_eq!(
+            presented_credential(&headers(&[("x-api-key", "pbk_x")])).unwrap(),
+            Some("pbk_x".into())
+        );
+        assert!(presented_credential(&headers(&[("authorization", "Basic abc")])).is_err());
+        assert!(presented_credential(&headers(&[("authorization", "Bearer ")])).is_err());
+    }
+}

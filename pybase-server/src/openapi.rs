@@ -1,0 +1,727 @@
+//! The OpenAPI 3.1 document (`/openapi.json`), Swagger UI (`/docs`, served
+//! from the binary) and a ReDoc page (`/redoc`).
+
+use axum::Router;
+use axum::response::Html;
+use axum::routing::get;
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes,
+    SecurityScheme,
+};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::routes;
+use crate::state::AppState;
+
+/// The API description, gathered from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "PyBase API",
+        description = "Self-hosted Airtable alternative. Every error answers \
+            `{\"error\":{\"code\",\"message\",\"details\"}}` with the status of its code.",
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
+    ),
+    paths(
+        crate::health::handler,
+        routes::auth::register, routes::auth::login, routes::auth::refresh, routes::auth::logout,
+        routes::auth::me, routes::auth::update_me, routes::auth::change_password,
+        routes::auth::reset_request, routes::auth::reset_confirm,
+        routes::api_keys::create, routes::api_keys::list, routes::api_keys::remove,
+        routes::workspaces::create, routes::workspaces::list, routes::workspaces::get_one,
+        routes::workspaces::update, routes::workspaces::delete,
+        routes::workspaces::list_members, routes::workspaces::add_member,
+        routes::workspaces::update_member, routes::workspaces::remove_member,
+        routes::bases::create, routes::bases::list, routes::bases::get_one,
+        routes::bases::update, routes::bases::delete,
+        routes::tables::create, routes::tables::list, routes::tables::get_one,
+        routes::tables::update, routes::tables::delete,
+        routes::fields::create, routes::fields::list, routes::fields::get_one,
+        routes::fields::update, routes::fields::delete,
+        routes::views::create, routes::views::list, routes::views::get_one,
+        routes::views::update, routes::views::delete,
+        routes::records::create, routes::records::list, routes::records::query,
+        routes::records::get_one, routes::records::update, routes::records::replace,
+        routes::records::batch_update, routes::records::delete, routes::records::batch_delete,
+        routes::records::restore,
+        routes::attachments::upload, routes::attachments::metadata, routes::attachments::content,
+    ),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
+    modifiers(&Security),
+    tags(
+        (name = "health", description = "liveness of the server and its dependencies"),
+        (name = "auth", description = "accounts, sessions and password resets"),
+        (name = "api-keys", description = "the caller's API keys"),
+        (name = "workspaces", description = "workspaces: the unit of membership"),
+        (name = "members", description = "who may do what in a workspace"),
+        (name = "bases", description = "groups of tables"),
+        (name = "tables", description = "tables with fields and views"),
+        (name = "fields", description = "typed columns"),
+        (name = "views", description = "saved filters, sorts and field layouts"),
+        (name = "records", description = "rows: create, query, update, upsert, delete"),
+        (name = "attachments", description = "files in object storage"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds the security schemes: bearer JWT or API key, `X-API-Key`, and the
+/// OAuth2 password flow that Swagger UI's Authorize button uses.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("a JWT access token, or an API key (pbk_...)"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "an API key (pbk_...)",
+            ))),
+        );
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new(
+                "/api/v1/auth/login",
+                Scopes::new(),
+            ))])),
+        );
+    }
+}
+
+/// The document as pretty JSON (`pybase-server openapi`).
+pub fn document_json() -> serde_json::Result<String> {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc.to_pretty_json()
+}
+
+/// `/openapi.json`, `/docs` and `/redoc`.
+pub(crate) fn router() -> Router<AppState> {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    Router::new()
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .route("/redoc", get(redoc))
+}
+
+/// A ReDoc page reading `/openapi.json`. ReDoc's script comes from its CDN
+/// (there is no vendored copy); `/docs` works fully offline.
+async fn redoc() -> Html<&'static str> {
+    Html(
+        r#"<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <title>PyBase API reference</title>
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+  </head>
+  <body>
+    <redoc spec-url="/openapi.json"></redoc>
+    <noscript>Enable JavaScript, or use the offline Swagger UI at <a href="/docs/">/docs</a>.</noscript>
+    <p id="fallback" hidden>ReDoc could not be loaded (offline?). The Swagger UI at <a href="/docs/">/docs</a> works offline.</p>
+    <script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"
+            onerror="document.getElementById('fallback').hidden = false"></script>
+  </body>
+</html>
+"#,
+    )
+}
+
+/// Documentation-only schemas of the JSON that core types read and write.
+///
+/// Core's types stay free of OpenAPI derives; these mirror their JSON.
+pub mod schemas {
+    #![allow(dead_code)]
+
+    use serde_json::Value;
+    use utoipa::ToSchema;
+
+    /// A workspace role, highest first: owner > admin > editor > viewer.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum Role {
+        /// Reads everything in the workspace.
+        Viewer,
+        /// Plus records and attachments.
+        Editor,
+        /// Plus schema and members below owner.
+        Admin,
+        /// Plus workspace settings, deletion and owners.
+        Owner,
+    }
+
+    /// What an API key may do (intersected with its user's role).
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum Scope {
+        /// Read workspaces, schema and records.
+        Read,
+        /// Create, update and delete records; upload attachments.
+        Write,
+        /// Change bases, tables, fields and views.
+        Schema,
+        /// Manage members and workspace settings.
+        Admin,
+    }
+
+    /// A person who can sign in; never carries a password hash.
+    #[derive(ToSchema)]
+    pub struct User {
+        /// `usr` id.
+        #[schema(example = "usr0AbCdEfGhIjKlM")]
+        id: String,
+        /// Lowercased email.
+        email: String,
+        /// Display name.
+        name: String,
+        /// RFC 3339 UTC.
+        created_at: String,
+        /// RFC 3339 UTC.
+        updated_at: String,
+    }
+
+    /// `POST /auth/register` body.
+    #[derive(ToSchema)]
+    pub struct Register {
+        /// Email (unique, case-insensitive).
+        email: String,
+        /// At least 8 characters.
+        password: String,
+        /// Display name.
+        name: String,
+    }
+
+    /// OAuth2 password form.
+    #[derive(ToSchema)]
+    pub struct LoginForm {
+        /// The email.
+        username: String,
+        /// The password.
+        password: String,
+    }
+
+    /// A signed-in session.
+    #[derive(ToSchema)]
+    pub struct Session {
+        /// The user.
+        user: User,
+        /// JWT access token.
+        access_token: String,
+        /// JWT refresh token (single use).
+        refresh_token: String,
+        /// Always `bearer`.
+        #[schema(example = "bearer")]
+        token_type: String,
+        /// Seconds until the access token expires.
+        expires_in: i64,
+    }
+
+    /// `POST /api-keys` body.
+    #[derive(ToSchema)]
+    pub struct NewApiKey {
+        /// Display name.
+        name: String,
+        /// Scopes; absent means all.
+        scopes: Option<Vec<Scope>>,
+        /// Workspace ids the key is limited to; absent means all.
+        workspaces: Option<Vec<String>>,
+        /// Optional expiry, RFC 3339.
+        expires_at: Option<String>,
+    }
+
+    /// An API key without its secret.
+    #[derive(ToSchema)]
+    pub struct ApiKey {
+        /// `key` id.
+        id: String,
+        /// Owner.
+        user_id: String,
+        /// Display name.
+        name: String,
+        /// Non-secret leading characters of the key.
+        prefix: String,
+        /// Scopes.
+        scopes: Vec<Scope>,
+        /// Workspaces it is limited to; `null` means all.
+        workspaces: Option<Vec<String>>,
+        /// RFC 3339.
+        created_at: String,
+        /// RFC 3339, or `null`.
+        expires_at: Option<String>,
+        /// RFC 3339, or `null`.
+        last_used_at: Option<String>,
+    }
+
+    /// A new API key with its secret, shown only once.
+    #[derive(ToSchema)]
+    pub struct ApiKeyCreated {
+        /// The metadata.
+        #[schema(inline)]
+        meta: ApiKey,
+        /// The secret, `pbk_...`.
+        key: String,
+    }
+
+    /// A page of API keys.
+    #[derive(ToSchema)]
+    pub struct ApiKeyPage {
+        /// Items.
+        items: Vec<ApiKey>,
+        /// Next page cursor or `null`.
+        next_cursor: Option<String>,
+    }
+
+    /// A workspace, with the caller's role.
+    #[derive(ToSchema)]
+    pub struct Workspace {
+        /// `wsp` id.
+        id: String,
+        /// Display name.
+        name: String,
+        /// Unique URL-friendly name.
+        slug: String,
+        /// Optional description.
+        description: Option<String>,
+        /// The caller's role.
+        role: Role,
+        /// RFC 3339.
+        created_at: String,
+        /// RFC 3339.
+        updated_at: String,
+    }
+
+    /// `POST /workspaces` body.
+    #[derive(ToSchema)]
+    pub struct NewWorkspace {
+        /// Display name.
+        name: String,
+        /// Unique slug; derived from the name when absent.
+        slug: Option<String>,
+        /// Optional description.
+        description: Option<String>,
+    }
+
+    /// `PATCH /workspaces/{id}` body.
+    #[derive(ToSchema)]
+    pub struct WorkspacePatch {
+        /// New name.
+        name: Option<String>,
+        /// New slug.
+        slug: Option<String>,
+        /// New description; `null` clears it.
+        description: Option<String>,
+    }
+
+    /// A page of workspaces.
+    #[derive(ToSchema)]
+    pub struct WorkspacePage {
+        /// Items.
+        items: Vec<Workspace>,
+        /// Next page cursor or `null`.
+        next_cursor: Option<String>,
+    }
+
+    /// A member of a workspace.
+    #[derive(ToSchema)]
+    pub struct Member {
+        /// The user.
+        user: User,
+        /// Their role.
+        role: Role,
+        /// When they joined.
+        created_at: String,
+    }
+
+    /// `POST /workspaces/{id}/members` body.
+    #[derive(ToSchema)]
+    pub struct NewMember {
+        /// Email of an existing user.
+        email: String,
+        /// Role to grant.
+        role: Role,
+    }
+
+    /// A page of members.
+    #[derive(ToSchema)]
+    pub struct MemberPage {
+        /// Items.
+        items: Vec<Member>,
+        /// Next page cursor or `null`.
+        next_cursor: Option<String>,
+    }
+
+    /// A base: a group of tables.
+    #[derive(ToSchema)]
+    pub struct Base {
+        /// `app` id.
+        id: String,
+        /// Owning workspace.
+        workspace_id: String,
+        /// Display name.
+        name: String,
+        /// Optional description.
+        description: Option<String>,
+        /// RFC 3339.
+        created_at: String,
+        /// RFC 3339.
+        updated_at: String,
+    }
+
+    /// `POST /workspaces/{id}/bases` body.
+    #[derive(ToSchema)]
+    pub struct NewBase {
+        /// Display name.
+        name: String,
+        /// Optional description.
+        description: Option<String>,
+    }
+
+    /// `PATCH /bases/{id}` body.
+    #[derive(ToSchema)]
+    pub struct BasePatch {
+        /// New name.
+        name: Option<String>,
+        /// New description; `null` clears it.
+        description: Option<String>,
+    }
+
+    /// A page of bases.
+    #[derive(ToSchema)]
+    pub struct BasePage {
+        /// Items.
+        items: Vec<Base>,
+        /// Next page cursor or `null`.
+        next_cursor: Option<String>,
+    }
+
+    /// A table.
+    #[derive(ToSchema)]
+    pub struct Table {
+        /// `tbl` id.
+        id: String,
+        /// Owning base.
+        base_id: String,
+        /// Workspace of the base.
+        workspace_id: String,
+        /// Display name.
+        name: String,
+        /// Optional description.
+        description: Option<String>,
+        /// The field naming records.
+        primary_field_id: Option<String>,
+        /// Order among the base's tables.
+        position: i64,
+        /// RFC 3339.
+        created_at: String,
+        /// RFC 3339.
+        updated_at: String,
+    }
+
+    /// A table with its fields and views.
+    #[derive(ToSchema)]
+    pub struct TableSchema {
+        /// `tbl` id.
+        id: String,
+        /// Owning base.
+        base_id: String,
+        /// Workspace of the base.
+        workspace_id: String,
+        /// Display name.
+        name: String,
+        /// Optional description.
+        description: Option<String>,
+        /// The field naming records.
+        primary_field_id: Option<String>,
+        /// Order among the base's tables.
+        position: i64,
+        /// Fields by position.
+        fields: Vec<Field>,
+        /// Views by position.
+        views: Vec<View>,
+        /// RFC 3339.
+        created_at: String,
+        /// RFC 3339.
+        updated_at: String,
+    }
+
+    /// `POST /bases/{id}/tables` body.
+    #[derive(ToSchema)]
+    pub struct NewTable {
+        /// Display name.
+        name: String,
+        /// Optional description.
+        description: Option<String>,
+        /// Initial fields; the first is primary unless `primary_field_id` names another.
+        fields: Option<Vec<NewField>>,
+        /// Name of the primary field among `fields`.
+        primary_field_id: Option<String>,
+    }
+
+    /// `PATCH /tables/{id}` body.
+    #[derive(ToSchema)]
+    pub struct TablePatch {
+        /// New name.
+        name: Option<String>,
+        /// New description; `null` clears it.
+        description: Option<String>,
+        /// New primary field (id or name).
+        primary_field_id: Option<String>,
+    }
+
+    /// A page of tables.
+    #[derive(ToSchema)]
+    pub struct TablePage {
+        /// Items.
+        items: Vec<Table>,
+        /// Next page cursor or `null`.
+        next_cursor: Option<String>,
+    }
+
+    /// A typed column.
+    #[derive(ToSchema)]
+    pub struct Field {
+        /// `fld` id.
+        id: String,
+        /// Owning table.
+        table_id: String,
+        /// Name, unique in the table ignoring case.
+        name: String,
+        /// Type: text, long_text, email, url, phone, number, currency,
+        /// percent, rating, duration, checkbox, single_select, multi_select,
+        /// date, datetime, attachment, link, autonumber, created_time,
+        /// updated_time, created_by, updated_by.
+        #[schema(rename = "type", example = "number")]
+        field_type: String,
+        /// Type options, e.g. `{"precision":2}`.
+        options: Value,
+        /// Optional description.
+        description: Option<String>,
+        /// Order among the table's fields.
+        position: i64,
+        /// Whether the backends index its cells.
+        indexed: bool,
+        /// RFC 3339.
+        created_at: String,
+        /// RFC 3339.
+        updated_at: String,
+    }
+
+    /// `POST /tables/{id}/fields` body.
+    #[derive(ToSchema)]
+    pub struct NewField {
+        /// Name.
+        name: String,
+        /// Type name.
+        #[schema(rename = "type", example = "number")]
+        field_type: String,
+        /// Type options.
+        options: Option<Value>,
+        /// Optional description.
+        description: Option<String>,
+        /// Keep an index on the cells.
+        indexed: Option<bool>,
+    }
+
+    /// `PATCH /fields/{id}` body.
+    #[derive(ToSchema)]
+    pub struct FieldPatch {
+        /// New name (data is kept).
+        name: Option<String>,
+        /// New type; cells are converted or the change fails with 422.
+        #[schema(rename = "type")]
+        field_type: Option<String>,
+        /// New options.
+        options: Option<Value>,
+        /// New description; `null` clears it.
+        description: Option<String>,
+        /// Keep an index on the cells.
+        indexed: Option<bool>,
+    }
+
+    /// A page of fields.
+    #[derive(ToSchema)]
+    pub struct FieldPage {
+        /// Items.
+        items: Vec<Field>,
+        /// Next page cursor or `null`.
+        next_cursor: Option<String>,
+    }
+
+    /// A saved view of a table.
+    #[derive(ToSchema)]
+    pub struct View {
+        /// `viw` id.
+        id: String,
+        /// Owning table.
+        table_id: String,
+        /// Name.
+        name: String,
+        /// Always `grid`.
+        #[schema(rename = "type", example = "grid")]
+        view_type: String,
+        /// `{"filter","sort","hidden_fields","field_order"}`.
+        config: Value,
+        /// Order among the table's views.
+        position: i64,
+        /// RFC 3339.
+        created_at: String,
+        /// RFC 3339.
+        updated_at: String,
+    }
+
+    /// `POST /tables/{id}/views` body.
+    #[derive(ToSchema)]
+    pub struct NewView {
+        /// Name.
+        name: String,
+        /// `grid`.
+        #[schema(rename = "type")]
+        view_type: Option<String>,
+        /// `{"filter"?,"sort"?,"hidden_fields"?,"field_order"?}`.
+        config: Option<Value>,
+    }
+
+    /// `PATCH /views/{id}` body.
+    #[derive(ToSchema)]
+    pub struct ViewPatch {
+        /// New name.
+        name: Option<String>,
+        /// New configuration (replaces the old one).
+        config: Option<Value>,
+    }
+
+    /// A page of views.
+    #[derive(ToSchema)]
+    pub struct ViewPage {
+        /// Items.
+        items: Vec<View>,
+        /// Next page cursor or `null`.
+        next_cursor: Option<String>,
+    }
+
+    /// A record.
+    #[derive(ToSchema)]
+    pub struct Record {
+        /// `rec` id.
+        id: String,
+        /// RFC 3339.
+        created_time: String,
+        /// RFC 3339.
+        updated_time: String,
+        /// Creator's user id.
+        created_by: Option<String>,
+        /// Non-empty cells keyed by field name (or id with `field_key=id`).
+        fields: Value,
+        /// Set on soft-deleted records (with `include_deleted`).
+        deleted_time: Option<String>,
+    }
+
+    /// Records of a batch.
+    #[derive(ToSchema)]
+    pub struct RecordList {
+        /// The records, in input order.
+        records: Vec<Record>,
+    }
+
+    /// One record (for `fields`) or a batch (for `records`).
+    #[derive(ToSchema)]
+    pub enum RecordOrRecords {
+        /// One record.
+        One(Record),
+        /// A batch.
+        Many(RecordList),
+    }
+
+    /// A page of records.
+    #[derive(ToSchema)]
+    pub struct RecordsPage {
+        /// The records.
+        records: Vec<Record>,
+        /// Next page cursor or `null`.
+        next_cursor: Option<String>,
+    }
+
+    /// `POST /tables/{id}/records/query` body.
+    #[derive(ToSchema)]
+    pub struct QueryBody {
+        /// `{"and":[..]}`, `{"or":[..]}`, `{"not":{..}}` or
+        /// `{"field","op","value"}`.
+        filter: Option<Value>,
+        /// `"-Price,Name"` or `[{"field","direction"}]`.
+        sort: Option<Value>,
+        /// Only these fields.
+        fields: Option<Vec<String>>,
+        /// 1 to 1000 (default 100).
+        page_size: Option<u32>,
+        /// Cursor from the previous page.
+        cursor: Option<String>,
+        /// View id or name.
+        view: Option<String>,
+        /// Include soft-deleted records.
+        include_deleted: Option<bool>,
+    }
+
+    /// What a batch update or upsert answers (`created_records` and
+    /// `updated_records` only for upserts).
+    #[derive(ToSchema)]
+    pub struct UpsertResult {
+        /// Every input record as stored, in input order.
+        records: Vec<Record>,
+        /// Ids created (upsert only).
+        created_records: Option<Vec<String>>,
+        /// Ids updated (upsert only).
+        updated_records: Option<Vec<String>>,
+    }
+
+    /// One deleted record.
+    #[derive(ToSchema)]
+    pub struct DeletedRecord {
+        /// Its id.
+        id: String,
+        /// Always `true`.
+        deleted: bool,
+    }
+
+    /// What a batch delete answers.
+    #[derive(ToSchema)]
+    pub struct DeletedRecords {
+        /// The records deleted.
+        records: Vec<DeletedRecord>,
+    }
+
+    /// An uploaded file's metadata.
+    #[derive(ToSchema)]
+    pub struct Attachment {
+        /// `att` id.
+        id: String,
+        /// Original file name.
+        filename: String,
+        /// MIME type.
+        content_type: String,
+        /// Bytes.
+        size: u64,
+        /// Lowercase hex SHA-256.
+        sha256: String,
+        /// Where the bytes are served.
+        #[schema(example = "/api/v1/attachments/att0AbCdEfGhIjKlM/content")]
+        url: String,
+    }
+
+    /// A multipart upload.
+    #[derive(ToSchema)]
+    pub struct Upload {
+        /// The file.
+        #[schema(format = Binary, content_media_type = "application/octet-stream")]
+        file: String,
+    }
+}

@@ -1,0 +1,83 @@
+//! The caller's API keys.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use pybase_core::auth::NewApiKey;
+use pybase_core::ids::ApiKeyId;
+use pybase_core::model::ApiKey;
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::extract::{Authenticated, Created, Json, Path, Query};
+use crate::openapi::schemas;
+use crate::routes::{Page, PageParams};
+use crate::state::AppState;
+
+/// API key routes.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api-keys", get(list).post(create))
+        .route("/api-keys/{id}", delete(remove))
+}
+
+/// A new key: its metadata and the secret, shown only once.
+#[derive(Debug, Serialize)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    meta: ApiKey,
+    key: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys",
+    request_body = schemas::NewApiKey,
+    responses(
+        (status = 201, description = "created; `key` is shown only here", body = schemas::ApiKeyCreated),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Json(new): Json<NewApiKey>,
+) -> Result<Created<CreatedKey>, ApiError> {
+    let (meta, key) = state.auth.create_api_key(&p, new).await?;
+    Ok(Created(CreatedKey { meta, key }))
+}
+
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys",
+    params(PageParams),
+    responses(
+        (status = 200, description = "the caller's keys without secrets", body = schemas::ApiKeyPage),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<ApiKey>>, ApiError> {
+    Ok(Json(page.page(state.auth.list_api_keys(&p).await?)?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
+    params(("id" = String, Path, description = "API key id")),
+    responses(
+        (status = 204, description = "deleted; the key stops working at once"),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn remove(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<ApiKeyId>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.delete_api_key(&p, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

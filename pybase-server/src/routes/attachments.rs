@@ -1,0 +1,161 @@
+//! Attachments: multipart uploads streamed to object storage.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::TryStreamExt as _;
+use pybase_core::facade::attachment_json;
+use pybase_core::ids::{AttachmentId, TableId};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::extract::{Authenticated, Created, Json, Path};
+use crate::openapi::schemas;
+use crate::state::AppState;
+
+/// Attachment routes; uploads accept bodies up to `upload_limit` bytes.
+pub(crate) fn router(upload_limit: usize) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/tables/{id}/attachments",
+            post(upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/attachments/{id}", get(metadata))
+        .route("/attachments/{id}/content", get(content))
+}
+
+#[utoipa::path(post, path = "/api/v1/tables/{id}/attachments", tag = "attachments",
+    params(("id" = String, Path, description = "table id")),
+    request_body(content = schemas::Upload, content_type = "multipart/form-data",
+        description = "one `file` part"),
+    responses(
+        (status = 201, description = "stored (editor and above); put `{\"id\"}` into an attachment cell", body = schemas::Attachment),
+        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 413, description = "body larger than allowed", body = crate::error::ErrorBody),
+        (status = 415, description = "wrong content type", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(table): Path<TableId>,
+    req: Request,
+) -> Result<Created<Value>, ApiError> {
+    // Extracted here so a wrong content type answers 415 in the error shape.
+    let mut multipart = Multipart::from_request(req, &state).await?;
+    while let Some(field) = multipart.next_field().await? {
+        if field.name() != Some("file") {
+            // Other parts are ignored, as browsers may send extra form fields.
+            continue;
+        }
+        let filename = field.file_name().unwrap_or("file").to_owned();
+        let content_type = field.content_type().map(str::to_owned);
+        // A body error (too large, broken framing) reaches the facade as a
+        // stream error; keep it so the client gets 413/400, not 500.
+        let body_error: Arc<Mutex<Option<ApiError>>> = Arc::default();
+        let seen = body_error.clone();
+        let stream = field.map_err(move |e| {
+            let text = e.body_text();
+            let status = e.status();
+            if let Ok(mut slot) = seen.lock() {
+                *slot = Some(ApiError::from(e));
+            }
+            std::io::Error::other(format!("{status}: {text}"))
+        });
+        let result = state
+            .pybase
+            .upload_attachment(
+                &p,
+                table,
+                &filename,
+                content_type.as_deref(),
+                stream,
+                state.limits.max_upload_bytes,
+            )
+            .await;
+        return match result {
+            Ok(a) => Ok(Created(attachment_json(&a))),
+            Err(e) => {
+                let kept = body_error.lock().ok().and_then(|mut s| s.take());
+                Err(kept.unwrap_or_else(|| e.into()))
+            }
+        };
+    }
+    Err(ApiError::invalid("file", "a multipart part named \"file\""))
+}
+
+#[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "attachments",
+    params(("id" = String, Path, description = "attachment id")),
+    responses(
+        (status = 200, description = "metadata (anyone who can read the table)", body = schemas::Attachment),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn metadata(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<AttachmentId>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(attachment_json(
+        &state.pybase.get_attachment(&p, id).await?,
+    )))
+}
+
+#[utoipa::path(get, path = "/api/v1/attachments/{id}/content", tag = "attachments",
+    params(("id" = String, Path, description = "attachment id")),
+    responses(
+        (status = 200, description = "the bytes, with the stored content type", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn content(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<AttachmentId>,
+) -> Result<Response, ApiError> {
+    let (a, stream) = state.pybase.attachment_content(&p, id).await?;
+    let content_type = HeaderValue::from_str(&a.content_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    let safe_name: String = a
+        .filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let disposition = HeaderValue::from_str(&format!("inline; filename=\"{safe_name}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("inline"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_LENGTH, HeaderValue::from(a.size)),
+            (header::CONTENT_DISPOSITION, disposition),
+            // Uploaded HTML or SVG must not run as this origin's script.
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("sandbox"),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}

@@ -1,0 +1,261 @@
+//! Sign-up, sign-in, tokens, the caller's profile and password resets.
+
+use axum::Router;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::routing::{get, post};
+use pybase_core::auth::{NewUser, Session};
+use pybase_core::model::User;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::extract::{Authenticated, ClientAddr, Created, Json};
+use crate::openapi::schemas;
+use crate::state::AppState;
+
+/// Auth routes.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/register", post(register))
+        .route("/auth/login", post(login))
+        .route("/auth/refresh", post(refresh))
+        .route("/auth/logout", post(logout))
+        .route("/auth/me", get(me).patch(update_me))
+        .route("/auth/change-password", post(change_password))
+        .route("/auth/password-reset/request", post(reset_request))
+        .route("/auth/password-reset/confirm", post(reset_confirm))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
+    request_body = schemas::Register,
+    responses(
+        (status = 201, description = "account created and signed in", body = schemas::Session),
+        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
+        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+        (status = 415, description = "wrong content type", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    Json(new): Json<NewUser>,
+) -> Result<Created<Session>, ApiError> {
+    Ok(Created(state.auth.register(new).await?))
+}
+
+/// JSON sign-in body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginJson {
+    /// Email (any case).
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// OAuth2 password-flow form (what Swagger UI's Authorize sends).
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    /// The email.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
+    request_body(content(
+        (LoginJson = "application/json"),
+        (schemas::LoginForm = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "signed in", body = schemas::Session),
+        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
+        (status = 401, description = "wrong email or password (same answer for both)", body = crate::error::ErrorBody),
+        (status = 415, description = "wrong content type", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        (status = 429, description = "too many attempts; see `Retry-After`", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    req: Request,
+) -> Result<axum::Json<Session>, ApiError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let (email, password) = if is_form {
+        let axum::Form(f) = axum::Form::<LoginForm>::from_request(req, &state).await?;
+        (f.username, f.password)
+    } else {
+        let Json(j) = Json::<LoginJson>::from_request(req, &state).await?;
+        (j.email, j.password)
+    };
+    let session = state.auth.login(&email, &password, Some(&client)).await?;
+    Ok(axum::Json(session))
+}
+
+/// A refresh token in a body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "a new access and refresh token; the old refresh token is spent", body = schemas::Session),
+        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
+        (status = 401, description = "invalid, expired or spent refresh token (a spent one revokes its family)", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshBody>,
+) -> Result<axum::Json<Session>, ApiError> {
+    Ok(axum::Json(state.auth.refresh(&body.refresh_token).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    request_body = RefreshBody,
+    responses(
+        (status = 204, description = "the token's whole family is revoked"),
+        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshBody>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.logout(&body.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses(
+        (status = 200, description = "the signed-in user", body = schemas::User),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(state.auth.me(&p).await?))
+}
+
+/// `PATCH /auth/me` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMe {
+    /// New display name.
+    pub name: Option<String>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/auth/me", tag = "auth",
+    request_body = UpdateMe,
+    responses(
+        (status = 200, description = "the updated user", body = schemas::User),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn update_me(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Json(body): Json<UpdateMe>,
+) -> Result<Json<User>, ApiError> {
+    match body.name {
+        Some(name) => Ok(Json(state.auth.update_me(&p, &name).await?)),
+        None => Ok(Json(state.auth.me(&p).await?)),
+    }
+}
+
+/// `POST /auth/change-password` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    /// The password in use.
+    pub current_password: String,
+    /// The new password (8+ characters).
+    pub new_password: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/change-password", tag = "auth",
+    request_body = ChangePassword,
+    responses(
+        (status = 204, description = "changed; every session of the user is revoked"),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        (status = 429, description = "too many attempts; see `Retry-After`", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Json(body): Json<ChangePassword>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .auth
+        .change_password(&p, &body.current_password, &body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /auth/password-reset/request` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    /// The account's email.
+    pub email: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/request", tag = "auth",
+    request_body = ResetRequest,
+    responses(
+        (status = 202, description = "accepted, whether or not the email exists"),
+        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn reset_request(
+    State(state): State<AppState>,
+    Json(body): Json<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    state.auth.request_password_reset(&body.email).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST /auth/password-reset/confirm` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirm {
+    /// The token from the reset message.
+    pub token: String,
+    /// The new password.
+    pub new_password: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "auth",
+    request_body = ResetConfirm,
+    responses(
+        (status = 204, description = "password set; the token is spent"),
+        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
+        (status = 401, description = "unknown, spent or expired token", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ))]
+pub(crate) async fn reset_confirm(
+    State(state): State<AppState>,
+    Json(body): Json<ResetConfirm>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .auth
+        .confirm_password_reset(&body.token, &body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

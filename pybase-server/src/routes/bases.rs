@@ -1,0 +1,113 @@
+//! Bases of a workspace.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use pybase_core::facade::{BasePatch, NewBase};
+use pybase_core::ids::{BaseId, WorkspaceId};
+use pybase_core::model::Base;
+
+use crate::error::ApiError;
+use crate::extract::{Authenticated, Created, Json, Path, Query};
+use crate::openapi::schemas;
+use crate::routes::{Page, PageParams};
+use crate::state::AppState;
+
+/// Base routes.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/workspaces/{id}/bases", get(list).post(create))
+        .route("/bases/{id}", get(get_one).patch(update).delete(delete))
+}
+
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/bases", tag = "bases",
+    params(("id" = String, Path, description = "workspace id")),
+    request_body = schemas::NewBase,
+    responses(
+        (status = 201, description = "created (admin and above)", body = schemas::Base),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(ws): Path<WorkspaceId>,
+    Json(input): Json<NewBase>,
+) -> Result<Created<Base>, ApiError> {
+    Ok(Created(state.pybase.create_base(&p, ws, input).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/workspaces/{id}/bases", tag = "bases",
+    params(("id" = String, Path, description = "workspace id"), PageParams),
+    responses(
+        (status = 200, description = "the workspace's bases", body = schemas::BasePage),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(ws): Path<WorkspaceId>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<Base>>, ApiError> {
+    Ok(Json(page.page(state.pybase.list_bases(&p, ws).await?)?))
+}
+
+#[utoipa::path(get, path = "/api/v1/bases/{id}", tag = "bases",
+    params(("id" = String, Path, description = "base id")),
+    responses(
+        (status = 200, description = "the base", body = schemas::Base),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<BaseId>,
+) -> Result<Json<Base>, ApiError> {
+    Ok(Json(state.pybase.get_base(&p, id).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/bases/{id}", tag = "bases",
+    params(("id" = String, Path, description = "base id")),
+    request_body = schemas::BasePatch,
+    responses(
+        (status = 200, description = "updated (admin and above)", body = schemas::Base),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<BaseId>,
+    Json(patch): Json<BasePatch>,
+) -> Result<Json<Base>, ApiError> {
+    Ok(Json(state.pybase.update_base(&p, id, patch).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/bases/{id}", tag = "bases",
+    params(("id" = String, Path, description = "base id")),
+    responses(
+        (status = 204, description = "deleted with its tables (admin and above)"),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<BaseId>,
+) -> Result<StatusCode, ApiError> {
+    state.pybase.delete_base(&p, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

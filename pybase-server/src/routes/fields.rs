@@ -1,0 +1,116 @@
+//! Fields of a table.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use pybase_core::facade::{FieldPatch, NewField};
+use pybase_core::ids::{FieldId, TableId};
+use pybase_core::model::Field;
+
+use crate::error::ApiError;
+use crate::extract::{Authenticated, Created, Json, Path, Query};
+use crate::openapi::schemas;
+use crate::routes::{Page, PageParams};
+use crate::state::AppState;
+
+/// Field routes.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tables/{id}/fields", get(list).post(create))
+        .route("/fields/{id}", get(get_one).patch(update).delete(delete))
+}
+
+#[utoipa::path(post, path = "/api/v1/tables/{id}/fields", tag = "fields",
+    params(("id" = String, Path, description = "table id")),
+    request_body = schemas::NewField,
+    responses(
+        (status = 201, description = "created (admin and above)", body = schemas::Field),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(table): Path<TableId>,
+    Json(input): Json<NewField>,
+) -> Result<Created<Field>, ApiError> {
+    Ok(Created(state.pybase.create_field(&p, table, input).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/tables/{id}/fields", tag = "fields",
+    params(("id" = String, Path, description = "table id"), PageParams),
+    responses(
+        (status = 200, description = "the table's fields in order", body = schemas::FieldPage),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(table): Path<TableId>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<Field>>, ApiError> {
+    Ok(Json(page.page(state.pybase.list_fields(&p, table).await?)?))
+}
+
+#[utoipa::path(get, path = "/api/v1/fields/{id}", tag = "fields",
+    params(("id" = String, Path, description = "field id")),
+    responses(
+        (status = 200, description = "the field", body = schemas::Field),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<FieldId>,
+) -> Result<Json<Field>, ApiError> {
+    Ok(Json(state.pybase.get_field(&p, id).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/fields/{id}", tag = "fields",
+    params(("id" = String, Path, description = "field id")),
+    request_body = schemas::FieldPatch,
+    responses(
+        (status = 200, description = "renamed, retyped (cells converted) or re-optioned (admin and above); 422 lists cells that cannot convert", body = schemas::Field),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<FieldId>,
+    Json(patch): Json<FieldPatch>,
+) -> Result<Json<Field>, ApiError> {
+    Ok(Json(state.pybase.update_field(&p, id, patch).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/fields/{id}", tag = "fields",
+    params(("id" = String, Path, description = "field id")),
+    responses(
+        (status = 204, description = "deleted with its cells (admin and above); the primary field cannot be deleted (409)"),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<FieldId>,
+) -> Result<StatusCode, ApiError> {
+    state.pybase.delete_field(&p, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

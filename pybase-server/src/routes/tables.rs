@@ -1,0 +1,114 @@
+//! Tables of a base.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use pybase_core::facade::{NewTable, TablePatch, TableSchema};
+use pybase_core::ids::{BaseId, TableId};
+use pybase_core::model::Table;
+
+use crate::error::ApiError;
+use crate::extract::{Authenticated, Created, Json, Path, Query};
+use crate::openapi::schemas;
+use crate::routes::{Page, PageParams};
+use crate::state::AppState;
+
+/// Table routes.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/bases/{id}/tables", get(list).post(create))
+        .route("/tables/{id}", get(get_one).patch(update).delete(delete))
+}
+
+#[utoipa::path(post, path = "/api/v1/bases/{id}/tables", tag = "tables",
+    params(("id" = String, Path, description = "base id")),
+    request_body = schemas::NewTable,
+    responses(
+        (status = 201, description = "created with its fields and default view (admin and above)", body = schemas::TableSchema),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(base): Path<BaseId>,
+    Json(input): Json<NewTable>,
+) -> Result<Created<TableSchema>, ApiError> {
+    Ok(Created(state.pybase.create_table(&p, base, input).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/bases/{id}/tables", tag = "tables",
+    params(("id" = String, Path, description = "base id"), PageParams),
+    responses(
+        (status = 200, description = "the base's tables", body = schemas::TablePage),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(base): Path<BaseId>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<Table>>, ApiError> {
+    Ok(Json(page.page(state.pybase.list_tables(&p, base).await?)?))
+}
+
+#[utoipa::path(get, path = "/api/v1/tables/{id}", tag = "tables",
+    params(("id" = String, Path, description = "table id")),
+    responses(
+        (status = 200, description = "the table with its fields and views", body = schemas::TableSchema),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<TableId>,
+) -> Result<Json<TableSchema>, ApiError> {
+    Ok(Json(state.pybase.get_table(&p, id).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/tables/{id}", tag = "tables",
+    params(("id" = String, Path, description = "table id")),
+    request_body = schemas::TablePatch,
+    responses(
+        (status = 200, description = "updated (admin and above)", body = schemas::Table),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<TableId>,
+    Json(patch): Json<TablePatch>,
+) -> Result<Json<Table>, ApiError> {
+    Ok(Json(state.pybase.update_table(&p, id, patch).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tables/{id}", tag = "tables",
+    params(("id" = String, Path, description = "table id")),
+    responses(
+        (status = 204, description = "deleted with its fields, views and records (admin and above)"),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<TableId>,
+) -> Result<StatusCode, ApiError> {
+    state.pybase.delete_table(&p, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

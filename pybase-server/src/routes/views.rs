@@ -1,0 +1,116 @@
+//! Views of a table.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use pybase_core::facade::{NewView, ViewPatch};
+use pybase_core::ids::{TableId, ViewId};
+use pybase_core::model::View;
+
+use crate::error::ApiError;
+use crate::extract::{Authenticated, Created, Json, Path, Query};
+use crate::openapi::schemas;
+use crate::routes::{Page, PageParams};
+use crate::state::AppState;
+
+/// View routes.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tables/{id}/views", get(list).post(create))
+        .route("/views/{id}", get(get_one).patch(update).delete(delete))
+}
+
+#[utoipa::path(post, path = "/api/v1/tables/{id}/views", tag = "views",
+    params(("id" = String, Path, description = "table id")),
+    request_body = schemas::NewView,
+    responses(
+        (status = 201, description = "created (admin and above)", body = schemas::View),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(table): Path<TableId>,
+    Json(input): Json<NewView>,
+) -> Result<Created<View>, ApiError> {
+    Ok(Created(state.pybase.create_view(&p, table, input).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/tables/{id}/views", tag = "views",
+    params(("id" = String, Path, description = "table id"), PageParams),
+    responses(
+        (status = 200, description = "the table's views in order", body = schemas::ViewPage),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(table): Path<TableId>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<View>>, ApiError> {
+    Ok(Json(page.page(state.pybase.list_views(&p, table).await?)?))
+}
+
+#[utoipa::path(get, path = "/api/v1/views/{id}", tag = "views",
+    params(("id" = String, Path, description = "view id")),
+    responses(
+        (status = 200, description = "the view", body = schemas::View),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<ViewId>,
+) -> Result<Json<View>, ApiError> {
+    Ok(Json(state.pybase.get_view(&p, id).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/views/{id}", tag = "views",
+    params(("id" = String, Path, description = "view id")),
+    request_body = schemas::ViewPatch,
+    responses(
+        (status = 200, description = "updated (admin and above)", body = schemas::View),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<ViewId>,
+    Json(patch): Json<ViewPatch>,
+) -> Result<Json<View>, ApiError> {
+    Ok(Json(state.pybase.update_view(&p, id, patch).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/views/{id}", tag = "views",
+    params(("id" = String, Path, description = "view id")),
+    responses(
+        (status = 204, description = "deleted (admin and above)"),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<ViewId>,
+) -> Result<StatusCode, ApiError> {
+    state.pybase.delete_view(&p, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

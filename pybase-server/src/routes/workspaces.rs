@@ -1,0 +1,234 @@
+//! Workspaces and their members.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, patch};
+use pybase_core::facade::{NewMember, NewWorkspace, WorkspacePatch};
+use pybase_core::ids::{UserId, WorkspaceId};
+use pybase_core::model::{Member, Workspace};
+use pybase_core::role::Role;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::extract::{Authenticated, Created, Json, Path, Query};
+use crate::openapi::schemas;
+use crate::routes::{Page, PageParams};
+use crate::state::AppState;
+
+/// Workspace routes.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/workspaces", get(list).post(create))
+        .route(
+            "/workspaces/{id}",
+            get(get_one).patch(update).delete(delete),
+        )
+        .route(
+            "/workspaces/{id}/members",
+            get(list_members).post(add_member),
+        )
+        .route(
+            "/workspaces/{id}/members/{user_id}",
+            patch(update_member).delete(remove_member),
+        )
+}
+
+/// A workspace with the caller's role in it.
+#[derive(Debug, Serialize)]
+pub struct WorkspaceOut {
+    #[serde(flatten)]
+    workspace: Workspace,
+    role: Role,
+}
+
+/// `PATCH /workspaces/{id}/members/{user_id}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberPatch {
+    /// The new role.
+    #[schema(value_type = schemas::Role)]
+    pub role: Role,
+}
+
+#[utoipa::path(post, path = "/api/v1/workspaces", tag = "workspaces",
+    request_body = schemas::NewWorkspace,
+    responses(
+        (status = 201, description = "created; the caller is its owner", body = schemas::Workspace),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Json(input): Json<NewWorkspace>,
+) -> Result<Created<WorkspaceOut>, ApiError> {
+    let workspace = state.pybase.create_workspace(&p, input).await?;
+    Ok(Created(WorkspaceOut {
+        workspace,
+        role: Role::Owner,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/workspaces", tag = "workspaces",
+    params(PageParams),
+    responses(
+        (status = 200, description = "the workspaces the caller is a member of", body = schemas::WorkspacePage),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<WorkspaceOut>>, ApiError> {
+    let all = state.pybase.list_workspaces(&p).await?;
+    let items = all
+        .into_iter()
+        .map(|(workspace, role)| WorkspaceOut { workspace, role })
+        .collect();
+    Ok(Json(page.page(items)?))
+}
+
+#[utoipa::path(get, path = "/api/v1/workspaces/{id}", tag = "workspaces",
+    params(("id" = String, Path, description = "workspace id")),
+    responses(
+        (status = 200, description = "the workspace and the caller's role", body = schemas::Workspace),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<WorkspaceId>,
+) -> Result<Json<WorkspaceOut>, ApiError> {
+    let (workspace, role) = state.pybase.get_workspace(&p, id).await?;
+    Ok(Json(WorkspaceOut { workspace, role }))
+}
+
+#[utoipa::path(patch, path = "/api/v1/workspaces/{id}", tag = "workspaces",
+    params(("id" = String, Path, description = "workspace id")),
+    request_body = schemas::WorkspacePatch,
+    responses(
+        (status = 200, description = "updated (admin and above)", body = schemas::Workspace),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<WorkspaceId>,
+    Json(patch): Json<WorkspacePatch>,
+) -> Result<Json<WorkspaceOut>, ApiError> {
+    let workspace = state.pybase.update_workspace(&p, id, patch).await?;
+    let (_, role) = state.pybase.get_workspace(&p, id).await?;
+    Ok(Json(WorkspaceOut { workspace, role }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/workspaces/{id}", tag = "workspaces",
+    params(("id" = String, Path, description = "workspace id")),
+    responses(
+        (status = 204, description = "deleted with everything in it (owner only)"),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<WorkspaceId>,
+) -> Result<StatusCode, ApiError> {
+    state.pybase.delete_workspace(&p, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/workspaces/{id}/members", tag = "members",
+    params(("id" = String, Path, description = "workspace id"), PageParams),
+    responses(
+        (status = 200, description = "the members", body = schemas::MemberPage),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn list_members(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<WorkspaceId>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<Member>>, ApiError> {
+    let members = state.pybase.list_members(&p, id).await?;
+    Ok(Json(page.page(members)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/members", tag = "members",
+    params(("id" = String, Path, description = "workspace id")),
+    request_body = schemas::NewMember,
+    responses(
+        (status = 201, description = "added (admin and above; only owners grant owner)", body = schemas::Member),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn add_member(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(id): Path<WorkspaceId>,
+    Json(input): Json<NewMember>,
+) -> Result<Created<Member>, ApiError> {
+    Ok(Created(state.pybase.add_member(&p, id, input).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/workspaces/{id}/members/{user_id}", tag = "members",
+    params(("id" = String, Path, description = "workspace id"), ("user_id" = String, Path, description = "user id")),
+    request_body = MemberPatch,
+    responses(
+        (status = 200, description = "role changed", body = schemas::Member),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn update_member(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path((id, user)): Path<(WorkspaceId, UserId)>,
+    Json(body): Json<MemberPatch>,
+) -> Result<Json<Member>, ApiError> {
+    Ok(Json(
+        state.pybase.update_member(&p, id, user, body.role).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/workspaces/{id}/members/{user_id}", tag = "members",
+    params(("id" = String, Path, description = "workspace id"), ("user_id" = String, Path, description = "user id")),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn remove_member(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path((id, user)): Path<(WorkspaceId, UserId)>,
+) -> Result<StatusCode, ApiError> {
+    state.pybase.remove_member(&p, id, user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

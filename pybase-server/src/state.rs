@@ -1,0 +1,207 @@
+//! What every handler shares, built once at startup from the settings.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::TimeDelta;
+use object_store::ObjectStore;
+use pybase_core::Pybase;
+use pybase_core::auth::{Auth, AuthSettings, FileOutboxMailer, Mailer, SecretKey};
+use pybase_core::store::{Store, StoreHealth};
+use pybase_store_postgres::{PgStore, PgStoreOptions};
+use pybase_store_sqlite::SqliteStore;
+
+use crate::cache::SharedCache;
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use crate::storage::StorageKind;
+
+/// Limits that handlers enforce on bodies.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Largest JSON body, in bytes.
+    pub max_json_bytes: u64,
+}
+
+/// Shared state of the server; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The permission-checking facade over the store and object storage.
+    pub pybase: Arc<Pybase>,
+    /// Sign-in, tokens and API keys.
+    pub auth: Arc<Auth>,
+    /// Database liveness.
+    pub store_health: Arc<dyn StoreHealth>,
+    /// Rate limits and revocations (Redis or in-process).
+    pub cache: SharedCache,
+    /// Attachment bytes.
+    pub objects: Arc<dyn ObjectStore>,
+    /// Which kind of object store `objects` is.
+    pub storage_kind: StorageKind,
+    /// Request metrics.
+    pub metrics: Arc<Metrics>,
+    /// Body limits.
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("database", &self.store_health.backend_name())
+            .field("cache", &self.cache)
+            .field("storage_kind", &self.storage_kind)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An SQLite file (`sqlite://<path>` or `sqlite:<path>`).
+    Sqlite(std::path::PathBuf),
+    /// PostgreSQL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Picks the backend from the URL scheme; an unknown scheme is an error.
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = rest.split('?').next().unwrap_or_default();
+            anyhow::ensure!(!path.is_empty(), "DATABASE_URL names no sqlite file");
+            return Ok(Self::Sqlite(path.into()));
+        }
+        anyhow::bail!("DATABASE_URL must start with sqlite:// or postgres://")
+    }
+}
+
+/// The store of each kind the server needs, from one backend.
+struct Stores {
+    store: Arc<dyn Store>,
+    auth: Arc<dyn pybase_core::store::AuthStore>,
+    health: Arc<dyn StoreHealth>,
+}
+
+fn stores<T: Store + StoreHealth>(s: T) -> Stores {
+    let s = Arc::new(s);
+    Stores {
+        store: s.clone(),
+        auth: s.clone(),
+        health: s,
+    }
+}
+
+/// Opens the configured database and brings its schema up to date.
+async fn open_store(settings: &Settings) -> anyhow::Result<Stores> {
+    match DatabaseUrl::parse(&settings.database_url)? {
+        DatabaseUrl::Sqlite(path) => {
+            let shown = path.display().to_string();
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open(path))
+                .await
+                .context("could not open the sqlite database")?
+                .with_context(|| format!("could not open the sqlite database {shown}"))?;
+            tracing::info!(path = %shown, "using sqlite");
+            Ok(stores(store))
+        }
+        DatabaseUrl::Postgres(url) => {
+            let options = PgStoreOptions {
+                max_connections: settings.database_max_connections,
+                ..PgStoreOptions::default()
+            };
+            let store = PgStore::connect_with(&url, options)
+                .await
+                .context("could not connect to postgresql")?;
+            tracing::info!("using postgresql");
+            Ok(stores(store))
+        }
+    }
+}
+
+/// `pybase-server migrate`: applies pending migrations and exits.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    // Opening a store of either kind runs its embedded migrations.
+    open_store(settings).await?;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+impl AppState {
+    /// Builds every backend the settings ask for: the database from
+    /// `DATABASE_URL`, object storage from the `S3_*` settings, shared state
+    /// from `REDIS_URL`, mail from `MAIL_OUTBOX`.
+    pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let secret = settings.resolve_secret_key()?;
+        let secret = SecretKey::new(secret.expose().as_bytes().to_vec())
+            .map_err(|e| anyhow::anyhow!("SECRET_KEY: {e}"))?;
+        let stores = open_store(settings).await?;
+        let (objects, storage_kind) = crate::storage::from_settings(settings)?;
+        tracing::info!(kind = storage_kind.name(), "object storage ready");
+        let cache =
+            SharedCache::from_url(settings.redis_url.as_deref()).context("invalid REDIS_URL")?;
+        let mut auth_settings = AuthSettings::new(secret);
+        auth_settings.access_ttl = minutes(settings.access_token_expire_minutes)?;
+        auth_settings.refresh_ttl = TimeDelta::try_days(
+            i64::try_from(settings.refresh_token_expire_days).unwrap_or(i64::MAX),
+        )
+        .filter(|d| *d > TimeDelta::zero())
+        .context("REFRESH_TOKEN_EXPIRE_DAYS must be a positive number of days")?;
+        let mut auth = Auth::new(stores.auth, auth_settings)
+            .with_rate_limiter(cache.rate_limiter())
+            .with_revocations(cache.revocation_list());
+        if let Some(dir) = &settings.mail_outbox {
+            let mailer: Arc<dyn Mailer> = Arc::new(FileOutboxMailer::new(dir.clone()));
+            auth = auth.with_mailer(mailer);
+        }
+        let pybase = Pybase::new(stores.store).with_object_store(objects.clone());
+        Ok(Self {
+            pybase: Arc::new(pybase),
+            auth: Arc::new(auth),
+            store_health: stores.health,
+            cache,
+            objects,
+            storage_kind,
+            metrics: Arc::new(Metrics::new()),
+            limits: Limits {
+                max_upload_bytes: settings.max_upload_bytes,
+                max_json_bytes: settings.max_json_bytes,
+            },
+        })
+    }
+}
+
+fn minutes(n: u64) -> anyhow::Result<TimeDelta> {
+    TimeDelta::try_minutes(i64::try_from(n).unwrap_or(i64::MAX))
+        .filter(|d| *d > TimeDelta::zero())
+        .context("ACCESS_TOKEN_EXPIRE_MINUTES must be a positive number of minutes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_pick_the_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://./pybase-data/pybase.db").unwrap(),
+            DatabaseUrl::Sqlite("./pybase-data/pybase.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:/tmp/x.db?mode=rwc").unwrap(),
+            DatabaseUrl::Sqlite("/tmp/x.db".into())
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@h/db").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+    }
+}
