@@ -450,7 +450,7 @@ pub async fn alg_none_and_bad_signature_rejected(store: Arc<dyn AuthStore>) {
         reheader(t, br#"{"alg":"HS512","typ":"JWT"}"#, sig),
         reheader(t, br#"{"alg":"RS256","typ":"JWT"}"#, sig),
         format!("{}.{}", &t[..t.len() - sig.len() - 1], "AAAA"),
-        format!("{}x", t),
+        format!("{t}x"),
         String::new(),
         "Bearer".into(),
         "a.b.c".into(),
