@@ -108,7 +108,7 @@ pub fn convert_cell(
     }
     if to.is_computed() {
         return Err(fail(
-            "a computed field's values are computed, so this one would be discarded".into(),
+            "the value would be discarded: the field is computed".into(),
         ));
     }
     if from.type_name() == to.type_name() {
