@@ -48,7 +48,7 @@ pub enum FieldType {
     },
     /// A fraction, 0.5 meaning 50 %.
     Percent {
-        /// Decimal places kept (of the fraction).
+        /// Decimal places of the displayed percentage (the stored fraction keeps two more).
         precision: u8,
     },
     /// An integer rating 1..=max.
