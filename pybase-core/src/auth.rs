@@ -265,6 +265,28 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.map_err(internal)
 }
 
+/// Verifies `password` against `phc`; without a hash (unknown account) it
+/// verifies against `dummy` (a hash of a random password under `params`,
+/// made once) and answers `false`, so both paths do one Argon2 verification.
+fn verify_or_dummy(
+    password: &str,
+    phc: Option<&str>,
+    dummy: &OnceLock<String>,
+    params: PasswordParams,
+) -> bool {
+    match phc {
+        Some(phc) => password::verify_password(password, phc),
+        None => {
+            let phc = dummy.get_or_init(|| {
+                password::hash_password(&random_token(24), params).unwrap_or_default()
+            });
+            // The result is ignored: only the work matters.
+            std::hint::black_box(password::verify_password(password, phc));
+            false
+        }
+    }
+}
+
 fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
@@ -378,17 +400,7 @@ impl Auth {
         let password = password.to_owned();
         let params = self.settings.password_params;
         let dummy = self.dummy_hash.clone();
-        blocking(move || match phc {
-            Some(phc) => password::verify_password(&password, &phc),
-            None => {
-                let phc = dummy.get_or_init(|| {
-                    password::hash_password(&random_token(24), params).unwrap_or_default()
-                });
-                password::verify_password(&password, phc);
-                false
-            }
-        })
-        .await
+        blocking(move || verify_or_dummy(&password, phc.as_deref(), &dummy, params)).await
     }
 
     fn ensure_account_access(principal: &Principal) -> Result<()> {
@@ -671,7 +683,8 @@ impl Auth {
     /// Changes the caller's password. A wrong `current` is a `Validation`
     /// error on `current_password` (the session itself is fine) and counts
     /// as a failed login. Every session of the user, this one included, is
-    /// revoked.
+    /// revoked: every token issued up to this instant (to the millisecond,
+    /// so a sign-in in the very same millisecond is revoked too).
     pub async fn change_password(
         &self,
         principal: &Principal,
@@ -911,6 +924,20 @@ mod tests {
         assert_eq!(s.reset_ttl, TimeDelta::hours(1));
         assert_eq!(s.password_params, PasswordParams::OWASP);
         assert_eq!(s.jwt_algorithm, JwtAlgorithm::Hs256);
+    }
+
+    #[test]
+    fn unknown_accounts_verify_against_a_dummy_hash_of_current_params() {
+        let params = PasswordParams::new(256, 1, 1).unwrap();
+        let dummy = OnceLock::new();
+        assert!(!verify_or_dummy("whatever", None, &dummy, params));
+        let phc = dummy.get().expect("dummy hash made on first use").clone();
+        assert!(phc.starts_with("$argon2id$v=19$m=256,t=1,p=1$"), "{phc}");
+        assert!(!verify_or_dummy("other", None, &dummy, params));
+        assert_eq!(dummy.get(), Some(&phc), "made once");
+        let real = password::hash_password("s3cret-pass", params).unwrap();
+        assert!(verify_or_dummy("s3cret-pass", Some(&real), &dummy, params));
+        assert!(!verify_or_dummy("wrong-pass", Some(&real), &dummy, params));
     }
 
     #[test]
