@@ -1,6 +1,8 @@
 //! [`RecordsStore`]: records (JSONB cells, merges inside SQLite, keyset
 //! pages) and attachment metadata.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use pybase_core::model::{Attachment, Cells, Record, Timestamp};
@@ -14,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::SqliteStore;
 use crate::error::{Error, Result};
 use crate::rows::{RECORD_COLUMNS, fmt_time, id, id_list, opt_id, record, time};
-use crate::schema::cell_path;
+use crate::schema::{cell_path, indexed_fields};
 use crate::sql::Sql;
 
 /// A record to insert, with its cells already serialised.
@@ -157,7 +159,7 @@ fn insert(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result
 /// The condition "this record's cell of `field` equals `value`" for
 /// upserts (absent equals absent; bools compare as absent-is-false).
 fn cell_equals(sql: &mut Sql, field: FieldId, value: Option<&Value>) -> String {
-    let path = sql.bind(cell_path(field.as_str()));
+    let path = sql.path(field);
     let ty = format!("json_type(data, {path})");
     let val = format!("json_extract(data, {path})");
     match value {
@@ -185,6 +187,25 @@ fn cell_equals(sql: &mut Sql, field: FieldId, value: Option<&Value>) -> String {
     }
 }
 
+/// The query finding the live records of `table` whose `merge_on` cells
+/// equal those of `cells` (at most two: more than one is a conflict).
+fn match_sql(
+    table: TableId,
+    merge_on: &[FieldId],
+    cells: &Cells,
+    indexed: HashSet<FieldId>,
+) -> (String, Vec<SqlValue>) {
+    let mut sql = Sql::with_indexed(indexed);
+    let t = sql.bind(table.to_string());
+    let mut text = format!("SELECT id FROM records WHERE table_id = {t} AND deleted_time IS NULL");
+    for f in merge_on {
+        text.push_str(" AND ");
+        text.push_str(&cell_equals(&mut sql, *f, cells.get(f.as_str())));
+    }
+    text.push_str(" LIMIT 2");
+    (text, sql.params)
+}
+
 fn attachment(row: &Row<'_>) -> rusqlite::Result<Attachment> {
     let size: i64 = row.get(4)?;
     Ok(Attachment {
@@ -204,6 +225,31 @@ fn attachment(row: &Row<'_>) -> rusqlite::Result<Attachment> {
 
 const ATTACHMENT_COLUMNS: &str =
     "id, table_id, filename, content_type, size, sha256, storage_key, created_by, created_at";
+
+/// The SQL of one page of `query`: `limit + 1` rows, so the caller can
+/// tell whether another page follows.
+fn page_sql(query: &RecordQuery, indexed: HashSet<FieldId>) -> (String, Vec<SqlValue>) {
+    let mut sql = Sql::with_indexed(indexed);
+    let t = sql.bind(query.table_id.to_string());
+    let mut text = format!("SELECT {RECORD_COLUMNS} FROM records WHERE records.table_id = {t}");
+    if !query.include_deleted {
+        text.push_str(" AND records.deleted_time IS NULL");
+    }
+    if let Some(filter) = &query.filter {
+        text.push_str(" AND ");
+        text.push_str(&sql.filter(filter));
+    }
+    if let Some(cursor) = &query.after {
+        text.push_str(" AND ");
+        text.push_str(&sql.after(&query.sort, cursor));
+    }
+    text.push(' ');
+    text.push_str(&sql.order_by(&query.sort));
+    let fetch = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
+    text.push_str(" LIMIT ");
+    text.push_str(&sql.bind(fetch));
+    (text, sql.params)
+}
 
 #[async_trait]
 impl RecordsStore for SqliteStore {
@@ -274,35 +320,21 @@ impl RecordsStore for SqliteStore {
         at: Timestamp,
         by: Option<UserId>,
     ) -> StoreResult<Vec<UpsertOutcome>> {
-        // Per input: the match query (text and parameters), the merge and the insert.
-        let work: Vec<(String, Vec<SqlValue>, Change, Insert)> = records
+        let merge_on = merge_on.to_vec();
+        let work: Vec<(Cells, Change, Insert)> = records
             .iter()
-            .map(|r| {
-                let mut sql = Sql::default();
-                let t = sql.bind(table.to_string());
-                let conds: Vec<String> = merge_on
-                    .iter()
-                    .map(|f| cell_equals(&mut sql, *f, r.cells.get(f.as_str())))
-                    .collect();
-                let mut text = format!(
-                    "SELECT id FROM records WHERE table_id = {t} AND deleted_time IS NULL"
-                );
-                for c in conds {
-                    text.push_str(" AND ");
-                    text.push_str(&c);
-                }
-                text.push_str(" LIMIT 2");
-                (text, sql.params, Change::merge(&r.cells, &[]), Insert::new(r))
-            })
+            .map(|r| (r.cells.clone(), Change::merge(&r.cells, &[]), Insert::new(r)))
             .collect();
         let at = fmt_time(&at);
         self.write(move |tx| {
             let by = by.as_ref().map(UserId::as_str);
             require_table(tx, table.as_str())?;
+            let indexed = indexed_fields(tx, table.as_str())?;
             let mut out = Vec::with_capacity(work.len());
-            for (text, params, change, new) in &work {
+            for (cells, change, new) in &work {
+                let (text, params) = match_sql(table, &merge_on, cells, indexed.clone());
                 let matches: Vec<String> = tx
-                    .prepare_cached(text)?
+                    .prepare_cached(&text)?
                     .query_map(params_from_iter(params), |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
                 match matches.as_slice() {
@@ -373,29 +405,11 @@ impl RecordsStore for SqliteStore {
     }
 
     async fn query_records(&self, query: &RecordQuery) -> StoreResult<RecordPage> {
-        let mut sql = Sql::default();
-        let t = sql.bind(query.table_id.to_string());
-        let mut text = format!("SELECT {RECORD_COLUMNS} FROM records WHERE records.table_id = {t}");
-        if !query.include_deleted {
-            text.push_str(" AND records.deleted_time IS NULL");
-        }
-        if let Some(filter) = &query.filter {
-            text.push_str(" AND ");
-            text.push_str(&sql.filter(filter));
-        }
-        if let Some(cursor) = &query.after {
-            text.push_str(" AND ");
-            text.push_str(&sql.after(&query.sort, cursor));
-        }
-        text.push(' ');
-        text.push_str(&sql.order_by(&query.sort));
+        let query = query.clone();
         let limit = query.limit;
-        // One extra row tells whether another page follows.
-        let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        text.push_str(" LIMIT ");
-        text.push_str(&sql.bind(fetch));
-        let params = sql.params;
         self.read(move |conn| {
+            let indexed = indexed_fields(conn, query.table_id.as_str())?;
+            let (text, params) = page_sql(&query, indexed);
             let mut records: Vec<Record> = conn
                 .prepare_cached(&text)?
                 .query_map(params_from_iter(params), record)?
@@ -494,5 +508,67 @@ impl RecordsStore for SqliteStore {
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use pybase_core::fields::ValueKind;
+    use pybase_core::query::{Condition, Filter, Op, Operand, Target};
+    use serde_json::json;
+
+    use super::*;
+
+    fn plan(conn: &Connection, text: &str, params: &[SqlValue]) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {text}")).unwrap();
+        let rows = stmt
+            .query_map(params_from_iter(params), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn pages_use_the_live_index_and_merge_lookups_use_cell_indexes() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::migrate::migrate(&mut conn, crate::migrate::MIGRATIONS).unwrap();
+        let table = TableId::new();
+        let (indexed, plain) = (FieldId::new(), FieldId::new());
+        let query = RecordQuery {
+            table_id: table,
+            filter: Some(Filter::Cond(Condition {
+                target: Target::Cell {
+                    field: plain,
+                    kind: ValueKind::Text,
+                },
+                op: Op::Eq,
+                operand: Operand::Text("x' OR 1 --".into()),
+            })),
+            sort: Vec::new(),
+            after: None,
+            limit: 10,
+            include_deleted: false,
+        };
+        let (text, params) = page_sql(&query, HashSet::new());
+        // Paths and operands of plain fields are bound, never spliced.
+        assert!(!text.contains(plain.as_str()) && !text.contains("OR 1"), "{text}");
+        assert!(params.contains(&SqlValue::Text(format!("$.{plain}"))));
+        let p = plan(&conn, &text, &params);
+        assert!(p.contains("records_live"), "{p}");
+
+        conn.execute_batch(&format!(
+            "CREATE INDEX \"cell_{indexed}\" ON records (json_extract(data, '$.{indexed}')) \
+             WHERE table_id = '{table}'"
+        ))
+        .unwrap();
+        let set = HashSet::from([indexed]);
+        let cells = Cells::from_iter([(indexed.to_string(), json!("a@b.c"))]);
+        let (text, params) = match_sql(table, &[indexed], &cells, set.clone());
+        let p = plan(&conn, &text, &params);
+        assert!(p.contains(&format!("cell_{indexed}")), "{text}\n{p}");
+        // Without the literal path the index cannot serve the lookup.
+        let (text, params) = match_sql(table, &[indexed], &cells, HashSet::new());
+        let p = plan(&conn, &text, &params);
+        assert!(!p.contains(&format!("cell_{indexed}")), "{text}\n{p}");
     }
 }

@@ -1,5 +1,7 @@
 //! [`SchemaStore`]: bases, tables, fields (with their cell indexes) and views.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use pybase_core::StoreResult;
 use pybase_core::fields::FieldType;
@@ -95,6 +97,20 @@ pub(crate) fn cell_path(field: &str) -> String {
     format!("$.{field}")
 }
 
+/// The fields of `table` whose cells are indexed.
+pub(crate) fn indexed_fields(conn: &Connection, table: &str) -> Result<HashSet<FieldId>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM fields WHERE table_id = ?1 AND indexed")?
+        .query_map([table], |r| id(r, 0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// The expression an index on `field`'s cells is built on; queries must
+/// repeat it literally (see [`crate::sql::Sql::path`]).
+fn cell_index_expr(field: FieldId) -> String {
+    format!("json_extract(data, '{}')", cell_path(field.as_str()))
+}
+
 /// The name of the expression index on a field's cells.
 fn cell_index_name(field: FieldId) -> String {
     format!("cell_{field}")
@@ -109,9 +125,9 @@ fn sync_cell_index(conn: &Connection, field: &Field) -> Result<()> {
     let name = cell_index_name(field.id);
     if field.indexed {
         conn.execute_batch(&format!(
-            "CREATE INDEX IF NOT EXISTS \"{name}\" ON records (json_extract(data, '{path}')) \
+            "CREATE INDEX IF NOT EXISTS \"{name}\" ON records ({expr}) \
              WHERE table_id = '{table}'",
-            path = cell_path(field.id.as_str()),
+            expr = cell_index_expr(field.id),
             table = field.table_id,
         ))?;
     } else {

@@ -1,15 +1,21 @@
 //! Compiles resolved queries ([`Filter`], [`SortKey`], [`Cursor`]) to
 //! parameterised SQL over the `records` table.
 //!
-//! Nothing from a query is spliced into SQL text: JSON paths of fields and
-//! every operand are bound parameters (numbered, so one value can be used
-//! twice). Every compiled condition is two-valued (0 or 1, never NULL), so
+//! Nothing a client wrote is spliced into SQL text: operands are bound
+//! parameters (numbered, so one value can be used twice), and so are the
+//! JSON paths of fields. The one exception is the path of an *indexed*
+//! field: SQLite only uses an expression index when the query repeats the
+//! indexed expression literally (a bound path never matches it), so for
+//! those fields the path literal is written from the typed [`FieldId`],
+//! which is validated base62 text that cannot carry a quote. Every
+//! compiled condition is two-valued (0 or 1, never NULL), so
 //! `NOT` behaves exactly like [`pybase_core::query::eval`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
 
 use pybase_core::fields::{MetaColumn, ValueKind};
+use pybase_core::ids::FieldId;
 use pybase_core::query::{Condition, Cursor, Filter, Op, Operand, SortKey, SortValue, Target};
 use rusqlite::types::Value as SqlValue;
 
@@ -20,9 +26,30 @@ use crate::schema::cell_path;
 pub(crate) struct Sql {
     /// The parameters, in order.
     pub(crate) params: Vec<SqlValue>,
+    /// Fields with an expression index on their cells.
+    indexed: HashSet<FieldId>,
 }
 
 impl Sql {
+    /// A compiler that writes literal paths for the `indexed` fields.
+    pub(crate) fn with_indexed(indexed: HashSet<FieldId>) -> Self {
+        Self {
+            params: Vec::new(),
+            indexed,
+        }
+    }
+
+    /// The JSON path of `field`'s cell: a literal for indexed fields (so the
+    /// planner can match their index), a bound parameter otherwise.
+    pub(crate) fn path(&mut self, field: FieldId) -> String {
+        let path = cell_path(field.as_str());
+        if self.indexed.contains(&field) && field.as_str().bytes().all(|b| b.is_ascii_alphanumeric()) {
+            format!("'{path}'")
+        } else {
+            self.bind(path)
+        }
+    }
+
     /// Binds `value` and returns its placeholder (`?N`).
     pub(crate) fn bind(&mut self, value: impl Into<SqlValue>) -> String {
         self.params.push(value.into());
@@ -54,7 +81,7 @@ impl Sql {
             }
             .to_owned(),
             Target::Cell { field, kind } => {
-                let path = self.bind(cell_path(field.as_str()));
+                let path = self.path(field);
                 match kind {
                     ValueKind::Bool => format!("(json_type(records.data, {path}) IS 'true')"),
                     _ => format!("json_extract(records.data, {path})"),
@@ -152,7 +179,7 @@ impl Sql {
         let Target::Cell { field, .. } = c.target else {
             return "0".to_owned();
         };
-        let path = self.bind(cell_path(field.as_str()));
+        let path = self.path(field);
         let is_array = format!("json_type(records.data, {path}) IS 'array'");
         let items = format!("json_each(records.data, {path}) WHERE type = 'text'");
         let wanted: &[String] = match &c.operand {

@@ -1,0 +1,12 @@
+//! SQLite-specific tests of `SqliteStore` (the backend-agnostic suite is in
+//! `tests/conformance.rs`).
+
+// Test helpers panic on failure by design.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod kill;
+mod persistence;
+mod query;
+mod records;
+mod schema;
