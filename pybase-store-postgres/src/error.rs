@@ -70,7 +70,7 @@ impl From<PgError> for StoreError {
                 // untranslatable_character (\u0000 in text or JSONB)
                 Some("22P05" | "22021") => Self::Invalid {
                     field: "value".to_owned(),
-                    expected: "text without NUL characters".to_owned(),
+                    expected: format!("text without NUL characters ({})", db.message()),
                 },
                 _ => Self::backend(BACKEND, sqlx::Error::Database(db)),
             },

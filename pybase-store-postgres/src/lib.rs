@@ -21,6 +21,7 @@
 
 mod auth;
 mod error;
+mod nul;
 mod query;
 mod records;
 mod rows;

@@ -24,6 +24,7 @@ use pybase_core::query::eval::TIME_FORMAT;
 use pybase_core::query::{Condition, Cursor, Filter, Op, Operand, SortKey, SortValue, Target};
 use serde_json::{Value, json};
 
+use crate::nul::encode_str;
 use crate::sql::Sql;
 
 const UPPER: &str = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ'";
@@ -151,6 +152,18 @@ impl<'a> Compiler<'a> {
 
     /// Whether a condition holds; mirrors `eval::condition_matches` case by case.
     fn condition(&mut self, c: &Condition) -> String {
+        // Text operands in their stored form (see `crate::nul`).
+        let c = &Condition {
+            target: c.target,
+            op: c.op,
+            operand: match &c.operand {
+                Operand::Text(s) => Operand::Text(encode_str(s).into_owned()),
+                Operand::TextList(l) => {
+                    Operand::TextList(l.iter().map(|s| encode_str(s).into_owned()).collect())
+                }
+                other => other.clone(),
+            },
+        };
         let negated = matches!(c.op, Op::Neq | Op::NotContains);
         // Ops that never hold for this kind and operand (e.g. `contains` on a
         // number): false, or true for the negated ones.
@@ -407,7 +420,7 @@ impl<'a> Compiler<'a> {
     ) -> Result<Option<String>, StoreError> {
         Ok(Some(match (kind, value) {
             (_, SortValue::Null) => return Ok(None),
-            (CursorKind::Text, SortValue::Text(s)) => self.sql.arg(s.clone()),
+            (CursorKind::Text, SortValue::Text(s)) => self.sql.arg(encode_str(s).into_owned()),
             (CursorKind::Number, SortValue::Number(n)) => {
                 format!("{}::float8", self.sql.arg(*n))
             }

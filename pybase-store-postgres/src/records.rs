@@ -15,9 +15,17 @@ use sqlx::{PgConnection, Row};
 
 use crate::PgStore;
 use crate::error::ResultExt;
+use crate::nul::{decode_value, encode_value, encoded};
 use crate::query::Compiler;
 use crate::rows::{self, ATTACHMENT_COLUMNS, RECORD_COLUMNS};
 use crate::sql::{Sql, cols};
+
+/// Cells as stored: a JSON object with NUL-escaped strings.
+fn stored(cells: &serde_json::Map<String, Value>) -> Value {
+    let mut v = Value::Object(cells.clone());
+    encode_value(&mut v);
+    v
+}
 
 fn records_of(found: &[PgRow]) -> StoreResult<Vec<Record>> {
     found
@@ -69,10 +77,7 @@ async fn insert_records(
 ) -> StoreResult<Vec<Record>> {
     let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
     let autonumbers: Vec<i64> = (first..).take(records.len()).collect();
-    let data: Vec<Value> = records
-        .iter()
-        .map(|r| Value::Object(r.cells.clone()))
-        .collect();
+    let data: Vec<Value> = records.iter().map(|r| stored(&r.cells)).collect();
     let created_by: Vec<Option<&str>> = records
         .iter()
         .map(|r| r.created_by.as_ref().map(UserId::as_str))
@@ -120,7 +125,7 @@ async fn apply_patch(
     .bind(table.as_str())
     .bind(patch.id.as_str())
     .bind(patch.replace)
-    .bind(Value::Object(patch.set.clone()))
+    .bind(stored(&patch.set))
     .bind(unset)
     .bind(at)
     .bind(by.as_ref().map(UserId::as_str))
@@ -155,10 +160,7 @@ async fn apply_patches(
         return Err(StoreError::not_found("record", missing.id));
     }
     let replace: Vec<bool> = patches.iter().map(|p| p.replace).collect();
-    let sets: Vec<Value> = patches
-        .iter()
-        .map(|p| Value::Object(p.set.clone()))
-        .collect();
+    let sets: Vec<Value> = patches.iter().map(|p| stored(&p.set)).collect();
     let unsets: Vec<Value> = patches
         .iter()
         .map(|p| Value::Array(p.unset.iter().map(|f| Value::from(f.as_str())).collect()))
@@ -201,7 +203,7 @@ async fn find_merge_target(
     for f in merge_on {
         match cells.get(f.as_str()) {
             Some(v) if !v.is_null() => {
-                present.insert(f.as_str().to_owned(), v.clone());
+                present.insert(f.as_str().to_owned(), encoded(v));
             }
             _ => absent.push(f.as_str()),
         }
@@ -452,6 +454,7 @@ impl RecordsStore for PgStore {
             .map(|row| {
                 let mut cell: Value = row.try_get("cell")?;
                 rows::normalize_numbers(&mut cell);
+                decode_value(&mut cell);
                 Ok((rows::parsed(row, "id")?, cell))
             })
             .collect::<Result<_, sqlx::Error>>()

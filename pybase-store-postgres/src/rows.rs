@@ -15,6 +15,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use crate::error::decode_error;
+use crate::nul::decode_value;
 
 /// Columns of `records` in the order [`record`] reads them.
 pub(crate) const RECORD_COLUMNS: &str = "id, table_id, autonumber, data, created_by, updated_by, \
@@ -107,7 +108,10 @@ pub(crate) fn normalize_numbers(value: &mut Value) {
 pub(crate) fn cells(value: Value, column: &str) -> Result<Cells, sqlx::Error> {
     match value {
         Value::Object(mut map) => {
-            map.values_mut().for_each(normalize_numbers);
+            for v in map.values_mut() {
+                normalize_numbers(v);
+                decode_value(v);
+            }
             Ok(map)
         }
         other => Err(decode_error(

@@ -13,6 +13,7 @@ use sqlx::{AssertSqlSafe, PgConnection};
 
 use crate::PgStore;
 use crate::error::ResultExt;
+use crate::nul::encoded;
 use crate::rows::{self, FIELD_COLUMNS, TABLE_COLUMNS, VIEW_COLUMNS};
 use crate::sql::cols;
 
@@ -391,7 +392,7 @@ impl SchemaStore for PgStore {
         for (i, (id, value)) in cells.iter().enumerate() {
             if last.get(id) == Some(&i) {
                 ids.push(id.as_str());
-                values.push(value.clone().filter(|v| !v.is_null()));
+                values.push(value.as_ref().filter(|v| !v.is_null()).map(encoded));
             }
         }
         let mut tx = self.pool.begin().await.db()?;

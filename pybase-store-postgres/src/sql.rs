@@ -42,12 +42,6 @@ impl Sql {
         format!("${}", self.args.len())
     }
 
-    /// The SQL text (for tests and EXPLAIN).
-    #[cfg(test)]
-    pub(crate) fn text(&self) -> &str {
-        &self.text
-    }
-
     /// A query ready to run, or the error of a value that did not encode.
     pub(crate) fn build(self) -> Result<Query<'static, Postgres, PgArguments>, StoreError> {
         match self.error {

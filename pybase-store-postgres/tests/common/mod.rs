@@ -1,0 +1,208 @@
+//! Test databases for the PostgreSQL tests.
+//!
+//! `PYBASE_TEST_POSTGRES_URL` names a server (and a database to connect to
+//! for administration). Each test gets its own fresh database,
+//! `pybase_test_<random>`, migrated, so tests run in parallel; it is dropped
+//! when the test passes and kept (with its name printed) when it fails.
+//! Without the variable the tests say loudly that they skipped, or panic
+//! when `PYBASE_REQUIRE_SERVICES=1`.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use pybase_core::store::Store;
+use pybase_store_postgres::PgStore;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+
+/// The variable naming the test server.
+pub const URL_VAR: &str = "PYBASE_TEST_POSTGRES_URL";
+
+/// The server URL, or `None` (after saying so loudly) when the PostgreSQL
+/// tests must skip. Panics when `PYBASE_REQUIRE_SERVICES=1` and it is unset.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            if std::env::var("PYBASE_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                panic!(
+                    "{URL_VAR} is not set but PYBASE_REQUIRE_SERVICES=1: PostgreSQL is required"
+                );
+            }
+            eprintln!(
+                "\n*** SKIPPED: PostgreSQL tests need a server. Set {URL_VAR} \
+                 (e.g. postgres://postgres@127.0.0.1:5432/test) to run them. ***\n"
+            );
+            None
+        }
+    }
+}
+
+/// Returns early from a test (after a loud message) when PostgreSQL is not
+/// configured; panics instead under `PYBASE_REQUIRE_SERVICES=1`.
+#[macro_export]
+macro_rules! require_postgres {
+    () => {
+        match $crate::common::postgres_url() {
+            Some(url) => url,
+            None => return,
+        }
+    };
+}
+
+/// A throwaway database with a migrated [`PgStore`] on it.
+#[derive(Debug)]
+pub struct TestDb {
+    /// The store, connected to the fresh database.
+    pub store: PgStore,
+    /// The database's name.
+    pub name: String,
+    admin: PgConnectOptions,
+    options: PgConnectOptions,
+}
+
+/// Prefix of every test database's name.
+const PREFIX: &str = "pybase_test_";
+/// Test databases older than this are swept by later runs (those of
+/// conformance cases, whose store outlives any guard, and failed tests).
+const SWEEP_AFTER_SECS: u64 = 3600;
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// `pybase_test_<unix seconds>_<random>`.
+fn random_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.write_u32(std::process::id());
+    format!("{PREFIX}{}_{:016x}", now_secs(), h.finish())
+}
+
+/// Drops test databases left behind by earlier runs (best effort, once per
+/// test binary).
+async fn sweep_old_databases(conn: &mut sqlx::PgConnection) {
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'pybase\\_test\\_%'",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
+    let cutoff = now_secs().saturating_sub(SWEEP_AFTER_SECS);
+    for name in names {
+        let born = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|secs| secs.parse::<u64>().ok());
+        if born.is_some_and(|b| b < cutoff)
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            let _ = sqlx::query(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut *conn)
+            .await;
+        }
+    }
+}
+
+impl TestDb {
+    /// Creates a fresh database on the server at `url` and migrates it.
+    pub async fn new(url: &str) -> Self {
+        let admin = PgConnectOptions::from_str(url).expect("a valid postgres URL");
+        let name = random_name();
+        let mut conn = admin.connect().await.expect("connect to the test server");
+        sweep_old_databases(&mut conn).await;
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        conn.close().await.ok();
+        let options = admin.clone().database(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(5)
+            .connect_with(options.clone())
+            .await
+            .expect("connect to the test database");
+        let store = PgStore::from_pool(pool);
+        store.migrate().await.expect("migrate");
+        Self {
+            store,
+            name,
+            admin,
+            options,
+        }
+    }
+
+    /// The store as a trait object, for the conformance suite.
+    pub fn dyn_store(&self) -> Arc<dyn Store> {
+        Arc::new(self.store.clone())
+    }
+
+    /// A second, independent pool on the same database.
+    pub async fn second_store(&self) -> PgStore {
+        let pool = PgPoolOptions::new()
+            .max_connections(5)
+            .connect_with(self.options.clone())
+            .await
+            .expect("connect to the test database");
+        PgStore::from_pool(pool)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test failed: keeping database {} for inspection", self.name);
+            return;
+        }
+        let admin = self.admin.clone();
+        let name = self.name.clone();
+        // Drop cannot await: drop the database from a helper thread with its
+        // own runtime, and wait for it. FORCE ends the pool's connections.
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async move {
+                let mut conn = admin.connect().await.ok()?;
+                sqlx::query(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await
+                .ok()?;
+                Some(())
+            })
+        })
+        .join();
+        if !matches!(done, Ok(Some(()))) {
+            eprintln!("could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// A store on a fresh database for a conformance case. The case only keeps
+/// the store, so the database outlives it; later runs sweep it.
+pub async fn conformance_store(url: String) -> Arc<dyn Store> {
+    let db = TestDb::new(&url).await;
+    let store = db.dyn_store();
+    std::mem::forget(db);
+    store
+}
