@@ -1,0 +1,174 @@
+//! Health, metrics, the OpenAPI document and the documentation pages.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::common::{TestServer, expect};
+
+/// Every path of API.md, as OpenAPI templates.
+const API_PATHS: &[(&str, &[&str])] = &[
+    ("/health", &["get"]),
+    ("/api/v1/auth/register", &["post"]),
+    ("/api/v1/auth/login", &["post"]),
+    ("/api/v1/auth/refresh", &["post"]),
+    ("/api/v1/auth/logout", &["post"]),
+    ("/api/v1/auth/me", &["get", "patch"]),
+    ("/api/v1/auth/change-password", &["post"]),
+    ("/api/v1/auth/password-reset/request", &["post"]),
+    ("/api/v1/auth/password-reset/confirm", &["post"]),
+    ("/api/v1/api-keys", &["get", "post"]),
+    ("/api/v1/api-keys/{id}", &["delete"]),
+    ("/api/v1/workspaces", &["get", "post"]),
+    ("/api/v1/workspaces/{id}", &["get", "patch", "delete"]),
+    ("/api/v1/workspaces/{id}/members", &["get", "post"]),
+    (
+        "/api/v1/workspaces/{id}/members/{user_id}",
+        &["patch", "delete"],
+    ),
+    ("/api/v1/workspaces/{id}/bases", &["get", "post"]),
+    ("/api/v1/bases/{id}", &["get", "patch", "delete"]),
+    ("/api/v1/bases/{id}/tables", &["get", "post"]),
+    ("/api/v1/tables/{id}", &["get", "patch", "delete"]),
+    ("/api/v1/tables/{id}/fields", &["get", "post"]),
+    ("/api/v1/fields/{id}", &["get", "patch", "delete"]),
+    ("/api/v1/tables/{id}/views", &["get", "post"]),
+    ("/api/v1/views/{id}", &["get", "patch", "delete"]),
+    (
+        "/api/v1/tables/{id}/records",
+        &["get", "post", "patch", "delete"],
+    ),
+    ("/api/v1/tables/{id}/records/query", &["post"]),
+    (
+        "/api/v1/tables/{id}/records/{record_id}",
+        &["get", "patch", "put", "delete"],
+    ),
+    ("/api/v1/tables/{id}/records/{record_id}/restore", &["post"]),
+    ("/api/v1/tables/{id}/attachments", &["post"]),
+    ("/api/v1/attachments/{id}", &["get"]),
+    ("/api/v1/attachments/{id}/content", &["get"]),
+];
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                if k == "$ref" {
+                    if let Some(s) = v.as_str() {
+                        out.push(s.to_owned());
+                    }
+                } else {
+                    collect_refs(v, out);
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+fn resolve<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
+    let pointer = reference.strip_prefix('#')?;
+    doc.pointer(pointer)
+}
+
+#[tokio::test]
+async fn openapi_is_3_1_covers_every_path_and_every_ref_resolves() {
+    let s = TestServer::start().await;
+    let r = s.anon(Method::GET, "/openapi.json").send().await.unwrap();
+    let doc = expect(r, StatusCode::OK).await;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    assert!(doc["info"]["title"].is_string());
+    for (path, methods) in API_PATHS {
+        let item = &doc["paths"][path];
+        assert!(item.is_object(), "missing path {path}");
+        for m in *methods {
+            let op = &item[m];
+            assert!(op.is_object(), "missing {m} {path}");
+            assert!(op["responses"].is_object(), "{m} {path} has no responses");
+            let statuses: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+            if *path != "/health" {
+                assert!(
+                    statuses.iter().any(|s| s.starts_with('4')),
+                    "{m} {path} documents no error"
+                );
+            }
+        }
+    }
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    for r in &refs {
+        assert!(resolve(&doc, r).is_some(), "dangling $ref {r}");
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // The command-line document is the served one.
+    let printed: Value =
+        serde_json::from_str(&pybase_server::openapi::document_json().unwrap()).unwrap();
+    assert_eq!(printed, doc);
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_offline_and_redoc_exists() {
+    let s = TestServer::start().await;
+    let r = s.anon(Method::GET, "/docs/").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("swagger"), "{html}");
+    let r = s
+        .anon(Method::GET, "/docs/swagger-ui-bundle.js")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.bytes().await.unwrap().len() > 100_000,
+        "vendored asset missing"
+    );
+    let r = s.anon(Method::GET, "/redoc").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("/openapi.json"));
+}
+
+#[tokio::test]
+async fn health_reports_every_check() {
+    let s = TestServer::start().await;
+    let r = s.anon(Method::GET, "/health").send().await.unwrap();
+    let v = expect(r, StatusCode::OK).await;
+    assert_eq!(v["status"], "healthy");
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    for check in ["database", "cache", "object_store"] {
+        assert_eq!(v["checks"][check], "ok", "{v}");
+    }
+    assert_eq!(v["backends"]["database"], "sqlite");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_matched_route() {
+    let s = TestServer::start().await;
+    let (t, _) = s.register().await;
+    let ws = s.workspace(&t).await;
+    for _ in 0..3 {
+        let r = s
+            .req(&t, Method::GET, &format!("/api/v1/workspaces/{ws}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = s.anon(Method::GET, "/metrics").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(
+            "pybase_http_requests_total{method=\"GET\",route=\"/api/v1/workspaces/{id}\",status=\"200\"} 3"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("pybase_http_request_duration_seconds_bucket"));
+    assert!(!text.contains(&ws), "raw ids must not become labels");
+}

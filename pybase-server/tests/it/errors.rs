@@ -1,0 +1,249 @@
+//! Every error class answers the error shape with its status.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::{TestServer, expect, expect_error, settings_in};
+
+#[tokio::test]
+async fn unknown_route_is_404_in_the_error_shape() {
+    let s = TestServer::start().await;
+    let r = s.anon(Method::GET, "/api/v1/nope").send().await.unwrap();
+    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    let r = s
+        .anon(Method::GET, "/totally/unknown")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn wrong_method_is_405_in_the_error_shape() {
+    let s = TestServer::start().await;
+    let r = s
+        .anon(Method::PUT, "/api/v1/auth/login")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let r = s.anon(Method::DELETE, "/health").send().await.unwrap();
+    expect_error(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let s = TestServer::start().await;
+    let r = s
+        .anon(Method::POST, "/api/v1/auth/register")
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, "bad_request").await;
+}
+
+#[tokio::test]
+async fn missing_content_type_is_415() {
+    let s = TestServer::start().await;
+    let r = s
+        .anon(Method::POST, "/api/v1/auth/register")
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_shape_is_422_naming_the_field() {
+    let s = TestServer::start().await;
+    let r = s
+        .anon(Method::POST, "/api/v1/auth/register")
+        .json(&json!({"email": "a@example.com", "password": 12345678, "name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(
+        v["error"]["details"]["fields"]["password"].is_string(),
+        "{v}"
+    );
+    let r = s
+        .anon(Method::POST, "/api/v1/auth/register")
+        .json(&json!({"email": "a@example.com", "name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(
+        v["error"]["details"]["fields"]["password"].is_string(),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn body_over_the_json_limit_is_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(dir.path());
+    settings.max_json_bytes = 1024;
+    let s = TestServer::start_with(settings).await;
+    let (token, _) = s.register().await;
+    let big = "x".repeat(4096);
+    let r = s
+        .req(&token, Method::POST, "/api/v1/workspaces")
+        .json(&json!({"name": big}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn missing_and_bad_credentials_are_401() {
+    let s = TestServer::start().await;
+    let r = s
+        .anon(Method::GET, "/api/v1/workspaces")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let r = s
+        .req("not-a-token", Method::GET, "/api/v1/workspaces")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let r = s
+        .anon(Method::GET, "/api/v1/workspaces")
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let r = s
+        .anon(Method::GET, "/api/v1/workspaces")
+        .header("x-api-key", "pbk_0000000000000000000000")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn ids_of_the_wrong_kind_are_404() {
+    let s = TestServer::start().await;
+    let (token, _) = s.register().await;
+    let ws = s.workspace(&token).await;
+    // A workspace id where a table id belongs.
+    let r = s
+        .req(&token, Method::GET, &format!("/api/v1/tables/{ws}"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    let r = s
+        .req(&token, Method::GET, "/api/v1/bases/short")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated() {
+    let s = TestServer::start().await;
+    let r = s
+        .anon(Method::GET, "/health")
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "abc-123");
+    let r = s.anon(Method::GET, "/health").send().await.unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(id.len() >= 32, "{id}");
+    let r = s.anon(Method::GET, "/nope").send().await.unwrap();
+    assert!(r.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn cors_allows_the_configured_origin_only() {
+    let s = TestServer::start().await;
+    let r = s
+        .anon(Method::OPTIONS, "/api/v1/workspaces")
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
+    let r = s
+        .anon(Method::GET, "/health")
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
+async fn internal_errors_are_500_without_internals() {
+    // Object storage that refuses connections: uploads fail inside the server.
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(dir.path());
+    settings.s3_endpoint = Some("http://127.0.0.1:9".into());
+    settings.s3_bucket = Some("secret-bucket-name".into());
+    settings.s3_access_key_id = Some("K".into());
+    settings.s3_secret_access_key = Some(pybase_server::settings::Secret::new("S"));
+    let s = TestServer::start_with(settings).await;
+    let (token, _) = s.register().await;
+    let ws = s.workspace(&token).await;
+    let (_, table) = s.table(&token, &ws).await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"hello".to_vec()).file_name("a.txt"),
+    );
+    let r = s
+        .req(
+            &token,
+            Method::POST,
+            &format!("/api/v1/tables/{table}/attachments"),
+        )
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let v = expect_error(r, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+    let text = v.to_string();
+    for leak in [
+        "127.0.0.1",
+        "secret-bucket-name",
+        "connect",
+        "s3",
+        "error sending",
+    ] {
+        assert!(!text.contains(leak), "leaked {leak:?}: {text}");
+    }
+    // The health check names what is down.
+    let r = s.anon(Method::GET, "/health").send().await.unwrap();
+    let v = expect(r, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(v["status"], "unhealthy");
+    assert_eq!(v["checks"]["object_store"], "down");
+    assert_eq!(v["checks"]["database"], "ok");
+}

@@ -1,0 +1,13 @@
+//! Integration tests: a real server on 127.0.0.1:0, driven over HTTP.
+
+mod attachments;
+mod auth;
+mod common;
+mod docs;
+mod errors;
+mod records;
+mod redis_shared;
+mod roles;
+mod s3;
+mod schema;
+mod workspaces;

@@ -1,0 +1,145 @@
+//! Two server instances sharing one Redis: login limits and revocations
+//! are seen by both. Needs `PYBASE_TEST_REDIS_URL`.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::{TestServer, email, expect, expect_error, settings_in};
+use crate::require_service;
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn pair(redis: &str) -> (TestServer, TestServer, tempfile::TempDir) {
+    // One database and one Redis, two servers: what a load balancer sees.
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(dir.path());
+    settings.redis_url = Some(redis.to_owned());
+    let a = TestServer::start_with(settings.clone()).await;
+    let b = TestServer::start_with(settings).await;
+    (a, b, dir)
+}
+
+#[tokio::test]
+async fn rate_limits_are_shared_between_instances() {
+    let redis = require_service!("PYBASE_TEST_REDIS_URL");
+    let (a, b, _dir) = pair(&redis).await;
+    let mail = email();
+    a.register_as(&mail, PASSWORD).await;
+    let mut limited_on_b = false;
+    for i in 0..30 {
+        // Alternate instances: only a shared count reaches the limit on both.
+        let s = if i % 2 == 0 { &a } else { &b };
+        let r = s
+            .anon(Method::POST, "/api/v1/auth/login")
+            .json(&json!({"email": mail, "password": "wrong password"}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(r.headers().contains_key("retry-after"));
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(i < 20, "never rate limited");
+    }
+    let r = b
+        .anon(Method::POST, "/api/v1/auth/login")
+        .json(&json!({"email": mail, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    if r.status() == StatusCode::TOO_MANY_REQUESTS {
+        limited_on_b = true;
+    }
+    assert!(limited_on_b, "instance b did not see a's failures");
+    let r = a
+        .anon(Method::POST, "/api/v1/auth/login")
+        .json(&json!({"email": mail, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn logout_on_one_instance_revokes_on_the_other() {
+    let redis = require_service!("PYBASE_TEST_REDIS_URL");
+    let (a, b, _dir) = pair(&redis).await;
+    let (token, session) = a.register().await;
+    let r = b
+        .req(&token, Method::GET, "/api/v1/auth/me")
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::OK).await;
+    let r = a
+        .anon(Method::POST, "/api/v1/auth/logout")
+        .json(&json!({"refresh_token": session["refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::NO_CONTENT).await;
+    let r = b
+        .req(&token, Method::GET, "/api/v1/auth/me")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn password_change_on_one_instance_revokes_on_the_other() {
+    let redis = require_service!("PYBASE_TEST_REDIS_URL");
+    let (a, b, _dir) = pair(&redis).await;
+    let mail = email();
+    let (token, _) = a.register_as(&mail, PASSWORD).await;
+    let r = a
+        .req(&token, Method::POST, "/api/v1/auth/change-password")
+        .json(&json!({"current_password": PASSWORD, "new_password": "a different secret"}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::NO_CONTENT).await;
+    let r = b
+        .req(&token, Method::GET, "/api/v1/auth/me")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn health_reports_redis_and_requests_survive_it_going_away() {
+    let redis = require_service!("PYBASE_TEST_REDIS_URL");
+    let (a, _b, _dir) = pair(&redis).await;
+    let r = a.anon(Method::GET, "/health").send().await.unwrap();
+    let v = expect(r, StatusCode::OK).await;
+    assert_eq!(v["checks"]["cache"], "ok");
+    assert_eq!(v["backends"]["cache"], "redis");
+
+    // A server whose Redis is unreachable keeps serving (fail open) and
+    // reports the cache as down.
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(dir.path());
+    settings.redis_url = Some("redis://127.0.0.1:9/".into());
+    let down = TestServer::start_with(settings).await;
+    let mail = email();
+    let (token, _) = down.register_as(&mail, PASSWORD).await;
+    let r = down
+        .req(&token, Method::GET, "/api/v1/auth/me")
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::OK).await;
+    let r = down
+        .anon(Method::POST, "/api/v1/auth/login")
+        .json(&json!({"email": mail, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::OK).await;
+    let r = down.anon(Method::GET, "/health").send().await.unwrap();
+    let v = expect(r, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(v["status"], "unhealthy");
+    assert_eq!(v["checks"]["cache"], "down");
+}

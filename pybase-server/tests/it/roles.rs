@@ -1,0 +1,200 @@
+//! The role matrix over HTTP: viewer, editor, admin, owner, non-member,
+//! anonymous, and API keys with each scope.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::{TestServer, email, expect, expect_error};
+
+/// What each operation answers for a caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+}
+
+struct World {
+    s: TestServer,
+    owner: String,
+    ws: String,
+    table: String,
+}
+
+async fn world() -> World {
+    let s = TestServer::start().await;
+    let (owner, _) = s.register().await;
+    let ws = s.workspace(&owner).await;
+    let (_, table) = s.table(&owner, &ws).await;
+    World {
+        s,
+        owner,
+        ws,
+        table,
+    }
+}
+
+impl World {
+    async fn member(&self, role: &str) -> String {
+        let mail = email();
+        let (token, _) = self.s.register_as(&mail, "correct horse battery").await;
+        self.s.add_member(&self.owner, &self.ws, &mail, role).await;
+        token
+    }
+
+    async fn key(&self, scopes: &[&str]) -> String {
+        let r = self
+            .s
+            .req(&self.owner, Method::POST, "/api/v1/api-keys")
+            .json(&json!({"name": "k", "scopes": scopes}))
+            .send()
+            .await
+            .unwrap();
+        expect(r, StatusCode::CREATED).await["key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Runs the probe operations as `token` (None: anonymous).
+    async fn probe(&self, token: Option<&str>) -> [Outcome; 4] {
+        let ops: [(Method, String, serde_json::Value); 4] = [
+            (
+                Method::GET,
+                format!("/api/v1/tables/{}/records", self.table),
+                json!(null),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/tables/{}/records", self.table),
+                json!({"fields": {"Name": "x"}}),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/tables/{}/fields", self.table),
+                json!({"name": format!("F{}", crate::common::unique()), "type": "text"}),
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/workspaces/{}", self.ws),
+                json!({"description": "changed"}),
+            ),
+        ];
+        let mut out = [Outcome::Ok; 4];
+        for (i, (m, path, body)) in ops.into_iter().enumerate() {
+            let mut req = self.s.anon(m.clone(), &path);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            if !body.is_null() {
+                req = req.json(&body);
+            }
+            let r = req.send().await.unwrap();
+            out[i] = match r.status() {
+                s if s.is_success() => Outcome::Ok,
+                StatusCode::FORBIDDEN => {
+                    expect_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+                    Outcome::Forbidden
+                }
+                StatusCode::NOT_FOUND => {
+                    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+                    Outcome::NotFound
+                }
+                StatusCode::UNAUTHORIZED => Outcome::Unauthorized,
+                other => panic!("{m} {path}: unexpected {other}"),
+            };
+        }
+        out
+    }
+}
+
+use Outcome::{Forbidden as F, NotFound as N, Ok as O, Unauthorized as U};
+
+#[tokio::test]
+async fn roles_allow_what_the_contract_says() {
+    let w = world().await;
+    // [read records, write records, change schema, update workspace]
+    let viewer = w.member("viewer").await;
+    assert_eq!(w.probe(Some(&viewer)).await, [O, F, F, F]);
+    let editor = w.member("editor").await;
+    assert_eq!(w.probe(Some(&editor)).await, [O, O, F, F]);
+    let admin = w.member("admin").await;
+    assert_eq!(w.probe(Some(&admin)).await, [O, O, O, O]);
+    assert_eq!(w.probe(Some(&w.owner)).await, [O, O, O, O]);
+    let (stranger, _) = w.s.register().await;
+    assert_eq!(w.probe(Some(&stranger)).await, [N, N, N, N]);
+    assert_eq!(w.probe(None).await, [U, U, U, U]);
+}
+
+#[tokio::test]
+async fn admins_manage_members_below_owner_and_only_owners_delete() {
+    let w = world().await;
+    let admin = w.member("admin").await;
+    let mail = email();
+    w.s.register_as(&mail, "correct horse battery").await;
+    let r =
+        w.s.req(
+            &admin,
+            Method::POST,
+            &format!("/api/v1/workspaces/{}/members", w.ws),
+        )
+        .json(&json!({"email": mail, "role": "owner"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r =
+        w.s.req(
+            &admin,
+            Method::DELETE,
+            &format!("/api/v1/workspaces/{}", w.ws),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let editor = w.member("editor").await;
+    let r =
+        w.s.req(
+            &editor,
+            Method::GET,
+            &format!("/api/v1/workspaces/{}/members", w.ws),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn api_key_scopes_limit_what_a_key_does() {
+    let w = world().await;
+    let read = w.key(&["read"]).await;
+    assert_eq!(w.probe(Some(&read)).await, [O, F, F, F]);
+    let write = w.key(&["read", "write"]).await;
+    assert_eq!(w.probe(Some(&write)).await, [O, O, F, F]);
+    let schema = w.key(&["read", "schema"]).await;
+    assert_eq!(w.probe(Some(&schema)).await, [O, F, O, F]);
+    let admin = w.key(&["read", "admin"]).await;
+    assert_eq!(w.probe(Some(&admin)).await, [O, F, F, O]);
+    let all = w.key(&["read", "write", "schema", "admin"]).await;
+    assert_eq!(w.probe(Some(&all)).await, [O, O, O, O]);
+}
+
+#[tokio::test]
+async fn a_key_limited_to_other_workspaces_sees_nothing_here() {
+    let w = world().await;
+    let other_ws = w.s.workspace(&w.owner).await;
+    let r =
+        w.s.req(&w.owner, Method::POST, "/api/v1/api-keys")
+            .json(&json!({"name": "k", "scopes": ["read", "write"], "workspaces": [other_ws]}))
+            .send()
+            .await
+            .unwrap();
+    let key = expect(r, StatusCode::CREATED).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(w.probe(Some(&key)).await, [N, N, N, N]);
+}

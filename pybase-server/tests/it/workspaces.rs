@@ -1,0 +1,212 @@
+//! Workspaces and members over HTTP.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::{TestServer, email, expect, expect_error, id_of, unique};
+
+#[tokio::test]
+async fn workspace_crud_and_slug_conflict() {
+    let s = TestServer::start().await;
+    let (token, _) = s.register().await;
+    let slug = format!("acme-{}", unique());
+    let r = s
+        .req(&token, Method::POST, "/api/v1/workspaces")
+        .json(&json!({"name": "Acme", "slug": slug, "description": "d"}))
+        .send()
+        .await
+        .unwrap();
+    let ws = expect(r, StatusCode::CREATED).await;
+    assert_eq!(ws["role"], "owner");
+    let id = id_of(&ws);
+    let r = s
+        .req(&token, Method::POST, "/api/v1/workspaces")
+        .json(&json!({"name": "Other", "slug": slug}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::CONFLICT, "conflict").await;
+
+    let r = s
+        .req(&token, Method::GET, "/api/v1/workspaces")
+        .send()
+        .await
+        .unwrap();
+    let list = expect(r, StatusCode::OK).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert!(list["next_cursor"].is_null());
+
+    let r = s
+        .req(&token, Method::PATCH, &format!("/api/v1/workspaces/{id}"))
+        .json(&json!({"name": "Acme 2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect(r, StatusCode::OK).await["name"], "Acme 2");
+    let r = s
+        .req(&token, Method::GET, &format!("/api/v1/workspaces/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect(r, StatusCode::OK).await["slug"], slug);
+    let r = s
+        .req(&token, Method::DELETE, &format!("/api/v1/workspaces/{id}"))
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::NO_CONTENT).await;
+    let r = s
+        .req(&token, Method::GET, &format!("/api/v1/workspaces/{id}"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+#[tokio::test]
+async fn list_pagination_walks_every_item() {
+    let s = TestServer::start().await;
+    let (token, _) = s.register().await;
+    for _ in 0..5 {
+        s.workspace(&token).await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = "/api/v1/workspaces?page_size=2".to_owned();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let r = s.req(&token, Method::GET, &path).send().await.unwrap();
+        let page = expect(r, StatusCode::OK).await;
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(id_of));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 5);
+    let r = s
+        .req(&token, Method::GET, "/api/v1/workspaces?page_size=0")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let r = s
+        .req(&token, Method::GET, "/api/v1/workspaces?cursor=%%%")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn members_add_update_remove_and_last_owner() {
+    let s = TestServer::start().await;
+    let (owner, owner_session) = s.register().await;
+    let owner_id = owner_session["user"]["id"].as_str().unwrap().to_owned();
+    let ws = s.workspace(&owner).await;
+    let mail = email();
+    let (_, other) = s.register_as(&mail, "correct horse battery").await;
+    let other_id = other["user"]["id"].as_str().unwrap().to_owned();
+
+    let r = s
+        .req(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/workspaces/{ws}/members"),
+        )
+        .json(&json!({"email": mail, "role": "editor"}))
+        .send()
+        .await
+        .unwrap();
+    let m = expect(r, StatusCode::CREATED).await;
+    assert_eq!(m["role"], "editor");
+    assert_eq!(m["user"]["email"], mail);
+    // Already a member.
+    let r = s
+        .req(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/workspaces/{ws}/members"),
+        )
+        .json(&json!({"email": mail, "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::CONFLICT, "conflict").await;
+    // Unknown role: 422.
+    let r = s
+        .req(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/workspaces/{ws}/members"),
+        )
+        .json(&json!({"email": mail, "role": "root"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+
+    let r = s
+        .req(
+            &owner,
+            Method::GET,
+            &format!("/api/v1/workspaces/{ws}/members"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let list = expect(r, StatusCode::OK).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+
+    let r = s
+        .req(
+            &owner,
+            Method::PATCH,
+            &format!("/api/v1/workspaces/{ws}/members/{other_id}"),
+        )
+        .json(&json!({"role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect(r, StatusCode::OK).await["role"], "admin");
+
+    // The last owner can be neither demoted nor removed.
+    let r = s
+        .req(
+            &owner,
+            Method::PATCH,
+            &format!("/api/v1/workspaces/{ws}/members/{owner_id}"),
+        )
+        .json(&json!({"role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::CONFLICT, "conflict").await;
+    let r = s
+        .req(
+            &owner,
+            Method::DELETE,
+            &format!("/api/v1/workspaces/{ws}/members/{owner_id}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::CONFLICT, "conflict").await;
+
+    let r = s
+        .req(
+            &owner,
+            Method::DELETE,
+            &format!("/api/v1/workspaces/{ws}/members/{other_id}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    expect(r, StatusCode::NO_CONTENT).await;
+}
