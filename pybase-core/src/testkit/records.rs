@@ -114,7 +114,7 @@ pub async fn upsert_creates_and_updates(store: Arc<dyn Store>) {
     let a = fx.create(&[("Email", json!("a@example.com")), ("Qty", json!(1)), ("Notes", json!("keep"))]).await;
     let res = fx
         .pb
-        .upsert_records(&fx.editor, t, &["Email".into()], vec![cells(&[("Email", json!("A@EXAMPLE.COM")), ("Qty", json!(5))]), cells(&[("Email", json!("b@example.com")), ("Qty", json!(6))])], w)
+        .upsert_records(&fx.editor, t, &["Email".into()], vec![cells(&[("Email", json!("a@EXAMPLE.COM")), ("Qty", json!(5))]), cells(&[("Email", json!("b@example.com")), ("Qty", json!(6))])], w)
         .await
         .unwrap();
     assert_eq!(res.updated_records, vec![a.id]);

@@ -1,0 +1,12 @@
+//! The backend-agnostic conformance suite of pybase-core, on SQLite.
+//!
+//! Each case gets its own in-memory database.
+
+use std::sync::Arc;
+
+use pybase_core::store::Store;
+use pybase_store_sqlite::SqliteStore;
+
+pybase_core::conformance_tests!(async {
+    Arc::new(SqliteStore::open_in_memory().expect("open in-memory sqlite")) as Arc<dyn Store>
+});
