@@ -104,7 +104,11 @@ pub fn app_with_options(state: AppState, options: &HttpOptions) -> Router {
         ))
         .layer(DefaultBodyLimit::max(to_usize(limits.max_json_bytes)))
         .with_state(state);
+    with_http_layers(routes, options, upload_limit)
+}
 
+/// Wraps `routes` in the HTTP layers every response goes through.
+fn with_http_layers(routes: Router, options: &HttpOptions, upload_limit: u64) -> Router {
     // Each `layer` wraps everything added before it, so the last is the
     // outermost: request ids first, then tracing, ..., the body limit last.
     routes
@@ -324,5 +328,52 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("could not listen on {addr}: {e}"))?;
             serve_with_listener(settings, listener, shutdown_signal()).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn panics_answer_500_in_the_error_shape_without_the_message() {
+        async fn boom() -> &'static str {
+            panic!("secret detail in a panic")
+        }
+        let app = with_http_layers(
+            Router::new().route("/boom", get(boom)),
+            &HttpOptions::default(),
+            1024,
+        );
+        let req = Request::builder().uri("/boom").body(Body::empty()).unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(res.headers().contains_key("x-request-id"));
+        let body = to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "internal");
+        assert!(!String::from_utf8_lossy(&body).contains("secret detail"));
+    }
+
+    #[tokio::test]
+    async fn timeouts_answer_503_in_the_error_shape() {
+        async fn slow() -> &'static str {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "late"
+        }
+        let options = HttpOptions {
+            request_timeout: Duration::from_millis(50),
+            ..HttpOptions::default()
+        };
+        let app = with_http_layers(Router::new().route("/slow", get(slow)), &options, 1024);
+        let req = Request::builder().uri("/slow").body(Body::empty()).unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "unavailable");
     }
 }

@@ -1,5 +1,8 @@
 //! Integration tests: a real server on 127.0.0.1:0, driven over HTTP.
 
+// Test helpers (not only `#[test]` functions) fail by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod attachments;
 mod auth;
 mod common;
