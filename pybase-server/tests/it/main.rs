@@ -8,6 +8,7 @@ mod auth;
 mod common;
 mod docs;
 mod errors;
+mod postgres;
 mod records;
 mod redis_shared;
 mod roles;
