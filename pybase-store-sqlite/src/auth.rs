@@ -129,7 +129,9 @@ impl AuthStore for SqliteStore {
         let email = email.to_lowercase();
         self.read(move |conn| {
             Ok(conn
-                .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1"))?
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE email = ?1"
+                ))?
                 .query_row([email], credentials)
                 .optional()?)
         })
@@ -153,7 +155,12 @@ impl AuthStore for SqliteStore {
                 .prepare_cached(
                     "UPDATE users SET name = ?2, email = ?3, updated_at = ?4 WHERE id = ?1",
                 )?
-                .execute(params![u.id.as_str(), u.name, u.email, fmt_time(&u.updated_at)])?;
+                .execute(params![
+                    u.id.as_str(),
+                    u.name,
+                    u.email,
+                    fmt_time(&u.updated_at)
+                ])?;
             if n == 0 {
                 return Err(Error::not_found("user", u.id));
             }
@@ -358,7 +365,9 @@ impl AuthStore for SqliteStore {
         let prefix = prefix.to_owned();
         self.read(move |conn| {
             Ok(conn
-                .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = ?1"))?
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = ?1"
+                ))?
                 .query_row([prefix], |row| {
                     Ok(StoredApiKey {
                         key: api_key(row)?,

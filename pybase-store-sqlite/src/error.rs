@@ -70,20 +70,60 @@ impl Error {
 /// with the entity and field a `Conflict` reports.
 const UNIQUES: &[(&str, &str, &str, &str)] = &[
     ("users.email", "user", "email", "email is already taken"),
-    ("index 'users_email'", "user", "email", "email is already taken"),
-    ("workspaces.slug", "workspace", "slug", "slug is already taken"),
-    ("index 'workspaces_slug'", "workspace", "slug", "slug is already taken"),
-    ("api_keys.prefix", "api_key", "prefix", "key prefix is already taken"),
-    ("index 'api_keys_prefix'", "api_key", "prefix", "key prefix is already taken"),
+    (
+        "index 'users_email'",
+        "user",
+        "email",
+        "email is already taken",
+    ),
+    (
+        "workspaces.slug",
+        "workspace",
+        "slug",
+        "slug is already taken",
+    ),
+    (
+        "index 'workspaces_slug'",
+        "workspace",
+        "slug",
+        "slug is already taken",
+    ),
+    (
+        "api_keys.prefix",
+        "api_key",
+        "prefix",
+        "key prefix is already taken",
+    ),
+    (
+        "index 'api_keys_prefix'",
+        "api_key",
+        "prefix",
+        "key prefix is already taken",
+    ),
     (
         "index 'fields_table_name'",
         "field",
         "name",
         "a field with this name already exists in the table",
     ),
-    ("members.workspace_id", "member", "user", "user is already a member"),
-    ("refresh_tokens.token_hash", "refresh_token", "token_hash", "token already exists"),
-    ("index 'refresh_tokens_hash'", "refresh_token", "token_hash", "token already exists"),
+    (
+        "members.workspace_id",
+        "member",
+        "user",
+        "user is already a member",
+    ),
+    (
+        "refresh_tokens.token_hash",
+        "refresh_token",
+        "token_hash",
+        "token already exists",
+    ),
+    (
+        "index 'refresh_tokens_hash'",
+        "refresh_token",
+        "token_hash",
+        "token already exists",
+    ),
     ("users.id", "user", "id", "id is already taken"),
     ("workspaces.id", "workspace", "id", "id is already taken"),
     ("bases.id", "base", "id", "id is already taken"),
@@ -93,8 +133,18 @@ const UNIQUES: &[(&str, &str, &str, &str)] = &[
     ("records.id", "record", "id", "id is already taken"),
     ("attachments.id", "attachment", "id", "id is already taken"),
     ("api_keys.id", "api_key", "id", "id is already taken"),
-    ("refresh_tokens.id", "refresh_token", "id", "id is already taken"),
-    ("password_resets.token_hash", "password_reset", "token_hash", "token already exists"),
+    (
+        "refresh_tokens.id",
+        "refresh_token",
+        "id",
+        "id is already taken",
+    ),
+    (
+        "password_resets.token_hash",
+        "password_reset",
+        "token_hash",
+        "token already exists",
+    ),
 ];
 
 fn unique_conflict(message: &str) -> Option<StoreError> {
@@ -133,11 +183,17 @@ mod tests {
     #[test]
     fn unique_messages_map_to_named_conflicts() {
         let c = unique_conflict("UNIQUE constraint failed: users.email");
-        assert!(matches!(c, Some(StoreError::Conflict { entity: "user", ref field, .. }) if field == "email"));
+        assert!(
+            matches!(c, Some(StoreError::Conflict { entity: "user", ref field, .. }) if field == "email")
+        );
         let c = unique_conflict("UNIQUE constraint failed: index 'fields_table_name'");
-        assert!(matches!(c, Some(StoreError::Conflict { entity: "field", ref field, .. }) if field == "name"));
+        assert!(
+            matches!(c, Some(StoreError::Conflict { entity: "field", ref field, .. }) if field == "name")
+        );
         let c = unique_conflict("UNIQUE constraint failed: members.workspace_id, members.user_id");
-        assert!(matches!(c, Some(StoreError::Conflict { entity: "member", ref field, .. }) if field == "user"));
+        assert!(
+            matches!(c, Some(StoreError::Conflict { entity: "member", ref field, .. }) if field == "user")
+        );
         assert!(unique_conflict("NOT NULL constraint failed: users.name").is_none());
     }
 }

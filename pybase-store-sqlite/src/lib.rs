@@ -73,7 +73,8 @@ impl Location {
             // WAL lets readers run while the writer writes; NORMAL is durable
             // across application crashes (only an OS crash may lose the last
             // commits, never corrupt).
-            let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            let mode: String =
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
                 tracing::warn!(mode, "sqlite did not switch to WAL");
             }
@@ -147,6 +148,9 @@ impl SqliteStore {
     fn with_location(location: Location) -> Result<Self> {
         let mut writer = location.open(true)?;
         migrate::migrate(&mut writer, migrate::MIGRATIONS)?;
+        // Refreshes planner statistics where they are stale, so the planner
+        // can tell when a cell index beats the (table_id, id) scan.
+        writer.execute_batch("PRAGMA optimize=0x10002")?;
         let readers = (0..READERS)
             .map(|_| location.open(false))
             .collect::<Result<Vec<_>>>()?;

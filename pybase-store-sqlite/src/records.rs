@@ -45,7 +45,10 @@ enum Change {
     /// `data = jsonb_patch(jsonb_patch(data, clear), patch)`: `clear` nulls
     /// the object-valued cells being set first, because RFC 7396 would merge
     /// a new object into the old one instead of replacing it.
-    Merge { clear: Option<String>, patch: String },
+    Merge {
+        clear: Option<String>,
+        patch: String,
+    },
 }
 
 impl Change {
@@ -151,7 +154,14 @@ fn insert(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result
              RETURNING {RECORD_COLUMNS}"
         ))?
         .query_row(
-            params![r.id.as_str(), table, r.cells, autonumber, by, r.created_time],
+            params![
+                r.id.as_str(),
+                table,
+                r.cells,
+                autonumber,
+                by,
+                r.created_time
+            ],
             record,
         )?)
 }
@@ -214,7 +224,11 @@ fn attachment(row: &Row<'_>) -> rusqlite::Result<Attachment> {
         filename: row.get(2)?,
         content_type: row.get(3)?,
         size: u64::try_from(size).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Integer, Box::new(e))
+            rusqlite::Error::FromSqlConversionFailure(
+                4,
+                rusqlite::types::Type::Integer,
+                Box::new(e),
+            )
         })?,
         sha256: row.get(5)?,
         storage_key: row.get(6)?,
@@ -281,7 +295,10 @@ impl RecordsStore for SqliteStore {
                 "SELECT {RECORD_COLUMNS} FROM records WHERE id = ?1 AND table_id = ?2 \
                  AND (?3 OR deleted_time IS NULL)"
             ))?
-            .query_row(params![id.as_str(), table.as_str(), include_deleted], record)
+            .query_row(
+                params![id.as_str(), table.as_str(), include_deleted],
+                record,
+            )
             .optional()?
             .ok_or_else(|| Error::not_found("record", id))
         })
@@ -323,7 +340,13 @@ impl RecordsStore for SqliteStore {
         let merge_on = merge_on.to_vec();
         let work: Vec<(Cells, Change, Insert)> = records
             .iter()
-            .map(|r| (r.cells.clone(), Change::merge(&r.cells, &[]), Insert::new(r)))
+            .map(|r| {
+                (
+                    r.cells.clone(),
+                    Change::merge(&r.cells, &[]),
+                    Insert::new(r),
+                )
+            })
             .collect();
         let at = fmt_time(&at);
         self.write(move |tx| {
@@ -511,7 +534,6 @@ impl RecordsStore for SqliteStore {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use pybase_core::fields::ValueKind;
@@ -551,7 +573,10 @@ mod tests {
         };
         let (text, params) = page_sql(&query, HashSet::new());
         // Paths and operands of plain fields are bound, never spliced.
-        assert!(!text.contains(plain.as_str()) && !text.contains("OR 1"), "{text}");
+        assert!(
+            !text.contains(plain.as_str()) && !text.contains("OR 1"),
+            "{text}"
+        );
         assert!(params.contains(&SqlValue::Text(format!("$.{plain}"))));
         let p = plan(&conn, &text, &params);
         assert!(p.contains("records_live"), "{p}");

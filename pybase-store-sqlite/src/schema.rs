@@ -289,7 +289,12 @@ impl SchemaStore for SqliteStore {
         let t = table.clone();
         let fields = fields.to_vec();
         self.write(move |tx| {
-            require(tx, "SELECT 1 FROM bases WHERE id = ?1", "base", t.base_id.as_str())?;
+            require(
+                tx,
+                "SELECT 1 FROM bases WHERE id = ?1",
+                "base",
+                t.base_id.as_str(),
+            )?;
             tx.prepare_cached(&format!(
                 "INSERT INTO tables ({TABLE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ))?
@@ -379,7 +384,12 @@ impl SchemaStore for SqliteStore {
     async fn create_field(&self, field: &Field) -> StoreResult<()> {
         let f = field.clone();
         self.write(move |tx| {
-            require(tx, "SELECT 1 FROM tables WHERE id = ?1", "table", f.table_id.as_str())?;
+            require(
+                tx,
+                "SELECT 1 FROM tables WHERE id = ?1",
+                "table",
+                f.table_id.as_str(),
+            )?;
             insert_field(tx, &f)
         })
         .await
@@ -467,7 +477,12 @@ impl SchemaStore for SqliteStore {
         let config = serde_json::to_string(&v.config).map_err(Error::from)?;
         let type_name = view_type_name(v.view_type)?;
         self.write(move |tx| {
-            require(tx, "SELECT 1 FROM tables WHERE id = ?1", "table", v.table_id.as_str())?;
+            require(
+                tx,
+                "SELECT 1 FROM tables WHERE id = ?1",
+                "table",
+                v.table_id.as_str(),
+            )?;
             tx.prepare_cached(&format!(
                 "INSERT INTO views ({VIEW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
             ))?

@@ -43,7 +43,9 @@ impl Sql {
     /// planner can match their index), a bound parameter otherwise.
     pub(crate) fn path(&mut self, field: FieldId) -> String {
         let path = cell_path(field.as_str());
-        if self.indexed.contains(&field) && field.as_str().bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if self.indexed.contains(&field)
+            && field.as_str().bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             format!("'{path}'")
         } else {
             self.bind(path)

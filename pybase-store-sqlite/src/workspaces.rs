@@ -47,9 +47,7 @@ fn check_last_owner(conn: &Connection, ws: &str, current: Role, new: Option<Role
         return Ok(());
     }
     let owners: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM members WHERE workspace_id = ?1 AND role = 'owner'",
-        )?
+        .prepare_cached("SELECT count(*) FROM members WHERE workspace_id = ?1 AND role = 'owner'")?
         .query_row([ws], |r| r.get(0))?;
     if owners <= 1 {
         return Err(Error::conflict(
@@ -85,7 +83,11 @@ impl WorkspacesStore for SqliteStore {
                 "INSERT INTO members (workspace_id, user_id, role, created_at) \
                  VALUES (?1, ?2, 'owner', ?3)",
             )?
-            .execute(params![w.id.as_str(), owner.as_str(), fmt_time(&w.created_at)])?;
+            .execute(params![
+                w.id.as_str(),
+                owner.as_str(),
+                fmt_time(&w.created_at)
+            ])?;
             Ok(())
         })
         .await
@@ -93,10 +95,12 @@ impl WorkspacesStore for SqliteStore {
 
     async fn get_workspace(&self, id: WorkspaceId) -> StoreResult<Workspace> {
         self.read(move |conn| {
-            conn.prepare_cached(&format!("SELECT {WS_COLUMNS} FROM workspaces w WHERE w.id = ?1"))?
-                .query_row([id.as_str()], workspace)
-                .optional()?
-                .ok_or_else(|| Error::not_found("workspace", id))
+            conn.prepare_cached(&format!(
+                "SELECT {WS_COLUMNS} FROM workspaces w WHERE w.id = ?1"
+            ))?
+            .query_row([id.as_str()], workspace)
+            .optional()?
+            .ok_or_else(|| Error::not_found("workspace", id))
         })
         .await
     }
@@ -206,7 +210,12 @@ impl WorkspacesStore for SqliteStore {
                 "INSERT INTO members (workspace_id, user_id, role, created_at) \
                  VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![ws.as_str(), user.as_str(), role.as_str(), fmt_time(&at)])?;
+            .execute(params![
+                ws.as_str(),
+                user.as_str(),
+                role.as_str(),
+                fmt_time(&at)
+            ])?;
             Ok(())
         })
         .await

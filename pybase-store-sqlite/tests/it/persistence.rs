@@ -23,8 +23,14 @@ async fn a_file_database_survives_close_and_reopen() {
         .create_records(
             fx.table.id,
             &[
-                new_record(cells(&[(fx.text, json!("one")), (fx.number, json!(1.25))]), Some(fx.owner.id)),
-                new_record(cells(&[(fx.text, json!("two")), (fx.tags, json!(["a", "b"]))]), None),
+                new_record(
+                    cells(&[(fx.text, json!("one")), (fx.number, json!(1.25))]),
+                    Some(fx.owner.id),
+                ),
+                new_record(
+                    cells(&[(fx.text, json!("two")), (fx.tags, json!(["a", "b"]))]),
+                    None,
+                ),
                 new_record(cells(&[(fx.flag, json!(true))]), None),
             ],
         )
@@ -44,17 +50,27 @@ async fn a_file_database_survives_close_and_reopen() {
         )
         .await
         .unwrap();
-    store.delete_records(fx.table.id, &[created[2].id], now()).await.unwrap();
+    store
+        .delete_records(fx.table.id, &[created[2].id], now())
+        .await
+        .unwrap();
     let fields_before = store.list_fields(fx.table.id).await.unwrap();
     drop(store);
 
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.schema_version().await.unwrap(), 1);
     assert_eq!(store.get_user(fx.owner.id).await.unwrap(), fx.owner);
-    let creds = store.find_credentials(&fx.owner.email).await.unwrap().unwrap();
+    let creds = store
+        .find_credentials(&fx.owner.email)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(creds.password_hash, "$argon2id$hash");
     assert_eq!(store.get_workspace(fx.ws.id).await.unwrap(), fx.ws);
-    assert_eq!(store.member_role(fx.ws.id, fx.owner.id).await.unwrap(), Some(Role::Owner));
+    assert_eq!(
+        store.member_role(fx.ws.id, fx.owner.id).await.unwrap(),
+        Some(Role::Owner)
+    );
     assert_eq!(store.get_base(fx.base.id).await.unwrap(), fx.base);
     assert_eq!(store.get_table(fx.table.id).await.unwrap(), fx.table);
     assert_eq!(store.list_fields(fx.table.id).await.unwrap(), fields_before);
@@ -72,7 +88,10 @@ async fn a_file_database_survives_close_and_reopen() {
     assert_eq!(page.records.len(), 3);
     let find = |id| page.records.iter().find(|r| r.id == id).unwrap();
     assert_eq!(find(created[0].id), &updated[0]);
-    assert_eq!(updated[0].cells, cells(&[(fx.text, json!("one")), (fx.flag, json!(true))]));
+    assert_eq!(
+        updated[0].cells,
+        cells(&[(fx.text, json!("one")), (fx.flag, json!(true))])
+    );
     assert_eq!(find(created[1].id), &created[1]);
     assert!(find(created[2].id).deleted_time.is_some());
     // The autonumber counter survives too.
@@ -89,15 +108,21 @@ fn opening_sets_wal_and_the_schema_version() {
     let path = dir.path().join("v.db");
     drop(SqliteStore::open(&path).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(version, 1);
-    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
     drop(conn);
     // Reopening an up-to-date database applies nothing and keeps the version.
     drop(SqliteStore::open(&path).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(version, 1);
 }
 

@@ -137,7 +137,12 @@ fn text_of(slot: Slot) -> BoxedStrategy<String> {
 }
 
 fn number() -> BoxedStrategy<f64> {
-    prop_oneof![proptest::sample::select(NUMBERS.to_vec()), Just(5.0), Just(-0.0)].boxed()
+    prop_oneof![
+        proptest::sample::select(NUMBERS.to_vec()),
+        Just(5.0),
+        Just(-0.0)
+    ]
+    .boxed()
 }
 
 fn fitting_operand(slot: Slot, op: Op) -> BoxedStrategy<Operand> {
@@ -187,7 +192,10 @@ enum F {
 }
 
 fn cond() -> impl Strategy<Value = Cond> {
-    (proptest::sample::select(SLOTS), proptest::sample::select(Op::ALL.to_vec()))
+    (
+        proptest::sample::select(SLOTS),
+        proptest::sample::select(Op::ALL.to_vec()),
+    )
         .prop_flat_map(|(slot, op)| {
             // Mostly operands core would produce; sometimes anything, since
             // eval defines a result for every combination.
@@ -257,14 +265,21 @@ fn cells_of(r: &Row, ids: &[FieldId; 4]) -> Cells {
     }
     if let Some((n, as_int)) = r.number {
         let x = NUMBERS[n];
-        let v = if as_int && x.fract() == 0.0 { json!(x as i64) } else { json!(x) };
+        let v = if as_int && x.fract() == 0.0 {
+            json!(x as i64)
+        } else {
+            json!(x)
+        };
         c.insert(ids[1].to_string(), v);
     }
     if let Some(b) = r.flag {
         c.insert(ids[2].to_string(), Value::Bool(b));
     }
     if let Some(tags) = &r.tags {
-        c.insert(ids[3].to_string(), json!(tags.iter().map(|i| TAGS[*i]).collect::<Vec<_>>()));
+        c.insert(
+            ids[3].to_string(),
+            json!(tags.iter().map(|i| TAGS[*i]).collect::<Vec<_>>()),
+        );
     }
     c
 }
@@ -290,7 +305,10 @@ async fn check(rows: Vec<Row>, queries: Vec<Q>) {
         .map(|(c, _)| c.id)
         .collect();
     if !deleted.is_empty() {
-        store.delete_records(fx.table.id, &deleted, *BASE_TIME).await.unwrap();
+        store
+            .delete_records(fx.table.id, &deleted, *BASE_TIME)
+            .await
+            .unwrap();
     }
     let mut all = Vec::new();
     for c in &created {
@@ -302,7 +320,10 @@ async fn check(rows: Vec<Row>, queries: Vec<Q>) {
         let sort: Vec<SortKey> = q
             .sort
             .iter()
-            .map(|(s, desc)| SortKey { target: s.target(&ids), desc: *desc })
+            .map(|(s, desc)| SortKey {
+                target: s.target(&ids),
+                desc: *desc,
+            })
             .collect();
         let mut expected: Vec<&Record> = all
             .iter()
@@ -327,7 +348,11 @@ async fn check(rows: Vec<Row>, queries: Vec<Q>) {
                 .unwrap();
             assert!(page.records.len() <= q.page);
             if page.has_more {
-                assert_eq!(page.records.len(), q.page, "a page with more after it is full");
+                assert_eq!(
+                    page.records.len(),
+                    q.page,
+                    "a page with more after it is full"
+                );
             }
             let last = page.records.last().cloned();
             got.extend(page.records);
@@ -389,7 +414,9 @@ async fn cursors_with_null_and_mistyped_values_follow_eval() {
         .iter()
         .map(|t| NewRecord {
             id: RecordId::new(),
-            cells: t.map(|t| Cells::from_iter([(fx.text.to_string(), json!(t))])).unwrap_or_default(),
+            cells: t
+                .map(|t| Cells::from_iter([(fx.text.to_string(), json!(t))]))
+                .unwrap_or_default(),
             created_by: None,
             created_time: *BASE_TIME,
         })
@@ -404,8 +431,15 @@ async fn cursors_with_null_and_mistyped_values_follow_eval() {
         (Slot::Number, SortValue::Text("x".into())),
     ] {
         for desc in [false, true] {
-            let sort = vec![SortKey { target: key.target(&ids), desc }];
-            let cursor = Cursor { values: vec![value.clone()], id: middle, query: 0 };
+            let sort = vec![SortKey {
+                target: key.target(&ids),
+                desc,
+            }];
+            let cursor = Cursor {
+                values: vec![value.clone()],
+                id: middle,
+                query: 0,
+            };
             let page = store
                 .query_records(&RecordQuery {
                     table_id: fx.table.id,
@@ -419,7 +453,9 @@ async fn cursors_with_null_and_mistyped_values_follow_eval() {
                 .unwrap();
             let mut expected: Vec<&Record> = created
                 .iter()
-                .filter(|r| pybase_core::query::eval::is_after(&sort, &cursor.values, &cursor.id, r))
+                .filter(|r| {
+                    pybase_core::query::eval::is_after(&sort, &cursor.values, &cursor.id, r)
+                })
                 .collect();
             expected.sort_by(|a, b| compare_records(&sort, a, b));
             let want: Vec<RecordId> = expected.iter().map(|r| r.id).collect();

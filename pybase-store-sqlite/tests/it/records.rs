@@ -46,7 +46,11 @@ async fn concurrent_patches_of_different_cells_both_survive(store: Arc<dyn Store
         let got = store.get_record(fx.table.id, r.id, false).await.unwrap();
         assert_eq!(
             got.cells,
-            cells(&[(fx.number, json!(i)), (fx.text, json!("left")), (fx.tags, json!(["b"]))])
+            cells(&[
+                (fx.number, json!(i)),
+                (fx.text, json!("left")),
+                (fx.tags, json!(["b"]))
+            ])
         );
     }
 }
@@ -84,7 +88,12 @@ async fn a_batch_with_a_missing_id_changes_nothing() {
         ..RecordPatch::default()
     };
     let err = store
-        .update_records(fx.table.id, &[patch(created[0].id), patch(missing), patch(created[1].id)], now(), None)
+        .update_records(
+            fx.table.id,
+            &[patch(created[0].id), patch(missing), patch(created[1].id)],
+            now(),
+            None,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -92,43 +101,95 @@ async fn a_batch_with_a_missing_id_changes_nothing() {
         "{err:?}"
     );
     for r in &created {
-        assert_eq!(&store.get_record(fx.table.id, r.id, false).await.unwrap(), r);
+        assert_eq!(
+            &store.get_record(fx.table.id, r.id, false).await.unwrap(),
+            r
+        );
     }
 
     // Soft-deleted records count as missing for updates and deletes.
-    store.delete_records(fx.table.id, &[created[1].id], now()).await.unwrap();
+    store
+        .delete_records(fx.table.id, &[created[1].id], now())
+        .await
+        .unwrap();
     let err = store
-        .update_records(fx.table.id, &[patch(created[0].id), patch(created[1].id)], now(), None)
+        .update_records(
+            fx.table.id,
+            &[patch(created[0].id), patch(created[1].id)],
+            now(),
+            None,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
-    assert_eq!(&store.get_record(fx.table.id, created[0].id, false).await.unwrap(), &created[0]);
+    assert_eq!(
+        &store
+            .get_record(fx.table.id, created[0].id, false)
+            .await
+            .unwrap(),
+        &created[0]
+    );
     let err = store
         .delete_records(fx.table.id, &[created[0].id, created[1].id], now())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
-    assert!(store.get_record(fx.table.id, created[0].id, false).await.is_ok());
+    assert!(
+        store
+            .get_record(fx.table.id, created[0].id, false)
+            .await
+            .is_ok()
+    );
 
     // A duplicate id in a create batch inserts nothing and burns no autonumber.
     let dup = new_record(cells(&[]), None);
     let err = store
-        .create_records(fx.table.id, &[new_record(cells(&[]), None), dup.clone(), dup])
+        .create_records(
+            fx.table.id,
+            &[new_record(cells(&[]), None), dup.clone(), dup],
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { entity: "record", .. }), "{err:?}");
-    let next = store.create_records(fx.table.id, &[new_record(cells(&[]), None)]).await.unwrap();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                entity: "record",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let next = store
+        .create_records(fx.table.id, &[new_record(cells(&[]), None)])
+        .await
+        .unwrap();
     assert_eq!(next[0].autonumber, 3);
 
     // Records of another table are not reachable through this one.
     let other = fixture(&*store).await;
-    let err = store.get_record(other.table.id, created[0].id, false).await.unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { .. }));
     let err = store
-        .create_records(pybase_core::ids::TableId::new(), &[new_record(cells(&[]), None)])
+        .get_record(other.table.id, created[0].id, false)
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { entity: "table", .. }), "{err:?}");
+    assert!(matches!(err, StoreError::NotFound { .. }));
+    let err = store
+        .create_records(
+            pybase_core::ids::TableId::new(),
+            &[new_record(cells(&[]), None)],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::NotFound {
+                entity: "table",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -161,7 +222,10 @@ async fn merges_set_unset_and_replace_inside_the_database() {
                 id: r.id,
                 // Lists and objects are replaced whole, not merged (RFC 7396
                 // would merge objects key by key).
-                set: cells(&[(fx.tags, json!(["c"])), (fx.flag, json!({"nested": {"z": 3}}))]),
+                set: cells(&[
+                    (fx.tags, json!(["c"])),
+                    (fx.flag, json!({"nested": {"z": 3}})),
+                ]),
                 unset: vec![fx.number],
                 replace: false,
             }],
@@ -172,7 +236,11 @@ async fn merges_set_unset_and_replace_inside_the_database() {
         .unwrap();
     assert_eq!(
         got[0].cells,
-        cells(&[(fx.text, json!("a")), (fx.tags, json!(["c"])), (fx.flag, json!({"nested": {"z": 3}}))])
+        cells(&[
+            (fx.text, json!("a")),
+            (fx.tags, json!(["c"])),
+            (fx.flag, json!({"nested": {"z": 3}}))
+        ])
     );
     assert_eq!(got[0].updated_time, at);
     assert_eq!(got[0].updated_by, None);
@@ -192,7 +260,10 @@ async fn merges_set_unset_and_replace_inside_the_database() {
         .await
         .unwrap();
     assert_eq!(got[0].cells, cells(&[(fx.number, json!(7))]));
-    assert_eq!(store.get_record(fx.table.id, r.id, false).await.unwrap(), got[0]);
+    assert_eq!(
+        store.get_record(fx.table.id, r.id, false).await.unwrap(),
+        got[0]
+    );
 }
 
 #[tokio::test]
@@ -211,7 +282,15 @@ async fn numbers_and_text_round_trip_exactly() {
     ];
     let inputs: Vec<NewRecord> = values
         .iter()
-        .map(|v| new_record(cells(&[(fx.number, v.clone()), (fx.text, json!("é \"q\" \\ \u{1F600}"))]), None))
+        .map(|v| {
+            new_record(
+                cells(&[
+                    (fx.number, v.clone()),
+                    (fx.text, json!("é \"q\" \\ \u{1F600}")),
+                ]),
+                None,
+            )
+        })
         .collect();
     let created = store.create_records(fx.table.id, &inputs).await.unwrap();
     for (input, got) in inputs.iter().zip(&created) {
@@ -221,8 +300,11 @@ async fn numbers_and_text_round_trip_exactly() {
     }
     let column = store.field_cells(fx.table.id, fx.number).await.unwrap();
     // field_cells answers in id order.
-    let mut expected: Vec<(RecordId, serde_json::Value)> =
-        created.iter().zip(&values).map(|(r, v)| (r.id, v.clone())).collect();
+    let mut expected: Vec<(RecordId, serde_json::Value)> = created
+        .iter()
+        .zip(&values)
+        .map(|(r, v)| (r.id, v.clone()))
+        .collect();
     expected.sort_by_key(|(id, _)| *id);
     assert_eq!(column, expected);
 }
@@ -235,9 +317,18 @@ async fn upsert_creates_updates_and_refuses_ambiguous_matches() {
         .create_records(
             fx.table.id,
             &[
-                new_record(cells(&[(fx.text, json!("ada")), (fx.number, json!(1))]), None),
-                new_record(cells(&[(fx.text, json!("bob")), (fx.number, json!(1))]), None),
-                new_record(cells(&[(fx.text, json!("bob")), (fx.number, json!(1))]), None),
+                new_record(
+                    cells(&[(fx.text, json!("ada")), (fx.number, json!(1))]),
+                    None,
+                ),
+                new_record(
+                    cells(&[(fx.text, json!("bob")), (fx.number, json!(1))]),
+                    None,
+                ),
+                new_record(
+                    cells(&[(fx.text, json!("bob")), (fx.number, json!(1))]),
+                    None,
+                ),
                 // Same text, but the number 1 is not the string "1".
                 new_record(cells(&[(fx.text, json!("1"))]), None),
             ],
@@ -250,10 +341,19 @@ async fn upsert_creates_updates_and_refuses_ambiguous_matches() {
             fx.table.id,
             &[fx.text],
             &[
-                new_record(cells(&[(fx.text, json!("ada")), (fx.number, json!(2))]), None),
-                new_record(cells(&[(fx.text, json!("cy")), (fx.number, json!(3))]), None),
+                new_record(
+                    cells(&[(fx.text, json!("ada")), (fx.number, json!(2))]),
+                    None,
+                ),
+                new_record(
+                    cells(&[(fx.text, json!("cy")), (fx.number, json!(3))]),
+                    None,
+                ),
                 // Matches the record created just above, in the same batch.
-                new_record(cells(&[(fx.text, json!("cy")), (fx.flag, json!(true))]), None),
+                new_record(
+                    cells(&[(fx.text, json!("cy")), (fx.flag, json!(true))]),
+                    None,
+                ),
                 // No text: matches records without text (none yet), so created.
                 new_record(cells(&[(fx.number, json!(1.0))]), None),
             ],
@@ -264,7 +364,10 @@ async fn upsert_creates_updates_and_refuses_ambiguous_matches() {
         .unwrap();
     assert!(!out[0].created);
     assert_eq!(out[0].record.id, existing[0].id);
-    assert_eq!(out[0].record.cells, cells(&[(fx.text, json!("ada")), (fx.number, json!(2))]));
+    assert_eq!(
+        out[0].record.cells,
+        cells(&[(fx.text, json!("ada")), (fx.number, json!(2))])
+    );
     assert_eq!(out[0].record.updated_by, Some(fx.owner.id));
     assert!(out[1].created);
     assert_eq!(out[1].record.autonumber, 5);
@@ -272,7 +375,11 @@ async fn upsert_creates_updates_and_refuses_ambiguous_matches() {
     assert_eq!(out[2].record.id, out[1].record.id);
     assert_eq!(
         out[2].record.cells,
-        cells(&[(fx.text, json!("cy")), (fx.number, json!(3)), (fx.flag, json!(true))])
+        cells(&[
+            (fx.text, json!("cy")),
+            (fx.number, json!(3)),
+            (fx.flag, json!(true))
+        ])
     );
     assert!(out[3].created);
     assert_eq!(out[3].record.autonumber, 6);
@@ -299,9 +406,15 @@ async fn upsert_creates_updates_and_refuses_ambiguous_matches() {
             fx.table.id,
             &[fx.text],
             &[
-                new_record(cells(&[(fx.text, json!("ada")), (fx.number, json!(99))]), None),
+                new_record(
+                    cells(&[(fx.text, json!("ada")), (fx.number, json!(99))]),
+                    None,
+                ),
                 new_record(cells(&[(fx.text, json!("new"))]), None),
-                new_record(cells(&[(fx.text, json!("bob")), (fx.number, json!(99))]), None),
+                new_record(
+                    cells(&[(fx.text, json!("bob")), (fx.number, json!(99))]),
+                    None,
+                ),
             ],
             at,
             None,
@@ -312,16 +425,28 @@ async fn upsert_creates_updates_and_refuses_ambiguous_matches() {
         matches!(&err, StoreError::Conflict { entity: "record", field, .. } if field == "merge_on"),
         "{err:?}"
     );
-    assert_eq!(store.field_cells(fx.table.id, fx.number).await.unwrap(), before);
-    assert_eq!(store.field_cells(fx.table.id, fx.text).await.unwrap(), texts_before);
+    assert_eq!(
+        store.field_cells(fx.table.id, fx.number).await.unwrap(),
+        before
+    );
+    assert_eq!(
+        store.field_cells(fx.table.id, fx.text).await.unwrap(),
+        texts_before
+    );
 
     // Soft-deleted records never match.
-    store.delete_records(fx.table.id, &[existing[1].id], now()).await.unwrap();
+    store
+        .delete_records(fx.table.id, &[existing[1].id], now())
+        .await
+        .unwrap();
     let out = store
         .upsert_records(
             fx.table.id,
             &[fx.text],
-            &[new_record(cells(&[(fx.text, json!("bob")), (fx.number, json!(5))]), None)],
+            &[new_record(
+                cells(&[(fx.text, json!("bob")), (fx.number, json!(5))]),
+                None,
+            )],
             at,
             None,
         )
@@ -335,13 +460,27 @@ async fn soft_delete_restore_and_live_ids() {
     let store = memory();
     let fx = fixture(&*store).await;
     let created = store
-        .create_records(fx.table.id, &[new_record(cells(&[]), None), new_record(cells(&[]), None)])
+        .create_records(
+            fx.table.id,
+            &[new_record(cells(&[]), None), new_record(cells(&[]), None)],
+        )
         .await
         .unwrap();
     let at = now();
-    store.delete_records(fx.table.id, &[created[0].id], at).await.unwrap();
-    assert!(store.get_record(fx.table.id, created[0].id, false).await.is_err());
-    let deleted = store.get_record(fx.table.id, created[0].id, true).await.unwrap();
+    store
+        .delete_records(fx.table.id, &[created[0].id], at)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .get_record(fx.table.id, created[0].id, false)
+            .await
+            .is_err()
+    );
+    let deleted = store
+        .get_record(fx.table.id, created[0].id, true)
+        .await
+        .unwrap();
     assert_eq!(deleted.deleted_time, Some(at));
     let ghost = RecordId::new();
     let live = store
@@ -349,13 +488,25 @@ async fn soft_delete_restore_and_live_ids() {
         .await
         .unwrap();
     assert_eq!(live, vec![created[1].id]);
-    let restored = store.restore_record(fx.table.id, created[0].id).await.unwrap();
+    let restored = store
+        .restore_record(fx.table.id, created[0].id)
+        .await
+        .unwrap();
     assert_eq!(restored, created[0]);
     // Restoring a live record returns it unchanged.
-    assert_eq!(store.restore_record(fx.table.id, created[1].id).await.unwrap(), created[1]);
+    assert_eq!(
+        store
+            .restore_record(fx.table.id, created[1].id)
+            .await
+            .unwrap(),
+        created[1]
+    );
     assert!(matches!(
         store.restore_record(fx.table.id, ghost).await,
-        Err(StoreError::NotFound { entity: "record", .. })
+        Err(StoreError::NotFound {
+            entity: "record",
+            ..
+        })
     ));
 }
 
@@ -377,10 +528,16 @@ async fn attachments_round_trip() {
     store.create_attachment(&a).await.unwrap();
     assert_eq!(store.get_attachment(a.id).await.unwrap(), a);
     let ghost = AttachmentId::new();
-    assert_eq!(store.get_attachments(&[a.id, ghost]).await.unwrap(), vec![a.clone()]);
+    assert_eq!(
+        store.get_attachments(&[a.id, ghost]).await.unwrap(),
+        vec![a.clone()]
+    );
     assert!(matches!(
         store.get_attachment(ghost).await,
-        Err(StoreError::NotFound { entity: "attachment", .. })
+        Err(StoreError::NotFound {
+            entity: "attachment",
+            ..
+        })
     ));
     let orphan = Attachment {
         id: AttachmentId::new(),
@@ -389,6 +546,9 @@ async fn attachments_round_trip() {
     };
     assert!(matches!(
         store.create_attachment(&orphan).await,
-        Err(StoreError::NotFound { entity: "table", .. })
+        Err(StoreError::NotFound {
+            entity: "table",
+            ..
+        })
     ));
 }

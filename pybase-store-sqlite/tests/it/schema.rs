@@ -20,7 +20,10 @@ fn cell_indexes(path: &std::path::Path) -> Vec<String> {
     let mut stmt = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'cell_%' ORDER BY name")
         .unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 #[tokio::test]
@@ -36,7 +39,10 @@ async fn indexed_fields_get_an_index_that_follows_the_flag() {
     assert_eq!(cell_indexes(&path), vec![name.clone()]);
     // The index serves queries and keeps data correct.
     store
-        .create_records(fx.table.id, &[new_record(cells(&[(f.id, json!("x"))]), None)])
+        .create_records(
+            fx.table.id,
+            &[new_record(cells(&[(f.id, json!("x"))]), None)],
+        )
         .await
         .unwrap();
     f.indexed = false;
@@ -55,8 +61,14 @@ async fn indexed_fields_get_an_index_that_follows_the_flag() {
     assert_eq!(cell_indexes(&path).len(), 1);
     store.delete_workspace(fx.ws.id).await.unwrap();
     assert!(cell_indexes(&path).is_empty());
-    assert!(matches!(store.get_table(fx.table.id).await, Err(StoreError::NotFound { .. })));
-    assert!(matches!(store.get_field(g.id).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.get_table(fx.table.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.get_field(g.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 #[tokio::test]
@@ -81,11 +93,22 @@ async fn field_names_are_unique_ignoring_case() {
         .unwrap();
     let mut renamed = store.get_field(fx.number).await.unwrap();
     renamed.name = "extra".into();
-    assert!(matches!(store.update_field(&renamed).await, Err(StoreError::Conflict { .. })));
-    let missing = field(pybase_core::ids::TableId::new(), "X", FieldType::LongText, 0);
+    assert!(matches!(
+        store.update_field(&renamed).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let missing = field(
+        pybase_core::ids::TableId::new(),
+        "X",
+        FieldType::LongText,
+        0,
+    );
     assert!(matches!(
         store.create_field(&missing).await,
-        Err(StoreError::NotFound { entity: "table", .. })
+        Err(StoreError::NotFound {
+            entity: "table",
+            ..
+        })
     ));
 }
 
@@ -97,18 +120,30 @@ async fn replace_and_delete_field_rewrite_cells_of_every_record() {
         .create_records(
             fx.table.id,
             &[
-                new_record(cells(&[(fx.text, json!("12")), (fx.number, json!(1))]), None),
-                new_record(cells(&[(fx.text, json!("zz")), (fx.number, json!(2))]), None),
+                new_record(
+                    cells(&[(fx.text, json!("12")), (fx.number, json!(1))]),
+                    None,
+                ),
+                new_record(
+                    cells(&[(fx.text, json!("zz")), (fx.number, json!(2))]),
+                    None,
+                ),
             ],
         )
         .await
         .unwrap();
-    store.delete_records(fx.table.id, &[created[1].id], now()).await.unwrap();
+    store
+        .delete_records(fx.table.id, &[created[1].id], now())
+        .await
+        .unwrap();
     let mut f = store.get_field(fx.text).await.unwrap();
     f.field_type = FieldType::Number { precision: 0 };
     f.name = "As number".into();
     store
-        .replace_field(&f, &[(created[0].id, Some(json!(12))), (created[1].id, None)])
+        .replace_field(
+            &f,
+            &[(created[0].id, Some(json!(12))), (created[1].id, None)],
+        )
         .await
         .unwrap();
     assert_eq!(store.get_field(fx.text).await.unwrap(), f);
@@ -117,12 +152,24 @@ async fn replace_and_delete_field_rewrite_cells_of_every_record() {
         vec![(created[0].id, json!(12))]
     );
     store.delete_field(fx.number).await.unwrap();
-    assert!(store.field_cells(fx.table.id, fx.number).await.unwrap().is_empty());
-    let deleted = store.get_record(fx.table.id, created[1].id, true).await.unwrap();
+    assert!(
+        store
+            .field_cells(fx.table.id, fx.number)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let deleted = store
+        .get_record(fx.table.id, created[1].id, true)
+        .await
+        .unwrap();
     assert!(deleted.cells.is_empty(), "{:?}", deleted.cells);
     assert!(matches!(
         store.delete_field(fx.number).await,
-        Err(StoreError::NotFound { entity: "field", .. })
+        Err(StoreError::NotFound {
+            entity: "field",
+            ..
+        })
     ));
 }
 
@@ -131,30 +178,56 @@ async fn last_owner_rule_and_member_conflicts() {
     let store = memory();
     let fx = fixture(&*store).await;
     let other = user(&*store).await;
-    let is_last_owner = |r: Result<(), StoreError>| {
-        matches!(r, Err(StoreError::Conflict { entity: "member", field, .. }) if field == "last_owner")
-    };
-    assert!(is_last_owner(store.set_member_role(fx.ws.id, fx.owner.id, Role::Admin).await));
-    assert!(is_last_owner(store.remove_member(fx.ws.id, fx.owner.id).await));
-    store.add_member(fx.ws.id, other.id, Role::Editor, now()).await.unwrap();
+    let is_last_owner = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Conflict { entity: "member", field, .. }) if field == "last_owner");
+    assert!(is_last_owner(
+        store
+            .set_member_role(fx.ws.id, fx.owner.id, Role::Admin)
+            .await
+    ));
+    assert!(is_last_owner(
+        store.remove_member(fx.ws.id, fx.owner.id).await
+    ));
+    store
+        .add_member(fx.ws.id, other.id, Role::Editor, now())
+        .await
+        .unwrap();
     assert!(matches!(
-        store.add_member(fx.ws.id, other.id, Role::Viewer, now()).await,
-        Err(StoreError::Conflict { entity: "member", .. })
+        store
+            .add_member(fx.ws.id, other.id, Role::Viewer, now())
+            .await,
+        Err(StoreError::Conflict {
+            entity: "member",
+            ..
+        })
     ));
     assert!(matches!(
-        store.add_member(fx.ws.id, UserId::new(), Role::Viewer, now()).await,
+        store
+            .add_member(fx.ws.id, UserId::new(), Role::Viewer, now())
+            .await,
         Err(StoreError::NotFound { entity: "user", .. })
     ));
-    store.set_member_role(fx.ws.id, other.id, Role::Owner).await.unwrap();
-    store.set_member_role(fx.ws.id, fx.owner.id, Role::Viewer).await.unwrap();
+    store
+        .set_member_role(fx.ws.id, other.id, Role::Owner)
+        .await
+        .unwrap();
+    store
+        .set_member_role(fx.ws.id, fx.owner.id, Role::Viewer)
+        .await
+        .unwrap();
     assert!(is_last_owner(store.remove_member(fx.ws.id, other.id).await));
-    store.set_member_role(fx.ws.id, other.id, Role::Owner).await.unwrap();
+    store
+        .set_member_role(fx.ws.id, other.id, Role::Owner)
+        .await
+        .unwrap();
     let members = store.list_members(fx.ws.id).await.unwrap();
     assert_eq!(members.len(), 2);
     assert_eq!(members[0].user, fx.owner);
     assert_eq!(members[0].role, Role::Viewer);
     store.remove_member(fx.ws.id, fx.owner.id).await.unwrap();
-    assert_eq!(store.member_role(fx.ws.id, fx.owner.id).await.unwrap(), None);
+    assert_eq!(
+        store.member_role(fx.ws.id, fx.owner.id).await.unwrap(),
+        None
+    );
     assert!(matches!(
         store.remove_member(fx.ws.id, fx.owner.id).await,
         Err(StoreError::NotFound { .. })
@@ -182,11 +255,18 @@ async fn users_tokens_resets_and_keys() {
         Err(StoreError::Conflict { entity: "user", field, .. }) if field == "email"
     ));
     assert_eq!(
-        store.find_credentials(&u.email.to_uppercase()).await.unwrap().map(|c| c.user),
+        store
+            .find_credentials(&u.email.to_uppercase())
+            .await
+            .unwrap()
+            .map(|c| c.user),
         Some(u.clone())
     );
     store.set_password_hash(u.id, "new", now()).await.unwrap();
-    assert_eq!(store.get_credentials(u.id).await.unwrap().password_hash, "new");
+    assert_eq!(
+        store.get_credentials(u.id).await.unwrap().password_hash,
+        "new"
+    );
 
     let token = RefreshToken {
         id: "jti1".into(),
@@ -204,9 +284,24 @@ async fn users_tokens_resets_and_keys() {
         store.spend_refresh_token("h1", now())
     );
     let outcomes = [a.unwrap(), b.unwrap()];
-    assert_eq!(outcomes.iter().filter(|o| matches!(o, SpendOutcome::Spent(_))).count(), 1);
-    assert_eq!(outcomes.iter().filter(|o| matches!(o, SpendOutcome::Reused(_))).count(), 1);
-    assert_eq!(store.spend_refresh_token("nope", now()).await.unwrap(), SpendOutcome::Unknown);
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, SpendOutcome::Spent(_)))
+            .count(),
+        1
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, SpendOutcome::Reused(_)))
+            .count(),
+        1
+    );
+    assert_eq!(
+        store.spend_refresh_token("nope", now()).await.unwrap(),
+        SpendOutcome::Unknown
+    );
     let second = RefreshToken {
         id: "jti2".into(),
         token_hash: "h2".into(),
@@ -227,10 +322,26 @@ async fn users_tokens_resets_and_keys() {
         used_at: None,
     };
     store.insert_password_reset(&reset).await.unwrap();
-    assert!(store.use_password_reset("r1", now() + TimeDelta::hours(2)).await.unwrap().is_none());
-    let used = store.use_password_reset("r1", now()).await.unwrap().unwrap();
+    assert!(
+        store
+            .use_password_reset("r1", now() + TimeDelta::hours(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let used = store
+        .use_password_reset("r1", now())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(used.used_at.is_some());
-    assert!(store.use_password_reset("r1", now()).await.unwrap().is_none());
+    assert!(
+        store
+            .use_password_reset("r1", now())
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let key = StoredApiKey {
         key: ApiKey {
@@ -247,7 +358,10 @@ async fn users_tokens_resets_and_keys() {
         secret_hash: "s".into(),
     };
     store.create_api_key(&key).await.unwrap();
-    assert_eq!(store.find_api_key("pbk_abcd").await.unwrap(), Some(key.clone()));
+    assert_eq!(
+        store.find_api_key("pbk_abcd").await.unwrap(),
+        Some(key.clone())
+    );
     let mut clash = key.clone();
     clash.key.id = ApiKeyId::new();
     assert!(matches!(
@@ -256,7 +370,10 @@ async fn users_tokens_resets_and_keys() {
     ));
     let t = now();
     store.touch_api_key(key.key.id, t).await.unwrap();
-    assert_eq!(store.list_api_keys(u.id).await.unwrap()[0].last_used_at, Some(t));
+    assert_eq!(
+        store.list_api_keys(u.id).await.unwrap()[0].last_used_at,
+        Some(t)
+    );
     let stranger = user(&*store).await;
     assert!(matches!(
         store.delete_api_key(stranger.id, key.key.id).await,
@@ -264,6 +381,9 @@ async fn users_tokens_resets_and_keys() {
     ));
     store.delete_user(u.id).await.unwrap();
     assert!(store.find_api_key("pbk_abcd").await.unwrap().is_none());
-    assert!(matches!(store.get_user(u.id).await, Err(StoreError::NotFound { entity: "user", .. })));
+    assert!(matches!(
+        store.get_user(u.id).await,
+        Err(StoreError::NotFound { entity: "user", .. })
+    ));
     assert!(store.spend_refresh_token("h1", now()).await.unwrap() == SpendOutcome::Unknown);
 }
