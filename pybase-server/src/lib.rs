@@ -312,8 +312,13 @@ pub fn init_tracing(json: bool) {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi => {
-            println!("{}", openapi::document_json()?);
-            Ok(())
+            use std::io::Write as _;
+            let doc = openapi::document_json()?;
+            match writeln!(std::io::stdout().lock(), "{doc}") {
+                // `pybase-server openapi | head` closes the pipe early; fine.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
         }
         Command::Migrate => {
             init_tracing(cli.settings.json_logs);
