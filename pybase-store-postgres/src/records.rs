@@ -516,16 +516,43 @@ impl RecordsStore for PgStore {
     }
 }
 
+impl PgStore {
+    /// PostgreSQL's plan for a query, one line per row of `EXPLAIN`
+    /// (`analyze` runs it, as `EXPLAIN (ANALYZE, BUFFERS)` does). For checking
+    /// that filters and pages use the indexes.
+    pub async fn explain(&self, query: &RecordQuery, analyze: bool) -> StoreResult<Vec<String>> {
+        let limit = query.limit.max(1);
+        let mut sql = Sql::new(if analyze {
+            "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "
+        } else {
+            "EXPLAIN (COSTS OFF) "
+        });
+        compile_query_into(&mut sql, query, limit)?;
+        let found = sql.build()?.fetch_all(&self.pool).await.db()?;
+        found
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()
+            .db()
+    }
+}
+
 /// The SQL of a page: filter, keyset condition, order, and `limit + 1` rows
 /// (the extra one tells whether more follow).
-pub(crate) fn compile_query(query: &RecordQuery, limit: usize) -> StoreResult<Sql> {
+fn compile_query(query: &RecordQuery, limit: usize) -> StoreResult<Sql> {
     let mut sql = Sql::new("");
+    compile_query_into(&mut sql, query, limit)?;
+    Ok(sql)
+}
+
+/// Appends the SQL of a page to `sql`.
+fn compile_query_into(sql: &mut Sql, query: &RecordQuery, limit: usize) -> StoreResult<()> {
     let table = sql.arg(query.table_id.as_str().to_owned());
     let mut wheres = vec![format!("table_id = {table}")];
     if !query.include_deleted {
         wheres.push("deleted_time IS NULL".to_owned());
     }
-    let mut compiler = Compiler::new(&mut sql);
+    let mut compiler = Compiler::new(sql);
     if let Some(filter) = &query.filter {
         wheres.push(compiler.filter(filter));
     }
@@ -538,5 +565,5 @@ pub(crate) fn compile_query(query: &RecordQuery, limit: usize) -> StoreResult<Sq
         wheres.join(" AND ")
     );
     sql.push(&text);
-    Ok(sql)
+    Ok(())
 }

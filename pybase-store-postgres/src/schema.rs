@@ -43,6 +43,16 @@ impl IndexKind {
             Self::Number => format!("\"records_num_{field}\""),
         }
     }
+
+    /// The extended statistics kept beside the index. PostgreSQL ignores the
+    /// statistics of partial indexes when it estimates how many rows a
+    /// condition keeps; these give it the distribution of the cells.
+    fn statistics_name(self, field: &str) -> String {
+        match self {
+            Self::Text => format!("records_txt_{field}_st"),
+            Self::Number => format!("records_num_{field}_st"),
+        }
+    }
 }
 
 /// An id checked once more before it is written into DDL (which cannot take
@@ -89,6 +99,15 @@ async fn sync_index(conn: &mut PgConnection, table: TableId, field: &Field) -> S
                 .execute(&mut *conn)
                 .await
                 .db()?;
+            let ddl = format!(
+                "CREATE STATISTICS IF NOT EXISTS \"{}\" ON {} FROM records",
+                kind.statistics_name(fld),
+                index_expression(kind, fld)
+            );
+            sqlx::query(AssertSqlSafe(ddl))
+                .execute(&mut *conn)
+                .await
+                .db()?;
         } else {
             drop_index(conn, kind, fld).await?;
         }
@@ -105,6 +124,22 @@ async fn drop_index(conn: &mut PgConnection, kind: IndexKind, fld: &str) -> Stor
         .db()?;
     if exists.is_some() {
         let ddl = format!("DROP INDEX IF EXISTS {}", kind.name(fld));
+        sqlx::query(AssertSqlSafe(ddl))
+            .execute(&mut *conn)
+            .await
+            .db()?;
+    }
+    let stats: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM pg_statistic_ext WHERE stxname = $1")
+            .bind(kind.statistics_name(fld))
+            .fetch_optional(&mut *conn)
+            .await
+            .db()?;
+    if stats.is_some() {
+        let ddl = format!(
+            "DROP STATISTICS IF EXISTS \"{}\"",
+            kind.statistics_name(fld)
+        );
         sqlx::query(AssertSqlSafe(ddl))
             .execute(&mut *conn)
             .await
