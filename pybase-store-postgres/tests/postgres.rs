@@ -1435,9 +1435,9 @@ mod props {
     #[derive(Debug, Clone)]
     pub(super) enum Tree {
         Leaf(Leaf),
-        And(Vec<Tree>),
-        Or(Vec<Tree>),
-        Not(Box<Tree>),
+        And(Vec<Self>),
+        Or(Vec<Self>),
+        Not(Box<Self>),
     }
 
     pub(super) fn tree() -> impl Strategy<Value = Tree> {
