@@ -9,7 +9,9 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use pybase_core::facade::{FieldKey, NewBase, NewField, NewTable, NewWorkspace, QueryInput, WriteOptions};
+use pybase_core::facade::{
+    FieldKey, NewBase, NewField, NewTable, NewWorkspace, QueryInput, WriteOptions,
+};
 use pybase_core::ids::UserId;
 use pybase_core::model::User;
 use pybase_core::store::Store;
@@ -37,7 +39,9 @@ fn cells(value: Value) -> Map<String, Value> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let store: Arc<dyn Store> = match std::env::args().nth(1) {
-        Some(path) => Arc::new(SqliteStore::open(&path).with_context(|| format!("opening {path}"))?),
+        Some(path) => {
+            Arc::new(SqliteStore::open(&path).with_context(|| format!("opening {path}"))?)
+        }
         None => Arc::new(SqliteStore::open_in_memory()?),
     };
     let pybase = Pybase::new(store.clone());
@@ -47,7 +51,10 @@ async fn main() -> anyhow::Result<()> {
     let now = pybase.clock().now();
     let user = User {
         id: UserId::new(),
-        email: format!("ada-{}@example.com", UserId::new().as_str()[10..].to_lowercase()),
+        email: format!(
+            "ada-{}@example.com",
+            UserId::new().as_str()[10..].to_lowercase()
+        ),
         name: "Ada".into(),
         created_at: now,
         updated_at: now,
@@ -56,10 +63,23 @@ async fn main() -> anyhow::Result<()> {
     let ada = Principal::user(user.id);
 
     let ws = pybase
-        .create_workspace(&ada, NewWorkspace { name: "Workshop".into(), ..Default::default() })
+        .create_workspace(
+            &ada,
+            NewWorkspace {
+                name: "Workshop".into(),
+                ..Default::default()
+            },
+        )
         .await?;
     let base = pybase
-        .create_base(&ada, ws.id, NewBase { name: "Inventory".into(), description: None })
+        .create_base(
+            &ada,
+            ws.id,
+            NewBase {
+                name: "Inventory".into(),
+                description: None,
+            },
+        )
         .await?;
     let parts = pybase
         .create_table(
@@ -70,9 +90,17 @@ async fn main() -> anyhow::Result<()> {
                 fields: vec![
                     field("Part", "text", Value::Null),
                     field("Qty", "number", json!({ "precision": 0 })),
-                    field("Price", "currency", json!({ "symbol": "€", "precision": 2 })),
+                    field(
+                        "Price",
+                        "currency",
+                        json!({ "symbol": "€", "precision": 2 }),
+                    ),
                     field("In stock", "checkbox", Value::Null),
-                    field("Kind", "single_select", json!({ "choices": ["Bolt", "Nut", "Washer"] })),
+                    field(
+                        "Kind",
+                        "single_select",
+                        json!({ "choices": ["Bolt", "Nut", "Washer"] }),
+                    ),
                     field("Added", "created_time", Value::Null),
                 ],
                 ..Default::default()
@@ -94,10 +122,17 @@ async fn main() -> anyhow::Result<()> {
             &ada,
             table,
             rows.into_iter().map(cells).collect(),
-            WriteOptions { typecast: true, field_key: FieldKey::Name },
+            WriteOptions {
+                typecast: true,
+                field_key: FieldKey::Name,
+            },
         )
         .await?;
-    println!("created {} records in table {}", created.len(), parts.table.name);
+    println!(
+        "created {} records in table {}",
+        created.len(),
+        parts.table.name
+    );
 
     // Bolts with more than 500 in stock, most expensive first.
     let page = pybase

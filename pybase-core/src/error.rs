@@ -60,6 +60,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// A `NotFound` for `entity` with `id`.
+    #[allow(clippy::needless_pass_by_value)] // callers pass ids by value
     pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
         Self::NotFound {
             entity,

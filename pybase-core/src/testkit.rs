@@ -14,6 +14,9 @@
 //! which expands to one `#[tokio::test]` per case, named after it, so
 //! `cargo test conformance::records_partial_update_merges` works.
 
+// Test support: a failed expectation is meant to panic with the value shown.
+#![allow(clippy::unwrap_used)]
+
 pub mod access;
 pub mod auth;
 pub mod fixture;

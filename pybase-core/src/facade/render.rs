@@ -167,10 +167,10 @@ impl Renderer<'_> {
     pub(crate) fn render(&self, r: &Record) -> RecordOut {
         let mut out = Map::new();
         for f in self.fields {
-            if let Some(only) = &self.only {
-                if !only.contains(&f.id) {
-                    continue;
-                }
+            if let Some(only) = &self.only
+                && !only.contains(&f.id)
+            {
+                continue;
             }
             let value = match f.field_type.meta_column() {
                 Some(MetaColumn::Autonumber) => Some(json!(r.autonumber)),

@@ -265,19 +265,18 @@ impl Pybase {
         if let FieldType::Link {
             linked_table_id, ..
         } = ft
+            && *linked_table_id != table.id
         {
-            if *linked_table_id != table.id {
-                let ok = match self.store.get_table(*linked_table_id).await {
-                    Ok(t) => t.base_id == table.base_id,
-                    Err(crate::StoreError::NotFound { .. }) => false,
-                    Err(e) => return Err(e.into()),
-                };
-                if !ok {
-                    return Err(Error::invalid(
-                        name,
-                        "linked_table_id: a table of the same base",
-                    ));
-                }
+            let ok = match self.store.get_table(*linked_table_id).await {
+                Ok(t) => t.base_id == table.base_id,
+                Err(crate::StoreError::NotFound { .. }) => false,
+                Err(e) => return Err(e.into()),
+            };
+            if !ok {
+                return Err(Error::invalid(
+                    name,
+                    "linked_table_id: a table of the same base",
+                ));
             }
         }
         Ok(())
@@ -698,10 +697,10 @@ fn keep_choice_ids(old: &FieldType, new: &mut FieldType) {
 fn choice_renames(old: &FieldType, new: &FieldType) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for o in old.choices() {
-        if let Some(n) = new.choices().iter().find(|n| n.id == o.id) {
-            if n.name != o.name {
-                out.insert(o.name.clone(), n.name.clone());
-            }
+        if let Some(n) = new.choices().iter().find(|n| n.id == o.id)
+            && n.name != o.name
+        {
+            out.insert(o.name.clone(), n.name.clone());
         }
     }
     out

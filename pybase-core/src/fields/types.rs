@@ -471,10 +471,9 @@ impl FieldType {
     /// The options as the API shows them (an object, possibly empty).
     pub fn options_json(&self) -> Value {
         match self {
-            Self::Text { max_length } => match max_length {
-                Some(n) => json!({ "max_length": n }),
-                None => json!({}),
-            },
+            Self::Text {
+                max_length: Some(n),
+            } => json!({ "max_length": n }),
             Self::Number { precision } | Self::Percent { precision } => {
                 json!({ "precision": precision })
             }

@@ -53,7 +53,7 @@ pub fn target_value(target: Target, record: &Record) -> SortValue {
     }
 }
 
-fn list_cell<'a>(target: Target, record: &'a Record) -> Vec<&'a str> {
+fn list_cell(target: Target, record: &Record) -> Vec<&str> {
     match target {
         Target::Cell { field, .. } => match record.cells.get(field.as_str()) {
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),

@@ -120,11 +120,11 @@ impl Op {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FilterSpec {
     /// All must match (an empty list matches everything).
-    And(Vec<FilterSpec>),
+    And(Vec<Self>),
     /// At least one must match (an empty list matches nothing).
-    Or(Vec<FilterSpec>),
+    Or(Vec<Self>),
     /// Must not match.
-    Not(Box<FilterSpec>),
+    Not(Box<Self>),
     /// A condition on one field.
     Cond {
         /// Field name or id.
@@ -193,11 +193,11 @@ pub struct Condition {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
     /// All must match (empty: true).
-    And(Vec<Filter>),
+    And(Vec<Self>),
     /// At least one must match (empty: false).
-    Or(Vec<Filter>),
+    Or(Vec<Self>),
     /// Must not match.
-    Not(Box<Filter>),
+    Not(Box<Self>),
     /// A condition.
     Cond(Condition),
 }

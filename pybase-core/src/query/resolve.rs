@@ -155,10 +155,10 @@ fn parse_spec(value: &Value, depth: usize, count: &mut usize) -> Result<FilterSp
 
 /// Finds a field by id, exact name, or name ignoring case.
 pub fn find_field<'a>(fields: &'a [Field], key: &str) -> Option<&'a Field> {
-    if let Ok(id) = FieldId::parse(key) {
-        if let Some(f) = fields.iter().find(|f| f.id == id) {
-            return Some(f);
-        }
+    if let Ok(id) = FieldId::parse(key)
+        && let Some(f) = fields.iter().find(|f| f.id == id)
+    {
+        return Some(f);
     }
     fields.iter().find(|f| f.name == key).or_else(|| {
         fields

@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::facade::{FieldKey, NewBase, NewField, NewMember, NewTable, NewWorkspace, RecordOut, TableSchema, WriteOptions};
+use crate::facade::{
+    FieldKey, NewBase, NewField, NewMember, NewTable, NewWorkspace, RecordOut, TableSchema,
+    WriteOptions,
+};
 use crate::ids::{FieldId, UserId};
 use crate::model::{Base, User, Workspace};
 use crate::principal::Principal;
@@ -29,7 +32,10 @@ pub async fn make_user(store: &Arc<dyn Store>, name: &str) -> User {
         updated_at: now,
     };
     store
-        .create_user(&user, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
+        .create_user(
+            &user,
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+        )
         .await
         .expect("create user");
     user
@@ -37,7 +43,10 @@ pub async fn make_user(store: &Arc<dyn Store>, name: &str) -> User {
 
 /// Builds a JSON object from pairs.
 pub fn cells(pairs: &[(&str, Value)]) -> Map<String, Value> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
 }
 
 /// Everything most cases need.
@@ -88,7 +97,10 @@ impl Fixture {
             )
             .await
             .expect("create workspace");
-        for (user, role) in principals[1..4].iter().zip([Role::Admin, Role::Editor, Role::Viewer]) {
+        for (user, role) in principals[1..4]
+            .iter()
+            .zip([Role::Admin, Role::Editor, Role::Viewer])
+        {
             pb.add_member(
                 &owner,
                 ws.id,
@@ -128,10 +140,22 @@ impl Fixture {
                     fields: vec![
                         f("Name", "text", Value::Null),
                         f("Qty", "number", json!({ "precision": 0 })),
-                        f("Price", "currency", json!({ "precision": 2, "symbol": "$" })),
+                        f(
+                            "Price",
+                            "currency",
+                            json!({ "precision": 2, "symbol": "$" }),
+                        ),
                         f("Done", "checkbox", Value::Null),
-                        f("Status", "single_select", json!({ "choices": ["Open", "Closed"] })),
-                        f("Tags", "multi_select", json!({ "choices": ["a", "b", "c"] })),
+                        f(
+                            "Status",
+                            "single_select",
+                            json!({ "choices": ["Open", "Closed"] }),
+                        ),
+                        f(
+                            "Tags",
+                            "multi_select",
+                            json!({ "choices": ["a", "b", "c"] }),
+                        ),
                         f("Due", "date", Value::Null),
                         f("Notes", "long_text", Value::Null),
                         f("Email", "email", Value::Null),
@@ -171,7 +195,12 @@ impl Fixture {
     /// Creates one record in the fixture table as the owner.
     pub async fn create(&self, pairs: &[(&str, Value)]) -> RecordOut {
         self.pb
-            .create_record(&self.owner, self.table.table.id, cells(pairs), WriteOptions::default())
+            .create_record(
+                &self.owner,
+                self.table.table.id,
+                cells(pairs),
+                WriteOptions::default(),
+            )
             .await
             .expect("create record")
     }
@@ -198,7 +227,10 @@ impl Fixture {
 pub fn assert_invalid(e: &Error, key: &str) {
     match e {
         Error::Validation { fields, .. } => {
-            assert!(fields.contains_key(key), "expected a validation error on {key:?}, got {fields:?}")
+            assert!(
+                fields.contains_key(key),
+                "expected a validation error on {key:?}, got {fields:?}"
+            )
         }
         other => panic!("expected a validation error on {key:?}, got {other:?}"),
     }

@@ -16,7 +16,15 @@ use crate::model::Record;
 use crate::query::{FilterSpec, RecordQuery, SortSpec, eval, resolve_filter, resolve_sort};
 use crate::store::Store;
 
-const NAMES: [&str; 7] = ["apple", "Apple pie", "banana", "BANANA split", "éclair", "zed", "a\u{0}b"];
+const NAMES: [&str; 7] = [
+    "apple",
+    "Apple pie",
+    "banana",
+    "BANANA split",
+    "éclair",
+    "zed",
+    "a\u{0}b",
+];
 
 /// Fills the fixture table with `n` records of varied (and often empty) cells.
 async fn seed(fx: &Fixture, n: usize, seed: u64) {
@@ -25,29 +33,56 @@ async fn seed(fx: &Fixture, n: usize, seed: u64) {
     for _ in 0..n {
         let mut c = Map::new();
         if rng.random_bool(0.8) {
-            c.insert("Name".into(), json!(NAMES[rng.random_range(0..NAMES.len())]));
+            c.insert(
+                "Name".into(),
+                json!(NAMES[rng.random_range(0..NAMES.len())]),
+            );
         }
         if rng.random_bool(0.7) {
             c.insert("Qty".into(), json!(rng.random_range(-5..20)));
         }
         if rng.random_bool(0.7) {
-            c.insert("Price".into(), json!(f64::from(rng.random_range(-500..5000)) / 100.0));
+            c.insert(
+                "Price".into(),
+                json!(f64::from(rng.random_range(-500..5000)) / 100.0),
+            );
         }
         c.insert("Done".into(), json!(rng.random_bool(0.5)));
         if rng.random_bool(0.6) {
-            c.insert("Status".into(), json!(["Open", "Closed"][rng.random_range(0..2)]));
+            c.insert(
+                "Status".into(),
+                json!(["Open", "Closed"][rng.random_range(0..2)]),
+            );
         }
         if rng.random_bool(0.6) {
-            let tags: Vec<&str> = ["a", "b", "c"].into_iter().filter(|_| rng.random_bool(0.5)).collect();
+            let tags: Vec<&str> = ["a", "b", "c"]
+                .into_iter()
+                .filter(|_| rng.random_bool(0.5))
+                .collect();
             c.insert("Tags".into(), json!(tags));
         }
         if rng.random_bool(0.6) {
-            c.insert("Due".into(), json!(format!("2026-0{}-1{}", rng.random_range(1..10), rng.random_range(0..10))));
+            c.insert(
+                "Due".into(),
+                json!(format!(
+                    "2026-0{}-1{}",
+                    rng.random_range(1..10),
+                    rng.random_range(0..10)
+                )),
+            );
         }
         batch.push(c);
     }
     for chunk in batch.chunks(500) {
-        fx.pb.create_records(&fx.owner, fx.table.table.id, chunk.to_vec(), WriteOptions::default()).await.unwrap();
+        fx.pb
+            .create_records(
+                &fx.owner,
+                fx.table.table.id,
+                chunk.to_vec(),
+                WriteOptions::default(),
+            )
+            .await
+            .unwrap();
     }
 }
 
@@ -55,29 +90,63 @@ async fn raw_records(fx: &Fixture) -> Vec<Record> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
-        let q = RecordQuery { table_id: fx.table.table.id, filter: None, sort: vec![], after: after.clone(), limit: 1000, include_deleted: false };
+        let q = RecordQuery {
+            table_id: fx.table.table.id,
+            filter: None,
+            sort: vec![],
+            after: after.clone(),
+            limit: 1000,
+            include_deleted: false,
+        };
         let page = fx.store.query_records(&q).await.unwrap();
         let last = page.records.last().map(|r| r.id);
         out.extend(page.records);
         if !page.has_more {
             return out;
         }
-        after = last.map(|id| crate::query::Cursor { values: vec![], id, query: 0 });
+        after = last.map(|id| crate::query::Cursor {
+            values: vec![],
+            id,
+            query: 0,
+        });
     }
 }
 
 /// The ids the reference evaluator says a query must return, in order.
 async fn expected(fx: &Fixture, filter: &Value, sort: &Value) -> Result<Vec<RecordId>, String> {
     let fields = fx.store.list_fields(fx.table.table.id).await.unwrap();
-    let f = if filter.is_null() { None } else { Some(resolve_filter(&FilterSpec::from_json(filter).map_err(|e| e.to_string())?, &fields).map_err(|e| e.to_string())?) };
-    let s = resolve_sort(&SortSpec::from_json(sort).map_err(|e| e.to_string())?, &fields).map_err(|e| e.to_string())?;
-    let mut recs: Vec<Record> = raw_records(fx).await.into_iter().filter(|r| f.as_ref().is_none_or(|f| eval::matches(f, r))).collect();
+    let f = if filter.is_null() {
+        None
+    } else {
+        Some(
+            resolve_filter(
+                &FilterSpec::from_json(filter).map_err(|e| e.to_string())?,
+                &fields,
+            )
+            .map_err(|e| e.to_string())?,
+        )
+    };
+    let s = resolve_sort(
+        &SortSpec::from_json(sort).map_err(|e| e.to_string())?,
+        &fields,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut recs: Vec<Record> = raw_records(fx)
+        .await
+        .into_iter()
+        .filter(|r| f.as_ref().is_none_or(|f| eval::matches(f, r)))
+        .collect();
     recs.sort_by(|a, b| eval::compare_records(&s, a, b));
     Ok(recs.into_iter().map(|r| r.id).collect())
 }
 
 /// The ids a query returns through the facade, walking pages of `size`.
-async fn walk(fx: &Fixture, filter: &Value, sort: &Value, size: usize) -> Result<Vec<RecordId>, crate::Error> {
+async fn walk(
+    fx: &Fixture,
+    filter: &Value,
+    sort: &Value,
+    size: usize,
+) -> Result<Vec<RecordId>, crate::Error> {
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
@@ -88,7 +157,10 @@ async fn walk(fx: &Fixture, filter: &Value, sort: &Value, size: usize) -> Result
             cursor: cursor.take(),
             ..Default::default()
         };
-        let page = fx.pb.query_records(&fx.viewer, fx.table.table.id, q, FieldKey::Name).await?;
+        let page = fx
+            .pb
+            .query_records(&fx.viewer, fx.table.table.id, q, FieldKey::Name)
+            .await?;
         assert!(page.records.len() <= size);
         out.extend(page.records.iter().map(|r| r.id));
         match page.next_cursor {
@@ -99,8 +171,12 @@ async fn walk(fx: &Fixture, filter: &Value, sort: &Value, size: usize) -> Result
 }
 
 async fn assert_query(fx: &Fixture, filter: Value, sort: Value) {
-    let want = expected(fx, &filter, &sort).await.unwrap_or_else(|e| panic!("bad test query {filter} {sort}: {e}"));
-    let got = walk(fx, &filter, &sort, 7).await.unwrap_or_else(|e| panic!("query {filter} {sort} failed: {e:?}"));
+    let want = expected(fx, &filter, &sort)
+        .await
+        .unwrap_or_else(|e| panic!("bad test query {filter} {sort}: {e}"));
+    let got = walk(fx, &filter, &sort, 7)
+        .await
+        .unwrap_or_else(|e| panic!("query {filter} {sort} failed: {e:?}"));
     assert_eq!(got, want, "filter {filter} sort {sort}");
 }
 
@@ -149,7 +225,12 @@ pub async fn filter_operators_match_reference(store: Arc<dyn Store>) {
         assert_query(&fx, json!({"not": c}), Value::Null).await;
     }
     assert_query(&fx, json!({"and": [conds[4], conds[16]]}), json!("-Qty")).await;
-    assert_query(&fx, json!({"or": [conds[0], {"not": conds[24]}]}), json!("Status,-Name")).await;
+    assert_query(
+        &fx,
+        json!({"or": [conds[0], {"not": conds[24]}]}),
+        json!("Status,-Name"),
+    )
+    .await;
     assert_query(&fx, json!({"and": []}), Value::Null).await;
     assert_query(&fx, json!({"or": []}), Value::Null).await;
 }
@@ -159,26 +240,70 @@ pub async fn sort_empty_last_and_ties_by_id(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let t = fx.table.table.id;
     let mk = |q: Option<i64>| cells(&q.map(|q| vec![("Qty", json!(q))]).unwrap_or_default());
-    let batch = vec![mk(Some(2)), mk(None), mk(Some(1)), mk(Some(2)), mk(None), mk(Some(3))];
-    let created = fx.pb.create_records(&fx.owner, t, batch, WriteOptions::default()).await.unwrap();
+    let batch = vec![
+        mk(Some(2)),
+        mk(None),
+        mk(Some(1)),
+        mk(Some(2)),
+        mk(None),
+        mk(Some(3)),
+    ];
+    let created = fx
+        .pb
+        .create_records(&fx.owner, t, batch, WriteOptions::default())
+        .await
+        .unwrap();
     let mut by_id: Vec<RecordId> = created.iter().map(|r| r.id).collect();
     by_id.sort();
     let ids = |idx: &[usize]| idx.iter().map(|i| created[*i].id).collect::<Vec<_>>();
     let asc = walk(&fx, &Value::Null, &json!("Qty"), 100).await.unwrap();
     let desc = walk(&fx, &Value::Null, &json!("-Qty"), 100).await.unwrap();
-    let qty = |id: &RecordId| created.iter().find(|r| r.id == *id).and_then(|r| r.fields.get("Qty")).and_then(Value::as_i64);
-    assert_eq!(asc.iter().map(qty).collect::<Vec<_>>(), vec![Some(1), Some(2), Some(2), Some(3), None, None]);
-    assert_eq!(desc.iter().map(qty).collect::<Vec<_>>(), vec![Some(3), Some(2), Some(2), Some(1), None, None]);
+    let qty = |id: &RecordId| {
+        created
+            .iter()
+            .find(|r| r.id == *id)
+            .and_then(|r| r.fields.get("Qty"))
+            .and_then(Value::as_i64)
+    };
+    assert_eq!(
+        asc.iter().map(qty).collect::<Vec<_>>(),
+        vec![Some(1), Some(2), Some(2), Some(3), None, None]
+    );
+    assert_eq!(
+        desc.iter().map(qty).collect::<Vec<_>>(),
+        vec![Some(3), Some(2), Some(2), Some(1), None, None]
+    );
     // Ties (the two 2s and the two empties) come in id order in both directions.
-    let twos = { let mut v = ids(&[0, 3]); v.sort(); v };
-    let empties = { let mut v = ids(&[1, 4]); v.sort(); v };
+    let twos = {
+        let mut v = ids(&[0, 3]);
+        v.sort();
+        v
+    };
+    let empties = {
+        let mut v = ids(&[1, 4]);
+        v.sort();
+        v
+    };
     assert_eq!(asc[1..3], twos[..]);
     assert_eq!(desc[1..3], twos[..]);
     assert_eq!(asc[4..], empties[..]);
     assert_eq!(desc[4..], empties[..]);
     // No sort at all is id order; the same query always gives the same order.
-    assert_eq!(walk(&fx, &Value::Null, &Value::Null, 100).await.unwrap(), by_id);
-    assert_eq!(walk(&fx, &Value::Null, &json!([{"field": "Qty", "direction": "desc"}]), 2).await.unwrap(), desc);
+    assert_eq!(
+        walk(&fx, &Value::Null, &Value::Null, 100).await.unwrap(),
+        by_id
+    );
+    assert_eq!(
+        walk(
+            &fx,
+            &Value::Null,
+            &json!([{"field": "Qty", "direction": "desc"}]),
+            2
+        )
+        .await
+        .unwrap(),
+        desc
+    );
 }
 
 /// Walking with cursors returns every record exactly once, in order, for
@@ -186,7 +311,14 @@ pub async fn sort_empty_last_and_ties_by_id(store: Arc<dyn Store>) {
 pub async fn cursor_pages_walk_everything_once(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     seed(&fx, 250, 11).await;
-    for sort in [Value::Null, json!("Qty"), json!("-Price,Name"), json!("Done,-Due"), json!("Status,Qty,-Name"), json!("-Created")] {
+    for sort in [
+        Value::Null,
+        json!("Qty"),
+        json!("-Price,Name"),
+        json!("Done,-Due"),
+        json!("Status,Qty,-Name"),
+        json!("-Created"),
+    ] {
         let want = expected(&fx, &Value::Null, &sort).await.unwrap();
         for size in [1, 13, 100, 1000] {
             if size == 1 && sort != Value::Null && sort != json!("Qty") {
@@ -198,7 +330,16 @@ pub async fn cursor_pages_walk_everything_once(store: Arc<dyn Store>) {
         }
     }
     // The default page size is 100.
-    let page = fx.pb.query_records(&fx.owner, fx.table.table.id, QueryInput::default(), FieldKey::Name).await.unwrap();
+    let page = fx
+        .pb
+        .query_records(
+            &fx.owner,
+            fx.table.table.id,
+            QueryInput::default(),
+            FieldKey::Name,
+        )
+        .await
+        .unwrap();
     assert_eq!(page.records.len(), 100);
     assert!(page.next_cursor.is_some());
 }
@@ -209,17 +350,83 @@ pub async fn page_size_limits_and_bad_cursors(store: Arc<dyn Store>) {
     seed(&fx, 5, 3).await;
     let t = fx.table.table.id;
     for size in [0, 1001] {
-        let e = fx.pb.query_records(&fx.owner, t, QueryInput { page_size: Some(size), ..Default::default() }, FieldKey::Name).await.unwrap_err();
+        let e = fx
+            .pb
+            .query_records(
+                &fx.owner,
+                t,
+                QueryInput {
+                    page_size: Some(size),
+                    ..Default::default()
+                },
+                FieldKey::Name,
+            )
+            .await
+            .unwrap_err();
         assert_invalid(&e, "page_size");
     }
-    let page = fx.pb.query_records(&fx.owner, t, QueryInput { page_size: Some(2), sort: Some(json!("Qty")), ..Default::default() }, FieldKey::Name).await.unwrap();
+    let page = fx
+        .pb
+        .query_records(
+            &fx.owner,
+            t,
+            QueryInput {
+                page_size: Some(2),
+                sort: Some(json!("Qty")),
+                ..Default::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap();
     let cursor = page.next_cursor.unwrap();
     // The cursor of one query does not fit another.
-    let e = fx.pb.query_records(&fx.owner, t, QueryInput { page_size: Some(2), sort: Some(json!("-Qty")), cursor: Some(cursor.clone()), ..Default::default() }, FieldKey::Name).await.unwrap_err();
+    let e = fx
+        .pb
+        .query_records(
+            &fx.owner,
+            t,
+            QueryInput {
+                page_size: Some(2),
+                sort: Some(json!("-Qty")),
+                cursor: Some(cursor.clone()),
+                ..Default::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap_err();
     assert_invalid(&e, "cursor");
-    let e = fx.pb.query_records(&fx.owner, t, QueryInput { cursor: Some("garbage".into()), ..Default::default() }, FieldKey::Name).await.unwrap_err();
+    let e = fx
+        .pb
+        .query_records(
+            &fx.owner,
+            t,
+            QueryInput {
+                cursor: Some("garbage".into()),
+                ..Default::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap_err();
     assert_invalid(&e, "cursor");
-    assert!(fx.pb.query_records(&fx.owner, t, QueryInput { page_size: Some(2), sort: Some(json!("Qty")), cursor: Some(cursor), ..Default::default() }, FieldKey::Name).await.is_ok());
+    assert!(
+        fx.pb
+            .query_records(
+                &fx.owner,
+                t,
+                QueryInput {
+                    page_size: Some(2),
+                    sort: Some(json!("Qty")),
+                    cursor: Some(cursor),
+                    ..Default::default()
+                },
+                FieldKey::Name
+            )
+            .await
+            .is_ok()
+    );
 }
 
 /// A view's filter is ANDed with the query's; its sort applies unless the
@@ -237,22 +444,85 @@ pub async fn view_filter_and_sort_apply(store: Arc<dyn Store>) {
         let pb = fx.pb.clone();
         let viewer = fx.viewer.clone();
         let v = view.id.to_string();
-        async move { pb.query_records(&viewer, t, QueryInput { view: Some(v), filter, sort, page_size: Some(1000), ..Default::default() }, FieldKey::Name).await.unwrap() }
+        async move {
+            pb.query_records(
+                &viewer,
+                t,
+                QueryInput {
+                    view: Some(v),
+                    filter,
+                    sort,
+                    page_size: Some(1000),
+                    ..Default::default()
+                },
+                FieldKey::Name,
+            )
+            .await
+            .unwrap()
+        }
     };
     let page = run(None, None).await;
-    let want = expected(&fx, &json!({"field": "Status", "op": "eq", "value": "Open"}), &json!("-Qty")).await.unwrap();
+    let want = expected(
+        &fx,
+        &json!({"field": "Status", "op": "eq", "value": "Open"}),
+        &json!("-Qty"),
+    )
+    .await
+    .unwrap();
     assert_eq!(page.records.iter().map(|r| r.id).collect::<Vec<_>>(), want);
     assert!(page.records.iter().all(|r| !r.fields.contains_key("Price")));
     let both = json!({"and": [{"field": "Status", "op": "eq", "value": "Open"}, {"field": "Qty", "op": "gt", "value": 5}]});
-    let page = run(Some(json!({"field": "Qty", "op": "gt", "value": 5})), Some(json!("Name"))).await;
-    assert_eq!(page.records.iter().map(|r| r.id).collect::<Vec<_>>(), expected(&fx, &both, &json!("Name")).await.unwrap());
+    let page = run(
+        Some(json!({"field": "Qty", "op": "gt", "value": 5})),
+        Some(json!("Name")),
+    )
+    .await;
+    assert_eq!(
+        page.records.iter().map(|r| r.id).collect::<Vec<_>>(),
+        expected(&fx, &both, &json!("Name")).await.unwrap()
+    );
     // Renaming a field does not break the view.
-    fx.pb.update_field(&fx.owner, fx.field("Status"), crate::facade::FieldPatch { name: Some("State".into()), ..Default::default() }).await.unwrap();
+    fx.pb
+        .update_field(
+            &fx.owner,
+            fx.field("Status"),
+            crate::facade::FieldPatch {
+                name: Some("State".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(run(None, None).await.records.len(), want.len());
     // By name too; an unknown view is an error.
-    let by_name = fx.pb.query_records(&fx.viewer, t, QueryInput { view: Some("Open by qty".into()), page_size: Some(1000), ..Default::default() }, FieldKey::Name).await.unwrap();
+    let by_name = fx
+        .pb
+        .query_records(
+            &fx.viewer,
+            t,
+            QueryInput {
+                view: Some("Open by qty".into()),
+                page_size: Some(1000),
+                ..Default::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap();
     assert_eq!(by_name.records.len(), want.len());
-    let e = fx.pb.query_records(&fx.viewer, t, QueryInput { view: Some("viwAAAAAAAAAAAAAA".into()), ..Default::default() }, FieldKey::Name).await.unwrap_err();
+    let e = fx
+        .pb
+        .query_records(
+            &fx.viewer,
+            t,
+            QueryInput {
+                view: Some("viwAAAAAAAAAAAAAA".into()),
+                ..Default::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap_err();
     assert_invalid(&e, "view");
 }
 
@@ -263,39 +533,126 @@ pub async fn filter_errors_name_the_field(store: Arc<dyn Store>) {
     let t = fx.table.table.id;
     for (filter, key) in [
         (json!({"field": "Nope", "op": "eq", "value": 1}), "Nope"),
-        (json!({"field": "Qty", "op": "contains", "value": "1"}), "Qty"),
+        (
+            json!({"field": "Qty", "op": "contains", "value": "1"}),
+            "Qty",
+        ),
         (json!({"field": "Qty", "op": "gt", "value": "abc"}), "Qty"),
         (json!({"field": "Tags", "op": "eq", "value": "a"}), "Tags"),
-        (json!({"field": "Tags", "op": "has_any", "value": []}), "Tags"),
-        (json!({"field": "Status", "op": "eq", "value": "Nope"}), "Status"),
-        (json!({"field": "Done", "op": "eq", "value": "maybe"}), "Done"),
+        (
+            json!({"field": "Tags", "op": "has_any", "value": []}),
+            "Tags",
+        ),
+        (
+            json!({"field": "Status", "op": "eq", "value": "Nope"}),
+            "Status",
+        ),
+        (
+            json!({"field": "Done", "op": "eq", "value": "maybe"}),
+            "Done",
+        ),
         (json!({"field": "Due", "op": "lt", "value": "soon"}), "Due"),
-        (json!({"field": "Name", "op": "in", "value": "apple"}), "Name"),
+        (
+            json!({"field": "Name", "op": "in", "value": "apple"}),
+            "Name",
+        ),
         (json!({"field": "Name", "op": "like", "value": "a"}), "Name"),
         (json!({"nand": []}), "filter"),
         (json!([1, 2]), "filter"),
     ] {
-        let e = fx.pb.query_records(&fx.owner, t, QueryInput { filter: Some(filter.clone()), ..Default::default() }, FieldKey::Name).await.unwrap_err();
+        let e = fx
+            .pb
+            .query_records(
+                &fx.owner,
+                t,
+                QueryInput {
+                    filter: Some(filter.clone()),
+                    ..Default::default()
+                },
+                FieldKey::Name,
+            )
+            .await
+            .unwrap_err();
         assert_invalid(&e, key);
     }
-    for (sort, key) in [(json!("Nope"), "Nope"), (json!("Tags"), "Tags"), (json!(5), "sort"), (json!("-"), "sort")] {
-        let e = fx.pb.query_records(&fx.owner, t, QueryInput { sort: Some(sort), ..Default::default() }, FieldKey::Name).await.unwrap_err();
+    for (sort, key) in [
+        (json!("Nope"), "Nope"),
+        (json!("Tags"), "Tags"),
+        (json!(5), "sort"),
+        (json!("-"), "sort"),
+    ] {
+        let e = fx
+            .pb
+            .query_records(
+                &fx.owner,
+                t,
+                QueryInput {
+                    sort: Some(sort),
+                    ..Default::default()
+                },
+                FieldKey::Name,
+            )
+            .await
+            .unwrap_err();
         assert_invalid(&e, key);
     }
 }
 
 fn condition() -> impl Strategy<Value = Value> {
-    let text = prop::sample::select(vec!["apple", "Apple pie", "banana", "zed", "b", "ap", "É", "x"]);
+    let text = prop::sample::select(vec![
+        "apple",
+        "Apple pie",
+        "banana",
+        "zed",
+        "b",
+        "ap",
+        "É",
+        "x",
+    ]);
     prop_oneof![
-        (prop::sample::select(vec!["eq", "neq", "lt", "lte", "gt", "gte", "contains", "not_contains", "starts_with"]), text.clone())
+        (
+            prop::sample::select(vec![
+                "eq",
+                "neq",
+                "lt",
+                "lte",
+                "gt",
+                "gte",
+                "contains",
+                "not_contains",
+                "starts_with"
+            ]),
+            text.clone()
+        )
             .prop_map(|(op, v)| json!({"field": "Name", "op": op, "value": v})),
-        (prop::sample::select(vec!["eq", "neq", "lt", "lte", "gt", "gte"]), -6i64..21).prop_map(|(op, v)| json!({"field": "Qty", "op": op, "value": v})),
-        (prop::sample::select(vec!["lt", "gte", "eq"]), -6.0f64..51.0).prop_map(|(op, v)| json!({"field": "Price", "op": op, "value": (v * 100.0).round() / 100.0})),
-        (prop::sample::select(vec!["eq", "neq"]), any::<bool>()).prop_map(|(op, v)| json!({"field": "Done", "op": op, "value": v})),
-        (prop::sample::select(vec!["eq", "neq"]), prop::sample::select(vec!["Open", "Closed"])).prop_map(|(op, v)| json!({"field": "Status", "op": op, "value": v})),
-        (prop::sample::select(vec!["has_any", "has_all"]), prop::sample::subsequence(vec!["a", "b", "c"], 1..=3)).prop_map(|(op, v)| json!({"field": "Tags", "op": op, "value": v})),
-        (prop::sample::select(vec!["Name", "Qty", "Price", "Status", "Tags", "Due"]), prop::sample::select(vec!["is_empty", "is_not_empty"])).prop_map(|(f, op)| json!({"field": f, "op": op})),
-        (prop::sample::select(vec!["lt", "gte"]), 1u32..10).prop_map(|(op, m)| json!({"field": "Due", "op": op, "value": format!("2026-0{m}-15")})),
+        (
+            prop::sample::select(vec!["eq", "neq", "lt", "lte", "gt", "gte"]),
+            -6i64..21
+        )
+            .prop_map(|(op, v)| json!({"field": "Qty", "op": op, "value": v})),
+        (prop::sample::select(vec!["lt", "gte", "eq"]), -6.0f64..51.0).prop_map(
+            |(op, v)| json!({"field": "Price", "op": op, "value": (v * 100.0).round() / 100.0})
+        ),
+        (prop::sample::select(vec!["eq", "neq"]), any::<bool>())
+            .prop_map(|(op, v)| json!({"field": "Done", "op": op, "value": v})),
+        (
+            prop::sample::select(vec!["eq", "neq"]),
+            prop::sample::select(vec!["Open", "Closed"])
+        )
+            .prop_map(|(op, v)| json!({"field": "Status", "op": op, "value": v})),
+        (
+            prop::sample::select(vec!["has_any", "has_all"]),
+            prop::sample::subsequence(vec!["a", "b", "c"], 1..=3)
+        )
+            .prop_map(|(op, v)| json!({"field": "Tags", "op": op, "value": v})),
+        (
+            prop::sample::select(vec!["Name", "Qty", "Price", "Status", "Tags", "Due"]),
+            prop::sample::select(vec!["is_empty", "is_not_empty"])
+        )
+            .prop_map(|(f, op)| json!({"field": f, "op": op})),
+        (prop::sample::select(vec!["lt", "gte"]), 1u32..10).prop_map(
+            |(op, m)| json!({"field": "Due", "op": op, "value": format!("2026-0{m}-15")})
+        ),
     ]
 }
 
@@ -310,8 +667,21 @@ fn filter() -> impl Strategy<Value = Value> {
 }
 
 fn sort() -> impl Strategy<Value = Value> {
-    prop::collection::vec((prop::sample::select(vec!["Name", "Qty", "Price", "Done", "Status", "Due", "No"]), any::<bool>()), 0..3)
-        .prop_map(|keys| json!(keys.into_iter().map(|(f, d)| if d { format!("-{f}") } else { f.to_owned() }).collect::<Vec<_>>().join(",")))
+    prop::collection::vec(
+        (
+            prop::sample::select(vec!["Name", "Qty", "Price", "Done", "Status", "Due", "No"]),
+            any::<bool>(),
+        ),
+        0..3,
+    )
+    .prop_map(|keys| {
+        json!(
+            keys.into_iter()
+                .map(|(f, d)| if d { format!("-{f}") } else { f.to_owned() })
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    })
 }
 
 /// Property: random filters and sorts over random records give exactly the
@@ -319,13 +689,21 @@ fn sort() -> impl Strategy<Value = Value> {
 pub async fn random_queries_match_reference(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     seed(&fx, 150, 23).await;
-    let mut runner = TestRunner::new(Config { cases: 48, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: 48,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let handle = tokio::runtime::Handle::current();
     let result = runner.run(&(filter(), sort(), 1usize..40), |(f, s, size)| {
         tokio::task::block_in_place(|| {
             handle.block_on(async {
-                let want = expected(&fx, &f, &s).await.map_err(|e| TestCaseError::fail(format!("generator made a bad query: {e}")))?;
-                let got = walk(&fx, &f, &s, size).await.map_err(|e| TestCaseError::fail(format!("query failed: {e:?}")))?;
+                let want = expected(&fx, &f, &s)
+                    .await
+                    .map_err(|e| TestCaseError::fail(format!("generator made a bad query: {e}")))?;
+                let got = walk(&fx, &f, &s, size)
+                    .await
+                    .map_err(|e| TestCaseError::fail(format!("query failed: {e:?}")))?;
                 prop_assert_eq!(got, want, "filter {} sort {} size {}", f, s, size);
                 Ok(())
             })

@@ -12,30 +12,67 @@ use crate::ids::RecordId;
 use crate::store::Store;
 
 async fn count(fx: &Fixture) -> usize {
-    let q = QueryInput { page_size: Some(1000), ..Default::default() };
-    fx.pb.query_records(&fx.owner, fx.table.table.id, q, FieldKey::Name).await.unwrap().records.len()
+    let q = QueryInput {
+        page_size: Some(1000),
+        ..Default::default()
+    };
+    fx.pb
+        .query_records(&fx.owner, fx.table.table.id, q, FieldKey::Name)
+        .await
+        .unwrap()
+        .records
+        .len()
 }
 
 /// One bad record fails the whole batch, naming its index; nothing is stored.
 pub async fn batch_create_is_all_or_nothing_and_names_the_index(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let t = fx.table.table.id;
-    let mut batch: Vec<_> = (0..50).map(|i| cells(&[("Name", json!(format!("r{i}"))), ("Qty", json!(i))])).collect();
+    let mut batch: Vec<_> = (0..50)
+        .map(|i| cells(&[("Name", json!(format!("r{i}"))), ("Qty", json!(i))]))
+        .collect();
     batch[37] = cells(&[("Qty", json!("many"))]);
-    let e = fx.pb.create_records(&fx.owner, t, batch.clone(), WriteOptions::default()).await.unwrap_err();
+    let e = fx
+        .pb
+        .create_records(&fx.owner, t, batch.clone(), WriteOptions::default())
+        .await
+        .unwrap_err();
     assert_invalid(&e, "records[37].Qty");
     assert_eq!(count(&fx).await, 0);
     batch[37] = cells(&[("Qty", json!(37))]);
-    let created = fx.pb.create_records(&fx.owner, t, batch, WriteOptions::default()).await.unwrap();
+    let created = fx
+        .pb
+        .create_records(&fx.owner, t, batch, WriteOptions::default())
+        .await
+        .unwrap();
     assert_eq!(created.len(), 50);
     assert_eq!(created[3].fields["Name"], json!("r3"));
     assert_eq!(count(&fx).await, 50);
     let too_many: Vec<_> = (0..1001).map(|_| cells(&[])).collect();
-    assert_invalid(&fx.pb.create_records(&fx.owner, t, too_many, WriteOptions::default()).await.unwrap_err(), "records");
-    assert_invalid(&fx.pb.create_records(&fx.owner, t, vec![], WriteOptions::default()).await.unwrap_err(), "records");
+    assert_invalid(
+        &fx.pb
+            .create_records(&fx.owner, t, too_many, WriteOptions::default())
+            .await
+            .unwrap_err(),
+        "records",
+    );
+    assert_invalid(
+        &fx.pb
+            .create_records(&fx.owner, t, vec![], WriteOptions::default())
+            .await
+            .unwrap_err(),
+        "records",
+    );
     // The largest batch is accepted.
     let full: Vec<_> = (0..1000).map(|i| cells(&[("Qty", json!(i))])).collect();
-    assert_eq!(fx.pb.create_records(&fx.owner, t, full, WriteOptions::default()).await.unwrap().len(), 1000);
+    assert_eq!(
+        fx.pb
+            .create_records(&fx.owner, t, full, WriteOptions::default())
+            .await
+            .unwrap()
+            .len(),
+        1000
+    );
 }
 
 /// A batch update with one missing id or bad cell changes nothing.
@@ -46,25 +83,75 @@ pub async fn batch_update_is_all_or_nothing(store: Arc<dyn Store>) {
     let b = fx.create(&[("Qty", json!(2))]).await;
     let e = fx
         .pb
-        .update_records(&fx.owner, t, vec![(a.id, cells(&[("Qty", json!(10))])), (RecordId::new(), cells(&[("Qty", json!(20))]))], WriteOptions::default())
+        .update_records(
+            &fx.owner,
+            t,
+            vec![
+                (a.id, cells(&[("Qty", json!(10))])),
+                (RecordId::new(), cells(&[("Qty", json!(20))])),
+            ],
+            WriteOptions::default(),
+        )
         .await
         .unwrap_err();
     assert_invalid(&e, "records[1].id");
     let e = fx
         .pb
-        .update_records(&fx.owner, t, vec![(a.id, cells(&[("Qty", json!(10))])), (b.id, cells(&[("Qty", json!("x"))]))], WriteOptions::default())
+        .update_records(
+            &fx.owner,
+            t,
+            vec![
+                (a.id, cells(&[("Qty", json!(10))])),
+                (b.id, cells(&[("Qty", json!("x"))])),
+            ],
+            WriteOptions::default(),
+        )
         .await
         .unwrap_err();
     assert_invalid(&e, "records[1].Qty");
-    assert_eq!(fx.pb.get_record(&fx.owner, t, a.id, FieldKey::Name).await.unwrap().fields["Qty"], json!(1));
+    assert_eq!(
+        fx.pb
+            .get_record(&fx.owner, t, a.id, FieldKey::Name)
+            .await
+            .unwrap()
+            .fields["Qty"],
+        json!(1)
+    );
     // The store itself is atomic: a missing id in a patch list changes nothing.
-    let patch = |id| crate::store::RecordPatch { id, set: cells(&[(fx.field("Qty").as_str(), json!(99))]), ..Default::default() };
-    let e = store.update_records(t, &[patch(a.id), patch(RecordId::new())], chrono::Utc::now(), None).await.unwrap_err();
+    let patch = |id| crate::store::RecordPatch {
+        id,
+        set: cells(&[(fx.field("Qty").as_str(), json!(99))]),
+        ..Default::default()
+    };
+    let e = store
+        .update_records(
+            t,
+            &[patch(a.id), patch(RecordId::new())],
+            chrono::Utc::now(),
+            None,
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(e, crate::StoreError::NotFound { .. }), "{e:?}");
-    assert_eq!(fx.pb.get_record(&fx.owner, t, a.id, FieldKey::Name).await.unwrap().fields["Qty"], json!(1));
+    assert_eq!(
+        fx.pb
+            .get_record(&fx.owner, t, a.id, FieldKey::Name)
+            .await
+            .unwrap()
+            .fields["Qty"],
+        json!(1)
+    );
     let ok = fx
         .pb
-        .update_records(&fx.owner, t, vec![(a.id, cells(&[("Qty", json!(10))])), (b.id, cells(&[("Qty", json!(20))]))], WriteOptions::default())
+        .update_records(
+            &fx.owner,
+            t,
+            vec![
+                (a.id, cells(&[("Qty", json!(10))])),
+                (b.id, cells(&[("Qty", json!(20))])),
+            ],
+            WriteOptions::default(),
+        )
         .await
         .unwrap();
     assert_eq!(ok[1].fields["Qty"], json!(20));
@@ -74,15 +161,60 @@ pub async fn batch_update_is_all_or_nothing(store: Arc<dyn Store>) {
 pub async fn partial_update_merges_and_replace_clears(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let t = fx.table.table.id;
-    let r = fx.create(&[("Name", json!("n")), ("Qty", json!(1)), ("Notes", json!("keep"))]).await;
-    let u = fx.pb.update_record(&fx.editor, t, r.id, cells(&[("Qty", json!(2)), ("Notes", Value::Null)]), WriteOptions::default(), false).await.unwrap();
+    let r = fx
+        .create(&[
+            ("Name", json!("n")),
+            ("Qty", json!(1)),
+            ("Notes", json!("keep")),
+        ])
+        .await;
+    let u = fx
+        .pb
+        .update_record(
+            &fx.editor,
+            t,
+            r.id,
+            cells(&[("Qty", json!(2)), ("Notes", Value::Null)]),
+            WriteOptions::default(),
+            false,
+        )
+        .await
+        .unwrap();
     assert_eq!(u.fields["Name"], json!("n"));
     assert_eq!(u.fields["Qty"], json!(2));
     assert!(!u.fields.contains_key("Notes"));
     assert!(u.updated_time >= r.updated_time);
-    let p = fx.pb.update_record(&fx.editor, t, r.id, cells(&[("Status", json!("Open"))]), WriteOptions::default(), true).await.unwrap();
-    assert_eq!(p.fields.keys().filter(|k| *k != "No" && *k != "Created").collect::<Vec<_>>(), ["Status"]);
-    let e = fx.pb.update_record(&fx.editor, t, RecordId::new(), cells(&[]), WriteOptions::default(), false).await.unwrap_err();
+    let p = fx
+        .pb
+        .update_record(
+            &fx.editor,
+            t,
+            r.id,
+            cells(&[("Status", json!("Open"))]),
+            WriteOptions::default(),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        p.fields
+            .keys()
+            .filter(|k| *k != "No" && *k != "Created")
+            .collect::<Vec<_>>(),
+        ["Status"]
+    );
+    let e = fx
+        .pb
+        .update_record(
+            &fx.editor,
+            t,
+            RecordId::new(),
+            cells(&[]),
+            WriteOptions::default(),
+            false,
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
 }
 
@@ -94,13 +226,41 @@ pub async fn concurrent_updates_of_different_fields_both_survive(store: Arc<dyn 
         let r = fx.create(&[("Name", json!("c"))]).await;
         let (pb1, pb2) = (fx.pb.clone(), fx.pb.clone());
         let (e1, e2) = (fx.editor.clone(), fx.admin.clone());
-        let h1 = tokio::spawn(async move { pb1.update_record(&e1, t, r.id, cells(&[("Qty", json!(round))]), WriteOptions::default(), false).await });
-        let h2 = tokio::spawn(async move { pb2.update_record(&e2, t, r.id, cells(&[("Notes", json!(format!("n{round}")))]), WriteOptions::default(), false).await });
+        let h1 = tokio::spawn(async move {
+            pb1.update_record(
+                &e1,
+                t,
+                r.id,
+                cells(&[("Qty", json!(round))]),
+                WriteOptions::default(),
+                false,
+            )
+            .await
+        });
+        let h2 = tokio::spawn(async move {
+            pb2.update_record(
+                &e2,
+                t,
+                r.id,
+                cells(&[("Notes", json!(format!("n{round}")))]),
+                WriteOptions::default(),
+                false,
+            )
+            .await
+        });
         h1.await.unwrap().unwrap();
         h2.await.unwrap().unwrap();
-        let back = fx.pb.get_record(&fx.owner, t, r.id, FieldKey::Name).await.unwrap();
+        let back = fx
+            .pb
+            .get_record(&fx.owner, t, r.id, FieldKey::Name)
+            .await
+            .unwrap();
         assert_eq!(back.fields["Qty"], json!(round), "round {round}");
-        assert_eq!(back.fields["Notes"], json!(format!("n{round}")), "round {round}");
+        assert_eq!(
+            back.fields["Notes"],
+            json!(format!("n{round}")),
+            "round {round}"
+        );
         assert_eq!(back.fields["Name"], json!("c"));
     }
 }
@@ -111,10 +271,25 @@ pub async fn upsert_creates_and_updates(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let t = fx.table.table.id;
     let w = WriteOptions::default();
-    let a = fx.create(&[("Email", json!("a@example.com")), ("Qty", json!(1)), ("Notes", json!("keep"))]).await;
+    let a = fx
+        .create(&[
+            ("Email", json!("a@example.com")),
+            ("Qty", json!(1)),
+            ("Notes", json!("keep")),
+        ])
+        .await;
     let res = fx
         .pb
-        .upsert_records(&fx.editor, t, &["Email".into()], vec![cells(&[("Email", json!("a@EXAMPLE.COM")), ("Qty", json!(5))]), cells(&[("Email", json!("b@example.com")), ("Qty", json!(6))])], w)
+        .upsert_records(
+            &fx.editor,
+            t,
+            &["Email".into()],
+            vec![
+                cells(&[("Email", json!("a@EXAMPLE.COM")), ("Qty", json!(5))]),
+                cells(&[("Email", json!("b@example.com")), ("Qty", json!(6))]),
+            ],
+            w,
+        )
         .await
         .unwrap();
     assert_eq!(res.updated_records, vec![a.id]);
@@ -124,14 +299,51 @@ pub async fn upsert_creates_and_updates(store: Arc<dyn Store>) {
     assert_eq!(res.records[0].fields["Notes"], json!("keep"));
     assert_eq!(count(&fx).await, 2);
     // Two fields as the key.
-    let res = fx.pb.upsert_records(&fx.editor, t, &["Email".into(), "Qty".into()], vec![cells(&[("Email", json!("b@example.com")), ("Qty", json!(6)), ("Name", json!("B"))])], w).await.unwrap();
+    let res = fx
+        .pb
+        .upsert_records(
+            &fx.editor,
+            t,
+            &["Email".into(), "Qty".into()],
+            vec![cells(&[
+                ("Email", json!("b@example.com")),
+                ("Qty", json!(6)),
+                ("Name", json!("B")),
+            ])],
+            w,
+        )
+        .await
+        .unwrap();
     assert_eq!(res.updated_records.len(), 1);
     // Ambiguous: two records share the key; nothing changes.
     fx.create(&[("Email", json!("b@example.com"))]).await;
-    let e = fx.pb.upsert_records(&fx.editor, t, &["Email".into()], vec![cells(&[("Email", json!("b@example.com")), ("Qty", json!(9))])], w).await.unwrap_err();
+    let e = fx
+        .pb
+        .upsert_records(
+            &fx.editor,
+            t,
+            &["Email".into()],
+            vec![cells(&[
+                ("Email", json!("b@example.com")),
+                ("Qty", json!(9)),
+            ])],
+            w,
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
-    for bad in [vec![], vec!["Nope".to_owned()], vec!["Tags".to_owned()], vec!["No".to_owned()], vec!["Name".into(), "Qty".into(), "Email".into(), "Due".into()]] {
-        let e = fx.pb.upsert_records(&fx.editor, t, &bad, vec![cells(&[("Name", json!("x"))])], w).await.unwrap_err();
+    for bad in [
+        vec![],
+        vec!["Nope".to_owned()],
+        vec!["Tags".to_owned()],
+        vec!["No".to_owned()],
+        vec!["Name".into(), "Qty".into(), "Email".into(), "Due".into()],
+    ] {
+        let e = fx
+            .pb
+            .upsert_records(&fx.editor, t, &bad, vec![cells(&[("Name", json!("x"))])], w)
+            .await
+            .unwrap_err();
         assert_invalid(&e, "merge_on");
     }
 }
@@ -143,21 +355,51 @@ pub async fn soft_delete_restore_and_include_deleted(store: Arc<dyn Store>) {
     let t = fx.table.table.id;
     let a = fx.create(&[("Name", json!("a"))]).await;
     let b = fx.create(&[("Name", json!("b"))]).await;
-    fx.pb.delete_records(&fx.editor, t, &[a.id, b.id]).await.unwrap();
-    assert!(matches!(fx.pb.get_record(&fx.owner, t, a.id, FieldKey::Name).await, Err(Error::NotFound { .. })));
+    fx.pb
+        .delete_records(&fx.editor, t, &[a.id, b.id])
+        .await
+        .unwrap();
+    assert!(matches!(
+        fx.pb.get_record(&fx.owner, t, a.id, FieldKey::Name).await,
+        Err(Error::NotFound { .. })
+    ));
     assert_eq!(count(&fx).await, 0);
-    let all = fx.pb.query_records(&fx.owner, t, QueryInput { include_deleted: true, ..Default::default() }, FieldKey::Name).await.unwrap();
+    let all = fx
+        .pb
+        .query_records(
+            &fx.owner,
+            t,
+            QueryInput {
+                include_deleted: true,
+                ..Default::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap();
     assert_eq!(all.records.len(), 2);
     assert!(all.records.iter().all(|r| r.deleted_time.is_some()));
     // Deleting again, or deleting a missing id, fails without changes.
-    let e = fx.pb.delete_records(&fx.editor, t, &[a.id]).await.unwrap_err();
+    let e = fx
+        .pb
+        .delete_records(&fx.editor, t, &[a.id])
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
-    let restored = fx.pb.restore_record(&fx.editor, t, a.id, FieldKey::Name).await.unwrap();
+    let restored = fx
+        .pb
+        .restore_record(&fx.editor, t, a.id, FieldKey::Name)
+        .await
+        .unwrap();
     assert_eq!(restored.fields["Name"], json!("a"));
     assert!(restored.deleted_time.is_none());
     assert_eq!(count(&fx).await, 1);
     let c = fx.create(&[("Name", json!("c"))]).await;
-    let e = fx.pb.delete_records(&fx.editor, t, &[c.id, RecordId::new()]).await.unwrap_err();
+    let e = fx
+        .pb
+        .delete_records(&fx.editor, t, &[c.id, RecordId::new()])
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
     assert_eq!(count(&fx).await, 2, "a failed batch delete deletes nothing");
 }
@@ -168,12 +410,40 @@ pub async fn attachments_round_trip(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let o = &fx.owner;
     let t = fx.table.table.id;
-    fx.pb.create_field(o, t, crate::facade::NewField { name: "Files".into(), field_type: "attachment".into(), ..Default::default() }).await.unwrap();
-    let chunks = vec![Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"hello ")), Ok(bytes::Bytes::from_static(b"world"))];
-    let a = fx.pb.upload_attachment(&fx.editor, t, "dir/hello.txt", Some("text/plain"), futures::stream::iter(chunks), 1024).await.unwrap();
+    fx.pb
+        .create_field(
+            o,
+            t,
+            crate::facade::NewField {
+                name: "Files".into(),
+                field_type: "attachment".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let chunks = vec![
+        Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"hello ")),
+        Ok(bytes::Bytes::from_static(b"world")),
+    ];
+    let a = fx
+        .pb
+        .upload_attachment(
+            &fx.editor,
+            t,
+            "dir/hello.txt",
+            Some("text/plain"),
+            futures::stream::iter(chunks),
+            1024,
+        )
+        .await
+        .unwrap();
     assert_eq!(a.size, 11);
     assert_eq!(a.filename, "hello.txt");
-    assert_eq!(a.sha256, "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+    assert_eq!(
+        a.sha256,
+        "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+    );
     let (meta, stream) = fx.pb.attachment_content(&fx.viewer, a.id).await.unwrap();
     let body: Vec<bytes::Bytes> = stream.try_collect().await.unwrap();
     assert_eq!(body.concat(), b"hello world");
@@ -182,11 +452,27 @@ pub async fn attachments_round_trip(store: Arc<dyn Store>) {
     assert_eq!(r.fields["Files"][0]["filename"], json!("hello.txt"));
     assert_eq!(r.fields["Files"][0]["size"], json!(11));
     let big = vec![Ok::<_, std::io::Error>(bytes::Bytes::from(vec![0u8; 2048]))];
-    let e = fx.pb.upload_attachment(&fx.editor, t, "big.bin", None, futures::stream::iter(big), 1024).await.unwrap_err();
+    let e = fx
+        .pb
+        .upload_attachment(
+            &fx.editor,
+            t,
+            "big.bin",
+            None,
+            futures::stream::iter(big),
+            1024,
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::PayloadTooLarge { .. }), "{e:?}");
     let e = fx.pb.get_attachment(&fx.outsider, a.id).await.unwrap_err();
     assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
-    let e = fx.create_err(&[("Files", json!([{ "id": crate::ids::AttachmentId::new() }]))], false).await;
+    let e = fx
+        .create_err(
+            &[("Files", json!([{ "id": crate::ids::AttachmentId::new() }]))],
+            false,
+        )
+        .await;
     assert_invalid(&e, "Files");
 }
 
@@ -195,9 +481,21 @@ pub async fn autonumbers_increase(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let t = fx.table.table.id;
     let batch: Vec<_> = (0..10).map(|i| cells(&[("Qty", json!(i))])).collect();
-    let first = fx.pb.create_records(&fx.owner, t, batch.clone(), WriteOptions::default()).await.unwrap();
-    let second = fx.pb.create_records(&fx.owner, t, batch, WriteOptions::default()).await.unwrap();
-    let nums: Vec<i64> = first.iter().chain(&second).map(|r| r.fields["No"].as_i64().unwrap()).collect();
+    let first = fx
+        .pb
+        .create_records(&fx.owner, t, batch.clone(), WriteOptions::default())
+        .await
+        .unwrap();
+    let second = fx
+        .pb
+        .create_records(&fx.owner, t, batch, WriteOptions::default())
+        .await
+        .unwrap();
+    let nums: Vec<i64> = first
+        .iter()
+        .chain(&second)
+        .map(|r| r.fields["No"].as_i64().unwrap())
+        .collect();
     assert!(nums.windows(2).all(|w| w[0] < w[1]), "{nums:?}");
     assert_eq!(nums[0], 1);
 }

@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 
 use super::fixture::{Fixture, assert_invalid, cells};
 use crate::Error;
-use crate::facade::{FieldKey, FieldPatch, NewField, NewTable, NewView, QueryInput, TablePatch, WriteOptions};
+use crate::facade::{
+    FieldKey, FieldPatch, NewField, NewTable, NewView, QueryInput, TablePatch, WriteOptions,
+};
 use crate::fields::FieldType;
 use crate::store::Store;
 
@@ -29,29 +31,101 @@ pub async fn schema_crud_and_unique_field_names(store: Arc<dyn Store>) {
     assert_eq!(fx.table.table.primary_field_id, Some(fx.field("Name")));
     let got = fx.pb.get_table(o, t).await.unwrap();
     assert_eq!(got.fields.len(), 12);
-    assert_eq!(got.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>()[..3], ["Name", "Qty", "Price"]);
-    assert_eq!(got.fields.iter().find(|f| f.name == "Price").unwrap().field_type, FieldType::Currency { symbol: "$".into(), precision: 2 });
+    assert_eq!(
+        got.fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()[..3],
+        ["Name", "Qty", "Price"]
+    );
+    assert_eq!(
+        got.fields
+            .iter()
+            .find(|f| f.name == "Price")
+            .unwrap()
+            .field_type,
+        FieldType::Currency {
+            symbol: "$".into(),
+            precision: 2
+        }
+    );
 
-    let e = fx.pb.create_field(o, t, nf("qty", "number", Value::Null)).await.unwrap_err();
+    let e = fx
+        .pb
+        .create_field(o, t, nf("qty", "number", Value::Null))
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
-    let e = fx.pb.create_field(o, t, nf("Blob", "blob", Value::Null)).await.unwrap_err();
+    let e = fx
+        .pb
+        .create_field(o, t, nf("Blob", "blob", Value::Null))
+        .await
+        .unwrap_err();
     assert_invalid(&e, "Blob");
-    let e = fx.pb.create_field(o, t, nf("P", "number", json!({ "precision": 12 }))).await.unwrap_err();
+    let e = fx
+        .pb
+        .create_field(o, t, nf("P", "number", json!({ "precision": 12 })))
+        .await
+        .unwrap_err();
     assert_invalid(&e, "P");
-    let e = fx.pb.create_field(o, t, nf("L", "link", json!({ "linked_table_id": crate::ids::TableId::new() }))).await.unwrap_err();
+    let e = fx
+        .pb
+        .create_field(
+            o,
+            t,
+            nf(
+                "L",
+                "link",
+                json!({ "linked_table_id": crate::ids::TableId::new() }),
+            ),
+        )
+        .await
+        .unwrap_err();
     assert_invalid(&e, "L");
 
     // A table without fields gets a primary "Name" field; primary can move.
-    let empty = fx.pb.create_table(o, fx.base.id, NewTable { name: "Empty".into(), ..Default::default() }).await.unwrap();
+    let empty = fx
+        .pb
+        .create_table(
+            o,
+            fx.base.id,
+            NewTable {
+                name: "Empty".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(empty.fields.len(), 1);
     assert_eq!(empty.table.primary_field_id, Some(empty.fields[0].id));
-    let other = fx.pb.create_field(o, empty.table.id, nf("Code", "text", Value::Null)).await.unwrap();
-    let moved = fx.pb.update_table(o, empty.table.id, TablePatch { primary_field_id: Some("Code".into()), ..Default::default() }).await.unwrap();
+    let other = fx
+        .pb
+        .create_field(o, empty.table.id, nf("Code", "text", Value::Null))
+        .await
+        .unwrap();
+    let moved = fx
+        .pb
+        .update_table(
+            o,
+            empty.table.id,
+            TablePatch {
+                primary_field_id: Some("Code".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(moved.primary_field_id, Some(other.id));
     let e = fx.pb.delete_field(o, other.id).await.unwrap_err();
-    assert!(matches!(e, Error::Conflict { .. }), "primary field deletion: {e:?}");
+    assert!(
+        matches!(e, Error::Conflict { .. }),
+        "primary field deletion: {e:?}"
+    );
     let tables = fx.pb.list_tables(o, fx.base.id).await.unwrap();
-    assert_eq!(tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["Items", "Empty"]);
+    assert_eq!(
+        tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["Items", "Empty"]
+    );
 
     let view = fx
         .pb
@@ -60,12 +134,30 @@ pub async fn schema_crud_and_unique_field_names(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(view.config.hidden_fields, vec![fx.field("Notes")]);
     assert_eq!(fx.pb.list_views(o, t).await.unwrap().len(), 1);
-    let e = fx.pb.create_view(o, t, NewView { name: "Bad".into(), view_type: None, config: json!({ "sort": "Nope" }) }).await.unwrap_err();
+    let e = fx
+        .pb
+        .create_view(
+            o,
+            t,
+            NewView {
+                name: "Bad".into(),
+                view_type: None,
+                config: json!({ "sort": "Nope" }),
+            },
+        )
+        .await
+        .unwrap_err();
     assert_invalid(&e, "Nope");
     fx.pb.delete_view(o, view.id).await.unwrap();
-    assert!(matches!(fx.pb.get_view(o, view.id).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        fx.pb.get_view(o, view.id).await,
+        Err(Error::NotFound { .. })
+    ));
     fx.pb.delete_table(o, empty.table.id).await.unwrap();
-    assert!(matches!(fx.pb.get_table(o, empty.table.id).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        fx.pb.get_table(o, empty.table.id).await,
+        Err(Error::NotFound { .. })
+    ));
 }
 
 /// Each field type accepts its values, normalises them, and refuses others
@@ -74,7 +166,14 @@ pub async fn every_field_type_validates_cells(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let o = &fx.owner;
     let t = fx.table.table.id;
-    for (name, ty, opts) in [("Web", "url", Value::Null), ("Tel", "phone", Value::Null), ("When", "datetime", Value::Null), ("Pct", "percent", json!({"precision": 0})), ("Dur", "duration", Value::Null), ("Short", "text", json!({"max_length": 3}))] {
+    for (name, ty, opts) in [
+        ("Web", "url", Value::Null),
+        ("Tel", "phone", Value::Null),
+        ("When", "datetime", Value::Null),
+        ("Pct", "percent", json!({"precision": 0})),
+        ("Dur", "duration", Value::Null),
+        ("Short", "text", json!({"max_length": 3})),
+    ] {
         fx.pb.create_field(o, t, nf(name, ty, opts)).await.unwrap();
     }
     let r = fx
@@ -105,8 +204,19 @@ pub async fn every_field_type_validates_cells(store: Arc<dyn Store>) {
     assert_eq!(f["Email"], json!("Ann@example.com"));
     assert_eq!(f["When"], json!("2026-01-02T01:04:05.000Z"));
     // Empty values are stored as absent and omitted.
-    let empty = fx.create(&[("Name", json!("")), ("Done", json!(false)), ("Tags", json!([])), ("Qty", Value::Null)]).await;
-    assert!(empty.fields.keys().all(|k| k == "No" || k == "Created"), "{:?}", empty.fields);
+    let empty = fx
+        .create(&[
+            ("Name", json!("")),
+            ("Done", json!(false)),
+            ("Tags", json!([])),
+            ("Qty", Value::Null),
+        ])
+        .await;
+    assert!(
+        empty.fields.keys().all(|k| k == "No" || k == "Created"),
+        "{:?}",
+        empty.fields
+    );
 
     for (field, bad) in [
         ("Qty", json!("abc")),
@@ -130,7 +240,11 @@ pub async fn every_field_type_validates_cells(store: Arc<dyn Store>) {
     let e = fx.create_err(&[("Nope", json!(1))], false).await;
     assert_invalid(&e, "Nope");
     // Nothing was stored by the failed writes.
-    let page = fx.pb.query_records(o, t, QueryInput::default(), FieldKey::Name).await.unwrap();
+    let page = fx
+        .pb
+        .query_records(o, t, QueryInput::default(), FieldKey::Name)
+        .await
+        .unwrap();
     assert_eq!(page.records.len(), 2);
 }
 
@@ -140,10 +254,24 @@ pub async fn typecast_converts_and_creates_choices(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let o = &fx.owner;
     let t = fx.table.table.id;
-    let tc = WriteOptions { typecast: true, field_key: FieldKey::Name };
+    let tc = WriteOptions {
+        typecast: true,
+        field_key: FieldKey::Name,
+    };
     let r = fx
         .pb
-        .create_record(o, t, cells(&[("Qty", json!("12")), ("Price", json!("12.50")), ("Done", json!("true")), ("Status", json!("Blocked")), ("Tags", json!("b, d"))]), tc)
+        .create_record(
+            o,
+            t,
+            cells(&[
+                ("Qty", json!("12")),
+                ("Price", json!("12.50")),
+                ("Done", json!("true")),
+                ("Status", json!("Blocked")),
+                ("Tags", json!("b, d")),
+            ]),
+            tc,
+        )
         .await
         .unwrap();
     assert_eq!(r.fields["Qty"], json!(12));
@@ -153,13 +281,21 @@ pub async fn typecast_converts_and_creates_choices(store: Arc<dyn Store>) {
     assert_eq!(r.fields["Tags"], json!(["b", "d"]));
     let table = fx.pb.get_table(o, t).await.unwrap();
     let status = table.fields.iter().find(|f| f.name == "Status").unwrap();
-    assert!(status.field_type.choices().iter().any(|c| c.name == "Blocked"));
+    assert!(
+        status
+            .field_type
+            .choices()
+            .iter()
+            .any(|c| c.name == "Blocked")
+    );
     let tags = table.fields.iter().find(|f| f.name == "Tags").unwrap();
     assert!(tags.field_type.choices().iter().any(|c| c.name == "d"));
     // Without typecast, the same input is refused.
     let e = fx.create_err(&[("Qty", json!("12"))], false).await;
     assert_invalid(&e, "Qty");
-    let e = fx.create_err(&[("Status", json!("Elsewhere"))], false).await;
+    let e = fx
+        .create_err(&[("Status", json!("Elsewhere"))], false)
+        .await;
     assert_invalid(&e, "Status");
     // Typecast cannot make a number of nonsense.
     let e = fx.create_err(&[("Qty", json!("twelve"))], true).await;
@@ -169,16 +305,26 @@ pub async fn typecast_converts_and_creates_choices(store: Arc<dyn Store>) {
 /// Computed fields reject writes and show their values.
 pub async fn computed_fields_reject_writes_and_are_rendered(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
-    for (field, v) in [("No", json!(5)), ("Created", json!("2026-01-01T00:00:00Z")), ("No", Value::Null)] {
+    for (field, v) in [
+        ("No", json!(5)),
+        ("Created", json!("2026-01-01T00:00:00Z")),
+        ("No", Value::Null),
+    ] {
         let e = fx.create_err(&[(field, v)], true).await;
         assert_invalid(&e, field);
     }
     let a = fx.create(&[("Name", json!("a"))]).await;
     let b = fx.create(&[("Name", json!("b"))]).await;
-    let (na, nb) = (a.fields["No"].as_i64().unwrap(), b.fields["No"].as_i64().unwrap());
+    let (na, nb) = (
+        a.fields["No"].as_i64().unwrap(),
+        b.fields["No"].as_i64().unwrap(),
+    );
     assert!(nb > na, "autonumbers increase: {na} then {nb}");
     let created = a.fields["Created"].as_str().unwrap();
-    assert_eq!(chrono::DateTime::parse_from_rfc3339(created).unwrap(), a.created_time);
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(created).unwrap(),
+        a.created_time
+    );
 }
 
 /// A link cell accepts only ids of live records of the linked table.
@@ -186,24 +332,77 @@ pub async fn link_cells_accept_only_live_records(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let o = &fx.owner;
     let t = fx.table.table.id;
-    let suppliers = fx.pb.create_table(o, fx.base.id, NewTable { name: "Suppliers".into(), ..Default::default() }).await.unwrap();
+    let suppliers = fx
+        .pb
+        .create_table(
+            o,
+            fx.base.id,
+            NewTable {
+                name: "Suppliers".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let st = suppliers.table.id;
-    let link = fx.pb.create_field(o, t, nf("Supplier", "link", json!({ "linked_table_id": st, "allow_multiple": false }))).await.unwrap();
-    let acme = fx.pb.create_record(o, st, cells(&[("Name", json!("Acme"))]), WriteOptions::default()).await.unwrap();
-    let gone = fx.pb.create_record(o, st, cells(&[("Name", json!("Gone"))]), WriteOptions::default()).await.unwrap();
+    let link = fx
+        .pb
+        .create_field(
+            o,
+            t,
+            nf(
+                "Supplier",
+                "link",
+                json!({ "linked_table_id": st, "allow_multiple": false }),
+            ),
+        )
+        .await
+        .unwrap();
+    let acme = fx
+        .pb
+        .create_record(
+            o,
+            st,
+            cells(&[("Name", json!("Acme"))]),
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let gone = fx
+        .pb
+        .create_record(
+            o,
+            st,
+            cells(&[("Name", json!("Gone"))]),
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap();
     fx.pb.delete_records(o, st, &[gone.id]).await.unwrap();
-    let item = fx.create(&[("Name", json!("i")), ("Supplier", json!([acme.id]))]).await;
+    let item = fx
+        .create(&[("Name", json!("i")), ("Supplier", json!([acme.id]))])
+        .await;
     assert_eq!(item.fields["Supplier"], json!([acme.id]));
-    let e = fx.create_err(&[("Supplier", json!([gone.id]))], false).await;
+    let e = fx
+        .create_err(&[("Supplier", json!([gone.id]))], false)
+        .await;
     assert_invalid(&e, "Supplier");
-    let e = fx.create_err(&[("Supplier", json!([crate::ids::RecordId::new()]))], false).await;
+    let e = fx
+        .create_err(&[("Supplier", json!([crate::ids::RecordId::new()]))], false)
+        .await;
     assert_invalid(&e, "Supplier");
     // A record of another table is not a record of the linked table.
-    let e = fx.create_err(&[("Supplier", json!([item.id]))], false).await;
+    let e = fx
+        .create_err(&[("Supplier", json!([item.id]))], false)
+        .await;
     assert_invalid(&e, "Supplier");
-    let e = fx.create_err(&[("Supplier", json!([acme.id, acme.id, item.id]))], false).await;
+    let e = fx
+        .create_err(&[("Supplier", json!([acme.id, acme.id, item.id]))], false)
+        .await;
     assert_invalid(&e, "Supplier");
-    let e = fx.create_err(&[("Supplier", json!(["tblAAAAAAAAAAAAAA"]))], false).await;
+    let e = fx
+        .create_err(&[("Supplier", json!(["tblAAAAAAAAAAAAAA"]))], false)
+        .await;
     assert_invalid(&e, "Supplier");
     assert_eq!(link.field_type.type_name(), "link");
 }
@@ -214,19 +413,37 @@ pub async fn numbers_round_trip_exactly(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let o = &fx.owner;
     let t = fx.table.table.id;
-    fx.pb.create_field(o, t, nf("Fine", "number", json!({ "precision": 8 }))).await.unwrap();
-    for text in ["0.1", "0.3", "123456.78901234", "-0.00000001", "9999999.99999999", "1234567.1", "0.12345678"] {
+    fx.pb
+        .create_field(o, t, nf("Fine", "number", json!({ "precision": 8 })))
+        .await
+        .unwrap();
+    for text in [
+        "0.1",
+        "0.3",
+        "123456.78901234",
+        "-0.00000001",
+        "9999999.99999999",
+        "1234567.1",
+        "0.12345678",
+    ] {
         let v: Value = serde_json::from_str(text).unwrap();
         let r = fx.create(&[("Fine", v)]).await;
         let back = fx.pb.get_record(o, t, r.id, FieldKey::Name).await.unwrap();
         // The same JSON number comes back (serde_json may print 1e-8 for 0.00000001).
         assert_eq!(back.fields["Fine"], v_in(text), "round trip of {text}");
-        assert_eq!(back.fields["Fine"].as_f64().map(|f| f.to_string()), text.parse::<f64>().ok().map(|f| f.to_string()));
+        assert_eq!(
+            back.fields["Fine"].as_f64().map(|f| f.to_string()),
+            text.parse::<f64>().ok().map(|f| f.to_string())
+        );
     }
     // Beyond 15 significant digits a number cannot round-trip: refused, not drifted.
-    let e = fx.create_err(&[("Fine", v_in("99999999.99999999"))], false).await;
+    let e = fx
+        .create_err(&[("Fine", v_in("99999999.99999999"))], false)
+        .await;
     assert_invalid(&e, "Fine");
-    let r = fx.create(&[("Price", json!(2.675)), ("Qty", json!(2.5))]).await;
+    let r = fx
+        .create(&[("Price", json!(2.675)), ("Qty", json!(2.5))])
+        .await;
     assert_eq!(r.fields["Price"], json!(2.68));
     assert_eq!(r.fields["Qty"], json!(3));
     let r = fx.create(&[("Qty", json!(-2.5))]).await;
@@ -242,8 +459,20 @@ pub async fn rename_field_keeps_data(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let o = &fx.owner;
     let t = fx.table.table.id;
-    let r = fx.create(&[("Qty", json!(7)), ("Status", json!("Open"))]).await;
-    fx.pb.update_field(o, fx.field("Qty"), FieldPatch { name: Some("Quantity".into()), ..Default::default() }).await.unwrap();
+    let r = fx
+        .create(&[("Qty", json!(7)), ("Status", json!("Open"))])
+        .await;
+    fx.pb
+        .update_field(
+            o,
+            fx.field("Qty"),
+            FieldPatch {
+                name: Some("Quantity".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let back = fx.pb.get_record(o, t, r.id, FieldKey::Name).await.unwrap();
     assert_eq!(back.fields["Quantity"], json!(7));
     assert!(!back.fields.contains_key("Qty"));
@@ -253,10 +482,31 @@ pub async fn rename_field_keeps_data(store: Arc<dyn Store>) {
     let status = fx.pb.get_field(o, fx.field("Status")).await.unwrap();
     let mut choices = serde_json::to_value(status.field_type.choices()).unwrap();
     choices[0]["name"] = json!("Active");
-    fx.pb.update_field(o, status.id, FieldPatch { options: Some(json!({ "choices": choices })), ..Default::default() }).await.unwrap();
+    fx.pb
+        .update_field(
+            o,
+            status.id,
+            FieldPatch {
+                options: Some(json!({ "choices": choices })),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let back = fx.pb.get_record(o, t, r.id, FieldKey::Name).await.unwrap();
     assert_eq!(back.fields["Status"], json!("Active"));
-    let e = fx.pb.update_field(o, fx.field("Name"), FieldPatch { name: Some("quantity".into()), ..Default::default() }).await.unwrap_err();
+    let e = fx
+        .pb
+        .update_field(
+            o,
+            fx.field("Name"),
+            FieldPatch {
+                name: Some("quantity".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
 }
 
@@ -265,32 +515,138 @@ pub async fn change_field_type_converts_or_refuses_whole(store: Arc<dyn Store>) 
     let fx = Fixture::new(store).await;
     let o = &fx.owner;
     let t = fx.table.table.id;
-    let code = fx.pb.create_field(o, t, nf("Code", "text", Value::Null)).await.unwrap();
+    let code = fx
+        .pb
+        .create_field(o, t, nf("Code", "text", Value::Null))
+        .await
+        .unwrap();
     let a = fx.create(&[("Code", json!("12"))]).await;
     let b = fx.create(&[("Code", json!("3.5"))]).await;
     let c = fx.create(&[("Code", json!("n/a"))]).await;
-    let e = fx.pb.update_field(o, code.id, FieldPatch { field_type: Some("number".into()), options: Some(json!({"precision": 1})), ..Default::default() }).await.unwrap_err();
+    let e = fx
+        .pb
+        .update_field(
+            o,
+            code.id,
+            FieldPatch {
+                field_type: Some("number".into()),
+                options: Some(json!({"precision": 1})),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
     match &e {
-        Error::Validation { fields, .. } => assert!(fields.contains_key(c.id.as_str()), "{fields:?}"),
+        Error::Validation { fields, .. } => {
+            assert!(fields.contains_key(c.id.as_str()), "{fields:?}")
+        }
         other => panic!("expected a validation error, got {other:?}"),
     }
     // Nothing was half-converted: the field is still text with its cells.
-    assert_eq!(fx.pb.get_field(o, code.id).await.unwrap().field_type.type_name(), "text");
-    assert_eq!(fx.pb.get_record(o, t, a.id, FieldKey::Name).await.unwrap().fields["Code"], json!("12"));
+    assert_eq!(
+        fx.pb
+            .get_field(o, code.id)
+            .await
+            .unwrap()
+            .field_type
+            .type_name(),
+        "text"
+    );
+    assert_eq!(
+        fx.pb
+            .get_record(o, t, a.id, FieldKey::Name)
+            .await
+            .unwrap()
+            .fields["Code"],
+        json!("12")
+    );
     // Clearing the bad cell lets the conversion go through.
-    fx.pb.update_record(o, t, c.id, cells(&[("Code", Value::Null)]), WriteOptions::default(), false).await.unwrap();
-    let f = fx.pb.update_field(o, code.id, FieldPatch { field_type: Some("number".into()), options: Some(json!({"precision": 1})), ..Default::default() }).await.unwrap();
+    fx.pb
+        .update_record(
+            o,
+            t,
+            c.id,
+            cells(&[("Code", Value::Null)]),
+            WriteOptions::default(),
+            false,
+        )
+        .await
+        .unwrap();
+    let f = fx
+        .pb
+        .update_field(
+            o,
+            code.id,
+            FieldPatch {
+                field_type: Some("number".into()),
+                options: Some(json!({"precision": 1})),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(f.field_type, FieldType::Number { precision: 1 });
-    assert_eq!(fx.pb.get_record(o, t, a.id, FieldKey::Name).await.unwrap().fields["Code"], json!(12));
-    assert_eq!(fx.pb.get_record(o, t, b.id, FieldKey::Name).await.unwrap().fields["Code"], json!(3.5));
+    assert_eq!(
+        fx.pb
+            .get_record(o, t, a.id, FieldKey::Name)
+            .await
+            .unwrap()
+            .fields["Code"],
+        json!(12)
+    );
+    assert_eq!(
+        fx.pb
+            .get_record(o, t, b.id, FieldKey::Name)
+            .await
+            .unwrap()
+            .fields["Code"],
+        json!(3.5)
+    );
     // Number filters work on the converted cells.
-    let page = fx.pb.query_records(o, t, QueryInput { filter: Some(json!({"field": "Code", "op": "gt", "value": 4})), ..Default::default() }, FieldKey::Name).await.unwrap();
-    assert_eq!(page.records.iter().map(|r| r.id).collect::<Vec<_>>(), vec![a.id]);
+    let page = fx
+        .pb
+        .query_records(
+            o,
+            t,
+            QueryInput {
+                filter: Some(json!({"field": "Code", "op": "gt", "value": 4})),
+                ..Default::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page.records.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![a.id]
+    );
     // Text to single select creates the choices it needs.
-    let g = fx.pb.create_field(o, t, nf("Grade", "text", Value::Null)).await.unwrap();
+    let g = fx
+        .pb
+        .create_field(o, t, nf("Grade", "text", Value::Null))
+        .await
+        .unwrap();
     fx.create(&[("Grade", json!("A"))]).await;
-    let g = fx.pb.update_field(o, g.id, FieldPatch { field_type: Some("single_select".into()), ..Default::default() }).await.unwrap();
-    assert_eq!(g.field_type.choices().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["A"]);
+    let g = fx
+        .pb
+        .update_field(
+            o,
+            g.id,
+            FieldPatch {
+                field_type: Some("single_select".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        g.field_type
+            .choices()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["A"]
+    );
 }
 
 /// Deleting a field removes its cells and every view's reference to it.
@@ -298,7 +654,9 @@ pub async fn delete_field_removes_cells_and_view_references(store: Arc<dyn Store
     let fx = Fixture::new(store.clone()).await;
     let o = &fx.owner;
     let t = fx.table.table.id;
-    let r = fx.create(&[("Name", json!("x")), ("Notes", json!("secret"))]).await;
+    let r = fx
+        .create(&[("Name", json!("x")), ("Notes", json!("secret"))])
+        .await;
     let v = fx
         .pb
         .create_view(o, t, NewView { name: "V".into(), view_type: None, config: json!({ "filter": {"and": [{"field": "Notes", "op": "is_not_empty"}, {"field": "Qty", "op": "gt", "value": 1}]}, "sort": "Notes", "hidden_fields": ["Notes"] }) })
@@ -312,5 +670,16 @@ pub async fn delete_field_removes_cells_and_view_references(store: Arc<dyn Store
     let filter = v.config.filter.expect("the Qty condition stays");
     assert!(!filter.to_string().contains(fx.field("Notes").as_str()));
     // The view still works.
-    fx.pb.query_records(o, t, QueryInput { view: Some(v.id.to_string()), ..Default::default() }, FieldKey::Name).await.unwrap();
+    fx.pb
+        .query_records(
+            o,
+            t,
+            QueryInput {
+                view: Some(v.id.to_string()),
+                ..Default::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap();
 }
