@@ -15,9 +15,16 @@ export PYBASE_TEST_REDIS_URL="${PYBASE_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 if [ -z "${PYBASE_TEST_S3_ENDPOINT:-}" ]; then
     if s3_env=$(bash scripts/start-s3.sh); then
         eval "$s3_env"
+        trap 'kill "$S3_PID" 2>/dev/null || true' EXIT
     else
         echo "warning: could not start the S3 test server; S3 tests will skip (or fail under PYBASE_REQUIRE_SERVICES=1)" >&2
     fi
 fi
 
 cargo test --workspace --all-targets "$@"
+
+# The server's HTTP suite once more, on PostgreSQL instead of SQLite.
+if [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ]; then
+    echo "== pybase-server HTTP suite on PostgreSQL =="
+    PYBASE_TEST_SERVER_DATABASE_URL="$PYBASE_TEST_POSTGRES_URL" cargo test -p pybase-server --test it "$@"
+fi

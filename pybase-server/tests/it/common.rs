@@ -46,9 +46,18 @@ pub(crate) fn email() -> String {
 }
 
 /// Settings for a test server whose data lives in `dir`.
+///
+/// The database is a SQLite file in `dir`, unless
+/// `PYBASE_TEST_SERVER_DATABASE_URL` names another (scripts/test.sh runs the
+/// whole suite a second time with it pointing at PostgreSQL; tests isolate
+/// themselves by unique emails and slugs, so they can share one database).
 pub(crate) fn settings_in(dir: &std::path::Path) -> Settings {
+    let database_url = std::env::var("PYBASE_TEST_SERVER_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| format!("sqlite://{}", dir.join("pybase.db").display()));
     Settings {
-        database_url: format!("sqlite://{}", dir.join("pybase.db").display()),
+        database_url,
         data_dir: dir.join("data"),
         mail_outbox: Some(dir.join("outbox")),
         secret_key: Some(pybase_server::settings::Secret::new(
