@@ -61,12 +61,16 @@ pub struct TestDb {
     pub name: String,
     admin: PgConnectOptions,
     options: PgConnectOptions,
+    keep: bool,
 }
 
 /// Prefix of every test database's name.
 const PREFIX: &str = "pybase_test_";
-/// Test databases older than this are swept by later runs (those of
-/// conformance cases, whose store outlives any guard, and failed tests).
+/// Test databases left behind (those of conformance cases, whose store
+/// outlives any guard, and of failed tests) are swept by later runs once
+/// this old and unused...
+const SWEEP_IDLE_AFTER_SECS: u64 = 600;
+/// ...or this old in any case.
 const SWEEP_AFTER_SECS: u64 = 3600;
 
 fn now_secs() -> u64 {
@@ -97,14 +101,22 @@ async fn sweep_old_databases(conn: &mut sqlx::PgConnection) {
     if SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
         return;
     }
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'pybase\\_test\\_%'",
+    let names: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT d.datname::text, EXISTS (SELECT 1 FROM pg_stat_activity a \
+         WHERE a.datname = d.datname) FROM pg_database d \
+         WHERE d.datname LIKE 'pybase\\_test\\_%'",
     )
     .fetch_all(&mut *conn)
     .await
     .unwrap_or_default();
-    let cutoff = now_secs().saturating_sub(SWEEP_AFTER_SECS);
-    for name in names {
+    let now = now_secs();
+    for (name, in_use) in names {
+        let age = if in_use {
+            SWEEP_AFTER_SECS
+        } else {
+            SWEEP_IDLE_AFTER_SECS
+        };
+        let cutoff = now.saturating_sub(age);
         let born = name
             .strip_prefix(PREFIX)
             .and_then(|rest| rest.split('_').next())
@@ -146,6 +158,7 @@ impl TestDb {
             name,
             admin,
             options,
+            keep: false,
         }
     }
 
@@ -167,6 +180,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
         if std::thread::panicking() {
             eprintln!("test failed: keeping database {} for inspection", self.name);
             return;
@@ -199,10 +215,10 @@ impl Drop for TestDb {
 }
 
 /// A store on a fresh database for a conformance case. The case only keeps
-/// the store, so the database outlives it; later runs sweep it.
+/// the store (its pool closes when the case ends), so the database outlives
+/// it; the next test binary to start sweeps it.
 pub async fn conformance_store(url: String) -> Arc<dyn Store> {
-    let db = TestDb::new(&url).await;
-    let store = db.dyn_store();
-    std::mem::forget(db);
-    store
+    let mut db = TestDb::new(&url).await;
+    db.keep = true;
+    db.dyn_store()
 }
