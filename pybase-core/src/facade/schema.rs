@@ -215,8 +215,28 @@ impl Pybase {
     }
 
     /// Deletes a table with its records (admin and above).
+    ///
+    /// Link fields of other tables that pointed to it become text fields
+    /// holding the ids they linked, so no cell is lost and no field points
+    /// at a table that no longer exists.
     pub async fn delete_table(&self, principal: &Principal, id: TableId) -> Result<()> {
-        self.table_for(principal, id, Action::ChangeSchema).await?;
+        let table = self.table_for(principal, id, Action::ChangeSchema).await?;
+        for other in self.store.list_tables(table.base_id).await? {
+            if other.id == id {
+                continue;
+            }
+            for old in self.store.list_fields(other.id).await? {
+                if !matches!(old.field_type, FieldType::Link { linked_table_id, .. } if linked_table_id == id)
+                {
+                    continue;
+                }
+                let mut field = old.clone();
+                field.field_type = FieldType::LongText;
+                field.updated_at = self.clock.now();
+                let changes = self.convert_cells(&other, &old, &mut field).await?;
+                self.store.replace_field(&field, &changes).await?;
+            }
+        }
         self.store
             .delete_table(id)
             .await

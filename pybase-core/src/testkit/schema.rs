@@ -405,6 +405,16 @@ pub async fn link_cells_accept_only_live_records(store: Arc<dyn Store>) {
         .await;
     assert_invalid(&e, "Supplier");
     assert_eq!(link.field_type.type_name(), "link");
+    // Deleting the linked table turns the link field into text keeping the ids.
+    fx.pb.delete_table(o, st).await.unwrap();
+    let after = fx.pb.get_field(o, link.id).await.unwrap();
+    assert_eq!(after.field_type.type_name(), "long_text");
+    let back = fx
+        .pb
+        .get_record(o, t, item.id, FieldKey::Name)
+        .await
+        .unwrap();
+    assert_eq!(back.fields["Supplier"], json!(acme.id.to_string()));
 }
 
 /// Numbers come back exactly as entered within their precision, and are
