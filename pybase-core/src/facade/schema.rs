@@ -11,13 +11,13 @@ use super::render::TableSchema;
 use super::workspaces::{check_description, check_name};
 use super::{Pybase, not_found_as};
 use crate::error::{Error, FieldErrors, Result};
-use crate::fields::{Choice, FieldType, convert_cell};
+use crate::fields::{Choice, FieldType, ValueKind, convert_cell};
 use crate::ids::{BaseId, FieldId, TableId, ViewId, WorkspaceId};
 use crate::model::{Base, Field, Table, View, ViewType};
 use crate::principal::Principal;
 use crate::query::{
-    FilterSpec, SortDirection, SortSpec, StoredSort, ViewConfig, find_field, resolve_filter,
-    resolve_sort,
+    Filter, FilterSpec, SortDirection, SortSpec, StoredSort, Target, ViewConfig, find_field,
+    resolve_filter, resolve_sort,
 };
 use crate::role::Action;
 
@@ -621,8 +621,40 @@ impl Pybase {
             created_at: now,
             updated_at: now,
         };
+        self.index_view_fields(&fields, &view.config).await?;
         self.store.create_view(&view).await?;
         Ok(view)
+    }
+
+    /// Sets the `indexed` flag (so the store builds its cell index) on every
+    /// field `config` filters or sorts by whose cells an index can serve:
+    /// stored text and number fields (single selects included). Views are
+    /// how a table is browsed, so their pages should not scan the table.
+    /// Indexes stay when the view changes or goes; the field's `indexed`
+    /// flag drops them.
+    async fn index_view_fields(&self, fields: &[Field], config: &ViewConfig) -> Result<()> {
+        let mut wanted: Vec<FieldId> = config.sort.iter().map(|s| s.field).collect();
+        if let Some(f) = &config.filter {
+            let filter = resolve_filter(&FilterSpec::from_json(f)?, fields)?;
+            filter_fields(&filter, &mut wanted);
+        }
+        for id in wanted {
+            let Some(field) = fields.iter().find(|f| f.id == id) else {
+                continue;
+            };
+            let indexable = !field.field_type.is_computed()
+                && matches!(
+                    field.field_type.value_kind(),
+                    ValueKind::Text | ValueKind::Number
+                );
+            if indexable && !field.indexed {
+                let mut field = field.clone();
+                field.indexed = true;
+                field.updated_at = self.clock.now();
+                self.store.update_field(&field).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The views of a table.
@@ -671,6 +703,7 @@ impl Pybase {
         if let Some(config) = patch.config {
             let fields = self.store.list_fields(table.id).await?;
             view.config = Self::parse_view_config(&config, &fields)?;
+            self.index_view_fields(&fields, &view.config).await?;
         }
         view.updated_at = self.clock.now();
         self.store.update_view(&view).await?;
@@ -684,6 +717,25 @@ impl Pybase {
             .delete_view(id)
             .await
             .map_err(|e| not_found_as(e, "view"))
+    }
+}
+
+/// Appends the fields whose cells `filter` reads to `out` (once each).
+fn filter_fields(filter: &Filter, out: &mut Vec<FieldId>) {
+    match filter {
+        Filter::And(parts) | Filter::Or(parts) => {
+            for p in parts {
+                filter_fields(p, out);
+            }
+        }
+        Filter::Not(inner) => filter_fields(inner, out),
+        Filter::Cond(c) => {
+            if let Target::Cell { field, .. } = c.target
+                && !out.contains(&field)
+            {
+                out.push(field);
+            }
+        }
     }
 }
 

@@ -440,6 +440,19 @@ pub async fn view_filter_and_sort_apply(store: Arc<dyn Store>) {
         .create_view(&fx.admin, t, NewView { name: "Open by qty".into(), view_type: None, config: json!({"filter": {"field": "Status", "op": "eq", "value": "Open"}, "sort": "-Qty", "hidden_fields": ["Notes", "Price"]}) })
         .await
         .unwrap();
+    // The fields the view filters and sorts by are indexed; others are not.
+    let indexed: Vec<String> = fx
+        .pb
+        .list_fields(&fx.admin, t)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.indexed)
+        .map(|f| f.name)
+        .collect();
+    assert!(indexed.contains(&"Status".to_owned()), "{indexed:?}");
+    assert!(indexed.contains(&"Qty".to_owned()), "{indexed:?}");
+    assert!(!indexed.contains(&"Notes".to_owned()), "{indexed:?}");
     let run = |filter: Option<Value>, sort: Option<Value>| {
         let pb = fx.pb.clone();
         let viewer = fx.viewer.clone();
