@@ -29,7 +29,7 @@ use object_store::memory::InMemory;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{TableId, WorkspaceId};
-use crate::model::Table;
+use crate::model::{Field, Table};
 use crate::principal::Principal;
 use crate::role::{Action, Role};
 use crate::store::Store;
@@ -93,15 +93,31 @@ impl Pybase {
         if !principal.can_see_workspace(ws) {
             return Err(Error::not_found(entity));
         }
-        let role = self
+        let role = self.store.member_role(ws, principal.user_id()).await?;
+        check_role(principal, ws, role, action, entity)
+    }
+
+    /// Loads a table and its fields in one store read and checks `action`
+    /// on its workspace: the start of every record operation.
+    pub(crate) async fn table_fields_for(
+        &self,
+        principal: &Principal,
+        id: TableId,
+        action: Action,
+    ) -> Result<(Table, Vec<Field>)> {
+        let access = self
             .store
-            .member_role(ws, principal.user_id())
-            .await?
-            .ok_or(Error::NotFound { entity })?;
-        if !principal.allows(role, action) {
-            return Err(Error::forbidden(forbidden_message(role, action, principal)));
-        }
-        Ok(role)
+            .table_access(id, principal.user_id())
+            .await
+            .map_err(|e| not_found_as(e, "table"))?;
+        check_role(
+            principal,
+            access.table.workspace_id,
+            access.role,
+            action,
+            "table",
+        )?;
+        Ok((access.table, access.fields))
     }
 
     /// Loads a table and checks `action` on its workspace.
@@ -128,6 +144,26 @@ pub(crate) fn not_found_as(e: StoreError, entity: &'static str) -> Error {
         StoreError::NotFound { .. } => Error::NotFound { entity },
         other => other.into(),
     }
+}
+
+/// The permission rule: `role` is the principal's role in `ws` (`None` for
+/// a non-member). Non-members and keys limited to other workspaces get
+/// `NotFound { entity }`; too low a role or scope gets `Forbidden`.
+fn check_role(
+    principal: &Principal,
+    ws: WorkspaceId,
+    role: Option<Role>,
+    action: Action,
+    entity: &'static str,
+) -> Result<Role> {
+    if !principal.can_see_workspace(ws) {
+        return Err(Error::not_found(entity));
+    }
+    let role = role.ok_or(Error::NotFound { entity })?;
+    if !principal.allows(role, action) {
+        return Err(Error::forbidden(forbidden_message(role, action, principal)));
+    }
+    Ok(role)
 }
 
 fn forbidden_message(role: Role, action: Action, principal: &Principal) -> String {

@@ -23,7 +23,7 @@ pub use auth::{
 };
 pub use health::StoreHealth;
 pub use records::{NewRecord, RecordPatch, RecordsStore, UpsertOutcome};
-pub use schema::SchemaStore;
+pub use schema::{SchemaStore, TableAccess};
 pub use workspaces::WorkspacesStore;
 
 use std::fmt::Debug;

@@ -104,7 +104,7 @@ impl AuthStore for SqliteStore {
     }
 
     async fn get_user(&self, id: UserId) -> StoreResult<User> {
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
                 .query_row([id.as_str()], user)
                 .optional()?
@@ -115,7 +115,7 @@ impl AuthStore for SqliteStore {
 
     async fn get_users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
         let list = id_list(ids);
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {USER_COLUMNS} FROM users WHERE id IN (SELECT value FROM json_each(?1))"
             ))?;
@@ -127,7 +127,7 @@ impl AuthStore for SqliteStore {
 
     async fn find_credentials(&self, email: &str) -> StoreResult<Option<UserCredentials>> {
         let email = email.to_lowercase();
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             Ok(conn
                 .prepare_cached(&format!(
                     "SELECT {USER_COLUMNS} FROM users WHERE email = ?1"
@@ -139,7 +139,7 @@ impl AuthStore for SqliteStore {
     }
 
     async fn get_credentials(&self, id: UserId) -> StoreResult<UserCredentials> {
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
                 .query_row([id.as_str()], credentials)
                 .optional()?
@@ -363,7 +363,7 @@ impl AuthStore for SqliteStore {
 
     async fn find_api_key(&self, prefix: &str) -> StoreResult<Option<StoredApiKey>> {
         let prefix = prefix.to_owned();
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             Ok(conn
                 .prepare_cached(&format!(
                     "SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = ?1"

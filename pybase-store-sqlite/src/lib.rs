@@ -193,6 +193,42 @@ impl SqliteStore {
         }
     }
 
+    /// Runs a short read (a few lookups by key) like [`Self::read`], but on
+    /// the calling thread when a reader is free at once.
+    ///
+    /// Handing work to the blocking pool and back costs several times more
+    /// than a lookup by primary key, and such a lookup never waits for the
+    /// writer (WAL readers read a snapshot), so point reads run in place.
+    /// Unbounded reads (pages, scans) must use [`Self::read`].
+    async fn read_small<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        if let Ok(permit) = Arc::clone(&self.inner.read_permits).try_acquire_owned() {
+            let pooled = self
+                .inner
+                .readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            if let Some(mut conn) = pooled {
+                let out = match conn.transaction() {
+                    Ok(tx) => f(&tx),
+                    Err(e) => Err(e.into()),
+                };
+                self.inner
+                    .readers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(conn);
+                drop(permit);
+                return out.map_err(StoreError::from);
+            }
+        }
+        self.read(f).await
+    }
+
     /// Runs `f` in one read transaction (a consistent snapshot) on a reader.
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where

@@ -290,7 +290,7 @@ impl RecordsStore for SqliteStore {
         id: RecordId,
         include_deleted: bool,
     ) -> StoreResult<Record> {
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             conn.prepare_cached(&format!(
                 "SELECT {RECORD_COLUMNS} FROM records WHERE id = ?1 AND table_id = ?2 \
                  AND (?3 OR deleted_time IS NULL)"
@@ -450,7 +450,7 @@ impl RecordsStore for SqliteStore {
         ids: &[RecordId],
     ) -> StoreResult<Vec<RecordId>> {
         let list = id_list(ids);
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id FROM records WHERE table_id = ?1 AND deleted_time IS NULL \
                  AND id IN (SELECT value FROM json_each(?2))",
@@ -509,7 +509,7 @@ impl RecordsStore for SqliteStore {
     }
 
     async fn get_attachment(&self, id: AttachmentId) -> StoreResult<Attachment> {
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             conn.prepare_cached(&format!(
                 "SELECT {ATTACHMENT_COLUMNS} FROM attachments WHERE id = ?1"
             ))?
@@ -522,7 +522,7 @@ impl RecordsStore for SqliteStore {
 
     async fn get_attachments(&self, ids: &[AttachmentId]) -> StoreResult<Vec<Attachment>> {
         let list = id_list(ids);
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {ATTACHMENT_COLUMNS} FROM attachments \
                  WHERE id IN (SELECT value FROM json_each(?1))"

@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use pybase_core::StoreResult;
 use pybase_core::fields::FieldType;
-use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, ViewId, WorkspaceId};
+use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
 use pybase_core::model::{Base, Field, Table, View, ViewType};
-use pybase_core::store::SchemaStore;
+use pybase_core::store::{SchemaStore, TableAccess};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::SqliteStore;
 use crate::error::{Error, Result};
 use crate::rows::{fmt_time, id, json, opt_id, time};
+use crate::workspaces::role_of;
 
 const BASE_COLUMNS: &str = "id, workspace_id, name, description, created_at, updated_at";
 
@@ -225,7 +226,7 @@ impl SchemaStore for SqliteStore {
     }
 
     async fn get_base(&self, id: BaseId) -> StoreResult<Base> {
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             conn.prepare_cached(&format!("SELECT {BASE_COLUMNS} FROM bases WHERE id = ?1"))?
                 .query_row([id.as_str()], base)
                 .optional()?
@@ -318,7 +319,7 @@ impl SchemaStore for SqliteStore {
     }
 
     async fn get_table(&self, id: TableId) -> StoreResult<Table> {
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             conn.prepare_cached(&format!("SELECT {TABLE_COLUMNS} FROM tables WHERE id = ?1"))?
                 .query_row([id.as_str()], table)
                 .optional()?
@@ -396,7 +397,7 @@ impl SchemaStore for SqliteStore {
     }
 
     async fn get_field(&self, id: FieldId) -> StoreResult<Field> {
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             conn.prepare_cached(&format!("SELECT {FIELD_COLUMNS} FROM fields WHERE id = ?1"))?
                 .query_row([id.as_str()], field)
                 .optional()?
@@ -405,8 +406,31 @@ impl SchemaStore for SqliteStore {
         .await
     }
 
+    async fn table_access(&self, table: TableId, user: UserId) -> StoreResult<TableAccess> {
+        self.read_small(move |conn| {
+            let found = conn
+                .prepare_cached(&format!("SELECT {TABLE_COLUMNS} FROM tables WHERE id = ?1"))?
+                .query_row([table.as_str()], self::table)
+                .optional()?
+                .ok_or_else(|| Error::not_found("table", table))?;
+            let role = role_of(conn, found.workspace_id.as_str(), user.as_str())?;
+            let fields = conn
+                .prepare_cached(&format!(
+                    "SELECT {FIELD_COLUMNS} FROM fields WHERE table_id = ?1 ORDER BY position, id"
+                ))?
+                .query_map([table.as_str()], field)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(TableAccess {
+                table: found,
+                fields,
+                role,
+            })
+        })
+        .await
+    }
+
     async fn list_fields(&self, table: TableId) -> StoreResult<Vec<Field>> {
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {FIELD_COLUMNS} FROM fields WHERE table_id = ?1 ORDER BY position, id"
             ))?;
@@ -502,7 +526,7 @@ impl SchemaStore for SqliteStore {
     }
 
     async fn get_view(&self, id: ViewId) -> StoreResult<View> {
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             conn.prepare_cached(&format!("SELECT {VIEW_COLUMNS} FROM views WHERE id = ?1"))?
                 .query_row([id.as_str()], view)
                 .optional()?
@@ -512,7 +536,7 @@ impl SchemaStore for SqliteStore {
     }
 
     async fn list_views(&self, table: TableId) -> StoreResult<Vec<View>> {
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {VIEW_COLUMNS} FROM views WHERE table_id = ?1 ORDER BY position, id"
             ))?;

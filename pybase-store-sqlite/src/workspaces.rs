@@ -34,7 +34,7 @@ fn exists(conn: &Connection, sql: &str, key: &str) -> Result<bool> {
         .is_some())
 }
 
-fn role_of(conn: &Connection, ws: &str, user: &str) -> Result<Option<Role>> {
+pub(crate) fn role_of(conn: &Connection, ws: &str, user: &str) -> Result<Option<Role>> {
     Ok(conn
         .prepare_cached("SELECT role FROM members WHERE workspace_id = ?1 AND user_id = ?2")?
         .query_row([ws, user], |r| parsed::<Role>(r, 0))
@@ -94,7 +94,7 @@ impl WorkspacesStore for SqliteStore {
     }
 
     async fn get_workspace(&self, id: WorkspaceId) -> StoreResult<Workspace> {
-        self.read(move |conn| {
+        self.read_small(move |conn| {
             conn.prepare_cached(&format!(
                 "SELECT {WS_COLUMNS} FROM workspaces w WHERE w.id = ?1"
             ))?
@@ -163,7 +163,7 @@ impl WorkspacesStore for SqliteStore {
     }
 
     async fn member_role(&self, ws: WorkspaceId, user: UserId) -> StoreResult<Option<Role>> {
-        self.read(move |conn| role_of(conn, ws.as_str(), user.as_str()))
+        self.read_small(move |conn| role_of(conn, ws.as_str(), user.as_str()))
             .await
     }
 

@@ -130,7 +130,8 @@ fn check_batch_size(n: usize) -> Result<()> {
 impl Pybase {
     /// Finishes validation that needs storage (links, attachments), adds
     /// select choices that typecast created, and fails with every error found.
-    async fn finish_batch(&self, table: &Table, batch: Batch<'_>) -> Result<()> {
+    /// Returns `true` if it changed fields (so callers read them again).
+    async fn finish_batch(&self, table: &Table, batch: Batch<'_>) -> Result<bool> {
         let Batch {
             mut errors,
             new_choices,
@@ -174,15 +175,17 @@ impl Pybase {
                 .unwrap_or_default();
             return Err(validation(first, errors));
         }
+        let mut changed = false;
         for (id, names) in new_choices {
             if let Some(field) = fields.iter().find(|f| f.id == id) {
                 let mut field = field.clone();
                 add_choices(&mut field.field_type, &names);
                 field.updated_at = self.clock.now();
                 self.store.update_field(&field).await?;
+                changed = true;
             }
         }
-        Ok(())
+        Ok(changed)
     }
 
     async fn renderer<'a>(
@@ -256,11 +259,10 @@ impl Pybase {
         opts: WriteOptions,
         batch_mode: bool,
     ) -> Result<Vec<RecordOut>> {
-        let table = self
-            .table_for(principal, table, Action::WriteRecords)
+        let (table, fields) = self
+            .table_fields_for(principal, table, Action::WriteRecords)
             .await?;
         check_batch_size(inputs.len())?;
-        let fields = self.store.list_fields(table.id).await?;
         let mut batch = Batch::new(&fields, opts.typecast);
         let now = self.clock.now();
         let user = Some(principal.user_id());
@@ -279,8 +281,11 @@ impl Pybase {
                 created_time: now,
             });
         }
-        self.finish_batch(&table, batch).await?;
-        let fields = self.store.list_fields(table.id).await?;
+        let fields = if self.finish_batch(&table, batch).await? {
+            self.store.list_fields(table.id).await?
+        } else {
+            fields
+        };
         let records = self.store.create_records(table.id, &new).await?;
         self.render_all(&fields, opts.field_key, &records).await
     }
@@ -293,13 +298,14 @@ impl Pybase {
         id: RecordId,
         key: FieldKey,
     ) -> Result<RecordOut> {
-        let table = self.table_for(principal, table, Action::Read).await?;
+        let (table, fields) = self
+            .table_fields_for(principal, table, Action::Read)
+            .await?;
         let record = self
             .store
             .get_record(table.id, id, false)
             .await
             .map_err(|e| not_found_as(e, "record"))?;
-        let fields = self.store.list_fields(table.id).await?;
         let mut out = self
             .render_all(&fields, key, std::slice::from_ref(&record))
             .await?;
@@ -348,11 +354,10 @@ impl Pybase {
         replace: bool,
         batch_mode: bool,
     ) -> Result<Vec<RecordOut>> {
-        let table = self
-            .table_for(principal, table, Action::WriteRecords)
+        let (table, fields) = self
+            .table_fields_for(principal, table, Action::WriteRecords)
             .await?;
         check_batch_size(inputs.len())?;
-        let fields = self.store.list_fields(table.id).await?;
         let mut batch = Batch::new(&fields, opts.typecast);
         let mut patches = Vec::with_capacity(inputs.len());
         for (i, (id, input)) in inputs.iter().enumerate() {
@@ -381,8 +386,11 @@ impl Pybase {
                 }
             }
         }
-        self.finish_batch(&table, batch).await?;
-        let fields = self.store.list_fields(table.id).await?;
+        let fields = if self.finish_batch(&table, batch).await? {
+            self.store.list_fields(table.id).await?
+        } else {
+            fields
+        };
         let records = self
             .store
             .update_records(
@@ -406,8 +414,8 @@ impl Pybase {
         inputs: Vec<CellsInput>,
         opts: WriteOptions,
     ) -> Result<UpsertResult> {
-        let table = self
-            .table_for(principal, table, Action::WriteRecords)
+        let (table, fields) = self
+            .table_fields_for(principal, table, Action::WriteRecords)
             .await?;
         check_batch_size(inputs.len())?;
         if merge_on.is_empty() || merge_on.len() > 3 {
@@ -416,7 +424,6 @@ impl Pybase {
                 format!("1 to 3 field names, got {}", merge_on.len()),
             ));
         }
-        let fields = self.store.list_fields(table.id).await?;
         let mut merge_ids = Vec::with_capacity(merge_on.len());
         for name in merge_on {
             let f = find_field(&fields, name).ok_or_else(|| {
@@ -461,8 +468,11 @@ impl Pybase {
                 created_time: now,
             });
         }
-        self.finish_batch(&table, batch).await?;
-        let fields = self.store.list_fields(table.id).await?;
+        let fields = if self.finish_batch(&table, batch).await? {
+            self.store.list_fields(table.id).await?
+        } else {
+            fields
+        };
         let outcomes = self
             .store
             .upsert_records(table.id, &merge_ids, &new, now, Some(principal.user_id()))
@@ -540,8 +550,9 @@ impl Pybase {
         q: QueryInput,
         key: FieldKey,
     ) -> Result<RecordsPage> {
-        let table = self.table_for(principal, table, Action::Read).await?;
-        let fields = self.store.list_fields(table.id).await?;
+        let (table, fields) = self
+            .table_fields_for(principal, table, Action::Read)
+            .await?;
         let view = match &q.view {
             None => None,
             Some(v) => {

@@ -3,9 +3,23 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::WorkspacesStore;
 use crate::error::StoreResult;
-use crate::ids::{BaseId, FieldId, RecordId, TableId, ViewId, WorkspaceId};
+use crate::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
 use crate::model::{Base, Field, Table, View};
+use crate::role::Role;
+
+/// What every record operation reads first: the table, its fields and the
+/// acting user's role in the table's workspace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableAccess {
+    /// The table.
+    pub table: Table,
+    /// Its fields by position.
+    pub fields: Vec<Field>,
+    /// The user's role in the table's workspace; `None` for a non-member.
+    pub role: Option<Role>,
+}
 
 /// The schema of workspaces: bases, tables, fields and views.
 ///
@@ -14,7 +28,7 @@ use crate::model::{Base, Field, Table, View};
 /// A field with `indexed` set has an index on its cells, created or dropped
 /// by `create_field`, `update_field` and `replace_field` as the flag changes.
 #[async_trait]
-pub trait SchemaStore: Send + Sync {
+pub trait SchemaStore: WorkspacesStore + Send + Sync {
     /// Inserts a base; `NotFound` if the workspace is absent.
     async fn create_base(&self, base: &Base) -> StoreResult<()>;
     /// A base by id; `NotFound` if absent.
@@ -36,6 +50,24 @@ pub trait SchemaStore: Send + Sync {
     async fn update_table(&self, table: &Table) -> StoreResult<()>;
     /// Deletes a table with its fields, views, records and attachment rows.
     async fn delete_table(&self, id: TableId) -> StoreResult<()>;
+
+    /// The table, its fields and `user`'s role in its workspace, as one
+    /// consistent read; `NotFound` if the table is absent.
+    ///
+    /// The default makes three calls ([`SchemaStore::get_table`],
+    /// [`WorkspacesStore::member_role`], [`SchemaStore::list_fields`]);
+    /// backends override it with one round trip, since every record read
+    /// and write starts with it.
+    async fn table_access(&self, table: TableId, user: UserId) -> StoreResult<TableAccess> {
+        let table = self.get_table(table).await?;
+        let role = self.member_role(table.workspace_id, user).await?;
+        let fields = self.list_fields(table.id).await?;
+        Ok(TableAccess {
+            table,
+            fields,
+            role,
+        })
+    }
 
     /// Inserts a field; `NotFound` if the table is absent; name conflict.
     async fn create_field(&self, field: &Field) -> StoreResult<()>;

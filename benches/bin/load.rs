@@ -1,0 +1,491 @@
+//! A small HTTP load generator for a running `pybase-server`.
+//!
+//! It registers a user, creates a workspace, a base and a table of the
+//! workload's six fields, seeds records, then runs each scenario for a fixed
+//! time on N keep-alive connections (each connection sends its next request
+//! as soon as the previous answer is read): GET one record, list a filtered
+//! and sorted page, create single records, create batches of 100. It prints
+//! and writes (as JSON) req/s, p50/p99 latency and the server's memory
+//! (VmRSS before the load, VmHWM after it, from `/proc/<pid>/status`).
+//!
+//! The client is a minimal HTTP/1.1 writer and reader over tokio, so that
+//! on a shared 2-core machine the generator costs as little CPU as possible.
+//!
+//! Usage: `pybase-load --url http://127.0.0.1:8000 [--pid N] [--connections 32]
+//! [--seconds 10] [--records 10000] [--backend sqlite] [--out http.json]`
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use pybase_benches::data::row;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+/// One keep-alive HTTP/1.1 connection.
+struct Conn {
+    stream: BufReader<TcpStream>,
+    host: String,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream: BufReader::with_capacity(64 * 1024, stream),
+            host: addr.to_owned(),
+        })
+    }
+
+    /// Sends one request and reads the whole answer: (status, body).
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host);
+        if let Some(t) = token {
+            req.push_str("Authorization: Bearer ");
+            req.push_str(t);
+            req.push_str("\r\n");
+        }
+        let mut bytes = req.into_bytes();
+        match body {
+            Some(b) => {
+                bytes.extend_from_slice(
+                    format!(
+                        "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                        b.len()
+                    )
+                    .as_bytes(),
+                );
+                bytes.extend_from_slice(b);
+            }
+            None => bytes.extend_from_slice(b"\r\n"),
+        }
+        self.stream.get_mut().write_all(&bytes).await?;
+        self.read_response().await
+    }
+
+    async fn read_response(&mut self) -> anyhow::Result<(u16, Vec<u8>)> {
+        let mut line = String::new();
+        if self.stream.read_line(&mut line).await? == 0 {
+            bail!("connection closed");
+        }
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("bad status line {line:?}"))?;
+        let mut length: Option<usize> = None;
+        let mut chunked = false;
+        loop {
+            line.clear();
+            if self.stream.read_line(&mut line).await? == 0 {
+                bail!("connection closed in headers");
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                let value = value.trim();
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = Some(value.parse()?);
+                } else if name.eq_ignore_ascii_case("transfer-encoding")
+                    && value.eq_ignore_ascii_case("chunked")
+                {
+                    chunked = true;
+                }
+            }
+        }
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                self.stream.read_line(&mut line).await?;
+                let size = usize::from_str_radix(line.trim(), 16)?;
+                let mut chunk = vec![0; size + 2];
+                self.stream.read_exact(&mut chunk).await?;
+                chunk.truncate(size);
+                body.extend_from_slice(&chunk);
+                if size == 0 {
+                    break;
+                }
+            }
+        } else if let Some(n) = length {
+            body.resize(n, 0);
+            self.stream.read_exact(&mut body).await?;
+        }
+        Ok((status, body))
+    }
+
+    /// A JSON request that must answer `want`.
+    async fn json(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+        want: u16,
+    ) -> anyhow::Result<Value> {
+        let payload = serde_json::to_vec(body)?;
+        let (status, answer) = self.send(method, path, token, Some(&payload)).await?;
+        if status != want {
+            bail!(
+                "{method} {path}: expected {want}, got {status}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        Ok(serde_json::from_slice(&answer)?)
+    }
+}
+
+/// Settings from the command line.
+struct Args {
+    addr: String,
+    pid: Option<u32>,
+    connections: usize,
+    seconds: f64,
+    records: usize,
+    backend: String,
+    out: Option<String>,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        addr: "127.0.0.1:8000".to_owned(),
+        pid: None,
+        connections: 32,
+        seconds: 10.0,
+        records: 10_000,
+        backend: "sqlite".to_owned(),
+        out: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--url" => {
+                args.addr = value
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/')
+                    .to_owned();
+            }
+            "--pid" => args.pid = Some(value.parse()?),
+            "--connections" => args.connections = value.parse()?,
+            "--seconds" => args.seconds = value.parse()?,
+            "--records" => args.records = value.parse()?,
+            "--backend" => args.backend = value,
+            "--out" => args.out = Some(value),
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    Ok(args)
+}
+
+/// A kB figure of `/proc/<pid>/status` (`VmRSS`, `VmHWM`).
+fn proc_kb(pid: Option<u32>, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// What one scenario's request is.
+#[derive(Clone)]
+enum Scenario {
+    Get {
+        table: String,
+        ids: Arc<Vec<String>>,
+    },
+    List {
+        path: String,
+    },
+    CreateOne {
+        table: String,
+    },
+    CreateBatch {
+        table: String,
+        size: usize,
+    },
+}
+
+impl Scenario {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Get { .. } => "get_record",
+            Self::List { .. } => "list_filtered_page",
+            Self::CreateOne { .. } => "create_single",
+            Self::CreateBatch { .. } => "create_batch_100",
+        }
+    }
+}
+
+/// Runs `scenario` on one connection until `stop`; returns latencies (µs)
+/// and the number of failed requests.
+async fn worker(
+    addr: String,
+    token: Arc<str>,
+    scenario: Scenario,
+    stop: Arc<AtomicBool>,
+    seed: u64,
+) -> anyhow::Result<(Vec<u32>, u64)> {
+    let mut conn = Conn::open(&addr).await?;
+    let mut latencies = Vec::with_capacity(64 * 1024);
+    let mut errors = 0;
+    let mut i = seed;
+    while !stop.load(Ordering::Relaxed) {
+        i = i.wrapping_add(1);
+        let start = Instant::now();
+        let (status, want) = match &scenario {
+            Scenario::Get { table, ids } => {
+                let id = &ids[usize::try_from(i).unwrap_or(0) % ids.len()];
+                let path = format!("/api/v1/tables/{table}/records/{id}");
+                (conn.send("GET", &path, Some(&token), None).await?.0, 200)
+            }
+            Scenario::List { path } => (conn.send("GET", path, Some(&token), None).await?.0, 200),
+            Scenario::CreateOne { table } => {
+                let body = serde_json::to_vec(&json!({ "fields": row(i).named() }))?;
+                let path = format!("/api/v1/tables/{table}/records");
+                (
+                    conn.send("POST", &path, Some(&token), Some(&body)).await?.0,
+                    201,
+                )
+            }
+            Scenario::CreateBatch { table, size } => {
+                let records: Vec<Value> = (0..*size as u64)
+                    .map(|k| json!({ "fields": row(i * 1000 + k).named() }))
+                    .collect();
+                let body = serde_json::to_vec(&json!({ "records": records }))?;
+                let path = format!("/api/v1/tables/{table}/records");
+                (
+                    conn.send("POST", &path, Some(&token), Some(&body)).await?.0,
+                    201,
+                )
+            }
+        };
+        let micros = u32::try_from(start.elapsed().as_micros()).unwrap_or(u32::MAX);
+        if status == want {
+            latencies.push(micros);
+        } else {
+            errors += 1;
+        }
+    }
+    Ok((latencies, errors))
+}
+
+/// Runs one scenario on `connections` connections for `seconds`.
+async fn run_scenario(args: &Args, token: &Arc<str>, scenario: Scenario) -> anyhow::Result<Value> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for c in 0..args.connections {
+        tasks.push(tokio::spawn(worker(
+            args.addr.clone(),
+            Arc::clone(token),
+            scenario.clone(),
+            Arc::clone(&stop),
+            (c as u64) << 32,
+        )));
+    }
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, err) = t.await??;
+        all.extend(lat);
+        errors += err;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if all.is_empty() {
+            return f64::NAN;
+        }
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let idx = ((all.len() - 1) as f64 * p).round() as usize;
+        f64::from(all[idx]) / 1000.0
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let rps = all.len() as f64 / elapsed;
+    let out = json!({
+        "name": scenario.name(),
+        "requests": all.len(),
+        "errors": errors,
+        "rps": rps,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+    });
+    println!(
+        "{:<20} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
+        scenario.name(),
+        rps,
+        pct(0.50),
+        pct(0.99),
+        errors
+    );
+    Ok(out)
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    // The server has just started and answered its health check: idle.
+    let idle_rss = proc_kb(args.pid, "VmRSS:");
+    let mut conn = Conn::open(&args.addr).await?;
+    let tag = pybase_core::ids::RecordId::new().as_str()[8..].to_ascii_lowercase();
+    let session = conn
+        .json(
+            "POST",
+            "/api/v1/auth/register",
+            None,
+            &json!({ "email": format!("load-{tag}@example.com"), "password": "load-test-password", "name": "Load" }),
+            201,
+        )
+        .await?;
+    let token: Arc<str> = session["access_token"]
+        .as_str()
+        .context("no access token")?
+        .into();
+    let t = Some(&*token);
+    let ws = conn
+        .json(
+            "POST",
+            "/api/v1/workspaces",
+            t,
+            &json!({ "name": format!("Load {tag}") }),
+            201,
+        )
+        .await?;
+    let ws = ws["id"].as_str().context("workspace id")?;
+    let base = conn
+        .json(
+            "POST",
+            &format!("/api/v1/workspaces/{ws}/bases"),
+            t,
+            &json!({ "name": "Load" }),
+            201,
+        )
+        .await?;
+    let base = base["id"].as_str().context("base id")?;
+    let table = conn
+        .json(
+            "POST",
+            &format!("/api/v1/bases/{base}/tables"),
+            t,
+            &json!({ "name": "Parts", "fields": [
+                { "name": "Part", "type": "text" },
+                { "name": "Qty", "type": "number", "options": { "precision": 0 } },
+                { "name": "Price", "type": "currency", "options": { "symbol": "$", "precision": 2 } },
+                { "name": "In stock", "type": "checkbox" },
+                { "name": "Kind", "type": "single_select", "options": { "choices": pybase_benches::data::KINDS } },
+                { "name": "Notes", "type": "long_text" },
+            ]}),
+            201,
+        )
+        .await?;
+    let table = table["id"].as_str().context("table id")?.to_owned();
+    // A view that filters and sorts indexes Qty and Price, as a user would.
+    conn.json(
+        "POST",
+        &format!("/api/v1/tables/{table}/views"),
+        t,
+        &json!({ "name": "Big orders", "type": "grid", "config": {
+            "filter": { "field": "Qty", "op": "gt", "value": 500 }, "sort": "-Price" } }),
+        201,
+    )
+    .await?;
+    let mut ids = Vec::with_capacity(args.records);
+    let mut from = 0;
+    while from < args.records {
+        let to = (from + 1000).min(args.records);
+        let records: Vec<Value> = (from..to)
+            .map(|i| json!({ "fields": row(i as u64).named() }))
+            .collect();
+        let made = conn
+            .json(
+                "POST",
+                &format!("/api/v1/tables/{table}/records"),
+                t,
+                &json!({ "records": records }),
+                201,
+            )
+            .await?;
+        for r in made["records"].as_array().context("records")? {
+            ids.push(r["id"].as_str().context("record id")?.to_owned());
+        }
+        from = to;
+    }
+    drop(conn);
+    println!("seeded {} records in table {table}", ids.len());
+    let seeded_rss = proc_kb(args.pid, "VmRSS:");
+
+    let filter = percent_encode(r#"{"field":"Qty","op":"gt","value":500}"#);
+    let scenarios = [
+        Scenario::Get {
+            table: table.clone(),
+            ids: Arc::new(ids),
+        },
+        Scenario::List {
+            path: format!(
+                "/api/v1/tables/{table}/records?filter={filter}&sort=-Price&page_size=100"
+            ),
+        },
+        Scenario::CreateOne {
+            table: table.clone(),
+        },
+        Scenario::CreateBatch {
+            table: table.clone(),
+            size: 100,
+        },
+    ];
+    let mut results = Vec::new();
+    for s in scenarios {
+        results.push(run_scenario(&args, &token, s).await?);
+    }
+    let peak = proc_kb(args.pid, "VmHWM:");
+    let report = json!({
+        "backend": args.backend,
+        "connections": args.connections,
+        "seconds": args.seconds,
+        "seeded_records": args.records,
+        "idle_rss_kb": idle_rss,
+        "seeded_rss_kb": seeded_rss,
+        "peak_rss_kb": peak,
+        "scenarios": results,
+    });
+    println!(
+        "server memory: idle {idle_rss:?} kB, after seeding {seeded_rss:?} kB, peak {peak:?} kB"
+    );
+    if let Some(out) = &args.out {
+        std::fs::write(out, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {out}"))?;
+    }
+    Ok(())
+}
