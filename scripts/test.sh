@@ -21,7 +21,7 @@ if [ -z "${PYBASE_TEST_S3_ENDPOINT:-}" ]; then
     fi
 fi
 
-cargo test --workspace --all-targets "$@"
+cargo test --workspace --all-targets --no-fail-fast "$@"
 
 # The server's HTTP suite once more, on PostgreSQL instead of SQLite.
 if [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ]; then
