@@ -28,3 +28,28 @@ if [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ]; then
     echo "== pybase-server HTTP suite on PostgreSQL =="
     PYBASE_TEST_SERVER_DATABASE_URL="$PYBASE_TEST_POSTGRES_URL" cargo test -p pybase-server --test it "$@"
 fi
+
+# The OpenAPI document, checked as OpenAPI 3.1 by a real validator
+# (openapi-spec-validator, installed once in a venv outside the clone).
+echo "== OpenAPI 3.1 validation of pybase-server openapi =="
+skip_openapi() {
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
+    echo "SKIPPED OpenAPI validation: $1" >&2
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
+    if [ "${PYBASE_REQUIRE_SERVICES:-}" = "1" ]; then
+        exit 1
+    fi
+}
+tools_dir="${PYBASE_TOOLS_DIR:-$HOME/.cache/pybase-tools}"
+validator="$tools_dir/venv/bin/openapi-spec-validator"
+if ! command -v python3 >/dev/null 2>&1; then
+    skip_openapi "python3 is not installed"
+elif [ ! -x "$validator" ] && ! { mkdir -p "$tools_dir" &&
+    python3 -m venv "$tools_dir/venv" &&
+    "$tools_dir/venv/bin/pip" install --quiet openapi-spec-validator; }; then
+    skip_openapi "could not install openapi-spec-validator in $tools_dir/venv"
+else
+    doc="${CARGO_TARGET_DIR:-target}/openapi.json"
+    cargo run --quiet -p pybase-server -- openapi >"$doc"
+    "$validator" "$doc"
+fi

@@ -83,6 +83,7 @@ pub async fn report(state: &AppState) -> HealthReport {
     get,
     path = "/health",
     tag = "health",
+    operation_id = "health",
     responses(
         (status = 200, description = "every dependency answers", body = HealthReport),
         (status = 503, description = "a dependency is down; its check says `down`", body = HealthReport),

@@ -48,7 +48,7 @@ use crate::state::AppState;
         routes::attachments::upload, routes::attachments::metadata, routes::attachments::content,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
-    modifiers(&Security),
+    modifiers(&Security, &CommonErrors),
     tags(
         (name = "health", description = "liveness of the server and its dependencies"),
         (name = "auth", description = "accounts, sessions and password resets"),
@@ -95,6 +95,90 @@ impl Modify for Security {
                 Scopes::new(),
             ))])),
         );
+    }
+}
+
+/// Documents the errors every operation of a kind can answer, so clients
+/// (and fuzzers checking conformance) see every status the server sends:
+/// an operation with a JSON body can answer 400 (malformed JSON), 413 (too
+/// large), 415 (wrong or missing content type) and 422 (wrong shape); one
+/// with query parameters 400 (malformed query string) and 422 (a value out
+/// of range, such as `page_size=0` or a foreign cursor).
+struct CommonErrors;
+
+impl CommonErrors {
+    const BODY: &[(&str, &str)] = &[
+        ("400", "malformed request: the body is not JSON"),
+        ("413", "the body is larger than allowed"),
+        (
+            "415",
+            "the body is missing or not of a supported content type",
+        ),
+        (
+            "422",
+            "validation failed; `details.fields` names each field",
+        ),
+    ];
+    const QUERY: &[(&str, &str)] = &[
+        ("400", "malformed query string"),
+        (
+            "422",
+            "a query parameter is out of range; `details.fields` names it",
+        ),
+    ];
+
+    fn error_response(description: &str) -> utoipa::openapi::Response {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    }
+
+    fn add(op: &mut utoipa::openapi::path::Operation) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::path::ParameterIn;
+        let has_query = op.parameters.iter().flatten().any(|p| match p {
+            RefOr::T(p) => p.parameter_in == ParameterIn::Query,
+            RefOr::Ref(_) => false,
+        });
+        let mut wanted: Vec<(&str, &str)> = Vec::new();
+        if op.request_body.is_some() {
+            wanted.extend_from_slice(Self::BODY);
+        }
+        if has_query {
+            wanted.extend_from_slice(Self::QUERY);
+        }
+        for (status, description) in wanted {
+            op.responses
+                .responses
+                .entry(status.to_owned())
+                .or_insert_with(|| RefOr::T(Self::error_response(description)));
+        }
+    }
+}
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                Self::add(op);
+            }
+        }
     }
 }
 
@@ -280,8 +364,8 @@ pub mod schemas {
     /// A new API key with its secret, shown only once.
     #[derive(ToSchema)]
     pub struct ApiKeyCreated {
-        /// The metadata.
-        #[schema(inline)]
+        /// The metadata, at the top level beside `key`.
+        #[serde(flatten)]
         meta: ApiKey,
         /// The secret, `pbk_...`.
         key: String,
@@ -650,6 +734,7 @@ pub mod schemas {
 
     /// One record (for `fields`) or a batch (for `records`).
     #[derive(ToSchema)]
+    #[serde(untagged)]
     pub enum RecordOrRecords {
         /// One record.
         One(Record),
@@ -677,6 +762,7 @@ pub mod schemas {
         /// Only these fields.
         fields: Option<Vec<String>>,
         /// 1 to 1000 (default 100).
+        #[schema(minimum = 1, maximum = 1000)]
         page_size: Option<u32>,
         /// Cursor from the previous page.
         cursor: Option<String>,
@@ -739,4 +825,10 @@ pub mod schemas {
         #[schema(format = Binary, content_media_type = "application/octet-stream")]
         file: String,
     }
+
+    /// The bytes of a stored file, served with the content type it was
+    /// uploaded with.
+    #[derive(ToSchema)]
+    #[schema(value_type = String, format = Binary)]
+    pub struct FileBytes(Vec<u8>);
 }

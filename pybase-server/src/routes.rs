@@ -43,6 +43,7 @@ pub(crate) fn router(upload_limit: usize) -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<usize>,
     /// Opaque cursor from the previous page's `next_cursor`.
     pub cursor: Option<String>,
@@ -69,11 +70,12 @@ impl PageParams {
                 format!("a number from 1 to {MAX_PAGE_SIZE}, got {size}"),
             ));
         }
-        let start = match &self.cursor {
-            None => 0,
-            Some(c) => {
-                decode_cursor(c).ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?
-            }
+        // `?cursor=` (empty) asks for the first page, as no cursor does.
+        let start = match self.cursor.as_deref().map(str::trim) {
+            None | Some("") => 0,
+            Some(c) => decode_cursor(c).ok_or_else(|| {
+                ApiError::invalid("cursor", "a next_cursor returned by this same list")
+            })?,
         };
         let total = all.len();
         let items: Vec<T> = all.into_iter().skip(start).take(size).collect();

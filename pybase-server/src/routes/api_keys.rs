@@ -30,7 +30,7 @@ pub struct CreatedKey {
     key: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys",
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", operation_id = "create_api_key",
     request_body = schemas::NewApiKey,
     responses(
         (status = 201, description = "created; `key` is shown only here", body = schemas::ApiKeyCreated),
@@ -48,7 +48,7 @@ pub(crate) async fn create(
     Ok(Created(CreatedKey { meta, key }))
 }
 
-#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys",
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", operation_id = "list_api_keys",
     params(PageParams),
     responses(
         (status = 200, description = "the caller's keys without secrets", body = schemas::ApiKeyPage),
@@ -64,7 +64,7 @@ pub(crate) async fn list(
     Ok(Json(page.page(state.auth.list_api_keys(&p).await?)?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", operation_id = "delete_api_key",
     params(("id" = String, Path, description = "API key id")),
     responses(
         (status = 204, description = "deleted; the key stops working at once"),

@@ -29,7 +29,7 @@ pub(crate) fn router(upload_limit: usize) -> Router<AppState> {
         .route("/attachments/{id}/content", get(content))
 }
 
-#[utoipa::path(post, path = "/api/v1/tables/{id}/attachments", tag = "attachments",
+#[utoipa::path(post, path = "/api/v1/tables/{id}/attachments", tag = "attachments", operation_id = "upload_attachment",
     params(("id" = String, Path, description = "table id")),
     request_body(content = schemas::Upload, content_type = "multipart/form-data",
         description = "one `file` part"),
@@ -93,7 +93,7 @@ pub(crate) async fn upload(
     Err(ApiError::invalid("file", "a multipart part named \"file\""))
 }
 
-#[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "attachments",
+#[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "attachments", operation_id = "get_attachment",
     params(("id" = String, Path, description = "attachment id")),
     responses(
         (status = 200, description = "metadata (anyone who can read the table)", body = schemas::Attachment),
@@ -111,10 +111,10 @@ pub(crate) async fn metadata(
     )))
 }
 
-#[utoipa::path(get, path = "/api/v1/attachments/{id}/content", tag = "attachments",
+#[utoipa::path(get, path = "/api/v1/attachments/{id}/content", tag = "attachments", operation_id = "get_attachment_content",
     params(("id" = String, Path, description = "attachment id")),
     responses(
-        (status = 200, description = "the bytes, with the stored content type", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "the bytes, with the stored content type", content_type = "*/*", body = schemas::FileBytes),
         (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
         (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
     ),

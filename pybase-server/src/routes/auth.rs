@@ -27,7 +27,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/auth/password-reset/confirm", post(reset_confirm))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", operation_id = "register",
     request_body = schemas::Register,
     responses(
         (status = 201, description = "account created and signed in", body = schemas::Session),
@@ -61,7 +61,7 @@ pub struct LoginForm {
     pub password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", operation_id = "login",
     request_body(content(
         (LoginJson = "application/json"),
         (schemas::LoginForm = "application/x-www-form-urlencoded"),
@@ -103,7 +103,7 @@ pub struct RefreshBody {
     pub refresh_token: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", operation_id = "refresh_tokens",
     request_body = RefreshBody,
     responses(
         (status = 200, description = "a new access and refresh token; the old refresh token is spent", body = schemas::Session),
@@ -118,7 +118,7 @@ pub(crate) async fn refresh(
     Ok(axum::Json(state.auth.refresh(&body.refresh_token).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "logout",
     request_body = RefreshBody,
     responses(
         (status = 204, description = "the token's whole family is revoked"),
@@ -134,7 +134,7 @@ pub(crate) async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", operation_id = "get_me",
     responses(
         (status = 200, description = "the signed-in user", body = schemas::User),
         (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
@@ -156,7 +156,7 @@ pub struct UpdateMe {
     pub name: Option<String>,
 }
 
-#[utoipa::path(patch, path = "/api/v1/auth/me", tag = "auth",
+#[utoipa::path(patch, path = "/api/v1/auth/me", tag = "auth", operation_id = "update_me",
     request_body = UpdateMe,
     responses(
         (status = 200, description = "the updated user", body = schemas::User),
@@ -186,7 +186,7 @@ pub struct ChangePassword {
     pub new_password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/change-password", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/change-password", tag = "auth", operation_id = "change_password",
     request_body = ChangePassword,
     responses(
         (status = 204, description = "changed; every session of the user is revoked"),
@@ -216,7 +216,7 @@ pub struct ResetRequest {
     pub email: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/password-reset/request", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/request", tag = "auth", operation_id = "request_password_reset",
     request_body = ResetRequest,
     responses(
         (status = 202, description = "accepted, whether or not the email exists"),
@@ -241,7 +241,7 @@ pub struct ResetConfirm {
     pub new_password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "auth", operation_id = "confirm_password_reset",
     request_body = ResetConfirm,
     responses(
         (status = 204, description = "password set; the token is spent"),

@@ -21,7 +21,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/bases/{id}", get(get_one).patch(update).delete(delete))
 }
 
-#[utoipa::path(post, path = "/api/v1/workspaces/{id}/bases", tag = "bases",
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/bases", tag = "bases", operation_id = "create_base",
     params(("id" = String, Path, description = "workspace id")),
     request_body = schemas::NewBase,
     responses(
@@ -41,7 +41,7 @@ pub(crate) async fn create(
     Ok(Created(state.pybase.create_base(&p, ws, input).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/workspaces/{id}/bases", tag = "bases",
+#[utoipa::path(get, path = "/api/v1/workspaces/{id}/bases", tag = "bases", operation_id = "list_bases",
     params(("id" = String, Path, description = "workspace id"), PageParams),
     responses(
         (status = 200, description = "the workspace's bases", body = schemas::BasePage),
@@ -58,7 +58,7 @@ pub(crate) async fn list(
     Ok(Json(page.page(state.pybase.list_bases(&p, ws).await?)?))
 }
 
-#[utoipa::path(get, path = "/api/v1/bases/{id}", tag = "bases",
+#[utoipa::path(get, path = "/api/v1/bases/{id}", tag = "bases", operation_id = "get_base",
     params(("id" = String, Path, description = "base id")),
     responses(
         (status = 200, description = "the base", body = schemas::Base),
@@ -74,7 +74,7 @@ pub(crate) async fn get_one(
     Ok(Json(state.pybase.get_base(&p, id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/bases/{id}", tag = "bases",
+#[utoipa::path(patch, path = "/api/v1/bases/{id}", tag = "bases", operation_id = "update_base",
     params(("id" = String, Path, description = "base id")),
     request_body = schemas::BasePatch,
     responses(
@@ -94,7 +94,7 @@ pub(crate) async fn update(
     Ok(Json(state.pybase.update_base(&p, id, patch).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/bases/{id}", tag = "bases",
+#[utoipa::path(delete, path = "/api/v1/bases/{id}", tag = "bases", operation_id = "delete_base",
     params(("id" = String, Path, description = "base id")),
     responses(
         (status = 204, description = "deleted with its tables (admin and above)"),

@@ -21,7 +21,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/fields/{id}", get(get_one).patch(update).delete(delete))
 }
 
-#[utoipa::path(post, path = "/api/v1/tables/{id}/fields", tag = "fields",
+#[utoipa::path(post, path = "/api/v1/tables/{id}/fields", tag = "fields", operation_id = "create_field",
     params(("id" = String, Path, description = "table id")),
     request_body = schemas::NewField,
     responses(
@@ -42,7 +42,7 @@ pub(crate) async fn create(
     Ok(Created(state.pybase.create_field(&p, table, input).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/tables/{id}/fields", tag = "fields",
+#[utoipa::path(get, path = "/api/v1/tables/{id}/fields", tag = "fields", operation_id = "list_fields",
     params(("id" = String, Path, description = "table id"), PageParams),
     responses(
         (status = 200, description = "the table's fields in order", body = schemas::FieldPage),
@@ -59,7 +59,7 @@ pub(crate) async fn list(
     Ok(Json(page.page(state.pybase.list_fields(&p, table).await?)?))
 }
 
-#[utoipa::path(get, path = "/api/v1/fields/{id}", tag = "fields",
+#[utoipa::path(get, path = "/api/v1/fields/{id}", tag = "fields", operation_id = "get_field",
     params(("id" = String, Path, description = "field id")),
     responses(
         (status = 200, description = "the field", body = schemas::Field),
@@ -75,7 +75,7 @@ pub(crate) async fn get_one(
     Ok(Json(state.pybase.get_field(&p, id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/fields/{id}", tag = "fields",
+#[utoipa::path(patch, path = "/api/v1/fields/{id}", tag = "fields", operation_id = "update_field",
     params(("id" = String, Path, description = "field id")),
     request_body = schemas::FieldPatch,
     responses(
@@ -96,7 +96,7 @@ pub(crate) async fn update(
     Ok(Json(state.pybase.update_field(&p, id, patch).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/fields/{id}", tag = "fields",
+#[utoipa::path(delete, path = "/api/v1/fields/{id}", tag = "fields", operation_id = "delete_field",
     params(("id" = String, Path, description = "field id")),
     responses(
         (status = 204, description = "deleted with its cells (admin and above); the primary field cannot be deleted (409)"),

@@ -67,6 +67,7 @@ pub struct ListParams {
     /// Only these fields, comma separated (names or ids).
     pub fields: Option<String>,
     /// Records per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<usize>,
     /// Opaque cursor from the previous page.
     pub cursor: Option<String>,
@@ -107,7 +108,8 @@ impl ListParams {
                     .map(Value::String),
                 fields,
                 page_size: self.page_size,
-                cursor: self.cursor,
+                // `?cursor=` (empty) asks for the first page.
+                cursor: self.cursor.filter(|c| !c.trim().is_empty()),
                 view: self.view,
                 include_deleted: self.include_deleted.unwrap_or(false),
             },
@@ -156,7 +158,7 @@ pub enum Created1OrMany {
     Many(RecordsOut),
 }
 
-#[utoipa::path(post, path = "/api/v1/tables/{id}/records", tag = "records",
+#[utoipa::path(post, path = "/api/v1/tables/{id}/records", tag = "records", operation_id = "create_records",
     params(("id" = String, Path, description = "table id"), KeyParams),
     request_body = CreateBody,
     responses(
@@ -198,7 +200,7 @@ pub(crate) async fn create(
     Ok(Created(out))
 }
 
-#[utoipa::path(get, path = "/api/v1/tables/{id}/records", tag = "records",
+#[utoipa::path(get, path = "/api/v1/tables/{id}/records", tag = "records", operation_id = "list_records",
     params(("id" = String, Path, description = "table id"), ListParams),
     responses(
         (status = 200, description = "a page of records, stable order (ties by id)", body = schemas::RecordsPage),
@@ -218,7 +220,7 @@ pub(crate) async fn list(
     Ok(Json(state.pybase.query_records(&p, table, q, key).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/tables/{id}/records/query", tag = "records",
+#[utoipa::path(post, path = "/api/v1/tables/{id}/records/query", tag = "records", operation_id = "query_records",
     params(("id" = String, Path, description = "table id"), KeyParams),
     request_body = schemas::QueryBody,
     responses(
@@ -240,7 +242,7 @@ pub(crate) async fn query(
     Ok(Json(state.pybase.query_records(&p, table, q, key).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records",
+#[utoipa::path(get, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records", operation_id = "get_record",
     params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id"), KeyParams),
     responses(
         (status = 200, description = "the record", body = schemas::Record),
@@ -288,7 +290,7 @@ async fn write_one(
         .await?)
 }
 
-#[utoipa::path(patch, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records",
+#[utoipa::path(patch, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records", operation_id = "update_record",
     params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id"), KeyParams),
     request_body = UpdateBody,
     responses(
@@ -311,7 +313,7 @@ pub(crate) async fn update(
     ))
 }
 
-#[utoipa::path(put, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records",
+#[utoipa::path(put, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records", operation_id = "replace_record",
     params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id"), KeyParams),
     request_body = UpdateBody,
     responses(
@@ -377,7 +379,7 @@ pub enum BatchOut {
     Upserted(UpsertResult),
 }
 
-#[utoipa::path(patch, path = "/api/v1/tables/{id}/records", tag = "records",
+#[utoipa::path(patch, path = "/api/v1/tables/{id}/records", tag = "records", operation_id = "update_records",
     params(("id" = String, Path, description = "table id"), KeyParams),
     request_body = BatchBody,
     responses(
@@ -428,7 +430,7 @@ pub(crate) async fn batch_update(
     Ok(Json(BatchOut::Updated(RecordsOut { records: out })))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records",
+#[utoipa::path(delete, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records", operation_id = "delete_record",
     params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id")),
     responses(
         (status = 204, description = "soft-deleted (editor and above)"),
@@ -470,7 +472,7 @@ pub struct DeletedOut {
     pub records: Vec<Deleted>,
 }
 
-#[utoipa::path(delete, path = "/api/v1/tables/{id}/records", tag = "records",
+#[utoipa::path(delete, path = "/api/v1/tables/{id}/records", tag = "records", operation_id = "delete_records",
     params(("id" = String, Path, description = "table id"), DeleteParams),
     responses(
         (status = 200, description = "soft-deleted, all or nothing (editor and above)", body = schemas::DeletedRecords),
@@ -507,7 +509,7 @@ pub(crate) async fn batch_delete(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/tables/{id}/records/{record_id}/restore", tag = "records",
+#[utoipa::path(post, path = "/api/v1/tables/{id}/records/{record_id}/restore", tag = "records", operation_id = "restore_record",
     params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id"), KeyParams),
     responses(
         (status = 200, description = "restored (editor and above)", body = schemas::Record),

@@ -21,7 +21,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/tables/{id}", get(get_one).patch(update).delete(delete))
 }
 
-#[utoipa::path(post, path = "/api/v1/bases/{id}/tables", tag = "tables",
+#[utoipa::path(post, path = "/api/v1/bases/{id}/tables", tag = "tables", operation_id = "create_table",
     params(("id" = String, Path, description = "base id")),
     request_body = schemas::NewTable,
     responses(
@@ -42,7 +42,7 @@ pub(crate) async fn create(
     Ok(Created(state.pybase.create_table(&p, base, input).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/bases/{id}/tables", tag = "tables",
+#[utoipa::path(get, path = "/api/v1/bases/{id}/tables", tag = "tables", operation_id = "list_tables",
     params(("id" = String, Path, description = "base id"), PageParams),
     responses(
         (status = 200, description = "the base's tables", body = schemas::TablePage),
@@ -59,7 +59,7 @@ pub(crate) async fn list(
     Ok(Json(page.page(state.pybase.list_tables(&p, base).await?)?))
 }
 
-#[utoipa::path(get, path = "/api/v1/tables/{id}", tag = "tables",
+#[utoipa::path(get, path = "/api/v1/tables/{id}", tag = "tables", operation_id = "get_table",
     params(("id" = String, Path, description = "table id")),
     responses(
         (status = 200, description = "the table with its fields and views", body = schemas::TableSchema),
@@ -75,7 +75,7 @@ pub(crate) async fn get_one(
     Ok(Json(state.pybase.get_table(&p, id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/tables/{id}", tag = "tables",
+#[utoipa::path(patch, path = "/api/v1/tables/{id}", tag = "tables", operation_id = "update_table",
     params(("id" = String, Path, description = "table id")),
     request_body = schemas::TablePatch,
     responses(
@@ -95,7 +95,7 @@ pub(crate) async fn update(
     Ok(Json(state.pybase.update_table(&p, id, patch).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tables/{id}", tag = "tables",
+#[utoipa::path(delete, path = "/api/v1/tables/{id}", tag = "tables", operation_id = "delete_table",
     params(("id" = String, Path, description = "table id")),
     responses(
         (status = 204, description = "deleted with its fields, views and records (admin and above)"),

@@ -21,7 +21,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/views/{id}", get(get_one).patch(update).delete(delete))
 }
 
-#[utoipa::path(post, path = "/api/v1/tables/{id}/views", tag = "views",
+#[utoipa::path(post, path = "/api/v1/tables/{id}/views", tag = "views", operation_id = "create_view",
     params(("id" = String, Path, description = "table id")),
     request_body = schemas::NewView,
     responses(
@@ -42,7 +42,7 @@ pub(crate) async fn create(
     Ok(Created(state.pybase.create_view(&p, table, input).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/tables/{id}/views", tag = "views",
+#[utoipa::path(get, path = "/api/v1/tables/{id}/views", tag = "views", operation_id = "list_views",
     params(("id" = String, Path, description = "table id"), PageParams),
     responses(
         (status = 200, description = "the table's views in order", body = schemas::ViewPage),
@@ -59,7 +59,7 @@ pub(crate) async fn list(
     Ok(Json(page.page(state.pybase.list_views(&p, table).await?)?))
 }
 
-#[utoipa::path(get, path = "/api/v1/views/{id}", tag = "views",
+#[utoipa::path(get, path = "/api/v1/views/{id}", tag = "views", operation_id = "get_view",
     params(("id" = String, Path, description = "view id")),
     responses(
         (status = 200, description = "the view", body = schemas::View),
@@ -75,7 +75,7 @@ pub(crate) async fn get_one(
     Ok(Json(state.pybase.get_view(&p, id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/views/{id}", tag = "views",
+#[utoipa::path(patch, path = "/api/v1/views/{id}", tag = "views", operation_id = "update_view",
     params(("id" = String, Path, description = "view id")),
     request_body = schemas::ViewPatch,
     responses(
@@ -96,7 +96,7 @@ pub(crate) async fn update(
     Ok(Json(state.pybase.update_view(&p, id, patch).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/views/{id}", tag = "views",
+#[utoipa::path(delete, path = "/api/v1/views/{id}", tag = "views", operation_id = "delete_view",
     params(("id" = String, Path, description = "view id")),
     responses(
         (status = 204, description = "deleted (admin and above)"),

@@ -52,7 +52,7 @@ pub struct MemberPatch {
     pub role: Role,
 }
 
-#[utoipa::path(post, path = "/api/v1/workspaces", tag = "workspaces",
+#[utoipa::path(post, path = "/api/v1/workspaces", tag = "workspaces", operation_id = "create_workspace",
     request_body = schemas::NewWorkspace,
     responses(
         (status = 201, description = "created; the caller is its owner", body = schemas::Workspace),
@@ -74,7 +74,7 @@ pub(crate) async fn create(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/workspaces", tag = "workspaces",
+#[utoipa::path(get, path = "/api/v1/workspaces", tag = "workspaces", operation_id = "list_workspaces",
     params(PageParams),
     responses(
         (status = 200, description = "the workspaces the caller is a member of", body = schemas::WorkspacePage),
@@ -94,7 +94,7 @@ pub(crate) async fn list(
     Ok(Json(page.page(items)?))
 }
 
-#[utoipa::path(get, path = "/api/v1/workspaces/{id}", tag = "workspaces",
+#[utoipa::path(get, path = "/api/v1/workspaces/{id}", tag = "workspaces", operation_id = "get_workspace",
     params(("id" = String, Path, description = "workspace id")),
     responses(
         (status = 200, description = "the workspace and the caller's role", body = schemas::Workspace),
@@ -111,7 +111,7 @@ pub(crate) async fn get_one(
     Ok(Json(WorkspaceOut { workspace, role }))
 }
 
-#[utoipa::path(patch, path = "/api/v1/workspaces/{id}", tag = "workspaces",
+#[utoipa::path(patch, path = "/api/v1/workspaces/{id}", tag = "workspaces", operation_id = "update_workspace",
     params(("id" = String, Path, description = "workspace id")),
     request_body = schemas::WorkspacePatch,
     responses(
@@ -134,7 +134,7 @@ pub(crate) async fn update(
     Ok(Json(WorkspaceOut { workspace, role }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/workspaces/{id}", tag = "workspaces",
+#[utoipa::path(delete, path = "/api/v1/workspaces/{id}", tag = "workspaces", operation_id = "delete_workspace",
     params(("id" = String, Path, description = "workspace id")),
     responses(
         (status = 204, description = "deleted with everything in it (owner only)"),
@@ -152,7 +152,7 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/workspaces/{id}/members", tag = "members",
+#[utoipa::path(get, path = "/api/v1/workspaces/{id}/members", tag = "members", operation_id = "list_members",
     params(("id" = String, Path, description = "workspace id"), PageParams),
     responses(
         (status = 200, description = "the members", body = schemas::MemberPage),
@@ -170,7 +170,7 @@ pub(crate) async fn list_members(
     Ok(Json(page.page(members)?))
 }
 
-#[utoipa::path(post, path = "/api/v1/workspaces/{id}/members", tag = "members",
+#[utoipa::path(post, path = "/api/v1/workspaces/{id}/members", tag = "members", operation_id = "add_member",
     params(("id" = String, Path, description = "workspace id")),
     request_body = schemas::NewMember,
     responses(
@@ -191,7 +191,7 @@ pub(crate) async fn add_member(
     Ok(Created(state.pybase.add_member(&p, id, input).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/workspaces/{id}/members/{user_id}", tag = "members",
+#[utoipa::path(patch, path = "/api/v1/workspaces/{id}/members/{user_id}", tag = "members", operation_id = "update_member",
     params(("id" = String, Path, description = "workspace id"), ("user_id" = String, Path, description = "user id")),
     request_body = MemberPatch,
     responses(
@@ -214,7 +214,7 @@ pub(crate) async fn update_member(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/workspaces/{id}/members/{user_id}", tag = "members",
+#[utoipa::path(delete, path = "/api/v1/workspaces/{id}/members/{user_id}", tag = "members", operation_id = "remove_member",
     params(("id" = String, Path, description = "workspace id"), ("user_id" = String, Path, description = "user id")),
     responses(
         (status = 204, description = "removed"),

@@ -1,9 +1,9 @@
 //! Health, metrics, the OpenAPI document and the documentation pages.
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::common::{TestServer, expect};
+use crate::common::{TestServer, expect, expect_error};
 
 /// Every path of API.md, as OpenAPI templates.
 const API_PATHS: &[(&str, &[&str])] = &[
@@ -204,4 +204,215 @@ async fn metrics_count_requests_per_matched_route() {
     );
     assert!(text.contains("pybase_http_request_duration_seconds_bucket"));
     assert!(!text.contains(&ws), "raw ids must not become labels");
+}
+
+/// Checks `value` against the part of JSON Schema the document uses
+/// (`$ref`, `allOf`, `oneOf`/`anyOf`, `type`, `required`, `properties`,
+/// `items`), answering what does not match.
+fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(r) = schema["$ref"].as_str() {
+        let target = resolve(doc, r).ok_or_else(|| format!("{at}: dangling {r}"))?;
+        return conforms(doc, target, value, at);
+    }
+    if let Some(all) = schema["allOf"].as_array() {
+        for s in all {
+            conforms(doc, s, value, at)?;
+        }
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(any) = schema[key].as_array() {
+            let errors: Vec<String> = any
+                .iter()
+                .filter_map(|s| conforms(doc, s, value, at).err())
+                .collect();
+            if errors.len() == any.len() {
+                return Err(format!("{at}: matches no {key} branch: {errors:?}"));
+            }
+        }
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if !types.is_empty() {
+        let ok = types.iter().any(|t| match *t {
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "array" => value.is_array(),
+            "object" => value.is_object(),
+            "null" => value.is_null(),
+            _ => true,
+        });
+        if !ok {
+            return Err(format!("{at}: {value} is not of type {types:?}"));
+        }
+    }
+    if let (Some(obj), Some(required)) = (value.as_object(), schema["required"].as_array()) {
+        for name in required.iter().filter_map(Value::as_str) {
+            if !obj.contains_key(name) {
+                return Err(format!("{at}: required property {name:?} is missing"));
+            }
+        }
+    }
+    if let (Some(obj), Some(props)) = (value.as_object(), schema["properties"].as_object()) {
+        for (name, s) in props {
+            if let Some(v) = obj.get(name) {
+                conforms(doc, s, v, &format!("{at}.{name}"))?;
+            }
+        }
+    }
+    if let (Some(items), Some(s)) = (value.as_array(), schema.get("items")) {
+        for (i, v) in items.iter().enumerate() {
+            conforms(doc, s, v, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Asserts that `body`, answered by `method path` with `status`, matches
+/// the schema the document gives that answer.
+#[track_caller]
+fn assert_documented(doc: &Value, method: &str, path: &str, status: u16, body: &Value) {
+    let response = &doc["paths"][path][method]["responses"][status.to_string()];
+    let schema = &response["content"]["application/json"]["schema"];
+    assert!(
+        schema.is_object(),
+        "{method} {path} documents no JSON body for {status}"
+    );
+    if let Err(e) = conforms(doc, schema, body, "body") {
+        panic!("{method} {path} {status} breaks its documented schema: {e}\nbody: {body}");
+    }
+}
+
+#[tokio::test]
+async fn real_answers_match_their_documented_schemas() {
+    let s = TestServer::start().await;
+    let r = s.anon(Method::GET, "/openapi.json").send().await.unwrap();
+    let doc = expect(r, StatusCode::OK).await;
+    let (t, session) = s.register().await;
+    assert_documented(&doc, "post", "/api/v1/auth/register", 201, &session);
+
+    let r = s
+        .req(&t, Method::POST, "/api/v1/api-keys")
+        .json(&json!({"name": "ci", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap();
+    let key = expect(r, StatusCode::CREATED).await;
+    assert_documented(&doc, "post", "/api/v1/api-keys", 201, &key);
+    let r = s
+        .req(&t, Method::GET, "/api/v1/api-keys")
+        .send()
+        .await
+        .unwrap();
+    let keys = expect(r, StatusCode::OK).await;
+    assert_documented(&doc, "get", "/api/v1/api-keys", 200, &keys);
+
+    let ws = s.workspace(&t).await;
+    let r = s
+        .req(&t, Method::GET, &format!("/api/v1/workspaces/{ws}"))
+        .send()
+        .await
+        .unwrap();
+    let body = expect(r, StatusCode::OK).await;
+    assert_documented(&doc, "get", "/api/v1/workspaces/{id}", 200, &body);
+    let (_, table) = s.table(&t, &ws).await;
+    let r = s
+        .req(&t, Method::GET, &format!("/api/v1/tables/{table}"))
+        .send()
+        .await
+        .unwrap();
+    let body = expect(r, StatusCode::OK).await;
+    assert_documented(&doc, "get", "/api/v1/tables/{id}", 200, &body);
+
+    // One record and a batch answer different shapes under one status.
+    let records = format!("/api/v1/tables/{table}/records");
+    let r = s
+        .req(&t, Method::POST, &records)
+        .json(&json!({"fields": {"Name": "one", "Qty": 1}}))
+        .send()
+        .await
+        .unwrap();
+    let one = expect(r, StatusCode::CREATED).await;
+    assert_documented(&doc, "post", "/api/v1/tables/{id}/records", 201, &one);
+    let r = s
+        .req(&t, Method::POST, &records)
+        .json(&json!({"records": [{"fields": {"Name": "two"}}, {"fields": {"Name": "three"}}]}))
+        .send()
+        .await
+        .unwrap();
+    let many = expect(r, StatusCode::CREATED).await;
+    assert_documented(&doc, "post", "/api/v1/tables/{id}/records", 201, &many);
+    let r = s.req(&t, Method::GET, &records).send().await.unwrap();
+    let page = expect(r, StatusCode::OK).await;
+    assert_documented(&doc, "get", "/api/v1/tables/{id}/records", 200, &page);
+
+    // Errors too.
+    let r = s
+        .req(&t, Method::POST, &records)
+        .json(&json!({"fields": {"Qty": "abc"}}))
+        .send()
+        .await
+        .unwrap();
+    let err = expect(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_documented(&doc, "post", "/api/v1/tables/{id}/records", 422, &err);
+
+    // The bytes of an attachment come with their own content type, which
+    // the document must allow.
+    let content =
+        &doc["paths"]["/api/v1/attachments/{id}/content"]["get"]["responses"]["200"]["content"];
+    assert!(content["*/*"].is_object(), "{content}");
+}
+
+#[tokio::test]
+async fn every_operation_documents_the_errors_its_inputs_can_cause() {
+    let s = TestServer::start().await;
+    let r = s.anon(Method::GET, "/openapi.json").send().await.unwrap();
+    let doc = expect(r, StatusCode::OK).await;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            let mut wanted = Vec::new();
+            if op.get("requestBody").is_some() {
+                wanted.extend(["400", "413", "415", "422"]);
+            }
+            let has_query = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            if has_query {
+                wanted.extend(["400", "422"]);
+            }
+            for status in wanted {
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} does not document {status}"
+                );
+            }
+        }
+    }
+    // What the document promises, the server does: a JSON operation sent
+    // no body answers 415, garbage 400, both in the error shape.
+    let (t, _) = s.register().await;
+    let r = s
+        .req(&t, Method::POST, "/api/v1/workspaces")
+        .send()
+        .await
+        .unwrap();
+    expect_error(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    let r = s
+        .req(&t, Method::PATCH, "/api/v1/auth/me")
+        .header("content-type", "application/json")
+        .body("\u{0}")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, "bad_request").await;
 }

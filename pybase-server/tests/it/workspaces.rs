@@ -96,12 +96,41 @@ async fn list_pagination_walks_every_item() {
         .await
         .unwrap();
     expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    // A cursor this list did not hand out is a 422 naming `cursor`, as on
+    // records lists.
     let r = s
         .req(&token, Method::GET, "/api/v1/workspaces?cursor=%%%")
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(v["error"]["details"]["fields"]["cursor"].is_string(), "{v}");
+    // An empty cursor (`?cursor=` from a client that always sends one) is
+    // the first page, on every list.
+    let r = s
+        .req(
+            &token,
+            Method::GET,
+            "/api/v1/workspaces?page_size=2&cursor=",
+        )
+        .send()
+        .await
+        .unwrap();
+    let page = expect(r, StatusCode::OK).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let ws = id_of(&page["items"][0]);
+    let (_, table) = s.table(&token, &ws).await;
+    let r = s
+        .req(
+            &token,
+            Method::GET,
+            &format!("/api/v1/tables/{table}/records?cursor="),
+        )
+        .send()
+        .await
+        .unwrap();
+    let page = expect(r, StatusCode::OK).await;
+    assert!(page["records"].is_array(), "{page}");
 }
 
 #[tokio::test]
