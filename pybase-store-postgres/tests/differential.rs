@@ -1,0 +1,1274 @@
+//! Differential property test: SQLite and PostgreSQL must be the same PyBase.
+//!
+//! Each generated case builds, on both backends through the same `Pybase`
+//! facade calls, a table with every field type (random options), random
+//! records (empty cells, unicode, extreme numbers, long text, wrong types,
+//! typecast), random partial updates and soft deletes, then random filters
+//! and sorts walked page by page. Every result and every error must be the
+//! same on both sides.
+//!
+//! Fairness: ids are random per backend, so outputs are compared after
+//! replacing every id the test knows (workspace, base, tables, fields,
+//! records, attachments) by a label given in creation order. Both facades
+//! run on a clock that starts at the same instant and moves 1 ms per reading,
+//! so every timestamp is the same on both sides and records created by
+//! separate calls get ids in creation order (the final tie-break of every
+//! sort). The raw stores are then compared without any normalising: the
+//! records are copied with the *same* ids into both stores and the same
+//! resolved `RecordQuery` must return equal pages, which must also equal
+//! `pybase_core::query::eval`.
+//!
+//! Run with `PYBASE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test
+//! cargo test -p pybase-store-postgres --test differential`;
+//! `PROPTEST_CASES=500` runs more cases than the default 32.
+
+// Test helpers panic on failure by design.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use common::TestDb;
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
+use pybase_core::clock::Clock;
+use pybase_core::facade::{
+    FieldKey, NewBase, NewField, NewTable, NewWorkspace, QueryInput, WriteOptions,
+};
+use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, WorkspaceId};
+use pybase_core::model::{Base, Cells, Field, Record, Table, User, Workspace};
+use pybase_core::query::{
+    Cursor, FilterSpec, RecordQuery, SortSpec, eval, resolve_filter, resolve_sort,
+};
+use pybase_core::store::{NewRecord, Store};
+use pybase_core::{Principal, Pybase};
+use pybase_store_sqlite::SqliteStore;
+use serde_json::{Map, Value, json};
+
+// ---------------------------------------------------------------------------
+// The schema: every field type, in a fixed order, with generated options.
+
+/// Field names, one per field type, in table order.
+const NAMES: [&str; 22] = [
+    "Name", "Notes", "Email", "Site", "Phone", "Qty", "Price", "Pct", "Stars", "Time", "Done",
+    "Status", "Tags", "Due", "When", "Files", "Refs", "No", "Created", "Updated", "Creator",
+    "Editor",
+];
+
+/// Field types, matching [`NAMES`].
+const TYPES: [&str; 22] = [
+    "text",
+    "long_text",
+    "email",
+    "url",
+    "phone",
+    "number",
+    "currency",
+    "percent",
+    "rating",
+    "duration",
+    "checkbox",
+    "single_select",
+    "multi_select",
+    "date",
+    "datetime",
+    "attachment",
+    "link",
+    "autonumber",
+    "created_time",
+    "updated_time",
+    "created_by",
+    "updated_by",
+];
+
+/// What filter operators a field's values take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Number,
+    Bool,
+    List,
+}
+
+fn kind(i: usize) -> Kind {
+    match i {
+        5..=9 | 17 => Kind::Number,
+        10 => Kind::Bool,
+        12 | 15 | 16 => Kind::List,
+        _ => Kind::Text,
+    }
+}
+
+const CHOICES: [&str; 6] = ["a", "B", "ü", "é x", "Zeta", "10"];
+
+/// Options of the fields that have any; the rest take none.
+#[derive(Debug, Clone)]
+struct Options {
+    max_length: Option<u32>,
+    precision: [u8; 3],
+    rating_max: u8,
+    duration: &'static str,
+    single: Vec<&'static str>,
+    multi: Vec<&'static str>,
+    timezone: &'static str,
+    allow_multiple: bool,
+}
+
+fn options() -> impl Strategy<Value = Options> {
+    (
+        proptest::option::of(select(vec![1u32, 5, 40])),
+        [0u8..=8, 0u8..=8, 0u8..=8],
+        1u8..=10,
+        select(vec!["h:mm", "h:mm:ss", "h:mm:ss.sss"]),
+        proptest::sample::subsequence(CHOICES.to_vec(), 1..=CHOICES.len()),
+        proptest::sample::subsequence(CHOICES.to_vec(), 1..=CHOICES.len()),
+        select(vec!["UTC", "Europe/Berlin"]),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(max_length, precision, rating_max, duration, single, multi, timezone, allow)| {
+                Options {
+                    max_length,
+                    precision,
+                    rating_max,
+                    duration,
+                    single,
+                    multi,
+                    timezone,
+                    allow_multiple: allow,
+                }
+            },
+        )
+}
+
+impl Options {
+    /// Options JSON of field `i`; `@OTHER` stands for the linked table.
+    fn json(&self, i: usize) -> Value {
+        match i {
+            0 => self
+                .max_length
+                .map_or(Value::Null, |n| json!({ "max_length": n })),
+            5 => json!({ "precision": self.precision[0] }),
+            6 => json!({ "precision": self.precision[1], "symbol": "€" }),
+            7 => json!({ "precision": self.precision[2] }),
+            8 => json!({ "max": self.rating_max }),
+            9 => json!({ "format": self.duration }),
+            11 => json!({ "choices": self.single }),
+            12 => json!({ "choices": self.multi }),
+            14 => json!({ "timezone": self.timezone }),
+            16 => json!({ "linked_table_id": "@OTHER", "allow_multiple": self.allow_multiple }),
+            _ => Value::Null,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Values. Strings starting with `@` are placeholders each side replaces by
+// its own ids: `@L0`..`@L2` linked records, `@A0`/`@A1` attachments, `@U0`
+// the acting user, `@R3` the fourth record created.
+
+fn long_text() -> String {
+    let mut s = "long é ".repeat(700);
+    s.push('😀');
+    s
+}
+
+fn strings() -> Vec<String> {
+    [
+        "",
+        " ",
+        "a",
+        "A",
+        "apple",
+        "Apple pie",
+        "  padded  ",
+        "ü",
+        "é x",
+        "日本語テキスト",
+        "😀",
+        "%",
+        "_",
+        "a\\b",
+        "'; DROP TABLE records; --",
+        "nul\u{0}inside",
+        "line\nbreak",
+        "2024-02-29",
+        "2024-13-01",
+        "2024-02-29T12:30:00Z",
+        "2024-02-29T12:30:00+02:00",
+        "bob@example.com",
+        "Bob@Example.COM",
+        "not an email",
+        "https://example.com/a?b=c",
+        "example.com",
+        "+1 (555) 010-9999",
+        "12",
+        "-3.5",
+        "1e308",
+        "true",
+        "1:30",
+        "01:02:03.5",
+        "Zeta",
+        "10",
+        "zz",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .chain([long_text()])
+    .collect()
+}
+
+/// Numbers a number field takes (at most 15 significant digits), extreme
+/// ones included.
+fn numbers() -> Vec<Value> {
+    vec![
+        json!(0),
+        json!(-0.0),
+        json!(1),
+        json!(-1),
+        json!(3),
+        json!(5),
+        json!(10),
+        json!(11),
+        json!(0.1),
+        json!(1.5),
+        json!(2.675),
+        json!(-2.5),
+        json!(123_456_789.123_456),
+        json!(999_999_999_999_999_i64),
+        json!(-999_999_999_999_999_i64),
+        json!(1e15),
+        json!(1e20),
+        json!(1e308),
+        json!(-1e308),
+        json!(5e-324),
+        json!(1e-7),
+        json!(86_399.999),
+    ]
+}
+
+/// Numbers no number field takes (more than 15 significant digits).
+fn bad_numbers() -> Vec<Value> {
+    vec![
+        json!(0.1 + 0.2),
+        json!(9_007_199_254_740_993_i64),
+        json!(i64::MAX),
+        json!(i64::MIN),
+        json!(u64::MAX),
+    ]
+}
+
+fn string_value() -> impl Strategy<Value = Value> {
+    select(strings()).prop_map(Value::String)
+}
+
+fn number_value() -> impl Strategy<Value = Value> {
+    prop_oneof![12 => select(numbers()), 1 => select(bad_numbers())]
+}
+
+fn choice_value() -> impl Strategy<Value = Value> {
+    select(vec!["a", "B", "b", "ü", "é x", "Zeta", "10", "zz", ""]).prop_map(|s| json!(s))
+}
+
+fn time_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        (0i64..60).prop_map(|ms| json!(
+            (t0() + TimeDelta::milliseconds(ms))
+                .format(eval::TIME_FORMAT)
+                .to_string()
+        )),
+        select(vec![
+            "2024-03-10",
+            "2024-03-10T12:00:00Z",
+            "2024-03-10T12:00:00.010Z",
+            "2024-03-10T13:00:00+01:00",
+            "2030-01-01T00:00:00.000Z",
+            "T",
+            "yesterday",
+        ])
+        .prop_map(|s| json!(s)),
+    ]
+}
+
+/// Any value at all, to exercise validation errors.
+fn any_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        string_value(),
+        number_value(),
+        any::<bool>().prop_map(Value::Bool),
+        Just(Value::Null),
+        Just(json!([])),
+        Just(json!({ "x": 1 })),
+        proptest::collection::vec(choice_value(), 1..3).prop_map(Value::Array),
+        Just(json!([1, 2])),
+        Just(json!(["@L0"])),
+        Just(json!([{ "id": "@A0" }])),
+    ]
+}
+
+/// A value meant for field `i` (usually valid, sometimes not).
+fn typed_value(i: usize) -> BoxedStrategy<Value> {
+    match i {
+        0 | 1 => string_value().boxed(),
+        4 => prop_oneof![
+            6 => select(vec!["+1 (555) 010-9999", "555-0100", "+49 30 1234567", "12"])
+                .prop_map(|s| json!(s)),
+            1 => string_value()
+        ]
+        .boxed(),
+        2 => prop_oneof![
+            6 => select(vec!["bob@example.com", "Bob@Example.COM", "x@y", "not an email"])
+                .prop_map(|s| json!(s)),
+            1 => string_value()
+        ]
+        .boxed(),
+        3 => prop_oneof![
+            6 => select(vec!["https://example.com/a?b=c", "http://ü.example/ä", "example.com"])
+                .prop_map(|s| json!(s)),
+            1 => string_value()
+        ]
+        .boxed(),
+        5..=7 => prop_oneof![
+            4 => number_value(),
+            1 => select(vec!["12", " -3.5 ", "1e308", "abc"]).prop_map(|s| json!(s))
+        ]
+        .boxed(),
+        8 => prop_oneof![6 => (0i64..12).prop_map(|n| json!(n)), 1 => number_value()].boxed(),
+        9 => prop_oneof![
+            number_value(),
+            select(vec!["1:30", "01:02:03.5", "90", "-1:00", "x"]).prop_map(|s| json!(s))
+        ]
+        .boxed(),
+        10 => prop_oneof![
+            4 => any::<bool>().prop_map(Value::Bool),
+            1 => select(vec![json!("true"), json!(1), json!("no")])
+        ]
+        .boxed(),
+        11 => choice_value().boxed(),
+        12 => proptest::collection::vec(choice_value(), 0..4)
+            .prop_map(Value::Array)
+            .boxed(),
+        13 => select(vec![
+            "2024-02-29",
+            "2024-03-01",
+            "2024-03-10",
+            "1970-01-01",
+            "2023-02-29",
+            "1999-12-31",
+            "0001-01-01",
+            "9999-12-31",
+            "2024-2-3",
+            "2024-02-29T12:30:00Z",
+        ])
+        .prop_map(|s| json!(s))
+        .boxed(),
+        14 => prop_oneof![
+            select(vec![
+                "2024-02-29T12:30:00Z",
+                "2024-02-29T12:30:00.123+02:00",
+                "2024-02-29T23:59:59.999-11:00",
+                "1970-01-01T00:00:00Z",
+                "2024-02-29",
+                "2024-02-29 12:30",
+            ])
+            .prop_map(|s| json!(s)),
+            time_value()
+        ]
+        .boxed(),
+        15 => select(vec![
+            json!([{ "id": "@A0" }]),
+            json!([{ "id": "@A0" }, { "id": "@A1" }]),
+            json!([{ "id": "@A1" }, { "id": "@A0" }]),
+            json!(["@A0"]),
+            json!([{ "id": "attAAAAAAAAAAAAAA" }]),
+            json!([]),
+        ])
+        .boxed(),
+        16 => select(vec![
+            json!(["@L0"]),
+            json!(["@L0", "@L1"]),
+            json!(["@L2", "@L0"]),
+            json!("@L1"),
+            json!(["recAAAAAAAAAAAAAA"]),
+            json!([]),
+        ])
+        .boxed(),
+        17 => prop_oneof![(0i64..40).prop_map(|n| json!(n)), number_value()].boxed(),
+        18 | 19 => time_value().boxed(),
+        _ => prop_oneof![
+            Just(json!("@U0")),
+            Just(json!("usrAAAAAAAAAAAAAA")),
+            string_value()
+        ]
+        .boxed(),
+    }
+}
+
+/// A field index: mostly writable fields, sometimes computed ones.
+fn field_index() -> impl Strategy<Value = usize> {
+    prop_oneof![40 => 0usize..17, 1 => 17usize..22]
+}
+
+fn cell() -> impl Strategy<Value = (usize, Value)> {
+    field_index().prop_flat_map(|i| (Just(i), prop_oneof![12 => typed_value(i), 1 => any_value()]))
+}
+
+/// Cells of one write by field index (a later duplicate wins).
+type CellList = Vec<(usize, Value)>;
+
+/// Cells of one write, by field index (a later duplicate wins).
+fn cells() -> impl Strategy<Value = Vec<(usize, Value)>> {
+    proptest::collection::vec(cell(), 0..6)
+}
+
+// ---------------------------------------------------------------------------
+// Queries.
+
+const OPS: [&str; 14] = [
+    "eq",
+    "neq",
+    "lt",
+    "lte",
+    "gt",
+    "gte",
+    "contains",
+    "not_contains",
+    "starts_with",
+    "is_empty",
+    "is_not_empty",
+    "in",
+    "has_any",
+    "has_all",
+];
+
+fn ops_for(k: Kind) -> Vec<&'static str> {
+    match k {
+        Kind::Text => OPS[..12].to_vec(),
+        Kind::Number => [&OPS[..6], &OPS[9..12]].concat(),
+        Kind::Bool => vec!["eq", "neq"],
+        Kind::List => vec!["has_any", "has_all", "is_empty", "is_not_empty"],
+    }
+}
+
+/// One condition: field index (22 = an unknown field), operator, value.
+#[derive(Debug, Clone)]
+struct Cond {
+    field: usize,
+    op: &'static str,
+    value: Value,
+}
+
+fn cond() -> impl Strategy<Value = Cond> {
+    prop_oneof![40 => 0usize..22, 1 => Just(22usize)].prop_flat_map(|i| {
+        let k = kind(i.min(21));
+        let op = prop_oneof![9 => select(ops_for(k)), 1 => select(OPS.to_vec())];
+        let one = prop_oneof![6 => typed_value(i.min(21)), 1 => any_value()];
+        let many = proptest::collection::vec(typed_value(i.min(21)), 1..4).prop_map(Value::Array);
+        (Just(i), op, one, many).prop_map(|(field, op, one, many)| {
+            let value = match op {
+                "is_empty" | "is_not_empty" => Value::Null,
+                "in" => many,
+                "has_any" | "has_all" => match one {
+                    Value::Array(_) => one,
+                    other => json!([other]),
+                },
+                _ => one,
+            };
+            Cond { field, op, value }
+        })
+    })
+}
+
+#[derive(Debug, Clone)]
+enum Tree {
+    Cond(Cond),
+    And(Vec<Self>),
+    Or(Vec<Self>),
+    Not(Box<Self>),
+}
+
+fn tree() -> impl Strategy<Value = Tree> {
+    cond()
+        .prop_map(Tree::Cond)
+        .prop_recursive(3, 10, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Tree::And),
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Tree::Or),
+                inner.prop_map(|t| Tree::Not(Box::new(t))),
+            ]
+        })
+}
+
+fn field_name(i: usize) -> &'static str {
+    NAMES.get(i).copied().unwrap_or("Nope")
+}
+
+impl Tree {
+    /// The API's filter JSON (with placeholders).
+    fn json(&self) -> Value {
+        match self {
+            Self::Cond(c) => {
+                if c.value.is_null() {
+                    json!({ "field": field_name(c.field), "op": c.op })
+                } else {
+                    json!({ "field": field_name(c.field), "op": c.op, "value": c.value })
+                }
+            }
+            Self::And(p) => json!({ "and": p.iter().map(Self::json).collect::<Vec<_>>() }),
+            Self::Or(p) => json!({ "or": p.iter().map(Self::json).collect::<Vec<_>>() }),
+            Self::Not(t) => json!({ "not": t.json() }),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Query {
+    filter: Option<Tree>,
+    sort: Vec<(usize, bool)>,
+    page_size: usize,
+    include_deleted: bool,
+}
+
+fn query() -> impl Strategy<Value = Query> {
+    (
+        proptest::option::weighted(0.8, tree()),
+        proptest::collection::vec(
+            (
+                prop_oneof![30 => 0usize..22, 1 => Just(22usize)],
+                any::<bool>(),
+            ),
+            0..3,
+        ),
+        1usize..9,
+        proptest::bool::weighted(0.25),
+    )
+        .prop_map(|(filter, sort, page_size, include_deleted)| Query {
+            filter,
+            sort,
+            page_size,
+            include_deleted,
+        })
+}
+
+impl Query {
+    fn sort_json(&self) -> Option<Value> {
+        (!self.sort.is_empty()).then(|| {
+            Value::Array(
+                self.sort
+                    .iter()
+                    .map(|(i, desc)| {
+                        json!({ "field": field_name(*i), "direction": if *desc { "desc" } else { "asc" } })
+                    })
+                    .collect(),
+            )
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// One case.
+
+#[derive(Debug, Clone)]
+struct Case {
+    options: Options,
+    /// Records to create, one call each; `true` = typecast.
+    creates: Vec<(Vec<(usize, Value)>, bool)>,
+    /// The same records once more in one batch call (all or nothing).
+    batch_typecast: bool,
+    /// Partial updates: (record number, cells, typecast, replace).
+    updates: Vec<(usize, CellList, bool, bool)>,
+    /// Soft deletes by record number.
+    deletes: Vec<usize>,
+    queries: Vec<Query>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        options(),
+        proptest::collection::vec((cells(), proptest::bool::weighted(0.3)), 0..14),
+        any::<bool>(),
+        proptest::collection::vec(
+            (
+                0usize..14,
+                cells(),
+                any::<bool>(),
+                proptest::bool::weighted(0.15),
+            ),
+            0..4,
+        ),
+        proptest::collection::vec(0usize..14, 0..3),
+        proptest::collection::vec(query(), 1..4),
+    )
+        .prop_map(
+            |(options, creates, batch_typecast, updates, deletes, queries)| Case {
+                options,
+                creates,
+                batch_typecast,
+                updates,
+                deletes,
+                queries,
+            },
+        )
+}
+
+/// The instant both clocks start at.
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 3, 10, 12, 0, 0)
+        .single()
+        .unwrap()
+}
+
+/// A clock that moves 1 ms every time it is read, so both backends see the
+/// same timestamps and separately created records get ordered ids.
+#[derive(Debug)]
+struct TickClock(Mutex<DateTime<Utc>>);
+
+impl TickClock {
+    fn reset(&self) {
+        *self.0.lock().unwrap() = t0();
+    }
+}
+
+impl Clock for TickClock {
+    fn now(&self) -> DateTime<Utc> {
+        let mut t = self.0.lock().unwrap();
+        *t += TimeDelta::milliseconds(1);
+        *t
+    }
+}
+
+/// One backend under test.
+struct Side {
+    name: &'static str,
+    pb: Pybase,
+    store: Arc<dyn Store>,
+    clock: Arc<TickClock>,
+    owner: Principal,
+}
+
+/// What a side built for a case: its ids and their labels.
+#[derive(Default)]
+struct Built {
+    labels: Vec<(String, String)>,
+    placeholders: HashMap<String, String>,
+    table: Option<TableId>,
+    records: Vec<RecordId>,
+}
+
+impl Built {
+    fn label(&mut self, id: impl std::fmt::Display, label: String) {
+        self.labels.push((id.to_string(), label));
+    }
+
+    /// Replaces placeholders by this side's ids.
+    fn materialise(&self, v: &Value) -> Value {
+        match v {
+            Value::String(s) => match self.placeholders.get(s) {
+                Some(id) => Value::String(id.clone()),
+                None => v.clone(),
+            },
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.materialise(x)).collect()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, x)| (k.clone(), self.materialise(x)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    fn cells(&self, cells: &[(usize, Value)]) -> Map<String, Value> {
+        cells
+            .iter()
+            .map(|(i, v)| (field_name(*i).to_owned(), self.materialise(v)))
+            .collect()
+    }
+
+    /// Replaces every known id by its label.
+    fn normalise_str(&self, s: &str) -> String {
+        let mut out = s.to_owned();
+        for (id, label) in &self.labels {
+            if out.contains(id.as_str()) {
+                out = out.replace(id.as_str(), label);
+            }
+        }
+        out
+    }
+
+    fn normalise(&self, v: &Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(self.normalise_str(s)),
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.normalise(x)).collect()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, x)| (self.normalise_str(k), self.normalise(x)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// A facade result as comparable text: the JSON of a value, or the
+    /// error's debug form, with ids replaced by labels.
+    fn outcome<T: serde::Serialize>(&self, r: &pybase_core::Result<T>) -> String {
+        match r {
+            Ok(v) => self
+                .normalise(&serde_json::to_value(v).unwrap())
+                .to_string(),
+            Err(e) => format!("error: {}", self.normalise_str(&format!("{e:?}"))),
+        }
+    }
+}
+
+impl Side {
+    /// Runs the facade part of a case; returns a transcript of every outcome.
+    async fn run(&self, case: &Case, owner: &User) -> (Vec<String>, Built) {
+        self.clock.reset();
+        let mut b = Built::default();
+        b.placeholders.insert("@U0".into(), owner.id.to_string());
+        let mut log = Vec::new();
+        let p = &self.owner;
+        let ws = self
+            .pb
+            .create_workspace(
+                p,
+                NewWorkspace {
+                    name: "Differential".into(),
+                    slug: Some(format!(
+                        "diff-{}",
+                        RecordId::new().as_str()[8..].to_ascii_lowercase()
+                    )),
+                    description: None,
+                },
+            )
+            .await
+            .unwrap();
+        b.label(ws.id, "ws#0".into());
+        let slug = ws.slug.clone();
+        b.label(slug, "slug#0".into());
+        let base = self
+            .pb
+            .create_base(
+                p,
+                ws.id,
+                NewBase {
+                    name: "B".into(),
+                    description: None,
+                },
+            )
+            .await
+            .unwrap();
+        b.label(base.id, "bas#0".into());
+        let other = self
+            .pb
+            .create_table(
+                p,
+                base.id,
+                NewTable {
+                    name: "Other".into(),
+                    ..NewTable::default()
+                },
+            )
+            .await
+            .unwrap();
+        b.label(other.table.id, "tbl#other".into());
+        for (i, f) in other.fields.iter().enumerate() {
+            b.label(f.id, format!("fld#other{i}"));
+        }
+        b.placeholders
+            .insert("@OTHER".into(), other.table.id.to_string());
+        for i in 0..3 {
+            let r = self
+                .pb
+                .create_record(
+                    p,
+                    other.table.id,
+                    [("Name".to_owned(), json!(format!("linked {i}")))]
+                        .into_iter()
+                        .collect(),
+                    WriteOptions::default(),
+                )
+                .await
+                .unwrap();
+            b.label(r.id, format!("lnk#{i}"));
+            b.placeholders.insert(format!("@L{i}"), r.id.to_string());
+        }
+        let fields = || -> Vec<NewField> {
+            (0..NAMES.len())
+                .map(|i| NewField {
+                    name: NAMES[i].into(),
+                    field_type: TYPES[i].into(),
+                    options: b.materialise(&case.options.json(i)),
+                    description: None,
+                    indexed: i % 4 == 0,
+                })
+                .collect()
+        };
+        let new_table = |name: &str| NewTable {
+            name: name.into(),
+            description: None,
+            fields: fields(),
+            primary_field: None,
+        };
+        let table = self.pb.create_table(p, base.id, new_table("Items")).await;
+        let table = match table {
+            Ok(t) => t,
+            Err(e) => {
+                log.push(format!("create table: error {e:?}"));
+                return (log, b);
+            }
+        };
+        // Records created by one batch call share a millisecond, so their
+        // order (ties are broken by the random ids) differs between the
+        // backends: batches go to a twin table that is never queried.
+        let twin = self
+            .pb
+            .create_table(p, base.id, new_table("Batch"))
+            .await
+            .unwrap();
+        b.label(twin.table.id, "tbl#batch".into());
+        for (i, f) in twin.fields.iter().enumerate() {
+            b.label(f.id, format!("fld#batch{i}"));
+        }
+        b.label(table.table.id, "tbl#items".into());
+        for (i, f) in table.fields.iter().enumerate() {
+            b.label(f.id, format!("fld#{i}"));
+            let options = f.field_type.options_json();
+            let choices = options.get("choices").and_then(Value::as_array);
+            for (k, c) in choices.into_iter().flatten().enumerate() {
+                if let Some(id) = c.get("id").and_then(Value::as_str) {
+                    b.label(id, format!("sel#{i}.{k}"));
+                }
+            }
+        }
+        for v in &table.views {
+            b.label(v.id, "viw#0".into());
+        }
+        log.push(format!(
+            "create table: {}",
+            b.normalise(&serde_json::to_value(&table).unwrap())
+        ));
+        let tid = table.table.id;
+        b.table = Some(tid);
+        let mut twin_placeholders = HashMap::new();
+        for (t, table_id) in [(0, tid), (1, twin.table.id)] {
+            for k in 0..2 {
+                let body = futures::stream::iter(vec![Ok::<_, std::io::Error>(
+                    bytes::Bytes::from(format!("file {k}")),
+                )]);
+                let a = self
+                    .pb
+                    .upload_attachment(
+                        p,
+                        table_id,
+                        &format!("f{k}.txt"),
+                        Some("text/plain"),
+                        body,
+                        1024,
+                    )
+                    .await
+                    .unwrap();
+                b.label(a.id, format!("att#{t}.{k}"));
+                b.label(&a.storage_key, format!("key#{t}.{k}"));
+                let to = if t == 0 {
+                    &mut b.placeholders
+                } else {
+                    &mut twin_placeholders
+                };
+                to.insert(format!("@A{k}"), a.id.to_string());
+            }
+        }
+        // The whole list as one batch call (into the twin): all or nothing.
+        if !case.creates.is_empty() {
+            let mut for_twin = Built {
+                placeholders: b.placeholders.clone(),
+                ..Built::default()
+            };
+            for_twin.placeholders.extend(twin_placeholders);
+            let batch: Vec<_> = case
+                .creates
+                .iter()
+                .map(|(c, _)| for_twin.cells(c))
+                .collect();
+            let r = self
+                .pb
+                .create_records(
+                    p,
+                    twin.table.id,
+                    batch,
+                    WriteOptions {
+                        typecast: case.batch_typecast,
+                        field_key: FieldKey::Name,
+                    },
+                )
+                .await;
+            if let Ok(out) = &r {
+                for (i, rec) in out.iter().enumerate() {
+                    b.label(rec.id, format!("batch#{i}"));
+                }
+            }
+            log.push(format!("create batch: {}", b.outcome(&r)));
+        }
+        for (n, (cells, typecast)) in case.creates.iter().enumerate() {
+            let r = self
+                .pb
+                .create_record(
+                    p,
+                    tid,
+                    b.cells(cells),
+                    WriteOptions {
+                        typecast: *typecast,
+                        field_key: FieldKey::Name,
+                    },
+                )
+                .await;
+            if let Ok(out) = &r {
+                b.label(out.id, format!("rec#{}", b.records.len()));
+                b.placeholders
+                    .insert(format!("@R{}", b.records.len()), out.id.to_string());
+                b.records.push(out.id);
+            }
+            log.push(format!("create {n}: {}", b.outcome(&r)));
+        }
+        if !b.records.is_empty() {
+            for (n, (which, cells, typecast, replace)) in case.updates.iter().enumerate() {
+                let id = b.records[which % b.records.len()];
+                let r = self
+                    .pb
+                    .update_record(
+                        p,
+                        tid,
+                        id,
+                        b.cells(cells),
+                        WriteOptions {
+                            typecast: *typecast,
+                            field_key: FieldKey::Name,
+                        },
+                        *replace,
+                    )
+                    .await;
+                log.push(format!("update {n}: {}", b.outcome(&r)));
+            }
+            let ids: Vec<RecordId> = case
+                .deletes
+                .iter()
+                .map(|d| b.records[d % b.records.len()])
+                .collect();
+            if !ids.is_empty() {
+                let r = self.pb.delete_records(p, tid, &ids).await;
+                log.push(format!("delete: {}", b.outcome(&r)));
+            }
+        }
+        for (n, q) in case.queries.iter().enumerate() {
+            let mut cursor = None;
+            for page_no in 0.. {
+                let input = QueryInput {
+                    filter: q.filter.as_ref().map(|t| b.materialise(&t.json())),
+                    sort: q.sort_json(),
+                    fields: None,
+                    page_size: Some(q.page_size),
+                    cursor: cursor.take(),
+                    view: None,
+                    include_deleted: q.include_deleted,
+                };
+                let r = self.pb.query_records(p, tid, input, FieldKey::Name).await;
+                let more = match &r {
+                    Ok(page) => page.next_cursor.clone(),
+                    Err(_) => None,
+                };
+                // Cursors are opaque and hold ids: compare only whether one came.
+                let shown = r.map(|page| (page.records, page.next_cursor.is_some()));
+                log.push(format!("query {n} page {page_no}: {}", b.outcome(&shown)));
+                match more {
+                    Some(c) if page_no < 200 => cursor = Some(c),
+                    _ => break,
+                }
+            }
+        }
+        (log, b)
+    }
+}
+
+/// Both backends, set up once per test run.
+struct Harness {
+    sqlite: Side,
+    pg: Side,
+    /// A second SQLite store for the raw copies: record ids are unique per
+    /// database, and the copies keep the ids of the first store's records.
+    raw_sqlite: Arc<dyn Store>,
+    owner: User,
+}
+
+impl Harness {
+    async fn new(pg_store: Arc<dyn Store>) -> Self {
+        let sqlite_store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+        let t = t0();
+        let owner = User {
+            id: UserId::new(),
+            email: "differential@example.com".into(),
+            name: "Differential".into(),
+            created_at: t,
+            updated_at: t,
+        };
+        let side = |name, store: Arc<dyn Store>| {
+            let clock = Arc::new(TickClock(Mutex::new(t0())));
+            Side {
+                name,
+                pb: Pybase::new(store.clone()).with_clock(clock.clone()),
+                store,
+                clock,
+                owner: Principal::user(owner.id),
+            }
+        };
+        let sqlite = side("sqlite", sqlite_store);
+        let pg = side("postgres", pg_store);
+        let raw_sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().unwrap());
+        for s in [&sqlite.store, &pg.store, &raw_sqlite] {
+            s.create_user(&owner, "x").await.unwrap();
+        }
+        Self {
+            sqlite,
+            pg,
+            raw_sqlite,
+            owner,
+        }
+    }
+
+    async fn check(&self, case: &Case) -> Result<(), TestCaseError> {
+        let (a, built_a) = self.sqlite.run(case, &self.owner).await;
+        let (b, _built_b) = self.pg.run(case, &self.owner).await;
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            prop_assert_eq!(
+                x,
+                y,
+                "step {} differs: {} (left) vs {} (right)",
+                i,
+                self.sqlite.name,
+                self.pg.name
+            );
+        }
+        prop_assert_eq!(a.len(), b.len(), "different number of steps");
+        if let Some(table) = built_a.table {
+            self.raw(case, &built_a, table).await?;
+        }
+        Ok(())
+    }
+
+    /// Copies SQLite's records, ids and all, into a fresh table in both
+    /// stores, and compares the stores' pages for the same `RecordQuery`
+    /// with each other and with the reference evaluator.
+    async fn raw(&self, case: &Case, built: &Built, table: TableId) -> Result<(), TestCaseError> {
+        let src = &self.sqlite.store;
+        let fields = src.list_fields(table).await.unwrap();
+        let all = src
+            .query_records(&RecordQuery {
+                table_id: table,
+                filter: None,
+                sort: Vec::new(),
+                after: None,
+                limit: 1000,
+                include_deleted: true,
+            })
+            .await
+            .unwrap()
+            .records;
+        let t = t0();
+        let ws = Workspace {
+            id: WorkspaceId::new(),
+            name: "Raw".into(),
+            slug: format!("raw-{}", RecordId::new().as_str()[8..].to_ascii_lowercase()),
+            description: None,
+            created_at: t,
+            updated_at: t,
+        };
+        let base = Base {
+            id: BaseId::new(),
+            workspace_id: ws.id,
+            name: "B".into(),
+            description: None,
+            created_at: t,
+            updated_at: t,
+        };
+        let raw = Table {
+            id: TableId::new(),
+            base_id: base.id,
+            workspace_id: ws.id,
+            name: "Raw".into(),
+            description: None,
+            primary_field_id: None,
+            position: 0,
+            created_at: t,
+            updated_at: t,
+        };
+        let ids: HashMap<FieldId, FieldId> =
+            fields.iter().map(|f| (f.id, FieldId::new())).collect();
+        let raw_fields: Vec<Field> = fields
+            .iter()
+            .map(|f| Field {
+                id: ids[&f.id],
+                table_id: raw.id,
+                ..f.clone()
+            })
+            .collect();
+        let remap = |c: &Cells| -> Cells {
+            c.iter()
+                .map(|(k, v)| {
+                    let k = FieldId::parse(k)
+                        .ok()
+                        .and_then(|id| ids.get(&id))
+                        .map_or_else(|| k.clone(), ToString::to_string);
+                    (k, v.clone())
+                })
+                .collect()
+        };
+        let new: Vec<NewRecord> = all
+            .iter()
+            .map(|r| NewRecord {
+                id: r.id,
+                cells: remap(&r.cells),
+                created_by: r.created_by,
+                created_time: r.created_time,
+            })
+            .collect();
+        let deleted: Vec<RecordId> = all
+            .iter()
+            .filter(|r| r.deleted_time.is_some())
+            .map(|r| r.id)
+            .collect();
+        for s in [&self.raw_sqlite, &self.pg.store] {
+            s.create_workspace(&ws, self.owner.id).await.unwrap();
+            s.create_base(&base).await.unwrap();
+            s.create_table(&raw, &raw_fields).await.unwrap();
+            if !new.is_empty() {
+                s.create_records(raw.id, &new).await.unwrap();
+            }
+            if !deleted.is_empty() {
+                s.delete_records(raw.id, &deleted, t + TimeDelta::hours(1))
+                    .await
+                    .unwrap();
+            }
+        }
+        let reference: Vec<Record> = self
+            .pg
+            .store
+            .query_records(&RecordQuery {
+                table_id: raw.id,
+                filter: None,
+                sort: Vec::new(),
+                after: None,
+                limit: 1000,
+                include_deleted: true,
+            })
+            .await
+            .unwrap()
+            .records;
+        for q in &case.queries {
+            let filter = match q.filter.as_ref().map(|t| built.materialise(&t.json())) {
+                None => None,
+                Some(json) => match FilterSpec::from_json(&json)
+                    .and_then(|spec| resolve_filter(&spec, &raw_fields))
+                {
+                    Ok(f) => Some(f),
+                    Err(_) => continue,
+                },
+            };
+            let sort = match SortSpec::from_json(&q.sort_json().unwrap_or(Value::Null))
+                .and_then(|s| resolve_sort(&s, &raw_fields))
+            {
+                Ok(s) => s,
+                Err(_) => continue,
+            };
+            let mut want: Vec<&Record> = reference
+                .iter()
+                .filter(|r| q.include_deleted || r.deleted_time.is_none())
+                .filter(|r| filter.as_ref().is_none_or(|f| eval::matches(f, r)))
+                .collect();
+            want.sort_by(|a, b| eval::compare_records(&sort, a, b));
+            let want: Vec<RecordId> = want.iter().map(|r| r.id).collect();
+            let mut got = Vec::new();
+            let mut after = None;
+            loop {
+                let rq = RecordQuery {
+                    table_id: raw.id,
+                    filter: filter.clone(),
+                    sort: sort.clone(),
+                    after: after.take(),
+                    limit: q.page_size,
+                    include_deleted: q.include_deleted,
+                };
+                let a = self.raw_sqlite.query_records(&rq).await;
+                let b = self.pg.store.query_records(&rq).await;
+                let (a, b) = match (a, b) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    (a, b) => {
+                        prop_assert!(
+                            false,
+                            "raw query {:?}: sqlite {:?} postgres {:?}",
+                            rq,
+                            a.err(),
+                            b.err()
+                        );
+                        unreachable!()
+                    }
+                };
+                prop_assert_eq!(&a, &b, "raw page of {:?}", rq);
+                got.extend(a.records.iter().map(|r| r.id));
+                match a.records.last() {
+                    Some(last) if a.has_more && got.len() <= want.len() => {
+                        after = Some(Cursor {
+                            values: sort
+                                .iter()
+                                .map(|k| eval::target_value(k.target, last))
+                                .collect(),
+                            id: last.id,
+                            query: 0,
+                        });
+                    }
+                    _ => break,
+                }
+            }
+            prop_assert_eq!(
+                got,
+                want,
+                "stores vs eval for filter {:?} sort {:?}",
+                filter,
+                sort
+            );
+        }
+        Ok(())
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(32)
+}
+
+#[test]
+fn sqlite_and_postgres_agree() {
+    let url = require_postgres!();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDb::new(&url));
+    let h = rt.block_on(Harness::new(db.dyn_store()));
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        source_file: Some(file!()),
+        // Relative to the crate (cargo runs tests there); committed.
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/differential.txt",
+        ))),
+        ..Config::default()
+    });
+    let result = runner.run(&case(), |c| rt.block_on(h.check(&c)));
+    drop(h);
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    rt.block_on(async { drop(db) });
+}
