@@ -111,6 +111,23 @@ pub struct Settings {
     )]
     pub database_max_connections: u32,
 
+    /// Seconds a request waits for a free PostgreSQL connection (or for a
+    /// new one while the database is unreachable) before it fails with an
+    /// error; keeps a database outage from holding requests for long.
+    #[arg(
+        long,
+        env = "DATABASE_ACQUIRE_TIMEOUT_SECS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub database_acquire_timeout_secs: u64,
+
+    /// Do not apply database migrations when the server starts (run
+    /// `pybase-server migrate` instead, e.g. once per deploy). PostgreSQL
+    /// only: an embedded SQLite file is always brought up to date on open.
+    #[arg(long, env = "PYBASE_NO_MIGRATE", global = true)]
+    pub no_migrate: bool,
+
     /// Redis URL for rate limits and token revocation shared between server
     /// instances; unset means in-process (single instance only).
     #[arg(long, env = "REDIS_URL", global = true)]
@@ -228,6 +245,8 @@ impl Default for Settings {
         Self {
             database_url: "sqlite://./pybase-data/pybase.db".into(),
             database_max_connections: 10,
+            database_acquire_timeout_secs: 5,
+            no_migrate: false,
             redis_url: None,
             s3_endpoint: None,
             s3_bucket: None,

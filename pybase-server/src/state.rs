@@ -1,6 +1,7 @@
 //! What every handler shares, built once at startup from the settings.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::TimeDelta;
@@ -100,8 +101,9 @@ fn stores<T: Store + StoreHealth>(s: T) -> Stores {
     }
 }
 
-/// Opens the configured database and brings its schema up to date.
-async fn open_store(settings: &Settings) -> anyhow::Result<Stores> {
+/// Opens the configured database, bringing its schema up to date when
+/// `migrate` is set (SQLite always is).
+async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<Stores> {
     match DatabaseUrl::parse(&settings.database_url)? {
         DatabaseUrl::Sqlite(path) => {
             let shown = path.display().to_string();
@@ -115,12 +117,13 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Stores> {
         DatabaseUrl::Postgres(url) => {
             let options = PgStoreOptions {
                 max_connections: settings.database_max_connections,
-                ..PgStoreOptions::default()
+                acquire_timeout: Duration::from_secs(settings.database_acquire_timeout_secs.max(1)),
+                migrate,
             };
             let store = PgStore::connect_with(&url, options)
                 .await
                 .context("could not connect to postgresql")?;
-            tracing::info!("using postgresql");
+            tracing::info!(migrated = migrate, "using postgresql");
             Ok(stores(store))
         }
     }
@@ -128,8 +131,7 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Stores> {
 
 /// `pybase-server migrate`: applies pending migrations and exits.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    // Opening a store of either kind runs its embedded migrations.
-    open_store(settings).await?;
+    open_store(settings, true).await?;
     tracing::info!("migrations applied");
     Ok(())
 }
@@ -142,7 +144,7 @@ impl AppState {
         let secret = settings.resolve_secret_key()?;
         let secret = SecretKey::new(secret.expose().as_bytes().to_vec())
             .map_err(|e| anyhow::anyhow!("SECRET_KEY: {e}"))?;
-        let stores = open_store(settings).await?;
+        let stores = open_store(settings, !settings.no_migrate).await?;
         let (objects, storage_kind) = crate::storage::from_settings(settings)?;
         tracing::info!(kind = storage_kind.name(), "object storage ready");
         let cache =

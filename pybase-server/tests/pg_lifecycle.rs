@@ -1,0 +1,435 @@
+//! The server's life on PostgreSQL: migrations at start (unless told not
+//! to), the `migrate` sub-command, and a database restart under a running
+//! server. Needs `PYBASE_TEST_POSTGRES_URL`; the restart test also needs
+//! `pg_ctlcluster` and the right to use it (as the machine's PostgreSQL is
+//! run here), and restarts that server.
+//!
+//! Its own test binary: cargo runs test binaries one after another, so no
+//! other test of this workspace sees PostgreSQL go away; the tests in this
+//! file take turns through a lock.
+
+// Test helpers panic on failure by design.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pybase_server::Settings;
+use pybase_server::settings::{Cli, Command as SubCommand, Secret};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use tokio::sync::oneshot;
+
+/// Tests of this file never overlap (one of them stops the database).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The PostgreSQL test server URL, or `None` after a loud skip; panics
+/// under `PYBASE_REQUIRE_SERVICES=1`.
+fn postgres_url() -> Option<String> {
+    match std::env::var("PYBASE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            skip("set PYBASE_TEST_POSTGRES_URL to run it against PostgreSQL");
+            None
+        }
+    }
+}
+
+fn skip(why: &str) {
+    if std::env::var("PYBASE_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        panic!("PYBASE_REQUIRE_SERVICES=1 but this test cannot run: {why}");
+    }
+    eprintln!("\n*** SKIPPED: {why} ***\n");
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (main, query) = url
+        .split_once('?')
+        .map_or((url, None), |(m, q)| (m, Some(q)));
+    let head = match main.rsplit_once('/') {
+        Some((head, _)) if head.contains("//") && head.len() > head.find("//").unwrap() + 2 => {
+            head.to_owned()
+        }
+        _ => main.to_owned(),
+    };
+    match query {
+        Some(q) => format!("{head}/{name}?{q}"),
+        None => format!("{head}/{name}"),
+    }
+}
+
+/// A fresh, empty database on the test server, dropped with the guard.
+struct FreshDb {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl FreshDb {
+    async fn new(admin_url: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let name = format!("pybase_lifecycle_{}_{nanos:x}", std::process::id());
+        let mut conn = PgConnection::connect(admin_url).await.unwrap();
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.ok();
+        Self {
+            admin_url: admin_url.to_owned(),
+            url: with_database(admin_url, &name),
+            name,
+        }
+    }
+
+    async fn drop_now(self) {
+        let mut conn = PgConnection::connect(&self.admin_url).await.unwrap();
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+}
+
+/// Settings for a test server on `database_url` with files in `dir`.
+fn settings(dir: &std::path::Path, database_url: String) -> Settings {
+    Settings {
+        database_url,
+        database_acquire_timeout_secs: 2,
+        data_dir: dir.join("data"),
+        mail_outbox: Some(dir.join("outbox")),
+        secret_key: Some(Secret::new(
+            "test-secret-key-that-is-long-enough-0123456789",
+        )),
+        ..Settings::default()
+    }
+}
+
+/// A running server; stops when dropped.
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl Server {
+    async fn start(settings: Settings) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            if let Err(e) = pybase_server::serve_with_listener(settings, listener, shutdown).await {
+                panic!("server failed: {e:#}");
+            }
+        });
+        let server = Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            _shutdown: tx,
+        };
+        for _ in 0..400 {
+            if server.get("/health").await.is_ok() {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("server did not start");
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Result<reqwest::Response> {
+        self.client.get(format!("{}{path}", self.base)).send().await
+    }
+
+    /// Sends a request; answers the status and the JSON body (`null` if none).
+    async fn call(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let body = r.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    async fn register(&self) -> (StatusCode, Value) {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        self.call(
+            None,
+            Method::POST,
+            "/api/v1/auth/register",
+            Some(json!({
+                "email": format!("lifecycle-{nanos:x}@example.com"),
+                "password": "correct horse battery",
+                "name": "Lifecycle",
+            })),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/workspaces`, which needs the database.
+    async fn workspaces(&self, token: &str) -> (StatusCode, Value) {
+        self.call(Some(token), Method::GET, "/api/v1/workspaces", None)
+            .await
+    }
+
+    async fn database_health(&self) -> String {
+        let r = self.get("/health").await.unwrap();
+        let v: Value = r.json().await.unwrap();
+        v["checks"]["database"].as_str().unwrap_or("?").to_owned()
+    }
+}
+
+/// Asserts the API's error shape with one of the given codes.
+#[track_caller]
+fn assert_error(status: StatusCode, body: &Value, statuses: &[StatusCode]) {
+    assert!(
+        statuses.contains(&status),
+        "expected one of {statuses:?}, got {status} {body}"
+    );
+    assert!(
+        body["error"]["code"].is_string() && body["error"]["message"].is_string(),
+        "not the JSON error shape: {body}"
+    );
+}
+
+#[tokio::test]
+async fn the_server_migrates_on_start_unless_told_not_to() {
+    let Some(url) = postgres_url() else { return };
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // --no-migrate on an empty database: the server starts, but nothing
+    // that needs the schema works yet.
+    let empty = FreshDb::new(&url).await;
+    let mut s = settings(dir.path(), empty.url.clone());
+    s.no_migrate = true;
+    let server = Server::start(s.clone()).await;
+    let (status, body) = server.register().await;
+    assert_error(status, &body, &[StatusCode::INTERNAL_SERVER_ERROR]);
+
+    // `pybase-server migrate` brings it up to date, twice over (idempotent);
+    // the running server then works without a restart.
+    for _ in 0..2 {
+        pybase_server::run(Cli {
+            command: Some(SubCommand::Migrate),
+            settings: s.clone(),
+        })
+        .await
+        .unwrap();
+    }
+    let (status, body) = server.register().await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    drop(server);
+
+    // Without the flag, a server on an empty database migrates it itself.
+    let fresh = FreshDb::new(&url).await;
+    let server = Server::start(settings(dir.path(), fresh.url.clone())).await;
+    let (status, body) = server.register().await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    drop(server);
+
+    // The environment variable sets the flag too.
+    let cli = {
+        // SAFETY: tests of this binary take turns (SERIAL) and nothing else
+        // reads the environment meanwhile.
+        unsafe { std::env::set_var("PYBASE_NO_MIGRATE", "true") };
+        let parsed = <Cli as clap::Parser>::try_parse_from(["pybase-server", "serve"]);
+        unsafe { std::env::remove_var("PYBASE_NO_MIGRATE") };
+        parsed.unwrap()
+    };
+    assert!(cli.settings.no_migrate);
+    let cli = <Cli as clap::Parser>::try_parse_from(["pybase-server"]).unwrap();
+    assert!(!cli.settings.no_migrate);
+
+    empty.drop_now().await;
+    fresh.drop_now().await;
+}
+
+/// The machine's PostgreSQL cluster, as `pg_ctlcluster` names it.
+struct Cluster {
+    version: String,
+}
+
+impl Cluster {
+    /// The single cluster under /etc/postgresql, if `pg_ctlcluster` is here.
+    fn find() -> Option<Self> {
+        let ok = Command::new("pg_ctlcluster")
+            .arg("--help")
+            .output()
+            .is_ok_and(|o| o.status.success() || !o.stdout.is_empty() || !o.stderr.is_empty());
+        if !ok {
+            return None;
+        }
+        let mut versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("main").is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        versions.sort();
+        versions.pop().map(|version| Self { version })
+    }
+
+    fn ctl(&self, action: &str) -> bool {
+        Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &self.version, "main", action])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+/// Starts the cluster again whatever happens to the test.
+struct StartOnDrop<'a>(&'a Cluster);
+
+impl Drop for StartOnDrop<'_> {
+    fn drop(&mut self) {
+        // Fails harmlessly when it is already running.
+        let _ = self.0.ctl("start");
+    }
+}
+
+/// Repeats `check` until it holds, for at most `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what} did not happen within {limit:?}");
+}
+
+#[tokio::test]
+async fn a_database_restart_costs_failed_requests_never_a_stuck_server() {
+    let Some(url) = postgres_url() else { return };
+    let Some(cluster) = Cluster::find() else {
+        skip("pg_ctlcluster and /etc/postgresql/<version>/main are needed to restart PostgreSQL");
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path(), url);
+    let acquire = Duration::from_secs(s.database_acquire_timeout_secs);
+    let server = Server::start(s).await;
+    let (status, session) = server.register().await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    // Fill the pool with connections that the restart will kill.
+    for _ in 0..8 {
+        assert_eq!(server.workspaces(&token).await.0, StatusCode::OK);
+    }
+    assert_eq!(server.database_health().await, "ok");
+
+    let guard = StartOnDrop(&cluster);
+    assert!(cluster.ctl("stop"), "pg_ctlcluster stop failed");
+    // While the database is down: every request fails, in the error shape,
+    // within the acquire timeout (plus slack), and /health says so.
+    for _ in 0..4 {
+        let t = Instant::now();
+        let (status, body) = server.workspaces(&token).await;
+        assert_error(
+            status,
+            &body,
+            &[
+                StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ],
+        );
+        assert!(
+            t.elapsed() < acquire + Duration::from_secs(3),
+            "a request during the outage took {:?}",
+            t.elapsed()
+        );
+    }
+    assert_eq!(server.database_health().await, "down");
+
+    assert!(cluster.ctl("start"), "pg_ctlcluster start failed");
+    eventually(Duration::from_secs(30), "recovery after start", || async {
+        server.workspaces(&token).await.0 == StatusCode::OK
+    })
+    .await;
+    for _ in 0..10 {
+        let (status, body) = server.workspaces(&token).await;
+        assert_eq!(status, StatusCode::OK, "after the outage: {body}");
+    }
+    assert_eq!(server.database_health().await, "ok");
+
+    // A plain restart under load: requests in flight may fail, then every
+    // request succeeds again.
+    let load = {
+        let client = server.client.clone();
+        let url = format!("{}/api/v1/workspaces", server.base);
+        let token = token.clone();
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            let end = Instant::now() + Duration::from_secs(6);
+            while Instant::now() < end {
+                let t = Instant::now();
+                let r = client.get(&url).bearer_auth(&token).send().await.unwrap();
+                statuses.push((r.status(), t.elapsed()));
+            }
+            statuses
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(cluster.ctl("restart"), "pg_ctlcluster restart failed");
+    let statuses = load.await.unwrap();
+    for (status, took) in &statuses {
+        assert!(
+            [
+                StatusCode::OK,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                StatusCode::SERVICE_UNAVAILABLE
+            ]
+            .contains(status),
+            "unexpected {status} during the restart"
+        );
+        assert!(
+            *took < acquire + Duration::from_secs(3),
+            "a request took {took:?}"
+        );
+    }
+    assert!(statuses.iter().any(|(s, _)| *s == StatusCode::OK));
+    eventually(
+        Duration::from_secs(30),
+        "recovery after restart",
+        || async { server.workspaces(&token).await.0 == StatusCode::OK },
+    )
+    .await;
+    for _ in 0..10 {
+        let (status, body) = server.workspaces(&token).await;
+        assert_eq!(status, StatusCode::OK, "after the restart: {body}");
+    }
+    assert_eq!(server.database_health().await, "ok");
+    drop(guard);
+}
