@@ -298,8 +298,8 @@ impl Cluster {
     fn ctl(&self, action: &str) -> bool {
         Command::new("pg_ctlcluster")
             .args(["--skip-systemctl-redirect", &self.version, "main", action])
-            .status()
-            .is_ok_and(|s| s.success())
+            .output()
+            .is_ok_and(|o| o.status.success())
     }
 }
 
