@@ -95,6 +95,7 @@ struct Side {
     bench: Bench,
     raw: Raw,
     pg: Option<PgStore>,
+    sqlite: Option<SqliteStore>,
     notes: String,
 }
 
@@ -312,16 +313,20 @@ fn run(c: &mut Criterion, rt: &Runtime, side: &mut Side, sizes: Sizes) {
             side.note(format!(
                 "\n#### {name} {label}{suffix}: raw query plan\n\n```\n{plan}\n```"
             ));
-            if let Some(pg) = &side.pg {
-                let q = rt
-                    .block_on(pybase_query(&bench, &big, query))
-                    .expect("resolve query");
-                let plan = rt
-                    .block_on(pg.explain(&q, true))
+            let q = rt
+                .block_on(pybase_query(&bench, &big, query))
+                .expect("resolve query");
+            let plan = match (&side.pg, &side.sqlite) {
+                (Some(pg), _) => Some(rt.block_on(pg.explain(&q, true))),
+                (None, Some(sqlite)) => Some(rt.block_on(sqlite.explain(&q))),
+                (None, None) => None,
+            };
+            if let Some(plan) = plan {
+                let plan = plan
                     .map(|l| l.join("\n"))
                     .unwrap_or_else(|e| format!("(no plan: {e})"));
                 side.note(format!(
-                    "\n#### {name} {label}{suffix}: PyBase query plan (EXPLAIN ANALYZE)\n\n```\n{plan}\n```"
+                    "\n#### {name} {label}{suffix}: PyBase query plan\n\n```\n{plan}\n```"
                 ));
             }
         }
@@ -629,12 +634,14 @@ fn main() -> anyhow::Result<()> {
         std::fs::remove_dir_all(&dir)?;
     }
     std::fs::create_dir_all(&dir)?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("pybase.db"))?);
+    let sqlite = SqliteStore::open(dir.join("pybase.db"))?;
+    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     let mut side = Side {
         name: "sqlite",
         bench: rt.block_on(Bench::new(store))?,
         raw: Raw::Sqlite(Mutex::new(RawSqlite::open(&dir.join("raw.db"))?)),
         pg: None,
+        sqlite: Some(sqlite),
         notes: String::new(),
     };
     run(&mut c, &rt, &mut side, sizes);
@@ -666,6 +673,7 @@ fn main() -> anyhow::Result<()> {
                 bench: rt.block_on(Bench::new(store))?,
                 raw: Raw::Pg(rt.block_on(RawPg::connect(&url))?),
                 pg: Some(pg),
+                sqlite: None,
                 notes: String::new(),
             };
             run(&mut c, &rt, &mut side, sizes);

@@ -534,6 +534,22 @@ impl RecordsStore for SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// SQLite's plan for a page of `query` (`EXPLAIN QUERY PLAN`), one line
+    /// per step. For checking that filters and sorts use the cell indexes.
+    pub async fn explain(&self, query: &RecordQuery) -> StoreResult<Vec<String>> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let indexed = indexed_fields(conn, query.table_id.as_str())?;
+            let (text, params) = page_sql(&query, indexed);
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {text}"))?;
+            let rows = stmt.query_map(params_from_iter(params), |r| r.get::<_, String>(3))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use pybase_core::fields::ValueKind;

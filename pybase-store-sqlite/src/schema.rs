@@ -125,12 +125,25 @@ fn cell_index_name(field: FieldId) -> String {
 fn sync_cell_index(conn: &Connection, field: &Field) -> Result<()> {
     let name = cell_index_name(field.id);
     if field.indexed {
+        let exists: bool = conn
+            .prepare_cached(
+                "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'index' AND name = ?1",
+            )?
+            .query_row([&name], |r| r.get(0))?;
+        if exists {
+            return Ok(());
+        }
         conn.execute_batch(&format!(
-            "CREATE INDEX IF NOT EXISTS \"{name}\" ON records ({expr}) \
-             WHERE table_id = '{table}'",
+            "CREATE INDEX \"{name}\" ON records ({expr}) WHERE table_id = '{table}'",
             expr = cell_index_expr(field.id),
             table = field.table_id,
         ))?;
+        // Fresh statistics (with STAT4 samples) for every index of `records`,
+        // so the planner knows how many rows this table has and how selective
+        // a cell condition is: with them it scans the sort key's index for a
+        // sorted page instead of sorting half the table; without them (or
+        // with only some indexes analysed) it guesses wrong.
+        conn.execute_batch("ANALYZE records")?;
     } else {
         conn.execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""))?;
     }

@@ -230,12 +230,20 @@ impl Sql {
 
     /// The ORDER BY clause of a query: each key with empty cells last in
     /// either direction, then the record id.
+    ///
+    /// SQLite orders NULL below every value, so a descending key already
+    /// puts empty cells last and is written bare: that is what lets the
+    /// expression index of an indexed field deliver rows in order, so a
+    /// page stops after `limit` rows instead of sorting the whole table.
     pub(crate) fn order_by(&mut self, sort: &[SortKey]) -> String {
         let mut out = String::from("ORDER BY ");
         for key in sort {
             let v = self.target(key.target);
-            let dir = if key.desc { "DESC" } else { "ASC" };
-            let _ = write!(out, "({v} IS NULL), {v} {dir}, ");
+            if key.desc {
+                let _ = write!(out, "{v} DESC, ");
+            } else {
+                let _ = write!(out, "({v} IS NULL), {v} ASC, ");
+            }
         }
         out.push_str("records.id ASC");
         out
