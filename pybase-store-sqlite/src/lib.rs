@@ -92,6 +92,26 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     read_permits: Arc<Semaphore>,
+    fields: Arc<schema::FieldsCache>,
+}
+
+/// Runs `f` in one read transaction on `conn`. `BEGIN` and `COMMIT` are
+/// cached statements: rusqlite's `transaction()` parses them on every call,
+/// which costs about as much as a point read.
+fn read_transaction<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let out = f(conn);
+    let end = conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut s| s.execute([]));
+    if end.is_err() && !conn.is_autocommit() {
+        // Ends the transaction whatever happened, so the pooled connection
+        // never keeps an old snapshot.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let value = out?;
+    end?;
+    Ok(value)
 }
 
 /// A PyBase store on one SQLite database.
@@ -160,8 +180,14 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(readers),
                 read_permits: Arc::new(Semaphore::new(READERS)),
+                fields: Arc::default(),
             }),
         })
+    }
+
+    /// The cache of parsed fields, for read closures.
+    fn fields_cache(&self) -> Arc<schema::FieldsCache> {
+        Arc::clone(&self.inner.fields)
     }
 
     /// The schema version of the database (the number of applied migrations).
@@ -212,11 +238,8 @@ impl SqliteStore {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .pop();
-            if let Some(mut conn) = pooled {
-                let out = match conn.transaction() {
-                    Ok(tx) => f(&tx),
-                    Err(e) => Err(e.into()),
-                };
+            if let Some(conn) = pooled {
+                let out = read_transaction(&conn, f);
                 self.inner
                     .readers
                     .lock()
@@ -248,14 +271,11 @@ impl SqliteStore {
                 .unwrap_or_else(PoisonError::into_inner)
                 .pop();
             // A reader lost to a panic is replaced here.
-            let mut conn = match pooled {
+            let conn = match pooled {
                 Some(c) => c,
                 None => inner.location.open(false)?,
             };
-            let out = match conn.transaction() {
-                Ok(tx) => f(&tx),
-                Err(e) => Err(e.into()),
-            };
+            let out = read_transaction(&conn, f);
             inner
                 .readers
                 .lock()

@@ -10,7 +10,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::{Error, Result};
 
 /// Every migration, in order.
-pub(crate) const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_fields_version.sql"),
+];
 
 /// The schema version of a database (`PRAGMA user_version`).
 pub(crate) fn version(conn: &Connection) -> Result<i64> {

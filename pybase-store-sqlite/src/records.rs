@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use pybase_core::model::{Attachment, Cells, Record, Timestamp};
 use pybase_core::query::{RecordPage, RecordQuery};
-use pybase_core::store::{NewRecord, RecordPatch, RecordsStore, UpsertOutcome};
+use pybase_core::store::{NewRecord, RecordPatch, RecordsStore, TableAccess, UpsertOutcome};
 use pybase_core::{StoreError, StoreResult};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::SqliteStore;
 use crate::error::{Error, Result};
 use crate::rows::{RECORD_COLUMNS, fmt_time, id, id_list, opt_id, record, time};
-use crate::schema::{cell_path, indexed_fields};
+use crate::schema::{cell_path, indexed_fields, table_access_in};
 use crate::sql::Sql;
 
 /// A record to insert, with its cells already serialised.
@@ -280,6 +280,27 @@ impl RecordsStore for SqliteStore {
                 .zip(first..)
                 .map(|(r, n)| insert(tx, table.as_str(), r, n))
                 .collect()
+        })
+        .await
+    }
+
+    async fn record_access(
+        &self,
+        table: TableId,
+        id: RecordId,
+        user: UserId,
+    ) -> StoreResult<(TableAccess, Option<Record>)> {
+        let cache = self.fields_cache();
+        self.read_small(move |conn| {
+            let access = table_access_in(conn, &cache, table, user)?;
+            let found = conn
+                .prepare_cached(&format!(
+                    "SELECT {RECORD_COLUMNS} FROM records WHERE id = ?1 AND table_id = ?2 \
+                     AND (?3 OR deleted_time IS NULL)"
+                ))?
+                .query_row(params![id.as_str(), table.as_str(), false], record)
+                .optional()?;
+            Ok((access, found))
         })
         .await
     }

@@ -6,7 +6,7 @@
 
 use std::str::FromStr;
 
-use chrono::NaiveDateTime;
+use chrono::{Datelike as _, NaiveDate, NaiveDateTime, Timelike as _};
 use pybase_core::ids::IdParseError;
 use pybase_core::model::{Cells, Record, Timestamp};
 use pybase_core::query::eval::TIME_FORMAT;
@@ -14,8 +14,50 @@ use rusqlite::Row;
 use rusqlite::types::Type;
 
 /// Formats a time as stored: UTC with milliseconds, byte order = time order.
+///
+/// Every record write formats two times and every read parses several, so
+/// the usual case (years 0 to 9999) is written by hand: chrono's format
+/// strings are re-parsed on each call and cost more than the row itself.
 pub(crate) fn fmt_time(t: &Timestamp) -> String {
-    t.format(TIME_FORMAT).to_string()
+    let (year, nanos) = (t.year(), t.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return t.format(TIME_FORMAT).to_string();
+    }
+    format!(
+        "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        nanos / 1_000_000
+    )
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS.mmmZ` (what [`fmt_time`] writes) without
+/// chrono's format machinery; `None` for any other shape.
+fn parse_time_fast(s: &str) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    if b.len() != 24
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[23] != b'Z'
+    {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0_u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0, 4)?).ok()?;
+    let date = NaiveDate::from_ymd_opt(year, num(5, 7)?, num(8, 10)?)?;
+    let time = date.and_hms_milli_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 23)?)?;
+    Some(time.and_utc())
 }
 
 /// Formats an optional time.
@@ -32,15 +74,24 @@ fn conversion(
 }
 
 fn parse_time(idx: usize, s: &str) -> rusqlite::Result<Timestamp> {
+    if let Some(t) = parse_time_fast(s) {
+        return Ok(t);
+    }
     NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.fZ")
         .map(|t| t.and_utc())
         .map_err(|e| conversion(idx, Type::Text, e))
 }
 
+/// A text column borrowed from the row (no allocation).
+fn text<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(idx)?
+        .as_str()
+        .map_err(|e| conversion(idx, Type::Text, e))
+}
+
 /// A time column.
 pub(crate) fn time(row: &Row<'_>, idx: usize) -> rusqlite::Result<Timestamp> {
-    let s: String = row.get(idx)?;
-    parse_time(idx, &s)
+    parse_time(idx, text(row, idx)?)
 }
 
 /// A nullable time column.
@@ -51,8 +102,9 @@ pub(crate) fn opt_time(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Tim
 
 /// A typed id column.
 pub(crate) fn id<T: FromStr<Err = IdParseError>>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
-    let s: String = row.get(idx)?;
-    s.parse().map_err(|e| conversion(idx, Type::Text, e))
+    text(row, idx)?
+        .parse()
+        .map_err(|e| conversion(idx, Type::Text, e))
 }
 
 /// A nullable typed id column.
@@ -70,8 +122,7 @@ pub(crate) fn json<T: serde::de::DeserializeOwned>(
     row: &Row<'_>,
     idx: usize,
 ) -> rusqlite::Result<T> {
-    let s: String = row.get(idx)?;
-    serde_json::from_str(&s).map_err(|e| conversion(idx, Type::Text, e))
+    serde_json::from_str(text(row, idx)?).map_err(|e| conversion(idx, Type::Text, e))
 }
 
 /// A parsed value of a text column (roles, scopes, ...).
@@ -111,4 +162,31 @@ pub(crate) fn id_list<I: AsRef<str>>(ids: &[I]) -> String {
             .collect(),
     )
     .to_string()
+}
+
+#[cfg(test)]
+mod time_tests {
+    use chrono::{TimeZone as _, Utc};
+
+    use super::*;
+
+    #[test]
+    fn fast_time_format_and_parse_match_chrono() {
+        let times = [
+            Utc.with_ymd_and_hms(2026, 11, 26, 1, 2, 3).unwrap(),
+            Utc.timestamp_millis_opt(1_700_000_123_456).unwrap(),
+            Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+        ];
+        for t in times {
+            let text = fmt_time(&t);
+            assert_eq!(text, t.format(TIME_FORMAT).to_string());
+            assert_eq!(parse_time(0, &text).unwrap(), t);
+            assert_eq!(parse_time_fast(&text), Some(t));
+        }
+        assert_eq!(parse_time_fast("2026-13-01T00:00:00.000Z"), None);
+        assert_eq!(parse_time_fast("2026-01-01T00:00:00.00xZ"), None);
+        assert_eq!(parse_time_fast("2026-01-01T00:00:00Z"), None);
+        assert!(parse_time(0, "2026-01-01T00:00:00.5Z").is_ok());
+    }
 }

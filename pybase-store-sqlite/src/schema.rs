@@ -1,6 +1,7 @@
 //! [`SchemaStore`]: bases, tables, fields (with their cell indexes) and views.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use pybase_core::StoreResult;
@@ -91,6 +92,72 @@ fn view_type_name(t: ViewType) -> Result<String> {
         Value::String(s) => Ok(s),
         other => Err(Error::corrupt("view type", other.to_string())),
     }
+}
+
+/// Most tables whose fields [`FieldsCache`] keeps; past it, it starts over.
+const FIELDS_CACHE_TABLES: usize = 4096;
+
+/// Parsed fields by table, each with the table's `fields_version` (kept by
+/// triggers, see migration 0002) at the time they were read. An entry is
+/// used only when the version read in the same transaction still matches,
+/// so a change made by any connection or process is never missed.
+#[derive(Debug, Default)]
+pub(crate) struct FieldsCache {
+    tables: Mutex<HashMap<TableId, (i64, Arc<Vec<Field>>)>>,
+}
+
+impl FieldsCache {
+    /// The fields of `table` at `version`, from the cache or read from `conn`.
+    fn get(&self, conn: &Connection, table: TableId, version: i64) -> Result<Arc<Vec<Field>>> {
+        let cached = self
+            .tables
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&table)
+            .filter(|(v, _)| *v == version)
+            .map(|(_, f)| Arc::clone(f));
+        if let Some(fields) = cached {
+            return Ok(fields);
+        }
+        let fields: Arc<Vec<Field>> = Arc::new(
+            conn.prepare_cached(&format!(
+                "SELECT {FIELD_COLUMNS} FROM fields WHERE table_id = ?1 ORDER BY position, id"
+            ))?
+            .query_map([table.as_str()], field)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+        );
+        let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
+        if tables.len() >= FIELDS_CACHE_TABLES {
+            tables.clear();
+        }
+        tables.insert(table, (version, Arc::clone(&fields)));
+        Ok(fields)
+    }
+}
+
+/// [`SchemaStore::table_access`] inside a read transaction.
+pub(crate) fn table_access_in(
+    conn: &Connection,
+    cache: &FieldsCache,
+    table: TableId,
+    user: UserId,
+) -> Result<TableAccess> {
+    let (found, version) = conn
+        .prepare_cached(&format!(
+            "SELECT {TABLE_COLUMNS}, fields_version FROM tables WHERE id = ?1"
+        ))?
+        .query_row([table.as_str()], |r| {
+            Ok((self::table(r)?, r.get::<_, i64>(9)?))
+        })
+        .optional()?
+        .ok_or_else(|| Error::not_found("table", table))?;
+    let role = role_of(conn, found.workspace_id.as_str(), user.as_str())?;
+    let fields = cache.get(conn, table, version)?;
+    Ok(TableAccess {
+        table: found,
+        fields: fields.as_ref().clone(),
+        role,
+    })
 }
 
 /// The JSON path of a field's cell in `records.data`.
@@ -420,26 +487,9 @@ impl SchemaStore for SqliteStore {
     }
 
     async fn table_access(&self, table: TableId, user: UserId) -> StoreResult<TableAccess> {
-        self.read_small(move |conn| {
-            let found = conn
-                .prepare_cached(&format!("SELECT {TABLE_COLUMNS} FROM tables WHERE id = ?1"))?
-                .query_row([table.as_str()], self::table)
-                .optional()?
-                .ok_or_else(|| Error::not_found("table", table))?;
-            let role = role_of(conn, found.workspace_id.as_str(), user.as_str())?;
-            let fields = conn
-                .prepare_cached(&format!(
-                    "SELECT {FIELD_COLUMNS} FROM fields WHERE table_id = ?1 ORDER BY position, id"
-                ))?
-                .query_map([table.as_str()], field)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(TableAccess {
-                table: found,
-                fields,
-                role,
-            })
-        })
-        .await
+        let cache = self.fields_cache();
+        self.read_small(move |conn| table_access_in(conn, &cache, table, user))
+            .await
     }
 
     async fn list_fields(&self, table: TableId) -> StoreResult<Vec<Field>> {

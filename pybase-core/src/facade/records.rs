@@ -298,14 +298,20 @@ impl Pybase {
         id: RecordId,
         key: FieldKey,
     ) -> Result<RecordOut> {
-        let (table, fields) = self
-            .table_fields_for(principal, table, Action::Read)
-            .await?;
-        let record = self
+        let (access, record) = self
             .store
-            .get_record(table.id, id, false)
+            .record_access(table, id, principal.user_id())
             .await
-            .map_err(|e| not_found_as(e, "record"))?;
+            .map_err(|e| not_found_as(e, "table"))?;
+        super::check_role(
+            principal,
+            access.table.workspace_id,
+            access.role,
+            Action::Read,
+            "table",
+        )?;
+        let record = record.ok_or(Error::NotFound { entity: "record" })?;
+        let fields = access.fields;
         let mut out = self
             .render_all(&fields, key, std::slice::from_ref(&record))
             .await?;

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::error::StoreResult;
+use super::{SchemaStore, TableAccess};
+use crate::error::{StoreError, StoreResult};
 use crate::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use crate::model::{Attachment, Cells, Record, Timestamp};
 use crate::query::{RecordPage, RecordQuery};
@@ -49,7 +50,7 @@ pub struct UpsertOutcome {
 /// read-modify-write in Rust), so two concurrent patches of different cells
 /// of one record both survive.
 #[async_trait]
-pub trait RecordsStore: Send + Sync {
+pub trait RecordsStore: SchemaStore + Send + Sync {
     /// Inserts records in one transaction, giving each the next autonumber of
     /// the table (in input order); `updated_time` = `created_time`,
     /// `updated_by` = `created_by`. Returns them in input order.
@@ -66,6 +67,25 @@ pub trait RecordsStore: Send + Sync {
         id: RecordId,
         include_deleted: bool,
     ) -> StoreResult<Record>;
+    /// [`SchemaStore::table_access`] together with the live record `id` of
+    /// that table (`None` if there is none), as one consistent read: a point
+    /// read in one round trip. `NotFound` only if the table is absent.
+    ///
+    /// The default calls the two methods; backends override it.
+    async fn record_access(
+        &self,
+        table: TableId,
+        id: RecordId,
+        user: UserId,
+    ) -> StoreResult<(TableAccess, Option<Record>)> {
+        let access = self.table_access(table, user).await?;
+        let record = match self.get_record(table, id, false).await {
+            Ok(r) => Some(r),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        Ok((access, record))
+    }
     /// Applies patches in one transaction, merging inside the database, and
     /// sets `updated_time`/`updated_by`. `NotFound` naming the first missing
     /// or soft-deleted id, with nothing changed. Returns records in input order.

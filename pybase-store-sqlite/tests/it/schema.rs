@@ -387,3 +387,57 @@ async fn users_tokens_resets_and_keys() {
     ));
     assert!(store.spend_refresh_token("h1", now()).await.unwrap() == SpendOutcome::Unknown);
 }
+
+#[tokio::test]
+async fn table_access_sees_every_field_change_at_once() {
+    // The fields are cached by the table's fields_version; every change of a
+    // field, through this store or another connection, must show up.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let fx = fixture(&store).await;
+    let names = |a: &pybase_core::store::TableAccess| {
+        a.fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>()
+    };
+    let first = store.table_access(fx.table.id, fx.owner.id).await.unwrap();
+    assert_eq!(first.role, Some(Role::Owner));
+    let before = names(&first);
+    let f = field(
+        fx.table.id,
+        "Extra",
+        FieldType::Text { max_length: None },
+        50,
+    );
+    store.create_field(&f).await.unwrap();
+    let after = names(&store.table_access(fx.table.id, fx.owner.id).await.unwrap());
+    assert_eq!(after.len(), before.len() + 1);
+    assert!(after.contains(&"Extra".to_owned()));
+
+    let mut renamed = f.clone();
+    renamed.name = "Renamed".into();
+    store.update_field(&renamed).await.unwrap();
+    let now_names = names(&store.table_access(fx.table.id, fx.owner.id).await.unwrap());
+    assert!(now_names.contains(&"Renamed".to_owned()), "{now_names:?}");
+
+    // A write by another connection (another process, say) is seen too.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE fields SET name = 'Outside' WHERE id = ?1",
+        [f.id.as_str()],
+    )
+    .unwrap();
+    drop(conn);
+    let now_names = names(&store.table_access(fx.table.id, fx.owner.id).await.unwrap());
+    assert!(now_names.contains(&"Outside".to_owned()), "{now_names:?}");
+
+    store.delete_field(f.id).await.unwrap();
+    let (access, record) = store
+        .record_access(fx.table.id, pybase_core::ids::RecordId::new(), fx.owner.id)
+        .await
+        .unwrap();
+    assert_eq!(names(&access), before);
+    assert!(record.is_none());
+    let outsider = user(&store).await;
+    let access = store.table_access(fx.table.id, outsider.id).await.unwrap();
+    assert_eq!(access.role, None);
+}
