@@ -103,8 +103,11 @@ const FIELDS_CACHE_TABLES: usize = 4096;
 /// so a change made by any connection or process is never missed.
 #[derive(Debug, Default)]
 pub(crate) struct FieldsCache {
-    tables: Mutex<HashMap<TableId, (i64, Arc<Vec<Field>>)>>,
+    tables: Mutex<HashMap<TableId, Versioned>>,
 }
+
+/// A table's fields and the `fields_version` they were read at.
+type Versioned = (i64, Arc<Vec<Field>>);
 
 impl FieldsCache {
     /// The fields of `table` at `version`, from the cache or read from `conn`.
