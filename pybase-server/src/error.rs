@@ -336,11 +336,37 @@ fn json_data_error(text: &str) -> ApiError {
             None => ("body".to_owned(), detail.clone()),
         },
     };
-    let expected = strip_position(&expected);
+    let expected = plain_expectation(&strip_position(&expected));
     ApiError::Validation {
         message: format!("{field}: {expected}"),
         fields: BTreeMap::from([(field, expected)]),
     }
+}
+
+/// Rewrites serde's and chrono's wording into what a client can act on:
+/// no Rust type names, and the expected time format.
+fn plain_expectation(text: &str) -> String {
+    // A struct was expected: serde names the Rust type ("expected struct
+    // NewWorkspace"), and an array is read as a tuple ("invalid length 0").
+    if let Some(i) = text.find("expected struct ") {
+        if text.starts_with("invalid length") {
+            return "expected a JSON object, got an array".to_owned();
+        }
+        return format!("{}expected a JSON object", &text[..i]);
+    }
+    // chrono's parse errors say what is wrong, not what is right.
+    const CHRONO: &[&str] = &[
+        "input contains invalid characters",
+        "premature end of input",
+        "trailing input",
+        "input is out of range",
+        "input is not enough for unique date and time",
+        "no possible date and time matching input",
+    ];
+    if CHRONO.contains(&text) {
+        return format!("{text}: expected an RFC 3339 time such as 2030-01-31T12:00:00Z");
+    }
+    text.to_owned()
 }
 
 fn missing_field(detail: &str) -> Option<String> {
@@ -387,6 +413,36 @@ mod tests {
         match e {
             ApiError::Validation { fields, .. } => assert!(fields.contains_key("email")),
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_data_errors_name_no_rust_types() {
+        let cases = [
+            (
+                "Failed to deserialize the JSON body into the target type: invalid type: string \"x\", expected struct NewWorkspace at line 1 column 3",
+                "body",
+                "invalid type: string \"x\", expected a JSON object",
+            ),
+            (
+                "Failed to deserialize the JSON body into the target type: invalid length 0, expected struct CreateBody with 3 elements at line 1 column 2",
+                "body",
+                "expected a JSON object, got an array",
+            ),
+            (
+                "Failed to deserialize the JSON body into the target type: expires_at: input contains invalid characters at line 1 column 40",
+                "expires_at",
+                "input contains invalid characters: expected an RFC 3339 time such as 2030-01-31T12:00:00Z",
+            ),
+        ];
+        for (text, field, expected) in cases {
+            match json_data_error(text) {
+                ApiError::Validation { fields, message } => {
+                    assert_eq!(fields.get(field).map(String::as_str), Some(expected));
+                    assert!(!message.contains("struct"), "{message}");
+                }
+                other => panic!("unexpected {other:?}"),
+            }
         }
     }
 

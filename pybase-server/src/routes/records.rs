@@ -500,6 +500,13 @@ pub(crate) async fn batch_delete(
             .map_err(|e| ApiError::invalid(format!("ids[{i}]"), e.to_string()))?;
         ids.push(id);
     }
+    if ids.is_empty() {
+        // The usual slip is a missing `?ids=`: name the parameter.
+        return Err(ApiError::invalid(
+            "ids",
+            "record ids to delete, comma separated: ?ids=rec...,rec...",
+        ));
+    }
     state.pybase.delete_records(&p, table, &ids).await?;
     Ok(Json(DeletedOut {
         records: ids

@@ -247,3 +247,48 @@ async fn internal_errors_are_500_without_internals() {
     assert_eq!(v["checks"]["object_store"], "down");
     assert_eq!(v["checks"]["database"], "ok");
 }
+
+#[tokio::test]
+async fn shape_errors_speak_json_not_rust() {
+    let s = TestServer::start().await;
+    let (t, _) = s.register().await;
+    // An array or a string where an object belongs.
+    for body in [json!([]), json!("x")] {
+        let r = s
+            .req(&t, Method::POST, "/api/v1/workspaces")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        let text = v.to_string();
+        assert!(text.contains("expected a JSON object"), "{text}");
+        assert!(!text.contains("struct"), "{text}");
+    }
+    // A time that is not RFC 3339 says which format is expected.
+    let r = s
+        .req(&t, Method::POST, "/api/v1/api-keys")
+        .json(&json!({"name": "k", "expires_at": "tomorrow"}))
+        .send()
+        .await
+        .unwrap();
+    let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let why = v["error"]["details"]["fields"]["expires_at"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("RFC 3339"), "{v}");
+    // A batch delete without `?ids=` names the missing parameter.
+    let ws = s.workspace(&t).await;
+    let (_, table) = s.table(&t, &ws).await;
+    let r = s
+        .req(
+            &t,
+            Method::DELETE,
+            &format!("/api/v1/tables/{table}/records"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(v["error"]["details"]["fields"]["ids"].is_string(), "{v}");
+}

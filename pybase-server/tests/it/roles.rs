@@ -198,3 +198,320 @@ async fn a_key_limited_to_other_workspaces_sees_nothing_here() {
         .to_owned();
     assert_eq!(w.probe(Some(&key)).await, [N, N, N, N]);
 }
+
+/// Every route that names a workspace's resource (or another user's API
+/// key) answers a signed-in stranger 404 in the error shape, never 403 and
+/// never a success: nothing tells them it exists. Bodies are valid, so the
+/// answer comes from the access check and not from body validation.
+#[tokio::test]
+async fn a_non_member_gets_404_on_every_workspace_resource() {
+    let s = TestServer::start().await;
+    let (owner, session) = s.register().await;
+    let owner_id = session["user"]["id"].as_str().unwrap().to_owned();
+    let ws = s.workspace(&owner).await;
+    let (base, table) = s.table(&owner, &ws).await;
+    let created = |r: reqwest::Response| async move {
+        crate::common::id_of(&expect(r, StatusCode::CREATED).await)
+    };
+    let field = created(
+        s.req(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/tables/{table}/fields"),
+        )
+        .json(&json!({"name": "Extra", "type": "text"}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let view = created(
+        s.req(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/tables/{table}/views"),
+        )
+        .json(&json!({"name": "Grid", "type": "grid"}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let record = created(
+        s.req(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/tables/{table}/records"),
+        )
+        .json(&json!({"fields": {"Name": "secret"}}))
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"private".to_vec())
+            .file_name("a.txt")
+            .mime_str("text/plain")
+            .unwrap(),
+    );
+    let attachment = created(
+        s.req(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/tables/{table}/attachments"),
+        )
+        .multipart(form)
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let key = created(
+        s.req(&owner, Method::POST, "/api/v1/api-keys")
+            .json(&json!({"name": "owner key"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    let stranger_email = email();
+    let (stranger, _) = s
+        .register_as(&stranger_email, "correct horse battery")
+        .await;
+    let none = json!(null);
+    let routes: Vec<(Method, String, serde_json::Value)> = vec![
+        (
+            Method::GET,
+            format!("/api/v1/workspaces/{ws}"),
+            none.clone(),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/workspaces/{ws}"),
+            json!({"name": "x"}),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/workspaces/{ws}"),
+            none.clone(),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/workspaces/{ws}/members"),
+            none.clone(),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/workspaces/{ws}/members"),
+            json!({"email": stranger_email, "role": "owner"}),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/workspaces/{ws}/members/{owner_id}"),
+            json!({"role": "viewer"}),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/workspaces/{ws}/members/{owner_id}"),
+            none.clone(),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/workspaces/{ws}/bases"),
+            none.clone(),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/workspaces/{ws}/bases"),
+            json!({"name": "x"}),
+        ),
+        (Method::GET, format!("/api/v1/bases/{base}"), none.clone()),
+        (
+            Method::PATCH,
+            format!("/api/v1/bases/{base}"),
+            json!({"name": "x"}),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/bases/{base}"),
+            none.clone(),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/bases/{base}/tables"),
+            none.clone(),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/bases/{base}/tables"),
+            json!({"name": "x"}),
+        ),
+        (Method::GET, format!("/api/v1/tables/{table}"), none.clone()),
+        (
+            Method::PATCH,
+            format!("/api/v1/tables/{table}"),
+            json!({"name": "x"}),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/tables/{table}"),
+            none.clone(),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tables/{table}/fields"),
+            none.clone(),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tables/{table}/fields"),
+            json!({"name": "x", "type": "text"}),
+        ),
+        (Method::GET, format!("/api/v1/fields/{field}"), none.clone()),
+        (
+            Method::PATCH,
+            format!("/api/v1/fields/{field}"),
+            json!({"name": "x"}),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/fields/{field}"),
+            none.clone(),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tables/{table}/views"),
+            none.clone(),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tables/{table}/views"),
+            json!({"name": "x", "type": "grid"}),
+        ),
+        (Method::GET, format!("/api/v1/views/{view}"), none.clone()),
+        (
+            Method::PATCH,
+            format!("/api/v1/views/{view}"),
+            json!({"name": "x"}),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/views/{view}"),
+            none.clone(),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tables/{table}/records"),
+            none.clone(),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tables/{table}/records"),
+            json!({"fields": {"Name": "x"}}),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/tables/{table}/records"),
+            json!({"records": [{"id": record, "fields": {"Name": "x"}}]}),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/tables/{table}/records"),
+            json!({"records": [{"fields": {"Name": "x"}}], "upsert": {"merge_on": ["Name"]}}),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/tables/{table}/records?ids={record}"),
+            none.clone(),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tables/{table}/records/query"),
+            json!({}),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tables/{table}/records/{record}"),
+            none.clone(),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/tables/{table}/records/{record}"),
+            json!({"fields": {"Name": "x"}}),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/tables/{table}/records/{record}"),
+            json!({"fields": {"Name": "x"}}),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/tables/{table}/records/{record}"),
+            none.clone(),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tables/{table}/records/{record}/restore"),
+            none.clone(),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/attachments/{attachment}"),
+            none.clone(),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/attachments/{attachment}/content"),
+            none.clone(),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/api-keys/{key}"),
+            none.clone(),
+        ),
+    ];
+    for (m, path, body) in routes {
+        let mut req = s.req(&stranger, m.clone(), &path);
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, StatusCode::NOT_FOUND, "{m} {path}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["code"], "not_found", "{m} {path}: {text}");
+        assert!(!text.contains("secret"), "{m} {path} leaks: {text}");
+    }
+    // An upload needs a multipart body.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("b.txt"),
+    );
+    let r = s
+        .req(
+            &stranger,
+            Method::POST,
+            &format!("/api/v1/tables/{table}/attachments"),
+        )
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    // And everything is still there for the owner.
+    let r = s
+        .req(
+            &owner,
+            Method::GET,
+            &format!("/api/v1/tables/{table}/records/{record}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let v = expect(r, StatusCode::OK).await;
+    assert_eq!(v["fields"]["Name"], "secret");
+}
