@@ -29,13 +29,13 @@ mod workspaces;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use pybase_core::store::StoreHealth;
 use pybase_core::{StoreError, StoreResult};
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
@@ -93,6 +93,38 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     read_permits: Arc<Semaphore>,
     fields: Arc<schema::FieldsCache>,
+}
+
+/// Rolls back the open transaction of a connection when dropped before
+/// [`RollbackGuard::disarm`] (an error or a panic inside a write).
+struct RollbackGuard<'c> {
+    conn: &'c Connection,
+    armed: bool,
+}
+
+impl RollbackGuard<'_> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for RollbackGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Runs `f` in one immediate write transaction on `conn`, committing if it
+/// succeeds and rolling back otherwise (cached `BEGIN IMMEDIATE`/`COMMIT`).
+fn write_transaction<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let guard = RollbackGuard { conn, armed: true };
+    let out = f(conn)?;
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    guard.disarm();
+    Ok(out)
 }
 
 /// Runs `f` in one read transaction on `conn`. `BEGIN` and `COMMIT` are
@@ -200,23 +232,44 @@ impl SqliteStore {
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
         let joined = tokio::task::spawn_blocking(move || -> Result<T> {
-            // A panic inside a transaction unwinds through its Drop (rollback),
-            // so a poisoned writer is still consistent.
-            let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
+            // A panic inside a transaction unwinds through the rollback
+            // guard, so a poisoned writer is still consistent.
+            let conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            write_transaction(&conn, f)
         })
         .await;
         match joined {
             Ok(r) => r.map_err(StoreError::from),
             Err(e) => Err(Error::from(e).into()),
         }
+    }
+
+    /// Runs a small write (one record) like [`Self::write`], but on the
+    /// calling thread when the writer is free at once: the hop to the
+    /// blocking pool and back costs more than the write itself. Batches
+    /// must use [`Self::write`].
+    async fn write_small<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        // The guard must be gone before the await (it is not Send).
+        let f = {
+            let guard = match self.inner.writer.try_lock() {
+                Ok(g) => Some(g),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            match guard {
+                Some(conn) => return write_transaction(&conn, f).map_err(StoreError::from),
+                None => f,
+            }
+        };
+        self.write(f).await
     }
 
     /// Runs a short read (a few lookups by key) like [`Self::read`], but on

@@ -273,15 +273,20 @@ impl RecordsStore for SqliteStore {
         records: &[NewRecord],
     ) -> StoreResult<Vec<Record>> {
         let inserts: Vec<Insert> = records.iter().map(Insert::new).collect();
-        self.write(move |tx| {
+        let single = inserts.len() == 1;
+        let work = move |tx: &Connection| {
             let first = take_autonumbers(tx, table.as_str(), inserts.len())?;
             inserts
                 .iter()
                 .zip(first..)
                 .map(|(r, n)| insert(tx, table.as_str(), r, n))
                 .collect()
-        })
-        .await
+        };
+        if single {
+            self.write_small(work).await
+        } else {
+            self.write(work).await
+        }
     }
 
     async fn record_access(
@@ -336,7 +341,8 @@ impl RecordsStore for SqliteStore {
         let changes: Vec<(RecordId, Change)> =
             patches.iter().map(|p| (p.id, Change::of(p))).collect();
         let at = fmt_time(&at);
-        self.write(move |tx| {
+        let single = changes.len() == 1;
+        let work = move |tx: &Connection| {
             let by = by.as_ref().map(UserId::as_str);
             changes
                 .iter()
@@ -346,8 +352,12 @@ impl RecordsStore for SqliteStore {
                         .ok_or_else(|| Error::not_found("record", id))
                 })
                 .collect()
-        })
-        .await
+        };
+        if single {
+            self.write_small(work).await
+        } else {
+            self.write(work).await
+        }
     }
 
     async fn upsert_records(
@@ -420,7 +430,8 @@ impl RecordsStore for SqliteStore {
     ) -> StoreResult<()> {
         let ids = ids.to_vec();
         let at = fmt_time(&at);
-        self.write(move |tx| {
+        let single = ids.len() == 1;
+        let work = move |tx: &Connection| {
             let mut stmt = tx.prepare_cached(
                 "UPDATE records SET deleted_time = ?3 \
                  WHERE table_id = ?1 AND id = ?2 AND deleted_time IS NULL",
@@ -431,12 +442,16 @@ impl RecordsStore for SqliteStore {
                 }
             }
             Ok(())
-        })
-        .await
+        };
+        if single {
+            self.write_small(work).await
+        } else {
+            self.write(work).await
+        }
     }
 
     async fn restore_record(&self, table: TableId, id: RecordId) -> StoreResult<Record> {
-        self.write(move |tx| {
+        self.write_small(move |tx| {
             tx.prepare_cached(&format!(
                 "UPDATE records SET deleted_time = NULL WHERE table_id = ?1 AND id = ?2 \
                  RETURNING {RECORD_COLUMNS}"
