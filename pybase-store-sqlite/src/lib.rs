@@ -80,7 +80,12 @@ impl Location {
             }
             conn.pragma_update(None, "synchronous", "NORMAL")?;
         }
-        if !writer {
+        if writer {
+            // Statement journals (each INSERT with a foreign key in a
+            // multi-row transaction opens one) stay in memory instead of
+            // spilling to a temporary file: a fifth of a bulk insert's time.
+            conn.pragma_update(None, "temp_store", "MEMORY")?;
+        } else {
             conn.pragma_update(None, "query_only", true)?;
         }
         Ok(conn)

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use chrono::SubsecRound as _;
 use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use pybase_core::model::{Attachment, Cells, Record, Timestamp};
 use pybase_core::query::{RecordPage, RecordQuery};
@@ -28,13 +29,13 @@ struct Insert {
 }
 
 impl Insert {
-    fn new(r: &NewRecord) -> Self {
-        Self {
+    fn new(r: &NewRecord) -> Result<Self> {
+        Ok(Self {
             id: r.id,
-            cells: Value::Object(r.cells.clone()).to_string(),
+            cells: serde_json::to_string(&r.cells)?,
             created_by: r.created_by,
             created_time: fmt_time(&r.created_time),
-        }
+        })
     }
 }
 
@@ -166,6 +167,24 @@ fn insert(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result
         )?)
 }
 
+/// Inserts a new record without reading it back (see `create_records`).
+fn insert_new(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result<()> {
+    let by = r.created_by.as_ref().map(UserId::as_str);
+    conn.prepare_cached(
+        "INSERT INTO records (id, table_id, data, autonumber, created_by, updated_by, \
+         created_time, updated_time) VALUES (?1, ?2, jsonb(?3), ?4, ?5, ?5, ?6, ?6)",
+    )?
+    .execute(params![
+        r.id.as_str(),
+        table,
+        r.cells,
+        autonumber,
+        by,
+        r.created_time
+    ])?;
+    Ok(())
+}
+
 /// The condition "this record's cell of `field` equals `value`" for
 /// upserts (absent equals absent; bools compare as absent-is-false).
 fn cell_equals(sql: &mut Sql, field: FieldId, value: Option<&Value>) -> String {
@@ -272,21 +291,45 @@ impl RecordsStore for SqliteStore {
         table: TableId,
         records: &[NewRecord],
     ) -> StoreResult<Vec<Record>> {
-        let inserts: Vec<Insert> = records.iter().map(Insert::new).collect();
+        let inserts = records
+            .iter()
+            .map(Insert::new)
+            .collect::<Result<Vec<_>>>()
+            .map_err(StoreError::from)?;
         let single = inserts.len() == 1;
         let work = move |tx: &Connection| {
             let first = take_autonumbers(tx, table.as_str(), inserts.len())?;
-            inserts
-                .iter()
-                .zip(first..)
-                .map(|(r, n)| insert(tx, table.as_str(), r, n))
-                .collect()
+            for (r, n) in inserts.iter().zip(first..) {
+                insert_new(tx, table.as_str(), r, n)?;
+            }
+            Ok(first)
         };
-        if single {
-            self.write_small(work).await
+        let first = if single {
+            self.write_small(work).await?
         } else {
-            self.write(work).await
-        }
+            self.write(work).await?
+        };
+        // The stored rows are exactly the input (cells are kept as given,
+        // times to the millisecond), so they are built here rather than
+        // read back and parsed again, which cost a third of a bulk insert.
+        Ok(records
+            .iter()
+            .zip(first..)
+            .map(|(r, autonumber)| {
+                let at = r.created_time.trunc_subsecs(3);
+                Record {
+                    id: r.id,
+                    table_id: table,
+                    cells: r.cells.clone(),
+                    autonumber,
+                    created_by: r.created_by,
+                    updated_by: r.created_by,
+                    created_time: at,
+                    updated_time: at,
+                    deleted_time: None,
+                }
+            })
+            .collect())
     }
 
     async fn record_access(
@@ -372,13 +415,14 @@ impl RecordsStore for SqliteStore {
         let work: Vec<(Cells, Change, Insert)> = records
             .iter()
             .map(|r| {
-                (
+                Ok((
                     r.cells.clone(),
                     Change::merge(&r.cells, &[]),
-                    Insert::new(r),
-                )
+                    Insert::new(r)?,
+                ))
             })
-            .collect();
+            .collect::<Result<_>>()
+            .map_err(StoreError::from)?;
         let at = fmt_time(&at);
         self.write(move |tx| {
             let by = by.as_ref().map(UserId::as_str);

@@ -69,15 +69,16 @@ impl<'a> Batch<'a> {
                 );
                 continue;
             };
-            let ekey = format!("{prefix}{}", field.name);
+            // Built only when needed: valid cells of plain fields never use it.
+            let ekey = || format!("{prefix}{}", field.name);
             if seen.contains(&field.id) {
-                self.errors.insert(ekey, "the field is given twice".into());
+                self.errors.insert(ekey(), "the field is given twice".into());
                 continue;
             }
             seen.push(field.id);
             match field.field_type.validate_cell(value, self.typecast) {
                 Err(e) => {
-                    self.errors.insert(ekey, e.expected);
+                    self.errors.insert(ekey(), e.expected);
                 }
                 Ok(None) => out.unset.push(field.id),
                 Ok(Some(v)) => {
@@ -95,12 +96,12 @@ impl<'a> Batch<'a> {
                             linked_table_id, ..
                         } => {
                             for id in ids_in(&v).filter_map(|s| RecordId::parse(s).ok()) {
-                                self.links.push((ekey.clone(), *linked_table_id, id));
+                                self.links.push((ekey(), *linked_table_id, id));
                             }
                         }
                         FieldType::Attachment => {
                             for id in ids_in(&v).filter_map(|s| AttachmentId::parse(s).ok()) {
-                                self.attachments.push((ekey.clone(), id));
+                                self.attachments.push((ekey(), id));
                             }
                         }
                         _ => {}
