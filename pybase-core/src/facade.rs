@@ -104,7 +104,7 @@ impl Pybase {
         principal: &Principal,
         id: TableId,
         action: Action,
-    ) -> Result<(Table, Vec<Field>)> {
+    ) -> Result<(Table, Arc<[Field]>)> {
         let access = self
             .store
             .table_access(id, principal.user_id())

@@ -107,11 +107,11 @@ pub(crate) struct FieldsCache {
 }
 
 /// A table's fields and the `fields_version` they were read at.
-type Versioned = (i64, Arc<Vec<Field>>);
+type Versioned = (i64, Arc<[Field]>);
 
 impl FieldsCache {
     /// The fields of `table` at `version`, from the cache or read from `conn`.
-    fn get(&self, conn: &Connection, table: TableId, version: i64) -> Result<Arc<Vec<Field>>> {
+    fn get(&self, conn: &Connection, table: TableId, version: i64) -> Result<Arc<[Field]>> {
         let cached = self
             .tables
             .lock()
@@ -122,13 +122,13 @@ impl FieldsCache {
         if let Some(fields) = cached {
             return Ok(fields);
         }
-        let fields: Arc<Vec<Field>> = Arc::new(
-            conn.prepare_cached(&format!(
+        let fields: Arc<[Field]> = conn
+            .prepare_cached(&format!(
                 "SELECT {FIELD_COLUMNS} FROM fields WHERE table_id = ?1 ORDER BY position, id"
             ))?
             .query_map([table.as_str()], field)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-        );
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into();
         let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
         if tables.len() >= FIELDS_CACHE_TABLES {
             tables.clear();
@@ -158,7 +158,7 @@ pub(crate) fn table_access_in(
     let fields = cache.get(conn, table, version)?;
     Ok(TableAccess {
         table: found,
-        fields: fields.as_ref().clone(),
+        fields,
         role,
     })
 }

@@ -72,7 +72,8 @@ impl<'a> Batch<'a> {
             // Built only when needed: valid cells of plain fields never use it.
             let ekey = || format!("{prefix}{}", field.name);
             if seen.contains(&field.id) {
-                self.errors.insert(ekey(), "the field is given twice".into());
+                self.errors
+                    .insert(ekey(), "the field is given twice".into());
                 continue;
             }
             seen.push(field.id);
@@ -283,7 +284,7 @@ impl Pybase {
             });
         }
         let fields = if self.finish_batch(&table, batch).await? {
-            self.store.list_fields(table.id).await?
+            self.store.list_fields(table.id).await?.into()
         } else {
             fields
         };
@@ -394,7 +395,7 @@ impl Pybase {
             }
         }
         let fields = if self.finish_batch(&table, batch).await? {
-            self.store.list_fields(table.id).await?
+            self.store.list_fields(table.id).await?.into()
         } else {
             fields
         };
@@ -476,7 +477,7 @@ impl Pybase {
             });
         }
         let fields = if self.finish_batch(&table, batch).await? {
-            self.store.list_fields(table.id).await?
+            self.store.list_fields(table.id).await?.into()
         } else {
             fields
         };

@@ -1,5 +1,7 @@
 //! Bases, tables, fields and views.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -15,8 +17,8 @@ use crate::role::Role;
 pub struct TableAccess {
     /// The table.
     pub table: Table,
-    /// Its fields by position.
-    pub fields: Vec<Field>,
+    /// Its fields by position (shared: backends may cache them).
+    pub fields: Arc<[Field]>,
     /// The user's role in the table's workspace; `None` for a non-member.
     pub role: Option<Role>,
 }
@@ -61,7 +63,7 @@ pub trait SchemaStore: WorkspacesStore + Send + Sync {
     async fn table_access(&self, table: TableId, user: UserId) -> StoreResult<TableAccess> {
         let table = self.get_table(table).await?;
         let role = self.member_role(table.workspace_id, user).await?;
-        let fields = self.list_fields(table.id).await?;
+        let fields = self.list_fields(table.id).await?.into();
         Ok(TableAccess {
             table,
             fields,
