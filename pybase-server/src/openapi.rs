@@ -14,6 +14,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::routes;
 use crate::state::AppState;
 
+pub mod responses;
+
 /// The API description, gathered from the handlers' annotations.
 #[derive(OpenApi)]
 #[openapi(
@@ -127,19 +129,6 @@ impl CommonErrors {
         ),
     ];
 
-    fn error_response(description: &str) -> utoipa::openapi::Response {
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorBody")))
-                    .build(),
-            )
-            .build()
-    }
-
     fn add(op: &mut utoipa::openapi::path::Operation) {
         use utoipa::openapi::RefOr;
         use utoipa::openapi::path::ParameterIn;
@@ -158,7 +147,7 @@ impl CommonErrors {
             op.responses
                 .responses
                 .entry(status.to_owned())
-                .or_insert_with(|| RefOr::T(Self::error_response(description)));
+                .or_insert_with(|| RefOr::T(responses::error_response(description)));
         }
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
+use crate::openapi::responses::{DeleteErrors, Forbidden, Invalid, Unauthorized};
 use crate::openapi::schemas;
 use crate::routes::{Page, PageParams};
 use crate::state::AppState;
@@ -34,9 +35,7 @@ pub struct CreatedKey {
     request_body = schemas::NewApiKey,
     responses(
         (status = 201, description = "created; `key` is shown only here", body = schemas::ApiKeyCreated),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        Unauthorized, Forbidden, Invalid,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn create(
@@ -52,8 +51,7 @@ pub(crate) async fn create(
     params(PageParams),
     responses(
         (status = 200, description = "the caller's keys without secrets", body = schemas::ApiKeyPage),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn list(
@@ -68,9 +66,7 @@ pub(crate) async fn list(
     params(("id" = String, Path, description = "API key id")),
     responses(
         (status = 204, description = "deleted; the key stops working at once"),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        DeleteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn remove(

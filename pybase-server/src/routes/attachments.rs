@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path};
+use crate::openapi::responses::{Malformed, ReadErrors, TooLarge, WriteErrors, WrongContentType};
 use crate::openapi::schemas;
 use crate::state::AppState;
 
@@ -35,13 +36,7 @@ pub(crate) fn router(upload_limit: usize) -> Router<AppState> {
         description = "one `file` part"),
     responses(
         (status = 201, description = "stored (editor and above); put `{\"id\"}` into an attachment cell", body = schemas::Attachment),
-        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 413, description = "body larger than allowed", body = crate::error::ErrorBody),
-        (status = 415, description = "wrong content type", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        WriteErrors, Malformed, TooLarge, WrongContentType,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn upload(
@@ -97,8 +92,7 @@ pub(crate) async fn upload(
     params(("id" = String, Path, description = "attachment id")),
     responses(
         (status = 200, description = "metadata (anyone who can read the table)", body = schemas::Attachment),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn metadata(
@@ -115,8 +109,7 @@ pub(crate) async fn metadata(
     params(("id" = String, Path, description = "attachment id")),
     responses(
         (status = 200, description = "the bytes, with the stored content type", content_type = "*/*", body = schemas::FileBytes),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn content(

@@ -11,6 +11,9 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, ClientAddr, Created, Json};
+use crate::openapi::responses::{
+    Conflict, Forbidden, Invalid, Malformed, TooManyAttempts, Unauthorized, WrongContentType,
+};
 use crate::openapi::schemas;
 use crate::state::AppState;
 
@@ -31,10 +34,7 @@ pub(crate) fn router() -> Router<AppState> {
     request_body = schemas::Register,
     responses(
         (status = 201, description = "account created and signed in", body = schemas::Session),
-        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
-        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
-        (status = 415, description = "wrong content type", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        Malformed, Conflict, WrongContentType, Invalid,
     ))]
 pub(crate) async fn register(
     State(state): State<AppState>,
@@ -68,11 +68,8 @@ pub struct LoginForm {
     )),
     responses(
         (status = 200, description = "signed in", body = schemas::Session),
-        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
         (status = 401, description = "wrong email or password (same answer for both)", body = crate::error::ErrorBody),
-        (status = 415, description = "wrong content type", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
-        (status = 429, description = "too many attempts; see `Retry-After`", body = crate::error::ErrorBody),
+        Malformed, WrongContentType, Invalid, TooManyAttempts,
     ))]
 pub(crate) async fn login(
     State(state): State<AppState>,
@@ -107,9 +104,8 @@ pub struct RefreshBody {
     request_body = RefreshBody,
     responses(
         (status = 200, description = "a new access and refresh token; the old refresh token is spent", body = schemas::Session),
-        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
         (status = 401, description = "invalid, expired or spent refresh token (a spent one revokes its family)", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        Malformed, Invalid,
     ))]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
@@ -122,9 +118,7 @@ pub(crate) async fn refresh(
     request_body = RefreshBody,
     responses(
         (status = 204, description = "the token's whole family is revoked"),
-        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        Malformed, Unauthorized, Invalid,
     ))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
@@ -137,8 +131,7 @@ pub(crate) async fn logout(
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", operation_id = "get_me",
     responses(
         (status = 200, description = "the signed-in user", body = schemas::User),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
+        Unauthorized, Forbidden,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn me(
@@ -160,9 +153,7 @@ pub struct UpdateMe {
     request_body = UpdateMe,
     responses(
         (status = 200, description = "the updated user", body = schemas::User),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        Unauthorized, Forbidden, Invalid,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn update_me(
@@ -190,10 +181,7 @@ pub struct ChangePassword {
     request_body = ChangePassword,
     responses(
         (status = 204, description = "changed; every session of the user is revoked"),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
-        (status = 429, description = "too many attempts; see `Retry-After`", body = crate::error::ErrorBody),
+        Unauthorized, Forbidden, Invalid, TooManyAttempts,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn change_password(
@@ -220,8 +208,7 @@ pub struct ResetRequest {
     request_body = ResetRequest,
     responses(
         (status = 202, description = "accepted, whether or not the email exists"),
-        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        Malformed, Invalid,
     ))]
 pub(crate) async fn reset_request(
     State(state): State<AppState>,
@@ -245,9 +232,8 @@ pub struct ResetConfirm {
     request_body = ResetConfirm,
     responses(
         (status = 204, description = "password set; the token is spent"),
-        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
         (status = 401, description = "unknown, spent or expired token", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        Malformed, Invalid,
     ))]
 pub(crate) async fn reset_confirm(
     State(state): State<AppState>,

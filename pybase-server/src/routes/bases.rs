@@ -10,6 +10,7 @@ use pybase_core::model::Base;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
+use crate::openapi::responses::{DeleteErrors, ReadErrors, WriteErrors};
 use crate::openapi::schemas;
 use crate::routes::{Page, PageParams};
 use crate::state::AppState;
@@ -26,10 +27,7 @@ pub(crate) fn router() -> Router<AppState> {
     request_body = schemas::NewBase,
     responses(
         (status = 201, description = "created (admin and above)", body = schemas::Base),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn create(
@@ -45,8 +43,7 @@ pub(crate) async fn create(
     params(("id" = String, Path, description = "workspace id"), PageParams),
     responses(
         (status = 200, description = "the workspace's bases", body = schemas::BasePage),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn list(
@@ -62,8 +59,7 @@ pub(crate) async fn list(
     params(("id" = String, Path, description = "base id")),
     responses(
         (status = 200, description = "the base", body = schemas::Base),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn get_one(
@@ -79,10 +75,7 @@ pub(crate) async fn get_one(
     request_body = schemas::BasePatch,
     responses(
         (status = 200, description = "updated (admin and above)", body = schemas::Base),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn update(
@@ -98,9 +91,7 @@ pub(crate) async fn update(
     params(("id" = String, Path, description = "base id")),
     responses(
         (status = 204, description = "deleted with its tables (admin and above)"),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        DeleteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn delete(

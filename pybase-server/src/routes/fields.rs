@@ -10,6 +10,7 @@ use pybase_core::model::Field;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
+use crate::openapi::responses::{ConflictDeleteErrors, ConflictWriteErrors, ReadErrors};
 use crate::openapi::schemas;
 use crate::routes::{Page, PageParams};
 use crate::state::AppState;
@@ -26,11 +27,7 @@ pub(crate) fn router() -> Router<AppState> {
     request_body = schemas::NewField,
     responses(
         (status = 201, description = "created (admin and above)", body = schemas::Field),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn create(
@@ -46,8 +43,7 @@ pub(crate) async fn create(
     params(("id" = String, Path, description = "table id"), PageParams),
     responses(
         (status = 200, description = "the table's fields in order", body = schemas::FieldPage),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn list(
@@ -63,8 +59,7 @@ pub(crate) async fn list(
     params(("id" = String, Path, description = "field id")),
     responses(
         (status = 200, description = "the field", body = schemas::Field),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn get_one(
@@ -80,11 +75,7 @@ pub(crate) async fn get_one(
     request_body = schemas::FieldPatch,
     responses(
         (status = 200, description = "renamed, retyped (cells converted) or re-optioned (admin and above); 422 lists cells that cannot convert", body = schemas::Field),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn update(
@@ -100,10 +91,7 @@ pub(crate) async fn update(
     params(("id" = String, Path, description = "field id")),
     responses(
         (status = 204, description = "deleted with its cells (admin and above); the primary field cannot be deleted (409)"),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+        ConflictDeleteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn delete(

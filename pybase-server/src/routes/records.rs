@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
+use crate::openapi::responses::{DeleteErrors, Invalid, Malformed, ReadErrors, WriteErrors};
 use crate::openapi::schemas;
 use crate::state::AppState;
 
@@ -163,10 +164,7 @@ pub enum Created1OrMany {
     request_body = CreateBody,
     responses(
         (status = 201, description = "created (editor and above): a record for `fields`, `{\"records\":[...]}` for `records`", body = schemas::RecordOrRecords),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn create(
@@ -204,10 +202,7 @@ pub(crate) async fn create(
     params(("id" = String, Path, description = "table id"), ListParams),
     responses(
         (status = 200, description = "a page of records, stable order (ties by id)", body = schemas::RecordsPage),
-        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        ReadErrors, Malformed, Invalid,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn list(
@@ -225,10 +220,7 @@ pub(crate) async fn list(
     request_body = schemas::QueryBody,
     responses(
         (status = 200, description = "a page of records", body = schemas::RecordsPage),
-        (status = 400, description = "malformed request", body = crate::error::ErrorBody),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        ReadErrors, Malformed, Invalid,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn query(
@@ -246,8 +238,7 @@ pub(crate) async fn query(
     params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id"), KeyParams),
     responses(
         (status = 200, description = "the record", body = schemas::Record),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn get_one(
@@ -295,10 +286,7 @@ async fn write_one(
     request_body = UpdateBody,
     responses(
         (status = 200, description = "merged: only the named fields change, atomically", body = schemas::Record),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn update(
@@ -318,10 +306,7 @@ pub(crate) async fn update(
     request_body = UpdateBody,
     responses(
         (status = 200, description = "replaced: fields not named are cleared", body = schemas::Record),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn replace(
@@ -384,10 +369,7 @@ pub enum BatchOut {
     request_body = BatchBody,
     responses(
         (status = 200, description = "updated (`{\"records\"}`) or upserted (`{\"records\",\"created_records\",\"updated_records\"}`)", body = schemas::UpsertResult),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn batch_update(
@@ -434,9 +416,7 @@ pub(crate) async fn batch_update(
     params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id")),
     responses(
         (status = 204, description = "soft-deleted (editor and above)"),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        DeleteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn delete(
@@ -476,10 +456,7 @@ pub struct DeletedOut {
     params(("id" = String, Path, description = "table id"), DeleteParams),
     responses(
         (status = 200, description = "soft-deleted, all or nothing (editor and above)", body = schemas::DeletedRecords),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn batch_delete(
@@ -520,9 +497,7 @@ pub(crate) async fn batch_delete(
     params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id"), KeyParams),
     responses(
         (status = 200, description = "restored (editor and above)", body = schemas::Record),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        DeleteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn restore(

@@ -10,6 +10,7 @@ use pybase_core::model::Table;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
+use crate::openapi::responses::{ConflictWriteErrors, DeleteErrors, ReadErrors, WriteErrors};
 use crate::openapi::schemas;
 use crate::routes::{Page, PageParams};
 use crate::state::AppState;
@@ -26,11 +27,7 @@ pub(crate) fn router() -> Router<AppState> {
     request_body = schemas::NewTable,
     responses(
         (status = 201, description = "created with its fields and default view (admin and above)", body = schemas::TableSchema),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn create(
@@ -46,8 +43,7 @@ pub(crate) async fn create(
     params(("id" = String, Path, description = "base id"), PageParams),
     responses(
         (status = 200, description = "the base's tables", body = schemas::TablePage),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn list(
@@ -63,8 +59,7 @@ pub(crate) async fn list(
     params(("id" = String, Path, description = "table id")),
     responses(
         (status = 200, description = "the table with its fields and views", body = schemas::TableSchema),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn get_one(
@@ -80,10 +75,7 @@ pub(crate) async fn get_one(
     request_body = schemas::TablePatch,
     responses(
         (status = 200, description = "updated (admin and above)", body = schemas::Table),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn update(
@@ -99,9 +91,7 @@ pub(crate) async fn update(
     params(("id" = String, Path, description = "table id")),
     responses(
         (status = 204, description = "deleted with its fields, views and records (admin and above)"),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        DeleteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn delete(

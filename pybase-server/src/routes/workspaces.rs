@@ -13,6 +13,10 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
+use crate::openapi::responses::{
+    Conflict, ConflictDeleteErrors, ConflictWriteErrors, DeleteErrors, Forbidden, Invalid,
+    ReadErrors, Unauthorized,
+};
 use crate::openapi::schemas;
 use crate::routes::{Page, PageParams};
 use crate::state::AppState;
@@ -56,10 +60,7 @@ pub struct MemberPatch {
     request_body = schemas::NewWorkspace,
     responses(
         (status = 201, description = "created; the caller is its owner", body = schemas::Workspace),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        Unauthorized, Forbidden, Conflict, Invalid,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn create(
@@ -78,7 +79,7 @@ pub(crate) async fn create(
     params(PageParams),
     responses(
         (status = 200, description = "the workspaces the caller is a member of", body = schemas::WorkspacePage),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
+        Unauthorized,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn list(
@@ -98,8 +99,7 @@ pub(crate) async fn list(
     params(("id" = String, Path, description = "workspace id")),
     responses(
         (status = 200, description = "the workspace and the caller's role", body = schemas::Workspace),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn get_one(
@@ -116,11 +116,7 @@ pub(crate) async fn get_one(
     request_body = schemas::WorkspacePatch,
     responses(
         (status = 200, description = "updated (admin and above)", body = schemas::Workspace),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn update(
@@ -138,9 +134,7 @@ pub(crate) async fn update(
     params(("id" = String, Path, description = "workspace id")),
     responses(
         (status = 204, description = "deleted with everything in it (owner only)"),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        DeleteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn delete(
@@ -156,8 +150,7 @@ pub(crate) async fn delete(
     params(("id" = String, Path, description = "workspace id"), PageParams),
     responses(
         (status = 200, description = "the members", body = schemas::MemberPage),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
+        ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn list_members(
@@ -175,11 +168,7 @@ pub(crate) async fn list_members(
     request_body = schemas::NewMember,
     responses(
         (status = 201, description = "added (admin and above; only owners grant owner)", body = schemas::Member),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn add_member(
@@ -196,11 +185,7 @@ pub(crate) async fn add_member(
     request_body = MemberPatch,
     responses(
         (status = 200, description = "role changed", body = schemas::Member),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
-        (status = 422, description = "validation failed; `details.fields` names each field", body = crate::error::ErrorBody),
+        ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn update_member(
@@ -218,10 +203,7 @@ pub(crate) async fn update_member(
     params(("id" = String, Path, description = "workspace id"), ("user_id" = String, Path, description = "user id")),
     responses(
         (status = 204, description = "removed"),
-        (status = 401, description = "missing or invalid credentials", body = crate::error::ErrorBody),
-        (status = 403, description = "the role or key scope is too low", body = crate::error::ErrorBody),
-        (status = 404, description = "missing, or not visible to the caller", body = crate::error::ErrorBody),
-        (status = 409, description = "would break a uniqueness or integrity rule", body = crate::error::ErrorBody),
+        ConflictDeleteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn remove_member(

@@ -4,7 +4,7 @@ use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{TestServer, email, expect, expect_error, id_of, settings_in};
+use crate::common::{SendExpect, TestServer, email, id_of, settings_in};
 
 fn file(bytes: Vec<u8>, name: &str, ct: &str) -> Form {
     Form::new().part(
@@ -22,17 +22,15 @@ pub(crate) async fn round_trip(s: &TestServer) {
     let ws = s.workspace(&t).await;
     let (_, table) = s.table(&t, &ws).await;
     let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    let r = s
+    let a = s
         .req(
             &t,
             Method::POST,
             &format!("/api/v1/tables/{table}/attachments"),
         )
         .multipart(file(bytes.clone(), "data.bin", "application/x-test"))
-        .send()
-        .await
-        .unwrap();
-    let a = expect(r, StatusCode::CREATED).await;
+        .send_expect(StatusCode::CREATED)
+        .await;
     let id = id_of(&a);
     assert!(id.starts_with("att"));
     assert_eq!(a["size"], json!(bytes.len()));
@@ -40,12 +38,11 @@ pub(crate) async fn round_trip(s: &TestServer) {
     assert_eq!(a["content_type"], "application/x-test");
     assert_eq!(a["sha256"].as_str().unwrap().len(), 64);
 
-    let r = s
+    let got = s
         .req(&t, Method::GET, &format!("/api/v1/attachments/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(expect(r, StatusCode::OK).await["id"], id);
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(got["id"], id);
     let r = s
         .req(&t, Method::GET, a["url"].as_str().unwrap())
         .send()
@@ -56,20 +53,15 @@ pub(crate) async fn round_trip(s: &TestServer) {
     assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
 
     // Into an attachment cell.
-    let r = s
-        .req(&t, Method::POST, &format!("/api/v1/tables/{table}/fields"))
+    s.req(&t, Method::POST, &format!("/api/v1/tables/{table}/fields"))
         .json(&json!({"name": "Files", "type": "attachment"}))
-        .send()
-        .await
-        .unwrap();
-    expect(r, StatusCode::CREATED).await;
-    let r = s
+        .send_expect(StatusCode::CREATED)
+        .await;
+    let rec = s
         .req(&t, Method::POST, &format!("/api/v1/tables/{table}/records"))
         .json(&json!({"fields": {"Name": "with file", "Files": [{"id": id}]}}))
-        .send()
-        .await
-        .unwrap();
-    let rec = expect(r, StatusCode::CREATED).await;
+        .send_expect(StatusCode::CREATED)
+        .await;
     assert_eq!(rec["fields"]["Files"][0]["id"], id);
 
     // Viewers read but cannot upload; strangers see nothing.
@@ -86,24 +78,18 @@ pub(crate) async fn round_trip(s: &TestServer) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let r = s
-        .req(
-            &viewer,
-            Method::POST,
-            &format!("/api/v1/tables/{table}/attachments"),
-        )
-        .multipart(file(b"x".to_vec(), "x.txt", "text/plain"))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    s.req(
+        &viewer,
+        Method::POST,
+        &format!("/api/v1/tables/{table}/attachments"),
+    )
+    .multipart(file(b"x".to_vec(), "x.txt", "text/plain"))
+    .send_expect_error(StatusCode::FORBIDDEN, "forbidden")
+    .await;
     let (stranger, _) = s.register().await;
-    let r = s
-        .req(&stranger, Method::GET, &format!("/api/v1/attachments/{id}"))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    s.req(&stranger, Method::GET, &format!("/api/v1/attachments/{id}"))
+        .send_expect_error(StatusCode::NOT_FOUND, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -123,46 +109,29 @@ async fn uploads_over_the_limit_are_413_and_wrong_types_415() {
     let (_, table) = s.table(&t, &ws).await;
     let url = format!("/api/v1/tables/{table}/attachments");
     // Over the limit but within the multipart slack: the facade's count stops it.
-    let r = s
-        .req(&t, Method::POST, &url)
+    s.req(&t, Method::POST, &url)
         .multipart(file(
             vec![7u8; 20_000],
             "big.bin",
             "application/octet-stream",
         ))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+        .send_expect_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        .await;
     // Far over: the body limit stops it.
-    let r = s
-        .req(&t, Method::POST, &url)
+    s.req(&t, Method::POST, &url)
         .multipart(file(
             vec![7u8; 200_000],
             "huge.bin",
             "application/octet-stream",
         ))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
-    let r = s
-        .req(&t, Method::POST, &url)
+        .send_expect_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        .await;
+    s.req(&t, Method::POST, &url)
         .json(&json!({"file": "nope"}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(
-        r,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-    )
-    .await;
-    let r = s
-        .req(&t, Method::POST, &url)
+        .send_expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+        .await;
+    s.req(&t, Method::POST, &url)
         .multipart(Form::new().text("other", "x"))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
 }

@@ -1,5 +1,6 @@
 //! Test harness: a real server on 127.0.0.1:0 driven over HTTP.
 
+use std::panic::Location;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -149,13 +150,11 @@ impl TestServer {
 
     /// Registers `email` with `password`.
     pub(crate) async fn register_as(&self, email: &str, password: &str) -> (String, Value) {
-        let r = self
+        let body = self
             .anon(Method::POST, "/api/v1/auth/register")
             .json(&json!({"email": email, "password": password, "name": "Test User"}))
-            .send()
-            .await
-            .expect("register");
-        let body = expect(r, StatusCode::CREATED).await;
+            .send_expect(StatusCode::CREATED)
+            .await;
         let token = body["access_token"]
             .as_str()
             .expect("access_token")
@@ -165,56 +164,46 @@ impl TestServer {
 
     /// A workspace owned by the holder of `token`.
     pub(crate) async fn workspace(&self, token: &str) -> String {
-        let r = self
-            .req(token, Method::POST, "/api/v1/workspaces")
+        self.req(token, Method::POST, "/api/v1/workspaces")
             .json(&json!({"name": "Workspace", "slug": format!("ws-{}", unique())}))
-            .send()
+            .send_created_id()
             .await
-            .expect("create workspace");
-        id_of(&expect(r, StatusCode::CREATED).await)
     }
 
     /// A base and a table with Name (text), Qty (number) and Tags
     /// (multi_select), answering (base id, table id).
     pub(crate) async fn table(&self, token: &str, ws: &str) -> (String, String) {
-        let r = self
+        let base = self
             .req(
                 token,
                 Method::POST,
                 &format!("/api/v1/workspaces/{ws}/bases"),
             )
             .json(&json!({"name": "Base"}))
-            .send()
-            .await
-            .expect("create base");
-        let base = id_of(&expect(r, StatusCode::CREATED).await);
-        let r = self
+            .send_created_id()
+            .await;
+        let table = self
             .req(token, Method::POST, &format!("/api/v1/bases/{base}/tables"))
             .json(&json!({"name": "Items", "fields": [
                 {"name": "Name", "type": "text"},
                 {"name": "Qty", "type": "number", "options": {"precision": 2}},
                 {"name": "Tags", "type": "multi_select", "options": {"choices": [{"name": "a"}, {"name": "b"}]}},
             ]}))
-            .send()
-            .await
-            .expect("create table");
-        let table = id_of(&expect(r, StatusCode::CREATED).await);
+            .send_created_id()
+            .await;
         (base, table)
     }
 
     /// Adds the user of `email` to `ws` with `role`, acting as `owner`.
     pub(crate) async fn add_member(&self, owner: &str, ws: &str, email: &str, role: &str) {
-        let r = self
-            .req(
-                owner,
-                Method::POST,
-                &format!("/api/v1/workspaces/{ws}/members"),
-            )
-            .json(&json!({"email": email, "role": role}))
-            .send()
-            .await
-            .expect("add member");
-        expect(r, StatusCode::CREATED).await;
+        self.req(
+            owner,
+            Method::POST,
+            &format!("/api/v1/workspaces/{ws}/members"),
+        )
+        .json(&json!({"email": email, "role": role}))
+        .send_expect(StatusCode::CREATED)
+        .await;
     }
 }
 
@@ -234,43 +223,89 @@ pub(crate) fn id_of(v: &Value) -> String {
         .to_owned()
 }
 
-/// Asserts the status and answers the JSON body (`null` when empty).
-#[track_caller]
-pub(crate) fn expect(r: Response, status: StatusCode) -> impl std::future::Future<Output = Value> {
-    let caller = std::panic::Location::caller();
-    async move {
-        let got = r.status();
-        let text = r.text().await.expect("body");
-        assert_eq!(got, status, "at {caller}: unexpected status, body: {text}");
-        if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        }
-    }
-}
-
 /// Asserts an error answer: status, the error shape and its `code`.
 #[track_caller]
 pub(crate) fn expect_error(
     r: Response,
     status: StatusCode,
     code: &'static str,
-) -> impl std::future::Future<Output = Value> {
-    let caller = std::panic::Location::caller();
-    async move {
-        let got = r.status();
-        assert!(
-            r.headers().contains_key("x-request-id"),
-            "at {caller}: no x-request-id"
-        );
-        let text = r.text().await.expect("body");
-        assert_eq!(got, status, "at {caller}: unexpected status, body: {text}");
-        let v: Value = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("at {caller}: error body is not JSON: {text}"));
-        assert_eq!(v["error"]["code"], code, "at {caller}: body {v}");
-        assert!(v["error"]["message"].is_string(), "at {caller}: body {v}");
-        assert!(v["error"]["details"].is_object(), "at {caller}: body {v}");
-        v
+) -> impl Future<Output = Value> {
+    check_error(r, status, code, Location::caller())
+}
+
+/// Sends a request and checks its answer (the status, and for errors the
+/// shape and `code`, as [`expect_error`] does); failures name the caller's
+/// line.
+pub(crate) trait SendExpect {
+    /// Sends, asserts the status and answers the JSON body.
+    fn send_expect(self, status: StatusCode) -> impl Future<Output = Value>;
+
+    /// Sends, asserts the status, the error shape and its `code`.
+    fn send_expect_error(
+        self,
+        status: StatusCode,
+        code: &'static str,
+    ) -> impl Future<Output = Value>;
+
+    /// Sends, asserts 201 Created and answers the new object's `id`.
+    fn send_created_id(self) -> impl Future<Output = String>;
+}
+
+impl SendExpect for RequestBuilder {
+    #[track_caller]
+    fn send_expect(self, status: StatusCode) -> impl Future<Output = Value> {
+        let caller = Location::caller();
+        async move { check(self.send().await.expect("send"), status, caller).await }
     }
+
+    #[track_caller]
+    fn send_expect_error(
+        self,
+        status: StatusCode,
+        code: &'static str,
+    ) -> impl Future<Output = Value> {
+        let caller = Location::caller();
+        async move {
+            let r = self.send().await.expect("send");
+            check_error(r, status, code, caller).await
+        }
+    }
+
+    #[track_caller]
+    fn send_created_id(self) -> impl Future<Output = String> {
+        let caller = Location::caller();
+        async move {
+            let r = self.send().await.expect("send");
+            id_of(&check(r, StatusCode::CREATED, caller).await)
+        }
+    }
+}
+
+/// Asserts the status and answers the JSON body (`null` when empty).
+async fn check(r: Response, status: StatusCode, caller: &Location<'_>) -> Value {
+    let got = r.status();
+    let text = r.text().await.expect("body");
+    assert_eq!(got, status, "at {caller}: unexpected status, body: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}
+
+/// Asserts an error answer: status, the error shape and its `code`.
+async fn check_error(r: Response, status: StatusCode, code: &str, caller: &Location<'_>) -> Value {
+    let got = r.status();
+    assert!(
+        r.headers().contains_key("x-request-id"),
+        "at {caller}: no x-request-id"
+    );
+    let text = r.text().await.expect("body");
+    assert_eq!(got, status, "at {caller}: unexpected status, body: {text}");
+    let v: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("at {caller}: error body is not JSON: {text}"));
+    assert_eq!(v["error"]["code"], code, "at {caller}: body {v}");
+    assert!(v["error"]["message"].is_string(), "at {caller}: body {v}");
+    assert!(v["error"]["details"].is_object(), "at {caller}: body {v}");
+    v
 }

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, expect, expect_error};
+use crate::common::{SendExpect, TestServer};
 
 /// Every path of API.md, as OpenAPI templates.
 const API_PATHS: &[(&str, &[&str])] = &[
@@ -74,8 +74,10 @@ fn resolve<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
 #[tokio::test]
 async fn openapi_is_3_1_covers_every_path_and_every_ref_resolves() {
     let s = TestServer::start().await;
-    let r = s.anon(Method::GET, "/openapi.json").send().await.unwrap();
-    let doc = expect(r, StatusCode::OK).await;
+    let doc = s
+        .anon(Method::GET, "/openapi.json")
+        .send_expect(StatusCode::OK)
+        .await;
     assert!(
         doc["openapi"].as_str().unwrap().starts_with("3.1"),
         "{}",
@@ -166,8 +168,10 @@ async fn swagger_ui_and_redoc_are_served_offline() {
 #[tokio::test]
 async fn health_reports_every_check() {
     let s = TestServer::start().await;
-    let r = s.anon(Method::GET, "/health").send().await.unwrap();
-    let v = expect(r, StatusCode::OK).await;
+    let v = s
+        .anon(Method::GET, "/health")
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(v["status"], "healthy");
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
     for check in ["database", "cache", "object_store"] {
@@ -290,74 +294,64 @@ fn assert_documented(doc: &Value, method: &str, path: &str, status: u16, body: &
 #[tokio::test]
 async fn real_answers_match_their_documented_schemas() {
     let s = TestServer::start().await;
-    let r = s.anon(Method::GET, "/openapi.json").send().await.unwrap();
-    let doc = expect(r, StatusCode::OK).await;
+    let doc = s
+        .anon(Method::GET, "/openapi.json")
+        .send_expect(StatusCode::OK)
+        .await;
     let (t, session) = s.register().await;
     assert_documented(&doc, "post", "/api/v1/auth/register", 201, &session);
 
-    let r = s
+    let key = s
         .req(&t, Method::POST, "/api/v1/api-keys")
         .json(&json!({"name": "ci", "scopes": ["read"]}))
-        .send()
-        .await
-        .unwrap();
-    let key = expect(r, StatusCode::CREATED).await;
+        .send_expect(StatusCode::CREATED)
+        .await;
     assert_documented(&doc, "post", "/api/v1/api-keys", 201, &key);
-    let r = s
+    let keys = s
         .req(&t, Method::GET, "/api/v1/api-keys")
-        .send()
-        .await
-        .unwrap();
-    let keys = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert_documented(&doc, "get", "/api/v1/api-keys", 200, &keys);
 
     let ws = s.workspace(&t).await;
-    let r = s
+    let body = s
         .req(&t, Method::GET, &format!("/api/v1/workspaces/{ws}"))
-        .send()
-        .await
-        .unwrap();
-    let body = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert_documented(&doc, "get", "/api/v1/workspaces/{id}", 200, &body);
     let (_, table) = s.table(&t, &ws).await;
-    let r = s
+    let body = s
         .req(&t, Method::GET, &format!("/api/v1/tables/{table}"))
-        .send()
-        .await
-        .unwrap();
-    let body = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert_documented(&doc, "get", "/api/v1/tables/{id}", 200, &body);
 
     // One record and a batch answer different shapes under one status.
     let records = format!("/api/v1/tables/{table}/records");
-    let r = s
+    let one = s
         .req(&t, Method::POST, &records)
         .json(&json!({"fields": {"Name": "one", "Qty": 1}}))
-        .send()
-        .await
-        .unwrap();
-    let one = expect(r, StatusCode::CREATED).await;
+        .send_expect(StatusCode::CREATED)
+        .await;
     assert_documented(&doc, "post", "/api/v1/tables/{id}/records", 201, &one);
-    let r = s
+    let many = s
         .req(&t, Method::POST, &records)
         .json(&json!({"records": [{"fields": {"Name": "two"}}, {"fields": {"Name": "three"}}]}))
-        .send()
-        .await
-        .unwrap();
-    let many = expect(r, StatusCode::CREATED).await;
+        .send_expect(StatusCode::CREATED)
+        .await;
     assert_documented(&doc, "post", "/api/v1/tables/{id}/records", 201, &many);
-    let r = s.req(&t, Method::GET, &records).send().await.unwrap();
-    let page = expect(r, StatusCode::OK).await;
+    let page = s
+        .req(&t, Method::GET, &records)
+        .send_expect(StatusCode::OK)
+        .await;
     assert_documented(&doc, "get", "/api/v1/tables/{id}/records", 200, &page);
 
     // Errors too.
-    let r = s
+    let err = s
         .req(&t, Method::POST, &records)
         .json(&json!({"fields": {"Qty": "abc"}}))
-        .send()
-        .await
-        .unwrap();
-    let err = expect(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+        .send_expect(StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
     assert_documented(&doc, "post", "/api/v1/tables/{id}/records", 422, &err);
 
     // The bytes of an attachment come with their own content type, which
@@ -370,8 +364,10 @@ async fn real_answers_match_their_documented_schemas() {
 #[tokio::test]
 async fn every_operation_documents_the_errors_its_inputs_can_cause() {
     let s = TestServer::start().await;
-    let r = s.anon(Method::GET, "/openapi.json").send().await.unwrap();
-    let doc = expect(r, StatusCode::OK).await;
+    let doc = s
+        .anon(Method::GET, "/openapi.json")
+        .send_expect(StatusCode::OK)
+        .await;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let responses = op["responses"].as_object().unwrap();
@@ -396,23 +392,12 @@ async fn every_operation_documents_the_errors_its_inputs_can_cause() {
     // What the document promises, the server does: a JSON operation sent
     // no body answers 415, garbage 400, both in the error shape.
     let (t, _) = s.register().await;
-    let r = s
-        .req(&t, Method::POST, "/api/v1/workspaces")
-        .send()
-        .await
-        .unwrap();
-    expect_error(
-        r,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-    )
-    .await;
-    let r = s
-        .req(&t, Method::PATCH, "/api/v1/auth/me")
+    s.req(&t, Method::POST, "/api/v1/workspaces")
+        .send_expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+        .await;
+    s.req(&t, Method::PATCH, "/api/v1/auth/me")
         .header("content-type", "application/json")
         .body("\u{0}")
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::BAD_REQUEST, "bad_request").await;
+        .send_expect_error(StatusCode::BAD_REQUEST, "bad_request")
+        .await;
 }

@@ -3,86 +3,67 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{TestServer, expect, expect_error, settings_in};
+use crate::common::{SendExpect, TestServer, settings_in};
 
 #[tokio::test]
 async fn unknown_route_is_404_in_the_error_shape() {
     let s = TestServer::start().await;
-    let r = s.anon(Method::GET, "/api/v1/nope").send().await.unwrap();
-    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
-    let r = s
-        .anon(Method::GET, "/totally/unknown")
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    s.anon(Method::GET, "/api/v1/nope")
+        .send_expect_error(StatusCode::NOT_FOUND, "not_found")
+        .await;
+    s.anon(Method::GET, "/totally/unknown")
+        .send_expect_error(StatusCode::NOT_FOUND, "not_found")
+        .await;
 }
 
 #[tokio::test]
 async fn wrong_method_is_405_in_the_error_shape() {
     let s = TestServer::start().await;
-    let r = s
-        .anon(Method::PUT, "/api/v1/auth/login")
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
-    let r = s.anon(Method::DELETE, "/health").send().await.unwrap();
-    expect_error(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    s.anon(Method::PUT, "/api/v1/auth/login")
+        .send_expect_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+        .await;
+    s.anon(Method::DELETE, "/health")
+        .send_expect_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+        .await;
 }
 
 #[tokio::test]
 async fn malformed_json_is_400() {
     let s = TestServer::start().await;
-    let r = s
-        .anon(Method::POST, "/api/v1/auth/register")
+    s.anon(Method::POST, "/api/v1/auth/register")
         .header("content-type", "application/json")
         .body("{\"email\": ")
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::BAD_REQUEST, "bad_request").await;
+        .send_expect_error(StatusCode::BAD_REQUEST, "bad_request")
+        .await;
 }
 
 #[tokio::test]
 async fn missing_content_type_is_415() {
     let s = TestServer::start().await;
-    let r = s
-        .anon(Method::POST, "/api/v1/auth/register")
+    s.anon(Method::POST, "/api/v1/auth/register")
         .header("content-type", "text/plain")
         .body("{}")
-        .send()
-        .await
-        .unwrap();
-    expect_error(
-        r,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
-    )
-    .await;
+        .send_expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+        .await;
 }
 
 #[tokio::test]
 async fn wrong_shape_is_422_naming_the_field() {
     let s = TestServer::start().await;
-    let r = s
+    let v = s
         .anon(Method::POST, "/api/v1/auth/register")
         .json(&json!({"email": "a@example.com", "password": 12345678, "name": "x"}))
-        .send()
-        .await
-        .unwrap();
-    let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
     assert!(
         v["error"]["details"]["fields"]["password"].is_string(),
         "{v}"
     );
-    let r = s
+    let v = s
         .anon(Method::POST, "/api/v1/auth/register")
         .json(&json!({"email": "a@example.com", "name": "x"}))
-        .send()
-        .await
-        .unwrap();
-    let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
     assert!(
         v["error"]["details"]["fields"]["password"].is_string(),
         "{v}"
@@ -97,44 +78,29 @@ async fn body_over_the_json_limit_is_413() {
     let s = TestServer::start_with(settings).await;
     let (token, _) = s.register().await;
     let big = "x".repeat(4096);
-    let r = s
-        .req(&token, Method::POST, "/api/v1/workspaces")
+    s.req(&token, Method::POST, "/api/v1/workspaces")
         .json(&json!({"name": big}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+        .send_expect_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        .await;
 }
 
 #[tokio::test]
 async fn missing_and_bad_credentials_are_401() {
     let s = TestServer::start().await;
-    let r = s
-        .anon(Method::GET, "/api/v1/workspaces")
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let r = s
-        .req("not-a-token", Method::GET, "/api/v1/workspaces")
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let r = s
-        .anon(Method::GET, "/api/v1/workspaces")
+    s.anon(Method::GET, "/api/v1/workspaces")
+        .send_expect_error(StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
+    s.req("not-a-token", Method::GET, "/api/v1/workspaces")
+        .send_expect_error(StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
+    s.anon(Method::GET, "/api/v1/workspaces")
         .header("authorization", "Basic dXNlcjpwYXNz")
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let r = s
-        .anon(Method::GET, "/api/v1/workspaces")
+        .send_expect_error(StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
+    s.anon(Method::GET, "/api/v1/workspaces")
         .header("x-api-key", "pbk_0000000000000000000000")
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+        .send_expect_error(StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
 }
 
 #[tokio::test]
@@ -143,18 +109,12 @@ async fn ids_of_the_wrong_kind_are_404() {
     let (token, _) = s.register().await;
     let ws = s.workspace(&token).await;
     // A workspace id where a table id belongs.
-    let r = s
-        .req(&token, Method::GET, &format!("/api/v1/tables/{ws}"))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
-    let r = s
-        .req(&token, Method::GET, "/api/v1/bases/short")
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    s.req(&token, Method::GET, &format!("/api/v1/tables/{ws}"))
+        .send_expect_error(StatusCode::NOT_FOUND, "not_found")
+        .await;
+    s.req(&token, Method::GET, "/api/v1/bases/short")
+        .send_expect_error(StatusCode::NOT_FOUND, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -219,17 +179,15 @@ async fn internal_errors_are_500_without_internals() {
         "file",
         reqwest::multipart::Part::bytes(b"hello".to_vec()).file_name("a.txt"),
     );
-    let r = s
+    let v = s
         .req(
             &token,
             Method::POST,
             &format!("/api/v1/tables/{table}/attachments"),
         )
         .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let v = expect_error(r, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+        .send_expect_error(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        .await;
     let text = v.to_string();
     for leak in [
         "127.0.0.1",
@@ -241,8 +199,10 @@ async fn internal_errors_are_500_without_internals() {
         assert!(!text.contains(leak), "leaked {leak:?}: {text}");
     }
     // The health check names what is down.
-    let r = s.anon(Method::GET, "/health").send().await.unwrap();
-    let v = expect(r, StatusCode::SERVICE_UNAVAILABLE).await;
+    let v = s
+        .anon(Method::GET, "/health")
+        .send_expect(StatusCode::SERVICE_UNAVAILABLE)
+        .await;
     assert_eq!(v["status"], "unhealthy");
     assert_eq!(v["checks"]["object_store"], "down");
     assert_eq!(v["checks"]["database"], "ok");
@@ -254,25 +214,21 @@ async fn shape_errors_speak_json_not_rust() {
     let (t, _) = s.register().await;
     // An array or a string where an object belongs.
     for body in [json!([]), json!("x")] {
-        let r = s
+        let v = s
             .req(&t, Method::POST, "/api/v1/workspaces")
             .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+            .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+            .await;
         let text = v.to_string();
         assert!(text.contains("expected a JSON object"), "{text}");
         assert!(!text.contains("struct"), "{text}");
     }
     // A time that is not RFC 3339 says which format is expected.
-    let r = s
+    let v = s
         .req(&t, Method::POST, "/api/v1/api-keys")
         .json(&json!({"name": "k", "expires_at": "tomorrow"}))
-        .send()
-        .await
-        .unwrap();
-    let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
     let why = v["error"]["details"]["fields"]["expires_at"]
         .as_str()
         .unwrap_or_default();
@@ -280,15 +236,13 @@ async fn shape_errors_speak_json_not_rust() {
     // A batch delete without `?ids=` names the missing parameter.
     let ws = s.workspace(&t).await;
     let (_, table) = s.table(&t, &ws).await;
-    let r = s
+    let v = s
         .req(
             &t,
             Method::DELETE,
             &format!("/api/v1/tables/{table}/records"),
         )
-        .send()
-        .await
-        .unwrap();
-    let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
     assert!(v["error"]["details"]["fields"]["ids"].is_string(), "{v}");
 }

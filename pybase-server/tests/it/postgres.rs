@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{TestServer, expect, id_of, settings_in};
+use crate::common::{SendExpect, TestServer, id_of, settings_in};
 use crate::require_service;
 
 #[tokio::test]
@@ -13,37 +13,34 @@ async fn the_api_runs_on_postgres() {
     let mut settings = settings_in(dir.path());
     settings.database_url = url;
     let s = TestServer::start_with(settings).await;
-    let r = s.anon(Method::GET, "/health").send().await.unwrap();
-    let v = expect(r, StatusCode::OK).await;
+    let v = s
+        .anon(Method::GET, "/health")
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(v["backends"]["database"], "postgres");
     let (t, _) = s.register().await;
     let ws = s.workspace(&t).await;
     let (_, table) = s.table(&t, &ws).await;
     let base = format!("/api/v1/tables/{table}/records");
-    let r = s
+    let created = s
         .req(&t, Method::POST, &base)
         .json(&json!({"records": [
             {"fields": {"Name": "a", "Qty": 2}},
             {"fields": {"Name": "b", "Qty": 1}},
         ]}))
-        .send()
-        .await
-        .unwrap();
-    let created = expect(r, StatusCode::CREATED).await;
+        .send_expect(StatusCode::CREATED)
+        .await;
     let id = id_of(&created["records"][0]);
-    let r = s
+    let got = s
         .req(&t, Method::PATCH, &format!("{base}/{id}"))
         .json(&json!({"fields": {"Qty": 5}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(expect(r, StatusCode::OK).await["fields"]["Name"], "a");
-    let r = s
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(got["fields"]["Name"], "a");
+    let page = s
         .req(&t, Method::GET, &format!("{base}?sort=-Qty"))
-        .send()
-        .await
-        .unwrap();
-    let page = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(page["records"][0]["fields"]["Qty"], json!(5));
     assert_eq!(page["records"].as_array().unwrap().len(), 2);
 }

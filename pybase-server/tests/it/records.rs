@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, expect, expect_error, id_of};
+use crate::common::{SendExpect, TestServer, id_of};
 
 async fn setup() -> (TestServer, String, String) {
     let s = TestServer::start().await;
@@ -27,141 +27,106 @@ fn names(page: &Value) -> Vec<String> {
 async fn create_get_merge_replace_delete_restore() {
     let (s, t, table) = setup().await;
     let base = format!("/api/v1/tables/{table}/records");
-    let r = s
+    let rec = s
         .req(&t, Method::POST, &base)
         .json(&json!({"fields": {"Name": "bolt", "Qty": 12.5, "Tags": ["a"]}}))
-        .send()
-        .await
-        .unwrap();
-    let rec = expect(r, StatusCode::CREATED).await;
+        .send_expect(StatusCode::CREATED)
+        .await;
     let id = id_of(&rec);
     assert!(id.starts_with("rec"));
     assert_eq!(rec["fields"]["Qty"], json!(12.5));
     assert!(rec["created_time"].is_string());
 
     // Unknown field: 422 naming it.
-    let r = s
+    let v = s
         .req(&t, Method::POST, &base)
         .json(&json!({"fields": {"Nope": 1}}))
-        .send()
-        .await
-        .unwrap();
-    let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
     assert!(v.to_string().contains("Nope"), "{v}");
     // Wrong type: 422 naming the field.
-    let r = s
+    let v = s
         .req(&t, Method::POST, &base)
         .json(&json!({"fields": {"Qty": "abc"}}))
-        .send()
-        .await
-        .unwrap();
-    let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
     assert!(
         v["error"]["details"]["fields"].to_string().contains("Qty"),
         "{v}"
     );
 
     // Merge keeps other fields.
-    let r = s
+    let merged = s
         .req(&t, Method::PATCH, &format!("{base}/{id}"))
         .json(&json!({"fields": {"Qty": 3}}))
-        .send()
-        .await
-        .unwrap();
-    let merged = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(merged["fields"]["Name"], "bolt");
     assert_eq!(merged["fields"]["Qty"], json!(3));
     // Replace clears the others.
-    let r = s
+    let replaced = s
         .req(&t, Method::PUT, &format!("{base}/{id}"))
         .json(&json!({"fields": {"Name": "nut"}}))
-        .send()
-        .await
-        .unwrap();
-    let replaced = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(replaced["fields"]["Name"], "nut");
     assert!(replaced["fields"].get("Qty").is_none());
     // Keyed by id on request.
-    let r = s
+    let by_id = s
         .req(&t, Method::GET, &format!("{base}/{id}?field_key=id"))
-        .send()
-        .await
-        .unwrap();
-    let by_id = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     let keys: Vec<&String> = by_id["fields"].as_object().unwrap().keys().collect();
     assert!(keys.iter().all(|k| k.starts_with("fld")), "{by_id}");
 
-    let r = s
-        .req(&t, Method::DELETE, &format!("{base}/{id}"))
-        .send()
-        .await
-        .unwrap();
-    expect(r, StatusCode::NO_CONTENT).await;
-    let r = s
-        .req(&t, Method::GET, &format!("{base}/{id}"))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
-    let r = s
+    s.req(&t, Method::DELETE, &format!("{base}/{id}"))
+        .send_expect(StatusCode::NO_CONTENT)
+        .await;
+    s.req(&t, Method::GET, &format!("{base}/{id}"))
+        .send_expect_error(StatusCode::NOT_FOUND, "not_found")
+        .await;
+    let got = s
         .req(&t, Method::GET, &format!("{base}?include_deleted=true"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        expect(r, StatusCode::OK).await["records"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
-    let r = s
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(got["records"].as_array().unwrap().len(), 1);
+    let got = s
         .req(&t, Method::POST, &format!("{base}/{id}/restore"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(expect(r, StatusCode::OK).await["fields"]["Name"], "nut");
-    let r = s
-        .req(&t, Method::GET, &format!("{base}/{id}"))
-        .send()
-        .await
-        .unwrap();
-    expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(got["fields"]["Name"], "nut");
+    s.req(&t, Method::GET, &format!("{base}/{id}"))
+        .send_expect(StatusCode::OK)
+        .await;
 }
 
 #[tokio::test]
 async fn batches_are_all_or_nothing_and_typecast_converts() {
     let (s, t, table) = setup().await;
     let base = format!("/api/v1/tables/{table}/records");
-    let r = s
+    let v = s
         .req(&t, Method::POST, &base)
         .json(&json!({"records": [
             {"fields": {"Name": "ok"}},
             {"fields": {"Qty": "not a number"}},
         ]}))
-        .send()
-        .await
-        .unwrap();
-    let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
     assert!(v.to_string().contains("records[1]"), "{v}");
-    let r = s.req(&t, Method::GET, &base).send().await.unwrap();
-    assert!(
-        expect(r, StatusCode::OK).await["records"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    let got = s
+        .req(&t, Method::GET, &base)
+        .send_expect(StatusCode::OK)
+        .await;
+    assert!(got["records"].as_array().unwrap().is_empty());
 
-    let r = s
+    let created = s
         .req(&t, Method::POST, &base)
         .json(&json!({"typecast": true, "records": [
             {"fields": {"Name": "a", "Qty": "12"}},
             {"fields": {"Name": "b", "Qty": "7", "Tags": ["c"]}},
         ]}))
-        .send()
-        .await
-        .unwrap();
-    let created = expect(r, StatusCode::CREATED).await;
+        .send_expect(StatusCode::CREATED)
+        .await;
     let recs = created["records"].as_array().unwrap();
     assert_eq!(recs.len(), 2);
     assert_eq!(recs[0]["fields"]["Qty"], json!(12));
@@ -169,65 +134,57 @@ async fn batches_are_all_or_nothing_and_typecast_converts() {
 
     // Batch update.
     let ids: Vec<String> = recs.iter().map(id_of).collect();
-    let r = s
+    let updated = s
         .req(&t, Method::PATCH, &base)
         .json(&json!({"records": [
             {"id": ids[0], "fields": {"Qty": 1}},
             {"id": ids[1], "fields": {"Qty": 2}},
         ]}))
-        .send()
-        .await
-        .unwrap();
-    let updated = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(updated["records"][1]["fields"]["Qty"], json!(2));
     // A batch update without ids: 422 naming the index.
-    let r = s
+    let v = s
         .req(&t, Method::PATCH, &base)
         .json(&json!({"records": [{"fields": {"Qty": 1}}]}))
-        .send()
-        .await
-        .unwrap();
-    let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
     assert!(
         v["error"]["details"]["fields"]["records[0].id"].is_string(),
         "{v}"
     );
 
     // Upsert: one match, one new.
-    let r = s
+    let up = s
         .req(&t, Method::PATCH, &base)
         .json(&json!({"upsert": {"merge_on": ["Name"]}, "records": [
             {"fields": {"Name": "a", "Qty": 100}},
             {"fields": {"Name": "z", "Qty": 5}},
         ]}))
-        .send()
-        .await
-        .unwrap();
-    let up = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(up["updated_records"], json!([ids[0]]));
     assert_eq!(up["created_records"].as_array().unwrap().len(), 1);
     assert_eq!(up["records"].as_array().unwrap().len(), 2);
 
     // Batch delete.
-    let r = s
+    let del = s
         .req(
             &t,
             Method::DELETE,
             &format!("{base}?ids={},{}", ids[0], ids[1]),
         )
-        .send()
-        .await
-        .unwrap();
-    let del = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(del["records"].as_array().unwrap().len(), 2);
-    let r = s.req(&t, Method::GET, &base).send().await.unwrap();
-    assert_eq!(names(&expect(r, StatusCode::OK).await), vec!["z"]);
-    let r = s
-        .req(&t, Method::DELETE, &format!("{base}?ids=bogus"))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let got = s
+        .req(&t, Method::GET, &base)
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(names(&got), vec!["z"]);
+    s.req(&t, Method::DELETE, &format!("{base}?ids=bogus"))
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
 }
 
 #[tokio::test]
@@ -237,26 +194,21 @@ async fn query_filters_sorts_pages_and_views() {
     let records: Vec<Value> = (1..=7)
         .map(|i| json!({"fields": {"Name": format!("n{i}"), "Qty": i}}))
         .collect();
-    let r = s
-        .req(&t, Method::POST, &base)
+    s.req(&t, Method::POST, &base)
         .json(&json!({ "records": records }))
-        .send()
-        .await
-        .unwrap();
-    expect(r, StatusCode::CREATED).await;
+        .send_expect(StatusCode::CREATED)
+        .await;
 
     let filter = json!({"field": "Qty", "op": "gt", "value": 4}).to_string();
-    let r = s
+    let page = s
         .req(&t, Method::GET, &base)
         .query(&[
             ("filter", filter.as_str()),
             ("sort", "-Qty"),
             ("fields", "Name"),
         ])
-        .send()
-        .await
-        .unwrap();
-    let page = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(names(&page), vec!["n7", "n6", "n5"]);
     assert!(page["records"][0]["fields"].get("Qty").is_none());
 
@@ -264,13 +216,11 @@ async fn query_filters_sorts_pages_and_views() {
     let mut seen = Vec::new();
     let mut body = json!({"sort": [{"field": "Qty", "direction": "asc"}], "page_size": 3});
     loop {
-        let r = s
+        let page = s
             .req(&t, Method::POST, &format!("{base}/query"))
             .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let page = expect(r, StatusCode::OK).await;
+            .send_expect(StatusCode::OK)
+            .await;
         seen.extend(names(&page));
         match page["next_cursor"].as_str() {
             Some(c) => body["cursor"] = json!(c),
@@ -281,49 +231,38 @@ async fn query_filters_sorts_pages_and_views() {
 
     // A wrong operator for the type, or bad filter JSON: 422.
     let bad = json!({"field": "Qty", "op": "starts_with", "value": "1"}).to_string();
-    let r = s
-        .req(&t, Method::GET, &base)
+    s.req(&t, Method::GET, &base)
         .query(&[("filter", bad.as_str())])
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
-    let r = s
-        .req(&t, Method::GET, &base)
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    s.req(&t, Method::GET, &base)
         .query(&[("filter", "{nope")])
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
 
     // A view's filter and sort apply.
-    let r = s
+    let view = s
         .req(&t, Method::POST, &format!("/api/v1/tables/{table}/views"))
         .json(&json!({"name": "small", "type": "grid", "config": {
             "filter": {"field": "Qty", "op": "lte", "value": 2}, "sort": "-Qty"}}))
-        .send()
-        .await
-        .unwrap();
-    let view = id_of(&expect(r, StatusCode::CREATED).await);
-    let r = s
+        .send_created_id()
+        .await;
+    let got = s
         .req(&t, Method::GET, &format!("{base}?view={view}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(names(&expect(r, StatusCode::OK).await), vec!["n2", "n1"]);
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(names(&got), vec!["n2", "n1"]);
 }
 
 #[tokio::test]
 async fn concurrent_patches_of_different_fields_both_survive() {
     let (s, t, table) = setup().await;
     let base = format!("/api/v1/tables/{table}/records");
-    let r = s
+    let id = s
         .req(&t, Method::POST, &base)
         .json(&json!({"fields": {"Name": "x", "Qty": 0}}))
-        .send()
-        .await
-        .unwrap();
-    let id = id_of(&expect(r, StatusCode::CREATED).await);
+        .send_created_id()
+        .await;
     let url = format!("{base}/{id}");
     let a = s
         .req(&t, Method::PATCH, &url)
@@ -336,8 +275,10 @@ async fn concurrent_patches_of_different_fields_both_survive() {
     let (a, b) = tokio::join!(a, b);
     assert_eq!(a.unwrap().status(), StatusCode::OK);
     assert_eq!(b.unwrap().status(), StatusCode::OK);
-    let r = s.req(&t, Method::GET, &url).send().await.unwrap();
-    let rec = expect(r, StatusCode::OK).await;
+    let rec = s
+        .req(&t, Method::GET, &url)
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(rec["fields"]["Name"], "renamed");
     assert_eq!(rec["fields"]["Qty"], json!(42));
 }

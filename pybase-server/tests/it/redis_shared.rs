@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{TestServer, email, expect, expect_error, settings_in};
+use crate::common::{SendExpect, TestServer, email, settings_in};
 use crate::require_service;
 
 const PASSWORD: &str = "correct horse battery";
@@ -52,13 +52,10 @@ async fn rate_limits_are_shared_between_instances() {
         limited_on_b = true;
     }
     assert!(limited_on_b, "instance b did not see a's failures");
-    let r = a
-        .anon(Method::POST, "/api/v1/auth/login")
+    a.anon(Method::POST, "/api/v1/auth/login")
         .json(&json!({"email": mail, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+        .send_expect_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+        .await;
 }
 
 #[tokio::test]
@@ -66,25 +63,16 @@ async fn logout_on_one_instance_revokes_on_the_other() {
     let redis = require_service!("PYBASE_TEST_REDIS_URL");
     let (a, b, _dir) = pair(&redis).await;
     let (token, session) = a.register().await;
-    let r = b
-        .req(&token, Method::GET, "/api/v1/auth/me")
-        .send()
-        .await
-        .unwrap();
-    expect(r, StatusCode::OK).await;
-    let r = a
-        .anon(Method::POST, "/api/v1/auth/logout")
+    b.req(&token, Method::GET, "/api/v1/auth/me")
+        .send_expect(StatusCode::OK)
+        .await;
+    a.anon(Method::POST, "/api/v1/auth/logout")
         .json(&json!({"refresh_token": session["refresh_token"]}))
-        .send()
-        .await
-        .unwrap();
-    expect(r, StatusCode::NO_CONTENT).await;
-    let r = b
-        .req(&token, Method::GET, "/api/v1/auth/me")
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+        .send_expect(StatusCode::NO_CONTENT)
+        .await;
+    b.req(&token, Method::GET, "/api/v1/auth/me")
+        .send_expect_error(StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
 }
 
 #[tokio::test]
@@ -93,27 +81,23 @@ async fn password_change_on_one_instance_revokes_on_the_other() {
     let (a, b, _dir) = pair(&redis).await;
     let mail = email();
     let (token, _) = a.register_as(&mail, PASSWORD).await;
-    let r = a
-        .req(&token, Method::POST, "/api/v1/auth/change-password")
+    a.req(&token, Method::POST, "/api/v1/auth/change-password")
         .json(&json!({"current_password": PASSWORD, "new_password": "a different secret"}))
-        .send()
-        .await
-        .unwrap();
-    expect(r, StatusCode::NO_CONTENT).await;
-    let r = b
-        .req(&token, Method::GET, "/api/v1/auth/me")
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+        .send_expect(StatusCode::NO_CONTENT)
+        .await;
+    b.req(&token, Method::GET, "/api/v1/auth/me")
+        .send_expect_error(StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
 }
 
 #[tokio::test]
 async fn health_reports_redis_and_requests_survive_it_going_away() {
     let redis = require_service!("PYBASE_TEST_REDIS_URL");
     let (a, _b, _dir) = pair(&redis).await;
-    let r = a.anon(Method::GET, "/health").send().await.unwrap();
-    let v = expect(r, StatusCode::OK).await;
+    let v = a
+        .anon(Method::GET, "/health")
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(v["checks"]["cache"], "ok");
     assert_eq!(v["backends"]["cache"], "redis");
 
@@ -125,21 +109,17 @@ async fn health_reports_redis_and_requests_survive_it_going_away() {
     let down = TestServer::start_with(settings).await;
     let mail = email();
     let (token, _) = down.register_as(&mail, PASSWORD).await;
-    let r = down
-        .req(&token, Method::GET, "/api/v1/auth/me")
-        .send()
-        .await
-        .unwrap();
-    expect(r, StatusCode::OK).await;
-    let r = down
-        .anon(Method::POST, "/api/v1/auth/login")
+    down.req(&token, Method::GET, "/api/v1/auth/me")
+        .send_expect(StatusCode::OK)
+        .await;
+    down.anon(Method::POST, "/api/v1/auth/login")
         .json(&json!({"email": mail, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    expect(r, StatusCode::OK).await;
-    let r = down.anon(Method::GET, "/health").send().await.unwrap();
-    let v = expect(r, StatusCode::SERVICE_UNAVAILABLE).await;
+        .send_expect(StatusCode::OK)
+        .await;
+    let v = down
+        .anon(Method::GET, "/health")
+        .send_expect(StatusCode::SERVICE_UNAVAILABLE)
+        .await;
     assert_eq!(v["status"], "unhealthy");
     assert_eq!(v["checks"]["cache"], "down");
 }

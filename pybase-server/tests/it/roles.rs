@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{TestServer, email, expect, expect_error};
+use crate::common::{SendExpect, TestServer, email, expect_error};
 
 /// What each operation answers for a caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,14 +44,11 @@ impl World {
     }
 
     async fn key(&self, scopes: &[&str]) -> String {
-        let r = self
-            .s
+        self.s
             .req(&self.owner, Method::POST, "/api/v1/api-keys")
             .json(&json!({"name": "k", "scopes": scopes}))
-            .send()
-            .await
-            .unwrap();
-        expect(r, StatusCode::CREATED).await["key"]
+            .send_expect(StatusCode::CREATED)
+            .await["key"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -133,38 +130,29 @@ async fn admins_manage_members_below_owner_and_only_owners_delete() {
     let admin = w.member("admin").await;
     let mail = email();
     w.s.register_as(&mail, "correct horse battery").await;
-    let r =
-        w.s.req(
-            &admin,
-            Method::POST,
-            &format!("/api/v1/workspaces/{}/members", w.ws),
-        )
-        .json(&json!({"email": mail, "role": "owner"}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::FORBIDDEN, "forbidden").await;
-    let r =
-        w.s.req(
-            &admin,
-            Method::DELETE,
-            &format!("/api/v1/workspaces/{}", w.ws),
-        )
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    w.s.req(
+        &admin,
+        Method::POST,
+        &format!("/api/v1/workspaces/{}/members", w.ws),
+    )
+    .json(&json!({"email": mail, "role": "owner"}))
+    .send_expect_error(StatusCode::FORBIDDEN, "forbidden")
+    .await;
+    w.s.req(
+        &admin,
+        Method::DELETE,
+        &format!("/api/v1/workspaces/{}", w.ws),
+    )
+    .send_expect_error(StatusCode::FORBIDDEN, "forbidden")
+    .await;
     let editor = w.member("editor").await;
-    let r =
-        w.s.req(
-            &editor,
-            Method::GET,
-            &format!("/api/v1/workspaces/{}/members", w.ws),
-        )
-        .send()
-        .await
-        .unwrap();
-    expect(r, StatusCode::OK).await;
+    w.s.req(
+        &editor,
+        Method::GET,
+        &format!("/api/v1/workspaces/{}/members", w.ws),
+    )
+    .send_expect(StatusCode::OK)
+    .await;
 }
 
 #[tokio::test]
@@ -186,16 +174,14 @@ async fn api_key_scopes_limit_what_a_key_does() {
 async fn a_key_limited_to_other_workspaces_sees_nothing_here() {
     let w = world().await;
     let other_ws = w.s.workspace(&w.owner).await;
-    let r =
+    let key =
         w.s.req(&w.owner, Method::POST, "/api/v1/api-keys")
             .json(&json!({"name": "k", "scopes": ["read", "write"], "workspaces": [other_ws]}))
-            .send()
-            .await
-            .unwrap();
-    let key = expect(r, StatusCode::CREATED).await["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+            .send_expect(StatusCode::CREATED)
+            .await["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
     assert_eq!(w.probe(Some(&key)).await, [N, N, N, N]);
 }
 
@@ -210,45 +196,33 @@ async fn a_non_member_gets_404_on_every_workspace_resource() {
     let owner_id = session["user"]["id"].as_str().unwrap().to_owned();
     let ws = s.workspace(&owner).await;
     let (base, table) = s.table(&owner, &ws).await;
-    let created = |r: reqwest::Response| async move {
-        crate::common::id_of(&expect(r, StatusCode::CREATED).await)
-    };
-    let field = created(
-        s.req(
+    let field = s
+        .req(
             &owner,
             Method::POST,
             &format!("/api/v1/tables/{table}/fields"),
         )
         .json(&json!({"name": "Extra", "type": "text"}))
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    let view = created(
-        s.req(
+        .send_created_id()
+        .await;
+    let view = s
+        .req(
             &owner,
             Method::POST,
             &format!("/api/v1/tables/{table}/views"),
         )
         .json(&json!({"name": "Grid", "type": "grid"}))
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    let record = created(
-        s.req(
+        .send_created_id()
+        .await;
+    let record = s
+        .req(
             &owner,
             Method::POST,
             &format!("/api/v1/tables/{table}/records"),
         )
         .json(&json!({"fields": {"Name": "secret"}}))
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
+        .send_created_id()
+        .await;
     let form = reqwest::multipart::Form::new().part(
         "file",
         reqwest::multipart::Part::bytes(b"private".to_vec())
@@ -256,26 +230,20 @@ async fn a_non_member_gets_404_on_every_workspace_resource() {
             .mime_str("text/plain")
             .unwrap(),
     );
-    let attachment = created(
-        s.req(
+    let attachment = s
+        .req(
             &owner,
             Method::POST,
             &format!("/api/v1/tables/{table}/attachments"),
         )
         .multipart(form)
-        .send()
-        .await
-        .unwrap(),
-    )
-    .await;
-    let key = created(
-        s.req(&owner, Method::POST, "/api/v1/api-keys")
-            .json(&json!({"name": "owner key"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+        .send_created_id()
+        .await;
+    let key = s
+        .req(&owner, Method::POST, "/api/v1/api-keys")
+        .json(&json!({"name": "owner key"}))
+        .send_created_id()
+        .await;
 
     let stranger_email = email();
     let (stranger, _) = s
@@ -491,27 +459,22 @@ async fn a_non_member_gets_404_on_every_workspace_resource() {
         "file",
         reqwest::multipart::Part::bytes(b"x".to_vec()).file_name("b.txt"),
     );
-    let r = s
-        .req(
-            &stranger,
-            Method::POST,
-            &format!("/api/v1/tables/{table}/attachments"),
-        )
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    s.req(
+        &stranger,
+        Method::POST,
+        &format!("/api/v1/tables/{table}/attachments"),
+    )
+    .multipart(form)
+    .send_expect_error(StatusCode::NOT_FOUND, "not_found")
+    .await;
     // And everything is still there for the owner.
-    let r = s
+    let v = s
         .req(
             &owner,
             Method::GET,
             &format!("/api/v1/tables/{table}/records/{record}"),
         )
-        .send()
-        .await
-        .unwrap();
-    let v = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(v["fields"]["Name"], "secret");
 }

@@ -4,7 +4,7 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::common::{TestServer, expect, settings_in};
+use crate::common::{SendExpect, TestServer, settings_in};
 use crate::require_service;
 
 #[tokio::test]
@@ -20,8 +20,10 @@ async fn attachments_round_trip_through_s3() {
     settings.s3_access_key_id = Some(key);
     settings.s3_secret_access_key = Some(pybase_server::settings::Secret::new(secret));
     let s = TestServer::start_with(settings).await;
-    let r = s.anon(Method::GET, "/health").send().await.unwrap();
-    let v = expect(r, StatusCode::OK).await;
+    let v = s
+        .anon(Method::GET, "/health")
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(v["backends"]["object_store"], "s3");
     assert_eq!(v["checks"]["object_store"], "ok");
     crate::attachments::round_trip(&s).await;

@@ -3,64 +3,49 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{TestServer, email, expect, expect_error, id_of, unique};
+use crate::common::{SendExpect, TestServer, email, id_of, unique};
 
 #[tokio::test]
 async fn workspace_crud_and_slug_conflict() {
     let s = TestServer::start().await;
     let (token, _) = s.register().await;
     let slug = format!("acme-{}", unique());
-    let r = s
+    let ws = s
         .req(&token, Method::POST, "/api/v1/workspaces")
         .json(&json!({"name": "Acme", "slug": slug, "description": "d"}))
-        .send()
-        .await
-        .unwrap();
-    let ws = expect(r, StatusCode::CREATED).await;
+        .send_expect(StatusCode::CREATED)
+        .await;
     assert_eq!(ws["role"], "owner");
     let id = id_of(&ws);
-    let r = s
-        .req(&token, Method::POST, "/api/v1/workspaces")
+    s.req(&token, Method::POST, "/api/v1/workspaces")
         .json(&json!({"name": "Other", "slug": slug}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::CONFLICT, "conflict").await;
+        .send_expect_error(StatusCode::CONFLICT, "conflict")
+        .await;
 
-    let r = s
+    let list = s
         .req(&token, Method::GET, "/api/v1/workspaces")
-        .send()
-        .await
-        .unwrap();
-    let list = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert!(list["next_cursor"].is_null());
 
-    let r = s
+    let got = s
         .req(&token, Method::PATCH, &format!("/api/v1/workspaces/{id}"))
         .json(&json!({"name": "Acme 2"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(expect(r, StatusCode::OK).await["name"], "Acme 2");
-    let r = s
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(got["name"], "Acme 2");
+    let got = s
         .req(&token, Method::GET, &format!("/api/v1/workspaces/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(expect(r, StatusCode::OK).await["slug"], slug);
-    let r = s
-        .req(&token, Method::DELETE, &format!("/api/v1/workspaces/{id}"))
-        .send()
-        .await
-        .unwrap();
-    expect(r, StatusCode::NO_CONTENT).await;
-    let r = s
-        .req(&token, Method::GET, &format!("/api/v1/workspaces/{id}"))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(got["slug"], slug);
+    s.req(&token, Method::DELETE, &format!("/api/v1/workspaces/{id}"))
+        .send_expect(StatusCode::NO_CONTENT)
+        .await;
+    s.req(&token, Method::GET, &format!("/api/v1/workspaces/{id}"))
+        .send_expect_error(StatusCode::NOT_FOUND, "not_found")
+        .await;
 }
 
 #[tokio::test]
@@ -77,8 +62,10 @@ async fn list_pagination_walks_every_item() {
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
-        let r = s.req(&token, Method::GET, &path).send().await.unwrap();
-        let page = expect(r, StatusCode::OK).await;
+        let page = s
+            .req(&token, Method::GET, &path)
+            .send_expect(StatusCode::OK)
+            .await;
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 2);
         seen.extend(items.iter().map(id_of));
@@ -90,46 +77,37 @@ async fn list_pagination_walks_every_item() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 5);
-    let r = s
-        .req(&token, Method::GET, "/api/v1/workspaces?page_size=0")
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    s.req(&token, Method::GET, "/api/v1/workspaces?page_size=0")
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
     // A cursor this list did not hand out is a 422 naming `cursor`, as on
     // records lists.
-    let r = s
+    let v = s
         .req(&token, Method::GET, "/api/v1/workspaces?cursor=%%%")
-        .send()
-        .await
-        .unwrap();
-    let v = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
     assert!(v["error"]["details"]["fields"]["cursor"].is_string(), "{v}");
     // An empty cursor (`?cursor=` from a client that always sends one) is
     // the first page, on every list.
-    let r = s
+    let page = s
         .req(
             &token,
             Method::GET,
             "/api/v1/workspaces?page_size=2&cursor=",
         )
-        .send()
-        .await
-        .unwrap();
-    let page = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     let ws = id_of(&page["items"][0]);
     let (_, table) = s.table(&token, &ws).await;
-    let r = s
+    let page = s
         .req(
             &token,
             Method::GET,
             &format!("/api/v1/tables/{table}/records?cursor="),
         )
-        .send()
-        .await
-        .unwrap();
-    let page = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert!(page["records"].is_array(), "{page}");
 }
 
@@ -143,99 +121,79 @@ async fn members_add_update_remove_and_last_owner() {
     let (_, other) = s.register_as(&mail, "correct horse battery").await;
     let other_id = other["user"]["id"].as_str().unwrap().to_owned();
 
-    let r = s
+    let m = s
         .req(
             &owner,
             Method::POST,
             &format!("/api/v1/workspaces/{ws}/members"),
         )
         .json(&json!({"email": mail, "role": "editor"}))
-        .send()
-        .await
-        .unwrap();
-    let m = expect(r, StatusCode::CREATED).await;
+        .send_expect(StatusCode::CREATED)
+        .await;
     assert_eq!(m["role"], "editor");
     assert_eq!(m["user"]["email"], mail);
     // Already a member.
-    let r = s
-        .req(
-            &owner,
-            Method::POST,
-            &format!("/api/v1/workspaces/{ws}/members"),
-        )
-        .json(&json!({"email": mail, "role": "viewer"}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::CONFLICT, "conflict").await;
+    s.req(
+        &owner,
+        Method::POST,
+        &format!("/api/v1/workspaces/{ws}/members"),
+    )
+    .json(&json!({"email": mail, "role": "viewer"}))
+    .send_expect_error(StatusCode::CONFLICT, "conflict")
+    .await;
     // Unknown role: 422.
-    let r = s
-        .req(
-            &owner,
-            Method::POST,
-            &format!("/api/v1/workspaces/{ws}/members"),
-        )
-        .json(&json!({"email": mail, "role": "root"}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    s.req(
+        &owner,
+        Method::POST,
+        &format!("/api/v1/workspaces/{ws}/members"),
+    )
+    .json(&json!({"email": mail, "role": "root"}))
+    .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    .await;
 
-    let r = s
+    let list = s
         .req(
             &owner,
             Method::GET,
             &format!("/api/v1/workspaces/{ws}/members"),
         )
-        .send()
-        .await
-        .unwrap();
-    let list = expect(r, StatusCode::OK).await;
+        .send_expect(StatusCode::OK)
+        .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
 
-    let r = s
+    let got = s
         .req(
             &owner,
             Method::PATCH,
             &format!("/api/v1/workspaces/{ws}/members/{other_id}"),
         )
         .json(&json!({"role": "admin"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(expect(r, StatusCode::OK).await["role"], "admin");
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(got["role"], "admin");
 
     // The last owner can be neither demoted nor removed.
-    let r = s
-        .req(
-            &owner,
-            Method::PATCH,
-            &format!("/api/v1/workspaces/{ws}/members/{owner_id}"),
-        )
-        .json(&json!({"role": "admin"}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::CONFLICT, "conflict").await;
-    let r = s
-        .req(
-            &owner,
-            Method::DELETE,
-            &format!("/api/v1/workspaces/{ws}/members/{owner_id}"),
-        )
-        .send()
-        .await
-        .unwrap();
-    expect_error(r, StatusCode::CONFLICT, "conflict").await;
+    s.req(
+        &owner,
+        Method::PATCH,
+        &format!("/api/v1/workspaces/{ws}/members/{owner_id}"),
+    )
+    .json(&json!({"role": "admin"}))
+    .send_expect_error(StatusCode::CONFLICT, "conflict")
+    .await;
+    s.req(
+        &owner,
+        Method::DELETE,
+        &format!("/api/v1/workspaces/{ws}/members/{owner_id}"),
+    )
+    .send_expect_error(StatusCode::CONFLICT, "conflict")
+    .await;
 
-    let r = s
-        .req(
-            &owner,
-            Method::DELETE,
-            &format!("/api/v1/workspaces/{ws}/members/{other_id}"),
-        )
-        .send()
-        .await
-        .unwrap();
-    expect(r, StatusCode::NO_CONTENT).await;
+    s.req(
+        &owner,
+        Method::DELETE,
+        &format!("/api/v1/workspaces/{ws}/members/{other_id}"),
+    )
+    .send_expect(StatusCode::NO_CONTENT)
+    .await;
 }
