@@ -67,6 +67,7 @@ impl Default for PgStoreOptions {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    fields: std::sync::Arc<schema::FieldsCache>,
 }
 
 impl PgStore {
@@ -92,7 +93,10 @@ impl PgStore {
 
     /// Wraps an existing pool; does not run the migrations.
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            fields: std::sync::Arc::default(),
+        }
     }
 
     /// Applies the embedded migrations that have not been applied yet

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use pybase_core::model::{Attachment, Record, Timestamp};
 use pybase_core::query::{RecordPage, RecordQuery};
-use pybase_core::store::{NewRecord, RecordPatch, RecordsStore, UpsertOutcome};
+use pybase_core::store::{NewRecord, RecordPatch, RecordsStore, TableAccess, UpsertOutcome};
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -246,6 +246,20 @@ impl RecordsStore for PgStore {
         let created = insert_records(&mut tx, table, records, first).await?;
         tx.commit().await.db()?;
         Ok(created)
+    }
+
+    async fn record_access(
+        &self,
+        table: TableId,
+        id: RecordId,
+        user: UserId,
+    ) -> StoreResult<(TableAccess, Option<Record>)> {
+        let row = self
+            .access_row(table, user, Some(id))
+            .await?
+            .ok_or_else(|| StoreError::not_found("table", table))?;
+        let record = rows::record_prefixed(&row, "r_").db()?;
+        Ok((self.access_from(&row).await?, record))
     }
 
     async fn get_record(

@@ -136,6 +136,27 @@ pub(crate) fn record(row: &PgRow) -> Result<Record, sqlx::Error> {
     })
 }
 
+/// A record selected with [`RECORD_COLUMNS`] renamed to `{prefix}{column}`
+/// (beside other tables' columns); `None` when no record was joined.
+pub(crate) fn record_prefixed(row: &PgRow, prefix: &str) -> Result<Option<Record>, sqlx::Error> {
+    let c = |name: &str| format!("{prefix}{name}");
+    let id: Option<String> = row.try_get(c("id").as_str())?;
+    if id.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Record {
+        id: parsed(row, &c("id"))?,
+        table_id: parsed(row, &c("table_id"))?,
+        cells: cells(row.try_get(c("data").as_str())?, &c("data"))?,
+        autonumber: row.try_get(c("autonumber").as_str())?,
+        created_by: parsed_opt(row, &c("created_by"))?,
+        updated_by: parsed_opt(row, &c("updated_by"))?,
+        created_time: time(row, &c("created_time"))?,
+        updated_time: time(row, &c("updated_time"))?,
+        deleted_time: time_opt(row, &c("deleted_time"))?,
+    }))
+}
+
 /// A user from [`USER_COLUMNS`].
 pub(crate) fn user(row: &PgRow) -> Result<User, sqlx::Error> {
     Ok(User {

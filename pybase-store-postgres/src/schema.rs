@@ -1,15 +1,17 @@
 //! [`SchemaStore`]: bases, tables, fields (with their cell indexes) and views.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use pybase_core::fields::ValueKind;
-use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, ViewId, WorkspaceId};
+use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
 use pybase_core::model::{Base, Field, Table, View};
-use pybase_core::store::SchemaStore;
+use pybase_core::store::{SchemaStore, TableAccess};
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
-use sqlx::{AssertSqlSafe, PgConnection};
+use sqlx::postgres::PgRow;
+use sqlx::{AssertSqlSafe, PgConnection, Row as _};
 
 use crate::PgStore;
 use crate::error::ResultExt;
@@ -44,6 +46,18 @@ impl IndexKind {
         }
     }
 
+    /// The index in descending order (empty last) beside the ascending one.
+    /// A B-tree read backwards gives the opposite order with nulls *first*,
+    /// so one index cannot serve both `ASC NULLS LAST` and `DESC NULLS
+    /// LAST`; with both, a sorted page in either direction reads the first
+    /// rows of an index instead of sorting every matching row.
+    fn desc_name(self, field: &str) -> String {
+        match self {
+            Self::Text => format!("\"records_txt_{field}_desc\""),
+            Self::Number => format!("\"records_num_{field}_desc\""),
+        }
+    }
+
     /// The extended statistics kept beside the index. PostgreSQL ignores the
     /// statistics of partial indexes when it estimates how many rows a
     /// condition keeps; these give it the distribution of the cells.
@@ -52,6 +66,115 @@ impl IndexKind {
             Self::Text => format!("records_txt_{field}_st"),
             Self::Number => format!("records_num_{field}_st"),
         }
+    }
+}
+
+/// Most tables whose fields [`FieldsCache`] keeps; past it, it starts over.
+const FIELDS_CACHE_TABLES: usize = 4096;
+
+/// A table's parsed fields and the version key they were read at.
+type Versioned = (Vec<String>, Arc<[Field]>);
+
+/// Parsed fields by table, keyed by the `id:xmin` of every field row of the
+/// table. Any insert, update or delete of a field row changes that list
+/// (an update writes a new row version with a new `xmin`), and the list is
+/// read in the same statement as the table, so a stale entry is never used,
+/// whichever server instance made the change.
+#[derive(Debug, Default)]
+pub(crate) struct FieldsCache {
+    tables: Mutex<HashMap<TableId, Versioned>>,
+}
+
+impl FieldsCache {
+    fn get(&self, table: TableId, key: &[String]) -> Option<Arc<[Field]>> {
+        self.tables
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&table)
+            .filter(|(k, _)| k.as_slice() == key)
+            .map(|(_, f)| Arc::clone(f))
+    }
+
+    fn put(&self, table: TableId, key: Vec<String>, fields: Arc<[Field]>) {
+        let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
+        if tables.len() >= FIELDS_CACHE_TABLES {
+            tables.clear();
+        }
+        tables.insert(table, (key, fields));
+    }
+}
+
+impl PgStore {
+    /// The table, the user's role and the fields' version key, and with
+    /// `record` that live record (columns prefixed `r_`), in one statement;
+    /// `None` if the table is absent.
+    pub(crate) async fn access_row(
+        &self,
+        table: TableId,
+        user: UserId,
+        record: Option<RecordId>,
+    ) -> StoreResult<Option<PgRow>> {
+        let query = match record {
+            None => sqlx::query(const_format_access(false)),
+            Some(_) => sqlx::query(const_format_access(true)),
+        };
+        let mut query = query.bind(table.as_str()).bind(user.as_str());
+        if let Some(id) = record {
+            query = query.bind(id.as_str().to_owned());
+        }
+        query.fetch_optional(&self.pool).await.db()
+    }
+
+    /// [`TableAccess`] from a row of [`PgStore::access_row`], reading the
+    /// fields only when the cache does not hold their current version.
+    pub(crate) async fn access_from(&self, row: &PgRow) -> StoreResult<TableAccess> {
+        let table = rows::table(row).db()?;
+        let role = rows::parsed_opt(row, "member_role").db()?;
+        let key: Vec<String> = row.try_get("fields_key").db()?;
+        let fields = match self.fields.get(table.id, &key) {
+            Some(f) => f,
+            None => {
+                let fields: Arc<[Field]> = self.list_fields(table.id).await?.into();
+                self.fields.put(table.id, key, Arc::clone(&fields));
+                fields
+            }
+        };
+        Ok(TableAccess {
+            table,
+            fields,
+            role,
+        })
+    }
+}
+
+/// The SQL of [`PgStore::access_row`], with or without the joined record.
+fn const_format_access(with_record: bool) -> &'static str {
+    if with_record {
+        concat!(
+            "SELECT t.id, t.base_id, t.workspace_id, t.name, t.description, ",
+            "t.primary_field_id, t.position, t.created_at, t.updated_at, ",
+            "(SELECT m.role FROM workspace_members m ",
+            "WHERE m.workspace_id = t.workspace_id AND m.user_id = $2) AS member_role, ",
+            "ARRAY(SELECT f.id || ':' || f.xmin::text FROM fields f WHERE f.table_id = t.id ",
+            "ORDER BY f.position, f.id) AS fields_key, ",
+            "r.id AS r_id, r.table_id AS r_table_id, r.autonumber AS r_autonumber, ",
+            "r.data AS r_data, r.created_by AS r_created_by, r.updated_by AS r_updated_by, ",
+            "r.created_time AS r_created_time, r.updated_time AS r_updated_time, ",
+            "r.deleted_time AS r_deleted_time ",
+            "FROM tables t LEFT JOIN records r ",
+            "ON r.table_id = t.id AND r.id = $3 AND r.deleted_time IS NULL ",
+            "WHERE t.id = $1"
+        )
+    } else {
+        concat!(
+            "SELECT t.id, t.base_id, t.workspace_id, t.name, t.description, ",
+            "t.primary_field_id, t.position, t.created_at, t.updated_at, ",
+            "(SELECT m.role FROM workspace_members m ",
+            "WHERE m.workspace_id = t.workspace_id AND m.user_id = $2) AS member_role, ",
+            "ARRAY(SELECT f.id || ':' || f.xmin::text FROM fields f WHERE f.table_id = t.id ",
+            "ORDER BY f.position, f.id) AS fields_key ",
+            "FROM tables t WHERE t.id = $1"
+        )
     }
 }
 
@@ -89,10 +212,25 @@ async fn sync_index(conn: &mut PgConnection, table: TableId, field: &Field) -> S
     let want = IndexKind::of(field);
     for kind in IndexKind::ALL {
         if want == Some(kind) {
+            let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+                .bind(kind.desc_name(fld))
+                .fetch_one(&mut *conn)
+                .await
+                .db()?;
             let ddl = format!(
                 "CREATE INDEX IF NOT EXISTS {} ON records {} \
                  WHERE table_id = '{tbl}' AND deleted_time IS NULL",
                 kind.name(fld),
+                index_expression(kind, fld)
+            );
+            sqlx::query(AssertSqlSafe(ddl))
+                .execute(&mut *conn)
+                .await
+                .db()?;
+            let ddl = format!(
+                "CREATE INDEX IF NOT EXISTS {} ON records ({} DESC NULLS LAST) \
+                 WHERE table_id = '{tbl}' AND deleted_time IS NULL",
+                kind.desc_name(fld),
                 index_expression(kind, fld)
             );
             sqlx::query(AssertSqlSafe(ddl))
@@ -108,6 +246,14 @@ async fn sync_index(conn: &mut PgConnection, table: TableId, field: &Field) -> S
                 .execute(&mut *conn)
                 .await
                 .db()?;
+            if exists.is_none() {
+                // New indexes and statistics are worthless to the planner
+                // until analysed; autovacuum may take minutes to get there.
+                sqlx::query("ANALYZE records")
+                    .execute(&mut *conn)
+                    .await
+                    .db()?;
+            }
         } else {
             drop_index(conn, kind, fld).await?;
         }
@@ -123,11 +269,13 @@ async fn drop_index(conn: &mut PgConnection, kind: IndexKind, fld: &str) -> Stor
         .await
         .db()?;
     if exists.is_some() {
-        let ddl = format!("DROP INDEX IF EXISTS {}", kind.name(fld));
-        sqlx::query(AssertSqlSafe(ddl))
-            .execute(&mut *conn)
-            .await
-            .db()?;
+        for name in [kind.name(fld), kind.desc_name(fld)] {
+            let ddl = format!("DROP INDEX IF EXISTS {name}");
+            sqlx::query(AssertSqlSafe(ddl))
+                .execute(&mut *conn)
+                .await
+                .db()?;
+        }
     }
     let stats: Option<i32> =
         sqlx::query_scalar("SELECT 1 FROM pg_statistic_ext WHERE stxname = $1")
@@ -227,6 +375,14 @@ async fn save_field(conn: &mut PgConnection, field: &Field) -> StoreResult<Table
 
 #[async_trait]
 impl SchemaStore for PgStore {
+    async fn table_access(&self, table: TableId, user: UserId) -> StoreResult<TableAccess> {
+        let row = self
+            .access_row(table, user, None)
+            .await?
+            .ok_or_else(|| StoreError::not_found("table", table))?;
+        self.access_from(&row).await
+    }
+
     async fn create_base(&self, base: &Base) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO bases (id, workspace_id, name, description, created_at, updated_at) \

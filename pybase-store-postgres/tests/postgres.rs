@@ -517,13 +517,19 @@ async fn schema_crud_cascades_and_cell_indexes() {
     s.create_field(&code).await.unwrap();
     assert_eq!(
         index_names().await,
-        vec![format!("records_txt_{}", code.id)]
+        vec![
+            format!("records_txt_{}", code.id),
+            format!("records_txt_{}_desc", code.id)
+        ]
     );
     code.field_type = number();
     s.update_field(&code).await.unwrap();
     assert_eq!(
         index_names().await,
-        vec![format!("records_num_{}", code.id)]
+        vec![
+            format!("records_num_{}", code.id),
+            format!("records_num_{}_desc", code.id)
+        ]
     );
     code.indexed = false;
     s.update_field(&code).await.unwrap();
@@ -541,7 +547,8 @@ async fn schema_crud_cascades_and_cell_indexes() {
     assert!(index_names().await.is_empty());
     code.id = FieldId::new();
     s.create_field(&code).await.unwrap();
-    assert_eq!(index_names().await.len(), 1);
+    // The ascending and the descending index.
+    assert_eq!(index_names().await.len(), 2);
 
     // Views keep their config.
     let t = now();
