@@ -293,6 +293,15 @@ impl RecordsStore for PgStore {
         if patches.is_empty() {
             return Ok(Vec::new());
         }
+        if let [patch] = patches {
+            // One UPDATE statement is atomic on its own: no BEGIN/COMMIT
+            // round trips (and no locking SELECT) for the common single edit.
+            let mut conn = self.pool.acquire().await.db()?;
+            let record = apply_patch(&mut conn, table, patch, at, by)
+                .await?
+                .ok_or_else(|| StoreError::not_found("record", patch.id))?;
+            return Ok(vec![record]);
+        }
         let mut tx = self.pool.begin().await.db()?;
         let distinct: HashSet<RecordId> = patches.iter().map(|p| p.id).collect();
         let updated = if distinct.len() == patches.len() {
