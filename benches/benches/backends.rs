@@ -407,6 +407,30 @@ fn run(c: &mut Criterion, rt: &Runtime, side: &mut Side, sizes: Sizes) {
     }
     page_groups(side, "");
 
+    // A selective equality (one record in the table): where PostgreSQL's
+    // GIN index on the cells serves the filter.
+    let one = QueryInput {
+        filter: Some(json!({ "field": "Part", "op": "eq", "value": "Part 0000042" })),
+        page_size: Some(100),
+        ..Default::default()
+    };
+    let q = rt
+        .block_on(pybase_query(&bench, &big, &one))
+        .expect("resolve query");
+    let plan = match (&side.pg, &side.sqlite) {
+        (Some(pg), _) => Some(rt.block_on(pg.explain(&q, true))),
+        (None, Some(sqlite)) => Some(rt.block_on(sqlite.explain(&q))),
+        (None, None) => None,
+    };
+    if let Some(plan) = plan {
+        let plan = plan
+            .map(|l| l.join("\n"))
+            .unwrap_or_else(|e| format!("(no plan: {e})"));
+        side.note(format!(
+            "\n#### {name}: PyBase plan of a selective equality (Part = \"Part 0000042\", not indexed)\n\n```\n{plan}\n```"
+        ));
+    }
+
     // ---- cursor walk ----
     let walk = rt.block_on(bench.table("Walk")).expect("walk table");
     rt.block_on(bench.fill(&walk, sizes.walk, sizes.batch))
