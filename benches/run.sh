@@ -9,7 +9,8 @@
 #   3. pybase-report, which puts every figure beside its raw ceiling.
 #
 # Usage: benches/run.sh [--quick] [--no-http]
-#   --quick    smaller tables (10k bulk, 50k big, 10k walk; 3 s HTTP runs)
+#   --quick    smaller tables (10k bulk, 50k big, 10k walk; 3 s HTTP runs);
+#              writes target/pybase-bench/RESULTS-quick.md instead
 #   --no-http  skip the HTTP load run
 #
 # PostgreSQL: PYBASE_TEST_POSTGRES_URL (default
@@ -73,7 +74,9 @@ run_http() { # backend database_url
 }
 if [ "$http" = 1 ]; then
     run_http sqlite "sqlite://$out/http-data-sqlite/pybase.db"
-    if [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ]; then
+    if [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ] && ! command -v psql >/dev/null; then
+        echo "psql not found: the HTTP run on PostgreSQL is skipped" >&2
+    elif [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ]; then
         admin="$PYBASE_TEST_POSTGRES_URL"
         pg_http="${admin%/*}/pybase_bench_http"
         psql "$admin" -qc "DROP DATABASE IF EXISTS pybase_bench_http WITH (FORCE)" \
@@ -89,7 +92,9 @@ machine="$out/machine.md"
     echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with local changes)')"
     echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
     echo "- toolchain: $(rustc --version)"
-    echo "- SQLite: $(sqlite_version=$(grep -m1 -o 'SQLITE_VERSION  *"[0-9.]*"' "$(find ~/.cargo/registry/src -path '*libsqlite3-sys-0.37*/sqlite3/sqlite3.h' 2>/dev/null | head -1)" 2>/dev/null | grep -o '[0-9.]*'); echo "${sqlite_version:-bundled}") (bundled by rusqlite 0.39)"
+    sqlite_h=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -path '*libsqlite3-sys-0.37*/sqlite3/sqlite3.h' 2>/dev/null | head -1)
+    sqlite_version=$(grep -m1 -o 'SQLITE_VERSION  *"[0-9.]*"' "$sqlite_h" 2>/dev/null | grep -o '[0-9][0-9.]*' || true)
+    echo "- SQLite: ${sqlite_version:-bundled} (bundled by rusqlite 0.39)"
     if [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ]; then
         echo "- PostgreSQL: $(psql "$PYBASE_TEST_POSTGRES_URL" -tAc 'SHOW server_version' 2>/dev/null || echo unknown)"
     fi
@@ -99,4 +104,7 @@ machine="$out/machine.md"
         echo "- sizes: full (100,000 bulk, 1,000,000-record big table, 100,000 walked)"
     fi
 } >"$machine"
-cargo run --release -q -p pybase-benches --bin pybase-report -- "$out" benches/RESULTS.md "$machine"
+# A smoke run must not replace the committed results of a full run.
+results=benches/RESULTS.md
+if [ "$quick" = 1 ]; then results="$out/RESULTS-quick.md"; fi
+cargo run --release -q -p pybase-benches --bin pybase-report -- "$out" "$results" "$machine"
