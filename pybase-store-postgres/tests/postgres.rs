@@ -1563,3 +1563,61 @@ fn queries_and_pages_match_the_reference_evaluator() {
     drop(fx);
     rt.block_on(async { drop(db) });
 }
+
+#[tokio::test]
+async fn table_access_sees_field_changes_made_by_another_instance() {
+    // Fields are cached per store by their rows' id:xmin list; a change made
+    // through another store (another server instance) must show at once.
+    let url = require_postgres!();
+    let db = TestDb::new(&url).await;
+    let s = db.store.clone();
+    let other = db.second_store().await;
+    let a = user(&s, "a").await;
+    let (_, _, table, f) = table_with(&s, a.id, &[("A", number()), ("B", text())]).await;
+    let names = |access: &pybase_core::store::TableAccess| {
+        access
+            .fields
+            .iter()
+            .map(|x| x.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let first = s.table_access(table.id, a.id).await.unwrap();
+    assert_eq!(names(&first), vec!["A", "B"]);
+    assert_eq!(first.role, Some(Role::Owner));
+
+    let mut renamed = f[1].clone();
+    renamed.name = "Renamed".into();
+    other.update_field(&renamed).await.unwrap();
+    assert_eq!(
+        names(&s.table_access(table.id, a.id).await.unwrap()),
+        vec!["A", "Renamed"]
+    );
+
+    let extra = field(table.id, "C", number(), 5);
+    other.create_field(&extra).await.unwrap();
+    other.delete_field(f[0].id).await.unwrap();
+    let recs = s
+        .create_records(
+            table.id,
+            &[new_record(cells(&[(extra.id, json!(7))]), None, now())],
+        )
+        .await
+        .unwrap();
+    let (access, found) = s.record_access(table.id, recs[0].id, a.id).await.unwrap();
+    assert_eq!(names(&access), vec!["Renamed", "C"]);
+    assert_eq!(found.as_ref(), Some(&recs[0]));
+    let (_, missing) = s
+        .record_access(table.id, RecordId::new(), a.id)
+        .await
+        .unwrap();
+    assert!(missing.is_none());
+    let outsider = user(&s, "b").await;
+    assert_eq!(
+        s.table_access(table.id, outsider.id).await.unwrap().role,
+        None
+    );
+    assert!(matches!(
+        s.table_access(TableId::new(), a.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
