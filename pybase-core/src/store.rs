@@ -22,7 +22,9 @@ pub use auth::{
     AuthStore, PasswordReset, RefreshToken, SpendOutcome, StoredApiKey, UserCredentials,
 };
 pub use health::StoreHealth;
-pub use records::{NewRecord, RecordPatch, RecordsStore, UpsertOutcome};
+pub use records::{
+    CachedFields, FieldsVersion, NewRecord, RecordPatch, RecordsStore, UpdateGuard, UpsertOutcome,
+};
 pub use schema::{SchemaStore, TableAccess};
 pub use workspaces::WorkspacesStore;
 

@@ -53,6 +53,7 @@ macro_rules! conformance_tests {
             records::soft_delete_restore_and_include_deleted,
             records::attachments_round_trip,
             records::autonumbers_increase,
+            records::update_after_field_or_role_change_uses_current_state,
             query::filter_operators_match_reference,
             query::sort_empty_last_and_ties_by_id,
             query::cursor_pages_walk_everything_once,

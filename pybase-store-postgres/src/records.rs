@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use pybase_core::model::{Attachment, Record, Timestamp};
 use pybase_core::query::{RecordPage, RecordQuery};
-use pybase_core::store::{NewRecord, RecordPatch, RecordsStore, TableAccess, UpsertOutcome};
+use pybase_core::store::{
+    CachedFields, NewRecord, RecordPatch, RecordsStore, TableAccess, UpdateGuard, UpsertOutcome,
+};
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -132,6 +134,51 @@ async fn apply_patch(
     .fetch_optional(&mut *conn)
     .await
     .db()?;
+    row.as_ref().map(rows::record).transpose().db()
+}
+
+/// The SQL of [`apply_patch_guarded`].
+const GUARDED_UPDATE: &str = concat!(
+    "UPDATE records SET ",
+    "data = (CASE WHEN $3 THEN $4::jsonb ELSE data || $4::jsonb END) - $5::text[], ",
+    "updated_time = $6, updated_by = $7 ",
+    "WHERE table_id = $1 AND id = $2 AND deleted_time IS NULL AND EXISTS (",
+    "SELECT 1 FROM tables t JOIN workspace_members m ",
+    "ON m.workspace_id = t.workspace_id AND m.user_id = $8 ",
+    "WHERE t.id = $1 AND t.workspace_id = $9 AND m.role = ANY($10::text[]) AND ",
+    crate::schema::fields_key_sql!(),
+    " = $11::text[]) RETURNING {}"
+);
+
+/// [`apply_patch`] in the same statement as the checks of `guard` (role,
+/// workspace and fields' version key); `None` if the record is missing or a
+/// check fails, with nothing changed.
+async fn apply_patch_guarded(
+    conn: &mut PgConnection,
+    table: TableId,
+    patch: &RecordPatch,
+    guard: &UpdateGuard,
+    at: Timestamp,
+    by: Option<UserId>,
+) -> StoreResult<Option<Record>> {
+    let unset: Vec<&str> = patch.unset.iter().map(FieldId::as_str).collect();
+    let roles: Vec<&str> = guard.roles.iter().map(|r| r.as_str()).collect();
+    let key: Vec<&str> = guard.fields.version.0.iter().map(String::as_str).collect();
+    let row = sqlx::query(cols(RECORD_COLUMNS, GUARDED_UPDATE))
+        .bind(table.as_str())
+        .bind(patch.id.as_str())
+        .bind(patch.replace)
+        .bind(stored(&patch.set))
+        .bind(unset)
+        .bind(at)
+        .bind(by.as_ref().map(UserId::as_str))
+        .bind(guard.user.as_str())
+        .bind(guard.fields.workspace_id.as_str())
+        .bind(roles)
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+        .db()?;
     row.as_ref().map(rows::record).transpose().db()
 }
 
@@ -319,6 +366,24 @@ impl RecordsStore for PgStore {
         };
         tx.commit().await.db()?;
         Ok(updated)
+    }
+
+    fn cached_fields(&self, table: TableId) -> Option<CachedFields> {
+        self.fields.cached(table)
+    }
+
+    async fn update_record_guarded(
+        &self,
+        table: TableId,
+        patch: &RecordPatch,
+        guard: &UpdateGuard,
+        at: Timestamp,
+        by: Option<UserId>,
+    ) -> StoreResult<Option<Record>> {
+        // One statement checks and writes; like `update_records` for one
+        // patch, it needs no BEGIN/COMMIT.
+        let mut conn = self.pool.acquire().await.db()?;
+        apply_patch_guarded(&mut conn, table, patch, guard, at, by).await
     }
 
     async fn upsert_records(

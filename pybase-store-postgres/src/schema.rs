@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use pybase_core::fields::ValueKind;
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
 use pybase_core::model::{Base, Field, Table, View};
-use pybase_core::store::{SchemaStore, TableAccess};
+use pybase_core::store::{CachedFields, FieldsVersion, SchemaStore, TableAccess};
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -72,14 +72,16 @@ impl IndexKind {
 /// Most tables whose fields [`FieldsCache`] keeps; past it, it starts over.
 const FIELDS_CACHE_TABLES: usize = 4096;
 
-/// A table's parsed fields and the version key they were read at.
-type Versioned = (Vec<String>, Arc<[Field]>);
+/// A table's workspace, and its parsed fields with the version key they
+/// were read at.
+type Versioned = (WorkspaceId, Arc<[String]>, Arc<[Field]>);
 
 /// Parsed fields by table, keyed by the `id:xmin` of every field row of the
 /// table. Any insert, update or delete of a field row changes that list
 /// (an update writes a new row version with a new `xmin`), and the list is
-/// read in the same statement as the table, so a stale entry is never used,
-/// whichever server instance made the change.
+/// read in the same statement as the table (or as the guarded update that
+/// relies on it), so a stale entry is never used, whichever server instance
+/// made the change.
 #[derive(Debug, Default)]
 pub(crate) struct FieldsCache {
     tables: Mutex<HashMap<TableId, Versioned>>,
@@ -91,18 +93,40 @@ impl FieldsCache {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&table)
-            .filter(|(k, _)| k.as_slice() == key)
-            .map(|(_, f)| Arc::clone(f))
+            .filter(|(_, k, _)| k.as_ref() == key)
+            .map(|(_, _, f)| Arc::clone(f))
     }
 
-    fn put(&self, table: TableId, key: Vec<String>, fields: Arc<[Field]>) {
+    fn put(&self, table: &Table, key: Vec<String>, fields: Arc<[Field]>) {
         let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
         if tables.len() >= FIELDS_CACHE_TABLES {
             tables.clear();
         }
-        tables.insert(table, (key, fields));
+        tables.insert(table.id, (table.workspace_id, key.into(), fields));
+    }
+
+    /// The entry of `table`, whatever its version.
+    pub(crate) fn cached(&self, table: TableId) -> Option<CachedFields> {
+        self.tables
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&table)
+            .map(|(ws, key, fields)| CachedFields {
+                workspace_id: *ws,
+                fields: Arc::clone(fields),
+                version: FieldsVersion(Arc::clone(key)),
+            })
     }
 }
+
+/// SQL of the version key of the fields of table `t` (see [`FieldsCache`]).
+macro_rules! fields_key_sql {
+    () => {
+        "ARRAY(SELECT f.id || ':' || f.xmin::text FROM fields f WHERE f.table_id = t.id \
+         ORDER BY f.position, f.id)"
+    };
+}
+pub(crate) use fields_key_sql;
 
 impl PgStore {
     /// The table, the user's role and the fields' version key, and with
@@ -135,7 +159,7 @@ impl PgStore {
             Some(f) => f,
             None => {
                 let fields: Arc<[Field]> = self.list_fields(table.id).await?.into();
-                self.fields.put(table.id, key, Arc::clone(&fields));
+                self.fields.put(&table, key, Arc::clone(&fields));
                 fields
             }
         };
@@ -155,8 +179,8 @@ fn const_format_access(with_record: bool) -> &'static str {
             "t.primary_field_id, t.position, t.created_at, t.updated_at, ",
             "(SELECT m.role FROM workspace_members m ",
             "WHERE m.workspace_id = t.workspace_id AND m.user_id = $2) AS member_role, ",
-            "ARRAY(SELECT f.id || ':' || f.xmin::text FROM fields f WHERE f.table_id = t.id ",
-            "ORDER BY f.position, f.id) AS fields_key, ",
+            fields_key_sql!(),
+            " AS fields_key, ",
             "r.id AS r_id, r.table_id AS r_table_id, r.autonumber AS r_autonumber, ",
             "r.data AS r_data, r.created_by AS r_created_by, r.updated_by AS r_updated_by, ",
             "r.created_time AS r_created_time, r.updated_time AS r_updated_time, ",
@@ -171,8 +195,8 @@ fn const_format_access(with_record: bool) -> &'static str {
             "t.primary_field_id, t.position, t.created_at, t.updated_at, ",
             "(SELECT m.role FROM workspace_members m ",
             "WHERE m.workspace_id = t.workspace_id AND m.user_id = $2) AS member_role, ",
-            "ARRAY(SELECT f.id || ':' || f.xmin::text FROM fields f WHERE f.table_id = t.id ",
-            "ORDER BY f.position, f.id) AS fields_key ",
+            fields_key_sql!(),
+            " AS fields_key ",
             "FROM tables t WHERE t.id = $1"
         )
     }

@@ -1,6 +1,7 @@
 //! Records: validated writes, reads and queries.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -17,8 +18,8 @@ use crate::query::{
     Cursor, DEFAULT_PAGE_SIZE, Filter, FilterSpec, MAX_PAGE_SIZE, RecordQuery, SortKey, SortSpec,
     eval, find_field, fingerprint, resolve_filter, resolve_sort,
 };
-use crate::role::Action;
-use crate::store::{NewRecord, RecordPatch};
+use crate::role::{Action, Role};
+use crate::store::{NewRecord, RecordPatch, UpdateGuard};
 
 /// Most records one write may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -333,11 +334,90 @@ impl Pybase {
         opts: WriteOptions,
         replace: bool,
     ) -> Result<RecordOut> {
+        if let Some(out) = self
+            .update_one_guarded(principal, table, id, &cells, opts, replace)
+            .await?
+        {
+            return Ok(out);
+        }
         let mut out = self
             .update_inner(principal, table, vec![(id, cells)], opts, replace, false)
             .await?;
         out.pop()
             .ok_or_else(|| Error::Internal("store returned no record".into()))
+    }
+
+    /// The one-round-trip update: validates against the fields the store
+    /// holds in memory and lets the store check the caller's role and the
+    /// fields' version as it writes. `None` (nothing changed) whenever that
+    /// cannot decide alone: no cached fields, a workspace or role the
+    /// principal may not write with, a cell needing more validation or
+    /// failing it (errors must come after the access check), a changed
+    /// schema or role, or a missing record. The caller then takes the
+    /// two-step path, which reports exactly why.
+    async fn update_one_guarded(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        id: RecordId,
+        cells: &CellsInput,
+        opts: WriteOptions,
+        replace: bool,
+    ) -> Result<Option<RecordOut>> {
+        let Some(cached) = self.store.cached_fields(table) else {
+            return Ok(None);
+        };
+        if !principal.can_see_workspace(cached.workspace_id) {
+            return Ok(None);
+        }
+        let roles: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| principal.allows(*r, Action::WriteRecords))
+            .collect();
+        if roles.is_empty() {
+            return Ok(None);
+        }
+        let fields = Arc::clone(&cached.fields);
+        let mut batch = Batch::new(&fields, opts.typecast);
+        let p = batch.prepare(cells, "");
+        let simple = batch.errors.is_empty()
+            && batch.new_choices.is_empty()
+            && batch.links.is_empty()
+            && batch.attachments.is_empty();
+        if !simple {
+            return Ok(None);
+        }
+        let patch = RecordPatch {
+            id,
+            set: p.set,
+            unset: p.unset,
+            replace,
+        };
+        let guard = UpdateGuard {
+            user: principal.user_id(),
+            roles,
+            fields: cached,
+        };
+        let Some(record) = self
+            .store
+            .update_record_guarded(
+                table,
+                &patch,
+                &guard,
+                self.clock.now(),
+                Some(principal.user_id()),
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut out = self
+            .render_all(&fields, opts.field_key, std::slice::from_ref(&record))
+            .await?;
+        // The write happened: never fall back (and write twice) from here.
+        out.pop()
+            .map(Some)
+            .ok_or_else(|| Error::Internal("render returned no record".into()))
     }
 
     /// Changes up to 1000 records, all or nothing; a missing id or a bad

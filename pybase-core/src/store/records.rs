@@ -1,13 +1,16 @@
 //! Records and attachments.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{SchemaStore, TableAccess};
 use crate::error::{StoreError, StoreResult};
-use crate::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
-use crate::model::{Attachment, Cells, Record, Timestamp};
+use crate::ids::{AttachmentId, FieldId, RecordId, TableId, UserId, WorkspaceId};
+use crate::model::{Attachment, Cells, Field, Record, Timestamp};
 use crate::query::{RecordPage, RecordQuery};
+use crate::role::Role;
 
 /// A record to insert (already validated by core).
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +45,36 @@ pub struct UpsertOutcome {
     pub record: Record,
     /// `true` if it was created, `false` if an existing one was updated.
     pub created: bool,
+}
+
+/// The version of a table's fields as a backend keys it (opaque to core:
+/// equal keys mean the same field rows at the same version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldsVersion(pub Arc<[String]>);
+
+/// A table's fields as a store last read them, held in memory by the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedFields {
+    /// The table's workspace (a table never changes workspace).
+    pub workspace_id: WorkspaceId,
+    /// The fields by position, as read at `version`.
+    pub fields: Arc<[Field]>,
+    /// The version they were read at.
+    pub version: FieldsVersion,
+}
+
+/// The conditions of [`RecordsStore::update_record_guarded`]: the write
+/// happens only while they all still hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateGuard {
+    /// The acting user.
+    pub user: UserId,
+    /// The roles in the table's workspace that may make the write (the
+    /// caller has already applied its own limits, such as key scopes).
+    pub roles: Vec<Role>,
+    /// The fields the patch was validated against; the table's current
+    /// fields must still be these.
+    pub fields: CachedFields,
 }
 
 /// Records and attachment metadata.
@@ -96,6 +129,53 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
         at: Timestamp,
         by: Option<UserId>,
     ) -> StoreResult<Vec<Record>>;
+    /// The fields of `table` as this store holds them in memory, without any
+    /// I/O; `None` if it holds none (the default: stores without a cache).
+    /// Callers validate against them only together with
+    /// [`RecordsStore::update_record_guarded`], which checks they are current.
+    fn cached_fields(&self, table: TableId) -> Option<CachedFields> {
+        let _ = table;
+        None
+    }
+    /// Applies one patch like [`RecordsStore::update_records`], but only if
+    /// the live record exists, `guard.user`'s role in the table's workspace
+    /// is one of `guard.roles` and the table's fields are still
+    /// `guard.fields`. Returns `None`, with nothing changed, when any of these
+    /// does not hold (including an absent table); callers then take the path
+    /// that reports why.
+    ///
+    /// The default reads [`SchemaStore::table_access`], compares, then calls
+    /// [`RecordsStore::update_records`]; backends override it with one
+    /// statement that checks and writes.
+    async fn update_record_guarded(
+        &self,
+        table: TableId,
+        patch: &RecordPatch,
+        guard: &UpdateGuard,
+        at: Timestamp,
+        by: Option<UserId>,
+    ) -> StoreResult<Option<Record>> {
+        let access = match self.table_access(table, guard.user).await {
+            Ok(a) => a,
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let allowed = access.role.is_some_and(|r| guard.roles.contains(&r));
+        if !allowed
+            || access.table.workspace_id != guard.fields.workspace_id
+            || access.fields != guard.fields.fields
+        {
+            return Ok(None);
+        }
+        match self
+            .update_records(table, std::slice::from_ref(patch), at, by)
+            .await
+        {
+            Ok(mut records) => Ok(records.pop()),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
     /// For each input record, in order and in one transaction: the live record
     /// whose cells of `merge_on` equal the input's (absent equals absent) is
     /// merged with the input's cells; with no match the input is created

@@ -7,8 +7,9 @@ use serde_json::{Value, json};
 
 use super::fixture::{Fixture, assert_invalid, cells};
 use crate::Error;
-use crate::facade::{FieldKey, QueryInput, WriteOptions};
+use crate::facade::{FieldKey, FieldPatch, QueryInput, WriteOptions};
 use crate::ids::RecordId;
+use crate::role::Role;
 use crate::store::Store;
 
 async fn count(fx: &Fixture) -> usize {
@@ -498,4 +499,163 @@ pub async fn autonumbers_increase(store: Arc<dyn Store>) {
         .collect();
     assert!(nums.windows(2).all(|w| w[0] < w[1]), "{nums:?}");
     assert_eq!(nums[0], 1);
+}
+
+/// Single-record updates stay correct when the schema or the caller's role
+/// changed since the last one (stores may validate against fields cached
+/// from an earlier read and check role and fields' version as they write):
+/// an update right after a field change is validated against the new
+/// schema, a member demoted to viewer between two updates gets Forbidden,
+/// and a removed member gets NotFound, with nothing written.
+pub async fn update_after_field_or_role_change_uses_current_state(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let w = WriteOptions::default();
+    let r = fx.create(&[("Name", json!("n")), ("Qty", json!(1))]).await;
+    // Two updates: the second may take a store's cached-fields path.
+    for qty in [2, 3] {
+        let u = fx
+            .pb
+            .update_record(&fx.editor, t, r.id, cells(&[("Qty", json!(qty))]), w, false)
+            .await
+            .unwrap();
+        assert_eq!(u.fields["Qty"], json!(qty));
+        assert_eq!(u.fields["Name"], json!("n"));
+    }
+
+    // Notes becomes a number: text the old schema accepted is now refused.
+    fx.pb
+        .update_field(
+            &fx.owner,
+            fx.field("Notes"),
+            FieldPatch {
+                field_type: Some("number".into()),
+                options: Some(json!({ "precision": 0 })),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let e = fx
+        .pb
+        .update_record(
+            &fx.editor,
+            t,
+            r.id,
+            cells(&[("Notes", json!("text"))]),
+            w,
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Validation { .. }), "{e:?}");
+    let back = fx
+        .pb
+        .get_record(&fx.editor, t, r.id, FieldKey::Name)
+        .await
+        .unwrap();
+    assert!(!back.fields.contains_key("Notes"), "{back:?}");
+    assert_eq!(back.fields["Qty"], json!(3));
+    let u = fx
+        .pb
+        .update_record(&fx.editor, t, r.id, cells(&[("Notes", json!(5))]), w, false)
+        .await
+        .unwrap();
+    assert_eq!(u.fields["Notes"], json!(5));
+    assert_eq!(u.fields["Qty"], json!(3));
+
+    // A renamed field is found by its new name right away, the old is unknown.
+    fx.pb
+        .update_field(
+            &fx.owner,
+            fx.field("Qty"),
+            FieldPatch {
+                name: Some("Quantity".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let e = fx
+        .pb
+        .update_record(&fx.editor, t, r.id, cells(&[("Qty", json!(4))]), w, false)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Validation { .. }), "{e:?}");
+    let u = fx
+        .pb
+        .update_record(
+            &fx.editor,
+            t,
+            r.id,
+            cells(&[("Quantity", json!(4))]),
+            w,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(u.fields["Quantity"], json!(4));
+    assert_eq!(u.fields["Notes"], json!(5));
+
+    // Demoted to viewer between two updates: the second is Forbidden.
+    let editor_id = fx.editor.user_id();
+    fx.pb
+        .update_member(&fx.owner, fx.ws.id, editor_id, Role::Viewer)
+        .await
+        .unwrap();
+    let e = fx
+        .pb
+        .update_record(
+            &fx.editor,
+            t,
+            r.id,
+            cells(&[("Quantity", json!(5))]),
+            w,
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Forbidden(_)), "{e:?}");
+    // Promoted back, then removed: a non-member gets NotFound.
+    fx.pb
+        .update_member(&fx.owner, fx.ws.id, editor_id, Role::Editor)
+        .await
+        .unwrap();
+    let u = fx
+        .pb
+        .update_record(
+            &fx.editor,
+            t,
+            r.id,
+            cells(&[("Quantity", json!(6))]),
+            w,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(u.fields["Quantity"], json!(6));
+    fx.pb
+        .remove_member(&fx.owner, fx.ws.id, editor_id)
+        .await
+        .unwrap();
+    let e = fx
+        .pb
+        .update_record(
+            &fx.editor,
+            t,
+            r.id,
+            cells(&[("Quantity", json!(7))]),
+            w,
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+    let back = fx
+        .pb
+        .get_record(&fx.owner, t, r.id, FieldKey::Name)
+        .await
+        .unwrap();
+    assert_eq!(back.fields["Quantity"], json!(6));
+    assert_eq!(back.fields["Notes"], json!(5));
 }
