@@ -456,7 +456,7 @@ impl RecordsStore for SqliteStore {
                         return Err(Error::conflict(
                             "record",
                             "merge_on",
-                            "several records match the merge fields",
+                            "more than one record matches the merge fields",
                         ));
                     }
                 }

@@ -12,7 +12,7 @@ use super::{Pybase, not_found_as};
 use crate::error::{Error, FieldErrors, Result, StoreError};
 use crate::fields::{FieldType, ValueKind, new_choice_names};
 use crate::ids::{AttachmentId, FieldId, RecordId, TableId, ViewId};
-use crate::model::{Cells, Field, Record, Table};
+use crate::model::{Cells, Field, Record, Table, Timestamp};
 use crate::principal::Principal;
 use crate::query::{
     Cursor, DEFAULT_PAGE_SIZE, Filter, FilterSpec, MAX_PAGE_SIZE, RecordQuery, SortKey, SortSpec,
@@ -334,14 +334,25 @@ impl Pybase {
         opts: WriteOptions,
         replace: bool,
     ) -> Result<RecordOut> {
+        // The time the guarded attempt wrote with, reused when it falls
+        // back so both paths read the clock alike.
+        let mut at = None;
         if let Some(out) = self
-            .update_one_guarded(principal, table, id, &cells, opts, replace)
+            .update_one_guarded(principal, table, id, &cells, opts, replace, &mut at)
             .await?
         {
             return Ok(out);
         }
         let mut out = self
-            .update_inner(principal, table, vec![(id, cells)], opts, replace, false)
+            .update_inner(
+                principal,
+                table,
+                vec![(id, cells)],
+                opts,
+                replace,
+                false,
+                at,
+            )
             .await?;
         out.pop()
             .ok_or_else(|| Error::Internal("store returned no record".into()))
@@ -355,6 +366,7 @@ impl Pybase {
     /// failing it (errors must come after the access check), a changed
     /// schema or role, or a missing record. The caller then takes the
     /// two-step path, which reports exactly why.
+    #[allow(clippy::too_many_arguments)] // private steps of update_record
     async fn update_one_guarded(
         &self,
         principal: &Principal,
@@ -363,6 +375,7 @@ impl Pybase {
         cells: &CellsInput,
         opts: WriteOptions,
         replace: bool,
+        at: &mut Option<Timestamp>,
     ) -> Result<Option<RecordOut>> {
         let Some(cached) = self.store.cached_fields(table) else {
             return Ok(None);
@@ -404,7 +417,7 @@ impl Pybase {
                 table,
                 &patch,
                 &guard,
-                self.clock.now(),
+                *at.insert(self.clock.now()),
                 Some(principal.user_id()),
             )
             .await?
@@ -429,10 +442,11 @@ impl Pybase {
         records: Vec<(RecordId, CellsInput)>,
         opts: WriteOptions,
     ) -> Result<Vec<RecordOut>> {
-        self.update_inner(principal, table, records, opts, false, true)
+        self.update_inner(principal, table, records, opts, false, true, None)
             .await
     }
 
+    #[allow(clippy::too_many_arguments)] // private steps of update_record
     async fn update_inner(
         &self,
         principal: &Principal,
@@ -441,6 +455,7 @@ impl Pybase {
         opts: WriteOptions,
         replace: bool,
         batch_mode: bool,
+        at: Option<Timestamp>,
     ) -> Result<Vec<RecordOut>> {
         let (table, fields) = self
             .table_fields_for(principal, table, Action::WriteRecords)
@@ -484,7 +499,7 @@ impl Pybase {
             .update_records(
                 table.id,
                 &patches,
-                self.clock.now(),
+                at.unwrap_or_else(|| self.clock.now()),
                 Some(principal.user_id()),
             )
             .await
