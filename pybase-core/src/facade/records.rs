@@ -131,6 +131,21 @@ fn check_batch_size(n: usize) -> Result<()> {
 }
 
 impl Pybase {
+    /// The fields to render a write with: `fields` as validated, or re-read
+    /// when [`Self::finish_batch`] added select choices to them.
+    async fn fields_after_batch(
+        &self,
+        table: &Table,
+        choices_added: bool,
+        fields: Arc<[Field]>,
+    ) -> Result<Arc<[Field]>> {
+        if choices_added {
+            Ok(self.store.list_fields(table.id).await?.into())
+        } else {
+            Ok(fields)
+        }
+    }
+
     /// Finishes validation that needs storage (links, attachments), adds
     /// select choices that typecast created, and fails with every error found.
     /// Returns `true` if it changed fields (so callers read them again).
@@ -284,11 +299,8 @@ impl Pybase {
                 created_time: now,
             });
         }
-        let fields = if self.finish_batch(&table, batch).await? {
-            self.store.list_fields(table.id).await?.into()
-        } else {
-            fields
-        };
+        let changed = self.finish_batch(&table, batch).await?;
+        let fields = self.fields_after_batch(&table, changed, fields).await?;
         let records = self.store.create_records(table.id, &new).await?;
         self.render_all(&fields, opts.field_key, &records).await
     }
@@ -489,11 +501,8 @@ impl Pybase {
                 }
             }
         }
-        let fields = if self.finish_batch(&table, batch).await? {
-            self.store.list_fields(table.id).await?.into()
-        } else {
-            fields
-        };
+        let changed = self.finish_batch(&table, batch).await?;
+        let fields = self.fields_after_batch(&table, changed, fields).await?;
         let records = self
             .store
             .update_records(
@@ -571,11 +580,8 @@ impl Pybase {
                 created_time: now,
             });
         }
-        let fields = if self.finish_batch(&table, batch).await? {
-            self.store.list_fields(table.id).await?.into()
-        } else {
-            fields
-        };
+        let changed = self.finish_batch(&table, batch).await?;
+        let fields = self.fields_after_batch(&table, changed, fields).await?;
         let outcomes = self
             .store
             .upsert_records(table.id, &merge_ids, &new, now, Some(principal.user_id()))
