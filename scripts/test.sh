@@ -53,3 +53,8 @@ else
     cargo run --quiet -p pybase-server -- openapi >"$doc"
     "$validator" "$doc"
 fi
+
+# Deployment and CI configuration: docker-compose.yml and .env.example
+# hygiene (no default secrets, pinned images, admin ports on loopback only).
+# Same tools venv, same skip-or-fail rule.
+bash scripts/check-config.sh
