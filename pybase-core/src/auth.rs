@@ -9,19 +9,25 @@
 //!   Hashing runs on a blocking thread. A login for an unknown email verifies
 //!   against a dummy hash, so it costs the same time as a wrong password.
 //! - Sessions: a JWT access token and a JWT refresh token per login, in one
-//!   *family*. Refreshing spends the refresh token and issues a new pair in
-//!   the same family; presenting a spent token again is treated as theft and
-//!   revokes the whole family. Only SHA-256 hashes of refresh tokens are
-//!   stored. Logout revokes the family; a password change or reset revokes
-//!   all of the user's families and, through the [`RevocationList`], their
-//!   access tokens.
+//!   *family*. Refreshing spends the refresh token and stores its successor
+//!   in one store transaction ([`AuthStore::rotate_refresh_token`]), which
+//!   refuses a revoked family or a user whose tokens were cut off; presenting
+//!   a spent token again is treated as theft and revokes the whole family.
+//!   Only SHA-256 hashes of refresh tokens are stored. Logout revokes the
+//!   family; a password change or reset cuts off all of the user's tokens
+//!   (and outstanding reset tokens). Access tokens are checked against that
+//!   stored state on every request, so revocations hold across restarts and
+//!   server instances.
 //! - API keys: `pbk_` + 48 URL-safe characters (36 random bytes), shown once;
 //!   stored as SHA-256 with a 12-character lookup prefix; scopes and an
 //!   optional workspace list travel in the [`Principal`].
 //! - Password resets: single-use, hashed, expiring tokens handed to a
 //!   [`Mailer`]; a request always succeeds outwardly.
-//! - Failed logins are counted per email and per client address by a
-//!   [`RateLimiter`].
+//! - Logins are counted per email and per client address (an IPv6 client
+//!   by its /64) by a [`RateLimiter`] before the password is checked, so
+//!   concurrent attempts cannot pass the limit; registrations and reset
+//!   requests are limited too, and Argon2 runs at most
+//!   [`AuthLimits::hash_concurrency`] at a time.
 //!
 //! Every credential or token failure is [`Error::Unauthorized`] with one
 //! generic message per class, so responses never say which check failed.
@@ -31,11 +37,10 @@ mod api_key;
 mod limit;
 mod mail;
 mod password;
-mod revocation;
 mod tokens;
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -44,10 +49,9 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 pub use api_key::{API_KEY_MARKER, API_KEY_PREFIX_LEN};
-pub use limit::{LoginLimits, MemoryRateLimiter, RateLimiter};
+pub use limit::{AuthLimits, MemoryRateLimiter, RateLimiter, client_key};
 pub use mail::{FileOutboxMailer, LogMailer, MailMessage, Mailer, MemoryMailer};
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordParams, check_password_policy};
-pub use revocation::{IssuedToken, MemoryRevocationList, RevocationList};
 pub use tokens::JwtAlgorithm;
 
 use crate::clock::{Clock, SystemClock};
@@ -56,7 +60,7 @@ use crate::ids::{ApiKeyId, UserId, WorkspaceId};
 use crate::model::{ApiKey, Timestamp, User};
 use crate::principal::Principal;
 use crate::role::Scope;
-use crate::store::{AuthStore, PasswordReset, RefreshToken, SpendOutcome, StoredApiKey};
+use crate::store::{AuthStore, PasswordReset, RefreshToken, RotateOutcome, StoredApiKey};
 use tokens::{Claims, TokenCodec, TokenError, TokenKind};
 
 /// The one message for any refused login.
@@ -67,6 +71,9 @@ const BAD_TOKEN: &str = "invalid or expired token";
 const BAD_RESET_TOKEN: &str = "invalid or expired reset token";
 /// Longest accepted email address (RFC 5321 path limit).
 const MAX_EMAIL_LEN: usize = 254;
+/// Longest password a login reads, in bytes: no valid password is longer
+/// ([`MAX_PASSWORD_CHARS`] characters of at most 4 bytes).
+const MAX_PASSWORD_BYTES: usize = MAX_PASSWORD_CHARS * 4;
 /// Longest accepted display name or key name, in characters.
 const MAX_NAME_CHARS: usize = 100;
 /// A key's `last_used_at` is written at most this often.
@@ -133,13 +140,13 @@ pub struct AuthSettings {
     pub reset_ttl: TimeDelta,
     /// Argon2id costs for new hashes (OWASP's by default).
     pub password_params: PasswordParams,
-    /// Failed-login limits.
-    pub login_limits: LoginLimits,
+    /// Throttles of logins, registrations, resets and hashing.
+    pub limits: AuthLimits,
 }
 
 impl AuthSettings {
     /// The defaults (30 minutes, 7 days, 1 hour, HS256, OWASP Argon2id,
-    /// 10 failures per email and 50 per client in 15 minutes) with `secret`.
+    /// [`AuthLimits::default`]) with `secret`.
     pub fn new(secret: SecretKey) -> Self {
         Self {
             secret,
@@ -148,7 +155,7 @@ impl AuthSettings {
             refresh_ttl: TimeDelta::days(7),
             reset_ttl: TimeDelta::hours(1),
             password_params: PasswordParams::OWASP,
-            login_limits: LoginLimits::default(),
+            limits: AuthLimits::default(),
         }
     }
 
@@ -230,11 +237,12 @@ pub struct Auth {
     clock: Arc<dyn Clock>,
     mailer: Arc<dyn Mailer>,
     limiter: Arc<dyn RateLimiter>,
-    revocations: Arc<dyn RevocationList>,
-    /// Whether limiter and revocations are the in-process defaults (which
-    /// follow `with_clock`).
+    /// Whether the limiter is the in-process default (which follows `with_clock`).
     default_limiter: bool,
-    default_revocations: bool,
+    /// Slots for Argon2 runs ([`AuthLimits::hash_concurrency`]).
+    hashing: Arc<tokio::sync::Semaphore>,
+    /// Reset mails being sent off the request path.
+    background: Arc<Mutex<tokio::task::JoinSet<()>>>,
     /// A hash of a random password under the current parameters, verified
     /// against when the email is unknown (equal timing). Made on first use.
     dummy_hash: Arc<OnceLock<String>>,
@@ -247,7 +255,6 @@ impl fmt::Debug for Auth {
             .field("clock", &self.clock)
             .field("mailer", &self.mailer)
             .field("limiter", &self.limiter)
-            .field("revocations", &self.revocations)
             .finish_non_exhaustive()
     }
 }
@@ -330,34 +337,49 @@ fn login_email_key(email: &str) -> String {
     format!("login:email:{email}")
 }
 
+/// A limiter key of `kind` for the client, if it is known.
+fn client_limit_key(kind: &str, client: Option<&str>) -> Option<String> {
+    client.map(|c| format!("{kind}:client:{}", client_key(c)))
+}
+
+/// Refuses an email longer than any valid one before it becomes a limiter
+/// key or a lookup (the message names the field and the bound only).
+fn check_email_len(email: &str) -> Result<()> {
+    if email.len() > MAX_EMAIL_LEN {
+        return Err(Error::invalid(
+            "email",
+            format!("expected at most {MAX_EMAIL_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
 impl Auth {
     /// A service on `store` with `settings`, the system clock, a
-    /// [`LogMailer`], and in-process rate limiter and revocation list.
+    /// [`LogMailer`], and an in-process rate limiter.
     pub fn new(store: Arc<dyn AuthStore>, settings: AuthSettings) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let codec = TokenCodec::new(settings.secret.as_bytes(), settings.jwt_algorithm);
+        let slots = settings.limits.hash_concurrency.max(1);
         Self {
             store,
             codec: Arc::new(codec),
             settings: Arc::new(settings),
             limiter: Arc::new(MemoryRateLimiter::with_clock(clock.clone())),
-            revocations: Arc::new(MemoryRevocationList::with_clock(clock.clone())),
             clock,
             mailer: Arc::new(LogMailer),
             default_limiter: true,
-            default_revocations: true,
+            hashing: Arc::new(tokio::sync::Semaphore::new(slots)),
+            background: Arc::default(),
             dummy_hash: Arc::new(OnceLock::new()),
         }
     }
 
     /// Uses `clock` for every time check (and for the default in-process
-    /// limiter and revocation list, if still in use).
+    /// limiter, if still in use).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         if self.default_limiter {
             self.limiter = Arc::new(MemoryRateLimiter::with_clock(clock.clone()));
-        }
-        if self.default_revocations {
-            self.revocations = Arc::new(MemoryRevocationList::with_clock(clock.clone()));
         }
         self.clock = clock;
         self
@@ -376,11 +398,18 @@ impl Auth {
         self
     }
 
-    /// Keeps revoked access tokens in `revocations` (shared between servers).
-    pub fn with_revocations(mut self, revocations: Arc<dyn RevocationList>) -> Self {
-        self.revocations = revocations;
-        self.default_revocations = false;
-        self
+    /// Waits until every password-reset mail handed to the background by
+    /// [`Auth::request_password_reset`] so far has been stored and sent
+    /// (tests, and a graceful shutdown).
+    pub async fn flush_background(&self) {
+        loop {
+            let mut set =
+                std::mem::take(&mut *self.background.lock().unwrap_or_else(|p| p.into_inner()));
+            if set.is_empty() {
+                return;
+            }
+            while set.join_next().await.is_some() {}
+        }
     }
 
     /// The settings in use.
@@ -388,19 +417,45 @@ impl Auth {
         &self.settings
     }
 
+    /// A slot for one Argon2 run, waiting at most
+    /// [`AuthLimits::hash_wait`]; `RateLimited` when none frees up in time.
+    async fn hashing_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        let wait = self.settings.limits.hash_wait;
+        match tokio::time::timeout(wait, self.hashing.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(e)) => Err(internal(e)),
+            Err(_) => {
+                tracing::warn!("password hashing is saturated; refusing an attempt");
+                Err(Error::RateLimited {
+                    retry_after_secs: 1,
+                })
+            }
+        }
+    }
+
     async fn hash(&self, password: &str) -> Result<String> {
+        let permit = self.hashing_slot().await?;
         let password = password.to_owned();
         let params = self.settings.password_params;
-        blocking(move || password::hash_password(&password, params)).await?
+        blocking(move || {
+            let _permit = permit;
+            password::hash_password(&password, params)
+        })
+        .await?
     }
 
     /// Verifies `password` against `phc`, or against the dummy hash when
     /// there is no account, so both cases cost one Argon2 verification.
     async fn verify(&self, password: &str, phc: Option<String>) -> Result<bool> {
+        let permit = self.hashing_slot().await?;
         let password = password.to_owned();
         let params = self.settings.password_params;
         let dummy = self.dummy_hash.clone();
-        blocking(move || verify_or_dummy(&password, phc.as_deref(), &dummy, params)).await
+        blocking(move || {
+            let _permit = permit;
+            verify_or_dummy(&password, phc.as_deref(), &dummy, params)
+        })
+        .await
     }
 
     fn ensure_account_access(principal: &Principal) -> Result<()> {
@@ -413,62 +468,97 @@ impl Auth {
         }
     }
 
-    /// Issues an access and refresh token for `user` in `family` (a new
-    /// family when `None`) and stores the refresh token's hash.
-    async fn issue_session(&self, user: User, family: Option<String>) -> Result<Session> {
+    fn ensure_account_change(principal: &Principal) -> Result<()> {
+        if principal.can_change_account() {
+            Ok(())
+        } else {
+            Err(Error::forbidden(
+                "this needs an api key with the admin scope and no workspace limit",
+            ))
+        }
+    }
+
+    /// Counts an attempt under each of `keys` (those that are known),
+    /// refusing with `RateLimited` as soon as one is full. Attempts already
+    /// counted under earlier keys stay counted: the work was tried.
+    async fn acquire_all(&self, keys: &[(Option<&str>, u32)], window: TimeDelta) -> Result<()> {
+        for (key, limit) in keys {
+            if let Some(key) = key {
+                self.limiter.acquire(key, *limit, window).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Signs an access and a refresh token for `user_id` in `family`; the
+    /// refresh token's row (to be stored) comes with them.
+    fn sign_pair(&self, user_id: UserId, family: String) -> Result<(String, String, RefreshToken)> {
         let now = self.clock.now();
-        let family = family.unwrap_or_else(|| random_token(16));
         let s = &self.settings;
-        let access = Claims::new(TokenKind::Access, user.id, &family, now, s.access_ttl);
-        let refresh = Claims::new(TokenKind::Refresh, user.id, &family, now, s.refresh_ttl);
+        let access = Claims::new(TokenKind::Access, user_id, &family, now, s.access_ttl);
+        let refresh = Claims::new(TokenKind::Refresh, user_id, &family, now, s.refresh_ttl);
         let access_token = self.codec.encode(&access)?;
         let refresh_token = self.codec.encode(&refresh)?;
-        self.store
-            .insert_refresh_token(&RefreshToken {
-                id: refresh.jti,
-                family_id: family,
-                user_id: user.id,
-                token_hash: api_key::sha256_hex(&refresh_token),
-                created_at: now,
-                expires_at: now + s.refresh_ttl,
-                spent_at: None,
-                revoked_at: None,
-            })
-            .await?;
-        Ok(Session {
+        let row = RefreshToken {
+            id: refresh.jti,
+            family_id: family,
+            user_id,
+            token_hash: api_key::sha256_hex(&refresh_token),
+            created_at: now,
+            expires_at: now + s.refresh_ttl,
+            spent_at: None,
+            revoked_at: None,
+        };
+        Ok((access_token, refresh_token, row))
+    }
+
+    fn session(&self, user: User, access_token: String, refresh_token: String) -> Session {
+        Session {
             user,
             access_token,
             refresh_token,
             token_type: "bearer",
-            expires_in: s.access_ttl.num_seconds(),
-        })
+            expires_in: self.settings.access_ttl.num_seconds(),
+        }
     }
 
-    /// Revokes one family in the store and in the revocation list.
+    /// Issues an access and refresh token for `user` in a new family and
+    /// stores the refresh token's hash.
+    async fn issue_session(&self, user: User) -> Result<Session> {
+        let (access, refresh, row) = self.sign_pair(user.id, random_token(16))?;
+        self.store.insert_refresh_token(&row).await?;
+        Ok(self.session(user, access, refresh))
+    }
+
+    /// Revokes one family (its refresh and access tokens).
     async fn revoke_family(&self, family: &str) -> Result<()> {
         let now = self.clock.now();
-        self.store.revoke_token_family(family, now).await?;
-        self.revocations
-            .revoke_family(family, now + self.settings.access_ttl)
-            .await
+        Ok(self.store.revoke_token_family(family, now).await?)
     }
 
-    /// Revokes every session of a user issued up to now.
+    /// Revokes every session of a user issued up to now, and every
+    /// outstanding reset token.
     async fn revoke_user(&self, user: UserId) -> Result<()> {
         let now = self.clock.now();
-        self.store.revoke_user_tokens(user, now).await?;
-        self.revocations
-            .revoke_user_before(user, now, now + self.settings.access_ttl)
-            .await
+        Ok(self.store.revoke_user_tokens(user, now).await?)
     }
 
     /// Creates an account and signs it in. `Validation` for a bad email,
-    /// name or password; `Conflict` when the email is taken (in any case).
-    pub async fn register(&self, new: NewUser) -> Result<Session> {
+    /// name or password; `Conflict` when the email is taken (in any case);
+    /// `RateLimited` past [`AuthLimits::register_per_client`] registrations
+    /// from `client` (checked before the password is hashed).
+    pub async fn register(&self, new: NewUser, client: Option<&str>) -> Result<Session> {
         let email = normalize_email(&new.email);
         validate_email(&email)?;
         let name = validate_name("name", &new.name)?;
         check_password_policy(&new.password, Some(&email))?;
+        let limits = self.settings.limits;
+        let client_key = client_limit_key("register", client);
+        self.acquire_all(
+            &[(client_key.as_deref(), limits.register_per_client)],
+            limits.slow_window,
+        )
+        .await?;
         let password_hash = self.hash(&new.password).await?;
         let now = self.clock.now();
         let user = User {
@@ -488,14 +578,16 @@ impl Auth {
                 },
                 other => other.into(),
             })?;
-        self.issue_session(user, None).await
+        self.issue_session(user).await
     }
 
     /// Signs in with email and password. Unknown email and wrong password
-    /// give the same `Unauthorized` after the same work. Failures are
-    /// counted per email and per `client` address; over the limit the
-    /// answer is `RateLimited` without checking the password. Success clears
-    /// the email's count and upgrades a hash made with weaker parameters.
+    /// give the same `Unauthorized` after the same work. Attempts are
+    /// counted per email and per `client` address *before* the password is
+    /// checked; over the limit the answer is `RateLimited` without checking
+    /// it. Success clears the email's count, gives the client's attempt back
+    /// and upgrades a hash made with weaker parameters. An email or password
+    /// longer than any valid one is a `Validation` error before any of this.
     pub async fn login(
         &self,
         email: &str,
@@ -503,27 +595,35 @@ impl Auth {
         client: Option<&str>,
     ) -> Result<Session> {
         let email = normalize_email(email);
-        let limits = self.settings.login_limits;
-        let email_key = login_email_key(&email);
-        let client_key = client.map(|c| format!("login:client:{c}"));
-        self.limiter.check(&email_key, limits.per_email).await?;
-        if let Some(key) = &client_key {
-            self.limiter.check(key, limits.per_client).await?;
+        check_email_len(&email)?;
+        if password.len() > MAX_PASSWORD_BYTES || password.chars().count() > MAX_PASSWORD_CHARS {
+            return Err(Error::invalid(
+                "password",
+                format!("expected at most {MAX_PASSWORD_CHARS} characters"),
+            ));
         }
+        let limits = self.settings.limits;
+        let email_key = login_email_key(&email);
+        let client_key = client_limit_key("login", client);
+        self.acquire_all(
+            &[
+                (Some(&email_key), limits.login_per_email),
+                (client_key.as_deref(), limits.login_per_client),
+            ],
+            limits.window,
+        )
+        .await?;
         let creds = self.store.find_credentials(&email).await?;
         let stored = creds.as_ref().map(|c| c.password_hash.clone());
         let ok = self.verify(password, stored).await?;
         let Some(creds) = creds.filter(|_| ok) else {
-            self.limiter
-                .record_failure(&email_key, limits.window)
-                .await?;
-            if let Some(key) = &client_key {
-                self.limiter.record_failure(key, limits.window).await?;
-            }
             tracing::debug!("login refused: bad credentials");
             return Err(unauthorized(BAD_CREDENTIALS));
         };
         self.limiter.reset(&email_key).await?;
+        if let Some(key) = &client_key {
+            self.limiter.release(key).await?;
+        }
         if password::needs_rehash(&creds.password_hash, self.settings.password_params) {
             // An upgrade failure must not block the login: the old hash still works.
             match self.hash(password).await {
@@ -536,7 +636,7 @@ impl Auth {
                 Err(e) => tracing::warn!(error = %e, "could not upgrade password hash"),
             }
         }
-        self.issue_session(creds.user, None).await
+        self.issue_session(creds.user).await
     }
 
     /// Exchanges a refresh token for a new pair in the same family; the
@@ -552,21 +652,23 @@ impl Auth {
                 unauthorized(BAD_TOKEN)
             })?;
         let hash = api_key::sha256_hex(refresh_token.trim());
-        match self.store.spend_refresh_token(&hash, now).await? {
-            SpendOutcome::Spent(row) => {
-                let user_id = claims.user_id().ok_or_else(|| unauthorized(BAD_TOKEN))?;
-                if row.user_id != user_id || row.family_id != claims.fam || row.expires_at <= now {
-                    tracing::debug!("refresh token refused: row does not match claims");
-                    return Err(unauthorized(BAD_TOKEN));
-                }
-                let user = match self.store.get_user(user_id).await {
-                    Ok(u) => u,
-                    Err(StoreError::NotFound { .. }) => return Err(unauthorized(BAD_TOKEN)),
-                    Err(e) => return Err(e.into()),
-                };
-                self.issue_session(user, Some(row.family_id)).await
+        let user_id = claims.user_id().ok_or_else(|| unauthorized(BAD_TOKEN))?;
+        let user = match self.store.get_user(user_id).await {
+            Ok(u) => u,
+            Err(StoreError::NotFound { .. }) => return Err(unauthorized(BAD_TOKEN)),
+            Err(e) => return Err(e.into()),
+        };
+        let (access, refresh, next) = self.sign_pair(user_id, claims.fam)?;
+        match self.store.rotate_refresh_token(&hash, now, &next).await? {
+            RotateOutcome::Rotated(_) => Ok(self.session(user, access, refresh)),
+            RotateOutcome::Refused(row) => {
+                tracing::debug!(
+                    family = %row.family_id,
+                    "refresh token refused: revoked family, cut-off user, expired or mismatched"
+                );
+                Err(unauthorized(BAD_TOKEN))
             }
-            SpendOutcome::Reused(row) => {
+            RotateOutcome::Reused(row) => {
                 tracing::warn!(
                     family = %row.family_id,
                     user = %row.user_id,
@@ -575,7 +677,7 @@ impl Auth {
                 self.revoke_family(&row.family_id).await?;
                 Err(unauthorized(BAD_TOKEN))
             }
-            SpendOutcome::Unknown => {
+            RotateOutcome::Unknown => {
                 tracing::debug!("refresh token refused: unknown");
                 Err(unauthorized(BAD_TOKEN))
             }
@@ -614,20 +716,14 @@ impl Auth {
         let (Some(user_id), Some(issued_at)) = (claims.user_id(), claims.issued_at()) else {
             return Err(unauthorized(BAD_TOKEN));
         };
-        let token = IssuedToken {
-            family_id: &claims.fam,
-            user_id,
-            issued_at,
+        let Some(state) = self.store.session_state(user_id, &claims.fam).await? else {
+            return Err(unauthorized(BAD_TOKEN));
         };
-        if self.revocations.is_revoked(&token).await? {
+        if state.family_revoked || state.tokens_valid_after.is_some_and(|t| issued_at <= t) {
             tracing::debug!("access token refused: revoked");
             return Err(unauthorized(BAD_TOKEN));
         }
-        match self.store.get_user(user_id).await {
-            Ok(_) => Ok(Principal::user(user_id)),
-            Err(StoreError::NotFound { .. }) => Err(unauthorized(BAD_TOKEN)),
-            Err(e) => Err(e.into()),
-        }
+        Ok(Principal::user(user_id))
     }
 
     async fn authenticate_key(&self, key: &str) -> Result<Principal> {
@@ -660,6 +756,7 @@ impl Auth {
             user_id: key.user_id,
             scopes: key.scopes,
             workspaces: key.workspaces,
+            expires_at: key.expires_at,
         })
     }
 
@@ -671,7 +768,7 @@ impl Auth {
 
     /// Renames the calling user.
     pub async fn update_me(&self, principal: &Principal, name: &str) -> Result<User> {
-        Self::ensure_account_access(principal)?;
+        Self::ensure_account_change(principal)?;
         let name = validate_name("name", name)?;
         let mut user = self.store.get_user(principal.user_id()).await?;
         user.name = name;
@@ -682,30 +779,39 @@ impl Auth {
 
     /// Changes the caller's password. A wrong `current` is a `Validation`
     /// error on `current_password` (the session itself is fine) and counts
-    /// as a failed login. Every session of the user, this one included, is
-    /// revoked: every token issued up to this instant (to the millisecond,
-    /// so a sign-in in the very same millisecond is revoked too).
+    /// as a login attempt of the email. Every session of the user, this one
+    /// included, is revoked: every token issued up to this instant (to the
+    /// millisecond, so a sign-in in the very same millisecond is revoked
+    /// too), and every outstanding reset token.
     pub async fn change_password(
         &self,
         principal: &Principal,
         current: &str,
         new: &str,
     ) -> Result<()> {
-        Self::ensure_account_access(principal)?;
-        let creds = self.store.get_credentials(principal.user_id()).await?;
-        let limits = self.settings.login_limits;
-        let key = login_email_key(&creds.user.email);
-        self.limiter.check(&key, limits.per_email).await?;
-        if !self
-            .verify(current, Some(creds.password_hash.clone()))
-            .await?
-        {
-            self.limiter.record_failure(&key, limits.window).await?;
+        Self::ensure_account_change(principal)?;
+        if current.len() > MAX_PASSWORD_BYTES {
             return Err(Error::invalid(
                 "current_password",
                 "does not match the current password",
             ));
         }
+        let creds = self.store.get_credentials(principal.user_id()).await?;
+        let limits = self.settings.limits;
+        let key = login_email_key(&creds.user.email);
+        self.limiter
+            .acquire(&key, limits.login_per_email, limits.window)
+            .await?;
+        if !self
+            .verify(current, Some(creds.password_hash.clone()))
+            .await?
+        {
+            return Err(Error::invalid(
+                "current_password",
+                "does not match the current password",
+            ));
+        }
+        self.limiter.reset(&key).await?;
         check_password_policy(new, Some(&creds.user.email))?;
         if new == current {
             return Err(Error::invalid(
@@ -720,19 +826,42 @@ impl Auth {
         self.revoke_user(creds.user.id).await
     }
 
-    /// Starts a password reset. Always `Ok` for any email, known or not;
-    /// for a known one a single-use token (stored hashed) is mailed.
-    /// Failures after the lookup are logged, not returned, so the outcome
-    /// never tells whether the account exists.
-    pub async fn request_password_reset(&self, email: &str) -> Result<()> {
+    /// Starts a password reset. `Ok` for any email, known or not: the
+    /// lookup, the token (stored hashed) and the mail happen in a background
+    /// task, so neither the answer nor its timing tells whether the account
+    /// exists ([`Auth::flush_background`] waits for them). `RateLimited`
+    /// past [`AuthLimits::reset_per_email`] requests for the email or
+    /// [`AuthLimits::reset_per_client`] from `client`, known account or not.
+    pub async fn request_password_reset(&self, email: &str, client: Option<&str>) -> Result<()> {
         let email = normalize_email(email);
-        let Some(creds) = self.store.find_credentials(&email).await? else {
-            tracing::debug!("password reset requested for an unknown email");
-            return Ok(());
+        check_email_len(&email)?;
+        let limits = self.settings.limits;
+        let email_key = format!("reset:email:{email}");
+        let client_key = client_limit_key("reset", client);
+        self.acquire_all(
+            &[
+                (client_key.as_deref(), limits.reset_per_client),
+                (Some(&email_key), limits.reset_per_email),
+            ],
+            limits.slow_window,
+        )
+        .await?;
+        let this = self.clone();
+        let task = async move {
+            match this.store.find_credentials(&email).await {
+                Ok(Some(creds)) => {
+                    if let Err(e) = this.send_reset(&creds.user).await {
+                        tracing::warn!(error = %e, "could not issue a password reset");
+                    }
+                }
+                Ok(None) => tracing::debug!("password reset requested for an unknown email"),
+                Err(e) => tracing::warn!(error = %e, "could not look up a password reset"),
+            }
         };
-        if let Err(e) = self.send_reset(&creds.user).await {
-            tracing::warn!(error = %e, "could not issue a password reset");
-        }
+        let mut set = self.background.lock().unwrap_or_else(|p| p.into_inner());
+        // Finished tasks are reaped here, so the set holds only running ones.
+        while set.try_join_next().is_some() {}
+        set.spawn(task);
         Ok(())
     }
 
@@ -800,7 +929,9 @@ impl Auth {
 
     /// Creates an API key for the caller; answers its metadata and the
     /// secret, which is never shown again. A key acting here (admin scope)
-    /// cannot create a key with scopes or workspaces beyond its own.
+    /// cannot create a key with scopes or workspaces beyond its own, nor one
+    /// that outlives it: without `expires_at` the new key expires with it,
+    /// and a later `expires_at` is `Forbidden`.
     pub async fn create_api_key(
         &self,
         principal: &Principal,
@@ -854,6 +985,14 @@ impl Auth {
                 "expected a time in the future",
             ));
         }
+        let expires_at = match (new.expires_at, principal.key_expires_at()) {
+            (Some(asked), Some(own)) if asked > own => {
+                return Err(Error::forbidden(
+                    "an api key cannot create a key that outlives it",
+                ));
+            }
+            (asked, own) => asked.or(own),
+        };
         // A prefix collision (48 random bits) is astronomically rare; retry anyway.
         let mut attempts = 0;
         loop {
@@ -867,7 +1006,7 @@ impl Auth {
                 scopes: scopes.clone(),
                 workspaces: workspaces.clone(),
                 created_at: now,
-                expires_at: new.expires_at,
+                expires_at,
                 last_used_at: None,
             };
             let stored = StoredApiKey {
@@ -882,16 +1021,39 @@ impl Auth {
         }
     }
 
-    /// The caller's API keys, oldest first, without secrets.
+    /// The caller's API keys, oldest first, without secrets. A key limited
+    /// to some workspaces sees only the keys limited to those workspaces.
     pub async fn list_api_keys(&self, principal: &Principal) -> Result<Vec<ApiKey>> {
         Self::ensure_account_access(principal)?;
-        Ok(self.store.list_api_keys(principal.user_id()).await?)
+        let mut keys = self.store.list_api_keys(principal.user_id()).await?;
+        keys.retain(|k| Self::key_within_reach(principal, k));
+        Ok(keys)
+    }
+
+    /// Whether `principal` may see and delete `key`: a workspace-limited
+    /// principal only reaches keys limited to a subset of its workspaces.
+    fn key_within_reach(principal: &Principal, key: &ApiKey) -> bool {
+        match (principal.workspace_limit(), key.workspaces.as_deref()) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(own), Some(theirs)) => theirs.iter().all(|w| own.contains(w)),
+        }
     }
 
     /// Deletes one of the caller's API keys; it stops working at once.
-    /// `NotFound` when the caller has no such key.
+    /// `NotFound` when the caller has no such key, or a workspace-limited
+    /// key asks for a key beyond its workspaces.
     pub async fn delete_api_key(&self, principal: &Principal, id: ApiKeyId) -> Result<()> {
         Self::ensure_account_access(principal)?;
+        if principal.workspace_limit().is_some() {
+            let keys = self.store.list_api_keys(principal.user_id()).await?;
+            if !keys
+                .iter()
+                .any(|k| k.id == id && Self::key_within_reach(principal, k))
+            {
+                return Err(Error::not_found("api key"));
+            }
+        }
         self.store
             .delete_api_key(principal.user_id(), id)
             .await

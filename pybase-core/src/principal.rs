@@ -1,6 +1,7 @@
 //! Who is acting: a signed-in user, or an API key acting for its user.
 
 use crate::ids::{ApiKeyId, UserId, WorkspaceId};
+use crate::model::Timestamp;
 use crate::role::{Action, Role, Scope};
 
 /// The acting party of every facade operation.
@@ -21,6 +22,9 @@ pub enum Principal {
         scopes: Vec<Scope>,
         /// The workspaces it is limited to; `None` means all of the user's.
         workspaces: Option<Vec<WorkspaceId>>,
+        /// When the key stops working; `None` for never. A key it creates
+        /// cannot outlive it.
+        expires_at: Option<Timestamp>,
     },
 }
 
@@ -63,9 +67,40 @@ impl Principal {
         action.allowed(role, self.scopes())
     }
 
-    /// Whether the principal may act on the account itself (profile, keys,
-    /// password): users always; keys only with the `admin` scope.
+    /// Whether the principal may act on the account's keys: users always;
+    /// keys only with the `admin` scope (a workspace-limited key only on
+    /// keys limited to its own workspaces).
     pub fn can_manage_account(&self) -> bool {
         self.scopes().is_none_or(|s| s.contains(&Scope::Admin))
+    }
+
+    /// Whether the principal may change the account itself (profile,
+    /// password): users always; keys only with the `admin` scope and no
+    /// workspace limit, since a limited key must not act beyond its
+    /// workspaces.
+    pub fn can_change_account(&self) -> bool {
+        match self {
+            Self::User { .. } => true,
+            Self::ApiKey {
+                scopes, workspaces, ..
+            } => workspaces.is_none() && scopes.contains(&Scope::Admin),
+        }
+    }
+
+    /// The workspaces the principal is limited to (`None`: no limit).
+    pub fn workspace_limit(&self) -> Option<&[WorkspaceId]> {
+        match self {
+            Self::User { .. } => None,
+            Self::ApiKey { workspaces, .. } => workspaces.as_deref(),
+        }
+    }
+
+    /// When the principal's own credential expires, for an API key with an
+    /// expiry; `None` otherwise.
+    pub fn key_expires_at(&self) -> Option<Timestamp> {
+        match self {
+            Self::User { .. } => None,
+            Self::ApiKey { expires_at, .. } => *expires_at,
+        }
     }
 }

@@ -116,13 +116,16 @@ pub enum Action {
     UpdateWorkspace,
     /// Delete the workspace, or grant, change or remove the owner role.
     OwnWorkspace,
+    /// Leave a workspace (remove one's own membership): any member, but an
+    /// API key needs the `admin` scope, since it changes the account.
+    LeaveWorkspace,
 }
 
 impl Action {
     /// The lowest role allowed to perform this action.
     pub fn min_role(self) -> Role {
         match self {
-            Self::Read => Role::Viewer,
+            Self::Read | Self::LeaveWorkspace => Role::Viewer,
             Self::WriteRecords => Role::Editor,
             Self::ChangeSchema | Self::ManageMembers | Self::UpdateWorkspace => Role::Admin,
             Self::OwnWorkspace => Role::Owner,
@@ -135,7 +138,10 @@ impl Action {
             Self::Read => Scope::Read,
             Self::WriteRecords => Scope::Write,
             Self::ChangeSchema => Scope::Schema,
-            Self::ManageMembers | Self::UpdateWorkspace | Self::OwnWorkspace => Scope::Admin,
+            Self::ManageMembers
+            | Self::UpdateWorkspace
+            | Self::OwnWorkspace
+            | Self::LeaveWorkspace => Scope::Admin,
         }
     }
 
@@ -166,5 +172,9 @@ mod tests {
         assert!(!Action::WriteRecords.allowed(Role::Owner, Some(&[Scope::Read])));
         assert!(!Action::ChangeSchema.allowed(Role::Editor, Some(&Scope::ALL)));
         assert!(Action::ChangeSchema.allowed(Role::Admin, Some(&[Scope::Schema])));
+        // Leaving: any member, but never with a read-only key.
+        assert!(Action::LeaveWorkspace.allowed(Role::Viewer, None));
+        assert!(!Action::LeaveWorkspace.allowed(Role::Owner, Some(&[Scope::Read])));
+        assert!(Action::LeaveWorkspace.allowed(Role::Viewer, Some(&[Scope::Admin])));
     }
 }

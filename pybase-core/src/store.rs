@@ -19,7 +19,8 @@ mod schema;
 mod workspaces;
 
 pub use auth::{
-    AuthStore, PasswordReset, RefreshToken, SpendOutcome, StoredApiKey, UserCredentials,
+    AuthStore, PasswordReset, RefreshToken, RotateOutcome, SessionState, StoredApiKey,
+    UserCredentials,
 };
 pub use health::StoreHealth;
 pub use records::{

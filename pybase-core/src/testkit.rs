@@ -19,6 +19,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod auth_attacks;
 pub mod fixture;
 pub mod query;
 pub mod records;

@@ -1,19 +1,16 @@
-//! State shared between server instances: login rate limits and the
-//! revocation list of access tokens.
+//! State shared between server instances: the rate limits of logins,
+//! registrations and password resets. (Token revocations live in the
+//! database, which every instance shares, so they hold across restarts and
+//! Redis outages.)
 //!
-//! With `REDIS_URL`, both live in Redis (through a [`ConnectionManager`],
-//! which reconnects on its own). Without it, core's in-process versions are
-//! used and only one server instance may run.
+//! With `REDIS_URL`, the counts live in Redis (through a
+//! [`ConnectionManager`], which reconnects on its own). Without it, core's
+//! in-process limiter is used and only one server instance may run.
 //!
 //! # When Redis goes away at run time
-//! - Rate limits **fail open**: a login is allowed (and a warning logged)
-//!   rather than locking every user out because the cache is down.
-//! - Revocations are written to an in-process list as well as to Redis, and
-//!   checks consult both. While Redis is down, a token revoked on *this*
-//!   instance stays revoked here; one revoked on another instance is accepted
-//!   until Redis returns or the token expires (access tokens are short-lived,
-//!   and refresh tokens are revoked in the database, not here). Failing
-//!   closed instead would turn every authenticated request into an error.
+//! - Rate limits **degrade to per instance**: attempts are counted in this
+//!   process (and a warning logged) until Redis answers again, so an outage
+//!   neither locks every user out nor switches throttling off.
 //! - `/health` reports the cache as down until a `PING` succeeds again.
 
 use std::sync::Arc;
@@ -22,11 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::TimeDelta;
-use pybase_core::auth::{
-    IssuedToken, MemoryRateLimiter, MemoryRevocationList, RateLimiter, RevocationList,
-};
-use pybase_core::ids::UserId;
-use pybase_core::model::Timestamp;
+use pybase_core::auth::{MemoryRateLimiter, RateLimiter};
 use pybase_core::{Error as CoreError, Result as CoreResult};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
@@ -79,7 +72,7 @@ impl RedisCache {
         let was = self.healthy.swap(ok, Ordering::Relaxed);
         match (&r, was) {
             (Err(e), true) => {
-                tracing::warn!(error = %e, "redis is unreachable; rate limits fail open")
+                tracing::warn!(error = %e, "redis is unreachable; rate limits count per instance")
             }
             (Ok(_), false) => tracing::info!("redis is reachable again"),
             _ => {}
@@ -107,183 +100,100 @@ impl RedisCache {
     }
 }
 
-/// Milliseconds since the Unix epoch of `t`, for Redis expiries and cut-offs.
-fn millis(t: Timestamp) -> i64 {
-    t.timestamp_millis()
-}
+/// Counts one attempt unless the window is full: answers the count after
+/// the attempt, or minus the milliseconds left in a full window.
+const ACQUIRE_SCRIPT: &str = r"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur >= tonumber(ARGV[1]) then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 1 then ttl = 1 end
+  return -ttl
+end
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return n
+";
+
+/// Gives one attempt back, never below zero, keeping the window's expiry.
+const RELEASE_SCRIPT: &str = r"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur > 0 then redis.call('DECR', KEYS[1]) end
+return 1
+";
 
 /// A [`RateLimiter`] on Redis: fixed windows shared by every instance.
 ///
-/// Fails open: when Redis does not answer, `check` allows the attempt and
-/// counting is skipped, with a warning (see the module docs).
+/// Each attempt is counted and checked in one script, so concurrent
+/// attempts on several instances cannot pass the limit together. When Redis
+/// does not answer, counting falls back to this process (with a warning):
+/// limits then hold per instance instead of across them, and the shared
+/// counts take over again as soon as Redis answers.
 #[derive(Debug, Clone)]
 pub struct RedisRateLimiter {
     redis: RedisCache,
+    local: MemoryRateLimiter,
 }
 
 impl RedisRateLimiter {
     /// A limiter on `redis`.
     pub fn new(redis: RedisCache) -> Self {
-        Self { redis }
+        Self {
+            redis,
+            local: MemoryRateLimiter::new(),
+        }
+    }
+
+    async fn script<T: redis::FromRedisValue>(
+        &self,
+        script: &str,
+        key: &str,
+        args: &[i64],
+    ) -> redis::RedisResult<T> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script).arg(1).arg(self.redis.key("rl", key));
+        for a in args {
+            cmd.arg(*a);
+        }
+        self.redis.query(&cmd).await
     }
 }
 
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
-    async fn check(&self, key: &str, limit: u32) -> CoreResult<()> {
-        let key = self.redis.key("rl", key);
-        let mut pipe = redis::pipe();
-        pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
-        let mut con = self.redis.manager.clone();
-        let r = pipe.query_async::<(Option<u64>, i64)>(&mut con).await;
-        match self.redis.note(r) {
-            Ok((Some(count), ttl_ms)) if count >= u64::from(limit) => {
-                let secs = u64::try_from(ttl_ms).unwrap_or(1).div_ceil(1000).max(1);
-                Err(CoreError::RateLimited {
-                    retry_after_secs: secs,
-                })
-            }
+    async fn acquire(&self, key: &str, limit: u32, window: TimeDelta) -> CoreResult<()> {
+        let window_ms = window.num_milliseconds().max(1);
+        match self
+            .script::<i64>(ACQUIRE_SCRIPT, key, &[i64::from(limit), window_ms])
+            .await
+        {
+            Ok(n) if n < 0 => Err(CoreError::RateLimited {
+                retry_after_secs: n.unsigned_abs().div_ceil(1000).max(1),
+            }),
             Ok(_) => Ok(()),
             Err(e) => {
-                tracing::warn!(error = %e, "rate limit not checked: redis is down (failing open)");
-                Ok(())
+                tracing::warn!(error = %e, "attempt counted in this process only: redis is down");
+                self.local.acquire(key, limit, window).await
             }
         }
     }
 
-    async fn record_failure(&self, key: &str, window: TimeDelta) -> CoreResult<()> {
-        let key = self.redis.key("rl", key);
-        let window_ms = window.num_milliseconds().max(1);
-        // SET NX PX opens the window with its expiry at the first failure;
-        // INCR keeps the expiry. Both in one transaction.
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("SET")
-            .arg(&key)
-            .arg(0)
-            .arg("PX")
-            .arg(window_ms)
-            .arg("NX")
-            .ignore()
-            .cmd("INCR")
-            .arg(&key)
-            .ignore();
-        let mut con = self.redis.manager.clone();
-        let r = pipe.query_async::<()>(&mut con).await;
-        if let Err(e) = self.redis.note(r) {
-            tracing::warn!(error = %e, "failed attempt not counted: redis is down (failing open)");
+    async fn release(&self, key: &str) -> CoreResult<()> {
+        if let Err(e) = self.script::<i64>(RELEASE_SCRIPT, key, &[]).await {
+            tracing::warn!(error = %e, "attempt given back in this process only: redis is down");
         }
-        Ok(())
+        self.local.release(key).await
     }
 
     async fn reset(&self, key: &str) -> CoreResult<()> {
-        let key = self.redis.key("rl", key);
-        if let Err(e) = self.redis.query::<i64>(redis::cmd("DEL").arg(&key)).await {
+        let redis_key = self.redis.key("rl", key);
+        if let Err(e) = self
+            .redis
+            .query::<i64>(redis::cmd("DEL").arg(&redis_key))
+            .await
+        {
             tracing::warn!(error = %e, "rate limit not reset: redis is down");
         }
-        Ok(())
-    }
-}
-
-/// Keeps the larger of the stored and the given cut-off, and the later expiry.
-const REVOKE_USER_SCRIPT: &str = r"
-local cur = redis.call('GET', KEYS[1])
-if (not cur) or tonumber(cur) < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
-else
-  redis.call('PEXPIREAT', KEYS[1], ARGV[2], 'GT')
-end
-return 1
-";
-
-/// A [`RevocationList`] on Redis, written through to an in-process list.
-///
-/// Revocations are recorded in this process first, then in Redis. Checks ask
-/// this process, then Redis; when Redis does not answer, the in-process
-/// answer stands (see the module docs for why this fails open).
-#[derive(Debug, Clone)]
-pub struct RedisRevocationList {
-    redis: RedisCache,
-    local: MemoryRevocationList,
-}
-
-impl RedisRevocationList {
-    /// A list on `redis`.
-    pub fn new(redis: RedisCache) -> Self {
-        Self {
-            redis,
-            local: MemoryRevocationList::new(),
-        }
-    }
-}
-
-#[async_trait]
-impl RevocationList for RedisRevocationList {
-    async fn revoke_family(&self, family_id: &str, until: Timestamp) -> CoreResult<()> {
-        self.local.revoke_family(family_id, until).await?;
-        let key = self.redis.key("rv:fam", family_id);
-        let r = self
-            .redis
-            .query::<()>(
-                redis::cmd("SET")
-                    .arg(&key)
-                    .arg(1)
-                    .arg("PXAT")
-                    .arg(millis(until)),
-            )
-            .await;
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "token family revoked in this process only: redis is down");
-        }
-        Ok(())
-    }
-
-    async fn revoke_user_before(
-        &self,
-        user_id: UserId,
-        cutoff: Timestamp,
-        until: Timestamp,
-    ) -> CoreResult<()> {
-        self.local
-            .revoke_user_before(user_id, cutoff, until)
-            .await?;
-        let key = self.redis.key("rv:usr", user_id.as_str());
-        let r = self
-            .redis
-            .query::<i64>(
-                redis::cmd("EVAL")
-                    .arg(REVOKE_USER_SCRIPT)
-                    .arg(1)
-                    .arg(&key)
-                    .arg(millis(cutoff))
-                    .arg(millis(until)),
-            )
-            .await;
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "user tokens revoked in this process only: redis is down");
-        }
-        Ok(())
-    }
-
-    async fn is_revoked(&self, token: &IssuedToken<'_>) -> CoreResult<bool> {
-        if self.local.is_revoked(token).await? {
-            return Ok(true);
-        }
-        let fam = self.redis.key("rv:fam", token.family_id);
-        let usr = self.redis.key("rv:usr", token.user_id.as_str());
-        let r = self
-            .redis
-            .query::<(Option<String>, Option<i64>)>(redis::cmd("MGET").arg(&fam).arg(&usr))
-            .await;
-        match r {
-            Ok((family, cutoff)) => {
-                Ok(family.is_some() || cutoff.is_some_and(|c| millis(token.issued_at) <= c))
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "revocations checked in this process only: redis is down");
-                Ok(false)
-            }
-        }
+        self.local.reset(key).await
     }
 }
 
@@ -303,8 +213,8 @@ impl SharedCache {
             Some(url) => Ok(Self::Redis(RedisCache::connect(url, "pybase:")?)),
             None => {
                 tracing::warn!(
-                    "REDIS_URL is unset: rate limits and token revocations are kept in \
-                     this process; run a single instance only"
+                    "REDIS_URL is unset: rate limits are kept in this process; \
+                     run a single instance only"
                 );
                 Ok(Self::InProcess)
             }
@@ -324,14 +234,6 @@ impl SharedCache {
         match self {
             Self::InProcess => Arc::new(MemoryRateLimiter::new()),
             Self::Redis(r) => Arc::new(RedisRateLimiter::new(r.clone())),
-        }
-    }
-
-    /// The revocation list of access tokens.
-    pub fn revocation_list(&self) -> Arc<dyn RevocationList> {
-        match self {
-            Self::InProcess => Arc::new(MemoryRevocationList::new()),
-            Self::Redis(r) => Arc::new(RedisRevocationList::new(r.clone())),
         }
     }
 

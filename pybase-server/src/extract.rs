@@ -162,19 +162,25 @@ impl FromRequestParts<AppState> for MaybeAuthenticated {
     }
 }
 
-/// The client's address as seen by this server, for per-client login limits.
+/// The client's address for per-client limits: the peer, or what a trusted
+/// proxy forwarded (see [`crate::client_ip`]); `None` when the server runs
+/// without connection info (an embedding calling [`crate::app`] directly).
 #[derive(Debug, Clone)]
-pub struct ClientAddr(pub String);
+pub struct ClientAddr(pub Option<String>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
-        Ok(Self(addr))
+            .map(|c| c.0.ip());
+        let client = crate::client_ip::client_of(peer, &parts.headers, &state.trusted_proxies);
+        Ok(Self(client.map(|ip| ip.to_string())))
     }
 }
 

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod health;

@@ -98,7 +98,8 @@ pub struct Settings {
         long,
         env = "DATABASE_URL",
         default_value = "sqlite://./pybase-data/pybase.db",
-        global = true
+        global = true,
+        hide_env_values = true
     )]
     pub database_url: String,
 
@@ -128,9 +129,9 @@ pub struct Settings {
     #[arg(long, env = "PYBASE_NO_MIGRATE", global = true)]
     pub no_migrate: bool,
 
-    /// Redis URL for rate limits and token revocation shared between server
-    /// instances; unset means in-process (single instance only).
-    #[arg(long, env = "REDIS_URL", global = true)]
+    /// Redis URL for rate limits shared between server instances; unset
+    /// means in-process (single instance only).
+    #[arg(long, env = "REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
 
     /// S3-compatible endpoint (e.g. `http://127.0.0.1:9000`); `MINIO_ENDPOINT`
@@ -230,6 +231,14 @@ pub struct Settings {
     )]
     pub request_timeout_secs: u64,
 
+    /// Reverse proxies (addresses or networks, comma separated, e.g.
+    /// `10.0.0.0/8`) whose `X-Forwarded-For` header names the client for
+    /// per-client rate limits. Empty: the header is ignored and the peer
+    /// address is the client (behind a proxy, set this, or every user
+    /// shares the proxy's login budget).
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "", global = true)]
+    pub trusted_proxies: String,
+
     /// Folder where outgoing mail is written as JSON files instead of being sent.
     #[arg(long, env = "MAIL_OUTBOX", global = true)]
     pub mail_outbox: Option<PathBuf>,
@@ -264,6 +273,7 @@ impl Default for Settings {
             max_upload_bytes: 50 * 1024 * 1024,
             max_json_bytes: 8 * 1024 * 1024,
             request_timeout_secs: 30,
+            trusted_proxies: String::new(),
             mail_outbox: None,
             json_logs: false,
         }

@@ -35,7 +35,7 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Database liveness.
     pub store_health: Arc<dyn StoreHealth>,
-    /// Rate limits and revocations (Redis or in-process).
+    /// Rate limits (Redis or in-process).
     pub cache: SharedCache,
     /// Attachment bytes.
     pub objects: Arc<dyn ObjectStore>,
@@ -45,6 +45,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Body limits.
     pub limits: Limits,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<[crate::client_ip::IpNet]>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -156,9 +158,8 @@ impl AppState {
         )
         .filter(|d| *d > TimeDelta::zero())
         .context("REFRESH_TOKEN_EXPIRE_DAYS must be a positive number of days")?;
-        let mut auth = Auth::new(stores.auth, auth_settings)
-            .with_rate_limiter(cache.rate_limiter())
-            .with_revocations(cache.revocation_list());
+        let mut auth =
+            Auth::new(stores.auth, auth_settings).with_rate_limiter(cache.rate_limiter());
         if let Some(dir) = &settings.mail_outbox {
             let mailer: Arc<dyn Mailer> = Arc::new(FileOutboxMailer::new(dir.clone()));
             auth = auth.with_mailer(mailer);
@@ -176,6 +177,9 @@ impl AppState {
                 max_upload_bytes: settings.max_upload_bytes,
                 max_json_bytes: settings.max_json_bytes,
             },
+            trusted_proxies: crate::client_ip::parse_list(&settings.trusted_proxies)
+                .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?
+                .into(),
         })
     }
 }

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use pybase_core::ids::{ApiKeyId, UserId};
 use pybase_core::model::{ApiKey, Timestamp, User};
 use pybase_core::store::{
-    AuthStore, PasswordReset, RefreshToken, SpendOutcome, StoredApiKey, UserCredentials,
+    AuthStore, PasswordReset, RefreshToken, RotateOutcome, SessionState, StoredApiKey,
+    UserCredentials,
 };
 use pybase_core::{StoreError, StoreResult};
 use sqlx::Row;
@@ -27,6 +28,28 @@ fn stored_key(row: &PgRow) -> Result<StoredApiKey, sqlx::Error> {
         key: rows::api_key(row)?,
         secret_hash: row.try_get("secret_hash")?,
     })
+}
+
+/// Inserts a session row on `exec` (the pool, or a transaction).
+async fn insert_session<'e, E: sqlx::PgExecutor<'e>>(
+    exec: E,
+    token: &RefreshToken,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sessions (id, family_id, user_id, token_hash, created_at, expires_at, \
+         spent_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&token.id)
+    .bind(&token.family_id)
+    .bind(token.user_id.as_str())
+    .bind(&token.token_hash)
+    .bind(token.created_at)
+    .bind(token.expires_at)
+    .bind(token.spent_at)
+    .bind(token.revoked_at)
+    .execute(exec)
+    .await?;
+    Ok(())
 }
 
 #[async_trait]
@@ -144,82 +167,153 @@ impl AuthStore for PgStore {
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO sessions (id, family_id, user_id, token_hash, created_at, expires_at, \
-             spent_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&token.id)
-        .bind(&token.family_id)
-        .bind(token.user_id.as_str())
-        .bind(&token.token_hash)
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .bind(token.spent_at)
-        .bind(token.revoked_at)
-        .execute(&self.pool)
-        .await
-        .or_missing("user", token.user_id.as_str())?;
+        insert_session(&self.pool, token)
+            .await
+            .or_missing("user", token.user_id.as_str())?;
         Ok(())
     }
 
-    async fn spend_refresh_token(
+    async fn rotate_refresh_token(
         &self,
         token_hash: &str,
         at: Timestamp,
-    ) -> StoreResult<SpendOutcome> {
-        // The row lock makes concurrent spends of one token see each other:
-        // the second re-checks `spent_at IS NULL` on the committed row and misses.
+        next: &RefreshToken,
+    ) -> StoreResult<RotateOutcome> {
+        let mut tx = self.pool.begin().await.db()?;
+        // Revocations lock the user row for update; this share lock orders
+        // the rotation wholly before or after them, so a revocation either
+        // sees `next` or this transaction sees the revocation.
+        let cut_off: Option<Option<Timestamp>> =
+            sqlx::query_scalar("SELECT tokens_valid_after FROM users WHERE id = $1 FOR SHARE")
+                .bind(next.user_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .db()?;
         let sql = cols(
             SESSION_COLUMNS,
-            "UPDATE sessions SET spent_at = $2 \
-             WHERE token_hash = $1 AND spent_at IS NULL AND revoked_at IS NULL RETURNING {}",
+            "SELECT {} FROM sessions WHERE token_hash = $1 FOR UPDATE",
         );
-        let spent = sqlx::query(sql)
+        let Some(row) = sqlx::query(sql)
             .bind(token_hash)
-            .bind(at)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
-            .db()?;
-        if let Some(row) = spent {
-            return Ok(SpendOutcome::Spent(rows::refresh_token(&row).db()?));
+            .db()?
+        else {
+            return Ok(RotateOutcome::Unknown);
+        };
+        let mut token = rows::refresh_token(&row).db()?;
+        if token.spent_at.is_some() || token.revoked_at.is_some() {
+            return Ok(RotateOutcome::Reused(token));
         }
-        let sql = cols(
-            SESSION_COLUMNS,
-            "SELECT {} FROM sessions WHERE token_hash = $1",
-        );
-        let stored = sqlx::query(sql)
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
+        let family_revoked: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE family_id = $1 AND revoked_at IS NOT NULL)",
+        )
+        .bind(&token.family_id)
+        .fetch_one(&mut *tx)
+        .await
+        .db()?;
+        let refused = family_revoked
+            || match cut_off {
+                None => true,
+                Some(cut) => cut.is_some_and(|c| token.created_at <= c),
+            }
+            || token.expires_at <= at
+            || token.user_id != next.user_id
+            || token.family_id != next.family_id;
+        if refused {
+            return Ok(RotateOutcome::Refused(token));
+        }
+        sqlx::query("UPDATE sessions SET spent_at = $2 WHERE id = $1")
+            .bind(&token.id)
+            .bind(at)
+            .execute(&mut *tx)
             .await
             .db()?;
-        Ok(match stored {
-            Some(row) => SpendOutcome::Reused(rows::refresh_token(&row).db()?),
-            None => SpendOutcome::Unknown,
-        })
+        insert_session(&mut *tx, next).await.db()?;
+        tx.commit().await.db()?;
+        token.spent_at = Some(at);
+        Ok(RotateOutcome::Rotated(token))
     }
 
     async fn revoke_token_family(&self, family_id: &str, at: Timestamp) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.db()?;
+        // Lock the family's user as rotations expect (see rotate_refresh_token).
+        sqlx::query(
+            "SELECT 1 FROM users WHERE id = \
+             (SELECT user_id FROM sessions WHERE family_id = $1 LIMIT 1) FOR UPDATE",
+        )
+        .bind(family_id)
+        .execute(&mut *tx)
+        .await
+        .db()?;
         sqlx::query(
             "UPDATE sessions SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
         )
         .bind(family_id)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .db()?;
+        tx.commit().await.db()?;
         Ok(())
     }
 
     async fn revoke_user_tokens(&self, user_id: UserId, at: Timestamp) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.db()?;
+        let done = sqlx::query(
+            "UPDATE users SET tokens_valid_after = GREATEST(tokens_valid_after, $2) WHERE id = $1",
+        )
+        .bind(user_id.as_str())
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("user", user_id));
+        }
         sqlx::query(
             "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
         )
         .bind(user_id.as_str())
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .db()?;
+        sqlx::query(
+            "UPDATE password_resets SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+        )
+        .bind(user_id.as_str())
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+        tx.commit().await.db()?;
         Ok(())
+    }
+
+    async fn session_state(
+        &self,
+        user_id: UserId,
+        family_id: &str,
+    ) -> StoreResult<Option<SessionState>> {
+        let row = sqlx::query(
+            "SELECT u.tokens_valid_after, EXISTS (SELECT 1 FROM sessions s \
+             WHERE s.family_id = $2 AND s.revoked_at IS NOT NULL) AS family_revoked \
+             FROM users u WHERE u.id = $1",
+        )
+        .bind(user_id.as_str())
+        .bind(family_id)
+        .fetch_optional(&self.pool)
+        .await
+        .db()?;
+        row.map(|row| {
+            Ok(SessionState {
+                tokens_valid_after: row.try_get("tokens_valid_after")?,
+                family_revoked: row.try_get("family_revoked")?,
+            })
+        })
+        .transpose()
+        .db()
     }
 
     async fn insert_password_reset(&self, reset: &PasswordReset) -> StoreResult<()> {

@@ -28,8 +28,8 @@ use pybase_core::query::{
 };
 use pybase_core::role::{Role, Scope};
 use pybase_core::store::{
-    AuthStore, NewRecord, PasswordReset, RecordPatch, RecordsStore, RefreshToken, SchemaStore,
-    SpendOutcome, StoreHealth, StoredApiKey, WorkspacesStore,
+    AuthStore, NewRecord, PasswordReset, RecordPatch, RecordsStore, RefreshToken, RotateOutcome,
+    SchemaStore, SessionState, StoreHealth, StoredApiKey, WorkspacesStore,
 };
 use pybase_store_postgres::{PgStore, PgStoreOptions};
 use serde_json::{Value, json};
@@ -176,7 +176,15 @@ async fn migrations_are_idempotent_and_connect_migrates() {
         .fetch_one(db.store.pool())
         .await
         .unwrap();
-    assert_eq!(applied, 1);
+    // Every migration file is applied, once.
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count();
+    assert_eq!(applied, i64::try_from(files).unwrap());
     let opts = PgStoreOptions {
         max_connections: 2,
         acquire_timeout: std::time::Duration::from_secs(5),
@@ -277,15 +285,21 @@ async fn users_sessions_resets_and_keys() {
         Err(StoreError::NotFound { entity: "user", .. })
     ));
     let store2 = db.second_store().await;
+    let next = |n: &str| RefreshToken {
+        id: format!("jti-{n}"),
+        token_hash: format!("h-{n}"),
+        ..token.clone()
+    };
+    let (na, nb) = (next("a"), next("b"));
     let (a, b) = tokio::join!(
-        s.spend_refresh_token("h1", t),
-        store2.spend_refresh_token("h1", t)
+        s.rotate_refresh_token("h1", t, &na),
+        store2.rotate_refresh_token("h1", t, &nb)
     );
     let outcomes = [a.unwrap(), b.unwrap()];
     assert_eq!(
         outcomes
             .iter()
-            .filter(|o| matches!(o, SpendOutcome::Spent(_)))
+            .filter(|o| matches!(o, RotateOutcome::Rotated(_)))
             .count(),
         1,
         "{outcomes:?}"
@@ -293,21 +307,85 @@ async fn users_sessions_resets_and_keys() {
     assert!(
         outcomes
             .iter()
-            .any(|o| matches!(o, SpendOutcome::Reused(r) if r.spent_at == Some(t)))
+            .any(|o| matches!(o, RotateOutcome::Reused(r) if r.spent_at == Some(t)))
     );
     assert_eq!(
-        s.spend_refresh_token("nope", t).await.unwrap(),
-        SpendOutcome::Unknown
+        s.rotate_refresh_token("nope", t, &next("c")).await.unwrap(),
+        RotateOutcome::Unknown
     );
+    // The winner's successor is live; another successor's hash is unknown.
+    let live = if matches!(outcomes[0], RotateOutcome::Rotated(_)) {
+        "h-a"
+    } else {
+        "h-b"
+    };
+    // A successor naming another family is refused, and nothing changes.
+    let stray = RefreshToken {
+        family_id: "fam-other".into(),
+        ..next("d")
+    };
+    assert!(matches!(
+        s.rotate_refresh_token(live, t, &stray).await.unwrap(),
+        RotateOutcome::Refused(_)
+    ));
     s.revoke_token_family("fam1", t).await.unwrap();
     s.revoke_token_family("fam1", t + TimeDelta::seconds(1))
         .await
         .unwrap();
-    match s.spend_refresh_token("h1", t).await.unwrap() {
-        SpendOutcome::Reused(r) => assert_eq!(r.revoked_at, Some(t)),
+    match s.rotate_refresh_token("h1", t, &next("e")).await.unwrap() {
+        RotateOutcome::Reused(r) => assert_eq!(r.revoked_at, Some(t)),
         other => panic!("{other:?}"),
     }
+    // A token inserted into a revoked family cannot be continued.
+    let late = RefreshToken {
+        id: "jti-late".into(),
+        token_hash: "h-late".into(),
+        ..token.clone()
+    };
+    s.insert_refresh_token(&late).await.unwrap();
+    assert!(matches!(
+        s.rotate_refresh_token("h-late", t, &next("f"))
+            .await
+            .unwrap(),
+        RotateOutcome::Refused(_)
+    ));
+    // A cut-off user's older tokens cannot be continued either.
+    let fresh = RefreshToken {
+        id: "jti-fresh".into(),
+        family_id: "fam2".into(),
+        token_hash: "h-fresh".into(),
+        ..token.clone()
+    };
+    s.insert_refresh_token(&fresh).await.unwrap();
+    assert_eq!(
+        s.session_state(u.id, "fam2").await.unwrap(),
+        Some(SessionState {
+            tokens_valid_after: None,
+            family_revoked: false
+        })
+    );
     s.revoke_user_tokens(u.id, t).await.unwrap();
+    assert_eq!(
+        s.session_state(u.id, "fam2").await.unwrap(),
+        Some(SessionState {
+            tokens_valid_after: Some(t),
+            family_revoked: true
+        })
+    );
+    assert!(matches!(
+        s.rotate_refresh_token(
+            "h-fresh",
+            t,
+            &RefreshToken {
+                family_id: "fam2".into(),
+                ..next("g")
+            }
+        )
+        .await
+        .unwrap(),
+        RotateOutcome::Reused(_)
+    ));
+    assert_eq!(s.session_state(missing, "fam2").await.unwrap(), None);
 
     // Password resets: single use, unexpired only.
     let reset = PasswordReset {
@@ -374,13 +452,58 @@ async fn users_sessions_resets_and_keys() {
     s.delete_user(u.id).await.unwrap();
     assert!(s.find_api_key("pbk_abc").await.unwrap().is_none());
     assert_eq!(
-        s.spend_refresh_token("h1", t).await.unwrap(),
-        SpendOutcome::Unknown
+        s.rotate_refresh_token("h1", t, &next("z")).await.unwrap(),
+        RotateOutcome::Unknown
     );
     assert!(matches!(
         s.delete_user(u.id).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+/// REVIEW-security H1 at the store: a rotation racing a revocation of the
+/// same user, on two connections, never leaves a live token behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_racing_revocation_leaves_no_live_token() {
+    let url = require_postgres!();
+    let db = TestDb::new(&url).await;
+    let (a, b) = (db.store.clone(), db.second_store().await);
+    let u = user(&a, "racer").await;
+    for round in 0..40 {
+        let t = now();
+        let first = RefreshToken {
+            id: format!("r{round}-0"),
+            family_id: format!("fam{round}"),
+            user_id: u.id,
+            token_hash: format!("r{round}-h0"),
+            created_at: t,
+            expires_at: t + TimeDelta::days(1),
+            spent_at: None,
+            revoked_at: None,
+        };
+        a.insert_refresh_token(&first).await.unwrap();
+        let next = RefreshToken {
+            id: format!("r{round}-1"),
+            token_hash: format!("r{round}-h1"),
+            ..first.clone()
+        };
+        let cut = t + TimeDelta::milliseconds(1);
+        let (rotated, revoked) = tokio::join!(
+            a.rotate_refresh_token(&first.token_hash, t, &next),
+            b.revoke_user_tokens(u.id, cut)
+        );
+        revoked.unwrap();
+        let outcome = rotated.unwrap();
+        let live: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sessions WHERE user_id = $1 \
+             AND revoked_at IS NULL AND spent_at IS NULL",
+        )
+        .bind(u.id.as_str())
+        .fetch_one(a.pool())
+        .await
+        .unwrap();
+        assert_eq!(live, 0, "round {round}: {outcome:?} left a live token");
+    }
 }
 
 #[tokio::test]

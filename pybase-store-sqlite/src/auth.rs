@@ -6,7 +6,8 @@ use pybase_core::ids::{ApiKeyId, UserId, WorkspaceId};
 use pybase_core::model::{ApiKey, Timestamp, User};
 use pybase_core::role::Scope;
 use pybase_core::store::{
-    AuthStore, PasswordReset, RefreshToken, SpendOutcome, StoredApiKey, UserCredentials,
+    AuthStore, PasswordReset, RefreshToken, RotateOutcome, SessionState, StoredApiKey,
+    UserCredentials,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -78,6 +79,23 @@ fn user_exists(conn: &Connection, user: &str) -> Result<()> {
         .query_row([user], |_| Ok(()))
         .optional()?;
     found.ok_or_else(|| Error::not_found("user", user))
+}
+
+fn insert_token(tx: &Connection, t: &RefreshToken) -> Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO refresh_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    ))?
+    .execute(params![
+        t.id,
+        t.family_id,
+        t.user_id.as_str(),
+        t.token_hash,
+        fmt_time(&t.created_at),
+        fmt_time(&t.expires_at),
+        fmt_opt_time(t.spent_at.as_ref()),
+        fmt_opt_time(t.revoked_at.as_ref()),
+    ])?;
+    Ok(())
 }
 
 #[async_trait]
@@ -208,32 +226,22 @@ impl AuthStore for SqliteStore {
         let t = token.clone();
         self.write(move |tx| {
             user_exists(tx, t.user_id.as_str())?;
-            tx.prepare_cached(&format!(
-                "INSERT INTO refresh_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-            ))?
-            .execute(params![
-                t.id,
-                t.family_id,
-                t.user_id.as_str(),
-                t.token_hash,
-                fmt_time(&t.created_at),
-                fmt_time(&t.expires_at),
-                fmt_opt_time(t.spent_at.as_ref()),
-                fmt_opt_time(t.revoked_at.as_ref()),
-            ])?;
-            Ok(())
+            insert_token(tx, &t)
         })
         .await
     }
 
-    async fn spend_refresh_token(
+    async fn rotate_refresh_token(
         &self,
         token_hash: &str,
         at: Timestamp,
-    ) -> StoreResult<SpendOutcome> {
+        next: &RefreshToken,
+    ) -> StoreResult<RotateOutcome> {
         let hash = token_hash.to_owned();
-        // The single writer plus an immediate transaction make the read and
-        // the update one atomic step: of two concurrent spends one sees Spent.
+        let next = next.clone();
+        // The single writer plus an immediate transaction make the checks,
+        // the spend and the insert one atomic step: a revocation runs wholly
+        // before (and this call sees it) or after (and revokes `next`).
         self.write(move |tx| {
             let found = tx
                 .prepare_cached(&format!(
@@ -242,15 +250,35 @@ impl AuthStore for SqliteStore {
                 .query_row([&hash], refresh_token)
                 .optional()?;
             let Some(mut token) = found else {
-                return Ok(SpendOutcome::Unknown);
+                return Ok(RotateOutcome::Unknown);
             };
             if token.spent_at.is_some() || token.revoked_at.is_some() {
-                return Ok(SpendOutcome::Reused(token));
+                return Ok(RotateOutcome::Reused(token));
+            }
+            let (cut_off, family_revoked) = tx
+                .prepare_cached(
+                    "SELECT u.tokens_valid_after, EXISTS (SELECT 1 FROM refresh_tokens r \
+                     WHERE r.family_id = ?2 AND r.revoked_at IS NOT NULL) \
+                     FROM users u WHERE u.id = ?1",
+                )?
+                .query_row(params![token.user_id.as_str(), token.family_id], |row| {
+                    Ok((opt_time(row, 0)?, row.get::<_, bool>(1)?))
+                })
+                .optional()?
+                .map_or((None, true), |(cut, revoked)| (cut, revoked));
+            let refused = family_revoked
+                || cut_off.is_some_and(|c| token.created_at <= c)
+                || token.expires_at <= at
+                || token.user_id != next.user_id
+                || token.family_id != next.family_id;
+            if refused {
+                return Ok(RotateOutcome::Refused(token));
             }
             tx.prepare_cached("UPDATE refresh_tokens SET spent_at = ?2 WHERE id = ?1")?
                 .execute(params![token.id, fmt_time(&at)])?;
+            insert_token(tx, &next)?;
             token.spent_at = Some(at);
-            Ok(SpendOutcome::Spent(token))
+            Ok(RotateOutcome::Rotated(token))
         })
         .await
     }
@@ -270,12 +298,50 @@ impl AuthStore for SqliteStore {
 
     async fn revoke_user_tokens(&self, user_id: UserId, at: Timestamp) -> StoreResult<()> {
         self.write(move |tx| {
+            let at = fmt_time(&at);
+            let done = tx
+                .prepare_cached(
+                    "UPDATE users SET tokens_valid_after = ?2 WHERE id = ?1 \
+                     AND (tokens_valid_after IS NULL OR tokens_valid_after < ?2)",
+                )?
+                .execute(params![user_id.as_str(), at])?;
+            if done == 0 {
+                user_exists(tx, user_id.as_str())?;
+            }
             tx.prepare_cached(
                 "UPDATE refresh_tokens SET revoked_at = ?2 \
                  WHERE user_id = ?1 AND revoked_at IS NULL",
             )?
-            .execute(params![user_id.as_str(), fmt_time(&at)])?;
+            .execute(params![user_id.as_str(), at])?;
+            tx.prepare_cached(
+                "UPDATE password_resets SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL",
+            )?
+            .execute(params![user_id.as_str(), at])?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn session_state(
+        &self,
+        user_id: UserId,
+        family_id: &str,
+    ) -> StoreResult<Option<SessionState>> {
+        let family = family_id.to_owned();
+        self.read_small(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT u.tokens_valid_after, EXISTS (SELECT 1 FROM refresh_tokens r \
+                     WHERE r.family_id = ?2 AND r.revoked_at IS NOT NULL) \
+                     FROM users u WHERE u.id = ?1",
+                )?
+                .query_row(params![user_id.as_str(), family], |row| {
+                    Ok(SessionState {
+                        tokens_valid_after: opt_time(row, 0)?,
+                        family_revoked: row.get(1)?,
+                    })
+                })
+                .optional()?)
         })
         .await
     }

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_fields_version.sql"),
+    include_str!("../migrations/0003_token_cutoff.sql"),
 ];
 
 /// The schema version of a database (`PRAGMA user_version`).

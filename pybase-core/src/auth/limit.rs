@@ -11,49 +11,111 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::model::Timestamp;
 
-/// Fixed-window failure counters keyed by strings such as
+/// Fixed-window attempt counters keyed by strings such as
 /// `login:email:ann@example.com` or `login:client:203.0.113.7`.
 ///
-/// The shape maps onto Redis directly: `check` is `GET` + `PTTL`,
-/// `record_failure` is `INCR` + `EXPIRE .. NX` (the window starts at the
-/// first failure), `reset` is `DEL`.
+/// An attempt is counted *before* the work it guards (a password check, a
+/// mail), in one atomic step with the limit check, so concurrent attempts
+/// cannot all pass a check made before any of them is counted. A caller
+/// whose attempt succeeded gives it back with [`RateLimiter::release`] (or
+/// forgets the key with [`RateLimiter::reset`]).
+///
+/// The shape maps onto Redis directly: `acquire` is one script (`GET`, then
+/// `INCR` + `PEXPIRE` on the first attempt, or the remaining `PTTL` when
+/// full), `release` is `DECR` above zero, `reset` is `DEL`.
 ///
 /// # Failure policy
 /// [`crate::auth::Auth`] passes errors from the limiter through unchanged
-/// (they surface as [`Error::Internal`], so the login is refused: fail
-/// closed). A limiter that prefers availability over protection when its
-/// backend is down returns `Ok(())` from `check` instead, and says so.
+/// (they surface as [`Error::Internal`], so the attempt is refused: fail
+/// closed). A limiter whose shared backend is down should fall back to a
+/// local count rather than stop counting, and say so.
 #[async_trait]
 pub trait RateLimiter: Send + Sync + Debug {
-    /// `Err(Error::RateLimited { retry_after_secs })` when `key` has `limit`
-    /// or more failures in its current window; `Ok(())` otherwise.
-    async fn check(&self, key: &str, limit: u32) -> Result<()>;
-    /// Counts one failure for `key`; the first failure opens a window of
-    /// length `window`, after which the count starts again from zero.
-    async fn record_failure(&self, key: &str, window: TimeDelta) -> Result<()>;
-    /// Forgets `key`'s failures (a successful login).
+    /// Counts one attempt for `key`, or refuses it with
+    /// `Err(Error::RateLimited { retry_after_secs })` (not counted) when the
+    /// current window already holds `limit` attempts. The first attempt opens
+    /// a window of length `window`, after which the count starts again.
+    async fn acquire(&self, key: &str, limit: u32, window: TimeDelta) -> Result<()>;
+    /// Gives back one counted attempt of `key` (one that succeeded).
+    async fn release(&self, key: &str) -> Result<()>;
+    /// Forgets `key`'s attempts (a successful login clears its email).
     async fn reset(&self, key: &str) -> Result<()>;
 }
 
-/// How many failed logins are allowed before answering `RateLimited`.
+/// The throttles of the unauthenticated and password endpoints. Every
+/// count is kept per key in a [`RateLimiter`]; each attempt is counted
+/// before its work starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoginLimits {
-    /// Failures allowed per (lowercased) email within `window`.
-    pub per_email: u32,
-    /// Failures allowed per client address within `window` (higher: many
-    /// users can share one address).
-    pub per_client: u32,
-    /// Length of a counting window, from the first failure.
+pub struct AuthLimits {
+    /// Login attempts per (lowercased) email within `window`; a successful
+    /// login clears the email's count.
+    pub login_per_email: u32,
+    /// Failed login attempts per client address within `window` (higher:
+    /// many users can share one address). Successful logins are given back.
+    pub login_per_client: u32,
+    /// Length of a login counting window, from the first attempt.
     pub window: TimeDelta,
+    /// Registrations per client address within `slow_window`.
+    pub register_per_client: u32,
+    /// Password-reset requests per email within `slow_window` (known or not,
+    /// so the answer says nothing about the account).
+    pub reset_per_email: u32,
+    /// Password-reset requests per client address within `slow_window`.
+    pub reset_per_client: u32,
+    /// Length of the registration and reset counting windows.
+    pub slow_window: TimeDelta,
+    /// Argon2 hashes and verifications running at once; more wait in line
+    /// (up to `hash_wait`), so a burst cannot take every core and gigabytes
+    /// of memory.
+    pub hash_concurrency: usize,
+    /// How long an attempt waits for a hashing slot before it is refused
+    /// with `RateLimited`.
+    pub hash_wait: std::time::Duration,
 }
 
-impl Default for LoginLimits {
-    /// 10 failures per email and 50 per client address in 15 minutes.
+impl Default for AuthLimits {
+    /// Logins: 10 attempts per email and 50 failures per client in 15
+    /// minutes; per client and hour 20 registrations and 20 reset requests;
+    /// 5 reset requests per email and hour; two Argon2 runs per core at
+    /// once, waiting at most 10 seconds.
     fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Self {
-            per_email: 10,
-            per_client: 50,
+            login_per_email: 10,
+            login_per_client: 50,
             window: TimeDelta::minutes(15),
+            register_per_client: 20,
+            reset_per_email: 5,
+            reset_per_client: 20,
+            slow_window: TimeDelta::hours(1),
+            hash_concurrency: 2 * cores,
+            hash_wait: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+/// The limiter key of a client address: an IPv4 address as it is, an IPv6
+/// address by its /64 prefix (one subscriber's allocation, so rotating
+/// addresses inside it does not buy a fresh budget), an IPv4-mapped IPv6
+/// address as its IPv4 form, anything else (not an address) as given, cut
+/// to 64 bytes.
+pub fn client_key(client: &str) -> String {
+    use std::net::IpAddr;
+    match client.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Err(_) => {
+            let mut end = client.len().min(64);
+            while !client.is_char_boundary(end) {
+                end -= 1;
+            }
+            client[..end].to_owned()
         }
     }
 }
@@ -101,24 +163,15 @@ impl Default for MemoryRateLimiter {
     }
 }
 
+/// The seconds left until `ends_at`, at least 1.
+fn retry_after(ends_at: Timestamp, now: Timestamp) -> u64 {
+    let ms = (ends_at - now).num_milliseconds();
+    u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1)
+}
+
 #[async_trait]
 impl RateLimiter for MemoryRateLimiter {
-    async fn check(&self, key: &str, limit: u32) -> Result<()> {
-        let now = self.clock.now();
-        let windows = self.lock();
-        match windows.get(key) {
-            Some(w) if w.ends_at > now && w.count >= limit => {
-                let ms = (w.ends_at - now).num_milliseconds();
-                let secs = u64::try_from((ms + 999) / 1000).unwrap_or(1).max(1);
-                Err(Error::RateLimited {
-                    retry_after_secs: secs,
-                })
-            }
-            _ => Ok(()),
-        }
-    }
-
-    async fn record_failure(&self, key: &str, window: TimeDelta) -> Result<()> {
+    async fn acquire(&self, key: &str, limit: u32, window: TimeDelta) -> Result<()> {
         let now = self.clock.now();
         let mut windows = self.lock();
         if windows.len() > SWEEP_ABOVE {
@@ -134,7 +187,19 @@ impl RateLimiter for MemoryRateLimiter {
                 ends_at: now + window,
             };
         }
-        w.count = w.count.saturating_add(1);
+        if w.count >= limit {
+            return Err(Error::RateLimited {
+                retry_after_secs: retry_after(w.ends_at, now),
+            });
+        }
+        w.count += 1;
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> Result<()> {
+        if let Some(w) = self.lock().get_mut(key) {
+            w.count = w.count.saturating_sub(1);
+        }
         Ok(())
     }
 
@@ -150,51 +215,66 @@ mod tests {
 
     use super::*;
 
+    fn limited(r: Result<()>) -> Option<u64> {
+        match r {
+            Err(Error::RateLimited { retry_after_secs }) => Some(retry_after_secs),
+            Ok(()) => None,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn limits_within_a_window_and_forgets_after_it() {
         let clock = Arc::new(ManualClock::new());
         let l = MemoryRateLimiter::with_clock(clock.clone());
         let w = TimeDelta::minutes(15);
         for _ in 0..3 {
-            l.check("k", 3).await.unwrap();
-            l.record_failure("k", w).await.unwrap();
+            l.acquire("k", 3, w).await.unwrap();
         }
-        let err = l.check("k", 3).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::RateLimited {
-                    retry_after_secs: 900
-                }
-            ),
-            "{err:?}"
-        );
+        assert_eq!(limited(l.acquire("k", 3, w).await), Some(900));
         // Other keys are unaffected.
-        l.check("other", 3).await.unwrap();
+        l.acquire("other", 3, w).await.unwrap();
         clock.advance(TimeDelta::minutes(10));
-        let err = l.check("k", 3).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::RateLimited {
-                    retry_after_secs: 300
-                }
-            ),
-            "{err:?}"
-        );
+        assert_eq!(limited(l.acquire("k", 3, w).await), Some(300));
         clock.advance(TimeDelta::minutes(5));
-        l.check("k", 3).await.unwrap();
         // A new window starts from zero.
-        l.record_failure("k", w).await.unwrap();
-        l.check("k", 2).await.unwrap();
+        for _ in 0..3 {
+            l.acquire("k", 3, w).await.unwrap();
+        }
+        assert!(limited(l.acquire("k", 3, w).await).is_some());
     }
 
     #[tokio::test]
-    async fn reset_clears_a_key() {
+    async fn concurrent_acquires_pass_at_most_the_limit() {
         let l = MemoryRateLimiter::new();
-        l.record_failure("k", TimeDelta::minutes(1)).await.unwrap();
-        assert!(l.check("k", 1).await.is_err());
+        let w = TimeDelta::minutes(1);
+        let results = futures::future::join_all((0..50).map(|_| l.acquire("burst", 10, w))).await;
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 10);
+    }
+
+    #[tokio::test]
+    async fn release_gives_back_one_attempt_and_reset_all() {
+        let l = MemoryRateLimiter::new();
+        let w = TimeDelta::minutes(1);
+        l.acquire("k", 2, w).await.unwrap();
+        l.acquire("k", 2, w).await.unwrap();
+        assert!(limited(l.acquire("k", 2, w).await).is_some());
+        l.release("k").await.unwrap();
+        l.acquire("k", 2, w).await.unwrap();
         l.reset("k").await.unwrap();
-        l.check("k", 1).await.unwrap();
+        l.acquire("k", 2, w).await.unwrap();
+        l.acquire("k", 2, w).await.unwrap();
+        // Releasing an unknown key is harmless.
+        l.release("nobody").await.unwrap();
+    }
+
+    #[test]
+    fn client_keys_group_ipv6_by_64_and_bound_the_rest() {
+        assert_eq!(client_key("203.0.113.9"), "203.0.113.9");
+        assert_eq!(client_key("2001:db8::1"), "2001:db8:0:0::/64");
+        assert_eq!(client_key("2001:db8::3c"), client_key("2001:db8::ffff:1"));
+        assert_ne!(client_key("2001:db8::1"), client_key("2001:db8:0:1::1"));
+        assert_eq!(client_key("::ffff:198.51.100.7"), "198.51.100.7");
+        assert_eq!(client_key(&"é".repeat(100)).len(), 64);
     }
 }

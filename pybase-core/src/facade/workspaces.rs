@@ -74,15 +74,7 @@ impl Pybase {
         principal: &Principal,
         input: NewWorkspace,
     ) -> Result<Workspace> {
-        if !principal.can_manage_account()
-            || matches!(
-                principal,
-                Principal::ApiKey {
-                    workspaces: Some(_),
-                    ..
-                }
-            )
-        {
+        if !principal.can_change_account() {
             return Err(Error::forbidden(
                 "creating a workspace needs a user or an unrestricted admin API key",
             ));
@@ -268,8 +260,9 @@ impl Pybase {
         Ok(member)
     }
 
-    /// Removes a member (admin and above; anyone may remove themselves).
-    /// Removing an owner needs an owner; the last owner cannot be removed.
+    /// Removes a member (admin and above; anyone may remove themselves, an
+    /// API key only with the `admin` scope). Removing an owner needs an
+    /// owner; the last owner cannot be removed.
     pub async fn remove_member(
         &self,
         principal: &Principal,
@@ -278,7 +271,7 @@ impl Pybase {
     ) -> Result<()> {
         let own = user == principal.user_id();
         let action = if own {
-            Action::Read
+            Action::LeaveWorkspace
         } else {
             Action::ManageMembers
         };

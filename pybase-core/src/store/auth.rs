@@ -36,15 +36,31 @@ pub struct RefreshToken {
     pub revoked_at: Option<Timestamp>,
 }
 
-/// What happened when a refresh token was presented.
+/// What happened when a refresh token was presented for rotation.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SpendOutcome {
-    /// It was live (unspent, unrevoked) and is now spent; the row as it is now.
-    Spent(RefreshToken),
+pub enum RotateOutcome {
+    /// It was live and is now spent, and its successor is stored, in one
+    /// transaction; the old row as it is now.
+    Rotated(RefreshToken),
     /// It had already been spent or revoked: nothing changed; the row as stored.
     Reused(RefreshToken),
+    /// It is unspent but may not be continued: a token of its family has
+    /// been revoked, its user's tokens were cut off at or after its issue
+    /// (or the user is gone), it has expired, or the successor names another
+    /// user or family. Nothing changed; the row as stored.
+    Refused(RefreshToken),
     /// No token has this hash.
     Unknown,
+}
+
+/// What an access token's validity depends on, read in one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionState {
+    /// Tokens of the user issued at or before this instant are revoked
+    /// (a password change or reset); `None` if never cut off.
+    pub tokens_valid_after: Option<Timestamp>,
+    /// Whether the family has a revoked token (logout or reuse detection).
+    pub family_revoked: bool,
 }
 
 /// A stored password-reset token (only its hash is kept).
@@ -99,19 +115,36 @@ pub trait AuthStore: Send + Sync {
     /// `NotFound` if absent. Records they created keep their `created_by` id.
     async fn delete_user(&self, id: UserId) -> StoreResult<()>;
 
-    /// Inserts a refresh token.
+    /// Inserts a refresh token (the first of a new family, at sign-in).
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()>;
-    /// Atomically spends the live token with this hash (see [`SpendOutcome`]).
-    /// Two concurrent calls with one hash: exactly one sees `Spent`.
-    async fn spend_refresh_token(
+    /// In one transaction: spends the live token with this hash and inserts
+    /// `next` (same user and family) in its place, unless the family has a
+    /// revoked token or the user's tokens were cut off at or after the old
+    /// token's issue (see [`RotateOutcome`]). Two concurrent calls with one
+    /// hash: exactly one sees `Rotated`. A revocation of the family or the
+    /// user that runs concurrently either sees `next` (and revokes it) or
+    /// makes this call answer `Refused`: never a live successor in a revoked
+    /// family.
+    async fn rotate_refresh_token(
         &self,
         token_hash: &str,
         at: Timestamp,
-    ) -> StoreResult<SpendOutcome>;
+        next: &RefreshToken,
+    ) -> StoreResult<RotateOutcome>;
     /// Revokes every token of a family (idempotent).
     async fn revoke_token_family(&self, family_id: &str, at: Timestamp) -> StoreResult<()>;
-    /// Revokes every token of a user (idempotent).
+    /// Cuts off a user's tokens (idempotent): every refresh token is revoked,
+    /// every outstanding password-reset token is spent, and the user's
+    /// `tokens_valid_after` becomes `at` (never earlier than it was), so
+    /// tokens issued up to `at` stay refused. `NotFound` if absent.
     async fn revoke_user_tokens(&self, user_id: UserId, at: Timestamp) -> StoreResult<()>;
+    /// The revocation state an access token of `user_id` in `family_id`
+    /// depends on; `None` if the user does not exist.
+    async fn session_state(
+        &self,
+        user_id: UserId,
+        family_id: &str,
+    ) -> StoreResult<Option<SessionState>>;
 
     /// Inserts a password-reset token.
     async fn insert_password_reset(&self, reset: &PasswordReset) -> StoreResult<()>;

@@ -741,9 +741,30 @@ pub async fn api_key_scopes_and_workspace_limit(store: Arc<dyn Store>) {
             user_id: user.user_id(),
             scopes,
             workspaces,
+            expires_at: None,
         }
     };
     let read_only = key(&fx.owner, vec![Scope::Read], None);
+    // A read-only key cannot take its user out of a workspace
+    // (REVIEW-security M6); an admin-scoped key of the same user can.
+    let viewer_reader = key(&fx.viewer, vec![Scope::Read], None);
+    match fx
+        .pb
+        .remove_member(&viewer_reader, fx.ws.id, fx.viewer.user_id())
+        .await
+    {
+        Err(Error::Forbidden(_)) => {}
+        other => panic!("a read key leaving the workspace: {other:?}"),
+    }
+    assert!(
+        fx.pb
+            .list_members(&fx.viewer, fx.ws.id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.user.id == fx.viewer.user_id()),
+        "still a member"
+    );
     assert!(
         fx.pb
             .query_records(&read_only, t, QueryInput::default(), FieldKey::Name)

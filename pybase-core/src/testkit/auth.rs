@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::TimeDelta;
 
 use crate::auth::{
-    Auth, AuthSettings, FileOutboxMailer, LoginLimits, MemoryMailer, NewApiKey, NewUser,
+    Auth, AuthLimits, AuthSettings, FileOutboxMailer, MemoryMailer, NewApiKey, NewUser,
     PasswordParams, SecretKey, Session,
 };
 use crate::clock::{Clock, ManualClock};
@@ -89,11 +89,14 @@ impl AuthEnv {
     /// Registers a new user with [`PASSWORD`].
     pub async fn register(&self) -> Session {
         self.auth
-            .register(NewUser {
-                email: random_email(),
-                password: PASSWORD.into(),
-                name: "Test User".into(),
-            })
+            .register(
+                NewUser {
+                    email: random_email(),
+                    password: PASSWORD.into(),
+                    name: "Test User".into(),
+                },
+                None,
+            )
             .await
             .expect("register")
     }
@@ -140,11 +143,14 @@ pub async fn register_login_and_me(store: Arc<dyn AuthStore>) {
     let shouted = format!("  {}  ", email.to_uppercase());
     let s = env
         .auth
-        .register(NewUser {
-            email: shouted.clone(),
-            password: PASSWORD.into(),
-            name: " Ann ".into(),
-        })
+        .register(
+            NewUser {
+                email: shouted.clone(),
+                password: PASSWORD.into(),
+                name: " Ann ".into(),
+            },
+            None,
+        )
         .await
         .expect("register");
     assert_eq!(s.user.email, email, "email stored lowercased and trimmed");
@@ -193,11 +199,14 @@ pub async fn duplicate_email_case_insensitive(store: Arc<dyn AuthStore>) {
     ] {
         let r = env
             .auth
-            .register(NewUser {
-                email: variant.clone(),
-                password: OTHER_PASSWORD.into(),
-                name: "Other".into(),
-            })
+            .register(
+                NewUser {
+                    email: variant.clone(),
+                    password: OTHER_PASSWORD.into(),
+                    name: "Other".into(),
+                },
+                None,
+            )
             .await;
         match r {
             Err(Error::Conflict { field, .. }) => assert_eq!(field, "email"),
@@ -224,32 +233,41 @@ pub async fn weak_passwords_rejected(store: Arc<dyn AuthStore>) {
     for password in weak {
         let r = env
             .auth
-            .register(NewUser {
-                email: email.clone(),
-                password: password.clone(),
-                name: "Ann".into(),
-            })
+            .register(
+                NewUser {
+                    email: email.clone(),
+                    password: password.clone(),
+                    name: "Ann".into(),
+                },
+                None,
+            )
             .await;
         assert_validation(r, "password");
     }
     for bad_email in ["", "not-an-email", "a@b", "two words@example.com"] {
         let r = env
             .auth
-            .register(NewUser {
-                email: bad_email.into(),
-                password: PASSWORD.into(),
-                name: "Ann".into(),
-            })
+            .register(
+                NewUser {
+                    email: bad_email.into(),
+                    password: PASSWORD.into(),
+                    name: "Ann".into(),
+                },
+                None,
+            )
             .await;
         assert_validation(r, "email");
     }
     let r = env
         .auth
-        .register(NewUser {
-            email: email.clone(),
-            password: PASSWORD.into(),
-            name: " ".into(),
-        })
+        .register(
+            NewUser {
+                email: email.clone(),
+                password: PASSWORD.into(),
+                name: " ".into(),
+            },
+            None,
+        )
         .await;
     assert_validation(r, "name");
     // Nothing was created by the refused attempts.
@@ -519,9 +537,10 @@ pub async fn expiry_via_manual_clock(store: Arc<dyn AuthStore>) {
 
     // A reset token lives one hour.
     env.auth
-        .request_password_reset(&s.user.email)
+        .request_password_reset(&s.user.email, None)
         .await
         .expect("request");
+    env.auth.flush_background().await;
     let token = env.mailer.last_token_for(&s.user.email).expect("mailed");
     env.advance(TimeDelta::hours(1));
     assert_unauthorized(
@@ -593,6 +612,7 @@ pub async fn api_key_roundtrip_and_delete_stops_it(store: Arc<dyn AuthStore>) {
             user_id: s.user.id,
             scopes: Scope::ALL.to_vec(),
             workspaces: None,
+            expires_at: None,
         }
     );
     let first_use = env.clock.now();
@@ -768,7 +788,9 @@ pub async fn api_key_workspace_limit_and_scopes_in_principal(store: Arc<dyn Auth
         .expect("key");
     let ap = env.auth.authenticate(&admin_key).await.expect("auth");
     assert_eq!(env.auth.me(&ap).await.expect("me").id, s.user.id);
-    assert_eq!(env.auth.list_api_keys(&ap).await.expect("list").len(), 3);
+    // It sees the keys limited to w1 (the reader and itself), not the
+    // unrestricted writer (REVIEW-security M3).
+    assert_eq!(env.auth.list_api_keys(&ap).await.expect("list").len(), 2);
     assert_forbidden(
         env.auth
             .create_api_key(
@@ -842,9 +864,10 @@ pub async fn password_reset_single_use_and_revokes_sessions(store: Arc<dyn AuthS
     let env = AuthEnv::new(store);
     let s = env.register().await;
     env.auth
-        .request_password_reset(&s.user.email.to_uppercase())
+        .request_password_reset(&s.user.email.to_uppercase(), None)
         .await
         .expect("request");
+    env.auth.flush_background().await;
     let messages = env.mailer.messages();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].to, s.user.email);
@@ -895,26 +918,30 @@ pub async fn password_reset_single_use_and_revokes_sessions(store: Arc<dyn AuthS
 pub async fn reset_request_for_unknown_email_succeeds_and_sends_nothing(store: Arc<dyn AuthStore>) {
     let env = AuthEnv::new(store.clone());
     env.auth
-        .request_password_reset(&random_email())
+        .request_password_reset(&random_email(), None)
         .await
         .expect("unknown email");
+    env.auth.flush_background().await;
     env.auth
-        .request_password_reset("not an email at all")
+        .request_password_reset("not an email at all", None)
         .await
         .expect("garbage");
+    env.auth.flush_background().await;
     assert!(env.mailer.messages().is_empty());
 
     let dir = std::env::temp_dir().join(format!("pybase-outbox-{}", crate::ids::RecordId::new()));
     let outbox = FileOutboxMailer::new(&dir);
     let auth = env.auth.clone().with_mailer(Arc::new(outbox));
     let s = env.register().await;
-    auth.request_password_reset(&random_email())
+    auth.request_password_reset(&random_email(), None)
         .await
         .expect("unknown");
+    auth.flush_background().await;
     assert!(!dir.exists(), "nothing written for an unknown email");
-    auth.request_password_reset(&s.user.email)
+    auth.request_password_reset(&s.user.email, None)
         .await
         .expect("known");
+    auth.flush_background().await;
     let files: Vec<_> = std::fs::read_dir(&dir)
         .expect("outbox created")
         .map(|e| e.expect("entry").path())
@@ -979,10 +1006,10 @@ pub async fn rehash_on_login_with_weaker_params(store: Arc<dyn AuthStore>) {
 /// Failed logins are limited per email and per client address.
 pub async fn rate_limit_after_failures(store: Arc<dyn AuthStore>) {
     let mut settings = AuthSettings::new(SecretKey::generate()).with_password_params(fast_params());
-    settings.login_limits = LoginLimits {
-        per_email: 3,
-        per_client: 5,
-        window: TimeDelta::minutes(15),
+    settings.limits = AuthLimits {
+        login_per_email: 3,
+        login_per_client: 5,
+        ..AuthLimits::default()
     };
     let env = AuthEnv::with_settings(store, settings);
     let s = env.register().await;
@@ -1041,25 +1068,37 @@ pub async fn rate_limit_after_failures(store: Arc<dyn AuthStore>) {
 macro_rules! auth_conformance_tests {
     ($make:expr) => {
         $crate::__auth_conformance_cases!($make;
-            register_login_and_me,
-            duplicate_email_case_insensitive,
-            weak_passwords_rejected,
-            wrong_password_and_unknown_email_same_error,
-            refresh_rotates_and_spent_token_revokes_family,
-            concurrent_refresh_has_one_winner,
-            logout_revokes_family,
-            password_change_revokes_sessions,
-            refresh_token_not_accepted_as_access_and_vice_versa,
-            alg_none_and_bad_signature_rejected,
-            expiry_via_manual_clock,
-            deleted_user_token_rejected,
-            api_key_roundtrip_and_delete_stops_it,
-            api_key_expiry,
-            api_key_workspace_limit_and_scopes_in_principal,
-            password_reset_single_use_and_revokes_sessions,
-            reset_request_for_unknown_email_succeeds_and_sends_nothing,
-            rehash_on_login_with_weaker_params,
-            rate_limit_after_failures,
+            auth::register_login_and_me,
+            auth::duplicate_email_case_insensitive,
+            auth::weak_passwords_rejected,
+            auth::wrong_password_and_unknown_email_same_error,
+            auth::refresh_rotates_and_spent_token_revokes_family,
+            auth::concurrent_refresh_has_one_winner,
+            auth::logout_revokes_family,
+            auth::password_change_revokes_sessions,
+            auth::refresh_token_not_accepted_as_access_and_vice_versa,
+            auth::alg_none_and_bad_signature_rejected,
+            auth::expiry_via_manual_clock,
+            auth::deleted_user_token_rejected,
+            auth::api_key_roundtrip_and_delete_stops_it,
+            auth::api_key_expiry,
+            auth::api_key_workspace_limit_and_scopes_in_principal,
+            auth::password_reset_single_use_and_revokes_sessions,
+            auth::reset_request_for_unknown_email_succeeds_and_sends_nothing,
+            auth::rehash_on_login_with_weaker_params,
+            auth::rate_limit_after_failures,
+            auth_attacks::refresh_in_flight_dies_with_password_change,
+            auth_attacks::refresh_in_flight_dies_with_logout,
+            auth_attacks::refresh_in_flight_dies_with_reuse_detection,
+            auth_attacks::revocations_survive_a_restart,
+            auth_attacks::concurrent_logins_cannot_pass_the_limit,
+            auth_attacks::client_budgets_group_ipv6_and_hold_per_address,
+            auth_attacks::oversized_login_input_is_refused_first,
+            auth_attacks::api_key_cannot_outlive_its_creator,
+            auth_attacks::workspace_limited_key_reaches_only_its_keys,
+            auth_attacks::reset_tokens_die_with_a_reset_or_password_change,
+            auth_attacks::reset_requests_are_throttled,
+            auth_attacks::registrations_are_throttled_per_client,
         );
     };
 }
@@ -1068,12 +1107,12 @@ macro_rules! auth_conformance_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __auth_conformance_cases {
-    ($make:expr; $($case:ident),* $(,)?) => {
+    ($make:expr; $($module:ident :: $case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let store = $make.await;
-                $crate::testkit::auth::$case(store).await;
+                $crate::testkit::$module::$case(store).await;
             }
         )*
     };

@@ -38,9 +38,10 @@ pub(crate) fn router() -> Router<AppState> {
     ))]
 pub(crate) async fn register(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Json(new): Json<NewUser>,
 ) -> Result<Created<Session>, ApiError> {
-    Ok(Created(state.auth.register(new).await?))
+    Ok(Created(state.auth.register(new, client.as_deref()).await?))
 }
 
 /// JSON sign-in body.
@@ -88,7 +89,10 @@ pub(crate) async fn login(
         let Json(j) = Json::<LoginJson>::from_request(req, &state).await?;
         (j.email, j.password)
     };
-    let session = state.auth.login(&email, &password, Some(&client)).await?;
+    let session = state
+        .auth
+        .login(&email, &password, client.as_deref())
+        .await?;
     Ok(axum::Json(session))
 }
 
@@ -212,9 +216,13 @@ pub struct ResetRequest {
     ))]
 pub(crate) async fn reset_request(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Json(body): Json<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
-    state.auth.request_password_reset(&body.email).await?;
+    state
+        .auth
+        .request_password_reset(&body.email, client.as_deref())
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 

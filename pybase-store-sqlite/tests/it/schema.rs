@@ -7,8 +7,8 @@ use pybase_core::ids::{ApiKeyId, UserId};
 use pybase_core::model::ApiKey;
 use pybase_core::role::{Role, Scope};
 use pybase_core::store::{
-    AuthStore, PasswordReset, RecordsStore, RefreshToken, SchemaStore, SpendOutcome, StoredApiKey,
-    WorkspacesStore,
+    AuthStore, PasswordReset, RecordsStore, RefreshToken, RotateOutcome, SchemaStore, SessionState,
+    StoredApiKey, WorkspacesStore,
 };
 use pybase_store_sqlite::SqliteStore;
 use serde_json::json;
@@ -279,28 +279,37 @@ async fn users_tokens_resets_and_keys() {
         revoked_at: None,
     };
     store.insert_refresh_token(&token).await.unwrap();
+    let next = |n: &str| RefreshToken {
+        id: format!("jti-{n}"),
+        token_hash: format!("h-{n}"),
+        ..token.clone()
+    };
+    let (na, nb) = (next("a"), next("b"));
     let (a, b) = tokio::join!(
-        store.spend_refresh_token("h1", now()),
-        store.spend_refresh_token("h1", now())
+        store.rotate_refresh_token("h1", now(), &na),
+        store.rotate_refresh_token("h1", now(), &nb)
     );
     let outcomes = [a.unwrap(), b.unwrap()];
     assert_eq!(
         outcomes
             .iter()
-            .filter(|o| matches!(o, SpendOutcome::Spent(_)))
+            .filter(|o| matches!(o, RotateOutcome::Rotated(_)))
             .count(),
         1
     );
     assert_eq!(
         outcomes
             .iter()
-            .filter(|o| matches!(o, SpendOutcome::Reused(_)))
+            .filter(|o| matches!(o, RotateOutcome::Reused(_)))
             .count(),
         1
     );
     assert_eq!(
-        store.spend_refresh_token("nope", now()).await.unwrap(),
-        SpendOutcome::Unknown
+        store
+            .rotate_refresh_token("nope", now(), &next("c"))
+            .await
+            .unwrap(),
+        RotateOutcome::Unknown
     );
     let second = RefreshToken {
         id: "jti2".into(),
@@ -310,9 +319,30 @@ async fn users_tokens_resets_and_keys() {
     store.insert_refresh_token(&second).await.unwrap();
     store.revoke_token_family("fam", now()).await.unwrap();
     assert!(matches!(
-        store.spend_refresh_token("h2", now()).await.unwrap(),
-        SpendOutcome::Reused(t) if t.revoked_at.is_some()
+        store.rotate_refresh_token("h2", now(), &next("d")).await.unwrap(),
+        RotateOutcome::Reused(t) if t.revoked_at.is_some()
     ));
+    // A token inserted into a revoked family cannot be continued.
+    let late = RefreshToken {
+        id: "jti3".into(),
+        token_hash: "h3".into(),
+        ..token.clone()
+    };
+    store.insert_refresh_token(&late).await.unwrap();
+    assert!(matches!(
+        store
+            .rotate_refresh_token("h3", now(), &next("e"))
+            .await
+            .unwrap(),
+        RotateOutcome::Refused(_)
+    ));
+    assert_eq!(
+        store.session_state(u.id, "fam").await.unwrap(),
+        Some(SessionState {
+            tokens_valid_after: None,
+            family_revoked: true
+        })
+    );
 
     let reset = PasswordReset {
         token_hash: "r1".into(),
@@ -385,7 +415,13 @@ async fn users_tokens_resets_and_keys() {
         store.get_user(u.id).await,
         Err(StoreError::NotFound { entity: "user", .. })
     ));
-    assert!(store.spend_refresh_token("h1", now()).await.unwrap() == SpendOutcome::Unknown);
+    assert!(
+        store
+            .rotate_refresh_token("h1", now(), &next("z"))
+            .await
+            .unwrap()
+            == RotateOutcome::Unknown
+    );
 }
 
 #[tokio::test]
