@@ -29,6 +29,7 @@ use object_store::memory::InMemory;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result, StoreError};
 use crate::ids::{TableId, WorkspaceId};
+use crate::limits::Limits;
 use crate::model::{Field, Table};
 use crate::principal::Principal;
 use crate::role::{Action, Role};
@@ -41,6 +42,7 @@ pub struct Pybase {
     store: Arc<dyn Store>,
     objects: Arc<dyn ObjectStore>,
     clock: Arc<dyn Clock>,
+    limits: Limits,
 }
 
 impl Pybase {
@@ -51,6 +53,7 @@ impl Pybase {
             store,
             objects: Arc::new(InMemory::new()),
             clock: Arc::new(SystemClock),
+            limits: Limits::default(),
         }
     }
 
@@ -64,6 +67,17 @@ impl Pybase {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// Bounds every input with `limits` instead of [`Limits::default`].
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The input limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The storage backend.

@@ -16,6 +16,7 @@ pub mod error;
 pub mod facade;
 pub mod fields;
 pub mod ids;
+pub mod limits;
 pub mod model;
 pub mod principal;
 pub mod query;
@@ -26,4 +27,5 @@ pub mod testkit;
 
 pub use error::{Error, Result, StoreError, StoreResult};
 pub use facade::Pybase;
+pub use limits::Limits;
 pub use principal::Principal;

@@ -28,7 +28,9 @@ mod sort;
 
 pub use cursor::{Cursor, SortValue};
 pub use filter::{Condition, Filter, FilterSpec, Op, Operand, Target};
-pub use resolve::{QueryError, find_field, fingerprint, resolve_filter, resolve_sort, target_of};
+pub use resolve::{
+    FieldIndex, QueryError, find_field, fingerprint, resolve_filter, resolve_sort, target_of,
+};
 pub use sort::{SortDirection, SortKey, SortSpec, StoredSort, ViewConfig};
 
 use crate::ids::TableId;

@@ -21,6 +21,7 @@ pub mod access;
 pub mod auth;
 pub mod auth_attacks;
 pub mod fixture;
+pub mod limits;
 pub mod query;
 pub mod records;
 pub mod schema;
@@ -62,6 +63,9 @@ macro_rules! conformance_tests {
             query::view_filter_and_sort_apply,
             query::filter_errors_name_the_field,
             query::random_queries_match_reference,
+            limits::cells_and_choices_are_bounded,
+            limits::fields_and_options_are_bounded,
+            limits::filter_size_is_bounded,
         );
     };
 }

@@ -207,10 +207,11 @@ pub enum SharedCache {
 }
 
 impl SharedCache {
-    /// Redis when `url` is set, otherwise in-process (with a warning).
-    pub fn from_url(url: Option<&str>) -> redis::RedisResult<Self> {
+    /// Redis when `url` is set (keys under `prefix`), otherwise in-process
+    /// (with a warning).
+    pub fn from_url(url: Option<&str>, prefix: &str) -> redis::RedisResult<Self> {
         match url {
-            Some(url) => Ok(Self::Redis(RedisCache::connect(url, "pybase:")?)),
+            Some(url) => Ok(Self::Redis(RedisCache::connect(url, prefix)?)),
             None => {
                 tracing::warn!(
                     "REDIS_URL is unset: rate limits are kept in this process; \

@@ -134,6 +134,16 @@ pub struct Settings {
     #[arg(long, env = "REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// Prefix of every Redis key this deployment writes (several
+    /// deployments, or test runs, can share one Redis).
+    #[arg(
+        long,
+        env = "REDIS_KEY_PREFIX",
+        default_value = "pybase:",
+        global = true
+    )]
+    pub redis_key_prefix: String,
+
     /// S3-compatible endpoint (e.g. `http://127.0.0.1:9000`); `MINIO_ENDPOINT`
     /// is accepted too. Unset with no bucket means files under the data folder.
     #[arg(long, env = "S3_ENDPOINT", global = true)]
@@ -231,6 +241,35 @@ pub struct Settings {
     )]
     pub request_timeout_secs: u64,
 
+    /// Most items in one link, attachment or multi-select cell.
+    #[arg(long, env = "MAX_CELL_ITEMS", default_value_t = 1000, global = true)]
+    pub max_cell_items: usize,
+
+    /// Most choices of one single- or multi-select field.
+    #[arg(long, env = "MAX_CHOICES", default_value_t = 1000, global = true)]
+    pub max_choices: usize,
+
+    /// Most fields in one table.
+    #[arg(
+        long,
+        env = "MAX_FIELDS_PER_TABLE",
+        default_value_t = 500,
+        global = true
+    )]
+    pub max_fields_per_table: usize,
+
+    /// Most conditions and groups in one filter.
+    #[arg(long, env = "MAX_FILTER_NODES", default_value_t = 200, global = true)]
+    pub max_filter_nodes: usize,
+
+    /// Deepest nesting of one filter.
+    #[arg(long, env = "MAX_FILTER_DEPTH", default_value_t = 16, global = true)]
+    pub max_filter_depth: usize,
+
+    /// Most list values (`in`, `has_any`, `has_all`) in one filter, all lists together.
+    #[arg(long, env = "MAX_FILTER_VALUES", default_value_t = 1000, global = true)]
+    pub max_filter_values: usize,
+
     /// Reverse proxies (addresses or networks, comma separated, e.g.
     /// `10.0.0.0/8`) whose `X-Forwarded-For` header names the client for
     /// per-client rate limits. Empty: the header is ignored and the peer
@@ -257,6 +296,7 @@ impl Default for Settings {
             database_acquire_timeout_secs: 5,
             no_migrate: false,
             redis_url: None,
+            redis_key_prefix: "pybase:".into(),
             s3_endpoint: None,
             s3_bucket: None,
             s3_access_key_id: None,
@@ -273,6 +313,12 @@ impl Default for Settings {
             max_upload_bytes: 50 * 1024 * 1024,
             max_json_bytes: 8 * 1024 * 1024,
             request_timeout_secs: 30,
+            max_cell_items: 1000,
+            max_choices: 1000,
+            max_fields_per_table: 500,
+            max_filter_nodes: 200,
+            max_filter_depth: 16,
+            max_filter_values: 1000,
             trusted_proxies: String::new(),
             mail_outbox: None,
             json_logs: false,
@@ -319,6 +365,18 @@ pub struct S3Settings {
 }
 
 impl Settings {
+    /// The input limits these settings name.
+    pub fn input_limits(&self) -> pybase_core::Limits {
+        pybase_core::Limits {
+            cell_items: self.max_cell_items,
+            choices: self.max_choices,
+            fields_per_table: self.max_fields_per_table,
+            filter_nodes: self.max_filter_nodes,
+            filter_depth: self.max_filter_depth,
+            filter_values: self.max_filter_values,
+        }
+    }
+
     /// Whether `PYBASE_ENV` is `production`.
     pub fn is_production(&self) -> Result<bool, SettingsError> {
         match self.pybase_env.to_ascii_lowercase().as_str() {

@@ -150,7 +150,8 @@ impl AppState {
         let (objects, storage_kind) = crate::storage::from_settings(settings)?;
         tracing::info!(kind = storage_kind.name(), "object storage ready");
         let cache =
-            SharedCache::from_url(settings.redis_url.as_deref()).context("invalid REDIS_URL")?;
+            SharedCache::from_url(settings.redis_url.as_deref(), &settings.redis_key_prefix)
+                .context("invalid REDIS_URL")?;
         let mut auth_settings = AuthSettings::new(secret);
         auth_settings.access_ttl = minutes(settings.access_token_expire_minutes)?;
         auth_settings.refresh_ttl = TimeDelta::try_days(
@@ -164,7 +165,9 @@ impl AppState {
             let mailer: Arc<dyn Mailer> = Arc::new(FileOutboxMailer::new(dir.clone()));
             auth = auth.with_mailer(mailer);
         }
-        let pybase = Pybase::new(stores.store).with_object_store(objects.clone());
+        let pybase = Pybase::new(stores.store)
+            .with_object_store(objects.clone())
+            .with_limits(settings.input_limits());
         Ok(Self {
             pybase: Arc::new(pybase),
             auth: Arc::new(auth),

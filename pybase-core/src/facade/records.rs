@@ -1,6 +1,6 @@
 //! Records: validated writes, reads and queries.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -12,11 +12,12 @@ use super::{Pybase, not_found_as};
 use crate::error::{Error, FieldErrors, Result, StoreError};
 use crate::fields::{FieldType, ValueKind, new_choice_names};
 use crate::ids::{AttachmentId, FieldId, RecordId, TableId, ViewId};
+use crate::limits::Limits;
 use crate::model::{Cells, Field, Record, Table, Timestamp};
 use crate::principal::Principal;
 use crate::query::{
-    Cursor, DEFAULT_PAGE_SIZE, Filter, FilterSpec, MAX_PAGE_SIZE, RecordQuery, SortKey, SortSpec,
-    eval, find_field, fingerprint, resolve_filter, resolve_sort,
+    Cursor, DEFAULT_PAGE_SIZE, FieldIndex, Filter, FilterSpec, MAX_PAGE_SIZE, RecordQuery, SortKey,
+    SortSpec, eval, find_field, fingerprint, resolve_filter, resolve_sort,
 };
 use crate::role::{Action, Role};
 use crate::store::{NewRecord, RecordPatch, UpdateGuard};
@@ -33,9 +34,13 @@ struct Prepared {
 /// Validation state shared by the records of one write.
 struct Batch<'a> {
     fields: &'a [Field],
+    /// The fields by id and by name, built once per write.
+    index: FieldIndex<'a>,
+    limits: &'a Limits,
     typecast: bool,
     errors: FieldErrors,
-    new_choices: BTreeMap<FieldId, Vec<String>>,
+    /// Names typecast adds, per field, in first-seen order (and as a set).
+    new_choices: BTreeMap<FieldId, (Vec<String>, HashSet<String>)>,
     /// (error key, linked table, record id)
     links: Vec<(String, TableId, RecordId)>,
     /// (error key, attachment id)
@@ -43,9 +48,11 @@ struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    fn new(fields: &'a [Field], typecast: bool) -> Self {
+    fn new(fields: &'a [Field], limits: &'a Limits, typecast: bool) -> Self {
         Self {
             fields,
+            index: FieldIndex::new(fields),
+            limits,
             typecast,
             errors: FieldErrors::new(),
             new_choices: BTreeMap::new(),
@@ -61,9 +68,9 @@ impl<'a> Batch<'a> {
             set: Cells::new(),
             unset: Vec::new(),
         };
-        let mut seen: Vec<FieldId> = Vec::new();
+        let mut seen: HashSet<FieldId> = HashSet::new();
         for (key, value) in input {
-            let Some(field) = find_field(self.fields, key) else {
+            let Some(field) = self.index.find(key) else {
                 self.errors.insert(
                     format!("{prefix}{key}"),
                     "unknown field: expected a field of this table".into(),
@@ -72,12 +79,15 @@ impl<'a> Batch<'a> {
             };
             // Built only when needed: valid cells of plain fields never use it.
             let ekey = || format!("{prefix}{}", field.name);
-            if seen.contains(&field.id) {
+            if !seen.insert(field.id) {
                 self.errors
                     .insert(ekey(), "the field is given twice".into());
                 continue;
             }
-            seen.push(field.id);
+            if let Err(e) = self.limits.check_cell(&field.field_type, value) {
+                self.errors.insert(ekey(), e);
+                continue;
+            }
             match field.field_type.validate_cell(value, self.typecast) {
                 Err(e) => {
                     self.errors.insert(ekey(), e.expected);
@@ -86,9 +96,9 @@ impl<'a> Batch<'a> {
                 Ok(Some(v)) => {
                     let fresh = new_choice_names(&field.field_type, &v);
                     if !fresh.is_empty() {
-                        let list = self.new_choices.entry(field.id).or_default();
+                        let (list, set) = self.new_choices.entry(field.id).or_default();
                         for n in fresh {
-                            if !list.contains(&n) {
+                            if set.insert(n.clone()) {
                                 list.push(n);
                             }
                         }
@@ -156,14 +166,34 @@ impl Pybase {
             links,
             attachments,
             fields,
+            limits,
             ..
         } = batch;
+        for (id, (names, _)) in &new_choices {
+            if let Some(field) = fields.iter().find(|f| f.id == *id) {
+                let total = field.field_type.choices().len() + names.len();
+                if total > limits.choices {
+                    errors.insert(
+                        field.name.clone(),
+                        format!(
+                            "at most {} choices; typecast would make {total}",
+                            limits.choices
+                        ),
+                    );
+                }
+            }
+        }
         let mut by_table: HashMap<TableId, Vec<RecordId>> = HashMap::new();
         for (_, t, id) in &links {
             by_table.entry(*t).or_default().push(*id);
         }
         for (t, ids) in by_table {
-            let live = self.store.live_record_ids(t, &ids).await?;
+            let live: HashSet<RecordId> = self
+                .store
+                .live_record_ids(t, &ids)
+                .await?
+                .into_iter()
+                .collect();
             for (key, lt, id) in links.iter().filter(|(_, lt, _)| *lt == t) {
                 if !live.contains(id) {
                     errors.insert(
@@ -175,9 +205,15 @@ impl Pybase {
         }
         if !attachments.is_empty() {
             let ids: Vec<AttachmentId> = attachments.iter().map(|(_, id)| *id).collect();
-            let found = self.store.get_attachments(&ids).await?;
+            let found: HashMap<AttachmentId, TableId> = self
+                .store
+                .get_attachments(&ids)
+                .await?
+                .into_iter()
+                .map(|a| (a.id, a.table_id))
+                .collect();
             for (key, id) in &attachments {
-                if !found.iter().any(|a| a.id == *id && a.table_id == table.id) {
+                if found.get(id) != Some(&table.id) {
                     errors.insert(
                         key.clone(),
                         format!("attachments uploaded to this table, {id} is not one"),
@@ -194,7 +230,7 @@ impl Pybase {
             return Err(validation(first, errors));
         }
         let mut changed = false;
-        for (id, names) in new_choices {
+        for (id, (names, _)) in new_choices {
             if let Some(field) = fields.iter().find(|f| f.id == id) {
                 let mut field = field.clone();
                 add_choices(&mut field.field_type, &names);
@@ -281,7 +317,7 @@ impl Pybase {
             .table_fields_for(principal, table, Action::WriteRecords)
             .await?;
         check_batch_size(inputs.len())?;
-        let mut batch = Batch::new(&fields, opts.typecast);
+        let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
         let now = self.clock.now();
         let user = Some(principal.user_id());
         let mut new = Vec::with_capacity(inputs.len());
@@ -403,7 +439,7 @@ impl Pybase {
             return Ok(None);
         }
         let fields = Arc::clone(&cached.fields);
-        let mut batch = Batch::new(&fields, opts.typecast);
+        let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
         let p = batch.prepare(cells, "");
         let simple = batch.errors.is_empty()
             && batch.new_choices.is_empty()
@@ -473,7 +509,7 @@ impl Pybase {
             .table_fields_for(principal, table, Action::WriteRecords)
             .await?;
         check_batch_size(inputs.len())?;
-        let mut batch = Batch::new(&fields, opts.typecast);
+        let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
         let mut patches = Vec::with_capacity(inputs.len());
         for (i, (id, input)) in inputs.iter().enumerate() {
             let prefix = if batch_mode {
@@ -556,7 +592,7 @@ impl Pybase {
             }
             merge_ids.push(f.id);
         }
-        let mut batch = Batch::new(&fields, opts.typecast);
+        let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
         let now = self.clock.now();
         let mut new = Vec::with_capacity(inputs.len());
         let mut keys: Vec<Vec<Option<Value>>> = Vec::new();
@@ -678,7 +714,7 @@ impl Pybase {
         };
         let mut parts: Vec<Filter> = Vec::new();
         if let Some(vf) = view.as_ref().and_then(|v| v.config.filter.as_ref()) {
-            let spec = FilterSpec::from_json(vf)?;
+            let spec = FilterSpec::from_json_within(vf, &self.limits)?;
             parts.push(resolve_filter(&spec, &fields).map_err(|e| {
                 Error::invalid(
                     "view",
@@ -687,7 +723,10 @@ impl Pybase {
             })?);
         }
         if let Some(f) = q.filter.as_ref().filter(|f| !f.is_null()) {
-            parts.push(resolve_filter(&FilterSpec::from_json(f)?, &fields)?);
+            parts.push(resolve_filter(
+                &FilterSpec::from_json_within(f, &self.limits)?,
+                &fields,
+            )?);
         }
         let filter = match parts.len() {
             0 => None,

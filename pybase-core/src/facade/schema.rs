@@ -133,6 +133,7 @@ impl Pybase {
             updated_at: now,
         };
         let mut specs = input.fields;
+        self.limits.check_field_count("fields", specs.len())?;
         if specs.is_empty() {
             specs.push(NewField {
                 name: "Name".into(),
@@ -254,15 +255,14 @@ impl Pybase {
         position: i64,
     ) -> Result<Field> {
         let name = check_name("name", &spec.name)?;
-        if siblings
-            .iter()
-            .any(|f| f.name.to_lowercase() == name.to_lowercase())
-        {
+        let folded = name.to_lowercase();
+        if siblings.iter().any(|f| f.name.to_lowercase() == folded) {
             return Err(Error::Conflict {
                 field: "name".into(),
                 message: format!("a field named {name:?} already exists in this table"),
             });
         }
+        self.limits.check_options(&name, &spec.options)?;
         let field_type = FieldType::from_parts(&spec.field_type, &spec.options)
             .map_err(|e| Error::invalid(name.clone(), e.message))?;
         self.check_link_target(table, &field_type, &name).await?;
@@ -313,6 +313,7 @@ impl Pybase {
             .table_for(principal, table, Action::ChangeSchema)
             .await?;
         let fields = self.store.list_fields(table.id).await?;
+        self.limits.check_field_count("fields", fields.len() + 1)?;
         let position = fields.iter().map(|f| f.position + 1).max().unwrap_or(0);
         let field = self.build_field(&table, &fields, spec, position).await?;
         self.store.create_field(&field).await?;
@@ -401,6 +402,7 @@ impl Pybase {
                 }
                 None => Value::Null,
             };
+            self.limits.check_options(&field.name, &options)?;
             let mut new_type = FieldType::from_parts(type_name, &options)
                 .map_err(|e| Error::invalid(field.name.clone(), e.message))?;
             keep_choice_ids(&old.field_type, &mut new_type);
@@ -520,7 +522,7 @@ impl Pybase {
 
     /// Checks a view configuration in the API's shape against `fields` and
     /// stores field references by id.
-    pub(crate) fn parse_view_config(config: &Value, fields: &[Field]) -> Result<ViewConfig> {
+    pub(crate) fn parse_view_config(&self, config: &Value, fields: &[Field]) -> Result<ViewConfig> {
         let obj = match config {
             Value::Null => return Ok(ViewConfig::default()),
             Value::Object(o) => o,
@@ -538,7 +540,7 @@ impl Pybase {
         }
         let mut out = ViewConfig::default();
         if let Some(f) = obj.get("filter").filter(|f| !f.is_null()) {
-            let spec = FilterSpec::from_json(f)?;
+            let spec = FilterSpec::from_json_within(f, &self.limits)?;
             resolve_filter(&spec, fields)?;
             let to_id = |key: &str| {
                 find_field(fields, key).map_or_else(|| key.to_owned(), |f| f.id.to_string())
@@ -616,7 +618,7 @@ impl Pybase {
             table_id: table.id,
             name: check_name("name", &input.name)?,
             view_type: ViewType::Grid,
-            config: Self::parse_view_config(&input.config, &fields)?,
+            config: self.parse_view_config(&input.config, &fields)?,
             position: views.iter().map(|v| v.position + 1).max().unwrap_or(0),
             created_at: now,
             updated_at: now,
@@ -702,7 +704,7 @@ impl Pybase {
         }
         if let Some(config) = patch.config {
             let fields = self.store.list_fields(table.id).await?;
-            view.config = Self::parse_view_config(&config, &fields)?;
+            view.config = self.parse_view_config(&config, &fields)?;
             self.index_view_fields(&fields, &view.config).await?;
         }
         view.updated_at = self.clock.now();

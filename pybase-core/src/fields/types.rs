@@ -218,6 +218,8 @@ fn choices(m: &Map<String, Value>) -> Result<Vec<Choice>, OptionsError> {
         Some(v) => return Err(opt_err(format!("option choices must be a list, got {v}"))),
     };
     let mut out: Vec<Choice> = Vec::with_capacity(list.len());
+    let mut names: std::collections::HashSet<String> =
+        std::collections::HashSet::with_capacity(list.len());
     for (i, c) in list.iter().enumerate() {
         let (id, name, color) = match c {
             Value::String(name) => (None, name.clone(), None),
@@ -259,7 +261,7 @@ fn choices(m: &Map<String, Value>) -> Result<Vec<Choice>, OptionsError> {
         if name.is_empty() {
             return Err(opt_err(format!("choices[{i}] has an empty name")));
         }
-        if out.iter().any(|c| c.name == name) {
+        if !names.insert(name.clone()) {
             return Err(opt_err(format!("choice {name:?} is listed twice")));
         }
         out.push(Choice {

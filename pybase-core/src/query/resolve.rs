@@ -1,5 +1,7 @@
 //! Resolution of client filters and sorts against a table's fields.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use super::eval::TIME_FORMAT;
@@ -7,6 +9,7 @@ use super::filter::{Condition, Filter, FilterSpec, Op, Operand, Target};
 use super::sort::{SortKey, SortSpec};
 use crate::fields::{FieldType, MetaColumn, ValueKind};
 use crate::ids::{FieldId, UserId};
+use crate::limits::Limits;
 use crate::model::Field;
 
 /// A filter or sort that does not fit the table; `field` names the culprit
@@ -33,17 +36,64 @@ fn qerr(field: impl Into<String>, expected: impl Into<String>) -> QueryError {
     }
 }
 
-/// Most nesting a filter may have (guards the stack and the SQL size).
-const MAX_DEPTH: usize = 16;
-/// Most conditions a filter may have.
-const MAX_CONDITIONS: usize = 200;
+/// What a filter has used of its [`Limits`] while it is parsed.
+struct Budget<'a> {
+    limits: &'a Limits,
+    /// Conditions and groups so far.
+    nodes: usize,
+    /// List values so far.
+    values: usize,
+}
+
+impl Budget<'_> {
+    /// Counts one node (a condition or a group, empty ones included).
+    fn node(&mut self) -> Result<(), QueryError> {
+        self.nodes += 1;
+        if self.nodes > self.limits.filter_nodes {
+            return Err(qerr(
+                "filter",
+                format!("at most {} conditions and groups", self.limits.filter_nodes),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts the values of a list operand.
+    fn values(&mut self, value: &Value) -> Result<(), QueryError> {
+        if let Value::Array(items) = value {
+            self.values += items.len();
+            if self.values > self.limits.filter_values {
+                return Err(qerr(
+                    "filter",
+                    format!(
+                        "at most {} list values in one filter",
+                        self.limits.filter_values
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
 
 impl FilterSpec {
     /// Parses the API's filter JSON: `{"and":[..]}`, `{"or":[..]}`,
-    /// `{"not":{..}}` or `{"field","op","value"}`.
+    /// `{"not":{..}}` or `{"field","op","value"}`, within the default
+    /// [`Limits`].
     pub fn from_json(value: &Value) -> Result<Self, QueryError> {
-        let mut count = 0;
-        parse_spec(value, 0, &mut count)
+        Self::from_json_within(value, &Limits::default())
+    }
+
+    /// [`FilterSpec::from_json`] within `limits`: nesting, conditions and
+    /// groups (empty ones count too), and list values, each checked as the
+    /// JSON is walked, before the filter is resolved or compiled.
+    pub fn from_json_within(value: &Value, limits: &Limits) -> Result<Self, QueryError> {
+        let mut budget = Budget {
+            limits,
+            nodes: 0,
+            values: 0,
+        };
+        parse_spec(value, 0, &mut budget)
     }
 
     /// The API's JSON shape of this filter.
@@ -82,11 +132,15 @@ impl FilterSpec {
     }
 }
 
-fn parse_spec(value: &Value, depth: usize, count: &mut usize) -> Result<FilterSpec, QueryError> {
-    if depth > MAX_DEPTH {
+fn parse_spec(
+    value: &Value,
+    depth: usize,
+    count: &mut Budget<'_>,
+) -> Result<FilterSpec, QueryError> {
+    if depth > count.limits.filter_depth {
         return Err(qerr(
             "filter",
-            format!("at most {MAX_DEPTH} levels of nesting"),
+            format!("at most {} levels of nesting", count.limits.filter_depth),
         ));
     }
     let Value::Object(m) = value else {
@@ -95,18 +149,22 @@ fn parse_spec(value: &Value, depth: usize, count: &mut usize) -> Result<FilterSp
             format!("an object with and, or, not or field/op/value, got {value}"),
         ));
     };
-    let list = |v: &Value, key: &str, count: &mut usize| -> Result<Vec<FilterSpec>, QueryError> {
-        match v {
-            Value::Array(items) => items
-                .iter()
-                .map(|i| parse_spec(i, depth + 1, count))
-                .collect(),
-            other => Err(qerr(
-                "filter",
-                format!("{key} takes a list of filters, got {other}"),
-            )),
-        }
-    };
+    let list =
+        |v: &Value, key: &str, count: &mut Budget<'_>| -> Result<Vec<FilterSpec>, QueryError> {
+            match v {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| parse_spec(i, depth + 1, count))
+                    .collect(),
+                other => Err(qerr(
+                    "filter",
+                    format!("{key} takes a list of filters, got {other}"),
+                )),
+            }
+        };
+    if m.len() == 1 && ["and", "or", "not"].iter().any(|k| m.contains_key(*k)) {
+        count.node()?;
+    }
     if m.len() == 1 {
         if let Some(v) = m.get("and") {
             return Ok(FilterSpec::And(list(v, "and", count)?));
@@ -139,18 +197,50 @@ fn parse_spec(value: &Value, depth: usize, count: &mut usize) -> Result<FilterSp
         Some(Value::String(s)) => s.clone(),
         _ => return Err(qerr("filter", "a condition needs \"op\"")),
     };
-    *count += 1;
-    if *count > MAX_CONDITIONS {
-        return Err(qerr(
-            "filter",
-            format!("at most {MAX_CONDITIONS} conditions"),
-        ));
+    count.node()?;
+    let value = m.get("value").cloned().unwrap_or(Value::Null);
+    count.values(&value)?;
+    Ok(FilterSpec::Cond { field, op, value })
+}
+
+/// A table's fields indexed by id, exact name and case-folded name, so a
+/// write with many keys finds each in constant time ([`find_field`] scans).
+#[derive(Debug)]
+pub struct FieldIndex<'a> {
+    by_id: HashMap<FieldId, &'a Field>,
+    by_name: HashMap<&'a str, &'a Field>,
+    by_folded: HashMap<String, &'a Field>,
+}
+
+impl<'a> FieldIndex<'a> {
+    /// Indexes `fields` (the first of equal folded names wins, as in
+    /// [`find_field`]).
+    pub fn new(fields: &'a [Field]) -> Self {
+        let mut index = Self {
+            by_id: HashMap::with_capacity(fields.len()),
+            by_name: HashMap::with_capacity(fields.len()),
+            by_folded: HashMap::with_capacity(fields.len()),
+        };
+        for f in fields {
+            index.by_id.entry(f.id).or_insert(f);
+            index.by_name.entry(f.name.as_str()).or_insert(f);
+            index.by_folded.entry(f.name.to_lowercase()).or_insert(f);
+        }
+        index
     }
-    Ok(FilterSpec::Cond {
-        field,
-        op,
-        value: m.get("value").cloned().unwrap_or(Value::Null),
-    })
+
+    /// The field `key` names, as [`find_field`] would find it.
+    pub fn find(&self, key: &str) -> Option<&'a Field> {
+        if let Ok(id) = FieldId::parse(key)
+            && let Some(f) = self.by_id.get(&id)
+        {
+            return Some(f);
+        }
+        self.by_name
+            .get(key)
+            .or_else(|| self.by_folded.get(&key.to_lowercase()))
+            .copied()
+    }
 }
 
 /// Finds a field by id, exact name, or name ignoring case.

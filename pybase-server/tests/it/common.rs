@@ -61,6 +61,8 @@ pub(crate) fn settings_in(dir: &std::path::Path) -> Settings {
         database_url,
         data_dir: dir.join("data"),
         mail_outbox: Some(dir.join("outbox")),
+        // Rate-limit counts of one test never meet another's in a shared Redis.
+        redis_key_prefix: format!("pybase-test-{}:", unique()),
         secret_key: Some(pybase_server::settings::Secret::new(
             "test-secret-key-that-is-long-enough-0123456789",
         )),

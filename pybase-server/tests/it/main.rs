@@ -3,6 +3,7 @@
 // Test helpers (not only `#[test]` functions) fail by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod attachments;
 mod auth;
 mod common;

@@ -3,6 +3,8 @@
 //! Only the shape and the id syntax are checked here; whether the attachments
 //! and records exist is the facade's business.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use super::{CellError, expected};
@@ -27,6 +29,7 @@ fn id_list(
     parse: impl Fn(&str) -> Result<String, IdParseError>,
 ) -> Result<Vec<String>, CellError> {
     let mut out: Vec<String> = Vec::with_capacity(items.len());
+    let mut seen: HashSet<String> = HashSet::with_capacity(items.len());
     for item in items {
         let id = item_id(item)
             .ok_or_else(|| expected(what, given))
@@ -44,7 +47,7 @@ fn id_list(
                     expected(&what, item)
                 })
             })?;
-        if !out.contains(&id) {
+        if seen.insert(id.clone()) {
             out.push(id);
         }
     }

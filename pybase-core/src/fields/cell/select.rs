@@ -1,5 +1,7 @@
 //! Checkbox, single select and multiple select cells.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use super::number::number_text;
@@ -121,6 +123,7 @@ pub(super) fn multi(
         _ => return Err(expected("a list of choice names", value)),
     };
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    let mut seen: HashSet<&str> = HashSet::with_capacity(raw.len());
     for name in &raw {
         let name = name.trim();
         if name.is_empty() {
@@ -130,7 +133,7 @@ pub(super) fn multi(
             return Err(expected("a list of non-empty choice names", value));
         }
         check_name(name, typecast, choices)?;
-        if !out.iter().any(|n| n == name) {
+        if seen.insert(name) {
             out.push(name.to_owned());
         }
     }

@@ -1,0 +1,167 @@
+//! Bounds on the size of what a caller may send, each checked before any
+//! work that grows with the input, so one request cannot pin a core.
+//!
+//! [`crate::Pybase`] holds one [`Limits`] (set with
+//! [`crate::Pybase::with_limits`]; the server reads each from the
+//! environment variable named in its doc). A request past a limit is a
+//! `Validation` error naming the field and the limit.
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::fields::FieldType;
+
+/// Input size limits. The defaults suit a shared server; an embedding
+/// program may raise them for its own data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Items in one cell: linked record ids, attachments, or multi-select
+    /// names (`MAX_CELL_ITEMS`, default 1,000).
+    pub cell_items: usize,
+    /// Choices of one single- or multi-select field (`MAX_CHOICES`,
+    /// default 1,000).
+    pub choices: usize,
+    /// Fields of one table (`MAX_FIELDS_PER_TABLE`, default 500).
+    pub fields_per_table: usize,
+    /// Conditions and groups in one filter (`MAX_FILTER_NODES`, default 200).
+    pub filter_nodes: usize,
+    /// Nesting of one filter (`MAX_FILTER_DEPTH`, default 16).
+    pub filter_depth: usize,
+    /// Values in the lists of one filter, all lists together
+    /// (`MAX_FILTER_VALUES`, default 1,000).
+    pub filter_values: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            cell_items: 1000,
+            choices: 1000,
+            fields_per_table: 500,
+            filter_nodes: 200,
+            filter_depth: 16,
+            filter_values: 1000,
+        }
+    }
+}
+
+impl Limits {
+    /// Refuses a cell of `field_type` with more items than
+    /// [`Limits::cell_items`], counted on the raw input (a list, or for a
+    /// typecast multi-select the comma-separated names of a string) before
+    /// it is parsed or deduplicated. `Err` holds what was expected.
+    pub fn check_cell(
+        &self,
+        field_type: &FieldType,
+        value: &Value,
+    ) -> std::result::Result<(), String> {
+        let listed = matches!(
+            field_type,
+            FieldType::Link { .. } | FieldType::Attachment | FieldType::MultiSelect { .. }
+        );
+        if !listed {
+            return Ok(());
+        }
+        let items = match value {
+            Value::Array(items) => items.len(),
+            Value::String(s) if matches!(field_type, FieldType::MultiSelect { .. }) => {
+                s.bytes().filter(|b| *b == b',').count() + 1
+            }
+            _ => 0,
+        };
+        if items > self.cell_items {
+            return Err(format!(
+                "at most {} items in one cell, got {items}",
+                self.cell_items
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses select options listing more than [`Limits::choices`] choices.
+    pub fn check_options(&self, field: &str, options: &Value) -> Result<()> {
+        let n = options
+            .get("choices")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        if n > self.choices {
+            return Err(Error::invalid(
+                field,
+                format!("at most {} choices, got {n}", self.choices),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a table that would have more than
+    /// [`Limits::fields_per_table`] fields.
+    pub fn check_field_count(&self, key: &str, count: usize) -> Result<()> {
+        if count > self.fields_per_table {
+            return Err(Error::invalid(
+                key,
+                format!(
+                    "at most {} fields in a table, got {count}",
+                    self.fields_per_table
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::ids::TableId;
+
+    #[test]
+    fn cells_are_counted_before_parsing() {
+        let l = Limits {
+            cell_items: 3,
+            ..Limits::default()
+        };
+        let link = FieldType::Link {
+            linked_table_id: TableId::new(),
+            allow_multiple: true,
+        };
+        let multi = FieldType::MultiSelect { choices: vec![] };
+        assert!(l.check_cell(&link, &json!(["a", "b", "c"])).is_ok());
+        let e = l
+            .check_cell(&link, &json!(["a", "b", "c", "d"]))
+            .unwrap_err();
+        assert_eq!(e, "at most 3 items in one cell, got 4");
+        assert!(
+            l.check_cell(&FieldType::Attachment, &json!([1, 2, 3, 4]))
+                .is_err()
+        );
+        assert!(l.check_cell(&multi, &json!("a,b,c,d")).is_err());
+        assert!(l.check_cell(&multi, &json!("a,b,c")).is_ok());
+        // Other types are not lists.
+        assert!(
+            l.check_cell(&FieldType::LongText, &json!("a,b,c,d,e"))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn options_and_field_counts_are_bounded() {
+        let l = Limits {
+            choices: 2,
+            fields_per_table: 2,
+            ..Limits::default()
+        };
+        assert!(
+            l.check_options("Status", &json!({"choices": ["a", "b"]}))
+                .is_ok()
+        );
+        assert!(
+            l.check_options("Status", &json!({"choices": ["a", "b", "c"]}))
+                .is_err()
+        );
+        assert!(l.check_options("Status", &Value::Null).is_ok());
+        assert!(l.check_field_count("fields", 2).is_ok());
+        assert!(l.check_field_count("fields", 3).is_err());
+    }
+}
