@@ -176,9 +176,8 @@ fn cors(origins: &[String]) -> CorsLayer {
                 }
             })
             .collect();
-        layer
-            .allow_origin(AllowOrigin::list(list))
-            .allow_credentials(true)
+        // Bearer tokens, not cookies: browsers need no credentials mode.
+        layer.allow_origin(AllowOrigin::list(list))
     }
 }
 

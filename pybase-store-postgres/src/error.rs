@@ -68,10 +68,14 @@ impl From<PgError> for StoreError {
                     id: db.constraint().unwrap_or("").to_owned(),
                 },
                 // untranslatable_character (\u0000 in text or JSONB)
-                Some("22P05" | "22021") => Self::Invalid {
-                    field: "value".to_owned(),
-                    expected: format!("text without NUL characters ({})", db.message()),
-                },
+                // The database's own words stay in the log, not the answer.
+                Some("22P05" | "22021") => {
+                    tracing::debug!(message = db.message(), "text the database refused");
+                    Self::Invalid {
+                        field: "value".to_owned(),
+                        expected: "text without NUL characters".to_owned(),
+                    }
+                }
                 _ => Self::backend(BACKEND, sqlx::Error::Database(db)),
             },
             PgError::Sqlx(other) => Self::backend(BACKEND, other),

@@ -136,6 +136,27 @@ impl Pybase {
         Ok(attachment)
     }
 
+    /// Deletes the bytes of every attachment of `tables`, once their rows
+    /// are gone (the table, base or workspace was deleted). A failure is
+    /// logged, not returned: the delete itself has committed, and what is
+    /// left is unreachable bytes under `attachments/<table>/`, which a later
+    /// delete of the same prefix removes.
+    pub(crate) async fn purge_attachment_bytes(&self, tables: &[TableId]) {
+        for table in tables {
+            let prefix = Path::from(format!("attachments/{table}"));
+            let mut listed = self.objects.list(Some(&prefix));
+            while let Some(item) = listed.next().await {
+                let outcome = match item {
+                    Ok(meta) => self.objects.delete(&meta.location).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = outcome {
+                    tracing::warn!(%table, error = %e, "could not delete attachment bytes");
+                }
+            }
+        }
+    }
+
     /// Attachment metadata; readable by whoever can read its table.
     pub async fn get_attachment(
         &self,

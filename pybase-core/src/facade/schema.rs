@@ -94,10 +94,19 @@ impl Pybase {
     /// Deletes a base and its tables (admin and above).
     pub async fn delete_base(&self, principal: &Principal, id: BaseId) -> Result<()> {
         self.base_for(principal, id, Action::ChangeSchema).await?;
+        let tables: Vec<TableId> = self
+            .store
+            .list_tables(id)
+            .await?
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
         self.store
             .delete_base(id)
             .await
-            .map_err(|e| not_found_as(e, "base"))
+            .map_err(|e| not_found_as(e, "base"))?;
+        self.purge_attachment_bytes(&tables).await;
+        Ok(())
     }
 
     // ---- tables ----
@@ -241,7 +250,9 @@ impl Pybase {
         self.store
             .delete_table(id)
             .await
-            .map_err(|e| not_found_as(e, "table"))
+            .map_err(|e| not_found_as(e, "table"))?;
+        self.purge_attachment_bytes(&[id]).await;
+        Ok(())
     }
 
     // ---- fields ----

@@ -140,14 +140,16 @@ impl Pybase {
         Ok((ws, role))
     }
 
-    /// Renames or describes a workspace (admin and above).
+    /// Renames or describes a workspace (admin and above); answers it with
+    /// the caller's role.
     pub async fn update_workspace(
         &self,
         principal: &Principal,
         id: WorkspaceId,
         patch: WorkspacePatch,
-    ) -> Result<Workspace> {
-        self.authorize(principal, id, Action::UpdateWorkspace, "workspace")
+    ) -> Result<(Workspace, Role)> {
+        let role = self
+            .authorize(principal, id, Action::UpdateWorkspace, "workspace")
             .await?;
         let mut ws = self
             .store
@@ -165,17 +167,29 @@ impl Pybase {
         }
         ws.updated_at = self.clock.now();
         self.store.update_workspace(&ws).await?;
-        Ok(ws)
+        Ok((ws, role))
     }
 
     /// Deletes a workspace and everything in it (owner only).
     pub async fn delete_workspace(&self, principal: &Principal, id: WorkspaceId) -> Result<()> {
         self.authorize(principal, id, Action::OwnWorkspace, "workspace")
             .await?;
+        let mut tables = Vec::new();
+        for base in self.store.list_bases(id).await? {
+            tables.extend(
+                self.store
+                    .list_tables(base.id)
+                    .await?
+                    .into_iter()
+                    .map(|t| t.id),
+            );
+        }
         self.store
             .delete_workspace(id)
             .await
-            .map_err(|e| not_found_as(e, "workspace"))
+            .map_err(|e| not_found_as(e, "workspace"))?;
+        self.purge_attachment_bytes(&tables).await;
+        Ok(())
     }
 
     /// The members of a workspace.

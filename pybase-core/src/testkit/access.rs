@@ -115,7 +115,8 @@ pub async fn workspace_crud_and_slug_conflict(store: Arc<dyn Store>) {
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(renamed.name, "Acme 2");
     assert_eq!(
         fx.pb

@@ -468,6 +468,45 @@ pub async fn attachments_round_trip(store: Arc<dyn Store>) {
     assert!(matches!(e, Error::PayloadTooLarge { .. }), "{e:?}");
     let e = fx.pb.get_attachment(&fx.outsider, a.id).await.unwrap_err();
     assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+    // An attachment of another table cannot be put in a cell here, even
+    // by someone who can write both tables (REVIEW-security 2.5 #6).
+    let other = fx
+        .pb
+        .create_table(
+            &fx.owner,
+            fx.base.id,
+            crate::facade::NewTable {
+                name: format!("Other {}", super::fixture::tag()),
+                ..crate::facade::NewTable::default()
+            },
+        )
+        .await
+        .unwrap();
+    let theirs = fx
+        .pb
+        .upload_attachment(
+            &fx.editor,
+            other.table.id,
+            "theirs.txt",
+            Some("text/plain"),
+            futures::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from_static(
+                b"x",
+            ))]),
+            1024,
+        )
+        .await
+        .unwrap();
+    let e = fx
+        .pb
+        .create_record(
+            &fx.editor,
+            t,
+            cells(&[("Files", json!([theirs.id.to_string()]))]),
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Validation { .. }), "{e:?}");
     let e = fx
         .create_err(
             &[("Files", json!([{ "id": crate::ids::AttachmentId::new() }]))],
@@ -475,6 +514,22 @@ pub async fn attachments_round_trip(store: Arc<dyn Store>) {
         )
         .await;
     assert_invalid(&e, "Files");
+    // Deleting a table, then a workspace, deletes their attachment bytes
+    // (REVIEW-security L6).
+    let count = |table: crate::ids::TableId| {
+        let objects = fx.pb.object_store().clone();
+        async move {
+            use futures::StreamExt;
+            let prefix = object_store::path::Path::from(format!("attachments/{table}"));
+            objects.list(Some(&prefix)).count().await
+        }
+    };
+    assert_eq!(count(other.table.id).await, 1);
+    fx.pb.delete_table(&fx.owner, other.table.id).await.unwrap();
+    assert_eq!(count(other.table.id).await, 0, "bytes went with the table");
+    assert!(count(t).await >= 1);
+    fx.pb.delete_workspace(&fx.owner, fx.ws.id).await.unwrap();
+    assert_eq!(count(t).await, 0, "bytes went with the workspace");
 }
 
 /// Autonumbers follow creation order within a table, batches included.

@@ -105,6 +105,27 @@ pub(crate) async fn metadata(
     )))
 }
 
+/// Whether a browser would treat `content_type` as an active document
+/// (markup or script) if shown inline.
+fn renders_actively(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "text/html"
+            | "application/xhtml+xml"
+            | "image/svg+xml"
+            | "application/xml"
+            | "text/xml"
+            | "text/javascript"
+            | "application/javascript"
+    ) || essence.ends_with("+xml")
+}
+
 #[utoipa::path(get, path = "/api/v1/attachments/{id}/content", tag = "attachments", operation_id = "get_attachment_content",
     params(("id" = String, Path, description = "attachment id")),
     responses(
@@ -131,8 +152,15 @@ pub(crate) async fn content(
             }
         })
         .collect();
-    let disposition = HeaderValue::from_str(&format!("inline; filename=\"{safe_name}\""))
-        .unwrap_or_else(|_| HeaderValue::from_static("inline"));
+    // Types a browser would run or render as a document are downloaded,
+    // never shown inline; images, text, PDF and the like stay inline.
+    let kind = if renders_actively(&a.content_type) {
+        "attachment"
+    } else {
+        "inline"
+    };
+    let disposition = HeaderValue::from_str(&format!("{kind}; filename=\"{safe_name}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
     Ok((
         [
             (header::CONTENT_TYPE, content_type),

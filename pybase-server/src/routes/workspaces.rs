@@ -125,8 +125,9 @@ pub(crate) async fn update(
     Path(id): Path<WorkspaceId>,
     Json(patch): Json<WorkspacePatch>,
 ) -> Result<Json<WorkspaceOut>, ApiError> {
-    let workspace = state.pybase.update_workspace(&p, id, patch).await?;
-    let (_, role) = state.pybase.get_workspace(&p, id).await?;
+    // The role comes from the update's own check: a key with `admin` but not
+    // `read` must not see a 403 after its change has committed.
+    let (workspace, role) = state.pybase.update_workspace(&p, id, patch).await?;
     Ok(Json(WorkspaceOut { workspace, role }))
 }
 

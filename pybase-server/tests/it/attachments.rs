@@ -50,7 +50,38 @@ pub(crate) async fn round_trip(s: &TestServer) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/x-test");
+    // Served so that nothing uploaded can run as this origin (2.5 #8).
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers()["content-security-policy"], "sandbox");
+    assert_eq!(
+        r.headers()["content-disposition"],
+        "inline; filename=\"data.bin\""
+    );
     assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
+    // Markup is downloaded, never rendered inline.
+    let html = s
+        .req(
+            &t,
+            Method::POST,
+            &format!("/api/v1/tables/{table}/attachments"),
+        )
+        .multipart(file(
+            b"<script>alert(1)</script>".to_vec(),
+            "page.svg",
+            "image/svg+xml",
+        ))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    let r = s
+        .req(&t, Method::GET, html["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-disposition"],
+        "attachment; filename=\"page.svg\""
+    );
+    assert_eq!(r.headers()["content-security-policy"], "sandbox");
 
     // Into an attachment cell.
     s.req(&t, Method::POST, &format!("/api/v1/tables/{table}/fields"))

@@ -153,6 +153,8 @@ async fn cors_allows_the_configured_origin_only() {
         r.headers()["access-control-allow-origin"],
         "http://localhost:3000"
     );
+    // Bearer tokens need no credentials mode (REVIEW-security L7).
+    assert!(!r.headers().contains_key("access-control-allow-credentials"));
     let r = s
         .anon(Method::GET, "/health")
         .header("origin", "http://evil.example")
