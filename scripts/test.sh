@@ -22,6 +22,11 @@ if [ -z "${PYBASE_TEST_S3_ENDPOINT:-}" ]; then
 fi
 
 cargo test --workspace --all-targets --no-fail-fast "$@"
+# --all-targets skips doctests: run them too, and run the embedding example
+# (not only build it), so the quickstart in the README keeps working.
+cargo test --workspace --doc "$@"
+echo "== examples/quickstart.rs =="
+cargo run --quiet -p pybase-examples --example quickstart
 
 # The server's HTTP suite once more, on PostgreSQL instead of SQLite.
 if [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ]; then

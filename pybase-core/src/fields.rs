@@ -2,7 +2,7 @@
 //!
 //! A field's type is a [`FieldType`] carrying its typed options. Cells are JSON
 //! values: [`FieldType::validate_cell`] checks and normalises what a client
-//! writes (with optional `typecast`), and [`convert`] moves stored cells from
+//! writes (with optional `typecast`), and `convert` moves stored cells from
 //! one type to another when a field's type changes.
 
 mod cell;

@@ -7,7 +7,7 @@
 //! - [`store`]: the storage traits every backend implements.
 //! - [`role`]: roles, API-key scopes and what they allow.
 //!
-//! With the `testkit` feature, [`testkit`] holds the conformance suite that
+//! With the `testkit` feature, `testkit` holds the conformance suite that
 //! every storage backend must pass.
 
 pub mod auth;

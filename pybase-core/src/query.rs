@@ -9,7 +9,7 @@
 //!
 //! # Semantics every store implements
 //! - Empty cells are absent from [`crate::model::Cells`] (writes never store
-//!   `""`, `[]`, `false` or `null`). A [`ValueKind::Bool`] cell that is
+//!   `""`, `[]`, `false` or `null`). A [`crate::fields::ValueKind::Bool`] cell that is
 //!   absent is `false`.
 //! - Every condition is two-valued: an empty cell makes `eq`, `lt`, `lte`,
 //!   `gt`, `gte`, `contains`, `starts_with`, `in`, `has_any` and `has_all`

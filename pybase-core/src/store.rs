@@ -1,10 +1,10 @@
 //! Storage traits: one per aggregate, gathered in [`Store`].
 //!
-//! # Contract (every backend, checked by [`crate::testkit`])
+//! # Contract (every backend, checked by the `testkit` conformance suite)
 //! - Each method is one atomic unit of work: it fully happens or not at all.
-//! - A missing row answers [`StoreError::NotFound`]; a uniqueness violation
-//!   answers [`StoreError::Conflict`] naming the field; driver failures
-//!   answer [`StoreError::Backend`].
+//! - A missing row answers [`crate::StoreError::NotFound`]; a uniqueness violation
+//!   answers [`crate::StoreError::Conflict`] naming the field; driver failures
+//!   answer [`crate::StoreError::Backend`].
 //! - Stores keep what they are given: validation, ids and timestamps come
 //!   from core. Timestamps are kept to the millisecond.
 //! - Ids are stored as text compared by bytes (`COLLATE "C"` in PostgreSQL).

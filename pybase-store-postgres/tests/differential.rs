@@ -1647,11 +1647,14 @@ impl Harness {
     }
 }
 
+/// Cases to run: `PROPTEST_CASES`, 24 by default, never fewer than 8 (the
+/// test must not pass with zero cases).
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(24)
+        .max(8)
 }
 
 /// A store on `db` whose sessions commit without waiting for the disk:

@@ -2,7 +2,7 @@
 //!
 //! Each status has one description for the whole API. An operation lists
 //! its success row and then these types in `responses(...)`: a set such as
-//! [`WriteErrors`], plus single statuses where no set fits. An operation
+//! `WriteErrors`, plus single statuses where no set fits. An operation
 //! whose answer for a status says more (login's 401) writes its own row and
 //! lists no type covering that status.
 
