@@ -282,3 +282,76 @@ async fn concurrent_patches_of_different_fields_both_survive() {
     assert_eq!(rec["fields"]["Name"], "renamed");
     assert_eq!(rec["fields"]["Qty"], json!(42));
 }
+
+/// A record of table B named through table A's routes is not found, and is
+/// never changed, whatever the method (REVIEW-security 2.5 #7); the caller
+/// may even edit both tables.
+#[tokio::test]
+async fn records_of_another_table_are_not_found_through_this_one() {
+    let s = TestServer::start().await;
+    let (t, _) = s.register().await;
+    let ws = s.workspace(&t).await;
+    let (_, a) = s.table(&t, &ws).await;
+    let (_, b) = s.table(&t, &ws).await;
+    let theirs = id_of(
+        &s.req(&t, Method::POST, &format!("/api/v1/tables/{b}/records"))
+            .json(&json!({"fields": {"Name": "b's"}}))
+            .send_expect(StatusCode::CREATED)
+            .await,
+    );
+    let through_a = format!("/api/v1/tables/{a}/records/{theirs}");
+    let body = json!({"fields": {"Name": "hijacked"}});
+    for (method, path, body) in [
+        (Method::GET, through_a.clone(), None),
+        (Method::PATCH, through_a.clone(), Some(body.clone())),
+        (Method::PUT, through_a.clone(), Some(body.clone())),
+        (Method::DELETE, through_a.clone(), None),
+        (Method::POST, format!("{through_a}/restore"), None),
+        (
+            Method::DELETE,
+            format!("/api/v1/tables/{a}/records?ids={theirs}"),
+            None,
+        ),
+    ] {
+        let mut req = s.req(&t, method.clone(), &path);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        assert!(
+            matches!(
+                r.status(),
+                StatusCode::NOT_FOUND | StatusCode::UNPROCESSABLE_ENTITY
+            ),
+            "{method} {path}: {}",
+            r.status()
+        );
+    }
+    let r = s
+        .req(&t, Method::PATCH, &format!("/api/v1/tables/{a}/records"))
+        .json(&json!({"records": [{"id": theirs, "fields": {"Name": "hijacked"}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            r.status(),
+            StatusCode::NOT_FOUND | StatusCode::UNPROCESSABLE_ENTITY
+        ),
+        "batch PATCH: {}",
+        r.status()
+    );
+    let still = s
+        .req(
+            &t,
+            Method::GET,
+            &format!("/api/v1/tables/{b}/records/{theirs}"),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(still["fields"]["Name"], "b's");
+    assert!(
+        still.get("deleted_time").is_none_or(Value::is_null),
+        "{still}"
+    );
+}

@@ -4,6 +4,7 @@
 // Test helpers panic on failure by design.
 #![allow(clippy::unwrap_used)]
 
+mod at_rest;
 mod common;
 mod kill;
 mod persistence;
