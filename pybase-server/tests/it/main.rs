@@ -13,6 +13,7 @@ mod postgres;
 mod records;
 mod redis_shared;
 mod roles;
+mod route_matrix;
 mod s3;
 mod schema;
 mod workspaces;
