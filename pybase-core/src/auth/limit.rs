@@ -76,8 +76,9 @@ pub struct AuthLimits {
 impl Default for AuthLimits {
     /// Logins: 10 attempts per email and 50 failures per client in 15
     /// minutes; per client and hour 20 registrations and 20 reset requests;
-    /// 5 reset requests per email and hour; two Argon2 runs per core at
-    /// once, waiting at most 10 seconds.
+    /// 5 reset requests per email and hour; Argon2 on all cores but one
+    /// (at least one run at a time, so one core always serves requests),
+    /// waiting at most 10 seconds.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Self {
@@ -88,7 +89,7 @@ impl Default for AuthLimits {
             reset_per_email: 5,
             reset_per_client: 20,
             slow_window: TimeDelta::hours(1),
-            hash_concurrency: 2 * cores,
+            hash_concurrency: cores.saturating_sub(1).max(1),
             hash_wait: std::time::Duration::from_secs(10),
         }
     }

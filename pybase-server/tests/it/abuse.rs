@@ -258,3 +258,207 @@ fn help_never_prints_urls_with_passwords() {
         "{text}"
     );
 }
+
+/// Sends `body` (raw JSON text) and answers the status and how long it took.
+async fn timed_raw(
+    s: &TestServer,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: String,
+) -> (StatusCode, Duration) {
+    let started = Instant::now();
+    let r = s
+        .req(token, method, path)
+        .header("content-type", "application/json")
+        .body(body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("answered");
+    (r.status(), started.elapsed())
+}
+
+/// Hostile strings in every string input of the main write paths: each
+/// answer is a 2xx or a 4xx within a second, never a 5xx, on either backend.
+#[tokio::test]
+async fn hostile_strings_in_every_input_never_cause_a_5xx() {
+    let s = TestServer::start().await;
+    let (t, _) = s.register().await;
+    let ws = s.workspace(&t).await;
+    let (base, table) = s.table(&t, &ws).await;
+    let view = s
+        .req(&t, Method::POST, &format!("/api/v1/tables/{table}/views"))
+        .json(&json!({"name": "V"}))
+        .send_created_id()
+        .await;
+    // Raw JSON string literals, escapes included.
+    let strings = [
+        r#""a\u0000b""#,             // NUL
+        r#""\u202eevil\u202c.txt""#, // right-to-left override
+        r#""e\u0301\u0301\u0301""#,  // combining marks
+        r#""\ud800""#,               // lone leading surrogate
+        r#""\udc00x""#,              // lone trailing surrogate
+        r#""\ud83d\ude00 emoji""#,   // a valid pair
+        r#""\u0000""#,               // only NUL
+        r#""   ""#,                  // blank
+        "\"\u{feff}bom\"",           // byte order mark
+        "\"\u{10ffff}\"",            // the last code point
+    ];
+    let long = format!("\"{}\"", "x".repeat(1_000_000));
+    let mut tried = 0;
+    for raw in strings.iter().map(|s| (*s).to_owned()).chain([long]) {
+        let cases: Vec<(Method, String, String)> = vec![
+            (
+                Method::POST,
+                "/api/v1/auth/register".into(),
+                format!(
+                    r#"{{"email":"u{}@example.com","password":"correct horse battery","name":{raw}}}"#,
+                    crate::common::unique()
+                ),
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/workspaces/{ws}"),
+                format!(r#"{{"name":{raw}}}"#),
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/bases/{base}"),
+                format!(r#"{{"name":{raw}}}"#),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/bases/{base}/tables"),
+                format!(r#"{{"name":{raw}}}"#),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/tables/{table}/fields"),
+                format!(r#"{{"name":{raw},"type":"text"}}"#),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/tables/{table}/records"),
+                format!(r#"{{"fields":{{"Name":{raw}}}}}"#),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/tables/{table}/records"),
+                format!(r#"{{"fields":{{{raw}:"x"}}}}"#),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/tables/{table}/records/query"),
+                format!(r#"{{"filter":{{"field":"Name","op":"eq","value":{raw}}}}}"#),
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/tables/{table}/records/query"),
+                format!(r#"{{"filter":{{"field":{raw},"op":"eq","value":"x"}}}}"#),
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/views/{view}"),
+                format!(r#"{{"name":{raw}}}"#),
+            ),
+            (
+                Method::POST,
+                "/api/v1/auth/login".into(),
+                format!(r#"{{"email":{raw},"password":"whatever password"}}"#),
+            ),
+        ];
+        for (method, path, body) in cases {
+            let (status, took) = timed_raw(&s, &t, method.clone(), &path, body).await;
+            tried += 1;
+            let shown: String = raw.chars().take(24).collect();
+            assert!(
+                !status.is_server_error(),
+                "{method} {path} with {shown}: {status}"
+            );
+            assert!(
+                took < Duration::from_secs(1),
+                "{method} {path} with {shown}: {took:?}"
+            );
+        }
+    }
+    assert_eq!(tried, 11 * 11);
+    s.anon(Method::GET, "/health")
+        .send_expect(StatusCode::OK)
+        .await;
+}
+
+/// Deep nesting, long lists and huge page sizes are 4xx answers naming the
+/// problem, within a second.
+#[tokio::test]
+async fn deep_filters_long_lists_and_huge_pages_are_refused_quickly() {
+    let s = TestServer::start().await;
+    let (t, _) = s.register().await;
+    let ws = s.workspace(&t).await;
+    let (_, table) = s.table(&t, &ws).await;
+    let query = format!("/api/v1/tables/{table}/records/query");
+    let mut deep = r#"{"field":"Name","op":"eq","value":"x"}"#.to_owned();
+    for _ in 0..10_000 {
+        deep = format!(r#"{{"not":{deep}}}"#);
+    }
+    let values: Vec<String> = (0..10_000).map(|i| format!("v{i}")).collect();
+    let cases = [
+        format!(r#"{{"filter":{deep}}}"#),
+        json!({"filter": {"field": "Name", "op": "in", "value": values}}).to_string(),
+        json!({"page_size": 1_000_000_000_000u64}).to_string(),
+        json!({"page_size": -1}).to_string(),
+        json!({"sort": (0..10_000).map(|i| format!("f{i}")).collect::<Vec<_>>().join(",")})
+            .to_string(),
+    ];
+    for body in cases {
+        let (status, took) = timed_raw(&s, &t, Method::POST, &query, body.clone()).await;
+        let shown: String = body.chars().take(60).collect();
+        assert!(status.is_client_error(), "{shown}: {status}");
+        assert!(took < Duration::from_secs(1), "{shown}: {took:?}");
+    }
+    for q in [
+        "page_size=99999999999999999999",
+        "page_size=0",
+        "cursor=%00%00",
+    ] {
+        let r = s
+            .req(
+                &t,
+                Method::GET,
+                &format!("/api/v1/tables/{table}/records?{q}"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{q}: {}", r.status());
+    }
+}
+
+/// Connections that send their headers byte by byte, or never finish them,
+/// do not stop the server from answering others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_do_not_starve_others() {
+    use tokio::io::AsyncWriteExt;
+    let s = TestServer::start().await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..200 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        c.write_all(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")
+            .await
+            .unwrap();
+        slow.push(c);
+    }
+    for _ in 0..10 {
+        let started = Instant::now();
+        s.anon(Method::GET, "/health")
+            .send_expect(StatusCode::OK)
+            .await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+        for c in &mut slow {
+            // One more header byte each, never the end of the headers.
+            let _ = c.write_all(b"X").await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
