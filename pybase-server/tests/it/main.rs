@@ -7,6 +7,7 @@ mod abuse;
 mod attachments;
 mod auth;
 mod common;
+mod concurrency;
 mod docs;
 mod errors;
 mod postgres;
