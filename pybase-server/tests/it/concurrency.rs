@@ -4,7 +4,7 @@
 //! the database ends exactly as the model of what each client last wrote.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
