@@ -572,9 +572,9 @@ impl Auth {
             .create_user(&user, &password_hash)
             .await
             .map_err(|e| match e {
-                StoreError::Conflict { .. } => Error::Conflict {
+                StoreError::Conflict { entity, field } => Error::Conflict {
+                    message: crate::error::conflict_message(entity, &field),
                     field: "email".into(),
-                    message: "email already registered".into(),
                 },
                 other => other.into(),
             })?;

@@ -29,15 +29,15 @@ pub enum StoreError {
         /// Its id or key.
         id: String,
     },
-    /// The write would break a uniqueness or integrity rule.
-    #[error("{message}")]
+    /// The write would break a uniqueness or integrity rule. Stores name
+    /// the entity and the field or rule; core writes the words
+    /// ([`conflict_message`]), so every backend says the same.
+    #[error("{}", conflict_message(entity, field))]
     Conflict {
         /// Kind of thing, e.g. "field".
         entity: &'static str,
         /// The field or rule involved, e.g. "name" or "last_owner".
         field: String,
-        /// Short human explanation.
-        message: String,
     },
     /// Input the store itself could not accept.
     #[error("{field}: expected {expected}")]
@@ -68,16 +68,11 @@ impl StoreError {
         }
     }
 
-    /// A `Conflict` on `entity`'s `field`.
-    pub fn conflict(
-        entity: &'static str,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    /// A `Conflict` on `entity`'s `field` (or rule, such as `last_owner`).
+    pub fn conflict(entity: &'static str, field: impl Into<String>) -> Self {
         Self::Conflict {
             entity,
             field: field.into(),
-            message: message.into(),
         }
     }
 
@@ -172,11 +167,30 @@ impl Error {
     }
 }
 
+/// The words of a store conflict on `entity`'s `field`: the same on every
+/// backend.
+pub fn conflict_message(entity: &str, field: &str) -> String {
+    match (entity, field) {
+        ("user", "email") => "email already registered".into(),
+        ("workspace", "slug") => "workspace slug is already taken".into(),
+        ("field", "name") => "a field with this name already exists in the table".into(),
+        ("member", "user") => "already a member of this workspace".into(),
+        ("member", "last_owner") => {
+            "the last owner of a workspace cannot be removed or demoted".into()
+        }
+        ("record", "merge_on") => "more than one record matches the merge fields".into(),
+        (entity, field) => format!("{} {field} is already taken", entity.replace('_', " ")),
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { entity, .. } => Self::NotFound { entity },
-            StoreError::Conflict { field, message, .. } => Self::Conflict { field, message },
+            StoreError::Conflict { entity, field } => Self::Conflict {
+                message: conflict_message(entity, &field),
+                field,
+            },
             StoreError::Invalid { field, expected } => Self::invalid(field, expected),
             StoreError::Backend { .. } => Self::Internal(Box::new(e)),
         }

@@ -21,8 +21,11 @@ pub(crate) enum PgError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// `(entity, field)` of a unique constraint, by its name in the migrations.
-fn unique_constraint(name: &str) -> (&'static str, &'static str) {
+/// `(entity, field)` of a unique constraint, by its name in the migrations:
+/// the entity and field a unique constraint of the schema names, or
+/// `("row", "unique")` for one this table does not know (a test checks that
+/// no constraint of a freshly migrated database falls there).
+pub fn unique_constraint(name: &str) -> (&'static str, &'static str) {
     match name {
         "users_email_key" => ("user", "email"),
         "users_pkey" => ("user", "id"),
@@ -60,7 +63,7 @@ impl From<PgError> for StoreError {
                 // unique_violation
                 Some("23505") => {
                     let (entity, field) = unique_constraint(db.constraint().unwrap_or(""));
-                    Self::conflict(entity, field, format!("{entity} {field} is already taken"))
+                    Self::conflict(entity, field)
                 }
                 // foreign_key_violation not handled by the call site
                 Some("23503") => Self::NotFound {

@@ -29,6 +29,9 @@ mod schema;
 mod sql;
 mod workspaces;
 
+#[doc(hidden)]
+pub use error::unique_constraint;
+
 use std::time::Duration;
 
 use async_trait::async_trait;

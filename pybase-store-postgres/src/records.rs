@@ -270,11 +270,7 @@ async fn find_merge_target(
         [one] => RecordId::parse(one)
             .map(Some)
             .map_err(|e| StoreError::backend(crate::error::BACKEND, e)),
-        _ => Err(StoreError::conflict(
-            "record",
-            "merge_on",
-            "more than one record matches the merge fields",
-        )),
+        _ => Err(StoreError::conflict("record", "merge_on")),
     }
 }
 

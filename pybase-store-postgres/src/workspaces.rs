@@ -61,11 +61,7 @@ impl PgStore {
                 Change::Remove => true,
             };
         if loses_owner && owners <= 1 {
-            return Err(StoreError::conflict(
-                "member",
-                "last_owner",
-                "the last owner cannot be removed or demoted",
-            ));
+            return Err(StoreError::conflict("member", "last_owner"));
         }
         let query = match change {
             Change::SetRole(role) => sqlx::query(

@@ -506,6 +506,34 @@ async fn rotation_racing_revocation_leaves_no_live_token() {
     }
 }
 
+/// Every unique constraint and unique index of a freshly migrated database
+/// maps to a named entity and field, so a conflict on it names the field:
+/// a new one without its entry in `unique_constraint` fails here.
+#[tokio::test]
+async fn every_unique_constraint_maps_to_a_named_field() {
+    let url = require_postgres!();
+    let db = TestDb::new(&url).await;
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_index i \
+         JOIN pg_class c ON c.oid = i.indexrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_class t ON t.oid = i.indrelid \
+         WHERE i.indisunique AND n.nspname = current_schema() \
+         AND t.relname <> '_sqlx_migrations'",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap();
+    assert!(names.len() >= 10, "{names:?}");
+    for name in &names {
+        assert_ne!(
+            pybase_store_postgres::unique_constraint(name),
+            ("row", "unique"),
+            "unique index {name} maps to no field"
+        );
+    }
+}
+
 #[tokio::test]
 async fn workspaces_members_and_the_last_owner() {
     let url = require_postgres!();

@@ -57,94 +57,35 @@ impl Error {
         Self::Store(StoreError::not_found(entity, id))
     }
 
-    pub(crate) fn conflict(
-        entity: &'static str,
-        field: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
-        Self::Store(StoreError::conflict(entity, field, message))
+    pub(crate) fn conflict(entity: &'static str, field: &'static str) -> Self {
+        Self::Store(StoreError::conflict(entity, field))
     }
 }
 
 /// Unique constraints and indexes, as SQLite names them in its message,
 /// with the entity and field a `Conflict` reports.
-const UNIQUES: &[(&str, &str, &str, &str)] = &[
-    ("users.email", "user", "email", "email is already taken"),
-    (
-        "index 'users_email'",
-        "user",
-        "email",
-        "email is already taken",
-    ),
-    (
-        "workspaces.slug",
-        "workspace",
-        "slug",
-        "slug is already taken",
-    ),
-    (
-        "index 'workspaces_slug'",
-        "workspace",
-        "slug",
-        "slug is already taken",
-    ),
-    (
-        "api_keys.prefix",
-        "api_key",
-        "prefix",
-        "key prefix is already taken",
-    ),
-    (
-        "index 'api_keys_prefix'",
-        "api_key",
-        "prefix",
-        "key prefix is already taken",
-    ),
-    (
-        "index 'fields_table_name'",
-        "field",
-        "name",
-        "a field with this name already exists in the table",
-    ),
-    (
-        "members.workspace_id",
-        "member",
-        "user",
-        "user is already a member",
-    ),
-    (
-        "refresh_tokens.token_hash",
-        "refresh_token",
-        "token_hash",
-        "token already exists",
-    ),
-    (
-        "index 'refresh_tokens_hash'",
-        "refresh_token",
-        "token_hash",
-        "token already exists",
-    ),
-    ("users.id", "user", "id", "id is already taken"),
-    ("workspaces.id", "workspace", "id", "id is already taken"),
-    ("bases.id", "base", "id", "id is already taken"),
-    ("tables.id", "table", "id", "id is already taken"),
-    ("fields.id", "field", "id", "id is already taken"),
-    ("views.id", "view", "id", "id is already taken"),
-    ("records.id", "record", "id", "id is already taken"),
-    ("attachments.id", "attachment", "id", "id is already taken"),
-    ("api_keys.id", "api_key", "id", "id is already taken"),
-    (
-        "refresh_tokens.id",
-        "refresh_token",
-        "id",
-        "id is already taken",
-    ),
-    (
-        "password_resets.token_hash",
-        "password_reset",
-        "token_hash",
-        "token already exists",
-    ),
+const UNIQUES: &[(&str, &str, &str)] = &[
+    ("users.email", "user", "email"),
+    ("index 'users_email'", "user", "email"),
+    ("workspaces.slug", "workspace", "slug"),
+    ("index 'workspaces_slug'", "workspace", "slug"),
+    ("api_keys.prefix", "api_key", "prefix"),
+    ("index 'api_keys_prefix'", "api_key", "prefix"),
+    ("index 'fields_table_name'", "field", "name"),
+    ("members.workspace_id", "member", "user"),
+    ("refresh_tokens.token_hash", "refresh_token", "token_hash"),
+    ("index 'refresh_tokens_hash'", "refresh_token", "token_hash"),
+    ("users.id", "user", "id"),
+    ("workspaces.id", "workspace", "id"),
+    ("bases.id", "base", "id"),
+    ("tables.id", "table", "id"),
+    ("fields.id", "field", "id"),
+    ("views.id", "view", "id"),
+    ("records.id", "record", "id"),
+    ("attachments.id", "attachment", "id"),
+    ("api_keys.id", "api_key", "id"),
+    ("refresh_tokens.id", "refresh_token", "id"),
+    ("password_resets.token_hash", "password_reset", "token_hash"),
 ];
 
 fn unique_conflict(message: &str) -> Option<StoreError> {
@@ -152,8 +93,8 @@ fn unique_conflict(message: &str) -> Option<StoreError> {
     UNIQUES
         .iter()
         .find(|(name, ..)| detail.starts_with(name))
-        .map(|(_, entity, field, msg)| StoreError::conflict(entity, *field, *msg))
-        .or_else(|| Some(StoreError::conflict("row", "unique", "duplicate value")))
+        .map(|(_, entity, field)| StoreError::conflict(entity, *field))
+        .or_else(|| Some(StoreError::conflict("row", "unique")))
 }
 
 impl From<Error> for StoreError {
@@ -195,5 +136,60 @@ mod tests {
             matches!(c, Some(StoreError::Conflict { entity: "member", ref field, .. }) if field == "user")
         );
         assert!(unique_conflict("NOT NULL constraint failed: users.name").is_none());
+    }
+
+    /// Every unique index of a freshly migrated database maps to a named
+    /// entity and field: a new one without its entry in `UNIQUES` fails here.
+    #[test]
+    fn every_unique_index_maps_to_a_named_field() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::migrate::migrate(&mut conn, crate::migrate::MIGRATIONS).unwrap();
+        let tables: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut checked = 0;
+        for t in &tables {
+            let indexes: Vec<(String, bool)> = conn
+                .prepare(&format!("PRAGMA index_list(\"{t}\")"))
+                .unwrap()
+                .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, bool>(2)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            for (index, unique) in indexes.into_iter().filter(|(_, u)| *u) {
+                let _ = unique;
+                let columns: Vec<Option<String>> = conn
+                    .prepare(&format!("PRAGMA index_info(\"{index}\")"))
+                    .unwrap()
+                    .query_map([], |r| r.get(2))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                // What SQLite says when the index is violated.
+                let named = if columns.iter().all(Option::is_some) {
+                    columns
+                        .iter()
+                        .flatten()
+                        .map(|c| format!("{t}.{c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                } else {
+                    format!("index '{index}'")
+                };
+                let c = unique_conflict(&format!("UNIQUE constraint failed: {named}"));
+                assert!(
+                    !matches!(c, Some(StoreError::Conflict { entity: "row", .. }) | None),
+                    "{t}: unique index {index} ({named}) has no entry in UNIQUES"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 10, "only {checked} unique indexes found");
     }
 }

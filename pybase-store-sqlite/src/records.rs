@@ -453,11 +453,7 @@ impl RecordsStore for SqliteStore {
                         });
                     }
                     _ => {
-                        return Err(Error::conflict(
-                            "record",
-                            "merge_on",
-                            "more than one record matches the merge fields",
-                        ));
+                        return Err(Error::conflict("record", "merge_on"));
                     }
                 }
             }

@@ -50,11 +50,7 @@ fn check_last_owner(conn: &Connection, ws: &str, current: Role, new: Option<Role
         .prepare_cached("SELECT count(*) FROM members WHERE workspace_id = ?1 AND role = 'owner'")?
         .query_row([ws], |r| r.get(0))?;
     if owners <= 1 {
-        return Err(Error::conflict(
-            "member",
-            "last_owner",
-            "the last owner of a workspace cannot be removed or demoted",
-        ));
+        return Err(Error::conflict("member", "last_owner"));
     }
     Ok(())
 }

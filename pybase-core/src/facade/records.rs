@@ -623,9 +623,9 @@ impl Pybase {
             .upsert_records(table.id, &merge_ids, &new, now, Some(principal.user_id()))
             .await
             .map_err(|e| match e {
-                StoreError::Conflict { message, .. } => Error::Conflict {
+                StoreError::Conflict { entity, field } => Error::Conflict {
+                    message: crate::error::conflict_message(entity, &field),
                     field: "merge_on".into(),
-                    message,
                 },
                 other => other.into(),
             })?;

@@ -228,9 +228,9 @@ impl Pybase {
             .add_member(ws, user.id, input.role, now)
             .await
             .map_err(|e| match e {
-                StoreError::Conflict { .. } => Error::Conflict {
+                StoreError::Conflict { entity, field } => Error::Conflict {
+                    message: crate::error::conflict_message(entity, &field),
                     field: "email".into(),
-                    message: "already a member of this workspace".into(),
                 },
                 other => other.into(),
             })?;
@@ -304,9 +304,9 @@ impl Pybase {
 
 fn last_owner_error(e: StoreError) -> Error {
     match e {
-        StoreError::Conflict { field, .. } if field == "last_owner" => Error::Conflict {
+        StoreError::Conflict { entity, field } if field == "last_owner" => Error::Conflict {
+            message: crate::error::conflict_message(entity, &field),
             field: "role".into(),
-            message: "the last owner of a workspace cannot be removed or demoted".into(),
         },
         StoreError::NotFound { .. } => Error::NotFound { entity: "member" },
         other => other.into(),

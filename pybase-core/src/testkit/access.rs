@@ -65,7 +65,22 @@ pub async fn workspace_crud_and_slug_conflict(store: Arc<dyn Store>) {
         )
         .await
         .unwrap_err();
-    assert!(matches!(dup, Error::Conflict { .. }), "{dup:?}");
+    // Core writes the words, so every backend says exactly this.
+    assert!(
+        matches!(&dup, Error::Conflict { field, message }
+            if field == "slug" && message == "workspace slug is already taken"),
+        "{dup:?}"
+    );
+    // The same for conflicts found by the store itself.
+    let tables = fx.store.list_fields(fx.table.table.id).await.unwrap();
+    let mut twin = tables[0].clone();
+    twin.id = crate::ids::FieldId::new();
+    let e: Error = fx.store.create_field(&twin).await.unwrap_err().into();
+    assert!(
+        matches!(&e, Error::Conflict { field, message }
+            if field == "name" && message == "a field with this name already exists in the table"),
+        "{e:?}"
+    );
     // A derived slug that is taken gets a suffix instead of failing.
     let a = fx
         .pb
