@@ -59,6 +59,15 @@ else
     "$validator" "$doc"
 fi
 
+# schemathesis (4.x, all checks and phases) against the running server's
+# document, on SQLite and then on PostgreSQL.
+echo "== schemathesis on SQLite =="
+PYBASE_TEST_POSTGRES_URL= bash scripts/schemathesis.sh
+if [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ]; then
+    echo "== schemathesis on PostgreSQL =="
+    bash scripts/schemathesis.sh
+fi
+
 # Deployment and CI configuration: docker-compose.yml and .env.example
 # hygiene (no default secrets, pinned images, admin ports on loopback only).
 # Same tools venv, same skip-or-fail rule.

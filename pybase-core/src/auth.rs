@@ -51,7 +51,9 @@ use serde::{Deserialize, Serialize};
 pub use api_key::{API_KEY_MARKER, API_KEY_PREFIX_LEN};
 pub use limit::{AuthLimits, MemoryRateLimiter, RateLimiter, client_key};
 pub use mail::{FileOutboxMailer, LogMailer, MailMessage, Mailer, MemoryMailer};
-pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordParams, check_password_policy};
+pub use password::{
+    COMMON_PASSWORDS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordParams, check_password_policy,
+};
 pub use tokens::JwtAlgorithm;
 
 use crate::clock::{Clock, SystemClock};
@@ -69,13 +71,17 @@ const BAD_CREDENTIALS: &str = "invalid email or password";
 const BAD_TOKEN: &str = "invalid or expired token";
 /// The one message for any refused password-reset token.
 const BAD_RESET_TOKEN: &str = "invalid or expired reset token";
-/// Longest accepted email address (RFC 5321 path limit).
-const MAX_EMAIL_LEN: usize = 254;
+/// Longest accepted email address in characters (RFC 5321 path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+/// Longest local part (before the `@`) of an email address, in characters.
+pub const MAX_EMAIL_LOCAL_LEN: usize = 64;
 /// Longest password a login reads, in bytes: no valid password is longer
 /// ([`MAX_PASSWORD_CHARS`] characters of at most 4 bytes).
 const MAX_PASSWORD_BYTES: usize = MAX_PASSWORD_CHARS * 4;
-/// Longest accepted display name or key name, in characters.
-const MAX_NAME_CHARS: usize = 100;
+/// Longest accepted display name of a user or name of an API key, in
+/// characters as sent.
+pub const MAX_USER_NAME_CHARS: usize = 100;
+const MAX_NAME_CHARS: usize = MAX_USER_NAME_CHARS;
 /// A key's `last_used_at` is written at most this often.
 const TOUCH_EVERY: TimeDelta = TimeDelta::minutes(1);
 
@@ -298,9 +304,13 @@ fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// Checks a trimmed email address: at most [`MAX_EMAIL_LEN`] characters,
+/// no whitespace or control characters, one `@`, a local part of 1
+/// to [`MAX_EMAIL_LOCAL_LEN`] characters and a domain of dot-separated
+/// non-empty labels (at least two).
 fn validate_email(email: &str) -> Result<()> {
     let expected = || Error::invalid("email", "expected an email address like name@example.com");
-    if email.is_empty() || email.len() > MAX_EMAIL_LEN {
+    if email.is_empty() || email.chars().count() > MAX_EMAIL_LEN {
         return Err(expected());
     }
     let Some((local, domain)) = email.split_once('@') else {
@@ -308,7 +318,7 @@ fn validate_email(email: &str) -> Result<()> {
     };
     let bad_char = |c: char| c.is_whitespace() || c.is_control() || c == '@';
     if local.is_empty()
-        || local.len() > 64
+        || local.chars().count() > MAX_EMAIL_LOCAL_LEN
         || local.chars().any(bad_char)
         || domain.chars().any(bad_char)
         || domain.starts_with('.')
@@ -321,16 +331,22 @@ fn validate_email(email: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a user's or an API key's name: at most [`MAX_NAME_CHARS`]
+/// characters as sent, no control characters, not only whitespace; answers
+/// it trimmed.
 fn validate_name(field: &str, name: &str) -> Result<String> {
-    let name = name.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    if name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+        || name.trim().is_empty()
+    {
         return Err(Error::invalid(
             field,
-            format!("expected 1 to {MAX_NAME_CHARS} characters"),
+            format!(
+                "expected 1 to {MAX_NAME_CHARS} characters, not only whitespace, without control characters"
+            ),
         ));
     }
-    Ok(name.to_owned())
+    Ok(name.trim().to_owned())
 }
 
 fn login_email_key(email: &str) -> String {
@@ -345,7 +361,7 @@ fn client_limit_key(kind: &str, client: Option<&str>) -> Option<String> {
 /// Refuses an email longer than any valid one before it becomes a limiter
 /// key or a lookup (the message names the field and the bound only).
 fn check_email_len(email: &str) -> Result<()> {
-    if email.len() > MAX_EMAIL_LEN {
+    if email.chars().count() > MAX_EMAIL_LEN {
         return Err(Error::invalid(
             "email",
             format!("expected at most {MAX_EMAIL_LEN} characters"),
@@ -548,8 +564,10 @@ impl Auth {
     /// `RateLimited` past [`AuthLimits::register_per_client`] registrations
     /// from `client` (checked before the password is hashed).
     pub async fn register(&self, new: NewUser, client: Option<&str>) -> Result<Session> {
+        // The length counts what was sent; surrounding whitespace is trimmed.
+        check_email_len(&new.email)?;
+        validate_email(new.email.trim())?;
         let email = normalize_email(&new.email);
-        validate_email(&email)?;
         let name = validate_name("name", &new.name)?;
         check_password_policy(&new.password, Some(&email))?;
         let limits = self.settings.limits;
@@ -594,8 +612,8 @@ impl Auth {
         password: &str,
         client: Option<&str>,
     ) -> Result<Session> {
+        check_email_len(email)?;
         let email = normalize_email(email);
-        check_email_len(&email)?;
         if password.len() > MAX_PASSWORD_BYTES || password.chars().count() > MAX_PASSWORD_CHARS {
             return Err(Error::invalid(
                 "password",
@@ -777,8 +795,8 @@ impl Auth {
         Ok(user)
     }
 
-    /// Changes the caller's password. A wrong `current` is a `Validation`
-    /// error on `current_password` (the session itself is fine) and counts
+    /// Changes the caller's password. A wrong `current` is `Forbidden` (the
+    /// request is well formed and the session itself is fine) and counts
     /// as a login attempt of the email. Every session of the user, this one
     /// included, is revoked: every token issued up to this instant (to the
     /// millisecond, so a sign-in in the very same millisecond is revoked
@@ -790,10 +808,10 @@ impl Auth {
         new: &str,
     ) -> Result<()> {
         Self::ensure_account_change(principal)?;
-        if current.len() > MAX_PASSWORD_BYTES {
+        if current.len() > MAX_PASSWORD_BYTES || current.chars().count() > MAX_PASSWORD_CHARS {
             return Err(Error::invalid(
                 "current_password",
-                "does not match the current password",
+                format!("expected at most {MAX_PASSWORD_CHARS} characters"),
             ));
         }
         let creds = self.store.get_credentials(principal.user_id()).await?;
@@ -806,9 +824,8 @@ impl Auth {
             .verify(current, Some(creds.password_hash.clone()))
             .await?
         {
-            return Err(Error::invalid(
-                "current_password",
-                "does not match the current password",
+            return Err(Error::forbidden(
+                "current_password does not match the current password",
             ));
         }
         self.limiter.reset(&key).await?;
@@ -833,8 +850,8 @@ impl Auth {
     /// past [`AuthLimits::reset_per_email`] requests for the email or
     /// [`AuthLimits::reset_per_client`] from `client`, known account or not.
     pub async fn request_password_reset(&self, email: &str, client: Option<&str>) -> Result<()> {
+        check_email_len(email)?;
         let email = normalize_email(email);
-        check_email_len(&email)?;
         let limits = self.settings.limits;
         let email_key = format!("reset:email:{email}");
         let client_key = client_limit_key("reset", client);

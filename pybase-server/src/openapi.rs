@@ -14,6 +14,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::routes;
 use crate::state::AppState;
 
+mod refine;
 pub mod responses;
 
 /// The API description, gathered from the handlers' annotations.
@@ -171,19 +172,25 @@ impl Modify for CommonErrors {
     }
 }
 
-/// The document as pretty JSON (`pybase-server openapi`).
-pub fn document_json() -> serde_json::Result<String> {
+/// The document: what the annotations say, finished by [`refine::refine`]
+/// with the rules they cannot express.
+pub fn document() -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    doc.to_pretty_json()
+    let mut json = serde_json::to_value(&doc).unwrap_or_default();
+    refine::refine(&mut json);
+    json
+}
+
+/// The document as pretty JSON (`pybase-server openapi`).
+pub fn document_json() -> serde_json::Result<String> {
+    serde_json::to_string_pretty(&document())
 }
 
 /// `/openapi.json`, `/docs` and `/redoc`.
 pub(crate) fn router() -> Router<AppState> {
-    let mut doc = ApiDoc::openapi();
-    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     Router::new()
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", document()))
         .route("/redoc", get(redoc))
         .route("/redoc/redoc.standalone.js", get(redoc_script))
 }
@@ -278,23 +285,32 @@ pub mod schemas {
         updated_at: String,
     }
 
-    /// `POST /auth/register` body.
+    /// `POST /auth/register` body. Other members are ignored.
     #[derive(ToSchema)]
     pub struct Register {
-        /// Email (unique, case-insensitive).
+        /// Email, unique ignoring case (stored lowercased): at most 254
+        /// characters, no whitespace or control characters, one `@` after a
+        /// local part of 1 to 64 characters, then dot-separated labels.
+        #[schema(
+            max_length = 254,
+            pattern = r"^[^@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]{1,64}@[^@.\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+(\.[^@.\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])+$",
+            example = "ada@example.com"
+        )]
         email: String,
-        /// At least 8 characters.
-        password: String,
+        /// A new password.
+        password: NewPassword,
         /// Display name.
-        name: String,
+        name: UserName,
     }
 
-    /// OAuth2 password form.
+    /// OAuth2 password form. Other members are ignored.
     #[derive(ToSchema)]
     pub struct LoginForm {
-        /// The email.
+        /// The email (any case).
+        #[schema(max_length = 254)]
         username: String,
         /// The password.
+        #[schema(max_length = 256)]
         password: String,
     }
 
@@ -314,18 +330,55 @@ pub mod schemas {
         expires_in: i64,
     }
 
-    /// `POST /api-keys` body.
+    /// `POST /api-keys` body. Other members are ignored.
     #[derive(ToSchema)]
     pub struct NewApiKey {
         /// Display name.
-        name: String,
-        /// Scopes; absent means all.
+        name: UserName,
+        /// Scopes (duplicates count once); absent or `null` means all the
+        /// caller has. A key acting here cannot grant scopes it lacks (403).
+        #[schema(min_items = 1)]
         scopes: Option<Vec<Scope>>,
-        /// Workspace ids the key is limited to; absent means all.
-        workspaces: Option<Vec<String>>,
-        /// Optional expiry, RFC 3339.
+        /// Workspace ids the key is limited to (duplicates count once);
+        /// absent or `null` means all the caller sees.
+        #[schema(min_items = 1)]
+        workspaces: Option<Vec<WorkspaceId>>,
+        /// Optional expiry, an RFC 3339 time in the future; a key acting
+        /// here cannot create a key that outlives it (403).
+        #[schema(format = DateTime)]
         expires_at: Option<String>,
     }
+
+    /// A workspace id: `wsp` and 14 letters or digits.
+    #[derive(ToSchema)]
+    pub struct WorkspaceId(String);
+
+    /// A display name of a workspace, base, table, field or view: 1 to 255
+    /// characters, not only whitespace, no control characters (U+0000 to
+    /// U+001F, U+007F to U+009F); stored trimmed.
+    #[derive(ToSchema)]
+    pub struct Name(String);
+
+    /// The display name of a user or the name of an API key: 1 to 100
+    /// characters, not only whitespace, no control characters; stored
+    /// trimmed.
+    #[derive(ToSchema)]
+    pub struct UserName(String);
+
+    /// A workspace slug: lowercase ASCII letters and digits in groups
+    /// joined by single dashes, 1 to 64 characters.
+    #[derive(ToSchema)]
+    pub struct Slug(String);
+
+    /// A description: at most 10000 characters; only whitespace means none.
+    #[derive(ToSchema)]
+    pub struct Description(String);
+
+    /// A new password: 8 to 256 characters, not one of the well-known
+    /// common passwords (listed here in lowercase, compared ignoring case),
+    /// and not the account's email.
+    #[derive(ToSchema)]
+    pub struct NewPassword(String);
 
     /// An API key without its secret.
     #[derive(ToSchema)]
@@ -390,24 +443,26 @@ pub mod schemas {
 
     /// `POST /workspaces` body.
     #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct NewWorkspace {
         /// Display name.
-        name: String,
-        /// Unique slug; derived from the name when absent.
-        slug: Option<String>,
+        name: Name,
+        /// Unique slug; derived from the name when absent or `null`.
+        slug: Option<Slug>,
         /// Optional description.
-        description: Option<String>,
+        description: Option<Description>,
     }
 
-    /// `PATCH /workspaces/{id}` body.
+    /// `PATCH /workspaces/{id}` body; absent (or `null`) members stay.
     #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct WorkspacePatch {
         /// New name.
-        name: Option<String>,
-        /// New slug.
-        slug: Option<String>,
+        name: Option<Name>,
+        /// New slug (409 when taken).
+        slug: Option<Slug>,
         /// New description; `null` clears it.
-        description: Option<String>,
+        description: Option<Description>,
     }
 
     /// A page of workspaces.
@@ -432,10 +487,11 @@ pub mod schemas {
 
     /// `POST /workspaces/{id}/members` body.
     #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct NewMember {
-        /// Email of an existing user.
+        /// Email of a registered user (any case); 404 when there is none.
         email: String,
-        /// Role to grant.
+        /// Role to grant (only owners grant `owner`).
         role: Role,
     }
 
@@ -467,20 +523,22 @@ pub mod schemas {
 
     /// `POST /workspaces/{id}/bases` body.
     #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct NewBase {
         /// Display name.
-        name: String,
+        name: Name,
         /// Optional description.
-        description: Option<String>,
+        description: Option<Description>,
     }
 
-    /// `PATCH /bases/{id}` body.
+    /// `PATCH /bases/{id}` body; absent (or `null`) members stay.
     #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct BasePatch {
         /// New name.
-        name: Option<String>,
+        name: Option<Name>,
         /// New description; `null` clears it.
-        description: Option<String>,
+        description: Option<Description>,
     }
 
     /// A page of bases.
@@ -542,28 +600,40 @@ pub mod schemas {
         updated_at: String,
     }
 
-    /// `POST /bases/{id}/tables` body.
+    /// `POST /bases/{id}/tables` body. `primary_field` and
+    /// `primary_field_id` are one member under two names: give at most one.
     #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct NewTable {
         /// Display name.
-        name: String,
+        name: Name,
         /// Optional description.
-        description: Option<String>,
-        /// Initial fields; the first is primary unless `primary_field_id` names another.
-        fields: Option<Vec<NewField>>,
+        description: Option<Description>,
+        /// Initial fields, names unique ignoring case (409 otherwise); a
+        /// table created without fields gets a text field "Name". The first
+        /// is primary unless `primary_field` names another.
+        #[serde(default)]
+        fields: Vec<NewField>,
         /// Name of the primary field among `fields`.
+        primary_field: Option<String>,
+        /// Same as `primary_field`.
         primary_field_id: Option<String>,
     }
 
-    /// `PATCH /tables/{id}` body.
+    /// `PATCH /tables/{id}` body; absent (or `null`) members stay.
+    /// `primary_field_id` and `primary_field` are one member under two
+    /// names: give at most one.
     #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct TablePatch {
         /// New name.
-        name: Option<String>,
+        name: Option<Name>,
         /// New description; `null` clears it.
-        description: Option<String>,
-        /// New primary field (id or name).
+        description: Option<Description>,
+        /// New primary field (id or name of one of the table's fields).
         primary_field_id: Option<String>,
+        /// Same as `primary_field_id`.
+        primary_field: Option<String>,
     }
 
     /// A page of tables.
@@ -604,36 +674,93 @@ pub mod schemas {
         updated_at: String,
     }
 
-    /// `POST /tables/{id}/fields` body.
+    /// `POST /tables/{id}/fields` body. The options a type takes are
+    /// stated per type (see `FieldOptions`).
     #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct NewField {
-        /// Name.
-        name: String,
+        /// Name, unique in the table ignoring case (409 otherwise).
+        name: Name,
         /// Type name.
         #[schema(rename = "type", example = "number")]
-        field_type: String,
-        /// Type options.
-        options: Option<Value>,
+        field_type: FieldTypeName,
+        /// Type options; `null` or absent means the type's defaults.
+        options: Option<FieldOptions>,
         /// Optional description.
-        description: Option<String>,
+        description: Option<Description>,
+        /// Keep an index on the cells.
+        #[serde(default)]
+        indexed: bool,
+    }
+
+    /// `PATCH /fields/{id}` body; absent (or `null`) members stay. A new
+    /// type takes the options stated for it (see `FieldOptions`).
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct FieldPatch {
+        /// New name (data is kept).
+        name: Option<Name>,
+        /// New type; every cell is converted, or the change fails with 422
+        /// naming the cells that do not convert.
+        #[schema(rename = "type")]
+        field_type: Option<FieldTypeName>,
+        /// New options (for the new type, if it changes; else for the
+        /// field's current type).
+        options: Option<FieldOptions>,
+        /// New description; `null` clears it.
+        description: Option<Description>,
         /// Keep an index on the cells.
         indexed: Option<bool>,
     }
 
-    /// `PATCH /fields/{id}` body.
+    /// A field type.
     #[derive(ToSchema)]
-    pub struct FieldPatch {
-        /// New name (data is kept).
-        name: Option<String>,
-        /// New type; cells are converted or the change fails with 422.
-        #[schema(rename = "type")]
-        field_type: Option<String>,
-        /// New options.
-        options: Option<Value>,
-        /// New description; `null` clears it.
-        description: Option<String>,
-        /// Keep an index on the cells.
-        indexed: Option<bool>,
+    #[schema(rename_all = "snake_case")]
+    pub enum FieldTypeName {
+        /// Single-line text (`max_length`).
+        Text,
+        /// Multi-line text.
+        LongText,
+        /// An email address.
+        Email,
+        /// An http(s) URL.
+        Url,
+        /// A phone number.
+        Phone,
+        /// A number (`precision`).
+        Number,
+        /// Money (`symbol`, `precision`).
+        Currency,
+        /// A fraction shown as a percentage (`precision`).
+        Percent,
+        /// An integer from 1 to `max`.
+        Rating,
+        /// Seconds (`format`).
+        Duration,
+        /// A boolean.
+        Checkbox,
+        /// One of `choices`.
+        SingleSelect,
+        /// Some of `choices`.
+        MultiSelect,
+        /// A calendar date.
+        Date,
+        /// An instant (`timezone`).
+        Datetime,
+        /// Uploaded files.
+        Attachment,
+        /// Records of a table of the same base (`linked_table_id`, `allow_multiple`).
+        Link,
+        /// Computed: a sequence number.
+        Autonumber,
+        /// Computed: creation time.
+        CreatedTime,
+        /// Computed: last change time.
+        UpdatedTime,
+        /// Computed: creator.
+        CreatedBy,
+        /// Computed: last editor.
+        UpdatedBy,
     }
 
     /// A page of fields.
@@ -669,23 +796,77 @@ pub mod schemas {
 
     /// `POST /tables/{id}/views` body.
     #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct NewView {
         /// Name.
-        name: String,
-        /// `grid`.
+        name: Name,
+        /// The only view type; absent or `null` means `grid`.
         #[schema(rename = "type")]
-        view_type: Option<String>,
-        /// `{"filter"?,"sort"?,"hidden_fields"?,"field_order"?}`.
-        config: Option<Value>,
+        view_type: Option<ViewType>,
+        /// Filter, sort and layout; `null` or absent means none.
+        config: Option<ViewConfig>,
     }
 
-    /// `PATCH /views/{id}` body.
+    /// `PATCH /views/{id}` body; absent (or `null`) members stay.
     #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct ViewPatch {
         /// New name.
-        name: Option<String>,
+        name: Option<Name>,
         /// New configuration (replaces the old one).
-        config: Option<Value>,
+        config: Option<ViewConfig>,
+    }
+
+    /// A filter: `{"and":[..]}`, `{"or":[..]}`, `{"not":{..}}` or a
+    /// condition `{"field","op","value"}` (`value` unused by `is_empty` and
+    /// `is_not_empty`). At most 16 levels of nesting and 200 conditions; the
+    /// operator must apply to the field's type and `value` must read as a
+    /// cell of the field. (The schema is written in `refine`.)
+    #[derive(ToSchema)]
+    pub struct Filter(Value);
+
+    /// A sort: `"-Price,Name"` (comma separated, `-` for descending, `+`
+    /// or nothing for ascending) or `[{"field","direction"}]`; at most 10
+    /// keys. (The schema is written in `refine`.)
+    #[derive(ToSchema)]
+    pub struct Sort(Value);
+
+    /// The options of a field type; which members a type takes is stated
+    /// in `NewField` per type. (The schema is written in `refine`.)
+    #[derive(ToSchema)]
+    pub struct FieldOptions(Value);
+
+    /// How a record's cells are keyed in answers.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum FieldKeyName {
+        /// By field name (the default).
+        Name,
+        /// By field id.
+        Id,
+    }
+
+    /// A view type.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum ViewType {
+        /// Rows and columns.
+        Grid,
+    }
+
+    /// A view's configuration. Field references are names or ids of the
+    /// table's fields (422 naming the one that is not).
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ViewConfig {
+        /// Records shown must match this.
+        filter: Option<Filter>,
+        /// Order of the records.
+        sort: Option<Sort>,
+        /// Fields not shown.
+        hidden_fields: Option<Vec<String>>,
+        /// Order of the shown fields.
+        field_order: Option<Vec<String>>,
     }
 
     /// A page of views.
@@ -740,25 +921,29 @@ pub mod schemas {
         next_cursor: Option<String>,
     }
 
-    /// `POST /tables/{id}/records/query` body.
+    /// `POST /tables/{id}/records/query` body. Field references are names
+    /// or ids of the table's fields (422 naming the one that is not).
     #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
     pub struct QueryBody {
-        /// `{"and":[..]}`, `{"or":[..]}`, `{"not":{..}}` or
-        /// `{"field","op","value"}`.
-        filter: Option<Value>,
-        /// `"-Price,Name"` or `[{"field","direction"}]`.
-        sort: Option<Value>,
+        /// Records returned must match this.
+        filter: Option<Filter>,
+        /// Order of the records (ties by record id).
+        sort: Option<Sort>,
         /// Only these fields.
         fields: Option<Vec<String>>,
         /// 1 to 1000 (default 100).
         #[schema(minimum = 1, maximum = 1000)]
         page_size: Option<u32>,
-        /// Cursor from the previous page.
+        /// `next_cursor` of the previous page of this same query.
+        #[schema(pattern = "^[A-Za-z0-9_-]+$")]
         cursor: Option<String>,
-        /// View id or name.
+        /// View id or name: its filter (ANDed) and sort (unless `sort` is
+        /// given) apply.
         view: Option<String>,
         /// Include soft-deleted records.
-        include_deleted: Option<bool>,
+        #[serde(default)]
+        include_deleted: bool,
     }
 
     /// What a batch update or upsert answers (`created_records` and

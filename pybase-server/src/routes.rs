@@ -11,7 +11,6 @@ pub mod views;
 pub mod workspaces;
 
 use axum::Router;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -45,9 +44,16 @@ pub struct PageParams {
     /// Items per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<usize>,
-    /// Opaque cursor from the previous page's `next_cursor`.
+    /// The previous page's `next_cursor` (`o` and the position of the
+    /// page's first item); empty or absent for the first page. A position
+    /// past the end gives an empty page.
+    #[param(pattern = "^(o[0-9]{1,19})?$")]
     pub cursor: Option<String>,
 }
+
+/// What a list's cursor looks like: `o` and a position, at most 19 digits
+/// (so every one fits a `usize`).
+pub const PAGE_CURSOR_PATTERN: &str = "^(o[0-9]{1,19})?$";
 
 /// A page of a list.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -57,8 +63,6 @@ pub struct Page<T> {
     /// Cursor of the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
-
-const CURSOR_PREFIX: &str = "o:";
 
 impl PageParams {
     /// Cuts `all` (in the store's stable order) into the requested page.
@@ -71,28 +75,30 @@ impl PageParams {
             ));
         }
         // `?cursor=` (empty) asks for the first page, as no cursor does.
-        let start = match self.cursor.as_deref().map(str::trim) {
+        let start = match self.cursor.as_deref() {
             None | Some("") => 0,
             Some(c) => decode_cursor(c).ok_or_else(|| {
-                ApiError::invalid("cursor", "a next_cursor returned by this same list")
+                ApiError::invalid(
+                    "cursor",
+                    "a next_cursor returned by this list: o and at most 19 digits",
+                )
             })?,
         };
         let total = all.len();
         let items: Vec<T> = all.into_iter().skip(start).take(size).collect();
         let end = start + items.len();
-        let next_cursor = (end < total).then(|| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{end}"))
-        });
+        let next_cursor = (end < total).then(|| format!("o{end}"));
         Ok(Page { items, next_cursor })
     }
 }
 
+/// The position of a cursor matching [`PAGE_CURSOR_PATTERN`].
 fn decode_cursor(c: &str) -> Option<usize> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(c)
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    text.strip_prefix(CURSOR_PREFIX)?.parse().ok()
+    let digits = c.strip_prefix('o')?;
+    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 #[cfg(test)]
@@ -117,6 +123,10 @@ mod tests {
         }
         assert_eq!(seen, all);
         params.cursor = Some("garbage".into());
+        assert!(params.page(all.clone()).is_err());
+        params.cursor = Some(format!("o{}", "9".repeat(19)));
+        assert!(params.page(all.clone()).unwrap().items.is_empty());
+        params.cursor = Some(format!("o{}", "9".repeat(20)));
         assert!(params.page(all.clone()).is_err());
         params.cursor = None;
         params.page_size = Some(0);

@@ -215,6 +215,24 @@ fn ddl_id(id: &str) -> StoreResult<&str> {
     }
 }
 
+/// Key of the transaction-level advisory lock that every transaction which
+/// may change cell indexes on `records` takes first, before any lock on
+/// `records`. Index DDL and the `ANALYZE` after it take table locks in an
+/// order two such transactions can reverse (a `CREATE INDEX` share lock,
+/// then `ANALYZE`'s share-update-exclusive lock), which deadlocked
+/// concurrent table and field creations; one at a time, they cannot.
+const INDEX_DDL_LOCK: i64 = 0x7079_6261_7365_6978; // "pybaseix"
+
+/// Takes the index-DDL lock for the rest of the transaction on `conn`.
+pub(crate) async fn lock_index_ddl(conn: &mut PgConnection) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(INDEX_DDL_LOCK)
+        .execute(&mut *conn)
+        .await
+        .db()?;
+    Ok(())
+}
+
 /// The SQL expression an index of `kind` keeps for field `fld` (a checked id).
 /// The query compiler produces the same expressions with the field id bound,
 /// so the planner can use these indexes.
@@ -463,6 +481,7 @@ impl SchemaStore for PgStore {
 
     async fn delete_base(&self, id: BaseId) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
+        lock_index_ddl(&mut tx).await?;
         drop_cell_indexes_where(&mut tx, "t.base_id = $1", id.as_str()).await?;
         let done = sqlx::query("DELETE FROM bases WHERE id = $1")
             .bind(id.as_str())
@@ -477,6 +496,7 @@ impl SchemaStore for PgStore {
 
     async fn create_table(&self, table: &Table, fields: &[Field]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
+        lock_index_ddl(&mut tx).await?;
         sqlx::query(
             "INSERT INTO tables (id, base_id, workspace_id, name, description, primary_field_id, \
              position, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -544,6 +564,7 @@ impl SchemaStore for PgStore {
 
     async fn delete_table(&self, id: TableId) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
+        lock_index_ddl(&mut tx).await?;
         drop_cell_indexes_where(&mut tx, "t.id = $1", id.as_str()).await?;
         let done = sqlx::query("DELETE FROM tables WHERE id = $1")
             .bind(id.as_str())
@@ -558,6 +579,7 @@ impl SchemaStore for PgStore {
 
     async fn create_field(&self, field: &Field) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
+        lock_index_ddl(&mut tx).await?;
         insert_field(&mut tx, field).await?;
         sync_index(&mut tx, field.table_id, field).await?;
         tx.commit().await.db()
@@ -587,6 +609,7 @@ impl SchemaStore for PgStore {
 
     async fn update_field(&self, field: &Field) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
+        lock_index_ddl(&mut tx).await?;
         let table = save_field(&mut tx, field).await?;
         sync_index(&mut tx, table, field).await?;
         tx.commit().await.db()
@@ -611,6 +634,7 @@ impl SchemaStore for PgStore {
             }
         }
         let mut tx = self.pool.begin().await.db()?;
+        lock_index_ddl(&mut tx).await?;
         let table = save_field(&mut tx, field).await?;
         if !ids.is_empty() {
             sqlx::query(
@@ -633,6 +657,7 @@ impl SchemaStore for PgStore {
 
     async fn delete_field(&self, id: FieldId) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
+        lock_index_ddl(&mut tx).await?;
         let table: Option<String> =
             sqlx::query_scalar("DELETE FROM fields WHERE id = $1 RETURNING table_id")
                 .bind(id.as_str())

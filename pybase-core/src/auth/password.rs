@@ -20,7 +20,7 @@ pub const MAX_PASSWORD_CHARS: usize = 256;
 /// The head of the well-known yearly "most common passwords" lists (SplashData,
 /// NordPass, the RockYou leak); the shorter ones are refused by length anyway
 /// and are kept so the list reads as the published one.
-const COMMON_PASSWORDS: &[&str] = &[
+pub const COMMON_PASSWORDS: &[&str] = &[
     "123456",
     "password",
     "12345678",

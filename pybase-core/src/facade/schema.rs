@@ -167,8 +167,9 @@ impl Pybase {
             return Err(validation("invalid fields", errors));
         }
         let primary = match &input.primary_field {
-            Some(key) => find_field(&fields, key).ok_or_else(|| {
-                Error::invalid("primary_field", "the name of one of the table's fields")
+            // Naming a field the table will not have names nothing.
+            Some(key) => find_field(&fields, key).ok_or(Error::NotFound {
+                entity: "primary field (one of the table's fields)",
             })?,
             None => &fields[0],
         };
@@ -215,8 +216,9 @@ impl Pybase {
         }
         if let Some(key) = patch.primary_field_id {
             let fields = self.store.list_fields(id).await?;
-            let f = find_field(&fields, &key)
-                .ok_or_else(|| Error::invalid("primary_field_id", "a field of this table"))?;
+            let f = find_field(&fields, &key).ok_or(Error::NotFound {
+                entity: "primary field (a field of this table)",
+            })?;
             table.primary_field_id = Some(f.id);
         }
         table.updated_at = self.clock.now();
@@ -304,10 +306,11 @@ impl Pybase {
                 Err(e) => return Err(e.into()),
             };
             if !ok {
-                return Err(Error::invalid(
-                    name,
-                    "linked_table_id: a table of the same base",
-                ));
+                // A table of another base (or none) is not visible from here.
+                let _ = name;
+                return Err(Error::NotFound {
+                    entity: "linked table (a table of the same base)",
+                });
             }
         }
         Ok(())

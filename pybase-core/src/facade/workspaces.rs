@@ -8,20 +8,39 @@ use crate::model::{Member, Workspace};
 use crate::principal::Principal;
 use crate::role::{Action, Role};
 
-/// Checks a display name: trimmed, 1 to 255 characters.
+/// Longest display name of a workspace, base, table, field or view, in
+/// characters as sent (before trimming).
+pub const MAX_NAME_CHARS: usize = 255;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
+
+/// Checks a display name: at most [`MAX_NAME_CHARS`] characters as sent,
+/// no control characters, not only whitespace; answers it trimmed.
 pub(crate) fn check_name(field: &str, name: &str) -> Result<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 255 {
-        return Err(Error::invalid(field, "a name of 1 to 255 characters"));
+    if name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+        || name.trim().is_empty()
+    {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "a name of 1 to {MAX_NAME_CHARS} characters, not only whitespace, without control characters"
+            ),
+        ));
     }
-    Ok(name.to_owned())
+    Ok(name.trim().to_owned())
 }
 
 /// Checks an optional description (up to 10,000 characters).
 pub(crate) fn check_description(d: Option<String>) -> Result<Option<String>> {
     match d {
-        Some(s) if s.chars().count() > 10_000 => {
-            Err(Error::invalid("description", "at most 10000 characters"))
+        Some(s) if s.chars().count() > MAX_DESCRIPTION_CHARS => Err(Error::invalid(
+            "description",
+            format!("at most {MAX_DESCRIPTION_CHARS} characters"),
+        )),
+        // PostgreSQL text cannot hold NUL; refused on every backend alike.
+        Some(s) if s.contains('\0') => {
+            Err(Error::invalid("description", "text without NUL characters"))
         }
         Some(s) if s.trim().is_empty() => Ok(None),
         other => Ok(other),
@@ -217,11 +236,19 @@ impl Pybase {
         };
         self.authorize(principal, ws, action, "workspace").await?;
         let email = input.email.trim().to_lowercase();
+        // No registered email holds a control character.
+        if email.chars().any(char::is_control) {
+            return Err(Error::NotFound {
+                entity: "user with this email",
+            });
+        }
         let user = self
             .store
             .find_credentials(&email)
             .await?
-            .ok_or_else(|| Error::invalid("email", "the email of a registered user"))?
+            .ok_or(Error::NotFound {
+                entity: "user with this email",
+            })?
             .user;
         let now = self.clock.now();
         self.store

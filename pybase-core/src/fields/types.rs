@@ -191,10 +191,19 @@ fn check_keys(
     Ok(())
 }
 
+/// A whole number, written `2` or `2.0` (JSON does not tell them apart).
+fn whole(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1e15)
+            .map(|f| f as u64)
+    })
+}
+
 fn precision(m: &Map<String, Value>, default: u8) -> Result<u8, OptionsError> {
     match m.get("precision") {
         None | Some(Value::Null) => Ok(default),
-        Some(v) => match v.as_u64() {
+        Some(v) => match whole(v) {
             Some(p) if p <= 8 => Ok(p as u8),
             _ => Err(opt_err(format!(
                 "option precision must be an integer from 0 to 8, got {v}"
@@ -206,6 +215,9 @@ fn precision(m: &Map<String, Value>, default: u8) -> Result<u8, OptionsError> {
 fn string_opt(m: &Map<String, Value>, key: &str, default: &str) -> Result<String, OptionsError> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(default.to_owned()),
+        Some(Value::String(s)) if s.contains('\0') => Err(opt_err(format!(
+            "option {key} must be text without NUL characters"
+        ))),
         Some(Value::String(s)) => Ok(s.clone()),
         Some(v) => Err(opt_err(format!("option {key} must be a string, got {v}"))),
     }
@@ -261,6 +273,12 @@ fn choices(m: &Map<String, Value>) -> Result<Vec<Choice>, OptionsError> {
         if name.is_empty() {
             return Err(opt_err(format!("choices[{i}] has an empty name")));
         }
+        // PostgreSQL text cannot hold NUL; refused on every backend alike.
+        if name.contains('\0') || color.as_deref().is_some_and(|c| c.contains('\0')) {
+            return Err(opt_err(format!(
+                "choices[{i}] must be text without NUL characters"
+            )));
+        }
         if !names.insert(name.clone()) {
             return Err(opt_err(format!("choice {name:?} is listed twice")));
         }
@@ -286,7 +304,7 @@ impl FieldType {
                 check_keys(m, &["max_length"], type_name)?;
                 let max_length = match m.get("max_length") {
                     None | Some(Value::Null) => None,
-                    Some(v) => match v.as_u64() {
+                    Some(v) => match whole(v) {
                         Some(n) if (1..=100_000).contains(&n) => Some(n as u32),
                         _ => {
                             return Err(opt_err(format!(
@@ -336,7 +354,7 @@ impl FieldType {
                 check_keys(m, &["max"], type_name)?;
                 let max = match m.get("max") {
                     None | Some(Value::Null) => 5,
-                    Some(v) => match v.as_u64() {
+                    Some(v) => match whole(v) {
                         Some(n) if (1..=10).contains(&n) => n as u8,
                         _ => {
                             return Err(opt_err(format!(
@@ -383,7 +401,7 @@ impl FieldType {
             "datetime" => {
                 check_keys(m, &["timezone"], type_name)?;
                 let timezone = string_opt(m, "timezone", "UTC")?;
-                if timezone.is_empty() || timezone.len() > 64 {
+                if timezone.is_empty() || timezone.chars().count() > 64 {
                     return Err(opt_err("option timezone must be an IANA time zone name"));
                 }
                 Self::DateTime { timezone }

@@ -389,9 +389,9 @@ pub async fn password_change_revokes_sessions(store: Arc<dyn AuthStore>) {
     let b = env.login(&a.user.email).await;
     let p = env.auth.authenticate(&a.access_token).await.expect("auth");
 
-    assert_validation(
+    assert_forbidden(
         env.auth.change_password(&p, OTHER_PASSWORD, PASSWORD).await,
-        "current_password",
+        "a wrong current password",
     );
     assert_validation(
         env.auth.change_password(&p, PASSWORD, "password").await,

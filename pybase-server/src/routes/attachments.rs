@@ -33,7 +33,7 @@ pub(crate) fn router(upload_limit: usize) -> Router<AppState> {
 #[utoipa::path(post, path = "/api/v1/tables/{id}/attachments", tag = "attachments", operation_id = "upload_attachment",
     params(("id" = String, Path, description = "table id")),
     request_body(content = schemas::Upload, content_type = "multipart/form-data",
-        description = "one `file` part"),
+        description = "one `file` part; other parts are read and ignored"),
     responses(
         (status = 201, description = "stored (editor and above); put `{\"id\"}` into an attachment cell", body = schemas::Attachment),
         WriteErrors, Malformed, TooLarge, WrongContentType,
@@ -77,13 +77,20 @@ pub(crate) async fn upload(
                 state.limits.max_upload_bytes,
             )
             .await;
-        return match result {
-            Ok(a) => Ok(Created(attachment_json(&a))),
+        let a = match result {
+            Ok(a) => a,
             Err(e) => {
                 let kept = body_error.lock().ok().and_then(|mut s| s.take());
-                Err(kept.unwrap_or_else(|| e.into()))
+                return Err(kept.unwrap_or_else(|| e.into()));
             }
         };
+        // The rest of the body must be well-formed too (other parts are
+        // ignored); the stored file stays, unreferenced, like any upload
+        // whose id no cell takes.
+        while let Some(rest) = multipart.next_field().await? {
+            rest.bytes().await?;
+        }
+        return Ok(Created(attachment_json(&a)));
     }
     Err(ApiError::invalid("file", "a multipart part named \"file\""))
 }

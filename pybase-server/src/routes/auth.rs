@@ -34,7 +34,7 @@ pub(crate) fn router() -> Router<AppState> {
     request_body = schemas::Register,
     responses(
         (status = 201, description = "account created and signed in", body = schemas::Session),
-        Malformed, Conflict, WrongContentType, Invalid,
+        Malformed, Conflict, WrongContentType, Invalid, TooManyAttempts,
     ))]
 pub(crate) async fn register(
     State(state): State<AppState>,
@@ -44,12 +44,14 @@ pub(crate) async fn register(
     Ok(Created(state.auth.register(new, client.as_deref()).await?))
 }
 
-/// JSON sign-in body.
+/// JSON sign-in body. Other members are ignored.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginJson {
     /// Email (any case).
+    #[schema(max_length = 254)]
     pub email: String,
     /// Password.
+    #[schema(max_length = 256)]
     pub password: String,
 }
 
@@ -149,7 +151,8 @@ pub(crate) async fn me(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMe {
-    /// New display name.
+    /// New display name; absent or `null` changes nothing.
+    #[schema(value_type = Option<schemas::UserName>)]
     pub name: Option<String>,
 }
 
@@ -175,9 +178,11 @@ pub(crate) async fn update_me(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
-    /// The password in use.
+    /// The password in use; 403 when it does not match.
+    #[schema(max_length = 256)]
     pub current_password: String,
-    /// The new password (8+ characters).
+    /// The new password, different from the current one.
+    #[schema(value_type = schemas::NewPassword)]
     pub new_password: String,
 }
 
@@ -185,7 +190,8 @@ pub struct ChangePassword {
     request_body = ChangePassword,
     responses(
         (status = 204, description = "changed; every session of the user is revoked"),
-        Unauthorized, Forbidden, Invalid, TooManyAttempts,
+        (status = 403, description = "the current password does not match, or an API key without the admin scope or with a workspace limit", body = crate::error::ErrorBody),
+        Unauthorized, Invalid, TooManyAttempts,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn change_password(
@@ -204,7 +210,8 @@ pub(crate) async fn change_password(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
-    /// The account's email.
+    /// The account's email (any case).
+    #[schema(max_length = 254)]
     pub email: String,
 }
 
@@ -212,7 +219,7 @@ pub struct ResetRequest {
     request_body = ResetRequest,
     responses(
         (status = 202, description = "accepted, whether or not the email exists"),
-        Malformed, Invalid,
+        Malformed, Invalid, TooManyAttempts,
     ))]
 pub(crate) async fn reset_request(
     State(state): State<AppState>,
@@ -233,6 +240,7 @@ pub struct ResetConfirm {
     /// The token from the reset message.
     pub token: String,
     /// The new password.
+    #[schema(value_type = schemas::NewPassword)]
     pub new_password: String,
 }
 
@@ -241,7 +249,7 @@ pub struct ResetConfirm {
     responses(
         (status = 204, description = "password set; the token is spent"),
         (status = 401, description = "unknown, spent or expired token", body = crate::error::ErrorBody),
-        Malformed, Invalid,
+        Malformed, Invalid, TooManyAttempts,
     ))]
 pub(crate) async fn reset_confirm(
     State(state): State<AppState>,

@@ -41,6 +41,7 @@ pub(crate) fn router() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct KeyParams {
     /// `name` (default) or `id`.
+    #[param(inline, value_type = Option<schemas::FieldKeyName>)]
     pub field_key: Option<String>,
 }
 
@@ -61,22 +62,27 @@ impl KeyParams {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// Filter as JSON, e.g. `{"field":"Qty","op":"gt","value":10}`.
+    /// Filter as JSON, e.g. `{"field":"Qty","op":"gt","value":10}`
+    /// (see `Filter`); empty means none.
     pub filter: Option<String>,
-    /// Sort spec, e.g. `-Price,Name` (`-` for descending).
+    /// Sort spec, e.g. `-Price,Name` (`-` for descending, at most 10 keys);
+    /// empty means none.
     pub sort: Option<String>,
     /// Only these fields, comma separated (names or ids).
     pub fields: Option<String>,
     /// Records per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<usize>,
-    /// Opaque cursor from the previous page.
+    /// `next_cursor` of the previous page of this same query; empty for
+    /// the first page.
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
     /// A view (id or name) whose filter and sort apply.
     pub view: Option<String>,
     /// Include soft-deleted records.
     pub include_deleted: Option<bool>,
     /// `name` (default) or `id`.
+    #[param(inline, value_type = Option<schemas::FieldKeyName>)]
     pub field_key: Option<String>,
 }
 
@@ -110,8 +116,9 @@ impl ListParams {
                 fields,
                 page_size: self.page_size,
                 // `?cursor=` (empty) asks for the first page.
-                cursor: self.cursor.filter(|c| !c.trim().is_empty()),
-                view: self.view,
+                cursor: self.cursor.filter(|c| !c.is_empty()),
+                // `?view=` (empty) means no view, as for filter and sort.
+                view: self.view.filter(|v| !v.is_empty()),
                 include_deleted: self.include_deleted.unwrap_or(false),
             },
             key,
@@ -336,8 +343,9 @@ pub struct BatchRecord {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertSpec {
-    /// 1 to 3 fields whose values identify a record.
+    /// 1 to 3 fields (names or ids) whose values identify a record.
     #[serde(rename = "merge_on", alias = "fieldsToMergeOn")]
+    #[schema(min_items = 1, max_items = 3)]
     pub merge_on: Vec<String>,
 }
 
@@ -369,6 +377,7 @@ pub enum BatchOut {
     request_body = BatchBody,
     responses(
         (status = 200, description = "updated (`{\"records\"}`) or upserted (`{\"records\",\"created_records\",\"updated_records\"}`)", body = schemas::UpsertResult),
+        (status = 409, description = "an upsert whose merge fields match more than one record", body = crate::error::ErrorBody),
         WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -432,7 +441,8 @@ pub(crate) async fn delete(
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeleteParams {
-    /// Record ids, comma separated (up to 1000).
+    /// 1 to 1000 record ids, comma separated, no spaces.
+    #[param(required = true, value_type = String, pattern = "^rec[0-9A-Za-z]{14}(,rec[0-9A-Za-z]{14}){0,999}$")]
     pub ids: Option<String>,
 }
 
@@ -467,12 +477,7 @@ pub(crate) async fn batch_delete(
 ) -> Result<Json<DeletedOut>, ApiError> {
     let text = params.ids.unwrap_or_default();
     let mut ids = Vec::new();
-    for (i, s) in text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .enumerate()
-    {
+    for (i, s) in text.split(',').enumerate().filter(|_| !text.is_empty()) {
         let id = RecordId::parse(s)
             .map_err(|e| ApiError::invalid(format!("ids[{i}]"), e.to_string()))?;
         ids.push(id);

@@ -168,7 +168,7 @@ pub(crate) async fn list_members(
     params(("id" = String, Path, description = "workspace id")),
     request_body = schemas::NewMember,
     responses(
-        (status = 201, description = "added (admin and above; only owners grant owner)", body = schemas::Member),
+        (status = 201, description = "added (admin and above; only owners grant owner); 404 also when no user has the email", body = schemas::Member),
         ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
