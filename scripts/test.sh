@@ -62,7 +62,7 @@ fi
 # schemathesis (4.x, all checks and phases) against the running server's
 # document, on SQLite and then on PostgreSQL.
 echo "== schemathesis on SQLite =="
-PYBASE_TEST_POSTGRES_URL= bash scripts/schemathesis.sh
+PYBASE_TEST_POSTGRES_URL='' bash scripts/schemathesis.sh
 if [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ]; then
     echo "== schemathesis on PostgreSQL =="
     bash scripts/schemathesis.sh
