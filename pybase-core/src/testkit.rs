@@ -84,3 +84,76 @@ macro_rules! __conformance_cases {
         )*
     };
 }
+
+/// A conformance case left out of its macro would never run: every public
+/// `async fn(store)` of the testkit modules must be listed in
+/// [`conformance_tests!`] or [`auth_conformance_tests!`], and every listed
+/// case must exist.
+#[cfg(test)]
+mod registry {
+    use std::collections::BTreeSet;
+
+    /// The sources of the case modules, by module name.
+    const MODULES: &[(&str, &str)] = &[
+        ("access", include_str!("testkit/access.rs")),
+        ("auth", include_str!("testkit/auth.rs")),
+        ("auth_attacks", include_str!("testkit/auth_attacks.rs")),
+        ("limits", include_str!("testkit/limits.rs")),
+        ("query", include_str!("testkit/query.rs")),
+        ("records", include_str!("testkit/records.rs")),
+        ("schema", include_str!("testkit/schema.rs")),
+    ];
+
+    /// `module::case` for each `pub async fn case(store: Arc<dyn ...>)`.
+    fn defined() -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for (module, source) in MODULES {
+            for line in source.lines() {
+                let Some(rest) = line.strip_prefix("pub async fn ") else {
+                    continue;
+                };
+                if let Some((name, args)) = rest.split_once('(')
+                    && args.starts_with("store: Arc<dyn ")
+                {
+                    out.insert(format!("{module}::{name}"));
+                }
+            }
+        }
+        out
+    }
+
+    /// `module::case` entries of the macro named `name` in `source`.
+    fn listed(source: &str, name: &str) -> Vec<String> {
+        let start = source
+            .find(&format!("macro_rules! {name}"))
+            .unwrap_or_else(|| panic!("macro {name} not found"));
+        let body = &source[start..];
+        let body = &body[..body.find("};").expect("end of macro")];
+        body.lines()
+            .map(str::trim)
+            .filter_map(|l| l.strip_suffix(','))
+            .filter(|l| l.contains("::") && !l.contains('$') && !l.contains(' '))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn every_public_case_is_registered_once() {
+        let mut registered = listed(include_str!("testkit.rs"), "conformance_tests");
+        registered.extend(listed(
+            include_str!("testkit/auth.rs"),
+            "auth_conformance_tests",
+        ));
+        let set: BTreeSet<String> = registered.iter().cloned().collect();
+        assert_eq!(set.len(), registered.len(), "a case is listed twice");
+        let defined = defined();
+        assert!(defined.len() > 50, "found only {} cases", defined.len());
+        let unlisted: Vec<_> = defined.difference(&set).collect();
+        assert!(unlisted.is_empty(), "cases no macro runs: {unlisted:?}");
+        let missing: Vec<_> = set.difference(&defined).collect();
+        assert!(
+            missing.is_empty(),
+            "listed cases that do not exist: {missing:?}"
+        );
+    }
+}
