@@ -47,7 +47,17 @@ pub enum StoreError {
         /// What was expected.
         expected: String,
     },
-    /// The backend failed (connection, I/O, corruption, ...).
+    /// The backend cannot be reached right now (connection refused or
+    /// lost, pool exhausted, server shutting down): a retry may succeed.
+    #[error("{backend} backend unavailable: {source}")]
+    Unavailable {
+        /// Backend name, e.g. "postgres".
+        backend: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The backend failed (I/O, corruption, a bug, ...).
     #[error("{backend} backend error: {source}")]
     Backend {
         /// Backend name, e.g. "sqlite".
@@ -141,6 +151,10 @@ pub enum Error {
     /// A dependency failed; details are logged, never shown to clients.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A dependency (the database) cannot be reached right now; a retry may
+    /// succeed. Details are logged, never shown to clients.
+    #[error("service unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {
@@ -192,6 +206,7 @@ impl From<StoreError> for Error {
                 field,
             },
             StoreError::Invalid { field, expected } => Self::invalid(field, expected),
+            StoreError::Unavailable { .. } => Self::Unavailable(Box::new(e)),
             StoreError::Backend { .. } => Self::Internal(Box::new(e)),
         }
     }

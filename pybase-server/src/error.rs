@@ -233,6 +233,12 @@ impl From<pybase_core::Error> for ApiError {
                 Self::PayloadTooLarge(format!("payload larger than {limit} bytes"))
             }
             E::Internal(source) => Self::Internal(source),
+            E::Unavailable(source) => {
+                // The cause stays in the log; the client learns only that a
+                // retry may succeed.
+                tracing::warn!(error = %source, "the database is unavailable");
+                Self::Unavailable("the database is unavailable; retry later".into())
+            }
             // `Error` is non-exhaustive: anything new is treated as internal
             // until it gets its own status.
             other => Self::Internal(Box::new(other)),

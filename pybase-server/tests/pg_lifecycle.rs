@@ -357,14 +357,7 @@ async fn a_database_restart_costs_failed_requests_never_a_stuck_server() {
     for _ in 0..4 {
         let t = Instant::now();
         let (status, body) = server.workspaces(&token).await;
-        assert_error(
-            status,
-            &body,
-            &[
-                StatusCode::INTERNAL_SERVER_ERROR,
-                StatusCode::SERVICE_UNAVAILABLE,
-            ],
-        );
+        assert_error(status, &body, &[StatusCode::SERVICE_UNAVAILABLE]);
         assert!(
             t.elapsed() < acquire + Duration::from_secs(3),
             "a request during the outage took {:?}",
@@ -406,12 +399,7 @@ async fn a_database_restart_costs_failed_requests_never_a_stuck_server() {
     let statuses = load.await.unwrap();
     for (status, took) in &statuses {
         assert!(
-            [
-                StatusCode::OK,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                StatusCode::SERVICE_UNAVAILABLE
-            ]
-            .contains(status),
+            [StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE].contains(status),
             "unexpected {status} during the restart"
         );
         assert!(

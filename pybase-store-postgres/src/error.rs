@@ -79,7 +79,26 @@ impl From<PgError> for StoreError {
                         expected: "text without NUL characters".to_owned(),
                     }
                 }
+                // connection_exception (08xxx), admin_shutdown,
+                // crash_shutdown, cannot_connect_now: the server is going
+                // away or coming back; a retry may succeed.
+                Some(code) if code.starts_with("08") || code.starts_with("57P") => {
+                    Self::Unavailable {
+                        backend: BACKEND,
+                        source: Box::new(sqlx::Error::Database(db)),
+                    }
+                }
                 _ => Self::backend(BACKEND, sqlx::Error::Database(db)),
+            },
+            PgError::Sqlx(
+                e @ (sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::WorkerCrashed),
+            ) => Self::Unavailable {
+                backend: BACKEND,
+                source: Box::new(e),
             },
             PgError::Sqlx(other) => Self::backend(BACKEND, other),
             PgError::Migrate(m) => Self::backend(BACKEND, m),
@@ -143,8 +162,25 @@ mod tests {
     }
 
     #[test]
-    fn other_errors_are_backend_errors() {
-        let e: StoreError = PgError::from(sqlx::Error::PoolTimedOut).into();
+    fn unreachable_databases_are_unavailable_and_other_errors_backend_errors() {
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        ] {
+            let e: StoreError = PgError::from(e).into();
+            assert!(
+                matches!(
+                    e,
+                    StoreError::Unavailable {
+                        backend: "postgres",
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+        }
+        let e: StoreError = PgError::from(sqlx::Error::RowNotFound).into();
         assert!(matches!(
             e,
             StoreError::Backend {
