@@ -22,9 +22,11 @@ pub mod auth;
 pub mod auth_attacks;
 pub mod fixture;
 pub mod limits;
+pub mod minimal;
 pub mod query;
 pub mod records;
 pub mod schema;
+pub mod store_layer;
 
 /// Expands to one `#[tokio::test]` per conformance case. `$make` is an
 /// expression evaluating to a future of `Arc<dyn Store>`; it is evaluated
@@ -66,6 +68,11 @@ macro_rules! conformance_tests {
             limits::cells_and_choices_are_bounded,
             limits::fields_and_options_are_bounded,
             limits::filter_size_is_bounded,
+            store_layer::update_record_guarded_checks_role_fields_and_record,
+            store_layer::table_and_record_access_read_one_consistent_state,
+            store_layer::records_of_another_table_are_not_found,
+            store_layer::reset_tokens_are_used_at_most_once_under_concurrency,
+            store_layer::users_batch_read_email_conflict_and_delete_cascade,
         );
     };
 }
@@ -102,6 +109,7 @@ mod registry {
         ("query", include_str!("testkit/query.rs")),
         ("records", include_str!("testkit/records.rs")),
         ("schema", include_str!("testkit/schema.rs")),
+        ("store_layer", include_str!("testkit/store_layer.rs")),
     ];
 
     /// `module::case` for each `pub async fn case(store: Arc<dyn ...>)`.

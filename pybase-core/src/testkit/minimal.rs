@@ -1,0 +1,367 @@
+//! A store that forwards only the methods every backend must write, so the
+//! trait's default methods (`table_access`, `record_access`,
+//! `cached_fields`, `update_record_guarded`) run under the whole
+//! conformance suite too: a backend may rely on them.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::error::StoreResult;
+use crate::ids::{
+    ApiKeyId, AttachmentId, BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId,
+};
+use crate::model::{
+    ApiKey, Attachment, Base, Field, Member, Record, Table, Timestamp, User, View, Workspace,
+};
+use crate::query::{RecordPage, RecordQuery};
+use crate::role::Role;
+use crate::store::{
+    AuthStore, NewRecord, PasswordReset, RecordPatch, RecordsStore, RefreshToken, RotateOutcome,
+    SchemaStore, SessionState, Store, StoredApiKey, UpsertOutcome, UserCredentials,
+    WorkspacesStore,
+};
+
+/// Forwards the required methods of every storage trait to `inner` and
+/// keeps every default method of the traits.
+#[derive(Debug, Clone)]
+pub struct MinimalStore {
+    inner: Arc<dyn Store>,
+}
+
+impl MinimalStore {
+    /// A minimal view of `inner`, ready to hand to the suite.
+    pub fn wrap(inner: Arc<dyn Store>) -> Arc<dyn Store> {
+        Arc::new(Self { inner })
+    }
+}
+
+#[async_trait]
+impl AuthStore for MinimalStore {
+    async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()> {
+        self.inner.create_user(user, password_hash).await
+    }
+
+    async fn get_user(&self, id: UserId) -> StoreResult<User> {
+        self.inner.get_user(id).await
+    }
+
+    async fn get_users(&self, ids: &[UserId]) -> StoreResult<Vec<User>> {
+        self.inner.get_users(ids).await
+    }
+
+    async fn find_credentials(&self, email: &str) -> StoreResult<Option<UserCredentials>> {
+        self.inner.find_credentials(email).await
+    }
+
+    async fn get_credentials(&self, id: UserId) -> StoreResult<UserCredentials> {
+        self.inner.get_credentials(id).await
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<()> {
+        self.inner.update_user(user).await
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.inner.set_password_hash(id, password_hash, at).await
+    }
+
+    async fn delete_user(&self, id: UserId) -> StoreResult<()> {
+        self.inner.delete_user(id).await
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
+        self.inner.insert_refresh_token(token).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        at: Timestamp,
+        next: &RefreshToken,
+    ) -> StoreResult<RotateOutcome> {
+        self.inner.rotate_refresh_token(token_hash, at, next).await
+    }
+
+    async fn revoke_token_family(&self, family_id: &str, at: Timestamp) -> StoreResult<()> {
+        self.inner.revoke_token_family(family_id, at).await
+    }
+
+    async fn revoke_user_tokens(&self, user_id: UserId, at: Timestamp) -> StoreResult<()> {
+        self.inner.revoke_user_tokens(user_id, at).await
+    }
+
+    async fn session_state(
+        &self,
+        user_id: UserId,
+        family_id: &str,
+    ) -> StoreResult<Option<SessionState>> {
+        self.inner.session_state(user_id, family_id).await
+    }
+
+    async fn insert_password_reset(&self, reset: &PasswordReset) -> StoreResult<()> {
+        self.inner.insert_password_reset(reset).await
+    }
+
+    async fn use_password_reset(
+        &self,
+        token_hash: &str,
+        at: Timestamp,
+    ) -> StoreResult<Option<PasswordReset>> {
+        self.inner.use_password_reset(token_hash, at).await
+    }
+
+    async fn create_api_key(&self, key: &StoredApiKey) -> StoreResult<()> {
+        self.inner.create_api_key(key).await
+    }
+
+    async fn find_api_key(&self, prefix: &str) -> StoreResult<Option<StoredApiKey>> {
+        self.inner.find_api_key(prefix).await
+    }
+
+    async fn list_api_keys(&self, user_id: UserId) -> StoreResult<Vec<ApiKey>> {
+        self.inner.list_api_keys(user_id).await
+    }
+
+    async fn delete_api_key(&self, user_id: UserId, id: ApiKeyId) -> StoreResult<()> {
+        self.inner.delete_api_key(user_id, id).await
+    }
+
+    async fn touch_api_key(&self, id: ApiKeyId, at: Timestamp) -> StoreResult<()> {
+        self.inner.touch_api_key(id, at).await
+    }
+}
+
+#[async_trait]
+impl WorkspacesStore for MinimalStore {
+    async fn create_workspace(&self, ws: &Workspace, owner: UserId) -> StoreResult<()> {
+        self.inner.create_workspace(ws, owner).await
+    }
+
+    async fn get_workspace(&self, id: WorkspaceId) -> StoreResult<Workspace> {
+        self.inner.get_workspace(id).await
+    }
+
+    async fn list_workspaces(&self, user: UserId) -> StoreResult<Vec<(Workspace, Role)>> {
+        self.inner.list_workspaces(user).await
+    }
+
+    async fn update_workspace(&self, ws: &Workspace) -> StoreResult<()> {
+        self.inner.update_workspace(ws).await
+    }
+
+    async fn delete_workspace(&self, id: WorkspaceId) -> StoreResult<()> {
+        self.inner.delete_workspace(id).await
+    }
+
+    async fn member_role(&self, ws: WorkspaceId, user: UserId) -> StoreResult<Option<Role>> {
+        self.inner.member_role(ws, user).await
+    }
+
+    async fn list_members(&self, ws: WorkspaceId) -> StoreResult<Vec<Member>> {
+        self.inner.list_members(ws).await
+    }
+
+    async fn add_member(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        role: Role,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.inner.add_member(ws, user, role, at).await
+    }
+
+    async fn set_member_role(&self, ws: WorkspaceId, user: UserId, role: Role) -> StoreResult<()> {
+        self.inner.set_member_role(ws, user, role).await
+    }
+
+    async fn remove_member(&self, ws: WorkspaceId, user: UserId) -> StoreResult<()> {
+        self.inner.remove_member(ws, user).await
+    }
+}
+
+#[async_trait]
+impl SchemaStore for MinimalStore {
+    async fn create_base(&self, base: &Base) -> StoreResult<()> {
+        self.inner.create_base(base).await
+    }
+
+    async fn get_base(&self, id: BaseId) -> StoreResult<Base> {
+        self.inner.get_base(id).await
+    }
+
+    async fn list_bases(&self, ws: WorkspaceId) -> StoreResult<Vec<Base>> {
+        self.inner.list_bases(ws).await
+    }
+
+    async fn update_base(&self, base: &Base) -> StoreResult<()> {
+        self.inner.update_base(base).await
+    }
+
+    async fn delete_base(&self, id: BaseId) -> StoreResult<()> {
+        self.inner.delete_base(id).await
+    }
+
+    async fn create_table(&self, table: &Table, fields: &[Field]) -> StoreResult<()> {
+        self.inner.create_table(table, fields).await
+    }
+
+    async fn get_table(&self, id: TableId) -> StoreResult<Table> {
+        self.inner.get_table(id).await
+    }
+
+    async fn list_tables(&self, base: BaseId) -> StoreResult<Vec<Table>> {
+        self.inner.list_tables(base).await
+    }
+
+    async fn update_table(&self, table: &Table) -> StoreResult<()> {
+        self.inner.update_table(table).await
+    }
+
+    async fn delete_table(&self, id: TableId) -> StoreResult<()> {
+        self.inner.delete_table(id).await
+    }
+
+    async fn create_field(&self, field: &Field) -> StoreResult<()> {
+        self.inner.create_field(field).await
+    }
+
+    async fn get_field(&self, id: FieldId) -> StoreResult<Field> {
+        self.inner.get_field(id).await
+    }
+
+    async fn list_fields(&self, table: TableId) -> StoreResult<Vec<Field>> {
+        self.inner.list_fields(table).await
+    }
+
+    async fn update_field(&self, field: &Field) -> StoreResult<()> {
+        self.inner.update_field(field).await
+    }
+
+    async fn replace_field(
+        &self,
+        field: &Field,
+        cells: &[(RecordId, Option<Value>)],
+    ) -> StoreResult<()> {
+        self.inner.replace_field(field, cells).await
+    }
+
+    async fn delete_field(&self, id: FieldId) -> StoreResult<()> {
+        self.inner.delete_field(id).await
+    }
+
+    async fn create_view(&self, view: &View) -> StoreResult<()> {
+        self.inner.create_view(view).await
+    }
+
+    async fn get_view(&self, id: ViewId) -> StoreResult<View> {
+        self.inner.get_view(id).await
+    }
+
+    async fn list_views(&self, table: TableId) -> StoreResult<Vec<View>> {
+        self.inner.list_views(table).await
+    }
+
+    async fn update_view(&self, view: &View) -> StoreResult<()> {
+        self.inner.update_view(view).await
+    }
+
+    async fn delete_view(&self, id: ViewId) -> StoreResult<()> {
+        self.inner.delete_view(id).await
+    }
+}
+
+#[async_trait]
+impl RecordsStore for MinimalStore {
+    async fn create_records(
+        &self,
+        table: TableId,
+        records: &[NewRecord],
+    ) -> StoreResult<Vec<Record>> {
+        self.inner.create_records(table, records).await
+    }
+
+    async fn get_record(
+        &self,
+        table: TableId,
+        id: RecordId,
+        include_deleted: bool,
+    ) -> StoreResult<Record> {
+        self.inner.get_record(table, id, include_deleted).await
+    }
+
+    async fn update_records(
+        &self,
+        table: TableId,
+        patches: &[RecordPatch],
+        at: Timestamp,
+        by: Option<UserId>,
+    ) -> StoreResult<Vec<Record>> {
+        self.inner.update_records(table, patches, at, by).await
+    }
+
+    async fn upsert_records(
+        &self,
+        table: TableId,
+        merge_on: &[FieldId],
+        records: &[NewRecord],
+        at: Timestamp,
+        by: Option<UserId>,
+    ) -> StoreResult<Vec<UpsertOutcome>> {
+        self.inner
+            .upsert_records(table, merge_on, records, at, by)
+            .await
+    }
+
+    async fn delete_records(
+        &self,
+        table: TableId,
+        ids: &[RecordId],
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.inner.delete_records(table, ids, at).await
+    }
+
+    async fn restore_record(&self, table: TableId, id: RecordId) -> StoreResult<Record> {
+        self.inner.restore_record(table, id).await
+    }
+
+    async fn query_records(&self, query: &RecordQuery) -> StoreResult<RecordPage> {
+        self.inner.query_records(query).await
+    }
+
+    async fn live_record_ids(
+        &self,
+        table: TableId,
+        ids: &[RecordId],
+    ) -> StoreResult<Vec<RecordId>> {
+        self.inner.live_record_ids(table, ids).await
+    }
+
+    async fn field_cells(
+        &self,
+        table: TableId,
+        field: FieldId,
+    ) -> StoreResult<Vec<(RecordId, Value)>> {
+        self.inner.field_cells(table, field).await
+    }
+
+    async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()> {
+        self.inner.create_attachment(attachment).await
+    }
+
+    async fn get_attachment(&self, id: AttachmentId) -> StoreResult<Attachment> {
+        self.inner.get_attachment(id).await
+    }
+
+    async fn get_attachments(&self, ids: &[AttachmentId]) -> StoreResult<Vec<Attachment>> {
+        self.inner.get_attachments(ids).await
+    }
+}
