@@ -227,11 +227,17 @@ pub(crate) async fn crash_safety(backend: Backend) {
         let delay = window.mul_f64(rand::rng().random_range(0.0..1.0));
         tokio::time::sleep(delay).await;
         server.kill();
+        let killed = Instant::now();
         let mut acked_now = BTreeSet::new();
         for (h, &b) in tasks.into_iter().zip(&batches) {
             let sent = tokio::time::timeout(Duration::from_secs(30), h)
                 .await
-                .expect("a batch request hung after the kill")
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "round {round}: batch {b} had no outcome {:?} after the kill ({delay:?} into a {window:?} window)",
+                        killed.elapsed()
+                    )
+                })
                 .expect("batch task");
             match sent {
                 Sent::Acknowledged => {

@@ -213,19 +213,24 @@ impl ServerProcess {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// Starts the process with `PORT=0` and learns its port from the log
+    /// line `pybase-server listening addr=...`: the port is the kernel's
+    /// choice while the server holds it, so no other process on the machine
+    /// can take it between a test's pick and the server's bind.
     async fn spawn(&mut self) {
         assert!(self.child.is_none(), "the server is already running");
-        self.port = free_port();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path())
             .expect("server log");
+        let log_start = log.metadata().map_or(0, |m| m.len());
         let child = Command::new(env!("CARGO_BIN_EXE_pybase-server"))
             .arg("serve")
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env("PORT", self.port.to_string())
+            .env("PORT", "0")
+            .env("NO_COLOR", "1")
             // The folder holds no .env: nothing but `env` configures it.
             .current_dir(&self.dir)
             .stdin(Stdio::null())
@@ -235,30 +240,53 @@ impl ServerProcess {
             .expect("start pybase-server");
         self.child = Some(child);
         self.starts += 1;
+        let start = Instant::now();
+        let fail = |server: &Self, why: &str| -> ! {
+            panic!(
+                "pybase-server {why}; its log ends with:\n{}",
+                server.log_tail()
+            )
+        };
+        self.port = loop {
+            if let Some(port) = self.listening_port(log_start) {
+                break port;
+            }
+            if !self.running() {
+                fail(self, "exited at start");
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                fail(self, "did not listen within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
             .expect("client");
         let health = self.url("/health");
-        let start = Instant::now();
-        loop {
-            if client.get(&health).send().await.is_ok() {
-                return;
-            }
+        while client.get(&health).send().await.is_err() {
             if !self.running() {
-                panic!(
-                    "pybase-server exited at start; its log ends with:\n{}",
-                    self.log_tail()
-                );
+                fail(self, "exited at start");
             }
             if start.elapsed() > Duration::from_secs(60) {
-                panic!(
-                    "pybase-server did not answer within 60 s; its log ends with:\n{}",
-                    self.log_tail()
-                );
+                fail(self, "did not answer /health within 60 s");
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// The port of the `pybase-server listening addr=127.0.0.1:<port>` line
+    /// written after byte `from` of the log, if there is one yet.
+    fn listening_port(&self, from: u64) -> Option<u16> {
+        let mut text = String::new();
+        let mut f = std::fs::File::open(self.log_path()).ok()?;
+        f.seek(SeekFrom::Start(from)).ok()?;
+        f.read_to_string(&mut text).ok()?;
+        let line = text
+            .lines()
+            .find(|l| l.contains("pybase-server listening"))?;
+        let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
+        addr.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
     }
 
     /// SIGKILLs the process (no shutdown of any kind) and reaps it.
@@ -894,8 +922,22 @@ impl S3Process {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !port_open(port) {
             assert!(Instant::now() < deadline, "s3s-fs did not open port {port}");
+            assert!(self.running(), "s3s-fs exited at start (port {port})");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // Something else could have taken the port meanwhile: then s3s-fs
+        // fails to bind it and exits.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            self.running(),
+            "s3s-fs exited at start: port {port} is taken"
+        );
+    }
+
+    fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Stops the server (SIGKILL), as an outage would.
