@@ -2,7 +2,7 @@
 //! and S3 configured while client tasks keep reading and writing records;
 //! then one dependency goes away and comes back:
 //!
-//! - PostgreSQL restarted: requests may fail (in the error shape, within the
+//! - PostgreSQL restarted: requests may fail (503 `unavailable`, within the
 //!   acquire timeout) while it is down, then succeed again without
 //!   restarting PyBase;
 //! - Redis stopped and started: reads, writes and logins go on, logins are
@@ -410,7 +410,7 @@ pub(crate) async fn postgres_restart() {
         samples.iter().filter(|s| s.started + s.took < down),
         "before the restart",
     );
-    // Failures: only 500 or 503 in the error shape, and only for requests
+    // Failures: only 503 `unavailable` in the error shape, and only for requests
     // sent before the database was back (pg_ctlcluster returns once it
     // accepts connections): a request sent after that must succeed, so
     // connections the restart killed may not be handed out again.
@@ -418,17 +418,15 @@ pub(crate) async fn postgres_restart() {
         .iter()
         .filter(|s| !s.status.is_some_and(|st| st.is_success()))
     {
-        assert!(
-            matches!(
-                s.status,
-                Some(StatusCode::INTERNAL_SERVER_ERROR | StatusCode::SERVICE_UNAVAILABLE)
-            ),
-            "a {} request failed with {:?} {}",
-            s.what,
+        assert_eq!(
             s.status,
+            Some(StatusCode::SERVICE_UNAVAILABLE),
+            "a {} request failed otherwise than with 503: {}",
+            s.what,
             s.body
         );
         assert_error_shape(&s.body);
+        assert_eq!(s.body["error"]["code"], "unavailable", "{}", s.body);
         assert!(
             s.started + s.took >= down && s.started < up,
             "a {} request sent {:?} after the restart returned failed: {:?} {}",
