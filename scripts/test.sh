@@ -34,6 +34,16 @@ if [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ]; then
     PYBASE_TEST_SERVER_DATABASE_URL="$PYBASE_TEST_POSTGRES_URL" cargo test -p pybase-server --test it "$@"
 fi
 
+# The reliability suite (pybase-server/tests/reliability.rs; #[ignore]d in
+# the runs above): SIGKILLs the server in the middle of 1,000-record batches
+# on SQLite and PostgreSQL, and restarts PostgreSQL, Redis and an S3 server
+# of its own under load. It restarts this machine's PostgreSQL and Redis
+# (and leaves them running). Each case prints one `reliability:` line of
+# figures; PYBASE_RELIABILITY_ROUNDS and PYBASE_RELIABILITY_LONG=1 set the
+# length (see the README).
+echo "== reliability suite =="
+cargo test -p pybase-server --test reliability "$@" -- --ignored --nocapture --test-threads=1
+
 # The OpenAPI document, checked as OpenAPI 3.1 by a real validator
 # (openapi-spec-validator, installed once in a venv outside the clone).
 echo "== OpenAPI 3.1 validation of pybase-server openapi =="

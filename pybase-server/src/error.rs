@@ -232,6 +232,12 @@ impl From<pybase_core::Error> for ApiError {
             E::PayloadTooLarge { limit } => {
                 Self::PayloadTooLarge(format!("payload larger than {limit} bytes"))
             }
+            E::Internal(source) if is_object_store_outage(source.as_ref()) => {
+                // The cause stays in the log; the client learns only that
+                // the store is away and that a retry may succeed.
+                tracing::warn!(error = %source, "object storage is unavailable");
+                Self::Unavailable("object storage is unavailable; retry later".into())
+            }
             E::Internal(source) => Self::Internal(source),
             E::Unavailable(source) => {
                 // The cause stays in the log; the client learns only that a
@@ -244,6 +250,21 @@ impl From<pybase_core::Error> for ApiError {
             other => Self::Internal(Box::new(other)),
         }
     }
+}
+
+/// Whether `e` (or an error it wraps) is object storage failing as a
+/// service: unreachable, or still answering 5xx after the client's retries.
+/// Those are `object_store`'s `Generic` errors; its other kinds (a missing
+/// object, refused credentials, a bad path) are not outages.
+fn is_object_store_outage(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(store) = e.downcast_ref::<object_store::Error>() {
+            return matches!(store, object_store::Error::Generic { .. });
+        }
+        next = e.source();
+    }
+    false
 }
 
 impl From<JsonRejection> for ApiError {
@@ -458,6 +479,30 @@ mod tests {
         let body = serde_json::to_string(&e.body()).unwrap();
         assert!(!body.contains("hunter2"));
         assert!(body.contains("\"internal\""));
+    }
+
+    #[test]
+    fn object_store_outages_answer_503() {
+        let outage = object_store::Error::Generic {
+            store: "S3",
+            source: "connection refused".into(),
+        };
+        let e = ApiError::from(pybase_core::Error::Internal(Box::new(outage)));
+        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code(), "unavailable");
+        let body = serde_json::to_string(&e.body()).unwrap();
+        assert!(!body.contains("connection refused"), "{body}");
+
+        // A missing object under existing metadata is not an outage.
+        let missing = object_store::Error::NotFound {
+            path: "attachments/x".into(),
+            source: "404".into(),
+        };
+        let e = ApiError::from(pybase_core::Error::Internal(Box::new(missing)));
+        assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        // Neither is anything else internal.
+        let e = ApiError::from(pybase_core::Error::Internal("boom".into()));
+        assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]

@@ -76,6 +76,8 @@ error_status! {
     Invalid = "422", "validation failed; `details.fields` names each field";
     /// 429: rate limited.
     TooManyAttempts = "429", "too many attempts; see `Retry-After`";
+    /// 503: object storage is unreachable.
+    StorageUnavailable = "503", "object storage is unavailable; retry later";
 }
 
 error_set! {

@@ -15,7 +15,9 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path};
-use crate::openapi::responses::{Malformed, ReadErrors, TooLarge, WriteErrors, WrongContentType};
+use crate::openapi::responses::{
+    Malformed, ReadErrors, StorageUnavailable, TooLarge, WriteErrors, WrongContentType,
+};
 use crate::openapi::schemas;
 use crate::state::AppState;
 
@@ -36,7 +38,7 @@ pub(crate) fn router(upload_limit: usize) -> Router<AppState> {
         description = "one `file` part; other parts are read and ignored"),
     responses(
         (status = 201, description = "stored (editor and above); put `{\"id\"}` into an attachment cell", body = schemas::Attachment),
-        WriteErrors, Malformed, TooLarge, WrongContentType,
+        WriteErrors, Malformed, TooLarge, WrongContentType, StorageUnavailable,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn upload(
@@ -137,7 +139,7 @@ fn renders_actively(content_type: &str) -> bool {
     params(("id" = String, Path, description = "attachment id")),
     responses(
         (status = 200, description = "the bytes, with the stored content type", content_type = "*/*", body = schemas::FileBytes),
-        ReadErrors,
+        ReadErrors, StorageUnavailable,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn content(

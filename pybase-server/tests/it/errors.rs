@@ -165,8 +165,11 @@ async fn cors_allows_the_configured_origin_only() {
 }
 
 #[tokio::test]
-async fn internal_errors_are_500_without_internals() {
-    // Object storage that refuses connections: uploads fail inside the server.
+async fn storage_outages_are_503_without_internals() {
+    // Object storage that refuses connections: uploads fail inside the
+    // server, with 503 `unavailable` (a retry may succeed) and nothing of
+    // the cause. (Other internal errors answer 500 `internal` without
+    // internals: see the server's unit tests for panics and error bodies.)
     let dir = tempfile::tempdir().unwrap();
     let mut settings = settings_in(dir.path());
     settings.s3_endpoint = Some("http://127.0.0.1:9".into());
@@ -188,7 +191,7 @@ async fn internal_errors_are_500_without_internals() {
             &format!("/api/v1/tables/{table}/attachments"),
         )
         .multipart(form)
-        .send_expect_error(StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        .send_expect_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         .await;
     let text = v.to_string();
     for leak in [
