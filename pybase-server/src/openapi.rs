@@ -172,7 +172,7 @@ impl Modify for CommonErrors {
     }
 }
 
-/// The document: what the annotations say, finished by [`refine::refine`]
+/// The document: what the annotations say, finished by `refine::refine`
 /// with the rules they cannot express.
 pub fn document() -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
