@@ -103,7 +103,21 @@ fn run_and_kill(spec: &str) -> (Vec<usize>, usize) {
     child.kill().unwrap();
     let status = child.wait().unwrap();
     assert!(!status.success(), "the child was meant to be killed");
-    drop(lines);
+    // The child may have gone on before the kill landed: what it said after
+    // the line we stopped at is still in the pipe. The batch it was writing
+    // when killed is the last one it started and did not report committed.
+    let mut in_flight = in_flight;
+    for line in lines.map_while(Result::ok) {
+        if let Some(n) = line.strip_prefix("COMMITTED ") {
+            committed.push(n.parse().unwrap());
+        } else if let Some(n) = line.strip_prefix("STARTED ") {
+            in_flight = n.parse().unwrap();
+        }
+    }
+    if committed.last() == Some(&in_flight) {
+        // Killed after reporting a commit, before starting another batch.
+        in_flight += 1;
+    }
     (committed, in_flight)
 }
 
