@@ -113,7 +113,7 @@ impl AuthEnv {
 }
 
 #[track_caller]
-fn assert_unauthorized<T: std::fmt::Debug>(r: crate::Result<T>, what: &str) {
+pub(crate) fn assert_unauthorized<T: std::fmt::Debug>(r: crate::Result<T>, what: &str) {
     match r {
         Err(Error::Unauthorized(_)) => {}
         other => panic!("{what}: expected Unauthorized, got {other:?}"),
@@ -121,7 +121,7 @@ fn assert_unauthorized<T: std::fmt::Debug>(r: crate::Result<T>, what: &str) {
 }
 
 #[track_caller]
-fn assert_validation<T: std::fmt::Debug>(r: crate::Result<T>, field: &str) {
+pub(crate) fn assert_validation<T: std::fmt::Debug>(r: crate::Result<T>, field: &str) {
     match r {
         Err(Error::Validation { fields, .. }) if fields.contains_key(field) => {}
         other => panic!("expected a validation error on {field}, got {other:?}"),
@@ -129,7 +129,7 @@ fn assert_validation<T: std::fmt::Debug>(r: crate::Result<T>, field: &str) {
 }
 
 #[track_caller]
-fn assert_forbidden<T: std::fmt::Debug>(r: crate::Result<T>, what: &str) {
+pub(crate) fn assert_forbidden<T: std::fmt::Debug>(r: crate::Result<T>, what: &str) {
     match r {
         Err(Error::Forbidden(_)) => {}
         other => panic!("{what}: expected Forbidden, got {other:?}"),

@@ -9,7 +9,10 @@ use async_trait::async_trait;
 use chrono::TimeDelta;
 use tokio::sync::Notify;
 
-use super::auth::{AuthEnv, OTHER_PASSWORD, PASSWORD, fast_params, random_email};
+use super::auth::{
+    AuthEnv, OTHER_PASSWORD, PASSWORD, assert_unauthorized, assert_validation, fast_params,
+    random_email,
+};
 use crate::auth::{AuthLimits, AuthSettings, NewApiKey, NewUser, SecretKey};
 use crate::clock::Clock;
 use crate::error::{Error, StoreResult};
@@ -22,26 +25,10 @@ use crate::store::{
 };
 
 #[track_caller]
-fn assert_unauthorized<T: std::fmt::Debug>(r: crate::Result<T>, what: &str) {
-    match r {
-        Err(Error::Unauthorized(_)) => {}
-        other => panic!("{what}: expected Unauthorized, got {other:?}"),
-    }
-}
-
-#[track_caller]
 fn assert_rate_limited<T: std::fmt::Debug>(r: crate::Result<T>, what: &str) {
     match r {
         Err(Error::RateLimited { .. }) => {}
         other => panic!("{what}: expected RateLimited, got {other:?}"),
-    }
-}
-
-#[track_caller]
-fn assert_validation<T: std::fmt::Debug>(r: crate::Result<T>, field: &str) {
-    match r {
-        Err(Error::Validation { fields, .. }) if fields.contains_key(field) => {}
-        other => panic!("expected a validation error on {field}, got {other:?}"),
     }
 }
 

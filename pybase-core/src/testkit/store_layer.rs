@@ -54,30 +54,24 @@ pub async fn update_record_guarded_checks_role_fields_and_record(store: Arc<dyn 
         fields,
     };
     let writers = vec![Role::Editor, Role::Admin, Role::Owner];
-    let done = store
-        .update_record_guarded(
-            t,
-            &patch(rec, &name, json!("b")),
-            &guard(writers.clone(), current.clone()),
-            now,
-            None,
-        )
+    // One guarded write of `value` into Name of `id` in `table`.
+    let write = |table: TableId, id: RecordId, value: &'static str, guard: UpdateGuard| {
+        let store = store.clone();
+        let p = patch(id, &name, json!(value));
+        async move {
+            store
+                .update_record_guarded(table, &p, &guard, now, None)
+                .await
+                .unwrap()
+        }
+    };
+    let done = write(t, rec, "b", guard(writers.clone(), current.clone()))
         .await
-        .unwrap()
         .expect("all conditions hold");
     assert_eq!(done.cells[&name], json!("b"));
     // The role is not among the allowed ones.
-    let r = store
-        .update_record_guarded(
-            t,
-            &patch(rec, &name, json!("c")),
-            &guard(vec![Role::Owner], current.clone()),
-            now,
-            None,
-        )
-        .await
-        .unwrap();
-    assert!(r.is_none());
+    let r = write(t, rec, "c", guard(vec![Role::Owner], current.clone())).await;
+    assert!(r.is_none(), "role");
     // The fields changed since the patch was checked.
     fx.pb
         .create_field(
@@ -91,71 +85,38 @@ pub async fn update_record_guarded_checks_role_fields_and_record(store: Arc<dyn 
         )
         .await
         .unwrap();
-    let r = store
-        .update_record_guarded(
-            t,
-            &patch(rec, &name, json!("c")),
-            &guard(writers.clone(), current.clone()),
-            now,
-            None,
-        )
-        .await
-        .unwrap();
+    let r = write(t, rec, "c", guard(writers.clone(), current.clone())).await;
     assert!(r.is_none(), "stale fields");
     let current = current_fields().await;
     // Another workspace's fields.
     let mut elsewhere = current.clone();
     elsewhere.workspace_id = crate::ids::WorkspaceId::new();
-    let r = store
-        .update_record_guarded(
-            t,
-            &patch(rec, &name, json!("c")),
-            &guard(writers.clone(), elsewhere),
-            now,
-            None,
-        )
-        .await
-        .unwrap();
-    assert!(r.is_none());
+    let r = write(t, rec, "c", guard(writers.clone(), elsewhere)).await;
+    assert!(r.is_none(), "workspace");
     // A missing record, a missing table.
-    let r = store
-        .update_record_guarded(
-            t,
-            &patch(RecordId::new(), &name, json!("c")),
-            &guard(writers.clone(), current.clone()),
-            now,
-            None,
-        )
-        .await
-        .unwrap();
-    assert!(r.is_none());
-    let r = store
-        .update_record_guarded(
-            TableId::new(),
-            &patch(rec, &name, json!("c")),
-            &guard(writers.clone(), current.clone()),
-            now,
-            None,
-        )
-        .await
-        .unwrap();
-    assert!(r.is_none());
+    let r = write(
+        t,
+        RecordId::new(),
+        "c",
+        guard(writers.clone(), current.clone()),
+    )
+    .await;
+    assert!(r.is_none(), "missing record");
+    let r = write(
+        TableId::new(),
+        rec,
+        "c",
+        guard(writers.clone(), current.clone()),
+    )
+    .await;
+    assert!(r.is_none(), "missing table");
     // Nothing above changed the record.
     let stored = store.get_record(t, rec, false).await.unwrap();
     assert_eq!(stored.cells[&name], json!("b"));
     // A deleted record is not written either.
     store.delete_records(t, &[rec], now).await.unwrap();
-    let r = store
-        .update_record_guarded(
-            t,
-            &patch(rec, &name, json!("c")),
-            &guard(writers, current),
-            now,
-            None,
-        )
-        .await
-        .unwrap();
-    assert!(r.is_none());
+    let r = write(t, rec, "c", guard(writers, current)).await;
+    assert!(r.is_none(), "deleted record");
 }
 
 /// `table_access` and `record_access`: the role of a member, `None` for a
