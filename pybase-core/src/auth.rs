@@ -358,6 +358,32 @@ fn client_limit_key(kind: &str, client: Option<&str>) -> Option<String> {
     client.map(|c| format!("{kind}:client:{}", client_key(c)))
 }
 
+/// A password-policy error about the field the request calls `new_password`.
+fn as_new_password(e: Error) -> Error {
+    match e {
+        Error::Validation { fields, .. } => {
+            let fields: crate::error::FieldErrors = fields
+                .into_iter()
+                .map(|(k, v)| {
+                    let k = if k == "password" {
+                        "new_password".to_owned()
+                    } else {
+                        k
+                    };
+                    (k, v)
+                })
+                .collect();
+            let message = fields
+                .iter()
+                .next()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .unwrap_or_default();
+            Error::Validation { message, fields }
+        }
+        other => other,
+    }
+}
+
 /// Refuses an email longer than any valid one before it becomes a limiter
 /// key or a lookup (the message names the field and the bound only).
 fn check_email_len(email: &str) -> Result<()> {
@@ -829,7 +855,7 @@ impl Auth {
             ));
         }
         self.limiter.reset(&key).await?;
-        check_password_policy(new, Some(&creds.user.email))?;
+        check_password_policy(new, Some(&creds.user.email)).map_err(as_new_password)?;
         if new == current {
             return Err(Error::invalid(
                 "new_password",
@@ -914,7 +940,7 @@ impl Auth {
     /// the length or common-password rules is refused before the token is
     /// spent; one equal to the email is refused after (the token is gone).
     pub async fn confirm_password_reset(&self, token: &str, new_password: &str) -> Result<()> {
-        check_password_policy(new_password, None)?;
+        check_password_policy(new_password, None).map_err(as_new_password)?;
         let token = token.trim();
         if token.is_empty() || token.len() > 256 {
             return Err(unauthorized(BAD_RESET_TOKEN));
@@ -933,7 +959,7 @@ impl Auth {
             Err(StoreError::NotFound { .. }) => return Err(unauthorized(BAD_RESET_TOKEN)),
             Err(e) => return Err(e.into()),
         };
-        check_password_policy(new_password, Some(&creds.user.email))?;
+        check_password_policy(new_password, Some(&creds.user.email)).map_err(as_new_password)?;
         let phc = self.hash(new_password).await?;
         self.store
             .set_password_hash(creds.user.id, &phc, self.clock.now())

@@ -164,6 +164,11 @@ impl AppState {
         if let Some(dir) = &settings.mail_outbox {
             let mailer: Arc<dyn Mailer> = Arc::new(FileOutboxMailer::new(dir.clone()));
             auth = auth.with_mailer(mailer);
+        } else {
+            tracing::warn!(
+                "MAIL_OUTBOX is unset: password-reset mail is not delivered anywhere, \
+                 so resets cannot complete"
+            );
         }
         let pybase = Pybase::new(stores.store)
             .with_object_store(objects.clone())

@@ -395,7 +395,7 @@ pub async fn password_change_revokes_sessions(store: Arc<dyn AuthStore>) {
     );
     assert_validation(
         env.auth.change_password(&p, PASSWORD, "password").await,
-        "password",
+        "new_password",
     );
     assert_validation(
         env.auth.change_password(&p, PASSWORD, PASSWORD).await,
@@ -877,7 +877,7 @@ pub async fn password_reset_single_use_and_revokes_sessions(store: Arc<dyn AuthS
     // A weak password is refused without spending the token.
     assert_validation(
         env.auth.confirm_password_reset(&token, "password").await,
-        "password",
+        "new_password",
     );
     assert_unauthorized(
         env.auth
