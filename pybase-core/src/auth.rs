@@ -331,22 +331,10 @@ fn validate_email(email: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks a user's or an API key's name: at most [`MAX_NAME_CHARS`]
-/// characters as sent, no control characters, not only whitespace; answers
-/// it trimmed.
+/// Checks a user's or an API key's name (at most [`MAX_NAME_CHARS`]
+/// characters; the rules of every name in PyBase).
 fn validate_name(field: &str, name: &str) -> Result<String> {
-    if name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-        || name.trim().is_empty()
-    {
-        return Err(Error::invalid(
-            field,
-            format!(
-                "expected 1 to {MAX_NAME_CHARS} characters, not only whitespace, without control characters"
-            ),
-        ));
-    }
-    Ok(name.trim().to_owned())
+    crate::facade::check_name_within(field, name, MAX_NAME_CHARS)
 }
 
 fn login_email_key(email: &str) -> String {

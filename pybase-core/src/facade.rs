@@ -20,6 +20,7 @@ pub use inputs::{
 };
 pub use records::MAX_BATCH;
 pub use render::{FieldKey, RecordOut, RecordsPage, TableSchema, UpsertResult, attachment_json};
+pub(crate) use workspaces::check_name_within;
 pub use workspaces::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS};
 
 use std::sync::Arc;

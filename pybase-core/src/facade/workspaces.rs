@@ -14,17 +14,20 @@ pub const MAX_NAME_CHARS: usize = 255;
 /// Longest description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
 
-/// Checks a display name: at most [`MAX_NAME_CHARS`] characters as sent,
-/// no control characters, not only whitespace; answers it trimmed.
+/// Checks a display name of a workspace, base, table, field or view: see
+/// [`check_name_within`], with [`MAX_NAME_CHARS`].
 pub(crate) fn check_name(field: &str, name: &str) -> Result<String> {
-    if name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-        || name.trim().is_empty()
-    {
+    check_name_within(field, name, MAX_NAME_CHARS)
+}
+
+/// Checks a name: at most `max` characters as sent, no control characters,
+/// not only whitespace; answers it trimmed.
+pub(crate) fn check_name_within(field: &str, name: &str, max: usize) -> Result<String> {
+    if name.chars().count() > max || name.chars().any(char::is_control) || name.trim().is_empty() {
         return Err(Error::invalid(
             field,
             format!(
-                "a name of 1 to {MAX_NAME_CHARS} characters, not only whitespace, without control characters"
+                "a name of 1 to {max} characters, not only whitespace, without control characters"
             ),
         ));
     }
