@@ -192,6 +192,22 @@ impl Fixture {
             .unwrap_or_else(|| panic!("no field {name}"))
     }
 
+    /// A second table (a text field "Name") in the fixture's base, made by
+    /// the owner: for cases about what crosses between tables.
+    pub async fn other_table(&self) -> TableSchema {
+        self.pb
+            .create_table(
+                &self.owner,
+                self.base.id,
+                NewTable {
+                    name: format!("Other {}", tag()),
+                    ..NewTable::default()
+                },
+            )
+            .await
+            .expect("create another table")
+    }
+
     /// Creates one record in the fixture table as the owner.
     pub async fn create(&self, pairs: &[(&str, Value)]) -> RecordOut {
         self.pb

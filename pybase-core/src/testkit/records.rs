@@ -470,18 +470,7 @@ pub async fn attachments_round_trip(store: Arc<dyn Store>) {
     assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
     // An attachment of another table cannot be put in a cell here, even
     // by someone who can write both tables (REVIEW-security 2.5 #6).
-    let other = fx
-        .pb
-        .create_table(
-            &fx.owner,
-            fx.base.id,
-            crate::facade::NewTable {
-                name: format!("Other {}", super::fixture::tag()),
-                ..crate::facade::NewTable::default()
-            },
-        )
-        .await
-        .unwrap();
+    let other = fx.other_table().await;
     let theirs = fx
         .pb
         .upload_attachment(

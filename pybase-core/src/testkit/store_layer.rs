@@ -179,18 +179,7 @@ pub async fn table_and_record_access_read_one_consistent_state(store: Arc<dyn St
 pub async fn records_of_another_table_are_not_found(store: Arc<dyn Store>) {
     let fx = Fixture::new(store.clone()).await;
     let t = fx.table.table.id;
-    let other = fx
-        .pb
-        .create_table(
-            &fx.owner,
-            fx.base.id,
-            crate::facade::NewTable {
-                name: format!("Other {}", super::fixture::tag()),
-                ..crate::facade::NewTable::default()
-            },
-        )
-        .await
-        .unwrap();
+    let other = fx.other_table().await;
     let theirs = fx
         .pb
         .create_record(
