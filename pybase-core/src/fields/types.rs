@@ -154,8 +154,38 @@ fn opt_err(message: impl Into<String>) -> OptionsError {
     }
 }
 
+impl FieldType {
+    /// The API name of every field type, in registry order.
+    pub const NAMES: &'static [&'static str] = &[
+        "text",
+        "long_text",
+        "email",
+        "url",
+        "phone",
+        "number",
+        "currency",
+        "percent",
+        "rating",
+        "duration",
+        "checkbox",
+        "single_select",
+        "multi_select",
+        "date",
+        "datetime",
+        "attachment",
+        "link",
+        "autonumber",
+        "created_time",
+        "updated_time",
+        "created_by",
+        "updated_by",
+    ];
+}
+
 /// Names of every field type, for error messages.
-pub(crate) const TYPE_NAMES: &str = "text, long_text, email, url, phone, number, currency, percent, rating, duration, checkbox, single_select, multi_select, date, datetime, attachment, link, autonumber, created_time, updated_time, created_by, updated_by";
+fn type_names() -> String {
+    FieldType::NAMES.join(", ")
+}
 
 fn options_map<'a>(
     options: &'a Value,
@@ -453,7 +483,8 @@ impl FieldType {
             }
             other => {
                 return Err(opt_err(format!(
-                    "unknown field type {other:?} (expected one of {TYPE_NAMES})"
+                    "unknown field type {other:?} (expected one of {})",
+                    type_names()
                 )));
             }
         };
@@ -573,7 +604,7 @@ mod tests {
 
     #[test]
     fn every_type_round_trips_through_its_parts() {
-        for name in TYPE_NAMES.split(", ") {
+        for &name in FieldType::NAMES {
             let opts = if name == "link" {
                 json!({ "linked_table_id": TableId::new() })
             } else {
