@@ -1,14 +1,27 @@
 //! Field types, their options, and the validation and conversion of cells.
 //!
-//! A field's type is a [`FieldType`] carrying its typed options. Cells are JSON
-//! values: [`FieldType::validate_cell`] checks and normalises what a client
-//! writes (with optional `typecast`), and `convert` moves stored cells from
+//! A field's type is a [`FieldType`]: one variant per type, each holding its
+//! options struct from [`kinds`]. Every type's behaviour (options, storage,
+//! validation and typecast, conversion input, filter operands, references,
+//! rendering) is its [`Kind`] implementation in one module under `kinds/`;
+//! `registry.rs` lists the types once and generates the enum, the name list
+//! and the exhaustive dispatch. Cells are JSON values:
+//! [`FieldType::validate_cell`] checks and normalises what a client writes
+//! (with optional `typecast`), and [`convert_cell`] moves stored cells from
 //! one type to another when a field's type changes.
 
 mod cell;
 mod convert;
-mod types;
+mod decimal;
+mod kind;
+pub mod kinds;
+mod registry;
 
-pub use cell::{CellError, new_choice_names, normalize_number};
+pub use cell::{CellError, new_choice_names};
 pub use convert::{ConversionFailure, convert_cell};
-pub use types::{Choice, FieldType, MetaColumn, OptionsError, ValueKind};
+pub use decimal::normalize_number;
+pub use kind::{
+    Kind, KindInfo, MetaColumn, Options, OptionsError, Reference, RenderContext, Storage, ValueKind,
+};
+pub use kinds::Choice;
+pub use registry::FieldType;

@@ -55,19 +55,8 @@ impl Limits {
         field_type: &FieldType,
         value: &Value,
     ) -> std::result::Result<(), String> {
-        let listed = matches!(
-            field_type,
-            FieldType::Link { .. } | FieldType::Attachment | FieldType::MultiSelect { .. }
-        );
-        if !listed {
+        let Some(items) = field_type.kind().raw_items(value) else {
             return Ok(());
-        }
-        let items = match value {
-            Value::Array(items) => items.len(),
-            Value::String(s) if matches!(field_type, FieldType::MultiSelect { .. }) => {
-                s.bytes().filter(|b| *b == b',').count() + 1
-            }
-            _ => 0,
         };
         if items > self.cell_items {
             return Err(format!(
@@ -114,6 +103,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::fields::kinds::{Attachment, Link, LongText, MultiSelect};
     use crate::ids::TableId;
 
     #[test]
@@ -122,25 +112,25 @@ mod tests {
             cell_items: 3,
             ..Limits::default()
         };
-        let link = FieldType::Link {
+        let link = FieldType::Link(Link {
             linked_table_id: TableId::new(),
             allow_multiple: true,
-        };
-        let multi = FieldType::MultiSelect { choices: vec![] };
+        });
+        let multi = FieldType::MultiSelect(MultiSelect { choices: vec![] });
         assert!(l.check_cell(&link, &json!(["a", "b", "c"])).is_ok());
         let e = l
             .check_cell(&link, &json!(["a", "b", "c", "d"]))
             .unwrap_err();
         assert_eq!(e, "at most 3 items in one cell, got 4");
         assert!(
-            l.check_cell(&FieldType::Attachment, &json!([1, 2, 3, 4]))
+            l.check_cell(&FieldType::Attachment(Attachment), &json!([1, 2, 3, 4]))
                 .is_err()
         );
         assert!(l.check_cell(&multi, &json!("a,b,c,d")).is_err());
         assert!(l.check_cell(&multi, &json!("a,b,c")).is_ok());
         // Other types are not lists.
         assert!(
-            l.check_cell(&FieldType::LongText, &json!("a,b,c,d,e"))
+            l.check_cell(&FieldType::LongText(LongText), &json!("a,b,c,d,e"))
                 .is_ok()
         );
     }

@@ -14,6 +14,7 @@ mod common;
 
 use chrono::Utc;
 use common::TestDb;
+use pybase_core::fields::kinds::{Number, Text};
 use pybase_core::fields::{FieldType, ValueKind};
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, WorkspaceId};
 use pybase_core::model::{Base, Cells, Field, Table, User, Workspace};
@@ -105,8 +106,13 @@ async fn plans_use_the_indexes(records: usize, force_index: bool) {
     };
     let big = table("Big");
     let fields = [
-        field(big.id, "Name", FieldType::Text { max_length: None }, 0),
-        field(big.id, "Qty", FieldType::Number { precision: 0 }, 1),
+        field(
+            big.id,
+            "Name",
+            FieldType::Text(Text { max_length: None }),
+            0,
+        ),
+        field(big.id, "Qty", FieldType::Number(Number { precision: 0 }), 1),
     ];
     s.create_table(&big, &fields).await.unwrap();
     // A second table, so a page has other tables' rows to skip.
@@ -114,7 +120,7 @@ async fn plans_use_the_indexes(records: usize, force_index: bool) {
     let small_fields = [field(
         small.id,
         "Name",
-        FieldType::Text { max_length: None },
+        FieldType::Text(Text { max_length: None }),
         0,
     )];
     s.create_table(&small, &small_fields).await.unwrap();

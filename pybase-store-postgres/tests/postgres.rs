@@ -11,6 +11,7 @@
 
 mod common;
 
+use pybase_core::fields::kinds::{Checkbox, Number, Text};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -131,11 +132,11 @@ fn cells(pairs: &[(FieldId, Value)]) -> Cells {
 }
 
 fn text() -> FieldType {
-    FieldType::Text { max_length: None }
+    FieldType::Text(Text { max_length: None })
 }
 
 fn number() -> FieldType {
-    FieldType::Number { precision: 8 }
+    FieldType::Number(Number { precision: 8 })
 }
 
 async fn count_live(store: &PgStore, table: TableId) -> usize {
@@ -1313,7 +1314,7 @@ async fn query_fixture(db: &TestDb) -> QueryFixture {
         &[
             ("Text", text()),
             ("Num", number()),
-            ("Flag", FieldType::Checkbox),
+            ("Flag", FieldType::Checkbox(Checkbox)),
             ("Tags", choices(&TAGS)),
         ],
     )

@@ -10,7 +10,7 @@ use super::render::{FieldKey, RecordOut, RecordsPage, Renderer, UpsertResult};
 use super::schema::{add_choices, validation};
 use super::{Pybase, not_found_as};
 use crate::error::{Error, FieldErrors, Result, StoreError};
-use crate::fields::{FieldType, ValueKind, new_choice_names};
+use crate::fields::{Reference, ValueKind, new_choice_names};
 use crate::ids::{AttachmentId, FieldId, RecordId, TableId, ViewId};
 use crate::limits::Limits;
 use crate::model::{Cells, Field, Record, Table, Timestamp};
@@ -103,20 +103,18 @@ impl<'a> Batch<'a> {
                             }
                         }
                     }
-                    match &field.field_type {
-                        FieldType::Link {
-                            linked_table_id, ..
-                        } => {
+                    match field.field_type.references() {
+                        Some(Reference::Records(linked_table_id)) => {
                             for id in ids_in(&v).filter_map(|s| RecordId::parse(s).ok()) {
-                                self.links.push((ekey(), *linked_table_id, id));
+                                self.links.push((ekey(), linked_table_id, id));
                             }
                         }
-                        FieldType::Attachment => {
+                        Some(Reference::Attachments) => {
                             for id in ids_in(&v).filter_map(|s| AttachmentId::parse(s).ok()) {
                                 self.attachments.push((ekey(), id));
                             }
                         }
-                        _ => {}
+                        None => {}
                     }
                     out.set.insert(field.id.to_string(), v);
                 }

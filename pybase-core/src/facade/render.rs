@@ -6,7 +6,7 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
-use crate::fields::MetaColumn;
+use crate::fields::{MetaColumn, Reference, RenderContext};
 use crate::ids::{AttachmentId, RecordId, UserId};
 use crate::model::{Attachment, Field, Record, Table, Timestamp, View};
 use crate::query::eval::TIME_FORMAT;
@@ -146,7 +146,7 @@ impl Renderer<'_> {
         let mut out = Vec::new();
         for f in fields
             .iter()
-            .filter(|f| matches!(f.field_type, crate::fields::FieldType::Attachment))
+            .filter(|f| f.field_type.references() == Some(Reference::Attachments))
         {
             for r in records {
                 if let Some(Value::Array(items)) = r.cells.get(f.id.as_str()) {
@@ -203,16 +203,12 @@ impl Renderer<'_> {
     }
 
     fn render_cell(&self, f: &Field, v: &Value) -> Value {
-        match (&f.field_type, v) {
-            (crate::fields::FieldType::Attachment, Value::Array(items)) => Value::Array(
-                items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .filter_map(|s| AttachmentId::parse(s).ok())
-                    .filter_map(|id| self.attachments.get(&id).map(attachment_json))
-                    .collect(),
-            ),
-            _ => v.clone(),
-        }
+        f.field_type.kind().render(v, self)
+    }
+}
+
+impl RenderContext for Renderer<'_> {
+    fn attachment(&self, id: AttachmentId) -> Option<Value> {
+        self.attachments.get(&id).map(attachment_json)
     }
 }

@@ -11,7 +11,8 @@ use super::render::TableSchema;
 use super::workspaces::{check_description, check_name};
 use super::{Pybase, not_found_as};
 use crate::error::{Error, FieldErrors, Result};
-use crate::fields::{Choice, FieldType, ValueKind, convert_cell};
+use crate::fields::kinds::LongText;
+use crate::fields::{Choice, FieldType, Reference, ValueKind, convert_cell};
 use crate::ids::{BaseId, FieldId, TableId, ViewId, WorkspaceId};
 use crate::model::{Base, Field, Table, View, ViewType};
 use crate::principal::Principal;
@@ -238,12 +239,11 @@ impl Pybase {
                 continue;
             }
             for old in self.store.list_fields(other.id).await? {
-                if !matches!(old.field_type, FieldType::Link { linked_table_id, .. } if linked_table_id == id)
-                {
+                if old.field_type.references() != Some(Reference::Records(id)) {
                     continue;
                 }
                 let mut field = old.clone();
-                field.field_type = FieldType::LongText;
+                field.field_type = FieldType::LongText(LongText);
                 field.updated_at = self.clock.now();
                 let changes = self.convert_cells(&other, &old, &mut field).await?;
                 self.store.replace_field(&field, &changes).await?;
@@ -295,12 +295,10 @@ impl Pybase {
 
     /// A link must point to a table of the same base.
     async fn check_link_target(&self, table: &Table, ft: &FieldType, name: &str) -> Result<()> {
-        if let FieldType::Link {
-            linked_table_id, ..
-        } = ft
-            && *linked_table_id != table.id
+        if let Some(Reference::Records(linked_table_id)) = ft.references()
+            && linked_table_id != table.id
         {
-            let ok = match self.store.get_table(*linked_table_id).await {
+            let ok = match self.store.get_table(linked_table_id).await {
                 Ok(t) => t.base_id == table.base_id,
                 Err(crate::StoreError::NotFound { .. }) => false,
                 Err(e) => return Err(e.into()),
@@ -766,7 +764,7 @@ pub(crate) fn validation(message: impl Into<String>, fields: FieldErrors) -> Err
 /// Choices given by name only keep the id of the old choice of that name.
 fn keep_choice_ids(old: &FieldType, new: &mut FieldType) {
     let old_choices = old.choices();
-    if let FieldType::SingleSelect { choices } | FieldType::MultiSelect { choices } = new {
+    if let Some(choices) = new.choices_mut() {
         for c in choices.iter_mut() {
             if let Some(o) = old_choices
                 .iter()
@@ -809,7 +807,7 @@ fn rename_in_cell(value: &Value, renames: &BTreeMap<String, String>) -> Value {
 
 /// Appends choices named `names` to a select type.
 pub(crate) fn add_choices(ft: &mut FieldType, names: &[String]) {
-    if let FieldType::SingleSelect { choices } | FieldType::MultiSelect { choices } = ft {
+    if let Some(choices) = ft.choices_mut() {
         for name in names {
             if !choices.iter().any(|c| &c.name == name) {
                 choices.push(Choice {

@@ -1,25 +1,17 @@
 //! Validation and normalisation of cells written by clients.
 //!
 //! Every type accepts the same empty values (`null`, `""`, `[]`), which are
-//! stored as absent; everything else is checked and brought into one stored
-//! shape per type, so that stores can compare cells as plain JSON. The rules
-//! are the product decisions of DESIGN.md's field table.
-
-mod list;
-mod number;
-mod select;
-mod text;
-mod time;
+//! stored as absent; everything else is checked by the type's module under
+//! `kinds/` and brought into one stored shape per type, so that stores can
+//! compare cells as plain JSON. The rules are the product decisions of
+//! DESIGN.md's field table.
 
 #[cfg(test)]
 pub(super) mod tests;
 
 use serde_json::Value;
 
-use super::types::FieldType;
-
-pub use number::normalize_number;
-pub(crate) use number::number_text;
+use super::registry::FieldType;
 
 /// A cell value was not acceptable; `expected` says what would be.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,32 +74,7 @@ impl FieldType {
         if is_empty_value(value) {
             return Ok(None);
         }
-        match self {
-            Self::Text { max_length } => text::single_line(value, typecast, *max_length),
-            Self::LongText => text::long_text(value, typecast),
-            Self::Email => text::email(value, typecast),
-            Self::Url => text::url(value, typecast),
-            Self::Phone => text::phone(value, typecast),
-            Self::Number { precision } => number::number(value, typecast, *precision),
-            Self::Currency { symbol, precision } => {
-                number::currency(value, typecast, symbol, *precision)
-            }
-            Self::Percent { precision } => number::percent(value, typecast, *precision),
-            Self::Rating { max } => number::rating(value, typecast, *max),
-            Self::Duration { .. } => number::duration(value, typecast),
-            Self::Checkbox => select::checkbox(value, typecast),
-            Self::SingleSelect { choices } => select::single(value, typecast, choices),
-            Self::MultiSelect { choices } => select::multi(value, typecast, choices),
-            Self::Date => time::date(value, typecast),
-            Self::DateTime { .. } => time::datetime(value, typecast),
-            Self::Attachment => list::attachments(value),
-            Self::Link { allow_multiple, .. } => list::links(value, typecast, *allow_multiple),
-            // Computed types were rejected above; a type added later without
-            // validation must not accept writes silently.
-            _ => Err(CellError {
-                expected: format!("a {} field cannot be written", self.type_name()),
-            }),
-        }
+        self.kind().validate(value, typecast)
     }
 }
 
@@ -118,19 +85,5 @@ impl FieldType {
 /// names; the caller adds these as new choices before storing the cell. Any
 /// other type, or a cell of the wrong shape, has none.
 pub fn new_choice_names(ft: &FieldType, value: &Value) -> Vec<String> {
-    let choices = ft.choices();
-    let known = |name: &str| choices.iter().any(|c| c.name == name);
-    match (ft, value) {
-        (FieldType::SingleSelect { .. }, Value::String(s)) if !known(s) => vec![s.clone()],
-        (FieldType::MultiSelect { .. }, Value::Array(items)) => {
-            let mut out: Vec<String> = Vec::new();
-            for name in items.iter().filter_map(Value::as_str) {
-                if !known(name) && !out.iter().any(|n| n == name) {
-                    out.push(name.to_owned());
-                }
-            }
-            out
-        }
-        _ => Vec::new(),
-    }
+    ft.kind().new_choice_names(value)
 }

@@ -9,8 +9,9 @@
 
 use serde_json::Value;
 
-use super::cell::{is_empty_value, number_text, shown};
-use super::types::FieldType;
+use super::cell::{is_empty_value, shown};
+use super::decimal::number_text;
+use super::registry::FieldType;
 
 #[cfg(test)]
 mod tests;
@@ -27,19 +28,9 @@ pub struct ConversionFailure {
     pub reason: String,
 }
 
-/// Whether `ft` stores plain text that anything can be rendered into.
-fn is_text(ft: &FieldType) -> bool {
-    matches!(ft, FieldType::Text { .. } | FieldType::LongText)
-}
-
-/// Whether `ft` stores a list of ids checked against other tables.
-fn is_id_list(ft: &FieldType) -> bool {
-    matches!(ft, FieldType::Link { .. } | FieldType::Attachment)
-}
-
 /// A stored value as text: strings as they are, numbers as their shortest
 /// decimal text, `true` as "true", lists joined with ", ".
-fn render_text(value: &Value) -> String {
+pub(crate) fn render_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Number(n) => number_text(n),
@@ -53,34 +44,6 @@ fn render_text(value: &Value) -> String {
         Value::Null => String::new(),
         Value::Object(_) => value.to_string(),
     }
-}
-
-/// The value to validate as `to` (with `typecast`) for a stored cell of
-/// another type.
-fn portable(from: &FieldType, to: &FieldType, value: &Value) -> Result<Value, String> {
-    Ok(match (to, value) {
-        (FieldType::MultiSelect { .. }, Value::String(s))
-            if matches!(from, FieldType::SingleSelect { .. }) =>
-        {
-            // A choice name may contain commas: wrap it instead of splitting.
-            Value::Array(vec![Value::String(s.clone())])
-        }
-        (FieldType::MultiSelect { .. }, _) => value.clone(),
-        (_, Value::Array(_)) if is_text(to) => Value::String(render_text(value)),
-        (_, Value::Array(items)) => match items.as_slice() {
-            [one] => one.clone(),
-            _ => return Err("it holds several values".into()),
-        },
-        (
-            FieldType::Number { .. }
-            | FieldType::Currency { .. }
-            | FieldType::Percent { .. }
-            | FieldType::Rating { .. }
-            | FieldType::Duration { .. },
-            Value::Bool(b),
-        ) => Value::from(u8::from(*b)),
-        _ => value.clone(),
-    })
 }
 
 /// Converts a stored cell of type `from` to type `to`; `Ok(None)` when it
@@ -112,52 +75,37 @@ pub fn convert_cell(
         ));
     }
     if from.type_name() == to.type_name() {
-        if let (
-            FieldType::Link {
-                linked_table_id: old,
-                ..
-            },
-            FieldType::Link {
-                linked_table_id: new,
-                ..
-            },
-        ) = (from, to)
-            && old != new
-        {
-            return Err(fail("the linked records belong to another table".into()));
-        }
         // Same type, new options: removed choices, a shorter max length or a
         // lower rating maximum fail rather than being recreated or cut.
+        to.kind().keeps_cells_of(from).map_err(fail)?;
         let out = to
             .validate_cell(value, false)
             .map_err(|e| fail(e.expected))?;
         return match out {
-            None if !matches!(to, FieldType::Checkbox) => {
-                Err(fail("the value would be lost".into()))
-            }
+            None if !to.kind().absent_is_a_value() => Err(fail("the value would be lost".into())),
             out => Ok(out),
         };
     }
-    if is_id_list(to) {
+    if !to.kind().accepts_other_types() {
         return Err(fail(format!(
             "only {0} cells convert to {0}",
             to.type_name()
         )));
     }
-    if is_id_list(from) && !is_text(to) {
+    if from.kind().converts_only_to_text() && !to.kind().is_free_text() {
         return Err(fail(format!(
             "{} ids only convert to text",
             from.type_name()
         )));
     }
-    let input = portable(from, to, value).map_err(fail)?;
+    let input = to.kind().conversion_input(from, value).map_err(fail)?;
     let out = to
         .validate_cell(&input, true)
         .map_err(|e| fail(e.expected))?;
     let blank = matches!(&input, Value::String(s) if s.trim().is_empty());
     match out {
         // An unchecked box is a value; blank text carried nothing.
-        None if !matches!(to, FieldType::Checkbox) && !blank => {
+        None if !to.kind().absent_is_a_value() && !blank => {
             Err(fail("the value would be lost".into()))
         }
         out => Ok(out),

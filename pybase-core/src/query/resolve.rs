@@ -4,11 +4,10 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::eval::TIME_FORMAT;
 use super::filter::{Condition, Filter, FilterSpec, Op, Operand, Target};
 use super::sort::{SortKey, SortSpec};
-use crate::fields::{FieldType, MetaColumn, ValueKind};
-use crate::ids::{FieldId, UserId};
+use crate::fields::ValueKind;
+use crate::ids::FieldId;
 use crate::limits::Limits;
 use crate::model::Field;
 
@@ -283,69 +282,21 @@ fn number_operand(name: &str, v: &Value) -> Result<f64, QueryError> {
 
 fn text_operand(field: &Field, op: Op, v: &Value) -> Result<String, QueryError> {
     let name = &field.name;
-    if let Some(meta) = field.field_type.meta_column() {
-        let Value::String(s) = v else {
-            return Err(qerr(name, format!("a string, got {v}")));
-        };
-        return match meta {
-            MetaColumn::CreatedTime | MetaColumn::UpdatedTime => parse_time(s).ok_or_else(|| {
-                qerr(
-                    name,
-                    format!("an RFC 3339 date-time or YYYY-MM-DD date, got {v}"),
-                )
-            }),
-            MetaColumn::CreatedBy | MetaColumn::UpdatedBy => UserId::parse(s)
-                .map(|u| u.to_string())
-                .map_err(|e| qerr(name, e.to_string())),
-            MetaColumn::Autonumber => Err(qerr(name, "a number")),
-        };
-    }
     let Value::String(s) = v else {
         return Err(qerr(name, format!("a string, got {v}")));
     };
-    if s.is_empty() {
+    if !field.field_type.is_computed() && s.is_empty() {
         return Err(qerr(
             name,
             "a non-empty value (use is_empty to find empty cells)",
         ));
     }
     let partial = matches!(op, Op::Contains | Op::NotContains | Op::StartsWith);
-    match &field.field_type {
-        FieldType::SingleSelect { choices } if !partial => {
-            if choices.iter().any(|c| &c.name == s) {
-                Ok(s.clone())
-            } else {
-                Err(qerr(name, format!("one of the field's choices, got {v}")))
-            }
-        }
-        FieldType::Date
-        | FieldType::DateTime { .. }
-        | FieldType::Email
-        | FieldType::Url
-        | FieldType::Phone
-            if !partial =>
-        {
-            match field.field_type.validate_cell(v, true) {
-                Ok(Some(Value::String(n))) => Ok(n),
-                Ok(_) => Err(qerr(name, "a non-empty value")),
-                Err(e) => Err(qerr(name, e.expected)),
-            }
-        }
-        _ => Ok(s.clone()),
-    }
-}
-
-fn parse_time(s: &str) -> Option<String> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(
-            t.with_timezone(&chrono::Utc)
-                .format(TIME_FORMAT)
-                .to_string(),
-        );
-    }
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .map(|d| format!("{}T00:00:00.000Z", d.format("%Y-%m-%d")))
+    field
+        .field_type
+        .kind()
+        .text_operand(s, v, partial)
+        .map_err(|e| qerr(name, e))
 }
 
 fn list_operand(field: &Field, v: &Value) -> Result<Vec<String>, QueryError> {
@@ -364,18 +315,11 @@ fn list_operand(field: &Field, v: &Value) -> Result<Vec<String>, QueryError> {
             let Value::String(s) = item else {
                 return Err(qerr(name, format!("strings, got {item}")));
             };
-            match &field.field_type {
-                FieldType::MultiSelect { choices } if !choices.iter().any(|c| &c.name == s) => Err(
-                    qerr(name, format!("one of the field's choices, got {item}")),
-                ),
-                FieldType::Link { .. } => crate::ids::RecordId::parse(s)
-                    .map(|r| r.to_string())
-                    .map_err(|e| qerr(name, e.to_string())),
-                FieldType::Attachment => crate::ids::AttachmentId::parse(s)
-                    .map(|r| r.to_string())
-                    .map_err(|e| qerr(name, e.to_string())),
-                _ => Ok(s.clone()),
-            }
+            field
+                .field_type
+                .kind()
+                .list_operand(s, item)
+                .map_err(|e| qerr(name, e))
         })
         .collect()
 }

@@ -1,5 +1,6 @@
 //! Schema operations and cell validation through the facade.
 
+use crate::fields::kinds::{Currency, Number};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -44,10 +45,10 @@ pub async fn schema_crud_and_unique_field_names(store: Arc<dyn Store>) {
             .find(|f| f.name == "Price")
             .unwrap()
             .field_type,
-        FieldType::Currency {
+        FieldType::Currency(Currency {
             symbol: "$".into(),
             precision: 2
-        }
+        })
     );
 
     let e = fx
@@ -596,7 +597,7 @@ pub async fn change_field_type_converts_or_refuses_whole(store: Arc<dyn Store>) 
         )
         .await
         .unwrap();
-    assert_eq!(f.field_type, FieldType::Number { precision: 1 });
+    assert_eq!(f.field_type, FieldType::Number(Number { precision: 1 }));
     assert_eq!(
         fx.pb
             .get_record(o, t, a.id, FieldKey::Name)

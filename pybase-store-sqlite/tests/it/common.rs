@@ -1,6 +1,7 @@
 //! Fixtures: users, a workspace, a base and a table with one field of each
 //! value kind, built straight on the store (no facade).
 
+use pybase_core::fields::kinds::{Checkbox, Number, Text};
 use std::sync::Arc;
 
 use pybase_core::clock::{Clock, SystemClock};
@@ -82,9 +83,19 @@ pub(crate) async fn fixture(store: &dyn Store) -> Fixture {
     let table_id = TableId::new();
     let choices = serde_json::json!({"choices": ["a", "b", "c", "d"]});
     let fields = vec![
-        field(table_id, "Text", FieldType::Text { max_length: None }, 0),
-        field(table_id, "Number", FieldType::Number { precision: 2 }, 1),
-        field(table_id, "Flag", FieldType::Checkbox, 2),
+        field(
+            table_id,
+            "Text",
+            FieldType::Text(Text { max_length: None }),
+            0,
+        ),
+        field(
+            table_id,
+            "Number",
+            FieldType::Number(Number { precision: 2 }),
+            1,
+        ),
+        field(table_id, "Flag", FieldType::Checkbox(Checkbox), 2),
         field(
             table_id,
             "Tags",

@@ -3,6 +3,7 @@
 use chrono::TimeDelta;
 use pybase_core::StoreError;
 use pybase_core::fields::FieldType;
+use pybase_core::fields::kinds::{LongText, Number, Text};
 use pybase_core::ids::{ApiKeyId, UserId};
 use pybase_core::model::ApiKey;
 use pybase_core::role::{Role, Scope};
@@ -32,7 +33,12 @@ async fn indexed_fields_get_an_index_that_follows_the_flag() {
     let path = dir.path().join("i.db");
     let store = SqliteStore::open(&path).unwrap();
     let fx = fixture(&store).await;
-    let mut f = field(fx.table.id, "Code", FieldType::Text { max_length: None }, 9);
+    let mut f = field(
+        fx.table.id,
+        "Code",
+        FieldType::Text(Text { max_length: None }),
+        9,
+    );
     f.indexed = true;
     store.create_field(&f).await.unwrap();
     let name = format!("cell_{}", f.id);
@@ -55,7 +61,12 @@ async fn indexed_fields_get_an_index_that_follows_the_flag() {
     assert!(cell_indexes(&path).is_empty());
 
     // Deleting a table, base or workspace drops its fields' indexes.
-    let mut g = field(fx.table.id, "Other", FieldType::Number { precision: 0 }, 10);
+    let mut g = field(
+        fx.table.id,
+        "Other",
+        FieldType::Number(Number { precision: 0 }),
+        10,
+    );
     g.indexed = true;
     store.create_field(&g).await.unwrap();
     assert_eq!(cell_indexes(&path).len(), 1);
@@ -75,7 +86,7 @@ async fn indexed_fields_get_an_index_that_follows_the_flag() {
 async fn field_names_are_unique_ignoring_case() {
     let store = memory();
     let fx = fixture(&*store).await;
-    let dup = field(fx.table.id, "TEXT", FieldType::LongText, 5);
+    let dup = field(fx.table.id, "TEXT", FieldType::LongText(LongText), 5);
     let err = store.create_field(&dup).await.unwrap_err();
     assert!(
         matches!(&err, StoreError::Conflict { entity: "field", field, .. } if field == "name"),
@@ -84,11 +95,21 @@ async fn field_names_are_unique_ignoring_case() {
     // The same name in another table is fine.
     let other = fixture(&*store).await;
     store
-        .create_field(&field(other.table.id, "Extra", FieldType::LongText, 5))
+        .create_field(&field(
+            other.table.id,
+            "Extra",
+            FieldType::LongText(LongText),
+            5,
+        ))
         .await
         .unwrap();
     store
-        .create_field(&field(fx.table.id, "Extra", FieldType::LongText, 5))
+        .create_field(&field(
+            fx.table.id,
+            "Extra",
+            FieldType::LongText(LongText),
+            5,
+        ))
         .await
         .unwrap();
     let mut renamed = store.get_field(fx.number).await.unwrap();
@@ -100,7 +121,7 @@ async fn field_names_are_unique_ignoring_case() {
     let missing = field(
         pybase_core::ids::TableId::new(),
         "X",
-        FieldType::LongText,
+        FieldType::LongText(LongText),
         0,
     );
     assert!(matches!(
@@ -137,7 +158,7 @@ async fn replace_and_delete_field_rewrite_cells_of_every_record() {
         .await
         .unwrap();
     let mut f = store.get_field(fx.text).await.unwrap();
-    f.field_type = FieldType::Number { precision: 0 };
+    f.field_type = FieldType::Number(Number { precision: 0 });
     f.name = "As number".into();
     store
         .replace_field(
@@ -441,7 +462,7 @@ async fn table_access_sees_every_field_change_at_once() {
     let f = field(
         fx.table.id,
         "Extra",
-        FieldType::Text { max_length: None },
+        FieldType::Text(Text { max_length: None }),
         50,
     );
     store.create_field(&f).await.unwrap();

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::normalize_number;
+use crate::fields::normalize_number;
 use crate::fields::{FieldType, new_choice_names};
 use crate::ids::{AttachmentId, RecordId, TableId};
 
@@ -777,7 +777,7 @@ proptest! {
         for t in number_types() {
             let direct = t.validate_cell(&v, false);
             let Value::Number(n) = &v else { continue };
-            for text in [v.to_string(), super::number_text(n)] {
+            for text in [v.to_string(), crate::fields::decimal::number_text(n)] {
                 let cast = t.validate_cell(&Value::String(text.clone()), true);
                 match (&direct, &cast) {
                     (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{:?} {}", t, text),

@@ -5,6 +5,7 @@
     reason = "helpers take json! values by value to keep the cases short"
 )]
 
+use crate::fields::kinds::Checkbox;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -325,7 +326,7 @@ proptest! {
                     prop_assert_eq!(to.validate_cell(&out, true), Ok(Some(out.clone())), "{:?} -> {:?}: {}", from, to, cell);
                 }
                 Ok(None) => prop_assert!(
-                    matches!(to, FieldType::Checkbox) || cell.as_str().is_some_and(|s| s.trim().is_empty()),
+                    matches!(to, FieldType::Checkbox(Checkbox)) || cell.as_str().is_some_and(|s| s.trim().is_empty()),
                     "{:?} -> {:?} dropped {}", from, to, cell
                 ),
                 Err(e) => {

@@ -1,14 +1,94 @@
-//! Date and datetime cells.
+//! The time family: date and datetime.
 //!
 //! Both are stored as text whose byte order is time order: dates as
 //! `YYYY-MM-DD`, datetimes as UTC with milliseconds (the query model's
 //! [`TIME_FORMAT`]), so years are limited to 0000..=9999.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use serde_json::Value;
+use chrono::{DateTime as Instant, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use serde_json::{Value, json};
 
-use super::{CellError, expected};
+use crate::fields::cell::{CellError, expected};
+use crate::fields::kind::{
+    Kind, KindInfo, Options, OptionsError, Storage, ValueKind, operand_as_cell, opt_err,
+};
 use crate::query::eval::TIME_FORMAT;
+
+/// A calendar date, `YYYY-MM-DD`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Date;
+
+impl KindInfo for Date {
+    const NAME: &'static str = "date";
+    const OPTION_KEYS: &'static [&'static str] = &[];
+
+    fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
+        Ok(Self)
+    }
+}
+
+impl Kind for Date {
+    fn options_json(&self) -> Value {
+        json!({})
+    }
+
+    fn storage(&self) -> Storage {
+        Storage::Cell(ValueKind::Text)
+    }
+
+    fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+        date(value, typecast)
+    }
+
+    fn text_operand(&self, text: &str, given: &Value, partial: bool) -> Result<String, String> {
+        if partial {
+            Ok(text.to_owned())
+        } else {
+            operand_as_cell(self, given)
+        }
+    }
+}
+
+/// An instant, stored as RFC 3339 UTC with milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateTime {
+    /// IANA time zone clients display it in.
+    pub timezone: String,
+}
+
+impl KindInfo for DateTime {
+    const NAME: &'static str = "datetime";
+    const OPTION_KEYS: &'static [&'static str] = &["timezone"];
+
+    fn parse(options: &Options<'_>) -> Result<Self, OptionsError> {
+        let timezone = options.string("timezone", "UTC")?;
+        if timezone.is_empty() || timezone.chars().count() > 64 {
+            return Err(opt_err("option timezone must be an IANA time zone name"));
+        }
+        Ok(Self { timezone })
+    }
+}
+
+impl Kind for DateTime {
+    fn options_json(&self) -> Value {
+        json!({ "timezone": self.timezone })
+    }
+
+    fn storage(&self) -> Storage {
+        Storage::Cell(ValueKind::Text)
+    }
+
+    fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+        datetime(value, typecast)
+    }
+
+    fn text_operand(&self, text: &str, given: &Value, partial: bool) -> Result<String, String> {
+        if partial {
+            Ok(text.to_owned())
+        } else {
+            operand_as_cell(self, given)
+        }
+    }
+}
 
 /// Parses exactly `YYYY-MM-DD` as a real calendar date.
 fn strict_date(s: &str) -> Option<NaiveDate> {
@@ -65,8 +145,8 @@ fn strict_time(s: &str) -> Option<NaiveTime> {
 
 /// Reads an instant: RFC 3339 with an offset, or with `typecast` a date
 /// (midnight UTC) or a date and time without offset (taken as UTC).
-fn parse_instant(s: &str, typecast: bool) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+fn parse_instant(s: &str, typecast: bool) -> Option<Instant<Utc>> {
+    if let Ok(t) = Instant::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
     if !typecast {
@@ -82,11 +162,11 @@ fn parse_instant(s: &str, typecast: bool) -> Option<DateTime<Utc>> {
 }
 
 /// Years whose text keeps byte order equal to time order.
-fn storable(t: &DateTime<Utc>) -> bool {
+fn storable(t: &Instant<Utc>) -> bool {
     (0..=9999).contains(&t.year())
 }
 
-pub(super) fn datetime(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+fn datetime(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
     let what = if typecast {
         "a date and time (RFC 3339, or YYYY-MM-DD[ HH:MM[:SS]] in UTC)"
     } else {
@@ -101,7 +181,7 @@ pub(super) fn datetime(value: &Value, typecast: bool) -> Result<Option<Value>, C
     }
 }
 
-pub(super) fn date(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+fn date(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
     let what = if typecast {
         "a date (YYYY-MM-DD, or a date and time)"
     } else {

@@ -1,12 +1,151 @@
-//! Text, long text, email, URL and phone cells.
+//! The text family: single-line text, long text, email, URL and phone.
+//! All are stored as JSON strings; text and long text take any value
+//! converted to text.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::number::number_text;
-use super::{CellError, expected};
+use crate::fields::cell::{CellError, expected};
+use crate::fields::decimal::number_text;
+use crate::fields::kind::{
+    Kind, KindInfo, Options, OptionsError, Storage, ValueKind, operand_as_cell,
+};
+
+/// Single-line text, optionally limited in length.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Text {
+    /// Maximum length in characters.
+    pub max_length: Option<u32>,
+}
+
+impl KindInfo for Text {
+    const NAME: &'static str = "text";
+    const OPTION_KEYS: &'static [&'static str] = &["max_length"];
+
+    fn parse(options: &Options<'_>) -> Result<Self, OptionsError> {
+        let max_length = match options.get("max_length") {
+            None => None,
+            Some(_) => Some(options.whole_in("max_length", 1..=100_000, 1)?),
+        };
+        Ok(Self {
+            max_length: max_length.and_then(|n| u32::try_from(n).ok()),
+        })
+    }
+}
+
+impl Kind for Text {
+    fn options_json(&self) -> Value {
+        match self.max_length {
+            Some(n) => json!({ "max_length": n }),
+            None => json!({}),
+        }
+    }
+
+    fn storage(&self) -> Storage {
+        Storage::Cell(ValueKind::Text)
+    }
+
+    fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+        single_line(value, typecast, self.max_length)
+    }
+
+    fn is_free_text(&self) -> bool {
+        true
+    }
+}
+
+/// Multi-line text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LongText;
+
+impl KindInfo for LongText {
+    const NAME: &'static str = "long_text";
+    const OPTION_KEYS: &'static [&'static str] = &[];
+
+    fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
+        Ok(Self)
+    }
+}
+
+impl Kind for LongText {
+    fn options_json(&self) -> Value {
+        json!({})
+    }
+
+    fn storage(&self) -> Storage {
+        Storage::Cell(ValueKind::Text)
+    }
+
+    fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+        long_text(value, typecast)
+    }
+
+    fn is_free_text(&self) -> bool {
+        true
+    }
+}
+
+/// Declares a text type without options whose cells are validated by
+/// `$validate` and whose exact-match operands are normalised like cells.
+macro_rules! checked_text {
+    ($(#[$doc:meta])* $name:ident, $api:literal, $validate:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        pub struct $name;
+
+        impl KindInfo for $name {
+            const NAME: &'static str = $api;
+            const OPTION_KEYS: &'static [&'static str] = &[];
+
+            fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
+                Ok(Self)
+            }
+        }
+
+        impl Kind for $name {
+            fn options_json(&self) -> Value {
+                json!({})
+            }
+
+            fn storage(&self) -> Storage {
+                Storage::Cell(ValueKind::Text)
+            }
+
+            fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+                $validate(value, typecast)
+            }
+
+            fn text_operand(&self, text: &str, given: &Value, partial: bool) -> Result<String, String> {
+                if partial {
+                    Ok(text.to_owned())
+                } else {
+                    operand_as_cell(self, given)
+                }
+            }
+        }
+    };
+}
+
+checked_text!(
+    /// An email address (domain lowercased).
+    Email,
+    "email",
+    email
+);
+checked_text!(
+    /// An http(s) URL.
+    Url,
+    "url",
+    url
+);
+checked_text!(
+    /// A phone number: digits and `+ - ( ) .` and spaces.
+    Phone,
+    "phone",
+    phone
+);
 
 /// Longest long-text cell, in characters.
-pub(crate) const LONG_TEXT_MAX_CHARS: usize = 100_000;
+const LONG_TEXT_MAX_CHARS: usize = 100_000;
 /// Longest email address (RFC 5321 path limit).
 const EMAIL_MAX_CHARS: usize = 254;
 /// Longest phone number, in characters.
@@ -29,7 +168,7 @@ fn is_line_break(c: char) -> bool {
     matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}')
 }
 
-pub(super) fn single_line(
+fn single_line(
     value: &Value,
     typecast: bool,
     max_length: Option<u32>,
@@ -54,7 +193,7 @@ pub(super) fn single_line(
     Ok(Some(Value::String(s)))
 }
 
-pub(super) fn long_text(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+fn long_text(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
     let s = string_of(value, typecast, "text")?;
     if s.chars().count() > LONG_TEXT_MAX_CHARS {
         return Err(expected(
@@ -73,7 +212,7 @@ fn trimmed(value: &Value, typecast: bool, what: &str) -> Result<Option<String>, 
     Ok((!t.is_empty()).then(|| t.to_owned()))
 }
 
-pub(super) fn email(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+fn email(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
     const WHAT: &str = "an email address";
     let Some(s) = trimmed(value, typecast, WHAT)? else {
         return Ok(None);
@@ -135,7 +274,7 @@ fn looks_like_bare_host(s: &str) -> bool {
         && !s.split(['/', '?', '#']).next().unwrap_or("").contains('@')
 }
 
-pub(super) fn url(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+fn url(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
     const WHAT: &str = "an http or https URL";
     let Some(s) = trimmed(value, typecast, WHAT)? else {
         return Ok(None);
@@ -154,7 +293,7 @@ pub(super) fn url(value: &Value, typecast: bool) -> Result<Option<Value>, CellEr
     Ok(Some(Value::String(format!("{scheme}://{rest}"))))
 }
 
-pub(super) fn phone(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+fn phone(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
     const WHAT: &str = "a phone number";
     let Some(s) = trimmed(value, typecast, WHAT)? else {
         return Ok(None);

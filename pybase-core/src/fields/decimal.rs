@@ -1,4 +1,4 @@
-//! Number, currency, percent, rating and duration cells.
+//! Exact decimal reading and rounding of number cells.
 //!
 //! Numbers keep exactly what was entered: a value is rounded on its shortest
 //! decimal representation (the digits a person typed, not the binary
@@ -9,20 +9,17 @@
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Number, Value};
 
-use super::{CellError, expected};
+use super::cell::{CellError, expected};
 
 /// Most significant digits a stored number may have: every decimal with at
 /// most 15 significant digits survives a trip through an f64 unchanged.
 const MAX_SIGNIFICANT_DIGITS: u32 = 15;
 
-/// Decimal places kept by duration cells (milliseconds).
-const DURATION_DECIMALS: u32 = 3;
-
 /// Largest integer an f64 holds exactly, 2^53.
 const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0;
 
 /// Why a number cannot be stored.
-enum Unstorable {
+pub(crate) enum Unstorable {
     /// The rounded number has more significant digits than an f64 keeps.
     TooPrecise,
     /// The number is beyond the range of an f64.
@@ -31,7 +28,7 @@ enum Unstorable {
 
 /// A finite decimal as `±d.ddd × 10^exp`, with no leading or trailing zeros
 /// in `digits`; zero has no digits.
-struct Scientific {
+pub(crate) struct Scientific {
     negative: bool,
     digits: String,
     exp: i32,
@@ -70,7 +67,7 @@ impl Scientific {
 
     /// Parses a plain decimal exactly: an optional sign, digits with an
     /// optional decimal point, an optional exponent. No `inf`, `nan` or hex.
-    fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         let (negative, body) = match s.strip_prefix('-') {
             Some(rest) => (true, rest),
             None => (false, s.strip_prefix('+').unwrap_or(s)),
@@ -115,12 +112,12 @@ impl Scientific {
     }
 
     /// Whether the value is a whole number.
-    fn is_integer(&self) -> bool {
+    pub(crate) fn is_integer(&self) -> bool {
         self.digits.is_empty() || self.len() - 1 - self.exp <= 0
     }
 
     /// The nearest f64.
-    fn to_f64(&self) -> Result<f64, Unstorable> {
+    pub(crate) fn to_f64(&self) -> Result<f64, Unstorable> {
         if self.digits.is_empty() {
             return Ok(0.0);
         }
@@ -210,7 +207,7 @@ pub fn normalize_number(value: f64, precision: u8) -> Result<f64, CellError> {
 
 /// The JSON form of a stored number: an integer when it is one (and exact),
 /// otherwise the f64. `-0` becomes `0`.
-pub(super) fn number_value(v: f64) -> Value {
+pub(crate) fn number_value(v: f64) -> Value {
     if v == 0.0 {
         return Value::from(0);
     }
@@ -246,7 +243,7 @@ fn json_number(n: &Number) -> Option<Scientific> {
 /// Reads a number cell: a JSON number, or with `typecast` a string that
 /// `parse_text` understands. Returns the value and a power of ten to apply
 /// (`-2` for "50%").
-fn read(
+pub(crate) fn read(
     value: &Value,
     typecast: bool,
     what: &str,
@@ -262,171 +259,13 @@ fn read(
 }
 
 /// Rounds what [`read`] gave and emits the stored value.
-fn finish(sci: Scientific, shift: i32, dp: u32, given: &Value) -> Result<Option<Value>, CellError> {
+pub(crate) fn finish(
+    sci: Scientific,
+    shift: i32,
+    dp: u32,
+    given: &Value,
+) -> Result<Option<Value>, CellError> {
     round_shifted(sci, shift, dp)
         .map(|r| Some(number_value(r)))
         .map_err(|why| unstorable(&why, given))
-}
-
-/// A plain decimal string, unshifted.
-fn plain(s: &str) -> Option<(Scientific, i32)> {
-    Scientific::parse(s).map(|sci| (sci, 0))
-}
-
-pub(super) fn number(
-    value: &Value,
-    typecast: bool,
-    precision: u8,
-) -> Result<Option<Value>, CellError> {
-    let (sci, shift) = read(value, typecast, "a number", plain)?;
-    finish(sci, shift, u32::from(precision), value)
-}
-
-/// Removes thousands separators from the integer part of `s` when they are
-/// placed every three digits ("1,234,567.5"); `None` when commas are
-/// elsewhere.
-fn strip_thousands(s: &str) -> Option<String> {
-    if !s.contains(',') {
-        return Some(s.to_owned());
-    }
-    let (sign, body) = match s.strip_prefix(['+', '-']) {
-        Some(rest) => (&s[..1], rest),
-        None => ("", s),
-    };
-    let (int, rest) = match body.find('.') {
-        Some(i) => body.split_at(i),
-        None => (body, ""),
-    };
-    if rest.contains(',') {
-        return None;
-    }
-    let mut groups = int.split(',');
-    let first = groups.next()?;
-    if first.is_empty() || first.len() > 3 || !first.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let mut out = format!("{sign}{first}");
-    for g in groups {
-        if g.len() != 3 || !g.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        out.push_str(g);
-    }
-    out.push_str(rest);
-    Some(out)
-}
-
-/// Parses an amount: the field's symbol and `$`, `€`, `£` anywhere, thousands
-/// commas, and spaces after a leading sign are allowed.
-fn parse_amount(s: &str, symbol: &str) -> Option<Scientific> {
-    let mut text = s.to_owned();
-    if !symbol.is_empty() {
-        text = text.replace(symbol, "");
-    }
-    text.retain(|c| !matches!(c, '$' | '€' | '£'));
-    let text = text.trim();
-    let text = match text.strip_prefix(['+', '-']) {
-        Some(rest) => format!("{}{}", &text[..1], rest.trim_start()),
-        None => text.to_owned(),
-    };
-    Scientific::parse(&strip_thousands(&text)?)
-}
-
-pub(super) fn currency(
-    value: &Value,
-    typecast: bool,
-    symbol: &str,
-    precision: u8,
-) -> Result<Option<Value>, CellError> {
-    let (sci, shift) = read(value, typecast, "a number", |s| {
-        parse_amount(s, symbol).map(|sci| (sci, 0))
-    })?;
-    finish(sci, shift, u32::from(precision), value)
-}
-
-pub(super) fn percent(
-    value: &Value,
-    typecast: bool,
-    precision: u8,
-) -> Result<Option<Value>, CellError> {
-    let (sci, shift) = read(value, typecast, "a number", |s| match s.strip_suffix('%') {
-        Some(pct) => Scientific::parse(pct.trim_end()).map(|sci| (sci, -2)),
-        None => plain(s),
-    })?;
-    // The precision is of the displayed percentage, so the fraction keeps two
-    // more places.
-    finish(sci, shift, u32::from(precision) + 2, value)
-}
-
-pub(super) fn rating(value: &Value, typecast: bool, max: u8) -> Result<Option<Value>, CellError> {
-    let what = format!("a whole number from 1 to {max}");
-    let bad = || expected(&what, value);
-    let (sci, _) = read(value, typecast, &what, plain).map_err(|_| bad())?;
-    if !sci.is_integer() {
-        return Err(bad());
-    }
-    let v = sci.to_f64().map_err(|_| bad())?;
-    if v == 0.0 {
-        return Ok(None);
-    }
-    if v < 1.0 || v > f64::from(max) {
-        return Err(bad());
-    }
-    Ok(Some(Value::from(v as u8)))
-}
-
-/// Parses `h:mm`, `h:mm:ss` or `h:mm:ss.sss` (optionally negative) into
-/// seconds.
-fn parse_clock(s: &str) -> Option<Scientific> {
-    let (sign, body) = match s.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", s.strip_prefix('+').unwrap_or(s)),
-    };
-    let mut parts = body.split(':');
-    let hours = parts.next()?;
-    let minutes = parts.next()?;
-    let seconds = parts.next();
-    if parts.next().is_some() {
-        return None;
-    }
-    let all_digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
-    if !all_digits(hours) || hours.len() > 12 || minutes.len() != 2 || !all_digits(minutes) {
-        return None;
-    }
-    let h: u64 = hours.parse().ok()?;
-    let m: u64 = minutes.parse().ok()?;
-    if m >= 60 {
-        return None;
-    }
-    let (secs, frac) = match seconds {
-        None => (0, ""),
-        Some(sec) => {
-            let (whole, frac) = sec.split_once('.').unwrap_or((sec, ""));
-            if whole.len() != 2 || !all_digits(whole) {
-                return None;
-            }
-            if sec.contains('.') && (!all_digits(frac) || frac.len() > 9) {
-                return None;
-            }
-            let s: u64 = whole.parse().ok()?;
-            if s >= 60 {
-                return None;
-            }
-            (s, frac)
-        }
-    };
-    let total = h * 3600 + m * 60 + secs;
-    Scientific::parse(&format!("{sign}{total}.{frac}"))
-}
-
-pub(super) fn duration(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
-    let what = if typecast {
-        "a number of seconds or h:mm[:ss[.sss]]"
-    } else {
-        "a number of seconds"
-    };
-    let (sci, shift) = read(value, typecast, what, |s| {
-        plain(s).or_else(|| parse_clock(s).map(|sci| (sci, 0)))
-    })?;
-    finish(sci, shift, DURATION_DECIMALS, value)
 }

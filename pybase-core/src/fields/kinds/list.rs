@@ -1,0 +1,231 @@
+//! The id-list family: attachments and links, whose cells are lists of ids
+//! of other rows.
+//!
+//! Only the shape and the id syntax are checked here; whether the attachments
+//! and records exist is the facade's business (it reads
+//! [`Kind::references`]).
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+
+use crate::fields::cell::{CellError, expected};
+use crate::fields::kind::{
+    Kind, KindInfo, Options, OptionsError, Reference, RenderContext, Storage, ValueKind, opt_err,
+};
+use crate::fields::registry::FieldType;
+use crate::ids::{AttachmentId, IdParseError, RecordId, TableId};
+
+/// A list of uploaded attachments of the field's table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Attachment;
+
+impl KindInfo for Attachment {
+    const NAME: &'static str = "attachment";
+    const OPTION_KEYS: &'static [&'static str] = &[];
+
+    fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
+        Ok(Self)
+    }
+}
+
+impl Kind for Attachment {
+    fn options_json(&self) -> Value {
+        json!({})
+    }
+
+    fn storage(&self) -> Storage {
+        Storage::Cell(ValueKind::List)
+    }
+
+    fn validate(&self, value: &Value, _typecast: bool) -> Result<Option<Value>, CellError> {
+        attachments(value)
+    }
+
+    fn accepts_other_types(&self) -> bool {
+        false
+    }
+
+    fn converts_only_to_text(&self) -> bool {
+        true
+    }
+
+    fn list_operand(&self, item: &str, _: &Value) -> Result<String, String> {
+        AttachmentId::parse(item)
+            .map(|id| id.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    fn references(&self) -> Option<Reference> {
+        Some(Reference::Attachments)
+    }
+
+    fn raw_items(&self, value: &Value) -> Option<usize> {
+        Some(value.as_array().map_or(0, Vec::len))
+    }
+
+    fn render(&self, cell: &Value, ctx: &dyn RenderContext) -> Value {
+        match cell {
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|s| AttachmentId::parse(s).ok())
+                    .filter_map(|id| ctx.attachment(id))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
+/// Links to records of another (or the same) table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The table whose records this field links to.
+    pub linked_table_id: TableId,
+    /// Whether more than one record may be linked.
+    pub allow_multiple: bool,
+}
+
+impl KindInfo for Link {
+    const NAME: &'static str = "link";
+    const OPTION_KEYS: &'static [&'static str] = &["linked_table_id", "allow_multiple"];
+
+    fn parse(options: &Options<'_>) -> Result<Self, OptionsError> {
+        let linked_table_id = match options.map().get("linked_table_id") {
+            Some(Value::String(s)) => {
+                TableId::parse(s).map_err(|e| opt_err(format!("option linked_table_id: {e}")))?
+            }
+            _ => return Err(opt_err("option linked_table_id (a table id) is required")),
+        };
+        Ok(Self {
+            linked_table_id,
+            allow_multiple: options.boolean("allow_multiple", true)?,
+        })
+    }
+}
+
+impl Kind for Link {
+    fn options_json(&self) -> Value {
+        json!({ "linked_table_id": self.linked_table_id, "allow_multiple": self.allow_multiple })
+    }
+
+    fn storage(&self) -> Storage {
+        Storage::Cell(ValueKind::List)
+    }
+
+    fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+        links(value, typecast, self.allow_multiple)
+    }
+
+    fn accepts_other_types(&self) -> bool {
+        false
+    }
+
+    fn converts_only_to_text(&self) -> bool {
+        true
+    }
+
+    fn keeps_cells_of(&self, old: &FieldType) -> Result<(), String> {
+        match old.references() {
+            Some(Reference::Records(table)) if table != self.linked_table_id => {
+                Err("the linked records belong to another table".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn list_operand(&self, item: &str, _: &Value) -> Result<String, String> {
+        RecordId::parse(item)
+            .map(|id| id.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    fn references(&self) -> Option<Reference> {
+        Some(Reference::Records(self.linked_table_id))
+    }
+
+    fn raw_items(&self, value: &Value) -> Option<usize> {
+        Some(value.as_array().map_or(0, Vec::len))
+    }
+}
+
+/// The id text of one list item: a string, or an object with a string `id`
+/// (what a client read back from a record, other keys ignored).
+fn item_id(item: &Value) -> Option<&str> {
+    match item {
+        Value::String(s) => Some(s),
+        Value::Object(o) => o.get("id").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// Parses every item of `items` with `parse`, deduplicating in first-seen
+/// order. `what` names the expected list in errors.
+fn id_list(
+    items: &[Value],
+    given: &Value,
+    what: &str,
+    parse: impl Fn(&str) -> Result<String, IdParseError>,
+) -> Result<Vec<String>, CellError> {
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    let mut seen: HashSet<String> = HashSet::with_capacity(items.len());
+    for item in items {
+        let id = item_id(item)
+            .ok_or_else(|| expected(what, given))
+            .and_then(|s| {
+                parse(s).map_err(|e| {
+                    let article = if e.kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                        "an"
+                    } else {
+                        "a"
+                    };
+                    let what = format!(
+                        "{article} {} id ({} followed by 14 letters or digits)",
+                        e.kind, e.prefix
+                    );
+                    expected(&what, item)
+                })
+            })?;
+        if seen.insert(id.clone()) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+fn stored(ids: Vec<String>) -> Option<Value> {
+    (!ids.is_empty()).then(|| Value::Array(ids.into_iter().map(Value::String).collect()))
+}
+
+fn attachments(value: &Value) -> Result<Option<Value>, CellError> {
+    const WHAT: &str = "a list of attachments ({\"id\": \"att...\"} or \"att...\")";
+    let Value::Array(items) = value else {
+        return Err(expected(WHAT, value));
+    };
+    let ids = id_list(items, value, WHAT, |s| {
+        AttachmentId::parse(s).map(|id| id.to_string())
+    })?;
+    Ok(stored(ids))
+}
+
+fn links(value: &Value, typecast: bool, allow_multiple: bool) -> Result<Option<Value>, CellError> {
+    const WHAT: &str = "a list of record ids";
+    let single;
+    let items: &[Value] = match value {
+        Value::Array(items) => items,
+        Value::String(_) if typecast => {
+            single = [value.clone()];
+            &single
+        }
+        _ => return Err(expected(WHAT, value)),
+    };
+    let ids = id_list(items, value, WHAT, |s| {
+        RecordId::parse(s).map(|id| id.to_string())
+    })?;
+    if !allow_multiple && ids.len() > 1 {
+        return Err(expected("at most one linked record", value));
+    }
+    Ok(stored(ids))
+}
