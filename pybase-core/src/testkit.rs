@@ -42,6 +42,7 @@ macro_rules! conformance_tests {
             access::api_key_scopes_and_workspace_limit,
             schema::schema_crud_and_unique_field_names,
             schema::every_field_type_validates_cells,
+            schema::every_registered_type_stores_what_it_validates,
             schema::typecast_converts_and_creates_choices,
             schema::computed_fields_reject_writes_and_are_rendered,
             schema::link_cells_accept_only_live_records,

@@ -120,6 +120,11 @@ pub trait KindInfo: Kind + Sized {
     const OPTION_KEYS: &'static [&'static str];
     /// Builds the type from its options (keys already checked).
     fn parse(options: &Options<'_>) -> Result<Self, OptionsError>;
+
+    /// Option sets that exercise the type's rules, the narrowest last (a
+    /// change to it may fail where the others keep every cell); links point
+    /// at `linked_table`. Tests and generators take every type from here.
+    fn examples(linked_table: TableId) -> Vec<Self>;
 }
 
 /// The behaviour of one field type (implemented by the structs in `kinds`,
@@ -135,6 +140,13 @@ pub trait Kind: std::fmt::Debug + Send + Sync {
     /// [`FieldType::validate_cell`], which handles empties and computed
     /// types first).
     fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError>;
+
+    /// Client inputs that probe this type's rules, valid and invalid, with
+    /// and without typecast (edge dates, over-precise numbers, unknown
+    /// choices, ...). Tests and generators draw cells and filter operands
+    /// from them, beside generic values of the type's storage kind. Types
+    /// whose cells are ids of other rows give none (tests make those rows).
+    fn sample_inputs(&self) -> Vec<Value>;
 
     /// Whether an absent cell is itself a value (an unchecked box), so a
     /// conversion that empties a cell loses nothing.

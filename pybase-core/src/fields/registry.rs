@@ -61,6 +61,15 @@ macro_rules! field_types {
                 }
             }
 
+            /// Every type with each of its example option sets
+            /// ([`KindInfo::examples`]), in registry order; links point at
+            /// `linked_table`.
+            pub fn examples(linked_table: crate::ids::TableId) -> Vec<Self> {
+                let mut out = Vec::new();
+                $( out.extend(<$kind as KindInfo>::examples(linked_table).into_iter().map(Self::$variant)); )*
+                out
+            }
+
             /// The type's behaviour.
             pub fn kind(&self) -> &dyn Kind {
                 match self {

@@ -42,42 +42,35 @@ fn num_text(t: &FieldType, text: &str, typecast: bool) -> String {
     ok(t, v, typecast).unwrap().to_string()
 }
 
-/// One field of every type, with options that exercise the rules.
+/// Every type with each of its example option sets (from the registry).
 pub(crate) fn all_types() -> Vec<FieldType> {
-    vec![
-        ft("text", Value::Null),
-        ft("text", json!({ "max_length": 5 })),
-        ft("long_text", Value::Null),
-        ft("email", Value::Null),
-        ft("url", Value::Null),
-        ft("phone", Value::Null),
-        ft("number", json!({ "precision": 0 })),
-        ft("number", json!({ "precision": 2 })),
-        ft("number", json!({ "precision": 8 })),
-        ft("currency", json!({ "symbol": "CHF", "precision": 2 })),
-        ft("percent", json!({ "precision": 1 })),
-        ft("rating", json!({ "max": 5 })),
-        ft("duration", Value::Null),
-        ft("checkbox", Value::Null),
-        ft("single_select", json!({ "choices": ["a", "b", "c, d"] })),
-        ft("multi_select", json!({ "choices": ["a", "b", "c, d"] })),
-        ft("date", Value::Null),
-        ft("datetime", Value::Null),
-        ft("attachment", Value::Null),
-        ft(
-            "link",
-            json!({ "linked_table_id": TableId::new(), "allow_multiple": true }),
-        ),
-        ft(
-            "link",
-            json!({ "linked_table_id": TableId::new(), "allow_multiple": false }),
-        ),
-        ft("autonumber", Value::Null),
-        ft("created_time", Value::Null),
-        ft("updated_time", Value::Null),
-        ft("created_by", Value::Null),
-        ft("updated_by", Value::Null),
-    ]
+    FieldType::examples(TableId::new())
+}
+
+#[test]
+fn every_type_has_examples_and_its_samples_validate_to_normal_cells() {
+    let types = all_types();
+    for &name in FieldType::NAMES {
+        assert!(
+            types.iter().any(|t| t.type_name() == name),
+            "{name} has no example"
+        );
+    }
+    for t in &types {
+        for v in t.kind().sample_inputs() {
+            for typecast in [false, true] {
+                if let Ok(Some(cell)) = t.validate_cell(&v, typecast)
+                    && crate::fields::new_choice_names(t, &cell).is_empty()
+                {
+                    assert_eq!(
+                        t.validate_cell(&cell, false),
+                        Ok(Some(cell.clone())),
+                        "{t:?}: {v} gave {cell}, which is not normal"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Strings that look like what clients send to the various types.

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use crate::fields::cell::{CellError, expected};
 use crate::fields::kind::{Kind, KindInfo, Options, OptionsError, Storage, ValueKind};
+use crate::ids::TableId;
 
 /// A boolean; absent means false.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -15,6 +16,10 @@ impl KindInfo for Checkbox {
 
     fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
         Ok(Self)
+    }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![Self]
     }
 }
 
@@ -29,6 +34,21 @@ impl Kind for Checkbox {
 
     fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
         checkbox(value, typecast)
+    }
+
+    fn sample_inputs(&self) -> Vec<Value> {
+        vec![
+            json!(true),
+            json!(false),
+            json!("true"),
+            json!("Yes"),
+            json!(" off "),
+            json!(1),
+            json!(0),
+            json!(2),
+            json!("no"),
+            json!("maybe"),
+        ]
     }
 
     fn absent_is_a_value(&self) -> bool {

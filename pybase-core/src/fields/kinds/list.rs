@@ -27,6 +27,10 @@ impl KindInfo for Attachment {
     fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
         Ok(Self)
     }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![Self]
+    }
 }
 
 impl Kind for Attachment {
@@ -40,6 +44,10 @@ impl Kind for Attachment {
 
     fn validate(&self, value: &Value, _typecast: bool) -> Result<Option<Value>, CellError> {
         attachments(value)
+    }
+
+    fn sample_inputs(&self) -> Vec<Value> {
+        Vec::new()
     }
 
     fn accepts_other_types(&self) -> bool {
@@ -104,6 +112,19 @@ impl KindInfo for Link {
             allow_multiple: options.boolean("allow_multiple", true)?,
         })
     }
+
+    fn examples(linked_table: TableId) -> Vec<Self> {
+        vec![
+            Self {
+                linked_table_id: linked_table,
+                allow_multiple: true,
+            },
+            Self {
+                linked_table_id: linked_table,
+                allow_multiple: false,
+            },
+        ]
+    }
 }
 
 impl Kind for Link {
@@ -117,6 +138,10 @@ impl Kind for Link {
 
     fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
         links(value, typecast, self.allow_multiple)
+    }
+
+    fn sample_inputs(&self) -> Vec<Value> {
+        Vec::new()
     }
 
     fn accepts_other_types(&self) -> bool {

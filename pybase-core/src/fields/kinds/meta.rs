@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::fields::cell::CellError;
 use crate::fields::kind::{Kind, KindInfo, MetaColumn, Options, OptionsError, Storage};
-use crate::ids::UserId;
+use crate::ids::{TableId, UserId};
 use crate::query::eval::TIME_FORMAT;
 
 /// Why a store-kept cell cannot be written.
@@ -52,6 +52,10 @@ macro_rules! store_kept {
             fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
                 Ok(Self)
             }
+
+            fn examples(_: TableId) -> Vec<Self> {
+                vec![Self]
+            }
         }
 
         impl Kind for $name {
@@ -65,6 +69,11 @@ macro_rules! store_kept {
 
             fn validate(&self, _: &Value, _: bool) -> Result<Option<Value>, CellError> {
                 Err(read_only())
+            }
+
+            fn sample_inputs(&self) -> Vec<Value> {
+                // Every write is refused; these probe that.
+                vec![json!(1), json!("2024-02-29T12:30:00Z"), json!("usrAAAAAAAAAAAAAA")]
             }
 
             fn text_operand(&self, $text: &str, $given: &Value, _partial: bool) -> Result<String, String> {

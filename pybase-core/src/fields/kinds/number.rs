@@ -7,6 +7,7 @@ use crate::fields::cell::{CellError, expected};
 use crate::fields::decimal::{Scientific, finish, read};
 use crate::fields::kind::{Kind, KindInfo, Options, OptionsError, Storage, ValueKind};
 use crate::fields::registry::FieldType;
+use crate::ids::TableId;
 
 /// Decimal places kept by duration cells (milliseconds).
 const DURATION_DECIMALS: u32 = 3;
@@ -21,6 +22,34 @@ fn numeric_input(value: &Value) -> Result<Value, String> {
         Value::Bool(b) => Ok(Value::from(u8::from(*b))),
         _ => crate::fields::kind::plain_conversion_input(false, value),
     }
+}
+
+/// Numbers that probe exact reading and rounding: halves, extremes, more
+/// than 15 significant digits, and text only typecast reads.
+fn number_samples() -> Vec<Value> {
+    vec![
+        json!(0),
+        json!(-0.0),
+        json!(1),
+        json!(-1),
+        json!(0.1),
+        json!(2.675),
+        json!(-2.5),
+        json!(123_456_789.123_456),
+        json!(999_999_999_999_999_i64),
+        json!(1e20),
+        json!(1e308),
+        json!(5e-324),
+        json!(0.1 + 0.2),
+        json!(9_007_199_254_740_993_i64),
+        json!(u64::MAX),
+        json!("12"),
+        json!(" -3.5 "),
+        json!("1,234.5"),
+        json!("1e308"),
+        json!("abc"),
+        json!(true),
+    ]
 }
 
 /// A number with 0..=8 decimal places.
@@ -39,6 +68,14 @@ impl KindInfo for Number {
             precision: options.precision(0)?,
         })
     }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![
+            Self { precision: 2 },
+            Self { precision: 8 },
+            Self { precision: 0 },
+        ]
+    }
 }
 
 impl Kind for Number {
@@ -52,6 +89,10 @@ impl Kind for Number {
 
     fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
         number(value, typecast, self.precision)
+    }
+
+    fn sample_inputs(&self) -> Vec<Value> {
+        number_samples()
     }
 
     fn conversion_input(&self, _: &FieldType, value: &Value) -> Result<Value, String> {
@@ -78,6 +119,19 @@ impl KindInfo for Currency {
             precision: options.precision(2)?,
         })
     }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![
+            Self {
+                symbol: "CHF".into(),
+                precision: 2,
+            },
+            Self {
+                symbol: "€".into(),
+                precision: 0,
+            },
+        ]
+    }
 }
 
 impl Kind for Currency {
@@ -91,6 +145,12 @@ impl Kind for Currency {
 
     fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
         currency(value, typecast, &self.symbol, self.precision)
+    }
+
+    fn sample_inputs(&self) -> Vec<Value> {
+        let mut out = number_samples();
+        out.extend([json!("$1,000.50"), json!("- € 3"), json!("CHF 12")]);
+        out
     }
 
     fn conversion_input(&self, _: &FieldType, value: &Value) -> Result<Value, String> {
@@ -115,6 +175,10 @@ impl KindInfo for Percent {
             precision: options.precision(2)?,
         })
     }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![Self { precision: 2 }, Self { precision: 0 }]
+    }
 }
 
 impl Kind for Percent {
@@ -128,6 +192,12 @@ impl Kind for Percent {
 
     fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
         percent(value, typecast, self.precision)
+    }
+
+    fn sample_inputs(&self) -> Vec<Value> {
+        let mut out = number_samples();
+        out.extend([json!("50%"), json!("12.5 %"), json!("%")]);
+        out
     }
 
     fn conversion_input(&self, _: &FieldType, value: &Value) -> Result<Value, String> {
@@ -152,6 +222,10 @@ impl KindInfo for Rating {
             max: u8::try_from(max).unwrap_or(5),
         })
     }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![Self { max: 5 }, Self { max: 10 }, Self { max: 2 }]
+    }
 }
 
 impl Kind for Rating {
@@ -165,6 +239,13 @@ impl Kind for Rating {
 
     fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
         rating(value, typecast, self.max)
+    }
+
+    fn sample_inputs(&self) -> Vec<Value> {
+        (0..12)
+            .map(Value::from)
+            .chain([json!(2.5), json!("3"), json!(-1)])
+            .collect()
     }
 
     fn conversion_input(&self, _: &FieldType, value: &Value) -> Result<Value, String> {
@@ -193,6 +274,17 @@ impl KindInfo for Duration {
         }
         Ok(Self { format })
     }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![
+            Self {
+                format: "h:mm".into(),
+            },
+            Self {
+                format: "h:mm:ss.sss".into(),
+            },
+        ]
+    }
 }
 
 impl Kind for Duration {
@@ -206,6 +298,19 @@ impl Kind for Duration {
 
     fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
         duration(value, typecast)
+    }
+
+    fn sample_inputs(&self) -> Vec<Value> {
+        let mut out = number_samples();
+        out.extend([
+            json!("1:30"),
+            json!("01:02:03.5"),
+            json!("90"),
+            json!("-1:00"),
+            json!("1:60"),
+            json!("x"),
+        ]);
+        out
     }
 
     fn conversion_input(&self, _: &FieldType, value: &Value) -> Result<Value, String> {

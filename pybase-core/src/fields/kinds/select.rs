@@ -12,7 +12,7 @@ use crate::fields::kind::{
     Kind, KindInfo, Options, OptionsError, Storage, ValueKind, check_keys, opt_err,
 };
 use crate::fields::registry::FieldType;
-use crate::ids::ChoiceId;
+use crate::ids::{ChoiceId, TableId};
 
 /// One choice of a single or multiple select field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +24,41 @@ pub struct Choice {
     /// Optional colour name or hex code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub color: Option<String>,
+}
+
+/// Choice lists that probe ordering and matching: case, accents, digits,
+/// a comma inside a name; the narrowest last.
+fn example_choices() -> Vec<Vec<Choice>> {
+    let list = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| Choice {
+                id: ChoiceId::default(),
+                name: (*n).to_owned(),
+                color: None,
+            })
+            .collect()
+    };
+    vec![
+        list(&["a", "B", "ü", "é x", "Zeta", "10"]),
+        list(&["a", "b", "c, d"]),
+        list(&["a"]),
+    ]
+}
+
+/// Choice names, known and unknown, and values only typecast reads.
+fn choice_samples() -> Vec<Value> {
+    vec![
+        json!("a"),
+        json!("B"),
+        json!("b"),
+        json!("é x"),
+        json!(" Zeta "),
+        json!("c, d"),
+        json!("zz"),
+        json!(10),
+        json!(""),
+    ]
 }
 
 /// One choice name out of the field's choices.
@@ -42,6 +77,13 @@ impl KindInfo for SingleSelect {
             choices: parse_choices(options.map())?,
         })
     }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        example_choices()
+            .into_iter()
+            .map(|choices| Self { choices })
+            .collect()
+    }
 }
 
 impl Kind for SingleSelect {
@@ -55,6 +97,10 @@ impl Kind for SingleSelect {
 
     fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
         single(value, typecast, &self.choices)
+    }
+
+    fn sample_inputs(&self) -> Vec<Value> {
+        choice_samples()
     }
 
     fn text_operand(&self, text: &str, given: &Value, partial: bool) -> Result<String, String> {
@@ -97,6 +143,13 @@ impl KindInfo for MultiSelect {
             choices: parse_choices(options.map())?,
         })
     }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        example_choices()
+            .into_iter()
+            .map(|choices| Self { choices })
+            .collect()
+    }
 }
 
 impl Kind for MultiSelect {
@@ -110,6 +163,18 @@ impl Kind for MultiSelect {
 
     fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
         multi(value, typecast, &self.choices)
+    }
+
+    fn sample_inputs(&self) -> Vec<Value> {
+        let mut out: Vec<Value> = choice_samples().into_iter().map(|c| json!([c])).collect();
+        out.extend([
+            json!(["a", "B"]),
+            json!(["a", "a", " "]),
+            json!("a,B"),
+            json!("c, d"),
+            json!([1, 2]),
+        ]);
+        out
     }
 
     fn conversion_input(&self, from: &FieldType, value: &Value) -> Result<Value, String> {

@@ -9,6 +9,7 @@ use crate::fields::decimal::number_text;
 use crate::fields::kind::{
     Kind, KindInfo, Options, OptionsError, Storage, ValueKind, operand_as_cell,
 };
+use crate::ids::TableId;
 
 /// Single-line text, optionally limited in length.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -30,6 +31,18 @@ impl KindInfo for Text {
             max_length: max_length.and_then(|n| u32::try_from(n).ok()),
         })
     }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![
+            Self { max_length: None },
+            Self {
+                max_length: Some(5),
+            },
+            Self {
+                max_length: Some(1),
+            },
+        ]
+    }
 }
 
 impl Kind for Text {
@@ -48,6 +61,24 @@ impl Kind for Text {
         single_line(value, typecast, self.max_length)
     }
 
+    fn sample_inputs(&self) -> Vec<Value> {
+        let texts = [
+            "a",
+            "Apple pie",
+            "  padded  ",
+            "line\nbreak",
+            "crlf\r\nend",
+            "nul\u{0}inside",
+            "日本語",
+            "%",
+            "a\\b",
+            "'; DROP TABLE records; --",
+        ];
+        let mut out: Vec<Value> = texts.iter().map(|s| Value::from(*s)).collect();
+        out.extend([json!(12), json!(true)]);
+        out
+    }
+
     fn is_free_text(&self) -> bool {
         true
     }
@@ -64,6 +95,10 @@ impl KindInfo for LongText {
     fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
         Ok(Self)
     }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![Self]
+    }
 }
 
 impl Kind for LongText {
@@ -79,6 +114,15 @@ impl Kind for LongText {
         long_text(value, typecast)
     }
 
+    fn sample_inputs(&self) -> Vec<Value> {
+        vec![
+            json!("line one\nline two"),
+            json!("long é ".repeat(700)),
+            json!("x".repeat(LONG_TEXT_MAX_CHARS + 1)),
+            json!(2.5),
+        ]
+    }
+
     fn is_free_text(&self) -> bool {
         true
     }
@@ -87,7 +131,7 @@ impl Kind for LongText {
 /// Declares a text type without options whose cells are validated by
 /// `$validate` and whose exact-match operands are normalised like cells.
 macro_rules! checked_text {
-    ($(#[$doc:meta])* $name:ident, $api:literal, $validate:ident) => {
+    ($(#[$doc:meta])* $name:ident, $api:literal, $validate:ident, $samples:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Default)]
         pub struct $name;
@@ -98,6 +142,10 @@ macro_rules! checked_text {
 
             fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
                 Ok(Self)
+            }
+
+            fn examples(_: TableId) -> Vec<Self> {
+                vec![Self]
             }
         }
 
@@ -112,6 +160,10 @@ macro_rules! checked_text {
 
             fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
                 $validate(value, typecast)
+            }
+
+            fn sample_inputs(&self) -> Vec<Value> {
+                $samples.iter().map(|s: &&str| Value::from(*s)).collect()
             }
 
             fn text_operand(&self, text: &str, given: &Value, partial: bool) -> Result<String, String> {
@@ -129,19 +181,22 @@ checked_text!(
     /// An email address (domain lowercased).
     Email,
     "email",
-    email
+    email,
+    ["bob@example.com", "Bob@Example.COM", " a@b.co ", "x@y", "not an email", "a@@b.c"]
 );
 checked_text!(
     /// An http(s) URL.
     Url,
     "url",
-    url
+    url,
+    ["https://example.com/a?b=c", "HTTP://Example.com", "http://ü.example/ä", "example.com", "ftp://x.y", "https://"]
 );
 checked_text!(
     /// A phone number: digits and `+ - ( ) .` and spaces.
     Phone,
     "phone",
-    phone
+    phone,
+    ["+1 (555) 010-9999", "555-0100", "+49 30 1234567", "12", "call me"]
 );
 
 /// Longest long-text cell, in characters.

@@ -11,6 +11,7 @@ use crate::fields::cell::{CellError, expected};
 use crate::fields::kind::{
     Kind, KindInfo, Options, OptionsError, Storage, ValueKind, operand_as_cell, opt_err,
 };
+use crate::ids::TableId;
 use crate::query::eval::TIME_FORMAT;
 
 /// A calendar date, `YYYY-MM-DD`.
@@ -23,6 +24,10 @@ impl KindInfo for Date {
 
     fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
         Ok(Self)
+    }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![Self]
     }
 }
 
@@ -37,6 +42,22 @@ impl Kind for Date {
 
     fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
         date(value, typecast)
+    }
+
+    fn sample_inputs(&self) -> Vec<Value> {
+        [
+            "2024-02-29",
+            "2023-02-29",
+            "2024-2-3",
+            "0001-01-01",
+            "9999-12-31",
+            "2024-02-29T23:30:00-02:00",
+            "2024-13-01",
+            "yesterday",
+        ]
+        .iter()
+        .map(|s| Value::from(*s))
+        .collect()
     }
 
     fn text_operand(&self, text: &str, given: &Value, partial: bool) -> Result<String, String> {
@@ -66,6 +87,17 @@ impl KindInfo for DateTime {
         }
         Ok(Self { timezone })
     }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![
+            Self {
+                timezone: "UTC".into(),
+            },
+            Self {
+                timezone: "Europe/Berlin".into(),
+            },
+        ]
+    }
 }
 
 impl Kind for DateTime {
@@ -79,6 +111,22 @@ impl Kind for DateTime {
 
     fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
         datetime(value, typecast)
+    }
+
+    fn sample_inputs(&self) -> Vec<Value> {
+        [
+            "2024-02-29T12:30:00Z",
+            "2024-02-29T12:30:00.123+02:00",
+            "2024-02-29T23:59:59.999-11:00",
+            "1970-01-01T00:00:00Z",
+            "2024-02-29",
+            "2024-02-29 12:30",
+            "2024-02-29T25:00:00Z",
+            "T",
+        ]
+        .iter()
+        .map(|s| Value::from(*s))
+        .collect()
     }
 
     fn text_operand(&self, text: &str, given: &Value, partial: bool) -> Result<String, String> {
