@@ -45,6 +45,7 @@ use pybase_core::facade::{
     FieldKey, FieldPatch, NewBase, NewField, NewTable, NewView, NewWorkspace, QueryInput,
     WriteOptions,
 };
+use pybase_core::fields::{FieldType, MetaColumn, Reference, Storage, ValueKind};
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, WorkspaceId};
 use pybase_core::model::{Base, Cells, Field, Record, Table, User, Workspace};
 use pybase_core::query::{
@@ -58,117 +59,118 @@ use serde_json::{Map, Value, json};
 // ---------------------------------------------------------------------------
 // The schema: every field type, in a fixed order, with generated options.
 
-/// Field names, one per field type, in table order.
-const NAMES: [&str; 22] = [
-    "Name", "Notes", "Email", "Site", "Phone", "Qty", "Price", "Pct", "Stars", "Time", "Done",
-    "Status", "Tags", "Due", "When", "Files", "Refs", "No", "Created", "Updated", "Creator",
-    "Editor",
-];
-
-/// Field types, matching [`NAMES`].
-const TYPES: [&str; 22] = [
-    "text",
-    "long_text",
-    "email",
-    "url",
-    "phone",
-    "number",
-    "currency",
-    "percent",
-    "rating",
-    "duration",
-    "checkbox",
-    "single_select",
-    "multi_select",
-    "date",
-    "datetime",
-    "attachment",
-    "link",
-    "autonumber",
-    "created_time",
-    "updated_time",
-    "created_by",
-    "updated_by",
-];
-
-/// What filter operators a field's values take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Text,
-    Number,
-    Bool,
-    List,
+/// The field types, one field each, in registry order: the table, the
+/// generators and the option sets all come from the registry, so a new
+/// type is covered without editing this file.
+fn types() -> &'static [&'static str] {
+    FieldType::NAMES
 }
 
-fn kind(i: usize) -> Kind {
-    match i {
-        5..=9 | 17 => Kind::Number,
-        10 => Kind::Bool,
-        12 | 15 | 16 => Kind::List,
-        _ => Kind::Text,
+/// Number of fields; as a field index it stands for an unknown field.
+fn n() -> usize {
+    types().len()
+}
+
+/// The index of the field of type `name`.
+fn idx(name: &str) -> usize {
+    types().iter().position(|t| *t == name).unwrap()
+}
+
+/// The field name of field `i`: its type's name ("Nope" past the end).
+fn field_name(i: usize) -> &'static str {
+    types().get(i).copied().unwrap_or("Nope")
+}
+
+/// The table id example link options point at; `@OTHER` replaces it.
+fn example_table() -> TableId {
+    static TABLE: std::sync::OnceLock<TableId> = std::sync::OnceLock::new();
+    *TABLE.get_or_init(TableId::new)
+}
+
+/// The registry's example option sets of field `i`'s type, narrowest last.
+fn examples(i: usize) -> Vec<FieldType> {
+    FieldType::examples(example_table())
+        .into_iter()
+        .filter(|t| t.type_name() == types()[i])
+        .collect()
+}
+
+/// How field `i`'s values compare.
+fn kind(i: usize) -> ValueKind {
+    examples(i)[0].value_kind()
+}
+
+/// Field indexes of types clients write.
+fn writable() -> Vec<usize> {
+    (0..n())
+        .filter(|i| !examples(*i)[0].is_computed())
+        .collect()
+}
+
+/// Field indexes of store-kept types.
+fn computed() -> Vec<usize> {
+    (0..n()).filter(|i| examples(*i)[0].is_computed()).collect()
+}
+
+/// The options of `example` as a client gives them: the example table as
+/// `@OTHER`, choices by name (each backend makes its own ids).
+fn options_of(example: &FieldType) -> Value {
+    fn strip(v: Value, table: &str) -> Value {
+        match v {
+            Value::String(s) if s == table => json!("@OTHER"),
+            Value::Object(m) => Value::Object(
+                m.into_iter()
+                    .map(|(k, v)| {
+                        if k == "choices" {
+                            let names: Vec<Value> = v
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|c| c.get("name").cloned())
+                                .collect();
+                            (k, Value::Array(names))
+                        } else {
+                            (k, strip(v, table))
+                        }
+                    })
+                    .collect(),
+            ),
+            other => other,
+        }
     }
+    strip(example.options_json(), &example_table().to_string())
 }
 
-const CHOICES: [&str; 6] = ["a", "B", "ü", "é x", "Zeta", "10"];
-
-/// Options of the fields that have any; the rest take none.
+/// The option set of every field: an index into its type's examples, or
+/// options a regression test fixes.
 #[derive(Debug, Clone)]
 struct Options {
-    max_length: Option<u32>,
-    precision: [u8; 3],
-    rating_max: u8,
-    duration: &'static str,
-    single: Vec<&'static str>,
-    multi: Vec<&'static str>,
-    timezone: &'static str,
-    allow_multiple: bool,
+    pick: Vec<usize>,
+    fixed: HashMap<usize, Value>,
 }
 
 fn options() -> impl Strategy<Value = Options> {
-    (
-        proptest::option::of(select(vec![1u32, 5, 40])),
-        [0u8..=8, 0u8..=8, 0u8..=8],
-        1u8..=10,
-        select(vec!["h:mm", "h:mm:ss", "h:mm:ss.sss"]),
-        proptest::sample::subsequence(CHOICES.to_vec(), 1..=CHOICES.len()),
-        proptest::sample::subsequence(CHOICES.to_vec(), 1..=CHOICES.len()),
-        select(vec!["UTC", "Europe/Berlin"]),
-        any::<bool>(),
-    )
-        .prop_map(
-            |(max_length, precision, rating_max, duration, single, multi, timezone, allow)| {
-                Options {
-                    max_length,
-                    precision,
-                    rating_max,
-                    duration,
-                    single,
-                    multi,
-                    timezone,
-                    allow_multiple: allow,
-                }
-            },
-        )
+    let picks: Vec<BoxedStrategy<usize>> =
+        (0..n()).map(|i| (0..examples(i).len()).boxed()).collect();
+    picks.prop_map(|pick| Options {
+        pick,
+        fixed: HashMap::new(),
+    })
 }
 
 impl Options {
     /// Options JSON of field `i`; `@OTHER` stands for the linked table.
     fn json(&self, i: usize) -> Value {
-        match i {
-            0 => self
-                .max_length
-                .map_or(Value::Null, |n| json!({ "max_length": n })),
-            5 => json!({ "precision": self.precision[0] }),
-            6 => json!({ "precision": self.precision[1], "symbol": "€" }),
-            7 => json!({ "precision": self.precision[2] }),
-            8 => json!({ "max": self.rating_max }),
-            9 => json!({ "format": self.duration }),
-            11 => json!({ "choices": self.single }),
-            12 => json!({ "choices": self.multi }),
-            14 => json!({ "timezone": self.timezone }),
-            16 => json!({ "linked_table_id": "@OTHER", "allow_multiple": self.allow_multiple }),
-            _ => Value::Null,
+        if let Some(v) = self.fixed.get(&i) {
+            return v.clone();
         }
+        let all = examples(i);
+        options_of(&all[self.pick[i].min(all.len() - 1)])
+    }
+
+    /// The narrowest options of field `i`'s type.
+    fn narrow(i: usize) -> Value {
+        options_of(examples(i).last().unwrap())
     }
 }
 
@@ -316,107 +318,65 @@ fn any_value() -> impl Strategy<Value = Value> {
     ]
 }
 
-/// A value meant for field `i` (usually valid, sometimes not).
+/// A value meant for field `i` (usually valid, sometimes not): the type's
+/// own sample inputs, generic values of its storage kind, and placeholders
+/// for ids of other rows.
 fn typed_value(i: usize) -> BoxedStrategy<Value> {
-    match i {
-        0 | 1 => string_value().boxed(),
-        4 => prop_oneof![
-            6 => select(vec!["+1 (555) 010-9999", "555-0100", "+49 30 1234567", "12"])
-                .prop_map(|s| json!(s)),
-            1 => string_value()
-        ]
-        .boxed(),
-        2 => prop_oneof![
-            6 => select(vec!["bob@example.com", "Bob@Example.COM", "x@y", "not an email"])
-                .prop_map(|s| json!(s)),
-            1 => string_value()
-        ]
-        .boxed(),
-        3 => prop_oneof![
-            6 => select(vec!["https://example.com/a?b=c", "http://ü.example/ä", "example.com"])
-                .prop_map(|s| json!(s)),
-            1 => string_value()
-        ]
-        .boxed(),
-        5..=7 => prop_oneof![
-            4 => number_value(),
-            1 => select(vec!["12", " -3.5 ", "1e308", "abc"]).prop_map(|s| json!(s))
-        ]
-        .boxed(),
-        8 => prop_oneof![6 => (0i64..12).prop_map(|n| json!(n)), 1 => number_value()].boxed(),
-        9 => prop_oneof![
-            number_value(),
-            select(vec!["1:30", "01:02:03.5", "90", "-1:00", "x"]).prop_map(|s| json!(s))
-        ]
-        .boxed(),
-        10 => prop_oneof![
-            4 => any::<bool>().prop_map(Value::Bool),
-            1 => select(vec![json!("true"), json!(1), json!("no")])
-        ]
-        .boxed(),
-        11 => choice_value().boxed(),
-        12 => proptest::collection::vec(choice_value(), 0..4)
-            .prop_map(Value::Array)
-            .boxed(),
-        13 => select(vec![
-            "2024-02-29",
-            "2024-03-01",
-            "2024-03-10",
-            "1970-01-01",
-            "2023-02-29",
-            "1999-12-31",
-            "0001-01-01",
-            "9999-12-31",
-            "2024-2-3",
-            "2024-02-29T12:30:00Z",
-        ])
-        .prop_map(|s| json!(s))
-        .boxed(),
-        14 => prop_oneof![
-            select(vec![
-                "2024-02-29T12:30:00Z",
-                "2024-02-29T12:30:00.123+02:00",
-                "2024-02-29T23:59:59.999-11:00",
-                "1970-01-01T00:00:00Z",
-                "2024-02-29",
-                "2024-02-29 12:30",
-            ])
-            .prop_map(|s| json!(s)),
-            time_value()
-        ]
-        .boxed(),
-        15 => select(vec![
-            json!([{ "id": "@A0" }]),
-            json!([{ "id": "@A0" }, { "id": "@A1" }]),
-            json!([{ "id": "@A1" }, { "id": "@A0" }]),
-            json!(["@A0"]),
-            json!([{ "id": "attAAAAAAAAAAAAAA" }]),
-            json!([]),
-        ])
-        .boxed(),
-        16 => select(vec![
-            json!(["@L0"]),
-            json!(["@L0", "@L1"]),
-            json!(["@L2", "@L0"]),
-            json!("@L1"),
-            json!(["recAAAAAAAAAAAAAA"]),
-            json!([]),
-        ])
-        .boxed(),
-        17 => prop_oneof![(0i64..40).prop_map(|n| json!(n)), number_value()].boxed(),
-        18 | 19 => time_value().boxed(),
-        _ => prop_oneof![
+    let example = examples(i).remove(0);
+    let samples = example.kind().sample_inputs();
+    let own = move |w: u32, generic: BoxedStrategy<Value>| -> BoxedStrategy<Value> {
+        if samples.is_empty() {
+            generic
+        } else {
+            prop_oneof![w => select(samples.clone()), 1 => generic].boxed()
+        }
+    };
+    match example.storage() {
+        Storage::Column(MetaColumn::Autonumber) => {
+            prop_oneof![(0i64..40).prop_map(|n| json!(n)), number_value()].boxed()
+        }
+        Storage::Column(MetaColumn::CreatedTime | MetaColumn::UpdatedTime) => time_value().boxed(),
+        Storage::Column(MetaColumn::CreatedBy | MetaColumn::UpdatedBy) => prop_oneof![
             Just(json!("@U0")),
             Just(json!("usrAAAAAAAAAAAAAA")),
             string_value()
         ]
         .boxed(),
+        Storage::Cell(kind) => match (example.references(), kind) {
+            (Some(Reference::Attachments), _) => select(vec![
+                json!([{ "id": "@A0" }]),
+                json!([{ "id": "@A0" }, { "id": "@A1" }]),
+                json!([{ "id": "@A1" }, { "id": "@A0" }]),
+                json!(["@A0"]),
+                json!([{ "id": "attAAAAAAAAAAAAAA" }]),
+                json!([]),
+            ])
+            .boxed(),
+            (Some(Reference::Records(_)), _) => select(vec![
+                json!(["@L0"]),
+                json!(["@L0", "@L1"]),
+                json!(["@L2", "@L0"]),
+                json!("@L1"),
+                json!(["recAAAAAAAAAAAAAA"]),
+                json!([]),
+            ])
+            .boxed(),
+            (None, ValueKind::Text) => own(6, string_value().boxed()),
+            (None, ValueKind::Number) => own(4, number_value().boxed()),
+            (None, ValueKind::Bool) => own(1, any::<bool>().prop_map(Value::Bool).boxed()),
+            (None, ValueKind::List) => own(
+                2,
+                proptest::collection::vec(choice_value(), 0..4)
+                    .prop_map(Value::Array)
+                    .boxed(),
+            ),
+        },
     }
 }
 
 /// A field index: mostly writable fields, sometimes computed ones.
 fn field_index() -> impl Strategy<Value = usize> {
-    prop_oneof![40 => 0usize..17, 1 => 17usize..22]
+    prop_oneof![40 => select(writable()), 1 => select(computed())]
 }
 
 fn cell() -> impl Strategy<Value = (usize, Value)> {
@@ -451,16 +411,16 @@ const OPS: [&str; 14] = [
     "has_all",
 ];
 
-fn ops_for(k: Kind) -> Vec<&'static str> {
+fn ops_for(k: ValueKind) -> Vec<&'static str> {
     match k {
-        Kind::Text => OPS[..12].to_vec(),
-        Kind::Number => [&OPS[..6], &OPS[9..12]].concat(),
-        Kind::Bool => vec!["eq", "neq"],
-        Kind::List => vec!["has_any", "has_all", "is_empty", "is_not_empty"],
+        ValueKind::Text => OPS[..12].to_vec(),
+        ValueKind::Number => [&OPS[..6], &OPS[9..12]].concat(),
+        ValueKind::Bool => vec!["eq", "neq"],
+        ValueKind::List => vec!["has_any", "has_all", "is_empty", "is_not_empty"],
     }
 }
 
-/// One condition: field index (22 = an unknown field), operator, value.
+/// One condition: field index (`n()` = an unknown field), operator, value.
 #[derive(Debug, Clone)]
 struct Cond {
     field: usize,
@@ -469,11 +429,12 @@ struct Cond {
 }
 
 fn cond() -> impl Strategy<Value = Cond> {
-    prop_oneof![40 => 0usize..22, 1 => Just(22usize)].prop_flat_map(|i| {
-        let k = kind(i.min(21));
+    prop_oneof![40 => 0..n(), 1 => Just(n())].prop_flat_map(|i| {
+        let last = i.min(n() - 1);
+        let k = kind(last);
         let op = prop_oneof![9 => select(ops_for(k)), 1 => select(OPS.to_vec())];
-        let one = prop_oneof![6 => typed_value(i.min(21)), 1 => any_value()];
-        let many = proptest::collection::vec(typed_value(i.min(21)), 1..4).prop_map(Value::Array);
+        let one = prop_oneof![6 => typed_value(last), 1 => any_value()];
+        let many = proptest::collection::vec(typed_value(last), 1..4).prop_map(Value::Array);
         (Just(i), op, one, many).prop_map(|(field, op, one, many)| {
             let value = match op {
                 "is_empty" | "is_not_empty" => Value::Null,
@@ -509,10 +470,6 @@ fn tree() -> impl Strategy<Value = Tree> {
         })
 }
 
-fn field_name(i: usize) -> &'static str {
-    NAMES.get(i).copied().unwrap_or("Nope")
-}
-
 impl Tree {
     /// The API's filter JSON (with placeholders).
     fn json(&self) -> Value {
@@ -540,7 +497,7 @@ struct Query {
     /// Through a view: (view number, 0 = the table's default view; past
     /// the last = an unknown name) and whether by name (else by id).
     view: Option<(usize, bool)>,
-    /// The `fields` output option, by field index (22 = an unknown field).
+    /// The `fields` output option, by field index (`n()` = an unknown field).
     fields: Option<Vec<usize>>,
     /// Cells keyed by field id rather than name.
     by_id: bool,
@@ -548,17 +505,14 @@ struct Query {
 
 fn sort_keys() -> impl Strategy<Value = Vec<(usize, bool)>> {
     proptest::collection::vec(
-        (
-            prop_oneof![30 => 0usize..22, 1 => Just(22usize)],
-            any::<bool>(),
-        ),
+        (prop_oneof![30 => 0..n(), 1 => Just(n())], any::<bool>()),
         0..3,
     )
 }
 
-/// Field indexes of a `fields` or `hidden_fields` list (22 = unknown).
+/// Field indexes of a `fields` or `hidden_fields` list (`n()` = unknown).
 fn field_list() -> impl Strategy<Value = Vec<usize>> {
-    proptest::collection::vec(prop_oneof![30 => 0usize..22, 1 => Just(22usize)], 0..4)
+    proptest::collection::vec(prop_oneof![30 => 0..n(), 1 => Just(n())], 0..4)
 }
 
 fn query() -> impl Strategy<Value = Query> {
@@ -660,12 +614,22 @@ struct FieldChange {
 
 fn field_change() -> impl Strategy<Value = FieldChange> {
     (
-        0usize..22,
+        0..n(),
         proptest::option::weighted(
             0.3,
-            select(vec!["Renamed", "name", "QTY", "Ünïcode", " ", "Notes2"]),
+            select(vec![
+                "Renamed",
+                "TEXT",
+                "Number",
+                "Ünïcode",
+                " ",
+                "long_text2",
+            ]),
         ),
-        proptest::option::weighted(0.85, prop_oneof![3 => 0usize..17, 1 => 17usize..22]),
+        proptest::option::weighted(
+            0.85,
+            prop_oneof![3 => select(writable()), 1 => select(computed())],
+        ),
         prop_oneof![
             4 => Just(NewOptions::OfType),
             3 => Just(NewOptions::Keep),
@@ -691,23 +655,13 @@ impl FieldChange {
             NewOptions::Keep => None,
             NewOptions::Null => Some(Value::Null),
             NewOptions::Bad => Some(json!({ "precision": "high", "nope": true })),
-            NewOptions::OfType if self.narrow => {
-                let narrow = Options {
-                    max_length: Some(1),
-                    precision: [0, 0, 0],
-                    rating_max: 2,
-                    single: base.single.iter().take(1).copied().collect(),
-                    multi: base.multi.iter().take(1).copied().collect(),
-                    ..base.clone()
-                };
-                Some(narrow.json(ty))
-            }
+            NewOptions::OfType if self.narrow => Some(Options::narrow(ty)),
             NewOptions::OfType => Some(base.json(ty)),
         }
     }
 }
 
-/// An upsert call: merge fields (22 = unknown), records, typecast, and
+/// An upsert call: merge fields (`n()` = unknown), records, typecast, and
 /// whether it goes to the batch twin table (all records; the main table
 /// takes only the first, so created records get ordered ids).
 #[derive(Debug, Clone)]
@@ -720,10 +674,12 @@ struct Upsert {
 
 /// Fields holding one value (good merge keys), some others, an unknown one.
 fn merge_field() -> impl Strategy<Value = usize> {
-    prop_oneof![
-        12 => select(vec![0usize, 2, 5, 6, 10, 11, 13]),
-        1 => select(vec![12usize, 15, 16, 17, 18, 22])
-    ]
+    let single: Vec<usize> = writable()
+        .into_iter()
+        .filter(|i| kind(*i) != ValueKind::List)
+        .collect();
+    let others: Vec<usize> = (0..=n()).filter(|i| !single.contains(i)).collect();
+    prop_oneof![12 => select(single), 1 => select(others)]
 }
 
 /// Cells of an upserted record: mostly the merge fields, sometimes others.
@@ -751,7 +707,7 @@ fn upsert() -> impl Strategy<Value = Upsert> {
                     let values: Vec<BoxedStrategy<(usize, Value)>> = keys
                         .into_iter()
                         .map(|(i, typed)| {
-                            let i = i.min(21);
+                            let i = i.min(n() - 1);
                             let v = if typed {
                                 typed_value(i)
                             } else {
@@ -1074,10 +1030,10 @@ impl Side {
             b.placeholders.insert(format!("@L{i}"), r.id.to_string());
         }
         let fields = || -> Vec<NewField> {
-            (0..NAMES.len())
+            (0..n())
                 .map(|i| NewField {
-                    name: NAMES[i].into(),
-                    field_type: TYPES[i].into(),
+                    name: field_name(i).into(),
+                    field_type: types()[i].into(),
                     options: b.materialise(&case.options.json(i)),
                     description: None,
                     indexed: i % 4 == 0,
@@ -1311,7 +1267,7 @@ impl Side {
             };
             let patch = FieldPatch {
                 name: c.name.map(str::to_owned),
-                field_type: c.to.map(|t| TYPES[t].to_owned()),
+                field_type: c.to.map(|t| types()[t].to_owned()),
                 options: c.options_json(&case.options).map(|o| b.materialise(&o)),
                 description: None,
                 indexed: None,
@@ -1674,14 +1630,13 @@ async fn fast_store(db: &TestDb) -> Arc<dyn Store> {
 fn empty_case() -> Case {
     Case {
         options: Options {
-            max_length: None,
-            precision: [0, 0, 0],
-            rating_max: 1,
-            duration: "h:mm",
-            single: vec!["10"],
-            multi: vec!["Zeta"],
-            timezone: "UTC",
-            allow_multiple: false,
+            pick: vec![0; n()],
+            fixed: [
+                (idx("single_select"), json!({ "choices": ["10"] })),
+                (idx("multi_select"), json!({ "choices": ["Zeta"] })),
+            ]
+            .into_iter()
+            .collect(),
         },
         creates: Vec::new(),
         batch_typecast: false,
@@ -1725,8 +1680,8 @@ fn ambiguous_upsert_fails_alike() {
     let mut case = empty_case();
     case.creates = vec![(Vec::new(), false), (Vec::new(), false)];
     case.upserts = vec![Upsert {
-        merge_on: vec![0],
-        records: vec![vec![(11, json!("10"))]],
+        merge_on: vec![idx("text")],
+        records: vec![vec![(idx("single_select"), json!("10"))]],
         typecast: true,
         twin: false,
     }];
@@ -1740,10 +1695,12 @@ fn ambiguous_upsert_fails_alike() {
 #[test]
 fn update_after_new_choice_has_the_same_time() {
     let mut case = empty_case();
-    case.options.single = vec!["é x"];
+    case.options
+        .fixed
+        .insert(idx("single_select"), json!({ "choices": ["é x"] }));
     case.creates = vec![(Vec::new(), false)];
     case.updates = vec![
-        (0, vec![(11, json!("a"))], true, false),
+        (0, vec![(idx("single_select"), json!("a"))], true, false),
         (0, Vec::new(), false, false),
     ];
     check_case(&case);
