@@ -208,6 +208,19 @@ mod tests {
     }
 
     #[test]
+    fn every_type_is_documented_in_the_api_contract() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/API.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        for name in FieldType::NAMES {
+            assert!(
+                doc.lines()
+                    .any(|l| l.starts_with('|') && l.contains(&format!("`{name}`"))),
+                "docs/API.md's field type table does not list `{name}`"
+            );
+        }
+    }
+
+    #[test]
     fn names_are_unique() {
         let mut names = FieldType::NAMES.to_vec();
         names.sort_unstable();
