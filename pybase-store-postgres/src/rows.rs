@@ -245,7 +245,8 @@ pub(crate) fn view(row: &PgRow) -> Result<View, sqlx::Error> {
         "grid" => ViewType::Grid,
         other => return Err(decode_error("type", format!("unknown view type {other:?}"))),
     };
-    let config: Value = row.try_get("config")?;
+    let mut config: Value = row.try_get("config")?;
+    decode_value(&mut config);
     let config: ViewConfig =
         serde_json::from_value(config).map_err(|e| decode_error("config", e))?;
     Ok(View {

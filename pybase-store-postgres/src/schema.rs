@@ -15,7 +15,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Row as _};
 
 use crate::PgStore;
 use crate::error::ResultExt;
-use crate::nul::encoded;
+use crate::nul::{encode_value, encoded};
 use crate::rows::{self, FIELD_COLUMNS, TABLE_COLUMNS, VIEW_COLUMNS};
 use crate::sql::cols;
 
@@ -676,8 +676,10 @@ impl SchemaStore for PgStore {
     }
 
     async fn create_view(&self, view: &View) -> StoreResult<()> {
-        let config = serde_json::to_value(&view.config)
+        let mut config = serde_json::to_value(&view.config)
             .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+        // Filter operands may hold NUL, which JSONB cannot.
+        encode_value(&mut config);
         sqlx::query(
             "INSERT INTO views (id, table_id, name, type, config, position, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -719,8 +721,10 @@ impl SchemaStore for PgStore {
     }
 
     async fn update_view(&self, view: &View) -> StoreResult<()> {
-        let config = serde_json::to_value(&view.config)
+        let mut config = serde_json::to_value(&view.config)
             .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+        // Filter operands may hold NUL, which JSONB cannot.
+        encode_value(&mut config);
         let done = sqlx::query(
             "UPDATE views SET name = $2, config = $3, position = $4, updated_at = $5 WHERE id = $1",
         )

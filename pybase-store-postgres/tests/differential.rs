@@ -1706,6 +1706,26 @@ fn update_after_new_choice_has_the_same_time() {
     check_case(&case);
 }
 
+/// Found by the proptest once text samples came from the registry: a view
+/// whose filter compares text with a NUL character was saved on SQLite and
+/// refused on PostgreSQL (view configs were not NUL-escaped like cells).
+#[test]
+fn view_filter_with_nul_is_saved_alike() {
+    let mut case = empty_case();
+    case.views = vec![ViewSpec {
+        name: "V",
+        filter: Some(Tree::Cond(Cond {
+            field: idx("text"),
+            op: "eq",
+            value: json!("nul\u{0}inside"),
+        })),
+        sort: Vec::new(),
+        hidden: Vec::new(),
+        bad_config: false,
+    }];
+    check_case(&case);
+}
+
 #[test]
 fn sqlite_and_postgres_agree() {
     let url = require_postgres!();
