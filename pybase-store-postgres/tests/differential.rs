@@ -138,7 +138,7 @@ fn options_of(example: &FieldType) -> Value {
             other => other,
         }
     }
-    strip(example.options_json(), &example_table().to_string())
+    strip(example.options_json(), example_table().as_ref())
 }
 
 /// The option set of every field: an index into its type's examples, or
