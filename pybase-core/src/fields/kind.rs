@@ -249,8 +249,17 @@ pub(crate) fn plain_conversion_input(free_text: bool, value: &Value) -> Result<V
 }
 
 /// A text operand normalised by validating it as a cell of `kind` (with
-/// typecast), so `2024-1-2`-style input compares like stored cells.
-pub(crate) fn operand_as_cell(kind: &dyn Kind, given: &Value) -> Result<String, String> {
+/// typecast), so `2024-1-2`-style input compares like stored cells; partial
+/// matches (`contains`, `starts_with`) keep the text as given.
+pub(crate) fn operand_as_cell(
+    kind: &dyn Kind,
+    text: &str,
+    given: &Value,
+    partial: bool,
+) -> Result<String, String> {
+    if partial {
+        return Ok(text.to_owned());
+    }
     match kind.validate(given, true) {
         Ok(Some(Value::String(n))) => Ok(n),
         Ok(_) => Err("a non-empty value".into()),

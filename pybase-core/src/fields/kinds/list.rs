@@ -16,6 +16,20 @@ use crate::fields::kind::{
 use crate::fields::registry::FieldType;
 use crate::ids::{AttachmentId, IdParseError, RecordId, TableId};
 
+/// An id operand as its canonical text, or what was wrong with it.
+fn id_operand<T: std::fmt::Display>(parsed: Result<T, IdParseError>) -> Result<String, String> {
+    parsed.map(|id| id.to_string()).map_err(|e| e.to_string())
+}
+
+/// The items of a raw list value (0 for anything else).
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "the shape of Kind::raw_items, shared by both id-list types"
+)]
+fn list_len(value: &Value) -> Option<usize> {
+    Some(value.as_array().map_or(0, Vec::len))
+}
+
 /// A list of uploaded attachments of the field's table.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Attachment;
@@ -59,9 +73,7 @@ impl Kind for Attachment {
     }
 
     fn list_operand(&self, item: &str, _: &Value) -> Result<String, String> {
-        AttachmentId::parse(item)
-            .map(|id| id.to_string())
-            .map_err(|e| e.to_string())
+        id_operand(AttachmentId::parse(item))
     }
 
     fn references(&self) -> Option<Reference> {
@@ -69,7 +81,7 @@ impl Kind for Attachment {
     }
 
     fn raw_items(&self, value: &Value) -> Option<usize> {
-        Some(value.as_array().map_or(0, Vec::len))
+        list_len(value)
     }
 
     fn render(&self, cell: &Value, ctx: &dyn RenderContext) -> Value {
@@ -162,9 +174,7 @@ impl Kind for Link {
     }
 
     fn list_operand(&self, item: &str, _: &Value) -> Result<String, String> {
-        RecordId::parse(item)
-            .map(|id| id.to_string())
-            .map_err(|e| e.to_string())
+        id_operand(RecordId::parse(item))
     }
 
     fn references(&self) -> Option<Reference> {
@@ -172,7 +182,7 @@ impl Kind for Link {
     }
 
     fn raw_items(&self, value: &Value) -> Option<usize> {
-        Some(value.as_array().map_or(0, Vec::len))
+        list_len(value)
     }
 }
 

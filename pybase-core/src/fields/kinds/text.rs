@@ -167,11 +167,7 @@ macro_rules! checked_text {
             }
 
             fn text_operand(&self, text: &str, given: &Value, partial: bool) -> Result<String, String> {
-                if partial {
-                    Ok(text.to_owned())
-                } else {
-                    operand_as_cell(self, given)
-                }
+                operand_as_cell(self, text, given, partial)
             }
         }
     };

@@ -61,11 +61,7 @@ impl Kind for Date {
     }
 
     fn text_operand(&self, text: &str, given: &Value, partial: bool) -> Result<String, String> {
-        if partial {
-            Ok(text.to_owned())
-        } else {
-            operand_as_cell(self, given)
-        }
+        operand_as_cell(self, text, given, partial)
     }
 }
 
@@ -130,11 +126,7 @@ impl Kind for DateTime {
     }
 
     fn text_operand(&self, text: &str, given: &Value, partial: bool) -> Result<String, String> {
-        if partial {
-            Ok(text.to_owned())
-        } else {
-            operand_as_cell(self, given)
-        }
+        operand_as_cell(self, text, given, partial)
     }
 }
 
