@@ -1,9 +1,9 @@
 //! Fields of a table.
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use pybase_core::facade::{FieldPatch, NewField};
 use pybase_core::ids::{FieldId, TableId};
 use pybase_core::model::Field;
@@ -11,22 +11,21 @@ use pybase_core::model::Field;
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
 use crate::openapi::responses::{ConflictDeleteErrors, ConflictWriteErrors, ReadErrors};
-use crate::openapi::schemas;
 use crate::routes::{Page, PageParams};
 use crate::state::AppState;
 
 /// Field routes.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tables/{id}/fields", get(list).post(create))
-        .route("/fields/{id}", get(get_one).patch(update).delete(delete))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get_one, update, delete))
 }
 
 #[utoipa::path(post, path = "/api/v1/tables/{id}/fields", tag = "fields", operation_id = "create_field",
     params(("id" = String, Path, description = "table id")),
-    request_body = schemas::NewField,
+    request_body = NewField,
     responses(
-        (status = 201, description = "created (admin and above)", body = schemas::Field),
+        (status = 201, description = "created (admin and above)", body = Field),
         ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -42,7 +41,7 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/api/v1/tables/{id}/fields", tag = "fields", operation_id = "list_fields",
     params(("id" = String, Path, description = "table id"), PageParams),
     responses(
-        (status = 200, description = "the table's fields in order", body = schemas::FieldPage),
+        (status = 200, description = "the table's fields in order", body = Page<Field>),
         ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -58,7 +57,7 @@ pub(crate) async fn list(
 #[utoipa::path(get, path = "/api/v1/fields/{id}", tag = "fields", operation_id = "get_field",
     params(("id" = String, Path, description = "field id")),
     responses(
-        (status = 200, description = "the field", body = schemas::Field),
+        (status = 200, description = "the field", body = Field),
         ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -72,9 +71,9 @@ pub(crate) async fn get_one(
 
 #[utoipa::path(patch, path = "/api/v1/fields/{id}", tag = "fields", operation_id = "update_field",
     params(("id" = String, Path, description = "field id")),
-    request_body = schemas::FieldPatch,
+    request_body = FieldPatch,
     responses(
-        (status = 200, description = "renamed, retyped (cells converted) or re-optioned (admin and above); 422 lists cells that cannot convert", body = schemas::Field),
+        (status = 200, description = "renamed, retyped (cells converted) or re-optioned (admin and above); 422 lists cells that cannot convert", body = Field),
         ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
