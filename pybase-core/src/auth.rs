@@ -174,6 +174,10 @@ impl AuthSettings {
 
 /// A registration request. `Debug` redacts the password.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "`POST /auth/register` body. Other members are ignored.")
+)]
 #[derive(Clone, Deserialize)]
 pub struct NewUser {
     /// Email; compared and stored lowercased.
@@ -199,6 +203,10 @@ impl fmt::Debug for NewUser {
 
 /// What a new API key may do.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "`POST /api-keys` body. Other members are ignored.")
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NewApiKey {
     /// Display name.
@@ -218,6 +226,10 @@ pub struct NewApiKey {
 /// A signed-in session: what register, login and refresh answer.
 /// `Debug` redacts both tokens.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "A signed-in session: what register, login and refresh answer.")
+)]
 #[derive(Clone, Serialize)]
 pub struct Session {
     /// The user.

@@ -13,13 +13,12 @@
 use std::borrow::Cow;
 
 use serde_json::{Value, json};
-use utoipa::openapi::schema::Schema;
-use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AdditionalProperties, Array, Object, OneOf, Schema, SchemaType};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::auth::{
-    MAX_EMAIL_LEN, MAX_EMAIL_LOCAL_LEN, MAX_PASSWORD_CHARS, MAX_USER_NAME_CHARS,
-    MIN_PASSWORD_CHARS,
+    MAX_EMAIL_LEN, MAX_EMAIL_LOCAL_LEN, MAX_PASSWORD_CHARS, MAX_USER_NAME_CHARS, MIN_PASSWORD_CHARS,
 };
 use crate::facade::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS};
 use crate::fields::FieldType;
@@ -65,13 +64,62 @@ pub fn id_pattern(prefix: &str) -> String {
     format!("^{prefix}[0-9A-Za-z]{{14}}$")
 }
 
-/// `schema` (OpenAPI JSON) as utoipa's model. Every schema of this module
-/// is one utoipa can hold whole (a test checks each round trip), so
-/// nothing is lost here.
+/// `schema` (OpenAPI JSON) as utoipa's model. The model's `Schema` is an
+/// untagged enum that reads any JSON object as `Object`, dropping what an
+/// object cannot hold, so arrays, `oneOf` and nested members are built
+/// here by hand. Every schema of this module survives the trip whole (a
+/// test checks each), so nothing is lost.
 fn from_json(schema: Value) -> RefOr<Schema> {
-    serde_json::from_value::<Schema>(schema)
-        .map(RefOr::T)
-        .unwrap_or_else(|_| RefOr::T(Schema::default()))
+    let Value::Object(mut m) = schema else {
+        return RefOr::T(Schema::default());
+    };
+    if let Some(Value::String(location)) = m.get("$ref") {
+        return RefOr::Ref(Ref::new(location.clone()));
+    }
+    if let Some(Value::Array(items)) = m.insert("oneOf".to_owned(), json!([])) {
+        let mut one: OneOf = serde_json::from_value(Value::Object(m)).unwrap_or_default();
+        one.items = items.into_iter().map(from_json).collect();
+        return RefOr::T(Schema::OneOf(one));
+    }
+    if m.get("type") == Some(&json!("array")) {
+        let items = m.remove("items").unwrap_or_else(|| json!({}));
+        let mut array = Array::new(from_json(items));
+        array.description = m
+            .get("description")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        array.max_items = m.get("maxItems").and_then(Value::as_u64).map(to_usize);
+        array.min_items = m.get("minItems").and_then(Value::as_u64).map(to_usize);
+        return RefOr::T(Schema::Array(array));
+    }
+    // A schema without `type` allows any type; utoipa's `Object` needs one
+    // to be read.
+    let typed = m.contains_key("type");
+    if !typed {
+        m.insert("type".to_owned(), json!("object"));
+    }
+    let properties = m.remove("properties");
+    let additional = m.remove("additionalProperties");
+    let mut object: Object = serde_json::from_value(Value::Object(m)).unwrap_or_default();
+    if !typed {
+        object.schema_type = SchemaType::AnyValue;
+    }
+    if let Some(Value::Object(properties)) = properties {
+        for (name, property) in properties {
+            object.properties.insert(name, from_json(property));
+        }
+    }
+    object.additional_properties = match additional {
+        None => None,
+        Some(Value::Bool(allowed)) => Some(Box::new(AdditionalProperties::FreeForm(allowed))),
+        Some(other) => Some(Box::new(AdditionalProperties::RefOr(from_json(other)))),
+    };
+    RefOr::T(Schema::Object(object))
+}
+
+/// A JSON count as a `usize` (saturating on 32-bit targets).
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 /// A string schema with a length range, a pattern and a description.
@@ -100,11 +148,20 @@ macro_rules! id_schemas {
     )+};
 }
 
+/// "a" or "an", as `word` starts.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
 /// The JSON schema of an id with `prefix`, of the kind named `kind`.
 fn id_json(prefix: &str, kind: &str) -> Value {
     json!({
         "type": "string",
-        "description": format!("A {kind} id: `{prefix}` and 14 letters or digits."),
+        "description": format!("The id of {} {kind}: `{prefix}` and 14 letters or digits.", article(kind)),
         "pattern": id_pattern(prefix),
         "example": format!("{prefix}0AbCdEfGhIjKlM"),
     })
@@ -288,7 +345,11 @@ fn sort_json() -> Value {
 /// raw JSON). Field references are names or ids of the table's fields
 /// (422 naming the one that is not).
 #[derive(Debug, Clone, utoipa::ToSchema)]
-#[schema(as = ViewConfig)]
+#[schema(
+    as = ViewConfig,
+    description = "A view's configuration. Field references are names or ids of the table's \
+                   fields (422 naming the one that is not)."
+)]
 #[serde(deny_unknown_fields)]
 pub struct ViewConfigInput {
     /// Records shown must match this.
@@ -304,7 +365,7 @@ pub struct ViewConfigInput {
 /// How a [`Field`] serialises (by hand, with its type's name and options
 /// as members): the schema behind `Field`'s `ToSchema`.
 #[derive(utoipa::ToSchema)]
-#[schema(as = Field)]
+#[schema(as = Field, description = "A typed column of a table.")]
 #[allow(dead_code)]
 struct FieldJson {
     /// Id.
@@ -352,7 +413,7 @@ impl ToSchema for Field {
 /// An uploaded file as the API shows it ([`attachment_json`](crate::facade::attachment_json)): the
 /// metadata without the storage key, and where the bytes are served.
 #[derive(Debug, Clone, utoipa::ToSchema)]
-#[schema(as = Attachment)]
+#[schema(as = Attachment, description = "An uploaded file's metadata.")]
 pub struct AttachmentJson {
     /// Id.
     pub id: AttachmentId,
@@ -384,13 +445,29 @@ mod tests {
             ("Name", Name::schema_json(), written::<Name>()),
             ("UserName", UserName::schema_json(), written::<UserName>()),
             ("Slug", Slug::schema_json(), written::<Slug>()),
-            ("Description", Description::schema_json(), written::<Description>()),
-            ("NewPassword", NewPassword::schema_json(), written::<NewPassword>()),
+            (
+                "Description",
+                Description::schema_json(),
+                written::<Description>(),
+            ),
+            (
+                "NewPassword",
+                NewPassword::schema_json(),
+                written::<NewPassword>(),
+            ),
             ("NewEmail", NewEmail::schema_json(), written::<NewEmail>()),
-            ("FieldTypeName", FieldTypeName::schema_json(), written::<FieldTypeName>()),
+            (
+                "FieldTypeName",
+                FieldTypeName::schema_json(),
+                written::<FieldTypeName>(),
+            ),
             ("Filter", Filter::schema_json(), written::<Filter>()),
             ("Sort", Sort::schema_json(), written::<Sort>()),
-            ("FieldOptions", FieldOptions::schema_json(), written::<FieldOptions>()),
+            (
+                "FieldOptions",
+                FieldOptions::schema_json(),
+                written::<FieldOptions>(),
+            ),
             ("RecordId", id_json("rec", "record"), written::<RecordId>()),
         ] {
             assert_eq!(got, wanted, "{name} lost something in utoipa's model");

@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 ///
 /// `Ord` follows the hierarchy, so `role >= Role::Editor` reads as "editor or above".
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "A workspace role, highest first: owner > admin > editor > viewer.")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

@@ -25,6 +25,10 @@ pub struct NewWorkspace {
 
 /// Changes to a workspace; absent members stay as they are.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "`PATCH /workspaces/{id}` body; absent (or `null`) members stay.")
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspacePatch {
@@ -58,6 +62,10 @@ pub struct NewBase {
 
 /// Changes to a base.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "`PATCH /bases/{id}` body; absent (or `null`) members stay.")
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BasePatch {
@@ -73,6 +81,12 @@ pub struct BasePatch {
 
 /// A new field.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "`POST /tables/{id}/fields` body. The options a type takes are stated per type (see `FieldOptions`)."
+    )
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewField {
@@ -98,6 +112,12 @@ pub struct NewField {
 
 /// Changes to a field. A new `type` converts every cell or fails as a whole.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "`PATCH /fields/{id}` body; absent (or `null`) members stay. A new type takes the options stated for it (see `FieldOptions`)."
+    )
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldPatch {
@@ -124,6 +144,12 @@ pub struct FieldPatch {
 
 /// A new table, optionally with its fields.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "`POST /bases/{id}/tables` body. `primary_field` and `primary_field_id` are one member under two names: give at most one."
+    )
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewTable {
@@ -144,6 +170,12 @@ pub struct NewTable {
 
 /// Changes to a table.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "`PATCH /tables/{id}` body; absent (or `null`) members stay. `primary_field_id` and `primary_field` are one member under two names: give at most one."
+    )
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TablePatch {
@@ -181,6 +213,10 @@ pub struct NewView {
 
 /// Changes to a view.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "`PATCH /views/{id}` body; absent (or `null`) members stay.")
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ViewPatch {
@@ -205,6 +241,12 @@ pub struct WriteOptions {
 
 /// A records query, as the list and query endpoints take it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "`POST /tables/{id}/records/query` body. Field references are names or ids of the table's fields (422 naming the one that is not)."
+    )
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryInput {

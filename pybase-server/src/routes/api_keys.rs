@@ -1,7 +1,5 @@
 //! The caller's API keys.
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use pybase_core::auth::NewApiKey;
@@ -9,6 +7,8 @@ use pybase_core::ids::ApiKeyId;
 use pybase_core::model::ApiKey;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};

@@ -2,8 +2,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
-use utoipa_axum::routes;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{HeaderValue, header};
@@ -14,6 +12,8 @@ use pybase_core::ids::{AttachmentId, TableId};
 use pybase_core::openapi::AttachmentJson;
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path};

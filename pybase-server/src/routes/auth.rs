@@ -1,13 +1,13 @@
 //! Sign-up, sign-in, tokens, the caller's profile and password resets.
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
 use pybase_core::auth::{NewUser, Session};
 use pybase_core::model::User;
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, ClientAddr, Created, Json};

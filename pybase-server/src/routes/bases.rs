@@ -1,12 +1,12 @@
 //! Bases of a workspace.
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use pybase_core::facade::{BasePatch, NewBase};
 use pybase_core::ids::{BaseId, WorkspaceId};
 use pybase_core::model::Base;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};

@@ -1,12 +1,12 @@
 //! Fields of a table.
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use pybase_core::facade::{FieldPatch, NewField};
 use pybase_core::ids::{FieldId, TableId};
 use pybase_core::model::Field;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};

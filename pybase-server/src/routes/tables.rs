@@ -1,12 +1,12 @@
 //! Tables of a base.
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use pybase_core::facade::{NewTable, TablePatch, TableSchema};
 use pybase_core::ids::{BaseId, TableId};
 use pybase_core::model::Table;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};

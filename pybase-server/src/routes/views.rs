@@ -1,12 +1,12 @@
 //! Views of a table.
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use pybase_core::facade::{NewView, ViewPatch};
 use pybase_core::ids::{TableId, ViewId};
 use pybase_core::model::View;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};

@@ -1,7 +1,5 @@
 //! Workspaces and their members.
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use pybase_core::facade::{NewMember, NewWorkspace, WorkspacePatch};
@@ -10,6 +8,8 @@ use pybase_core::model::{Member, Workspace};
 use pybase_core::role::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
