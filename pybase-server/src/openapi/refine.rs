@@ -260,3 +260,14 @@ pub(super) fn refine(doc: &mut Value) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_type_of_the_registry_has_its_options() {
+        let names: Vec<&str> = options_by_type().iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, pybase_core::fields::FieldType::NAMES);
+    }
+}
