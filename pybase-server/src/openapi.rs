@@ -19,7 +19,7 @@ pub mod responses;
 
 /// The API's description (title, security schemes' names, tags); the paths
 /// and the schemas they use come from the route table
-/// ([`crate::routes::declared`]) in [`document`].
+/// (`routes::declared`) in [`document`].
 #[derive(OpenApi)]
 #[openapi(
     info(
