@@ -5,38 +5,14 @@
 //! languages of `pybase_core::openapi`); the rules below are added to that
 //! JSON because utoipa's model has no place for them: the common passwords
 //! a new password may not be (`not`), the options each field type takes
-//! (`const` branches), the rules that join members (`fields` or `records`,
-//! an id unless upserting, one name of an aliased member) and the id
-//! pattern of each path parameter.
+//! (`const` branches), and the rules that join members (`fields` or `records`,
+//! an id unless upserting, one name of an aliased member).
 
 use serde_json::{Value, json};
 
 use pybase_core::auth::{COMMON_PASSWORDS, MIN_PASSWORD_CHARS};
 use pybase_core::facade::MAX_BATCH;
 use pybase_core::openapi::{NO_NUL, WHITESPACE, id_pattern};
-
-/// The id prefix of a path parameter: `{id}` is named by the segment
-/// before it, the others by their own name.
-fn path_param_prefix(path: &str, name: &str) -> Option<&'static str> {
-    match name {
-        "user_id" => return Some("usr"),
-        "record_id" => return Some("rec"),
-        "id" => {}
-        _ => return None,
-    }
-    let segments: Vec<&str> = path.split('/').collect();
-    let at = segments.iter().position(|s| *s == "{id}")?;
-    Some(match *segments.get(at.checked_sub(1)?)? {
-        "workspaces" => "wsp",
-        "bases" => "app",
-        "tables" => "tbl",
-        "fields" => "fld",
-        "views" => "viw",
-        "attachments" => "att",
-        "api-keys" => "key",
-        _ => return None,
-    })
-}
 
 /// The options each field type takes (absent or `null` options are the
 /// type's defaults; unknown members are refused).
@@ -236,29 +212,6 @@ pub(super) fn refine(doc: &mut Value) {
     schemas["Upload"]["propertyNames"] = json!({ "pattern": "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$" });
     // A past expiry is refused (422); the example shows a future one.
     schemas["NewApiKey"]["properties"]["expires_at"]["examples"] = json!(["2030-01-31T12:00:00Z"]);
-
-    // Path parameters: ids of the kind the path names.
-    if let Some(paths) = doc["paths"].as_object_mut() {
-        for (path, item) in paths.iter_mut() {
-            let Some(item) = item.as_object_mut() else {
-                continue;
-            };
-            for op in item.values_mut() {
-                let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
-                    continue;
-                };
-                for p in params {
-                    if p["in"] != "path" {
-                        continue;
-                    }
-                    let name = p["name"].as_str().unwrap_or_default().to_owned();
-                    let prefix = path_param_prefix(path, &name)
-                        .unwrap_or_else(|| panic!("no id kind for {{{name}}} of {path}"));
-                    p["schema"] = json!({ "type": "string", "pattern": id_pattern(prefix) });
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", operation_id = "delete_api_key",
-    params(("id" = String, Path, description = "API key id")),
+    params(("id" = pybase_core::ids::ApiKeyId, Path, description = "API key id")),
     responses(
         (status = 204, description = "deleted; the key stops working at once"),
         DeleteErrors,

@@ -47,7 +47,7 @@ pub struct Upload {
 pub struct FileBytes(Vec<u8>);
 
 #[utoipa::path(post, path = "/api/v1/tables/{id}/attachments", tag = "attachments", operation_id = "upload_attachment",
-    params(("id" = String, Path, description = "table id")),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id")),
     request_body(content = Upload, content_type = "multipart/form-data",
         description = "one `file` part; other parts are read and ignored"),
     responses(
@@ -112,7 +112,7 @@ pub(crate) async fn upload(
 }
 
 #[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "attachments", operation_id = "get_attachment",
-    params(("id" = String, Path, description = "attachment id")),
+    params(("id" = pybase_core::ids::AttachmentId, Path, description = "attachment id")),
     responses(
         (status = 200, description = "metadata (anyone who can read the table)", body = AttachmentJson),
         ReadErrors,
@@ -150,7 +150,7 @@ fn renders_actively(content_type: &str) -> bool {
 }
 
 #[utoipa::path(get, path = "/api/v1/attachments/{id}/content", tag = "attachments", operation_id = "get_attachment_content",
-    params(("id" = String, Path, description = "attachment id")),
+    params(("id" = pybase_core::ids::AttachmentId, Path, description = "attachment id")),
     responses(
         (status = 200, description = "the bytes, with the stored content type", content_type = "*/*", body = FileBytes),
         ReadErrors, StorageUnavailable,

@@ -22,7 +22,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(post, path = "/api/v1/workspaces/{id}/bases", tag = "bases", operation_id = "create_base",
-    params(("id" = String, Path, description = "workspace id")),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id")),
     request_body = NewBase,
     responses(
         (status = 201, description = "created (admin and above)", body = Base),
@@ -39,7 +39,7 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{id}/bases", tag = "bases", operation_id = "list_bases",
-    params(("id" = String, Path, description = "workspace id"), PageParams),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id"), PageParams),
     responses(
         (status = 200, description = "the workspace's bases", body = Page<Base>),
         ReadErrors,
@@ -55,7 +55,7 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/bases/{id}", tag = "bases", operation_id = "get_base",
-    params(("id" = String, Path, description = "base id")),
+    params(("id" = pybase_core::ids::BaseId, Path, description = "base id")),
     responses(
         (status = 200, description = "the base", body = Base),
         ReadErrors,
@@ -70,7 +70,7 @@ pub(crate) async fn get_one(
 }
 
 #[utoipa::path(patch, path = "/api/v1/bases/{id}", tag = "bases", operation_id = "update_base",
-    params(("id" = String, Path, description = "base id")),
+    params(("id" = pybase_core::ids::BaseId, Path, description = "base id")),
     request_body = BasePatch,
     responses(
         (status = 200, description = "updated (admin and above)", body = Base),
@@ -87,7 +87,7 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/bases/{id}", tag = "bases", operation_id = "delete_base",
-    params(("id" = String, Path, description = "base id")),
+    params(("id" = pybase_core::ids::BaseId, Path, description = "base id")),
     responses(
         (status = 204, description = "deleted with its tables (admin and above)"),
         DeleteErrors,

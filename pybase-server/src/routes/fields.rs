@@ -22,7 +22,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(post, path = "/api/v1/tables/{id}/fields", tag = "fields", operation_id = "create_field",
-    params(("id" = String, Path, description = "table id")),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id")),
     request_body = NewField,
     responses(
         (status = 201, description = "created (admin and above)", body = Field),
@@ -39,7 +39,7 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/tables/{id}/fields", tag = "fields", operation_id = "list_fields",
-    params(("id" = String, Path, description = "table id"), PageParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), PageParams),
     responses(
         (status = 200, description = "the table's fields in order", body = Page<Field>),
         ReadErrors,
@@ -55,7 +55,7 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/fields/{id}", tag = "fields", operation_id = "get_field",
-    params(("id" = String, Path, description = "field id")),
+    params(("id" = pybase_core::ids::FieldId, Path, description = "field id")),
     responses(
         (status = 200, description = "the field", body = Field),
         ReadErrors,
@@ -70,7 +70,7 @@ pub(crate) async fn get_one(
 }
 
 #[utoipa::path(patch, path = "/api/v1/fields/{id}", tag = "fields", operation_id = "update_field",
-    params(("id" = String, Path, description = "field id")),
+    params(("id" = pybase_core::ids::FieldId, Path, description = "field id")),
     request_body = FieldPatch,
     responses(
         (status = 200, description = "renamed, retyped (cells converted) or re-optioned (admin and above); 422 lists cells that cannot convert", body = Field),
@@ -87,7 +87,7 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/fields/{id}", tag = "fields", operation_id = "delete_field",
-    params(("id" = String, Path, description = "field id")),
+    params(("id" = pybase_core::ids::FieldId, Path, description = "field id")),
     responses(
         (status = 204, description = "deleted with its cells (admin and above); the primary field cannot be deleted (409)"),
         ConflictDeleteErrors,

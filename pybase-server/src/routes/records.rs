@@ -158,7 +158,7 @@ pub enum Created1OrMany {
 }
 
 #[utoipa::path(post, path = "/api/v1/tables/{id}/records", tag = "records", operation_id = "create_records",
-    params(("id" = String, Path, description = "table id"), KeyParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), KeyParams),
     request_body = CreateBody,
     responses(
         (status = 201, description = "created (editor and above): a record for `fields`, `{\"records\":[...]}` for `records`", body = Created1OrMany),
@@ -197,7 +197,7 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/tables/{id}/records", tag = "records", operation_id = "list_records",
-    params(("id" = String, Path, description = "table id"), ListParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), ListParams),
     responses(
         (status = 200, description = "a page of records, stable order (ties by id)", body = RecordsPage),
         ReadErrors, Malformed, Invalid,
@@ -214,7 +214,7 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(post, path = "/api/v1/tables/{id}/records/query", tag = "records", operation_id = "query_records",
-    params(("id" = String, Path, description = "table id"), KeyParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), KeyParams),
     request_body = QueryInput,
     responses(
         (status = 200, description = "a page of records", body = RecordsPage),
@@ -233,7 +233,7 @@ pub(crate) async fn query(
 }
 
 #[utoipa::path(get, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records", operation_id = "get_record",
-    params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id"), KeyParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), ("record_id" = pybase_core::ids::RecordId, Path, description = "record id"), KeyParams),
     responses(
         (status = 200, description = "the record", body = RecordOut),
         ReadErrors,
@@ -280,7 +280,7 @@ async fn write_one(
 }
 
 #[utoipa::path(patch, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records", operation_id = "update_record",
-    params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id"), KeyParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), ("record_id" = pybase_core::ids::RecordId, Path, description = "record id"), KeyParams),
     request_body = UpdateBody,
     responses(
         (status = 200, description = "merged: only the named fields change, atomically", body = RecordOut),
@@ -300,7 +300,7 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(put, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records", operation_id = "replace_record",
-    params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id"), KeyParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), ("record_id" = pybase_core::ids::RecordId, Path, description = "record id"), KeyParams),
     request_body = UpdateBody,
     responses(
         (status = 200, description = "replaced: fields not named are cleared", body = RecordOut),
@@ -364,7 +364,7 @@ pub enum BatchOut {
 }
 
 #[utoipa::path(patch, path = "/api/v1/tables/{id}/records", tag = "records", operation_id = "update_records",
-    params(("id" = String, Path, description = "table id"), KeyParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), KeyParams),
     request_body = BatchBody,
     responses(
         (status = 200, description = "updated (`{\"records\"}`) or upserted (`{\"records\",\"created_records\",\"updated_records\"}`)", body = BatchOut),
@@ -413,7 +413,7 @@ pub(crate) async fn batch_update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records", operation_id = "delete_record",
-    params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id")),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), ("record_id" = pybase_core::ids::RecordId, Path, description = "record id")),
     responses(
         (status = 204, description = "soft-deleted (editor and above)"),
         DeleteErrors,
@@ -454,7 +454,7 @@ pub struct DeletedOut {
 }
 
 #[utoipa::path(delete, path = "/api/v1/tables/{id}/records", tag = "records", operation_id = "delete_records",
-    params(("id" = String, Path, description = "table id"), DeleteParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), DeleteParams),
     responses(
         (status = 200, description = "soft-deleted, all or nothing (editor and above)", body = DeletedOut),
         WriteErrors,
@@ -490,7 +490,7 @@ pub(crate) async fn batch_delete(
 }
 
 #[utoipa::path(post, path = "/api/v1/tables/{id}/records/{record_id}/restore", tag = "records", operation_id = "restore_record",
-    params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id"), KeyParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), ("record_id" = pybase_core::ids::RecordId, Path, description = "record id"), KeyParams),
     responses(
         (status = 200, description = "restored (editor and above)", body = RecordOut),
         DeleteErrors,

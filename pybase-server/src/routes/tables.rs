@@ -22,7 +22,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(post, path = "/api/v1/bases/{id}/tables", tag = "tables", operation_id = "create_table",
-    params(("id" = String, Path, description = "base id")),
+    params(("id" = pybase_core::ids::BaseId, Path, description = "base id")),
     request_body = NewTable,
     responses(
         (status = 201, description = "created with its fields and default view (admin and above)", body = TableSchema),
@@ -39,7 +39,7 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/bases/{id}/tables", tag = "tables", operation_id = "list_tables",
-    params(("id" = String, Path, description = "base id"), PageParams),
+    params(("id" = pybase_core::ids::BaseId, Path, description = "base id"), PageParams),
     responses(
         (status = 200, description = "the base's tables", body = Page<Table>),
         ReadErrors,
@@ -55,7 +55,7 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/tables/{id}", tag = "tables", operation_id = "get_table",
-    params(("id" = String, Path, description = "table id")),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id")),
     responses(
         (status = 200, description = "the table with its fields and views", body = TableSchema),
         ReadErrors,
@@ -70,7 +70,7 @@ pub(crate) async fn get_one(
 }
 
 #[utoipa::path(patch, path = "/api/v1/tables/{id}", tag = "tables", operation_id = "update_table",
-    params(("id" = String, Path, description = "table id")),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id")),
     request_body = TablePatch,
     responses(
         (status = 200, description = "updated (admin and above)", body = Table),
@@ -87,7 +87,7 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/tables/{id}", tag = "tables", operation_id = "delete_table",
-    params(("id" = String, Path, description = "table id")),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id")),
     responses(
         (status = 204, description = "deleted with its fields, views and records (admin and above)"),
         DeleteErrors,

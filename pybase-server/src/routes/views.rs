@@ -22,7 +22,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(post, path = "/api/v1/tables/{id}/views", tag = "views", operation_id = "create_view",
-    params(("id" = String, Path, description = "table id")),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id")),
     request_body = NewView,
     responses(
         (status = 201, description = "created (admin and above)", body = View),
@@ -39,7 +39,7 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/tables/{id}/views", tag = "views", operation_id = "list_views",
-    params(("id" = String, Path, description = "table id"), PageParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), PageParams),
     responses(
         (status = 200, description = "the table's views in order", body = Page<View>),
         ReadErrors,
@@ -55,7 +55,7 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/views/{id}", tag = "views", operation_id = "get_view",
-    params(("id" = String, Path, description = "view id")),
+    params(("id" = pybase_core::ids::ViewId, Path, description = "view id")),
     responses(
         (status = 200, description = "the view", body = View),
         ReadErrors,
@@ -70,7 +70,7 @@ pub(crate) async fn get_one(
 }
 
 #[utoipa::path(patch, path = "/api/v1/views/{id}", tag = "views", operation_id = "update_view",
-    params(("id" = String, Path, description = "view id")),
+    params(("id" = pybase_core::ids::ViewId, Path, description = "view id")),
     request_body = ViewPatch,
     responses(
         (status = 200, description = "updated (admin and above)", body = View),
@@ -87,7 +87,7 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/views/{id}", tag = "views", operation_id = "delete_view",
-    params(("id" = String, Path, description = "view id")),
+    params(("id" = pybase_core::ids::ViewId, Path, description = "view id")),
     responses(
         (status = 204, description = "deleted (admin and above)"),
         ConflictDeleteErrors,

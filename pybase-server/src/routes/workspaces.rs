@@ -87,7 +87,7 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{id}", tag = "workspaces", operation_id = "get_workspace",
-    params(("id" = String, Path, description = "workspace id")),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id")),
     responses(
         (status = 200, description = "the workspace and the caller's role", body = WorkspaceOut),
         ReadErrors,
@@ -103,7 +103,7 @@ pub(crate) async fn get_one(
 }
 
 #[utoipa::path(patch, path = "/api/v1/workspaces/{id}", tag = "workspaces", operation_id = "update_workspace",
-    params(("id" = String, Path, description = "workspace id")),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id")),
     request_body = WorkspacePatch,
     responses(
         (status = 200, description = "updated (admin and above)", body = WorkspaceOut),
@@ -123,7 +123,7 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/workspaces/{id}", tag = "workspaces", operation_id = "delete_workspace",
-    params(("id" = String, Path, description = "workspace id")),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id")),
     responses(
         (status = 204, description = "deleted with everything in it (owner only)"),
         DeleteErrors,
@@ -139,7 +139,7 @@ pub(crate) async fn delete(
 }
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{id}/members", tag = "members", operation_id = "list_members",
-    params(("id" = String, Path, description = "workspace id"), PageParams),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id"), PageParams),
     responses(
         (status = 200, description = "the members", body = Page<Member>),
         ReadErrors,
@@ -156,7 +156,7 @@ pub(crate) async fn list_members(
 }
 
 #[utoipa::path(post, path = "/api/v1/workspaces/{id}/members", tag = "members", operation_id = "add_member",
-    params(("id" = String, Path, description = "workspace id")),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id")),
     request_body = NewMember,
     responses(
         (status = 201, description = "added (admin and above; only owners grant owner); 404 also when no user has the email", body = Member),
@@ -173,7 +173,7 @@ pub(crate) async fn add_member(
 }
 
 #[utoipa::path(patch, path = "/api/v1/workspaces/{id}/members/{user_id}", tag = "members", operation_id = "update_member",
-    params(("id" = String, Path, description = "workspace id"), ("user_id" = String, Path, description = "user id")),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id"), ("user_id" = pybase_core::ids::UserId, Path, description = "user id")),
     request_body = MemberPatch,
     responses(
         (status = 200, description = "role changed", body = Member),
@@ -192,7 +192,7 @@ pub(crate) async fn update_member(
 }
 
 #[utoipa::path(delete, path = "/api/v1/workspaces/{id}/members/{user_id}", tag = "members", operation_id = "remove_member",
-    params(("id" = String, Path, description = "workspace id"), ("user_id" = String, Path, description = "user id")),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id"), ("user_id" = pybase_core::ids::UserId, Path, description = "user id")),
     responses(
         (status = 204, description = "removed"),
         ConflictDeleteErrors,

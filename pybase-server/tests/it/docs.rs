@@ -109,6 +109,25 @@ async fn openapi_is_3_1_covers_every_path_and_every_ref_resolves() {
             );
         }
     }
+    // Every path parameter is an id of the kind its route names.
+    for (method, path) in &ops {
+        let op = &doc["paths"][path][method.to_lowercase()];
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            if p["in"] != "path" {
+                continue;
+            }
+            let schema = match p["schema"]["$ref"].as_str() {
+                Some(r) => resolve(&doc, r).unwrap(),
+                None => &p["schema"],
+            };
+            let pattern = schema["pattern"].as_str().unwrap_or_default();
+            assert!(
+                schema["type"] == "string" && pattern.ends_with("[0-9A-Za-z]{14}$"),
+                "{method} {path}: {{{}}} is not an id: {schema}",
+                p["name"]
+            );
+        }
+    }
     // The contract and the route table list the same operations.
     let contract = in_the_contract();
     let mut served = ops.clone();
