@@ -474,16 +474,54 @@ mod tests {
         }
     }
 
+    /// Checks the schema of the id type `T`: named after the type, its
+    /// pattern names its prefix, and its example parses as `T` and as no
+    /// other kind.
+    fn check_id<T: ToSchema>(prefix: &str, parse: fn(&str) -> bool, others: &[fn(&str) -> bool]) {
+        let schema = written::<T>();
+        assert!(T::name().ends_with("Id"), "{}", T::name());
+        assert_eq!(schema["pattern"], json!(id_pattern(prefix)));
+        let example = schema["example"].as_str().unwrap();
+        assert!(parse(example), "{example}");
+        assert_eq!(
+            others.iter().filter(|other| other(example)).count(),
+            0,
+            "{example}"
+        );
+    }
+
     #[test]
-    fn ids_match_their_pattern_and_others_do_not() {
-        let pattern = id_pattern(RecordId::PREFIX);
-        let id = RecordId::new();
-        let wanted = written::<RecordId>();
-        assert_eq!(wanted["pattern"], json!(pattern));
-        assert_eq!(RecordId::name(), "RecordId");
-        let example = wanted["example"].as_str().unwrap();
-        assert!(RecordId::parse(example).is_ok(), "{example}");
-        assert_eq!(id.as_str().len(), example.len());
+    fn id_examples_parse_as_their_kind_only() {
+        let parsers: [(&str, fn(&str) -> bool); 10] = [
+            (UserId::PREFIX, |s| UserId::parse(s).is_ok()),
+            (WorkspaceId::PREFIX, |s| WorkspaceId::parse(s).is_ok()),
+            (BaseId::PREFIX, |s| BaseId::parse(s).is_ok()),
+            (TableId::PREFIX, |s| TableId::parse(s).is_ok()),
+            (FieldId::PREFIX, |s| FieldId::parse(s).is_ok()),
+            (ViewId::PREFIX, |s| ViewId::parse(s).is_ok()),
+            (RecordId::PREFIX, |s| RecordId::parse(s).is_ok()),
+            (AttachmentId::PREFIX, |s| AttachmentId::parse(s).is_ok()),
+            (ApiKeyId::PREFIX, |s| ApiKeyId::parse(s).is_ok()),
+            (ChoiceId::PREFIX, |s| ChoiceId::parse(s).is_ok()),
+        ];
+        let others = |prefix: &str| -> Vec<fn(&str) -> bool> {
+            parsers
+                .iter()
+                .filter(|(p, _)| *p != prefix)
+                .map(|(_, f)| *f)
+                .collect()
+        };
+        let parse = |prefix: &str| parsers.iter().find(|(p, _)| *p == prefix).unwrap().1;
+        check_id::<UserId>("usr", parse("usr"), &others("usr"));
+        check_id::<WorkspaceId>("wsp", parse("wsp"), &others("wsp"));
+        check_id::<BaseId>("app", parse("app"), &others("app"));
+        check_id::<TableId>("tbl", parse("tbl"), &others("tbl"));
+        check_id::<FieldId>("fld", parse("fld"), &others("fld"));
+        check_id::<ViewId>("viw", parse("viw"), &others("viw"));
+        check_id::<RecordId>("rec", parse("rec"), &others("rec"));
+        check_id::<AttachmentId>("att", parse("att"), &others("att"));
+        check_id::<ApiKeyId>("key", parse("key"), &others("key"));
+        check_id::<ChoiceId>("sel", parse("sel"), &others("sel"));
     }
 
     #[test]
