@@ -474,10 +474,13 @@ mod tests {
         }
     }
 
+    /// Whether a string parses as an id of one kind.
+    type Parses = fn(&str) -> bool;
+
     /// Checks the schema of the id type `T`: named after the type, its
     /// pattern names its prefix, and its example parses as `T` and as no
     /// other kind.
-    fn check_id<T: ToSchema>(prefix: &str, parse: fn(&str) -> bool, others: &[fn(&str) -> bool]) {
+    fn check_id<T: ToSchema>(prefix: &str, parse: Parses, others: &[Parses]) {
         let schema = written::<T>();
         assert!(T::name().ends_with("Id"), "{}", T::name());
         assert_eq!(schema["pattern"], json!(id_pattern(prefix)));
@@ -492,7 +495,7 @@ mod tests {
 
     #[test]
     fn id_examples_parse_as_their_kind_only() {
-        let parsers: [(&str, fn(&str) -> bool); 10] = [
+        let parsers: [(&str, Parses); 10] = [
             (UserId::PREFIX, |s| UserId::parse(s).is_ok()),
             (WorkspaceId::PREFIX, |s| WorkspaceId::parse(s).is_ok()),
             (BaseId::PREFIX, |s| BaseId::parse(s).is_ok()),
@@ -504,7 +507,7 @@ mod tests {
             (ApiKeyId::PREFIX, |s| ApiKeyId::parse(s).is_ok()),
             (ChoiceId::PREFIX, |s| ChoiceId::parse(s).is_ok()),
         ];
-        let others = |prefix: &str| -> Vec<fn(&str) -> bool> {
+        let others = |prefix: &str| -> Vec<Parses> {
             parsers
                 .iter()
                 .filter(|(p, _)| *p != prefix)
