@@ -173,13 +173,21 @@ impl AuthSettings {
 }
 
 /// A registration request. `Debug` redacts the password.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "`POST /auth/register` body. Other members are ignored.")
+)]
 #[derive(Clone, Deserialize)]
 pub struct NewUser {
     /// Email; compared and stored lowercased.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::NewEmail))]
     pub email: String,
     /// Plain-text password, checked against the policy.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::NewPassword))]
     pub password: String,
     /// Display name.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::UserName))]
     pub name: String,
 }
 
@@ -194,20 +202,34 @@ impl fmt::Debug for NewUser {
 }
 
 /// What a new API key may do.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "`POST /api-keys` body. Other members are ignored.")
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NewApiKey {
     /// Display name.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::UserName))]
     pub name: String,
     /// Scopes; `None` means all the creator has.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub scopes: Option<Vec<Scope>>,
     /// Workspaces the key is limited to; `None` means all the creator sees.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub workspaces: Option<Vec<WorkspaceId>>,
     /// Optional expiry (must be in the future).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<Timestamp>,
 }
 
 /// A signed-in session: what register, login and refresh answer.
 /// `Debug` redacts both tokens.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "A signed-in session: what register, login and refresh answer.")
+)]
 #[derive(Clone, Serialize)]
 pub struct Session {
     /// The user.
@@ -217,6 +239,7 @@ pub struct Session {
     /// JWT refresh token, spent by the next refresh.
     pub refresh_token: String,
     /// Always `"bearer"`.
+    #[cfg_attr(feature = "openapi", schema(example = "bearer"))]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,

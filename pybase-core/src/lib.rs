@@ -7,6 +7,10 @@
 //! - [`store`]: the storage traits every backend implements.
 //! - [`role`]: roles, API-key scopes and what they allow.
 //!
+//! With the `openapi` feature, the types the HTTP API reads and writes
+//! derive `utoipa::ToSchema`, and [`openapi`] holds the string formats and
+//! JSON languages a derive cannot state.
+//!
 //! With the `testkit` feature, `testkit` holds the conformance suite that
 //! every storage backend must pass.
 
@@ -18,6 +22,8 @@ pub mod fields;
 pub mod ids;
 pub mod limits;
 pub mod model;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod principal;
 pub mod query;
 pub mod role;

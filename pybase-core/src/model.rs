@@ -22,6 +22,7 @@ pub type Timestamp = DateTime<Utc>;
 pub type Cells = Map<String, Value>;
 
 /// A person who can sign in. Never carries the password hash.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     /// Id.
@@ -31,12 +32,15 @@ pub struct User {
     /// Display name.
     pub name: String,
     /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// Last change time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
 }
 
 /// A workspace: the unit of membership and permissions.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Workspace {
     /// Id.
@@ -48,12 +52,15 @@ pub struct Workspace {
     /// Optional description.
     pub description: Option<String>,
     /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// Last change time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
 }
 
 /// A user's membership in a workspace.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Member {
     /// The member.
@@ -61,10 +68,12 @@ pub struct Member {
     /// Their role.
     pub role: Role,
     /// When they joined.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }
 
 /// A base: a group of related tables inside a workspace.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Base {
     /// Id.
@@ -76,12 +85,15 @@ pub struct Base {
     /// Optional description.
     pub description: Option<String>,
     /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// Last change time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
 }
 
 /// A table of a base.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Table {
     /// Id.
@@ -99,8 +111,10 @@ pub struct Table {
     /// Order among the base's tables.
     pub position: i64,
     /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// Last change time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
 }
 
@@ -151,6 +165,7 @@ pub struct Record {
 }
 
 /// The kind of a view. Only grids exist so far.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ViewType {
@@ -159,6 +174,7 @@ pub enum ViewType {
 }
 
 /// A saved way of looking at a table.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq)]
 pub struct View {
     /// Id.
@@ -168,18 +184,22 @@ pub struct View {
     /// Display name.
     pub name: String,
     /// Kind of view.
+    #[cfg_attr(feature = "openapi", schema(rename = "type"))]
     pub view_type: ViewType,
     /// Stored filter, sort, hidden fields and field order (by field id).
     pub config: ViewConfig,
     /// Order among the table's views.
     pub position: i64,
     /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// Last change time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
 }
 
 /// An API key's metadata; the secret itself is never stored.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKey {
     /// Id.
@@ -195,10 +215,13 @@ pub struct ApiKey {
     /// Workspaces the key is limited to; `None` means all of the user's.
     pub workspaces: Option<Vec<WorkspaceId>>,
     /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// Expiry, if any.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<Timestamp>,
     /// Last successful use (updated at most once a minute).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub last_used_at: Option<Timestamp>,
 }
 

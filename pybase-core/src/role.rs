@@ -8,6 +8,11 @@ use serde::{Deserialize, Serialize};
 /// A member's role in a workspace, highest first: owner > admin > editor > viewer.
 ///
 /// `Ord` follows the hierarchy, so `role >= Role::Editor` reads as "editor or above".
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "A workspace role, highest first: owner > admin > editor > viewer.")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -58,6 +63,7 @@ impl FromStr for Role {
 }
 
 /// What an API key may do; intersected with its user's role.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {

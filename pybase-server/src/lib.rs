@@ -92,9 +92,8 @@ pub fn app_with_options(state: AppState, options: &HttpOptions) -> Router {
     let limits = state.limits;
     let upload_limit = limits.max_upload_bytes.saturating_add(MULTIPART_OVERHEAD);
     let routes = Router::new()
-        .route("/health", get(health::handler))
+        .merge(Router::from(routes::declared(to_usize(upload_limit))))
         .route("/metrics", get(metrics::handler))
-        .merge(routes::router(to_usize(upload_limit)))
         .merge(openapi::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

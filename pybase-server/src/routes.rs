@@ -10,9 +10,10 @@ pub mod tables;
 pub mod views;
 pub mod workspaces;
 
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -22,19 +23,23 @@ pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// Largest page size of lists.
 pub const MAX_PAGE_SIZE: usize = 1000;
 
-/// Every `/api/v1` route; uploads accept bodies up to `upload_limit` bytes.
-pub(crate) fn router(upload_limit: usize) -> Router<AppState> {
-    let api = Router::new()
-        .merge(auth::router())
-        .merge(api_keys::router())
-        .merge(workspaces::router())
-        .merge(bases::router())
-        .merge(tables::router())
-        .merge(fields::router())
-        .merge(views::router())
-        .merge(records::router())
-        .merge(attachments::router(upload_limit));
-    Router::new().nest("/api/v1", api)
+/// Every route of the API, each declared once: a handler with its
+/// `#[utoipa::path]` annotation, registered by one `routes!(...)` line in
+/// its module's `routes()`. The axum router and the OpenAPI paths (and so
+/// the route matrix and the docs test, which read the document) both come
+/// from this table. Uploads accept bodies up to `upload_limit` bytes.
+pub(crate) fn declared(upload_limit: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(crate::health::handler))
+        .merge(auth::routes())
+        .merge(api_keys::routes())
+        .merge(workspaces::routes())
+        .merge(bases::routes())
+        .merge(tables::routes())
+        .merge(fields::routes())
+        .merge(views::routes())
+        .merge(records::routes())
+        .merge(attachments::routes(upload_limit))
 }
 
 /// `?page_size=&cursor=` of a list.

@@ -6,70 +6,103 @@ use serde_json::{Map, Value};
 use crate::role::Role;
 
 /// A new workspace.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewWorkspace {
     /// Display name (1 to 255 characters).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Name))]
     pub name: String,
     /// URL-friendly unique name; derived from the name when absent.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Slug>))]
     #[serde(default)]
     pub slug: Option<String>,
     /// Optional description.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Description>))]
     #[serde(default)]
     pub description: Option<String>,
 }
 
 /// Changes to a workspace; absent members stay as they are.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "`PATCH /workspaces/{id}` body; absent (or `null`) members stay.")
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspacePatch {
     /// New name.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Name>))]
     #[serde(default)]
     pub name: Option<String>,
     /// New slug.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Slug>))]
     #[serde(default)]
     pub slug: Option<String>,
     /// New description (`null` clears it).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Description>))]
     #[serde(default, deserialize_with = "double_option")]
     pub description: Option<Option<String>>,
 }
 
 /// A new base.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewBase {
     /// Display name.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Name))]
     pub name: String,
     /// Optional description.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Description>))]
     #[serde(default)]
     pub description: Option<String>,
 }
 
 /// Changes to a base.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "`PATCH /bases/{id}` body; absent (or `null`) members stay.")
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BasePatch {
     /// New name.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Name>))]
     #[serde(default)]
     pub name: Option<String>,
     /// New description (`null` clears it).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Description>))]
     #[serde(default, deserialize_with = "double_option")]
     pub description: Option<Option<String>>,
 }
 
 /// A new field.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "`POST /tables/{id}/fields` body. The options a type takes are stated per type (see `FieldOptions`)."
+    )
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewField {
     /// Name, unique in the table ignoring case.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Name))]
     pub name: String,
     /// Type name, e.g. `number`.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::FieldTypeName, example = "number"))]
     #[serde(rename = "type")]
     pub field_type: String,
     /// Type options.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::FieldOptions>))]
     #[serde(default)]
     pub options: Value,
     /// Optional description.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Description>))]
     #[serde(default)]
     pub description: Option<String>,
     /// Keep an index on the field's cells.
@@ -78,19 +111,30 @@ pub struct NewField {
 }
 
 /// Changes to a field. A new `type` converts every cell or fails as a whole.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "`PATCH /fields/{id}` body; absent (or `null`) members stay. A new type takes the options stated for it (see `FieldOptions`)."
+    )
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldPatch {
     /// New name (data is kept: cells are stored by field id).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Name>))]
     #[serde(default)]
     pub name: Option<String>,
     /// New type.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::FieldTypeName>))]
     #[serde(default, rename = "type")]
     pub field_type: Option<String>,
     /// New options (for the new type, if it changes).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::FieldOptions>))]
     #[serde(default)]
     pub options: Option<Value>,
     /// New description (`null` clears it).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Description>))]
     #[serde(default, deserialize_with = "double_option")]
     pub description: Option<Option<String>>,
     /// Keep an index on the field's cells.
@@ -99,12 +143,21 @@ pub struct FieldPatch {
 }
 
 /// A new table, optionally with its fields.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "`POST /bases/{id}/tables` body. `primary_field` and `primary_field_id` are one member under two names: give at most one."
+    )
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewTable {
     /// Display name.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Name))]
     pub name: String,
     /// Optional description.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Description>))]
     #[serde(default)]
     pub description: Option<String>,
     /// Initial fields; a text field "Name" is created when empty.
@@ -116,13 +169,22 @@ pub struct NewTable {
 }
 
 /// Changes to a table.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "`PATCH /tables/{id}` body; absent (or `null`) members stay. `primary_field_id` and `primary_field` are one member under two names: give at most one."
+    )
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TablePatch {
     /// New name.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Name>))]
     #[serde(default)]
     pub name: Option<String>,
     /// New description (`null` clears it).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Description>))]
     #[serde(default, deserialize_with = "double_option")]
     pub description: Option<Option<String>>,
     /// New primary field (id or name).
@@ -131,28 +193,39 @@ pub struct TablePatch {
 }
 
 /// A new view.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewView {
     /// Display name.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::Name))]
     pub name: String,
     /// View type; only `grid` exists.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::model::ViewType>))]
     #[serde(default, rename = "type")]
     pub view_type: Option<String>,
     /// `{"filter"?, "sort"?, "hidden_fields"?, "field_order"?}` with field
     /// names or ids.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::ViewConfigInput>))]
     #[serde(default)]
     pub config: Value,
 }
 
 /// Changes to a view.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "`PATCH /views/{id}` body; absent (or `null`) members stay.")
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ViewPatch {
     /// New name.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Name>))]
     #[serde(default)]
     pub name: Option<String>,
     /// New configuration (replaces the old one).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::ViewConfigInput>))]
     #[serde(default)]
     pub config: Option<Value>,
 }
@@ -167,22 +240,33 @@ pub struct WriteOptions {
 }
 
 /// A records query, as the list and query endpoints take it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "`POST /tables/{id}/records/query` body. Field references are names or ids of the table's fields (422 naming the one that is not)."
+    )
+)]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryInput {
     /// Filter JSON (`{"and":[..]}`, `{"field","op","value"}`, ...).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Filter>))]
     #[serde(default)]
     pub filter: Option<Value>,
     /// `"-Price,Name"` or `[{"field","direction"}]`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Sort>))]
     #[serde(default)]
     pub sort: Option<Value>,
     /// Only these fields in the output (names or ids).
     #[serde(default)]
     pub fields: Option<Vec<String>>,
     /// Records per page (1 to 1000, default 100).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     #[serde(default)]
     pub page_size: Option<usize>,
     /// Cursor from the previous page.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]+$"))]
     #[serde(default)]
     pub cursor: Option<String>,
     /// A view whose filter (ANDed) and sort (unless `sort` is given) apply.
@@ -194,6 +278,7 @@ pub struct QueryInput {
 }
 
 /// A member to add by email.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {

@@ -12,6 +12,8 @@ use crate::model::{Attachment, Field, Record, Table, Timestamp, View};
 use crate::query::eval::TIME_FORMAT;
 
 /// How output cells are keyed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(rename_all = "snake_case"))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum FieldKey {
     /// By field name (the default).
@@ -22,24 +24,31 @@ pub enum FieldKey {
 }
 
 /// A record as the API shows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Record))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordOut {
     /// Id.
     pub id: RecordId,
     /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_time: Timestamp,
     /// Last change time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_time: Timestamp,
     /// Creator.
     pub created_by: Option<UserId>,
     /// Non-empty cells keyed by field name (or id), computed fields included.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub fields: Map<String, Value>,
     /// Set for soft-deleted records (only listed with `include_deleted`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_time: Option<Timestamp>,
 }
 
 /// A page of records.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordsPage {
     /// The records.
@@ -49,6 +58,7 @@ pub struct RecordsPage {
 }
 
 /// What an upsert did.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UpsertResult {
     /// Every input record as stored, in input order.
@@ -60,9 +70,11 @@ pub struct UpsertResult {
 }
 
 /// A table with its fields and views.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableSchema {
     /// The table.
+    #[cfg_attr(feature = "openapi", serde(flatten))]
     pub table: Table,
     /// Its fields by position.
     pub fields: Vec<Field>,

@@ -26,9 +26,12 @@ pub struct SortKey {
 
 /// A view's stored configuration. Fields are referenced by id so renames
 /// never break a view.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = StoredViewConfig))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ViewConfig {
     /// Filter in the API's JSON shape, with field ids in place of names.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::Filter>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Value>,
     /// Sort keys by field id.
@@ -43,6 +46,7 @@ pub struct ViewConfig {
 }
 
 /// One stored sort key of a view.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredSort {
     /// The field sorted by.
@@ -52,6 +56,7 @@ pub struct StoredSort {
 }
 
 /// A sort direction.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SortDirection {

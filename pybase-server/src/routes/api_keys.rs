@@ -1,40 +1,42 @@
 //! The caller's API keys.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
 use pybase_core::auth::NewApiKey;
 use pybase_core::ids::ApiKeyId;
 use pybase_core::model::ApiKey;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
 use crate::openapi::responses::{DeleteErrors, Forbidden, Invalid, Unauthorized};
-use crate::openapi::schemas;
 use crate::routes::{Page, PageParams};
 use crate::state::AppState;
 
 /// API key routes.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api-keys", get(list).post(create))
-        .route("/api-keys/{id}", delete(remove))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(remove))
 }
 
 /// A new key: its metadata and the secret, shown only once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedKey {
+    /// The metadata, at the top level beside `key`.
     #[serde(flatten)]
     meta: ApiKey,
+    /// The secret, `pbk_...`.
     key: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", operation_id = "create_api_key",
-    request_body = schemas::NewApiKey,
+    request_body = pybase_core::auth::NewApiKey,
     responses(
-        (status = 201, description = "created; `key` is shown only here", body = schemas::ApiKeyCreated),
+        (status = 201, description = "created; `key` is shown only here", body = CreatedKey),
         Unauthorized, Forbidden, Invalid,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -50,7 +52,7 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", operation_id = "list_api_keys",
     params(PageParams),
     responses(
-        (status = 200, description = "the caller's keys without secrets", body = schemas::ApiKeyPage),
+        (status = 200, description = "the caller's keys without secrets", body = Page<ApiKey>),
         Unauthorized, Forbidden,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -63,7 +65,7 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", operation_id = "delete_api_key",
-    params(("id" = String, Path, description = "API key id")),
+    params(("id" = pybase_core::ids::ApiKeyId, Path, description = "API key id")),
     responses(
         (status = 204, description = "deleted; the key stops working at once"),
         DeleteErrors,

@@ -2,42 +2,56 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use futures::TryStreamExt as _;
 use pybase_core::facade::attachment_json;
 use pybase_core::ids::{AttachmentId, TableId};
+use pybase_core::openapi::AttachmentJson;
 use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path};
 use crate::openapi::responses::{
     Malformed, ReadErrors, StorageUnavailable, TooLarge, WriteErrors, WrongContentType,
 };
-use crate::openapi::schemas;
 use crate::state::AppState;
 
 /// Attachment routes; uploads accept bodies up to `upload_limit` bytes.
-pub(crate) fn router(upload_limit: usize) -> Router<AppState> {
-    Router::new()
-        .route(
-            "/tables/{id}/attachments",
-            post(upload).layer(DefaultBodyLimit::max(upload_limit)),
-        )
-        .route("/attachments/{id}", get(metadata))
-        .route("/attachments/{id}/content", get(content))
+pub(crate) fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload).layer(DefaultBodyLimit::max(upload_limit)))
+        .routes(routes!(metadata))
+        .routes(routes!(content))
 }
 
+/// A multipart upload (documentation of the form the handler reads).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Upload {
+    /// The file.
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    file: String,
+}
+
+/// The bytes of a stored file, served with the content type it was
+/// uploaded with (documentation of the streamed body).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct FileBytes(Vec<u8>);
+
 #[utoipa::path(post, path = "/api/v1/tables/{id}/attachments", tag = "attachments", operation_id = "upload_attachment",
-    params(("id" = String, Path, description = "table id")),
-    request_body(content = schemas::Upload, content_type = "multipart/form-data",
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id")),
+    request_body(content = Upload, content_type = "multipart/form-data",
         description = "one `file` part; other parts are read and ignored"),
     responses(
-        (status = 201, description = "stored (editor and above); put `{\"id\"}` into an attachment cell", body = schemas::Attachment),
+        (status = 201, description = "stored (editor and above); put `{\"id\"}` into an attachment cell", body = AttachmentJson),
         WriteErrors, Malformed, TooLarge, WrongContentType, StorageUnavailable,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -98,9 +112,9 @@ pub(crate) async fn upload(
 }
 
 #[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "attachments", operation_id = "get_attachment",
-    params(("id" = String, Path, description = "attachment id")),
+    params(("id" = pybase_core::ids::AttachmentId, Path, description = "attachment id")),
     responses(
-        (status = 200, description = "metadata (anyone who can read the table)", body = schemas::Attachment),
+        (status = 200, description = "metadata (anyone who can read the table)", body = AttachmentJson),
         ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -136,9 +150,9 @@ fn renders_actively(content_type: &str) -> bool {
 }
 
 #[utoipa::path(get, path = "/api/v1/attachments/{id}/content", tag = "attachments", operation_id = "get_attachment_content",
-    params(("id" = String, Path, description = "attachment id")),
+    params(("id" = pybase_core::ids::AttachmentId, Path, description = "attachment id")),
     responses(
-        (status = 200, description = "the bytes, with the stored content type", content_type = "*/*", body = schemas::FileBytes),
+        (status = 200, description = "the bytes, with the stored content type", content_type = "*/*", body = FileBytes),
         ReadErrors, StorageUnavailable,
     ),
     security(("bearer" = []), ("api_key" = [])))]

@@ -1,39 +1,38 @@
 //! Sign-up, sign-in, tokens, the caller's profile and password resets.
 
-use axum::Router;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
-use axum::routing::{get, post};
 use pybase_core::auth::{NewUser, Session};
 use pybase_core::model::User;
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, ClientAddr, Created, Json};
 use crate::openapi::responses::{
     Conflict, Forbidden, Invalid, Malformed, TooManyAttempts, Unauthorized, WrongContentType,
 };
-use crate::openapi::schemas;
 use crate::state::AppState;
 
 /// Auth routes.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/register", post(register))
-        .route("/auth/login", post(login))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout))
-        .route("/auth/me", get(me).patch(update_me))
-        .route("/auth/change-password", post(change_password))
-        .route("/auth/password-reset/request", post(reset_request))
-        .route("/auth/password-reset/confirm", post(reset_confirm))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me, update_me))
+        .routes(routes!(change_password))
+        .routes(routes!(reset_request))
+        .routes(routes!(reset_confirm))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", operation_id = "register",
-    request_body = schemas::Register,
+    request_body = NewUser,
     responses(
-        (status = 201, description = "account created and signed in", body = schemas::Session),
+        (status = 201, description = "account created and signed in", body = Session),
         Malformed, Conflict, WrongContentType, Invalid, TooManyAttempts,
     ))]
 pub(crate) async fn register(
@@ -56,21 +55,23 @@ pub struct LoginJson {
 }
 
 /// OAuth2 password-flow form (what Swagger UI's Authorize sends).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginForm {
-    /// The email.
+    /// The email (any case).
+    #[schema(max_length = 254)]
     pub username: String,
-    /// Password.
+    /// The password.
+    #[schema(max_length = 256)]
     pub password: String,
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", operation_id = "login",
     request_body(content(
         (LoginJson = "application/json"),
-        (schemas::LoginForm = "application/x-www-form-urlencoded"),
+        (LoginForm = "application/x-www-form-urlencoded"),
     )),
     responses(
-        (status = 200, description = "signed in", body = schemas::Session),
+        (status = 200, description = "signed in", body = Session),
         (status = 401, description = "wrong email or password (same answer for both)", body = crate::error::ErrorBody),
         Malformed, WrongContentType, Invalid, TooManyAttempts,
     ))]
@@ -109,7 +110,7 @@ pub struct RefreshBody {
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", operation_id = "refresh_tokens",
     request_body = RefreshBody,
     responses(
-        (status = 200, description = "a new access and refresh token; the old refresh token is spent", body = schemas::Session),
+        (status = 200, description = "a new access and refresh token; the old refresh token is spent", body = Session),
         (status = 401, description = "invalid, expired or spent refresh token (a spent one revokes its family)", body = crate::error::ErrorBody),
         Malformed, Invalid,
     ))]
@@ -136,7 +137,7 @@ pub(crate) async fn logout(
 
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", operation_id = "get_me",
     responses(
-        (status = 200, description = "the signed-in user", body = schemas::User),
+        (status = 200, description = "the signed-in user", body = User),
         Unauthorized, Forbidden,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -152,14 +153,14 @@ pub(crate) async fn me(
 #[serde(deny_unknown_fields)]
 pub struct UpdateMe {
     /// New display name; absent or `null` changes nothing.
-    #[schema(value_type = Option<schemas::UserName>)]
+    #[schema(value_type = Option<pybase_core::openapi::UserName>)]
     pub name: Option<String>,
 }
 
 #[utoipa::path(patch, path = "/api/v1/auth/me", tag = "auth", operation_id = "update_me",
     request_body = UpdateMe,
     responses(
-        (status = 200, description = "the updated user", body = schemas::User),
+        (status = 200, description = "the updated user", body = User),
         Unauthorized, Forbidden, Invalid,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -182,7 +183,7 @@ pub struct ChangePassword {
     #[schema(max_length = 256)]
     pub current_password: String,
     /// The new password, different from the current one.
-    #[schema(value_type = schemas::NewPassword)]
+    #[schema(value_type = pybase_core::openapi::NewPassword)]
     pub new_password: String,
 }
 
@@ -240,7 +241,7 @@ pub struct ResetConfirm {
     /// The token from the reset message.
     pub token: String,
     /// The new password.
-    #[schema(value_type = schemas::NewPassword)]
+    #[schema(value_type = pybase_core::openapi::NewPassword)]
     pub new_password: String,
 }
 

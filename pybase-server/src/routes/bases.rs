@@ -1,32 +1,31 @@
 //! Bases of a workspace.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use pybase_core::facade::{BasePatch, NewBase};
 use pybase_core::ids::{BaseId, WorkspaceId};
 use pybase_core::model::Base;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
 use crate::openapi::responses::{DeleteErrors, ReadErrors, WriteErrors};
-use crate::openapi::schemas;
 use crate::routes::{Page, PageParams};
 use crate::state::AppState;
 
 /// Base routes.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/workspaces/{id}/bases", get(list).post(create))
-        .route("/bases/{id}", get(get_one).patch(update).delete(delete))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get_one, update, delete))
 }
 
 #[utoipa::path(post, path = "/api/v1/workspaces/{id}/bases", tag = "bases", operation_id = "create_base",
-    params(("id" = String, Path, description = "workspace id")),
-    request_body = schemas::NewBase,
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id")),
+    request_body = NewBase,
     responses(
-        (status = 201, description = "created (admin and above)", body = schemas::Base),
+        (status = 201, description = "created (admin and above)", body = Base),
         WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -40,9 +39,9 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{id}/bases", tag = "bases", operation_id = "list_bases",
-    params(("id" = String, Path, description = "workspace id"), PageParams),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id"), PageParams),
     responses(
-        (status = 200, description = "the workspace's bases", body = schemas::BasePage),
+        (status = 200, description = "the workspace's bases", body = Page<Base>),
         ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -56,9 +55,9 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/bases/{id}", tag = "bases", operation_id = "get_base",
-    params(("id" = String, Path, description = "base id")),
+    params(("id" = pybase_core::ids::BaseId, Path, description = "base id")),
     responses(
-        (status = 200, description = "the base", body = schemas::Base),
+        (status = 200, description = "the base", body = Base),
         ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -71,10 +70,10 @@ pub(crate) async fn get_one(
 }
 
 #[utoipa::path(patch, path = "/api/v1/bases/{id}", tag = "bases", operation_id = "update_base",
-    params(("id" = String, Path, description = "base id")),
-    request_body = schemas::BasePatch,
+    params(("id" = pybase_core::ids::BaseId, Path, description = "base id")),
+    request_body = BasePatch,
     responses(
-        (status = 200, description = "updated (admin and above)", body = schemas::Base),
+        (status = 200, description = "updated (admin and above)", body = Base),
         WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -88,7 +87,7 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/bases/{id}", tag = "bases", operation_id = "delete_base",
-    params(("id" = String, Path, description = "base id")),
+    params(("id" = pybase_core::ids::BaseId, Path, description = "base id")),
     responses(
         (status = 204, description = "deleted with its tables (admin and above)"),
         DeleteErrors,

@@ -1,32 +1,31 @@
 //! Fields of a table.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use pybase_core::facade::{FieldPatch, NewField};
 use pybase_core::ids::{FieldId, TableId};
 use pybase_core::model::Field;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
 use crate::openapi::responses::{ConflictDeleteErrors, ConflictWriteErrors, ReadErrors};
-use crate::openapi::schemas;
 use crate::routes::{Page, PageParams};
 use crate::state::AppState;
 
 /// Field routes.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tables/{id}/fields", get(list).post(create))
-        .route("/fields/{id}", get(get_one).patch(update).delete(delete))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get_one, update, delete))
 }
 
 #[utoipa::path(post, path = "/api/v1/tables/{id}/fields", tag = "fields", operation_id = "create_field",
-    params(("id" = String, Path, description = "table id")),
-    request_body = schemas::NewField,
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id")),
+    request_body = NewField,
     responses(
-        (status = 201, description = "created (admin and above)", body = schemas::Field),
+        (status = 201, description = "created (admin and above)", body = Field),
         ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -40,9 +39,9 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/tables/{id}/fields", tag = "fields", operation_id = "list_fields",
-    params(("id" = String, Path, description = "table id"), PageParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), PageParams),
     responses(
-        (status = 200, description = "the table's fields in order", body = schemas::FieldPage),
+        (status = 200, description = "the table's fields in order", body = Page<Field>),
         ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -56,9 +55,9 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/fields/{id}", tag = "fields", operation_id = "get_field",
-    params(("id" = String, Path, description = "field id")),
+    params(("id" = pybase_core::ids::FieldId, Path, description = "field id")),
     responses(
-        (status = 200, description = "the field", body = schemas::Field),
+        (status = 200, description = "the field", body = Field),
         ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -71,10 +70,10 @@ pub(crate) async fn get_one(
 }
 
 #[utoipa::path(patch, path = "/api/v1/fields/{id}", tag = "fields", operation_id = "update_field",
-    params(("id" = String, Path, description = "field id")),
-    request_body = schemas::FieldPatch,
+    params(("id" = pybase_core::ids::FieldId, Path, description = "field id")),
+    request_body = FieldPatch,
     responses(
-        (status = 200, description = "renamed, retyped (cells converted) or re-optioned (admin and above); 422 lists cells that cannot convert", body = schemas::Field),
+        (status = 200, description = "renamed, retyped (cells converted) or re-optioned (admin and above); 422 lists cells that cannot convert", body = Field),
         ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -88,7 +87,7 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/fields/{id}", tag = "fields", operation_id = "delete_field",
-    params(("id" = String, Path, description = "field id")),
+    params(("id" = pybase_core::ids::FieldId, Path, description = "field id")),
     responses(
         (status = 204, description = "deleted with its cells (admin and above); the primary field cannot be deleted (409)"),
         ConflictDeleteErrors,

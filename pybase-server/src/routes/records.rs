@@ -1,9 +1,7 @@
 //! Records of a table.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use pybase_core::facade::{
     CellsInput, FieldKey, QueryInput, RecordOut, RecordsPage, UpsertResult, WriteOptions,
 };
@@ -11,29 +9,21 @@ use pybase_core::ids::{RecordId, TableId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
 use crate::openapi::responses::{DeleteErrors, Invalid, Malformed, ReadErrors, WriteErrors};
-use crate::openapi::schemas;
 use crate::state::AppState;
 
 /// Record routes.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/tables/{id}/records",
-            get(list)
-                .post(create)
-                .patch(batch_update)
-                .delete(batch_delete),
-        )
-        .route("/tables/{id}/records/query", post(query))
-        .route(
-            "/tables/{id}/records/{record_id}",
-            get(get_one).patch(update).put(replace).delete(delete),
-        )
-        .route("/tables/{id}/records/{record_id}/restore", post(restore))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list, batch_update, batch_delete))
+        .routes(routes!(query))
+        .routes(routes!(get_one, update, replace, delete))
+        .routes(routes!(restore))
 }
 
 /// `?field_key=name|id`: how output cells are keyed.
@@ -41,7 +31,7 @@ pub(crate) fn router() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct KeyParams {
     /// `name` (default) or `id`.
-    #[param(inline, value_type = Option<schemas::FieldKeyName>)]
+    #[param(inline, value_type = Option<FieldKey>)]
     pub field_key: Option<String>,
 }
 
@@ -82,7 +72,7 @@ pub struct ListParams {
     /// Include soft-deleted records.
     pub include_deleted: Option<bool>,
     /// `name` (default) or `id`.
-    #[param(inline, value_type = Option<schemas::FieldKeyName>)]
+    #[param(inline, value_type = Option<FieldKey>)]
     pub field_key: Option<String>,
 }
 
@@ -150,14 +140,15 @@ pub struct CreateBody {
 }
 
 /// A batch of records as answered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RecordsOut {
     /// The records in input order.
     pub records: Vec<RecordOut>,
 }
 
 /// What `POST /tables/{id}/records` answers: a record or a batch.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum Created1OrMany {
     /// For `{"fields":...}`.
@@ -167,10 +158,10 @@ pub enum Created1OrMany {
 }
 
 #[utoipa::path(post, path = "/api/v1/tables/{id}/records", tag = "records", operation_id = "create_records",
-    params(("id" = String, Path, description = "table id"), KeyParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), KeyParams),
     request_body = CreateBody,
     responses(
-        (status = 201, description = "created (editor and above): a record for `fields`, `{\"records\":[...]}` for `records`", body = schemas::RecordOrRecords),
+        (status = 201, description = "created (editor and above): a record for `fields`, `{\"records\":[...]}` for `records`", body = Created1OrMany),
         WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -206,9 +197,9 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/tables/{id}/records", tag = "records", operation_id = "list_records",
-    params(("id" = String, Path, description = "table id"), ListParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), ListParams),
     responses(
-        (status = 200, description = "a page of records, stable order (ties by id)", body = schemas::RecordsPage),
+        (status = 200, description = "a page of records, stable order (ties by id)", body = RecordsPage),
         ReadErrors, Malformed, Invalid,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -223,10 +214,10 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(post, path = "/api/v1/tables/{id}/records/query", tag = "records", operation_id = "query_records",
-    params(("id" = String, Path, description = "table id"), KeyParams),
-    request_body = schemas::QueryBody,
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), KeyParams),
+    request_body = QueryInput,
     responses(
-        (status = 200, description = "a page of records", body = schemas::RecordsPage),
+        (status = 200, description = "a page of records", body = RecordsPage),
         ReadErrors, Malformed, Invalid,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -242,9 +233,9 @@ pub(crate) async fn query(
 }
 
 #[utoipa::path(get, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records", operation_id = "get_record",
-    params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id"), KeyParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), ("record_id" = pybase_core::ids::RecordId, Path, description = "record id"), KeyParams),
     responses(
-        (status = 200, description = "the record", body = schemas::Record),
+        (status = 200, description = "the record", body = RecordOut),
         ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -289,10 +280,10 @@ async fn write_one(
 }
 
 #[utoipa::path(patch, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records", operation_id = "update_record",
-    params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id"), KeyParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), ("record_id" = pybase_core::ids::RecordId, Path, description = "record id"), KeyParams),
     request_body = UpdateBody,
     responses(
-        (status = 200, description = "merged: only the named fields change, atomically", body = schemas::Record),
+        (status = 200, description = "merged: only the named fields change, atomically", body = RecordOut),
         WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -309,10 +300,10 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(put, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records", operation_id = "replace_record",
-    params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id"), KeyParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), ("record_id" = pybase_core::ids::RecordId, Path, description = "record id"), KeyParams),
     request_body = UpdateBody,
     responses(
-        (status = 200, description = "replaced: fields not named are cleared", body = schemas::Record),
+        (status = 200, description = "replaced: fields not named are cleared", body = RecordOut),
         WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -363,7 +354,7 @@ pub struct BatchBody {
 }
 
 /// What a batch `PATCH` answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum BatchOut {
     /// A plain batch update.
@@ -373,10 +364,10 @@ pub enum BatchOut {
 }
 
 #[utoipa::path(patch, path = "/api/v1/tables/{id}/records", tag = "records", operation_id = "update_records",
-    params(("id" = String, Path, description = "table id"), KeyParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), KeyParams),
     request_body = BatchBody,
     responses(
-        (status = 200, description = "updated (`{\"records\"}`) or upserted (`{\"records\",\"created_records\",\"updated_records\"}`)", body = schemas::UpsertResult),
+        (status = 200, description = "updated (`{\"records\"}`) or upserted (`{\"records\",\"created_records\",\"updated_records\"}`)", body = BatchOut),
         (status = 409, description = "an upsert whose merge fields match more than one record", body = crate::error::ErrorBody),
         WriteErrors,
     ),
@@ -422,7 +413,7 @@ pub(crate) async fn batch_update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records", operation_id = "delete_record",
-    params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id")),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), ("record_id" = pybase_core::ids::RecordId, Path, description = "record id")),
     responses(
         (status = 204, description = "soft-deleted (editor and above)"),
         DeleteErrors,
@@ -447,7 +438,7 @@ pub struct DeleteParams {
 }
 
 /// A deleted record in a batch delete's answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Deleted {
     /// The record.
     pub id: RecordId,
@@ -456,16 +447,16 @@ pub struct Deleted {
 }
 
 /// What a batch delete answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeletedOut {
     /// The records deleted.
     pub records: Vec<Deleted>,
 }
 
 #[utoipa::path(delete, path = "/api/v1/tables/{id}/records", tag = "records", operation_id = "delete_records",
-    params(("id" = String, Path, description = "table id"), DeleteParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), DeleteParams),
     responses(
-        (status = 200, description = "soft-deleted, all or nothing (editor and above)", body = schemas::DeletedRecords),
+        (status = 200, description = "soft-deleted, all or nothing (editor and above)", body = DeletedOut),
         WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -499,9 +490,9 @@ pub(crate) async fn batch_delete(
 }
 
 #[utoipa::path(post, path = "/api/v1/tables/{id}/records/{record_id}/restore", tag = "records", operation_id = "restore_record",
-    params(("id" = String, Path, description = "table id"), ("record_id" = String, Path, description = "record id"), KeyParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), ("record_id" = pybase_core::ids::RecordId, Path, description = "record id"), KeyParams),
     responses(
-        (status = 200, description = "restored (editor and above)", body = schemas::Record),
+        (status = 200, description = "restored (editor and above)", body = RecordOut),
         DeleteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]

@@ -1,32 +1,31 @@
 //! Tables of a base.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use pybase_core::facade::{NewTable, TablePatch, TableSchema};
 use pybase_core::ids::{BaseId, TableId};
 use pybase_core::model::Table;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
 use crate::openapi::responses::{ConflictWriteErrors, DeleteErrors, ReadErrors, WriteErrors};
-use crate::openapi::schemas;
 use crate::routes::{Page, PageParams};
 use crate::state::AppState;
 
 /// Table routes.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/bases/{id}/tables", get(list).post(create))
-        .route("/tables/{id}", get(get_one).patch(update).delete(delete))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get_one, update, delete))
 }
 
 #[utoipa::path(post, path = "/api/v1/bases/{id}/tables", tag = "tables", operation_id = "create_table",
-    params(("id" = String, Path, description = "base id")),
-    request_body = schemas::NewTable,
+    params(("id" = pybase_core::ids::BaseId, Path, description = "base id")),
+    request_body = NewTable,
     responses(
-        (status = 201, description = "created with its fields and default view (admin and above)", body = schemas::TableSchema),
+        (status = 201, description = "created with its fields and default view (admin and above)", body = TableSchema),
         ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -40,9 +39,9 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/bases/{id}/tables", tag = "tables", operation_id = "list_tables",
-    params(("id" = String, Path, description = "base id"), PageParams),
+    params(("id" = pybase_core::ids::BaseId, Path, description = "base id"), PageParams),
     responses(
-        (status = 200, description = "the base's tables", body = schemas::TablePage),
+        (status = 200, description = "the base's tables", body = Page<Table>),
         ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -56,9 +55,9 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/tables/{id}", tag = "tables", operation_id = "get_table",
-    params(("id" = String, Path, description = "table id")),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id")),
     responses(
-        (status = 200, description = "the table with its fields and views", body = schemas::TableSchema),
+        (status = 200, description = "the table with its fields and views", body = TableSchema),
         ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -71,10 +70,10 @@ pub(crate) async fn get_one(
 }
 
 #[utoipa::path(patch, path = "/api/v1/tables/{id}", tag = "tables", operation_id = "update_table",
-    params(("id" = String, Path, description = "table id")),
-    request_body = schemas::TablePatch,
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id")),
+    request_body = TablePatch,
     responses(
-        (status = 200, description = "updated (admin and above)", body = schemas::Table),
+        (status = 200, description = "updated (admin and above)", body = Table),
         WriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -88,7 +87,7 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/tables/{id}", tag = "tables", operation_id = "delete_table",
-    params(("id" = String, Path, description = "table id")),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id")),
     responses(
         (status = 204, description = "deleted with its fields, views and records (admin and above)"),
         DeleteErrors,

@@ -1,32 +1,31 @@
 //! Views of a table.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use pybase_core::facade::{NewView, ViewPatch};
 use pybase_core::ids::{TableId, ViewId};
 use pybase_core::model::View;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
 use crate::openapi::responses::{ConflictDeleteErrors, ConflictWriteErrors, ReadErrors};
-use crate::openapi::schemas;
 use crate::routes::{Page, PageParams};
 use crate::state::AppState;
 
 /// View routes.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tables/{id}/views", get(list).post(create))
-        .route("/views/{id}", get(get_one).patch(update).delete(delete))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get_one, update, delete))
 }
 
 #[utoipa::path(post, path = "/api/v1/tables/{id}/views", tag = "views", operation_id = "create_view",
-    params(("id" = String, Path, description = "table id")),
-    request_body = schemas::NewView,
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id")),
+    request_body = NewView,
     responses(
-        (status = 201, description = "created (admin and above)", body = schemas::View),
+        (status = 201, description = "created (admin and above)", body = View),
         ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -40,9 +39,9 @@ pub(crate) async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/tables/{id}/views", tag = "views", operation_id = "list_views",
-    params(("id" = String, Path, description = "table id"), PageParams),
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), PageParams),
     responses(
-        (status = 200, description = "the table's views in order", body = schemas::ViewPage),
+        (status = 200, description = "the table's views in order", body = Page<View>),
         ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -56,9 +55,9 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/views/{id}", tag = "views", operation_id = "get_view",
-    params(("id" = String, Path, description = "view id")),
+    params(("id" = pybase_core::ids::ViewId, Path, description = "view id")),
     responses(
-        (status = 200, description = "the view", body = schemas::View),
+        (status = 200, description = "the view", body = View),
         ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -71,10 +70,10 @@ pub(crate) async fn get_one(
 }
 
 #[utoipa::path(patch, path = "/api/v1/views/{id}", tag = "views", operation_id = "update_view",
-    params(("id" = String, Path, description = "view id")),
-    request_body = schemas::ViewPatch,
+    params(("id" = pybase_core::ids::ViewId, Path, description = "view id")),
+    request_body = ViewPatch,
     responses(
-        (status = 200, description = "updated (admin and above)", body = schemas::View),
+        (status = 200, description = "updated (admin and above)", body = View),
         ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -88,7 +87,7 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/views/{id}", tag = "views", operation_id = "delete_view",
-    params(("id" = String, Path, description = "view id")),
+    params(("id" = pybase_core::ids::ViewId, Path, description = "view id")),
     responses(
         (status = 204, description = "deleted (admin and above)"),
         ConflictDeleteErrors,

@@ -1,15 +1,15 @@
 //! Workspaces and their members.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
 use pybase_core::facade::{NewMember, NewWorkspace, WorkspacePatch};
 use pybase_core::ids::{UserId, WorkspaceId};
 use pybase_core::model::{Member, Workspace};
 use pybase_core::role::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
@@ -17,33 +17,25 @@ use crate::openapi::responses::{
     Conflict, ConflictDeleteErrors, ConflictWriteErrors, DeleteErrors, Forbidden, Invalid,
     ReadErrors, Unauthorized,
 };
-use crate::openapi::schemas;
 use crate::routes::{Page, PageParams};
 use crate::state::AppState;
 
 /// Workspace routes.
-pub(crate) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/workspaces", get(list).post(create))
-        .route(
-            "/workspaces/{id}",
-            get(get_one).patch(update).delete(delete),
-        )
-        .route(
-            "/workspaces/{id}/members",
-            get(list_members).post(add_member),
-        )
-        .route(
-            "/workspaces/{id}/members/{user_id}",
-            patch(update_member).delete(remove_member),
-        )
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get_one, update, delete))
+        .routes(routes!(list_members, add_member))
+        .routes(routes!(update_member, remove_member))
 }
 
 /// A workspace with the caller's role in it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WorkspaceOut {
+    /// The workspace, at the top level beside `role`.
     #[serde(flatten)]
     workspace: Workspace,
+    /// The caller's role.
     role: Role,
 }
 
@@ -52,14 +44,13 @@ pub struct WorkspaceOut {
 #[serde(deny_unknown_fields)]
 pub struct MemberPatch {
     /// The new role.
-    #[schema(value_type = schemas::Role)]
     pub role: Role,
 }
 
 #[utoipa::path(post, path = "/api/v1/workspaces", tag = "workspaces", operation_id = "create_workspace",
-    request_body = schemas::NewWorkspace,
+    request_body = NewWorkspace,
     responses(
-        (status = 201, description = "created; the caller is its owner", body = schemas::Workspace),
+        (status = 201, description = "created; the caller is its owner", body = WorkspaceOut),
         Unauthorized, Forbidden, Conflict, Invalid,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -78,7 +69,7 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/api/v1/workspaces", tag = "workspaces", operation_id = "list_workspaces",
     params(PageParams),
     responses(
-        (status = 200, description = "the workspaces the caller is a member of", body = schemas::WorkspacePage),
+        (status = 200, description = "the workspaces the caller is a member of", body = Page<WorkspaceOut>),
         Unauthorized,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -96,9 +87,9 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{id}", tag = "workspaces", operation_id = "get_workspace",
-    params(("id" = String, Path, description = "workspace id")),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id")),
     responses(
-        (status = 200, description = "the workspace and the caller's role", body = schemas::Workspace),
+        (status = 200, description = "the workspace and the caller's role", body = WorkspaceOut),
         ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -112,10 +103,10 @@ pub(crate) async fn get_one(
 }
 
 #[utoipa::path(patch, path = "/api/v1/workspaces/{id}", tag = "workspaces", operation_id = "update_workspace",
-    params(("id" = String, Path, description = "workspace id")),
-    request_body = schemas::WorkspacePatch,
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id")),
+    request_body = WorkspacePatch,
     responses(
-        (status = 200, description = "updated (admin and above)", body = schemas::Workspace),
+        (status = 200, description = "updated (admin and above)", body = WorkspaceOut),
         ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -132,7 +123,7 @@ pub(crate) async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/workspaces/{id}", tag = "workspaces", operation_id = "delete_workspace",
-    params(("id" = String, Path, description = "workspace id")),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id")),
     responses(
         (status = 204, description = "deleted with everything in it (owner only)"),
         DeleteErrors,
@@ -148,9 +139,9 @@ pub(crate) async fn delete(
 }
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{id}/members", tag = "members", operation_id = "list_members",
-    params(("id" = String, Path, description = "workspace id"), PageParams),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id"), PageParams),
     responses(
-        (status = 200, description = "the members", body = schemas::MemberPage),
+        (status = 200, description = "the members", body = Page<Member>),
         ReadErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -165,10 +156,10 @@ pub(crate) async fn list_members(
 }
 
 #[utoipa::path(post, path = "/api/v1/workspaces/{id}/members", tag = "members", operation_id = "add_member",
-    params(("id" = String, Path, description = "workspace id")),
-    request_body = schemas::NewMember,
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id")),
+    request_body = NewMember,
     responses(
-        (status = 201, description = "added (admin and above; only owners grant owner); 404 also when no user has the email", body = schemas::Member),
+        (status = 201, description = "added (admin and above; only owners grant owner); 404 also when no user has the email", body = Member),
         ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -182,10 +173,10 @@ pub(crate) async fn add_member(
 }
 
 #[utoipa::path(patch, path = "/api/v1/workspaces/{id}/members/{user_id}", tag = "members", operation_id = "update_member",
-    params(("id" = String, Path, description = "workspace id"), ("user_id" = String, Path, description = "user id")),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id"), ("user_id" = pybase_core::ids::UserId, Path, description = "user id")),
     request_body = MemberPatch,
     responses(
-        (status = 200, description = "role changed", body = schemas::Member),
+        (status = 200, description = "role changed", body = Member),
         ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
@@ -201,7 +192,7 @@ pub(crate) async fn update_member(
 }
 
 #[utoipa::path(delete, path = "/api/v1/workspaces/{id}/members/{user_id}", tag = "members", operation_id = "remove_member",
-    params(("id" = String, Path, description = "workspace id"), ("user_id" = String, Path, description = "user id")),
+    params(("id" = pybase_core::ids::WorkspaceId, Path, description = "workspace id"), ("user_id" = pybase_core::ids::UserId, Path, description = "user id")),
     responses(
         (status = 204, description = "removed"),
         ConflictDeleteErrors,
