@@ -15,6 +15,7 @@ mod convert;
 mod decimal;
 mod kind;
 pub mod kinds;
+mod options_schema;
 mod registry;
 
 pub use cell::{CellError, new_choice_names};

@@ -24,6 +24,7 @@ pub mod limits;
 pub mod model;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod patterns;
 pub mod principal;
 pub mod query;
 pub mod role;

@@ -125,6 +125,10 @@ pub trait KindInfo: Kind + Sized {
     /// change to it may fail where the others keep every cell); links point
     /// at `linked_table`. Tests and generators take every type from here.
     fn examples(linked_table: TableId) -> Vec<Self>;
+
+    /// The JSON Schema of the options object (the API document's
+    /// `options` for this type; see `options_schema.rs` for the builders).
+    fn options_schema() -> Value;
 }
 
 /// The behaviour of one field type (implemented by the structs in `kinds`,

@@ -70,6 +70,12 @@ macro_rules! field_types {
                 out
             }
 
+            /// Each type's name with the JSON Schema of its options, in
+            /// registry order.
+            pub fn options_schemas() -> Vec<(&'static str, Value)> {
+                vec![$( (<$kind as KindInfo>::NAME, <$kind as KindInfo>::options_schema()) ),*]
+            }
+
             /// The type's behaviour.
             pub fn kind(&self) -> &dyn Kind {
                 match self {
@@ -217,6 +223,43 @@ mod tests {
                     .any(|l| l.starts_with('|') && l.contains(&format!("`{name}`"))),
                 "docs/API.md's field type table does not list `{name}`"
             );
+        }
+    }
+
+    #[test]
+    fn options_schemas_describe_every_example() {
+        for example in FieldType::examples(TableId::new()) {
+            let (_, schema) = FieldType::options_schemas()
+                .into_iter()
+                .find(|(name, _)| *name == example.type_name())
+                .unwrap();
+            assert_eq!(schema["additionalProperties"], json!(false), "{example:?}");
+            let options = example.options_json();
+            for key in options.as_object().unwrap().keys() {
+                assert!(
+                    schema["properties"].get(key).is_some(),
+                    "{}: option {key} is not in its schema",
+                    example.type_name()
+                );
+            }
+            let allowed: Vec<String> = schema["properties"]
+                .as_object()
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
+            let refused =
+                FieldType::from_parts(example.type_name(), &json!({ "no_such_option": 1 }));
+            assert!(refused.is_err(), "{}", example.type_name());
+            for key in &allowed {
+                // Every documented option is one the type parses.
+                let probe = json!({ key: options.get(key).cloned().unwrap_or(Value::Null) });
+                let err = FieldType::from_parts(example.type_name(), &probe).err();
+                assert!(
+                    err.as_ref()
+                        .is_none_or(|e| !e.message.contains("unknown option")),
+                    "{}: {key}: {err:?}",
+                    example.type_name()
+                );
+            }
         }
     }
 

@@ -12,119 +12,24 @@ use serde_json::{Value, json};
 
 use pybase_core::auth::{COMMON_PASSWORDS, MIN_PASSWORD_CHARS};
 use pybase_core::facade::MAX_BATCH;
+use pybase_core::fields::FieldType;
 use pybase_core::openapi::{NO_NUL, WHITESPACE, id_pattern};
-
-/// The options each field type takes (absent or `null` options are the
-/// type's defaults; unknown members are refused).
-fn options_by_type() -> Vec<(&'static str, Value)> {
-    let none = json!({ "type": ["object", "null"], "additionalProperties": false });
-    let precision = json!({ "type": ["integer", "null"], "minimum": 0, "maximum": 8 });
-    let object = |props: Value| json!({ "type": ["object", "null"], "additionalProperties": false, "properties": props });
-    let choice_name = json!({
-        "type": "string",
-        "pattern": format!("^[^\\x00]*[^\\x00{WHITESPACE}][^\\x00]*$"),
-    });
-    let text = json!({ "type": ["string", "null"], "pattern": NO_NUL });
-    let choices = object(json!({
-        "choices": {
-            "type": ["array", "null"],
-            "description": "Choice names, unique after trimming.",
-            "uniqueItems": true,
-            "items": {
-                "oneOf": [
-                    choice_name,
-                    {
-                        "type": "object",
-                        "required": ["name"],
-                        "additionalProperties": false,
-                        "properties": {
-                            "name": choice_name,
-                            "id": { "type": ["string", "null"], "pattern": id_pattern("sel") },
-                            "color": text,
-                        },
-                    },
-                ],
-            },
-        },
-    }));
-    vec![
-        (
-            "text",
-            object(json!({
-                "max_length": { "type": ["integer", "null"], "minimum": 1, "maximum": 100_000 },
-            })),
-        ),
-        ("long_text", none.clone()),
-        ("email", none.clone()),
-        ("url", none.clone()),
-        ("phone", none.clone()),
-        ("number", object(json!({ "precision": precision }))),
-        (
-            "currency",
-            object(json!({
-                "precision": precision,
-                "symbol": text,
-            })),
-        ),
-        ("percent", object(json!({ "precision": precision }))),
-        (
-            "rating",
-            object(json!({ "max": { "type": ["integer", "null"], "minimum": 1, "maximum": 10 } })),
-        ),
-        (
-            "duration",
-            object(json!({
-                "format": { "enum": ["h:mm", "h:mm:ss", "h:mm:ss.s", "h:mm:ss.ss", "h:mm:ss.sss", null] },
-            })),
-        ),
-        ("checkbox", none.clone()),
-        ("single_select", choices.clone()),
-        ("multi_select", choices),
-        ("date", none.clone()),
-        (
-            "datetime",
-            object(json!({
-                "timezone": { "type": ["string", "null"], "minLength": 1, "maxLength": 64, "pattern": NO_NUL },
-            })),
-        ),
-        ("attachment", none.clone()),
-        (
-            "link",
-            json!({
-                "type": "object",
-                "required": ["linked_table_id"],
-                "additionalProperties": false,
-                "properties": {
-                    "linked_table_id": {
-                        "type": "string",
-                        "pattern": id_pattern("tbl"),
-                        "description": "A table of the same base (404 otherwise).",
-                    },
-                    "allow_multiple": { "type": ["boolean", "null"] },
-                },
-            }),
-        ),
-        ("autonumber", none.clone()),
-        ("created_time", none.clone()),
-        ("updated_time", none.clone()),
-        ("created_by", none.clone()),
-        ("updated_by", none),
-    ]
-}
 
 /// `oneOf` branches tying a body's `type` to the `options` it takes.
 fn field_type_branches() -> Vec<Value> {
-    options_by_type()
+    FieldType::options_schemas()
         .into_iter()
         .map(|(name, options)| {
-            let mut branch = json!({
+            // Options with required members must be given.
+            let required = if options.get("required").is_some() {
+                json!(["type", "options"])
+            } else {
+                json!(["type"])
+            };
+            json!({
                 "properties": { "type": { "const": name }, "options": options },
-                "required": ["type"],
-            });
-            if name == "link" {
-                branch["required"] = json!(["type", "options"]);
-            }
-            branch
+                "required": required,
+            })
         })
         .collect()
 }
@@ -219,8 +124,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_field_type_of_the_registry_has_its_options() {
-        let names: Vec<&str> = options_by_type().iter().map(|(name, _)| *name).collect();
-        assert_eq!(names, pybase_core::fields::FieldType::NAMES);
+    fn every_field_type_of_the_registry_has_a_branch() {
+        let branches = field_type_branches();
+        let names: Vec<&str> = branches
+            .iter()
+            .filter_map(|b| b["properties"]["type"]["const"].as_str())
+            .collect();
+        assert_eq!(names, FieldType::NAMES);
+        let link = branches
+            .iter()
+            .find(|b| b["properties"]["type"]["const"] == "link")
+            .unwrap();
+        assert_eq!(link["required"], json!(["type", "options"]));
     }
 }

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use crate::fields::cell::{CellError, expected};
 use crate::fields::kind::{Kind, KindInfo, Options, OptionsError, Storage, ValueKind};
+use crate::fields::options_schema as os;
 use crate::ids::TableId;
 
 /// A boolean; absent means false.
@@ -20,6 +21,10 @@ impl KindInfo for Checkbox {
 
     fn examples(_: TableId) -> Vec<Self> {
         vec![Self]
+    }
+
+    fn options_schema() -> Value {
+        os::none()
     }
 }
 

@@ -13,6 +13,7 @@ use crate::fields::cell::{CellError, expected};
 use crate::fields::kind::{
     Kind, KindInfo, Options, OptionsError, Reference, RenderContext, Storage, ValueKind, opt_err,
 };
+use crate::fields::options_schema as os;
 use crate::fields::registry::FieldType;
 use crate::ids::{AttachmentId, IdParseError, RecordId, TableId};
 
@@ -44,6 +45,10 @@ impl KindInfo for Attachment {
 
     fn examples(_: TableId) -> Vec<Self> {
         vec![Self]
+    }
+
+    fn options_schema() -> Value {
+        os::none()
     }
 }
 
@@ -136,6 +141,20 @@ impl KindInfo for Link {
                 allow_multiple: false,
             },
         ]
+    }
+
+    fn options_schema() -> Value {
+        os::object_requiring(
+            json!({
+                "linked_table_id": {
+                    "type": "string",
+                    "pattern": crate::patterns::id_pattern("tbl"),
+                    "description": "A table of the same base (404 otherwise).",
+                },
+                "allow_multiple": { "type": ["boolean", "null"] },
+            }),
+            &["linked_table_id"],
+        )
     }
 }
 

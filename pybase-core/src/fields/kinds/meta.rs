@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::fields::cell::CellError;
 use crate::fields::kind::{Kind, KindInfo, MetaColumn, Options, OptionsError, Storage};
+use crate::fields::options_schema as os;
 use crate::ids::{TableId, UserId};
 use crate::query::eval::TIME_FORMAT;
 
@@ -55,6 +56,10 @@ macro_rules! store_kept {
 
             fn examples(_: TableId) -> Vec<Self> {
                 vec![Self]
+            }
+
+            fn options_schema() -> Value {
+                os::none()
             }
         }
 

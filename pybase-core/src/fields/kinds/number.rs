@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use crate::fields::cell::{CellError, expected};
 use crate::fields::decimal::{Scientific, finish, read};
 use crate::fields::kind::{Kind, KindInfo, Options, OptionsError, Storage, ValueKind};
+use crate::fields::options_schema as os;
 use crate::fields::registry::FieldType;
 use crate::ids::TableId;
 
@@ -76,6 +77,10 @@ impl KindInfo for Number {
             Self { precision: 0 },
         ]
     }
+
+    fn options_schema() -> Value {
+        os::object(json!({ "precision": os::precision() }))
+    }
 }
 
 impl Kind for Number {
@@ -132,6 +137,10 @@ impl KindInfo for Currency {
             },
         ]
     }
+
+    fn options_schema() -> Value {
+        os::object(json!({ "precision": os::precision(), "symbol": os::text() }))
+    }
 }
 
 impl Kind for Currency {
@@ -179,6 +188,10 @@ impl KindInfo for Percent {
     fn examples(_: TableId) -> Vec<Self> {
         vec![Self { precision: 2 }, Self { precision: 0 }]
     }
+
+    fn options_schema() -> Value {
+        os::object(json!({ "precision": os::precision() }))
+    }
 }
 
 impl Kind for Percent {
@@ -225,6 +238,10 @@ impl KindInfo for Rating {
 
     fn examples(_: TableId) -> Vec<Self> {
         vec![Self { max: 5 }, Self { max: 10 }, Self { max: 2 }]
+    }
+
+    fn options_schema() -> Value {
+        os::object(json!({ "max": os::integer(1, 10) }))
     }
 }
 
@@ -284,6 +301,12 @@ impl KindInfo for Duration {
                 format: "h:mm:ss.sss".into(),
             },
         ]
+    }
+
+    fn options_schema() -> Value {
+        let mut formats: Vec<Value> = DURATION_FORMATS.iter().map(|f| Value::from(*f)).collect();
+        formats.push(Value::Null);
+        os::object(json!({ "format": { "enum": formats } }))
     }
 }
 

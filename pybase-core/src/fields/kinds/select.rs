@@ -11,6 +11,7 @@ use crate::fields::decimal::number_text;
 use crate::fields::kind::{
     Kind, KindInfo, Options, OptionsError, Storage, ValueKind, check_keys, opt_err,
 };
+use crate::fields::options_schema as os;
 use crate::fields::registry::FieldType;
 use crate::ids::{ChoiceId, TableId};
 
@@ -84,6 +85,10 @@ impl KindInfo for SingleSelect {
             .map(|choices| Self { choices })
             .collect()
     }
+
+    fn options_schema() -> Value {
+        os::choices()
+    }
 }
 
 impl Kind for SingleSelect {
@@ -149,6 +154,10 @@ impl KindInfo for MultiSelect {
             .into_iter()
             .map(|choices| Self { choices })
             .collect()
+    }
+
+    fn options_schema() -> Value {
+        os::choices()
     }
 }
 

@@ -9,6 +9,7 @@ use crate::fields::decimal::number_text;
 use crate::fields::kind::{
     Kind, KindInfo, Options, OptionsError, Storage, ValueKind, operand_as_cell,
 };
+use crate::fields::options_schema as os;
 use crate::ids::TableId;
 
 /// Single-line text, optionally limited in length.
@@ -42,6 +43,10 @@ impl KindInfo for Text {
                 max_length: Some(1),
             },
         ]
+    }
+
+    fn options_schema() -> Value {
+        os::object(json!({ "max_length": os::integer(1, 100_000) }))
     }
 }
 
@@ -99,6 +104,10 @@ impl KindInfo for LongText {
     fn examples(_: TableId) -> Vec<Self> {
         vec![Self]
     }
+
+    fn options_schema() -> Value {
+        os::none()
+    }
 }
 
 impl Kind for LongText {
@@ -146,6 +155,10 @@ macro_rules! checked_text {
 
             fn examples(_: TableId) -> Vec<Self> {
                 vec![Self]
+            }
+
+            fn options_schema() -> Value {
+                os::none()
             }
         }
 

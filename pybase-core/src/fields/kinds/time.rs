@@ -11,6 +11,7 @@ use crate::fields::cell::{CellError, expected};
 use crate::fields::kind::{
     Kind, KindInfo, Options, OptionsError, Storage, ValueKind, operand_as_cell, opt_err,
 };
+use crate::fields::options_schema as os;
 use crate::ids::TableId;
 use crate::query::eval::TIME_FORMAT;
 
@@ -28,6 +29,10 @@ impl KindInfo for Date {
 
     fn examples(_: TableId) -> Vec<Self> {
         vec![Self]
+    }
+
+    fn options_schema() -> Value {
+        os::none()
     }
 }
 
@@ -93,6 +98,12 @@ impl KindInfo for DateTime {
                 timezone: "Europe/Berlin".into(),
             },
         ]
+    }
+
+    fn options_schema() -> Value {
+        os::object(json!({
+            "timezone": { "type": ["string", "null"], "minLength": 1, "maxLength": 64, "pattern": crate::patterns::NO_NUL },
+        }))
     }
 }
 
