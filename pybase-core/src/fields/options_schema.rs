@@ -15,17 +15,20 @@ pub(crate) fn none() -> Value {
 
 /// An options object with these optional members.
 pub(crate) fn object(properties: Value) -> Value {
-    json!({ "type": ["object", "null"], "additionalProperties": false, "properties": properties })
+    let mut schema = json!({ "type": ["object", "null"], "additionalProperties": false });
+    schema["properties"] = properties;
+    schema
 }
 
 /// An options object with these members, `required` among them.
 pub(crate) fn object_requiring(properties: Value, required: &[&str]) -> Value {
-    json!({
+    let mut schema = json!({
         "type": "object",
         "required": required,
         "additionalProperties": false,
-        "properties": properties,
-    })
+    });
+    schema["properties"] = properties;
+    schema
 }
 
 /// An optional whole number from `min` to `max`.
