@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use pybase_core::auth::{COMMON_PASSWORDS, MIN_PASSWORD_CHARS};
 use pybase_core::facade::MAX_BATCH;
 use pybase_core::fields::FieldType;
-use pybase_core::openapi::{NO_NUL, WHITESPACE, id_pattern};
+use pybase_core::openapi::id_pattern;
 
 /// `oneOf` branches tying a body's `type` to the `options` it takes.
 fn field_type_branches() -> Vec<Value> {
