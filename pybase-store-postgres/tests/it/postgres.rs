@@ -4,17 +4,12 @@
 //! `pybase_core::query::eval`.
 //!
 //! Run with `PYBASE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test
-//! cargo test -p pybase-store-postgres --test postgres`.
-
-// Test helpers panic on failure by design.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+//! cargo test -p pybase-store-postgres postgres::`.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use common::TestDb;
+use pybase_store_postgres::testkit::TestDb;
 use pybase_core::StoreError;
 use pybase_core::fields::{FieldType, MetaColumn, ValueKind};
 use pybase_core::ids::{
@@ -165,7 +160,7 @@ fn database_url(url: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn migrations_are_idempotent_and_connect_migrates() {
-    let url = require_postgres!();
+    let url = crate::require_postgres!();
     let db = TestDb::new(&url).await;
     db.store.migrate().await.unwrap();
     let other = db.second_store().await;
@@ -214,7 +209,7 @@ async fn migrations_are_idempotent_and_connect_migrates() {
 
 #[tokio::test]
 async fn users_sessions_resets_and_keys() {
-    let url = require_postgres!();
+    let url = crate::require_postgres!();
     let db = TestDb::new(&url).await;
     let s = &db.store;
     let mut u = user(s, "ann").await;
@@ -465,7 +460,7 @@ async fn users_sessions_resets_and_keys() {
 /// same user, on two connections, never leaves a live token behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_racing_revocation_leaves_no_live_token() {
-    let url = require_postgres!();
+    let url = crate::require_postgres!();
     let db = TestDb::new(&url).await;
     let (a, b) = (db.store.clone(), db.second_store().await);
     let u = user(&a, "racer").await;
@@ -511,7 +506,7 @@ async fn rotation_racing_revocation_leaves_no_live_token() {
 /// a new one without its entry in `unique_constraint` fails here.
 #[tokio::test]
 async fn every_unique_constraint_maps_to_a_named_field() {
-    let url = require_postgres!();
+    let url = crate::require_postgres!();
     let db = TestDb::new(&url).await;
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_index i \
@@ -536,7 +531,7 @@ async fn every_unique_constraint_maps_to_a_named_field() {
 
 #[tokio::test]
 async fn workspaces_members_and_the_last_owner() {
-    let url = require_postgres!();
+    let url = crate::require_postgres!();
     let db = TestDb::new(&url).await;
     let s = &db.store;
     let (a, b) = (user(s, "a").await, user(s, "b").await);
@@ -616,7 +611,7 @@ async fn workspaces_members_and_the_last_owner() {
 
 #[tokio::test]
 async fn schema_crud_cascades_and_cell_indexes() {
-    let url = require_postgres!();
+    let url = crate::require_postgres!();
     let db = TestDb::new(&url).await;
     let s = &db.store;
     let a = user(s, "a").await;
@@ -797,7 +792,7 @@ async fn schema_crud_cascades_and_cell_indexes() {
 
 #[tokio::test]
 async fn records_merge_replace_delete_restore_and_upsert() {
-    let url = require_postgres!();
+    let url = crate::require_postgres!();
     let db = TestDb::new(&url).await;
     let s = &db.store;
     let a = user(s, "a").await;
@@ -980,7 +975,7 @@ async fn records_merge_replace_delete_restore_and_upsert() {
 
 #[tokio::test]
 async fn failing_batches_change_nothing() {
-    let url = require_postgres!();
+    let url = crate::require_postgres!();
     let db = TestDb::new(&url).await;
     let s = &db.store;
     let a = user(s, "a").await;
@@ -1070,7 +1065,7 @@ async fn failing_batches_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_updates_of_different_cells_both_survive() {
-    let url = require_postgres!();
+    let url = crate::require_postgres!();
     let db = TestDb::new(&url).await;
     let s = db.store.clone();
     let other = db.second_store().await;
@@ -1103,7 +1098,7 @@ async fn concurrent_updates_of_different_cells_both_survive() {
 
 #[tokio::test]
 async fn text_with_nul_and_control_characters_round_trips_and_compares() {
-    let url = require_postgres!();
+    let url = crate::require_postgres!();
     let db = TestDb::new(&url).await;
     let s = &db.store;
     let a = user(s, "a").await;
@@ -1178,7 +1173,7 @@ async fn text_with_nul_and_control_characters_round_trips_and_compares() {
 
 #[tokio::test]
 async fn plans_use_the_gin_index_and_the_live_btree() {
-    let url = require_postgres!();
+    let url = crate::require_postgres!();
     let db = TestDb::new(&url).await;
     let s = &db.store;
     let a = user(s, "a").await;
@@ -1679,7 +1674,7 @@ fn queries_and_pages_match_the_reference_evaluator() {
     use proptest::prelude::*;
     use proptest::test_runner::{Config, TestRunner};
 
-    let url = require_postgres!();
+    let url = crate::require_postgres!();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(TestDb::new(&url));
     let fx = Arc::new(rt.block_on(query_fixture(&db)));
@@ -1719,7 +1714,7 @@ fn queries_and_pages_match_the_reference_evaluator() {
 async fn table_access_sees_field_changes_made_by_another_instance() {
     // Fields are cached per store by their rows' id:xmin list; a change made
     // through another store (another server instance) must show at once.
-    let url = require_postgres!();
+    let url = crate::require_postgres!();
     let db = TestDb::new(&url).await;
     let s = db.store.clone();
     let other = db.second_store().await;

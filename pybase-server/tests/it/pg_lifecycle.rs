@@ -4,16 +4,15 @@
 //! `pg_ctlcluster` and the right to use it (as the machine's PostgreSQL is
 //! run here), and restarts that server.
 //!
-//! Its own test binary: cargo runs test binaries one after another, so no
-//! other test of this workspace sees PostgreSQL go away; the tests in this
-//! file take turns through a lock.
-
-// Test helpers panic on failure by design.
-#![allow(clippy::unwrap_used)]
+//! The restart test stops the machine's PostgreSQL, which every other test
+//! of this binary may be using: it is `#[ignore]`d, and `scripts/test.sh`
+//! runs it with the reliability suite (`--ignored --test-threads=1`), when
+//! nothing else runs. The tests of this file take turns through a lock.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use pybase_core::testkit::services::{postgres_url, skip};
 use pybase_server::Settings;
 use pybase_server::settings::{Cli, Command as SubCommand, Secret};
 use reqwest::{Method, StatusCode};
@@ -23,25 +22,6 @@ use tokio::sync::oneshot;
 
 /// Tests of this file never overlap (one of them stops the database).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The PostgreSQL test server URL, or `None` after a loud skip; panics
-/// under `PYBASE_REQUIRE_SERVICES=1`.
-fn postgres_url() -> Option<String> {
-    match std::env::var("PYBASE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            skip("set PYBASE_TEST_POSTGRES_URL to run it against PostgreSQL");
-            None
-        }
-    }
-}
-
-fn skip(why: &str) {
-    if std::env::var("PYBASE_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!("PYBASE_REQUIRE_SERVICES=1 but this test cannot run: {why}");
-    }
-    eprintln!("\n*** SKIPPED: {why} ***\n");
-}
 
 /// `url` with its database name replaced by `name`.
 fn with_database(url: &str, name: &str) -> String {
@@ -330,6 +310,7 @@ where
 }
 
 #[tokio::test]
+#[ignore = "restarts the machine's PostgreSQL; scripts/test.sh runs it with --ignored, alone"]
 async fn a_database_restart_costs_failed_requests_never_a_stuck_server() {
     let Some(url) = postgres_url() else { return };
     let Some(cluster) = Cluster::find() else {
