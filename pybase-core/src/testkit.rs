@@ -136,10 +136,16 @@ mod registry {
         ("records", include_str!("testkit/records.rs")),
         ("schema", include_str!("testkit/schema.rs")),
         ("store_layer", include_str!("testkit/store_layer.rs")),
-        ("store_layer", include_str!("testkit/store_layer/records.rs")),
+        (
+            "store_layer",
+            include_str!("testkit/store_layer/records.rs"),
+        ),
         ("store_layer", include_str!("testkit/store_layer/schema.rs")),
         ("store_layer", include_str!("testkit/store_layer/users.rs")),
-        ("store_layer", include_str!("testkit/store_layer/workspaces.rs")),
+        (
+            "store_layer",
+            include_str!("testkit/store_layer/workspaces.rs"),
+        ),
     ];
 
     /// `module::case` for each `pub async fn case(store: Arc<dyn ...>)`.

@@ -47,7 +47,10 @@ fn assert_not_found<T: Debug>(result: crate::StoreResult<T>) {
 #[track_caller]
 fn assert_conflict<T: Debug>(result: crate::StoreResult<T>, entity: &str, field: &str) {
     match &result {
-        Err(StoreError::Conflict { entity: e, field: f }) if *e == entity && f == field => {}
+        Err(StoreError::Conflict {
+            entity: e,
+            field: f,
+        }) if *e == entity && f == field => {}
         _ => panic!("expected Conflict {{ {entity}, {field} }}, got {result:?}"),
     }
 }

@@ -8,12 +8,12 @@
 //! cargo test -p pybase-store-postgres explain:: -- --ignored --nocapture`.
 
 use chrono::Utc;
-use pybase_store_postgres::testkit::TestDb;
 use pybase_core::fields::{FieldType, ValueKind};
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, WorkspaceId};
 use pybase_core::model::{Base, Cells, Field, Table, User, Workspace};
 use pybase_core::query::{Condition, Cursor, Filter, Op, Operand, RecordQuery, Target};
 use pybase_core::store::{AuthStore, NewRecord, RecordsStore, SchemaStore, WorkspacesStore};
+use pybase_store_postgres::testkit::TestDb;
 use serde_json::json;
 
 #[tokio::test]

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use pybase_store_postgres::testkit::TestDb;
 use pybase_core::StoreError;
 use pybase_core::fields::{FieldType, MetaColumn, ValueKind};
 use pybase_core::ids::{
@@ -26,6 +25,7 @@ use pybase_core::store::{
     AuthStore, NewRecord, PasswordReset, RecordPatch, RecordsStore, RefreshToken, RotateOutcome,
     SchemaStore, SessionState, StoreHealth, StoredApiKey, WorkspacesStore,
 };
+use pybase_store_postgres::testkit::TestDb;
 use pybase_store_postgres::{PgStore, PgStoreOptions};
 use serde_json::{Value, json};
 

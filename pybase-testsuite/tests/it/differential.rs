@@ -31,7 +31,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use pybase_store_postgres::testkit::TestDb;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
@@ -47,6 +46,7 @@ use pybase_core::query::{
 };
 use pybase_core::store::{NewRecord, Store};
 use pybase_core::{Principal, Pybase};
+use pybase_store_postgres::testkit::TestDb;
 use pybase_store_sqlite::SqliteStore;
 use serde_json::{Map, Value, json};
 

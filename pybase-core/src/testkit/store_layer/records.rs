@@ -255,7 +255,10 @@ pub async fn upserts_merge_create_and_refuse_ambiguity_whole(store: Arc<dyn Stor
     let later = now() + TimeDelta::seconds(1);
     store.delete_records(t.id, &[gone.id], later).await.unwrap();
     let inputs = [
-        record(cells(&[(f[0].id, json!("1")), (f[2].id, json!("merged"))]), None),
+        record(
+            cells(&[(f[0].id, json!("1")), (f[2].id, json!("merged"))]),
+            None,
+        ),
         record(cells(&[(f[0].id, json!("new"))]), None),
         record(cells(&[(f[0].id, json!("new")), (f[1].id, json!(7))]), None),
         record(cells(&[(f[1].id, json!(3))]), None),
@@ -304,7 +307,10 @@ pub async fn upserts_merge_create_and_refuse_ambiguity_whole(store: Arc<dyn Stor
     let before = live(&*store, t.id).await;
     let ambiguous = [
         record(cells(&[(f[0].id, json!("fresh"))]), None),
-        record(cells(&[(f[0].id, json!("new")), (f[2].id, json!("y"))]), None),
+        record(
+            cells(&[(f[0].id, json!("new")), (f[2].id, json!("y"))]),
+            None,
+        ),
         record(cells(&[(f[0].id, json!("1"))]), None),
     ];
     assert_conflict(
@@ -344,7 +350,11 @@ pub async fn soft_delete_restore_and_live_ids(store: Arc<dyn Store>) {
     store.delete_records(t.id, &[r.id], at).await.unwrap();
     assert_not_found(store.get_record(t.id, r.id, false).await);
     assert_eq!(
-        store.get_record(t.id, r.id, true).await.unwrap().deleted_time,
+        store
+            .get_record(t.id, r.id, true)
+            .await
+            .unwrap()
+            .deleted_time,
         Some(at)
     );
     assert_eq!(

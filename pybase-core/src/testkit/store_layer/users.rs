@@ -99,16 +99,16 @@ pub async fn users_keep_what_they_are_given_and_emails_are_unique(store: Arc<dyn
     assert_conflict(store.create_user(&dup, "h").await, "user", "email");
     assert_not_found(store.get_user(dup.id).await);
     let creds = store.find_credentials(&u.email).await.unwrap().unwrap();
-    assert_eq!((creds.user, creds.password_hash), (u.clone(), "hash".into()));
+    assert_eq!(
+        (creds.user, creds.password_hash),
+        (u.clone(), "hash".into())
+    );
     u.name = "Ann B".into();
     u.email = format!("ann-b-{}@example.com", tag());
     u.updated_at = now() + TimeDelta::seconds(1);
     store.update_user(&u).await.unwrap();
     assert_eq!(store.get_user(u.id).await.unwrap(), u);
-    store
-        .set_password_hash(u.id, "hash2", now())
-        .await
-        .unwrap();
+    store.set_password_hash(u.id, "hash2", now()).await.unwrap();
     assert_eq!(
         store.get_credentials(u.id).await.unwrap().password_hash,
         "hash2"
@@ -158,7 +158,11 @@ pub async fn refresh_token_spend_race_has_exactly_one_winner(store: Arc<dyn Stor
             if i == winners[0] {
                 assert!(matches!(again, RotateOutcome::Rotated(_)), "{again:?}");
             } else {
-                assert_eq!(again, RotateOutcome::Unknown, "a loser's successor is stored");
+                assert_eq!(
+                    again,
+                    RotateOutcome::Unknown,
+                    "a loser's successor is stored"
+                );
             }
         }
     }
@@ -396,7 +400,10 @@ pub async fn deleting_a_user_removes_sessions_resets_and_keys(store: Arc<dyn Sto
         RotateOutcome::Unknown
     );
     assert_eq!(
-        store.use_password_reset(&reset.token_hash, t).await.unwrap(),
+        store
+            .use_password_reset(&reset.token_hash, t)
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(store.find_api_key(&key.key.prefix).await.unwrap(), None);

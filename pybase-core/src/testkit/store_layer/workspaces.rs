@@ -59,9 +59,16 @@ pub async fn members_conflict_and_not_found(store: Arc<dyn Store>) {
     let (a, b) = (user(&*store, "a").await, user(&*store, "b").await);
     let ws = workspace();
     store.create_workspace(&ws, a.id).await.unwrap();
-    assert_eq!(store.member_role(ws.id, a.id).await.unwrap(), Some(Role::Owner));
+    assert_eq!(
+        store.member_role(ws.id, a.id).await.unwrap(),
+        Some(Role::Owner)
+    );
     let t = now();
-    assert_not_found(store.add_member(ws.id, UserId::new(), Role::Viewer, t).await);
+    assert_not_found(
+        store
+            .add_member(ws.id, UserId::new(), Role::Viewer, t)
+            .await,
+    );
     assert_not_found(
         store
             .add_member(WorkspaceId::new(), b.id, Role::Viewer, t)
@@ -69,15 +76,27 @@ pub async fn members_conflict_and_not_found(store: Arc<dyn Store>) {
     );
     assert_not_found(store.set_member_role(ws.id, b.id, Role::Editor).await);
     assert_not_found(store.remove_member(ws.id, b.id).await);
-    store.add_member(ws.id, b.id, Role::Editor, t).await.unwrap();
+    store
+        .add_member(ws.id, b.id, Role::Editor, t)
+        .await
+        .unwrap();
     assert_conflict(
         store.add_member(ws.id, b.id, Role::Viewer, t).await,
         "member",
         "user",
     );
-    assert_eq!(store.member_role(ws.id, b.id).await.unwrap(), Some(Role::Editor));
-    store.set_member_role(ws.id, b.id, Role::Admin).await.unwrap();
-    assert_eq!(store.member_role(ws.id, b.id).await.unwrap(), Some(Role::Admin));
+    assert_eq!(
+        store.member_role(ws.id, b.id).await.unwrap(),
+        Some(Role::Editor)
+    );
+    store
+        .set_member_role(ws.id, b.id, Role::Admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.member_role(ws.id, b.id).await.unwrap(),
+        Some(Role::Admin)
+    );
     store.remove_member(ws.id, b.id).await.unwrap();
     assert_eq!(store.member_role(ws.id, b.id).await.unwrap(), None);
     assert!(store.list_workspaces(b.id).await.unwrap().is_empty());
@@ -100,7 +119,10 @@ pub async fn the_last_owner_stays_even_under_concurrency(store: Arc<dyn Store>) 
         "member",
         "last_owner",
     );
-    assert_eq!(store.member_role(ws.id, a.id).await.unwrap(), Some(Role::Owner));
+    assert_eq!(
+        store.member_role(ws.id, a.id).await.unwrap(),
+        Some(Role::Owner)
+    );
     let t = now();
     store.add_member(ws.id, b.id, Role::Owner, t).await.unwrap();
     for round in 0..10 {
@@ -124,8 +146,14 @@ pub async fn the_last_owner_stays_even_under_concurrency(store: Arc<dyn Store>) 
             .count();
         assert_eq!(owners, 1, "round {round}");
         // Both owners again for the next round.
-        store.set_member_role(ws.id, a.id, Role::Owner).await.unwrap();
-        store.set_member_role(ws.id, b.id, Role::Owner).await.unwrap();
+        store
+            .set_member_role(ws.id, a.id, Role::Owner)
+            .await
+            .unwrap();
+        store
+            .set_member_role(ws.id, b.id, Role::Owner)
+            .await
+            .unwrap();
         // Removing at once: one of them stays.
         if round % 2 == 1 {
             let (s1, s2) = (store.clone(), store.clone());
