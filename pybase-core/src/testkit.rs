@@ -99,6 +99,9 @@ macro_rules! conformance_tests {
             store_layer::soft_delete_restore_and_live_ids,
             store_layer::attachments_round_trip_and_skip_missing,
             store_layer::concurrent_patches_of_different_cells_both_survive,
+            store_layer::cells_keep_numbers_and_text_exactly,
+            store_layer::queries_and_pages_match_the_reference_evaluator,
+            store_layer::cursors_with_null_and_mistyped_values_follow_eval,
         );
     };
 }

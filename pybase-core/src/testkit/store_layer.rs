@@ -9,6 +9,7 @@
 //! [`conformance_tests!`](crate::conformance_tests) as `store_layer::<case>`.
 
 mod build;
+mod query;
 mod records;
 mod schema;
 mod users;
@@ -29,6 +30,7 @@ use crate::model::Cells;
 use crate::role::Role;
 use crate::store::{CachedFields, FieldsVersion, PasswordReset, RecordPatch, Store, UpdateGuard};
 
+pub use query::*;
 pub use records::*;
 pub use schema::*;
 pub use users::*;
@@ -37,14 +39,16 @@ pub use workspaces::*;
 /// Asserts `NotFound`.
 #[track_caller]
 fn assert_not_found<T: Debug>(result: crate::StoreResult<T>) {
-    assert!(
-        matches!(result, Err(StoreError::NotFound { .. })),
-        "expected NotFound, got {result:?}"
-    );
+    match result {
+        Err(StoreError::NotFound { .. }) => {}
+        other => panic!("expected NotFound, got {other:?}"),
+    }
 }
 
 /// Asserts `Conflict` naming `entity` and `field`.
 #[track_caller]
+// Taken by value so call sites read `assert_conflict(store.op().await, ..)`.
+#[allow(clippy::needless_pass_by_value)]
 fn assert_conflict<T: Debug>(result: crate::StoreResult<T>, entity: &str, field: &str) {
     match &result {
         Err(StoreError::Conflict {

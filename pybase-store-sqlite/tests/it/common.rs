@@ -1,21 +1,14 @@
 //! Fixtures: users, a workspace, a base and a table with one field of each
 //! value kind, built straight on the store (no facade).
 
-use std::sync::Arc;
-
 use pybase_core::clock::{Clock, SystemClock};
 use pybase_core::fields::FieldType;
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, WorkspaceId};
 use pybase_core::model::{Base, Cells, Field, Table, Timestamp, User, Workspace};
 use pybase_core::store::{NewRecord, Store};
-use pybase_store_sqlite::SqliteStore;
 
 pub(crate) fn now() -> Timestamp {
     SystemClock.now()
-}
-
-pub(crate) fn memory() -> Arc<SqliteStore> {
-    Arc::new(SqliteStore::open_in_memory().unwrap())
 }
 
 pub(crate) async fn user(store: &dyn Store) -> User {

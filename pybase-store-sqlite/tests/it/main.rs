@@ -9,6 +9,5 @@ mod common;
 mod conformance;
 mod kill;
 mod persistence;
-mod query;
 mod records;
 mod schema;

@@ -432,3 +432,48 @@ pub async fn concurrent_patches_of_different_cells_both_survive(store: Arc<dyn S
         assert_eq!(r.cells[f[1].id.as_str()], json!(round), "round {round}");
     }
 }
+
+/// Stores keep what they are given: numbers (tiny, huge, beyond 2^53,
+/// negative, integral) and text with quotes, backslashes and non-ASCII
+/// come back exactly, from the write, a read and `field_cells`.
+pub async fn cells_keep_numbers_and_text_exactly(store: Arc<dyn Store>) {
+    let a = user(&*store, "a").await;
+    let (_, _, t, f) = table_with(&*store, a.id, &[("Text", text()), ("Number", number())]).await;
+    let values = [
+        json!(0.1),
+        json!(1e-7),
+        json!(123_456_789.123_456_78),
+        json!(9_007_199_254_740_993_i64),
+        json!(-0.5),
+        json!(1.0),
+        json!(12),
+        json!(1e300),
+    ];
+    let inputs: Vec<NewRecord> = values
+        .iter()
+        .map(|v| {
+            record(
+                cells(&[
+                    (f[1].id, v.clone()),
+                    (f[0].id, json!("é \"q\" \\ \u{1F600}")),
+                ]),
+                None,
+            )
+        })
+        .collect();
+    let created = store.create_records(t.id, &inputs).await.unwrap();
+    for (input, got) in inputs.iter().zip(&created) {
+        assert_eq!(got.cells, input.cells);
+        let again = store.get_record(t.id, got.id, false).await.unwrap();
+        assert_eq!(again.cells, input.cells);
+    }
+    let mut column = store.field_cells(t.id, f[1].id).await.unwrap();
+    column.sort_by(|x, y| x.0.as_str().cmp(y.0.as_str()));
+    let mut expected: Vec<_> = created
+        .iter()
+        .zip(&values)
+        .map(|(r, v)| (r.id, v.clone()))
+        .collect();
+    expected.sort_by(|x, y| x.0.as_str().cmp(y.0.as_str()));
+    assert_eq!(column, expected);
+}
