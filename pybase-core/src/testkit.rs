@@ -78,6 +78,7 @@ macro_rules! conformance_tests {
             store_layer::users_keep_what_they_are_given_and_emails_are_unique,
             store_layer::refresh_token_spend_race_has_exactly_one_winner,
             store_layer::refresh_rotation_refuses_what_may_not_continue,
+            store_layer::rotation_racing_a_revocation_leaves_no_live_token,
             store_layer::revoking_a_user_spends_their_reset_tokens,
             store_layer::api_keys_prefix_conflict_order_and_owner,
             store_layer::deleting_a_user_removes_sessions_resets_and_keys,
@@ -139,6 +140,7 @@ mod registry {
         ("records", include_str!("testkit/records.rs")),
         ("schema", include_str!("testkit/schema.rs")),
         ("store_layer", include_str!("testkit/store_layer.rs")),
+        ("store_layer", include_str!("testkit/store_layer/query.rs")),
         (
             "store_layer",
             include_str!("testkit/store_layer/records.rs"),

@@ -420,3 +420,66 @@ pub async fn deleting_a_user_removes_sessions_resets_and_keys(store: Arc<dyn Sto
         RotateOutcome::Rotated(_)
     ));
 }
+
+/// A rotation racing a revocation (of the user, or of the family) either
+/// happens first, and the revocation then revokes its successor, or is
+/// refused: never a live successor in a revoked family (REVIEW-security
+/// H1 at the store).
+pub async fn rotation_racing_a_revocation_leaves_no_live_token(store: Arc<dyn Store>) {
+    let u = user(&*store, "racer").await;
+    for round in 0..40 {
+        let first = token(u.id);
+        store.insert_refresh_token(&first).await.unwrap();
+        let next = successor(&first);
+        let t = now();
+        let cut = t + TimeDelta::milliseconds(1);
+        let rotate = {
+            let (store, first, next) = (store.clone(), first.clone(), next.clone());
+            tokio::spawn(async move {
+                store
+                    .rotate_refresh_token(&first.token_hash, t, &next)
+                    .await
+            })
+        };
+        let revoke = {
+            let (store, family) = (store.clone(), first.family_id.clone());
+            tokio::spawn(async move {
+                if round % 2 == 0 {
+                    store.revoke_user_tokens(u.id, cut).await
+                } else {
+                    store.revoke_token_family(&family, cut).await
+                }
+            })
+        };
+        let (rotated, revoked) = tokio::join!(rotate, revoke);
+        revoked.unwrap().unwrap();
+        let outcome = rotated.unwrap().unwrap();
+        assert!(
+            matches!(
+                outcome,
+                RotateOutcome::Rotated(_) | RotateOutcome::Refused(_)
+            ),
+            "round {round}: {outcome:?}"
+        );
+        // Neither token can be continued now.
+        for (name, tok) in [("first", &first), ("successor", &next)] {
+            let again = store
+                .rotate_refresh_token(&tok.token_hash, cut, &successor(tok))
+                .await
+                .unwrap();
+            assert!(
+                !matches!(again, RotateOutcome::Rotated(_)),
+                "round {round}: {outcome:?} left the {name} live: {again:?}"
+            );
+        }
+        let state = store
+            .session_state(u.id, &first.family_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            state.family_revoked || state.tokens_valid_after.is_some(),
+            "round {round}: {state:?}"
+        );
+    }
+}
