@@ -6,7 +6,7 @@
 //! Run with `PYBASE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test
 //! cargo test -p pybase-store-postgres postgres::`.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use pybase_core::StoreError;
 use pybase_core::fields::{FieldType, ValueKind};
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, WorkspaceId};
@@ -16,7 +16,7 @@ use pybase_core::query::{
 };
 use pybase_core::role::Role;
 use pybase_core::store::{
-    AuthStore, NewRecord, RecordsStore, RefreshToken, SchemaStore, StoreHealth, WorkspacesStore,
+    AuthStore, NewRecord, RecordsStore, SchemaStore, StoreHealth, WorkspacesStore,
 };
 use pybase_store_postgres::testkit::TestDb;
 use pybase_store_postgres::{PgStore, PgStoreOptions};

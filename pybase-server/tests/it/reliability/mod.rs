@@ -25,7 +25,7 @@
 
 mod crash;
 mod faults;
-mod harness;
+pub(crate) mod harness;
 
 use crash::Backend;
 
