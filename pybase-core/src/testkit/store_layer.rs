@@ -8,7 +8,7 @@
 //! (`build`), so every value is the case's own. Every case is listed in
 //! [`conformance_tests!`](crate::conformance_tests) as `store_layer::<case>`.
 
-mod build;
+pub mod build;
 mod query;
 mod records;
 mod schema;

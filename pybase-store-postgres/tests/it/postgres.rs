@@ -6,125 +6,21 @@
 //! Run with `PYBASE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test
 //! cargo test -p pybase-store-postgres postgres::`.
 
-use chrono::{DateTime, Utc};
 use pybase_core::StoreError;
-use pybase_core::fields::{FieldType, ValueKind};
-use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, WorkspaceId};
-use pybase_core::model::{Base, Cells, Field, Record, Table, User, Workspace};
+use pybase_core::fields::ValueKind;
+use pybase_core::ids::{FieldId, RecordId, TableId};
+use pybase_core::model::Record;
 use pybase_core::query::{
     Condition, Cursor, Filter, Op, Operand, RecordQuery, SortKey, Target, eval,
 };
 use pybase_core::role::Role;
-use pybase_core::store::{
-    AuthStore, NewRecord, RecordsStore, SchemaStore, StoreHealth, WorkspacesStore,
+use pybase_core::store::{NewRecord, RecordsStore, SchemaStore, StoreHealth, WorkspacesStore};
+use pybase_core::testkit::store_layer::build::{
+    cells, field, now, number, record_at, table_with, text, user,
 };
 use pybase_store_postgres::testkit::TestDb;
 use pybase_store_postgres::{PgStore, PgStoreOptions};
-use serde_json::{Value, json};
-
-fn now() -> DateTime<Utc> {
-    pybase_core::clock::Clock::now(&pybase_core::clock::SystemClock)
-}
-
-async fn user(store: &PgStore, name: &str) -> User {
-    let t = now();
-    let u = User {
-        id: UserId::new(),
-        email: format!(
-            "{name}-{}@example.com",
-            RecordId::new().as_str()[10..].to_ascii_lowercase()
-        ),
-        name: name.to_owned(),
-        created_at: t,
-        updated_at: t,
-    };
-    store.create_user(&u, "hash").await.unwrap();
-    u
-}
-
-fn field(table: TableId, name: &str, field_type: FieldType, position: i64) -> Field {
-    let t = now();
-    Field {
-        id: FieldId::new(),
-        table_id: table,
-        name: name.to_owned(),
-        description: None,
-        field_type,
-        position,
-        indexed: false,
-        created_at: t,
-        updated_at: t,
-    }
-}
-
-/// A workspace owned by `owner`, a base and a table with the given fields.
-async fn table_with(
-    store: &PgStore,
-    owner: UserId,
-    fields: &[(&str, FieldType)],
-) -> (Workspace, Base, Table, Vec<Field>) {
-    let t = now();
-    let ws = Workspace {
-        id: WorkspaceId::new(),
-        name: "W".into(),
-        slug: format!("w-{}", RecordId::new().as_str()[10..].to_ascii_lowercase()),
-        description: None,
-        created_at: t,
-        updated_at: t,
-    };
-    store.create_workspace(&ws, owner).await.unwrap();
-    let base = Base {
-        id: BaseId::new(),
-        workspace_id: ws.id,
-        name: "B".into(),
-        description: None,
-        created_at: t,
-        updated_at: t,
-    };
-    store.create_base(&base).await.unwrap();
-    let table = Table {
-        id: TableId::new(),
-        base_id: base.id,
-        workspace_id: ws.id,
-        name: "T".into(),
-        description: None,
-        primary_field_id: None,
-        position: 0,
-        created_at: t,
-        updated_at: t,
-    };
-    let fields: Vec<Field> = fields
-        .iter()
-        .enumerate()
-        .map(|(i, (n, ft))| field(table.id, n, ft.clone(), i as i64))
-        .collect();
-    store.create_table(&table, &fields).await.unwrap();
-    (ws, base, table, fields)
-}
-
-fn new_record(cells: Cells, by: Option<UserId>, at: DateTime<Utc>) -> NewRecord {
-    NewRecord {
-        id: RecordId::at(at.timestamp_millis()),
-        cells,
-        created_by: by,
-        created_time: at,
-    }
-}
-
-fn cells(pairs: &[(FieldId, Value)]) -> Cells {
-    pairs
-        .iter()
-        .map(|(f, v)| (f.as_str().to_owned(), v.clone()))
-        .collect()
-}
-
-fn text() -> FieldType {
-    FieldType::Text { max_length: None }
-}
-
-fn number() -> FieldType {
-    FieldType::Number { precision: 8 }
-}
+use serde_json::json;
 
 /// The URL of database `name` on the server of `url`.
 fn database_url(url: &str, name: &str) -> String {
@@ -276,7 +172,7 @@ async fn cell_indexes_follow_the_indexed_flag() {
     let t = now();
     s.create_records(
         table.id,
-        &[new_record(cells(&[(code.id, json!(1))]), Some(a.id), t)],
+        &[record_at(cells(&[(code.id, json!(1))]), Some(a.id), t)],
     )
     .await
     .unwrap();
@@ -301,7 +197,7 @@ async fn text_with_nul_and_control_characters_round_trips_and_compares() {
     let t = now();
     let batch: Vec<NewRecord> = values
         .iter()
-        .map(|v| new_record(cells(&[(f[0].id, json!(v))]), None, t))
+        .map(|v| record_at(cells(&[(f[0].id, json!(v))]), None, t))
         .collect();
     let created = s.create_records(table.id, &batch).await.unwrap();
     for (r, v) in created.iter().zip(values) {
@@ -377,7 +273,7 @@ async fn plans_use_the_gin_index_and_the_live_btree() {
         let batch: Vec<NewRecord> = (0..1000)
             .map(|i| {
                 let n = chunk * 1000 + i;
-                new_record(
+                record_at(
                     cells(&[
                         (f[0].id, json!(format!("name {n}"))),
                         (f[1].id, json!(n % 100)),
@@ -484,7 +380,7 @@ async fn table_access_sees_field_changes_made_by_another_instance() {
     let recs = s
         .create_records(
             table.id,
-            &[new_record(cells(&[(extra.id, json!(7))]), None, now())],
+            &[record_at(cells(&[(extra.id, json!(7))]), None, now())],
         )
         .await
         .unwrap();

@@ -1,5 +1,5 @@
-//! Rows built straight on the store, for the store-layer cases: no facade,
-//! so every value is what the case chose. Timestamps are whole
+//! Rows built straight on the store, for the store-layer cases and the
+//! backends' own tests: no facade, so every value is what the test chose. Timestamps are whole
 //! milliseconds (what stores keep), so rows read back compare equal.
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -13,14 +13,14 @@ use crate::store::{NewRecord, Store};
 use crate::testkit::fixture::tag;
 
 /// Now, to the millisecond.
-pub(super) fn now() -> DateTime<Utc> {
+pub fn now() -> DateTime<Utc> {
     Utc.timestamp_millis_opt(Utc::now().timestamp_millis())
         .single()
         .expect("a valid time")
 }
 
 /// A user with a unique email, inserted.
-pub(super) async fn user(store: &dyn Store, name: &str) -> User {
+pub async fn user(store: &dyn Store, name: &str) -> User {
     let t = now();
     let u = User {
         id: UserId::new(),
@@ -34,7 +34,7 @@ pub(super) async fn user(store: &dyn Store, name: &str) -> User {
 }
 
 /// A workspace with a unique slug (not inserted).
-pub(super) fn workspace() -> Workspace {
+pub fn workspace() -> Workspace {
     let t = now();
     Workspace {
         id: WorkspaceId::new(),
@@ -47,7 +47,7 @@ pub(super) fn workspace() -> Workspace {
 }
 
 /// A base of `ws` (not inserted).
-pub(super) fn base(ws: WorkspaceId, name: &str) -> Base {
+pub fn base(ws: WorkspaceId, name: &str) -> Base {
     let t = now();
     Base {
         id: BaseId::new(),
@@ -60,7 +60,7 @@ pub(super) fn base(ws: WorkspaceId, name: &str) -> Base {
 }
 
 /// A table of `base` at `position` (not inserted).
-pub(super) fn table(base: &Base, name: &str, position: i64) -> Table {
+pub fn table(base: &Base, name: &str, position: i64) -> Table {
     let t = now();
     Table {
         id: TableId::new(),
@@ -76,7 +76,7 @@ pub(super) fn table(base: &Base, name: &str, position: i64) -> Table {
 }
 
 /// A field of `table` (not inserted).
-pub(super) fn field(table: TableId, name: &str, field_type: FieldType, position: i64) -> Field {
+pub fn field(table: TableId, name: &str, field_type: FieldType, position: i64) -> Field {
     let t = now();
     Field {
         id: FieldId::new(),
@@ -92,7 +92,7 @@ pub(super) fn field(table: TableId, name: &str, field_type: FieldType, position:
 }
 
 /// A grid view of `table` (not inserted).
-pub(super) fn view(table: TableId, name: &str, position: i64) -> View {
+pub fn view(table: TableId, name: &str, position: i64) -> View {
     let t = now();
     View {
         id: ViewId::new(),
@@ -107,7 +107,7 @@ pub(super) fn view(table: TableId, name: &str, position: i64) -> View {
 }
 
 /// Attachment metadata of `table` (not inserted).
-pub(super) fn attachment(table: TableId) -> Attachment {
+pub fn attachment(table: TableId) -> Attachment {
     Attachment {
         id: AttachmentId::new(),
         table_id: table,
@@ -122,18 +122,18 @@ pub(super) fn attachment(table: TableId) -> Attachment {
 }
 
 /// A text field type.
-pub(super) fn text() -> FieldType {
+pub fn text() -> FieldType {
     FieldType::Text { max_length: None }
 }
 
 /// A number field type.
-pub(super) fn number() -> FieldType {
+pub fn number() -> FieldType {
     FieldType::Number { precision: 8 }
 }
 
 /// A workspace owned by `owner` (inserted) with a base and a table of the
 /// given fields.
-pub(super) async fn table_with(
+pub async fn table_with(
     store: &dyn Store,
     owner: UserId,
     fields: &[(&str, FieldType)],
@@ -152,7 +152,7 @@ pub(super) async fn table_with(
 }
 
 /// A new record with these cells (not inserted).
-pub(super) fn record(cells: Cells, by: Option<UserId>) -> NewRecord {
+pub fn record(cells: Cells, by: Option<UserId>) -> NewRecord {
     let at = now();
     NewRecord {
         id: RecordId::new(),
@@ -162,8 +162,18 @@ pub(super) fn record(cells: Cells, by: Option<UserId>) -> NewRecord {
     }
 }
 
+/// A new record created at `at` (not inserted).
+pub fn record_at(cells: Cells, by: Option<UserId>, at: DateTime<Utc>) -> NewRecord {
+    NewRecord {
+        id: RecordId::at(at.timestamp_millis()),
+        cells,
+        created_by: by,
+        created_time: at,
+    }
+}
+
 /// Cells from `(field, value)` pairs.
-pub(super) fn cells(pairs: &[(FieldId, Value)]) -> Cells {
+pub fn cells(pairs: &[(FieldId, Value)]) -> Cells {
     pairs
         .iter()
         .map(|(f, v)| (f.as_str().to_owned(), v.clone()))
@@ -171,7 +181,7 @@ pub(super) fn cells(pairs: &[(FieldId, Value)]) -> Cells {
 }
 
 /// The live records of `table`, in id order.
-pub(super) async fn live(store: &dyn Store, table: TableId) -> Vec<crate::model::Record> {
+pub async fn live(store: &dyn Store, table: TableId) -> Vec<crate::model::Record> {
     let q = RecordQuery {
         table_id: table,
         filter: None,
