@@ -116,7 +116,7 @@ async fn table_access_sees_every_field_change_at_once() {
         .unwrap();
     assert_eq!(names(&access), before);
     assert!(record.is_none());
-    let outsider = user(&store).await;
+    let outsider = user(&store, "outsider").await;
     let access = store.table_access(fx.table.id, outsider.id).await.unwrap();
     assert_eq!(access.role, None);
 }

@@ -19,12 +19,13 @@ pub fn now() -> DateTime<Utc> {
         .expect("a valid time")
 }
 
-/// A user with a unique email, inserted.
+/// A user with a unique, lowercase email (as core hands them to stores)
+/// and the password hash `"hash"`, inserted.
 pub async fn user(store: &dyn Store, name: &str) -> User {
     let t = now();
     let u = User {
         id: UserId::new(),
-        email: format!("{name}-{}@example.com", tag()),
+        email: format!("{}-{}@example.com", name.to_lowercase(), tag()),
         name: name.to_owned(),
         created_at: t,
         updated_at: t,
