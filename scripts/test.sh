@@ -28,21 +28,23 @@ cargo test --workspace --doc "$@"
 echo "== examples/quickstart.rs =="
 cargo run --quiet -p pybase-examples --example quickstart
 
-# The server's HTTP suite once more, on PostgreSQL instead of SQLite.
+# The server's HTTP suite once more, on PostgreSQL instead of SQLite
+# (pg_lifecycle runs on PostgreSQL in any case: not twice).
 if [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ]; then
     echo "== pybase-server HTTP suite on PostgreSQL =="
-    PYBASE_TEST_SERVER_DATABASE_URL="$PYBASE_TEST_POSTGRES_URL" cargo test -p pybase-server --test it "$@"
+    PYBASE_TEST_SERVER_DATABASE_URL="$PYBASE_TEST_POSTGRES_URL" cargo test -p pybase-server --test it "$@" -- --skip pg_lifecycle::
 fi
 
-# The reliability suite (pybase-server/tests/reliability.rs; #[ignore]d in
-# the runs above): SIGKILLs the server in the middle of 1,000-record batches
-# on SQLite and PostgreSQL, and restarts PostgreSQL, Redis and an S3 server
-# of its own under load. It restarts this machine's PostgreSQL and Redis
-# (and leaves them running). Each case prints one `reliability:` line of
-# figures; PYBASE_RELIABILITY_ROUNDS and PYBASE_RELIABILITY_LONG=1 set the
-# length (see the README).
+# The reliability suite (pybase-server/tests/it/reliability/, and the
+# PostgreSQL restart of it/pg_lifecycle.rs; #[ignore]d in the runs above):
+# SIGKILLs the server in the middle of 1,000-record batches on SQLite and
+# PostgreSQL, and restarts PostgreSQL, Redis and an S3 server of its own
+# under load. It restarts this machine's PostgreSQL and Redis (and leaves
+# them running), so its cases run alone, one at a time. Each case prints one
+# `reliability:` line of figures; PYBASE_RELIABILITY_ROUNDS and
+# PYBASE_RELIABILITY_LONG=1 set the length (see the README).
 echo "== reliability suite =="
-cargo test -p pybase-server --test reliability "$@" -- --ignored --nocapture --test-threads=1
+cargo test -p pybase-server --test it "$@" -- --ignored --nocapture --test-threads=1
 
 # The OpenAPI document, checked as OpenAPI 3.1 by a real validator
 # (openapi-spec-validator, installed once in a venv outside the clone).

@@ -26,6 +26,7 @@ pub mod minimal;
 pub mod query;
 pub mod records;
 pub mod schema;
+pub mod services;
 pub mod store_layer;
 
 /// Expands to one `#[tokio::test]` per conformance case. `$make` is an
@@ -74,6 +75,35 @@ macro_rules! conformance_tests {
             store_layer::records_of_another_table_are_not_found,
             store_layer::reset_tokens_are_used_at_most_once_under_concurrency,
             store_layer::users_batch_read_email_conflict_and_delete_cascade,
+            store_layer::user_methods_answer_not_found_for_an_absent_user,
+            store_layer::users_keep_what_they_are_given_and_emails_are_unique,
+            store_layer::refresh_token_spend_race_has_exactly_one_winner,
+            store_layer::refresh_rotation_refuses_what_may_not_continue,
+            store_layer::rotation_racing_a_revocation_leaves_no_live_token,
+            store_layer::revoking_a_user_spends_their_reset_tokens,
+            store_layer::api_keys_prefix_conflict_order_and_owner,
+            store_layer::deleting_a_user_removes_sessions_resets_and_keys,
+            store_layer::workspace_slugs_are_unique_and_absent_ones_not_found,
+            store_layer::members_conflict_and_not_found,
+            store_layer::the_last_owner_stays_even_under_concurrency,
+            store_layer::workspaces_and_members_list_oldest_first,
+            store_layer::deleting_a_workspace_removes_everything_in_it,
+            store_layer::schema_methods_answer_not_found,
+            store_layer::field_names_are_unique_in_a_table_ignoring_case,
+            store_layer::schema_rows_keep_what_they_are_given,
+            store_layer::schema_lists_follow_their_documented_order,
+            store_layer::deleting_a_base_or_table_removes_what_hangs_off_it,
+            store_layer::replace_and_delete_field_rewrite_every_record,
+            store_layer::create_records_numbers_in_order_and_fails_whole,
+            store_layer::failing_update_and_delete_batches_change_nothing,
+            store_layer::patches_merge_replace_and_apply_in_order,
+            store_layer::upserts_merge_create_and_refuse_ambiguity_whole,
+            store_layer::soft_delete_restore_and_live_ids,
+            store_layer::attachments_round_trip_and_skip_missing,
+            store_layer::concurrent_patches_of_different_cells_both_survive,
+            store_layer::cells_keep_numbers_and_text_exactly,
+            store_layer::queries_and_pages_match_the_reference_evaluator,
+            store_layer::cursors_with_null_and_mistyped_values_follow_eval,
         );
     };
 }
@@ -111,6 +141,17 @@ mod registry {
         ("records", include_str!("testkit/records.rs")),
         ("schema", include_str!("testkit/schema.rs")),
         ("store_layer", include_str!("testkit/store_layer.rs")),
+        ("store_layer", include_str!("testkit/store_layer/query.rs")),
+        (
+            "store_layer",
+            include_str!("testkit/store_layer/records.rs"),
+        ),
+        ("store_layer", include_str!("testkit/store_layer/schema.rs")),
+        ("store_layer", include_str!("testkit/store_layer/users.rs")),
+        (
+            "store_layer",
+            include_str!("testkit/store_layer/workspaces.rs"),
+        ),
     ];
 
     /// `module::case` for each `pub async fn case(store: Arc<dyn ...>)`.

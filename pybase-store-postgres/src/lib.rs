@@ -29,6 +29,9 @@ mod schema;
 mod sql;
 mod workspaces;
 
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
 #[doc(hidden)]
 pub use error::unique_constraint;
 

@@ -403,8 +403,11 @@ impl<'a> Compiler<'a> {
         let mut cond = format!("(id > {id})");
         for (((expr, kind), desc), value) in keys.iter().zip(&cursor.values).rev() {
             cond = match self.cursor_param(*kind, value)? {
-                None => format!("({expr} IS NULL AND {cond})"),
-                Some(p) => format!(
+                CursorParam::Null => format!("({expr} IS NULL AND {cond})"),
+                // As in eval: a value of another type ties with every
+                // non-empty cell, and empty cells come after it.
+                CursorParam::Mistyped => format!("({expr} IS NULL OR {cond})"),
+                CursorParam::Value(p) => format!(
                     "({expr} IS NULL OR {expr} {} {p} OR ({expr} = {p} AND {cond}))",
                     if *desc { "<" } else { ">" }
                 ),
@@ -417,9 +420,9 @@ impl<'a> Compiler<'a> {
         &mut self,
         kind: CursorKind,
         value: &SortValue,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(Some(match (kind, value) {
-            (_, SortValue::Null) => return Ok(None),
+    ) -> Result<CursorParam, StoreError> {
+        Ok(CursorParam::Value(match (kind, value) {
+            (_, SortValue::Null) => return Ok(CursorParam::Null),
             (CursorKind::Text, SortValue::Text(s)) => self.sql.arg(encode_str(s).into_owned()),
             (CursorKind::Number, SortValue::Number(n)) => {
                 format!("{}::float8", self.sql.arg(*n))
@@ -431,9 +434,19 @@ impl<'a> Compiler<'a> {
                     .with_timezone(&Utc);
                 self.sql.arg(t)
             }
-            _ => return Err(bad_cursor("values matching the sort keys")),
+            _ => return Ok(CursorParam::Mistyped),
         }))
     }
+}
+
+/// A cursor value as the keyset condition uses it.
+enum CursorParam {
+    /// An empty cell.
+    Null,
+    /// A value of the key's type, as a bound parameter.
+    Value(String),
+    /// A value of another type (a cursor of a field since converted).
+    Mistyped,
 }
 
 /// What kind of cursor value a sort key takes.

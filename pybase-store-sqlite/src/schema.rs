@@ -240,7 +240,26 @@ fn require(conn: &Connection, sql: &str, entity: &'static str, key: &str) -> Res
         .ok_or_else(|| Error::not_found(entity, key))
 }
 
+/// Field names are unique in a table ignoring case by Rust's lowercasing
+/// (the store contract; PostgreSQL keeps that key in a column). The index
+/// on `lower(name)` folds ASCII only, so the rest is checked here, inside
+/// the write transaction (one writer: no race). `table` is the field's
+/// table; the field itself (`f.id`) is not compared with itself.
+fn check_field_name_free(conn: &Connection, table: &str, f: &Field) -> Result<()> {
+    let key = f.name.to_lowercase();
+    let mut names =
+        conn.prepare_cached("SELECT name FROM fields WHERE table_id = ?1 AND id <> ?2")?;
+    let mut rows = names.query(params![table, f.id.as_str()])?;
+    while let Some(row) = rows.next()? {
+        if row.get::<_, String>(0)?.to_lowercase() == key {
+            return Err(Error::conflict("field", "name"));
+        }
+    }
+    Ok(())
+}
+
 fn insert_field(conn: &Connection, f: &Field) -> Result<()> {
+    check_field_name_free(conn, f.table_id.as_str(), f)?;
     conn.prepare_cached(&format!(
         "INSERT INTO fields ({FIELD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
     ))?
@@ -260,6 +279,14 @@ fn insert_field(conn: &Connection, f: &Field) -> Result<()> {
 }
 
 fn save_field(conn: &Connection, f: &Field) -> Result<()> {
+    let table: Option<String> = conn
+        .prepare_cached("SELECT table_id FROM fields WHERE id = ?1")?
+        .query_row(params![f.id.as_str()], |r| r.get(0))
+        .optional()?;
+    let Some(table) = table else {
+        return Err(Error::not_found("field", f.id));
+    };
+    check_field_name_free(conn, &table, f)?;
     let n = conn
         .prepare_cached(
             "UPDATE fields SET name = ?2, description = ?3, type = ?4, options = ?5, \

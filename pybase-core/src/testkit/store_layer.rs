@@ -1,8 +1,21 @@
-//! Store-layer cases: the clauses of the storage traits' contract called
-//! directly, without the facade in between (the facade cases cannot reach
-//! `update_record_guarded`, cross-table ids or concurrent resets). Set-up
-//! goes through the facade; the assertions are on the store's answers.
+//! Store-layer cases: the clauses of the storage traits' contract
+//! (`crate::store` and its method docs) called directly, without the
+//! facade in between, one case per clause: `NotFound` and `Conflict` per
+//! method that documents them, all-or-nothing batches, list order,
+//! cascades, the last owner, the refresh-token spend race and the
+//! reset-token single use. The cases of this file set up through the
+//! facade; those of the submodules build rows straight on the store
+//! (`build`), so every value is the case's own. Every case is listed in
+//! [`conformance_tests!`](crate::conformance_tests) as `store_layer::<case>`.
 
+pub mod build;
+mod query;
+mod records;
+mod schema;
+mod users;
+mod workspaces;
+
+use std::fmt::Debug;
 use std::sync::Arc;
 
 use chrono::TimeDelta;
@@ -16,6 +29,35 @@ use crate::ids::{RecordId, TableId, UserId};
 use crate::model::Cells;
 use crate::role::Role;
 use crate::store::{CachedFields, FieldsVersion, PasswordReset, RecordPatch, Store, UpdateGuard};
+
+pub use query::*;
+pub use records::*;
+pub use schema::*;
+pub use users::*;
+pub use workspaces::*;
+
+/// Asserts `NotFound`.
+#[track_caller]
+fn assert_not_found<T: Debug>(result: crate::StoreResult<T>) {
+    match result {
+        Err(StoreError::NotFound { .. }) => {}
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+/// Asserts `Conflict` naming `entity` and `field`.
+#[track_caller]
+// Taken by value so call sites read `assert_conflict(store.op().await, ..)`.
+#[allow(clippy::needless_pass_by_value)]
+fn assert_conflict<T: Debug>(result: crate::StoreResult<T>, entity: &str, field: &str) {
+    match &result {
+        Err(StoreError::Conflict {
+            entity: e,
+            field: f,
+        }) if *e == entity && f == field => {}
+        _ => panic!("expected Conflict {{ {entity}, {field} }}, got {result:?}"),
+    }
+}
 
 fn patch(id: RecordId, field: &str, value: serde_json::Value) -> RecordPatch {
     let mut set = Cells::new();

@@ -10,24 +10,11 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 /// Returns the variable's value, or skips the test loudly; panics instead
-/// when `PYBASE_REQUIRE_SERVICES=1`.
+/// when `PYBASE_REQUIRE_SERVICES=1` (`pybase_core::testkit::services`).
 #[macro_export]
 macro_rules! require_service {
     ($var:literal) => {
-        match std::env::var($var).ok().filter(|v| !v.is_empty()) {
-            Some(v) => v,
-            None => {
-                if std::env::var("PYBASE_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                    panic!("{} is not set and PYBASE_REQUIRE_SERVICES=1", $var);
-                }
-                eprintln!(
-                    "SKIPPED {}: set {} to run it against a real service",
-                    module_path!(),
-                    $var
-                );
-                return;
-            }
-        }
+        pybase_core::require_service!($var)
     };
 }
 

@@ -1,4 +1,9 @@
-//! Integration tests: a real server on 127.0.0.1:0, driven over HTTP.
+//! Integration tests, one binary: a real server on 127.0.0.1:0 driven over
+//! HTTP (most modules), the server's life on PostgreSQL (`pg_lifecycle`)
+//! and the reliability suite (`reliability`, the real binary killed and its
+//! services restarted). The tests that stop shared services are
+//! `#[ignore]`d; `scripts/test.sh` runs them alone with
+//! `cargo test -p pybase-server --test it -- --ignored --test-threads=1`.
 
 // Test helpers (not only `#[test]` functions) fail by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,9 +15,11 @@ mod common;
 mod concurrency;
 mod docs;
 mod errors;
+mod pg_lifecycle;
 mod postgres;
 mod records;
 mod redis_shared;
+mod reliability;
 mod roles;
 mod route_matrix;
 mod s3;

@@ -1,36 +1,15 @@
 //! Fixtures: users, a workspace, a base and a table with one field of each
 //! value kind, built straight on the store (no facade).
 
-use pybase_core::fields::kinds::{Checkbox, Number, Text};
-use std::sync::Arc;
-
-use pybase_core::clock::{Clock, SystemClock};
 use pybase_core::fields::FieldType;
-use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, WorkspaceId};
-use pybase_core::model::{Base, Cells, Field, Table, Timestamp, User, Workspace};
-use pybase_core::store::{NewRecord, Store};
-use pybase_store_sqlite::SqliteStore;
+use pybase_core::fields::kinds::{Checkbox, Number, Text};
+use pybase_core::ids::{BaseId, FieldId, TableId, WorkspaceId};
+use pybase_core::model::{Base, Table, User, Workspace};
+use pybase_core::store::Store;
 
-pub(crate) fn now() -> Timestamp {
-    SystemClock.now()
-}
-
-pub(crate) fn memory() -> Arc<SqliteStore> {
-    Arc::new(SqliteStore::open_in_memory().unwrap())
-}
-
-pub(crate) async fn user(store: &dyn Store) -> User {
-    let id = UserId::new();
-    let u = User {
-        id,
-        email: format!("{}@example.com", id.as_str().to_lowercase()),
-        name: "Ada".into(),
-        created_at: now(),
-        updated_at: now(),
-    };
-    store.create_user(&u, "$argon2id$hash").await.unwrap();
-    u
-}
+pub(crate) use pybase_core::testkit::store_layer::build::{
+    cells, field, now, record as new_record, user,
+};
 
 /// A table with fields `text`, `number`, `flag` (checkbox) and `tags`
 /// (multi select), owned by `owner`.
@@ -45,22 +24,8 @@ pub(crate) struct Fixture {
     pub(crate) tags: FieldId,
 }
 
-pub(crate) fn field(table: TableId, name: &str, field_type: FieldType, position: i64) -> Field {
-    Field {
-        id: FieldId::new(),
-        table_id: table,
-        name: name.into(),
-        description: None,
-        field_type,
-        position,
-        indexed: false,
-        created_at: now(),
-        updated_at: now(),
-    }
-}
-
 pub(crate) async fn fixture(store: &dyn Store) -> Fixture {
-    let owner = user(store).await;
+    let owner = user(store, "Ada").await;
     let ws_id = WorkspaceId::new();
     let ws = Workspace {
         id: ws_id,
@@ -124,21 +89,5 @@ pub(crate) async fn fixture(store: &dyn Store) -> Fixture {
         number: fields[1].id,
         flag: fields[2].id,
         tags: fields[3].id,
-    }
-}
-
-pub(crate) fn cells(pairs: &[(FieldId, serde_json::Value)]) -> Cells {
-    pairs
-        .iter()
-        .map(|(f, v)| (f.to_string(), v.clone()))
-        .collect()
-}
-
-pub(crate) fn new_record(cells: Cells, by: Option<UserId>) -> NewRecord {
-    NewRecord {
-        id: RecordId::new(),
-        cells,
-        created_by: by,
-        created_time: now(),
     }
 }

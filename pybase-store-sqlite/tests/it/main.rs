@@ -1,13 +1,13 @@
-//! SQLite-specific tests of `SqliteStore` (the backend-agnostic suite is in
-//! `tests/conformance.rs`).
+//! The tests of `SqliteStore`, one binary: the backend-agnostic
+//! conformance suites (`conformance`) and what is SQLite's own.
 
 // Test helpers panic on failure by design.
 #![allow(clippy::unwrap_used)]
 
 mod at_rest;
 mod common;
+mod conformance;
 mod kill;
 mod persistence;
-mod query;
 mod records;
 mod schema;

@@ -5,21 +5,16 @@
 //! it); the large one (200,000 records, the planner's own choice) is
 //! ignored by default: run it with
 //! `PYBASE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test
-//! cargo test -p pybase-store-postgres --test explain -- --ignored --nocapture`.
-
-// Test helpers panic on failure by design.
-#![allow(clippy::unwrap_used)]
-
-mod common;
+//! cargo test -p pybase-store-postgres explain:: -- --ignored --nocapture`.
 
 use chrono::Utc;
-use common::TestDb;
 use pybase_core::fields::kinds::{Number, Text};
 use pybase_core::fields::{FieldType, ValueKind};
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, WorkspaceId};
 use pybase_core::model::{Base, Cells, Field, Table, User, Workspace};
 use pybase_core::query::{Condition, Cursor, Filter, Op, Operand, RecordQuery, Target};
 use pybase_core::store::{AuthStore, NewRecord, RecordsStore, SchemaStore, WorkspacesStore};
+use pybase_store_postgres::testkit::TestDb;
 use serde_json::json;
 
 #[tokio::test]
@@ -38,7 +33,7 @@ async fn a_filter_and_pages_can_use_their_indexes() {
 /// that the indexes exist and fit the queries.
 async fn plans_use_the_indexes(records: usize, force_index: bool) {
     const RECORDS_PER_BATCH: usize = 1000;
-    let url = require_postgres!();
+    let url = crate::require_postgres!();
     let db = TestDb::new(&url).await;
     let forced;
     let s = if force_index {

@@ -20,24 +20,9 @@ const SECRET_KEY: &str = "reliability-secret-key-that-is-long-enough-0123456789"
 /// The password of every user the cases register.
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
-/// Skips the case loudly, or fails it under `PYBASE_REQUIRE_SERVICES=1`.
-pub(crate) fn skip(why: &str) {
-    if std::env::var("PYBASE_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!("PYBASE_REQUIRE_SERVICES=1 but this reliability case cannot run: {why}");
-    }
-    eprintln!("\n*** SKIPPED: {why} ***\n");
-}
-
-/// The value of `var`, or `None` after [`skip`].
-pub(crate) fn service_var(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => Some(v),
-        _ => {
-            skip(&format!("set {var} to run it against a real service"));
-            None
-        }
-    }
-}
+/// Skipping a case without its service, or failing it under
+/// `PYBASE_REQUIRE_SERVICES=1`: the workspace's one rule.
+pub(crate) use pybase_core::testkit::services::{service_var, skip};
 
 /// Whether the long variants were asked for (`PYBASE_RELIABILITY_LONG=1`).
 pub(crate) fn long_run() -> bool {

@@ -11,10 +11,11 @@
 //!
 //! The cases kill processes and restart the machine's PostgreSQL and Redis,
 //! so they take turns (a lock) and are `#[ignore]`d by a plain `cargo test`;
-//! `scripts/test.sh` runs them after the main suite:
+//! `scripts/test.sh` runs them after the main suite, one at a time, with the
+//! other ignored test of this binary (`pg_lifecycle`'s database restart):
 //!
 //! ```text
-//! cargo test -p pybase-server --test reliability -- --ignored --nocapture --test-threads=1
+//! cargo test -p pybase-server --test it -- --ignored --nocapture --test-threads=1
 //! ```
 //!
 //! Settings: `PYBASE_TEST_POSTGRES_URL`, `PYBASE_TEST_REDIS_URL` (each case
@@ -22,12 +23,9 @@
 //! `PYBASE_REQUIRE_SERVICES=1`), `PYBASE_RELIABILITY_ROUNDS` (crash rounds
 //! per backend) and `PYBASE_RELIABILITY_LONG=1` (the long variants).
 
-#[path = "reliability/crash.rs"]
 mod crash;
-#[path = "reliability/faults.rs"]
 mod faults;
-#[path = "reliability/harness.rs"]
-mod harness;
+pub(crate) mod harness;
 
 use crash::Backend;
 

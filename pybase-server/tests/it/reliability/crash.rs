@@ -13,7 +13,7 @@ use rand::Rng as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{
+use super::harness::{
     self, Fixture, FreshDb, ServerProcess, env_number, list_all, long_run, summary, thousands,
 };
 

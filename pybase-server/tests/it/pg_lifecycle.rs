@@ -4,99 +4,25 @@
 //! `pg_ctlcluster` and the right to use it (as the machine's PostgreSQL is
 //! run here), and restarts that server.
 //!
-//! Its own test binary: cargo runs test binaries one after another, so no
-//! other test of this workspace sees PostgreSQL go away; the tests in this
-//! file take turns through a lock.
-
-// Test helpers panic on failure by design.
-#![allow(clippy::unwrap_used)]
+//! The restart test stops the machine's PostgreSQL, which every other test
+//! of this binary may be using: it is `#[ignore]`d, and `scripts/test.sh`
+//! runs it with the reliability suite (`--ignored --test-threads=1`), when
+//! nothing else runs. The tests of this file take turns through a lock.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use pybase_core::testkit::services::{postgres_url, skip};
+
+use super::reliability::harness::{Cluster, ClusterGuard, FreshDb, eventually};
 use pybase_server::Settings;
 use pybase_server::settings::{Cli, Command as SubCommand, Secret};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tokio::sync::oneshot;
 
 /// Tests of this file never overlap (one of them stops the database).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// The PostgreSQL test server URL, or `None` after a loud skip; panics
-/// under `PYBASE_REQUIRE_SERVICES=1`.
-fn postgres_url() -> Option<String> {
-    match std::env::var("PYBASE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            skip("set PYBASE_TEST_POSTGRES_URL to run it against PostgreSQL");
-            None
-        }
-    }
-}
-
-fn skip(why: &str) {
-    if std::env::var("PYBASE_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!("PYBASE_REQUIRE_SERVICES=1 but this test cannot run: {why}");
-    }
-    eprintln!("\n*** SKIPPED: {why} ***\n");
-}
-
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (main, query) = url
-        .split_once('?')
-        .map_or((url, None), |(m, q)| (m, Some(q)));
-    let head = match main.rsplit_once('/') {
-        Some((head, _)) if head.contains("//") && head.len() > head.find("//").unwrap() + 2 => {
-            head.to_owned()
-        }
-        _ => main.to_owned(),
-    };
-    match query {
-        Some(q) => format!("{head}/{name}?{q}"),
-        None => format!("{head}/{name}"),
-    }
-}
-
-/// A fresh, empty database on the test server, dropped with the guard.
-struct FreshDb {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl FreshDb {
-    async fn new(admin_url: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let name = format!("pybase_lifecycle_{}_{nanos:x}", std::process::id());
-        let mut conn = PgConnection::connect(admin_url).await.unwrap();
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.ok();
-        Self {
-            admin_url: admin_url.to_owned(),
-            url: with_database(admin_url, &name),
-            name,
-        }
-    }
-
-    async fn drop_now(self) {
-        let mut conn = PgConnection::connect(&self.admin_url).await.unwrap();
-        sqlx::query(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    }
-}
 
 /// Settings for a test server on `database_url` with files in `dir`.
 fn settings(dir: &std::path::Path, database_url: String) -> Settings {
@@ -253,87 +179,18 @@ async fn the_server_migrates_on_start_unless_told_not_to() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     drop(server);
 
-    // The environment variable sets the flag too.
-    let cli = {
-        // SAFETY: tests of this binary take turns (SERIAL) and nothing else
-        // reads the environment meanwhile.
-        unsafe { std::env::set_var("PYBASE_NO_MIGRATE", "true") };
-        let parsed = <Cli as clap::Parser>::try_parse_from(["pybase-server", "serve"]);
-        unsafe { std::env::remove_var("PYBASE_NO_MIGRATE") };
-        parsed.unwrap()
-    };
-    assert!(cli.settings.no_migrate);
-    let cli = <Cli as clap::Parser>::try_parse_from(["pybase-server"]).unwrap();
-    assert!(!cli.settings.no_migrate);
-
     empty.drop_now().await;
     fresh.drop_now().await;
 }
 
-/// The machine's PostgreSQL cluster, as `pg_ctlcluster` names it.
-struct Cluster {
-    version: String,
-}
-
-impl Cluster {
-    /// The single cluster under /etc/postgresql, if `pg_ctlcluster` is here.
-    fn find() -> Option<Self> {
-        let ok = Command::new("pg_ctlcluster")
-            .arg("--help")
-            .output()
-            .is_ok_and(|o| o.status.success() || !o.stdout.is_empty() || !o.stderr.is_empty());
-        if !ok {
-            return None;
-        }
-        let mut versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
-            .ok()?
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().join("main").is_dir())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        versions.sort();
-        versions.pop().map(|version| Self { version })
-    }
-
-    fn ctl(&self, action: &str) -> bool {
-        Command::new("pg_ctlcluster")
-            .args(["--skip-systemctl-redirect", &self.version, "main", action])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }
-}
-
-/// Starts the cluster again whatever happens to the test.
-struct StartOnDrop<'a>(&'a Cluster);
-
-impl Drop for StartOnDrop<'_> {
-    fn drop(&mut self) {
-        // Fails harmlessly when it is already running.
-        let _ = self.0.ctl("start");
-    }
-}
-
-/// Repeats `check` until it holds, for at most `limit`.
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{what} did not happen within {limit:?}");
-}
-
 #[tokio::test]
+#[ignore = "restarts the machine's PostgreSQL; scripts/test.sh runs it with --ignored, alone"]
 async fn a_database_restart_costs_failed_requests_never_a_stuck_server() {
     let Some(url) = postgres_url() else { return };
-    let Some(cluster) = Cluster::find() else {
-        skip("pg_ctlcluster and /etc/postgresql/<version>/main are needed to restart PostgreSQL");
+    let Some(cluster) = Cluster::find(&url) else {
+        skip(
+            "pg_ctlcluster and an online cluster on the URL's port (pg_lsclusters) are needed to restart PostgreSQL",
+        );
         return;
     };
     let _serial = SERIAL.lock().await;
@@ -350,8 +207,9 @@ async fn a_database_restart_costs_failed_requests_never_a_stuck_server() {
     }
     assert_eq!(server.database_health().await, "ok");
 
-    let guard = StartOnDrop(&cluster);
-    assert!(cluster.ctl("stop"), "pg_ctlcluster stop failed");
+    let guard = ClusterGuard(&cluster);
+    let (ok, out) = cluster.ctl("stop").await;
+    assert!(ok, "pg_ctlcluster stop failed: {out}");
     // While the database is down: every request fails, in the error shape,
     // within the acquire timeout (plus slack), and /health says so.
     for _ in 0..4 {
@@ -366,7 +224,8 @@ async fn a_database_restart_costs_failed_requests_never_a_stuck_server() {
     }
     assert_eq!(server.database_health().await, "down");
 
-    assert!(cluster.ctl("start"), "pg_ctlcluster start failed");
+    let (ok, out) = cluster.ctl("start").await;
+    assert!(ok, "pg_ctlcluster start failed: {out}");
     eventually(Duration::from_secs(30), "recovery after start", || async {
         server.workspaces(&token).await.0 == StatusCode::OK
     })
@@ -395,7 +254,8 @@ async fn a_database_restart_costs_failed_requests_never_a_stuck_server() {
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(cluster.ctl("restart"), "pg_ctlcluster restart failed");
+    let (ok, out) = cluster.ctl("restart").await;
+    assert!(ok, "pg_ctlcluster restart failed: {out}");
     let statuses = load.await.unwrap();
     for (status, took) in &statuses {
         assert!(
@@ -420,4 +280,34 @@ async fn a_database_restart_costs_failed_requests_never_a_stuck_server() {
     }
     assert_eq!(server.database_health().await, "ok");
     drop(guard);
+}
+
+/// Set in the child run of [`the_no_migrate_variable_sets_the_flag`].
+const NO_MIGRATE_CHILD: &str = "PYBASE_TEST_NO_MIGRATE_CHILD";
+
+/// `PYBASE_NO_MIGRATE=true` sets the flag. The environment is the whole
+/// process's and other tests of this binary run meanwhile, so the variable
+/// is set only in a child run of this test, before it starts.
+#[test]
+fn the_no_migrate_variable_sets_the_flag() {
+    if std::env::var_os(NO_MIGRATE_CHILD).is_some() {
+        let cli = <Cli as clap::Parser>::try_parse_from(["pybase-server", "serve"]).unwrap();
+        assert!(cli.settings.no_migrate);
+        return;
+    }
+    let name = "pg_lifecycle::the_no_migrate_variable_sets_the_flag";
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--test-threads=1"])
+        .env(NO_MIGRATE_CHILD, "1")
+        .env("PYBASE_NO_MIGRATE", "true")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the child run failed or ran nothing:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli = <Cli as clap::Parser>::try_parse_from(["pybase-server"]).unwrap();
+    assert!(!cli.settings.no_migrate);
 }

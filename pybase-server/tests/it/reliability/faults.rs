@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{
+use super::harness::{
     self, Cluster, ClusterGuard, Fixture, FreshDb, Outcomes, PASSWORD, RedisControl, RedisGuard,
     S3Process, ServerProcess, assert_error_shape, call, eventually, expect, list_all, summary,
     thousands, unique,

@@ -1,56 +1,23 @@
-//! Test databases for the PostgreSQL tests.
+//! Throwaway PostgreSQL databases for tests (feature `testkit`): the
+//! conformance suite, this crate's own tests and the cross-backend suite in
+//! `pybase-testsuite` all make their databases here.
 //!
-//! `PYBASE_TEST_POSTGRES_URL` names a server (and a database to connect to
-//! for administration). Each test gets its own fresh database,
-//! `pybase_test_<random>`, migrated, so tests run in parallel; it is dropped
-//! when the test passes and kept (with its name printed) when it fails.
-//! Without the variable the tests say loudly that they skipped, or panic
-//! when `PYBASE_REQUIRE_SERVICES=1`.
+//! Each [`TestDb`] is a fresh database, `pybase_test_<unix seconds>_<random>`,
+//! migrated, so tests run in parallel on one server; it is dropped when the
+//! test passes and kept (with its name printed) when it fails. Whether a
+//! server is configured at all is `pybase_core::testkit::services`' business.
 
-#![allow(dead_code, unreachable_pub)]
+// Test support: a failed set-up is meant to panic with the reason.
+#![allow(clippy::unwrap_used)]
 
 use std::str::FromStr;
 use std::sync::Arc;
 
 use pybase_core::store::Store;
-use pybase_store_postgres::PgStore;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 
-/// The variable naming the test server.
-pub const URL_VAR: &str = "PYBASE_TEST_POSTGRES_URL";
-
-/// The server URL, or `None` (after saying so loudly) when the PostgreSQL
-/// tests must skip. Panics when `PYBASE_REQUIRE_SERVICES=1` and it is unset.
-pub fn postgres_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            if std::env::var("PYBASE_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                panic!(
-                    "{URL_VAR} is not set but PYBASE_REQUIRE_SERVICES=1: PostgreSQL is required"
-                );
-            }
-            eprintln!(
-                "\n*** SKIPPED: PostgreSQL tests need a server. Set {URL_VAR} \
-                 (e.g. postgres://postgres@127.0.0.1:5432/test) to run them. ***\n"
-            );
-            None
-        }
-    }
-}
-
-/// Returns early from a test (after a loud message) when PostgreSQL is not
-/// configured; panics instead under `PYBASE_REQUIRE_SERVICES=1`.
-#[macro_export]
-macro_rules! require_postgres {
-    () => {
-        match $crate::common::postgres_url() {
-            Some(url) => url,
-            None => return,
-        }
-    };
-}
+use crate::PgStore;
 
 /// A throwaway database with a migrated [`PgStore`] on it.
 #[derive(Debug)]
@@ -217,8 +184,8 @@ impl Drop for TestDb {
 /// A store on a fresh database for a conformance case. The case only keeps
 /// the store (its pool closes when the case ends), so the database outlives
 /// it; the next test binary to start sweeps it.
-pub async fn conformance_store(url: String) -> Arc<dyn Store> {
-    let mut db = TestDb::new(&url).await;
+pub async fn conformance_store(url: &str) -> Arc<dyn Store> {
+    let mut db = TestDb::new(url).await;
     db.keep = true;
     db.dyn_store()
 }

@@ -24,19 +24,13 @@
 //! `pybase_core::query::eval`.
 //!
 //! Run with `PYBASE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test
-//! cargo test -p pybase-store-postgres --test differential`;
+//! cargo test -p pybase-testsuite differential::`;
 //! `PROPTEST_CASES=500` runs more cases than the default 24.
-
-// Test helpers panic on failure by design.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use common::TestDb;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
@@ -53,6 +47,7 @@ use pybase_core::query::{
 };
 use pybase_core::store::{NewRecord, Store};
 use pybase_core::{Principal, Pybase};
+use pybase_store_postgres::testkit::TestDb;
 use pybase_store_sqlite::SqliteStore;
 use serde_json::{Map, Value, json};
 
@@ -1660,7 +1655,7 @@ fn empty_case() -> Case {
 
 /// Runs one fixed case on both backends.
 fn check_case(case: &Case) {
-    let url = require_postgres!();
+    let url = pybase_core::require_service!(pybase_core::testkit::services::POSTGRES_URL);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(TestDb::new(&url));
     let h = rt.block_on(async { Harness::new(fast_store(&db).await).await });
@@ -1728,7 +1723,7 @@ fn view_filter_with_nul_is_saved_alike() {
 
 #[test]
 fn sqlite_and_postgres_agree() {
-    let url = require_postgres!();
+    let url = pybase_core::require_service!(pybase_core::testkit::services::POSTGRES_URL);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(TestDb::new(&url));
     let h = rt.block_on(async { Harness::new(fast_store(&db).await).await });
