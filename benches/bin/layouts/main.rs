@@ -44,7 +44,10 @@ fn main() -> anyhow::Result<()> {
         runs.extend(rt.block_on(run_postgres::all(&args, url))?);
     }
     println!("## Layout experiment\n\n{args}\n");
-    println!("### Operations on table A (ratio against T = {})\n", args.tables[0]);
+    println!(
+        "### Operations on table A (ratio against T = {})\n",
+        args.tables[0]
+    );
     println!("{}", report::ops_table(&runs));
     println!("### Schema costs\n\n{}", report::ddl_table(&runs));
     println!(

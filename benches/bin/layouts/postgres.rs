@@ -149,7 +149,9 @@ impl Postgres {
             format!("CREATE INDEX {cc}\"d_{f}\" ON {on} ({expr} DESC NULLS LAST) WHERE {pred}"),
         ];
         if self.layout == Layout::Shared {
-            ddl.push(format!("CREATE STATISTICS \"s_{f}\" ON {expr} FROM records"));
+            ddl.push(format!(
+                "CREATE STATISTICS \"s_{f}\" ON {expr} FROM records"
+            ));
         }
         ddl
     }
@@ -291,7 +293,12 @@ impl Postgres {
     }
 
     /// One record inserted in one statement (its own transaction).
-    pub(crate) async fn insert_one(&self, t: &UserTable, num: u64, rng: &mut Rng) -> anyhow::Result<()> {
+    pub(crate) async fn insert_one(
+        &self,
+        t: &UserTable,
+        num: u64,
+        rng: &mut Rng,
+    ) -> anyhow::Result<()> {
         let id = record_id(num);
         let c = cells(t, rng);
         let n = i64::try_from(num)?;
@@ -367,7 +374,10 @@ impl Postgres {
             .fetch_optional(&self.pool)
             .await?
         };
-        Ok(row.map(|r| r.try_get::<String, _>(1)).transpose()?.is_some())
+        Ok(row
+            .map(|r| r.try_get::<String, _>(1))
+            .transpose()?
+            .is_some())
     }
 
     /// Sets the qty cell of one record to `value` (one statement).

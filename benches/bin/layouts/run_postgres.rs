@@ -208,7 +208,8 @@ async fn build(
     let (flag, w, a2) = (Arc::clone(&stop), db.clone(), a.clone());
     let writer = tokio::spawn(async move {
         let mut rng = Rng::new(99);
-        let mut num = 1_u64 << 40;
+        // Each build's writer gets its own id range.
+        let mut num = (1_u64 << 40) + (u64::from(concurrently) << 32);
         let mut out = Vec::new();
         while !flag.load(Ordering::Relaxed) {
             let at = Instant::now();

@@ -106,13 +106,16 @@ pub(crate) fn cells(table: &UserTable, rng: &mut Rng) -> Map<String, Value> {
     m
 }
 
+/// Side-index rows of one record: (field, number) and (field, text) pairs.
+pub(crate) type TypedCells = (Vec<(String, f64)>, Vec<(String, String)>);
+
 /// The cells of the indexed fields `0..upto` of a record as (field, number)
 /// and (field, text) pairs, for side-index rows.
 pub(crate) fn typed_cells(
     table: &UserTable,
     cells: &Map<String, Value>,
     upto: usize,
-) -> (Vec<(String, f64)>, Vec<(String, String)>) {
+) -> TypedCells {
     let mut nums = Vec::new();
     let mut texts = Vec::new();
     for (k, field) in table.fields.iter().enumerate().take(upto) {
@@ -137,7 +140,11 @@ mod tests {
     fn ids_have_pybase_shapes_and_are_unique() {
         let a = UserTable::new(7);
         assert_eq!(a.id.len(), 17);
-        assert!(a.fields.iter().all(|f| f.len() == 17 && f.starts_with("fld")));
+        assert!(
+            a.fields
+                .iter()
+                .all(|f| f.len() == 17 && f.starts_with("fld"))
+        );
         assert_ne!(UserTable::new(1).fields[0], UserTable::new(2).fields[0]);
         assert_eq!(record_id(42), "rec00000000000042");
     }

@@ -208,7 +208,12 @@ impl Sqlite {
     }
 
     /// Fills `t` with `n` records, 1000 per transaction; returns their ids.
-    pub(crate) fn fill(&mut self, t: &UserTable, n: usize, rng: &mut Rng) -> anyhow::Result<Vec<String>> {
+    pub(crate) fn fill(
+        &mut self,
+        t: &UserTable,
+        n: usize,
+        rng: &mut Rng,
+    ) -> anyhow::Result<Vec<String>> {
         let sql = self.insert_sql(t);
         let mut ids = Vec::with_capacity(n);
         let mut left = n;
