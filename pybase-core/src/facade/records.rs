@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::authz::TableScope;
 use super::inputs::{CellsInput, QueryInput, WriteOptions};
 use super::render::{FieldKey, RecordOut, RecordsPage, Renderer, UpsertResult};
 use super::schema::{add_choices, validation};
@@ -13,7 +14,7 @@ use crate::error::{Error, FieldErrors, Result, StoreError};
 use crate::fields::{FieldType, ValueKind, new_choice_names};
 use crate::ids::{AttachmentId, FieldId, RecordId, TableId, ViewId};
 use crate::limits::Limits;
-use crate::model::{Cells, Field, Record, Table, Timestamp};
+use crate::model::{Cells, Field, Record, Timestamp};
 use crate::principal::Principal;
 use crate::query::{
     Cursor, DEFAULT_PAGE_SIZE, FieldIndex, Filter, FilterSpec, MAX_PAGE_SIZE, RecordQuery, SortKey,
@@ -145,12 +146,12 @@ impl Pybase {
     /// when [`Self::finish_batch`] added select choices to them.
     async fn fields_after_batch(
         &self,
-        table: &Table,
+        table: &TableScope,
         choices_added: bool,
         fields: Arc<[Field]>,
     ) -> Result<Arc<[Field]>> {
         if choices_added {
-            Ok(self.store.list_fields(table.id).await?.into())
+            Ok(self.store.list_fields(table.id()).await?.into())
         } else {
             Ok(fields)
         }
@@ -159,7 +160,7 @@ impl Pybase {
     /// Finishes validation that needs storage (links, attachments), adds
     /// select choices that typecast created, and fails with every error found.
     /// Returns `true` if it changed fields (so callers read them again).
-    async fn finish_batch(&self, table: &Table, batch: Batch<'_>) -> Result<bool> {
+    async fn finish_batch(&self, table: &TableScope, batch: Batch<'_>) -> Result<bool> {
         let Batch {
             mut errors,
             new_choices,
@@ -213,7 +214,7 @@ impl Pybase {
                 .map(|a| (a.id, a.table_id))
                 .collect();
             for (key, id) in &attachments {
-                if found.get(id) != Some(&table.id) {
+                if found.get(id) != Some(&table.id()) {
                     errors.insert(
                         key.clone(),
                         format!("attachments uploaded to this table, {id} is not one"),
@@ -243,7 +244,7 @@ impl Pybase {
     }
 
     async fn renderer<'a>(
-        &self,
+        &'a self,
         fields: &'a [Field],
         key: FieldKey,
         records: &[Record],
@@ -264,6 +265,7 @@ impl Pybase {
             key,
             only: None,
             attachments,
+            attachment_url: self.attachment_url(),
         })
     }
 
@@ -337,7 +339,7 @@ impl Pybase {
         }
         let changed = self.finish_batch(&table, batch).await?;
         let fields = self.fields_after_batch(&table, changed, fields).await?;
-        let records = self.store.create_records(table.id, &new).await?;
+        let records = self.store.create_records(table.id(), &new).await?;
         self.render_all(&fields, opts.field_key, &records).await
     }
 
@@ -349,20 +351,7 @@ impl Pybase {
         id: RecordId,
         key: FieldKey,
     ) -> Result<RecordOut> {
-        let (access, record) = self
-            .store
-            .record_access(table, id, principal.user_id())
-            .await
-            .map_err(|e| not_found_as(e, "table"))?;
-        super::check_role(
-            principal,
-            access.table.workspace_id,
-            access.role,
-            Action::Read,
-            "table",
-        )?;
-        let record = record.ok_or(Error::NotFound { entity: "record" })?;
-        let fields = access.fields;
+        let (_, fields, record) = self.record_for(principal, table, id, Action::Read).await?;
         let mut out = self
             .render_all(&fields, key, std::slice::from_ref(&record))
             .await?;
@@ -527,7 +516,7 @@ impl Pybase {
         }
         if batch_mode {
             let ids: Vec<RecordId> = patches.iter().map(|p| p.id).collect();
-            let live = self.store.live_record_ids(table.id, &ids).await?;
+            let live = self.store.live_record_ids(table.id(), &ids).await?;
             for (i, id) in ids.iter().enumerate() {
                 if !live.contains(id) {
                     batch.errors.insert(
@@ -542,7 +531,7 @@ impl Pybase {
         let records = self
             .store
             .update_records(
-                table.id,
+                table.id(),
                 &patches,
                 at.unwrap_or_else(|| self.clock.now()),
                 Some(principal.user_id()),
@@ -620,7 +609,7 @@ impl Pybase {
         let fields = self.fields_after_batch(&table, changed, fields).await?;
         let outcomes = self
             .store
-            .upsert_records(table.id, &merge_ids, &new, now, Some(principal.user_id()))
+            .upsert_records(table.id(), &merge_ids, &new, now, Some(principal.user_id()))
             .await
             .map_err(|e| match e {
                 StoreError::Conflict { entity, field } => Error::Conflict {
@@ -657,7 +646,7 @@ impl Pybase {
             .await?;
         check_batch_size(ids.len())?;
         self.store
-            .delete_records(table.id, ids, self.clock.now())
+            .delete_records(table.id(), ids, self.clock.now())
             .await
             .map_err(|e| not_found_as(e, "record"))
     }
@@ -675,10 +664,10 @@ impl Pybase {
             .await?;
         let record = self
             .store
-            .restore_record(table.id, id)
+            .restore_record(table.id(), id)
             .await
             .map_err(|e| not_found_as(e, "record"))?;
-        let fields = self.store.list_fields(table.id).await?;
+        let fields = self.store.list_fields(table.id()).await?;
         let mut out = self
             .render_all(&fields, key, std::slice::from_ref(&record))
             .await?;
@@ -701,7 +690,7 @@ impl Pybase {
         let view = match &q.view {
             None => None,
             Some(v) => {
-                let views = self.store.list_views(table.id).await?;
+                let views = self.store.list_views(table.id()).await?;
                 let found = ViewId::parse(v)
                     .ok()
                     .and_then(|id| views.iter().find(|x| x.id == id))
@@ -760,7 +749,7 @@ impl Pybase {
             ));
         }
         let shape = fingerprint(
-            &format!("{}|{}", table.id, q.include_deleted),
+            &format!("{}|{}", table.id(), q.include_deleted),
             filter.as_ref(),
             &sort,
         );
@@ -803,7 +792,7 @@ impl Pybase {
         let page = self
             .store
             .query_records(&RecordQuery {
-                table_id: table.id,
+                table_id: table.id(),
                 filter,
                 sort: sort.clone(),
                 after,
