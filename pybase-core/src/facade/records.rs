@@ -12,14 +12,12 @@ use super::schema::{add_choices, validation};
 use super::{Pybase, not_found_as};
 use crate::error::{Error, FieldErrors, Result, StoreError};
 use crate::fields::{FieldType, ValueKind, new_choice_names};
-use crate::ids::{AttachmentId, FieldId, RecordId, TableId, ViewId};
+use crate::ids::{AttachmentId, FieldId, RecordId, TableId};
 use crate::limits::Limits;
 use crate::model::{Cells, Field, Record, Timestamp};
 use crate::principal::Principal;
-use crate::query::{
-    Cursor, DEFAULT_PAGE_SIZE, FieldIndex, Filter, FilterSpec, MAX_PAGE_SIZE, RecordQuery, SortKey,
-    SortSpec, eval, find_field, fingerprint, resolve_filter, resolve_sort,
-};
+use crate::query::plan::{self, PageRequest};
+use crate::query::{FieldIndex, find_field};
 use crate::role::{Action, Role};
 use crate::store::{NewRecord, RecordPatch, UpdateGuard};
 
@@ -691,131 +689,22 @@ impl Pybase {
             None => None,
             Some(v) => {
                 let views = self.store.list_views(table.id()).await?;
-                let found = ViewId::parse(v)
-                    .ok()
-                    .and_then(|id| views.iter().find(|x| x.id == id))
-                    .or_else(|| views.iter().find(|x| &x.name == v))
-                    .cloned();
-                Some(found.ok_or_else(|| {
-                    Error::invalid("view", format!("a view of this table, {v:?} is not one"))
-                })?)
+                Some(plan::find_view(&views, v)?.config.clone())
             }
         };
-        let mut parts: Vec<Filter> = Vec::new();
-        if let Some(vf) = view.as_ref().and_then(|v| v.config.filter.as_ref()) {
-            let spec = FilterSpec::from_json_within(vf, &self.limits)?;
-            parts.push(resolve_filter(&spec, &fields).map_err(|e| {
-                Error::invalid(
-                    "view",
-                    format!("the view's filter no longer fits the table: {e}"),
-                )
-            })?);
-        }
-        if let Some(f) = q.filter.as_ref().filter(|f| !f.is_null()) {
-            parts.push(resolve_filter(
-                &FilterSpec::from_json_within(f, &self.limits)?,
-                &fields,
-            )?);
-        }
-        let filter = match parts.len() {
-            0 => None,
-            1 => parts.pop(),
-            _ => Some(Filter::And(parts)),
+        let request = PageRequest {
+            filter: q.filter.as_ref(),
+            sort: q.sort.as_ref(),
+            fields: q.fields.as_deref(),
+            page_size: q.page_size,
+            cursor: q.cursor.as_deref(),
+            include_deleted: q.include_deleted,
         };
-        let sort: Vec<SortKey> = match q.sort.as_ref().filter(|s| !s.is_null()) {
-            Some(s) => resolve_sort(&SortSpec::from_json(s)?, &fields)?,
-            None => {
-                let specs: Vec<SortSpec> = view
-                    .as_ref()
-                    .map(|v| {
-                        v.config
-                            .sort
-                            .iter()
-                            .map(|s| SortSpec {
-                                field: s.field.to_string(),
-                                desc: s.direction == crate::query::SortDirection::Desc,
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                resolve_sort(&specs, &fields)?
-            }
-        };
-        let limit = q.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-        if limit == 0 || limit > MAX_PAGE_SIZE {
-            return Err(Error::invalid(
-                "page_size",
-                format!("1 to {MAX_PAGE_SIZE}, got {limit}"),
-            ));
-        }
-        let shape = fingerprint(
-            &format!("{}|{}", table.id(), q.include_deleted),
-            filter.as_ref(),
-            &sort,
-        );
-        let after = match &q.cursor {
-            None => None,
-            Some(c) => {
-                let cursor = Cursor::decode(c)
-                    .filter(|c| c.query == shape && c.values.len() == sort.len())
-                    .ok_or_else(|| {
-                        Error::invalid("cursor", "a next_cursor returned by this same query")
-                    })?;
-                Some(cursor)
-            }
-        };
-        let only = match &q.fields {
-            Some(names) => Some(
-                names
-                    .iter()
-                    .map(|n| {
-                        find_field(&fields, n).map(|f| f.id).ok_or_else(|| {
-                            Error::invalid(
-                                "fields",
-                                format!("names of the table's fields, {n:?} is not one"),
-                            )
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?,
-            ),
-            None => view
-                .as_ref()
-                .filter(|v| !v.config.hidden_fields.is_empty())
-                .map(|v| {
-                    fields
-                        .iter()
-                        .map(|f| f.id)
-                        .filter(|id| !v.config.hidden_fields.contains(id))
-                        .collect()
-                }),
-        };
-        let page = self
-            .store
-            .query_records(&RecordQuery {
-                table_id: table.id(),
-                filter,
-                sort: sort.clone(),
-                after,
-                limit,
-                include_deleted: q.include_deleted,
-            })
-            .await?;
-        let next_cursor = match page.records.last() {
-            Some(last) if page.has_more => Some(
-                Cursor {
-                    values: sort
-                        .iter()
-                        .map(|k| eval::target_value(k.target, last))
-                        .collect(),
-                    id: last.id,
-                    query: shape,
-                }
-                .encode(),
-            ),
-            _ => None,
-        };
+        let plan = plan::plan(table.id(), &fields, view.as_ref(), &request, &self.limits)?;
+        let page = self.store.query_records(&plan.query).await?;
+        let next_cursor = plan.next_cursor(&page);
         let mut renderer = self.renderer(&fields, key, &page.records).await?;
-        renderer.only = only;
+        renderer.only = plan.projection;
         Ok(RecordsPage {
             records: page.records.iter().map(|r| renderer.render(r)).collect(),
             next_cursor,
