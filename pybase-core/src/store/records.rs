@@ -52,6 +52,13 @@ pub struct UpsertOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldsVersion(pub Arc<[String]>);
 
+impl FieldsVersion {
+    /// The version of a backend that counts changes to a table's fields.
+    pub fn counter(n: i64) -> Self {
+        Self(Arc::from([n.to_string()]))
+    }
+}
+
 /// A table's fields as a store last read them, held in memory by the store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedFields {
