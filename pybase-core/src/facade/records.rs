@@ -21,6 +21,15 @@ use crate::query::{FieldIndex, find_field};
 use crate::role::{Action, Role};
 use crate::store::{NewRecord, RecordPatch, UpdateGuard};
 
+/// What a write with a precondition did.
+enum Written<T> {
+    /// The precondition held and the write happened.
+    Applied(T),
+    /// Nothing was written: the precondition no longer held (or could not
+    /// be checked); the caller re-reads and writes on the checked path.
+    Stale,
+}
+
 /// Most records one write may carry.
 pub const MAX_BATCH: usize = 1000;
 
@@ -360,6 +369,13 @@ impl Pybase {
     /// Changes one record: only the named cells change (`replace` clears
     /// the others), merged inside the store so concurrent edits of
     /// different cells both survive.
+    ///
+    /// One path and one fallback: the write is first validated against the
+    /// fields the store holds in memory and sent with a precondition (the
+    /// roles that may write and the fields' version), which the store checks
+    /// as it writes; when it answers stale (or cannot be tried), the write
+    /// takes the checked path: re-read the table under the permission check,
+    /// validate, write.
     pub async fn update_record(
         &self,
         principal: &Principal,
@@ -369,14 +385,15 @@ impl Pybase {
         opts: WriteOptions,
         replace: bool,
     ) -> Result<RecordOut> {
-        // The time the guarded attempt wrote with, reused when it falls
-        // back so both paths read the clock alike.
+        // The time the first attempt wrote with, reused by the fallback so
+        // both read the clock alike.
         let mut at = None;
-        if let Some(out) = self
-            .update_one_guarded(principal, table, id, &cells, opts, replace, &mut at)
+        match self
+            .update_if_current(principal, table, id, &cells, opts, replace, &mut at)
             .await?
         {
-            return Ok(out);
+            Written::Applied(out) => return Ok(out),
+            Written::Stale => {}
         }
         let mut out = self
             .update_inner(
@@ -394,15 +411,15 @@ impl Pybase {
     }
 
     /// The one-round-trip update: validates against the fields the store
-    /// holds in memory and lets the store check the caller's role and the
-    /// fields' version as it writes. `None` (nothing changed) whenever that
-    /// cannot decide alone: no cached fields, a workspace or role the
-    /// principal may not write with, a cell needing more validation or
-    /// failing it (errors must come after the access check), a changed
-    /// schema or role, or a missing record. The caller then takes the
-    /// two-step path, which reports exactly why.
+    /// holds in memory and lets the store check the precondition (the
+    /// caller's role and the fields' version) as it writes. `Stale`
+    /// (nothing changed) whenever that cannot decide alone: no cached
+    /// fields, a workspace or role the principal may not write with, a cell
+    /// needing more validation or failing it (errors must come after the
+    /// access check), a changed schema or role, or a missing record. The
+    /// caller then takes the checked path, which reports exactly why.
     #[allow(clippy::too_many_arguments)] // private steps of update_record
-    async fn update_one_guarded(
+    async fn update_if_current(
         &self,
         principal: &Principal,
         table: TableId,
@@ -411,19 +428,19 @@ impl Pybase {
         opts: WriteOptions,
         replace: bool,
         at: &mut Option<Timestamp>,
-    ) -> Result<Option<RecordOut>> {
+    ) -> Result<Written<RecordOut>> {
         let Some(cached) = self.store.cached_fields(table) else {
-            return Ok(None);
+            return Ok(Written::Stale);
         };
         if !principal.can_see_workspace(cached.workspace_id) {
-            return Ok(None);
+            return Ok(Written::Stale);
         }
         let roles: Vec<Role> = Role::ALL
             .into_iter()
             .filter(|r| principal.allows(*r, Action::WriteRecords))
             .collect();
         if roles.is_empty() {
-            return Ok(None);
+            return Ok(Written::Stale);
         }
         let fields = Arc::clone(&cached.fields);
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
@@ -433,7 +450,7 @@ impl Pybase {
             && batch.links.is_empty()
             && batch.attachments.is_empty();
         if !simple {
-            return Ok(None);
+            return Ok(Written::Stale);
         }
         let patch = RecordPatch {
             id,
@@ -441,7 +458,7 @@ impl Pybase {
             unset: p.unset,
             replace,
         };
-        let guard = UpdateGuard {
+        let precondition = UpdateGuard {
             user: principal.user_id(),
             roles,
             fields: cached,
@@ -451,20 +468,20 @@ impl Pybase {
             .update_record_guarded(
                 table,
                 &patch,
-                &guard,
+                &precondition,
                 *at.insert(self.clock.now()),
                 Some(principal.user_id()),
             )
             .await?
         else {
-            return Ok(None);
+            return Ok(Written::Stale);
         };
         let mut out = self
             .render_all(&fields, opts.field_key, std::slice::from_ref(&record))
             .await?;
         // The write happened: never fall back (and write twice) from here.
         out.pop()
-            .map(Some)
+            .map(Written::Applied)
             .ok_or_else(|| Error::Internal("render returned no record".into()))
     }
 

@@ -138,6 +138,8 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
     ) -> StoreResult<Vec<Record>>;
     /// The fields of `table` as this store holds them in memory, without any
     /// I/O; `None` if it holds none (the default: stores without a cache).
+    /// Backends keep them in a [`super::FieldsCache`] keyed by their own
+    /// [`FieldsVersion`].
     /// Callers validate against them only together with
     /// [`RecordsStore::update_record_guarded`], which checks they are current.
     fn cached_fields(&self, table: TableId) -> Option<CachedFields> {
@@ -151,9 +153,13 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
     /// does not hold (including an absent table); callers then take the path
     /// that reports why.
     ///
+    /// This is the write with a precondition of the facade's one
+    /// record-write pipeline: `Some` is "applied", `None` is "stale".
+    ///
     /// The default reads [`SchemaStore::table_access`], compares, then calls
-    /// [`RecordsStore::update_records`]; backends override it with one
-    /// statement that checks and writes.
+    /// [`RecordsStore::update_records`]; both backends override it with one
+    /// statement (PostgreSQL) or one write transaction (SQLite) that checks
+    /// and writes.
     async fn update_record_guarded(
         &self,
         table: TableId,
