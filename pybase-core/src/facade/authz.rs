@@ -126,8 +126,8 @@ impl TableScope {
     /// The scope of another table of the same workspace, for the same
     /// caller and action (deleting a table converts links to it in its
     /// sibling tables). `None` if `other` lies in another workspace.
-    pub(crate) fn sibling(&self, other: Table) -> Option<TableScope> {
-        (other.workspace_id == self.table.workspace_id).then_some(TableScope {
+    pub(crate) fn sibling(&self, other: Table) -> Option<Self> {
+        (other.workspace_id == self.table.workspace_id).then_some(Self {
             table: other,
             role: self.role,
             action: self.action,
