@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use crate::SqliteStore;
 use crate::error::{Error, Result};
 use crate::rows::{RECORD_COLUMNS, fmt_time, id, id_list, opt_id, record, time};
-use crate::schema::{cell_path, fields_version, indexed_fields, table_access_in};
+use crate::schema::{cell_path, indexed_fields, table_access_in};
 use crate::sql::Sql;
 use crate::workspaces::role_of;
 
@@ -435,7 +435,7 @@ impl RecordsStore for SqliteStore {
             let Some((table_ws, current)) = found else {
                 return Ok(None);
             };
-            if table_ws != ws.as_str() || fields_version(current) != version {
+            if table_ws != ws.as_str() || !version.is_counter(current) {
                 return Ok(None);
             }
             let role = role_of(tx, &table_ws, user.as_str())?;

@@ -111,8 +111,7 @@ fn cached_fields_in(
     table: TableId,
     version: i64,
 ) -> Result<Arc<[Field]>> {
-    let version = fields_version(version);
-    if let Some(fields) = cache.get(table, &version) {
+    if let Some(fields) = cache.get_where(table, |v| v.is_counter(version)) {
         return Ok(fields);
     }
     let fields: Arc<[Field]> = conn
@@ -122,7 +121,7 @@ fn cached_fields_in(
         .query_map([table.as_str()], field)?
         .collect::<rusqlite::Result<Vec<_>>>()?
         .into();
-    cache.put(ws, table, version, Arc::clone(&fields));
+    cache.put(ws, table, fields_version(version), Arc::clone(&fields));
     Ok(fields)
 }
 

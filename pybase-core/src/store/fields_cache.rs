@@ -22,11 +22,22 @@ pub struct FieldsCache {
 impl FieldsCache {
     /// The fields of `table` if they were read at `version`.
     pub fn get(&self, table: TableId, version: &FieldsVersion) -> Option<Arc<[Field]>> {
+        self.get_where(table, |v| v == version)
+    }
+
+    /// The fields of `table` if the version they were read at satisfies
+    /// `current` (for a backend whose key is cheaper to compare than to
+    /// build, such as [`FieldsVersion::is_counter`]).
+    pub fn get_where(
+        &self,
+        table: TableId,
+        current: impl FnOnce(&FieldsVersion) -> bool,
+    ) -> Option<Arc<[Field]>> {
         self.tables
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&table)
-            .filter(|c| c.version == *version)
+            .filter(|c| current(&c.version))
             .map(|c| Arc::clone(&c.fields))
     }
 

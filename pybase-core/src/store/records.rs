@@ -57,6 +57,11 @@ impl FieldsVersion {
     pub fn counter(n: i64) -> Self {
         Self(Arc::from([n.to_string()]))
     }
+
+    /// Whether this is [`FieldsVersion::counter`]`(n)`, without building it.
+    pub fn is_counter(&self, n: i64) -> bool {
+        matches!(&*self.0, [one] if one.parse::<i64>().ok() == Some(n))
+    }
 }
 
 /// A table's fields as a store last read them, held in memory by the store.
