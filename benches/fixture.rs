@@ -61,7 +61,7 @@ fn field(name: &str, ty: &str, options: Value) -> NewField {
 impl Bench {
     /// Creates the owner, a workspace and a base on `store`.
     pub async fn new(store: Arc<dyn Store>) -> anyhow::Result<Self> {
-        let pb = Pybase::new(store);
+        let pb = Pybase::new(Arc::clone(&store));
         let now = pb.clock().now();
         let tag = RecordId::new().as_str()[8..].to_ascii_lowercase();
         let user = User {
@@ -71,7 +71,7 @@ impl Bench {
             created_at: now,
             updated_at: now,
         };
-        pb.store()
+        store
             .create_user(&user, UNUSABLE_HASH)
             .await
             .context("creating the bench user")?;

@@ -1,25 +1,31 @@
 //! The facade every embedding program and the server use: [`Pybase`].
 //!
-//! Each operation takes the acting [`Principal`] and checks its role in the
-//! workspace involved before touching storage, so an embedding application
-//! gets exactly the permission rules of the HTTP API:
+//! Each operation takes the acting [`crate::principal::Principal`] and
+//! first checks its role in the workspace involved, which yields a scope
+//! ([`WorkspaceScope`], [`BaseScope`], [`TableScope`]) that the steps
+//! touching storage require, so an embedding application gets exactly the
+//! permission rules of the HTTP API:
 //! - a non-member (or an API key limited to other workspaces) gets
 //!   [`Error::NotFound`], never a hint that the resource exists;
 //! - a member whose role or key scope is too low gets [`Error::Forbidden`].
 
 mod attachments;
+mod authz;
 mod inputs;
 mod records;
 mod render;
 mod schema;
 mod workspaces;
 
+pub use authz::{BaseScope, TableScope, WorkspaceScope};
 pub use inputs::{
     BasePatch, CellsInput, FieldPatch, NewBase, NewField, NewMember, NewTable, NewView,
     NewWorkspace, QueryInput, TablePatch, ViewPatch, WorkspacePatch, WriteOptions,
 };
 pub use records::MAX_BATCH;
-pub use render::{FieldKey, RecordOut, RecordsPage, TableSchema, UpsertResult, attachment_json};
+pub use render::{
+    AttachmentUrl, FieldKey, RecordOut, RecordsPage, TableSchema, UpsertResult, attachment_json,
+};
 pub(crate) use workspaces::check_name_within;
 pub use workspaces::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS};
 
@@ -29,12 +35,8 @@ use object_store::ObjectStore;
 use object_store::memory::InMemory;
 
 use crate::clock::{Clock, SystemClock};
-use crate::error::{Error, Result, StoreError};
-use crate::ids::{TableId, WorkspaceId};
+use crate::error::{Error, StoreError};
 use crate::limits::Limits;
-use crate::model::{Field, Table};
-use crate::principal::Principal;
-use crate::role::{Action, Role};
 use crate::store::Store;
 
 /// PyBase as a library: storage, object storage and a clock behind the
@@ -45,6 +47,17 @@ pub struct Pybase {
     objects: Arc<dyn ObjectStore>,
     clock: Arc<dyn Clock>,
     limits: Limits,
+    attachment_url: Option<AttachmentUrlHook>,
+}
+
+/// [`AttachmentUrl`] with a `Debug` that hides the closure.
+#[derive(Clone)]
+struct AttachmentUrlHook(AttachmentUrl);
+
+impl std::fmt::Debug for AttachmentUrlHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AttachmentUrl")
+    }
 }
 
 impl Pybase {
@@ -56,6 +69,7 @@ impl Pybase {
             objects: Arc::new(InMemory::new()),
             clock: Arc::new(SystemClock),
             limits: Limits::default(),
+            attachment_url: None,
         }
     }
 
@@ -77,13 +91,27 @@ impl Pybase {
         self
     }
 
+    /// Shows each attachment rendered in a cell with `"url": url(id)`,
+    /// where the program serves its bytes; without it cells carry no URL.
+    pub fn with_attachment_url(mut self, url: AttachmentUrl) -> Self {
+        self.attachment_url = Some(AttachmentUrlHook(url));
+        self
+    }
+
+    /// The attachment URL hook, if any (see [`Pybase::with_attachment_url`]).
+    pub fn attachment_url(&self) -> Option<&AttachmentUrl> {
+        self.attachment_url.as_ref().map(|h| &h.0)
+    }
+
     /// The input limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
 
-    /// The storage backend.
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The storage backend, for the conformance suite's set-up only:
+    /// nothing outside the facade reaches the store.
+    #[cfg(feature = "testkit")]
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
@@ -96,62 +124,6 @@ impl Pybase {
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
-
-    /// Checks that `principal` may do `action` in `ws` and returns its role.
-    /// Non-members get `NotFound { entity }` so nothing leaks.
-    pub async fn authorize(
-        &self,
-        principal: &Principal,
-        ws: WorkspaceId,
-        action: Action,
-        entity: &'static str,
-    ) -> Result<Role> {
-        if !principal.can_see_workspace(ws) {
-            return Err(Error::not_found(entity));
-        }
-        let role = self.store.member_role(ws, principal.user_id()).await?;
-        check_role(principal, ws, role, action, entity)
-    }
-
-    /// Loads a table and its fields in one store read and checks `action`
-    /// on its workspace: the start of every record operation.
-    pub(crate) async fn table_fields_for(
-        &self,
-        principal: &Principal,
-        id: TableId,
-        action: Action,
-    ) -> Result<(Table, Arc<[Field]>)> {
-        let access = self
-            .store
-            .table_access(id, principal.user_id())
-            .await
-            .map_err(|e| not_found_as(e, "table"))?;
-        check_role(
-            principal,
-            access.table.workspace_id,
-            access.role,
-            action,
-            "table",
-        )?;
-        Ok((access.table, access.fields))
-    }
-
-    /// Loads a table and checks `action` on its workspace.
-    pub(crate) async fn table_for(
-        &self,
-        principal: &Principal,
-        id: TableId,
-        action: Action,
-    ) -> Result<Table> {
-        let table = self
-            .store
-            .get_table(id)
-            .await
-            .map_err(|e| not_found_as(e, "table"))?;
-        self.authorize(principal, table.workspace_id, action, "table")
-            .await?;
-        Ok(table)
-    }
 }
 
 /// Maps a store `NotFound` to the facade's, naming `entity`.
@@ -159,37 +131,5 @@ pub(crate) fn not_found_as(e: StoreError, entity: &'static str) -> Error {
     match e {
         StoreError::NotFound { .. } => Error::NotFound { entity },
         other => other.into(),
-    }
-}
-
-/// The permission rule: `role` is the principal's role in `ws` (`None` for
-/// a non-member). Non-members and keys limited to other workspaces get
-/// `NotFound { entity }`; too low a role or scope gets `Forbidden`.
-fn check_role(
-    principal: &Principal,
-    ws: WorkspaceId,
-    role: Option<Role>,
-    action: Action,
-    entity: &'static str,
-) -> Result<Role> {
-    if !principal.can_see_workspace(ws) {
-        return Err(Error::not_found(entity));
-    }
-    let role = role.ok_or(Error::NotFound { entity })?;
-    if !principal.allows(role, action) {
-        return Err(Error::forbidden(forbidden_message(role, action, principal)));
-    }
-    Ok(role)
-}
-
-fn forbidden_message(role: Role, action: Action, principal: &Principal) -> String {
-    if role < action.min_role() {
-        format!(
-            "this needs the {} role or higher; you are {role}",
-            action.min_role()
-        )
-    } else {
-        let _ = principal;
-        format!("this API key lacks the {} scope", action.scope().as_str())
     }
 }

@@ -23,11 +23,16 @@
 mod cursor;
 pub mod eval;
 mod filter;
+mod list_page;
+pub mod plan;
 mod resolve;
 mod sort;
 
 pub use cursor::{Cursor, SortValue};
 pub use filter::{Condition, Filter, FilterSpec, Op, Operand, Target};
+pub use list_page::{
+    DEFAULT_LIST_PAGE_SIZE, LIST_CURSOR_PATTERN, ListPage, MAX_LIST_PAGE_SIZE, page_list,
+};
 pub use resolve::{
     FieldIndex, QueryError, find_field, fingerprint, resolve_filter, resolve_sort, target_of,
 };

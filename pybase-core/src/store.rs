@@ -13,6 +13,7 @@
 //!   fields, views, records and attachment rows.
 
 mod auth;
+mod fields_cache;
 mod health;
 mod records;
 mod schema;
@@ -22,6 +23,7 @@ pub use auth::{
     AuthStore, PasswordReset, RefreshToken, RotateOutcome, SessionState, StoredApiKey,
     UserCredentials,
 };
+pub use fields_cache::{FIELDS_CACHE_TABLES, FieldsCache};
 pub use health::StoreHealth;
 pub use records::{
     CachedFields, FieldsVersion, NewRecord, RecordPatch, RecordsStore, UpdateGuard, UpsertOutcome,

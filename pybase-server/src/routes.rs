@@ -19,9 +19,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Default page size of lists.
-pub const DEFAULT_PAGE_SIZE: usize = 100;
+pub const DEFAULT_PAGE_SIZE: usize = pybase_core::query::DEFAULT_LIST_PAGE_SIZE;
 /// Largest page size of lists.
-pub const MAX_PAGE_SIZE: usize = 1000;
+pub const MAX_PAGE_SIZE: usize = pybase_core::query::MAX_LIST_PAGE_SIZE;
 
 /// Every route of the API, each declared once: a handler with its
 /// `#[utoipa::path]` annotation, registered by one `routes!(...)` line in
@@ -58,7 +58,7 @@ pub struct PageParams {
 
 /// What a list's cursor looks like: `o` and a position, at most 19 digits
 /// (so every one fits a `usize`).
-pub const PAGE_CURSOR_PATTERN: &str = "^(o[0-9]{1,19})?$";
+pub const PAGE_CURSOR_PATTERN: &str = pybase_core::query::LIST_CURSOR_PATTERN;
 
 /// A page of a list.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -70,40 +70,15 @@ pub struct Page<T> {
 }
 
 impl PageParams {
-    /// Cuts `all` (in the store's stable order) into the requested page.
+    /// Cuts `all` (in the store's stable order) into the requested page
+    /// (the rules are core's, [`pybase_core::query::page_list`]).
     pub fn page<T>(&self, all: Vec<T>) -> Result<Page<T>, ApiError> {
-        let size = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-        if !(1..=MAX_PAGE_SIZE).contains(&size) {
-            return Err(ApiError::invalid(
-                "page_size",
-                format!("a number from 1 to {MAX_PAGE_SIZE}, got {size}"),
-            ));
-        }
-        // `?cursor=` (empty) asks for the first page, as no cursor does.
-        let start = match self.cursor.as_deref() {
-            None | Some("") => 0,
-            Some(c) => decode_cursor(c).ok_or_else(|| {
-                ApiError::invalid(
-                    "cursor",
-                    "a next_cursor returned by this list: o and at most 19 digits",
-                )
-            })?,
-        };
-        let total = all.len();
-        let items: Vec<T> = all.into_iter().skip(start).take(size).collect();
-        let end = start + items.len();
-        let next_cursor = (end < total).then(|| format!("o{end}"));
-        Ok(Page { items, next_cursor })
+        let page = pybase_core::query::page_list(all, self.page_size, self.cursor.as_deref())?;
+        Ok(Page {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        })
     }
-}
-
-/// The position of a cursor matching [`PAGE_CURSOR_PATTERN`].
-fn decode_cursor(c: &str) -> Option<usize> {
-    let digits = c.strip_prefix('o')?;
-    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
 }
 
 #[cfg(test)]

@@ -172,6 +172,7 @@ impl AppState {
         }
         let pybase = Pybase::new(stores.store)
             .with_object_store(objects.clone())
+            .with_attachment_url(Arc::new(crate::routes::attachments::content_url))
             .with_limits(settings.input_limits());
         Ok(Self {
             pybase: Arc::new(pybase),

@@ -73,7 +73,7 @@ impl Default for PgStoreOptions {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    fields: std::sync::Arc<schema::FieldsCache>,
+    fields: std::sync::Arc<pybase_core::store::FieldsCache>,
 }
 
 impl PgStore {

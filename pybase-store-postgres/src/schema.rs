@@ -1,13 +1,13 @@
 //! [`SchemaStore`]: bases, tables, fields (with their cell indexes) and views.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use pybase_core::fields::ValueKind;
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
 use pybase_core::model::{Base, Field, Table, View};
-use pybase_core::store::{CachedFields, FieldsVersion, SchemaStore, TableAccess};
+use pybase_core::store::{FieldsVersion, SchemaStore, TableAccess};
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -69,57 +69,14 @@ impl IndexKind {
     }
 }
 
-/// Most tables whose fields [`FieldsCache`] keeps; past it, it starts over.
-const FIELDS_CACHE_TABLES: usize = 4096;
+// The fields cache (`pybase_core::store::FieldsCache`) is keyed here by the
+// `id:xmin` of every field row of the table. Any insert, update or delete of
+// a field row changes that list (an update writes a new row version with a
+// new `xmin`), and the list is read in the same statement as the table (or
+// as the guarded update that relies on it), so a stale entry is never used,
+// whichever server instance made the change.
 
-/// A table's workspace, and its parsed fields with the version key they
-/// were read at.
-type Versioned = (WorkspaceId, Arc<[String]>, Arc<[Field]>);
-
-/// Parsed fields by table, keyed by the `id:xmin` of every field row of the
-/// table. Any insert, update or delete of a field row changes that list
-/// (an update writes a new row version with a new `xmin`), and the list is
-/// read in the same statement as the table (or as the guarded update that
-/// relies on it), so a stale entry is never used, whichever server instance
-/// made the change.
-#[derive(Debug, Default)]
-pub(crate) struct FieldsCache {
-    tables: Mutex<HashMap<TableId, Versioned>>,
-}
-
-impl FieldsCache {
-    fn get(&self, table: TableId, key: &[String]) -> Option<Arc<[Field]>> {
-        self.tables
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&table)
-            .filter(|(_, k, _)| k.as_ref() == key)
-            .map(|(_, _, f)| Arc::clone(f))
-    }
-
-    fn put(&self, table: &Table, key: Vec<String>, fields: Arc<[Field]>) {
-        let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
-        if tables.len() >= FIELDS_CACHE_TABLES {
-            tables.clear();
-        }
-        tables.insert(table.id, (table.workspace_id, key.into(), fields));
-    }
-
-    /// The entry of `table`, whatever its version.
-    pub(crate) fn cached(&self, table: TableId) -> Option<CachedFields> {
-        self.tables
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&table)
-            .map(|(ws, key, fields)| CachedFields {
-                workspace_id: *ws,
-                fields: Arc::clone(fields),
-                version: FieldsVersion(Arc::clone(key)),
-            })
-    }
-}
-
-/// SQL of the version key of the fields of table `t` (see [`FieldsCache`]).
+/// SQL of the version key of the fields of table `t` (see above).
 macro_rules! fields_key_sql {
     () => {
         "ARRAY(SELECT f.id || ':' || f.xmin::text FROM fields f WHERE f.table_id = t.id \
@@ -155,11 +112,13 @@ impl PgStore {
         let table = rows::table(row).db()?;
         let role = rows::parsed_opt(row, "member_role").db()?;
         let key: Vec<String> = row.try_get("fields_key").db()?;
-        let fields = match self.fields.get(table.id, &key) {
+        let version = FieldsVersion(key.into());
+        let fields = match self.fields.get(table.id, &version) {
             Some(f) => f,
             None => {
                 let fields: Arc<[Field]> = self.list_fields(table.id).await?.into();
-                self.fields.put(&table, key, Arc::clone(&fields));
+                self.fields
+                    .put(table.workspace_id, table.id, version, Arc::clone(&fields));
                 fields
             }
         };

@@ -97,7 +97,7 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     read_permits: Arc<Semaphore>,
-    fields: Arc<schema::FieldsCache>,
+    fields: Arc<pybase_core::store::FieldsCache>,
 }
 
 /// Rolls back the open transaction of a connection when dropped before
@@ -223,7 +223,7 @@ impl SqliteStore {
     }
 
     /// The cache of parsed fields, for read closures.
-    fn fields_cache(&self) -> Arc<schema::FieldsCache> {
+    fn fields_cache(&self) -> Arc<pybase_core::store::FieldsCache> {
         Arc::clone(&self.inner.fields)
     }
 

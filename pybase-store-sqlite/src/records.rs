@@ -8,7 +8,9 @@ use chrono::SubsecRound as _;
 use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use pybase_core::model::{Attachment, Cells, Record, Timestamp};
 use pybase_core::query::{RecordPage, RecordQuery};
-use pybase_core::store::{NewRecord, RecordPatch, RecordsStore, TableAccess, UpsertOutcome};
+use pybase_core::store::{
+    CachedFields, NewRecord, RecordPatch, RecordsStore, TableAccess, UpdateGuard, UpsertOutcome,
+};
 use pybase_core::{StoreError, StoreResult};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -19,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::rows::{RECORD_COLUMNS, fmt_time, id, id_list, opt_id, record, time};
 use crate::schema::{cell_path, indexed_fields, table_access_in};
 use crate::sql::Sql;
+use crate::workspaces::role_of;
 
 /// A record to insert, with its cells already serialised.
 struct Insert {
@@ -401,6 +404,48 @@ impl RecordsStore for SqliteStore {
         } else {
             self.write(work).await
         }
+    }
+
+    fn cached_fields(&self, table: TableId) -> Option<CachedFields> {
+        self.fields_cache().cached(table)
+    }
+
+    async fn update_record_guarded(
+        &self,
+        table: TableId,
+        patch: &RecordPatch,
+        guard: &UpdateGuard,
+        at: Timestamp,
+        by: Option<UserId>,
+    ) -> StoreResult<Option<Record>> {
+        // One write transaction checks the fields' version and the role,
+        // then writes: no read transaction before it.
+        let change = Change::of(patch);
+        let id = patch.id;
+        let at = fmt_time(&at);
+        let user = guard.user;
+        let roles = guard.roles.clone();
+        let ws = guard.fields.workspace_id;
+        let version = guard.fields.version.clone();
+        self.write_small(move |tx| {
+            let found: Option<(String, i64)> = tx
+                .prepare_cached("SELECT workspace_id, fields_version FROM tables WHERE id = ?1")?
+                .query_row([table.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((table_ws, current)) = found else {
+                return Ok(None);
+            };
+            if table_ws != ws.as_str() || !version.is_counter(current) {
+                return Ok(None);
+            }
+            let role = role_of(tx, &table_ws, user.as_str())?;
+            if !role.is_some_and(|r| roles.contains(&r)) {
+                return Ok(None);
+            }
+            let by = by.as_ref().map(UserId::as_str);
+            change.apply(tx, table.as_str(), id.as_str(), &at, by)
+        })
+        .await
     }
 
     async fn upsert_records(

@@ -1,14 +1,14 @@
 //! [`SchemaStore`]: bases, tables, fields (with their cell indexes) and views.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use pybase_core::StoreResult;
 use pybase_core::fields::FieldType;
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
 use pybase_core::model::{Base, Field, Table, View, ViewType};
-use pybase_core::store::{SchemaStore, TableAccess};
+use pybase_core::store::{FieldsCache, FieldsVersion, SchemaStore, TableAccess};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
@@ -94,48 +94,35 @@ fn view_type_name(t: ViewType) -> Result<String> {
     }
 }
 
-/// Most tables whose fields [`FieldsCache`] keeps; past it, it starts over.
-const FIELDS_CACHE_TABLES: usize = 4096;
-
-/// Parsed fields by table, each with the table's `fields_version` (kept by
-/// triggers, see migration 0002) at the time they were read. An entry is
-/// used only when the version read in the same transaction still matches,
-/// so a change made by any connection or process is never missed.
-#[derive(Debug, Default)]
-pub(crate) struct FieldsCache {
-    tables: Mutex<HashMap<TableId, Versioned>>,
+/// The version key of a table's fields: its `fields_version` (kept by
+/// triggers, see migration 0002), read in the same transaction as what the
+/// cached fields serve, so a change made by any connection or process is
+/// never missed.
+pub(crate) fn fields_version(version: i64) -> FieldsVersion {
+    FieldsVersion::counter(version)
 }
 
-/// A table's fields and the `fields_version` they were read at.
-type Versioned = (i64, Arc<[Field]>);
-
-impl FieldsCache {
-    /// The fields of `table` at `version`, from the cache or read from `conn`.
-    fn get(&self, conn: &Connection, table: TableId, version: i64) -> Result<Arc<[Field]>> {
-        let cached = self
-            .tables
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&table)
-            .filter(|(v, _)| *v == version)
-            .map(|(_, f)| Arc::clone(f));
-        if let Some(fields) = cached {
-            return Ok(fields);
-        }
-        let fields: Arc<[Field]> = conn
-            .prepare_cached(&format!(
-                "SELECT {FIELD_COLUMNS} FROM fields WHERE table_id = ?1 ORDER BY position, id"
-            ))?
-            .query_map([table.as_str()], field)?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-            .into();
-        let mut tables = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
-        if tables.len() >= FIELDS_CACHE_TABLES {
-            tables.clear();
-        }
-        tables.insert(table, (version, Arc::clone(&fields)));
-        Ok(fields)
+/// The fields of `table` (in `ws`) at `version`, from the cache or read
+/// from `conn`.
+fn cached_fields_in(
+    conn: &Connection,
+    cache: &FieldsCache,
+    ws: WorkspaceId,
+    table: TableId,
+    version: i64,
+) -> Result<Arc<[Field]>> {
+    if let Some(fields) = cache.get_where(table, |v| v.is_counter(version)) {
+        return Ok(fields);
     }
+    let fields: Arc<[Field]> = conn
+        .prepare_cached(&format!(
+            "SELECT {FIELD_COLUMNS} FROM fields WHERE table_id = ?1 ORDER BY position, id"
+        ))?
+        .query_map([table.as_str()], field)?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into();
+    cache.put(ws, table, fields_version(version), Arc::clone(&fields));
+    Ok(fields)
 }
 
 /// [`SchemaStore::table_access`] inside a read transaction.
@@ -155,7 +142,7 @@ pub(crate) fn table_access_in(
         .optional()?
         .ok_or_else(|| Error::not_found("table", table))?;
     let role = role_of(conn, found.workspace_id.as_str(), user.as_str())?;
-    let fields = cache.get(conn, table, version)?;
+    let fields = cached_fields_in(conn, cache, found.workspace_id, table, version)?;
     Ok(TableAccess {
         table: found,
         fields,

@@ -65,7 +65,7 @@ impl Pybase {
             .table_for(principal, table, Action::WriteRecords)
             .await?;
         let id = AttachmentId::new();
-        let key = format!("attachments/{}/{}", table.id, id);
+        let key = format!("attachments/{}/{}", table.id(), id);
         let path = Path::from(key.as_str());
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
@@ -119,7 +119,7 @@ impl Pybase {
         }
         let attachment = Attachment {
             id,
-            table_id: table.id,
+            table_id: table.id(),
             filename: clean_filename(filename),
             content_type: clean_content_type(content_type),
             size,
@@ -168,12 +168,7 @@ impl Pybase {
             .get_attachment(id)
             .await
             .map_err(|e| not_found_as(e, "attachment"))?;
-        let table = self
-            .store
-            .get_table(attachment.table_id)
-            .await
-            .map_err(|e| not_found_as(e, "attachment"))?;
-        self.authorize(principal, table.workspace_id, Action::Read, "attachment")
+        self.attachment_table_for(principal, attachment.table_id, Action::Read)
             .await?;
         Ok(attachment)
     }

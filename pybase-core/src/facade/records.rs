@@ -5,22 +5,30 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::authz::TableScope;
 use super::inputs::{CellsInput, QueryInput, WriteOptions};
 use super::render::{FieldKey, RecordOut, RecordsPage, Renderer, UpsertResult};
 use super::schema::{add_choices, validation};
 use super::{Pybase, not_found_as};
 use crate::error::{Error, FieldErrors, Result, StoreError};
 use crate::fields::{Reference, ValueKind, new_choice_names};
-use crate::ids::{AttachmentId, FieldId, RecordId, TableId, ViewId};
+use crate::ids::{AttachmentId, FieldId, RecordId, TableId};
 use crate::limits::Limits;
-use crate::model::{Cells, Field, Record, Table, Timestamp};
+use crate::model::{Cells, Field, Record, Timestamp};
 use crate::principal::Principal;
-use crate::query::{
-    Cursor, DEFAULT_PAGE_SIZE, FieldIndex, Filter, FilterSpec, MAX_PAGE_SIZE, RecordQuery, SortKey,
-    SortSpec, eval, find_field, fingerprint, resolve_filter, resolve_sort,
-};
+use crate::query::plan::{self, PageRequest};
+use crate::query::{FieldIndex, find_field};
 use crate::role::{Action, Role};
 use crate::store::{NewRecord, RecordPatch, UpdateGuard};
+
+/// What a write with a precondition did.
+enum Written<T> {
+    /// The precondition held and the write happened.
+    Applied(T),
+    /// Nothing was written: the precondition no longer held (or could not
+    /// be checked); the caller re-reads and writes on the checked path.
+    Stale,
+}
 
 /// Most records one write may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -143,12 +151,12 @@ impl Pybase {
     /// when [`Self::finish_batch`] added select choices to them.
     async fn fields_after_batch(
         &self,
-        table: &Table,
+        table: &TableScope,
         choices_added: bool,
         fields: Arc<[Field]>,
     ) -> Result<Arc<[Field]>> {
         if choices_added {
-            Ok(self.store.list_fields(table.id).await?.into())
+            Ok(self.store.list_fields(table.id()).await?.into())
         } else {
             Ok(fields)
         }
@@ -157,7 +165,7 @@ impl Pybase {
     /// Finishes validation that needs storage (links, attachments), adds
     /// select choices that typecast created, and fails with every error found.
     /// Returns `true` if it changed fields (so callers read them again).
-    async fn finish_batch(&self, table: &Table, batch: Batch<'_>) -> Result<bool> {
+    async fn finish_batch(&self, table: &TableScope, batch: Batch<'_>) -> Result<bool> {
         let Batch {
             mut errors,
             new_choices,
@@ -211,7 +219,7 @@ impl Pybase {
                 .map(|a| (a.id, a.table_id))
                 .collect();
             for (key, id) in &attachments {
-                if found.get(id) != Some(&table.id) {
+                if found.get(id) != Some(&table.id()) {
                     errors.insert(
                         key.clone(),
                         format!("attachments uploaded to this table, {id} is not one"),
@@ -241,7 +249,7 @@ impl Pybase {
     }
 
     async fn renderer<'a>(
-        &self,
+        &'a self,
         fields: &'a [Field],
         key: FieldKey,
         records: &[Record],
@@ -262,6 +270,7 @@ impl Pybase {
             key,
             only: None,
             attachments,
+            attachment_url: self.attachment_url(),
         })
     }
 
@@ -335,7 +344,7 @@ impl Pybase {
         }
         let changed = self.finish_batch(&table, batch).await?;
         let fields = self.fields_after_batch(&table, changed, fields).await?;
-        let records = self.store.create_records(table.id, &new).await?;
+        let records = self.store.create_records(table.id(), &new).await?;
         self.render_all(&fields, opts.field_key, &records).await
     }
 
@@ -347,20 +356,7 @@ impl Pybase {
         id: RecordId,
         key: FieldKey,
     ) -> Result<RecordOut> {
-        let (access, record) = self
-            .store
-            .record_access(table, id, principal.user_id())
-            .await
-            .map_err(|e| not_found_as(e, "table"))?;
-        super::check_role(
-            principal,
-            access.table.workspace_id,
-            access.role,
-            Action::Read,
-            "table",
-        )?;
-        let record = record.ok_or(Error::NotFound { entity: "record" })?;
-        let fields = access.fields;
+        let (_, fields, record) = self.record_for(principal, table, id, Action::Read).await?;
         let mut out = self
             .render_all(&fields, key, std::slice::from_ref(&record))
             .await?;
@@ -371,6 +367,13 @@ impl Pybase {
     /// Changes one record: only the named cells change (`replace` clears
     /// the others), merged inside the store so concurrent edits of
     /// different cells both survive.
+    ///
+    /// One path and one fallback: the write is first validated against the
+    /// fields the store holds in memory and sent with a precondition (the
+    /// roles that may write and the fields' version), which the store checks
+    /// as it writes; when it answers stale (or cannot be tried), the write
+    /// takes the checked path: re-read the table under the permission check,
+    /// validate, write.
     pub async fn update_record(
         &self,
         principal: &Principal,
@@ -380,14 +383,15 @@ impl Pybase {
         opts: WriteOptions,
         replace: bool,
     ) -> Result<RecordOut> {
-        // The time the guarded attempt wrote with, reused when it falls
-        // back so both paths read the clock alike.
+        // The time the first attempt wrote with, reused by the fallback so
+        // both read the clock alike.
         let mut at = None;
-        if let Some(out) = self
-            .update_one_guarded(principal, table, id, &cells, opts, replace, &mut at)
+        match self
+            .update_if_current(principal, table, id, &cells, opts, replace, &mut at)
             .await?
         {
-            return Ok(out);
+            Written::Applied(out) => return Ok(out),
+            Written::Stale => {}
         }
         let mut out = self
             .update_inner(
@@ -405,15 +409,15 @@ impl Pybase {
     }
 
     /// The one-round-trip update: validates against the fields the store
-    /// holds in memory and lets the store check the caller's role and the
-    /// fields' version as it writes. `None` (nothing changed) whenever that
-    /// cannot decide alone: no cached fields, a workspace or role the
-    /// principal may not write with, a cell needing more validation or
-    /// failing it (errors must come after the access check), a changed
-    /// schema or role, or a missing record. The caller then takes the
-    /// two-step path, which reports exactly why.
+    /// holds in memory and lets the store check the precondition (the
+    /// caller's role and the fields' version) as it writes. `Stale`
+    /// (nothing changed) whenever that cannot decide alone: no cached
+    /// fields, a workspace or role the principal may not write with, a cell
+    /// needing more validation or failing it (errors must come after the
+    /// access check), a changed schema or role, or a missing record. The
+    /// caller then takes the checked path, which reports exactly why.
     #[allow(clippy::too_many_arguments)] // private steps of update_record
-    async fn update_one_guarded(
+    async fn update_if_current(
         &self,
         principal: &Principal,
         table: TableId,
@@ -422,19 +426,19 @@ impl Pybase {
         opts: WriteOptions,
         replace: bool,
         at: &mut Option<Timestamp>,
-    ) -> Result<Option<RecordOut>> {
+    ) -> Result<Written<RecordOut>> {
         let Some(cached) = self.store.cached_fields(table) else {
-            return Ok(None);
+            return Ok(Written::Stale);
         };
         if !principal.can_see_workspace(cached.workspace_id) {
-            return Ok(None);
+            return Ok(Written::Stale);
         }
         let roles: Vec<Role> = Role::ALL
             .into_iter()
             .filter(|r| principal.allows(*r, Action::WriteRecords))
             .collect();
         if roles.is_empty() {
-            return Ok(None);
+            return Ok(Written::Stale);
         }
         let fields = Arc::clone(&cached.fields);
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
@@ -444,7 +448,7 @@ impl Pybase {
             && batch.links.is_empty()
             && batch.attachments.is_empty();
         if !simple {
-            return Ok(None);
+            return Ok(Written::Stale);
         }
         let patch = RecordPatch {
             id,
@@ -452,7 +456,7 @@ impl Pybase {
             unset: p.unset,
             replace,
         };
-        let guard = UpdateGuard {
+        let precondition = UpdateGuard {
             user: principal.user_id(),
             roles,
             fields: cached,
@@ -462,20 +466,20 @@ impl Pybase {
             .update_record_guarded(
                 table,
                 &patch,
-                &guard,
+                &precondition,
                 *at.insert(self.clock.now()),
                 Some(principal.user_id()),
             )
             .await?
         else {
-            return Ok(None);
+            return Ok(Written::Stale);
         };
         let mut out = self
             .render_all(&fields, opts.field_key, std::slice::from_ref(&record))
             .await?;
         // The write happened: never fall back (and write twice) from here.
         out.pop()
-            .map(Some)
+            .map(Written::Applied)
             .ok_or_else(|| Error::Internal("render returned no record".into()))
     }
 
@@ -525,7 +529,7 @@ impl Pybase {
         }
         if batch_mode {
             let ids: Vec<RecordId> = patches.iter().map(|p| p.id).collect();
-            let live = self.store.live_record_ids(table.id, &ids).await?;
+            let live = self.store.live_record_ids(table.id(), &ids).await?;
             for (i, id) in ids.iter().enumerate() {
                 if !live.contains(id) {
                     batch.errors.insert(
@@ -540,7 +544,7 @@ impl Pybase {
         let records = self
             .store
             .update_records(
-                table.id,
+                table.id(),
                 &patches,
                 at.unwrap_or_else(|| self.clock.now()),
                 Some(principal.user_id()),
@@ -618,7 +622,7 @@ impl Pybase {
         let fields = self.fields_after_batch(&table, changed, fields).await?;
         let outcomes = self
             .store
-            .upsert_records(table.id, &merge_ids, &new, now, Some(principal.user_id()))
+            .upsert_records(table.id(), &merge_ids, &new, now, Some(principal.user_id()))
             .await
             .map_err(|e| match e {
                 StoreError::Conflict { entity, field } => Error::Conflict {
@@ -655,7 +659,7 @@ impl Pybase {
             .await?;
         check_batch_size(ids.len())?;
         self.store
-            .delete_records(table.id, ids, self.clock.now())
+            .delete_records(table.id(), ids, self.clock.now())
             .await
             .map_err(|e| not_found_as(e, "record"))
     }
@@ -673,10 +677,10 @@ impl Pybase {
             .await?;
         let record = self
             .store
-            .restore_record(table.id, id)
+            .restore_record(table.id(), id)
             .await
             .map_err(|e| not_found_as(e, "record"))?;
-        let fields = self.store.list_fields(table.id).await?;
+        let fields = self.store.list_fields(table.id()).await?;
         let mut out = self
             .render_all(&fields, key, std::slice::from_ref(&record))
             .await?;
@@ -699,132 +703,23 @@ impl Pybase {
         let view = match &q.view {
             None => None,
             Some(v) => {
-                let views = self.store.list_views(table.id).await?;
-                let found = ViewId::parse(v)
-                    .ok()
-                    .and_then(|id| views.iter().find(|x| x.id == id))
-                    .or_else(|| views.iter().find(|x| &x.name == v))
-                    .cloned();
-                Some(found.ok_or_else(|| {
-                    Error::invalid("view", format!("a view of this table, {v:?} is not one"))
-                })?)
+                let views = self.store.list_views(table.id()).await?;
+                Some(plan::find_view(&views, v)?.config.clone())
             }
         };
-        let mut parts: Vec<Filter> = Vec::new();
-        if let Some(vf) = view.as_ref().and_then(|v| v.config.filter.as_ref()) {
-            let spec = FilterSpec::from_json_within(vf, &self.limits)?;
-            parts.push(resolve_filter(&spec, &fields).map_err(|e| {
-                Error::invalid(
-                    "view",
-                    format!("the view's filter no longer fits the table: {e}"),
-                )
-            })?);
-        }
-        if let Some(f) = q.filter.as_ref().filter(|f| !f.is_null()) {
-            parts.push(resolve_filter(
-                &FilterSpec::from_json_within(f, &self.limits)?,
-                &fields,
-            )?);
-        }
-        let filter = match parts.len() {
-            0 => None,
-            1 => parts.pop(),
-            _ => Some(Filter::And(parts)),
+        let request = PageRequest {
+            filter: q.filter.as_ref(),
+            sort: q.sort.as_ref(),
+            fields: q.fields.as_deref(),
+            page_size: q.page_size,
+            cursor: q.cursor.as_deref(),
+            include_deleted: q.include_deleted,
         };
-        let sort: Vec<SortKey> = match q.sort.as_ref().filter(|s| !s.is_null()) {
-            Some(s) => resolve_sort(&SortSpec::from_json(s)?, &fields)?,
-            None => {
-                let specs: Vec<SortSpec> = view
-                    .as_ref()
-                    .map(|v| {
-                        v.config
-                            .sort
-                            .iter()
-                            .map(|s| SortSpec {
-                                field: s.field.to_string(),
-                                desc: s.direction == crate::query::SortDirection::Desc,
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                resolve_sort(&specs, &fields)?
-            }
-        };
-        let limit = q.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-        if limit == 0 || limit > MAX_PAGE_SIZE {
-            return Err(Error::invalid(
-                "page_size",
-                format!("1 to {MAX_PAGE_SIZE}, got {limit}"),
-            ));
-        }
-        let shape = fingerprint(
-            &format!("{}|{}", table.id, q.include_deleted),
-            filter.as_ref(),
-            &sort,
-        );
-        let after = match &q.cursor {
-            None => None,
-            Some(c) => {
-                let cursor = Cursor::decode(c)
-                    .filter(|c| c.query == shape && c.values.len() == sort.len())
-                    .ok_or_else(|| {
-                        Error::invalid("cursor", "a next_cursor returned by this same query")
-                    })?;
-                Some(cursor)
-            }
-        };
-        let only = match &q.fields {
-            Some(names) => Some(
-                names
-                    .iter()
-                    .map(|n| {
-                        find_field(&fields, n).map(|f| f.id).ok_or_else(|| {
-                            Error::invalid(
-                                "fields",
-                                format!("names of the table's fields, {n:?} is not one"),
-                            )
-                        })
-                    })
-                    .collect::<Result<Vec<_>>>()?,
-            ),
-            None => view
-                .as_ref()
-                .filter(|v| !v.config.hidden_fields.is_empty())
-                .map(|v| {
-                    fields
-                        .iter()
-                        .map(|f| f.id)
-                        .filter(|id| !v.config.hidden_fields.contains(id))
-                        .collect()
-                }),
-        };
-        let page = self
-            .store
-            .query_records(&RecordQuery {
-                table_id: table.id,
-                filter,
-                sort: sort.clone(),
-                after,
-                limit,
-                include_deleted: q.include_deleted,
-            })
-            .await?;
-        let next_cursor = match page.records.last() {
-            Some(last) if page.has_more => Some(
-                Cursor {
-                    values: sort
-                        .iter()
-                        .map(|k| eval::target_value(k.target, last))
-                        .collect(),
-                    id: last.id,
-                    query: shape,
-                }
-                .encode(),
-            ),
-            _ => None,
-        };
+        let plan = plan::plan(table.id(), &fields, view.as_ref(), &request, &self.limits)?;
+        let page = self.store.query_records(&plan.query).await?;
+        let next_cursor = plan.next_cursor(&page);
         let mut renderer = self.renderer(&fields, key, &page.records).await?;
-        renderer.only = only;
+        renderer.only = plan.projection;
         Ok(RecordsPage {
             records: page.records.iter().map(|r| renderer.render(r)).collect(),
             next_cursor,

@@ -1,6 +1,7 @@
 //! Output shapes of the facade, serialised as the API's JSON.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
@@ -131,16 +132,24 @@ impl Serialize for TableSchema {
     }
 }
 
-/// The API's JSON for an attachment (with its content URL).
-pub fn attachment_json(a: &Attachment) -> Value {
-    json!({
+/// Where a program serves an attachment's bytes: given the attachment id,
+/// the URL its JSON shows (the server supplies its route, see
+/// [`super::Pybase::with_attachment_url`]).
+pub type AttachmentUrl = Arc<dyn Fn(AttachmentId) -> String + Send + Sync>;
+
+/// The JSON of an attachment, with `"url"` when `url` gives one.
+pub fn attachment_json(a: &Attachment, url: Option<&AttachmentUrl>) -> Value {
+    let mut out = json!({
         "id": a.id,
         "filename": a.filename,
         "content_type": a.content_type,
         "size": a.size,
         "sha256": a.sha256,
-        "url": format!("/api/v1/attachments/{}/content", a.id),
-    })
+    });
+    if let (Some(url), Value::Object(m)) = (url, &mut out) {
+        m.insert("url".into(), Value::String(url(a.id)));
+    }
+    out
 }
 
 /// Renders records for output.
@@ -150,6 +159,8 @@ pub(crate) struct Renderer<'a> {
     /// Only these fields (all when `None`).
     pub(crate) only: Option<Vec<crate::ids::FieldId>>,
     pub(crate) attachments: HashMap<AttachmentId, Attachment>,
+    /// The URL of an attachment's bytes, if the program serves them.
+    pub(crate) attachment_url: Option<&'a AttachmentUrl>,
 }
 
 impl Renderer<'_> {
@@ -221,6 +232,41 @@ impl Renderer<'_> {
 
 impl RenderContext for Renderer<'_> {
     fn attachment(&self, id: AttachmentId) -> Option<Value> {
-        self.attachments.get(&id).map(attachment_json)
+        self.attachments
+            .get(&id)
+            .map(|a| attachment_json(a, self.attachment_url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TableId;
+
+    fn attachment() -> Attachment {
+        Attachment {
+            id: AttachmentId::new(),
+            table_id: TableId::new(),
+            filename: "a.txt".into(),
+            content_type: "text/plain".into(),
+            size: 3,
+            sha256: "ab".into(),
+            storage_key: "attachments/t/a".into(),
+            created_by: None,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn attachment_json_has_a_url_only_when_the_program_serves_one() {
+        let a = attachment();
+        let bare = attachment_json(&a, None);
+        assert_eq!(bare["filename"], "a.txt");
+        assert!(bare.get("url").is_none());
+        assert!(bare.get("storage_key").is_none());
+        let url: AttachmentUrl = Arc::new(|id| format!("/files/{id}"));
+        let served = attachment_json(&a, Some(&url));
+        assert_eq!(served["url"], format!("/files/{}", a.id));
+        assert_eq!(served["size"], 3);
     }
 }

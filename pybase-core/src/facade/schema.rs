@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::authz::TableScope;
 use super::inputs::{
     BasePatch, FieldPatch, NewBase, NewField, NewTable, NewView, TablePatch, ViewPatch,
 };
@@ -35,12 +36,13 @@ impl Pybase {
         ws: WorkspaceId,
         input: NewBase,
     ) -> Result<Base> {
-        self.authorize(principal, ws, Action::ChangeSchema, "workspace")
+        let ws = self
+            .authorize(principal, ws, Action::ChangeSchema, "workspace")
             .await?;
         let now = self.clock.now();
         let base = Base {
             id: BaseId::new(),
-            workspace_id: ws,
+            workspace_id: ws.id(),
             name: check_name("name", &input.name)?,
             description: check_description(input.description)?,
             created_at: now,
@@ -52,25 +54,18 @@ impl Pybase {
 
     /// The bases of a workspace.
     pub async fn list_bases(&self, principal: &Principal, ws: WorkspaceId) -> Result<Vec<Base>> {
-        self.authorize(principal, ws, Action::Read, "workspace")
+        let ws = self
+            .authorize(principal, ws, Action::Read, "workspace")
             .await?;
-        Ok(self.store.list_bases(ws).await?)
-    }
-
-    async fn base_for(&self, principal: &Principal, id: BaseId, action: Action) -> Result<Base> {
-        let base = self
-            .store
-            .get_base(id)
-            .await
-            .map_err(|e| not_found_as(e, "base"))?;
-        self.authorize(principal, base.workspace_id, action, "base")
-            .await?;
-        Ok(base)
+        Ok(self.store.list_bases(ws.id()).await?)
     }
 
     /// A base.
     pub async fn get_base(&self, principal: &Principal, id: BaseId) -> Result<Base> {
-        self.base_for(principal, id, Action::Read).await
+        Ok(self
+            .base_for(principal, id, Action::Read)
+            .await?
+            .into_base())
     }
 
     /// Renames or describes a base (admin and above).
@@ -80,7 +75,10 @@ impl Pybase {
         id: BaseId,
         patch: BasePatch,
     ) -> Result<Base> {
-        let mut base = self.base_for(principal, id, Action::ChangeSchema).await?;
+        let mut base = self
+            .base_for(principal, id, Action::ChangeSchema)
+            .await?
+            .into_base();
         if let Some(name) = patch.name {
             base.name = check_name("name", &name)?;
         }
@@ -94,16 +92,16 @@ impl Pybase {
 
     /// Deletes a base and its tables (admin and above).
     pub async fn delete_base(&self, principal: &Principal, id: BaseId) -> Result<()> {
-        self.base_for(principal, id, Action::ChangeSchema).await?;
+        let base = self.base_for(principal, id, Action::ChangeSchema).await?;
         let tables: Vec<TableId> = self
             .store
-            .list_tables(id)
+            .list_tables(base.base().id)
             .await?
             .into_iter()
             .map(|t| t.id)
             .collect();
         self.store
-            .delete_base(id)
+            .delete_base(base.base().id)
             .await
             .map_err(|e| not_found_as(e, "base"))?;
         self.purge_attachment_bytes(&tables).await;
@@ -125,16 +123,16 @@ impl Pybase {
         let now = self.clock.now();
         let position = self
             .store
-            .list_tables(base.id)
+            .list_tables(base.base().id)
             .await?
             .iter()
             .map(|t| t.position + 1)
             .max()
             .unwrap_or(0);
-        let mut table = Table {
+        let table = Table {
             id: TableId::new(),
-            base_id: base.id,
-            workspace_id: base.workspace_id,
+            base_id: base.base().id,
+            workspace_id: base.base().workspace_id,
             name: check_name("name", &input.name)?,
             description: check_description(input.description)?,
             primary_field_id: None,
@@ -142,6 +140,7 @@ impl Pybase {
             created_at: now,
             updated_at: now,
         };
+        let scope = base.new_table(table);
         let mut specs = input.fields;
         self.limits.check_field_count("fields", specs.len())?;
         if specs.is_empty() {
@@ -154,7 +153,7 @@ impl Pybase {
         let mut fields: Vec<Field> = Vec::with_capacity(specs.len());
         let mut errors = FieldErrors::new();
         for (i, spec) in specs.into_iter().enumerate() {
-            match self.build_field(&table, &fields, spec, i as i64).await {
+            match self.build_field(&scope, &fields, spec, i as i64).await {
                 Ok(f) => fields.push(f),
                 Err(Error::Validation { fields: errs, .. }) => {
                     for (k, v) in errs {
@@ -174,6 +173,7 @@ impl Pybase {
             })?,
             None => &fields[0],
         };
+        let mut table = scope.into_table();
         table.primary_field_id = Some(primary.id);
         self.store.create_table(&table, &fields).await?;
         Ok(TableSchema {
@@ -185,17 +185,17 @@ impl Pybase {
 
     /// The tables of a base.
     pub async fn list_tables(&self, principal: &Principal, base: BaseId) -> Result<Vec<Table>> {
-        self.base_for(principal, base, Action::Read).await?;
-        Ok(self.store.list_tables(base).await?)
+        let base = self.base_for(principal, base, Action::Read).await?;
+        Ok(self.store.list_tables(base.base().id).await?)
     }
 
     /// A table with its fields and views.
     pub async fn get_table(&self, principal: &Principal, id: TableId) -> Result<TableSchema> {
-        let table = self.table_for(principal, id, Action::Read).await?;
-        let fields = self.store.list_fields(id).await?;
-        let views = self.store.list_views(id).await?;
+        let scope = self.table_for(principal, id, Action::Read).await?;
+        let fields = self.store.list_fields(scope.id()).await?;
+        let views = self.store.list_views(scope.id()).await?;
         Ok(TableSchema {
-            table,
+            table: scope.into_table(),
             fields,
             views,
         })
@@ -208,7 +208,10 @@ impl Pybase {
         id: TableId,
         patch: TablePatch,
     ) -> Result<Table> {
-        let mut table = self.table_for(principal, id, Action::ChangeSchema).await?;
+        let mut table = self
+            .table_for(principal, id, Action::ChangeSchema)
+            .await?
+            .into_table();
         if let Some(name) = patch.name {
             table.name = check_name("name", &name)?;
         }
@@ -216,7 +219,7 @@ impl Pybase {
             table.description = check_description(d)?;
         }
         if let Some(key) = patch.primary_field_id {
-            let fields = self.store.list_fields(id).await?;
+            let fields = self.store.list_fields(table.id).await?;
             let f = find_field(&fields, &key).ok_or(Error::NotFound {
                 entity: "primary field (a field of this table)",
             })?;
@@ -234,12 +237,15 @@ impl Pybase {
     /// at a table that no longer exists.
     pub async fn delete_table(&self, principal: &Principal, id: TableId) -> Result<()> {
         let table = self.table_for(principal, id, Action::ChangeSchema).await?;
-        for other in self.store.list_tables(table.base_id).await? {
-            if other.id == id {
+        for other in self.store.list_tables(table.table().base_id).await? {
+            if other.id == table.id() {
                 continue;
             }
-            for old in self.store.list_fields(other.id).await? {
-                if old.field_type.references() != Some(Reference::Records(id)) {
+            let Some(other) = table.sibling(other) else {
+                continue;
+            };
+            for old in self.store.list_fields(other.id()).await? {
+                if old.field_type.references() != Some(Reference::Records(table.id())) {
                     continue;
                 }
                 let mut field = old.clone();
@@ -250,10 +256,10 @@ impl Pybase {
             }
         }
         self.store
-            .delete_table(id)
+            .delete_table(table.id())
             .await
             .map_err(|e| not_found_as(e, "table"))?;
-        self.purge_attachment_bytes(&[id]).await;
+        self.purge_attachment_bytes(&[table.id()]).await;
         Ok(())
     }
 
@@ -262,7 +268,7 @@ impl Pybase {
     /// Validates a new field of `table` against the fields it will sit beside.
     async fn build_field(
         &self,
-        table: &Table,
+        table: &TableScope,
         siblings: &[Field],
         spec: NewField,
         position: i64,
@@ -282,7 +288,7 @@ impl Pybase {
         let now = self.clock.now();
         Ok(Field {
             id: FieldId::new(),
-            table_id: table.id,
+            table_id: table.id(),
             name,
             description: check_description(spec.description)?,
             field_type,
@@ -294,12 +300,17 @@ impl Pybase {
     }
 
     /// A link must point to a table of the same base.
-    async fn check_link_target(&self, table: &Table, ft: &FieldType, name: &str) -> Result<()> {
+    async fn check_link_target(
+        &self,
+        table: &TableScope,
+        ft: &FieldType,
+        name: &str,
+    ) -> Result<()> {
         if let Some(Reference::Records(linked_table_id)) = ft.references()
-            && linked_table_id != table.id
+            && linked_table_id != table.id()
         {
             let ok = match self.store.get_table(linked_table_id).await {
-                Ok(t) => t.base_id == table.base_id,
+                Ok(t) => t.base_id == table.table().base_id,
                 Err(crate::StoreError::NotFound { .. }) => false,
                 Err(e) => return Err(e.into()),
             };
@@ -324,7 +335,7 @@ impl Pybase {
         let table = self
             .table_for(principal, table, Action::ChangeSchema)
             .await?;
-        let fields = self.store.list_fields(table.id).await?;
+        let fields = self.store.list_fields(table.id()).await?;
         self.limits.check_field_count("fields", fields.len() + 1)?;
         let position = fields.iter().map(|f| f.position + 1).max().unwrap_or(0);
         let field = self.build_field(&table, &fields, spec, position).await?;
@@ -334,29 +345,8 @@ impl Pybase {
 
     /// The fields of a table.
     pub async fn list_fields(&self, principal: &Principal, table: TableId) -> Result<Vec<Field>> {
-        self.table_for(principal, table, Action::Read).await?;
-        Ok(self.store.list_fields(table).await?)
-    }
-
-    async fn field_for(
-        &self,
-        principal: &Principal,
-        id: FieldId,
-        action: Action,
-    ) -> Result<(Table, Field)> {
-        let field = self
-            .store
-            .get_field(id)
-            .await
-            .map_err(|e| not_found_as(e, "field"))?;
-        let table = self
-            .store
-            .get_table(field.table_id)
-            .await
-            .map_err(|e| not_found_as(e, "field"))?;
-        self.authorize(principal, table.workspace_id, action, "field")
-            .await?;
-        Ok((table, field))
+        let scope = self.table_for(principal, table, Action::Read).await?;
+        Ok(self.store.list_fields(scope.id()).await?)
     }
 
     /// A field.
@@ -380,7 +370,7 @@ impl Pybase {
         let mut field = old.clone();
         if let Some(name) = patch.name {
             let name = check_name("name", &name)?;
-            let siblings = self.store.list_fields(table.id).await?;
+            let siblings = self.store.list_fields(table.id()).await?;
             if siblings
                 .iter()
                 .any(|f| f.id != id && f.name.to_lowercase() == name.to_lowercase())
@@ -420,7 +410,7 @@ impl Pybase {
             keep_choice_ids(&old.field_type, &mut new_type);
             self.check_link_target(&table, &new_type, &field.name)
                 .await?;
-            if Some(field.id) == table.primary_field_id
+            if Some(field.id) == table.table().primary_field_id
                 && new_type.is_computed()
                 && !old.field_type.is_computed()
             {
@@ -445,12 +435,12 @@ impl Pybase {
     /// choices that converted cells need); refuses with the failures.
     async fn convert_cells(
         &self,
-        table: &Table,
+        table: &TableScope,
         old: &Field,
         field: &mut Field,
     ) -> Result<Vec<(crate::ids::RecordId, Option<Value>)>> {
         let renamed_choices = choice_renames(&old.field_type, &field.field_type);
-        let cells = self.store.field_cells(table.id, old.id).await?;
+        let cells = self.store.field_cells(table.id(), old.id).await?;
         let mut changes = Vec::with_capacity(cells.len());
         let mut failures = FieldErrors::new();
         let mut failed = 0usize;
@@ -510,7 +500,7 @@ impl Pybase {
     /// cannot be deleted. Views forget the field.
     pub async fn delete_field(&self, principal: &Principal, id: FieldId) -> Result<()> {
         let (table, field) = self.field_for(principal, id, Action::ChangeSchema).await?;
-        if table.primary_field_id == Some(id) {
+        if table.table().primary_field_id == Some(id) {
             return Err(Error::Conflict {
                 field: "primary_field_id".into(),
                 message: "the primary field cannot be deleted; make another field primary first"
@@ -521,7 +511,7 @@ impl Pybase {
             .delete_field(field.id)
             .await
             .map_err(|e| not_found_as(e, "field"))?;
-        for mut view in self.store.list_views(table.id).await? {
+        for mut view in self.store.list_views(table.id()).await? {
             if forget_field(&mut view.config, id) {
                 view.updated_at = self.clock.now();
                 self.store.update_view(&view).await?;
@@ -622,12 +612,12 @@ impl Pybase {
             None | Some("grid") => {}
             Some(other) => return Err(Error::invalid("type", format!("grid, got {other:?}"))),
         }
-        let fields = self.store.list_fields(table.id).await?;
-        let views = self.store.list_views(table.id).await?;
+        let fields = self.store.list_fields(table.id()).await?;
+        let views = self.store.list_views(table.id()).await?;
         let now = self.clock.now();
         let view = View {
             id: ViewId::new(),
-            table_id: table.id,
+            table_id: table.id(),
             name: check_name("name", &input.name)?,
             view_type: ViewType::Grid,
             config: self.parse_view_config(&input.config, &fields)?,
@@ -635,7 +625,8 @@ impl Pybase {
             created_at: now,
             updated_at: now,
         };
-        self.index_view_fields(&fields, &view.config).await?;
+        self.index_view_fields(&table, &fields, &view.config)
+            .await?;
         self.store.create_view(&view).await?;
         Ok(view)
     }
@@ -646,14 +637,22 @@ impl Pybase {
     /// how a table is browsed, so their pages should not scan the table.
     /// Indexes stay when the view changes or goes; the field's `indexed`
     /// flag drops them.
-    async fn index_view_fields(&self, fields: &[Field], config: &ViewConfig) -> Result<()> {
+    async fn index_view_fields(
+        &self,
+        table: &TableScope,
+        fields: &[Field],
+        config: &ViewConfig,
+    ) -> Result<()> {
         let mut wanted: Vec<FieldId> = config.sort.iter().map(|s| s.field).collect();
         if let Some(f) = &config.filter {
             let filter = resolve_filter(&FilterSpec::from_json(f)?, fields)?;
             filter_fields(&filter, &mut wanted);
         }
         for id in wanted {
-            let Some(field) = fields.iter().find(|f| f.id == id) else {
+            let Some(field) = fields
+                .iter()
+                .find(|f| f.id == id && f.table_id == table.id())
+            else {
                 continue;
             };
             let indexable = !field.field_type.is_computed()
@@ -673,29 +672,8 @@ impl Pybase {
 
     /// The views of a table.
     pub async fn list_views(&self, principal: &Principal, table: TableId) -> Result<Vec<View>> {
-        self.table_for(principal, table, Action::Read).await?;
-        Ok(self.store.list_views(table).await?)
-    }
-
-    async fn view_for(
-        &self,
-        principal: &Principal,
-        id: ViewId,
-        action: Action,
-    ) -> Result<(Table, View)> {
-        let view = self
-            .store
-            .get_view(id)
-            .await
-            .map_err(|e| not_found_as(e, "view"))?;
-        let table = self
-            .store
-            .get_table(view.table_id)
-            .await
-            .map_err(|e| not_found_as(e, "view"))?;
-        self.authorize(principal, table.workspace_id, action, "view")
-            .await?;
-        Ok((table, view))
+        let scope = self.table_for(principal, table, Action::Read).await?;
+        Ok(self.store.list_views(scope.id()).await?)
     }
 
     /// A view.
@@ -715,9 +693,10 @@ impl Pybase {
             view.name = check_name("name", &name)?;
         }
         if let Some(config) = patch.config {
-            let fields = self.store.list_fields(table.id).await?;
+            let fields = self.store.list_fields(table.id()).await?;
             view.config = self.parse_view_config(&config, &fields)?;
-            self.index_view_fields(&fields, &view.config).await?;
+            self.index_view_fields(&table, &fields, &view.config)
+                .await?;
         }
         view.updated_at = self.clock.now();
         self.store.update_view(&view).await?;
@@ -726,9 +705,9 @@ impl Pybase {
 
     /// Deletes a view (admin and above).
     pub async fn delete_view(&self, principal: &Principal, id: ViewId) -> Result<()> {
-        self.view_for(principal, id, Action::ChangeSchema).await?;
+        let (_, view) = self.view_for(principal, id, Action::ChangeSchema).await?;
         self.store
-            .delete_view(id)
+            .delete_view(view.id)
             .await
             .map_err(|e| not_found_as(e, "view"))
     }

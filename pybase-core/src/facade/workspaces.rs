@@ -1,5 +1,6 @@
 //! Workspaces and members.
 
+use super::authz::WorkspaceScope;
 use super::inputs::{NewMember, NewWorkspace, WorkspacePatch};
 use super::{Pybase, not_found_as};
 use crate::error::{Error, Result, StoreError};
@@ -151,15 +152,15 @@ impl Pybase {
         principal: &Principal,
         id: WorkspaceId,
     ) -> Result<(Workspace, Role)> {
-        let role = self
+        let scope = self
             .authorize(principal, id, Action::Read, "workspace")
             .await?;
         let ws = self
             .store
-            .get_workspace(id)
+            .get_workspace(scope.id())
             .await
             .map_err(|e| not_found_as(e, "workspace"))?;
-        Ok((ws, role))
+        Ok((ws, scope.role()))
     }
 
     /// Renames or describes a workspace (admin and above); answers it with
@@ -170,12 +171,12 @@ impl Pybase {
         id: WorkspaceId,
         patch: WorkspacePatch,
     ) -> Result<(Workspace, Role)> {
-        let role = self
+        let scope = self
             .authorize(principal, id, Action::UpdateWorkspace, "workspace")
             .await?;
         let mut ws = self
             .store
-            .get_workspace(id)
+            .get_workspace(scope.id())
             .await
             .map_err(|e| not_found_as(e, "workspace"))?;
         if let Some(name) = patch.name {
@@ -189,15 +190,16 @@ impl Pybase {
         }
         ws.updated_at = self.clock.now();
         self.store.update_workspace(&ws).await?;
-        Ok((ws, role))
+        Ok((ws, scope.role()))
     }
 
     /// Deletes a workspace and everything in it (owner only).
     pub async fn delete_workspace(&self, principal: &Principal, id: WorkspaceId) -> Result<()> {
-        self.authorize(principal, id, Action::OwnWorkspace, "workspace")
+        let scope = self
+            .authorize(principal, id, Action::OwnWorkspace, "workspace")
             .await?;
         let mut tables = Vec::new();
-        for base in self.store.list_bases(id).await? {
+        for base in self.store.list_bases(scope.id()).await? {
             tables.extend(
                 self.store
                     .list_tables(base.id)
@@ -207,7 +209,7 @@ impl Pybase {
             );
         }
         self.store
-            .delete_workspace(id)
+            .delete_workspace(scope.id())
             .await
             .map_err(|e| not_found_as(e, "workspace"))?;
         self.purge_attachment_bytes(&tables).await;
@@ -220,9 +222,10 @@ impl Pybase {
         principal: &Principal,
         ws: WorkspaceId,
     ) -> Result<Vec<Member>> {
-        self.authorize(principal, ws, Action::Read, "workspace")
+        let scope = self
+            .authorize(principal, ws, Action::Read, "workspace")
             .await?;
-        Ok(self.store.list_members(ws).await?)
+        Ok(self.store.list_members(scope.id()).await?)
     }
 
     /// Adds a registered user by email (admin and above; only owners grant `owner`).
@@ -237,7 +240,7 @@ impl Pybase {
         } else {
             Action::ManageMembers
         };
-        self.authorize(principal, ws, action, "workspace").await?;
+        let scope = self.authorize(principal, ws, action, "workspace").await?;
         let email = input.email.trim().to_lowercase();
         // No registered email holds a control character.
         if email.chars().any(char::is_control) {
@@ -255,7 +258,7 @@ impl Pybase {
             .user;
         let now = self.clock.now();
         self.store
-            .add_member(ws, user.id, input.role, now)
+            .add_member(scope.id(), user.id, input.role, now)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict { entity, field } => Error::Conflict {
@@ -271,9 +274,9 @@ impl Pybase {
         })
     }
 
-    async fn member_of(&self, ws: WorkspaceId, user: UserId) -> Result<Member> {
+    async fn member_of(&self, ws: &WorkspaceScope, user: UserId) -> Result<Member> {
         self.store
-            .list_members(ws)
+            .list_members(ws.id())
             .await?
             .into_iter()
             .find(|m| m.user.id == user)
@@ -289,15 +292,16 @@ impl Pybase {
         user: UserId,
         role: Role,
     ) -> Result<Member> {
-        self.authorize(principal, ws, Action::ManageMembers, "workspace")
+        let scope = self
+            .authorize(principal, ws, Action::ManageMembers, "workspace")
             .await?;
-        let mut member = self.member_of(ws, user).await?;
+        let mut member = self.member_of(&scope, user).await?;
         if member.role == Role::Owner || role == Role::Owner {
             self.authorize(principal, ws, Action::OwnWorkspace, "workspace")
                 .await?;
         }
         self.store
-            .set_member_role(ws, user, role)
+            .set_member_role(scope.id(), user, role)
             .await
             .map_err(last_owner_error)?;
         member.role = role;
@@ -319,14 +323,14 @@ impl Pybase {
         } else {
             Action::ManageMembers
         };
-        self.authorize(principal, ws, action, "workspace").await?;
-        let member = self.member_of(ws, user).await?;
+        let scope = self.authorize(principal, ws, action, "workspace").await?;
+        let member = self.member_of(&scope, user).await?;
         if member.role == Role::Owner && !own {
             self.authorize(principal, ws, Action::OwnWorkspace, "workspace")
                 .await?;
         }
         self.store
-            .remove_member(ws, user)
+            .remove_member(scope.id(), user)
             .await
             .map_err(last_owner_error)
     }

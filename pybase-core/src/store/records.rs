@@ -52,6 +52,18 @@ pub struct UpsertOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldsVersion(pub Arc<[String]>);
 
+impl FieldsVersion {
+    /// The version of a backend that counts changes to a table's fields.
+    pub fn counter(n: i64) -> Self {
+        Self(Arc::from([n.to_string()]))
+    }
+
+    /// Whether this is [`FieldsVersion::counter`]`(n)`, without building it.
+    pub fn is_counter(&self, n: i64) -> bool {
+        matches!(&*self.0, [one] if one.parse::<i64>().ok() == Some(n))
+    }
+}
+
 /// A table's fields as a store last read them, held in memory by the store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedFields {
@@ -131,6 +143,8 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
     ) -> StoreResult<Vec<Record>>;
     /// The fields of `table` as this store holds them in memory, without any
     /// I/O; `None` if it holds none (the default: stores without a cache).
+    /// Backends keep them in a [`super::FieldsCache`] keyed by their own
+    /// [`FieldsVersion`].
     /// Callers validate against them only together with
     /// [`RecordsStore::update_record_guarded`], which checks they are current.
     fn cached_fields(&self, table: TableId) -> Option<CachedFields> {
@@ -144,9 +158,13 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
     /// does not hold (including an absent table); callers then take the path
     /// that reports why.
     ///
+    /// This is the write with a precondition of the facade's one
+    /// record-write pipeline: `Some` is "applied", `None` is "stale".
+    ///
     /// The default reads [`SchemaStore::table_access`], compares, then calls
-    /// [`RecordsStore::update_records`]; backends override it with one
-    /// statement that checks and writes.
+    /// [`RecordsStore::update_records`]; both backends override it with one
+    /// statement (PostgreSQL) or one write transaction (SQLite) that checks
+    /// and writes.
     async fn update_record_guarded(
         &self,
         table: TableId,

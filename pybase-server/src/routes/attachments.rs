@@ -106,7 +106,7 @@ pub(crate) async fn upload(
         while let Some(rest) = multipart.next_field().await? {
             rest.bytes().await?;
         }
-        return Ok(Created(attachment_json(&a)));
+        return Ok(Created(attachment_json(&a, state.pybase.attachment_url())));
     }
     Err(ApiError::invalid("file", "a multipart part named \"file\""))
 }
@@ -125,7 +125,14 @@ pub(crate) async fn metadata(
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(attachment_json(
         &state.pybase.get_attachment(&p, id).await?,
+        state.pybase.attachment_url(),
     )))
+}
+
+/// Where this server serves an attachment's bytes: the URL every
+/// attachment's JSON shows.
+pub(crate) fn content_url(id: AttachmentId) -> String {
+    format!("/api/v1/attachments/{id}/content")
 }
 
 /// Whether a browser would treat `content_type` as an active document
