@@ -90,6 +90,31 @@ fn slugify(name: &str) -> String {
 }
 
 impl Pybase {
+    /// Refuses `workspaces` unless the caller is a member of each, naming
+    /// the first other one as `workspaces[i]` (an API key limited to a
+    /// workspace its user cannot see would see nothing; an unknown
+    /// workspace and one of others read alike).
+    pub async fn check_member_of_all(
+        &self,
+        principal: &Principal,
+        workspaces: &[WorkspaceId],
+    ) -> Result<()> {
+        for (i, ws) in workspaces.iter().enumerate() {
+            if self
+                .store
+                .member_role(*ws, principal.user_id())
+                .await?
+                .is_none()
+            {
+                return Err(Error::invalid(
+                    format!("workspaces[{i}]"),
+                    "expected a workspace you are a member of",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Creates a workspace whose owner is the caller. API keys need the
     /// `admin` scope and no workspace limit.
     pub async fn create_workspace(

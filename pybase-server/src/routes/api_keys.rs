@@ -45,6 +45,13 @@ pub(crate) async fn create(
     Authenticated(p): Authenticated,
     Json(new): Json<NewApiKey>,
 ) -> Result<Created<CreatedKey>, ApiError> {
+    // Auth refuses keys that may not manage the account first; a key
+    // limited to workspaces must name ones its user belongs to.
+    if p.can_manage_account()
+        && let Some(list) = &new.workspaces
+    {
+        state.pybase.check_member_of_all(&p, list).await?;
+    }
     let (meta, key) = state.auth.create_api_key(&p, new).await?;
     Ok(Created(CreatedKey { meta, key }))
 }

@@ -101,9 +101,16 @@ pub(crate) async fn upload(
             }
         };
         // The rest of the body must be well-formed too (other parts are
-        // ignored); the stored file stays, unreferenced, like any upload
-        // whose id no cell takes.
+        // ignored, a second file is refused rather than dropped); on an
+        // error the stored file stays, unreferenced, like any upload whose
+        // id no cell takes.
         while let Some(rest) = multipart.next_field().await? {
+            if rest.name() == Some("file") {
+                return Err(ApiError::invalid(
+                    "file",
+                    "one part named \"file\" per upload (upload each file on its own)",
+                ));
+            }
             rest.bytes().await?;
         }
         return Ok(Created(attachment_json(&a, state.pybase.attachment_url())));

@@ -165,4 +165,23 @@ async fn uploads_over_the_limit_are_413_and_wrong_types_415() {
         .multipart(Form::new().text("other", "x"))
         .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
         .await;
+    // A second file is refused, not dropped.
+    let two = file(b"one".to_vec(), "one.txt", "text/plain").part(
+        "file",
+        Part::bytes(b"two".to_vec())
+            .file_name("two.txt")
+            .mime_str("text/plain")
+            .unwrap(),
+    );
+    let body = s
+        .req(&t, Method::POST, &url)
+        .multipart(two)
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    assert!(
+        body["error"]["details"]["fields"]["file"]
+            .as_str()
+            .is_some_and(|m| m.contains("one part")),
+        "{body}"
+    );
 }

@@ -185,6 +185,33 @@ async fn a_key_limited_to_other_workspaces_sees_nothing_here() {
     assert_eq!(w.probe(Some(&key)).await, [N, N, N, N]);
 }
 
+/// A key can only be limited to workspaces its user belongs to: another
+/// user's workspace and an unknown one are refused alike, naming the item.
+#[tokio::test]
+async fn a_key_cannot_be_limited_to_a_workspace_of_others() {
+    let w = world().await;
+    let (stranger, _) = w.s.register().await;
+    let theirs = w.s.workspace(&stranger).await;
+    for (list, bad) in [
+        (json!([w.ws, theirs]), "workspaces[1]"),
+        (json!(["wspAAAAAAAAAAAAAA"]), "workspaces[0]"),
+    ] {
+        let body =
+            w.s.req(&w.owner, Method::POST, "/api/v1/api-keys")
+                .json(&json!({"name": "k", "workspaces": list}))
+                .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+                .await;
+        assert!(
+            body["error"]["details"]["fields"][bad].is_string(),
+            "{body}"
+        );
+    }
+    w.s.req(&w.owner, Method::POST, "/api/v1/api-keys")
+        .json(&json!({"name": "k", "workspaces": [w.ws]}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+}
+
 /// Every route that names a workspace's resource (or another user's API
 /// key) answers a signed-in stranger 404 in the error shape, never 403 and
 /// never a success: nothing tells them it exists. Bodies are valid, so the
