@@ -19,6 +19,7 @@ pub mod clock;
 pub mod error;
 pub mod facade;
 pub mod fields;
+pub mod formula;
 pub mod ids;
 pub mod limits;
 pub mod model;

@@ -1,0 +1,152 @@
+//! Coercions between value types (A.4).
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::value::{ErrorKind, Value};
+
+/// A number's shortest round-trip text (`3`, `0.1`).
+pub(crate) fn number_text(n: f64) -> String {
+    format!("{n}")
+}
+
+/// Reads a value as a number: Blank 0, Bool 1/0; text, dates and arrays of
+/// more than one item are `#ERROR!`.
+pub(crate) fn to_number(v: &Value) -> Result<f64, ErrorKind> {
+    match v {
+        Value::Blank => Ok(0.0),
+        Value::Number(n) => Ok(*n),
+        Value::Bool(b) => Ok(if *b { 1.0 } else { 0.0 }),
+        Value::Error(e) => Err(*e),
+        Value::Array(items) if items.len() == 1 => to_number(&items[0]),
+        Value::Array(items) if items.is_empty() => Ok(0.0),
+        _ => Err(ErrorKind::Error),
+    }
+}
+
+/// Reads a value as text (A.4).
+pub(crate) fn to_text(v: &Value) -> Result<String, ErrorKind> {
+    Ok(match v {
+        Value::Blank => String::new(),
+        Value::Number(n) => number_text(*n),
+        Value::Text(t) => t.clone(),
+        Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+        Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+        Value::DateTime(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Value::Array(items) => {
+            let mut parts = Vec::with_capacity(items.len());
+            for item in items {
+                parts.push(to_text(item)?);
+            }
+            parts.join(", ")
+        }
+        Value::Error(e) => return Err(*e),
+    })
+}
+
+/// Reads a value as a condition (A.4).
+pub(crate) fn to_bool(v: &Value) -> Result<bool, ErrorKind> {
+    Ok(match v {
+        Value::Blank => false,
+        Value::Number(n) => *n != 0.0,
+        Value::Text(t) => !t.is_empty(),
+        Value::Bool(b) => *b,
+        Value::Date(_) | Value::DateTime(_) => true,
+        Value::Array(items) => !items.is_empty(),
+        Value::Error(e) => return Err(*e),
+    })
+}
+
+/// Parses a plain decimal (`12`, `-3.5`, `1e3`), as comparisons read text
+/// against numbers.
+pub(crate) fn plain_decimal(t: &str) -> Option<f64> {
+    let t = t.trim();
+    if t.is_empty()
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
+    {
+        return None;
+    }
+    t.parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+fn instant(v: &Value) -> Option<DateTime<Utc>> {
+    match v {
+        Value::DateTime(t) => Some(*t),
+        Value::Date(d) => d.and_hms_opt(0, 0, 0).map(|n| n.and_utc()),
+        Value::Text(t) => DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+            .or_else(|| {
+                NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|n| n.and_utc())
+            }),
+        _ => None,
+    }
+}
+
+fn numeric(v: &Value) -> Option<f64> {
+    match v {
+        Value::Blank => Some(0.0),
+        Value::Number(n) => Some(*n),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        _ => None,
+    }
+}
+
+/// Compares two values (A.4); `None` means incomparable (`=` false, `!=`
+/// true, orderings false). Errors are handled by the caller.
+pub(crate) fn compare(a: &Value, b: &Value) -> Result<Option<Ordering>, ErrorKind> {
+    if let Value::Error(e) = a {
+        return Err(*e);
+    }
+    if let Value::Error(e) = b {
+        return Err(*e);
+    }
+    if let (Some(x), Some(y)) = (numeric(a), numeric(b)) {
+        return Ok(x.partial_cmp(&y));
+    }
+    let is_time = |v: &Value| matches!(v, Value::Date(_) | Value::DateTime(_));
+    if is_time(a) || is_time(b) {
+        return Ok(match (instant(a), instant(b)) {
+            (Some(x), Some(y)) => Some(x.cmp(&y)),
+            _ => None,
+        });
+    }
+    match (a, b) {
+        (Value::Text(t), other) | (other, Value::Text(t)) if numeric(other).is_some() => {
+            let flipped = matches!(b, Value::Text(_)) && !matches!(a, Value::Text(_));
+            if matches!(other, Value::Blank) {
+                let ord = if flipped {
+                    "".cmp(t.as_str())
+                } else {
+                    t.as_str().cmp("")
+                };
+                return Ok(Some(ord));
+            }
+            let Some(x) = plain_decimal(t) else {
+                return Ok(None);
+            };
+            let y = numeric(other).unwrap_or(0.0);
+            Ok(if flipped {
+                y.partial_cmp(&x)
+            } else {
+                x.partial_cmp(&y)
+            })
+        }
+        _ => {
+            let x = to_text(a)?;
+            let y = to_text(b)?;
+            Ok(Some(x.as_str().cmp(y.as_str())))
+        }
+    }
+}
+
+/// A.4 equality, as `=`, `SWITCH` and `ARRAYUNIQUE` use it.
+pub(crate) fn equal(a: &Value, b: &Value) -> Result<bool, ErrorKind> {
+    Ok(compare(a, b)? == Some(Ordering::Equal))
+}

@@ -1,0 +1,114 @@
+//! The evaluator: an [`Expr`] and field values to a [`Value`].
+
+use std::cmp::Ordering;
+
+use chrono::{DateTime, Utc};
+
+use super::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
+use super::coerce::{compare, to_number, to_text};
+use super::functions::call;
+use super::value::{ErrorKind, Value};
+
+/// Where field references get their values; the caller decides whether a
+/// name is a field name or a field id.
+pub trait FieldSource {
+    /// The value of the field named (or with id) `name`; `None` when no such
+    /// field exists, which evaluates to `#ERROR!`.
+    fn field(&self, name: &str) -> Option<Value>;
+}
+
+impl<F> FieldSource for F
+where
+    F: Fn(&str) -> Option<Value>,
+{
+    fn field(&self, name: &str) -> Option<Value> {
+        self(name)
+    }
+}
+
+/// What an evaluation may read besides fields.
+pub struct EvalContext<'a> {
+    /// The record's fields.
+    pub fields: &'a dyn FieldSource,
+    /// The record's id, for `RECORD_ID()`; Blank when `None`.
+    pub record_id: Option<&'a str>,
+    /// The current instant, for `NOW()` and `TODAY()`; Blank when `None`.
+    pub now: Option<DateTime<Utc>>,
+}
+
+impl<'a> EvalContext<'a> {
+    /// A context reading only `fields`.
+    pub fn new(fields: &'a dyn FieldSource) -> Self {
+        Self {
+            fields,
+            record_id: None,
+            now: None,
+        }
+    }
+}
+
+/// Evaluates `expr`; never panics, errors are values (A.5).
+pub fn evaluate(expr: &Expr, ctx: &EvalContext<'_>) -> Value {
+    match &expr.kind {
+        ExprKind::Number(n) => Value::number(*n),
+        ExprKind::Text(t) => Value::Text(t.clone()),
+        ExprKind::Bool(b) => Value::Bool(*b),
+        ExprKind::Field(name) => ctx.fields.field(name).unwrap_or_else(Value::error),
+        ExprKind::Call { name, args } => call(name, args, ctx),
+        ExprKind::Unary { op, operand } => {
+            let v = evaluate(operand, ctx);
+            match to_number(&v) {
+                Ok(n) => Value::number(match op {
+                    UnaryOp::Neg => -n,
+                    UnaryOp::Plus => n,
+                }),
+                Err(e) => Value::Error(e),
+            }
+        }
+        ExprKind::Binary { op, lhs, rhs } => {
+            let a = evaluate(lhs, ctx);
+            let b = evaluate(rhs, ctx);
+            binary(*op, &a, &b)
+        }
+    }
+}
+
+fn binary(op: BinaryOp, a: &Value, b: &Value) -> Value {
+    match op {
+        BinaryOp::Concat => match (to_text(a), to_text(b)) {
+            (Ok(x), Ok(y)) => Value::Text(x + &y),
+            (Err(e), _) | (_, Err(e)) => Value::Error(e),
+        },
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div => {
+            let (x, y) = match (to_number(a), to_number(b)) {
+                (Ok(x), Ok(y)) => (x, y),
+                (Err(e), _) | (_, Err(e)) => return Value::Error(e),
+            };
+            Value::number(match op {
+                BinaryOp::Add => x + y,
+                BinaryOp::Sub => x - y,
+                BinaryOp::Mul => x * y,
+                _ => x / y,
+            })
+        }
+        _ => match compare(a, b) {
+            Err(e) => Value::Error(e),
+            Ok(ord) => Value::Bool(match op {
+                BinaryOp::Eq => ord == Some(Ordering::Equal),
+                BinaryOp::Ne => ord != Some(Ordering::Equal),
+                BinaryOp::Lt => ord == Some(Ordering::Less),
+                BinaryOp::Gt => ord == Some(Ordering::Greater),
+                BinaryOp::Le => matches!(ord, Some(Ordering::Less | Ordering::Equal)),
+                _ => matches!(ord, Some(Ordering::Greater | Ordering::Equal)),
+            }),
+        },
+    }
+}
+
+/// Propagates an error value as `Err`.
+pub(crate) fn ok(v: Value) -> Result<Value, ErrorKind> {
+    match v {
+        Value::Error(e) => Err(e),
+        v => Ok(v),
+    }
+}

@@ -1,0 +1,34 @@
+//! The formula language (FORMULA.md part A): lexer, parser, printer and
+//! evaluator, pure and without store access.
+//!
+//! - [`parse`] turns formula text into an [`Expr`] with byte spans, or a
+//!   [`FormulaError`] naming the position and what was expected.
+//! - [`print`] renders an [`Expr`] back to canonical text;
+//!   `parse(print(e)) == e` (spans are not compared).
+//! - [`evaluate`] computes a [`Value`] from an [`Expr`], reading fields
+//!   through a caller-supplied [`FieldSource`].
+
+mod ast;
+mod coerce;
+mod error;
+mod eval;
+mod functions;
+mod lexer;
+mod limits;
+mod numeric;
+mod parser;
+mod printer;
+mod value;
+
+#[cfg(test)]
+mod tests_golden;
+#[cfg(test)]
+mod tests_parse;
+
+pub use ast::{BinaryOp, Expr, ExprKind, Span, UnaryOp};
+pub use error::FormulaError;
+pub use eval::{EvalContext, FieldSource, evaluate};
+pub use limits::{MAX_ARGUMENTS, MAX_DEPTH, MAX_HEIGHT, MAX_SOURCE_BYTES};
+pub use parser::parse;
+pub use printer::print;
+pub use value::{ErrorKind, Value};
