@@ -1,11 +1,12 @@
-//! The functions of A.7 implemented so far: logical, numeric, text, array
-//! and `RECORD_ID`/`NOW`/`TODAY`. An unknown name or a wrong argument count
+//! The functions of A.7 implemented so far: logical, numeric, text, array,
+//! regex and `RECORD_ID`/`NOW`/`TODAY`. An unknown name or a wrong argument count
 //! evaluates to `#ERROR!` (the checker will refuse them earlier).
 
 use super::ast::Expr;
 use super::coerce::{equal, plain_decimal, to_bool, to_number, to_text};
 use super::eval::{EvalContext, evaluate, ok};
 use super::numeric::{Rounding, round};
+use super::regex_fns::regex_call;
 use super::value::{ErrorKind, Value};
 
 /// Longest text `REPT` may build, in characters.
@@ -379,6 +380,7 @@ fn eager(name: &str, v: &[Value], ctx: &EvalContext<'_>) -> R {
             Ok(Value::Array(out))
         }
         "ARRAYSLICE" => array_slice(v),
+        "REGEX_MATCH" | "REGEX_EXTRACT" | "REGEX_REPLACE" => regex_call(name, v),
         // Record and clock.
         "RECORD_ID" => {
             arity(v, 0, 0)?;

@@ -18,6 +18,7 @@ mod limits;
 mod numeric;
 mod parser;
 mod printer;
+mod regex_fns;
 mod value;
 
 #[cfg(test)]
