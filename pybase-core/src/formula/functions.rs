@@ -1,9 +1,10 @@
 //! The functions of A.7 implemented so far: logical, numeric, text, array,
-//! regex and `RECORD_ID`/`NOW`/`TODAY`. An unknown name or a wrong argument count
+//! regex, dates in UTC and `RECORD_ID`/`NOW`/`TODAY`. An unknown name or a wrong argument count
 //! evaluates to `#ERROR!` (the checker will refuse them earlier).
 
 use super::ast::Expr;
 use super::coerce::{equal, plain_decimal, to_bool, to_number, to_text};
+use super::dates::date_call;
 use super::eval::{EvalContext, evaluate, ok};
 use super::numeric::{Rounding, round};
 use super::regex_fns::regex_call;
@@ -398,7 +399,7 @@ fn eager(name: &str, v: &[Value], ctx: &EvalContext<'_>) -> R {
                 .now
                 .map_or(Value::Blank, |t| Value::Date(t.date_naive())))
         }
-        _ => Err(ErrorKind::Error),
+        _ => date_call(name, v, ctx.now).unwrap_or(Err(ErrorKind::Error)),
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod ast;
 mod coerce;
+mod dates;
 mod error;
 mod eval;
 mod functions;

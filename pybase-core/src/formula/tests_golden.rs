@@ -446,3 +446,112 @@ fn missing_clock_and_record_read_as_blank() {
         assert_eq!(evaluate(&expr, &ctx), BL, "{src}");
     }
 }
+
+fn date(y: i32, m: u32, d: u32) -> Value {
+    NaiveDate::from_ymd_opt(y, m, d).map_or(ERR, Value::Date)
+}
+
+#[test]
+fn date_functions_in_utc() {
+    check(&[
+        ("YEAR({Day})", n(2024.0)),
+        ("MONTH({Day})", n(2.0)),
+        ("DAY({Day})", n(29.0)),
+        ("HOUR('2024-01-02T03:04:05Z')", n(3.0)),
+        ("MINUTE('2024-01-02T03:04:05Z')", n(4.0)),
+        ("SECOND('2024-01-02T03:04:05Z')", n(5.0)),
+        ("HOUR('2024-01-02T03:04:05+02:00')", n(1.0)),
+        ("YEAR({Empty})", BL),
+        ("YEAR('nope')", ERR),
+        ("YEAR(5)", ERR),
+        ("YEAR({Err})", ERR),
+        ("WEEKDAY({Day})", n(4.0)),
+        ("WEEKDAY({Day}, 'Monday')", n(3.0)),
+        ("WEEKDAY('2024-05-05')", n(0.0)),
+        ("WEEKDAY({Day}, 'Friday')", ERR),
+        ("WEEKNUM('2024-01-01')", n(1.0)),
+        ("WEEKNUM('2024-01-07')", n(2.0)),
+        ("WEEKNUM('2024-01-07', 'Monday')", n(1.0)),
+        ("WEEKNUM('2024-01-08', 'Monday')", n(2.0)),
+        ("DATESTR({Day})", t("2024-02-29")),
+        ("DATESTR({Empty})", BL),
+        ("TIMESTR('2024-01-02T03:04:05Z')", t("03:04:05")),
+        (
+            "DATETIME_PARSE('2024-01-02') & ''",
+            t("2024-01-02T00:00:00.000Z"),
+        ),
+        (
+            "DATETIME_PARSE('2024-01-02 03:04') & ''",
+            t("2024-01-02T03:04:00.000Z"),
+        ),
+        ("DATETIME_PARSE('x')", ERR),
+        ("DATEADD('2024-01-31', 1, 'month')", date(2024, 2, 29)),
+        ("DATEADD('2023-01-31', 1, 'months')", date(2023, 2, 28)),
+        ("DATEADD({Day}, 1, 'years')", date(2025, 2, 28)),
+        ("DATEADD({Day}, 1, 'd')", date(2024, 3, 1)),
+        ("DATEADD({Day}, 1, 'w')", date(2024, 3, 7)),
+        ("DATEADD({Day}, 1, 'Q')", date(2024, 5, 29)),
+        ("DATEADD({Day}, -1, 'M')", date(2024, 1, 29)),
+        (
+            "DATEADD({Day}, 90, 'm') & ''",
+            t("2024-02-29T01:30:00.000Z"),
+        ),
+        (
+            "DATEADD({Day}, 2, 'Hours') & ''",
+            t("2024-02-29T02:00:00.000Z"),
+        ),
+        (
+            "DATEADD({Day}, 1500, 'ms') & ''",
+            t("2024-02-29T00:00:01.500Z"),
+        ),
+        ("DATEADD({Day}, 1, 'fortnight')", ERR),
+        ("DATEADD({Day}, 1, 'D')", ERR),
+        ("DATEADD({Empty}, 1, 'd')", BL),
+        ("DATETIME_DIFF({Later}, {Day}, 'days')", n(1.0)),
+        ("DATETIME_DIFF({Day}, {Later}, 'd')", n(-1.0)),
+        ("DATETIME_DIFF({Later}, {Day})", n(86_400.0)),
+        ("DATETIME_DIFF('2024-03-31', '2024-01-31', 'M')", n(2.0)),
+        (
+            "DATETIME_DIFF('2024-03-30', '2024-01-31', 'months')",
+            n(1.0),
+        ),
+        (
+            "DATETIME_DIFF('2024-01-31', '2024-03-30', 'months')",
+            n(-1.0),
+        ),
+        ("DATETIME_DIFF('2025-02-28', '2024-02-29', 'y')", n(1.0)),
+        (
+            "DATETIME_DIFF('2024-12-31', '2024-01-01', 'quarters')",
+            n(3.0),
+        ),
+        (
+            "DATETIME_DIFF('2024-01-01T10:00:00Z', '2024-01-01T09:59:59Z', 'h')",
+            n(0.0),
+        ),
+        (
+            "DATETIME_DIFF('2024-01-01T00:00:00Z', '2024-01-01T01:30:00Z', 'h')",
+            n(-1.0),
+        ),
+        ("DATETIME_DIFF({Empty}, {Day})", BL),
+        ("IS_BEFORE({Day}, {Later})", b(true)),
+        ("IS_AFTER({Day}, {Later})", b(false)),
+        ("IS_AFTER({Later}, {Day})", b(true)),
+        ("IS_BEFORE({Empty}, {Day})", b(false)),
+        ("IS_SAME({Day}, '2024-02-29')", b(true)),
+        ("IS_SAME({Day}, {Later})", b(false)),
+        ("IS_SAME({Day}, {Later}, 'month')", b(false)),
+        ("IS_SAME({Day}, '2024-02-01', 'month')", b(true)),
+        ("IS_SAME({Day}, {Later}, 'week')", b(true)),
+        ("IS_SAME('2024-05-04', '2024-05-05', 'week')", b(false)),
+        ("IS_SAME({Day}, {Later}, 'year')", b(true)),
+        ("IS_SAME({Day}, '2024-04-01', 'Q')", b(false)),
+        ("IS_SAME('2024-01-01', '2024-03-31', 'quarter')", b(true)),
+        (
+            "IS_SAME('2024-01-01T10:00:00Z', '2024-01-01T23:00:00Z', 'day')",
+            b(true),
+        ),
+        ("TONOW({Day})", n(67.0)),
+        ("FROMNOW({Day})", n(-67.0)),
+        ("DATETIME_DIFF(NOW(), TODAY(), 'minutes')", n(428.0)),
+    ]);
+}
