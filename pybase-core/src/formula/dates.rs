@@ -4,6 +4,7 @@
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc};
 
 use super::coerce::{to_number, to_text};
+use super::date_format::{format, holidays, workday, workday_diff};
 use super::value::{ErrorKind, Value};
 
 type R = Result<Value, ErrorKind>;
@@ -212,8 +213,14 @@ fn starts_monday(v: Option<&Value>) -> Result<bool, ErrorKind> {
 }
 
 /// Evaluates date function `name` (upper-case) on evaluated arguments, with
-/// `now` for `FROMNOW`/`TONOW`; `None` when `name` is not a date function.
-pub(crate) fn date_call(name: &str, v: &[Value], now: Option<DateTime<Utc>>) -> Option<R> {
+/// `now` for `FROMNOW`/`TONOW` and the record's created and updated times;
+/// `None` when `name` is not a date function.
+pub(crate) fn date_call(
+    name: &str,
+    v: &[Value],
+    now: Option<DateTime<Utc>>,
+    record: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+) -> Option<R> {
     Some(match name {
         "YEAR" | "MONTH" | "DAY" | "HOUR" | "MINUTE" | "SECOND" => part(name, v),
         "WEEKDAY" => arity(v, 1, 2).and_then(|()| {
@@ -305,6 +312,48 @@ pub(crate) fn date_call(name: &str, v: &[Value], now: Option<DateTime<Utc>>) -> 
                 diff(t, now, Unit::Day)
             };
             Ok(Value::number(days))
+        }),
+        "DATETIME_FORMAT" => arity(v, 1, 2).and_then(|()| {
+            let Some((t, _)) = instant(&v[0])? else {
+                return Ok(Value::Blank);
+            };
+            Ok(Value::Text(match v.get(1) {
+                Some(f) if !f.is_blank() => format(t, &to_text(f)?),
+                _ => format(t, "YYYY-MM-DD[T]HH:mm:ss.SSS[Z]"),
+            }))
+        }),
+        "WORKDAY" => arity(v, 2, 3).and_then(|()| {
+            let Some((t, _)) = instant(&v[0])? else {
+                return Ok(Value::Blank);
+            };
+            let hol = match v.get(2) {
+                Some(h) => holidays(&to_text(h)?)?,
+                None => Vec::new(),
+            };
+            let n = to_number(&v[1])?.trunc();
+            if n.abs() > 1e9 {
+                return Err(ErrorKind::Error);
+            }
+            Ok(Value::Date(workday(t.date_naive(), n as i64, &hol)?))
+        }),
+        "WORKDAY_DIFF" => arity(v, 2, 3).and_then(|()| {
+            let (Some((a, _)), Some((b, _))) = (instant(&v[0])?, instant(&v[1])?) else {
+                return Ok(Value::Blank);
+            };
+            let hol = match v.get(2) {
+                Some(h) => holidays(&to_text(h)?)?,
+                None => Vec::new(),
+            };
+            let days = workday_diff(a.date_naive(), b.date_naive(), &hol)?;
+            Ok(Value::number(days as f64))
+        }),
+        "CREATED_TIME" | "LAST_MODIFIED_TIME" => arity(v, 0, 0).map(|()| {
+            let t = if name == "CREATED_TIME" {
+                record.0
+            } else {
+                record.1
+            };
+            t.map_or(Value::Blank, Value::DateTime)
         }),
         _ => return None,
     })

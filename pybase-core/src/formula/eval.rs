@@ -34,6 +34,10 @@ pub struct EvalContext<'a> {
     pub record_id: Option<&'a str>,
     /// The current instant, for `NOW()` and `TODAY()`; Blank when `None`.
     pub now: Option<DateTime<Utc>>,
+    /// The record's creation time, for `CREATED_TIME()`.
+    pub created_time: Option<DateTime<Utc>>,
+    /// The record's last update time, for `LAST_MODIFIED_TIME()`.
+    pub updated_time: Option<DateTime<Utc>>,
 }
 
 impl<'a> EvalContext<'a> {
@@ -43,6 +47,8 @@ impl<'a> EvalContext<'a> {
             fields,
             record_id: None,
             now: None,
+            created_time: None,
+            updated_time: None,
         }
     }
 }

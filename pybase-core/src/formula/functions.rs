@@ -399,7 +399,8 @@ fn eager(name: &str, v: &[Value], ctx: &EvalContext<'_>) -> R {
                 .now
                 .map_or(Value::Blank, |t| Value::Date(t.date_naive())))
         }
-        _ => date_call(name, v, ctx.now).unwrap_or(Err(ErrorKind::Error)),
+        _ => date_call(name, v, ctx.now, (ctx.created_time, ctx.updated_time))
+            .unwrap_or(Err(ErrorKind::Error)),
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod ast;
 mod coerce;
+mod date_format;
 mod dates;
 mod error;
 mod eval;

@@ -54,6 +54,8 @@ fn check(cases: &[(&str, Value)]) {
         fields: &field,
         record_id: Some("rec123"),
         now,
+        created_time: Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).single(),
+        updated_time: None,
     };
     let mut failures = Vec::new();
     for (src, want) in cases {
@@ -551,6 +553,49 @@ fn date_functions_in_utc() {
             b(true),
         ),
         ("TONOW({Day})", n(67.0)),
+        (
+            "DATETIME_FORMAT('2024-03-05T14:07:09.25Z')",
+            t("2024-03-05T14:07:09.250Z"),
+        ),
+        ("DATETIME_FORMAT({Day}, 'DD/MM/YYYY')", t("29/02/2024")),
+        (
+            "DATETIME_FORMAT({Day}, 'dddd, MMMM Do YY')",
+            t("Thursday, February 29th 24"),
+        ),
+        ("DATETIME_FORMAT({Day}, 'ddd MMM D, d')", t("Thu Feb 29, 4")),
+        (
+            "DATETIME_FORMAT('2024-03-01T14:07:09Z', 'h:mm A')",
+            t("2:07 PM"),
+        ),
+        (
+            "DATETIME_FORMAT('2024-03-01T00:05:09Z', 'hh:mm a [at] H, HH, m, s, ss')",
+            t("12:05 am at 0, 00, 5, 9, 09"),
+        ),
+        ("DATETIME_FORMAT('2024-03-02', 'Do M MM')", t("2nd 3 03")),
+        ("DATETIME_FORMAT('2024-03-03', 'Do')", t("3rd")),
+        ("DATETIME_FORMAT('2024-03-11', 'Do')", t("11th")),
+        ("DATETIME_FORMAT('2024-03-21', 'Do')", t("21st")),
+        (
+            "DATETIME_FORMAT('2024-01-01', 'X x Z ZZ')",
+            t("1704067200 1704067200000 +00:00 +0000"),
+        ),
+        ("DATETIME_FORMAT({Empty}, 'YYYY')", BL),
+        ("WORKDAY({Day}, 1)", date(2024, 3, 1)),
+        ("WORKDAY({Later}, 1)", date(2024, 3, 4)),
+        ("WORKDAY({Later}, -1)", date(2024, 2, 29)),
+        ("WORKDAY({Later}, 1, '2024-03-04')", date(2024, 3, 5)),
+        ("WORKDAY({Day}, 0)", date(2024, 2, 29)),
+        ("WORKDAY({Day}, 1, 'not a date')", ERR),
+        ("WORKDAY({Day}, 1e12)", ERR),
+        ("WORKDAY_DIFF('2024-03-01', '2024-03-08')", n(6.0)),
+        ("WORKDAY_DIFF('2024-03-08', '2024-03-01')", n(-6.0)),
+        ("WORKDAY_DIFF('2024-03-02', '2024-03-03')", n(0.0)),
+        (
+            "WORKDAY_DIFF('2024-03-01', '2024-03-08', '2024-03-04, 2024-03-05')",
+            n(4.0),
+        ),
+        ("CREATED_TIME() & ''", t("2024-01-02T03:04:05.000Z")),
+        ("LAST_MODIFIED_TIME()", BL),
         ("FROMNOW({Day})", n(-67.0)),
         ("DATETIME_DIFF(NOW(), TODAY(), 'minutes')", n(428.0)),
     ]);
