@@ -1,7 +1,8 @@
 //! `DATETIME_FORMAT` tokens (A.6, moment style, English names), `WORKDAY`
 //! and `WORKDAY_DIFF`.
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, Timelike, Utc, Weekday};
+use chrono::format::{Parsed, StrftimeItems};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Timelike, Utc, Weekday};
 
 use super::value::ErrorKind;
 
@@ -165,4 +166,71 @@ pub(crate) fn workday_diff(
         d = d.checked_add_days(Days::new(1)).ok_or(ErrorKind::Error)?;
     }
     Ok(count * sign)
+}
+
+fn strftime(tok: &str) -> Option<&'static str> {
+    Some(match tok {
+        "YYYY" => "%Y",
+        "YY" => "%y",
+        "MMMM" => "%B",
+        "MMM" => "%b",
+        "MM" | "M" => "%m",
+        "DD" | "D" => "%d",
+        "dddd" => "%A",
+        "ddd" => "%a",
+        "HH" | "H" => "%H",
+        "hh" | "h" => "%I",
+        "mm" | "m" => "%M",
+        "ss" | "s" => "%S",
+        "SSS" => "%3f",
+        "A" | "a" => "%p",
+        "Z" => "%:z",
+        "ZZ" => "%z",
+        "X" => "%s",
+        _ => return None,
+    })
+}
+
+/// Parses `text` with moment-style `fmt` (`DATETIME_PARSE(t, fmt)`); a
+/// missing time is midnight, a missing offset UTC.
+pub(crate) fn parse_with(text: &str, fmt: &str) -> Result<DateTime<Utc>, ErrorKind> {
+    let mut pattern = String::new();
+    let mut rest = fmt;
+    'outer: while let Some(c) = rest.chars().next() {
+        if c == '['
+            && let Some(close) = rest.find(']')
+        {
+            pattern.push_str(&rest[1..close].replace('%', "%%"));
+            rest = &rest[close + 1..];
+            continue;
+        }
+        for tok in TOKENS {
+            if let Some(after) = rest.strip_prefix(tok) {
+                pattern.push_str(strftime(tok).ok_or(ErrorKind::Error)?);
+                rest = after;
+                continue 'outer;
+            }
+        }
+        if c == '%' {
+            pattern.push_str("%%");
+        } else {
+            pattern.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, text.trim(), StrftimeItems::new(&pattern))
+        .map_err(|_| ErrorKind::Error)?;
+    if parsed.timestamp().is_some() {
+        return parsed
+            .to_datetime_with_timezone(&Utc)
+            .map_err(|_| ErrorKind::Error);
+    }
+    let date = parsed.to_naive_date().map_err(|_| ErrorKind::Error)?;
+    let time = parsed.to_naive_time().unwrap_or(NaiveTime::MIN);
+    let offset = parsed.offset().unwrap_or(0);
+    let local = date.and_time(time).and_utc();
+    local
+        .checked_sub_signed(chrono::TimeDelta::seconds(i64::from(offset)))
+        .ok_or(ErrorKind::Error)
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, TimeDelta, Timelike, Utc};
 
 use super::coerce::{to_number, to_text};
-use super::date_format::{format, holidays, workday, workday_diff};
+use super::date_format::{format, holidays, parse_with, workday, workday_diff};
 use super::value::{ErrorKind, Value};
 
 type R = Result<Value, ErrorKind>;
@@ -259,8 +259,15 @@ pub(crate) fn date_call(
             };
             Ok(Value::Text(t.format(fmt).to_string()))
         }),
-        "DATETIME_PARSE" => arity(v, 1, 1)
-            .and_then(|()| Ok(instant(&v[0])?.map_or(Value::Blank, |(t, _)| Value::DateTime(t)))),
+        "DATETIME_PARSE" => arity(v, 1, 2).and_then(|()| match v.get(1) {
+            Some(f) if !f.is_blank() => {
+                if v[0].is_blank() {
+                    return Ok(Value::Blank);
+                }
+                Ok(Value::DateTime(parse_with(&to_text(&v[0])?, &to_text(f)?)?))
+            }
+            _ => Ok(instant(&v[0])?.map_or(Value::Blank, |(t, _)| Value::DateTime(t))),
+        }),
         "DATEADD" => arity(v, 3, 3).and_then(|()| {
             let Some((t, is_date)) = instant(&v[0])? else {
                 return Ok(Value::Blank);

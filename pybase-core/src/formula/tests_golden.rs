@@ -487,6 +487,29 @@ fn date_functions_in_utc() {
             t("2024-01-02T03:04:00.000Z"),
         ),
         ("DATETIME_PARSE('x')", ERR),
+        (
+            "DATETIME_PARSE('29/02/2024', 'DD/MM/YYYY') & ''",
+            t("2024-02-29T00:00:00.000Z"),
+        ),
+        (
+            "DATETIME_PARSE('3/1/2024 2:05 PM', 'M/D/YYYY h:mm A') & ''",
+            t("2024-03-01T14:05:00.000Z"),
+        ),
+        (
+            "DATETIME_PARSE('2024-03-01 10:00 +02:00', 'YYYY-MM-DD HH:mm Z') & ''",
+            t("2024-03-01T08:00:00.000Z"),
+        ),
+        (
+            "DATETIME_PARSE('March 5 2024', 'MMMM D YYYY') & ''",
+            t("2024-03-05T00:00:00.000Z"),
+        ),
+        (
+            "DATETIME_PARSE('1704067200', 'X') & ''",
+            t("2024-01-01T00:00:00.000Z"),
+        ),
+        ("DATETIME_PARSE('at 2024', '[at] YYYY')", ERR),
+        ("DATETIME_PARSE('31/02/2024', 'DD/MM/YYYY')", ERR),
+        ("DATETIME_PARSE({Empty}, 'YYYY')", BL),
         ("DATEADD('2024-01-31', 1, 'month')", date(2024, 2, 29)),
         ("DATEADD('2023-01-31', 1, 'months')", date(2023, 2, 28)),
         ("DATEADD({Day}, 1, 'years')", date(2025, 2, 28)),

@@ -241,3 +241,153 @@ proptest! {
         let _ = parse(&src);
     }
 }
+
+const FUNCTIONS: [&str; 75] = [
+    "IF",
+    "SWITCH",
+    "AND",
+    "OR",
+    "XOR",
+    "NOT",
+    "BLANK",
+    "ERROR",
+    "ISERROR",
+    "SUM",
+    "AVERAGE",
+    "MAX",
+    "MIN",
+    "COUNT",
+    "COUNTA",
+    "COUNTALL",
+    "ABS",
+    "SQRT",
+    "EXP",
+    "POWER",
+    "LOG",
+    "MOD",
+    "INT",
+    "ROUND",
+    "ROUNDUP",
+    "ROUNDDOWN",
+    "CEILING",
+    "FLOOR",
+    "EVEN",
+    "ODD",
+    "CONCATENATE",
+    "LEFT",
+    "RIGHT",
+    "MID",
+    "LEN",
+    "LOWER",
+    "UPPER",
+    "TRIM",
+    "FIND",
+    "SEARCH",
+    "SUBSTITUTE",
+    "REPLACE",
+    "REPT",
+    "T",
+    "VALUE",
+    "ENCODE_URL_COMPONENT",
+    "ARRAYCOMPACT",
+    "ARRAYFLATTEN",
+    "ARRAYJOIN",
+    "ARRAYUNIQUE",
+    "ARRAYSLICE",
+    "REGEX_MATCH",
+    "REGEX_EXTRACT",
+    "REGEX_REPLACE",
+    "YEAR",
+    "MONTH",
+    "HOUR",
+    "WEEKDAY",
+    "WEEKNUM",
+    "DATESTR",
+    "TIMESTR",
+    "DATETIME_PARSE",
+    "DATEADD",
+    "DATETIME_DIFF",
+    "DATETIME_FORMAT",
+    "IS_SAME",
+    "IS_BEFORE",
+    "FROMNOW",
+    "TONOW",
+    "WORKDAY",
+    "WORKDAY_DIFF",
+    "NOW",
+    "TODAY",
+    "RECORD_ID",
+    "CREATED_TIME",
+];
+
+fn known_calls() -> impl Strategy<Value = Expr> {
+    let leaves = prop_oneof![
+        leaf(),
+        proptest::sample::select(vec!["N", "T", "D", "E", "L", "X"])
+            .prop_map(|f| Expr::new(ExprKind::Field(f.to_string()), Default::default())),
+        proptest::sample::select(vec![
+            "2024-02-29",
+            "d",
+            "M",
+            "years",
+            "Monday",
+            "YYYY [x] Do",
+            "(a)+",
+            "$1",
+            "",
+        ])
+        .prop_map(|t| Expr::new(ExprKind::Text(t.to_string()), Default::default())),
+    ];
+    leaves.prop_recursive(5, 40, 4, |inner| {
+        prop_oneof![
+            (
+                proptest::sample::select(FUNCTIONS.to_vec()),
+                proptest::collection::vec(inner.clone(), 0..4)
+            )
+                .prop_map(|(name, args)| Expr::new(
+                    ExprKind::Call {
+                        name: name.to_string(),
+                        args
+                    },
+                    Default::default()
+                )),
+            (inner.clone(), inner).prop_map(|(l, r)| Expr::new(
+                ExprKind::Binary {
+                    op: BinaryOp::Sub,
+                    lhs: Box::new(l),
+                    rhs: Box::new(r)
+                },
+                Default::default()
+            )),
+        ]
+    })
+}
+
+fn sample_field(name: &str) -> Option<super::Value> {
+    use super::Value;
+    Some(match name {
+        "N" => Value::Number(-2.5),
+        "T" => Value::text("Hello, World"),
+        "D" => Value::Date(chrono::NaiveDate::from_ymd_opt(2024, 2, 29)?),
+        "E" => Value::Blank,
+        "L" => Value::Array(vec![Value::Number(1.0), Value::text("a"), Value::Blank]),
+        _ => return None,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+    #[test]
+    fn evaluation_never_panics_and_numbers_stay_finite(expr in known_calls()) {
+        let ctx = super::EvalContext {
+            fields: &sample_field,
+            record_id: Some("rec1"),
+            now: chrono::DateTime::from_timestamp(1_700_000_000, 0),
+            created_time: None,
+            updated_time: None,
+        };
+        if let super::Value::Number(n) = super::evaluate(&expr, &ctx) {
+            prop_assert!(n.is_finite());
+        }
+    }
+}
