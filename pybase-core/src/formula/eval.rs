@@ -59,7 +59,12 @@ pub fn evaluate(expr: &Expr, ctx: &EvalContext<'_>) -> Value {
         ExprKind::Number(n) => Value::number(*n),
         ExprKind::Text(t) => Value::Text(t.clone()),
         ExprKind::Bool(b) => Value::Bool(*b),
-        ExprKind::Field(name) => ctx.fields.field(name).unwrap_or_else(Value::error),
+        ExprKind::Field(name) => match ctx.fields.field(name) {
+            // A caller's non-finite number is its error value, as computed ones are.
+            Some(Value::Number(n)) => Value::number(n),
+            Some(v) => v,
+            None => Value::error(),
+        },
         ExprKind::Call { name, args } => call(name, args, ctx),
         ExprKind::Unary { op, operand } => {
             let v = evaluate(operand, ctx);
