@@ -131,6 +131,32 @@ pub trait KindInfo: Kind + Sized {
     fn options_schema() -> Value;
 }
 
+/// Implements [`KindInfo`] for a unit struct type without options: no
+/// option keys, one example, the empty options schema.
+macro_rules! optionless_kind_info {
+    ($ty:ty, $name:expr) => {
+        impl $crate::fields::kind::KindInfo for $ty {
+            const NAME: &'static str = $name;
+            const OPTION_KEYS: &'static [&'static str] = &[];
+
+            fn parse(
+                _: &$crate::fields::kind::Options<'_>,
+            ) -> Result<Self, $crate::fields::kind::OptionsError> {
+                Ok(Self)
+            }
+
+            fn examples(_: $crate::ids::TableId) -> Vec<Self> {
+                vec![Self]
+            }
+
+            fn options_schema() -> serde_json::Value {
+                $crate::fields::options_schema::none()
+            }
+        }
+    };
+}
+pub(crate) use optionless_kind_info;
+
 /// The behaviour of one field type (implemented by the structs in `kinds`,
 /// reached through [`FieldType::kind`]).
 pub trait Kind: std::fmt::Debug + Send + Sync {

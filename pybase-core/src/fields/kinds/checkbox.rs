@@ -3,30 +3,13 @@
 use serde_json::{Value, json};
 
 use crate::fields::cell::{CellError, expected};
-use crate::fields::kind::{Kind, KindInfo, Options, OptionsError, Storage, ValueKind};
-use crate::fields::options_schema as os;
-use crate::ids::TableId;
+use crate::fields::kind::{Kind, Storage, ValueKind, optionless_kind_info};
 
 /// A boolean; absent means false.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Checkbox;
 
-impl KindInfo for Checkbox {
-    const NAME: &'static str = "checkbox";
-    const OPTION_KEYS: &'static [&'static str] = &[];
-
-    fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
-        Ok(Self)
-    }
-
-    fn examples(_: TableId) -> Vec<Self> {
-        vec![Self]
-    }
-
-    fn options_schema() -> Value {
-        os::none()
-    }
-}
+optionless_kind_info!(Checkbox, "checkbox");
 
 impl Kind for Checkbox {
     fn options_json(&self) -> Value {

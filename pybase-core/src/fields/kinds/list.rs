@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::fields::cell::{CellError, expected};
 use crate::fields::kind::{
     Kind, KindInfo, Options, OptionsError, Reference, RenderContext, Storage, ValueKind, opt_err,
+    optionless_kind_info,
 };
 use crate::fields::options_schema as os;
 use crate::fields::registry::FieldType;
@@ -35,22 +36,7 @@ fn list_len(value: &Value) -> Option<usize> {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Attachment;
 
-impl KindInfo for Attachment {
-    const NAME: &'static str = "attachment";
-    const OPTION_KEYS: &'static [&'static str] = &[];
-
-    fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
-        Ok(Self)
-    }
-
-    fn examples(_: TableId) -> Vec<Self> {
-        vec![Self]
-    }
-
-    fn options_schema() -> Value {
-        os::none()
-    }
-}
+optionless_kind_info!(Attachment, "attachment");
 
 impl Kind for Attachment {
     fn options_json(&self) -> Value {

@@ -5,9 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::fields::cell::CellError;
-use crate::fields::kind::{Kind, KindInfo, MetaColumn, Options, OptionsError, Storage};
-use crate::fields::options_schema as os;
-use crate::ids::{TableId, UserId};
+use crate::fields::kind::{Kind, MetaColumn, Storage, optionless_kind_info};
+use crate::ids::UserId;
 use crate::query::eval::TIME_FORMAT;
 
 /// Why a store-kept cell cannot be written.
@@ -46,22 +45,7 @@ macro_rules! store_kept {
         #[derive(Debug, Clone, PartialEq, Eq, Default)]
         pub struct $name;
 
-        impl KindInfo for $name {
-            const NAME: &'static str = $api;
-            const OPTION_KEYS: &'static [&'static str] = &[];
-
-            fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
-                Ok(Self)
-            }
-
-            fn examples(_: TableId) -> Vec<Self> {
-                vec![Self]
-            }
-
-            fn options_schema() -> Value {
-                os::none()
-            }
-        }
+        optionless_kind_info!($name, $api);
 
         impl Kind for $name {
             fn options_json(&self) -> Value {

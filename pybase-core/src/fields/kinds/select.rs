@@ -47,6 +47,34 @@ fn example_choices() -> Vec<Vec<Choice>> {
     ]
 }
 
+/// Implements [`KindInfo`] for a select type (its only option is
+/// `choices`).
+macro_rules! select_kind_info {
+    ($ty:ident, $name:literal) => {
+        impl KindInfo for $ty {
+            const NAME: &'static str = $name;
+            const OPTION_KEYS: &'static [&'static str] = &["choices"];
+
+            fn parse(options: &Options<'_>) -> Result<Self, OptionsError> {
+                Ok(Self {
+                    choices: parse_choices(options.map())?,
+                })
+            }
+
+            fn examples(_: TableId) -> Vec<Self> {
+                example_choices()
+                    .into_iter()
+                    .map(|choices| Self { choices })
+                    .collect()
+            }
+
+            fn options_schema() -> Value {
+                os::choices()
+            }
+        }
+    };
+}
+
 /// Choice names, known and unknown, and values only typecast reads.
 fn choice_samples() -> Vec<Value> {
     vec![
@@ -69,27 +97,7 @@ pub struct SingleSelect {
     pub choices: Vec<Choice>,
 }
 
-impl KindInfo for SingleSelect {
-    const NAME: &'static str = "single_select";
-    const OPTION_KEYS: &'static [&'static str] = &["choices"];
-
-    fn parse(options: &Options<'_>) -> Result<Self, OptionsError> {
-        Ok(Self {
-            choices: parse_choices(options.map())?,
-        })
-    }
-
-    fn examples(_: TableId) -> Vec<Self> {
-        example_choices()
-            .into_iter()
-            .map(|choices| Self { choices })
-            .collect()
-    }
-
-    fn options_schema() -> Value {
-        os::choices()
-    }
-}
+select_kind_info!(SingleSelect, "single_select");
 
 impl Kind for SingleSelect {
     fn options_json(&self) -> Value {
@@ -139,27 +147,7 @@ pub struct MultiSelect {
     pub choices: Vec<Choice>,
 }
 
-impl KindInfo for MultiSelect {
-    const NAME: &'static str = "multi_select";
-    const OPTION_KEYS: &'static [&'static str] = &["choices"];
-
-    fn parse(options: &Options<'_>) -> Result<Self, OptionsError> {
-        Ok(Self {
-            choices: parse_choices(options.map())?,
-        })
-    }
-
-    fn examples(_: TableId) -> Vec<Self> {
-        example_choices()
-            .into_iter()
-            .map(|choices| Self { choices })
-            .collect()
-    }
-
-    fn options_schema() -> Value {
-        os::choices()
-    }
-}
+select_kind_info!(MultiSelect, "multi_select");
 
 impl Kind for MultiSelect {
     fn options_json(&self) -> Value {

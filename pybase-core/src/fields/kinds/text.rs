@@ -8,6 +8,7 @@ use crate::fields::cell::{CellError, expected};
 use crate::fields::decimal::number_text;
 use crate::fields::kind::{
     Kind, KindInfo, Options, OptionsError, Storage, ValueKind, operand_as_cell,
+    optionless_kind_info,
 };
 use crate::fields::options_schema as os;
 use crate::ids::TableId;
@@ -93,22 +94,7 @@ impl Kind for Text {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LongText;
 
-impl KindInfo for LongText {
-    const NAME: &'static str = "long_text";
-    const OPTION_KEYS: &'static [&'static str] = &[];
-
-    fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
-        Ok(Self)
-    }
-
-    fn examples(_: TableId) -> Vec<Self> {
-        vec![Self]
-    }
-
-    fn options_schema() -> Value {
-        os::none()
-    }
-}
+optionless_kind_info!(LongText, "long_text");
 
 impl Kind for LongText {
     fn options_json(&self) -> Value {
@@ -145,22 +131,7 @@ macro_rules! checked_text {
         #[derive(Debug, Clone, PartialEq, Eq, Default)]
         pub struct $name;
 
-        impl KindInfo for $name {
-            const NAME: &'static str = $api;
-            const OPTION_KEYS: &'static [&'static str] = &[];
-
-            fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
-                Ok(Self)
-            }
-
-            fn examples(_: TableId) -> Vec<Self> {
-                vec![Self]
-            }
-
-            fn options_schema() -> Value {
-                os::none()
-            }
-        }
+        optionless_kind_info!($name, $api);
 
         impl Kind for $name {
             fn options_json(&self) -> Value {

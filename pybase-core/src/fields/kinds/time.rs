@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::fields::cell::{CellError, expected};
 use crate::fields::kind::{
     Kind, KindInfo, Options, OptionsError, Storage, ValueKind, operand_as_cell, opt_err,
+    optionless_kind_info,
 };
 use crate::fields::options_schema as os;
 use crate::ids::TableId;
@@ -19,22 +20,7 @@ use crate::query::eval::TIME_FORMAT;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Date;
 
-impl KindInfo for Date {
-    const NAME: &'static str = "date";
-    const OPTION_KEYS: &'static [&'static str] = &[];
-
-    fn parse(_: &Options<'_>) -> Result<Self, OptionsError> {
-        Ok(Self)
-    }
-
-    fn examples(_: TableId) -> Vec<Self> {
-        vec![Self]
-    }
-
-    fn options_schema() -> Value {
-        os::none()
-    }
-}
+optionless_kind_info!(Date, "date");
 
 impl Kind for Date {
     fn options_json(&self) -> Value {
