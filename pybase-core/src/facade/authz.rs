@@ -289,12 +289,9 @@ impl Pybase {
             .get_field(id)
             .await
             .map_err(|e| not_found_as(e, "field"))?;
-        let table = self
-            .store
-            .get_table(field.table_id)
-            .await
-            .map_err(|e| not_found_as(e, "field"))?;
-        let scope = self.table_scope(principal, table, action, "field").await?;
+        let scope = self
+            .scope_of_table(principal, field.table_id, action, "field")
+            .await?;
         Ok((scope, field))
     }
 
@@ -310,12 +307,9 @@ impl Pybase {
             .get_view(id)
             .await
             .map_err(|e| not_found_as(e, "view"))?;
-        let table = self
-            .store
-            .get_table(view.table_id)
-            .await
-            .map_err(|e| not_found_as(e, "view"))?;
-        let scope = self.table_scope(principal, table, action, "view").await?;
+        let scope = self
+            .scope_of_table(principal, view.table_id, action, "view")
+            .await?;
         Ok((scope, view))
     }
 
@@ -327,13 +321,25 @@ impl Pybase {
         table: TableId,
         action: Action,
     ) -> Result<TableScope> {
+        self.scope_of_table(principal, table, action, "attachment")
+            .await
+    }
+
+    /// Loads `table` and checks `action`, naming `entity` when the caller
+    /// may not see it.
+    async fn scope_of_table(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        action: Action,
+        entity: &'static str,
+    ) -> Result<TableScope> {
         let table = self
             .store
             .get_table(table)
             .await
-            .map_err(|e| not_found_as(e, "attachment"))?;
-        self.table_scope(principal, table, action, "attachment")
-            .await
+            .map_err(|e| not_found_as(e, entity))?;
+        self.table_scope(principal, table, action, entity).await
     }
 }
 

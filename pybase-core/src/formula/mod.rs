@@ -3,7 +3,7 @@
 //!
 //! - [`parse`] turns formula text into an [`Expr`] with byte spans, or a
 //!   [`FormulaError`] naming the position and what was expected.
-//! - [`print`] renders an [`Expr`] back to canonical text;
+//! - [`print()`] renders an [`Expr`] back to canonical text;
 //!   `parse(print(e)) == e` (spans are not compared).
 //! - [`evaluate`] computes a [`Value`] from an [`Expr`], reading fields
 //!   through a caller-supplied [`FieldSource`].
