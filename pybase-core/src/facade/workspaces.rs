@@ -90,26 +90,25 @@ fn slugify(name: &str) -> String {
 }
 
 impl Pybase {
-    /// Refuses `workspaces` unless the caller is a member of each, naming
-    /// the first other one as `workspaces[i]` (an API key limited to a
-    /// workspace its user cannot see would see nothing; an unknown
-    /// workspace and one of others read alike).
+    /// Refuses `workspaces` unless the caller is a member of each (an API
+    /// key limited to a workspace its user cannot see would see nothing):
+    /// `NotFound`, as for any workspace a non-member names, so an unknown
+    /// workspace and one of others read alike.
     pub async fn check_member_of_all(
         &self,
         principal: &Principal,
         workspaces: &[WorkspaceId],
     ) -> Result<()> {
-        for (i, ws) in workspaces.iter().enumerate() {
+        for ws in workspaces {
             if self
                 .store
                 .member_role(*ws, principal.user_id())
                 .await?
                 .is_none()
             {
-                return Err(Error::invalid(
-                    format!("workspaces[{i}]"),
-                    "expected a workspace you are a member of",
-                ));
+                return Err(Error::NotFound {
+                    entity: "workspace (one you are a member of)",
+                });
             }
         }
         Ok(())

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
-use crate::openapi::responses::{DeleteErrors, Forbidden, Invalid, Unauthorized};
+use crate::openapi::responses::{DeleteErrors, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::routes::{Page, PageParams};
 use crate::state::AppState;
 
@@ -37,7 +37,7 @@ pub struct CreatedKey {
     request_body = pybase_core::auth::NewApiKey,
     responses(
         (status = 201, description = "created; `key` is shown only here", body = CreatedKey),
-        Unauthorized, Forbidden, Invalid,
+        Unauthorized, Forbidden, NotFound, Invalid,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn create(
