@@ -1,5 +1,7 @@
 //! Workspaces and members.
 
+use std::collections::HashSet;
+
 use super::authz::WorkspaceScope;
 use super::inputs::{NewMember, NewWorkspace, WorkspacePatch};
 use super::{Pybase, not_found_as};
@@ -99,19 +101,21 @@ impl Pybase {
         principal: &Principal,
         workspaces: &[WorkspaceId],
     ) -> Result<()> {
-        for ws in workspaces {
-            if self
-                .store
-                .member_role(*ws, principal.user_id())
-                .await?
-                .is_none()
-            {
-                return Err(Error::NotFound {
-                    entity: "workspace (one you are a member of)",
-                });
-            }
+        // One read of the user's memberships, however long the list is.
+        let mine: HashSet<WorkspaceId> = self
+            .store
+            .list_workspaces(principal.user_id())
+            .await?
+            .into_iter()
+            .map(|(ws, _)| ws.id)
+            .collect();
+        if workspaces.iter().all(|ws| mine.contains(ws)) {
+            Ok(())
+        } else {
+            Err(Error::NotFound {
+                entity: "workspace (one you are a member of)",
+            })
         }
-        Ok(())
     }
 
     /// Creates a workspace whose owner is the caller. API keys need the
