@@ -38,6 +38,8 @@ pub fn unique_constraint(name: &str) -> (&'static str, &'static str) {
         "fields_pkey" => ("field", "id"),
         "views_pkey" => ("view", "id"),
         "records_pkey" => ("record", "id"),
+        // The primary key of a records table (crate::layout): `r_<table>_pkey`.
+        n if n.starts_with("r_") && n.ends_with("_pkey") => ("record", "id"),
         "attachments_pkey" => ("attachment", "id"),
         "sessions_pkey" => ("refresh_token", "id"),
         "sessions_token_hash_key" => ("refresh_token", "token_hash"),
@@ -46,6 +48,14 @@ pub fn unique_constraint(name: &str) -> (&'static str, &'static str) {
         "api_keys_pkey" => ("api_key", "id"),
         _ => ("row", "unique"),
     }
+}
+
+/// The user table id in PostgreSQL's `relation "r_<id>" does not exist`.
+fn missing_records_table(message: &str) -> Option<&str> {
+    let name = message
+        .strip_prefix("relation \"r_")?
+        .strip_suffix("\" does not exist")?;
+    crate::layout::ddl_id(name).ok()
 }
 
 /// The SQLSTATE of a database error, if it is one.
@@ -78,6 +88,11 @@ impl From<PgError> for StoreError {
                         field: "value".to_owned(),
                         expected: "text without NUL characters".to_owned(),
                     }
+                }
+                // undefined_table: a records table (crate::layout) whose
+                // user table was deleted after the caller's checks.
+                Some("42P01") if missing_records_table(db.message()).is_some() => {
+                    Self::not_found("table", missing_records_table(db.message()).unwrap_or(""))
                 }
                 // connection_exception (08xxx), admin_shutdown,
                 // crash_shutdown, cannot_connect_now: the server is going

@@ -21,6 +21,7 @@
 
 mod auth;
 mod error;
+mod layout;
 mod nul;
 mod query;
 mod records;
@@ -38,7 +39,7 @@ pub use error::unique_constraint;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pybase_core::StoreResult;
+use pybase_core::{StoreError, StoreResult};
 use pybase_core::store::StoreHealth;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -111,7 +112,8 @@ impl PgStore {
         MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| PgError::from(e).into())
+            .map_err(|e| StoreError::from(PgError::from(e)))?;
+        layout::split_shared_records(&self.pool).await
     }
 
     /// The underlying connection pool.

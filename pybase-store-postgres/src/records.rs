@@ -13,13 +13,14 @@ use pybase_core::store::{
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::PgStore;
 use crate::error::ResultExt;
 use crate::nul::{decode_value, encode_value, encoded};
 use crate::query::Compiler;
-use crate::rows::{self, ATTACHMENT_COLUMNS, RECORD_COLUMNS};
+use crate::layout::{on, record_columns, rel};
+use crate::rows::{self, ATTACHMENT_COLUMNS};
 use crate::sql::{Sql, cols};
 
 /// Cells as stored: a JSON object with NUL-escaped strings.
@@ -85,16 +86,15 @@ async fn insert_records(
         .map(|r| r.created_by.as_ref().map(UserId::as_str))
         .collect();
     let times: Vec<Timestamp> = records.iter().map(|r| r.created_time).collect();
-    let found = sqlx::query(cols(
-        RECORD_COLUMNS,
-        "INSERT INTO records (id, table_id, autonumber, data, created_by, updated_by, \
+    let found = sqlx::query(on(
+        table,
+        "INSERT INTO {records} (id, autonumber, data, created_by, updated_by, \
          created_time, updated_time) \
-         SELECT r.id, $1, r.autonumber, r.data, r.created_by, r.created_by, r.created_time, \
-         r.created_time FROM UNNEST($2::text[], $3::int8[], $4::jsonb[], $5::text[], \
-         $6::timestamptz[]) AS r(id, autonumber, data, created_by, created_time) \
+         SELECT r.id, r.autonumber, r.data, r.created_by, r.created_by, r.created_time, \
+         r.created_time FROM UNNEST($1::text[], $2::int8[], $3::jsonb[], $4::text[], \
+         $5::timestamptz[]) AS r(id, autonumber, data, created_by, created_time) \
          RETURNING {}",
-    ))
-    .bind(table.as_str())
+    )?)
     .bind(ids)
     .bind(autonumbers)
     .bind(data)
@@ -117,14 +117,13 @@ async fn apply_patch(
     by: Option<UserId>,
 ) -> StoreResult<Option<Record>> {
     let unset: Vec<&str> = patch.unset.iter().map(FieldId::as_str).collect();
-    let row = sqlx::query(cols(
-        RECORD_COLUMNS,
-        "UPDATE records SET \
-         data = (CASE WHEN $3 THEN $4::jsonb ELSE data || $4::jsonb END) - $5::text[], \
-         updated_time = $6, updated_by = $7 \
-         WHERE table_id = $1 AND id = $2 AND deleted_time IS NULL RETURNING {}",
-    ))
-    .bind(table.as_str())
+    let row = sqlx::query(on(
+        table,
+        "UPDATE {records} SET \
+         data = (CASE WHEN $2 THEN $3::jsonb ELSE data || $3::jsonb END) - $4::text[], \
+         updated_time = $5, updated_by = $6 \
+         WHERE id = $1 AND deleted_time IS NULL RETURNING {}",
+    )?)
     .bind(patch.id.as_str())
     .bind(patch.replace)
     .bind(stored(&patch.set))
@@ -139,10 +138,10 @@ async fn apply_patch(
 
 /// The SQL of [`apply_patch_guarded`].
 const GUARDED_UPDATE: &str = concat!(
-    "UPDATE records SET ",
+    "UPDATE {records} SET ",
     "data = (CASE WHEN $3 THEN $4::jsonb ELSE data || $4::jsonb END) - $5::text[], ",
     "updated_time = $6, updated_by = $7 ",
-    "WHERE table_id = $1 AND id = $2 AND deleted_time IS NULL AND EXISTS (",
+    "WHERE id = $2 AND deleted_time IS NULL AND EXISTS (",
     "SELECT 1 FROM tables t JOIN workspace_members m ",
     "ON m.workspace_id = t.workspace_id AND m.user_id = $8 ",
     "WHERE t.id = $1 AND t.workspace_id = $9 AND m.role = ANY($10::text[]) AND ",
@@ -164,7 +163,7 @@ async fn apply_patch_guarded(
     let unset: Vec<&str> = patch.unset.iter().map(FieldId::as_str).collect();
     let roles: Vec<&str> = guard.roles.iter().map(|r| r.as_str()).collect();
     let key: Vec<&str> = guard.fields.version.0.iter().map(String::as_str).collect();
-    let row = sqlx::query(cols(RECORD_COLUMNS, GUARDED_UPDATE))
+    let row = sqlx::query(on(table, GUARDED_UPDATE)?)
         .bind(table.as_str())
         .bind(patch.id.as_str())
         .bind(patch.replace)
@@ -193,11 +192,11 @@ async fn apply_patches(
     by: Option<UserId>,
 ) -> StoreResult<Vec<Record>> {
     let ids: Vec<&str> = patches.iter().map(|p| p.id.as_str()).collect();
-    let live: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM records WHERE table_id = $1 AND id = ANY($2) AND deleted_time IS NULL \
+    let live: Vec<String> = sqlx::query_scalar(on(
+        table,
+        "SELECT id FROM {records} WHERE id = ANY($1) AND deleted_time IS NULL \
          ORDER BY id FOR UPDATE",
-    )
-    .bind(table.as_str())
+    )?)
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await
@@ -212,18 +211,17 @@ async fn apply_patches(
         .iter()
         .map(|p| Value::Array(p.unset.iter().map(|f| Value::from(f.as_str())).collect()))
         .collect();
-    let found = sqlx::query(cols(
-        RECORD_COLUMNS,
-        "UPDATE records r SET \
+    let sql = format!(
+        "UPDATE {} r SET \
          data = (CASE WHEN p.replace THEN p.set ELSE r.data || p.set END) \
          - ARRAY(SELECT jsonb_array_elements_text(p.unset)), \
-         updated_time = $6, updated_by = $7 \
-         FROM UNNEST($2::text[], $3::bool[], $4::jsonb[], $5::jsonb[]) AS p(id, replace, set, unset) \
-         WHERE r.table_id = $1 AND r.id = p.id AND r.deleted_time IS NULL \
-         RETURNING r.id, r.table_id, r.autonumber, r.data, r.created_by, r.updated_by, \
-         r.created_time, r.updated_time, r.deleted_time",
-    ))
-    .bind(table.as_str())
+         updated_time = $5, updated_by = $6 \
+         FROM UNNEST($1::text[], $2::bool[], $3::jsonb[], $4::jsonb[]) AS p(id, replace, set, unset) \
+         WHERE r.id = p.id AND r.deleted_time IS NULL RETURNING {}",
+        rel(table)?,
+        record_columns(table, Some("r"))?
+    );
+    let found = sqlx::query(AssertSqlSafe(sql))
     .bind(&ids)
     .bind(replace)
     .bind(sets)
@@ -255,11 +253,11 @@ async fn find_merge_target(
             _ => absent.push(f.as_str()),
         }
     }
-    let found: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM records WHERE table_id = $1 AND deleted_time IS NULL \
-         AND data @> $2 AND NOT (data ?| $3::text[]) ORDER BY id LIMIT 2",
-    )
-    .bind(table.as_str())
+    let found: Vec<String> = sqlx::query_scalar(on(
+        table,
+        "SELECT id FROM {records} WHERE deleted_time IS NULL \
+         AND data @> $1 AND NOT (data ?| $2::text[]) ORDER BY id LIMIT 2",
+    )?)
     .bind(Value::Object(present))
     .bind(absent)
     .fetch_all(&mut *conn)
@@ -311,12 +309,10 @@ impl RecordsStore for PgStore {
         id: RecordId,
         include_deleted: bool,
     ) -> StoreResult<Record> {
-        let row = sqlx::query(cols(
-            RECORD_COLUMNS,
-            "SELECT {} FROM records WHERE table_id = $1 AND id = $2 \
-             AND ($3 OR deleted_time IS NULL)",
-        ))
-        .bind(table.as_str())
+        let row = sqlx::query(on(
+            table,
+            "SELECT {} FROM {records} WHERE id = $1 AND ($2 OR deleted_time IS NULL)",
+        )?)
         .bind(id.as_str())
         .bind(include_deleted)
         .fetch_optional(&self.pool)
@@ -379,7 +375,11 @@ impl RecordsStore for PgStore {
         // One statement checks and writes; like `update_records` for one
         // patch, it needs no BEGIN/COMMIT.
         let mut conn = self.pool.acquire().await.db()?;
-        apply_patch_guarded(&mut conn, table, patch, guard, at, by).await
+        match apply_patch_guarded(&mut conn, table, patch, guard, at, by).await {
+            // No records table: the table is absent, which is "stale" here.
+            Err(StoreError::NotFound { entity: "table", .. }) => Ok(None),
+            other => other,
+        }
     }
 
     async fn upsert_records(
@@ -453,11 +453,11 @@ impl RecordsStore for PgStore {
         }
         let mut tx = self.pool.begin().await.db()?;
         let texts: Vec<&str> = ids.iter().map(RecordId::as_str).collect();
-        let deleted: Vec<String> = sqlx::query_scalar(
-            "UPDATE records SET deleted_time = $3 \
-             WHERE table_id = $1 AND id = ANY($2) AND deleted_time IS NULL RETURNING id",
-        )
-        .bind(table.as_str())
+        let deleted: Vec<String> = sqlx::query_scalar(on(
+            table,
+            "UPDATE {records} SET deleted_time = $2 \
+             WHERE id = ANY($1) AND deleted_time IS NULL RETURNING id",
+        )?)
         .bind(texts)
         .bind(at)
         .fetch_all(&mut *tx)
@@ -475,11 +475,10 @@ impl RecordsStore for PgStore {
     }
 
     async fn restore_record(&self, table: TableId, id: RecordId) -> StoreResult<Record> {
-        let row = sqlx::query(cols(
-            RECORD_COLUMNS,
-            "UPDATE records SET deleted_time = NULL WHERE table_id = $1 AND id = $2 RETURNING {}",
-        ))
-        .bind(table.as_str())
+        let row = sqlx::query(on(
+            table,
+            "UPDATE {records} SET deleted_time = NULL WHERE id = $1 RETURNING {}",
+        )?)
         .bind(id.as_str())
         .fetch_optional(&self.pool)
         .await
@@ -504,11 +503,10 @@ impl RecordsStore for PgStore {
         ids: &[RecordId],
     ) -> StoreResult<Vec<RecordId>> {
         let texts: Vec<&str> = ids.iter().map(RecordId::as_str).collect();
-        let found: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM records WHERE table_id = $1 AND id = ANY($2) \
-             AND deleted_time IS NULL ORDER BY id",
-        )
-        .bind(table.as_str())
+        let found: Vec<String> = sqlx::query_scalar(on(
+            table,
+            "SELECT id FROM {records} WHERE id = ANY($1) AND deleted_time IS NULL ORDER BY id",
+        )?)
         .bind(texts)
         .fetch_all(&self.pool)
         .await
@@ -524,11 +522,10 @@ impl RecordsStore for PgStore {
         table: TableId,
         field: FieldId,
     ) -> StoreResult<Vec<(RecordId, Value)>> {
-        let found = sqlx::query(
-            "SELECT id, data -> $2 AS cell FROM records \
-             WHERE table_id = $1 AND data ? $2 ORDER BY id",
-        )
-        .bind(table.as_str())
+        let found = sqlx::query(on(
+            table,
+            "SELECT id, data -> $1 AS cell FROM {records} WHERE data ? $1 ORDER BY id",
+        )?)
         .bind(field.as_str())
         .fetch_all(&self.pool)
         .await
@@ -631,8 +628,7 @@ fn compile_query(query: &RecordQuery, limit: usize) -> StoreResult<Sql> {
 
 /// Appends the SQL of a page to `sql`.
 fn compile_query_into(sql: &mut Sql, query: &RecordQuery, limit: usize) -> StoreResult<()> {
-    let table = sql.arg(query.table_id.as_str().to_owned());
-    let mut wheres = vec![format!("table_id = {table}")];
+    let mut wheres = Vec::new();
     if !query.include_deleted {
         wheres.push("deleted_time IS NULL".to_owned());
     }
@@ -645,8 +641,14 @@ fn compile_query_into(sql: &mut Sql, query: &RecordQuery, limit: usize) -> Store
     let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
     let limit_param = sql.arg(fetch);
     let text = format!(
-        "SELECT {RECORD_COLUMNS} FROM records WHERE {} ORDER BY {order} LIMIT {limit_param}",
-        wheres.join(" AND ")
+        "SELECT {} FROM {} WHERE {} ORDER BY {order} LIMIT {limit_param}",
+        record_columns(query.table_id, None)?,
+        rel(query.table_id)?,
+        if wheres.is_empty() {
+            "TRUE".to_owned()
+        } else {
+            wheres.join(" AND ")
+        }
     );
     sql.push(&text);
     Ok(())

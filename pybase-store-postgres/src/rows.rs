@@ -17,10 +17,6 @@ use sqlx::postgres::PgRow;
 use crate::error::decode_error;
 use crate::nul::decode_value;
 
-/// Columns of `records` in the order [`record`] reads them.
-pub(crate) const RECORD_COLUMNS: &str = "id, table_id, autonumber, data, created_by, updated_by, \
-     created_time, updated_time, deleted_time";
-
 /// Columns of `users` read by [`user`] (plus the hash for credentials).
 pub(crate) const USER_COLUMNS: &str = "id, email, name, created_at, updated_at, password_hash";
 
@@ -121,7 +117,7 @@ pub(crate) fn cells(value: Value, column: &str) -> Result<Cells, sqlx::Error> {
     }
 }
 
-/// A record from [`RECORD_COLUMNS`].
+/// A record from [`crate::layout::record_columns`].
 pub(crate) fn record(row: &PgRow) -> Result<Record, sqlx::Error> {
     Ok(Record {
         id: parsed(row, "id")?,
@@ -136,7 +132,7 @@ pub(crate) fn record(row: &PgRow) -> Result<Record, sqlx::Error> {
     })
 }
 
-/// A record selected with [`RECORD_COLUMNS`] renamed to `{prefix}{column}`
+/// A record selected with [`crate::layout::record_columns`] renamed to `{prefix}{column}`
 /// (beside other tables' columns); `None` when no record was joined.
 pub(crate) fn record_prefixed(row: &PgRow, prefix: &str) -> Result<Option<Record>, sqlx::Error> {
     let c = |name: &str| format!("{prefix}{name}");

@@ -15,6 +15,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Row as _};
 
 use crate::PgStore;
 use crate::error::ResultExt;
+use crate::layout::{self, ddl_id, lock_table_ddl, rel};
 use crate::nul::{encode_value, encoded};
 use crate::rows::{self, FIELD_COLUMNS, TABLE_COLUMNS, VIEW_COLUMNS};
 use crate::sql::cols;
@@ -57,16 +58,6 @@ impl IndexKind {
             Self::Number => format!("\"records_num_{field}_desc\""),
         }
     }
-
-    /// The extended statistics kept beside the index. PostgreSQL ignores the
-    /// statistics of partial indexes when it estimates how many rows a
-    /// condition keeps; these give it the distribution of the cells.
-    fn statistics_name(self, field: &str) -> String {
-        match self {
-            Self::Text => format!("records_txt_{field}_st"),
-            Self::Number => format!("records_num_{field}_st"),
-        }
-    }
 }
 
 // The fields cache (`pybase_core::store::FieldsCache`) is keyed here by the
@@ -85,6 +76,22 @@ macro_rules! fields_key_sql {
 }
 pub(crate) use fields_key_sql;
 
+/// The columns of [`PgStore::access_row`]: the table `t`, the role of user
+/// `$2` and the fields' version key.
+macro_rules! access_columns {
+    () => {
+        concat!(
+            "SELECT t.id, t.base_id, t.workspace_id, t.name, t.description, ",
+            "t.primary_field_id, t.position, t.created_at, t.updated_at, ",
+            "(SELECT m.role FROM workspace_members m ",
+            "WHERE m.workspace_id = t.workspace_id AND m.user_id = $2) AS member_role, ",
+            fields_key_sql!(),
+            " AS fields_key"
+        )
+    };
+}
+
+
 impl PgStore {
     /// The table, the user's role and the fields' version key, and with
     /// `record` that live record (columns prefixed `r_`), in one statement;
@@ -95,15 +102,21 @@ impl PgStore {
         user: UserId,
         record: Option<RecordId>,
     ) -> StoreResult<Option<PgRow>> {
-        let query = match record {
-            None => sqlx::query(const_format_access(false)),
-            Some(_) => sqlx::query(const_format_access(true)),
-        };
-        let mut query = query.bind(table.as_str()).bind(user.as_str());
-        if let Some(id) = record {
-            query = query.bind(id.as_str().to_owned());
+        match record {
+            None => sqlx::query(concat!(access_columns!(), " FROM tables t WHERE t.id = $1"))
+            .bind(table.as_str())
+            .bind(user.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .db(),
+            Some(id) => sqlx::query(AssertSqlSafe(access_sql_with_record(table)?))
+                .bind(table.as_str())
+                .bind(user.as_str())
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .db(),
         }
-        query.fetch_optional(&self.pool).await.db()
     }
 
     /// [`TableAccess`] from a row of [`PgStore::access_row`], reading the
@@ -130,66 +143,20 @@ impl PgStore {
     }
 }
 
-/// The SQL of [`PgStore::access_row`], with or without the joined record.
-fn const_format_access(with_record: bool) -> &'static str {
-    if with_record {
-        concat!(
-            "SELECT t.id, t.base_id, t.workspace_id, t.name, t.description, ",
-            "t.primary_field_id, t.position, t.created_at, t.updated_at, ",
-            "(SELECT m.role FROM workspace_members m ",
-            "WHERE m.workspace_id = t.workspace_id AND m.user_id = $2) AS member_role, ",
-            fields_key_sql!(),
-            " AS fields_key, ",
-            "r.id AS r_id, r.table_id AS r_table_id, r.autonumber AS r_autonumber, ",
-            "r.data AS r_data, r.created_by AS r_created_by, r.updated_by AS r_updated_by, ",
-            "r.created_time AS r_created_time, r.updated_time AS r_updated_time, ",
-            "r.deleted_time AS r_deleted_time ",
-            "FROM tables t LEFT JOIN records r ",
-            "ON r.table_id = t.id AND r.id = $3 AND r.deleted_time IS NULL ",
-            "WHERE t.id = $1"
-        )
-    } else {
-        concat!(
-            "SELECT t.id, t.base_id, t.workspace_id, t.name, t.description, ",
-            "t.primary_field_id, t.position, t.created_at, t.updated_at, ",
-            "(SELECT m.role FROM workspace_members m ",
-            "WHERE m.workspace_id = t.workspace_id AND m.user_id = $2) AS member_role, ",
-            fields_key_sql!(),
-            " AS fields_key ",
-            "FROM tables t WHERE t.id = $1"
-        )
-    }
-}
-
-/// An id checked once more before it is written into DDL (which cannot take
-/// parameters): only the 17 base62 characters core's id types allow.
-fn ddl_id(id: &str) -> StoreResult<&str> {
-    if id.len() == pybase_core::ids::ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        Ok(id)
-    } else {
-        Err(StoreError::Invalid {
-            field: "id".to_owned(),
-            expected: "a base62 id".to_owned(),
-        })
-    }
-}
-
-/// Key of the transaction-level advisory lock that every transaction which
-/// may change cell indexes on `records` takes first, before any lock on
-/// `records`. Index DDL and the `ANALYZE` after it take table locks in an
-/// order two such transactions can reverse (a `CREATE INDEX` share lock,
-/// then `ANALYZE`'s share-update-exclusive lock), which deadlocked
-/// concurrent table and field creations; one at a time, they cannot.
-const INDEX_DDL_LOCK: i64 = 0x7079_6261_7365_6978; // "pybaseix"
-
-/// Takes the index-DDL lock for the rest of the transaction on `conn`.
-pub(crate) async fn lock_index_ddl(conn: &mut PgConnection) -> StoreResult<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(INDEX_DDL_LOCK)
-        .execute(&mut *conn)
-        .await
-        .db()?;
-    Ok(())
+/// The SQL of [`PgStore::access_row`] with the live record `$3` of `table`
+/// joined (columns prefixed `r_`).
+fn access_sql_with_record(table: TableId) -> StoreResult<String> {
+    let t = ddl_id(table.as_str())?;
+    Ok(format!(
+        "{}, r.id AS r_id, '{t}'::text AS r_table_id, r.autonumber AS r_autonumber, \
+         r.data AS r_data, r.created_by AS r_created_by, r.updated_by AS r_updated_by, \
+         r.created_time AS r_created_time, r.updated_time AS r_updated_time, \
+         r.deleted_time AS r_deleted_time \
+         FROM tables t LEFT JOIN {} r ON r.id = $3 AND r.deleted_time IS NULL \
+         WHERE t.id = $1",
+        access_columns!(),
+        rel(table)?
+    ))
 }
 
 /// The SQL expression an index of `kind` keeps for field `fld` (a checked id).
@@ -205,71 +172,51 @@ fn index_expression(kind: IndexKind, fld: &str) -> String {
     }
 }
 
-/// Creates or drops the cell index of `field` (in `table`) to match its flag
-/// and type.
-async fn sync_index(conn: &mut PgConnection, table: TableId, field: &Field) -> StoreResult<()> {
+/// Creates or drops the cell indexes of `field` (in `table`) to match its
+/// flag and type. Returns whether an index was built (the caller then has
+/// the table analysed, after commit). Callers hold [`lock_table_ddl`].
+///
+/// The indexes are on the table's own records table and not partial, so
+/// PostgreSQL keeps statistics of their expressions when it analyses the
+/// table (it ignores those of partial indexes).
+pub(crate) async fn sync_index(
+    conn: &mut PgConnection,
+    table: TableId,
+    field: &Field,
+) -> StoreResult<bool> {
     let fld = ddl_id(field.id.as_str())?;
-    let tbl = ddl_id(table.as_str())?;
+    let rel = rel(table)?;
     let want = IndexKind::of(field);
+    let mut built = false;
     for kind in IndexKind::ALL {
         if want == Some(kind) {
-            let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
-                .bind(kind.desc_name(fld))
-                .fetch_one(&mut *conn)
-                .await
-                .db()?;
-            let ddl = format!(
-                "CREATE INDEX IF NOT EXISTS {} ON records {} \
-                 WHERE table_id = '{tbl}' AND deleted_time IS NULL",
-                kind.name(fld),
-                index_expression(kind, fld)
-            );
-            sqlx::query(AssertSqlSafe(ddl))
-                .execute(&mut *conn)
-                .await
-                .db()?;
-            let ddl = format!(
-                "CREATE INDEX IF NOT EXISTS {} ON records ({} DESC NULLS LAST) \
-                 WHERE table_id = '{tbl}' AND deleted_time IS NULL",
-                kind.desc_name(fld),
-                index_expression(kind, fld)
-            );
-            sqlx::query(AssertSqlSafe(ddl))
-                .execute(&mut *conn)
-                .await
-                .db()?;
-            let ddl = format!(
-                "CREATE STATISTICS IF NOT EXISTS \"{}\" ON {} FROM records",
-                kind.statistics_name(fld),
-                index_expression(kind, fld)
-            );
-            sqlx::query(AssertSqlSafe(ddl))
-                .execute(&mut *conn)
-                .await
-                .db()?;
-            if exists.is_none() {
-                // New indexes and statistics are worthless to the planner
-                // until analysed; autovacuum may take minutes to get there.
-                sqlx::query("ANALYZE records")
+            if layout::relation_exists(conn, &kind.desc_name(fld)).await? {
+                continue;
+            }
+            let expr = index_expression(kind, fld);
+            for ddl in [
+                format!("CREATE INDEX IF NOT EXISTS {} ON {rel} {expr}", kind.name(fld)),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {rel} ({expr} DESC NULLS LAST)",
+                    kind.desc_name(fld)
+                ),
+            ] {
+                sqlx::query(AssertSqlSafe(ddl))
                     .execute(&mut *conn)
                     .await
                     .db()?;
             }
+            built = true;
         } else {
             drop_index(conn, kind, fld).await?;
         }
     }
-    Ok(())
+    Ok(built)
 }
 
 async fn drop_index(conn: &mut PgConnection, kind: IndexKind, fld: &str) -> StoreResult<()> {
-    // Looking the name up first avoids taking a lock on `records` for nothing.
-    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
-        .bind(kind.name(fld))
-        .fetch_one(&mut *conn)
-        .await
-        .db()?;
-    if exists.is_some() {
+    // Looking the name up first avoids taking a lock on the table for nothing.
+    if layout::relation_exists(conn, &kind.name(fld)).await? {
         for name in [kind.name(fld), kind.desc_name(fld)] {
             let ddl = format!("DROP INDEX IF EXISTS {name}");
             sqlx::query(AssertSqlSafe(ddl))
@@ -278,22 +225,6 @@ async fn drop_index(conn: &mut PgConnection, kind: IndexKind, fld: &str) -> Stor
                 .db()?;
         }
     }
-    let stats: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM pg_statistic_ext WHERE stxname = $1")
-            .bind(kind.statistics_name(fld))
-            .fetch_optional(&mut *conn)
-            .await
-            .db()?;
-    if stats.is_some() {
-        let ddl = format!(
-            "DROP STATISTICS IF EXISTS \"{}\"",
-            kind.statistics_name(fld)
-        );
-        sqlx::query(AssertSqlSafe(ddl))
-            .execute(&mut *conn)
-            .await
-            .db()?;
-    }
     Ok(())
 }
 
@@ -301,31 +232,6 @@ async fn drop_field_indexes(conn: &mut PgConnection, field: FieldId) -> StoreRes
     let fld = ddl_id(field.as_str())?;
     for kind in IndexKind::ALL {
         drop_index(conn, kind, fld).await?;
-    }
-    Ok(())
-}
-
-/// Drops the cell indexes of every indexed field of the tables matching
-/// `condition` (fixed SQL on `tables t` with one parameter, `$1`); used before
-/// a table, base or workspace is deleted.
-pub(crate) async fn drop_cell_indexes_where(
-    conn: &mut PgConnection,
-    condition: &'static str,
-    id: &str,
-) -> StoreResult<()> {
-    let sql = format!(
-        "SELECT f.id FROM fields f JOIN tables t ON t.id = f.table_id \
-         WHERE f.indexed AND {condition}"
-    );
-    let ids: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await
-        .db()?;
-    for id in ids {
-        let field =
-            FieldId::parse(&id).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
-        drop_field_indexes(conn, field).await?;
     }
     Ok(())
 }
@@ -440,8 +346,7 @@ impl SchemaStore for PgStore {
 
     async fn delete_base(&self, id: BaseId) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
-        lock_index_ddl(&mut tx).await?;
-        drop_cell_indexes_where(&mut tx, "t.base_id = $1", id.as_str()).await?;
+        layout::drop_records_tables_where(&mut tx, "t.base_id = $1", id.as_str()).await?;
         let done = sqlx::query("DELETE FROM bases WHERE id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)
@@ -455,7 +360,6 @@ impl SchemaStore for PgStore {
 
     async fn create_table(&self, table: &Table, fields: &[Field]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
-        lock_index_ddl(&mut tx).await?;
         sqlx::query(
             "INSERT INTO tables (id, base_id, workspace_id, name, description, primary_field_id, \
              position, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -472,9 +376,11 @@ impl SchemaStore for PgStore {
         .execute(&mut *tx)
         .await
         .or_missing("base", table.base_id.as_str())?;
+        layout::create_records_table(&mut tx, table.id).await?;
         for field in fields {
             insert_field(&mut tx, field).await?;
-            sync_index(&mut tx, field.table_id, field).await?;
+            // An empty table: building its indexes is instant.
+            sync_index(&mut tx, table.id, field).await?;
         }
         tx.commit().await.db()
     }
@@ -523,8 +429,7 @@ impl SchemaStore for PgStore {
 
     async fn delete_table(&self, id: TableId) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
-        lock_index_ddl(&mut tx).await?;
-        drop_cell_indexes_where(&mut tx, "t.id = $1", id.as_str()).await?;
+        layout::drop_records_tables_where(&mut tx, "t.id = $1", id.as_str()).await?;
         let done = sqlx::query("DELETE FROM tables WHERE id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)
@@ -538,10 +443,14 @@ impl SchemaStore for PgStore {
 
     async fn create_field(&self, field: &Field) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
-        lock_index_ddl(&mut tx).await?;
+        lock_table_ddl(&mut tx, field.table_id).await?;
         insert_field(&mut tx, field).await?;
-        sync_index(&mut tx, field.table_id, field).await?;
-        tx.commit().await.db()
+        let built = sync_index(&mut tx, field.table_id, field).await?;
+        tx.commit().await.db()?;
+        if built {
+            layout::analyze_later(&self.pool, field.table_id);
+        }
+        Ok(())
     }
 
     async fn get_field(&self, id: FieldId) -> StoreResult<Field> {
@@ -568,10 +477,14 @@ impl SchemaStore for PgStore {
 
     async fn update_field(&self, field: &Field) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
-        lock_index_ddl(&mut tx).await?;
+        lock_table_ddl(&mut tx, field.table_id).await?;
         let table = save_field(&mut tx, field).await?;
-        sync_index(&mut tx, table, field).await?;
-        tx.commit().await.db()
+        let built = sync_index(&mut tx, table, field).await?;
+        tx.commit().await.db()?;
+        if built {
+            layout::analyze_later(&self.pool, table);
+        }
+        Ok(())
     }
 
     async fn replace_field(
@@ -593,16 +506,16 @@ impl SchemaStore for PgStore {
             }
         }
         let mut tx = self.pool.begin().await.db()?;
-        lock_index_ddl(&mut tx).await?;
+        lock_table_ddl(&mut tx, field.table_id).await?;
         let table = save_field(&mut tx, field).await?;
         if !ids.is_empty() {
-            sqlx::query(
-                "UPDATE records r SET data = CASE WHEN u.v IS NULL THEN r.data - $2 \
-                 ELSE r.data || jsonb_build_object($2::text, u.v) END \
-                 FROM UNNEST($3::text[], $4::jsonb[]) AS u(id, v) \
-                 WHERE r.table_id = $1 AND r.id = u.id",
-            )
-            .bind(table.as_str())
+            sqlx::query(layout::on(
+                table,
+                "UPDATE {records} r SET data = CASE WHEN u.v IS NULL THEN r.data - $1 \
+                 ELSE r.data || jsonb_build_object($1::text, u.v) END \
+                 FROM UNNEST($2::text[], $3::jsonb[]) AS u(id, v) \
+                 WHERE r.id = u.id",
+            )?)
             .bind(field.id.as_str())
             .bind(ids)
             .bind(values)
@@ -610,22 +523,38 @@ impl SchemaStore for PgStore {
             .await
             .db()?;
         }
-        sync_index(&mut tx, table, field).await?;
-        tx.commit().await.db()
+        let built = sync_index(&mut tx, table, field).await?;
+        tx.commit().await.db()?;
+        if built {
+            layout::analyze_later(&self.pool, table);
+        }
+        Ok(())
     }
 
     async fn delete_field(&self, id: FieldId) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
-        lock_index_ddl(&mut tx).await?;
         let table: Option<String> =
-            sqlx::query_scalar("DELETE FROM fields WHERE id = $1 RETURNING table_id")
+            sqlx::query_scalar("SELECT table_id FROM fields WHERE id = $1")
                 .bind(id.as_str())
                 .fetch_optional(&mut *tx)
                 .await
                 .db()?;
         let table = table.ok_or_else(|| StoreError::not_found("field", id))?;
-        sqlx::query("UPDATE records SET data = data - $2 WHERE table_id = $1 AND data ? $2")
-            .bind(&table)
+        let table =
+            TableId::parse(&table).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+        lock_table_ddl(&mut tx, table).await?;
+        let deleted = sqlx::query("DELETE FROM fields WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::not_found("field", id));
+        }
+        sqlx::query(layout::on(
+            table,
+            "UPDATE {records} SET data = data - $1 WHERE data ? $1",
+        )?)
             .bind(id.as_str())
             .execute(&mut *tx)
             .await

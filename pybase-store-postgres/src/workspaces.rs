@@ -11,7 +11,6 @@ use sqlx::Row;
 use crate::PgStore;
 use crate::error::{ResultExt, sqlstate};
 use crate::rows;
-use crate::schema::{drop_cell_indexes_where, lock_index_ddl};
 
 /// What a membership change does to the owners of a workspace.
 enum Change {
@@ -159,8 +158,8 @@ impl WorkspacesStore for PgStore {
 
     async fn delete_workspace(&self, id: WorkspaceId) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
-        lock_index_ddl(&mut tx).await?;
-        drop_cell_indexes_where(&mut tx, "t.workspace_id = $1", id.as_str()).await?;
+        crate::layout::drop_records_tables_where(&mut tx, "t.workspace_id = $1", id.as_str())
+            .await?;
         let done = sqlx::query("DELETE FROM workspaces WHERE id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)

@@ -88,8 +88,21 @@ const UNIQUES: &[(&str, &str, &str)] = &[
     ("password_resets.token_hash", "password_reset", "token_hash"),
 ];
 
+/// The user table id in SQLite's "no such table: r_<id>" (a records table
+/// of [`crate::layout`]).
+fn missing_records_table(message: &str) -> Option<&str> {
+    let name = message.strip_prefix("no such table: ")?.strip_prefix("r_")?;
+    crate::layout::ddl_id(name).ok()
+}
+
 fn unique_conflict(message: &str) -> Option<StoreError> {
     let detail = message.strip_prefix("UNIQUE constraint failed: ")?;
+    if let Some(rest) = detail.strip_prefix("r_") {
+        // A records table's primary key (crate::layout): `r_<table>.id`.
+        if rest.ends_with(".id") {
+            return Some(StoreError::conflict("record", "id"));
+        }
+    }
     UNIQUES
         .iter()
         .find(|(name, ..)| detail.starts_with(name))
@@ -111,6 +124,13 @@ impl From<Error> for StoreError {
                         rusqlite::Error::SqliteFailure(f, Some(msg.clone())),
                     )
                 })
+            }
+            // The user table was deleted between the caller's checks and
+            // this statement: its records table went with it.
+            Error::Sqlite(rusqlite::Error::SqliteFailure(_, Some(msg)))
+                if missing_records_table(&msg).is_some() =>
+            {
+                Self::not_found("table", missing_records_table(&msg).unwrap_or_default())
             }
             other => Self::backend(BACKEND, other),
         }

@@ -19,6 +19,7 @@
 
 mod auth;
 mod error;
+mod layout;
 mod migrate;
 mod records;
 mod rows;
@@ -45,7 +46,7 @@ const READERS: usize = 4;
 /// How long a connection waits for a lock held by another one.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prepared statements cached per connection.
-const STATEMENT_CACHE: usize = 128;
+const STATEMENT_CACHE: usize = 256;
 
 /// Where the database lives.
 #[derive(Clone)]

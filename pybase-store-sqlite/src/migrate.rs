@@ -9,11 +9,32 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
+/// One migration: a script, or a step that needs Rust (data moved table by
+/// table, DDL built from rows).
+#[derive(Clone, Copy)]
+pub(crate) enum Migration {
+    /// SQL statements run as one batch.
+    Sql(&'static str),
+    /// A function run on the migration's transaction.
+    Rust(fn(&Connection) -> Result<()>),
+}
+
+impl Migration {
+    fn apply(self, conn: &Connection) -> Result<()> {
+        match self {
+            Self::Sql(sql) => Ok(conn.execute_batch(sql)?),
+            Self::Rust(step) => step(conn),
+        }
+    }
+}
+
 /// Every migration, in order.
-pub(crate) const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_init.sql"),
-    include_str!("../migrations/0002_fields_version.sql"),
-    include_str!("../migrations/0003_token_cutoff.sql"),
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(include_str!("../migrations/0001_init.sql")),
+    Migration::Sql(include_str!("../migrations/0002_fields_version.sql")),
+    Migration::Sql(include_str!("../migrations/0003_token_cutoff.sql")),
+    // 0004: one records table per user table (crate::layout).
+    Migration::Rust(crate::layout::split_shared_records),
 ];
 
 /// The schema version of a database (`PRAGMA user_version`).
@@ -24,7 +45,7 @@ pub(crate) fn version(conn: &Connection) -> Result<i64> {
 /// Brings `conn`'s database up to `migrations.len()`, applying only the
 /// missing ones; refuses a database newer than `migrations`. Returns the
 /// number of migrations applied.
-pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<usize> {
+pub(crate) fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<usize> {
     let known = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
     let mut applied = 0;
     loop {
@@ -44,7 +65,7 @@ pub(crate) fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<usiz
         }
         let idx = usize::try_from(current)
             .map_err(|_| Error::corrupt("user_version", format!("negative version {current}")))?;
-        tx.execute_batch(migrations[idx])?;
+        migrations[idx].apply(&tx)?;
         tx.pragma_update(None, "user_version", current + 1)?;
         tx.commit()?;
         applied += 1;
@@ -72,15 +93,16 @@ mod tests {
         assert_eq!(version(&conn).unwrap(), 0);
         assert_eq!(migrate(&mut conn, MIGRATIONS).unwrap(), MIGRATIONS.len());
         assert_eq!(version(&conn).unwrap(), MIGRATIONS.len() as i64);
-        assert!(names(&conn).contains(&"records".to_owned()));
+        assert!(!names(&conn).contains(&"records".to_owned()));
+        assert!(names(&conn).contains(&"tables".to_owned()));
         // A second run is a no-op.
         assert_eq!(migrate(&mut conn, MIGRATIONS).unwrap(), 0);
     }
 
     #[test]
     fn an_old_database_gets_only_the_later_migrations_and_keeps_its_data() {
-        let v1 = "CREATE TABLE a (x INTEGER);";
-        let v2 = "ALTER TABLE a ADD COLUMN y INTEGER NOT NULL DEFAULT 7;";
+        let v1 = Migration::Sql("CREATE TABLE a (x INTEGER);");
+        let v2 = Migration::Sql("ALTER TABLE a ADD COLUMN y INTEGER NOT NULL DEFAULT 7;");
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(migrate(&mut conn, &[v1]).unwrap(), 1);
         conn.execute("INSERT INTO a (x) VALUES (1)", []).unwrap();
@@ -95,8 +117,8 @@ mod tests {
 
     #[test]
     fn a_failing_migration_leaves_the_previous_version_whole() {
-        let v1 = "CREATE TABLE a (x INTEGER);";
-        let bad = "CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);";
+        let v1 = Migration::Sql("CREATE TABLE a (x INTEGER);");
+        let bad = Migration::Sql("CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);");
         let mut conn = Connection::open_in_memory().unwrap();
         assert!(migrate(&mut conn, &[v1, bad]).is_err());
         assert_eq!(version(&conn).unwrap(), 1);
@@ -107,7 +129,7 @@ mod tests {
     fn a_newer_database_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", 5).unwrap();
-        let err = migrate(&mut conn, &["SELECT 1;"]).unwrap_err();
+        let err = migrate(&mut conn, &[Migration::Sql("SELECT 1;")]).unwrap_err();
         assert!(matches!(err, Error::TooNew { found: 5, known: 1 }), "{err}");
     }
 }

@@ -18,8 +18,9 @@ use serde_json::{Map, Value};
 
 use crate::SqliteStore;
 use crate::error::{Error, Result};
-use crate::rows::{RECORD_COLUMNS, fmt_time, id, id_list, opt_id, record, time};
-use crate::schema::{cell_path, indexed_fields, table_access_in};
+use crate::layout::{cell_path, record_columns, rel};
+use crate::rows::{fmt_time, id, id_list, opt_id, record, time};
+use crate::schema::{indexed_fields, table_access_in};
 use crate::sql::Sql;
 use crate::workspaces::role_of;
 
@@ -96,35 +97,44 @@ impl Change {
         by: Option<&str>,
     ) -> Result<Option<Record>> {
         let tail = format!(
-            "updated_time = ?3, updated_by = ?4 \
-             WHERE table_id = ?1 AND id = ?2 AND deleted_time IS NULL RETURNING {RECORD_COLUMNS}"
+            "updated_time = ?2, updated_by = ?3 \
+             WHERE id = ?1 AND deleted_time IS NULL RETURNING {}",
+            record_columns(table)?
         );
+        let rel = rel(table)?;
         let found = match self {
             Self::Replace(doc) => conn
-                .prepare_cached(&format!("UPDATE records SET data = jsonb(?5), {tail}"))?
-                .query_row(params![table, record, at, by, doc], crate::rows::record)
+                .prepare_cached(&format!("UPDATE {rel} SET data = jsonb(?4), {tail}"))?
+                .query_row(params![record, at, by, doc], crate::rows::record)
                 .optional()?,
             Self::Merge { clear: None, patch } => conn
                 .prepare_cached(&format!(
-                    "UPDATE records SET data = jsonb_patch(data, ?5), {tail}"
+                    "UPDATE {rel} SET data = jsonb_patch(data, ?4), {tail}"
                 ))?
-                .query_row(params![table, record, at, by, patch], crate::rows::record)
+                .query_row(params![record, at, by, patch], crate::rows::record)
                 .optional()?,
             Self::Merge {
                 clear: Some(clear),
                 patch,
             } => conn
                 .prepare_cached(&format!(
-                    "UPDATE records SET data = jsonb_patch(jsonb_patch(data, ?6), ?5), {tail}"
+                    "UPDATE {rel} SET data = jsonb_patch(jsonb_patch(data, ?5), ?4), {tail}"
                 ))?
-                .query_row(
-                    params![table, record, at, by, patch, clear],
-                    crate::rows::record,
-                )
+                .query_row(params![record, at, by, patch, clear], crate::rows::record)
                 .optional()?,
         };
         Ok(found)
     }
+}
+
+/// The statement reading one record of `table` by id (`?1`), including a
+/// soft-deleted one when `?2` is true.
+fn select_one(table: TableId) -> Result<String> {
+    Ok(format!(
+        "SELECT {} FROM {} WHERE id = ?1 AND (?2 OR deleted_time IS NULL)",
+        record_columns(table.as_str())?,
+        rel(table.as_str())?
+    ))
 }
 
 /// `NotFound` unless `table` exists.
@@ -153,19 +163,14 @@ fn insert(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result
     let by = r.created_by.as_ref().map(UserId::as_str);
     Ok(conn
         .prepare_cached(&format!(
-            "INSERT INTO records (id, table_id, data, autonumber, created_by, updated_by, \
-             created_time, updated_time) VALUES (?1, ?2, jsonb(?3), ?4, ?5, ?5, ?6, ?6) \
-             RETURNING {RECORD_COLUMNS}"
+            "INSERT INTO {} (id, data, autonumber, created_by, updated_by, \
+             created_time, updated_time) VALUES (?1, jsonb(?2), ?3, ?4, ?4, ?5, ?5) \
+             RETURNING {}",
+            rel(table)?,
+            record_columns(table)?
         ))?
         .query_row(
-            params![
-                r.id.as_str(),
-                table,
-                r.cells,
-                autonumber,
-                by,
-                r.created_time
-            ],
+            params![r.id.as_str(), r.cells, autonumber, by, r.created_time],
             record,
         )?)
 }
@@ -173,18 +178,12 @@ fn insert(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result
 /// Inserts a new record without reading it back (see `create_records`).
 fn insert_new(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result<()> {
     let by = r.created_by.as_ref().map(UserId::as_str);
-    conn.prepare_cached(
-        "INSERT INTO records (id, table_id, data, autonumber, created_by, updated_by, \
-         created_time, updated_time) VALUES (?1, ?2, jsonb(?3), ?4, ?5, ?5, ?6, ?6)",
-    )?
-    .execute(params![
-        r.id.as_str(),
-        table,
-        r.cells,
-        autonumber,
-        by,
-        r.created_time
-    ])?;
+    conn.prepare_cached(&format!(
+        "INSERT INTO {} (id, data, autonumber, created_by, updated_by, \
+         created_time, updated_time) VALUES (?1, jsonb(?2), ?3, ?4, ?4, ?5, ?5)",
+        rel(table)?
+    ))?
+    .execute(params![r.id.as_str(), r.cells, autonumber, by, r.created_time])?;
     Ok(())
 }
 
@@ -226,16 +225,18 @@ fn match_sql(
     merge_on: &[FieldId],
     cells: &Cells,
     indexed: HashSet<FieldId>,
-) -> (String, Vec<SqlValue>) {
+) -> Result<(String, Vec<SqlValue>)> {
     let mut sql = Sql::with_indexed(indexed);
-    let t = sql.bind(table.to_string());
-    let mut text = format!("SELECT id FROM records WHERE table_id = {t} AND deleted_time IS NULL");
+    let mut text = format!(
+        "SELECT id FROM {} AS records WHERE deleted_time IS NULL",
+        rel(table.as_str())?
+    );
     for f in merge_on {
         text.push_str(" AND ");
         text.push_str(&cell_equals(&mut sql, *f, cells.get(f.as_str())));
     }
     text.push_str(" LIMIT 2");
-    (text, sql.params)
+    Ok((text, sql.params))
 }
 
 fn attachment(row: &Row<'_>) -> rusqlite::Result<Attachment> {
@@ -264,13 +265,19 @@ const ATTACHMENT_COLUMNS: &str =
 
 /// The SQL of one page of `query`: `limit + 1` rows, so the caller can
 /// tell whether another page follows.
-fn page_sql(query: &RecordQuery, indexed: HashSet<FieldId>) -> (String, Vec<SqlValue>) {
+fn page_sql(query: &RecordQuery, indexed: HashSet<FieldId>) -> Result<(String, Vec<SqlValue>)> {
     let mut sql = Sql::with_indexed(indexed);
-    let t = sql.bind(query.table_id.to_string());
-    let mut text = format!("SELECT {RECORD_COLUMNS} FROM records WHERE records.table_id = {t}");
-    if !query.include_deleted {
-        text.push_str(" AND records.deleted_time IS NULL");
-    }
+    let table = query.table_id.as_str();
+    let mut text = format!(
+        "SELECT {} FROM {} AS records WHERE ",
+        record_columns(table)?,
+        rel(table)?
+    );
+    text.push_str(if query.include_deleted {
+        "1"
+    } else {
+        "records.deleted_time IS NULL"
+    });
     if let Some(filter) = &query.filter {
         text.push_str(" AND ");
         text.push_str(&sql.filter(filter));
@@ -284,7 +291,7 @@ fn page_sql(query: &RecordQuery, indexed: HashSet<FieldId>) -> (String, Vec<SqlV
     let fetch = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
     text.push_str(" LIMIT ");
     text.push_str(&sql.bind(fetch));
-    (text, sql.params)
+    Ok((text, sql.params))
 }
 
 #[async_trait]
@@ -345,11 +352,8 @@ impl RecordsStore for SqliteStore {
         self.read_small(move |conn| {
             let access = table_access_in(conn, &cache, table, user)?;
             let found = conn
-                .prepare_cached(&format!(
-                    "SELECT {RECORD_COLUMNS} FROM records WHERE id = ?1 AND table_id = ?2 \
-                     AND (?3 OR deleted_time IS NULL)"
-                ))?
-                .query_row(params![id.as_str(), table.as_str(), false], record)
+                .prepare_cached(&select_one(table)?)?
+                .query_row(params![id.as_str(), false], record)
                 .optional()?;
             Ok((access, found))
         })
@@ -363,15 +367,9 @@ impl RecordsStore for SqliteStore {
         include_deleted: bool,
     ) -> StoreResult<Record> {
         self.read_small(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE id = ?1 AND table_id = ?2 \
-                 AND (?3 OR deleted_time IS NULL)"
-            ))?
-            .query_row(
-                params![id.as_str(), table.as_str(), include_deleted],
-                record,
-            )
-            .optional()?
+            conn.prepare_cached(&select_one(table)?)?
+                .query_row(params![id.as_str(), include_deleted], record)
+                .optional()?
             .ok_or_else(|| Error::not_found("record", id))
         })
         .await
@@ -475,7 +473,7 @@ impl RecordsStore for SqliteStore {
             let indexed = indexed_fields(tx, table.as_str())?;
             let mut out = Vec::with_capacity(work.len());
             for (cells, change, new) in &work {
-                let (text, params) = match_sql(table, &merge_on, cells, indexed.clone());
+                let (text, params) = match_sql(table, &merge_on, cells, indexed.clone())?;
                 let matches: Vec<String> = tx
                     .prepare_cached(&text)?
                     .query_map(params_from_iter(params), |r| r.get(0))?
@@ -517,12 +515,12 @@ impl RecordsStore for SqliteStore {
         let at = fmt_time(&at);
         let single = ids.len() == 1;
         let work = move |tx: &Connection| {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE records SET deleted_time = ?3 \
-                 WHERE table_id = ?1 AND id = ?2 AND deleted_time IS NULL",
-            )?;
+            let mut stmt = tx.prepare_cached(&format!(
+                "UPDATE {} SET deleted_time = ?2 WHERE id = ?1 AND deleted_time IS NULL",
+                rel(table.as_str())?
+            ))?;
             for id in &ids {
-                if stmt.execute(params![table.as_str(), id.as_str(), at])? == 0 {
+                if stmt.execute(params![id.as_str(), at])? == 0 {
                     return Err(Error::not_found("record", id));
                 }
             }
@@ -538,10 +536,11 @@ impl RecordsStore for SqliteStore {
     async fn restore_record(&self, table: TableId, id: RecordId) -> StoreResult<Record> {
         self.write_small(move |tx| {
             tx.prepare_cached(&format!(
-                "UPDATE records SET deleted_time = NULL WHERE table_id = ?1 AND id = ?2 \
-                 RETURNING {RECORD_COLUMNS}"
+                "UPDATE {} SET deleted_time = NULL WHERE id = ?1 RETURNING {}",
+                rel(table.as_str())?,
+                record_columns(table.as_str())?
             ))?
-            .query_row(params![table.as_str(), id.as_str()], record)
+            .query_row(params![id.as_str()], record)
             .optional()?
             .ok_or_else(|| Error::not_found("record", id))
         })
@@ -553,7 +552,7 @@ impl RecordsStore for SqliteStore {
         let limit = query.limit;
         self.read(move |conn| {
             let indexed = indexed_fields(conn, query.table_id.as_str())?;
-            let (text, params) = page_sql(&query, indexed);
+            let (text, params) = page_sql(&query, indexed)?;
             let mut records: Vec<Record> = conn
                 .prepare_cached(&text)?
                 .query_map(params_from_iter(params), record)?
@@ -572,11 +571,12 @@ impl RecordsStore for SqliteStore {
     ) -> StoreResult<Vec<RecordId>> {
         let list = id_list(ids);
         self.read_small(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id FROM records WHERE table_id = ?1 AND deleted_time IS NULL \
-                 AND id IN (SELECT value FROM json_each(?2))",
-            )?;
-            let rows = stmt.query_map(params![table.as_str(), list], |r| id(r, 0))?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT id FROM {} WHERE deleted_time IS NULL \
+                 AND id IN (SELECT value FROM json_each(?1))",
+                rel(table.as_str())?
+            ))?;
+            let rows = stmt.query_map(params![list], |r| id(r, 0))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
@@ -589,11 +589,11 @@ impl RecordsStore for SqliteStore {
     ) -> StoreResult<Vec<(RecordId, Value)>> {
         let path = cell_path(field.as_str());
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, data -> ?2 FROM records \
-                 WHERE table_id = ?1 AND json_type(data, ?2) IS NOT NULL ORDER BY id",
-            )?;
-            let rows = stmt.query_map(params![table.as_str(), path], |r| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT id, data -> ?1 FROM {} WHERE json_type(data, ?1) IS NOT NULL ORDER BY id",
+                rel(table.as_str())?
+            ))?;
+            let rows = stmt.query_map(params![path], |r| {
                 Ok((id(r, 0)?, crate::rows::json(r, 1)?))
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -662,7 +662,7 @@ impl SqliteStore {
         let query = query.clone();
         self.read(move |conn| {
             let indexed = indexed_fields(conn, query.table_id.as_str())?;
-            let (text, params) = page_sql(&query, indexed);
+            let (text, params) = page_sql(&query, indexed)?;
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {text}"))?;
             let rows = stmt.query_map(params_from_iter(params), |r| r.get::<_, String>(3))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -708,7 +708,8 @@ mod tests {
             limit: 10,
             include_deleted: false,
         };
-        let (text, params) = page_sql(&query, HashSet::new());
+        crate::layout::create_records_table(&conn, table.as_str()).unwrap();
+        let (text, params) = page_sql(&query, HashSet::new()).unwrap();
         // Paths and operands of plain fields are bound, never spliced.
         assert!(
             !text.contains(plain.as_str()) && !text.contains("OR 1"),
@@ -716,20 +717,16 @@ mod tests {
         );
         assert!(params.contains(&SqlValue::Text(format!("$.{plain}"))));
         let p = plan(&conn, &text, &params);
-        assert!(p.contains("records_live"), "{p}");
+        assert!(p.contains(&format!("r_{table}_live")), "{p}");
 
-        conn.execute_batch(&format!(
-            "CREATE INDEX \"cell_{indexed}\" ON records (json_extract(data, '$.{indexed}')) \
-             WHERE table_id = '{table}'"
-        ))
-        .unwrap();
+        crate::layout::create_cell_index(&conn, table, indexed).unwrap();
         let set = HashSet::from([indexed]);
         let cells = Cells::from_iter([(indexed.to_string(), json!("a@b.c"))]);
-        let (text, params) = match_sql(table, &[indexed], &cells, set.clone());
+        let (text, params) = match_sql(table, &[indexed], &cells, set.clone()).unwrap();
         let p = plan(&conn, &text, &params);
         assert!(p.contains(&format!("cell_{indexed}")), "{text}\n{p}");
         // Without the literal path the index cannot serve the lookup.
-        let (text, params) = match_sql(table, &[indexed], &cells, HashSet::new());
+        let (text, params) = match_sql(table, &[indexed], &cells, HashSet::new()).unwrap();
         let p = plan(&conn, &text, &params);
         assert!(!p.contains(&format!("cell_{indexed}")), "{text}\n{p}");
     }

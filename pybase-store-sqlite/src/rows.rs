@@ -132,12 +132,7 @@ pub(crate) fn parsed<T: FromStr<Err = String>>(row: &Row<'_>, idx: usize) -> rus
         .map_err(|e: String| conversion(idx, Type::Text, std::io::Error::other(e)))
 }
 
-/// The columns [`record`] reads, in order, for a `records` row.
-pub(crate) const RECORD_COLUMNS: &str = "records.id, records.table_id, json(records.data), \
-     records.autonumber, records.created_by, records.updated_by, records.created_time, \
-     records.updated_time, records.deleted_time";
-
-/// A record from a row selected with [`RECORD_COLUMNS`].
+/// A record from a row selected with [`crate::layout::record_columns`].
 pub(crate) fn record(row: &Row<'_>) -> rusqlite::Result<Record> {
     let cells: Cells = json(row, 2)?;
     Ok(Record {

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::SqliteStore;
 use crate::error::{Error, Result};
+use crate::layout::{self, cell_path, rel};
 use crate::rows::{fmt_time, id, json, opt_id, time};
 use crate::workspaces::role_of;
 
@@ -150,11 +151,6 @@ pub(crate) fn table_access_in(
     })
 }
 
-/// The JSON path of a field's cell in `records.data`.
-pub(crate) fn cell_path(field: &str) -> String {
-    format!("$.{field}")
-}
-
 /// The fields of `table` whose cells are indexed.
 pub(crate) fn indexed_fields(conn: &Connection, table: &str) -> Result<HashSet<FieldId>> {
     Ok(conn
@@ -163,61 +159,14 @@ pub(crate) fn indexed_fields(conn: &Connection, table: &str) -> Result<HashSet<F
         .collect::<rusqlite::Result<_>>()?)
 }
 
-/// The expression an index on `field`'s cells is built on; queries must
-/// repeat it literally (see [`crate::sql::Sql::path`]).
-fn cell_index_expr(field: FieldId) -> String {
-    format!("json_extract(data, '{}')", cell_path(field.as_str()))
-}
-
-/// The name of the expression index on a field's cells.
-fn cell_index_name(field: FieldId) -> String {
-    format!("cell_{field}")
-}
-
 /// Creates or drops the expression index on `field`'s cells to match its
 /// `indexed` flag.
-///
-/// DDL takes no parameters, so the ids are spliced here; both are typed ids
-/// (validated base62 text), which cannot carry quotes or SQL.
 fn sync_cell_index(conn: &Connection, field: &Field) -> Result<()> {
-    let name = cell_index_name(field.id);
     if field.indexed {
-        let exists: bool = conn
-            .prepare_cached(
-                "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'index' AND name = ?1",
-            )?
-            .query_row([&name], |r| r.get(0))?;
-        if exists {
-            return Ok(());
-        }
-        conn.execute_batch(&format!(
-            "CREATE INDEX \"{name}\" ON records ({expr}) WHERE table_id = '{table}'",
-            expr = cell_index_expr(field.id),
-            table = field.table_id,
-        ))?;
-        // Fresh statistics (with STAT4 samples) for every index of `records`,
-        // so the planner knows how many rows this table has and how selective
-        // a cell condition is: with them it scans the sort key's index for a
-        // sorted page instead of sorting half the table; without them (or
-        // with only some indexes analysed) it guesses wrong.
-        conn.execute_batch("ANALYZE records")?;
+        layout::create_cell_index(conn, field.table_id, field.id)
     } else {
-        conn.execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""))?;
+        layout::drop_cell_index(conn, field.id)
     }
-    Ok(())
-}
-
-/// Drops the cell indexes of the fields `select` returns (one column of
-/// field ids, one parameter `key`); used before cascading deletes.
-pub(crate) fn drop_cell_indexes(conn: &Connection, select: &str, key: &str) -> Result<()> {
-    let ids: Vec<FieldId> = conn
-        .prepare_cached(select)?
-        .query_map([key], |r| id(r, 0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for f in ids {
-        conn.execute_batch(&format!("DROP INDEX IF EXISTS \"{}\"", cell_index_name(f)))?;
-    }
-    Ok(())
 }
 
 fn require(conn: &Connection, sql: &str, entity: &'static str, key: &str) -> Result<()> {
@@ -366,10 +315,9 @@ impl SchemaStore for SqliteStore {
 
     async fn delete_base(&self, id: BaseId) -> StoreResult<()> {
         self.write(move |tx| {
-            drop_cell_indexes(
+            layout::drop_records_tables(
                 tx,
-                "SELECT f.id FROM fields f JOIN tables t ON t.id = f.table_id \
-                 WHERE t.base_id = ?1 AND f.indexed",
+                "SELECT id FROM tables WHERE base_id = ?1",
                 id.as_str(),
             )?;
             let n = tx
@@ -407,6 +355,7 @@ impl SchemaStore for SqliteStore {
                 fmt_time(&t.created_at),
                 fmt_time(&t.updated_at),
             ])?;
+            layout::create_records_table(tx, t.id.as_str())?;
             for f in &fields {
                 insert_field(tx, f)?;
             }
@@ -462,18 +411,14 @@ impl SchemaStore for SqliteStore {
 
     async fn delete_table(&self, id: TableId) -> StoreResult<()> {
         self.write(move |tx| {
-            drop_cell_indexes(
-                tx,
-                "SELECT id FROM fields WHERE table_id = ?1 AND indexed",
-                id.as_str(),
-            )?;
-            // Fields, views, records and attachments go by ON DELETE CASCADE.
+            // Fields, views and attachments go by ON DELETE CASCADE.
             let n = tx
                 .prepare_cached("DELETE FROM tables WHERE id = ?1")?
                 .execute([id.as_str()])?;
             if n == 0 {
                 return Err(Error::not_found("table", id));
             }
+            layout::drop_records_table(tx, id.as_str())?;
             Ok(())
         })
         .await
@@ -538,19 +483,17 @@ impl SchemaStore for SqliteStore {
         self.write(move |tx| {
             save_field(tx, &f)?;
             let path = cell_path(f.id.as_str());
-            let mut set = tx.prepare_cached(
-                "UPDATE records SET data = jsonb_set(data, ?3, jsonb(?4)) \
-                 WHERE table_id = ?1 AND id = ?2",
-            )?;
-            let mut unset = tx.prepare_cached(
-                "UPDATE records SET data = jsonb_remove(data, ?3) WHERE table_id = ?1 AND id = ?2",
-            )?;
+            let rel = rel(f.table_id.as_str())?;
+            let mut set = tx.prepare_cached(&format!(
+                "UPDATE {rel} SET data = jsonb_set(data, ?2, jsonb(?3)) WHERE id = ?1"
+            ))?;
+            let mut unset = tx.prepare_cached(&format!(
+                "UPDATE {rel} SET data = jsonb_remove(data, ?2) WHERE id = ?1"
+            ))?;
             for (record, value) in &cells {
                 match value {
-                    Some(json) => {
-                        set.execute(params![f.table_id.as_str(), record.as_str(), path, json])?
-                    }
-                    None => unset.execute(params![f.table_id.as_str(), record.as_str(), path])?,
+                    Some(json) => set.execute(params![record.as_str(), path, json])?,
+                    None => unset.execute(params![record.as_str(), path])?,
                 };
             }
             Ok(())
@@ -565,12 +508,12 @@ impl SchemaStore for SqliteStore {
                 .query_row([id.as_str()], |r| crate::rows::id(r, 0))
                 .optional()?
                 .ok_or_else(|| Error::not_found("field", id))?;
-            tx.execute_batch(&format!("DROP INDEX IF EXISTS \"{}\"", cell_index_name(id)))?;
-            tx.prepare_cached(
-                "UPDATE records SET data = jsonb_remove(data, ?2) \
-                 WHERE table_id = ?1 AND json_type(data, ?2) IS NOT NULL",
-            )?
-            .execute(params![table.as_str(), cell_path(id.as_str())])?;
+            layout::drop_cell_index(tx, id)?;
+            tx.prepare_cached(&format!(
+                "UPDATE {} SET data = jsonb_remove(data, ?1) WHERE json_type(data, ?1) IS NOT NULL",
+                rel(table.as_str())?
+            ))?
+            .execute(params![cell_path(id.as_str())])?;
             Ok(())
         })
         .await

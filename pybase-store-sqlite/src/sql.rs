@@ -19,7 +19,7 @@ use pybase_core::ids::FieldId;
 use pybase_core::query::{Condition, Cursor, Filter, Op, Operand, SortKey, SortValue, Target};
 use rusqlite::types::Value as SqlValue;
 
-use crate::schema::cell_path;
+use crate::layout::cell_path;
 
 /// SQL text with its positional parameters (`?1` is `params[0]`).
 #[derive(Debug, Default)]

@@ -11,7 +11,6 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::SqliteStore;
 use crate::error::{Error, Result};
 use crate::rows::{fmt_time, id, parsed, time};
-use crate::schema::drop_cell_indexes;
 
 const WS_COLUMNS: &str = "w.id, w.name, w.slug, w.description, w.created_at, w.updated_at";
 
@@ -139,14 +138,14 @@ impl WorkspacesStore for SqliteStore {
 
     async fn delete_workspace(&self, id: WorkspaceId) -> StoreResult<()> {
         self.write(move |tx| {
-            drop_cell_indexes(
+            crate::layout::drop_records_tables(
                 tx,
-                "SELECT f.id FROM fields f JOIN tables t ON t.id = f.table_id \
-                 JOIN bases b ON b.id = t.base_id WHERE b.workspace_id = ?1 AND f.indexed",
+                "SELECT t.id FROM tables t JOIN bases b ON b.id = t.base_id \
+                 WHERE b.workspace_id = ?1",
                 id.as_str(),
             )?;
-            // Bases, tables, fields, views, records, attachments and
-            // memberships go by ON DELETE CASCADE.
+            // Bases, tables, fields, views, attachments and memberships go
+            // by ON DELETE CASCADE.
             let n = tx
                 .prepare_cached("DELETE FROM workspaces WHERE id = ?1")?
                 .execute([id.as_str()])?;

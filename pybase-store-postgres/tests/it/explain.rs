@@ -150,7 +150,7 @@ async fn plans_use_the_indexes(records: usize, force_index: bool) {
         })
         .collect();
     s.create_records(small.id, &batch).await.unwrap();
-    sqlx::query("ANALYZE records")
+    sqlx::query("ANALYZE")
         .execute(s.pool())
         .await
         .unwrap();
@@ -212,9 +212,9 @@ async fn plans_use_the_indexes(records: usize, force_index: bool) {
         println!("\n== {what} ==\n{}", plan.join("\n"));
         let text = plan.join("\n");
         if q.filter.is_some() {
-            assert!(text.contains("records_data_idx"), "{text}");
+            assert!(text.contains("_data\""), "{text}");
         } else {
-            assert!(text.contains("records_live_idx"), "{text}");
+            assert!(text.contains("_live\""), "{text}");
             assert!(!text.contains("Seq Scan"), "{text}");
         }
     }

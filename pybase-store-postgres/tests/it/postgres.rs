@@ -179,11 +179,13 @@ async fn cell_indexes_follow_the_indexed_flag() {
     // Deleting the workspace takes the indexes and the rows with it.
     s.delete_workspace(ws.id).await.unwrap();
     assert!(index_names().await.is_empty());
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM records")
+    // The table's own records table went with it.
+    let left: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(format!("r_{}", table.id))
         .fetch_one(s.pool())
         .await
         .unwrap();
-    assert_eq!(left, 0);
+    assert_eq!(left, None);
 }
 
 #[tokio::test]
@@ -285,7 +287,7 @@ async fn plans_use_the_gin_index_and_the_live_btree() {
             .collect();
         s.create_records(table.id, &batch).await.unwrap();
     }
-    sqlx::query("ANALYZE records")
+    sqlx::query("ANALYZE")
         .execute(s.pool())
         .await
         .unwrap();
@@ -306,7 +308,7 @@ async fn plans_use_the_gin_index_and_the_live_btree() {
     };
     let plan = s.explain(&eq, true).await.unwrap().join("\n");
     eprintln!("EXPLAIN equality filter:\n{plan}");
-    assert!(plan.contains("records_data_idx"), "{plan}");
+    assert!(plan.contains("_data\""), "{plan}");
     assert_eq!(s.query_records(&eq).await.unwrap().records.len(), 1);
     let page = RecordQuery {
         filter: None,
@@ -319,12 +321,12 @@ async fn plans_use_the_gin_index_and_the_live_btree() {
     };
     let plan = s.explain(&page, true).await.unwrap().join("\n");
     eprintln!("EXPLAIN keyset page:\n{plan}");
-    assert!(plan.contains("records_live_idx"), "{plan}");
+    assert!(plan.contains("_live\""), "{plan}");
     // An indexed number field serves range filters.
     let mut qty = f[1].clone();
     qty.indexed = true;
     s.update_field(&qty).await.unwrap();
-    sqlx::query("ANALYZE records")
+    sqlx::query("ANALYZE")
         .execute(s.pool())
         .await
         .unwrap();
@@ -401,4 +403,130 @@ async fn table_access_sees_field_changes_made_by_another_instance() {
         s.table_access(TableId::new(), a.id).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+/// A database of the first layout (one shared `records` table with partial
+/// cell indexes and extended statistics on it), with live and soft-deleted
+/// records of an indexed field: migrating moves every record into its
+/// table's own records table with ids, cells, autonumbers and deletions
+/// kept, builds the cell indexes there, and drops `records` and its
+/// statistics.
+#[tokio::test]
+async fn a_shared_records_database_is_moved_to_one_table_per_user_table() {
+    let url = crate::require_postgres!();
+    let db = TestDb::new(&url).await;
+    let s = &db.store;
+    let a = user(s, "a").await;
+    let (_, _, table, f) = table_with(s, a.id, &[("Code", text()), ("Qty", number())]).await;
+    let mut code = f[0].clone();
+    code.indexed = true;
+    s.update_field(&code).await.unwrap();
+    let batch: Vec<NewRecord> = (0..50)
+        .map(|i| {
+            record_at(
+                cells(&[(code.id, json!(format!("c{i}"))), (f[1].id, json!(i))]),
+                None,
+                now(),
+            )
+        })
+        .collect();
+    let created = s.create_records(table.id, &batch).await.unwrap();
+    s.delete_records(table.id, &[created[7].id], now()).await.unwrap();
+    let before = s.get_record(table.id, created[7].id, true).await.unwrap();
+
+    // Back to the first layout, as its migrations and `sync_index` left it.
+    let (t, fld) = (table.id.as_str(), code.id.as_str());
+    for sql in [
+        "CREATE TABLE records (
+            id TEXT COLLATE \"C\" NOT NULL,
+            table_id TEXT COLLATE \"C\" NOT NULL REFERENCES tables (id) ON DELETE CASCADE,
+            autonumber BIGINT NOT NULL, data JSONB NOT NULL,
+            created_by TEXT COLLATE \"C\", updated_by TEXT COLLATE \"C\",
+            created_time TIMESTAMPTZ NOT NULL, updated_time TIMESTAMPTZ NOT NULL,
+            deleted_time TIMESTAMPTZ,
+            CONSTRAINT records_pkey PRIMARY KEY (table_id, id))"
+            .to_owned(),
+        "CREATE INDEX records_live_idx ON records (table_id, id) WHERE deleted_time IS NULL"
+            .to_owned(),
+        "CREATE INDEX records_data_idx ON records USING GIN (data jsonb_path_ops)".to_owned(),
+        format!(
+            "INSERT INTO records SELECT id, '{t}', autonumber, data, created_by, updated_by, \
+             created_time, updated_time, deleted_time FROM \"r_{t}\""
+        ),
+        format!("DROP TABLE \"r_{t}\""),
+        format!(
+            "CREATE INDEX records_txt_{fld} ON records (((data ->> '{fld}') COLLATE \"C\")) \
+             WHERE table_id = '{t}' AND deleted_time IS NULL"
+        ),
+        format!(
+            "CREATE STATISTICS records_txt_{fld}_st ON ((data ->> '{fld}') COLLATE \"C\") \
+             FROM records"
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(s.pool())
+            .await
+            .unwrap();
+    }
+
+    s.migrate().await.unwrap();
+    let all = s
+        .query_records(&RecordQuery {
+            table_id: table.id,
+            filter: None,
+            sort: vec![],
+            after: None,
+            limit: 100,
+            include_deleted: true,
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.records.len(), 50);
+    for r in &all.records {
+        if r.id == before.id {
+            assert_eq!(r, &before);
+        } else {
+            let want = created.iter().find(|c| c.id == r.id).unwrap();
+            assert_eq!((&r.cells, r.autonumber), (&want.cells, want.autonumber));
+            assert!(r.deleted_time.is_none());
+        }
+    }
+    assert!(s.get_record(table.id, before.id, false).await.is_err());
+    let eq = RecordQuery {
+        table_id: table.id,
+        filter: Some(Filter::Cond(Condition {
+            target: Target::Cell {
+                field: code.id,
+                kind: ValueKind::Text,
+            },
+            op: Op::Eq,
+            operand: Operand::Text("c12".into()),
+        })),
+        sort: vec![SortKey {
+            target: Target::Cell {
+                field: code.id,
+                kind: ValueKind::Text,
+            },
+            desc: false,
+        }],
+        after: None,
+        limit: 10,
+        include_deleted: false,
+    };
+    assert_eq!(
+        s.query_records(&eq).await.unwrap().records[0].id,
+        created[12].id
+    );
+    let left: (Option<String>, i64, Option<String>) = sqlx::query_as(
+        "SELECT to_regclass('public.records')::text, \
+         (SELECT count(*) FROM pg_statistic_ext WHERE stxname LIKE 'records\\_%'), \
+         to_regclass($1)::text",
+    )
+    .bind(format!("\"records_txt_{fld}\""))
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    assert_eq!(left, (None, 0, Some(format!("records_txt_{fld}"))));
+    // A second run finds nothing to move.
+    s.migrate().await.unwrap();
 }

@@ -130,14 +130,13 @@ fn check_file(path: &Path, table: TableId, field: FieldId) -> Vec<usize> {
         .unwrap();
     assert_eq!(integrity, "ok");
     let mut stmt = conn
-        .prepare(
-            "SELECT json_extract(data, ?2), count(*) FROM records WHERE table_id = ?1 \
-             GROUP BY 1 ORDER BY 1",
-        )
+        .prepare(&format!(
+            "SELECT json_extract(data, ?1), count(*) FROM \"r_{table}\" GROUP BY 1 ORDER BY 1"
+        ))
         .unwrap();
     let groups: Vec<(i64, i64)> = stmt
         .query_map(
-            rusqlite::params![table.as_str(), format!("$.{field}")],
+            rusqlite::params![format!("$.{field}")],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap()
@@ -148,9 +147,11 @@ fn check_file(path: &Path, table: TableId, field: FieldId) -> Vec<usize> {
     }
     let (rows, max, counter): (i64, Option<i64>, i64) = conn
         .query_row(
-            "SELECT (SELECT count(*) FROM records WHERE table_id = ?1), \
-             (SELECT max(autonumber) FROM records WHERE table_id = ?1), \
-             (SELECT last_autonumber FROM tables WHERE id = ?1)",
+            &format!(
+                "SELECT (SELECT count(*) FROM \"r_{table}\"), \
+                 (SELECT max(autonumber) FROM \"r_{table}\"), \
+                 (SELECT last_autonumber FROM tables WHERE id = ?1)"
+            ),
             [table.as_str()],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
