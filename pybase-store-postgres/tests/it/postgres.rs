@@ -526,7 +526,7 @@ async fn a_shared_records_database_is_moved_to_one_table_per_user_table() {
     .fetch_one(s.pool())
     .await
     .unwrap();
-    assert_eq!(left, (None, 0, Some(format!("records_txt_{fld}"))));
+    assert_eq!(left, (None, 0, Some(format!("\"records_txt_{fld}\""))));
     // A second run finds nothing to move.
     s.migrate().await.unwrap();
 }
