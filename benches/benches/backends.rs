@@ -187,7 +187,7 @@ fn run(c: &mut Criterion, rt: &Runtime, side: &mut Side, sizes: Sizes) {
         rate(sizes.big, took)
     ));
     if let Some(pg) = &side.pg {
-        rt.block_on(sqlx::raw_sql("ANALYZE records").execute(pg.pool()))
+        rt.block_on(sqlx::raw_sql("ANALYZE").execute(pg.pool()))
             .expect("analyze");
     }
     if let Raw::Pg(r) = &side.raw {
@@ -402,7 +402,7 @@ fn run(c: &mut Criterion, rt: &Runtime, side: &mut Side, sizes: Sizes) {
         took.as_secs_f64()
     ));
     if let Some(pg) = &side.pg {
-        rt.block_on(sqlx::raw_sql("ANALYZE records").execute(pg.pool()))
+        rt.block_on(sqlx::raw_sql("ANALYZE").execute(pg.pool()))
             .expect("analyze");
     }
     page_groups(side, "");

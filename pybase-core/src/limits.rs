@@ -23,6 +23,11 @@ pub struct Limits {
     pub choices: usize,
     /// Fields of one table (`MAX_FIELDS_PER_TABLE`, default 500).
     pub fields_per_table: usize,
+    /// Indexed fields of one table (`MAX_INDEXED_FIELDS_PER_TABLE`, default
+    /// 20): each costs index entries on every write of that table (two
+    /// indexes on PostgreSQL), so they are capped. Views stop adding
+    /// automatic indexes at the cap.
+    pub indexed_fields_per_table: usize,
     /// Conditions and groups in one filter (`MAX_FILTER_NODES`, default 200).
     pub filter_nodes: usize,
     /// Nesting of one filter (`MAX_FILTER_DEPTH`, default 16).
@@ -38,6 +43,7 @@ impl Default for Limits {
             cell_items: 1000,
             choices: 1000,
             fields_per_table: 500,
+            indexed_fields_per_table: 20,
             filter_nodes: 200,
             filter_depth: 16,
             filter_values: 1000,
@@ -77,6 +83,21 @@ impl Limits {
             return Err(Error::invalid(
                 field,
                 format!("at most {} choices, got {n}", self.choices),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a table that would have more than
+    /// [`Limits::indexed_fields_per_table`] indexed fields.
+    pub fn check_indexed_count(&self, key: &str, count: usize) -> Result<()> {
+        if count > self.indexed_fields_per_table {
+            return Err(Error::invalid(
+                key,
+                format!(
+                    "at most {} indexed fields in a table, got {count}",
+                    self.indexed_fields_per_table
+                ),
             ));
         }
         Ok(())

@@ -69,6 +69,7 @@ macro_rules! conformance_tests {
             query::random_queries_match_reference,
             limits::cells_and_choices_are_bounded,
             limits::fields_and_options_are_bounded,
+            limits::indexed_fields_are_capped,
             limits::filter_size_is_bounded,
             store_layer::update_record_guarded_checks_role_fields_and_record,
             store_layer::table_and_record_access_read_one_consistent_state,

@@ -258,6 +258,15 @@ pub struct Settings {
     )]
     pub max_fields_per_table: usize,
 
+    /// Most indexed fields in one table (explicit or added by views).
+    #[arg(
+        long,
+        env = "MAX_INDEXED_FIELDS_PER_TABLE",
+        default_value_t = 20,
+        global = true
+    )]
+    pub max_indexed_fields_per_table: usize,
+
     /// Most conditions and groups in one filter.
     #[arg(long, env = "MAX_FILTER_NODES", default_value_t = 200, global = true)]
     pub max_filter_nodes: usize,
@@ -316,6 +325,7 @@ impl Default for Settings {
             max_cell_items: 1000,
             max_choices: 1000,
             max_fields_per_table: 500,
+            max_indexed_fields_per_table: 20,
             max_filter_nodes: 200,
             max_filter_depth: 16,
             max_filter_values: 1000,
@@ -371,6 +381,7 @@ impl Settings {
             cell_items: self.max_cell_items,
             choices: self.max_choices,
             fields_per_table: self.max_fields_per_table,
+            indexed_fields_per_table: self.max_indexed_fields_per_table,
             filter_nodes: self.max_filter_nodes,
             filter_depth: self.max_filter_depth,
             filter_values: self.max_filter_values,

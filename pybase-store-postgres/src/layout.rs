@@ -51,9 +51,11 @@ pub(crate) fn record_columns(table: TableId, alias: Option<&str>) -> StoreResult
 /// its record columns: fixed SQL of this crate plus checked ids.
 pub(crate) fn on(table: TableId, template: &'static str) -> StoreResult<AssertSqlSafe<String>> {
     Ok(AssertSqlSafe(
-        template
-            .replace("{records}", &rel(table)?)
-            .replacen("{}", &record_columns(table, None)?, 1),
+        template.replace("{records}", &rel(table)?).replacen(
+            "{}",
+            &record_columns(table, None)?,
+            1,
+        ),
     ))
 }
 
@@ -71,7 +73,10 @@ async fn ddl(conn: &mut PgConnection, sql: String) -> StoreResult<()> {
 /// Autovacuum analyses it once 2% of its rows (plus 200) changed, rather
 /// than the default 10%, so the planner's estimates for its cell indexes
 /// keep up as a table grows from empty.
-pub(crate) async fn create_records_table(conn: &mut PgConnection, table: TableId) -> StoreResult<()> {
+pub(crate) async fn create_records_table(
+    conn: &mut PgConnection,
+    table: TableId,
+) -> StoreResult<()> {
     let t = ddl_id(table.as_str())?;
     ddl(
         conn,
@@ -185,8 +190,7 @@ pub(crate) async fn split_shared_records(pool: &PgPool) -> StoreResult<()> {
         .await
         .db()?;
     for t in &tables {
-        let table =
-            TableId::parse(t).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+        let table = TableId::parse(t).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
         create_records_table(&mut tx, table).await?;
         sqlx::query(on(
             table,
@@ -207,7 +211,14 @@ pub(crate) async fn split_shared_records(pool: &PgPool) -> StoreResult<()> {
     .await
     .db()?;
     for name in statistics {
-        ddl(&mut tx, format!("DROP STATISTICS IF EXISTS \"{}\"", name.replace('"', "\"\""))).await?;
+        ddl(
+            &mut tx,
+            format!(
+                "DROP STATISTICS IF EXISTS \"{}\"",
+                name.replace('"', "\"\"")
+            ),
+        )
+        .await?;
     }
     ddl(&mut tx, "DROP TABLE records".to_owned()).await?;
     let fields = sqlx::query(
@@ -229,6 +240,9 @@ pub(crate) async fn split_shared_records(pool: &PgPool) -> StoreResult<()> {
             tracing::debug!(error = %e, "ANALYZE after the layout migration failed");
         }
     });
-    tracing::info!(tables = tables.len(), "moved records to one table per user table");
+    tracing::info!(
+        tables = tables.len(),
+        "moved records to one table per user table"
+    );
     Ok(())
 }

@@ -39,8 +39,8 @@ pub use error::unique_constraint;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pybase_core::{StoreError, StoreResult};
 use pybase_core::store::StoreHealth;
+use pybase_core::{StoreError, StoreResult};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 

@@ -17,9 +17,9 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::PgStore;
 use crate::error::ResultExt;
+use crate::layout::{on, record_columns, rel};
 use crate::nul::{decode_value, encode_value, encoded};
 use crate::query::Compiler;
-use crate::layout::{on, record_columns, rel};
 use crate::rows::{self, ATTACHMENT_COLUMNS};
 use crate::sql::{Sql, cols};
 
@@ -222,15 +222,15 @@ async fn apply_patches(
         record_columns(table, Some("r"))?
     );
     let found = sqlx::query(AssertSqlSafe(sql))
-    .bind(&ids)
-    .bind(replace)
-    .bind(sets)
-    .bind(unsets)
-    .bind(at)
-    .bind(by.as_ref().map(UserId::as_str))
-    .fetch_all(&mut *conn)
-    .await
-    .db()?;
+        .bind(&ids)
+        .bind(replace)
+        .bind(sets)
+        .bind(unsets)
+        .bind(at)
+        .bind(by.as_ref().map(UserId::as_str))
+        .fetch_all(&mut *conn)
+        .await
+        .db()?;
     let ids: Vec<RecordId> = patches.iter().map(|p| p.id).collect();
     in_order(&ids, records_of(&found)?)
 }
@@ -377,7 +377,9 @@ impl RecordsStore for PgStore {
         let mut conn = self.pool.acquire().await.db()?;
         match apply_patch_guarded(&mut conn, table, patch, guard, at, by).await {
             // No records table: the table is absent, which is "stale" here.
-            Err(StoreError::NotFound { entity: "table", .. }) => Ok(None),
+            Err(StoreError::NotFound {
+                entity: "table", ..
+            }) => Ok(None),
             other => other,
         }
     }

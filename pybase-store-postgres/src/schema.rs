@@ -91,7 +91,6 @@ macro_rules! access_columns {
     };
 }
 
-
 impl PgStore {
     /// The table, the user's role and the fields' version key, and with
     /// `record` that live record (columns prefixed `r_`), in one statement;
@@ -104,11 +103,11 @@ impl PgStore {
     ) -> StoreResult<Option<PgRow>> {
         match record {
             None => sqlx::query(concat!(access_columns!(), " FROM tables t WHERE t.id = $1"))
-            .bind(table.as_str())
-            .bind(user.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .db(),
+                .bind(table.as_str())
+                .bind(user.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .db(),
             Some(id) => sqlx::query(AssertSqlSafe(access_sql_with_record(table)?))
                 .bind(table.as_str())
                 .bind(user.as_str())
@@ -195,7 +194,10 @@ pub(crate) async fn sync_index(
             }
             let expr = index_expression(kind, fld);
             for ddl in [
-                format!("CREATE INDEX IF NOT EXISTS {} ON {rel} {expr}", kind.name(fld)),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {rel} {expr}",
+                    kind.name(fld)
+                ),
                 format!(
                     "CREATE INDEX IF NOT EXISTS {} ON {rel} ({expr} DESC NULLS LAST)",
                     kind.desc_name(fld)
@@ -533,12 +535,11 @@ impl SchemaStore for PgStore {
 
     async fn delete_field(&self, id: FieldId) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
-        let table: Option<String> =
-            sqlx::query_scalar("SELECT table_id FROM fields WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .db()?;
+        let table: Option<String> = sqlx::query_scalar("SELECT table_id FROM fields WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .db()?;
         let table = table.ok_or_else(|| StoreError::not_found("field", id))?;
         let table =
             TableId::parse(&table).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
@@ -555,10 +556,10 @@ impl SchemaStore for PgStore {
             table,
             "UPDATE {records} SET data = data - $1 WHERE data ? $1",
         )?)
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .db()?;
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .db()?;
         drop_field_indexes(&mut tx, id).await?;
         tx.commit().await.db()
     }

@@ -91,7 +91,9 @@ const UNIQUES: &[(&str, &str, &str)] = &[
 /// The user table id in SQLite's "no such table: r_<id>" (a records table
 /// of [`crate::layout`]).
 fn missing_records_table(message: &str) -> Option<&str> {
-    let name = message.strip_prefix("no such table: ")?.strip_prefix("r_")?;
+    let name = message
+        .strip_prefix("no such table: ")?
+        .strip_prefix("r_")?;
     crate::layout::ddl_id(name).ok()
 }
 

@@ -96,7 +96,9 @@ fn cell_index_name(field: &str) -> Result<String> {
 pub(crate) fn create_cell_index(conn: &Connection, table: TableId, field: FieldId) -> Result<()> {
     let name = cell_index_name(field.as_str())?;
     let exists: bool = conn
-        .prepare_cached("SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'index' AND name = ?1")?
+        .prepare_cached(
+            "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'index' AND name = ?1",
+        )?
         .query_row([&name], |r| r.get(0))?;
     if exists {
         return Ok(());
@@ -179,9 +181,7 @@ pub(crate) fn split_shared_records(conn: &Connection) -> Result<()> {
     }
     let indexed: Vec<(TableId, FieldId)> = conn
         .prepare("SELECT table_id, id FROM fields WHERE indexed ORDER BY table_id, id")?
-        .query_map([], |r| {
-            Ok((crate::rows::id(r, 0)?, crate::rows::id(r, 1)?))
-        })?
+        .query_map([], |r| Ok((crate::rows::id(r, 0)?, crate::rows::id(r, 1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (table, field) in indexed {
         create_cell_index(conn, table, field)?;
@@ -191,9 +191,9 @@ pub(crate) fn split_shared_records(conn: &Connection) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use pybase_core::fields::ValueKind;
     use pybase_core::ids::{FieldId, RecordId, TableId};
     use pybase_core::query::{Condition, Filter, Op, Operand, RecordQuery, Target};
-    use pybase_core::fields::ValueKind;
     use pybase_core::store::{NewRecord, RecordsStore as _};
     use rusqlite::Connection;
     use serde_json::json;
@@ -285,7 +285,10 @@ mod tests {
             include_deleted: false,
         };
         let page = store.query_records(&query).await.unwrap();
-        assert_eq!(page.records.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[3]]);
+        assert_eq!(
+            page.records.iter().map(|r| r.id).collect::<Vec<_>>(),
+            [ids[3]]
+        );
         let plan = store.explain(&query).await.unwrap().join("; ");
         assert!(plan.contains(&format!("cell_{code}")), "{plan}");
         // New records continue the table's numbering.

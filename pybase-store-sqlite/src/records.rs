@@ -183,7 +183,13 @@ fn insert_new(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Re
          created_time, updated_time) VALUES (?1, jsonb(?2), ?3, ?4, ?4, ?5, ?5)",
         rel(table)?
     ))?
-    .execute(params![r.id.as_str(), r.cells, autonumber, by, r.created_time])?;
+    .execute(params![
+        r.id.as_str(),
+        r.cells,
+        autonumber,
+        by,
+        r.created_time
+    ])?;
     Ok(())
 }
 
@@ -370,7 +376,7 @@ impl RecordsStore for SqliteStore {
             conn.prepare_cached(&select_one(table)?)?
                 .query_row(params![id.as_str(), include_deleted], record)
                 .optional()?
-            .ok_or_else(|| Error::not_found("record", id))
+                .ok_or_else(|| Error::not_found("record", id))
         })
         .await
     }
@@ -593,9 +599,8 @@ impl RecordsStore for SqliteStore {
                 "SELECT id, data -> ?1 FROM {} WHERE json_type(data, ?1) IS NOT NULL ORDER BY id",
                 rel(table.as_str())?
             ))?;
-            let rows = stmt.query_map(params![path], |r| {
-                Ok((id(r, 0)?, crate::rows::json(r, 1)?))
-            })?;
+            let rows =
+                stmt.query_map(params![path], |r| Ok((id(r, 0)?, crate::rows::json(r, 1)?)))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await

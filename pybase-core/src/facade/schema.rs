@@ -166,6 +166,8 @@ impl Pybase {
         if !errors.is_empty() {
             return Err(validation("invalid fields", errors));
         }
+        self.limits
+            .check_indexed_count("fields", fields.iter().filter(|f| f.indexed).count())?;
         let primary = match &input.primary_field {
             // Naming a field the table will not have names nothing.
             Some(key) => find_field(&fields, key).ok_or(Error::NotFound {
@@ -339,6 +341,10 @@ impl Pybase {
         self.limits.check_field_count("fields", fields.len() + 1)?;
         let position = fields.iter().map(|f| f.position + 1).max().unwrap_or(0);
         let field = self.build_field(&table, &fields, spec, position).await?;
+        if field.indexed {
+            let indexed = fields.iter().filter(|f| f.indexed).count();
+            self.limits.check_indexed_count("indexed", indexed + 1)?;
+        }
         self.store.create_field(&field).await?;
         Ok(field)
     }
@@ -386,6 +392,11 @@ impl Pybase {
             field.description = check_description(d)?;
         }
         if let Some(indexed) = patch.indexed {
+            if indexed && !old.indexed {
+                let siblings = self.store.list_fields(table.id()).await?;
+                let count = siblings.iter().filter(|f| f.indexed).count();
+                self.limits.check_indexed_count("indexed", count + 1)?;
+            }
             field.indexed = indexed;
         }
         let type_name = patch
@@ -648,6 +659,10 @@ impl Pybase {
             let filter = resolve_filter(&FilterSpec::from_json(f)?, fields)?;
             filter_fields(&filter, &mut wanted);
         }
+        let mut indexed = fields
+            .iter()
+            .filter(|f| f.indexed && f.table_id == table.id())
+            .count();
         for id in wanted {
             let Some(field) = fields
                 .iter()
@@ -661,6 +676,12 @@ impl Pybase {
                     ValueKind::Text | ValueKind::Number
                 );
             if indexable && !field.indexed {
+                if indexed >= self.limits.indexed_fields_per_table {
+                    // At the cap a view still works, unindexed.
+                    tracing::debug!(table = %table.id(), "indexed-field cap reached");
+                    continue;
+                }
+                indexed += 1;
                 let mut field = field.clone();
                 field.indexed = true;
                 field.updated_at = self.clock.now();

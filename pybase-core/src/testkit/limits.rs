@@ -197,6 +197,94 @@ pub async fn fields_and_options_are_bounded(store: Arc<dyn Store>) {
     );
 }
 
+/// A table has at most `indexed_fields_per_table` indexed fields, whether
+/// declared at creation, by a new field or by a patch; views stop adding
+/// automatic indexes at the cap (and still work); unindexing frees a place.
+pub async fn indexed_fields_are_capped(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let pb = fx.pb.clone().with_limits(Limits {
+        indexed_fields_per_table: 2,
+        ..Limits::default()
+    });
+    let indexed = |name: &str| NewField {
+        indexed: true,
+        ..field(name, "number", Value::Null)
+    };
+    let new_table = |fields: Vec<NewField>| NewTable {
+        name: "Capped".into(),
+        fields,
+        ..NewTable::default()
+    };
+    assert_limit(
+        pb.create_table(
+            &fx.owner,
+            fx.base.id,
+            new_table(vec![indexed("A"), indexed("B"), indexed("C")]),
+        )
+        .await,
+        "fields",
+        "at most 2 indexed fields",
+    );
+    let table = pb
+        .create_table(
+            &fx.owner,
+            fx.base.id,
+            new_table(vec![indexed("A"), field("B", "number", Value::Null)]),
+        )
+        .await
+        .expect("one indexed field");
+    let t = table.table.id;
+    let c = pb
+        .create_field(&fx.owner, t, indexed("C"))
+        .await
+        .expect("second indexed field");
+    assert_limit(
+        pb.create_field(&fx.owner, t, indexed("D")).await,
+        "indexed",
+        "at most 2 indexed fields",
+    );
+    let index_b = || crate::facade::FieldPatch {
+        indexed: Some(true),
+        ..crate::facade::FieldPatch::default()
+    };
+    let b = table.fields[1].id;
+    assert_limit(
+        pb.update_field(&fx.owner, b, index_b()).await,
+        "indexed",
+        "at most 2 indexed fields",
+    );
+    // A view sorting by B works, unindexed, at the cap.
+    pb.create_view(
+        &fx.owner,
+        t,
+        crate::facade::NewView {
+            name: "By B".into(),
+            view_type: None,
+            config: json!({"sort": "-B"}),
+        },
+    )
+    .await
+    .expect("a view at the cap");
+    let fields = pb.list_fields(&fx.owner, t).await.expect("fields");
+    assert_eq!(fields.iter().filter(|f| f.indexed).count(), 2);
+    // Unindexing C makes room for B.
+    pb.update_field(
+        &fx.owner,
+        c.id,
+        crate::facade::FieldPatch {
+            indexed: Some(false),
+            ..crate::facade::FieldPatch::default()
+        },
+    )
+    .await
+    .expect("unindex");
+    let b = pb
+        .update_field(&fx.owner, b, index_b())
+        .await
+        .expect("room");
+    assert!(b.indexed);
+}
+
 /// Filters count empty groups and list values (the review's two bypasses),
 /// with the default limits, and the answer is a `Validation` error on
 /// every backend, never a backend error.

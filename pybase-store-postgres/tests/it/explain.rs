@@ -150,10 +150,7 @@ async fn plans_use_the_indexes(records: usize, force_index: bool) {
         })
         .collect();
     s.create_records(small.id, &batch).await.unwrap();
-    sqlx::query("ANALYZE")
-        .execute(s.pool())
-        .await
-        .unwrap();
+    sqlx::query("ANALYZE").execute(s.pool()).await.unwrap();
     println!(
         "{records} records (+5,000 in another table) written in {:?}",
         started.elapsed()

@@ -287,10 +287,7 @@ async fn plans_use_the_gin_index_and_the_live_btree() {
             .collect();
         s.create_records(table.id, &batch).await.unwrap();
     }
-    sqlx::query("ANALYZE")
-        .execute(s.pool())
-        .await
-        .unwrap();
+    sqlx::query("ANALYZE").execute(s.pool()).await.unwrap();
     let eq = RecordQuery {
         table_id: table.id,
         filter: Some(Filter::Cond(Condition {
@@ -326,10 +323,7 @@ async fn plans_use_the_gin_index_and_the_live_btree() {
     let mut qty = f[1].clone();
     qty.indexed = true;
     s.update_field(&qty).await.unwrap();
-    sqlx::query("ANALYZE")
-        .execute(s.pool())
-        .await
-        .unwrap();
+    sqlx::query("ANALYZE").execute(s.pool()).await.unwrap();
     let range = RecordQuery {
         filter: Some(Filter::Cond(Condition {
             target: Target::Cell {
@@ -431,7 +425,9 @@ async fn a_shared_records_database_is_moved_to_one_table_per_user_table() {
         })
         .collect();
     let created = s.create_records(table.id, &batch).await.unwrap();
-    s.delete_records(table.id, &[created[7].id], now()).await.unwrap();
+    s.delete_records(table.id, &[created[7].id], now())
+        .await
+        .unwrap();
     let before = s.get_record(table.id, created[7].id, true).await.unwrap();
 
     // Back to the first layout, as its migrations and `sync_index` left it.

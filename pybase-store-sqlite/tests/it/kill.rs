@@ -135,10 +135,9 @@ fn check_file(path: &Path, table: TableId, field: FieldId) -> Vec<usize> {
         ))
         .unwrap();
     let groups: Vec<(i64, i64)> = stmt
-        .query_map(
-            rusqlite::params![format!("$.{field}")],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_map(rusqlite::params![format!("$.{field}")], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap()
         .map(Result::unwrap)
         .collect();
