@@ -105,6 +105,15 @@ impl Bench {
     /// A new table with the six fields of the workload (text, number,
     /// currency, checkbox, single select, long text), none indexed.
     pub async fn table(&self, name: &str) -> anyhow::Result<BenchTable> {
+        self.table_indexing(name, &[]).await
+    }
+
+    /// Like [`Bench::table`], with the fields named in `indexed` indexed.
+    pub async fn table_indexing(&self, name: &str, indexed: &[&str]) -> anyhow::Result<BenchTable> {
+        let field = |n: &str, ty: &str, options: Value| NewField {
+            indexed: indexed.contains(&n),
+            ..field(n, ty, options)
+        };
         let schema: TableSchema = self
             .pb
             .create_table(
