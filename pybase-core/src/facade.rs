@@ -11,6 +11,7 @@
 
 mod attachments;
 mod authz;
+mod auto_index;
 mod inputs;
 mod records;
 mod render;
@@ -48,6 +49,7 @@ pub struct Pybase {
     clock: Arc<dyn Clock>,
     limits: Limits,
     attachment_url: Option<AttachmentUrlHook>,
+    auto_index: auto_index::Shared,
 }
 
 /// [`AttachmentUrl`] with a `Debug` that hides the closure.
@@ -70,6 +72,7 @@ impl Pybase {
             clock: Arc::new(SystemClock),
             limits: Limits::default(),
             attachment_url: None,
+            auto_index: auto_index::Shared::default(),
         }
     }
 

@@ -28,6 +28,13 @@ pub struct Limits {
     /// indexes on PostgreSQL), so they are capped. Views stop adding
     /// automatic indexes at the cap.
     pub indexed_fields_per_table: usize,
+    /// Pages that filter or sort by an unindexed text or number field
+    /// before PyBase indexes it on its own (`AUTO_INDEX_AFTER`, default 50;
+    /// 0 turns automatic indexes off).
+    pub auto_index_after: u32,
+    /// Automatic indexes of one table (`AUTO_INDEXES_PER_TABLE`, default 5),
+    /// within [`Limits::indexed_fields_per_table`].
+    pub auto_indexes_per_table: usize,
     /// Conditions and groups in one filter (`MAX_FILTER_NODES`, default 200).
     pub filter_nodes: usize,
     /// Nesting of one filter (`MAX_FILTER_DEPTH`, default 16).
@@ -44,6 +51,8 @@ impl Default for Limits {
             choices: 1000,
             fields_per_table: 500,
             indexed_fields_per_table: 20,
+            auto_index_after: 50,
+            auto_indexes_per_table: 5,
             filter_nodes: 200,
             filter_depth: 16,
             filter_values: 1000,

@@ -135,10 +135,49 @@ pub struct Field {
     pub position: i64,
     /// Whether the backends keep an index on this field's cells.
     pub indexed: bool,
+    /// Who decided `indexed`: the schema's author, or PyBase from the
+    /// queries actually run; `Declined` keeps PyBase from indexing again.
+    pub index_origin: IndexOrigin,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last change time.
     pub updated_at: Timestamp,
+}
+
+/// Who decided whether a field is indexed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum IndexOrigin {
+    /// As declared by whoever wrote the schema (`indexed` set or left false).
+    #[default]
+    Manual,
+    /// Indexed by PyBase because queries or views filter or sort by it;
+    /// `indexed: false` reverses it for good.
+    Automatic,
+    /// The index was turned off with `indexed: false`: PyBase does not add
+    /// it again on its own (`indexed: true` turns it back on).
+    Declined,
+}
+
+impl IndexOrigin {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Automatic => "automatic",
+            Self::Declined => "declined",
+        }
+    }
+
+    /// The origin of a stored name (unknown names read as `Manual`).
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "automatic" => Self::Automatic,
+            "declined" => Self::Declined,
+            _ => Self::Manual,
+        }
+    }
 }
 
 /// A row of a table.

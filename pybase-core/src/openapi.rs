@@ -371,6 +371,10 @@ struct FieldJson {
     position: i64,
     /// Whether the backends keep an index on this field's cells.
     indexed: bool,
+    /// Who decided `indexed`: `manual` (as declared), `automatic` (PyBase
+    /// indexed it because views or repeated queries filter or sort by it)
+    /// or `declined` (turned off by hand; PyBase leaves it off).
+    index_origin: crate::model::IndexOrigin,
     /// Creation time.
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,

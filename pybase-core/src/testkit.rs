@@ -70,6 +70,7 @@ macro_rules! conformance_tests {
             limits::cells_and_choices_are_bounded,
             limits::fields_and_options_are_bounded,
             limits::indexed_fields_are_capped,
+            limits::queries_index_their_fields_automatically,
             limits::filter_size_is_bounded,
             store_layer::update_record_guarded_checks_role_fields_and_record,
             store_layer::table_and_record_access_read_one_consistent_state,

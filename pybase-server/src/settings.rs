@@ -267,6 +267,20 @@ pub struct Settings {
     )]
     pub max_indexed_fields_per_table: usize,
 
+    /// Pages that filter or sort by an unindexed text or number field before
+    /// PyBase indexes it on its own (0 turns automatic indexes off).
+    #[arg(long, env = "AUTO_INDEX_AFTER", default_value_t = 50, global = true)]
+    pub auto_index_after: u32,
+
+    /// Most automatic indexes of one table.
+    #[arg(
+        long,
+        env = "AUTO_INDEXES_PER_TABLE",
+        default_value_t = 5,
+        global = true
+    )]
+    pub auto_indexes_per_table: usize,
+
     /// Most conditions and groups in one filter.
     #[arg(long, env = "MAX_FILTER_NODES", default_value_t = 200, global = true)]
     pub max_filter_nodes: usize,
@@ -326,6 +340,8 @@ impl Default for Settings {
             max_choices: 1000,
             max_fields_per_table: 500,
             max_indexed_fields_per_table: 20,
+            auto_index_after: 50,
+            auto_indexes_per_table: 5,
             max_filter_nodes: 200,
             max_filter_depth: 16,
             max_filter_values: 1000,
@@ -382,6 +398,8 @@ impl Settings {
             choices: self.max_choices,
             fields_per_table: self.max_fields_per_table,
             indexed_fields_per_table: self.max_indexed_fields_per_table,
+            auto_index_after: self.auto_index_after,
+            auto_indexes_per_table: self.auto_indexes_per_table,
             filter_nodes: self.max_filter_nodes,
             filter_depth: self.max_filter_depth,
             filter_values: self.max_filter_values,

@@ -221,10 +221,10 @@ pub(crate) async fn split_shared_records(pool: &PgPool) -> StoreResult<()> {
         .await?;
     }
     ddl(&mut tx, "DROP TABLE records".to_owned()).await?;
-    let fields = sqlx::query(
-        "SELECT id, table_id, name, description, type, options, position, indexed, \
-         created_at, updated_at FROM fields WHERE indexed ORDER BY table_id, id",
-    )
+    let fields = sqlx::query(crate::sql::cols(
+        crate::rows::FIELD_COLUMNS,
+        "SELECT {} FROM fields WHERE indexed ORDER BY table_id, id",
+    ))
     .fetch_all(&mut *tx)
     .await
     .db()?;

@@ -241,7 +241,8 @@ async fn drop_field_indexes(conn: &mut PgConnection, field: FieldId) -> StoreRes
 async fn insert_field(conn: &mut PgConnection, field: &Field) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO fields (id, table_id, name, name_key, description, type, options, position, \
-         indexed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         indexed, created_at, updated_at, index_origin) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(field.id.as_str())
     .bind(field.table_id.as_str())
@@ -254,6 +255,7 @@ async fn insert_field(conn: &mut PgConnection, field: &Field) -> StoreResult<()>
     .bind(field.indexed)
     .bind(field.created_at)
     .bind(field.updated_at)
+    .bind(field.index_origin.as_str())
     .execute(&mut *conn)
     .await
     .or_missing("table", field.table_id.as_str())?;
@@ -264,7 +266,8 @@ async fn insert_field(conn: &mut PgConnection, field: &Field) -> StoreResult<()>
 async fn save_field(conn: &mut PgConnection, field: &Field) -> StoreResult<TableId> {
     let table: Option<String> = sqlx::query_scalar(
         "UPDATE fields SET name = $2, name_key = $3, description = $4, type = $5, options = $6, \
-         position = $7, indexed = $8, updated_at = $9 WHERE id = $1 RETURNING table_id",
+         position = $7, indexed = $8, updated_at = $9, index_origin = $10 WHERE id = $1 \
+         RETURNING table_id",
     )
     .bind(field.id.as_str())
     .bind(&field.name)
@@ -275,6 +278,7 @@ async fn save_field(conn: &mut PgConnection, field: &Field) -> StoreResult<Table
     .bind(field.position)
     .bind(field.indexed)
     .bind(field.updated_at)
+    .bind(field.index_origin.as_str())
     .fetch_optional(&mut *conn)
     .await
     .db()?;
@@ -487,6 +491,45 @@ impl SchemaStore for PgStore {
             layout::analyze_later(&self.pool, table);
         }
         Ok(())
+    }
+
+    async fn index_field_automatically(
+        &self,
+        field: FieldId,
+        at: pybase_core::model::Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.db()?;
+        let table: Option<String> = sqlx::query_scalar("SELECT table_id FROM fields WHERE id = $1")
+            .bind(field.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .db()?;
+        let Some(table) = table else {
+            return Ok(false);
+        };
+        let table =
+            TableId::parse(&table).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+        lock_table_ddl(&mut tx, table).await?;
+        let row = sqlx::query(cols(
+            FIELD_COLUMNS,
+            "UPDATE fields SET indexed = TRUE, index_origin = 'automatic', updated_at = $2 \
+             WHERE id = $1 AND NOT indexed AND index_origin <> 'declined' RETURNING {}",
+        ))
+        .bind(field.as_str())
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await
+        .db()?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let f = rows::field(&row).db()?;
+        let built = sync_index(&mut tx, table, &f).await?;
+        tx.commit().await.db()?;
+        if built {
+            layout::analyze_later(&self.pool, table);
+        }
+        Ok(true)
     }
 
     async fn replace_field(

@@ -35,6 +35,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(include_str!("../migrations/0003_token_cutoff.sql")),
     // 0004: one records table per user table (crate::layout).
     Migration::Rust(crate::layout::split_shared_records),
+    Migration::Sql(include_str!("../migrations/0005_index_origin.sql")),
 ];
 
 /// The schema version of a database (`PRAGMA user_version`).

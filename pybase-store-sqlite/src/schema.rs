@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use pybase_core::StoreResult;
 use pybase_core::fields::FieldType;
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
-use pybase_core::model::{Base, Field, Table, View, ViewType};
+use pybase_core::model::{Base, Field, IndexOrigin, Table, View, ViewType};
 use pybase_core::store::{FieldsCache, FieldsVersion, SchemaStore, TableAccess};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -50,7 +50,7 @@ fn table(row: &Row<'_>) -> rusqlite::Result<Table> {
 }
 
 const FIELD_COLUMNS: &str = "id, table_id, name, description, type, options, position, indexed, \
-     created_at, updated_at";
+     created_at, updated_at, index_origin";
 
 fn field(row: &Row<'_>) -> rusqlite::Result<Field> {
     let type_name: String = row.get(4)?;
@@ -65,6 +65,7 @@ fn field(row: &Row<'_>) -> rusqlite::Result<Field> {
         field_type,
         position: row.get(6)?,
         indexed: row.get(7)?,
+        index_origin: IndexOrigin::parse(&row.get::<_, String>(10)?),
         created_at: time(row, 8)?,
         updated_at: time(row, 9)?,
     })
@@ -197,7 +198,7 @@ fn check_field_name_free(conn: &Connection, table: &str, f: &Field) -> Result<()
 fn insert_field(conn: &Connection, f: &Field) -> Result<()> {
     check_field_name_free(conn, f.table_id.as_str(), f)?;
     conn.prepare_cached(&format!(
-        "INSERT INTO fields ({FIELD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        "INSERT INTO fields ({FIELD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     ))?
     .execute(params![
         f.id.as_str(),
@@ -210,6 +211,7 @@ fn insert_field(conn: &Connection, f: &Field) -> Result<()> {
         f.indexed,
         fmt_time(&f.created_at),
         fmt_time(&f.updated_at),
+        f.index_origin.as_str(),
     ])?;
     sync_cell_index(conn, f)
 }
@@ -226,7 +228,7 @@ fn save_field(conn: &Connection, f: &Field) -> Result<()> {
     let n = conn
         .prepare_cached(
             "UPDATE fields SET name = ?2, description = ?3, type = ?4, options = ?5, \
-             position = ?6, indexed = ?7, updated_at = ?8 WHERE id = ?1",
+             position = ?6, indexed = ?7, updated_at = ?8, index_origin = ?9 WHERE id = ?1",
         )?
         .execute(params![
             f.id.as_str(),
@@ -237,6 +239,7 @@ fn save_field(conn: &Connection, f: &Field) -> Result<()> {
             f.position,
             f.indexed,
             fmt_time(&f.updated_at),
+            f.index_origin.as_str(),
         ])?;
     if n == 0 {
         return Err(Error::not_found("field", f.id));
@@ -468,6 +471,32 @@ impl SchemaStore for SqliteStore {
     async fn update_field(&self, field: &Field) -> StoreResult<()> {
         let f = field.clone();
         self.write(move |tx| save_field(tx, &f)).await
+    }
+
+    async fn index_field_automatically(
+        &self,
+        field: FieldId,
+        at: pybase_core::model::Timestamp,
+    ) -> StoreResult<bool> {
+        let at = fmt_time(&at);
+        self.write(move |tx| {
+            let updated = tx
+                .prepare_cached(&format!(
+                    "UPDATE fields SET indexed = 1, index_origin = 'automatic', updated_at = ?2 \
+                     WHERE id = ?1 AND NOT indexed AND index_origin <> 'declined' \
+                     RETURNING {FIELD_COLUMNS}"
+                ))?
+                .query_row(params![field.as_str(), at], self::field)
+                .optional()?;
+            match updated {
+                Some(f) => {
+                    sync_cell_index(tx, &f)?;
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        })
+        .await
     }
 
     async fn replace_field(

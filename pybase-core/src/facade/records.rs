@@ -717,6 +717,7 @@ impl Pybase {
         };
         let plan = plan::plan(table.id(), &fields, view.as_ref(), &request, &self.limits)?;
         let page = self.store.query_records(&plan.query).await?;
+        self.note_query(&fields, &plan.query);
         let next_cursor = plan.next_cursor(&page);
         let mut renderer = self.renderer(&fields, key, &page.records).await?;
         renderer.only = plan.projection;

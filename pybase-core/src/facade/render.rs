@@ -85,7 +85,7 @@ pub struct TableSchema {
 
 impl Serialize for Field {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Field", 10)?;
+        let mut st = s.serialize_struct("Field", 11)?;
         st.serialize_field("id", &self.id)?;
         st.serialize_field("table_id", &self.table_id)?;
         st.serialize_field("name", &self.name)?;
@@ -94,6 +94,7 @@ impl Serialize for Field {
         st.serialize_field("description", &self.description)?;
         st.serialize_field("position", &self.position)?;
         st.serialize_field("indexed", &self.indexed)?;
+        st.serialize_field("index_origin", &self.index_origin)?;
         st.serialize_field("created_at", &self.created_at)?;
         st.serialize_field("updated_at", &self.updated_at)?;
         st.end()

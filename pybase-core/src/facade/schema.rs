@@ -15,7 +15,7 @@ use crate::error::{Error, FieldErrors, Result};
 use crate::fields::kinds::LongText;
 use crate::fields::{Choice, FieldType, Reference, ValueKind, convert_cell};
 use crate::ids::{BaseId, FieldId, TableId, ViewId, WorkspaceId};
-use crate::model::{Base, Field, Table, View, ViewType};
+use crate::model::{Base, Field, IndexOrigin, Table, View, ViewType};
 use crate::principal::Principal;
 use crate::query::{
     Filter, FilterSpec, SortDirection, SortSpec, StoredSort, Target, ViewConfig, find_field,
@@ -296,6 +296,7 @@ impl Pybase {
             field_type,
             position,
             indexed: spec.indexed,
+            index_origin: IndexOrigin::Manual,
             created_at: now,
             updated_at: now,
         })
@@ -398,6 +399,13 @@ impl Pybase {
                 self.limits.check_indexed_count("indexed", count + 1)?;
             }
             field.indexed = indexed;
+            // Said by hand: an index asked for is the author's, one turned
+            // off stays off (PyBase does not add it back on its own).
+            field.index_origin = if indexed {
+                IndexOrigin::Manual
+            } else {
+                IndexOrigin::Declined
+            };
         }
         let type_name = patch
             .field_type
@@ -670,12 +678,7 @@ impl Pybase {
             else {
                 continue;
             };
-            let indexable = !field.field_type.is_computed()
-                && matches!(
-                    field.field_type.value_kind(),
-                    ValueKind::Text | ValueKind::Number
-                );
-            if indexable && !field.indexed {
+            if field.index_origin != IndexOrigin::Declined && auto_indexable(field) {
                 if indexed >= self.limits.indexed_fields_per_table {
                     // At the cap a view still works, unindexed.
                     tracing::debug!(table = %table.id(), "indexed-field cap reached");
@@ -684,6 +687,7 @@ impl Pybase {
                 indexed += 1;
                 let mut field = field.clone();
                 field.indexed = true;
+                field.index_origin = IndexOrigin::Automatic;
                 field.updated_at = self.clock.now();
                 self.store.update_field(&field).await?;
             }
@@ -735,7 +739,7 @@ impl Pybase {
 }
 
 /// Appends the fields whose cells `filter` reads to `out` (once each).
-fn filter_fields(filter: &Filter, out: &mut Vec<FieldId>) {
+pub(crate) fn filter_fields(filter: &Filter, out: &mut Vec<FieldId>) {
     match filter {
         Filter::And(parts) | Filter::Or(parts) => {
             for p in parts {
@@ -851,4 +855,16 @@ fn prune(spec: FilterSpec, field: &str) -> Option<FilterSpec> {
         FilterSpec::Cond { field: f, .. } if f == field => None,
         cond => Some(cond),
     }
+}
+
+/// Whether PyBase may index `field` on its own (for a view or for the
+/// queries run): a stored text or number field (single selects included)
+/// that is not indexed yet.
+pub(crate) fn auto_indexable(field: &Field) -> bool {
+    !field.indexed
+        && !field.field_type.is_computed()
+        && matches!(
+            field.field_type.value_kind(),
+            ValueKind::Text | ValueKind::Number
+        )
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::WorkspacesStore;
 use crate::error::StoreResult;
 use crate::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
-use crate::model::{Base, Field, Table, View};
+use crate::model::{Base, Field, IndexOrigin, Table, View};
 use crate::role::Role;
 
 /// What every record operation reads first: the table, its fields and the
@@ -79,6 +79,33 @@ pub trait SchemaStore: WorkspacesStore + Send + Sync {
     async fn list_fields(&self, table: TableId) -> StoreResult<Vec<Field>>;
     /// Saves everything about a field except its table; cells are untouched.
     async fn update_field(&self, field: &Field) -> StoreResult<()>;
+    /// Sets `indexed` (origin [`IndexOrigin::Automatic`], updated at `at`)
+    /// on a field that is not indexed and whose index was not declined,
+    /// changing nothing else about it, and builds its index. Returns
+    /// whether it did; `false` when the field is gone, indexed or declined.
+    ///
+    /// The default reads and saves the whole field (a concurrent change of
+    /// another attribute could be lost in between); both backends override
+    /// it with one conditional update.
+    async fn index_field_automatically(
+        &self,
+        field: FieldId,
+        at: crate::model::Timestamp,
+    ) -> StoreResult<bool> {
+        let mut f = match self.get_field(field).await {
+            Ok(f) => f,
+            Err(crate::StoreError::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if f.indexed || f.index_origin == IndexOrigin::Declined {
+            return Ok(false);
+        }
+        f.indexed = true;
+        f.index_origin = IndexOrigin::Automatic;
+        f.updated_at = at;
+        self.update_field(&f).await?;
+        Ok(true)
+    }
     /// Saves a field and rewrites its cells in one transaction: for each
     /// `(record, value)`, `Some` sets the cell and `None` removes it. Used for
     /// type changes and choice renames, so nothing is ever half-converted.

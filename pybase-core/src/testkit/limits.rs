@@ -285,6 +285,99 @@ pub async fn indexed_fields_are_capped(store: Arc<dyn Store>) {
     assert!(b.indexed);
 }
 
+/// Pages that filter or sort by an unindexed text or number field get it
+/// indexed after `auto_index_after` of them (origin `automatic`), within the
+/// per-table budget; `indexed: false` declines it for good.
+pub async fn queries_index_their_fields_automatically(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let pb = fx.pb.clone().with_limits(Limits {
+        auto_index_after: 3,
+        auto_indexes_per_table: 1,
+        ..Limits::default()
+    });
+    let t = fx.table.table.id;
+    let by = |filter: Value, sort: Value| QueryInput {
+        filter: Some(filter),
+        sort: Some(sort),
+        ..QueryInput::default()
+    };
+    let origin = |id: crate::ids::FieldId| {
+        let pb = pb.clone();
+        let who = fx.owner.clone();
+        async move {
+            let f = pb.list_fields(&who, t).await.expect("fields");
+            let f = f.into_iter().find(|f| f.id == id).expect("field");
+            (f.indexed, f.index_origin)
+        }
+    };
+    let qty = fx.field("Qty");
+    let name = fx.field("Name");
+    let manual = (false, crate::model::IndexOrigin::Manual);
+    for i in 0..3 {
+        assert_eq!(origin(qty).await, manual, "not before {i} queries");
+        pb.query_records(
+            &fx.viewer,
+            t,
+            by(
+                json!({"field": "Qty", "op": "gt", "value": 1}),
+                json!("-Qty"),
+            ),
+            FieldKey::Name,
+        )
+        .await
+        .expect("query");
+        pb.flush_background().await;
+    }
+    assert_eq!(
+        origin(qty).await,
+        (true, crate::model::IndexOrigin::Automatic)
+    );
+    // The table's budget of one automatic index is spent: Name stays.
+    for _ in 0..4 {
+        pb.query_records(
+            &fx.viewer,
+            t,
+            by(
+                json!({"field": "Name", "op": "eq", "value": "x"}),
+                json!("Name"),
+            ),
+            FieldKey::Name,
+        )
+        .await
+        .expect("query");
+    }
+    pb.flush_background().await;
+    assert_eq!(origin(name).await, manual);
+    // Turning the automatic index off declines it: more queries leave it.
+    pb.update_field(
+        &fx.owner,
+        qty,
+        crate::facade::FieldPatch {
+            indexed: Some(false),
+            ..crate::facade::FieldPatch::default()
+        },
+    )
+    .await
+    .expect("unindex");
+    let declined = (false, crate::model::IndexOrigin::Declined);
+    assert_eq!(origin(qty).await, declined);
+    for _ in 0..6 {
+        pb.query_records(
+            &fx.viewer,
+            t,
+            by(
+                json!({"field": "Qty", "op": "gt", "value": 1}),
+                json!("Qty"),
+            ),
+            FieldKey::Name,
+        )
+        .await
+        .expect("query");
+    }
+    pb.flush_background().await;
+    assert_eq!(origin(qty).await, declined);
+}
+
 /// Filters count empty groups and list values (the review's two bypasses),
 /// with the default limits, and the answer is a `Validation` error on
 /// every backend, never a backend error.

@@ -96,6 +96,7 @@ async fn plans_use_the_indexes(records: usize, force_index: bool) {
         field_type: ft,
         position,
         indexed: false,
+        index_origin: Default::default(),
         created_at: t,
         updated_at: t,
     };

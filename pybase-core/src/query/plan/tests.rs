@@ -17,6 +17,7 @@ fn field(table: TableId, name: &str, ty: &str, position: i64) -> Field {
         field_type: FieldType::from_parts(ty, &Value::Null).expect("a valid type"),
         position,
         indexed: false,
+        index_origin: crate::model::IndexOrigin::Manual,
         created_at: chrono::DateTime::UNIX_EPOCH,
         updated_at: chrono::DateTime::UNIX_EPOCH,
     }

@@ -88,6 +88,7 @@ pub fn field(table: TableId, name: &str, field_type: FieldType, position: i64) -
         field_type,
         position,
         indexed: false,
+        index_origin: crate::model::IndexOrigin::Manual,
         created_at: t,
         updated_at: t,
     }
