@@ -42,7 +42,10 @@ use async_trait::async_trait;
 use pybase_core::store::StoreHealth;
 use pybase_core::{StoreError, StoreResult};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+/// Prepared statements cached per connection.
+const STATEMENT_CACHE: usize = 1000;
 
 use crate::error::{BACKEND, PgError, ResultExt};
 
@@ -85,10 +88,17 @@ impl PgStore {
 
     /// Connects with `options`, running the migrations if asked to.
     pub async fn connect_with(url: &str, options: PgStoreOptions) -> StoreResult<Self> {
+        // Statements name a table's own records table, so each table in use
+        // prepares its own: a larger cache than sqlx's 100 keeps the tables
+        // a server is busy with prepared.
+        let connect = url
+            .parse::<PgConnectOptions>()
+            .db()?
+            .statement_cache_capacity(STATEMENT_CACHE);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .connect(url)
+            .connect_with(connect)
             .await
             .db()?;
         let store = Self::from_pool(pool);
