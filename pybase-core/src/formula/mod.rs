@@ -9,6 +9,7 @@
 //!   through a caller-supplied [`FieldSource`].
 
 mod ast;
+mod check;
 mod coerce;
 mod date_format;
 mod dates;
@@ -28,6 +29,7 @@ mod tests_golden;
 #[cfg(test)]
 mod tests_parse;
 
+pub use check::{CheckError, Checked, ResultType, check, display, field_result_type};
 pub use ast::{BinaryOp, Expr, ExprKind, Span, UnaryOp};
 pub use error::FormulaError;
 pub use eval::{EvalContext, FieldSource, evaluate};
