@@ -272,7 +272,12 @@ pub struct Settings {
 
     /// Records a `formula=` filter may evaluate in Rust for one page before
     /// the request is refused with 422.
-    #[arg(long, env = "MAX_FORMULA_SCAN", default_value_t = 50_000, global = true)]
+    #[arg(
+        long,
+        env = "MAX_FORMULA_SCAN",
+        default_value_t = 50_000,
+        global = true
+    )]
     pub max_formula_scan: usize,
 
     /// Reverse proxies (addresses or networks, comma separated, e.g.

@@ -19,9 +19,7 @@ use serde::Serialize;
 use super::Pybase;
 use crate::error::{Error, Result, StoreError};
 use crate::fields::Reference;
-use crate::formula::{
-    FormulaFilter, LinkTitles, ResultType, Value, check, record_value,
-};
+use crate::formula::{FormulaFilter, LinkTitles, ResultType, Value, check, record_value};
 use crate::ids::{FieldId, RecordId, TableId};
 use crate::model::{Field, Record};
 use crate::principal::Principal;
@@ -179,11 +177,14 @@ impl Pybase {
             if missing.is_empty() {
                 continue;
             }
-            if !scan.primaries.contains_key(&linked) {
-                let primary = self.primary_field(linked).await?;
-                scan.primaries.insert(linked, primary);
-            }
-            let primary = scan.primaries.get(&linked).cloned().flatten();
+            let primary = match scan.primaries.get(&linked) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = self.primary_field(linked).await?;
+                    scan.primaries.insert(linked, p.clone());
+                    p
+                }
+            };
             for r in self.store.get_records(linked, &missing, false).await? {
                 let title = primary
                     .as_ref()
@@ -207,8 +208,7 @@ impl Pybase {
         };
         let mut fields = self.store.list_fields(table).await?;
         fields.sort_by_key(|f| f.position);
-        Ok(t
-            .primary_field_id
+        Ok(t.primary_field_id
             .and_then(|id| fields.iter().find(|f| f.id == id).cloned())
             .or_else(|| fields.into_iter().next()))
     }

@@ -71,7 +71,11 @@ pub struct CheckError {
 
 impl fmt::Display for CheckError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (characters {}..{})", self.message, self.start, self.end)
+        write!(
+            f,
+            "{} (characters {}..{})",
+            self.message, self.start, self.end
+        )
     }
 }
 
@@ -197,10 +201,35 @@ fn arity(name: &str) -> Option<(usize, usize)> {
     Some(match name {
         "TRUE" | "FALSE" | "BLANK" | "ERROR" | "RECORD_ID" | "NOW" | "TODAY" | "CREATED_TIME"
         | "LAST_MODIFIED_TIME" => (0, 0),
-        "NOT" | "ISERROR" | "IS_ERROR" | "ABS" | "SQRT" | "EXP" | "INT" | "EVEN" | "ODD"
-        | "LEN" | "LOWER" | "UPPER" | "TRIM" | "T" | "VALUE" | "ENCODE_URL_COMPONENT"
-        | "ARRAYCOMPACT" | "ARRAYFLATTEN" | "ARRAYUNIQUE" | "YEAR" | "MONTH" | "DAY" | "HOUR"
-        | "MINUTE" | "SECOND" | "DATESTR" | "TIMESTR" | "FROMNOW" | "TONOW" => (1, 1),
+        "NOT"
+        | "ISERROR"
+        | "IS_ERROR"
+        | "ABS"
+        | "SQRT"
+        | "EXP"
+        | "INT"
+        | "EVEN"
+        | "ODD"
+        | "LEN"
+        | "LOWER"
+        | "UPPER"
+        | "TRIM"
+        | "T"
+        | "VALUE"
+        | "ENCODE_URL_COMPONENT"
+        | "ARRAYCOMPACT"
+        | "ARRAYFLATTEN"
+        | "ARRAYUNIQUE"
+        | "YEAR"
+        | "MONTH"
+        | "DAY"
+        | "HOUR"
+        | "MINUTE"
+        | "SECOND"
+        | "DATESTR"
+        | "TIMESTR"
+        | "FROMNOW"
+        | "TONOW" => (1, 1),
         "LOG" | "ROUND" | "ROUNDUP" | "ROUNDDOWN" | "CEILING" | "FLOOR" | "LEFT" | "RIGHT"
         | "ARRAYJOIN" | "WEEKDAY" | "WEEKNUM" | "DATETIME_PARSE" | "DATETIME_FORMAT" => (1, 2),
         "POWER" | "MOD" | "REPT" | "REGEX_MATCH" | "REGEX_EXTRACT" | "IS_BEFORE" | "IS_AFTER" => {
@@ -429,10 +458,7 @@ impl Checker<'_> {
             };
             return Err(self.error(
                 span,
-                format!(
-                    "{name} takes {wanted} argument{plural}, got {}",
-                    args.len()
-                ),
+                format!("{name} takes {wanted} argument{plural}, got {}", args.len()),
             ));
         }
         let mut tys = Vec::with_capacity(args.len());
@@ -512,9 +538,25 @@ fn result_of(name: &str, args: &[Expr], tys: &[Ty]) -> Ty {
                 Ty::Number
             }
         }
-        "CONCATENATE" | "LEFT" | "RIGHT" | "MID" | "LOWER" | "UPPER" | "TRIM" | "SUBSTITUTE"
-        | "REPLACE" | "REPT" | "T" | "ENCODE_URL_COMPONENT" | "ARRAYJOIN" | "REGEX_EXTRACT"
-        | "REGEX_REPLACE" | "RECORD_ID" | "DATESTR" | "TIMESTR" | "DATETIME_FORMAT" => Ty::Text,
+        "CONCATENATE"
+        | "LEFT"
+        | "RIGHT"
+        | "MID"
+        | "LOWER"
+        | "UPPER"
+        | "TRIM"
+        | "SUBSTITUTE"
+        | "REPLACE"
+        | "REPT"
+        | "T"
+        | "ENCODE_URL_COMPONENT"
+        | "ARRAYJOIN"
+        | "REGEX_EXTRACT"
+        | "REGEX_REPLACE"
+        | "RECORD_ID"
+        | "DATESTR"
+        | "TIMESTR"
+        | "DATETIME_FORMAT" => Ty::Text,
         "ARRAYCOMPACT" | "ARRAYFLATTEN" | "ARRAYUNIQUE" | "ARRAYSLICE" => Ty::List,
         "NOW" | "CREATED_TIME" | "LAST_MODIFIED_TIME" | "DATETIME_PARSE" => Ty::DateTime,
         "TODAY" | "WORKDAY" => Ty::Date,

@@ -440,10 +440,7 @@ impl Lowering<'_> {
                 };
                 if t.is_empty() {
                     // Every present text is non-empty, so greater than "".
-                    constant_filter(matches!(
-                        op,
-                        BinaryOp::Ne | BinaryOp::Gt | BinaryOp::Ge
-                    ))
+                    constant_filter(matches!(op, BinaryOp::Ne | BinaryOp::Gt | BinaryOp::Ge))
                 } else {
                     cond(target, sql_op, Operand::Text(t.to_string()))
                 }
@@ -519,7 +516,9 @@ fn date_condition(target: Target, op: BinaryOp, t: Timestamp) -> Option<Filter> 
 
 /// A datetime cell (RFC 3339 UTC with milliseconds) against instant `t`.
 fn datetime_condition(target: Target, op: BinaryOp, t: Timestamp) -> Option<Filter> {
-    if !(1..=9999).contains(&chrono::Datelike::year(&t)) || t.nanosecond() % 1_000_000 != 0 {
+    if !(1..=9999).contains(&chrono::Datelike::year(&t))
+        || !t.nanosecond().is_multiple_of(1_000_000)
+    {
         return None;
     }
     Some(cond(
@@ -553,7 +552,9 @@ fn merge_in(parts: Vec<Filter>) -> Filter {
         }
     }
     match target {
-        Some(t) if parts.len() > 1 && numbers.is_empty() => cond(t, Op::In, Operand::TextList(texts)),
+        Some(t) if parts.len() > 1 && numbers.is_empty() => {
+            cond(t, Op::In, Operand::TextList(texts))
+        }
         Some(t) if parts.len() > 1 && texts.is_empty() => {
             cond(t, Op::In, Operand::NumberList(numbers))
         }

@@ -35,14 +35,14 @@ mod tests_golden;
 #[cfg(test)]
 mod tests_parse;
 
-pub use check::{CheckError, Checked, ResultType, check, display, field_result_type};
 pub use ast::{BinaryOp, Expr, ExprKind, Span, UnaryOp};
+pub use check::{CheckError, Checked, ResultType, check, display, field_result_type};
 pub use error::FormulaError;
-pub use filter::{FormulaFilter, plan_filter};
-pub(crate) use record_values::keeps_indexed;
-pub use record_values::{LinkTitles, keeps, record_value};
 pub use eval::{EvalContext, FieldSource, evaluate};
+pub use filter::{FormulaFilter, plan_filter};
 pub use limits::{MAX_ARGUMENTS, MAX_DEPTH, MAX_HEIGHT, MAX_SOURCE_BYTES};
 pub use parser::parse;
 pub use printer::print;
+pub(crate) use record_values::keeps_indexed;
+pub use record_values::{LinkTitles, keeps, record_value};
 pub use value::{ErrorKind, Value};

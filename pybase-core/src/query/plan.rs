@@ -123,7 +123,10 @@ pub fn plan(
     let limit = page_size(req.page_size)?;
     // The formula's stored text, not its lowered filter: constants such as
     // NOW() fold differently on every page.
-    let stored = formula.as_ref().map(|f| f.checked.stored()).unwrap_or_default();
+    let stored = formula
+        .as_ref()
+        .map(|f| f.checked.stored())
+        .unwrap_or_default();
     let shape = fingerprint(
         &format!("{table}|{}|{stored}", req.include_deleted),
         filter.as_ref(),

@@ -183,8 +183,18 @@ pub async fn random_formulas_match_pure_evaluation(store: Arc<dyn Store>) {
 /// A random filter formula over the fixture's fields.
 pub fn formula() -> impl Strategy<Value = String> {
     let field = prop::sample::select(vec![
-        "{Name}", "{Qty}", "{Price}", "{Done}", "{Status}", "{Tags}", "{Due}", "{Notes}", "{Stars}",
-        "{No}", "{Created}", "Qty",
+        "{Name}",
+        "{Qty}",
+        "{Price}",
+        "{Done}",
+        "{Status}",
+        "{Tags}",
+        "{Due}",
+        "{Notes}",
+        "{Stars}",
+        "{No}",
+        "{Created}",
+        "Qty",
     ]);
     let constant = prop::sample::select(vec![
         "0",
@@ -310,7 +320,9 @@ pub async fn formula_links_read_primary_values(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let link = |i: &[usize]| json!(i.iter().map(|&i| people[i].id).collect::<Vec<_>>());
-    let a = fx.create(&[("Name", json!("a")), ("People", link(&[0]))]).await;
+    let a = fx
+        .create(&[("Name", json!("a")), ("People", link(&[0]))])
+        .await;
     let ab = fx
         .create(&[("Name", json!("ab")), ("People", link(&[0, 1]))])
         .await;
@@ -423,13 +435,16 @@ pub async fn formula_errors_budget_and_check(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::InvalidFormula { start: 8, end: 14, .. }),
+        matches!(
+            &err,
+            Error::InvalidFormula {
+                start: 8,
+                end: 14,
+                ..
+            }
+        ),
         "{err:?}"
     );
-    let err = fx
-        .pb
-        .check_formula(&fx.outsider, t, "1")
-        .await
-        .unwrap_err();
+    let err = fx.pb.check_formula(&fx.outsider, t, "1").await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 }

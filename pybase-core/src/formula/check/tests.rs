@@ -6,13 +6,13 @@ use serde_json::{Value as Json, json};
 use super::*;
 use crate::ids::TableId;
 
-fn field(name: &str, ty: &str, options: Json) -> Field {
+fn field(name: &str, ty: &str, options: &Json) -> Field {
     Field {
         id: FieldId::new(),
         table_id: TableId::new(),
         name: name.into(),
         description: None,
-        field_type: FieldType::from_parts(ty, &options).expect("a valid type"),
+        field_type: FieldType::from_parts(ty, options).expect("a valid type"),
         position: 0,
         indexed: false,
         created_at: chrono::DateTime::UNIX_EPOCH,
@@ -22,18 +22,18 @@ fn field(name: &str, ty: &str, options: Json) -> Field {
 
 fn fields() -> Vec<Field> {
     vec![
-        field("Name", "text", Json::Null),
-        field("Qty", "number", Json::Null),
-        field("Done", "checkbox", Json::Null),
-        field("Due", "date", Json::Null),
-        field("At", "datetime", Json::Null),
+        field("Name", "text", &Json::Null),
+        field("Qty", "number", &Json::Null),
+        field("Done", "checkbox", &Json::Null),
+        field("Due", "date", &Json::Null),
+        field("At", "datetime", &Json::Null),
         field(
             "Tags",
             "multi_select",
-            json!({"choices": [{"name": "a"}, {"name": "b"}]}),
+            &json!({"choices": [{"name": "a"}, {"name": "b"}]}),
         ),
-        field("Unit Price", "currency", Json::Null),
-        field("Created", "created_time", Json::Null),
+        field("Unit Price", "currency", &Json::Null),
+        field("Created", "created_time", &Json::Null),
     ]
 }
 
@@ -125,10 +125,7 @@ fn types_the_evaluator_refuses_are_refused() {
     let e = err(src);
     assert_eq!(e.message, "Argument 2 of ROUND needs a number, got a text");
     assert_eq!(culprit(src, &e), "'two'");
-    assert_eq!(
-        err("{Tags} * 2").message,
-        "'*' needs a number, got a list"
-    );
+    assert_eq!(err("{Tags} * 2").message, "'*' needs a number, got a list");
     // Blank and booleans are numbers (A.4).
     assert_eq!(ty("{Done} + BLANK() * 2"), ResultType::Number);
 }
@@ -202,7 +199,7 @@ fn references_are_stored_by_id_and_shown_by_name() {
 fn exact_names_win_over_ids_and_folded_names() {
     let mut fs = fields();
     let qty = fs[1].id;
-    fs.push(field("qty", "text", Json::Null));
+    fs.push(field("qty", "text", &Json::Null));
     let lower = fs.last().unwrap().id;
     let checked = check("{qty} & {QTY} & {Qty}", &fs).unwrap();
     assert_eq!(checked.referenced_field_ids, vec![lower, qty]);
@@ -212,7 +209,11 @@ fn exact_names_win_over_ids_and_folded_names() {
 
 #[test]
 fn clock_readers_are_volatile() {
-    assert!(check("IS_BEFORE({Due}, TODAY())", &fields()).unwrap().volatile);
+    assert!(
+        check("IS_BEFORE({Due}, TODAY())", &fields())
+            .unwrap()
+            .volatile
+    );
     assert!(!check("{Qty} > 1", &fields()).unwrap().volatile);
 }
 
