@@ -271,16 +271,26 @@ impl Lowering<'_> {
 
     /// Whether `expr` may be a list, which `AND` and `OR` flatten.
     fn may_be_list(&self, expr: &Expr) -> bool {
-        if let Some(f) = self.field(expr) {
-            return field_result_type(&f.field_type) == ResultType::List;
-        }
-        match self.constant(expr) {
-            Some(v) => matches!(v, Value::Array(_)),
-            None => !matches!(
-                &expr.kind,
-                ExprKind::Binary { .. } | ExprKind::Call { .. }
-                    if is_boolean(expr)
-            ),
+        match &expr.kind {
+            ExprKind::Field(_) => self
+                .field(expr)
+                .is_some_and(|f| field_result_type(&f.field_type) == ResultType::List),
+            ExprKind::Number(_)
+            | ExprKind::Text(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Unary { .. }
+            | ExprKind::Binary { .. } => false,
+            ExprKind::Call { name, .. } => {
+                matches!(
+                    name.as_str(),
+                    "ARRAYCOMPACT"
+                        | "ARRAYFLATTEN"
+                        | "ARRAYUNIQUE"
+                        | "ARRAYSLICE"
+                        | "IF"
+                        | "SWITCH"
+                ) && !matches!(self.constant(expr), Some(v) if !matches!(v, Value::Array(_)))
+            }
         }
     }
 
@@ -468,19 +478,6 @@ impl Lowering<'_> {
     }
 }
 
-/// Whether `expr` always gives a boolean or an error (a comparison or a
-/// logical call).
-fn is_boolean(expr: &Expr) -> bool {
-    match &expr.kind {
-        ExprKind::Binary { op, .. } => op_of(*op).is_some(),
-        ExprKind::Call { name, .. } => matches!(
-            name.as_str(),
-            "AND" | "OR" | "NOT" | "XOR" | "TRUE" | "FALSE" | "ISERROR" | "IS_ERROR"
-        ),
-        _ => false,
-    }
-}
-
 fn is_record_id(expr: &Expr) -> bool {
     matches!(&expr.kind, ExprKind::Call { name, args } if name == "RECORD_ID" && args.is_empty())
 }
@@ -561,3 +558,6 @@ fn merge_in(parts: Vec<Filter>) -> Filter {
         _ => Filter::Or(parts),
     }
 }
+
+#[cfg(test)]
+mod tests;
