@@ -238,3 +238,50 @@ async fn formula_check_answers_viewers_and_hides_from_others() {
         .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
         .await;
 }
+
+#[tokio::test]
+async fn hostile_formulas_are_refused_quickly() {
+    let s = TestServer::start().await;
+    let (t, _) = s.register().await;
+    let ws = s.workspace(&t).await;
+    let (_, table) = s.table(&t, &ws).await;
+    let base = format!("/api/v1/tables/{table}/records");
+    s.req(&t, Method::POST, &base)
+        .json(&json!({"records": [{"fields": {"Name": "a", "Qty": 1}}]}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    let many_args = format!("OR({})", vec!["{Qty} = 1"; 10_001].join(","));
+    let long_chain = vec!["{Qty}"; 5_000].join(" + ");
+    for (formula, status) in [
+        ("(".repeat(10_000), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "NOT(".repeat(100) + "1" + &")".repeat(100),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("'{}'", "x".repeat(300 * 1024)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (many_args, StatusCode::UNPROCESSABLE_ENTITY),
+        (long_chain, StatusCode::UNPROCESSABLE_ENTITY),
+        ("REPT('x', 1e12)".into(), StatusCode::OK),
+        ("REGEX_MATCH({Name}, '(a+)+$')".into(), StatusCode::OK),
+        ("{Name} = '\u{0}\u{202e}é'".into(), StatusCode::OK),
+        ("{Qty} % 2".into(), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let started = std::time::Instant::now();
+        let r = s
+            .req(&t, Method::POST, &format!("{base}/query"))
+            .json(&json!({ "formula": formula }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{}", &formula[..formula.len().min(60)]);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{} took {:?}",
+            &formula[..formula.len().min(60)],
+            started.elapsed()
+        );
+    }
+}
