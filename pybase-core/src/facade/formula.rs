@@ -11,6 +11,10 @@
 //!   grow to [`MAX_PAGE_SIZE`], and the residual keeps or drops each record
 //!   until the page is full, examining at most [`crate::Limits::formula_scan`]
 //!   records before answering 422.
+//!
+//! A residual that reads link fields loads the linked records' primary
+//! values per chunk (at most a tenth of the scan budget per page, else
+//! 422).
 
 use std::collections::{HashMap, HashSet};
 
@@ -77,6 +81,8 @@ impl Pybase {
             titles: LinkTitles::new(),
             primaries: Primaries::new(),
             formula,
+            max_titles: self.limits.formula_scan / 10,
+            source_chars,
         };
         let limit = plan.query.limit;
         let budget = self.limits.formula_scan;
@@ -177,6 +183,16 @@ impl Pybase {
             if missing.is_empty() {
                 continue;
             }
+            if scan.titles.len() + missing.len() > scan.max_titles {
+                return Err(Error::InvalidFormula {
+                    message: format!(
+                        "This formula filter reads more than {} linked records for one page: filter on other fields first, or ask for a smaller page",
+                        scan.max_titles
+                    ),
+                    start: 0,
+                    end: scan.source_chars,
+                });
+            }
             let primary = match scan.primaries.get(&linked) {
                 Some(p) => p.clone(),
                 None => {
@@ -222,6 +238,11 @@ struct Scan<'a> {
     titles: LinkTitles,
     primaries: Primaries,
     formula: &'a FormulaFilter,
+    /// Most linked records whose primary values one page may load (a
+    /// tenth of the scan budget: each is a read).
+    max_titles: usize,
+    /// The formula's length, for the error.
+    source_chars: usize,
 }
 
 impl Scan<'_> {

@@ -340,6 +340,25 @@ pub async fn formula_links_read_primary_values(store: Arc<dyn Store>) {
         let got = walk(&fx, formula, &Value::Null, 2, false).await.unwrap();
         assert_eq!(got, want, "{formula}");
     }
+    // Each linked record read is a read: a tenth of the scan budget.
+    fx.create(&[("Name", json!("abc")), ("People", link(&[0, 1, 2]))])
+        .await;
+    let small = fx.pb.clone().with_limits(Limits {
+        formula_scan: 20,
+        ..Limits::default()
+    });
+    let q = QueryInput {
+        formula: Some("FIND('Bob', {People})".into()),
+        ..QueryInput::default()
+    };
+    let err = small
+        .query_records(&fx.viewer, fx.table.table.id, q, FieldKey::Name)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidFormula { message, .. } if message.contains("linked records")),
+        "{err:?}"
+    );
 }
 
 /// Bad formulas are 422 with the position; a page that would evaluate more
