@@ -18,6 +18,8 @@
 //!   numbers with numbers, texts with texts, checkboxes with anything,
 //!   dates and datetimes with instants;
 //! - a field alone as a condition (`{Done}`, `{Qty}`, `{Tags}`);
+//! - `IS_BEFORE` / `IS_AFTER` of a date or datetime field and an instant;
+//! - a multi select or attachment field compared with `''` or `BLANK()`;
 //! - a constant (`TRUE()`), and `OR`s of equalities on one field as `in`.
 //!
 //! A lowered conjunct larger than the [`Limits`] of a client filter stays
@@ -33,7 +35,7 @@ use super::check::{Checked, ResultType, field_result_type};
 use super::coerce::{compare, instant, plain_decimal, to_bool};
 use super::eval::{EvalContext, evaluate};
 use super::value::Value;
-use crate::fields::{MetaColumn, Storage};
+use crate::fields::{MetaColumn, Reference, Storage};
 use crate::ids::{FieldId, RecordId};
 use crate::limits::Limits;
 use crate::model::{Field, Timestamp};
@@ -374,6 +376,28 @@ impl Lowering<'_> {
                 "NOT" if args.len() == 1 && !self.may_be_list(&args[0]) => {
                     Some(Filter::Not(Box::new(self.lower(&args[0])?)))
                 }
+                "IS_BEFORE" | "IS_AFTER" if args.len() == 2 => {
+                    let op = if name == "IS_BEFORE" {
+                        BinaryOp::Lt
+                    } else {
+                        BinaryOp::Gt
+                    };
+                    let (f, c, op) = match (self.field(&args[0]), self.field(&args[1])) {
+                        (Some(f), None) => (f, self.constant(&args[1])?, op),
+                        (None, Some(f)) => (f, self.constant(&args[0])?, flip(op)),
+                        _ => return None,
+                    };
+                    // Only instants: then both compare instants, and a
+                    // blank side is false for both.
+                    let dated = matches!(
+                        field_result_type(&f.field_type),
+                        ResultType::Date | ResultType::DateTime
+                    );
+                    if !dated || !matches!(c, Value::Date(_) | Value::DateTime(_)) {
+                        return None;
+                    }
+                    self.compare_field(f, op, &c)
+                }
                 _ => None,
             },
             ExprKind::Binary { op, lhs, rhs } => {
@@ -471,6 +495,16 @@ impl Lowering<'_> {
                         }
                     }
                 }
+            }
+            // Items are never empty (choice names, attachment ids), so a
+            // present list's text is never "". Links show primary values,
+            // which may be blank: not lowered.
+            ResultType::List
+                if !matches!(field.field_type.references(), Some(Reference::Records(_)))
+                    && (matches!(c, Value::Blank)
+                        || matches!(c, Value::Text(t) if t.is_empty())) =>
+            {
+                constant_filter(matches!(op, BinaryOp::Ne | BinaryOp::Gt | BinaryOp::Ge))
             }
             ResultType::List | ResultType::Bool => return None,
         };

@@ -44,7 +44,23 @@ fn fields() -> Vec<Field> {
         field("No", "autonumber", &Json::Null),
         field("Created", "created_time", &Json::Null),
         field("By", "created_by", &Json::Null),
+        field(
+            "Link",
+            "link",
+            &json!({"linked_table_id": TableId::new().to_string()}),
+        ),
     ]
+}
+
+/// Two linked records: one titled, one with a blank primary value.
+static LINKED: std::sync::LazyLock<[RecordId; 2]> =
+    std::sync::LazyLock::new(|| [RecordId::new(), RecordId::new()]);
+
+fn titles() -> LinkTitles {
+    let mut t = LinkTitles::new();
+    t.insert(LINKED[0], crate::formula::Value::Text("doing".into()));
+    t.insert(LINKED[1], crate::formula::Value::Blank);
+    t
 }
 
 /// One set of fields for the generators and the property.
@@ -161,7 +177,7 @@ fn record_ids_are_a_list_and_ors_of_equalities_an_in() {
 
 #[test]
 fn what_cannot_lower_stays_in_the_residual() {
-    let fs = fields();
+    let fs = FIELDS.clone();
     for src in [
         "{Qty} > {No}",
         "FIND('x', {Name})",
@@ -175,6 +191,37 @@ fn what_cannot_lower_stays_in_the_residual() {
         assert!(p.sql.is_none(), "{src}: {p:?}");
         assert_eq!(p.residual.len(), 1, "{src}");
     }
+    let tags = target(&fs, "Tags");
+    assert_eq!(planned("{Tags} = ''", &fs).sql, Some(is_empty(tags)));
+    assert_eq!(
+        planned("BLANK() != {Tags}", &fs).sql,
+        Some(is_not_empty(tags))
+    );
+    assert_eq!(
+        planned("IS_BEFORE({Due}, DATETIME_PARSE('2024-01-02'))", &fs).sql,
+        Some(cond(
+            target(&fs, "Due"),
+            Op::Lt,
+            Operand::Text("2024-01-02".into())
+        ))
+    );
+    assert!(planned("IS_BEFORE({Due}, '2024-01-02')", &fs).sql.is_none());
+    // A link to a record whose primary value is blank reads as "".
+    let p = planned("{Link} = ''", &fs);
+    assert!(p.sql.is_none() && p.residual.len() == 1);
+    let link = fs.iter().find(|f| f.name == "Link").unwrap();
+    let r = Record {
+        id: RecordId::new(),
+        table_id: link.table_id,
+        cells: Cells::from_iter([(link.id.to_string(), json!([LINKED[1].to_string()]))]),
+        autonumber: 1,
+        created_by: None,
+        updated_by: None,
+        created_time: now(),
+        updated_time: now(),
+        deleted_time: None,
+    };
+    assert!(keeps(&p.checked.expr, &r, &fs, &titles(), now()));
     let p = planned("AND({Qty} > 1, FIND('x', {Name}))", &fs);
     assert!(p.sql.is_some());
     assert_eq!(p.residual.len(), 1);
@@ -218,6 +265,9 @@ fn cell(field: &Field) -> BoxedStrategy<Option<Json>> {
             .boxed(),
         "multi_select" => prop::sample::subsequence(vec!["a", "b"], 0..=2)
             .prop_map(|v| json!(v))
+            .boxed(),
+        "link" => prop::sample::subsequence(LINKED.to_vec(), 0..=2)
+            .prop_map(|v| json!(v.iter().map(ToString::to_string).collect::<Vec<_>>()))
             .boxed(),
         _ => Just(Json::Null).boxed(),
     };
@@ -264,6 +314,7 @@ fn formula() -> impl Strategy<Value = String> {
         "{No}",
         "{Created}",
         "{By}",
+        "{Link}",
     ]);
     let constant = prop::sample::select(vec![
         "0",
@@ -297,6 +348,11 @@ fn formula() -> impl Strategy<Value = String> {
         1 => constant.clone().prop_map(str::to_owned),
         1 => (constant.clone(), field.clone()).prop_map(|(c, f)| format!("FIND({c}, {f})")),
         1 => Just("RECORD_ID() = 'recNOTAREALID01'".to_string()),
+        1 => (field.clone(), constant.clone(), any::<bool>()).prop_map(|(f, c, before)| {
+            let name = if before { "IS_BEFORE" } else { "IS_AFTER" };
+            format!("{name}({f}, {c})")
+        }),
+        1 => (constant.clone(), field.clone()).prop_map(|(c, f)| format!("IS_AFTER({c}, {f})")),
     ];
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
@@ -322,7 +378,7 @@ proptest! {
             Err(e) => return Err(TestCaseError::reject(format!("{src}: {e}"))),
         };
         let p = plan_filter(checked.clone(), fs, now(), &Limits::default());
-        let titles = LinkTitles::new();
+        let titles = titles();
         for r in &recs {
             let pure = keeps(&checked.expr, r, fs, &titles, now());
             let by_sql = p.sql.as_ref().is_none_or(|f| eval::matches(f, r));
