@@ -81,6 +81,7 @@ pub fn plan_filter(
     let mut sql = Vec::new();
     let mut ids: Option<Vec<RecordId>> = None;
     let mut residual = Vec::new();
+    let mut used = (0, 0);
     for c in conjuncts {
         if let Some(set) = lower.id_set(c) {
             ids = Some(match ids {
@@ -90,7 +91,7 @@ pub fn plan_filter(
                     prev.into_iter().filter(|id| keep.contains(id)).collect()
                 }
             });
-        } else if let Some(f) = lower.lower(c).filter(|f| within(f, limits)) {
+        } else if let Some(f) = lower.lower(c).filter(|f| within(f, limits, &mut used)) {
             sql.push(f);
         } else {
             residual.push(c.clone());
@@ -115,8 +116,10 @@ fn dedup(ids: Vec<RecordId>) -> Vec<RecordId> {
     ids.into_iter().filter(|id| seen.insert(*id)).collect()
 }
 
-/// Whether a lowered filter fits the limits of a client's filter.
-fn within(f: &Filter, limits: &Limits) -> bool {
+/// Whether a lowered filter, with the parts already lowered (`used`:
+/// nodes and list values), fits the limits of a client's filter; if so it
+/// is counted in `used`.
+fn within(f: &Filter, limits: &Limits, used: &mut (usize, usize)) -> bool {
     fn count(f: &Filter, nodes: &mut usize, values: &mut usize) {
         *nodes += 1;
         match f {
@@ -131,9 +134,13 @@ fn within(f: &Filter, limits: &Limits) -> bool {
             }
         }
     }
-    let (mut nodes, mut values) = (0, 0);
+    let (mut nodes, mut values) = *used;
     count(f, &mut nodes, &mut values);
-    nodes <= limits.filter_nodes && values <= limits.filter_values
+    let fits = nodes <= limits.filter_nodes && values <= limits.filter_values;
+    if fits {
+        *used = (nodes, values);
+    }
+    fits
 }
 
 /// What the lowering reads.

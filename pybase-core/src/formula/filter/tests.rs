@@ -237,6 +237,17 @@ fn what_cannot_lower_stays_in_the_residual() {
         },
     );
     assert!(p.sql.is_none() && p.residual.len() == 1);
+    // The limits hold for all lowered conjuncts together.
+    let terms: Vec<String> = (0..150).map(|i| format!("{{Qty}} < {i}.5")).collect();
+    let p = planned(&format!("AND({})", terms.join(",")), &fs);
+    let lowered = match &p.sql {
+        Some(Filter::And(parts)) => parts.len(),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        lowered < 150 && lowered + p.residual.len() == 150,
+        "{lowered}"
+    );
 }
 
 /// A random cell of `field`, or none.
