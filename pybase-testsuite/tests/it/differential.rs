@@ -42,13 +42,14 @@ use pybase_core::facade::{
     WriteOptions,
 };
 use pybase_core::fields::{FieldType, MetaColumn, Reference, Storage, ValueKind};
+use pybase_core::formula::{LinkTitles, check, keeps, plan_filter};
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, WorkspaceId};
 use pybase_core::model::{Base, Cells, Field, Record, Table, User, Workspace};
 use pybase_core::query::{
     Cursor, FilterSpec, RecordQuery, SortSpec, eval, resolve_filter, resolve_sort,
 };
 use pybase_core::store::{NewRecord, Store};
-use pybase_core::{Principal, Pybase};
+use pybase_core::{Limits, Principal, Pybase};
 use pybase_store_postgres::testkit::TestDb;
 use pybase_store_sqlite::SqliteStore;
 use serde_json::{Map, Value, json};
@@ -1632,6 +1633,18 @@ impl Harness {
                     filter,
                     sort
                 );
+                if let Some(text) = &q.formula {
+                    formula_parts_equal_pure_evaluation(
+                        [&self.raw_sqlite, &self.pg.store],
+                        &raw,
+                        &raw_fields,
+                        &reference,
+                        text,
+                        &sort,
+                        q.include_deleted,
+                    )
+                    .await?;
+                }
             }
             Ok(())
         }
@@ -1641,6 +1654,74 @@ impl Harness {
         }
         outcome
     }
+}
+
+/// The issue-12 property on both stores: the part of a formula the
+/// planner runs as SQL (the same page from both stores), then its record
+/// ids and residual, keep exactly the records pure evaluation keeps.
+async fn formula_parts_equal_pure_evaluation(
+    stores: [&Arc<dyn Store>; 2],
+    table: &Table,
+    fields: &[Field],
+    reference: &[Record],
+    text: &str,
+    sort: &[pybase_core::query::SortKey],
+    include_deleted: bool,
+) -> Result<(), TestCaseError> {
+    let Ok(checked) = check(text, fields) else {
+        return Ok(());
+    };
+    let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let titles = LinkTitles::new();
+    let planned = plan_filter(checked.clone(), fields, now, &Limits::default());
+    let mut pure: Vec<&Record> = reference
+        .iter()
+        .filter(|r| include_deleted || r.deleted_time.is_none())
+        .filter(|r| keeps(&checked.expr, r, fields, &titles, now))
+        .collect();
+    pure.sort_by(|a, b| eval::compare_records(sort, a, b));
+    let pure: Vec<RecordId> = pure.iter().map(|r| r.id).collect();
+    let rq = RecordQuery {
+        table_id: table.id,
+        filter: planned.sql.clone(),
+        sort: sort.to_vec(),
+        after: None,
+        limit: 1000,
+        include_deleted,
+    };
+    let a = stores[0].query_records(&rq).await;
+    let b = stores[1].query_records(&rq).await;
+    let (a, b) = match (a, b) {
+        (Ok(a), Ok(b)) => (a, b),
+        (a, b) => {
+            return Err(TestCaseError::fail(format!(
+                "formula {text}: sqlite {:?} postgres {:?}",
+                a.err(),
+                b.err()
+            )));
+        }
+    };
+    prop_assert_eq!(&a, &b, "the SQL part of {} on both stores", text);
+    let planned_ids: Vec<RecordId> = a
+        .records
+        .iter()
+        .filter(|r| planned.ids.as_ref().is_none_or(|ids| ids.contains(&r.id)))
+        .filter(|r| {
+            planned
+                .residual
+                .iter()
+                .all(|e| keeps(e, r, fields, &titles, now))
+        })
+        .map(|r| r.id)
+        .collect();
+    prop_assert_eq!(
+        planned_ids,
+        pure,
+        "formula {} planned as {:?}",
+        text,
+        planned
+    );
+    Ok(())
 }
 
 /// Cases to run: `PROPTEST_CASES`, 24 by default, never fewer than 8 (the
