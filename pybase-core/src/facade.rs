@@ -12,6 +12,7 @@
 mod attachments;
 mod authz;
 mod auto_index;
+mod formula;
 mod inputs;
 mod records;
 mod render;
@@ -19,6 +20,7 @@ mod schema;
 mod workspaces;
 
 pub use authz::{BaseScope, TableScope, WorkspaceScope};
+pub use formula::FormulaCheck;
 pub use inputs::{
     BasePatch, CellsInput, FieldPatch, NewBase, NewField, NewMember, NewTable, NewView,
     NewWorkspace, QueryInput, TablePatch, ViewPatch, WorkspacePatch, WriteOptions,
