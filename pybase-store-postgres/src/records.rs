@@ -322,6 +322,25 @@ impl RecordsStore for PgStore {
         rows::record(&row).db()
     }
 
+    async fn get_records(
+        &self,
+        table: TableId,
+        ids: &[RecordId],
+        include_deleted: bool,
+    ) -> StoreResult<Vec<Record>> {
+        let texts: Vec<&str> = ids.iter().map(RecordId::as_str).collect();
+        let found = sqlx::query(on(
+            table,
+            "SELECT {} FROM {records} WHERE id = ANY($1) AND ($2 OR deleted_time IS NULL)",
+        )?)
+        .bind(texts)
+        .bind(include_deleted)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        records_of(&found)
+    }
+
     async fn update_records(
         &self,
         table: TableId,

@@ -381,6 +381,26 @@ impl RecordsStore for SqliteStore {
         .await
     }
 
+    async fn get_records(
+        &self,
+        table: TableId,
+        ids: &[RecordId],
+        include_deleted: bool,
+    ) -> StoreResult<Vec<Record>> {
+        let list = id_list(ids);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {} FROM {} WHERE id IN (SELECT value FROM json_each(?1)) \
+                 AND (?2 OR deleted_time IS NULL)",
+                record_columns(table.as_str())?,
+                rel(table.as_str())?
+            ))?;
+            let rows = stmt.query_map(params![list, include_deleted], record)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
     async fn update_records(
         &self,
         table: TableId,
