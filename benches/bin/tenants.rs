@@ -359,15 +359,19 @@ async fn run_backend(backend: &str, args: &Args) -> anyhow::Result<String> {
     if args.big > 0 {
         out.push_str(&format!(
             "Indexing a field of a {}-record table took {}; A's one-cell updates meanwhile: \
-             p50 {} / p99 {} ({} updates), before: p50 {} / p99 {} (p99 ratio **{}**).\n",
+             p50 {} / p99 {} / max {} ({} updates), before: p50 {} / p99 {} / max {} \
+             (p99 ratio **{}**, max ratio {}).\n",
             args.big,
             show(x.index_build),
             show(x.update_during.p50()),
             show(x.update_during.p99()),
+            show(x.update_during.max()),
             x.update_during.len(),
             show(x.update_before.p50()),
             show(x.update_before.p99()),
+            show(x.update_before.max()),
             ratio(x.update_during.p99(), x.update_before.p99()),
+            ratio(x.update_during.max(), x.update_before.max()),
         ));
     }
     Ok(out)
