@@ -6,9 +6,10 @@
 //! with table A alone, and one with A plus `T - 1` other tables, all shaped
 //! alike (the six workload fields, five of them indexed), the other tables
 //! sharing `--records` records. On A it then times single inserts, point
-//! reads, one-cell updates and an indexed filtered, sorted page, and
-//! reports each median and p99 of the large database against the small
-//! one, measured in the same run. On the large database it also times
+//! reads, one-cell updates and an indexed filtered, sorted page, in rounds
+//! that alternate between the two databases (so the machine's other work
+//! weighs on both alike), and reports each median and p99 of the large
+//! database against the small one. On the large database it also times
 //! creating one more table (and the first read after it, which on SQLite
 //! re-reads the schema), and A's updates while another table of `--big`
 //! records gets an indexed field.
@@ -132,44 +133,44 @@ fn opts() -> WriteOptions {
     }
 }
 
-/// Times `n` of each operation on `a` (whose records are `ids`).
-async fn measure(b: &Bench, a: &BenchTable, ids: &[RecordId], n: usize) -> anyhow::Result<Ops> {
-    let mut ops = Ops::default();
+/// Times one of each operation on `a` (whose records are `ids`), round `i`.
+async fn measure_round(
+    b: &Bench,
+    a: &BenchTable,
+    ids: &[RecordId],
+    i: usize,
+    o: &mut Ops,
+) -> anyhow::Result<()> {
     let page = QueryInput {
         filter: Some(json!({"field": "Qty", "op": "gt", "value": 500})),
         sort: Some(json!("-Price")),
         page_size: Some(50),
         ..QueryInput::default()
     };
-    let mut scratch = Ops::default();
-    for i in 0..n + n / 10 {
-        // The first tenth warms caches and is not kept.
-        let o = if i < n / 10 { &mut scratch } else { &mut ops };
-        let id = ids[(i * 7919) % ids.len()];
-        let cells = row(1_000_000 + i as u64).named();
-        timed(
-            &mut o.insert,
-            b.pb.create_record(&b.who, a.id, cells, opts()),
-        )
-        .await?;
-        timed(
-            &mut o.read,
-            b.pb.get_record(&b.who, a.id, id, FieldKey::Name),
-        )
-        .await?;
-        let patch = Map::from_iter([("Qty".to_owned(), json!((i * 37) % 1000))]);
-        timed(
-            &mut o.update,
-            b.pb.update_record(&b.who, a.id, id, patch, opts(), false),
-        )
-        .await?;
-        timed(
-            &mut o.page,
-            b.pb.query_records(&b.who, a.id, page.clone(), FieldKey::Name),
-        )
-        .await?;
-    }
-    Ok(ops)
+    let id = ids[(i * 7919) % ids.len()];
+    let cells = row(1_000_000 + i as u64).named();
+    timed(
+        &mut o.insert,
+        b.pb.create_record(&b.who, a.id, cells, opts()),
+    )
+    .await?;
+    timed(
+        &mut o.read,
+        b.pb.get_record(&b.who, a.id, id, FieldKey::Name),
+    )
+    .await?;
+    let patch = Map::from_iter([("Qty".to_owned(), json!((i * 37) % 1000))]);
+    timed(
+        &mut o.update,
+        b.pb.update_record(&b.who, a.id, id, patch, opts(), false),
+    )
+    .await?;
+    timed(
+        &mut o.page,
+        b.pb.query_records(&b.who, a.id, page, FieldKey::Name),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Builds a database on `store`: A with `a_records`, then `tables - 1`
@@ -308,17 +309,30 @@ fn ratio(large: Duration, small: Duration) -> String {
 async fn run_backend(backend: &str, args: &Args) -> anyhow::Result<String> {
     eprintln!("{backend}: T = 1");
     let (store, drop_small) = fresh(backend, args, "one").await?;
-    let (b, a, ids) = build(store, args, 1).await?;
-    let small = measure(&b, &a, &ids, args.ops).await?;
-    drop(b);
-    drop_small()?;
-
+    let (sb, sa, sids) = build(store, args, 1).await?;
     eprintln!("{backend}: T = {}", args.tables);
     let (store, drop_large) = fresh(backend, args, "many").await?;
     let t = Instant::now();
     let (b, a, ids) = build(store, args, args.tables).await?;
     let build_time = t.elapsed();
-    let large = measure(&b, &a, &ids, args.ops).await?;
+    // Both databases are measured in alternating rounds, so whatever else
+    // the machine does weighs on both alike; the first tenth warms caches.
+    let (mut small, mut large, mut warm) = (Ops::default(), Ops::default(), Ops::default());
+    let n = args.ops;
+    for i in 0..n + n / 10 {
+        let (s, l) = if i < n / 10 {
+            (&mut warm, None)
+        } else {
+            (&mut small, Some(&mut large))
+        };
+        measure_round(&sb, &sa, &sids, i, s).await?;
+        match l {
+            Some(l) => measure_round(&b, &a, &ids, i, l).await?,
+            None => measure_round(&b, &a, &ids, i, &mut Ops::default()).await?,
+        }
+    }
+    drop(sb);
+    drop_small()?;
     let mut x = extra(&b, &a, &ids, args).await?;
     x.build = build_time;
     drop(b);
