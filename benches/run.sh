@@ -5,7 +5,8 @@
 #      PyBase facade and through the raw driver, on SQLite and (when a
 #      PostgreSQL server is reachable) on PostgreSQL;
 #   2. an HTTP load run against a release build of pybase-server on the
-#      SQLite default (and on PostgreSQL when reachable);
+#      SQLite default (and on PostgreSQL when reachable), with the raw
+#      axum + driver ceiling (pybase-ceiling) measured in the same run;
 #   3. pybase-report, which puts every figure beside its raw ceiling.
 #
 # Usage: benches/run.sh [--quick] [--no-http]
@@ -52,28 +53,40 @@ cargo bench -p pybase-benches --bench backends
 
 # ---- 2. HTTP load ----
 cargo build --release -p pybase-server -p pybase-benches --bins
-run_http() { # backend database_url
+bin="${CARGO_TARGET_DIR:-$root/target}/release"
+run_http() { # backend database_url ceiling_database_url
     local backend=$1 url=$2 port=18765 data="$out/http-data-$1"
     rm -rf "$data"
     mkdir -p "$data"
     DATABASE_URL="$url" PYBASE_DATA_DIR="$data" PORT=$port HOST=127.0.0.1 \
         SECRET_KEY="benchmark-secret-key-0123456789abcdef" RUST_LOG=warn \
-        "$root/target/release/pybase-server" serve >"$out/server-$backend.log" 2>&1 &
+        "$bin/pybase-server" serve >"$out/server-$backend.log" 2>&1 &
     local pid=$!
     for _ in $(seq 1 100); do
         if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then break; fi
         sleep 0.1
     done
+    # The ceiling: raw axum + driver answering the same GET from the same rows.
+    local ceiling_url=$3 ceiling_port=18766
+    "$bin/pybase-ceiling" --database-url "$ceiling_url" --port "$ceiling_port" \
+        >"$out/ceiling-$backend.log" 2>&1 &
+    local ceiling=$!
+    for _ in $(seq 1 100); do
+        if curl -fsS "http://127.0.0.1:$ceiling_port/health" >/dev/null 2>&1; then break; fi
+        sleep 0.1
+    done
     local seconds=10 records=10000
     if [ "$quick" = 1 ]; then seconds=3; records=2000; fi
-    "$root/target/release/pybase-load" --url "http://127.0.0.1:$port" --pid "$pid" \
+    "$bin/pybase-load" --url "http://127.0.0.1:$port" --pid "$pid" \
         --connections 32 --seconds "$seconds" --records "$records" --backend "$backend" \
+        --ceiling-url "http://127.0.0.1:$ceiling_port" \
         --out "$out/http-$backend.json" || echo "HTTP load on $backend failed; see $out/server-$backend.log" >&2
-    kill "$pid" 2>/dev/null || true
+    kill "$pid" "$ceiling" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    wait "$ceiling" 2>/dev/null || true
 }
 if [ "$http" = 1 ]; then
-    run_http sqlite "sqlite://$out/http-data-sqlite/pybase.db"
+    run_http sqlite "sqlite://$out/http-data-sqlite/pybase.db" "sqlite://$out/http-data-sqlite/ceiling.db"
     if [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ] && ! command -v psql >/dev/null; then
         echo "psql not found: the HTTP run on PostgreSQL is skipped" >&2
     elif [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ]; then
@@ -81,7 +94,7 @@ if [ "$http" = 1 ]; then
         pg_http="${admin%/*}/pybase_bench_http"
         psql "$admin" -qc "DROP DATABASE IF EXISTS pybase_bench_http WITH (FORCE)" \
             -c "CREATE DATABASE pybase_bench_http" >/dev/null
-        run_http postgres "$pg_http"
+        run_http postgres "$pg_http" "$pg_http"
     fi
 fi
 
