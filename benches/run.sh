@@ -9,10 +9,12 @@
 #      axum + driver ceiling (pybase-ceiling) measured in the same run;
 #   3. pybase-report, which puts every figure beside its raw ceiling.
 #
-# Usage: benches/run.sh [--quick] [--no-http]
-#   --quick    smaller tables (10k bulk, 50k big, 10k walk; 3 s HTTP runs);
-#              writes target/pybase-bench/RESULTS-quick.md instead
-#   --no-http  skip the HTTP load run
+# Usage: benches/run.sh [--quick] [--no-http | --http-only]
+#   --quick      smaller tables (10k bulk, 50k big, 10k walk; 3 s HTTP runs);
+#                writes target/pybase-bench/RESULTS-quick.md instead
+#   --no-http    skip the HTTP load run
+#   --http-only  only the HTTP load run (with its ceiling); writes
+#                target/pybase-bench/RESULTS-http.md instead
 #
 # PostgreSQL: PYBASE_TEST_POSTGRES_URL (default
 # postgres://postgres@127.0.0.1:5432/test when that port answers). The bench
@@ -23,11 +25,13 @@ root=$PWD
 
 quick=0
 http=1
+storage=1
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=1 ;;
         --no-http) http=0 ;;
-        *) echo "unknown argument: $arg (expected --quick or --no-http)" >&2; exit 2 ;;
+        --http-only) storage=0 ;;
+        *) echo "unknown argument: $arg (expected --quick, --no-http or --http-only)" >&2; exit 2 ;;
     esac
 done
 
@@ -49,7 +53,9 @@ else
 fi
 
 # ---- 1. storage benches ----
-cargo bench -p pybase-benches --bench backends
+if [ "$storage" = 1 ]; then
+    cargo bench -p pybase-benches --bench backends
+fi
 
 # ---- 2. HTTP load ----
 cargo build --release -p pybase-server -p pybase-benches --bins
@@ -120,4 +126,7 @@ machine="$out/machine.md"
 # A smoke run must not replace the committed results of a full run.
 results=benches/RESULTS.md
 if [ "$quick" = 1 ]; then results="$out/RESULTS-quick.md"; fi
-cargo run --release -q -p pybase-benches --bin pybase-report -- "$out" "$results" "$machine"
+if [ "$storage" = 0 ]; then results="$out/RESULTS-http.md"; fi
+# The binary built above (a `cargo run -p pybase-benches` alone would
+# resolve features differently and rebuild the dependencies).
+"$bin/pybase-report" "$out" "$results" "$machine"
