@@ -16,6 +16,8 @@
 #   --http-only  only the HTTP load run (with its ceiling); writes
 #                target/pybase-bench/RESULTS-http.md instead
 #
+# Ports: PYBASE_BENCH_PORT (default 18765) for pybase-server, the next one
+# for the ceiling.
 # PostgreSQL: PYBASE_TEST_POSTGRES_URL (default
 # postgres://postgres@127.0.0.1:5432/test when that port answers). The bench
 # creates and drops its own databases (pybase_bench, pybase_bench_http) there.
@@ -60,8 +62,11 @@ fi
 # ---- 2. HTTP load ----
 cargo build --release -p pybase-server -p pybase-benches --bins
 bin="${CARGO_TARGET_DIR:-$root/target}/release"
+# pybase-server on this port, the ceiling on the next; both must be free
+# (another engineer's server there would be measured instead).
+http_port="${PYBASE_BENCH_PORT:-18765}"
 run_http() { # backend database_url ceiling_database_url
-    local backend=$1 url=$2 port=18765 data="$out/http-data-$1"
+    local backend=$1 url=$2 port=$http_port data="$out/http-data-$1"
     rm -rf "$data"
     mkdir -p "$data"
     DATABASE_URL="$url" PYBASE_DATA_DIR="$data" PORT=$port HOST=127.0.0.1 \
@@ -73,7 +78,7 @@ run_http() { # backend database_url ceiling_database_url
         sleep 0.1
     done
     # The ceiling: raw axum + driver answering the same GET from the same rows.
-    local ceiling_url=$3 ceiling_port=18766
+    local ceiling_url=$3 ceiling_port=$((http_port + 1))
     "$bin/pybase-ceiling" --database-url "$ceiling_url" --port "$ceiling_port" \
         >"$out/ceiling-$backend.log" 2>&1 &
     local ceiling=$!
@@ -92,6 +97,12 @@ run_http() { # backend database_url ceiling_database_url
     wait "$ceiling" 2>/dev/null || true
 }
 if [ "$http" = 1 ]; then
+    for p in "$http_port" "$((http_port + 1))"; do
+        if port_open 127.0.0.1 "$p"; then
+            echo "port $p is in use: set PYBASE_BENCH_PORT to a free pair of ports" >&2
+            exit 1
+        fi
+    done
     run_http sqlite "sqlite://$out/http-data-sqlite/pybase.db" "sqlite://$out/http-data-sqlite/ceiling.db"
     if [ -n "${PYBASE_TEST_POSTGRES_URL:-}" ] && ! command -v psql >/dev/null; then
         echo "psql not found: the HTTP run on PostgreSQL is skipped" >&2
