@@ -123,33 +123,37 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+/// A record in PyBase's answer shape.
 fn record_json(
     id: String,
     data: Map<String, Value>,
-    created: &str,
-    updated: &str,
+    created: String,
+    updated: String,
     by: Option<String>,
 ) -> Value {
-    json!({
-        "id": id,
-        "created_time": created,
-        "updated_time": updated,
-        "created_by": by,
-        "fields": data,
-    })
+    let mut out = Map::new();
+    out.insert("id".into(), Value::String(id));
+    out.insert("created_time".into(), Value::String(created));
+    out.insert("updated_time".into(), Value::String(updated));
+    out.insert("created_by".into(), by.map_or(Value::Null, Value::String));
+    out.insert("fields".into(), Value::Object(data));
+    Value::Object(out)
 }
+
+/// A `ceiling_records` row as sqlx reads it.
+type PgRow = (
+    sqlx::types::Json<Map<String, Value>>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    Option<String>,
+);
 
 /// `GET /records/{id}`: one primary-key lookup, the cells decoded, the
 /// record serialised.
 async fn get_record(State(db): State<Db>, Path(id): Path<String>) -> Result<Response, Failure> {
     let found = match db {
         Db::Pg(pool) => {
-            let row: Option<(
-                sqlx::types::Json<Map<String, Value>>,
-                DateTime<Utc>,
-                DateTime<Utc>,
-                Option<String>,
-            )> = sqlx::query_as(
+            let row: Option<PgRow> = sqlx::query_as(
                 "SELECT data, created_time, updated_time, created_by \
                  FROM ceiling_records WHERE id = $1",
             )
@@ -157,7 +161,7 @@ async fn get_record(State(db): State<Db>, Path(id): Path<String>) -> Result<Resp
             .fetch_optional(&pool)
             .await
             .map_err(anyhow::Error::from)?;
-            row.map(|(data, c, u, by)| record_json(id, data.0, &time_text(c), &time_text(u), by))
+            row.map(|(data, c, u, by)| record_json(id, data.0, time_text(c), time_text(u), by))
         }
         Db::Sqlite(pool) => {
             let row = pool.read(|conn| {
@@ -179,7 +183,7 @@ async fn get_record(State(db): State<Db>, Path(id): Path<String>) -> Result<Resp
                 Some((data, c, u, by)) => {
                     let data: Map<String, Value> =
                         serde_json::from_str(&data).map_err(anyhow::Error::from)?;
-                    Some(record_json(id, data, &c, &u, by))
+                    Some(record_json(id, data, c, u, by))
                 }
                 None => None,
             }
