@@ -13,8 +13,9 @@
 //! database server as PyBase's (a separate SQLite file beside PyBase's). The
 //! answer has PyBase's record shape: `id`, `created_time`, `updated_time`,
 //! `created_by`, `fields`. The PostgreSQL pool has PyBase's default size
-//! (10); SQLite reads run on the request's thread from a pool of four reader
-//! connections, as PyBase's point reads do.
+//! (10); SQLite reads run on the request's thread, as PyBase's point reads
+//! do, on pooled reader connections (four to start, one more opened when all
+//! are busy, so a read never waits for another).
 //!
 //! Usage: `pybase-ceiling --database-url postgres://...|sqlite://path
 //! [--port 18766] [--max-connections 10]`
