@@ -11,8 +11,14 @@
 //! The client is a minimal HTTP/1.1 writer and reader over tokio, so that
 //! on a shared 2-core machine the generator costs as little CPU as possible.
 //!
+//! With `--ceiling-url` it also seeds a running `pybase-ceiling` (the raw
+//! axum + driver server, `bin/ceiling.rs`) with the same rows and measures
+//! its GET one record right after PyBase's, in the same run: the report
+//! gives PyBase's GET as a share of that ceiling.
+//!
 //! Usage: `pybase-load --url http://127.0.0.1:8000 [--pid N] [--connections 32]
-//! [--seconds 10] [--records 10000] [--backend sqlite] [--out http.json]`
+//! [--seconds 10] [--records 10000] [--backend sqlite] [--out http.json]
+//! [--ceiling-url http://127.0.0.1:18766]`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -157,6 +163,7 @@ struct Args {
     records: usize,
     backend: String,
     out: Option<String>,
+    ceiling: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -168,6 +175,7 @@ fn parse_args() -> anyhow::Result<Args> {
         records: 10_000,
         backend: "sqlite".to_owned(),
         out: None,
+        ceiling: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -185,6 +193,14 @@ fn parse_args() -> anyhow::Result<Args> {
             "--records" => args.records = value.parse()?,
             "--backend" => args.backend = value,
             "--out" => args.out = Some(value),
+            "--ceiling-url" => {
+                args.ceiling = Some(
+                    value
+                        .trim_start_matches("http://")
+                        .trim_end_matches('/')
+                        .to_owned(),
+                );
+            }
             other => bail!("unknown flag {other}"),
         }
     }
@@ -217,6 +233,10 @@ enum Scenario {
         table: String,
         size: usize,
     },
+    /// GET one record from `pybase-ceiling` (no token).
+    CeilingGet {
+        ids: Arc<Vec<String>>,
+    },
 }
 
 impl Scenario {
@@ -226,6 +246,7 @@ impl Scenario {
             Self::List { .. } => "list_filtered_page",
             Self::CreateOne { .. } => "create_single",
             Self::CreateBatch { .. } => "create_batch_100",
+            Self::CeilingGet { .. } => "ceiling_get_record",
         }
     }
 }
@@ -253,6 +274,11 @@ async fn worker(
                 (conn.send("GET", &path, Some(&token), None).await?.0, 200)
             }
             Scenario::List { path } => (conn.send("GET", path, Some(&token), None).await?.0, 200),
+            Scenario::CeilingGet { ids } => {
+                let id = &ids[usize::try_from(i).unwrap_or(0) % ids.len()];
+                let path = format!("/records/{id}");
+                (conn.send("GET", &path, None, None).await?.0, 200)
+            }
             Scenario::CreateOne { table } => {
                 let body = serde_json::to_vec(&json!({ "fields": row(i).named() }))?;
                 let path = format!("/api/v1/tables/{table}/records");
@@ -284,12 +310,21 @@ async fn worker(
 }
 
 /// Runs one scenario on `connections` connections for `seconds`.
-async fn run_scenario(args: &Args, token: &Arc<str>, scenario: Scenario) -> anyhow::Result<Value> {
+async fn run_scenario(
+    args: &Args,
+    token: &Arc<str>,
+    scenario: Scenario,
+    seconds: f64,
+) -> anyhow::Result<Value> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
+    let addr = match (&scenario, &args.ceiling) {
+        (Scenario::CeilingGet { .. }, Some(ceiling)) => ceiling.clone(),
+        _ => args.addr.clone(),
+    };
     for c in 0..args.connections {
         tasks.push(tokio::spawn(worker(
-            args.addr.clone(),
+            addr.clone(),
             Arc::clone(token),
             scenario.clone(),
             Arc::clone(&stop),
@@ -297,7 +332,7 @@ async fn run_scenario(args: &Args, token: &Arc<str>, scenario: Scenario) -> anyh
         )));
     }
     let start = Instant::now();
-    tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     let mut errors = 0;
@@ -339,6 +374,29 @@ async fn run_scenario(args: &Args, token: &Arc<str>, scenario: Scenario) -> anyh
         errors
     );
     Ok(out)
+}
+
+/// Seeds `pybase-ceiling` with the rows PyBase got (`row(0..records)`, by
+/// field name) in batches of 1000; returns their ids.
+async fn seed_ceiling(addr: &str, records: usize) -> anyhow::Result<Vec<String>> {
+    let mut conn = Conn::open(addr).await?;
+    let mut ids = Vec::with_capacity(records);
+    let mut from = 0;
+    while from < records {
+        let to = (from + 1000).min(records);
+        let batch: Vec<Value> = (from..to)
+            .map(|i| json!({ "fields": row(i as u64).named() }))
+            .collect();
+        let made = conn
+            .json("POST", "/records", None, &json!({ "records": batch }), 201)
+            .await?;
+        for r in made["records"].as_array().context("ceiling records")? {
+            ids.push(r["id"].as_str().context("ceiling record id")?.to_owned());
+        }
+        from = to;
+    }
+    println!("seeded the ceiling with {} records", ids.len());
+    Ok(ids)
 }
 
 fn percent_encode(s: &str) -> String {
@@ -445,13 +503,20 @@ async fn main() -> anyhow::Result<()> {
     drop(conn);
     println!("seeded {} records in table {table}", ids.len());
     let seeded_rss = proc_kb(args.pid, "VmRSS:");
+    let ceiling_ids = match &args.ceiling {
+        Some(addr) => Some(seed_ceiling(addr, args.records).await?),
+        None => None,
+    };
 
     let filter = percent_encode(r#"{"field":"Qty","op":"gt","value":500}"#);
-    let scenarios = [
-        Scenario::Get {
-            table: table.clone(),
-            ids: Arc::new(ids),
-        },
+    let mut scenarios = vec![Scenario::Get {
+        table: table.clone(),
+        ids: Arc::new(ids),
+    }];
+    if let Some(ids) = ceiling_ids {
+        scenarios.push(Scenario::CeilingGet { ids: Arc::new(ids) });
+    }
+    scenarios.extend([
         Scenario::List {
             path: format!(
                 "/api/v1/tables/{table}/records?filter={filter}&sort=-Price&page_size=100"
@@ -464,12 +529,53 @@ async fn main() -> anyhow::Result<()> {
             table: table.clone(),
             size: 100,
         },
-    ];
+    ]);
     let mut results = Vec::new();
-    for s in scenarios {
-        results.push(run_scenario(&args, &token, s).await?);
+    for s in scenarios.iter().cloned() {
+        results.push(run_scenario(&args, &token, s, args.seconds).await?);
     }
+    // The share of the ceiling: the machine's load drifts between two long
+    // runs, so PyBase's GET and the ceiling's alternate in three short
+    // pairs and the median of the pairs' ratios is reported.
+    let mut pairs = Vec::new();
+    if let [
+        get @ Scenario::Get { .. },
+        ceiling @ Scenario::CeilingGet { .. },
+        ..,
+    ] = &scenarios[..]
+    {
+        let slice = (args.seconds / 3.0).max(1.0);
+        for _ in 0..3 {
+            let p = run_scenario(&args, &token, get.clone(), slice).await?;
+            let c = run_scenario(&args, &token, ceiling.clone(), slice).await?;
+            if let (Some(p), Some(c)) = (p["rps"].as_f64(), c["rps"].as_f64())
+                && c > 0.0
+            {
+                pairs.push(p / c);
+            }
+        }
+    }
+    pairs.sort_by(f64::total_cmp);
     let peak = proc_kb(args.pid, "VmHWM:");
+    let rate = |name: &str| {
+        results
+            .iter()
+            .find(|r| r["name"] == name)
+            .and_then(|r| r["rps"].as_f64())
+    };
+    let long_share = match (rate("get_record"), rate("ceiling_get_record")) {
+        (Some(p), Some(c)) if c > 0.0 => Some(p / c),
+        _ => None,
+    };
+    let share = pairs.get(pairs.len() / 2).copied();
+    if let Some(share) = share {
+        println!(
+            "GET one record: PyBase at {:.0}% of the ceiling (median of alternating pairs {pairs:.2?}; \
+             {:.0}% over the long runs)",
+            share * 100.0,
+            long_share.unwrap_or(f64::NAN) * 100.0
+        );
+    }
     let report = json!({
         "backend": args.backend,
         "connections": args.connections,
@@ -479,6 +585,9 @@ async fn main() -> anyhow::Result<()> {
         "seeded_rss_kb": seeded_rss,
         "peak_rss_kb": peak,
         "scenarios": results,
+        "get_share_of_ceiling": share,
+        "get_share_pairs": pairs,
+        "get_share_long_runs": long_share,
     });
     println!(
         "server memory: idle {idle_rss:?} kB, after seeding {seeded_rss:?} kB, peak {peak:?} kB"

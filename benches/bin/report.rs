@@ -258,6 +258,8 @@ fn http_table(dir: &Path, backend: &str) -> Option<String> {
                 "≥ 10,000 req/s, p99 < 20 ms",
                 Some(rps >= 10_000.0 && p99 < 20.0),
             )
+        } else if name == "ceiling_get_record" {
+            ("(raw axum + driver, same rows)", None)
         } else {
             ("(reference)", None)
         };
@@ -266,6 +268,20 @@ fn http_table(dir: &Path, backend: &str) -> Option<String> {
             "| {name} | {rps:.0} | {:.2} ms | {p99:.2} ms | {} | {target} | {} |",
             s["p50_ms"].as_f64().unwrap_or(f64::NAN),
             s["errors"].as_u64().unwrap_or(0),
+            verdict(ok),
+        );
+    }
+    if let Some(share) = v["get_share_of_ceiling"].as_f64() {
+        let (target, ok) = if backend == "postgres" {
+            ("≥ 60% of the ceiling", Some(share >= 0.6))
+        } else {
+            ("(reference)", None)
+        };
+        let _ = writeln!(
+            t,
+            "| get_record / ceiling_get_record (median of 3 alternating pairs; long runs {:.0}%) | {:.0}% | | | | {target} | {} |",
+            v["get_share_long_runs"].as_f64().unwrap_or(f64::NAN) * 100.0,
+            share * 100.0,
             verdict(ok),
         );
     }

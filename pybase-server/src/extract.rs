@@ -1,6 +1,8 @@
 //! Extractors whose rejections answer in the API's error shape, and the
 //! authentication extractors.
 
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -30,10 +32,36 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(ObjectOnly(v)) =
-            axum::Json::<ObjectOnly<T>>::from_request(req, state).await?;
+        // The usual request (`Content-Type: application/json`, a valid
+        // body) is parsed by serde_json alone: axum's extractor wraps every
+        // step of the parse in serde_path_to_error to name the failing
+        // field, which costs a tenth of a bulk create's instructions.
+        // Anything else (another content type, an unreadable or invalid
+        // body) takes axum's own path, so every rejection stays exactly
+        // axum's, field path included.
+        if !plain_json(req.headers()) {
+            let axum::Json(ObjectOnly(v)) =
+                axum::Json::<ObjectOnly<T>>::from_request(req, state).await?;
+            return Ok(Self(v));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(JsonRejection::from)?;
+        if let Ok(ObjectOnly(v)) = serde_json::from_slice::<ObjectOnly<T>>(&bytes) {
+            return Ok(Self(v));
+        }
+        let axum::Json(ObjectOnly(v)) = axum::Json::<ObjectOnly<T>>::from_bytes(&bytes)?;
         Ok(Self(v))
     }
+}
+
+/// Whether the content type is exactly `application/json` (any case), the
+/// one every JSON client sends; other JSON types (`+json`, parameters) are
+/// left to axum's own check.
+fn plain_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"application/json"))
 }
 
 /// Reads `T` from a JSON object only; any other JSON value is a data error

@@ -33,9 +33,11 @@ pub struct RecordOut {
     pub id: RecordId,
     /// Creation time.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    #[serde(serialize_with = "serialize_time")]
     pub created_time: Timestamp,
     /// Last change time.
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    #[serde(serialize_with = "serialize_time")]
     pub updated_time: Timestamp,
     /// Creator.
     pub created_by: Option<UserId>,
@@ -44,8 +46,85 @@ pub struct RecordOut {
     pub fields: Map<String, Value>,
     /// Set for soft-deleted records (only listed with `include_deleted`).
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_opt_time"
+    )]
     pub deleted_time: Option<Timestamp>,
+}
+
+/// Writes `t` as chrono's `Serialize` does (RFC 3339 in UTC with `Z`, the
+/// fraction as 0, 3, 6 or 9 digits as needed) into `buf`; the length, or
+/// `None` outside years 0 to 9999 and for leap seconds (chrono writes
+/// those).
+fn rfc3339(t: &Timestamp, buf: &mut [u8; 30]) -> Option<usize> {
+    use chrono::{Datelike as _, Timelike as _};
+    let (year, nanos) = (t.year(), t.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return None;
+    }
+    let year = u32::try_from(year).ok()?;
+    let mut put = |at: usize, value: u32, digits: usize| {
+        let mut v = value;
+        for i in (at..at + digits).rev() {
+            // A single decimal digit: always fits.
+            #[allow(clippy::cast_possible_truncation)]
+            let d = (v % 10) as u8;
+            buf[i] = b'0' + d;
+            v /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(5, t.month(), 2);
+    put(8, t.day(), 2);
+    put(11, t.hour(), 2);
+    put(14, t.minute(), 2);
+    put(17, t.second(), 2);
+    let mut len = 19;
+    let (value, digits) = if nanos == 0 {
+        (0, 0)
+    } else if nanos % 1_000_000 == 0 {
+        (nanos / 1_000_000, 3)
+    } else if nanos % 1_000 == 0 {
+        (nanos / 1_000, 6)
+    } else {
+        (nanos, 9)
+    };
+    if digits > 0 {
+        put(20, value, digits);
+        buf[19] = b'.';
+        len = 20 + digits;
+    }
+    buf[4] = b'-';
+    buf[7] = b'-';
+    buf[10] = b'T';
+    buf[13] = b':';
+    buf[16] = b':';
+    buf[len] = b'Z';
+    Some(len + 1)
+}
+
+/// Serialises a time exactly as chrono's `Serialize` would, without its
+/// formatter machinery (each record carries two or three times, and
+/// chrono's `collect_str` path cost more than the rest of the record's
+/// fixed fields).
+fn serialize_time<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    let mut buf = [0_u8; 30];
+    match rfc3339(t, &mut buf) {
+        Some(n) => {
+            s.serialize_str(std::str::from_utf8(&buf[..n]).map_err(serde::ser::Error::custom)?)
+        }
+        None => t.serialize(s),
+    }
+}
+
+/// [`serialize_time`] for an optional time (`None` as `null`).
+#[allow(clippy::ref_option)] // serde's `serialize_with` passes `&Option<T>`
+fn serialize_opt_time<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => serialize_time(t, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// A page of records.
@@ -256,6 +335,51 @@ mod tests {
             created_by: None,
             created_at: chrono::DateTime::UNIX_EPOCH,
         }
+    }
+
+    #[test]
+    fn times_serialise_exactly_as_chrono_does() {
+        use chrono::{TimeZone as _, Utc};
+        let base = Utc.with_ymd_and_hms(2026, 11, 28, 7, 5, 9).unwrap();
+        let mut times = vec![
+            base,
+            Utc.with_ymd_and_hms(1, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 6, 1, 0, 0, 0).unwrap(),
+            chrono::DateTime::UNIX_EPOCH,
+        ];
+        for nanos in [
+            1,
+            999,
+            1_000,
+            120_000,
+            1_000_000,
+            7_000_000,
+            123_456_789,
+            999_999_999,
+        ] {
+            times.push(base + chrono::Duration::nanoseconds(nanos));
+        }
+        // A leap second (nanos past 1e9): chrono's own path.
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+            .unwrap()
+            .and_utc();
+        times.push(leap);
+        for t in times {
+            let mut fast = Vec::new();
+            serialize_time(&t, &mut serde_json::Serializer::new(&mut fast)).unwrap();
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                serde_json::to_string(&t).unwrap(),
+                "{t:?}"
+            );
+        }
+        let mut none = Vec::new();
+        serialize_opt_time(&None, &mut serde_json::Serializer::new(&mut none)).unwrap();
+        assert_eq!(none, b"null");
     }
 
     #[test]

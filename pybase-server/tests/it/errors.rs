@@ -251,3 +251,34 @@ async fn shape_errors_speak_json_not_rust() {
         .await;
     assert!(v["error"]["details"]["fields"]["ids"].is_string(), "{v}");
 }
+
+/// JSON bodies are read whatever the spelling of a JSON content type:
+/// exactly `application/json` (any case) takes the fast parse, parameters
+/// or `+json` take axum's; a wrong shape names its field either way.
+#[tokio::test]
+async fn json_content_types_are_read_alike_and_errors_name_the_field() {
+    let s = TestServer::start().await;
+    for content_type in [
+        "APPLICATION/JSON",
+        "application/json; charset=utf-8",
+        "application/vnd.api+json",
+    ] {
+        let body = json!({"email": crate::common::email(), "password": "correct horse battery", "name": "x"});
+        s.anon(Method::POST, "/api/v1/auth/register")
+            .header("content-type", content_type)
+            .body(body.to_string())
+            .send_expect(StatusCode::CREATED)
+            .await;
+        let bad = json!({"email": crate::common::email(), "password": ["no"], "name": "x"});
+        let v = s
+            .anon(Method::POST, "/api/v1/auth/register")
+            .header("content-type", content_type)
+            .body(bad.to_string())
+            .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+            .await;
+        assert!(
+            v["error"]["details"]["fields"]["password"].is_string(),
+            "{content_type}: {v}"
+        );
+    }
+}

@@ -355,3 +355,56 @@ async fn records_of_another_table_are_not_found_through_this_one() {
         "{still}"
     );
 }
+
+/// Gzip only pays for itself on large answers: a single record goes out
+/// plain even when the client accepts gzip, a page of many records is
+/// compressed (and still decodes to the same JSON).
+#[tokio::test]
+async fn small_answers_are_not_compressed_and_large_pages_are() {
+    let (s, t, table) = setup().await;
+    let base = format!("/api/v1/tables/{table}/records");
+    let records: Vec<Value> = (0..60)
+        .map(|i| json!({"fields": {"Name": format!("Record number {i} with some words")}}))
+        .collect();
+    let made = s
+        .req(&t, Method::POST, &base)
+        .json(&json!({ "records": records }))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    let id = id_of(&made["records"][0]);
+
+    let one = s
+        .req(&t, Method::GET, &format!("{base}/{id}"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), StatusCode::OK);
+    assert!(one.headers().get("content-encoding").is_none());
+    let body: Value = one.json().await.unwrap();
+    assert_eq!(body["id"], id.as_str());
+    assert!(
+        serde_json::to_vec(&body).unwrap().len()
+            < usize::try_from(pybase_server::COMPRESS_MIN_BYTES).unwrap()
+    );
+
+    let page = s
+        .req(&t, Method::GET, &format!("{base}?page_size=60"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        page.headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip")
+    );
+    let zipped = page.bytes().await.unwrap();
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut plain).unwrap();
+    let page: Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(page["records"].as_array().unwrap().len(), 60);
+    assert!(zipped.len() < plain.len() / 2);
+}
