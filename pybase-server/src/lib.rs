@@ -22,6 +22,7 @@ pub mod routes;
 pub mod settings;
 pub mod state;
 pub mod storage;
+pub mod v0;
 
 use std::future::Future;
 use std::time::Duration;
@@ -95,6 +96,7 @@ pub fn app_with_options(state: AppState, options: &HttpOptions) -> Router {
         .merge(Router::from(routes::declared(to_usize(upload_limit))))
         .route("/metrics", get(metrics::handler))
         .merge(openapi::router())
+        .merge(v0::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Inside the router, so the matched route template is known.
@@ -120,6 +122,9 @@ fn with_http_layers(routes: Router, options: &HttpOptions, upload_limit: u64) ->
         .layer(cors(&options.cors_origins))
         .layer(middleware::map_response(ensure_error_shape))
         .layer(CatchPanicLayer::custom(panic_response))
+        // Outside the error shaper and the panic catcher: `/v0` answers
+        // every error in Airtable's shape instead.
+        .layer(middleware::from_fn(v0::error::shape_errors))
         .layer(CompressionLayer::new())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
@@ -159,6 +164,10 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             HeaderName::from_static("x-api-key"),
             REQUEST_ID,
+            // Sent by airtable.js (AIRTABLE.md §1); browsers preflight them.
+            HeaderName::from_static("x-api-version"),
+            HeaderName::from_static("x-airtable-application-id"),
+            HeaderName::from_static("x-airtable-user-agent"),
         ])
         .expose_headers([REQUEST_ID, header::RETRY_AFTER])
         .max_age(Duration::from_secs(600));

@@ -1,0 +1,182 @@
+//! The Airtable-compatible API under `/v0` (AIRTABLE.md; docs/AIRTABLE.md).
+//!
+//! Airtable's own clients (pyairtable, airtable.js) pointed at this server
+//! work unchanged. Every handler translates shapes and calls the same core
+//! facade as `/api/v1`: no business rule lives here.
+//! - [`error`]: Airtable's error shape and the translation of core errors;
+//! - [`wire`]: query strings, bodies and list offsets as the clients send them;
+//! - [`types`] and [`cells`]: field types and cell values, both ways;
+//! - [`rate_limit`]: the per (credential, base) token bucket;
+//! - [`records`] and [`meta`]: the routes; [`openapi`]: their document.
+
+pub mod cells;
+pub mod error;
+pub mod meta;
+pub mod openapi;
+pub mod rate_limit;
+pub mod records;
+pub mod types;
+pub mod wire;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use pybase_core::Principal;
+use pybase_core::ids::BaseId;
+use pybase_core::model::{Field, Table, View};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::cache::SharedCache;
+use crate::settings::Settings;
+use crate::state::AppState;
+use error::{RecordsIn, V0Error};
+use rate_limit::V0RateLimiter;
+
+/// Settings of the `/v0` API held in the server state.
+#[derive(Debug, Clone)]
+pub struct V0Config {
+    /// Most records per create, update or delete request.
+    pub max_records: usize,
+    /// The per (credential, base) limiter.
+    pub limiter: V0RateLimiter,
+}
+
+impl V0Config {
+    /// From `AIRTABLE_*` settings, sharing buckets through `cache`.
+    pub fn from_settings(settings: &Settings, cache: &SharedCache) -> Self {
+        Self {
+            max_records: usize::from(settings.airtable_max_records_per_request.max(1)),
+            limiter: V0RateLimiter::new(settings.airtable_rate_limit_per_base, cache),
+        }
+    }
+}
+
+/// Every `/v0` route with its OpenAPI annotation (the document at
+/// `/openapi/v0.json` comes from it).
+pub(crate) fn declared() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(meta::routes())
+        .merge(records::routes())
+}
+
+/// The `/v0` router: the declared routes, the same with a trailing slash
+/// where airtable.js sends one, and the document.
+pub(crate) fn router() -> Router<AppState> {
+    Router::from(declared())
+        .merge(records::slash_routes())
+        .merge(openapi::router())
+}
+
+/// The caller of a `/v0` request: who, and the credential's rate-limit
+/// identity (an API key by its id, a signed-in user by their id).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who is acting.
+    pub principal: Principal,
+    /// `key:<id>` or `usr:<id>`.
+    pub credential: String,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = V0Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, V0Error> {
+        let token = crate::extract::presented_credential(&parts.headers)
+            .map_err(|_| V0Error::unauthenticated())?
+            .ok_or_else(V0Error::unauthenticated)?;
+        let principal = state.auth.authenticate(&token).await.map_err(|e| match e {
+            pybase_core::Error::Unauthorized(reason) => {
+                tracing::debug!(%reason, "/v0 credentials rejected");
+                V0Error::unauthenticated()
+            }
+            other => V0Error::from_core(other, RecordsIn::Path),
+        })?;
+        let credential = match &principal {
+            Principal::ApiKey { id, .. } => format!("key:{id}"),
+            Principal::User { id } => format!("usr:{id}"),
+        };
+        Ok(Self {
+            principal,
+            credential,
+        })
+    }
+}
+
+impl Caller {
+    /// Spends a token of this caller's bucket for `base`.
+    pub async fn spend(&self, state: &AppState, base: &str) -> Result<(), V0Error> {
+        state
+            .v0
+            .limiter
+            .take(&self.credential, base)
+            .await
+            .map_err(V0Error::rate_limited)
+    }
+}
+
+/// A core error about things named in the path.
+pub(crate) fn core(e: pybase_core::Error) -> V0Error {
+    V0Error::from_core(e, RecordsIn::Path)
+}
+
+/// A base id from the path; anything else names no visible base.
+pub(crate) fn base_id(raw: &str) -> Result<BaseId, V0Error> {
+    BaseId::parse(raw).map_err(|_| V0Error::model_not_found())
+}
+
+/// A table of a base as a request names it, with its fields and views.
+#[derive(Debug, Clone)]
+pub struct TableCtx {
+    /// The table.
+    pub table: Table,
+    /// Its fields in order.
+    pub fields: Vec<Field>,
+    /// Its views in order.
+    pub views: Vec<View>,
+}
+
+/// Finds a table among `tables` by id, exact name, then unique
+/// case-insensitive name.
+pub(crate) fn find_table<'a>(tables: &'a [Table], key: &str) -> Option<&'a Table> {
+    if let Some(t) = tables
+        .iter()
+        .find(|t| t.id.as_str() == key || t.name == key)
+    {
+        return Some(t);
+    }
+    let lower = key.to_lowercase();
+    let mut matches = tables.iter().filter(|t| t.name.to_lowercase() == lower);
+    match (matches.next(), matches.next()) {
+        (Some(t), None) => Some(t),
+        _ => None,
+    }
+}
+
+/// Resolves `/{base}/{table}` for `caller` after spending a rate-limit
+/// token: an unknown or invisible base or table is 403
+/// `INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND`, the same answer for both.
+pub(crate) async fn table_ctx(
+    state: &AppState,
+    caller: &Caller,
+    base: &str,
+    table: &str,
+) -> Result<TableCtx, V0Error> {
+    let base_id = base_id(base)?;
+    caller.spend(state, base_id.as_str()).await?;
+    let tables = state
+        .pybase
+        .list_tables(&caller.principal, base_id)
+        .await
+        .map_err(core)?;
+    let found = find_table(&tables, table).ok_or_else(V0Error::model_not_found)?;
+    let schema = state
+        .pybase
+        .get_table(&caller.principal, found.id)
+        .await
+        .map_err(core)?;
+    Ok(TableCtx {
+        table: schema.table,
+        fields: schema.fields,
+        views: schema.views,
+    })
+}
