@@ -243,7 +243,10 @@ impl V0Error {
                 format!("Unknown field name: \"{field}\""),
             );
         }
-        if what.contains("of the field's choices") {
+        // Select fields say "one of the field's choices" or list them.
+        if what.contains("of the field's choices") || what.starts_with("expected one of ")
+            || what.contains("the field has no choices")
+        {
             return Self::new(
                 unprocessable,
                 "INVALID_MULTIPLE_CHOICE_OPTIONS",
