@@ -236,7 +236,7 @@ impl V0Error {
             .and_then(|rest| rest.split_once("].").map(|(_, f)| f))
             .unwrap_or(key);
         let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
-        if what.starts_with("unknown field") {
+        if what.starts_with("unknown field") || what.starts_with("an existing field") {
             return Self::new(
                 unprocessable,
                 "UNKNOWN_FIELD_NAME",
@@ -244,7 +244,8 @@ impl V0Error {
             );
         }
         // Select fields say "one of the field's choices" or list them.
-        if what.contains("of the field's choices") || what.starts_with("expected one of ")
+        if what.contains("of the field's choices")
+            || what.starts_with("expected one of ")
             || what.contains("the field has no choices")
         {
             return Self::new(
@@ -253,7 +254,7 @@ impl V0Error {
                 format!("Insufficient permissions to create new select option for {field}: {what}"),
             );
         }
-        if what.starts_with("ids of live records") {
+        if what.starts_with("ids of live records") || what.starts_with("a live record of") {
             return Self::new(
                 unprocessable,
                 "ROW_DOES_NOT_EXIST",

@@ -3,8 +3,8 @@
 // Run by pybase-server/tests/it/v0_clients.rs with NODE_PATH pointing at
 // the installed client:
 //   PYBASE_URL=... PYBASE_KEY=pbk_... PYBASE_BASE=app... PYBASE_TABLE="name" node airtable_js_check.js
-// PYBASE_LIMITED_KEY (optional) is a key whose bucket the test has emptied
-// on purpose, to see the client wait out 429s. Prints "airtable.js: N passed, 0 failed".
+// PYBASE_LIMITED_URL, _KEY and _BASE (optional) name a server whose /v0
+// rate limit is one request a second, to see the client wait out 429s. Prints "airtable.js: N passed, 0 failed".
 'use strict';
 
 const assert = require('assert');
@@ -105,8 +105,8 @@ async function main() {
 
   if (process.env.PYBASE_LIMITED_KEY) {
     await check('429 is retried until the bucket refills', async () => {
-      const limited = new Airtable({apiKey: process.env.PYBASE_LIMITED_KEY, endpointUrl: url})
-        .base(process.env.PYBASE_BASE)(process.env.PYBASE_TABLE);
+      const limited = new Airtable({apiKey: process.env.PYBASE_LIMITED_KEY, endpointUrl: process.env.PYBASE_LIMITED_URL})
+        .base(process.env.PYBASE_LIMITED_BASE)('Orders');
       const started = Date.now();
       // The bucket holds one request a second: a burst of three must wait.
       const pages = await Promise.all([1, 2, 3].map(() => limited.select({maxRecords: 1}).firstPage()));
