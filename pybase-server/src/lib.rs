@@ -316,12 +316,17 @@ pub fn init_tracing(json: bool) {
     };
 }
 
-/// Runs the command line: `serve` (default), `migrate` or `openapi`.
+/// Runs the command line: `serve` (default), `migrate`, `openapi` or
+/// `openapi-v0`.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Openapi => {
+        Command::Openapi | Command::OpenapiV0 => {
             use std::io::Write as _;
-            let doc = openapi::document_json()?;
+            let doc = if cli.command == Some(Command::OpenapiV0) {
+                serde_json::to_string_pretty(&v0::openapi::document())?
+            } else {
+                openapi::document_json()?
+            };
             match writeln!(std::io::stdout().lock(), "{doc}") {
                 // `pybase-server openapi | head` closes the pipe early; fine.
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),

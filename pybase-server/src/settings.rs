@@ -87,6 +87,8 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document as JSON and exit.
     Openapi,
+    /// Print the OpenAPI document of the Airtable-compatible `/v0` API and exit.
+    OpenapiV0,
 }
 
 /// Every server setting, each also read from the environment variable named
