@@ -75,7 +75,10 @@ async fn the_v0_document_matches_docs_airtable_md() {
         .await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let ops = documented(&doc);
-    assert_eq!(ops, route_table("docs/AIRTABLE.md", "\n## 1. Wire conventions"));
+    assert_eq!(
+        ops,
+        route_table("docs/AIRTABLE.md", "\n## 1. Wire conventions")
+    );
     for (method, path) in &ops {
         assert!(path.starts_with("/v0/"), "{path}");
         let op = &doc["paths"][path][method.to_lowercase()];

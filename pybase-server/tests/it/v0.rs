@@ -901,6 +901,10 @@ impl V0World {
     }
 }
 
+/// A caller of the role matrix: who, their credential (None: anonymous)
+/// and the status and error type expected (None: success).
+type Case<'a> = (String, Option<String>, Option<(u16, &'a str)>);
+
 /// Every operation of the `/v0` document (`route_matrix::V0_MATRIX`) as
 /// every kind of caller: anonymous is 401; a non-member and a key limited
 /// to other workspaces get 403 `INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND`
@@ -943,7 +947,7 @@ async fn the_role_matrix_holds_over_v0() {
             "write" => ("editor", Some("viewer"), &write, Some(&read)),
             _ => ("admin", Some("editor"), &schema, Some(&read)),
         };
-        let mut cases: Vec<(String, Option<String>, Option<(u16, &str)>)> = vec![
+        let mut cases: Vec<Case<'_>> = vec![
             (
                 "anonymous".into(),
                 None,
@@ -990,5 +994,8 @@ async fn the_role_matrix_holds_over_v0() {
             .unwrap();
     assert_eq!(hidden_body, r.text().await.unwrap());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(checked > 5 * crate::route_matrix::V0_MATRIX.len(), "{checked} calls");
+    assert!(
+        checked > 5 * crate::route_matrix::V0_MATRIX.len(),
+        "{checked} calls"
+    );
 }
