@@ -12,7 +12,8 @@
 //! on a shared 2-core machine the generator costs as little CPU as possible.
 //!
 //! Usage: `pybase-load --url http://127.0.0.1:8000 [--pid N] [--connections 32]
-//! [--seconds 10] [--records 10000] [--backend sqlite] [--out http.json]`
+//! [--seconds 10] [--records 10000] [--backend sqlite] [--out http.json]
+//! [--only list_page_v1,list_page_v0]`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -157,6 +158,8 @@ struct Args {
     records: usize,
     backend: String,
     out: Option<String>,
+    /// Only the scenarios of these names (`--only a,b`).
+    only: Option<Vec<String>>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -168,6 +171,7 @@ fn parse_args() -> anyhow::Result<Args> {
         records: 10_000,
         backend: "sqlite".to_owned(),
         out: None,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -185,6 +189,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--records" => args.records = value.parse()?,
             "--backend" => args.backend = value,
             "--out" => args.out = Some(value),
+            "--only" => args.only = Some(value.split(',').map(str::to_owned).collect()),
             other => bail!("unknown flag {other}"),
         }
     }
@@ -208,6 +213,7 @@ enum Scenario {
         ids: Arc<Vec<String>>,
     },
     List {
+        name: &'static str,
         path: String,
     },
     CreateOne {
@@ -223,7 +229,7 @@ impl Scenario {
     fn name(&self) -> &'static str {
         match self {
             Self::Get { .. } => "get_record",
-            Self::List { .. } => "list_filtered_page",
+            Self::List { name, .. } => name,
             Self::CreateOne { .. } => "create_single",
             Self::CreateBatch { .. } => "create_batch_100",
         }
@@ -252,7 +258,9 @@ async fn worker(
                 let path = format!("/api/v1/tables/{table}/records/{id}");
                 (conn.send("GET", &path, Some(&token), None).await?.0, 200)
             }
-            Scenario::List { path } => (conn.send("GET", path, Some(&token), None).await?.0, 200),
+            Scenario::List { path, .. } => {
+                (conn.send("GET", path, Some(&token), None).await?.0, 200)
+            }
             Scenario::CreateOne { table } => {
                 let body = serde_json::to_vec(&json!({ "fields": row(i).named() }))?;
                 let path = format!("/api/v1/tables/{table}/records");
@@ -453,6 +461,7 @@ async fn main() -> anyhow::Result<()> {
             ids: Arc::new(ids),
         },
         Scenario::List {
+            name: "list_filtered_page",
             path: format!(
                 "/api/v1/tables/{table}/records?filter={filter}&sort=-Price&page_size=100"
             ),
@@ -464,9 +473,31 @@ async fn main() -> anyhow::Result<()> {
             table: table.clone(),
             size: 100,
         },
+        // The same first page of 100 records (creation order) through
+        // /api/v1 and through the Airtable-compatible /v0, twice each,
+        // alternately (run the server with AIRTABLE_RATE_LIMIT_PER_BASE=0).
+        Scenario::List {
+            name: "list_page_v1",
+            path: format!("/api/v1/tables/{table}/records?page_size=100"),
+        },
+        Scenario::List {
+            name: "list_page_v0",
+            path: format!("/v0/{base}/{table}?pageSize=100"),
+        },
+        Scenario::List {
+            name: "list_page_v1",
+            path: format!("/api/v1/tables/{table}/records?page_size=100"),
+        },
+        Scenario::List {
+            name: "list_page_v0",
+            path: format!("/v0/{base}/{table}?pageSize=100"),
+        },
     ];
     let mut results = Vec::new();
     for s in scenarios {
+        if args.only.as_ref().is_some_and(|only| !only.iter().any(|o| o == s.name())) {
+            continue;
+        }
         results.push(run_scenario(&args, &token, s).await?);
     }
     let peak = proc_kb(args.pid, "VmHWM:");

@@ -22,7 +22,9 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use pybase_core::Principal;
-use pybase_core::ids::BaseId;
+use std::collections::HashMap;
+
+use pybase_core::ids::{BaseId, TableId};
 use pybase_core::model::{Field, Table, View};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -39,6 +41,8 @@ pub struct V0Config {
     pub max_records: usize,
     /// The per (credential, base) limiter.
     pub limiter: V0RateLimiter,
+    /// Table names resolved before.
+    pub table_names: TableNames,
 }
 
 impl V0Config {
@@ -47,6 +51,7 @@ impl V0Config {
         Self {
             max_records: usize::from(settings.airtable_max_records_per_request.max(1)),
             limiter: V0RateLimiter::new(settings.airtable_rate_limit_per_base, cache),
+            table_names: TableNames::default(),
         }
     }
 }
@@ -155,6 +160,11 @@ pub(crate) fn find_table<'a>(tables: &'a [Table], key: &str) -> Option<&'a Table
 /// Resolves `/{base}/{table}` for `caller` after spending a rate-limit
 /// token: an unknown or invisible base or table is 403
 /// `INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND`, the same answer for both.
+///
+/// A table id, or a name this process has resolved before (the cache maps
+/// exact names to ids and every hit is checked against the table read, so
+/// a rename or a new table of that name is never missed), is read directly;
+/// other names are looked up among the base's tables.
 pub(crate) async fn table_ctx(
     state: &AppState,
     caller: &Caller,
@@ -163,20 +173,66 @@ pub(crate) async fn table_ctx(
 ) -> Result<TableCtx, V0Error> {
     let base_id = base_id(base)?;
     caller.spend(state, base_id.as_str()).await?;
-    let tables = state
-        .pybase
-        .list_tables(&caller.principal, base_id)
-        .await
-        .map_err(core)?;
+    let p = &caller.principal;
+    let known = TableId::parse(table)
+        .ok()
+        .or_else(|| state.v0.table_names.get(base_id, table));
+    if let Some(id) = known {
+        match state.pybase.get_table(p, id).await {
+            Ok(schema)
+                if schema.table.base_id == base_id
+                    && (schema.table.id.as_str() == table || schema.table.name == table) =>
+            {
+                return Ok(TableCtx {
+                    table: schema.table,
+                    fields: schema.fields,
+                    views: schema.views,
+                });
+            }
+            // Another base's table, or a cached name that moved on: look
+            // the segment up by name.
+            Ok(_) | Err(pybase_core::Error::NotFound { .. }) => {}
+            Err(e) => return Err(core(e)),
+        }
+    }
+    let tables = state.pybase.list_tables(p, base_id).await.map_err(core)?;
     let found = find_table(&tables, table).ok_or_else(V0Error::model_not_found)?;
-    let schema = state
-        .pybase
-        .get_table(&caller.principal, found.id)
-        .await
-        .map_err(core)?;
+    if found.name == table {
+        state.v0.table_names.put(base_id, table, found.id);
+    }
+    let schema = state.pybase.get_table(p, found.id).await.map_err(core)?;
     Ok(TableCtx {
         table: schema.table,
         fields: schema.fields,
         views: schema.views,
     })
+}
+
+/// Exact table names to ids, per base, as resolved before; bounded (it is
+/// cleared when full). Only a hint: every use is checked against the table.
+#[derive(Debug, Clone, Default)]
+pub struct TableNames(std::sync::Arc<std::sync::Mutex<HashMap<(BaseId, String), TableId>>>);
+
+/// Most names [`TableNames`] keeps.
+const MAX_TABLE_NAMES: usize = 10_000;
+
+impl TableNames {
+    fn get(&self, base: BaseId, name: &str) -> Option<TableId> {
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&(base, name.to_owned())).copied()
+    }
+
+    fn put(&self, base: BaseId, name: &str, id: TableId) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= MAX_TABLE_NAMES {
+            map.clear();
+        }
+        map.insert((base, name.to_owned()), id);
+    }
 }

@@ -134,8 +134,15 @@ async fn every_error_under_v0_has_airtables_shape() {
         r.json::<Value>().await.unwrap(),
         json!({"error": "NOT_FOUND"})
     );
-    // No, malformed or unknown credentials.
-    for auth in [None, Some("Basic x"), Some("Bearer pbk_nope")] {
+    // No, malformed or unknown credentials, and a refresh token.
+    let (_, session) = w.s.register().await;
+    let refresh = format!("Bearer {}", session["refresh_token"].as_str().unwrap());
+    for auth in [
+        None,
+        Some("Basic x"),
+        Some("Bearer pbk_nope"),
+        Some(refresh.as_str()),
+    ] {
         let mut req = w.s.anon(Method::GET, &w.records());
         if let Some(a) = auth {
             req = req.header("authorization", a);
@@ -389,6 +396,73 @@ async fn client_habits_are_accepted() {
             .send_expect(StatusCode::OK)
             .await;
     assert_eq!(r, json!({"id": id, "deleted": true}));
+    // A name resolved before, then renamed and reused by another table,
+    // names the other table; a table of another base is not reachable
+    // through this one.
+    let meta = format!("/v0/meta/bases/{}/tables", w.base);
+    w.s.req(&w.key, Method::GET, &format!("/v0/{}/Orders", w.base))
+        .send_expect(StatusCode::OK)
+        .await;
+    w.s.req(&w.key, Method::PATCH, &format!("{meta}/Orders"))
+        .json(&json!({"name": "Old orders"}))
+        .send_expect(StatusCode::OK)
+        .await;
+    let r =
+        w.s.req(&w.key, Method::GET, &format!("/v0/{}/Orders", w.base))
+            .send()
+            .await
+            .unwrap();
+    airtable_error(
+        r,
+        StatusCode::FORBIDDEN,
+        "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND",
+    )
+    .await;
+    let newer = w
+        .s
+        .req(&w.key, Method::POST, &meta)
+        .json(&json!({"name": "Orders", "fields": [{"name": "Other", "type": "singleLineText"}]}))
+        .send_expect(StatusCode::OK)
+        .await;
+    w.s.req(&w.key, Method::POST, &format!("/v0/{}/Orders", w.base))
+        .json(&json!({"fields": {"Other": "x"}}))
+        .send_expect(StatusCode::OK)
+        .await;
+    let other_base =
+        w.s.req(
+            &w.owner,
+            Method::POST,
+            &format!("/api/v1/workspaces/{}/bases", w.ws),
+        )
+        .json(&json!({"name": "B2"}))
+        .send_created_id()
+        .await;
+    let r =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("/v0/{other_base}/{}", newer["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    airtable_error(
+        r,
+        StatusCode::FORBIDDEN,
+        "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND",
+    )
+    .await;
+    // URLs up to 16,000 characters (where the clients switch to POST
+    // listRecords).
+    let long = format!(
+        "{}?{}",
+        w.records(),
+        vec!["fields%5B%5D=Name"; 900].join("&")
+    );
+    assert!(long.len() > 15_000, "{}", long.len());
+    w.s.req(&w.key, Method::GET, &long)
+        .send_expect(StatusCode::OK)
+        .await;
     // CORS allows airtable.js's headers.
     let r =
         w.s.anon(Method::OPTIONS, &w.records())
