@@ -377,6 +377,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn v0_answers_panics_and_timeouts_in_airtables_shape() {
+        async fn boom() -> &'static str {
+            panic!("secret detail in a panic")
+        }
+        async fn slow() -> &'static str {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "late"
+        }
+        let options = HttpOptions {
+            request_timeout: Duration::from_millis(50),
+            ..HttpOptions::default()
+        };
+        let app = with_http_layers(
+            Router::new()
+                .route("/v0/boom", get(boom))
+                .route("/v0/slow", get(slow)),
+            &options,
+            1024,
+        );
+        for (path, status, kind) in [
+            ("/v0/boom", StatusCode::INTERNAL_SERVER_ERROR, "SERVER_ERROR"),
+            ("/v0/slow", StatusCode::SERVICE_UNAVAILABLE, "RETRIABLE_ERROR"),
+        ] {
+            let req = Request::builder().uri(path).body(Body::empty()).unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(res.status(), status);
+            let body = to_bytes(res.into_body(), 1 << 20).await.unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["error"]["type"], kind, "{v}");
+            assert!(!String::from_utf8_lossy(&body).contains("secret detail"));
+        }
+    }
+
+    #[tokio::test]
     async fn timeouts_answer_503_in_the_error_shape() {
         async fn slow() -> &'static str {
             tokio::time::sleep(Duration::from_secs(5)).await;
