@@ -495,7 +495,11 @@ async fn main() -> anyhow::Result<()> {
     ];
     let mut results = Vec::new();
     for s in scenarios {
-        if args.only.as_ref().is_some_and(|only| !only.iter().any(|o| o == s.name())) {
+        if args
+            .only
+            .as_ref()
+            .is_some_and(|only| !only.iter().any(|o| o == s.name()))
+        {
             continue;
         }
         results.push(run_scenario(&args, &token, s).await?);

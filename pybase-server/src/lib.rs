@@ -397,8 +397,16 @@ mod tests {
             1024,
         );
         for (path, status, kind) in [
-            ("/v0/boom", StatusCode::INTERNAL_SERVER_ERROR, "SERVER_ERROR"),
-            ("/v0/slow", StatusCode::SERVICE_UNAVAILABLE, "RETRIABLE_ERROR"),
+            (
+                "/v0/boom",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SERVER_ERROR",
+            ),
+            (
+                "/v0/slow",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "RETRIABLE_ERROR",
+            ),
         ] {
             let req = Request::builder().uri(path).body(Body::empty()).unwrap();
             let res = app.clone().oneshot(req).await.unwrap();

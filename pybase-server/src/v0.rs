@@ -23,9 +23,10 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use pybase_core::Principal;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use pybase_core::ids::{BaseId, TableId};
-use pybase_core::model::{Field, Table, View};
+use pybase_core::model::{Field, Table};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::cache::SharedCache;
@@ -129,15 +130,13 @@ pub(crate) fn base_id(raw: &str) -> Result<BaseId, V0Error> {
     BaseId::parse(raw).map_err(|_| V0Error::model_not_found())
 }
 
-/// A table of a base as a request names it, with its fields and views.
+/// A table of a base as a request names it, with its fields.
 #[derive(Debug, Clone)]
 pub struct TableCtx {
     /// The table.
     pub table: Table,
     /// Its fields in order.
-    pub fields: Vec<Field>,
-    /// Its views in order.
-    pub views: Vec<View>,
+    pub fields: Arc<[Field]>,
 }
 
 /// Finds a table among `tables` by id, exact name, then unique
@@ -178,16 +177,11 @@ pub(crate) async fn table_ctx(
         .ok()
         .or_else(|| state.v0.table_names.get(base_id, table));
     if let Some(id) = known {
-        match state.pybase.get_table(p, id).await {
-            Ok(schema)
-                if schema.table.base_id == base_id
-                    && (schema.table.id.as_str() == table || schema.table.name == table) =>
+        match state.pybase.table_with_fields(p, id).await {
+            Ok((t, fields))
+                if t.base_id == base_id && (t.id.as_str() == table || t.name == table) =>
             {
-                return Ok(TableCtx {
-                    table: schema.table,
-                    fields: schema.fields,
-                    views: schema.views,
-                });
+                return Ok(TableCtx { table: t, fields });
             }
             // Another base's table, or a cached name that moved on: look
             // the segment up by name.
@@ -200,12 +194,12 @@ pub(crate) async fn table_ctx(
     if found.name == table {
         state.v0.table_names.put(base_id, table, found.id);
     }
-    let schema = state.pybase.get_table(p, found.id).await.map_err(core)?;
-    Ok(TableCtx {
-        table: schema.table,
-        fields: schema.fields,
-        views: schema.views,
-    })
+    let (table, fields) = state
+        .pybase
+        .table_with_fields(p, found.id)
+        .await
+        .map_err(core)?;
+    Ok(TableCtx { table, fields })
 }
 
 /// Exact table names to ids, per base, as resolved before; bounded (it is

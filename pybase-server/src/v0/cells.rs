@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use pybase_core::facade::RecordOut;
+use pybase_core::facade::{FieldKey, RecordOut};
 use pybase_core::model::{Field, User};
 use serde_json::{Map, Value, json};
 
@@ -23,7 +23,18 @@ pub struct RecordShape {
     pub comment_count: bool,
 }
 
-/// Turns core's records into Airtable's.
+impl RecordShape {
+    /// How core should key the cells it renders.
+    pub fn key(&self) -> FieldKey {
+        if self.by_id {
+            FieldKey::Id
+        } else {
+            FieldKey::Name
+        }
+    }
+}
+
+/// Turns core's records (rendered with [`RecordShape::key`]) into Airtable's.
 pub struct Renderer<'a> {
     /// The table's fields in order.
     pub fields: &'a [Field],
@@ -38,6 +49,14 @@ pub fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
+/// Whether cells of `f` differ between PyBase's JSON and Airtable's.
+fn converted(f: &Field) -> bool {
+    matches!(
+        f.field_type.type_name(),
+        "attachment" | "created_by" | "updated_by"
+    )
+}
+
 impl Renderer<'_> {
     /// Whether any field shows users (so the caller loads them).
     pub fn needs_users(fields: &[Field]) -> bool {
@@ -46,40 +65,37 @@ impl Renderer<'_> {
             .any(|f| matches!(f.field_type.type_name(), "created_by" | "updated_by"))
     }
 
-    /// One record: `{"id","createdTime","fields"}`.
-    pub fn record(&self, r: &RecordOut) -> Value {
-        let mut cells = Map::new();
+    /// One record: `{"id","createdTime","fields"}`. Cells are converted in
+    /// place: most are the same in both APIs.
+    pub fn record(&self, r: RecordOut) -> Value {
+        let mut cells = r.fields;
         for f in self.fields {
-            let Some(v) = r.fields.get(f.id.as_str()) else {
-                continue;
-            };
-            let v = self.cell(f, v);
-            if is_empty(&v) {
+            if !(self.shape.as_text || converted(f)) {
                 continue;
             }
-            let key = if self.shape.by_id {
-                f.id.to_string()
-            } else {
-                f.name.clone()
+            let key = match self.shape.key() {
+                FieldKey::Id => f.id.as_str(),
+                FieldKey::Name => f.name.as_str(),
             };
-            cells.insert(key, v);
+            if let Some(v) = cells.get_mut(key) {
+                let new = self.cell(f, v);
+                *v = new;
+            }
         }
-        let mut out = json!({
-            "id": r.id,
-            "createdTime": time(&r.created_time),
-            "fields": cells,
-        });
-        if self.shape.comment_count
-            && let Value::Object(m) = &mut out
-        {
-            m.insert("commentCount".into(), json!(0));
+        cells.retain(|_, v| !is_empty(v));
+        let mut out = Map::with_capacity(4);
+        out.insert("id".into(), json!(r.id));
+        out.insert("createdTime".into(), Value::String(time(&r.created_time)));
+        out.insert("fields".into(), Value::Object(cells));
+        if self.shape.comment_count {
+            out.insert("commentCount".into(), json!(0));
         }
-        out
+        Value::Object(out)
     }
 
     /// Many records.
-    pub fn records(&self, rs: &[RecordOut]) -> Vec<Value> {
-        rs.iter().map(|r| self.record(r)).collect()
+    pub fn records(&self, rs: Vec<RecordOut>) -> Vec<Value> {
+        rs.into_iter().map(|r| self.record(r)).collect()
     }
 
     fn cell(&self, f: &Field, v: &Value) -> Value {

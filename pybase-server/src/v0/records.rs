@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::routing::post;
-use pybase_core::facade::{CellsInput, FieldKey, QueryInput, RecordOut, WriteOptions};
+use pybase_core::facade::{CellsInput, QueryInput, RecordOut, WriteOptions};
 use pybase_core::ids::RecordId;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -294,6 +294,7 @@ async fn run_list(
         Some(max) => req.page_size.min(max.saturating_sub(served)),
         None => req.page_size,
     };
+    let key = req.shape.key();
     let render = renderer(state, caller, &ctx, req.shape.clone()).await?;
     if want == 0 {
         return Ok(Json(json!({ "records": [] })));
@@ -309,7 +310,7 @@ async fn run_list(
     };
     let page = state
         .pybase
-        .query_records(&caller.principal, ctx.table.id, query, FieldKey::Id)
+        .query_records(&caller.principal, ctx.table.id, query, key)
         .await
         .map_err(|e| match e {
             // A cursor core cannot read was minted by another table or
@@ -321,8 +322,8 @@ async fn run_list(
             ),
             other => V0Error::from_core(other, RecordsIn::Body),
         })?;
-    let served = served + page.records.len() as u64;
-    let mut out = json!({ "records": render.records(&page.records) });
+    let served = served.saturating_add(page.records.len() as u64);
+    let mut out = json!({ "records": render.records(page.records) });
     if let Some(cursor) = page.next_cursor
         && req.max_records.is_none_or(|max| served < max)
         && let Value::Object(m) = &mut out
@@ -419,22 +420,22 @@ pub(crate) async fn get_one(
     let id = path_record(&record)?;
     let out = state
         .pybase
-        .get_record(&caller.principal, ctx.table.id, id, FieldKey::Id)
+        .get_record(&caller.principal, ctx.table.id, id, shape.key())
         .await
         .map_err(core)?;
     let render = renderer(&state, &caller, &ctx, shape).await?;
-    Ok(Json(render.record(&out)))
+    Ok(Json(render.record(out)))
 }
 
 /// `typecast` and `returnFieldsByFieldId` of a write body.
 fn write_options(body: &Map<String, Value>) -> Result<(WriteOptions, RecordShape), V0Error> {
-    let opts = WriteOptions {
-        typecast: flag("typecast", body.get("typecast"))?,
-        field_key: FieldKey::Id,
-    };
     let shape = RecordShape {
         by_id: flag("returnFieldsByFieldId", body.get("returnFieldsByFieldId"))?,
         ..RecordShape::default()
+    };
+    let opts = WriteOptions {
+        typecast: flag("typecast", body.get("typecast"))?,
+        field_key: shape.key(),
     };
     Ok((opts, shape))
 }
@@ -515,7 +516,7 @@ pub(crate) async fn create(
                 .create_record(p, ctx.table.id, cells, opts)
                 .await
                 .map_err(|e| V0Error::from_core(e, RecordsIn::Body))?;
-            render.record(&r)
+            render.record(r)
         }
         (None, _) => {
             let records = records_of(&state, &body, "created")?;
@@ -529,7 +530,7 @@ pub(crate) async fn create(
                 .create_records(p, ctx.table.id, all, opts)
                 .await
                 .map_err(|e| V0Error::from_core(e, RecordsIn::Body))?;
-            json!({ "records": render.records(&rs) })
+            json!({ "records": render.records(rs) })
         }
     };
     Ok(Json(out))
@@ -623,7 +624,7 @@ async fn write_many(
     }
     out.sort_by_key(|(i, _)| *i);
     let rs: Vec<RecordOut> = out.into_iter().map(|(_, r)| r).collect();
-    let mut answer = json!({ "records": render.records(&rs) });
+    let mut answer = json!({ "records": render.records(rs) });
     if merge_on.is_some()
         && let Value::Object(m) = &mut answer
     {
@@ -691,7 +692,7 @@ async fn write_one(
         .await
         .map_err(core)?;
     let render = renderer(state, caller, &ctx, shape).await?;
-    Ok(Json(render.record(&r)))
+    Ok(Json(render.record(r)))
 }
 
 #[utoipa::path(patch, path = "/v0/{baseId}/{tableIdOrName}/{recordId}", tag = "records", operation_id = "v0_update_record",
