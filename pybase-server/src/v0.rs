@@ -173,10 +173,7 @@ pub(crate) async fn table_ctx(
     let base_id = base_id(base)?;
     caller.spend(state, base_id.as_str()).await?;
     let p = &caller.principal;
-    let known = TableId::parse(table)
-        .ok()
-        .or_else(|| state.v0.table_names.get(base_id, table));
-    if let Some(id) = known {
+    if let Some(id) = known_table(state, base_id, table) {
         match state.pybase.table_with_fields(p, id).await {
             Ok((t, fields))
                 if t.base_id == base_id && (t.id.as_str() == table || t.name == table) =>
@@ -189,17 +186,41 @@ pub(crate) async fn table_ctx(
             Err(e) => return Err(core(e)),
         }
     }
-    let tables = state.pybase.list_tables(p, base_id).await.map_err(core)?;
-    let found = find_table(&tables, table).ok_or_else(V0Error::model_not_found)?;
-    if found.name == table {
-        state.v0.table_names.put(base_id, table, found.id);
-    }
+    let found = look_up_table(state, caller, base_id, table).await?;
     let (table, fields) = state
         .pybase
-        .table_with_fields(p, found.id)
+        .table_with_fields(p, found)
         .await
         .map_err(core)?;
     Ok(TableCtx { table, fields })
+}
+
+/// The table a segment names without reading anything: a table id, or a
+/// name resolved before. Only a hint: the caller checks the table it reads.
+pub(crate) fn known_table(state: &AppState, base: BaseId, segment: &str) -> Option<TableId> {
+    TableId::parse(segment)
+        .ok()
+        .or_else(|| state.v0.table_names.get(base, segment))
+}
+
+/// Finds the table a segment names among the base's tables (by id, exact
+/// name, then unique case-insensitive name), remembering exact names.
+pub(crate) async fn look_up_table(
+    state: &AppState,
+    caller: &Caller,
+    base: BaseId,
+    segment: &str,
+) -> Result<TableId, V0Error> {
+    let tables = state
+        .pybase
+        .list_tables(&caller.principal, base)
+        .await
+        .map_err(core)?;
+    let found = find_table(&tables, segment).ok_or_else(V0Error::model_not_found)?;
+    if found.name == segment {
+        state.v0.table_names.put(base, segment, found.id);
+    }
+    Ok(found.id)
 }
 
 /// Exact table names to ids, per base, as resolved before; bounded (it is

@@ -276,13 +276,16 @@ async fn run_list(
     params: &Map<String, Value>,
 ) -> Result<Json<Value>, V0Error> {
     let req = ListRequest::from_params(params)?;
-    let ctx = table_ctx(state, caller, &base, &table).await?;
     if req.formula.is_some() {
+        // Unknown or hidden tables answer as always before this.
+        table_ctx(state, caller, &base, &table).await?;
         return Err(V0Error::invalid_formula(
             "filterByFormula is not supported by this server yet: filter with a view, or \
              through /api/v1's filter parameter",
         ));
     }
+    let base_id = super::base_id(&base)?;
+    caller.spend(state, base_id.as_str()).await?;
     let hash = req.params_hash();
     let offset = req
         .offset
@@ -294,34 +297,60 @@ async fn run_list(
         Some(max) => req.page_size.min(max.saturating_sub(served)),
         None => req.page_size,
     };
-    let key = req.shape.key();
-    let render = renderer(state, caller, &ctx, req.shape.clone()).await?;
-    if want == 0 {
-        return Ok(Json(json!({ "records": [] })));
-    }
     let query = QueryInput {
         filter: None,
         sort: req.sort.clone(),
         fields: req.fields.clone(),
-        page_size: usize::try_from(want).ok(),
+        // A spent `maxRecords` still checks the table: one record, dropped.
+        page_size: usize::try_from(want.max(1)).ok(),
         cursor: offset.map(|o| o.cursor),
         view: req.view.clone(),
         include_deleted: false,
     };
-    let page = state
-        .pybase
-        .query_records(&caller.principal, ctx.table.id, query, key)
-        .await
-        .map_err(|e| match e {
+    let key = req.shape.key();
+    // The page is read straight away when the segment names a known table
+    // (an id, or a name resolved before), and checked after: the table
+    // must be of this base (and still bear that name). Otherwise, or when
+    // the check fails, the segment is looked up among the base's tables.
+    let mut hint = super::known_table(state, base_id, &table);
+    let (page, t, fields) = loop {
+        let (id, looked_up) = match hint.take() {
+            Some(id) => (id, false),
+            None => (
+                super::look_up_table(state, caller, base_id, &table).await?,
+                true,
+            ),
+        };
+        match state
+            .pybase
+            .query_page(&caller.principal, id, query.clone(), key)
+            .await
+        {
+            Ok((page, t, fields))
+                if t.base_id == base_id
+                    && (looked_up || t.id.as_str() == table || t.name == table) =>
+            {
+                break (page, t, fields);
+            }
+            Ok(_) | Err(pybase_core::Error::NotFound { entity: "table" }) if !looked_up => {}
+            Ok(_) => return Err(V0Error::model_not_found()),
             // A cursor core cannot read was minted by another table or
             // query: the offset is not available.
-            pybase_core::Error::BadRequest(_) => V0Error::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "LIST_RECORDS_ITERATOR_NOT_AVAILABLE",
-                "the offset is not valid for these list parameters",
-            ),
-            other => V0Error::from_core(other, RecordsIn::Body),
-        })?;
+            Err(pybase_core::Error::BadRequest(_)) => {
+                return Err(V0Error::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "LIST_RECORDS_ITERATOR_NOT_AVAILABLE",
+                    "the offset is not valid for these list parameters",
+                ));
+            }
+            Err(e) => return Err(V0Error::from_core(e, RecordsIn::Body)),
+        }
+    };
+    let ctx = TableCtx { table: t, fields };
+    let render = renderer(state, caller, &ctx, req.shape.clone()).await?;
+    if want == 0 {
+        return Ok(Json(json!({ "records": [] })));
+    }
     let served = served.saturating_add(page.records.len() as u64);
     let mut out = json!({ "records": render.records(page.records) });
     if let Some(cursor) = page.next_cursor
