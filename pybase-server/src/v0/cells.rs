@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 
 use pybase_core::facade::{FieldKey, RecordOut};
+use pybase_core::ids::RecordId;
 use pybase_core::model::{Field, User};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::error::V0Error;
@@ -46,7 +48,22 @@ pub struct Renderer<'a> {
 
 /// `2024-05-01T09:30:00.000Z`.
 pub fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A record as Airtable shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AirtableRecord {
+    /// `rec…`.
+    pub id: RecordId,
+    /// Creation time, UTC with milliseconds.
+    #[serde(rename = "createdTime")]
+    pub created_time: String,
+    /// Non-empty cells keyed by field name or id.
+    pub fields: Map<String, Value>,
+    /// Always 0 (no comments yet), when `recordMetadata` asks for it.
+    #[serde(rename = "commentCount", skip_serializing_if = "Option::is_none")]
+    pub comment_count: Option<u32>,
 }
 
 /// Whether cells of `f` differ between PyBase's JSON and Airtable's.
@@ -67,7 +84,7 @@ impl Renderer<'_> {
 
     /// One record: `{"id","createdTime","fields"}`. Cells are converted in
     /// place: most are the same in both APIs.
-    pub fn record(&self, r: RecordOut) -> Value {
+    pub fn record(&self, r: RecordOut) -> AirtableRecord {
         let mut cells = r.fields;
         for f in self.fields {
             if !(self.shape.as_text || converted(f)) {
@@ -83,18 +100,16 @@ impl Renderer<'_> {
             }
         }
         cells.retain(|_, v| !is_empty(v));
-        let mut out = Map::with_capacity(4);
-        out.insert("id".into(), json!(r.id));
-        out.insert("createdTime".into(), Value::String(time(&r.created_time)));
-        out.insert("fields".into(), Value::Object(cells));
-        if self.shape.comment_count {
-            out.insert("commentCount".into(), json!(0));
+        AirtableRecord {
+            id: r.id,
+            created_time: time(&r.created_time),
+            fields: cells,
+            comment_count: self.shape.comment_count.then_some(0),
         }
-        Value::Object(out)
     }
 
     /// Many records.
-    pub fn records(&self, rs: Vec<RecordOut>) -> Vec<Value> {
+    pub fn records(&self, rs: Vec<RecordOut>) -> Vec<AirtableRecord> {
         rs.into_iter().map(|r| self.record(r)).collect()
     }
 

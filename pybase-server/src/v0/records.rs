@@ -14,13 +14,14 @@ use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::cells::{RecordShape, Renderer, find_field, replace_cells, write_cells};
+use super::cells::{AirtableRecord, RecordShape, Renderer, find_field, replace_cells, write_cells};
 use super::error::{RecordsIn, V0Error};
 use super::openapi::V0Errors;
 use super::wire::{Offset, QueryPairs, flag, object_body, params_hash, whole};
 use super::{Caller, TableCtx, core, table_ctx};
 use crate::extract::Json;
 use crate::state::AppState;
+use serde::Serialize;
 
 /// Largest `pageSize`.
 const MAX_PAGE_SIZE: u64 = 100;
@@ -274,7 +275,7 @@ async fn run_list(
     caller: &Caller,
     (base, table): (String, String),
     params: &Map<String, Value>,
-) -> Result<Json<Value>, V0Error> {
+) -> Result<Json<ListOut>, V0Error> {
     let req = ListRequest::from_params(params)?;
     if req.formula.is_some() {
         // Unknown or hidden tables answer as always before this.
@@ -349,22 +350,36 @@ async fn run_list(
     let ctx = TableCtx { table: t, fields };
     let render = renderer(state, caller, &ctx, req.shape.clone()).await?;
     if want == 0 {
-        return Ok(Json(json!({ "records": [] })));
+        return Ok(Json(ListOut {
+            records: Vec::new(),
+            offset: None,
+        }));
     }
     let served = served.saturating_add(page.records.len() as u64);
-    let mut out = json!({ "records": render.records(page.records) });
-    if let Some(cursor) = page.next_cursor
-        && req.max_records.is_none_or(|max| served < max)
-        && let Value::Object(m) = &mut out
-    {
-        let token = Offset {
-            cursor,
-            served,
-            params: hash,
-        };
-        m.insert("offset".into(), Value::String(token.encode()));
-    }
-    Ok(Json(out))
+    let offset = page
+        .next_cursor
+        .filter(|_| req.max_records.is_none_or(|max| served < max))
+        .map(|cursor| {
+            Offset {
+                cursor,
+                served,
+                params: hash,
+            }
+            .encode()
+        });
+    Ok(Json(ListOut {
+        records: render.records(page.records),
+        offset,
+    }))
+}
+
+/// A page of a list: `offset` only while more records remain.
+/// (Public to the handlers' signatures only.)
+#[derive(Debug, Serialize)]
+pub(crate) struct ListOut {
+    records: Vec<AirtableRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v0/{baseId}/{tableIdOrName}", tag = "records", operation_id = "v0_list_records",
@@ -394,7 +409,7 @@ pub(crate) async fn list(
     caller: Caller,
     V0Path(path): V0Path<(String, String)>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, V0Error> {
+) -> Result<Json<ListOut>, V0Error> {
     let params = query_params(&QueryPairs::parse(query.as_deref()));
     run_list(&state, &caller, path, &params).await
 }
@@ -416,7 +431,7 @@ pub(crate) async fn list_by_post(
     V0Path(path): V0Path<(String, String)>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Result<Json<Value>, V0Error> {
+) -> Result<Json<ListOut>, V0Error> {
     let mut params = object_body(&body)?;
     for (k, v) in query_params(&QueryPairs::parse(query.as_deref())) {
         params.entry(k).or_insert(v);
@@ -453,7 +468,7 @@ pub(crate) async fn get_one(
         .await
         .map_err(core)?;
     let render = renderer(&state, &caller, &ctx, shape).await?;
-    Ok(Json(render.record(out)))
+    Ok(Json(json!(render.record(out))))
 }
 
 /// `typecast` and `returnFieldsByFieldId` of a write body.
@@ -545,7 +560,7 @@ pub(crate) async fn create(
                 .create_record(p, ctx.table.id, cells, opts)
                 .await
                 .map_err(|e| V0Error::from_core(e, RecordsIn::Body))?;
-            render.record(r)
+            json!(render.record(r))
         }
         (None, _) => {
             let records = records_of(&state, &body, "created")?;
@@ -721,7 +736,7 @@ async fn write_one(
         .await
         .map_err(core)?;
     let render = renderer(state, caller, &ctx, shape).await?;
-    Ok(Json(render.record(r)))
+    Ok(Json(json!(render.record(r))))
 }
 
 #[utoipa::path(patch, path = "/v0/{baseId}/{tableIdOrName}/{recordId}", tag = "records", operation_id = "v0_update_record",
