@@ -172,6 +172,16 @@ pub(crate) async fn table_ctx(
 ) -> Result<TableCtx, V0Error> {
     let base_id = base_id(base)?;
     caller.spend(state, base_id.as_str()).await?;
+    table_ctx_spent(state, caller, base_id, table).await
+}
+
+/// [`table_ctx`] once the request's rate-limit token is spent.
+pub(crate) async fn table_ctx_spent(
+    state: &AppState,
+    caller: &Caller,
+    base_id: BaseId,
+    table: &str,
+) -> Result<TableCtx, V0Error> {
     let p = &caller.principal;
     if let Some(id) = known_table(state, base_id, table) {
         match state.pybase.table_with_fields(p, id).await {

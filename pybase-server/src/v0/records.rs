@@ -18,7 +18,7 @@ use super::cells::{AirtableRecord, RecordShape, Renderer, find_field, replace_ce
 use super::error::{RecordsIn, V0Error};
 use super::openapi::V0Errors;
 use super::wire::{Offset, QueryPairs, flag, object_body, params_hash, whole};
-use super::{Caller, TableCtx, core, table_ctx};
+use super::{Caller, TableCtx, core, table_ctx, table_ctx_spent};
 use crate::extract::Json;
 use crate::state::AppState;
 use serde::Serialize;
@@ -298,10 +298,19 @@ async fn run_list(
         Some(max) => req.page_size.min(max.saturating_sub(served)),
         None => req.page_size,
     };
+    // A view's hidden fields are still returned (as Airtable does): with a
+    // view and no `fields`, every field is asked for by id.
+    let mut fields = req.fields.clone();
+    let mut hint = super::known_table(state, base_id, &table);
+    if req.view.is_some() && fields.is_none() {
+        let ctx = table_ctx_spent(state, caller, base_id, &table).await?;
+        fields = Some(ctx.fields.iter().map(|f| f.id.to_string()).collect());
+        hint = Some(ctx.table.id);
+    }
     let query = QueryInput {
         filter: None,
         sort: req.sort.clone(),
-        fields: req.fields.clone(),
+        fields,
         // A spent `maxRecords` still checks the table: one record, dropped.
         page_size: usize::try_from(want.max(1)).ok(),
         cursor: offset.map(|o| o.cursor),
@@ -313,7 +322,6 @@ async fn run_list(
     // (an id, or a name resolved before), and checked after: the table
     // must be of this base (and still bear that name). Otherwise, or when
     // the check fails, the segment is looked up among the base's tables.
-    let mut hint = super::known_table(state, base_id, &table);
     let (page, t, fields) = loop {
         let (id, looked_up) = match hint.take() {
             Some(id) => (id, false),

@@ -565,6 +565,37 @@ async fn lists_page_with_offsets_that_stop_and_hold_max_records() {
         .collect();
     assert_eq!(qty, [0, 1, 2]);
     assert!(page.get("offset").is_none(), "{page}");
+    // A view's filter and order apply, its hidden fields are still returned.
+    let fields =
+        w.s.req(
+            &w.owner,
+            Method::GET,
+            &format!("/api/v1/tables/{}/fields", w.table),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    let qty = fields["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Qty")
+        .unwrap()["id"]
+        .clone();
+    w.s.req(&w.owner, Method::POST, &format!("/api/v1/tables/{}/views", w.table))
+        .json(&json!({"name": "Big", "config": {"filter": {"field": "Qty", "op": "gte", "value": 28}, "sort": "-Qty", "hidden_fields": [qty]}}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    let page =
+        w.s.req(&w.key, Method::GET, &format!("{}?view=Big", w.records()))
+            .send_expect(StatusCode::OK)
+            .await;
+    let qty: Vec<i64> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["fields"]["Qty"].as_i64().unwrap())
+        .collect();
+    assert_eq!(qty, [29, 28]);
     // cellFormat=string with its required parameters; commentCount.
     let page = w.s.req(&w.key, Method::GET, &format!("{}?maxRecords=1&sort[0][field]=Qty&cellFormat=string&timeZone=UTC&userLocale=en&recordMetadata[]=commentCount", w.records())).send_expect(StatusCode::OK).await;
     assert_eq!(page["records"][0]["fields"]["Qty"], "0");
