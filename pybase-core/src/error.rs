@@ -133,6 +133,18 @@ pub enum Error {
         /// Per-field explanations.
         fields: FieldErrors,
     },
+    /// A formula (a `formula=` filter, a formula check) that does not parse
+    /// or check: the message and where, in characters from 0, `end`
+    /// exclusive (API.md: `details.formula`).
+    #[error("formula: {message}")]
+    InvalidFormula {
+        /// What is wrong, e.g. `Unknown field names: qtty`.
+        message: String,
+        /// First character of the culprit.
+        start: usize,
+        /// One past its last character.
+        end: usize,
+    },
     /// Malformed request that is not about a field (bad cursor, bad JSON shape).
     #[error("{0}")]
     BadRequest(String),

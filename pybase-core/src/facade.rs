@@ -11,6 +11,7 @@
 
 mod attachments;
 mod authz;
+mod formula;
 mod inputs;
 mod records;
 mod render;
@@ -18,6 +19,7 @@ mod schema;
 mod workspaces;
 
 pub use authz::{BaseScope, TableScope, WorkspaceScope};
+pub use formula::FormulaCheck;
 pub use inputs::{
     BasePatch, CellsInput, FieldPatch, NewBase, NewField, NewMember, NewTable, NewView,
     NewWorkspace, QueryInput, TablePatch, ViewPatch, WorkspacePatch, WriteOptions,

@@ -30,6 +30,10 @@ pub struct Limits {
     /// Values in the lists of one filter, all lists together
     /// (`MAX_FILTER_VALUES`, default 1,000).
     pub filter_values: usize,
+    /// Records a `formula=` filter may evaluate in Rust for one page
+    /// before the request is refused with 422 (`MAX_FORMULA_SCAN`,
+    /// default 50,000).
+    pub formula_scan: usize,
 }
 
 impl Default for Limits {
@@ -41,6 +45,7 @@ impl Default for Limits {
             filter_nodes: 200,
             filter_depth: 16,
             filter_values: 1000,
+            formula_scan: 50_000,
         }
     }
 }

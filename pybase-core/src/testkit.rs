@@ -21,6 +21,7 @@ pub mod access;
 pub mod auth;
 pub mod auth_attacks;
 pub mod fixture;
+pub mod formula;
 pub mod limits;
 pub mod minimal;
 pub mod query;
@@ -67,6 +68,11 @@ macro_rules! conformance_tests {
             query::view_filter_and_sort_apply,
             query::filter_errors_name_the_field,
             query::random_queries_match_reference,
+            formula::formula_filters_match_pure_evaluation,
+            formula::random_formulas_match_pure_evaluation,
+            formula::formula_record_ids_are_read_by_id,
+            formula::formula_links_read_primary_values,
+            formula::formula_errors_budget_and_check,
             limits::cells_and_choices_are_bounded,
             limits::fields_and_options_are_bounded,
             limits::filter_size_is_bounded,
@@ -136,6 +142,7 @@ mod registry {
         ("access", include_str!("testkit/access.rs")),
         ("auth", include_str!("testkit/auth.rs")),
         ("auth_attacks", include_str!("testkit/auth_attacks.rs")),
+        ("formula", include_str!("testkit/formula.rs")),
         ("limits", include_str!("testkit/limits.rs")),
         ("query", include_str!("testkit/query.rs")),
         ("records", include_str!("testkit/records.rs")),

@@ -67,6 +67,17 @@ pub enum ApiError {
         /// Per-field explanations.
         fields: BTreeMap<String, String>,
     },
+    /// 422: a formula that does not parse or check (or a formula filter
+    /// over its scan budget); `details.formula` gives the message and the
+    /// character range, `details.fields.formula` the message.
+    InvalidFormula {
+        /// What is wrong.
+        message: String,
+        /// First character of the culprit, from 0.
+        start: usize,
+        /// One past its last character.
+        end: usize,
+    },
     /// 429: too many attempts.
     RateLimited {
         /// Seconds before retrying may succeed (sent as `Retry-After`).
@@ -90,7 +101,9 @@ impl ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation { .. } | Self::InvalidFormula { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -108,7 +121,7 @@ impl ApiError {
             Self::Conflict { .. } => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::Validation { .. } => "validation_failed",
+            Self::Validation { .. } | Self::InvalidFormula { .. } => "validation_failed",
             Self::RateLimited { .. } => "rate_limited",
             Self::Internal(_) => "internal",
             Self::Unavailable(_) => "unavailable",
@@ -151,6 +164,7 @@ impl ApiError {
             | Self::Unavailable(m) => m.clone(),
             Self::MethodNotAllowed => "method not allowed".into(),
             Self::Conflict { message, .. } | Self::Validation { message, .. } => message.clone(),
+            Self::InvalidFormula { message, .. } => format!("formula: {message}"),
             Self::RateLimited { retry_after_secs } => {
                 format!("too many attempts, retry in {retry_after_secs} s")
             }
@@ -161,6 +175,14 @@ impl ApiError {
     fn details(&self) -> Value {
         match self {
             Self::Validation { fields, .. } => serde_json::json!({ "fields": fields }),
+            Self::InvalidFormula {
+                message,
+                start,
+                end,
+            } => serde_json::json!({
+                "fields": { "formula": message },
+                "formula": { "message": message, "start": start, "end": end },
+            }),
             Self::Conflict {
                 field: Some(field), ..
             } => serde_json::json!({ "field": field }),
@@ -227,6 +249,15 @@ impl From<pybase_core::Error> for ApiError {
                 field: Some(field),
             },
             E::Validation { message, fields } => Self::Validation { message, fields },
+            E::InvalidFormula {
+                message,
+                start,
+                end,
+            } => Self::InvalidFormula {
+                message,
+                start,
+                end,
+            },
             E::BadRequest(m) => Self::BadRequest(m),
             E::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
             E::PayloadTooLarge { limit } => {

@@ -5,6 +5,7 @@ pub mod attachments;
 pub mod auth;
 pub mod bases;
 pub mod fields;
+pub mod formula;
 pub mod records;
 pub mod tables;
 pub mod views;
@@ -37,6 +38,7 @@ pub(crate) fn declared(upload_limit: usize) -> OpenApiRouter<AppState> {
         .merge(bases::routes())
         .merge(tables::routes())
         .merge(fields::routes())
+        .merge(formula::routes())
         .merge(views::routes())
         .merge(records::routes())
         .merge(attachments::routes(upload_limit))

@@ -292,6 +292,16 @@ pub struct Settings {
     #[arg(long, env = "MAX_FILTER_VALUES", default_value_t = 1000, global = true)]
     pub max_filter_values: usize,
 
+    /// Records a `formula=` filter may evaluate in Rust for one page before
+    /// the request is refused with 422.
+    #[arg(
+        long,
+        env = "MAX_FORMULA_SCAN",
+        default_value_t = 50_000,
+        global = true
+    )]
+    pub max_formula_scan: usize,
+
     /// Reverse proxies (addresses or networks, comma separated, e.g.
     /// `10.0.0.0/8`) whose `X-Forwarded-For` header names the client for
     /// per-client rate limits. Empty: the header is ignored and the peer
@@ -343,6 +353,7 @@ impl Default for Settings {
             max_filter_nodes: 200,
             max_filter_depth: 16,
             max_filter_values: 1000,
+            max_formula_scan: 50_000,
             trusted_proxies: String::new(),
             mail_outbox: None,
             json_logs: false,
@@ -398,6 +409,7 @@ impl Settings {
             filter_nodes: self.max_filter_nodes,
             filter_depth: self.max_filter_depth,
             filter_values: self.max_filter_values,
+            formula_scan: self.max_formula_scan,
         }
     }
 

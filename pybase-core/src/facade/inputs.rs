@@ -275,6 +275,11 @@ pub struct QueryInput {
     /// Include soft-deleted records.
     #[serde(default)]
     pub include_deleted: bool,
+    /// A filter in the formula language (`AND({Status}='doing', {Qty}>=21)`),
+    /// ANDed with `filter` and the view's filter: a record is kept unless
+    /// the formula gives 0, false, `""`, blank, an empty list or an error.
+    #[serde(default)]
+    pub formula: Option<String>,
 }
 
 /// A member to add by email.

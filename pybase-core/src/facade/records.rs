@@ -727,9 +727,18 @@ impl Pybase {
             page_size: q.page_size,
             cursor: q.cursor.as_deref(),
             include_deleted: q.include_deleted,
+            formula: q.formula.as_deref(),
+            now: self.clock.now(),
         };
         let plan = plan::plan(table.id(), &fields, view.as_ref(), &request, &self.limits)?;
-        let page = self.store.query_records(&plan.query).await?;
+        let page = match &plan.formula {
+            Some(formula) if !formula.is_pure_sql() => {
+                let chars = q.formula.as_deref().map_or(0, |f| f.chars().count());
+                self.formula_page(table.id(), &fields, &plan, formula, chars)
+                    .await?
+            }
+            _ => self.store.query_records(&plan.query).await?,
+        };
         let next_cursor = plan.next_cursor(&page);
         let mut renderer = self.renderer(&fields, key, &page.records).await?;
         renderer.only = plan.projection;

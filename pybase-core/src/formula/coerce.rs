@@ -72,7 +72,7 @@ pub(crate) fn plain_decimal(t: &str) -> Option<f64> {
     t.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
-fn instant(v: &Value) -> Option<DateTime<Utc>> {
+pub(crate) fn instant(v: &Value) -> Option<DateTime<Utc>> {
     match v {
         Value::DateTime(t) => Some(*t),
         Value::Date(d) => d.and_hms_opt(0, 0, 0).map(|n| n.and_utc()),

@@ -11,7 +11,7 @@ type R = Result<Value, ErrorKind>;
 
 /// A unit of A.6.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Unit {
+pub(crate) enum Unit {
     Ms,
     Second,
     Minute,
@@ -23,7 +23,17 @@ enum Unit {
     Year,
 }
 
-fn unit(v: &Value) -> Result<Unit, ErrorKind> {
+impl Unit {
+    /// Days or coarser: a Date plus such a unit stays a Date.
+    pub(crate) fn is_calendar(self) -> bool {
+        matches!(
+            self,
+            Self::Day | Self::Week | Self::Month | Self::Quarter | Self::Year
+        )
+    }
+}
+
+pub(crate) fn unit(v: &Value) -> Result<Unit, ErrorKind> {
     let t = to_text(v)?;
     // Short forms are case-sensitive (`m` minutes, `M` months).
     let short = match t.as_str() {

@@ -5,21 +5,28 @@
 //!   [`FormulaError`] naming the position and what was expected.
 //! - [`print()`] renders an [`Expr`] back to canonical text;
 //!   `parse(print(e)) == e` (spans are not compared).
+//! - [`check`] resolves a formula against a table's fields (stored by
+//!   field id, shown by name with [`display`]) and infers its type.
+//! - [`plan_filter`] splits a checked filter formula into SQL-able
+//!   [`crate::query::Filter`], record ids and a residual run by [`keeps`].
 //! - [`evaluate`] computes a [`Value`] from an [`Expr`], reading fields
 //!   through a caller-supplied [`FieldSource`].
 
 mod ast;
+mod check;
 mod coerce;
 mod date_format;
 mod dates;
 mod error;
 mod eval;
+mod filter;
 mod functions;
 mod lexer;
 mod limits;
 mod numeric;
 mod parser;
 mod printer;
+mod record_values;
 mod regex_fns;
 mod value;
 
@@ -29,9 +36,13 @@ mod tests_golden;
 mod tests_parse;
 
 pub use ast::{BinaryOp, Expr, ExprKind, Span, UnaryOp};
+pub use check::{CheckError, Checked, ResultType, check, display, field_result_type};
 pub use error::FormulaError;
 pub use eval::{EvalContext, FieldSource, evaluate};
+pub use filter::{FormulaFilter, plan_filter};
 pub use limits::{MAX_ARGUMENTS, MAX_DEPTH, MAX_HEIGHT, MAX_SOURCE_BYTES};
 pub use parser::parse;
 pub use printer::print;
+pub(crate) use record_values::keeps_indexed;
+pub use record_values::{LinkTitles, keeps, record_value};
 pub use value::{ErrorKind, Value};

@@ -21,7 +21,7 @@ thread_local! {
     static CACHE: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
 }
 
-fn compile(pattern: &str) -> Result<Regex, ErrorKind> {
+pub(crate) fn compile(pattern: &str) -> Result<Regex, ErrorKind> {
     if pattern.len() > MAX_PATTERN_BYTES {
         return Err(ErrorKind::Error);
     }

@@ -16,8 +16,13 @@
 //! - **Projection**: the fields the request names (by name or id), else the
 //!   view's visible fields when it hides some, else every field.
 //!
-//! Errors come in this order: view filter, request filter, sort, page size,
-//! cursor, projection.
+//! - **Formula**: a `formula` filter is checked against the fields; its
+//!   exact part joins the filter (AND), its record ids and residual stay in
+//!   [`QueryPlan::formula`] for the caller; the cursor fingerprint covers
+//!   the formula too.
+//!
+//! Errors come in this order: view filter, request filter, formula, sort,
+//! page size, cursor, projection.
 
 use serde_json::Value;
 
@@ -28,9 +33,10 @@ use super::{
     resolve_sort,
 };
 use crate::error::{Error, Result};
+use crate::formula::{FormulaFilter, check, plan_filter as plan_formula};
 use crate::ids::{FieldId, TableId, ViewId};
 use crate::limits::Limits;
-use crate::model::{Field, View};
+use crate::model::{Field, Timestamp, View};
 
 /// What a client asks of one page of records.
 #[derive(Debug, Clone, Copy, Default)]
@@ -47,6 +53,11 @@ pub struct PageRequest<'a> {
     pub cursor: Option<&'a str>,
     /// Include soft-deleted records.
     pub include_deleted: bool,
+    /// A filter in the formula language (`None` or empty for none), ANDed
+    /// with the others.
+    pub formula: Option<&'a str>,
+    /// The request's instant, read by `NOW()` and `TODAY()` in `formula`.
+    pub now: Timestamp,
 }
 
 /// A planned page: the store query, its cursor fingerprint and the fields
@@ -59,6 +70,9 @@ pub struct QueryPlan {
     pub shape: u64,
     /// The fields to show, by id (`None`: all of them).
     pub projection: Option<Vec<FieldId>>,
+    /// The formula filter; its SQL part is already in `query.filter`, its
+    /// record ids and residual are for the caller to apply.
+    pub formula: Option<FormulaFilter>,
 }
 
 impl QueryPlan {
@@ -100,14 +114,34 @@ pub fn plan(
     req: &PageRequest<'_>,
     limits: &Limits,
 ) -> Result<QueryPlan> {
-    let filter = plan_filter(fields, view, req.filter, limits)?;
+    let mut filter = plan_filter(fields, view, req.filter, limits)?;
+    let formula = match req.formula.filter(|f| !f.trim().is_empty()) {
+        None => None,
+        Some(text) => Some(plan_formula(check(text, fields)?, fields, req.now, limits)),
+    };
     let sort = plan_sort(fields, view, req.sort)?;
     let limit = page_size(req.page_size)?;
+    // The formula's stored text, not its lowered filter: constants such as
+    // NOW() fold differently on every page.
+    let stored = formula
+        .as_ref()
+        .map(|f| f.checked.stored())
+        .unwrap_or_default();
     let shape = fingerprint(
-        &format!("{table}|{}", req.include_deleted),
+        &format!("{table}|{}|{stored}", req.include_deleted),
         filter.as_ref(),
         &sort,
     );
+    if let Some(sql) = formula.as_ref().and_then(|f| f.sql.clone()) {
+        filter = Some(match filter {
+            None => sql,
+            Some(Filter::And(mut parts)) => {
+                parts.push(sql);
+                Filter::And(parts)
+            }
+            Some(other) => Filter::And(vec![other, sql]),
+        });
+    }
     let after = match req.cursor {
         None => None,
         Some(c) => Some(
@@ -130,6 +164,7 @@ pub fn plan(
         },
         shape,
         projection,
+        formula,
     })
 }
 

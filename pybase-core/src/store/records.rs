@@ -112,6 +112,31 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
         id: RecordId,
         include_deleted: bool,
     ) -> StoreResult<Record>;
+    /// The records of `table` among `ids` (any order; ids that name no
+    /// record, or a soft-deleted one without `include_deleted`, are
+    /// skipped). The default reads them one by one with
+    /// [`RecordsStore::get_record`], a few at a time; backends may override
+    /// it with one read.
+    async fn get_records(
+        &self,
+        table: TableId,
+        ids: &[RecordId],
+        include_deleted: bool,
+    ) -> StoreResult<Vec<Record>> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let found: Vec<Option<Record>> = stream::iter(ids.iter().copied())
+            .map(|id| async move {
+                match self.get_record(table, id, include_deleted).await {
+                    Ok(r) => Ok(Some(r)),
+                    Err(StoreError::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .buffered(8)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
     /// [`SchemaStore::table_access`] together with the live record `id` of
     /// that table (`None` if there is none), as one consistent read: a point
     /// read in one round trip. `NotFound` only if the table is absent.

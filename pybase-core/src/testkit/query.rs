@@ -27,7 +27,7 @@ const NAMES: [&str; 7] = [
 ];
 
 /// Fills the fixture table with `n` records of varied (and often empty) cells.
-async fn seed(fx: &Fixture, n: usize, seed: u64) {
+pub(crate) async fn seed(fx: &Fixture, n: usize, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut batch = Vec::new();
     for _ in 0..n {
@@ -86,7 +86,7 @@ async fn seed(fx: &Fixture, n: usize, seed: u64) {
     }
 }
 
-async fn raw_records(fx: &Fixture) -> Vec<Record> {
+pub(crate) async fn raw_records(fx: &Fixture) -> Vec<Record> {
     let mut out = Vec::new();
     let mut after = None;
     loop {
@@ -679,7 +679,7 @@ fn filter() -> impl Strategy<Value = Value> {
     })
 }
 
-fn sort() -> impl Strategy<Value = Value> {
+pub(crate) fn sort() -> impl Strategy<Value = Value> {
     prop::collection::vec(
         (
             prop::sample::select(vec!["Name", "Qty", "Price", "Done", "Status", "Due", "No"]),

@@ -74,6 +74,10 @@ pub struct ListParams {
     /// `name` (default) or `id`.
     #[param(inline, value_type = Option<FieldKey>)]
     pub field_key: Option<String>,
+    /// A filter in the formula language, e.g. `AND({Status}='doing',
+    /// {Qty}>=21)`, ANDed with `filter` and the view's filter; empty means
+    /// none.
+    pub formula: Option<String>,
 }
 
 impl ListParams {
@@ -110,6 +114,7 @@ impl ListParams {
                 // `?view=` (empty) means no view, as for filter and sort.
                 view: self.view.filter(|v| !v.is_empty()),
                 include_deleted: self.include_deleted.unwrap_or(false),
+                formula: self.formula.filter(|f| !f.trim().is_empty()),
             },
             key,
         ))

@@ -15,6 +15,7 @@ mod common;
 mod concurrency;
 mod docs;
 mod errors;
+mod formula;
 mod pg_lifecycle;
 mod postgres;
 mod records;

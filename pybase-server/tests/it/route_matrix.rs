@@ -114,6 +114,11 @@ const MATRIX: &[(&str, &str, Need)] = &[
     ("GET", "/api/v1/tables/{id}/records", Member(Viewer, "read")),
     (
         "POST",
+        "/api/v1/tables/{id}/formula/check",
+        Member(Viewer, "read"),
+    ),
+    (
+        "POST",
         "/api/v1/tables/{id}/records/query",
         Member(Viewer, "read"),
     ),
@@ -425,6 +430,7 @@ impl World {
             ("PATCH", "/api/v1/fields/{id}") => json!({"description": "d"}),
             ("POST", "/api/v1/tables/{id}/views") => json!({"name": format!("V{u}")}),
             ("POST", "/api/v1/tables/{id}/records/query") => json!({}),
+            ("POST", "/api/v1/tables/{id}/formula/check") => json!({"formula": "{Name} & 'x'"}),
             ("POST", "/api/v1/tables/{id}/records") => json!({"fields": {"Name": "n"}}),
             ("PATCH", "/api/v1/tables/{id}/records") => {
                 json!({"records": [{"id": self.record, "fields": {"Name": "p"}}]})

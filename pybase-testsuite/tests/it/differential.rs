@@ -8,7 +8,9 @@
 //! random partial updates, soft deletes and restores, saved views (filter,
 //! sort, hidden fields, bad configs), field renames and type or option
 //! changes (every cell converted, or a refusal listing the cells), then
-//! random filters and sorts walked page by page, optionally through a view,
+//! random filters, `formula=` filters (fields of every type against values
+//! of their type, partly run as SQL, partly in Rust) and sorts walked page
+//! by page, optionally through a view,
 //! with the `fields` output option and cells keyed by name or id. Every
 //! result and every error must be the same on both sides.
 //!
@@ -40,13 +42,14 @@ use pybase_core::facade::{
     WriteOptions,
 };
 use pybase_core::fields::{FieldType, MetaColumn, Reference, Storage, ValueKind};
+use pybase_core::formula::{LinkTitles, check, keeps, plan_filter};
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, WorkspaceId};
 use pybase_core::model::{Base, Cells, Field, Record, Table, User, Workspace};
 use pybase_core::query::{
     Cursor, FilterSpec, RecordQuery, SortSpec, eval, resolve_filter, resolve_sort,
 };
 use pybase_core::store::{NewRecord, Store};
-use pybase_core::{Principal, Pybase};
+use pybase_core::{Limits, Principal, Pybase};
 use pybase_store_postgres::testkit::TestDb;
 use pybase_store_sqlite::SqliteStore;
 use serde_json::{Map, Value, json};
@@ -486,6 +489,8 @@ impl Tree {
 #[derive(Debug, Clone)]
 struct Query {
     filter: Option<Tree>,
+    /// A `formula=` filter over the table's fields (issue 12).
+    formula: Option<String>,
     sort: Vec<(usize, bool)>,
     page_size: usize,
     include_deleted: bool,
@@ -510,9 +515,48 @@ fn field_list() -> impl Strategy<Value = Vec<usize>> {
     proptest::collection::vec(prop_oneof![30 => 0..n(), 1 => Just(n())], 0..4)
 }
 
+/// A constant of the formula language standing for `v`.
+fn literal(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => if *b { "TRUE()" } else { "FALSE()" }.to_string(),
+        Value::Array(items) => items.first().map_or("''".to_string(), literal),
+        _ => "BLANK()".to_string(),
+    }
+}
+
+/// A random `formula=` filter: fields (of every type, and an unknown one)
+/// compared with values of their type, alone, searched, combined.
+fn formula_text() -> impl Strategy<Value = String> {
+    let op = select(vec!["=", "!=", "<", ">", "<=", ">="]);
+    let field = prop_oneof![30 => 0..n(), 1 => Just(n())];
+    let leaf = prop_oneof![
+        4 => (field.clone(), op.clone())
+            .prop_flat_map(|(i, o)| (Just(i), Just(o), typed_value(i.min(n() - 1))))
+            .prop_map(|(i, o, v)| format!("{{{}}} {o} {}", field_name(i), literal(&v))),
+        1 => (field.clone(), op, field.clone())
+            .prop_map(|(a, o, b)| format!("{{{}}} {o} {{{}}}", field_name(a), field_name(b))),
+        1 => field.clone().prop_map(|i| format!("{{{}}}", field_name(i))),
+        1 => (field, string_value())
+            .prop_map(|(i, v)| format!("FIND({}, {{{}}})", literal(&v), field_name(i))),
+        1 => select(vec!["TRUE()", "BLANK()", "1/0", "{number} +", "NOW() > 0"]).prop_map(str::to_owned),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 1..3)
+                .prop_map(|v| format!("AND({})", v.join(", "))),
+            proptest::collection::vec(inner.clone(), 1..3)
+                .prop_map(|v| format!("OR({})", v.join(", "))),
+            inner.prop_map(|v| format!("NOT({v})")),
+        ]
+    })
+}
+
 fn query() -> impl Strategy<Value = Query> {
     (
         proptest::option::weighted(0.8, tree()),
+        proptest::option::weighted(0.4, formula_text()),
         sort_keys(),
         1usize..9,
         proptest::bool::weighted(0.25),
@@ -521,8 +565,9 @@ fn query() -> impl Strategy<Value = Query> {
         proptest::bool::weighted(0.2),
     )
         .prop_map(
-            |(filter, sort, page_size, include_deleted, view, fields, by_id)| Query {
+            |(filter, formula, sort, page_size, include_deleted, view, fields, by_id)| Query {
                 filter,
+                formula,
                 sort,
                 page_size,
                 include_deleted,
@@ -1304,6 +1349,7 @@ impl Side {
                     cursor: cursor.take(),
                     view: view.clone(),
                     include_deleted: q.include_deleted,
+                    formula: q.formula.clone(),
                 };
                 let r = self.pb.query_records(p, tid, input, key).await;
                 let more = match &r {
@@ -1587,6 +1633,18 @@ impl Harness {
                     filter,
                     sort
                 );
+                if let Some(text) = &q.formula {
+                    formula_parts_equal_pure_evaluation(
+                        [&self.raw_sqlite, &self.pg.store],
+                        &raw,
+                        &raw_fields,
+                        &reference,
+                        text,
+                        &sort,
+                        q.include_deleted,
+                    )
+                    .await?;
+                }
             }
             Ok(())
         }
@@ -1596,6 +1654,74 @@ impl Harness {
         }
         outcome
     }
+}
+
+/// The issue-12 property on both stores: the part of a formula the
+/// planner runs as SQL (the same page from both stores), then its record
+/// ids and residual, keep exactly the records pure evaluation keeps.
+async fn formula_parts_equal_pure_evaluation(
+    stores: [&Arc<dyn Store>; 2],
+    table: &Table,
+    fields: &[Field],
+    reference: &[Record],
+    text: &str,
+    sort: &[pybase_core::query::SortKey],
+    include_deleted: bool,
+) -> Result<(), TestCaseError> {
+    let Ok(checked) = check(text, fields) else {
+        return Ok(());
+    };
+    let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let titles = LinkTitles::new();
+    let planned = plan_filter(checked.clone(), fields, now, &Limits::default());
+    let mut pure: Vec<&Record> = reference
+        .iter()
+        .filter(|r| include_deleted || r.deleted_time.is_none())
+        .filter(|r| keeps(&checked.expr, r, fields, &titles, now))
+        .collect();
+    pure.sort_by(|a, b| eval::compare_records(sort, a, b));
+    let pure: Vec<RecordId> = pure.iter().map(|r| r.id).collect();
+    let rq = RecordQuery {
+        table_id: table.id,
+        filter: planned.sql.clone(),
+        sort: sort.to_vec(),
+        after: None,
+        limit: 1000,
+        include_deleted,
+    };
+    let a = stores[0].query_records(&rq).await;
+    let b = stores[1].query_records(&rq).await;
+    let (a, b) = match (a, b) {
+        (Ok(a), Ok(b)) => (a, b),
+        (a, b) => {
+            return Err(TestCaseError::fail(format!(
+                "formula {text}: sqlite {:?} postgres {:?}",
+                a.err(),
+                b.err()
+            )));
+        }
+    };
+    prop_assert_eq!(&a, &b, "the SQL part of {} on both stores", text);
+    let planned_ids: Vec<RecordId> = a
+        .records
+        .iter()
+        .filter(|r| planned.ids.as_ref().is_none_or(|ids| ids.contains(&r.id)))
+        .filter(|r| {
+            planned
+                .residual
+                .iter()
+                .all(|e| keeps(e, r, fields, &titles, now))
+        })
+        .map(|r| r.id)
+        .collect();
+    prop_assert_eq!(
+        planned_ids,
+        pure,
+        "formula {} planned as {:?}",
+        text,
+        planned
+    );
+    Ok(())
 }
 
 /// Cases to run: `PROPTEST_CASES`, 24 by default, never fewer than 8 (the
@@ -1643,6 +1769,7 @@ fn empty_case() -> Case {
         changes: Vec::new(),
         queries: vec![Query {
             filter: None,
+            formula: Some("AND({number} < 5, NOT({checkbox}), FIND('a', {text} & 'a'))".into()),
             sort: Vec::new(),
             page_size: 4,
             include_deleted: false,

@@ -365,3 +365,111 @@ fn views_are_found_by_id_or_name() {
     let missing = find_view(&views, "Other").map(|v| v.id);
     assert_eq!(error_key(missing.expect_err("no such view")), "view");
 }
+
+#[test]
+fn a_lowered_formula_plans_the_same_store_query_as_the_native_filter() {
+    let t = Table::new();
+    let native = json!({"field": "Qty", "op": "gt", "value": 500});
+    let by_filter = t
+        .plan(
+            None,
+            &PageRequest {
+                filter: Some(&native),
+                ..PageRequest::default()
+            },
+        )
+        .unwrap();
+    let by_formula = t
+        .plan(
+            None,
+            &PageRequest {
+                formula: Some("{Qty} > 500"),
+                ..PageRequest::default()
+            },
+        )
+        .unwrap();
+    // The same filter reaches the store, so the same index serves it.
+    assert_eq!(by_formula.query.filter, by_filter.query.filter);
+    assert!(by_formula.formula.as_ref().unwrap().is_pure_sql());
+    // ANDed with the view's filter and the request's.
+    let view = view_filtering(&t, "Name");
+    let both = t
+        .plan(
+            Some(&view),
+            &PageRequest {
+                filter: Some(&native),
+                formula: Some("{Qty} < 900"),
+                ..PageRequest::default()
+            },
+        )
+        .unwrap();
+    match both.query.filter {
+        Some(Filter::And(parts)) => assert_eq!(parts.len(), 3, "{parts:?}"),
+        other => panic!("expected three parts ANDed, got {other:?}"),
+    }
+}
+
+#[test]
+fn formula_errors_come_after_the_filters_and_cursors_bind_to_the_formula() {
+    let t = Table::new();
+    let bad_filter = json!({"field": "Nope", "op": "eq", "value": 1});
+    let e = t
+        .plan(
+            None,
+            &PageRequest {
+                filter: Some(&bad_filter),
+                formula: Some("{nope}"),
+                ..PageRequest::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(error_key(e), "Nope");
+    let e = t
+        .plan(
+            None,
+            &PageRequest {
+                formula: Some("  {nope} = 1"),
+                ..PageRequest::default()
+            },
+        )
+        .unwrap_err();
+    match e {
+        Error::InvalidFormula {
+            message,
+            start,
+            end,
+        } => {
+            assert_eq!(message, "Unknown field names: nope");
+            assert_eq!((start, end), (2, 8));
+        }
+        other => panic!("expected a formula error, got {other:?}"),
+    }
+    // A cursor made under one formula is refused under another.
+    let plan_a = t
+        .plan(
+            None,
+            &PageRequest {
+                formula: Some("LEN({Name}) > 1"),
+                page_size: Some(1),
+                ..PageRequest::default()
+            },
+        )
+        .unwrap();
+    let page = RecordPage {
+        records: vec![record(&t, 1)],
+        has_more: true,
+    };
+    let cursor = plan_a.next_cursor(&page).unwrap();
+    for (formula, ok) in [("LEN({Name}) > 1", true), ("LEN({Name}) > 2", false)] {
+        let r = t.plan(
+            None,
+            &PageRequest {
+                formula: Some(formula),
+                cursor: Some(&cursor),
+                page_size: Some(1),
+                ..PageRequest::default()
+            },
+        );
+        assert_eq!(r.is_ok(), ok, "{formula}");
+    }
+}
