@@ -206,6 +206,7 @@ impl V0Error {
                 message,
             ),
             E::Conflict { message, .. } => Self::invalid_request(message),
+            E::InvalidFormula { message, .. } => Self::invalid_formula(message),
             E::Validation { message, fields } => Self::from_validation(&message, &fields),
             E::BadRequest(m) => Self::invalid_request(m),
             E::PayloadTooLarge { limit } => Self::new(
@@ -278,8 +279,9 @@ impl V0Error {
                 "UNKNOWN_FIELD_NAME",
                 format!("{key}: {what}"),
             ),
-            "sort" | "fields" | "merge_on" | "page_size" | "filter" | "formula" | "name"
-            | "type" | "options" | "description" => Self::invalid_request(format!("{key}: {what}")),
+            "formula" => Self::invalid_formula(format!("filterByFormula: {what}")),
+            "sort" | "fields" | "merge_on" | "page_size" | "filter" | "name" | "type"
+            | "options" | "description" => Self::invalid_request(format!("{key}: {what}")),
             _ => Self::new(
                 unprocessable,
                 "INVALID_VALUE_FOR_COLUMN",
@@ -412,5 +414,15 @@ mod tests {
         let rec = V0Error::from_core(pybase_core::Error::not_found("record"), RecordsIn::Body);
         assert_eq!(rec.kind, "ROW_DOES_NOT_EXIST");
         assert_eq!(not_found().body(), json!({"error": "NOT_FOUND"}));
+        let formula = V0Error::from_core(
+            pybase_core::Error::InvalidFormula {
+                message: "Unknown field names: qtty".into(),
+                start: 0,
+                end: 6,
+            },
+            RecordsIn::Body,
+        );
+        assert_eq!(formula.kind, "INVALID_FILTER_BY_FORMULA");
+        assert_eq!(formula.message, "Unknown field names: qtty");
     }
 }

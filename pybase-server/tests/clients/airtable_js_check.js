@@ -78,6 +78,8 @@ async function main() {
     assert.strictEqual(everything.length, seen);
     const posted = await table.select({method: 'post', pageSize: 1, maxRecords: 2}).all();
     assert.strictEqual(posted.length, 2);
+    const filtered = await table.select({filterByFormula: "AND({Qty} >= 20, {Name} = 'js-b')"}).all();
+    assert.deepStrictEqual(filtered.map((r) => r.get('Qty')), [30]);
   });
 
   await check('errors come back with their type', async () => {

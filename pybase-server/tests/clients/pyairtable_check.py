@@ -133,6 +133,14 @@ def listing():
     assert all(k.startswith("fld") for k in by_id["fields"]), by_id
     view = table.all(view="Grid view", max_records=2)
     assert len(view) == 2
+    # pyairtable's generated formulas.
+    got = table.all(formula=F.match({"Name": "n5", "Qty": (">=", 5)}))
+    assert [r["fields"]["Name"] for r in got] == ["n5"], got
+    got = table.all(formula=F.AND(F.GT(F.Field("Qty"), 18), F.Field("Name")), sort=["Qty"])
+    assert [r["fields"]["Qty"] for r in got] == [19, 20, 21], got
+    some = table.all(max_records=3, sort=["Qty"])
+    got = table.all(formula=F.OR(*[F.EQ(F.RECORD_ID(), r["id"]) for r in some]))
+    assert sorted(r["id"] for r in got) == sorted(r["id"] for r in some)
 
 
 def upsert():
@@ -167,8 +175,8 @@ def errors():
         assert e.response.status_code == 403
         assert e.response.json()["error"]["type"] == "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND"
     try:
-        table.all(formula="{Qty} > 1")
-        raise AssertionError("filterByFormula is not built yet and must say so")
+        table.all(formula="{Qtty} > 1")
+        raise AssertionError("a formula naming an unknown field was accepted")
     except requests.HTTPError as e:
         assert e.response.status_code == 422
         assert e.response.json()["error"]["type"] == "INVALID_FILTER_BY_FORMULA"
@@ -206,7 +214,7 @@ def orm():
     again = Order.from_id(o.id)
     assert again.qty == 42 and again.done is True and again.status == "doing"
     assert any(x.id == o.id for x in Order.all())
-    found = Order.first(formula=None, sort=["-Qty"])
+    found = Order.first(formula=F.match({"Name": "orm"}))
     assert found is not None and found.qty == 42, found
     batch = [Order(name=f"b{i}", qty=100 + i) for i in range(12)]
     Order.batch_save(batch)

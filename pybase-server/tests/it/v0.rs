@@ -301,22 +301,26 @@ async fn every_error_under_v0_has_airtables_shape() {
             .await
             .unwrap();
     airtable_error(r, StatusCode::UNPROCESSABLE_ENTITY, "VIEW_NAME_NOT_FOUND").await;
-    // filterByFormula is not built yet, and says so.
+    // A formula that names an unknown field.
     let r =
         w.s.req(
             &w.key,
             Method::GET,
-            &format!("{}?filterByFormula=%7BQty%7D+%3E+1", w.records()),
+            &format!("{}?filterByFormula=%7BQtty%7D+%3E+1", w.records()),
         )
         .send()
         .await
         .unwrap();
-    airtable_error(
+    let v = airtable_error(
         r,
         StatusCode::UNPROCESSABLE_ENTITY,
         "INVALID_FILTER_BY_FORMULA",
     )
     .await;
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("Qtty"),
+        "{v}"
+    );
     // Field name taken.
     let r =
         w.s.req(
@@ -596,6 +600,40 @@ async fn lists_page_with_offsets_that_stop_and_hold_max_records() {
         .map(|r| r["fields"]["Qty"].as_i64().unwrap())
         .collect();
     assert_eq!(qty, [29, 28]);
+    // filterByFormula, in the query (`+` for spaces) and in a POST body,
+    // with pyairtable's shapes of formulas.
+    let page = w.s.req(&w.key, Method::GET, &format!("{}?filterByFormula=AND(%7BQty%7D%3E%3D27%2C+%7BName%7D%21%3D%27n28%27)&sort[0][field]=Qty", w.records())).send_expect(StatusCode::OK).await;
+    let qty: Vec<i64> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["fields"]["Qty"].as_i64().unwrap())
+        .collect();
+    assert_eq!(qty, [27, 29]);
+    let ids: Vec<String> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    let or = format!(
+        "OR({})",
+        ids.iter()
+            .map(|id| format!("RECORD_ID()='{id}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let page =
+        w.s.req(
+            &w.key,
+            Method::POST,
+            &format!("{}/listRecords", w.records()),
+        )
+        .json(&json!({"filterByFormula": or, "pageSize": 1}))
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(page["records"].as_array().unwrap().len(), 1);
+    assert!(page["offset"].is_string(), "{page}");
     // cellFormat=string with its required parameters; commentCount.
     let page = w.s.req(&w.key, Method::GET, &format!("{}?maxRecords=1&sort[0][field]=Qty&cellFormat=string&timeZone=UTC&userLocale=en&recordMetadata[]=commentCount", w.records())).send_expect(StatusCode::OK).await;
     assert_eq!(page["records"][0]["fields"]["Qty"], "0");
