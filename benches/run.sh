@@ -70,7 +70,7 @@ run_http() { # backend database_url ceiling_database_url
     rm -rf "$data"
     mkdir -p "$data"
     DATABASE_URL="$url" PYBASE_DATA_DIR="$data" PORT=$port HOST=127.0.0.1 \
-        SECRET_KEY="benchmark-secret-key-0123456789abcdef" RUST_LOG=warn \
+        SECRET_KEY="benchmark-secret-key-0123456789abcdef" RUST_LOG=warn AIRTABLE_RATE_LIMIT_PER_BASE=0 \
         "$bin/pybase-server" serve >"$out/server-$backend.log" 2>&1 &
     local pid=$!
     for _ in $(seq 1 100); do

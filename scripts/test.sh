@@ -21,6 +21,20 @@ if [ -z "${PYBASE_TEST_S3_ENDPOINT:-}" ]; then
     fi
 fi
 
+# Airtable's own clients (pyairtable from PyPI, airtable.js from npm) for
+# the /v0 tests (pybase-server/tests/it/v0_clients.rs), installed once
+# outside the clone by scripts/airtable-clients.sh.
+if [ -z "${PYBASE_TEST_AIRTABLE_CLIENTS:-}" ]; then
+    if clients_dir=$(bash scripts/airtable-clients.sh); then
+        export PYBASE_TEST_AIRTABLE_CLIENTS="$clients_dir"
+    elif [ "${PYBASE_REQUIRE_SERVICES:-}" = "1" ]; then
+        echo "error: could not install pyairtable and airtable.js (scripts/airtable-clients.sh)" >&2
+        exit 1
+    else
+        echo "warning: could not install pyairtable and airtable.js; the /v0 client tests will skip" >&2
+    fi
+fi
+
 cargo test --workspace --all-targets --no-fail-fast "$@"
 # --all-targets skips doctests: run them too, and run the embedding example
 # (not only build it), so the quickstart in the README keeps working.
@@ -69,6 +83,10 @@ else
     doc="${CARGO_TARGET_DIR:-target}/openapi.json"
     cargo run --quiet -p pybase-server -- openapi >"$doc"
     "$validator" "$doc"
+    # The Airtable-compatible /v0 API has a document of its own.
+    doc_v0="${CARGO_TARGET_DIR:-target}/openapi-v0.json"
+    cargo run --quiet -p pybase-server -- openapi-v0 >"$doc_v0"
+    "$validator" "$doc_v0"
 fi
 
 # schemathesis (4.x, all checks and phases) against the running server's

@@ -18,7 +18,7 @@
 //!
 //! Usage: `pybase-load --url http://127.0.0.1:8000 [--pid N] [--connections 32]
 //! [--seconds 10] [--records 10000] [--backend sqlite] [--out http.json]
-//! [--ceiling-url http://127.0.0.1:18766]`
+//! [--ceiling-url http://127.0.0.1:18766] [--only list_page_v1,list_page_v0]`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -164,6 +164,8 @@ struct Args {
     backend: String,
     out: Option<String>,
     ceiling: Option<String>,
+    /// Only the scenarios of these names (`--only a,b`).
+    only: Option<Vec<String>>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -176,6 +178,7 @@ fn parse_args() -> anyhow::Result<Args> {
         backend: "sqlite".to_owned(),
         out: None,
         ceiling: None,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -201,6 +204,7 @@ fn parse_args() -> anyhow::Result<Args> {
                         .to_owned(),
                 );
             }
+            "--only" => args.only = Some(value.split(',').map(str::to_owned).collect()),
             other => bail!("unknown flag {other}"),
         }
     }
@@ -224,6 +228,7 @@ enum Scenario {
         ids: Arc<Vec<String>>,
     },
     List {
+        name: &'static str,
         path: String,
     },
     CreateOne {
@@ -243,7 +248,7 @@ impl Scenario {
     fn name(&self) -> &'static str {
         match self {
             Self::Get { .. } => "get_record",
-            Self::List { .. } => "list_filtered_page",
+            Self::List { name, .. } => name,
             Self::CreateOne { .. } => "create_single",
             Self::CreateBatch { .. } => "create_batch_100",
             Self::CeilingGet { .. } => "ceiling_get_record",
@@ -273,7 +278,9 @@ async fn worker(
                 let path = format!("/api/v1/tables/{table}/records/{id}");
                 (conn.send("GET", &path, Some(&token), None).await?.0, 200)
             }
-            Scenario::List { path } => (conn.send("GET", path, Some(&token), None).await?.0, 200),
+            Scenario::List { path, .. } => {
+                (conn.send("GET", path, Some(&token), None).await?.0, 200)
+            }
             Scenario::CeilingGet { ids } => {
                 let id = &ids[usize::try_from(i).unwrap_or(0) % ids.len()];
                 let path = format!("/records/{id}");
@@ -518,6 +525,7 @@ async fn main() -> anyhow::Result<()> {
     }
     scenarios.extend([
         Scenario::List {
+            name: "list_filtered_page",
             path: format!(
                 "/api/v1/tables/{table}/records?filter={filter}&sort=-Price&page_size=100"
             ),
@@ -529,9 +537,35 @@ async fn main() -> anyhow::Result<()> {
             table: table.clone(),
             size: 100,
         },
+        // The same first page of 100 records (creation order) through
+        // /api/v1 and through the Airtable-compatible /v0, twice each,
+        // alternately (run the server with AIRTABLE_RATE_LIMIT_PER_BASE=0).
+        Scenario::List {
+            name: "list_page_v1",
+            path: format!("/api/v1/tables/{table}/records?page_size=100"),
+        },
+        Scenario::List {
+            name: "list_page_v0",
+            path: format!("/v0/{base}/{table}?pageSize=100"),
+        },
+        Scenario::List {
+            name: "list_page_v1",
+            path: format!("/api/v1/tables/{table}/records?page_size=100"),
+        },
+        Scenario::List {
+            name: "list_page_v0",
+            path: format!("/v0/{base}/{table}?pageSize=100"),
+        },
     ]);
     let mut results = Vec::new();
     for s in scenarios.iter().cloned() {
+        if args
+            .only
+            .as_ref()
+            .is_some_and(|only| !only.iter().any(|o| o == s.name()))
+        {
+            continue;
+        }
         results.push(run_scenario(&args, &token, s, args.seconds).await?);
     }
     // The share of the ceiling: the machine's load drifts between two long

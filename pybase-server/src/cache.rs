@@ -62,7 +62,8 @@ impl RedisCache {
         })
     }
 
-    fn key(&self, kind: &str, id: &str) -> String {
+    /// The Redis key of `id` among keys of `kind`, under this deployment's prefix.
+    pub(crate) fn key(&self, kind: &str, id: &str) -> String {
         format!("{}{kind}:{id}", self.prefix)
     }
 
@@ -93,7 +94,10 @@ impl RedisCache {
     }
 
     /// Runs `cmd`, noting the outcome.
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+    pub(crate) async fn query<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> redis::RedisResult<T> {
         let mut con = self.manager.clone();
         let r = cmd.query_async::<T>(&mut con).await;
         self.note(r)

@@ -22,6 +22,7 @@ pub mod routes;
 pub mod settings;
 pub mod state;
 pub mod storage;
+pub mod v0;
 
 use std::future::Future;
 use std::time::Duration;
@@ -98,6 +99,7 @@ pub fn app_with_options(state: AppState, options: &HttpOptions) -> Router {
         .merge(Router::from(routes::declared(to_usize(upload_limit))))
         .route("/metrics", get(metrics::handler))
         .merge(openapi::router())
+        .merge(v0::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Inside the router, so the matched route template is known.
@@ -137,6 +139,9 @@ fn with_http_layers(routes: Router, options: &HttpOptions, upload_limit: u64) ->
             }),
         )
         .layer(compression())
+        // Outside the error shaper and the panic catcher: `/v0` answers
+        // every error in Airtable's shape instead.
+        .layer(middleware::from_fn(v0::error::shape_errors))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::map_response(ensure_error_shape))
         .layer(cors(&options.cors_origins))
@@ -192,6 +197,10 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             HeaderName::from_static("x-api-key"),
             REQUEST_ID,
+            // Sent by airtable.js (AIRTABLE.md §1); browsers preflight them.
+            HeaderName::from_static("x-api-version"),
+            HeaderName::from_static("x-airtable-application-id"),
+            HeaderName::from_static("x-airtable-user-agent"),
         ])
         .expose_headers([REQUEST_ID, header::RETRY_AFTER])
         .max_age(Duration::from_secs(600));
@@ -340,12 +349,17 @@ pub fn init_tracing(json: bool) {
     };
 }
 
-/// Runs the command line: `serve` (default), `migrate` or `openapi`.
+/// Runs the command line: `serve` (default), `migrate`, `openapi` or
+/// `openapi-v0`.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Openapi => {
+        Command::Openapi | Command::OpenapiV0 => {
             use std::io::Write as _;
-            let doc = openapi::document_json()?;
+            let doc = if cli.command == Some(Command::OpenapiV0) {
+                serde_json::to_string_pretty(&v0::openapi::document())?
+            } else {
+                openapi::document_json()?
+            };
             match writeln!(std::io::stdout().lock(), "{doc}") {
                 // `pybase-server openapi | head` closes the pipe early; fine.
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
@@ -393,6 +407,48 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["error"]["code"], "internal");
         assert!(!String::from_utf8_lossy(&body).contains("secret detail"));
+    }
+
+    #[tokio::test]
+    async fn v0_answers_panics_and_timeouts_in_airtables_shape() {
+        async fn boom() -> &'static str {
+            panic!("secret detail in a panic")
+        }
+        async fn slow() -> &'static str {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "late"
+        }
+        let options = HttpOptions {
+            request_timeout: Duration::from_millis(50),
+            ..HttpOptions::default()
+        };
+        let app = with_http_layers(
+            Router::new()
+                .route("/v0/boom", get(boom))
+                .route("/v0/slow", get(slow)),
+            &options,
+            1024,
+        );
+        for (path, status, kind) in [
+            (
+                "/v0/boom",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SERVER_ERROR",
+            ),
+            (
+                "/v0/slow",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "RETRIABLE_ERROR",
+            ),
+        ] {
+            let req = Request::builder().uri(path).body(Body::empty()).unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(res.status(), status);
+            let body = to_bytes(res.into_body(), 1 << 20).await.unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["error"]["type"], kind, "{v}");
+            assert!(!String::from_utf8_lossy(&body).contains("secret detail"));
+        }
     }
 
     #[tokio::test]

@@ -87,6 +87,8 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document as JSON and exit.
     Openapi,
+    /// Print the OpenAPI document of the Airtable-compatible `/v0` API and exit.
+    OpenapiV0,
 }
 
 /// Every server setting, each also read from the environment variable named
@@ -232,6 +234,26 @@ pub struct Settings {
     #[arg(long, env = "MAX_JSON_BYTES", default_value_t = 8 * 1024 * 1024, global = true)]
     pub max_json_bytes: u64,
 
+    /// Requests a second per credential and base on the Airtable-compatible
+    /// `/v0` API (a token bucket holding as many); `0` turns the limit off.
+    #[arg(
+        long,
+        env = "AIRTABLE_RATE_LIMIT_PER_BASE",
+        default_value_t = 50,
+        global = true
+    )]
+    pub airtable_rate_limit_per_base: u32,
+
+    /// Most records one `/v0` create, update or delete may carry.
+    #[arg(
+        long,
+        env = "AIRTABLE_MAX_RECORDS_PER_REQUEST",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u16).range(1..=1000),
+        global = true
+    )]
+    pub airtable_max_records_per_request: u16,
+
     /// Seconds a request may take before it answers 503.
     #[arg(
         long,
@@ -345,6 +367,8 @@ impl Default for Settings {
             port: 8000,
             max_upload_bytes: 50 * 1024 * 1024,
             max_json_bytes: 8 * 1024 * 1024,
+            airtable_rate_limit_per_base: 50,
+            airtable_max_records_per_request: 10,
             request_timeout_secs: 30,
             max_cell_items: 1000,
             max_choices: 1000,

@@ -47,6 +47,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Arc<[crate::client_ip::IpNet]>,
+    /// The Airtable-compatible API's batch limit and rate limiter.
+    pub v0: crate::v0::V0Config,
 }
 
 impl std::fmt::Debug for AppState {
@@ -174,6 +176,7 @@ impl AppState {
             .with_object_store(objects.clone())
             .with_attachment_url(Arc::new(crate::routes::attachments::content_url))
             .with_limits(settings.input_limits());
+        let v0 = crate::v0::V0Config::from_settings(settings, &cache);
         Ok(Self {
             pybase: Arc::new(pybase),
             auth: Arc::new(auth),
@@ -189,6 +192,7 @@ impl AppState {
             trusted_proxies: crate::client_ip::parse_list(&settings.trusted_proxies)
                 .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?
                 .into(),
+            v0,
         })
     }
 }

@@ -14,7 +14,7 @@ use crate::error::{Error, FieldErrors, Result, StoreError};
 use crate::fields::{Reference, ValueKind, new_choice_names};
 use crate::ids::{AttachmentId, FieldId, RecordId, TableId};
 use crate::limits::Limits;
-use crate::model::{Cells, Field, Record, Timestamp};
+use crate::model::{Cells, Field, Record, Table, Timestamp};
 use crate::principal::Principal;
 use crate::query::plan::{self, PageRequest};
 use crate::query::{FieldIndex, find_field};
@@ -697,6 +697,19 @@ impl Pybase {
         q: QueryInput,
         key: FieldKey,
     ) -> Result<RecordsPage> {
+        Ok(self.query_page(principal, table, q, key).await?.0)
+    }
+
+    /// [`Self::query_records`], also answering the table and the fields the
+    /// page was rendered with, for callers that reshape records (the
+    /// server's Airtable-compatible API) without reading them again.
+    pub async fn query_page(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        q: QueryInput,
+        key: FieldKey,
+    ) -> Result<(RecordsPage, Table, Arc<[Field]>)> {
         let (table, fields) = self
             .table_fields_for(principal, table, Action::Read)
             .await?;
@@ -730,9 +743,11 @@ impl Pybase {
         let next_cursor = plan.next_cursor(&page);
         let mut renderer = self.renderer(&fields, key, &page.records).await?;
         renderer.only = plan.projection;
-        Ok(RecordsPage {
+        let out = RecordsPage {
             records: page.records.iter().map(|r| renderer.render(r)).collect(),
             next_cursor,
-        })
+        };
+        drop(renderer);
+        Ok((out, table.into_table(), fields))
     }
 }

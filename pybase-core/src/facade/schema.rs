@@ -1,6 +1,7 @@
 //! Bases, tables, fields and views.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -189,6 +190,19 @@ impl Pybase {
     pub async fn list_tables(&self, principal: &Principal, base: BaseId) -> Result<Vec<Table>> {
         let base = self.base_for(principal, base, Action::Read).await?;
         Ok(self.store.list_tables(base.base().id).await?)
+    }
+
+    /// A table and its fields, for reading (viewer and above): one store
+    /// read, the fields from the fields cache. For callers that render
+    /// records in a shape of their own (the server's Airtable-compatible
+    /// API), where [`Self::get_table`] would also read the views.
+    pub async fn table_with_fields(
+        &self,
+        principal: &Principal,
+        id: TableId,
+    ) -> Result<(Table, Arc<[Field]>)> {
+        let (scope, fields) = self.table_fields_for(principal, id, Action::Read).await?;
+        Ok((scope.into_table(), fields))
     }
 
     /// A table with its fields and views.

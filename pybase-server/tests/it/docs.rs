@@ -13,6 +13,7 @@ const PAGES: &[(&str, &str)] = &[
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/redoc"),
+    ("GET", "/openapi/v0.json"),
 ];
 
 /// Every operation of the route table, as (METHOD, path template): the
@@ -30,9 +31,14 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
 /// Every operation the contract (docs/API.md, before its planned
 /// additions) lists in its route tables: `| GET, PATCH | `/path?query` |`.
 fn in_the_contract() -> BTreeSet<(String, String)> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/API.md");
+    route_table("docs/API.md", "\n# Additions")
+}
+
+/// Every operation a route table of `file` lists before `stop`.
+fn route_table(file: &str, stop: &str) -> BTreeSet<(String, String)> {
+    let path = format!("{}/../{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(path).unwrap();
-    let built = text.split("\n# Additions").next().unwrap();
+    let built = text.split(stop).next().unwrap();
     let mut ops = BTreeSet::new();
     for line in built.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -55,6 +61,44 @@ fn in_the_contract() -> BTreeSet<(String, String)> {
         }
     }
     ops
+}
+
+/// The `/v0` document (its own, served at `/openapi/v0.json`) and the
+/// route table of docs/AIRTABLE.md list the same operations; every
+/// operation documents its errors in Airtable's shape.
+#[tokio::test]
+async fn the_v0_document_matches_docs_airtable_md() {
+    let s = TestServer::start().await;
+    let doc = s
+        .anon(Method::GET, "/openapi/v0.json")
+        .send_expect(StatusCode::OK)
+        .await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let ops = documented(&doc);
+    assert_eq!(
+        ops,
+        route_table("docs/AIRTABLE.md", "\n## 1. Wire conventions")
+    );
+    for (method, path) in &ops {
+        assert!(path.starts_with("/v0/"), "{path}");
+        let op = &doc["paths"][path][method.to_lowercase()];
+        for status in ["401", "403", "422", "429"] {
+            assert_eq!(
+                op["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/V0ErrorBody",
+                "{method} {path} {status}"
+            );
+        }
+    }
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    for r in &refs {
+        assert!(resolve(&doc, r).is_some(), "dangling $ref {r}");
+    }
+    // The main document leaves /v0 to its own.
+    let main: Value =
+        serde_json::from_str(&pybase_server::openapi::document_json().unwrap()).unwrap();
+    assert!(documented(&main).iter().all(|(_, p)| !p.starts_with("/v0")));
 }
 
 fn collect_refs(v: &Value, out: &mut Vec<String>) {

@@ -25,4 +25,6 @@ mod roles;
 mod route_matrix;
 mod s3;
 mod schema;
+mod v0;
+mod v0_clients;
 mod workspaces;

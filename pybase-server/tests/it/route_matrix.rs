@@ -175,6 +175,69 @@ const MATRIX: &[(&str, &str, Need)] = &[
     ),
 ];
 
+/// Every operation of the Airtable-compatible `/v0` document and the key
+/// scope it needs; the role follows from it (`read`: viewer, `write`:
+/// editor, `schema`: admin). `v0::the_role_matrix_holds_over_v0` calls each
+/// as every kind of caller.
+pub(crate) const V0_MATRIX: &[(&str, &str, &str)] = &[
+    ("GET", "/v0/meta/whoami", "read"),
+    ("GET", "/v0/meta/bases", "read"),
+    ("GET", "/v0/meta/bases/{baseId}/tables", "read"),
+    ("POST", "/v0/meta/bases/{baseId}/tables", "schema"),
+    (
+        "PATCH",
+        "/v0/meta/bases/{baseId}/tables/{tableIdOrName}",
+        "schema",
+    ),
+    (
+        "POST",
+        "/v0/meta/bases/{baseId}/tables/{tableIdOrName}/fields",
+        "schema",
+    ),
+    (
+        "PATCH",
+        "/v0/meta/bases/{baseId}/tables/{tableIdOrName}/fields/{fieldIdOrName}",
+        "schema",
+    ),
+    ("GET", "/v0/{baseId}/{tableIdOrName}", "read"),
+    ("POST", "/v0/{baseId}/{tableIdOrName}/listRecords", "read"),
+    ("GET", "/v0/{baseId}/{tableIdOrName}/{recordId}", "read"),
+    ("POST", "/v0/{baseId}/{tableIdOrName}", "write"),
+    ("PATCH", "/v0/{baseId}/{tableIdOrName}", "write"),
+    ("PUT", "/v0/{baseId}/{tableIdOrName}", "write"),
+    ("DELETE", "/v0/{baseId}/{tableIdOrName}", "write"),
+    ("PATCH", "/v0/{baseId}/{tableIdOrName}/{recordId}", "write"),
+    ("PUT", "/v0/{baseId}/{tableIdOrName}/{recordId}", "write"),
+    ("DELETE", "/v0/{baseId}/{tableIdOrName}/{recordId}", "write"),
+];
+
+/// The operations of a document, as (METHOD, path).
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_documented_v0_operation_has_a_row() {
+    let rows: BTreeSet<(String, String)> = V0_MATRIX
+        .iter()
+        .map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(rows.len(), V0_MATRIX.len(), "a row is listed twice");
+    let docs = operations(&pybase_server::v0::openapi::document());
+    assert_eq!(
+        docs, rows,
+        "V0_MATRIX and the /v0 document list different operations"
+    );
+}
+
 /// The operations the server documents, as (METHOD, path).
 fn documented() -> BTreeSet<(String, String)> {
     let doc: Value =

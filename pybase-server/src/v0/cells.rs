@@ -1,0 +1,335 @@
+//! Cell values between PyBase's JSON and Airtable's (AIRTABLE.md §6).
+//!
+//! Most values are the same in both; attachments, collaborators and the
+//! `cellFormat=string` rendering differ. Records are rendered by core keyed
+//! by field id, then keyed here by name or id as the request asks.
+
+use std::collections::HashMap;
+
+use pybase_core::facade::{FieldKey, RecordOut};
+use pybase_core::ids::RecordId;
+use pybase_core::model::{Field, User};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::error::V0Error;
+
+/// How a request wants its records.
+#[derive(Debug, Clone, Default)]
+pub struct RecordShape {
+    /// Key `fields` by field id (`returnFieldsByFieldId`).
+    pub by_id: bool,
+    /// `cellFormat=string`.
+    pub as_text: bool,
+    /// Add `"commentCount": 0` (`recordMetadata[]=commentCount`).
+    pub comment_count: bool,
+}
+
+impl RecordShape {
+    /// How core should key the cells it renders.
+    pub fn key(&self) -> FieldKey {
+        if self.by_id {
+            FieldKey::Id
+        } else {
+            FieldKey::Name
+        }
+    }
+}
+
+/// Turns core's records (rendered with [`RecordShape::key`]) into Airtable's.
+pub struct Renderer<'a> {
+    /// The table's fields in order.
+    pub fields: &'a [Field],
+    /// What the request asked for.
+    pub shape: RecordShape,
+    /// Users that collaborator cells name.
+    pub users: HashMap<String, User>,
+}
+
+/// `2024-05-01T09:30:00.000Z`.
+pub fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A record as Airtable shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AirtableRecord {
+    /// `rec…`.
+    pub id: RecordId,
+    /// Creation time, UTC with milliseconds.
+    #[serde(rename = "createdTime")]
+    pub created_time: String,
+    /// Non-empty cells keyed by field name or id.
+    pub fields: Map<String, Value>,
+    /// Always 0 (no comments yet), when `recordMetadata` asks for it.
+    #[serde(rename = "commentCount", skip_serializing_if = "Option::is_none")]
+    pub comment_count: Option<u32>,
+}
+
+/// Whether cells of `f` differ between PyBase's JSON and Airtable's.
+fn converted(f: &Field) -> bool {
+    matches!(
+        f.field_type.type_name(),
+        "attachment" | "created_by" | "updated_by"
+    )
+}
+
+impl Renderer<'_> {
+    /// Whether any field shows users (so the caller loads them).
+    pub fn needs_users(fields: &[Field]) -> bool {
+        fields
+            .iter()
+            .any(|f| matches!(f.field_type.type_name(), "created_by" | "updated_by"))
+    }
+
+    /// One record: `{"id","createdTime","fields"}`. Cells are converted in
+    /// place: most are the same in both APIs.
+    pub fn record(&self, r: RecordOut) -> AirtableRecord {
+        let mut cells = r.fields;
+        for f in self.fields {
+            if !(self.shape.as_text || converted(f)) {
+                continue;
+            }
+            let key = match self.shape.key() {
+                FieldKey::Id => f.id.as_str(),
+                FieldKey::Name => f.name.as_str(),
+            };
+            if let Some(v) = cells.get_mut(key) {
+                let new = self.cell(f, v);
+                *v = new;
+            }
+        }
+        cells.retain(|_, v| !is_empty(v));
+        AirtableRecord {
+            id: r.id,
+            created_time: time(&r.created_time),
+            fields: cells,
+            comment_count: self.shape.comment_count.then_some(0),
+        }
+    }
+
+    /// Many records.
+    pub fn records(&self, rs: Vec<RecordOut>) -> Vec<AirtableRecord> {
+        rs.into_iter().map(|r| self.record(r)).collect()
+    }
+
+    fn cell(&self, f: &Field, v: &Value) -> Value {
+        let json = match f.field_type.type_name() {
+            "attachment" => match v {
+                Value::Array(items) => Value::Array(items.iter().map(attachment).collect()),
+                other => other.clone(),
+            },
+            "created_by" | "updated_by" => match v.as_str() {
+                Some(id) => match self.users.get(id) {
+                    Some(u) => json!({"id": u.id, "email": u.email, "name": u.name}),
+                    None => json!({"id": id}),
+                },
+                None => v.clone(),
+            },
+            _ => v.clone(),
+        };
+        if self.shape.as_text {
+            Value::String(text(f, &json))
+        } else {
+            json
+        }
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Airtable's attachment object: `type` is the content type.
+fn attachment(a: &Value) -> Value {
+    let get = |k: &str| a.get(k).cloned().unwrap_or(Value::Null);
+    json!({
+        "id": get("id"),
+        "url": get("url"),
+        "filename": get("filename"),
+        "size": get("size"),
+        "type": get("content_type"),
+    })
+}
+
+/// `cellFormat=string`: best-effort text of a cell (AIRTABLE.md §6).
+fn text(f: &Field, v: &Value) -> String {
+    let options = f.field_type.options_json();
+    let precision = options
+        .get("precision")
+        .and_then(Value::as_u64)
+        .and_then(|p| usize::try_from(p).ok());
+    match (f.field_type.type_name(), v) {
+        ("currency", Value::Number(n)) => {
+            let symbol = options.get("symbol").and_then(Value::as_str).unwrap_or("$");
+            format!(
+                "{symbol}{:.*}",
+                precision.unwrap_or(2),
+                n.as_f64().unwrap_or(0.0)
+            )
+        }
+        ("percent", Value::Number(n)) => {
+            format!(
+                "{:.*}%",
+                precision.unwrap_or(0),
+                n.as_f64().unwrap_or(0.0) * 100.0
+            )
+        }
+        ("number", Value::Number(n)) if precision.is_some() => {
+            format!("{:.*}", precision.unwrap_or(0), n.as_f64().unwrap_or(0.0))
+        }
+        (_, Value::String(s)) => s.clone(),
+        (_, Value::Bool(b)) => if *b { "checked" } else { "" }.to_owned(),
+        (_, Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => s.clone(),
+                Value::Object(m) => m
+                    .get("filename")
+                    .or_else(|| m.get("name"))
+                    .or_else(|| m.get("id"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        (_, Value::Object(m)) => m
+            .get("name")
+            .or_else(|| m.get("email"))
+            .or_else(|| m.get("id"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        (_, other) => other.to_string(),
+    }
+}
+
+/// Finds a field by id, exact name, then unique case-insensitive name.
+pub fn find_field<'a>(fields: &'a [Field], key: &str) -> Option<&'a Field> {
+    if let Some(f) = fields
+        .iter()
+        .find(|f| f.id.as_str() == key || f.name == key)
+    {
+        return Some(f);
+    }
+    let lower = key.to_lowercase();
+    let mut matches = fields.iter().filter(|f| f.name.to_lowercase() == lower);
+    match (matches.next(), matches.next()) {
+        (Some(f), None) => Some(f),
+        _ => None,
+    }
+}
+
+/// Airtable's cells of a write, as core takes them: attachment objects
+/// become `{"id"}` (a `{"url"}` must be one of this server's attachment
+/// URLs: no server-side fetch, AIRTABLE.md §10.3). Unknown field names are
+/// passed on for core to name.
+pub fn write_cells(
+    fields: &[Field],
+    cells: Map<String, Value>,
+) -> Result<Map<String, Value>, V0Error> {
+    let mut out = Map::with_capacity(cells.len());
+    for (key, value) in cells {
+        let value = match find_field(fields, &key) {
+            Some(f) if f.field_type.type_name() == "attachment" => {
+                attachment_input(&f.name, value)?
+            }
+            _ => value,
+        };
+        out.insert(key, value);
+    }
+    Ok(out)
+}
+
+fn attachment_input(field: &str, value: Value) -> Result<Value, V0Error> {
+    let Value::Array(items) = value else {
+        return Ok(value);
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Object(m) = &item else {
+            out.push(item);
+            continue;
+        };
+        if let Some(id) = m.get("id") {
+            out.push(json!({"id": id}));
+            continue;
+        }
+        let id = m
+            .get("url")
+            .and_then(Value::as_str)
+            .and_then(attachment_id_of_url);
+        match id {
+            Some(id) => out.push(json!({"id": id})),
+            None => {
+                return Err(V0Error::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "INVALID_VALUE_FOR_COLUMN",
+                    format!(
+                        "Field \"{field}\" cannot accept the provided value: attachments by \
+                         \"url\" must be attachment URLs of this server (it does not download \
+                         other URLs); upload the file through /api/v1 and give its id"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+/// The attachment id in one of this server's attachment content URLs
+/// (absolute or not).
+fn attachment_id_of_url(url: &str) -> Option<&str> {
+    let path = url.split(['?', '#']).next()?;
+    let rest = path.split("/api/v1/attachments/").nth(1)?;
+    let id = rest.strip_suffix("/content")?;
+    pybase_core::ids::AttachmentId::parse(id).ok()?;
+    Some(id)
+}
+
+/// For a `PUT`: every writable field not named in `cells` is cleared.
+pub fn replace_cells(fields: &[Field], mut cells: Map<String, Value>) -> Map<String, Value> {
+    let named: Vec<&str> = cells
+        .keys()
+        .filter_map(|k| find_field(fields, k))
+        .map(|f| f.id.as_str())
+        .collect();
+    let missing: Vec<String> = fields
+        .iter()
+        .filter(|f| !f.field_type.is_computed() && !named.contains(&f.id.as_str()))
+        .map(|f| f.id.to_string())
+        .collect();
+    for id in missing {
+        cells.insert(id, Value::Null);
+    }
+    cells
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachment_urls_of_this_server_name_their_attachment() {
+        let id = pybase_core::ids::AttachmentId::new().to_string();
+        let url = format!("http://h:1/api/v1/attachments/{id}/content?x=1");
+        assert_eq!(attachment_id_of_url(&url), Some(id.as_str()));
+        assert_eq!(attachment_id_of_url("https://example.com/a.png"), None);
+        assert_eq!(
+            attachment_id_of_url("/api/v1/attachments/nope/content"),
+            None
+        );
+        let out =
+            attachment_input("F", json!([{"url": url}, {"id": id, "filename": "x"}])).unwrap();
+        assert_eq!(out, json!([{"id": id}, {"id": id}]));
+        let e = attachment_input("F", json!([{"url": "https://example.com/a"}])).unwrap_err();
+        assert_eq!(e.kind, "INVALID_VALUE_FOR_COLUMN");
+    }
+}
