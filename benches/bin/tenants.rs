@@ -184,11 +184,7 @@ async fn build(
     let a = b.table_indexing("A", &INDEXED).await?;
     let ids = b.fill(&a, args.a_records, 500).await?;
     let others = tables.saturating_sub(1);
-    let per = if others == 0 {
-        0
-    } else {
-        args.records / others
-    };
+    let per = args.records.checked_div(others).unwrap_or(0);
     let started = Instant::now();
     for i in 0..others {
         let t = b.table_indexing(&format!("T{i}"), &INDEXED).await?;
