@@ -63,6 +63,8 @@ TABLE_DEPENDENT = {
     "create_view",
     "update_view",
     "update_field",
+    # A formula names the table's fields.
+    "check_formula",
 }
 # schemathesis' default statuses for positive_data_acceptance, plus 422.
 POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
@@ -170,6 +172,7 @@ def main():
         "get_attachment": {"id": attachment},
         "get_attachment_content": {"id": attachment},
         "delete_api_key": {"id": spare_key},
+        "check_formula": {"id": table_id},
     }
     hooks = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemathesis_hooks.py")
     lines = [
