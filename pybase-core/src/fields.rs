@@ -18,6 +18,7 @@ pub mod kinds;
 mod options_schema;
 mod registry;
 
+pub(crate) use cell::shown;
 pub use cell::{CellError, new_choice_names};
 pub use convert::{ConversionFailure, convert_cell};
 pub use decimal::normalize_number;

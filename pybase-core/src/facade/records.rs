@@ -103,6 +103,17 @@ impl<'a> Batch<'a> {
                 Ok(None) => out.unset.push(field.id),
                 Ok(Some(v)) => {
                     let fresh = new_choice_names(&field.field_type, &v);
+                    // A new choice becomes part of the field's options, which
+                    // hold no NUL (PostgreSQL text cannot): refused here, on
+                    // every backend alike, naming the cell.
+                    if fresh.iter().any(|n| n.contains('\0')) {
+                        self.errors.insert(
+                            ekey(),
+                            "choice names without NUL characters (typecast would add a choice)"
+                                .into(),
+                        );
+                        continue;
+                    }
                     if !fresh.is_empty() {
                         let (list, set) = self.new_choices.entry(field.id).or_default();
                         for n in fresh {

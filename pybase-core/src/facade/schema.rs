@@ -487,6 +487,21 @@ impl Pybase {
                 } else {
                     convert_cell(&old.field_type, &field.field_type, &source)
                 };
+            // New choices become options, which hold no NUL.
+            let converted = converted.and_then(|v| match &v {
+                Some(c)
+                    if crate::fields::new_choice_names(&field.field_type, c)
+                        .iter()
+                        .any(|n| n.contains('\0')) =>
+                {
+                    Err(crate::fields::ConversionFailure {
+                        value: crate::fields::shown(&value),
+                        to: field.field_type.type_name(),
+                        reason: "choice names hold no NUL characters".into(),
+                    })
+                }
+                _ => Ok(v),
+            });
             match converted {
                 Ok(v) => {
                     if let Some(v) = &v {
