@@ -46,3 +46,20 @@ pub use printer::print;
 pub(crate) use record_values::keeps_indexed;
 pub use record_values::{LinkTitles, keeps, record_value};
 pub use value::{ErrorKind, Value};
+
+/// A field of `ty` with `options` in a fresh table, for the module's tests.
+#[cfg(test)]
+pub(crate) fn test_field(name: &str, ty: &str, options: &serde_json::Value) -> crate::model::Field {
+    crate::model::Field {
+        id: crate::ids::FieldId::new(),
+        table_id: crate::ids::TableId::new(),
+        name: name.into(),
+        description: None,
+        field_type: crate::fields::FieldType::from_parts(ty, options).expect("a valid type"),
+        position: 0,
+        indexed: false,
+        index_origin: crate::model::IndexOrigin::Manual,
+        created_at: chrono::DateTime::UNIX_EPOCH,
+        updated_at: chrono::DateTime::UNIX_EPOCH,
+    }
+}

@@ -4,22 +4,8 @@
 use serde_json::{Value as Json, json};
 
 use super::*;
-use crate::ids::TableId;
 
-fn field(name: &str, ty: &str, options: &Json) -> Field {
-    Field {
-        id: FieldId::new(),
-        table_id: TableId::new(),
-        name: name.into(),
-        description: None,
-        field_type: FieldType::from_parts(ty, options).expect("a valid type"),
-        position: 0,
-        indexed: false,
-        index_origin: crate::model::IndexOrigin::Manual,
-        created_at: chrono::DateTime::UNIX_EPOCH,
-        updated_at: chrono::DateTime::UNIX_EPOCH,
-    }
-}
+use crate::formula::test_field as field;
 
 fn fields() -> Vec<Field> {
     vec![

@@ -3,31 +3,17 @@
 //! with), the record ids and the residual together keep exactly the
 //! records pure evaluation keeps, over every kind of field.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
 
 use super::*;
-use crate::fields::FieldType;
 use crate::formula::{LinkTitles, check, keeps};
 use crate::ids::{TableId, UserId};
 use crate::model::{Cells, Record};
 use crate::query::eval;
 
-fn field(name: &str, ty: &str, options: &Json) -> Field {
-    Field {
-        id: FieldId::new(),
-        table_id: TableId::new(),
-        name: name.into(),
-        description: None,
-        field_type: FieldType::from_parts(ty, options).expect("a valid type"),
-        position: 0,
-        indexed: false,
-        index_origin: crate::model::IndexOrigin::Manual,
-        created_at: DateTime::UNIX_EPOCH,
-        updated_at: DateTime::UNIX_EPOCH,
-    }
-}
+use crate::formula::test_field as field;
 
 fn fields() -> Vec<Field> {
     vec![
