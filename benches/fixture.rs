@@ -8,6 +8,7 @@ use pybase_core::facade::{
     FieldKey, NewBase, NewField, NewTable, NewWorkspace, TableSchema, WriteOptions,
 };
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId};
+use pybase_core::limits::Limits;
 use pybase_core::model::User;
 use pybase_core::store::Store;
 use pybase_core::{Principal, Pybase};
@@ -61,7 +62,13 @@ fn field(name: &str, ty: &str, options: Value) -> NewField {
 impl Bench {
     /// Creates the owner, a workspace and a base on `store`.
     pub async fn new(store: Arc<dyn Store>) -> anyhow::Result<Self> {
-        let pb = Pybase::new(Arc::clone(&store));
+        Self::with_limits(store, Limits::default()).await
+    }
+
+    /// As [`Bench::new`], with the facade's limits set (for example with
+    /// automatic indexing off, to measure unindexed queries as such).
+    pub async fn with_limits(store: Arc<dyn Store>, limits: Limits) -> anyhow::Result<Self> {
+        let pb = Pybase::new(Arc::clone(&store)).with_limits(limits);
         let now = pb.clock().now();
         let tag = RecordId::new().as_str()[8..].to_ascii_lowercase();
         let user = User {

@@ -4,10 +4,14 @@
 //! work (permissions, validation, rendering).
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use pybase_core::ids::{FieldId, RecordId, TableId};
+
+use crate::data::row;
+use crate::fixture::BenchTable;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use sqlx::Row as _;
@@ -441,4 +445,108 @@ fn pg_record(r: &sqlx::postgres::PgRow) -> anyhow::Result<RawRecord> {
         data,
         autonumber: r.try_get(2)?,
     })
+}
+
+// ---------------------------------------------------- either backend --
+
+/// The raw ceiling of one backend.
+pub enum Raw {
+    /// rusqlite on its own file.
+    Sqlite(Mutex<RawSqlite>),
+    /// sqlx on its own database.
+    Pg(RawPg),
+}
+
+impl Raw {
+    /// Inserts one batch; answers the new ids.
+    pub async fn insert(
+        &self,
+        table: TableId,
+        rows: &[Map<String, Value>],
+        first: i64,
+    ) -> Vec<String> {
+        match self {
+            Self::Sqlite(r) => r
+                .lock()
+                .expect("raw sqlite lock")
+                .insert_batch(table, rows, first)
+                .expect("raw insert"),
+            Self::Pg(r) => r
+                .insert_batch(table, rows, first, true)
+                .await
+                .expect("raw insert"),
+        }
+    }
+
+    /// Reads one record; panics if it is missing (a bench invariant).
+    pub async fn get(&self, table: TableId, id: &str) {
+        let found = match self {
+            Self::Sqlite(r) => r.lock().expect("raw sqlite lock").get(id),
+            Self::Pg(r) => r.get(table, id).await,
+        };
+        assert!(found.expect("raw get").is_some(), "raw record {id} missing");
+    }
+
+    /// Sets one number cell; panics if the record is missing.
+    pub async fn update(&self, table: TableId, id: &str, field: FieldId, v: i64) {
+        let done = match self {
+            Self::Sqlite(r) => r.lock().expect("raw sqlite lock").update_cell(id, field, v),
+            Self::Pg(r) => r.update_cell(table, id, field, v).await,
+        };
+        assert!(done.expect("raw update"), "raw record {id} missing");
+    }
+
+    /// One page of ids.
+    pub async fn page(
+        &self,
+        table: TableId,
+        page: RawPage,
+        after: &RawCursor,
+        limit: usize,
+    ) -> Vec<String> {
+        let rows = match self {
+            Self::Sqlite(r) => r
+                .lock()
+                .expect("raw sqlite lock")
+                .page(table, page, after, limit),
+            Self::Pg(r) => r.page(table, page, after, limit).await,
+        };
+        rows.expect("raw page").into_iter().map(|r| r.id).collect()
+    }
+
+    /// The plan of a page query, as text.
+    pub async fn explain(&self, table: TableId, page: RawPage) -> String {
+        match self {
+            Self::Sqlite(r) => r.lock().expect("raw sqlite lock").explain(table, page),
+            Self::Pg(r) => r.explain(table, page).await,
+        }
+        .unwrap_or_else(|e| format!("(no plan: {e})"))
+    }
+}
+
+/// Rows `0..n` keyed by `table`'s field ids, as batches for the raw driver.
+pub fn raw_batches(
+    table: &BenchTable,
+    from: usize,
+    to: usize,
+    batch: usize,
+) -> Vec<Vec<Map<String, Value>>> {
+    let keys: Vec<String> = table.fields.iter().map(ToString::to_string).collect();
+    let rows: Vec<Map<String, Value>> = (from..to).map(|i| row(i as u64).keyed(&keys)).collect();
+    rows.chunks(batch).map(<[_]>::to_vec).collect()
+}
+
+/// Inserts `batches` through `raw`, autonumbers from 1; answers the ids.
+pub async fn raw_fill(
+    raw: &Raw,
+    table: TableId,
+    batches: &[Vec<Map<String, Value>>],
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut n = 1;
+    for b in batches {
+        ids.extend(raw.insert(table, b, n).await);
+        n += i64::try_from(b.len()).unwrap_or(0);
+    }
+    ids
 }

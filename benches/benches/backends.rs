@@ -13,9 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
-use pybase_benches::data::row;
 use pybase_benches::fixture::{Bench, BenchTable};
-use pybase_benches::raw::{RawCursor, RawPage, RawPg, RawSqlite};
+use pybase_benches::raw::{Raw, RawCursor, RawPage, RawPg, RawSqlite, raw_batches, raw_fill};
 use pybase_benches::{Sizes, out_dir, postgres_database_url};
 use pybase_core::facade::{FieldKey, FieldPatch, NewView, QueryInput};
 use pybase_core::ids::{RecordId, TableId};
@@ -23,71 +22,8 @@ use pybase_core::query::RecordQuery;
 use pybase_core::store::Store;
 use pybase_store_postgres::PgStore;
 use pybase_store_sqlite::SqliteStore;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use tokio::runtime::Runtime;
-
-/// The raw ceiling of one backend.
-enum Raw {
-    Sqlite(Mutex<RawSqlite>),
-    Pg(RawPg),
-}
-
-impl Raw {
-    async fn insert(&self, table: TableId, rows: &[Map<String, Value>], first: i64) -> Vec<String> {
-        match self {
-            Self::Sqlite(r) => r
-                .lock()
-                .expect("raw sqlite lock")
-                .insert_batch(table, rows, first)
-                .expect("raw insert"),
-            Self::Pg(r) => r
-                .insert_batch(table, rows, first, true)
-                .await
-                .expect("raw insert"),
-        }
-    }
-
-    async fn get(&self, table: TableId, id: &str) {
-        let found = match self {
-            Self::Sqlite(r) => r.lock().expect("raw sqlite lock").get(id),
-            Self::Pg(r) => r.get(table, id).await,
-        };
-        assert!(found.expect("raw get").is_some(), "raw record {id} missing");
-    }
-
-    async fn update(&self, table: TableId, id: &str, field: pybase_core::ids::FieldId, v: i64) {
-        let done = match self {
-            Self::Sqlite(r) => r.lock().expect("raw sqlite lock").update_cell(id, field, v),
-            Self::Pg(r) => r.update_cell(table, id, field, v).await,
-        };
-        assert!(done.expect("raw update"), "raw record {id} missing");
-    }
-
-    async fn page(
-        &self,
-        table: TableId,
-        page: RawPage,
-        after: &RawCursor,
-        limit: usize,
-    ) -> Vec<String> {
-        let rows = match self {
-            Self::Sqlite(r) => r
-                .lock()
-                .expect("raw sqlite lock")
-                .page(table, page, after, limit),
-            Self::Pg(r) => r.page(table, page, after, limit).await,
-        };
-        rows.expect("raw page").into_iter().map(|r| r.id).collect()
-    }
-
-    async fn explain(&self, table: TableId, page: RawPage) -> String {
-        match self {
-            Self::Sqlite(r) => r.lock().expect("raw sqlite lock").explain(table, page),
-            Self::Pg(r) => r.explain(table, page).await,
-        }
-        .unwrap_or_else(|e| format!("(no plan: {e})"))
-    }
-}
 
 /// One backend under test.
 struct Side {
@@ -135,28 +71,6 @@ fn select_eq() -> QueryInput {
         page_size: Some(100),
         ..Default::default()
     }
-}
-
-/// Rows `0..n` keyed by `table`'s field ids, as batches for the raw driver.
-fn raw_batches(
-    table: &BenchTable,
-    from: usize,
-    to: usize,
-    batch: usize,
-) -> Vec<Vec<Map<String, Value>>> {
-    let keys: Vec<String> = table.fields.iter().map(ToString::to_string).collect();
-    let rows: Vec<Map<String, Value>> = (from..to).map(|i| row(i as u64).keyed(&keys)).collect();
-    rows.chunks(batch).map(<[_]>::to_vec).collect()
-}
-
-async fn raw_fill(raw: &Raw, table: TableId, batches: &[Vec<Map<String, Value>>]) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut n = 1;
-    for b in batches {
-        ids.extend(raw.insert(table, b, n).await);
-        n += i64::try_from(b.len()).unwrap_or(0);
-    }
-    ids
 }
 
 /// Runs every workload on one backend.

@@ -2,6 +2,7 @@
 //! pages) and attachment metadata.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 
 use async_trait::async_trait;
 use chrono::SubsecRound as _;
@@ -274,11 +275,24 @@ const ATTACHMENT_COLUMNS: &str =
 fn page_sql(query: &RecordQuery, indexed: HashSet<FieldId>) -> Result<(String, Vec<SqlValue>)> {
     let mut sql = Sql::with_indexed(indexed);
     let table = query.table_id.as_str();
-    let mut text = format!(
-        "SELECT {} FROM {} AS records WHERE ",
-        record_columns(table)?,
-        rel(table)?
-    );
+    let rel = rel(table)?;
+    // A sorted page selects in two steps: the page's rowids with their sort
+    // keys first, then the rows themselves. SQLite's sorter carries every
+    // result column of every matching row, so selecting the cells directly
+    // would turn each match's cells into JSON text only to keep 101 of them.
+    let sorted = !query.sort.is_empty();
+    let mut text = if sorted {
+        let mut cols = String::from("SELECT records.rowid AS rid, records.id AS kid");
+        for (i, key) in query.sort.iter().enumerate() {
+            let _ = write!(cols, ", {} AS k{i}", sql.sort_target(key));
+        }
+        format!("{cols} FROM {rel} AS records WHERE ")
+    } else {
+        format!(
+            "SELECT {} FROM {rel} AS records WHERE ",
+            record_columns(table)?
+        )
+    };
     text.push_str(if query.include_deleted {
         "1"
     } else {
@@ -293,10 +307,22 @@ fn page_sql(query: &RecordQuery, indexed: HashSet<FieldId>) -> Result<(String, V
         text.push_str(&sql.after(&query.sort, cursor));
     }
     text.push(' ');
-    text.push_str(&sql.order_by(&query.sort));
+    text.push_str(&if sorted {
+        Sql::order_by_columns(&query.sort, "")
+    } else {
+        sql.order_by(&query.sort)
+    });
     let fetch = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
     text.push_str(" LIMIT ");
     text.push_str(&sql.bind(fetch));
+    if sorted {
+        text = format!(
+            "SELECT {} FROM ({text}) AS page JOIN {rel} AS records \
+             ON records.rowid = page.rid {}",
+            record_columns(table)?,
+            Sql::order_by_columns(&query.sort, "page.")
+        );
+    }
     Ok((text, sql.params))
 }
 
@@ -754,5 +780,59 @@ mod tests {
         let (text, params) = match_sql(table, &[indexed], &cells, HashSet::new()).unwrap();
         let p = plan(&conn, &text, &params);
         assert!(!p.contains(&format!("cell_{indexed}")), "{text}\n{p}");
+    }
+
+    #[test]
+    fn sorted_pages_read_cells_of_the_page_only_and_keep_index_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::migrate::migrate(&mut conn, crate::migrate::MIGRATIONS).unwrap();
+        let table = TableId::new();
+        let (price, qty) = (FieldId::new(), FieldId::new());
+        crate::layout::create_records_table(&conn, table.as_str()).unwrap();
+        let rel = crate::layout::rel(table.as_str()).unwrap();
+        for i in 0..2000 {
+            let cells = json!({ price.as_str(): i % 97, qty.as_str(): i % 1000 });
+            conn.execute(
+                &format!(
+                    "INSERT INTO {rel} (id, data, autonumber, created_time, updated_time) \
+                     VALUES (?1, jsonb(?2), ?3, '2026-01-01T00:00:00.000Z', \
+                     '2026-01-01T00:00:00.000Z')"
+                ),
+                params![RecordId::new().as_str(), cells.to_string(), i],
+            )
+            .unwrap();
+        }
+        crate::layout::create_cell_index(&conn, table, price).unwrap();
+        let number = |field| Target::Cell {
+            field,
+            kind: ValueKind::Number,
+        };
+        let query = RecordQuery {
+            table_id: table,
+            filter: Some(Filter::Cond(Condition {
+                target: number(qty),
+                op: Op::Gt,
+                operand: Operand::Number(500.0),
+            })),
+            sort: vec![pybase_core::query::SortKey {
+                target: number(price),
+                desc: true,
+            }],
+            after: None,
+            limit: 100,
+            include_deleted: false,
+        };
+        let (text, params) = page_sql(&query, HashSet::from([price])).unwrap();
+        // The cells become JSON text in the outer query only, after LIMIT.
+        let inner = text.split_once("FROM (").unwrap().1;
+        let inner = inner.split_once(") AS page ").unwrap().0;
+        assert!(!inner.contains("json(data)"), "{text}");
+        // The filter reads its cell once per row.
+        assert_eq!(inner.matches("json_extract").count(), 2, "{text}");
+        let p = plan(&conn, &text, &params);
+        // The indexed sort key still walks its index (rows of equal price
+        // are ordered by id as they come): the table is never sorted whole.
+        assert!(p.contains(&format!("USING INDEX cell_{price}")), "{p}");
+        assert!(!p.contains("TEMP B-TREE FOR ORDER BY"), "{p}");
     }
 }

@@ -7,9 +7,11 @@
 //! field: SQLite only uses an expression index when the query repeats the
 //! indexed expression literally (a bound path never matches it), so for
 //! those fields the path literal is written from the typed [`FieldId`],
-//! which is validated base62 text that cannot carry a quote. Every
-//! compiled condition is two-valued (0 or 1, never NULL), so
-//! `NOT` behaves exactly like [`pybase_core::query::eval`].
+//! which is validated base62 text that cannot carry a quote. A filter is
+//! only ever a WHERE clause, where NULL rejects a row as 0 does: outside
+//! any `NOT` a comparison is written bare (one read of its cell, and a term
+//! an index can serve); under a `NOT` every condition is two-valued (0 or 1,
+//! never NULL), so `NOT` behaves exactly like [`pybase_core::query::eval`].
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
@@ -28,6 +30,8 @@ pub(crate) struct Sql {
     pub(crate) params: Vec<SqlValue>,
     /// Fields with an expression index on their cells.
     indexed: HashSet<FieldId>,
+    /// How many `NOT`s enclose the condition being compiled.
+    negations: usize,
 }
 
 impl Sql {
@@ -36,6 +40,7 @@ impl Sql {
         Self {
             params: Vec::new(),
             indexed,
+            negations: 0,
         }
     }
 
@@ -50,6 +55,17 @@ impl Sql {
         } else {
             self.bind(path)
         }
+    }
+
+    /// Whether the condition being compiled must be exactly two-valued.
+    ///
+    /// Outside any `NOT`, SQL's NULL (an empty cell) rejects a row exactly
+    /// as false does, through every AND and OR, so a comparison is written
+    /// bare (`v > p`): one read of the cell per row, and a range term the
+    /// planner can match to a cell index. Under a `NOT` the empty case must
+    /// be false before it is negated: `coalesce(v > p, 0)`.
+    fn exact(&self) -> bool {
+        self.negations > 0
     }
 
     /// Binds `value` and returns its placeholder (`?N`).
@@ -99,7 +115,12 @@ impl Sql {
             Filter::Or(parts) if parts.is_empty() => "0".to_owned(),
             Filter::And(parts) => self.join(parts, " AND "),
             Filter::Or(parts) => self.join(parts, " OR "),
-            Filter::Not(inner) => format!("(NOT {})", self.filter(inner)),
+            Filter::Not(inner) => {
+                self.negations += 1;
+                let inner = self.filter(inner);
+                self.negations -= 1;
+                format!("(NOT {inner})")
+            }
             Filter::Cond(c) => self.condition(c),
         }
     }
@@ -135,9 +156,12 @@ impl Sql {
                     _ => ">=",
                 };
                 if c.op == Op::Neq {
-                    format!("({v} IS NULL OR {v} <> {p})")
+                    // An empty cell is "not equal" to anything.
+                    format!("coalesce({v} <> {p}, 1)")
+                } else if self.exact() {
+                    format!("coalesce({v} {cmp} {p}, 0)")
                 } else {
-                    format!("({v} IS NOT NULL AND {v} {cmp} {p})")
+                    format!("({v} {cmp} {p})")
                 }
             }
             Op::Contains | Op::NotContains | Op::StartsWith => {
@@ -151,10 +175,11 @@ impl Sql {
                 // lower() of the bundled SQLite folds ASCII only, exactly like
                 // eval's to_ascii_lowercase. "Starts with" is "first found at 1".
                 let pos = format!("instr(lower({v}), lower({n}))");
+                let hit = if c.op == Op::StartsWith { "= 1" } else { "> 0" };
                 match c.op {
-                    Op::Contains => format!("({v} IS NOT NULL AND {pos} > 0)"),
-                    Op::NotContains => format!("({v} IS NULL OR {pos} = 0)"),
-                    _ => format!("({v} IS NOT NULL AND {pos} = 1)"),
+                    Op::NotContains => format!("coalesce({pos} = 0, 1)"),
+                    _ if self.exact() => format!("coalesce({pos} {hit}, 0)"),
+                    _ => format!("({pos} {hit})"),
                 }
             }
             Op::In => {
@@ -168,7 +193,8 @@ impl Sql {
                     _ => None,
                 };
                 match list {
-                    Some(list) => format!("({v} IS NOT NULL AND {v} IN ({list}))"),
+                    Some(list) if self.exact() => format!("coalesce({v} IN ({list}), 0)"),
+                    Some(list) => format!("({v} IN ({list}))"),
                     None => "0".to_owned(),
                 }
             }
@@ -246,6 +272,27 @@ impl Sql {
             }
         }
         out.push_str("records.id ASC");
+        out
+    }
+
+    /// The value a sort key orders by, as an SQL expression.
+    pub(crate) fn sort_target(&mut self, key: &SortKey) -> String {
+        self.target(key.target)
+    }
+
+    /// The ORDER BY clause of [`Self::order_by`] over columns that already
+    /// hold the sort keys: `{prefix}k0`, `{prefix}k1`, ... and `{prefix}kid`
+    /// (an empty prefix names a result column of the same SELECT).
+    pub(crate) fn order_by_columns(sort: &[SortKey], prefix: &str) -> String {
+        let mut out = String::from("ORDER BY ");
+        for (i, key) in sort.iter().enumerate() {
+            if key.desc {
+                let _ = write!(out, "{prefix}k{i} DESC, ");
+            } else {
+                let _ = write!(out, "({prefix}k{i} IS NULL), {prefix}k{i} ASC, ");
+            }
+        }
+        let _ = write!(out, "{prefix}kid ASC");
         out
     }
 
