@@ -87,12 +87,14 @@ fn number_json(n: f64) -> Value {
 /// Compiles filters and sorts, binding into one [`Sql`].
 pub(crate) struct Compiler<'a> {
     sql: &'a mut Sql,
+    /// How many `NOT`s enclose the condition being compiled.
+    negations: usize,
 }
 
 impl<'a> Compiler<'a> {
     /// A compiler binding its parameters into `sql`.
     pub(crate) fn new(sql: &'a mut Sql) -> Self {
-        Self { sql }
+        Self { sql, negations: 0 }
     }
 
     /// A boolean SQL expression true exactly when `filter` matches.
@@ -102,7 +104,12 @@ impl<'a> Compiler<'a> {
             Filter::Or(parts) if parts.is_empty() => "FALSE".to_owned(),
             Filter::And(parts) => self.join(parts, " AND "),
             Filter::Or(parts) => self.join(parts, " OR "),
-            Filter::Not(inner) => format!("(NOT {})", self.filter(inner)),
+            Filter::Not(inner) => {
+                self.negations += 1;
+                let inner = self.filter(inner);
+                self.negations -= 1;
+                format!("(NOT {inner})")
+            }
             Filter::Cond(c) => self.condition(c),
         }
     }
@@ -127,10 +134,20 @@ impl<'a> Compiler<'a> {
         format!("(data @> ANY({j}::jsonb[]))")
     }
 
-    /// `expr op param`, false when `expr` is NULL; shaped so an expression
-    /// index on `expr` can serve it.
-    fn compare(expr: &str, op: Op, param: &str) -> String {
-        format!("({expr} {} {param} AND {expr} IS NOT NULL)", cmp_sql(op))
+    /// `expr op param`, false when `expr` is NULL.
+    ///
+    /// A filter is only ever a WHERE clause, where NULL rejects a row as
+    /// false does through every AND and OR: outside any `NOT` the comparison
+    /// is written bare, so `expr` is computed once per row and an
+    /// expression index on it can serve the term. Under a `NOT`, and for
+    /// `neq` (which its callers negate), it must be false, not NULL, for an
+    /// empty cell.
+    fn compare(&self, expr: &str, op: Op, param: &str) -> String {
+        if self.negations > 0 || op == Op::Neq {
+            format!("coalesce({expr} {} {param}, FALSE)", cmp_sql(op))
+        } else {
+            format!("({expr} {} {param})", cmp_sql(op))
+        }
     }
 
     /// Partial text matches on a nullable text expression, ASCII case folded.
@@ -243,7 +260,7 @@ impl<'a> Compiler<'a> {
             (Op::Lt | Op::Lte | Op::Gt | Op::Gte, Operand::Text(s)) => {
                 let f = self.field(field);
                 let p = self.sql.arg(s.clone());
-                Self::compare(&format!("(data ->> {f}) COLLATE \"C\""), c.op, &p)
+                self.compare(&format!("(data ->> {f}) COLLATE \"C\""), c.op, &p)
             }
             (Op::Contains | Op::NotContains | Op::StartsWith, Operand::Text(s)) => {
                 let f = self.field(field);
@@ -266,7 +283,7 @@ impl<'a> Compiler<'a> {
             (Op::Lt | Op::Lte | Op::Gt | Op::Gte, Operand::Number(n)) => {
                 let f = self.field(field);
                 let p = self.sql.arg(*n);
-                Self::compare(&number_expr(&f), c.op, &format!("{p}::float8"))
+                self.compare(&number_expr(&f), c.op, &format!("{p}::float8"))
             }
             (Op::In, Operand::NumberList(l)) => {
                 self.contains_any(field, l.iter().map(|n| number_json(*n)).collect())
@@ -328,7 +345,7 @@ impl<'a> Compiler<'a> {
                 (Op::IsNotEmpty, _) => format!("({col} IS NOT NULL)"),
                 (Op::Eq | Op::Neq | Op::Lt | Op::Lte | Op::Gt | Op::Gte, Operand::Text(s)) => {
                     let p = self.sql.arg(s.clone());
-                    negate(Self::compare(col, c.op, &p))
+                    negate(self.compare(col, c.op, &p))
                 }
                 (Op::Contains | Op::NotContains | Op::StartsWith, Operand::Text(s)) => {
                     self.partial(col, c.op, s)
