@@ -1017,6 +1017,11 @@ impl V0World {
             .replace("{recordId}", &rec)
             .replace("{fieldIdOrName}", "Name");
         let body = match (method, path) {
+            ("POST", "/v0/meta/bases") => Some(json!({
+                "name": format!("B{u}"),
+                "workspaceId": self.ws,
+                "tables": [{"name": "T", "fields": [{"name": "N", "type": "singleLineText"}]}],
+            })),
             ("POST", "/v0/meta/bases/{baseId}/tables") => Some(
                 json!({"name": format!("T{u}"), "fields": [{"name": "N", "type": "singleLineText"}]}),
             ),
@@ -1084,7 +1089,8 @@ async fn the_role_matrix_holds_over_v0() {
     for &(method, path, need) in crate::route_matrix::V0_MATRIX {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         // The account-wide reads see no base: nothing to hide.
-        let account_wide = matches!(path, "/v0/meta/whoami" | "/v0/meta/bases");
+        let account_wide =
+            method == "GET" && matches!(path, "/v0/meta/whoami" | "/v0/meta/bases");
         let (role, below, key_ok, key_short) = match need {
             "read" => ("viewer", None, &read, None),
             "write" => ("editor", Some("viewer"), &write, Some(&read)),
@@ -1141,4 +1147,145 @@ async fn the_role_matrix_holds_over_v0() {
         checked > 5 * crate::route_matrix::V0_MATRIX.len(),
         "{checked} calls"
     );
+}
+
+/// `POST /v0/meta/bases` (AIRTABLE.md §7.4, pyairtable's `create_base`):
+/// the base and its tables in one request; a table that cannot be made
+/// leaves no base behind.
+#[tokio::test]
+async fn a_base_is_created_with_its_tables_or_not_at_all() {
+    let w = V0World::new().await;
+    let names = |v: &Value| -> Vec<String> {
+        v["bases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let made = w
+        .s
+        .req(&w.key, Method::POST, "/v0/meta/bases")
+        .json(&json!({"name": "Apartment Hunting", "workspaceId": w.ws, "tables": [
+            {"name": "Apartments", "description": "to visit", "fields": [
+                {"name": "Name", "type": "singleLineText"},
+                {"name": "Rent", "type": "currency", "options": {"precision": 0, "symbol": "$"}},
+            ]},
+            {"name": "Visits", "fields": [{"name": "When", "type": "date", "options": {"dateFormat": {"name": "iso"}}}]},
+        ]}))
+        .send_expect(StatusCode::OK)
+        .await;
+    let id = made["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("app") && id.len() == 17, "{made}");
+    let tables = made["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 2);
+    assert_eq!(tables[0]["name"], "Apartments");
+    assert_eq!(tables[0]["description"], "to visit");
+    assert_eq!(tables[0]["fields"][1]["type"], "currency");
+    assert_eq!(tables[0]["primaryFieldId"], tables[0]["fields"][0]["id"]);
+    assert_eq!(tables[1]["views"][0]["name"], "Grid view");
+    // The schema reads back what the answer showed; records go in.
+    let schema =
+        w.s.req(&w.key, Method::GET, &format!("/v0/meta/bases/{id}/tables"))
+            .send_expect(StatusCode::OK)
+            .await;
+    assert_eq!(schema["tables"], made["tables"]);
+    w.s.req(&w.key, Method::POST, &format!("/v0/{id}/Apartments"))
+        .json(&json!({"fields": {"Name": "Loft", "Rent": 1200}}))
+        .send_expect(StatusCode::OK)
+        .await;
+    let bases =
+        w.s.req(&w.key, Method::GET, "/v0/meta/bases")
+            .send_expect(StatusCode::OK)
+            .await;
+    assert!(names(&bases).contains(&"Apartment Hunting".to_owned()));
+
+    // A second table the core refuses (two fields named alike) after the
+    // base and the first table were made: 422, and no base "Half" remains.
+    let r =
+        w.s.req(&w.key, Method::POST, "/v0/meta/bases")
+            .json(&json!({"name": "Half", "workspaceId": w.ws, "tables": [
+                {"name": "Good", "fields": [{"name": "N", "type": "singleLineText"}]},
+                {"name": "Twice", "fields": [
+                    {"name": "N", "type": "singleLineText"},
+                    {"name": "n", "type": "number", "options": {"precision": 0}},
+                ]},
+            ]}))
+            .send()
+            .await
+            .unwrap();
+    airtable_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "DUPLICATE_OR_EMPTY_FIELD_NAME",
+    )
+    .await;
+    let bases =
+        w.s.req(&w.key, Method::GET, "/v0/meta/bases")
+            .send_expect(StatusCode::OK)
+            .await;
+    assert!(!names(&bases).contains(&"Half".to_owned()), "{bases}");
+    // A type that cannot be made is refused before anything is made.
+    let r =
+        w.s.req(&w.key, Method::POST, "/v0/meta/bases")
+            .json(&json!({"name": "Half", "workspaceId": w.ws, "tables": [
+                {"name": "Good", "fields": [{"name": "N", "type": "singleLineText"}]},
+                {"name": "Bad", "fields": [{"name": "N", "type": "button"}]},
+            ]}))
+            .send()
+            .await
+            .unwrap();
+    let e = airtable_error(r, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_REQUEST_UNKNOWN").await;
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("tables[1]"),
+        "{e}"
+    );
+    let bases =
+        w.s.req(&w.key, Method::GET, "/v0/meta/bases")
+            .send_expect(StatusCode::OK)
+            .await;
+    assert!(!names(&bases).contains(&"Half".to_owned()), "{bases}");
+
+    // Missing parts name themselves; an unknown workspace is hidden.
+    for (body, missing) in [
+        (json!({"workspaceId": w.ws, "tables": []}), "name"),
+        (json!({"name": "X", "tables": []}), "workspaceId"),
+        (json!({"name": "X", "workspaceId": w.ws}), "tables"),
+        (json!({"name": "X", "workspaceId": w.ws, "tables": [{"name": "T"}]}), "tables[0].fields"),
+    ] {
+        let r =
+            w.s.req(&w.key, Method::POST, "/v0/meta/bases")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+        let e = airtable_error(
+            r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_REQUEST_MISSING_FIELDS",
+        )
+        .await;
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("\"{missing}\"")),
+            "{e}"
+        );
+    }
+    for ws in ["wspAAAAAAAAAAAAAA", "nonsense"] {
+        let r =
+            w.s.req(&w.key, Method::POST, "/v0/meta/bases")
+                .json(&json!({"name": "X", "workspaceId": ws, "tables": [
+                    {"name": "T", "fields": [{"name": "N", "type": "singleLineText"}]}]}))
+                .send()
+                .await
+                .unwrap();
+        airtable_error(
+            r,
+            StatusCode::FORBIDDEN,
+            "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND",
+        )
+        .await;
+    }
 }
