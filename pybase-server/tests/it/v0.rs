@@ -1089,8 +1089,7 @@ async fn the_role_matrix_holds_over_v0() {
     for &(method, path, need) in crate::route_matrix::V0_MATRIX {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         // The account-wide reads see no base: nothing to hide.
-        let account_wide =
-            method == "GET" && matches!(path, "/v0/meta/whoami" | "/v0/meta/bases");
+        let account_wide = method == "GET" && matches!(path, "/v0/meta/whoami" | "/v0/meta/bases");
         let (role, below, key_ok, key_short) = match need {
             "read" => ("viewer", None, &read, None),
             "write" => ("editor", Some("viewer"), &write, Some(&read)),
@@ -1235,9 +1234,17 @@ async fn a_base_is_created_with_its_tables_or_not_at_all() {
             .send()
             .await
             .unwrap();
-    let e = airtable_error(r, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_REQUEST_UNKNOWN").await;
+    let e = airtable_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_REQUEST_UNKNOWN",
+    )
+    .await;
     assert!(
-        e["error"]["message"].as_str().unwrap().contains("tables[1]"),
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tables[1]"),
         "{e}"
     );
     let bases =
@@ -1251,7 +1258,10 @@ async fn a_base_is_created_with_its_tables_or_not_at_all() {
         (json!({"workspaceId": w.ws, "tables": []}), "name"),
         (json!({"name": "X", "tables": []}), "workspaceId"),
         (json!({"name": "X", "workspaceId": w.ws}), "tables"),
-        (json!({"name": "X", "workspaceId": w.ws, "tables": [{"name": "T"}]}), "tables[0].fields"),
+        (
+            json!({"name": "X", "workspaceId": w.ws, "tables": [{"name": "T"}]}),
+            "tables[0].fields",
+        ),
     ] {
         let r =
             w.s.req(&w.key, Method::POST, "/v0/meta/bases")
@@ -1288,4 +1298,84 @@ async fn a_base_is_created_with_its_tables_or_not_at_all() {
         )
         .await;
     }
+}
+
+/// What only scripts written from Airtable's docs send (AIRTABLE.md §5.1,
+/// §5.5): `limit` for `pageSize`, `fields[0]=`/`fields=` and
+/// `records[0]=`/`records=` besides the `[]` forms the clients use.
+#[tokio::test]
+async fn the_other_list_forms_of_airtables_docs_are_accepted() {
+    let w = V0World::new().await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let r = w
+            .create(json!({"Name": format!("n{i}"), "Qty": i, "Done": true}))
+            .await;
+        ids.push(r["id"].as_str().unwrap().to_owned());
+    }
+    let page =
+        w.s.req(&w.key, Method::GET, &format!("{}?limit=3", w.records()))
+            .send_expect(StatusCode::OK)
+            .await;
+    assert_eq!(page["records"].as_array().unwrap().len(), 3);
+    assert!(page["offset"].is_string(), "{page}");
+    let keys = |page: &Value| -> Vec<Vec<String>> {
+        page["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["fields"].as_object().unwrap().keys().cloned().collect())
+            .collect()
+    };
+    let page =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("{}?fields%5B1%5D=Qty&fields%5B0%5D=Name", w.records()),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert!(keys(&page).iter().all(|k| k == &["Name", "Qty"]), "{page}");
+    let page =
+        w.s.req(&w.key, Method::GET, &format!("{}?fields=Qty", w.records()))
+            .send_expect(StatusCode::OK)
+            .await;
+    assert!(keys(&page).iter().all(|k| k == &["Qty"]), "{page}");
+    let gone =
+        w.s.req(
+            &w.key,
+            Method::DELETE,
+            &format!(
+                "{}?records%5B0%5D={}&records%5B1%5D={}",
+                w.records(),
+                ids[0],
+                ids[1]
+            ),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(
+        gone,
+        json!({"records": [{"id": ids[0], "deleted": true}, {"id": ids[1], "deleted": true}]})
+    );
+    let gone =
+        w.s.req(
+            &w.key,
+            Method::DELETE,
+            &format!("{}?records={}", w.records(), ids[2]),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(gone, json!({"records": [{"id": ids[2], "deleted": true}]}));
+    let left =
+        w.s.req(&w.key, Method::GET, &w.records())
+            .send_expect(StatusCode::OK)
+            .await;
+    let left: Vec<&str> = left["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, [ids[3].as_str()]);
 }
