@@ -1379,3 +1379,66 @@ async fn the_other_list_forms_of_airtables_docs_are_accepted() {
         .collect();
     assert_eq!(left, [ids[3].as_str()]);
 }
+
+/// `cellFormat=string` shows links by the linked records' primary values
+/// (AIRTABLE.md §6), in lists and single reads, and a link to a record
+/// that is gone by its id.
+#[tokio::test]
+async fn string_cells_show_links_by_primary_value() {
+    let w = V0World::new().await;
+    let people = w
+        .s
+        .req(&w.key, Method::POST, &format!("/v0/meta/bases/{}/tables", w.base))
+        .json(&json!({"name": "People", "fields": [
+            {"name": "Who", "type": "singleLineText"},
+            {"name": "Orders", "type": "multipleRecordLinks", "options": {"linkedTableId": w.table}},
+        ]}))
+        .send_expect(StatusCode::OK)
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = w.create(json!({"Name": "apples", "Qty": 1})).await;
+    let b = w.create(json!({"Name": "pears", "Qty": 2})).await;
+    let c = w.create(json!({"Name": "plums", "Qty": 3})).await;
+    let (a, b, c) = (
+        a["id"].as_str().unwrap(),
+        b["id"].as_str().unwrap(),
+        c["id"].as_str().unwrap(),
+    );
+    let people_url = format!("/v0/{}/{people}", w.base);
+    let ann =
+        w.s.req(&w.key, Method::POST, &people_url)
+            .json(&json!({"fields": {"Who": "Ann", "Orders": [b, a, c]}}))
+            .send_expect(StatusCode::OK)
+            .await;
+    let ann_id = ann["id"].as_str().unwrap();
+    w.s.req(&w.key, Method::DELETE, &format!("{}/{c}", w.records()))
+        .send_expect(StatusCode::OK)
+        .await;
+    let text = "cellFormat=string&timeZone=UTC&userLocale=en";
+    let page =
+        w.s.req(&w.key, Method::GET, &format!("{people_url}?{text}"))
+            .send_expect(StatusCode::OK)
+            .await;
+    let orders = &page["records"][0]["fields"]["Orders"];
+    // A soft-deleted record stays in the cell (a restore brings it back):
+    // it cannot be read, so it shows as its id.
+    assert_eq!(*orders, json!(format!("pears, apples, {c}")), "{page}");
+    let one =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("{people_url}/{ann_id}?{text}&returnFieldsByFieldId=1"),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    let by_id: Vec<&Value> = one["fields"].as_object().unwrap().values().collect();
+    assert!(by_id.contains(&orders), "{one}");
+    // JSON cells are still ids.
+    let page =
+        w.s.req(&w.key, Method::GET, &people_url)
+            .send_expect(StatusCode::OK)
+            .await;
+    assert_eq!(page["records"][0]["fields"]["Orders"][0], json!(b));
+}
