@@ -53,6 +53,13 @@ const TAGS: &[&[&str]] = &[
     &["green"],
     &["red", "green", "blue"],
 ];
+const DUES: &[Option<&str>] = &[
+    None,
+    Some("2024-01-01"),
+    Some("2024-05-01"),
+    Some("2024-05-02"),
+    Some("2023-12-31"),
+];
 const RECORDS: usize = 48;
 
 /// One condition of the native filter language.
@@ -74,6 +81,8 @@ enum Leaf {
     Done(&'static str, bool),
     /// `Tags` (multi select) `has_any`/`has_all` of choices.
     Tags(&'static str, Vec<&'static str>),
+    /// `Due` (date) with a comparison and a day.
+    Due(&'static str, &'static str),
     /// A field `is_empty` (true) or `is_not_empty` (false).
     Empty(&'static str, bool),
     /// `Qty` compared, or empty: the formula leans on blank being 0.
@@ -122,7 +131,12 @@ fn leaf() -> impl Strategy<Value = Leaf> {
         (prop::sample::select(vec!["has_any", "has_all"]), colours)
             .prop_map(|(o, v)| Leaf::Tags(o, v)),
         (
-            prop::sample::select(vec!["Name", "Qty", "Status", "Tags"]),
+            cmp_ops.clone(),
+            prop::sample::select(vec!["2024-05-01", "2024-01-01", "2023-12-31", "2024-06-30"])
+        )
+            .prop_map(|(o, v)| Leaf::Due(o, v)),
+        (
+            prop::sample::select(vec!["Name", "Qty", "Status", "Tags", "Due"]),
             any::<bool>()
         )
             .prop_map(|(f, e)| Leaf::Empty(f, e)),
@@ -158,6 +172,7 @@ fn native(n: &Node) -> Value {
             Leaf::StatusIn(l) => json!({"field": "Status", "op": "in", "value": l}),
             Leaf::Done(op, v) => json!({"field": "Done", "op": op, "value": v}),
             Leaf::Tags(op, l) => json!({"field": "Tags", "op": op, "value": l}),
+            Leaf::Due(op, v) => json!({"field": "Due", "op": op, "value": v}),
             Leaf::Empty(f, true) => json!({"field": f, "op": "is_empty"}),
             Leaf::Empty(f, false) => json!({"field": f, "op": "is_not_empty"}),
             Leaf::QtyOrEmpty(op, v) => json!({"or": [
@@ -295,6 +310,9 @@ fn leaf_formula(l: &Leaf) -> String {
                 format!("OR({f}, {{Name}}='')")
             }
         }
+        // A blank date compares with no instant: only `!=` holds, as in
+        // the native filter, so no guard is needed.
+        Leaf::Due(op, v) => format!("{{Due}}{}DATETIME_PARSE('{v}')", formula_op(op)),
         Leaf::Empty("Qty", true) => QTY_EMPTY.to_owned(),
         Leaf::Empty("Qty", false) => QTY_SET.to_owned(),
         Leaf::Empty("Tags", e) => format!("{{Tags}}{}BLANK()", if *e { "=" } else { "!=" }),
@@ -346,6 +364,7 @@ impl World {
                     {"name": "todo"}, {"name": "doing"}, {"name": "done"}]}},
                 {"name": "Tags", "type": "multipleSelects", "options": {"choices": [
                     {"name": "red"}, {"name": "blue"}, {"name": "green"}]}},
+                {"name": "Due", "type": "date", "options": {"dateFormat": {"name": "iso"}}},
             ]}))
             .send_expect(StatusCode::OK)
             .await["id"]
@@ -366,6 +385,9 @@ impl World {
                 }
                 if let Some(st) = STATUSES[(i / 3) % STATUSES.len()] {
                     fields.insert("Status".into(), json!(st));
+                }
+                if let Some(d) = DUES[(i / 4) % DUES.len()] {
+                    fields.insert("Due".into(), json!(d));
                 }
                 let tags = TAGS[(i / 5) % TAGS.len()];
                 if !tags.is_empty() {
