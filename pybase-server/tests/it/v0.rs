@@ -1133,6 +1133,24 @@ async fn the_role_matrix_holds_over_v0() {
             }
         }
     }
+    // The base list shows a base only to those who may see it.
+    for (who, t, sees) in [
+        ("the owner's full key", &w.key, true),
+        ("a viewer", &token("viewer"), true),
+        ("a non-member", &outsider, false),
+        ("a key for other workspaces", &elsewhere, false),
+    ] {
+        let bases =
+            w.s.req(t, Method::GET, "/v0/meta/bases")
+                .send_expect(StatusCode::OK)
+                .await;
+        let listed = bases["bases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["id"] == json!(w.base));
+        assert_eq!(listed, sees, "{who}: {bases}");
+    }
     // A non-member's answer is the unknown base's, word for word.
     let base = format!("/v0/{}/Orders", w.base);
     let r = w.s.req(&outsider, Method::GET, &base).send().await.unwrap();
