@@ -318,11 +318,14 @@ async fn link_text(
         if ids.is_empty() {
             continue;
         }
-        let (t, fields) = state
-            .pybase
-            .table_with_fields(p, table)
-            .await
-            .map_err(core)?;
+        // A linked table the caller cannot read leaves its ids as they are.
+        let (t, fields) = match state.pybase.table_with_fields(p, table).await {
+            Ok(found) => found,
+            Err(pybase_core::Error::NotFound { .. } | pybase_core::Error::Forbidden(_)) => {
+                continue;
+            }
+            Err(e) => return Err(core(e)),
+        };
         let Some(primary) = t
             .primary_field_id
             .and_then(|id| fields.iter().find(|f| f.id == id))
