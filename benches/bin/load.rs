@@ -18,7 +18,17 @@
 //!
 //! Usage: `pybase-load --url http://127.0.0.1:8000 [--pid N] [--connections 32]
 //! [--seconds 10] [--records 10000] [--backend sqlite] [--out http.json]
-//! [--ceiling-url http://127.0.0.1:18766] [--only list_page_v1,list_page_v0]`
+//! [--ceiling-url http://127.0.0.1:18766] [--only list_page_v1,list_page_v0]
+//! [--compare 5]`
+//!
+//! With `--compare R` it then measures the `/v0` costs of issue 13 side by
+//! side: each pair of [`comparisons`] (a baseline and a candidate, e.g. the
+//! native filter through `/api/v1` and the same filter as
+//! `filterByFormula` through `/v0`) alternates in R rounds of `--seconds`
+//! each, and the report gives the median over the rounds of the
+//! candidate's cost over the baseline's (throughput ratio, p50 ratio and
+//! the ratio of the server's CPU time per request, read from `--pid`'s
+//! `/proc/<pid>/stat`), so the machine's drift between rounds cancels out.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -166,6 +176,8 @@ struct Args {
     ceiling: Option<String>,
     /// Only the scenarios of these names (`--only a,b`).
     only: Option<Vec<String>>,
+    /// Rounds of each side-by-side comparison (`--compare R`; 0: none).
+    compare: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -179,6 +191,7 @@ fn parse_args() -> anyhow::Result<Args> {
         out: None,
         ceiling: None,
         only: None,
+        compare: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -205,6 +218,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 );
             }
             "--only" => args.only = Some(value.split(',').map(str::to_owned).collect()),
+            "--compare" => args.compare = value.parse()?,
             other => bail!("unknown flag {other}"),
         }
     }
@@ -218,6 +232,21 @@ fn proc_kb(pid: Option<u32>, key: &str) -> Option<u64> {
         .find(|l| l.starts_with(key))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
+}
+
+/// The CPU time the server process has used, in milliseconds (user +
+/// system, from `/proc/<pid>/stat`, whose clock ticks are Linux's fixed
+/// `USER_HZ` of 100 a second). Unlike latency it barely moves with the
+/// load other processes put on a shared machine.
+fn proc_cpu_ms(pid: Option<u32>) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    // Fields after the command name, which is in parentheses: state is
+    // the first, utime the 12th and stime the 13th.
+    let rest = text.rsplit_once(')')?.1;
+    let mut f = rest.split_whitespace().skip(11);
+    let user: u64 = f.next()?.parse().ok()?;
+    let system: u64 = f.next()?.parse().ok()?;
+    Some((user + system) * 10)
 }
 
 /// What one scenario's request is.
@@ -339,6 +368,7 @@ async fn run_scenario(
         )));
     }
     let start = Instant::now();
+    let cpu_before = proc_cpu_ms(args.pid);
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
@@ -349,6 +379,14 @@ async fn run_scenario(
         errors += err;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    // The server's CPU per answered request, in microseconds.
+    #[allow(clippy::cast_precision_loss)]
+    let cpu_us = match (cpu_before, proc_cpu_ms(args.pid)) {
+        (Some(a), Some(b)) if !all.is_empty() => {
+            Some(b.saturating_sub(a) as f64 * 1000.0 / all.len() as f64)
+        }
+        _ => None,
+    };
     all.sort_unstable();
     let pct = |p: f64| -> f64 {
         if all.is_empty() {
@@ -371,13 +409,15 @@ async fn run_scenario(
         "rps": rps,
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
+        "server_cpu_us_per_request": cpu_us,
     });
     println!(
-        "{:<20} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
+        "{:<20} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  server CPU {:>6.0} µs/req  errors {}",
         scenario.name(),
         rps,
         pct(0.50),
         pct(0.99),
+        cpu_us.unwrap_or(f64::NAN),
         errors
     );
     Ok(out)
@@ -404,6 +444,137 @@ async fn seed_ceiling(addr: &str, records: usize) -> anyhow::Result<Vec<String>>
     }
     println!("seeded the ceiling with {} records", ids.len());
     Ok(ids)
+}
+
+/// The side-by-side comparisons of `--compare` (issue 13's speed
+/// targets): (what, baseline, candidate), each a first page of 100 records
+/// in creation order.
+fn comparisons(base: &str, table: &str) -> Vec<(&'static str, Scenario, Scenario)> {
+    let v1 = |name: &'static str, query: String| Scenario::List {
+        name,
+        path: format!("/api/v1/tables/{table}/records?page_size=100{query}"),
+    };
+    let v0 = |name: &'static str, query: String| Scenario::List {
+        name,
+        path: format!("/v0/{base}/{table}?pageSize=100{query}"),
+    };
+    let native = |f: &str| format!("&filter={}", percent_encode(f));
+    let gt = r#"{"field":"Qty","op":"gt","value":500}"#;
+    let gt_formula = "{Qty} > 500";
+    let and = r#"{"and":[{"field":"Kind","op":"eq","value":"Nut"},{"field":"Qty","op":"gte","value":500}]}"#;
+    let and_formula = "AND({Kind}='Nut', {Qty}>=500)";
+    vec![
+        (
+            "page of 100: /v0 over /api/v1",
+            v1("list_page_v1", String::new()),
+            v0("list_page_v0", String::new()),
+        ),
+        (
+            "Qty > 500: /v0 filterByFormula over /api/v1 filter",
+            v1("filter_gt_v1", native(gt)),
+            v0(
+                "formula_gt_v0",
+                format!("&filterByFormula={}", percent_encode(gt_formula)),
+            ),
+        ),
+        (
+            "Qty > 500: /api/v1 formula over /api/v1 filter",
+            v1("filter_gt_v1", native(gt)),
+            v1(
+                "formula_gt_v1",
+                format!("&formula={}", percent_encode(gt_formula)),
+            ),
+        ),
+        (
+            "Kind = Nut AND Qty >= 500: /v0 filterByFormula over /api/v1 filter",
+            v1("filter_and_v1", native(and)),
+            v0(
+                "formula_and_v0",
+                format!("&filterByFormula={}", percent_encode(and_formula)),
+            ),
+        ),
+    ]
+}
+
+/// The median of `v` (NaN when empty).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Runs `baseline` and `candidate` alternately for `args.compare` rounds
+/// (the order flips each round) and reports the candidate's cost over the
+/// baseline's: medians of the rounds' throughput, p50 and server CPU ratios.
+async fn compare(
+    args: &Args,
+    token: &Arc<str>,
+    what: &str,
+    baseline: Scenario,
+    candidate: Scenario,
+) -> anyhow::Result<Value> {
+    // Both sides must answer the same records, or the ratio means nothing.
+    let mut conn = Conn::open(&args.addr).await?;
+    let mut ids = Vec::new();
+    for s in [&baseline, &candidate] {
+        let Scenario::List { path, .. } = s else {
+            bail!("{what}: only list scenarios are compared");
+        };
+        let (status, body) = conn.send("GET", path, Some(token), None).await?;
+        if status != 200 {
+            bail!("{what}: GET {path} answered {status}");
+        }
+        let v: Value = serde_json::from_slice(&body)?;
+        let list = v.get("items").or_else(|| v.get("records"));
+        let got: Vec<String> = list
+            .and_then(Value::as_array)
+            .context("no records in the answer")?
+            .iter()
+            .filter_map(|r| r["id"].as_str().map(str::to_owned))
+            .collect();
+        ids.push(got);
+    }
+    if ids[0] != ids[1] || ids[0].len() != 100 {
+        bail!(
+            "{what}: the two sides answer different pages ({} and {} records)",
+            ids[0].len(),
+            ids[1].len()
+        );
+    }
+    drop(conn);
+    let mut by_rps = Vec::new();
+    let mut by_p50 = Vec::new();
+    let mut by_cpu = Vec::new();
+    let mut rounds = Vec::new();
+    for round in 0..args.compare {
+        let (b, c) = if round % 2 == 0 {
+            let b = run_scenario(args, token, baseline.clone(), args.seconds).await?;
+            let c = run_scenario(args, token, candidate.clone(), args.seconds).await?;
+            (b, c)
+        } else {
+            let c = run_scenario(args, token, candidate.clone(), args.seconds).await?;
+            let b = run_scenario(args, token, baseline.clone(), args.seconds).await?;
+            (b, c)
+        };
+        let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        by_rps.push(f(&b, "rps") / f(&c, "rps"));
+        by_p50.push(f(&c, "p50_ms") / f(&b, "p50_ms"));
+        by_cpu.push(f(&c, "server_cpu_us_per_request") / f(&b, "server_cpu_us_per_request"));
+        rounds.push(json!({ "baseline": b, "candidate": c }));
+    }
+    let (rps, p50, cpu) = (median(by_rps), median(by_p50), median(by_cpu));
+    println!(
+        "{what}: cost {rps:.2}x by throughput, {p50:.2}x by p50, {cpu:.2}x by server CPU per request (median of {} rounds)",
+        args.compare
+    );
+    Ok(json!({
+        "what": what,
+        "baseline": baseline.name(),
+        "candidate": candidate.name(),
+        "cost_by_rps": rps,
+        "cost_by_p50": p50,
+        "cost_by_server_cpu": cpu,
+        "rounds": rounds,
+    }))
 }
 
 fn percent_encode(s: &str) -> String {
@@ -568,6 +739,12 @@ async fn main() -> anyhow::Result<()> {
         }
         results.push(run_scenario(&args, &token, s, args.seconds).await?);
     }
+    let mut compared = Vec::new();
+    if args.compare > 0 {
+        for (name, baseline, candidate) in comparisons(base, &table) {
+            compared.push(compare(&args, &token, name, baseline, candidate).await?);
+        }
+    }
     // The share of the ceiling: the machine's load drifts between two long
     // runs, so PyBase's GET and the ceiling's alternate in three short
     // pairs and the median of the pairs' ratios is reported.
@@ -622,6 +799,7 @@ async fn main() -> anyhow::Result<()> {
         "get_share_of_ceiling": share,
         "get_share_pairs": pairs,
         "get_share_long_runs": long_share,
+        "comparisons": compared,
     });
     println!(
         "server memory: idle {idle_rss:?} kB, after seeding {seeded_rss:?} kB, peak {peak:?} kB"

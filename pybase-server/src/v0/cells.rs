@@ -44,6 +44,10 @@ pub struct Renderer<'a> {
     pub shape: RecordShape,
     /// Users that collaborator cells name.
     pub users: HashMap<String, User>,
+    /// For `cellFormat=string`: the text of the primary field of the
+    /// records that link cells name, by record id (an id not here prints
+    /// as itself).
+    pub link_text: HashMap<String, String>,
 }
 
 /// `2024-05-01T09:30:00.000Z`.
@@ -126,6 +130,19 @@ impl Renderer<'_> {
                 },
                 None => v.clone(),
             },
+            "link" if self.shape.as_text => match v {
+                Value::Array(items) => Value::Array(
+                    items
+                        .iter()
+                        .map(|i| {
+                            i.as_str()
+                                .and_then(|id| self.link_text.get(id))
+                                .map_or_else(|| i.clone(), |t| Value::String(t.clone()))
+                        })
+                        .collect(),
+                ),
+                other => other.clone(),
+            },
             _ => v.clone(),
         };
         if self.shape.as_text {
@@ -158,7 +175,7 @@ fn attachment(a: &Value) -> Value {
 }
 
 /// `cellFormat=string`: best-effort text of a cell (AIRTABLE.md §6).
-fn text(f: &Field, v: &Value) -> String {
+pub fn text(f: &Field, v: &Value) -> String {
     let options = f.field_type.options_json();
     let precision = options
         .get("precision")

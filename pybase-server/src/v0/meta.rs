@@ -5,8 +5,10 @@
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use pybase_core::Principal;
-use pybase_core::facade::{FieldPatch, NewField, NewTable, NewView, TablePatch, TableSchema};
-use pybase_core::ids::BaseId;
+use pybase_core::facade::{
+    FieldPatch, NewBase, NewField, NewTable, NewView, TablePatch, TableSchema,
+};
+use pybase_core::ids::{BaseId, WorkspaceId};
 use pybase_core::role::{Role, Scope};
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -29,7 +31,7 @@ const BASES_PER_PAGE: usize = 1000;
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(whoami))
-        .routes(routes!(bases))
+        .routes(routes!(bases, create_base))
         .routes(routes!(schema, create_table))
         .routes(routes!(update_table))
         .routes(routes!(create_field))
@@ -226,7 +228,13 @@ fn new_field(v: &Value, at: &str) -> Result<NewField, V0Error> {
     let Some(airtable_type) = m.get("type").and_then(Value::as_str) else {
         return Err(V0Error::missing(&format!("{at}type")));
     };
-    let (field_type, options) = pybase_type(airtable_type, m.get("options"))?;
+    let (field_type, options) = pybase_type(airtable_type, m.get("options")).map_err(|mut e| {
+        // Name the field when it is one of a list.
+        if !at.is_empty() {
+            e.message = format!("{at}{}", e.message);
+        }
+        e
+    })?;
     Ok(NewField {
         name,
         field_type: field_type.to_owned(),
@@ -262,36 +270,23 @@ fn name_patch(m: &Map<String, Value>) -> Result<Option<String>, V0Error> {
     }
 }
 
-#[utoipa::path(post, path = "/v0/meta/bases/{baseId}/tables", tag = "meta", operation_id = "v0_create_table",
-    params(("baseId" = String, Path, description = "base id")),
-    request_body(content = Object, description = "`{\"name\",\"description\"?,\"fields\":[{\"name\",\"type\",\"options\"?,\"description\"?}]}`; the first field is primary"),
-    responses(
-        (status = 200, description = "the table as the schema shows it, with a grid view \"Grid view\"", body = Object),
-        V0Errors,
-    ),
-    security(("bearer" = [])))]
-pub(crate) async fn create_table(
-    State(state): State<AppState>,
-    caller: Caller,
-    V0Path(base): V0Path<String>,
-    body: Bytes,
-) -> Result<Json<Value>, V0Error> {
-    let body = object_body(&body)?;
-    let base = base_of(&state, &caller, &base).await?;
+/// A table of a create body (`at` prefixes the names of its problems),
+/// in PyBase's terms.
+fn new_table(body: &Map<String, Value>, at: &str) -> Result<NewTable, V0Error> {
     let name = match body.get("name") {
         Some(Value::String(s)) => s.clone(),
-        _ => return Err(V0Error::missing("name")),
+        _ => return Err(V0Error::missing(&format!("{at}name"))),
     };
     let fields = match body.get("fields") {
         Some(Value::Array(f)) if !f.is_empty() => f,
-        _ => return Err(V0Error::missing("fields")),
+        _ => return Err(V0Error::missing(&format!("{at}fields"))),
     };
     let fields = fields
         .iter()
         .enumerate()
-        .map(|(i, f)| new_field(f, &format!("fields[{i}].")))
+        .map(|(i, f)| new_field(f, &format!("{at}fields[{i}].")))
         .collect::<Result<Vec<_>, _>>()?;
-    let input = NewTable {
+    Ok(NewTable {
         name,
         description: body
             .get("description")
@@ -299,8 +294,16 @@ pub(crate) async fn create_table(
             .map(str::to_owned),
         fields,
         primary_field: None,
-    };
-    let p = &caller.principal;
+    })
+}
+
+/// Creates `input` in `base` with its grid view "Grid view".
+async fn make_table(
+    state: &AppState,
+    p: &Principal,
+    base: BaseId,
+    input: NewTable,
+) -> Result<TableSchema, V0Error> {
     let mut schema = state
         .pybase
         .create_table(p, base, input)
@@ -320,7 +323,89 @@ pub(crate) async fn create_table(
                 .map_err(core)?,
         );
     }
+    Ok(schema)
+}
+
+#[utoipa::path(post, path = "/v0/meta/bases/{baseId}/tables", tag = "meta", operation_id = "v0_create_table",
+    params(("baseId" = String, Path, description = "base id")),
+    request_body(content = Object, description = "`{\"name\",\"description\"?,\"fields\":[{\"name\",\"type\",\"options\"?,\"description\"?}]}`; the first field is primary"),
+    responses(
+        (status = 200, description = "the table as the schema shows it, with a grid view \"Grid view\"", body = Object),
+        V0Errors,
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn create_table(
+    State(state): State<AppState>,
+    caller: Caller,
+    V0Path(base): V0Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, V0Error> {
+    let body = object_body(&body)?;
+    let base = base_of(&state, &caller, &base).await?;
+    let input = new_table(&body, "")?;
+    let schema = make_table(&state, &caller.principal, base, input).await?;
     Ok(Json(table_json(&schema, false)))
+}
+
+#[utoipa::path(post, path = "/v0/meta/bases", tag = "meta", operation_id = "v0_create_base",
+    request_body(content = Object, description = "`{\"name\",\"workspaceId\",\"tables\":[{\"name\",\"description\"?,\"fields\":[…]}]}`: one table or more, as `POST /v0/meta/bases/{baseId}/tables` takes them"),
+    responses(
+        (status = 200, description = "`{\"id\",\"tables\"}`, the tables as the schema shows them; if a table cannot be made the base is removed again", body = Object),
+        V0Errors,
+    ),
+    security(("bearer" = [])))]
+pub(crate) async fn create_base(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, V0Error> {
+    let body = object_body(&body)?;
+    caller.spend(&state, "meta").await?;
+    let name = match body.get("name") {
+        Some(Value::String(s)) => s.clone(),
+        _ => return Err(V0Error::missing("name")),
+    };
+    let ws = match body.get("workspaceId") {
+        Some(Value::String(s)) => WorkspaceId::parse(s).map_err(|_| V0Error::model_not_found())?,
+        _ => return Err(V0Error::missing("workspaceId")),
+    };
+    let tables = match body.get("tables") {
+        Some(Value::Array(t)) if !t.is_empty() => t,
+        _ => return Err(V0Error::missing("tables")),
+    };
+    // Every table is read before anything is made.
+    let tables = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| match t {
+            Value::Object(m) => new_table(m, &format!("tables[{i}].")),
+            _ => Err(V0Error::invalid_request(format!(
+                "tables[{i}]: expected an object"
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let p = &caller.principal;
+    let input = NewBase {
+        name,
+        description: None,
+    };
+    let base = state.pybase.create_base(p, ws, input).await.map_err(core)?;
+    let mut made = Vec::with_capacity(tables.len());
+    for t in tables {
+        match make_table(&state, p, base.id, t).await {
+            Ok(schema) => made.push(table_json(&schema, false)),
+            Err(e) => {
+                // The base is one request: a table that cannot be made
+                // (a clash of names, a field the checks refuse) takes the
+                // base away again.
+                if let Err(undo) = state.pybase.delete_base(p, base.id).await {
+                    tracing::error!(error = %undo, base = %base.id, "could not remove a half-made base");
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(Json(json!({ "id": base.id, "tables": made })))
 }
 
 /// The table `key` of `base` (id or name).

@@ -7,8 +7,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::routing::post;
-use pybase_core::facade::{CellsInput, QueryInput, RecordOut, WriteOptions};
-use pybase_core::ids::RecordId;
+use pybase_core::facade::{CellsInput, FieldKey, QueryInput, RecordOut, WriteOptions};
+use pybase_core::ids::{RecordId, TableId};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -267,7 +267,108 @@ async fn renderer<'a>(
         fields: &ctx.fields,
         shape,
         users,
+        link_text: HashMap::new(),
     })
+}
+
+/// Most record ids one read of a linked table asks for.
+const LINKS_PER_READ: usize = 100;
+
+/// For `cellFormat=string`: the primary field's text of every record the
+/// link cells of `records` name, by record id (AIRTABLE.md §6). Records
+/// the caller cannot read or that are gone are left out (their ids print).
+async fn link_text(
+    state: &AppState,
+    caller: &Caller,
+    render: &Renderer<'_>,
+    records: &[RecordOut],
+) -> Result<HashMap<String, String>, V0Error> {
+    let mut out = HashMap::new();
+    if !render.shape.as_text {
+        return Ok(out);
+    }
+    // Linked table -> the ids its records are named by.
+    let mut wanted: HashMap<TableId, Vec<String>> = HashMap::new();
+    for f in render
+        .fields
+        .iter()
+        .filter(|f| f.field_type.type_name() == "link")
+    {
+        let Some(linked) = f.field_type.options_json()["linked_table_id"]
+            .as_str()
+            .and_then(|t| TableId::parse(t).ok())
+        else {
+            continue;
+        };
+        let key = match render.shape.key() {
+            FieldKey::Id => f.id.as_str(),
+            FieldKey::Name => f.name.as_str(),
+        };
+        let ids = wanted.entry(linked).or_default();
+        for r in records {
+            if let Some(Value::Array(items)) = r.fields.get(key) {
+                ids.extend(items.iter().filter_map(Value::as_str).map(str::to_owned));
+            }
+        }
+    }
+    let p = &caller.principal;
+    for (table, mut ids) in wanted {
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            continue;
+        }
+        // A linked table the caller cannot read leaves its ids as they are.
+        let (t, fields) = match state.pybase.table_with_fields(p, table).await {
+            Ok(found) => found,
+            Err(pybase_core::Error::NotFound { .. } | pybase_core::Error::Forbidden(_)) => {
+                continue;
+            }
+            Err(e) => return Err(core(e)),
+        };
+        let Some(primary) = t
+            .primary_field_id
+            .and_then(|id| fields.iter().find(|f| f.id == id))
+            .or_else(|| fields.first())
+        else {
+            continue;
+        };
+        for chunk in ids.chunks(LINKS_PER_READ) {
+            // Ids were checked by core when written; quote them anyway.
+            let terms: Vec<String> = chunk
+                .iter()
+                .filter(|id| RecordId::parse(id).is_ok())
+                .map(|id| format!("RECORD_ID()='{id}'"))
+                .collect();
+            if terms.is_empty() {
+                continue;
+            }
+            let q = QueryInput {
+                fields: Some(vec![primary.id.to_string()]),
+                page_size: Some(LINKS_PER_READ),
+                formula: Some(format!("OR({})", terms.join(","))),
+                ..QueryInput::default()
+            };
+            let page = state
+                .pybase
+                .query_records(p, table, q, FieldKey::Id)
+                .await
+                .map_err(core)?;
+            for r in page.records {
+                let v = r
+                    .fields
+                    .get(primary.id.as_str())
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let text = match v {
+                    Value::Null => String::new(),
+                    v => super::cells::text(primary, &v),
+                };
+                out.insert(r.id.to_string(), text);
+            }
+        }
+    }
+    Ok(out)
 }
 
 async fn run_list(
@@ -349,7 +450,8 @@ async fn run_list(
         }
     };
     let ctx = TableCtx { table: t, fields };
-    let render = renderer(state, caller, &ctx, req.shape.clone()).await?;
+    let mut render = renderer(state, caller, &ctx, req.shape.clone()).await?;
+    render.link_text = link_text(state, caller, &render, &page.records).await?;
     if want == 0 {
         return Ok(Json(ListOut {
             records: Vec::new(),
@@ -468,7 +570,8 @@ pub(crate) async fn get_one(
         .get_record(&caller.principal, ctx.table.id, id, shape.key())
         .await
         .map_err(core)?;
-    let render = renderer(&state, &caller, &ctx, shape).await?;
+    let mut render = renderer(&state, &caller, &ctx, shape).await?;
+    render.link_text = link_text(&state, &caller, &render, std::slice::from_ref(&out)).await?;
     Ok(Json(json!(render.record(out))))
 }
 

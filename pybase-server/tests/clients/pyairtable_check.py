@@ -20,6 +20,7 @@ URL = os.environ["PYBASE_URL"]
 KEY = os.environ["PYBASE_KEY"]
 BASE = os.environ["PYBASE_BASE"]
 READ_KEY = os.environ.get("PYBASE_READ_KEY")
+WORKSPACE = os.environ["PYBASE_WORKSPACE"]
 
 passed = 0
 
@@ -222,6 +223,23 @@ def orm():
     assert len(Order.all()) >= 13
 
 
+def create_base():
+    name = f"Made {suffix}"
+    made = api.create_base(WORKSPACE, name, [
+        {"name": "Things", "fields": [
+            {"name": "Name", "type": "singleLineText"},
+            {"name": "Qty", "type": "number", "options": {"precision": 0}},
+        ]},
+    ])
+    # pyairtable re-read the base list to build this: it is there, ours.
+    assert made.id.startswith("app") and made.id != BASE, made
+    assert made.name == name and made.permission_level == "create", made
+    things = made.table("Things")
+    rec = things.create({"Name": "a", "Qty": 2})
+    assert things.get(rec["id"])["fields"] == {"Name": "a", "Qty": 2}
+    assert [t.name for t in made.schema().tables] == ["Things"]
+
+
 for name, fn in [
     ("whoami", whoami),
     ("bases", bases),
@@ -232,6 +250,7 @@ for name, fn in [
     ("batch upsert", upsert),
     ("errors", errors),
     ("ORM", orm),
+    ("create base", create_base),
 ]:
     check(name, fn)
 

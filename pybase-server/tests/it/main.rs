@@ -27,4 +27,5 @@ mod s3;
 mod schema;
 mod v0;
 mod v0_clients;
+mod v0_filter_property;
 mod workspaces;

@@ -182,6 +182,7 @@ const MATRIX: &[(&str, &str, Need)] = &[
 pub(crate) const V0_MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/v0/meta/whoami", "read"),
     ("GET", "/v0/meta/bases", "read"),
+    ("POST", "/v0/meta/bases", "schema"),
     ("GET", "/v0/meta/bases/{baseId}/tables", "read"),
     ("POST", "/v0/meta/bases/{baseId}/tables", "schema"),
     (

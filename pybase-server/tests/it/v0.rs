@@ -921,7 +921,9 @@ async fn metadata_speaks_airtables_types() {
 
 #[tokio::test]
 async fn the_rate_limit_holds_per_credential_and_base() {
-    let w = V0World::with_rate(2).await;
+    // One token a second: the refused write below comes well within the
+    // second after the bucket ran dry, even on a loaded machine.
+    let w = V0World::with_rate(1).await;
     let other_key = w.s.key(&w.owner, &["read"], None).await;
     let list = w.records();
     let mut statuses = Vec::new();
@@ -1017,6 +1019,11 @@ impl V0World {
             .replace("{recordId}", &rec)
             .replace("{fieldIdOrName}", "Name");
         let body = match (method, path) {
+            ("POST", "/v0/meta/bases") => Some(json!({
+                "name": format!("B{u}"),
+                "workspaceId": self.ws,
+                "tables": [{"name": "T", "fields": [{"name": "N", "type": "singleLineText"}]}],
+            })),
             ("POST", "/v0/meta/bases/{baseId}/tables") => Some(
                 json!({"name": format!("T{u}"), "fields": [{"name": "N", "type": "singleLineText"}]}),
             ),
@@ -1084,7 +1091,7 @@ async fn the_role_matrix_holds_over_v0() {
     for &(method, path, need) in crate::route_matrix::V0_MATRIX {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         // The account-wide reads see no base: nothing to hide.
-        let account_wide = matches!(path, "/v0/meta/whoami" | "/v0/meta/bases");
+        let account_wide = method == "GET" && matches!(path, "/v0/meta/whoami" | "/v0/meta/bases");
         let (role, below, key_ok, key_short) = match need {
             "read" => ("viewer", None, &read, None),
             "write" => ("editor", Some("viewer"), &write, Some(&read)),
@@ -1126,6 +1133,24 @@ async fn the_role_matrix_holds_over_v0() {
             }
         }
     }
+    // The base list shows a base only to those who may see it.
+    for (who, t, sees) in [
+        ("the owner's full key", &w.key, true),
+        ("a viewer", &token("viewer"), true),
+        ("a non-member", &outsider, false),
+        ("a key for other workspaces", &elsewhere, false),
+    ] {
+        let bases =
+            w.s.req(t, Method::GET, "/v0/meta/bases")
+                .send_expect(StatusCode::OK)
+                .await;
+        let listed = bases["bases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["id"] == json!(w.base));
+        assert_eq!(listed, sees, "{who}: {bases}");
+    }
     // A non-member's answer is the unknown base's, word for word.
     let base = format!("/v0/{}/Orders", w.base);
     let r = w.s.req(&outsider, Method::GET, &base).send().await.unwrap();
@@ -1141,4 +1166,299 @@ async fn the_role_matrix_holds_over_v0() {
         checked > 5 * crate::route_matrix::V0_MATRIX.len(),
         "{checked} calls"
     );
+}
+
+/// `POST /v0/meta/bases` (AIRTABLE.md §7.4, pyairtable's `create_base`):
+/// the base and its tables in one request; a table that cannot be made
+/// leaves no base behind.
+#[tokio::test]
+async fn a_base_is_created_with_its_tables_or_not_at_all() {
+    let w = V0World::new().await;
+    let names = |v: &Value| -> Vec<String> {
+        v["bases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let made = w
+        .s
+        .req(&w.key, Method::POST, "/v0/meta/bases")
+        .json(&json!({"name": "Apartment Hunting", "workspaceId": w.ws, "tables": [
+            {"name": "Apartments", "description": "to visit", "fields": [
+                {"name": "Name", "type": "singleLineText"},
+                {"name": "Rent", "type": "currency", "options": {"precision": 0, "symbol": "$"}},
+            ]},
+            {"name": "Visits", "fields": [{"name": "When", "type": "date", "options": {"dateFormat": {"name": "iso"}}}]},
+        ]}))
+        .send_expect(StatusCode::OK)
+        .await;
+    let id = made["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("app") && id.len() == 17, "{made}");
+    let tables = made["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 2);
+    assert_eq!(tables[0]["name"], "Apartments");
+    assert_eq!(tables[0]["description"], "to visit");
+    assert_eq!(tables[0]["fields"][1]["type"], "currency");
+    assert_eq!(tables[0]["primaryFieldId"], tables[0]["fields"][0]["id"]);
+    assert_eq!(tables[1]["views"][0]["name"], "Grid view");
+    // The schema reads back what the answer showed; records go in.
+    let schema =
+        w.s.req(&w.key, Method::GET, &format!("/v0/meta/bases/{id}/tables"))
+            .send_expect(StatusCode::OK)
+            .await;
+    assert_eq!(schema["tables"], made["tables"]);
+    w.s.req(&w.key, Method::POST, &format!("/v0/{id}/Apartments"))
+        .json(&json!({"fields": {"Name": "Loft", "Rent": 1200}}))
+        .send_expect(StatusCode::OK)
+        .await;
+    let bases =
+        w.s.req(&w.key, Method::GET, "/v0/meta/bases")
+            .send_expect(StatusCode::OK)
+            .await;
+    assert!(names(&bases).contains(&"Apartment Hunting".to_owned()));
+
+    // A second table the core refuses (two fields named alike) after the
+    // base and the first table were made: 422, and no base "Half" remains.
+    let r =
+        w.s.req(&w.key, Method::POST, "/v0/meta/bases")
+            .json(&json!({"name": "Half", "workspaceId": w.ws, "tables": [
+                {"name": "Good", "fields": [{"name": "N", "type": "singleLineText"}]},
+                {"name": "Twice", "fields": [
+                    {"name": "N", "type": "singleLineText"},
+                    {"name": "n", "type": "number", "options": {"precision": 0}},
+                ]},
+            ]}))
+            .send()
+            .await
+            .unwrap();
+    airtable_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "DUPLICATE_OR_EMPTY_FIELD_NAME",
+    )
+    .await;
+    let bases =
+        w.s.req(&w.key, Method::GET, "/v0/meta/bases")
+            .send_expect(StatusCode::OK)
+            .await;
+    assert!(!names(&bases).contains(&"Half".to_owned()), "{bases}");
+    // A type that cannot be made is refused before anything is made.
+    let r =
+        w.s.req(&w.key, Method::POST, "/v0/meta/bases")
+            .json(&json!({"name": "Half", "workspaceId": w.ws, "tables": [
+                {"name": "Good", "fields": [{"name": "N", "type": "singleLineText"}]},
+                {"name": "Bad", "fields": [{"name": "N", "type": "button"}]},
+            ]}))
+            .send()
+            .await
+            .unwrap();
+    let e = airtable_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_REQUEST_UNKNOWN",
+    )
+    .await;
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tables[1]"),
+        "{e}"
+    );
+    let bases =
+        w.s.req(&w.key, Method::GET, "/v0/meta/bases")
+            .send_expect(StatusCode::OK)
+            .await;
+    assert!(!names(&bases).contains(&"Half".to_owned()), "{bases}");
+
+    // Missing parts name themselves; an unknown workspace is hidden.
+    for (body, missing) in [
+        (json!({"workspaceId": w.ws, "tables": []}), "name"),
+        (json!({"name": "X", "tables": []}), "workspaceId"),
+        (json!({"name": "X", "workspaceId": w.ws}), "tables"),
+        (
+            json!({"name": "X", "workspaceId": w.ws, "tables": [{"name": "T"}]}),
+            "tables[0].fields",
+        ),
+    ] {
+        let r =
+            w.s.req(&w.key, Method::POST, "/v0/meta/bases")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+        let e = airtable_error(
+            r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_REQUEST_MISSING_FIELDS",
+        )
+        .await;
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("\"{missing}\"")),
+            "{e}"
+        );
+    }
+    for ws in ["wspAAAAAAAAAAAAAA", "nonsense"] {
+        let r =
+            w.s.req(&w.key, Method::POST, "/v0/meta/bases")
+                .json(&json!({"name": "X", "workspaceId": ws, "tables": [
+                    {"name": "T", "fields": [{"name": "N", "type": "singleLineText"}]}]}))
+                .send()
+                .await
+                .unwrap();
+        airtable_error(
+            r,
+            StatusCode::FORBIDDEN,
+            "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND",
+        )
+        .await;
+    }
+}
+
+/// What only scripts written from Airtable's docs send (AIRTABLE.md §5.1,
+/// §5.5): `limit` for `pageSize`, `fields[0]=`/`fields=` and
+/// `records[0]=`/`records=` besides the `[]` forms the clients use.
+#[tokio::test]
+async fn the_other_list_forms_of_airtables_docs_are_accepted() {
+    let w = V0World::new().await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let r = w
+            .create(json!({"Name": format!("n{i}"), "Qty": i, "Done": true}))
+            .await;
+        ids.push(r["id"].as_str().unwrap().to_owned());
+    }
+    let page =
+        w.s.req(&w.key, Method::GET, &format!("{}?limit=3", w.records()))
+            .send_expect(StatusCode::OK)
+            .await;
+    assert_eq!(page["records"].as_array().unwrap().len(), 3);
+    assert!(page["offset"].is_string(), "{page}");
+    let keys = |page: &Value| -> Vec<Vec<String>> {
+        page["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["fields"].as_object().unwrap().keys().cloned().collect())
+            .collect()
+    };
+    let page =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("{}?fields%5B1%5D=Qty&fields%5B0%5D=Name", w.records()),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert!(keys(&page).iter().all(|k| k == &["Name", "Qty"]), "{page}");
+    let page =
+        w.s.req(&w.key, Method::GET, &format!("{}?fields=Qty", w.records()))
+            .send_expect(StatusCode::OK)
+            .await;
+    assert!(keys(&page).iter().all(|k| k == &["Qty"]), "{page}");
+    let gone =
+        w.s.req(
+            &w.key,
+            Method::DELETE,
+            &format!(
+                "{}?records%5B0%5D={}&records%5B1%5D={}",
+                w.records(),
+                ids[0],
+                ids[1]
+            ),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(
+        gone,
+        json!({"records": [{"id": ids[0], "deleted": true}, {"id": ids[1], "deleted": true}]})
+    );
+    let gone =
+        w.s.req(
+            &w.key,
+            Method::DELETE,
+            &format!("{}?records={}", w.records(), ids[2]),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(gone, json!({"records": [{"id": ids[2], "deleted": true}]}));
+    let left =
+        w.s.req(&w.key, Method::GET, &w.records())
+            .send_expect(StatusCode::OK)
+            .await;
+    let left: Vec<&str> = left["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, [ids[3].as_str()]);
+}
+
+/// `cellFormat=string` shows links by the linked records' primary values
+/// (AIRTABLE.md §6), in lists and single reads, and a link to a record
+/// that is gone by its id.
+#[tokio::test]
+async fn string_cells_show_links_by_primary_value() {
+    let w = V0World::new().await;
+    let people = w
+        .s
+        .req(&w.key, Method::POST, &format!("/v0/meta/bases/{}/tables", w.base))
+        .json(&json!({"name": "People", "fields": [
+            {"name": "Who", "type": "singleLineText"},
+            {"name": "Orders", "type": "multipleRecordLinks", "options": {"linkedTableId": w.table}},
+        ]}))
+        .send_expect(StatusCode::OK)
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a = w.create(json!({"Name": "apples", "Qty": 1})).await;
+    let b = w.create(json!({"Name": "pears", "Qty": 2})).await;
+    let c = w.create(json!({"Name": "plums", "Qty": 3})).await;
+    let (a, b, c) = (
+        a["id"].as_str().unwrap(),
+        b["id"].as_str().unwrap(),
+        c["id"].as_str().unwrap(),
+    );
+    let people_url = format!("/v0/{}/{people}", w.base);
+    let ann =
+        w.s.req(&w.key, Method::POST, &people_url)
+            .json(&json!({"fields": {"Who": "Ann", "Orders": [b, a, c]}}))
+            .send_expect(StatusCode::OK)
+            .await;
+    let ann_id = ann["id"].as_str().unwrap();
+    w.s.req(&w.key, Method::DELETE, &format!("{}/{c}", w.records()))
+        .send_expect(StatusCode::OK)
+        .await;
+    let text = "cellFormat=string&timeZone=UTC&userLocale=en";
+    let page =
+        w.s.req(&w.key, Method::GET, &format!("{people_url}?{text}"))
+            .send_expect(StatusCode::OK)
+            .await;
+    let orders = &page["records"][0]["fields"]["Orders"];
+    // A soft-deleted record stays in the cell (a restore brings it back):
+    // it cannot be read, so it shows as its id.
+    assert_eq!(*orders, json!(format!("pears, apples, {c}")), "{page}");
+    let one =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("{people_url}/{ann_id}?{text}&returnFieldsByFieldId=1"),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    let by_id: Vec<&Value> = one["fields"].as_object().unwrap().values().collect();
+    assert!(by_id.contains(&orders), "{one}");
+    // JSON cells are still ids.
+    let page =
+        w.s.req(&w.key, Method::GET, &people_url)
+            .send_expect(StatusCode::OK)
+            .await;
+    assert_eq!(page["records"][0]["fields"]["Orders"][0], json!(b));
 }

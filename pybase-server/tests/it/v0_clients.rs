@@ -47,7 +47,8 @@ async fn pyairtable_and_its_orm_work_unchanged() {
         .env("PYBASE_URL", &w.s.base)
         .env("PYBASE_KEY", &w.key)
         .env("PYBASE_READ_KEY", &read)
-        .env("PYBASE_BASE", &w.base);
+        .env("PYBASE_BASE", &w.base)
+        .env("PYBASE_WORKSPACE", &w.ws);
     run(cmd, "pyairtable").await;
 }
 
