@@ -1,7 +1,7 @@
 //! [`RecordsStore`]: records (JSONB cells, merges inside SQLite, keyset
 //! pages) and attachment metadata.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::SubsecRound as _;
@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use crate::SqliteStore;
 use crate::error::{Error, Result};
 use crate::layout::{cell_path, record_columns, rel};
+use crate::links;
 use crate::rows::{fmt_time, id, id_list, opt_id, record, time};
 use crate::schema::{indexed_fields, table_access_in};
 use crate::sql::Sql;
@@ -313,10 +314,20 @@ impl RecordsStore for SqliteStore {
             .collect::<Result<Vec<_>>>()
             .map_err(StoreError::from)?;
         let single = inserts.len() == 1;
+        let cells: Vec<(RecordId, Cells)> = records.iter().map(|r| (r.id, r.cells.clone())).collect();
         let work = move |tx: &Connection| {
             let first = take_autonumbers(tx, table.as_str(), inserts.len())?;
             for (r, n) in inserts.iter().zip(first..) {
                 insert_new(tx, table.as_str(), r, n)?;
+            }
+            let pairs = links::pairs(tx, table)?;
+            if !pairs.is_empty() {
+                let after: Vec<Record> = cells
+                    .iter()
+                    .map(|(id, c)| links::created(table, *id, c))
+                    .collect();
+                let pairs: Vec<&_> = pairs.iter().collect();
+                links::sync(tx, &pairs, &HashMap::new(), &after)?;
             }
             Ok(first)
         };
@@ -412,16 +423,23 @@ impl RecordsStore for SqliteStore {
             patches.iter().map(|p| (p.id, Change::of(p))).collect();
         let at = fmt_time(&at);
         let single = changes.len() == 1;
+        let patches = patches.to_vec();
         let work = move |tx: &Connection| {
             let by = by.as_ref().map(UserId::as_str);
-            changes
+            let pairs = links::pairs(tx, table)?;
+            let touched = links::touched(&pairs, &patches);
+            let ids: Vec<RecordId> = changes.iter().map(|(id, _)| *id).collect();
+            let before = links::before(tx, table, &touched, &ids)?;
+            let out: Vec<Record> = changes
                 .iter()
                 .map(|(id, change)| {
                     change
                         .apply(tx, table.as_str(), id.as_str(), &at, by)?
                         .ok_or_else(|| Error::not_found("record", id))
                 })
-                .collect()
+                .collect::<Result<_>>()?;
+            links::sync(tx, &touched, &before, &out)?;
+            Ok(out)
         };
         if single {
             self.write_small(work).await
@@ -446,6 +464,7 @@ impl RecordsStore for SqliteStore {
         // then writes: no read transaction before it.
         let change = Change::of(patch);
         let id = patch.id;
+        let patch = patch.clone();
         let at = fmt_time(&at);
         let user = guard.user;
         let roles = guard.roles.clone();
@@ -467,7 +486,14 @@ impl RecordsStore for SqliteStore {
                 return Ok(None);
             }
             let by = by.as_ref().map(UserId::as_str);
-            change.apply(tx, table.as_str(), id.as_str(), &at, by)
+            let pairs = links::pairs(tx, table)?;
+            let touched = links::touched(&pairs, std::slice::from_ref(&patch));
+            let before = links::before(tx, table, &touched, &[id])?;
+            let written = change.apply(tx, table.as_str(), id.as_str(), &at, by)?;
+            if let Some(record) = &written {
+                links::sync(tx, &touched, &before, std::slice::from_ref(record))?;
+            }
+            Ok(written)
         })
         .await
     }
@@ -497,6 +523,8 @@ impl RecordsStore for SqliteStore {
             let by = by.as_ref().map(UserId::as_str);
             require_table(tx, table.as_str())?;
             let indexed = indexed_fields(tx, table.as_str())?;
+            let pairs = links::pairs(tx, table)?;
+            let touched: Vec<&_> = pairs.iter().collect();
             let mut out = Vec::with_capacity(work.len());
             for (cells, change, new) in &work {
                 let (text, params) = match_sql(table, &merge_on, cells, indexed.clone())?;
@@ -507,15 +535,22 @@ impl RecordsStore for SqliteStore {
                 match matches.as_slice() {
                     [] => {
                         let n = take_autonumbers(tx, table.as_str(), 1)?;
+                        let record = insert(tx, table.as_str(), new, n)?;
+                        links::sync(tx, &touched, &HashMap::new(), std::slice::from_ref(&record))?;
                         out.push(UpsertOutcome {
-                            record: insert(tx, table.as_str(), new, n)?,
+                            record,
                             created: true,
                         });
                     }
                     [existing] => {
+                        let existing_id: RecordId = existing
+                            .parse()
+                            .map_err(|e| Error::corrupt("record id", format!("{e}")))?;
+                        let before = links::before(tx, table, &touched, &[existing_id])?;
                         let record = change
                             .apply(tx, table.as_str(), existing, &at, by)?
                             .ok_or_else(|| Error::not_found("record", existing))?;
+                        links::sync(tx, &touched, &before, std::slice::from_ref(&record))?;
                         out.push(UpsertOutcome {
                             record,
                             created: false,
