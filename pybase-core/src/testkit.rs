@@ -79,6 +79,7 @@ macro_rules! conformance_tests {
             links::one_way_links_and_deleting_a_side,
             links::single_record_inverse_refuses_a_second_link,
             links::concurrent_links_to_one_record_all_land,
+            links::reverse_index_follows_link_writes,
             limits::cells_and_choices_are_bounded,
             limits::fields_and_options_are_bounded,
             limits::indexed_fields_are_capped,

@@ -638,6 +638,37 @@ impl RecordsStore for PgStore {
             .db()
     }
 
+    async fn records_linking_to(
+        &self,
+        table: TableId,
+        field: FieldId,
+        targets: &[RecordId],
+    ) -> StoreResult<Vec<(RecordId, RecordId)>> {
+        let targets: Vec<&str> = targets.iter().map(RecordId::as_str).collect();
+        // One containment probe of the GIN index per target.
+        let rows: Vec<(String, String)> = sqlx::query_as(on(
+            table,
+            "SELECT t.id, r.id FROM UNNEST($2::text[]) AS t(id) \
+             JOIN LATERAL (SELECT id FROM {records} \
+             WHERE data @> jsonb_build_object($1::text, jsonb_build_array(t.id))) r ON true \
+             ORDER BY t.id COLLATE \"C\", r.id",
+        )?)
+        .bind(field.as_str())
+        .bind(&targets)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (target, source) in rows {
+            let parse = |s: &str| {
+                RecordId::parse(s).map_err(|e| StoreError::backend(crate::error::BACKEND, e))
+            };
+            out.push((parse(&target)?, parse(&source)?));
+        }
+        out.dedup();
+        Ok(out)
+    }
+
     async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()> {
         let size = i64::try_from(attachment.size).map_err(|_| StoreError::Invalid {
             field: "size".to_owned(),

@@ -14,36 +14,144 @@ use crate::error::{Error, Result};
 use crate::layout::{cell_path, rel};
 use crate::rows::{id, id_list};
 
-/// The link fields of `table` that have a partner field (none for most
-/// tables: one indexed read).
-pub(crate) fn pairs(conn: &Connection, table: TableId) -> Result<Vec<LinkPair>> {
+/// One link field of a table, with its partner if it has one.
+pub(crate) struct LinkField {
+    /// The field.
+    pub(crate) field: FieldId,
+    /// Its pairing, for two-way links.
+    pub(crate) pair: Option<LinkPair>,
+}
+
+/// The link fields of `table` with their partners (none for most tables:
+/// one indexed read).
+pub(crate) fn link_fields(conn: &Connection, table: TableId) -> Result<Vec<LinkField>> {
     let mut stmt = conn.prepare_cached(
         "SELECT f.id, p.id, p.table_id, p.name, \
          coalesce(json_extract(p.options, '$.allow_multiple'), 1) \
-         FROM fields f JOIN fields p ON p.id = json_extract(f.options, '$.inverse_field_id') \
+         FROM fields f LEFT JOIN fields p ON p.id = json_extract(f.options, '$.inverse_field_id') \
          WHERE f.table_id = ?1 AND f.type = 'link'",
     )?;
     let rows = stmt.query_map([table.as_str()], |r| {
-        Ok(LinkPair {
-            field: id(r, 0)?,
-            partner: id(r, 1)?,
-            partner_table: id(r, 2)?,
-            partner_name: r.get(3)?,
-            partner_single: r.get::<_, i64>(4)? == 0,
-        })
+        let field: FieldId = id(r, 0)?;
+        let pair = match r.get::<_, Option<String>>(1)? {
+            None => None,
+            Some(_) => Some(LinkPair {
+                field,
+                partner: id(r, 1)?,
+                partner_table: id(r, 2)?,
+                partner_name: r.get(3)?,
+                partner_single: r.get::<_, i64>(4)? == 0,
+            }),
+        };
+        Ok(LinkField { field, pair })
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// The pairs whose cells `patches` may change.
-pub(crate) fn touched<'a>(pairs: &'a [LinkPair], patches: &[RecordPatch]) -> Vec<&'a LinkPair> {
-    pairs
+/// The pairs among `fields`.
+pub(crate) fn pairs(fields: &[LinkField]) -> Vec<&LinkPair> {
+    fields.iter().filter_map(|f| f.pair.as_ref()).collect()
+}
+
+/// The link fields among `fields` whose cells `patches` may change.
+pub(crate) fn written<'a>(fields: &'a [LinkField], patches: &[RecordPatch]) -> Vec<&'a LinkField> {
+    fields
         .iter()
-        .filter(|p| {
+        .filter(|f| {
             patches.iter().any(|r| {
-                r.replace || r.set.contains_key(p.field.as_str()) || r.unset.contains(&p.field)
+                r.replace || r.set.contains_key(f.field.as_str()) || r.unset.contains(&f.field)
             })
         })
+        .collect()
+}
+
+/// Re-reads the link cells of `field` in the records `ids` of `table` into
+/// the reverse index (`record_links`: who links to whom).
+pub(crate) fn reindex(
+    conn: &Connection,
+    table: TableId,
+    field: FieldId,
+    ids: &[RecordId],
+) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let list = id_list(ids);
+    conn.prepare_cached(
+        "DELETE FROM record_links WHERE field_id = ?1 \
+         AND source_id IN (SELECT value FROM json_each(?2))",
+    )?
+    .execute(params![field.as_str(), list])?;
+    conn.prepare_cached(&format!(
+        "INSERT OR IGNORE INTO record_links (field_id, target_id, source_id) \
+         SELECT ?1, j.value, r.id FROM {} r, json_each(r.data, ?3) j \
+         WHERE r.id IN (SELECT value FROM json_each(?2)) AND j.type = 'text'",
+        rel(table.as_str())?
+    ))?
+    .execute(params![field.as_str(), list, cell_path(field.as_str())])?;
+    Ok(())
+}
+
+/// Rebuilds the reverse index of one field from all its cells (after a
+/// type change; empty unless it is a link).
+pub(crate) fn reindex_field(
+    conn: &Connection,
+    table: TableId,
+    field: FieldId,
+    is_link: bool,
+) -> Result<()> {
+    conn.prepare_cached("DELETE FROM record_links WHERE field_id = ?1")?
+        .execute([field.as_str()])?;
+    if is_link {
+        conn.prepare_cached(&format!(
+            "INSERT OR IGNORE INTO record_links (field_id, target_id, source_id) \
+             SELECT ?1, j.value, r.id FROM {} r, json_each(r.data, ?2) j WHERE j.type = 'text'",
+            rel(table.as_str())?
+        ))?
+        .execute(params![field.as_str(), cell_path(field.as_str())])?;
+    }
+    Ok(())
+}
+
+/// Migration 0006: the reverse index of every link field's cells.
+pub(crate) fn create_reverse_index(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE record_links (
+            field_id  TEXT NOT NULL REFERENCES fields (id) ON DELETE CASCADE,
+            target_id TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            PRIMARY KEY (field_id, target_id, source_id)
+        ) WITHOUT ROWID;",
+    )?;
+    let fields: Vec<(FieldId, TableId)> = conn
+        .prepare("SELECT id, table_id FROM fields WHERE type = 'link'")?
+        .query_map([], |r| Ok((id(r, 0)?, id(r, 1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (field, table) in fields {
+        reindex_field(conn, table, field, true)?;
+    }
+    Ok(())
+}
+
+/// Updates the reverse index for the records `ids` of `table` just
+/// written, for the link fields `fields`.
+pub(crate) fn reindex_written(
+    conn: &Connection,
+    table: TableId,
+    fields: &[&LinkField],
+    ids: &[RecordId],
+) -> Result<()> {
+    for f in fields {
+        reindex(conn, table, f.field, ids)?;
+    }
+    Ok(())
+}
+
+/// The pairs among `fields` that `patches` may change.
+pub(crate) fn touched<'a>(fields: &'a [LinkField], patches: &[RecordPatch]) -> Vec<&'a LinkPair> {
+    written(fields, patches)
+        .into_iter()
+        .filter_map(|f| f.pair.as_ref())
         .collect()
 }
 
@@ -110,6 +218,7 @@ pub(crate) fn sync(
         let mut unset = conn.prepare_cached(&format!(
             "UPDATE {rel} SET data = jsonb_remove(data, ?2) WHERE id = ?1"
         ))?;
+        let mut changed = Vec::new();
         for edit in inverse_edits(&changes) {
             let target = edit.target.as_str();
             // A linked record that is gone entirely (never a live link:
@@ -129,7 +238,9 @@ pub(crate) fn sync(
                 Some(v) => set.execute(params![target, path, v.to_string()])?,
                 None => unset.execute(params![target, path])?,
             };
+            changed.push(edit.target);
         }
+        reindex(conn, pair.partner_table, pair.partner, &changed)?;
     }
     Ok(())
 }

@@ -320,14 +320,16 @@ impl RecordsStore for SqliteStore {
             for (r, n) in inserts.iter().zip(first..) {
                 insert_new(tx, table.as_str(), r, n)?;
             }
-            let pairs = links::pairs(tx, table)?;
-            if !pairs.is_empty() {
+            let fields = links::link_fields(tx, table)?;
+            if !fields.is_empty() {
                 let after: Vec<Record> = cells
                     .iter()
                     .map(|(id, c)| links::created(table, *id, c))
                     .collect();
-                let pairs: Vec<&_> = pairs.iter().collect();
-                links::sync(tx, &pairs, &HashMap::new(), &after)?;
+                let ids: Vec<RecordId> = cells.iter().map(|(id, _)| *id).collect();
+                let all: Vec<&_> = fields.iter().collect();
+                links::reindex_written(tx, table, &all, &ids)?;
+                links::sync(tx, &links::pairs(&fields), &HashMap::new(), &after)?;
             }
             Ok(first)
         };
@@ -426,8 +428,8 @@ impl RecordsStore for SqliteStore {
         let patches = patches.to_vec();
         let work = move |tx: &Connection| {
             let by = by.as_ref().map(UserId::as_str);
-            let pairs = links::pairs(tx, table)?;
-            let touched = links::touched(&pairs, &patches);
+            let fields = links::link_fields(tx, table)?;
+            let touched = links::touched(&fields, &patches);
             let ids: Vec<RecordId> = changes.iter().map(|(id, _)| *id).collect();
             let before = links::before(tx, table, &touched, &ids)?;
             let out: Vec<Record> = changes
@@ -438,6 +440,7 @@ impl RecordsStore for SqliteStore {
                         .ok_or_else(|| Error::not_found("record", id))
                 })
                 .collect::<Result<_>>()?;
+            links::reindex_written(tx, table, &links::written(&fields, &patches), &ids)?;
             links::sync(tx, &touched, &before, &out)?;
             Ok(out)
         };
@@ -486,11 +489,13 @@ impl RecordsStore for SqliteStore {
                 return Ok(None);
             }
             let by = by.as_ref().map(UserId::as_str);
-            let pairs = links::pairs(tx, table)?;
-            let touched = links::touched(&pairs, std::slice::from_ref(&patch));
+            let fields = links::link_fields(tx, table)?;
+            let patches = std::slice::from_ref(&patch);
+            let touched = links::touched(&fields, patches);
             let before = links::before(tx, table, &touched, &[id])?;
             let written = change.apply(tx, table.as_str(), id.as_str(), &at, by)?;
             if let Some(record) = &written {
+                links::reindex_written(tx, table, &links::written(&fields, patches), &[id])?;
                 links::sync(tx, &touched, &before, std::slice::from_ref(record))?;
             }
             Ok(written)
@@ -523,8 +528,9 @@ impl RecordsStore for SqliteStore {
             let by = by.as_ref().map(UserId::as_str);
             require_table(tx, table.as_str())?;
             let indexed = indexed_fields(tx, table.as_str())?;
-            let pairs = links::pairs(tx, table)?;
-            let touched: Vec<&_> = pairs.iter().collect();
+            let fields = links::link_fields(tx, table)?;
+            let all: Vec<&_> = fields.iter().collect();
+            let touched = links::pairs(&fields);
             let mut out = Vec::with_capacity(work.len());
             for (cells, change, new) in &work {
                 let (text, params) = match_sql(table, &merge_on, cells, indexed.clone())?;
@@ -536,6 +542,7 @@ impl RecordsStore for SqliteStore {
                     [] => {
                         let n = take_autonumbers(tx, table.as_str(), 1)?;
                         let record = insert(tx, table.as_str(), new, n)?;
+                        links::reindex_written(tx, table, &all, &[record.id])?;
                         links::sync(tx, &touched, &HashMap::new(), std::slice::from_ref(&record))?;
                         out.push(UpsertOutcome {
                             record,
@@ -550,6 +557,7 @@ impl RecordsStore for SqliteStore {
                         let record = change
                             .apply(tx, table.as_str(), existing, &at, by)?
                             .ok_or_else(|| Error::not_found("record", existing))?;
+                        links::reindex_written(tx, table, &all, &[existing_id])?;
                         links::sync(tx, &touched, &before, std::slice::from_ref(&record))?;
                         out.push(UpsertOutcome {
                             record,
@@ -656,6 +664,25 @@ impl RecordsStore for SqliteStore {
             ))?;
             let rows =
                 stmt.query_map(params![path], |r| Ok((id(r, 0)?, crate::rows::json(r, 1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn records_linking_to(
+        &self,
+        _table: TableId,
+        field: FieldId,
+        targets: &[RecordId],
+    ) -> StoreResult<Vec<(RecordId, RecordId)>> {
+        let list = id_list(targets);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT target_id, source_id FROM record_links WHERE field_id = ?1 \
+                 AND target_id IN (SELECT value FROM json_each(?2)) \
+                 ORDER BY target_id, source_id",
+            )?;
+            let rows = stmt.query_map(params![field.as_str(), list], |r| Ok((id(r, 0)?, id(r, 1)?)))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await

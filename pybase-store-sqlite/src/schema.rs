@@ -543,6 +543,8 @@ impl SchemaStore for SqliteStore {
                     None => unset.execute(params![record.as_str(), path])?,
                 };
             }
+            let is_link = matches!(f.field_type, FieldType::Link(_));
+            crate::links::reindex_field(tx, f.table_id, f.id, is_link)?;
             Ok(())
         })
         .await

@@ -558,3 +558,108 @@ pub async fn concurrent_links_to_one_record_all_land(store: Arc<dyn Store>) {
     want.sort();
     assert_eq!(got, want);
 }
+
+/// The stores' reverse index answers who links to whom after every kind
+/// of link write: creates, updates, the partner side kept in step, upserts,
+/// a retype away from a link and back, soft deletes (still indexed).
+pub async fn reverse_index_follows_link_writes(store: Arc<dyn Store>) {
+    let p = Pair::new(store, json!({})).await;
+    let inverse = p.inverse().await;
+    let st = &p.fx.store;
+    let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
+    let p2 = p.create(p.projects, &[("Name", json!("p2"))]).await;
+    let t1 = p
+        .create(p.tasks, &[("Name", json!("t1")), ("Project", json!([p1.id]))])
+        .await;
+    let t2 = p
+        .create(
+            p.tasks,
+            &[("Name", json!("t2")), ("Project", json!([p1.id, p2.id]))],
+        )
+        .await;
+    let mut want = vec![(p1.id, t1.id), (p1.id, t2.id), (p2.id, t2.id)];
+    want.sort();
+    let got = st
+        .records_linking_to(p.tasks, p.link.id, &[p1.id, p2.id])
+        .await
+        .unwrap();
+    assert_eq!(got, want);
+    // The inverse cells are indexed too.
+    let mut want = vec![(t1.id, p1.id), (t2.id, p1.id), (t2.id, p2.id)];
+    want.sort();
+    let got = st
+        .records_linking_to(p.projects, inverse.id, &[t1.id, t2.id])
+        .await
+        .unwrap();
+    assert_eq!(got, want);
+    // A write of the inverse side re-indexes both sides.
+    p.update(p.projects, p1.id, &[(&inverse.name, json!([t2.id]))])
+        .await
+        .unwrap();
+    let got = st
+        .records_linking_to(p.tasks, p.link.id, &[p1.id])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![(p1.id, t2.id)]);
+    let got = st
+        .records_linking_to(p.projects, inverse.id, &[t1.id])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![]);
+    // Soft-deleted sources stay indexed (their links come back on restore).
+    p.fx.pb
+        .delete_records(&p.fx.owner, p.tasks, &[t2.id])
+        .await
+        .unwrap();
+    let got = st
+        .records_linking_to(p.tasks, p.link.id, &[p2.id])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![(p2.id, t2.id)]);
+    // Upserts.
+    p.fx.pb
+        .upsert_records(
+            &p.fx.owner,
+            p.tasks,
+            &["Name".into()],
+            vec![cells(&[("Name", json!("t1")), ("Project", json!([p2.id]))])],
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let got = st
+        .records_linking_to(p.tasks, p.link.id, &[p2.id])
+        .await
+        .unwrap();
+    let mut want = vec![(p2.id, t1.id), (p2.id, t2.id)];
+    want.sort();
+    assert_eq!(got, want);
+    // A retype to text leaves nothing indexed; back to a link, all again.
+    for ty in ["long_text", "link"] {
+        let options = (ty == "link").then(|| json!({ "linked_table_id": p.projects }));
+        let e = p
+            .fx
+            .pb
+            .update_field(
+                &p.fx.owner,
+                p.link.id,
+                FieldPatch {
+                    field_type: Some(ty.into()),
+                    options,
+                    ..FieldPatch::default()
+                },
+            )
+            .await;
+        if ty == "link" {
+            // Text holding ids does not convert back to links.
+            assert!(e.is_err(), "{e:?}");
+            break;
+        }
+        e.unwrap();
+        let got = st
+            .records_linking_to(p.tasks, p.link.id, &[p1.id, p2.id])
+            .await
+            .unwrap();
+        assert_eq!(got, vec![]);
+    }
+}
