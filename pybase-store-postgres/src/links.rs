@@ -14,8 +14,8 @@ use sqlx::{PgConnection, Row as _};
 
 use crate::error::ResultExt;
 
-pub(crate) use pybase_core::store::links::may_touch_pairs;
 use crate::layout::on;
+pub(crate) use pybase_core::store::links::may_touch_pairs;
 
 fn parse<T: std::str::FromStr<Err = pybase_core::ids::IdParseError>>(s: &str) -> StoreResult<T> {
     s.parse()
@@ -107,10 +107,7 @@ pub(crate) async fn sync(
         let changes: Vec<(RecordId, Vec<RecordId>, Vec<RecordId>)> = after
             .iter()
             .map(|r| {
-                let old = before
-                    .get(&(pair.field, r.id))
-                    .cloned()
-                    .unwrap_or_default();
+                let old = before.get(&(pair.field, r.id)).cloned().unwrap_or_default();
                 (r.id, old, link_ids(r.cells.get(pair.field.as_str())))
             })
             .filter(|(_, old, new)| old != new)

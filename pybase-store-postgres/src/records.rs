@@ -289,7 +289,9 @@ impl RecordsStore for PgStore {
         let cached = self.fields.cached(table);
         if links::may_touch_pairs(
             cached.as_ref().map(|c| &*c.fields),
-            records.iter().flat_map(|r| r.cells.keys().map(String::as_str)),
+            records
+                .iter()
+                .flat_map(|r| r.cells.keys().map(String::as_str)),
             false,
         ) {
             let pairs = links::pairs(&mut tx, table).await?;
@@ -500,8 +502,7 @@ impl RecordsStore for PgStore {
                     let record = apply_patch(&mut tx, table, &patch, at, by)
                         .await?
                         .ok_or_else(|| StoreError::not_found("record", id))?;
-                    links::sync(&mut tx, &touched, &before, std::slice::from_ref(&record))
-                        .await?;
+                    links::sync(&mut tx, &touched, &before, std::slice::from_ref(&record)).await?;
                     out.push(UpsertOutcome {
                         record,
                         created: false,

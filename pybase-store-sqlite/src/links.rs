@@ -197,10 +197,7 @@ pub(crate) fn sync(
         let changes: Vec<(RecordId, Vec<RecordId>, Vec<RecordId>)> = after
             .iter()
             .map(|r| {
-                let old = before
-                    .get(&(pair.field, r.id))
-                    .cloned()
-                    .unwrap_or_default();
+                let old = before.get(&(pair.field, r.id)).cloned().unwrap_or_default();
                 (r.id, old, link_ids(r.cells.get(pair.field.as_str())))
             })
             .filter(|(_, old, new)| old != new)

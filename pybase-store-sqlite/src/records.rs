@@ -314,7 +314,8 @@ impl RecordsStore for SqliteStore {
             .collect::<Result<Vec<_>>>()
             .map_err(StoreError::from)?;
         let single = inserts.len() == 1;
-        let cells: Vec<(RecordId, Cells)> = records.iter().map(|r| (r.id, r.cells.clone())).collect();
+        let cells: Vec<(RecordId, Cells)> =
+            records.iter().map(|r| (r.id, r.cells.clone())).collect();
         let work = move |tx: &Connection| {
             let first = take_autonumbers(tx, table.as_str(), inserts.len())?;
             for (r, n) in inserts.iter().zip(first..) {
@@ -682,7 +683,9 @@ impl RecordsStore for SqliteStore {
                  AND target_id IN (SELECT value FROM json_each(?2)) \
                  ORDER BY target_id, source_id",
             )?;
-            let rows = stmt.query_map(params![field.as_str(), list], |r| Ok((id(r, 0)?, id(r, 1)?)))?;
+            let rows = stmt.query_map(params![field.as_str(), list], |r| {
+                Ok((id(r, 0)?, id(r, 1)?))
+            })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await

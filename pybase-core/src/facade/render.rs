@@ -271,7 +271,10 @@ impl Renderer<'_> {
     }
 
     /// The record ids that `records`' link cells hold, by linked table.
-    pub(crate) fn linked_ids(fields: &[Field], records: &[Record]) -> Vec<(TableId, Vec<RecordId>)> {
+    pub(crate) fn linked_ids(
+        fields: &[Field],
+        records: &[Record],
+    ) -> Vec<(TableId, Vec<RecordId>)> {
         let mut out: Vec<(TableId, Vec<RecordId>)> = Vec::new();
         for f in fields {
             let Some(Reference::Records(table)) = f.field_type.references() else {

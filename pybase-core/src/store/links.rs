@@ -142,9 +142,8 @@ pub fn apply_edits(
             ),
         });
     }
-    Ok((!ids.is_empty()).then(|| {
-        Value::Array(ids.iter().map(|id| Value::String(id.to_string())).collect())
-    }))
+    Ok((!ids.is_empty())
+        .then(|| Value::Array(ids.iter().map(|id| Value::String(id.to_string())).collect())))
 }
 
 #[cfg(test)]
@@ -171,10 +170,7 @@ mod tests {
             RecordId::new(),
             RecordId::new(),
         );
-        let edits = inverse_edits(&[
-            (a1, vec![b1], vec![b2]),
-            (a2, vec![], vec![b1, b2]),
-        ]);
+        let edits = inverse_edits(&[(a1, vec![b1], vec![b2]), (a2, vec![], vec![b1, b2])]);
         let of = |t: RecordId| edits.iter().find(|e| e.target == t).unwrap().clone();
         assert_eq!(of(b1).remove, vec![a1]);
         assert_eq!(of(b1).add, vec![a2]);
@@ -210,7 +206,10 @@ mod tests {
             remove: vec![a1, a2],
             add: vec![],
         };
-        assert_eq!(apply_edits(&pair(false), Some(&cell), &clear).unwrap(), None);
+        assert_eq!(
+            apply_edits(&pair(false), Some(&cell), &clear).unwrap(),
+            None
+        );
     }
 
     #[test]

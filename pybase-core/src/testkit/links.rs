@@ -147,16 +147,19 @@ pub async fn two_way_links_stay_in_step(store: Arc<dyn Store>) {
     let stored = p.fx.pb.get_field(&p.fx.owner, p.link.id).await.unwrap();
     assert_eq!(stored, p.link);
     // A second link between the same tables gets the next free name.
-    let second = p
-        .fx
-        .pb
-        .create_field(
-            &p.fx.owner,
-            p.tasks,
-            nf("Reviewed in", "link", json!({ "linked_table_id": p.projects })),
-        )
-        .await
-        .unwrap();
+    let second =
+        p.fx.pb
+            .create_field(
+                &p.fx.owner,
+                p.tasks,
+                nf(
+                    "Reviewed in",
+                    "link",
+                    json!({ "linked_table_id": p.projects }),
+                ),
+            )
+            .await
+            .unwrap();
     let second_inverse = second.field_type.inverse_field_id().unwrap();
     let names: Vec<String> = p
         .fields(p.projects)
@@ -171,10 +174,16 @@ pub async fn two_way_links_stay_in_step(store: Arc<dyn Store>) {
     let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
     let p2 = p.create(p.projects, &[("Name", json!("p2"))]).await;
     let t1 = p
-        .create(p.tasks, &[("Name", json!("t1")), ("Project", json!([p1.id]))])
+        .create(
+            p.tasks,
+            &[("Name", json!("t1")), ("Project", json!([p1.id]))],
+        )
         .await;
     let t2 = p
-        .create(p.tasks, &[("Name", json!("t2")), ("Project", json!([p1.id]))])
+        .create(
+            p.tasks,
+            &[("Name", json!("t2")), ("Project", json!([p1.id]))],
+        )
         .await;
     assert_eq!(p.cell(p.projects, p1.id, inv).await, ids(&[&t1, &t2]));
     // Moving t1 to p2 leaves p1 and joins p2.
@@ -195,20 +204,19 @@ pub async fn two_way_links_stay_in_step(store: Arc<dyn Store>) {
     assert_eq!(p.cell(p.tasks, t1.id, "Project").await, Value::Null);
     assert_eq!(p.cell(p.projects, p2.id, inv).await, ids(&[&t2]));
     // Batches: create and update several records at once.
-    let made = p
-        .fx
-        .pb
-        .create_records(
-            &p.fx.owner,
-            p.tasks,
-            vec![
-                cells(&[("Name", json!("t3")), ("Project", json!([p1.id, p2.id]))]),
-                cells(&[("Name", json!("t4")), ("Project", json!([p2.id]))]),
-            ],
-            WriteOptions::default(),
-        )
-        .await
-        .unwrap();
+    let made =
+        p.fx.pb
+            .create_records(
+                &p.fx.owner,
+                p.tasks,
+                vec![
+                    cells(&[("Name", json!("t3")), ("Project", json!([p1.id, p2.id]))]),
+                    cells(&[("Name", json!("t4")), ("Project", json!([p2.id]))]),
+                ],
+                WriteOptions::default(),
+            )
+            .await
+            .unwrap();
     let (t3, t4) = (&made[0], &made[1]);
     assert_eq!(p.cell(p.projects, p1.id, inv).await, ids(&[&t2, t3]));
     assert_eq!(p.cell(p.projects, p2.id, inv).await, ids(&[&t2, t3, t4]));
@@ -240,22 +248,21 @@ pub async fn two_way_links_stay_in_step(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    let t5 = p
-        .fx
-        .pb
-        .query_records(
-            &p.fx.owner,
-            p.tasks,
-            crate::facade::QueryInput {
-                filter: Some(json!({ "field": "Name", "op": "eq", "value": "t5" })),
-                ..Default::default()
-            },
-            FieldKey::Name,
-        )
-        .await
-        .unwrap()
-        .records
-        .remove(0);
+    let t5 =
+        p.fx.pb
+            .query_records(
+                &p.fx.owner,
+                p.tasks,
+                crate::facade::QueryInput {
+                    filter: Some(json!({ "field": "Name", "op": "eq", "value": "t5" })),
+                    ..Default::default()
+                },
+                FieldKey::Name,
+            )
+            .await
+            .unwrap()
+            .records
+            .remove(0);
     assert_eq!(p.cell(p.projects, p1.id, inv).await, ids(&[t4, &t5]));
     assert_eq!(p.cell(p.projects, p2.id, inv).await, ids(&[t3]));
     // A link to a record that does not exist is refused (nothing changes).
@@ -274,10 +281,16 @@ pub async fn soft_deleted_links_hide_and_come_back(store: Arc<dyn Store>) {
     let inv = p.inverse().await.name;
     let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
     let t1 = p
-        .create(p.tasks, &[("Name", json!("t1")), ("Project", json!([p1.id]))])
+        .create(
+            p.tasks,
+            &[("Name", json!("t1")), ("Project", json!([p1.id]))],
+        )
         .await;
     let t2 = p
-        .create(p.tasks, &[("Name", json!("t2")), ("Project", json!([p1.id]))])
+        .create(
+            p.tasks,
+            &[("Name", json!("t2")), ("Project", json!([p1.id]))],
+        )
         .await;
     p.fx.pb
         .delete_records(&p.fx.owner, p.tasks, &[t1.id])
@@ -310,12 +323,16 @@ pub async fn soft_deleted_links_hide_and_come_back(store: Arc<dyn Store>) {
         .delete_records(&p.fx.owner, p.tasks, &[t2.id])
         .await
         .unwrap();
-    let page = p
-        .fx
-        .pb
-        .query_records(&p.fx.owner, p.projects, crate::facade::QueryInput::default(), FieldKey::Name)
-        .await
-        .unwrap();
+    let page =
+        p.fx.pb
+            .query_records(
+                &p.fx.owner,
+                p.projects,
+                crate::facade::QueryInput::default(),
+                FieldKey::Name,
+            )
+            .await
+            .unwrap();
     assert_eq!(page.records[0].fields[&inv], ids(&[&t1]));
 }
 
@@ -326,16 +343,15 @@ pub async fn one_way_links_and_deleting_a_side(store: Arc<dyn Store>) {
     let p = Pair::new(store, json!({ "two_way": false })).await;
     assert_eq!(p.link.field_type.inverse_field_id(), None);
     assert_eq!(p.fields(p.projects).await.len(), 1);
-    let own = p
-        .fx
-        .pb
-        .create_field(
-            &p.fx.owner,
-            p.tasks,
-            nf("Parent", "link", json!({ "linked_table_id": p.tasks })),
-        )
-        .await
-        .unwrap();
+    let own =
+        p.fx.pb
+            .create_field(
+                &p.fx.owner,
+                p.tasks,
+                nf("Parent", "link", json!({ "linked_table_id": p.tasks })),
+            )
+            .await
+            .unwrap();
     assert_eq!(own.field_type.inverse_field_id(), None);
     assert_eq!(p.fields(p.tasks).await.len(), 3);
     // A client's inverse_field_id is never taken.
@@ -359,7 +375,10 @@ pub async fn one_way_links_and_deleting_a_side(store: Arc<dyn Store>) {
     let inverse = p.inverse().await;
     let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
     let t1 = p
-        .create(p.tasks, &[("Name", json!("t1")), ("Project", json!([p1.id]))])
+        .create(
+            p.tasks,
+            &[("Name", json!("t1")), ("Project", json!([p1.id]))],
+        )
         .await;
     // Changing the link's options keeps the pairing.
     let changed = p
@@ -377,16 +396,21 @@ pub async fn one_way_links_and_deleting_a_side(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(changed.field_type.inverse_field_id(), Some(inverse.id));
     // Deleting the inverse leaves the link one-way, cells kept.
-    p.fx.pb
-        .delete_field(&p.fx.owner, inverse.id)
-        .await
-        .unwrap();
+    p.fx.pb.delete_field(&p.fx.owner, inverse.id).await.unwrap();
     let link = p.fx.pb.get_field(&p.fx.owner, p.link.id).await.unwrap();
     assert_eq!(link.field_type.inverse_field_id(), None);
-    assert!(link.field_type.options_json().get("inverse_field_id").is_none());
+    assert!(
+        link.field_type
+            .options_json()
+            .get("inverse_field_id")
+            .is_none()
+    );
     assert_eq!(p.cell(p.tasks, t1.id, "Project").await, ids(&[&p1]));
     let t2 = p
-        .create(p.tasks, &[("Name", json!("t2")), ("Project", json!([p1.id]))])
+        .create(
+            p.tasks,
+            &[("Name", json!("t2")), ("Project", json!([p1.id]))],
+        )
         .await;
     assert_eq!(p.cell(p.tasks, t2.id, "Project").await, ids(&[&p1]));
 
@@ -395,21 +419,23 @@ pub async fn one_way_links_and_deleting_a_side(store: Arc<dyn Store>) {
     let inverse = p.inverse().await;
     let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
     let t1 = p
-        .create(p.tasks, &[("Name", json!("t1")), ("Project", json!([p1.id]))])
-        .await;
-    let unpaired = p
-        .fx
-        .pb
-        .update_field(
-            &p.fx.owner,
-            p.link.id,
-            FieldPatch {
-                options: Some(json!({ "linked_table_id": p.projects, "two_way": false })),
-                ..FieldPatch::default()
-            },
+        .create(
+            p.tasks,
+            &[("Name", json!("t1")), ("Project", json!([p1.id]))],
         )
-        .await
-        .unwrap();
+        .await;
+    let unpaired =
+        p.fx.pb
+            .update_field(
+                &p.fx.owner,
+                p.link.id,
+                FieldPatch {
+                    options: Some(json!({ "linked_table_id": p.projects, "two_way": false })),
+                    ..FieldPatch::default()
+                },
+            )
+            .await
+            .unwrap();
     assert_eq!(unpaired.field_type.inverse_field_id(), None);
     let back = p.fx.pb.get_field(&p.fx.owner, inverse.id).await.unwrap();
     assert_eq!(back.field_type.inverse_field_id(), None);
@@ -438,23 +464,22 @@ pub async fn one_way_links_and_deleting_a_side(store: Arc<dyn Store>) {
 
     // A link made with a new table is paired too.
     let p = Pair::new(p.fx.store.clone(), json!({ "two_way": false })).await;
-    let made = p
-        .fx
-        .pb
-        .create_table(
-            &p.fx.owner,
-            p.fx.base.id,
-            NewTable {
-                name: format!("Milestones {}", tag()),
-                fields: vec![
-                    nf("Name", "text", Value::Null),
-                    nf("Project", "link", json!({ "linked_table_id": p.projects })),
-                ],
-                ..NewTable::default()
-            },
-        )
-        .await
-        .unwrap();
+    let made =
+        p.fx.pb
+            .create_table(
+                &p.fx.owner,
+                p.fx.base.id,
+                NewTable {
+                    name: format!("Milestones {}", tag()),
+                    fields: vec![
+                        nf("Name", "text", Value::Null),
+                        nf("Project", "link", json!({ "linked_table_id": p.projects })),
+                    ],
+                    ..NewTable::default()
+                },
+            )
+            .await
+            .unwrap();
     let link = &made.fields[1];
     let inverse_id = link.field_type.inverse_field_id().unwrap();
     let inverse = p.fx.pb.get_field(&p.fx.owner, inverse_id).await.unwrap();
@@ -464,7 +489,10 @@ pub async fn one_way_links_and_deleting_a_side(store: Arc<dyn Store>) {
     assert_eq!(&stored, link);
     let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
     let m1 = p
-        .create(made.table.id, &[("Name", json!("m1")), ("Project", json!([p1.id]))])
+        .create(
+            made.table.id,
+            &[("Name", json!("m1")), ("Project", json!([p1.id]))],
+        )
         .await;
     assert_eq!(p.cell(p.projects, p1.id, &inverse.name).await, ids(&[&m1]));
 }
@@ -474,42 +502,47 @@ pub async fn one_way_links_and_deleting_a_side(store: Arc<dyn Store>) {
 pub async fn single_record_inverse_refuses_a_second_link(store: Arc<dyn Store>) {
     let p = Pair::new(store, json!({})).await;
     let inverse = p.inverse().await;
-    let kept = p
-        .fx
-        .pb
-        .update_field(
-            &p.fx.owner,
-            inverse.id,
-            FieldPatch {
-                options: Some(json!({ "linked_table_id": p.tasks, "allow_multiple": false })),
-                ..FieldPatch::default()
-            },
-        )
-        .await
-        .unwrap();
+    let kept =
+        p.fx.pb
+            .update_field(
+                &p.fx.owner,
+                inverse.id,
+                FieldPatch {
+                    options: Some(json!({ "linked_table_id": p.tasks, "allow_multiple": false })),
+                    ..FieldPatch::default()
+                },
+            )
+            .await
+            .unwrap();
     assert_eq!(kept.field_type.inverse_field_id(), Some(p.link.id));
     let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
     let t1 = p
-        .create(p.tasks, &[("Name", json!("t1")), ("Project", json!([p1.id]))])
-        .await;
-    let e = p
-        .fx
-        .pb
-        .create_record(
-            &p.fx.owner,
+        .create(
             p.tasks,
-            cells(&[("Name", json!("t2")), ("Project", json!([p1.id]))]),
-            WriteOptions::default(),
+            &[("Name", json!("t1")), ("Project", json!([p1.id]))],
         )
-        .await
-        .unwrap_err();
+        .await;
+    let e =
+        p.fx.pb
+            .create_record(
+                &p.fx.owner,
+                p.tasks,
+                cells(&[("Name", json!("t2")), ("Project", json!([p1.id]))]),
+                WriteOptions::default(),
+            )
+            .await
+            .unwrap_err();
     assert_invalid(&e, &inverse.name);
-    let page = p
-        .fx
-        .pb
-        .query_records(&p.fx.owner, p.tasks, crate::facade::QueryInput::default(), FieldKey::Name)
-        .await
-        .unwrap();
+    let page =
+        p.fx.pb
+            .query_records(
+                &p.fx.owner,
+                p.tasks,
+                crate::facade::QueryInput::default(),
+                FieldKey::Name,
+            )
+            .await
+            .unwrap();
     assert_eq!(page.records.len(), 1, "the refused record was not created");
     assert_eq!(p.cell(p.projects, p1.id, &inverse.name).await, ids(&[&t1]));
     let t2 = p.create(p.tasks, &[("Name", json!("t2"))]).await;
@@ -529,12 +562,10 @@ pub async fn concurrent_links_to_one_record_all_land(store: Arc<dyn Store>) {
     let p = Arc::new(Pair::new(store, json!({})).await);
     let inv = p.inverse().await.name;
     let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
-    let tasks: Vec<RecordOut> = futures::future::join_all(
-        (0..8).map(|i| {
-            let p = Arc::clone(&p);
-            async move { p.create(p.tasks, &[("Name", json!(format!("t{i}")))]).await }
-        }),
-    )
+    let tasks: Vec<RecordOut> = futures::future::join_all((0..8).map(|i| {
+        let p = Arc::clone(&p);
+        async move { p.create(p.tasks, &[("Name", json!(format!("t{i}")))]).await }
+    }))
     .await;
     let writes = tasks.iter().map(|t| {
         let p = Arc::clone(&p);
@@ -569,7 +600,10 @@ pub async fn reverse_index_follows_link_writes(store: Arc<dyn Store>) {
     let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
     let p2 = p.create(p.projects, &[("Name", json!("p2"))]).await;
     let t1 = p
-        .create(p.tasks, &[("Name", json!("t1")), ("Project", json!([p1.id]))])
+        .create(
+            p.tasks,
+            &[("Name", json!("t1")), ("Project", json!([p1.id]))],
+        )
         .await;
     let t2 = p
         .create(
@@ -637,19 +671,18 @@ pub async fn reverse_index_follows_link_writes(store: Arc<dyn Store>) {
     // A retype to text leaves nothing indexed; back to a link, all again.
     for ty in ["long_text", "link"] {
         let options = (ty == "link").then(|| json!({ "linked_table_id": p.projects }));
-        let e = p
-            .fx
-            .pb
-            .update_field(
-                &p.fx.owner,
-                p.link.id,
-                FieldPatch {
-                    field_type: Some(ty.into()),
-                    options,
-                    ..FieldPatch::default()
-                },
-            )
-            .await;
+        let e =
+            p.fx.pb
+                .update_field(
+                    &p.fx.owner,
+                    p.link.id,
+                    FieldPatch {
+                        field_type: Some(ty.into()),
+                        options,
+                        ..FieldPatch::default()
+                    },
+                )
+                .await;
         if ty == "link" {
             // Text holding ids does not convert back to links.
             assert!(e.is_err(), "{e:?}");

@@ -114,12 +114,9 @@ pub fn airtable_type(field: &Field, inverse_of: Option<&str>) -> (&'static str, 
                 "isReversed": false,
                 "prefersSingleRecordLink": !allow_multiple,
             });
-            let inverse = inverse_of.map(str::to_owned).or_else(|| {
-                field
-                    .field_type
-                    .inverse_field_id()
-                    .map(|id| id.to_string())
-            });
+            let inverse = inverse_of
+                .map(str::to_owned)
+                .or_else(|| field.field_type.inverse_field_id().map(|id| id.to_string()));
             if let (Some(inverse), Value::Object(m)) = (inverse, &mut options) {
                 m.insert("inverseLinkFieldId".into(), Value::String(inverse));
             }

@@ -178,8 +178,7 @@ impl KindInfo for Link {
 
 impl Kind for Link {
     fn options_json(&self) -> Value {
-        let mut out =
-            json!({ "linked_table_id": self.linked_table_id, "allow_multiple": self.allow_multiple });
+        let mut out = json!({ "linked_table_id": self.linked_table_id, "allow_multiple": self.allow_multiple });
         if let (Some(id), Value::Object(m)) = (self.inverse_field_id, &mut out) {
             m.insert("inverse_field_id".into(), json!(id));
         }
