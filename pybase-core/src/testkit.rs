@@ -80,6 +80,7 @@ macro_rules! conformance_tests {
             links::single_record_inverse_refuses_a_second_link,
             links::concurrent_links_to_one_record_all_land,
             links::reverse_index_follows_link_writes,
+            links::concurrent_writes_on_both_sides_stay_mirrored,
             limits::cells_and_choices_are_bounded,
             limits::fields_and_options_are_bounded,
             limits::indexed_fields_are_capped,

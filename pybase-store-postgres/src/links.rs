@@ -47,6 +47,23 @@ pub(crate) async fn pairs(conn: &mut PgConnection, table: TableId) -> StoreResul
         .collect()
 }
 
+/// Serialises the writes of `table`'s base that keep pairs in step, until
+/// the transaction ends. Such a write locks rows of two tables (the written
+/// records, then the linked ones), so two of them going opposite ways
+/// through a pair would deadlock; taken before any record row is locked,
+/// this lock orders them instead. Writes that touch no pair never take it.
+pub(crate) async fn lock_base(conn: &mut PgConnection, table: TableId) -> StoreResult<()> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('pybase-links:' || base_id, 0)) \
+         FROM tables WHERE id = $1",
+    )
+    .bind(table.as_str())
+    .execute(&mut *conn)
+    .await
+    .db()?;
+    Ok(())
+}
+
 /// The pairs whose cells `patches` may change.
 pub(crate) fn touched<'a>(pairs: &'a [LinkPair], patches: &[RecordPatch]) -> Vec<&'a LinkPair> {
     pairs

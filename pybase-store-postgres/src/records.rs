@@ -295,6 +295,9 @@ impl RecordsStore for PgStore {
             false,
         ) {
             let pairs = links::pairs(&mut tx, table).await?;
+            if !pairs.is_empty() {
+                links::lock_base(&mut tx, table).await?;
+            }
             let pairs: Vec<&_> = pairs.iter().collect();
             links::sync(&mut tx, &pairs, &HashMap::new(), &created).await?;
         }
@@ -393,6 +396,9 @@ impl RecordsStore for PgStore {
             Vec::new()
         };
         let touched = links::touched(&pairs, patches);
+        if !touched.is_empty() {
+            links::lock_base(&mut tx, table).await?;
+        }
         let ids: Vec<RecordId> = patches.iter().map(|p| p.id).collect();
         let before = links::before(&mut tx, table, &touched, &ids).await?;
         let distinct: HashSet<RecordId> = patches.iter().map(|p| p.id).collect();
@@ -443,6 +449,9 @@ impl RecordsStore for PgStore {
                 Err(e) => return Err(e),
             };
             let touched = links::touched(&pairs, std::slice::from_ref(patch));
+            if !touched.is_empty() {
+                links::lock_base(&mut tx, table).await?;
+            }
             let before = links::before(&mut tx, table, &touched, &[patch.id]).await?;
             let written = match apply_patch_guarded(&mut tx, table, patch, guard, at, by).await {
                 Err(StoreError::NotFound {
@@ -487,6 +496,9 @@ impl RecordsStore for PgStore {
                 .db()?;
         let mut last = next.ok_or_else(|| StoreError::not_found("table", table))?;
         let pairs = links::pairs(&mut tx, table).await?;
+        if !pairs.is_empty() {
+            links::lock_base(&mut tx, table).await?;
+        }
         let touched: Vec<&_> = pairs.iter().collect();
         let mut out = Vec::with_capacity(records.len());
         for input in records {

@@ -426,7 +426,16 @@ impl RecordsStore for SqliteStore {
             patches.iter().map(|p| (p.id, Change::of(p))).collect();
         let at = fmt_time(&at);
         let single = changes.len() == 1;
-        let patches = patches.to_vec();
+        // What each patch writes (cell names only), for the link fields.
+        let patches: Vec<RecordPatch> = patches
+            .iter()
+            .map(|p| RecordPatch {
+                id: p.id,
+                set: p.set.keys().map(|k| (k.clone(), Value::Null)).collect(),
+                unset: p.unset.clone(),
+                replace: p.replace,
+            })
+            .collect();
         let work = move |tx: &Connection| {
             let by = by.as_ref().map(UserId::as_str);
             let fields = links::link_fields(tx, table)?;

@@ -696,3 +696,67 @@ pub async fn reverse_index_follows_link_writes(store: Arc<dyn Store>) {
         assert_eq!(got, vec![]);
     }
 }
+
+/// Writers on both sides of a pair at once (tasks moving between projects,
+/// projects' inverse cells rewritten): every write succeeds and afterwards
+/// each side mirrors the other exactly.
+pub async fn concurrent_writes_on_both_sides_stay_mirrored(store: Arc<dyn Store>) {
+    let p = Arc::new(Pair::new(store, json!({})).await);
+    let inv = p.inverse().await.name;
+    let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
+    let p2 = p.create(p.projects, &[("Name", json!("p2"))]).await;
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        tasks.push(
+            p.create(
+                p.tasks,
+                &[
+                    ("Name", json!(format!("t{i}"))),
+                    ("Project", json!([p1.id])),
+                ],
+            )
+            .await,
+        );
+    }
+    let task_ids: Vec<RecordId> = tasks.iter().map(|t| t.id).collect();
+    let mut writes = Vec::new();
+    for round in 0..3 {
+        for (i, t) in task_ids.iter().enumerate() {
+            let p = Arc::clone(&p);
+            let (t, to) = (*t, if (i + round) % 2 == 0 { p2.id } else { p1.id });
+            writes.push(tokio::spawn(async move {
+                p.update(p.tasks, t, &[("Project", json!([to]))]).await
+            }));
+        }
+        for (k, project) in [p1.id, p2.id].into_iter().enumerate() {
+            let p = Arc::clone(&p);
+            let inv = inv.clone();
+            let some: Vec<RecordId> = task_ids
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| (i + k + round) % 3 == 0)
+                .map(|(_, t)| *t)
+                .collect();
+            writes.push(tokio::spawn(async move {
+                p.update(p.projects, project, &[(&inv, json!(some))]).await
+            }));
+        }
+    }
+    for w in writes {
+        w.await.unwrap().unwrap();
+    }
+    for t in &task_ids {
+        let linked = p.cell(p.tasks, *t, "Project").await;
+        for project in [p1.id, p2.id] {
+            let back = p.cell(p.projects, project, &inv).await;
+            let holds = |cell: &Value, id: RecordId| {
+                cell.as_array().is_some_and(|a| a.contains(&json!(id)))
+            };
+            assert_eq!(
+                holds(&linked, project),
+                holds(&back, *t),
+                "task {t} and project {project} disagree: {linked} vs {back}"
+            );
+        }
+    }
+}
