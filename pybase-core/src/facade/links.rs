@@ -63,6 +63,17 @@ impl Pybase {
         table: &TableScope,
         field: &mut Field,
     ) -> Result<Option<Field>> {
+        self.inverse_beside(table, field, &[]).await
+    }
+
+    /// [`Self::inverse_for`], with `pending` inverses (not stored yet) taken
+    /// into account for names, positions and the field limit.
+    async fn inverse_beside(
+        &self,
+        table: &TableScope,
+        field: &mut Field,
+        pending: &[Field],
+    ) -> Result<Option<Field>> {
         let Some(link) = link_mut(&mut field.field_type) else {
             return Ok(None);
         };
@@ -72,7 +83,8 @@ impl Pybase {
         if !two_way || linked == table.id() {
             return Ok(None);
         }
-        let siblings = self.store.list_fields(linked).await?;
+        let mut siblings = self.store.list_fields(linked).await?;
+        siblings.extend(pending.iter().filter(|f| f.table_id == linked).cloned());
         self.limits
             .check_field_count("linked table fields", siblings.len() + 1)?;
         let id = FieldId::new();
@@ -93,20 +105,36 @@ impl Pybase {
         }))
     }
 
-    /// Pairs the link fields of a table just created with new inverse
-    /// fields in their linked tables (each inverse is created first, then
-    /// the link is saved naming it; a failure removes that inverse again).
-    pub(crate) async fn pair_new_table_links(
+    /// The inverses of the link fields of a table about to be created
+    /// (validated before anything is stored); each link names its inverse.
+    pub(crate) async fn plan_inverses(
         &self,
         table: &TableScope,
         fields: &mut [Field],
-    ) -> Result<()> {
+    ) -> Result<Vec<Field>> {
+        let mut planned: Vec<Field> = Vec::new();
         for field in fields.iter_mut() {
-            let Some(inverse) = self.inverse_for(table, field).await? else {
+            if let Some(inverse) = self.inverse_beside(table, field, &planned).await? {
+                planned.push(inverse);
+            }
+        }
+        Ok(planned)
+    }
+
+    /// Stores the planned inverses of a table just created and saves its
+    /// links naming them (each inverse first; a failure to save its link
+    /// removes that inverse again).
+    pub(crate) async fn store_inverses(&self, fields: &[Field], inverses: &[Field]) -> Result<()> {
+        for inverse in inverses {
+            let Some(link) = inverse
+                .field_type
+                .inverse_field_id()
+                .and_then(|id| fields.iter().find(|f| f.id == id))
+            else {
                 continue;
             };
-            self.store.create_field(&inverse).await?;
-            if let Err(e) = self.store.update_field(field).await {
+            self.store.create_field(inverse).await?;
+            if let Err(e) = self.store.update_field(link).await {
                 let _ = self.store.delete_field(inverse.id).await;
                 return Err(e.into());
             }

@@ -177,14 +177,14 @@ impl Pybase {
             None => &fields[0],
         };
         let primary_id = primary.id;
+        // Two-way links: their inverses are planned (and checked) first,
+        // the links stored one-way with the table, then paired.
+        let inverses = self.plan_inverses(&scope, &mut fields).await?;
         let mut table = scope.into_table();
         table.primary_field_id = Some(primary_id);
-        // Links are created one-way, then paired once the table exists.
         let one_way: Vec<Field> = fields.iter().map(super::links::one_way).collect();
         self.store.create_table(&table, &one_way).await?;
-        let scope = base.new_table(table);
-        self.pair_new_table_links(&scope, &mut fields).await?;
-        let table = scope.into_table();
+        self.store_inverses(&fields, &inverses).await?;
         Ok(TableSchema {
             table,
             fields,

@@ -474,6 +474,11 @@ pub async fn one_way_links_and_deleting_a_side(store: Arc<dyn Store>) {
                     fields: vec![
                         nf("Name", "text", Value::Null),
                         nf("Project", "link", json!({ "linked_table_id": p.projects })),
+                        nf(
+                            "Reviewed in",
+                            "link",
+                            json!({ "linked_table_id": p.projects }),
+                        ),
                     ],
                     ..NewTable::default()
                 },
@@ -487,6 +492,10 @@ pub async fn one_way_links_and_deleting_a_side(store: Arc<dyn Store>) {
     assert_eq!(inverse.field_type.inverse_field_id(), Some(link.id));
     let stored = p.fx.pb.get_field(&p.fx.owner, link.id).await.unwrap();
     assert_eq!(&stored, link);
+    // Two links to one table: the second inverse gets the next free name.
+    let second = made.fields[2].field_type.inverse_field_id().unwrap();
+    let second = p.fx.pb.get_field(&p.fx.owner, second).await.unwrap();
+    assert_eq!(second.name, format!("{} 2", made.table.name));
     let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
     let m1 = p
         .create(
