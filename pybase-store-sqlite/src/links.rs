@@ -215,7 +215,15 @@ pub(crate) fn sync(
         let mut unset = conn.prepare_cached(&format!(
             "UPDATE {rel} SET data = jsonb_remove(data, ?2) WHERE id = ?1"
         ))?;
-        let mut changed = Vec::new();
+        // The partner's index rows change by the edit only (a long inverse
+        // cell is not re-indexed whole).
+        let mut unindex = conn.prepare_cached(
+            "DELETE FROM record_links WHERE field_id = ?1 AND target_id = ?2 AND source_id = ?3",
+        )?;
+        let mut index = conn.prepare_cached(
+            "INSERT OR IGNORE INTO record_links (field_id, target_id, source_id) \
+             VALUES (?1, ?2, ?3)",
+        )?;
         for edit in inverse_edits(&changes) {
             let target = edit.target.as_str();
             // A linked record that is gone entirely (never a live link:
@@ -235,9 +243,14 @@ pub(crate) fn sync(
                 Some(v) => set.execute(params![target, path, v.to_string()])?,
                 None => unset.execute(params![target, path])?,
             };
-            changed.push(edit.target);
+            let partner = pair.partner.as_str();
+            for gone in &edit.remove {
+                unindex.execute(params![partner, gone.as_str(), target])?;
+            }
+            for added in &edit.add {
+                index.execute(params![partner, added.as_str(), target])?;
+            }
         }
-        reindex(conn, pair.partner_table, pair.partner, &changed)?;
     }
     Ok(())
 }
