@@ -14,6 +14,7 @@ mod authz;
 mod auto_index;
 mod formula;
 mod inputs;
+mod links;
 mod records;
 mod render;
 mod schema;

@@ -147,10 +147,7 @@ mod tests {
             cell_items: 3,
             ..Limits::default()
         };
-        let link = FieldType::Link(Link {
-            linked_table_id: TableId::new(),
-            allow_multiple: true,
-        });
+        let link = FieldType::Link(Link::to(TableId::new(), true));
         let multi = FieldType::MultiSelect(MultiSelect { choices: vec![] });
         assert!(l.check_cell(&link, &json!(["a", "b", "c"])).is_ok());
         let e = l

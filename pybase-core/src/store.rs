@@ -11,10 +11,15 @@
 //! - Soft-deleted records are invisible unless an operation says otherwise.
 //! - Deleting a workspace removes its bases; a base its tables; a table its
 //!   fields, views, records and attachment rows.
+//! - Two-way links ([`links`]): a record write that changes the cells of a
+//!   link field with an `inverse_field_id` changes the partner cells of the
+//!   linked records in the same transaction; saving or deleting a field
+//!   clears `inverse_field_id` on any partner it no longer points back to.
 
 mod auth;
 mod fields_cache;
 mod health;
+pub mod links;
 mod records;
 mod schema;
 mod workspaces;

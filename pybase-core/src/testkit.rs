@@ -23,6 +23,7 @@ pub mod auth_attacks;
 pub mod fixture;
 pub mod formula;
 pub mod limits;
+pub mod links;
 pub mod minimal;
 pub mod query;
 pub mod records;
@@ -73,6 +74,13 @@ macro_rules! conformance_tests {
             formula::formula_record_ids_are_read_by_id,
             formula::formula_links_read_primary_values,
             formula::formula_errors_budget_and_check,
+            links::two_way_links_stay_in_step,
+            links::soft_deleted_links_hide_and_come_back,
+            links::one_way_links_and_deleting_a_side,
+            links::single_record_inverse_refuses_a_second_link,
+            links::concurrent_links_to_one_record_all_land,
+            links::reverse_index_follows_link_writes,
+            links::concurrent_writes_on_both_sides_stay_mirrored,
             limits::cells_and_choices_are_bounded,
             limits::fields_and_options_are_bounded,
             limits::indexed_fields_are_capped,

@@ -22,6 +22,7 @@
 mod auth;
 mod error;
 mod layout;
+mod links;
 mod nul;
 mod query;
 mod records;

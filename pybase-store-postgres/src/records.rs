@@ -18,6 +18,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 use crate::PgStore;
 use crate::error::ResultExt;
 use crate::layout::{on, record_columns, rel};
+use crate::links;
 use crate::nul::{decode_value, encode_value, encoded};
 use crate::query::Compiler;
 use crate::rows::{self, ATTACHMENT_COLUMNS};
@@ -285,6 +286,21 @@ impl RecordsStore for PgStore {
             return Ok(Vec::new());
         }
         let created = insert_records(&mut tx, table, records, first).await?;
+        let cached = self.fields.cached(table);
+        if links::may_touch_pairs(
+            cached.as_ref().map(|c| &*c.fields),
+            records
+                .iter()
+                .flat_map(|r| r.cells.keys().map(String::as_str)),
+            false,
+        ) {
+            let pairs = links::pairs(&mut tx, table).await?;
+            if !pairs.is_empty() {
+                links::lock_base(&mut tx, table).await?;
+            }
+            let pairs: Vec<&_> = pairs.iter().collect();
+            links::sync(&mut tx, &pairs, &HashMap::new(), &created).await?;
+        }
         tx.commit().await.db()?;
         Ok(created)
     }
@@ -351,7 +367,20 @@ impl RecordsStore for PgStore {
         if patches.is_empty() {
             return Ok(Vec::new());
         }
-        if let [patch] = patches {
+        let cached = self.fields.cached(table);
+        let linked = patches.iter().any(|p| {
+            links::may_touch_pairs(
+                cached.as_ref().map(|c| &*c.fields),
+                p.set
+                    .keys()
+                    .map(String::as_str)
+                    .chain(p.unset.iter().map(FieldId::as_str)),
+                p.replace,
+            )
+        });
+        if let [patch] = patches
+            && !linked
+        {
             // One UPDATE statement is atomic on its own: no BEGIN/COMMIT
             // round trips (and no locking SELECT) for the common single edit.
             let mut conn = self.pool.acquire().await.db()?;
@@ -361,6 +390,17 @@ impl RecordsStore for PgStore {
             return Ok(vec![record]);
         }
         let mut tx = self.pool.begin().await.db()?;
+        let pairs = if linked {
+            links::pairs(&mut tx, table).await?
+        } else {
+            Vec::new()
+        };
+        let touched = links::touched(&pairs, patches);
+        if !touched.is_empty() {
+            links::lock_base(&mut tx, table).await?;
+        }
+        let ids: Vec<RecordId> = patches.iter().map(|p| p.id).collect();
+        let before = links::before(&mut tx, table, &touched, &ids).await?;
         let distinct: HashSet<RecordId> = patches.iter().map(|p| p.id).collect();
         let updated = if distinct.len() == patches.len() {
             apply_patches(&mut tx, table, patches, at, by).await?
@@ -375,6 +415,7 @@ impl RecordsStore for PgStore {
             }
             out
         };
+        links::sync(&mut tx, &touched, &before, &updated).await?;
         tx.commit().await.db()?;
         Ok(updated)
     }
@@ -391,6 +432,39 @@ impl RecordsStore for PgStore {
         at: Timestamp,
         by: Option<UserId>,
     ) -> StoreResult<Option<Record>> {
+        if links::may_touch_pairs(
+            Some(&*guard.fields.fields),
+            patch
+                .set
+                .keys()
+                .map(String::as_str)
+                .chain(patch.unset.iter().map(FieldId::as_str)),
+            patch.replace,
+        ) {
+            // A paired link changes: the partner cells in the same transaction.
+            let mut tx = self.pool.begin().await.db()?;
+            let pairs = match links::pairs(&mut tx, table).await {
+                Ok(p) => p,
+                Err(StoreError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let touched = links::touched(&pairs, std::slice::from_ref(patch));
+            if !touched.is_empty() {
+                links::lock_base(&mut tx, table).await?;
+            }
+            let before = links::before(&mut tx, table, &touched, &[patch.id]).await?;
+            let written = match apply_patch_guarded(&mut tx, table, patch, guard, at, by).await {
+                Err(StoreError::NotFound {
+                    entity: "table", ..
+                }) => return Ok(None),
+                other => other?,
+            };
+            if let Some(record) = &written {
+                links::sync(&mut tx, &touched, &before, std::slice::from_ref(record)).await?;
+            }
+            tx.commit().await.db()?;
+            return Ok(written);
+        }
         // One statement checks and writes; like `update_records` for one
         // patch, it needs no BEGIN/COMMIT.
         let mut conn = self.pool.acquire().await.db()?;
@@ -421,6 +495,11 @@ impl RecordsStore for PgStore {
                 .await
                 .db()?;
         let mut last = next.ok_or_else(|| StoreError::not_found("table", table))?;
+        let pairs = links::pairs(&mut tx, table).await?;
+        if !pairs.is_empty() {
+            links::lock_base(&mut tx, table).await?;
+        }
+        let touched: Vec<&_> = pairs.iter().collect();
         let mut out = Vec::with_capacity(records.len());
         for input in records {
             match find_merge_target(&mut tx, table, merge_on, &input.cells).await? {
@@ -431,9 +510,11 @@ impl RecordsStore for PgStore {
                         unset: Vec::new(),
                         replace: false,
                     };
+                    let before = links::before(&mut tx, table, &touched, &[id]).await?;
                     let record = apply_patch(&mut tx, table, &patch, at, by)
                         .await?
                         .ok_or_else(|| StoreError::not_found("record", id))?;
+                    links::sync(&mut tx, &touched, &before, std::slice::from_ref(&record)).await?;
                     out.push(UpsertOutcome {
                         record,
                         created: false,
@@ -446,6 +527,13 @@ impl RecordsStore for PgStore {
                     let record = created
                         .pop()
                         .ok_or_else(|| StoreError::not_found("record", input.id))?;
+                    links::sync(
+                        &mut tx,
+                        &touched,
+                        &HashMap::new(),
+                        std::slice::from_ref(&record),
+                    )
+                    .await?;
                     out.push(UpsertOutcome {
                         record,
                         created: true,
@@ -561,6 +649,37 @@ impl RecordsStore for PgStore {
             })
             .collect::<Result<_, sqlx::Error>>()
             .db()
+    }
+
+    async fn records_linking_to(
+        &self,
+        table: TableId,
+        field: FieldId,
+        targets: &[RecordId],
+    ) -> StoreResult<Vec<(RecordId, RecordId)>> {
+        let targets: Vec<&str> = targets.iter().map(RecordId::as_str).collect();
+        // One containment probe of the GIN index per target.
+        let rows: Vec<(String, String)> = sqlx::query_as(on(
+            table,
+            "SELECT t.id, r.id FROM UNNEST($2::text[]) AS t(id) \
+             JOIN LATERAL (SELECT id FROM {records} \
+             WHERE data @> jsonb_build_object($1::text, jsonb_build_array(t.id))) r ON true \
+             ORDER BY t.id COLLATE \"C\", r.id",
+        )?)
+        .bind(field.as_str())
+        .bind(&targets)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (target, source) in rows {
+            let parse = |s: &str| {
+                RecordId::parse(s).map_err(|e| StoreError::backend(crate::error::BACKEND, e))
+            };
+            out.push((parse(&target)?, parse(&source)?));
+        }
+        out.dedup();
+        Ok(out)
     }
 
     async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()> {

@@ -283,6 +283,7 @@ async fn save_field(conn: &mut PgConnection, field: &Field) -> StoreResult<Table
     .await
     .db()?;
     let table = table.ok_or_else(|| StoreError::not_found("field", field.id))?;
+    crate::links::unpair(conn, field.id, field.field_type.inverse_field_id()).await?;
     TableId::parse(&table).map_err(|e| StoreError::backend(crate::error::BACKEND, e))
 }
 
@@ -459,6 +460,32 @@ impl SchemaStore for PgStore {
         Ok(())
     }
 
+    async fn create_field_pair(&self, field: &Field, inverse: &Field) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.db()?;
+        // Both tables' DDL locks, in id order (as every pair takes them).
+        let (first, second) = if field.table_id <= inverse.table_id {
+            (field, inverse)
+        } else {
+            (inverse, field)
+        };
+        lock_table_ddl(&mut tx, first.table_id).await?;
+        if second.table_id != first.table_id {
+            lock_table_ddl(&mut tx, second.table_id).await?;
+        }
+        let mut built = Vec::new();
+        for f in [field, inverse] {
+            insert_field(&mut tx, f).await?;
+            if sync_index(&mut tx, f.table_id, f).await? {
+                built.push(f.table_id);
+            }
+        }
+        tx.commit().await.db()?;
+        for table in built {
+            layout::analyze_later(&self.pool, table);
+        }
+        Ok(())
+    }
+
     async fn get_field(&self, id: FieldId) -> StoreResult<Field> {
         let row = sqlx::query(cols(FIELD_COLUMNS, "SELECT {} FROM fields WHERE id = $1"))
             .bind(id.as_str())
@@ -595,6 +622,7 @@ impl SchemaStore for PgStore {
         if deleted.rows_affected() == 0 {
             return Err(StoreError::not_found("field", id));
         }
+        crate::links::unpair(&mut tx, id, None).await?;
         sqlx::query(layout::on(
             table,
             "UPDATE {records} SET data = data - $1 WHERE data ? $1",

@@ -20,6 +20,7 @@
 mod auth;
 mod error;
 mod layout;
+mod links;
 mod migrate;
 mod records;
 mod rows;

@@ -36,6 +36,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // 0004: one records table per user table (crate::layout).
     Migration::Rust(crate::layout::split_shared_records),
     Migration::Sql(include_str!("../migrations/0005_index_origin.sql")),
+    // 0006: the reverse index of link cells (crate::links).
+    Migration::Rust(crate::links::create_reverse_index),
 ];
 
 /// The schema version of a database (`PRAGMA user_version`).

@@ -1,7 +1,7 @@
 //! [`RecordsStore`]: records (JSONB cells, merges inside SQLite, keyset
 //! pages) and attachment metadata.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use async_trait::async_trait;
@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::SqliteStore;
 use crate::error::{Error, Result};
 use crate::layout::{cell_path, record_columns, rel};
+use crate::links;
 use crate::rows::{fmt_time, id, id_list, opt_id, record, time};
 use crate::schema::{indexed_fields, table_access_in};
 use crate::sql::Sql;
@@ -339,10 +340,23 @@ impl RecordsStore for SqliteStore {
             .collect::<Result<Vec<_>>>()
             .map_err(StoreError::from)?;
         let single = inserts.len() == 1;
+        let cells: Vec<(RecordId, Cells)> =
+            records.iter().map(|r| (r.id, r.cells.clone())).collect();
         let work = move |tx: &Connection| {
             let first = take_autonumbers(tx, table.as_str(), inserts.len())?;
             for (r, n) in inserts.iter().zip(first..) {
                 insert_new(tx, table.as_str(), r, n)?;
+            }
+            let fields = links::link_fields(tx, table)?;
+            if !fields.is_empty() {
+                let after: Vec<Record> = cells
+                    .iter()
+                    .map(|(id, c)| links::created(table, *id, c))
+                    .collect();
+                let ids: Vec<RecordId> = cells.iter().map(|(id, _)| *id).collect();
+                let all: Vec<&_> = fields.iter().collect();
+                links::reindex_written(tx, table, &all, &ids)?;
+                links::sync(tx, &links::pairs(&fields), &HashMap::new(), &after)?;
             }
             Ok(first)
         };
@@ -438,16 +452,33 @@ impl RecordsStore for SqliteStore {
             patches.iter().map(|p| (p.id, Change::of(p))).collect();
         let at = fmt_time(&at);
         let single = changes.len() == 1;
+        // What each patch writes (cell names only), for the link fields.
+        let patches: Vec<RecordPatch> = patches
+            .iter()
+            .map(|p| RecordPatch {
+                id: p.id,
+                set: p.set.keys().map(|k| (k.clone(), Value::Null)).collect(),
+                unset: p.unset.clone(),
+                replace: p.replace,
+            })
+            .collect();
         let work = move |tx: &Connection| {
             let by = by.as_ref().map(UserId::as_str);
-            changes
+            let fields = links::link_fields(tx, table)?;
+            let touched = links::touched(&fields, &patches);
+            let ids: Vec<RecordId> = changes.iter().map(|(id, _)| *id).collect();
+            let before = links::before(tx, table, &touched, &ids)?;
+            let out: Vec<Record> = changes
                 .iter()
                 .map(|(id, change)| {
                     change
                         .apply(tx, table.as_str(), id.as_str(), &at, by)?
                         .ok_or_else(|| Error::not_found("record", id))
                 })
-                .collect()
+                .collect::<Result<_>>()?;
+            links::reindex_written(tx, table, &links::written(&fields, &patches), &ids)?;
+            links::sync(tx, &touched, &before, &out)?;
+            Ok(out)
         };
         if single {
             self.write_small(work).await
@@ -472,6 +503,7 @@ impl RecordsStore for SqliteStore {
         // then writes: no read transaction before it.
         let change = Change::of(patch);
         let id = patch.id;
+        let patch = patch.clone();
         let at = fmt_time(&at);
         let user = guard.user;
         let roles = guard.roles.clone();
@@ -493,7 +525,16 @@ impl RecordsStore for SqliteStore {
                 return Ok(None);
             }
             let by = by.as_ref().map(UserId::as_str);
-            change.apply(tx, table.as_str(), id.as_str(), &at, by)
+            let fields = links::link_fields(tx, table)?;
+            let patches = std::slice::from_ref(&patch);
+            let touched = links::touched(&fields, patches);
+            let before = links::before(tx, table, &touched, &[id])?;
+            let written = change.apply(tx, table.as_str(), id.as_str(), &at, by)?;
+            if let Some(record) = &written {
+                links::reindex_written(tx, table, &links::written(&fields, patches), &[id])?;
+                links::sync(tx, &touched, &before, std::slice::from_ref(record))?;
+            }
+            Ok(written)
         })
         .await
     }
@@ -523,6 +564,9 @@ impl RecordsStore for SqliteStore {
             let by = by.as_ref().map(UserId::as_str);
             require_table(tx, table.as_str())?;
             let indexed = indexed_fields(tx, table.as_str())?;
+            let fields = links::link_fields(tx, table)?;
+            let all: Vec<&_> = fields.iter().collect();
+            let touched = links::pairs(&fields);
             let mut out = Vec::with_capacity(work.len());
             for (cells, change, new) in &work {
                 let (text, params) = match_sql(table, &merge_on, cells, indexed.clone())?;
@@ -533,15 +577,24 @@ impl RecordsStore for SqliteStore {
                 match matches.as_slice() {
                     [] => {
                         let n = take_autonumbers(tx, table.as_str(), 1)?;
+                        let record = insert(tx, table.as_str(), new, n)?;
+                        links::reindex_written(tx, table, &all, &[record.id])?;
+                        links::sync(tx, &touched, &HashMap::new(), std::slice::from_ref(&record))?;
                         out.push(UpsertOutcome {
-                            record: insert(tx, table.as_str(), new, n)?,
+                            record,
                             created: true,
                         });
                     }
                     [existing] => {
+                        let existing_id: RecordId = existing
+                            .parse()
+                            .map_err(|e| Error::corrupt("record id", format!("{e}")))?;
+                        let before = links::before(tx, table, &touched, &[existing_id])?;
                         let record = change
                             .apply(tx, table.as_str(), existing, &at, by)?
                             .ok_or_else(|| Error::not_found("record", existing))?;
+                        links::reindex_written(tx, table, &all, &[existing_id])?;
+                        links::sync(tx, &touched, &before, std::slice::from_ref(&record))?;
                         out.push(UpsertOutcome {
                             record,
                             created: false,
@@ -647,6 +700,27 @@ impl RecordsStore for SqliteStore {
             ))?;
             let rows =
                 stmt.query_map(params![path], |r| Ok((id(r, 0)?, crate::rows::json(r, 1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn records_linking_to(
+        &self,
+        _table: TableId,
+        field: FieldId,
+        targets: &[RecordId],
+    ) -> StoreResult<Vec<(RecordId, RecordId)>> {
+        let list = id_list(targets);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT target_id, source_id FROM record_links WHERE field_id = ?1 \
+                 AND target_id IN (SELECT value FROM json_each(?2)) \
+                 ORDER BY target_id, source_id",
+            )?;
+            let rows = stmt.query_map(params![field.as_str(), list], |r| {
+                Ok((id(r, 0)?, id(r, 1)?))
+            })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await

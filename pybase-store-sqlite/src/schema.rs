@@ -244,6 +244,7 @@ fn save_field(conn: &Connection, f: &Field) -> Result<()> {
     if n == 0 {
         return Err(Error::not_found("field", f.id));
     }
+    crate::links::unpair(conn, f.id, f.field_type.inverse_field_id())?;
     sync_cell_index(conn, f)
 }
 
@@ -441,6 +442,23 @@ impl SchemaStore for SqliteStore {
         .await
     }
 
+    async fn create_field_pair(&self, field: &Field, inverse: &Field) -> StoreResult<()> {
+        let pair = [field.clone(), inverse.clone()];
+        self.write(move |tx| {
+            for f in &pair {
+                require(
+                    tx,
+                    "SELECT 1 FROM tables WHERE id = ?1",
+                    "table",
+                    f.table_id.as_str(),
+                )?;
+                insert_field(tx, f)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn get_field(&self, id: FieldId) -> StoreResult<Field> {
         self.read_small(move |conn| {
             conn.prepare_cached(&format!("SELECT {FIELD_COLUMNS} FROM fields WHERE id = ?1"))?
@@ -525,6 +543,8 @@ impl SchemaStore for SqliteStore {
                     None => unset.execute(params![record.as_str(), path])?,
                 };
             }
+            let is_link = matches!(f.field_type, FieldType::Link(_));
+            crate::links::reindex_field(tx, f.table_id, f.id, is_link)?;
             Ok(())
         })
         .await
@@ -537,6 +557,7 @@ impl SchemaStore for SqliteStore {
                 .query_row([id.as_str()], |r| crate::rows::id(r, 0))
                 .optional()?
                 .ok_or_else(|| Error::not_found("field", id))?;
+            crate::links::unpair(tx, id, None)?;
             layout::drop_cell_index(tx, id)?;
             tx.prepare_cached(&format!(
                 "UPDATE {} SET data = jsonb_remove(data, ?1) WHERE json_type(data, ?1) IS NOT NULL",

@@ -276,12 +276,23 @@ impl Pybase {
                 .map(|a| (a.id, a))
                 .collect()
         };
+        let mut gone = HashSet::new();
+        for (linked, ids) in Renderer::linked_ids(fields, records) {
+            let live: HashSet<RecordId> = self
+                .store
+                .live_record_ids(linked, &ids)
+                .await?
+                .into_iter()
+                .collect();
+            gone.extend(ids.into_iter().filter(|id| !live.contains(id)));
+        }
         Ok(Renderer {
             fields,
             key,
             only: None,
             attachments,
             attachment_url: self.attachment_url(),
+            gone,
         })
     }
 

@@ -1,6 +1,6 @@
 //! Output shapes of the facade, serialised as the API's JSON.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::ser::SerializeStruct;
@@ -8,7 +8,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
 use crate::fields::{MetaColumn, Reference, RenderContext};
-use crate::ids::{AttachmentId, RecordId, UserId};
+use crate::ids::{AttachmentId, RecordId, TableId, UserId};
 use crate::model::{Attachment, Field, Record, Table, Timestamp, View};
 use crate::query::eval::TIME_FORMAT;
 
@@ -241,6 +241,9 @@ pub(crate) struct Renderer<'a> {
     pub(crate) attachments: HashMap<AttachmentId, Attachment>,
     /// The URL of an attachment's bytes, if the program serves them.
     pub(crate) attachment_url: Option<&'a AttachmentUrl>,
+    /// Linked records of the page that are soft-deleted (left out of link
+    /// cells).
+    pub(crate) gone: HashSet<RecordId>,
 }
 
 impl Renderer<'_> {
@@ -267,6 +270,38 @@ impl Renderer<'_> {
         out
     }
 
+    /// The record ids that `records`' link cells hold, by linked table.
+    pub(crate) fn linked_ids(
+        fields: &[Field],
+        records: &[Record],
+    ) -> Vec<(TableId, Vec<RecordId>)> {
+        let mut out: Vec<(TableId, Vec<RecordId>)> = Vec::new();
+        for f in fields {
+            let Some(Reference::Records(table)) = f.field_type.references() else {
+                continue;
+            };
+            let mut ids: Vec<RecordId> = records
+                .iter()
+                .filter_map(|r| r.cells.get(f.id.as_str()).and_then(Value::as_array))
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter_map(|s| RecordId::parse(s).ok())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            match out.iter_mut().find(|(t, _)| *t == table) {
+                Some((_, all)) => all.append(&mut ids),
+                None => out.push((table, ids)),
+            }
+        }
+        for (_, ids) in &mut out {
+            ids.sort();
+            ids.dedup();
+        }
+        out
+    }
+
     pub(crate) fn render(&self, r: &Record) -> RecordOut {
         let mut out = Map::new();
         for f in self.fields {
@@ -285,7 +320,12 @@ impl Renderer<'_> {
                 }
                 Some(MetaColumn::CreatedBy) => r.created_by.map(|u| json!(u)),
                 Some(MetaColumn::UpdatedBy) => r.updated_by.map(|u| json!(u)),
-                None => r.cells.get(f.id.as_str()).map(|v| self.render_cell(f, v)),
+                None => r
+                    .cells
+                    .get(f.id.as_str())
+                    .map(|v| self.render_cell(f, v))
+                    // A link cell whose records are all soft-deleted.
+                    .filter(|v| v.as_array().is_none_or(|a| !a.is_empty())),
             };
             if let Some(v) = value {
                 let key = match self.key {
@@ -315,6 +355,10 @@ impl RenderContext for Renderer<'_> {
         self.attachments
             .get(&id)
             .map(|a| attachment_json(a, self.attachment_url))
+    }
+
+    fn record_gone(&self, id: RecordId) -> bool {
+        self.gone.contains(&id)
     }
 }
 

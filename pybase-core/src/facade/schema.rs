@@ -176,9 +176,15 @@ impl Pybase {
             })?,
             None => &fields[0],
         };
+        let primary_id = primary.id;
+        // Two-way links: their inverses are planned (and checked) first,
+        // the links stored one-way with the table, then paired.
+        let inverses = self.plan_inverses(&scope, &mut fields).await?;
         let mut table = scope.into_table();
-        table.primary_field_id = Some(primary.id);
-        self.store.create_table(&table, &fields).await?;
+        table.primary_field_id = Some(primary_id);
+        let one_way: Vec<Field> = fields.iter().map(super::links::one_way).collect();
+        self.store.create_table(&table, &one_way).await?;
+        self.store_inverses(&fields, &inverses).await?;
         Ok(TableSchema {
             table,
             fields,
@@ -355,12 +361,15 @@ impl Pybase {
         let fields = self.store.list_fields(table.id()).await?;
         self.limits.check_field_count("fields", fields.len() + 1)?;
         let position = fields.iter().map(|f| f.position + 1).max().unwrap_or(0);
-        let field = self.build_field(&table, &fields, spec, position).await?;
+        let mut field = self.build_field(&table, &fields, spec, position).await?;
         if field.indexed {
             let indexed = fields.iter().filter(|f| f.indexed).count();
             self.limits.check_indexed_count("indexed", indexed + 1)?;
         }
-        self.store.create_field(&field).await?;
+        match self.inverse_for(&table, &mut field).await? {
+            Some(inverse) => self.store.create_field_pair(&field, &inverse).await?,
+            None => self.store.create_field(&field).await?,
+        }
         Ok(field)
     }
 
@@ -441,6 +450,12 @@ impl Pybase {
             let mut new_type = FieldType::from_parts(type_name, &options)
                 .map_err(|e| Error::invalid(field.name.clone(), e.message))?;
             keep_choice_ids(&old.field_type, &mut new_type);
+            {
+                let mut probe = old.clone();
+                probe.field_type = new_type;
+                Self::keep_pairing(&old, &mut probe);
+                new_type = probe.field_type;
+            }
             self.check_link_target(&table, &new_type, &field.name)
                 .await?;
             if Some(field.id) == table.table().primary_field_id

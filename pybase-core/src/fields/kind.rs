@@ -93,6 +93,13 @@ pub trait RenderContext {
     /// The output form of an attachment the page loaded (`None` if it is
     /// gone).
     fn attachment(&self, id: AttachmentId) -> Option<Value>;
+
+    /// Whether a linked record is soft-deleted (its link is not shown).
+    /// The default knows of none.
+    fn record_gone(&self, id: crate::ids::RecordId) -> bool {
+        let _ = id;
+        false
+    }
 }
 
 /// A field type or its options were not acceptable.

@@ -179,6 +179,15 @@ impl FieldType {
         self.kind().references()
     }
 
+    /// The partner of a two-way link field (`None` for other types and
+    /// one-way links).
+    pub fn inverse_field_id(&self) -> Option<crate::ids::FieldId> {
+        match self {
+            Self::Link(link) => link.inverse_field_id,
+            _ => None,
+        }
+    }
+
     /// The choices of a select field (empty for other types).
     pub fn choices(&self) -> &[Choice] {
         self.kind().choices()

@@ -256,6 +256,33 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
         field: FieldId,
     ) -> StoreResult<Vec<(RecordId, Value)>>;
 
+    /// The reverse index of links: the records of `table` (soft-deleted
+    /// ones included) whose cell of link field `field` holds one of
+    /// `targets`, as `(target, source)` pairs ordered by target, then
+    /// source. Kept in the same transaction as every write of link cells;
+    /// backends answer from an index (SQLite: `record_links`; PostgreSQL:
+    /// the GIN index on cells), never by reading every cell.
+    ///
+    /// The default reads every cell of the field.
+    async fn records_linking_to(
+        &self,
+        table: TableId,
+        field: FieldId,
+        targets: &[RecordId],
+    ) -> StoreResult<Vec<(RecordId, RecordId)>> {
+        let mut out: Vec<(RecordId, RecordId)> = Vec::new();
+        for (source, cell) in self.field_cells(table, field).await? {
+            for target in super::links::link_ids(Some(&cell)) {
+                if targets.contains(&target) {
+                    out.push((target, source));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// Inserts attachment metadata; `NotFound` if the table is absent.
     async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()>;
     /// Attachment metadata by id; `NotFound` if absent.

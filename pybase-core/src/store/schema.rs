@@ -73,6 +73,20 @@ pub trait SchemaStore: WorkspacesStore + Send + Sync {
 
     /// Inserts a field; `NotFound` if the table is absent; name conflict.
     async fn create_field(&self, field: &Field) -> StoreResult<()>;
+    /// Inserts a two-way link and its inverse (in another table) together,
+    /// all or nothing; errors as [`SchemaStore::create_field`].
+    ///
+    /// The default creates them one after the other and removes the first
+    /// if the second fails; both backends override it with one transaction.
+    async fn create_field_pair(&self, field: &Field, inverse: &Field) -> StoreResult<()> {
+        self.create_field(field).await?;
+        if let Err(e) = self.create_field(inverse).await {
+            // Best effort: the first is removed so no half pair is left.
+            let _ = self.delete_field(field.id).await;
+            return Err(e);
+        }
+        Ok(())
+    }
     /// A field by id; `NotFound` if absent.
     async fn get_field(&self, id: FieldId) -> StoreResult<Field>;
     /// The fields of a table by position.

@@ -114,11 +114,11 @@ pub fn airtable_type(field: &Field, inverse_of: Option<&str>) -> (&'static str, 
                 "isReversed": false,
                 "prefersSingleRecordLink": !allow_multiple,
             });
-            if let (Some(inverse), Value::Object(m)) = (inverse_of, &mut options) {
-                m.insert(
-                    "inverseLinkFieldId".into(),
-                    Value::String(inverse.to_owned()),
-                );
+            let inverse = inverse_of
+                .map(str::to_owned)
+                .or_else(|| field.field_type.inverse_field_id().map(|id| id.to_string()));
+            if let (Some(inverse), Value::Object(m)) = (inverse, &mut options) {
+                m.insert("inverseLinkFieldId".into(), Value::String(inverse));
             }
             ("multipleRecordLinks", Some(options))
         }

@@ -1105,10 +1105,17 @@ impl Side {
         b.label(twin.table.id, "tbl#batch".into());
         for (i, f) in twin.fields.iter().enumerate() {
             b.label(f.id, format!("fld#batch{i}"));
+            // A two-way link's inverse, made in the linked table.
+            if let Some(inverse) = f.field_type.inverse_field_id() {
+                b.label(inverse, format!("fld#batchinv{i}"));
+            }
         }
         b.label(table.table.id, "tbl#items".into());
         for (i, f) in table.fields.iter().enumerate() {
             b.label(f.id, format!("fld#{i}"));
+            if let Some(inverse) = f.field_type.inverse_field_id() {
+                b.label(inverse, format!("fld#inv{i}"));
+            }
             let options = f.field_type.options_json();
             let choices = options.get("choices").and_then(Value::as_array);
             for (k, c) in choices.into_iter().flatten().enumerate() {

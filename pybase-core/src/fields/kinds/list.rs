@@ -16,7 +16,7 @@ use crate::fields::kind::{
 };
 use crate::fields::options_schema as os;
 use crate::fields::registry::FieldType;
-use crate::ids::{AttachmentId, IdParseError, RecordId, TableId};
+use crate::ids::{AttachmentId, FieldId, IdParseError, RecordId, TableId};
 
 /// An id operand as its canonical text, or what was wrong with it.
 fn id_operand<T: std::fmt::Display>(parsed: Result<T, IdParseError>) -> Result<String, String> {
@@ -97,11 +97,34 @@ pub struct Link {
     pub linked_table_id: TableId,
     /// Whether more than one record may be linked.
     pub allow_multiple: bool,
+    /// The field of the linked table kept in step with this one (a
+    /// two-way link), if any. Set by the facade, never by clients.
+    pub inverse_field_id: Option<FieldId>,
+    /// Whether creating this field should create its inverse (the write
+    /// option `two_way`, default `true`); not stored or shown.
+    pub two_way: bool,
+}
+
+impl Link {
+    /// A link to `table` without an inverse (yet).
+    pub fn to(table: TableId, allow_multiple: bool) -> Self {
+        Self {
+            linked_table_id: table,
+            allow_multiple,
+            inverse_field_id: None,
+            two_way: true,
+        }
+    }
 }
 
 impl KindInfo for Link {
     const NAME: &'static str = "link";
-    const OPTION_KEYS: &'static [&'static str] = &["linked_table_id", "allow_multiple"];
+    const OPTION_KEYS: &'static [&'static str] = &[
+        "linked_table_id",
+        "allow_multiple",
+        "inverse_field_id",
+        "two_way",
+    ];
 
     fn parse(options: &Options<'_>) -> Result<Self, OptionsError> {
         let linked_table_id = match options.map().get("linked_table_id") {
@@ -110,23 +133,23 @@ impl KindInfo for Link {
             }
             _ => return Err(opt_err("option linked_table_id (a table id) is required")),
         };
+        let inverse_field_id = match options.map().get("inverse_field_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(
+                FieldId::parse(s).map_err(|e| opt_err(format!("option inverse_field_id: {e}")))?,
+            ),
+            Some(_) => return Err(opt_err("option inverse_field_id: expected a field id")),
+        };
         Ok(Self {
             linked_table_id,
             allow_multiple: options.boolean("allow_multiple", true)?,
+            inverse_field_id,
+            two_way: options.boolean("two_way", true)?,
         })
     }
 
     fn examples(linked_table: TableId) -> Vec<Self> {
-        vec![
-            Self {
-                linked_table_id: linked_table,
-                allow_multiple: true,
-            },
-            Self {
-                linked_table_id: linked_table,
-                allow_multiple: false,
-            },
-        ]
+        vec![Self::to(linked_table, true), Self::to(linked_table, false)]
     }
 
     fn options_schema() -> Value {
@@ -138,6 +161,15 @@ impl KindInfo for Link {
                     "description": "A table of the same base (404 otherwise).",
                 },
                 "allow_multiple": { "type": ["boolean", "null"] },
+                "inverse_field_id": {
+                    "type": ["string", "null"],
+                    "pattern": crate::patterns::id_pattern("fld"),
+                    "description": "Read only: the field of the linked table kept in step with this one (ignored on writes).",
+                },
+                "two_way": {
+                    "type": ["boolean", "null"],
+                    "description": "Write only, on creation: false makes a one-way link (no inverse field).",
+                },
             }),
             &["linked_table_id"],
         )
@@ -146,7 +178,11 @@ impl KindInfo for Link {
 
 impl Kind for Link {
     fn options_json(&self) -> Value {
-        json!({ "linked_table_id": self.linked_table_id, "allow_multiple": self.allow_multiple })
+        let mut out = json!({ "linked_table_id": self.linked_table_id, "allow_multiple": self.allow_multiple });
+        if let (Some(id), Value::Object(m)) = (self.inverse_field_id, &mut out) {
+            m.insert("inverse_field_id".into(), json!(id));
+        }
+        out
     }
 
     fn storage(&self) -> Storage {
@@ -188,6 +224,25 @@ impl Kind for Link {
 
     fn raw_items(&self, value: &Value) -> Option<usize> {
         list_len(value)
+    }
+
+    /// Links to soft-deleted records are left out (they come back when the
+    /// record is restored: the stored cell keeps them).
+    fn render(&self, cell: &Value, ctx: &dyn RenderContext) -> Value {
+        match cell {
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .filter(|item| {
+                        item.as_str()
+                            .and_then(|s| RecordId::parse(s).ok())
+                            .is_none_or(|id| !ctx.record_gone(id))
+                    })
+                    .cloned()
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
     }
 }
 

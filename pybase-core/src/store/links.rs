@@ -1,0 +1,233 @@
+//! Two-way links: the pure part both stores share.
+//!
+//! A link field with an `inverse_field_id` is one side of a pair; every
+//! record write that changes its cells changes the partner's cells in the
+//! linked records, in the same transaction. Each store finds the pairs of
+//! the written table ([`LinkPair`]), reads the written records' link cells
+//! before the write, and after it turns the differences into edits of the
+//! partner cells ([`inverse_edits`]), which it applies to the rows it reads
+//! and locks ([`apply_edits`]). Inverse cells list records in the order the
+//! links were made (an added source goes to the end).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::error::StoreError;
+use crate::ids::{FieldId, RecordId, TableId};
+use crate::model::Field;
+
+/// One link field of a table that has a partner (inverse) field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkPair {
+    /// The link field of the written table.
+    pub field: FieldId,
+    /// Its partner in the linked table.
+    pub partner: FieldId,
+    /// The linked table (the partner's table).
+    pub partner_table: TableId,
+    /// The partner's name, for errors.
+    pub partner_name: String,
+    /// Whether the partner allows only one linked record.
+    pub partner_single: bool,
+}
+
+/// What happens to one linked record's partner cell.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InverseEdit {
+    /// The linked record whose partner cell changes.
+    pub target: RecordId,
+    /// Sources no longer linking to it.
+    pub remove: Vec<RecordId>,
+    /// Sources now linking to it, in write order.
+    pub add: Vec<RecordId>,
+}
+
+/// Whether a write of the cells `written` (every cell, with `all`) may
+/// change a paired link's cells, judged from a possibly older copy of the
+/// table's fields. A field is paired only from its creation, so a copy
+/// that knows every written field and shows none of them paired is enough
+/// to skip reading the pairs; no copy, or a written field it does not know,
+/// answers `true`.
+pub fn may_touch_pairs<'a>(
+    fields: Option<&[Field]>,
+    mut written: impl Iterator<Item = &'a str>,
+    all: bool,
+) -> bool {
+    let Some(fields) = fields else {
+        return true;
+    };
+    if all {
+        return fields
+            .iter()
+            .any(|f| f.field_type.inverse_field_id().is_some());
+    }
+    written.any(|w| {
+        fields
+            .iter()
+            .find(|f| f.id.as_str() == w)
+            .is_none_or(|f| f.field_type.inverse_field_id().is_some())
+    })
+}
+
+/// The record ids of a stored link cell (empty for an absent or malformed
+/// one).
+pub fn link_ids(cell: Option<&Value>) -> Vec<RecordId> {
+    cell.and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(|s| RecordId::parse(s).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The edits of the partner cells that follow from link cells changing
+/// from `before` to `after` (`(source, before, after)` per written record,
+/// in write order). Sorted by target id, the order stores lock rows in.
+pub fn inverse_edits(changes: &[(RecordId, Vec<RecordId>, Vec<RecordId>)]) -> Vec<InverseEdit> {
+    let mut by_target: BTreeMap<RecordId, InverseEdit> = BTreeMap::new();
+    for (source, before, after) in changes {
+        for gone in before.iter().filter(|t| !after.contains(t)) {
+            let e = by_target.entry(*gone).or_insert_with(|| InverseEdit {
+                target: *gone,
+                ..InverseEdit::default()
+            });
+            e.add.retain(|s| s != source);
+            if !e.remove.contains(source) {
+                e.remove.push(*source);
+            }
+        }
+        for new in after.iter().filter(|t| !before.contains(t)) {
+            let e = by_target.entry(*new).or_insert_with(|| InverseEdit {
+                target: *new,
+                ..InverseEdit::default()
+            });
+            e.remove.retain(|s| s != source);
+            if !e.add.contains(source) {
+                e.add.push(*source);
+            }
+        }
+    }
+    by_target.into_values().collect()
+}
+
+/// The partner cell after `edit`: removed sources dropped, added ones
+/// appended unless present; `None` when it ends empty. Refused with
+/// `Invalid` naming the partner when a single-record partner would hold
+/// more than one.
+pub fn apply_edits(
+    pair: &LinkPair,
+    current: Option<&Value>,
+    edit: &InverseEdit,
+) -> Result<Option<Value>, StoreError> {
+    let mut ids = link_ids(current);
+    ids.retain(|id| !edit.remove.contains(id));
+    for add in &edit.add {
+        if !ids.contains(add) {
+            ids.push(*add);
+        }
+    }
+    if pair.partner_single && ids.len() > 1 {
+        return Err(StoreError::Invalid {
+            field: pair.partner_name.clone(),
+            expected: format!(
+                "at most one linked record: record {} of the linked table would link {} \
+                 records through {:?}, the inverse of this link",
+                edit.target,
+                ids.len(),
+                pair.partner_name
+            ),
+        });
+    }
+    Ok((!ids.is_empty())
+        .then(|| Value::Array(ids.iter().map(|id| Value::String(id.to_string())).collect())))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn pair(single: bool) -> LinkPair {
+        LinkPair {
+            field: FieldId::new(),
+            partner: FieldId::new(),
+            partner_table: TableId::new(),
+            partner_name: "Tasks".into(),
+            partner_single: single,
+        }
+    }
+
+    #[test]
+    fn added_and_removed_links_become_edits_of_each_target() {
+        let (a1, a2, b1, b2) = (
+            RecordId::new(),
+            RecordId::new(),
+            RecordId::new(),
+            RecordId::new(),
+        );
+        let edits = inverse_edits(&[(a1, vec![b1], vec![b2]), (a2, vec![], vec![b1, b2])]);
+        let of = |t: RecordId| edits.iter().find(|e| e.target == t).unwrap().clone();
+        assert_eq!(of(b1).remove, vec![a1]);
+        assert_eq!(of(b1).add, vec![a2]);
+        assert_eq!(of(b2).add, vec![a1, a2]);
+        assert!(of(b2).remove.is_empty());
+        let mut sorted: Vec<RecordId> = edits.iter().map(|e| e.target).collect();
+        sorted.sort();
+        assert_eq!(sorted, edits.iter().map(|e| e.target).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_last_change_of_a_source_wins() {
+        let (a1, b1) = (RecordId::new(), RecordId::new());
+        let edits = inverse_edits(&[(a1, vec![], vec![b1]), (a1, vec![b1], vec![])]);
+        assert_eq!(edits.len(), 1);
+        assert!(edits[0].add.is_empty());
+        assert_eq!(edits[0].remove, vec![a1]);
+    }
+
+    #[test]
+    fn edits_keep_link_order_and_empty_cells_are_absent() {
+        let (a1, a2, a3) = (RecordId::new(), RecordId::new(), RecordId::new());
+        let cell = json!([a2.to_string(), a1.to_string()]);
+        let edit = InverseEdit {
+            target: RecordId::new(),
+            remove: vec![a2],
+            add: vec![a3, a1],
+        };
+        let out = apply_edits(&pair(false), Some(&cell), &edit).unwrap();
+        assert_eq!(out, Some(json!([a1.to_string(), a3.to_string()])));
+        let clear = InverseEdit {
+            target: RecordId::new(),
+            remove: vec![a1, a2],
+            add: vec![],
+        };
+        assert_eq!(
+            apply_edits(&pair(false), Some(&cell), &clear).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_single_record_partner_refuses_a_second_link() {
+        let (a1, a2) = (RecordId::new(), RecordId::new());
+        let cell = json!([a1.to_string()]);
+        let edit = InverseEdit {
+            target: RecordId::new(),
+            remove: vec![],
+            add: vec![a2],
+        };
+        let e = apply_edits(&pair(true), Some(&cell), &edit).unwrap_err();
+        assert!(e.to_string().contains("at most one linked record"), "{e}");
+        let swap = InverseEdit {
+            target: RecordId::new(),
+            remove: vec![a1],
+            add: vec![a2],
+        };
+        assert!(apply_edits(&pair(true), Some(&cell), &swap).is_ok());
+    }
+}
