@@ -154,6 +154,7 @@ mod registry {
         ("auth_attacks", include_str!("testkit/auth_attacks.rs")),
         ("formula", include_str!("testkit/formula.rs")),
         ("limits", include_str!("testkit/limits.rs")),
+        ("links", include_str!("testkit/links.rs")),
         ("query", include_str!("testkit/query.rs")),
         ("records", include_str!("testkit/records.rs")),
         ("schema", include_str!("testkit/schema.rs")),
