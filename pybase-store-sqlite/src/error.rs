@@ -86,6 +86,8 @@ const UNIQUES: &[(&str, &str, &str)] = &[
     ("api_keys.id", "api_key", "id"),
     ("refresh_tokens.id", "refresh_token", "id"),
     ("password_resets.token_hash", "password_reset", "token_hash"),
+    // One row per (link field, target, source): a cell lists a target once.
+    ("record_links.field_id", "link", "target"),
 ];
 
 /// The user table id in SQLite's "no such table: r_<id>" (a records table
