@@ -12,6 +12,7 @@
 mod attachments;
 mod authz;
 mod auto_index;
+mod changes;
 mod formula;
 mod inputs;
 mod records;
@@ -20,6 +21,9 @@ mod schema;
 mod workspaces;
 
 pub use authz::{BaseScope, TableScope, WorkspaceScope};
+pub use changes::{
+    ChangeSubscription, ChangesOut, DEFAULT_CHANGES_PAGE, HistoryOut, MAX_CHANGES_PAGE, POLL_EVERY,
+};
 pub use formula::FormulaCheck;
 pub use inputs::{
     BasePatch, CellsInput, FieldPatch, NewBase, NewField, NewMember, NewTable, NewView,
@@ -52,6 +56,7 @@ pub struct Pybase {
     limits: Limits,
     attachment_url: Option<AttachmentUrlHook>,
     auto_index: auto_index::Shared,
+    remote: crate::store::ChangeFeed,
 }
 
 /// [`AttachmentUrl`] with a `Debug` that hides the closure.
@@ -75,6 +80,7 @@ impl Pybase {
             limits: Limits::default(),
             attachment_url: None,
             auto_index: auto_index::Shared::default(),
+            remote: crate::store::ChangeFeed::new(),
         }
     }
 

@@ -13,6 +13,7 @@
 //!   fields, views, records and attachment rows.
 
 mod auth;
+mod changes;
 mod fields_cache;
 mod health;
 mod records;
@@ -22,6 +23,10 @@ mod workspaces;
 pub use auth::{
     AuthStore, PasswordReset, RefreshToken, RotateOutcome, SessionState, StoredApiKey,
     UserCredentials,
+};
+pub use changes::{
+    ChangeEvent, ChangeFeed, ChangeKind, ChangesPage, ChangesStore, Committed, NewChange, acting,
+    current_actor,
 };
 pub use fields_cache::{FIELDS_CACHE_TABLES, FieldsCache};
 pub use health::StoreHealth;
@@ -38,11 +43,27 @@ use std::fmt::Debug;
 /// Implemented automatically for any type that implements every aggregate
 /// trait, so `Arc<dyn Store>` works for all backends.
 pub trait Store:
-    AuthStore + WorkspacesStore + SchemaStore + RecordsStore + Debug + Send + Sync + 'static
+    AuthStore
+    + WorkspacesStore
+    + SchemaStore
+    + RecordsStore
+    + ChangesStore
+    + Debug
+    + Send
+    + Sync
+    + 'static
 {
 }
 
 impl<T> Store for T where
-    T: AuthStore + WorkspacesStore + SchemaStore + RecordsStore + Debug + Send + Sync + 'static
+    T: AuthStore
+        + WorkspacesStore
+        + SchemaStore
+        + RecordsStore
+        + ChangesStore
+        + Debug
+        + Send
+        + Sync
+        + 'static
 {
 }

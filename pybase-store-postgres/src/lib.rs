@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod changes;
 mod error;
 mod layout;
 mod nul;
@@ -78,6 +79,7 @@ impl Default for PgStoreOptions {
 pub struct PgStore {
     pool: PgPool,
     fields: std::sync::Arc<pybase_core::store::FieldsCache>,
+    feed: pybase_core::store::ChangeFeed,
 }
 
 impl PgStore {
@@ -113,6 +115,7 @@ impl PgStore {
         Self {
             pool,
             fields: std::sync::Arc::default(),
+            feed: pybase_core::store::ChangeFeed::new(),
         }
     }
 

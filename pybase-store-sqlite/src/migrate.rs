@@ -36,6 +36,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // 0004: one records table per user table (crate::layout).
     Migration::Rust(crate::layout::split_shared_records),
     Migration::Sql(include_str!("../migrations/0005_index_origin.sql")),
+    Migration::Sql(include_str!("../migrations/0006_changes.sql")),
 ];
 
 /// The schema version of a database (`PRAGMA user_version`).

@@ -9,7 +9,7 @@ use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use pybase_core::model::{Attachment, Cells, Record, Timestamp};
 use pybase_core::query::{RecordPage, RecordQuery};
 use pybase_core::store::{
-    CachedFields, NewRecord, RecordPatch, RecordsStore, TableAccess, UpdateGuard, UpsertOutcome,
+    CachedFields, NewChange, NewRecord, RecordPatch, RecordsStore, TableAccess, UpdateGuard, UpsertOutcome,
 };
 use pybase_core::{StoreError, StoreResult};
 use rusqlite::types::Value as SqlValue;
@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde_json::{Map, Value};
 
 use crate::SqliteStore;
+use crate::changes::{self, Entry};
 use crate::error::{Error, Result};
 use crate::layout::{cell_path, record_columns, rel};
 use crate::rows::{fmt_time, id, id_list, opt_id, record, time};
@@ -313,11 +314,18 @@ impl RecordsStore for SqliteStore {
             .collect::<Result<Vec<_>>>()
             .map_err(StoreError::from)?;
         let single = inserts.len() == 1;
+        let actor = records
+            .first()
+            .and_then(|r| r.created_by)
+            .or_else(pybase_core::store::current_actor);
+        let at = records.first().map(|r| r.created_time);
         let work = move |tx: &Connection| {
             let first = take_autonumbers(tx, table.as_str(), inserts.len())?;
             for (r, n) in inserts.iter().zip(first..) {
                 insert_new(tx, table.as_str(), r, n)?;
             }
+            let log = inserts.iter().map(|r| Entry::created(table, r.id, &r.cells));
+            changes::log(tx, at.as_ref(), actor, log.collect())?;
             Ok(first)
         };
         let first = if single {
@@ -410,18 +418,29 @@ impl RecordsStore for SqliteStore {
     ) -> StoreResult<Vec<Record>> {
         let changes: Vec<(RecordId, Change)> =
             patches.iter().map(|p| (p.id, Change::of(p))).collect();
+        let logged_at = at;
         let at = fmt_time(&at);
         let single = changes.len() == 1;
+        let actor = by.or_else(pybase_core::store::current_actor);
         let work = move |tx: &Connection| {
             let by = by.as_ref().map(UserId::as_str);
-            changes
+            let mut log = Vec::with_capacity(changes.len());
+            let updated = changes
                 .iter()
                 .map(|(id, change)| {
-                    change
+                    let before = changes::live_cells(tx, table, id.as_str())?;
+                    let after = change
                         .apply(tx, table.as_str(), id.as_str(), &at, by)?
-                        .ok_or_else(|| Error::not_found("record", id))
+                        .ok_or_else(|| Error::not_found("record", id))?;
+                    log.push(Entry::from(NewChange::record_updated(
+                        &before.unwrap_or_default(),
+                        &after,
+                    )));
+                    Ok(after)
                 })
-                .collect()
+                .collect::<Result<Vec<_>>>()?;
+            changes::log(tx, Some(&logged_at), actor, log)?;
+            Ok(updated)
         };
         if single {
             self.write_small(work).await
@@ -446,6 +465,8 @@ impl RecordsStore for SqliteStore {
         // then writes: no read transaction before it.
         let change = Change::of(patch);
         let id = patch.id;
+        let logged_at = at;
+        let actor = by.or_else(pybase_core::store::current_actor);
         let at = fmt_time(&at);
         let user = guard.user;
         let roles = guard.roles.clone();
@@ -467,7 +488,13 @@ impl RecordsStore for SqliteStore {
                 return Ok(None);
             }
             let by = by.as_ref().map(UserId::as_str);
-            change.apply(tx, table.as_str(), id.as_str(), &at, by)
+            let before = changes::live_cells(tx, table, id.as_str())?;
+            let after = change.apply(tx, table.as_str(), id.as_str(), &at, by)?;
+            if let (Some(before), Some(after)) = (before, &after) {
+                let log = vec![Entry::from(NewChange::record_updated(&before, after))];
+                changes::log(tx, Some(&logged_at), actor, log)?;
+            }
+            Ok(after)
         })
         .await
     }
@@ -492,10 +519,13 @@ impl RecordsStore for SqliteStore {
             })
             .collect::<Result<_>>()
             .map_err(StoreError::from)?;
+        let logged_at = at;
+        let actor = by.or_else(pybase_core::store::current_actor);
         let at = fmt_time(&at);
         self.write(move |tx| {
             let by = by.as_ref().map(UserId::as_str);
             require_table(tx, table.as_str())?;
+            let mut log = Vec::with_capacity(work.len());
             let indexed = indexed_fields(tx, table.as_str())?;
             let mut out = Vec::with_capacity(work.len());
             for (cells, change, new) in &work {
@@ -507,15 +537,21 @@ impl RecordsStore for SqliteStore {
                 match matches.as_slice() {
                     [] => {
                         let n = take_autonumbers(tx, table.as_str(), 1)?;
+                        log.push(Entry::created(table, new.id, &new.cells));
                         out.push(UpsertOutcome {
                             record: insert(tx, table.as_str(), new, n)?,
                             created: true,
                         });
                     }
                     [existing] => {
+                        let before = changes::live_cells(tx, table, existing)?;
                         let record = change
                             .apply(tx, table.as_str(), existing, &at, by)?
                             .ok_or_else(|| Error::not_found("record", existing))?;
+                        log.push(Entry::from(NewChange::record_updated(
+                            &before.unwrap_or_default(),
+                            &record,
+                        )));
                         out.push(UpsertOutcome {
                             record,
                             created: false,
@@ -526,6 +562,7 @@ impl RecordsStore for SqliteStore {
                     }
                 }
             }
+            changes::log(tx, Some(&logged_at), actor, log)?;
             Ok(out)
         })
         .await
@@ -538,19 +575,29 @@ impl RecordsStore for SqliteStore {
         at: Timestamp,
     ) -> StoreResult<()> {
         let ids = ids.to_vec();
+        let logged_at = at;
+        let actor = pybase_core::store::current_actor();
         let at = fmt_time(&at);
         let single = ids.len() == 1;
         let work = move |tx: &Connection| {
             let mut stmt = tx.prepare_cached(&format!(
-                "UPDATE {} SET deleted_time = ?2 WHERE id = ?1 AND deleted_time IS NULL",
+                "UPDATE {} SET deleted_time = ?2 WHERE id = ?1 AND deleted_time IS NULL \
+                 RETURNING json(data)",
                 rel(table.as_str())?
             ))?;
+            let mut log = Vec::with_capacity(ids.len());
             for id in &ids {
-                if stmt.execute(params![id.as_str(), at])? == 0 {
+                let Some(cells) = stmt
+                    .query_row(params![id.as_str(), at], |r| r.get::<_, String>(0))
+                    .optional()?
+                else {
                     return Err(Error::not_found("record", id));
-                }
+                };
+                let cells: Cells = serde_json::from_str(&cells)?;
+                log.push(Entry::from(NewChange::record_deleted(table, *id, cells)));
             }
-            Ok(())
+            drop(stmt);
+            changes::log(tx, Some(&logged_at), actor, log)
         };
         if single {
             self.write_small(work).await
@@ -560,15 +607,26 @@ impl RecordsStore for SqliteStore {
     }
 
     async fn restore_record(&self, table: TableId, id: RecordId) -> StoreResult<Record> {
+        let actor = pybase_core::store::current_actor();
         self.write_small(move |tx| {
-            tx.prepare_cached(&format!(
-                "UPDATE {} SET deleted_time = NULL WHERE id = ?1 RETURNING {}",
-                rel(table.as_str())?,
-                record_columns(table.as_str())?
-            ))?
-            .query_row(params![id.as_str()], record)
-            .optional()?
-            .ok_or_else(|| Error::not_found("record", id))
+            let restored = tx
+                .prepare_cached(&format!(
+                    "UPDATE {} SET deleted_time = NULL \
+                     WHERE id = ?1 AND deleted_time IS NOT NULL RETURNING {}",
+                    rel(table.as_str())?,
+                    record_columns(table.as_str())?
+                ))?
+                .query_row(params![id.as_str()], record)
+                .optional()?;
+            if let Some(r) = restored {
+                let log = vec![Entry::from(NewChange::record_restored(&r))];
+                changes::log(tx, None, actor, log)?;
+                return Ok(r);
+            }
+            tx.prepare_cached(&select_one(table)?)?
+                .query_row(params![id.as_str(), false], record)
+                .optional()?
+                .ok_or_else(|| Error::not_found("record", id))
         })
         .await
     }

@@ -23,6 +23,7 @@ use crate::query::{
     resolve_filter, resolve_sort,
 };
 use crate::role::Action;
+use crate::store::acting;
 
 /// Most failed cells a refused type change lists.
 const MAX_REPORTED_FAILURES: usize = 20;
@@ -176,9 +177,10 @@ impl Pybase {
             })?,
             None => &fields[0],
         };
+        let user = scope.user();
         let mut table = scope.into_table();
         table.primary_field_id = Some(primary.id);
-        self.store.create_table(&table, &fields).await?;
+        acting(user, self.store.create_table(&table, &fields)).await?;
         Ok(TableSchema {
             table,
             fields,
@@ -242,7 +244,7 @@ impl Pybase {
             table.primary_field_id = Some(f.id);
         }
         table.updated_at = self.clock.now();
-        self.store.update_table(&table).await?;
+        acting(principal.user_id(), self.store.update_table(&table)).await?;
         Ok(table)
     }
 
@@ -268,11 +270,10 @@ impl Pybase {
                 field.field_type = FieldType::LongText(LongText);
                 field.updated_at = self.clock.now();
                 let changes = self.convert_cells(&other, &old, &mut field).await?;
-                self.store.replace_field(&field, &changes).await?;
+                acting(other.user(), self.store.replace_field(&field, &changes)).await?;
             }
         }
-        self.store
-            .delete_table(table.id())
+        acting(table.user(), self.store.delete_table(table.id()))
             .await
             .map_err(|e| not_found_as(e, "table"))?;
         self.purge_attachment_bytes(&[table.id()]).await;
@@ -360,7 +361,7 @@ impl Pybase {
             let indexed = fields.iter().filter(|f| f.indexed).count();
             self.limits.check_indexed_count("indexed", indexed + 1)?;
         }
-        self.store.create_field(&field).await?;
+        acting(table.user(), self.store.create_field(&field)).await?;
         Ok(field)
     }
 
@@ -457,9 +458,9 @@ impl Pybase {
         field.updated_at = self.clock.now();
         if retyped && field.field_type != old.field_type {
             let changes = self.convert_cells(&table, &old, &mut field).await?;
-            self.store.replace_field(&field, &changes).await?;
+            acting(table.user(), self.store.replace_field(&field, &changes)).await?;
         } else {
-            self.store.update_field(&field).await?;
+            acting(table.user(), self.store.update_field(&field)).await?;
         }
         Ok(field)
     }
@@ -555,14 +556,13 @@ impl Pybase {
                     .into(),
             });
         }
-        self.store
-            .delete_field(field.id)
+        acting(table.user(), self.store.delete_field(field.id))
             .await
             .map_err(|e| not_found_as(e, "field"))?;
         for mut view in self.store.list_views(table.id()).await? {
             if forget_field(&mut view.config, id) {
                 view.updated_at = self.clock.now();
-                self.store.update_view(&view).await?;
+                acting(table.user(), self.store.update_view(&view)).await?;
             }
         }
         Ok(())
@@ -675,7 +675,7 @@ impl Pybase {
         };
         self.index_view_fields(&table, &fields, &view.config)
             .await?;
-        self.store.create_view(&view).await?;
+        acting(table.user(), self.store.create_view(&view)).await?;
         Ok(view)
     }
 
@@ -718,7 +718,7 @@ impl Pybase {
                 field.indexed = true;
                 field.index_origin = IndexOrigin::Automatic;
                 field.updated_at = self.clock.now();
-                self.store.update_field(&field).await?;
+                acting(table.user(), self.store.update_field(&field)).await?;
             }
         }
         Ok(())
@@ -753,15 +753,14 @@ impl Pybase {
                 .await?;
         }
         view.updated_at = self.clock.now();
-        self.store.update_view(&view).await?;
+        acting(table.user(), self.store.update_view(&view)).await?;
         Ok(view)
     }
 
     /// Deletes a view (admin and above).
     pub async fn delete_view(&self, principal: &Principal, id: ViewId) -> Result<()> {
-        let (_, view) = self.view_for(principal, id, Action::ChangeSchema).await?;
-        self.store
-            .delete_view(view.id)
+        let (table, view) = self.view_for(principal, id, Action::ChangeSchema).await?;
+        acting(table.user(), self.store.delete_view(view.id))
             .await
             .map_err(|e| not_found_as(e, "view"))
     }

@@ -365,3 +365,39 @@ impl RecordsStore for MinimalStore {
         self.inner.get_attachments(ids).await
     }
 }
+
+#[async_trait]
+impl crate::store::ChangesStore for MinimalStore {
+    async fn changes_since(
+        &self,
+        base: BaseId,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<crate::store::ChangesPage> {
+        self.inner.changes_since(base, after, limit).await
+    }
+
+    async fn record_changes(
+        &self,
+        table: TableId,
+        record: RecordId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<crate::store::ChangeEvent>> {
+        self.inner
+            .record_changes(table, record, before, limit)
+            .await
+    }
+
+    async fn prune_changes(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        self.inner.prune_changes(cutoff).await
+    }
+
+    async fn table_base(&self, table: TableId) -> StoreResult<BaseId> {
+        self.inner.table_base(table).await
+    }
+
+    fn change_feed(&self) -> &crate::store::ChangeFeed {
+        self.inner.change_feed()
+    }
+}
