@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod attachments;
 pub mod auth;
 pub mod bases;
+pub mod changes;
 pub mod fields;
 pub mod formula;
 pub mod records;
@@ -42,6 +43,7 @@ pub(crate) fn declared(upload_limit: usize) -> OpenApiRouter<AppState> {
         .merge(views::routes())
         .merge(records::routes())
         .merge(attachments::routes(upload_limit))
+        .merge(changes::routes())
 }
 
 /// `?page_size=&cursor=` of a list.

@@ -234,6 +234,15 @@ pub struct Settings {
     #[arg(long, env = "MAX_JSON_BYTES", default_value_t = 8 * 1024 * 1024, global = true)]
     pub max_json_bytes: u64,
 
+    /// Days of change-log events kept; an older cursor answers 410 `gone`.
+    #[arg(
+        long,
+        env = "CHANGES_RETENTION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub changes_retention_days: u64,
+
     /// Requests a second per credential and base on the Airtable-compatible
     /// `/v0` API (a token bucket holding as many); `0` turns the limit off.
     #[arg(
@@ -367,6 +376,7 @@ impl Default for Settings {
             port: 8000,
             max_upload_bytes: 50 * 1024 * 1024,
             max_json_bytes: 8 * 1024 * 1024,
+            changes_retention_days: 30,
             airtable_rate_limit_per_base: 50,
             airtable_max_records_per_request: 10,
             request_timeout_secs: 30,

@@ -49,6 +49,10 @@ pub struct AppState {
     pub trusted_proxies: Arc<[crate::client_ip::IpNet]>,
     /// The Airtable-compatible API's batch limit and rate limiter.
     pub v0: crate::v0::V0Config,
+    /// Becomes `true` when the server starts shutting down: long-lived
+    /// responses (event streams) end then, so the graceful shutdown does
+    /// not wait for them.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -177,8 +181,20 @@ impl AppState {
             .with_attachment_url(Arc::new(crate::routes::attachments::content_url))
             .with_limits(settings.input_limits());
         let v0 = crate::v0::V0Config::from_settings(settings, &cache);
+        let pybase = Arc::new(pybase);
+        let retention =
+            TimeDelta::try_days(i64::try_from(settings.changes_retention_days).unwrap_or(i64::MAX))
+                .filter(|d| *d > TimeDelta::zero())
+                .context("CHANGES_RETENTION_DAYS must be a positive number of days")?;
+        crate::changes_relay::spawn(
+            &pybase,
+            settings.redis_url.as_deref(),
+            &settings.redis_key_prefix,
+            retention,
+        )
+        .context("invalid REDIS_URL")?;
         Ok(Self {
-            pybase: Arc::new(pybase),
+            pybase,
             auth: Arc::new(auth),
             store_health: stores.health,
             cache,
@@ -193,6 +209,7 @@ impl AppState {
                 .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?
                 .into(),
             v0,
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
         })
     }
 }

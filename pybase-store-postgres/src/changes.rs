@@ -73,7 +73,8 @@ pub(crate) async fn append(
     if changes.is_empty() {
         return Ok(None);
     }
-    let n = i64::try_from(changes.len()).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+    let n =
+        i64::try_from(changes.len()).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
     let mut kinds = Vec::with_capacity(changes.len());
     let mut tables = Vec::with_capacity(changes.len());
     let mut records = Vec::with_capacity(changes.len());
@@ -199,13 +200,12 @@ impl ChangesStore for PgStore {
             .execute(&mut *tx)
             .await
             .db()?;
-        let counter: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT last_seq, pruned_seq FROM change_counters WHERE base_id = $1",
-        )
-        .bind(base.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .db()?;
+        let counter: Option<(i64, i64)> =
+            sqlx::query_as("SELECT last_seq, pruned_seq FROM change_counters WHERE base_id = $1")
+                .bind(base.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .db()?;
         let (last, pruned) = counter.unwrap_or((0, 0));
         if after < pruned {
             return Err(StoreError::Gone {

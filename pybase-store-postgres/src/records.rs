@@ -8,7 +8,8 @@ use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use pybase_core::model::{Attachment, Cells, Record, Timestamp};
 use pybase_core::query::{RecordPage, RecordQuery};
 use pybase_core::store::{
-    CachedFields, NewChange, NewRecord, RecordPatch, RecordsStore, TableAccess, UpdateGuard, UpsertOutcome,
+    CachedFields, NewChange, NewRecord, RecordPatch, RecordsStore, TableAccess, UpdateGuard,
+    UpsertOutcome,
 };
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
@@ -418,16 +419,16 @@ impl RecordsStore for PgStore {
         // One statement checks and writes, then the log is appended in the
         // same transaction.
         let mut tx = self.pool.begin().await.db()?;
-        let (before, record) =
-            match apply_patch_guarded(&mut tx, table, patch, guard, at, by).await {
-                // No records table: the table is absent, which is "stale" here.
-                Err(StoreError::NotFound {
-                    entity: "table", ..
-                }) => return Ok(None),
-                Err(e) => return Err(e),
-                Ok(None) => return Ok(None),
-                Ok(Some(found)) => found,
-            };
+        let (before, record) = match apply_patch_guarded(&mut tx, table, patch, guard, at, by).await
+        {
+            // No records table: the table is absent, which is "stale" here.
+            Err(StoreError::NotFound {
+                entity: "table", ..
+            }) => return Ok(None),
+            Err(e) => return Err(e),
+            Ok(None) => return Ok(None),
+            Ok(Some(found)) => found,
+        };
         let log = vec![NewChange::record_updated(&before, &record)];
         let actor = by.or_else(pybase_core::store::current_actor);
         let done = changes::log(&mut tx, Some(at), actor, log).await?;

@@ -397,8 +397,14 @@ impl SchemaStore for PgStore {
                 .iter()
                 .map(|f| NewChange::field(ChangeKind::FieldCreated, f)),
         );
-        let done = changes::append(&mut tx, table.base_id, Some(table.created_at), current_actor(), log)
-            .await?;
+        let done = changes::append(
+            &mut tx,
+            table.base_id,
+            Some(table.created_at),
+            current_actor(),
+            log,
+        )
+        .await?;
         tx.commit().await.db()?;
         self.announce(done);
         Ok(())

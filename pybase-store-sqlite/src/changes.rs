@@ -82,7 +82,7 @@ pub(crate) fn log(
     conn: &Connection,
     at: Option<&Timestamp>,
     actor: Option<UserId>,
-    entries: Vec<Entry>,
+    entries: &[Entry],
 ) -> Result<()> {
     let Some(first) = entries.first() else {
         return Ok(());
@@ -188,7 +188,11 @@ fn event(row: &Row<'_>) -> rusqlite::Result<ChangeEvent> {
         .transpose()
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(8, Type::Text, Box::new(e)))?;
     let changed = changed
-        .map(|list| list.iter().map(|f| f.parse()).collect::<Result<Vec<_>, _>>())
+        .map(|list| {
+            list.iter()
+                .map(|f| f.parse())
+                .collect::<Result<Vec<_>, _>>()
+        })
         .transpose()
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(8, Type::Text, Box::new(e)))?;
     Ok(ChangeEvent {

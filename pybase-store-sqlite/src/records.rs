@@ -9,7 +9,8 @@ use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use pybase_core::model::{Attachment, Cells, Record, Timestamp};
 use pybase_core::query::{RecordPage, RecordQuery};
 use pybase_core::store::{
-    CachedFields, NewChange, NewRecord, RecordPatch, RecordsStore, TableAccess, UpdateGuard, UpsertOutcome,
+    CachedFields, NewChange, NewRecord, RecordPatch, RecordsStore, TableAccess, UpdateGuard,
+    UpsertOutcome,
 };
 use pybase_core::{StoreError, StoreResult};
 use rusqlite::types::Value as SqlValue;
@@ -324,8 +325,10 @@ impl RecordsStore for SqliteStore {
             for (r, n) in inserts.iter().zip(first..) {
                 insert_new(tx, table.as_str(), r, n)?;
             }
-            let log = inserts.iter().map(|r| Entry::created(table, r.id, &r.cells));
-            changes::log(tx, at.as_ref(), actor, log.collect())?;
+            let log = inserts
+                .iter()
+                .map(|r| Entry::created(table, r.id, &r.cells));
+            changes::log(tx, at.as_ref(), actor, &log.collect::<Vec<_>>())?;
             Ok(first)
         };
         let first = if single {
@@ -439,7 +442,7 @@ impl RecordsStore for SqliteStore {
                     Ok(after)
                 })
                 .collect::<Result<Vec<_>>>()?;
-            changes::log(tx, Some(&logged_at), actor, log)?;
+            changes::log(tx, Some(&logged_at), actor, &log)?;
             Ok(updated)
         };
         if single {
@@ -492,7 +495,7 @@ impl RecordsStore for SqliteStore {
             let after = change.apply(tx, table.as_str(), id.as_str(), &at, by)?;
             if let (Some(before), Some(after)) = (before, &after) {
                 let log = vec![Entry::from(NewChange::record_updated(&before, after))];
-                changes::log(tx, Some(&logged_at), actor, log)?;
+                changes::log(tx, Some(&logged_at), actor, &log)?;
             }
             Ok(after)
         })
@@ -562,7 +565,7 @@ impl RecordsStore for SqliteStore {
                     }
                 }
             }
-            changes::log(tx, Some(&logged_at), actor, log)?;
+            changes::log(tx, Some(&logged_at), actor, &log)?;
             Ok(out)
         })
         .await
@@ -597,7 +600,7 @@ impl RecordsStore for SqliteStore {
                 log.push(Entry::from(NewChange::record_deleted(table, *id, cells)));
             }
             drop(stmt);
-            changes::log(tx, Some(&logged_at), actor, log)
+            changes::log(tx, Some(&logged_at), actor, &log)
         };
         if single {
             self.write_small(work).await
@@ -620,7 +623,7 @@ impl RecordsStore for SqliteStore {
                 .optional()?;
             if let Some(r) = restored {
                 let log = vec![Entry::from(NewChange::record_restored(&r))];
-                changes::log(tx, None, actor, log)?;
+                changes::log(tx, None, actor, &log)?;
                 return Ok(r);
             }
             tx.prepare_cached(&select_one(table)?)?

@@ -4,13 +4,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pybase_core::{StoreError, StoreResult};
 use pybase_core::fields::FieldType;
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
 use pybase_core::model::{Base, Field, IndexOrigin, Table, View, ViewType};
 use pybase_core::store::{
     ChangeKind, FieldsCache, FieldsVersion, NewChange, SchemaStore, TableAccess, current_actor,
 };
+use pybase_core::{StoreError, StoreResult};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
@@ -372,7 +372,7 @@ impl SchemaStore for SqliteStore {
                     .iter()
                     .map(|f| Entry::from(NewChange::field(ChangeKind::FieldCreated, f))),
             );
-            changes::log(tx, Some(&t.created_at), actor, log)
+            changes::log(tx, Some(&t.created_at), actor, &log)
         })
         .await
     }
@@ -419,7 +419,7 @@ impl SchemaStore for SqliteStore {
                 return Err(Error::not_found("table", t.id));
             }
             let log = vec![Entry::from(NewChange::table(ChangeKind::TableUpdated, &t))];
-            changes::log(tx, Some(&t.updated_at), actor, log)
+            changes::log(tx, Some(&t.updated_at), actor, &log)
         })
         .await
     }
@@ -429,7 +429,7 @@ impl SchemaStore for SqliteStore {
         self.write(move |tx| {
             // Logged first: the log finds the base through the table.
             let log = vec![Entry::from(NewChange::table_deleted(id))];
-            match changes::log(tx, None, actor, log) {
+            match changes::log(tx, None, actor, &log) {
                 Err(Error::Store(StoreError::NotFound { .. })) => {
                     return Err(Error::not_found("table", id));
                 }
@@ -460,7 +460,7 @@ impl SchemaStore for SqliteStore {
             )?;
             insert_field(tx, &f)?;
             let log = vec![Entry::from(NewChange::field(ChangeKind::FieldCreated, &f))];
-            changes::log(tx, Some(&f.created_at), actor, log)
+            changes::log(tx, Some(&f.created_at), actor, &log)
         })
         .await
     }
@@ -498,7 +498,7 @@ impl SchemaStore for SqliteStore {
         self.write(move |tx| {
             save_field(tx, &f)?;
             let log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
-            changes::log(tx, Some(&f.updated_at), actor, log)
+            changes::log(tx, Some(&f.updated_at), actor, &log)
         })
         .await
     }
@@ -543,7 +543,7 @@ impl SchemaStore for SqliteStore {
         self.write(move |tx| {
             save_field(tx, &f)?;
             let log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
-            changes::log(tx, Some(&f.updated_at), actor, log)?;
+            changes::log(tx, Some(&f.updated_at), actor, &log)?;
             let path = cell_path(f.id.as_str());
             let rel = rel(f.table_id.as_str())?;
             let mut set = tx.prepare_cached(&format!(
@@ -578,7 +578,7 @@ impl SchemaStore for SqliteStore {
             ))?
             .execute(params![cell_path(id.as_str())])?;
             let log = vec![Entry::from(NewChange::field_deleted(table, id))];
-            changes::log(tx, None, actor, log)
+            changes::log(tx, None, actor, &log)
         })
         .await
     }
@@ -609,7 +609,7 @@ impl SchemaStore for SqliteStore {
                 fmt_time(&v.updated_at),
             ])?;
             let log = vec![Entry::from(NewChange::view(ChangeKind::ViewCreated, &v))];
-            changes::log(tx, Some(&v.created_at), actor, log)
+            changes::log(tx, Some(&v.created_at), actor, &log)
         })
         .await
     }
@@ -656,7 +656,7 @@ impl SchemaStore for SqliteStore {
                 return Err(Error::not_found("view", v.id));
             }
             let log = vec![Entry::from(NewChange::view(ChangeKind::ViewUpdated, &v))];
-            changes::log(tx, Some(&v.updated_at), actor, log)
+            changes::log(tx, Some(&v.updated_at), actor, &log)
         })
         .await
     }
@@ -670,7 +670,7 @@ impl SchemaStore for SqliteStore {
                 .optional()?
                 .ok_or_else(|| Error::not_found("view", id))?;
             let log = vec![Entry::from(NewChange::view_deleted(table, id))];
-            changes::log(tx, None, actor, log)
+            changes::log(tx, None, actor, &log)
         })
         .await
     }

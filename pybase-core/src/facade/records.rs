@@ -19,8 +19,8 @@ use crate::principal::Principal;
 use crate::query::plan::{self, PageRequest};
 use crate::query::{FieldIndex, find_field};
 use crate::role::{Action, Role};
-use crate::store::{NewRecord, RecordPatch, UpdateGuard};
 use crate::store::acting;
+use crate::store::{NewRecord, RecordPatch, UpdateGuard};
 
 /// What a write with a precondition did.
 enum Written<T> {

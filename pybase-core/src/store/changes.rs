@@ -397,8 +397,12 @@ pub trait ChangesStore: Send + Sync {
     /// base's newest sequence number. `Gone` if events after `after` were
     /// pruned (the cursor is older than the oldest kept event); an `after`
     /// beyond the newest answers an empty page.
-    async fn changes_since(&self, base: BaseId, after: i64, limit: usize)
-    -> StoreResult<ChangesPage>;
+    async fn changes_since(
+        &self,
+        base: BaseId,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<ChangesPage>;
     /// Up to `limit` events of one record, newest first, with
     /// `seq < before` when given.
     async fn record_changes(

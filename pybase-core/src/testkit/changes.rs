@@ -9,11 +9,11 @@ use serde_json::{Map, Value, json};
 
 use super::fixture::{Fixture, assert_invalid, cells};
 use crate::Error;
+use crate::StoreError;
 use crate::facade::{FieldKey, NewField, NewView, ViewPatch, WriteOptions};
 use crate::ids::{RecordId, UserId};
 use crate::model::Cells;
 use crate::store::{ChangeEvent, ChangeKind, NewRecord, RecordPatch, Store};
-use crate::StoreError;
 
 /// Every event of the fixture's base, read in pages of 7 (so paging is
 /// exercised), checked to be numbered 1, 2, 3, ... with no gap.
@@ -39,7 +39,11 @@ async fn whole_log(fx: &Fixture) -> Vec<ChangeEvent> {
         }
     }
     for (i, e) in out.iter().enumerate() {
-        assert_eq!(e.seq, i64::try_from(i).unwrap() + 1, "gap or repeat at {e:?}");
+        assert_eq!(
+            e.seq,
+            i64::try_from(i).unwrap() + 1,
+            "gap or repeat at {e:?}"
+        );
     }
     out
 }
@@ -422,7 +426,9 @@ pub async fn subscriptions_yield_each_event_once_in_order(store: Arc<dyn Store>)
     for w in writers {
         w.await.unwrap();
     }
-    let want: Vec<i64> = (1..=40).map(|i| i64::try_from(start).unwrap() + i).collect();
+    let want: Vec<i64> = (1..=40)
+        .map(|i| i64::try_from(start).unwrap() + i)
+        .collect();
     assert_eq!(seen, want);
     assert_eq!(sub.cursor(), *want.last().unwrap());
     assert!(sub.next_now().await.unwrap().is_none());
@@ -440,9 +446,7 @@ pub async fn history_newest_first_and_revert(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let t = fx.table.table.id;
     let w = WriteOptions::default();
-    let r = fx
-        .create(&[("Name", json!("v0")), ("Qty", json!(0))])
-        .await;
+    let r = fx.create(&[("Name", json!("v0")), ("Qty", json!(0))]).await;
     for (i, notes) in ["one", "two", "three"].iter().enumerate() {
         fx.pb
             .update_record(

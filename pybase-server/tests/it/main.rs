@@ -11,6 +11,7 @@
 mod abuse;
 mod attachments;
 mod auth;
+mod changes;
 mod common;
 mod concurrency;
 mod docs;

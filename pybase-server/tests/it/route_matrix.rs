@@ -163,6 +163,18 @@ const MATRIX: &[(&str, &str, Need)] = &[
         Member(Editor, "write"),
     ),
     (
+        "GET",
+        "/api/v1/tables/{id}/records/{record_id}/history",
+        Member(Viewer, "read"),
+    ),
+    (
+        "POST",
+        "/api/v1/tables/{id}/records/{record_id}/revert",
+        Member(Editor, "write"),
+    ),
+    ("GET", "/api/v1/bases/{id}/changes", Member(Viewer, "read")),
+    ("GET", "/api/v1/bases/{id}/events", Member(Viewer, "read")),
+    (
         "POST",
         "/api/v1/tables/{id}/attachments",
         Member(Editor, "write"),
@@ -284,6 +296,8 @@ struct World {
     field: String,
     view: String,
     record: String,
+    /// The seq of an event of `record` (for revert).
+    record_seq: i64,
     attachment: String,
     /// A viewer member the member routes act on.
     spare: String,
@@ -338,6 +352,15 @@ impl World {
             .json(&json!({"fields": {"Name": "r"}}))
             .send_created_id()
             .await;
+        let history = s
+            .req(
+                &owner,
+                Method::GET,
+                &format!("/api/v1/tables/{table}/records/{record}/history"),
+            )
+            .send_expect(StatusCode::OK)
+            .await;
+        let record_seq = history["items"][0]["seq"].as_i64().unwrap();
         let attachment = id_of(
             &s.req(
                 &owner,
@@ -359,6 +382,7 @@ impl World {
             field,
             view,
             record,
+            record_seq,
             attachment,
             spare: spare_session["user"]["id"].as_str().unwrap().to_owned(),
             newcomer_mail,
@@ -437,6 +461,11 @@ impl World {
             }
             ("PATCH" | "PUT", "/api/v1/tables/{id}/records/{record_id}") => {
                 json!({"fields": {"Name": "q"}})
+            }
+            // The record's newest event (the world's record has one, its
+            // creation, at least).
+            ("POST", "/api/v1/tables/{id}/records/{record_id}/revert") => {
+                json!({"seq": self.record_seq})
             }
             _ => return None,
         })
