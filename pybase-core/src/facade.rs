@@ -18,6 +18,7 @@ mod inputs;
 mod records;
 mod render;
 mod schema;
+mod webhooks;
 mod workspaces;
 
 pub use authz::{BaseScope, TableScope, WorkspaceScope};
@@ -32,6 +33,9 @@ pub use inputs::{
 pub use records::MAX_BATCH;
 pub use render::{
     AttachmentUrl, FieldKey, RecordOut, RecordsPage, TableSchema, UpsertResult, attachment_json,
+};
+pub use webhooks::{
+    CreatedWebhook, MAX_URL_CHARS, NewWebhook, WebhookPatch, forbidden_address, hmac_hex, signature,
 };
 pub(crate) use workspaces::check_name_within;
 pub use workspaces::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS};
@@ -57,6 +61,8 @@ pub struct Pybase {
     attachment_url: Option<AttachmentUrlHook>,
     auto_index: auto_index::Shared,
     remote: crate::store::ChangeFeed,
+    webhook_key: Option<webhooks::WebhookKey>,
+    webhook_allow_private: bool,
 }
 
 /// [`AttachmentUrl`] with a `Debug` that hides the closure.
@@ -81,6 +87,8 @@ impl Pybase {
             attachment_url: None,
             auto_index: auto_index::Shared::default(),
             remote: crate::store::ChangeFeed::new(),
+            webhook_key: None,
+            webhook_allow_private: false,
         }
     }
 

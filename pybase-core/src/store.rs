@@ -18,6 +18,7 @@ mod fields_cache;
 mod health;
 mod records;
 mod schema;
+mod webhooks;
 mod workspaces;
 
 pub use auth::{
@@ -34,6 +35,7 @@ pub use records::{
     CachedFields, FieldsVersion, NewRecord, RecordPatch, RecordsStore, UpdateGuard, UpsertOutcome,
 };
 pub use schema::{SchemaStore, TableAccess};
+pub use webhooks::{Delivery, Progress, Webhook, WebhooksStore};
 pub use workspaces::WorkspacesStore;
 
 use std::fmt::Debug;
@@ -48,6 +50,7 @@ pub trait Store:
     + SchemaStore
     + RecordsStore
     + ChangesStore
+    + WebhooksStore
     + Debug
     + Send
     + Sync
@@ -61,6 +64,7 @@ impl<T> Store for T where
         + SchemaStore
         + RecordsStore
         + ChangesStore
+        + WebhooksStore
         + Debug
         + Send
         + Sync

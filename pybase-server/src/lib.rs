@@ -24,6 +24,7 @@ pub mod settings;
 pub mod state;
 pub mod storage;
 pub mod v0;
+pub mod webhooks;
 
 use std::future::Future;
 use std::time::Duration;

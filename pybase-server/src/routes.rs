@@ -10,6 +10,7 @@ pub mod formula;
 pub mod records;
 pub mod tables;
 pub mod views;
+pub mod webhooks;
 pub mod workspaces;
 
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,7 @@ pub(crate) fn declared(upload_limit: usize) -> OpenApiRouter<AppState> {
         .merge(records::routes())
         .merge(attachments::routes(upload_limit))
         .merge(changes::routes())
+        .merge(webhooks::routes())
 }
 
 /// `?page_size=&cursor=` of a list.

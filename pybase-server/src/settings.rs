@@ -243,6 +243,30 @@ pub struct Settings {
     )]
     pub changes_retention_days: u64,
 
+    /// Attempts at one event before a webhook is disabled (with retries
+    /// 1 s apart, doubling up to 1 h, 36 attempts take about a day).
+    #[arg(
+        long,
+        env = "WEBHOOK_MAX_ATTEMPTS",
+        default_value_t = 36,
+        global = true
+    )]
+    pub webhook_max_attempts: u32,
+
+    /// Let webhooks target private, loopback and link-local addresses
+    /// (tests, trusted networks).
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE", global = true)]
+    pub webhook_allow_private: bool,
+
+    /// The first webhook retry delay in milliseconds (doubling from there).
+    #[arg(
+        long,
+        env = "WEBHOOK_FIRST_RETRY_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub webhook_first_retry_ms: u64,
+
     /// Requests a second per credential and base on the Airtable-compatible
     /// `/v0` API (a token bucket holding as many); `0` turns the limit off.
     #[arg(
@@ -377,6 +401,9 @@ impl Default for Settings {
             max_upload_bytes: 50 * 1024 * 1024,
             max_json_bytes: 8 * 1024 * 1024,
             changes_retention_days: 30,
+            webhook_max_attempts: 36,
+            webhook_allow_private: false,
+            webhook_first_retry_ms: 1000,
             airtable_rate_limit_per_base: 50,
             airtable_max_records_per_request: 10,
             request_timeout_secs: 30,

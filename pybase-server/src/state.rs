@@ -150,6 +150,8 @@ impl AppState {
     /// from `REDIS_URL`, mail from `MAIL_OUTBOX`.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let secret = settings.resolve_secret_key()?;
+        // Webhook secrets are derived from SECRET_KEY (facade/webhooks.rs).
+        let webhook_key = secret.expose().as_bytes().to_vec();
         let secret = SecretKey::new(secret.expose().as_bytes().to_vec())
             .map_err(|e| anyhow::anyhow!("SECRET_KEY: {e}"))?;
         let stores = open_store(settings, !settings.no_migrate).await?;
@@ -177,6 +179,8 @@ impl AppState {
             );
         }
         let pybase = Pybase::new(stores.store)
+            .with_webhook_key(&webhook_key)
+            .with_webhooks_to_private_addresses(settings.webhook_allow_private)
             .with_object_store(objects.clone())
             .with_attachment_url(Arc::new(crate::routes::attachments::content_url))
             .with_limits(settings.input_limits());
@@ -193,6 +197,16 @@ impl AppState {
             retention,
         )
         .context("invalid REDIS_URL")?;
+        crate::webhooks::spawn(
+            &pybase,
+            crate::webhooks::WebhookConfig {
+                max_attempts: i32::try_from(settings.webhook_max_attempts.max(1))
+                    .unwrap_or(i32::MAX),
+                allow_private: settings.webhook_allow_private,
+                first_delay: Duration::from_millis(settings.webhook_first_retry_ms.max(1)),
+            },
+        )
+        .context("could not start the webhook worker")?;
         Ok(Self {
             pybase,
             auth: Arc::new(auth),

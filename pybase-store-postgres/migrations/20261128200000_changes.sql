@@ -27,3 +27,40 @@ CREATE TABLE changes (
 );
 CREATE INDEX changes_record ON changes (table_id, record_id, seq) WHERE record_id IS NOT NULL;
 CREATE INDEX changes_at ON changes (at);
+
+-- Webhooks on the log: `cursor` is the last event seq a webhook is done
+-- with; `attempt`/`next_attempt_at` the retry state of the next one; a
+-- delivering instance holds `lease_owner` until `lease_until`. The signing
+-- secret is derived from `secret_nonce` and the server's SECRET_KEY.
+CREATE TABLE webhooks (
+    id              TEXT COLLATE "C" PRIMARY KEY,
+    base_id         TEXT COLLATE "C" NOT NULL REFERENCES bases (id) ON DELETE CASCADE,
+    table_id        TEXT COLLATE "C",
+    url             TEXT NOT NULL,
+    events          JSONB NOT NULL,
+    enabled         BOOLEAN NOT NULL,
+    disabled_reason TEXT,
+    created_by      TEXT COLLATE "C" NOT NULL,
+    created_at      TIMESTAMPTZ NOT NULL,
+    updated_at      TIMESTAMPTZ NOT NULL,
+    cursor          BIGINT NOT NULL,
+    attempt         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TIMESTAMPTZ,
+    secret_nonce    TEXT NOT NULL,
+    lease_owner     TEXT,
+    lease_until     TIMESTAMPTZ
+);
+CREATE INDEX webhooks_base ON webhooks (base_id, created_at, id);
+
+CREATE TABLE webhook_deliveries (
+    id            BIGSERIAL PRIMARY KEY,
+    webhook_id    TEXT COLLATE "C" NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_seq     BIGINT NOT NULL,
+    attempt       INTEGER NOT NULL,
+    at            TIMESTAMPTZ NOT NULL,
+    status_code   INTEGER,
+    error         TEXT,
+    duration_ms   BIGINT NOT NULL,
+    next_retry_at TIMESTAMPTZ
+);
+CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);

@@ -50,6 +50,8 @@ pub fn unique_constraint(name: &str) -> (&'static str, &'static str) {
         // these fire only on a bug.
         "change_counters_pkey" => ("change_counter", "base_id"),
         "changes_pkey" => ("change", "seq"),
+        "webhooks_pkey" => ("webhook", "id"),
+        "webhook_deliveries_pkey" => ("webhook_delivery", "id"),
         _ => ("row", "unique"),
     }
 }

@@ -29,6 +29,7 @@ mod records;
 mod rows;
 mod schema;
 mod sql;
+mod webhooks;
 mod workspaces;
 
 #[cfg(feature = "testkit")]

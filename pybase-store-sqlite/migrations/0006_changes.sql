@@ -26,3 +26,40 @@ CREATE TABLE changes (
 ) WITHOUT ROWID;
 CREATE INDEX changes_record ON changes (table_id, record_id, seq) WHERE record_id IS NOT NULL;
 CREATE INDEX changes_at ON changes (at);
+
+-- Webhooks on the log: `cursor` is the last event seq a webhook is done
+-- with; `attempt`/`next_attempt_at` the retry state of the next one; a
+-- delivering instance holds `lease_owner` until `lease_until`. The signing
+-- secret is derived from `secret_nonce` and the server's SECRET_KEY.
+CREATE TABLE webhooks (
+    id              TEXT PRIMARY KEY NOT NULL,
+    base_id         TEXT NOT NULL REFERENCES bases (id) ON DELETE CASCADE,
+    table_id        TEXT,
+    url             TEXT NOT NULL,
+    events          TEXT NOT NULL,
+    enabled         INTEGER NOT NULL,
+    disabled_reason TEXT,
+    created_by      TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    cursor          INTEGER NOT NULL,
+    attempt         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    secret_nonce    TEXT NOT NULL,
+    lease_owner     TEXT,
+    lease_until     TEXT
+);
+CREATE INDEX webhooks_base ON webhooks (base_id, created_at, id);
+
+CREATE TABLE webhook_deliveries (
+    id            INTEGER PRIMARY KEY,
+    webhook_id    TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event_seq     INTEGER NOT NULL,
+    attempt       INTEGER NOT NULL,
+    at            TEXT NOT NULL,
+    status_code   INTEGER,
+    error         TEXT,
+    duration_ms   INTEGER NOT NULL,
+    next_retry_at TEXT
+);
+CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);

@@ -26,6 +26,7 @@ mod records;
 mod rows;
 mod schema;
 mod sql;
+mod webhooks;
 mod workspaces;
 
 use std::fmt;

@@ -121,28 +121,22 @@ pub struct ChangeEvent {
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     /// Who made it (absent for changes made by the system).
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub actor: Option<UserId>,
     /// What happened.
     pub kind: ChangeKind,
     /// The table involved.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_id: Option<TableId>,
     /// The record involved (record events).
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_id: Option<RecordId>,
     /// The field involved (field events).
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field_id: Option<FieldId>,
     /// The view involved (view events).
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view_id: Option<ViewId>,
     /// The fields whose cells changed (`record.updated`).
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_fields: Option<Vec<FieldId>>,
     /// Cells (record events) or the object (schema events) before.

@@ -562,3 +562,146 @@ pub async fn pruned_cursors_are_gone(store: Arc<dyn Store>) {
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.items[0].seq, last + 1);
 }
+
+/// Webhook rows: the cursor starts at the base's newest seq, a webhook is
+/// claimed only with events after its cursor and by one owner at a time,
+/// progress is saved only under the lease, deliveries list newest first,
+/// and absent ones are `NotFound`.
+pub async fn webhook_state_follows_the_lease(store: Arc<dyn Store>) {
+    use crate::ids::WebhookId;
+    use crate::store::{Delivery, Progress, Webhook};
+
+    let fx = Fixture::new(store.clone()).await;
+    let last = whole_log(&fx).await.last().unwrap().seq;
+    let now = chrono::Utc::now();
+    let draft = Webhook {
+        id: WebhookId::new(),
+        base_id: fx.base.id,
+        table_id: Some(fx.table.table.id),
+        url: "https://example.com/hook".into(),
+        events: vec![ChangeKind::RecordCreated],
+        enabled: true,
+        disabled_reason: None,
+        created_by: fx.owner.user_id(),
+        created_at: now,
+        updated_at: now,
+        cursor: 0,
+        attempt: 0,
+        next_attempt_at: None,
+        secret_nonce: "n".into(),
+    };
+    let made = store.create_webhook(&draft).await.unwrap();
+    assert_eq!(made.cursor, last);
+    assert_eq!(made.events, vec![ChangeKind::RecordCreated]);
+    assert_eq!(store.get_webhook(made.id).await.unwrap(), made);
+    assert_eq!(
+        store.list_webhooks(fx.base.id).await.unwrap(),
+        vec![made.clone()]
+    );
+    let later = now + chrono::TimeDelta::seconds(60);
+    // Nothing after its cursor: not claimed.
+    assert!(
+        store
+            .claim_webhooks("a", now, later, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    fx.create(&[("Qty", json!(1))]).await;
+    let claimed = store.claim_webhooks("a", now, later, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    // Another owner cannot take it while the lease holds, or save.
+    assert!(
+        store
+            .claim_webhooks("b", now, later, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let progress = |cursor: i64, release: bool| Progress {
+        cursor,
+        attempt: 1,
+        next_attempt_at: Some(now),
+        disable: None,
+        delivery: Some(Delivery {
+            id: 0,
+            event_seq: cursor + 1,
+            attempt: 1,
+            at: now,
+            status_code: Some(500),
+            error: Some("answered 500".into()),
+            duration_ms: 3,
+            next_retry_at: Some(now),
+        }),
+        release,
+    };
+    assert!(
+        !store
+            .save_progress("b", made.id, &progress(last, true))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .save_progress("a", made.id, &progress(last, true))
+            .await
+            .unwrap()
+    );
+    // Released: the other owner may take it once due.
+    let claimed = store.claim_webhooks("b", now, later, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].attempt, 1);
+    let mut done = progress(last + 1, true);
+    done.attempt = 0;
+    done.next_attempt_at = None;
+    done.disable = Some("gave up".into());
+    assert!(store.save_progress("b", made.id, &done).await.unwrap());
+    let after = store.get_webhook(made.id).await.unwrap();
+    assert_eq!(after.cursor, last + 1);
+    assert!(!after.enabled);
+    assert_eq!(after.disabled_reason.as_deref(), Some("gave up"));
+    // Disabled: never claimed.
+    fx.create(&[("Qty", json!(2))]).await;
+    assert!(
+        store
+            .claim_webhooks("c", now, later, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let deliveries = store.list_deliveries(made.id, None, 10).await.unwrap();
+    assert_eq!(deliveries.len(), 2);
+    assert!(deliveries[0].id > deliveries[1].id);
+    assert_eq!(deliveries[0].event_seq, last + 2);
+    assert_eq!(deliveries[1].status_code, Some(500));
+    let older = store
+        .list_deliveries(made.id, Some(deliveries[0].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(older, deliveries[1..].to_vec());
+    // Enabling again clears the retry state.
+    let mut on = after.clone();
+    on.enabled = true;
+    on.disabled_reason = None;
+    store.update_webhook(&on).await.unwrap();
+    let on = store.get_webhook(made.id).await.unwrap();
+    assert!(on.enabled && on.attempt == 0 && on.next_attempt_at.is_none());
+    store.delete_webhook(made.id).await.unwrap();
+    assert!(matches!(
+        store.get_webhook(made.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.delete_webhook(made.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let orphan = Webhook {
+        id: WebhookId::new(),
+        base_id: crate::ids::BaseId::new(),
+        ..draft
+    };
+    assert!(matches!(
+        store.create_webhook(&orphan).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}

@@ -106,7 +106,17 @@ async fn world(s: &TestServer) -> World {
     }
 }
 
-async fn last_seq(s: &TestServer, token: &str, base: &str) -> i64 {
+/// A fresh PostgreSQL database on the server of `url` (dropped with the
+/// answer's first part) and its URL: tests that add rows under their own
+/// migrations never touch the shared database.
+pub(crate) async fn fresh_postgres(url: &str) -> (pybase_store_postgres::testkit::TestDb, String) {
+    let db = pybase_store_postgres::testkit::TestDb::new(url).await;
+    let mut u = url::Url::parse(url).unwrap();
+    u.set_path(&format!("/{}", db.name));
+    (db, u.to_string())
+}
+
+pub(crate) async fn last_seq(s: &TestServer, token: &str, base: &str) -> i64 {
     s.req(
         token,
         Method::GET,
@@ -351,6 +361,7 @@ async fn the_stream_gets_every_event_of_eight_writers_once_in_order_across_cuts(
 async fn two_instances_on_one_postgres_and_redis_stream_every_event() {
     let pg = require_service!("PYBASE_TEST_POSTGRES_URL");
     let redis = require_service!("PYBASE_TEST_REDIS_URL");
+    let (_db, pg) = fresh_postgres(&pg).await;
     let dir = tempfile::tempdir().unwrap();
     let mut settings = settings_in(dir.path());
     settings.database_url = pg;

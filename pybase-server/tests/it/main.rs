@@ -28,4 +28,5 @@ mod s3;
 mod schema;
 mod v0;
 mod v0_clients;
+mod webhooks;
 mod workspaces;

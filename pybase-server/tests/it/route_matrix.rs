@@ -173,6 +173,20 @@ const MATRIX: &[(&str, &str, Need)] = &[
         Member(Editor, "write"),
     ),
     ("GET", "/api/v1/bases/{id}/changes", Member(Viewer, "read")),
+    (
+        "POST",
+        "/api/v1/bases/{id}/webhooks",
+        Member(Admin, "admin"),
+    ),
+    ("GET", "/api/v1/bases/{id}/webhooks", Member(Admin, "admin")),
+    ("GET", "/api/v1/webhooks/{id}", Member(Admin, "admin")),
+    ("PATCH", "/api/v1/webhooks/{id}", Member(Admin, "admin")),
+    ("DELETE", "/api/v1/webhooks/{id}", Member(Admin, "admin")),
+    (
+        "GET",
+        "/api/v1/webhooks/{id}/deliveries",
+        Member(Admin, "admin"),
+    ),
     ("GET", "/api/v1/bases/{id}/events", Member(Viewer, "read")),
     (
         "POST",
@@ -299,6 +313,7 @@ struct World {
     /// The seq of an event of `record` (for revert).
     record_seq: i64,
     attachment: String,
+    webhook: String,
     /// A viewer member the member routes act on.
     spare: String,
     /// A registered user who is not a member (for adding).
@@ -371,6 +386,16 @@ impl World {
             .send_expect(StatusCode::CREATED)
             .await,
         );
+        // `.invalid` never resolves: deliveries fail at once, quietly.
+        let webhook = s
+            .req(
+                &owner,
+                Method::POST,
+                &format!("/api/v1/bases/{base}/webhooks"),
+            )
+            .json(&json!({"url": "http://hooks.invalid/x"}))
+            .send_created_id()
+            .await;
         let tokens: [(Role, String); 4] = tokens.try_into().unwrap();
         Self {
             s,
@@ -384,6 +409,7 @@ impl World {
             record,
             record_seq,
             attachment,
+            webhook,
             spare: spare_session["user"]["id"].as_str().unwrap().to_owned(),
             newcomer_mail,
         }
@@ -414,6 +440,7 @@ impl World {
             Some("fields") => &self.field,
             Some("views") => &self.view,
             Some("attachments") => &self.attachment,
+            Some("webhooks") => &self.webhook,
             Some("api-keys") => key_id,
             _ => "",
         };
@@ -464,6 +491,8 @@ impl World {
             }
             // The record's newest event (the world's record has one, its
             // creation, at least).
+            ("POST", "/api/v1/bases/{id}/webhooks") => json!({"url": "http://hooks.invalid/y"}),
+            ("PATCH", "/api/v1/webhooks/{id}") => json!({"enabled": true}),
             ("POST", "/api/v1/tables/{id}/records/{record_id}/revert") => {
                 json!({"seq": self.record_seq})
             }
