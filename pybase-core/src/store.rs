@@ -27,7 +27,7 @@ pub use auth::{
 };
 pub use changes::{
     ChangeEvent, ChangeFeed, ChangeKind, ChangesPage, ChangesStore, Committed, NewChange, acting,
-    current_actor,
+    change_log_enabled, current_actor, measure_without_change_log,
 };
 pub use fields_cache::{FIELDS_CACHE_TABLES, FieldsCache};
 pub use health::StoreHealth;

@@ -56,6 +56,9 @@ pub(crate) async fn log(
     let Some(first) = changes.first() else {
         return Ok(None);
     };
+    if !pybase_core::store::change_log_enabled() {
+        return Ok(None);
+    }
     let base = base_of(conn, first.table_id).await?;
     append(conn, base, at, actor, changes).await
 }
@@ -70,7 +73,7 @@ pub(crate) async fn append(
     actor: Option<UserId>,
     changes: Vec<NewChange>,
 ) -> StoreResult<Option<Committed>> {
-    if changes.is_empty() {
+    if changes.is_empty() || !pybase_core::store::change_log_enabled() {
         return Ok(None);
     }
     let n =

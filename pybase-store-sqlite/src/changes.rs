@@ -87,6 +87,9 @@ pub(crate) fn log(
     let Some(first) = entries.first() else {
         return Ok(());
     };
+    if !pybase_core::store::change_log_enabled() {
+        return Ok(());
+    }
     let base: String = conn
         .prepare_cached("SELECT base_id FROM tables WHERE id = ?1")?
         .query_row([first.table.as_str()], |r| r.get(0))
@@ -151,6 +154,9 @@ pub(crate) fn finish(feed: &ChangeFeed, ok: bool) {
 /// The live cells of a record (`None` if there is no live record): the
 /// "before" of an update, read in the writing transaction.
 pub(crate) fn live_cells(conn: &Connection, table: TableId, record: &str) -> Result<Option<Cells>> {
+    if !pybase_core::store::change_log_enabled() {
+        return Ok(None);
+    }
     let text: Option<String> = conn
         .prepare_cached(&format!(
             "SELECT json(data) FROM {} WHERE id = ?1 AND deleted_time IS NULL",

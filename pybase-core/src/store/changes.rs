@@ -368,6 +368,24 @@ impl ChangeFeed {
     }
 }
 
+/// Whether the stores write the change log (see [`measure_without_change_log`]).
+static LOG_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// For benchmarks only: with `true`, every store in the process skips the
+/// change log's writes (and the reads they need), so its cost can be
+/// measured against the same build. Never set it in a program that relies
+/// on the log.
+#[doc(hidden)]
+pub fn measure_without_change_log(off: bool) {
+    LOG_OFF.store(off, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether stores write the change log (always, outside benchmarks).
+#[doc(hidden)]
+pub fn change_log_enabled() -> bool {
+    !LOG_OFF.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 tokio::task_local! {
     static ACTOR: UserId;
 }
