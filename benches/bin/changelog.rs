@@ -92,8 +92,9 @@ async fn measure(store: Arc<dyn Store>, a: &Args) -> anyhow::Result<[Mode; 2]> {
             let m = &mut modes[usize::from(off)];
             for i in 0..a.updates {
                 let id = ids[(round * a.updates + i) % ids.len()];
-                let cells: Map<String, Value> =
-                    [(qty.to_owned(), json!((round * 7 + i) % 1000))].into_iter().collect();
+                let cells: Map<String, Value> = [(qty.to_owned(), json!((round * 7 + i) % 1000))]
+                    .into_iter()
+                    .collect();
                 let t0 = Instant::now();
                 bench
                     .pb
@@ -121,7 +122,9 @@ async fn measure(store: Arc<dyn Store>, a: &Args) -> anyhow::Result<[Mode; 2]> {
 
 fn report(name: &str, modes: &[Mode; 2]) {
     let [on, off] = modes;
-    println!("| {name} | operation | log measured out: p50 / p99 | with the log: p50 / p99 | median ratio |");
+    println!(
+        "| {name} | operation | log measured out: p50 / p99 | with the log: p50 / p99 | median ratio |"
+    );
     println!("|---|---|---|---|---|");
     for (label, with, without) in [
         ("single-record update", &on.update, &off.update),
@@ -172,9 +175,11 @@ fn main() -> anyhow::Result<()> {
                 anyhow::Ok(modes)
             }
             .await;
-            sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")))
-                .execute(&mut admin)
-                .await?;
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await?;
             report("postgres", &result?);
         }
         anyhow::Ok(())
