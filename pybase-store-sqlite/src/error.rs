@@ -86,6 +86,11 @@ const UNIQUES: &[(&str, &str, &str)] = &[
     ("api_keys.id", "api_key", "id"),
     ("refresh_tokens.id", "refresh_token", "id"),
     ("password_resets.token_hash", "password_reset", "token_hash"),
+    // The change log: numbers come from the base's counter row, so these
+    // fire only on a bug.
+    ("change_counters.base_id", "change_counter", "base_id"),
+    ("changes.base_id", "change", "seq"),
+    ("webhooks.id", "webhook", "id"),
 ];
 
 /// The user table id in SQLite's "no such table: r_<id>" (a records table

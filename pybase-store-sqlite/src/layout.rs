@@ -256,7 +256,7 @@ mod tests {
         }
 
         let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), 5);
+        assert_eq!(store.schema_version().await.unwrap(), 6);
         let r = store.get_record(t1, ids[1], false).await.unwrap();
         assert_eq!(r.cells[code.as_str()], json!("v1"));
         assert_eq!((r.table_id, r.autonumber), (t1, 2));
