@@ -30,6 +30,9 @@ pub const MAX_CHANGES_PAGE: usize = 1000;
 pub const POLL_EVERY: Duration = Duration::from_secs(5);
 /// How often a subscription checks again that its principal may read.
 const RECHECK_EVERY: Duration = Duration::from_secs(30);
+/// How long a subscription waits before reading the log again after the
+/// database was unavailable.
+const UNAVAILABLE_RETRY: Duration = Duration::from_millis(500);
 /// Events a subscription reads from the log at once.
 const SUBSCRIPTION_BATCH: usize = 500;
 
@@ -289,19 +292,27 @@ impl ChangeSubscription {
         self.after
     }
 
-    /// The next event, waiting until one commits. Errors: `Gone` if the
-    /// cursor fell behind the retention, `NotFound` if the principal lost
-    /// access, store failures.
+    /// The next event, waiting until one commits (and while the database
+    /// is unavailable). Errors: `Gone` if the cursor fell behind the
+    /// retention, `NotFound` if the principal lost access, other store
+    /// failures.
     pub async fn next(&mut self) -> Result<ChangeEvent> {
         loop {
             if let Some(e) = self.buffer.pop_front() {
                 self.after = e.seq;
                 return Ok(e);
             }
-            if let Some(e) = self.next_now().await? {
-                return Ok(e);
+            match self.next_now().await {
+                Ok(Some(e)) => return Ok(e),
+                Ok(None) => self.wait().await,
+                // The database is briefly out of reach (a full pool under
+                // load, a restart): the log will still be there.
+                Err(Error::Unavailable(why)) => {
+                    tracing::debug!(error = %why, "change subscription: retrying the log");
+                    tokio::time::sleep(UNAVAILABLE_RETRY).await;
+                }
+                Err(e) => return Err(e),
             }
-            self.wait().await;
         }
     }
 

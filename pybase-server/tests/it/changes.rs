@@ -59,6 +59,11 @@ async fn read_events(
                 let (k, v) = line.split_once(':').unwrap_or((line, ""));
                 fields.insert(k, v.strip_prefix(' ').unwrap_or(v).to_owned());
             }
+            assert_ne!(
+                fields.get("event").map(String::as_str),
+                Some("error"),
+                "the stream failed: {fields:?}"
+            );
             let Some(id) = fields.get("id") else { continue };
             let e = Sse {
                 id: id.parse().unwrap(),
