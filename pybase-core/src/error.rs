@@ -57,6 +57,15 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A change-log cursor older than the oldest kept event: the events
+    /// after it were pruned.
+    #[error("changes after {after} are no longer kept (oldest kept: {oldest})")]
+    Gone {
+        /// The cursor asked for.
+        after: i64,
+        /// The oldest sequence number still kept.
+        oldest: i64,
+    },
     /// The backend failed (I/O, corruption, a bug, ...).
     #[error("{backend} backend error: {source}")]
     Backend {
@@ -160,6 +169,10 @@ pub enum Error {
         /// Seconds until a retry may succeed.
         retry_after_secs: u64,
     },
+    /// What was asked for is no longer kept (a change-log cursor older than
+    /// the retention period).
+    #[error("{0}")]
+    Gone(String),
     /// A dependency failed; details are logged, never shown to clients.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -218,6 +231,7 @@ impl From<StoreError> for Error {
                 field,
             },
             StoreError::Invalid { field, expected } => Self::invalid(field, expected),
+            StoreError::Gone { .. } => Self::Gone(e.to_string()),
             StoreError::Unavailable { .. } => Self::Unavailable(Box::new(e)),
             StoreError::Backend { .. } => Self::Internal(Box::new(e)),
         }

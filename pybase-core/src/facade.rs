@@ -12,15 +12,20 @@
 mod attachments;
 mod authz;
 mod auto_index;
+mod changes;
 mod formula;
 mod inputs;
 mod links;
 mod records;
 mod render;
 mod schema;
+mod webhooks;
 mod workspaces;
 
 pub use authz::{BaseScope, TableScope, WorkspaceScope};
+pub use changes::{
+    ChangeSubscription, ChangesOut, DEFAULT_CHANGES_PAGE, HistoryOut, MAX_CHANGES_PAGE, POLL_EVERY,
+};
 pub use formula::FormulaCheck;
 pub use inputs::{
     BasePatch, CellsInput, FieldPatch, NewBase, NewField, NewMember, NewTable, NewView,
@@ -29,6 +34,9 @@ pub use inputs::{
 pub use records::MAX_BATCH;
 pub use render::{
     AttachmentUrl, FieldKey, RecordOut, RecordsPage, TableSchema, UpsertResult, attachment_json,
+};
+pub use webhooks::{
+    CreatedWebhook, MAX_URL_CHARS, NewWebhook, WebhookPatch, forbidden_address, hmac_hex, signature,
 };
 pub(crate) use workspaces::check_name_within;
 pub use workspaces::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS};
@@ -53,6 +61,9 @@ pub struct Pybase {
     limits: Limits,
     attachment_url: Option<AttachmentUrlHook>,
     auto_index: auto_index::Shared,
+    remote: crate::store::ChangeFeed,
+    webhook_key: Option<webhooks::WebhookKey>,
+    webhook_allow_private: bool,
 }
 
 /// [`AttachmentUrl`] with a `Debug` that hides the closure.
@@ -76,6 +87,9 @@ impl Pybase {
             limits: Limits::default(),
             attachment_url: None,
             auto_index: auto_index::Shared::default(),
+            remote: crate::store::ChangeFeed::new(),
+            webhook_key: None,
+            webhook_allow_private: false,
         }
     }
 

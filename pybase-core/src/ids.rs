@@ -159,6 +159,8 @@ typed_id!(/// Identifies an uploaded attachment.
     AttachmentId, "att", "attachment");
 typed_id!(/// Identifies an API key.
     ApiKeyId, "key", "API key");
+typed_id!(/// Identifies a webhook (Airtable's prefix for webhooks).
+    WebhookId, "ach", "webhook");
 
 typed_id!(/// Identifies a choice of a select field.
     ChoiceId, "sel", "choice");

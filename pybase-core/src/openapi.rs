@@ -24,7 +24,7 @@ use crate::facade::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS};
 use crate::fields::FieldType;
 use crate::ids::{
     ApiKeyId, AttachmentId, BaseId, ChoiceId, FieldId, RecordId, TableId, UserId, ViewId,
-    WorkspaceId,
+    WebhookId, WorkspaceId,
 };
 use crate::model::{Field, Timestamp};
 use crate::query::Op;
@@ -163,6 +163,7 @@ id_schemas!(
     AttachmentId,
     ApiKeyId,
     ChoiceId,
+    WebhookId,
 );
 
 /// Declares schema-only types, each with its JSON schema.
@@ -484,7 +485,7 @@ mod tests {
 
     #[test]
     fn id_examples_parse_as_their_kind_only() {
-        let parsers: [(&str, Parses); 10] = [
+        let parsers: [(&str, Parses); 11] = [
             (UserId::PREFIX, |s| UserId::parse(s).is_ok()),
             (WorkspaceId::PREFIX, |s| WorkspaceId::parse(s).is_ok()),
             (BaseId::PREFIX, |s| BaseId::parse(s).is_ok()),
@@ -495,6 +496,7 @@ mod tests {
             (AttachmentId::PREFIX, |s| AttachmentId::parse(s).is_ok()),
             (ApiKeyId::PREFIX, |s| ApiKeyId::parse(s).is_ok()),
             (ChoiceId::PREFIX, |s| ChoiceId::parse(s).is_ok()),
+            (WebhookId::PREFIX, |s| WebhookId::parse(s).is_ok()),
         ];
         let others = |prefix: &str| -> Vec<Parses> {
             parsers
@@ -514,6 +516,7 @@ mod tests {
         check_id::<AttachmentId>("att", parse("att"), &others("att"));
         check_id::<ApiKeyId>("key", parse("key"), &others("key"));
         check_id::<ChoiceId>("sel", parse("sel"), &others("sel"));
+        check_id::<WebhookId>("ach", parse("ach"), &others("ach"));
     }
 
     #[test]

@@ -125,6 +125,9 @@ pub enum Action {
     /// Leave a workspace (remove one's own membership): any member, but an
     /// API key needs the `admin` scope, since it changes the account.
     LeaveWorkspace,
+    /// Create, read, change or delete webhooks (they carry every change of a
+    /// base to another server, and their secrets).
+    ManageWebhooks,
 }
 
 impl Action {
@@ -133,7 +136,10 @@ impl Action {
         match self {
             Self::Read | Self::LeaveWorkspace => Role::Viewer,
             Self::WriteRecords => Role::Editor,
-            Self::ChangeSchema | Self::ManageMembers | Self::UpdateWorkspace => Role::Admin,
+            Self::ChangeSchema
+            | Self::ManageMembers
+            | Self::UpdateWorkspace
+            | Self::ManageWebhooks => Role::Admin,
             Self::OwnWorkspace => Role::Owner,
         }
     }
@@ -147,7 +153,8 @@ impl Action {
             Self::ManageMembers
             | Self::UpdateWorkspace
             | Self::OwnWorkspace
-            | Self::LeaveWorkspace => Scope::Admin,
+            | Self::LeaveWorkspace
+            | Self::ManageWebhooks => Scope::Admin,
         }
     }
 

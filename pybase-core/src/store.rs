@@ -17,16 +17,22 @@
 //!   clears `inverse_field_id` on any partner it no longer points back to.
 
 mod auth;
+mod changes;
 mod fields_cache;
 mod health;
 pub mod links;
 mod records;
 mod schema;
+mod webhooks;
 mod workspaces;
 
 pub use auth::{
     AuthStore, PasswordReset, RefreshToken, RotateOutcome, SessionState, StoredApiKey,
     UserCredentials,
+};
+pub use changes::{
+    ChangeEvent, ChangeFeed, ChangeKind, ChangesPage, ChangesStore, Committed, NewChange, acting,
+    change_log_enabled, current_actor, measure_without_change_log,
 };
 pub use fields_cache::{FIELDS_CACHE_TABLES, FieldsCache};
 pub use health::StoreHealth;
@@ -34,6 +40,7 @@ pub use records::{
     CachedFields, FieldsVersion, NewRecord, RecordPatch, RecordsStore, UpdateGuard, UpsertOutcome,
 };
 pub use schema::{SchemaStore, TableAccess};
+pub use webhooks::{Delivery, Progress, Webhook, WebhooksStore};
 pub use workspaces::WorkspacesStore;
 
 use std::fmt::Debug;
@@ -43,11 +50,29 @@ use std::fmt::Debug;
 /// Implemented automatically for any type that implements every aggregate
 /// trait, so `Arc<dyn Store>` works for all backends.
 pub trait Store:
-    AuthStore + WorkspacesStore + SchemaStore + RecordsStore + Debug + Send + Sync + 'static
+    AuthStore
+    + WorkspacesStore
+    + SchemaStore
+    + RecordsStore
+    + ChangesStore
+    + WebhooksStore
+    + Debug
+    + Send
+    + Sync
+    + 'static
 {
 }
 
 impl<T> Store for T where
-    T: AuthStore + WorkspacesStore + SchemaStore + RecordsStore + Debug + Send + Sync + 'static
+    T: AuthStore
+        + WorkspacesStore
+        + SchemaStore
+        + RecordsStore
+        + ChangesStore
+        + WebhooksStore
+        + Debug
+        + Send
+        + Sync
+        + 'static
 {
 }

@@ -20,6 +20,7 @@
 pub mod access;
 pub mod auth;
 pub mod auth_attacks;
+pub mod changes;
 pub mod fixture;
 pub mod formula;
 pub mod limits;
@@ -42,6 +43,13 @@ macro_rules! conformance_tests {
             access::members_roles_and_last_owner,
             access::non_member_sees_not_found,
             access::permission_matrix,
+            changes::changes_log_every_write_in_order,
+            changes::failed_writes_log_nothing,
+            changes::concurrent_writers_leave_a_gapless_consistent_log,
+            changes::subscriptions_yield_each_event_once_in_order,
+            changes::history_newest_first_and_revert,
+            changes::pruned_cursors_are_gone,
+            changes::webhook_state_follows_the_lease,
             access::api_key_scopes_and_workspace_limit,
             schema::schema_crud_and_unique_field_names,
             schema::every_field_type_validates_cells,
@@ -152,6 +160,7 @@ mod registry {
         ("access", include_str!("testkit/access.rs")),
         ("auth", include_str!("testkit/auth.rs")),
         ("auth_attacks", include_str!("testkit/auth_attacks.rs")),
+        ("changes", include_str!("testkit/changes.rs")),
         ("formula", include_str!("testkit/formula.rs")),
         ("limits", include_str!("testkit/limits.rs")),
         ("links", include_str!("testkit/links.rs")),

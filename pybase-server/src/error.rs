@@ -56,6 +56,9 @@ pub enum ApiError {
         /// The field or rule involved.
         field: Option<String>,
     },
+    /// 410: what was asked for is no longer kept (a change-log cursor
+    /// older than the retention period).
+    Gone(String),
     /// 413: body larger than allowed.
     PayloadTooLarge(String),
     /// 415: wrong `Content-Type`.
@@ -99,6 +102,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation { .. } | Self::InvalidFormula { .. } => {
@@ -119,6 +123,7 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict { .. } => "conflict",
+            Self::Gone(_) => "gone",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Validation { .. } | Self::InvalidFormula { .. } => "validation_failed",
@@ -159,6 +164,7 @@ impl ApiError {
             | Self::Unauthorized(m)
             | Self::Forbidden(m)
             | Self::NotFound(m)
+            | Self::Gone(m)
             | Self::PayloadTooLarge(m)
             | Self::UnsupportedMediaType(m)
             | Self::Unavailable(m) => m.clone(),
@@ -259,6 +265,7 @@ impl From<pybase_core::Error> for ApiError {
                 end,
             },
             E::BadRequest(m) => Self::BadRequest(m),
+            E::Gone(m) => Self::Gone(m),
             E::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
             E::PayloadTooLarge { limit } => {
                 Self::PayloadTooLarge(format!("payload larger than {limit} bytes"))

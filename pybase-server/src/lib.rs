@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod changes_relay;
 pub mod client_ip;
 pub mod error;
 pub mod extract;
@@ -23,6 +24,7 @@ pub mod settings;
 pub mod state;
 pub mod storage;
 pub mod v0;
+pub mod webhooks;
 
 use std::future::Future;
 use std::time::Duration;
@@ -292,6 +294,12 @@ pub async fn serve_with_listener(
 ) -> anyhow::Result<()> {
     let options = HttpOptions::from_settings(&settings);
     let state = AppState::from_settings(&settings).await?;
+    let closing = state.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Event streams end now; other requests finish as usual.
+        closing.send_replace(true);
+    };
     let router = app_with_options(state, &options);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "pybase-server listening");

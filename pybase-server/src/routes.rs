@@ -4,11 +4,13 @@ pub mod api_keys;
 pub mod attachments;
 pub mod auth;
 pub mod bases;
+pub mod changes;
 pub mod fields;
 pub mod formula;
 pub mod records;
 pub mod tables;
 pub mod views;
+pub mod webhooks;
 pub mod workspaces;
 
 use serde::{Deserialize, Serialize};
@@ -42,6 +44,8 @@ pub(crate) fn declared(upload_limit: usize) -> OpenApiRouter<AppState> {
         .merge(views::routes())
         .merge(records::routes())
         .merge(attachments::routes(upload_limit))
+        .merge(changes::routes())
+        .merge(webhooks::routes())
 }
 
 /// `?page_size=&cursor=` of a list.

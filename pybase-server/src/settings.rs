@@ -234,6 +234,39 @@ pub struct Settings {
     #[arg(long, env = "MAX_JSON_BYTES", default_value_t = 8 * 1024 * 1024, global = true)]
     pub max_json_bytes: u64,
 
+    /// Days of change-log events kept; an older cursor answers 410 `gone`.
+    #[arg(
+        long,
+        env = "CHANGES_RETENTION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub changes_retention_days: u64,
+
+    /// Attempts at one event before a webhook is disabled (with retries
+    /// 1 s apart, doubling up to 1 h, 36 attempts take about a day).
+    #[arg(
+        long,
+        env = "WEBHOOK_MAX_ATTEMPTS",
+        default_value_t = 36,
+        global = true
+    )]
+    pub webhook_max_attempts: u32,
+
+    /// Let webhooks target private, loopback and link-local addresses
+    /// (tests, trusted networks).
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE", global = true)]
+    pub webhook_allow_private: bool,
+
+    /// The first webhook retry delay in milliseconds (doubling from there).
+    #[arg(
+        long,
+        env = "WEBHOOK_FIRST_RETRY_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub webhook_first_retry_ms: u64,
+
     /// Requests a second per credential and base on the Airtable-compatible
     /// `/v0` API (a token bucket holding as many); `0` turns the limit off.
     #[arg(
@@ -367,6 +400,10 @@ impl Default for Settings {
             port: 8000,
             max_upload_bytes: 50 * 1024 * 1024,
             max_json_bytes: 8 * 1024 * 1024,
+            changes_retention_days: 30,
+            webhook_max_attempts: 36,
+            webhook_allow_private: false,
+            webhook_first_retry_ms: 1000,
             airtable_rate_limit_per_base: 50,
             airtable_max_records_per_request: 10,
             request_timeout_secs: 30,

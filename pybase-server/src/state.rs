@@ -49,6 +49,10 @@ pub struct AppState {
     pub trusted_proxies: Arc<[crate::client_ip::IpNet]>,
     /// The Airtable-compatible API's batch limit and rate limiter.
     pub v0: crate::v0::V0Config,
+    /// Becomes `true` when the server starts shutting down: long-lived
+    /// responses (event streams) end then, so the graceful shutdown does
+    /// not wait for them.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -146,6 +150,8 @@ impl AppState {
     /// from `REDIS_URL`, mail from `MAIL_OUTBOX`.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let secret = settings.resolve_secret_key()?;
+        // Webhook secrets are derived from SECRET_KEY (facade/webhooks.rs).
+        let webhook_key = secret.expose().as_bytes().to_vec();
         let secret = SecretKey::new(secret.expose().as_bytes().to_vec())
             .map_err(|e| anyhow::anyhow!("SECRET_KEY: {e}"))?;
         let stores = open_store(settings, !settings.no_migrate).await?;
@@ -173,12 +179,36 @@ impl AppState {
             );
         }
         let pybase = Pybase::new(stores.store)
+            .with_webhook_key(&webhook_key)
+            .with_webhooks_to_private_addresses(settings.webhook_allow_private)
             .with_object_store(objects.clone())
             .with_attachment_url(Arc::new(crate::routes::attachments::content_url))
             .with_limits(settings.input_limits());
         let v0 = crate::v0::V0Config::from_settings(settings, &cache);
+        let pybase = Arc::new(pybase);
+        let retention =
+            TimeDelta::try_days(i64::try_from(settings.changes_retention_days).unwrap_or(i64::MAX))
+                .filter(|d| *d > TimeDelta::zero())
+                .context("CHANGES_RETENTION_DAYS must be a positive number of days")?;
+        crate::changes_relay::spawn(
+            &pybase,
+            settings.redis_url.as_deref(),
+            &settings.redis_key_prefix,
+            retention,
+        )
+        .context("invalid REDIS_URL")?;
+        crate::webhooks::spawn(
+            &pybase,
+            crate::webhooks::WebhookConfig {
+                max_attempts: i32::try_from(settings.webhook_max_attempts.max(1))
+                    .unwrap_or(i32::MAX),
+                allow_private: settings.webhook_allow_private,
+                first_delay: Duration::from_millis(settings.webhook_first_retry_ms.max(1)),
+            },
+        )
+        .context("could not start the webhook worker")?;
         Ok(Self {
-            pybase: Arc::new(pybase),
+            pybase,
             auth: Arc::new(auth),
             store_health: stores.health,
             cache,
@@ -193,6 +223,7 @@ impl AppState {
                 .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?
                 .into(),
             v0,
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
         })
     }
 }

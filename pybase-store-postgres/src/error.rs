@@ -46,6 +46,12 @@ pub fn unique_constraint(name: &str) -> (&'static str, &'static str) {
         "password_resets_pkey" => ("password_reset", "token_hash"),
         "api_keys_prefix_key" => ("api_key", "prefix"),
         "api_keys_pkey" => ("api_key", "id"),
+        // The change log: numbers come from the base's counter row, so
+        // these fire only on a bug.
+        "change_counters_pkey" => ("change_counter", "base_id"),
+        "changes_pkey" => ("change", "seq"),
+        "webhooks_pkey" => ("webhook", "id"),
+        "webhook_deliveries_pkey" => ("webhook_delivery", "id"),
         _ => ("row", "unique"),
     }
 }

@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod changes;
 mod error;
 mod layout;
 mod links;
@@ -29,6 +30,7 @@ mod records;
 mod rows;
 mod schema;
 mod sql;
+mod webhooks;
 mod workspaces;
 
 #[cfg(feature = "testkit")]
@@ -79,6 +81,7 @@ impl Default for PgStoreOptions {
 pub struct PgStore {
     pool: PgPool,
     fields: std::sync::Arc<pybase_core::store::FieldsCache>,
+    feed: pybase_core::store::ChangeFeed,
 }
 
 impl PgStore {
@@ -114,6 +117,7 @@ impl PgStore {
         Self {
             pool,
             fields: std::sync::Arc::default(),
+            feed: pybase_core::store::ChangeFeed::new(),
         }
     }
 

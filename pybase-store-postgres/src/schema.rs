@@ -7,13 +7,16 @@ use async_trait::async_trait;
 use pybase_core::fields::ValueKind;
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
 use pybase_core::model::{Base, Field, Table, View};
-use pybase_core::store::{FieldsVersion, SchemaStore, TableAccess};
+use pybase_core::store::{
+    ChangeKind, FieldsVersion, NewChange, SchemaStore, TableAccess, current_actor,
+};
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection, Row as _};
 
 use crate::PgStore;
+use crate::changes;
 use crate::error::ResultExt;
 use crate::layout::{self, ddl_id, lock_table_ddl, rel};
 use crate::nul::{encode_value, encoded};
@@ -389,7 +392,23 @@ impl SchemaStore for PgStore {
             // An empty table: building its indexes is instant.
             sync_index(&mut tx, table.id, field).await?;
         }
-        tx.commit().await.db()
+        let mut log = vec![NewChange::table(ChangeKind::TableCreated, table)];
+        log.extend(
+            fields
+                .iter()
+                .map(|f| NewChange::field(ChangeKind::FieldCreated, f)),
+        );
+        let done = changes::append(
+            &mut tx,
+            table.base_id,
+            Some(table.created_at),
+            current_actor(),
+            log,
+        )
+        .await?;
+        tx.commit().await.db()?;
+        self.announce(done);
+        Ok(())
     }
 
     async fn get_table(&self, id: TableId) -> StoreResult<Table> {
@@ -415,6 +434,7 @@ impl SchemaStore for PgStore {
     }
 
     async fn update_table(&self, table: &Table) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.db()?;
         let done = sqlx::query(
             "UPDATE tables SET name = $2, description = $3, primary_field_id = $4, position = $5, \
              updated_at = $6 WHERE id = $1",
@@ -425,17 +445,22 @@ impl SchemaStore for PgStore {
         .bind(table.primary_field_id.as_ref().map(FieldId::as_str))
         .bind(table.position)
         .bind(table.updated_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .db()?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("table", table.id));
         }
+        let log = vec![NewChange::table(ChangeKind::TableUpdated, table)];
+        let done = changes::log(&mut tx, Some(table.updated_at), current_actor(), log).await?;
+        tx.commit().await.db()?;
+        self.announce(done);
         Ok(())
     }
 
     async fn delete_table(&self, id: TableId) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
+        let base = changes::base_of(&mut tx, id).await?;
         layout::drop_records_tables_where(&mut tx, "t.id = $1", id.as_str()).await?;
         let done = sqlx::query("DELETE FROM tables WHERE id = $1")
             .bind(id.as_str())
@@ -445,7 +470,11 @@ impl SchemaStore for PgStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("table", id));
         }
-        tx.commit().await.db()
+        let log = vec![NewChange::table_deleted(id)];
+        let done = changes::append(&mut tx, base, None, current_actor(), log).await?;
+        tx.commit().await.db()?;
+        self.announce(done);
+        Ok(())
     }
 
     async fn create_field(&self, field: &Field) -> StoreResult<()> {
@@ -453,7 +482,10 @@ impl SchemaStore for PgStore {
         lock_table_ddl(&mut tx, field.table_id).await?;
         insert_field(&mut tx, field).await?;
         let built = sync_index(&mut tx, field.table_id, field).await?;
+        let log = vec![NewChange::field(ChangeKind::FieldCreated, field)];
+        let done = changes::log(&mut tx, Some(field.created_at), current_actor(), log).await?;
         tx.commit().await.db()?;
+        self.announce(done);
         if built {
             layout::analyze_later(&self.pool, field.table_id);
         }
@@ -479,7 +511,14 @@ impl SchemaStore for PgStore {
                 built.push(f.table_id);
             }
         }
+        // Both tables are of one base (links stay inside their base).
+        let log = [field, inverse]
+            .into_iter()
+            .map(|f| NewChange::field(ChangeKind::FieldCreated, f))
+            .collect();
+        let done = changes::log(&mut tx, Some(field.created_at), current_actor(), log).await?;
         tx.commit().await.db()?;
+        self.announce(done);
         for table in built {
             layout::analyze_later(&self.pool, table);
         }
@@ -513,7 +552,10 @@ impl SchemaStore for PgStore {
         lock_table_ddl(&mut tx, field.table_id).await?;
         let table = save_field(&mut tx, field).await?;
         let built = sync_index(&mut tx, table, field).await?;
+        let log = vec![NewChange::field(ChangeKind::FieldUpdated, field)];
+        let done = changes::log(&mut tx, Some(field.updated_at), current_actor(), log).await?;
         tx.commit().await.db()?;
+        self.announce(done);
         if built {
             layout::analyze_later(&self.pool, table);
         }
@@ -596,7 +638,10 @@ impl SchemaStore for PgStore {
             .db()?;
         }
         let built = sync_index(&mut tx, table, field).await?;
+        let log = vec![NewChange::field(ChangeKind::FieldUpdated, field)];
+        let done = changes::log(&mut tx, Some(field.updated_at), current_actor(), log).await?;
         tx.commit().await.db()?;
+        self.announce(done);
         if built {
             layout::analyze_later(&self.pool, table);
         }
@@ -632,7 +677,11 @@ impl SchemaStore for PgStore {
         .await
         .db()?;
         drop_field_indexes(&mut tx, id).await?;
-        tx.commit().await.db()
+        let log = vec![NewChange::field_deleted(table, id)];
+        let done = changes::log(&mut tx, None, current_actor(), log).await?;
+        tx.commit().await.db()?;
+        self.announce(done);
+        Ok(())
     }
 
     async fn create_view(&self, view: &View) -> StoreResult<()> {
@@ -640,6 +689,7 @@ impl SchemaStore for PgStore {
             .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
         // Filter operands may hold NUL, which JSONB cannot.
         encode_value(&mut config);
+        let mut tx = self.pool.begin().await.db()?;
         sqlx::query(
             "INSERT INTO views (id, table_id, name, type, config, position, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -652,9 +702,13 @@ impl SchemaStore for PgStore {
         .bind(view.position)
         .bind(view.created_at)
         .bind(view.updated_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .or_missing("table", view.table_id.as_str())?;
+        let log = vec![NewChange::view(ChangeKind::ViewCreated, view)];
+        let done = changes::log(&mut tx, Some(view.created_at), current_actor(), log).await?;
+        tx.commit().await.db()?;
+        self.announce(done);
         Ok(())
     }
 
@@ -685,6 +739,7 @@ impl SchemaStore for PgStore {
             .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
         // Filter operands may hold NUL, which JSONB cannot.
         encode_value(&mut config);
+        let mut tx = self.pool.begin().await.db()?;
         let done = sqlx::query(
             "UPDATE views SET name = $2, config = $3, position = $4, updated_at = $5 WHERE id = $1",
         )
@@ -693,24 +748,34 @@ impl SchemaStore for PgStore {
         .bind(config)
         .bind(view.position)
         .bind(view.updated_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .db()?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found("view", view.id));
         }
+        let log = vec![NewChange::view(ChangeKind::ViewUpdated, view)];
+        let done = changes::log(&mut tx, Some(view.updated_at), current_actor(), log).await?;
+        tx.commit().await.db()?;
+        self.announce(done);
         Ok(())
     }
 
     async fn delete_view(&self, id: ViewId) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM views WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .db()?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("view", id));
-        }
+        let mut tx = self.pool.begin().await.db()?;
+        let table: Option<String> =
+            sqlx::query_scalar("DELETE FROM views WHERE id = $1 RETURNING table_id")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .db()?;
+        let table = table.ok_or_else(|| StoreError::not_found("view", id))?;
+        let table =
+            TableId::parse(&table).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+        let log = vec![NewChange::view_deleted(table, id)];
+        let done = changes::log(&mut tx, None, current_actor(), log).await?;
+        tx.commit().await.db()?;
+        self.announce(done);
         Ok(())
     }
 }

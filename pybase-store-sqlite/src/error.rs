@@ -88,6 +88,11 @@ const UNIQUES: &[(&str, &str, &str)] = &[
     ("password_resets.token_hash", "password_reset", "token_hash"),
     // One row per (link field, target, source): a cell lists a target once.
     ("record_links.field_id", "link", "target"),
+    // The change log: numbers come from the base's counter row, so these
+    // fire only on a bug.
+    ("change_counters.base_id", "change_counter", "base_id"),
+    ("changes.base_id", "change", "seq"),
+    ("webhooks.id", "webhook", "id"),
 ];
 
 /// The user table id in SQLite's "no such table: r_<id>" (a records table

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod changes;
 mod error;
 mod layout;
 mod links;
@@ -26,6 +27,7 @@ mod records;
 mod rows;
 mod schema;
 mod sql;
+mod webhooks;
 mod workspaces;
 
 use std::fmt;
@@ -100,6 +102,7 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     read_permits: Arc<Semaphore>,
     fields: Arc<pybase_core::store::FieldsCache>,
+    feed: pybase_core::store::ChangeFeed,
 }
 
 /// Rolls back the open transaction of a connection when dropped before
@@ -220,6 +223,7 @@ impl SqliteStore {
                 readers: Mutex::new(readers),
                 read_permits: Arc::new(Semaphore::new(READERS)),
                 fields: Arc::default(),
+                feed: pybase_core::store::ChangeFeed::new(),
             }),
         })
     }
@@ -246,7 +250,9 @@ impl SqliteStore {
             // A panic inside a transaction unwinds through the rollback
             // guard, so a poisoned writer is still consistent.
             let conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            write_transaction(&conn, f)
+            let out = write_transaction(&conn, f);
+            changes::finish(&inner.feed, out.is_ok());
+            out
         })
         .await;
         match joined {
@@ -272,7 +278,11 @@ impl SqliteStore {
                 Err(TryLockError::WouldBlock) => None,
             };
             match guard {
-                Some(conn) => return write_transaction(&conn, f).map_err(StoreError::from),
+                Some(conn) => {
+                    let out = write_transaction(&conn, f);
+                    changes::finish(&self.inner.feed, out.is_ok());
+                    return out.map_err(StoreError::from);
+                }
                 None => f,
             }
         };

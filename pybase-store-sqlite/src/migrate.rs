@@ -38,6 +38,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(include_str!("../migrations/0005_index_origin.sql")),
     // 0006: the reverse index of link cells (crate::links).
     Migration::Rust(crate::links::create_reverse_index),
+    Migration::Sql(include_str!("../migrations/0007_changes.sql")),
 ];
 
 /// The schema version of a database (`PRAGMA user_version`).

@@ -10,7 +10,8 @@ use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use pybase_core::model::{Attachment, Cells, Record, Timestamp};
 use pybase_core::query::{RecordPage, RecordQuery};
 use pybase_core::store::{
-    CachedFields, NewRecord, RecordPatch, RecordsStore, TableAccess, UpdateGuard, UpsertOutcome,
+    CachedFields, NewChange, NewRecord, RecordPatch, RecordsStore, TableAccess, UpdateGuard,
+    UpsertOutcome,
 };
 use pybase_core::{StoreError, StoreResult};
 use rusqlite::types::Value as SqlValue;
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde_json::{Map, Value};
 
 use crate::SqliteStore;
+use crate::changes::{self, Entry};
 use crate::error::{Error, Result};
 use crate::layout::{cell_path, record_columns, rel};
 use crate::links;
@@ -342,6 +344,11 @@ impl RecordsStore for SqliteStore {
         let single = inserts.len() == 1;
         let cells: Vec<(RecordId, Cells)> =
             records.iter().map(|r| (r.id, r.cells.clone())).collect();
+        let actor = records
+            .first()
+            .and_then(|r| r.created_by)
+            .or_else(pybase_core::store::current_actor);
+        let at = records.first().map(|r| r.created_time);
         let work = move |tx: &Connection| {
             let first = take_autonumbers(tx, table.as_str(), inserts.len())?;
             for (r, n) in inserts.iter().zip(first..) {
@@ -358,6 +365,10 @@ impl RecordsStore for SqliteStore {
                 links::reindex_written(tx, table, &all, &ids)?;
                 links::sync(tx, &links::pairs(&fields), &HashMap::new(), &after)?;
             }
+            let log = inserts
+                .iter()
+                .map(|r| Entry::created(table, r.id, &r.cells));
+            changes::log(tx, at.as_ref(), actor, &log.collect::<Vec<_>>())?;
             Ok(first)
         };
         let first = if single {
@@ -450,6 +461,7 @@ impl RecordsStore for SqliteStore {
     ) -> StoreResult<Vec<Record>> {
         let changes: Vec<(RecordId, Change)> =
             patches.iter().map(|p| (p.id, Change::of(p))).collect();
+        let logged_at = at;
         let at = fmt_time(&at);
         let single = changes.len() == 1;
         // What each patch writes (cell names only), for the link fields.
@@ -462,22 +474,31 @@ impl RecordsStore for SqliteStore {
                 replace: p.replace,
             })
             .collect();
+        let actor = by.or_else(pybase_core::store::current_actor);
         let work = move |tx: &Connection| {
             let by = by.as_ref().map(UserId::as_str);
             let fields = links::link_fields(tx, table)?;
             let touched = links::touched(&fields, &patches);
             let ids: Vec<RecordId> = changes.iter().map(|(id, _)| *id).collect();
             let before = links::before(tx, table, &touched, &ids)?;
+            let mut log = Vec::with_capacity(changes.len());
             let out: Vec<Record> = changes
                 .iter()
                 .map(|(id, change)| {
-                    change
+                    let before = changes::live_cells(tx, table, id.as_str())?;
+                    let after = change
                         .apply(tx, table.as_str(), id.as_str(), &at, by)?
-                        .ok_or_else(|| Error::not_found("record", id))
+                        .ok_or_else(|| Error::not_found("record", id))?;
+                    log.push(Entry::from(NewChange::record_updated(
+                        &before.unwrap_or_default(),
+                        &after,
+                    )));
+                    Ok(after)
                 })
                 .collect::<Result<_>>()?;
             links::reindex_written(tx, table, &links::written(&fields, &patches), &ids)?;
             links::sync(tx, &touched, &before, &out)?;
+            changes::log(tx, Some(&logged_at), actor, &log)?;
             Ok(out)
         };
         if single {
@@ -504,6 +525,8 @@ impl RecordsStore for SqliteStore {
         let change = Change::of(patch);
         let id = patch.id;
         let patch = patch.clone();
+        let logged_at = at;
+        let actor = by.or_else(pybase_core::store::current_actor);
         let at = fmt_time(&at);
         let user = guard.user;
         let roles = guard.roles.clone();
@@ -528,11 +551,16 @@ impl RecordsStore for SqliteStore {
             let fields = links::link_fields(tx, table)?;
             let patches = std::slice::from_ref(&patch);
             let touched = links::touched(&fields, patches);
-            let before = links::before(tx, table, &touched, &[id])?;
+            let before_links = links::before(tx, table, &touched, &[id])?;
+            let before = changes::live_cells(tx, table, id.as_str())?;
             let written = change.apply(tx, table.as_str(), id.as_str(), &at, by)?;
             if let Some(record) = &written {
                 links::reindex_written(tx, table, &links::written(&fields, patches), &[id])?;
-                links::sync(tx, &touched, &before, std::slice::from_ref(record))?;
+                links::sync(tx, &touched, &before_links, std::slice::from_ref(record))?;
+            }
+            if let (Some(before), Some(after)) = (before, &written) {
+                let log = vec![Entry::from(NewChange::record_updated(&before, after))];
+                changes::log(tx, Some(&logged_at), actor, &log)?;
             }
             Ok(written)
         })
@@ -559,10 +587,13 @@ impl RecordsStore for SqliteStore {
             })
             .collect::<Result<_>>()
             .map_err(StoreError::from)?;
+        let logged_at = at;
+        let actor = by.or_else(pybase_core::store::current_actor);
         let at = fmt_time(&at);
         self.write(move |tx| {
             let by = by.as_ref().map(UserId::as_str);
             require_table(tx, table.as_str())?;
+            let mut log = Vec::with_capacity(work.len());
             let indexed = indexed_fields(tx, table.as_str())?;
             let fields = links::link_fields(tx, table)?;
             let all: Vec<&_> = fields.iter().collect();
@@ -580,6 +611,7 @@ impl RecordsStore for SqliteStore {
                         let record = insert(tx, table.as_str(), new, n)?;
                         links::reindex_written(tx, table, &all, &[record.id])?;
                         links::sync(tx, &touched, &HashMap::new(), std::slice::from_ref(&record))?;
+                        log.push(Entry::created(table, new.id, &new.cells));
                         out.push(UpsertOutcome {
                             record,
                             created: true,
@@ -589,12 +621,17 @@ impl RecordsStore for SqliteStore {
                         let existing_id: RecordId = existing
                             .parse()
                             .map_err(|e| Error::corrupt("record id", format!("{e}")))?;
-                        let before = links::before(tx, table, &touched, &[existing_id])?;
+                        let before_links = links::before(tx, table, &touched, &[existing_id])?;
+                        let before = changes::live_cells(tx, table, existing)?;
                         let record = change
                             .apply(tx, table.as_str(), existing, &at, by)?
                             .ok_or_else(|| Error::not_found("record", existing))?;
                         links::reindex_written(tx, table, &all, &[existing_id])?;
-                        links::sync(tx, &touched, &before, std::slice::from_ref(&record))?;
+                        links::sync(tx, &touched, &before_links, std::slice::from_ref(&record))?;
+                        log.push(Entry::from(NewChange::record_updated(
+                            &before.unwrap_or_default(),
+                            &record,
+                        )));
                         out.push(UpsertOutcome {
                             record,
                             created: false,
@@ -605,6 +642,7 @@ impl RecordsStore for SqliteStore {
                     }
                 }
             }
+            changes::log(tx, Some(&logged_at), actor, &log)?;
             Ok(out)
         })
         .await
@@ -617,19 +655,29 @@ impl RecordsStore for SqliteStore {
         at: Timestamp,
     ) -> StoreResult<()> {
         let ids = ids.to_vec();
+        let logged_at = at;
+        let actor = pybase_core::store::current_actor();
         let at = fmt_time(&at);
         let single = ids.len() == 1;
         let work = move |tx: &Connection| {
             let mut stmt = tx.prepare_cached(&format!(
-                "UPDATE {} SET deleted_time = ?2 WHERE id = ?1 AND deleted_time IS NULL",
+                "UPDATE {} SET deleted_time = ?2 WHERE id = ?1 AND deleted_time IS NULL \
+                 RETURNING json(data)",
                 rel(table.as_str())?
             ))?;
+            let mut log = Vec::with_capacity(ids.len());
             for id in &ids {
-                if stmt.execute(params![id.as_str(), at])? == 0 {
+                let Some(cells) = stmt
+                    .query_row(params![id.as_str(), at], |r| r.get::<_, String>(0))
+                    .optional()?
+                else {
                     return Err(Error::not_found("record", id));
-                }
+                };
+                let cells: Cells = serde_json::from_str(&cells)?;
+                log.push(Entry::from(NewChange::record_deleted(table, *id, cells)));
             }
-            Ok(())
+            drop(stmt);
+            changes::log(tx, Some(&logged_at), actor, &log)
         };
         if single {
             self.write_small(work).await
@@ -639,15 +687,26 @@ impl RecordsStore for SqliteStore {
     }
 
     async fn restore_record(&self, table: TableId, id: RecordId) -> StoreResult<Record> {
+        let actor = pybase_core::store::current_actor();
         self.write_small(move |tx| {
-            tx.prepare_cached(&format!(
-                "UPDATE {} SET deleted_time = NULL WHERE id = ?1 RETURNING {}",
-                rel(table.as_str())?,
-                record_columns(table.as_str())?
-            ))?
-            .query_row(params![id.as_str()], record)
-            .optional()?
-            .ok_or_else(|| Error::not_found("record", id))
+            let restored = tx
+                .prepare_cached(&format!(
+                    "UPDATE {} SET deleted_time = NULL \
+                     WHERE id = ?1 AND deleted_time IS NOT NULL RETURNING {}",
+                    rel(table.as_str())?,
+                    record_columns(table.as_str())?
+                ))?
+                .query_row(params![id.as_str()], record)
+                .optional()?;
+            if let Some(r) = restored {
+                let log = vec![Entry::from(NewChange::record_restored(&r))];
+                changes::log(tx, None, actor, &log)?;
+                return Ok(r);
+            }
+            tx.prepare_cached(&select_one(table)?)?
+                .query_row(params![id.as_str(), false], record)
+                .optional()?
+                .ok_or_else(|| Error::not_found("record", id))
         })
         .await
     }

@@ -4,16 +4,19 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pybase_core::StoreResult;
 use pybase_core::fields::FieldType;
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
 use pybase_core::model::{Base, Field, IndexOrigin, Table, View, ViewType};
-use pybase_core::store::{FieldsCache, FieldsVersion, SchemaStore, TableAccess};
+use pybase_core::store::{
+    ChangeKind, FieldsCache, FieldsVersion, NewChange, SchemaStore, TableAccess, current_actor,
+};
+use pybase_core::{StoreError, StoreResult};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
 use crate::SqliteStore;
+use crate::changes::{self, Entry};
 use crate::error::{Error, Result};
 use crate::layout::{self, cell_path, rel};
 use crate::rows::{fmt_time, id, json, opt_id, time};
@@ -338,6 +341,7 @@ impl SchemaStore for SqliteStore {
     async fn create_table(&self, table: &Table, fields: &[Field]) -> StoreResult<()> {
         let t = table.clone();
         let fields = fields.to_vec();
+        let actor = current_actor();
         self.write(move |tx| {
             require(
                 tx,
@@ -363,7 +367,13 @@ impl SchemaStore for SqliteStore {
             for f in &fields {
                 insert_field(tx, f)?;
             }
-            Ok(())
+            let mut log = vec![Entry::from(NewChange::table(ChangeKind::TableCreated, &t))];
+            log.extend(
+                fields
+                    .iter()
+                    .map(|f| Entry::from(NewChange::field(ChangeKind::FieldCreated, f))),
+            );
+            changes::log(tx, Some(&t.created_at), actor, &log)
         })
         .await
     }
@@ -391,6 +401,7 @@ impl SchemaStore for SqliteStore {
 
     async fn update_table(&self, table: &Table) -> StoreResult<()> {
         let t = table.clone();
+        let actor = current_actor();
         self.write(move |tx| {
             let n = tx
                 .prepare_cached(
@@ -408,13 +419,23 @@ impl SchemaStore for SqliteStore {
             if n == 0 {
                 return Err(Error::not_found("table", t.id));
             }
-            Ok(())
+            let log = vec![Entry::from(NewChange::table(ChangeKind::TableUpdated, &t))];
+            changes::log(tx, Some(&t.updated_at), actor, &log)
         })
         .await
     }
 
     async fn delete_table(&self, id: TableId) -> StoreResult<()> {
+        let actor = current_actor();
         self.write(move |tx| {
+            // Logged first: the log finds the base through the table.
+            let log = vec![Entry::from(NewChange::table_deleted(id))];
+            match changes::log(tx, None, actor, &log) {
+                Err(Error::Store(StoreError::NotFound { .. })) => {
+                    return Err(Error::not_found("table", id));
+                }
+                other => other?,
+            }
             // Fields, views and attachments go by ON DELETE CASCADE.
             let n = tx
                 .prepare_cached("DELETE FROM tables WHERE id = ?1")?
@@ -430,6 +451,7 @@ impl SchemaStore for SqliteStore {
 
     async fn create_field(&self, field: &Field) -> StoreResult<()> {
         let f = field.clone();
+        let actor = current_actor();
         self.write(move |tx| {
             require(
                 tx,
@@ -437,13 +459,16 @@ impl SchemaStore for SqliteStore {
                 "table",
                 f.table_id.as_str(),
             )?;
-            insert_field(tx, &f)
+            insert_field(tx, &f)?;
+            let log = vec![Entry::from(NewChange::field(ChangeKind::FieldCreated, &f))];
+            changes::log(tx, Some(&f.created_at), actor, &log)
         })
         .await
     }
 
     async fn create_field_pair(&self, field: &Field, inverse: &Field) -> StoreResult<()> {
         let pair = [field.clone(), inverse.clone()];
+        let actor = current_actor();
         self.write(move |tx| {
             for f in &pair {
                 require(
@@ -454,7 +479,12 @@ impl SchemaStore for SqliteStore {
                 )?;
                 insert_field(tx, f)?;
             }
-            Ok(())
+            // Both tables are of one base (links stay inside their base).
+            let log: Vec<Entry> = pair
+                .iter()
+                .map(|f| Entry::from(NewChange::field(ChangeKind::FieldCreated, f)))
+                .collect();
+            changes::log(tx, Some(&pair[0].created_at), actor, &log)
         })
         .await
     }
@@ -488,7 +518,13 @@ impl SchemaStore for SqliteStore {
 
     async fn update_field(&self, field: &Field) -> StoreResult<()> {
         let f = field.clone();
-        self.write(move |tx| save_field(tx, &f)).await
+        let actor = current_actor();
+        self.write(move |tx| {
+            save_field(tx, &f)?;
+            let log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
+            changes::log(tx, Some(&f.updated_at), actor, &log)
+        })
+        .await
     }
 
     async fn index_field_automatically(
@@ -527,8 +563,11 @@ impl SchemaStore for SqliteStore {
             .iter()
             .map(|(r, v)| (*r, v.as_ref().map(Value::to_string)))
             .collect::<Vec<_>>();
+        let actor = current_actor();
         self.write(move |tx| {
             save_field(tx, &f)?;
+            let log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
+            changes::log(tx, Some(&f.updated_at), actor, &log)?;
             let path = cell_path(f.id.as_str());
             let rel = rel(f.table_id.as_str())?;
             let mut set = tx.prepare_cached(&format!(
@@ -551,6 +590,7 @@ impl SchemaStore for SqliteStore {
     }
 
     async fn delete_field(&self, id: FieldId) -> StoreResult<()> {
+        let actor = current_actor();
         self.write(move |tx| {
             let table: TableId = tx
                 .prepare_cached("DELETE FROM fields WHERE id = ?1 RETURNING table_id")?
@@ -564,7 +604,8 @@ impl SchemaStore for SqliteStore {
                 rel(table.as_str())?
             ))?
             .execute(params![cell_path(id.as_str())])?;
-            Ok(())
+            let log = vec![Entry::from(NewChange::field_deleted(table, id))];
+            changes::log(tx, None, actor, &log)
         })
         .await
     }
@@ -573,6 +614,7 @@ impl SchemaStore for SqliteStore {
         let v = view.clone();
         let config = serde_json::to_string(&v.config).map_err(Error::from)?;
         let type_name = view_type_name(v.view_type)?;
+        let actor = current_actor();
         self.write(move |tx| {
             require(
                 tx,
@@ -593,7 +635,8 @@ impl SchemaStore for SqliteStore {
                 fmt_time(&v.created_at),
                 fmt_time(&v.updated_at),
             ])?;
-            Ok(())
+            let log = vec![Entry::from(NewChange::view(ChangeKind::ViewCreated, &v))];
+            changes::log(tx, Some(&v.created_at), actor, &log)
         })
         .await
     }
@@ -622,6 +665,7 @@ impl SchemaStore for SqliteStore {
     async fn update_view(&self, view: &View) -> StoreResult<()> {
         let v = view.clone();
         let config = serde_json::to_string(&v.config).map_err(Error::from)?;
+        let actor = current_actor();
         self.write(move |tx| {
             let n = tx
                 .prepare_cached(
@@ -638,20 +682,22 @@ impl SchemaStore for SqliteStore {
             if n == 0 {
                 return Err(Error::not_found("view", v.id));
             }
-            Ok(())
+            let log = vec![Entry::from(NewChange::view(ChangeKind::ViewUpdated, &v))];
+            changes::log(tx, Some(&v.updated_at), actor, &log)
         })
         .await
     }
 
     async fn delete_view(&self, id: ViewId) -> StoreResult<()> {
+        let actor = current_actor();
         self.write(move |tx| {
-            let n = tx
-                .prepare_cached("DELETE FROM views WHERE id = ?1")?
-                .execute([id.as_str()])?;
-            if n == 0 {
-                return Err(Error::not_found("view", id));
-            }
-            Ok(())
+            let table: TableId = tx
+                .prepare_cached("DELETE FROM views WHERE id = ?1 RETURNING table_id")?
+                .query_row([id.as_str()], |r| crate::rows::id(r, 0))
+                .optional()?
+                .ok_or_else(|| Error::not_found("view", id))?;
+            let log = vec![Entry::from(NewChange::view_deleted(table, id))];
+            changes::log(tx, None, actor, &log)
         })
         .await
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::{Pybase, not_found_as};
 use crate::error::{Error, Result};
-use crate::ids::{BaseId, FieldId, RecordId, TableId, ViewId, WorkspaceId};
+use crate::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
 use crate::model::{Base, Field, Record, Table, View};
 use crate::principal::Principal;
 use crate::role::{Action, Role};
@@ -53,6 +53,7 @@ pub struct BaseScope {
     base: Base,
     role: Role,
     action: Action,
+    user: UserId,
 }
 
 impl BaseScope {
@@ -71,6 +72,11 @@ impl BaseScope {
         self.action
     }
 
+    /// The acting user (the actor of the changes logged under this scope).
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
     /// The base, for changing and saving it.
     pub(crate) fn into_base(self) -> Base {
         self.base
@@ -85,6 +91,7 @@ impl BaseScope {
             table,
             role: self.role,
             action: self.action,
+            user: self.user,
         }
     }
 }
@@ -95,6 +102,7 @@ pub struct TableScope {
     table: Table,
     role: Role,
     action: Action,
+    user: UserId,
 }
 
 impl TableScope {
@@ -118,6 +126,11 @@ impl TableScope {
         self.action
     }
 
+    /// The acting user (the actor of the changes logged under this scope).
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
     /// The table, for changing and saving it.
     pub(crate) fn into_table(self) -> Table {
         self.table
@@ -131,6 +144,7 @@ impl TableScope {
             table: other,
             role: self.role,
             action: self.action,
+            user: self.user,
         })
     }
 }
@@ -176,6 +190,7 @@ impl Pybase {
             base,
             role: ws.role,
             action,
+            user: principal.user_id(),
         })
     }
 
@@ -204,6 +219,7 @@ impl Pybase {
                 table: access.table,
                 role,
                 action,
+                user: principal.user_id(),
             },
             access.fields,
         ))
@@ -237,6 +253,7 @@ impl Pybase {
                 table: access.table,
                 role,
                 action,
+                user: principal.user_id(),
             },
             access.fields,
             record,
@@ -274,6 +291,7 @@ impl Pybase {
             table,
             role: ws.role,
             action,
+            user: principal.user_id(),
         })
     }
 

@@ -19,6 +19,7 @@ use crate::principal::Principal;
 use crate::query::plan::{self, PageRequest};
 use crate::query::{FieldIndex, find_field};
 use crate::role::{Action, Role};
+use crate::store::acting;
 use crate::store::{NewRecord, RecordPatch, UpdateGuard};
 
 /// What a write with a precondition did.
@@ -252,7 +253,7 @@ impl Pybase {
                 let mut field = field.clone();
                 add_choices(&mut field.field_type, &names);
                 field.updated_at = self.clock.now();
-                self.store.update_field(&field).await?;
+                acting(table.user(), self.store.update_field(&field)).await?;
                 changed = true;
             }
         }
@@ -680,8 +681,8 @@ impl Pybase {
             .table_for(principal, table, Action::WriteRecords)
             .await?;
         check_batch_size(ids.len())?;
-        self.store
-            .delete_records(table.id(), ids, self.clock.now())
+        let at = self.clock.now();
+        acting(table.user(), self.store.delete_records(table.id(), ids, at))
             .await
             .map_err(|e| not_found_as(e, "record"))
     }
@@ -697,9 +698,7 @@ impl Pybase {
         let table = self
             .table_for(principal, table, Action::WriteRecords)
             .await?;
-        let record = self
-            .store
-            .restore_record(table.id(), id)
+        let record = acting(table.user(), self.store.restore_record(table.id(), id))
             .await
             .map_err(|e| not_found_as(e, "record"))?;
         let fields = self.store.list_fields(table.id()).await?;

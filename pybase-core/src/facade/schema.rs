@@ -23,6 +23,7 @@ use crate::query::{
     resolve_filter, resolve_sort,
 };
 use crate::role::Action;
+use crate::store::acting;
 
 /// Most failed cells a refused type change lists.
 const MAX_REPORTED_FAILURES: usize = 20;
@@ -180,11 +181,12 @@ impl Pybase {
         // Two-way links: their inverses are planned (and checked) first,
         // the links stored one-way with the table, then paired.
         let inverses = self.plan_inverses(&scope, &mut fields).await?;
+        let user = scope.user();
         let mut table = scope.into_table();
         table.primary_field_id = Some(primary_id);
         let one_way: Vec<Field> = fields.iter().map(super::links::one_way).collect();
-        self.store.create_table(&table, &one_way).await?;
-        self.store_inverses(&fields, &inverses).await?;
+        acting(user, self.store.create_table(&table, &one_way)).await?;
+        acting(user, self.store_inverses(&fields, &inverses)).await?;
         Ok(TableSchema {
             table,
             fields,
@@ -248,7 +250,7 @@ impl Pybase {
             table.primary_field_id = Some(f.id);
         }
         table.updated_at = self.clock.now();
-        self.store.update_table(&table).await?;
+        acting(principal.user_id(), self.store.update_table(&table)).await?;
         Ok(table)
     }
 
@@ -274,11 +276,10 @@ impl Pybase {
                 field.field_type = FieldType::LongText(LongText);
                 field.updated_at = self.clock.now();
                 let changes = self.convert_cells(&other, &old, &mut field).await?;
-                self.store.replace_field(&field, &changes).await?;
+                acting(other.user(), self.store.replace_field(&field, &changes)).await?;
             }
         }
-        self.store
-            .delete_table(table.id())
+        acting(table.user(), self.store.delete_table(table.id()))
             .await
             .map_err(|e| not_found_as(e, "table"))?;
         self.purge_attachment_bytes(&[table.id()]).await;
@@ -366,9 +367,10 @@ impl Pybase {
             let indexed = fields.iter().filter(|f| f.indexed).count();
             self.limits.check_indexed_count("indexed", indexed + 1)?;
         }
+        let user = table.user();
         match self.inverse_for(&table, &mut field).await? {
-            Some(inverse) => self.store.create_field_pair(&field, &inverse).await?,
-            None => self.store.create_field(&field).await?,
+            Some(inverse) => acting(user, self.store.create_field_pair(&field, &inverse)).await?,
+            None => acting(user, self.store.create_field(&field)).await?,
         }
         Ok(field)
     }
@@ -472,9 +474,9 @@ impl Pybase {
         field.updated_at = self.clock.now();
         if retyped && field.field_type != old.field_type {
             let changes = self.convert_cells(&table, &old, &mut field).await?;
-            self.store.replace_field(&field, &changes).await?;
+            acting(table.user(), self.store.replace_field(&field, &changes)).await?;
         } else {
-            self.store.update_field(&field).await?;
+            acting(table.user(), self.store.update_field(&field)).await?;
         }
         Ok(field)
     }
@@ -570,14 +572,13 @@ impl Pybase {
                     .into(),
             });
         }
-        self.store
-            .delete_field(field.id)
+        acting(table.user(), self.store.delete_field(field.id))
             .await
             .map_err(|e| not_found_as(e, "field"))?;
         for mut view in self.store.list_views(table.id()).await? {
             if forget_field(&mut view.config, id) {
                 view.updated_at = self.clock.now();
-                self.store.update_view(&view).await?;
+                acting(table.user(), self.store.update_view(&view)).await?;
             }
         }
         Ok(())
@@ -690,7 +691,7 @@ impl Pybase {
         };
         self.index_view_fields(&table, &fields, &view.config)
             .await?;
-        self.store.create_view(&view).await?;
+        acting(table.user(), self.store.create_view(&view)).await?;
         Ok(view)
     }
 
@@ -733,7 +734,7 @@ impl Pybase {
                 field.indexed = true;
                 field.index_origin = IndexOrigin::Automatic;
                 field.updated_at = self.clock.now();
-                self.store.update_field(&field).await?;
+                acting(table.user(), self.store.update_field(&field)).await?;
             }
         }
         Ok(())
@@ -768,15 +769,14 @@ impl Pybase {
                 .await?;
         }
         view.updated_at = self.clock.now();
-        self.store.update_view(&view).await?;
+        acting(table.user(), self.store.update_view(&view)).await?;
         Ok(view)
     }
 
     /// Deletes a view (admin and above).
     pub async fn delete_view(&self, principal: &Principal, id: ViewId) -> Result<()> {
-        let (_, view) = self.view_for(principal, id, Action::ChangeSchema).await?;
-        self.store
-            .delete_view(view.id)
+        let (table, view) = self.view_for(principal, id, Action::ChangeSchema).await?;
+        acting(table.user(), self.store.delete_view(view.id))
             .await
             .map_err(|e| not_found_as(e, "view"))
     }

@@ -365,3 +365,93 @@ impl RecordsStore for MinimalStore {
         self.inner.get_attachments(ids).await
     }
 }
+
+#[async_trait]
+impl crate::store::ChangesStore for MinimalStore {
+    async fn changes_since(
+        &self,
+        base: BaseId,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<crate::store::ChangesPage> {
+        self.inner.changes_since(base, after, limit).await
+    }
+
+    async fn record_changes(
+        &self,
+        table: TableId,
+        record: RecordId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<crate::store::ChangeEvent>> {
+        self.inner
+            .record_changes(table, record, before, limit)
+            .await
+    }
+
+    async fn prune_changes(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        self.inner.prune_changes(cutoff).await
+    }
+
+    async fn table_base(&self, table: TableId) -> StoreResult<BaseId> {
+        self.inner.table_base(table).await
+    }
+
+    fn change_feed(&self) -> &crate::store::ChangeFeed {
+        self.inner.change_feed()
+    }
+}
+
+#[async_trait]
+impl crate::store::WebhooksStore for MinimalStore {
+    async fn create_webhook(
+        &self,
+        webhook: &crate::store::Webhook,
+    ) -> StoreResult<crate::store::Webhook> {
+        self.inner.create_webhook(webhook).await
+    }
+
+    async fn get_webhook(&self, id: crate::ids::WebhookId) -> StoreResult<crate::store::Webhook> {
+        self.inner.get_webhook(id).await
+    }
+
+    async fn list_webhooks(&self, base: BaseId) -> StoreResult<Vec<crate::store::Webhook>> {
+        self.inner.list_webhooks(base).await
+    }
+
+    async fn update_webhook(&self, webhook: &crate::store::Webhook) -> StoreResult<()> {
+        self.inner.update_webhook(webhook).await
+    }
+
+    async fn delete_webhook(&self, id: crate::ids::WebhookId) -> StoreResult<()> {
+        self.inner.delete_webhook(id).await
+    }
+
+    async fn claim_webhooks(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<crate::store::Webhook>> {
+        self.inner.claim_webhooks(owner, now, until, limit).await
+    }
+
+    async fn save_progress(
+        &self,
+        owner: &str,
+        id: crate::ids::WebhookId,
+        progress: &crate::store::Progress,
+    ) -> StoreResult<bool> {
+        self.inner.save_progress(owner, id, progress).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        id: crate::ids::WebhookId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<crate::store::Delivery>> {
+        self.inner.list_deliveries(id, before, limit).await
+    }
+}

@@ -36,7 +36,7 @@ pub struct KeyParams {
 }
 
 impl KeyParams {
-    fn key(&self) -> Result<FieldKey, ApiError> {
+    pub(crate) fn key(&self) -> Result<FieldKey, ApiError> {
         match self.field_key.as_deref() {
             None | Some("name") => Ok(FieldKey::Name),
             Some("id") => Ok(FieldKey::Id),

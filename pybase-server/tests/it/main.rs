@@ -11,6 +11,7 @@
 mod abuse;
 mod attachments;
 mod auth;
+mod changes;
 mod common;
 mod concurrency;
 mod docs;
@@ -28,4 +29,5 @@ mod schema;
 mod v0;
 mod v0_clients;
 mod v0_filter_property;
+mod webhooks;
 mod workspaces;

@@ -163,6 +163,32 @@ const MATRIX: &[(&str, &str, Need)] = &[
         Member(Editor, "write"),
     ),
     (
+        "GET",
+        "/api/v1/tables/{id}/records/{record_id}/history",
+        Member(Viewer, "read"),
+    ),
+    (
+        "POST",
+        "/api/v1/tables/{id}/records/{record_id}/revert",
+        Member(Editor, "write"),
+    ),
+    ("GET", "/api/v1/bases/{id}/changes", Member(Viewer, "read")),
+    (
+        "POST",
+        "/api/v1/bases/{id}/webhooks",
+        Member(Admin, "admin"),
+    ),
+    ("GET", "/api/v1/bases/{id}/webhooks", Member(Admin, "admin")),
+    ("GET", "/api/v1/webhooks/{id}", Member(Admin, "admin")),
+    ("PATCH", "/api/v1/webhooks/{id}", Member(Admin, "admin")),
+    ("DELETE", "/api/v1/webhooks/{id}", Member(Admin, "admin")),
+    (
+        "GET",
+        "/api/v1/webhooks/{id}/deliveries",
+        Member(Admin, "admin"),
+    ),
+    ("GET", "/api/v1/bases/{id}/events", Member(Viewer, "read")),
+    (
         "POST",
         "/api/v1/tables/{id}/attachments",
         Member(Editor, "write"),
@@ -285,7 +311,10 @@ struct World {
     field: String,
     view: String,
     record: String,
+    /// The seq of an event of `record` (for revert).
+    record_seq: i64,
     attachment: String,
+    webhook: String,
     /// A viewer member the member routes act on.
     spare: String,
     /// A registered user who is not a member (for adding).
@@ -339,6 +368,15 @@ impl World {
             .json(&json!({"fields": {"Name": "r"}}))
             .send_created_id()
             .await;
+        let history = s
+            .req(
+                &owner,
+                Method::GET,
+                &format!("/api/v1/tables/{table}/records/{record}/history"),
+            )
+            .send_expect(StatusCode::OK)
+            .await;
+        let record_seq = history["items"][0]["seq"].as_i64().unwrap();
         let attachment = id_of(
             &s.req(
                 &owner,
@@ -349,6 +387,16 @@ impl World {
             .send_expect(StatusCode::CREATED)
             .await,
         );
+        // `.invalid` never resolves: deliveries fail at once, quietly.
+        let webhook = s
+            .req(
+                &owner,
+                Method::POST,
+                &format!("/api/v1/bases/{base}/webhooks"),
+            )
+            .json(&json!({"url": "http://hooks.invalid/x"}))
+            .send_created_id()
+            .await;
         let tokens: [(Role, String); 4] = tokens.try_into().unwrap();
         Self {
             s,
@@ -360,7 +408,9 @@ impl World {
             field,
             view,
             record,
+            record_seq,
             attachment,
+            webhook,
             spare: spare_session["user"]["id"].as_str().unwrap().to_owned(),
             newcomer_mail,
         }
@@ -391,6 +441,7 @@ impl World {
             Some("fields") => &self.field,
             Some("views") => &self.view,
             Some("attachments") => &self.attachment,
+            Some("webhooks") => &self.webhook,
             Some("api-keys") => key_id,
             _ => "",
         };
@@ -438,6 +489,13 @@ impl World {
             }
             ("PATCH" | "PUT", "/api/v1/tables/{id}/records/{record_id}") => {
                 json!({"fields": {"Name": "q"}})
+            }
+            // The record's newest event (the world's record has one, its
+            // creation, at least).
+            ("POST", "/api/v1/bases/{id}/webhooks") => json!({"url": "http://hooks.invalid/y"}),
+            ("PATCH", "/api/v1/webhooks/{id}") => json!({"enabled": true}),
+            ("POST", "/api/v1/tables/{id}/records/{record_id}/revert") => {
+                json!({"seq": self.record_seq})
             }
             _ => return None,
         })

@@ -1,0 +1,153 @@
+//! Webhooks on a base's change log and their delivery state.
+//!
+//! # Contract
+//! - A webhook's `cursor` is the seq of the last event of its base that it
+//!   is done with (delivered, or skipped by its filter). It starts at the
+//!   base's newest seq when the webhook is created (read in the creating
+//!   transaction), so a webhook receives the events committed after it.
+//! - Delivery state lives in the database, so it survives restarts. A
+//!   delivering instance holds a lease on the webhook
+//!   ([`WebhooksStore::claim_webhooks`]); progress is saved only while the
+//!   lease is held ([`WebhooksStore::save_progress`]), so one instance
+//!   delivers each webhook at a time.
+//! - Deleting a base deletes its webhooks and their deliveries.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::error::StoreResult;
+use crate::ids::{BaseId, TableId, UserId, WebhookId};
+use crate::model::Timestamp;
+use crate::store::ChangeKind;
+
+/// A webhook as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Webhook {
+    /// Its id.
+    pub id: WebhookId,
+    /// The base whose events it receives.
+    pub base_id: BaseId,
+    /// Only events of this table, when set.
+    pub table_id: Option<TableId>,
+    /// Where events are POSTed.
+    pub url: String,
+    /// Only these kinds, when not empty.
+    pub events: Vec<ChangeKind>,
+    /// Whether it delivers.
+    pub enabled: bool,
+    /// Why it was disabled by the server (after too many failed attempts).
+    pub disabled_reason: Option<String>,
+    /// Who created it.
+    pub created_by: UserId,
+    /// Creation time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+    /// Last change time.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub updated_at: Timestamp,
+    /// The seq of the last event it is done with.
+    pub cursor: i64,
+    /// Failed attempts at the event after `cursor`.
+    pub attempt: i32,
+    /// When the next attempt is due (`None`: as soon as there is an event).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub next_attempt_at: Option<Timestamp>,
+    /// The random value its signing secret is derived from (never shown).
+    #[serde(skip)]
+    pub secret_nonce: String,
+}
+
+impl Webhook {
+    /// Whether the webhook wants `kind` events of `table`.
+    pub fn wants(&self, kind: ChangeKind, table: Option<TableId>) -> bool {
+        (self.events.is_empty() || self.events.contains(&kind))
+            && (self.table_id.is_none() || self.table_id == table)
+    }
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Delivery {
+    /// Its id (increasing).
+    pub id: i64,
+    /// The event's seq.
+    pub event_seq: i64,
+    /// 1 for the first attempt at this event.
+    pub attempt: i32,
+    /// When it was made.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub at: Timestamp,
+    /// The receiver's status, if it answered.
+    pub status_code: Option<u16>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+    /// How long it took.
+    pub duration_ms: i64,
+    /// When the event is tried again (`None`: delivered, or given up).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub next_retry_at: Option<Timestamp>,
+}
+
+/// New delivery state of a webhook, saved with [`WebhooksStore::save_progress`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// The seq of the last event it is done with.
+    pub cursor: i64,
+    /// Failed attempts at the event after `cursor`.
+    pub attempt: i32,
+    /// When the next attempt is due.
+    pub next_attempt_at: Option<Timestamp>,
+    /// `Some(reason)` disables the webhook.
+    pub disable: Option<String>,
+    /// The attempt to add to its deliveries (its `id` is ignored).
+    pub delivery: Option<Delivery>,
+    /// Whether to give up the lease.
+    pub release: bool,
+}
+
+/// Webhooks and their deliveries.
+#[async_trait]
+pub trait WebhooksStore: Send + Sync {
+    /// Inserts a webhook, setting its cursor to its base's newest seq in
+    /// the same transaction; answers it as stored. `NotFound` if the base
+    /// is absent.
+    async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<Webhook>;
+    /// A webhook by id; `NotFound` if absent.
+    async fn get_webhook(&self, id: WebhookId) -> StoreResult<Webhook>;
+    /// The webhooks of a base, oldest first.
+    async fn list_webhooks(&self, base: BaseId) -> StoreResult<Vec<Webhook>>;
+    /// Saves url, events, enabled, disabled reason and `updated_at`;
+    /// enabling clears the attempt count and the next attempt time.
+    /// `NotFound` if absent.
+    async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    /// Deletes a webhook and its deliveries; `NotFound` if absent.
+    async fn delete_webhook(&self, id: WebhookId) -> StoreResult<()>;
+    /// Takes the lease (`owner` until `until`) of up to `limit` enabled
+    /// webhooks that have events after their cursor, are due at `now` and
+    /// whose lease is free or expired; answers them.
+    async fn claim_webhooks(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<Webhook>>;
+    /// Saves `progress` (and its delivery) if `owner` still holds the
+    /// lease, in one transaction; `false` (nothing saved) otherwise.
+    async fn save_progress(
+        &self,
+        owner: &str,
+        id: WebhookId,
+        progress: &Progress,
+    ) -> StoreResult<bool>;
+    /// Up to `limit` deliveries of a webhook, newest first, with an id
+    /// below `before` when given.
+    async fn list_deliveries(
+        &self,
+        id: WebhookId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>>;
+}

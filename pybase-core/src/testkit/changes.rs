@@ -1,0 +1,707 @@
+//! The change log: every write logged in order with no gap, failed writes
+//! logging nothing, concurrent writers, subscriptions, history, revert and
+//! retention.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::fixture::{Fixture, assert_invalid, cells};
+use crate::Error;
+use crate::StoreError;
+use crate::facade::{FieldKey, NewField, NewView, ViewPatch, WriteOptions};
+use crate::ids::{RecordId, UserId};
+use crate::model::Cells;
+use crate::store::{ChangeEvent, ChangeKind, NewRecord, RecordPatch, Store};
+
+/// Every event of the fixture's base, read in pages of 7 (so paging is
+/// exercised), checked to be numbered 1, 2, 3, ... with no gap.
+async fn whole_log(fx: &Fixture) -> Vec<ChangeEvent> {
+    let mut out: Vec<ChangeEvent> = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = fx
+            .pb
+            .changes_since(&fx.viewer, fx.base.id, after, Some(7))
+            .await
+            .unwrap();
+        out.extend(page.items.iter().cloned());
+        match page.next_cursor {
+            Some(c) => {
+                assert_eq!(Some(c), page.items.last().map(|e| e.seq));
+                after = c;
+            }
+            None => {
+                assert_eq!(out.last().map_or(0, |e| e.seq), page.last_seq);
+                break;
+            }
+        }
+    }
+    for (i, e) in out.iter().enumerate() {
+        assert_eq!(
+            e.seq,
+            i64::try_from(i).unwrap() + 1,
+            "gap or repeat at {e:?}"
+        );
+    }
+    out
+}
+
+fn obj(v: &Option<Value>) -> Map<String, Value> {
+    v.as_ref()
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Record and schema writes are logged in order, one event per record of a
+/// batch, with the kind, ids, actor and cells the API documents; reading
+/// needs viewer, and non-members get `NotFound`.
+pub async fn changes_log_every_write_in_order(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let owner = fx.owner.user_id();
+    let log = whole_log(&fx).await;
+    // The table and one event per field, by the owner.
+    assert_eq!(log[0].kind, ChangeKind::TableCreated);
+    assert_eq!(log[0].table_id, Some(t));
+    assert_eq!(log[0].actor, Some(owner));
+    assert_eq!(log[0].after.as_ref().unwrap()["name"], json!("Items"));
+    assert_eq!(log.len(), 1 + fx.table.fields.len());
+    for (e, f) in log[1..].iter().zip(&fx.table.fields) {
+        assert_eq!(e.kind, ChangeKind::FieldCreated);
+        assert_eq!(e.field_id, Some(f.id));
+    }
+    let start = log.len();
+    let (name, qty) = (fx.field("Name"), fx.field("Qty"));
+    let w = WriteOptions::default();
+    let made = fx
+        .pb
+        .create_records(
+            &fx.editor,
+            t,
+            vec![
+                cells(&[("Name", json!("a")), ("Qty", json!(1))]),
+                cells(&[("Name", json!("b"))]),
+            ],
+            w,
+        )
+        .await
+        .unwrap();
+    fx.pb
+        .update_record(
+            &fx.editor,
+            t,
+            made[0].id,
+            cells(&[("Qty", json!(2)), ("Name", json!("a"))]),
+            w,
+            false,
+        )
+        .await
+        .unwrap();
+    fx.pb
+        .delete_records(&fx.admin, t, &[made[1].id])
+        .await
+        .unwrap();
+    fx.pb
+        .restore_record(&fx.admin, t, made[1].id, FieldKey::Name)
+        .await
+        .unwrap();
+    // Restoring a live record changes nothing and logs nothing.
+    fx.pb
+        .restore_record(&fx.admin, t, made[1].id, FieldKey::Name)
+        .await
+        .unwrap();
+    let field = fx
+        .pb
+        .create_field(
+            &fx.owner,
+            t,
+            NewField {
+                name: "Extra".into(),
+                field_type: "text".into(),
+                options: Value::Null,
+                description: None,
+                indexed: false,
+            },
+        )
+        .await
+        .unwrap();
+    let view = fx
+        .pb
+        .create_view(
+            &fx.admin,
+            t,
+            NewView {
+                name: "Grid".into(),
+                view_type: None,
+                config: Value::Null,
+            },
+        )
+        .await
+        .unwrap();
+    fx.pb
+        .update_view(
+            &fx.admin,
+            view.id,
+            ViewPatch {
+                name: Some("Grid 2".into()),
+                config: None,
+            },
+        )
+        .await
+        .unwrap();
+    fx.pb.delete_view(&fx.admin, view.id).await.unwrap();
+    fx.pb.delete_field(&fx.owner, field.id).await.unwrap();
+
+    let log = whole_log(&fx).await;
+    let new = &log[start..];
+    let kinds: Vec<ChangeKind> = new.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ChangeKind::RecordCreated,
+            ChangeKind::RecordCreated,
+            ChangeKind::RecordUpdated,
+            ChangeKind::RecordDeleted,
+            ChangeKind::RecordRestored,
+            ChangeKind::FieldCreated,
+            ChangeKind::ViewCreated,
+            ChangeKind::ViewUpdated,
+            ChangeKind::ViewDeleted,
+            ChangeKind::FieldDeleted,
+        ]
+    );
+    let editor = Some(fx.editor.user_id());
+    let admin = Some(fx.admin.user_id());
+    let actors: Vec<Option<UserId>> = new.iter().map(|e| e.actor).collect();
+    assert_eq!(
+        actors,
+        [
+            editor,
+            editor,
+            editor,
+            admin,
+            admin,
+            Some(owner),
+            admin,
+            admin,
+            admin,
+            Some(owner)
+        ]
+    );
+    assert_eq!(new[0].record_id, Some(made[0].id));
+    assert_eq!(new[1].record_id, Some(made[1].id));
+    assert_eq!(obj(&new[0].after)[name.as_str()], json!("a"));
+    assert_eq!(obj(&new[0].after)[qty.as_str()], json!(1));
+    assert!(new[0].before.is_none());
+    // An update carries only the cells that changed.
+    assert_eq!(new[2].changed_fields, Some(vec![qty]));
+    assert_eq!(new[2].before, Some(json!({ qty.as_str(): 1 })));
+    assert_eq!(new[2].after, Some(json!({ qty.as_str(): 2 })));
+    assert_eq!(obj(&new[3].before)[name.as_str()], json!("b"));
+    assert!(new[3].after.is_none());
+    assert_eq!(obj(&new[4].after)[name.as_str()], json!("b"));
+    assert_eq!(new[5].field_id, Some(field.id));
+    assert_eq!(new[5].after.as_ref().unwrap()["name"], json!("Extra"));
+    assert_eq!(new[6].view_id, Some(view.id));
+    assert_eq!(new[7].after.as_ref().unwrap()["name"], json!("Grid 2"));
+    assert_eq!(new[8].view_id, Some(view.id));
+    assert_eq!(new[9].field_id, Some(field.id));
+    assert!(new.iter().all(|e| e.table_id == Some(t)));
+    // The API's JSON shape.
+    let shown = serde_json::to_value(&new[2]).unwrap();
+    assert_eq!(shown["kind"], json!("record.updated"));
+    assert_eq!(shown["record_id"], json!(made[0].id.to_string()));
+    assert!(shown.get("view_id").is_none());
+
+    // Cursors: after the newest is an empty page; bad input is refused.
+    let last = log.last().unwrap().seq;
+    let page = fx
+        .pb
+        .changes_since(&fx.viewer, fx.base.id, last, None)
+        .await
+        .unwrap();
+    assert!(page.items.is_empty() && page.next_cursor.is_none());
+    assert_eq!(page.last_seq, last);
+    let e = fx
+        .pb
+        .changes_since(&fx.viewer, fx.base.id, -1, None)
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "after");
+    let e = fx
+        .pb
+        .changes_since(&fx.viewer, fx.base.id, 0, Some(0))
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "page_size");
+    let e = fx
+        .pb
+        .changes_since(&fx.outsider, fx.base.id, 0, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { entity: "base" }), "{e:?}");
+}
+
+/// Writes refused by the store (a missing record in a batch, a duplicate
+/// id) log nothing and use no sequence number.
+pub async fn failed_writes_log_nothing(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store.clone()).await;
+    let t = fx.table.table.id;
+    let a = fx.create(&[("Qty", json!(1))]).await;
+    let before = whole_log(&fx).await;
+    let qty = fx.field("Qty").to_string();
+    let patch = |id: RecordId| RecordPatch {
+        id,
+        set: [(qty.clone(), json!(5))].into_iter().collect(),
+        unset: Vec::new(),
+        replace: false,
+    };
+    let now = chrono::Utc::now();
+    let e = store
+        .update_records(t, &[patch(a.id), patch(RecordId::new())], now, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound { .. }), "{e:?}");
+    let e = store
+        .delete_records(t, &[a.id, RecordId::new()], now)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::NotFound { .. }), "{e:?}");
+    let dup = NewRecord {
+        id: a.id,
+        cells: Cells::new(),
+        created_by: None,
+        created_time: now,
+    };
+    let fresh = NewRecord {
+        id: RecordId::new(),
+        ..dup.clone()
+    };
+    assert!(store.create_records(t, &[fresh, dup]).await.is_err());
+    assert!(store.restore_record(t, RecordId::new()).await.is_err());
+    assert_eq!(whole_log(&fx).await, before);
+    // The next write takes the next number.
+    fx.create(&[("Qty", json!(2))]).await;
+    let after = whole_log(&fx).await;
+    assert_eq!(after.len(), before.len() + 1);
+}
+
+/// Applies `e` to `state` (the record's cells so far), checking that its
+/// `before` side matches them.
+fn replay(state: &mut HashMap<RecordId, Cells>, e: &ChangeEvent) {
+    let Some(id) = e.record_id else {
+        return;
+    };
+    match e.kind {
+        ChangeKind::RecordCreated => {
+            assert!(!state.contains_key(&id), "created twice: {e:?}");
+            state.insert(id, obj(&e.after));
+        }
+        ChangeKind::RecordUpdated => {
+            let cells = state.get_mut(&id).expect("update of an unknown record");
+            let before = obj(&e.before);
+            let after = obj(&e.after);
+            for f in e.changed_fields.as_ref().expect("changed fields") {
+                let f = f.as_str();
+                assert_eq!(cells.get(f), before.get(f), "before of {f} in {e:?}");
+                match after.get(f) {
+                    Some(v) => cells.insert(f.to_owned(), v.clone()),
+                    None => cells.remove(f),
+                };
+            }
+        }
+        ChangeKind::RecordDeleted => {
+            assert_eq!(Some(&obj(&e.before)), state.get(&id), "{e:?}");
+        }
+        _ => {}
+    }
+}
+
+/// Eight writers creating and updating records of one base at once leave
+/// a log with no gap, in which each record's before/after chain follows
+/// from its creation to its stored cells.
+pub async fn concurrent_writers_leave_a_gapless_consistent_log(store: Arc<dyn Store>) {
+    let fx = Arc::new(Fixture::new(store).await);
+    let t = fx.table.table.id;
+    let shared: Vec<RecordId> = {
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            ids.push(fx.create(&[("Qty", json!(i))]).await.id);
+        }
+        ids
+    };
+    let mut tasks = Vec::new();
+    for w in 0..8_i64 {
+        let fx = Arc::clone(&fx);
+        let shared = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            let who = if w % 2 == 0 { &fx.editor } else { &fx.admin };
+            let opts = WriteOptions::default();
+            for i in 0..12_i64 {
+                let target = shared[usize::try_from((w + i) % 3).unwrap()];
+                let field = if w % 2 == 0 { "Qty" } else { "Notes" };
+                let value = if field == "Qty" {
+                    json!(w * 100 + i)
+                } else {
+                    json!(format!("w{w}-{i}"))
+                };
+                fx.pb
+                    .update_record(who, t, target, cells(&[(field, value)]), opts, false)
+                    .await
+                    .unwrap();
+                if i % 4 == 0 {
+                    fx.pb
+                        .create_records(
+                            who,
+                            t,
+                            vec![cells(&[("Qty", json!(i))]), cells(&[("Qty", json!(w))])],
+                            opts,
+                        )
+                        .await
+                        .unwrap();
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let log = whole_log(&fx).await;
+    let mut state: HashMap<RecordId, Cells> = HashMap::new();
+    for e in &log {
+        replay(&mut state, e);
+    }
+    let updates = log
+        .iter()
+        .filter(|e| e.kind == ChangeKind::RecordUpdated)
+        .count();
+    assert_eq!(updates, 8 * 12);
+    assert_eq!(state.len(), 3 + 8 * 3 * 2);
+    for (id, cells) in &state {
+        let stored = fx.store.get_record(t, *id, false).await.unwrap();
+        assert_eq!(&stored.cells, cells, "record {id}");
+    }
+}
+
+/// A subscription started at a cursor yields each later event once, in
+/// order, including those committed while it waits.
+pub async fn subscriptions_yield_each_event_once_in_order(store: Arc<dyn Store>) {
+    let fx = Arc::new(Fixture::new(store).await);
+    let t = fx.table.table.id;
+    let start = whole_log(&fx).await.len();
+    let mut sub = fx
+        .pb
+        .subscribe_changes(&fx.viewer, fx.base.id, i64::try_from(start).unwrap())
+        .await
+        .unwrap();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let fx = Arc::clone(&fx);
+            tokio::spawn(async move {
+                for i in 0..10 {
+                    fx.pb
+                        .create_record(
+                            &fx.editor,
+                            t,
+                            cells(&[("Qty", json!(w * 10 + i))]),
+                            WriteOptions::default(),
+                        )
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    while seen.len() < 40 {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(30), sub.next())
+            .await
+            .expect("an event within 30 s")
+            .unwrap();
+        seen.push(e.seq);
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let want: Vec<i64> = (1..=40)
+        .map(|i| i64::try_from(start).unwrap() + i)
+        .collect();
+    assert_eq!(seen, want);
+    assert_eq!(sub.cursor(), *want.last().unwrap());
+    assert!(sub.next_now().await.unwrap().is_none());
+    let e = fx
+        .pb
+        .subscribe_changes(&fx.outsider, fx.base.id, 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+}
+
+/// A record's history is its events newest first, in pages; revert puts
+/// back the cells after a chosen event as a new update (editor and above).
+pub async fn history_newest_first_and_revert(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let w = WriteOptions::default();
+    let r = fx.create(&[("Name", json!("v0")), ("Qty", json!(0))]).await;
+    for (i, notes) in ["one", "two", "three"].iter().enumerate() {
+        fx.pb
+            .update_record(
+                &fx.editor,
+                t,
+                r.id,
+                cells(&[("Qty", json!(i + 1)), ("Notes", json!(notes))]),
+                w,
+                false,
+            )
+            .await
+            .unwrap();
+    }
+    let first = fx
+        .pb
+        .record_history(&fx.viewer, t, r.id, None, Some(3))
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 3);
+    let more = fx
+        .pb
+        .record_history(&fx.viewer, t, r.id, first.next_cursor, Some(3))
+        .await
+        .unwrap();
+    assert!(more.next_cursor.is_none());
+    let all: Vec<ChangeEvent> = first.items.into_iter().chain(more.items).collect();
+    assert_eq!(all.len(), 4);
+    assert!(all.windows(2).all(|p| p[0].seq > p[1].seq));
+    assert_eq!(all[3].kind, ChangeKind::RecordCreated);
+    // Back to the state after the first update: Qty 1, Notes "one".
+    let target = all[2].seq;
+    let e = fx
+        .pb
+        .revert_record(&fx.viewer, t, r.id, target, FieldKey::Name)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Forbidden(_)), "{e:?}");
+    let back = fx
+        .pb
+        .revert_record(&fx.editor, t, r.id, target, FieldKey::Name)
+        .await
+        .unwrap();
+    assert_eq!(back.fields["Qty"], json!(1));
+    assert_eq!(back.fields["Notes"], json!("one"));
+    assert_eq!(back.fields["Name"], json!("v0"));
+    // To the creation: the cells set later are cleared.
+    let back = fx
+        .pb
+        .revert_record(&fx.editor, t, r.id, all[3].seq, FieldKey::Name)
+        .await
+        .unwrap();
+    assert_eq!(back.fields["Qty"], json!(0));
+    assert!(back.fields.get("Notes").is_none(), "{:?}", back.fields);
+    let now = fx
+        .pb
+        .record_history(&fx.viewer, t, r.id, None, None)
+        .await
+        .unwrap();
+    assert_eq!(now.items.len(), 6);
+    assert_eq!(now.items[0].kind, ChangeKind::RecordUpdated);
+    // An event of another record is not this record's.
+    let other = fx.create(&[("Name", json!("x"))]).await;
+    let their = fx
+        .pb
+        .record_history(&fx.viewer, t, other.id, None, None)
+        .await
+        .unwrap()
+        .items[0]
+        .seq;
+    let e = fx
+        .pb
+        .revert_record(&fx.editor, t, r.id, their, FieldKey::Name)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+    let e = fx
+        .pb
+        .record_history(&fx.outsider, t, r.id, None, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+}
+
+/// Pruning keeps numbering going and makes older cursors `Gone`.
+pub async fn pruned_cursors_are_gone(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    fx.create(&[("Qty", json!(1))]).await;
+    let last = whole_log(&fx).await.last().unwrap().seq;
+    let removed = fx
+        .pb
+        .prune_changes(chrono::Utc::now() + chrono::TimeDelta::minutes(1))
+        .await
+        .unwrap();
+    assert!(removed >= u64::try_from(last).unwrap());
+    let e = fx
+        .pb
+        .changes_since(&fx.viewer, fx.base.id, 0, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Gone(_)), "{e:?}");
+    let page = fx
+        .pb
+        .changes_since(&fx.viewer, fx.base.id, last, None)
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+    fx.create(&[("Qty", json!(2))]).await;
+    let page = fx
+        .pb
+        .changes_since(&fx.viewer, fx.base.id, last, None)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].seq, last + 1);
+}
+
+/// Webhook rows: the cursor starts at the base's newest seq, a webhook is
+/// claimed only with events after its cursor and by one owner at a time,
+/// progress is saved only under the lease, deliveries list newest first,
+/// and absent ones are `NotFound`.
+pub async fn webhook_state_follows_the_lease(store: Arc<dyn Store>) {
+    use crate::ids::WebhookId;
+    use crate::store::{Delivery, Progress, Webhook};
+
+    let fx = Fixture::new(store.clone()).await;
+    let last = whole_log(&fx).await.last().unwrap().seq;
+    let now = chrono::Utc::now();
+    let draft = Webhook {
+        id: WebhookId::new(),
+        base_id: fx.base.id,
+        table_id: Some(fx.table.table.id),
+        url: "https://example.com/hook".into(),
+        events: vec![ChangeKind::RecordCreated],
+        enabled: true,
+        disabled_reason: None,
+        created_by: fx.owner.user_id(),
+        created_at: now,
+        updated_at: now,
+        cursor: 0,
+        attempt: 0,
+        next_attempt_at: None,
+        secret_nonce: "n".into(),
+    };
+    let made = store.create_webhook(&draft).await.unwrap();
+    assert_eq!(made.cursor, last);
+    assert_eq!(made.events, vec![ChangeKind::RecordCreated]);
+    assert_eq!(store.get_webhook(made.id).await.unwrap(), made);
+    assert_eq!(
+        store.list_webhooks(fx.base.id).await.unwrap(),
+        vec![made.clone()]
+    );
+    let later = now + chrono::TimeDelta::seconds(60);
+    // Nothing after its cursor: not claimed.
+    assert!(
+        store
+            .claim_webhooks("a", now, later, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    fx.create(&[("Qty", json!(1))]).await;
+    let claimed = store.claim_webhooks("a", now, later, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    // Another owner cannot take it while the lease holds, or save.
+    assert!(
+        store
+            .claim_webhooks("b", now, later, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let progress = |cursor: i64, release: bool| Progress {
+        cursor,
+        attempt: 1,
+        next_attempt_at: Some(now),
+        disable: None,
+        delivery: Some(Delivery {
+            id: 0,
+            event_seq: cursor + 1,
+            attempt: 1,
+            at: now,
+            status_code: Some(500),
+            error: Some("answered 500".into()),
+            duration_ms: 3,
+            next_retry_at: Some(now),
+        }),
+        release,
+    };
+    assert!(
+        !store
+            .save_progress("b", made.id, &progress(last, true))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .save_progress("a", made.id, &progress(last, true))
+            .await
+            .unwrap()
+    );
+    // Released: the other owner may take it once due.
+    let claimed = store.claim_webhooks("b", now, later, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].attempt, 1);
+    let mut done = progress(last + 1, true);
+    done.attempt = 0;
+    done.next_attempt_at = None;
+    done.disable = Some("gave up".into());
+    assert!(store.save_progress("b", made.id, &done).await.unwrap());
+    let after = store.get_webhook(made.id).await.unwrap();
+    assert_eq!(after.cursor, last + 1);
+    assert!(!after.enabled);
+    assert_eq!(after.disabled_reason.as_deref(), Some("gave up"));
+    // Disabled: never claimed.
+    fx.create(&[("Qty", json!(2))]).await;
+    assert!(
+        store
+            .claim_webhooks("c", now, later, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let deliveries = store.list_deliveries(made.id, None, 10).await.unwrap();
+    assert_eq!(deliveries.len(), 2);
+    assert!(deliveries[0].id > deliveries[1].id);
+    assert_eq!(deliveries[0].event_seq, last + 2);
+    assert_eq!(deliveries[1].status_code, Some(500));
+    let older = store
+        .list_deliveries(made.id, Some(deliveries[0].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(older, deliveries[1..].to_vec());
+    // Enabling again clears the retry state.
+    let mut on = after.clone();
+    on.enabled = true;
+    on.disabled_reason = None;
+    store.update_webhook(&on).await.unwrap();
+    let on = store.get_webhook(made.id).await.unwrap();
+    assert!(on.enabled && on.attempt == 0 && on.next_attempt_at.is_none());
+    store.delete_webhook(made.id).await.unwrap();
+    assert!(matches!(
+        store.get_webhook(made.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.delete_webhook(made.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let orphan = Webhook {
+        id: WebhookId::new(),
+        base_id: crate::ids::BaseId::new(),
+        ..draft
+    };
+    assert!(matches!(
+        store.create_webhook(&orphan).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}

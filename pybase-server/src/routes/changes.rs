@@ -1,0 +1,256 @@
+//! The change log over HTTP: catch-up pages, the Server-Sent Events
+//! stream, a record's history and revert.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use pybase_core::facade::{ChangeSubscription, RecordOut};
+use pybase_core::ids::{BaseId, RecordId, TableId};
+use pybase_core::store::ChangeEvent;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::extract::{Authenticated, Json, Path, Query};
+use crate::openapi::responses::{Invalid, ReadErrors, WriteErrors};
+use crate::routes::records::KeyParams;
+use crate::state::AppState;
+
+/// How often an idle event stream sends a keep-alive comment.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Change-log routes.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(changes))
+        .routes(routes!(events))
+        .routes(routes!(history))
+        .routes(routes!(revert))
+}
+
+/// `?after=&cursor=&page_size=` of the catch-up endpoint.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesParams {
+    /// Events after this seq (0, the default: from the start).
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+    /// A previous page's `next_cursor` (the same as `after`; wins over it).
+    #[param(minimum = 0)]
+    pub cursor: Option<i64>,
+    /// Events per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub page_size: Option<usize>,
+}
+
+/// A page of a base's change log.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChangesPage {
+    /// Events after the cursor, in order.
+    pub items: Vec<ChangeEvent>,
+    /// Pass as `cursor` for the next page; `null` when no more events exist yet.
+    pub next_cursor: Option<i64>,
+    /// The newest seq of the base.
+    pub last_seq: i64,
+}
+
+/// A page of a record's history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HistoryPage {
+    /// The record's events, newest first.
+    pub items: Vec<ChangeEvent>,
+    /// Pass as `cursor` for older events; `null` on the last page.
+    pub next_cursor: Option<i64>,
+}
+
+/// `?cursor=&page_size=` of a record's history.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// A previous page's `next_cursor`: events older than this seq.
+    #[param(minimum = 0)]
+    pub cursor: Option<i64>,
+    /// Events per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub page_size: Option<usize>,
+}
+
+/// `POST .../revert` body.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevertInput {
+    /// The event of this record whose resulting cells to put back.
+    pub seq: i64,
+}
+
+/// `?after=` of the event stream.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsParams {
+    /// Stream the events after this seq (`Last-Event-ID` wins over it);
+    /// without either, only events committed from now on.
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/bases/{id}/changes", tag = "changes", operation_id = "list_changes",
+    params(("id" = pybase_core::ids::BaseId, Path, description = "base id"), ChangesParams),
+    responses(
+        (status = 200, description = "events after the cursor, in order (viewer and above)", body = ChangesPage),
+        ReadErrors,
+        Invalid,
+        (status = 410, description = "the cursor is older than the oldest kept event (`gone`)", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn changes(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(base): Path<BaseId>,
+    Query(q): Query<ChangesParams>,
+) -> Result<Json<ChangesPage>, ApiError> {
+    let after = q.cursor.or(q.after).unwrap_or(0);
+    let page = state
+        .pybase
+        .changes_since(&p, base, after, q.page_size)
+        .await?;
+    Ok(Json(ChangesPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+        last_seq: page.last_seq,
+    }))
+}
+
+/// The cursor a stream resumes after: `Last-Event-ID`, else `?after=`,
+/// else the newest event now (only what commits from now on).
+fn resume_cursor(headers: &HeaderMap, q: &EventsParams) -> Result<Option<i64>, ApiError> {
+    match headers.get("last-event-id") {
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .filter(|n| *n >= 0)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::invalid("Last-Event-ID", "the id (seq) of an event of this stream")
+            }),
+        None => Ok(q.after),
+    }
+}
+
+fn sse_event(e: &ChangeEvent) -> Event {
+    let data = serde_json::to_string(e).unwrap_or_else(|_| "{}".to_owned());
+    Event::default()
+        .id(e.seq.to_string())
+        .event(e.kind.as_str())
+        .data(data)
+}
+
+/// The SSE stream of a subscription; ends (after an `error` event) if the
+/// subscription fails, e.g. when the caller lost access, and when the
+/// server shuts down (`closing` turns true).
+fn stream(
+    sub: ChangeSubscription,
+    closing: watch::Receiver<bool>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold(Some((sub, closing)), |state| async move {
+        let (mut sub, mut closing) = state?;
+        let next = tokio::select! {
+            next = sub.next() => next,
+            _ = closing.wait_for(|c| *c) => return None,
+        };
+        match next {
+            Ok(e) => Some((Ok(sse_event(&e)), Some((sub, closing)))),
+            Err(e) => {
+                let body = ApiError::from(e).body();
+                let data = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
+                Some((Ok(Event::default().event("error").data(data)), None))
+            }
+        }
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/bases/{id}/events", tag = "changes", operation_id = "stream_changes",
+    params(("id" = pybase_core::ids::BaseId, Path, description = "base id"), EventsParams,
+        ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event (the `id` of the last event received)")),
+    responses(
+        (status = 200, description = "Server-Sent Events (viewer and above): each event `id: <seq>`, `event: <kind>`, `data: <event JSON>`; keep-alive comments every 15 s", content_type = "text/event-stream", body = String),
+        ReadErrors,
+        Invalid,
+        (status = 410, description = "the cursor is older than the oldest kept event (`gone`)", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path(base): Path<BaseId>,
+    Query(q): Query<EventsParams>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let after = resume_cursor(&headers, &q)?;
+    // Checks access and the cursor (410 when it is too old) before the
+    // stream starts; without a cursor the stream starts at the newest.
+    let page = state
+        .pybase
+        .changes_since(&p, base, after.unwrap_or(0), Some(1))
+        .await?;
+    let after = after.unwrap_or(page.last_seq);
+    let sub = state.pybase.subscribe_changes(&p, base, after).await?;
+    let closing = state.closing.subscribe();
+    Ok(Sse::new(stream(sub, closing)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+#[utoipa::path(get, path = "/api/v1/tables/{id}/records/{record_id}/history", tag = "changes", operation_id = "record_history",
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), ("record_id" = pybase_core::ids::RecordId, Path, description = "record id"), HistoryParams),
+    responses(
+        (status = 200, description = "the record's events, newest first (viewer and above)", body = HistoryPage),
+        ReadErrors,
+        Invalid,
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path((table, id)): Path<(TableId, RecordId)>,
+    Query(q): Query<HistoryParams>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    let page = state
+        .pybase
+        .record_history(&p, table, id, q.cursor, q.page_size)
+        .await?;
+    Ok(Json(HistoryPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/tables/{id}/records/{record_id}/revert", tag = "changes", operation_id = "revert_record",
+    params(("id" = pybase_core::ids::TableId, Path, description = "table id"), ("record_id" = pybase_core::ids::RecordId, Path, description = "record id"), KeyParams),
+    request_body = RevertInput,
+    responses(
+        (status = 200, description = "the record with its cells as they were after event `seq`, written as a new update (editor and above)", body = RecordOut),
+        WriteErrors,
+        (status = 410, description = "events after `seq` are no longer kept (`gone`)", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
+pub(crate) async fn revert(
+    State(state): State<AppState>,
+    Authenticated(p): Authenticated,
+    Path((table, id)): Path<(TableId, RecordId)>,
+    Query(k): Query<KeyParams>,
+    Json(input): Json<RevertInput>,
+) -> Result<Json<RecordOut>, ApiError> {
+    let key = k.key()?;
+    Ok(Json(
+        state
+            .pybase
+            .revert_record(&p, table, id, input.seq, key)
+            .await?,
+    ))
+}

@@ -1,0 +1,373 @@
+//! The webhook delivery worker: POSTs each event of the change log to the
+//! webhooks that want it, signed, in seq order, at least once.
+//!
+//! State lives in the database ([`pybase_core::store::WebhooksStore`]): a
+//! webhook's cursor (the last event it is done with), its failed attempts
+//! at the next event and when the next attempt is due. An instance
+//! delivers a webhook only while it holds the webhook's lease, so with
+//! several instances each event is delivered by one of them; a crash
+//! leaves the cursor at the last acknowledged event, and the lease expires,
+//! so another instance (or the restarted one) delivers the rest.
+//!
+//! Failures (anything but a 2xx, a timeout, a refused connection, an
+//! address that is not allowed) are retried after 1 s, doubling up to 1 h,
+//! with jitter, until `WEBHOOK_MAX_ATTEMPTS`; then the webhook is disabled
+//! with the reason.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use chrono::TimeDelta;
+use pybase_core::Pybase;
+use pybase_core::facade::{forbidden_address, signature};
+use pybase_core::store::{ChangeEvent, Delivery, Progress, Webhook};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// How long an instance holds a webhook while delivering.
+const LEASE: TimeDelta = TimeDelta::seconds(60);
+/// How often the worker looks for due webhooks without a wake-up.
+const POLL: Duration = Duration::from_secs(1);
+/// Webhooks taken at once.
+const CLAIM: usize = 16;
+/// Events read from the log at once.
+const BATCH: usize = 100;
+/// The longest wait between attempts.
+const MAX_DELAY: Duration = Duration::from_secs(3600);
+/// How long a receiver may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the worker needs from the settings.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Attempts at one event before the webhook is disabled.
+    pub max_attempts: i32,
+    /// Whether private, loopback and link-local targets are allowed.
+    pub allow_private: bool,
+    /// The first retry delay (doubling from there).
+    pub first_delay: Duration,
+}
+
+/// The delay before attempt `attempt + 1` after `attempt` failures:
+/// `first` doubling up to [`MAX_DELAY`], with up to 25% jitter either way.
+pub fn backoff(first: Duration, attempt: i32) -> Duration {
+    let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 31)).unwrap_or(31);
+    let base = first
+        .checked_mul(1_u32 << exp.min(31))
+        .unwrap_or(MAX_DELAY)
+        .min(MAX_DELAY);
+    let jitter = 0.75 + rand::random::<f64>() * 0.5;
+    base.mul_f64(jitter)
+}
+
+/// Resolves names and refuses those with an address webhooks may not use
+/// (checked after resolution, so a public name pointing inside is refused).
+#[derive(Debug, Clone, Copy)]
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if !allow && found.iter().any(|a| forbidden_address(a.ip())) {
+                return Err(format!(
+                    "{host} resolves to a private, loopback or link-local address"
+                )
+                .into());
+            }
+            let addrs: Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// Starts the worker; it ends when the server that started it is gone.
+pub fn spawn(pybase: &Arc<Pybase>, config: WebhookConfig) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(TIMEOUT)
+        .dns_resolver(Arc::new(GuardedResolver {
+            allow_private: config.allow_private,
+        }))
+        .user_agent("PyBase-Webhooks/1")
+        .build()?;
+    let owner = format!("{:016x}", rand::random::<u64>());
+    let wake = pybase.local_changes();
+    let remote = pybase.remote_changes().listen();
+    tokio::spawn(run(
+        Arc::downgrade(pybase),
+        client,
+        config,
+        owner,
+        wake,
+        remote,
+    ));
+    Ok(())
+}
+
+async fn run(
+    pybase: Weak<Pybase>,
+    client: reqwest::Client,
+    config: WebhookConfig,
+    owner: String,
+    mut local: tokio::sync::broadcast::Receiver<pybase_core::store::Committed>,
+    mut remote: tokio::sync::broadcast::Receiver<pybase_core::store::Committed>,
+) {
+    loop {
+        let Some(pb) = pybase.upgrade() else { return };
+        match pb.claim_webhooks(&owner, LEASE, CLAIM).await {
+            Ok(claimed) => {
+                let work = claimed
+                    .into_iter()
+                    .map(|w| deliver(&pb, &client, &config, &owner, w));
+                futures::future::join_all(work).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "webhooks: could not claim"),
+        }
+        drop(pb);
+        // A commit wakes the worker early; otherwise it polls (retries
+        // fall due, other instances' leases expire).
+        tokio::select! {
+            _ = local.recv() => {}
+            _ = remote.recv() => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// The literal address of a URL's host, if it is one.
+fn literal_ip(url: &str) -> Option<IpAddr> {
+    match url::Url::parse(url).ok()?.host()? {
+        url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+        url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+        url::Host::Domain(_) => None,
+    }
+}
+
+/// One POST of `event` to `webhook`: the status, or what went wrong.
+async fn post(
+    pb: &Pybase,
+    client: &reqwest::Client,
+    config: &WebhookConfig,
+    webhook: &Webhook,
+    event: &ChangeEvent,
+) -> (Option<u16>, Option<String>) {
+    if !config.allow_private && literal_ip(&webhook.url).is_some_and(forbidden_address) {
+        return (
+            None,
+            Some("the URL's address is private, loopback or link-local".into()),
+        );
+    }
+    let secret = match pb.webhook_secret(webhook) {
+        Ok(s) => s,
+        Err(e) => return (None, Some(format!("cannot sign: {e}"))),
+    };
+    let body = match serde_json::to_vec(event) {
+        Ok(b) => b,
+        Err(e) => return (None, Some(format!("cannot encode the event: {e}"))),
+    };
+    let ts = chrono::Utc::now().timestamp();
+    let sent = client
+        .post(&webhook.url)
+        .header("content-type", "application/json")
+        .header("pybase-webhook-id", webhook.id.as_str())
+        .header("pybase-event-id", event.seq.to_string())
+        .header("pybase-timestamp", ts.to_string())
+        .header("pybase-signature", signature(&secret, ts, &body))
+        .body(body)
+        .send()
+        .await;
+    match sent {
+        Ok(r) if r.status().is_success() => (Some(r.status().as_u16()), None),
+        Ok(r) => {
+            let status = r.status();
+            let why = if status.is_redirection() {
+                format!("answered {status} (redirects are not followed)")
+            } else {
+                format!("answered {status}")
+            };
+            (Some(status.as_u16()), Some(why))
+        }
+        Err(e) => {
+            // The chain says why (refused, timed out, a refused address).
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why = format!("{why}: {s}");
+                source = s.source();
+            }
+            (None, Some(why))
+        }
+    }
+}
+
+/// Delivers the events due to one claimed webhook, saving progress after
+/// each; stops at a failure (scheduling the retry), when the log is read
+/// to its end, or when the lease is lost.
+async fn deliver(
+    pb: &Pybase,
+    client: &reqwest::Client,
+    config: &WebhookConfig,
+    owner: &str,
+    webhook: Webhook,
+) {
+    let mut cursor = webhook.cursor;
+    let mut attempt = webhook.attempt;
+    let save = |progress: Progress| async move {
+        match pb.save_webhook_progress(owner, webhook.id, &progress).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(webhook = %webhook.id, error = %e, "webhooks: could not save progress");
+                false
+            }
+        }
+    };
+    let started = Instant::now();
+    loop {
+        let page = match pb.webhook_events(&webhook, cursor, BATCH).await {
+            Ok(p) => p,
+            Err(pybase_core::Error::Gone(why)) => {
+                save(Progress {
+                    cursor,
+                    attempt,
+                    next_attempt_at: None,
+                    disable: Some(format!(
+                        "its next events were pruned before delivery: {why}"
+                    )),
+                    delivery: None,
+                    release: true,
+                })
+                .await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(webhook = %webhook.id, error = %e, "webhooks: could not read the log");
+                return;
+            }
+        };
+        if page.events.is_empty() {
+            save(Progress {
+                cursor,
+                attempt,
+                next_attempt_at: None,
+                disable: None,
+                delivery: None,
+                release: true,
+            })
+            .await;
+            return;
+        }
+        for event in &page.events {
+            if !webhook.wants(event.kind, event.table_id) {
+                cursor = event.seq;
+                continue;
+            }
+            let t0 = Instant::now();
+            let (status, error) = post(pb, client, config, &webhook, event).await;
+            let duration_ms = i64::try_from(t0.elapsed().as_millis()).unwrap_or(i64::MAX);
+            attempt += 1;
+            let at = chrono::Utc::now();
+            if error.is_none() {
+                cursor = event.seq;
+                let held = save(Progress {
+                    cursor,
+                    attempt: 0,
+                    next_attempt_at: None,
+                    disable: None,
+                    delivery: Some(Delivery {
+                        id: 0,
+                        event_seq: event.seq,
+                        attempt,
+                        at,
+                        status_code: status,
+                        error: None,
+                        duration_ms,
+                        next_retry_at: None,
+                    }),
+                    release: false,
+                })
+                .await;
+                attempt = 0;
+                // Give the lease back well before it expires.
+                if !held || started.elapsed() > Duration::from_secs(30) {
+                    if held {
+                        save(Progress {
+                            cursor,
+                            attempt,
+                            next_attempt_at: None,
+                            disable: None,
+                            delivery: None,
+                            release: true,
+                        })
+                        .await;
+                    }
+                    return;
+                }
+                continue;
+            }
+            let give_up = attempt >= config.max_attempts;
+            let next = (!give_up).then(|| {
+                at + TimeDelta::from_std(backoff(config.first_delay, attempt))
+                    .unwrap_or(TimeDelta::hours(1))
+            });
+            let disable = give_up.then(|| {
+                format!(
+                    "disabled after {attempt} failed attempts at event {}: {}",
+                    event.seq,
+                    error.clone().unwrap_or_default()
+                )
+            });
+            save(Progress {
+                cursor,
+                attempt,
+                next_attempt_at: next,
+                disable,
+                delivery: Some(Delivery {
+                    id: 0,
+                    event_seq: event.seq,
+                    attempt,
+                    at,
+                    status_code: status,
+                    error,
+                    duration_ms,
+                    next_retry_at: next,
+                }),
+                release: true,
+            })
+            .await;
+            return;
+        }
+        // Events skipped by the filter up to here are done with.
+        if !save(Progress {
+            cursor,
+            attempt,
+            next_attempt_at: None,
+            disable: None,
+            delivery: None,
+            release: false,
+        })
+        .await
+        {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_first_delay_up_to_an_hour_with_jitter() {
+        let first = Duration::from_secs(1);
+        for (attempt, base) in [(1, 1.0), (2, 2.0), (3, 4.0), (13, 3600.0), (40, 3600.0)] {
+            let d = backoff(first, attempt).as_secs_f64();
+            assert!(d >= base * 0.75 && d <= base * 1.25, "{attempt}: {d}");
+        }
+    }
+}

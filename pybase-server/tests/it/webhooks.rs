@@ -1,0 +1,432 @@
+//! Webhooks: a receiver on loopback that verifies every signature and
+//! fails the first attempts still gets every event, in order; pending
+//! deliveries survive a restart; private targets are refused; the
+//! deliveries list tells what happened.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode as AxStatus};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{SendExpect, TestServer, settings_in};
+
+/// What the receiver saw.
+#[derive(Default)]
+struct Seen {
+    /// The secret to verify with (set once the webhook exists).
+    secret: Option<String>,
+    /// Requests answered 500 so far.
+    failed: usize,
+    /// Event seqs accepted (answered 200), in arrival order.
+    accepted: Vec<i64>,
+    /// Requests whose signature did not verify.
+    bad_signatures: usize,
+}
+
+/// The receiver's check: `v1=` + hex HMAC-SHA256(secret, "<ts>.<body>").
+fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+    let (Some(ts), Some(sig)) = (
+        headers
+            .get("pybase-timestamp")
+            .and_then(|v| v.to_str().ok()),
+        headers
+            .get("pybase-signature")
+            .and_then(|v| v.to_str().ok()),
+    ) else {
+        return false;
+    };
+    let Ok(ts) = ts.parse::<i64>() else {
+        return false;
+    };
+    pybase_core::facade::signature(secret, ts, body) == sig
+}
+
+/// A receiver on 127.0.0.1 answering 500 to its first `fail_first`
+/// requests and 200 afterwards; answers its URL.
+async fn receiver(seen: Arc<Mutex<Seen>>, fail_first: usize) -> String {
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let mut s = seen.lock().unwrap();
+                let ok = s
+                    .secret
+                    .as_deref()
+                    .is_some_and(|k| verify(k, &headers, &body));
+                if !ok {
+                    s.bad_signatures += 1;
+                    return AxStatus::UNAUTHORIZED;
+                }
+                if s.failed < fail_first {
+                    s.failed += 1;
+                    return AxStatus::INTERNAL_SERVER_ERROR;
+                }
+                let event: Value = serde_json::from_slice(&body).unwrap();
+                let seq = event["seq"].as_i64().unwrap();
+                assert_eq!(
+                    headers["pybase-event-id"].to_str().unwrap(),
+                    seq.to_string()
+                );
+                s.accepted.push(seq);
+                AxStatus::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/hook")
+}
+
+fn test_settings(dir: &std::path::Path) -> pybase_server::Settings {
+    let mut settings = settings_in(dir);
+    settings.webhook_allow_private = true;
+    settings.webhook_first_retry_ms = 100;
+    settings
+}
+
+/// Creates `n` records through `s`.
+async fn write(s: &TestServer, token: &str, table: &str, n: usize) {
+    for i in 0..n {
+        s.req(
+            token,
+            Method::POST,
+            &format!("/api/v1/tables/{table}/records"),
+        )
+        .json(&json!({"fields": {"Name": format!("r{i}"), "Qty": i}}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    }
+}
+
+/// Waits until `seen` has accepted `n` events.
+async fn wait_for(seen: &Arc<Mutex<Seen>>, n: usize) {
+    for _ in 0..300 {
+        if seen.lock().unwrap().accepted.len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let s = seen.lock().unwrap();
+    panic!(
+        "only {} of {n} events delivered ({} failed, {} bad signatures)",
+        s.accepted.len(),
+        s.failed,
+        s.bad_signatures
+    );
+}
+
+#[test]
+fn the_receivers_check_detects_unsigned_and_tampered_deliveries() {
+    let body = br#"{"seq":1}"#;
+    let mut headers = HeaderMap::new();
+    headers.insert("pybase-timestamp", "1700000000".parse().unwrap());
+    let sig = pybase_core::facade::signature("whsec_k", 1_700_000_000, body);
+    assert!(!verify("whsec_k", &headers, body), "unsigned passed");
+    headers.insert("pybase-signature", sig.parse().unwrap());
+    assert!(verify("whsec_k", &headers, body));
+    assert!(
+        !verify("whsec_k", &headers, br#"{"seq":2}"#),
+        "tampered body passed"
+    );
+    assert!(
+        !verify("whsec_other", &headers, body),
+        "wrong secret passed"
+    );
+    headers.insert("pybase-timestamp", "1700000001".parse().unwrap());
+    assert!(!verify("whsec_k", &headers, body), "moved timestamp passed");
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_every_event_in_order_once_it_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start_with(test_settings(dir.path())).await;
+    let (owner, _) = s.register().await;
+    let ws = s.workspace(&owner).await;
+    let (base, table) = s.table(&owner, &ws).await;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let url = receiver(Arc::clone(&seen), 3).await;
+    let made = s
+        .req(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/bases/{base}/webhooks"),
+        )
+        .json(&json!({"url": url, "events": ["record.created", "record.updated"]}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    let secret = made["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    seen.lock().unwrap().secret = Some(secret);
+    let id = made["id"].as_str().unwrap().to_owned();
+    // The secret is shown only at creation.
+    let shown = s
+        .req(&owner, Method::GET, &format!("/api/v1/webhooks/{id}"))
+        .send_expect(StatusCode::OK)
+        .await;
+    assert!(shown.get("secret").is_none(), "{shown}");
+    assert!(!shown.to_string().contains("whsec_"));
+    let before = crate::changes::last_seq(&s, &owner, &base).await;
+    write(&s, &owner, &table, 20).await;
+    // A field change is not a kind it wants: skipped, not delivered.
+    s.req(
+        &owner,
+        Method::POST,
+        &format!("/api/v1/tables/{table}/fields"),
+    )
+    .json(&json!({"name": "Extra", "type": "text"}))
+    .send_expect(StatusCode::CREATED)
+    .await;
+    write(&s, &owner, &table, 5).await;
+    wait_for(&seen, 25).await;
+    let accepted = seen.lock().unwrap().accepted.clone();
+    let want: Vec<i64> = (before + 1..=before + 20)
+        .chain(before + 22..=before + 26)
+        .collect();
+    assert_eq!(accepted, want);
+    assert_eq!(seen.lock().unwrap().failed, 3);
+    assert_eq!(seen.lock().unwrap().bad_signatures, 0);
+    let d = s
+        .req(
+            &owner,
+            Method::GET,
+            &format!("/api/v1/webhooks/{id}/deliveries?page_size=1000"),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    let items = d["items"].as_array().unwrap();
+    assert_eq!(items.len(), 28, "{d}");
+    let failures: Vec<&Value> = items
+        .iter()
+        .filter(|i| i["status_code"] == json!(500))
+        .collect();
+    assert_eq!(failures.len(), 3);
+    for f in &failures {
+        assert_eq!(f["event_seq"], json!(before + 1));
+        assert!(f["next_retry_at"].is_string());
+        assert!(f["error"].as_str().unwrap().contains("500"));
+    }
+    // Newest first; the first event's success was its fourth attempt.
+    assert!(
+        items
+            .windows(2)
+            .all(|p| p[0]["id"].as_i64() > p[1]["id"].as_i64())
+    );
+    let first_ok = items
+        .iter()
+        .find(|i| i["event_seq"] == json!(before + 1) && i["status_code"] == json!(200))
+        .unwrap();
+    assert_eq!(first_ok["attempt"], json!(4));
+}
+
+#[tokio::test]
+async fn pending_deliveries_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(dir.path());
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    // Nothing listens on this port yet: every attempt is refused.
+    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let (owner, base, table, id, secret) = {
+        let s = TestServer::start_with(settings.clone()).await;
+        let (owner, _) = s.register().await;
+        let ws = s.workspace(&owner).await;
+        let (base, table) = s.table(&owner, &ws).await;
+        let made = s
+            .req(
+                &owner,
+                Method::POST,
+                &format!("/api/v1/bases/{base}/webhooks"),
+            )
+            .json(&json!({"url": url, "table_id": table}))
+            .send_expect(StatusCode::CREATED)
+            .await;
+        write(&s, &owner, &table, 5).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        (
+            owner,
+            base,
+            table,
+            made["id"].as_str().unwrap().to_owned(),
+            made["secret"].as_str().unwrap().to_owned(),
+        )
+    };
+    // The first server is gone; the receiver comes up on the same port
+    // and a new server delivers what was pending.
+    seen.lock().unwrap().secret = Some(secret);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let app_seen = Arc::clone(&seen);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let seen = Arc::clone(&app_seen);
+            async move {
+                let mut s = seen.lock().unwrap();
+                let secret = s.secret.clone().unwrap_or_default();
+                if !verify(&secret, &headers, &body) {
+                    s.bad_signatures += 1;
+                    return AxStatus::UNAUTHORIZED;
+                }
+                let event: Value = serde_json::from_slice(&body).unwrap();
+                s.accepted.push(event["seq"].as_i64().unwrap());
+                AxStatus::OK
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let s = TestServer::start_with(settings).await;
+    wait_for(&seen, 5).await;
+    let accepted = seen.lock().unwrap().accepted.clone();
+    let last = crate::changes::last_seq(&s, &owner, &base).await;
+    assert_eq!(accepted, (last - 4..=last).collect::<Vec<_>>());
+    let d = s
+        .req(
+            &owner,
+            Method::GET,
+            &format!("/api/v1/webhooks/{id}/deliveries"),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    let refused = d["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["status_code"].is_null())
+        .count();
+    assert!(refused >= 1, "no refused attempt recorded: {d}");
+    let _ = table;
+}
+
+#[tokio::test]
+async fn private_targets_are_refused_and_bad_input_is_named() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.register().await;
+    let ws = s.workspace(&owner).await;
+    let (base, table) = s.table(&owner, &ws).await;
+    let path = format!("/api/v1/bases/{base}/webhooks");
+    for url in [
+        "http://127.0.0.1:9/x",
+        "http://169.254.169.254/latest",
+        "http://[::1]/x",
+        "http://10.0.0.1/x",
+    ] {
+        let e = s
+            .req(&owner, Method::POST, &path)
+            .json(&json!({"url": url}))
+            .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+            .await;
+        assert!(
+            e["error"]["details"]["fields"]["url"].is_string(),
+            "{url}: {e}"
+        );
+    }
+    for (body, field) in [
+        (json!({"url": "ftp://example.com/x"}), "url"),
+        (
+            json!({"url": "https://example.com/x", "events": ["record.moved"]}),
+            "events[0]",
+        ),
+        (
+            json!({"url": "https://example.com/x", "table_id": "tblAAAAAAAAAAAAAA"}),
+            "table_id",
+        ),
+    ] {
+        let e = s
+            .req(&owner, Method::POST, &path)
+            .json(&body)
+            .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+            .await;
+        assert!(
+            e["error"]["details"]["fields"][field].is_string(),
+            "{body}: {e}"
+        );
+    }
+    // A name is checked after resolution, at delivery: localhost resolves
+    // to loopback, so the attempt fails and says why.
+    let made = s
+        .req(&owner, Method::POST, &path)
+        .json(&json!({"url": "http://localhost:9/x"}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    let id = made["id"].as_str().unwrap();
+    write(&s, &owner, &table, 1).await;
+    let mut why = String::new();
+    for _ in 0..100 {
+        let d = s
+            .req(
+                &owner,
+                Method::GET,
+                &format!("/api/v1/webhooks/{id}/deliveries"),
+            )
+            .send_expect(StatusCode::OK)
+            .await;
+        if let Some(e) = d["items"][0]["error"].as_str() {
+            why = e.to_owned();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(why.contains("private, loopback or link-local"), "{why}");
+    // Disabling and enabling by PATCH; deleting.
+    let w = s
+        .req(&owner, Method::PATCH, &format!("/api/v1/webhooks/{id}"))
+        .json(&json!({"enabled": false}))
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(w["enabled"], json!(false));
+    let list = s
+        .req(&owner, Method::GET, &path)
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    s.req(&owner, Method::DELETE, &format!("/api/v1/webhooks/{id}"))
+        .send_expect(StatusCode::NO_CONTENT)
+        .await;
+    s.req(&owner, Method::GET, &format!("/api/v1/webhooks/{id}"))
+        .send_expect_error(StatusCode::NOT_FOUND, "not_found")
+        .await;
+}
+
+#[tokio::test]
+async fn two_instances_deliver_each_event_once_through_the_lease() {
+    let pg = crate::require_service!("PYBASE_TEST_POSTGRES_URL");
+    let (_db, pg) = crate::changes::fresh_postgres(&pg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.database_url = pg;
+    let a = TestServer::start_with(settings.clone()).await;
+    let b = TestServer::start_with(settings).await;
+    let (owner, _) = a.register().await;
+    let ws = a.workspace(&owner).await;
+    let (base, table) = a.table(&owner, &ws).await;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let url = receiver(Arc::clone(&seen), 0).await;
+    let made = a
+        .req(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/bases/{base}/webhooks"),
+        )
+        .json(&json!({"url": url}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    seen.lock().unwrap().secret = Some(made["secret"].as_str().unwrap().to_owned());
+    let start = crate::changes::last_seq(&a, &owner, &base).await;
+    // Writes through both instances; both workers run.
+    for i in 0..10 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        write(s, &owner, &table, 3).await;
+    }
+    wait_for(&seen, 30).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let accepted = seen.lock().unwrap().accepted.clone();
+    assert_eq!(accepted, (start + 1..=start + 30).collect::<Vec<_>>());
+}
