@@ -1401,8 +1401,8 @@ async fn the_other_list_forms_of_airtables_docs_are_accepted() {
 }
 
 /// `cellFormat=string` shows links by the linked records' primary values
-/// (AIRTABLE.md §6), in lists and single reads, and a link to a record
-/// that is gone by its id.
+/// (AIRTABLE.md §6), in lists and single reads; a soft-deleted linked
+/// record drops out of the cell (API.md, two-way links).
 #[tokio::test]
 async fn string_cells_show_links_by_primary_value() {
     let w = V0World::new().await;
@@ -1442,9 +1442,9 @@ async fn string_cells_show_links_by_primary_value() {
             .send_expect(StatusCode::OK)
             .await;
     let orders = &page["records"][0]["fields"]["Orders"];
-    // A soft-deleted record stays in the cell (a restore brings it back):
-    // it cannot be read, so it shows as its id.
-    assert_eq!(*orders, json!(format!("pears, apples, {c}")), "{page}");
+    // A soft-deleted record drops out of link cells on read (a restore
+    // brings it back).
+    assert_eq!(*orders, json!("pears, apples"), "{page}");
     let one =
         w.s.req(
             &w.key,
