@@ -103,9 +103,11 @@ async fn write(s: &TestServer, token: &str, table: &str, n: usize) {
     }
 }
 
-/// Waits until `seen` has accepted `n` events.
+/// Waits until `seen` has accepted `n` events (up to two minutes: retries
+/// back off exponentially, so on a loaded machine the first retry after a
+/// slow phase can be many seconds away).
 async fn wait_for(seen: &Arc<Mutex<Seen>>, n: usize) {
-    for _ in 0..300 {
+    for _ in 0..1200 {
         if seen.lock().unwrap().accepted.len() >= n {
             return;
         }
