@@ -85,6 +85,40 @@ pub fn out_dir() -> PathBuf {
     }
 }
 
+/// The two-worker runtime the benches drive PyBase with.
+pub fn bench_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+/// `out_dir()/name`, emptied (SQLite files start fresh each run).
+pub fn fresh_dir(name: &str) -> std::io::Result<PathBuf> {
+    let dir = out_dir().join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Drops and creates the database `name` on the server of `admin` (a
+/// `postgres://` URL of another database there); answers its URL.
+pub async fn fresh_postgres_database(admin: &str, name: &str) -> anyhow::Result<String> {
+    let pool = sqlx::PgPool::connect(admin).await?;
+    for stmt in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(stmt))
+            .execute(&pool)
+            .await?;
+    }
+    pool.close().await;
+    Ok(postgres_database_url(admin, name))
+}
+
 /// The URL of a database named `name` on the server of `url` (a
 /// `postgres://` URL whose path names another database).
 pub fn postgres_database_url(url: &str, name: &str) -> String {

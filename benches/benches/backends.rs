@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, Throughput};
 use pybase_benches::fixture::{Bench, BenchTable};
 use pybase_benches::raw::{Raw, RawCursor, RawPage, RawPg, RawSqlite, raw_batches, raw_fill};
-use pybase_benches::{Sizes, out_dir, postgres_database_url};
+use pybase_benches::{Sizes, bench_runtime, fresh_dir, fresh_postgres_database, out_dir};
 use pybase_core::facade::{FieldKey, FieldPatch, NewView, QueryInput};
 use pybase_core::ids::{RecordId, TableId};
 use pybase_core::query::RecordQuery;
@@ -554,10 +554,7 @@ fn main() -> anyhow::Result<()> {
     let sizes = Sizes::detect();
     let out = out_dir();
     std::fs::create_dir_all(&out)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = bench_runtime()?;
     let mut c = Criterion::default()
         .output_directory(&out.join("criterion"))
         .sample_size(10)
@@ -567,11 +564,7 @@ fn main() -> anyhow::Result<()> {
     eprintln!("sizes: {sizes:?}");
 
     // SQLite: fresh files each run.
-    let dir = out.join("sqlite-data");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::create_dir_all(&dir)?;
+    let dir = fresh_dir("sqlite-data")?;
     let sqlite = SqliteStore::open(dir.join("pybase.db"))?;
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     let mut side = Side {
@@ -589,21 +582,7 @@ fn main() -> anyhow::Result<()> {
     // PostgreSQL: a fresh database each run, when a server is given.
     match std::env::var("PYBASE_TEST_POSTGRES_URL") {
         Ok(admin) => {
-            let db = "pybase_bench";
-            rt.block_on(async {
-                let pool = sqlx::PgPool::connect(&admin).await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-                )))
-                .execute(&pool)
-                .await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-                    .execute(&pool)
-                    .await?;
-                pool.close().await;
-                Ok::<_, anyhow::Error>(())
-            })?;
-            let url = postgres_database_url(&admin, db);
+            let url = rt.block_on(fresh_postgres_database(&admin, "pybase_bench"))?;
             let pg = rt.block_on(PgStore::connect(&url))?;
             let store: Arc<dyn Store> = Arc::new(pg.clone());
             let mut side = Side {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use criterion::Criterion;
 use pybase_benches::fixture::Bench;
-use pybase_benches::{out_dir, postgres_database_url};
+use pybase_benches::{bench_runtime, fresh_dir, fresh_postgres_database, out_dir};
 use pybase_core::facade::{NewField, NewTable, WriteOptions};
 use pybase_core::ids::{FieldId, RecordId, TableId};
 use pybase_core::store::Store;
@@ -186,10 +186,7 @@ fn run(c: &mut Criterion, rt: &Runtime, name: &str, s: &Setup) {
 fn main() -> anyhow::Result<()> {
     let out = out_dir();
     std::fs::create_dir_all(&out)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = bench_runtime()?;
     let mut c = Criterion::default()
         .output_directory(&out.join("criterion"))
         .sample_size(20)
@@ -197,11 +194,7 @@ fn main() -> anyhow::Result<()> {
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
 
-    let dir = out.join("links-sqlite");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::create_dir_all(&dir)?;
+    let dir = fresh_dir("links-sqlite")?;
     let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("pybase.db"))?);
     let s = rt.block_on(setup(sqlite))?;
     run(&mut c, &rt, "sqlite", &s);
@@ -209,21 +202,7 @@ fn main() -> anyhow::Result<()> {
 
     match std::env::var("PYBASE_TEST_POSTGRES_URL") {
         Ok(admin) => {
-            let db = "pybase_bench_links";
-            rt.block_on(async {
-                let pool = sqlx::PgPool::connect(&admin).await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-                )))
-                .execute(&pool)
-                .await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-                    .execute(&pool)
-                    .await?;
-                pool.close().await;
-                Ok::<_, anyhow::Error>(())
-            })?;
-            let url = postgres_database_url(&admin, db);
+            let url = rt.block_on(fresh_postgres_database(&admin, "pybase_bench_links"))?;
             let pg: Arc<dyn Store> = Arc::new(rt.block_on(PgStore::connect(&url))?);
             let s = rt.block_on(setup(pg))?;
             run(&mut c, &rt, "postgres", &s);

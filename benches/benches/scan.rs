@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode};
 use pybase_benches::fixture::Bench;
 use pybase_benches::raw::{Raw, RawPage, RawPg, RawSqlite, raw_batches, raw_fill};
-use pybase_benches::{out_dir, postgres_database_url};
+use pybase_benches::{bench_runtime, fresh_dir, fresh_postgres_database, out_dir};
 use pybase_core::facade::{FieldKey, QueryInput};
 use pybase_core::ids::TableId;
 use pybase_core::limits::Limits;
@@ -125,10 +125,7 @@ fn main() -> anyhow::Result<()> {
     let records = if benching { RECORDS } else { 1_000 };
     let out = out_dir();
     std::fs::create_dir_all(&out)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = bench_runtime()?;
     let mut c = Criterion::default()
         .output_directory(&out.join("criterion"))
         .sample_size(20)
@@ -136,32 +133,14 @@ fn main() -> anyhow::Result<()> {
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
 
-    let dir = out.join("scan-sqlite-data");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::create_dir_all(&dir)?;
+    let dir = fresh_dir("scan-sqlite-data")?;
     let sqlite = SqliteStore::open(dir.join("pybase.db"))?;
     let raw = Raw::Sqlite(Mutex::new(RawSqlite::open(&dir.join("raw.db"))?));
     scan_bench(&mut c, &rt, "sqlite", Arc::new(sqlite), &raw, records, None)?;
 
     match std::env::var("PYBASE_TEST_POSTGRES_URL") {
         Ok(admin) => {
-            let db = "pybase_bench_scan";
-            rt.block_on(async {
-                let pool = sqlx::PgPool::connect(&admin).await?;
-                for stmt in [
-                    format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
-                    format!("CREATE DATABASE {db}"),
-                ] {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(stmt))
-                        .execute(&pool)
-                        .await?;
-                }
-                pool.close().await;
-                Ok::<_, anyhow::Error>(())
-            })?;
-            let url = postgres_database_url(&admin, db);
+            let url = rt.block_on(fresh_postgres_database(&admin, "pybase_bench_scan"))?;
             let pg = rt.block_on(PgStore::connect(&url))?;
             let raw = Raw::Pg(rt.block_on(RawPg::connect(&url))?);
             scan_bench(
