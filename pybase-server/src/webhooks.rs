@@ -49,7 +49,7 @@ pub struct WebhookConfig {
 }
 
 /// The delay before attempt `attempt + 1` after `attempt` failures:
-/// `first` doubling up to [`MAX_DELAY`], with up to 25% jitter either way.
+/// `first` doubling up to `MAX_DELAY` (one hour), with up to 25% jitter either way.
 pub fn backoff(first: Duration, attempt: i32) -> Duration {
     let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 31)).unwrap_or(31);
     let base = first

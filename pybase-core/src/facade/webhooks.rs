@@ -118,7 +118,7 @@ pub fn hmac_hex(key: &[u8], message: &[u8]) -> String {
 }
 
 /// The `PyBase-Signature` of a delivery: `v1=` + hex
-/// HMAC-SHA256(secret, "<timestamp>.<body>").
+/// HMAC-SHA256(secret, "`<timestamp>.<body>`").
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     let mut message = format!("{timestamp}.").into_bytes();
     message.extend_from_slice(body);
