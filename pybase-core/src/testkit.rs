@@ -83,6 +83,7 @@ macro_rules! conformance_tests {
             formula::formula_links_read_primary_values,
             formula::formula_errors_budget_and_check,
             links::two_way_links_stay_in_step,
+            links::partner_cells_are_logged,
             links::soft_deleted_links_hide_and_come_back,
             links::one_way_links_and_deleting_a_side,
             links::single_record_inverse_refuses_a_second_link,

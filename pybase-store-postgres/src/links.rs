@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use pybase_core::ids::{FieldId, RecordId, TableId};
 use pybase_core::model::Record;
-use pybase_core::store::RecordPatch;
 use pybase_core::store::links::{LinkPair, apply_edits, inverse_edits, link_ids};
+use pybase_core::store::{NewChange, RecordPatch};
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
 use sqlx::{PgConnection, Row as _};
@@ -119,7 +119,8 @@ pub(crate) async fn sync(
     pairs: &[&LinkPair],
     before: &HashMap<(FieldId, RecordId), Vec<RecordId>>,
     after: &[Record],
-) -> StoreResult<()> {
+) -> StoreResult<Vec<NewChange>> {
+    let mut changed = Vec::new();
     for pair in pairs {
         let changes: Vec<(RecordId, Vec<RecordId>, Vec<RecordId>)> = after
             .iter()
@@ -159,6 +160,13 @@ pub(crate) async fn sync(
             let new = apply_edits(pair, cell.as_ref(), edit)?;
             if new != *cell {
                 ids.push(edit.target.as_str());
+                changed.push(NewChange::cell_updated(
+                    pair.partner_table,
+                    edit.target,
+                    pair.partner,
+                    cell.clone(),
+                    new.clone(),
+                ));
                 values.push(new);
             }
         }
@@ -178,7 +186,7 @@ pub(crate) async fn sync(
         .await
         .db()?;
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// Clears `inverse_field_id` on every field that names `field` as its

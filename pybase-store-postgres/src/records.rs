@@ -306,6 +306,7 @@ impl RecordsStore for PgStore {
         }
         let created = insert_records(&mut tx, table, records, first).await?;
         let cached = self.fields.cached(table);
+        let mut partners = Vec::new();
         if links::may_touch_pairs(
             cached.as_ref().map(|c| &*c.fields),
             records
@@ -318,13 +319,17 @@ impl RecordsStore for PgStore {
                 links::lock_base(&mut tx, table).await?;
             }
             let pairs: Vec<&_> = pairs.iter().collect();
-            links::sync(&mut tx, &pairs, &HashMap::new(), &created).await?;
+            partners = links::sync(&mut tx, &pairs, &HashMap::new(), &created).await?;
         }
         let actor = records
             .first()
             .and_then(|r| r.created_by)
             .or_else(pybase_core::store::current_actor);
-        let log = created.iter().map(NewChange::record_created).collect();
+        let log = created
+            .iter()
+            .map(NewChange::record_created)
+            .chain(partners)
+            .collect();
         let at = records.first().map(|r| r.created_time);
         let done = changes::log(&mut tx, at, actor, log).await?;
         tx.commit().await.db()?;
@@ -443,13 +448,15 @@ impl RecordsStore for PgStore {
             }
             out
         };
+        let mut partners = Vec::new();
         if !touched.is_empty() {
             let written: Vec<Record> = updated.iter().map(|(_, r)| r.clone()).collect();
-            links::sync(&mut tx, &touched, &before, &written).await?;
+            partners = links::sync(&mut tx, &touched, &before, &written).await?;
         }
         let log = updated
             .iter()
             .map(|(before, r)| NewChange::record_updated(before, r))
+            .chain(partners)
             .collect();
         let actor = by.or_else(pybase_core::store::current_actor);
         let done = changes::log(&mut tx, Some(at), actor, log).await?;
@@ -516,16 +523,17 @@ impl RecordsStore for PgStore {
             Ok(None) => return Ok(None),
             Ok(Some(found)) => found,
         };
+        let mut log = vec![NewChange::record_updated(&before, &record)];
         if !touched.is_empty() {
-            links::sync(
+            let partners = links::sync(
                 &mut tx,
                 &touched,
                 &linked_before,
                 std::slice::from_ref(&record),
             )
             .await?;
+            log.extend(partners);
         }
-        let log = vec![NewChange::record_updated(&before, &record)];
         let actor = by.or_else(pybase_core::store::current_actor);
         let done = changes::log(&mut tx, Some(at), actor, log).await?;
         tx.commit().await.db()?;
@@ -571,7 +579,7 @@ impl RecordsStore for PgStore {
                     let (before, record) = apply_patch(&mut tx, table, &patch, at, by)
                         .await?
                         .ok_or_else(|| StoreError::not_found("record", id))?;
-                    links::sync(
+                    let partners = links::sync(
                         &mut tx,
                         &touched,
                         &linked_before,
@@ -579,6 +587,7 @@ impl RecordsStore for PgStore {
                     )
                     .await?;
                     log.push(NewChange::record_updated(&before, &record));
+                    log.extend(partners);
                     out.push(UpsertOutcome {
                         record,
                         created: false,
@@ -591,7 +600,7 @@ impl RecordsStore for PgStore {
                     let record = created
                         .pop()
                         .ok_or_else(|| StoreError::not_found("record", input.id))?;
-                    links::sync(
+                    let partners = links::sync(
                         &mut tx,
                         &touched,
                         &HashMap::new(),
@@ -599,6 +608,7 @@ impl RecordsStore for PgStore {
                     )
                     .await?;
                     log.push(NewChange::record_created(&record));
+                    log.extend(partners);
                     out.push(UpsertOutcome {
                         record,
                         created: true,

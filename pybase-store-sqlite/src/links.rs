@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use pybase_core::ids::{FieldId, RecordId, TableId};
 use pybase_core::model::{Cells, Record};
-use pybase_core::store::RecordPatch;
 use pybase_core::store::links::{LinkPair, apply_edits, inverse_edits, link_ids};
+use pybase_core::store::{NewChange, RecordPatch};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
@@ -186,13 +186,15 @@ pub(crate) fn before(
 }
 
 /// Brings the partner cells in step with `after` (the written records as
-/// stored), given the link cells `before` the write.
+/// stored), given the link cells `before` the write; answers the partner
+/// cells it changed, for the change log.
 pub(crate) fn sync(
     conn: &Connection,
     pairs: &[&LinkPair],
     before: &HashMap<(FieldId, RecordId), Vec<RecordId>>,
     after: &[Record],
-) -> Result<()> {
+) -> Result<Vec<NewChange>> {
+    let mut changed = Vec::new();
     for pair in pairs {
         let changes: Vec<(RecordId, Vec<RecordId>, Vec<RecordId>)> = after
             .iter()
@@ -239,10 +241,17 @@ pub(crate) fn sync(
             if new == cell {
                 continue;
             }
-            match new {
+            match &new {
                 Some(v) => set.execute(params![target, path, v.to_string()])?,
                 None => unset.execute(params![target, path])?,
             };
+            changed.push(NewChange::cell_updated(
+                pair.partner_table,
+                edit.target,
+                pair.partner,
+                cell,
+                new,
+            ));
             let partner = pair.partner.as_str();
             for gone in &edit.remove {
                 unindex.execute(params![partner, gone.as_str(), target])?;
@@ -252,7 +261,7 @@ pub(crate) fn sync(
             }
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// Clears `inverse_field_id` on every field that names `field` as its

@@ -355,6 +355,7 @@ impl RecordsStore for SqliteStore {
                 insert_new(tx, table.as_str(), r, n)?;
             }
             let fields = links::link_fields(tx, table)?;
+            let mut partners = Vec::new();
             if !fields.is_empty() {
                 let after: Vec<Record> = cells
                     .iter()
@@ -363,11 +364,12 @@ impl RecordsStore for SqliteStore {
                 let ids: Vec<RecordId> = cells.iter().map(|(id, _)| *id).collect();
                 let all: Vec<&_> = fields.iter().collect();
                 links::reindex_written(tx, table, &all, &ids)?;
-                links::sync(tx, &links::pairs(&fields), &HashMap::new(), &after)?;
+                partners = links::sync(tx, &links::pairs(&fields), &HashMap::new(), &after)?;
             }
             let log = inserts
                 .iter()
-                .map(|r| Entry::created(table, r.id, &r.cells));
+                .map(|r| Entry::created(table, r.id, &r.cells))
+                .chain(partners.into_iter().map(Entry::from));
             changes::log(tx, at.as_ref(), actor, &log.collect::<Vec<_>>())?;
             Ok(first)
         };
@@ -497,7 +499,8 @@ impl RecordsStore for SqliteStore {
                 })
                 .collect::<Result<_>>()?;
             links::reindex_written(tx, table, &links::written(&fields, &patches), &ids)?;
-            links::sync(tx, &touched, &before, &out)?;
+            let partners = links::sync(tx, &touched, &before, &out)?;
+            log.extend(partners.into_iter().map(Entry::from));
             changes::log(tx, Some(&logged_at), actor, &log)?;
             Ok(out)
         };
@@ -554,12 +557,14 @@ impl RecordsStore for SqliteStore {
             let before_links = links::before(tx, table, &touched, &[id])?;
             let before = changes::live_cells(tx, table, id.as_str())?;
             let written = change.apply(tx, table.as_str(), id.as_str(), &at, by)?;
+            let mut partners = Vec::new();
             if let Some(record) = &written {
                 links::reindex_written(tx, table, &links::written(&fields, patches), &[id])?;
-                links::sync(tx, &touched, &before_links, std::slice::from_ref(record))?;
+                partners = links::sync(tx, &touched, &before_links, std::slice::from_ref(record))?;
             }
             if let (Some(before), Some(after)) = (before, &written) {
-                let log = vec![Entry::from(NewChange::record_updated(&before, after))];
+                let mut log = vec![Entry::from(NewChange::record_updated(&before, after))];
+                log.extend(partners.into_iter().map(Entry::from));
                 changes::log(tx, Some(&logged_at), actor, &log)?;
             }
             Ok(written)
@@ -610,8 +615,14 @@ impl RecordsStore for SqliteStore {
                         let n = take_autonumbers(tx, table.as_str(), 1)?;
                         let record = insert(tx, table.as_str(), new, n)?;
                         links::reindex_written(tx, table, &all, &[record.id])?;
-                        links::sync(tx, &touched, &HashMap::new(), std::slice::from_ref(&record))?;
+                        let partners = links::sync(
+                            tx,
+                            &touched,
+                            &HashMap::new(),
+                            std::slice::from_ref(&record),
+                        )?;
                         log.push(Entry::created(table, new.id, &new.cells));
+                        log.extend(partners.into_iter().map(Entry::from));
                         out.push(UpsertOutcome {
                             record,
                             created: true,
@@ -627,11 +638,17 @@ impl RecordsStore for SqliteStore {
                             .apply(tx, table.as_str(), existing, &at, by)?
                             .ok_or_else(|| Error::not_found("record", existing))?;
                         links::reindex_written(tx, table, &all, &[existing_id])?;
-                        links::sync(tx, &touched, &before_links, std::slice::from_ref(&record))?;
+                        let partners = links::sync(
+                            tx,
+                            &touched,
+                            &before_links,
+                            std::slice::from_ref(&record),
+                        )?;
                         log.push(Entry::from(NewChange::record_updated(
                             &before.unwrap_or_default(),
                             &record,
                         )));
+                        log.extend(partners.into_iter().map(Entry::from));
                         out.push(UpsertOutcome {
                             record,
                             created: false,

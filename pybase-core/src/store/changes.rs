@@ -233,6 +233,28 @@ impl NewChange {
         }
     }
 
+    /// `record.updated` of one cell changed as a consequence of another
+    /// write (the partner cell of a two-way link): that cell on both sides,
+    /// absent on a side where it is empty.
+    pub fn cell_updated(
+        table: TableId,
+        record: RecordId,
+        field: FieldId,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) -> Self {
+        let side = |v: Option<Value>| {
+            Value::Object(v.map(|v| (field.to_string(), v)).into_iter().collect())
+        };
+        Self {
+            record_id: Some(record),
+            changed_fields: Some(vec![field]),
+            before: Some(side(before)),
+            after: Some(side(after)),
+            ..Self::bare(ChangeKind::RecordUpdated, table)
+        }
+    }
+
     /// `record.deleted` with the cells it had.
     pub fn record_deleted(table: TableId, id: RecordId, cells: Cells) -> Self {
         Self {

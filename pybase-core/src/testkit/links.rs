@@ -769,3 +769,64 @@ pub async fn concurrent_writes_on_both_sides_stay_mirrored(store: Arc<dyn Store>
         }
     }
 }
+
+/// The change log sees the partner side of a link write: linking a task to
+/// a project logs `record.updated` of the project's inverse cell, with its
+/// before and after, in the same commit as the task's own event.
+pub async fn partner_cells_are_logged(store: Arc<dyn Store>) {
+    let p = Pair::new(store, json!({})).await;
+    let inverse = p.inverse().await;
+    let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
+    let p2 = p.create(p.projects, &[("Name", json!("p2"))]).await;
+    let start =
+        p.fx.pb
+            .changes_since(&p.fx.viewer, p.fx.base.id, 0, Some(1000))
+            .await
+            .unwrap()
+            .last_seq;
+    let t1 = p
+        .create(
+            p.tasks,
+            &[("Name", json!("t1")), ("Project", json!([p1.id]))],
+        )
+        .await;
+    p.update(p.tasks, t1.id, &[("Project", json!([p2.id]))])
+        .await
+        .unwrap();
+    let log =
+        p.fx.pb
+            .changes_since(&p.fx.viewer, p.fx.base.id, start, Some(1000))
+            .await
+            .unwrap()
+            .items;
+    use crate::store::ChangeKind::{RecordCreated, RecordUpdated};
+    let summary: Vec<(crate::store::ChangeKind, Option<RecordId>)> =
+        log.iter().map(|e| (e.kind, e.record_id)).collect();
+    // Each write's own event first, then its partners' (in any order).
+    assert_eq!(summary.len(), 5, "{log:?}");
+    assert_eq!(
+        summary[..3],
+        [
+            (RecordCreated, Some(t1.id)),
+            (RecordUpdated, Some(p1.id)),
+            (RecordUpdated, Some(t1.id)),
+        ],
+        "{log:?}"
+    );
+    let moved = |id: RecordId| {
+        log[3..]
+            .iter()
+            .find(|e| e.record_id == Some(id) && e.kind == RecordUpdated)
+            .unwrap_or_else(|| panic!("no event of {id}: {log:?}"))
+    };
+    let inv = inverse.id.to_string();
+    // p1 gains t1, then loses it; p2 gains it. Only the inverse cell.
+    assert_eq!(log[1].before, Some(json!({})));
+    assert_eq!(log[1].after, Some(json!({ inv.clone(): [t1.id] })));
+    assert_eq!(log[1].changed_fields, Some(vec![inverse.id]));
+    assert_eq!(moved(p1.id).before, Some(json!({ inv.clone(): [t1.id] })));
+    assert_eq!(moved(p1.id).after, Some(json!({})));
+    assert_eq!(moved(p2.id).after, Some(json!({ inv: [t1.id] })));
+    // The partner events are of the projects table.
+    assert_eq!(log[1].table_id, Some(p.projects));
+}
