@@ -67,6 +67,13 @@ fn delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
+/// The webhooks of a claim: enabled, with events past their cursor, due
+/// (`?2` = now), and not leased by another owner (`?1`) in time.
+const DUE: &str = "SELECT w.id FROM webhooks w JOIN change_counters c ON c.base_id = w.base_id \
+    WHERE w.enabled AND c.last_seq > w.cursor \
+    AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= ?2) \
+    AND (w.lease_until IS NULL OR w.lease_until < ?2 OR w.lease_owner = ?1)";
+
 #[async_trait]
 impl WebhooksStore for SqliteStore {
     async fn create_webhook(&self, w: &Webhook) -> StoreResult<Webhook> {
@@ -177,15 +184,24 @@ impl WebhooksStore for SqliteStore {
         let owner = owner.to_owned();
         let (now, until) = (fmt_time(&now), fmt_time(&until));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // The worker asks every second: a read answers "nothing due" without
+        // taking the single writer (the write below checks again).
+        let (o, n) = (owner.clone(), now.clone());
+        let due: bool = self
+            .read_small(move |conn| {
+                Ok(conn
+                    .prepare_cached(&format!("SELECT EXISTS ({DUE})"))?
+                    .query_row(params![o, n], |r| r.get(0))?)
+            })
+            .await?;
+        if !due {
+            return Ok(Vec::new());
+        }
         self.write(move |tx| {
             Ok(tx
                 .prepare_cached(&format!(
                     "UPDATE webhooks SET lease_owner = ?1, lease_until = ?3 WHERE id IN ( \
-                     SELECT w.id FROM webhooks w JOIN change_counters c ON c.base_id = w.base_id \
-                     WHERE w.enabled AND c.last_seq > w.cursor \
-                     AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= ?2) \
-                     AND (w.lease_until IS NULL OR w.lease_until < ?2 OR w.lease_owner = ?1) \
-                     ORDER BY w.id LIMIT ?4) RETURNING {COLUMNS}"
+                     {DUE} ORDER BY w.id LIMIT ?4) RETURNING {COLUMNS}"
                 ))?
                 .query_map(params![owner, now, until, limit], webhook)?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
