@@ -96,6 +96,7 @@ macro_rules! conformance_tests {
             limits::queries_index_their_fields_automatically,
             limits::filter_size_is_bounded,
             store_layer::update_record_guarded_checks_role_fields_and_record,
+            store_layer::query_records_guarded_reads_only_while_current,
             store_layer::table_and_record_access_read_one_consistent_state,
             store_layer::records_of_another_table_are_not_found,
             store_layer::reset_tokens_are_used_at_most_once_under_concurrency,

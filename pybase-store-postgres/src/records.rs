@@ -703,6 +703,57 @@ impl RecordsStore for PgStore {
         Ok(RecordPage { records, has_more })
     }
 
+    async fn query_records_guarded(
+        &self,
+        query: &RecordQuery,
+        guard: &UpdateGuard,
+    ) -> StoreResult<Option<RecordPage>> {
+        let limit = query.limit.max(1);
+        let mut sql = Sql::new("");
+        let table = sql.arg(query.table_id.as_str().to_owned());
+        let user = sql.arg(guard.user.as_str().to_owned());
+        let ws = sql.arg(guard.fields.workspace_id.as_str().to_owned());
+        let roles: Vec<String> = guard.roles.iter().map(|r| r.as_str().to_owned()).collect();
+        let roles = sql.arg(roles);
+        let key = sql.arg(guard.fields.version.0.to_vec());
+        // One row for the guard even when the page is empty; the page's rows
+        // numbered in its order (the join keeps them, the outer ORDER BY
+        // says so).
+        sql.push(&format!(
+            "SELECT g.ok AS guard_ok, p.* FROM (SELECT EXISTS (SELECT 1 FROM tables t \
+             JOIN workspace_members m ON m.workspace_id = t.workspace_id AND m.user_id = {user} \
+             WHERE t.id = {table} AND t.workspace_id = {ws} AND m.role = ANY({roles}::text[]) \
+             AND {} = {key}::text[]) AS ok) g \
+             LEFT JOIN LATERAL (SELECT q.*, row_number() OVER () AS page_position FROM (",
+            crate::schema::fields_key_sql!()
+        ));
+        compile_query_into(&mut sql, query, limit)?;
+        sql.push(") q) p ON g.ok ORDER BY p.page_position");
+        let found = match sql.build()?.fetch_all(&self.pool).await.db() {
+            // The records table is gone: the table was deleted meanwhile.
+            Err(StoreError::NotFound {
+                entity: "table", ..
+            }) => return Ok(None),
+            other => other?,
+        };
+        let ok = match found.first() {
+            Some(row) => row.try_get::<bool, _>("guard_ok").db()?,
+            None => false,
+        };
+        if !ok {
+            return Ok(None);
+        }
+        let mut records = Vec::with_capacity(found.len());
+        for row in &found {
+            if row.try_get::<Option<&str>, _>("id").db()?.is_some() {
+                records.push(rows::record(row).db()?);
+            }
+        }
+        let has_more = records.len() > limit;
+        records.truncate(limit);
+        Ok(Some(RecordPage { records, has_more }))
+    }
+
     async fn live_record_ids(
         &self,
         table: TableId,

@@ -718,7 +718,79 @@ impl Pybase {
         q: QueryInput,
         key: FieldKey,
     ) -> Result<RecordsPage> {
+        if let Some(page) = self.query_if_current(principal, table, &q, key).await? {
+            return Ok(page);
+        }
         Ok(self.query_page(principal, table, q, key).await?.0)
+    }
+
+    /// The page of `q` in one store round trip, planned with the fields the
+    /// store holds in memory and read only if they and the caller's role are
+    /// still current ([`crate::store::RecordsStore::query_records_guarded`]).
+    /// `None` whenever that does not apply (no cached fields, a view, a
+    /// formula evaluated in Rust, a query that does not plan, a stale check):
+    /// the caller then takes the checked path, which reports errors only
+    /// after the access check, exactly as before.
+    async fn query_if_current(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        q: &QueryInput,
+        key: FieldKey,
+    ) -> Result<Option<RecordsPage>> {
+        if q.view.is_some() {
+            return Ok(None);
+        }
+        let Some(cached) = self.store.cached_fields(table) else {
+            return Ok(None);
+        };
+        if !principal.can_see_workspace(cached.workspace_id) {
+            return Ok(None);
+        }
+        let roles: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| principal.allows(*r, Action::Read))
+            .collect();
+        if roles.is_empty() {
+            return Ok(None);
+        }
+        let fields = Arc::clone(&cached.fields);
+        let request = PageRequest {
+            filter: q.filter.as_ref(),
+            sort: q.sort.as_ref(),
+            fields: q.fields.as_deref(),
+            page_size: q.page_size,
+            cursor: q.cursor.as_deref(),
+            include_deleted: q.include_deleted,
+            formula: q.formula.as_deref(),
+            now: self.clock.now(),
+        };
+        let Ok(plan) = plan::plan(table, &fields, None, &request, &self.limits) else {
+            return Ok(None);
+        };
+        if plan.formula.as_ref().is_some_and(|f| !f.is_pure_sql()) {
+            return Ok(None);
+        }
+        let guard = UpdateGuard {
+            user: principal.user_id(),
+            roles,
+            fields: cached,
+        };
+        let Some(page) = self
+            .store
+            .query_records_guarded(&plan.query, &guard)
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.note_query(&fields, &plan.query);
+        let next_cursor = plan.next_cursor(&page);
+        let mut renderer = self.renderer(&fields, key, &page.records).await?;
+        renderer.only = plan.projection;
+        Ok(Some(RecordsPage {
+            records: page.records.iter().map(|r| renderer.render(r)).collect(),
+            next_cursor,
+        }))
     }
 
     /// [`Self::query_records`], also answering the table and the fields the

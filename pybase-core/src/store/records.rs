@@ -75,8 +75,9 @@ pub struct CachedFields {
     pub version: FieldsVersion,
 }
 
-/// The conditions of [`RecordsStore::update_record_guarded`]: the write
-/// happens only while they all still hold.
+/// The conditions of [`RecordsStore::update_record_guarded`] and
+/// [`RecordsStore::query_records_guarded`]: the write or read happens only
+/// while they all still hold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateGuard {
     /// The acting user.
@@ -246,6 +247,20 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
     async fn restore_record(&self, table: TableId, id: RecordId) -> StoreResult<Record>;
     /// A page of records in the order described in [`crate::query`].
     async fn query_records(&self, query: &RecordQuery) -> StoreResult<RecordPage>;
+    /// [`RecordsStore::query_records`], but only if `guard` holds (the
+    /// user's role is one of `guard.roles` and the table's fields are still
+    /// `guard.fields`), checked in the same round trip; `None` (nothing
+    /// read) otherwise, and the caller takes its checked path. The default
+    /// always answers `None`: a store whose access read costs no round trip
+    /// gains nothing from it.
+    async fn query_records_guarded(
+        &self,
+        query: &RecordQuery,
+        guard: &UpdateGuard,
+    ) -> StoreResult<Option<RecordPage>> {
+        let _ = (query, guard);
+        Ok(None)
+    }
     /// Which of `ids` are live records of `table` (any order).
     async fn live_record_ids(&self, table: TableId, ids: &[RecordId])
     -> StoreResult<Vec<RecordId>>;

@@ -161,6 +161,92 @@ pub async fn update_record_guarded_checks_role_fields_and_record(store: Arc<dyn 
     assert!(r.is_none(), "deleted record");
 }
 
+/// `query_records_guarded` answers exactly `query_records`' page while the
+/// user's role is allowed and the fields are current, and `None` (nothing
+/// read) when any of that fails; a store may also always answer `None`.
+pub async fn query_records_guarded_reads_only_while_current(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store.clone()).await;
+    let t = fx.table.table.id;
+    for v in ["b", "a", "c"] {
+        fx.create(&[("Name", json!(v))]).await;
+    }
+    let current_fields = || async {
+        let access = store.table_access(t, fx.editor.user_id()).await.unwrap();
+        store.cached_fields(t).unwrap_or(CachedFields {
+            workspace_id: fx.ws.id,
+            fields: access.fields.clone(),
+            version: FieldsVersion(Arc::from(Vec::<String>::new())),
+        })
+    };
+    let current = current_fields().await;
+    let name = fx.field("Name");
+    let query = |table: TableId| crate::query::RecordQuery {
+        table_id: table,
+        filter: None,
+        sort: vec![crate::query::SortKey {
+            target: crate::query::Target::Cell {
+                field: name,
+                kind: crate::fields::ValueKind::Text,
+            },
+            desc: true,
+        }],
+        after: None,
+        limit: 2,
+        include_deleted: false,
+    };
+    let guard = |roles: Vec<Role>, fields: CachedFields| UpdateGuard {
+        user: fx.editor.user_id(),
+        roles,
+        fields,
+    };
+    let readers = vec![Role::Viewer, Role::Editor, Role::Admin, Role::Owner];
+    let read = |table: TableId, guard: UpdateGuard| {
+        let store = store.clone();
+        let q = query(table);
+        async move { store.query_records_guarded(&q, &guard).await.unwrap() }
+    };
+    let expected = store.query_records(&query(t)).await.unwrap();
+    let names = |page: &crate::query::RecordPage| -> Vec<serde_json::Value> {
+        page.records
+            .iter()
+            .map(|r| r.cells[name.as_str()].clone())
+            .collect()
+    };
+    assert_eq!(names(&expected), [json!("c"), json!("b")]);
+    assert!(expected.has_more);
+    if let Some(page) = read(t, guard(readers.clone(), current.clone())).await {
+        assert_eq!(page, expected, "the guarded page is the page");
+    }
+    // The role is not among the allowed ones.
+    let r = read(t, guard(vec![Role::Owner], current.clone())).await;
+    assert!(r.is_none(), "role");
+    // Another workspace.
+    let mut elsewhere = current.clone();
+    elsewhere.workspace_id = crate::ids::WorkspaceId::new();
+    assert!(
+        read(t, guard(readers.clone(), elsewhere)).await.is_none(),
+        "workspace"
+    );
+    // A missing table.
+    let r = read(TableId::new(), guard(readers.clone(), current.clone())).await;
+    assert!(r.is_none(), "missing table");
+    // The fields changed since they were read.
+    fx.pb
+        .create_field(
+            &fx.owner,
+            t,
+            crate::facade::NewField {
+                name: "Added later".into(),
+                field_type: "text".into(),
+                ..crate::facade::NewField::default()
+            },
+        )
+        .await
+        .unwrap();
+    let r = read(t, guard(readers, current)).await;
+    assert!(r.is_none(), "stale fields");
+}
+
 /// `table_access` and `record_access`: the role of a member, `None` for a
 /// non-member, `NotFound` for an absent table; a deleted or absent record
 /// is `None` while `get_record` finds a deleted one only when asked.

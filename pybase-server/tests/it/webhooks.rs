@@ -89,6 +89,24 @@ fn test_settings(dir: &std::path::Path) -> pybase_server::Settings {
     settings
 }
 
+/// [`test_settings`] on a database of this test's own: on PostgreSQL the
+/// suite's shared database is served by every other test's server, whose
+/// webhook workers (private targets refused) would claim these webhooks.
+async fn isolated_settings(
+    dir: &std::path::Path,
+) -> (
+    Option<pybase_store_postgres::testkit::TestDb>,
+    pybase_server::Settings,
+) {
+    let mut settings = test_settings(dir);
+    if !settings.database_url.starts_with("postgres") {
+        return (None, settings);
+    }
+    let (db, url) = crate::changes::fresh_postgres(&settings.database_url).await;
+    settings.database_url = url;
+    (Some(db), settings)
+}
+
 /// Creates `n` records through `s`.
 async fn write(s: &TestServer, token: &str, table: &str, n: usize) {
     for i in 0..n {
@@ -146,7 +164,8 @@ fn the_receivers_check_detects_unsigned_and_tampered_deliveries() {
 #[tokio::test]
 async fn a_failing_receiver_gets_every_event_in_order_once_it_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let s = TestServer::start_with(test_settings(dir.path())).await;
+    let (_db, settings) = isolated_settings(dir.path()).await;
+    let s = TestServer::start_with(settings).await;
     let (owner, _) = s.register().await;
     let ws = s.workspace(&owner).await;
     let (base, table) = s.table(&owner, &ws).await;
@@ -228,7 +247,7 @@ async fn a_failing_receiver_gets_every_event_in_order_once_it_answers() {
 #[tokio::test]
 async fn pending_deliveries_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = test_settings(dir.path());
+    let (_db, settings) = isolated_settings(dir.path()).await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     // Nothing listens on this port yet: every attempt is refused.
     let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
