@@ -197,10 +197,13 @@ impl ChangesStore for PgStore {
         after: i64,
         limit: usize,
     ) -> StoreResult<ChangesPage> {
-        // One snapshot for the counter and the events.
-        let mut tx = self.pool.begin().await.db()?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
+        // One snapshot for the counter and the events. The isolation level
+        // is part of BEGIN: a separate SET TRANSACTION was refused now and
+        // then ("must be called before any query") when the connection had
+        // run something inside the transaction first.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .await
             .db()?;
         let counter: Option<(i64, i64)> =

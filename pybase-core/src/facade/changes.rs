@@ -328,11 +328,16 @@ impl ChangeSubscription {
                 .await?;
             self.checked = Instant::now();
         }
-        let page = self
-            .pybase
-            .store
-            .changes_since(self.base, self.after, SUBSCRIPTION_BATCH)
-            .await?;
+        // The read runs as a task of its own: a subscriber that goes away
+        // (an SSE client disconnecting) drops this future, and dropping a
+        // store read in the middle of its transaction could hand its
+        // connection back to the pool still inside that transaction.
+        let store = std::sync::Arc::clone(&self.pybase.store);
+        let (base, after) = (self.base, self.after);
+        let page =
+            tokio::spawn(async move { store.changes_since(base, after, SUBSCRIPTION_BATCH).await })
+                .await
+                .map_err(|e| Error::Internal(Box::new(e)))??;
         self.buffer.extend(page.events);
         Ok(self.buffer.pop_front().inspect(|e| self.after = e.seq))
     }

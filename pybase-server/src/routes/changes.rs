@@ -168,6 +168,7 @@ fn stream(
         match next {
             Ok(e) => Some((Ok(sse_event(&e)), Some((sub, closing)))),
             Err(e) => {
+                tracing::warn!(error = %e, "change stream ended by an error");
                 let body = ApiError::from(e).body();
                 let data = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
                 Some((Ok(Event::default().event("error").data(data)), None))
