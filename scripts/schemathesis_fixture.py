@@ -54,6 +54,9 @@ def call(method, path, body=None, token=None, raw=None, content_type=None):
 # structure, but whether a field named "Qty" exists, or takes "abc", depends
 # on the table. For these only, a schema-valid request may be answered 422.
 TABLE_DEPENDENT = {
+    # A webhook URL is also judged by policy: private, loopback and
+    # link-local targets are refused (422) unless WEBHOOK_ALLOW_PRIVATE.
+    "create_webhook",
     "create_records",
     "update_records",
     "update_record",
@@ -173,6 +176,7 @@ def main():
         "get_attachment_content": {"id": attachment},
         "delete_api_key": {"id": spare_key},
         "check_formula": {"id": table_id},
+        "create_webhook": {"id": base},
     }
     hooks = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemathesis_hooks.py")
     lines = [

@@ -87,7 +87,20 @@ pub struct HistoryParams {
 #[serde(deny_unknown_fields)]
 pub struct RevertInput {
     /// The event of this record whose resulting cells to put back.
+    #[schema(minimum = 0)]
     pub seq: i64,
+}
+
+/// One Server-Sent Event of the stream, as a client's SSE parser reads it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SseFrame {
+    /// The event's seq.
+    pub id: Option<String>,
+    /// The event's kind (`record.updated`, ...), or `error` before the
+    /// stream ends on an error.
+    pub event: Option<String>,
+    /// The event as JSON text (a change event, or the error body).
+    pub data: String,
 }
 
 /// `?after=` of the event stream.
@@ -178,10 +191,12 @@ fn stream(
 }
 
 #[utoipa::path(get, path = "/api/v1/bases/{id}/events", tag = "changes", operation_id = "stream_changes",
-    params(("id" = pybase_core::ids::BaseId, Path, description = "base id"), EventsParams,
-        ("Last-Event-ID" = Option<i64>, Header, description = "resume after this event (the `id` of the last event received)")),
+    description = "Server-Sent Events. A client resumes with the standard `Last-Event-ID` \
+        request header (the `id`, a seq of 0 or more, of the last event it received), which \
+        wins over `?after=`; an id that is not such a number is 422.",
+    params(("id" = pybase_core::ids::BaseId, Path, description = "base id"), EventsParams),
     responses(
-        (status = 200, description = "Server-Sent Events (viewer and above): each event `id: <seq>`, `event: <kind>`, `data: <event JSON>`; keep-alive comments every 15 s", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-Sent Events (viewer and above): each event `id: <seq>`, `event: <kind>`, `data: <event JSON>`; keep-alive comments every 15 s", content_type = "text/event-stream", body = SseFrame),
         ReadErrors,
         Invalid,
         (status = 410, description = "the cursor is older than the oldest kept event (`gone`)", body = crate::error::ErrorBody),
