@@ -88,7 +88,22 @@ pub struct HistoryParams {
 pub struct RevertInput {
     /// The event of this record whose resulting cells to put back.
     #[schema(minimum = 0)]
+    #[serde(deserialize_with = "whole_number")]
     pub seq: i64,
+}
+
+/// An integer from JSON, also when written with a zero fraction (`44748.0`
+/// is an integer to JSON Schema, so clients may send it).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    use serde::de::Error as _;
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    n.as_f64()
+        .filter(|f| f.fract() == 0.0)
+        .and_then(|f| format!("{f:.0}").parse::<i64>().ok())
+        .ok_or_else(|| D::Error::custom(format!("a whole number, got {n}")))
 }
 
 /// One Server-Sent Event of the stream, as a client's SSE parser reads it.
@@ -269,4 +284,20 @@ pub(crate) async fn revert(
             .revert_record(&p, table, id, input.seq, key)
             .await?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RevertInput;
+
+    #[test]
+    fn revert_seq_takes_whole_numbers_in_any_json_form() {
+        let seq = |body: &str| serde_json::from_str::<RevertInput>(body).map(|r| r.seq);
+        assert_eq!(seq(r#"{"seq": 44748}"#).unwrap(), 44748);
+        assert_eq!(seq(r#"{"seq": 44748.0}"#).unwrap(), 44748);
+        assert_eq!(seq(r#"{"seq": 4.4748e4}"#).unwrap(), 44748);
+        assert!(seq(r#"{"seq": 1.5}"#).is_err());
+        assert!(seq(r#"{"seq": 1e300}"#).is_err());
+        assert!(seq(r#"{"seq": "3"}"#).is_err());
+    }
 }
