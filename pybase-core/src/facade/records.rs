@@ -731,6 +731,20 @@ impl Pybase {
     /// formula evaluated in Rust, a query that does not plan, a stale check):
     /// the caller then takes the checked path, which reports errors only
     /// after the access check, exactly as before.
+    /// What `q` asks of one page, at this request's instant.
+    fn page_request<'a>(&self, q: &'a QueryInput) -> PageRequest<'a> {
+        PageRequest {
+            filter: q.filter.as_ref(),
+            sort: q.sort.as_ref(),
+            fields: q.fields.as_deref(),
+            page_size: q.page_size,
+            cursor: q.cursor.as_deref(),
+            include_deleted: q.include_deleted,
+            formula: q.formula.as_deref(),
+            now: self.clock.now(),
+        }
+    }
+
     async fn query_if_current(
         &self,
         principal: &Principal,
@@ -755,16 +769,7 @@ impl Pybase {
             return Ok(None);
         }
         let fields = Arc::clone(&cached.fields);
-        let request = PageRequest {
-            filter: q.filter.as_ref(),
-            sort: q.sort.as_ref(),
-            fields: q.fields.as_deref(),
-            page_size: q.page_size,
-            cursor: q.cursor.as_deref(),
-            include_deleted: q.include_deleted,
-            formula: q.formula.as_deref(),
-            now: self.clock.now(),
-        };
+        let request = self.page_request(q);
         let Ok(plan) = plan::plan(table, &fields, None, &request, &self.limits) else {
             return Ok(None);
         };
@@ -813,16 +818,7 @@ impl Pybase {
                 Some(plan::find_view(&views, v)?.config.clone())
             }
         };
-        let request = PageRequest {
-            filter: q.filter.as_ref(),
-            sort: q.sort.as_ref(),
-            fields: q.fields.as_deref(),
-            page_size: q.page_size,
-            cursor: q.cursor.as_deref(),
-            include_deleted: q.include_deleted,
-            formula: q.formula.as_deref(),
-            now: self.clock.now(),
-        };
+        let request = self.page_request(&q);
         let plan = plan::plan(table.id(), &fields, view.as_ref(), &request, &self.limits)?;
         let page = match &plan.formula {
             Some(formula) if !formula.is_pure_sql() => {
