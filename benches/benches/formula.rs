@@ -19,7 +19,7 @@ use criterion::{BenchmarkId, Criterion, SamplingMode};
 use pybase_benches::fixture::{Bench, BenchTable};
 use pybase_benches::{bench_runtime, fresh_dir, fresh_postgres_database, out_dir};
 use pybase_core::facade::{FieldKey, QueryInput};
-use pybase_core::formula::{EvalContext, Value, check, evaluate, plan_filter, parse};
+use pybase_core::formula::{EvalContext, Value, check, evaluate, parse, plan_filter};
 use pybase_core::limits::Limits;
 use pybase_core::query::{Condition, Filter, Op, Operand, RecordQuery, target_of};
 use pybase_core::store::{SchemaStore, Store};

@@ -172,7 +172,7 @@ fn eager(name: &str, v: &[Value], ctx: &EvalContext<'_>) -> R {
                 Some(b) => num(b)?,
                 None => 10.0,
             };
-            n(x.ln() / base.ln())
+            n(log(x, base))
         }
         "MOD" => {
             arity(v, 2, 2)?;
@@ -627,4 +627,23 @@ fn array_slice(v: &[Value]) -> R {
     Ok(Value::Array(
         items[(start - 1) as usize..end as usize].to_vec(),
     ))
+}
+
+/// `log_base(x)`, exact where the answer is: base 10 and 2 use their own
+/// functions (`ln(1000) / ln(10)` is 2.9999999999999996), and another
+/// base snaps to the integer k when `base^k` is exactly `x`.
+fn log(x: f64, base: f64) -> f64 {
+    if base == 10.0 {
+        return x.log10();
+    }
+    if base == 2.0 {
+        return x.log2();
+    }
+    let r = x.ln() / base.ln();
+    let k = r.round();
+    if r.is_finite() && (r - k).abs() < 1e-9 && base.powf(k) == x {
+        k
+    } else {
+        r
+    }
 }

@@ -31,6 +31,8 @@ mod regex_fns;
 mod value;
 
 #[cfg(test)]
+mod tests_docs;
+#[cfg(test)]
 mod tests_golden;
 #[cfg(test)]
 mod tests_parse;
