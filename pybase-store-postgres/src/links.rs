@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use pybase_core::ids::{FieldId, RecordId, TableId};
 use pybase_core::model::Record;
-use pybase_core::store::links::{LinkPair, apply_edits, inverse_edits, link_ids};
+use pybase_core::store::links::{LinkPair, apply_edits, link_ids, pair_edits};
 use pybase_core::store::{NewChange, RecordPatch};
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
@@ -122,18 +122,10 @@ pub(crate) async fn sync(
 ) -> StoreResult<Vec<NewChange>> {
     let mut changed = Vec::new();
     for pair in pairs {
-        let changes: Vec<(RecordId, Vec<RecordId>, Vec<RecordId>)> = after
-            .iter()
-            .map(|r| {
-                let old = before.get(&(pair.field, r.id)).cloned().unwrap_or_default();
-                (r.id, old, link_ids(r.cells.get(pair.field.as_str())))
-            })
-            .filter(|(_, old, new)| old != new)
-            .collect();
-        if changes.is_empty() {
+        let edits = pair_edits(pair, before, after);
+        if edits.is_empty() {
             continue;
         }
-        let edits = inverse_edits(&changes);
         let targets: Vec<&str> = edits.iter().map(|e| e.target.as_str()).collect();
         let rows = sqlx::query(on(
             pair.partner_table,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use pybase_core::ids::{FieldId, RecordId, TableId};
 use pybase_core::model::{Cells, Record};
-use pybase_core::store::links::{LinkPair, apply_edits, inverse_edits, link_ids};
+use pybase_core::store::links::{LinkPair, apply_edits, link_ids, pair_edits};
 use pybase_core::store::{NewChange, RecordPatch};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
@@ -196,15 +196,8 @@ pub(crate) fn sync(
 ) -> Result<Vec<NewChange>> {
     let mut changed = Vec::new();
     for pair in pairs {
-        let changes: Vec<(RecordId, Vec<RecordId>, Vec<RecordId>)> = after
-            .iter()
-            .map(|r| {
-                let old = before.get(&(pair.field, r.id)).cloned().unwrap_or_default();
-                (r.id, old, link_ids(r.cells.get(pair.field.as_str())))
-            })
-            .filter(|(_, old, new)| old != new)
-            .collect();
-        if changes.is_empty() {
+        let edits = pair_edits(pair, before, after);
+        if edits.is_empty() {
             continue;
         }
         let rel = rel(pair.partner_table.as_str())?;
@@ -226,7 +219,7 @@ pub(crate) fn sync(
             "INSERT OR IGNORE INTO record_links (field_id, target_id, source_id) \
              VALUES (?1, ?2, ?3)",
         )?;
-        for edit in inverse_edits(&changes) {
+        for edit in edits {
             let target = edit.target.as_str();
             // A linked record that is gone entirely (never a live link:
             // links are checked before writes) has no cell to keep.

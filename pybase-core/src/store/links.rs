@@ -9,13 +9,13 @@
 //! and locks ([`apply_edits`]). Inverse cells list records in the order the
 //! links were made (an added source goes to the end).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
 use crate::error::StoreError;
 use crate::ids::{FieldId, RecordId, TableId};
-use crate::model::Field;
+use crate::model::{Field, Record};
 
 /// One link field of a table that has a partner (inverse) field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +114,26 @@ pub fn inverse_edits(changes: &[(RecordId, Vec<RecordId>, Vec<RecordId>)]) -> Ve
     by_target.into_values().collect()
 }
 
+/// The edits of `pair`'s partner cells after a write: `before` holds the
+/// written records' link cells before it (by field and record; absent is
+/// empty), `after` the written records as stored. Empty when no link cell
+/// of the pair changed.
+pub fn pair_edits(
+    pair: &LinkPair,
+    before: &HashMap<(FieldId, RecordId), Vec<RecordId>>,
+    after: &[Record],
+) -> Vec<InverseEdit> {
+    let changes: Vec<(RecordId, Vec<RecordId>, Vec<RecordId>)> = after
+        .iter()
+        .map(|r| {
+            let old = before.get(&(pair.field, r.id)).cloned().unwrap_or_default();
+            (r.id, old, link_ids(r.cells.get(pair.field.as_str())))
+        })
+        .filter(|(_, old, new)| old != new)
+        .collect();
+    inverse_edits(&changes)
+}
+
 /// The partner cell after `edit`: removed sources dropped, added ones
 /// appended unless present; `None` when it ends empty. Refused with
 /// `Invalid` naming the partner when a single-record partner would hold
@@ -179,6 +199,48 @@ mod tests {
         let mut sorted: Vec<RecordId> = edits.iter().map(|e| e.target).collect();
         sorted.sort();
         assert_eq!(sorted, edits.iter().map(|e| e.target).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn pair_edits_compare_each_written_record_with_its_cell_before() {
+        let p = pair(false);
+        let (a1, a2, a3, b1, b2) = (
+            RecordId::new(),
+            RecordId::new(),
+            RecordId::new(),
+            RecordId::new(),
+            RecordId::new(),
+        );
+        let record = |id: RecordId, links: &[RecordId]| {
+            let mut cells = crate::model::Cells::new();
+            if !links.is_empty() {
+                let ids: Vec<&str> = links.iter().map(RecordId::as_str).collect();
+                cells.insert(p.field.to_string(), json!(ids));
+            }
+            Record {
+                id,
+                table_id: TableId::new(),
+                cells,
+                autonumber: 1,
+                created_by: None,
+                updated_by: None,
+                created_time: chrono::Utc::now(),
+                updated_time: chrono::Utc::now(),
+                deleted_time: None,
+            }
+        };
+        // a1: b1 -> b2; a2: unchanged b1; a3: nothing before -> b1.
+        let before = HashMap::from([((p.field, a1), vec![b1]), ((p.field, a2), vec![b1])]);
+        let after = [record(a1, &[b2]), record(a2, &[b1]), record(a3, &[b1])];
+        let edits = pair_edits(&p, &before, &after);
+        let of = |t: RecordId| edits.iter().find(|e| e.target == t).unwrap().clone();
+        assert_eq!(edits.len(), 2);
+        assert_eq!(of(b1).remove, vec![a1]);
+        assert_eq!(of(b1).add, vec![a3]);
+        assert_eq!(of(b2).add, vec![a1]);
+        // Nothing changed: no edit at all.
+        let same = [record(a2, &[b1])];
+        assert!(pair_edits(&p, &before, &same).is_empty());
     }
 
     #[test]
