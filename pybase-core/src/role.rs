@@ -158,9 +158,32 @@ impl Action {
         }
     }
 
+    /// Every API-key scope this action needs: its own [`Action::scope`],
+    /// and for record writes `read` as well, since their answers carry the
+    /// records' cells (an update, upsert, restore or revert would otherwise
+    /// read records a key without `read` may not).
+    pub fn scopes(self) -> &'static [Scope] {
+        match self {
+            Self::Read => &[Scope::Read],
+            Self::WriteRecords => &[Scope::Write, Scope::Read],
+            Self::ChangeSchema => &[Scope::Schema],
+            Self::ManageMembers
+            | Self::UpdateWorkspace
+            | Self::OwnWorkspace
+            | Self::LeaveWorkspace
+            | Self::ManageWebhooks => &[Scope::Admin],
+        }
+    }
+
+    /// The first scope of [`Action::scopes`] missing from `scopes`.
+    pub fn missing_scope(self, scopes: Option<&[Scope]>) -> Option<Scope> {
+        let held = scopes?;
+        self.scopes().iter().copied().find(|s| !held.contains(s))
+    }
+
     /// Whether `role` (and, for API keys, `scopes`) allows this action.
     pub fn allowed(self, role: Role, scopes: Option<&[Scope]>) -> bool {
-        role >= self.min_role() && scopes.is_none_or(|s| s.contains(&self.scope()))
+        role >= self.min_role() && self.missing_scope(scopes).is_none()
     }
 }
 
@@ -189,5 +212,13 @@ mod tests {
         assert!(Action::LeaveWorkspace.allowed(Role::Viewer, None));
         assert!(!Action::LeaveWorkspace.allowed(Role::Owner, Some(&[Scope::Read])));
         assert!(Action::LeaveWorkspace.allowed(Role::Viewer, Some(&[Scope::Admin])));
+        // Record writes answer records: a key needs read as well as write.
+        assert!(!Action::WriteRecords.allowed(Role::Editor, Some(&[Scope::Write])));
+        assert_eq!(
+            Action::WriteRecords.missing_scope(Some(&[Scope::Write])),
+            Some(Scope::Read)
+        );
+        assert!(Action::WriteRecords.allowed(Role::Editor, Some(&[Scope::Write, Scope::Read])));
+        assert_eq!(Action::Read.missing_scope(None), None);
     }
 }

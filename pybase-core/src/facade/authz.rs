@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
 use crate::model::{Base, Field, Record, Table, View};
 use crate::principal::Principal;
-use crate::role::{Action, Role};
+use crate::role::{Action, Role, Scope};
 
 /// Proof that the caller may do one action in a workspace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -376,18 +376,23 @@ fn check_role(
     }
     let role = role.ok_or(Error::NotFound { entity })?;
     if !principal.allows(role, action) {
-        return Err(Error::forbidden(forbidden_message(role, action)));
+        return Err(Error::forbidden(forbidden_message(
+            role,
+            action,
+            principal.scopes(),
+        )));
     }
     Ok(role)
 }
 
-fn forbidden_message(role: Role, action: Action) -> String {
+fn forbidden_message(role: Role, action: Action, scopes: Option<&[Scope]>) -> String {
     if role < action.min_role() {
         format!(
             "this needs the {} role or higher; you are {role}",
             action.min_role()
         )
     } else {
-        format!("this API key lacks the {} scope", action.scope().as_str())
+        let missing = action.missing_scope(scopes).unwrap_or(action.scope());
+        format!("this API key lacks the {} scope", missing.as_str())
     }
 }

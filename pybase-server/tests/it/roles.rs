@@ -504,3 +504,65 @@ async fn a_non_member_gets_404_on_every_workspace_resource() {
         .await;
     assert_eq!(v["fields"]["Name"], "secret");
 }
+
+/// Record writes answer the records they wrote, so a key with `write` but
+/// not `read` would read any record through a no-op update, an upsert
+/// matching a guessed value, a restore or a revert: every record write
+/// needs both scopes, and refuses a write-only key before touching or
+/// showing anything.
+#[tokio::test]
+async fn a_write_only_key_neither_writes_nor_reads_records() {
+    let w = world().await;
+    let records = format!("/api/v1/tables/{}/records", w.table);
+    let created =
+        w.s.req(&w.owner, Method::POST, &records)
+            .json(&json!({"fields": {"Name": "secret"}}))
+            .send_expect(StatusCode::CREATED)
+            .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let one = format!("{records}/{id}");
+    let write_only = w.key(&["write"]).await;
+    let attempts: [(Method, String, serde_json::Value); 7] = [
+        (
+            Method::POST,
+            records.clone(),
+            json!({"fields": {"Name": "x"}}),
+        ),
+        (Method::PATCH, one.clone(), json!({"fields": {}})),
+        (
+            Method::PATCH,
+            records.clone(),
+            json!({"records": [{"id": id, "fields": {}}]}),
+        ),
+        (
+            Method::PATCH,
+            records.clone(),
+            json!({"records": [{"fields": {"Name": "secret"}}], "upsert": {"merge_on": ["Name"]}}),
+        ),
+        (Method::POST, format!("{one}/restore"), json!(null)),
+        (Method::POST, format!("{one}/revert"), json!({"seq": 1})),
+        (Method::DELETE, one.clone(), json!(null)),
+    ];
+    for (m, path, body) in attempts {
+        let mut req = w.s.anon(m.clone(), &path).bearer_auth(&write_only);
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let answer = expect_error(
+            req.send().await.unwrap(),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+        let text = answer.to_string();
+        assert!(text.contains("read scope"), "{m} {path}: {text}");
+        assert!(!text.contains("secret"), "{m} {path} showed a cell: {text}");
+    }
+    // Nothing was written: still one record, still named "secret".
+    let page =
+        w.s.req(&w.owner, Method::GET, &records)
+            .send_expect(StatusCode::OK)
+            .await;
+    assert_eq!(page["records"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["records"][0]["fields"]["Name"], "secret", "{page}");
+}
