@@ -4,7 +4,8 @@
 //! (`rec`, `tbl`, ...) followed by 14 base62 characters. The first 7 of those
 //! encode the creation time in milliseconds since 2020-01-01 UTC, so ids sort
 //! by creation under byte order (B-tree locality, stable tie-breaks); the last
-//! 7 are random. One newtype per kind means a table id can never be passed
+//! 7 are random, stepped up from the previous id's within one millisecond, so
+//! the ids one process makes sort in the order it made them. One newtype per kind means a table id can never be passed
 //! where a record id is expected.
 
 use std::fmt;
@@ -32,17 +33,58 @@ pub struct IdParseError {
     pub prefix: &'static str,
 }
 
-fn encode_body(now_ms: i64, rng: &mut impl Rng) -> [u8; 14] {
+/// 62^7: the number of values of the random part.
+const RANDOM_SPACE: u64 = 3_521_614_606_208;
+/// The largest step between two ids made in the same millisecond.
+const MAX_STEP: u64 = 1 << 20;
+
+/// The last (time, random part) [`next_body`] gave out, process-wide.
+static LAST: std::sync::Mutex<(u64, u64)> = std::sync::Mutex::new((0, 0));
+
+/// The body of a new id made at `now_ms`: ids made by this process sort
+/// in the order they were made, also within one millisecond (a batch of
+/// records lists in the order it was written). An id made in the
+/// millisecond of the previous one, or at an earlier time (the clock
+/// stepped back, or a test's clock was moved ahead and back), gets the
+/// previous one's time and random part plus a random step, carrying into
+/// the time part when it overflows; so the time part is the creation time
+/// or slightly after it, never before.
+fn next_body(now_ms: i64, rng: &mut impl Rng) -> [u8; 14] {
+    let now = (now_ms - EPOCH_MS).max(0) as u64;
+    let fresh = rng.random_range(0..RANDOM_SPACE / 2);
+    let step = rng.random_range(1..=MAX_STEP);
+    let (t, r) = match LAST.lock() {
+        Ok(mut last) => {
+            *last = advance(*last, now, fresh, step);
+            *last
+        }
+        // A poisoned lock only loses the ordering, never uniqueness.
+        Err(_) => (now, rng.random_range(0..RANDOM_SPACE)),
+    };
     let mut body = [b'0'; 14];
-    let mut t = (now_ms - EPOCH_MS).max(0) as u64;
+    let (mut t, mut r) = (t, r);
     for i in (0..TIME_CHARS).rev() {
         body[i] = ALPHABET[(t % 62) as usize];
         t /= 62;
     }
-    for b in body.iter_mut().skip(TIME_CHARS) {
-        *b = ALPHABET[rng.random_range(0..62)];
+    for i in (TIME_CHARS..14).rev() {
+        body[i] = ALPHABET[(r % 62) as usize];
+        r /= 62;
     }
     body
+}
+
+/// The (time, random part) after `last`, at `now`: a fresh random part in
+/// a later millisecond, else `last`'s plus `step`, carrying into the next
+/// millisecond when the random part would overflow.
+fn advance(last: (u64, u64), now: u64, fresh: u64, step: u64) -> (u64, u64) {
+    if now > last.0 {
+        (now, fresh)
+    } else if last.1 + step < RANDOM_SPACE {
+        (last.0, last.1 + step)
+    } else {
+        (last.0 + 1, fresh)
+    }
 }
 
 fn is_base62(b: u8) -> bool {
@@ -66,11 +108,13 @@ macro_rules! typed_id {
                 Self::at(chrono::Utc::now().timestamp_millis())
             }
 
-            /// A new id whose time part encodes `unix_ms`.
+            /// A new id made at `unix_ms` (its time part, or slightly
+            /// later: ids this process makes sort in the order they were
+            /// made, see `next_body`).
             pub fn at(unix_ms: i64) -> Self {
                 let mut out = [0u8; ID_LEN];
                 out[..3].copy_from_slice($prefix.as_bytes());
-                out[3..].copy_from_slice(&encode_body(unix_ms, &mut rand::rng()));
+                out[3..].copy_from_slice(&next_body(unix_ms, &mut rand::rng()));
                 Self(out)
             }
 
@@ -186,6 +230,47 @@ mod tests {
         assert!(RecordId::parse("rec123").is_err());
         assert!(RecordId::parse("recAAAAAAAAAAAAA!").is_err());
         assert!(RecordId::parse("recAAAAAAAAAAAAAé").is_err());
+    }
+
+    #[test]
+    fn ids_made_in_one_millisecond_still_sort_in_making_order() {
+        let ids: Vec<RecordId> = (0..10_000).map(|_| RecordId::new()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids out of order");
+        // Across threads too: each thread's ids increase, none repeats.
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..2_000).map(|_| TableId::new()).collect::<Vec<_>>()))
+            .collect();
+        let mut all = std::collections::HashSet::new();
+        for t in threads {
+            let ids = t.join().unwrap();
+            assert!(ids.windows(2).all(|w| w[0] < w[1]));
+            all.extend(ids);
+        }
+        assert_eq!(all.len(), 8_000);
+    }
+
+    #[test]
+    fn the_random_part_steps_within_a_millisecond_and_carries_over() {
+        assert_eq!(
+            advance((5, 100), 6, 7, 3),
+            (6, 7),
+            "a later millisecond starts fresh"
+        );
+        assert_eq!(
+            advance((5, 100), 5, 7, 3),
+            (5, 103),
+            "same millisecond: a step"
+        );
+        assert_eq!(
+            advance((5, 100), 4, 7, 3),
+            (5, 103),
+            "the clock stepped back"
+        );
+        assert_eq!(
+            advance((5, RANDOM_SPACE - 2), 5, 7, 3),
+            (6, 7),
+            "overflow carries into the time part"
+        );
     }
 
     #[test]

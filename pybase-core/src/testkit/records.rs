@@ -49,6 +49,28 @@ pub async fn batch_create_is_all_or_nothing_and_names_the_index(store: Arc<dyn S
     assert_eq!(created.len(), 50);
     assert_eq!(created[3].fields["Name"], json!("r3"));
     assert_eq!(count(&fx).await, 50);
+    // With no sort, a batch lists in the order it was written (its ids are
+    // made within a millisecond or two and still sort in making order).
+    let page = fx
+        .pb
+        .query_records(
+            &fx.owner,
+            t,
+            QueryInput {
+                page_size: Some(100),
+                ..Default::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap();
+    let listed: Vec<Option<&Value>> = page.records.iter().map(|r| r.fields.get("Qty")).collect();
+    let written: Vec<Value> = (0..50).map(|i| json!(i)).collect();
+    assert_eq!(
+        listed,
+        written.iter().map(Some).collect::<Vec<_>>(),
+        "batch order lost"
+    );
     let too_many: Vec<_> = (0..1001).map(|_| cells(&[])).collect();
     assert_invalid(
         &fx.pb
