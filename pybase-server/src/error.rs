@@ -41,6 +41,14 @@ pub struct ErrorDetail {
 pub enum ApiError {
     /// 400: the request is malformed.
     BadRequest(String),
+    /// 400: a query-string parameter of the wrong type; `fields` names the
+    /// parameter and what was expected.
+    BadQuery {
+        /// Summary.
+        message: String,
+        /// The parameter and what was expected.
+        fields: BTreeMap<String, String>,
+    },
     /// 401: not signed in, or bad credentials.
     Unauthorized(String),
     /// 403: a member whose role or key scope is too low.
@@ -96,7 +104,7 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status_code(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::BadQuery { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -117,7 +125,7 @@ impl ApiError {
     /// The stable code of this error.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest(_) => "bad_request",
+            Self::BadRequest(_) | Self::BadQuery { .. } => "bad_request",
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
@@ -169,7 +177,9 @@ impl ApiError {
             | Self::UnsupportedMediaType(m)
             | Self::Unavailable(m) => m.clone(),
             Self::MethodNotAllowed => "method not allowed".into(),
-            Self::Conflict { message, .. } | Self::Validation { message, .. } => message.clone(),
+            Self::Conflict { message, .. }
+            | Self::Validation { message, .. }
+            | Self::BadQuery { message, .. } => message.clone(),
             Self::InvalidFormula { message, .. } => format!("formula: {message}"),
             Self::RateLimited { retry_after_secs } => {
                 format!("too many attempts, retry in {retry_after_secs} s")
@@ -180,7 +190,9 @@ impl ApiError {
 
     fn details(&self) -> Value {
         match self {
-            Self::Validation { fields, .. } => serde_json::json!({ "fields": fields }),
+            Self::Validation { fields, .. } | Self::BadQuery { fields, .. } => {
+                serde_json::json!({ "fields": fields })
+            }
             Self::InvalidFormula {
                 message,
                 start,
@@ -343,10 +355,26 @@ impl From<FormRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        Self::BadRequest(format!(
-            "invalid query string: {}",
-            lower_first(&r.body_text())
-        ))
+        let text = r.body_text();
+        let detail = text
+            .strip_prefix("Failed to deserialize query string: ")
+            .unwrap_or(&text);
+        // serde names the parameter first (`page_size: invalid digit ...`).
+        match detail.split_once(": ") {
+            Some((param, problem))
+                if !param.is_empty()
+                    && param
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.')) =>
+            {
+                let problem = lower_first(problem);
+                Self::BadQuery {
+                    message: format!("invalid query string: {param}: {problem}"),
+                    fields: BTreeMap::from([(param.to_owned(), problem)]),
+                }
+            }
+            _ => Self::BadRequest(format!("invalid query string: {}", lower_first(detail))),
+        }
     }
 }
 

@@ -123,6 +123,7 @@ pub fn app_with_options(state: AppState, options: &HttpOptions) -> Router {
 fn with_http_layers(routes: Router, options: &HttpOptions, upload_limit: u64) -> Router {
     // Outermost first: request ids, tracing, ..., the body limit last.
     let stack = ServiceBuilder::new()
+        .map_request(drop_unusable_request_id)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
@@ -155,6 +156,27 @@ fn with_http_layers(routes: Router, options: &HttpOptions, upload_limit: u64) ->
         .layer(RequestBodyLimitLayer::new(to_usize(upload_limit)))
         .service(routes);
     Router::new().fallback_service(stack)
+}
+
+/// The longest client-supplied request id kept.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Removes a client's `X-Request-Id` that is empty, longer than
+/// [`MAX_REQUEST_ID`] or holds anything but letters, digits and `-_.:`, so
+/// a fresh one is made: ids are echoed and logged, and a client must not be
+/// able to forge log fields (`abc" status=200`) or flood headers with them.
+fn drop_unusable_request_id(mut req: Request<Body>) -> Request<Body> {
+    let usable = |v: &header::HeaderValue| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= MAX_REQUEST_ID
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
+    };
+    if req.headers().get(REQUEST_ID).is_some_and(|v| !usable(v)) {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    req
 }
 
 /// Answers smaller than this go out uncompressed (1 KiB, the threshold of
@@ -396,6 +418,32 @@ mod tests {
     use tower::ServiceExt as _;
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_usable_request_id_is_echoed_and_a_forged_one_replaced() {
+        let app = with_http_layers(
+            Router::new().route("/ok", get(|| async { "ok" })),
+            &HttpOptions::default(),
+            1024,
+        );
+        let long = "a".repeat(MAX_REQUEST_ID + 1);
+        for (sent, kept) in [
+            ("req-42_a.b:c", true),
+            ("abc\" injected=1 status=200", false),
+            ("", false),
+            (long.as_str(), false),
+        ] {
+            let req = Request::builder()
+                .uri("/ok")
+                .header("x-request-id", sent)
+                .body(Body::empty())
+                .unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            let got = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+            assert_eq!(got == sent, kept, "sent {sent:?}, got {got:?}");
+            assert!(!got.is_empty() && got.len() <= MAX_REQUEST_ID, "{got}");
+        }
+    }
 
     #[tokio::test]
     async fn panics_answer_500_in_the_error_shape_without_the_message() {

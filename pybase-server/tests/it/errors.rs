@@ -37,6 +37,34 @@ async fn malformed_json_is_400() {
         .await;
 }
 
+/// A query parameter of the wrong type is 400 naming the parameter and
+/// what was expected (serde's message), not a bare parse error.
+#[tokio::test]
+async fn a_query_parameter_of_the_wrong_type_is_400_naming_it() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.register().await;
+    let ws = s.workspace(&owner).await;
+    let (_, table) = s.table(&owner, &ws).await;
+    for (query, param) in [
+        ("page_size=abc", "page_size"),
+        ("page_size=-1", "page_size"),
+        ("include_deleted=maybe", "include_deleted"),
+    ] {
+        let v = s
+            .req(
+                &owner,
+                Method::GET,
+                &format!("/api/v1/tables/{table}/records?{query}"),
+            )
+            .send_expect_error(StatusCode::BAD_REQUEST, "bad_request")
+            .await;
+        assert!(
+            v["error"]["details"]["fields"][param].is_string(),
+            "{query}: {v}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn missing_content_type_is_415() {
     let s = TestServer::start().await;
