@@ -94,12 +94,27 @@ pub fn forbidden_address(ip: IpAddr) -> bool {
                 return forbidden_address(IpAddr::V4(v4));
             }
             let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                let [a, b] = hi.to_be_bytes();
+                let [c, d] = lo.to_be_bytes();
+                forbidden_address(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)))
+            };
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
                 || (s[0] == 0x2001 && s[1] == 0x0db8)
+                // IPv4-compatible (`::a.b.c.d`) and NAT64 (`64:ff9b::/96`)
+                // addresses carry an IPv4 address in their last 32 bits,
+                // 6to4 (`2002::/16`) in bits 16 to 48: judged by it.
+                || (s[..6].iter().all(|x| *x == 0) && embedded(s[6], s[7]))
+                || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && embedded(s[6], s[7]))
+                || (s[0] == 0x2002 && embedded(s[1], s[2]))
+                // Local-use NAT64 (`64:ff9b:1::/48`) and Teredo
+                // (`2001::/32`) reach addresses that cannot be judged here.
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+                || (s[0] == 0x2001 && s[1] == 0)
         }
     }
 }
@@ -203,6 +218,10 @@ impl Pybase {
         let parsed = url::Url::parse(url).map_err(|e| bad(&format!("an http(s) URL ({e})")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(bad("an http or https URL"));
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            // They would be shown to every admin and never sent.
+            return Err(bad("a URL without user name or password"));
         }
         let ip = match parsed.host() {
             None => return Err(bad("a URL with a host")),
@@ -423,10 +442,24 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "::",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "2002:7f00:1::",
+            "2002:c0a8:101::1",
+            "2001:0:4136:e378::1",
         ] {
             assert!(forbidden_address(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(!forbidden_address(ip.parse().unwrap()), "{ip}");
         }
     }

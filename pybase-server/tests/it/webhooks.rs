@@ -338,6 +338,10 @@ async fn private_targets_are_refused_and_bad_input_is_named() {
         "http://169.254.169.254/latest",
         "http://[::1]/x",
         "http://10.0.0.1/x",
+        "http://[64:ff9b::7f00:1]/x",
+        "http://[::127.0.0.1]/x",
+        "http://[2002:7f00:1::]/x",
+        "https://user:pass@example.com/x",
     ] {
         let e = s
             .req(&owner, Method::POST, &path)
