@@ -9,6 +9,7 @@
 //!   [`Error::NotFound`], never a hint that the resource exists;
 //! - a member whose role or key scope is too low gets [`Error::Forbidden`].
 
+mod airtable_webhooks;
 mod attachments;
 mod authz;
 mod auto_index;
@@ -22,6 +23,10 @@ mod schema;
 mod webhooks;
 mod workspaces;
 
+pub use airtable_webhooks::{
+    AIRTABLE_WEBHOOK_LIFETIME, AirtablePayloads, AirtableSpec, AirtableWebhookOut,
+    CreatedAirtableWebhook, MAX_PAYLOADS_PAGE, airtable_spec, airtable_wants,
+};
 pub use authz::{BaseScope, TableScope, WorkspaceScope};
 pub use changes::{
     ChangeSubscription, ChangesOut, DEFAULT_CHANGES_PAGE, HistoryOut, MAX_CHANGES_PAGE, POLL_EVERY,

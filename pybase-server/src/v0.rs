@@ -7,7 +7,8 @@
 //! - [`wire`]: query strings, bodies and list offsets as the clients send them;
 //! - [`types`] and [`cells`]: field types and cell values, both ways;
 //! - [`rate_limit`]: the per (credential, base) token bucket;
-//! - [`records`] and [`meta`]: the routes; [`openapi`]: their document.
+//! - [`records`], [`meta`] and [`webhooks`]: the routes; [`openapi`]: their
+//!   document.
 
 pub mod cells;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod records;
 pub mod types;
+pub mod webhooks;
 pub mod wire;
 
 use axum::Router;
@@ -63,6 +65,7 @@ pub(crate) fn declared() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(meta::routes())
         .merge(records::routes())
+        .merge(webhooks::routes())
 }
 
 /// The `/v0` router: the declared routes, the same with a trailing slash

@@ -112,6 +112,23 @@ impl Renderer<'_> {
         }
     }
 
+    /// Cells keyed by field id as the change log keeps them, in Airtable's
+    /// shapes; empty cells are left out, cells of fields not in
+    /// [`Self::fields`] (deleted since) are kept as they are.
+    pub fn logged_cells(&self, cells: &Map<String, Value>) -> Map<String, Value> {
+        cells
+            .iter()
+            .filter(|(_, v)| !is_empty(v))
+            .map(|(k, v)| {
+                let value = match self.fields.iter().find(|f| f.id.as_str() == k) {
+                    Some(f) if self.shape.as_text || converted(f) => self.cell(f, v),
+                    _ => v.clone(),
+                };
+                (k.clone(), value)
+            })
+            .collect()
+    }
+
     /// Many records.
     pub fn records(&self, rs: Vec<RecordOut>) -> Vec<AirtableRecord> {
         rs.into_iter().map(|r| self.record(r)).collect()

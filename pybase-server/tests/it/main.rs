@@ -29,5 +29,6 @@ mod schema;
 mod v0;
 mod v0_clients;
 mod v0_filter_property;
+mod v0_webhooks;
 mod webhooks;
 mod workspaces;

@@ -25,6 +25,11 @@ impl V0World {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = settings_in(dir.path());
         settings.airtable_rate_limit_per_base = per_second;
+        Self::start(settings, dir).await
+    }
+
+    /// With `settings` (whose files are in `dir`).
+    pub(crate) async fn start(settings: pybase_server::Settings, dir: tempfile::TempDir) -> Self {
         let s = TestServer::start_with(settings).await;
         let (owner, _) = s.register().await;
         let ws = s.workspace(&owner).await;
@@ -105,7 +110,7 @@ impl TestServer {
 }
 
 /// Asserts Airtable's error shape with `kind`, answering the body.
-async fn airtable_error(r: reqwest::Response, status: StatusCode, kind: &str) -> Value {
+pub(crate) async fn airtable_error(r: reqwest::Response, status: StatusCode, kind: &str) -> Value {
     let got = r.status();
     let text = r.text().await.unwrap();
     assert_eq!(got, status, "body: {text}");
@@ -1013,6 +1018,22 @@ impl V0World {
             .unwrap()
             .to_owned();
         let u = unique();
+        let spec = json!({"options": {"filters": {"dataTypes": ["tableData"]}}});
+        if path.contains("{webhookId}") {
+            let hook = self
+                .s
+                .req(
+                    &self.key,
+                    Method::POST,
+                    &format!("/v0/bases/{}/webhooks", self.base),
+                )
+                .json(&json!({ "specification": spec }))
+                .send_expect(StatusCode::OK)
+                .await;
+            return self
+                .concrete_hook(method, path, hook["id"].as_str().unwrap())
+                .await;
+        }
         let mut url = path
             .replace("{baseId}", &self.base)
             .replace("{tableIdOrName}", &self.table)
@@ -1034,6 +1055,7 @@ impl V0World {
                 Some(json!({"description": format!("d{u}")}))
             }
             ("POST", p) if p.ends_with("/listRecords") => Some(json!({})),
+            ("POST", "/v0/bases/{baseId}/webhooks") => Some(json!({ "specification": spec })),
             ("POST", _) => Some(json!({"fields": {"Name": "n"}})),
             ("PATCH" | "PUT", p) if p.ends_with("{recordId}") => {
                 Some(json!({"fields": {"Name": "q"}}))
@@ -1045,6 +1067,18 @@ impl V0World {
                 url.push_str(&format!("?records[]={rec}"));
                 None
             }
+            _ => None,
+        };
+        (url, body)
+    }
+
+    /// [`Self::concrete`] for a path naming webhook `hook`.
+    async fn concrete_hook(&self, method: &str, path: &str, hook: &str) -> (String, Option<Value>) {
+        let url = path
+            .replace("{baseId}", &self.base)
+            .replace("{webhookId}", hook);
+        let body = match (method, path) {
+            ("POST", p) if p.ends_with("/enableNotifications") => Some(json!({"enable": false})),
             _ => None,
         };
         (url, body)
@@ -1084,6 +1118,7 @@ async fn the_role_matrix_holds_over_v0() {
     let read = w.s.key(&w.owner, &["read"], None).await;
     let write = w.s.key(&w.owner, &["read", "write"], None).await;
     let schema = w.s.key(&w.owner, &["read", "schema"], None).await;
+    let admin = w.s.key(&w.owner, &["read", "admin"], None).await;
     let hidden = Some((403, "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND"));
     let denied = Some((403, "INVALID_PERMISSIONS"));
     let mut failures = Vec::new();
@@ -1095,7 +1130,8 @@ async fn the_role_matrix_holds_over_v0() {
         let (role, below, key_ok, key_short) = match need {
             "read" => ("viewer", None, &read, None),
             "write" => ("editor", Some("viewer"), &write, Some(&read)),
-            _ => ("admin", Some("editor"), &schema, Some(&read)),
+            "schema" => ("admin", Some("editor"), &schema, Some(&read)),
+            _ => ("admin", Some("editor"), &admin, Some(&schema)),
         };
         let mut cases: Vec<Case<'_>> = vec![
             (
@@ -1118,7 +1154,7 @@ async fn the_role_matrix_holds_over_v0() {
             cases.push((b.into(), Some(token(b)), denied));
         }
         if let Some(k) = key_short {
-            cases.push(("a read-only key".into(), Some(k.clone()), denied));
+            cases.push(("a key without the scope".into(), Some(k.clone()), denied));
         }
         for (who, t, want) in cases {
             let (url, body) = w.concrete(method, path).await;
