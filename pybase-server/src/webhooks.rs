@@ -68,8 +68,8 @@ fn retry(
             )),
         );
     }
-    let next = at + TimeDelta::from_std(backoff(config.first_delay, attempt))
-        .unwrap_or(TimeDelta::hours(1));
+    let next = at
+        + TimeDelta::from_std(backoff(config.first_delay, attempt)).unwrap_or(TimeDelta::hours(1));
     (Some(next), None)
 }
 

@@ -66,9 +66,6 @@ pub struct AirtableSpec {
     /// Whether record updates carry the previous cell values
     /// (`includes.includePreviousCellValues`).
     pub include_previous_cells: bool,
-    /// Whether field updates carry the previous name and type
-    /// (`includes.includePreviousFieldDefinitions`).
-    pub include_previous_fields: bool,
 }
 
 fn invalid(path: &str, expected: impl Into<String>) -> Error {
@@ -127,16 +124,15 @@ fn flag(v: Option<&Value>, path: &str) -> Result<bool> {
 impl AirtableSpec {
     /// Parses a specification:
     /// `{"options":{"filters":{"dataTypes":[…],"recordChangeScope"?,"changeTypes"?,
-    /// "watchDataInFieldIds"?},"includes"?:{"includePreviousCellValues"?,
-    /// "includePreviousFieldDefinitions"?}}}`. Other keys are refused
-    /// (they are Airtable options this server does not apply).
+    /// "watchDataInFieldIds"?},"includes"?:{"includePreviousCellValues"?}}}`.
+    /// Other keys are refused (Airtable options this server does not
+    /// apply).
     pub fn parse(spec: &Value) -> Result<Self> {
         let root = spec
             .as_object()
             .ok_or_else(|| Error::invalid("specification", "an object"))?;
-        only_keys(root, "", &["options"]).map_err(|_| {
-            Error::invalid("specification", "an object with only the key options")
-        })?;
+        only_keys(root, "", &["options"])
+            .map_err(|_| Error::invalid("specification", "an object with only the key options"))?;
         let options = object(root.get("options"), "options")?;
         only_keys(options, "options", &["filters", "includes"])?;
         let filters = object(options.get("filters"), "options.filters")?;
@@ -188,28 +184,15 @@ impl AirtableSpec {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-        let (include_previous_cells, include_previous_fields) = match options.get("includes") {
-            None | Some(Value::Null) => (false, false),
+        let include_previous_cells = match options.get("includes") {
+            None | Some(Value::Null) => false,
             Some(v) => {
                 let includes = object(Some(v), "options.includes")?;
-                only_keys(
-                    includes,
-                    "options.includes",
-                    &[
-                        "includePreviousCellValues",
-                        "includePreviousFieldDefinitions",
-                    ],
-                )?;
-                (
-                    flag(
-                        includes.get("includePreviousCellValues"),
-                        "options.includes.includePreviousCellValues",
-                    )?,
-                    flag(
-                        includes.get("includePreviousFieldDefinitions"),
-                        "options.includes.includePreviousFieldDefinitions",
-                    )?,
-                )
+                only_keys(includes, "options.includes", &["includePreviousCellValues"])?;
+                flag(
+                    includes.get("includePreviousCellValues"),
+                    "options.includes.includePreviousCellValues",
+                )?
             }
         };
         Ok(Self {
@@ -220,7 +203,6 @@ impl AirtableSpec {
             change_types,
             watch_fields,
             include_previous_cells,
-            include_previous_fields,
         })
     }
 
@@ -682,8 +664,9 @@ mod tests {
     fn specifications_select_by_data_type_table_change_type_and_watched_fields() {
         let (t1, t2) = (TableId::new(), TableId::new());
         let (f1, f2) = (FieldId::new(), FieldId::new());
-        let data = AirtableSpec::parse(&json!({"options": {"filters": {"dataTypes": ["tableData"]}}}))
-            .unwrap();
+        let data =
+            AirtableSpec::parse(&json!({"options": {"filters": {"dataTypes": ["tableData"]}}}))
+                .unwrap();
         assert!(data.wants(&event(K::RecordCreated, &t1, None)));
         assert!(data.wants(&event(K::RecordDeleted, &t2, None)));
         assert!(!data.wants(&event(K::FieldCreated, &t1, None)));

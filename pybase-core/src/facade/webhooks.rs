@@ -202,9 +202,9 @@ impl Pybase {
 
     /// The key webhook secrets are derived from.
     pub(super) fn webhook_key(&self) -> Result<&WebhookKey> {
-        self.webhook_key.as_ref().ok_or_else(|| {
-            Error::Internal("webhooks need a key: Pybase::with_webhook_key".into())
-        })
+        self.webhook_key
+            .as_ref()
+            .ok_or_else(|| Error::Internal("webhooks need a key: Pybase::with_webhook_key".into()))
     }
 
     /// Checks a webhook URL: `http(s)`, a host, at most [`MAX_URL_CHARS`];

@@ -12,8 +12,8 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use base64::Engine as _;
 use pybase_core::facade::{AirtableSpec, AirtableWebhookOut};
-use pybase_core::ids::{BaseId, TableId, WebhookId};
 use pybase_core::fields::FieldType;
+use pybase_core::ids::{BaseId, TableId, WebhookId};
 use pybase_core::model::{Field, User};
 use pybase_core::role::Role;
 use pybase_core::store::{ChangeEvent, ChangeKind};
@@ -113,11 +113,7 @@ pub(crate) async fn create_webhook(
         .create_airtable_webhook(&caller.principal, base, url, spec)
         .await
         .map_err(hook_error)?;
-    let expires = made
-        .webhook
-        .airtable
-        .as_ref()
-        .map(|h| time(&h.expires_at));
+    let expires = made.webhook.airtable.as_ref().map(|h| time(&h.expires_at));
     Ok(Json(json!({
         "id": made.webhook.id,
         "macSecretBase64": base64::engine::general_purpose::STANDARD.encode(&made.mac_secret),
@@ -264,7 +260,13 @@ pub(crate) async fn list_payloads(
     let hook = hook_id(&hook)?;
     let pairs = QueryPairs::parse(query.as_deref());
     let number = |name: &str| -> Result<Option<u64>, V0Error> {
-        whole(name, pairs.get(name).map(|v| Value::String(v.to_owned())).as_ref())
+        whole(
+            name,
+            pairs
+                .get(name)
+                .map(|v| Value::String(v.to_owned()))
+                .as_ref(),
+        )
     };
     let cursor = number("cursor")?
         .map(|c| i64::try_from(c).unwrap_or(i64::MAX))
@@ -396,9 +398,10 @@ impl<'a> PayloadBuilder<'a> {
     fn field_info(fields: Option<&Arc<[Field]>>, side: Option<&Value>) -> Value {
         let Some(v) = side else { return json!({}) };
         let mut out = json!({"name": v.get("name")});
-        let parsed = v.get("type").and_then(Value::as_str).and_then(|t| {
-            FieldType::from_parts(t, v.get("options").unwrap_or(&Value::Null)).ok()
-        });
+        let parsed = v
+            .get("type")
+            .and_then(Value::as_str)
+            .and_then(|t| FieldType::from_parts(t, v.get("options").unwrap_or(&Value::Null)).ok());
         // Airtable's type of a field is read from a whole field: the
         // logged type on any field of the table serves.
         if let (Some(field_type), Some(template), Value::Object(m)) =

@@ -107,9 +107,7 @@ pub(super) async fn deliver(
             Ok(p) => p,
             Err(pybase_core::Error::Gone(why)) => {
                 let mut p = idle(cursor, true);
-                p.disable = Some(format!(
-                    "its next events were pruned before a ping: {why}"
-                ));
+                p.disable = Some(format!("its next events were pruned before a ping: {why}"));
                 save(p).await;
                 return;
             }

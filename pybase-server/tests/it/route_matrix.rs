@@ -240,7 +240,11 @@ pub(crate) const V0_MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/v0/bases/{baseId}/webhooks", "admin"),
     ("POST", "/v0/bases/{baseId}/webhooks", "admin"),
     ("DELETE", "/v0/bases/{baseId}/webhooks/{webhookId}", "admin"),
-    ("POST", "/v0/bases/{baseId}/webhooks/{webhookId}/refresh", "admin"),
+    (
+        "POST",
+        "/v0/bases/{baseId}/webhooks/{webhookId}/refresh",
+        "admin",
+    ),
     (
         "POST",
         "/v0/bases/{baseId}/webhooks/{webhookId}/enableNotifications",

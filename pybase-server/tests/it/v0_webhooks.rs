@@ -63,17 +63,9 @@ impl V0World {
 #[tokio::test]
 async fn bad_webhook_requests_name_what_was_expected() {
     let w = V0World::new().await;
-    let post = |body: Value| {
-        w.s.req(&w.key, Method::POST, &w.hooks())
-            .json(&body)
-            .send()
-    };
+    let post = |body: Value| w.s.req(&w.key, Method::POST, &w.hooks()).json(&body).send();
     for (body, kind, says) in [
-        (
-            json!({}),
-            "INVALID_REQUEST_MISSING_FIELDS",
-            "specification",
-        ),
+        (json!({}), "INVALID_REQUEST_MISSING_FIELDS", "specification"),
         (
             json!({"specification": spec(&[])}),
             "INVALID_REQUEST_UNKNOWN",
@@ -182,7 +174,12 @@ async fn bad_webhook_requests_name_what_was_expected() {
             .send()
             .await
             .unwrap();
-        let v = airtable_error(r, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_REQUEST_UNKNOWN").await;
+        let v = airtable_error(
+            r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_REQUEST_UNKNOWN",
+        )
+        .await;
         let message = v["error"]["message"].as_str().unwrap();
         assert!(
             message.contains("cursor") || message.contains("limit"),
@@ -203,9 +200,8 @@ async fn bad_webhook_requests_name_what_was_expected() {
         airtable_error(r, StatusCode::NOT_FOUND, "MODEL_ID_NOT_FOUND").await;
     }
     // The other base's webhook, named under this base with this base's key.
-    let r = w
-        .s
-        .req(
+    let r =
+        w.s.req(
             &w.key,
             Method::POST,
             &format!("{}/{}/refresh", w.hooks(), foreign["id"].as_str().unwrap()),
@@ -215,9 +211,8 @@ async fn bad_webhook_requests_name_what_was_expected() {
         .unwrap();
     airtable_error(r, StatusCode::NOT_FOUND, "MODEL_ID_NOT_FOUND").await;
     // Native webhooks are not listed or reachable under /v0.
-    let native = w
-        .s
-        .req(
+    let native =
+        w.s.req(
             &w.owner,
             Method::POST,
             &format!("/api/v1/bases/{}/webhooks", w.base),
@@ -225,9 +220,9 @@ async fn bad_webhook_requests_name_what_was_expected() {
         .json(&json!({"url": "https://hooks.example.com/x", "events": ["field.deleted"]}))
         .send_expect(StatusCode::CREATED)
         .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+            .as_str()
+            .unwrap()
+            .to_owned();
     assert!(w.hook_listed(&native).await.is_null());
     let r =
         w.s.req(&w.key, Method::DELETE, &format!("{}/{native}", w.hooks()))
@@ -267,9 +262,8 @@ async fn payload_cursors_are_dense_and_pages_agree() {
     let id = made["id"].as_str().unwrap().to_owned();
     assert!(made["expirationTime"].as_str().unwrap().ends_with('Z'));
     assert!(made.get("macSecretBase64").is_some());
-    let other_table = w
-        .s
-        .req(
+    let other_table =
+        w.s.req(
             &w.key,
             Method::POST,
             &format!("/v0/meta/bases/{}/tables", w.base),
@@ -277,25 +271,28 @@ async fn payload_cursors_are_dense_and_pages_agree() {
         .json(&json!({"name": "Other", "fields": [{"name": "N", "type": "singleLineText"}]}))
         .send_expect(StatusCode::OK)
         .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+            .as_str()
+            .unwrap()
+            .to_owned();
     let mut names = Vec::new();
     for i in 0..60 {
         let name = format!("r{i}");
-        let rec = w
-            .s
-            .req(&w.key, Method::POST, &format!("/v0/{}/Orders", w.base))
-            .json(&json!({"fields": {"Name": name, "Qty": i}}))
-            .send_expect(StatusCode::OK)
-            .await;
+        let rec =
+            w.s.req(&w.key, Method::POST, &format!("/v0/{}/Orders", w.base))
+                .json(&json!({"fields": {"Name": name, "Qty": i}}))
+                .send_expect(StatusCode::OK)
+                .await;
         names.push(name);
         // Not selected: another table, a field change, a deletion.
         if i % 10 == 0 {
-            w.s.req(&w.key, Method::POST, &format!("/v0/{}/{other_table}", w.base))
-                .json(&json!({"fields": {"N": "x"}}))
-                .send_expect(StatusCode::OK)
-                .await;
+            w.s.req(
+                &w.key,
+                Method::POST,
+                &format!("/v0/{}/{other_table}", w.base),
+            )
+            .json(&json!({"fields": {"N": "x"}}))
+            .send_expect(StatusCode::OK)
+            .await;
             w.s.req(
                 &w.key,
                 Method::POST,
@@ -304,12 +301,11 @@ async fn payload_cursors_are_dense_and_pages_agree() {
             .json(&json!({"name": format!("F{i}"), "type": "singleLineText"}))
             .send_expect(StatusCode::OK)
             .await;
-            let del = w
-                .s
-                .req(&w.key, Method::POST, &format!("/v0/{}/Orders", w.base))
-                .json(&json!({"fields": {"Name": "gone"}}))
-                .send_expect(StatusCode::OK)
-                .await;
+            let del =
+                w.s.req(&w.key, Method::POST, &format!("/v0/{}/Orders", w.base))
+                    .json(&json!({"fields": {"Name": "gone"}}))
+                    .send_expect(StatusCode::OK)
+                    .await;
             names.push("gone".into());
             w.s.req(
                 &w.key,
@@ -417,9 +413,8 @@ async fn schema_changes_become_field_and_table_payloads() {
         .json(&json!({"fields": {"Name": "x"}}))
         .send_expect(StatusCode::OK)
         .await;
-    let field = w
-        .s
-        .req(
+    let field =
+        w.s.req(
             &w.key,
             Method::POST,
             &format!("/v0/meta/bases/{}/tables/{}/fields", w.base, w.table),
@@ -427,12 +422,11 @@ async fn schema_changes_become_field_and_table_payloads() {
         .json(&json!({"name": "Notes", "type": "multilineText"}))
         .send_expect(StatusCode::OK)
         .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let table = w
-        .s
-        .req(
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let table =
+        w.s.req(
             &w.key,
             Method::POST,
             &format!("/v0/meta/bases/{}/tables", w.base),
@@ -440,9 +434,9 @@ async fn schema_changes_become_field_and_table_payloads() {
         .json(&json!({"name": "Later", "fields": [{"name": "N", "type": "singleLineText"}]}))
         .send_expect(StatusCode::OK)
         .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+            .as_str()
+            .unwrap()
+            .to_owned();
     let page = w.payloads(id, "").await;
     let payloads = page["payloads"].as_array().unwrap();
     let created_field = payloads
@@ -457,9 +451,9 @@ async fn schema_changes_become_field_and_table_payloads() {
         .unwrap_or_else(|| panic!("no table payload: {page}"));
     assert_eq!(created_table["metadata"]["name"], "Later");
     assert!(
-        payloads
-            .iter()
-            .all(|p| p["changedTablesById"][&w.table].get("createdRecordsById").is_none()),
+        payloads.iter().all(|p| p["changedTablesById"][&w.table]
+            .get("createdRecordsById")
+            .is_none()),
         "{page}"
     );
 }
@@ -545,7 +539,10 @@ async fn pings_are_signed_with_the_secret_shown_once() {
         let mut tampered = body.clone();
         tampered[0] = b' ';
         assert_ne!(
-            format!("hmac-sha256={}", pybase_core::facade::hmac_hex(&secret, &tampered)),
+            format!(
+                "hmac-sha256={}",
+                pybase_core::facade::hmac_hex(&secret, &tampered)
+            ),
             *mac
         );
     }
@@ -579,9 +576,9 @@ async fn pings_are_signed_with_the_secret_shown_once() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(!pings.lock().unwrap().got.is_empty(), "no ping after enabling");
-    assert_eq!(
-        w.hook_listed(&id).await["cursorForNextPayload"],
-        json!(22)
+    assert!(
+        !pings.lock().unwrap().got.is_empty(),
+        "no ping after enabling"
     );
+    assert_eq!(w.hook_listed(&id).await["cursorForNextPayload"], json!(22));
 }
