@@ -20,6 +20,7 @@ mod links;
 mod records;
 mod render;
 mod schema;
+mod signed_urls;
 mod webhooks;
 mod workspaces;
 
@@ -40,6 +41,7 @@ pub use records::MAX_BATCH;
 pub use render::{
     AttachmentUrl, FieldKey, RecordOut, RecordsPage, TableSchema, UpsertResult, attachment_json,
 };
+pub use signed_urls::{SIGNED_URL_LIFETIME, SignedAttachment};
 pub use webhooks::{
     CreatedWebhook, MAX_URL_CHARS, NewWebhook, WebhookPatch, forbidden_address, hmac_hex, signature,
 };

@@ -374,7 +374,7 @@ impl<'a> PayloadBuilder<'a> {
     }
 
     /// Cells of a logged side, keyed by field id, in Airtable's shapes.
-    fn cells(fields: Option<&Arc<[Field]>>, side: Option<&Value>) -> Map<String, Value> {
+    fn cells(&self, fields: Option<&Arc<[Field]>>, side: Option<&Value>) -> Map<String, Value> {
         let Some(Value::Object(cells)) = side else {
             return Map::new();
         };
@@ -387,6 +387,7 @@ impl<'a> PayloadBuilder<'a> {
                 },
                 users: HashMap::new(),
                 link_text: HashMap::new(),
+                signer: Some(&self.state.pybase),
             }
             .logged_cells(cells),
             None => cells.clone(),
@@ -447,7 +448,7 @@ impl<'a> PayloadBuilder<'a> {
         match event.kind {
             K::RecordCreated | K::RecordRestored => {
                 let fields = self.fields_of(table).await?;
-                let cells = Self::cells(fields.as_ref(), event.after.as_ref());
+                let cells = self.cells(fields.as_ref(), event.after.as_ref());
                 changed.insert(
                     "createdRecordsById".into(),
                     json!({ record: {"createdTime": time(&event.at), "cellValuesByFieldId": cells} }),
@@ -455,12 +456,12 @@ impl<'a> PayloadBuilder<'a> {
             }
             K::RecordUpdated => {
                 let fields = self.fields_of(table).await?;
-                let current = Self::cells(fields.as_ref(), event.after.as_ref());
+                let current = self.cells(fields.as_ref(), event.after.as_ref());
                 let mut change = json!({"current": {"cellValuesByFieldId": current}});
                 if self.spec.include_previous_cells
                     && let Value::Object(c) = &mut change
                 {
-                    let previous = Self::cells(fields.as_ref(), event.before.as_ref());
+                    let previous = self.cells(fields.as_ref(), event.before.as_ref());
                     c.insert(
                         "previous".into(),
                         json!({ "cellValuesByFieldId": previous }),

@@ -27,6 +27,7 @@ mod route_matrix;
 mod s3;
 mod schema;
 mod v0;
+mod v0_attachments;
 mod v0_clients;
 mod v0_filter_property;
 mod v0_webhooks;

@@ -199,6 +199,8 @@ const MATRIX: &[(&str, &str, Need)] = &[
         "/api/v1/attachments/{id}/content",
         Member(Viewer, "read"),
     ),
+    // Checked by the link's signature instead (v0_attachments.rs).
+    ("GET", "/api/v1/attachments/{id}/signed", Public),
 ];
 
 /// Every operation of the Airtable-compatible `/v0` document and the key
