@@ -7,7 +7,7 @@
 //! - [`wire`]: query strings, bodies and list offsets as the clients send them;
 //! - [`types`] and [`cells`]: field types and cell values, both ways;
 //! - [`rate_limit`]: the per (credential, base) token bucket;
-//! - [`records`], [`meta`] and [`webhooks`]: the routes; [`openapi`]: their
+//! - [`records`], [`meta`], [`webhooks`] and [`uploads`]: the routes; [`openapi`]: their
 //!   document.
 
 pub mod cells;
@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod records;
 pub mod types;
+pub mod uploads;
 pub mod webhooks;
 pub mod wire;
 
@@ -46,6 +47,8 @@ pub struct V0Config {
     pub limiter: V0RateLimiter,
     /// Table names resolved before.
     pub table_names: TableNames,
+    /// Serialises appends to one attachment cell (`uploadAttachment`).
+    pub cell_locks: uploads::CellLocks,
 }
 
 impl V0Config {
@@ -55,6 +58,7 @@ impl V0Config {
             max_records: usize::from(settings.airtable_max_records_per_request.max(1)),
             limiter: V0RateLimiter::new(settings.airtable_rate_limit_per_base, cache),
             table_names: TableNames::default(),
+            cell_locks: uploads::CellLocks::default(),
         }
     }
 }
@@ -66,6 +70,7 @@ pub(crate) fn declared() -> OpenApiRouter<AppState> {
         .merge(meta::routes())
         .merge(records::routes())
         .merge(webhooks::routes())
+        .merge(uploads::routes())
 }
 
 /// The `/v0` router: the declared routes, the same with a trailing slash

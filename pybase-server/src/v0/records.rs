@@ -246,7 +246,7 @@ fn query_params(pairs: &QueryPairs) -> Map<String, Value> {
 
 /// The Airtable renderer of a table's records, with the users that
 /// collaborator cells name loaded when the table has such fields.
-async fn renderer<'a>(
+pub(super) async fn renderer<'a>(
     state: &'a AppState,
     caller: &Caller,
     ctx: &'a TableCtx,

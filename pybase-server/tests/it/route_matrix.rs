@@ -238,6 +238,11 @@ pub(crate) const V0_MATRIX: &[(&str, &str, &str)] = &[
     ("PATCH", "/v0/{baseId}/{tableIdOrName}/{recordId}", "write"),
     ("PUT", "/v0/{baseId}/{tableIdOrName}/{recordId}", "write"),
     ("DELETE", "/v0/{baseId}/{tableIdOrName}/{recordId}", "write"),
+    (
+        "POST",
+        "/v0/{baseId}/{recordId}/{fieldIdOrName}/uploadAttachment",
+        "write",
+    ),
     // Webhooks: admin and above with the admin key scope (`webhook:manage`).
     ("GET", "/v0/bases/{baseId}/webhooks", "admin"),
     ("POST", "/v0/bases/{baseId}/webhooks", "admin"),
