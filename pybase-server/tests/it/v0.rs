@@ -1515,3 +1515,32 @@ async fn string_cells_show_links_by_primary_value() {
             .await;
     assert_eq!(page["records"][0]["fields"]["Orders"][0], json!(b));
 }
+
+/// Comments (AIRTABLE.md §5.6) are not built: their routes answer 404
+/// `NOT_FOUND` in Airtable's shape, whatever the method.
+#[tokio::test]
+async fn comments_are_404() {
+    let w = V0World::new().await;
+    let rec = w.create(json!({"Name": "c"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (method, path) in [
+        (Method::GET, format!("{}/{rec}/comments", w.records())),
+        (Method::POST, format!("{}/{rec}/comments", w.records())),
+        (
+            Method::PATCH,
+            format!("{}/{rec}/comments/comAAAAAAAAAAAAAA", w.records()),
+        ),
+    ] {
+        let r =
+            w.s.req(&w.key, method.clone(), &path)
+                .json(&json!({"text": "hi"}))
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v, json!({"error": "NOT_FOUND"}), "{method} {path}");
+    }
+}
