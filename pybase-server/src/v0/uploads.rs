@@ -42,7 +42,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(upload_attachment))
 }
 
-/// Serialises appends to one cell in this process: one of [`STRIPES`]
+/// Serialises appends to one cell in this process: one of 64
 /// locks, chosen by record and field.
 #[derive(Debug, Clone)]
 pub struct CellLocks(Arc<[tokio::sync::Mutex<()>]>);
