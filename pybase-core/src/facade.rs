@@ -9,6 +9,7 @@
 //!   [`Error::NotFound`], never a hint that the resource exists;
 //! - a member whose role or key scope is too low gets [`Error::Forbidden`].
 
+mod airtable_webhooks;
 mod attachments;
 mod authz;
 mod auto_index;
@@ -19,9 +20,14 @@ mod links;
 mod records;
 mod render;
 mod schema;
+mod signed_urls;
 mod webhooks;
 mod workspaces;
 
+pub use airtable_webhooks::{
+    AIRTABLE_WEBHOOK_LIFETIME, AirtablePayloads, AirtableSpec, AirtableWebhookOut,
+    CreatedAirtableWebhook, MAX_PAYLOADS_PAGE, airtable_spec, airtable_wants,
+};
 pub use authz::{BaseScope, TableScope, WorkspaceScope};
 pub use changes::{
     ChangeSubscription, ChangesOut, DEFAULT_CHANGES_PAGE, HistoryOut, MAX_CHANGES_PAGE, POLL_EVERY,
@@ -35,6 +41,7 @@ pub use records::MAX_BATCH;
 pub use render::{
     AttachmentUrl, FieldKey, RecordOut, RecordsPage, TableSchema, UpsertResult, attachment_json,
 };
+pub use signed_urls::{SIGNED_URL_LIFETIME, SignedAttachment};
 pub use webhooks::{
     CreatedWebhook, MAX_URL_CHARS, NewWebhook, WebhookPatch, forbidden_address, hmac_hex, signature,
 };

@@ -40,7 +40,7 @@ pub use records::{
     CachedFields, FieldsVersion, NewRecord, RecordPatch, RecordsStore, UpdateGuard, UpsertOutcome,
 };
 pub use schema::{SchemaStore, TableAccess};
-pub use webhooks::{Delivery, Progress, Webhook, WebhooksStore};
+pub use webhooks::{AirtableHook, Delivery, PayloadMark, Progress, Webhook, WebhooksStore};
 pub use workspaces::WorkspacesStore;
 
 use std::fmt::Debug;

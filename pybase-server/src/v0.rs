@@ -7,7 +7,8 @@
 //! - [`wire`]: query strings, bodies and list offsets as the clients send them;
 //! - [`types`] and [`cells`]: field types and cell values, both ways;
 //! - [`rate_limit`]: the per (credential, base) token bucket;
-//! - [`records`] and [`meta`]: the routes; [`openapi`]: their document.
+//! - [`records`], [`meta`], [`webhooks`] and [`uploads`]: the routes; [`openapi`]: their
+//!   document.
 
 pub mod cells;
 pub mod error;
@@ -16,6 +17,8 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod records;
 pub mod types;
+pub mod uploads;
+pub mod webhooks;
 pub mod wire;
 
 use axum::Router;
@@ -44,6 +47,8 @@ pub struct V0Config {
     pub limiter: V0RateLimiter,
     /// Table names resolved before.
     pub table_names: TableNames,
+    /// Serialises appends to one attachment cell (`uploadAttachment`).
+    pub cell_locks: uploads::CellLocks,
 }
 
 impl V0Config {
@@ -53,6 +58,7 @@ impl V0Config {
             max_records: usize::from(settings.airtable_max_records_per_request.max(1)),
             limiter: V0RateLimiter::new(settings.airtable_rate_limit_per_base, cache),
             table_names: TableNames::default(),
+            cell_locks: uploads::CellLocks::default(),
         }
     }
 }
@@ -63,6 +69,8 @@ pub(crate) fn declared() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(meta::routes())
         .merge(records::routes())
+        .merge(webhooks::routes())
+        .merge(uploads::routes())
 }
 
 /// The `/v0` router: the declared routes, the same with a trailing slash

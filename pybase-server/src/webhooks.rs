@@ -24,6 +24,8 @@ use pybase_core::facade::{forbidden_address, signature};
 use pybase_core::store::{ChangeEvent, Delivery, Progress, Webhook};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
+mod ping;
+
 /// How long an instance holds a webhook while delivering.
 const LEASE: TimeDelta = TimeDelta::seconds(60);
 /// How often the worker looks for due webhooks without a wake-up.
@@ -46,6 +48,29 @@ pub struct WebhookConfig {
     pub allow_private: bool,
     /// The first retry delay (doubling from there).
     pub first_delay: Duration,
+}
+
+/// The retry of a failed attempt: when the next one is due, or why the
+/// webhook is disabled after `attempt` failures.
+fn retry(
+    config: &WebhookConfig,
+    attempt: i32,
+    at: chrono::DateTime<chrono::Utc>,
+    what: &str,
+    error: Option<&str>,
+) -> (Option<chrono::DateTime<chrono::Utc>>, Option<String>) {
+    if attempt >= config.max_attempts {
+        return (
+            None,
+            Some(format!(
+                "disabled after {attempt} failed attempts at {what}: {}",
+                error.unwrap_or_default()
+            )),
+        );
+    }
+    let next = at
+        + TimeDelta::from_std(backoff(config.first_delay, attempt)).unwrap_or(TimeDelta::hours(1));
+    (Some(next), None)
 }
 
 /// The delay before attempt `attempt + 1` after `attempt` failures:
@@ -141,12 +166,24 @@ async fn run(
 }
 
 /// The literal address of a URL's host, if it is one.
-fn literal_ip(url: &str) -> Option<IpAddr> {
+pub(crate) fn literal_ip(url: &str) -> Option<IpAddr> {
     match url::Url::parse(url).ok()?.host()? {
         url::Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
         url::Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
         url::Host::Domain(_) => None,
     }
+}
+
+/// What went wrong with a request that got no answer: the error and its
+/// sources (refused, timed out, a refused address).
+fn failure(e: &reqwest::Error) -> String {
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        why = format!("{why}: {s}");
+        source = s.source();
+    }
+    why
 }
 
 /// One POST of `event` to `webhook`: the status, or what went wrong.
@@ -193,16 +230,7 @@ async fn post(
             };
             (Some(status.as_u16()), Some(why))
         }
-        Err(e) => {
-            // The chain says why (refused, timed out, a refused address).
-            let mut why = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                why = format!("{why}: {s}");
-                source = s.source();
-            }
-            (None, Some(why))
-        }
+        Err(e) => (None, Some(failure(&e))),
     }
 }
 
@@ -216,6 +244,9 @@ async fn deliver(
     owner: &str,
     webhook: Webhook,
 ) {
+    if webhook.airtable.is_some() {
+        return ping::deliver(pb, client, config, owner, webhook).await;
+    }
     let mut cursor = webhook.cursor;
     let mut attempt = webhook.attempt;
     let save = |progress: Progress| async move {
@@ -310,18 +341,13 @@ async fn deliver(
                 }
                 continue;
             }
-            let give_up = attempt >= config.max_attempts;
-            let next = (!give_up).then(|| {
-                at + TimeDelta::from_std(backoff(config.first_delay, attempt))
-                    .unwrap_or(TimeDelta::hours(1))
-            });
-            let disable = give_up.then(|| {
-                format!(
-                    "disabled after {attempt} failed attempts at event {}: {}",
-                    event.seq,
-                    error.clone().unwrap_or_default()
-                )
-            });
+            let (next, disable) = retry(
+                config,
+                attempt,
+                at,
+                &format!("event {}", event.seq),
+                error.as_deref(),
+            );
             save(Progress {
                 cursor,
                 attempt,

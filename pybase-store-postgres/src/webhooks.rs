@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use pybase_core::ids::{BaseId, WebhookId};
 use pybase_core::model::Timestamp;
-use pybase_core::store::{ChangeKind, Delivery, Progress, Webhook, WebhooksStore};
+use pybase_core::store::{AirtableHook, ChangeKind, Delivery, Progress, Webhook, WebhooksStore};
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
 use sqlx::Row;
@@ -15,10 +15,14 @@ use crate::rows::{parsed, parsed_opt};
 use crate::sql::cols;
 
 const COLUMNS: &str = "id, base_id, table_id, url, events, enabled, disabled_reason, created_by, \
-     created_at, updated_at, cursor, attempt, next_attempt_at, secret_nonce";
+     created_at, updated_at, cursor, attempt, next_attempt_at, secret_nonce, start_seq, airtable";
 
 fn events_json(events: &[ChangeKind]) -> Value {
     Value::Array(events.iter().map(|k| k.as_str().into()).collect())
+}
+
+fn airtable_json(hook: Option<&AirtableHook>) -> Option<Value> {
+    hook.map(|h| serde_json::to_value(h).unwrap_or_default())
 }
 
 fn webhook(row: &PgRow) -> Result<Webhook, sqlx::Error> {
@@ -47,6 +51,12 @@ fn webhook(row: &PgRow) -> Result<Webhook, sqlx::Error> {
         attempt: row.try_get("attempt")?,
         next_attempt_at: row.try_get("next_attempt_at")?,
         secret_nonce: row.try_get("secret_nonce")?,
+        start_seq: row.try_get("start_seq")?,
+        airtable: row
+            .try_get::<Option<Value>, _>("airtable")?
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| decode_error("airtable", e))?,
     })
 }
 
@@ -75,10 +85,11 @@ impl WebhooksStore for PgStore {
         let row = sqlx::query(cols(
             COLUMNS,
             "INSERT INTO webhooks (id, base_id, table_id, url, events, enabled, disabled_reason, \
-             created_by, created_at, updated_at, cursor, attempt, next_attempt_at, secret_nonce) \
-             SELECT $1, b.id, $3, $4, $5, $6, $7, $8, $9, $10, \
-             coalesce((SELECT last_seq FROM change_counters WHERE base_id = b.id), 0), 0, NULL, $11 \
-             FROM bases b WHERE b.id = $2 RETURNING {}",
+             created_by, created_at, updated_at, cursor, attempt, next_attempt_at, secret_nonce, \
+             start_seq, airtable) \
+             SELECT $1, b.id, $3, $4, $5, $6, $7, $8, $9, $10, s.seq, 0, NULL, $11, s.seq, $12 \
+             FROM bases b, LATERAL (SELECT coalesce((SELECT last_seq FROM change_counters \
+             WHERE base_id = b.id), 0) AS seq) s WHERE b.id = $2 RETURNING {}",
         ))
         .bind(w.id.as_str())
         .bind(w.base_id.as_str())
@@ -91,6 +102,7 @@ impl WebhooksStore for PgStore {
         .bind(ms(w.created_at))
         .bind(ms(w.updated_at))
         .bind(&w.secret_nonce)
+        .bind(airtable_json(w.airtable.as_ref()))
         .fetch_optional(&self.pool)
         .await
         .db()?
@@ -125,7 +137,7 @@ impl WebhooksStore for PgStore {
             "UPDATE webhooks SET url = $2, events = $3, \
              attempt = CASE WHEN $4 AND NOT enabled THEN 0 ELSE attempt END, \
              next_attempt_at = CASE WHEN $4 AND NOT enabled THEN NULL ELSE next_attempt_at END, \
-             enabled = $4, disabled_reason = $5, updated_at = $6 WHERE id = $1",
+             enabled = $4, disabled_reason = $5, updated_at = $6, airtable = $7 WHERE id = $1",
         )
         .bind(w.id.as_str())
         .bind(&w.url)
@@ -133,6 +145,7 @@ impl WebhooksStore for PgStore {
         .bind(w.enabled)
         .bind(&w.disabled_reason)
         .bind(ms(w.updated_at))
+        .bind(airtable_json(w.airtable.as_ref()))
         .execute(&self.pool)
         .await
         .db()?;

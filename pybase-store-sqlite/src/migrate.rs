@@ -39,6 +39,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // 0006: the reverse index of link cells (crate::links).
     Migration::Rust(crate::links::create_reverse_index),
     Migration::Sql(include_str!("../migrations/0007_changes.sql")),
+    Migration::Sql(include_str!("../migrations/0008_airtable_webhooks.sql")),
 ];
 
 /// The schema version of a database (`PRAGMA user_version`).

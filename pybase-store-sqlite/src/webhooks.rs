@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use pybase_core::StoreResult;
 use pybase_core::ids::{BaseId, WebhookId};
 use pybase_core::model::Timestamp;
-use pybase_core::store::{ChangeKind, Delivery, Progress, Webhook, WebhooksStore};
+use pybase_core::store::{AirtableHook, ChangeKind, Delivery, Progress, Webhook, WebhooksStore};
 use rusqlite::types::Type;
 use rusqlite::{OptionalExtension, Row, params};
 
@@ -13,10 +13,18 @@ use crate::error::Error;
 use crate::rows::{fmt_opt_time, fmt_time, id, opt_id, opt_time, time};
 
 const COLUMNS: &str = "id, base_id, table_id, url, events, enabled, disabled_reason, created_by, \
-     created_at, updated_at, cursor, attempt, next_attempt_at, secret_nonce";
+     created_at, updated_at, cursor, attempt, next_attempt_at, secret_nonce, start_seq, airtable";
 
 fn events_json(events: &[ChangeKind]) -> String {
     serde_json::Value::Array(events.iter().map(|k| k.as_str().into()).collect()).to_string()
+}
+
+fn airtable_json(hook: Option<&AirtableHook>) -> Option<String> {
+    hook.map(|h| serde_json::to_value(h).unwrap_or_default().to_string())
+}
+
+fn airtable_from(text: Option<String>) -> Result<Option<AirtableHook>, serde_json::Error> {
+    text.map(|t| serde_json::from_str(&t)).transpose()
 }
 
 fn webhook(row: &Row<'_>) -> rusqlite::Result<Webhook> {
@@ -50,6 +58,9 @@ fn webhook(row: &Row<'_>) -> rusqlite::Result<Webhook> {
         attempt: row.get(11)?,
         next_attempt_at: opt_time(row, 12)?,
         secret_nonce: row.get(13)?,
+        start_seq: row.get(14)?,
+        airtable: airtable_from(row.get(15)?)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(15, Type::Text, Box::new(e)))?,
     })
 }
 
@@ -89,7 +100,8 @@ impl WebhooksStore for SqliteStore {
             let cursor = base.ok_or_else(|| Error::not_found("base", w.base_id))?;
             tx.prepare_cached(&format!(
                 "INSERT INTO webhooks ({COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, NULL, ?12) RETURNING {COLUMNS}"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, NULL, ?12, ?11, ?13) \
+                 RETURNING {COLUMNS}"
             ))?
             .query_row(
                 params![
@@ -105,6 +117,7 @@ impl WebhooksStore for SqliteStore {
                     fmt_time(&w.updated_at),
                     cursor,
                     w.secret_nonce,
+                    airtable_json(w.airtable.as_ref()),
                 ],
                 webhook,
             )
@@ -143,7 +156,7 @@ impl WebhooksStore for SqliteStore {
                     "UPDATE webhooks SET url = ?2, events = ?3, \
                      attempt = CASE WHEN ?4 AND NOT enabled THEN 0 ELSE attempt END, \
                      next_attempt_at = CASE WHEN ?4 AND NOT enabled THEN NULL ELSE next_attempt_at END, \
-                     enabled = ?4, disabled_reason = ?5, updated_at = ?6 WHERE id = ?1",
+                     enabled = ?4, disabled_reason = ?5, updated_at = ?6, airtable = ?7 WHERE id = ?1",
                 )?
                 .execute(params![
                     w.id.as_str(),
@@ -152,6 +165,7 @@ impl WebhooksStore for SqliteStore {
                     w.enabled,
                     w.disabled_reason,
                     fmt_time(&w.updated_at),
+                    airtable_json(w.airtable.as_ref()),
                 ])?;
             if n == 0 {
                 return Err(Error::not_found("webhook", w.id));

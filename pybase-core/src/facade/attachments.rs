@@ -180,6 +180,28 @@ impl Pybase {
         id: AttachmentId,
     ) -> Result<(Attachment, BoxStream<'static, Result<Bytes>>)> {
         let attachment = self.get_attachment(principal, id).await?;
+        self.stream_attachment(attachment).await
+    }
+
+    /// An attachment and its bytes without a caller's check (for signed
+    /// links, checked by their signature).
+    pub(super) async fn attachment_content_unchecked(
+        &self,
+        id: AttachmentId,
+    ) -> Result<(Attachment, BoxStream<'static, Result<Bytes>>)> {
+        let attachment = self
+            .store
+            .get_attachment(id)
+            .await
+            .map_err(|e| not_found_as(e, "attachment"))?;
+        self.stream_attachment(attachment).await
+    }
+
+    /// The bytes of `attachment` from object storage.
+    async fn stream_attachment(
+        &self,
+        attachment: Attachment,
+    ) -> Result<(Attachment, BoxStream<'static, Result<Bytes>>)> {
         let got = self
             .objects
             .get(&Path::from(attachment.storage_key.as_str()))

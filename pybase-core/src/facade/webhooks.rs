@@ -119,14 +119,18 @@ pub fn forbidden_address(ip: IpAddr) -> bool {
     }
 }
 
-/// The hex HMAC-SHA256 of `message` under `key`.
-pub fn hmac_hex(key: &[u8], message: &[u8]) -> String {
+/// The HMAC-SHA256 of `message` under `key` (32 bytes).
+pub(crate) fn hmac_bytes(key: &[u8], message: &[u8]) -> Vec<u8> {
     // HMAC takes keys of any length.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
     mac.update(message);
-    mac.finalize()
-        .into_bytes()
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The hex HMAC-SHA256 of `message` under `key`.
+pub fn hmac_hex(key: &[u8], message: &[u8]) -> String {
+    hmac_bytes(key, message)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -152,6 +156,11 @@ impl std::fmt::Debug for WebhookKey {
 }
 
 impl WebhookKey {
+    /// The key's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     pub(crate) fn derive(secret: &[u8]) -> Self {
         let key = hmac_hex(secret, b"pybase webhook secrets v1");
         Self(Arc::from(key.into_bytes()))
@@ -199,18 +208,23 @@ impl Pybase {
 
     /// The signing secret of `webhook`.
     pub fn webhook_secret(&self, webhook: &Webhook) -> Result<String> {
-        let key = self.webhook_key.as_ref().ok_or_else(|| {
-            Error::Internal("webhooks need a key: Pybase::with_webhook_key".into())
-        })?;
+        let key = self.webhook_key()?;
         Ok(format!(
             "whsec_{}",
             hmac_hex(&key.0, webhook.secret_nonce.as_bytes())
         ))
     }
 
+    /// The key webhook secrets are derived from.
+    pub(super) fn webhook_key(&self) -> Result<&WebhookKey> {
+        self.webhook_key
+            .as_ref()
+            .ok_or_else(|| Error::Internal("webhooks need a key: Pybase::with_webhook_key".into()))
+    }
+
     /// Checks a webhook URL: `http(s)`, a host, at most [`MAX_URL_CHARS`];
     /// a literal address in a forbidden range unless allowed.
-    fn check_webhook_url(&self, url: &str) -> Result<String> {
+    pub(super) fn check_webhook_url(&self, url: &str) -> Result<String> {
         let bad = |why: &str| Error::invalid("url", why.to_owned());
         if url.chars().count() > MAX_URL_CHARS {
             return Err(bad("a URL of at most 2048 characters"));
@@ -286,6 +300,8 @@ impl Pybase {
             attempt: 0,
             next_attempt_at: None,
             secret_nonce: nonce.iter().map(|b| format!("{b:02x}")).collect(),
+            start_seq: 0,
+            airtable: None,
         };
         // The secret is checked to be derivable before anything is saved.
         let secret = self.webhook_secret(&draft)?;

@@ -11,9 +11,12 @@
 //!   lease is held ([`WebhooksStore::save_progress`]), so one instance
 //!   delivers each webhook at a time.
 //! - Deleting a base deletes its webhooks and their deliveries.
+//! - `start_seq` is the base's newest seq at creation (the same value
+//!   `cursor` starts at) and never changes; `airtable` is stored as given
+//!   on creation and on every update.
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::StoreResult;
 use crate::ids::{BaseId, TableId, UserId, WebhookId};
@@ -56,6 +59,41 @@ pub struct Webhook {
     /// The random value its signing secret is derived from (never shown).
     #[serde(skip)]
     pub secret_nonce: String,
+    /// The base's newest seq when the webhook was created (set by the
+    /// store in the creating transaction; the value given is ignored).
+    #[serde(skip)]
+    pub start_seq: i64,
+    /// What an Airtable-style webhook (`/v0`) adds; `None` for the native
+    /// ones.
+    #[serde(skip)]
+    pub airtable: Option<AirtableHook>,
+}
+
+/// What an Airtable-style webhook (created under `/v0`) keeps beside the
+/// native fields: its specification as given and when it expires. Its
+/// `url` is the notification URL (empty when it has none, and then it is
+/// never enabled).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AirtableHook {
+    /// The `specification` object as created (validated by the facade).
+    pub specification: serde_json::Value,
+    /// When it expires (creation or the last refresh or payload listing,
+    /// plus seven days).
+    pub expires_at: Timestamp,
+    /// Where the last payload page ended (see [`PayloadMark`]).
+    #[serde(default)]
+    pub mark: Option<PayloadMark>,
+}
+
+/// A position in an Airtable webhook's payloads: the events of its base's
+/// log up to `seq` that its specification selects are numbered below
+/// `cursor` (payloads are numbered from 1 after the creation point).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayloadMark {
+    /// The number the next selected event gets.
+    pub cursor: i64,
+    /// The last seq counted.
+    pub seq: i64,
 }
 
 impl Webhook {

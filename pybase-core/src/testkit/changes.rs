@@ -589,9 +589,18 @@ pub async fn webhook_state_follows_the_lease(store: Arc<dyn Store>) {
         attempt: 0,
         next_attempt_at: None,
         secret_nonce: "n".into(),
+        start_seq: -1,
+        airtable: Some(crate::store::AirtableHook {
+            specification: json!({"options": {"filters": {"dataTypes": ["tableData"]}}}),
+            expires_at: now,
+            mark: Some(crate::store::PayloadMark { cursor: 3, seq: 9 }),
+        }),
     };
     let made = store.create_webhook(&draft).await.unwrap();
     assert_eq!(made.cursor, last);
+    // The creation point is the store's, and the Airtable part is kept.
+    assert_eq!(made.start_seq, last);
+    assert_eq!(made.airtable, draft.airtable);
     assert_eq!(made.events, vec![ChangeKind::RecordCreated]);
     assert_eq!(store.get_webhook(made.id).await.unwrap(), made);
     assert_eq!(
@@ -658,6 +667,7 @@ pub async fn webhook_state_follows_the_lease(store: Arc<dyn Store>) {
     assert!(store.save_progress("b", made.id, &done).await.unwrap());
     let after = store.get_webhook(made.id).await.unwrap();
     assert_eq!(after.cursor, last + 1);
+    assert_eq!(after.start_seq, last);
     assert!(!after.enabled);
     assert_eq!(after.disabled_reason.as_deref(), Some("gave up"));
     // Disabled: never claimed.
@@ -683,9 +693,14 @@ pub async fn webhook_state_follows_the_lease(store: Arc<dyn Store>) {
     let mut on = after.clone();
     on.enabled = true;
     on.disabled_reason = None;
+    let extended = now + chrono::TimeDelta::days(7);
+    if let Some(hook) = on.airtable.as_mut() {
+        hook.expires_at = extended;
+    }
     store.update_webhook(&on).await.unwrap();
     let on = store.get_webhook(made.id).await.unwrap();
     assert!(on.enabled && on.attempt == 0 && on.next_attempt_at.is_none());
+    assert_eq!(on.airtable.map(|h| h.expires_at), Some(extended));
     store.delete_webhook(made.id).await.unwrap();
     assert!(matches!(
         store.get_webhook(made.id).await,

@@ -64,6 +64,8 @@ error_status! {
     Unauthorized = "401", "missing or invalid credentials";
     /// 403: the caller may not do this.
     Forbidden = "403", "the role or key scope is too low";
+    /// 403: a signed link whose signature does not match, or expired.
+    SignedLinkRefused = "403", "the link's signature does not match, or it expired";
     /// 404: nothing the caller can see.
     NotFound = "404", "missing, or not visible to the caller";
     /// 409: a uniqueness or integrity rule says no.

@@ -16,9 +16,10 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{Authenticated, Created, Json, Path};
+use crate::extract::{Authenticated, Created, Json, Path, Query};
 use crate::openapi::responses::{
-    Malformed, ReadErrors, StorageUnavailable, TooLarge, WriteErrors, WrongContentType,
+    Malformed, NotFound, ReadErrors, SignedLinkRefused, StorageUnavailable, TooLarge, WriteErrors,
+    WrongContentType,
 };
 use crate::state::AppState;
 
@@ -28,6 +29,7 @@ pub(crate) fn routes(upload_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(upload).layer(DefaultBodyLimit::max(upload_limit)))
         .routes(routes!(metadata))
         .routes(routes!(content))
+        .routes(routes!(signed_content))
 }
 
 /// A multipart upload (documentation of the form the handler reads).
@@ -176,6 +178,47 @@ pub(crate) async fn content(
     Path(id): Path<AttachmentId>,
 ) -> Result<Response, ApiError> {
     let (a, stream) = state.pybase.attachment_content(&p, id).await?;
+    Ok(file_response(&a, stream))
+}
+
+/// `?expires=&signature=` of a signed attachment link.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SignedLink {
+    /// When the link stops working, in Unix seconds.
+    pub expires: i64,
+    /// The link's signature (hex).
+    #[param(max_length = 128)]
+    pub signature: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/attachments/{id}/signed", tag = "attachments", operation_id = "get_signed_attachment_content",
+    params(
+        ("id" = pybase_core::ids::AttachmentId, Path, description = "attachment id"),
+        SignedLink,
+    ),
+    responses(
+        (status = 200, description = "the bytes, with the stored content type; no credentials needed", content_type = "*/*", body = FileBytes),
+        Malformed, SignedLinkRefused, NotFound, StorageUnavailable,
+    ))]
+pub(crate) async fn signed_content(
+    State(state): State<AppState>,
+    Path(id): Path<AttachmentId>,
+    Query(link): Query<SignedLink>,
+) -> Result<Response, ApiError> {
+    let (a, stream) = state
+        .pybase
+        .signed_attachment_content(id, link.expires, &link.signature)
+        .await?;
+    Ok(file_response(&a, stream))
+}
+
+/// A stored file's bytes as a download: its content type, length and a
+/// disposition that keeps active content from running as this origin.
+fn file_response(
+    a: &pybase_core::model::Attachment,
+    stream: futures::stream::BoxStream<'static, pybase_core::Result<axum::body::Bytes>>,
+) -> Response {
     let content_type = HeaderValue::from_str(&a.content_type)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
     let safe_name: String = a
@@ -198,7 +241,7 @@ pub(crate) async fn content(
     };
     let disposition = HeaderValue::from_str(&format!("{kind}; filename=\"{safe_name}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, content_type),
             (header::CONTENT_LENGTH, HeaderValue::from(a.size)),
@@ -215,5 +258,5 @@ pub(crate) async fn content(
         ],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
 }

@@ -6,8 +6,9 @@
 
 use std::collections::HashMap;
 
-use pybase_core::facade::{FieldKey, RecordOut};
-use pybase_core::ids::RecordId;
+use pybase_core::Pybase;
+use pybase_core::facade::{FieldKey, RecordOut, SignedAttachment};
+use pybase_core::ids::{AttachmentId, RecordId};
 use pybase_core::model::{Field, User};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -48,6 +49,9 @@ pub struct Renderer<'a> {
     /// records that link cells name, by record id (an id not here prints
     /// as itself).
     pub link_text: HashMap<String, String>,
+    /// Signs attachment links (AIRTABLE.md §6: they download without
+    /// credentials); without it, the `url` core gives is kept.
+    pub signer: Option<&'a Pybase>,
 }
 
 /// `2024-05-01T09:30:00.000Z`.
@@ -112,6 +116,23 @@ impl Renderer<'_> {
         }
     }
 
+    /// Cells keyed by field id as the change log keeps them, in Airtable's
+    /// shapes; empty cells are left out, cells of fields not in
+    /// [`Self::fields`] (deleted since) are kept as they are.
+    pub fn logged_cells(&self, cells: &Map<String, Value>) -> Map<String, Value> {
+        cells
+            .iter()
+            .filter(|(_, v)| !is_empty(v))
+            .map(|(k, v)| {
+                let value = match self.fields.iter().find(|f| f.id.as_str() == k) {
+                    Some(f) if self.shape.as_text || converted(f) => self.cell(f, v),
+                    _ => v.clone(),
+                };
+                (k.clone(), value)
+            })
+            .collect()
+    }
+
     /// Many records.
     pub fn records(&self, rs: Vec<RecordOut>) -> Vec<AirtableRecord> {
         rs.into_iter().map(|r| self.record(r)).collect()
@@ -120,7 +141,9 @@ impl Renderer<'_> {
     fn cell(&self, f: &Field, v: &Value) -> Value {
         let json = match f.field_type.type_name() {
             "attachment" => match v {
-                Value::Array(items) => Value::Array(items.iter().map(attachment).collect()),
+                Value::Array(items) => {
+                    Value::Array(items.iter().map(|a| attachment(a, self.signer)).collect())
+                }
                 other => other.clone(),
             },
             "created_by" | "updated_by" => match v.as_str() {
@@ -162,12 +185,29 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
-/// Airtable's attachment object: `type` is the content type.
-fn attachment(a: &Value) -> Value {
+/// Where a signed link serves an attachment's bytes without credentials.
+pub fn signed_url(id: &str, signed: &SignedAttachment) -> String {
+    format!(
+        "/api/v1/attachments/{id}/signed?expires={}&signature={}",
+        signed.expires, signed.signature
+    )
+}
+
+/// Airtable's attachment object: `type` is the content type, `url` a
+/// signed link when `signer` is given.
+fn attachment(a: &Value, signer: Option<&Pybase>) -> Value {
     let get = |k: &str| a.get(k).cloned().unwrap_or(Value::Null);
+    let signed = a
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|id| Some((id, AttachmentId::parse(id).ok()?)))
+        .and_then(|(raw, id)| {
+            let s = signer?.sign_attachment(id).ok()?;
+            Some(Value::String(signed_url(raw, &s)))
+        });
     json!({
         "id": get("id"),
-        "url": get("url"),
+        "url": signed.unwrap_or_else(|| get("url")),
         "filename": get("filename"),
         "size": get("size"),
         "type": get("content_type"),
@@ -306,7 +346,9 @@ fn attachment_input(field: &str, value: Value) -> Result<Value, V0Error> {
 fn attachment_id_of_url(url: &str) -> Option<&str> {
     let path = url.split(['?', '#']).next()?;
     let rest = path.split("/api/v1/attachments/").nth(1)?;
-    let id = rest.strip_suffix("/content")?;
+    let id = rest
+        .strip_suffix("/content")
+        .or_else(|| rest.strip_suffix("/signed"))?;
     pybase_core::ids::AttachmentId::parse(id).ok()?;
     Some(id)
 }
@@ -339,6 +381,8 @@ mod tests {
         let url = format!("http://h:1/api/v1/attachments/{id}/content?x=1");
         assert_eq!(attachment_id_of_url(&url), Some(id.as_str()));
         assert_eq!(attachment_id_of_url("https://example.com/a.png"), None);
+        let signed = format!("/api/v1/attachments/{id}/signed?expires=1700000000&signature=ab");
+        assert_eq!(attachment_id_of_url(&signed), Some(id.as_str()));
         assert_eq!(
             attachment_id_of_url("/api/v1/attachments/nope/content"),
             None

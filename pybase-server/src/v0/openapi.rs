@@ -91,6 +91,7 @@ impl IntoResponses for V0Errors {
     tags(
         (name = "records", description = "list, get, create, update, upsert and delete records"),
         (name = "meta", description = "whoami, bases, base schema, tables and fields"),
+        (name = "webhooks", description = "webhooks on a base's changes: payloads and signed pings"),
     )
 )]
 struct V0Doc;

@@ -246,8 +246,8 @@ fn query_params(pairs: &QueryPairs) -> Map<String, Value> {
 
 /// The Airtable renderer of a table's records, with the users that
 /// collaborator cells name loaded when the table has such fields.
-async fn renderer<'a>(
-    state: &AppState,
+pub(super) async fn renderer<'a>(
+    state: &'a AppState,
     caller: &Caller,
     ctx: &'a TableCtx,
     shape: RecordShape,
@@ -268,6 +268,7 @@ async fn renderer<'a>(
         shape,
         users,
         link_text: HashMap::new(),
+        signer: Some(&state.pybase),
     })
 }
 

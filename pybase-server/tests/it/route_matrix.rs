@@ -199,11 +199,13 @@ const MATRIX: &[(&str, &str, Need)] = &[
         "/api/v1/attachments/{id}/content",
         Member(Viewer, "read"),
     ),
+    // Checked by the link's signature instead (v0_attachments.rs).
+    ("GET", "/api/v1/attachments/{id}/signed", Public),
 ];
 
 /// Every operation of the Airtable-compatible `/v0` document and the key
 /// scope it needs; the role follows from it (`read`: viewer, `write`:
-/// editor, `schema`: admin). `v0::the_role_matrix_holds_over_v0` calls each
+/// editor, `schema` and `admin`: admin). `v0::the_role_matrix_holds_over_v0` calls each
 /// as every kind of caller.
 pub(crate) const V0_MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/v0/meta/whoami", "read"),
@@ -236,6 +238,30 @@ pub(crate) const V0_MATRIX: &[(&str, &str, &str)] = &[
     ("PATCH", "/v0/{baseId}/{tableIdOrName}/{recordId}", "write"),
     ("PUT", "/v0/{baseId}/{tableIdOrName}/{recordId}", "write"),
     ("DELETE", "/v0/{baseId}/{tableIdOrName}/{recordId}", "write"),
+    (
+        "POST",
+        "/v0/{baseId}/{recordId}/{fieldIdOrName}/uploadAttachment",
+        "write",
+    ),
+    // Webhooks: admin and above with the admin key scope (`webhook:manage`).
+    ("GET", "/v0/bases/{baseId}/webhooks", "admin"),
+    ("POST", "/v0/bases/{baseId}/webhooks", "admin"),
+    ("DELETE", "/v0/bases/{baseId}/webhooks/{webhookId}", "admin"),
+    (
+        "POST",
+        "/v0/bases/{baseId}/webhooks/{webhookId}/refresh",
+        "admin",
+    ),
+    (
+        "POST",
+        "/v0/bases/{baseId}/webhooks/{webhookId}/enableNotifications",
+        "admin",
+    ),
+    (
+        "GET",
+        "/v0/bases/{baseId}/webhooks/{webhookId}/payloads",
+        "admin",
+    ),
 ];
 
 /// The operations of a document, as (METHOD, path).

@@ -25,6 +25,11 @@ impl V0World {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = settings_in(dir.path());
         settings.airtable_rate_limit_per_base = per_second;
+        Self::start(settings, dir).await
+    }
+
+    /// With `settings` (whose files are in `dir`).
+    pub(crate) async fn start(settings: pybase_server::Settings, dir: tempfile::TempDir) -> Self {
         let s = TestServer::start_with(settings).await;
         let (owner, _) = s.register().await;
         let ws = s.workspace(&owner).await;
@@ -105,7 +110,7 @@ impl TestServer {
 }
 
 /// Asserts Airtable's error shape with `kind`, answering the body.
-async fn airtable_error(r: reqwest::Response, status: StatusCode, kind: &str) -> Value {
+pub(crate) async fn airtable_error(r: reqwest::Response, status: StatusCode, kind: &str) -> Value {
     let got = r.status();
     let text = r.text().await.unwrap();
     assert_eq!(got, status, "body: {text}");
@@ -1013,6 +1018,39 @@ impl V0World {
             .unwrap()
             .to_owned();
         let u = unique();
+        let spec = json!({"options": {"filters": {"dataTypes": ["tableData"]}}});
+        if path.contains("{webhookId}") {
+            let hook = self
+                .s
+                .req(
+                    &self.key,
+                    Method::POST,
+                    &format!("/v0/bases/{}/webhooks", self.base),
+                )
+                .json(&json!({ "specification": spec }))
+                .send_expect(StatusCode::OK)
+                .await;
+            return self
+                .concrete_hook(method, path, hook["id"].as_str().unwrap())
+                .await;
+        }
+        if path.ends_with("/uploadAttachment") {
+            // An attachment field to upload to (made once).
+            let fields = format!("/v0/meta/bases/{}/tables/{}/fields", self.base, self.table);
+            let _ = self
+                .s
+                .req(&self.key, Method::POST, &fields)
+                .json(&json!({"name": "Files", "type": "multipleAttachments"}))
+                .send()
+                .await
+                .unwrap();
+            let url = path
+                .replace("{baseId}", &self.base)
+                .replace("{recordId}", &rec)
+                .replace("{fieldIdOrName}", "Files");
+            let body = json!({"contentType": "text/plain", "filename": "a.txt", "file": "aGk="});
+            return (url, Some(body));
+        }
         let mut url = path
             .replace("{baseId}", &self.base)
             .replace("{tableIdOrName}", &self.table)
@@ -1034,6 +1072,7 @@ impl V0World {
                 Some(json!({"description": format!("d{u}")}))
             }
             ("POST", p) if p.ends_with("/listRecords") => Some(json!({})),
+            ("POST", "/v0/bases/{baseId}/webhooks") => Some(json!({ "specification": spec })),
             ("POST", _) => Some(json!({"fields": {"Name": "n"}})),
             ("PATCH" | "PUT", p) if p.ends_with("{recordId}") => {
                 Some(json!({"fields": {"Name": "q"}}))
@@ -1045,6 +1084,18 @@ impl V0World {
                 url.push_str(&format!("?records[]={rec}"));
                 None
             }
+            _ => None,
+        };
+        (url, body)
+    }
+
+    /// [`Self::concrete`] for a path naming webhook `hook`.
+    async fn concrete_hook(&self, method: &str, path: &str, hook: &str) -> (String, Option<Value>) {
+        let url = path
+            .replace("{baseId}", &self.base)
+            .replace("{webhookId}", hook);
+        let body = match (method, path) {
+            ("POST", p) if p.ends_with("/enableNotifications") => Some(json!({"enable": false})),
             _ => None,
         };
         (url, body)
@@ -1084,6 +1135,7 @@ async fn the_role_matrix_holds_over_v0() {
     let read = w.s.key(&w.owner, &["read"], None).await;
     let write = w.s.key(&w.owner, &["read", "write"], None).await;
     let schema = w.s.key(&w.owner, &["read", "schema"], None).await;
+    let admin = w.s.key(&w.owner, &["read", "admin"], None).await;
     let hidden = Some((403, "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND"));
     let denied = Some((403, "INVALID_PERMISSIONS"));
     let mut failures = Vec::new();
@@ -1095,7 +1147,8 @@ async fn the_role_matrix_holds_over_v0() {
         let (role, below, key_ok, key_short) = match need {
             "read" => ("viewer", None, &read, None),
             "write" => ("editor", Some("viewer"), &write, Some(&read)),
-            _ => ("admin", Some("editor"), &schema, Some(&read)),
+            "schema" => ("admin", Some("editor"), &schema, Some(&read)),
+            _ => ("admin", Some("editor"), &admin, Some(&schema)),
         };
         let mut cases: Vec<Case<'_>> = vec![
             (
@@ -1118,7 +1171,7 @@ async fn the_role_matrix_holds_over_v0() {
             cases.push((b.into(), Some(token(b)), denied));
         }
         if let Some(k) = key_short {
-            cases.push(("a read-only key".into(), Some(k.clone()), denied));
+            cases.push(("a key without the scope".into(), Some(k.clone()), denied));
         }
         for (who, t, want) in cases {
             let (url, body) = w.concrete(method, path).await;
@@ -1461,4 +1514,33 @@ async fn string_cells_show_links_by_primary_value() {
             .send_expect(StatusCode::OK)
             .await;
     assert_eq!(page["records"][0]["fields"]["Orders"][0], json!(b));
+}
+
+/// Comments (AIRTABLE.md §5.6) are not built: their routes answer 404
+/// `NOT_FOUND` in Airtable's shape, whatever the method.
+#[tokio::test]
+async fn comments_are_404() {
+    let w = V0World::new().await;
+    let rec = w.create(json!({"Name": "c"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (method, path) in [
+        (Method::GET, format!("{}/{rec}/comments", w.records())),
+        (Method::POST, format!("{}/{rec}/comments", w.records())),
+        (
+            Method::PATCH,
+            format!("{}/{rec}/comments/comAAAAAAAAAAAAAA", w.records()),
+        ),
+    ] {
+        let r =
+            w.s.req(&w.key, method.clone(), &path)
+                .json(&json!({"text": "hi"}))
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v, json!({"error": "NOT_FOUND"}), "{method} {path}");
+    }
 }

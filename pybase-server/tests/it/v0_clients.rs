@@ -107,3 +107,20 @@ async fn airtable_js_works_unchanged() {
         .env("PYBASE_LIMITED_BASE", &limited.base);
     run(cmd, "airtable.js").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyairtable_webhooks_deliver_verified_pings_and_payloads() {
+    let dir = PathBuf::from(crate::require_service!("PYBASE_TEST_AIRTABLE_CLIENTS"));
+    let files = tempfile::tempdir().unwrap();
+    // Loopback targets allowed, retries after 100 ms, a database of its own
+    // on PostgreSQL (other servers' workers refuse private targets).
+    let (_db, settings) = crate::webhooks::isolated_settings(files.path()).await;
+    let w = V0World::start(settings, files).await;
+    let mut cmd = Command::new(dir.join("venv/bin/python"));
+    cmd.arg(script("pyairtable_webhooks_check.py"))
+        .env("PYBASE_URL", &w.s.base)
+        .env("PYBASE_KEY", &w.key)
+        .env("PYBASE_BASE", &w.base)
+        .env("PYBASE_TABLE", &w.table);
+    run(cmd, "pyairtable webhooks").await;
+}

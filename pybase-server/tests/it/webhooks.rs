@@ -82,7 +82,7 @@ async fn receiver(seen: Arc<Mutex<Seen>>, fail_first: usize) -> String {
     format!("http://{addr}/hook")
 }
 
-fn test_settings(dir: &std::path::Path) -> pybase_server::Settings {
+pub(crate) fn test_settings(dir: &std::path::Path) -> pybase_server::Settings {
     let mut settings = settings_in(dir);
     settings.webhook_allow_private = true;
     settings.webhook_first_retry_ms = 100;
@@ -92,7 +92,7 @@ fn test_settings(dir: &std::path::Path) -> pybase_server::Settings {
 /// [`test_settings`] on a database of this test's own: on PostgreSQL the
 /// suite's shared database is served by every other test's server, whose
 /// webhook workers (private targets refused) would claim these webhooks.
-async fn isolated_settings(
+pub(crate) async fn isolated_settings(
     dir: &std::path::Path,
 ) -> (
     Option<pybase_store_postgres::testkit::TestDb>,

@@ -1,0 +1,374 @@
+//! Attachment links under `/v0` (AIRTABLE.md §6): a cell's `url` is a
+//! signed link that downloads without credentials for two hours; a link
+//! with another id, expiry or signature, or an expired one, is refused; a
+//! signed link written back names its attachment.
+
+use pybase_core::facade::hmac_hex;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::SendExpect;
+use crate::v0::V0World;
+
+/// The signature the server gives `"<id>.<expires>"`, computed from the
+/// test settings' `SECRET_KEY` the way the server derives its keys, to
+/// make an expired link (the server never hands one out).
+fn signature(id: &str, expires: i64) -> String {
+    let secret = b"test-secret-key-that-is-long-enough-0123456789";
+    let webhook_key = hmac_hex(secret, b"pybase webhook secrets v1");
+    let link_key_hex = hmac_hex(webhook_key.as_bytes(), b"pybase attachment links v1");
+    let link_key: Vec<u8> = (0..link_key_hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&link_key_hex[i..i + 2], 16).unwrap())
+        .collect();
+    hmac_hex(&link_key, format!("{id}.{expires}").as_bytes())
+}
+
+async fn upload(w: &V0World, name: &str, bytes: &'static [u8]) -> String {
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes)
+            .file_name(name.to_owned())
+            .mime_str("text/plain")
+            .unwrap(),
+    );
+    w.s.req(
+        &w.owner,
+        Method::POST,
+        &format!("/api/v1/tables/{}/attachments", w.table),
+    )
+    .multipart(form)
+    .send_expect(StatusCode::CREATED)
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn attachment_urls_are_signed_links_that_expire() {
+    let w = V0World::new().await;
+    w.s.req(
+        &w.key,
+        Method::POST,
+        &format!("/v0/meta/bases/{}/tables/{}/fields", w.base, w.table),
+    )
+    .json(&json!({"name": "Files", "type": "multipleAttachments"}))
+    .send_expect(StatusCode::OK)
+    .await;
+    let a = upload(&w, "a.txt", b"hello").await;
+    let b = upload(&w, "b.txt", b"other").await;
+    let rec =
+        w.s.req(&w.key, Method::POST, &format!("/v0/{}/Orders", w.base))
+            .json(&json!({"fields": {"Name": "with files", "Files": [{"id": a}, {"id": b}]}}))
+            .send_expect(StatusCode::OK)
+            .await;
+    let got =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("/v0/{}/Orders/{}", w.base, rec["id"].as_str().unwrap()),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    let files = got["fields"]["Files"].as_array().unwrap().clone();
+    let url = files[0]["url"].as_str().unwrap().to_owned();
+    let prefix = format!("/api/v1/attachments/{a}/signed?expires=");
+    assert!(url.starts_with(&prefix), "{url}");
+    let parts: Vec<&str> = url[prefix.len()..].split("&signature=").collect();
+    let expires: i64 = parts[0].parse().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!((now + 7100..=now + 7300).contains(&expires), "{expires}");
+    assert_eq!(parts[1], signature(&a, expires));
+    // No credentials: the bytes, with the stored type.
+    let r = w.s.anon(Method::GET, &url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/plain");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"hello");
+    // Another id, expiry or signature, or an expired link: refused.
+    let sig = parts[1];
+    for (bad, why) in [
+        (
+            format!("/api/v1/attachments/{b}/signed?expires={expires}&signature={sig}"),
+            "another id",
+        ),
+        (
+            format!(
+                "/api/v1/attachments/{a}/signed?expires={}&signature={sig}",
+                expires + 3600
+            ),
+            "a later expiry",
+        ),
+        (
+            format!(
+                "/api/v1/attachments/{a}/signed?expires={expires}&signature={}",
+                "0".repeat(64)
+            ),
+            "another signature",
+        ),
+        (
+            format!(
+                "/api/v1/attachments/{a}/signed?expires={}&signature={}",
+                now - 1,
+                signature(&a, now - 1)
+            ),
+            "an expired link",
+        ),
+    ] {
+        let r = w.s.anon(Method::GET, &bad).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{why}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "forbidden", "{why}: {v}");
+    }
+    // A well-signed link to an attachment that does not exist: 404.
+    let ghost = "attAAAAAAAAAAAAAA";
+    let r =
+        w.s.anon(
+            Method::GET,
+            &format!(
+                "/api/v1/attachments/{ghost}/signed?expires={expires}&signature={}",
+                signature(ghost, expires)
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // A malformed expiry: 400.
+    let r =
+        w.s.anon(
+            Method::GET,
+            &format!("/api/v1/attachments/{a}/signed?expires=soon&signature={sig}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Written back as read (pyairtable's ORM does), the cell is unchanged.
+    let back =
+        w.s.req(
+            &w.key,
+            Method::PATCH,
+            &format!("/v0/{}/Orders/{}", w.base, rec["id"].as_str().unwrap()),
+        )
+        .json(&json!({"fields": {"Files": [{"url": url}, {"url": files[1]["url"]}]}}))
+        .send_expect(StatusCode::OK)
+        .await;
+    let ids: Vec<&str> = back["fields"]["Files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [a.as_str(), b.as_str()]);
+}
+
+impl V0World {
+    /// Adds an attachment field "Files" to Orders; answers its id.
+    async fn files_field(&self) -> String {
+        self.s
+            .req(
+                &self.key,
+                Method::POST,
+                &format!("/v0/meta/bases/{}/tables/{}/fields", self.base, self.table),
+            )
+            .json(&json!({"name": "Files", "type": "multipleAttachments"}))
+            .send_expect(StatusCode::OK)
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn upload_url(&self, record: &str, field: &str) -> String {
+        format!("/v0/{}/{record}/{field}/uploadAttachment", self.base)
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// `uploadAttachment` stores the file, appends it to the cell and answers
+/// the record keyed by field id; its link downloads the bytes.
+#[tokio::test]
+async fn upload_attachment_appends_to_the_cell() {
+    let w = V0World::new().await;
+    let files = w.files_field().await;
+    let rec =
+        w.s.req(&w.key, Method::POST, &format!("/v0/{}/Orders", w.base))
+            .json(&json!({"fields": {"Name": "r"}}))
+            .send_expect(StatusCode::OK)
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    for (i, by) in [(0, files.as_str()), (1, "Files")].into_iter() {
+        let got = w
+            .s
+            .req(&w.key, Method::POST, &w.upload_url(&rec, by))
+            .json(&json!({"contentType": "text/plain", "filename": format!("f{i}.txt"), "file": b64(format!("content {i}").as_bytes())}))
+            .send_expect(StatusCode::OK)
+            .await;
+        assert_eq!(got["id"], json!(rec));
+        let cell = got["fields"][&files].as_array().unwrap();
+        assert_eq!(cell.len(), i + 1, "{got}");
+        let last = &cell[i];
+        assert_eq!(last["filename"], format!("f{i}.txt"));
+        assert_eq!(last["type"], "text/plain");
+        assert_eq!(last["size"], json!(9));
+        let r =
+            w.s.anon(Method::GET, last["url"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.bytes().await.unwrap().as_ref(),
+            format!("content {i}").as_bytes()
+        );
+    }
+}
+
+/// Concurrent uploads to one cell all end up in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_uploads_to_one_cell_all_land() {
+    let w = V0World::new().await;
+    let files = w.files_field().await;
+    let rec =
+        w.s.req(&w.key, Method::POST, &format!("/v0/{}/Orders", w.base))
+            .json(&json!({"fields": {"Name": "r"}}))
+            .send_expect(StatusCode::OK)
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let url = w.upload_url(&rec, &files);
+    let uploads = (0..12).map(|i| {
+        w.s.req(&w.key, Method::POST, &url)
+            .json(&json!({"contentType": "text/plain", "filename": format!("c{i}.txt"), "file": b64(b"x")}))
+            .send_expect(StatusCode::OK)
+    });
+    futures::future::join_all(uploads).await;
+    let got =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("/v0/{}/Orders/{rec}?returnFieldsByFieldId=true", w.base),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    let mut names: Vec<String> = got["fields"][&files]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["filename"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    let mut want: Vec<String> = (0..12).map(|i| format!("c{i}.txt")).collect();
+    want.sort();
+    assert_eq!(names, want);
+}
+
+/// Bad uploads are refused in Airtable's shape, and nothing is appended.
+#[tokio::test]
+async fn bad_uploads_name_what_was_expected() {
+    let w = V0World::new().await;
+    let files = w.files_field().await;
+    let rec =
+        w.s.req(&w.key, Method::POST, &format!("/v0/{}/Orders", w.base))
+            .json(&json!({"fields": {"Name": "r"}}))
+            .send_expect(StatusCode::OK)
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let ok = json!({"contentType": "text/plain", "filename": "a.txt", "file": b64(b"hi")});
+    let big = "A".repeat(5 * 1024 * 1024 / 3 * 4 + 400);
+    let read = w.s.key(&w.owner, &["read"], None).await;
+    let (outsider, _) = w.s.register().await;
+    for (token, url, body, status, kind) in [
+        (
+            &w.key,
+            w.upload_url(&rec, &files),
+            json!({"filename": "a", "file": "aGk="}),
+            422,
+            "INVALID_REQUEST_MISSING_FIELDS",
+        ),
+        (
+            &w.key,
+            w.upload_url(&rec, &files),
+            json!({"contentType": "text/plain", "filename": "a", "file": "not base64!"}),
+            422,
+            "INVALID_REQUEST_UNKNOWN",
+        ),
+        (
+            &w.key,
+            w.upload_url(&rec, &files),
+            json!({"contentType": "text/plain", "filename": 3, "file": "aGk="}),
+            422,
+            "INVALID_REQUEST_UNKNOWN",
+        ),
+        (
+            &w.key,
+            w.upload_url(&rec, &files),
+            json!({"contentType": "text/plain", "filename": "a", "file": big}),
+            413,
+            "REQUEST_TOO_LARGE",
+        ),
+        (
+            &w.key,
+            w.upload_url("recAAAAAAAAAAAAAA", &files),
+            ok.clone(),
+            404,
+            "MODEL_ID_NOT_FOUND",
+        ),
+        (
+            &w.key,
+            w.upload_url(&rec, "Nope"),
+            ok.clone(),
+            422,
+            "UNKNOWN_FIELD_NAME",
+        ),
+        (
+            &w.key,
+            w.upload_url(&rec, "Name"),
+            ok.clone(),
+            422,
+            "INVALID_VALUE_FOR_COLUMN",
+        ),
+        (
+            &read,
+            w.upload_url(&rec, &files),
+            ok.clone(),
+            403,
+            "INVALID_PERMISSIONS",
+        ),
+        (
+            &outsider,
+            w.upload_url(&rec, &files),
+            ok.clone(),
+            403,
+            "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND",
+        ),
+    ] {
+        let r =
+            w.s.req(token, Method::POST, &url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+        let status = StatusCode::from_u16(status).unwrap();
+        crate::v0::airtable_error(r, status, kind).await;
+    }
+    let got =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("/v0/{}/Orders/{rec}?returnFieldsByFieldId=true", w.base),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert!(got["fields"].get(&files).is_none(), "{got}");
+}
