@@ -22,7 +22,7 @@ use pybase_core::facade::{FieldKey, QueryInput};
 use pybase_core::formula::{EvalContext, Value, check, evaluate, parse, plan_filter};
 use pybase_core::limits::Limits;
 use pybase_core::query::{Condition, Filter, Op, Operand, RecordQuery, target_of};
-use pybase_core::store::{SchemaStore, Store};
+use pybase_core::store::Store;
 use pybase_store_postgres::PgStore;
 use pybase_store_sqlite::SqliteStore;
 use serde_json::json;
