@@ -14,6 +14,7 @@
 //! with jitter, until `WEBHOOK_MAX_ATTEMPTS`; then the webhook is disabled
 //! with the reason.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use chrono::TimeDelta;
 use pybase_core::Pybase;
 use pybase_core::facade::{forbidden_address, signature};
+use pybase_core::ids::WebhookId;
 use pybase_core::store::{ChangeEvent, Delivery, Progress, Webhook};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
@@ -135,6 +137,10 @@ pub fn spawn(pybase: &Arc<Pybase>, config: WebhookConfig) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Claims due webhooks and delivers each in a task of its own, so a slow
+/// or silent receiver (up to [`TIMEOUT`] per attempt, with a backlog)
+/// delays only its own webhook, never the others on this instance; at most
+/// [`CLAIM`] deliveries run at once.
 async fn run(
     pybase: Weak<Pybase>,
     client: reqwest::Client,
@@ -143,26 +149,64 @@ async fn run(
     mut local: tokio::sync::broadcast::Receiver<pybase_core::store::Committed>,
     mut remote: tokio::sync::broadcast::Receiver<pybase_core::store::Committed>,
 ) {
+    let mut running: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
+    // The webhook each running delivery task serves.
+    let mut busy: HashMap<tokio::task::Id, WebhookId> = HashMap::new();
     loop {
+        while let Some(done) = running.try_join_next_with_id() {
+            finished(&mut busy, done);
+        }
         let Some(pb) = pybase.upgrade() else { return };
-        match pb.claim_webhooks(&owner, LEASE, CLAIM).await {
-            Ok(claimed) => {
-                let work = claimed
-                    .into_iter()
-                    .map(|w| deliver(&pb, &client, &config, &owner, w));
-                futures::future::join_all(work).await;
+        let room = CLAIM.saturating_sub(busy.len());
+        if room > 0 {
+            match pb.claim_webhooks(&owner, LEASE, room).await {
+                Ok(claimed) => {
+                    for webhook in claimed {
+                        // Still being delivered by this instance's task.
+                        if busy.values().any(|id| *id == webhook.id) {
+                            continue;
+                        }
+                        let id = webhook.id;
+                        let (pb, client, config, owner) =
+                            (pb.clone(), client.clone(), config.clone(), owner.clone());
+                        let task = running.spawn(async move {
+                            deliver(&pb, &client, &config, &owner, webhook).await;
+                        });
+                        busy.insert(task.id(), id);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "webhooks: could not claim"),
             }
-            Err(e) => tracing::warn!(error = %e, "webhooks: could not claim"),
         }
         drop(pb);
-        // A commit wakes the worker early; otherwise it polls (retries
-        // fall due, other instances' leases expire).
+        // A commit wakes the worker early, and so does a delivery ending;
+        // otherwise it polls (retries fall due, other instances' leases
+        // expire).
         tokio::select! {
             _ = local.recv() => {}
             _ = remote.recv() => {}
+            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                finished(&mut busy, done);
+            }
             () = tokio::time::sleep(POLL) => {}
         }
     }
+}
+
+/// Forgets a delivery task that ended; a failed one is logged (its lease
+/// expires and the webhook is claimed again).
+fn finished(
+    busy: &mut HashMap<tokio::task::Id, WebhookId>,
+    done: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+) {
+    let task = match done {
+        Ok((task, ())) => task,
+        Err(e) => {
+            tracing::error!(error = %e, webhook = ?busy.get(&e.id()), "webhooks: a delivery task failed");
+            e.id()
+        }
+    };
+    busy.remove(&task);
 }
 
 /// The literal address of a URL's host, if it is one.

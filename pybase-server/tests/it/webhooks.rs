@@ -244,6 +244,89 @@ async fn a_failing_receiver_gets_every_event_in_order_once_it_answers() {
     assert_eq!(first_ok["attempt"], json!(4));
 }
 
+/// A receiver that holds every request open until `release` is notified
+/// (a black-hole URL), counting the requests it got.
+async fn stalled_receiver(release: Arc<tokio::sync::Notify>, got: Arc<Mutex<usize>>) -> String {
+    let app = axum::Router::new().route(
+        "/stall",
+        axum::routing::post(move || {
+            let (release, got) = (Arc::clone(&release), Arc::clone(&got));
+            async move {
+                *got.lock().unwrap() += 1;
+                release.notified().await;
+                AxStatus::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/stall")
+}
+
+/// One webhook whose receiver never answers must not hold up the others:
+/// each webhook is delivered in its own task. (The worker used to wait for
+/// every claimed webhook of a round, so a black-hole URL delayed every
+/// other webhook of the instance by its 10 s timeout per attempt.)
+#[tokio::test]
+async fn a_stalled_receiver_does_not_delay_other_webhooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, settings) = isolated_settings(dir.path()).await;
+    let s = TestServer::start_with(settings).await;
+    let (owner, _) = s.register().await;
+    let ws = s.workspace(&owner).await;
+    let (base, table) = s.table(&owner, &ws).await;
+    let path = format!("/api/v1/bases/{base}/webhooks");
+    let release = Arc::new(tokio::sync::Notify::new());
+    let stalled_got = Arc::new(Mutex::new(0));
+    let stalled = stalled_receiver(Arc::clone(&release), Arc::clone(&stalled_got)).await;
+    s.req(&owner, Method::POST, &path)
+        .json(&json!({"url": stalled}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let url = receiver(Arc::clone(&seen), 0).await;
+    let made = s
+        .req(&owner, Method::POST, &path)
+        .json(&json!({"url": url}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    seen.lock().unwrap().secret = Some(made["secret"].as_str().unwrap().to_owned());
+    write(&s, &owner, &table, 1).await;
+    wait_for(&seen, 1).await;
+    for _ in 0..100 {
+        if *stalled_got.lock().unwrap() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        *stalled_got.lock().unwrap(),
+        1,
+        "the stalled receiver was not called"
+    );
+    // The stalled request is still open: later events still reach the
+    // other receiver, well before the 10 s attempt timeout would end it.
+    write(&s, &owner, &table, 3).await;
+    for _ in 0..80 {
+        if seen.lock().unwrap().accepted.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        seen.lock().unwrap().accepted.len(),
+        4,
+        "events waited for the stalled webhook"
+    );
+    assert_eq!(
+        *stalled_got.lock().unwrap(),
+        1,
+        "still the one open request"
+    );
+    release.notify_waiters();
+}
+
 #[tokio::test]
 async fn pending_deliveries_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
