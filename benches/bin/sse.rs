@@ -245,11 +245,23 @@ async fn main() -> anyhow::Result<()> {
         .into();
     let t = Some(&*token);
     let ws = conn
-        .json("POST", "/api/v1/workspaces", t, &json!({ "name": format!("SSE {tag}") }), 201)
+        .json(
+            "POST",
+            "/api/v1/workspaces",
+            t,
+            &json!({ "name": format!("SSE {tag}") }),
+            201,
+        )
         .await?;
     let ws = ws["id"].as_str().context("workspace id")?;
     let base = conn
-        .json("POST", &format!("/api/v1/workspaces/{ws}/bases"), t, &json!({ "name": "SSE" }), 201)
+        .json(
+            "POST",
+            &format!("/api/v1/workspaces/{ws}/bases"),
+            t,
+            &json!({ "name": "SSE" }),
+            201,
+        )
         .await?;
     let base: Arc<str> = base["id"].as_str().context("base id")?.into();
     let table = conn
@@ -305,8 +317,14 @@ async fn main() -> anyhow::Result<()> {
     let path = format!("/api/v1/tables/{table}/records");
     for i in 0..a.events {
         let sent = Instant::now();
-        conn.json("POST", &path, t, &json!({ "fields": { "Name": format!("event {i}") } }), 201)
-            .await?;
+        conn.json(
+            "POST",
+            &path,
+            t,
+            &json!({ "fields": { "Name": format!("event {i}") } }),
+            201,
+        )
+        .await?;
         let answered = Instant::now();
         write_times.push(answered - sent);
         let mut got = 0;

@@ -8,8 +8,8 @@ use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use pybase_core::model::{Attachment, Cells, Record, Timestamp};
 use pybase_core::query::{RecordPage, RecordQuery};
 use pybase_core::store::{
-    CachedFields, Committed, NewChange, NewRecord, RecordPatch, RecordsStore, TableAccess, UpdateGuard,
-    UpsertOutcome,
+    CachedFields, Committed, NewChange, NewRecord, RecordPatch, RecordsStore, TableAccess,
+    UpdateGuard, UpsertOutcome,
 };
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
@@ -477,10 +477,16 @@ impl RecordsStore for PgStore {
             // One statement, atomic on its own, writes the record and its
             // event (none when the log is measured out).
             let mut conn = self.pool.acquire().await.db()?;
-            let ((_, record), logged) =
-                apply_patch_logged(&mut conn, table, patch, at, by, changes::log_binds(table, at, by))
-                    .await?
-                    .ok_or_else(|| StoreError::not_found("record", patch.id))?;
+            let ((_, record), logged) = apply_patch_logged(
+                &mut conn,
+                table,
+                patch,
+                at,
+                by,
+                changes::log_binds(table, at, by),
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found("record", patch.id))?;
             self.announce(logged);
             return Ok(vec![record]);
         }

@@ -140,7 +140,9 @@ pub(crate) fn log(
              ON CONFLICT (base_id) DO UPDATE SET last_seq = last_seq + excluded.last_seq \
              RETURNING base_id, last_seq",
         )?
-        .query_row(params![first.table.as_str(), n], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![first.table.as_str(), n], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?
         .ok_or_else(|| Error::not_found("table", first.table))?;
     let at = fmt_time(&at.copied().unwrap_or_else(chrono::Utc::now));

@@ -80,7 +80,15 @@ impl Tail {
             return None;
         }
         let skip = usize::try_from(after + 1 - first).unwrap_or(usize::MAX);
-        Some(state.events.iter().skip(skip).take(limit).cloned().collect())
+        Some(
+            state
+                .events
+                .iter()
+                .skip(skip)
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// The events after `after` (at most `limit`): from the kept run, after

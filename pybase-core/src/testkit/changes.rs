@@ -279,7 +279,10 @@ pub async fn field_conversions_log_each_converted_record(store: Arc<dyn Store>) 
     };
     let start = whole_log(&fx).await.len();
     // Refused whole (one cell does not convert): nothing logged.
-    fx.pb.update_field(o, code.id, to_number()).await.unwrap_err();
+    fx.pb
+        .update_field(o, code.id, to_number())
+        .await
+        .unwrap_err();
     assert_eq!(whole_log(&fx).await.len(), start);
     fx.pb
         .update_record(
@@ -305,10 +308,8 @@ pub async fn field_conversions_log_each_converted_record(store: Arc<dyn Store>) 
             && e.actor == Some(o.user_id())),
         "{records:?}"
     );
-    let by_record: HashMap<RecordId, &ChangeEvent> = records
-        .iter()
-        .map(|e| (e.record_id.unwrap(), e))
-        .collect();
+    let by_record: HashMap<RecordId, &ChangeEvent> =
+        records.iter().map(|e| (e.record_id.unwrap(), e)).collect();
     assert_eq!(records.len(), 3, "one per converted record: {records:?}");
     let c = code.id.as_str();
     for (id, before, after) in [
@@ -321,9 +322,17 @@ pub async fn field_conversions_log_each_converted_record(store: Arc<dyn Store>) 
         assert_eq!(e.after, Some(json!({ c: after })), "{e:?}");
     }
     // The events are each record's history, consistent with its cells.
-    let history = fx.pb.record_history(&fx.viewer, t, a.id, None, None).await.unwrap();
+    let history = fx
+        .pb
+        .record_history(&fx.viewer, t, a.id, None, None)
+        .await
+        .unwrap();
     assert_eq!(history.items[0].seq, by_record[&a.id].seq);
-    let now = fx.pb.get_record(&fx.viewer, t, a.id, FieldKey::Id).await.unwrap();
+    let now = fx
+        .pb
+        .get_record(&fx.viewer, t, a.id, FieldKey::Id)
+        .await
+        .unwrap();
     assert_eq!(now.fields.get(c), Some(&json!(12)));
     // Back to text: the numbers convert again, one event each.
     let before_text = whole_log(&fx).await.len();
@@ -340,7 +349,10 @@ pub async fn field_conversions_log_each_converted_record(store: Arc<dyn Store>) 
         .unwrap();
     let log = whole_log(&fx).await;
     assert_eq!(log.len(), before_text + 4);
-    assert_eq!(by_id(&log[before_text + 1..], a.id).after, Some(json!({ c: "12" })));
+    assert_eq!(
+        by_id(&log[before_text + 1..], a.id).after,
+        Some(json!({ c: "12" }))
+    );
 }
 
 fn by_id(events: &[ChangeEvent], id: RecordId) -> &ChangeEvent {

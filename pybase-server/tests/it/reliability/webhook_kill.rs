@@ -40,12 +40,18 @@ async fn receiver(seen: Arc<Mutex<Seen>>) -> String {
         axum::routing::post(move |headers: HeaderMap, body: Bytes| {
             let seen = Arc::clone(&seen);
             async move {
-                let mut s = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut s = seen
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let signed = headers
                     .get("pybase-timestamp")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<i64>().ok())
-                    .zip(headers.get("pybase-signature").and_then(|v| v.to_str().ok()))
+                    .zip(
+                        headers
+                            .get("pybase-signature")
+                            .and_then(|v| v.to_str().ok()),
+                    )
                     .is_some_and(|(ts, sig)| {
                         pybase_core::facade::signature(&s.secret, ts, &body) == sig
                     });
