@@ -131,6 +131,10 @@ async fn apply_patch(
         .map(|(found, _)| found))
 }
 
+/// An update's record (with its cells before) and what it logged, if it
+/// logged.
+type Logged = ((Cells, Record), Option<Committed>);
+
 /// The SQL of [`apply_patch`].
 const PATCH_UPDATE: &str = "UPDATE {records} SET \
      data = (CASE WHEN $2 THEN $3::jsonb ELSE data || $3::jsonb END) - $4::text[], \
@@ -149,7 +153,7 @@ async fn apply_patch_logged(
     at: Timestamp,
     by: Option<UserId>,
     log: Option<changes::LogBinds>,
-) -> StoreResult<Option<((Cells, Record), Option<Committed>)>> {
+) -> StoreResult<Option<Logged>> {
     let unset: Vec<&str> = patch.unset.iter().map(FieldId::as_str).collect();
     let sql = on(table, PATCH_UPDATE)?;
     let sql = match log {
@@ -172,7 +176,7 @@ async fn apply_patch_logged(
 }
 
 /// The record of an update's answer with what it logged, if it logged.
-fn logged_row(row: Option<&PgRow>) -> StoreResult<Option<((Cells, Record), Option<Committed>)>> {
+fn logged_row(row: Option<&PgRow>) -> StoreResult<Option<Logged>> {
     let Some(row) = row else {
         return Ok(None);
     };
@@ -227,7 +231,7 @@ async fn apply_patch_guarded_logged(
     at: Timestamp,
     by: Option<UserId>,
     log: Option<changes::LogBinds>,
-) -> StoreResult<Option<((Cells, Record), Option<Committed>)>> {
+) -> StoreResult<Option<Logged>> {
     let unset: Vec<&str> = patch.unset.iter().map(FieldId::as_str).collect();
     let roles: Vec<&str> = guard.roles.iter().map(|r| r.as_str()).collect();
     let key: Vec<&str> = guard.fields.version.0.iter().map(String::as_str).collect();

@@ -170,13 +170,15 @@ pub(crate) async fn pending_deliveries_survive_sigkill(backend: Backend) {
     let last = changes["last_seq"].as_i64().expect("last_seq");
     // A moment for a (wrong) repeat to show up.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let s = seen.lock().expect("receiver state");
-    assert_eq!(
-        s.accepted,
-        (last - EVENTS + 1..=last).collect::<Vec<_>>(),
-        "every event once, in order"
-    );
-    assert_eq!(s.bad_signatures, 0);
+    {
+        let s = seen.lock().expect("receiver state");
+        assert_eq!(
+            s.accepted,
+            (last - EVENTS + 1..=last).collect::<Vec<_>>(),
+            "every event once, in order"
+        );
+        assert_eq!(s.bad_signatures, 0);
+    }
     let deliveries = harness::expect(
         &client,
         Some(&fx.token),
@@ -199,7 +201,6 @@ pub(crate) async fn pending_deliveries_survive_sigkill(backend: Backend) {
         codes.contains(&json!(500)) && codes.contains(&json!(200)),
         "the log shows the refused attempts and the deliveries: {codes:?}"
     );
-    drop(s);
     server.kill();
     if let Some(db) = fresh {
         db.drop_now().await;
