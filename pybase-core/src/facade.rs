@@ -13,6 +13,7 @@ mod airtable_webhooks;
 mod attachments;
 mod authz;
 mod auto_index;
+mod change_tail;
 mod changes;
 mod formula;
 mod inputs;
@@ -69,6 +70,7 @@ pub struct Pybase {
     attachment_url: Option<AttachmentUrlHook>,
     auto_index: auto_index::Shared,
     remote: crate::store::ChangeFeed,
+    change_tails: change_tail::Tails,
     webhook_key: Option<webhooks::WebhookKey>,
     webhook_allow_private: bool,
 }
@@ -95,6 +97,7 @@ impl Pybase {
             attachment_url: None,
             auto_index: auto_index::Shared::default(),
             remote: crate::store::ChangeFeed::new(),
+            change_tails: change_tail::Tails::default(),
             webhook_key: None,
             webhook_allow_private: false,
         }

@@ -18,7 +18,7 @@ use pybase_core::store::{
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::PgStore;
 use crate::error::{ResultExt, decode_error};
@@ -45,8 +45,11 @@ pub(crate) async fn base_of(conn: &mut PgConnection, table: TableId) -> StoreRes
         .map_err(|e| StoreError::backend(crate::error::BACKEND, e))
 }
 
-/// Appends `changes` to the log of the base of their first table; see
-/// [`append`]. `NotFound` if that table is absent.
+/// Appends `changes` to the log of the base of their first table, in one
+/// statement that finds the base, bumps its counter and inserts the events
+/// (no separate read of the base): call it last in the transaction. `at`
+/// defaults to now. `NotFound` if that table is absent. Returns what to
+/// announce after the commit (`None` for no changes).
 pub(crate) async fn log(
     conn: &mut PgConnection,
     at: Option<Timestamp>,
@@ -59,8 +62,11 @@ pub(crate) async fn log(
     if !pybase_core::store::change_log_enabled() {
         return Ok(None);
     }
-    let base = base_of(conn, first.table_id).await?;
-    append(conn, base, at, actor, changes).await
+    let table = first.table_id;
+    match insert(conn, Of::Table(table), at, actor, changes).await? {
+        Some(done) => Ok(Some(done)),
+        None => Err(StoreError::not_found("table", table)),
+    }
 }
 
 /// Appends `changes` to `base`'s log in one statement that also bumps the
@@ -69,6 +75,24 @@ pub(crate) async fn log(
 pub(crate) async fn append(
     conn: &mut PgConnection,
     base: BaseId,
+    at: Option<Timestamp>,
+    actor: Option<UserId>,
+    changes: Vec<NewChange>,
+) -> StoreResult<Option<Committed>> {
+    insert(conn, Of::Base(base), at, actor, changes).await
+}
+
+/// Whose log: a base's, or that of a table's base.
+enum Of {
+    Base(BaseId),
+    Table(TableId),
+}
+
+/// The statement of [`log`] and [`append`]: `None` when there is nothing
+/// to log (no changes, the log measured out, or no such table).
+async fn insert(
+    conn: &mut PgConnection,
+    of: Of,
     at: Option<Timestamp>,
     actor: Option<UserId>,
     changes: Vec<NewChange>,
@@ -100,38 +124,191 @@ pub(crate) async fn append(
         afters.push(stored(c.after));
     }
     let at = at.unwrap_or_else(chrono::Utc::now).trunc_subsecs(3);
-    let last: i64 = sqlx::query_scalar(
-        "WITH c AS (INSERT INTO change_counters (base_id, last_seq) VALUES ($1, $2) \
+    // `$1` is the base, or the table whose base it is.
+    let (base_sql, key) = match &of {
+        Of::Base(b) => ("SELECT $1::text, $2::bigint", b.to_string()),
+        Of::Table(t) => (
+            "SELECT base_id, $2::bigint FROM tables WHERE id = $1",
+            t.to_string(),
+        ),
+    };
+    let sql = format!(
+        "WITH c AS (INSERT INTO change_counters (base_id, last_seq) {base_sql} \
          ON CONFLICT (base_id) DO UPDATE SET last_seq = change_counters.last_seq + EXCLUDED.last_seq \
-         RETURNING last_seq), \
+         RETURNING base_id, last_seq), \
          e AS (INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, field_id, \
          view_id, changed_fields, before, after) \
-         SELECT $1, c.last_seq - $2 + e.ord, $3, $4, e.kind, e.table_id, e.record_id, e.field_id, \
-         e.view_id, e.changed, e.before, e.after FROM c, UNNEST($5::text[], $6::text[], \
+         SELECT c.base_id, c.last_seq - $2 + e.ord, $3, $4, e.kind, e.table_id, e.record_id, \
+         e.field_id, e.view_id, e.changed, e.before, e.after FROM c, UNNEST($5::text[], $6::text[], \
          $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[]) \
          WITH ORDINALITY AS e(kind, table_id, record_id, field_id, view_id, changed, before, \
          after, ord)) \
-         SELECT last_seq FROM c",
+         SELECT base_id, last_seq FROM c"
+    );
+    let found: Option<(String, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(key)
+        .bind(n)
+        .bind(at)
+        .bind(actor.as_ref().map(UserId::as_str))
+        .bind(kinds)
+        .bind(tables)
+        .bind(records)
+        .bind(fields)
+        .bind(views)
+        .bind(changed)
+        .bind(befores)
+        .bind(afters)
+        .fetch_optional(&mut *conn)
+        .await
+        .db()?;
+    found
+        .map(|(base, last_seq)| {
+            Ok(Committed {
+                base: base
+                    .parse()
+                    .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?,
+                last_seq,
+            })
+        })
+        .transpose()
+}
+
+/// What a one-statement logged update binds after the update's own
+/// parameters (see [`logged_update`]).
+pub(crate) struct LogBinds {
+    /// The updated record's table.
+    pub(crate) table: TableId,
+    /// When the change happened (the log keeps milliseconds).
+    pub(crate) at: Timestamp,
+    /// Who made it.
+    pub(crate) actor: Option<UserId>,
+}
+
+/// The log's binds of a one-statement update by `by` (or the task's actor)
+/// at `at`; `None` while the log is measured out.
+pub(crate) fn log_binds(table: TableId, at: Timestamp, by: Option<UserId>) -> Option<LogBinds> {
+    pybase_core::store::change_log_enabled().then(|| LogBinds {
+        table,
+        at,
+        actor: by.or_else(pybase_core::store::current_actor),
+    })
+}
+
+impl LogBinds {
+    /// Binds the log's parameters, in the order [`logged_update`] numbers
+    /// them, after the update's own.
+    pub(crate) fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(self.table.to_string())
+            .bind(self.at.trunc_subsecs(3))
+            .bind(self.actor.map(|a| a.to_string()))
+            .bind(ChangeKind::RecordUpdated.as_str())
+    }
+}
+
+/// `update` (one record's `UPDATE ... RETURNING old.old_data, <record
+/// columns>`, whose parameters end at `$<first - 1>`) wrapped so the same
+/// statement logs its `record.updated` event: the changed cells on both
+/// sides (computed from the old and new `data`, keys in byte order like
+/// [`NewChange::record_updated`]) and the base's counter bumped. The
+/// counter's insert reads the update's result, so the record's row is
+/// locked before the counter's (one lock order for every writer), and a
+/// statement that updates nothing logs nothing. The answer adds `log_base`
+/// and `log_seq` (see [`committed`]). Binds: [`LogBinds::bind`].
+///
+/// This makes a single-record update one round trip with its log, as it
+/// was before the log: no `BEGIN`/`COMMIT`, no separate append.
+pub(crate) fn logged_update(update: &str, first: usize) -> String {
+    let (t, at, actor, kind) = (first, first + 1, first + 2, first + 3);
+    format!(
+        "WITH u AS ({update}), \
+         d AS (SELECT coalesce(jsonb_agg(k ORDER BY k COLLATE \"C\"), '[]'::jsonb) AS changed, \
+         coalesce(jsonb_object_agg(k, u.old_data -> k) FILTER (WHERE u.old_data ? k), \
+         '{{}}'::jsonb) AS before, \
+         coalesce(jsonb_object_agg(k, u.data -> k) FILTER (WHERE u.data ? k), \
+         '{{}}'::jsonb) AS after \
+         FROM u, jsonb_object_keys(u.old_data || u.data) AS k \
+         WHERE (u.old_data -> k) IS DISTINCT FROM (u.data -> k)), \
+         c AS (INSERT INTO change_counters (base_id, last_seq) \
+         SELECT t.base_id, 1 FROM u JOIN tables t ON t.id = ${t} \
+         ON CONFLICT (base_id) DO UPDATE SET last_seq = change_counters.last_seq + 1 \
+         RETURNING base_id, last_seq), \
+         e AS (INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, \
+         changed_fields, before, after) \
+         SELECT c.base_id, c.last_seq, ${at}, ${actor}, ${kind}, ${t}, u.id, d.changed, d.before, \
+         d.after FROM c, u, d) \
+         SELECT u.*, c.base_id AS log_base, c.last_seq AS log_seq FROM u LEFT JOIN c ON true"
     )
-    .bind(base.as_str())
-    .bind(n)
-    .bind(at)
-    .bind(actor.as_ref().map(UserId::as_str))
-    .bind(kinds)
-    .bind(tables)
-    .bind(records)
-    .bind(fields)
-    .bind(views)
-    .bind(changed)
-    .bind(befores)
-    .bind(afters)
-    .fetch_one(&mut *conn)
+}
+
+/// What a [`logged_update`] answer logged, to announce after it.
+pub(crate) fn committed(row: &PgRow) -> StoreResult<Option<Committed>> {
+    let base: Option<String> = row.try_get("log_base").db()?;
+    let seq: Option<i64> = row.try_get("log_seq").db()?;
+    match (base, seq) {
+        (Some(base), Some(last_seq)) => Ok(Some(Committed {
+            base: base
+                .parse()
+                .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?,
+            last_seq,
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// The `record.updated` events of a field conversion: for each record of
+/// `ids` (distinct), its cell before (read and locked here, so call it
+/// before the cells are written) and after (`cells[last[id]]`), absent on a
+/// side where it is empty; records whose cell does not change log nothing.
+pub(crate) async fn converted(
+    conn: &mut PgConnection,
+    field: &pybase_core::model::Field,
+    ids: &[&str],
+    cells: &[(RecordId, Option<Value>)],
+    last: &std::collections::HashMap<RecordId, usize>,
+) -> StoreResult<Vec<NewChange>> {
+    if !pybase_core::store::change_log_enabled() || ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found: Vec<(String, Option<Value>)> = sqlx::query_as(crate::layout::on(
+        field.table_id,
+        "SELECT id, data -> $1 FROM {records} WHERE id = ANY($2) ORDER BY id FOR UPDATE",
+    )?)
+    .bind(field.id.as_str())
+    .bind(ids)
+    .fetch_all(&mut *conn)
     .await
     .db()?;
-    Ok(Some(Committed {
-        base,
-        last_seq: last,
-    }))
+    let mut before: std::collections::HashMap<String, Value> = found
+        .into_iter()
+        .filter_map(|(id, v)| v.map(|v| (id, v)))
+        .collect();
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, (record, after)) in cells.iter().enumerate() {
+        if last.get(record) != Some(&i) {
+            continue;
+        }
+        let old = before.remove(record.as_str()).map(|mut v| {
+            normalize_numbers(&mut v);
+            decode_value(&mut v);
+            v
+        });
+        let old = old.filter(|v| !v.is_null());
+        let new = after.clone().filter(|v| !v.is_null());
+        if old != new {
+            out.push(NewChange::cell_updated(
+                field.table_id,
+                *record,
+                field.id,
+                old,
+                new,
+            ));
+        }
+    }
+    Ok(out)
 }
 
 const EVENT_COLUMNS: &str =

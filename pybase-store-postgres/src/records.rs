@@ -8,8 +8,8 @@ use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use pybase_core::model::{Attachment, Cells, Record, Timestamp};
 use pybase_core::query::{RecordPage, RecordQuery};
 use pybase_core::store::{
-    CachedFields, NewChange, NewRecord, RecordPatch, RecordsStore, TableAccess, UpdateGuard,
-    UpsertOutcome,
+    CachedFields, Committed, NewChange, NewRecord, RecordPatch, RecordsStore, TableAccess,
+    UpdateGuard, UpsertOutcome,
 };
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
@@ -126,26 +126,66 @@ async fn apply_patch(
     at: Timestamp,
     by: Option<UserId>,
 ) -> StoreResult<Option<(Cells, Record)>> {
+    Ok(apply_patch_logged(conn, table, patch, at, by, None)
+        .await?
+        .map(|(found, _)| found))
+}
+
+/// An update's record (with its cells before) and what it logged, if it
+/// logged.
+type Logged = ((Cells, Record), Option<Committed>);
+
+/// The SQL of [`apply_patch`].
+const PATCH_UPDATE: &str = "UPDATE {records} SET \
+     data = (CASE WHEN $2 THEN $3::jsonb ELSE data || $3::jsonb END) - $4::text[], \
+     updated_time = $5, updated_by = $6 \
+     FROM (SELECT id AS old_id, data AS old_data FROM {records} \
+     WHERE id = $1 AND deleted_time IS NULL FOR UPDATE) old \
+     WHERE id = old.old_id RETURNING old.old_data, {}";
+
+/// [`apply_patch`], and with `log` its `record.updated` event written by the
+/// same statement ([`changes::logged_update`]): what to announce comes with
+/// the answer.
+async fn apply_patch_logged(
+    conn: &mut PgConnection,
+    table: TableId,
+    patch: &RecordPatch,
+    at: Timestamp,
+    by: Option<UserId>,
+    log: Option<changes::LogBinds>,
+) -> StoreResult<Option<Logged>> {
     let unset: Vec<&str> = patch.unset.iter().map(FieldId::as_str).collect();
-    let row = sqlx::query(on(
-        table,
-        "UPDATE {records} SET \
-         data = (CASE WHEN $2 THEN $3::jsonb ELSE data || $3::jsonb END) - $4::text[], \
-         updated_time = $5, updated_by = $6 \
-         FROM (SELECT id AS old_id, data AS old_data FROM {records} \
-         WHERE id = $1 AND deleted_time IS NULL FOR UPDATE) old \
-         WHERE id = old.old_id RETURNING old.old_data, {}",
-    )?)
-    .bind(patch.id.as_str())
-    .bind(patch.replace)
-    .bind(stored(&patch.set))
-    .bind(unset)
-    .bind(at)
-    .bind(by.as_ref().map(UserId::as_str))
-    .fetch_optional(&mut *conn)
-    .await
-    .db()?;
-    row.as_ref().map(updated_row).transpose()
+    let sql = on(table, PATCH_UPDATE)?;
+    let sql = match log {
+        Some(_) => AssertSqlSafe(changes::logged_update(&sql.0, 7)),
+        None => sql,
+    };
+    let query = sqlx::query(sql)
+        .bind(patch.id.as_str())
+        .bind(patch.replace)
+        .bind(stored(&patch.set))
+        .bind(unset)
+        .bind(at)
+        .bind(by.as_ref().map(UserId::as_str));
+    let query = match log {
+        Some(log) => log.bind(query),
+        None => query,
+    };
+    let row = query.fetch_optional(&mut *conn).await.db()?;
+    logged_row(row.as_ref())
+}
+
+/// The record of an update's answer with what it logged, if it logged.
+fn logged_row(row: Option<&PgRow>) -> StoreResult<Option<Logged>> {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let logged = if row.try_column("log_seq").is_ok() {
+        changes::committed(row)?
+    } else {
+        None
+    };
+    Ok(Some((updated_row(row)?, logged)))
 }
 
 /// The SQL of [`apply_patch_guarded`].
@@ -174,10 +214,33 @@ async fn apply_patch_guarded(
     at: Timestamp,
     by: Option<UserId>,
 ) -> StoreResult<Option<(Cells, Record)>> {
+    Ok(
+        apply_patch_guarded_logged(conn, table, patch, guard, at, by, None)
+            .await?
+            .map(|(found, _)| found),
+    )
+}
+
+/// [`apply_patch_guarded`], and with `log` its event written by the same
+/// statement, like [`apply_patch_logged`].
+async fn apply_patch_guarded_logged(
+    conn: &mut PgConnection,
+    table: TableId,
+    patch: &RecordPatch,
+    guard: &UpdateGuard,
+    at: Timestamp,
+    by: Option<UserId>,
+    log: Option<changes::LogBinds>,
+) -> StoreResult<Option<Logged>> {
     let unset: Vec<&str> = patch.unset.iter().map(FieldId::as_str).collect();
     let roles: Vec<&str> = guard.roles.iter().map(|r| r.as_str()).collect();
     let key: Vec<&str> = guard.fields.version.0.iter().map(String::as_str).collect();
-    let row = sqlx::query(on(table, GUARDED_UPDATE)?)
+    let sql = on(table, GUARDED_UPDATE)?;
+    let sql = match log {
+        Some(_) => AssertSqlSafe(changes::logged_update(&sql.0, 12)),
+        None => sql,
+    };
+    let query = sqlx::query(sql)
         .bind(table.as_str())
         .bind(patch.id.as_str())
         .bind(patch.replace)
@@ -188,11 +251,13 @@ async fn apply_patch_guarded(
         .bind(guard.user.as_str())
         .bind(guard.fields.workspace_id.as_str())
         .bind(roles)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-        .db()?;
-    row.as_ref().map(updated_row).transpose()
+        .bind(key);
+    let query = match log {
+        Some(log) => log.bind(query),
+        None => query,
+    };
+    let row = query.fetch_optional(&mut *conn).await.db()?;
+    logged_row(row.as_ref())
 }
 
 /// Applies patches of distinct records in one statement, after locking them
@@ -412,14 +477,21 @@ impl RecordsStore for PgStore {
         });
         if let [patch] = patches
             && !linked
-            && !pybase_core::store::change_log_enabled()
         {
-            // Benchmarks' baseline (the log measured out): one statement,
-            // atomic on its own, as before the log existed.
+            // One statement, atomic on its own, writes the record and its
+            // event (none when the log is measured out).
             let mut conn = self.pool.acquire().await.db()?;
-            let (_, record) = apply_patch(&mut conn, table, patch, at, by)
-                .await?
-                .ok_or_else(|| StoreError::not_found("record", patch.id))?;
+            let ((_, record), logged) = apply_patch_logged(
+                &mut conn,
+                table,
+                patch,
+                at,
+                by,
+                changes::log_binds(table, at, by),
+            )
+            .await?
+            .ok_or_else(|| StoreError::not_found("record", patch.id))?;
+            self.announce(logged);
             return Ok(vec![record]);
         }
         let mut tx = self.pool.begin().await.db()?;
@@ -486,14 +558,23 @@ impl RecordsStore for PgStore {
                 .chain(patch.unset.iter().map(FieldId::as_str)),
             patch.replace,
         );
-        if !linked && !pybase_core::store::change_log_enabled() {
-            // Benchmarks' baseline (the log measured out): one statement.
+        if !linked {
+            // One statement checks, writes and logs (no log when it is
+            // measured out): one round trip.
             let mut conn = self.pool.acquire().await.db()?;
-            return match apply_patch_guarded(&mut conn, table, patch, guard, at, by).await {
+            let log = changes::log_binds(table, at, by);
+            return match apply_patch_guarded_logged(&mut conn, table, patch, guard, at, by, log)
+                .await
+            {
                 Err(StoreError::NotFound {
                     entity: "table", ..
                 }) => Ok(None),
-                other => other.map(|found| found.map(|(_, r)| r)),
+                Err(e) => Err(e),
+                Ok(None) => Ok(None),
+                Ok(Some(((_, record), logged))) => {
+                    self.announce(logged);
+                    Ok(Some(record))
+                }
             };
         }
         // One statement checks and writes; a paired link's partner cells and

@@ -622,7 +622,9 @@ impl SchemaStore for PgStore {
         let mut tx = self.pool.begin().await.db()?;
         lock_table_ddl(&mut tx, field.table_id).await?;
         let table = save_field(&mut tx, field).await?;
+        let mut log = vec![NewChange::field(ChangeKind::FieldUpdated, field)];
         if !ids.is_empty() {
+            log.extend(changes::converted(&mut tx, field, &ids, cells, &last).await?);
             sqlx::query(layout::on(
                 table,
                 "UPDATE {records} r SET data = CASE WHEN u.v IS NULL THEN r.data - $1 \
@@ -638,7 +640,6 @@ impl SchemaStore for PgStore {
             .db()?;
         }
         let built = sync_index(&mut tx, table, field).await?;
-        let log = vec![NewChange::field(ChangeKind::FieldUpdated, field)];
         let done = changes::log(&mut tx, Some(field.updated_at), current_actor(), log).await?;
         tx.commit().await.db()?;
         self.announce(done);

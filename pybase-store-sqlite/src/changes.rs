@@ -31,8 +31,9 @@ thread_local! {
 
 /// One event ready to insert, its JSON already serialised.
 pub(crate) struct Entry {
-    kind: ChangeKind,
+    kind_name: &'static str,
     table: TableId,
+    table_name: String,
     record: Option<String>,
     field: Option<String>,
     view: Option<String>,
@@ -45,8 +46,9 @@ impl Entry {
     /// `record.created` from cells already serialised for the insert.
     pub(crate) fn created(table: TableId, record: RecordId, cells: &str) -> Self {
         Self {
-            kind: ChangeKind::RecordCreated,
+            kind_name: ChangeKind::RecordCreated.as_str(),
             table,
+            table_name: table.to_string(),
             record: Some(record.to_string()),
             field: None,
             view: None,
@@ -61,8 +63,9 @@ impl From<NewChange> for Entry {
     fn from(c: NewChange) -> Self {
         let json = |v: Option<serde_json::Value>| v.map(|v| v.to_string());
         Self {
-            kind: c.kind,
+            kind_name: c.kind.as_str(),
             table: c.table_id,
+            table_name: c.table_id.to_string(),
             record: c.record_id.map(|r| r.to_string()),
             field: c.field_id.map(|f| f.to_string()),
             view: c.view_id.map(|v| v.to_string()),
@@ -75,9 +78,46 @@ impl From<NewChange> for Entry {
     }
 }
 
+/// Events inserted by one statement of a batch (12 parameters each, far
+/// below SQLite's limit of 32,766).
+const ROWS_PER_INSERT: usize = 64;
+
+/// `INSERT INTO changes ... VALUES (...), ...` of `rows` rows.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, field_id, \
+         view_id, changed_fields, before, after) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let p = i * 12;
+        sql.push_str(&format!(
+            "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7,
+            p + 8,
+            p + 9,
+            p + 10,
+            p + 11,
+            p + 12
+        ));
+    }
+    sql
+}
+
 /// Appends `entries` (all of tables of one base, the base of the first's
 /// table) to the log, in the caller's write transaction. `at` defaults to
 /// now. Nothing to log is a no-op.
+///
+/// One statement finds the base and bumps its counter; the events go in
+/// by [`ROWS_PER_INSERT`] a statement (prepared once per size and cached).
 pub(crate) fn log(
     conn: &Connection,
     at: Option<&Timestamp>,
@@ -90,42 +130,46 @@ pub(crate) fn log(
     if !pybase_core::store::change_log_enabled() {
         return Ok(());
     }
-    let base: String = conn
-        .prepare_cached("SELECT base_id FROM tables WHERE id = ?1")?
-        .query_row([first.table.as_str()], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| Error::not_found("table", first.table))?;
     let n = i64::try_from(entries.len())
         .map_err(|_| Error::corrupt("change count", entries.len().to_string()))?;
-    let last: i64 = conn
+    // `WHERE` keeps SQLite from reading `ON CONFLICT` as a join's `ON`.
+    let (base, last): (String, i64) = conn
         .prepare_cached(
-            "INSERT INTO change_counters (base_id, last_seq) VALUES (?1, ?2) \
+            "INSERT INTO change_counters (base_id, last_seq) \
+             SELECT base_id, ?2 FROM tables WHERE id = ?1 \
              ON CONFLICT (base_id) DO UPDATE SET last_seq = last_seq + excluded.last_seq \
-             RETURNING last_seq",
+             RETURNING base_id, last_seq",
         )?
-        .query_row(params![base, n], |r| r.get(0))?;
+        .query_row(params![first.table.as_str(), n], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?
+        .ok_or_else(|| Error::not_found("table", first.table))?;
     let at = fmt_time(&at.copied().unwrap_or_else(chrono::Utc::now));
     let actor = actor.map(|a| a.to_string());
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, field_id, \
-         view_id, changed_fields, before, after) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?;
-    for (e, seq) in entries.iter().zip(last - n + 1..) {
-        insert.execute(params![
-            base,
-            seq,
-            at,
-            actor,
-            e.kind.as_str(),
-            e.table.as_str(),
-            e.record,
-            e.field,
-            e.view,
-            e.changed,
-            e.before,
-            e.after,
-        ])?;
+    let mut seq = last - n + 1;
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let mut insert = conn.prepare_cached(&insert_sql(chunk.len()))?;
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 12);
+        let seqs: Vec<i64> = (seq..).take(chunk.len()).collect();
+        for (e, s) in chunk.iter().zip(&seqs) {
+            values.extend_from_slice(&[
+                &base as &dyn rusqlite::ToSql,
+                s,
+                &at,
+                &actor,
+                &e.kind_name,
+                &e.table_name,
+                &e.record,
+                &e.field,
+                &e.view,
+                &e.changed,
+                &e.before,
+                &e.after,
+            ]);
+        }
+        insert.execute(values.as_slice())?;
+        seq += i64::try_from(chunk.len()).unwrap_or(0);
     }
     // The announcement is only a wake-up: a base id written by hand that
     // does not parse (old test databases) just goes unannounced.
@@ -167,6 +211,55 @@ pub(crate) fn live_cells(conn: &Connection, table: TableId, record: &str) -> Res
         .optional()?;
     text.map(|t| serde_json::from_str(&t).map_err(Error::from))
         .transpose()
+}
+
+/// The `record.updated` events of a field conversion: for each converted
+/// cell (`cells`, new values in order, the last write of a record wins),
+/// the cell before (read here, so call it before the cells are written) and
+/// after, absent on a side where it is empty; records whose cell does not
+/// change log nothing.
+pub(crate) fn converted(
+    conn: &Connection,
+    field: &pybase_core::model::Field,
+    cells: Vec<(RecordId, Option<serde_json::Value>)>,
+) -> Result<Vec<Entry>> {
+    if !pybase_core::store::change_log_enabled() || cells.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut last = std::collections::HashMap::with_capacity(cells.len());
+    for (i, (id, _)) in cells.iter().enumerate() {
+        last.insert(*id, i);
+    }
+    let mut old = conn.prepare_cached(&format!(
+        "SELECT data -> ?2 FROM {} WHERE id = ?1",
+        rel(field.table_id.as_str())?
+    ))?;
+    let path = crate::layout::cell_path(field.id.as_str());
+    let mut out = Vec::with_capacity(last.len());
+    for (i, (record, after)) in cells.into_iter().enumerate() {
+        if last.get(&record) != Some(&i) {
+            continue;
+        }
+        let before: Option<String> = old
+            .query_row(params![record.as_str(), path], |r| r.get(0))
+            .optional()?
+            .flatten();
+        let before = before
+            .map(|t| serde_json::from_str::<serde_json::Value>(&t))
+            .transpose()?
+            .filter(|v| !v.is_null());
+        let after = after.filter(|v| !v.is_null());
+        if before != after {
+            out.push(Entry::from(NewChange::cell_updated(
+                field.table_id,
+                record,
+                field.id,
+                before,
+                after,
+            )));
+        }
+    }
+    Ok(out)
 }
 
 const EVENT_COLUMNS: &str =

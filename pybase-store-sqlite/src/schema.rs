@@ -559,6 +559,7 @@ impl SchemaStore for SqliteStore {
         cells: &[(RecordId, Option<Value>)],
     ) -> StoreResult<()> {
         let f = field.clone();
+        let converted = cells.to_vec();
         let cells = cells
             .iter()
             .map(|(r, v)| (*r, v.as_ref().map(Value::to_string)))
@@ -566,7 +567,9 @@ impl SchemaStore for SqliteStore {
         let actor = current_actor();
         self.write(move |tx| {
             save_field(tx, &f)?;
-            let log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
+            // `field.updated`, then one `record.updated` per converted cell.
+            let mut log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
+            log.extend(changes::converted(tx, &f, converted)?);
             changes::log(tx, Some(&f.updated_at), actor, &log)?;
             let path = cell_path(f.id.as_str());
             let rel = rel(f.table_id.as_str())?;

@@ -130,6 +130,7 @@ impl Pybase {
             after,
             buffer: VecDeque::new(),
             checked: Instant::now(),
+            tail: self.change_tails.of(base),
         })
     }
 
@@ -284,6 +285,8 @@ pub struct ChangeSubscription {
     local: broadcast::Receiver<Committed>,
     remote: broadcast::Receiver<Committed>,
     checked: Instant,
+    /// The base's read shared by its subscriptions.
+    tail: std::sync::Arc<super::change_tail::Tail>,
 }
 
 impl ChangeSubscription {
@@ -328,10 +331,21 @@ impl ChangeSubscription {
                 .await?;
             self.checked = Instant::now();
         }
-        // The read runs as a task of its own: a subscriber that goes away
+        // Behind the tail: read the log from its own cursor. The read runs
+        // as a task of its own: a subscriber that goes away
         // (an SSE client disconnecting) drops this future, and dropping a
         // store read in the middle of its transaction could hand its
         // connection back to the pool still inside that transaction.
+        // Up to date with the base's shared tail: take its events (one
+        // read per commit for all of the base's subscriptions).
+        if let Some(events) = self
+            .tail
+            .next(&self.pybase.store, self.after, SUBSCRIPTION_BATCH)
+            .await?
+        {
+            self.buffer.extend(events);
+            return Ok(self.buffer.pop_front().inspect(|e| self.after = e.seq));
+        }
         let store = std::sync::Arc::clone(&self.pybase.store);
         let (base, after) = (self.base, self.after);
         let page =

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::fixture::{Fixture, assert_invalid, cells};
 use crate::Error;
 use crate::StoreError;
-use crate::facade::{FieldKey, NewField, NewView, ViewPatch, WriteOptions};
+use crate::facade::{FieldKey, FieldPatch, NewField, NewView, ViewPatch, WriteOptions};
 use crate::ids::{RecordId, UserId};
 use crate::model::Cells;
 use crate::store::{ChangeEvent, ChangeKind, NewRecord, RecordPatch, Store};
@@ -243,6 +243,123 @@ pub async fn changes_log_every_write_in_order(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     assert!(matches!(e, Error::NotFound { entity: "base" }), "{e:?}");
+}
+
+/// A field conversion (retype) logs `field.updated` and then, in the same
+/// commit, one `record.updated` per record whose cell the conversion
+/// changed, with that cell before and after; unchanged and empty cells log
+/// nothing, and a refused conversion logs nothing at all.
+pub async fn field_conversions_log_each_converted_record(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let o = &fx.owner;
+    let t = fx.table.table.id;
+    let code = fx
+        .pb
+        .create_field(
+            o,
+            t,
+            NewField {
+                name: "Code".into(),
+                field_type: "text".into(),
+                options: Value::Null,
+                description: None,
+                indexed: false,
+            },
+        )
+        .await
+        .unwrap();
+    let a = fx.create(&[("Code", json!("12"))]).await;
+    let b = fx.create(&[("Code", json!("3.5"))]).await;
+    let _empty = fx.create(&[("Name", json!("no code"))]).await;
+    let bad = fx.create(&[("Code", json!("n/a"))]).await;
+    let to_number = || FieldPatch {
+        field_type: Some("number".into()),
+        options: Some(json!({"precision": 1})),
+        ..Default::default()
+    };
+    let start = whole_log(&fx).await.len();
+    // Refused whole (one cell does not convert): nothing logged.
+    fx.pb
+        .update_field(o, code.id, to_number())
+        .await
+        .unwrap_err();
+    assert_eq!(whole_log(&fx).await.len(), start);
+    fx.pb
+        .update_record(
+            &fx.editor,
+            t,
+            bad.id,
+            cells(&[("Code", json!("7"))]),
+            WriteOptions::default(),
+            false,
+        )
+        .await
+        .unwrap();
+    fx.pb.update_field(o, code.id, to_number()).await.unwrap();
+    let log = whole_log(&fx).await;
+    let new = &log[start + 1..];
+    assert_eq!(new[0].kind, ChangeKind::FieldUpdated);
+    assert_eq!(new[0].field_id, Some(code.id));
+    let records = &new[1..];
+    assert!(
+        records.iter().all(|e| e.kind == ChangeKind::RecordUpdated
+            && e.table_id == Some(t)
+            && e.changed_fields == Some(vec![code.id])
+            && e.actor == Some(o.user_id())),
+        "{records:?}"
+    );
+    let by_record: HashMap<RecordId, &ChangeEvent> =
+        records.iter().map(|e| (e.record_id.unwrap(), e)).collect();
+    assert_eq!(records.len(), 3, "one per converted record: {records:?}");
+    let c = code.id.as_str();
+    for (id, before, after) in [
+        (a.id, json!("12"), json!(12)),
+        (b.id, json!("3.5"), json!(3.5)),
+        (bad.id, json!("7"), json!(7)),
+    ] {
+        let e = by_record[&id];
+        assert_eq!(e.before, Some(json!({ c: before })), "{e:?}");
+        assert_eq!(e.after, Some(json!({ c: after })), "{e:?}");
+    }
+    // The events are each record's history, consistent with its cells.
+    let history = fx
+        .pb
+        .record_history(&fx.viewer, t, a.id, None, None)
+        .await
+        .unwrap();
+    assert_eq!(history.items[0].seq, by_record[&a.id].seq);
+    let now = fx
+        .pb
+        .get_record(&fx.viewer, t, a.id, FieldKey::Id)
+        .await
+        .unwrap();
+    assert_eq!(now.fields.get(c), Some(&json!(12)));
+    // Back to text: the numbers convert again, one event each.
+    let before_text = whole_log(&fx).await.len();
+    fx.pb
+        .update_field(
+            o,
+            code.id,
+            FieldPatch {
+                field_type: Some("text".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let log = whole_log(&fx).await;
+    assert_eq!(log.len(), before_text + 4);
+    assert_eq!(
+        by_id(&log[before_text + 1..], a.id).after,
+        Some(json!({ c: "12" }))
+    );
+}
+
+fn by_id(events: &[ChangeEvent], id: RecordId) -> &ChangeEvent {
+    events
+        .iter()
+        .find(|e| e.record_id == Some(id))
+        .unwrap_or_else(|| panic!("no event of {id} in {events:?}"))
 }
 
 /// Writes refused by the store (a missing record in a batch, a duplicate

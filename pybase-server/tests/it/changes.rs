@@ -325,7 +325,8 @@ async fn follow(
 }
 
 const WRITERS: usize = 8;
-const WRITES: usize = 100;
+/// Writes per writer (issue 14: 8 writers of 1,000 writes each).
+const WRITES: usize = 1000;
 
 #[tokio::test]
 async fn the_stream_gets_every_event_of_eight_writers_once_in_order_across_cuts() {
@@ -340,7 +341,7 @@ async fn the_stream_gets_every_event_of_eight_writers_once_in_order_across_cuts(
             tokio::spawn(async move { write(&s, &token, &table, n, WRITES).await })
         })
         .collect();
-    let events = follow(&[&s], &w.viewer, &w.base, start, until, 150).await;
+    let events = follow(&[&s], &w.viewer, &w.base, start, until, 1500).await;
     for t in writers {
         t.await.unwrap();
     }
@@ -407,7 +408,7 @@ async fn two_instances_on_one_postgres_and_redis_stream_every_event() {
             tokio::spawn(async move { write(&s, &token, &table, n, WRITES).await })
         })
         .collect();
-    let events = follow(&[&a, &b], &w.viewer, &w.base, start, until, 120).await;
+    let events = follow(&[&a, &b], &w.viewer, &w.base, start, until, 1200).await;
     for t in writers {
         t.await.unwrap();
     }

@@ -402,6 +402,8 @@ pub(crate) struct Fixture {
     pub(crate) email: String,
     /// The user's access token (30 minutes; the signing key survives restarts).
     pub(crate) token: String,
+    /// The base's id.
+    pub(crate) base: String,
     /// The table's id.
     pub(crate) table: String,
 }
@@ -447,7 +449,7 @@ impl Fixture {
             StatusCode::CREATED,
         )
         .await;
-        let base = base["id"].as_str().expect("base id");
+        let base = base["id"].as_str().expect("base id").to_owned();
         let table = expect(
             client,
             Some(&token),
@@ -460,6 +462,7 @@ impl Fixture {
         Self {
             email,
             token,
+            base,
             table: table["id"].as_str().expect("table id").to_owned(),
         }
     }

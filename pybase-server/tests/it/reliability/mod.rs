@@ -7,7 +7,10 @@
 //!   every batch is whole or absent and the database opens cleanly;
 //! - dependency faults under load ([`faults`]): PostgreSQL restarted, Redis
 //!   stopped and started, the S3 server stopped and started, while clients
-//!   keep reading and writing.
+//!   keep reading and writing;
+//! - webhook deliveries across a crash ([`webhook_kill`]): SIGKILL while
+//!   deliveries are pending; after the restart every event reaches the
+//!   receiver once, in order, signed.
 //!
 //! The cases kill processes and restart the machine's PostgreSQL and Redis,
 //! so they take turns (a lock) and are `#[ignore]`d by a plain `cargo test`;
@@ -26,6 +29,7 @@
 mod crash;
 mod faults;
 pub(crate) mod harness;
+mod webhook_kill;
 
 use crash::Backend;
 
@@ -65,4 +69,18 @@ async fn faults_redis_outage() {
 async fn faults_s3_outage() {
     let _serial = SERIAL.lock().await;
     faults::s3_outage().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "reliability suite: kills processes and restarts services; scripts/test.sh runs it with --ignored"]
+async fn webhook_sigkill_sqlite() {
+    let _serial = SERIAL.lock().await;
+    webhook_kill::pending_deliveries_survive_sigkill(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "reliability suite: kills processes and restarts services; scripts/test.sh runs it with --ignored"]
+async fn webhook_sigkill_postgres() {
+    let _serial = SERIAL.lock().await;
+    webhook_kill::pending_deliveries_survive_sigkill(Backend::Postgres).await;
 }

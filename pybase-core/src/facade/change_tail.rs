@@ -1,0 +1,158 @@
+//! One shared read of a base's log for all of its live subscriptions.
+//!
+//! A commit wakes every subscription of its base at once. If each read the
+//! log after its own cursor, a base with 1,000 SSE clients would make 1,000
+//! identical reads per commit. Instead, the subscriptions of a base share a
+//! [`Tail`]: the newest events read (up to [`KEPT`]) and the seq they reach.
+//! A subscription at the tail's end asks it to read on; the first to ask
+//! reads (one read per commit, whoever wakes first), the others wait for
+//! that read and take its events. A subscription behind the kept events
+//! (resuming from an old cursor) reads the log on its own, as before.
+//!
+//! Completeness does not change: the tail holds a contiguous run of the
+//! log read in order, so a subscription takes from it exactly the events
+//! after its cursor, or reads the log itself when the run does not reach
+//! back to its cursor.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use crate::error::{Error, Result};
+use crate::ids::BaseId;
+use crate::store::{ChangeEvent, Store};
+
+/// Events a tail keeps for subscriptions that are a little behind.
+const KEPT: usize = 1024;
+
+/// The tails of the bases that have live subscriptions.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Tails(Arc<Mutex<HashMap<BaseId, Weak<Tail>>>>);
+
+impl Tails {
+    /// The tail of `base`, shared with its other subscriptions.
+    pub(crate) fn of(&self, base: BaseId) -> Arc<Tail> {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tail) = map.get(&base).and_then(Weak::upgrade) {
+            return tail;
+        }
+        // Forget the tails nobody follows any more.
+        map.retain(|_, t| t.strong_count() > 0);
+        let tail = Arc::new(Tail {
+            base,
+            state: Mutex::new(State::default()),
+            reading: tokio::sync::Mutex::new(()),
+        });
+        map.insert(base, Arc::downgrade(&tail));
+        tail
+    }
+}
+
+/// What a tail has read.
+#[derive(Debug, Default)]
+struct State {
+    /// The newest events read, consecutive seqs.
+    events: VecDeque<ChangeEvent>,
+    /// The seq the tail has read up to (`None` before its first read).
+    read_to: Option<i64>,
+}
+
+/// One base's shared read of its log.
+#[derive(Debug)]
+pub(crate) struct Tail {
+    base: BaseId,
+    state: Mutex<State>,
+    /// Held by the one read in flight.
+    reading: tokio::sync::Mutex<()>,
+}
+
+impl Tail {
+    /// The kept events after `after` (at most `limit`), or `None` when the
+    /// kept run does not reach back to `after` (the caller reads the log
+    /// itself). `Some(empty)` means the tail has nothing newer yet.
+    fn take(&self, after: i64, limit: usize) -> Option<Vec<ChangeEvent>> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let read_to = state.read_to?;
+        if after >= read_to {
+            return Some(Vec::new());
+        }
+        let first = state.events.front().map_or(read_to + 1, |e| e.seq);
+        if after + 1 < first {
+            return None;
+        }
+        let skip = usize::try_from(after + 1 - first).unwrap_or(usize::MAX);
+        Some(
+            state
+                .events
+                .iter()
+                .skip(skip)
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// The events after `after` (at most `limit`): from the kept run, after
+    /// reading on (once for every subscription waiting) when the caller is
+    /// at its end; `None` when the caller is behind the kept run.
+    ///
+    /// The read runs as a task of its own that stores what it read in the
+    /// tail: a subscription dropped while waiting (an SSE client going
+    /// away) neither cancels a store read mid-transaction nor loses the
+    /// events for the others.
+    pub(crate) async fn next(
+        self: &Arc<Self>,
+        store: &Arc<dyn Store>,
+        after: i64,
+        limit: usize,
+    ) -> Result<Option<Vec<ChangeEvent>>> {
+        match self.take(after, limit) {
+            Some(events) if !events.is_empty() => return Ok(Some(events)),
+            None => return Ok(None),
+            Some(_) => {}
+        }
+        let tail = Arc::clone(self);
+        let store = Arc::clone(store);
+        tokio::spawn(async move { tail.read_on(&store, after, limit).await })
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))??;
+        Ok(self.take(after, limit))
+    }
+
+    /// Reads the log after the tail's end (`after`), unless a read that
+    /// finished while this one waited already went past `after`.
+    async fn read_on(&self, store: &Arc<dyn Store>, after: i64, limit: usize) -> Result<()> {
+        let _reading = self.reading.lock().await;
+        let from = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            match state.read_to {
+                Some(to) if to > after => return Ok(()),
+                Some(to) if to == after => to,
+                // The first read, or a caller ahead of the run (it resumed
+                // from a newer cursor): the run starts again at its cursor,
+                // and callers behind it read the log on their own.
+                _ => {
+                    state.events.clear();
+                    state.read_to = None;
+                    after
+                }
+            }
+        };
+        let page = store.changes_since(self.base, from, limit).await?;
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.read_to.is_none() {
+            state.read_to = Some(from);
+        }
+        for e in page.events {
+            // Only the run's next seq extends it (a read is always of the
+            // events right after `read_to`, but stay safe).
+            if Some(e.seq - 1) == state.read_to {
+                state.read_to = Some(e.seq);
+                state.events.push_back(e);
+            }
+        }
+        while state.events.len() > KEPT {
+            state.events.pop_front();
+        }
+        Ok(())
+    }
+}
