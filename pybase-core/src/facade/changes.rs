@@ -28,8 +28,10 @@ pub const DEFAULT_CHANGES_PAGE: usize = 100;
 pub const MAX_CHANGES_PAGE: usize = 1000;
 /// How often a subscription reads the log without a wake-up.
 pub const POLL_EVERY: Duration = Duration::from_secs(5);
-/// How often a subscription checks again that its principal may read.
-const RECHECK_EVERY: Duration = Duration::from_secs(30);
+/// How long a subscription goes on one check that its principal may read
+/// the base: an event read after that is preceded by a new check, so a
+/// removed member's stream ends within this time.
+const RECHECK_EVERY: Duration = Duration::from_secs(5);
 /// How long a subscription waits before reading the log again after the
 /// database was unavailable.
 const UNAVAILABLE_RETRY: Duration = Duration::from_millis(500);

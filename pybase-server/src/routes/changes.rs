@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{Authenticated, Json, Path, Query};
+use crate::extract::{Authenticated, Json, Path, Query, presented_credential};
 use crate::openapi::responses::{Invalid, ReadErrors, WriteErrors};
 use crate::routes::records::KeyParams;
 use crate::state::AppState;
@@ -180,26 +180,54 @@ fn sse_event(e: &ChangeEvent) -> Event {
         .data(data)
 }
 
+/// How long a stream delivers on one check of its credential: before an
+/// event goes out, a credential last checked longer ago than this is
+/// checked again (a deleted API key, a logout, an expired token or a
+/// password change ends the stream instead of the event going out).
+const CREDENTIAL_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a stream needs to check its caller's credential again.
+struct Credential {
+    auth: std::sync::Arc<pybase_core::auth::Auth>,
+    presented: String,
+    checked: std::time::Instant,
+}
+
+/// The `error` event that ends a stream.
+fn error_event(e: ApiError) -> Event {
+    let body = e.body();
+    let data = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
+    Event::default().event("error").data(data)
+}
+
 /// The SSE stream of a subscription; ends (after an `error` event) if the
-/// subscription fails, e.g. when the caller lost access, and when the
-/// server shuts down (`closing` turns true).
+/// subscription fails, e.g. when the caller lost access or its credential
+/// stopped working, and when the server shuts down (`closing` turns true).
 fn stream(
     sub: ChangeSubscription,
+    credential: Credential,
     closing: watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures::stream::unfold(Some((sub, closing)), |state| async move {
-        let (mut sub, mut closing) = state?;
+    futures::stream::unfold(Some((sub, credential, closing)), |state| async move {
+        let (mut sub, mut credential, mut closing) = state?;
         let next = tokio::select! {
             next = sub.next() => next,
             _ = closing.wait_for(|c| *c) => return None,
         };
         match next {
-            Ok(e) => Some((Ok(sse_event(&e)), Some((sub, closing)))),
+            Ok(e) => {
+                if credential.checked.elapsed() >= CREDENTIAL_RECHECK {
+                    if let Err(why) = credential.auth.authenticate(&credential.presented).await {
+                        tracing::debug!(error = %why, "change stream: the credential stopped working");
+                        return Some((Ok(error_event(ApiError::unauthorized())), None));
+                    }
+                    credential.checked = std::time::Instant::now();
+                }
+                Some((Ok(sse_event(&e)), Some((sub, credential, closing))))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "change stream ended by an error");
-                let body = ApiError::from(e).body();
-                let data = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
-                Some((Ok(Event::default().event("error").data(data)), None))
+                Some((Ok(error_event(ApiError::from(e))), None))
             }
         }
     })
@@ -233,8 +261,16 @@ pub(crate) async fn events(
         .await?;
     let after = after.unwrap_or(page.last_seq);
     let sub = state.pybase.subscribe_changes(&p, base, after).await?;
+    let credential = Credential {
+        auth: std::sync::Arc::clone(&state.auth),
+        presented: presented_credential(&headers)?.ok_or_else(ApiError::unauthorized)?,
+        checked: std::time::Instant::now(),
+    };
     let closing = state.closing.subscribe();
-    Ok(Sse::new(stream(sub, closing)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    Ok(
+        Sse::new(stream(sub, credential, closing))
+            .keep_alive(KeepAlive::new().interval(KEEP_ALIVE)),
+    )
 }
 
 #[utoipa::path(get, path = "/api/v1/tables/{id}/records/{record_id}/history", tag = "changes", operation_id = "record_history",
