@@ -194,7 +194,7 @@ struct Credential {
 }
 
 /// The `error` event that ends a stream.
-fn error_event(e: ApiError) -> Event {
+fn error_event(e: &ApiError) -> Event {
     let body = e.body();
     let data = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
     Event::default().event("error").data(data)
@@ -219,7 +219,7 @@ fn stream(
                 if credential.checked.elapsed() >= CREDENTIAL_RECHECK {
                     if let Err(why) = credential.auth.authenticate(&credential.presented).await {
                         tracing::debug!(error = %why, "change stream: the credential stopped working");
-                        return Some((Ok(error_event(ApiError::unauthorized())), None));
+                        return Some((Ok(error_event(&ApiError::unauthorized())), None));
                     }
                     credential.checked = std::time::Instant::now();
                 }
@@ -227,7 +227,7 @@ fn stream(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "change stream ended by an error");
-                Some((Ok(error_event(ApiError::from(e))), None))
+                Some((Ok(error_event(&ApiError::from(e))), None))
             }
         }
     })
