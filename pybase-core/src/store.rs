@@ -20,6 +20,7 @@ mod auth;
 mod changes;
 mod fields_cache;
 mod health;
+pub mod computed;
 pub mod links;
 mod records;
 mod schema;

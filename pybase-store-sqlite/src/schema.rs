@@ -52,10 +52,10 @@ fn table(row: &Row<'_>) -> rusqlite::Result<Table> {
     })
 }
 
-const FIELD_COLUMNS: &str = "id, table_id, name, description, type, options, position, indexed, \
+pub(crate) const FIELD_COLUMNS: &str = "id, table_id, name, description, type, options, position, indexed, \
      created_at, updated_at, index_origin";
 
-fn field(row: &Row<'_>) -> rusqlite::Result<Field> {
+pub(crate) fn field(row: &Row<'_>) -> rusqlite::Result<Field> {
     let type_name: String = row.get(4)?;
     let options: Value = json(row, 5)?;
     let field_type = FieldType::from_parts(&type_name, &options)

@@ -13,6 +13,7 @@
 //!   through a caller-supplied [`FieldSource`].
 
 mod ast;
+mod cells;
 mod check;
 mod coerce;
 mod date_format;
@@ -35,6 +36,7 @@ mod tests_golden;
 #[cfg(test)]
 mod tests_parse;
 
+pub use cells::{from_cell, to_cell};
 pub use ast::{BinaryOp, Expr, ExprKind, Span, UnaryOp};
 pub use check::{CheckError, Checked, ResultType, check, display, field_result_type};
 pub use error::FormulaError;
