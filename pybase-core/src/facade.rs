@@ -13,6 +13,7 @@ mod attachments;
 mod authz;
 mod auto_index;
 mod changes;
+mod computed;
 mod formula;
 mod inputs;
 mod links;

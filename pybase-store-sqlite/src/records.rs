@@ -838,6 +838,27 @@ impl RecordsStore for SqliteStore {
         .await
     }
 
+    async fn recompute_records(
+        &self,
+        table: TableId,
+        after: Option<RecordId>,
+        limit: usize,
+    ) -> StoreResult<Option<RecordId>> {
+        let actor = pybase_core::store::current_actor();
+        self.write(move |tx| {
+            require_table(tx, table.as_str())?;
+            let now = chrono::Utc::now();
+            let (last, mut done) = computed::chunk(tx, table, after, limit, now)?;
+            let log: Vec<Entry> = std::mem::take(&mut done.changes)
+                .into_iter()
+                .map(Entry::from)
+                .collect();
+            changes::log(tx, Some(&now), actor, &log)?;
+            Ok(last)
+        })
+        .await
+    }
+
     async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()> {
         let a = attachment.clone();
         let size = i64::try_from(a.size).map_err(|_| StoreError::Invalid {

@@ -297,6 +297,15 @@ impl RecordsStore for MinimalStore {
         self.inner.get_record(table, id, include_deleted).await
     }
 
+    async fn recompute_records(
+        &self,
+        table: TableId,
+        after: Option<RecordId>,
+        limit: usize,
+    ) -> StoreResult<Option<RecordId>> {
+        self.inner.recompute_records(table, after, limit).await
+    }
+
     async fn update_records(
         &self,
         table: TableId,
