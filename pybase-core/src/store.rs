@@ -18,9 +18,9 @@
 
 mod auth;
 mod changes;
+pub mod computed;
 mod fields_cache;
 mod health;
-pub mod computed;
 pub mod links;
 mod records;
 mod schema;

@@ -34,10 +34,7 @@ async fn base_fields(conn: &mut PgConnection, table: TableId) -> StoreResult<Vec
     .fetch_all(&mut *conn)
     .await
     .db()?;
-    rows.iter()
-        .map(rows::field)
-        .collect::<Result<_, _>>()
-        .db()
+    rows.iter().map(rows::field).collect::<Result<_, _>>().db()
 }
 
 impl ComputeTx for Tx<'_> {

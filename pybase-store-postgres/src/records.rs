@@ -330,7 +330,9 @@ impl RecordsStore for PgStore {
         let mut derived_log = Vec::new();
         if derived {
             let ids = created.iter().map(|r| r.id).collect();
-            let now = records.first().map_or_else(chrono::Utc::now, |r| r.created_time);
+            let now = records
+                .first()
+                .map_or_else(chrono::Utc::now, |r| r.created_time);
             computed::after_write(&mut tx, table, ids, &partners, now, &mut derived_log)
                 .await?
                 .apply_to(&mut created);
@@ -559,9 +561,16 @@ impl RecordsStore for PgStore {
         }
         let mut derived_log = Vec::new();
         if derived {
-            computed::after_write(&mut tx, table, vec![patch.id], &partners, at, &mut derived_log)
-                .await?
-                .apply_to(std::slice::from_mut(&mut record));
+            computed::after_write(
+                &mut tx,
+                table,
+                vec![patch.id],
+                &partners,
+                at,
+                &mut derived_log,
+            )
+            .await?
+            .apply_to(std::slice::from_mut(&mut record));
         }
         let mut log = vec![NewChange::record_updated(&before, &record)];
         log.extend(partners);
@@ -609,9 +618,10 @@ impl RecordsStore for PgStore {
                         replace: false,
                     };
                     let linked_before = links::before(&mut tx, table, &touched, &[id]).await?;
-                    let (before, mut record) = apply_patch(&mut tx, table, &patch, at, by)
-                        .await?
-                        .ok_or_else(|| StoreError::not_found("record", id))?;
+                    let (before, mut record) =
+                        apply_patch(&mut tx, table, &patch, at, by)
+                            .await?
+                            .ok_or_else(|| StoreError::not_found("record", id))?;
                     let partners = links::sync(
                         &mut tx,
                         &touched,
@@ -621,9 +631,16 @@ impl RecordsStore for PgStore {
                     .await?;
                     let mut derived_log = Vec::new();
                     if derived {
-                        computed::after_write(&mut tx, table, vec![id], &partners, at, &mut derived_log)
-                            .await?
-                            .apply_to(std::slice::from_mut(&mut record));
+                        computed::after_write(
+                            &mut tx,
+                            table,
+                            vec![id],
+                            &partners,
+                            at,
+                            &mut derived_log,
+                        )
+                        .await?
+                        .apply_to(std::slice::from_mut(&mut record));
                     }
                     log.push(NewChange::record_updated(&before, &record));
                     log.extend(partners);
@@ -650,9 +667,16 @@ impl RecordsStore for PgStore {
                     let mut derived_log = Vec::new();
                     if derived {
                         let id = record.id;
-                        computed::after_write(&mut tx, table, vec![id], &partners, at, &mut derived_log)
-                            .await?
-                            .apply_to(std::slice::from_mut(&mut record));
+                        computed::after_write(
+                            &mut tx,
+                            table,
+                            vec![id],
+                            &partners,
+                            at,
+                            &mut derived_log,
+                        )
+                        .await?
+                        .apply_to(std::slice::from_mut(&mut record));
                     }
                     log.push(NewChange::record_created(&record));
                     log.extend(partners);

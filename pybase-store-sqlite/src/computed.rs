@@ -57,7 +57,11 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    fn write_now(&self, table: TableId, cells: &[(RecordId, FieldId, Option<Value>)]) -> Result<()> {
+    fn write_now(
+        &self,
+        table: TableId,
+        cells: &[(RecordId, FieldId, Option<Value>)],
+    ) -> Result<()> {
         let rel = rel(table.as_str())?;
         let mut set = self.0.prepare_cached(&format!(
             "UPDATE {rel} SET data = jsonb_set(data, ?2, jsonb(?3)) WHERE id = ?1"

@@ -7,14 +7,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::authz::TableScope;
 use super::Pybase;
-use crate::store::acting;
+use super::authz::TableScope;
 use crate::error::{Error, Result};
 use crate::fields::{FieldType, Reference};
 use crate::formula::{self, ResultType};
 use crate::ids::{FieldId, TableId};
 use crate::model::Field;
+use crate::store::acting;
 
 /// How many records one fill transaction recomputes.
 pub(crate) const COMPUTE_CHUNK_RECORDS: usize = 1_000;
@@ -121,14 +121,12 @@ impl Pybase {
                         l.derived.is_valid = true;
                     }
                     FieldType::Rollup(r) => {
-                        let checked =
-                            formula::check(&r.formula, &[values_field(table.id())]).map_err(
-                                |e| Error::InvalidFormula {
-                                    message: e.message,
-                                    start: e.start,
-                                    end: e.end,
-                                },
-                            )?;
+                        let checked = formula::check(&r.formula, &[values_field(table.id())])
+                            .map_err(|e| Error::InvalidFormula {
+                                message: e.message,
+                                start: e.start,
+                                end: e.end,
+                            })?;
                         r.link_field = link.to_string();
                         r.field = target_id.to_string();
                         r.derived.result_type = checked.result_type;
@@ -181,10 +179,7 @@ impl Pybase {
                     names.push(field.name.clone());
                     return Err(Error::invalid(
                         field.name.clone(),
-                        format!(
-                            "options without a cycle, got one: {}",
-                            names.join(" → ")
-                        ),
+                        format!("options without a cycle, got one: {}", names.join(" → ")),
                     ));
                 }
                 if seen.insert(next, ()).is_none() {

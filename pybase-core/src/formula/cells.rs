@@ -130,14 +130,21 @@ mod tests {
             (Value::Bool(true), ResultType::Bool, Some(json!(true))),
             (Value::text(""), ResultType::Text, None),
             (Value::Blank, ResultType::Number, None),
-            (Value::error(), ResultType::Number, Some(json!({"error": "#ERROR!"}))),
+            (
+                Value::error(),
+                ResultType::Number,
+                Some(json!({"error": "#ERROR!"})),
+            ),
             (
                 Value::Error(ErrorKind::NaN),
                 ResultType::Number,
                 Some(json!({"special_value": "NaN"})),
             ),
             (
-                Value::Array(vec![Value::Number(1.0), Value::Array(vec![Value::text("a")])]),
+                Value::Array(vec![
+                    Value::Number(1.0),
+                    Value::Array(vec![Value::text("a")]),
+                ]),
                 ResultType::List,
                 Some(json!([1.0, "a"])),
             ),

@@ -36,8 +36,8 @@ mod tests_golden;
 #[cfg(test)]
 mod tests_parse;
 
-pub use cells::{from_cell, to_cell};
 pub use ast::{BinaryOp, Expr, ExprKind, Span, UnaryOp};
+pub use cells::{from_cell, to_cell};
 pub use check::{CheckError, Checked, ResultType, check, display, field_result_type};
 pub use error::FormulaError;
 pub use eval::{EvalContext, FieldSource, evaluate};

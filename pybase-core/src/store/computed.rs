@@ -353,7 +353,10 @@ pub async fn recompute<T: ComputeTx>(
     let plan = Plan::new(&fields);
     let mut pending: BTreeMap<TableId, BTreeSet<RecordId>> = BTreeMap::new();
     for (table, ids) in seeds {
-        pending.entry(*table).or_default().extend(ids.iter().copied());
+        pending
+            .entry(*table)
+            .or_default()
+            .extend(ids.iter().copied());
     }
     let mut seed_round = true;
     for _ in 0..MAX_ROUNDS {
