@@ -136,7 +136,9 @@ fn derived_properties(m: &mut Map<String, Value>) {
 }
 
 fn schema_with(own: Value, required: &[&str]) -> Value {
-    let mut props = own.as_object().cloned().unwrap_or_default();
+    let Value::Object(mut props) = own else {
+        unreachable!("the callers pass object literals")
+    };
     derived_properties(&mut props);
     os::object_requiring(Value::Object(props), required)
 }
