@@ -516,6 +516,18 @@ impl SchemaStore for SqliteStore {
         .await
     }
 
+    async fn fields_of_type(&self, type_name: &str) -> StoreResult<Vec<Field>> {
+        let type_name = type_name.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {FIELD_COLUMNS} FROM fields WHERE type = ?1 ORDER BY table_id, position, id"
+            ))?;
+            let rows = stmt.query_map([type_name], field)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
     async fn update_field(&self, field: &Field) -> StoreResult<()> {
         let f = field.clone();
         let actor = current_actor();

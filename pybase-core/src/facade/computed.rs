@@ -210,6 +210,35 @@ impl Pybase {
         }
     }
 
+    /// Recomputes every table that has a valid formula reading the clock
+    /// (`NOW()`, `TODAY()`, `FROMNOW`, `TONOW`), chunk by chunk; answers
+    /// how many tables were refreshed. The server calls it on a timer
+    /// (`TIME_FORMULAS_REFRESH_SECS`); embedders call it when they like.
+    /// It acts for no user (the change log records no actor).
+    pub async fn refresh_time_formulas(&self) -> Result<usize> {
+        let mut tables: Vec<TableId> = self
+            .store
+            .fields_of_type("formula")
+            .await?
+            .iter()
+            .filter(|f| f.field_type.derived().is_some_and(|d| d.is_valid))
+            .filter(|f| crate::store::computed::is_volatile(f))
+            .map(|f| f.table_id)
+            .collect();
+        tables.dedup();
+        for &table in &tables {
+            let mut after = None;
+            while let Some(last) = self
+                .store
+                .recompute_records(table, after, COMPUTE_CHUNK_RECORDS)
+                .await?
+            {
+                after = Some(last);
+            }
+        }
+        Ok(tables.len())
+    }
+
     /// Marks the derived fields of the base that read `gone` (deleted or
     /// retyped) `is_valid: false`; their cells keep their last values.
     pub(crate) async fn invalidate_dependents(

@@ -452,3 +452,32 @@ pub async fn concurrent_writers_of_two_inputs(store: Arc<dyn Store>) {
         );
     }
 }
+
+/// A formula reading the clock is refreshed by the explicit call (the
+/// server's timer makes the same call); others are left alone.
+pub async fn time_formulas_refresh_on_call(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store.clone()).await;
+    let t = fx.table.table.id;
+    let now = field(&fx, t, nf("At", "formula", json!({ "formula": "NOW()" }))).await;
+    assert_eq!(
+        now.field_type.options_json()["result_type"],
+        json!("datetime")
+    );
+    let r = fx.create(&[("Qty", json!(1))]).await;
+    let first = r.fields.get("At").cloned().expect("a time");
+    let listed = store.fields_of_type("formula").await.unwrap();
+    assert!(listed.iter().any(|f| f.id == now.id));
+    assert!(listed.iter().all(|f| f.field_type.type_name() == "formula"));
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(fx.pb.refresh_time_formulas().await.unwrap() >= 1);
+    let again = get(&fx, t, r.id)
+        .await
+        .fields
+        .get("At")
+        .cloned()
+        .expect("a time");
+    assert!(
+        again.as_str().unwrap() > first.as_str().unwrap(),
+        "{first} then {again}"
+    );
+}

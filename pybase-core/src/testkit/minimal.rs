@@ -241,6 +241,10 @@ impl SchemaStore for MinimalStore {
         self.inner.list_fields(table).await
     }
 
+    async fn fields_of_type(&self, type_name: &str) -> StoreResult<Vec<Field>> {
+        self.inner.fields_of_type(type_name).await
+    }
+
     async fn update_field(&self, field: &Field) -> StoreResult<()> {
         self.inner.update_field(field).await
     }
