@@ -177,10 +177,10 @@ impl Pybase {
                         .filter_map(|id| by_id.get(id).map(|f| f.name.clone()))
                         .collect();
                     names.push(field.name.clone());
-                    return Err(Error::invalid(
-                        field.name.clone(),
-                        format!("options without a cycle, got one: {}", names.join(" → ")),
-                    ));
+                    return Err(Error::FormulaCycle {
+                        field: field.name.clone(),
+                        path: names,
+                    });
                 }
                 if seen.insert(next, ()).is_none() {
                     let mut p = path.clone();

@@ -340,9 +340,10 @@ pub async fn cycles_are_refused_with_their_path(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     match &e {
-        Error::Validation { fields, .. } => {
-            let msg = fields.get("A").unwrap_or_else(|| panic!("{fields:?}"));
-            assert!(msg.contains("A → B → A"), "{msg}");
+        Error::FormulaCycle { field, path } => {
+            assert_eq!(field, "A");
+            assert_eq!(path, &["A", "B", "A"]);
+            assert!(e.to_string().contains("A → B → A"), "{e}");
         }
         other => panic!("expected a cycle, got {other:?}"),
     }

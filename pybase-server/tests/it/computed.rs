@@ -140,4 +140,8 @@ async fn computed_fields_over_http() {
         .as_str()
         .unwrap_or_default();
     assert!(msg.contains("Total → Twice → Total"), "{e}");
+    assert_eq!(
+        e["error"]["details"]["cycle"],
+        json!(["Total", "Twice", "Total"])
+    );
 }
