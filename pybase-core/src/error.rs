@@ -154,6 +154,15 @@ pub enum Error {
         /// One past its last character.
         end: usize,
     },
+    /// A computed field whose options would make the base's computed fields
+    /// depend on themselves (API.md: 422 with `details.cycle`).
+    #[error("{field}: options without a cycle, got one: {}", path.join(" → "))]
+    FormulaCycle {
+        /// The field being saved.
+        field: String,
+        /// The field names along the cycle, starting and ending with it.
+        path: Vec<String>,
+    },
     /// Malformed request that is not about a field (bad cursor, bad JSON shape).
     #[error("{0}")]
     BadRequest(String),

@@ -15,6 +15,7 @@ mod authz;
 mod auto_index;
 mod change_tail;
 mod changes;
+mod computed;
 mod formula;
 mod inputs;
 mod links;

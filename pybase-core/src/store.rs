@@ -18,6 +18,7 @@
 
 mod auth;
 mod changes;
+pub mod computed;
 mod fields_cache;
 mod health;
 pub mod links;

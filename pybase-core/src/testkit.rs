@@ -21,6 +21,7 @@ pub mod access;
 pub mod auth;
 pub mod auth_attacks;
 pub mod changes;
+pub mod computed;
 pub mod fixture;
 pub mod formula;
 pub mod limits;
@@ -83,6 +84,16 @@ macro_rules! conformance_tests {
             formula::formula_record_ids_are_read_by_id,
             formula::formula_links_read_primary_values,
             formula::formula_errors_budget_and_check,
+            computed::formula_on_the_same_record,
+            computed::new_formula_fills_existing_records,
+            computed::lookup_rollup_count_follow_links,
+            computed::chain_across_three_tables,
+            computed::self_links,
+            computed::cycles_are_refused_with_their_path,
+            computed::deleting_a_reference_invalidates_dependents,
+            computed::filter_and_sort_on_a_computed_field,
+            computed::concurrent_writers_of_two_inputs,
+            computed::time_formulas_refresh_on_call,
             links::two_way_links_stay_in_step,
             links::partner_cells_are_logged,
             links::soft_deleted_links_hide_and_come_back,
@@ -164,6 +175,7 @@ mod registry {
         ("auth", include_str!("testkit/auth.rs")),
         ("auth_attacks", include_str!("testkit/auth_attacks.rs")),
         ("changes", include_str!("testkit/changes.rs")),
+        ("computed", include_str!("testkit/computed.rs")),
         ("formula", include_str!("testkit/formula.rs")),
         ("limits", include_str!("testkit/limits.rs")),
         ("links", include_str!("testkit/links.rs")),

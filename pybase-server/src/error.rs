@@ -78,6 +78,15 @@ pub enum ApiError {
         /// Per-field explanations.
         fields: BTreeMap<String, String>,
     },
+    /// 422: computed fields that would depend on themselves;
+    /// `details.cycle` lists the field names along the cycle,
+    /// `details.fields.<field>` says it in words.
+    FormulaCycle {
+        /// The field being saved.
+        field: String,
+        /// Field names from it back to it.
+        path: Vec<String>,
+    },
     /// 422: a formula that does not parse or check (or a formula filter
     /// over its scan budget); `details.formula` gives the message and the
     /// character range, `details.fields.formula` the message.
@@ -113,7 +122,7 @@ impl ApiError {
             Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation { .. } | Self::InvalidFormula { .. } => {
+            Self::Validation { .. } | Self::InvalidFormula { .. } | Self::FormulaCycle { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -134,7 +143,9 @@ impl ApiError {
             Self::Gone(_) => "gone",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::Validation { .. } | Self::InvalidFormula { .. } => "validation_failed",
+            Self::Validation { .. } | Self::InvalidFormula { .. } | Self::FormulaCycle { .. } => {
+                "validation_failed"
+            }
             Self::RateLimited { .. } => "rate_limited",
             Self::Internal(_) => "internal",
             Self::Unavailable(_) => "unavailable",
@@ -181,6 +192,7 @@ impl ApiError {
             | Self::Validation { message, .. }
             | Self::BadQuery { message, .. } => message.clone(),
             Self::InvalidFormula { message, .. } => format!("formula: {message}"),
+            Self::FormulaCycle { field, path } => format!("{field}: {}", cycle_message(path)),
             Self::RateLimited { retry_after_secs } => {
                 format!("too many attempts, retry in {retry_after_secs} s")
             }
@@ -201,6 +213,14 @@ impl ApiError {
                 "fields": { "formula": message },
                 "formula": { "message": message, "start": start, "end": end },
             }),
+            Self::FormulaCycle { field, path } => {
+                let message = cycle_message(path);
+                serde_json::json!({
+                    "fields": { field: message },
+                    "formula": { "message": message, "start": 0, "end": 0 },
+                    "cycle": path,
+                })
+            }
             Self::Conflict {
                 field: Some(field), ..
             } => serde_json::json!({ "field": field }),
@@ -255,6 +275,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A cycle's path in words.
+fn cycle_message(path: &[String]) -> String {
+    format!("options without a cycle, got one: {}", path.join(" → "))
+}
+
 impl From<pybase_core::Error> for ApiError {
     fn from(e: pybase_core::Error) -> Self {
         use pybase_core::Error as E;
@@ -276,6 +301,7 @@ impl From<pybase_core::Error> for ApiError {
                 start,
                 end,
             },
+            E::FormulaCycle { field, path } => Self::FormulaCycle { field, path },
             E::BadRequest(m) => Self::BadRequest(m),
             E::Gone(m) => Self::Gone(m),
             E::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },

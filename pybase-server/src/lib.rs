@@ -23,6 +23,7 @@ pub mod routes;
 pub mod settings;
 pub mod state;
 pub mod storage;
+pub mod time_formulas;
 pub mod v0;
 pub mod webhooks;
 

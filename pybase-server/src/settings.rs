@@ -234,6 +234,16 @@ pub struct Settings {
     #[arg(long, env = "MAX_JSON_BYTES", default_value_t = 8 * 1024 * 1024, global = true)]
     pub max_json_bytes: u64,
 
+    /// Seconds between refreshes of formulas reading the clock (`NOW()`,
+    /// `TODAY()`); 0 turns the timer off.
+    #[arg(
+        long,
+        env = "TIME_FORMULAS_REFRESH_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub time_formulas_refresh_secs: u64,
+
     /// Days of change-log events kept; an older cursor answers 410 `gone`.
     #[arg(
         long,
@@ -401,6 +411,7 @@ impl Default for Settings {
             max_upload_bytes: 50 * 1024 * 1024,
             max_json_bytes: 8 * 1024 * 1024,
             changes_retention_days: 30,
+            time_formulas_refresh_secs: 60,
             webhook_max_attempts: 36,
             webhook_allow_private: false,
             webhook_first_retry_ms: 1000,

@@ -197,6 +197,10 @@ impl AppState {
             retention,
         )
         .context("invalid REDIS_URL")?;
+        crate::time_formulas::spawn(
+            &pybase,
+            Duration::from_secs(settings.time_formulas_refresh_secs),
+        );
         crate::webhooks::spawn(
             &pybase,
             crate::webhooks::WebhookConfig {

@@ -21,6 +21,7 @@
 
 mod auth;
 mod changes;
+mod computed;
 mod error;
 mod layout;
 mod links;

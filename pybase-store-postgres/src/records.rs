@@ -18,6 +18,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use crate::PgStore;
 use crate::changes;
+use crate::computed;
 use crate::error::ResultExt;
 use crate::layout::{on, record_columns, rel};
 use crate::links;
@@ -369,7 +370,8 @@ impl RecordsStore for PgStore {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let created = insert_records(&mut tx, table, records, first).await?;
+        let derived = computed::prepare(&mut tx, table).await?;
+        let mut created = insert_records(&mut tx, table, records, first).await?;
         let cached = self.fields.cached(table);
         let mut partners = Vec::new();
         if links::may_touch_pairs(
@@ -390,10 +392,21 @@ impl RecordsStore for PgStore {
             .first()
             .and_then(|r| r.created_by)
             .or_else(pybase_core::store::current_actor);
+        let mut derived_log = Vec::new();
+        if derived {
+            let ids = created.iter().map(|r| r.id).collect();
+            let now = records
+                .first()
+                .map_or_else(chrono::Utc::now, |r| r.created_time);
+            computed::after_write(&mut tx, table, ids, &partners, now, &mut derived_log)
+                .await?
+                .apply_to(&mut created);
+        }
         let log = created
             .iter()
             .map(NewChange::record_created)
             .chain(partners)
+            .chain(derived_log)
             .collect();
         let at = records.first().map(|r| r.created_time);
         let done = changes::log(&mut tx, at, actor, log).await?;
@@ -495,6 +508,7 @@ impl RecordsStore for PgStore {
             return Ok(vec![record]);
         }
         let mut tx = self.pool.begin().await.db()?;
+        let derived = computed::prepare(&mut tx, table).await?;
         let pairs = if linked {
             links::pairs(&mut tx, table).await?
         } else {
@@ -525,10 +539,20 @@ impl RecordsStore for PgStore {
             let written: Vec<Record> = updated.iter().map(|(_, r)| r.clone()).collect();
             partners = links::sync(&mut tx, &touched, &before, &written).await?;
         }
+        let mut updated = updated;
+        let mut derived_log = Vec::new();
+        if derived {
+            let done =
+                computed::after_write(&mut tx, table, ids, &partners, at, &mut derived_log).await?;
+            for (_, r) in &mut updated {
+                done.apply_to(std::slice::from_mut(r));
+            }
+        }
         let log = updated
             .iter()
             .map(|(before, r)| NewChange::record_updated(before, r))
             .chain(partners)
+            .chain(derived_log)
             .collect();
         let actor = by.or_else(pybase_core::store::current_actor);
         let done = changes::log(&mut tx, Some(at), actor, log).await?;
@@ -580,6 +604,7 @@ impl RecordsStore for PgStore {
         // One statement checks and writes; a paired link's partner cells and
         // the log are written in the same transaction.
         let mut tx = self.pool.begin().await.db()?;
+        let derived = computed::prepare(&mut tx, table).await?;
         let pairs = if linked {
             match links::pairs(&mut tx, table).await {
                 Ok(p) => p,
@@ -604,17 +629,33 @@ impl RecordsStore for PgStore {
             Ok(None) => return Ok(None),
             Ok(Some(found)) => found,
         };
-        let mut log = vec![NewChange::record_updated(&before, &record)];
+        let mut record = record;
+        let mut partners = Vec::new();
         if !touched.is_empty() {
-            let partners = links::sync(
+            partners = links::sync(
                 &mut tx,
                 &touched,
                 &linked_before,
                 std::slice::from_ref(&record),
             )
             .await?;
-            log.extend(partners);
         }
+        let mut derived_log = Vec::new();
+        if derived {
+            computed::after_write(
+                &mut tx,
+                table,
+                vec![patch.id],
+                &partners,
+                at,
+                &mut derived_log,
+            )
+            .await?
+            .apply_to(std::slice::from_mut(&mut record));
+        }
+        let mut log = vec![NewChange::record_updated(&before, &record)];
+        log.extend(partners);
+        log.extend(derived_log);
         let actor = by.or_else(pybase_core::store::current_actor);
         let done = changes::log(&mut tx, Some(at), actor, log).await?;
         tx.commit().await.db()?;
@@ -640,6 +681,7 @@ impl RecordsStore for PgStore {
                 .await
                 .db()?;
         let mut last = next.ok_or_else(|| StoreError::not_found("table", table))?;
+        let derived = computed::prepare(&mut tx, table).await?;
         let pairs = links::pairs(&mut tx, table).await?;
         if !pairs.is_empty() {
             links::lock_base(&mut tx, table).await?;
@@ -657,9 +699,10 @@ impl RecordsStore for PgStore {
                         replace: false,
                     };
                     let linked_before = links::before(&mut tx, table, &touched, &[id]).await?;
-                    let (before, record) = apply_patch(&mut tx, table, &patch, at, by)
-                        .await?
-                        .ok_or_else(|| StoreError::not_found("record", id))?;
+                    let (before, mut record) =
+                        apply_patch(&mut tx, table, &patch, at, by)
+                            .await?
+                            .ok_or_else(|| StoreError::not_found("record", id))?;
                     let partners = links::sync(
                         &mut tx,
                         &touched,
@@ -667,8 +710,22 @@ impl RecordsStore for PgStore {
                         std::slice::from_ref(&record),
                     )
                     .await?;
+                    let mut derived_log = Vec::new();
+                    if derived {
+                        computed::after_write(
+                            &mut tx,
+                            table,
+                            vec![id],
+                            &partners,
+                            at,
+                            &mut derived_log,
+                        )
+                        .await?
+                        .apply_to(std::slice::from_mut(&mut record));
+                    }
                     log.push(NewChange::record_updated(&before, &record));
                     log.extend(partners);
+                    log.extend(derived_log);
                     out.push(UpsertOutcome {
                         record,
                         created: false,
@@ -678,7 +735,7 @@ impl RecordsStore for PgStore {
                     last += 1;
                     let mut created =
                         insert_records(&mut tx, table, std::slice::from_ref(input), last).await?;
-                    let record = created
+                    let mut record = created
                         .pop()
                         .ok_or_else(|| StoreError::not_found("record", input.id))?;
                     let partners = links::sync(
@@ -688,8 +745,23 @@ impl RecordsStore for PgStore {
                         std::slice::from_ref(&record),
                     )
                     .await?;
+                    let mut derived_log = Vec::new();
+                    if derived {
+                        let id = record.id;
+                        computed::after_write(
+                            &mut tx,
+                            table,
+                            vec![id],
+                            &partners,
+                            at,
+                            &mut derived_log,
+                        )
+                        .await?
+                        .apply_to(std::slice::from_mut(&mut record));
+                    }
                     log.push(NewChange::record_created(&record));
                     log.extend(partners);
+                    log.extend(derived_log);
                     out.push(UpsertOutcome {
                         record,
                         created: true,
@@ -720,6 +792,7 @@ impl RecordsStore for PgStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.db()?;
+        let derived = computed::prepare(&mut tx, table).await?;
         let texts: Vec<&str> = ids.iter().map(RecordId::as_str).collect();
         let deleted: Vec<(String, Value)> = sqlx::query_as(on(
             table,
@@ -742,6 +815,9 @@ impl RecordsStore for PgStore {
             let cells = rows::cells(cells, "data").db()?;
             log.push(NewChange::record_deleted(table, *id, cells));
         }
+        if derived {
+            computed::after_write(&mut tx, table, ids.to_vec(), &[], at, &mut log).await?;
+        }
         let actor = pybase_core::store::current_actor();
         let done = changes::log(&mut tx, Some(at), actor, log).await?;
         tx.commit().await.db()?;
@@ -751,6 +827,7 @@ impl RecordsStore for PgStore {
 
     async fn restore_record(&self, table: TableId, id: RecordId) -> StoreResult<Record> {
         let mut tx = self.pool.begin().await.db()?;
+        let derived = computed::prepare(&mut tx, table).await?;
         let row = sqlx::query(on(
             table,
             "UPDATE {records} SET deleted_time = NULL \
@@ -765,8 +842,14 @@ impl RecordsStore for PgStore {
             tx.commit().await.db()?;
             return self.get_record(table, id, false).await;
         };
-        let record = rows::record(&row).db()?;
-        let log = vec![NewChange::record_restored(&record)];
+        let mut record = rows::record(&row).db()?;
+        let mut log = vec![NewChange::record_restored(&record)];
+        if derived {
+            let now = chrono::Utc::now();
+            computed::after_write(&mut tx, table, vec![id], &[], now, &mut log)
+                .await?
+                .apply_to(std::slice::from_mut(&mut record));
+        }
         let actor = pybase_core::store::current_actor();
         let done = changes::log(&mut tx, None, actor, log).await?;
         tx.commit().await.db()?;
@@ -909,6 +992,23 @@ impl RecordsStore for PgStore {
         }
         out.dedup();
         Ok(out)
+    }
+
+    async fn recompute_records(
+        &self,
+        table: TableId,
+        after: Option<RecordId>,
+        limit: usize,
+    ) -> StoreResult<Option<RecordId>> {
+        let mut tx = self.pool.begin().await.db()?;
+        let now = chrono::Utc::now();
+        let mut log = Vec::new();
+        let last = computed::chunk(&mut tx, table, after, limit, now, &mut log).await?;
+        let actor = pybase_core::store::current_actor();
+        let done = changes::log(&mut tx, Some(now), actor, log).await?;
+        tx.commit().await.db()?;
+        self.announce(done);
+        Ok(last)
     }
 
     async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()> {

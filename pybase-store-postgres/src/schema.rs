@@ -547,6 +547,18 @@ impl SchemaStore for PgStore {
         found.iter().map(rows::field).collect::<Result<_, _>>().db()
     }
 
+    async fn fields_of_type(&self, type_name: &str) -> StoreResult<Vec<Field>> {
+        let found = sqlx::query(cols(
+            FIELD_COLUMNS,
+            "SELECT {} FROM fields WHERE type = $1 ORDER BY table_id COLLATE \"C\", position, id",
+        ))
+        .bind(type_name)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        found.iter().map(rows::field).collect::<Result<_, _>>().db()
+    }
+
     async fn update_field(&self, field: &Field) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
         lock_table_ddl(&mut tx, field.table_id).await?;

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::SqliteStore;
 use crate::changes::{self, Entry};
+use crate::computed;
 use crate::error::{Error, Result};
 use crate::layout::{cell_path, record_columns, rel};
 use crate::links;
@@ -366,14 +367,18 @@ impl RecordsStore for SqliteStore {
                 links::reindex_written(tx, table, &all, &ids)?;
                 partners = links::sync(tx, &links::pairs(&fields), &HashMap::new(), &after)?;
             }
-            let log = inserts
+            let mut log: Vec<Entry> = inserts
                 .iter()
                 .map(|r| Entry::created(table, r.id, &r.cells))
-                .chain(partners.into_iter().map(Entry::from));
-            changes::log(tx, at.as_ref(), actor, &log.collect::<Vec<_>>())?;
-            Ok(first)
+                .collect();
+            let ids = inserts.iter().map(|r| r.id).collect();
+            let now = at.unwrap_or_else(chrono::Utc::now);
+            let done = computed::after_write(tx, table, ids, &partners, now, &mut log)?;
+            log.extend(partners.into_iter().map(Entry::from));
+            changes::log(tx, at.as_ref(), actor, &log)?;
+            Ok((first, done))
         };
-        let first = if single {
+        let (first, done) = if single {
             self.write_small(work).await?
         } else {
             self.write(work).await?
@@ -381,7 +386,7 @@ impl RecordsStore for SqliteStore {
         // The stored rows are exactly the input (cells are kept as given,
         // times to the millisecond), so they are built here rather than
         // read back and parsed again, which cost a third of a bulk insert.
-        Ok(records
+        let mut out: Vec<Record> = records
             .iter()
             .zip(first..)
             .map(|(r, autonumber)| {
@@ -398,7 +403,9 @@ impl RecordsStore for SqliteStore {
                     deleted_time: None,
                 }
             })
-            .collect())
+            .collect();
+        done.apply_to(&mut out);
+        Ok(out)
     }
 
     async fn record_access(
@@ -500,6 +507,9 @@ impl RecordsStore for SqliteStore {
                 .collect::<Result<_>>()?;
             links::reindex_written(tx, table, &links::written(&fields, &patches), &ids)?;
             let partners = links::sync(tx, &touched, &before, &out)?;
+            let mut out = out;
+            computed::after_write(tx, table, ids, &partners, logged_at, &mut log)?
+                .apply_to(&mut out);
             log.extend(partners.into_iter().map(Entry::from));
             changes::log(tx, Some(&logged_at), actor, &log)?;
             Ok(out)
@@ -556,14 +566,17 @@ impl RecordsStore for SqliteStore {
             let touched = links::touched(&fields, patches);
             let before_links = links::before(tx, table, &touched, &[id])?;
             let before = changes::live_cells(tx, table, id.as_str())?;
-            let written = change.apply(tx, table.as_str(), id.as_str(), &at, by)?;
+            let mut written = change.apply(tx, table.as_str(), id.as_str(), &at, by)?;
             let mut partners = Vec::new();
-            if let Some(record) = &written {
+            let mut log = Vec::new();
+            if let Some(record) = &mut written {
                 links::reindex_written(tx, table, &links::written(&fields, patches), &[id])?;
                 partners = links::sync(tx, &touched, &before_links, std::slice::from_ref(record))?;
+                computed::after_write(tx, table, vec![id], &partners, logged_at, &mut log)?
+                    .apply_to(std::slice::from_mut(record));
             }
             if let (Some(before), Some(after)) = (before, &written) {
-                let mut log = vec![Entry::from(NewChange::record_updated(&before, after))];
+                log.insert(0, Entry::from(NewChange::record_updated(&before, after)));
                 log.extend(partners.into_iter().map(Entry::from));
                 changes::log(tx, Some(&logged_at), actor, &log)?;
             }
@@ -613,7 +626,7 @@ impl RecordsStore for SqliteStore {
                 match matches.as_slice() {
                     [] => {
                         let n = take_autonumbers(tx, table.as_str(), 1)?;
-                        let record = insert(tx, table.as_str(), new, n)?;
+                        let mut record = insert(tx, table.as_str(), new, n)?;
                         links::reindex_written(tx, table, &all, &[record.id])?;
                         let partners = links::sync(
                             tx,
@@ -622,6 +635,15 @@ impl RecordsStore for SqliteStore {
                             std::slice::from_ref(&record),
                         )?;
                         log.push(Entry::created(table, new.id, &new.cells));
+                        computed::after_write(
+                            tx,
+                            table,
+                            vec![record.id],
+                            &partners,
+                            logged_at,
+                            &mut log,
+                        )?
+                        .apply_to(std::slice::from_mut(&mut record));
                         log.extend(partners.into_iter().map(Entry::from));
                         out.push(UpsertOutcome {
                             record,
@@ -634,7 +656,7 @@ impl RecordsStore for SqliteStore {
                             .map_err(|e| Error::corrupt("record id", format!("{e}")))?;
                         let before_links = links::before(tx, table, &touched, &[existing_id])?;
                         let before = changes::live_cells(tx, table, existing)?;
-                        let record = change
+                        let mut record = change
                             .apply(tx, table.as_str(), existing, &at, by)?
                             .ok_or_else(|| Error::not_found("record", existing))?;
                         links::reindex_written(tx, table, &all, &[existing_id])?;
@@ -644,10 +666,21 @@ impl RecordsStore for SqliteStore {
                             &before_links,
                             std::slice::from_ref(&record),
                         )?;
+                        let mut derived = Vec::new();
+                        computed::after_write(
+                            tx,
+                            table,
+                            vec![existing_id],
+                            &partners,
+                            logged_at,
+                            &mut derived,
+                        )?
+                        .apply_to(std::slice::from_mut(&mut record));
                         log.push(Entry::from(NewChange::record_updated(
                             &before.unwrap_or_default(),
                             &record,
                         )));
+                        log.extend(derived);
                         log.extend(partners.into_iter().map(Entry::from));
                         out.push(UpsertOutcome {
                             record,
@@ -694,6 +727,7 @@ impl RecordsStore for SqliteStore {
                 log.push(Entry::from(NewChange::record_deleted(table, *id, cells)));
             }
             drop(stmt);
+            computed::after_write(tx, table, ids.clone(), &[], logged_at, &mut log)?;
             changes::log(tx, Some(&logged_at), actor, &log)
         };
         if single {
@@ -715,8 +749,10 @@ impl RecordsStore for SqliteStore {
                 ))?
                 .query_row(params![id.as_str()], record)
                 .optional()?;
-            if let Some(r) = restored {
-                let log = vec![Entry::from(NewChange::record_restored(&r))];
+            if let Some(mut r) = restored {
+                let mut log = vec![Entry::from(NewChange::record_restored(&r))];
+                computed::after_write(tx, table, vec![id], &[], chrono::Utc::now(), &mut log)?
+                    .apply_to(std::slice::from_mut(&mut r));
                 changes::log(tx, None, actor, &log)?;
                 return Ok(r);
             }
@@ -798,6 +834,27 @@ impl RecordsStore for SqliteStore {
                 Ok((id(r, 0)?, id(r, 1)?))
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn recompute_records(
+        &self,
+        table: TableId,
+        after: Option<RecordId>,
+        limit: usize,
+    ) -> StoreResult<Option<RecordId>> {
+        let actor = pybase_core::store::current_actor();
+        self.write(move |tx| {
+            require_table(tx, table.as_str())?;
+            let now = chrono::Utc::now();
+            let (last, mut done) = computed::chunk(tx, table, after, limit, now)?;
+            let log: Vec<Entry> = std::mem::take(&mut done.changes)
+                .into_iter()
+                .map(Entry::from)
+                .collect();
+            changes::log(tx, Some(&now), actor, &log)?;
+            Ok(last)
         })
         .await
     }

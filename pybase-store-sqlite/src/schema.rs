@@ -52,10 +52,10 @@ fn table(row: &Row<'_>) -> rusqlite::Result<Table> {
     })
 }
 
-const FIELD_COLUMNS: &str = "id, table_id, name, description, type, options, position, indexed, \
+pub(crate) const FIELD_COLUMNS: &str = "id, table_id, name, description, type, options, position, indexed, \
      created_at, updated_at, index_origin";
 
-fn field(row: &Row<'_>) -> rusqlite::Result<Field> {
+pub(crate) fn field(row: &Row<'_>) -> rusqlite::Result<Field> {
     let type_name: String = row.get(4)?;
     let options: Value = json(row, 5)?;
     let field_type = FieldType::from_parts(&type_name, &options)
@@ -511,6 +511,18 @@ impl SchemaStore for SqliteStore {
                 "SELECT {FIELD_COLUMNS} FROM fields WHERE table_id = ?1 ORDER BY position, id"
             ))?;
             let rows = stmt.query_map([table.as_str()], field)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn fields_of_type(&self, type_name: &str) -> StoreResult<Vec<Field>> {
+        let type_name = type_name.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {FIELD_COLUMNS} FROM fields WHERE type = ?1 ORDER BY table_id, position, id"
+            ))?;
+            let rows = stmt.query_map([type_name], field)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await

@@ -363,6 +363,7 @@ impl Pybase {
         self.limits.check_field_count("fields", fields.len() + 1)?;
         let position = fields.iter().map(|f| f.position + 1).max().unwrap_or(0);
         let mut field = self.build_field(&table, &fields, spec, position).await?;
+        self.resolve_computed(&table, &fields, &mut field).await?;
         if field.indexed {
             let indexed = fields.iter().filter(|f| f.indexed).count();
             self.limits.check_indexed_count("indexed", indexed + 1)?;
@@ -371,6 +372,9 @@ impl Pybase {
         match self.inverse_for(&table, &mut field).await? {
             Some(inverse) => acting(user, self.store.create_field_pair(&field, &inverse)).await?,
             None => acting(user, self.store.create_field(&field)).await?,
+        }
+        if field.field_type.derived().is_some() {
+            self.fill_computed(&table).await?;
         }
         Ok(field)
     }
@@ -470,11 +474,29 @@ impl Pybase {
                 ));
             }
             field.field_type = new_type;
+            let siblings = self.store.list_fields(table.id()).await?;
+            self.resolve_computed(&table, &siblings, &mut field).await?;
         }
         field.updated_at = self.clock.now();
         if retyped && field.field_type != old.field_type {
-            let changes = self.convert_cells(&table, &old, &mut field).await?;
+            let changes = if field.field_type.derived().is_some() {
+                // Derived cells are recomputed below; stored ones go.
+                self.store
+                    .field_cells(table.id(), old.id)
+                    .await?
+                    .into_iter()
+                    .map(|(record, _)| (record, None))
+                    .collect()
+            } else {
+                self.convert_cells(&table, &old, &mut field).await?
+            };
             acting(table.user(), self.store.replace_field(&field, &changes)).await?;
+            if field.field_type.type_name() != old.field_type.type_name() {
+                self.invalidate_dependents(&table, field.id).await?;
+            }
+            if field.field_type.derived().is_some() {
+                self.fill_computed(&table).await?;
+            }
         } else {
             acting(table.user(), self.store.update_field(&field)).await?;
         }
@@ -575,6 +597,7 @@ impl Pybase {
         acting(table.user(), self.store.delete_field(field.id))
             .await
             .map_err(|e| not_found_as(e, "field"))?;
+        self.invalidate_dependents(&table, id).await?;
         for mut view in self.store.list_views(table.id()).await? {
             if forget_field(&mut view.config, id) {
                 view.updated_at = self.clock.now();

@@ -59,21 +59,24 @@ impl MetaColumn {
 ///
 /// Computed types are split by who computes them: the store keeps
 /// [`Storage::Column`] values on every record as it writes it; derived
-/// values (formulas, lookups, rollups) are computed from other cells and
-/// will get their own variant when they arrive.
+/// values (formulas, lookups, rollups, counts) are computed in Rust from
+/// other cells and stored in the record's cells ([`Storage::Derived`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Storage {
     /// Written by clients and kept in the record's cells.
     Cell(ValueKind),
     /// Kept by the store on every record; clients cannot write it.
     Column(MetaColumn),
+    /// Computed from other cells (formula, lookup, rollup, count) and
+    /// stored in the record's cells; clients cannot write it.
+    Derived(ValueKind),
 }
 
 impl Storage {
     /// How the values compare.
     pub fn value_kind(self) -> ValueKind {
         match self {
-            Self::Cell(kind) => kind,
+            Self::Cell(kind) | Self::Derived(kind) => kind,
             Self::Column(column) => column.kind(),
         }
     }

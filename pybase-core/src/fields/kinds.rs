@@ -4,6 +4,7 @@
 //! implementations). `registry.rs` lists the types.
 
 mod checkbox;
+mod computed;
 mod list;
 mod meta;
 mod number;
@@ -12,6 +13,7 @@ mod text;
 mod time;
 
 pub use checkbox::Checkbox;
+pub use computed::{Count, Derived, Formula, Lookup, Rollup, result_value_kind};
 pub use list::{Attachment, Link};
 pub use meta::{Autonumber, CreatedBy, CreatedTime, UpdatedBy, UpdatedTime};
 pub use number::{Currency, Duration, Number, Percent, Rating};

@@ -11,9 +11,9 @@ use super::kind::{
     Kind, KindInfo, MetaColumn, Options, OptionsError, Reference, Storage, ValueKind, opt_err,
 };
 use super::kinds::{
-    Attachment, Autonumber, Checkbox, Choice, CreatedBy, CreatedTime, Currency, Date, DateTime,
-    Duration, Email, Link, LongText, MultiSelect, Number, Percent, Phone, Rating, SingleSelect,
-    Text, UpdatedBy, UpdatedTime, Url,
+    Attachment, Autonumber, Checkbox, Choice, Count, CreatedBy, CreatedTime, Currency, Date,
+    DateTime, Derived, Duration, Email, Formula, Link, LongText, Lookup, MultiSelect, Number,
+    Percent, Phone, Rating, Rollup, SingleSelect, Text, UpdatedBy, UpdatedTime, Url,
 };
 
 /// Declares [`FieldType`] from `Variant(KindStruct)` lines.
@@ -138,6 +138,14 @@ field_types! {
     CreatedBy(CreatedBy),
     /// Store-kept: who last changed the record.
     UpdatedBy(UpdatedBy),
+    /// Derived: a formula over the record's fields.
+    Formula(Formula),
+    /// Derived: the values of a field of the linked records.
+    Lookup(Lookup),
+    /// Derived: a formula over the values of the linked records.
+    Rollup(Rollup),
+    /// Derived: how many live records are linked.
+    Count(Count),
 }
 
 impl FieldType {
@@ -156,14 +164,37 @@ impl FieldType {
     pub fn is_computed(&self) -> bool {
         match self.storage() {
             Storage::Cell(_) => false,
-            Storage::Column(_) => true,
+            Storage::Column(_) | Storage::Derived(_) => true,
+        }
+    }
+
+    /// The result type, references and validity of a derived type
+    /// (formula, lookup, rollup, count).
+    pub fn derived(&self) -> Option<&Derived> {
+        match self {
+            Self::Formula(k) => Some(&k.derived),
+            Self::Lookup(k) => Some(&k.derived),
+            Self::Rollup(k) => Some(&k.derived),
+            Self::Count(k) => Some(&k.derived),
+            _ => None,
+        }
+    }
+
+    /// [`FieldType::derived`], to change it.
+    pub(crate) fn derived_mut(&mut self) -> Option<&mut Derived> {
+        match self {
+            Self::Formula(k) => Some(&mut k.derived),
+            Self::Lookup(k) => Some(&mut k.derived),
+            Self::Rollup(k) => Some(&mut k.derived),
+            Self::Count(k) => Some(&mut k.derived),
+            _ => None,
         }
     }
 
     /// The record column a store-kept type reads, if it is one.
     pub fn meta_column(&self) -> Option<MetaColumn> {
         match self.storage() {
-            Storage::Cell(_) => None,
+            Storage::Cell(_) | Storage::Derived(_) => None,
             Storage::Column(column) => Some(column),
         }
     }
@@ -210,10 +241,13 @@ mod tests {
     #[test]
     fn every_type_round_trips_through_its_parts() {
         for &name in FieldType::NAMES {
-            let opts = if name == "link" {
-                json!({ "linked_table_id": TableId::new() })
-            } else {
-                Value::Null
+            let opts = match name {
+                "link" => json!({ "linked_table_id": TableId::new() }),
+                "formula" => json!({ "formula": "1 + 2" }),
+                "lookup" => json!({ "link_field": "L", "field": "F" }),
+                "rollup" => json!({ "link_field": "L", "field": "F", "formula": "SUM(values)" }),
+                "count" => json!({ "link_field": "L" }),
+                _ => Value::Null,
             };
             let ft = FieldType::from_parts(name, &opts).unwrap();
             assert_eq!(ft.type_name(), name);

@@ -190,6 +190,17 @@ fn field_ty(field_type: &FieldType) -> Ty {
             Ty::DateTime
         }
         FieldType::MultiSelect(_) | FieldType::Attachment(_) | FieldType::Link(_) => Ty::List,
+        FieldType::Formula(_)
+        | FieldType::Lookup(_)
+        | FieldType::Rollup(_)
+        | FieldType::Count(_) => match field_type.derived().map(|d| d.result_type) {
+            Some(ResultType::Number) => Ty::Number,
+            Some(ResultType::Bool) => Ty::Bool,
+            Some(ResultType::Date) => Ty::Date,
+            Some(ResultType::DateTime) => Ty::DateTime,
+            Some(ResultType::List) => Ty::List,
+            Some(ResultType::Text) | None => Ty::Text,
+        },
     }
 }
 

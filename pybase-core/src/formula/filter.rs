@@ -244,9 +244,13 @@ fn incomparable(op: BinaryOp) -> Filter {
 impl Lowering<'_> {
     fn field(&self, expr: &Expr) -> Option<&Field> {
         match &expr.kind {
+            // Derived cells may hold error values (`{"error": ...}`), which
+            // SQL comparisons do not read as a formula does: the residual
+            // evaluates them exactly.
             ExprKind::Field(key) => FieldId::parse(key)
                 .ok()
-                .and_then(|id| self.by_id.get(&id).copied()),
+                .and_then(|id| self.by_id.get(&id).copied())
+                .filter(|f| !matches!(f.field_type.storage(), Storage::Derived(_))),
             _ => None,
         }
     }
@@ -526,7 +530,7 @@ fn is_record_id(expr: &Expr) -> bool {
 /// Whether a field's value can be Blank (an absent cell, no creator).
 fn can_be_absent(field: &Field) -> bool {
     match field.field_type.storage() {
-        Storage::Cell(_) => true,
+        Storage::Cell(_) | Storage::Derived(_) => true,
         Storage::Column(m) => matches!(m, MetaColumn::CreatedBy | MetaColumn::UpdatedBy),
     }
 }

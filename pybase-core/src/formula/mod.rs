@@ -13,6 +13,7 @@
 //!   through a caller-supplied [`FieldSource`].
 
 mod ast;
+mod cells;
 mod check;
 mod coerce;
 mod date_format;
@@ -38,6 +39,7 @@ mod tests_golden;
 mod tests_parse;
 
 pub use ast::{BinaryOp, Expr, ExprKind, Span, UnaryOp};
+pub use cells::{from_cell, to_cell};
 pub use check::{CheckError, Checked, ResultType, check, display, field_result_type};
 pub use error::FormulaError;
 pub use eval::{EvalContext, FieldSource, evaluate};

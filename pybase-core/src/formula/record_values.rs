@@ -46,6 +46,9 @@ pub fn record_value(field: &Field, record: &Record, links: &LinkTitles) -> Value
         };
     }
     let cell = record.cells.get(field.id.as_str());
+    if let Storage::Derived(_) = field.field_type.storage() {
+        return super::cells::from_cell(cell, field_result_type(&field.field_type));
+    }
     match field_result_type(&field.field_type) {
         ResultType::Bool => Value::Bool(matches!(cell, Some(Json::Bool(true)))),
         ResultType::Number => match cell.and_then(Json::as_f64) {

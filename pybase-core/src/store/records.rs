@@ -298,6 +298,19 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
         Ok(out)
     }
 
+    /// Recomputes the derived cells (formula, lookup, rollup, count) of the
+    /// first `limit` live records of `table` after `after` in id order, and
+    /// of every record depending on them, in one transaction of its own
+    /// (`pybase_core::store::computed::recompute`); answers the last id of
+    /// the chunk, `None` when no record was left. Filling a new computed
+    /// field calls it chunk by chunk, so no transaction is long.
+    async fn recompute_records(
+        &self,
+        table: TableId,
+        after: Option<RecordId>,
+        limit: usize,
+    ) -> StoreResult<Option<RecordId>>;
+
     /// Inserts attachment metadata; `NotFound` if the table is absent.
     async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()>;
     /// Attachment metadata by id; `NotFound` if absent.

@@ -91,6 +91,10 @@ pub trait SchemaStore: WorkspacesStore + Send + Sync {
     async fn get_field(&self, id: FieldId) -> StoreResult<Field>;
     /// The fields of a table by position.
     async fn list_fields(&self, table: TableId) -> StoreResult<Vec<Field>>;
+    /// Every field of type `type_name` (API name) in every table, by
+    /// table, position and id (the time-formula refresh looks for
+    /// `formula` fields reading the clock).
+    async fn fields_of_type(&self, type_name: &str) -> StoreResult<Vec<Field>>;
     /// Saves everything about a field except its table; cells are untouched.
     async fn update_field(&self, field: &Field) -> StoreResult<()>;
     /// Sets `indexed` (origin [`IndexOrigin::Automatic`], updated at `at`)

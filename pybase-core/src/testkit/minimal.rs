@@ -241,6 +241,10 @@ impl SchemaStore for MinimalStore {
         self.inner.list_fields(table).await
     }
 
+    async fn fields_of_type(&self, type_name: &str) -> StoreResult<Vec<Field>> {
+        self.inner.fields_of_type(type_name).await
+    }
+
     async fn update_field(&self, field: &Field) -> StoreResult<()> {
         self.inner.update_field(field).await
     }
@@ -295,6 +299,15 @@ impl RecordsStore for MinimalStore {
         include_deleted: bool,
     ) -> StoreResult<Record> {
         self.inner.get_record(table, id, include_deleted).await
+    }
+
+    async fn recompute_records(
+        &self,
+        table: TableId,
+        after: Option<RecordId>,
+        limit: usize,
+    ) -> StoreResult<Option<RecordId>> {
+        self.inner.recompute_records(table, after, limit).await
     }
 
     async fn update_records(

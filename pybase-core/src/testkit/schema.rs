@@ -33,6 +33,11 @@ pub async fn every_registered_type_stores_what_it_validates(store: Arc<dyn Store
     let o = &fx.owner;
     let t = fx.table.table.id;
     for (i, example) in FieldType::examples(t).iter().enumerate() {
+        // Lookups, rollups and counts need a link field of the table
+        // (covered by testkit/computed.rs).
+        if matches!(example.type_name(), "lookup" | "rollup" | "count") {
+            continue;
+        }
         let name = format!("T{i} {}", example.type_name());
         let mut field = fx
             .pb

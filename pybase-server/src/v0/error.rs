@@ -207,6 +207,7 @@ impl V0Error {
             ),
             E::Conflict { message, .. } => Self::invalid_request(message),
             E::InvalidFormula { message, .. } => Self::invalid_formula(message),
+            e @ E::FormulaCycle { .. } => Self::invalid_request(e.to_string()),
             E::Validation { message, fields } => Self::from_validation(&message, &fields),
             E::BadRequest(m) => Self::invalid_request(m),
             E::PayloadTooLarge { limit } => Self::new(

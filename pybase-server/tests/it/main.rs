@@ -13,6 +13,7 @@ mod attachments;
 mod auth;
 mod changes;
 mod common;
+mod computed;
 mod concurrency;
 mod docs;
 mod errors;

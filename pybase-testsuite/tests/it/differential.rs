@@ -60,8 +60,24 @@ use serde_json::{Map, Value, json};
 /// The field types, one field each, in registry order: the table, the
 /// generators and the option sets all come from the registry, so a new
 /// type is covered without editing this file.
+///
+/// Derived types (formula, lookup, rollup, count) are left out: their
+/// options name other fields, and random computed fields are not yet
+/// generated here (their cells are compared by the conformance suite).
 fn types() -> &'static [&'static str] {
-    FieldType::NAMES
+    static TYPES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    TYPES.get_or_init(|| {
+        FieldType::examples(example_table())
+            .into_iter()
+            .filter(|t| !matches!(t.storage(), Storage::Derived(_)))
+            .map(|t| t.type_name())
+            .fold(Vec::new(), |mut out, name| {
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+                out
+            })
+    })
 }
 
 /// Number of fields; as a field index it stands for an unknown field.
@@ -340,6 +356,7 @@ fn typed_value(i: usize) -> BoxedStrategy<Value> {
             string_value()
         ]
         .boxed(),
+        Storage::Derived(_) => unreachable!("derived types are left out of types()"),
         Storage::Cell(kind) => match (example.references(), kind) {
             (Some(Reference::Attachments), _) => select(vec![
                 json!([{ "id": "@A0" }]),

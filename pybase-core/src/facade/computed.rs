@@ -1,0 +1,263 @@
+//! Computed fields in the schema (issue 12): a new or changed formula,
+//! lookup, rollup or count field has its options resolved (references to
+//! field ids, result type from the formula checker), its dependency graph
+//! across the base's tables checked for cycles, and its cells filled;
+//! deleting or retyping a field makes the derived fields that read it
+//! `is_valid: false` (their cells kept).
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::Pybase;
+use super::authz::TableScope;
+use crate::error::{Error, Result};
+use crate::fields::{FieldType, Reference};
+use crate::formula::{self, ResultType};
+use crate::ids::{FieldId, TableId};
+use crate::model::Field;
+use crate::store::acting;
+
+/// How many records one fill transaction recomputes.
+pub(crate) const COMPUTE_CHUNK_RECORDS: usize = 1_000;
+
+/// A field of `fields` named `key` (by id, or by name ignoring case).
+fn find<'a>(fields: &'a [Field], key: &str) -> Option<&'a Field> {
+    FieldId::parse(key)
+        .ok()
+        .and_then(|id| fields.iter().find(|f| f.id == id))
+        .or_else(|| {
+            let folded = key.to_lowercase();
+            fields.iter().find(|f| f.name.to_lowercase() == folded)
+        })
+}
+
+/// The `values` a rollup formula reads, typed as a list for the checker.
+fn values_field(table: TableId) -> Field {
+    Field {
+        id: FieldId::new(),
+        table_id: table,
+        name: "values".into(),
+        description: None,
+        field_type: FieldType::from_parts("multi_select", &serde_json::Value::Null)
+            .unwrap_or_else(|_| unreachable!("multi_select needs no options")),
+        position: 0,
+        indexed: false,
+        index_origin: crate::model::IndexOrigin::Manual,
+        created_at: chrono::DateTime::UNIX_EPOCH,
+        updated_at: chrono::DateTime::UNIX_EPOCH,
+    }
+}
+
+/// The fields a derived field reads directly (same table or, for lookups
+/// and rollups, the linked table's field).
+fn depends_on(field: &Field) -> Vec<FieldId> {
+    field
+        .field_type
+        .derived()
+        .map(|d| d.referenced_field_ids.clone())
+        .unwrap_or_default()
+}
+
+impl Pybase {
+    /// Resolves a derived field's options against its table's `siblings`
+    /// (the field itself left out): references become field ids, the
+    /// result type is inferred, and a cycle through the base's derived
+    /// fields is refused naming its path. Other types pass unchanged.
+    pub(crate) async fn resolve_computed(
+        &self,
+        table: &TableScope,
+        siblings: &[Field],
+        field: &mut Field,
+    ) -> Result<()> {
+        let others: Vec<Field> = siblings
+            .iter()
+            .filter(|f| f.id != field.id)
+            .cloned()
+            .collect();
+        let name = field.name.clone();
+        let link_of = |key: &str| -> Result<(FieldId, TableId)> {
+            let link = find(&others, key).ok_or_else(|| {
+                Error::invalid(
+                    name.clone(),
+                    format!("link_field: a link field of this table, got {key:?}"),
+                )
+            })?;
+            match link.field_type.references() {
+                Some(Reference::Records(t)) => Ok((link.id, t)),
+                _ => Err(Error::invalid(
+                    name.clone(),
+                    format!("link_field: a link field, {:?} is not one", link.name),
+                )),
+            }
+        };
+        match &mut field.field_type {
+            FieldType::Formula(f) => {
+                let checked = formula::check(&f.formula, &others)?;
+                f.formula = checked.stored();
+                f.derived.result_type = checked.result_type;
+                f.derived.referenced_field_ids = checked.referenced_field_ids;
+                f.derived.is_valid = true;
+            }
+            FieldType::Lookup(_) | FieldType::Rollup(_) => {
+                let (link_key, target_key) = match &field.field_type {
+                    FieldType::Lookup(l) => (l.link_field.clone(), l.field.clone()),
+                    FieldType::Rollup(r) => (r.link_field.clone(), r.field.clone()),
+                    _ => unreachable!("matched above"),
+                };
+                let (link, linked_table) = link_of(&link_key)?;
+                let linked = self.store.list_fields(linked_table).await?;
+                let target = find(&linked, &target_key).ok_or_else(|| {
+                    Error::invalid(
+                        name.clone(),
+                        format!("field: a field of the linked table, got {target_key:?}"),
+                    )
+                })?;
+                let target_id = target.id;
+                match &mut field.field_type {
+                    FieldType::Lookup(l) => {
+                        l.link_field = link.to_string();
+                        l.field = target_id.to_string();
+                        l.derived.result_type = ResultType::List;
+                        l.derived.referenced_field_ids = vec![link, target_id];
+                        l.derived.is_valid = true;
+                    }
+                    FieldType::Rollup(r) => {
+                        let checked = formula::check(&r.formula, &[values_field(table.id())])
+                            .map_err(|e| Error::InvalidFormula {
+                                message: e.message,
+                                start: e.start,
+                                end: e.end,
+                            })?;
+                        r.link_field = link.to_string();
+                        r.field = target_id.to_string();
+                        r.derived.result_type = checked.result_type;
+                        r.derived.referenced_field_ids = vec![link, target_id];
+                        r.derived.is_valid = true;
+                    }
+                    _ => unreachable!("matched above"),
+                }
+            }
+            FieldType::Count(c) => {
+                let (link, _) = link_of(&c.link_field)?;
+                c.link_field = link.to_string();
+                c.derived.result_type = ResultType::Number;
+                c.derived.referenced_field_ids = vec![link];
+                c.derived.is_valid = true;
+            }
+            _ => return Ok(()),
+        }
+        self.refuse_cycle(table, field).await
+    }
+
+    /// Every field of the tables of `table`'s base.
+    async fn base_fields(&self, table: &TableScope) -> Result<Vec<Field>> {
+        let mut out = Vec::new();
+        for t in self.store.list_tables(table.table().base_id).await? {
+            out.extend(self.store.list_fields(t.id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Refuses `field` (new or changed) if the base's derived fields would
+    /// then depend on themselves; the error names the path.
+    async fn refuse_cycle(&self, table: &TableScope, field: &Field) -> Result<()> {
+        let mut all = self.base_fields(table).await?;
+        all.retain(|f| f.id != field.id);
+        all.push(field.clone());
+        let by_id: HashMap<FieldId, &Field> = all.iter().map(|f| (f.id, f)).collect();
+        // Depth-first from the field along "reads"; reaching it again is a
+        // cycle.
+        let mut stack: Vec<(FieldId, Vec<FieldId>)> = vec![(field.id, vec![field.id])];
+        let mut seen: BTreeMap<FieldId, ()> = BTreeMap::new();
+        while let Some((at, path)) = stack.pop() {
+            let Some(f) = by_id.get(&at) else { continue };
+            for next in depends_on(f) {
+                if next == field.id {
+                    let mut names: Vec<String> = path
+                        .iter()
+                        .filter_map(|id| by_id.get(id).map(|f| f.name.clone()))
+                        .collect();
+                    names.push(field.name.clone());
+                    return Err(Error::FormulaCycle {
+                        field: field.name.clone(),
+                        path: names,
+                    });
+                }
+                if seen.insert(next, ()).is_none() {
+                    let mut p = path.clone();
+                    p.push(next);
+                    stack.push((next, p));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills (recomputes) the derived cells of every live record of
+    /// `table`, a chunk of [`COMPUTE_CHUNK_RECORDS`] per transaction.
+    pub(crate) async fn fill_computed(&self, table: &TableScope) -> Result<()> {
+        let mut after = None;
+        loop {
+            let next = acting(
+                table.user(),
+                self.store
+                    .recompute_records(table.id(), after, COMPUTE_CHUNK_RECORDS),
+            )
+            .await?;
+            match next {
+                Some(last) => after = Some(last),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Recomputes every table that has a valid formula reading the clock
+    /// (`NOW()`, `TODAY()`, `FROMNOW`, `TONOW`), chunk by chunk; answers
+    /// how many tables were refreshed. The server calls it on a timer
+    /// (`TIME_FORMULAS_REFRESH_SECS`); embedders call it when they like.
+    /// It acts for no user (the change log records no actor).
+    pub async fn refresh_time_formulas(&self) -> Result<usize> {
+        let mut tables: Vec<TableId> = self
+            .store
+            .fields_of_type("formula")
+            .await?
+            .iter()
+            .filter(|f| f.field_type.derived().is_some_and(|d| d.is_valid))
+            .filter(|f| crate::store::computed::is_volatile(f))
+            .map(|f| f.table_id)
+            .collect();
+        tables.dedup();
+        for &table in &tables {
+            let mut after = None;
+            while let Some(last) = self
+                .store
+                .recompute_records(table, after, COMPUTE_CHUNK_RECORDS)
+                .await?
+            {
+                after = Some(last);
+            }
+        }
+        Ok(tables.len())
+    }
+
+    /// Marks the derived fields of the base that read `gone` (deleted or
+    /// retyped) `is_valid: false`; their cells keep their last values.
+    pub(crate) async fn invalidate_dependents(
+        &self,
+        table: &TableScope,
+        gone: FieldId,
+    ) -> Result<()> {
+        for mut f in self.base_fields(table).await? {
+            if f.id == gone || !depends_on(&f).contains(&gone) {
+                continue;
+            }
+            if let Some(d) = f.field_type.derived_mut()
+                && d.is_valid
+            {
+                d.is_valid = false;
+                f.updated_at = self.clock.now();
+                acting(table.user(), self.store.update_field(&f)).await?;
+            }
+        }
+        Ok(())
+    }
+}

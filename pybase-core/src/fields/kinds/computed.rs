@@ -1,0 +1,437 @@
+//! Derived types (issue 12): `formula`, `lookup`, `rollup` and `count`.
+//! Their cells are computed in Rust from other cells and stored in the
+//! record like written cells (`Storage::Derived`), so filters, sorts and
+//! indexes read them as fields of their result type. Clients never write
+//! them.
+//!
+//! Options name fields as given by the client until the facade resolves
+//! them (`crate::facade::computed`): references become field ids, the
+//! result type is inferred by the formula checker and `is_valid` is set.
+//! What is stored is the resolved form.
+
+use serde_json::{Map, Value, json};
+
+use crate::fields::cell::CellError;
+use crate::fields::kind::{Kind, KindInfo, Options, OptionsError, Storage, ValueKind, opt_err};
+use crate::fields::options_schema as os;
+use crate::formula::ResultType;
+use crate::ids::{FieldId, TableId};
+
+/// Why a derived cell cannot be written.
+fn read_only() -> CellError {
+    CellError {
+        expected: "a computed field cannot be written".into(),
+    }
+}
+
+/// How cells of a result type are stored and compared.
+pub fn result_value_kind(result: ResultType) -> ValueKind {
+    match result {
+        ResultType::Number => ValueKind::Number,
+        ResultType::Bool => ValueKind::Bool,
+        ResultType::Text | ResultType::Date | ResultType::DateTime => ValueKind::Text,
+        ResultType::List => ValueKind::List,
+    }
+}
+
+/// What every derived type carries beside its own options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Derived {
+    /// What the cells hold (set by the facade's resolution).
+    pub result_type: ResultType,
+    /// Every field the value depends on (set by the facade's resolution).
+    pub referenced_field_ids: Vec<FieldId>,
+    /// False once a referenced field was deleted or retyped; cells keep
+    /// their last values and are not recomputed until the field is fixed.
+    pub is_valid: bool,
+}
+
+impl Derived {
+    fn parse(options: &Options<'_>, default: ResultType) -> Result<Self, OptionsError> {
+        let result_type = match options.get("result_type") {
+            None => default,
+            Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
+                opt_err(format!(
+                    "option result_type must be one of number, text, bool, date, datetime, list, got {v}"
+                ))
+            })?,
+        };
+        let referenced_field_ids = match options.get("referenced_field_ids") {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .and_then(|s| FieldId::parse(s).ok())
+                        .ok_or_else(|| {
+                            opt_err(format!("referenced_field_ids must hold field ids, got {v}"))
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+            Some(v) => {
+                return Err(opt_err(format!(
+                    "option referenced_field_ids must be a list of field ids, got {v}"
+                )));
+            }
+        };
+        Ok(Self {
+            result_type,
+            referenced_field_ids,
+            is_valid: options.boolean("is_valid", true)?,
+        })
+    }
+
+    fn write(&self, m: &mut Map<String, Value>) {
+        m.insert("result_type".into(), json!(self.result_type.as_str()));
+        m.insert(
+            "referenced_field_ids".into(),
+            json!(self.referenced_field_ids),
+        );
+        m.insert("is_valid".into(), json!(self.is_valid));
+    }
+
+    fn fresh(result_type: ResultType) -> Self {
+        Self {
+            result_type,
+            referenced_field_ids: Vec::new(),
+            is_valid: true,
+        }
+    }
+}
+
+/// A required text option that is not blank.
+fn required_text(options: &Options<'_>, key: &str) -> Result<String, OptionsError> {
+    let s = options.string(key, "")?;
+    if s.trim().is_empty() {
+        return Err(opt_err(format!("option {key} is required")));
+    }
+    Ok(s)
+}
+
+/// The read-only part of every derived type's options schema.
+fn derived_properties(m: &mut Map<String, Value>) {
+    m.insert(
+        "result_type".into(),
+        json!({
+            "type": ["string", "null"],
+            "enum": ["number", "text", "bool", "date", "datetime", "list", null],
+            "description": "Read only: what the cells hold (ignored on writes).",
+        }),
+    );
+    m.insert(
+        "referenced_field_ids".into(),
+        json!({
+            "type": ["array", "null"],
+            "items": os::id("fld"),
+            "description": "Read only: every field the value depends on (ignored on writes).",
+        }),
+    );
+    m.insert(
+        "is_valid".into(),
+        json!({
+            "type": ["boolean", "null"],
+            "description": "Read only: false when a referenced field was deleted or retyped.",
+        }),
+    );
+}
+
+fn schema_with(own: Value, required: &[&str]) -> Value {
+    let Value::Object(mut props) = own else {
+        unreachable!("the callers pass object literals")
+    };
+    derived_properties(&mut props);
+    os::object_requiring(Value::Object(props), required)
+}
+
+/// Implements the [`Kind`] methods every derived type shares.
+macro_rules! derived_kind {
+    () => {
+        fn storage(&self) -> Storage {
+            Storage::Derived(result_value_kind(self.derived.result_type))
+        }
+
+        fn validate(&self, _: &Value, _: bool) -> Result<Option<Value>, CellError> {
+            Err(read_only())
+        }
+
+        fn sample_inputs(&self) -> Vec<Value> {
+            vec![json!("text"), json!(1), json!(true)]
+        }
+
+        fn accepts_other_types(&self) -> bool {
+            false
+        }
+    };
+}
+
+/// `{"formula": "{Qty} * {Price}", "time_zone"?: "UTC"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Formula {
+    /// The formula text: field names as given, field ids once resolved.
+    pub formula: String,
+    /// The IANA time zone date functions use (UTC when absent).
+    pub time_zone: Option<String>,
+    /// Result type, references, validity.
+    pub derived: Derived,
+}
+
+impl KindInfo for Formula {
+    const NAME: &'static str = "formula";
+    const OPTION_KEYS: &'static [&'static str] = &[
+        "formula",
+        "time_zone",
+        "result_type",
+        "referenced_field_ids",
+        "is_valid",
+    ];
+
+    fn parse(options: &Options<'_>) -> Result<Self, OptionsError> {
+        let formula = required_text(options, "formula")?;
+        crate::formula::parse(&formula)
+            .map_err(|e| opt_err(format!("option formula: {}", e.message)))?;
+        let time_zone = match options.get("time_zone") {
+            None => None,
+            Some(_) => {
+                // The evaluator computes dates in UTC only (docs/FORMULA.md).
+                let tz = options.string("time_zone", "UTC")?;
+                if tz != "UTC" {
+                    return Err(opt_err(format!(
+                        "option time_zone: only \"UTC\" is supported, got {tz:?}"
+                    )));
+                }
+                Some(tz)
+            }
+        };
+        Ok(Self {
+            formula,
+            time_zone,
+            derived: Derived::parse(options, ResultType::Text)?,
+        })
+    }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![Self {
+            formula: "1 + 2".into(),
+            time_zone: None,
+            derived: Derived::fresh(ResultType::Number),
+        }]
+    }
+
+    fn options_schema() -> Value {
+        schema_with(
+            json!({
+                "formula": { "type": "string", "minLength": 1, "description": "A formula (docs/FORMULA.md); fields by {name} or id." },
+                "time_zone": { "type": ["string", "null"], "enum": ["UTC", null], "description": "Time zone of date functions (only UTC for now)." },
+            }),
+            &["formula"],
+        )
+    }
+}
+
+impl Kind for Formula {
+    fn options_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("formula".into(), json!(self.formula));
+        if let Some(tz) = &self.time_zone {
+            m.insert("time_zone".into(), json!(tz));
+        }
+        self.derived.write(&mut m);
+        Value::Object(m)
+    }
+
+    derived_kind!();
+}
+
+/// `{"link_field", "field"}`: the linked records' values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// The link field of this table (name as given, id once resolved).
+    pub link_field: String,
+    /// The field of the linked table (name as given, id once resolved).
+    pub field: String,
+    /// Result type, references, validity.
+    pub derived: Derived,
+}
+
+fn link_and_field(options: &Options<'_>) -> Result<(String, String), OptionsError> {
+    Ok((
+        required_text(options, "link_field")?,
+        required_text(options, "field")?,
+    ))
+}
+
+fn link_schema() -> Value {
+    json!({ "type": "string", "minLength": 1, "description": "A link field of this table, by name or id (read: id)." })
+}
+
+fn field_schema() -> Value {
+    json!({ "type": "string", "minLength": 1, "description": "A field of the linked table, by name or id (read: id)." })
+}
+
+impl KindInfo for Lookup {
+    const NAME: &'static str = "lookup";
+    const OPTION_KEYS: &'static [&'static str] = &[
+        "link_field",
+        "field",
+        "result_type",
+        "referenced_field_ids",
+        "is_valid",
+    ];
+
+    fn parse(options: &Options<'_>) -> Result<Self, OptionsError> {
+        let (link_field, field) = link_and_field(options)?;
+        Ok(Self {
+            link_field,
+            field,
+            derived: Derived::parse(options, ResultType::List)?,
+        })
+    }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![Self {
+            link_field: "Link".into(),
+            field: "Name".into(),
+            derived: Derived::fresh(ResultType::List),
+        }]
+    }
+
+    fn options_schema() -> Value {
+        schema_with(
+            json!({ "link_field": link_schema(), "field": field_schema() }),
+            &["link_field", "field"],
+        )
+    }
+}
+
+impl Kind for Lookup {
+    fn options_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("link_field".into(), json!(self.link_field));
+        m.insert("field".into(), json!(self.field));
+        self.derived.write(&mut m);
+        Value::Object(m)
+    }
+
+    derived_kind!();
+}
+
+/// `{"link_field", "field", "formula": "SUM(values)"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollup {
+    /// The link field of this table (name as given, id once resolved).
+    pub link_field: String,
+    /// The field of the linked table (name as given, id once resolved).
+    pub field: String,
+    /// A formula over `values` (one entry per linked record).
+    pub formula: String,
+    /// Result type, references, validity.
+    pub derived: Derived,
+}
+
+impl KindInfo for Rollup {
+    const NAME: &'static str = "rollup";
+    const OPTION_KEYS: &'static [&'static str] = &[
+        "link_field",
+        "field",
+        "formula",
+        "result_type",
+        "referenced_field_ids",
+        "is_valid",
+    ];
+
+    fn parse(options: &Options<'_>) -> Result<Self, OptionsError> {
+        let (link_field, field) = link_and_field(options)?;
+        let formula = required_text(options, "formula")?;
+        crate::formula::parse(&formula)
+            .map_err(|e| opt_err(format!("option formula: {}", e.message)))?;
+        Ok(Self {
+            link_field,
+            field,
+            formula,
+            derived: Derived::parse(options, ResultType::Number)?,
+        })
+    }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![Self {
+            link_field: "Link".into(),
+            field: "Name".into(),
+            formula: "SUM(values)".into(),
+            derived: Derived::fresh(ResultType::Number),
+        }]
+    }
+
+    fn options_schema() -> Value {
+        schema_with(
+            json!({
+                "link_field": link_schema(),
+                "field": field_schema(),
+                "formula": { "type": "string", "minLength": 1, "description": "A formula over `values`, e.g. SUM(values)." },
+            }),
+            &["link_field", "field", "formula"],
+        )
+    }
+}
+
+impl Kind for Rollup {
+    fn options_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("link_field".into(), json!(self.link_field));
+        m.insert("field".into(), json!(self.field));
+        m.insert("formula".into(), json!(self.formula));
+        self.derived.write(&mut m);
+        Value::Object(m)
+    }
+
+    derived_kind!();
+}
+
+/// `{"link_field"}`: how many live records are linked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Count {
+    /// The link field of this table (name as given, id once resolved).
+    pub link_field: String,
+    /// Result type (always number), references, validity.
+    pub derived: Derived,
+}
+
+impl KindInfo for Count {
+    const NAME: &'static str = "count";
+    const OPTION_KEYS: &'static [&'static str] = &[
+        "link_field",
+        "result_type",
+        "referenced_field_ids",
+        "is_valid",
+    ];
+
+    fn parse(options: &Options<'_>) -> Result<Self, OptionsError> {
+        let mut derived = Derived::parse(options, ResultType::Number)?;
+        derived.result_type = ResultType::Number;
+        Ok(Self {
+            link_field: required_text(options, "link_field")?,
+            derived,
+        })
+    }
+
+    fn examples(_: TableId) -> Vec<Self> {
+        vec![Self {
+            link_field: "Link".into(),
+            derived: Derived::fresh(ResultType::Number),
+        }]
+    }
+
+    fn options_schema() -> Value {
+        schema_with(json!({ "link_field": link_schema() }), &["link_field"])
+    }
+}
+
+impl Kind for Count {
+    fn options_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("link_field".into(), json!(self.link_field));
+        self.derived.write(&mut m);
+        Value::Object(m)
+    }
+
+    derived_kind!();
+}

@@ -1,0 +1,168 @@
+//! Derived cells (formula, lookup, rollup, count) as stored JSON and back
+//! (API.md "Two-way links and computed fields"): a result follows the rules
+//! of its result type (empty text, an empty list, `false` and Blank are
+//! absent; dates `YYYY-MM-DD`, instants RFC 3339 UTC with milliseconds);
+//! errors are `{"error": "#ERROR!"}`, non-finite numbers
+//! `{"special_value": "NaN"}` (or `Infinity`, `-Infinity`).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Value as Json, json};
+
+use super::check::ResultType;
+use super::coerce::{instant, to_number, to_text};
+use super::value::{ErrorKind, Value};
+use crate::query::eval::TIME_FORMAT;
+
+/// The stored form of an error value.
+fn error_cell(e: ErrorKind) -> Json {
+    match e {
+        ErrorKind::Error => json!({ "error": e.as_str() }),
+        _ => json!({ "special_value": e.as_str() }),
+    }
+}
+
+/// One list item as stored: its natural JSON form, nested lists flattened.
+fn item(v: &Value, out: &mut Vec<Json>) {
+    match v {
+        Value::Blank => {}
+        Value::Number(n) => out.push(json!(n)),
+        Value::Text(t) => out.push(json!(t)),
+        Value::Bool(b) => out.push(json!(b)),
+        Value::Date(d) => out.push(json!(d.format("%Y-%m-%d").to_string())),
+        Value::DateTime(t) => out.push(json!(t.format(TIME_FORMAT).to_string())),
+        Value::Array(items) => items.iter().for_each(|i| item(i, out)),
+        Value::Error(e) => out.push(error_cell(*e)),
+    }
+}
+
+/// The stored cell of a derived field of `result` type holding `v`
+/// (`None`: absent).
+pub fn to_cell(v: &Value, result: ResultType) -> Option<Json> {
+    if let Value::Error(e) = v {
+        return Some(error_cell(*e));
+    }
+    if v.is_blank() {
+        return None;
+    }
+    match result {
+        ResultType::Number => match to_number(v) {
+            Ok(n) => Some(json!(n)),
+            Err(e) => Some(error_cell(e)),
+        },
+        ResultType::Bool => match super::coerce::to_bool(v) {
+            Ok(true) => Some(Json::Bool(true)),
+            Ok(false) => None,
+            Err(e) => Some(error_cell(e)),
+        },
+        ResultType::Text => match to_text(v) {
+            Ok(t) if t.is_empty() => None,
+            Ok(t) => Some(Json::String(t)),
+            Err(e) => Some(error_cell(e)),
+        },
+        ResultType::Date => match v {
+            Value::Date(d) => Some(json!(d.format("%Y-%m-%d").to_string())),
+            other => instant(other).map(|t| json!(t.date_naive().format("%Y-%m-%d").to_string())),
+        },
+        ResultType::DateTime => instant(v).map(|t| json!(t.format(TIME_FORMAT).to_string())),
+        ResultType::List => {
+            let mut out = Vec::new();
+            item(v, &mut out);
+            (!out.is_empty()).then_some(Json::Array(out))
+        }
+    }
+}
+
+/// A stored derived cell as a formula value (absent is Blank, `false` for
+/// a boolean result).
+pub fn from_cell(cell: Option<&Json>, result: ResultType) -> Value {
+    let Some(cell) = cell else {
+        return if result == ResultType::Bool {
+            Value::Bool(false)
+        } else {
+            Value::Blank
+        };
+    };
+    match cell {
+        Json::String(s) => match result {
+            ResultType::Date => {
+                NaiveDate::parse_from_str(s, "%Y-%m-%d").map_or(Value::Blank, Value::Date)
+            }
+            ResultType::DateTime => DateTime::parse_from_rfc3339(s)
+                .map_or(Value::Blank, |t| Value::DateTime(t.with_timezone(&Utc))),
+            _ => Value::Text(s.clone()),
+        },
+        Json::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| from_cell(Some(i), ResultType::Text))
+                .collect(),
+        ),
+        other => json_value(other),
+    }
+}
+
+/// A JSON cell item as a value: numbers, booleans, texts and error objects.
+fn json_value(cell: &Json) -> Value {
+    match cell {
+        Json::Null => Value::Blank,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => n.as_f64().map_or(Value::error(), Value::number),
+        Json::String(s) => Value::Text(s.clone()),
+        Json::Array(_) => from_cell(Some(cell), ResultType::List),
+        Json::Object(m) => match m.get("special_value").and_then(Json::as_str) {
+            Some("NaN") => Value::Error(ErrorKind::NaN),
+            Some("Infinity") => Value::Error(ErrorKind::Infinity),
+            Some("-Infinity") => Value::Error(ErrorKind::NegInfinity),
+            _ => Value::error(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_follow_their_type_and_read_back() {
+        let cases = [
+            (Value::Number(2.5), ResultType::Number, Some(json!(2.5))),
+            (Value::Bool(false), ResultType::Bool, None),
+            (Value::Bool(true), ResultType::Bool, Some(json!(true))),
+            (Value::text(""), ResultType::Text, None),
+            (Value::Blank, ResultType::Number, None),
+            (
+                Value::error(),
+                ResultType::Number,
+                Some(json!({"error": "#ERROR!"})),
+            ),
+            (
+                Value::Error(ErrorKind::NaN),
+                ResultType::Number,
+                Some(json!({"special_value": "NaN"})),
+            ),
+            (
+                Value::Array(vec![
+                    Value::Number(1.0),
+                    Value::Array(vec![Value::text("a")]),
+                ]),
+                ResultType::List,
+                Some(json!([1.0, "a"])),
+            ),
+            (Value::Array(vec![]), ResultType::List, None),
+        ];
+        for (v, ty, want) in cases {
+            let cell = to_cell(&v, ty);
+            assert_eq!(cell, want, "{v:?} as {ty:?}");
+            if let Some(c) = &cell
+                && !matches!(v, Value::Array(_))
+            {
+                assert_eq!(from_cell(Some(c), ty), v, "{c}");
+            }
+        }
+        assert_eq!(from_cell(None, ResultType::Bool), Value::Bool(false));
+        let d = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+        let cell = to_cell(&Value::Date(d), ResultType::Date);
+        assert_eq!(cell, Some(json!("2024-02-29")));
+        assert_eq!(from_cell(cell.as_ref(), ResultType::Date), Value::Date(d));
+    }
+}

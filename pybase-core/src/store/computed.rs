@@ -1,0 +1,513 @@
+//! Computed fields kept current inside the writing transaction: the one
+//! algorithm both stores run (issue 12).
+//!
+//! A store calls [`recompute`] after a write, inside its transaction, with
+//! the records it wrote (created, updated, deleted, restored, and the
+//! partner records whose inverse link cells it changed). [`ComputeTx`] is
+//! the small interface each store implements over its open transaction:
+//! read the base's fields, read (and on PostgreSQL lock, in id order) live
+//! records, follow the link reverse index, write derived cells.
+//!
+//! The work goes in rounds. A round takes, per table, the records to
+//! recompute; computes every valid derived field of the table in
+//! dependency order (a formula reading another derived field of the same
+//! record comes after it), reading the linked records lookups, rollups and
+//! counts need in one read per linked table; writes the cells that
+//! changed, in one batch per table; and hands the next round the records of
+//! other tables (or of the same table, through a self-link) that link to a
+//! record whose cells changed, found through the reverse index. A record
+//! whose derived cells came out unchanged stops the walk there (the
+//! records the write itself changed always go on). Cycles are refused when
+//! fields are saved, so the walk ends; [`MAX_ROUNDS`] bounds it anyway.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+
+use serde_json::Value as Json;
+
+use crate::error::StoreError;
+use crate::fields::{FieldType, Storage};
+use crate::formula::{self, EvalContext, Expr, ResultType, Value};
+use crate::ids::{FieldId, RecordId, TableId};
+use crate::model::{Field, Record, Timestamp};
+use crate::store::NewChange;
+
+/// The most rounds one write's recompute runs (a chain of derived fields
+/// across this many tables); past it the write fails rather than loop.
+pub const MAX_ROUNDS: usize = 64;
+
+/// What [`recompute`] needs from a store's open write transaction.
+pub trait ComputeTx {
+    /// Every field of every table of `table`'s base.
+    fn base_fields(
+        &mut self,
+        table: TableId,
+    ) -> impl Future<Output = Result<Vec<Field>, StoreError>>;
+
+    /// The live records among `ids` of `table` (locked for update in id
+    /// order where the backend locks rows).
+    fn read(
+        &mut self,
+        table: TableId,
+        ids: &[RecordId],
+    ) -> impl Future<Output = Result<Vec<Record>, StoreError>>;
+
+    /// The records of `table` whose link field `field` holds any of
+    /// `targets` (the reverse index).
+    fn linking_to(
+        &mut self,
+        table: TableId,
+        field: FieldId,
+        targets: &[RecordId],
+    ) -> impl Future<Output = Result<Vec<RecordId>, StoreError>>;
+
+    /// Writes derived cells of `table` (`None` removes the cell), without
+    /// touching the records' update time.
+    fn write(
+        &mut self,
+        table: TableId,
+        cells: &[(RecordId, FieldId, Option<Json>)],
+    ) -> impl Future<Output = Result<(), StoreError>>;
+}
+
+/// What a recompute changed.
+#[derive(Debug, Default)]
+pub struct Recomputed {
+    /// One change log entry per changed cell.
+    pub changes: Vec<NewChange>,
+    /// The changed cells per record (`None`: now absent).
+    pub cells: HashMap<RecordId, Vec<(FieldId, Option<Json>)>>,
+}
+
+impl Recomputed {
+    /// Brings records read or built before the recompute up to date.
+    pub fn apply_to(&self, records: &mut [Record]) {
+        for r in records {
+            if let Some(cells) = self.cells.get(&r.id) {
+                for (field, cell) in cells {
+                    match cell {
+                        Some(v) => {
+                            r.cells.insert(field.to_string(), v.clone());
+                        }
+                        None => {
+                            r.cells.remove(field.as_str());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether any field of `fields` is a valid derived field (a base without
+/// one needs no recompute).
+pub fn any_derived(fields: &[Field]) -> bool {
+    fields
+        .iter()
+        .any(|f| f.field_type.derived().is_some_and(|d| d.is_valid))
+}
+
+/// A derived field ready to compute.
+enum Compute {
+    /// A formula over the record's fields.
+    Formula(Expr),
+    /// The linked records' values of `field`.
+    Lookup { link: FieldId, field: FieldId },
+    /// A formula over the linked records' values of `field`.
+    Rollup {
+        link: FieldId,
+        field: FieldId,
+        expr: Expr,
+    },
+    /// How many live records are linked.
+    Count { link: FieldId },
+}
+
+impl Compute {
+    fn link(&self) -> Option<FieldId> {
+        match self {
+            Self::Formula(_) => None,
+            Self::Lookup { link, .. } | Self::Rollup { link, .. } | Self::Count { link } => {
+                Some(*link)
+            }
+        }
+    }
+}
+
+struct Derived<'a> {
+    field: &'a Field,
+    result: ResultType,
+    compute: Compute,
+}
+
+/// The base's fields, planned: derived fields per table in dependency
+/// order, and who depends on whom across tables.
+pub struct Plan<'a> {
+    by_id: HashMap<FieldId, &'a Field>,
+    order: HashMap<TableId, Vec<Derived<'a>>>,
+    /// Per table U: (V, link field of V pointing at U) for every derived
+    /// field of V that reads records of U.
+    dependents: HashMap<TableId, BTreeSet<(TableId, FieldId)>>,
+}
+
+fn id_of(text: &str) -> Option<FieldId> {
+    FieldId::parse(text).ok()
+}
+
+fn prepare(field: &Field) -> Option<Compute> {
+    match &field.field_type {
+        FieldType::Formula(f) => formula::parse(&f.formula).ok().map(Compute::Formula),
+        FieldType::Lookup(l) => Some(Compute::Lookup {
+            link: id_of(&l.link_field)?,
+            field: id_of(&l.field)?,
+        }),
+        FieldType::Rollup(r) => Some(Compute::Rollup {
+            link: id_of(&r.link_field)?,
+            field: id_of(&r.field)?,
+            expr: formula::parse(&r.formula).ok()?,
+        }),
+        FieldType::Count(c) => Some(Compute::Count {
+            link: id_of(&c.link_field)?,
+        }),
+        _ => None,
+    }
+}
+
+impl<'a> Plan<'a> {
+    /// Plans `fields` (every field of a base).
+    pub fn new(fields: &'a [Field]) -> Self {
+        let by_id: HashMap<FieldId, &Field> = fields.iter().map(|f| (f.id, f)).collect();
+        let mut per_table: BTreeMap<TableId, Vec<Derived<'a>>> = BTreeMap::new();
+        let mut dependents: HashMap<TableId, BTreeSet<(TableId, FieldId)>> = HashMap::new();
+        for field in fields {
+            let Some(d) = field.field_type.derived().filter(|d| d.is_valid) else {
+                continue;
+            };
+            let Some(compute) = prepare(field) else {
+                continue;
+            };
+            if let Some(link) = compute.link()
+                && let Some(target) = by_id.get(&link).and_then(|l| linked_table(l))
+            {
+                dependents
+                    .entry(target)
+                    .or_default()
+                    .insert((field.table_id, link));
+            }
+            per_table.entry(field.table_id).or_default().push(Derived {
+                field,
+                result: d.result_type,
+                compute,
+            });
+        }
+        let order = per_table
+            .into_iter()
+            .map(|(t, list)| (t, topological(list)))
+            .collect();
+        Self {
+            by_id,
+            order,
+            dependents,
+        }
+    }
+}
+
+fn linked_table(link: &Field) -> Option<TableId> {
+    match link.field_type.references() {
+        Some(crate::fields::Reference::Records(t)) => Some(t),
+        _ => None,
+    }
+}
+
+/// Derived fields of one table ordered so that a formula comes after the
+/// derived fields it reads (fields in a cycle, refused on save, go last).
+fn topological(list: Vec<Derived<'_>>) -> Vec<Derived<'_>> {
+    let ids: BTreeSet<FieldId> = list.iter().map(|d| d.field.id).collect();
+    let deps = |d: &Derived<'_>| -> Vec<FieldId> {
+        d.field
+            .field_type
+            .derived()
+            .map(|x| {
+                x.referenced_field_ids
+                    .iter()
+                    .copied()
+                    .filter(|id| ids.contains(id) && *id != d.field.id)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut pending: Vec<Derived<'_>> = list;
+    let mut done: BTreeSet<FieldId> = BTreeSet::new();
+    let mut out = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut rest = Vec::new();
+        for d in pending {
+            if deps(&d).iter().all(|id| done.contains(id)) {
+                done.insert(d.field.id);
+                out.push(d);
+            } else {
+                rest.push(d);
+            }
+        }
+        if rest.len() == before {
+            out.extend(rest);
+            break;
+        }
+        pending = rest;
+    }
+    out
+}
+
+/// The linked record ids in a link cell.
+fn linked_ids(cell: Option<&Json>) -> Vec<RecordId> {
+    crate::store::links::link_ids(cell)
+}
+
+/// Computes one derived field of `record`.
+fn compute(
+    plan: &Plan<'_>,
+    d: &Derived<'_>,
+    record: &Record,
+    linked: &HashMap<RecordId, Record>,
+    now: Timestamp,
+) -> Value {
+    let titles = formula::LinkTitles::new();
+    match &d.compute {
+        Compute::Formula(expr) => {
+            let source = |key: &str| -> Option<Value> {
+                let field = plan.by_id.get(&id_of(key)?)?;
+                Some(formula::record_value(field, record, &titles))
+            };
+            let id = record.id.to_string();
+            let ctx = EvalContext {
+                fields: &source,
+                record_id: Some(&id),
+                now: Some(now),
+                created_time: Some(record.created_time),
+                updated_time: Some(record.updated_time),
+            };
+            formula::evaluate(expr, &ctx)
+        }
+        Compute::Count { link } => {
+            let n = linked_ids(record.cells.get(link.as_str()))
+                .iter()
+                .filter(|id| linked.contains_key(id))
+                .count();
+            Value::number(n as f64)
+        }
+        Compute::Lookup { link, field } | Compute::Rollup { link, field, .. } => {
+            let values = match plan.by_id.get(field) {
+                Some(target) => linked_ids(record.cells.get(link.as_str()))
+                    .iter()
+                    .filter_map(|id| linked.get(id))
+                    .map(|r| formula::record_value(target, r, &titles))
+                    .collect(),
+                None => Vec::new(),
+            };
+            match &d.compute {
+                Compute::Rollup { expr, .. } => {
+                    let list = Value::Array(values);
+                    let source = |key: &str| -> Option<Value> {
+                        key.eq_ignore_ascii_case("values").then(|| list.clone())
+                    };
+                    let mut ctx = EvalContext::new(&source);
+                    ctx.now = Some(now);
+                    formula::evaluate(expr, &ctx)
+                }
+                _ => {
+                    // Lists are flattened one level (API.md).
+                    let mut flat = Vec::new();
+                    for v in values {
+                        match v {
+                            Value::Array(items) => flat.extend(items),
+                            Value::Blank => {}
+                            v => flat.push(v),
+                        }
+                    }
+                    Value::Array(flat)
+                }
+            }
+        }
+    }
+}
+
+/// Recomputes the derived fields of the records `seeds` (per table: the
+/// records a write created, changed, deleted or restored) and of every
+/// record that depends on them, inside the caller's transaction; `now` is
+/// the write's instant (for `NOW()`/`TODAY()`). Answers the cells it
+/// changed.
+pub async fn recompute<T: ComputeTx>(
+    tx: &mut T,
+    seeds: &[(TableId, Vec<RecordId>)],
+    now: Timestamp,
+) -> Result<Recomputed, StoreError> {
+    let mut out = Recomputed::default();
+    let Some((first, _)) = seeds.first() else {
+        return Ok(out);
+    };
+    let fields = tx.base_fields(*first).await?;
+    if !any_derived(&fields) {
+        return Ok(out);
+    }
+    let plan = Plan::new(&fields);
+    let mut pending: BTreeMap<TableId, BTreeSet<RecordId>> = BTreeMap::new();
+    for (table, ids) in seeds {
+        pending
+            .entry(*table)
+            .or_default()
+            .extend(ids.iter().copied());
+    }
+    let mut seed_round = true;
+    for _ in 0..MAX_ROUNDS {
+        if pending.is_empty() {
+            return Ok(out);
+        }
+        let mut next: BTreeMap<TableId, BTreeSet<RecordId>> = BTreeMap::new();
+        for (table, ids) in std::mem::take(&mut pending) {
+            let ids: Vec<RecordId> = ids.into_iter().collect();
+            let changed = round(tx, &plan, table, &ids, now, &mut out).await?;
+            // The write's own records go on whatever their derived cells
+            // did: their written cells may be what others read.
+            let moved: Vec<RecordId> = if seed_round { ids } else { changed };
+            if moved.is_empty() {
+                continue;
+            }
+            for (dependent, link) in plan.dependents.get(&table).into_iter().flatten() {
+                let found = tx.linking_to(*dependent, *link, &moved).await?;
+                next.entry(*dependent).or_default().extend(found);
+            }
+        }
+        seed_round = false;
+        pending = next;
+    }
+    if pending.is_empty() {
+        Ok(out)
+    } else {
+        Err(StoreError::Invalid {
+            field: "computed fields".into(),
+            expected: format!("a chain of dependencies through at most {MAX_ROUNDS} tables"),
+        })
+    }
+}
+
+/// One table's part of a round: answers the records whose derived cells
+/// changed.
+async fn round<T: ComputeTx>(
+    tx: &mut T,
+    plan: &Plan<'_>,
+    table: TableId,
+    ids: &[RecordId],
+    now: Timestamp,
+    out: &mut Recomputed,
+) -> Result<Vec<RecordId>, StoreError> {
+    let Some(order) = plan.order.get(&table).filter(|o| !o.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let mut records = tx.read(table, ids).await?;
+    // The linked records every lookup, rollup and count of the table reads.
+    let mut wanted: BTreeMap<TableId, BTreeSet<RecordId>> = BTreeMap::new();
+    for d in order {
+        let Some(link) = d.compute.link() else {
+            continue;
+        };
+        let Some(target) = plan.by_id.get(&link).and_then(|l| linked_table(l)) else {
+            continue;
+        };
+        for r in &records {
+            wanted
+                .entry(target)
+                .or_default()
+                .extend(linked_ids(r.cells.get(link.as_str())));
+        }
+    }
+    let mut linked: HashMap<RecordId, Record> = HashMap::new();
+    for (target, ids) in wanted {
+        let ids: Vec<RecordId> = ids.into_iter().collect();
+        if target == table {
+            // A self-link reads the table's own rows, already locked.
+            let own: BTreeSet<RecordId> = records.iter().map(|r| r.id).collect();
+            let others: Vec<RecordId> = ids.iter().copied().filter(|i| !own.contains(i)).collect();
+            for r in records.iter().filter(|r| ids.contains(&r.id)) {
+                linked.insert(r.id, r.clone());
+            }
+            for r in tx.read(target, &others).await? {
+                linked.insert(r.id, r);
+            }
+        } else {
+            for r in tx.read(target, &ids).await? {
+                linked.insert(r.id, r);
+            }
+        }
+    }
+    let mut writes: Vec<(RecordId, FieldId, Option<Json>)> = Vec::new();
+    let mut changed = Vec::new();
+    for record in &mut records {
+        let mut any = false;
+        for d in order {
+            let value = compute(plan, d, record, &linked, now);
+            let cell = formula::to_cell(&value, d.result);
+            let key = d.field.id.as_str();
+            if record.cells.get(key) == cell.as_ref() {
+                continue;
+            }
+            let before = match &cell {
+                Some(v) => record.cells.insert(key.to_owned(), v.clone()),
+                None => record.cells.remove(key),
+            };
+            out.changes.push(NewChange::cell_updated(
+                table,
+                record.id,
+                d.field.id,
+                before,
+                cell.clone(),
+            ));
+            out.cells
+                .entry(record.id)
+                .or_default()
+                .push((d.field.id, cell.clone()));
+            writes.push((record.id, d.field.id, cell));
+            any = true;
+        }
+        if any {
+            changed.push(record.id);
+            // A self-linked record reads its fresh values.
+            if let Some(l) = linked.get_mut(&record.id) {
+                l.cells = record.cells.clone();
+            }
+        }
+    }
+    if !writes.is_empty() {
+        tx.write(table, &writes).await?;
+    }
+    Ok(changed)
+}
+
+/// Whether the derived cells of `field` read the clock (`NOW()`,
+/// `TODAY()`, ...), so a timer must refresh them.
+pub fn is_volatile(field: &Field) -> bool {
+    match &field.field_type {
+        FieldType::Formula(f) => formula::parse(&f.formula).is_ok_and(|e| reads_clock(&e)),
+        _ => false,
+    }
+}
+
+fn reads_clock(expr: &Expr) -> bool {
+    use crate::formula::ExprKind;
+    match &expr.kind {
+        ExprKind::Call { name, args } => {
+            matches!(
+                name.to_ascii_uppercase().as_str(),
+                "NOW" | "TODAY" | "FROMNOW" | "TONOW"
+            ) || args.iter().any(reads_clock)
+        }
+        ExprKind::Unary { operand, .. } => reads_clock(operand),
+        ExprKind::Binary { lhs, rhs, .. } => reads_clock(lhs) || reads_clock(rhs),
+        _ => false,
+    }
+}
+
+/// Whether a field's storage is derived.
+pub fn is_derived(field: &Field) -> bool {
+    matches!(field.field_type.storage(), Storage::Derived(_))
+}

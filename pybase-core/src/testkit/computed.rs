@@ -1,0 +1,484 @@
+//! Computed fields through the facade (issue 12): formula cells on the
+//! same record, lookups, rollups and counts across links, a chain across
+//! three tables, self-links, link changes, deletes and restores, cycles
+//! refused with their path, invalidation, filters and sorts on a computed
+//! field, and writes refused.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::fixture::{Fixture, assert_invalid, cells};
+use crate::Error;
+use crate::facade::{
+    FieldKey, FieldPatch, NewField, NewTable, QueryInput, RecordOut, WriteOptions,
+};
+use crate::ids::{RecordId, TableId};
+use crate::model::Field;
+use crate::store::Store;
+
+fn nf(name: &str, ty: &str, options: Value) -> NewField {
+    NewField {
+        name: name.into(),
+        field_type: ty.into(),
+        options,
+        description: None,
+        indexed: false,
+    }
+}
+
+async fn field(fx: &Fixture, table: TableId, spec: NewField) -> Field {
+    fx.pb
+        .create_field(&fx.owner, table, spec)
+        .await
+        .unwrap_or_else(|e| panic!("create field: {e:?}"))
+}
+
+async fn table(fx: &Fixture, name: &str) -> TableId {
+    fx.pb
+        .create_table(
+            &fx.owner,
+            fx.base.id,
+            NewTable {
+                name: format!("{name} {}", super::fixture::tag()),
+                ..NewTable::default()
+            },
+        )
+        .await
+        .expect("create table")
+        .table
+        .id
+}
+
+async fn create(fx: &Fixture, table: TableId, pairs: &[(&str, Value)]) -> RecordOut {
+    fx.pb
+        .create_record(&fx.owner, table, cells(pairs), WriteOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("create record: {e:?}"))
+}
+
+async fn update(fx: &Fixture, table: TableId, id: RecordId, pairs: &[(&str, Value)]) -> RecordOut {
+    fx.pb
+        .update_record(
+            &fx.owner,
+            table,
+            id,
+            cells(pairs),
+            WriteOptions::default(),
+            false,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("update record: {e:?}"))
+}
+
+async fn get(fx: &Fixture, table: TableId, id: RecordId) -> RecordOut {
+    fx.pb
+        .get_record(&fx.owner, table, id, FieldKey::Name)
+        .await
+        .expect("get record")
+}
+
+/// A formula over the same record is computed on create and update, read
+/// back, and refuses writes naming the field.
+pub async fn formula_on_the_same_record(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let total = field(
+        &fx,
+        t,
+        nf("Total", "formula", json!({ "formula": "{Qty} * {Price}" })),
+    )
+    .await;
+    assert_eq!(
+        total.field_type.options_json()["result_type"],
+        json!("number")
+    );
+    let opts = total.field_type.options_json();
+    let refs = opts["referenced_field_ids"].as_array().unwrap();
+    assert_eq!(refs.len(), 2, "{opts}");
+    let r = fx.create(&[("Qty", json!(3)), ("Price", json!(2.5))]).await;
+    assert_eq!(r.fields.get("Total"), Some(&json!(7.5)));
+    let r = update(&fx, t, r.id, &[("Qty", json!(4))]).await;
+    assert_eq!(r.fields.get("Total"), Some(&json!(10.0)));
+    assert_eq!(
+        get(&fx, t, r.id).await.fields.get("Total"),
+        Some(&json!(10.0))
+    );
+    // A formula reading another formula comes after it.
+    field(
+        &fx,
+        t,
+        nf("Double", "formula", json!({ "formula": "{Total} * 2" })),
+    )
+    .await;
+    let r = update(&fx, t, r.id, &[("Price", json!(1))]).await;
+    assert_eq!(r.fields.get("Total"), Some(&json!(4.0)));
+    assert_eq!(r.fields.get("Double"), Some(&json!(8.0)));
+    // Writes are refused naming the field.
+    let e = fx.create_err(&[("Total", json!(1))], false).await;
+    assert_invalid(&e, "Total");
+    // An unknown field is refused with its position.
+    let e = fx
+        .pb
+        .create_field(
+            &fx.owner,
+            t,
+            nf("Bad", "formula", json!({ "formula": "{Nope} + 1" })),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidFormula { start: 0, .. }), "{e:?}");
+}
+
+/// A new formula field fills the records that exist.
+pub async fn new_formula_fills_existing_records(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let a = fx.create(&[("Qty", json!(2)), ("Name", json!("x"))]).await;
+    let b = fx.create(&[("Qty", json!(5))]).await;
+    field(
+        &fx,
+        t,
+        nf(
+            "Big",
+            "formula",
+            json!({ "formula": "IF({Qty} > 3, \"big\", \"small\")" }),
+        ),
+    )
+    .await;
+    assert_eq!(
+        get(&fx, t, a.id).await.fields.get("Big"),
+        Some(&json!("small"))
+    );
+    assert_eq!(
+        get(&fx, t, b.id).await.fields.get("Big"),
+        Some(&json!("big"))
+    );
+}
+
+/// Lookup, rollup and count through a link: kept current when the linked
+/// record changes, when links change, and on delete and restore.
+pub async fn lookup_rollup_count_follow_links(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let items = fx.table.table.id;
+    let orders = table(&fx, "Orders").await;
+    field(
+        &fx,
+        orders,
+        nf("Items", "link", json!({ "linked_table_id": items })),
+    )
+    .await;
+    field(
+        &fx,
+        orders,
+        nf(
+            "Qtys",
+            "lookup",
+            json!({ "link_field": "Items", "field": "Qty" }),
+        ),
+    )
+    .await;
+    field(
+        &fx,
+        orders,
+        nf(
+            "Sum",
+            "rollup",
+            json!({ "link_field": "Items", "field": "Qty", "formula": "SUM(values)" }),
+        ),
+    )
+    .await;
+    field(
+        &fx,
+        orders,
+        nf("N", "count", json!({ "link_field": "Items" })),
+    )
+    .await;
+    let i1 = fx.create(&[("Qty", json!(2))]).await;
+    let i2 = fx.create(&[("Qty", json!(5))]).await;
+    let o = create(&fx, orders, &[("Items", json!([i1.id, i2.id]))]).await;
+    assert_eq!(o.fields.get("Qtys"), Some(&json!([2.0, 5.0])));
+    assert_eq!(o.fields.get("Sum"), Some(&json!(7.0)));
+    assert_eq!(o.fields.get("N"), Some(&json!(2.0)));
+    // The linked record changes: the order follows, in the same write.
+    update(&fx, items, i1.id, &[("Qty", json!(10))]).await;
+    let o2 = get(&fx, orders, o.id).await;
+    assert_eq!(o2.fields.get("Sum"), Some(&json!(15.0)));
+    assert_eq!(o2.fields.get("Qtys"), Some(&json!([10.0, 5.0])));
+    // A link change.
+    let o3 = update(&fx, orders, o.id, &[("Items", json!([i2.id]))]).await;
+    assert_eq!(o3.fields.get("Sum"), Some(&json!(5.0)));
+    assert_eq!(o3.fields.get("N"), Some(&json!(1.0)));
+    // Delete and restore of a linked record.
+    fx.pb
+        .delete_records(&fx.owner, items, &[i2.id])
+        .await
+        .unwrap();
+    let o4 = get(&fx, orders, o.id).await;
+    assert_eq!(o4.fields.get("N"), Some(&json!(0.0)));
+    assert_eq!(o4.fields.get("Sum"), Some(&json!(0.0)));
+    assert_eq!(o4.fields.get("Qtys"), None);
+    fx.pb
+        .restore_record(&fx.owner, items, i2.id, FieldKey::Name)
+        .await
+        .unwrap();
+    let o5 = get(&fx, orders, o.id).await;
+    assert_eq!(o5.fields.get("N"), Some(&json!(1.0)));
+    assert_eq!(o5.fields.get("Sum"), Some(&json!(5.0)));
+}
+
+/// A rollup of a lookup of a formula across three tables stays current
+/// when the first table's input changes.
+pub async fn chain_across_three_tables(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let items = fx.table.table.id;
+    field(
+        &fx,
+        items,
+        nf("Total", "formula", json!({ "formula": "{Qty} * {Price}" })),
+    )
+    .await;
+    let lines = table(&fx, "Lines").await;
+    field(
+        &fx,
+        lines,
+        nf("Item", "link", json!({ "linked_table_id": items })),
+    )
+    .await;
+    field(
+        &fx,
+        lines,
+        nf(
+            "Totals",
+            "lookup",
+            json!({ "link_field": "Item", "field": "Total" }),
+        ),
+    )
+    .await;
+    let orders = table(&fx, "Orders").await;
+    field(
+        &fx,
+        orders,
+        nf("Lines", "link", json!({ "linked_table_id": lines })),
+    )
+    .await;
+    field(
+        &fx,
+        orders,
+        nf(
+            "Amount",
+            "rollup",
+            json!({ "link_field": "Lines", "field": "Totals", "formula": "SUM(values)" }),
+        ),
+    )
+    .await;
+    let i = fx.create(&[("Qty", json!(2)), ("Price", json!(3))]).await;
+    let l1 = create(&fx, lines, &[("Item", json!([i.id]))]).await;
+    let l2 = create(&fx, lines, &[("Item", json!([i.id]))]).await;
+    let o = create(&fx, orders, &[("Lines", json!([l1.id, l2.id]))]).await;
+    assert_eq!(o.fields.get("Amount"), Some(&json!(12.0)));
+    update(&fx, items, i.id, &[("Qty", json!(5))]).await;
+    assert_eq!(
+        get(&fx, orders, o.id).await.fields.get("Amount"),
+        Some(&json!(30.0))
+    );
+}
+
+/// A self-link: a count of the records a record links to in its own
+/// table, kept current when they are deleted.
+pub async fn self_links(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    field(&fx, t, nf("Parts", "link", json!({ "linked_table_id": t }))).await;
+    field(
+        &fx,
+        t,
+        nf(
+            "PartQty",
+            "rollup",
+            json!({ "link_field": "Parts", "field": "Qty", "formula": "SUM(values)" }),
+        ),
+    )
+    .await;
+    let a = fx.create(&[("Qty", json!(4))]).await;
+    let b = fx.create(&[("Qty", json!(6))]).await;
+    let top = fx.create(&[("Parts", json!([a.id, b.id]))]).await;
+    assert_eq!(top.fields.get("PartQty"), Some(&json!(10.0)));
+    update(&fx, t, a.id, &[("Qty", json!(1))]).await;
+    assert_eq!(
+        get(&fx, t, top.id).await.fields.get("PartQty"),
+        Some(&json!(7.0))
+    );
+    fx.pb.delete_records(&fx.owner, t, &[b.id]).await.unwrap();
+    assert_eq!(
+        get(&fx, t, top.id).await.fields.get("PartQty"),
+        Some(&json!(1.0))
+    );
+}
+
+/// A field that would make a cycle is refused naming the path.
+pub async fn cycles_are_refused_with_their_path(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let a = field(
+        &fx,
+        t,
+        nf("A", "formula", json!({ "formula": "{Qty} + 1" })),
+    )
+    .await;
+    field(&fx, t, nf("B", "formula", json!({ "formula": "{A} + 1" }))).await;
+    let e = fx
+        .pb
+        .update_field(
+            &fx.owner,
+            a.id,
+            FieldPatch {
+                options: Some(json!({ "formula": "{B} + 1" })),
+                ..FieldPatch::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    match &e {
+        Error::FormulaCycle { field, path } => {
+            assert_eq!(field, "A");
+            assert_eq!(path, &["A", "B", "A"]);
+            assert!(e.to_string().contains("A → B → A"), "{e}");
+        }
+        other => panic!("expected a cycle, got {other:?}"),
+    }
+}
+
+/// Deleting a referenced field makes dependents `is_valid: false` and
+/// keeps their cells.
+pub async fn deleting_a_reference_invalidates_dependents(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let f = field(
+        &fx,
+        t,
+        nf("Twice", "formula", json!({ "formula": "{Stars} * 2" })),
+    )
+    .await;
+    let r = fx.create(&[("Stars", json!(2))]).await;
+    assert_eq!(r.fields.get("Twice"), Some(&json!(4.0)));
+    fx.pb
+        .delete_field(&fx.owner, fx.field("Stars"))
+        .await
+        .unwrap();
+    let after = fx.pb.get_field(&fx.owner, f.id).await.unwrap();
+    assert_eq!(after.field_type.options_json()["is_valid"], json!(false));
+    assert_eq!(
+        get(&fx, t, r.id).await.fields.get("Twice"),
+        Some(&json!(4.0))
+    );
+    // Writes to the record still work; the invalid field is left alone.
+    let r = update(&fx, t, r.id, &[("Qty", json!(1))]).await;
+    assert_eq!(r.fields.get("Twice"), Some(&json!(4.0)));
+}
+
+/// Filters and sorts read a computed field like a stored one.
+pub async fn filter_and_sort_on_a_computed_field(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    field(
+        &fx,
+        t,
+        nf("Total", "formula", json!({ "formula": "{Qty} * 2" })),
+    )
+    .await;
+    for q in [3, 1, 2] {
+        fx.create(&[("Qty", json!(q))]).await;
+    }
+    let page = fx
+        .pb
+        .query_records(
+            &fx.owner,
+            t,
+            QueryInput {
+                filter: Some(json!({ "field": "Total", "op": "gt", "value": 2 })),
+                sort: Some(json!("-Total")),
+                ..QueryInput::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap();
+    let totals: Vec<Value> = page
+        .records
+        .iter()
+        .map(|r| r.fields.get("Total").cloned().unwrap_or(Value::Null))
+        .collect();
+    assert_eq!(totals, vec![json!(6.0), json!(4.0)]);
+    let page = fx
+        .pb
+        .query_records(
+            &fx.owner,
+            t,
+            QueryInput {
+                formula: Some("{Total} = 2".into()),
+                ..QueryInput::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.records.len(), 1);
+}
+
+/// Two concurrent writers of two inputs of one formula on one record
+/// leave the value both writes make.
+pub async fn concurrent_writers_of_two_inputs(store: Arc<dyn Store>) {
+    let fx = Arc::new(Fixture::new(store).await);
+    let t = fx.table.table.id;
+    field(
+        &fx,
+        t,
+        nf("Total", "formula", json!({ "formula": "{Qty} * {Price}" })),
+    )
+    .await;
+    for round in 0..5 {
+        let r = fx.create(&[("Qty", json!(1)), ("Price", json!(1))]).await;
+        let (a, b) = (fx.clone(), fx.clone());
+        let qty = round + 2;
+        let w1 = tokio::spawn(async move { update(&a, t, r.id, &[("Qty", json!(qty))]).await });
+        let w2 = tokio::spawn(async move { update(&b, t, r.id, &[("Price", json!(3))]).await });
+        w1.await.unwrap();
+        w2.await.unwrap();
+        let out = get(&fx, t, r.id).await;
+        assert_eq!(
+            out.fields.get("Total"),
+            Some(&json!(f64::from(qty * 3))),
+            "round {round}"
+        );
+    }
+}
+
+/// A formula reading the clock is refreshed by the explicit call (the
+/// server's timer makes the same call); others are left alone.
+pub async fn time_formulas_refresh_on_call(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store.clone()).await;
+    let t = fx.table.table.id;
+    let now = field(&fx, t, nf("At", "formula", json!({ "formula": "NOW()" }))).await;
+    assert_eq!(
+        now.field_type.options_json()["result_type"],
+        json!("datetime")
+    );
+    let r = fx.create(&[("Qty", json!(1))]).await;
+    let first = r.fields.get("At").cloned().expect("a time");
+    let listed = store.fields_of_type("formula").await.unwrap();
+    assert!(listed.iter().any(|f| f.id == now.id));
+    assert!(listed.iter().all(|f| f.field_type.type_name() == "formula"));
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(fx.pb.refresh_time_formulas().await.unwrap() >= 1);
+    let again = get(&fx, t, r.id)
+        .await
+        .fields
+        .get("At")
+        .cloned()
+        .expect("a time");
+    assert!(
+        again.as_str().unwrap() > first.as_str().unwrap(),
+        "{first} then {again}"
+    );
+}

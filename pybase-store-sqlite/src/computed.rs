@@ -1,0 +1,198 @@
+//! Computed fields in SQLite: [`ComputeTx`] over the writer's open
+//! transaction, so `pybase_core::store::computed::recompute` runs inside
+//! each record write (the algorithm is core's; this is its storage).
+
+use pybase_core::error::StoreError;
+use pybase_core::ids::{FieldId, RecordId, TableId};
+use pybase_core::model::{Field, Record, Timestamp};
+use pybase_core::store::computed::{ComputeTx, Recomputed, recompute};
+use std::future::Future;
+
+use rusqlite::{Connection, params};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::layout::{cell_path, record_columns, rel};
+use crate::rows::{id, id_list, record};
+use crate::schema::{FIELD_COLUMNS, field};
+
+/// The writer's transaction seen as a [`ComputeTx`].
+struct Tx<'a>(&'a Connection);
+
+fn store(e: Error) -> StoreError {
+    StoreError::from(e)
+}
+
+impl Tx<'_> {
+    fn base_fields_now(&self, table: TableId) -> Result<Vec<Field>> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT {FIELD_COLUMNS} FROM fields WHERE table_id IN \
+             (SELECT id FROM tables WHERE base_id = (SELECT base_id FROM tables WHERE id = ?1)) \
+             ORDER BY table_id, position, id"
+        ))?;
+        let rows = stmt.query_map([table.as_str()], field)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn read_now(&self, table: TableId, ids: &[RecordId]) -> Result<Vec<Record>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT {} FROM {} WHERE id IN (SELECT value FROM json_each(?1)) \
+             AND deleted_time IS NULL ORDER BY id",
+            record_columns(table.as_str())?,
+            rel(table.as_str())?
+        ))?;
+        let rows = stmt.query_map([id_list(ids)], record)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn linking_now(&self, field: FieldId, targets: &[RecordId]) -> Result<Vec<RecordId>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT DISTINCT source_id FROM record_links WHERE field_id = ?1 \
+             AND target_id IN (SELECT value FROM json_each(?2)) ORDER BY source_id",
+        )?;
+        let rows = stmt.query_map(params![field.as_str(), id_list(targets)], |r| id(r, 0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn write_now(
+        &self,
+        table: TableId,
+        cells: &[(RecordId, FieldId, Option<Value>)],
+    ) -> Result<()> {
+        let rel = rel(table.as_str())?;
+        let mut set = self.0.prepare_cached(&format!(
+            "UPDATE {rel} SET data = jsonb_set(data, ?2, jsonb(?3)) WHERE id = ?1"
+        ))?;
+        let mut unset = self.0.prepare_cached(&format!(
+            "UPDATE {rel} SET data = jsonb_remove(data, ?2) WHERE id = ?1"
+        ))?;
+        for (record, field, cell) in cells {
+            let path = cell_path(field.as_str());
+            match cell {
+                Some(v) => set.execute(params![record.as_str(), path, v.to_string()])?,
+                None => unset.execute(params![record.as_str(), path])?,
+            };
+        }
+        Ok(())
+    }
+}
+
+impl ComputeTx for Tx<'_> {
+    async fn base_fields(&mut self, table: TableId) -> std::result::Result<Vec<Field>, StoreError> {
+        self.base_fields_now(table).map_err(store)
+    }
+
+    async fn read(
+        &mut self,
+        table: TableId,
+        ids: &[RecordId],
+    ) -> std::result::Result<Vec<Record>, StoreError> {
+        self.read_now(table, ids).map_err(store)
+    }
+
+    async fn linking_to(
+        &mut self,
+        _table: TableId,
+        field: FieldId,
+        targets: &[RecordId],
+    ) -> std::result::Result<Vec<RecordId>, StoreError> {
+        self.linking_now(field, targets).map_err(store)
+    }
+
+    async fn write(
+        &mut self,
+        table: TableId,
+        cells: &[(RecordId, FieldId, Option<Value>)],
+    ) -> std::result::Result<(), StoreError> {
+        self.write_now(table, cells).map_err(store)
+    }
+}
+
+/// Recomputes, inside the open write transaction `conn`, the derived
+/// cells of the records `seeds` and of everything that depends on them
+/// (every [`ComputeTx`] call above completes at once, so the future is
+/// driven to its end on this thread).
+pub(crate) fn run(
+    conn: &Connection,
+    seeds: &[(TableId, Vec<RecordId>)],
+    now: Timestamp,
+) -> Result<Recomputed> {
+    let mut tx = Tx(conn);
+    let work = std::pin::pin!(recompute(&mut tx, seeds, now));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match work.poll(&mut cx) {
+        std::task::Poll::Ready(out) => out.map_err(Error::Store),
+        // Every call above answers at once; a pending future is a bug.
+        std::task::Poll::Pending => Err(Error::Store(StoreError::Invalid {
+            field: "computed fields".into(),
+            expected: "a recompute that completes without waiting".into(),
+        })),
+    }
+}
+
+/// The seeds of a write of `ids` in `table` plus the partner records whose
+/// inverse cells `partners` changed.
+pub(crate) fn seeds(
+    table: TableId,
+    ids: Vec<RecordId>,
+    partners: &[pybase_core::store::NewChange],
+) -> Vec<(TableId, Vec<RecordId>)> {
+    let mut out = vec![(table, ids)];
+    for p in partners {
+        if let Some(r) = p.record_id {
+            out.push((p.table_id, vec![r]));
+        }
+    }
+    out
+}
+
+/// Recomputes one chunk of `table`'s live records, the first `limit` after
+/// `after` in id order; answers the last id of the chunk (`None`: no
+/// records left).
+pub(crate) fn chunk(
+    conn: &Connection,
+    table: TableId,
+    after: Option<RecordId>,
+    limit: usize,
+    now: Timestamp,
+) -> Result<(Option<RecordId>, Recomputed)> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id FROM {} WHERE deleted_time IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
+        rel(table.as_str())?
+    ))?;
+    let ids: Vec<RecordId> = stmt
+        .query_map(
+            params![after.as_ref().map_or("", RecordId::as_str), limit as i64],
+            |r| id(r, 0),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    let last = ids.last().copied();
+    if ids.is_empty() {
+        return Ok((None, Recomputed::default()));
+    }
+    let done = run(conn, &[(table, ids)], now)?;
+    Ok((last, done))
+}
+
+/// The hook every record write calls before logging: recomputes what the
+/// write of `ids` in `table` (and the partner cells in `partners`) changed
+/// and appends the changed cells to `log`.
+pub(crate) fn after_write(
+    conn: &Connection,
+    table: TableId,
+    ids: Vec<RecordId>,
+    partners: &[pybase_core::store::NewChange],
+    now: Timestamp,
+    log: &mut Vec<crate::changes::Entry>,
+) -> Result<Recomputed> {
+    let mut done = run(conn, &seeds(table, ids, partners), now)?;
+    log.extend(
+        std::mem::take(&mut done.changes)
+            .into_iter()
+            .map(crate::changes::Entry::from),
+    );
+    Ok(done)
+}
