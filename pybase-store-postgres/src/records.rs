@@ -127,7 +127,7 @@ async fn apply_patch(
     at: Timestamp,
     by: Option<UserId>,
 ) -> StoreResult<Option<(Cells, Record)>> {
-    Ok(apply_patch_logged(conn, table, patch, at, by, None)
+    Ok(apply_patch_logged(conn, table, patch, at, by, None, false)
         .await?
         .map(|(found, _)| found))
 }
@@ -147,6 +147,10 @@ const PATCH_UPDATE: &str = "UPDATE {records} SET \
 /// [`apply_patch`], and with `log` its `record.updated` event written by the
 /// same statement ([`changes::logged_update`]): what to announce comes with
 /// the answer.
+///
+/// With `plain_base` the statement writes only if the table's base has no
+/// computed field (`None` otherwise, as for a missing record): a write there
+/// needs the recompute of a transaction.
 async fn apply_patch_logged(
     conn: &mut PgConnection,
     table: TableId,
@@ -154,9 +158,14 @@ async fn apply_patch_logged(
     at: Timestamp,
     by: Option<UserId>,
     log: Option<changes::LogBinds>,
+    plain_base: bool,
 ) -> StoreResult<Option<Logged>> {
     let unset: Vec<&str> = patch.unset.iter().map(FieldId::as_str).collect();
-    let sql = on(table, PATCH_UPDATE)?;
+    let sql = AssertSqlSafe(only_in_plain_base(
+        &on(table, PATCH_UPDATE)?.0,
+        table,
+        plain_base,
+    ));
     let sql = match log {
         Some(_) => AssertSqlSafe(changes::logged_update(&sql.0, 7)),
         None => sql,
@@ -204,6 +213,28 @@ const GUARDED_UPDATE: &str = concat!(
     " = $11::text[]) RETURNING old.old_data, {}"
 );
 
+/// `update` (one of the single-record updates, whose row lock is taken by
+/// `deleted_time IS NULL FOR UPDATE`) that, with `plain_base`, also requires
+/// the table's base to have no computed field: the one-statement fast paths
+/// must not skip a recompute. The table id is a checked base62 id.
+fn only_in_plain_base(update: &str, table: TableId, plain_base: bool) -> String {
+    const LOCK: &str = "deleted_time IS NULL FOR UPDATE";
+    if !plain_base {
+        return update.to_owned();
+    }
+    let tbl = table.as_str();
+    update.replacen(
+        LOCK,
+        &format!(
+            "deleted_time IS NULL AND NOT EXISTS (SELECT 1 FROM fields f \
+             JOIN tables t ON t.id = f.table_id WHERE t.base_id = \
+             (SELECT base_id FROM tables WHERE id = '{tbl}') \
+             AND f.type IN ('formula', 'lookup', 'rollup', 'count')) FOR UPDATE"
+        ),
+        1,
+    )
+}
+
 /// [`apply_patch`] in the same statement as the checks of `guard` (role,
 /// workspace and fields' version key); `None` if the record is missing or a
 /// check fails, with nothing changed.
@@ -216,7 +247,7 @@ async fn apply_patch_guarded(
     by: Option<UserId>,
 ) -> StoreResult<Option<(Cells, Record)>> {
     Ok(
-        apply_patch_guarded_logged(conn, table, patch, guard, at, by, None)
+        apply_patch_guarded_logged(conn, table, patch, guard, at, by, None, false)
             .await?
             .map(|(found, _)| found),
     )
@@ -224,6 +255,7 @@ async fn apply_patch_guarded(
 
 /// [`apply_patch_guarded`], and with `log` its event written by the same
 /// statement, like [`apply_patch_logged`].
+#[allow(clippy::too_many_arguments)]
 async fn apply_patch_guarded_logged(
     conn: &mut PgConnection,
     table: TableId,
@@ -232,11 +264,16 @@ async fn apply_patch_guarded_logged(
     at: Timestamp,
     by: Option<UserId>,
     log: Option<changes::LogBinds>,
+    plain_base: bool,
 ) -> StoreResult<Option<Logged>> {
     let unset: Vec<&str> = patch.unset.iter().map(FieldId::as_str).collect();
     let roles: Vec<&str> = guard.roles.iter().map(|r| r.as_str()).collect();
     let key: Vec<&str> = guard.fields.version.0.iter().map(String::as_str).collect();
-    let sql = on(table, GUARDED_UPDATE)?;
+    let sql = AssertSqlSafe(only_in_plain_base(
+        &on(table, GUARDED_UPDATE)?.0,
+        table,
+        plain_base,
+    ));
     let sql = match log {
         Some(_) => AssertSqlSafe(changes::logged_update(&sql.0, 12)),
         None => sql,
@@ -493,19 +530,23 @@ impl RecordsStore for PgStore {
         {
             // One statement, atomic on its own, writes the record and its
             // event (none when the log is measured out).
+            // Nothing written (a missing record, or a base with computed
+            // fields): the transaction below decides.
             let mut conn = self.pool.acquire().await.db()?;
-            let ((_, record), logged) = apply_patch_logged(
+            if let Some(((_, record), logged)) = apply_patch_logged(
                 &mut conn,
                 table,
                 patch,
                 at,
                 by,
                 changes::log_binds(table, at, by),
+                true,
             )
             .await?
-            .ok_or_else(|| StoreError::not_found("record", patch.id))?;
-            self.announce(logged);
-            return Ok(vec![record]);
+            {
+                self.announce(logged);
+                return Ok(vec![record]);
+            }
         }
         let mut tx = self.pool.begin().await.db()?;
         let derived = computed::prepare(&mut tx, table).await?;
@@ -585,21 +626,23 @@ impl RecordsStore for PgStore {
         if !linked {
             // One statement checks, writes and logs (no log when it is
             // measured out): one round trip.
+            // Nothing written (a failed check, a missing record, or a base
+            // with computed fields): the transaction below decides.
             let mut conn = self.pool.acquire().await.db()?;
             let log = changes::log_binds(table, at, by);
-            return match apply_patch_guarded_logged(&mut conn, table, patch, guard, at, by, log)
+            match apply_patch_guarded_logged(&mut conn, table, patch, guard, at, by, log, true)
                 .await
             {
                 Err(StoreError::NotFound {
                     entity: "table", ..
-                }) => Ok(None),
-                Err(e) => Err(e),
-                Ok(None) => Ok(None),
+                }) => return Ok(None),
+                Err(e) => return Err(e),
+                Ok(None) => {}
                 Ok(Some(((_, record), logged))) => {
                     self.announce(logged);
-                    Ok(Some(record))
+                    return Ok(Some(record));
                 }
-            };
+            }
         }
         // One statement checks and writes; a paired link's partner cells and
         // the log are written in the same transaction.

@@ -507,5 +507,8 @@ async fn a_stream_ends_when_its_api_key_is_deleted() {
     assert!(frames[0].1.contains("sent-while-valid"), "{frames:?}");
     assert_eq!(frames[1].0, "error", "{frames:?}");
     assert!(frames[1].1.contains("unauthorized"), "{frames:?}");
-    assert!(!frames.iter().any(|f| f.1.contains("sent-once-deleted")), "{frames:?}");
+    assert!(
+        !frames.iter().any(|f| f.1.contains("sent-once-deleted")),
+        "{frames:?}"
+    );
 }
