@@ -78,7 +78,7 @@ pub struct AirtableRecord {
 fn converted(f: &Field) -> bool {
     matches!(
         f.field_type.type_name(),
-        "attachment" | "created_by" | "updated_by"
+        "attachment" | "created_by" | "updated_by" | "formula" | "rollup"
     )
 }
 
@@ -165,6 +165,12 @@ impl Renderer<'_> {
                         .collect(),
                 ),
                 other => other.clone(),
+            },
+            // Error cells of computed fields in Airtable's shape
+            // (`{"specialValue": "NaN"}`; `{"error": "#ERROR!"}` as is).
+            "formula" | "rollup" => match v.get("special_value") {
+                Some(kind) => json!({ "specialValue": kind }),
+                None => v.clone(),
             },
             _ => v.clone(),
         };

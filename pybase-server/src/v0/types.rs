@@ -135,8 +135,74 @@ pub fn airtable_type(field: &Field, inverse_of: Option<&str>) -> (&'static str, 
         ),
         "created_by" => ("createdBy", None),
         "updated_by" => ("lastModifiedBy", None),
+        "formula" | "lookup" | "rollup" | "count" => computed_type(name, &o),
         // A type added to PyBase before this table learns it still shows.
         _ => ("singleLineText", None),
+    }
+}
+
+/// Airtable's schema of a computed field's result (`options.result`).
+fn result_schema(result_type: &str) -> Value {
+    match result_type {
+        // Airtable's number results carry a display precision; 8 (its
+        // largest) hides no digit of the stored value.
+        "number" => json!({"type": "number", "options": {"precision": 8}}),
+        "bool" => json!({"type": "checkbox", "options": {"icon": "check", "color": "greenBright"}}),
+        "date" => json!({"type": "date", "options": {"dateFormat": date_format()}}),
+        "datetime" => utc_datetime_result(),
+        _ => json!({"type": "singleLineText"}),
+    }
+}
+
+/// Airtable's type and options of a computed field: `formula`,
+/// `multipleLookupValues`, `rollup`, `count` with `isValid`,
+/// `referencedFieldIds`, the link and looked-up fields by id and the
+/// result's schema (what pyairtable's field schemas read).
+fn computed_type(name: &str, o: &Value) -> (&'static str, Option<Value>) {
+    let get = |k: &str| o.get(k).cloned().unwrap_or(Value::Null);
+    let is_valid = o.get("is_valid").and_then(Value::as_bool).unwrap_or(true);
+    let referenced = o
+        .get("referenced_field_ids")
+        .cloned()
+        .unwrap_or_else(|| json!([]));
+    let result = result_schema(
+        o.get("result_type")
+            .and_then(Value::as_str)
+            .unwrap_or("text"),
+    );
+    match name {
+        "formula" => (
+            "formula",
+            Some(json!({
+                "formula": get("formula"),
+                "isValid": is_valid,
+                "referencedFieldIds": referenced,
+                "result": result,
+            })),
+        ),
+        "lookup" => (
+            "multipleLookupValues",
+            Some(json!({
+                "isValid": is_valid,
+                "recordLinkFieldId": get("link_field"),
+                "fieldIdInLinkedTable": get("field"),
+                "result": result,
+            })),
+        ),
+        "rollup" => (
+            "rollup",
+            Some(json!({
+                "isValid": is_valid,
+                "recordLinkFieldId": get("link_field"),
+                "fieldIdInLinkedTable": get("field"),
+                "referencedFieldIds": referenced,
+                "result": result,
+            })),
+        ),
+        _ => (
+            "count",
+            Some(json!({"isValid": is_valid, "recordLinkFieldId": get("link_field")})),
+        ),
     }
 }
 

@@ -1544,3 +1544,83 @@ async fn comments_are_404() {
         assert_eq!(v, json!({"error": "NOT_FOUND"}), "{method} {path}");
     }
 }
+
+/// Computed fields appear under `/v0` with Airtable's types and options
+/// (`formula`, `count`, with `isValid`, `referencedFieldIds`, the link by id
+/// and the result's schema), their values in the records, and a formula's
+/// special value in Airtable's shape (`{"specialValue": "NaN"}`).
+#[tokio::test]
+async fn computed_fields_speak_airtables_types() {
+    let w = V0World::with_rate(1000).await;
+    let fields = format!("/api/v1/tables/{}/fields", w.table);
+    for (name, formula) in [("Double", "{Qty} * 2"), ("Ratio", "{Qty} / {Qty}")] {
+        w.s.req(&w.owner, Method::POST, &fields)
+            .json(&json!({"name": name, "type": "formula", "options": {"formula": formula}}))
+            .send_expect(StatusCode::CREATED)
+            .await;
+    }
+    let schema =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("/v0/meta/bases/{}/tables", w.base),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    let orders = schema["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == json!(w.table))
+        .unwrap();
+    let double = orders["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Double")
+        .unwrap();
+    assert_eq!(double["type"], "formula", "{double}");
+    assert_eq!(double["options"]["isValid"], true, "{double}");
+    assert_eq!(double["options"]["result"]["type"], "number", "{double}");
+    let qty = orders["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Qty")
+        .unwrap();
+    assert_eq!(
+        double["options"]["referencedFieldIds"],
+        json!([qty["id"]]),
+        "{double}"
+    );
+    let made =
+        w.s.req(&w.key, Method::POST, &format!("/v0/{}/{}", w.base, w.table))
+            .json(&json!({"records": [{"fields": {"Name": "a", "Qty": 3}}, {"fields": {"Name": "z", "Qty": 0}}]}))
+            .send_expect(StatusCode::OK)
+            .await;
+    assert_eq!(made["records"][0]["fields"]["Double"], json!(6.0), "{made}");
+    assert_eq!(made["records"][0]["fields"]["Ratio"], json!(1.0), "{made}");
+    let zero = made["records"][1]["id"].as_str().unwrap();
+    let got =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("/v0/{}/{}/{zero}", w.base, w.table),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(
+        got["fields"]["Ratio"],
+        json!({"specialValue": "NaN"}),
+        "{got}"
+    );
+    // Writing a computed field is refused in Airtable's shape.
+    w.s.req(
+        &w.key,
+        Method::PATCH,
+        &format!("/v0/{}/{}/{zero}", w.base, w.table),
+    )
+    .json(&json!({"fields": {"Double": 1}}))
+    .send_expect(StatusCode::UNPROCESSABLE_ENTITY)
+    .await;
+}
