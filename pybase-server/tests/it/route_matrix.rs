@@ -6,7 +6,8 @@
 //! For each operation: anonymous callers get 401; non-members get 404;
 //! the role just below the one needed gets 403; an owner's API key without
 //! the needed scope gets 403; the needed role, and a key with only the
-//! needed scope, are let through (anything but 401, 403 or 404).
+//! needed scopes (record writes need `read` with `write`), are let through
+//! (anything but 401, 403 or 404).
 
 use std::collections::BTreeSet;
 
@@ -637,9 +638,24 @@ async fn check(method: &'static str, path: &'static str, need: Need) -> Vec<Stri
                 None
             };
             let w2 = fresh.as_ref().unwrap_or(&w);
-            let only = w2.key(&[scope]).await;
+            // Record writes answer records, so they need read as well.
+            let needed: &[&str] = if scope == "write" {
+                &["write", "read"]
+            } else {
+                std::slice::from_ref(&scope)
+            };
+            if needed.len() > 1 {
+                let write_only = w2.key(&[scope]).await;
+                let s = w2.call(method, path, Some(&write_only)).await;
+                expect(
+                    &format!("a key with only {scope}"),
+                    s == StatusCode::FORBIDDEN,
+                    s,
+                );
+            }
+            let only = w2.key(needed).await;
             let s = w2.call(method, path, Some(&only)).await;
-            expect(&format!("a key with only {scope}"), let_through(s), s);
+            expect(&format!("a key with only {needed:?}"), let_through(s), s);
             let w3 = if method == "DELETE" {
                 &World::new().await
             } else {
