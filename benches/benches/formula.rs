@@ -137,12 +137,12 @@ fn filter_bench(
     c: &mut Criterion,
     rt: &Runtime,
     name: &str,
-    store: Arc<dyn Store>,
+    store: &Arc<dyn Store>,
     sqlite: Option<&SqliteStore>,
     pg: Option<&PgStore>,
     records: usize,
 ) -> anyhow::Result<()> {
-    let bench = rt.block_on(Bench::new(store.clone()))?;
+    let bench = rt.block_on(Bench::new(Arc::clone(store)))?;
     let table = rt.block_on(bench.table_indexing("Parts", &["Qty"]))?;
     let start = Instant::now();
     rt.block_on(bench.fill(&table, records, 1000))?;
@@ -153,7 +153,7 @@ fn filter_bench(
     if let Some(pg) = pg {
         rt.block_on(sqlx::raw_sql("ANALYZE").execute(pg.pool()))?;
     }
-    rt.block_on(plans(name, &store, sqlite, pg, &table))?;
+    rt.block_on(plans(name, store, sqlite, pg, &table))?;
     let inputs = [
         (
             "native",
@@ -238,7 +238,7 @@ fn main() -> anyhow::Result<()> {
         &mut c,
         &rt,
         "sqlite",
-        Arc::new(sqlite.clone()),
+        &(Arc::new(sqlite.clone()) as Arc<dyn Store>),
         Some(&sqlite),
         None,
         records,
@@ -252,7 +252,7 @@ fn main() -> anyhow::Result<()> {
                 &mut c,
                 &rt,
                 "postgres",
-                Arc::new(pg.clone()),
+                &(Arc::new(pg.clone()) as Arc<dyn Store>),
                 None,
                 Some(&pg),
                 records,
