@@ -47,37 +47,33 @@ pub struct Derived {
 }
 
 impl Derived {
+    /// Reads the read-only part of the options. They are ignored on
+    /// writes (the facade derives all three from the definition when a
+    /// field is saved), so a client echoing them back, or sending `null`
+    /// or anything else in them, is never refused; stored options always
+    /// hold well-formed values.
     fn parse(options: &Options<'_>, default: ResultType) -> Result<Self, OptionsError> {
-        let result_type = match options.get("result_type") {
-            None => default,
-            Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
-                opt_err(format!(
-                    "option result_type must be one of number, text, bool, date, datetime, list, got {v}"
-                ))
-            })?,
-        };
-        let referenced_field_ids = match options.get("referenced_field_ids") {
-            None => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .and_then(|s| FieldId::parse(s).ok())
-                        .ok_or_else(|| {
-                            opt_err(format!("referenced_field_ids must hold field ids, got {v}"))
-                        })
-                })
-                .collect::<Result<_, _>>()?,
-            Some(v) => {
-                return Err(opt_err(format!(
-                    "option referenced_field_ids must be a list of field ids, got {v}"
-                )));
-            }
-        };
+        let result_type = options
+            .get("result_type")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or(default);
+        let referenced_field_ids = options
+            .get("referenced_field_ids")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().and_then(|s| FieldId::parse(s).ok()))
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Self {
             result_type,
             referenced_field_ids,
-            is_valid: options.boolean("is_valid", true)?,
+            is_valid: options
+                .get("is_valid")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
         })
     }
 
