@@ -53,27 +53,40 @@ impl Derived {
     /// or anything else in them, is never refused; stored options always
     /// hold well-formed values.
     fn parse(options: &Options<'_>, default: ResultType) -> Result<Self, OptionsError> {
-        let result_type = options
-            .get("result_type")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or(default);
-        let referenced_field_ids = options
-            .get("referenced_field_ids")
-            .and_then(Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|v| v.as_str().and_then(|s| FieldId::parse(s).ok()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let bad = |key: &str, want: &str, v: &Value| {
+            opt_err(format!("option {key} must be {want}, got {v}"))
+        };
+        let result_type = match options.get("result_type") {
+            None | Some(Value::Null) => default,
+            Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
+                bad(
+                    "result_type",
+                    "one of number, text, bool, date, datetime, list",
+                    v,
+                )
+            })?,
+        };
+        let referenced_field_ids = match options.get("referenced_field_ids") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => {
+                let mut ids = Vec::with_capacity(items.len());
+                for v in items.iter().filter(|v| !v.is_null()) {
+                    let id = v.as_str().and_then(|s| FieldId::parse(s).ok());
+                    ids.push(id.ok_or_else(|| bad("referenced_field_ids", "field ids", v))?);
+                }
+                ids
+            }
+            Some(v) => return Err(bad("referenced_field_ids", "a list of field ids", v)),
+        };
+        let is_valid = match options.get("is_valid") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => return Err(bad("is_valid", "true or false", v)),
+        };
         Ok(Self {
             result_type,
             referenced_field_ids,
-            is_valid: options
-                .get("is_valid")
-                .and_then(Value::as_bool)
-                .unwrap_or(true),
+            is_valid,
         })
     }
 
