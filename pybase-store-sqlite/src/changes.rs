@@ -21,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::SqliteStore;
 use crate::error::{Error, Result};
-use crate::layout::rel;
+use crate::layout::scope;
 use crate::rows::{fmt_time, id, opt_id, time};
 
 thread_local! {
@@ -204,8 +204,8 @@ pub(crate) fn live_cells(conn: &Connection, table: TableId, record: &str) -> Res
     }
     let text: Option<String> = conn
         .prepare_cached(&format!(
-            "SELECT json(data) FROM {} WHERE id = ?1 AND deleted_time IS NULL",
-            rel(table.as_str())?
+            "SELECT json(data) FROM records WHERE {} AND id = ?1 AND deleted_time IS NULL",
+            scope("", table.as_str())?
         ))?
         .query_row([record], |r| r.get(0))
         .optional()?;
@@ -231,8 +231,8 @@ pub(crate) fn converted(
         last.insert(*id, i);
     }
     let mut old = conn.prepare_cached(&format!(
-        "SELECT data -> ?2 FROM {} WHERE id = ?1",
-        rel(field.table_id.as_str())?
+        "SELECT data -> ?2 FROM records WHERE {} AND id = ?1",
+        scope("", field.table_id.as_str())?
     ))?;
     let path = crate::layout::cell_path(field.id.as_str());
     let mut out = Vec::with_capacity(last.len());

@@ -12,7 +12,7 @@ use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::layout::{cell_path, record_columns, rel};
+use crate::layout::{cell_path, record_columns, scope};
 use crate::rows::{id, id_list, record};
 use crate::schema::{FIELD_COLUMNS, field};
 
@@ -39,10 +39,10 @@ impl Tx<'_> {
             return Ok(Vec::new());
         }
         let mut stmt = self.0.prepare_cached(&format!(
-            "SELECT {} FROM {} WHERE id IN (SELECT value FROM json_each(?1)) \
+            "SELECT {} FROM records WHERE {} AND id IN (SELECT value FROM json_each(?1)) \
              AND deleted_time IS NULL ORDER BY id",
             record_columns(table.as_str())?,
-            rel(table.as_str())?
+            scope("", table.as_str())?
         ))?;
         let rows = stmt.query_map([id_list(ids)], record)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -62,12 +62,12 @@ impl Tx<'_> {
         table: TableId,
         cells: &[(RecordId, FieldId, Option<Value>)],
     ) -> Result<()> {
-        let rel = rel(table.as_str())?;
+        let scope = scope("", table.as_str())?;
         let mut set = self.0.prepare_cached(&format!(
-            "UPDATE {rel} SET data = jsonb_set(data, ?2, jsonb(?3)) WHERE id = ?1"
+            "UPDATE records SET data = jsonb_set(data, ?2, jsonb(?3)) WHERE {scope} AND id = ?1"
         ))?;
         let mut unset = self.0.prepare_cached(&format!(
-            "UPDATE {rel} SET data = jsonb_remove(data, ?2) WHERE id = ?1"
+            "UPDATE records SET data = jsonb_remove(data, ?2) WHERE {scope} AND id = ?1"
         ))?;
         for (record, field, cell) in cells {
             let path = cell_path(field.as_str());
@@ -160,8 +160,8 @@ pub(crate) fn chunk(
     now: Timestamp,
 ) -> Result<(Option<RecordId>, Recomputed)> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id FROM {} WHERE deleted_time IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
-        rel(table.as_str())?
+        "SELECT id FROM records WHERE {} AND deleted_time IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
+        scope("", table.as_str())?
     ))?;
     let ids: Vec<RecordId> = stmt
         .query_map(

@@ -81,7 +81,12 @@ const UNIQUES: &[(&str, &str, &str)] = &[
     ("tables.id", "table", "id"),
     ("fields.id", "field", "id"),
     ("views.id", "view", "id"),
-    ("records.id", "record", "id"),
+    // A record id is unique in its table (crate::layout).
+    ("records.table_id, records.id", "record", "id"),
+    // The side index of cells: written with OR REPLACE / DO NOTHING, so
+    // these fire only on a bug.
+    ("cell_index.rec", "cell_index", "rec"),
+    ("cell_indexes.field_id", "cell_index", "field_id"),
     ("attachments.id", "attachment", "id"),
     ("api_keys.id", "api_key", "id"),
     ("refresh_tokens.id", "refresh_token", "id"),
@@ -95,23 +100,8 @@ const UNIQUES: &[(&str, &str, &str)] = &[
     ("webhooks.id", "webhook", "id"),
 ];
 
-/// The user table id in SQLite's "no such table: r_<id>" (a records table
-/// of [`crate::layout`]).
-fn missing_records_table(message: &str) -> Option<&str> {
-    let name = message
-        .strip_prefix("no such table: ")?
-        .strip_prefix("r_")?;
-    crate::layout::ddl_id(name).ok()
-}
-
 fn unique_conflict(message: &str) -> Option<StoreError> {
     let detail = message.strip_prefix("UNIQUE constraint failed: ")?;
-    if let Some(rest) = detail.strip_prefix("r_") {
-        // A records table's primary key (crate::layout): `r_<table>.id`.
-        if rest.ends_with(".id") {
-            return Some(StoreError::conflict("record", "id"));
-        }
-    }
     UNIQUES
         .iter()
         .find(|(name, ..)| detail.starts_with(name))
@@ -133,13 +123,6 @@ impl From<Error> for StoreError {
                         rusqlite::Error::SqliteFailure(f, Some(msg.clone())),
                     )
                 })
-            }
-            // The user table was deleted between the caller's checks and
-            // this statement: its records table went with it.
-            Error::Sqlite(rusqlite::Error::SqliteFailure(_, Some(msg)))
-                if missing_records_table(&msg).is_some() =>
-            {
-                Self::not_found("table", missing_records_table(&msg).unwrap_or_default())
             }
             other => Self::backend(BACKEND, other),
         }

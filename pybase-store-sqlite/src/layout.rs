@@ -1,23 +1,42 @@
-//! The physical layout of records: one SQLite table per user table.
+//! The physical layout of records: a constant schema, whatever the number
+//! of user tables and indexed fields.
 //!
-//! Each user table `tbl…` keeps its records in its own table `r_tbl…`
-//! with its own primary key, live-rows index and one expression index per
-//! indexed field. An operation on one table therefore opens, checks and
-//! plans over that table's indexes only, whatever the number of tables in
-//! the database (see `benches/ANALYSIS.md`, "Choosing the storage layout":
-//! with one shared `records` table every insert paid for every indexed
-//! field of every table).
+//! - `records` holds the records of every user table (a rowid table,
+//!   unique on `(table_id, id)`, with a live-rows index on the same key
+//!   `WHERE deleted_time IS NULL`); cells live in `data` as SQLite JSONB
+//!   keyed by field id. Statements name their table with [`scope`].
+//! - `cell_index (rec, field_id, value)` is the side index of indexed
+//!   fields' cells: one entry per record and indexed field, `rec` being the
+//!   record's rowid and `value` exactly `json_extract(data, '$.<field>')`
+//!   (NULL for an empty cell: empty cells are stored too, so a walk of
+//!   `(field_id, value)` in order visits every record of the table, empty
+//!   cells last when descending). Its key is `(rec, field_id)` (WITHOUT
+//!   ROWID), so all entries of a record are one range, and the index
+//!   `cell_index_value (field_id, value)` serves filters and sorted pages.
+//! - `cell_indexes (field_id, table_id, ready, built_to)` lists the indexed
+//!   fields. Three triggers on `records` (after insert, after an update of
+//!   `data`, after delete) keep `cell_index` current from it, so every
+//!   write path (creates, updates, upserts, computed cells, two-way link
+//!   partners, conversions, restores, cascades) maintains the side index
+//!   without knowing about it; deleting a `cell_indexes` row (unindexing,
+//!   or a field or table going by cascade) deletes the field's entries.
 //!
-//! DDL takes no parameters, so table and field ids are spliced into it;
-//! [`ddl_id`] checks each one again (17 base62 characters) before it is.
+//! Creating a table or indexing a field therefore writes rows, never DDL:
+//! SQLite re-reads the whole schema in every connection after any DDL,
+//! which at 10,000 tables cost 0.1 to 3 s per connection (see
+//! `benches/ANALYSIS.md`, "SQLite at 10,000 tables"). A new index is
+//! filled [`BUILD_CHUNK`] records per transaction ([`build_step`]) and is
+//! used by queries only once `ready`, so building it never holds the
+//! single writer for long. Migration 0009 ([`move_to_shared_records`])
+//! moves databases of the per-table layout ([`crate::legacy_layout`]).
 
 use pybase_core::ids::{FieldId, ID_LEN, TableId};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Error, Result};
 
 /// `id` once more checked to be a typed id (base62, [`ID_LEN`] characters),
-/// which cannot carry quotes or SQL.
+/// which cannot carry quotes or SQL, before it is spliced into SQL text.
 pub(crate) fn ddl_id(id: &str) -> Result<&str> {
     if id.len() == ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(id)
@@ -26,13 +45,17 @@ pub(crate) fn ddl_id(id: &str) -> Result<&str> {
     }
 }
 
-/// The quoted name of the table holding `table`'s records.
-pub(crate) fn rel(table: &str) -> Result<String> {
-    Ok(format!("\"r_{}\"", ddl_id(table)?))
+/// The condition selecting `table`'s rows of `records` (`alias.table_id =
+/// '<table id>'`; `alias` may be empty). The id is a literal, not a
+/// parameter: statements keep their numbered parameters, and the planner
+/// sees the table's key prefix (the statement cache already keys
+/// statements by table, as the per-table layout's relation names did).
+pub(crate) fn scope(alias: &str, table: &str) -> Result<String> {
+    let dot = if alias.is_empty() { "" } else { "." };
+    Ok(format!("{alias}{dot}table_id = '{}'", ddl_id(table)?))
 }
 
-/// The columns [`crate::rows::record`] reads, in order, from `table`'s
-/// records (the table id is not stored per row: it is the relation's).
+/// The columns [`crate::rows::record`] reads, in order, from `records`.
 pub(crate) fn record_columns(table: &str) -> Result<String> {
     Ok(format!(
         "id, '{}', json(data), autonumber, created_by, updated_by, created_time, \
@@ -41,285 +64,181 @@ pub(crate) fn record_columns(table: &str) -> Result<String> {
     ))
 }
 
-/// Creates the records table of `table` (empty) with its live-rows index.
-pub(crate) fn create_records_table(conn: &Connection, table: &str) -> Result<()> {
-    let t = ddl_id(table)?;
-    conn.execute_batch(&format!(
-        "CREATE TABLE \"r_{t}\" (
-            id           TEXT PRIMARY KEY NOT NULL,
-            data         BLOB NOT NULL,
-            autonumber   INTEGER NOT NULL,
-            created_by   TEXT,
-            updated_by   TEXT,
-            created_time TEXT NOT NULL,
-            updated_time TEXT NOT NULL,
-            deleted_time TEXT
-        );
-        CREATE INDEX \"r_{t}_live\" ON \"r_{t}\" (id) WHERE deleted_time IS NULL;"
-    ))?;
-    Ok(())
-}
-
-/// Drops the records table of `table` (and with it its indexes).
-pub(crate) fn drop_records_table(conn: &Connection, table: &str) -> Result<()> {
-    conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", rel(table)?))?;
-    Ok(())
-}
-
-/// Drops the records tables of the user tables `select` returns (one
-/// column of table ids, one parameter `key`): before deleting a base or a
-/// workspace, whose `tables` rows go by cascade.
-pub(crate) fn drop_records_tables(conn: &Connection, select: &str, key: &str) -> Result<()> {
-    let tables: Vec<String> = conn
-        .prepare_cached(select)?
-        .query_map([key], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for t in tables {
-        drop_records_table(conn, &t)?;
-    }
-    Ok(())
-}
-
 /// The JSON path of a field's cell in `data`.
 pub(crate) fn cell_path(field: &str) -> String {
     format!("$.{field}")
 }
 
-/// The name (unquoted) of the expression index on a field's cells.
-fn cell_index_name(field: &str) -> Result<String> {
-    Ok(format!("cell_{}", ddl_id(field)?))
-}
+/// The layout's schema (migration 0009): the shared records table, the
+/// side index of indexed cells, its list of indexed fields and the
+/// triggers keeping the side index current.
+const SCHEMA: &str = "
+CREATE TABLE records (
+    table_id     TEXT NOT NULL REFERENCES tables (id) ON DELETE CASCADE,
+    id           TEXT NOT NULL,
+    data         BLOB NOT NULL,
+    autonumber   INTEGER NOT NULL,
+    created_by   TEXT,
+    updated_by   TEXT,
+    created_time TEXT NOT NULL,
+    updated_time TEXT NOT NULL,
+    deleted_time TEXT,
+    UNIQUE (table_id, id)
+);
+CREATE INDEX records_live ON records (table_id, id) WHERE deleted_time IS NULL;
 
-/// Creates the expression index on `field`'s cells in `table`'s records
-/// (if missing) and refreshes that table's statistics. Queries repeat the
-/// indexed expression literally (see [`crate::sql::Sql::path`]).
-pub(crate) fn create_cell_index(conn: &Connection, table: TableId, field: FieldId) -> Result<()> {
-    let name = cell_index_name(field.as_str())?;
-    let exists: bool = conn
+CREATE TABLE cell_indexes (
+    field_id TEXT PRIMARY KEY NOT NULL REFERENCES fields (id) ON DELETE CASCADE,
+    table_id TEXT NOT NULL,
+    ready    INTEGER NOT NULL DEFAULT 0,
+    built_to TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX cell_indexes_table ON cell_indexes (table_id);
+CREATE INDEX cell_indexes_building ON cell_indexes (field_id) WHERE NOT ready;
+
+CREATE TABLE cell_index (
+    rec      INTEGER NOT NULL,
+    field_id TEXT NOT NULL,
+    value,
+    PRIMARY KEY (rec, field_id)
+) WITHOUT ROWID;
+CREATE INDEX cell_index_value ON cell_index (field_id, value);
+
+CREATE TRIGGER records_index_insert AFTER INSERT ON records BEGIN
+    INSERT OR REPLACE INTO cell_index (rec, field_id, value)
+    SELECT new.rowid, c.field_id, json_extract(new.data, '$.' || c.field_id)
+    FROM cell_indexes AS c WHERE c.table_id = new.table_id;
+END;
+CREATE TRIGGER records_index_update AFTER UPDATE OF data ON records BEGIN
+    UPDATE cell_index SET value = json_extract(new.data, '$.' || field_id)
+    WHERE rec = new.rowid AND value IS NOT json_extract(new.data, '$.' || field_id);
+END;
+CREATE TRIGGER records_index_delete AFTER DELETE ON records BEGIN
+    DELETE FROM cell_index WHERE rec = old.rowid;
+END;
+CREATE TRIGGER cell_indexes_drop AFTER DELETE ON cell_indexes BEGIN
+    DELETE FROM cell_index WHERE field_id = old.field_id;
+END;
+";
+
+/// Records indexed per transaction while a new index is filled.
+pub(crate) const BUILD_CHUNK: i64 = 1000;
+
+/// Starts indexing `field`'s cells in `table` (nothing if it is already
+/// indexed) and fills the first [`BUILD_CHUNK`] records in the caller's
+/// transaction: a table of up to that many records is ready at once, a
+/// larger one is finished by [`build_step`] after the caller commits.
+pub(crate) fn index_cells(conn: &Connection, table: TableId, field: FieldId) -> Result<()> {
+    let added = conn
         .prepare_cached(
-            "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'index' AND name = ?1",
+            "INSERT INTO cell_indexes (field_id, table_id) VALUES (?1, ?2) \
+             ON CONFLICT (field_id) DO NOTHING",
         )?
-        .query_row([&name], |r| r.get(0))?;
-    if exists {
-        return Ok(());
+        .execute(params![field.as_str(), table.as_str()])?;
+    if added == 1 {
+        fill_chunk(conn, field.as_str(), table.as_str(), "")?;
     }
-    let rel = rel(table.as_str())?;
-    conn.execute_batch(&format!(
-        "CREATE INDEX \"{name}\" ON {rel} (json_extract(data, '{}'))",
-        cell_path(field.as_str())
-    ))?;
-    analyze(conn, table)
+    Ok(())
 }
 
-/// Drops the index on `field`'s cells, if there is one.
+/// Stops indexing `field` (its entries go with the `cell_indexes` row).
 pub(crate) fn drop_cell_index(conn: &Connection, field: FieldId) -> Result<()> {
-    conn.execute_batch(&format!(
-        "DROP INDEX IF EXISTS \"{}\"",
-        cell_index_name(field.as_str())?
-    ))?;
+    conn.prepare_cached("DELETE FROM cell_indexes WHERE field_id = ?1")?
+        .execute([field.as_str()])?;
     Ok(())
 }
 
-/// Rows sampled per index by [`analyze`]: bounds its cost on a large table
-/// (SQLite's `analysis_limit`), so it can run on the request path.
-const ANALYSIS_LIMIT: i64 = 1000;
-
-/// Fresh planner statistics for `table`'s records only (sampled), so the
-/// planner knows how selective its cell indexes are: with them it walks
-/// the sort key's index for a sorted page instead of sorting half the
-/// table. Other tables' statistics are untouched.
-pub(crate) fn analyze(conn: &Connection, table: TableId) -> Result<()> {
-    conn.pragma_update(None, "analysis_limit", ANALYSIS_LIMIT)?;
-    conn.execute_batch(&format!("ANALYZE {}", rel(table.as_str())?))?;
+/// Indexes the next [`BUILD_CHUNK`] records of `table` (in id order) after
+/// `after`, and marks the index ready once a chunk comes back short.
+fn fill_chunk(conn: &Connection, field: &str, table: &str, after: &str) -> Result<()> {
+    let last: Option<String> = conn
+        .prepare_cached(
+            "SELECT max(id) FROM (SELECT id FROM records WHERE table_id = ?1 AND id > ?2 \
+             ORDER BY id LIMIT ?3)",
+        )?
+        .query_row(params![table, after, BUILD_CHUNK], |r| r.get(0))?;
+    let Some(last) = last else {
+        conn.prepare_cached("UPDATE cell_indexes SET ready = 1 WHERE field_id = ?1")?
+            .execute([field])?;
+        return Ok(());
+    };
+    // OR REPLACE: a record written since the build began already has its
+    // entry from the triggers, with the same value.
+    let n = conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO cell_index (rec, field_id, value) \
+             SELECT rowid, ?1, json_extract(data, '$.' || ?1) FROM records \
+             WHERE table_id = ?2 AND id > ?3 AND id <= ?4",
+        )?
+        .execute(params![field, table, after, last])?;
+    let ready = i64::try_from(n).unwrap_or(i64::MAX) < BUILD_CHUNK;
+    conn.prepare_cached("UPDATE cell_indexes SET built_to = ?2, ready = ?3 WHERE field_id = ?1")?
+        .execute(params![field, last, ready])?;
     Ok(())
 }
 
-/// Migration step: moves every record out of the shared `records` table
-/// of schema versions 1 to 3 into its table's own records table, creates
-/// the cell indexes of indexed fields there, then drops `records` and its
-/// partial indexes. Runs inside the migration's transaction, so a crash
-/// leaves either layout whole.
-pub(crate) fn split_shared_records(conn: &Connection) -> Result<()> {
-    let shared: Option<String> = conn
-        .query_row(
-            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'records'",
-            [],
-            |r| r.get(0),
-        )
+/// Whether some index is still being built.
+pub(crate) fn building(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) > 0 FROM cell_indexes WHERE NOT ready")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// One step of filling the indexes still being built: the next chunk of
+/// the first one. Returns `false` when none is left.
+pub(crate) fn build_step(conn: &Connection) -> Result<bool> {
+    let pending: Option<(String, String, String)> = conn
+        .prepare_cached(
+            "SELECT field_id, table_id, built_to FROM cell_indexes WHERE NOT ready LIMIT 1",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
+    let Some((field, table, after)) = pending else {
+        return Ok(false);
+    };
+    fill_chunk(conn, &field, &table, &after)?;
+    Ok(true)
+}
+
+/// Migration 0009: creates [`SCHEMA`], moves every user table's records
+/// out of its own `r_<table id>` table (schema versions 4 to 8) into
+/// `records`, table by table, and drops the old tables with their indexes.
+/// The indexed fields are listed (ready) before the records move, so the
+/// insert trigger fills their side index as the rows arrive. Runs inside
+/// the migration's transaction: a crash leaves either layout whole.
+pub(crate) fn move_to_shared_records(conn: &Connection) -> Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(
+        "INSERT INTO cell_indexes (field_id, table_id, ready) \
+         SELECT id, table_id, 1 FROM fields WHERE indexed",
+    )?;
     let tables: Vec<String> = conn
         .prepare("SELECT id FROM tables ORDER BY id")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for t in &tables {
-        create_records_table(conn, t)?;
-        if shared.is_some() {
-            conn.execute(
-                &format!(
-                    "INSERT INTO {} (id, data, autonumber, created_by, updated_by, \
-                     created_time, updated_time, deleted_time) \
-                     SELECT id, data, autonumber, created_by, updated_by, created_time, \
-                     updated_time, deleted_time FROM records WHERE table_id = ?1",
-                    rel(t)?
-                ),
-                [t],
-            )?;
+        let old = crate::legacy_layout::rel(t)?;
+        let exists: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [format!("r_{}", ddl_id(t)?)],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            continue;
         }
-    }
-    if shared.is_some() {
-        let old_indexes: Vec<String> = conn
-            .prepare(
-                "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'records' \
-                 AND sql IS NOT NULL",
-            )?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for index in old_indexes {
-            conn.execute_batch(&format!("DROP INDEX \"{}\"", index.replace('"', "\"\"")))?;
-        }
-        conn.execute_batch("DROP TABLE records")?;
-    }
-    let indexed: Vec<(TableId, FieldId)> = conn
-        .prepare("SELECT table_id, id FROM fields WHERE indexed ORDER BY table_id, id")?
-        .query_map([], |r| Ok((crate::rows::id(r, 0)?, crate::rows::id(r, 1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (table, field) in indexed {
-        create_cell_index(conn, table, field)?;
+        conn.execute(
+            &format!(
+                "INSERT INTO records (table_id, id, data, autonumber, created_by, updated_by, \
+                 created_time, updated_time, deleted_time) \
+                 SELECT ?1, id, data, autonumber, created_by, updated_by, created_time, \
+                 updated_time, deleted_time FROM {old} ORDER BY id"
+            ),
+            [t],
+        )?;
+        conn.execute_batch(&format!("DROP TABLE {old}"))?;
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use pybase_core::fields::ValueKind;
-    use pybase_core::ids::{FieldId, RecordId, TableId};
-    use pybase_core::query::{Condition, Filter, Op, Operand, RecordQuery, Target};
-    use pybase_core::store::{NewRecord, RecordsStore as _};
-    use rusqlite::Connection;
-    use serde_json::json;
-
-    use crate::SqliteStore;
-    use crate::migrate::{MIGRATIONS, migrate, version};
-
-    const T: &str = "2026-01-01T00:00:00.000Z";
-
-    /// A database written by the shared-`records` layout (schema version
-    /// 3), with an indexed field, live and soft-deleted records in two
-    /// tables and the old partial cell index: opening it moves every
-    /// record to its table's own records table, keeps ids, cells,
-    /// autonumbers and deletions, rebuilds the cell index there and drops
-    /// `records`.
-    #[tokio::test]
-    async fn a_shared_records_database_is_moved_to_one_table_per_user_table() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        let (t1, t2) = (TableId::new(), TableId::new());
-        let (code, note) = (FieldId::new(), FieldId::new());
-        let ids: Vec<RecordId> = (0..5).map(|_| RecordId::new()).collect();
-        {
-            let mut conn = Connection::open(&path).unwrap();
-            migrate(&mut conn, &MIGRATIONS[..3]).unwrap();
-            assert_eq!(version(&conn).unwrap(), 3);
-            conn.execute_batch(&format!(
-                "INSERT INTO workspaces VALUES ('wspAAAAAAAAAAAAAA', 'W', 'w', NULL, '{T}', '{T}');
-                 INSERT INTO bases VALUES ('basAAAAAAAAAAAAAA', 'wspAAAAAAAAAAAAAA', 'B', NULL, '{T}', '{T}');
-                 INSERT INTO tables (id, base_id, workspace_id, name, position, last_autonumber,
-                    created_at, updated_at)
-                 VALUES ('{t1}', 'basAAAAAAAAAAAAAA', 'wspAAAAAAAAAAAAAA', 'One', 0, 4, '{T}', '{T}'),
-                        ('{t2}', 'basAAAAAAAAAAAAAA', 'wspAAAAAAAAAAAAAA', 'Two', 1, 1, '{T}', '{T}');
-                 INSERT INTO fields (id, table_id, name, type, options, position, indexed,
-                    created_at, updated_at)
-                 VALUES ('{code}', '{t1}', 'Code', 'text', '{{}}', 0, 1, '{T}', '{T}'),
-                        ('{note}', '{t2}', 'Note', 'text', '{{}}', 0, 0, '{T}', '{T}');
-                 CREATE INDEX \"cell_{code}\" ON records (json_extract(data, '$.{code}'))
-                    WHERE table_id = '{t1}';"
-            ))
-            .unwrap();
-            for (i, id) in ids.iter().enumerate() {
-                let (table, field) = if i < 4 { (t1, code) } else { (t2, note) };
-                let deleted = (i == 2).then_some(T);
-                conn.execute(
-                    "INSERT INTO records (id, table_id, data, autonumber, created_by, updated_by,
-                        created_time, updated_time, deleted_time)
-                     VALUES (?1, ?2, jsonb(?3), ?4, NULL, NULL, ?5, ?5, ?6)",
-                    rusqlite::params![
-                        id.as_str(),
-                        table.as_str(),
-                        json!({ field.as_str(): format!("v{i}") }).to_string(),
-                        i as i64 % 4 + 1,
-                        T,
-                        deleted
-                    ],
-                )
-                .unwrap();
-            }
-        }
-
-        let store = SqliteStore::open(&path).unwrap();
-        let latest = i64::try_from(crate::migrate::MIGRATIONS.len()).unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), latest);
-        let r = store.get_record(t1, ids[1], false).await.unwrap();
-        assert_eq!(r.cells[code.as_str()], json!("v1"));
-        assert_eq!((r.table_id, r.autonumber), (t1, 2));
-        assert!(store.get_record(t1, ids[2], false).await.is_err());
-        let deleted = store.get_record(t1, ids[2], true).await.unwrap();
-        assert!(deleted.deleted_time.is_some());
-        // Records stay in their own table.
-        assert!(store.get_record(t2, ids[1], true).await.is_err());
-        assert_eq!(
-            store.get_record(t2, ids[4], false).await.unwrap().cells[note.as_str()],
-            json!("v4")
-        );
-        let query = RecordQuery {
-            table_id: t1,
-            filter: Some(Filter::Cond(Condition {
-                target: Target::Cell {
-                    field: code,
-                    kind: ValueKind::Text,
-                },
-                op: Op::Eq,
-                operand: Operand::Text("v3".into()),
-            })),
-            sort: Vec::new(),
-            after: None,
-            limit: 10,
-            include_deleted: false,
-        };
-        let page = store.query_records(&query).await.unwrap();
-        assert_eq!(
-            page.records.iter().map(|r| r.id).collect::<Vec<_>>(),
-            [ids[3]]
-        );
-        let plan = store.explain(&query).await.unwrap().join("; ");
-        assert!(plan.contains(&format!("cell_{code}")), "{plan}");
-        // New records continue the table's numbering.
-        let created = store
-            .create_records(
-                t1,
-                &[NewRecord {
-                    id: RecordId::new(),
-                    cells: Default::default(),
-                    created_by: None,
-                    created_time: chrono::Utc::now(),
-                }],
-            )
-            .await
-            .unwrap();
-        assert_eq!(created[0].autonumber, 5);
-        drop(store);
-
-        let conn = Connection::open(&path).unwrap();
-        let shared: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'records'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(shared, 0, "records and its indexes are gone");
-        let integrity: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(integrity, "ok");
-    }
-}
+mod tests;

@@ -8,7 +8,9 @@
 //! - WAL journal, `synchronous=NORMAL`, foreign keys on and a busy timeout;
 //! - every writing method is one immediate transaction, so it fully happens
 //!   or not at all, even if the process is killed half-way;
-//! - record cells live in a JSONB `data` column keyed by field id; partial
+//! - record cells live in a JSONB `data` column keyed by field id, in one
+//!   `records` table for all user tables, with a side index of indexed
+//!   cells kept by triggers (a constant schema: see `layout`); partial
 //!   updates are merged inside SQLite (`jsonb_patch`), never in Rust;
 //! - filters and sorts compile to parameterised SQL with the same semantics
 //!   as [`pybase_core::query::eval`]; pages are keyset pages;
@@ -22,6 +24,7 @@ mod changes;
 mod computed;
 mod error;
 mod layout;
+mod legacy_layout;
 mod links;
 mod migrate;
 mod records;
@@ -211,9 +214,12 @@ impl SqliteStore {
     fn with_location(location: Location) -> Result<Self> {
         let mut writer = location.open(true)?;
         migrate::migrate(&mut writer, migrate::MIGRATIONS)?;
-        // Refreshes planner statistics where they are stale, so the planner
-        // can tell when a cell index beats the (table_id, id) scan.
-        writer.execute_batch("PRAGMA optimize=0x10002")?;
+        // Finishes cell indexes whose build a previous process left half
+        // done (queries ignore them until they are ready). No ANALYZE: the
+        // plans of the shared layout do not depend on statistics, and
+        // statistics of the shared tables would describe all user tables
+        // at once (see crate::layout).
+        while write_transaction(&writer, layout::build_step)? {}
         let readers = (0..READERS)
             .map(|_| location.open(false))
             .collect::<Result<Vec<_>>>()?;
@@ -260,6 +266,17 @@ impl SqliteStore {
             Ok(r) => r.map_err(StoreError::from),
             Err(e) => Err(Error::from(e).into()),
         }
+    }
+
+    /// Fills the cell indexes still being built, one chunk of records per
+    /// write transaction, so other writes interleave with the build (see
+    /// [`layout::build_step`]). Called after a write that indexed a field.
+    async fn build_cell_indexes(&self) -> StoreResult<()> {
+        if !self.read_small(layout::building).await? {
+            return Ok(());
+        }
+        while self.write(layout::build_step).await? {}
+        Ok(())
     }
 
     /// Runs a small write (one record) like [`Self::write`], but on the

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::layout::{cell_path, rel};
+use crate::layout::{cell_path, scope};
 use crate::rows::{id, id_list};
 
 /// One link field of a table, with its partner if it has one.
@@ -84,9 +84,9 @@ pub(crate) fn reindex(
     .execute(params![field.as_str(), list])?;
     conn.prepare_cached(&format!(
         "INSERT OR IGNORE INTO record_links (field_id, target_id, source_id) \
-         SELECT ?1, j.value, r.id FROM {} r, json_each(r.data, ?3) j \
-         WHERE r.id IN (SELECT value FROM json_each(?2)) AND j.type = 'text'",
-        rel(table.as_str())?
+         SELECT ?1, j.value, r.id FROM records r, json_each(r.data, ?3) j \
+         WHERE {} AND r.id IN (SELECT value FROM json_each(?2)) AND j.type = 'text'",
+        scope("r", table.as_str())?
     ))?
     .execute(params![field.as_str(), list, cell_path(field.as_str())])?;
     Ok(())
@@ -105,30 +105,11 @@ pub(crate) fn reindex_field(
     if is_link {
         conn.prepare_cached(&format!(
             "INSERT OR IGNORE INTO record_links (field_id, target_id, source_id) \
-             SELECT ?1, j.value, r.id FROM {} r, json_each(r.data, ?2) j WHERE j.type = 'text'",
-            rel(table.as_str())?
+             SELECT ?1, j.value, r.id FROM records r, json_each(r.data, ?2) j \
+             WHERE {} AND j.type = 'text'",
+            scope("r", table.as_str())?
         ))?
         .execute(params![field.as_str(), cell_path(field.as_str())])?;
-    }
-    Ok(())
-}
-
-/// Migration 0006: the reverse index of every link field's cells.
-pub(crate) fn create_reverse_index(conn: &Connection) -> Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE record_links (
-            field_id  TEXT NOT NULL REFERENCES fields (id) ON DELETE CASCADE,
-            target_id TEXT NOT NULL,
-            source_id TEXT NOT NULL,
-            PRIMARY KEY (field_id, target_id, source_id)
-        ) WITHOUT ROWID;",
-    )?;
-    let fields: Vec<(FieldId, TableId)> = conn
-        .prepare("SELECT id, table_id FROM fields WHERE type = 'link'")?
-        .query_map([], |r| Ok((id(r, 0)?, id(r, 1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (field, table) in fields {
-        reindex_field(conn, table, field, true)?;
     }
     Ok(())
 }
@@ -168,8 +149,8 @@ pub(crate) fn before(
     }
     let list = id_list(ids);
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, data -> ?2 FROM {} WHERE id IN (SELECT value FROM json_each(?1))",
-        rel(table.as_str())?
+        "SELECT id, data -> ?2 FROM records WHERE {} AND id IN (SELECT value FROM json_each(?1))",
+        scope("", table.as_str())?
     ))?;
     for pair in pairs {
         let rows = stmt.query_map(params![list, cell_path(pair.field.as_str())], |r| {
@@ -200,15 +181,17 @@ pub(crate) fn sync(
         if edits.is_empty() {
             continue;
         }
-        let rel = rel(pair.partner_table.as_str())?;
+        let scope = scope("", pair.partner_table.as_str())?;
         let path = cell_path(pair.partner.as_str());
         let mut read =
-            conn.prepare_cached(&format!("SELECT data -> ?2 FROM {rel} WHERE id = ?1"))?;
+            conn.prepare_cached(&format!(
+                "SELECT data -> ?2 FROM records WHERE {scope} AND id = ?1"
+            ))?;
         let mut set = conn.prepare_cached(&format!(
-            "UPDATE {rel} SET data = jsonb_set(data, ?2, jsonb(?3)) WHERE id = ?1"
+            "UPDATE records SET data = jsonb_set(data, ?2, jsonb(?3)) WHERE {scope} AND id = ?1"
         ))?;
         let mut unset = conn.prepare_cached(&format!(
-            "UPDATE {rel} SET data = jsonb_remove(data, ?2) WHERE id = ?1"
+            "UPDATE records SET data = jsonb_remove(data, ?2) WHERE {scope} AND id = ?1"
         ))?;
         // The partner's index rows change by the edit only (a long inverse
         // cell is not re-indexed whole).

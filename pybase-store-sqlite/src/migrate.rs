@@ -34,12 +34,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(include_str!("../migrations/0002_fields_version.sql")),
     Migration::Sql(include_str!("../migrations/0003_token_cutoff.sql")),
     // 0004: one records table per user table (crate::layout).
-    Migration::Rust(crate::layout::split_shared_records),
+    Migration::Rust(crate::legacy_layout::split_shared_records),
     Migration::Sql(include_str!("../migrations/0005_index_origin.sql")),
     // 0006: the reverse index of link cells (crate::links).
-    Migration::Rust(crate::links::create_reverse_index),
+    Migration::Rust(crate::legacy_layout::create_reverse_index),
     Migration::Sql(include_str!("../migrations/0007_changes.sql")),
     Migration::Sql(include_str!("../migrations/0008_airtable_webhooks.sql")),
+    // 0009: one shared records table and a side index of indexed cells,
+    // no DDL per user table or field (crate::layout).
+    Migration::Rust(crate::layout::move_to_shared_records),
 ];
 
 /// The schema version of a database (`PRAGMA user_version`).
@@ -98,7 +101,8 @@ mod tests {
         assert_eq!(version(&conn).unwrap(), 0);
         assert_eq!(migrate(&mut conn, MIGRATIONS).unwrap(), MIGRATIONS.len());
         assert_eq!(version(&conn).unwrap(), MIGRATIONS.len() as i64);
-        assert!(!names(&conn).contains(&"records".to_owned()));
+        assert!(names(&conn).contains(&"records".to_owned()));
+        assert!(names(&conn).contains(&"cell_index".to_owned()));
         assert!(names(&conn).contains(&"tables".to_owned()));
         // A second run is a no-op.
         assert_eq!(migrate(&mut conn, MIGRATIONS).unwrap(), 0);

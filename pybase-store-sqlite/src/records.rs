@@ -22,7 +22,7 @@ use crate::SqliteStore;
 use crate::changes::{self, Entry};
 use crate::computed;
 use crate::error::{Error, Result};
-use crate::layout::{cell_path, record_columns, rel};
+use crate::layout::{cell_path, ddl_id, record_columns, scope};
 use crate::links;
 use crate::rows::{fmt_time, id, id_list, opt_id, record, time};
 use crate::schema::{indexed_fields, table_access_in};
@@ -103,10 +103,11 @@ impl Change {
     ) -> Result<Option<Record>> {
         let tail = format!(
             "updated_time = ?2, updated_by = ?3 \
-             WHERE id = ?1 AND deleted_time IS NULL RETURNING {}",
+             WHERE {} AND id = ?1 AND deleted_time IS NULL RETURNING {}",
+            scope("", table)?,
             record_columns(table)?
         );
-        let rel = rel(table)?;
+        let rel = "records";
         let found = match self {
             Self::Replace(doc) => conn
                 .prepare_cached(&format!("UPDATE {rel} SET data = jsonb(?4), {tail}"))?
@@ -136,9 +137,9 @@ impl Change {
 /// soft-deleted one when `?2` is true.
 fn select_one(table: TableId) -> Result<String> {
     Ok(format!(
-        "SELECT {} FROM {} WHERE id = ?1 AND (?2 OR deleted_time IS NULL)",
+        "SELECT {} FROM records WHERE {} AND id = ?1 AND (?2 OR deleted_time IS NULL)",
         record_columns(table.as_str())?,
-        rel(table.as_str())?
+        scope("", table.as_str())?
     ))
 }
 
@@ -168,10 +169,10 @@ fn insert(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result
     let by = r.created_by.as_ref().map(UserId::as_str);
     Ok(conn
         .prepare_cached(&format!(
-            "INSERT INTO {} (id, data, autonumber, created_by, updated_by, \
-             created_time, updated_time) VALUES (?1, jsonb(?2), ?3, ?4, ?4, ?5, ?5) \
+            "INSERT INTO records (table_id, id, data, autonumber, created_by, updated_by, \
+             created_time, updated_time) VALUES ('{}', ?1, jsonb(?2), ?3, ?4, ?4, ?5, ?5) \
              RETURNING {}",
-            rel(table)?,
+            ddl_id(table)?,
             record_columns(table)?
         ))?
         .query_row(
@@ -184,9 +185,9 @@ fn insert(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result
 fn insert_new(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result<()> {
     let by = r.created_by.as_ref().map(UserId::as_str);
     conn.prepare_cached(&format!(
-        "INSERT INTO {} (id, data, autonumber, created_by, updated_by, \
-         created_time, updated_time) VALUES (?1, jsonb(?2), ?3, ?4, ?4, ?5, ?5)",
-        rel(table)?
+        "INSERT INTO records (table_id, id, data, autonumber, created_by, updated_by, \
+         created_time, updated_time) VALUES ('{}', ?1, jsonb(?2), ?3, ?4, ?4, ?5, ?5)",
+        ddl_id(table)?
     ))?
     .execute(params![
         r.id.as_str(),
@@ -199,20 +200,22 @@ fn insert_new(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Re
 }
 
 /// The condition "this record's cell of `field` equals `value`" for
-/// upserts (absent equals absent; bools compare as absent-is-false).
+/// upserts (absent equals absent; bools compare as absent-is-false). On a
+/// field with a ready side index, text, number and empty cells are looked
+/// up there first (the type check still runs on the rows it finds).
 fn cell_equals(sql: &mut Sql, field: FieldId, value: Option<&Value>) -> String {
     let path = sql.path(field);
     let ty = format!("json_type(data, {path})");
     let val = format!("json_extract(data, {path})");
-    match value {
-        None | Some(Value::Null) => format!("{val} IS NULL"),
+    let (test, lookup) = match value {
+        None | Some(Value::Null) => (format!("{val} IS NULL"), Some("IS NULL".to_owned())),
         Some(Value::Bool(b)) => {
             let p = sql.bind(i64::from(*b));
-            format!("({ty} IS 'true') = {p}")
+            (format!("({ty} IS 'true') = {p}"), None)
         }
         Some(Value::String(s)) => {
             let p = sql.bind(s.clone());
-            format!("({ty} IS 'text' AND {val} = {p})")
+            (format!("({ty} IS 'text' AND {val} = {p})"), Some(format!("= {p}")))
         }
         Some(Value::Number(n)) => {
             let p = match (n.as_i64(), n.as_f64()) {
@@ -220,12 +223,22 @@ fn cell_equals(sql: &mut Sql, field: FieldId, value: Option<&Value>) -> String {
                 (None, Some(f)) => sql.bind(f),
                 (None, None) => sql.bind(SqlValue::Null),
             };
-            format!("({ty} IN ('integer', 'real') AND {val} = {p})")
+            (
+                format!("({ty} IN ('integer', 'real') AND {val} = {p})"),
+                Some(format!("= {p}")),
+            )
         }
         Some(v) => {
             let p = sql.bind(v.to_string());
-            format!("({ty} IN ('array', 'object') AND {val} = json({p}))")
+            (
+                format!("({ty} IN ('array', 'object') AND {val} = json({p}))"),
+                None,
+            )
         }
+    };
+    match lookup.and_then(|l| sql.lookup(field, &l)) {
+        Some(found) => format!("{found} AND {test}"),
+        None => test,
     }
 }
 
@@ -239,8 +252,8 @@ fn match_sql(
 ) -> Result<(String, Vec<SqlValue>)> {
     let mut sql = Sql::with_indexed(indexed);
     let mut text = format!(
-        "SELECT id FROM {} AS records WHERE deleted_time IS NULL",
-        rel(table.as_str())?
+        "SELECT id FROM records WHERE {} AND deleted_time IS NULL",
+        scope("records", table.as_str())?
     );
     for f in merge_on {
         text.push_str(" AND ");
@@ -279,21 +292,36 @@ const ATTACHMENT_COLUMNS: &str =
 fn page_sql(query: &RecordQuery, indexed: HashSet<FieldId>) -> Result<(String, Vec<SqlValue>)> {
     let mut sql = Sql::with_indexed(indexed);
     let table = query.table_id.as_str();
-    let rel = rel(table)?;
+    let scope = scope("records", table)?;
     // A sorted page selects in two steps: the page's rowids with their sort
     // keys first, then the rows themselves. SQLite's sorter carries every
     // result column of every matching row, so selecting the cells directly
     // would turn each match's cells into JSON text only to keep 101 of them.
     let sorted = !query.sort.is_empty();
+    // A page sorted first by a descending indexed cell walks that field's
+    // side index in value order and stops after `limit` matches, instead
+    // of sorting every match (CROSS JOIN keeps the walk outermost).
+    let walked = query.sort.first().and_then(|k| sql.walkable(k));
     let mut text = if sorted {
+        let from = match walked {
+            Some(field) => {
+                sql.walk(field);
+                let f = sql.bind(field.as_str().to_owned());
+                format!(
+                    "FROM cell_index AS ci CROSS JOIN records \
+                     WHERE ci.field_id = {f} AND records.rowid = ci.rec AND {scope} AND "
+                )
+            }
+            None => format!("FROM records WHERE {scope} AND "),
+        };
         let mut cols = String::from("SELECT records.rowid AS rid, records.id AS kid");
         for (i, key) in query.sort.iter().enumerate() {
             let _ = write!(cols, ", {} AS k{i}", sql.sort_target(key));
         }
-        format!("{cols} FROM {rel} AS records WHERE ")
+        format!("{cols} {from}")
     } else {
         format!(
-            "SELECT {} FROM {rel} AS records WHERE ",
+            "SELECT {} FROM records WHERE {scope} AND ",
             record_columns(table)?
         )
     };
@@ -321,7 +349,7 @@ fn page_sql(query: &RecordQuery, indexed: HashSet<FieldId>) -> Result<(String, V
     text.push_str(&sql.bind(fetch));
     if sorted {
         text = format!(
-            "SELECT {} FROM ({text}) AS page JOIN {rel} AS records \
+            "SELECT {} FROM ({text}) AS page JOIN records \
              ON records.rowid = page.rid {}",
             record_columns(table)?,
             Sql::order_by_columns(&query.sort, "page.")
@@ -450,10 +478,10 @@ impl RecordsStore for SqliteStore {
         let list = id_list(ids);
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {} FROM {} WHERE id IN (SELECT value FROM json_each(?1)) \
+                "SELECT {} FROM records WHERE {} AND id IN (SELECT value FROM json_each(?1)) \
                  AND (?2 OR deleted_time IS NULL)",
                 record_columns(table.as_str())?,
-                rel(table.as_str())?
+                scope("", table.as_str())?
             ))?;
             let rows = stmt.query_map(params![list, include_deleted], record)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -711,9 +739,9 @@ impl RecordsStore for SqliteStore {
         let single = ids.len() == 1;
         let work = move |tx: &Connection| {
             let mut stmt = tx.prepare_cached(&format!(
-                "UPDATE {} SET deleted_time = ?2 WHERE id = ?1 AND deleted_time IS NULL \
+                "UPDATE records SET deleted_time = ?2 WHERE {} AND id = ?1 AND deleted_time IS NULL \
                  RETURNING json(data)",
-                rel(table.as_str())?
+                scope("", table.as_str())?
             ))?;
             let mut log = Vec::with_capacity(ids.len());
             for id in &ids {
@@ -742,9 +770,9 @@ impl RecordsStore for SqliteStore {
         self.write_small(move |tx| {
             let restored = tx
                 .prepare_cached(&format!(
-                    "UPDATE {} SET deleted_time = NULL \
-                     WHERE id = ?1 AND deleted_time IS NOT NULL RETURNING {}",
-                    rel(table.as_str())?,
+                    "UPDATE records SET deleted_time = NULL \
+                     WHERE {} AND id = ?1 AND deleted_time IS NOT NULL RETURNING {}",
+                    scope("", table.as_str())?,
                     record_columns(table.as_str())?
                 ))?
                 .query_row(params![id.as_str()], record)
@@ -789,9 +817,9 @@ impl RecordsStore for SqliteStore {
         let list = id_list(ids);
         self.read_small(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT id FROM {} WHERE deleted_time IS NULL \
+                "SELECT id FROM records WHERE {} AND deleted_time IS NULL \
                  AND id IN (SELECT value FROM json_each(?1))",
-                rel(table.as_str())?
+                scope("", table.as_str())?
             ))?;
             let rows = stmt.query_map(params![list], |r| id(r, 0))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -807,8 +835,8 @@ impl RecordsStore for SqliteStore {
         let path = cell_path(field.as_str());
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT id, data -> ?1 FROM {} WHERE json_type(data, ?1) IS NOT NULL ORDER BY id",
-                rel(table.as_str())?
+                "SELECT id, data -> ?1 FROM records WHERE {} AND json_type(data, ?1) IS NOT NULL ORDER BY id",
+                scope("", table.as_str())?
             ))?;
             let rows =
                 stmt.query_map(params![path], |r| Ok((id(r, 0)?, crate::rows::json(r, 1)?)))?;
@@ -946,9 +974,11 @@ mod tests {
     }
 
     #[test]
-    fn pages_use_the_live_index_and_merge_lookups_use_cell_indexes() {
+    fn pages_use_the_live_index_and_merge_lookups_use_the_side_index() {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::migrate::migrate(&mut conn, crate::migrate::MIGRATIONS).unwrap();
+        // Records and index rows without their table and field rows.
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
         let table = TableId::new();
         let (indexed, plain) = (FieldId::new(), FieldId::new());
         let query = RecordQuery {
@@ -966,7 +996,6 @@ mod tests {
             limit: 10,
             include_deleted: false,
         };
-        crate::layout::create_records_table(&conn, table.as_str()).unwrap();
         let (text, params) = page_sql(&query, HashSet::new()).unwrap();
         // Paths and operands of plain fields are bound, never spliced.
         assert!(
@@ -975,41 +1004,64 @@ mod tests {
         );
         assert!(params.contains(&SqlValue::Text(format!("$.{plain}"))));
         let p = plan(&conn, &text, &params);
-        assert!(p.contains(&format!("r_{table}_live")), "{p}");
+        assert!(p.contains("records_live"), "{p}");
 
-        crate::layout::create_cell_index(&conn, table, indexed).unwrap();
+        crate::layout::index_cells(&conn, table, indexed).unwrap();
         let set = HashSet::from([indexed]);
         let cells = Cells::from_iter([(indexed.to_string(), json!("a@b.c"))]);
         let (text, params) = match_sql(table, &[indexed], &cells, set.clone()).unwrap();
         let p = plan(&conn, &text, &params);
-        assert!(p.contains(&format!("cell_{indexed}")), "{text}\n{p}");
-        // Without the literal path the index cannot serve the lookup.
+        assert!(p.contains("cell_index_value"), "{text}\n{p}");
+        // A field without a ready side index is read from the rows.
         let (text, params) = match_sql(table, &[indexed], &cells, HashSet::new()).unwrap();
         let p = plan(&conn, &text, &params);
-        assert!(!p.contains(&format!("cell_{indexed}")), "{text}\n{p}");
+        assert!(!p.contains("cell_index"), "{text}\n{p}");
+        // A filter on the indexed field reads the side index, not the rows.
+        let mut q = query.clone();
+        q.filter = Some(Filter::Cond(Condition {
+            target: Target::Cell {
+                field: indexed,
+                kind: ValueKind::Text,
+            },
+            op: Op::Gte,
+            operand: Operand::Text("a".into()),
+        }));
+        let (text, params) = page_sql(&q, set).unwrap();
+        assert!(!text.contains("json_extract"), "{text}");
+        let p = plan(&conn, &text, &params);
+        assert!(p.contains("cell_index_value (field_id=? AND value>?)"), "{p}");
     }
 
     #[test]
     fn sorted_pages_read_cells_of_the_page_only_and_keep_index_order() {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::migrate::migrate(&mut conn, crate::migrate::MIGRATIONS).unwrap();
+        // Records and index rows without their table and field rows.
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
         let table = TableId::new();
         let (price, qty) = (FieldId::new(), FieldId::new());
-        crate::layout::create_records_table(&conn, table.as_str()).unwrap();
-        let rel = crate::layout::rel(table.as_str()).unwrap();
         for i in 0..2000 {
             let cells = json!({ price.as_str(): i % 97, qty.as_str(): i % 1000 });
             conn.execute(
                 &format!(
-                    "INSERT INTO {rel} (id, data, autonumber, created_time, updated_time) \
-                     VALUES (?1, jsonb(?2), ?3, '2026-01-01T00:00:00.000Z', \
+                    "INSERT INTO records (table_id, id, data, autonumber, created_time, \
+                     updated_time) VALUES ('{table}', ?1, jsonb(?2), ?3, '2026-01-01T00:00:00.000Z', \
                      '2026-01-01T00:00:00.000Z')"
                 ),
                 params![RecordId::new().as_str(), cells.to_string(), i],
             )
             .unwrap();
         }
-        crate::layout::create_cell_index(&conn, table, price).unwrap();
+        // 2,000 records: the first chunk in the indexing transaction, the
+        // rest step by step.
+        crate::layout::index_cells(&conn, table, price).unwrap();
+        assert!(crate::layout::building(&conn).unwrap());
+        while crate::layout::build_step(&conn).unwrap() {}
+        assert!(!crate::layout::building(&conn).unwrap());
+        let entries: i64 = conn
+            .query_row("SELECT count(*) FROM cell_index", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(entries, 2000);
         let number = |field| Target::Cell {
             field,
             kind: ValueKind::Number,
@@ -1034,12 +1086,14 @@ mod tests {
         let inner = text.split_once("FROM (").unwrap().1;
         let inner = inner.split_once(") AS page ").unwrap().0;
         assert!(!inner.contains("json(data)"), "{text}");
-        // The filter reads its cell once per row.
-        assert_eq!(inner.matches("json_extract").count(), 2, "{text}");
+        // The filter reads its cell once per row; the sort key is read
+        // from the side index it walks.
+        assert_eq!(inner.matches("json_extract").count(), 1, "{text}");
+        assert!(inner.contains("ci.value AS k0"), "{text}");
         let p = plan(&conn, &text, &params);
-        // The indexed sort key still walks its index (rows of equal price
+        // The indexed sort key walks its side index (rows of equal price
         // are ordered by id as they come): the table is never sorted whole.
-        assert!(p.contains(&format!("USING INDEX cell_{price}")), "{p}");
+        assert!(p.contains("USING COVERING INDEX cell_index_value"), "{p}");
         assert!(!p.contains("TEMP B-TREE FOR ORDER BY"), "{p}");
     }
 }

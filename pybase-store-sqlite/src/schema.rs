@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::SqliteStore;
 use crate::changes::{self, Entry};
 use crate::error::{Error, Result};
-use crate::layout::{self, cell_path, rel};
+use crate::layout::{self, cell_path, scope};
 use crate::rows::{fmt_time, id, json, opt_id, time};
 use crate::workspaces::role_of;
 
@@ -155,19 +155,21 @@ pub(crate) fn table_access_in(
     })
 }
 
-/// The fields of `table` whose cells are indexed.
+/// The fields of `table` whose side index of cells is ready for queries
+/// (see [`crate::layout`]; an index still being filled is not).
 pub(crate) fn indexed_fields(conn: &Connection, table: &str) -> Result<HashSet<FieldId>> {
     Ok(conn
-        .prepare_cached("SELECT id FROM fields WHERE table_id = ?1 AND indexed")?
+        .prepare_cached("SELECT field_id FROM cell_indexes WHERE table_id = ?1 AND ready")?
         .query_map([table], |r| id(r, 0))?
         .collect::<rusqlite::Result<_>>()?)
 }
 
-/// Creates or drops the expression index on `field`'s cells to match its
-/// `indexed` flag.
+/// Starts or drops the side index of `field`'s cells to match its
+/// `indexed` flag (a large table's index is finished after the commit by
+/// [`SqliteStore::build_cell_indexes`]).
 fn sync_cell_index(conn: &Connection, field: &Field) -> Result<()> {
     if field.indexed {
-        layout::create_cell_index(conn, field.table_id, field.id)
+        layout::index_cells(conn, field.table_id, field.id)
     } else {
         layout::drop_cell_index(conn, field.id)
     }
@@ -322,11 +324,8 @@ impl SchemaStore for SqliteStore {
 
     async fn delete_base(&self, id: BaseId) -> StoreResult<()> {
         self.write(move |tx| {
-            layout::drop_records_tables(
-                tx,
-                "SELECT id FROM tables WHERE base_id = ?1",
-                id.as_str(),
-            )?;
+            // Tables, fields and records go by ON DELETE CASCADE (and
+            // their cell index entries with them, by trigger).
             let n = tx
                 .prepare_cached("DELETE FROM bases WHERE id = ?1")?
                 .execute([id.as_str()])?;
@@ -363,7 +362,6 @@ impl SchemaStore for SqliteStore {
                 fmt_time(&t.created_at),
                 fmt_time(&t.updated_at),
             ])?;
-            layout::create_records_table(tx, t.id.as_str())?;
             for f in &fields {
                 insert_field(tx, f)?;
             }
@@ -373,6 +371,7 @@ impl SchemaStore for SqliteStore {
                     .iter()
                     .map(|f| Entry::from(NewChange::field(ChangeKind::FieldCreated, f))),
             );
+            // A new table has no records: its indexes are ready at once.
             changes::log(tx, Some(&t.created_at), actor, &log)
         })
         .await
@@ -436,14 +435,14 @@ impl SchemaStore for SqliteStore {
                 }
                 other => other?,
             }
-            // Fields, views and attachments go by ON DELETE CASCADE.
+            // Fields, views, attachments and records go by ON DELETE
+            // CASCADE (and the records' cell index entries by trigger).
             let n = tx
                 .prepare_cached("DELETE FROM tables WHERE id = ?1")?
                 .execute([id.as_str()])?;
             if n == 0 {
                 return Err(Error::not_found("table", id));
             }
-            layout::drop_records_table(tx, id.as_str())?;
             Ok(())
         })
         .await
@@ -452,7 +451,7 @@ impl SchemaStore for SqliteStore {
     async fn create_field(&self, field: &Field) -> StoreResult<()> {
         let f = field.clone();
         let actor = current_actor();
-        self.write(move |tx| {
+        let out = self.write(move |tx| {
             require(
                 tx,
                 "SELECT 1 FROM tables WHERE id = ?1",
@@ -463,7 +462,9 @@ impl SchemaStore for SqliteStore {
             let log = vec![Entry::from(NewChange::field(ChangeKind::FieldCreated, &f))];
             changes::log(tx, Some(&f.created_at), actor, &log)
         })
-        .await
+        .await?;
+        self.build_cell_indexes().await?;
+        Ok(out)
     }
 
     async fn create_field_pair(&self, field: &Field, inverse: &Field) -> StoreResult<()> {
@@ -531,12 +532,14 @@ impl SchemaStore for SqliteStore {
     async fn update_field(&self, field: &Field) -> StoreResult<()> {
         let f = field.clone();
         let actor = current_actor();
-        self.write(move |tx| {
+        let out = self.write(move |tx| {
             save_field(tx, &f)?;
             let log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
             changes::log(tx, Some(&f.updated_at), actor, &log)
         })
-        .await
+        .await?;
+        self.build_cell_indexes().await?;
+        Ok(out)
     }
 
     async fn index_field_automatically(
@@ -545,7 +548,7 @@ impl SchemaStore for SqliteStore {
         at: pybase_core::model::Timestamp,
     ) -> StoreResult<bool> {
         let at = fmt_time(&at);
-        self.write(move |tx| {
+        let out = self.write(move |tx| {
             let updated = tx
                 .prepare_cached(&format!(
                     "UPDATE fields SET indexed = 1, index_origin = 'automatic', updated_at = ?2 \
@@ -562,7 +565,9 @@ impl SchemaStore for SqliteStore {
                 None => Ok(false),
             }
         })
-        .await
+        .await?;
+        self.build_cell_indexes().await?;
+        Ok(out)
     }
 
     async fn replace_field(
@@ -577,19 +582,20 @@ impl SchemaStore for SqliteStore {
             .map(|(r, v)| (*r, v.as_ref().map(Value::to_string)))
             .collect::<Vec<_>>();
         let actor = current_actor();
-        self.write(move |tx| {
+        let out = self.write(move |tx| {
             save_field(tx, &f)?;
             // `field.updated`, then one `record.updated` per converted cell.
             let mut log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
             log.extend(changes::converted(tx, &f, converted)?);
             changes::log(tx, Some(&f.updated_at), actor, &log)?;
             let path = cell_path(f.id.as_str());
-            let rel = rel(f.table_id.as_str())?;
+            let scope = scope("", f.table_id.as_str())?;
             let mut set = tx.prepare_cached(&format!(
-                "UPDATE {rel} SET data = jsonb_set(data, ?2, jsonb(?3)) WHERE id = ?1"
+                "UPDATE records SET data = jsonb_set(data, ?2, jsonb(?3)) \
+                 WHERE {scope} AND id = ?1"
             ))?;
             let mut unset = tx.prepare_cached(&format!(
-                "UPDATE {rel} SET data = jsonb_remove(data, ?2) WHERE id = ?1"
+                "UPDATE records SET data = jsonb_remove(data, ?2) WHERE {scope} AND id = ?1"
             ))?;
             for (record, value) in &cells {
                 match value {
@@ -601,7 +607,9 @@ impl SchemaStore for SqliteStore {
             crate::links::reindex_field(tx, f.table_id, f.id, is_link)?;
             Ok(())
         })
-        .await
+        .await?;
+        self.build_cell_indexes().await?;
+        Ok(out)
     }
 
     async fn delete_field(&self, id: FieldId) -> StoreResult<()> {
@@ -615,8 +623,9 @@ impl SchemaStore for SqliteStore {
             crate::links::unpair(tx, id, None)?;
             layout::drop_cell_index(tx, id)?;
             tx.prepare_cached(&format!(
-                "UPDATE {} SET data = jsonb_remove(data, ?1) WHERE json_type(data, ?1) IS NOT NULL",
-                rel(table.as_str())?
+                "UPDATE records SET data = jsonb_remove(data, ?1) \
+                 WHERE {} AND json_type(data, ?1) IS NOT NULL",
+                scope("", table.as_str())?
             ))?
             .execute(params![cell_path(id.as_str())])?;
             let log = vec![Entry::from(NewChange::field_deleted(table, id))];

@@ -3,11 +3,13 @@
 //!
 //! Nothing a client wrote is spliced into SQL text: operands are bound
 //! parameters (numbered, so one value can be used twice), and so are the
-//! JSON paths of fields. The one exception is the path of an *indexed*
-//! field: SQLite only uses an expression index when the query repeats the
-//! indexed expression literally (a bound path never matches it), so for
-//! those fields the path literal is written from the typed [`FieldId`],
-//! which is validated base62 text that cannot carry a quote. A filter is
+//! JSON paths and ids of fields. A comparison on a field whose side index
+//! is ready (see [`crate::layout`]) reads the side index instead of every
+//! row's cell: `records.rowid IN (SELECT rec FROM cell_index WHERE
+//! field_id = ? AND value > ?)`, where `value` holds exactly the
+//! `json_extract` the bare comparison would read, so answers are the same;
+//! a sorted page may walk the side index of its first key in order (see
+//! [`Sql::walk`]), reading that key as `ci.value`. A filter is
 //! only ever a WHERE clause, where NULL rejects a row as 0 does: outside
 //! any `NOT` a comparison is written bare (one read of its cell, and a term
 //! an index can serve); under a `NOT` every condition is two-valued (0 or 1,
@@ -28,33 +30,85 @@ use crate::layout::cell_path;
 pub(crate) struct Sql {
     /// The parameters, in order.
     pub(crate) params: Vec<SqlValue>,
-    /// Fields with an expression index on their cells.
+    /// Fields whose side index of cells is ready.
     indexed: HashSet<FieldId>,
+    /// The field whose side index the query walks as `ci` (its cells are
+    /// read as `ci.value`).
+    walked: Option<FieldId>,
     /// How many `NOT`s enclose the condition being compiled.
     negations: usize,
 }
 
 impl Sql {
-    /// A compiler that writes literal paths for the `indexed` fields.
+    /// A compiler that reads the side index of the `indexed` fields.
     pub(crate) fn with_indexed(indexed: HashSet<FieldId>) -> Self {
         Self {
             params: Vec::new(),
             indexed,
+            walked: None,
             negations: 0,
         }
     }
 
-    /// The JSON path of `field`'s cell: a literal for indexed fields (so the
-    /// planner can match their index), a bound parameter otherwise.
+    /// The bound JSON path of `field`'s cell.
     pub(crate) fn path(&mut self, field: FieldId) -> String {
-        let path = cell_path(field.as_str());
-        if self.indexed.contains(&field)
-            && field.as_str().bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            format!("'{path}'")
-        } else {
-            self.bind(path)
+        self.bind(cell_path(field.as_str()))
+    }
+
+    /// The indexed field a page sorted by `key` first can walk in order:
+    /// a descending key on a cell with a ready side index (the index
+    /// orders empty cells, NULL, first, so only a descending walk puts them
+    /// last as pages must; ascending pages sort their matches instead).
+    pub(crate) fn walkable(&self, key: &SortKey) -> Option<FieldId> {
+        match key.target {
+            Target::Cell { field, kind }
+                if key.desc && indexable(kind) && self.indexed.contains(&field) =>
+            {
+                Some(field)
+            }
+            _ => None,
         }
+    }
+
+    /// Reads `field`'s cells from the walked side index (`ci.value`) from
+    /// now on.
+    pub(crate) fn walk(&mut self, field: FieldId) {
+        self.walked = Some(field);
+    }
+
+    /// The field whose side index can answer a comparison on `target` in
+    /// place of reading every row's cell: a ready index of a text or
+    /// number cell, outside any `NOT` (the subquery is two-valued, where a
+    /// bare comparison with an empty cell is NULL: the same outside a
+    /// `NOT`, not under one), and not the walked field (read directly).
+    fn side_index(&self, target: Target) -> Option<FieldId> {
+        match target {
+            Target::Cell { field, kind }
+                if !self.exact()
+                    && indexable(kind)
+                    && self.indexed.contains(&field)
+                    && self.walked != Some(field) =>
+            {
+                Some(field)
+            }
+            _ => None,
+        }
+    }
+
+    /// [`Self::in_side_index`] if `field`'s side index is ready.
+    pub(crate) fn lookup(&mut self, field: FieldId, test: &str) -> Option<String> {
+        self.indexed
+            .contains(&field)
+            .then(|| self.in_side_index(field, test))
+    }
+
+    /// `records.rowid IN (the records whose indexed cell of `field`
+    /// satisfies `value {test}`)`.
+    fn in_side_index(&mut self, field: FieldId, test: &str) -> String {
+        let f = self.bind(field.as_str().to_owned());
+        format!(
+            "records.rowid IN (SELECT rec FROM cell_index WHERE field_id = {f} AND value {test})"
+        )
     }
 
     /// Whether the condition being compiled must be exactly two-valued.
@@ -98,6 +152,9 @@ impl Sql {
                 MetaColumn::UpdatedBy => "records.updated_by",
             }
             .to_owned(),
+            Target::Cell { field, kind } if self.walked == Some(field) && indexable(kind) => {
+                "ci.value".to_owned()
+            }
             Target::Cell { field, kind } => {
                 let path = self.path(field);
                 match kind {
@@ -134,6 +191,12 @@ impl Sql {
         let kind = c.target.kind();
         if kind == ValueKind::List {
             return self.list_condition(c);
+        }
+        let side = self.side_index(c.target);
+        if let Some(field) = side {
+            if let Some(sql) = self.side_condition(field, kind, c) {
+                return sql;
+            }
         }
         let v = self.target(c.target);
         match c.op {
@@ -200,6 +263,35 @@ impl Sql {
             }
             Op::HasAny | Op::HasAll => "0".to_owned(),
         }
+    }
+
+    /// `c` answered from `field`'s side index, for the operators it can
+    /// serve (equality, ranges and `in`); `None` for the others.
+    fn side_condition(&mut self, field: FieldId, kind: ValueKind, c: &Condition) -> Option<String> {
+        let cmp = match c.op {
+            Op::Eq => "=",
+            Op::Lt => "<",
+            Op::Lte => "<=",
+            Op::Gt => ">",
+            Op::Gte => ">=",
+            Op::In => {
+                let list = match (&c.operand, kind) {
+                    (Operand::TextList(l), ValueKind::Text) if !l.is_empty() => {
+                        self.bind_list(l.iter().cloned())
+                    }
+                    (Operand::NumberList(l), ValueKind::Number) if !l.is_empty() => {
+                        self.bind_list(l.iter().copied())
+                    }
+                    _ => return Some("0".to_owned()),
+                };
+                return Some(self.in_side_index(field, &format!("IN ({list})")));
+            }
+            _ => return None,
+        };
+        let Some(p) = self.scalar_operand(kind, &c.operand) else {
+            return Some("0".to_owned());
+        };
+        Some(self.in_side_index(field, &format!("{cmp} {p}")))
     }
 
     /// Conditions on list cells: only the string items of an array count.
@@ -328,6 +420,12 @@ impl Sql {
         alternatives.push(conjunction(&equal_so_far, &format!("records.id > {id}")));
         format!("({})", alternatives.join(" OR "))
     }
+}
+
+/// Whether cells of `kind` can be read from a side index: text and
+/// numbers (a bool's empty cell means false, not NULL; lists are arrays).
+fn indexable(kind: ValueKind) -> bool {
+    matches!(kind, ValueKind::Text | ValueKind::Number)
 }
 
 fn conjunction(prefix: &[String], last: &str) -> String {

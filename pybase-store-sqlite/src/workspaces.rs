@@ -138,14 +138,9 @@ impl WorkspacesStore for SqliteStore {
 
     async fn delete_workspace(&self, id: WorkspaceId) -> StoreResult<()> {
         self.write(move |tx| {
-            crate::layout::drop_records_tables(
-                tx,
-                "SELECT t.id FROM tables t JOIN bases b ON b.id = t.base_id \
-                 WHERE b.workspace_id = ?1",
-                id.as_str(),
-            )?;
-            // Bases, tables, fields, views, attachments and memberships go
-            // by ON DELETE CASCADE.
+            // Bases, tables, fields, views, records, attachments and
+            // memberships go by ON DELETE CASCADE (cell index entries by
+            // trigger).
             let n = tx
                 .prepare_cached("DELETE FROM workspaces WHERE id = ?1")?
                 .execute([id.as_str()])?;
