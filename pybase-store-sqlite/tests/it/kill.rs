@@ -131,7 +131,8 @@ fn check_file(path: &Path, table: TableId, field: FieldId) -> Vec<usize> {
     assert_eq!(integrity, "ok");
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT json_extract(data, ?1), count(*) FROM \"r_{table}\" GROUP BY 1 ORDER BY 1"
+            "SELECT json_extract(data, ?1), count(*) FROM records WHERE table_id = '{table}' \
+             GROUP BY 1 ORDER BY 1"
         ))
         .unwrap();
     let groups: Vec<(i64, i64)> = stmt
@@ -147,8 +148,8 @@ fn check_file(path: &Path, table: TableId, field: FieldId) -> Vec<usize> {
     let (rows, max, counter): (i64, Option<i64>, i64) = conn
         .query_row(
             &format!(
-                "SELECT (SELECT count(*) FROM \"r_{table}\"), \
-                 (SELECT max(autonumber) FROM \"r_{table}\"), \
+                "SELECT (SELECT count(*) FROM records WHERE table_id = '{table}'), \
+                 (SELECT max(autonumber) FROM records WHERE table_id = '{table}'), \
                  (SELECT last_autonumber FROM tables WHERE id = ?1)"
             ),
             [table.as_str()],

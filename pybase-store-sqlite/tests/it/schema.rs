@@ -12,15 +12,28 @@ use serde_json::json;
 
 use crate::common::{cells, field, fixture, new_record, user};
 
-fn cell_indexes(path: &std::path::Path) -> Vec<String> {
+/// The indexed fields of the side index (crate::layout) with whether each
+/// is ready and how many entries it holds.
+fn cell_indexes(path: &std::path::Path) -> Vec<(String, bool, i64)> {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut stmt = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name LIKE 'cell_%' ORDER BY name")
+        .prepare(
+            "SELECT c.field_id, c.ready, \
+             (SELECT count(*) FROM cell_index i WHERE i.field_id = c.field_id) \
+             FROM cell_indexes c ORDER BY 1",
+        )
         .unwrap();
-    stmt.query_map([], |r| r.get(0))
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect()
+}
+
+/// The number of schema objects (tables, indexes, triggers).
+fn schema_size(path: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .unwrap()
 }
 
 #[tokio::test]
@@ -28,6 +41,7 @@ async fn indexed_fields_get_an_index_that_follows_the_flag() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("i.db");
     let store = SqliteStore::open(&path).unwrap();
+    let schema = schema_size(&path);
     let fx = fixture(&store).await;
     let mut f = field(
         fx.table.id,
@@ -37,9 +51,9 @@ async fn indexed_fields_get_an_index_that_follows_the_flag() {
     );
     f.indexed = true;
     store.create_field(&f).await.unwrap();
-    let name = format!("cell_{}", f.id);
-    assert_eq!(cell_indexes(&path), vec![name.clone()]);
-    // The index serves queries and keeps data correct.
+    let name = f.id.to_string();
+    assert_eq!(cell_indexes(&path), vec![(name.clone(), true, 0)]);
+    // The side index follows the records written.
     store
         .create_records(
             fx.table.id,
@@ -47,14 +61,17 @@ async fn indexed_fields_get_an_index_that_follows_the_flag() {
         )
         .await
         .unwrap();
+    assert_eq!(cell_indexes(&path), vec![(name.clone(), true, 1)]);
     f.indexed = false;
     store.update_field(&f).await.unwrap();
     assert!(cell_indexes(&path).is_empty());
     f.indexed = true;
     store.replace_field(&f, &[]).await.unwrap();
-    assert_eq!(cell_indexes(&path), vec![name.clone()]);
+    assert_eq!(cell_indexes(&path), vec![(name.clone(), true, 1)]);
     store.delete_field(f.id).await.unwrap();
     assert!(cell_indexes(&path).is_empty());
+    // Tables, fields and indexes are rows: the schema never changed.
+    assert_eq!(schema_size(&path), schema);
 
     // Deleting a table, base or workspace drops its fields' indexes.
     let mut g = field(
@@ -68,6 +85,15 @@ async fn indexed_fields_get_an_index_that_follows_the_flag() {
     assert_eq!(cell_indexes(&path).len(), 1);
     store.delete_workspace(fx.ws.id).await.unwrap();
     assert!(cell_indexes(&path).is_empty());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let left: (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM cell_index)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(left, (0, 0), "records and side entries went with the workspace");
     assert!(matches!(
         store.get_table(fx.table.id).await,
         Err(StoreError::NotFound { .. })
@@ -76,6 +102,48 @@ async fn indexed_fields_get_an_index_that_follows_the_flag() {
         store.get_field(g.id).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+/// Indexing a field of a table larger than one build chunk fills the side
+/// index over several write transactions; the field is ready when the
+/// call returns, with one entry per record (empty cells included), and
+/// queries on it use the side index.
+#[tokio::test]
+async fn indexing_a_large_table_fills_the_side_index_in_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let fx = fixture(&store).await;
+    let mut f = field(
+        fx.table.id,
+        "Qty",
+        FieldType::Number(Number { precision: 0 }),
+        9,
+    );
+    store.create_field(&f).await.unwrap();
+    let records: Vec<_> = (0..2500)
+        .map(|i| {
+            let c = if i % 10 == 0 {
+                cells(&[])
+            } else {
+                cells(&[(f.id, json!(i))])
+            };
+            new_record(c, None)
+        })
+        .collect();
+    store.create_records(fx.table.id, &records).await.unwrap();
+    f.indexed = true;
+    store.update_field(&f).await.unwrap();
+    assert_eq!(cell_indexes(&path), vec![(f.id.to_string(), true, 2500)]);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let empty: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM cell_index WHERE field_id = ?1 AND value IS NULL",
+            [f.id.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(empty, 250);
 }
 
 #[tokio::test]
