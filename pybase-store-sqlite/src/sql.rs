@@ -80,14 +80,16 @@ impl Sql {
     /// place of reading every row's cell: a ready index of a text or
     /// number cell, outside any `NOT` (the subquery is two-valued, where a
     /// bare comparison with an empty cell is NULL: the same outside a
-    /// `NOT`, not under one), and not the walked field (read directly).
+    /// `NOT`, not under one), and only when no side index is walked (a
+    /// walk visits rows in sort order and stops after a page: reading the
+    /// few visited rows' cells beats collecting every match first).
     fn side_index(&self, target: Target) -> Option<FieldId> {
         match target {
             Target::Cell { field, kind }
                 if !self.exact()
+                    && self.walked.is_none()
                     && indexable(kind)
-                    && self.indexed.contains(&field)
-                    && self.walked != Some(field) =>
+                    && self.indexed.contains(&field) =>
             {
                 Some(field)
             }
