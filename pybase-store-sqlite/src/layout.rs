@@ -104,6 +104,11 @@ CREATE TABLE cell_index (
 ) WITHOUT ROWID;
 CREATE INDEX cell_index_value ON cell_index (field_id, value);
 
+-- Derived (computed) fields, so a record write learns whether its base
+-- has any without reading every field of the base (crate::computed).
+CREATE INDEX fields_derived ON fields (table_id)
+    WHERE type IN ('formula', 'lookup', 'rollup', 'count');
+
 CREATE TRIGGER records_index_insert AFTER INSERT ON records BEGIN
     INSERT OR REPLACE INTO cell_index (rec, field_id, value)
     SELECT new.rowid, c.field_id, json_extract(new.data, '$.' || c.field_id)
