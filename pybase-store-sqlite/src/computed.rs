@@ -240,7 +240,10 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert!(index.ends_with(&format!("WHERE type IN {DERIVED_TYPES}")), "{index}");
+        assert!(
+            index.ends_with(&format!("WHERE type IN {DERIVED_TYPES}")),
+            "{index}"
+        );
         for name in ["formula", "lookup", "rollup", "count"] {
             assert!(DERIVED_TYPES.contains(&format!("'{name}'")));
         }

@@ -183,10 +183,9 @@ pub(crate) fn sync(
         }
         let scope = scope("", pair.partner_table.as_str())?;
         let path = cell_path(pair.partner.as_str());
-        let mut read =
-            conn.prepare_cached(&format!(
-                "SELECT data -> ?2 FROM records WHERE {scope} AND id = ?1"
-            ))?;
+        let mut read = conn.prepare_cached(&format!(
+            "SELECT data -> ?2 FROM records WHERE {scope} AND id = ?1"
+        ))?;
         let mut set = conn.prepare_cached(&format!(
             "UPDATE records SET data = jsonb_set(data, ?2, jsonb(?3)) WHERE {scope} AND id = ?1"
         ))?;

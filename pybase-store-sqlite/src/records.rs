@@ -215,7 +215,10 @@ fn cell_equals(sql: &mut Sql, field: FieldId, value: Option<&Value>) -> String {
         }
         Some(Value::String(s)) => {
             let p = sql.bind(s.clone());
-            (format!("({ty} IS 'text' AND {val} = {p})"), Some(format!("= {p}")))
+            (
+                format!("({ty} IS 'text' AND {val} = {p})"),
+                Some(format!("= {p}")),
+            )
         }
         Some(Value::Number(n)) => {
             let p = match (n.as_i64(), n.as_f64()) {
@@ -1029,7 +1032,10 @@ mod tests {
         let (text, params) = page_sql(&q, set).unwrap();
         assert!(!text.contains("json_extract"), "{text}");
         let p = plan(&conn, &text, &params);
-        assert!(p.contains("cell_index_value (field_id=? AND value>?)"), "{p}");
+        assert!(
+            p.contains("cell_index_value (field_id=? AND value>?)"),
+            "{p}"
+        );
     }
 
     #[test]

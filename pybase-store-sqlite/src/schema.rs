@@ -451,18 +451,19 @@ impl SchemaStore for SqliteStore {
     async fn create_field(&self, field: &Field) -> StoreResult<()> {
         let f = field.clone();
         let actor = current_actor();
-        let out = self.write(move |tx| {
-            require(
-                tx,
-                "SELECT 1 FROM tables WHERE id = ?1",
-                "table",
-                f.table_id.as_str(),
-            )?;
-            insert_field(tx, &f)?;
-            let log = vec![Entry::from(NewChange::field(ChangeKind::FieldCreated, &f))];
-            changes::log(tx, Some(&f.created_at), actor, &log)
-        })
-        .await?;
+        let out = self
+            .write(move |tx| {
+                require(
+                    tx,
+                    "SELECT 1 FROM tables WHERE id = ?1",
+                    "table",
+                    f.table_id.as_str(),
+                )?;
+                insert_field(tx, &f)?;
+                let log = vec![Entry::from(NewChange::field(ChangeKind::FieldCreated, &f))];
+                changes::log(tx, Some(&f.created_at), actor, &log)
+            })
+            .await?;
         self.build_cell_indexes().await?;
         Ok(out)
     }
@@ -532,12 +533,13 @@ impl SchemaStore for SqliteStore {
     async fn update_field(&self, field: &Field) -> StoreResult<()> {
         let f = field.clone();
         let actor = current_actor();
-        let out = self.write(move |tx| {
-            save_field(tx, &f)?;
-            let log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
-            changes::log(tx, Some(&f.updated_at), actor, &log)
-        })
-        .await?;
+        let out = self
+            .write(move |tx| {
+                save_field(tx, &f)?;
+                let log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
+                changes::log(tx, Some(&f.updated_at), actor, &log)
+            })
+            .await?;
         self.build_cell_indexes().await?;
         Ok(out)
     }
@@ -548,8 +550,9 @@ impl SchemaStore for SqliteStore {
         at: pybase_core::model::Timestamp,
     ) -> StoreResult<bool> {
         let at = fmt_time(&at);
-        let out = self.write(move |tx| {
-            let updated = tx
+        let out = self
+            .write(move |tx| {
+                let updated = tx
                 .prepare_cached(&format!(
                     "UPDATE fields SET indexed = 1, index_origin = 'automatic', updated_at = ?2 \
                      WHERE id = ?1 AND NOT indexed AND index_origin <> 'declined' \
@@ -557,15 +560,15 @@ impl SchemaStore for SqliteStore {
                 ))?
                 .query_row(params![field.as_str(), at], self::field)
                 .optional()?;
-            match updated {
-                Some(f) => {
-                    sync_cell_index(tx, &f)?;
-                    Ok(true)
+                match updated {
+                    Some(f) => {
+                        sync_cell_index(tx, &f)?;
+                        Ok(true)
+                    }
+                    None => Ok(false),
                 }
-                None => Ok(false),
-            }
-        })
-        .await?;
+            })
+            .await?;
         self.build_cell_indexes().await?;
         Ok(out)
     }
@@ -582,32 +585,33 @@ impl SchemaStore for SqliteStore {
             .map(|(r, v)| (*r, v.as_ref().map(Value::to_string)))
             .collect::<Vec<_>>();
         let actor = current_actor();
-        let out = self.write(move |tx| {
-            save_field(tx, &f)?;
-            // `field.updated`, then one `record.updated` per converted cell.
-            let mut log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
-            log.extend(changes::converted(tx, &f, converted)?);
-            changes::log(tx, Some(&f.updated_at), actor, &log)?;
-            let path = cell_path(f.id.as_str());
-            let scope = scope("", f.table_id.as_str())?;
-            let mut set = tx.prepare_cached(&format!(
-                "UPDATE records SET data = jsonb_set(data, ?2, jsonb(?3)) \
+        let out = self
+            .write(move |tx| {
+                save_field(tx, &f)?;
+                // `field.updated`, then one `record.updated` per converted cell.
+                let mut log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
+                log.extend(changes::converted(tx, &f, converted)?);
+                changes::log(tx, Some(&f.updated_at), actor, &log)?;
+                let path = cell_path(f.id.as_str());
+                let scope = scope("", f.table_id.as_str())?;
+                let mut set = tx.prepare_cached(&format!(
+                    "UPDATE records SET data = jsonb_set(data, ?2, jsonb(?3)) \
                  WHERE {scope} AND id = ?1"
-            ))?;
-            let mut unset = tx.prepare_cached(&format!(
-                "UPDATE records SET data = jsonb_remove(data, ?2) WHERE {scope} AND id = ?1"
-            ))?;
-            for (record, value) in &cells {
-                match value {
-                    Some(json) => set.execute(params![record.as_str(), path, json])?,
-                    None => unset.execute(params![record.as_str(), path])?,
-                };
-            }
-            let is_link = matches!(f.field_type, FieldType::Link(_));
-            crate::links::reindex_field(tx, f.table_id, f.id, is_link)?;
-            Ok(())
-        })
-        .await?;
+                ))?;
+                let mut unset = tx.prepare_cached(&format!(
+                    "UPDATE records SET data = jsonb_remove(data, ?2) WHERE {scope} AND id = ?1"
+                ))?;
+                for (record, value) in &cells {
+                    match value {
+                        Some(json) => set.execute(params![record.as_str(), path, json])?,
+                        None => unset.execute(params![record.as_str(), path])?,
+                    };
+                }
+                let is_link = matches!(f.field_type, FieldType::Link(_));
+                crate::links::reindex_field(tx, f.table_id, f.id, is_link)?;
+                Ok(())
+            })
+            .await?;
         self.build_cell_indexes().await?;
         Ok(out)
     }

@@ -46,7 +46,9 @@ fn integrity_and_schema(conn: &Connection) -> (String, Vec<String>) {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     let tables = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'r\\_%' ESCAPE '\\'")
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'r\\_%' ESCAPE '\\'",
+        )
         .unwrap()
         .query_map([], |r| r.get::<_, String>(0))
         .unwrap()
@@ -122,7 +124,12 @@ async fn a_first_shared_layout_database_reaches_the_current_layout() {
     );
     let q = query(
         t1,
-        Some(cond(code, ValueKind::Text, Op::Eq, Operand::Text("v3".into()))),
+        Some(cond(
+            code,
+            ValueKind::Text,
+            Op::Eq,
+            Operand::Text("v3".into()),
+        )),
         Vec::new(),
     );
     assert_eq!(ids(&store, &q).await, [ids_[3]]);
@@ -172,7 +179,12 @@ async fn a_per_table_database_is_moved_to_the_shared_layout() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v8.db");
     let (t1, t2) = (TableId::new(), TableId::new());
-    let (qty, code, link, note) = (FieldId::new(), FieldId::new(), FieldId::new(), FieldId::new());
+    let (qty, code, link, note) = (
+        FieldId::new(),
+        FieldId::new(),
+        FieldId::new(),
+        FieldId::new(),
+    );
     let targets: Vec<RecordId> = (0..2).map(|_| RecordId::new()).collect();
     let mut old: Vec<Old> = Vec::new();
     let qtys: [Value; 7] = [
@@ -309,7 +321,12 @@ async fn a_per_table_database_is_moved_to_the_shared_layout() {
     // descending (empty cell last), then by id.
     let q = query(
         t1,
-        Some(cond(code, ValueKind::Text, Op::Eq, Operand::Text("c0".into()))),
+        Some(cond(
+            code,
+            ValueKind::Text,
+            Op::Eq,
+            Operand::Text("c0".into()),
+        )),
         vec![SortKey {
             target: Target::Cell {
                 field: qty,
@@ -350,7 +367,12 @@ async fn a_per_table_database_is_moved_to_the_shared_layout() {
         .unwrap();
     let q = query(
         t1,
-        Some(cond(qty, ValueKind::Number, Op::Gte, Operand::Number(100.0))),
+        Some(cond(
+            qty,
+            ValueKind::Number,
+            Op::Gte,
+            Operand::Number(100.0),
+        )),
         Vec::new(),
     );
     // (the text "12" of record 5 is above every number, as always)

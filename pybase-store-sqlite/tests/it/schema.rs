@@ -93,7 +93,11 @@ async fn indexed_fields_get_an_index_that_follows_the_flag() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!(left, (0, 0), "records and side entries went with the workspace");
+    assert_eq!(
+        left,
+        (0, 0),
+        "records and side entries went with the workspace"
+    );
     assert!(matches!(
         store.get_table(fx.table.id).await,
         Err(StoreError::NotFound { .. })
