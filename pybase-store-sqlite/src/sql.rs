@@ -194,11 +194,10 @@ impl Sql {
         if kind == ValueKind::List {
             return self.list_condition(c);
         }
-        let side = self.side_index(c.target);
-        if let Some(field) = side {
-            if let Some(sql) = self.side_condition(field, kind, c) {
-                return sql;
-            }
+        if let Some(field) = self.side_index(c.target)
+            && let Some(sql) = self.side_condition(field, kind, c)
+        {
+            return sql;
         }
         let v = self.target(c.target);
         match c.op {
