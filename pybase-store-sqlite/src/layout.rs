@@ -70,8 +70,9 @@ pub(crate) fn cell_path(field: &str) -> String {
 }
 
 /// The layout's schema (migration 0009): the shared records table, the
-/// side index of indexed cells, its list of indexed fields and the
-/// triggers keeping the side index current.
+/// side index of indexed cells, its list of indexed fields, the triggers
+/// keeping the side index current, and the partial index of derived fields
+/// that record writes consult (`crate::computed`).
 const SCHEMA: &str = "
 CREATE TABLE records (
     table_id     TEXT NOT NULL REFERENCES tables (id) ON DELETE CASCADE,
