@@ -46,6 +46,11 @@ pub struct Limits {
     /// before the request is refused with 422 (`MAX_FORMULA_SCAN`,
     /// default 50,000).
     pub formula_scan: usize,
+    /// Live records of a table up to which a new or changed computed
+    /// field is filled inside the request (`COMPUTE_INLINE_MAX_RECORDS`,
+    /// default 10,000); a larger table is filled by a background job, the
+    /// field reading `status: computing` until it is done.
+    pub compute_inline_records: usize,
 }
 
 impl Default for Limits {
@@ -61,6 +66,7 @@ impl Default for Limits {
             filter_depth: 16,
             filter_values: 1000,
             formula_scan: 50_000,
+            compute_inline_records: 10_000,
         }
     }
 }

@@ -40,6 +40,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Rust(crate::links::create_reverse_index),
     Migration::Sql(include_str!("../migrations/0007_changes.sql")),
     Migration::Sql(include_str!("../migrations/0008_airtable_webhooks.sql")),
+    Migration::Sql(include_str!("../migrations/0009_compute_fills.sql")),
 ];
 
 /// The schema version of a database (`PRAGMA user_version`).

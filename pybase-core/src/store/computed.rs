@@ -32,6 +32,19 @@ use crate::ids::{FieldId, RecordId, TableId};
 use crate::model::{Field, Record, Timestamp};
 use crate::store::NewChange;
 
+/// What one step of a background fill did
+/// ([`crate::store::RecordsStore::fill_chunk`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillStep {
+    /// A chunk was recomputed; records are left.
+    More,
+    /// No record was left: the fill ended and its fields are `ready`.
+    Done,
+    /// The fill is gone (ended, or its table deleted) or another owner
+    /// holds its lease: nothing was done.
+    Lost,
+}
+
 /// The most rounds one write's recompute runs (a chain of derived fields
 /// across this many tables); past it the write fails rather than loop.
 pub const MAX_ROUNDS: usize = 64;
