@@ -51,6 +51,11 @@ pub struct Limits {
     /// default 10,000); a larger table is filled by a background job, the
     /// field reading `status: computing` until it is done.
     pub compute_inline_records: usize,
+    /// Records one write's recompute of computed fields may touch
+    /// (`COMPUTE_FANOUT_MAX_RECORDS`, default 50,000): past it, beyond the
+    /// written records and their direct dependents, the rest is handed to
+    /// the background fill (its fields read `computing` until done).
+    pub compute_fanout_records: usize,
 }
 
 impl Default for Limits {
@@ -67,6 +72,7 @@ impl Default for Limits {
             filter_values: 1000,
             formula_scan: 50_000,
             compute_inline_records: 10_000,
+            compute_fanout_records: crate::store::computed::DEFAULT_FAN_OUT,
         }
     }
 }

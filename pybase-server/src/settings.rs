@@ -255,6 +255,17 @@ pub struct Settings {
     )]
     pub compute_inline_max_records: usize,
 
+    /// Records one write's recompute of computed fields may touch; past it
+    /// (beyond the written records and their direct dependents) the rest
+    /// is handed to the background fill.
+    #[arg(
+        long,
+        env = "COMPUTE_FANOUT_MAX_RECORDS",
+        default_value_t = 50_000,
+        global = true
+    )]
+    pub compute_fanout_max_records: usize,
+
     /// Days of change-log events kept; an older cursor answers 410 `gone`.
     #[arg(
         long,
@@ -424,6 +435,7 @@ impl Default for Settings {
             changes_retention_days: 30,
             time_formulas_refresh_secs: 60,
             compute_inline_max_records: 10_000,
+            compute_fanout_max_records: 50_000,
             webhook_max_attempts: 36,
             webhook_allow_private: false,
             webhook_first_retry_ms: 1000,
@@ -500,6 +512,7 @@ impl Settings {
             filter_values: self.max_filter_values,
             formula_scan: self.max_formula_scan,
             compute_inline_records: self.compute_inline_max_records,
+            compute_fanout_records: self.compute_fanout_max_records,
         }
     }
 

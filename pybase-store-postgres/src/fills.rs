@@ -1,10 +1,9 @@
 //! Background fills of computed fields in PostgreSQL (issue 12): the
 //! fill's state in `compute_fills`, so it survives a restart, and each
-//! chunk in one transaction together with its resume point. Every
-//! transaction here locks the fill's row before any field row (a chunk,
-//! a queue and a settle of one table never wait on each other in a
-//! cycle); a chunk then takes the locks of a record write (the base's
-//! advisory lock, the records in id order).
+//! chunk in one transaction together with its resume point. Lock order:
+//! the base's advisory lock (a chunk, a record write), then the fill's
+//! row, then field rows (a chunk, a queue, a settle, a write handing its
+//! fan-out to the fill), so none of them waits on another in a cycle.
 
 use chrono::Utc;
 use pybase_core::ids::{FieldId, RecordId, TableId};
@@ -97,6 +96,10 @@ pub(crate) async fn chunk(
     limit: usize,
     until: Timestamp,
 ) -> StoreResult<(FillStep, Vec<pybase_core::store::NewChange>)> {
+    // The base's advisory lock first, as a record write takes it before
+    // it may queue a fill (its fan-out past the limit) and so lock this
+    // row: the two never wait on each other in a cycle.
+    crate::links::lock_base(conn, table).await?;
     let state: Option<(Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT after_id, lease_owner FROM compute_fills WHERE table_id = $1 FOR UPDATE",
     )

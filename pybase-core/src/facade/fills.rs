@@ -125,6 +125,18 @@ impl Pybase {
         Ok(())
     }
 
+    /// Runs `work` (record writes) within the fan-out limit
+    /// ([`crate::Limits::compute_fanout_records`]); starts the fills when
+    /// a recompute handed work to them.
+    pub(crate) async fn fanning<F: std::future::Future>(&self, work: F) -> F::Output {
+        let (out, handed_off) =
+            crate::store::computed::with_fan_out(self.limits.compute_fanout_records, work).await;
+        if handed_off {
+            self.start_fills();
+        }
+        out
+    }
+
     /// Starts [`Pybase::run_compute_fills`] in a task, if fills run in the
     /// background and a runtime is at hand.
     fn start_fills(&self) {

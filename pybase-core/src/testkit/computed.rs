@@ -691,3 +691,117 @@ pub async fn large_table_fills_in_background(store: Arc<dyn Store>) {
     );
     assert_eq!(fx.store.field_cells(t, orphan.id).await.unwrap().len(), 2051);
 }
+
+/// A write whose recompute would touch more records than
+/// `compute_fanout_records` recomputes its own records and their direct
+/// dependents in its transaction and hands the rest to the background
+/// fill: the fields concerned read `computing` (cells empty) until the
+/// fill is done, then hold the values the write makes.
+pub async fn fan_out_past_the_limit_goes_to_the_background(store: Arc<dyn Store>) {
+    use crate::Limits;
+    use crate::model::FieldStatus;
+
+    let mut fx = Fixture::new(store.clone()).await;
+    fx.pb = fx
+        .pb
+        .clone()
+        .with_limits(Limits {
+            compute_fanout_records: 3,
+            ..Limits::default()
+        })
+        .with_background_fills(false);
+    let items = fx.table.table.id;
+    field(
+        &fx,
+        items,
+        nf("Total", "formula", json!({ "formula": "{Qty} * {Price}" })),
+    )
+    .await;
+    let lines = table(&fx, "Lines").await;
+    field(
+        &fx,
+        lines,
+        nf("Item", "link", json!({ "linked_table_id": items })),
+    )
+    .await;
+    let totals = field(
+        &fx,
+        lines,
+        nf(
+            "Totals",
+            "lookup",
+            json!({ "link_field": "Item", "field": "Total" }),
+        ),
+    )
+    .await;
+    field(&fx, lines, nf("Note", "text", json!({}))).await;
+    let orders = table(&fx, "Orders").await;
+    field(
+        &fx,
+        orders,
+        nf("Lines", "link", json!({ "linked_table_id": lines })),
+    )
+    .await;
+    let amount = field(
+        &fx,
+        orders,
+        nf(
+            "Amount",
+            "rollup",
+            json!({ "link_field": "Lines", "field": "Totals", "formula": "SUM(values)" }),
+        ),
+    )
+    .await;
+    let doubled = field(
+        &fx,
+        orders,
+        nf("Doubled", "formula", json!({ "formula": "{Amount} * 2" })),
+    )
+    .await;
+    let plain = field(
+        &fx,
+        orders,
+        nf("Label", "formula", json!({ "formula": "'order'" })),
+    )
+    .await;
+    let i = fx.create(&[("Qty", json!(2)), ("Price", json!(3))]).await;
+    let l1 = create(&fx, lines, &[("Item", json!([i.id]))]).await;
+    let l2 = create(&fx, lines, &[("Item", json!([i.id]))]).await;
+    let o = create(&fx, orders, &[("Lines", json!([l1.id, l2.id]))]).await;
+    assert_eq!(o.fields.get("Amount"), Some(&json!(12.0)));
+
+    // Within the limit (one record and its two direct dependents) nothing
+    // goes to the background.
+    update(&fx, lines, l1.id, &[("Note", json!("x"))]).await;
+    assert_eq!(
+        fx.pb.get_field(&fx.owner, amount.id).await.unwrap().status,
+        FieldStatus::Ready
+    );
+
+    // 1 item + 2 lines + 1 order passes 3: the order goes to the fill.
+    update(&fx, items, i.id, &[("Qty", json!(5))]).await;
+    assert_eq!(
+        get(&fx, lines, l1.id).await.fields.get("Totals"),
+        Some(&json!([15.0])),
+        "direct dependents are recomputed in the write"
+    );
+    let status = |id| {
+        let pb = fx.pb.clone();
+        let owner = fx.owner.clone();
+        async move { pb.get_field(&owner, id).await.unwrap().status }
+    };
+    assert_eq!(status(totals.id).await, FieldStatus::Ready);
+    assert_eq!(status(amount.id).await, FieldStatus::Computing);
+    assert_eq!(status(doubled.id).await, FieldStatus::Computing);
+    assert_eq!(status(plain.id).await, FieldStatus::Ready, "reads no link");
+    let read = get(&fx, orders, o.id).await;
+    assert!(read.fields.get("Amount").is_none(), "{read:?}");
+    assert_eq!(read.fields.get("Label"), Some(&json!("order")));
+
+    assert_eq!(fx.pb.run_compute_fills().await.unwrap(), 1);
+    assert_eq!(status(amount.id).await, FieldStatus::Ready);
+    assert_eq!(status(doubled.id).await, FieldStatus::Ready);
+    let read = get(&fx, orders, o.id).await;
+    assert_eq!(read.fields.get("Amount"), Some(&json!(30.0)));
+    assert_eq!(read.fields.get("Doubled"), Some(&json!(60.0)));
+}
