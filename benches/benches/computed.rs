@@ -265,7 +265,11 @@ async fn fan_out(store: Arc<dyn Store>, lookers: usize) -> anyhow::Result<()> {
     let looking = bench.table("Looking").await?;
     for (name, ty, options) in [
         ("Src", "link", json!({ "linked_table_id": source.id })),
-        ("SrcQty", "lookup", json!({ "link_field": "Src", "field": "Qty" })),
+        (
+            "SrcQty",
+            "lookup",
+            json!({ "link_field": "Src", "field": "Qty" }),
+        ),
     ] {
         pb.create_field(
             who,

@@ -114,9 +114,7 @@ pub(crate) async fn chunk(
         return Ok((FillStep::Lost, Vec::new()));
     }
     let after = after
-        .map(|s| {
-            RecordId::parse(&s).map_err(|e| StoreError::backend(crate::error::BACKEND, e))
-        })
+        .map(|s| RecordId::parse(&s).map_err(|e| StoreError::backend(crate::error::BACKEND, e)))
         .transpose()?;
     let mut log = Vec::new();
     let last = computed::chunk(conn, table, after, limit, Utc::now(), &mut log).await?;

@@ -4,8 +4,8 @@ use std::str::FromStr;
 
 use pybase_core::fields::FieldType;
 use pybase_core::model::{
-    ApiKey, Attachment, Base, Cells, Field, FieldStatus, IndexOrigin, Record, Table, Timestamp, User, View,
-    ViewType, Workspace,
+    ApiKey, Attachment, Base, Cells, Field, FieldStatus, IndexOrigin, Record, Table, Timestamp,
+    User, View, ViewType, Workspace,
 };
 use pybase_core::query::ViewConfig;
 use pybase_core::role::{Role, Scope};

@@ -105,7 +105,9 @@ pub(crate) fn chunk(
         return Ok(FillStep::Lost);
     }
     let after = after
-        .map(|s| RecordId::parse(&s).map_err(|e| Error::corrupt("compute_fills.after_id", e.to_string())))
+        .map(|s| {
+            RecordId::parse(&s).map_err(|e| Error::corrupt("compute_fills.after_id", e.to_string()))
+        })
         .transpose()?;
     let now = Utc::now();
     let (last, mut done) = computed::chunk(conn, table, after, limit, now)?;

@@ -692,7 +692,7 @@ impl Pybase {
             self.store.delete_records(table.id(), ids, at),
         ))
         .await
-            .map_err(|e| not_found_as(e, "record"))
+        .map_err(|e| not_found_as(e, "record"))
     }
 
     /// Undoes a soft delete (editor and above).

@@ -510,7 +510,7 @@ async fn totals_are_right(fx: &Fixture, t: TableId, total: crate::ids::FieldId) 
     let num = |m: &std::collections::HashMap<RecordId, Value>, id: &RecordId| {
         m.get(id).and_then(Value::as_f64).unwrap_or(0.0)
     };
-    for (id, _) in &qty {
+    for id in qty.keys() {
         let want = num(&qty, id) * num(&price, id);
         assert_eq!(
             totals.get(id).and_then(Value::as_f64),
@@ -636,7 +636,11 @@ pub async fn large_table_fills_in_background(store: Arc<dyn Store>) {
         get(&fx, t, fresh.id).await.fields.get("Total"),
         Some(&json!(20.0))
     );
-    assert_eq!(restarted.run_compute_fills().await.unwrap(), 0, "no fill left");
+    assert_eq!(
+        restarted.run_compute_fills().await.unwrap(),
+        0,
+        "no fill left"
+    );
 
     // Changing the formula restarts the fill.
     let changed = fx
@@ -689,7 +693,10 @@ pub async fn large_table_fills_in_background(store: Arc<dyn Store>) {
         fx.pb.get_field(&fx.owner, orphan.id).await.unwrap().status,
         FieldStatus::Ready
     );
-    assert_eq!(fx.store.field_cells(t, orphan.id).await.unwrap().len(), 2051);
+    assert_eq!(
+        fx.store.field_cells(t, orphan.id).await.unwrap().len(),
+        2051
+    );
 }
 
 /// A write whose recompute would touch more records than

@@ -210,7 +210,10 @@ async fn large_tables_fill_in_the_background() {
     let got = page["records"].as_array().unwrap();
     assert_eq!(got.len(), 20);
     for r in got {
-        let qty = r["fields"].get("Qty").and_then(Value::as_f64).unwrap_or(0.0);
+        let qty = r["fields"]
+            .get("Qty")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
         assert_eq!(r["fields"]["Total"], json!(qty * 2.0), "{r}");
     }
 }

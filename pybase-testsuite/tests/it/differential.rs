@@ -888,8 +888,7 @@ fn text_formula() -> BoxedStrategy<String> {
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} & {b}")),
             inner.clone().prop_map(|a| format!("UPPER({a})")),
             (inner.clone(), 0u8..4).prop_map(|(a, k)| format!("LEFT({a}, {k})")),
-            (inner.clone(), number_formula())
-                .prop_map(|(a, n)| format!("CONCATENATE({a}, {n})")),
+            (inner.clone(), number_formula()).prop_map(|(a, n)| format!("CONCATENATE({a}, {n})")),
             (inner.clone(), inner).prop_map(|(a, b)| format!("IF(ISBLANK({{text}}), {a}, {b})")),
         ]
     })
@@ -1865,16 +1864,18 @@ async fn computed_cells_match_evaluation(side: &Side, built: &Built) -> Result<(
         if let Some(Reference::Records(other)) = link_field.and_then(|l| l.field_type.references())
         {
             let other_fields = side.store.list_fields(other).await.unwrap();
-            target_field = target.and_then(|t| other_fields.into_iter().find(|o| o.id.as_str() == t));
+            target_field =
+                target.and_then(|t| other_fields.into_iter().find(|o| o.id.as_str() == t));
             for r in side.store.query_records(&all(other)).await.unwrap().records {
                 linked.insert(r.id, r);
             }
         }
         for r in &records {
-            let ids: Vec<RecordId> = pybase_core::store::links::link_ids(r.cells.get(link.as_str()))
-                .into_iter()
-                .filter(|id| linked.contains_key(id))
-                .collect();
+            let ids: Vec<RecordId> =
+                pybase_core::store::links::link_ids(r.cells.get(link.as_str()))
+                    .into_iter()
+                    .filter(|id| linked.contains_key(id))
+                    .collect();
             let values = || -> Vec<F> {
                 target_field.as_ref().map_or_else(Vec::new, |t| {
                     ids.iter()
