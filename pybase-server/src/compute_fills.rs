@@ -1,5 +1,5 @@
 //! The worker of background fills of computed fields (issue 12): at start
-//! and every [`POLL`] it calls `Pybase::run_compute_fills`, so fills a
+//! and every 10 seconds (`POLL`) it calls `Pybase::run_compute_fills`, so fills a
 //! previous run left unfinished resume, and fills whose instance stopped
 //! are taken over once their lease in the database expires. A fill queued
 //! by a request of this instance starts at once (the facade starts it).
