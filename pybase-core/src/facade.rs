@@ -16,6 +16,7 @@ mod auto_index;
 mod change_tail;
 mod changes;
 mod computed;
+mod fills;
 mod formula;
 mod inputs;
 mod links;
@@ -74,6 +75,8 @@ pub struct Pybase {
     change_tails: change_tail::Tails,
     webhook_key: Option<webhooks::WebhookKey>,
     webhook_allow_private: bool,
+    fills: fills::SharedFills,
+    fills_in_background: bool,
 }
 
 /// [`AttachmentUrl`] with a `Debug` that hides the closure.
@@ -101,6 +104,8 @@ impl Pybase {
             change_tails: change_tail::Tails::default(),
             webhook_key: None,
             webhook_allow_private: false,
+            fills: fills::SharedFills::default(),
+            fills_in_background: true,
         }
     }
 

@@ -46,6 +46,16 @@ pub struct Limits {
     /// before the request is refused with 422 (`MAX_FORMULA_SCAN`,
     /// default 50,000).
     pub formula_scan: usize,
+    /// Live records of a table up to which a new or changed computed
+    /// field is filled inside the request (`COMPUTE_INLINE_MAX_RECORDS`,
+    /// default 10,000); a larger table is filled by a background job, the
+    /// field reading `status: computing` until it is done.
+    pub compute_inline_records: usize,
+    /// Records one write's recompute of computed fields may touch
+    /// (`COMPUTE_FANOUT_MAX_RECORDS`, default 50,000): past it, beyond the
+    /// written records and their direct dependents, the rest is handed to
+    /// the background fill (its fields read `computing` until done).
+    pub compute_fanout_records: usize,
 }
 
 impl Default for Limits {
@@ -61,6 +71,8 @@ impl Default for Limits {
             filter_depth: 16,
             filter_values: 1000,
             formula_scan: 50_000,
+            compute_inline_records: 10_000,
+            compute_fanout_records: crate::store::computed::DEFAULT_FAN_OUT,
         }
     }
 }

@@ -138,10 +138,46 @@ pub struct Field {
     /// Who decided `indexed`: the schema's author, or PyBase from the
     /// queries actually run; `Declined` keeps PyBase from indexing again.
     pub index_origin: IndexOrigin,
+    /// Whether the cells are current (`Ready`), or a computed field is
+    /// being filled in the background (`Computing`: its cells read as
+    /// empty until the fill is done). Stores write it when a field is
+    /// created and through the fill's own methods, never on a field update.
+    pub status: FieldStatus,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last change time.
     pub updated_at: Timestamp,
+}
+
+/// Whether a field's cells are current (API.md: `status` on the field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FieldStatus {
+    /// The cells are current.
+    #[default]
+    Ready,
+    /// A background fill is computing the cells of this computed field;
+    /// they read as empty until it is done.
+    Computing,
+}
+
+impl FieldStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Computing => "computing",
+        }
+    }
+
+    /// The status of a stored name (unknown names read as `Ready`).
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "computing" => Self::Computing,
+            _ => Self::Ready,
+        }
+    }
 }
 
 /// Who decided whether a field is indexed.

@@ -376,6 +376,9 @@ struct FieldJson {
     /// indexed it because views or repeated queries filter or sort by it)
     /// or `declined` (turned off by hand; PyBase leaves it off).
     index_origin: crate::model::IndexOrigin,
+    /// `ready`, or `computing` while a computed field of a large table is
+    /// filled in the background (its cells read as empty until then).
+    status: crate::model::FieldStatus,
     /// Creation time.
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,

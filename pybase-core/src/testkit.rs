@@ -94,6 +94,8 @@ macro_rules! conformance_tests {
             computed::filter_and_sort_on_a_computed_field,
             computed::concurrent_writers_of_two_inputs,
             computed::time_formulas_refresh_on_call,
+            computed::large_table_fills_in_background,
+            computed::fan_out_past_the_limit_goes_to_the_background,
             links::two_way_links_stay_in_step,
             links::partner_cells_are_logged,
             links::soft_deleted_links_hide_and_come_back,

@@ -244,6 +244,28 @@ pub struct Settings {
     )]
     pub time_formulas_refresh_secs: u64,
 
+    /// Live records of a table up to which a new or changed computed field
+    /// is filled inside the request; larger tables are filled by a
+    /// background job (the field reads `status: computing` until done).
+    #[arg(
+        long,
+        env = "COMPUTE_INLINE_MAX_RECORDS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub compute_inline_max_records: usize,
+
+    /// Records one write's recompute of computed fields may touch; past it
+    /// (beyond the written records and their direct dependents) the rest
+    /// is handed to the background fill.
+    #[arg(
+        long,
+        env = "COMPUTE_FANOUT_MAX_RECORDS",
+        default_value_t = 50_000,
+        global = true
+    )]
+    pub compute_fanout_max_records: usize,
+
     /// Days of change-log events kept; an older cursor answers 410 `gone`.
     #[arg(
         long,
@@ -412,6 +434,8 @@ impl Default for Settings {
             max_json_bytes: 8 * 1024 * 1024,
             changes_retention_days: 30,
             time_formulas_refresh_secs: 60,
+            compute_inline_max_records: 10_000,
+            compute_fanout_max_records: 50_000,
             webhook_max_attempts: 36,
             webhook_allow_private: false,
             webhook_first_retry_ms: 1000,
@@ -487,6 +511,8 @@ impl Settings {
             filter_depth: self.max_filter_depth,
             filter_values: self.max_filter_values,
             formula_scan: self.max_formula_scan,
+            compute_inline_records: self.compute_inline_max_records,
+            compute_fanout_records: self.compute_fanout_max_records,
         }
     }
 

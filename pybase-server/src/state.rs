@@ -201,6 +201,7 @@ impl AppState {
             &pybase,
             Duration::from_secs(settings.time_formulas_refresh_secs),
         );
+        crate::compute_fills::spawn(&pybase);
         crate::webhooks::spawn(
             &pybase,
             crate::webhooks::WebhookConfig {

@@ -132,6 +132,10 @@ impl ComputeTx for Tx<'_> {
         .db()?;
         Ok(())
     }
+
+    async fn queue_fill(&mut self, table: TableId, fields: &[FieldId]) -> StoreResult<()> {
+        crate::fills::queue(self.0, table, fields, true, chrono::Utc::now()).await
+    }
 }
 
 /// Before a write to `table`: whether its base has derived fields; if so,

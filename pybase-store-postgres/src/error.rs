@@ -52,6 +52,8 @@ pub fn unique_constraint(name: &str) -> (&'static str, &'static str) {
         "changes_pkey" => ("change", "seq"),
         "webhooks_pkey" => ("webhook", "id"),
         "webhook_deliveries_pkey" => ("webhook_delivery", "id"),
+        // One background fill per table (upserted, so only on a bug).
+        "compute_fills_pkey" => ("compute_fill", "table_id"),
         _ => ("row", "unique"),
     }
 }

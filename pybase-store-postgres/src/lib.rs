@@ -23,6 +23,7 @@ mod auth;
 mod changes;
 mod computed;
 mod error;
+mod fills;
 mod layout;
 mod links;
 mod nul;

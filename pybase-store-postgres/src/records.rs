@@ -1054,6 +1054,54 @@ impl RecordsStore for PgStore {
         Ok(last)
     }
 
+    async fn live_records_exceed(&self, table: TableId, n: usize) -> StoreResult<bool> {
+        crate::fills::exceed(&self.pool, table, n).await
+    }
+
+    async fn queue_fill(
+        &self,
+        table: TableId,
+        fields: &[FieldId],
+        restart: bool,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.db()?;
+        crate::fills::queue(&mut tx, table, fields, restart, now).await?;
+        tx.commit().await.db()
+    }
+
+    async fn claim_fill(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Option<TableId>> {
+        crate::fills::claim(&self.pool, owner, now, until).await
+    }
+
+    async fn fill_chunk(
+        &self,
+        table: TableId,
+        owner: &str,
+        limit: usize,
+        until: Timestamp,
+    ) -> StoreResult<pybase_core::store::computed::FillStep> {
+        let mut tx = self.pool.begin().await.db()?;
+        let (step, log) = crate::fills::chunk(&mut tx, table, owner, limit, until).await?;
+        let actor = pybase_core::store::current_actor();
+        let done = changes::log(&mut tx, Some(chrono::Utc::now()), actor, log).await?;
+        tx.commit().await.db()?;
+        self.announce(done);
+        Ok(step)
+    }
+
+    async fn settle_fill(&self, table: TableId, fields: &[FieldId]) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.db()?;
+        let ended = crate::fills::settle(&mut tx, table, fields).await?;
+        tx.commit().await.db()?;
+        Ok(ended)
+    }
+
     async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()> {
         let size = i64::try_from(attachment.size).map_err(|_| StoreError::Invalid {
             field: "size".to_owned(),

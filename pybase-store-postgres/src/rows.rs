@@ -4,8 +4,8 @@ use std::str::FromStr;
 
 use pybase_core::fields::FieldType;
 use pybase_core::model::{
-    ApiKey, Attachment, Base, Cells, Field, IndexOrigin, Record, Table, Timestamp, User, View,
-    ViewType, Workspace,
+    ApiKey, Attachment, Base, Cells, Field, FieldStatus, IndexOrigin, Record, Table, Timestamp,
+    User, View, ViewType, Workspace,
 };
 use pybase_core::query::ViewConfig;
 use pybase_core::role::{Role, Scope};
@@ -22,7 +22,7 @@ pub(crate) const USER_COLUMNS: &str = "id, email, name, created_at, updated_at, 
 
 /// Columns of `fields` read by [`field`].
 pub(crate) const FIELD_COLUMNS: &str = "id, table_id, name, description, type, options, position, indexed, created_at, updated_at, \
-     index_origin";
+     index_origin, status";
 
 /// Columns of `tables` read by [`table`].
 pub(crate) const TABLE_COLUMNS: &str = "id, base_id, workspace_id, name, description, \
@@ -223,6 +223,7 @@ pub(crate) fn field(row: &PgRow) -> Result<Field, sqlx::Error> {
         position: row.try_get("position")?,
         indexed: row.try_get("indexed")?,
         index_origin: IndexOrigin::parse(row.try_get("index_origin")?),
+        status: FieldStatus::parse(row.try_get("status")?),
         created_at: time(row, "created_at")?,
         updated_at: time(row, "updated_at")?,
     })

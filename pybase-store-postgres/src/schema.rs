@@ -244,8 +244,8 @@ async fn drop_field_indexes(conn: &mut PgConnection, field: FieldId) -> StoreRes
 async fn insert_field(conn: &mut PgConnection, field: &Field) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO fields (id, table_id, name, name_key, description, type, options, position, \
-         indexed, created_at, updated_at, index_origin) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         indexed, created_at, updated_at, index_origin, status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(field.id.as_str())
     .bind(field.table_id.as_str())
@@ -259,6 +259,7 @@ async fn insert_field(conn: &mut PgConnection, field: &Field) -> StoreResult<()>
     .bind(field.created_at)
     .bind(field.updated_at)
     .bind(field.index_origin.as_str())
+    .bind(field.status.as_str())
     .execute(&mut *conn)
     .await
     .or_missing("table", field.table_id.as_str())?;

@@ -109,6 +109,14 @@ impl ComputeTx for Tx<'_> {
     ) -> std::result::Result<(), StoreError> {
         self.write_now(table, cells).map_err(store)
     }
+
+    async fn queue_fill(
+        &mut self,
+        table: TableId,
+        fields: &[FieldId],
+    ) -> std::result::Result<(), StoreError> {
+        crate::fills::queue(self.0, table, fields, true, &chrono::Utc::now()).map_err(store)
+    }
 }
 
 /// The derived field types' names (core's `FieldType::derived`), as the

@@ -98,6 +98,8 @@ const UNIQUES: &[(&str, &str, &str)] = &[
     ("change_counters.base_id", "change_counter", "base_id"),
     ("changes.base_id", "change", "seq"),
     ("webhooks.id", "webhook", "id"),
+    // One background fill per table (upserted, so only on a bug).
+    ("compute_fills.table_id", "compute_fill", "table_id"),
 ];
 
 fn unique_conflict(message: &str) -> Option<StoreError> {

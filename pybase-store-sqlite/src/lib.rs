@@ -23,6 +23,7 @@ mod auth;
 mod changes;
 mod computed;
 mod error;
+mod fills;
 mod layout;
 mod legacy_layout;
 mod links;
@@ -253,11 +254,16 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
+        // The caller's fan-out limit of computed fields, for the recompute
+        // that runs on the blocking thread.
+        let fan = pybase_core::store::computed::current_fan_out();
         let joined = tokio::task::spawn_blocking(move || -> Result<T> {
             // A panic inside a transaction unwinds through the rollback
             // guard, so a poisoned writer is still consistent.
             let conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            let out = write_transaction(&conn, f);
+            let out = pybase_core::store::computed::with_fan_out_here(fan, || {
+                write_transaction(&conn, f)
+            });
             changes::finish(&inner.feed, out.is_ok());
             out
         })

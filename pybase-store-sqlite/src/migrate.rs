@@ -43,6 +43,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // 0009: one shared records table and a side index of indexed cells,
     // no DDL per user table or field (crate::layout).
     Migration::Rust(crate::layout::move_to_shared_records),
+    Migration::Sql(include_str!("../migrations/0010_compute_fills.sql")),
 ];
 
 /// The schema version of a database (`PRAGMA user_version`).

@@ -890,6 +890,63 @@ impl RecordsStore for SqliteStore {
         .await
     }
 
+    async fn live_records_exceed(&self, table: TableId, n: usize) -> StoreResult<bool> {
+        self.read_small(move |conn| {
+            require_table(conn, table.as_str())?;
+            crate::fills::exceed(conn, table, n)
+        })
+        .await
+    }
+
+    async fn queue_fill(
+        &self,
+        table: TableId,
+        fields: &[FieldId],
+        restart: bool,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let fields = fields.to_vec();
+        self.write(move |tx| crate::fills::queue(tx, table, &fields, restart, &now))
+            .await
+    }
+
+    async fn claim_fill(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Option<TableId>> {
+        let owner = owner.to_owned();
+        let o = owner.clone();
+        if !self
+            .read_small(move |conn| crate::fills::claimable(conn, &o, &now))
+            .await?
+        {
+            return Ok(None);
+        }
+        self.write(move |tx| crate::fills::claim(tx, &owner, &now, &until))
+            .await
+    }
+
+    async fn fill_chunk(
+        &self,
+        table: TableId,
+        owner: &str,
+        limit: usize,
+        until: Timestamp,
+    ) -> StoreResult<pybase_core::store::computed::FillStep> {
+        let owner = owner.to_owned();
+        let actor = pybase_core::store::current_actor();
+        self.write(move |tx| crate::fills::chunk(tx, table, &owner, limit, &until, actor))
+            .await
+    }
+
+    async fn settle_fill(&self, table: TableId, fields: &[FieldId]) -> StoreResult<bool> {
+        let fields = fields.to_vec();
+        self.write(move |tx| crate::fills::settle(tx, table, &fields))
+            .await
+    }
+
     async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()> {
         let a = attachment.clone();
         let size = i64::try_from(a.size).map_err(|_| StoreError::Invalid {

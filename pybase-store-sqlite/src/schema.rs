@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pybase_core::fields::FieldType;
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
-use pybase_core::model::{Base, Field, IndexOrigin, Table, View, ViewType};
+use pybase_core::model::{Base, Field, FieldStatus, IndexOrigin, Table, View, ViewType};
 use pybase_core::store::{
     ChangeKind, FieldsCache, FieldsVersion, NewChange, SchemaStore, TableAccess, current_actor,
 };
@@ -53,7 +53,7 @@ fn table(row: &Row<'_>) -> rusqlite::Result<Table> {
 }
 
 pub(crate) const FIELD_COLUMNS: &str = "id, table_id, name, description, type, options, position, indexed, \
-     created_at, updated_at, index_origin";
+     created_at, updated_at, index_origin, status";
 
 pub(crate) fn field(row: &Row<'_>) -> rusqlite::Result<Field> {
     let type_name: String = row.get(4)?;
@@ -69,6 +69,7 @@ pub(crate) fn field(row: &Row<'_>) -> rusqlite::Result<Field> {
         position: row.get(6)?,
         indexed: row.get(7)?,
         index_origin: IndexOrigin::parse(&row.get::<_, String>(10)?),
+        status: FieldStatus::parse(&row.get::<_, String>(11)?),
         created_at: time(row, 8)?,
         updated_at: time(row, 9)?,
     })
@@ -203,7 +204,8 @@ fn check_field_name_free(conn: &Connection, table: &str, f: &Field) -> Result<()
 fn insert_field(conn: &Connection, f: &Field) -> Result<()> {
     check_field_name_free(conn, f.table_id.as_str(), f)?;
     conn.prepare_cached(&format!(
-        "INSERT INTO fields ({FIELD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        "INSERT INTO fields ({FIELD_COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     ))?
     .execute(params![
         f.id.as_str(),
@@ -217,6 +219,7 @@ fn insert_field(conn: &Connection, f: &Field) -> Result<()> {
         fmt_time(&f.created_at),
         fmt_time(&f.updated_at),
         f.index_origin.as_str(),
+        f.status.as_str(),
     ])?;
     sync_cell_index(conn, f)
 }

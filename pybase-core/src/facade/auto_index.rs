@@ -131,13 +131,14 @@ impl Pybase {
     }
 
     /// Waits for the background work started so far (automatic index
-    /// builds): for tests, and for programs that embed PyBase and want
+    /// builds, fills of computed fields started by this process): for tests, and for programs that embed PyBase and want
     /// that work done before they exit.
     pub async fn flush_background(&self) {
-        let builds: Vec<JoinHandle<()>> = match self.auto_index.builds.lock() {
+        let mut builds: Vec<JoinHandle<()>> = match self.auto_index.builds.lock() {
             Ok(mut b) => b.drain(..).collect(),
             Err(_) => Vec::new(),
         };
+        builds.extend(self.take_fill_tasks());
         for b in builds {
             let _ = b.await;
         }

@@ -42,6 +42,7 @@ fn values_field(table: TableId) -> Field {
         position: 0,
         indexed: false,
         index_origin: crate::model::IndexOrigin::Manual,
+        status: crate::model::FieldStatus::Ready,
         created_at: chrono::DateTime::UNIX_EPOCH,
         updated_at: chrono::DateTime::UNIX_EPOCH,
     }

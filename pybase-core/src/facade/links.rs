@@ -100,6 +100,7 @@ impl Pybase {
             position: siblings.iter().map(|f| f.position + 1).max().unwrap_or(0),
             indexed: false,
             index_origin: IndexOrigin::Manual,
+            status: crate::model::FieldStatus::Ready,
             created_at: field.created_at,
             updated_at: field.updated_at,
         }))
@@ -177,6 +178,7 @@ mod tests {
             position: 0,
             indexed: false,
             index_origin: IndexOrigin::Manual,
+            status: crate::model::FieldStatus::Ready,
             created_at: now,
             updated_at: now,
         }

@@ -367,7 +367,9 @@ impl Pybase {
         }
         let changed = self.finish_batch(&table, batch).await?;
         let fields = self.fields_after_batch(&table, changed, fields).await?;
-        let records = self.store.create_records(table.id(), &new).await?;
+        let records = self
+            .fanning(self.store.create_records(table.id(), &new))
+            .await?;
         self.render_all(&fields, opts.field_key, &records).await
     }
 
@@ -485,14 +487,13 @@ impl Pybase {
             fields: cached,
         };
         let Some(record) = self
-            .store
-            .update_record_guarded(
+            .fanning(self.store.update_record_guarded(
                 table,
                 &patch,
                 &precondition,
                 *at.insert(self.clock.now()),
                 Some(principal.user_id()),
-            )
+            ))
             .await?
         else {
             return Ok(Written::Stale);
@@ -565,13 +566,12 @@ impl Pybase {
         let changed = self.finish_batch(&table, batch).await?;
         let fields = self.fields_after_batch(&table, changed, fields).await?;
         let records = self
-            .store
-            .update_records(
+            .fanning(self.store.update_records(
                 table.id(),
                 &patches,
                 at.unwrap_or_else(|| self.clock.now()),
                 Some(principal.user_id()),
-            )
+            ))
             .await
             .map_err(|e| not_found_as(e, "record"))?;
         self.render_all(&fields, opts.field_key, &records).await
@@ -644,8 +644,13 @@ impl Pybase {
         let changed = self.finish_batch(&table, batch).await?;
         let fields = self.fields_after_batch(&table, changed, fields).await?;
         let outcomes = self
-            .store
-            .upsert_records(table.id(), &merge_ids, &new, now, Some(principal.user_id()))
+            .fanning(self.store.upsert_records(
+                table.id(),
+                &merge_ids,
+                &new,
+                now,
+                Some(principal.user_id()),
+            ))
             .await
             .map_err(|e| match e {
                 StoreError::Conflict { entity, field } => Error::Conflict {
@@ -682,9 +687,12 @@ impl Pybase {
             .await?;
         check_batch_size(ids.len())?;
         let at = self.clock.now();
-        acting(table.user(), self.store.delete_records(table.id(), ids, at))
-            .await
-            .map_err(|e| not_found_as(e, "record"))
+        self.fanning(acting(
+            table.user(),
+            self.store.delete_records(table.id(), ids, at),
+        ))
+        .await
+        .map_err(|e| not_found_as(e, "record"))
     }
 
     /// Undoes a soft delete (editor and above).
@@ -698,7 +706,11 @@ impl Pybase {
         let table = self
             .table_for(principal, table, Action::WriteRecords)
             .await?;
-        let record = acting(table.user(), self.store.restore_record(table.id(), id))
+        let record = self
+            .fanning(acting(
+                table.user(),
+                self.store.restore_record(table.id(), id),
+            ))
             .await
             .map_err(|e| not_found_as(e, "record"))?;
         let fields = self.store.list_fields(table.id()).await?;

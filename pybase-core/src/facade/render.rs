@@ -164,7 +164,7 @@ pub struct TableSchema {
 
 impl Serialize for Field {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Field", 11)?;
+        let mut st = s.serialize_struct("Field", 12)?;
         st.serialize_field("id", &self.id)?;
         st.serialize_field("table_id", &self.table_id)?;
         st.serialize_field("name", &self.name)?;
@@ -174,6 +174,7 @@ impl Serialize for Field {
         st.serialize_field("position", &self.position)?;
         st.serialize_field("indexed", &self.indexed)?;
         st.serialize_field("index_origin", &self.index_origin)?;
+        st.serialize_field("status", &self.status)?;
         st.serialize_field("created_at", &self.created_at)?;
         st.serialize_field("updated_at", &self.updated_at)?;
         st.end()
@@ -308,6 +309,11 @@ impl Renderer<'_> {
             if let Some(only) = &self.only
                 && !only.contains(&f.id)
             {
+                continue;
+            }
+            // A computed field being filled in the background reads as
+            // empty until the fill is done (API.md).
+            if f.status == crate::model::FieldStatus::Computing {
                 continue;
             }
             let value = match f.field_type.meta_column() {

@@ -16,7 +16,7 @@ use crate::error::{Error, FieldErrors, Result};
 use crate::fields::kinds::LongText;
 use crate::fields::{Choice, FieldType, Reference, ValueKind, convert_cell};
 use crate::ids::{BaseId, FieldId, TableId, ViewId, WorkspaceId};
-use crate::model::{Base, Field, IndexOrigin, Table, View, ViewType};
+use crate::model::{Base, Field, FieldStatus, IndexOrigin, Table, View, ViewType};
 use crate::principal::Principal;
 use crate::query::{
     Filter, FilterSpec, SortDirection, SortSpec, StoredSort, Target, ViewConfig, find_field,
@@ -318,6 +318,7 @@ impl Pybase {
             position,
             indexed: spec.indexed,
             index_origin: IndexOrigin::Manual,
+            status: crate::model::FieldStatus::Ready,
             created_at: now,
             updated_at: now,
         })
@@ -369,11 +370,21 @@ impl Pybase {
             self.limits.check_indexed_count("indexed", indexed + 1)?;
         }
         let user = table.user();
+        // A computed field on a large table is saved `computing` (so a
+        // crash before its fill is queued leaves it visibly unfinished, and
+        // the next runner queues it again) and filled in the background.
+        let background =
+            field.field_type.derived().is_some() && self.fills_in_background(&table).await?;
+        if background {
+            field.status = FieldStatus::Computing;
+        }
         match self.inverse_for(&table, &mut field).await? {
             Some(inverse) => acting(user, self.store.create_field_pair(&field, &inverse)).await?,
             None => acting(user, self.store.create_field(&field)).await?,
         }
-        if field.field_type.derived().is_some() {
+        if background {
+            self.queue_fill(&table, &[field.id]).await?;
+        } else if field.field_type.derived().is_some() {
             self.fill_computed(&table).await?;
         }
         Ok(field)
@@ -495,7 +506,20 @@ impl Pybase {
                 self.invalidate_dependents(&table, field.id).await?;
             }
             if field.field_type.derived().is_some() {
-                self.fill_computed(&table).await?;
+                if self.fills_in_background(&table).await? {
+                    // Changed again while filling: the fill restarts.
+                    self.queue_fill(&table, &[field.id]).await?;
+                    field.status = FieldStatus::Computing;
+                } else {
+                    self.fill_computed(&table).await?;
+                    if old.status == FieldStatus::Computing {
+                        self.settle_fill(&table, &[field.id]).await?;
+                        field.status = FieldStatus::Ready;
+                    }
+                }
+            } else if old.status == FieldStatus::Computing {
+                self.settle_fill(&table, &[field.id]).await?;
+                field.status = FieldStatus::Ready;
             }
         } else {
             acting(table.user(), self.store.update_field(&field)).await?;
@@ -597,6 +621,9 @@ impl Pybase {
         acting(table.user(), self.store.delete_field(field.id))
             .await
             .map_err(|e| not_found_as(e, "field"))?;
+        if field.status == FieldStatus::Computing {
+            self.settle_fill(&table, &[]).await?;
+        }
         self.invalidate_dependents(&table, id).await?;
         for mut view in self.store.list_views(table.id()).await? {
             if forget_field(&mut view.config, id) {

@@ -63,6 +63,7 @@ pub(crate) fn test_field(name: &str, ty: &str, options: &serde_json::Value) -> c
         position: 0,
         indexed: false,
         index_origin: crate::model::IndexOrigin::Manual,
+        status: crate::model::FieldStatus::Ready,
         created_at: chrono::DateTime::UNIX_EPOCH,
         updated_at: chrono::DateTime::UNIX_EPOCH,
     }

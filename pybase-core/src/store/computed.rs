@@ -20,8 +20,11 @@
 //! records the write itself changed always go on). Cycles are refused when
 //! fields are saved, so the walk ends; [`MAX_ROUNDS`] bounds it anyway.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value as Json;
 
@@ -31,6 +34,19 @@ use crate::formula::{self, EvalContext, Expr, ResultType, Value};
 use crate::ids::{FieldId, RecordId, TableId};
 use crate::model::{Field, Record, Timestamp};
 use crate::store::NewChange;
+
+/// What one step of a background fill did
+/// ([`crate::store::RecordsStore::fill_chunk`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillStep {
+    /// A chunk was recomputed; records are left.
+    More,
+    /// No record was left: the fill ended and its fields are `ready`.
+    Done,
+    /// The fill is gone (ended, or its table deleted) or another owner
+    /// holds its lease: nothing was done.
+    Lost,
+}
 
 /// The most rounds one write's recompute runs (a chain of derived fields
 /// across this many tables); past it the write fails rather than loop.
@@ -68,6 +84,69 @@ pub trait ComputeTx {
         table: TableId,
         cells: &[(RecordId, FieldId, Option<Json>)],
     ) -> impl Future<Output = Result<(), StoreError>>;
+
+    /// Queues, in this transaction, the background fill of `table` from
+    /// its first record, `fields` reading `computing` until it is done
+    /// (the part of a write's fan-out past the limit, see [`FanOut`]).
+    fn queue_fill(
+        &mut self,
+        table: TableId,
+        fields: &[FieldId],
+    ) -> impl Future<Output = Result<(), StoreError>>;
+}
+
+/// The fan-out limit of the writes run inside [`with_fan_out`]: once the
+/// records a write's recompute touched would pass `limit`, the rest of the
+/// walk is handed to the background fill (the write's own records and
+/// their direct dependents are always recomputed in its transaction).
+/// Outside it (a store called directly, a background fill) a recompute
+/// has no limit.
+#[derive(Debug, Clone)]
+pub struct FanOut {
+    limit: usize,
+    handed_off: Arc<AtomicBool>,
+}
+
+tokio::task_local! {
+    static FAN_OUT: FanOut;
+}
+
+thread_local! {
+    static FAN_OUT_HERE: RefCell<Option<FanOut>> = const { RefCell::new(None) };
+}
+
+/// The default fan-out limit (`COMPUTE_FANOUT_MAX_RECORDS`).
+pub const DEFAULT_FAN_OUT: usize = 50_000;
+
+/// Runs `work` (store writes) with a fan-out limit of `limit` records;
+/// answers its output and whether some recompute handed work to the
+/// background fill (the caller then starts the fills).
+pub async fn with_fan_out<F: Future>(limit: usize, work: F) -> (F::Output, bool) {
+    let fan = FanOut {
+        limit,
+        handed_off: Arc::new(AtomicBool::new(false)),
+    };
+    let flag = Arc::clone(&fan.handed_off);
+    let out = FAN_OUT.scope(fan, work).await;
+    (out, flag.load(Ordering::SeqCst))
+}
+
+/// The fan-out limit of the current task or thread (see [`FanOut`]).
+pub fn current_fan_out() -> Option<FanOut> {
+    FAN_OUT
+        .try_with(Clone::clone)
+        .ok()
+        .or_else(|| FAN_OUT_HERE.with(|f| f.borrow().clone()))
+}
+
+/// Runs `work` on this thread with `fan` as the fan-out limit: for stores
+/// that run a write off the calling task (SQLite's blocking pool), with
+/// the value [`current_fan_out`] gave on the task.
+pub fn with_fan_out_here<R>(fan: Option<FanOut>, work: impl FnOnce() -> R) -> R {
+    let before = FAN_OUT_HERE.with(|f| f.replace(fan));
+    let out = work();
+    FAN_OUT_HERE.with(|f| f.replace(before));
+    out
 }
 
 /// What a recompute changed.
@@ -209,6 +288,42 @@ impl<'a> Plan<'a> {
             order,
             dependents,
         }
+    }
+}
+
+impl Plan<'_> {
+    /// The derived fields of `table` that read other records through a
+    /// link (lookups, rollups, counts, formulas reading a link field), and
+    /// the derived fields of `table` reading those: what a change of
+    /// linked records makes stale.
+    fn link_dependent_fields(&self, table: TableId) -> Vec<FieldId> {
+        let Some(order) = self.order.get(&table) else {
+            return Vec::new();
+        };
+        let mut stale: BTreeSet<FieldId> = BTreeSet::new();
+        // `order` is topological: a field comes after those it reads.
+        for d in order {
+            let reads = d
+                .field
+                .field_type
+                .derived()
+                .map(|x| x.referenced_field_ids.as_slice())
+                .unwrap_or_default();
+            let through_link = d.compute.link().is_some()
+                || reads.iter().any(|id| {
+                    self.by_id
+                        .get(id)
+                        .is_some_and(|f| f.table_id == table && linked_table(f).is_some())
+                });
+            if through_link || reads.iter().any(|id| stale.contains(id)) {
+                stale.insert(d.field.id);
+            }
+        }
+        order
+            .iter()
+            .map(|d| d.field.id)
+            .filter(|id| stale.contains(id))
+            .collect()
     }
 }
 
@@ -358,14 +473,31 @@ pub async fn recompute<T: ComputeTx>(
             .or_default()
             .extend(ids.iter().copied());
     }
+    let fan = current_fan_out();
+    let limit = fan.as_ref().map_or(usize::MAX, |f| f.limit);
+    let mut touched = 0usize;
     let mut seed_round = true;
-    for _ in 0..MAX_ROUNDS {
+    for depth in 0..MAX_ROUNDS {
         if pending.is_empty() {
             return Ok(out);
         }
         let mut next: BTreeMap<TableId, BTreeSet<RecordId>> = BTreeMap::new();
         for (table, ids) in std::mem::take(&mut pending) {
             let ids: Vec<RecordId> = ids.into_iter().collect();
+            // Past the direct dependents, a table whose records would take
+            // the write past its fan-out limit is left to the background
+            // fill (which goes on to everything depending on it).
+            if depth >= 2 && touched.saturating_add(ids.len()) > limit {
+                let fields = plan.link_dependent_fields(table);
+                if !fields.is_empty() {
+                    tx.queue_fill(table, &fields).await?;
+                    if let Some(f) = &fan {
+                        f.handed_off.store(true, Ordering::SeqCst);
+                    }
+                    continue;
+                }
+            }
+            touched = touched.saturating_add(ids.len());
             let changed = round(tx, &plan, table, &ids, now, &mut out).await?;
             // The write's own records go on whatever their derived cells
             // did: their written cells may be what others read.

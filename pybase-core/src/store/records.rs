@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::computed::FillStep;
 use super::{SchemaStore, TableAccess};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{AttachmentId, FieldId, RecordId, TableId, UserId, WorkspaceId};
@@ -310,6 +311,52 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
         after: Option<RecordId>,
         limit: usize,
     ) -> StoreResult<Option<RecordId>>;
+
+    /// Whether `table` holds more than `n` live records (a new computed
+    /// field on a larger table is filled in the background).
+    async fn live_records_exceed(&self, table: TableId, n: usize) -> StoreResult<bool>;
+
+    /// Queues the background fill of `table` (issue 12), in one
+    /// transaction: `fields` read `computing` from now on, and the table's
+    /// fill starts from its first record (`restart`, or when none is
+    /// queued) or keeps its resume point (`restart` false and one queued).
+    async fn queue_fill(
+        &self,
+        table: TableId,
+        fields: &[FieldId],
+        restart: bool,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Takes the lease of one queued fill that no other owner holds in
+    /// time (free, expired, or already `owner`'s) until `until`; answers
+    /// its table, `None` when no fill is waiting.
+    async fn claim_fill(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Option<TableId>>;
+
+    /// One step of `table`'s fill, in one transaction of its own, if
+    /// `owner` still holds its lease: recomputes (from the rows as they
+    /// are in this transaction) the next `limit` live records after the
+    /// resume point and moves it past them, extending the lease to
+    /// `until`; when no record is left, the fill ends and the table's
+    /// `computing` fields turn `ready` in the same transaction.
+    async fn fill_chunk(
+        &self,
+        table: TableId,
+        owner: &str,
+        limit: usize,
+        until: Timestamp,
+    ) -> StoreResult<FillStep>;
+
+    /// Turns `fields` of `table` `ready` (a computing field that stopped
+    /// being computed) and ends the table's fill when none of its fields
+    /// is `computing` any more (one was deleted); answers whether a fill
+    /// ended.
+    async fn settle_fill(&self, table: TableId, fields: &[FieldId]) -> StoreResult<bool>;
 
     /// Inserts attachment metadata; `NotFound` if the table is absent.
     async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()>;

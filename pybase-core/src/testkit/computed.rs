@@ -482,3 +482,333 @@ pub async fn time_formulas_refresh_on_call(store: Arc<dyn Store>) {
         "{first} then {again}"
     );
 }
+
+/// Every live record's stored `Total` is `Qty * Price` (absent inputs
+/// read as 0, a 0 product stored as 0).
+async fn totals_are_right(fx: &Fixture, t: TableId, total: crate::ids::FieldId) -> usize {
+    let qty: std::collections::HashMap<RecordId, Value> = fx
+        .store
+        .field_cells(t, fx.field("Qty"))
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let price: std::collections::HashMap<RecordId, Value> = fx
+        .store
+        .field_cells(t, fx.field("Price"))
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let totals: std::collections::HashMap<RecordId, Value> = fx
+        .store
+        .field_cells(t, total)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let num = |m: &std::collections::HashMap<RecordId, Value>, id: &RecordId| {
+        m.get(id).and_then(Value::as_f64).unwrap_or(0.0)
+    };
+    for id in qty.keys() {
+        let want = num(&qty, id) * num(&price, id);
+        assert_eq!(
+            totals.get(id).and_then(Value::as_f64),
+            Some(want),
+            "record {id}"
+        );
+    }
+    totals.len()
+}
+
+/// A computed field on a table larger than the inline limit is filled in
+/// the background: it reads `computing` (cells empty) until the job is
+/// done, then `ready` with every cell right; a write during the fill keeps
+/// its own recompute's value; the job's state is in the database (a new
+/// facade, as after a restart, takes over once the lease ran out); a field
+/// saved `computing` without a queued fill is queued again; changing the
+/// formula restarts the fill; deleting a computing field ends it.
+pub async fn large_table_fills_in_background(store: Arc<dyn Store>) {
+    use crate::Limits;
+    use crate::model::FieldStatus;
+    use crate::store::computed::FillStep;
+
+    let mut fx = Fixture::new(store.clone()).await;
+    fx.pb = fx
+        .pb
+        .clone()
+        .with_limits(Limits {
+            compute_inline_records: 5,
+            ..Limits::default()
+        })
+        .with_background_fills(false);
+    let t = fx.table.table.id;
+    // 2,050 records: three chunks of the fill.
+    let mut ids = Vec::new();
+    for batch in 0..3 {
+        let n = if batch == 2 { 50 } else { 1000 };
+        let records = (0..n)
+            .map(|i| cells(&[("Qty", json!(batch * 1000 + i)), ("Price", json!(2))]))
+            .collect();
+        let made = fx
+            .pb
+            .create_records(&fx.owner, t, records, WriteOptions::default())
+            .await
+            .expect("create records");
+        ids.extend(made.into_iter().map(|r| r.id));
+    }
+    ids.sort();
+    let total = field(
+        &fx,
+        t,
+        nf("Total", "formula", json!({ "formula": "{Qty} * {Price}" })),
+    )
+    .await;
+    assert_eq!(total.status, FieldStatus::Computing);
+    let read = fx.pb.get_field(&fx.owner, total.id).await.unwrap();
+    assert_eq!(read.status, FieldStatus::Computing);
+    assert_eq!(
+        serde_json::to_value(&read).unwrap()["status"],
+        json!("computing")
+    );
+    // Cells read as empty meanwhile, even one a write computed.
+    assert!(get(&fx, t, ids[5]).await.fields.get("Total").is_none());
+
+    // One chunk by a worker that then stops (its lease already over).
+    let now = chrono::Utc::now();
+    let past = now - chrono::Duration::seconds(1);
+    assert_eq!(store.claim_fill("gone", now, past).await.unwrap(), Some(t));
+    assert_eq!(
+        store.fill_chunk(t, "gone", 1000, past).await.unwrap(),
+        FillStep::More
+    );
+    // Another owner's step is refused while it holds the lease.
+    let later = now + chrono::Duration::seconds(60);
+    assert_eq!(store.claim_fill("held", now, later).await.unwrap(), Some(t));
+    assert_eq!(
+        store.fill_chunk(t, "gone", 1000, later).await.unwrap(),
+        FillStep::Lost
+    );
+    assert_eq!(
+        store.claim_fill("third", now, later).await.unwrap(),
+        None,
+        "leased"
+    );
+    // Free the lease for the facades below.
+    assert_eq!(
+        store.fill_chunk(t, "held", 1000, past).await.unwrap(),
+        FillStep::More
+    );
+
+    // Writes during the fill: one record already filled, one not yet,
+    // one new; each gets its value from its own write.
+    update(&fx, t, ids[3], &[("Qty", json!(500))]).await;
+    update(&fx, t, ids[2040], &[("Qty", json!(7)), ("Price", json!(3))]).await;
+    let fresh = create(&fx, t, &[("Qty", json!(4)), ("Price", json!(5))]).await;
+    assert_eq!(
+        fx.store
+            .field_cells(t, total.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|(id, _)| *id == ids[2040])
+            .map(|(_, v)| v),
+        Some(json!(21.0))
+    );
+    assert_eq!(
+        fx.pb.get_field(&fx.owner, total.id).await.unwrap().status,
+        FieldStatus::Computing
+    );
+
+    // A new facade over the same database (a restart) finishes the job.
+    let restarted = crate::Pybase::new(store.clone()).with_background_fills(false);
+    assert_eq!(restarted.run_compute_fills().await.unwrap(), 1);
+    assert_eq!(
+        fx.pb.get_field(&fx.owner, total.id).await.unwrap().status,
+        FieldStatus::Ready
+    );
+    assert_eq!(totals_are_right(&fx, t, total.id).await, 2051);
+    assert_eq!(
+        get(&fx, t, ids[3]).await.fields.get("Total"),
+        Some(&json!(1000.0))
+    );
+    assert_eq!(
+        get(&fx, t, fresh.id).await.fields.get("Total"),
+        Some(&json!(20.0))
+    );
+    assert_eq!(
+        restarted.run_compute_fills().await.unwrap(),
+        0,
+        "no fill left"
+    );
+
+    // Changing the formula restarts the fill.
+    let changed = fx
+        .pb
+        .update_field(
+            &fx.owner,
+            total.id,
+            FieldPatch {
+                options: Some(json!({ "formula": "{Qty} * {Price} + 1" })),
+                ..FieldPatch::default()
+            },
+        )
+        .await
+        .expect("change formula");
+    assert_eq!(changed.status, FieldStatus::Computing);
+    assert_eq!(fx.pb.run_compute_fills().await.unwrap(), 1);
+    let cells_now = fx.store.field_cells(t, total.id).await.unwrap();
+    assert_eq!(cells_now.len(), 2051);
+    let one = get(&fx, t, ids[3]).await;
+    assert_eq!(one.fields.get("Total"), Some(&json!(1001.0)));
+
+    // Deleting a computing field ends its fill.
+    let doomed = field(
+        &fx,
+        t,
+        nf("Double", "formula", json!({ "formula": "{Qty} * 2" })),
+    )
+    .await;
+    assert_eq!(doomed.status, FieldStatus::Computing);
+    fx.pb.delete_field(&fx.owner, doomed.id).await.unwrap();
+    let now = chrono::Utc::now();
+    assert_eq!(
+        store
+            .claim_fill("any", now, now + chrono::Duration::seconds(1))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A field saved `computing` whose fill was never queued (a stop in
+    // between) is queued again by the next runner.
+    let mut orphan = doomed.clone();
+    orphan.id = crate::ids::FieldId::new();
+    orphan.name = "Orphan".into();
+    orphan.status = FieldStatus::Computing;
+    store.create_field(&orphan).await.unwrap();
+    let another = crate::Pybase::new(store.clone()).with_background_fills(false);
+    assert_eq!(another.run_compute_fills().await.unwrap(), 1);
+    assert_eq!(
+        fx.pb.get_field(&fx.owner, orphan.id).await.unwrap().status,
+        FieldStatus::Ready
+    );
+    assert_eq!(
+        fx.store.field_cells(t, orphan.id).await.unwrap().len(),
+        2051
+    );
+}
+
+/// A write whose recompute would touch more records than
+/// `compute_fanout_records` recomputes its own records and their direct
+/// dependents in its transaction and hands the rest to the background
+/// fill: the fields concerned read `computing` (cells empty) until the
+/// fill is done, then hold the values the write makes.
+pub async fn fan_out_past_the_limit_goes_to_the_background(store: Arc<dyn Store>) {
+    use crate::Limits;
+    use crate::model::FieldStatus;
+
+    let mut fx = Fixture::new(store.clone()).await;
+    fx.pb = fx
+        .pb
+        .clone()
+        .with_limits(Limits {
+            compute_fanout_records: 3,
+            ..Limits::default()
+        })
+        .with_background_fills(false);
+    let items = fx.table.table.id;
+    field(
+        &fx,
+        items,
+        nf("Total", "formula", json!({ "formula": "{Qty} * {Price}" })),
+    )
+    .await;
+    let lines = table(&fx, "Lines").await;
+    field(
+        &fx,
+        lines,
+        nf("Item", "link", json!({ "linked_table_id": items })),
+    )
+    .await;
+    let totals = field(
+        &fx,
+        lines,
+        nf(
+            "Totals",
+            "lookup",
+            json!({ "link_field": "Item", "field": "Total" }),
+        ),
+    )
+    .await;
+    field(&fx, lines, nf("Note", "text", json!({}))).await;
+    let orders = table(&fx, "Orders").await;
+    field(
+        &fx,
+        orders,
+        nf("Lines", "link", json!({ "linked_table_id": lines })),
+    )
+    .await;
+    let amount = field(
+        &fx,
+        orders,
+        nf(
+            "Amount",
+            "rollup",
+            json!({ "link_field": "Lines", "field": "Totals", "formula": "SUM(values)" }),
+        ),
+    )
+    .await;
+    let doubled = field(
+        &fx,
+        orders,
+        nf("Doubled", "formula", json!({ "formula": "{Amount} * 2" })),
+    )
+    .await;
+    let plain = field(
+        &fx,
+        orders,
+        nf("Label", "formula", json!({ "formula": "'order'" })),
+    )
+    .await;
+    let i = fx.create(&[("Qty", json!(2)), ("Price", json!(3))]).await;
+    let l1 = create(&fx, lines, &[("Item", json!([i.id]))]).await;
+    let l2 = create(&fx, lines, &[("Item", json!([i.id]))]).await;
+    let o = create(&fx, orders, &[("Lines", json!([l1.id, l2.id]))]).await;
+    assert_eq!(o.fields.get("Amount"), Some(&json!(12.0)));
+
+    // Within the limit (one record and its two direct dependents) nothing
+    // goes to the background.
+    update(&fx, lines, l1.id, &[("Note", json!("x"))]).await;
+    assert_eq!(
+        fx.pb.get_field(&fx.owner, amount.id).await.unwrap().status,
+        FieldStatus::Ready
+    );
+
+    // 1 item + 2 lines + 1 order passes 3: the order goes to the fill.
+    update(&fx, items, i.id, &[("Qty", json!(5))]).await;
+    assert_eq!(
+        get(&fx, lines, l1.id).await.fields.get("Totals"),
+        Some(&json!([15.0])),
+        "direct dependents are recomputed in the write"
+    );
+    let status = |id| {
+        let pb = fx.pb.clone();
+        let owner = fx.owner.clone();
+        async move { pb.get_field(&owner, id).await.unwrap().status }
+    };
+    assert_eq!(status(totals.id).await, FieldStatus::Ready);
+    assert_eq!(status(amount.id).await, FieldStatus::Computing);
+    assert_eq!(status(doubled.id).await, FieldStatus::Computing);
+    assert_eq!(status(plain.id).await, FieldStatus::Ready, "reads no link");
+    let read = get(&fx, orders, o.id).await;
+    assert!(read.fields.get("Amount").is_none(), "{read:?}");
+    assert_eq!(read.fields.get("Label"), Some(&json!("order")));
+
+    assert_eq!(fx.pb.run_compute_fills().await.unwrap(), 1);
+    assert_eq!(status(amount.id).await, FieldStatus::Ready);
+    assert_eq!(status(doubled.id).await, FieldStatus::Ready);
+    let read = get(&fx, orders, o.id).await;
+    assert_eq!(read.fields.get("Amount"), Some(&json!(30.0)));
+    assert_eq!(read.fields.get("Doubled"), Some(&json!(60.0)));
+}

@@ -310,6 +310,43 @@ impl RecordsStore for MinimalStore {
         self.inner.recompute_records(table, after, limit).await
     }
 
+    async fn live_records_exceed(&self, table: TableId, n: usize) -> StoreResult<bool> {
+        self.inner.live_records_exceed(table, n).await
+    }
+
+    async fn queue_fill(
+        &self,
+        table: TableId,
+        fields: &[FieldId],
+        restart: bool,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.inner.queue_fill(table, fields, restart, now).await
+    }
+
+    async fn claim_fill(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<Option<TableId>> {
+        self.inner.claim_fill(owner, now, until).await
+    }
+
+    async fn fill_chunk(
+        &self,
+        table: TableId,
+        owner: &str,
+        limit: usize,
+        until: Timestamp,
+    ) -> StoreResult<crate::store::computed::FillStep> {
+        self.inner.fill_chunk(table, owner, limit, until).await
+    }
+
+    async fn settle_fill(&self, table: TableId, fields: &[FieldId]) -> StoreResult<bool> {
+        self.inner.settle_fill(table, fields).await
+    }
+
     async fn update_records(
         &self,
         table: TableId,

@@ -145,3 +145,75 @@ async fn computed_fields_over_http() {
         json!(["Total", "Twice", "Total"])
     );
 }
+
+/// A computed field on a table past `COMPUTE_INLINE_MAX_RECORDS` answers
+/// `status: computing` at once and is filled by the background job, then
+/// reads `ready` with every cell computed; fields show `status` always.
+#[tokio::test]
+async fn large_tables_fill_in_the_background() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = pybase_server::Settings {
+        compute_inline_max_records: 3,
+        ..crate::common::settings_in(dir.path())
+    };
+    let s = TestServer::start_with(settings).await;
+    let (t, _) = s.register().await;
+    let ws = s.workspace(&t).await;
+    let (_, items) = s.table(&t, &ws).await;
+    let fields = format!("/api/v1/tables/{items}/fields");
+    let records = format!("/api/v1/tables/{items}/records");
+    let rows: Vec<Value> = (0..20)
+        .map(|i| json!({"fields": {"Name": format!("r{i}"), "Qty": i}}))
+        .collect();
+    s.req(&t, Method::POST, &records)
+        .json(&json!({ "records": rows }))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    let listed = s
+        .req(&t, Method::GET, &fields)
+        .send_expect(StatusCode::OK)
+        .await;
+    let listed = &listed["items"];
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["status"] == json!("ready")),
+        "{listed}"
+    );
+    let total = s
+        .req(&t, Method::POST, &fields)
+        .json(&json!({"name": "Total", "type": "formula", "options": {"formula": "{Qty} * 2"}}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    assert_eq!(total["status"], json!("computing"), "{total}");
+    let id = total["id"].as_str().unwrap().to_owned();
+    let mut status = Value::Null;
+    for _ in 0..400 {
+        let f = s
+            .req(&t, Method::GET, &format!("/api/v1/fields/{id}"))
+            .send_expect(StatusCode::OK)
+            .await;
+        status = f["status"].clone();
+        if status == json!("ready") {
+            break;
+        }
+        assert_eq!(status, json!("computing"));
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(status, json!("ready"));
+    let page = s
+        .req(&t, Method::GET, &format!("{records}?page_size=100"))
+        .send_expect(StatusCode::OK)
+        .await;
+    let got = page["records"].as_array().unwrap();
+    assert_eq!(got.len(), 20);
+    for r in got {
+        let qty = r["fields"]
+            .get("Qty")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+        assert_eq!(r["fields"]["Total"], json!(qty * 2.0), "{r}");
+    }
+}

@@ -97,6 +97,7 @@ async fn plans_use_the_indexes(records: usize, force_index: bool) {
         position,
         indexed: false,
         index_origin: Default::default(),
+        status: Default::default(),
         created_at: t,
         updated_at: t,
     };

@@ -12,7 +12,12 @@
 //! of their type, partly run as SQL, partly in Rust) and sorts walked page
 //! by page, optionally through a view,
 //! with the `fields` output option and cells keyed by name or id. Every
-//! result and every error must be the same on both sides.
+//! result and every error must be the same on both sides. Each case also
+//! adds random computed fields (formulas generated from a small grammar
+//! over the number and text fields, and lookups, rollups and counts over
+//! the link field) before writing records: their cells are part of every
+//! compared output, and after the writes every stored computed cell must
+//! equal what the evaluator gives for the record as stored.
 //!
 //! Fairness: ids are random per backend, so outputs are compared after
 //! replacing every id the test knows (workspace, base, tables, fields,
@@ -61,9 +66,9 @@ use serde_json::{Map, Value, json};
 /// generators and the option sets all come from the registry, so a new
 /// type is covered without editing this file.
 ///
-/// Derived types (formula, lookup, rollup, count) are left out: their
-/// options name other fields, and random computed fields are not yet
-/// generated here (their cells are compared by the conformance suite).
+/// Derived types (formula, lookup, rollup, count) are left out here: their
+/// options name other fields; each case adds random ones of its own
+/// ([`Computed`]) after the table is made.
 fn types() -> &'static [&'static str] {
     static TYPES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
     TYPES.get_or_init(|| {
@@ -812,6 +817,110 @@ impl Query {
 }
 
 // ---------------------------------------------------------------------------
+// Computed fields: formulas from a small grammar over the table's number and
+// text fields, and lookups, rollups and counts over its link field (to the
+// `Other` table's primary field).
+
+/// A computed field of a case, created after the table and before the
+/// records (so every write keeps it current).
+#[derive(Debug, Clone)]
+enum Computed {
+    /// `{"formula": text}`.
+    Formula(String),
+    /// The linked records' `Name`.
+    Lookup,
+    /// A formula over the linked records' `Name`s.
+    Rollup(&'static str),
+    /// How many live records are linked.
+    Count,
+}
+
+impl Computed {
+    /// `(type, options)` as a client gives them.
+    fn spec(&self) -> (&'static str, Value) {
+        match self {
+            Self::Formula(f) => ("formula", json!({ "formula": f })),
+            Self::Lookup => ("lookup", json!({ "link_field": "link", "field": "Name" })),
+            Self::Rollup(f) => (
+                "rollup",
+                json!({ "link_field": "link", "field": "Name", "formula": f }),
+            ),
+            Self::Count => ("count", json!({ "link_field": "link" })),
+        }
+    }
+}
+
+/// A number-valued formula over `{number}` and `{text}`.
+fn number_formula() -> BoxedStrategy<String> {
+    let leaf = prop_oneof![
+        3 => Just("{number}".to_owned()),
+        2 => (-50i32..50).prop_map(|n| n.to_string()),
+        1 => Just("0.5".to_owned()),
+        1 => Just("LEN({text})".to_owned()),
+    ];
+    leaf.prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            (
+                inner.clone(),
+                select(vec!["+", "-", "*", "/"]),
+                inner.clone()
+            )
+                .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
+            (inner.clone(), 0u8..3).prop_map(|(a, k)| format!("ROUND({a}, {k})")),
+            inner.clone().prop_map(|a| format!("ABS({a})")),
+            (inner.clone(), inner.clone(), inner.clone())
+                .prop_map(|(a, b, c)| format!("IF({a} > {b}, {a}, {c})")),
+            (inner.clone(), inner).prop_map(|(a, b)| format!("MAX({a}, {b})")),
+        ]
+    })
+    .boxed()
+}
+
+/// A text-valued formula over `{text}` and `{number}`.
+fn text_formula() -> BoxedStrategy<String> {
+    let leaf = prop_oneof![
+        3 => Just("{text}".to_owned()),
+        1 => Just("'x'".to_owned()),
+        1 => Just("\"é \"".to_owned()),
+    ];
+    leaf.prop_recursive(2, 8, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} & {b}")),
+            inner.clone().prop_map(|a| format!("UPPER({a})")),
+            (inner.clone(), 0u8..4).prop_map(|(a, k)| format!("LEFT({a}, {k})")),
+            (inner.clone(), number_formula()).prop_map(|(a, n)| format!("CONCATENATE({a}, {n})")),
+            (inner.clone(), inner).prop_map(|(a, b)| format!("IF(ISBLANK({{text}}), {a}, {b})")),
+        ]
+    })
+    .boxed()
+}
+
+/// A formula of any result type.
+fn formula_field() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => number_formula(),
+        2 => text_formula(),
+        1 => (number_formula(), number_formula()).prop_map(|(a, b)| format!("{a} >= {b}")),
+        1 => (text_formula(), number_formula())
+            .prop_map(|(t, n)| format!("AND({t} = 'x', {n} < 3)")),
+    ]
+}
+
+fn computed_field() -> impl Strategy<Value = Computed> {
+    prop_oneof![
+        4 => formula_field().prop_map(Computed::Formula),
+        1 => Just(Computed::Lookup),
+        1 => select(vec![
+            "COUNTA(values)",
+            "ARRAYJOIN(values, '|')",
+            "ARRAYJOIN(ARRAYUNIQUE(values))",
+        ])
+        .prop_map(Computed::Rollup),
+        1 => Just(Computed::Count),
+    ]
+}
+
+// ---------------------------------------------------------------------------
 // One case.
 
 #[derive(Debug, Clone)]
@@ -833,6 +942,8 @@ struct Case {
     views: Vec<ViewSpec>,
     /// Field renames and type changes (after the views, before the queries).
     changes: Vec<FieldChange>,
+    /// Computed fields (after the table, before the records).
+    computed: Vec<Computed>,
     queries: Vec<Query>,
 }
 
@@ -857,7 +968,10 @@ fn case() -> impl Strategy<Value = Case> {
             proptest::collection::vec(view_spec(), 0..3),
             proptest::collection::vec(field_change(), 0..3),
         ),
-        proptest::collection::vec(query(), 1..4),
+        (
+            proptest::collection::vec(query(), 1..4),
+            proptest::collection::vec(computed_field(), 0..4),
+        ),
     )
         .prop_map(
             |(
@@ -867,7 +981,7 @@ fn case() -> impl Strategy<Value = Case> {
                 updates,
                 deletes,
                 (upserts, restores, views, changes),
-                queries,
+                (queries, computed),
             )| Case {
                 options,
                 creates,
@@ -878,6 +992,7 @@ fn case() -> impl Strategy<Value = Case> {
                 restores,
                 views,
                 changes,
+                computed,
                 queries,
             },
         )
@@ -1151,6 +1266,27 @@ impl Side {
         ));
         let tid = table.table.id;
         b.table = Some(tid);
+        for (k, c) in case.computed.iter().enumerate() {
+            let (ty, options) = c.spec();
+            let r = self
+                .pb
+                .create_field(
+                    p,
+                    tid,
+                    NewField {
+                        name: format!("cf{k}"),
+                        field_type: ty.into(),
+                        options,
+                        description: None,
+                        indexed: k == 0,
+                    },
+                )
+                .await;
+            if let Ok(f) = &r {
+                b.label(f.id, format!("fld#cf{k}"));
+            }
+            log.push(format!("computed {k}: {}", b.outcome(&r)));
+        }
         let mut twin_placeholders = HashMap::new();
         for (t, table_id) in [(0, tid), (1, twin.table.id)] {
             for k in 0..2 {
@@ -1441,7 +1577,12 @@ impl Harness {
     async fn check(&self, case: &Case) -> Result<(), TestCaseError> {
         let (a, built_a) = self.sqlite.run(case, &self.owner).await;
         let (b, built_b) = self.pg.run(case, &self.owner).await;
-        let outcome = self.compare(case, &a, &b, &built_a).await;
+        let mut outcome = self.compare(case, &a, &b, &built_a).await;
+        for (side, built) in [(&self.sqlite, &built_a), (&self.pg, &built_b)] {
+            if outcome.is_ok() {
+                outcome = computed_cells_match_evaluation(side, built).await;
+            }
+        }
         for (side, built) in [(&self.sqlite, &built_a), (&self.pg, &built_b)] {
             if let Some(ws) = built.ws {
                 side.store.delete_workspace(ws).await.unwrap();
@@ -1479,7 +1620,11 @@ impl Harness {
     /// with each other and with the reference evaluator.
     async fn raw(&self, case: &Case, built: &Built, table: TableId) -> Result<(), TestCaseError> {
         let src = &self.sqlite.store;
-        let fields = src.list_fields(table).await.unwrap();
+        // Computed fields stay out of the copy: their options name fields
+        // of the source table (their cells are checked against the
+        // evaluator by `computed_cells_match_evaluation`).
+        let mut fields = src.list_fields(table).await.unwrap();
+        fields.retain(|f| f.field_type.derived().is_none());
         let all = src
             .query_records(&RecordQuery {
                 table_id: table,
@@ -1680,6 +1825,114 @@ impl Harness {
     }
 }
 
+/// The issue-12 property for computed fields: every stored cell of every
+/// valid computed field of the queried table, after all the case's writes,
+/// equals what the evaluator gives for the record as stored now (formulas
+/// over the record's cells; lookups, rollups and counts over the live
+/// linked records of `Other`).
+async fn computed_cells_match_evaluation(side: &Side, built: &Built) -> Result<(), TestCaseError> {
+    use pybase_core::formula::{EvalContext, Value as F, evaluate, parse, record_value, to_cell};
+
+    let Some(table) = built.table else {
+        return Ok(());
+    };
+    let all = |table: TableId| RecordQuery {
+        table_id: table,
+        filter: None,
+        sort: Vec::new(),
+        after: None,
+        limit: 1000,
+        include_deleted: false,
+    };
+    let fields = side.store.list_fields(table).await.unwrap();
+    let records = side.store.query_records(&all(table)).await.unwrap().records;
+    let titles = LinkTitles::new();
+    for f in &fields {
+        let Some(derived) = f.field_type.derived().filter(|d| d.is_valid) else {
+            continue;
+        };
+        // Linked records for lookups, rollups and counts.
+        let (link, target) = match &f.field_type {
+            FieldType::Lookup(l) => (l.link_field.clone(), Some(l.field.clone())),
+            FieldType::Rollup(r) => (r.link_field.clone(), Some(r.field.clone())),
+            FieldType::Count(c) => (c.link_field.clone(), None),
+            _ => (String::new(), None),
+        };
+        let link_field = fields.iter().find(|l| l.id.as_str() == link);
+        let mut linked: HashMap<RecordId, Record> = HashMap::new();
+        let mut target_field = None;
+        if let Some(Reference::Records(other)) = link_field.and_then(|l| l.field_type.references())
+        {
+            let other_fields = side.store.list_fields(other).await.unwrap();
+            target_field =
+                target.and_then(|t| other_fields.into_iter().find(|o| o.id.as_str() == t));
+            for r in side.store.query_records(&all(other)).await.unwrap().records {
+                linked.insert(r.id, r);
+            }
+        }
+        for r in &records {
+            let ids: Vec<RecordId> =
+                pybase_core::store::links::link_ids(r.cells.get(link.as_str()))
+                    .into_iter()
+                    .filter(|id| linked.contains_key(id))
+                    .collect();
+            let values = || -> Vec<F> {
+                target_field.as_ref().map_or_else(Vec::new, |t| {
+                    ids.iter()
+                        .map(|id| record_value(t, &linked[id], &titles))
+                        .collect()
+                })
+            };
+            let value = match &f.field_type {
+                FieldType::Formula(x) => {
+                    let expr = parse(&x.formula).unwrap();
+                    let source = |key: &str| -> Option<F> {
+                        let field = fields.iter().find(|g| g.id.as_str() == key)?;
+                        Some(record_value(field, r, &titles))
+                    };
+                    let id = r.id.to_string();
+                    let mut ctx = EvalContext::new(&source);
+                    ctx.record_id = Some(&id);
+                    ctx.created_time = Some(r.created_time);
+                    ctx.updated_time = Some(r.updated_time);
+                    evaluate(&expr, &ctx)
+                }
+                FieldType::Lookup(_) => {
+                    let mut flat = Vec::new();
+                    for v in values() {
+                        match v {
+                            F::Array(items) => flat.extend(items),
+                            F::Blank => {}
+                            v => flat.push(v),
+                        }
+                    }
+                    F::Array(flat)
+                }
+                FieldType::Rollup(x) => {
+                    let expr = parse(&x.formula).unwrap();
+                    let list = F::Array(values());
+                    let source = |key: &str| -> Option<F> {
+                        key.eq_ignore_ascii_case("values").then(|| list.clone())
+                    };
+                    evaluate(&expr, &EvalContext::new(&source))
+                }
+                FieldType::Count(_) => F::number(ids.len() as f64),
+                _ => continue,
+            };
+            let want = to_cell(&value, derived.result_type);
+            prop_assert_eq!(
+                r.cells.get(f.id.as_str()),
+                want.as_ref(),
+                "{}: stored {} of record {} vs the evaluator",
+                side.name,
+                f.name,
+                r.id
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The issue-12 property on both stores: the part of a formula the
 /// planner runs as SQL (the same page from both stores), then its record
 /// ids and residual, keep exactly the records pure evaluation keeps.
@@ -1791,6 +2044,7 @@ fn empty_case() -> Case {
         restores: Vec::new(),
         views: Vec::new(),
         changes: Vec::new(),
+        computed: Vec::new(),
         queries: vec![Query {
             filter: None,
             formula: Some("AND({number} < 5, NOT({checkbox}), FIND('a', {text} & 'a'))".into()),

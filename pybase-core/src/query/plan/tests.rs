@@ -18,6 +18,7 @@ fn field(table: TableId, name: &str, ty: &str, position: i64) -> Field {
         position,
         indexed: false,
         index_origin: crate::model::IndexOrigin::Manual,
+        status: crate::model::FieldStatus::Ready,
         created_at: chrono::DateTime::UNIX_EPOCH,
         updated_at: chrono::DateTime::UNIX_EPOCH,
     }

@@ -89,6 +89,7 @@ pub fn field(table: TableId, name: &str, field_type: FieldType, position: i64) -
         position,
         indexed: false,
         index_origin: crate::model::IndexOrigin::Manual,
+        status: crate::model::FieldStatus::Ready,
         created_at: t,
         updated_at: t,
     }
