@@ -70,6 +70,7 @@ macro_rules! conformance_tests {
             records::upsert_creates_and_updates,
             records::soft_delete_restore_and_include_deleted,
             records::attachments_round_trip,
+            records::concurrent_attachment_appends_all_land,
             records::autonumbers_increase,
             records::update_after_field_or_role_change_uses_current_state,
             query::filter_operators_match_reference,

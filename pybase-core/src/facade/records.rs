@@ -297,7 +297,7 @@ impl Pybase {
         })
     }
 
-    async fn render_all(
+    pub(super) async fn render_all(
         &self,
         fields: &[Field],
         key: FieldKey,
@@ -483,6 +483,7 @@ impl Pybase {
             user: principal.user_id(),
             roles,
             fields: cached,
+            cells: Cells::new(),
         };
         let Some(record) = self
             .store
@@ -780,6 +781,7 @@ impl Pybase {
             user: principal.user_id(),
             roles,
             fields: cached,
+            cells: Cells::new(),
         };
         let Some(page) = self
             .store

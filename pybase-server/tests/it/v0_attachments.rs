@@ -7,7 +7,7 @@ use pybase_core::facade::hmac_hex;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::SendExpect;
+use crate::common::{SendExpect, TestServer, settings_in};
 use crate::v0::V0World;
 
 /// The signature the server gives `"<id>.<expires>"`, computed from the
@@ -269,6 +269,57 @@ async fn concurrent_uploads_to_one_cell_all_land() {
     let mut want: Vec<String> = (0..12).map(|i| format!("c{i}.txt")).collect();
     want.sort();
     assert_eq!(names, want);
+}
+
+/// Two server instances on one database (and one object store) taking
+/// uploads to one cell at the same time: every upload lands, as the append
+/// is a compare-and-set in the database, not a lock of one process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uploads_through_two_servers_to_one_cell_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(dir.path());
+    settings.airtable_rate_limit_per_base = 10_000;
+    let other_settings = settings.clone();
+    let w = V0World::start(settings, dir).await;
+    let other = TestServer::start_with(other_settings).await;
+    let files = w.files_field().await;
+    for round in 0..3 {
+        let rec =
+            w.s.req(&w.key, Method::POST, &format!("/v0/{}/Orders", w.base))
+                .json(&json!({"fields": {"Name": "r"}}))
+                .send_expect(StatusCode::OK)
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        let url = w.upload_url(&rec, &files);
+        let uploads = (0..8).map(|i| {
+            let server = if i % 2 == 0 { &w.s } else { &other };
+            server
+                .req(&w.key, Method::POST, &url)
+                .json(&json!({"contentType": "text/plain", "filename": format!("r{round}-{i}.txt"), "file": b64(b"x")}))
+                .send_expect(StatusCode::OK)
+        });
+        futures::future::join_all(uploads).await;
+        let got = other
+            .req(
+                &w.key,
+                Method::GET,
+                &format!("/v0/{}/Orders/{rec}?returnFieldsByFieldId=true", w.base),
+            )
+            .send_expect(StatusCode::OK)
+            .await;
+        let mut names: Vec<String> = got["fields"][&files]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["filename"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        let mut want: Vec<String> = (0..8).map(|i| format!("r{round}-{i}.txt")).collect();
+        want.sort();
+        assert_eq!(names, want, "round {round}");
+    }
 }
 
 /// Bad uploads are refused in Airtable's shape, and nothing is appended.
