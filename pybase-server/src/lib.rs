@@ -19,6 +19,7 @@ pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod public_url;
 pub mod routes;
 pub mod settings;
 pub mod state;
@@ -316,7 +317,18 @@ pub async fn serve_with_listener(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let options = HttpOptions::from_settings(&settings);
-    let state = AppState::from_settings(&settings).await?;
+    let mut state = AppState::from_settings(&settings).await?;
+    let addr = listener.local_addr()?;
+    if settings.public_url.is_none() {
+        // The address actually bound (a port of 0 is chosen now).
+        state.public_url = public_url::PublicUrl::of_listener(addr);
+        if addr.ip().is_unspecified() {
+            tracing::warn!(
+                public_url = state.public_url.as_str(),
+                "PUBLIC_URL is unset and the server listens on every address:                  the links it hands out (signed attachment URLs) name the loopback                  address; set PUBLIC_URL to the address clients use"
+            );
+        }
+    }
     let closing = state.closing.clone();
     let shutdown = async move {
         shutdown.await;
@@ -324,7 +336,6 @@ pub async fn serve_with_listener(
         closing.send_replace(true);
     };
     let router = app_with_options(state, &options);
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, "pybase-server listening");
     axum::serve(
         listener,

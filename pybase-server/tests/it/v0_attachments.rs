@@ -73,7 +73,9 @@ async fn attachment_urls_are_signed_links_that_expire() {
         .await;
     let files = got["fields"]["Files"].as_array().unwrap().clone();
     let url = files[0]["url"].as_str().unwrap().to_owned();
-    let prefix = format!("/api/v1/attachments/{a}/signed?expires=");
+    // Absolute, as Airtable's: clients download it as given. Unset
+    // PUBLIC_URL, it names the address the server listens on.
+    let prefix = format!("{}/api/v1/attachments/{a}/signed?expires=", w.s.base);
     assert!(url.starts_with(&prefix), "{url}");
     let parts: Vec<&str> = url[prefix.len()..].split("&signature=").collect();
     let expires: i64 = parts[0].parse().unwrap();
@@ -81,7 +83,7 @@ async fn attachment_urls_are_signed_links_that_expire() {
     assert!((now + 7100..=now + 7300).contains(&expires), "{expires}");
     assert_eq!(parts[1], signature(&a, expires));
     // No credentials: the bytes, with the stored type.
-    let r = w.s.anon(Method::GET, &url).send().await.unwrap();
+    let r = w.s.client.get(&url).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "text/plain");
     assert_eq!(r.bytes().await.unwrap().as_ref(), b"hello");
@@ -163,6 +165,63 @@ async fn attachment_urls_are_signed_links_that_expire() {
     assert_eq!(ids, [a.as_str(), b.as_str()]);
 }
 
+/// With `PUBLIC_URL` set (a proxy's address with a path prefix), signed
+/// links start with it, on reads and in `uploadAttachment`'s answer, and
+/// written back they still name their attachment.
+#[tokio::test]
+async fn signed_links_start_with_the_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(dir.path());
+    settings.airtable_rate_limit_per_base = 10_000;
+    settings.public_url = Some("https://pybase.example.com/tools/".into());
+    let w = V0World::start(settings, dir).await;
+    let files = w.files_field().await;
+    let rec =
+        w.s.req(&w.key, Method::POST, &format!("/v0/{}/Orders", w.base))
+            .json(&json!({"fields": {"Name": "r"}}))
+            .send_expect(StatusCode::OK)
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let answer =
+        w.s.req(&w.key, Method::POST, &w.upload_url(&rec, &files))
+            .json(&json!({"contentType": "text/plain", "filename": "a.txt", "file": b64(b"hi")}))
+            .send_expect(StatusCode::OK)
+            .await;
+    let id = answer["fields"][&files][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let prefix = format!("https://pybase.example.com/tools/api/v1/attachments/{id}/signed?");
+    let uploaded = answer["fields"][&files][0]["url"].as_str().unwrap();
+    assert!(uploaded.starts_with(&prefix), "{uploaded}");
+    let got =
+        w.s.req(&w.key, Method::GET, &format!("/v0/{}/Orders/{rec}", w.base))
+            .send_expect(StatusCode::OK)
+            .await;
+    let url = got["fields"]["Files"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(url.starts_with(&prefix), "{url}");
+    // The same path and query on this server download the bytes.
+    let here = url.replace("https://pybase.example.com/tools", &w.s.base);
+    let r = w.s.client.get(&here).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"hi");
+    let back =
+        w.s.req(
+            &w.key,
+            Method::PATCH,
+            &format!("/v0/{}/Orders/{rec}", w.base),
+        )
+        .json(&json!({"fields": {"Files": [{"url": url}]}}))
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(back["fields"]["Files"][0]["id"], json!(id));
+}
+
 impl V0World {
     /// Adds an attachment field "Files" to Orders; answers its id.
     async fn files_field(&self) -> String {
@@ -219,7 +278,8 @@ async fn upload_attachment_appends_to_the_cell() {
         assert_eq!(last["type"], "text/plain");
         assert_eq!(last["size"], json!(9));
         let r =
-            w.s.anon(Method::GET, last["url"].as_str().unwrap())
+            w.s.client
+                .get(last["url"].as_str().unwrap())
                 .send()
                 .await
                 .unwrap();
