@@ -52,6 +52,7 @@ macro_rules! conformance_tests {
             changes::history_newest_first_and_revert,
             changes::pruned_cursors_are_gone,
             changes::webhook_state_follows_the_lease,
+            changes::webhook_switch_and_airtable_state_are_written_apart,
             access::api_key_scopes_and_workspace_limit,
             schema::schema_crud_and_unique_field_names,
             schema::every_field_type_validates_cells,
