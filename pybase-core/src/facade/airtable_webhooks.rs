@@ -584,6 +584,9 @@ impl Pybase {
                 "false: this webhook has no notificationUrl",
             ));
         }
+        if enable {
+            self.check_webhook_creator(&webhook).await?;
+        }
         // Only the switch (and, turning on, the disabling it clears): a
         // concurrent payload listing's expiry and mark stay.
         self.store
