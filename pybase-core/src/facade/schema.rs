@@ -319,6 +319,7 @@ impl Pybase {
         self.limits.check_options(&name, &spec.options)?;
         let field_type = FieldType::from_parts(&spec.field_type, &spec.options)
             .map_err(|e| Error::invalid(name.clone(), e.message))?;
+        check_zone(&field_type).map_err(|e| Error::invalid(name.clone(), e))?;
         self.check_link_target(table, &field_type, &name).await?;
         let now = self.clock.now();
         Ok(Field {
@@ -467,6 +468,7 @@ impl Pybase {
             self.limits.check_options(&field.name, &options)?;
             let mut new_type = FieldType::from_parts(type_name, &options)
                 .map_err(|e| Error::invalid(field.name.clone(), e.message))?;
+            check_zone(&new_type).map_err(|e| Error::invalid(field.name.clone(), e))?;
             keep_choice_ids(&old.field_type, &mut new_type);
             {
                 let mut probe = old.clone();
@@ -832,6 +834,15 @@ impl Pybase {
         acting(table.user(), self.store.delete_view(view.id))
             .await
             .map_err(|e| not_found_as(e, "view"))
+    }
+}
+
+/// A datetime field's `timezone` must name an IANA zone when written
+/// (stored fields are read as they are).
+fn check_zone(field_type: &FieldType) -> std::result::Result<(), String> {
+    match field_type {
+        FieldType::DateTime(dt) => dt.check_zone(),
+        _ => Ok(()),
     }
 }
 

@@ -270,3 +270,56 @@ async fn duplicate_table_and_view_names_are_refused() {
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["error"]["type"], "INVALID_REQUEST_UNKNOWN", "{v}");
 }
+
+/// A datetime field's `timezone` must be an IANA zone, on create and on
+/// change (422 naming the option), and typecast reads a local time in it.
+#[tokio::test]
+async fn datetime_zones_are_checked_and_used_by_typecast() {
+    let s = TestServer::start().await;
+    let (t, _) = s.register().await;
+    let ws = s.workspace(&t).await;
+    let (_, table) = s.table(&t, &ws).await;
+    let fields = format!("/api/v1/tables/{table}/fields");
+    let e = s
+        .req(&t, Method::POST, &fields)
+        .json(&json!({"name": "When", "type": "datetime", "options": {"timezone": "Mars/Olympus_Mons"}}))
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    let said = e["error"]["details"]["fields"]["When"].as_str().unwrap();
+    assert!(said.contains("option timezone"), "{e}");
+    let when = s
+        .req(&t, Method::POST, &fields)
+        .json(&json!({"name": "When", "type": "datetime", "options": {"timezone": "America/New_York"}}))
+        .send_created_id()
+        .await;
+    let e = s
+        .req(&t, Method::PATCH, &format!("/api/v1/fields/{when}"))
+        .json(&json!({"options": {"timezone": "Europe/Nowhere"}}))
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    assert!(
+        e["error"]["details"]["fields"]["When"]
+            .as_str()
+            .unwrap()
+            .contains("timezone"),
+        "{e}"
+    );
+    // 2026-03-08 is New York's spring-forward day: 01:30 is EST (-05:00),
+    // 03:30 EDT (-04:00).
+    let r = s
+        .req(&t, Method::POST, &format!("/api/v1/tables/{table}/records"))
+        .json(&json!({"records": [
+            {"fields": {"When": "2026-03-08 01:30"}},
+            {"fields": {"When": "2026-03-08 03:30"}},
+        ], "typecast": true}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    assert_eq!(
+        r["records"][0]["fields"]["When"], "2026-03-08T06:30:00.000Z",
+        "{r}"
+    );
+    assert_eq!(
+        r["records"][1]["fields"]["When"], "2026-03-08T07:30:00.000Z",
+        "{r}"
+    );
+}
