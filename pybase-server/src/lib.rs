@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod public_url;
 pub mod routes;
 pub mod settings;
+pub mod shaped_io;
 pub mod state;
 pub mod storage;
 pub mod time_formulas;
@@ -337,6 +338,8 @@ pub async fn serve_with_listener(
     };
     let router = app_with_options(state, &options);
     tracing::info!(%addr, "pybase-server listening");
+    // Hyper's own empty error answers (400, 414, 431) get the JSON shape.
+    let listener = axum::serve::ListenerExt::tap_io(shaped_io::ShapedListener(listener), |_| {});
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
