@@ -31,6 +31,7 @@ pub use airtable_webhooks::{
     AIRTABLE_WEBHOOK_LIFETIME, AirtablePayloads, AirtableSpec, AirtableWebhookOut,
     CreatedAirtableWebhook, MAX_PAYLOADS_PAGE, airtable_spec, airtable_wants,
 };
+pub use attachments::APPEND_ATTEMPTS;
 pub use authz::{BaseScope, TableScope, WorkspaceScope};
 pub use changes::{
     ChangeSubscription, ChangesOut, DEFAULT_CHANGES_PAGE, HistoryOut, MAX_CHANGES_PAGE, POLL_EVERY,

@@ -221,9 +221,12 @@ impl ApiError {
                     "cycle": path,
                 })
             }
+            // `fields` as every other error names its field; `field` kept
+            // for clients that read it.
             Self::Conflict {
-                field: Some(field), ..
-            } => serde_json::json!({ "field": field }),
+                field: Some(field),
+                message,
+            } => serde_json::json!({ "field": field, "fields": { field: message } }),
             Self::RateLimited { retry_after_secs } => {
                 serde_json::json!({ "retry_after": retry_after_secs })
             }

@@ -20,8 +20,10 @@ pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod public_url;
 pub mod routes;
 pub mod settings;
+pub mod shaped_io;
 pub mod state;
 pub mod storage;
 pub mod time_formulas;
@@ -317,7 +319,18 @@ pub async fn serve_with_listener(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let options = HttpOptions::from_settings(&settings);
-    let state = AppState::from_settings(&settings).await?;
+    let mut state = AppState::from_settings(&settings).await?;
+    let addr = listener.local_addr()?;
+    if settings.public_url.is_none() {
+        // The address actually bound (a port of 0 is chosen now).
+        state.public_url = public_url::PublicUrl::of_listener(addr);
+        if addr.ip().is_unspecified() {
+            tracing::warn!(
+                public_url = state.public_url.as_str(),
+                "PUBLIC_URL is unset and the server listens on every address:                  the links it hands out (signed attachment URLs) name the loopback                  address; set PUBLIC_URL to the address clients use"
+            );
+        }
+    }
     let closing = state.closing.clone();
     let shutdown = async move {
         shutdown.await;
@@ -325,8 +338,9 @@ pub async fn serve_with_listener(
         closing.send_replace(true);
     };
     let router = app_with_options(state, &options);
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, "pybase-server listening");
+    // Hyper's own empty error answers (400, 414, 431) get the JSON shape.
+    let listener = axum::serve::ListenerExt::tap_io(shaped_io::ShapedListener(listener), |_| {});
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

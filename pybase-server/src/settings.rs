@@ -218,6 +218,14 @@ pub struct Settings {
     )]
     pub refresh_token_expire_days: u64,
 
+    /// The server's address as clients reach it (`https://pybase.example.com`,
+    /// a path prefix allowed): absolute links the server hands out, such as
+    /// `/v0`'s signed attachment URLs, start with it. Unset: `http://` and
+    /// the address the server listens on (loopback for an unspecified
+    /// `HOST` such as `0.0.0.0`, with a warning). Set it behind a proxy.
+    #[arg(long, env = "PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
     /// Address to listen on.
     #[arg(long, env = "HOST", default_value = "127.0.0.1", global = true)]
     pub host: IpAddr,
@@ -428,6 +436,7 @@ impl Default for Settings {
             cors_origins: "http://localhost:3000".into(),
             access_token_expire_minutes: 30,
             refresh_token_expire_days: 7,
+            public_url: None,
             host: IpAddr::from([127, 0, 0, 1]),
             port: 8000,
             max_upload_bytes: 50 * 1024 * 1024,

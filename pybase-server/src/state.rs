@@ -49,6 +49,9 @@ pub struct AppState {
     pub trusted_proxies: Arc<[crate::client_ip::IpNet]>,
     /// The Airtable-compatible API's batch limit and rate limiter.
     pub v0: crate::v0::V0Config,
+    /// Where clients reach the server (`PUBLIC_URL`): the start of the
+    /// absolute links it hands out.
+    pub public_url: crate::public_url::PublicUrl,
     /// Becomes `true` when the server starts shutting down: long-lived
     /// responses (event streams) end then, so the graceful shutdown does
     /// not wait for them.
@@ -185,6 +188,13 @@ impl AppState {
             .with_attachment_url(Arc::new(crate::routes::attachments::content_url))
             .with_limits(settings.input_limits());
         let v0 = crate::v0::V0Config::from_settings(settings, &cache);
+        let public_url = match &settings.public_url {
+            Some(url) => crate::public_url::PublicUrl::parse(url)?,
+            None => crate::public_url::PublicUrl::of_listener(std::net::SocketAddr::new(
+                settings.host,
+                settings.port,
+            )),
+        };
         let pybase = Arc::new(pybase);
         let retention =
             TimeDelta::try_days(i64::try_from(settings.changes_retention_days).unwrap_or(i64::MAX))
@@ -228,6 +238,7 @@ impl AppState {
                 .map_err(|e| anyhow::anyhow!("TRUSTED_PROXIES: {e}"))?
                 .into(),
             v0,
+            public_url,
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
         })
     }

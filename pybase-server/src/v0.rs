@@ -47,8 +47,6 @@ pub struct V0Config {
     pub limiter: V0RateLimiter,
     /// Table names resolved before.
     pub table_names: TableNames,
-    /// Serialises appends to one attachment cell (`uploadAttachment`).
-    pub cell_locks: uploads::CellLocks,
 }
 
 impl V0Config {
@@ -58,7 +56,6 @@ impl V0Config {
             max_records: usize::from(settings.airtable_max_records_per_request.max(1)),
             limiter: V0RateLimiter::new(settings.airtable_rate_limit_per_base, cache),
             table_names: TableNames::default(),
-            cell_locks: uploads::CellLocks::default(),
         }
     }
 }

@@ -288,6 +288,28 @@ async fn deliver(
     owner: &str,
     webhook: Webhook,
 ) {
+    // A webhook acts with its creator's access: without it, it stops.
+    match pb.webhook_creator_lost_access(&webhook).await {
+        Ok(None) => {}
+        Ok(Some(why)) => {
+            let stop = Progress {
+                cursor: webhook.cursor,
+                attempt: webhook.attempt,
+                next_attempt_at: None,
+                disable: Some(why),
+                delivery: None,
+                release: true,
+            };
+            if let Err(e) = pb.save_webhook_progress(owner, webhook.id, &stop).await {
+                tracing::warn!(webhook = %webhook.id, error = %e, "webhooks: could not disable");
+            }
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(webhook = %webhook.id, error = %e, "webhooks: could not check the creator's role");
+            return;
+        }
+    }
     if webhook.airtable.is_some() {
         return ping::deliver(pb, client, config, owner, webhook).await;
     }

@@ -205,7 +205,12 @@ const GUARDED_UPDATE: &str = concat!(
     "updated_time = $6, updated_by = $7 ",
     "FROM (SELECT id AS old_id, data AS old_data FROM {records} ",
     "WHERE id = $2 AND deleted_time IS NULL FOR UPDATE) old ",
-    "WHERE id = old.old_id AND EXISTS (",
+    "WHERE id = old.old_id AND NOT EXISTS (",
+    // The compare of a compare-and-set (`guard.cells`; `{}` when none): a
+    // cell that differs from the value expected (JSON null: empty) stops
+    // the write, checked under the row lock taken above.
+    "SELECT 1 FROM jsonb_each($12::jsonb) e WHERE (old.old_data -> e.key) ",
+    "IS DISTINCT FROM NULLIF(e.value, 'null'::jsonb)) AND EXISTS (",
     "SELECT 1 FROM tables t JOIN workspace_members m ",
     "ON m.workspace_id = t.workspace_id AND m.user_id = $8 ",
     "WHERE t.id = $1 AND t.workspace_id = $9 AND m.role = ANY($10::text[]) AND ",
@@ -275,7 +280,7 @@ async fn apply_patch_guarded_logged(
         plain_base,
     ));
     let sql = match log {
-        Some(_) => AssertSqlSafe(changes::logged_update(&sql.0, 12)),
+        Some(_) => AssertSqlSafe(changes::logged_update(&sql.0, 13)),
         None => sql,
     };
     let query = sqlx::query(sql)
@@ -289,7 +294,8 @@ async fn apply_patch_guarded_logged(
         .bind(guard.user.as_str())
         .bind(guard.fields.workspace_id.as_str())
         .bind(roles)
-        .bind(key);
+        .bind(key)
+        .bind(stored(&guard.cells));
     let query = match log {
         Some(log) => log.bind(query),
         None => query,

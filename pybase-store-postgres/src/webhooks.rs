@@ -155,6 +155,50 @@ impl WebhooksStore for PgStore {
         Ok(())
     }
 
+    async fn set_webhook_enabled(
+        &self,
+        id: WebhookId,
+        enabled: bool,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE webhooks SET \
+             attempt = CASE WHEN $2 AND NOT enabled THEN 0 ELSE attempt END, \
+             next_attempt_at = CASE WHEN $2 AND NOT enabled THEN NULL ELSE next_attempt_at END, \
+             disabled_reason = CASE WHEN $2 THEN NULL ELSE disabled_reason END, \
+             enabled = $2, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(enabled)
+        .bind(ms(at))
+        .execute(&self.pool)
+        .await
+        .db()?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("webhook", id));
+        }
+        Ok(())
+    }
+
+    async fn save_airtable_hook(
+        &self,
+        id: WebhookId,
+        hook: &AirtableHook,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let done = sqlx::query("UPDATE webhooks SET airtable = $2, updated_at = $3 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(airtable_json(Some(hook)))
+            .bind(ms(at))
+            .execute(&self.pool)
+            .await
+            .db()?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("webhook", id));
+        }
+        Ok(())
+    }
+
     async fn delete_webhook(&self, id: WebhookId) -> StoreResult<()> {
         let done = sqlx::query("DELETE FROM webhooks WHERE id = $1")
             .bind(id.as_str())

@@ -576,6 +576,7 @@ impl RecordsStore for SqliteStore {
         let roles = guard.roles.clone();
         let ws = guard.fields.workspace_id;
         let version = guard.fields.version.clone();
+        let guard = guard.clone();
         self.write_small(move |tx| {
             let found: Option<(String, i64)> = tx
                 .prepare_cached("SELECT workspace_id, fields_version FROM tables WHERE id = ?1")?
@@ -596,6 +597,16 @@ impl RecordsStore for SqliteStore {
             let patches = std::slice::from_ref(&patch);
             let touched = links::touched(&fields, patches);
             let before_links = links::before(tx, table, &touched, &[id])?;
+            // The compare of a compare-and-set, in the write transaction.
+            if !guard.cells.is_empty() {
+                let current: Option<Record> = tx
+                    .prepare_cached(&select_one(table)?)?
+                    .query_row(params![id.as_str(), false], record)
+                    .optional()?;
+                if !current.is_some_and(|r| guard.cells_hold(&r.cells)) {
+                    return Ok(None);
+                }
+            }
             let before = changes::live_cells(tx, table, id.as_str())?;
             let mut written = change.apply(tx, table.as_str(), id.as_str(), &at, by)?;
             let mut partners = Vec::new();

@@ -175,6 +175,49 @@ impl WebhooksStore for SqliteStore {
         .await
     }
 
+    async fn set_webhook_enabled(
+        &self,
+        id: WebhookId,
+        enabled: bool,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE webhooks SET \
+                     attempt = CASE WHEN ?2 AND NOT enabled THEN 0 ELSE attempt END, \
+                     next_attempt_at = CASE WHEN ?2 AND NOT enabled THEN NULL ELSE next_attempt_at END, \
+                     disabled_reason = CASE WHEN ?2 THEN NULL ELSE disabled_reason END, \
+                     enabled = ?2, updated_at = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id.as_str(), enabled, fmt_time(&at)])?;
+            if n == 0 {
+                return Err(Error::not_found("webhook", id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn save_airtable_hook(
+        &self,
+        id: WebhookId,
+        hook: &AirtableHook,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let airtable = airtable_json(Some(hook));
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached("UPDATE webhooks SET airtable = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute(params![id.as_str(), airtable, fmt_time(&at)])?;
+            if n == 0 {
+                return Err(Error::not_found("webhook", id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn delete_webhook(&self, id: WebhookId) -> StoreResult<()> {
         self.write(move |tx| {
             let n = tx

@@ -488,10 +488,11 @@ impl Pybase {
     }
 
     /// Saves a further mark and a new expiry (best effort for the mark:
-    /// any mark is true).
+    /// any mark is true). Only the webhook's Airtable state is written, so
+    /// a concurrent `enableNotifications` is never undone.
     async fn touch_airtable_webhook(
         &self,
-        mut webhook: Webhook,
+        webhook: &Webhook,
         mut hook: AirtableHook,
         mark: Option<PayloadMark>,
     ) -> Result<Timestamp> {
@@ -503,10 +504,8 @@ impl Pybase {
             hook.mark = Some(m);
         }
         let expires = hook.expires_at;
-        webhook.airtable = Some(hook);
-        webhook.updated_at = now;
         self.store
-            .update_webhook(&webhook)
+            .save_airtable_hook(webhook.id, &hook, now)
             .await
             .map_err(|e| super::not_found_as(e, "webhook"))?;
         Ok(expires)
@@ -566,7 +565,7 @@ impl Pybase {
         id: WebhookId,
     ) -> Result<Timestamp> {
         let (webhook, hook, _) = self.airtable_webhook_for(principal, base, id).await?;
-        self.touch_airtable_webhook(webhook, hook, None).await
+        self.touch_airtable_webhook(&webhook, hook, None).await
     }
 
     /// Turns an Airtable webhook's pings on or off (admin and above); on
@@ -578,20 +577,20 @@ impl Pybase {
         id: WebhookId,
         enable: bool,
     ) -> Result<()> {
-        let (mut webhook, _, _) = self.airtable_webhook_for(principal, base, id).await?;
+        let (webhook, _, _) = self.airtable_webhook_for(principal, base, id).await?;
         if enable && webhook.url.is_empty() {
             return Err(Error::invalid(
                 "enable",
                 "false: this webhook has no notificationUrl",
             ));
         }
-        webhook.enabled = enable;
         if enable {
-            webhook.disabled_reason = None;
+            self.check_webhook_creator(&webhook).await?;
         }
-        webhook.updated_at = self.clock.now();
+        // Only the switch (and, turning on, the disabling it clears): a
+        // concurrent payload listing's expiry and mark stay.
         self.store
-            .update_webhook(&webhook)
+            .set_webhook_enabled(webhook.id, enable, self.clock.now())
             .await
             .map_err(|e| super::not_found_as(e, "webhook"))
     }
@@ -628,7 +627,7 @@ impl Pybase {
             .scan_payloads(&webhook, &hook, &spec, cursor, limit)
             .await?;
         let next = scan.mark.cursor.max(cursor);
-        self.touch_airtable_webhook(webhook, hook, Some(scan.mark))
+        self.touch_airtable_webhook(&webhook, hook, Some(scan.mark))
             .await?;
         Ok(AirtablePayloads {
             events: scan.events,

@@ -7,15 +7,26 @@ use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 
+use serde_json::Value;
+
+use super::render::{FieldKey, RecordOut};
 use super::{Pybase, not_found_as};
 use crate::error::{Error, Result};
-use crate::ids::{AttachmentId, TableId};
-use crate::model::Attachment;
+use crate::fields::Reference;
+use crate::ids::{AttachmentId, FieldId, RecordId, TableId};
+use crate::model::{Attachment, Cells};
 use crate::principal::Principal;
-use crate::role::Action;
+use crate::role::{Action, Role};
+use crate::store::{CachedFields, FieldsVersion, RecordPatch, UpdateGuard};
 
 /// Uploads smaller than this go in one request; larger ones are multipart.
 const SINGLE_PUT_LIMIT: usize = 5 * 1024 * 1024;
+
+/// Most rounds of read, append and compare-and-set one
+/// [`Pybase::append_attachment`] makes before giving up with a conflict:
+/// each round some writer of the cell succeeds, so this many appenders of
+/// one cell at once all land.
+pub const APPEND_ATTEMPTS: u32 = 32;
 
 fn clean_filename(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
@@ -134,6 +145,136 @@ impl Pybase {
             return Err(e.into());
         }
         Ok(attachment)
+    }
+
+    /// Appends `attachment` (uploaded to `table`) to the attachment cell
+    /// of `field` in live record `record` (editor and above) and answers
+    /// the record as written, keyed by `key`.
+    ///
+    /// Atomic across processes without a lock: it reads the cell, appends,
+    /// and writes only if the cell still holds what was read (the store's
+    /// guarded update with [`UpdateGuard::cells`], checked under its row
+    /// lock or write transaction); when another writer changed the cell
+    /// meanwhile it reads again, up to [`APPEND_ATTEMPTS`] rounds, so
+    /// concurrent appenders (several server instances included) all land.
+    /// Each round re-checks the caller's role and the record. A cell that
+    /// keeps changing past that is a `Conflict` on the field, nothing
+    /// appended.
+    #[allow(clippy::too_many_arguments)] // the cell's coordinates and the answer's key
+    pub async fn append_attachment(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        record: RecordId,
+        field: FieldId,
+        attachment: AttachmentId,
+        key: FieldKey,
+    ) -> Result<RecordOut> {
+        for round in 0..APPEND_ATTEMPTS {
+            let (scope, fields, current) = self
+                .record_for(principal, table, record, Action::WriteRecords)
+                .await?;
+            let f = fields
+                .iter()
+                .find(|f| f.id == field)
+                .ok_or_else(|| Error::invalid("field", "a field of this table"))?;
+            if f.field_type.is_computed()
+                || !matches!(f.field_type.references(), Some(Reference::Attachments))
+            {
+                return Err(Error::invalid(
+                    f.name.clone(),
+                    format!(
+                        "an attachment field to append to, got a {} field",
+                        f.field_type.type_name()
+                    ),
+                ));
+            }
+            if round == 0 {
+                let found = self.store.get_attachments(&[attachment]).await?;
+                if found.first().is_none_or(|a| a.table_id != scope.id()) {
+                    return Err(Error::invalid(
+                        f.name.clone(),
+                        format!("attachments uploaded to this table, {attachment} is not one"),
+                    ));
+                }
+            }
+            let before = current
+                .cells
+                .get(field.as_str())
+                .cloned()
+                .unwrap_or(Value::Null);
+            let mut items = before.as_array().cloned().unwrap_or_default();
+            items.push(Value::String(attachment.to_string()));
+            let after = Value::Array(items);
+            self.limits
+                .check_cell(&f.field_type, &after)
+                .map_err(|e| Error::invalid(f.name.clone(), e))?;
+            let after = f
+                .field_type
+                .validate_cell(&after, false)
+                .map_err(|e| Error::invalid(f.name.clone(), e.expected))?
+                .unwrap_or(after);
+            let roles: Vec<Role> = Role::ALL
+                .into_iter()
+                .filter(|r| principal.allows(*r, Action::WriteRecords))
+                .collect();
+            // The fields as validated, with the version the store keys them
+            // by when it holds them (a store without a cache compares the
+            // fields themselves).
+            let cached = self
+                .store
+                .cached_fields(table)
+                .filter(|c| c.fields == fields)
+                .unwrap_or_else(|| CachedFields {
+                    workspace_id: scope.table().workspace_id,
+                    fields: std::sync::Arc::clone(&fields),
+                    version: FieldsVersion(std::sync::Arc::from([])),
+                });
+            let mut set = Cells::new();
+            set.insert(field.to_string(), after);
+            let mut expected = Cells::new();
+            expected.insert(field.to_string(), before);
+            let patch = RecordPatch {
+                id: record,
+                set,
+                unset: Vec::new(),
+                replace: false,
+            };
+            let guard = UpdateGuard {
+                user: principal.user_id(),
+                roles,
+                fields: cached,
+                cells: expected,
+            };
+            let written = self
+                .store
+                .update_record_guarded(
+                    table,
+                    &patch,
+                    &guard,
+                    self.clock.now(),
+                    Some(principal.user_id()),
+                )
+                .await?;
+            if let Some(written) = written {
+                let mut out = self
+                    .render_all(&fields, key, std::slice::from_ref(&written))
+                    .await?;
+                return out
+                    .pop()
+                    .ok_or_else(|| Error::Internal("render returned no record".into()));
+            }
+            // Another writer won this round: wait a little, at random, so
+            // the appenders of one cell spread out, and read again.
+            let jitter = rand::random_range(1..=(4_u64 << round.min(4)));
+            tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+        }
+        Err(Error::Conflict {
+            field: field.to_string(),
+            message: format!(
+                "the cell kept changing during {APPEND_ATTEMPTS} attempts to append to it; try again"
+            ),
+        })
     }
 
     /// Deletes the bytes of every attachment of `tables`, once their rows

@@ -83,7 +83,11 @@ fn cursor(name: &str, after: i64) -> Result<i64> {
 impl Pybase {
     /// Events of `base` after `after` (0: from the start), in order (viewer
     /// and above; a non-member gets `NotFound`). `Gone` when events after
-    /// `after` are no longer kept.
+    /// `after` are no longer kept; a validation error on `after` when it is
+    /// beyond the log's newest seq: no such event was ever given out (a
+    /// cursor from another base, or from before the database was restored
+    /// from an older backup), and accepting it would silently skip every
+    /// event up to it.
     pub async fn changes_since(
         &self,
         principal: &Principal,
@@ -98,6 +102,15 @@ impl Pybase {
             .store
             .changes_since(scope.base().id, after, size)
             .await?;
+        if after > page.last_seq {
+            return Err(Error::invalid(
+                "after",
+                format!(
+                    "a seq of this base's log, 0 to its newest ({}), got {after}",
+                    page.last_seq
+                ),
+            ));
+        }
         let next_cursor = page
             .events
             .last()

@@ -297,7 +297,7 @@ impl Pybase {
         })
     }
 
-    async fn render_all(
+    pub(super) async fn render_all(
         &self,
         fields: &[Field],
         key: FieldKey,
@@ -485,6 +485,7 @@ impl Pybase {
             user: principal.user_id(),
             roles,
             fields: cached,
+            cells: Cells::new(),
         };
         let Some(record) = self
             .fanning(self.store.update_record_guarded(
@@ -792,6 +793,7 @@ impl Pybase {
             user: principal.user_id(),
             roles,
             fields: cached,
+            cells: Cells::new(),
         };
         let Some(page) = self
             .store

@@ -123,19 +123,20 @@ impl Pybase {
     ) -> Result<TableSchema> {
         let base = self.base_for(principal, base, Action::ChangeSchema).await?;
         let now = self.clock.now();
-        let position = self
-            .store
-            .list_tables(base.base().id)
-            .await?
-            .iter()
-            .map(|t| t.position + 1)
-            .max()
-            .unwrap_or(0);
+        let tables = self.store.list_tables(base.base().id).await?;
+        let position = tables.iter().map(|t| t.position + 1).max().unwrap_or(0);
+        let name = check_name("name", &input.name)?;
+        unique_name(
+            &name,
+            tables.iter().map(|t| t.name.as_str()),
+            "table",
+            "base",
+        )?;
         let table = Table {
             id: TableId::new(),
             base_id: base.base().id,
             workspace_id: base.base().workspace_id,
-            name: check_name("name", &input.name)?,
+            name,
             description: check_description(input.description)?,
             primary_field_id: None,
             position,
@@ -237,7 +238,18 @@ impl Pybase {
             .await?
             .into_table();
         if let Some(name) = patch.name {
-            table.name = check_name("name", &name)?;
+            let name = check_name("name", &name)?;
+            let others = self.store.list_tables(table.base_id).await?;
+            unique_name(
+                &name,
+                others
+                    .iter()
+                    .filter(|t| t.id != table.id)
+                    .map(|t| t.name.as_str()),
+                "table",
+                "base",
+            )?;
+            table.name = name;
         }
         if let Some(d) = patch.description {
             table.description = check_description(d)?;
@@ -307,6 +319,7 @@ impl Pybase {
         self.limits.check_options(&name, &spec.options)?;
         let field_type = FieldType::from_parts(&spec.field_type, &spec.options)
             .map_err(|e| Error::invalid(name.clone(), e.message))?;
+        check_zone(&field_type).map_err(|e| Error::invalid(name.clone(), e))?;
         self.check_link_target(table, &field_type, &name).await?;
         let now = self.clock.now();
         Ok(Field {
@@ -466,6 +479,7 @@ impl Pybase {
             self.limits.check_options(&field.name, &options)?;
             let mut new_type = FieldType::from_parts(type_name, &options)
                 .map_err(|e| Error::invalid(field.name.clone(), e.message))?;
+            check_zone(&new_type).map_err(|e| Error::invalid(field.name.clone(), e))?;
             keep_choice_ids(&old.field_type, &mut new_type);
             {
                 let mut probe = old.clone();
@@ -729,10 +743,17 @@ impl Pybase {
         let fields = self.store.list_fields(table.id()).await?;
         let views = self.store.list_views(table.id()).await?;
         let now = self.clock.now();
+        let name = check_name("name", &input.name)?;
+        unique_name(
+            &name,
+            views.iter().map(|v| v.name.as_str()),
+            "view",
+            "table",
+        )?;
         let view = View {
             id: ViewId::new(),
             table_id: table.id(),
-            name: check_name("name", &input.name)?,
+            name,
             view_type: ViewType::Grid,
             config: self.parse_view_config(&input.config, &fields)?,
             position: views.iter().map(|v| v.position + 1).max().unwrap_or(0),
@@ -810,7 +831,18 @@ impl Pybase {
     ) -> Result<View> {
         let (table, mut view) = self.view_for(principal, id, Action::ChangeSchema).await?;
         if let Some(name) = patch.name {
-            view.name = check_name("name", &name)?;
+            let name = check_name("name", &name)?;
+            let others = self.store.list_views(table.id()).await?;
+            unique_name(
+                &name,
+                others
+                    .iter()
+                    .filter(|v| v.id != view.id)
+                    .map(|v| v.name.as_str()),
+                "view",
+                "table",
+            )?;
+            view.name = name;
         }
         if let Some(config) = patch.config {
             let fields = self.store.list_fields(table.id()).await?;
@@ -830,6 +862,36 @@ impl Pybase {
             .await
             .map_err(|e| not_found_as(e, "view"))
     }
+}
+
+/// A datetime field's `timezone` must name an IANA zone when written
+/// (stored fields are read as they are).
+fn check_zone(field_type: &FieldType) -> std::result::Result<(), String> {
+    match field_type {
+        FieldType::DateTime(dt) => dt.check_zone(),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses `name` when one of `taken` equals it ignoring case, as field
+/// names are refused (API.md: 409 `conflict` on `name`): table names are
+/// unique within a base, view names within a table. Checked by the facade
+/// against the names it reads (no database constraint: two concurrent
+/// creations of one name can both pass).
+fn unique_name<'a>(
+    name: &str,
+    taken: impl IntoIterator<Item = &'a str>,
+    what: &str,
+    within: &str,
+) -> Result<()> {
+    let lower = name.to_lowercase();
+    if taken.into_iter().any(|n| n.to_lowercase() == lower) {
+        return Err(Error::Conflict {
+            field: "name".into(),
+            message: format!("a {what} with this name already exists in the {within}"),
+        });
+    }
+    Ok(())
 }
 
 /// Appends the fields whose cells `filter` reads to `out` (once each).

@@ -356,6 +356,7 @@ impl Pybase {
         }
         if let Some(enabled) = patch.enabled {
             if enabled {
+                self.check_webhook_creator(&webhook).await?;
                 webhook.disabled_reason = None;
             }
             webhook.enabled = enabled;
@@ -366,6 +367,47 @@ impl Pybase {
             .await
             .map_err(|e| super::not_found_as(e, "webhook"))?;
         Ok(self.store.get_webhook(id).await?)
+    }
+
+    /// Why `webhook` may not deliver: its creator no longer holds a role
+    /// that manages webhooks (admin and above) in its base's workspace
+    /// (they left, were removed or demoted, or their account was deleted);
+    /// `None` while they do. A webhook acts with its creator's access, so
+    /// it never outlives it: the delivering program checks this before
+    /// each round and disables the webhook with the reason, and enabling
+    /// it again is refused until the creator has the role back.
+    pub async fn webhook_creator_lost_access(&self, webhook: &Webhook) -> Result<Option<String>> {
+        let base = match self.store.get_base(webhook.base_id).await {
+            Ok(b) => b,
+            Err(crate::StoreError::NotFound { .. }) => {
+                return Ok(Some("its base was deleted".into()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let role = self
+            .store
+            .member_role(base.workspace_id, webhook.created_by)
+            .await?;
+        if role.is_some_and(|r| r >= Action::ManageWebhooks.min_role()) {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "its creator ({}) no longer administers the workspace, and a webhook \
+             acts with its creator's access: an admin may create a new one",
+            webhook.created_by
+        )))
+    }
+
+    /// Refuses to enable `webhook` while its creator lacks the role
+    /// ([`Pybase::webhook_creator_lost_access`]): 409 on `enabled`.
+    pub(super) async fn check_webhook_creator(&self, webhook: &Webhook) -> Result<()> {
+        match self.webhook_creator_lost_access(webhook).await? {
+            None => Ok(()),
+            Some(why) => Err(Error::Conflict {
+                field: "enabled".into(),
+                message: format!("this webhook cannot be enabled: {why}"),
+            }),
+        }
     }
 
     /// Deletes a webhook and its deliveries (admin and above).

@@ -89,6 +89,39 @@ pub struct UpdateGuard {
     /// The fields the patch was validated against; the table's current
     /// fields must still be these.
     pub fields: CachedFields,
+    /// Cells (by field id) the record must hold right before the write,
+    /// `Value::Null` for an empty cell; empty for no such condition. A
+    /// caller that read a cell, computed its new value and writes it with
+    /// the value it read here gets a compare-and-set: the write happens
+    /// only if no other writer (of any process) changed the cell meanwhile.
+    /// Writes only: [`RecordsStore::query_records_guarded`] ignores it.
+    pub cells: Cells,
+}
+
+impl UpdateGuard {
+    /// Whether `current` (a record's cells) holds every cell of
+    /// [`UpdateGuard::cells`] (`Null` there: the cell is absent or null).
+    pub fn cells_hold(&self, current: &Cells) -> bool {
+        self.cells
+            .iter()
+            .all(|(field, expected)| match current.get(field) {
+                None | Some(Value::Null) => expected.is_null(),
+                Some(v) => v == expected,
+            })
+    }
+}
+
+/// The lock that [`RecordsStore::update_record_guarded`]'s default takes
+/// around the compare and the write of a guard with cells: one of 64, by
+/// record id.
+fn default_cas_lock(record: RecordId) -> &'static tokio::sync::Mutex<()> {
+    use std::hash::{Hash, Hasher};
+    static LOCKS: std::sync::LazyLock<Vec<tokio::sync::Mutex<()>>> =
+        std::sync::LazyLock::new(|| (0..64).map(|_| tokio::sync::Mutex::new(())).collect());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    record.as_str().hash(&mut h);
+    let i = usize::try_from(h.finish() % 64).unwrap_or(0);
+    &LOCKS[i]
 }
 
 /// Records and attachment metadata.
@@ -188,10 +221,13 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
     /// This is the write with a precondition of the facade's one
     /// record-write pipeline: `Some` is "applied", `None` is "stale".
     ///
-    /// The default reads [`SchemaStore::table_access`], compares, then calls
-    /// [`RecordsStore::update_records`]; both backends override it with one
+    /// The default reads [`SchemaStore::table_access`] (and the record when
+    /// `guard.cells` is not empty), compares, then calls
+    /// [`RecordsStore::update_records`]. Its compare-and-set of
+    /// `guard.cells` holds only among the guarded writes of this process
+    /// (they take a lock per record); both backends override it with one
     /// statement (PostgreSQL) or one write transaction (SQLite) that checks
-    /// and writes.
+    /// and writes, atomic against every writer of every process.
     async fn update_record_guarded(
         &self,
         table: TableId,
@@ -211,6 +247,20 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
             || access.fields != guard.fields.fields
         {
             return Ok(None);
+        }
+        // A compare-and-set needs the compare and the write together: here
+        // only a lock of this process holds them so (see above).
+        let _held = if guard.cells.is_empty() {
+            None
+        } else {
+            Some(default_cas_lock(patch.id).lock().await)
+        };
+        if !guard.cells.is_empty() {
+            match self.get_record(table, patch.id, false).await {
+                Ok(r) if guard.cells_hold(&r.cells) => {}
+                Ok(_) | Err(StoreError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            }
         }
         match self
             .update_records(table, std::slice::from_ref(patch), at, by)

@@ -160,6 +160,26 @@ pub trait WebhooksStore: Send + Sync {
     /// enabling clears the attempt count and the next attempt time.
     /// `NotFound` if absent.
     async fn update_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    /// Turns a webhook on or off, writing only `enabled`, `updated_at` and,
+    /// when it turns on, a cleared disabling reason, attempt count and next
+    /// attempt time (as [`WebhooksStore::update_webhook`]); every other
+    /// column stays as it is, so a concurrent write of them (an Airtable
+    /// webhook's payload listing) is never undone. `NotFound` if absent.
+    async fn set_webhook_enabled(
+        &self,
+        id: WebhookId,
+        enabled: bool,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Saves an Airtable webhook's own state (`airtable`: expiry and payload
+    /// mark) and `updated_at` only; every other column stays as it is, so a
+    /// concurrent `enabled` change is never undone. `NotFound` if absent.
+    async fn save_airtable_hook(
+        &self,
+        id: WebhookId,
+        hook: &AirtableHook,
+        at: Timestamp,
+    ) -> StoreResult<()>;
     /// Deletes a webhook and its deliveries; `NotFound` if absent.
     async fn delete_webhook(&self, id: WebhookId) -> StoreResult<()>;
     /// Takes the lease (`owner` until `until`) of up to `limit` enabled

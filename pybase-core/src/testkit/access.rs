@@ -552,7 +552,7 @@ async fn attempt(fx: &Fixture, op: Op, p: &Principal) -> Result<(), Error> {
                 p,
                 fx.base.id,
                 NewTable {
-                    name: "t".into(),
+                    name: format!("t{}", tag()),
                     ..Default::default()
                 },
             )
@@ -575,7 +575,7 @@ async fn attempt(fx: &Fixture, op: Op, p: &Principal) -> Result<(), Error> {
                     o,
                     fx.base.id,
                     NewTable {
-                        name: "gone".into(),
+                        name: format!("gone{}", tag()),
                         ..Default::default()
                     },
                 )
@@ -608,7 +608,7 @@ async fn attempt(fx: &Fixture, op: Op, p: &Principal) -> Result<(), Error> {
                 p,
                 t,
                 NewView {
-                    name: "v".into(),
+                    name: format!("v{}", tag()),
                     ..Default::default()
                 },
             )
@@ -620,7 +620,7 @@ async fn attempt(fx: &Fixture, op: Op, p: &Principal) -> Result<(), Error> {
                     o,
                     t,
                     NewView {
-                        name: "v".into(),
+                        name: format!("v{}", tag()),
                         ..Default::default()
                     },
                 )
@@ -629,7 +629,7 @@ async fn attempt(fx: &Fixture, op: Op, p: &Principal) -> Result<(), Error> {
                 p,
                 v.id,
                 ViewPatch {
-                    name: Some("v2".into()),
+                    name: Some(format!("w{}", tag())),
                     config: None,
                 },
             )
@@ -642,7 +642,7 @@ async fn attempt(fx: &Fixture, op: Op, p: &Principal) -> Result<(), Error> {
                     o,
                     t,
                     NewView {
-                        name: "v".into(),
+                        name: format!("v{}", tag()),
                         ..Default::default()
                     },
                 )

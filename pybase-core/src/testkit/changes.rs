@@ -837,3 +837,114 @@ pub async fn webhook_state_follows_the_lease(store: Arc<dyn Store>) {
         Err(StoreError::NotFound { .. })
     ));
 }
+
+/// A webhook's switch (`set_webhook_enabled`) and an Airtable webhook's own
+/// state (`save_airtable_hook`) are written apart: each keeps what the
+/// other wrote, whatever either read before (an `enableNotifications`
+/// racing a payload listing loses neither).
+pub async fn webhook_switch_and_airtable_state_are_written_apart(store: Arc<dyn Store>) {
+    use crate::ids::WebhookId;
+    use crate::store::{AirtableHook, PayloadMark, Progress, Webhook};
+
+    let fx = Fixture::new(store.clone()).await;
+    let now = chrono::Utc::now();
+    let hook = AirtableHook {
+        specification: json!({"options": {"filters": {"dataTypes": ["tableData"]}}}),
+        expires_at: now,
+        mark: None,
+    };
+    let made = store
+        .create_webhook(&Webhook {
+            id: WebhookId::new(),
+            base_id: fx.base.id,
+            table_id: None,
+            url: "https://example.com/ping".into(),
+            events: Vec::new(),
+            enabled: true,
+            disabled_reason: None,
+            created_by: fx.owner.user_id(),
+            created_at: now,
+            updated_at: now,
+            cursor: 0,
+            attempt: 0,
+            next_attempt_at: None,
+            secret_nonce: "n".into(),
+            start_seq: 0,
+            airtable: Some(hook.clone()),
+        })
+        .await
+        .unwrap();
+    // A listing read the webhook (on), then notifications were turned off,
+    // then the listing saved its mark and expiry: still off.
+    let read_by_listing = store.get_webhook(made.id).await.unwrap();
+    assert!(read_by_listing.enabled);
+    let later = now + chrono::TimeDelta::seconds(5);
+    store
+        .set_webhook_enabled(made.id, false, later)
+        .await
+        .unwrap();
+    let listed = AirtableHook {
+        expires_at: now + chrono::TimeDelta::days(7),
+        mark: Some(PayloadMark { cursor: 4, seq: 12 }),
+        ..read_by_listing.airtable.clone().unwrap()
+    };
+    store
+        .save_airtable_hook(made.id, &listed, later)
+        .await
+        .unwrap();
+    let got = store.get_webhook(made.id).await.unwrap();
+    assert!(!got.enabled, "the listing undid enableNotifications");
+    assert_eq!(got.airtable.as_ref(), Some(&listed));
+    assert_eq!(got.url, made.url);
+    assert_eq!(got.cursor, made.cursor);
+    // The delivery worker gives up (disabled, with a reason and retry
+    // state); turning on clears those and keeps the Airtable state.
+    store
+        .set_webhook_enabled(made.id, true, later)
+        .await
+        .unwrap();
+    let claimed = {
+        fx.create(&[("Qty", json!(1))]).await;
+        store
+            .claim_webhooks("w", later, later + chrono::TimeDelta::seconds(60), 100)
+            .await
+            .unwrap()
+    };
+    assert!(claimed.iter().any(|w| w.id == made.id));
+    let gave_up = Progress {
+        cursor: made.cursor,
+        attempt: 3,
+        next_attempt_at: Some(later),
+        disable: Some("gave up".into()),
+        delivery: None,
+        release: true,
+    };
+    assert!(store.save_progress("w", made.id, &gave_up).await.unwrap());
+    let off = store.get_webhook(made.id).await.unwrap();
+    assert!(!off.enabled && off.disabled_reason.as_deref() == Some("gave up"));
+    // Turning off again keeps the reason; turning on clears it.
+    store
+        .set_webhook_enabled(made.id, false, later)
+        .await
+        .unwrap();
+    let off = store.get_webhook(made.id).await.unwrap();
+    assert_eq!(off.disabled_reason.as_deref(), Some("gave up"));
+    store
+        .set_webhook_enabled(made.id, true, later)
+        .await
+        .unwrap();
+    let on = store.get_webhook(made.id).await.unwrap();
+    assert!(on.enabled && on.disabled_reason.is_none());
+    assert_eq!((on.attempt, on.next_attempt_at), (0, None));
+    assert_eq!(on.airtable.as_ref(), Some(&listed));
+    // Absent webhooks: not found.
+    let ghost = WebhookId::new();
+    assert!(matches!(
+        store.set_webhook_enabled(ghost, true, later).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.save_airtable_hook(ghost, &hook, later).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}

@@ -473,6 +473,24 @@ impl crate::store::WebhooksStore for MinimalStore {
         self.inner.update_webhook(webhook).await
     }
 
+    async fn set_webhook_enabled(
+        &self,
+        id: crate::ids::WebhookId,
+        enabled: bool,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.inner.set_webhook_enabled(id, enabled, at).await
+    }
+
+    async fn save_airtable_hook(
+        &self,
+        id: crate::ids::WebhookId,
+        hook: &crate::store::AirtableHook,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.inner.save_airtable_hook(id, hook, at).await
+    }
+
     async fn delete_webhook(&self, id: crate::ids::WebhookId) -> StoreResult<()> {
         self.inner.delete_webhook(id).await
     }

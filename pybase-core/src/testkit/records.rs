@@ -543,6 +543,133 @@ pub async fn attachments_round_trip(store: Arc<dyn Store>) {
     assert_eq!(count(t).await, 0, "bytes went with the workspace");
 }
 
+/// Concurrent appends to one attachment cell all land (`append_attachment`
+/// is a compare-and-set of the cell, not a lock of this process, so
+/// appenders of several server instances behave like these tasks); an
+/// append keeps what the cell held, and refuses an attachment of another
+/// table, a field that is not an attachment field and a viewer.
+pub async fn concurrent_attachment_appends_all_land(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let files = fx
+        .pb
+        .create_field(
+            &fx.owner,
+            t,
+            crate::facade::NewField {
+                name: "Files".into(),
+                field_type: "attachment".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let upload = |table: crate::ids::TableId, name: String| {
+        let pb = fx.pb.clone();
+        let editor = fx.editor.clone();
+        async move {
+            pb.upload_attachment(
+                &editor,
+                table,
+                &name,
+                Some("text/plain"),
+                futures::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(
+                    name.clone().into_bytes(),
+                ))]),
+                1024,
+            )
+            .await
+            .unwrap()
+            .id
+        }
+    };
+    let first = upload(t, "first.txt".into()).await;
+    for round in 0..3 {
+        let r = fx.create(&[("Files", json!([{ "id": first }]))]).await;
+        let mut ids = Vec::new();
+        for i in 0..6 {
+            ids.push(upload(t, format!("r{round}-{i}.txt")).await);
+        }
+        let tasks: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let (pb, id) = (fx.pb.clone(), *id);
+                // Two users, as two clients would be.
+                let who = if i % 2 == 0 {
+                    fx.editor.clone()
+                } else {
+                    fx.admin.clone()
+                };
+                tokio::spawn(async move {
+                    pb.append_attachment(&who, t, r.id, files, id, FieldKey::Name)
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            let out = task.await.unwrap().unwrap();
+            assert!(
+                out.fields["Files"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+            );
+        }
+        let back = fx
+            .pb
+            .get_record(&fx.owner, t, r.id, FieldKey::Name)
+            .await
+            .unwrap();
+        let held: Vec<&str> = back.fields["Files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(held.len(), 7, "round {round}: {held:?}");
+        assert_eq!(held[0], first.as_str(), "what the cell held stays first");
+        for id in &ids {
+            assert!(held.contains(&id.as_str()), "round {round}: {id} lost");
+        }
+    }
+    let r = fx.create(&[("Name", json!("x"))]).await;
+    let mine = upload(t, "mine.txt".into()).await;
+    let other = fx.other_table().await;
+    let theirs = upload(other.table.id, "theirs.txt".into()).await;
+    let e = fx
+        .pb
+        .append_attachment(&fx.editor, t, r.id, files, theirs, FieldKey::Name)
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "Files");
+    let e = fx
+        .pb
+        .append_attachment(&fx.editor, t, r.id, fx.field("Name"), mine, FieldKey::Name)
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "Name");
+    let e = fx
+        .pb
+        .append_attachment(&fx.viewer, t, r.id, files, mine, FieldKey::Name)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Forbidden(_)), "{e:?}");
+    let e = fx
+        .pb
+        .append_attachment(&fx.outsider, t, r.id, files, mine, FieldKey::Name)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+    let out = fx
+        .pb
+        .append_attachment(&fx.editor, t, r.id, files, mine, FieldKey::Id)
+        .await
+        .unwrap();
+    assert_eq!(out.fields[files.as_str()][0]["id"], json!(mine));
+    assert_eq!(out.fields[fx.field("Name").as_str()], json!("x"));
+}
+
 /// Autonumbers follow creation order within a table, batches included.
 pub async fn autonumbers_increase(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;

@@ -94,6 +94,7 @@ pub async fn update_record_guarded_checks_role_fields_and_record(store: Arc<dyn 
         user: fx.editor.user_id(),
         roles,
         fields,
+        cells: crate::model::Cells::new(),
     };
     let writers = vec![Role::Editor, Role::Admin, Role::Owner];
     // One guarded write of `value` into Name of `id` in `table`.
@@ -152,6 +153,28 @@ pub async fn update_record_guarded_checks_role_fields_and_record(store: Arc<dyn 
     )
     .await;
     assert!(r.is_none(), "missing table");
+    // Expected cells (a compare-and-set): a cell that differs stops the
+    // write; an empty cell is expected as null.
+    let qty = fx.field("Qty").to_string();
+    let expecting = |expected: &[(&str, serde_json::Value)]| {
+        let mut g = guard(writers.clone(), current.clone());
+        for (f, v) in expected {
+            g.cells.insert((*f).to_owned(), v.clone());
+        }
+        g
+    };
+    let r = write(t, rec, "c", expecting(&[(&name, json!("a"))])).await;
+    assert!(r.is_none(), "a cell changed since it was read");
+    let r = write(t, rec, "c", expecting(&[(&qty, json!(5))])).await;
+    assert!(r.is_none(), "an empty cell expected to hold a value");
+    let r = write(
+        t,
+        rec,
+        "b",
+        expecting(&[(&name, json!("b")), (&qty, serde_json::Value::Null)]),
+    )
+    .await;
+    assert_eq!(r.expect("the expected cells hold").cells[&name], json!("b"));
     // Nothing above changed the record.
     let stored = store.get_record(t, rec, false).await.unwrap();
     assert_eq!(stored.cells[&name], json!("b"));
@@ -198,6 +221,7 @@ pub async fn query_records_guarded_reads_only_while_current(store: Arc<dyn Store
         user: fx.editor.user_id(),
         roles,
         fields,
+        cells: crate::model::Cells::new(),
     };
     let readers = vec![Role::Viewer, Role::Editor, Role::Admin, Role::Owner];
     let read = |table: TableId, guard: UpdateGuard| {

@@ -253,12 +253,23 @@ pub(crate) async fn events(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let after = resume_cursor(&headers, &q)?;
-    // Checks access and the cursor (410 when it is too old) before the
-    // stream starts; without a cursor the stream starts at the newest.
+    // Checks access and the cursor (410 when it is too old, 422 when it is
+    // beyond the log's end) before the stream starts; without a cursor the
+    // stream starts at the newest.
     let page = state
         .pybase
         .changes_since(&p, base, after.unwrap_or(0), Some(1))
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // The cursor came from the header: name it.
+            pybase_core::Error::Validation { mut fields, .. }
+                if headers.contains_key("last-event-id") && fields.contains_key("after") =>
+            {
+                let said = fields.remove("after").unwrap_or_default();
+                ApiError::invalid("Last-Event-ID", said)
+            }
+            e => ApiError::from(e),
+        })?;
     let after = after.unwrap_or(page.last_seq);
     let sub = state.pybase.subscribe_changes(&p, base, after).await?;
     let credential = Credential {

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::error::V0Error;
+use crate::public_url::PublicUrl;
 
 /// How a request wants its records.
 #[derive(Debug, Clone, Default)]
@@ -51,7 +52,18 @@ pub struct Renderer<'a> {
     pub link_text: HashMap<String, String>,
     /// Signs attachment links (AIRTABLE.md §6: they download without
     /// credentials); without it, the `url` core gives is kept.
-    pub signer: Option<&'a Pybase>,
+    pub signer: Option<Signer<'a>>,
+}
+
+/// What signs attachment links: the facade (with the key) and the server's
+/// public base URL, as Airtable's links are absolute and clients download
+/// them as given.
+#[derive(Debug, Clone, Copy)]
+pub struct Signer<'a> {
+    /// Signs.
+    pub pybase: &'a Pybase,
+    /// Where clients reach this server (`PUBLIC_URL`).
+    pub public_url: &'a PublicUrl,
 }
 
 /// `2024-05-01T09:30:00.000Z`.
@@ -191,25 +203,27 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
-/// Where a signed link serves an attachment's bytes without credentials.
-pub fn signed_url(id: &str, signed: &SignedAttachment) -> String {
-    format!(
+/// Where a signed link serves an attachment's bytes without credentials:
+/// an absolute URL under `public_url`.
+pub fn signed_url(public_url: &PublicUrl, id: &str, signed: &SignedAttachment) -> String {
+    public_url.join(&format!(
         "/api/v1/attachments/{id}/signed?expires={}&signature={}",
         signed.expires, signed.signature
-    )
+    ))
 }
 
 /// Airtable's attachment object: `type` is the content type, `url` a
 /// signed link when `signer` is given.
-fn attachment(a: &Value, signer: Option<&Pybase>) -> Value {
+fn attachment(a: &Value, signer: Option<Signer<'_>>) -> Value {
     let get = |k: &str| a.get(k).cloned().unwrap_or(Value::Null);
     let signed = a
         .get("id")
         .and_then(Value::as_str)
         .and_then(|id| Some((id, AttachmentId::parse(id).ok()?)))
         .and_then(|(raw, id)| {
-            let s = signer?.sign_attachment(id).ok()?;
-            Some(Value::String(signed_url(raw, &s)))
+            let signer = signer?;
+            let s = signer.pybase.sign_attachment(id).ok()?;
+            Some(Value::String(signed_url(signer.public_url, raw, &s)))
         });
     json!({
         "id": get("id"),

@@ -200,11 +200,15 @@ impl V0Error {
             E::Conflict { field, message } if field == "merge_on" => Self::invalid_records(
                 format!("performUpsert: {message} (the merge fields match several records)"),
             ),
-            E::Conflict { field, message } if field == "name" => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "DUPLICATE_OR_EMPTY_FIELD_NAME",
-                message,
-            ),
+            // Field names (tables and views have no Airtable code of their
+            // own: INVALID_REQUEST_UNKNOWN below, with the message).
+            E::Conflict { field, message } if field == "name" && message.starts_with("a field") => {
+                Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "DUPLICATE_OR_EMPTY_FIELD_NAME",
+                    message,
+                )
+            }
             E::Conflict { message, .. } => Self::invalid_request(message),
             E::InvalidFormula { message, .. } => Self::invalid_formula(message),
             e @ E::FormulaCycle { .. } => Self::invalid_request(e.to_string()),

@@ -14,7 +14,9 @@ use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::cells::{AirtableRecord, RecordShape, Renderer, find_field, replace_cells, write_cells};
+use super::cells::{
+    AirtableRecord, RecordShape, Renderer, Signer, find_field, replace_cells, write_cells,
+};
 use super::error::{RecordsIn, V0Error};
 use super::openapi::V0Errors;
 use super::wire::{Offset, QueryPairs, flag, object_body, params_hash, whole};
@@ -268,7 +270,10 @@ pub(super) async fn renderer<'a>(
         shape,
         users,
         link_text: HashMap::new(),
-        signer: Some(&state.pybase),
+        signer: Some(Signer {
+            pybase: &state.pybase,
+            public_url: &state.public_url,
+        }),
     })
 }
 

@@ -3,22 +3,16 @@
 //! server's attachment storage and appended to an attachment cell; answers
 //! the record keyed by field id.
 //!
-//! The append reads the cell and writes it back with the new attachment.
-//! Appends to one cell are serialised in this process (a striped lock per
-//! record and field), so two concurrent uploads to one cell both end up in
-//! it; several server instances appending to one cell at the same instant
-//! are not serialised with each other (see docs/AIRTABLE.md).
-
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+//! The append is core's [`pybase_core::Pybase::append_attachment`]: a
+//! compare-and-set of the cell, retried, so concurrent uploads to one cell
+//! all end up in it, whichever server instances take them.
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
-use pybase_core::facade::{CellsInput, FieldKey, WriteOptions};
-use pybase_core::ids::{RecordId, TableId};
-use pybase_core::model::Field;
+use pybase_core::facade::FieldKey;
+use pybase_core::ids::RecordId;
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -34,32 +28,9 @@ use crate::state::AppState;
 
 /// The largest file accepted, decoded.
 pub const MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
-/// Stripes of the append lock.
-const STRIPES: usize = 64;
-
 /// Upload routes.
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(upload_attachment))
-}
-
-/// Serialises appends to one cell in this process: one of 64
-/// locks, chosen by record and field.
-#[derive(Debug, Clone)]
-pub struct CellLocks(Arc<[tokio::sync::Mutex<()>]>);
-
-impl Default for CellLocks {
-    fn default() -> Self {
-        Self((0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect())
-    }
-}
-
-impl CellLocks {
-    fn of(&self, record: RecordId, field: &Field) -> &tokio::sync::Mutex<()> {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (record.as_str(), field.id.as_str()).hash(&mut h);
-        let i = usize::try_from(h.finish() % (STRIPES as u64)).unwrap_or(0);
-        &self.0[i]
-    }
 }
 
 /// A required string of the body.
@@ -96,50 +67,6 @@ async fn table_of(
         }
     }
     Err(V0Error::record_not_found())
-}
-
-/// The attachment ids of a cell as core renders it.
-fn ids_of(cell: Option<&Value>) -> Vec<Value> {
-    cell.and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|a| a.get("id").cloned())
-                .map(|id| json!({ "id": id }))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Appends attachment `id` to the cell of `field`, under the cell's lock.
-async fn append(
-    state: &AppState,
-    caller: &Caller,
-    table: TableId,
-    record: RecordId,
-    field: &Field,
-    id: &str,
-) -> Result<pybase_core::facade::RecordOut, V0Error> {
-    let p = &caller.principal;
-    let _held = state.v0.cell_locks.of(record, field).lock().await;
-    let now = state
-        .pybase
-        .get_record(p, table, record, FieldKey::Id)
-        .await
-        .map_err(core)?;
-    let mut items = ids_of(now.fields.get(field.id.as_str()));
-    items.push(json!({ "id": id }));
-    let mut cells = CellsInput::new();
-    cells.insert(field.id.to_string(), Value::Array(items));
-    let opts = WriteOptions {
-        typecast: false,
-        field_key: FieldKey::Id,
-    };
-    state
-        .pybase
-        .update_record(p, table, record, cells, opts, false)
-        .await
-        .map_err(core)
 }
 
 #[utoipa::path(post, path = "/v0/{baseId}/{recordId}/{fieldIdOrName}/uploadAttachment", tag = "records", operation_id = "v0_upload_attachment",
@@ -208,15 +135,18 @@ pub(crate) async fn upload_attachment(
         )
         .await
         .map_err(core)?;
-    let out = append(
-        &state,
-        &caller,
-        ctx.table.id,
-        record,
-        &field,
-        stored.id.as_str(),
-    )
-    .await?;
+    let out = state
+        .pybase
+        .append_attachment(
+            &caller.principal,
+            ctx.table.id,
+            record,
+            field.id,
+            stored.id,
+            FieldKey::Id,
+        )
+        .await
+        .map_err(core)?;
     let shape = RecordShape {
         by_id: true,
         ..RecordShape::default()

@@ -387,7 +387,10 @@ impl<'a> PayloadBuilder<'a> {
                 },
                 users: HashMap::new(),
                 link_text: HashMap::new(),
-                signer: Some(&self.state.pybase),
+                signer: Some(super::cells::Signer {
+                    pybase: &self.state.pybase,
+                    public_url: &self.state.public_url,
+                }),
             }
             .logged_cells(cells),
             None => cells.clone(),

@@ -512,3 +512,72 @@ async fn a_stream_ends_when_its_api_key_is_deleted() {
         "{frames:?}"
     );
 }
+
+/// A cursor beyond the log's newest seq names no event that was ever given
+/// out: 422 naming it (`after`, or `Last-Event-ID` when it came in the
+/// header), on the catch-up page and the stream alike; the newest seq
+/// itself is fine (nothing after it yet).
+#[tokio::test]
+async fn cursors_beyond_the_log_are_refused() {
+    let s = TestServer::start().await;
+    let w = world(&s).await;
+    s.req(
+        &w.owner,
+        Method::POST,
+        &format!("/api/v1/tables/{}/records", w.table),
+    )
+    .json(&json!({"fields": {"Name": "a"}}))
+    .send_expect(StatusCode::CREATED)
+    .await;
+    let last = last_seq(&s, &w.owner, &w.base).await;
+    let page = s
+        .req(
+            &w.viewer,
+            Method::GET,
+            &format!("/api/v1/bases/{}/changes?after={last}", w.base),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(page["items"], json!([]));
+    let beyond = last + 5;
+    let e = s
+        .req(
+            &w.viewer,
+            Method::GET,
+            &format!("/api/v1/bases/{}/changes?after={beyond}", w.base),
+        )
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    let said = e["error"]["details"]["fields"]["after"].as_str().unwrap();
+    assert!(said.contains(&last.to_string()), "{e}");
+    let e = s
+        .req(
+            &w.viewer,
+            Method::GET,
+            &format!("/api/v1/bases/{}/events?after={beyond}", w.base),
+        )
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    assert!(e["error"]["details"]["fields"]["after"].is_string(), "{e}");
+    let e = s
+        .req(
+            &w.viewer,
+            Method::GET,
+            &format!("/api/v1/bases/{}/events", w.base),
+        )
+        .header("Last-Event-ID", beyond.to_string())
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    assert!(
+        e["error"]["details"]["fields"]["Last-Event-ID"].is_string(),
+        "{e}"
+    );
+    // A non-member still learns nothing: 404, whatever the cursor.
+    s.req(
+        &w.outsider,
+        Method::GET,
+        &format!("/api/v1/bases/{}/changes?after={beyond}", w.base),
+    )
+    .send_expect_error(StatusCode::NOT_FOUND, "not_found")
+    .await;
+}

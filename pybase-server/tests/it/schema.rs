@@ -177,3 +177,149 @@ async fn bases_tables_fields_and_views() {
         .send_expect_error(StatusCode::NOT_FOUND, "not_found")
         .await;
 }
+
+/// Table names are unique within a base and view names within a table,
+/// ignoring case, on create and rename, as field names are: 409 `conflict`
+/// naming `name` in `details.fields` (and `details.field`); other bases
+/// and tables may reuse them. `/v0` answers Airtable's 422.
+#[tokio::test]
+async fn duplicate_table_and_view_names_are_refused() {
+    let s = TestServer::start().await;
+    let (t, _) = s.register().await;
+    let ws = s.workspace(&t).await;
+    let (base, items) = s.table(&t, &ws).await;
+    let tables = format!("/api/v1/bases/{base}/tables");
+    let conflict = |v: &serde_json::Value| {
+        assert_eq!(v["error"]["details"]["field"], "name", "{v}");
+        let said = v["error"]["details"]["fields"]["name"].as_str().unwrap();
+        assert!(said.contains("already exists"), "{v}");
+    };
+    let e = s
+        .req(&t, Method::POST, &tables)
+        .json(&json!({"name": "ITEMS"}))
+        .send_expect_error(StatusCode::CONFLICT, "conflict")
+        .await;
+    conflict(&e);
+    let other = s
+        .req(&t, Method::POST, &tables)
+        .json(&json!({"name": "Other"}))
+        .send_created_id()
+        .await;
+    let e = s
+        .req(&t, Method::PATCH, &format!("/api/v1/tables/{other}"))
+        .json(&json!({"name": " items "}))
+        .send_expect_error(StatusCode::CONFLICT, "conflict")
+        .await;
+    conflict(&e);
+    // Renaming to its own name (another case) is no conflict.
+    s.req(&t, Method::PATCH, &format!("/api/v1/tables/{other}"))
+        .json(&json!({"name": "OTHER"}))
+        .send_expect(StatusCode::OK)
+        .await;
+    // Another base may have an "Items".
+    s.table(&t, &ws).await;
+    // Views.
+    let views = format!("/api/v1/tables/{items}/views");
+    let grid = s
+        .req(&t, Method::POST, &views)
+        .json(&json!({"name": "Grid", "type": "grid"}))
+        .send_created_id()
+        .await;
+    let e = s
+        .req(&t, Method::POST, &views)
+        .json(&json!({"name": "grid", "type": "grid"}))
+        .send_expect_error(StatusCode::CONFLICT, "conflict")
+        .await;
+    conflict(&e);
+    let second = s
+        .req(&t, Method::POST, &views)
+        .json(&json!({"name": "Second", "type": "grid"}))
+        .send_created_id()
+        .await;
+    let e = s
+        .req(&t, Method::PATCH, &format!("/api/v1/views/{second}"))
+        .json(&json!({"name": "GRID"}))
+        .send_expect_error(StatusCode::CONFLICT, "conflict")
+        .await;
+    conflict(&e);
+    s.req(&t, Method::PATCH, &format!("/api/v1/views/{grid}"))
+        .json(&json!({"name": "grid"}))
+        .send_expect(StatusCode::OK)
+        .await;
+    // Another table may have a "Grid".
+    s.req(&t, Method::POST, &format!("/api/v1/tables/{other}/views"))
+        .json(&json!({"name": "Grid", "type": "grid"}))
+        .send_created_id()
+        .await;
+    // A duplicate field name answers the same shape.
+    let e = s
+        .req(&t, Method::POST, &format!("/api/v1/tables/{items}/fields"))
+        .json(&json!({"name": "name", "type": "text"}))
+        .send_expect_error(StatusCode::CONFLICT, "conflict")
+        .await;
+    conflict(&e);
+    // /v0: Airtable's 422.
+    let key = s.key(&t, &["read", "write", "schema"], None).await;
+    let r = s
+        .req(&key, Method::POST, &format!("/v0/meta/bases/{base}/tables"))
+        .json(&json!({"name": "Items", "fields": [{"name": "Name", "type": "singleLineText"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "INVALID_REQUEST_UNKNOWN", "{v}");
+}
+
+/// A datetime field's `timezone` must be an IANA zone, on create and on
+/// change (422 naming the option), and typecast reads a local time in it.
+#[tokio::test]
+async fn datetime_zones_are_checked_and_used_by_typecast() {
+    let s = TestServer::start().await;
+    let (t, _) = s.register().await;
+    let ws = s.workspace(&t).await;
+    let (_, table) = s.table(&t, &ws).await;
+    let fields = format!("/api/v1/tables/{table}/fields");
+    let e = s
+        .req(&t, Method::POST, &fields)
+        .json(&json!({"name": "When", "type": "datetime", "options": {"timezone": "Mars/Olympus_Mons"}}))
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    let said = e["error"]["details"]["fields"]["When"].as_str().unwrap();
+    assert!(said.contains("option timezone"), "{e}");
+    let when = s
+        .req(&t, Method::POST, &fields)
+        .json(&json!({"name": "When", "type": "datetime", "options": {"timezone": "America/New_York"}}))
+        .send_created_id()
+        .await;
+    let e = s
+        .req(&t, Method::PATCH, &format!("/api/v1/fields/{when}"))
+        .json(&json!({"options": {"timezone": "Europe/Nowhere"}}))
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    assert!(
+        e["error"]["details"]["fields"]["When"]
+            .as_str()
+            .unwrap()
+            .contains("timezone"),
+        "{e}"
+    );
+    // 2026-03-08 is New York's spring-forward day: 01:30 is EST (-05:00),
+    // 03:30 EDT (-04:00).
+    let r = s
+        .req(&t, Method::POST, &format!("/api/v1/tables/{table}/records"))
+        .json(&json!({"records": [
+            {"fields": {"When": "2026-03-08 01:30"}},
+            {"fields": {"When": "2026-03-08 03:30"}},
+        ], "typecast": true}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    assert_eq!(
+        r["records"][0]["fields"]["When"], "2026-03-08T06:30:00.000Z",
+        "{r}"
+    );
+    assert_eq!(
+        r["records"][1]["fields"]["When"], "2026-03-08T07:30:00.000Z",
+        "{r}"
+    );
+}

@@ -7,7 +7,7 @@ use pybase_core::facade::hmac_hex;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::SendExpect;
+use crate::common::{SendExpect, TestServer, settings_in};
 use crate::v0::V0World;
 
 /// The signature the server gives `"<id>.<expires>"`, computed from the
@@ -73,7 +73,9 @@ async fn attachment_urls_are_signed_links_that_expire() {
         .await;
     let files = got["fields"]["Files"].as_array().unwrap().clone();
     let url = files[0]["url"].as_str().unwrap().to_owned();
-    let prefix = format!("/api/v1/attachments/{a}/signed?expires=");
+    // Absolute, as Airtable's: clients download it as given. Unset
+    // PUBLIC_URL, it names the address the server listens on.
+    let prefix = format!("{}/api/v1/attachments/{a}/signed?expires=", w.s.base);
     assert!(url.starts_with(&prefix), "{url}");
     let parts: Vec<&str> = url[prefix.len()..].split("&signature=").collect();
     let expires: i64 = parts[0].parse().unwrap();
@@ -81,7 +83,7 @@ async fn attachment_urls_are_signed_links_that_expire() {
     assert!((now + 7100..=now + 7300).contains(&expires), "{expires}");
     assert_eq!(parts[1], signature(&a, expires));
     // No credentials: the bytes, with the stored type.
-    let r = w.s.anon(Method::GET, &url).send().await.unwrap();
+    let r = w.s.client.get(&url).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "text/plain");
     assert_eq!(r.bytes().await.unwrap().as_ref(), b"hello");
@@ -163,6 +165,63 @@ async fn attachment_urls_are_signed_links_that_expire() {
     assert_eq!(ids, [a.as_str(), b.as_str()]);
 }
 
+/// With `PUBLIC_URL` set (a proxy's address with a path prefix), signed
+/// links start with it, on reads and in `uploadAttachment`'s answer, and
+/// written back they still name their attachment.
+#[tokio::test]
+async fn signed_links_start_with_the_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(dir.path());
+    settings.airtable_rate_limit_per_base = 10_000;
+    settings.public_url = Some("https://pybase.example.com/tools/".into());
+    let w = V0World::start(settings, dir).await;
+    let files = w.files_field().await;
+    let rec =
+        w.s.req(&w.key, Method::POST, &format!("/v0/{}/Orders", w.base))
+            .json(&json!({"fields": {"Name": "r"}}))
+            .send_expect(StatusCode::OK)
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let answer =
+        w.s.req(&w.key, Method::POST, &w.upload_url(&rec, &files))
+            .json(&json!({"contentType": "text/plain", "filename": "a.txt", "file": b64(b"hi")}))
+            .send_expect(StatusCode::OK)
+            .await;
+    let id = answer["fields"][&files][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let prefix = format!("https://pybase.example.com/tools/api/v1/attachments/{id}/signed?");
+    let uploaded = answer["fields"][&files][0]["url"].as_str().unwrap();
+    assert!(uploaded.starts_with(&prefix), "{uploaded}");
+    let got =
+        w.s.req(&w.key, Method::GET, &format!("/v0/{}/Orders/{rec}", w.base))
+            .send_expect(StatusCode::OK)
+            .await;
+    let url = got["fields"]["Files"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(url.starts_with(&prefix), "{url}");
+    // The same path and query on this server download the bytes.
+    let here = url.replace("https://pybase.example.com/tools", &w.s.base);
+    let r = w.s.client.get(&here).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"hi");
+    let back =
+        w.s.req(
+            &w.key,
+            Method::PATCH,
+            &format!("/v0/{}/Orders/{rec}", w.base),
+        )
+        .json(&json!({"fields": {"Files": [{"url": url}]}}))
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(back["fields"]["Files"][0]["id"], json!(id));
+}
+
 impl V0World {
     /// Adds an attachment field "Files" to Orders; answers its id.
     async fn files_field(&self) -> String {
@@ -219,7 +278,8 @@ async fn upload_attachment_appends_to_the_cell() {
         assert_eq!(last["type"], "text/plain");
         assert_eq!(last["size"], json!(9));
         let r =
-            w.s.anon(Method::GET, last["url"].as_str().unwrap())
+            w.s.client
+                .get(last["url"].as_str().unwrap())
                 .send()
                 .await
                 .unwrap();
@@ -269,6 +329,57 @@ async fn concurrent_uploads_to_one_cell_all_land() {
     let mut want: Vec<String> = (0..12).map(|i| format!("c{i}.txt")).collect();
     want.sort();
     assert_eq!(names, want);
+}
+
+/// Two server instances on one database (and one object store) taking
+/// uploads to one cell at the same time: every upload lands, as the append
+/// is a compare-and-set in the database, not a lock of one process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uploads_through_two_servers_to_one_cell_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(dir.path());
+    settings.airtable_rate_limit_per_base = 10_000;
+    let other_settings = settings.clone();
+    let w = V0World::start(settings, dir).await;
+    let other = TestServer::start_with(other_settings).await;
+    let files = w.files_field().await;
+    for round in 0..3 {
+        let rec =
+            w.s.req(&w.key, Method::POST, &format!("/v0/{}/Orders", w.base))
+                .json(&json!({"fields": {"Name": "r"}}))
+                .send_expect(StatusCode::OK)
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        let url = w.upload_url(&rec, &files);
+        let uploads = (0..8).map(|i| {
+            let server = if i % 2 == 0 { &w.s } else { &other };
+            server
+                .req(&w.key, Method::POST, &url)
+                .json(&json!({"contentType": "text/plain", "filename": format!("r{round}-{i}.txt"), "file": b64(b"x")}))
+                .send_expect(StatusCode::OK)
+        });
+        futures::future::join_all(uploads).await;
+        let got = other
+            .req(
+                &w.key,
+                Method::GET,
+                &format!("/v0/{}/Orders/{rec}?returnFieldsByFieldId=true", w.base),
+            )
+            .send_expect(StatusCode::OK)
+            .await;
+        let mut names: Vec<String> = got["fields"][&files]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["filename"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        let mut want: Vec<String> = (0..8).map(|i| format!("r{round}-{i}.txt")).collect();
+        want.sort();
+        assert_eq!(names, want, "round {round}");
+    }
 }
 
 /// Bad uploads are refused in Airtable's shape, and nothing is appended.

@@ -244,6 +244,96 @@ async fn a_failing_receiver_gets_every_event_in_order_once_it_answers() {
     assert_eq!(first_ok["attempt"], json!(4));
 }
 
+/// A webhook acts with its creator's access: once its creator is demoted
+/// below admin (or leaves), it stops delivering and says why, enabling it
+/// again is refused (409) until the creator is an admin again, and then it
+/// delivers what it had left, in order.
+#[tokio::test]
+async fn a_webhook_stops_when_its_creator_loses_the_admin_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, settings) = isolated_settings(dir.path()).await;
+    let s = TestServer::start_with(settings).await;
+    let (owner, _) = s.register().await;
+    let ws = s.workspace(&owner).await;
+    let (base, table) = s.table(&owner, &ws).await;
+    let admin_email = crate::common::email();
+    let (admin, session) = s.register_as(&admin_email, "correct horse battery").await;
+    let admin_id = session["user"]["id"].as_str().unwrap().to_owned();
+    s.add_member(&owner, &ws, &admin_email, "admin").await;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let url = receiver(Arc::clone(&seen), 0).await;
+    let made = s
+        .req(
+            &admin,
+            Method::POST,
+            &format!("/api/v1/bases/{base}/webhooks"),
+        )
+        .json(&json!({"url": url, "events": ["record.created"]}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    seen.lock().unwrap().secret = Some(made["secret"].as_str().unwrap().to_owned());
+    let id = made["id"].as_str().unwrap().to_owned();
+    write(&s, &owner, &table, 1).await;
+    wait_for(&seen, 1).await;
+    let member = format!("/api/v1/workspaces/{ws}/members/{admin_id}");
+    s.req(&owner, Method::PATCH, &member)
+        .json(&json!({"role": "editor"}))
+        .send_expect(StatusCode::OK)
+        .await;
+    write(&s, &owner, &table, 2).await;
+    let mut hook = Value::Null;
+    for _ in 0..600 {
+        hook = s
+            .req(&owner, Method::GET, &format!("/api/v1/webhooks/{id}"))
+            .send_expect(StatusCode::OK)
+            .await;
+        if hook["enabled"] == json!(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(hook["enabled"], json!(false), "{hook}");
+    let why = hook["disabled_reason"].as_str().unwrap();
+    assert!(
+        why.contains(&admin_id) && why.contains("administers"),
+        "{why}"
+    );
+    assert_eq!(
+        seen.lock().unwrap().accepted.len(),
+        1,
+        "delivered after the demotion"
+    );
+    let enable = |token: &str| {
+        s.req(token, Method::PATCH, &format!("/api/v1/webhooks/{id}"))
+            .json(&json!({"enabled": true}))
+    };
+    let refused = enable(&owner).send_expect(StatusCode::CONFLICT).await;
+    assert_eq!(refused["error"]["code"], "conflict", "{refused}");
+    s.req(&owner, Method::PATCH, &member)
+        .json(&json!({"role": "admin"}))
+        .send_expect(StatusCode::OK)
+        .await;
+    enable(&owner).send_expect(StatusCode::OK).await;
+    wait_for(&seen, 3).await;
+    // Removed from the workspace: stops again.
+    s.req(&owner, Method::DELETE, &member)
+        .send_expect(StatusCode::NO_CONTENT)
+        .await;
+    write(&s, &owner, &table, 1).await;
+    for _ in 0..600 {
+        hook = s
+            .req(&owner, Method::GET, &format!("/api/v1/webhooks/{id}"))
+            .send_expect(StatusCode::OK)
+            .await;
+        if hook["enabled"] == json!(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(hook["enabled"], json!(false), "{hook}");
+    assert_eq!(seen.lock().unwrap().accepted.len(), 3);
+}
+
 /// A receiver that holds every request open until `release` is notified
 /// (a black-hole URL), counting the requests it got.
 async fn stalled_receiver(release: Arc<tokio::sync::Notify>, got: Arc<Mutex<usize>>) -> String {

@@ -590,6 +590,56 @@ fn dates_are_real_calendar_days() {
     assert!(err(&t, json!(20240105), true).starts_with("expected a date"));
 }
 
+/// Typecast reads a date and time without offset in the field's zone,
+/// across both changes of a daylight-saving year (Europe/Berlin, 2026:
+/// forward at 02:00 on 29 March, back at 03:00 on 25 October); an offset
+/// given wins; a zone that is not IANA's is refused when the option is
+/// written.
+#[test]
+fn typecast_reads_local_times_in_the_fields_zone_across_dst() {
+    let t = ft("datetime", json!({ "timezone": "Europe/Berlin" }));
+    for (local, utc) in [
+        // Winter (+01:00) and summer (+02:00).
+        ("2026-01-02 10:00", "2026-01-02T09:00:00.000Z"),
+        ("2026-07-02 10:00", "2026-07-02T08:00:00.000Z"),
+        // Either side of the spring-forward gap, and inside it (read with
+        // the offset before: 02:30 is 03:30 summer time).
+        ("2026-03-29 01:59", "2026-03-29T00:59:00.000Z"),
+        ("2026-03-29 02:30", "2026-03-29T01:30:00.000Z"),
+        ("2026-03-29 03:00", "2026-03-29T01:00:00.000Z"),
+        // The hour that happens twice in autumn: the first one.
+        ("2026-10-25 02:30", "2026-10-25T00:30:00.000Z"),
+        ("2026-10-25 03:30", "2026-10-25T02:30:00.000Z"),
+        // A date alone is local midnight.
+        ("2026-07-02", "2026-07-01T22:00:00.000Z"),
+        // An offset given is kept.
+        ("2026-07-02T10:00:00Z", "2026-07-02T10:00:00.000Z"),
+    ] {
+        assert_eq!(ok(&t, json!(local), true), Some(json!(utc)), "{local}");
+    }
+    // Without typecast an offset is still required.
+    assert!(err(&t, json!("2026-07-02 10:00"), false).starts_with("expected an RFC 3339"));
+    let said = err(&t, json!("soon"), true);
+    assert!(said.contains("Europe/Berlin"), "{said}");
+    // The zone option: IANA names only, checked on write.
+    let FieldType::DateTime(berlin) = &t else {
+        panic!("not a datetime")
+    };
+    assert!(berlin.check_zone().is_ok());
+    let mars = ft("datetime", json!({ "timezone": "Mars/Olympus_Mons" }));
+    let FieldType::DateTime(mars) = &mars else {
+        panic!("not a datetime")
+    };
+    let e = mars.check_zone().unwrap_err();
+    assert!(e.starts_with("option timezone"), "{e}");
+    // A stored field with such a zone still reads, as UTC.
+    let legacy = FieldType::DateTime(mars.clone());
+    assert_eq!(
+        ok(&legacy, json!("2026-07-02 10:00"), true),
+        Some(json!("2026-07-02T10:00:00.000Z"))
+    );
+}
+
 #[test]
 fn datetimes_are_normalised_to_utc_milliseconds() {
     let t = ft("datetime", Value::Null);

@@ -59,8 +59,31 @@ impl Kind for Date {
 /// An instant, stored as RFC 3339 UTC with milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DateTime {
-    /// IANA time zone clients display it in.
+    /// IANA time zone clients display it in, and in which typecast reads
+    /// a date and time written without an offset.
     pub timezone: String,
+}
+
+impl DateTime {
+    /// The option's zone; `None` when it names no IANA zone (only a field
+    /// stored before zones were checked: writes of the option are checked
+    /// by [`DateTime::check_zone`], and such a field reads as UTC).
+    pub fn zone(&self) -> Option<chrono_tz::Tz> {
+        self.timezone.parse().ok()
+    }
+
+    /// Refuses a `timezone` that names no IANA zone (`Europe/Berlin`,
+    /// `UTC`, ...), naming the option. Checked when a field is created or
+    /// changed, not when a stored one is read.
+    pub fn check_zone(&self) -> Result<(), String> {
+        match self.zone() {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "option timezone: an IANA time zone name such as \"Europe/Berlin\" or \"UTC\", got {:?}",
+                self.timezone
+            )),
+        }
+    }
 }
 
 impl KindInfo for DateTime {
@@ -103,7 +126,7 @@ impl Kind for DateTime {
     }
 
     fn validate(&self, value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
-        datetime(value, typecast)
+        datetime(value, typecast, self.zone().unwrap_or(chrono_tz::UTC))
     }
 
     fn sample_inputs(&self) -> Vec<Value> {
@@ -181,8 +204,9 @@ fn strict_time(s: &str) -> Option<NaiveTime> {
 }
 
 /// Reads an instant: RFC 3339 with an offset, or with `typecast` a date
-/// (midnight UTC) or a date and time without offset (taken as UTC).
-fn parse_instant(s: &str, typecast: bool) -> Option<Instant<Utc>> {
+/// (midnight) or a date and time without offset, both local times of
+/// `zone` ([`local_in`]).
+fn parse_instant(s: &str, typecast: bool, zone: chrono_tz::Tz) -> Option<Instant<Utc>> {
     if let Ok(t) = Instant::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
@@ -190,12 +214,33 @@ fn parse_instant(s: &str, typecast: bool) -> Option<Instant<Utc>> {
         return None;
     }
     if let Some(d) = strict_date(s) {
-        return Some(d.and_time(NaiveTime::MIN).and_utc());
+        return local_in(zone, d.and_time(NaiveTime::MIN));
     }
     let date = strict_date(s.get(..10)?)?;
     let rest = s.get(10..)?;
     let time = rest.strip_prefix([' ', 'T', 't'])?;
-    Some(NaiveDateTime::new(date, strict_time(time)?).and_utc())
+    local_in(zone, NaiveDateTime::new(date, strict_time(time)?))
+}
+
+/// The instant a wall-clock time of `zone` names. Across a change of
+/// offset: a time that happens twice (clocks going back) is the first of
+/// the two; a time that never happens (clocks going forward) is read with
+/// the offset before the change, so it lands as far after the change as it
+/// is after the gap's start (02:30 on a spring-forward night at 02:00 in
+/// Europe/Berlin is 03:30 local, 01:30 UTC).
+fn local_in(zone: chrono_tz::Tz, local: NaiveDateTime) -> Option<Instant<Utc>> {
+    use chrono::{LocalResult, Offset as _, TimeZone as _};
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
+        LocalResult::None => {
+            // The offset in force just before the gap.
+            let before = local.checked_sub_signed(chrono::TimeDelta::days(1))?;
+            let offset = zone.offset_from_local_datetime(&before).earliest()?;
+            let seconds = offset.fix().local_minus_utc();
+            let utc = local.checked_sub_signed(chrono::TimeDelta::seconds(i64::from(seconds)))?;
+            Some(utc.and_utc())
+        }
+    }
 }
 
 /// Years whose text keeps byte order equal to time order.
@@ -203,18 +248,24 @@ fn storable(t: &Instant<Utc>) -> bool {
     (0..=9999).contains(&t.year())
 }
 
-fn datetime(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
+fn datetime(
+    value: &Value,
+    typecast: bool,
+    zone: chrono_tz::Tz,
+) -> Result<Option<Value>, CellError> {
     let what = if typecast {
-        "a date and time (RFC 3339, or YYYY-MM-DD[ HH:MM[:SS]] in UTC)"
+        format!(
+            "a date and time (RFC 3339, or YYYY-MM-DD[ HH:MM[:SS]] in the field's time zone, {zone})"
+        )
     } else {
-        "an RFC 3339 date and time with an offset"
+        "an RFC 3339 date and time with an offset".to_owned()
     };
     let Value::String(s) = value else {
-        return Err(expected(what, value));
+        return Err(expected(&what, value));
     };
-    match parse_instant(s.trim(), typecast) {
+    match parse_instant(s.trim(), typecast, zone) {
         Some(t) if storable(&t) => Ok(Some(Value::String(t.format(TIME_FORMAT).to_string()))),
-        _ => Err(expected(what, value)),
+        _ => Err(expected(&what, value)),
     }
 }
 
@@ -230,7 +281,7 @@ fn date(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
     let s = s.trim();
     let day = match strict_date(s) {
         Some(d) => Some(d),
-        None if typecast => parse_instant(s, true)
+        None if typecast => parse_instant(s, true, chrono_tz::UTC)
             .filter(storable)
             .map(|t| t.date_naive()),
         None => None,

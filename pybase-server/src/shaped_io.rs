@@ -1,0 +1,215 @@
+//! Hyper answers a few malformed requests itself, before any handler (or
+//! middleware) runs, with an empty body: a request line it cannot parse
+//! (400), a URI of 64 KiB or more (414) and a head larger than its read
+//! buffer (431). API.md wants every error in the JSON error shape, so the
+//! server's connections pass through [`ShapedIo`], which recognises such an
+//! automatic answer as hyper writes it (the connection then closes) and
+//! writes the same status with the JSON body instead.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The automatic answers hyper writes, by the start of their head, with the
+/// code and message of the JSON error that replaces each.
+const AUTOMATIC: &[(&[u8], u16, &str, &str, &str)] = &[
+    (
+        b"HTTP/1.1 400 Bad Request\r\n",
+        400,
+        "Bad Request",
+        "bad_request",
+        "the request line or a header could not be parsed",
+    ),
+    (
+        b"HTTP/1.1 414 URI Too Long\r\n",
+        414,
+        "URI Too Long",
+        "uri_too_long",
+        "the URI is too long: at most 65,533 bytes (send a long query as a POST body)",
+    ),
+    (
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+        431,
+        "Request Header Fields Too Large",
+        "headers_too_large",
+        "the request's headers are too large",
+    ),
+];
+
+/// The JSON answer replacing hyper's empty `head`, if `head` is one of the
+/// automatic answers: a whole head (ending in a blank line) with an empty
+/// body.
+fn replacement(head: &[u8]) -> Option<Vec<u8>> {
+    let (_, status, reason, code, message) = AUTOMATIC
+        .iter()
+        .find(|(start, ..)| head.starts_with(start))?;
+    let text = std::str::from_utf8(head).ok()?.to_ascii_lowercase();
+    if !text.ends_with("\r\n\r\n") || !text.contains("\r\ncontent-length: 0\r\n") {
+        return None;
+    }
+    let body = serde_json::json!({
+        "error": {"code": code, "message": message, "details": {}}
+    })
+    .to_string();
+    let request_id = format!("{:032x}", rand::random::<u128>());
+    Some(
+        format!(
+            "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nx-request-id: {request_id}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+/// A connection whose automatic error answers are rewritten (see the
+/// module's documentation); everything else passes through unchanged.
+#[derive(Debug)]
+pub struct ShapedIo<IO> {
+    inner: IO,
+    /// A replacement being written, how much of it is written, and the
+    /// length of the write it stands for (reported once it is all out).
+    pending: Option<(Vec<u8>, usize, usize)>,
+}
+
+impl<IO> ShapedIo<IO> {
+    /// Wraps a connection.
+    pub fn new(inner: IO) -> Self {
+        Self {
+            inner,
+            pending: None,
+        }
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> ShapedIo<IO> {
+    /// Writes what is left of the replacement; `Ready(n)` (the replaced
+    /// write's length) once it is all out.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        while let Some((bytes, done, stands_for)) = self.pending.as_mut() {
+            if *done == bytes.len() {
+                let n = *stands_for;
+                self.pending = None;
+                return Poll::Ready(Ok(n));
+            }
+            match Pin::new(&mut self.inner).poll_write(cx, &bytes[*done..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => *done += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(0))
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for ShapedIo<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for ShapedIo<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.pending.is_none()
+            && let Some(bytes) = replacement(buf)
+        {
+            self.pending = Some((bytes, 0, buf.len()));
+        }
+        if self.pending.is_some() {
+            return self.drain(cx);
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        // An automatic answer is one slice (a head without body).
+        if self.pending.is_none()
+            && let [only] = bufs
+            && let Some(bytes) = replacement(only)
+        {
+            self.pending = Some((bytes, 0, only.len()));
+        }
+        if self.pending.is_some() {
+            return self.drain(cx);
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.pending.is_some() {
+            match self.drain(cx) {
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The server's listener: TCP connections wrapped in [`ShapedIo`].
+#[derive(Debug)]
+pub struct ShapedListener(pub TcpListener);
+
+impl axum::serve::Listener for ShapedListener {
+    type Io = ShapedIo<TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (io, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        (ShapedIo::new(io), addr)
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hyper_s_empty_automatic_answers_are_replaced() {
+        let head = b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let out = String::from_utf8(replacement(head).unwrap()).unwrap();
+        assert!(out.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{out}");
+        let body = out.split("\r\n\r\n").nth(1).unwrap();
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"]["code"], "uri_too_long");
+        assert!(out.contains(&format!("content-length: {}\r\n", body.len())));
+        let head = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n\r\n";
+        let out = String::from_utf8(replacement(head).unwrap()).unwrap();
+        assert!(out.contains("\"code\":\"headers_too_large\""), "{out}");
+        // A handler's 400 has a body (and a JSON content type): kept.
+        let handler = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 57\r\n\r\n";
+        assert!(replacement(handler).is_none());
+        // Not a head, or a body that merely starts like one: kept.
+        assert!(replacement(b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n").is_none());
+        assert!(replacement(b"{\"a\":1}").is_none());
+    }
+}
