@@ -53,6 +53,8 @@ pub struct AppState {
     /// responses (event streams) end then, so the graceful shutdown does
     /// not wait for them.
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Credential checks shared by the event streams.
+    pub stream_credentials: crate::credential_checks::CredentialChecks,
 }
 
 impl std::fmt::Debug for AppState {
@@ -228,6 +230,7 @@ impl AppState {
                 .into(),
             v0,
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+            stream_credentials: crate::credential_checks::CredentialChecks::default(),
         })
     }
 }
