@@ -89,7 +89,16 @@ pub(crate) async fn log_created(
         return Ok(None);
     }
     let ids: Vec<&str> = created.iter().map(RecordId::as_str).collect();
-    match insert_with(conn, Of::Table(table), at, actor, changes, Some((table, &ids))).await? {
+    match insert_with(
+        conn,
+        Of::Table(table),
+        at,
+        actor,
+        changes,
+        Some((table, &ids)),
+    )
+    .await?
+    {
         Some(done) => Ok(Some(done)),
         None => Err(StoreError::not_found("table", table)),
     }
@@ -155,8 +164,8 @@ async fn insert_with(
     }
     let n = i64::try_from(changes.len() + created_n)
         .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
-    let first_other = i64::try_from(created_n)
-        .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+    let first_other =
+        i64::try_from(created_n).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
     let mut kinds = Vec::with_capacity(changes.len());
     let mut tables = Vec::with_capacity(changes.len());
     let mut records = Vec::with_capacity(changes.len());
@@ -189,18 +198,23 @@ async fn insert_with(
     };
     // `$13`, `$14`, `$15`: the created records' table, their ids, the
     // kind; the other events follow them (`$16`: how many they are).
-    let created_sql = match created {
-        Some((table, _)) => crate::layout::on(
-            table,
-            "k AS (INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, \
+    let created_sql =
+        match created {
+            Some((table, _)) => crate::layout::on(
+                table,
+                "k AS (INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, \
              after) SELECT c.base_id, c.last_seq - $2 + x.ord, $3, $4, $15, $13, x.id, r.data \
              FROM c CROSS JOIN UNNEST($14::text[]) WITH ORDINALITY AS x(id, ord) \
              JOIN {records} r ON r.id = x.id), ",
-        )?
-        .0,
-        None => String::new(),
+            )?
+            .0,
+            None => String::new(),
+        };
+    let offset = if created.is_some() {
+        "$16::bigint"
+    } else {
+        "0"
     };
-    let offset = if created.is_some() { "$16::bigint" } else { "0" };
     let sql = format!(
         "WITH c AS (INSERT INTO change_counters (base_id, last_seq) {base_sql} \
          ON CONFLICT (base_id) DO UPDATE SET last_seq = change_counters.last_seq + EXCLUDED.last_seq \

@@ -51,7 +51,8 @@ impl Entry {
     /// A `record.updated` that changed no cell (a write of the values the
     /// record already had): it is not logged.
     fn changes_nothing(&self) -> bool {
-        self.kind_name == ChangeKind::RecordUpdated.as_str() && self.changed.as_deref() == Some("[]")
+        self.kind_name == ChangeKind::RecordUpdated.as_str()
+            && self.changed.as_deref() == Some("[]")
     }
 
     /// `record.created` from cells already serialised for the insert.
@@ -283,7 +284,9 @@ pub(crate) fn before_update<'a>(
     let Some(keys) = only.filter(|k| !k.is_empty() && k.len() <= NARROW_MAX) else {
         return Ok(live_cells(conn, table, record)?.map(|cells| Before { cells, only: None }));
     };
-    let columns: Vec<String> = (0..keys.len()).map(|i| format!("data -> ?{}", i + 2)).collect();
+    let columns: Vec<String> = (0..keys.len())
+        .map(|i| format!("data -> ?{}", i + 2))
+        .collect();
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {} FROM {} WHERE id = ?1 AND deleted_time IS NULL",
         columns.join(", "),

@@ -575,8 +575,7 @@ impl RecordsStore for SqliteStore {
             let patches = std::slice::from_ref(&patch);
             let touched = links::touched(&fields, patches);
             let before_links = links::before(tx, table, &touched, &[id])?;
-            let before =
-                changes::before_update(tx, table, id.as_str(), changes::merged(&patch))?;
+            let before = changes::before_update(tx, table, id.as_str(), changes::merged(&patch))?;
             let mut written = change.apply(tx, table.as_str(), id.as_str(), &at, by)?;
             let mut partners = Vec::new();
             let mut log = Vec::new();

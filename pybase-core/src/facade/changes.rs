@@ -334,7 +334,10 @@ impl ChangeSubscription {
             self.checked = self
                 .tail
                 .checked_access(principal, RECHECK_EVERY, || async move {
-                    pybase.base_for(principal, base, Action::Read).await.map(drop)
+                    pybase
+                        .base_for(principal, base, Action::Read)
+                        .await
+                        .map(drop)
                 })
                 .await?;
         }

@@ -416,7 +416,11 @@ pub async fn unchanged_writes_log_nothing(store: Arc<dyn Store>) {
     let t = fx.table.table.id;
     let w = WriteOptions::default();
     let a = fx
-        .create(&[("Name", json!("a")), ("Qty", json!(1)), ("Tags", json!(["a", "b"]))])
+        .create(&[
+            ("Name", json!("a")),
+            ("Qty", json!(1)),
+            ("Tags", json!(["a", "b"])),
+        ])
         .await;
     let b = fx.create(&[("Name", json!("b")), ("Qty", json!(2))]).await;
     let log = whole_log(&fx).await;
@@ -445,7 +449,14 @@ pub async fn unchanged_writes_log_nothing(store: Arc<dyn Store>) {
     // Unsetting an empty cell, and an empty patch.
     let same = fx
         .pb
-        .update_record(&fx.editor, t, a.id, cells(&[("Notes", Value::Null)]), w, false)
+        .update_record(
+            &fx.editor,
+            t,
+            a.id,
+            cells(&[("Notes", Value::Null)]),
+            w,
+            false,
+        )
         .await
         .unwrap();
     assert_eq!(same.updated_time, a.updated_time);
@@ -495,7 +506,11 @@ pub async fn unchanged_writes_log_nothing(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    assert_eq!(whole_log(&fx).await, log, "a write that changed nothing was logged");
+    assert_eq!(
+        whole_log(&fx).await,
+        log,
+        "a write that changed nothing was logged"
+    );
     // A batch: one record unchanged, one changed.
     let out = fx
         .pb
