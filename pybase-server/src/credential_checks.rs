@@ -13,10 +13,14 @@ use std::time::{Duration, Instant};
 
 use pybase_core::auth::Auth;
 
+/// When one credential was last confirmed (`None`: not yet), locked by
+/// the one check in flight.
+type LastCheck = Arc<tokio::sync::Mutex<Option<Instant>>>;
+
 /// When each presented credential was last confirmed, shared by the
 /// server's streams; cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct CredentialChecks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>>);
+pub struct CredentialChecks(Arc<Mutex<HashMap<String, LastCheck>>>);
 
 impl CredentialChecks {
     /// When `presented` was last confirmed by `auth`: now, after checking

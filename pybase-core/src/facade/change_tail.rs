@@ -24,6 +24,10 @@ use crate::ids::BaseId;
 use crate::principal::Principal;
 use crate::store::{ChangeEvent, Store};
 
+/// When one principal's access was last confirmed (`None`: not yet),
+/// locked by the one check in flight.
+type LastCheck = Arc<tokio::sync::Mutex<Option<Instant>>>;
+
 /// Events a tail keeps for subscriptions that are a little behind.
 const KEPT: usize = 1024;
 
@@ -74,7 +78,7 @@ pub(crate) struct Tail {
     reading: tokio::sync::Mutex<()>,
     /// Per principal, when its access to the base was last confirmed (see
     /// [`Tail::checked_access`]).
-    checks: Mutex<HashMap<Principal, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
+    checks: Mutex<HashMap<Principal, LastCheck>>,
 }
 
 impl Tail {
