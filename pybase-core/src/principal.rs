@@ -5,7 +5,7 @@ use crate::model::Timestamp;
 use crate::role::{Action, Role, Scope};
 
 /// The acting party of every facade operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Principal {
     /// A user signed in with a password (JWT access token).
     User {

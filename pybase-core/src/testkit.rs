@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
             access::permission_matrix,
             changes::changes_log_every_write_in_order,
             changes::failed_writes_log_nothing,
+            changes::unchanged_writes_log_nothing,
             changes::field_conversions_log_each_converted_record,
             changes::concurrent_writers_leave_a_gapless_consistent_log,
             changes::subscriptions_yield_each_event_once_in_order,

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod changes_relay;
 pub mod client_ip;
 pub mod compute_fills;
+pub mod credential_checks;
 pub mod error;
 pub mod extract;
 pub mod health;

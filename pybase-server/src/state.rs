@@ -56,6 +56,8 @@ pub struct AppState {
     /// responses (event streams) end then, so the graceful shutdown does
     /// not wait for them.
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Credential checks shared by the event streams.
+    pub stream_credentials: crate::credential_checks::CredentialChecks,
 }
 
 impl std::fmt::Debug for AppState {
@@ -240,6 +242,7 @@ impl AppState {
             v0,
             public_url,
             closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+            stream_credentials: crate::credential_checks::CredentialChecks::default(),
         })
     }
 }

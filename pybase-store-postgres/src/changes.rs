@@ -56,7 +56,7 @@ pub(crate) async fn log(
     actor: Option<UserId>,
     changes: Vec<NewChange>,
 ) -> StoreResult<Option<Committed>> {
-    let Some(first) = changes.first() else {
+    let Some(first) = changes.iter().find(|c| !changes_nothing(c)) else {
         return Ok(None);
     };
     if !pybase_core::store::change_log_enabled() {
@@ -64,6 +64,41 @@ pub(crate) async fn log(
     }
     let table = first.table_id;
     match insert(conn, Of::Table(table), at, actor, changes).await? {
+        Some(done) => Ok(Some(done)),
+        None => Err(StoreError::not_found("table", table)),
+    }
+}
+
+/// [`log`] for a create: first a `record.created` event for each record of
+/// `created` (ids of `table`, in this order), then `changes`. The created
+/// records' events take their cells from the records as they are now in
+/// the transaction (computed cells included), inside the statement: the
+/// cells are not sent a second time, nor serialised and parsed again.
+pub(crate) async fn log_created(
+    conn: &mut PgConnection,
+    table: TableId,
+    created: &[RecordId],
+    at: Option<Timestamp>,
+    actor: Option<UserId>,
+    changes: Vec<NewChange>,
+) -> StoreResult<Option<Committed>> {
+    if created.is_empty() {
+        return log(conn, at, actor, changes).await;
+    }
+    if !pybase_core::store::change_log_enabled() {
+        return Ok(None);
+    }
+    let ids: Vec<&str> = created.iter().map(RecordId::as_str).collect();
+    match insert_with(
+        conn,
+        Of::Table(table),
+        at,
+        actor,
+        changes,
+        Some((table, &ids)),
+    )
+    .await?
+    {
         Some(done) => Ok(Some(done)),
         None => Err(StoreError::not_found("table", table)),
     }
@@ -82,6 +117,11 @@ pub(crate) async fn append(
     insert(conn, Of::Base(base), at, actor, changes).await
 }
 
+/// A `record.updated` that changed no cell: not logged.
+fn changes_nothing(c: &NewChange) -> bool {
+    c.kind == ChangeKind::RecordUpdated && c.changed_fields.as_ref().is_some_and(Vec::is_empty)
+}
+
 /// Whose log: a base's, or that of a table's base.
 enum Of {
     Base(BaseId),
@@ -97,11 +137,35 @@ async fn insert(
     actor: Option<UserId>,
     changes: Vec<NewChange>,
 ) -> StoreResult<Option<Committed>> {
-    if changes.is_empty() || !pybase_core::store::change_log_enabled() {
+    insert_with(conn, of, at, actor, changes, None).await
+}
+
+/// [`insert`], with `created` (a table and ids of its records): their
+/// `record.created` events first, read from the records in the statement.
+async fn insert_with(
+    conn: &mut PgConnection,
+    of: Of,
+    at: Option<Timestamp>,
+    actor: Option<UserId>,
+    changes: Vec<NewChange>,
+    created: Option<(TableId, &[&str])>,
+) -> StoreResult<Option<Committed>> {
+    if !pybase_core::store::change_log_enabled() {
         return Ok(None);
     }
-    let n =
-        i64::try_from(changes.len()).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+    // A write of the values a record already had changes nothing to log.
+    let changes: Vec<NewChange> = changes
+        .into_iter()
+        .filter(|c| !changes_nothing(c))
+        .collect();
+    let created_n = created.map_or(0, |(_, ids)| ids.len());
+    if changes.is_empty() && created_n == 0 {
+        return Ok(None);
+    }
+    let n = i64::try_from(changes.len() + created_n)
+        .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+    let first_other =
+        i64::try_from(created_n).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
     let mut kinds = Vec::with_capacity(changes.len());
     let mut tables = Vec::with_capacity(changes.len());
     let mut records = Vec::with_capacity(changes.len());
@@ -132,20 +196,39 @@ async fn insert(
             t.to_string(),
         ),
     };
+    // `$13`, `$14`, `$15`: the created records' table, their ids, the
+    // kind; the other events follow them (`$16`: how many they are).
+    let created_sql =
+        match created {
+            Some((table, _)) => crate::layout::on(
+                table,
+                "k AS (INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, \
+             after) SELECT c.base_id, c.last_seq - $2 + x.ord, $3, $4, $15, $13, x.id, r.data \
+             FROM c CROSS JOIN UNNEST($14::text[]) WITH ORDINALITY AS x(id, ord) \
+             JOIN {records} r ON r.id = x.id), ",
+            )?
+            .0,
+            None => String::new(),
+        };
+    let offset = if created.is_some() {
+        "$16::bigint"
+    } else {
+        "0"
+    };
     let sql = format!(
         "WITH c AS (INSERT INTO change_counters (base_id, last_seq) {base_sql} \
          ON CONFLICT (base_id) DO UPDATE SET last_seq = change_counters.last_seq + EXCLUDED.last_seq \
-         RETURNING base_id, last_seq), \
+         RETURNING base_id, last_seq), {created_sql}\
          e AS (INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, field_id, \
          view_id, changed_fields, before, after) \
-         SELECT c.base_id, c.last_seq - $2 + e.ord, $3, $4, e.kind, e.table_id, e.record_id, \
+         SELECT c.base_id, c.last_seq - $2 + {offset} + e.ord, $3, $4, e.kind, e.table_id, e.record_id, \
          e.field_id, e.view_id, e.changed, e.before, e.after FROM c, UNNEST($5::text[], $6::text[], \
          $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[]) \
          WITH ORDINALITY AS e(kind, table_id, record_id, field_id, view_id, changed, before, \
          after, ord)) \
          SELECT base_id, last_seq FROM c"
     );
-    let found: Option<(String, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+    let query = sqlx::query_as(AssertSqlSafe(sql))
         .bind(key)
         .bind(n)
         .bind(at)
@@ -157,10 +240,16 @@ async fn insert(
         .bind(views)
         .bind(changed)
         .bind(befores)
-        .bind(afters)
-        .fetch_optional(&mut *conn)
-        .await
-        .db()?;
+        .bind(afters);
+    let query = match created {
+        Some((table, ids)) => query
+            .bind(table.to_string())
+            .bind(ids)
+            .bind(ChangeKind::RecordCreated.as_str())
+            .bind(first_other),
+        None => query,
+    };
+    let found: Option<(String, i64)> = query.fetch_optional(&mut *conn).await.db()?;
     found
         .map(|(base, last_seq)| {
             Ok(Committed {
@@ -216,7 +305,7 @@ impl LogBinds {
 /// [`NewChange::record_updated`]) and the base's counter bumped. The
 /// counter's insert reads the update's result, so the record's row is
 /// locked before the counter's (one lock order for every writer), and a
-/// statement that updates nothing logs nothing. The answer adds `log_base`
+/// statement that updates nothing, or changes no cell, logs nothing. The answer adds `log_base`
 /// and `log_seq` (see [`committed`]). Binds: [`LogBinds::bind`].
 ///
 /// This makes a single-record update one round trip with its log, as it
@@ -234,6 +323,7 @@ pub(crate) fn logged_update(update: &str, first: usize) -> String {
          WHERE (u.old_data -> k) IS DISTINCT FROM (u.data -> k)), \
          c AS (INSERT INTO change_counters (base_id, last_seq) \
          SELECT t.base_id, 1 FROM u JOIN tables t ON t.id = ${t} \
+         WHERE EXISTS (SELECT 1 FROM d WHERE d.changed <> '[]'::jsonb) \
          ON CONFLICT (base_id) DO UPDATE SET last_seq = change_counters.last_seq + 1 \
          RETURNING base_id, last_seq), \
          e AS (INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, \
@@ -374,40 +464,46 @@ impl ChangesStore for PgStore {
         after: i64,
         limit: usize,
     ) -> StoreResult<ChangesPage> {
-        // One snapshot for the counter and the events. The isolation level
-        // is part of BEGIN: a separate SET TRANSACTION was refused now and
-        // then ("must be called before any query") when the connection had
-        // run something inside the transaction first.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .await
-            .db()?;
-        let counter: Option<(i64, i64)> =
-            sqlx::query_as("SELECT last_seq, pruned_seq FROM change_counters WHERE base_id = $1")
-                .bind(base.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .db()?;
-        let (last, pruned) = counter.unwrap_or((0, 0));
+        // One statement, so one snapshot for the counter and the events,
+        // and one round trip (a live subscription's read, shared by all of
+        // a base's subscribers, sits on the path from a commit to every
+        // subscriber). Events are read only when the cursor is not gone.
+        let rows = sqlx::query(crate::sql::cols(
+            EVENT_COLUMNS,
+            "SELECT c.last_seq AS counter_last, c.pruned_seq AS counter_pruned, e.* \
+             FROM (SELECT coalesce(max(last_seq), 0) AS last_seq, \
+             coalesce(max(pruned_seq), 0) AS pruned_seq \
+             FROM change_counters WHERE base_id = $1) c \
+             LEFT JOIN LATERAL (SELECT {} FROM changes WHERE base_id = $1 AND seq > $2 \
+             AND $2 >= c.pruned_seq ORDER BY seq LIMIT $3) e ON true ORDER BY e.seq",
+        ))
+        .bind(base.as_str())
+        .bind(after)
+        .bind(limit_param(limit))
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        let (last, pruned): (i64, i64) = match rows.first() {
+            Some(row) => (
+                row.try_get("counter_last").db()?,
+                row.try_get("counter_pruned").db()?,
+            ),
+            None => (0, 0),
+        };
         if after < pruned {
             return Err(StoreError::Gone {
                 after,
                 oldest: pruned + 1,
             });
         }
-        let rows = sqlx::query(crate::sql::cols(
-            EVENT_COLUMNS,
-            "SELECT {} FROM changes WHERE base_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        ))
-        .bind(base.as_str())
-        .bind(after)
-        .bind(limit_param(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .db()?;
-        tx.commit().await.db()?;
-        let events = rows.iter().map(event).collect::<Result<_, _>>().db()?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            // No event: the one row of the counter with empty event columns.
+            let seq: Option<i64> = row.try_get("seq").db()?;
+            if seq.is_some() {
+                events.push(event(row).db()?);
+            }
+        }
         Ok(ChangesPage {
             events,
             last_seq: last,

@@ -139,7 +139,10 @@ type Logged = ((Cells, Record), Option<Committed>);
 /// The SQL of [`apply_patch`].
 const PATCH_UPDATE: &str = "UPDATE {records} SET \
      data = (CASE WHEN $2 THEN $3::jsonb ELSE data || $3::jsonb END) - $4::text[], \
-     updated_time = $5, updated_by = $6 \
+     updated_time = CASE WHEN ((CASE WHEN $2 THEN $3::jsonb ELSE data || $3::jsonb END) \
+     - $4::text[]) = data THEN updated_time ELSE $5 END, \
+     updated_by = CASE WHEN ((CASE WHEN $2 THEN $3::jsonb ELSE data || $3::jsonb END) \
+     - $4::text[]) = data THEN updated_by ELSE $6 END \
      FROM (SELECT id AS old_id, data AS old_data FROM {records} \
      WHERE id = $1 AND deleted_time IS NULL FOR UPDATE) old \
      WHERE id = old.old_id RETURNING old.old_data, {}";
@@ -202,7 +205,10 @@ fn logged_row(row: Option<&PgRow>) -> StoreResult<Option<Logged>> {
 const GUARDED_UPDATE: &str = concat!(
     "UPDATE {records} SET ",
     "data = (CASE WHEN $3 THEN $4::jsonb ELSE data || $4::jsonb END) - $5::text[], ",
-    "updated_time = $6, updated_by = $7 ",
+    "updated_time = CASE WHEN ((CASE WHEN $3 THEN $4::jsonb ELSE data || $4::jsonb END) ",
+    "- $5::text[]) = data THEN updated_time ELSE $6 END, ",
+    "updated_by = CASE WHEN ((CASE WHEN $3 THEN $4::jsonb ELSE data || $4::jsonb END) ",
+    "- $5::text[]) = data THEN updated_by ELSE $7 END ",
     "FROM (SELECT id AS old_id, data AS old_data FROM {records} ",
     "WHERE id = $2 AND deleted_time IS NULL FOR UPDATE) old ",
     "WHERE id = old.old_id AND NOT EXISTS (",
@@ -338,7 +344,12 @@ async fn apply_patches(
         "UPDATE {} r SET \
          data = (CASE WHEN p.replace THEN p.set ELSE r.data || p.set END) \
          - ARRAY(SELECT jsonb_array_elements_text(p.unset)), \
-         updated_time = $5, updated_by = $6 \
+         updated_time = CASE WHEN ((CASE WHEN p.replace THEN p.set ELSE r.data || p.set END) \
+         - ARRAY(SELECT jsonb_array_elements_text(p.unset))) = r.data \
+         THEN r.updated_time ELSE $5 END, \
+         updated_by = CASE WHEN ((CASE WHEN p.replace THEN p.set ELSE r.data || p.set END) \
+         - ARRAY(SELECT jsonb_array_elements_text(p.unset))) = r.data \
+         THEN r.updated_by ELSE $6 END \
          FROM UNNEST($1::text[], $2::bool[], $3::jsonb[], $4::jsonb[]) AS p(id, replace, set, unset) \
          WHERE r.id = p.id AND r.deleted_time IS NULL RETURNING {}",
         rel(table)?,
@@ -445,14 +456,10 @@ impl RecordsStore for PgStore {
                 .await?
                 .apply_to(&mut created);
         }
-        let log = created
-            .iter()
-            .map(NewChange::record_created)
-            .chain(partners)
-            .chain(derived_log)
-            .collect();
+        let log = partners.into_iter().chain(derived_log).collect();
         let at = records.first().map(|r| r.created_time);
-        let done = changes::log(&mut tx, at, actor, log).await?;
+        let ids: Vec<RecordId> = created.iter().map(|r| r.id).collect();
+        let done = changes::log_created(&mut tx, table, &ids, at, actor, log).await?;
         tx.commit().await.db()?;
         self.announce(done);
         Ok(created)

@@ -1,11 +1,16 @@
 //! [`ChangesStore`]: the per-base change log, appended inside the writing
 //! transaction by [`log`], and announced after the commit.
 //!
-//! The writer thread is the only one that appends, so the counter row
-//! (`change_counters.last_seq`) bumped inside the write transaction gives
-//! gap-free numbers that become visible in order. [`log`] queues an
-//! announcement in a thread-local list; the store's write wrapper takes it
-//! after the commit (and drops it after a rollback): see [`finish`].
+//! Writes are serialised (one writer connection, immediate transactions),
+//! so the next seq of a base is one more than its newest: the largest of
+//! its newest event's seq (the log's primary key finds it at once), of
+//! `change_counters.pruned_seq` (pruning may have removed every event) and
+//! of `change_counters.last_seq` (the counter the log bumped on every write
+//! until 2026-11-28, no longer written: a write to the counter's page cost
+//! every logged write one more page in the WAL). Numbers are gap-free and
+//! become visible in order. [`log`] queues an announcement in a
+//! thread-local list; the store's write wrapper takes it after the commit
+//! (and drops it after a rollback): see [`finish`].
 
 use std::cell::RefCell;
 
@@ -43,6 +48,13 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    /// A `record.updated` that changed no cell (a write of the values the
+    /// record already had): it is not logged.
+    fn changes_nothing(&self) -> bool {
+        self.kind_name == ChangeKind::RecordUpdated.as_str()
+            && self.changed.as_deref() == Some("[]")
+    }
+
     /// `record.created` from cells already serialised for the insert.
     pub(crate) fn created(table: TableId, record: RecordId, cells: &str) -> Self {
         Self {
@@ -112,42 +124,58 @@ fn insert_sql(rows: usize) -> String {
     sql
 }
 
+/// The newest seq of the base `base` (an SQL expression naming it):
+/// see the module's documentation. Reads, never writes.
+macro_rules! last_seq_of {
+    ($base:literal) => {
+        concat!(
+            "max(coalesce((SELECT max(seq) FROM changes WHERE base_id = ",
+            $base,
+            "), 0), coalesce((SELECT max(last_seq, pruned_seq) FROM change_counters \
+             WHERE base_id = ",
+            $base,
+            "), 0))"
+        )
+    };
+}
+pub(crate) use last_seq_of;
+
 /// Appends `entries` (all of tables of one base, the base of the first's
 /// table) to the log, in the caller's write transaction. `at` defaults to
-/// now. Nothing to log is a no-op.
+/// now. Nothing to log is a no-op, and so is a `record.updated` that
+/// changed no cell.
 ///
-/// One statement finds the base and bumps its counter; the events go in
-/// by [`ROWS_PER_INSERT`] a statement (prepared once per size and cached).
+/// One statement finds the base and its newest seq (reads only); the
+/// events go in by [`ROWS_PER_INSERT`] a statement (prepared once per size
+/// and cached).
 pub(crate) fn log(
     conn: &Connection,
     at: Option<&Timestamp>,
     actor: Option<UserId>,
     entries: &[Entry],
 ) -> Result<()> {
-    let Some(first) = entries.first() else {
-        return Ok(());
-    };
     if !pybase_core::store::change_log_enabled() {
         return Ok(());
     }
+    let entries: Vec<&Entry> = entries.iter().filter(|e| !e.changes_nothing()).collect();
+    let Some(first) = entries.first() else {
+        return Ok(());
+    };
     let n = i64::try_from(entries.len())
         .map_err(|_| Error::corrupt("change count", entries.len().to_string()))?;
-    // `WHERE` keeps SQLite from reading `ON CONFLICT` as a join's `ON`.
-    let (base, last): (String, i64) = conn
-        .prepare_cached(
-            "INSERT INTO change_counters (base_id, last_seq) \
-             SELECT base_id, ?2 FROM tables WHERE id = ?1 \
-             ON CONFLICT (base_id) DO UPDATE SET last_seq = last_seq + excluded.last_seq \
-             RETURNING base_id, last_seq",
-        )?
-        .query_row(params![first.table.as_str(), n], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+    let (base, newest): (String, i64) = conn
+        .prepare_cached(concat!(
+            "SELECT t.base_id, ",
+            last_seq_of!("t.base_id"),
+            " FROM tables t WHERE t.id = ?1"
+        ))?
+        .query_row([first.table.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or_else(|| Error::not_found("table", first.table))?;
+    let last = newest + n;
     let at = fmt_time(&at.copied().unwrap_or_else(chrono::Utc::now));
     let actor = actor.map(|a| a.to_string());
-    let mut seq = last - n + 1;
+    let mut seq = newest + 1;
     for chunk in entries.chunks(ROWS_PER_INSERT) {
         let mut insert = conn.prepare_cached(&insert_sql(chunk.len()))?;
         let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 12);
@@ -198,7 +226,7 @@ pub(crate) fn finish(feed: &ChangeFeed, ok: bool) {
 
 /// The live cells of a record (`None` if there is no live record): the
 /// "before" of an update, read in the writing transaction.
-pub(crate) fn live_cells(conn: &Connection, table: TableId, record: &str) -> Result<Option<Cells>> {
+fn live_cells(conn: &Connection, table: TableId, record: &str) -> Result<Option<Cells>> {
     if !pybase_core::store::change_log_enabled() {
         return Ok(None);
     }
@@ -211,6 +239,116 @@ pub(crate) fn live_cells(conn: &Connection, table: TableId, record: &str) -> Res
         .optional()?;
     text.map(|t| serde_json::from_str(&t).map_err(Error::from))
         .transpose()
+}
+
+/// A record's cells before an update, read in the writing transaction:
+/// all of them, or only those the update may change.
+pub(crate) struct Before {
+    cells: Cells,
+    /// The cells read (field ids, sorted, distinct); `None`: all.
+    only: Option<Vec<String>>,
+}
+
+/// The cells `p` names if it merges (set or unset), `None` if it replaces.
+pub(crate) fn merged(p: &pybase_core::store::RecordPatch) -> Option<impl Iterator<Item = &str>> {
+    (!p.replace).then(|| {
+        p.set
+            .keys()
+            .map(String::as_str)
+            .chain(p.unset.iter().map(pybase_core::ids::FieldId::as_str))
+    })
+}
+
+/// Cells named by a merge beyond which the whole record is read.
+const NARROW_MAX: usize = 16;
+
+/// The cells of live record `record` before an update (`None` if there is
+/// no live record, or while the log is measured out). `merged`: the cells
+/// a merge names (set or unset), the only ones it can change; `None` for a
+/// replace, which can change any. Reading only those costs less than the
+/// whole record (read and parsed) when a write names few of many cells.
+pub(crate) fn before_update<'a>(
+    conn: &Connection,
+    table: TableId,
+    record: &str,
+    merged: Option<impl Iterator<Item = &'a str>>,
+) -> Result<Option<Before>> {
+    if !pybase_core::store::change_log_enabled() {
+        return Ok(None);
+    }
+    let mut only: Option<Vec<String>> = merged.map(|keys| keys.map(str::to_owned).collect());
+    if let Some(keys) = &mut only {
+        keys.sort_unstable();
+        keys.dedup();
+    }
+    let Some(keys) = only.filter(|k| !k.is_empty() && k.len() <= NARROW_MAX) else {
+        return Ok(live_cells(conn, table, record)?.map(|cells| Before { cells, only: None }));
+    };
+    let columns: Vec<String> = (0..keys.len())
+        .map(|i| format!("data -> ?{}", i + 2))
+        .collect();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {} FROM records WHERE {} AND id = ?1 AND deleted_time IS NULL",
+        columns.join(", "),
+        scope("", table.as_str())?
+    ))?;
+    let paths: Vec<String> = keys.iter().map(|k| crate::layout::cell_path(k)).collect();
+    let mut binds: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(keys.len() + 1);
+    binds.push(&record);
+    binds.extend(paths.iter().map(|p| p as &dyn rusqlite::ToSql));
+    let texts: Option<Vec<Option<String>>> = stmt
+        .query_row(binds.as_slice(), |r| {
+            (0..keys.len()).map(|i| r.get(i)).collect()
+        })
+        .optional()?;
+    let Some(texts) = texts else {
+        return Ok(None);
+    };
+    let mut cells = Cells::new();
+    for (k, t) in keys.iter().zip(texts) {
+        if let Some(t) = t {
+            cells.insert(k.clone(), serde_json::from_str(&t)?);
+        }
+    }
+    Ok(Some(Before {
+        cells,
+        only: Some(keys),
+    }))
+}
+
+/// The `record.updated` event of an update from its [`Before`] and the
+/// record after: the cells that differ, on both sides (as
+/// [`NewChange::record_updated`], among the cells read).
+pub(crate) fn updated(before: &Before, after: &pybase_core::model::Record) -> Entry {
+    let Some(keys) = &before.only else {
+        return Entry::from(NewChange::record_updated(&before.cells, after));
+    };
+    let mut changed = Vec::new();
+    let mut old = serde_json::Map::new();
+    let mut new = serde_json::Map::new();
+    for k in keys {
+        let (b, a) = (before.cells.get(k), after.cells.get(k));
+        if b == a {
+            continue;
+        }
+        if let Some(b) = b {
+            old.insert(k.clone(), b.clone());
+        }
+        if let Some(a) = a {
+            new.insert(k.clone(), a.clone());
+        }
+        changed.push(k);
+    }
+    Entry::from(NewChange {
+        kind: ChangeKind::RecordUpdated,
+        table_id: after.table_id,
+        record_id: Some(after.id),
+        field_id: None,
+        view_id: None,
+        changed_fields: Some(changed.iter().filter_map(|k| k.parse().ok()).collect()),
+        before: Some(serde_json::Value::Object(old)),
+        after: Some(serde_json::Value::Object(new)),
+    })
 }
 
 /// The `record.updated` events of a field conversion: for each converted
@@ -324,12 +462,12 @@ impl ChangesStore for SqliteStore {
     ) -> StoreResult<ChangesPage> {
         self.read(move |conn| {
             let (last, pruned): (i64, i64) = conn
-                .prepare_cached(
-                    "SELECT last_seq, pruned_seq FROM change_counters WHERE base_id = ?1",
-                )?
-                .query_row([base.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?
-                .unwrap_or((0, 0));
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    last_seq_of!("?1"),
+                    ", coalesce((SELECT pruned_seq FROM change_counters WHERE base_id = ?1), 0)"
+                ))?
+                .query_row([base.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
             if after < pruned {
                 return Err(Error::Store(StoreError::Gone {
                     after,
@@ -379,12 +517,14 @@ impl ChangesStore for SqliteStore {
         self.write(move |tx| {
             // Pruning keeps a suffix of each base's log: everything up to
             // the newest event older than the cutoff goes.
+            // The counter row is made here when missing (the log no longer
+            // writes one); `WHERE` keeps SQLite from reading `ON CONFLICT`
+            // as a join's `ON`.
             tx.prepare_cached(
-                "UPDATE change_counters SET pruned_seq = max(pruned_seq, \
-                 (SELECT max(seq) FROM changes c WHERE c.base_id = change_counters.base_id \
-                  AND c.at < ?1)) \
-                 WHERE EXISTS (SELECT 1 FROM changes c WHERE c.base_id = change_counters.base_id \
-                  AND c.at < ?1)",
+                "INSERT INTO change_counters (base_id, last_seq, pruned_seq) \
+                 SELECT base_id, 0, max(seq) FROM changes WHERE at < ?1 GROUP BY base_id \
+                 ON CONFLICT (base_id) DO UPDATE \
+                 SET pruned_seq = max(pruned_seq, excluded.pruned_seq)",
             )?
             .execute([&cutoff])?;
             let n = tx

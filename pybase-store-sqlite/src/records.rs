@@ -93,6 +93,8 @@ impl Change {
     }
 
     /// Applies the change to a live record of `table`; `None` if there is none.
+    /// A change that leaves the cells as they are writes nothing (the
+    /// update time stays) and answers the record as it is.
     fn apply(
         &self,
         conn: &Connection,
@@ -101,35 +103,43 @@ impl Change {
         at: &str,
         by: Option<&str>,
     ) -> Result<Option<Record>> {
-        let tail = format!(
-            "updated_time = ?2, updated_by = ?3 \
-             WHERE {} AND id = ?1 AND deleted_time IS NULL RETURNING {}",
-            scope("", table)?,
-            record_columns(table)?
-        );
-        let rel = "records";
+        let columns = record_columns(table)?;
+        let scope = scope("", table)?;
+        let update = |data: &str| {
+            format!(
+                "UPDATE records SET data = {data}, updated_time = ?2, updated_by = ?3 \
+                 WHERE {scope} AND id = ?1 AND deleted_time IS NULL AND {data} IS NOT data \
+                 RETURNING {columns}"
+            )
+        };
         let found = match self {
             Self::Replace(doc) => conn
-                .prepare_cached(&format!("UPDATE {rel} SET data = jsonb(?4), {tail}"))?
+                .prepare_cached(&update("jsonb(?4)"))?
                 .query_row(params![record, at, by, doc], crate::rows::record)
                 .optional()?,
             Self::Merge { clear: None, patch } => conn
-                .prepare_cached(&format!(
-                    "UPDATE {rel} SET data = jsonb_patch(data, ?4), {tail}"
-                ))?
+                .prepare_cached(&update("jsonb_patch(data, ?4)"))?
                 .query_row(params![record, at, by, patch], crate::rows::record)
                 .optional()?,
             Self::Merge {
                 clear: Some(clear),
                 patch,
             } => conn
-                .prepare_cached(&format!(
-                    "UPDATE {rel} SET data = jsonb_patch(jsonb_patch(data, ?5), ?4), {tail}"
-                ))?
+                .prepare_cached(&update("jsonb_patch(jsonb_patch(data, ?5), ?4)"))?
                 .query_row(params![record, at, by, patch, clear], crate::rows::record)
                 .optional()?,
         };
-        Ok(found)
+        match found {
+            Some(r) => Ok(Some(r)),
+            // Unchanged, or no live record.
+            None => Ok(conn
+                .prepare_cached(&format!(
+                    "SELECT {columns} FROM records WHERE {scope} AND id = ?1 \
+                     AND deleted_time IS NULL"
+                ))?
+                .query_row([record], crate::rows::record)
+                .optional()?),
+        }
     }
 }
 
@@ -524,15 +534,16 @@ impl RecordsStore for SqliteStore {
             let mut log = Vec::with_capacity(changes.len());
             let out: Vec<Record> = changes
                 .iter()
-                .map(|(id, change)| {
-                    let before = changes::live_cells(tx, table, id.as_str())?;
+                .zip(&patches)
+                .map(|((id, change), patch)| {
+                    let before =
+                        changes::before_update(tx, table, id.as_str(), changes::merged(patch))?;
                     let after = change
                         .apply(tx, table.as_str(), id.as_str(), &at, by)?
                         .ok_or_else(|| Error::not_found("record", id))?;
-                    log.push(Entry::from(NewChange::record_updated(
-                        &before.unwrap_or_default(),
-                        &after,
-                    )));
+                    if let Some(before) = &before {
+                        log.push(changes::updated(before, &after));
+                    }
                     Ok(after)
                 })
                 .collect::<Result<_>>()?;
@@ -607,7 +618,7 @@ impl RecordsStore for SqliteStore {
                     return Ok(None);
                 }
             }
-            let before = changes::live_cells(tx, table, id.as_str())?;
+            let before = changes::before_update(tx, table, id.as_str(), changes::merged(&patch))?;
             let mut written = change.apply(tx, table.as_str(), id.as_str(), &at, by)?;
             let mut partners = Vec::new();
             let mut log = Vec::new();
@@ -618,7 +629,7 @@ impl RecordsStore for SqliteStore {
                     .apply_to(std::slice::from_mut(record));
             }
             if let (Some(before), Some(after)) = (before, &written) {
-                log.insert(0, Entry::from(NewChange::record_updated(&before, after)));
+                log.insert(0, changes::updated(&before, after));
                 log.extend(partners.into_iter().map(Entry::from));
                 changes::log(tx, Some(&logged_at), actor, &log)?;
             }
@@ -697,7 +708,12 @@ impl RecordsStore for SqliteStore {
                             .parse()
                             .map_err(|e| Error::corrupt("record id", format!("{e}")))?;
                         let before_links = links::before(tx, table, &touched, &[existing_id])?;
-                        let before = changes::live_cells(tx, table, existing)?;
+                        let before = changes::before_update(
+                            tx,
+                            table,
+                            existing,
+                            Some(cells.keys().map(String::as_str)),
+                        )?;
                         let mut record = change
                             .apply(tx, table.as_str(), existing, &at, by)?
                             .ok_or_else(|| Error::not_found("record", existing))?;
@@ -718,10 +734,9 @@ impl RecordsStore for SqliteStore {
                             &mut derived,
                         )?
                         .apply_to(std::slice::from_mut(&mut record));
-                        log.push(Entry::from(NewChange::record_updated(
-                            &before.unwrap_or_default(),
-                            &record,
-                        )));
+                        if let Some(before) = &before {
+                            log.push(changes::updated(before, &record));
+                        }
                         log.extend(derived);
                         log.extend(partners.into_iter().map(Entry::from));
                         out.push(UpsertOutcome {

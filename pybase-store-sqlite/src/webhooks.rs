@@ -80,10 +80,12 @@ fn delivery(row: &Row<'_>) -> rusqlite::Result<Delivery> {
 
 /// The webhooks of a claim: enabled, with events past their cursor, due
 /// (`?2` = now), and not leased by another owner (`?1`) in time.
-const DUE: &str = "SELECT w.id FROM webhooks w JOIN change_counters c ON c.base_id = w.base_id \
-    WHERE w.enabled AND c.last_seq > w.cursor \
-    AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= ?2) \
-    AND (w.lease_until IS NULL OR w.lease_until < ?2 OR w.lease_owner = ?1)";
+const DUE: &str = concat!(
+    "SELECT w.id FROM webhooks w WHERE w.enabled AND ",
+    crate::changes::last_seq_of!("w.base_id"),
+    " > w.cursor AND (w.next_attempt_at IS NULL OR w.next_attempt_at <= ?2) \
+    AND (w.lease_until IS NULL OR w.lease_until < ?2 OR w.lease_owner = ?1)"
+);
 
 #[async_trait]
 impl WebhooksStore for SqliteStore {
@@ -91,10 +93,11 @@ impl WebhooksStore for SqliteStore {
         let w = w.clone();
         self.write(move |tx| {
             let base: Option<i64> = tx
-                .prepare_cached(
-                    "SELECT coalesce((SELECT last_seq FROM change_counters WHERE base_id = b.id), 0) \
-                     FROM bases b WHERE b.id = ?1",
-                )?
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    crate::changes::last_seq_of!("b.id"),
+                    " FROM bases b WHERE b.id = ?1"
+                ))?
                 .query_row([w.base_id.as_str()], |r| r.get(0))
                 .optional()?;
             let cursor = base.ok_or_else(|| Error::not_found("base", w.base_id))?;

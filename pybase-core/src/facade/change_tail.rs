@@ -15,11 +15,18 @@
 //! back to its cursor.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::ids::BaseId;
+use crate::principal::Principal;
 use crate::store::{ChangeEvent, Store};
+
+/// When one principal's access was last confirmed (`None`: not yet),
+/// locked by the one check in flight.
+type LastCheck = Arc<tokio::sync::Mutex<Option<Instant>>>;
 
 /// Events a tail keeps for subscriptions that are a little behind.
 const KEPT: usize = 1024;
@@ -41,6 +48,7 @@ impl Tails {
             base,
             state: Mutex::new(State::default()),
             reading: tokio::sync::Mutex::new(()),
+            checks: Mutex::new(HashMap::new()),
         });
         map.insert(base, Arc::downgrade(&tail));
         tail
@@ -54,6 +62,11 @@ struct State {
     events: VecDeque<ChangeEvent>,
     /// The seq the tail has read up to (`None` before its first read).
     read_to: Option<i64>,
+    /// Reads begun so far (each numbered by this count when it begins).
+    reads: u64,
+    /// The number of the newest read of the current run that reached the
+    /// end of the log (fewer events than asked for); 0 when none did.
+    reached_end: u64,
 }
 
 /// One base's shared read of its log.
@@ -63,14 +76,22 @@ pub(crate) struct Tail {
     state: Mutex<State>,
     /// Held by the one read in flight.
     reading: tokio::sync::Mutex<()>,
+    /// Per principal, when its access to the base was last confirmed (see
+    /// [`Tail::checked_access`]).
+    checks: Mutex<HashMap<Principal, LastCheck>>,
 }
 
 impl Tail {
     /// The kept events after `after` (at most `limit`), or `None` when the
     /// kept run does not reach back to `after` (the caller reads the log
-    /// itself). `Some(empty)` means the tail has nothing newer yet.
-    fn take(&self, after: i64, limit: usize) -> Option<Vec<ChangeEvent>> {
+    /// itself). `Some(empty)` means the tail has nothing newer yet; the
+    /// number of reads begun so far comes with it (see [`Tail::read_on`]).
+    fn take(&self, after: i64, limit: usize) -> (Option<Vec<ChangeEvent>>, u64) {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        (Self::take_from(&state, after, limit), state.reads)
+    }
+
+    fn take_from(state: &State, after: i64, limit: usize) -> Option<Vec<ChangeEvent>> {
         let read_to = state.read_to?;
         if after >= read_to {
             return Some(Vec::new());
@@ -105,27 +126,41 @@ impl Tail {
         after: i64,
         limit: usize,
     ) -> Result<Option<Vec<ChangeEvent>>> {
-        match self.take(after, limit) {
-            Some(events) if !events.is_empty() => return Ok(Some(events)),
-            None => return Ok(None),
-            Some(_) => {}
-        }
+        let asked = match self.take(after, limit) {
+            (Some(events), _) if !events.is_empty() => return Ok(Some(events)),
+            (None, _) => return Ok(None),
+            (Some(_), reads) => reads,
+        };
         let tail = Arc::clone(self);
         let store = Arc::clone(store);
-        tokio::spawn(async move { tail.read_on(&store, after, limit).await })
+        tokio::spawn(async move { tail.read_on(&store, after, asked, limit).await })
             .await
             .map_err(|e| Error::Internal(Box::new(e)))??;
-        Ok(self.take(after, limit))
+        Ok(self.take(after, limit).0)
     }
 
     /// Reads the log after the tail's end (`after`), unless a read that
-    /// finished while this one waited already went past `after`.
-    async fn read_on(&self, store: &Arc<dyn Store>, after: i64, limit: usize) -> Result<()> {
+    /// finished while this one waited already went past `after`, or one
+    /// that began after the caller asked (`asked`: the reads begun by then)
+    /// reached the end of the log: every commit before the caller asked is
+    /// in what that read saw, so a subscription at the tail's end that
+    /// finds nothing newer costs no read of its own. Without this, every
+    /// subscription that took an event went on to read the log once more,
+    /// one after the other (a thousand reads per commit for a thousand
+    /// subscribers).
+    async fn read_on(
+        &self,
+        store: &Arc<dyn Store>,
+        after: i64,
+        asked: u64,
+        limit: usize,
+    ) -> Result<()> {
         let _reading = self.reading.lock().await;
-        let from = {
+        let (from, number) = {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            match state.read_to {
+            let from = match state.read_to {
                 Some(to) if to > after => return Ok(()),
+                Some(to) if to == after && state.reached_end > asked => return Ok(()),
                 Some(to) if to == after => to,
                 // The first read, or a caller ahead of the run (it resumed
                 // from a newer cursor): the run starts again at its cursor,
@@ -133,14 +168,20 @@ impl Tail {
                 _ => {
                     state.events.clear();
                     state.read_to = None;
+                    state.reached_end = 0;
                     after
                 }
-            }
+            };
+            state.reads += 1;
+            (from, state.reads)
         };
         let page = store.changes_since(self.base, from, limit).await?;
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.read_to.is_none() {
             state.read_to = Some(from);
+        }
+        if page.events.len() < limit {
+            state.reached_end = number;
         }
         for e in page.events {
             // Only the run's next seq extends it (a read is always of the
@@ -154,5 +195,46 @@ impl Tail {
             state.events.pop_front();
         }
         Ok(())
+    }
+
+    /// When `principal`'s access to the base was last confirmed, running
+    /// `check` first unless a subscription of the same principal confirmed
+    /// it less than `fresh` ago. One check at a time per principal: the
+    /// subscriptions of a principal due together (all of them, right after
+    /// a commit wakes them) share one check instead of making one each.
+    /// A failed check is not remembered: each subscription then checks
+    /// on its own, and fails.
+    pub(crate) async fn checked_access<F, Fut>(
+        &self,
+        principal: &Principal,
+        fresh: Duration,
+        check: F,
+    ) -> Result<Instant>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
+        let entry = {
+            let mut checks = self.checks.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(e) = checks.get(principal) {
+                Arc::clone(e)
+            } else {
+                // Forget the principals no subscription is checking now.
+                checks.retain(|_, e| Arc::strong_count(e) > 1);
+                let e = Arc::new(tokio::sync::Mutex::new(None));
+                checks.insert(principal.clone(), Arc::clone(&e));
+                e
+            }
+        };
+        let mut last = entry.lock().await;
+        if let Some(at) = *last
+            && at.elapsed() < fresh
+        {
+            return Ok(at);
+        }
+        check().await?;
+        let now = Instant::now();
+        *last = Some(now);
+        Ok(now)
     }
 }

@@ -341,10 +341,18 @@ impl ChangeSubscription {
             return Ok(Some(e));
         }
         if self.checked.elapsed() >= RECHECK_EVERY {
-            self.pybase
-                .base_for(&self.principal, self.base, Action::Read)
+            // Shared with the base's other subscriptions of the same
+            // principal: a commit wakes them all at once.
+            let (pybase, principal, base) = (&self.pybase, &self.principal, self.base);
+            self.checked = self
+                .tail
+                .checked_access(principal, RECHECK_EVERY, || async move {
+                    pybase
+                        .base_for(principal, base, Action::Read)
+                        .await
+                        .map(drop)
+                })
                 .await?;
-            self.checked = Instant::now();
         }
         // Behind the tail: read the log from its own cursor. The read runs
         // as a task of its own: a subscriber that goes away

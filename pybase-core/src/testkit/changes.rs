@@ -406,6 +406,145 @@ pub async fn failed_writes_log_nothing(store: Arc<dyn Store>) {
     assert_eq!(after.len(), before.len() + 1);
 }
 
+/// A write of the values a record already has changes nothing: no event,
+/// no new update time (nor anything a webhook would deliver), through every
+/// record write path (one-record merge and replace, batch, upsert, the
+/// store's batch update); a batch logs only the records it changed, and a
+/// real change afterwards logs and bumps the time as usual.
+pub async fn unchanged_writes_log_nothing(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store.clone()).await;
+    let t = fx.table.table.id;
+    let w = WriteOptions::default();
+    let a = fx
+        .create(&[
+            ("Name", json!("a")),
+            ("Qty", json!(1)),
+            ("Tags", json!(["a", "b"])),
+        ])
+        .await;
+    let b = fx.create(&[("Name", json!("b")), ("Qty", json!(2))]).await;
+    let log = whole_log(&fx).await;
+    // The clock moves on, so a bumped update time would show.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let same = fx
+        .pb
+        .update_record(&fx.editor, t, a.id, cells(&[("Qty", json!(1))]), w, false)
+        .await
+        .unwrap();
+    assert_eq!(same.updated_time, a.updated_time);
+    assert_eq!(same.fields, a.fields);
+    let same = fx
+        .pb
+        .update_record(
+            &fx.editor,
+            t,
+            a.id,
+            cells(&[("Name", json!("a")), ("Tags", json!(["a", "b"]))]),
+            w,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(same.updated_time, a.updated_time);
+    // Unsetting an empty cell, and an empty patch.
+    let same = fx
+        .pb
+        .update_record(
+            &fx.editor,
+            t,
+            a.id,
+            cells(&[("Notes", Value::Null)]),
+            w,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(same.updated_time, a.updated_time);
+    fx.pb
+        .update_record(&fx.editor, t, a.id, Map::new(), w, false)
+        .await
+        .unwrap();
+    // Replacing with the same cells.
+    let same = fx
+        .pb
+        .update_record(
+            &fx.editor,
+            t,
+            b.id,
+            cells(&[("Name", json!("b")), ("Qty", json!(2))]),
+            w,
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(same.updated_time, b.updated_time);
+    let same = fx
+        .pb
+        .upsert_records(
+            &fx.editor,
+            t,
+            &["Name".to_owned()],
+            vec![cells(&[("Name", json!("b")), ("Qty", json!(2))])],
+            w,
+        )
+        .await
+        .unwrap();
+    assert_eq!(same.updated_records, vec![b.id]);
+    assert_eq!(same.records[0].updated_time, b.updated_time);
+    let qty = fx.field("Qty").to_string();
+    store
+        .update_records(
+            t,
+            &[RecordPatch {
+                id: a.id,
+                set: [(qty.clone(), json!(1))].into_iter().collect(),
+                unset: Vec::new(),
+                replace: false,
+            }],
+            chrono::Utc::now(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        whole_log(&fx).await,
+        log,
+        "a write that changed nothing was logged"
+    );
+    // A batch: one record unchanged, one changed.
+    let out = fx
+        .pb
+        .update_records(
+            &fx.editor,
+            t,
+            vec![
+                (a.id, cells(&[("Qty", json!(1))])),
+                (b.id, cells(&[("Qty", json!(3))])),
+            ],
+            w,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out[0].updated_time, a.updated_time);
+    assert!(out[1].updated_time > b.updated_time);
+    let after = whole_log(&fx).await;
+    assert_eq!(after.len(), log.len() + 1);
+    let e = after.last().unwrap();
+    assert_eq!(e.kind, ChangeKind::RecordUpdated);
+    assert_eq!(e.record_id, Some(b.id));
+    assert_eq!(e.changed_fields, Some(vec![fx.field("Qty")]));
+    // A real one-record change logs and bumps the time.
+    let changed = fx
+        .pb
+        .update_record(&fx.editor, t, a.id, cells(&[("Qty", json!(4))]), w, false)
+        .await
+        .unwrap();
+    assert!(changed.updated_time > a.updated_time);
+    let after = whole_log(&fx).await;
+    assert_eq!(after.len(), log.len() + 2);
+    assert_eq!(after.last().unwrap().record_id, Some(a.id));
+}
+
 /// Applies `e` to `state` (the record's cells so far), checking that its
 /// `before` side matches them.
 fn replay(state: &mut HashMap<RecordId, Cells>, e: &ChangeEvent) {
@@ -445,8 +584,9 @@ pub async fn concurrent_writers_leave_a_gapless_consistent_log(store: Arc<dyn St
     let t = fx.table.table.id;
     let shared: Vec<RecordId> = {
         let mut ids = Vec::new();
+        // Values no writer writes: a write of the stored value logs nothing.
         for i in 0..3 {
-            ids.push(fx.create(&[("Qty", json!(i))]).await.id);
+            ids.push(fx.create(&[("Qty", json!(10_000 + i))]).await.id);
         }
         ids
     };

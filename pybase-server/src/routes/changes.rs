@@ -191,6 +191,8 @@ struct Credential {
     auth: std::sync::Arc<pybase_core::auth::Auth>,
     presented: String,
     checked: std::time::Instant,
+    /// The checks shared with the server's other streams.
+    shared: crate::credential_checks::CredentialChecks,
 }
 
 /// The `error` event that ends a stream.
@@ -217,11 +219,17 @@ fn stream(
         match next {
             Ok(e) => {
                 if credential.checked.elapsed() >= CREDENTIAL_RECHECK {
-                    if let Err(why) = credential.auth.authenticate(&credential.presented).await {
-                        tracing::debug!(error = %why, "change stream: the credential stopped working");
-                        return Some((Ok(error_event(&ApiError::unauthorized())), None));
+                    match credential
+                        .shared
+                        .confirm(&credential.auth, &credential.presented, CREDENTIAL_RECHECK)
+                        .await
+                    {
+                        Ok(at) => credential.checked = at,
+                        Err(why) => {
+                            tracing::debug!(error = %why, "change stream: the credential stopped working");
+                            return Some((Ok(error_event(&ApiError::unauthorized())), None));
+                        }
                     }
-                    credential.checked = std::time::Instant::now();
                 }
                 Some((Ok(sse_event(&e)), Some((sub, credential, closing))))
             }
@@ -276,6 +284,7 @@ pub(crate) async fn events(
         auth: std::sync::Arc::clone(&state.auth),
         presented: presented_credential(&headers)?.ok_or_else(ApiError::unauthorized)?,
         checked: std::time::Instant::now(),
+        shared: state.stream_credentials.clone(),
     };
     let closing = state.closing.subscribe();
     Ok(
