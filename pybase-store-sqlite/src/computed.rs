@@ -57,12 +57,44 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// Writes derived cells: one statement for all of them (a merge patch
+    /// per record, `null` removing a cell), or one per cell when a value is
+    /// an object (a merge patch would merge into it rather than replace it).
     fn write_now(
         &self,
         table: TableId,
         cells: &[(RecordId, FieldId, Option<Value>)],
     ) -> Result<()> {
+        if cells.is_empty() {
+            return Ok(());
+        }
         let scope = scope("", table.as_str())?;
+        if cells
+            .iter()
+            .any(|(_, _, c)| matches!(c, Some(Value::Object(_))))
+        {
+            return self.write_each(&scope, cells);
+        }
+        let mut patches = serde_json::Map::new();
+        for (record, field, cell) in cells {
+            let patch = patches
+                .entry(record.as_str())
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if let Value::Object(patch) = patch {
+                patch.insert(field.to_string(), cell.clone().unwrap_or(Value::Null));
+            }
+        }
+        self.0
+            .prepare_cached(&format!(
+                "UPDATE records SET data = jsonb_patch(data, p.value) \
+                 FROM json_each(?1) AS p WHERE {scope} AND records.id = p.key"
+            ))?
+            .execute([Value::Object(patches).to_string()])?;
+        Ok(())
+    }
+
+    /// [`Self::write_now`] one cell at a time.
+    fn write_each(&self, scope: &str, cells: &[(RecordId, FieldId, Option<Value>)]) -> Result<()> {
         let mut set = self.0.prepare_cached(&format!(
             "UPDATE records SET data = jsonb_set(data, ?2, jsonb(?3)) WHERE {scope} AND id = ?1"
         ))?;
