@@ -5,6 +5,14 @@
 //! server's connections pass through [`ShapedIo`], which recognises such an
 //! automatic answer as hyper writes it (the connection then closes) and
 //! writes the same status with the JSON body instead.
+//!
+//! Only a connection's first write is looked at: it is always the head of
+//! the first answer, whereas a later write may be a body (an attachment's
+//! bytes, say) that a user crafted to look like such a head, and replacing
+//! it would inject a second answer into the stream. An automatic answer to
+//! a later request on a kept-alive connection therefore keeps hyper's empty
+//! body; clients send their first request on a new connection, which is
+//! where these errors are met in practice.
 
 use std::io;
 use std::pin::Pin;
@@ -73,6 +81,8 @@ pub struct ShapedIo<IO> {
     /// A replacement being written, how much of it is written, and the
     /// length of the write it stands for (reported once it is all out).
     pending: Option<(Vec<u8>, usize, usize)>,
+    /// Whether anything was written yet (only the first write is looked at).
+    written: bool,
 }
 
 impl<IO> ShapedIo<IO> {
@@ -81,6 +91,7 @@ impl<IO> ShapedIo<IO> {
         Self {
             inner,
             pending: None,
+            written: false,
         }
     }
 }
@@ -122,10 +133,11 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ShapedIo<IO> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if self.pending.is_none()
-            && let Some(bytes) = replacement(buf)
-        {
-            self.pending = Some((bytes, 0, buf.len()));
+        if !self.written && !buf.is_empty() {
+            self.written = true;
+            if let Some(bytes) = replacement(buf) {
+                self.pending = Some((bytes, 0, buf.len()));
+            }
         }
         if self.pending.is_some() {
             return self.drain(cx);
@@ -139,11 +151,13 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ShapedIo<IO> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         // An automatic answer is one slice (a head without body).
-        if self.pending.is_none()
-            && let [only] = bufs
-            && let Some(bytes) = replacement(only)
-        {
-            self.pending = Some((bytes, 0, only.len()));
+        if !self.written && bufs.iter().any(|b| !b.is_empty()) {
+            self.written = true;
+            if let [only] = bufs
+                && let Some(bytes) = replacement(only)
+            {
+                self.pending = Some((bytes, 0, only.len()));
+            }
         }
         if self.pending.is_some() {
             return self.drain(cx);
@@ -211,5 +225,35 @@ mod tests {
         // Not a head, or a body that merely starts like one: kept.
         assert!(replacement(b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n").is_none());
         assert!(replacement(b"{\"a\":1}").is_none());
+    }
+
+    /// Only the connection's first write can be replaced: a later write
+    /// that looks like an automatic answer (a crafted body) passes as is.
+    #[tokio::test]
+    async fn only_the_first_write_is_looked_at() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let head = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+        let (client, server) = tokio::io::duplex(4096);
+        let mut io = ShapedIo::new(server);
+        io.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 47\r\n\r\n")
+            .await
+            .unwrap();
+        io.write_all(head).await.unwrap();
+        io.shutdown().await.unwrap();
+        drop(io);
+        let mut out = Vec::new();
+        let mut client = client;
+        client.read_to_end(&mut out).await.unwrap();
+        assert!(out.ends_with(head), "{}", String::from_utf8_lossy(&out));
+        // The same head as a first write is replaced.
+        let (client, server) = tokio::io::duplex(4096);
+        let mut io = ShapedIo::new(server);
+        io.write_all(head).await.unwrap();
+        io.shutdown().await.unwrap();
+        drop(io);
+        let mut out = Vec::new();
+        let mut client = client;
+        client.read_to_end(&mut out).await.unwrap();
+        assert!(String::from_utf8_lossy(&out).contains("\"code\":\"bad_request\""));
     }
 }
