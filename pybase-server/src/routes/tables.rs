@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Created, Json, Path, Query};
-use crate::openapi::responses::{ConflictWriteErrors, DeleteErrors, ReadErrors, WriteErrors};
+use crate::openapi::responses::{ConflictWriteErrors, DeleteErrors, ReadErrors};
 use crate::routes::{Page, PageParams};
 use crate::state::AppState;
 
@@ -73,8 +73,8 @@ pub(crate) async fn get_one(
     params(("id" = pybase_core::ids::TableId, Path, description = "table id")),
     request_body = TablePatch,
     responses(
-        (status = 200, description = "updated (admin and above)", body = Table),
-        WriteErrors,
+        (status = 200, description = "updated (admin and above); a name another table of the base has is 409", body = Table),
+        ConflictWriteErrors,
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn update(
