@@ -12,7 +12,7 @@ use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::layout::{cell_path, record_columns, scope};
+use crate::layout::{record_columns, scope, write_cell};
 use crate::rows::{id, id_list, record};
 use crate::schema::{FIELD_COLUMNS, field};
 
@@ -71,13 +71,23 @@ impl Tx<'_> {
         if cells.is_empty() {
             return Ok(());
         }
-        let scope = scope("", table.as_str())?;
         if cells
             .iter()
             .any(|(_, _, c)| matches!(c, Some(Value::Object(_))))
         {
-            return self.write_each(&scope, cells);
+            for (record, field, cell) in cells {
+                let json = cell.as_ref().map(Value::to_string);
+                write_cell(
+                    self.0,
+                    table.as_str(),
+                    record.as_str(),
+                    field.as_str(),
+                    json.as_deref(),
+                )?;
+            }
+            return Ok(());
         }
+        let scope = scope("", table.as_str())?;
         let mut patches: Vec<(&str, serde_json::Map<String, Value>)> = Vec::new();
         let mut at = std::collections::HashMap::new();
         for (record, field, cell) in cells {
@@ -94,24 +104,6 @@ impl Tx<'_> {
         ))?;
         for (record, patch) in patches {
             update.execute(params![record, Value::Object(patch).to_string()])?;
-        }
-        Ok(())
-    }
-
-    /// [`Self::write_now`] one cell at a time.
-    fn write_each(&self, scope: &str, cells: &[(RecordId, FieldId, Option<Value>)]) -> Result<()> {
-        let mut set = self.0.prepare_cached(&format!(
-            "UPDATE records SET data = jsonb_set(data, ?2, jsonb(?3)) WHERE {scope} AND id = ?1"
-        ))?;
-        let mut unset = self.0.prepare_cached(&format!(
-            "UPDATE records SET data = jsonb_remove(data, ?2) WHERE {scope} AND id = ?1"
-        ))?;
-        for (record, field, cell) in cells {
-            let path = cell_path(field.as_str());
-            match cell {
-                Some(v) => set.execute(params![record.as_str(), path, v.to_string()])?,
-                None => unset.execute(params![record.as_str(), path])?,
-            };
         }
         Ok(())
     }

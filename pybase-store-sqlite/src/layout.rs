@@ -69,6 +69,34 @@ pub(crate) fn cell_path(field: &str) -> String {
     format!("$.{field}")
 }
 
+/// Writes one cell of one record of `table` in place: `value` (JSON text)
+/// set at the field's path, or the cell removed when `None`. The record's
+/// update time is left alone (derived, partner and converted cells).
+pub(crate) fn write_cell(
+    conn: &Connection,
+    table: &str,
+    record: &str,
+    field: &str,
+    value: Option<&str>,
+) -> Result<()> {
+    let scope = scope("", table)?;
+    let path = cell_path(field);
+    match value {
+        Some(json) => conn
+            .prepare_cached(&format!(
+                "UPDATE records SET data = jsonb_set(data, ?2, jsonb(?3)) \
+                 WHERE {scope} AND id = ?1"
+            ))?
+            .execute(params![record, path, json])?,
+        None => conn
+            .prepare_cached(&format!(
+                "UPDATE records SET data = jsonb_remove(data, ?2) WHERE {scope} AND id = ?1"
+            ))?
+            .execute(params![record, path])?,
+    };
+    Ok(())
+}
+
 /// The layout's schema (migration 0009): the shared records table, the
 /// side index of indexed cells, its list of indexed fields, the triggers
 /// keeping the side index current, and the partial index of derived fields

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::layout::{cell_path, scope};
+use crate::layout::{cell_path, scope, write_cell};
 use crate::rows::{id, id_list};
 
 /// One link field of a table, with its partner if it has one.
@@ -186,12 +186,6 @@ pub(crate) fn sync(
         let mut read = conn.prepare_cached(&format!(
             "SELECT data -> ?2 FROM records WHERE {scope} AND id = ?1"
         ))?;
-        let mut set = conn.prepare_cached(&format!(
-            "UPDATE records SET data = jsonb_set(data, ?2, jsonb(?3)) WHERE {scope} AND id = ?1"
-        ))?;
-        let mut unset = conn.prepare_cached(&format!(
-            "UPDATE records SET data = jsonb_remove(data, ?2) WHERE {scope} AND id = ?1"
-        ))?;
         // The partner's index rows change by the edit only (a long inverse
         // cell is not re-indexed whole).
         let mut unindex = conn.prepare_cached(
@@ -216,10 +210,14 @@ pub(crate) fn sync(
             if new == cell {
                 continue;
             }
-            match &new {
-                Some(v) => set.execute(params![target, path, v.to_string()])?,
-                None => unset.execute(params![target, path])?,
-            };
+            let json = new.as_ref().map(Value::to_string);
+            write_cell(
+                conn,
+                pair.partner_table.as_str(),
+                target,
+                pair.partner.as_str(),
+                json.as_deref(),
+            )?;
             changed.push(NewChange::cell_updated(
                 pair.partner_table,
                 edit.target,

@@ -595,20 +595,14 @@ impl SchemaStore for SqliteStore {
                 let mut log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
                 log.extend(changes::converted(tx, &f, converted)?);
                 changes::log(tx, Some(&f.updated_at), actor, &log)?;
-                let path = cell_path(f.id.as_str());
-                let scope = scope("", f.table_id.as_str())?;
-                let mut set = tx.prepare_cached(&format!(
-                    "UPDATE records SET data = jsonb_set(data, ?2, jsonb(?3)) \
-                 WHERE {scope} AND id = ?1"
-                ))?;
-                let mut unset = tx.prepare_cached(&format!(
-                    "UPDATE records SET data = jsonb_remove(data, ?2) WHERE {scope} AND id = ?1"
-                ))?;
                 for (record, value) in &cells {
-                    match value {
-                        Some(json) => set.execute(params![record.as_str(), path, json])?,
-                        None => unset.execute(params![record.as_str(), path])?,
-                    };
+                    layout::write_cell(
+                        tx,
+                        f.table_id.as_str(),
+                        record.as_str(),
+                        f.id.as_str(),
+                        value.as_deref(),
+                    )?;
                 }
                 let is_link = matches!(f.field_type, FieldType::Link(_));
                 crate::links::reindex_field(tx, f.table_id, f.id, is_link)?;
