@@ -364,6 +364,49 @@ fn login_email_key(email: &str) -> String {
     format!("login:email:{email}")
 }
 
+/// The limiter keys one login attempt counts under: the email from this
+/// client (the strict budget), the email from everywhere (the ceiling on
+/// distributed guessing) and the client across emails. Without a known
+/// client the email alone carries the strict budget.
+struct LoginKeys {
+    /// Strict per-account budget: the email from this client, or the email
+    /// alone when the client is unknown.
+    strict: String,
+    /// The email from every client (only when the client is known).
+    email: Option<String>,
+    /// The client across every email (only when it is known).
+    client: Option<String>,
+}
+
+impl LoginKeys {
+    fn new(email: &str, client: Option<&str>) -> Self {
+        match client {
+            Some(c) => {
+                let client = client_key(c);
+                Self {
+                    strict: format!("login:email-client:{email}|{client}"),
+                    email: Some(login_email_key(email)),
+                    client: Some(format!("login:client:{client}")),
+                }
+            }
+            None => Self {
+                strict: login_email_key(email),
+                email: None,
+                client: None,
+            },
+        }
+    }
+
+    /// Each key with its limit, the strict one first.
+    fn limits(&self, limits: AuthLimits) -> [(Option<&str>, u32); 3] {
+        [
+            (Some(self.strict.as_str()), limits.login_per_email_client),
+            (self.email.as_deref(), limits.login_per_email),
+            (self.client.as_deref(), limits.login_per_client),
+        ]
+    }
+}
+
 /// A limiter key of `kind` for the client, if it is known.
 fn client_limit_key(kind: &str, client: Option<&str>) -> Option<String> {
     client.map(|c| format!("{kind}:client:{}", client_key(c)))
@@ -531,6 +574,17 @@ impl Auth {
         }
     }
 
+    /// After a login with the right password: clears the strict budget and
+    /// gives this attempt back to the email's and the client's (failures
+    /// from elsewhere stay counted).
+    async fn forgive_login(&self, keys: &LoginKeys) -> Result<()> {
+        self.limiter.reset(&keys.strict).await?;
+        for key in [&keys.email, &keys.client].into_iter().flatten() {
+            self.limiter.release(key).await?;
+        }
+        Ok(())
+    }
+
     /// Counts an attempt under each of `keys` (those that are known),
     /// refusing with `RateLimited` as soon as one is full. Attempts already
     /// counted under earlier keys stay counted: the work was tried.
@@ -638,10 +692,11 @@ impl Auth {
 
     /// Signs in with email and password. Unknown email and wrong password
     /// give the same `Unauthorized` after the same work. Attempts are
-    /// counted per email and per `client` address *before* the password is
-    /// checked; over the limit the answer is `RateLimited` without checking
-    /// it. Success clears the email's count, gives the client's attempt back
-    /// and upgrades a hash made with weaker parameters. An email or password
+    /// counted *before* the password is checked, per email from this
+    /// `client`, per email from all clients and per client (see
+    /// [`AuthLimits`]); over a limit the answer is `RateLimited` without
+    /// checking it. Success clears the email-from-this-client count, gives
+    /// its attempt back to the other two and upgrades a hash made with weaker parameters. An email or password
     /// longer than any valid one is a `Validation` error before any of this.
     pub async fn login(
         &self,
@@ -658,16 +713,9 @@ impl Auth {
             ));
         }
         let limits = self.settings.limits;
-        let email_key = login_email_key(&email);
-        let client_key = client_limit_key("login", client);
-        self.acquire_all(
-            &[
-                (Some(&email_key), limits.login_per_email),
-                (client_key.as_deref(), limits.login_per_client),
-            ],
-            limits.window,
-        )
-        .await?;
+        let keys = LoginKeys::new(&email, client);
+        self.acquire_all(&keys.limits(limits), limits.window)
+            .await?;
         let creds = self.store.find_credentials(&email).await?;
         let stored = creds.as_ref().map(|c| c.password_hash.clone());
         let ok = self.verify(password, stored).await?;
@@ -675,10 +723,7 @@ impl Auth {
             tracing::debug!("login refused: bad credentials");
             return Err(unauthorized(BAD_CREDENTIALS));
         };
-        self.limiter.reset(&email_key).await?;
-        if let Some(key) = &client_key {
-            self.limiter.release(key).await?;
-        }
+        self.forgive_login(&keys).await?;
         if password::needs_rehash(&creds.password_hash, self.settings.password_params) {
             // An upgrade failure must not block the login: the old hash still works.
             match self.hash(password).await {
@@ -719,7 +764,7 @@ impl Auth {
             RotateOutcome::Refused(row) => {
                 tracing::debug!(
                     family = %row.family_id,
-                    "refresh token refused: revoked family, cut-off user, expired or mismatched"
+                    "refresh token refused: revoked (a logout or a detected replay), cut-off user, expired or mismatched"
                 );
                 Err(unauthorized(BAD_TOKEN))
             }
@@ -833,8 +878,9 @@ impl Auth {
     }
 
     /// Changes the caller's password. A wrong `current` is `Forbidden` (the
-    /// request is well formed and the session itself is fine) and counts
-    /// as a login attempt of the email. Every session of the user, this one
+    /// request is well formed and the session itself is fine); attempts
+    /// count against the user's own budget (`login_per_email_client`) and
+    /// the email's ceiling shared with logins. Every session of the user, this one
     /// included, is revoked: every token issued up to this instant (to the
     /// millisecond, so a sign-in in the very same millisecond is revoked
     /// too), and every outstanding reset token.
@@ -853,9 +899,14 @@ impl Auth {
         }
         let creds = self.store.get_credentials(principal.user_id()).await?;
         let limits = self.settings.limits;
-        let key = login_email_key(&creds.user.email);
-        self.limiter
-            .acquire(&key, limits.login_per_email, limits.window)
+        // Its own strict budget (a stolen session guessing the password),
+        // under the email's ceiling shared with logins.
+        let keys = LoginKeys {
+            strict: format!("password:user:{}", creds.user.id),
+            email: Some(login_email_key(&creds.user.email)),
+            client: None,
+        };
+        self.acquire_all(&keys.limits(limits), limits.window)
             .await?;
         if !self
             .verify(current, Some(creds.password_hash.clone()))
@@ -865,7 +916,7 @@ impl Auth {
                 "current_password does not match the current password",
             ));
         }
-        self.limiter.reset(&key).await?;
+        self.forgive_login(&keys).await?;
         check_password_policy(new, Some(&creds.user.email)).map_err(as_new_password)?;
         if new == current {
             return Err(Error::invalid(

@@ -65,6 +65,7 @@ macro_rules! conformance_tests {
             schema::rename_field_keeps_data,
             schema::change_field_type_converts_or_refuses_whole,
             schema::delete_field_removes_cells_and_view_references,
+            schema::retype_fits_views_to_the_new_type,
             records::batch_create_is_all_or_nothing_and_names_the_index,
             records::batch_update_is_all_or_nothing,
             records::partial_update_merges_and_replace_clears,

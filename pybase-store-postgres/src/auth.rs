@@ -202,7 +202,7 @@ impl AuthStore for PgStore {
             return Ok(RotateOutcome::Unknown);
         };
         let mut token = rows::refresh_token(&row).db()?;
-        if token.spent_at.is_some() || token.revoked_at.is_some() {
+        if token.spent_at.is_some() {
             return Ok(RotateOutcome::Reused(token));
         }
         let family_revoked: bool = sqlx::query_scalar(

@@ -252,7 +252,7 @@ impl AuthStore for SqliteStore {
             let Some(mut token) = found else {
                 return Ok(RotateOutcome::Unknown);
             };
-            if token.spent_at.is_some() || token.revoked_at.is_some() {
+            if token.spent_at.is_some() {
                 return Ok(RotateOutcome::Reused(token));
             }
             let (cut_off, family_revoked) = tx

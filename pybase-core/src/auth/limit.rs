@@ -47,8 +47,14 @@ pub trait RateLimiter: Send + Sync + Debug {
 /// before its work starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuthLimits {
-    /// Login attempts per (lowercased) email within `window`; a successful
-    /// login clears the email's count.
+    /// Login attempts per (lowercased) email from one client address within
+    /// `window` (per email alone when the client is unknown); a successful
+    /// login clears the count. Someone guessing from one address locks only
+    /// that address out of the account, never its owner elsewhere.
+    pub login_per_email_client: u32,
+    /// Login attempts per email from all addresses together within `window`:
+    /// the ceiling on guessing spread over many addresses. A successful
+    /// login gives its own attempt back but keeps the others' failures.
     pub login_per_email: u32,
     /// Failed login attempts per client address within `window` (higher:
     /// many users can share one address). Successful logins are given back.
@@ -74,15 +80,16 @@ pub struct AuthLimits {
 }
 
 impl Default for AuthLimits {
-    /// Logins: 10 attempts per email and 50 failures per client in 15
-    /// minutes; per client and hour 20 registrations and 20 reset requests;
+    /// Logins: 10 attempts per email from one client, 100 per email from
+    /// all clients and 50 failures per client in 15 minutes; per client and hour 20 registrations and 20 reset requests;
     /// 5 reset requests per email and hour; Argon2 on all cores but one
     /// (at least one run at a time, so one core always serves requests),
     /// waiting at most 10 seconds.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Self {
-            login_per_email: 10,
+            login_per_email_client: 10,
+            login_per_email: 100,
             login_per_client: 50,
             window: TimeDelta::minutes(15),
             register_per_client: 20,

@@ -519,6 +519,7 @@ impl Pybase {
             if field.field_type.type_name() != old.field_type.type_name() {
                 self.invalidate_dependents(&table, field.id).await?;
             }
+            self.fit_views_to(&table, &field).await?;
             if field.field_type.derived().is_some() {
                 if self.fills_in_background(&table).await? {
                     // Changed again while filling: the fill restarts.
@@ -641,6 +642,19 @@ impl Pybase {
         self.invalidate_dependents(&table, id).await?;
         for mut view in self.store.list_views(table.id()).await? {
             if forget_field(&mut view.config, id) {
+                view.updated_at = self.clock.now();
+                acting(table.user(), self.store.update_view(&view)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fits every view of the table to `field`'s new type or options
+    /// (see [`fit_to_retyped`]).
+    async fn fit_views_to(&self, table: &TableScope, field: &Field) -> Result<()> {
+        let fields = self.store.list_fields(table.id()).await?;
+        for mut view in self.store.list_views(table.id()).await? {
+            if fit_to_retyped(&mut view.config, field.id, &fields) {
                 view.updated_at = self.clock.now();
                 acting(table.user(), self.store.update_view(&view)).await?;
             }
@@ -987,28 +1001,67 @@ fn forget_field(config: &mut ViewConfig, field: FieldId) -> bool {
     config.sort.retain(|s| s.field != field);
     config.hidden_fields.retain(|f| *f != field);
     config.field_order.retain(|f| *f != field);
-    if let Some(filter) = &config.filter {
-        config.filter = FilterSpec::from_json(filter)
-            .ok()
-            .and_then(|spec| prune(spec, field.as_str()))
-            .map(|s| s.to_json());
-    }
+    prune_filter(config, &|cond| cond_field(cond) == Some(field.as_str()));
     *config != before
 }
 
-/// The filter without conditions on `field` (`None` if nothing is left).
-fn prune(spec: FilterSpec, field: &str) -> Option<FilterSpec> {
+/// Removes from a view configuration what no longer fits `field` after
+/// its type changed (as Baserow and Airtable do): filter conditions on it
+/// that its new type cannot answer (`contains` on a number, a choice a
+/// checkbox lacks) and its sort if the new type cannot be sorted. What
+/// still fits stays. `true` if anything changed.
+fn fit_to_retyped(config: &mut ViewConfig, field: FieldId, fields: &[Field]) -> bool {
+    let before = config.clone();
+    config.sort.retain(|s| {
+        s.field != field
+            || resolve_sort(
+                &[SortSpec {
+                    field: field.to_string(),
+                    desc: s.direction == SortDirection::Desc,
+                }],
+                fields,
+            )
+            .is_ok()
+    });
+    prune_filter(config, &|cond| {
+        cond_field(cond) == Some(field.as_str()) && resolve_filter(cond, fields).is_err()
+    });
+    *config != before
+}
+
+/// The field a condition names (`None` for a group).
+fn cond_field(spec: &FilterSpec) -> Option<&str> {
+    match spec {
+        FilterSpec::Cond { field, .. } => Some(field),
+        _ => None,
+    }
+}
+
+/// Drops the view filter's conditions that `drop` selects (a filter left
+/// empty is removed).
+fn prune_filter(config: &mut ViewConfig, drop: &dyn Fn(&FilterSpec) -> bool) {
+    if let Some(filter) = &config.filter {
+        config.filter = FilterSpec::from_json(filter)
+            .ok()
+            .and_then(|spec| prune(spec, drop))
+            .map(|s| s.to_json());
+    }
+}
+
+/// The filter without the conditions `drop` selects (`None` if nothing is
+/// left).
+fn prune(spec: FilterSpec, drop: &dyn Fn(&FilterSpec) -> bool) -> Option<FilterSpec> {
     match spec {
         FilterSpec::And(parts) => {
-            let kept: Vec<_> = parts.into_iter().filter_map(|p| prune(p, field)).collect();
+            let kept: Vec<_> = parts.into_iter().filter_map(|p| prune(p, drop)).collect();
             (!kept.is_empty()).then_some(FilterSpec::And(kept))
         }
         FilterSpec::Or(parts) => {
-            let kept: Vec<_> = parts.into_iter().filter_map(|p| prune(p, field)).collect();
+            let kept: Vec<_> = parts.into_iter().filter_map(|p| prune(p, drop)).collect();
             (!kept.is_empty()).then_some(FilterSpec::Or(kept))
         }
-        FilterSpec::Not(inner) => prune(*inner, field).map(|i| FilterSpec::Not(Box::new(i))),
-        FilterSpec::Cond { field: f, .. } if f == field => None,
+        FilterSpec::Not(inner) => prune(*inner, drop).map(|i| FilterSpec::Not(Box::new(i))),
+        cond if drop(&cond) => None,
         cond => Some(cond),
     }
 }

@@ -42,10 +42,11 @@ pub enum RotateOutcome {
     /// It was live and is now spent, and its successor is stored, in one
     /// transaction; the old row as it is now.
     Rotated(RefreshToken),
-    /// It had already been spent or revoked: nothing changed; the row as stored.
+    /// It had already been spent (rotated): a replay, whatever happened to
+    /// it since. Nothing changed; the row as stored.
     Reused(RefreshToken),
-    /// It is unspent but may not be continued: a token of its family has
-    /// been revoked, its user's tokens were cut off at or after its issue
+    /// It is unspent but may not be continued: it or a token of its family
+    /// has been revoked (a logout, a detected replay), its user's tokens were cut off at or after its issue
     /// (or the user is gone), it has expired, or the successor names another
     /// user or family. Nothing changed; the row as stored.
     Refused(RefreshToken),

@@ -1007,7 +1007,7 @@ pub async fn rehash_on_login_with_weaker_params(store: Arc<dyn AuthStore>) {
 pub async fn rate_limit_after_failures(store: Arc<dyn AuthStore>) {
     let mut settings = AuthSettings::new(SecretKey::generate()).with_password_params(fast_params());
     settings.limits = AuthLimits {
-        login_per_email: 3,
+        login_per_email_client: 3,
         login_per_client: 5,
         ..AuthLimits::default()
     };
@@ -1093,6 +1093,7 @@ macro_rules! auth_conformance_tests {
             auth_attacks::revocations_survive_a_restart,
             auth_attacks::concurrent_logins_cannot_pass_the_limit,
             auth_attacks::client_budgets_group_ipv6_and_hold_per_address,
+            auth_attacks::a_guesser_cannot_lock_the_owner_out,
             auth_attacks::oversized_login_input_is_refused_first,
             auth_attacks::api_key_cannot_outlive_its_creator,
             auth_attacks::workspace_limited_key_reaches_only_its_keys,

@@ -258,7 +258,7 @@ fn limited_env(store: Arc<dyn AuthStore>, limits: AuthLimits) -> AuthEnv {
 pub async fn concurrent_logins_cannot_pass_the_limit(store: Arc<dyn AuthStore>) {
     let env = AuthEnv::new(store);
     let s = env.register().await;
-    let per_email = env.auth.settings().limits.login_per_email;
+    let per_email = env.auth.settings().limits.login_per_email_client;
     let attempts = (0..50).map(|_| {
         let auth = env.auth.clone();
         let email = s.user.email.clone();
@@ -290,6 +290,7 @@ pub async fn client_budgets_group_ipv6_and_hold_per_address(store: Arc<dyn AuthS
     let env = limited_env(
         store,
         AuthLimits {
+            login_per_email_client: 1000,
             login_per_email: 1000,
             login_per_client: 60,
             ..AuthLimits::default()
@@ -324,13 +325,73 @@ pub async fn client_budgets_group_ipv6_and_hold_per_address(store: Arc<dyn AuthS
     }
 }
 
+/// M1.4: wrong passwords from one address lock that address out of the
+/// account, not its owner at another; guesses spread over many addresses
+/// meet the email's ceiling, and the owner's success does not wipe them.
+pub async fn a_guesser_cannot_lock_the_owner_out(store: Arc<dyn AuthStore>) {
+    let env = AuthEnv::new(store.clone());
+    let s = env.register().await;
+    let email = s.user.email.as_str();
+    let strict = env.auth.settings().limits.login_per_email_client;
+    for _ in 0..strict {
+        assert_unauthorized(
+            env.auth
+                .login(email, OTHER_PASSWORD, Some("203.0.113.50"))
+                .await,
+            "guess",
+        );
+    }
+    assert_rate_limited(
+        env.auth.login(email, PASSWORD, Some("203.0.113.50")).await,
+        "the guessing address, even with the right password",
+    );
+    env.auth
+        .login(email, PASSWORD, Some("198.51.100.7"))
+        .await
+        .expect("the owner elsewhere is not locked out");
+
+    // Spread over many addresses: the email's ceiling.
+    let env = limited_env(
+        store,
+        AuthLimits {
+            login_per_email_client: 2,
+            login_per_email: 5,
+            ..AuthLimits::default()
+        },
+    );
+    let s = env.register().await;
+    let email = s.user.email.as_str();
+    for i in 1..=4 {
+        assert_unauthorized(
+            env.auth
+                .login(email, OTHER_PASSWORD, Some(&format!("192.0.2.{i}")))
+                .await,
+            "spread guess",
+        );
+    }
+    env.auth
+        .login(email, PASSWORD, Some("198.51.100.7"))
+        .await
+        .expect("under the ceiling");
+    assert_unauthorized(
+        env.auth
+            .login(email, OTHER_PASSWORD, Some("192.0.2.5"))
+            .await,
+        "fifth guess",
+    );
+    assert_rate_limited(
+        env.auth.login(email, PASSWORD, Some("198.51.100.8")).await,
+        "the ceiling holds the earlier guesses after the owner's success",
+    );
+}
+
 /// M1.5 and M5: an email or password longer than any valid one is refused
 /// before the limiter, the lookup and Argon2.
 pub async fn oversized_login_input_is_refused_first(store: Arc<dyn AuthStore>) {
     let env = limited_env(
         store,
         AuthLimits {
-            login_per_email: 1,
+            login_per_email_client: 1,
             ..AuthLimits::default()
         },
     );

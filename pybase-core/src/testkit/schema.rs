@@ -718,6 +718,54 @@ pub async fn change_field_type_converts_or_refuses_whole(store: Arc<dyn Store>) 
     );
 }
 
+/// Re-typing a field drops the view conditions its new type cannot answer
+/// and keeps the rest, so the view keeps working.
+pub async fn retype_fits_views_to_the_new_type(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store.clone()).await;
+    let o = &fx.owner;
+    let t = fx.table.table.id;
+    fx.create(&[("Name", json!("x")), ("Notes", json!("12"))])
+        .await;
+    let v = fx
+        .pb
+        .create_view(o, t, NewView { name: "V".into(), view_type: None, config: json!({ "filter": {"and": [{"field": "Notes", "op": "contains", "value": "1"}, {"field": "Notes", "op": "is_not_empty"}, {"field": "Qty", "op": "gt", "value": 1}]}, "sort": "-Notes" }) })
+        .await
+        .unwrap();
+    let notes = fx.field("Notes");
+    fx.pb
+        .update_field(
+            o,
+            notes,
+            FieldPatch {
+                field_type: Some("number".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let v = fx.pb.get_view(o, v.id).await.unwrap();
+    let filter = v.config.filter.clone().expect("a filter is left");
+    let text = filter.to_string();
+    assert!(!text.contains("contains"), "{text}");
+    assert!(
+        text.contains("is_not_empty") && text.contains("\"gt\""),
+        "{text}"
+    );
+    assert_eq!(v.config.sort.len(), 1, "a number sorts: the sort stays");
+    fx.pb
+        .query_records(
+            o,
+            t,
+            QueryInput {
+                view: Some(v.id.to_string()),
+                ..Default::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .expect("the view still works");
+}
+
 /// Deleting a field removes its cells and every view's reference to it.
 pub async fn delete_field_removes_cells_and_view_references(store: Arc<dyn Store>) {
     let fx = Fixture::new(store.clone()).await;

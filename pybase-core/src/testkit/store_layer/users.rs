@@ -219,8 +219,9 @@ pub async fn refresh_rotation_refuses_what_may_not_continue(store: Arc<dyn Store
             .unwrap(),
         RotateOutcome::Refused(_)
     ));
-    // A revoked family: a token added to it afterwards is refused, a
-    // revoked one is reused; revoking twice keeps the first time.
+    // A revoked family: its tokens are refused (revoked is not spent: a
+    // logged-out token presented again is no replay), so is a token added
+    // to it afterwards; revoking twice keeps the first time.
     assert_eq!(
         store.session_state(u.id, &live.family_id).await.unwrap(),
         Some(SessionState {
@@ -238,7 +239,7 @@ pub async fn refresh_rotation_refuses_what_may_not_continue(store: Arc<dyn Store
         .await
         .unwrap()
     {
-        RotateOutcome::Reused(row) => assert_eq!(row.revoked_at, Some(t)),
+        RotateOutcome::Refused(row) => assert_eq!(row.revoked_at, Some(t)),
         o => panic!("{o:?}"),
     }
     let late = successor(&live);
@@ -277,7 +278,7 @@ pub async fn refresh_rotation_refuses_what_may_not_continue(store: Arc<dyn Store
             .rotate_refresh_token(&fresh.token_hash, t, &successor(&fresh))
             .await
             .unwrap(),
-        RotateOutcome::Reused(_)
+        RotateOutcome::Refused(_)
     ));
     // A token issued before the cut-off but inserted after it: refused.
     let before_cut = RefreshToken {
