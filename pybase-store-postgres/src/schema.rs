@@ -548,6 +548,19 @@ impl SchemaStore for PgStore {
         found.iter().map(rows::field).collect::<Result<_, _>>().db()
     }
 
+    async fn list_base_fields(&self, base: BaseId) -> StoreResult<Vec<Field>> {
+        let found = sqlx::query(cols(
+            FIELD_COLUMNS,
+            "SELECT {} FROM fields WHERE table_id IN (SELECT id FROM tables WHERE base_id = $1) \
+             ORDER BY table_id COLLATE \"C\", position, id",
+        ))
+        .bind(base.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        found.iter().map(rows::field).collect::<Result<_, _>>().db()
+    }
+
     async fn fields_of_type(&self, type_name: &str) -> StoreResult<Vec<Field>> {
         let found = sqlx::query(cols(
             FIELD_COLUMNS,

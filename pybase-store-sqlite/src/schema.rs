@@ -521,6 +521,19 @@ impl SchemaStore for SqliteStore {
         .await
     }
 
+    async fn list_base_fields(&self, base: BaseId) -> StoreResult<Vec<Field>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {FIELD_COLUMNS} FROM fields \
+                 WHERE table_id IN (SELECT id FROM tables WHERE base_id = ?1) \
+                 ORDER BY table_id, position, id"
+            ))?;
+            let rows = stmt.query_map([base.as_str()], field)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
     async fn fields_of_type(&self, type_name: &str) -> StoreResult<Vec<Field>> {
         let type_name = type_name.to_owned();
         self.read(move |conn| {

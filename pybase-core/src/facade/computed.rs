@@ -151,11 +151,7 @@ impl Pybase {
 
     /// Every field of the tables of `table`'s base.
     async fn base_fields(&self, table: &TableScope) -> Result<Vec<Field>> {
-        let mut out = Vec::new();
-        for t in self.store.list_tables(table.table().base_id).await? {
-            out.extend(self.store.list_fields(t.id).await?);
-        }
-        Ok(out)
+        Ok(self.store.list_base_fields(table.table().base_id).await?)
     }
 
     /// Refuses `field` (new or changed) if the base's derived fields would

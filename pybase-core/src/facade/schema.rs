@@ -273,23 +273,25 @@ impl Pybase {
     /// at a table that no longer exists.
     pub async fn delete_table(&self, principal: &Principal, id: TableId) -> Result<()> {
         let table = self.table_for(principal, id, Action::ChangeSchema).await?;
-        for other in self.store.list_tables(table.table().base_id).await? {
-            if other.id == table.id() {
-                continue;
-            }
-            let Some(other) = table.sibling(other) else {
+        let pointing: Vec<Field> = self
+            .store
+            .list_base_fields(table.table().base_id)
+            .await?
+            .into_iter()
+            .filter(|f| {
+                f.table_id != table.id()
+                    && f.field_type.references() == Some(Reference::Records(table.id()))
+            })
+            .collect();
+        for old in pointing {
+            let Some(other) = table.sibling(self.store.get_table(old.table_id).await?) else {
                 continue;
             };
-            for old in self.store.list_fields(other.id()).await? {
-                if old.field_type.references() != Some(Reference::Records(table.id())) {
-                    continue;
-                }
-                let mut field = old.clone();
-                field.field_type = FieldType::LongText(LongText);
-                field.updated_at = self.clock.now();
-                let changes = self.convert_cells(&other, &old, &mut field).await?;
-                acting(other.user(), self.store.replace_field(&field, &changes)).await?;
-            }
+            let mut field = old.clone();
+            field.field_type = FieldType::LongText(LongText);
+            field.updated_at = self.clock.now();
+            let changes = self.convert_cells(&other, &old, &mut field).await?;
+            acting(other.user(), self.store.replace_field(&field, &changes)).await?;
         }
         acting(table.user(), self.store.delete_table(table.id()))
             .await

@@ -91,6 +91,17 @@ pub trait SchemaStore: WorkspacesStore + Send + Sync {
     async fn get_field(&self, id: FieldId) -> StoreResult<Field>;
     /// The fields of a table by position.
     async fn list_fields(&self, table: TableId) -> StoreResult<Vec<Field>>;
+    /// Every field of every table of a base, grouped by table, each
+    /// table's by position (the dependency graph of computed fields and
+    /// the link fields pointing at a table read it). The default reads
+    /// table by table; the stores answer in one statement.
+    async fn list_base_fields(&self, base: BaseId) -> StoreResult<Vec<Field>> {
+        let mut out = Vec::new();
+        for t in self.list_tables(base).await? {
+            out.extend(self.list_fields(t.id).await?);
+        }
+        Ok(out)
+    }
     /// Every field of type `type_name` (API name) in every table, by
     /// table, position and id (the time-formula refresh looks for
     /// `formula` fields reading the clock).

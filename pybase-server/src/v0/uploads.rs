@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use pybase_core::facade::FieldKey;
-use pybase_core::ids::RecordId;
+use pybase_core::ids::{FieldId, RecordId};
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -44,14 +44,44 @@ fn string<'a>(body: &'a Map<String, Value>, key: &str) -> Result<&'a str, V0Erro
     }
 }
 
-/// The table of the base holding `record`, with its fields.
+/// The table of the base holding `record`, with its fields. A field id
+/// names the table directly (one lookup); a field name leaves only the
+/// record to find it by, table after table.
 async fn table_of(
     state: &AppState,
     caller: &Caller,
     base: pybase_core::ids::BaseId,
     record: RecordId,
+    field: &str,
 ) -> Result<TableCtx, V0Error> {
     let p = &caller.principal;
+    if let Ok(id) = FieldId::parse(field) {
+        match state.pybase.get_field(p, id).await {
+            Ok(f) => {
+                let (table, fields) = state
+                    .pybase
+                    .table_with_fields(p, f.table_id)
+                    .await
+                    .map_err(core)?;
+                if table.base_id == base {
+                    return match state
+                        .pybase
+                        .get_record(p, table.id, record, FieldKey::Id)
+                        .await
+                    {
+                        Ok(_) => Ok(TableCtx { table, fields }),
+                        Err(pybase_core::Error::NotFound { .. }) => {
+                            Err(V0Error::record_not_found())
+                        }
+                        Err(e) => Err(core(e)),
+                    };
+                }
+            }
+            // Not a field the caller can see: answered below like a name.
+            Err(pybase_core::Error::NotFound { .. }) => {}
+            Err(e) => return Err(core(e)),
+        }
+    }
     for t in state.pybase.list_tables(p, base).await.map_err(core)? {
         match state.pybase.get_record(p, t.id, record, FieldKey::Id).await {
             Ok(_) => {
@@ -104,7 +134,7 @@ pub(crate) async fn upload_attachment(
     if bytes.len() > MAX_UPLOAD_BYTES {
         return Err(too_large());
     }
-    let ctx = table_of(&state, &caller, base, record).await?;
+    let ctx = table_of(&state, &caller, base, record, &field).await?;
     let field = find_field(&ctx.fields, &field).cloned().ok_or_else(|| {
         V0Error::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -289,6 +289,30 @@ async fn upload_attachment_appends_to_the_cell() {
             format!("content {i}").as_bytes()
         );
     }
+    // A field id names its table: a record of another table of the base
+    // is not found there (the field's table is not searched for it).
+    w.s.req(
+        &w.key,
+        Method::POST,
+        &format!("/v0/meta/bases/{}/tables", w.base),
+    )
+    .json(&json!({"name": "Other", "fields": [{"name": "Name", "type": "singleLineText"}]}))
+    .send_expect(StatusCode::OK)
+    .await;
+    let other =
+        w.s.req(&w.key, Method::POST, &format!("/v0/{}/Other", w.base))
+            .json(&json!({"fields": {"Name": "o"}}))
+            .send_expect(StatusCode::OK)
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let e =
+        w.s.req(&w.key, Method::POST, &w.upload_url(&other, &files))
+            .json(&json!({"contentType": "text/plain", "filename": "x.txt", "file": b64(b"x")}))
+            .send_expect(StatusCode::NOT_FOUND)
+            .await;
+    assert_eq!(e["error"]["type"], "MODEL_ID_NOT_FOUND", "{e}");
 }
 
 /// Concurrent uploads to one cell all end up in it.
