@@ -462,6 +462,7 @@ impl RecordsStore for PgStore {
         let done = changes::log_created(&mut tx, table, &ids, at, actor, log).await?;
         tx.commit().await.db()?;
         self.announce(done);
+        self.stats.wrote(&self.pool, table, created.len());
         Ok(created)
     }
 
@@ -558,6 +559,7 @@ impl RecordsStore for PgStore {
             .await?
             {
                 self.announce(logged);
+                self.stats.wrote(&self.pool, table, 1);
                 return Ok(vec![record]);
             }
         }
@@ -612,6 +614,7 @@ impl RecordsStore for PgStore {
         let done = changes::log(&mut tx, Some(at), actor, log).await?;
         tx.commit().await.db()?;
         self.announce(done);
+        self.stats.wrote(&self.pool, table, updated.len());
         Ok(updated.into_iter().map(|(_, r)| r).collect())
     }
 
@@ -653,6 +656,7 @@ impl RecordsStore for PgStore {
                 Ok(None) => {}
                 Ok(Some(((_, record), logged))) => {
                     self.announce(logged);
+                    self.stats.wrote(&self.pool, table, 1);
                     return Ok(Some(record));
                 }
             }
@@ -716,6 +720,7 @@ impl RecordsStore for PgStore {
         let done = changes::log(&mut tx, Some(at), actor, log).await?;
         tx.commit().await.db()?;
         self.announce(done);
+        self.stats.wrote(&self.pool, table, 1);
         Ok(Some(record))
     }
 
@@ -835,6 +840,7 @@ impl RecordsStore for PgStore {
         let done = changes::log(&mut tx, Some(at), actor, log).await?;
         tx.commit().await.db()?;
         self.announce(done);
+        self.stats.wrote(&self.pool, table, out.len());
         Ok(out)
     }
 
