@@ -375,11 +375,13 @@ async fn run_backend(backend: &str, args: &Args) -> anyhow::Result<String> {
         if let Some(p) = &large_probe
             && i % (n / 5).max(1) == 0
         {
-            inside.push_str(&format!("- round {i}, large database: {}\n", p.activity().await?));
+            inside.push_str(&format!(
+                "- round {i}, large database: {}\n",
+                p.activity().await?
+            ));
         }
     }
     look_inside(&mut inside, "after the rounds", &probes).await?;
-    drop(probes);
     drop(sb);
     drop(small_probe);
     drop_small()?;

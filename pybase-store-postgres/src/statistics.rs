@@ -198,8 +198,10 @@ mod tests {
 
     #[test]
     fn a_table_is_due_after_min_rows_then_after_it_grew_by_half() {
-        let mut e = Entry::default();
-        e.written = MIN_ROWS - 1;
+        let mut e = Entry {
+            written: MIN_ROWS - 1,
+            ..Entry::default()
+        };
         assert!(!e.due());
         e.written = MIN_ROWS;
         assert!(e.due());

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use pybase_core::ids::TableId;
 use pybase_core::store::{NewRecord, RecordsStore};
 use pybase_core::testkit::store_layer::build::{
-    cells, number, now, record_at, table_with, text, user,
+    cells, now, number, record_at, table_with, text, user,
 };
 use pybase_store_postgres::PgStore;
 use pybase_store_postgres::testkit::TestDb;
@@ -52,8 +52,7 @@ async fn a_growing_table_is_analysed_by_the_store_as_it_grows() {
     let db = TestDb::new(&url).await;
     let s = &db.store;
     let a = user(s, "a").await;
-    let (_, _, table, fields) =
-        table_with(s, a.id, &[("Name", text()), ("Qty", number())]).await;
+    let (_, _, table, fields) = table_with(s, a.id, &[("Name", text()), ("Qty", number())]).await;
     let qty = fields[1].id;
     let t = now();
     let rows = |from: usize, to: usize| -> Vec<NewRecord> {
