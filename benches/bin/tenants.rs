@@ -27,6 +27,8 @@
 #[path = "layouts/stats.rs"]
 #[allow(dead_code)]
 mod stats;
+#[path = "tenants_pg.rs"]
+mod tenants_pg;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +45,7 @@ use pybase_store_sqlite::SqliteStore;
 use serde_json::{Map, json};
 use sqlx::{AssertSqlSafe, Connection as _};
 use stats::{Samples, show};
+use tenants_pg::PgProbe;
 
 /// The five indexed fields of every table.
 const INDEXED: [&str; 5] = ["Part", "Qty", "Price", "Kind", "Notes"];
@@ -57,6 +60,9 @@ struct Args {
     a_records: usize,
     ops: usize,
     big: usize,
+    /// PostgreSQL: log the plan of every statement slower than this many
+    /// milliseconds to the server's log (`auto_explain`), in both databases.
+    auto_explain_ms: Option<u64>,
 }
 
 impl Args {
@@ -69,6 +75,7 @@ impl Args {
             a_records: 5000,
             ops: 300,
             big: 100_000,
+            auto_explain_ms: None,
         };
         let mut backends: Option<String> = None;
         let mut it = std::env::args().skip(1);
@@ -83,6 +90,7 @@ impl Args {
                 "--ops" => args.ops = number()?.max(10),
                 "--big" => args.big = number()?,
                 "--pg-url" => args.postgres = Some(value.clone()),
+                "--auto-explain-ms" => args.auto_explain_ms = Some(number()? as u64),
                 other => bail!("unknown flag {other}"),
             }
         }
@@ -95,6 +103,17 @@ impl Args {
         Ok(args)
     }
 }
+
+/// The indexed page's filter, sort and size.
+fn page_filter() -> serde_json::Value {
+    json!({"field": "Qty", "op": "gt", "value": 500})
+}
+
+fn page_sort() -> serde_json::Value {
+    json!("-Price")
+}
+
+const PAGE_SIZE: usize = 50;
 
 /// Timings of A's operations in one database.
 #[derive(Debug, Default)]
@@ -142,9 +161,9 @@ async fn measure_round(
     o: &mut Ops,
 ) -> anyhow::Result<()> {
     let page = QueryInput {
-        filter: Some(json!({"field": "Qty", "op": "gt", "value": 500})),
-        sort: Some(json!("-Price")),
-        page_size: Some(50),
+        filter: Some(page_filter()),
+        sort: Some(page_sort()),
+        page_size: Some(PAGE_SIZE),
         ..QueryInput::default()
     };
     let id = ids[(i * 7919) % ids.len()];
@@ -255,19 +274,23 @@ async fn extra(b: &Bench, a: &BenchTable, ids: &[RecordId], args: &Args) -> anyh
     Ok(x)
 }
 
+/// A fresh database of `backend`: its store, a probe into it on
+/// PostgreSQL, and what drops it.
+type Fresh = (
+    Arc<dyn Store>,
+    Option<PgProbe>,
+    Box<dyn FnOnce() -> anyhow::Result<()>>,
+);
+
 /// A store of `backend` on a fresh database, and what drops it.
-async fn fresh(
-    backend: &str,
-    args: &Args,
-    name: &str,
-) -> anyhow::Result<(Arc<dyn Store>, Box<dyn FnOnce() -> anyhow::Result<()>>)> {
+async fn fresh(backend: &str, args: &Args, name: &str) -> anyhow::Result<Fresh> {
     if backend == "sqlite" {
         let dir =
             std::env::temp_dir().join(format!("pybase-tenants-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let store = SqliteStore::open(dir.join("db.sqlite"))?;
         let cleanup = move || Ok(std::fs::remove_dir_all(&dir)?);
-        return Ok((Arc::new(store), Box::new(cleanup)));
+        return Ok((Arc::new(store), None, Box::new(cleanup)));
     }
     let url = args.postgres.clone().context("no PostgreSQL URL")?;
     let db = format!("pybase_tenants_{}_{name}", std::process::id());
@@ -275,7 +298,24 @@ async fn fresh(
     sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {db}")))
         .execute(&mut admin)
         .await?;
+    if let Some(ms) = args.auto_explain_ms {
+        // Every session of this database loads auto_explain and logs the
+        // plan (with its timing and buffers) of each statement slower than
+        // `ms` to the server's log, prepared statements' generic plans
+        // included.
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "ALTER DATABASE {db} SET session_preload_libraries = 'auto_explain'; \
+             ALTER DATABASE {db} SET auto_explain.log_min_duration = {ms}; \
+             ALTER DATABASE {db} SET auto_explain.log_analyze = on; \
+             ALTER DATABASE {db} SET auto_explain.log_buffers = on"
+        )))
+        .execute(&mut admin)
+        .await?;
+    }
     let store = PgStore::connect(&postgres_database_url(&url, &db)).await?;
+    let probe = PgProbe {
+        store: store.clone(),
+    };
     let cleanup = move || {
         let rt = tokio::runtime::Handle::current();
         std::thread::spawn(move || {
@@ -292,7 +332,7 @@ async fn fresh(
         .join()
         .map_err(|_| anyhow::anyhow!("drop thread panicked"))?
     };
-    Ok((Arc::new(store), Box::new(cleanup)))
+    Ok((Arc::new(store), Some(probe), Box::new(cleanup)))
 }
 
 fn ratio(large: Duration, small: Duration) -> String {
@@ -304,13 +344,19 @@ fn ratio(large: Duration, small: Duration) -> String {
 
 async fn run_backend(backend: &str, args: &Args) -> anyhow::Result<String> {
     eprintln!("{backend}: T = 1");
-    let (store, drop_small) = fresh(backend, args, "one").await?;
+    let (store, small_probe, drop_small) = fresh(backend, args, "one").await?;
     let (sb, sa, sids) = build(store, args, 1).await?;
     eprintln!("{backend}: T = {}", args.tables);
-    let (store, drop_large) = fresh(backend, args, "many").await?;
+    let (store, large_probe, drop_large) = fresh(backend, args, "many").await?;
     let t = Instant::now();
     let (b, a, ids) = build(store, args, args.tables).await?;
     let build_time = t.elapsed();
+    let mut inside = String::new();
+    let probes = [
+        ("T = 1", small_probe.as_ref(), &sb, &sa),
+        ("T = large", large_probe.as_ref(), &b, &a),
+    ];
+    look_inside(&mut inside, "before the rounds", &probes).await?;
     // Both databases are measured in alternating rounds, so whatever else
     // the machine does weighs on both alike; the first tenth warms caches.
     let (mut small, mut large, mut warm) = (Ops::default(), Ops::default(), Ops::default());
@@ -326,8 +372,18 @@ async fn run_backend(backend: &str, args: &Args) -> anyhow::Result<String> {
             Some(l) => measure_round(&b, &a, &ids, i, l).await?,
             None => measure_round(&b, &a, &ids, i, &mut Ops::default()).await?,
         }
+        if let Some(p) = &large_probe
+            && i % (n / 5).max(1) == 0
+        {
+            inside.push_str(&format!(
+                "- round {i}, large database: {}\n",
+                p.activity().await?
+            ));
+        }
     }
+    look_inside(&mut inside, "after the rounds", &probes).await?;
     drop(sb);
+    drop(small_probe);
     drop_small()?;
     let mut x = extra(&b, &a, &ids, args).await?;
     x.build = build_time;
@@ -384,7 +440,31 @@ async fn run_backend(backend: &str, args: &Args) -> anyhow::Result<String> {
             ratio(x.update_during.max(), x.update_before.max()),
         ));
     }
+    if !inside.is_empty() {
+        out.push_str(&format!("\nInside PostgreSQL:\n\n{inside}"));
+    }
     Ok(out)
+}
+
+/// Appends what PostgreSQL says about A in each database (`probes` without
+/// a probe are skipped): its page's plan and its statistics, at `when`.
+async fn look_inside(
+    out: &mut String,
+    when: &str,
+    probes: &[(&str, Option<&PgProbe>, &Bench, &BenchTable)],
+) -> anyhow::Result<()> {
+    for (name, probe, b, a) in probes {
+        let Some(p) = probe else { continue };
+        let plan = p
+            .explain_page(b, a, &page_filter(), &page_sort(), PAGE_SIZE)
+            .await?;
+        out.push_str(&format!(
+            "- {name}, {when}: {}; {}\n\n```text\n{plan}\n```\n\n",
+            p.table_stats(a).await?,
+            p.activity().await?
+        ));
+    }
+    Ok(())
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

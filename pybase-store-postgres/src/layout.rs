@@ -145,20 +145,6 @@ pub(crate) async fn lock_table_ddl(conn: &mut PgConnection, table: TableId) -> S
     Ok(())
 }
 
-/// Refreshes the planner's statistics of `table`'s records in the
-/// background (after a cell index was built): sampled, one table only, off
-/// the request path. A failure is logged; autovacuum gets there later.
-pub(crate) fn analyze_later(pool: &PgPool, table: TableId) {
-    let Ok(rel) = rel(table) else { return };
-    let pool = pool.clone();
-    tokio::spawn(async move {
-        let sql = format!("ANALYZE {rel}");
-        if let Err(e) = sqlx::query(AssertSqlSafe(sql)).execute(&pool).await {
-            tracing::debug!(error = %e, "background ANALYZE failed");
-        }
-    });
-}
-
 /// Whether a relation (table or index) of this name exists.
 pub(crate) async fn relation_exists(conn: &mut PgConnection, name: &str) -> StoreResult<bool> {
     let found: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")

@@ -32,6 +32,7 @@ mod records;
 mod rows;
 mod schema;
 mod sql;
+mod statistics;
 mod webhooks;
 mod workspaces;
 
@@ -84,6 +85,7 @@ pub struct PgStore {
     pool: PgPool,
     fields: std::sync::Arc<pybase_core::store::FieldsCache>,
     feed: pybase_core::store::ChangeFeed,
+    stats: std::sync::Arc<statistics::Statistics>,
 }
 
 impl PgStore {
@@ -120,6 +122,7 @@ impl PgStore {
             pool,
             fields: std::sync::Arc::default(),
             feed: pybase_core::store::ChangeFeed::new(),
+            stats: std::sync::Arc::default(),
         }
     }
 

@@ -474,6 +474,7 @@ impl SchemaStore for PgStore {
         let log = vec![NewChange::table_deleted(id)];
         let done = changes::append(&mut tx, base, None, current_actor(), log).await?;
         tx.commit().await.db()?;
+        self.stats.forget(id);
         self.announce(done);
         Ok(())
     }
@@ -488,7 +489,7 @@ impl SchemaStore for PgStore {
         tx.commit().await.db()?;
         self.announce(done);
         if built {
-            layout::analyze_later(&self.pool, field.table_id);
+            self.stats.analyse_later(&self.pool, field.table_id);
         }
         Ok(())
     }
@@ -521,7 +522,7 @@ impl SchemaStore for PgStore {
         tx.commit().await.db()?;
         self.announce(done);
         for table in built {
-            layout::analyze_later(&self.pool, table);
+            self.stats.analyse_later(&self.pool, table);
         }
         Ok(())
     }
@@ -583,7 +584,7 @@ impl SchemaStore for PgStore {
         tx.commit().await.db()?;
         self.announce(done);
         if built {
-            layout::analyze_later(&self.pool, table);
+            self.stats.analyse_later(&self.pool, table);
         }
         Ok(())
     }
@@ -622,7 +623,7 @@ impl SchemaStore for PgStore {
         let built = sync_index(&mut tx, table, &f).await?;
         tx.commit().await.db()?;
         if built {
-            layout::analyze_later(&self.pool, table);
+            self.stats.analyse_later(&self.pool, table);
         }
         Ok(true)
     }
@@ -670,7 +671,7 @@ impl SchemaStore for PgStore {
         tx.commit().await.db()?;
         self.announce(done);
         if built {
-            layout::analyze_later(&self.pool, table);
+            self.stats.analyse_later(&self.pool, table);
         }
         Ok(())
     }

@@ -12,6 +12,7 @@
 mod conformance;
 mod explain;
 mod postgres;
+mod statistics;
 
 /// The URL of the PostgreSQL test server, or returns from the calling test
 /// after `pybase_core::testkit::services` said why.
