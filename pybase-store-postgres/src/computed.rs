@@ -140,9 +140,27 @@ impl ComputeTx for Tx<'_> {
 
 /// Before a write to `table`: whether its base has derived fields; if so,
 /// takes the base's advisory lock (before any row lock of the write).
+/// Reads only the base's derived fields, starting from the partial index
+/// `fields_derived` (`OFFSET 0` keeps the planner from starting at the
+/// base's tables), so a write's cost does not grow with the number of
+/// tables in its base.
 pub(crate) async fn prepare(conn: &mut PgConnection, table: TableId) -> StoreResult<bool> {
-    let fields = base_fields(conn, table).await?;
-    let any = any_derived(&fields);
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {FIELD_COLUMNS} FROM (SELECT * FROM fields \
+         WHERE type IN ('formula', 'lookup', 'rollup', 'count') OFFSET 0) f \
+         WHERE f.table_id IN \
+         (SELECT id FROM tables WHERE base_id = (SELECT base_id FROM tables WHERE id = $1))"
+    )))
+    .bind(table.as_str())
+    .fetch_all(&mut *conn)
+    .await
+    .db()?;
+    let derived = rows
+        .iter()
+        .map(rows::field)
+        .collect::<Result<Vec<_>, _>>()
+        .db()?;
+    let any = any_derived(&derived);
     if any {
         crate::links::lock_base(conn, table).await?;
     }
