@@ -38,6 +38,7 @@ mod limit;
 mod mail;
 mod password;
 mod tokens;
+mod verified;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -55,6 +56,7 @@ pub use password::{
     COMMON_PASSWORDS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordParams, check_password_policy,
 };
 pub use tokens::JwtAlgorithm;
+pub use verified::Revocation;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result, StoreError};
@@ -64,6 +66,7 @@ use crate::principal::Principal;
 use crate::role::Scope;
 use crate::store::{AuthStore, PasswordReset, RefreshToken, RotateOutcome, StoredApiKey};
 use tokens::{Claims, TokenCodec, TokenError, TokenKind};
+use verified::{KeyEntry, VerifiedCache};
 
 /// The one message for any refused login.
 const BAD_CREDENTIALS: &str = "invalid email or password";
@@ -275,6 +278,10 @@ pub struct Auth {
     /// A hash of a random password under the current parameters, verified
     /// against when the email is unknown (equal timing). Made on first use.
     dummy_hash: Arc<OnceLock<String>>,
+    /// Credentials verified recently ([`Auth::with_verified_cache`]).
+    verified: Option<Arc<VerifiedCache>>,
+    /// Revocations made here, for other instances ([`Auth::revocations`]).
+    revocations: tokio::sync::broadcast::Sender<Revocation>,
 }
 
 impl fmt::Debug for Auth {
@@ -468,7 +475,46 @@ impl Auth {
             hashing: Arc::new(tokio::sync::Semaphore::new(slots)),
             background: Arc::default(),
             dummy_hash: Arc::new(OnceLock::new()),
+            verified: None,
+            revocations: tokio::sync::broadcast::channel(256).0,
         }
+    }
+
+    /// Remembers verified API keys and unrevoked session families for up
+    /// to `ttl`, so that a request presenting them again needs no store
+    /// read (nor, for a key, its SHA-256). Revocations made through this
+    /// service take effect at once; those made elsewhere (another server
+    /// instance, the database directly) after at most `ttl`, or at once
+    /// when relayed with [`Auth::apply_revocation`]. A zero or negative
+    /// `ttl` leaves the cache off (the default).
+    pub fn with_verified_cache(mut self, ttl: TimeDelta) -> Self {
+        self.verified = (ttl > TimeDelta::zero()).then(|| Arc::new(VerifiedCache::new(ttl)));
+        self
+    }
+
+    /// The revocations this service makes from now on (key deletions,
+    /// logouts, reuse detection, password changes and resets), each sent
+    /// once it is stored, for relaying to other server instances. A
+    /// receiver that falls behind loses the oldest (the other instances'
+    /// time to live still bounds them).
+    pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<Revocation> {
+        self.revocations.subscribe()
+    }
+
+    /// Drops what this instance remembers about a credential revoked
+    /// elsewhere (another instance, or a user deleted in the store
+    /// directly). Does not send it on [`Auth::revocations`].
+    pub fn apply_revocation(&self, revocation: &Revocation) {
+        if let Some(cache) = &self.verified {
+            cache.revoke(revocation);
+        }
+    }
+
+    /// Applies a revocation just stored here, and announces it.
+    fn revoked(&self, revocation: Revocation) {
+        self.apply_revocation(&revocation);
+        // No receiver (a single instance) is not an error.
+        let _ = self.revocations.send(revocation);
     }
 
     /// Uses `clock` for every time check (and for the default in-process
@@ -640,14 +686,19 @@ impl Auth {
     /// Revokes one family (its refresh and access tokens).
     async fn revoke_family(&self, family: &str) -> Result<()> {
         let now = self.clock.now();
-        Ok(self.store.revoke_token_family(family, now).await?)
+        let stored = self.store.revoke_token_family(family, now).await;
+        // Even after an error: the revocation may have been stored.
+        self.revoked(Revocation::Family(family.to_owned()));
+        Ok(stored?)
     }
 
     /// Revokes every session of a user issued up to now, and every
     /// outstanding reset token.
     async fn revoke_user(&self, user: UserId) -> Result<()> {
         let now = self.clock.now();
-        Ok(self.store.revoke_user_tokens(user, now).await?)
+        let stored = self.store.revoke_user_tokens(user, now).await;
+        self.revoked(Revocation::User(user));
+        Ok(stored?)
     }
 
     /// Creates an account and signs it in. `Validation` for a bad email,
@@ -816,21 +867,54 @@ impl Auth {
         let (Some(user_id), Some(issued_at)) = (claims.user_id(), claims.issued_at()) else {
             return Err(unauthorized(BAD_TOKEN));
         };
+        let cut_off = |valid_after: Option<Timestamp>| valid_after.is_some_and(|t| issued_at <= t);
+        if let Some(cache) = &self.verified
+            && let Some(valid_after) = cache.session(user_id, &claims.fam, now)
+        {
+            if cut_off(valid_after) {
+                tracing::debug!("access token refused: revoked");
+                return Err(unauthorized(BAD_TOKEN));
+            }
+            return Ok(Principal::user(user_id));
+        }
+        let generation = self.verified.as_ref().map(|c| c.generation());
         let Some(state) = self.store.session_state(user_id, &claims.fam).await? else {
             return Err(unauthorized(BAD_TOKEN));
         };
-        if state.family_revoked || state.tokens_valid_after.is_some_and(|t| issued_at <= t) {
+        if state.family_revoked || cut_off(state.tokens_valid_after) {
             tracing::debug!("access token refused: revoked");
             return Err(unauthorized(BAD_TOKEN));
+        }
+        if let (Some(cache), Some(g)) = (&self.verified, generation) {
+            cache.remember_session(user_id, &claims.fam, state.tokens_valid_after, now, g);
         }
         Ok(Principal::user(user_id))
     }
 
-    async fn authenticate_key(&self, key: &str) -> Result<Principal> {
-        let Some(prefix) = api_key::parse_prefix(key) else {
+    async fn authenticate_key(&self, presented: &str) -> Result<Principal> {
+        let Some(prefix) = api_key::parse_prefix(presented) else {
             return Err(unauthorized(BAD_TOKEN));
         };
-        let hash = api_key::sha256_hex(key);
+        let now = self.clock.now();
+        if let Some(cache) = &self.verified
+            && let Some(hit) = cache.key(prefix, presented, now)
+        {
+            if hit.principal.key_expires_at().is_some_and(|t| t <= now) {
+                tracing::debug!("api key refused: expired");
+                return Err(unauthorized(BAD_TOKEN));
+            }
+            if hit.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY) {
+                if let Principal::ApiKey { id, .. } = &hit.principal
+                    && let Err(e) = self.store.touch_api_key(*id, now).await
+                {
+                    tracing::warn!(error = %e, "could not record api key use");
+                }
+                cache.key_used(prefix, now);
+            }
+            return Ok(hit.principal);
+        }
+        let generation = self.verified.as_ref().map(|c| c.generation());
+        let hash = api_key::sha256_hex(presented);
         let Some(stored) = self.store.find_api_key(prefix).await? else {
             tracing::debug!("api key refused: unknown prefix");
             return Err(unauthorized(BAD_TOKEN));
@@ -839,25 +923,36 @@ impl Auth {
             tracing::debug!("api key refused: secret mismatch");
             return Err(unauthorized(BAD_TOKEN));
         }
-        let now = self.clock.now();
         let key = stored.key;
         if key.expires_at.is_some_and(|t| t <= now) {
             tracing::debug!("api key refused: expired");
             return Err(unauthorized(BAD_TOKEN));
         }
+        let mut last_used_at = key.last_used_at;
         if key.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY) {
             // Bookkeeping only: a failed write must not refuse the request.
             if let Err(e) = self.store.touch_api_key(key.id, now).await {
                 tracing::warn!(error = %e, "could not record api key use");
             }
+            last_used_at = Some(now);
         }
-        Ok(Principal::ApiKey {
+        let principal = Principal::ApiKey {
             id: key.id,
             user_id: key.user_id,
             scopes: key.scopes,
             workspaces: key.workspaces,
             expires_at: key.expires_at,
-        })
+        };
+        if let (Some(cache), Some(g)) = (&self.verified, generation) {
+            let entry = KeyEntry {
+                presented: presented.into(),
+                principal: principal.clone(),
+                last_used_at,
+                verified_at: now,
+            };
+            cache.remember_key(prefix, entry, g);
+        }
+        Ok(principal)
     }
 
     /// The calling user.
@@ -1159,13 +1254,12 @@ impl Auth {
                 return Err(Error::not_found("api key"));
             }
         }
-        self.store
-            .delete_api_key(principal.user_id(), id)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound { .. } => Error::not_found("api key"),
-                other => other.into(),
-            })
+        let deleted = self.store.delete_api_key(principal.user_id(), id).await;
+        self.revoked(Revocation::ApiKey(id));
+        deleted.map_err(|e| match e {
+            StoreError::NotFound { .. } => Error::not_found("api key"),
+            other => other.into(),
+        })
     }
 }
 

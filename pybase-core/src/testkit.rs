@@ -20,6 +20,7 @@
 pub mod access;
 pub mod auth;
 pub mod auth_attacks;
+pub mod auth_cache;
 pub mod changes;
 pub mod computed;
 pub mod fixture;

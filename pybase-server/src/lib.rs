@@ -16,6 +16,7 @@ pub mod changes_relay;
 pub mod client_ip;
 pub mod compute_fills;
 pub mod credential_checks;
+pub mod credential_relay;
 pub mod error;
 pub mod extract;
 pub mod health;

@@ -218,6 +218,19 @@ pub struct Settings {
     )]
     pub refresh_token_expire_days: u64,
 
+    /// How long, in milliseconds, a verified API key or unrevoked session
+    /// is trusted without reading the database again (0: every request
+    /// reads it). Revocations made on this instance hold at once; those
+    /// made on another instance are relayed through Redis when `REDIS_URL`
+    /// is set, and hold on this one after at most this long in any case.
+    #[arg(
+        long,
+        env = "CREDENTIAL_CACHE_MS",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub credential_cache_ms: u64,
+
     /// The server's address as clients reach it (`https://pybase.example.com`,
     /// a path prefix allowed): absolute links the server hands out, such as
     /// `/v0`'s signed attachment URLs, start with it. Unset: `http://` and
@@ -436,6 +449,7 @@ impl Default for Settings {
             cors_origins: "http://localhost:3000".into(),
             access_token_expire_minutes: 30,
             refresh_token_expire_days: 7,
+            credential_cache_ms: 2000,
             public_url: None,
             host: IpAddr::from([127, 0, 0, 1]),
             port: 8000,
@@ -662,6 +676,7 @@ mod tests {
         assert_eq!(s.port, 8000);
         assert_eq!(s.max_upload_bytes, 50 * 1024 * 1024);
         assert_eq!(s.access_token_expire_minutes, 30);
+        assert_eq!(s.credential_cache_ms, 2000);
         assert_eq!(s.refresh_token_expire_days, 7);
     }
 

@@ -17,6 +17,10 @@ use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::storage::StorageKind;
 
+/// The longest `CREDENTIAL_CACHE_MS` accepted: how long another instance
+/// may still accept a revoked credential when the relay is down.
+const MAX_CREDENTIAL_CACHE_MS: u64 = 60_000;
+
 /// Limits that handlers enforce on bodies.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -172,8 +176,15 @@ impl AppState {
         )
         .filter(|d| *d > TimeDelta::zero())
         .context("REFRESH_TOKEN_EXPIRE_DAYS must be a positive number of days")?;
-        let mut auth =
-            Auth::new(stores.auth, auth_settings).with_rate_limiter(cache.rate_limiter());
+        anyhow::ensure!(
+            settings.credential_cache_ms <= MAX_CREDENTIAL_CACHE_MS,
+            "CREDENTIAL_CACHE_MS must be at most {MAX_CREDENTIAL_CACHE_MS} (one minute)"
+        );
+        let credential_ttl =
+            TimeDelta::milliseconds(i64::try_from(settings.credential_cache_ms).unwrap_or(0));
+        let mut auth = Auth::new(stores.auth, auth_settings)
+            .with_rate_limiter(cache.rate_limiter())
+            .with_verified_cache(credential_ttl);
         if let Some(dir) = &settings.mail_outbox {
             let mailer: Arc<dyn Mailer> = Arc::new(FileOutboxMailer::new(dir.clone()));
             auth = auth.with_mailer(mailer);
@@ -202,6 +213,13 @@ impl AppState {
             TimeDelta::try_days(i64::try_from(settings.changes_retention_days).unwrap_or(i64::MAX))
                 .filter(|d| *d > TimeDelta::zero())
                 .context("CHANGES_RETENTION_DAYS must be a positive number of days")?;
+        let auth = Arc::new(auth);
+        crate::credential_relay::spawn(
+            &auth,
+            settings.redis_url.as_deref(),
+            &settings.redis_key_prefix,
+        )
+        .context("invalid REDIS_URL")?;
         crate::changes_relay::spawn(
             &pybase,
             settings.redis_url.as_deref(),
@@ -226,7 +244,7 @@ impl AppState {
         .context("could not start the webhook worker")?;
         Ok(Self {
             pybase,
-            auth: Arc::new(auth),
+            auth,
             store_health: stores.health,
             cache,
             objects,

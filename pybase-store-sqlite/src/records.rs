@@ -371,13 +371,34 @@ fn page_sql(query: &RecordQuery, indexed: HashSet<FieldId>) -> Result<(String, V
     Ok((text, sql.params))
 }
 
-#[async_trait]
-impl RecordsStore for SqliteStore {
-    async fn create_records(
+/// Whether `guard` holds in `tx`: the table exists in the guard's
+/// workspace at the guard's fields version, and the user's role there is
+/// one of the guard's roles.
+fn guard_holds(tx: &Connection, table: TableId, guard: &UpdateGuard) -> Result<bool> {
+    let found: Option<(String, i64)> = tx
+        .prepare_cached("SELECT workspace_id, fields_version FROM tables WHERE id = ?1")?
+        .query_row([table.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((table_ws, current)) = found else {
+        return Ok(false);
+    };
+    if table_ws != guard.fields.workspace_id.as_str() || !guard.fields.version.is_counter(current) {
+        return Ok(false);
+    }
+    let role = role_of(tx, &table_ws, guard.user.as_str())?;
+    Ok(role.is_some_and(|r| guard.roles.contains(&r)))
+}
+
+impl SqliteStore {
+    /// [`RecordsStore::create_records`], and with `guard` its check (the
+    /// user's role, the table's workspace and fields' version) in the same
+    /// write transaction first: `None`, nothing written, when it fails.
+    async fn create_checked(
         &self,
         table: TableId,
         records: &[NewRecord],
-    ) -> StoreResult<Vec<Record>> {
+        guard: Option<UpdateGuard>,
+    ) -> StoreResult<Option<Vec<Record>>> {
         let inserts = records
             .iter()
             .map(Insert::new)
@@ -392,6 +413,11 @@ impl RecordsStore for SqliteStore {
             .or_else(pybase_core::store::current_actor);
         let at = records.first().map(|r| r.created_time);
         let work = move |tx: &Connection| {
+            if let Some(guard) = &guard
+                && !guard_holds(tx, table, guard)?
+            {
+                return Ok(None);
+            }
             let first = take_autonumbers(tx, table.as_str(), inserts.len())?;
             for (r, n) in inserts.iter().zip(first..) {
                 insert_new(tx, table.as_str(), r, n)?;
@@ -417,12 +443,15 @@ impl RecordsStore for SqliteStore {
             let done = computed::after_write(tx, table, ids, &partners, now, &mut log)?;
             log.extend(partners.into_iter().map(Entry::from));
             changes::log(tx, at.as_ref(), actor, &log)?;
-            Ok((first, done))
+            Ok(Some((first, done)))
         };
-        let (first, done) = if single {
+        let written = if single {
             self.write_small(work).await?
         } else {
             self.write(work).await?
+        };
+        let Some((first, done)) = written else {
+            return Ok(None);
         };
         // The stored rows are exactly the input (cells are kept as given,
         // times to the millisecond), so they are built here rather than
@@ -446,7 +475,30 @@ impl RecordsStore for SqliteStore {
             })
             .collect();
         done.apply_to(&mut out);
-        Ok(out)
+        Ok(Some(out))
+    }
+}
+
+#[async_trait]
+impl RecordsStore for SqliteStore {
+    async fn create_records(
+        &self,
+        table: TableId,
+        records: &[NewRecord],
+    ) -> StoreResult<Vec<Record>> {
+        // Without a guard nothing is refused.
+        let created = self.create_checked(table, records, None).await?;
+        Ok(created.unwrap_or_default())
+    }
+
+    async fn create_records_guarded(
+        &self,
+        table: TableId,
+        records: &[NewRecord],
+        guard: &UpdateGuard,
+    ) -> StoreResult<Option<Vec<Record>>> {
+        self.create_checked(table, records, Some(guard.clone()))
+            .await
     }
 
     async fn record_access(
@@ -583,24 +635,9 @@ impl RecordsStore for SqliteStore {
         let logged_at = at;
         let actor = by.or_else(pybase_core::store::current_actor);
         let at = fmt_time(&at);
-        let user = guard.user;
-        let roles = guard.roles.clone();
-        let ws = guard.fields.workspace_id;
-        let version = guard.fields.version.clone();
         let guard = guard.clone();
         self.write_small(move |tx| {
-            let found: Option<(String, i64)> = tx
-                .prepare_cached("SELECT workspace_id, fields_version FROM tables WHERE id = ?1")?
-                .query_row([table.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            let Some((table_ws, current)) = found else {
-                return Ok(None);
-            };
-            if table_ws != ws.as_str() || !version.is_counter(current) {
-                return Ok(None);
-            }
-            let role = role_of(tx, &table_ws, user.as_str())?;
-            if !role.is_some_and(|r| roles.contains(&r)) {
+            if !guard_holds(tx, table, &guard)? {
                 return Ok(None);
             }
             let by = by.as_ref().map(UserId::as_str);

@@ -343,6 +343,12 @@ impl Pybase {
         opts: WriteOptions,
         batch_mode: bool,
     ) -> Result<Vec<RecordOut>> {
+        if let Written::Applied(out) = self
+            .create_if_current(principal, table, &inputs, opts, batch_mode)
+            .await?
+        {
+            return Ok(out);
+        }
         let (table, fields) = self
             .table_fields_for(principal, table, Action::WriteRecords)
             .await?;
@@ -371,6 +377,83 @@ impl Pybase {
             .fanning(self.store.create_records(table.id(), &new))
             .await?;
         self.render_all(&fields, opts.field_key, &records).await
+    }
+
+    /// The one-transaction create: validates against the fields the store
+    /// holds in memory and lets the store check the caller's role and the
+    /// fields' version in the write transaction itself (no read
+    /// transaction before it). `Stale` (nothing written) whenever that
+    /// cannot decide alone, as for [`Self::update_if_current`]: no cached
+    /// fields, a workspace or role the principal may not write with, a
+    /// batch size out of range, cells needing more validation (links,
+    /// attachments, new select choices) or failing it, a changed schema or
+    /// role. The caller then takes the checked path, which reports why.
+    async fn create_if_current(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        inputs: &[CellsInput],
+        opts: WriteOptions,
+        batch_mode: bool,
+    ) -> Result<Written<Vec<RecordOut>>> {
+        if inputs.is_empty() || inputs.len() > MAX_BATCH {
+            return Ok(Written::Stale);
+        }
+        let Some(cached) = self.store.cached_fields(table) else {
+            return Ok(Written::Stale);
+        };
+        if !principal.can_see_workspace(cached.workspace_id) {
+            return Ok(Written::Stale);
+        }
+        let roles: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| principal.allows(*r, Action::WriteRecords))
+            .collect();
+        if roles.is_empty() {
+            return Ok(Written::Stale);
+        }
+        let fields = Arc::clone(&cached.fields);
+        let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
+        let now = self.clock.now();
+        let user = Some(principal.user_id());
+        let mut new = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            let prefix = if batch_mode {
+                format!("records[{i}].")
+            } else {
+                String::new()
+            };
+            let p = batch.prepare(input, &prefix);
+            new.push(NewRecord {
+                id: RecordId::at(now.timestamp_millis()),
+                cells: p.set,
+                created_by: user,
+                created_time: now,
+            });
+        }
+        let simple = batch.errors.is_empty()
+            && batch.new_choices.is_empty()
+            && batch.links.is_empty()
+            && batch.attachments.is_empty();
+        if !simple {
+            return Ok(Written::Stale);
+        }
+        let guard = UpdateGuard {
+            user: principal.user_id(),
+            roles,
+            fields: cached,
+            cells: Cells::new(),
+        };
+        let Some(records) = self
+            .fanning(self.store.create_records_guarded(table, &new, &guard))
+            .await?
+        else {
+            return Ok(Written::Stale);
+        };
+        // The write happened: never fall back (and write twice) from here.
+        self.render_all(&fields, opts.field_key, &records)
+            .await
+            .map(Written::Applied)
     }
 
     /// A live record of a table.

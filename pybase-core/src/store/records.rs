@@ -271,6 +271,36 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
             Err(e) => Err(e),
         }
     }
+    /// Creates records like [`RecordsStore::create_records`], but only if
+    /// `guard.user`'s role in the table's workspace is one of `guard.roles`
+    /// and the table's fields are still `guard.fields` (`guard.cells` is
+    /// ignored). Returns `None`, with nothing written, when either does not
+    /// hold (including an absent table); callers then take the path that
+    /// reports why.
+    ///
+    /// The default reads [`SchemaStore::table_access`], compares, then
+    /// calls [`RecordsStore::create_records`]; SQLite overrides it with one
+    /// write transaction that checks and writes.
+    async fn create_records_guarded(
+        &self,
+        table: TableId,
+        records: &[NewRecord],
+        guard: &UpdateGuard,
+    ) -> StoreResult<Option<Vec<Record>>> {
+        let access = match self.table_access(table, guard.user).await {
+            Ok(a) => a,
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let allowed = access.role.is_some_and(|r| guard.roles.contains(&r));
+        if !allowed
+            || access.table.workspace_id != guard.fields.workspace_id
+            || access.fields != guard.fields.fields
+        {
+            return Ok(None);
+        }
+        self.create_records(table, records).await.map(Some)
+    }
     /// For each input record, in order and in one transaction: the live record
     /// whose cells of `merge_on` equal the input's (absent equals absent) is
     /// merged with the input's cells; with no match the input is created

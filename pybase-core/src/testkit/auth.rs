@@ -73,7 +73,16 @@ impl AuthEnv {
 
     /// A service on `store` with `settings`.
     pub fn with_settings(store: Arc<dyn AuthStore>, settings: AuthSettings) -> Self {
-        let clock = Arc::new(ManualClock::new());
+        Self::on_clock(store, settings, Arc::new(ManualClock::new()))
+    }
+
+    /// A service on `store` with `settings` and `clock` (shared by several
+    /// services standing for several server instances).
+    pub fn on_clock(
+        store: Arc<dyn AuthStore>,
+        settings: AuthSettings,
+        clock: Arc<ManualClock>,
+    ) -> Self {
         let mailer = MemoryMailer::new();
         let auth = Auth::new(store.clone(), settings)
             .with_clock(clock.clone())
@@ -1100,6 +1109,10 @@ macro_rules! auth_conformance_tests {
             auth_attacks::reset_tokens_die_with_a_reset_or_password_change,
             auth_attacks::reset_requests_are_throttled,
             auth_attacks::registrations_are_throttled_per_client,
+            auth_cache::cached_key_dies_with_its_deletion,
+            auth_cache::cached_sessions_die_with_every_revocation,
+            auth_cache::cached_key_is_matched_whole_and_expires,
+            auth_cache::revocations_elsewhere_hold_within_the_ttl,
         );
     };
 }

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{SendExpect, TestServer, email, expect_error};
+use crate::common::{SendExpect, TestServer, email, expect_error, id_of};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -278,6 +278,104 @@ async fn api_keys_work_in_both_headers_and_stop_when_deleted() {
         .send_expect(StatusCode::NO_CONTENT)
         .await;
     s.req(&key, Method::GET, "/api/v1/workspaces")
+        .send_expect_error(StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
+}
+
+/// The server remembers verified keys and sessions (`CREDENTIAL_CACHE_MS`),
+/// yet every revocation and role change takes effect on the very next
+/// request: a role lowered or removed (roles are never remembered), a key
+/// deleted, a session signed out, a password changed. Each credential is
+/// used right before, so the check runs against a remembered entry.
+#[tokio::test]
+async fn remembered_credentials_never_outlive_a_revocation_or_role_change() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.register().await;
+    let ws = s.workspace(&owner).await;
+    let (_, table) = s.table(&owner, &ws).await;
+    let mail = email();
+    let (member, session) = s.register_as(&mail, "correct horse battery").await;
+    let member_id = session["user"]["id"].as_str().unwrap().to_owned();
+    s.add_member(&owner, &ws, &mail, "editor").await;
+    let key = s
+        .req(&member, Method::POST, "/api/v1/api-keys")
+        .json(&json!({"name": "ci"}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    let (key_id, key) = (id_of(&key), key["key"].as_str().unwrap().to_owned());
+    let records = format!("/api/v1/tables/{table}/records");
+    for credential in [&member, &key] {
+        for _ in 0..2 {
+            s.req(credential, Method::POST, &records)
+                .json(&json!({"fields": {"Name": "bolt"}}))
+                .send_expect(StatusCode::CREATED)
+                .await;
+        }
+    }
+
+    // Lowered to viewer: both credentials may read but no longer write.
+    let member_path = format!("/api/v1/workspaces/{ws}/members/{member_id}");
+    s.req(&owner, Method::PATCH, &member_path)
+        .json(&json!({"role": "viewer"}))
+        .send_expect(StatusCode::OK)
+        .await;
+    for credential in [&member, &key] {
+        s.req(credential, Method::POST, &records)
+            .json(&json!({"fields": {"Name": "bolt"}}))
+            .send_expect_error(StatusCode::FORBIDDEN, "forbidden")
+            .await;
+        s.req(credential, Method::GET, &records)
+            .send_expect(StatusCode::OK)
+            .await;
+    }
+
+    // Removed from the workspace: the table is gone for both.
+    s.req(&owner, Method::DELETE, &member_path)
+        .send_expect(StatusCode::NO_CONTENT)
+        .await;
+    for credential in [&member, &key] {
+        s.req(credential, Method::GET, &records)
+            .send_expect_error(StatusCode::NOT_FOUND, "not_found")
+            .await;
+    }
+
+    // The key deleted: refused at once.
+    s.req(&key, Method::GET, "/api/v1/auth/me")
+        .send_expect(StatusCode::OK)
+        .await;
+    s.req(
+        &member,
+        Method::DELETE,
+        &format!("/api/v1/api-keys/{key_id}"),
+    )
+    .send_expect(StatusCode::NO_CONTENT)
+    .await;
+    s.req(&key, Method::GET, "/api/v1/auth/me")
+        .send_expect_error(StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
+
+    // Signed out: refused at once.
+    s.req(&member, Method::GET, "/api/v1/auth/me")
+        .send_expect(StatusCode::OK)
+        .await;
+    s.anon(Method::POST, "/api/v1/auth/logout")
+        .json(&json!({"refresh_token": session["refresh_token"]}))
+        .send_expect(StatusCode::NO_CONTENT)
+        .await;
+    s.req(&member, Method::GET, "/api/v1/auth/me")
+        .send_expect_error(StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
+
+    // A password change ends every session, remembered ones included.
+    let (other, _) = s.register_as(&email(), "correct horse battery").await;
+    s.req(&other, Method::GET, "/api/v1/auth/me")
+        .send_expect(StatusCode::OK)
+        .await;
+    s.req(&other, Method::POST, "/api/v1/auth/change-password")
+        .json(&json!({"current_password": "correct horse battery", "new_password": "a different secret"}))
+        .send_expect(StatusCode::NO_CONTENT)
+        .await;
+    s.req(&other, Method::GET, "/api/v1/auth/me")
         .send_expect_error(StatusCode::UNAUTHORIZED, "unauthorized")
         .await;
 }

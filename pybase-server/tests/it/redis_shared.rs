@@ -58,10 +58,46 @@ async fn rate_limits_are_shared_between_instances() {
         .await;
 }
 
+/// Two instances that remember verified credentials for a minute
+/// (`CREDENTIAL_CACHE_MS`), so that only the relay can tell the other
+/// instance of a revocation within the test.
+async fn remembering_pair(redis: &str) -> (TestServer, TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings_in(dir.path());
+    settings.redis_url = Some(redis.to_owned());
+    settings.credential_cache_ms = 60_000;
+    let a = TestServer::start_with(settings.clone()).await;
+    let b = TestServer::start_with(settings).await;
+    (a, b, dir)
+}
+
+/// Waits until `credential` is refused on `s` (the relay is asynchronous:
+/// the revoking request's answer can overtake its message); fails after
+/// 5 s, far below the instances' one-minute cache.
+async fn refused_soon(s: &TestServer, credential: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let r = s
+            .req(credential, Method::GET, "/api/v1/auth/me")
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::UNAUTHORIZED {
+            return;
+        }
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "the revocation never reached the other instance"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn logout_on_one_instance_revokes_on_the_other() {
     let redis = require_service!("PYBASE_TEST_REDIS_URL");
-    let (a, b, _dir) = pair(&redis).await;
+    let (a, b, _dir) = remembering_pair(&redis).await;
     let (token, session) = a.register().await;
     b.req(&token, Method::GET, "/api/v1/auth/me")
         .send_expect(StatusCode::OK)
@@ -70,9 +106,39 @@ async fn logout_on_one_instance_revokes_on_the_other() {
         .json(&json!({"refresh_token": session["refresh_token"]}))
         .send_expect(StatusCode::NO_CONTENT)
         .await;
-    b.req(&token, Method::GET, "/api/v1/auth/me")
+    a.req(&token, Method::GET, "/api/v1/auth/me")
         .send_expect_error(StatusCode::UNAUTHORIZED, "unauthorized")
         .await;
+    refused_soon(&b, &token).await;
+}
+
+#[tokio::test]
+async fn key_deletion_and_password_change_reach_the_other_instance() {
+    let redis = require_service!("PYBASE_TEST_REDIS_URL");
+    let (a, b, _dir) = remembering_pair(&redis).await;
+    let mail = email();
+    let (token, _) = a.register_as(&mail, PASSWORD).await;
+    let created = a
+        .req(&token, Method::POST, "/api/v1/api-keys")
+        .json(&json!({"name": "ci"}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    let key = created["key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    for credential in [&token, &key] {
+        b.req(credential, Method::GET, "/api/v1/auth/me")
+            .send_expect(StatusCode::OK)
+            .await;
+    }
+    a.req(&token, Method::DELETE, &format!("/api/v1/api-keys/{id}"))
+        .send_expect(StatusCode::NO_CONTENT)
+        .await;
+    refused_soon(&b, &key).await;
+    a.req(&token, Method::POST, "/api/v1/auth/change-password")
+        .json(&json!({"current_password": PASSWORD, "new_password": "a different secret"}))
+        .send_expect(StatusCode::NO_CONTENT)
+        .await;
+    refused_soon(&b, &token).await;
 }
 
 #[tokio::test]
