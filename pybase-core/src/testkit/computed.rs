@@ -973,9 +973,9 @@ pub async fn derived_cells_log_one_event_per_record(store: Arc<dyn Store>) {
     want.sort();
     assert_eq!(e.changed_fields.clone().unwrap(), want);
     assert_eq!(e.before.clone().unwrap()[key(&total)], json!(6.0));
-    assert_eq!(e.after.clone().unwrap()[key(&total)], json!(8.0));
+    assert_eq!(e.after.clone().unwrap()[key(&total)], json!(12.0));
     assert_eq!(e.before.clone().unwrap()[key(&double)], json!(12.0));
-    assert_eq!(e.after.clone().unwrap()[key(&double)], json!(16.0));
+    assert_eq!(e.after.clone().unwrap()[key(&double)], json!(24.0));
 
     // An order linking the item: the order's event has its lookup and
     // rollup; the item's partner event (its inverse link cell) has its
@@ -987,8 +987,8 @@ pub async fn derived_cells_log_one_event_per_record(store: Arc<dyn Store>) {
     assert_eq!(records.len(), 2, "{events:#?}");
     let order_event = events.iter().find(|e| e.record_id == Some(o.id)).unwrap();
     let order_cells = order_event.after.clone().unwrap();
-    assert_eq!(order_cells[key(&totals)], json!([8.0]), "{order_cells}");
-    assert_eq!(order_cells[key(&sum)], json!(16.0), "{order_cells}");
+    assert_eq!(order_cells[key(&totals)], json!([12.0]), "{order_cells}");
+    assert_eq!(order_cells[key(&sum)], json!(24.0), "{order_cells}");
     let item_event = events.iter().find(|e| e.record_id == Some(i.id)).unwrap();
     assert_eq!(item_event.kind, ChangeKind::RecordUpdated);
     let mut want: Vec<crate::ids::FieldId> =
@@ -1008,7 +1008,7 @@ pub async fn derived_cells_log_one_event_per_record(store: Arc<dyn Store>) {
     let mut want = vec![totals.id, sum.id];
     want.sort();
     assert_eq!(e.changed_fields.clone().unwrap(), want);
-    assert_eq!(e.before.clone().unwrap()[key(&totals)], json!([8.0]));
+    assert_eq!(e.before.clone().unwrap()[key(&totals)], json!([12.0]));
     assert_eq!(e.after.clone().unwrap()[key(&totals)], json!([4.0]));
     assert_eq!(e.after.clone().unwrap()[key(&sum)], json!(8.0));
 
