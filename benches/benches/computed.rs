@@ -474,7 +474,10 @@ fn main() -> anyhow::Result<()> {
 
         match std::env::var("PYBASE_TEST_POSTGRES_URL") {
             Ok(admin) => {
-                let url = rt.block_on(fresh_postgres_database(&admin, "pybase_compfan_bench_computed"))?;
+                let url = rt.block_on(fresh_postgres_database(
+                    &admin,
+                    "pybase_compfan_bench_computed",
+                ))?;
                 let pg: Arc<dyn Store> = Arc::new(rt.block_on(PgStore::connect(&url))?);
                 let s = rt.block_on(setup(pg))?;
                 run(&mut c, &rt, "postgres", &s);

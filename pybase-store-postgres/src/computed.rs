@@ -10,9 +10,7 @@
 use pybase_core::ids::{FieldId, RecordId, TableId};
 use pybase_core::model::{Field, Record, Timestamp};
 use pybase_core::store::NewChange;
-use pybase_core::store::computed::{
-    ComputeTx, Recomputed, any_derived, merge_events, recompute,
-};
+use pybase_core::store::computed::{ComputeTx, Recomputed, any_derived, merge_events, recompute};
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
 use sqlx::PgConnection;

@@ -692,8 +692,13 @@ impl RecordsStore for SqliteStore {
                             std::slice::from_ref(&record),
                         )?;
                         log.push(Entry::created(table, new.id, &new.cells));
-                        let done =
-                            computed::after_write(tx, table, vec![record.id], &partners, logged_at)?;
+                        let done = computed::after_write(
+                            tx,
+                            table,
+                            vec![record.id],
+                            &partners,
+                            logged_at,
+                        )?;
                         done.apply_to(std::slice::from_mut(&mut record));
                         derived.changes.extend(done.changes);
                         log.extend(partners.into_iter().map(Entry::from));

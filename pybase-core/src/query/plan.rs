@@ -34,8 +34,8 @@ use serde_json::Value;
 use super::eval;
 use super::{
     Cursor, DEFAULT_PAGE_SIZE, Filter, FilterSpec, MAX_PAGE_SIZE, RecordPage, RecordQuery,
-    SortDirection, SortKey, SortSpec, Target, ViewConfig, find_field, fingerprint,
-    resolve_filter, resolve_sort,
+    SortDirection, SortKey, SortSpec, Target, ViewConfig, find_field, fingerprint, resolve_filter,
+    resolve_sort,
 };
 use crate::error::{Error, Result};
 use crate::formula::{FormulaFilter, check, plan_filter as plan_formula};

@@ -290,7 +290,12 @@ pub fn merge_event(into: &mut NewChange, derived: NewChange) {
 /// to its value before is dropped); a `record.created` or
 /// `record.restored` shows the record's cells, so `after` is set there.
 /// Other kinds are left alone.
-pub fn merge_cell(event: &mut NewChange, field: FieldId, before: Option<Json>, after: Option<Json>) {
+pub fn merge_cell(
+    event: &mut NewChange,
+    field: FieldId,
+    before: Option<Json>,
+    after: Option<Json>,
+) {
     use crate::store::ChangeKind as K;
     let key = field.to_string();
     let set = |side: &mut Option<Json>, value: Option<Json>| {
@@ -319,11 +324,7 @@ pub fn merge_cell(event: &mut NewChange, field: FieldId, before: Option<Json>, a
             let changed = event.changed_fields.get_or_insert_with(Vec::new);
             match changed.binary_search(&field) {
                 Ok(at) => {
-                    let first = event
-                        .before
-                        .as_ref()
-                        .and_then(|b| b.get(&key))
-                        .cloned();
+                    let first = event.before.as_ref().and_then(|b| b.get(&key)).cloned();
                     if first == after {
                         changed.remove(at);
                         set(&mut event.before, None);

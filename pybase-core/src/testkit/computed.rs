@@ -995,7 +995,10 @@ pub async fn derived_cells_log_one_event_per_record(store: Arc<dyn Store>) {
         vec![crate::ids::FieldId::parse(&inverse).unwrap(), n_orders.id];
     want.sort();
     assert_eq!(item_event.changed_fields.clone().unwrap(), want);
-    assert_eq!(item_event.after.clone().unwrap()[key(&n_orders)], json!(1.0));
+    assert_eq!(
+        item_event.after.clone().unwrap()[key(&n_orders)],
+        json!(1.0)
+    );
 
     // A change of the item: one event for it, one for the order holding
     // both its changed derived cells.
@@ -1066,7 +1069,11 @@ pub async fn formula_text_shows_current_names(store: Arc<dyn Store>) {
     let total = field(
         &fx,
         t,
-        nf("Total", "formula", json!({ "formula": "{Qty} * {Price} + 1" })),
+        nf(
+            "Total",
+            "formula",
+            json!({ "formula": "{Qty} * {Price} + 1" }),
+        ),
     )
     .await;
     let text = |f: &Field| f.field_type.options_json()["formula"].clone();
@@ -1126,7 +1133,11 @@ pub async fn formula_text_shows_current_names(store: Arc<dyn Store>) {
     let more = field(
         &fx,
         t,
-        nf("More", "formula", json!({ "formula": "{Total} - {Quantity}" })),
+        nf(
+            "More",
+            "formula",
+            json!({ "formula": "{Total} - {Quantity}" }),
+        ),
     )
     .await;
     assert_eq!(text(&more), json!("{Total} - {Quantity}"));
