@@ -109,7 +109,7 @@ impl Entry {
             after: parse(&self.after)?,
         };
         pybase_core::store::computed::merge_event(&mut event, derived);
-        let merged = Entry::from(event);
+        let merged = Self::from(event);
         self.changed = merged.changed;
         self.before = merged.before;
         self.after = merged.after;

@@ -17,6 +17,9 @@ use crate::layout::{record_columns, scope, write_cell};
 use crate::rows::{id, id_list, record};
 use crate::schema::{FIELD_COLUMNS, field};
 
+/// One record's derived cells to write (`None`: remove the cell).
+type RecordCells<'a> = Vec<(FieldId, Option<&'a Value>)>;
+
 /// The writer's transaction seen as a [`ComputeTx`].
 struct Tx<'a>(&'a Connection);
 
@@ -79,7 +82,7 @@ impl Tx<'_> {
         }
         // Per record (in order of first appearance), its cells.
         let mut at: HashMap<RecordId, usize> = HashMap::new();
-        let mut records: Vec<(RecordId, Vec<(FieldId, Option<&Value>)>)> = Vec::new();
+        let mut records: Vec<(RecordId, RecordCells<'_>)> = Vec::new();
         for (record, field, cell) in cells {
             let i = *at.entry(*record).or_insert_with(|| {
                 records.push((*record, Vec::new()));
