@@ -12,15 +12,20 @@
 //!   with five formula fields reading that cell (recomputed and stored in
 //!   the write's transaction).
 //!
-//! Then two timed runs on SQLite (printed, not criterion groups):
-//! - fan-out: one record that `PYBASE_BENCH_LOOKERS` (default 10,000)
-//!   records of another table look up is updated; the lookups are
-//!   recomputed in the write's transaction (cells/s), while point reads of
-//!   the looking table go on (their p99 against idle);
+//! Then timed runs (printed, not criterion groups):
+//! - fan-out, on SQLite and (when the URL is set) PostgreSQL: one record
+//!   that `PYBASE_BENCH_LOOKERS` (default 10,000) records of another table
+//!   look up is updated; the lookups are recomputed in the write's
+//!   transaction (cells/s), while point reads of the looking table go on
+//!   (their p99 against idle); rounds alternate with the change log
+//!   written and measured out (what its 10,000 events cost);
 //! - background fill: a formula field added to a table of
 //!   `PYBASE_BENCH_FILL_RECORDS` (default 200,000) records is filled by
 //!   `Pybase::run_compute_fills` (records/s), while point reads go on
-//!   (their p99 against idle).
+//!   (their p99 against idle) (SQLite).
+//!
+//! `PYBASE_BENCH_COMPUTED` picks the parts to run (`criterion`, `fanout`,
+//! `fill`, comma-separated; all when unset).
 
 // A failed bench step is meant to stop the bench with its error shown.
 #![allow(clippy::unwrap_used)]
@@ -249,8 +254,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// One record looked up by `lookers` records: the update's recompute rate
-/// and the point reads meanwhile.
-async fn fan_out(store: Arc<dyn Store>, lookers: usize) -> anyhow::Result<()> {
+/// and the point reads meanwhile, on the backend `name`.
+async fn fan_out(store: Arc<dyn Store>, name: &str, lookers: usize) -> anyhow::Result<()> {
     let bench = Bench::with_limits(
         store,
         Limits {
@@ -308,9 +313,14 @@ async fn fan_out(store: Arc<dyn Store>, lookers: usize) -> anyhow::Result<()> {
         None,
     )
     .await?;
+    // Rounds alternate the change log written (the target's figure) and
+    // measured out (what the 10,000 events cost), 5 of each.
     let mut times = Vec::new();
+    let mut times_no_log = Vec::new();
     let mut during = Vec::new();
-    for round in 0..5_i64 {
+    for round in 0..10_i64 {
+        let log_off = round % 2 == 1;
+        pybase_core::store::measure_without_change_log(log_off);
         let (took, reads) = with_reads(&bench, looking.id, &ids, async {
             pb.update_record(
                 who,
@@ -324,25 +334,35 @@ async fn fan_out(store: Arc<dyn Store>, lookers: usize) -> anyhow::Result<()> {
             Ok(())
         })
         .await?;
-        times.push(took);
-        during.extend(reads);
+        pybase_core::store::measure_without_change_log(false);
+        if log_off {
+            times_no_log.push(took);
+        } else {
+            times.push(took);
+            during.extend(reads);
+        }
     }
     let check = pb
         .get_record(who, looking.id, ids[ids.len() / 2], FieldKey::Name)
         .await?;
     anyhow::ensure!(
-        check.fields.get("SrcQty") == Some(&json!([2004.0])),
+        check.fields.get("SrcQty") == Some(&json!([2009.0])),
         "lookup not current: {:?}",
         check.fields.get("SrcQty")
     );
     let median = quantile(&mut times, 0.5);
+    let median_no_log = quantile(&mut times_no_log, 0.5);
     #[allow(clippy::cast_precision_loss)]
     let rate = lookers as f64 / median.as_secs_f64();
+    #[allow(clippy::cast_precision_loss)]
+    let rate_no_log = lookers as f64 / median_no_log.as_secs_f64();
     println!(
-        "sqlite/fan_out: update of 1 record looked up by {lookers}: median {:.1} ms over 5 \
-         ({rate:.0} cells/s); point reads meanwhile: {} reads, p99 {:.2} ms (idle p99 {:.2} ms, \
-         ratio {:.1}x), max {:.1} ms",
+        "{name}/fan_out: update of 1 record looked up by {lookers}: median {:.1} ms over 5 \
+         ({rate:.0} cells/s); with the change log measured out, median {:.1} ms over 5 \
+         ({rate_no_log:.0} cells/s); point reads meanwhile (log written): {} reads, p99 \
+         {:.2} ms (idle p99 {:.2} ms, ratio {:.1}x), max {:.1} ms",
         ms(median),
+        ms(median_no_log),
         during.len(),
         ms(quantile(&mut during, 0.99)),
         ms(quantile(&mut idle, 0.99)),
@@ -423,6 +443,15 @@ async fn background_fill(store: Arc<dyn Store>, records: usize) -> anyhow::Resul
     Ok(())
 }
 
+/// Whether the part `part` of this bench runs: `PYBASE_BENCH_COMPUTED`
+/// lists the parts to run (`criterion`, `fanout`, `fill`, comma-separated;
+/// all when unset).
+fn runs(part: &str) -> bool {
+    std::env::var("PYBASE_BENCH_COMPUTED")
+        .map(|v| v.split(',').any(|p| p.trim() == part))
+        .unwrap_or(true)
+}
+
 fn main() -> anyhow::Result<()> {
     let out = out_dir();
     std::fs::create_dir_all(&out)?;
@@ -434,33 +463,54 @@ fn main() -> anyhow::Result<()> {
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
 
-    eval_rate(&mut c);
+    if runs("criterion") {
+        eval_rate(&mut c);
 
-    let dir = fresh_dir("computed-sqlite")?;
-    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("pybase.db"))?);
-    let s = rt.block_on(setup(sqlite))?;
-    run(&mut c, &rt, "sqlite", &s);
-    drop(s);
+        let dir = fresh_dir("computed-sqlite")?;
+        let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("pybase.db"))?);
+        let s = rt.block_on(setup(sqlite))?;
+        run(&mut c, &rt, "sqlite", &s);
+        drop(s);
 
-    match std::env::var("PYBASE_TEST_POSTGRES_URL") {
-        Ok(admin) => {
-            let url = rt.block_on(fresh_postgres_database(&admin, "pybase_bench_computed"))?;
-            let pg: Arc<dyn Store> = Arc::new(rt.block_on(PgStore::connect(&url))?);
-            let s = rt.block_on(setup(pg))?;
-            run(&mut c, &rt, "postgres", &s);
+        match std::env::var("PYBASE_TEST_POSTGRES_URL") {
+            Ok(admin) => {
+                let url = rt.block_on(fresh_postgres_database(
+                    &admin,
+                    "pybase_compfan_bench_computed",
+                ))?;
+                let pg: Arc<dyn Store> = Arc::new(rt.block_on(PgStore::connect(&url))?);
+                let s = rt.block_on(setup(pg))?;
+                run(&mut c, &rt, "postgres", &s);
+            }
+            Err(_) => eprintln!("PYBASE_TEST_POSTGRES_URL is not set: PostgreSQL skipped"),
         }
-        Err(_) => eprintln!("PYBASE_TEST_POSTGRES_URL is not set: PostgreSQL skipped"),
+        c.final_summary();
     }
-    c.final_summary();
 
-    let dir = fresh_dir("computed-fanout")?;
-    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("pybase.db"))?);
-    rt.block_on(fan_out(sqlite, env_count("PYBASE_BENCH_LOOKERS", 10_000)))?;
-    let dir = fresh_dir("computed-fill")?;
-    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("pybase.db"))?);
-    rt.block_on(background_fill(
-        sqlite,
-        env_count("PYBASE_BENCH_FILL_RECORDS", 200_000),
-    ))?;
+    let lookers = env_count("PYBASE_BENCH_LOOKERS", 10_000);
+    if runs("fanout") {
+        let dir = fresh_dir("computed-fanout")?;
+        let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("pybase.db"))?);
+        rt.block_on(fan_out(sqlite, "sqlite", lookers))?;
+        match std::env::var("PYBASE_TEST_POSTGRES_URL") {
+            Ok(admin) => {
+                let url = rt.block_on(fresh_postgres_database(
+                    &admin,
+                    "pybase_compfan_bench_fanout",
+                ))?;
+                let pg: Arc<dyn Store> = Arc::new(rt.block_on(PgStore::connect(&url))?);
+                rt.block_on(fan_out(pg, "postgres", lookers))?;
+            }
+            Err(_) => eprintln!("PYBASE_TEST_POSTGRES_URL is not set: PostgreSQL fan-out skipped"),
+        }
+    }
+    if runs("fill") {
+        let dir = fresh_dir("computed-fill")?;
+        let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("pybase.db"))?);
+        rt.block_on(background_fill(
+            sqlite,
+            env_count("PYBASE_BENCH_FILL_RECORDS", 200_000),
+        ))?;
+    }
     Ok(())
 }

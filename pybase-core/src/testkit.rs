@@ -101,6 +101,8 @@ macro_rules! conformance_tests {
             computed::time_formulas_refresh_on_call,
             computed::large_table_fills_in_background,
             computed::fan_out_past_the_limit_goes_to_the_background,
+            computed::derived_cells_log_one_event_per_record,
+            computed::formula_text_shows_current_names,
             links::two_way_links_stay_in_step,
             links::partner_cells_are_logged,
             links::soft_deleted_links_hide_and_come_back,

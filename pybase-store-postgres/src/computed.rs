@@ -10,7 +10,7 @@
 use pybase_core::ids::{FieldId, RecordId, TableId};
 use pybase_core::model::{Field, Record, Timestamp};
 use pybase_core::store::NewChange;
-use pybase_core::store::computed::{ComputeTx, Recomputed, any_derived, recompute};
+use pybase_core::store::computed::{ComputeTx, Recomputed, any_derived, merge_events, recompute};
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -138,6 +138,13 @@ impl ComputeTx for Tx<'_> {
     }
 }
 
+/// Hands the derived events `derived` ([`after_write`]'s) to `log`, the
+/// write's own events and its partner cells' (one event per record).
+pub(crate) fn merged(mut log: Vec<NewChange>, derived: Vec<NewChange>) -> Vec<NewChange> {
+    merge_events(&mut log, derived);
+    log
+}
+
 /// Before a write to `table`: whether its base has derived fields; if so,
 /// takes the base's advisory lock (before any row lock of the write).
 /// Reads only the base's derived fields, starting from the partial index
@@ -169,7 +176,10 @@ pub(crate) async fn prepare(conn: &mut PgConnection, table: TableId) -> StoreRes
 
 /// After a write (when [`prepare`] answered true): recomputes what the
 /// write of `ids` in `table` and the partner cells `partners` changed, and
-/// appends the changed cells to `log`.
+/// hands the changed cells to `log`, one event per record: merged into the
+/// event `log` already holds for that record, else appended
+/// ([`merge_events`]; callers merge a separate `log` into theirs the same
+/// way, so a write logs one event per record).
 pub(crate) async fn after_write(
     conn: &mut PgConnection,
     table: TableId,
@@ -185,7 +195,7 @@ pub(crate) async fn after_write(
         }
     }
     let mut done = recompute(&mut Tx(conn), &seeds, now).await?;
-    log.append(&mut done.changes);
+    done.merge_into(log);
     Ok(done)
 }
 

@@ -460,7 +460,11 @@ impl RecordsStore for PgStore {
                 .await?
                 .apply_to(&mut created);
         }
-        let log = partners.into_iter().chain(derived_log).collect();
+        // The created records' events are read from their rows, derived
+        // cells included: only other records' derived events are handed on.
+        let made: HashSet<RecordId> = created.iter().map(|r| r.id).collect();
+        derived_log.retain(|e| e.record_id.is_none_or(|r| !made.contains(&r)));
+        let log = computed::merged(partners, derived_log);
         let at = records.first().map(|r| r.created_time);
         let ids: Vec<RecordId> = created.iter().map(|r| r.id).collect();
         let done = changes::log_created(&mut tx, table, &ids, at, actor, log).await?;
@@ -612,8 +616,8 @@ impl RecordsStore for PgStore {
             .iter()
             .map(|(before, r)| NewChange::record_updated(before, r))
             .chain(partners)
-            .chain(derived_log)
             .collect();
+        let log = computed::merged(log, derived_log);
         let actor = by.or_else(pybase_core::store::current_actor);
         let done = changes::log(&mut tx, Some(at), actor, log).await?;
         tx.commit().await.db()?;
@@ -719,7 +723,7 @@ impl RecordsStore for PgStore {
         }
         let mut log = vec![NewChange::record_updated(&before, &record)];
         log.extend(partners);
-        log.extend(derived_log);
+        let log = computed::merged(log, derived_log);
         let actor = by.or_else(pybase_core::store::current_actor);
         let done = changes::log(&mut tx, Some(at), actor, log).await?;
         tx.commit().await.db()?;
@@ -754,6 +758,7 @@ impl RecordsStore for PgStore {
         let touched: Vec<&_> = pairs.iter().collect();
         let mut out = Vec::with_capacity(records.len());
         let mut log = Vec::with_capacity(records.len());
+        let mut derived_all = Vec::new();
         for input in records {
             match find_merge_target(&mut tx, table, merge_on, &input.cells).await? {
                 Some(id) => {
@@ -788,9 +793,10 @@ impl RecordsStore for PgStore {
                         .await?
                         .apply_to(std::slice::from_mut(&mut record));
                     }
-                    log.push(NewChange::record_updated(&before, &record));
-                    log.extend(partners);
-                    log.extend(derived_log);
+                    let mut own = vec![NewChange::record_updated(&before, &record)];
+                    own.extend(partners);
+                    log.extend(own);
+                    derived_all.extend(derived_log);
                     out.push(UpsertOutcome {
                         record,
                         created: false,
@@ -824,9 +830,10 @@ impl RecordsStore for PgStore {
                         .await?
                         .apply_to(std::slice::from_mut(&mut record));
                     }
-                    log.push(NewChange::record_created(&record));
-                    log.extend(partners);
-                    log.extend(derived_log);
+                    let mut own = vec![NewChange::record_created(&record)];
+                    own.extend(partners);
+                    log.extend(own);
+                    derived_all.extend(derived_log);
                     out.push(UpsertOutcome {
                         record,
                         created: true,
@@ -840,6 +847,7 @@ impl RecordsStore for PgStore {
             .execute(&mut *tx)
             .await
             .db()?;
+        let log = computed::merged(log, derived_all);
         let actor = by.or_else(pybase_core::store::current_actor);
         let done = changes::log(&mut tx, Some(at), actor, log).await?;
         tx.commit().await.db()?;

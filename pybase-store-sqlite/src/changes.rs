@@ -71,6 +71,52 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// The table and record of a record event that derived cells merge
+    /// into (`record.created`, `record.updated`, `record.restored`).
+    pub(crate) fn record_key(&self) -> Option<(TableId, &str)> {
+        let kind = ChangeKind::parse(self.kind_name)?;
+        pybase_core::store::computed::takes_cells(kind)
+            .then_some(())
+            .and(self.record.as_deref())
+            .map(|r| (self.table, r))
+    }
+
+    /// Merges `derived` (a record's derived cells, a `record.updated` of
+    /// the recompute) into this event of the same record
+    /// (`pybase_core::store::computed::merge_event`), so the write logs one
+    /// event per record.
+    pub(crate) fn merge(&mut self, derived: NewChange) -> Result<()> {
+        let parse = |text: &Option<String>| -> Result<Option<serde_json::Value>> {
+            Ok(text.as_deref().map(serde_json::from_str).transpose()?)
+        };
+        let kind = ChangeKind::parse(self.kind_name)
+            .ok_or_else(|| Error::corrupt("change kind", self.kind_name.to_owned()))?;
+        let changed = parse(&self.changed)?
+            .map(|v| {
+                serde_json::from_value::<Vec<pybase_core::ids::FieldId>>(v)
+                    .map_err(|e| Error::corrupt("changed_fields", e.to_string()))
+            })
+            .transpose()?;
+        let mut event = NewChange {
+            kind,
+            table_id: self.table,
+            record_id: None,
+            field_id: None,
+            view_id: None,
+            changed_fields: changed,
+            before: parse(&self.before)?,
+            after: parse(&self.after)?,
+        };
+        pybase_core::store::computed::merge_event(&mut event, derived);
+        let merged = Self::from(event);
+        self.changed = merged.changed;
+        self.before = merged.before;
+        self.after = merged.after;
+        Ok(())
+    }
+}
+
 impl From<NewChange> for Entry {
     fn from(c: NewChange) -> Self {
         let json = |v: Option<serde_json::Value>| v.map(|v| v.to_string());

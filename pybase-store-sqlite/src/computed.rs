@@ -6,6 +6,7 @@ use pybase_core::error::StoreError;
 use pybase_core::ids::{FieldId, RecordId, TableId};
 use pybase_core::model::{Field, Record, Timestamp};
 use pybase_core::store::computed::{ComputeTx, Recomputed, recompute};
+use std::collections::HashMap;
 use std::future::Future;
 
 use rusqlite::{Connection, params};
@@ -15,6 +16,9 @@ use crate::error::{Error, Result};
 use crate::layout::{record_columns, scope, write_cell};
 use crate::rows::{id, id_list, record};
 use crate::schema::{FIELD_COLUMNS, field};
+
+/// One record's derived cells to write (`None`: remove the cell).
+type RecordCells<'a> = Vec<(FieldId, Option<&'a Value>)>;
 
 /// The writer's transaction seen as a [`ComputeTx`].
 struct Tx<'a>(&'a Connection);
@@ -57,12 +61,17 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    /// Writes derived cells: one statement per record (a merge patch of its
-    /// cells, `null` removing one), or one per cell when a value is an
-    /// object (a merge patch would merge into it rather than replace it).
-    /// A single statement for all records (`UPDATE ... FROM json_each`)
-    /// was measured and refused: SQLite scans the table's records as the
-    /// outer loop and the list for each, quadratic in the records touched.
+    /// Writes derived cells: per record, a merge patch of its changed
+    /// cells (`null` removing one); records with the same patch (a lookup
+    /// of one record by many: they all get the same value) are written by
+    /// one statement over the list of their ids (`id IN (SELECT value FROM
+    /// json_each(?1))`, each id one seek of the table's unique key), the
+    /// others one statement each. A cell whose value is an object is
+    /// written in place, one statement per cell (a merge patch would merge
+    /// into it rather than replace it). A single statement for all records
+    /// with their own patches (`UPDATE ... FROM json_each`) was measured
+    /// and refused: SQLite scans the table's records as the outer loop and
+    /// the list for each, quadratic in the records touched.
     fn write_now(
         &self,
         table: TableId,
@@ -71,39 +80,65 @@ impl Tx<'_> {
         if cells.is_empty() {
             return Ok(());
         }
-        if cells
-            .iter()
-            .any(|(_, _, c)| matches!(c, Some(Value::Object(_))))
-        {
-            for (record, field, cell) in cells {
-                let json = cell.as_ref().map(Value::to_string);
-                write_cell(
-                    self.0,
-                    table.as_str(),
-                    record.as_str(),
-                    field.as_str(),
-                    json.as_deref(),
-                )?;
+        // Per record (in order of first appearance), its cells.
+        let mut at: HashMap<RecordId, usize> = HashMap::new();
+        let mut records: Vec<(RecordId, RecordCells<'_>)> = Vec::new();
+        for (record, field, cell) in cells {
+            let i = *at.entry(*record).or_insert_with(|| {
+                records.push((*record, Vec::new()));
+                records.len() - 1
+            });
+            records[i].1.push((*field, cell.as_ref()));
+        }
+        // Per distinct patch (in order of first appearance), its records.
+        let mut patch_at: HashMap<String, usize> = HashMap::new();
+        let mut patches: Vec<(String, Vec<RecordId>)> = Vec::new();
+        for (record, record_cells) in &records {
+            if record_cells
+                .iter()
+                .any(|(_, c)| matches!(c, Some(Value::Object(_))))
+            {
+                for (field, cell) in record_cells {
+                    let json = cell.map(Value::to_string);
+                    write_cell(
+                        self.0,
+                        table.as_str(),
+                        record.as_str(),
+                        field.as_str(),
+                        json.as_deref(),
+                    )?;
+                }
+                continue;
             }
-            return Ok(());
+            let patch: serde_json::Map<String, Value> = record_cells
+                .iter()
+                .map(|(f, c)| (f.to_string(), c.cloned().unwrap_or(Value::Null)))
+                .collect();
+            let text = Value::Object(patch).to_string();
+            match patch_at.get(&text) {
+                Some(&i) => patches[i].1.push(*record),
+                None => {
+                    patch_at.insert(text.clone(), patches.len());
+                    patches.push((text, vec![*record]));
+                }
+            }
         }
         let scope = scope("", table.as_str())?;
-        let mut patches: Vec<(&str, serde_json::Map<String, Value>)> = Vec::new();
-        let mut at = std::collections::HashMap::new();
-        for (record, field, cell) in cells {
-            let i = *at.entry(record.as_str()).or_insert_with(|| {
-                patches.push((record.as_str(), serde_json::Map::new()));
-                patches.len() - 1
-            });
-            patches[i]
-                .1
-                .insert(field.to_string(), cell.clone().unwrap_or(Value::Null));
-        }
-        let mut update = self.0.prepare_cached(&format!(
-            "UPDATE records SET data = jsonb_patch(data, ?2) WHERE {scope} AND id = ?1"
-        ))?;
-        for (record, patch) in patches {
-            update.execute(params![record, Value::Object(patch).to_string()])?;
+        for (patch, ids) in patches {
+            if let [one] = ids.as_slice() {
+                self.0
+                    .prepare_cached(&format!(
+                        "UPDATE records SET data = jsonb_patch(data, ?2) WHERE {scope} AND id = ?1"
+                    ))?
+                    .execute(params![one.as_str(), patch])?;
+            } else {
+                self.0
+                    .prepare_cached(&format!(
+                        "UPDATE records SET data = jsonb_patch(data, ?2) WHERE {scope} \
+                         AND id IN (SELECT value FROM json_each(?1))"
+                    ))?
+                    .execute(params![id_list(&ids), patch])?;
+            }
         }
         Ok(())
     }
@@ -241,28 +276,79 @@ pub(crate) fn chunk(
 }
 
 /// The hook every record write calls before logging: recomputes what the
-/// write of `ids` in `table` (and the partner cells in `partners`) changed
-/// and appends the changed cells to `log`.
+/// write of `ids` in `table` (and the partner cells in `partners`) changed.
+/// Its events (one per record, in [`Recomputed::changes`]) go to the log
+/// through [`to_log`], once the write's own events are all in it.
 pub(crate) fn after_write(
     conn: &Connection,
     table: TableId,
     ids: Vec<RecordId>,
     partners: &[pybase_core::store::NewChange],
     now: Timestamp,
-    log: &mut Vec<crate::changes::Entry>,
 ) -> Result<Recomputed> {
-    let mut done = run(conn, &seeds(table, ids, partners), now)?;
-    log.extend(
-        std::mem::take(&mut done.changes)
-            .into_iter()
-            .map(crate::changes::Entry::from),
-    );
-    Ok(done)
+    run(conn, &seeds(table, ids, partners), now)
+}
+
+/// Hands the derived events of `done` to `log`, the write's own events
+/// (its records' and its partner cells'): an event of a record `log`
+/// already holds gets the derived cells merged into it, the others are
+/// appended, so a write logs one event per record (issue 14).
+pub(crate) fn to_log(log: &mut Vec<crate::changes::Entry>, done: &mut Recomputed) -> Result<()> {
+    let derived = std::mem::take(&mut done.changes);
+    if derived.is_empty() {
+        return Ok(());
+    }
+    let mut own: std::collections::HashMap<(TableId, String), usize> =
+        std::collections::HashMap::new();
+    for (i, e) in log.iter().enumerate() {
+        if let Some((t, r)) = e.record_key() {
+            own.entry((t, r.to_owned())).or_insert(i);
+        }
+    }
+    for event in derived {
+        let Some(record) = event.record_id else {
+            continue;
+        };
+        match own.get(&(event.table_id, record.to_string())) {
+            Some(&at) => log[at].merge(event)?,
+            None => {
+                own.insert((event.table_id, record.to_string()), log.len());
+                log.push(crate::changes::Entry::from(event));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records sharing a patch are written by one statement that seeks
+    /// each listed id in the table's unique key (not a scan of the table
+    /// per id, nor of the list per record).
+    #[test]
+    fn a_shared_patch_is_one_indexed_statement() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::migrate::migrate(&mut conn, crate::migrate::MIGRATIONS).unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN UPDATE records SET data = jsonb_patch(data, ?2) WHERE {} \
+                 AND id IN (SELECT value FROM json_each(?1))",
+                scope("", "tblAAAAAAAAAAAAAA").unwrap()
+            ))
+            .unwrap()
+            .query_map(["[]", "{}"], |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let plan = plan.join("; ");
+        assert!(
+            plan.contains("SEARCH records USING") && plan.contains("(table_id=? AND id=?)"),
+            "{plan}"
+        );
+        assert!(!plan.contains("SCAN records"), "{plan}");
+    }
 
     /// The check reads the partial index of derived fields, never the
     /// fields of the base; its type list matches the index's exactly.

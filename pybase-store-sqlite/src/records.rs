@@ -440,8 +440,9 @@ impl SqliteStore {
                 .collect();
             let ids = inserts.iter().map(|r| r.id).collect();
             let now = at.unwrap_or_else(chrono::Utc::now);
-            let done = computed::after_write(tx, table, ids, &partners, now, &mut log)?;
+            let mut done = computed::after_write(tx, table, ids, &partners, now)?;
             log.extend(partners.into_iter().map(Entry::from));
+            computed::to_log(&mut log, &mut done)?;
             changes::log(tx, at.as_ref(), actor, &log)?;
             Ok(Some((first, done)))
         };
@@ -602,9 +603,10 @@ impl RecordsStore for SqliteStore {
             links::reindex_written(tx, table, &links::written(&fields, &patches), &ids)?;
             let partners = links::sync(tx, &touched, &before, &out)?;
             let mut out = out;
-            computed::after_write(tx, table, ids, &partners, logged_at, &mut log)?
-                .apply_to(&mut out);
+            let mut done = computed::after_write(tx, table, ids, &partners, logged_at)?;
+            done.apply_to(&mut out);
             log.extend(partners.into_iter().map(Entry::from));
+            computed::to_log(&mut log, &mut done)?;
             changes::log(tx, Some(&logged_at), actor, &log)?;
             Ok(out)
         };
@@ -658,16 +660,17 @@ impl RecordsStore for SqliteStore {
             let before = changes::before_update(tx, table, id.as_str(), changes::merged(&patch))?;
             let mut written = change.apply(tx, table.as_str(), id.as_str(), &at, by)?;
             let mut partners = Vec::new();
-            let mut log = Vec::new();
+            let mut done = pybase_core::store::computed::Recomputed::default();
             if let Some(record) = &mut written {
                 links::reindex_written(tx, table, &links::written(&fields, patches), &[id])?;
                 partners = links::sync(tx, &touched, &before_links, std::slice::from_ref(record))?;
-                computed::after_write(tx, table, vec![id], &partners, logged_at, &mut log)?
-                    .apply_to(std::slice::from_mut(record));
+                done = computed::after_write(tx, table, vec![id], &partners, logged_at)?;
+                done.apply_to(std::slice::from_mut(record));
             }
             if let (Some(before), Some(after)) = (before, &written) {
-                log.insert(0, changes::updated(&before, after));
+                let mut log = vec![changes::updated(&before, after)];
                 log.extend(partners.into_iter().map(Entry::from));
+                computed::to_log(&mut log, &mut done)?;
                 changes::log(tx, Some(&logged_at), actor, &log)?;
             }
             Ok(written)
@@ -707,6 +710,7 @@ impl RecordsStore for SqliteStore {
             let all: Vec<&_> = fields.iter().collect();
             let touched = links::pairs(&fields);
             let mut out = Vec::with_capacity(work.len());
+            let mut derived = pybase_core::store::computed::Recomputed::default();
             for (cells, change, new) in &work {
                 let (text, params) = match_sql(table, &merge_on, cells, indexed.clone())?;
                 let matches: Vec<String> = tx
@@ -725,15 +729,15 @@ impl RecordsStore for SqliteStore {
                             std::slice::from_ref(&record),
                         )?;
                         log.push(Entry::created(table, new.id, &new.cells));
-                        computed::after_write(
+                        let done = computed::after_write(
                             tx,
                             table,
                             vec![record.id],
                             &partners,
                             logged_at,
-                            &mut log,
-                        )?
-                        .apply_to(std::slice::from_mut(&mut record));
+                        )?;
+                        done.apply_to(std::slice::from_mut(&mut record));
+                        derived.changes.extend(done.changes);
                         log.extend(partners.into_iter().map(Entry::from));
                         out.push(UpsertOutcome {
                             record,
@@ -761,20 +765,18 @@ impl RecordsStore for SqliteStore {
                             &before_links,
                             std::slice::from_ref(&record),
                         )?;
-                        let mut derived = Vec::new();
-                        computed::after_write(
+                        let done = computed::after_write(
                             tx,
                             table,
                             vec![existing_id],
                             &partners,
                             logged_at,
-                            &mut derived,
-                        )?
-                        .apply_to(std::slice::from_mut(&mut record));
+                        )?;
+                        done.apply_to(std::slice::from_mut(&mut record));
+                        derived.changes.extend(done.changes);
                         if let Some(before) = &before {
                             log.push(changes::updated(before, &record));
                         }
-                        log.extend(derived);
                         log.extend(partners.into_iter().map(Entry::from));
                         out.push(UpsertOutcome {
                             record,
@@ -786,6 +788,7 @@ impl RecordsStore for SqliteStore {
                     }
                 }
             }
+            computed::to_log(&mut log, &mut derived)?;
             changes::log(tx, Some(&logged_at), actor, &log)?;
             Ok(out)
         })
@@ -821,7 +824,8 @@ impl RecordsStore for SqliteStore {
                 log.push(Entry::from(NewChange::record_deleted(table, *id, cells)));
             }
             drop(stmt);
-            computed::after_write(tx, table, ids.clone(), &[], logged_at, &mut log)?;
+            let mut done = computed::after_write(tx, table, ids.clone(), &[], logged_at)?;
+            computed::to_log(&mut log, &mut done)?;
             changes::log(tx, Some(&logged_at), actor, &log)
         };
         if single {
@@ -845,8 +849,9 @@ impl RecordsStore for SqliteStore {
                 .optional()?;
             if let Some(mut r) = restored {
                 let mut log = vec![Entry::from(NewChange::record_restored(&r))];
-                computed::after_write(tx, table, vec![id], &[], chrono::Utc::now(), &mut log)?
-                    .apply_to(std::slice::from_mut(&mut r));
+                let mut done = computed::after_write(tx, table, vec![id], &[], chrono::Utc::now())?;
+                done.apply_to(std::slice::from_mut(&mut r));
+                computed::to_log(&mut log, &mut done)?;
                 changes::log(tx, None, actor, &log)?;
                 return Ok(r);
             }

@@ -58,7 +58,43 @@ fn depends_on(field: &Field) -> Vec<FieldId> {
         .unwrap_or_default()
 }
 
+/// `fields` (one table's) as callers see them: a formula, stored with
+/// field ids, shows the current names of the fields it reads, so a renamed
+/// field shows its new name ([`formula::display`]; the ids of fields that
+/// are gone stay as they are). Other fields are unchanged.
+pub(crate) fn shown(fields: Vec<Field>) -> Vec<Field> {
+    if !fields
+        .iter()
+        .any(|f| matches!(f.field_type, FieldType::Formula(_)))
+    {
+        return fields;
+    }
+    let named: Vec<Field> = fields.clone();
+    fields.into_iter().map(|f| shown_with(f, &named)).collect()
+}
+
+/// `field` as callers see it ([`shown`]), its formula's references named
+/// from `siblings` (its table's fields).
+pub(crate) fn shown_with(mut field: Field, siblings: &[Field]) -> Field {
+    if let FieldType::Formula(f) = &mut field.field_type
+        && let Ok(text) = formula::display(&f.formula, siblings)
+    {
+        f.formula = text;
+    }
+    field
+}
+
 impl Pybase {
+    /// `field` as callers see it ([`shown`]): a formula field's siblings
+    /// are read for their names.
+    pub(crate) async fn shown_field(&self, field: Field) -> Result<Field> {
+        if !matches!(field.field_type, FieldType::Formula(_)) {
+            return Ok(field);
+        }
+        let siblings = self.store.list_fields(field.table_id).await?;
+        Ok(shown_with(field, &siblings))
+    }
+
     /// Resolves a derived field's options against its table's `siblings`
     /// (the field itself left out): references become field ids, the
     /// result type is inferred, and a cycle through the base's derived

@@ -190,7 +190,7 @@ impl Pybase {
         acting(user, self.store_inverses(&fields, &inverses)).await?;
         Ok(TableSchema {
             table,
-            fields,
+            fields: super::computed::shown(fields),
             views: Vec::new(),
         })
     }
@@ -217,7 +217,7 @@ impl Pybase {
     /// A table with its fields and views.
     pub async fn get_table(&self, principal: &Principal, id: TableId) -> Result<TableSchema> {
         let scope = self.table_for(principal, id, Action::Read).await?;
-        let fields = self.store.list_fields(scope.id()).await?;
+        let fields = super::computed::shown(self.store.list_fields(scope.id()).await?);
         let views = self.store.list_views(scope.id()).await?;
         Ok(TableSchema {
             table: scope.into_table(),
@@ -402,18 +402,23 @@ impl Pybase {
         } else if field.field_type.derived().is_some() {
             self.fill_computed(&table).await?;
         }
-        Ok(field)
+        let mut named = fields;
+        named.push(field.clone());
+        Ok(super::computed::shown_with(field, &named))
     }
 
     /// The fields of a table.
     pub async fn list_fields(&self, principal: &Principal, table: TableId) -> Result<Vec<Field>> {
         let scope = self.table_for(principal, table, Action::Read).await?;
-        Ok(self.store.list_fields(scope.id()).await?)
+        Ok(super::computed::shown(
+            self.store.list_fields(scope.id()).await?,
+        ))
     }
 
     /// A field.
     pub async fn get_field(&self, principal: &Principal, id: FieldId) -> Result<Field> {
-        Ok(self.field_for(principal, id, Action::Read).await?.1)
+        let field = self.field_for(principal, id, Action::Read).await?.1;
+        self.shown_field(field).await
     }
 
     /// Renames, describes, re-options or re-types a field (admin and above).
@@ -541,7 +546,7 @@ impl Pybase {
         } else {
             acting(table.user(), self.store.update_field(&field)).await?;
         }
-        Ok(field)
+        self.shown_field(field).await
     }
 
     /// Converts every stored cell of `old` to `field`'s type (adding select

@@ -21,22 +21,27 @@
 //!   [`QueryPlan::formula`] for the caller; the cursor fingerprint covers
 //!   the formula too.
 //!
-//! Errors come in this order: view filter, request filter, formula, sort,
-//! page size, cursor, projection.
+//! - **Computing fields**: a filter (view, request or formula) that reads a
+//!   field whose cells are still being filled in the background (`status:
+//!   computing`) is refused with a 409 `conflict` naming the field, rather
+//!   than answering from the cells filled so far.
+//!
+//! Errors come in this order: view filter, request filter, formula,
+//! computing fields, sort, page size, cursor, projection.
 
 use serde_json::Value;
 
 use super::eval;
 use super::{
     Cursor, DEFAULT_PAGE_SIZE, Filter, FilterSpec, MAX_PAGE_SIZE, RecordPage, RecordQuery,
-    SortDirection, SortKey, SortSpec, ViewConfig, find_field, fingerprint, resolve_filter,
+    SortDirection, SortKey, SortSpec, Target, ViewConfig, find_field, fingerprint, resolve_filter,
     resolve_sort,
 };
 use crate::error::{Error, Result};
 use crate::formula::{FormulaFilter, check, plan_filter as plan_formula};
 use crate::ids::{FieldId, TableId, ViewId};
 use crate::limits::Limits;
-use crate::model::{Field, Timestamp, View};
+use crate::model::{Field, FieldStatus, Timestamp, View};
 
 /// What a client asks of one page of records.
 #[derive(Debug, Clone, Copy, Default)]
@@ -119,6 +124,7 @@ pub fn plan(
         None => None,
         Some(text) => Some(plan_formula(check(text, fields)?, fields, req.now, limits)),
     };
+    refuse_computing(fields, filter.as_ref(), formula.as_ref())?;
     let sort = plan_sort(fields, view, req.sort)?;
     let limit = page_size(req.page_size)?;
     // The formula's stored text, not its lowered filter: constants such as
@@ -166,6 +172,61 @@ pub fn plan(
         projection,
         formula,
     })
+}
+
+/// Refuses a filter (the view's, the request's or the formula's) on a
+/// field whose cells are still being filled in the background (`status:
+/// computing`): it would silently see only the cells filled so far. 409
+/// `conflict` naming the field; the same filter succeeds once the field
+/// reads `ready`. Sorting on such a field is allowed (every record is
+/// returned; cells not yet filled sort as empty).
+fn refuse_computing(
+    fields: &[Field],
+    filter: Option<&Filter>,
+    formula: Option<&FormulaFilter>,
+) -> Result<()> {
+    if !fields.iter().any(|f| f.status == FieldStatus::Computing) {
+        return Ok(());
+    }
+    let mut read: Vec<FieldId> = Vec::new();
+    if let Some(f) = filter {
+        filter_targets(f, &mut read);
+    }
+    if let Some(f) = formula {
+        read.extend(f.checked.referenced_field_ids.iter().copied());
+    }
+    match fields
+        .iter()
+        .find(|f| f.status == FieldStatus::Computing && read.contains(&f.id))
+    {
+        None => Ok(()),
+        Some(f) => Err(Error::Conflict {
+            field: f.name.clone(),
+            message: format!(
+                "field {:?} is computing (status: computing): its cells are being filled in \
+                 the background, so a filter on it would miss records; retry when the field \
+                 reads \"ready\"",
+                f.name
+            ),
+        }),
+    }
+}
+
+/// The fields whose cells `filter` reads.
+fn filter_targets(filter: &Filter, out: &mut Vec<FieldId>) {
+    match filter {
+        Filter::And(parts) | Filter::Or(parts) => {
+            for p in parts {
+                filter_targets(p, out);
+            }
+        }
+        Filter::Not(inner) => filter_targets(inner, out),
+        Filter::Cond(c) => {
+            if let Target::Cell { field, .. } = c.target {
+                out.push(field);
+            }
+        }
+    }
 }
 
 /// The view's filter AND the request's.

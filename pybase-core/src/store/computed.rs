@@ -152,10 +152,17 @@ pub fn with_fan_out_here<R>(fan: Option<FanOut>, work: impl FnOnce() -> R) -> R 
 /// What a recompute changed.
 #[derive(Debug, Default)]
 pub struct Recomputed {
-    /// One change log entry per changed cell.
+    /// One change log event per record whose derived cells changed: a
+    /// `record.updated` holding all of that record's changed derived cells
+    /// (before and after), whatever the number of rounds that changed them.
+    /// Stores merge an event into the event of the same record the write
+    /// logs itself ([`Recomputed::merge_into`]), so a write logs one event
+    /// per record (issue 14).
     pub changes: Vec<NewChange>,
     /// The changed cells per record (`None`: now absent).
     pub cells: HashMap<RecordId, Vec<(FieldId, Option<Json>)>>,
+    /// Where each record's event is in `changes`.
+    event_of: HashMap<RecordId, usize>,
 }
 
 impl Recomputed {
@@ -175,6 +182,168 @@ impl Recomputed {
                 }
             }
         }
+    }
+
+    /// Notes that the derived cells `changed` (field, before, after) of
+    /// `record` in `table` changed: into its one event and its cells.
+    fn note(
+        &mut self,
+        table: TableId,
+        record: RecordId,
+        changed: Vec<(FieldId, Option<Json>, Option<Json>)>,
+    ) {
+        let cells = self.cells.entry(record).or_default();
+        cells.extend(changed.iter().map(|(f, _, after)| (*f, after.clone())));
+        match self.event_of.get(&record) {
+            Some(&at) => {
+                for (field, before, after) in changed {
+                    merge_cell(&mut self.changes[at], field, before, after);
+                }
+            }
+            None => {
+                let mut event = NewChange {
+                    kind: crate::store::ChangeKind::RecordUpdated,
+                    table_id: table,
+                    record_id: Some(record),
+                    field_id: None,
+                    view_id: None,
+                    changed_fields: Some(Vec::new()),
+                    before: Some(Json::Object(serde_json::Map::new())),
+                    after: Some(Json::Object(serde_json::Map::new())),
+                };
+                for (field, before, after) in changed {
+                    merge_cell(&mut event, field, before, after);
+                }
+                self.event_of.insert(record, self.changes.len());
+                self.changes.push(event);
+            }
+        }
+    }
+
+    /// Hands the events to `log` ([`merge_events`]).
+    pub fn merge_into(&mut self, log: &mut Vec<NewChange>) {
+        self.event_of.clear();
+        merge_events(log, std::mem::take(&mut self.changes));
+    }
+}
+
+/// Hands `derived` (one event per record, [`Recomputed::changes`]) to
+/// `log`, the events a write logs itself: an event of a record `log`
+/// already holds (`record.created`, `record.updated` or `record.restored`
+/// of the same record) gets the derived cells merged into it
+/// ([`merge_event`]); the others are appended, one per record.
+pub fn merge_events(log: &mut Vec<NewChange>, derived: Vec<NewChange>) {
+    if derived.is_empty() {
+        return;
+    }
+    let mut own: HashMap<(TableId, RecordId), usize> = HashMap::new();
+    for (i, e) in log.iter().enumerate() {
+        if let Some(r) = e.record_id
+            && takes_cells(e.kind)
+        {
+            own.entry((e.table_id, r)).or_insert(i);
+        }
+    }
+    for event in derived {
+        let Some(record) = event.record_id else {
+            continue;
+        };
+        match own.get(&(event.table_id, record)) {
+            Some(&at) => merge_event(&mut log[at], event),
+            None => {
+                own.insert((event.table_id, record), log.len());
+                log.push(event);
+            }
+        }
+    }
+}
+
+/// Whether an event of `kind` carries a record's cells that derived cells
+/// can be merged into.
+pub fn takes_cells(kind: crate::store::ChangeKind) -> bool {
+    use crate::store::ChangeKind as K;
+    matches!(
+        kind,
+        K::RecordCreated | K::RecordUpdated | K::RecordRestored
+    )
+}
+
+/// Merges the cells of `derived` (a `record.updated` of derived cells)
+/// into `into`, an event of the same record.
+pub fn merge_event(into: &mut NewChange, derived: NewChange) {
+    let side = |v: Option<Json>| match v {
+        Some(Json::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let mut before = side(derived.before);
+    let mut after = side(derived.after);
+    for field in derived.changed_fields.unwrap_or_default() {
+        let key = field.as_str();
+        merge_cell(into, field, before.remove(key), after.remove(key));
+    }
+}
+
+/// Merges the change of one cell (`before` to `after`, `None`: absent)
+/// into `event`, an event of its record. A `record.updated` lists the
+/// field among `changed_fields` (sorted) with the cell on both sides (the
+/// earliest `before` kept when the field was already listed; a field back
+/// to its value before is dropped); a `record.created` or
+/// `record.restored` shows the record's cells, so `after` is set there.
+/// Other kinds are left alone.
+pub fn merge_cell(
+    event: &mut NewChange,
+    field: FieldId,
+    before: Option<Json>,
+    after: Option<Json>,
+) {
+    use crate::store::ChangeKind as K;
+    let key = field.to_string();
+    let set = |side: &mut Option<Json>, value: Option<Json>| {
+        let map = match side {
+            Some(Json::Object(m)) => m,
+            other => {
+                *other = Some(Json::Object(serde_json::Map::new()));
+                match other {
+                    Some(Json::Object(m)) => m,
+                    _ => return,
+                }
+            }
+        };
+        match value {
+            Some(v) => {
+                map.insert(key.clone(), v);
+            }
+            None => {
+                map.remove(&key);
+            }
+        }
+    };
+    match event.kind {
+        K::RecordCreated | K::RecordRestored => set(&mut event.after, after),
+        K::RecordUpdated => {
+            let changed = event.changed_fields.get_or_insert_with(Vec::new);
+            match changed.binary_search(&field) {
+                Ok(at) => {
+                    let first = event.before.as_ref().and_then(|b| b.get(&key)).cloned();
+                    if first == after {
+                        changed.remove(at);
+                        set(&mut event.before, None);
+                        set(&mut event.after, None);
+                    } else {
+                        set(&mut event.after, after);
+                    }
+                }
+                Err(at) => {
+                    if before == after {
+                        return;
+                    }
+                    changed.insert(at, field);
+                    set(&mut event.before, before);
+                    set(&mut event.after, after);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -575,7 +744,7 @@ async fn round<T: ComputeTx>(
     let mut writes: Vec<(RecordId, FieldId, Option<Json>)> = Vec::new();
     let mut changed = Vec::new();
     for record in &mut records {
-        let mut any = false;
+        let mut cells = Vec::new();
         for d in order {
             let value = compute(plan, d, record, &linked, now);
             let cell = formula::to_cell(&value, d.result);
@@ -587,21 +756,11 @@ async fn round<T: ComputeTx>(
                 Some(v) => record.cells.insert(key.to_owned(), v.clone()),
                 None => record.cells.remove(key),
             };
-            out.changes.push(NewChange::cell_updated(
-                table,
-                record.id,
-                d.field.id,
-                before,
-                cell.clone(),
-            ));
-            out.cells
-                .entry(record.id)
-                .or_default()
-                .push((d.field.id, cell.clone()));
-            writes.push((record.id, d.field.id, cell));
-            any = true;
+            writes.push((record.id, d.field.id, cell.clone()));
+            cells.push((d.field.id, before, cell));
         }
-        if any {
+        if !cells.is_empty() {
+            out.note(table, record.id, cells);
             changed.push(record.id);
             // A self-linked record reads its fresh values.
             if let Some(l) = linked.get_mut(&record.id) {

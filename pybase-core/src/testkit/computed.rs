@@ -573,6 +573,53 @@ pub async fn large_table_fills_in_background(store: Arc<dyn Store>) {
     );
     // Cells read as empty meanwhile, even one a write computed.
     assert!(get(&fx, t, ids[5]).await.fields.get("Total").is_none());
+    // A filter on the computing field (a filter tree, a formula, or one
+    // reading it among others) is refused naming it, rather than answer
+    // from the cells filled so far; a sort on it, or a filter on other
+    // fields, still answers.
+    for q in [
+        QueryInput {
+            filter: Some(json!({ "field": "Total", "op": "gt", "value": 1 })),
+            ..QueryInput::default()
+        },
+        QueryInput {
+            formula: Some("{Total} > 1".into()),
+            ..QueryInput::default()
+        },
+        QueryInput {
+            filter: Some(json!({ "or": [
+                { "field": "Qty", "op": "gt", "value": 1 },
+                { "field": "Total", "op": "is_empty" }
+            ] })),
+            ..QueryInput::default()
+        },
+    ] {
+        match fx.pb.query_records(&fx.owner, t, q, FieldKey::Name).await {
+            Err(Error::Conflict { field, message }) => {
+                assert_eq!(field, "Total");
+                assert!(message.contains("computing"), "{message}");
+            }
+            other => panic!("expected a conflict naming Total, got {other:?}"),
+        }
+    }
+    for q in [
+        QueryInput {
+            sort: Some(json!("Total")),
+            page_size: Some(3),
+            ..QueryInput::default()
+        },
+        QueryInput {
+            filter: Some(json!({ "field": "Qty", "op": "lt", "value": 3 })),
+            ..QueryInput::default()
+        },
+    ] {
+        let page = fx
+            .pb
+            .query_records(&fx.owner, t, q, FieldKey::Name)
+            .await
+            .expect("a sort on a computing field, a filter on others");
+        assert!(!page.records.is_empty());
+    }
 
     // One chunk by a worker that then stops (its lease already over).
     let now = chrono::Utc::now();
@@ -811,4 +858,287 @@ pub async fn fan_out_past_the_limit_goes_to_the_background(store: Arc<dyn Store>
     let read = get(&fx, orders, o.id).await;
     assert_eq!(read.fields.get("Amount"), Some(&json!(30.0)));
     assert_eq!(read.fields.get("Doubled"), Some(&json!(60.0)));
+}
+
+/// The events of the fixture's base after `after` (one page).
+async fn events_after(fx: &Fixture, after: i64) -> Vec<crate::store::ChangeEvent> {
+    fx.pb
+        .changes_since(&fx.viewer, fx.base.id, after, Some(1000))
+        .await
+        .expect("changes")
+        .items
+}
+
+/// The newest seq of the fixture's base.
+async fn last_seq(fx: &Fixture) -> i64 {
+    fx.pb
+        .changes_since(&fx.viewer, fx.base.id, 0, Some(1))
+        .await
+        .expect("changes")
+        .last_seq
+}
+
+/// Each event's record, checked to appear once: a write logs one event
+/// per record (issue 14).
+fn one_event_per_record(events: &[crate::store::ChangeEvent]) -> Vec<RecordId> {
+    let mut seen: Vec<RecordId> = Vec::new();
+    for e in events {
+        let r = e.record_id.expect("a record event");
+        assert!(!seen.contains(&r), "two events of {r}: {events:#?}");
+        seen.push(r);
+    }
+    seen
+}
+
+/// A write that recomputes derived cells logs one event per record: the
+/// derived cells of a record the write itself wrote are in that record's
+/// event (created: its cells; updated: among `changed_fields`, before and
+/// after), those of a two-way link's partner in the partner's event, and
+/// each other dependent record gets one `record.updated` holding all of
+/// its changed derived cells. The same on a batch, a delete and a restore.
+pub async fn derived_cells_log_one_event_per_record(store: Arc<dyn Store>) {
+    use crate::store::ChangeKind;
+    let fx = Fixture::new(store).await;
+    let items = fx.table.table.id;
+    let total = field(
+        &fx,
+        items,
+        nf("Total", "formula", json!({ "formula": "{Qty} * {Price}" })),
+    )
+    .await;
+    let double = field(
+        &fx,
+        items,
+        nf("Double", "formula", json!({ "formula": "{Total} * 2" })),
+    )
+    .await;
+    let orders = table(&fx, "Orders").await;
+    let link = field(
+        &fx,
+        orders,
+        nf("Items", "link", json!({ "linked_table_id": items })),
+    )
+    .await;
+    let totals = field(
+        &fx,
+        orders,
+        nf(
+            "Totals",
+            "lookup",
+            json!({ "link_field": "Items", "field": "Total" }),
+        ),
+    )
+    .await;
+    let sum = field(
+        &fx,
+        orders,
+        nf(
+            "Sum",
+            "rollup",
+            json!({ "link_field": "Items", "field": "Double", "formula": "SUM(values)" }),
+        ),
+    )
+    .await;
+    let inverse = link.field_type.options_json()["inverse_field_id"]
+        .as_str()
+        .expect("a two-way link")
+        .to_owned();
+    let n_orders = field(
+        &fx,
+        items,
+        nf("NOrders", "count", json!({ "link_field": inverse })),
+    )
+    .await;
+    let key = |f: &Field| f.id.to_string();
+
+    // A create: the record's own event carries its derived cells.
+    let at = last_seq(&fx).await;
+    let i = fx.create(&[("Qty", json!(2)), ("Price", json!(3))]).await;
+    let events = events_after(&fx, at).await;
+    assert_eq!(one_event_per_record(&events), vec![i.id]);
+    let after = events[0].after.clone().unwrap();
+    assert_eq!(events[0].kind, ChangeKind::RecordCreated);
+    assert_eq!(after[key(&total)], json!(6.0), "{after}");
+    assert_eq!(after[key(&double)], json!(12.0), "{after}");
+    assert_eq!(after[key(&n_orders)], json!(0.0), "{after}");
+
+    // An update: its derived cells among the changed fields, both sides.
+    let at = last_seq(&fx).await;
+    update(&fx, items, i.id, &[("Qty", json!(4))]).await;
+    let events = events_after(&fx, at).await;
+    assert_eq!(one_event_per_record(&events), vec![i.id]);
+    let e = &events[0];
+    assert_eq!(e.kind, ChangeKind::RecordUpdated);
+    let mut want = vec![fx.field("Qty"), total.id, double.id];
+    want.sort();
+    assert_eq!(e.changed_fields.clone().unwrap(), want);
+    assert_eq!(e.before.clone().unwrap()[key(&total)], json!(6.0));
+    assert_eq!(e.after.clone().unwrap()[key(&total)], json!(12.0));
+    assert_eq!(e.before.clone().unwrap()[key(&double)], json!(12.0));
+    assert_eq!(e.after.clone().unwrap()[key(&double)], json!(24.0));
+
+    // An order linking the item: the order's event has its lookup and
+    // rollup; the item's partner event (its inverse link cell) has its
+    // count.
+    let at = last_seq(&fx).await;
+    let o = create(&fx, orders, &[("Items", json!([i.id]))]).await;
+    let events = events_after(&fx, at).await;
+    let records = one_event_per_record(&events);
+    assert_eq!(records.len(), 2, "{events:#?}");
+    let order_event = events.iter().find(|e| e.record_id == Some(o.id)).unwrap();
+    let order_cells = order_event.after.clone().unwrap();
+    assert_eq!(order_cells[key(&totals)], json!([12.0]), "{order_cells}");
+    assert_eq!(order_cells[key(&sum)], json!(24.0), "{order_cells}");
+    let item_event = events.iter().find(|e| e.record_id == Some(i.id)).unwrap();
+    assert_eq!(item_event.kind, ChangeKind::RecordUpdated);
+    let mut want: Vec<crate::ids::FieldId> =
+        vec![crate::ids::FieldId::parse(&inverse).unwrap(), n_orders.id];
+    want.sort();
+    assert_eq!(item_event.changed_fields.clone().unwrap(), want);
+    assert_eq!(
+        item_event.after.clone().unwrap()[key(&n_orders)],
+        json!(1.0)
+    );
+
+    // A change of the item: one event for it, one for the order holding
+    // both its changed derived cells.
+    let at = last_seq(&fx).await;
+    update(&fx, items, i.id, &[("Price", json!(1))]).await;
+    let events = events_after(&fx, at).await;
+    assert_eq!(one_event_per_record(&events), vec![i.id, o.id]);
+    let e = &events[1];
+    assert_eq!(e.kind, ChangeKind::RecordUpdated);
+    let mut want = vec![totals.id, sum.id];
+    want.sort();
+    assert_eq!(e.changed_fields.clone().unwrap(), want);
+    assert_eq!(e.before.clone().unwrap()[key(&totals)], json!([12.0]));
+    assert_eq!(e.after.clone().unwrap()[key(&totals)], json!([4.0]));
+    assert_eq!(e.after.clone().unwrap()[key(&sum)], json!(8.0));
+
+    // A batch of two items both linked from the order: one event each,
+    // and one for the order.
+    let j = fx.create(&[("Qty", json!(1)), ("Price", json!(1))]).await;
+    update(&fx, orders, o.id, &[("Items", json!([i.id, j.id]))]).await;
+    let at = last_seq(&fx).await;
+    fx.pb
+        .update_records(
+            &fx.owner,
+            items,
+            vec![
+                (i.id, cells(&[("Qty", json!(10))])),
+                (j.id, cells(&[("Qty", json!(20))])),
+            ],
+            WriteOptions::default(),
+        )
+        .await
+        .expect("batch update");
+    let events = events_after(&fx, at).await;
+    let mut records = one_event_per_record(&events);
+    records.sort();
+    let mut want = vec![i.id, j.id, o.id];
+    want.sort();
+    assert_eq!(records, want);
+
+    // A delete: the deleted record's event, one for the order.
+    let at = last_seq(&fx).await;
+    fx.pb
+        .delete_records(&fx.owner, items, &[j.id])
+        .await
+        .unwrap();
+    let events = events_after(&fx, at).await;
+    assert_eq!(one_event_per_record(&events), vec![j.id, o.id]);
+    assert_eq!(events[0].kind, ChangeKind::RecordDeleted);
+    // A restore: the restored record's event, one for the order.
+    let at = last_seq(&fx).await;
+    fx.pb
+        .restore_record(&fx.owner, items, j.id, FieldKey::Name)
+        .await
+        .unwrap();
+    let events = events_after(&fx, at).await;
+    assert_eq!(one_event_per_record(&events), vec![j.id, o.id]);
+    assert_eq!(events[0].kind, ChangeKind::RecordRestored);
+}
+
+/// A formula is stored with field ids and shown with the current names:
+/// renaming a field it reads changes the text every read shows (the field,
+/// the table's fields, the table schema), the cells keep being computed,
+/// and the shown text saved back is the same formula.
+pub async fn formula_text_shows_current_names(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let total = field(
+        &fx,
+        t,
+        nf(
+            "Total",
+            "formula",
+            json!({ "formula": "{Qty} * {Price} + 1" }),
+        ),
+    )
+    .await;
+    let text = |f: &Field| f.field_type.options_json()["formula"].clone();
+    assert_eq!(text(&total), json!("{Qty} * {Price} + 1"));
+    let stored = fx.store.get_field(total.id).await.unwrap();
+    assert!(
+        text(&stored)
+            .as_str()
+            .unwrap()
+            .contains(fx.field("Qty").as_str()),
+        "stored by id: {}",
+        text(&stored)
+    );
+    fx.pb
+        .update_field(
+            &fx.owner,
+            fx.field("Qty"),
+            FieldPatch {
+                name: Some("Quantity".into()),
+                ..FieldPatch::default()
+            },
+        )
+        .await
+        .expect("rename");
+    let want = json!("{Quantity} * {Price} + 1");
+    assert_eq!(
+        text(&fx.pb.get_field(&fx.owner, total.id).await.unwrap()),
+        want
+    );
+    let listed = fx.pb.list_fields(&fx.owner, t).await.unwrap();
+    let listed = listed.iter().find(|f| f.id == total.id).unwrap();
+    assert_eq!(text(listed), want);
+    let schema = fx.pb.get_table(&fx.owner, t).await.unwrap();
+    let in_schema = schema.fields.iter().find(|f| f.id == total.id).unwrap();
+    assert_eq!(text(in_schema), want);
+    let r = create(&fx, t, &[("Quantity", json!(2)), ("Price", json!(5))]).await;
+    assert_eq!(r.fields.get("Total"), Some(&json!(11.0)));
+    // The shown text saved back is the same formula, shown the same.
+    let saved = fx
+        .pb
+        .update_field(
+            &fx.owner,
+            total.id,
+            FieldPatch {
+                options: Some(json!({ "formula": want })),
+                ..FieldPatch::default()
+            },
+        )
+        .await
+        .expect("save the shown text");
+    assert_eq!(text(&saved), want);
+    assert_eq!(
+        text(&fx.store.get_field(total.id).await.unwrap()),
+        text(&stored)
+    );
+    // A new field reading it is shown with names from the start.
+    let more = field(
+        &fx,
+        t,
+        nf(
+            "More",
+            "formula",
+            json!({ "formula": "{Total} - {Quantity}" }),
+        ),
+    )
+    .await;
+    assert_eq!(text(&more), json!("{Total} - {Quantity}"));
 }
