@@ -6,10 +6,11 @@
 #
 # Usage: benches/sse.sh [--subscribers N] [--events N] (passed to pybase-sse)
 # Port: PYBASE_BENCH_PORT (default 18765). PostgreSQL: a database
-# pybase_bench_sse (or PYBASE_SSE_DATABASE) is created and dropped there. Builds to compare, each a
-# pybase-server binary, alternated backend by backend ("before" and
-# "after" in one run): PYBASE_SSE_SERVERS="before=/path/a after=/path/b"
-# (default: the release build of this tree, named "this").
+# pybase_bench_sse (or PYBASE_SSE_DATABASE) is created and dropped there.
+# Builds to compare ("before" and "after" in one run), each a pybase-server
+# binary, run one after the other on each backend:
+# PYBASE_SSE_SERVERS="before=/path/a after=/path/b" (default: the release
+# build of this tree, named "this").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
