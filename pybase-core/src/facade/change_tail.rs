@@ -351,8 +351,8 @@ async fn wake_up(
     loop {
         let [local, remote] = feeds;
         let woken = tokio::select! {
-            r = recv(local) => relevant(local, r, base, read_to),
-            r = recv(remote) => relevant(remote, r, base, read_to),
+            r = recv(local) => relevant(local, &r, base, read_to),
+            r = recv(remote) => relevant(remote, &r, base, read_to),
             () = tokio::time::sleep_until(deadline) => true,
         };
         if woken {
@@ -376,7 +376,7 @@ async fn recv(
 /// once, so it finds out whether its tail is still followed).
 fn relevant(
     feed: &mut Option<broadcast::Receiver<Committed>>,
-    r: std::result::Result<Committed, broadcast::error::RecvError>,
+    r: &std::result::Result<Committed, broadcast::error::RecvError>,
     base: BaseId,
     read_to: i64,
 ) -> bool {

@@ -611,9 +611,13 @@ async fn streams_share_the_reader_and_a_removed_member_stops_receiving() {
         }
     };
     let create = |name: String| {
-        s.req(&owner, Method::POST, &format!("/api/v1/tables/{table}/records"))
-            .json(&json!({"fields": {"Name": name}}))
-            .send_expect(StatusCode::CREATED)
+        s.req(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/tables/{table}/records"),
+        )
+        .json(&json!({"fields": {"Name": name}}))
+        .send_expect(StatusCode::CREATED)
     };
     // Ten streams of the owner, three of the member to be removed.
     let mut staying = Vec::new();
