@@ -23,6 +23,7 @@ mod links;
 mod records;
 mod render;
 mod schema;
+mod shared_event;
 mod signed_urls;
 mod webhooks;
 mod workspaces;
@@ -33,6 +34,7 @@ pub use airtable_webhooks::{
 };
 pub use attachments::APPEND_ATTEMPTS;
 pub use authz::{BaseScope, TableScope, WorkspaceScope};
+pub use change_tail::DEFAULT_KEPT_EVENTS;
 pub use changes::{
     ChangeSubscription, ChangesOut, DEFAULT_CHANGES_PAGE, HistoryOut, MAX_CHANGES_PAGE, POLL_EVERY,
 };
@@ -45,6 +47,7 @@ pub use records::MAX_BATCH;
 pub use render::{
     AttachmentUrl, FieldKey, RecordOut, RecordsPage, TableSchema, UpsertResult, attachment_json,
 };
+pub use shared_event::SharedEvent;
 pub use signed_urls::{SIGNED_URL_LIFETIME, SignedAttachment};
 pub use webhooks::{
     CreatedWebhook, MAX_URL_CHARS, NewWebhook, WebhookPatch, forbidden_address, hmac_hex, signature,
@@ -119,6 +122,16 @@ impl Pybase {
     /// Uses `clock` for every timestamp.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// How many of a base's newest events its shared reader keeps for the
+    /// live subscriptions that are a little behind (default
+    /// [`DEFAULT_KEPT_EVENTS`], at least one); a subscription further
+    /// behind reads the log itself until it catches up. Set it before the
+    /// first subscription.
+    pub fn with_kept_change_events(mut self, kept: usize) -> Self {
+        self.change_tails = change_tail::Tails::keeping(kept);
         self
     }
 

@@ -140,8 +140,16 @@ impl From<NewChange> for Entry {
 /// below SQLite's limit of 32,766).
 const ROWS_PER_INSERT: usize = 64;
 
-/// `INSERT INTO changes ... VALUES (...), ...` of `rows` rows.
-fn insert_sql(rows: usize) -> String {
+/// `INSERT INTO changes ... VALUES (...), ...` of `rows` rows (1 to
+/// [`ROWS_PER_INSERT`]), built once per size.
+fn insert_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| (1..=ROWS_PER_INSERT).map(build_insert_sql).collect());
+    &all[rows.clamp(1, ROWS_PER_INSERT) - 1]
+}
+
+/// [`insert_sql`] of `rows` rows, built.
+fn build_insert_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, field_id, \
          view_id, changed_fields, before, after) VALUES ",
@@ -191,9 +199,10 @@ pub(crate) use last_seq_of;
 /// now. Nothing to log is a no-op, and so is a `record.updated` that
 /// changed no cell.
 ///
-/// One statement finds the base and its newest seq (reads only); the
-/// events go in by [`ROWS_PER_INSERT`] a statement (prepared once per size
-/// and cached).
+/// One event (a single-record write) goes in by one statement that also
+/// finds the base and the next seq (`INSERT ... SELECT ... RETURNING`);
+/// more go in by [`ROWS_PER_INSERT`] a statement after one statement
+/// finding the base and its newest seq (see `insert_all`).
 pub(crate) fn log(
     conn: &Connection,
     at: Option<&Timestamp>,
@@ -204,8 +213,65 @@ pub(crate) fn log(
         return Ok(());
     }
     let entries: Vec<&Entry> = entries.iter().filter(|e| !e.changes_nothing()).collect();
-    let Some(first) = entries.first() else {
+    if entries.is_empty() {
         return Ok(());
+    }
+    let at = fmt_time(&at.copied().unwrap_or_else(chrono::Utc::now));
+    let actor = actor.map(|a| a.to_string());
+    let (base, last): (String, i64) = if let [only] = entries.as_slice() {
+        // One event (a single-record write): the base, the next seq and
+        // the insert in one statement.
+        conn.prepare_cached(concat!(
+            "INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, field_id, \
+             view_id, changed_fields, before, after) SELECT t.base_id, ",
+            last_seq_of!("t.base_id"),
+            " + 1, ?2, ?3, ?4, ?1, ?5, ?6, ?7, ?8, ?9, ?10 FROM tables t WHERE t.id = ?1 \
+             RETURNING base_id, seq"
+        ))?
+        .query_row(
+            params![
+                only.table_name,
+                at,
+                actor,
+                only.kind_name,
+                only.record,
+                only.field,
+                only.view,
+                only.changed,
+                only.before,
+                only.after
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or_else(|| Error::not_found("table", only.table))?
+    } else {
+        insert_all(conn, &entries, &at, actor.as_deref())?
+    };
+    // The announcement is only a wake-up: a base id written by hand that
+    // does not parse (old test databases) just goes unannounced.
+    if let Ok(base) = base.parse::<BaseId>() {
+        PENDING.with(|p| {
+            p.borrow_mut().push(Committed {
+                base,
+                last_seq: last,
+            });
+        });
+    }
+    Ok(())
+}
+
+/// Inserts `entries` (two or more, of one base: the first's table's) by
+/// [`ROWS_PER_INSERT`] a statement after one statement finding the base and
+/// its newest seq; the base and the last seq given out.
+fn insert_all(
+    conn: &Connection,
+    entries: &[&Entry],
+    at: &str,
+    actor: Option<&str>,
+) -> Result<(String, i64)> {
+    let Some(first) = entries.first() else {
+        return Err(Error::corrupt("change count", "0"));
     };
     let n = i64::try_from(entries.len())
         .map_err(|_| Error::corrupt("change count", entries.len().to_string()))?;
@@ -218,12 +284,9 @@ pub(crate) fn log(
         .query_row([first.table.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or_else(|| Error::not_found("table", first.table))?;
-    let last = newest + n;
-    let at = fmt_time(&at.copied().unwrap_or_else(chrono::Utc::now));
-    let actor = actor.map(|a| a.to_string());
     let mut seq = newest + 1;
     for chunk in entries.chunks(ROWS_PER_INSERT) {
-        let mut insert = conn.prepare_cached(&insert_sql(chunk.len()))?;
+        let mut insert = conn.prepare_cached(insert_sql(chunk.len()))?;
         let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 12);
         let seqs: Vec<i64> = (seq..).take(chunk.len()).collect();
         for (e, s) in chunk.iter().zip(&seqs) {
@@ -245,17 +308,7 @@ pub(crate) fn log(
         insert.execute(values.as_slice())?;
         seq += i64::try_from(chunk.len()).unwrap_or(0);
     }
-    // The announcement is only a wake-up: a base id written by hand that
-    // does not parse (old test databases) just goes unannounced.
-    if let Ok(base) = base.parse::<BaseId>() {
-        PENDING.with(|p| {
-            p.borrow_mut().push(Committed {
-                base,
-                last_seq: last,
-            });
-        });
-    }
-    Ok(())
+    Ok((base, newest + n))
 }
 
 /// Ends a write made on this thread: announces what it logged if it

@@ -4,18 +4,23 @@
 //! Subscriptions never trust a wake-up for completeness: a wake-up (a
 //! commit of this process, announced by the store, or of another instance,
 //! relayed by the embedding program through [`Pybase::remote_changes`])
-//! only makes them read the log after their cursor, and they also read it
-//! every [`POLL_EVERY`] without one.
+//! only makes their base's shared reader (`change_tail`) read the log
+//! after what it has read, and it also reads it every [`POLL_EVERY`]
+//! without one; a subscription whose cursor is older than what that reader
+//! keeps reads the log itself.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use super::Pybase;
+use super::change_tail::{Progress, Tail, Take};
 use super::inputs::{CellsInput, WriteOptions};
 use super::render::{FieldKey, RecordOut};
+use super::shared_event::SharedEvent;
 use crate::error::{Error, Result};
 use crate::ids::{BaseId, RecordId, TableId};
 use crate::principal::Principal;
@@ -34,7 +39,7 @@ pub const POLL_EVERY: Duration = Duration::from_secs(5);
 const RECHECK_EVERY: Duration = Duration::from_secs(5);
 /// How long a subscription waits before reading the log again after the
 /// database was unavailable.
-const UNAVAILABLE_RETRY: Duration = Duration::from_millis(500);
+pub(crate) const UNAVAILABLE_RETRY: Duration = Duration::from_millis(500);
 /// Events a subscription reads from the log at once.
 const SUBSCRIPTION_BATCH: usize = 500;
 
@@ -134,18 +139,17 @@ impl Pybase {
     ) -> Result<ChangeSubscription> {
         let after = cursor("after", after)?;
         self.base_for(principal, base, Action::Read).await?;
-        // Listening before the first read: a commit after that read is
-        // announced to this listener.
+        let tail = self.change_tails.of(base, &self.store, &self.remote);
         Ok(ChangeSubscription {
-            local: self.store.change_feed().listen(),
-            remote: self.remote.listen(),
             pybase: self.clone(),
             principal: principal.clone(),
             base,
             after,
             buffer: VecDeque::new(),
             checked: Instant::now(),
-            tail: self.change_tails.of(base),
+            progress: tail.progress(),
+            tail,
+            own_reads: 0,
         })
     }
 
@@ -290,18 +294,25 @@ fn undo(cells: &mut crate::model::Cells, e: &ChangeEvent) {
 }
 
 /// A live follow of one base's log: see [`Pybase::subscribe_changes`].
+///
+/// The subscriptions of a base in one process share one reader of its log
+/// (`change_tail`): they take the events it read, as [`SharedEvent`]s,
+/// and read the log themselves only while their cursor is older than the
+/// events it keeps ([`Pybase::with_kept_change_events`]).
 #[derive(Debug)]
 pub struct ChangeSubscription {
     pybase: Pybase,
     principal: Principal,
     base: BaseId,
     after: i64,
-    buffer: VecDeque<ChangeEvent>,
-    local: broadcast::Receiver<Committed>,
-    remote: broadcast::Receiver<Committed>,
+    buffer: VecDeque<Arc<SharedEvent>>,
     checked: Instant,
-    /// The base's read shared by its subscriptions.
-    tail: std::sync::Arc<super::change_tail::Tail>,
+    /// The base's reader shared by its subscriptions.
+    tail: Arc<Tail>,
+    /// Its progress.
+    progress: watch::Receiver<Progress>,
+    /// Reads of the log this subscription made itself.
+    own_reads: u64,
 }
 
 impl ChangeSubscription {
@@ -310,92 +321,156 @@ impl ChangeSubscription {
         self.after
     }
 
+    /// How many times this subscription read the log itself because its
+    /// cursor was older than the events its base's shared reader keeps (or
+    /// that reader failed), rather than taking them from the reader: a
+    /// diagnostic of the fallback.
+    pub fn own_reads(&self) -> u64 {
+        self.own_reads
+    }
+
     /// The next event, waiting until one commits (and while the database
     /// is unavailable). Errors: `Gone` if the cursor fell behind the
     /// retention, `NotFound` if the principal lost access, other store
     /// failures.
     pub async fn next(&mut self) -> Result<ChangeEvent> {
+        Ok(self.next_shared().await?.event().clone())
+    }
+
+    /// [`ChangeSubscription::next`] without copying the event: the one
+    /// instance read for every subscription of the base in this process,
+    /// with its encodings made once for all of them.
+    ///
+    /// Cancel-safe: dropped while it waits, no event is lost or repeated.
+    pub async fn next_shared(&mut self) -> Result<Arc<SharedEvent>> {
         loop {
-            if let Some(e) = self.buffer.pop_front() {
-                self.after = e.seq;
+            if let Some(e) = self.pop() {
                 return Ok(e);
             }
-            match self.next_now().await {
-                Ok(Some(e)) => return Ok(e),
-                Ok(None) => self.wait().await,
-                // The database is briefly out of reach (a full pool under
-                // load, a restart): the log will still be there.
-                Err(Error::Unavailable(why)) => {
-                    tracing::debug!(error = %why, "change subscription: retrying the log");
-                    tokio::time::sleep(UNAVAILABLE_RETRY).await;
+            self.recheck_access().await?;
+            let failures = self.progress.borrow().failures;
+            match self.tail.take(self.after, SUBSCRIPTION_BATCH) {
+                Take::Events(events) => self.buffer.extend(events),
+                Take::Behind => {
+                    if !self.read_own_retrying().await? {
+                        // The log has nothing after the cursor although the
+                        // reader went past it: not expected of a gap-free
+                        // log; poll instead of spinning.
+                        tokio::time::sleep(POLL_EVERY).await;
+                    }
                 }
-                Err(e) => return Err(e),
+                Take::AtEnd => self.wait(failures).await?,
             }
         }
     }
 
     /// The next event if one has committed, without waiting.
     pub async fn next_now(&mut self) -> Result<Option<ChangeEvent>> {
-        if let Some(e) = self.buffer.pop_front() {
-            self.after = e.seq;
-            return Ok(Some(e));
+        if let Some(e) = self.pop() {
+            return Ok(Some(e.event().clone()));
         }
-        if self.checked.elapsed() >= RECHECK_EVERY {
-            // Shared with the base's other subscriptions of the same
-            // principal: a commit wakes them all at once.
-            let (pybase, principal, base) = (&self.pybase, &self.principal, self.base);
-            self.checked = self
-                .tail
-                .checked_access(principal, RECHECK_EVERY, || async move {
-                    pybase
-                        .base_for(principal, base, Action::Read)
-                        .await
-                        .map(drop)
-                })
-                .await?;
+        self.recheck_access().await?;
+        match self.tail.take(self.after, SUBSCRIPTION_BATCH) {
+            Take::Events(events) => self.buffer.extend(events),
+            // The reader may not have read the newest commit yet: the log
+            // says whether one exists.
+            Take::AtEnd | Take::Behind => {
+                self.read_own().await?;
+            }
         }
-        // Behind the tail: read the log from its own cursor. The read runs
-        // as a task of its own: a subscriber that goes away
-        // (an SSE client disconnecting) drops this future, and dropping a
-        // store read in the middle of its transaction could hand its
-        // connection back to the pool still inside that transaction.
-        // Up to date with the base's shared tail: take its events (one
-        // read per commit for all of the base's subscriptions).
-        if let Some(events) = self
+        Ok(self.pop().map(|e| e.event().clone()))
+    }
+
+    /// The next buffered event, moving the cursor past it.
+    fn pop(&mut self) -> Option<Arc<SharedEvent>> {
+        let e = self.buffer.pop_front()?;
+        self.after = e.seq();
+        Some(e)
+    }
+
+    /// Confirms the principal's access again once the last confirmation is
+    /// [`RECHECK_EVERY`] old (shared with the base's other subscriptions of
+    /// the same principal: a commit wakes them all at once).
+    async fn recheck_access(&mut self) -> Result<()> {
+        if self.checked.elapsed() < RECHECK_EVERY {
+            return Ok(());
+        }
+        let (pybase, principal, base) = (&self.pybase, &self.principal, self.base);
+        self.checked = self
             .tail
-            .next(&self.pybase.store, self.after, SUBSCRIPTION_BATCH)
-            .await?
-        {
-            self.buffer.extend(events);
-            return Ok(self.buffer.pop_front().inspect(|e| self.after = e.seq));
+            .checked_access(principal, RECHECK_EVERY, || async move {
+                pybase
+                    .base_for(principal, base, Action::Read)
+                    .await
+                    .map(drop)
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until the shared reader has read past the cursor or failed
+    /// (then reads the log itself) or [`POLL_EVERY`] passed.
+    async fn wait(&mut self, failures: u64) -> Result<()> {
+        let after = self.after;
+        let waited = tokio::time::timeout(
+            POLL_EVERY,
+            self.progress
+                .wait_for(|p| p.failures != failures || p.read_to.is_some_and(|to| to > after)),
+        )
+        .await
+        .map(|seen| seen.map(|p| p.failures != failures));
+        let failed = match waited {
+            Err(_elapsed) => return Ok(()),
+            Ok(Ok(failed)) => failed,
+            // The reader is gone (only if its task ended abnormally): poll
+            // the log on this subscription's own.
+            Ok(Err(_closed)) => {
+                tokio::time::sleep(UNAVAILABLE_RETRY).await;
+                true
+            }
+        };
+        if failed && self.tail.take(after, 1).is_at_end() {
+            self.read_own_retrying().await?;
         }
-        let store = std::sync::Arc::clone(&self.pybase.store);
+        Ok(())
+    }
+
+    /// [`ChangeSubscription::read_own`], waiting while the database is
+    /// briefly unavailable.
+    async fn read_own_retrying(&mut self) -> Result<bool> {
+        loop {
+            match self.read_own().await {
+                // The database is briefly out of reach (a full pool under
+                // load, a restart): the log will still be there.
+                Err(Error::Unavailable(why)) => {
+                    tracing::debug!(error = %why, "change subscription: retrying the log");
+                    tokio::time::sleep(UNAVAILABLE_RETRY).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Reads the log after the cursor itself into the buffer; whether it
+    /// found events. The read runs as a task of its own: a subscriber that
+    /// goes away (an SSE client disconnecting) drops this future, and
+    /// dropping a store read in the middle of its transaction could hand
+    /// its connection back to the pool still inside that transaction.
+    async fn read_own(&mut self) -> Result<bool> {
+        let store = Arc::clone(&self.pybase.store);
         let (base, after) = (self.base, self.after);
         let page =
             tokio::spawn(async move { store.changes_since(base, after, SUBSCRIPTION_BATCH).await })
                 .await
                 .map_err(|e| Error::Internal(Box::new(e)))??;
-        self.buffer.extend(page.events);
-        Ok(self.buffer.pop_front().inspect(|e| self.after = e.seq))
-    }
-
-    /// Waits for a wake-up about this base (or any missed wake-up), or
-    /// [`POLL_EVERY`].
-    async fn wait(&mut self) {
-        let base = self.base;
-        let after = self.after;
-        let relevant = |r: std::result::Result<Committed, broadcast::error::RecvError>| match r {
-            Ok(c) => c.base == base && c.last_seq > after,
-            // Missed announcements (or none will come): read the log.
-            Err(_) => true,
-        };
-        let deadline = tokio::time::Instant::now() + POLL_EVERY;
-        loop {
-            tokio::select! {
-                r = self.local.recv() => if relevant(r) { return },
-                r = self.remote.recv() => if relevant(r) { return },
-                () = tokio::time::sleep_until(deadline) => return,
-            }
-        }
+        self.own_reads += 1;
+        let found = !page.events.is_empty();
+        self.buffer.extend(
+            page.events
+                .into_iter()
+                .filter(|e| e.seq > after)
+                .map(|e| Arc::new(SharedEvent::new(e))),
+        );
+        Ok(found)
     }
 }

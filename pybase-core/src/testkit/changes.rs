@@ -697,6 +697,136 @@ pub async fn subscriptions_yield_each_event_once_in_order(store: Arc<dyn Store>)
     assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
 }
 
+/// The next event of `sub`, within 30 s.
+async fn next_within(sub: &mut crate::facade::ChangeSubscription) -> ChangeEvent {
+    tokio::time::timeout(std::time::Duration::from_secs(30), sub.next())
+        .await
+        .expect("an event within 30 s")
+        .unwrap()
+}
+
+/// The subscriptions of a base share one reader of its log: two that are
+/// up to date receive the very same event instance (read and encoded
+/// once); one that falls behind by more than the reader keeps reads the
+/// log itself and still gets every event once, in order, then takes its
+/// events from the shared reader again once it has caught up.
+pub async fn lagging_subscriptions_read_the_log_themselves(store: Arc<dyn Store>) {
+    let fx = Fixture::new(Arc::clone(&store)).await;
+    // A facade whose shared reader keeps only 4 events.
+    let pb = crate::Pybase::new(store).with_kept_change_events(4);
+    let start = i64::try_from(whole_log(&fx).await.len()).unwrap();
+    let mut fast = pb
+        .subscribe_changes(&fx.viewer, fx.base.id, start)
+        .await
+        .unwrap();
+    let mut slow = pb
+        .subscribe_changes(&fx.viewer, fx.base.id, start)
+        .await
+        .unwrap();
+    fx.create(&[("Qty", json!(0))]).await;
+    let a = fast.next_shared().await.unwrap();
+    let b = slow.next_shared().await.unwrap();
+    assert_eq!(a.seq(), start + 1);
+    assert_eq!(b.seq(), start + 1);
+    // Up to date: the next events come from the shared reader, the same
+    // instances for both, without a read of their own.
+    let (fast_reads, slow_reads) = (fast.own_reads(), slow.own_reads());
+    fx.create(&[("Qty", json!(1))]).await;
+    let a = tokio::time::timeout(std::time::Duration::from_secs(30), fast.next_shared())
+        .await
+        .expect("an event within 30 s")
+        .unwrap();
+    let b = tokio::time::timeout(std::time::Duration::from_secs(30), slow.next_shared())
+        .await
+        .expect("an event within 30 s")
+        .unwrap();
+    assert_eq!(a.seq(), start + 2);
+    assert!(
+        Arc::ptr_eq(&a, &b),
+        "each subscription read the event itself"
+    );
+    assert_eq!(a.sse_frame().as_ptr(), b.sse_frame().as_ptr());
+    assert_eq!(
+        (fast.own_reads(), slow.own_reads()),
+        (fast_reads, slow_reads)
+    );
+    // `fast` keeps up with 3 more (within the 4 kept); `slow` reads none.
+    for i in 0..3 {
+        fx.create(&[("Qty", json!(10 + i))]).await;
+        assert_eq!(next_within(&mut fast).await.seq, start + 3 + i);
+    }
+    assert_eq!(fast.own_reads(), fast_reads);
+    // 10 more while `slow` still waits: it is 13 behind, the reader keeps 4.
+    for i in 0..10 {
+        fx.create(&[("Qty", json!(100 + i))]).await;
+    }
+    let until = start + 15;
+    let mut seen = Vec::new();
+    while slow.cursor() < until {
+        seen.push(next_within(&mut slow).await.seq);
+    }
+    assert_eq!(seen, (start + 3..=until).collect::<Vec<_>>());
+    assert!(
+        slow.own_reads() > slow_reads,
+        "slow never read the log itself"
+    );
+    // Caught up, it takes the next events from the shared reader again.
+    let caught_up = slow.own_reads();
+    for i in 0..2 {
+        fx.create(&[("Qty", json!(1000 + i))]).await;
+        assert_eq!(next_within(&mut slow).await.seq, until + 1 + i);
+    }
+    assert_eq!(slow.own_reads(), caught_up);
+    // And `fast`, behind by 12 now, also gets each event once, in order.
+    let mut seen = Vec::new();
+    while fast.cursor() < until + 2 {
+        seen.push(next_within(&mut fast).await.seq);
+    }
+    assert_eq!(seen, (start + 6..=until + 2).collect::<Vec<_>>());
+}
+
+/// A member removed from the workspace stops receiving under the shared
+/// reader: once the last confirmation of its access is 5 s old, each of its
+/// subscriptions ends with `NotFound` instead of the next event, while
+/// another member's subscription of the same base goes on.
+pub async fn revoked_subscriptions_stop_under_the_shared_reader(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let start = i64::try_from(whole_log(&fx).await.len()).unwrap();
+    let mut revoked = Vec::new();
+    for _ in 0..2 {
+        revoked.push(
+            fx.pb
+                .subscribe_changes(&fx.viewer, fx.base.id, start)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut kept = fx
+        .pb
+        .subscribe_changes(&fx.editor, fx.base.id, start)
+        .await
+        .unwrap();
+    fx.create(&[("Qty", json!(1))]).await;
+    for sub in revoked.iter_mut().chain([&mut kept]) {
+        assert_eq!(next_within(sub).await.seq, start + 1);
+    }
+    fx.pb
+        .remove_member(&fx.owner, fx.ws.id, fx.viewer.user_id())
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
+    fx.create(&[("Qty", json!(2))]).await;
+    for sub in &mut revoked {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(30), sub.next())
+            .await
+            .expect("an answer within 30 s")
+            .unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+        assert_eq!(sub.cursor(), start + 1);
+    }
+    assert_eq!(next_within(&mut kept).await.seq, start + 2);
+}
+
 /// A record's history is its events newest first, in pages; revert puts
 /// back the cells after a chosen event as a new update (editor and above).
 pub async fn history_newest_first_and_revert(store: Arc<dyn Store>) {

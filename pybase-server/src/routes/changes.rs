@@ -2,11 +2,16 @@
 //! stream, a record's history and revert.
 
 use std::convert::Infallible;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse as _, Response};
+use bytes::Bytes;
 use futures::Stream;
 use pybase_core::facade::{ChangeSubscription, RecordOut};
 use pybase_core::ids::{BaseId, RecordId, TableId};
@@ -172,14 +177,6 @@ fn resume_cursor(headers: &HeaderMap, q: &EventsParams) -> Result<Option<i64>, A
     }
 }
 
-fn sse_event(e: &ChangeEvent) -> Event {
-    let data = serde_json::to_string(e).unwrap_or_else(|_| "{}".to_owned());
-    Event::default()
-        .id(e.seq.to_string())
-        .event(e.kind.as_str())
-        .data(data)
-}
-
 /// How long a stream delivers on one check of its credential: before an
 /// event goes out, a credential last checked longer ago than this is
 /// checked again (a deleted API key, a logout, an expired token or a
@@ -196,24 +193,35 @@ struct Credential {
 }
 
 /// The `error` event that ends a stream.
-fn error_event(e: &ApiError) -> Event {
-    let body = e.body();
-    let data = serde_json::to_string(&body).unwrap_or_else(|_| "{}".to_owned());
-    Event::default().event("error").data(data)
+fn error_frame(e: &ApiError) -> Bytes {
+    let mut out = b"event: error\ndata: ".to_vec();
+    if serde_json::to_writer(&mut out, &e.body()).is_err() {
+        out.extend_from_slice(b"{}");
+    }
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
 }
 
-/// The SSE stream of a subscription; ends (after an `error` event) if the
+/// The keep-alive comment (an empty one, as axum's `KeepAlive` sends).
+const KEEP_ALIVE_FRAME: &[u8] = b": \n\n";
+
+/// The SSE frames of a subscription; ends (after an `error` event) if the
 /// subscription fails, e.g. when the caller lost access or its credential
 /// stopped working, and when the server shuts down (`closing` turns true).
-fn stream(
+///
+/// Each event's frame is the one its base's shared reader encoded for
+/// every stream of the process ([`pybase_core::facade::SharedEvent`]): a
+/// commit seen by a thousand streams is serialised once, and each stream
+/// hands the same bytes to its connection.
+fn frames(
     sub: ChangeSubscription,
     credential: Credential,
     closing: watch::Receiver<bool>,
-) -> impl Stream<Item = Result<Event, Infallible>> {
+) -> impl Stream<Item = Result<Bytes, Infallible>> {
     futures::stream::unfold(Some((sub, credential, closing)), |state| async move {
         let (mut sub, mut credential, mut closing) = state?;
         let next = tokio::select! {
-            next = sub.next() => next,
+            next = sub.next_shared() => next,
             _ = closing.wait_for(|c| *c) => return None,
         };
         match next {
@@ -227,18 +235,62 @@ fn stream(
                         Ok(at) => credential.checked = at,
                         Err(why) => {
                             tracing::debug!(error = %why, "change stream: the credential stopped working");
-                            return Some((Ok(error_event(&ApiError::unauthorized())), None));
+                            return Some((Ok(error_frame(&ApiError::unauthorized())), None));
                         }
                     }
                 }
-                Some((Ok(sse_event(&e)), Some((sub, credential, closing))))
+                Some((Ok(e.sse_frame()), Some((sub, credential, closing))))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "change stream ended by an error");
-                Some((Ok(error_event(&ApiError::from(e))), None))
+                Some((Ok(error_frame(&ApiError::from(e))), None))
             }
         }
     })
+}
+
+/// `frames` with a keep-alive comment whenever nothing was sent for
+/// `every`. The frame being awaited is kept (not cancelled) while a
+/// keep-alive goes out.
+struct KeepAlive<S> {
+    frames: Pin<Box<S>>,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    every: Duration,
+}
+
+impl<S> KeepAlive<S> {
+    fn new(frames: S, every: Duration) -> Self {
+        Self {
+            frames: Box::pin(frames),
+            timer: Box::pin(tokio::time::sleep(every)),
+            every,
+        }
+    }
+
+    fn restart_timer(&mut self) {
+        let at = tokio::time::Instant::now() + self.every;
+        self.timer.as_mut().reset(at);
+    }
+}
+
+impl<S: Stream<Item = Result<Bytes, Infallible>>> Stream for KeepAlive<S> {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        match this.frames.as_mut().poll_next(cx) {
+            Poll::Ready(Some(frame)) => {
+                this.restart_timer();
+                Poll::Ready(Some(frame))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                ready!(this.timer.as_mut().poll(cx));
+                this.restart_timer();
+                Poll::Ready(Some(Ok(Bytes::from_static(KEEP_ALIVE_FRAME))))
+            }
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/bases/{id}/events", tag = "changes", operation_id = "stream_changes",
@@ -259,7 +311,7 @@ pub(crate) async fn events(
     Path(base): Path<BaseId>,
     Query(q): Query<EventsParams>,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let after = resume_cursor(&headers, &q)?;
     // Checks access and the cursor (410 when it is too old, 422 when it is
     // beyond the log's end) before the stream starts; without a cursor the
@@ -287,10 +339,15 @@ pub(crate) async fn events(
         shared: state.stream_credentials.clone(),
     };
     let closing = state.closing.subscribe();
-    Ok(
-        Sse::new(stream(sub, credential, closing))
-            .keep_alive(KeepAlive::new().interval(KEEP_ALIVE)),
+    let body = Body::from_stream(KeepAlive::new(frames(sub, credential, closing), KEEP_ALIVE));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
     )
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/tables/{id}/records/{record_id}/history", tag = "changes", operation_id = "record_history",

@@ -581,3 +581,89 @@ async fn cursors_beyond_the_log_are_refused() {
     .send_expect_error(StatusCode::NOT_FOUND, "not_found")
     .await;
 }
+
+/// Many streams of one base share its reader (each event read and encoded
+/// once): every stream still gets every event once, in order, with the
+/// same frame; a member removed from the workspace stops receiving (its
+/// streams end with an `error` event once the last check of its access is
+/// 5 s old), while the other members' streams of the base go on.
+#[tokio::test]
+async fn streams_share_the_reader_and_a_removed_member_stops_receiving() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.register().await;
+    let ws = s.workspace(&owner).await;
+    let (base, table) = s.table(&owner, &ws).await;
+    let mail = crate::common::email();
+    let (leaver, session) = s.register_as(&mail, "correct horse battery").await;
+    let leaver_id = session["user"]["id"].as_str().unwrap().to_owned();
+    s.add_member(&owner, &ws, &mail, "viewer").await;
+    let open = |token: String| {
+        let s = &s;
+        let base = base.clone();
+        async move {
+            let r = s
+                .req(&token, Method::GET, &format!("/api/v1/bases/{base}/events"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r
+        }
+    };
+    let create = |name: String| {
+        s.req(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/tables/{table}/records"),
+        )
+        .json(&json!({"fields": {"Name": name}}))
+        .send_expect(StatusCode::CREATED)
+    };
+    // Ten streams of the owner, three of the member to be removed.
+    let mut staying = Vec::new();
+    for _ in 0..10 {
+        let r = open(owner.clone()).await;
+        staying.push(tokio::spawn(frames_until(r, |f| f.len() >= 4)));
+    }
+    let mut leaving = Vec::new();
+    for _ in 0..3 {
+        let r = open(leaver.clone()).await;
+        leaving.push(tokio::spawn(frames_until(r, |f| {
+            f.iter().any(|(kind, _)| kind == "error") || f.len() >= 4
+        })));
+    }
+    for i in 0..3 {
+        create(format!("before-{i}")).await;
+    }
+    s.req(
+        &owner,
+        Method::DELETE,
+        &format!("/api/v1/workspaces/{ws}/members/{leaver_id}"),
+    )
+    .send_expect(StatusCode::NO_CONTENT)
+    .await;
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    create("after".to_owned()).await;
+    let mut first: Option<Vec<(String, String)>> = None;
+    for t in staying {
+        let frames = t.await.unwrap();
+        assert_eq!(frames.len(), 4, "{frames:?}");
+        assert!(frames.iter().all(|(kind, _)| kind == "record.created"));
+        for (i, (_, data)) in frames[..3].iter().enumerate() {
+            assert!(data.contains(&format!(":\"before-{i}\"")), "{frames:?}");
+        }
+        assert!(frames[3].1.contains(":\"after\""), "{frames:?}");
+        match &first {
+            // The same events, byte for byte, on every stream.
+            Some(f) => assert_eq!(&frames, f),
+            None => first = Some(frames),
+        }
+    }
+    for t in leaving {
+        let frames = t.await.unwrap();
+        assert_eq!(frames.len(), 4, "{frames:?}");
+        assert!(frames[..3].iter().all(|(kind, _)| kind == "record.created"));
+        assert_eq!(frames[3].0, "error", "{frames:?}");
+        assert!(frames[3].1.contains("not_found"), "{frames:?}");
+    }
+}
