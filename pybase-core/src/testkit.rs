@@ -185,6 +185,7 @@ mod registry {
         ("access", include_str!("testkit/access.rs")),
         ("auth", include_str!("testkit/auth.rs")),
         ("auth_attacks", include_str!("testkit/auth_attacks.rs")),
+        ("auth_cache", include_str!("testkit/auth_cache.rs")),
         ("changes", include_str!("testkit/changes.rs")),
         ("computed", include_str!("testkit/computed.rs")),
         ("formula", include_str!("testkit/formula.rs")),
