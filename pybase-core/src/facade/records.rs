@@ -354,10 +354,29 @@ impl Pybase {
             .await?;
         check_batch_size(inputs.len())?;
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
+        let new = self.new_records(&mut batch, principal, inputs.iter(), batch_mode);
+        let changed = self.finish_batch(&table, batch).await?;
+        let fields = self.fields_after_batch(&table, changed, fields).await?;
+        let records = self
+            .fanning(self.store.create_records(table.id(), &new))
+            .await?;
+        self.render_all(&fields, opts.field_key, &records).await
+    }
+
+    /// Validates each input into `batch` (errors collected there, keyed
+    /// `records[i].` in batch mode) and makes its new record, stamped now
+    /// and by `principal`.
+    fn new_records<'a>(
+        &self,
+        batch: &mut Batch<'_>,
+        principal: &Principal,
+        inputs: impl ExactSizeIterator<Item = &'a CellsInput>,
+        batch_mode: bool,
+    ) -> Vec<NewRecord> {
         let now = self.clock.now();
         let user = Some(principal.user_id());
         let mut new = Vec::with_capacity(inputs.len());
-        for (i, input) in inputs.iter().enumerate() {
+        for (i, input) in inputs.enumerate() {
             let prefix = if batch_mode {
                 format!("records[{i}].")
             } else {
@@ -371,12 +390,7 @@ impl Pybase {
                 created_time: now,
             });
         }
-        let changed = self.finish_batch(&table, batch).await?;
-        let fields = self.fields_after_batch(&table, changed, fields).await?;
-        let records = self
-            .fanning(self.store.create_records(table.id(), &new))
-            .await?;
-        self.render_all(&fields, opts.field_key, &records).await
+        new
     }
 
     /// The one-transaction create: validates against the fields the store
@@ -414,23 +428,7 @@ impl Pybase {
         }
         let fields = Arc::clone(&cached.fields);
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
-        let now = self.clock.now();
-        let user = Some(principal.user_id());
-        let mut new = Vec::with_capacity(inputs.len());
-        for (i, input) in inputs.iter().enumerate() {
-            let prefix = if batch_mode {
-                format!("records[{i}].")
-            } else {
-                String::new()
-            };
-            let p = batch.prepare(input, &prefix);
-            new.push(NewRecord {
-                id: RecordId::at(now.timestamp_millis()),
-                cells: p.set,
-                created_by: user,
-                created_time: now,
-            });
-        }
+        let new = self.new_records(&mut batch, principal, inputs.iter(), batch_mode);
         let simple = batch.errors.is_empty()
             && batch.new_choices.is_empty()
             && batch.links.is_empty()
