@@ -20,7 +20,7 @@ use crate::query::plan::{self, PageRequest};
 use crate::query::{FieldIndex, find_field};
 use crate::role::{Action, Role};
 use crate::store::acting;
-use crate::store::{NewRecord, RecordPatch, UpdateGuard};
+use crate::store::{CachedFields, NewRecord, RecordPatch, UpdateGuard};
 
 /// What a write with a precondition did.
 enum Written<T> {
@@ -363,6 +363,27 @@ impl Pybase {
         self.render_all(&fields, opts.field_key, &records).await
     }
 
+    /// For the one-transaction writes: the table's fields as the store
+    /// holds them in memory and the roles with which `principal` may write
+    /// records, or `None` when that cannot be decided without a read (no
+    /// cached fields, a workspace the principal may not reach, no role that
+    /// writes records).
+    fn cached_write_scope(
+        &self,
+        principal: &Principal,
+        table: TableId,
+    ) -> Option<(CachedFields, Vec<Role>)> {
+        let cached = self.store.cached_fields(table)?;
+        if !principal.can_see_workspace(cached.workspace_id) {
+            return None;
+        }
+        let roles: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| principal.allows(*r, Action::WriteRecords))
+            .collect();
+        (!roles.is_empty()).then_some((cached, roles))
+    }
+
     /// Validates each input into `batch` (errors collected there, keyed
     /// `records[i].` in batch mode) and makes its new record, stamped now
     /// and by `principal`.
@@ -413,19 +434,9 @@ impl Pybase {
         if inputs.is_empty() || inputs.len() > MAX_BATCH {
             return Ok(Written::Stale);
         }
-        let Some(cached) = self.store.cached_fields(table) else {
+        let Some((cached, roles)) = self.cached_write_scope(principal, table) else {
             return Ok(Written::Stale);
         };
-        if !principal.can_see_workspace(cached.workspace_id) {
-            return Ok(Written::Stale);
-        }
-        let roles: Vec<Role> = Role::ALL
-            .into_iter()
-            .filter(|r| principal.allows(*r, Action::WriteRecords))
-            .collect();
-        if roles.is_empty() {
-            return Ok(Written::Stale);
-        }
         let fields = Arc::clone(&cached.fields);
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
         let new = self.new_records(&mut batch, principal, inputs.iter(), batch_mode);
@@ -533,19 +544,9 @@ impl Pybase {
         replace: bool,
         at: &mut Option<Timestamp>,
     ) -> Result<Written<RecordOut>> {
-        let Some(cached) = self.store.cached_fields(table) else {
+        let Some((cached, roles)) = self.cached_write_scope(principal, table) else {
             return Ok(Written::Stale);
         };
-        if !principal.can_see_workspace(cached.workspace_id) {
-            return Ok(Written::Stale);
-        }
-        let roles: Vec<Role> = Role::ALL
-            .into_iter()
-            .filter(|r| principal.allows(*r, Action::WriteRecords))
-            .collect();
-        if roles.is_empty() {
-            return Ok(Written::Stale);
-        }
         let fields = Arc::clone(&cached.fields);
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
         let p = batch.prepare(cells, "");

@@ -236,16 +236,7 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
         at: Timestamp,
         by: Option<UserId>,
     ) -> StoreResult<Option<Record>> {
-        let access = match self.table_access(table, guard.user).await {
-            Ok(a) => a,
-            Err(StoreError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let allowed = access.role.is_some_and(|r| guard.roles.contains(&r));
-        if !allowed
-            || access.table.workspace_id != guard.fields.workspace_id
-            || access.fields != guard.fields.fields
-        {
+        if !guard_admits(self, table, guard).await? {
             return Ok(None);
         }
         // A compare-and-set needs the compare and the write together: here
@@ -287,16 +278,7 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
         records: &[NewRecord],
         guard: &UpdateGuard,
     ) -> StoreResult<Option<Vec<Record>>> {
-        let access = match self.table_access(table, guard.user).await {
-            Ok(a) => a,
-            Err(StoreError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let allowed = access.role.is_some_and(|r| guard.roles.contains(&r));
-        if !allowed
-            || access.table.workspace_id != guard.fields.workspace_id
-            || access.fields != guard.fields.fields
-        {
+        if !guard_admits(self, table, guard).await? {
             return Ok(None);
         }
         self.create_records(table, records).await.map(Some)
@@ -444,4 +426,23 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
     async fn get_attachment(&self, id: AttachmentId) -> StoreResult<Attachment>;
     /// Attachments by id, any order; missing ids are skipped.
     async fn get_attachments(&self, ids: &[AttachmentId]) -> StoreResult<Vec<Attachment>>;
+}
+
+/// Whether `guard` still holds for `table`, read as the default guarded
+/// writes do (a separate read before the write): the user's role is one
+/// of `guard.roles`, and the table's workspace and fields are the ones
+/// the caller validated against. An absent table does not hold.
+async fn guard_admits<S: SchemaStore + ?Sized>(
+    store: &S,
+    table: TableId,
+    guard: &UpdateGuard,
+) -> StoreResult<bool> {
+    let access = match store.table_access(table, guard.user).await {
+        Ok(a) => a,
+        Err(StoreError::NotFound { .. }) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    Ok(access.role.is_some_and(|r| guard.roles.contains(&r))
+        && access.table.workspace_id == guard.fields.workspace_id
+        && access.fields == guard.fields.fields)
 }
