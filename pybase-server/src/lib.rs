@@ -23,6 +23,7 @@ pub mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod public_url;
+pub mod redis_relay;
 pub mod routes;
 pub mod settings;
 pub mod shaped_io;
