@@ -57,6 +57,16 @@ struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
+    /// Whether every input validated with nothing left to settle beyond
+    /// the write itself (no errors, new select choices, links or
+    /// attachments): what the one-transaction writes can take alone.
+    fn is_simple(&self) -> bool {
+        self.errors.is_empty()
+            && self.new_choices.is_empty()
+            && self.links.is_empty()
+            && self.attachments.is_empty()
+    }
+
     fn new(fields: &'a [Field], limits: &'a Limits, typecast: bool) -> Self {
         Self {
             fields,
@@ -440,11 +450,7 @@ impl Pybase {
         let fields = Arc::clone(&cached.fields);
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
         let new = self.new_records(&mut batch, principal, inputs.iter(), batch_mode);
-        let simple = batch.errors.is_empty()
-            && batch.new_choices.is_empty()
-            && batch.links.is_empty()
-            && batch.attachments.is_empty();
-        if !simple {
+        if !batch.is_simple() {
             return Ok(Written::Stale);
         }
         let guard = UpdateGuard {
@@ -550,11 +556,7 @@ impl Pybase {
         let fields = Arc::clone(&cached.fields);
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
         let p = batch.prepare(cells, "");
-        let simple = batch.errors.is_empty()
-            && batch.new_choices.is_empty()
-            && batch.links.is_empty()
-            && batch.attachments.is_empty();
-        if !simple {
+        if !batch.is_simple() {
             return Ok(Written::Stale);
         }
         let patch = RecordPatch {
