@@ -219,13 +219,29 @@ pub(crate) async fn split_shared_records(pool: &PgPool) -> StoreResult<()> {
         crate::schema::sync_index(&mut tx, field.table_id, &field).await?;
     }
     tx.commit().await.db()?;
-    // Once, after the move: statistics for every new table.
-    let pool = pool.clone();
-    tokio::spawn(async move {
-        if let Err(e) = sqlx::query("ANALYZE").execute(&pool).await {
-            tracing::debug!(error = %e, "ANALYZE after the layout migration failed");
-        }
-    });
+    // Once, after the move: statistics for each moved table, one at a time
+    // (only those: a database-wide ANALYZE would also reach tables created
+    // after this start, behind their own statistics' back).
+    if !tables.is_empty() {
+        let pool = pool.clone();
+        let moved = tables.clone();
+        tokio::spawn(async move {
+            for t in moved {
+                let Ok(rel) = TableId::parse(&t)
+                    .map_err(drop)
+                    .and_then(|t| rel(t).map_err(drop))
+                else {
+                    continue;
+                };
+                if let Err(e) = sqlx::query(AssertSqlSafe(format!("ANALYZE {rel}")))
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::debug!(error = %e, table = %t, "ANALYZE after the layout migration failed");
+                }
+            }
+        });
+    }
     tracing::info!(
         tables = tables.len(),
         "moved records to one table per user table"
