@@ -503,7 +503,7 @@ impl Checker<'_> {
         if name == "SET_TIMEZONE"
             && let Some(a) = args.get(1)
             && let ExprKind::Text(t) = &a.kind
-            && zone_named(t.trim()).is_none()
+            && zone_named(t).is_none()
         {
             return Err(self.error(
                 a.span,

@@ -437,7 +437,7 @@ pub(crate) fn date_call(name: &str, v: &[Value], ctx: &EvalContext<'_>) -> Optio
             let Some(m) = moment(&v[0], zone)? else {
                 return Ok(Value::Blank);
             };
-            let tz = zone_named(to_text(&v[1])?.trim()).ok_or(ErrorKind::Error)?;
+            let tz = zone_named(&to_text(&v[1])?).ok_or(ErrorKind::Error)?;
             Ok(Value::DateTime(m.at, Some(tz)))
         }),
         "DATEADD" => arity(v, 3, 3).and_then(|()| {

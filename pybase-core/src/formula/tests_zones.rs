@@ -354,6 +354,7 @@ fn set_timezone_overrides_the_zone_per_value() {
             // Bad zones are errors; blanks stay blank.
             ("SET_TIMEZONE('2026-06-01T12:00:00Z', 'Mars/Olympus')", ERR),
             ("SET_TIMEZONE('2026-06-01T12:00:00Z', 'europe/berlin')", ERR),
+            ("SET_TIMEZONE('2026-06-01T12:00:00Z', ' Asia/Tokyo')", ERR),
             ("SET_TIMEZONE('2026-06-01T12:00:00Z', {Name})", ERR),
             ("SET_TIMEZONE('2026-06-01T12:00:00Z', {Empty})", ERR),
             ("SET_TIMEZONE('2026-06-01T12:00:00Z', 1)", ERR),
