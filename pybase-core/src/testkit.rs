@@ -23,6 +23,7 @@ pub mod auth_attacks;
 pub mod auth_cache;
 pub mod changes;
 pub mod computed;
+pub mod computed_zones;
 pub mod fixture;
 pub mod formula;
 pub mod limits;
@@ -105,6 +106,7 @@ macro_rules! conformance_tests {
             computed::fan_out_past_the_limit_goes_to_the_background,
             computed::derived_cells_log_one_event_per_record,
             computed::formula_text_shows_current_names,
+            computed_zones::computed_fields_evaluate_in_their_time_zone,
             links::two_way_links_stay_in_step,
             links::partner_cells_are_logged,
             links::soft_deleted_links_hide_and_come_back,
@@ -188,6 +190,7 @@ mod registry {
         ("auth_cache", include_str!("testkit/auth_cache.rs")),
         ("changes", include_str!("testkit/changes.rs")),
         ("computed", include_str!("testkit/computed.rs")),
+        ("computed_zones", include_str!("testkit/computed_zones.rs")),
         ("formula", include_str!("testkit/formula.rs")),
         ("limits", include_str!("testkit/limits.rs")),
         ("links", include_str!("testkit/links.rs")),

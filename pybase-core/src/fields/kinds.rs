@@ -19,4 +19,5 @@ pub use meta::{Autonumber, CreatedBy, CreatedTime, UpdatedBy, UpdatedTime};
 pub use number::{Currency, Duration, Number, Percent, Rating};
 pub use select::{Choice, MultiSelect, SingleSelect};
 pub use text::{Email, LongText, Phone, Text, Url};
+pub(crate) use time::local_in;
 pub use time::{Date, DateTime};

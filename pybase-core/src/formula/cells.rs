@@ -6,6 +6,7 @@
 //! `{"special_value": "NaN"}` (or `Infinity`, `-Infinity`).
 
 use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde_json::{Value as Json, json};
 
 use super::check::ResultType;
@@ -29,15 +30,23 @@ fn item(v: &Value, out: &mut Vec<Json>) {
         Value::Text(t) => out.push(json!(t)),
         Value::Bool(b) => out.push(json!(b)),
         Value::Date(d) => out.push(json!(d.format("%Y-%m-%d").to_string())),
-        Value::DateTime(t) => out.push(json!(t.format(TIME_FORMAT).to_string())),
+        Value::DateTime(t, _) => out.push(json!(t.format(TIME_FORMAT).to_string())),
         Value::Array(items) => items.iter().for_each(|i| item(i, out)),
         Value::Error(e) => out.push(error_cell(*e)),
     }
 }
 
 /// The stored cell of a derived field of `result` type holding `v`
-/// (`None`: absent).
+/// (`None`: absent), for a field evaluating in UTC ([`to_cell_in`]).
 pub fn to_cell(v: &Value, result: ResultType) -> Option<Json> {
+    to_cell_in(v, result, Tz::UTC)
+}
+
+/// The stored cell of a derived field of `result` type holding `v`
+/// (`None`: absent) for a field evaluating in `zone`: a date result of an
+/// instant is its local date there (in its own `SET_TIMEZONE` zone if it
+/// has one), an instant result of a date its local midnight.
+pub fn to_cell_in(v: &Value, result: ResultType, zone: Tz) -> Option<Json> {
     if let Value::Error(e) = v {
         return Some(error_cell(*e));
     }
@@ -61,9 +70,18 @@ pub fn to_cell(v: &Value, result: ResultType) -> Option<Json> {
         },
         ResultType::Date => match v {
             Value::Date(d) => Some(json!(d.format("%Y-%m-%d").to_string())),
-            other => instant(other).map(|t| json!(t.date_naive().format("%Y-%m-%d").to_string())),
+            other => {
+                let zone = match other {
+                    Value::DateTime(_, Some(own)) => *own,
+                    _ => zone,
+                };
+                instant(other, zone).map(|t| {
+                    let day = t.with_timezone(&zone).date_naive();
+                    json!(day.format("%Y-%m-%d").to_string())
+                })
+            }
         },
-        ResultType::DateTime => instant(v).map(|t| json!(t.format(TIME_FORMAT).to_string())),
+        ResultType::DateTime => instant(v, zone).map(|t| json!(t.format(TIME_FORMAT).to_string())),
         ResultType::List => {
             let mut out = Vec::new();
             item(v, &mut out);
@@ -88,7 +106,7 @@ pub fn from_cell(cell: Option<&Json>, result: ResultType) -> Value {
                 NaiveDate::parse_from_str(s, "%Y-%m-%d").map_or(Value::Blank, Value::Date)
             }
             ResultType::DateTime => DateTime::parse_from_rfc3339(s)
-                .map_or(Value::Blank, |t| Value::DateTime(t.with_timezone(&Utc))),
+                .map_or(Value::Blank, |t| Value::instant(t.with_timezone(&Utc))),
             _ => Value::Text(s.clone()),
         },
         Json::Array(items) => Value::Array(

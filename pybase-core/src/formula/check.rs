@@ -14,7 +14,7 @@
 use std::fmt;
 
 use super::ast::{BinaryOp, Expr, ExprKind, Span};
-use super::dates::unit;
+use super::dates::{unit, zone_named};
 use super::parser::parse;
 use super::printer::print;
 use super::regex_fns::compile;
@@ -243,9 +243,8 @@ fn arity(name: &str) -> Option<(usize, usize)> {
         | "TONOW" => (1, 1),
         "LOG" | "ROUND" | "ROUNDUP" | "ROUNDDOWN" | "CEILING" | "FLOOR" | "LEFT" | "RIGHT"
         | "ARRAYJOIN" | "WEEKDAY" | "WEEKNUM" | "DATETIME_PARSE" | "DATETIME_FORMAT" => (1, 2),
-        "POWER" | "MOD" | "REPT" | "REGEX_MATCH" | "REGEX_EXTRACT" | "IS_BEFORE" | "IS_AFTER" => {
-            (2, 2)
-        }
+        "POWER" | "MOD" | "REPT" | "REGEX_MATCH" | "REGEX_EXTRACT" | "IS_BEFORE" | "IS_AFTER"
+        | "SET_TIMEZONE" => (2, 2),
         "IF" => (2, 3),
         "FIND" | "SEARCH" | "ARRAYSLICE" | "DATETIME_DIFF" | "IS_SAME" | "WORKDAY"
         | "WORKDAY_DIFF" => (2, 3),
@@ -449,12 +448,7 @@ impl Checker<'_> {
             end: (span.start + name.len()).min(span.end),
         };
         let Some((min, max)) = arity(name) else {
-            let note = if name == "SET_TIMEZONE" {
-                " (SET_TIMEZONE is not supported yet)"
-            } else {
-                ""
-            };
-            return Err(self.error(name_span, format!("Unknown function names: {name}{note}")));
+            return Err(self.error(name_span, format!("Unknown function names: {name}")));
         };
         if args.len() < min || args.len() > max {
             let wanted = match (min, max) {
@@ -488,7 +482,8 @@ impl Checker<'_> {
         Ok(result_of(name, args, &tys))
     }
 
-    /// Literal units and regular expressions are checked now (A.6, A.7).
+    /// Literal units, time zones and regular expressions are checked now
+    /// (A.6, A.7); computed ones give `#ERROR!` when evaluated.
     fn literals(&self, name: &str, args: &[Expr]) -> Result<(), CheckError> {
         let unit_arg = match name {
             "DATEADD" | "DATETIME_DIFF" | "IS_SAME" => args.get(2),
@@ -502,6 +497,18 @@ impl Checker<'_> {
                 a.span,
                 format!(
                     "Unknown unit {t:?} (expected milliseconds/ms, seconds/s, minutes/m, hours/h, days/d, weeks/w, months/M, quarters/Q or years/y)"
+                ),
+            ));
+        }
+        if name == "SET_TIMEZONE"
+            && let Some(a) = args.get(1)
+            && let ExprKind::Text(t) = &a.kind
+            && zone_named(t).is_none()
+        {
+            return Err(self.error(
+                a.span,
+                format!(
+                    "Unknown time zone {t:?} (expected an IANA time zone name such as \"Europe/Berlin\" or \"UTC\")"
                 ),
             ));
         }
@@ -569,7 +576,9 @@ fn result_of(name: &str, args: &[Expr], tys: &[Ty]) -> Ty {
         | "TIMESTR"
         | "DATETIME_FORMAT" => Ty::Text,
         "ARRAYCOMPACT" | "ARRAYFLATTEN" | "ARRAYUNIQUE" | "ARRAYSLICE" => Ty::List,
-        "NOW" | "CREATED_TIME" | "LAST_MODIFIED_TIME" | "DATETIME_PARSE" => Ty::DateTime,
+        "NOW" | "CREATED_TIME" | "LAST_MODIFIED_TIME" | "DATETIME_PARSE" | "SET_TIMEZONE" => {
+            Ty::DateTime
+        }
         "TODAY" | "WORKDAY" => Ty::Date,
         "DATEADD" => {
             let coarse = match args.get(2).map(|a| &a.kind) {

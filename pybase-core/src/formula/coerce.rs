@@ -2,7 +2,10 @@
 
 use std::cmp::Ordering;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
+
+use crate::fields::kinds::local_in;
 
 use super::value::{ErrorKind, Value};
 
@@ -33,7 +36,7 @@ pub(crate) fn to_text(v: &Value) -> Result<String, ErrorKind> {
         Value::Text(t) => t.clone(),
         Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
         Value::Date(d) => d.format("%Y-%m-%d").to_string(),
-        Value::DateTime(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Value::DateTime(t, _) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         Value::Array(items) => {
             let mut parts = Vec::with_capacity(items.len());
             for item in items {
@@ -52,7 +55,7 @@ pub(crate) fn to_bool(v: &Value) -> Result<bool, ErrorKind> {
         Value::Number(n) => *n != 0.0,
         Value::Text(t) => !t.is_empty(),
         Value::Bool(b) => *b,
-        Value::Date(_) | Value::DateTime(_) => true,
+        Value::Date(_) | Value::DateTime(..) => true,
         Value::Array(items) => !items.is_empty(),
         Value::Error(e) => return Err(*e),
     })
@@ -72,18 +75,19 @@ pub(crate) fn plain_decimal(t: &str) -> Option<f64> {
     t.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
-pub(crate) fn instant(v: &Value) -> Option<DateTime<Utc>> {
+/// The instant a value names: a Date is its midnight in `zone` (A.4), a
+/// text RFC 3339 or `YYYY-MM-DD` (midnight in `zone`); `None` otherwise.
+pub(crate) fn instant(v: &Value, zone: Tz) -> Option<DateTime<Utc>> {
     match v {
-        Value::DateTime(t) => Some(*t),
-        Value::Date(d) => d.and_hms_opt(0, 0, 0).map(|n| n.and_utc()),
+        Value::DateTime(t, _) => Some(*t),
+        Value::Date(d) => local_in(zone, d.and_time(NaiveTime::MIN)),
         Value::Text(t) => DateTime::parse_from_rfc3339(t)
             .ok()
             .map(|t| t.with_timezone(&Utc))
             .or_else(|| {
                 NaiveDate::parse_from_str(t, "%Y-%m-%d")
                     .ok()
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-                    .map(|n| n.and_utc())
+                    .and_then(|d| local_in(zone, d.and_time(NaiveTime::MIN)))
             }),
         _ => None,
     }
@@ -98,9 +102,10 @@ fn numeric(v: &Value) -> Option<f64> {
     }
 }
 
-/// Compares two values (A.4); `None` means incomparable (`=` false, `!=`
-/// true, orderings false). Errors are handled by the caller.
-pub(crate) fn compare(a: &Value, b: &Value) -> Result<Option<Ordering>, ErrorKind> {
+/// Compares two values (A.4), a Date as its midnight in `zone`; `None`
+/// means incomparable (`=` false, `!=` true, orderings false). Errors are
+/// handled by the caller.
+pub(crate) fn compare(a: &Value, b: &Value, zone: Tz) -> Result<Option<Ordering>, ErrorKind> {
     if let Value::Error(e) = a {
         return Err(*e);
     }
@@ -110,9 +115,12 @@ pub(crate) fn compare(a: &Value, b: &Value) -> Result<Option<Ordering>, ErrorKin
     if let (Some(x), Some(y)) = (numeric(a), numeric(b)) {
         return Ok(x.partial_cmp(&y));
     }
-    let is_time = |v: &Value| matches!(v, Value::Date(_) | Value::DateTime(_));
+    if let (Value::Date(x), Value::Date(y)) = (a, b) {
+        return Ok(Some(x.cmp(y)));
+    }
+    let is_time = |v: &Value| matches!(v, Value::Date(_) | Value::DateTime(..));
     if is_time(a) || is_time(b) {
-        return Ok(match (instant(a), instant(b)) {
+        return Ok(match (instant(a, zone), instant(b, zone)) {
             (Some(x), Some(y)) => Some(x.cmp(&y)),
             _ => None,
         });
@@ -147,6 +155,6 @@ pub(crate) fn compare(a: &Value, b: &Value) -> Result<Option<Ordering>, ErrorKin
 }
 
 /// A.4 equality, as `=`, `SWITCH` and `ARRAYUNIQUE` use it.
-pub(crate) fn equal(a: &Value, b: &Value) -> Result<bool, ErrorKind> {
-    Ok(compare(a, b)? == Some(Ordering::Equal))
+pub(crate) fn equal(a: &Value, b: &Value, zone: Tz) -> Result<bool, ErrorKind> {
+    Ok(compare(a, b, zone)? == Some(Ordering::Equal))
 }

@@ -1,8 +1,12 @@
-//! `DATETIME_FORMAT` tokens (A.6, moment style, English names), `WORKDAY`
-//! and `WORKDAY_DIFF`.
+//! `DATETIME_FORMAT` tokens (A.6, moment style, English names) on a local
+//! time with its offset, `DATETIME_PARSE` with a format, `WORKDAY` and
+//! `WORKDAY_DIFF`.
 
 use chrono::format::{Parsed, StrftimeItems};
-use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, NaiveTime, Timelike, Utc, Weekday};
+use chrono_tz::Tz;
+
+use crate::fields::kinds::local_in;
 
 use super::value::ErrorKind;
 
@@ -47,7 +51,20 @@ fn ordinal(n: u32) -> String {
     format!("{n}{suffix}")
 }
 
-fn token(t: DateTime<Utc>, tok: &str) -> String {
+/// The offset as `+HH:MM` (`Z`) or `+HHMM` (`ZZ`).
+fn offset_text(t: &DateTime<FixedOffset>, colon: bool) -> String {
+    let secs = t.offset().local_minus_utc();
+    let sign = if secs < 0 { '-' } else { '+' };
+    let minutes = secs.unsigned_abs() / 60;
+    let (h, m) = (minutes / 60, minutes % 60);
+    if colon {
+        format!("{sign}{h:02}:{m:02}")
+    } else {
+        format!("{sign}{h:02}{m:02}")
+    }
+}
+
+fn token(t: &DateTime<FixedOffset>, tok: &str) -> String {
     let month = MONTHS[t.month0() as usize];
     let day = DAYS[t.weekday().num_days_from_sunday() as usize];
     let h12 = match t.hour() % 12 {
@@ -78,15 +95,16 @@ fn token(t: DateTime<Utc>, tok: &str) -> String {
         "SSS" => format!("{:03}", t.timestamp_subsec_millis()),
         "A" => if t.hour() < 12 { "AM" } else { "PM" }.to_string(),
         "a" => if t.hour() < 12 { "am" } else { "pm" }.to_string(),
-        "Z" => "+00:00".to_string(),
-        "ZZ" => "+0000".to_string(),
+        "Z" => offset_text(t, true),
+        "ZZ" => offset_text(t, false),
         "X" => t.timestamp().to_string(),
         _ => t.timestamp_millis().to_string(),
     }
 }
 
-/// Renders `t` (UTC) with moment-style `fmt`; `[text]` is literal.
-pub(crate) fn format(t: DateTime<Utc>, fmt: &str) -> String {
+/// Renders `t` (a local time and its offset) with moment-style `fmt`;
+/// `[text]` is literal.
+pub(crate) fn format(t: &DateTime<FixedOffset>, fmt: &str) -> String {
     let mut out = String::new();
     let mut rest = fmt;
     'outer: while let Some(c) = rest.chars().next() {
@@ -192,8 +210,9 @@ fn strftime(tok: &str) -> Option<&'static str> {
 }
 
 /// Parses `text` with moment-style `fmt` (`DATETIME_PARSE(t, fmt)`); a
-/// missing time is midnight, a missing offset UTC.
-pub(crate) fn parse_with(text: &str, fmt: &str) -> Result<DateTime<Utc>, ErrorKind> {
+/// missing time is midnight, a missing offset the local time of `zone`
+/// (a time in a DST gap or fold as [`local_in`] reads it).
+pub(crate) fn parse_with(text: &str, fmt: &str, zone: Tz) -> Result<DateTime<Utc>, ErrorKind> {
     let mut pattern = String::new();
     let mut rest = fmt;
     'outer: while let Some(c) = rest.chars().next() {
@@ -228,9 +247,12 @@ pub(crate) fn parse_with(text: &str, fmt: &str) -> Result<DateTime<Utc>, ErrorKi
     }
     let date = parsed.to_naive_date().map_err(|_| ErrorKind::Error)?;
     let time = parsed.to_naive_time().unwrap_or(NaiveTime::MIN);
-    let offset = parsed.offset().unwrap_or(0);
-    let local = date.and_time(time).and_utc();
-    local
-        .checked_sub_signed(chrono::TimeDelta::seconds(i64::from(offset)))
-        .ok_or(ErrorKind::Error)
+    let local = date.and_time(time);
+    match parsed.offset() {
+        Some(offset) => local
+            .and_utc()
+            .checked_sub_signed(chrono::TimeDelta::seconds(i64::from(offset)))
+            .ok_or(ErrorKind::Error),
+        None => local_in(zone, local).ok_or(ErrorKind::Error),
+    }
 }

@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 use super::ast::{BinaryOp, Expr, ExprKind, UnaryOp};
 use super::coerce::{compare, to_number, to_text};
@@ -38,10 +39,14 @@ pub struct EvalContext<'a> {
     pub created_time: Option<DateTime<Utc>>,
     /// The record's last update time, for `LAST_MODIFIED_TIME()`.
     pub updated_time: Option<DateTime<Utc>>,
+    /// The evaluation zone (A.6): the formula or rollup field's
+    /// `time_zone`, UTC for filters. Calendar functions read instants in
+    /// it unless `SET_TIMEZONE` gave a value its own zone.
+    pub zone: Tz,
 }
 
 impl<'a> EvalContext<'a> {
-    /// A context reading only `fields`.
+    /// A context reading only `fields`, in UTC.
     pub fn new(fields: &'a dyn FieldSource) -> Self {
         Self {
             fields,
@@ -49,7 +54,14 @@ impl<'a> EvalContext<'a> {
             now: None,
             created_time: None,
             updated_time: None,
+            zone: Tz::UTC,
         }
+    }
+
+    /// The same context evaluating in `zone`.
+    pub fn in_zone(mut self, zone: Tz) -> Self {
+        self.zone = zone;
+        self
     }
 }
 
@@ -79,12 +91,12 @@ pub fn evaluate(expr: &Expr, ctx: &EvalContext<'_>) -> Value {
         ExprKind::Binary { op, lhs, rhs } => {
             let a = evaluate(lhs, ctx);
             let b = evaluate(rhs, ctx);
-            binary(*op, &a, &b)
+            binary(*op, &a, &b, ctx.zone)
         }
     }
 }
 
-fn binary(op: BinaryOp, a: &Value, b: &Value) -> Value {
+fn binary(op: BinaryOp, a: &Value, b: &Value, zone: Tz) -> Value {
     match op {
         BinaryOp::Concat => match (to_text(a), to_text(b)) {
             (Ok(x), Ok(y)) => Value::Text(x + &y),
@@ -102,7 +114,7 @@ fn binary(op: BinaryOp, a: &Value, b: &Value) -> Value {
                 _ => x / y,
             })
         }
-        _ => match compare(a, b) {
+        _ => match compare(a, b, zone) {
             Err(e) => Value::Error(e),
             Ok(ord) => Value::Bool(match op {
                 BinaryOp::Eq => ord == Some(Ordering::Equal),

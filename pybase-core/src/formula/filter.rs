@@ -223,7 +223,7 @@ fn flip(op: BinaryOp) -> BinaryOp {
 
 /// The formula's comparison `a op b`, `None` for an error.
 fn holds(op: BinaryOp, a: &Value, b: &Value) -> Option<bool> {
-    let ord = compare(a, b).ok()?;
+    let ord = compare(a, b, chrono_tz::Tz::UTC).ok()?;
     Some(match op {
         BinaryOp::Eq => ord == Some(Ordering::Equal),
         BinaryOp::Ne => ord != Some(Ordering::Equal),
@@ -404,7 +404,7 @@ impl Lowering<'_> {
                         field_result_type(&f.field_type),
                         ResultType::Date | ResultType::DateTime
                     );
-                    if !dated || !matches!(c, Value::Date(_) | Value::DateTime(_)) {
+                    if !dated || !matches!(c, Value::Date(_) | Value::DateTime(..)) {
                         return None;
                     }
                     self.compare_field(f, op, &c)
@@ -474,7 +474,7 @@ impl Lowering<'_> {
                     Some(y) => cond(target, sql_op, Operand::Number(y)),
                     None => incomparable(op),
                 },
-                Value::Date(_) | Value::DateTime(_) => incomparable(op),
+                Value::Date(_) | Value::DateTime(..) => incomparable(op),
                 _ => return None,
             },
             ResultType::Text => {
@@ -493,7 +493,7 @@ impl Lowering<'_> {
             ResultType::Date | ResultType::DateTime => {
                 let at = match c {
                     Value::Number(_) | Value::Bool(_) | Value::Blank => None,
-                    other => Some(instant(other)),
+                    other => Some(instant(other, chrono_tz::Tz::UTC)),
                 };
                 match at {
                     None => incomparable(op),

@@ -1,6 +1,7 @@
-//! The functions of A.7 implemented so far: logical, numeric, text, array,
-//! regex, dates in UTC and `RECORD_ID`/`NOW`/`TODAY`. An unknown name or a wrong argument count
-//! evaluates to `#ERROR!` (the checker will refuse them earlier).
+//! The functions of A.7: logical, numeric, text, array, regex and
+//! `RECORD_ID` here, dates and the clock in `dates.rs`. An unknown name or a
+//! wrong argument count evaluates to `#ERROR!` (the checker refuses them
+//! earlier).
 
 use super::ast::Expr;
 use super::coerce::{equal, plain_decimal, to_bool, to_number, to_text};
@@ -67,7 +68,7 @@ fn switch(args: &[Expr], ctx: &EvalContext<'_>) -> R {
     let rest = &args[1..];
     for pair in rest.chunks(2) {
         match pair {
-            [pattern, result] if equal(&x, &ok(evaluate(pattern, ctx))?)? => {
+            [pattern, result] if equal(&x, &ok(evaluate(pattern, ctx))?, ctx.zone)? => {
                 return ok(evaluate(result, ctx));
             }
             [default] => return ok(evaluate(default, ctx)),
@@ -140,7 +141,7 @@ fn eager(name: &str, v: &[Value], ctx: &EvalContext<'_>) -> R {
         }
         "ERROR" => Err(ErrorKind::Error),
         // Numeric aggregates.
-        "SUM" | "AVERAGE" | "MAX" | "MIN" => aggregate(name, v),
+        "SUM" | "AVERAGE" | "MAX" | "MIN" => aggregate(name, v, ctx.zone),
         "COUNT" => Ok(Value::Number(
             flat(v)
                 .iter()
@@ -368,7 +369,7 @@ fn eager(name: &str, v: &[Value], ctx: &EvalContext<'_>) -> R {
                     if x.is_error() || y.is_error() {
                         seen = x == *y;
                     } else {
-                        seen = equal(&x, y)? && same_kind(&x, y);
+                        seen = equal(&x, y, ctx.zone)? && same_kind(&x, y);
                     }
                     if seen {
                         break;
@@ -389,18 +390,7 @@ fn eager(name: &str, v: &[Value], ctx: &EvalContext<'_>) -> R {
                 .record_id
                 .map_or(Value::Blank, |id| Value::Text(id.to_string())))
         }
-        "NOW" => {
-            arity(v, 0, 0)?;
-            Ok(ctx.now.map_or(Value::Blank, Value::DateTime))
-        }
-        "TODAY" => {
-            arity(v, 0, 0)?;
-            Ok(ctx
-                .now
-                .map_or(Value::Blank, |t| Value::Date(t.date_naive())))
-        }
-        _ => date_call(name, v, ctx.now, (ctx.created_time, ctx.updated_time))
-            .unwrap_or(Err(ErrorKind::Error)),
+        _ => date_call(name, v, ctx).unwrap_or(Err(ErrorKind::Error)),
     }
 }
 
@@ -426,7 +416,7 @@ fn logical(name: &str, v: &[Value]) -> R {
     }))
 }
 
-fn aggregate(name: &str, v: &[Value]) -> R {
+fn aggregate(name: &str, v: &[Value], zone: chrono_tz::Tz) -> R {
     let items = flat(v);
     first_error(&items)?;
     let nums: Vec<f64> = items
@@ -439,12 +429,12 @@ fn aggregate(name: &str, v: &[Value]) -> R {
     if name == "MAX" || name == "MIN" {
         let dates: Vec<&Value> = items
             .iter()
-            .filter(|x| matches!(x, Value::Date(_) | Value::DateTime(_)))
+            .filter(|x| matches!(x, Value::Date(_) | Value::DateTime(..)))
             .collect();
         if nums.is_empty() && !dates.is_empty() {
             let mut best = dates[0];
             for d in &dates[1..] {
-                let ord = super::coerce::compare(d, best)?;
+                let ord = super::coerce::compare(d, best, zone)?;
                 let better = if name == "MAX" {
                     ord == Some(std::cmp::Ordering::Greater)
                 } else {

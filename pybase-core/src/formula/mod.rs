@@ -37,10 +37,13 @@ mod tests_docs;
 mod tests_golden;
 #[cfg(test)]
 mod tests_parse;
+#[cfg(test)]
+mod tests_zones;
 
 pub use ast::{BinaryOp, Expr, ExprKind, Span, UnaryOp};
-pub use cells::{from_cell, to_cell};
+pub use cells::{from_cell, to_cell, to_cell_in};
 pub use check::{CheckError, Checked, ResultType, check, display, field_result_type};
+pub(crate) use dates::zone_named;
 pub use error::FormulaError;
 pub use eval::{EvalContext, FieldSource, evaluate};
 pub use filter::{FormulaFilter, plan_filter};

@@ -27,7 +27,7 @@ fn millis(t: Timestamp) -> Option<Timestamp> {
 }
 
 fn to_millis(t: Timestamp) -> Value {
-    millis(t).map_or(Value::Blank, Value::DateTime)
+    millis(t).map_or(Value::Blank, Value::instant)
 }
 
 /// The value `field` has in `record`.
@@ -65,7 +65,7 @@ pub fn record_value(field: &Field, record: &Record, links: &LinkTitles) -> Value
         },
         ResultType::DateTime => match cell.and_then(Json::as_str) {
             Some(s) => DateTime::parse_from_rfc3339(s)
-                .map_or(Value::Blank, |t| Value::DateTime(t.with_timezone(&Utc))),
+                .map_or(Value::Blank, |t| Value::instant(t.with_timezone(&Utc))),
             None => Value::Blank,
         },
         ResultType::List => {
@@ -127,6 +127,8 @@ pub(crate) fn keeps_indexed(
         now: Some(now),
         created_time: millis(record.created_time),
         updated_time: millis(record.updated_time),
+        // Filters evaluate in UTC, as Airtable's filterByFormula does.
+        zone: chrono_tz::Tz::UTC,
     };
     matches!(super::coerce::to_bool(&evaluate(expr, &ctx)), Ok(true))
 }

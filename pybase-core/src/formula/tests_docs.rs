@@ -22,7 +22,7 @@ fn field(name: &str) -> Option<Value> {
         "Notes" => Value::Blank,
         "Tags" => Value::Array(vec![text("urgent"), text(""), text("blue"), text("urgent")]),
         "Due" => Value::Date(NaiveDate::from_ymd_opt(2024, 5, 31)?),
-        "Start" => Value::DateTime(Utc.with_ymd_and_hms(2024, 3, 9, 15, 30, 0).single()?),
+        "Start" => Value::instant(Utc.with_ymd_and_hms(2024, 3, 9, 15, 30, 0).single()?),
         "Email" => text("ada@example.com"),
         _ => return None,
     })
@@ -36,7 +36,7 @@ fn shown(v: &Value) -> String {
         Value::Text(t) => format!("\"{t}\""),
         Value::Bool(b) => b.to_string(),
         Value::Date(d) => d.format("%Y-%m-%d").to_string(),
-        Value::DateTime(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Value::DateTime(t, _) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         Value::Array(items) => {
             let items: Vec<String> = items.iter().map(shown).collect();
             format!("[{}]", items.join(", "))
@@ -79,6 +79,7 @@ fn every_example_of_the_formula_reference_gives_its_result() {
         now: Utc.with_ymd_and_hms(2024, 5, 6, 7, 8, 9).single(),
         created_time: Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).single(),
         updated_time: Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).single(),
+        zone: chrono_tz::Tz::UTC,
     };
     let examples = examples();
     let mut failures = Vec::new();

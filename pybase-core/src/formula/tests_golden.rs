@@ -1,23 +1,24 @@
 //! Golden tests: formula text, the record's fields, the expected value.
 
 use chrono::{NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
 
 use super::{ErrorKind, EvalContext, Value, evaluate, parse};
 
-fn n(x: f64) -> Value {
+pub(super) fn n(x: f64) -> Value {
     Value::Number(x)
 }
 
-fn t(s: &str) -> Value {
+pub(super) fn t(s: &str) -> Value {
     Value::text(s)
 }
 
-fn b(v: bool) -> Value {
+pub(super) fn b(v: bool) -> Value {
     Value::Bool(v)
 }
 
-const BL: Value = Value::Blank;
-const ERR: Value = Value::Error(ErrorKind::Error);
+pub(super) const BL: Value = Value::Blank;
+pub(super) const ERR: Value = Value::Error(ErrorKind::Error);
 const NAN: Value = Value::Error(ErrorKind::NaN);
 const INF: Value = Value::Error(ErrorKind::Infinity);
 const NINF: Value = Value::Error(ErrorKind::NegInfinity);
@@ -51,6 +52,11 @@ fn field(name: &str) -> Option<Value> {
 }
 
 fn check(cases: &[(&str, Value)]) {
+    check_in(Tz::UTC, cases);
+}
+
+/// [`check`] evaluating in `zone` (a formula field's `time_zone`).
+pub(super) fn check_in(zone: Tz, cases: &[(&str, Value)]) {
     let now = Utc.with_ymd_and_hms(2024, 5, 6, 7, 8, 9).single();
     let ctx = EvalContext {
         fields: &field,
@@ -58,6 +64,7 @@ fn check(cases: &[(&str, Value)]) {
         now,
         created_time: Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).single(),
         updated_time: None,
+        zone,
     };
     let mut failures = Vec::new();
     for (src, want) in cases {
@@ -65,7 +72,7 @@ fn check(cases: &[(&str, Value)]) {
             Ok(expr) => {
                 let got = evaluate(&expr, &ctx);
                 if got != *want {
-                    failures.push(format!("{src}: got {got:?}, want {want:?}"));
+                    failures.push(format!("{src} in {zone}: got {got:?}, want {want:?}"));
                 }
             }
             Err(e) => failures.push(format!("{src}: parse error {e}")),
@@ -484,7 +491,7 @@ fn missing_clock_and_record_read_as_blank() {
     }
 }
 
-fn date(y: i32, m: u32, d: u32) -> Value {
+pub(super) fn date(y: i32, m: u32, d: u32) -> Value {
     NaiveDate::from_ymd_opt(y, m, d).map_or(ERR, Value::Date)
 }
 

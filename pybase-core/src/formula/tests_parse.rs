@@ -385,6 +385,7 @@ proptest! {
             now: chrono::DateTime::from_timestamp(1_700_000_000, 0),
             created_time: None,
             updated_time: None,
+            zone: chrono_tz::Tz::UTC,
         };
         if let super::Value::Number(n) = super::evaluate(&expr, &ctx) {
             prop_assert!(n.is_finite());

@@ -1,6 +1,7 @@
 //! Run-time values of the formula language (A.3).
 
 use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 
 /// The error kinds of A.5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +42,9 @@ pub enum Value {
     Bool(bool),
     /// A calendar day.
     Date(NaiveDate),
-    /// A UTC instant.
-    DateTime(DateTime<Utc>),
+    /// A UTC instant, and the zone `SET_TIMEZONE` gave it for later
+    /// calendar functions (`None`: the evaluation zone, A.6).
+    DateTime(DateTime<Utc>, Option<Tz>),
     /// An ordered list.
     Array(Vec<Self>),
     /// An error (A.5).
@@ -63,6 +65,11 @@ impl Value {
         } else {
             Self::Number(n)
         }
+    }
+
+    /// An instant read in the evaluation zone.
+    pub fn instant(t: DateTime<Utc>) -> Self {
+        Self::DateTime(t, None)
     }
 
     /// A text value.

@@ -386,6 +386,18 @@ struct Derived<'a> {
     field: &'a Field,
     result: ResultType,
     compute: Compute,
+    /// The evaluation zone of a formula or rollup (its `time_zone`).
+    zone: chrono_tz::Tz,
+}
+
+/// The evaluation zone of a derived field: a formula's or rollup's
+/// `time_zone`, UTC otherwise.
+fn zone_of(field: &Field) -> chrono_tz::Tz {
+    match &field.field_type {
+        FieldType::Formula(f) => f.zone(),
+        FieldType::Rollup(r) => r.zone(),
+        _ => chrono_tz::Tz::UTC,
+    }
 }
 
 /// The base's fields, planned: derived fields per table in dependency
@@ -446,6 +458,7 @@ impl<'a> Plan<'a> {
                 field,
                 result: d.result_type,
                 compute,
+                zone: zone_of(field),
             });
         }
         let order = per_table
@@ -570,6 +583,7 @@ fn compute(
                 now: Some(now),
                 created_time: Some(record.created_time),
                 updated_time: Some(record.updated_time),
+                zone: d.zone,
             };
             formula::evaluate(expr, &ctx)
         }
@@ -595,7 +609,7 @@ fn compute(
                     let source = |key: &str| -> Option<Value> {
                         key.eq_ignore_ascii_case("values").then(|| list.clone())
                     };
-                    let mut ctx = EvalContext::new(&source);
+                    let mut ctx = EvalContext::new(&source).in_zone(d.zone);
                     ctx.now = Some(now);
                     formula::evaluate(expr, &ctx)
                 }
@@ -747,7 +761,7 @@ async fn round<T: ComputeTx>(
         let mut cells = Vec::new();
         for d in order {
             let value = compute(plan, d, record, &linked, now);
-            let cell = formula::to_cell(&value, d.result);
+            let cell = formula::to_cell_in(&value, d.result, d.zone);
             let key = d.field.id.as_str();
             if record.cells.get(key) == cell.as_ref() {
                 continue;

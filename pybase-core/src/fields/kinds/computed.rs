@@ -117,6 +117,39 @@ fn required_text(options: &Options<'_>, key: &str) -> Result<String, OptionsErro
     Ok(s)
 }
 
+/// The optional `time_zone` of a formula or rollup (FORMULA.md A.6): an
+/// IANA zone name, spelt exactly (`Europe/Berlin`, `UTC`); absent is UTC.
+fn time_zone(options: &Options<'_>) -> Result<Option<String>, OptionsError> {
+    if options.get("time_zone").is_none() {
+        return Ok(None);
+    }
+    let tz = options.string("time_zone", "UTC")?;
+    if crate::formula::zone_named(&tz).is_none() {
+        return Err(opt_err(format!(
+            "option time_zone: an IANA time zone name such as \"Europe/Berlin\" or \"UTC\", got {tz:?}"
+        )));
+    }
+    Ok(Some(tz))
+}
+
+/// The zone a `time_zone` option names, UTC when absent.
+fn zone_of(time_zone: Option<&str>) -> chrono_tz::Tz {
+    time_zone
+        .and_then(crate::formula::zone_named)
+        .unwrap_or(chrono_tz::Tz::UTC)
+}
+
+/// The options schema of `time_zone`.
+fn time_zone_schema() -> Value {
+    json!({
+        "type": ["string", "null"],
+        "minLength": 1,
+        "maxLength": 64,
+        "pattern": crate::patterns::NO_NUL,
+        "description": "IANA time zone the date functions read local times in, e.g. Europe/Berlin (default UTC).",
+    })
+}
+
 /// The read-only part of every derived type's options schema.
 fn derived_properties(m: &mut Map<String, Value>) {
     m.insert(
@@ -173,7 +206,7 @@ macro_rules! derived_kind {
     };
 }
 
-/// `{"formula": "{Qty} * {Price}", "time_zone"?: "UTC"}`.
+/// `{"formula": "{Qty} * {Price}", "time_zone"?: "Europe/Berlin"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Formula {
     /// The formula text: field names as given, field ids once resolved.
@@ -182,6 +215,13 @@ pub struct Formula {
     pub time_zone: Option<String>,
     /// Result type, references, validity.
     pub derived: Derived,
+}
+
+impl Formula {
+    /// The evaluation zone: `time_zone`, UTC when absent.
+    pub fn zone(&self) -> chrono_tz::Tz {
+        zone_of(self.time_zone.as_deref())
+    }
 }
 
 impl KindInfo for Formula {
@@ -198,39 +238,33 @@ impl KindInfo for Formula {
         let formula = required_text(options, "formula")?;
         crate::formula::parse(&formula)
             .map_err(|e| opt_err(format!("option formula: {}", e.message)))?;
-        let time_zone = match options.get("time_zone") {
-            None => None,
-            Some(_) => {
-                // The evaluator computes dates in UTC only (docs/FORMULA.md).
-                let tz = options.string("time_zone", "UTC")?;
-                if tz != "UTC" {
-                    return Err(opt_err(format!(
-                        "option time_zone: only \"UTC\" is supported, got {tz:?}"
-                    )));
-                }
-                Some(tz)
-            }
-        };
         Ok(Self {
             formula,
-            time_zone,
+            time_zone: time_zone(options)?,
             derived: Derived::parse(options, ResultType::Text)?,
         })
     }
 
     fn examples(_: TableId) -> Vec<Self> {
-        vec![Self {
-            formula: "1 + 2".into(),
-            time_zone: None,
-            derived: Derived::fresh(ResultType::Number),
-        }]
+        vec![
+            Self {
+                formula: "1 + 2".into(),
+                time_zone: None,
+                derived: Derived::fresh(ResultType::Number),
+            },
+            Self {
+                formula: "DATETIME_FORMAT(CREATED_TIME(), 'YYYY-MM-DD HH:mm')".into(),
+                time_zone: Some("America/New_York".into()),
+                derived: Derived::fresh(ResultType::Text),
+            },
+        ]
     }
 
     fn options_schema() -> Value {
         schema_with(
             json!({
                 "formula": { "type": "string", "minLength": 1, "description": "A formula (docs/FORMULA.md); fields by {name} or id." },
-                "time_zone": { "type": ["string", "null"], "enum": ["UTC", null], "description": "Time zone of date functions (only UTC for now)." },
+                "time_zone": time_zone_schema(),
             }),
             &["formula"],
         )
@@ -324,7 +358,7 @@ impl Kind for Lookup {
     derived_kind!();
 }
 
-/// `{"link_field", "field", "formula": "SUM(values)"}`.
+/// `{"link_field", "field", "formula": "SUM(values)", "time_zone"?}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rollup {
     /// The link field of this table (name as given, id once resolved).
@@ -333,8 +367,17 @@ pub struct Rollup {
     pub field: String,
     /// A formula over `values` (one entry per linked record).
     pub formula: String,
+    /// The IANA time zone date functions use (UTC when absent).
+    pub time_zone: Option<String>,
     /// Result type, references, validity.
     pub derived: Derived,
+}
+
+impl Rollup {
+    /// The evaluation zone: `time_zone`, UTC when absent.
+    pub fn zone(&self) -> chrono_tz::Tz {
+        zone_of(self.time_zone.as_deref())
+    }
 }
 
 impl KindInfo for Rollup {
@@ -343,6 +386,7 @@ impl KindInfo for Rollup {
         "link_field",
         "field",
         "formula",
+        "time_zone",
         "result_type",
         "referenced_field_ids",
         "is_valid",
@@ -357,6 +401,7 @@ impl KindInfo for Rollup {
             link_field,
             field,
             formula,
+            time_zone: time_zone(options)?,
             derived: Derived::parse(options, ResultType::Number)?,
         })
     }
@@ -366,6 +411,7 @@ impl KindInfo for Rollup {
             link_field: "Link".into(),
             field: "Name".into(),
             formula: "SUM(values)".into(),
+            time_zone: None,
             derived: Derived::fresh(ResultType::Number),
         }]
     }
@@ -376,6 +422,7 @@ impl KindInfo for Rollup {
                 "link_field": link_schema(),
                 "field": field_schema(),
                 "formula": { "type": "string", "minLength": 1, "description": "A formula over `values`, e.g. SUM(values)." },
+                "time_zone": time_zone_schema(),
             }),
             &["link_field", "field", "formula"],
         )
@@ -388,6 +435,9 @@ impl Kind for Rollup {
         m.insert("link_field".into(), json!(self.link_field));
         m.insert("field".into(), json!(self.field));
         m.insert("formula".into(), json!(self.formula));
+        if let Some(tz) = &self.time_zone {
+            m.insert("time_zone".into(), json!(tz));
+        }
         self.derived.write(&mut m);
         Value::Object(m)
     }

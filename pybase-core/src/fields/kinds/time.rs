@@ -228,7 +228,7 @@ fn parse_instant(s: &str, typecast: bool, zone: chrono_tz::Tz) -> Option<Instant
 /// the offset before the change, so it lands as far after the change as it
 /// is after the gap's start (02:30 on a spring-forward night at 02:00 in
 /// Europe/Berlin is 03:30 local, 01:30 UTC).
-fn local_in(zone: chrono_tz::Tz, local: NaiveDateTime) -> Option<Instant<Utc>> {
+pub(crate) fn local_in(zone: chrono_tz::Tz, local: NaiveDateTime) -> Option<Instant<Utc>> {
     use chrono::{LocalResult, Offset as _, TimeZone as _};
     match zone.from_local_datetime(&local) {
         LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),

@@ -80,9 +80,6 @@ fn unknown_functions_name_themselves() {
     let e = err(src);
     assert_eq!(e.message, "Unknown function names: FOO");
     assert_eq!(culprit(src, &e), "FOO");
-    let e = err("set_timezone({At}, 'Europe/Paris')");
-    assert!(e.message.contains("SET_TIMEZONE"), "{e}");
-    assert_eq!((e.start, e.end), (0, 12));
 }
 
 #[test]
@@ -129,6 +126,36 @@ fn literal_units_and_patterns_are_checked() {
     assert_eq!(culprit(src, &e), "'('");
     // A unit that is not a literal is checked when evaluated.
     assert_eq!(ty("DATEADD({Due}, 1, {Name})"), ResultType::DateTime);
+}
+
+#[test]
+fn set_timezone_is_checked_with_literal_zones() {
+    assert_eq!(
+        ty("set_timezone({At}, 'Europe/Paris')"),
+        ResultType::DateTime
+    );
+    assert_eq!(ty("SET_TIMEZONE({Due}, 'UTC')"), ResultType::DateTime);
+    // A zone that is not a literal is checked when evaluated (#ERROR!).
+    assert_eq!(ty("SET_TIMEZONE({At}, {Name})"), ResultType::DateTime);
+    assert_eq!(
+        ty("DATETIME_FORMAT(SET_TIMEZONE({At}, 'Asia/Kolkata'), 'HH:mm Z')"),
+        ResultType::Text
+    );
+    let src = "HOUR(SET_TIMEZONE({At}, 'Europe/Pariss'))";
+    let e = err(src);
+    assert!(
+        e.message.starts_with("Unknown time zone \"Europe/Pariss\""),
+        "{e}"
+    );
+    assert!(e.message.contains("IANA"), "{e}");
+    assert_eq!(culprit(src, &e), "'Europe/Pariss'");
+    // Zone names are spelt exactly, as the field option's.
+    let e = err("SET_TIMEZONE({At}, 'europe/paris')");
+    assert!(e.message.starts_with("Unknown time zone"), "{e}");
+    assert_eq!(
+        err("SET_TIMEZONE({At})").message,
+        "SET_TIMEZONE takes 2 arguments, got 1"
+    );
 }
 
 #[test]
