@@ -222,6 +222,7 @@ pub fn conflict_message(entity: &str, field: &str) -> String {
         ("user", "email") => "email already registered".into(),
         ("workspace", "slug") => "workspace slug is already taken".into(),
         ("field", "name") => "a field with this name already exists in the table".into(),
+        ("table", "name") => "a table with this name already exists in the base".into(),
         ("member", "user") => "already a member of this workspace".into(),
         ("member", "last_owner") => {
             "the last owner of a workspace cannot be removed or demoted".into()
