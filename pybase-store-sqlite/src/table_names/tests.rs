@@ -2,7 +2,7 @@
 //! names differ only in case (or not at all: the race the rule closes).
 
 use pybase_core::StoreError;
-use pybase_core::ids::{BaseId, TableId};
+use pybase_core::ids::{BaseId, TableId, WorkspaceId};
 use pybase_core::store::SchemaStore as _;
 use rusqlite::Connection;
 
@@ -25,7 +25,7 @@ fn assert_name_conflict<T: std::fmt::Debug>(result: pybase_core::StoreResult<T>)
 async fn a_database_with_same_named_tables_migrates_and_keeps_them_editable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v10.db");
-    let base = BaseId::parse("basAAAAAAAAAAAAAA").unwrap();
+    let (ws, base) = (WorkspaceId::new(), BaseId::new());
     let names = ["Tasks", "tasks", "Tasks", "Ärger", "ärger", "Other"];
     let ids: Vec<TableId> = names.iter().map(|_| TableId::new()).collect();
     {
@@ -33,15 +33,15 @@ async fn a_database_with_same_named_tables_migrates_and_keeps_them_editable() {
         migrate(&mut conn, &MIGRATIONS[..10]).unwrap();
         assert_eq!(version(&conn).unwrap(), 10);
         conn.execute_batch(&format!(
-            "INSERT INTO workspaces VALUES ('wspAAAAAAAAAAAAAA', 'W', 'w', NULL, '{T}', '{T}');
-             INSERT INTO bases VALUES ('{base}', 'wspAAAAAAAAAAAAAA', 'B', NULL, '{T}', '{T}');"
+            "INSERT INTO workspaces VALUES ('{ws}', 'W', 'w', NULL, '{T}', '{T}');
+             INSERT INTO bases VALUES ('{base}', '{ws}', 'B', NULL, '{T}', '{T}');"
         ))
         .unwrap();
         for (i, (id, name)) in ids.iter().zip(names).enumerate() {
             conn.execute(
                 "INSERT INTO tables (id, base_id, workspace_id, name, position, created_at, \
-                 updated_at) VALUES (?1, ?2, 'wspAAAAAAAAAAAAAA', ?3, ?4, ?5, ?5)",
-                rusqlite::params![id.as_str(), base.as_str(), name, i as i64, T],
+                 updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                rusqlite::params![id.as_str(), base.as_str(), ws.as_str(), name, i as i64, T],
             )
             .unwrap();
         }
@@ -49,22 +49,33 @@ async fn a_database_with_same_named_tables_migrates_and_keeps_them_editable() {
 
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.schema_version().await.unwrap(), 11);
-    // Every table is still there, as it was; each key is Rust's lowercasing
-    // (SQLite's lower() would have left "Ärger" as "Ärger").
+    // Every table is still there, as it was.
     let listed = store.list_tables(base).await.unwrap();
     let listed_names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(listed_names, names);
+    // Each key is Rust's lowercasing (SQLite's lower() would have left
+    // "Ärger" as it is); the later tables of a taken key have it suffixed
+    // with their id.
+    let legacy = |i: usize, key: &str| format!("{key}\u{1f}{}", ids[i]);
+    let expected = [
+        "tasks".to_owned(),
+        legacy(1, "tasks"),
+        legacy(2, "tasks"),
+        "ärger".to_owned(),
+        legacy(4, "ärger"),
+        "other".to_owned(),
+    ];
     {
         let conn = Connection::open(&path).unwrap();
-        for (id, name) in ids.iter().zip(names) {
-            let key: String = conn
+        for (id, key) in ids.iter().zip(&expected) {
+            let got: String = conn
                 .query_row(
                     "SELECT name_key FROM tables WHERE id = ?1",
                     [id.as_str()],
                     |r| r.get(0),
                 )
                 .unwrap();
-            assert_eq!(key, name.to_lowercase(), "{name}");
+            assert_eq!(&got, key);
         }
     }
     // Taken names are found by key, ignoring case.
@@ -96,6 +107,10 @@ async fn a_database_with_same_named_tables_migrates_and_keeps_them_editable() {
     renamed.name = "Done".into();
     store.update_table(&renamed).await.unwrap();
     assert!(store.table_name_taken(base, "DONE", None).await.unwrap());
+    // The first of the old names may change its case: the key is its own.
+    let mut first = store.get_table(ids[0]).await.unwrap();
+    first.name = "TASKS".into();
+    store.update_table(&first).await.unwrap();
     // A new table may not take any of the old names.
     let mut extra = store.get_table(ids[5]).await.unwrap();
     extra.id = TableId::new();
