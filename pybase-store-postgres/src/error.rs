@@ -34,6 +34,7 @@ pub fn unique_constraint(name: &str) -> (&'static str, &'static str) {
         "workspace_members_pkey" => ("member", "user"),
         "bases_pkey" => ("base", "id"),
         "tables_pkey" => ("table", "id"),
+        "tables_base_name_key" => ("table", "name"),
         "fields_table_name_key" => ("field", "name"),
         "fields_pkey" => ("field", "id"),
         "views_pkey" => ("view", "id"),
@@ -172,6 +173,10 @@ mod tests {
         assert_eq!(
             unique_constraint("fields_table_name_key"),
             ("field", "name")
+        );
+        assert_eq!(
+            unique_constraint("tables_base_name_key"),
+            ("table", "name")
         );
         assert_eq!(
             unique_constraint("workspace_members_pkey"),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pybase_core::fields::ValueKind;
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
-use pybase_core::model::{Base, Field, Table, View};
+use pybase_core::model::{Base, Field, Table, View, name_key};
 use pybase_core::store::{
     ChangeKind, FieldsVersion, NewChange, SchemaStore, TableAccess, current_actor,
 };
@@ -22,6 +22,7 @@ use crate::layout::{self, ddl_id, lock_table_ddl, rel};
 use crate::nul::{encode_value, encoded};
 use crate::rows::{self, FIELD_COLUMNS, TABLE_COLUMNS, VIEW_COLUMNS};
 use crate::sql::cols;
+use crate::table_names;
 
 /// The two shapes of a cell index: text (byte order) or number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -371,9 +372,12 @@ impl SchemaStore for PgStore {
 
     async fn create_table(&self, table: &Table, fields: &[Field]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
+        // The unique index on (base_id, name_key) refuses a taken name, and
+        // makes a concurrent create of the same name wait for this one.
         sqlx::query(
             "INSERT INTO tables (id, base_id, workspace_id, name, description, primary_field_id, \
-             position, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             position, created_at, updated_at, name_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(table.id.as_str())
         .bind(table.base_id.as_str())
@@ -384,6 +388,7 @@ impl SchemaStore for PgStore {
         .bind(table.position)
         .bind(table.created_at)
         .bind(table.updated_at)
+        .bind(name_key(&table.name))
         .execute(&mut *tx)
         .await
         .or_missing("base", table.base_id.as_str())?;
@@ -434,11 +439,28 @@ impl SchemaStore for PgStore {
         found.iter().map(rows::table).collect::<Result<_, _>>().db()
     }
 
+    async fn table_name_taken(
+        &self,
+        base: BaseId,
+        name: &str,
+        except: Option<TableId>,
+    ) -> StoreResult<bool> {
+        table_names::taken(&self.pool, base, name, except).await
+    }
+
+    async fn next_table_position(&self, base: BaseId) -> StoreResult<i64> {
+        table_names::next_position(&self.pool, base).await
+    }
+
     async fn update_table(&self, table: &Table) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.db()?;
+        // Only a new name gets a new key (checked by the unique index): two
+        // tables sharing a key from before the rule stay editable.
         let done = sqlx::query(
             "UPDATE tables SET name = $2, description = $3, primary_field_id = $4, position = $5, \
-             updated_at = $6 WHERE id = $1",
+             updated_at = $6, \
+             name_key = CASE WHEN name = $2 AND name_key IS NOT NULL THEN name_key ELSE $7 END \
+             WHERE id = $1",
         )
         .bind(table.id.as_str())
         .bind(&table.name)
@@ -446,6 +468,7 @@ impl SchemaStore for PgStore {
         .bind(table.primary_field_id.as_ref().map(FieldId::as_str))
         .bind(table.position)
         .bind(table.updated_at)
+        .bind(name_key(&table.name))
         .execute(&mut *tx)
         .await
         .db()?;
