@@ -13,6 +13,7 @@ mod conformance;
 mod explain;
 mod postgres;
 mod statistics;
+mod table_names;
 
 /// The URL of the PostgreSQL test server, or returns from the calling test
 /// after `pybase_core::testkit::services` said why.

@@ -58,7 +58,7 @@ async fn a_file_database_survives_close_and_reopen() {
     drop(store);
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 10);
+    assert_eq!(store.schema_version().await.unwrap(), 11);
     assert_eq!(store.get_user(fx.owner.id).await.unwrap(), fx.owner);
     let creds = store
         .find_credentials(&fx.owner.email)
