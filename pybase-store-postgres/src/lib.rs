@@ -29,6 +29,7 @@ mod links;
 mod nul;
 mod query;
 mod records;
+mod retry;
 mod rows;
 mod schema;
 mod sql;

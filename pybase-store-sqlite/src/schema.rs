@@ -6,9 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pybase_core::fields::FieldType;
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
-use pybase_core::model::{
-    Base, Field, FieldStatus, IndexOrigin, Table, View, ViewType, name_key,
-};
+use pybase_core::model::{Base, Field, FieldStatus, IndexOrigin, Table, View, ViewType, name_key};
 use pybase_core::store::{
     ChangeKind, FieldsCache, FieldsVersion, NewChange, SchemaStore, TableAccess, current_actor,
 };
@@ -416,7 +414,12 @@ impl SchemaStore for SqliteStore {
     ) -> StoreResult<bool> {
         let key = name_key(name);
         self.read_small(move |conn| {
-            table_names::key_taken(conn, base.as_str(), &key, except.as_ref().map(TableId::as_str))
+            table_names::key_taken(
+                conn,
+                base.as_str(),
+                &key,
+                except.as_ref().map(TableId::as_str),
+            )
         })
         .await
     }

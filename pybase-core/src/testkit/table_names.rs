@@ -90,7 +90,11 @@ pub async fn table_names_are_unique_in_a_base_ignoring_case(store: Arc<dyn Store
         )
         .await
         .unwrap();
-    let there = fx.pb.create_table(o, other.id, named("Tasks")).await.unwrap();
+    let there = fx
+        .pb
+        .create_table(o, other.id, named("Tasks"))
+        .await
+        .unwrap();
     assert_eq!(there.table.position, 0);
 }
 

@@ -15,7 +15,9 @@ async fn a_database_with_same_named_tables_migrates_and_keeps_them_editable() {
     let a = user(s, "a").await;
     let (_, b, first, _) = table_with(s, a.id, &[("Name", text())]).await;
     // Renamed below to what the database held before the rule.
-    let old = ["T", "Tasks", "tasks", "TASKS", "Ärger", "ärger", "ΣΑΣ", "σας"];
+    let old = [
+        "T", "Tasks", "tasks", "TASKS", "Ärger", "ärger", "ΣΑΣ", "σας",
+    ];
     let mut ids = vec![first.id];
     for (i, _) in old.iter().enumerate().skip(1) {
         let t = table(&b, &format!("unique {i}"), i64::try_from(i).unwrap());
@@ -72,7 +74,12 @@ async fn a_database_with_same_named_tables_migrates_and_keeps_them_editable() {
         assert_eq!(got.as_ref(), Some(key));
     }
 
-    for (name, taken) in [("TASKS", true), ("ÄRGER", true), ("σασ", false), ("New", false)] {
+    for (name, taken) in [
+        ("TASKS", true),
+        ("ÄRGER", true),
+        ("σασ", false),
+        ("New", false),
+    ] {
         assert_eq!(
             s.table_name_taken(b.id, name, None).await.unwrap(),
             taken,

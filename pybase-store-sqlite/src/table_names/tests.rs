@@ -79,7 +79,12 @@ async fn a_database_with_same_named_tables_migrates_and_keeps_them_editable() {
         }
     }
     // Taken names are found by key, ignoring case.
-    for (name, taken) in [("TASKS", true), ("ÄRGER", true), ("other", true), ("New", false)] {
+    for (name, taken) in [
+        ("TASKS", true),
+        ("ÄRGER", true),
+        ("other", true),
+        ("New", false),
+    ] {
         assert_eq!(
             store.table_name_taken(base, name, None).await.unwrap(),
             taken,
