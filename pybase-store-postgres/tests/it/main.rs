@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod conformance;
+mod contention;
 mod explain;
 mod postgres;
 mod statistics;
