@@ -32,8 +32,9 @@ pub struct TableAccess {
 /// changes the name, answer `Conflict { entity: "table", field: "name" }`
 /// when another table of the base has the new name's key, checked inside
 /// the write so two concurrent creates of one name never both succeed.
-/// (Databases older than that rule may hold two tables of one key; an
-/// update keeping a table's name leaves them be.)
+/// (A database written before that rule may hold tables whose names fold
+/// alike: its migration keys the later ones apart, so each keeps its name,
+/// and an update that keeps a table's name keeps its key.)
 /// A field with `indexed` set has an index on its cells, created or dropped
 /// by `create_field`, `update_field` and `replace_field` as the flag changes.
 #[async_trait]
