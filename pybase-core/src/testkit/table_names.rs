@@ -15,6 +15,8 @@ use crate::{Error, StoreError};
 const TAKEN: &str = "a table with this name already exists in the base";
 
 #[track_caller]
+// Taken by value so call sites read `assert_taken(pb.op().await)`.
+#[allow(clippy::needless_pass_by_value)]
 fn assert_taken<T: std::fmt::Debug>(result: crate::Result<T>) {
     match &result {
         Err(Error::Conflict { field, message }) if field == "name" && message == TAKEN => {}
@@ -23,6 +25,7 @@ fn assert_taken<T: std::fmt::Debug>(result: crate::Result<T>) {
 }
 
 #[track_caller]
+#[allow(clippy::needless_pass_by_value)]
 fn assert_store_taken<T: std::fmt::Debug>(result: crate::StoreResult<T>) {
     match &result {
         Err(StoreError::Conflict {
