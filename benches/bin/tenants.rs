@@ -115,6 +115,9 @@ fn page_sort() -> serde_json::Value {
 
 const PAGE_SIZE: usize = 50;
 
+/// Tables created after "One more" on the large database, for a median.
+const MORE_TABLES: usize = 20;
+
 /// Timings of A's operations in one database.
 #[derive(Debug, Default)]
 struct Ops {
@@ -129,6 +132,11 @@ struct Ops {
 struct Extra {
     build: Duration,
     one_more_table: Duration,
+    /// The next [`MORE_TABLES`] creates after it.
+    more_tables: Samples,
+    /// Listing the base's tables through the facade: what every create
+    /// read before table names were looked up by key (issue 11).
+    list_tables: Duration,
     first_read_after: Duration,
     update_before: Samples,
     update_during: Samples,
@@ -231,6 +239,14 @@ async fn extra(b: &Bench, a: &BenchTable, ids: &[RecordId], args: &Args) -> anyh
     b.pb.get_record(&b.who, a.id, ids[0], FieldKey::Name)
         .await?;
     x.first_read_after = t.elapsed();
+    for i in 0..MORE_TABLES {
+        let t = Instant::now();
+        b.table_indexing(&format!("More {i}"), &INDEXED).await?;
+        x.more_tables.push(t.elapsed());
+    }
+    let t = Instant::now();
+    b.pb.list_tables(&b.who, b.base).await?;
+    x.list_tables = t.elapsed();
     if args.big == 0 {
         return Ok(x);
     }
@@ -417,10 +433,14 @@ async fn run_backend(backend: &str, args: &Args) -> anyhow::Result<String> {
     }
     out.push_str(&format!(
         "\nBuilding the large database: {}. One more table (6 fields, 5 indexed): {}; \
-         the first read of A after it: {}.\n",
+         the first read of A after it: {}. {MORE_TABLES} more tables: p50 {} / max {}; \
+         listing the base's tables: {}.\n",
         show(x.build),
         show(x.one_more_table),
-        show(x.first_read_after)
+        show(x.first_read_after),
+        show(x.more_tables.p50()),
+        show(x.more_tables.max()),
+        show(x.list_tables)
     ));
     if args.big > 0 {
         out.push_str(&format!(

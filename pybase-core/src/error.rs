@@ -57,6 +57,19 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The write lost to a concurrent one (a deadlock or a serialization
+    /// failure, which the database resolved by aborting it) and was rolled
+    /// back whole: running it again may succeed. Stores retry such a write
+    /// themselves where that is safe; this is what is left when their
+    /// retries ran out, or where they do not retry.
+    #[error("{backend} backend: a concurrent change conflicted: {source}")]
+    Contention {
+        /// Backend name, e.g. "postgres".
+        backend: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A change-log cursor older than the oldest kept event: the events
     /// after it were pruned.
     #[error("changes after {after} are no longer kept (oldest kept: {oldest})")]
@@ -189,6 +202,12 @@ pub enum Error {
     /// succeed. Details are logged, never shown to clients.
     #[error("service unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The change lost to a concurrent change of the same rows and was
+    /// rolled back whole ([`StoreError::Contention`] after the store's own
+    /// retries); sending it again may succeed. Details are logged, never
+    /// shown to clients.
+    #[error("a concurrent change conflicted with this one; retry it")]
+    Contention(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {
@@ -222,6 +241,7 @@ pub fn conflict_message(entity: &str, field: &str) -> String {
         ("user", "email") => "email already registered".into(),
         ("workspace", "slug") => "workspace slug is already taken".into(),
         ("field", "name") => "a field with this name already exists in the table".into(),
+        ("table", "name") => "a table with this name already exists in the base".into(),
         ("member", "user") => "already a member of this workspace".into(),
         ("member", "last_owner") => {
             "the last owner of a workspace cannot be removed or demoted".into()
@@ -242,6 +262,7 @@ impl From<StoreError> for Error {
             StoreError::Invalid { field, expected } => Self::invalid(field, expected),
             StoreError::Gone { .. } => Self::Gone(e.to_string()),
             StoreError::Unavailable { .. } => Self::Unavailable(Box::new(e)),
+            StoreError::Contention { .. } => Self::Contention(Box::new(e)),
             StoreError::Backend { .. } => Self::Internal(Box::new(e)),
         }
     }

@@ -92,6 +92,14 @@ pub struct Base {
     pub updated_at: Timestamp,
 }
 
+/// The key under which table (and field) names are unique ignoring case:
+/// the name lowercased by Rust's rules (`str::to_lowercase`), so the
+/// comparison does not depend on a database's locale. Stores keep it with
+/// each table (`tables.name_key`) and look names up by it.
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
 /// A table of a base.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,7 +110,7 @@ pub struct Table {
     pub base_id: BaseId,
     /// Workspace of the base (denormalised: tables never move).
     pub workspace_id: WorkspaceId,
-    /// Display name.
+    /// Display name, unique in the base ignoring case ([`name_key`]).
     pub name: String,
     /// Optional description.
     pub description: Option<String>,

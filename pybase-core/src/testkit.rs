@@ -34,6 +34,7 @@ pub mod records;
 pub mod schema;
 pub mod services;
 pub mod store_layer;
+pub mod table_names;
 
 /// Expands to one `#[tokio::test]` per conformance case. `$make` is an
 /// expression evaluating to a future of `Arc<dyn Store>`; it is evaluated
@@ -70,6 +71,10 @@ macro_rules! conformance_tests {
             schema::change_field_type_converts_or_refuses_whole,
             schema::delete_field_removes_cells_and_view_references,
             schema::retype_fits_views_to_the_new_type,
+            table_names::table_names_are_unique_in_a_base_ignoring_case,
+            table_names::concurrent_creates_of_one_table_name_leave_one,
+            table_names::stores_refuse_a_taken_table_name,
+            table_names::concurrent_store_creates_of_one_table_name_leave_one,
             records::batch_create_is_all_or_nothing_and_names_the_index,
             records::batch_update_is_all_or_nothing,
             records::partial_update_merges_and_replace_clears,
@@ -198,6 +203,7 @@ mod registry {
         ("records", include_str!("testkit/records.rs")),
         ("schema", include_str!("testkit/schema.rs")),
         ("store_layer", include_str!("testkit/store_layer.rs")),
+        ("table_names", include_str!("testkit/table_names.rs")),
         ("store_layer", include_str!("testkit/store_layer/query.rs")),
         (
             "store_layer",

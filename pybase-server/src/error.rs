@@ -278,6 +278,11 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a client is told when its change lost to a concurrent one (a
+/// deadlock or serialization failure) and the store's retries ran out.
+const CONTENTION: &str =
+    "a concurrent change conflicted with this request, which changed nothing; retry it";
+
 /// A cycle's path in words.
 fn cycle_message(path: &[String]) -> String {
     format!("options without a cycle, got one: {}", path.join(" → "))
@@ -323,6 +328,12 @@ impl From<pybase_core::Error> for ApiError {
                 // retry may succeed.
                 tracing::warn!(error = %source, "the database is unavailable");
                 Self::Unavailable("the database is unavailable; retry later".into())
+            }
+            E::Contention(source) => {
+                // A deadlock or serialization failure the store's retries
+                // did not get past: the request changed nothing.
+                tracing::warn!(error = %source, "a concurrent change conflicted");
+                Self::Unavailable(CONTENTION.into())
             }
             // `Error` is non-exhaustive: anything new is treated as internal
             // until it gets its own status.
@@ -598,6 +609,30 @@ mod tests {
         // Neither is anything else internal.
         let e = ApiError::from(pybase_core::Error::Internal("boom".into()));
         assert_eq!(e.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn lost_concurrent_changes_answer_503_asking_for_a_retry() {
+        let lost = pybase_core::StoreError::Contention {
+            backend: "postgres",
+            source: "deadlock detected on relation 12345".into(),
+        };
+        let e = ApiError::from(pybase_core::Error::from(lost));
+        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code(), "unavailable");
+        let body = serde_json::to_value(e.body()).unwrap();
+        assert_eq!(body["error"]["message"], CONTENTION);
+        assert!(!body.to_string().contains("12345"), "{body}");
+        // The database being away keeps its own words.
+        let away = pybase_core::StoreError::Unavailable {
+            backend: "postgres",
+            source: "connection refused".into(),
+        };
+        let body = ApiError::from(pybase_core::Error::from(away)).body();
+        assert_eq!(
+            body.error.message,
+            "the database is unavailable; retry later"
+        );
     }
 
     #[test]

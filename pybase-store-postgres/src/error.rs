@@ -2,7 +2,9 @@
 //!
 //! A unique violation becomes `Conflict` naming the field (found by the
 //! constraint's name), a foreign-key violation `NotFound` when the call site
-//! says what was missing, a NUL character in text `Invalid`, and everything
+//! says what was missing, a NUL character in text `Invalid`, a deadlock or
+//! serialization failure `Contention` (retried by [`crate::retry`] on the
+//! schema-changing paths), a lost connection `Unavailable`, and everything
 //! else `Backend { backend: "postgres" }`.
 
 use pybase_core::StoreError;
@@ -34,6 +36,7 @@ pub fn unique_constraint(name: &str) -> (&'static str, &'static str) {
         "workspace_members_pkey" => ("member", "user"),
         "bases_pkey" => ("base", "id"),
         "tables_pkey" => ("table", "id"),
+        "tables_base_name_key" => ("table", "name"),
         "fields_table_name_key" => ("field", "name"),
         "fields_pkey" => ("field", "id"),
         "views_pkey" => ("view", "id"),
@@ -102,6 +105,13 @@ impl From<PgError> for StoreError {
                 Some("42P01") if missing_records_table(db.message()).is_some() => {
                     Self::not_found("table", missing_records_table(db.message()).unwrap_or(""))
                 }
+                // serialization_failure, deadlock_detected: this
+                // transaction lost to a concurrent one and was rolled back
+                // whole; running it again may succeed (crate::retry).
+                Some("40001" | "40P01") => Self::Contention {
+                    backend: BACKEND,
+                    source: Box::new(sqlx::Error::Database(db)),
+                },
                 // connection_exception (08xxx), admin_shutdown,
                 // crash_shutdown, cannot_connect_now: the server is going
                 // away or coming back; a retry may succeed.
@@ -173,6 +183,7 @@ mod tests {
             unique_constraint("fields_table_name_key"),
             ("field", "name")
         );
+        assert_eq!(unique_constraint("tables_base_name_key"), ("table", "name"));
         assert_eq!(
             unique_constraint("workspace_members_pkey"),
             ("member", "user")
@@ -182,6 +193,64 @@ mod tests {
             ("api_key", "prefix")
         );
         assert_eq!(unique_constraint("nope"), ("row", "unique"));
+    }
+
+    /// A database error with only a SQLSTATE, as the driver reports one.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            "error"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn mapped(code: &'static str) -> StoreError {
+        PgError::from(sqlx::Error::Database(Box::new(Coded(code)))).into()
+    }
+
+    #[test]
+    fn deadlocks_and_serialization_failures_are_contention() {
+        for code in ["40P01", "40001"] {
+            let e = mapped(code);
+            assert!(
+                matches!(
+                    e,
+                    StoreError::Contention {
+                        backend: "postgres",
+                        ..
+                    }
+                ),
+                "{code}: {e:?}"
+            );
+        }
+        // Neighbouring codes keep their meaning.
+        assert!(matches!(mapped("40002"), StoreError::Backend { .. }));
+        assert!(matches!(mapped("08006"), StoreError::Unavailable { .. }));
+        assert!(matches!(mapped("23505"), StoreError::Conflict { .. }));
     }
 
     #[test]

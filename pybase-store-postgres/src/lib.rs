@@ -29,10 +29,12 @@ mod links;
 mod nul;
 mod query;
 mod records;
+mod retry;
 mod rows;
 mod schema;
 mod sql;
 mod statistics;
+mod table_names;
 mod webhooks;
 mod workspaces;
 
@@ -127,13 +129,18 @@ impl PgStore {
     }
 
     /// Applies the embedded migrations that have not been applied yet
-    /// (idempotent; concurrent callers are serialised by the migrator's lock).
+    /// (idempotent; concurrent callers are serialised by the migrator's
+    /// lock), then the steps that need Rust: moving records to their own
+    /// tables ([`layout`]) and keying table names SQL cannot lowercase by
+    /// core's rules ([`table_names`]).
     pub async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::from(PgError::from(e)))?;
-        layout::split_shared_records(&self.pool).await
+        layout::split_shared_records(&self.pool).await?;
+        // The name keys SQL cannot compute (migration 20261129400000).
+        table_names::key_remaining(&self.pool).await
     }
 
     /// The underlying connection pool.

@@ -24,6 +24,7 @@ use crate::layout::{on, record_columns, rel};
 use crate::links;
 use crate::nul::{decode_value, encode_value, encoded};
 use crate::query::Compiler;
+use crate::retry;
 use crate::rows::{self, ATTACHMENT_COLUMNS};
 use crate::sql::{Sql, cols};
 
@@ -1074,15 +1075,19 @@ impl RecordsStore for PgStore {
         after: Option<RecordId>,
         limit: usize,
     ) -> StoreResult<Option<RecordId>> {
-        let mut tx = self.pool.begin().await.db()?;
-        let now = chrono::Utc::now();
-        let mut log = Vec::new();
-        let last = computed::chunk(&mut tx, table, after, limit, now, &mut log).await?;
-        let actor = pybase_core::store::current_actor();
-        let done = changes::log(&mut tx, Some(now), actor, log).await?;
-        tx.commit().await.db()?;
-        self.announce(done);
-        Ok(last)
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut tx = self.pool.begin().await.db()?;
+            let now = chrono::Utc::now();
+            let mut log = Vec::new();
+            let last = computed::chunk(&mut tx, table, after, limit, now, &mut log).await?;
+            let actor = pybase_core::store::current_actor();
+            let done = changes::log(&mut tx, Some(now), actor, log).await?;
+            tx.commit().await.db()?;
+            self.announce(done);
+            Ok(last)
+        })
+        .await
     }
 
     async fn live_records_exceed(&self, table: TableId, n: usize) -> StoreResult<bool> {
@@ -1096,9 +1101,13 @@ impl RecordsStore for PgStore {
         restart: bool,
         now: Timestamp,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.db()?;
-        crate::fills::queue(&mut tx, table, fields, restart, now).await?;
-        tx.commit().await.db()
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut tx = self.pool.begin().await.db()?;
+            crate::fills::queue(&mut tx, table, fields, restart, now).await?;
+            tx.commit().await.db()
+        })
+        .await
     }
 
     async fn claim_fill(
@@ -1117,20 +1126,28 @@ impl RecordsStore for PgStore {
         limit: usize,
         until: Timestamp,
     ) -> StoreResult<pybase_core::store::computed::FillStep> {
-        let mut tx = self.pool.begin().await.db()?;
-        let (step, log) = crate::fills::chunk(&mut tx, table, owner, limit, until).await?;
-        let actor = pybase_core::store::current_actor();
-        let done = changes::log(&mut tx, Some(chrono::Utc::now()), actor, log).await?;
-        tx.commit().await.db()?;
-        self.announce(done);
-        Ok(step)
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut tx = self.pool.begin().await.db()?;
+            let (step, log) = crate::fills::chunk(&mut tx, table, owner, limit, until).await?;
+            let actor = pybase_core::store::current_actor();
+            let done = changes::log(&mut tx, Some(chrono::Utc::now()), actor, log).await?;
+            tx.commit().await.db()?;
+            self.announce(done);
+            Ok(step)
+        })
+        .await
     }
 
     async fn settle_fill(&self, table: TableId, fields: &[FieldId]) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.db()?;
-        let ended = crate::fills::settle(&mut tx, table, fields).await?;
-        tx.commit().await.db()?;
-        Ok(ended)
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut tx = self.pool.begin().await.db()?;
+            let ended = crate::fills::settle(&mut tx, table, fields).await?;
+            tx.commit().await.db()?;
+            Ok(ended)
+        })
+        .await
     }
 
     async fn create_attachment(&self, attachment: &Attachment) -> StoreResult<()> {

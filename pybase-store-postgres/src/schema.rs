@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pybase_core::fields::ValueKind;
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
-use pybase_core::model::{Base, Field, Table, View};
+use pybase_core::model::{Base, Field, Table, View, name_key};
 use pybase_core::store::{
     ChangeKind, FieldsVersion, NewChange, SchemaStore, TableAccess, current_actor,
 };
@@ -20,8 +20,10 @@ use crate::changes;
 use crate::error::ResultExt;
 use crate::layout::{self, ddl_id, lock_table_ddl, rel};
 use crate::nul::{encode_value, encoded};
+use crate::retry;
 use crate::rows::{self, FIELD_COLUMNS, TABLE_COLUMNS, VIEW_COLUMNS};
 use crate::sql::cols;
+use crate::table_names;
 
 /// The two shapes of a cell index: text (byte order) or number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,60 +358,72 @@ impl SchemaStore for PgStore {
     }
 
     async fn delete_base(&self, id: BaseId) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.db()?;
-        layout::drop_records_tables_where(&mut tx, "t.base_id = $1", id.as_str()).await?;
-        let done = sqlx::query("DELETE FROM bases WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await
-            .db()?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("base", id));
-        }
-        tx.commit().await.db()
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut tx = self.pool.begin().await.db()?;
+            layout::drop_records_tables_where(&mut tx, "t.base_id = $1", id.as_str()).await?;
+            let done = sqlx::query("DELETE FROM bases WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .db()?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("base", id));
+            }
+            tx.commit().await.db()
+        })
+        .await
     }
 
     async fn create_table(&self, table: &Table, fields: &[Field]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.db()?;
-        sqlx::query(
-            "INSERT INTO tables (id, base_id, workspace_id, name, description, primary_field_id, \
-             position, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(table.id.as_str())
-        .bind(table.base_id.as_str())
-        .bind(table.workspace_id.as_str())
-        .bind(&table.name)
-        .bind(&table.description)
-        .bind(table.primary_field_id.as_ref().map(FieldId::as_str))
-        .bind(table.position)
-        .bind(table.created_at)
-        .bind(table.updated_at)
-        .execute(&mut *tx)
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut tx = self.pool.begin().await.db()?;
+            // The unique index on (base_id, name_key) refuses a taken name, and
+            // makes a concurrent create of the same name wait for this one.
+            sqlx::query(
+                "INSERT INTO tables (id, base_id, workspace_id, name, description, primary_field_id, \
+                 position, created_at, updated_at, name_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(table.id.as_str())
+            .bind(table.base_id.as_str())
+            .bind(table.workspace_id.as_str())
+            .bind(&table.name)
+            .bind(&table.description)
+            .bind(table.primary_field_id.as_ref().map(FieldId::as_str))
+            .bind(table.position)
+            .bind(table.created_at)
+            .bind(table.updated_at)
+            .bind(name_key(&table.name))
+            .execute(&mut *tx)
+            .await
+            .or_missing("base", table.base_id.as_str())?;
+            layout::create_records_table(&mut tx, table.id).await?;
+            for field in fields {
+                insert_field(&mut tx, field).await?;
+                // An empty table: building its indexes is instant.
+                sync_index(&mut tx, table.id, field).await?;
+            }
+            let mut log = vec![NewChange::table(ChangeKind::TableCreated, table)];
+            log.extend(
+                fields
+                    .iter()
+                    .map(|f| NewChange::field(ChangeKind::FieldCreated, f)),
+            );
+            let done = changes::append(
+                &mut tx,
+                table.base_id,
+                Some(table.created_at),
+                current_actor(),
+                log,
+            )
+            .await?;
+            tx.commit().await.db()?;
+            self.announce(done);
+            Ok(())
+        })
         .await
-        .or_missing("base", table.base_id.as_str())?;
-        layout::create_records_table(&mut tx, table.id).await?;
-        for field in fields {
-            insert_field(&mut tx, field).await?;
-            // An empty table: building its indexes is instant.
-            sync_index(&mut tx, table.id, field).await?;
-        }
-        let mut log = vec![NewChange::table(ChangeKind::TableCreated, table)];
-        log.extend(
-            fields
-                .iter()
-                .map(|f| NewChange::field(ChangeKind::FieldCreated, f)),
-        );
-        let done = changes::append(
-            &mut tx,
-            table.base_id,
-            Some(table.created_at),
-            current_actor(),
-            log,
-        )
-        .await?;
-        tx.commit().await.db()?;
-        self.announce(done);
-        Ok(())
     }
 
     async fn get_table(&self, id: TableId) -> StoreResult<Table> {
@@ -434,97 +448,131 @@ impl SchemaStore for PgStore {
         found.iter().map(rows::table).collect::<Result<_, _>>().db()
     }
 
-    async fn update_table(&self, table: &Table) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.db()?;
-        let done = sqlx::query(
-            "UPDATE tables SET name = $2, description = $3, primary_field_id = $4, position = $5, \
-             updated_at = $6 WHERE id = $1",
-        )
-        .bind(table.id.as_str())
-        .bind(&table.name)
-        .bind(&table.description)
-        .bind(table.primary_field_id.as_ref().map(FieldId::as_str))
-        .bind(table.position)
-        .bind(table.updated_at)
-        .execute(&mut *tx)
-        .await
-        .db()?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("table", table.id));
-        }
-        let log = vec![NewChange::table(ChangeKind::TableUpdated, table)];
-        let done = changes::log(&mut tx, Some(table.updated_at), current_actor(), log).await?;
-        tx.commit().await.db()?;
-        self.announce(done);
-        Ok(())
+    async fn table_name_taken(
+        &self,
+        base: BaseId,
+        name: &str,
+        except: Option<TableId>,
+    ) -> StoreResult<bool> {
+        table_names::taken(&self.pool, base, name, except).await
     }
 
-    async fn delete_table(&self, id: TableId) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.db()?;
-        let base = changes::base_of(&mut tx, id).await?;
-        layout::drop_records_tables_where(&mut tx, "t.id = $1", id.as_str()).await?;
-        let done = sqlx::query("DELETE FROM tables WHERE id = $1")
-            .bind(id.as_str())
+    async fn next_table_position(&self, base: BaseId) -> StoreResult<i64> {
+        table_names::next_position(&self.pool, base).await
+    }
+
+    async fn update_table(&self, table: &Table) -> StoreResult<()> {
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut tx = self.pool.begin().await.db()?;
+            // Only a new name gets a new key (checked by the unique index): two
+            // tables sharing a key from before the rule stay editable.
+            let done = sqlx::query(
+                "UPDATE tables SET name = $2, description = $3, primary_field_id = $4, position = $5, \
+                 updated_at = $6, \
+                 name_key = CASE WHEN name = $2 AND name_key IS NOT NULL THEN name_key ELSE $7 END \
+                 WHERE id = $1",
+            )
+            .bind(table.id.as_str())
+            .bind(&table.name)
+            .bind(&table.description)
+            .bind(table.primary_field_id.as_ref().map(FieldId::as_str))
+            .bind(table.position)
+            .bind(table.updated_at)
+            .bind(name_key(&table.name))
             .execute(&mut *tx)
             .await
             .db()?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("table", id));
-        }
-        let log = vec![NewChange::table_deleted(id)];
-        let done = changes::append(&mut tx, base, None, current_actor(), log).await?;
-        tx.commit().await.db()?;
-        self.stats.forget(id);
-        self.announce(done);
-        Ok(())
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("table", table.id));
+            }
+            let log = vec![NewChange::table(ChangeKind::TableUpdated, table)];
+            let done = changes::log(&mut tx, Some(table.updated_at), current_actor(), log).await?;
+            tx.commit().await.db()?;
+            self.announce(done);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_table(&self, id: TableId) -> StoreResult<()> {
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut tx = self.pool.begin().await.db()?;
+            let base = changes::base_of(&mut tx, id).await?;
+            layout::drop_records_tables_where(&mut tx, "t.id = $1", id.as_str()).await?;
+            let done = sqlx::query("DELETE FROM tables WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .db()?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("table", id));
+            }
+            let log = vec![NewChange::table_deleted(id)];
+            let done = changes::append(&mut tx, base, None, current_actor(), log).await?;
+            tx.commit().await.db()?;
+            self.stats.forget(id);
+            self.announce(done);
+            Ok(())
+        })
+        .await
     }
 
     async fn create_field(&self, field: &Field) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.db()?;
-        lock_table_ddl(&mut tx, field.table_id).await?;
-        insert_field(&mut tx, field).await?;
-        let built = sync_index(&mut tx, field.table_id, field).await?;
-        let log = vec![NewChange::field(ChangeKind::FieldCreated, field)];
-        let done = changes::log(&mut tx, Some(field.created_at), current_actor(), log).await?;
-        tx.commit().await.db()?;
-        self.announce(done);
-        if built {
-            self.stats.analyse_later(&self.pool, field.table_id);
-        }
-        Ok(())
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut tx = self.pool.begin().await.db()?;
+            lock_table_ddl(&mut tx, field.table_id).await?;
+            insert_field(&mut tx, field).await?;
+            let built = sync_index(&mut tx, field.table_id, field).await?;
+            let log = vec![NewChange::field(ChangeKind::FieldCreated, field)];
+            let done = changes::log(&mut tx, Some(field.created_at), current_actor(), log).await?;
+            tx.commit().await.db()?;
+            self.announce(done);
+            if built {
+                self.stats.analyse_later(&self.pool, field.table_id);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn create_field_pair(&self, field: &Field, inverse: &Field) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.db()?;
-        // Both tables' DDL locks, in id order (as every pair takes them).
-        let (first, second) = if field.table_id <= inverse.table_id {
-            (field, inverse)
-        } else {
-            (inverse, field)
-        };
-        lock_table_ddl(&mut tx, first.table_id).await?;
-        if second.table_id != first.table_id {
-            lock_table_ddl(&mut tx, second.table_id).await?;
-        }
-        let mut built = Vec::new();
-        for f in [field, inverse] {
-            insert_field(&mut tx, f).await?;
-            if sync_index(&mut tx, f.table_id, f).await? {
-                built.push(f.table_id);
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut tx = self.pool.begin().await.db()?;
+            // Both tables' DDL locks, in id order (as every pair takes them).
+            let (first, second) = if field.table_id <= inverse.table_id {
+                (field, inverse)
+            } else {
+                (inverse, field)
+            };
+            lock_table_ddl(&mut tx, first.table_id).await?;
+            if second.table_id != first.table_id {
+                lock_table_ddl(&mut tx, second.table_id).await?;
             }
-        }
-        // Both tables are of one base (links stay inside their base).
-        let log = [field, inverse]
-            .into_iter()
-            .map(|f| NewChange::field(ChangeKind::FieldCreated, f))
-            .collect();
-        let done = changes::log(&mut tx, Some(field.created_at), current_actor(), log).await?;
-        tx.commit().await.db()?;
-        self.announce(done);
-        for table in built {
-            self.stats.analyse_later(&self.pool, table);
-        }
-        Ok(())
+            let mut built = Vec::new();
+            for f in [field, inverse] {
+                insert_field(&mut tx, f).await?;
+                if sync_index(&mut tx, f.table_id, f).await? {
+                    built.push(f.table_id);
+                }
+            }
+            // Both tables are of one base (links stay inside their base).
+            let log = [field, inverse]
+                .into_iter()
+                .map(|f| NewChange::field(ChangeKind::FieldCreated, f))
+                .collect();
+            let done = changes::log(&mut tx, Some(field.created_at), current_actor(), log).await?;
+            tx.commit().await.db()?;
+            self.announce(done);
+            for table in built {
+                self.stats.analyse_later(&self.pool, table);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn get_field(&self, id: FieldId) -> StoreResult<Field> {
@@ -575,18 +623,22 @@ impl SchemaStore for PgStore {
     }
 
     async fn update_field(&self, field: &Field) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.db()?;
-        lock_table_ddl(&mut tx, field.table_id).await?;
-        let table = save_field(&mut tx, field).await?;
-        let built = sync_index(&mut tx, table, field).await?;
-        let log = vec![NewChange::field(ChangeKind::FieldUpdated, field)];
-        let done = changes::log(&mut tx, Some(field.updated_at), current_actor(), log).await?;
-        tx.commit().await.db()?;
-        self.announce(done);
-        if built {
-            self.stats.analyse_later(&self.pool, table);
-        }
-        Ok(())
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut tx = self.pool.begin().await.db()?;
+            lock_table_ddl(&mut tx, field.table_id).await?;
+            let table = save_field(&mut tx, field).await?;
+            let built = sync_index(&mut tx, table, field).await?;
+            let log = vec![NewChange::field(ChangeKind::FieldUpdated, field)];
+            let done = changes::log(&mut tx, Some(field.updated_at), current_actor(), log).await?;
+            tx.commit().await.db()?;
+            self.announce(done);
+            if built {
+                self.stats.analyse_later(&self.pool, table);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn index_field_automatically(
@@ -594,38 +646,43 @@ impl SchemaStore for PgStore {
         field: FieldId,
         at: pybase_core::model::Timestamp,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.db()?;
-        let table: Option<String> = sqlx::query_scalar("SELECT table_id FROM fields WHERE id = $1")
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut tx = self.pool.begin().await.db()?;
+            let table: Option<String> =
+                sqlx::query_scalar("SELECT table_id FROM fields WHERE id = $1")
+                    .bind(field.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .db()?;
+            let Some(table) = table else {
+                return Ok(false);
+            };
+            let table = TableId::parse(&table)
+                .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+            lock_table_ddl(&mut tx, table).await?;
+            let row = sqlx::query(cols(
+                FIELD_COLUMNS,
+                "UPDATE fields SET indexed = TRUE, index_origin = 'automatic', updated_at = $2 \
+                 WHERE id = $1 AND NOT indexed AND index_origin <> 'declined' RETURNING {}",
+            ))
             .bind(field.as_str())
+            .bind(at)
             .fetch_optional(&mut *tx)
             .await
             .db()?;
-        let Some(table) = table else {
-            return Ok(false);
-        };
-        let table =
-            TableId::parse(&table).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
-        lock_table_ddl(&mut tx, table).await?;
-        let row = sqlx::query(cols(
-            FIELD_COLUMNS,
-            "UPDATE fields SET indexed = TRUE, index_origin = 'automatic', updated_at = $2 \
-             WHERE id = $1 AND NOT indexed AND index_origin <> 'declined' RETURNING {}",
-        ))
-        .bind(field.as_str())
-        .bind(at)
-        .fetch_optional(&mut *tx)
+            let Some(row) = row else {
+                return Ok(false);
+            };
+            let f = rows::field(&row).db()?;
+            let built = sync_index(&mut tx, table, &f).await?;
+            tx.commit().await.db()?;
+            if built {
+                self.stats.analyse_later(&self.pool, table);
+            }
+            Ok(true)
+        })
         .await
-        .db()?;
-        let Some(row) = row else {
-            return Ok(false);
-        };
-        let f = rows::field(&row).db()?;
-        let built = sync_index(&mut tx, table, &f).await?;
-        tx.commit().await.db()?;
-        if built {
-            self.stats.analyse_later(&self.pool, table);
-        }
-        Ok(true)
     }
 
     async fn replace_field(
@@ -633,111 +690,124 @@ impl SchemaStore for PgStore {
         field: &Field,
         cells: &[(RecordId, Option<Value>)],
     ) -> StoreResult<()> {
-        // The last write of a record wins, as if the pairs were applied in order.
-        let mut last: HashMap<RecordId, usize> = HashMap::with_capacity(cells.len());
-        for (i, (id, _)) in cells.iter().enumerate() {
-            last.insert(*id, i);
-        }
-        let mut ids = Vec::with_capacity(last.len());
-        let mut values = Vec::with_capacity(last.len());
-        for (i, (id, value)) in cells.iter().enumerate() {
-            if last.get(id) == Some(&i) {
-                ids.push(id.as_str());
-                values.push(value.as_ref().filter(|v| !v.is_null()).map(encoded));
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            // The last write of a record wins, as if the pairs were applied in order.
+            let mut last: HashMap<RecordId, usize> = HashMap::with_capacity(cells.len());
+            for (i, (id, _)) in cells.iter().enumerate() {
+                last.insert(*id, i);
             }
-        }
-        let mut tx = self.pool.begin().await.db()?;
-        lock_table_ddl(&mut tx, field.table_id).await?;
-        let table = save_field(&mut tx, field).await?;
-        let mut log = vec![NewChange::field(ChangeKind::FieldUpdated, field)];
-        if !ids.is_empty() {
-            log.extend(changes::converted(&mut tx, field, &ids, cells, &last).await?);
-            sqlx::query(layout::on(
-                table,
-                "UPDATE {records} r SET data = CASE WHEN u.v IS NULL THEN r.data - $1 \
-                 ELSE r.data || jsonb_build_object($1::text, u.v) END \
-                 FROM UNNEST($2::text[], $3::jsonb[]) AS u(id, v) \
-                 WHERE r.id = u.id",
-            )?)
-            .bind(field.id.as_str())
-            .bind(ids)
-            .bind(values)
-            .execute(&mut *tx)
-            .await
-            .db()?;
-        }
-        let built = sync_index(&mut tx, table, field).await?;
-        let done = changes::log(&mut tx, Some(field.updated_at), current_actor(), log).await?;
-        tx.commit().await.db()?;
-        self.announce(done);
-        if built {
-            self.stats.analyse_later(&self.pool, table);
-        }
-        Ok(())
+            let mut ids = Vec::with_capacity(last.len());
+            let mut values = Vec::with_capacity(last.len());
+            for (i, (id, value)) in cells.iter().enumerate() {
+                if last.get(id) == Some(&i) {
+                    ids.push(id.as_str());
+                    values.push(value.as_ref().filter(|v| !v.is_null()).map(encoded));
+                }
+            }
+            let mut tx = self.pool.begin().await.db()?;
+            lock_table_ddl(&mut tx, field.table_id).await?;
+            let table = save_field(&mut tx, field).await?;
+            let mut log = vec![NewChange::field(ChangeKind::FieldUpdated, field)];
+            if !ids.is_empty() {
+                log.extend(changes::converted(&mut tx, field, &ids, cells, &last).await?);
+                sqlx::query(layout::on(
+                    table,
+                    "UPDATE {records} r SET data = CASE WHEN u.v IS NULL THEN r.data - $1 \
+                     ELSE r.data || jsonb_build_object($1::text, u.v) END \
+                     FROM UNNEST($2::text[], $3::jsonb[]) AS u(id, v) \
+                     WHERE r.id = u.id",
+                )?)
+                .bind(field.id.as_str())
+                .bind(ids)
+                .bind(values)
+                .execute(&mut *tx)
+                .await
+                .db()?;
+            }
+            let built = sync_index(&mut tx, table, field).await?;
+            let done = changes::log(&mut tx, Some(field.updated_at), current_actor(), log).await?;
+            tx.commit().await.db()?;
+            self.announce(done);
+            if built {
+                self.stats.analyse_later(&self.pool, table);
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn delete_field(&self, id: FieldId) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.db()?;
-        let table: Option<String> = sqlx::query_scalar("SELECT table_id FROM fields WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .db()?;
-        let table = table.ok_or_else(|| StoreError::not_found("field", id))?;
-        let table =
-            TableId::parse(&table).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
-        lock_table_ddl(&mut tx, table).await?;
-        let deleted = sqlx::query("DELETE FROM fields WHERE id = $1")
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut tx = self.pool.begin().await.db()?;
+            let table: Option<String> =
+                sqlx::query_scalar("SELECT table_id FROM fields WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .db()?;
+            let table = table.ok_or_else(|| StoreError::not_found("field", id))?;
+            let table = TableId::parse(&table)
+                .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+            lock_table_ddl(&mut tx, table).await?;
+            let deleted = sqlx::query("DELETE FROM fields WHERE id = $1")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await
+                .db()?;
+            if deleted.rows_affected() == 0 {
+                return Err(StoreError::not_found("field", id));
+            }
+            crate::links::unpair(&mut tx, id, None).await?;
+            sqlx::query(layout::on(
+                table,
+                "UPDATE {records} SET data = data - $1 WHERE data ? $1",
+            )?)
             .bind(id.as_str())
             .execute(&mut *tx)
             .await
             .db()?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::not_found("field", id));
-        }
-        crate::links::unpair(&mut tx, id, None).await?;
-        sqlx::query(layout::on(
-            table,
-            "UPDATE {records} SET data = data - $1 WHERE data ? $1",
-        )?)
-        .bind(id.as_str())
-        .execute(&mut *tx)
+            drop_field_indexes(&mut tx, id).await?;
+            let log = vec![NewChange::field_deleted(table, id)];
+            let done = changes::log(&mut tx, None, current_actor(), log).await?;
+            tx.commit().await.db()?;
+            self.announce(done);
+            Ok(())
+        })
         .await
-        .db()?;
-        drop_field_indexes(&mut tx, id).await?;
-        let log = vec![NewChange::field_deleted(table, id)];
-        let done = changes::log(&mut tx, None, current_actor(), log).await?;
-        tx.commit().await.db()?;
-        self.announce(done);
-        Ok(())
     }
 
     async fn create_view(&self, view: &View) -> StoreResult<()> {
-        let mut config = serde_json::to_value(&view.config)
-            .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
-        // Filter operands may hold NUL, which JSONB cannot.
-        encode_value(&mut config);
-        let mut tx = self.pool.begin().await.db()?;
-        sqlx::query(
-            "INSERT INTO views (id, table_id, name, type, config, position, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(view.id.as_str())
-        .bind(view.table_id.as_str())
-        .bind(&view.name)
-        .bind(rows::view_type_name(view.view_type))
-        .bind(config)
-        .bind(view.position)
-        .bind(view.created_at)
-        .bind(view.updated_at)
-        .execute(&mut *tx)
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut config = serde_json::to_value(&view.config)
+                .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+            // Filter operands may hold NUL, which JSONB cannot.
+            encode_value(&mut config);
+            let mut tx = self.pool.begin().await.db()?;
+            sqlx::query(
+                "INSERT INTO views (id, table_id, name, type, config, position, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(view.id.as_str())
+            .bind(view.table_id.as_str())
+            .bind(&view.name)
+            .bind(rows::view_type_name(view.view_type))
+            .bind(config)
+            .bind(view.position)
+            .bind(view.created_at)
+            .bind(view.updated_at)
+            .execute(&mut *tx)
+            .await
+            .or_missing("table", view.table_id.as_str())?;
+            let log = vec![NewChange::view(ChangeKind::ViewCreated, view)];
+            let done = changes::log(&mut tx, Some(view.created_at), current_actor(), log).await?;
+            tx.commit().await.db()?;
+            self.announce(done);
+            Ok(())
+        })
         .await
-        .or_missing("table", view.table_id.as_str())?;
-        let log = vec![NewChange::view(ChangeKind::ViewCreated, view)];
-        let done = changes::log(&mut tx, Some(view.created_at), current_actor(), log).await?;
-        tx.commit().await.db()?;
-        self.announce(done);
-        Ok(())
     }
 
     async fn get_view(&self, id: ViewId) -> StoreResult<View> {
@@ -763,48 +833,56 @@ impl SchemaStore for PgStore {
     }
 
     async fn update_view(&self, view: &View) -> StoreResult<()> {
-        let mut config = serde_json::to_value(&view.config)
-            .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
-        // Filter operands may hold NUL, which JSONB cannot.
-        encode_value(&mut config);
-        let mut tx = self.pool.begin().await.db()?;
-        let done = sqlx::query(
-            "UPDATE views SET name = $2, config = $3, position = $4, updated_at = $5 WHERE id = $1",
-        )
-        .bind(view.id.as_str())
-        .bind(&view.name)
-        .bind(config)
-        .bind(view.position)
-        .bind(view.updated_at)
-        .execute(&mut *tx)
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut config = serde_json::to_value(&view.config)
+                .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+            // Filter operands may hold NUL, which JSONB cannot.
+            encode_value(&mut config);
+            let mut tx = self.pool.begin().await.db()?;
+            let done = sqlx::query(
+                "UPDATE views SET name = $2, config = $3, position = $4, updated_at = $5 WHERE id = $1",
+            )
+            .bind(view.id.as_str())
+            .bind(&view.name)
+            .bind(config)
+            .bind(view.position)
+            .bind(view.updated_at)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found("view", view.id));
+            }
+            let log = vec![NewChange::view(ChangeKind::ViewUpdated, view)];
+            let done = changes::log(&mut tx, Some(view.updated_at), current_actor(), log).await?;
+            tx.commit().await.db()?;
+            self.announce(done);
+            Ok(())
+        })
         .await
-        .db()?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("view", view.id));
-        }
-        let log = vec![NewChange::view(ChangeKind::ViewUpdated, view)];
-        let done = changes::log(&mut tx, Some(view.updated_at), current_actor(), log).await?;
-        tx.commit().await.db()?;
-        self.announce(done);
-        Ok(())
     }
 
     async fn delete_view(&self, id: ViewId) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.db()?;
-        let table: Option<String> =
-            sqlx::query_scalar("DELETE FROM views WHERE id = $1 RETURNING table_id")
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .db()?;
-        let table = table.ok_or_else(|| StoreError::not_found("view", id))?;
-        let table =
-            TableId::parse(&table).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
-        let log = vec![NewChange::view_deleted(table, id)];
-        let done = changes::log(&mut tx, None, current_actor(), log).await?;
-        tx.commit().await.db()?;
-        self.announce(done);
-        Ok(())
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            let mut tx = self.pool.begin().await.db()?;
+            let table: Option<String> =
+                sqlx::query_scalar("DELETE FROM views WHERE id = $1 RETURNING table_id")
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .db()?;
+            let table = table.ok_or_else(|| StoreError::not_found("view", id))?;
+            let table = TableId::parse(&table)
+                .map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+            let log = vec![NewChange::view_deleted(table, id)];
+            let done = changes::log(&mut tx, None, current_actor(), log).await?;
+            tx.commit().await.db()?;
+            self.announce(done);
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -72,6 +72,7 @@ const UNIQUES: &[(&str, &str, &str)] = &[
     ("api_keys.prefix", "api_key", "prefix"),
     ("index 'api_keys_prefix'", "api_key", "prefix"),
     ("index 'fields_table_name'", "field", "name"),
+    ("tables.base_id, tables.name_key", "table", "name"),
     ("members.workspace_id", "member", "user"),
     ("refresh_tokens.token_hash", "refresh_token", "token_hash"),
     ("index 'refresh_tokens_hash'", "refresh_token", "token_hash"),

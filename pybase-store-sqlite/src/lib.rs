@@ -32,6 +32,7 @@ mod records;
 mod rows;
 mod schema;
 mod sql;
+mod table_names;
 mod webhooks;
 mod workspaces;
 

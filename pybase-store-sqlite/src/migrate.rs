@@ -44,6 +44,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // no DDL per user table or field (crate::layout).
     Migration::Rust(crate::layout::move_to_shared_records),
     Migration::Sql(include_str!("../migrations/0010_compute_fills.sql")),
+    // 0011: table name keys (migrations/0011_table_name_key.sql, then the
+    // keys of the existing tables in Rust: crate::table_names).
+    Migration::Rust(crate::table_names::add_name_keys),
 ];
 
 /// The schema version of a database (`PRAGMA user_version`).

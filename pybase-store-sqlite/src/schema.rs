@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use pybase_core::fields::FieldType;
 use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
-use pybase_core::model::{Base, Field, FieldStatus, IndexOrigin, Table, View, ViewType};
+use pybase_core::model::{Base, Field, FieldStatus, IndexOrigin, Table, View, ViewType, name_key};
 use pybase_core::store::{
     ChangeKind, FieldsCache, FieldsVersion, NewChange, SchemaStore, TableAccess, current_actor,
 };
@@ -20,6 +20,7 @@ use crate::changes::{self, Entry};
 use crate::error::{Error, Result};
 use crate::layout::{self, cell_path, scope};
 use crate::rows::{fmt_time, id, json, opt_id, time};
+use crate::table_names;
 use crate::workspaces::role_of;
 
 const BASE_COLUMNS: &str = "id, workspace_id, name, description, created_at, updated_at";
@@ -351,8 +352,11 @@ impl SchemaStore for SqliteStore {
                 "base",
                 t.base_id.as_str(),
             )?;
+            let key = name_key(&t.name);
+            table_names::check_free(tx, t.base_id.as_str(), &key, None)?;
             tx.prepare_cached(&format!(
-                "INSERT INTO tables ({TABLE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                "INSERT INTO tables ({TABLE_COLUMNS}, name_key) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ))?
             .execute(params![
                 t.id.as_str(),
@@ -364,6 +368,7 @@ impl SchemaStore for SqliteStore {
                 t.position,
                 fmt_time(&t.created_at),
                 fmt_time(&t.updated_at),
+                key,
             ])?;
             for f in &fields {
                 insert_field(tx, f)?;
@@ -401,14 +406,49 @@ impl SchemaStore for SqliteStore {
         .await
     }
 
+    async fn table_name_taken(
+        &self,
+        base: BaseId,
+        name: &str,
+        except: Option<TableId>,
+    ) -> StoreResult<bool> {
+        let key = name_key(name);
+        self.read_small(move |conn| {
+            table_names::key_taken(
+                conn,
+                base.as_str(),
+                &key,
+                except.as_ref().map(TableId::as_str),
+            )
+        })
+        .await
+    }
+
+    async fn next_table_position(&self, base: BaseId) -> StoreResult<i64> {
+        self.read_small(move |conn| table_names::next_position(conn, base.as_str()))
+            .await
+    }
+
     async fn update_table(&self, table: &Table) -> StoreResult<()> {
         let t = table.clone();
         let actor = current_actor();
         self.write(move |tx| {
+            let (base, stored): (String, String) = tx
+                .prepare_cached("SELECT base_id, name FROM tables WHERE id = ?1")?
+                .query_row([t.id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+                .ok_or_else(|| Error::not_found("table", t.id))?;
+            // Only a new name is checked and keyed: two tables sharing a key
+            // from before the rule stay editable under their names.
+            let key = (stored != t.name).then(|| name_key(&t.name));
+            if let Some(key) = &key {
+                table_names::check_free(tx, &base, key, Some(t.id.as_str()))?;
+            }
             let n = tx
                 .prepare_cached(
                     "UPDATE tables SET name = ?2, description = ?3, primary_field_id = ?4, \
-                     position = ?5, updated_at = ?6 WHERE id = ?1",
+                     position = ?5, updated_at = ?6, name_key = coalesce(?7, name_key) \
+                     WHERE id = ?1",
                 )?
                 .execute(params![
                     t.id.as_str(),
@@ -417,6 +457,7 @@ impl SchemaStore for SqliteStore {
                     t.primary_field_id.as_ref().map(FieldId::as_str),
                     t.position,
                     fmt_time(&t.updated_at),
+                    key,
                 ])?;
             if n == 0 {
                 return Err(Error::not_found("table", t.id));

@@ -123,15 +123,11 @@ impl Pybase {
     ) -> Result<TableSchema> {
         let base = self.base_for(principal, base, Action::ChangeSchema).await?;
         let now = self.clock.now();
-        let tables = self.store.list_tables(base.base().id).await?;
-        let position = tables.iter().map(|t| t.position + 1).max().unwrap_or(0);
         let name = check_name("name", &input.name)?;
-        unique_name(
-            &name,
-            tables.iter().map(|t| t.name.as_str()),
-            "table",
-            "base",
-        )?;
+        // Index lookups, not a read of the base's tables (a base may hold
+        // thousands); the store checks the name again inside its write.
+        check_table_name_free(&*self.store, base.base().id, &name, None).await?;
+        let position = self.store.next_table_position(base.base().id).await?;
         let table = Table {
             id: TableId::new(),
             base_id: base.base().id,
@@ -239,16 +235,7 @@ impl Pybase {
             .into_table();
         if let Some(name) = patch.name {
             let name = check_name("name", &name)?;
-            let others = self.store.list_tables(table.base_id).await?;
-            unique_name(
-                &name,
-                others
-                    .iter()
-                    .filter(|t| t.id != table.id)
-                    .map(|t| t.name.as_str()),
-                "table",
-                "base",
-            )?;
+            check_table_name_free(&*self.store, table.base_id, &name, Some(table.id)).await?;
             table.name = name;
         }
         if let Some(d) = patch.description {
@@ -899,6 +886,21 @@ fn check_zone(field_type: &FieldType) -> std::result::Result<(), String> {
 /// unique within a base, view names within a table. Checked by the facade
 /// against the names it reads (no database constraint: two concurrent
 /// creations of one name can both pass).
+/// Refuses `name` for a table of `base` (other than `except`) when another
+/// table of the base has it ignoring case: the same `Conflict` the store
+/// answers when two creates race ([`crate::error::conflict_message`]).
+async fn check_table_name_free(
+    store: &dyn crate::store::Store,
+    base: BaseId,
+    name: &str,
+    except: Option<TableId>,
+) -> Result<()> {
+    if store.table_name_taken(base, name, except).await? {
+        return Err(crate::StoreError::conflict("table", "name").into());
+    }
+    Ok(())
+}
+
 fn unique_name<'a>(
     name: &str,
     taken: impl IntoIterator<Item = &'a str>,

@@ -27,6 +27,14 @@ pub struct TableAccess {
 ///
 /// Lists are ordered by `position`, then id. Field names are unique in a
 /// table ignoring case: `Conflict { entity: "field", field: "name" }`.
+/// Table names are unique in a base ignoring case (both by
+/// [`crate::model::name_key`]): `create_table`, and an `update_table` that
+/// changes the name, answer `Conflict { entity: "table", field: "name" }`
+/// when another table of the base has the new name's key, checked inside
+/// the write so two concurrent creates of one name never both succeed.
+/// (A database written before that rule may hold tables whose names fold
+/// alike: its migration keys the later ones apart, so each keeps its name,
+/// and an update that keeps a table's name keeps its key.)
 /// A field with `indexed` set has an index on its cells, created or dropped
 /// by `create_field`, `update_field` and `replace_field` as the flag changes.
 #[async_trait]
@@ -42,13 +50,49 @@ pub trait SchemaStore: WorkspacesStore + Send + Sync {
     /// Deletes a base and all its tables; `NotFound` if absent.
     async fn delete_base(&self, id: BaseId) -> StoreResult<()>;
 
-    /// Inserts a table with its initial fields, atomically.
+    /// Inserts a table with its initial fields, atomically; `NotFound` if
+    /// the base is absent; name conflict (see the trait).
     async fn create_table(&self, table: &Table, fields: &[Field]) -> StoreResult<()>;
     /// A table by id; `NotFound` if absent.
     async fn get_table(&self, id: TableId) -> StoreResult<Table>;
     /// The tables of a base by position.
     async fn list_tables(&self, base: BaseId) -> StoreResult<Vec<Table>>;
-    /// Saves name, description, primary field, position and `updated_at`.
+    /// Whether a table of `base` other than `except` has `name`'s key
+    /// ([`crate::model::name_key`]): the check before a create or a rename,
+    /// so the caller can refuse early (the write checks again).
+    ///
+    /// The default reads every table of the base; the stores look the key
+    /// up in an index, so the cost does not grow with the base.
+    async fn table_name_taken(
+        &self,
+        base: BaseId,
+        name: &str,
+        except: Option<TableId>,
+    ) -> StoreResult<bool> {
+        let key = crate::model::name_key(name);
+        Ok(self
+            .list_tables(base)
+            .await?
+            .iter()
+            .any(|t| Some(t.id) != except && crate::model::name_key(&t.name) == key))
+    }
+    /// The position after the last table of `base`: one more than the
+    /// highest, 0 for a base without tables.
+    ///
+    /// The default reads every table of the base; the stores read the
+    /// last entry of their `(base, position)` index.
+    async fn next_table_position(&self, base: BaseId) -> StoreResult<i64> {
+        Ok(self
+            .list_tables(base)
+            .await?
+            .iter()
+            .map(|t| t.position + 1)
+            .max()
+            .unwrap_or(0))
+    }
+    /// Saves name, description, primary field, position and `updated_at`;
+    /// `NotFound` if absent; name conflict when the name changes (see the
+    /// trait).
     async fn update_table(&self, table: &Table) -> StoreResult<()>;
     /// Deletes a table with its fields, views, records and attachment rows.
     async fn delete_table(&self, id: TableId) -> StoreResult<()>;

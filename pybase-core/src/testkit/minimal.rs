@@ -1,7 +1,8 @@
 //! A store that forwards only the methods every backend must write, so the
 //! trait's default methods (`table_access`, `record_access`,
-//! `cached_fields`, `update_record_guarded`) run under the whole
-//! conformance suite too: a backend may rely on them.
+//! `cached_fields`, `update_record_guarded`, `table_name_taken`,
+//! `next_table_position`) run under the whole conformance suite too: a
+//! backend may rely on them.
 
 use std::sync::Arc;
 

@@ -224,6 +224,11 @@ impl V0Error {
                 tracing::warn!(error = %source, "the database is unavailable");
                 Self::from_status(StatusCode::SERVICE_UNAVAILABLE)
             }
+            // Airtable's retriable 503, as for an unavailable database.
+            E::Contention(source) => {
+                tracing::warn!(error = %source, "a concurrent change conflicted");
+                Self::from_status(StatusCode::SERVICE_UNAVAILABLE)
+            }
             other => {
                 tracing::error!(error = %other, "internal error under /v0");
                 Self::from_status(StatusCode::INTERNAL_SERVER_ERROR)

@@ -10,9 +10,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod conformance;
+mod contention;
 mod explain;
 mod postgres;
 mod statistics;
+mod table_names;
 
 /// The URL of the PostgreSQL test server, or returns from the calling test
 /// after `pybase_core::testkit::services` said why.

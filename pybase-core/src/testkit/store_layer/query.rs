@@ -324,7 +324,8 @@ async fn users(store: &dyn Store) {
 /// A fresh table of `base` with fields text (indexed), number, checkbox
 /// and multi select; its id and the field ids in that order.
 async fn query_table(store: &dyn Store, base: &Base) -> (TableId, [FieldId; 4]) {
-    let t = table(base, "Q", 0);
+    // Table names are unique in a base: one per call.
+    let t = table(base, &format!("Q {}", crate::testkit::fixture::tag()), 0);
     let tags =
         FieldType::from_parts("multi_select", &json!({ "choices": TAGS })).expect("valid options");
     let mut fields = vec![
