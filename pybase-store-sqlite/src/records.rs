@@ -357,9 +357,13 @@ fn page_sql(query: &RecordQuery, indexed: HashSet<FieldId>) -> Result<(String, V
     } else {
         sql.order_by(&query.sort)
     });
-    let fetch = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
-    text.push_str(" LIMIT ");
-    text.push_str(&sql.bind(fetch));
+    // The limit is written into the SQL, not bound: SQLite plans with a
+    // bound LIMIT's value and so re-prepares the statement each time it is
+    // bound again (`sqlite3ExprIsInteger` marks the parameter), which cost
+    // a page as much as its parsing; a literal keeps the cached statement
+    // (one per page size) and the planner's knowledge of the limit.
+    let fetch = query.limit.saturating_add(1);
+    let _ = write!(text, " LIMIT {fetch}");
     if sorted {
         text = format!(
             "SELECT {} FROM ({text}) AS page JOIN records \

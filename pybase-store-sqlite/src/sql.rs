@@ -180,7 +180,18 @@ impl Sql {
                 self.negations -= 1;
                 format!("(NOT {inner})")
             }
-            Filter::Cond(c) => self.condition(c),
+            Filter::Cond(c) => {
+                // A condition that compiles to a constant binds nothing the
+                // text refers to: drop what it bound (the page's limit is
+                // written into the SQL, so a trailing parameter nobody
+                // names would be one too many for the statement).
+                let mark = self.params.len();
+                let sql = self.condition(c);
+                if sql == "0" || sql == "1" {
+                    self.params.truncate(mark);
+                }
+                sql
+            }
         }
     }
 
