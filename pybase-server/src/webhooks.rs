@@ -34,6 +34,10 @@ const LEASE: TimeDelta = TimeDelta::seconds(60);
 const POLL: Duration = Duration::from_secs(1);
 /// Webhooks taken at once.
 const CLAIM: usize = 16;
+/// The least time between two claims woken by commits: commits arriving
+/// closer together share one claim (each claim is a write transaction, so
+/// without this every record write cost a second one, webhooks or not).
+const COMMIT_GAP: Duration = Duration::from_millis(25);
 /// Events read from the log at once.
 const BATCH: usize = 100;
 /// The longest wait between attempts.
@@ -152,6 +156,7 @@ async fn run(
     let mut running: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
     // The webhook each running delivery task serves.
     let mut busy: HashMap<tokio::task::Id, WebhookId> = HashMap::new();
+    let mut claimed_at = tokio::time::Instant::now();
     loop {
         while let Some(done) = running.try_join_next_with_id() {
             finished(&mut busy, done);
@@ -159,6 +164,7 @@ async fn run(
         let Some(pb) = pybase.upgrade() else { return };
         let room = CLAIM.saturating_sub(busy.len());
         if room > 0 {
+            claimed_at = tokio::time::Instant::now();
             match pb.claim_webhooks(&owner, LEASE, room).await {
                 Ok(claimed) => {
                     for webhook in claimed {
@@ -182,13 +188,32 @@ async fn run(
         // A commit wakes the worker early, and so does a delivery ending;
         // otherwise it polls (retries fall due, other instances' leases
         // expire).
-        tokio::select! {
-            _ = local.recv() => {}
-            _ = remote.recv() => {}
+        let committed = tokio::select! {
+            _ = local.recv() => true,
+            _ = remote.recv() => true,
             Some(done) = running.join_next_with_id(), if !running.is_empty() => {
                 finished(&mut busy, done);
+                false
             }
-            () = tokio::time::sleep(POLL) => {}
+            () = tokio::time::sleep(POLL) => false,
+        };
+        if committed {
+            // Let a burst of commits gather, then take them all at once.
+            tokio::time::sleep_until(claimed_at + COMMIT_GAP).await;
+            drain(&mut local);
+            drain(&mut remote);
+        }
+    }
+}
+
+/// Takes every announcement waiting in `rx` (the claim that follows covers
+/// them all); a lagging receiver has skipped some, which is the same.
+fn drain(rx: &mut tokio::sync::broadcast::Receiver<pybase_core::store::Committed>) {
+    use tokio::sync::broadcast::error::TryRecvError;
+    loop {
+        match rx.try_recv() {
+            Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+            Err(TryRecvError::Empty | TryRecvError::Closed) => return,
         }
     }
 }
