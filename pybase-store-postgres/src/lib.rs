@@ -131,8 +131,8 @@ impl PgStore {
     /// Applies the embedded migrations that have not been applied yet
     /// (idempotent; concurrent callers are serialised by the migrator's
     /// lock), then the steps that need Rust: moving records to their own
-    /// tables ([`layout`]) and keying table names SQL cannot lowercase by
-    /// core's rules ([`table_names`]).
+    /// tables (the `layout` module) and keying table names SQL cannot lowercase by
+    /// core's rules (the `table_names` module).
     pub async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR
             .run(&self.pool)
