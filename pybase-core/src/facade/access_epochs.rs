@@ -24,7 +24,7 @@ use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::ids::WorkspaceId;
 
@@ -63,6 +63,9 @@ impl AccessChange {
 pub(crate) struct AccessEpochs {
     slots: Arc<[AtomicU64; SLOTS]>,
     changes: broadcast::Sender<AccessChange>,
+    /// Told of every bump, to wake idle subscriptions (which then compare
+    /// their own workspace's generation).
+    bumps: Arc<watch::Sender<()>>,
 }
 
 impl Default for AccessEpochs {
@@ -70,6 +73,7 @@ impl Default for AccessEpochs {
         Self {
             slots: Arc::new(std::array::from_fn(|_| AtomicU64::new(0))),
             changes: broadcast::channel(RELAY_BACKLOG).0,
+            bumps: Arc::new(watch::channel(()).0),
         }
     }
 }
@@ -106,6 +110,12 @@ impl AccessEpochs {
                 self.slot(ws).fetch_add(1, Ordering::SeqCst);
             }
         }
+        self.bumps.send_modify(|()| {});
+    }
+
+    /// A receiver woken by every bump from now on (of any workspace).
+    pub(crate) fn bumps(&self) -> watch::Receiver<()> {
+        self.bumps.subscribe()
     }
 
     /// The changes made here from now on.
@@ -158,6 +168,7 @@ mod tests {
         let epochs = AccessEpochs::default();
         let (a, b) = (WorkspaceId::new(), WorkspaceId::new());
         let mut heard = epochs.listen();
+        let mut woken = epochs.bumps();
         let (a0, b0) = (epochs.of(a), epochs.of(b));
         epochs.changed(AccessChange::Workspace(a));
         assert_eq!(epochs.of(a), a0 + 1);
@@ -165,10 +176,13 @@ mod tests {
             assert_eq!(epochs.of(b), b0, "another slot stays");
         }
         assert_eq!(heard.try_recv().ok(), Some(AccessChange::Workspace(a)));
+        assert!(woken.has_changed().unwrap());
+        woken.mark_unchanged();
         // Relayed changes bump without being announced again.
         epochs.apply(AccessChange::Workspace(a));
         assert_eq!(epochs.of(a), a0 + 2);
         assert!(heard.try_recv().is_err());
+        assert!(woken.has_changed().unwrap(), "relayed bumps wake too");
         // The guard bumps when it goes, not before.
         let guard = epochs.bump_when_done(AccessChange::Workspace(b));
         let b1 = epochs.of(b);

@@ -161,6 +161,7 @@ impl Pybase {
             after,
             buffer: VecDeque::new(),
             checked,
+            bumps: self.access_epochs.bumps(),
             progress: tail.progress(),
             tail,
             own_reads: 0,
@@ -343,6 +344,8 @@ pub struct ChangeSubscription {
     buffer: VecDeque<Arc<SharedEvent>>,
     /// The last confirmation of the principal's access.
     checked: Confirmed,
+    /// Wakes it while it waits when an access generation moves.
+    bumps: watch::Receiver<()>,
     /// The base's reader shared by its subscriptions.
     tail: Arc<Tail>,
     /// Its progress.
@@ -453,16 +456,31 @@ impl ChangeSubscription {
     }
 
     /// Waits until the shared reader has read past the cursor or failed
-    /// (then reads the log itself) or [`POLL_EVERY`] passed.
+    /// (then reads the log itself), an access generation moved (the caller
+    /// then checks access again if it was its workspace's: a removed
+    /// member's subscription ends without waiting for an event), or
+    /// [`POLL_EVERY`] passed.
     async fn wait(&mut self, failures: u64) -> Result<()> {
         let after = self.after;
-        let waited = tokio::time::timeout(
-            POLL_EVERY,
-            self.progress
-                .wait_for(|p| p.failures != failures || p.read_to.is_some_and(|to| to > after)),
-        )
-        .await
-        .map(|seen| seen.map(|p| p.failures != failures));
+        let progress = &mut self.progress;
+        let bumps = &mut self.bumps;
+        let read_on = async {
+            tokio::time::timeout(
+                POLL_EVERY,
+                progress.wait_for(|p| {
+                    p.failures != failures || p.read_to.is_some_and(|to| to > after)
+                }),
+            )
+            .await
+            .map(|seen| seen.map(|p| p.failures != failures))
+        };
+        let waited = tokio::select! {
+            waited = read_on => waited,
+            // Woken by a bump: back to the caller, which checks access.
+            // (Its sender lives as long as the facade this holds: a closed
+            // channel is not expected, and is treated as a gone reader.)
+            changed = bumps.changed() => Ok(changed.map(|()| false)),
+        };
         let failed = match waited {
             Err(_elapsed) => return Ok(()),
             Ok(Ok(failed)) => failed,
