@@ -417,7 +417,7 @@ async fn two_instances_on_one_postgres_and_redis_stream_every_event() {
 
 /// The frames of an open SSE response until it ends or `stop` says so:
 /// `(event, data)` pairs, keep-alive comments left out.
-async fn frames_until(
+pub(crate) async fn frames_until(
     r: reqwest::Response,
     stop: impl Fn(&[(String, String)]) -> bool,
 ) -> Vec<(String, String)> {
