@@ -41,7 +41,11 @@ impl Relayed for AccessChange {
 ///
 /// # Errors
 /// `redis_url` is not a valid Redis URL.
-pub fn spawn(pybase: &Arc<Pybase>, redis_url: Option<&str>, prefix: &str) -> redis::RedisResult<()> {
+pub fn spawn(
+    pybase: &Arc<Pybase>,
+    redis_url: Option<&str>,
+    prefix: &str,
+) -> redis::RedisResult<()> {
     let Some(url) = redis_url else {
         return Ok(());
     };

@@ -467,9 +467,8 @@ impl ChangeSubscription {
         let read_on = async {
             tokio::time::timeout(
                 POLL_EVERY,
-                progress.wait_for(|p| {
-                    p.failures != failures || p.read_to.is_some_and(|to| to > after)
-                }),
+                progress
+                    .wait_for(|p| p.failures != failures || p.read_to.is_some_and(|to| to > after)),
             )
             .await
             .map(|seen| seen.map(|p| p.failures != failures))
