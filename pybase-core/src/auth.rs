@@ -282,6 +282,9 @@ pub struct Auth {
     verified: Option<Arc<VerifiedCache>>,
     /// Revocations made here, for other instances ([`Auth::revocations`]).
     revocations: tokio::sync::broadcast::Sender<Revocation>,
+    /// How many revocations this instance applied so far (its own and
+    /// relayed ones), for long-lived responses ([`Auth::revocation_count`]).
+    revoked: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl fmt::Debug for Auth {
@@ -477,6 +480,7 @@ impl Auth {
             dummy_hash: Arc::new(OnceLock::new()),
             verified: None,
             revocations: tokio::sync::broadcast::channel(256).0,
+            revoked: Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
 
@@ -508,6 +512,23 @@ impl Auth {
         if let Some(cache) = &self.verified {
             cache.revoke(revocation);
         }
+        self.revoked.send_modify(|n| *n += 1);
+    }
+
+    /// How many revocations this service has applied (made here, or
+    /// relayed with [`Auth::apply_revocation`]); it moves after the cache
+    /// entries the revocation concerns are dropped. A long-lived response
+    /// (an event stream) that authenticated its caller at one count checks
+    /// the credential again before sending more once the count moved, so a
+    /// key deleted or a session signed out stops it at once.
+    pub fn revocation_count(&self) -> u64 {
+        *self.revoked.borrow()
+    }
+
+    /// A receiver woken by every revocation applied from now on (see
+    /// [`Auth::revocation_count`]), for waking idle long-lived responses.
+    pub fn revocations_applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revoked.subscribe()
     }
 
     /// Applies a revocation just stored here, and announces it.

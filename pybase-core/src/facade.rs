@@ -9,6 +9,7 @@
 //!   [`Error::NotFound`], never a hint that the resource exists;
 //! - a member whose role or key scope is too low gets [`Error::Forbidden`].
 
+mod access_epochs;
 mod airtable_webhooks;
 mod attachments;
 mod authz;
@@ -28,6 +29,7 @@ mod signed_urls;
 mod webhooks;
 mod workspaces;
 
+pub use access_epochs::AccessChange;
 pub use airtable_webhooks::{
     AIRTABLE_WEBHOOK_LIFETIME, AirtablePayloads, AirtableSpec, AirtableWebhookOut,
     CreatedAirtableWebhook, MAX_PAYLOADS_PAGE, airtable_spec, airtable_wants,
@@ -77,6 +79,7 @@ pub struct Pybase {
     auto_index: auto_index::Shared,
     remote: crate::store::ChangeFeed,
     change_tails: change_tail::Tails,
+    access_epochs: access_epochs::AccessEpochs,
     webhook_key: Option<webhooks::WebhookKey>,
     webhook_allow_private: bool,
     fills: fills::SharedFills,
@@ -106,6 +109,7 @@ impl Pybase {
             auto_index: auto_index::Shared::default(),
             remote: crate::store::ChangeFeed::new(),
             change_tails: change_tail::Tails::default(),
+            access_epochs: access_epochs::AccessEpochs::default(),
             webhook_key: None,
             webhook_allow_private: false,
             fills: fills::SharedFills::default(),

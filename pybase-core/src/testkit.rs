@@ -55,6 +55,7 @@ macro_rules! conformance_tests {
             changes::subscriptions_yield_each_event_once_in_order,
             changes::lagging_subscriptions_read_the_log_themselves,
             changes::revoked_subscriptions_stop_under_the_shared_reader,
+            changes::removed_members_stop_receiving_at_once,
             changes::history_newest_first_and_revert,
             changes::pruned_cursors_are_gone,
             changes::webhook_state_follows_the_lease,

@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access_relay;
 pub mod cache;
 pub mod changes_relay;
 pub mod client_ip;

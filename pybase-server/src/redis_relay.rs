@@ -1,8 +1,9 @@
 //! One way for server instances to tell each other things over Redis
 //! pub/sub: what an instance broadcasts locally is published on a channel
 //! as `<instance> <text>`, and every other instance decodes and applies it.
-//! The change log's wake-ups ([`crate::changes_relay`]) and credential
-//! revocations ([`crate::credential_relay`]) both travel this way.
+//! The change log's wake-ups ([`crate::changes_relay`]), credential
+//! revocations ([`crate::credential_relay`]) and access changes
+//! ([`crate::access_relay`]) all travel this way.
 //!
 //! Pub/sub is best effort: a message is lost while Redis is down or a
 //! subscriber reconnects, so what is relayed must be safe to lose (each

@@ -220,6 +220,12 @@ impl AppState {
             &settings.redis_key_prefix,
         )
         .context("invalid REDIS_URL")?;
+        crate::access_relay::spawn(
+            &pybase,
+            settings.redis_url.as_deref(),
+            &settings.redis_key_prefix,
+        )
+        .context("invalid REDIS_URL")?;
         crate::changes_relay::spawn(
             &pybase,
             settings.redis_url.as_deref(),

@@ -162,17 +162,35 @@ pub(crate) struct Tail {
 /// flight.
 #[derive(Debug, Default)]
 struct AccessCheck {
-    /// When it was last confirmed (`None`: not yet).
-    last: Mutex<Option<Instant>>,
+    /// When it was last confirmed, and the access generation of the base's
+    /// workspace read before that check (`None`: not yet).
+    last: Mutex<Option<Confirmed>>,
     /// Held by the one check in flight.
     running: tokio::sync::Mutex<()>,
 }
 
+/// A confirmation of a principal's access: when, and at which access
+/// generation of the base's workspace (read before the check ran).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Confirmed {
+    /// When the check ended.
+    pub(crate) at: Instant,
+    /// The generation it holds for.
+    pub(crate) generation: u64,
+}
+
+impl Confirmed {
+    /// Whether it is younger than `fresh` and was made at `generation`.
+    pub(crate) fn holds(&self, fresh: Duration, generation: u64) -> bool {
+        self.generation == generation && self.at.elapsed() < fresh
+    }
+}
+
 impl AccessCheck {
-    /// The last confirmation if it is younger than `fresh`.
-    fn fresh(&self, fresh: Duration) -> Option<Instant> {
+    /// The last confirmation if it still holds (see [`Confirmed::holds`]).
+    fn fresh(&self, fresh: Duration, generation: u64) -> Option<Confirmed> {
         let last = *self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        last.filter(|at| at.elapsed() < fresh)
+        last.filter(|c| c.holds(fresh, generation))
     }
 }
 
@@ -261,21 +279,25 @@ impl Tail {
         }
     }
 
-    /// When `principal`'s access to the base was last confirmed, running
+    /// The last confirmation of `principal`'s access to the base, running
     /// `check` first unless a subscription of the same principal confirmed
-    /// it less than `fresh` ago. One check at a time per principal: the
-    /// subscriptions of a principal due together (all of them, right after
-    /// a commit wakes them) share one check instead of making one each, and
-    /// while the last check is fresh none of them waits on a lock held
-    /// across a store read. A failed check is not remembered: each
-    /// subscription then checks on its own, and fails.
-    pub(crate) async fn checked_access<F, Fut>(
+    /// it less than `fresh` ago at the current access generation
+    /// (`generation` reads it: an access-changing write since the last
+    /// confirmation calls for a new one). One check at a time per
+    /// principal: the subscriptions of a principal due together (all of
+    /// them, right after a commit wakes them) share one check instead of
+    /// making one each, and while the last check holds none of them waits
+    /// on a lock held across a store read. A failed check is not
+    /// remembered: each subscription then checks on its own, and fails.
+    pub(crate) async fn checked_access<G, F, Fut>(
         &self,
         principal: &Principal,
         fresh: Duration,
+        generation: G,
         check: F,
-    ) -> Result<Instant>
+    ) -> Result<Confirmed>
     where
+        G: Fn() -> u64,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<()>>,
     {
@@ -291,17 +313,22 @@ impl Tail {
                 e
             }
         };
-        if let Some(at) = entry.fresh(fresh) {
-            return Ok(at);
+        if let Some(c) = entry.fresh(fresh, generation()) {
+            return Ok(c);
         }
         let _running = entry.running.lock().await;
-        if let Some(at) = entry.fresh(fresh) {
-            return Ok(at);
+        // Read before the check: a bump during it calls for another one.
+        let before = generation();
+        if let Some(c) = entry.fresh(fresh, before) {
+            return Ok(c);
         }
         check().await?;
-        let now = Instant::now();
-        *entry.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(now);
-        Ok(now)
+        let confirmed = Confirmed {
+            at: Instant::now(),
+            generation: before,
+        };
+        *entry.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(confirmed);
+        Ok(confirmed)
     }
 }
 

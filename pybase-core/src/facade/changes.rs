@@ -17,12 +17,13 @@ use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use super::Pybase;
-use super::change_tail::{Progress, Tail, Take};
+use super::access_epochs::AccessChange;
+use super::change_tail::{Confirmed, Progress, Tail, Take};
 use super::inputs::{CellsInput, WriteOptions};
 use super::render::{FieldKey, RecordOut};
 use super::shared_event::SharedEvent;
 use crate::error::{Error, Result};
-use crate::ids::{BaseId, RecordId, TableId};
+use crate::ids::{BaseId, RecordId, TableId, WorkspaceId};
 use crate::principal::Principal;
 use crate::role::Action;
 use crate::store::{ChangeEvent, ChangeFeed, ChangeKind, Committed};
@@ -34,8 +35,10 @@ pub const MAX_CHANGES_PAGE: usize = 1000;
 /// How often a subscription reads the log without a wake-up.
 pub const POLL_EVERY: Duration = Duration::from_secs(5);
 /// How long a subscription goes on one check that its principal may read
-/// the base: an event read after that is preceded by a new check, so a
-/// removed member's stream ends within this time.
+/// the base: an event read after that is preceded by a new check. An
+/// access-changing write through the facade calls for a new check at once
+/// (`access_epochs`); this bounds what the facade does not see (a write
+/// made in the database directly, a relay message lost between instances).
 const RECHECK_EVERY: Duration = Duration::from_secs(5);
 /// How long a subscription waits before reading the log again after the
 /// database was unavailable.
@@ -129,8 +132,10 @@ impl Pybase {
     }
 
     /// Follows `base`'s log from after `after`: each event once, in order,
-    /// as it commits (viewer and above; checked now and again every so
-    /// often while it runs).
+    /// as it commits (viewer and above; checked now, again before the next
+    /// event after any access-changing write to the base's workspace made
+    /// through this facade or relayed with [`Pybase::apply_access_change`],
+    /// and at least every 5 s while events flow).
     pub async fn subscribe_changes(
         &self,
         principal: &Principal,
@@ -138,15 +143,25 @@ impl Pybase {
         after: i64,
     ) -> Result<ChangeSubscription> {
         let after = cursor("after", after)?;
-        self.base_for(principal, base, Action::Read).await?;
+        let scope = self.base_for(principal, base, Action::Read).await?;
+        let workspace = scope.base().workspace_id;
+        // The generation this check holds for is unknown (the workspace
+        // was not known before it): the first event is preceded by a
+        // check shared with the principal's other subscriptions of the base.
+        let checked = Confirmed {
+            at: Instant::now(),
+            generation: u64::MAX,
+        };
         let tail = self.change_tails.of(base, &self.store, &self.remote);
         Ok(ChangeSubscription {
             pybase: self.clone(),
             principal: principal.clone(),
             base,
+            workspace,
             after,
             buffer: VecDeque::new(),
-            checked: Instant::now(),
+            checked,
+            bumps: self.access_epochs.bumps(),
             progress: tail.progress(),
             tail,
             own_reads: 0,
@@ -158,6 +173,25 @@ impl Pybase {
     /// instance's subscriptions early.
     pub fn remote_changes(&self) -> &ChangeFeed {
         &self.remote
+    }
+
+    /// Access-changing writes made through this facade from now on (a
+    /// member removed, a role changed, a base or workspace deleted), for
+    /// relaying them to other instances sharing the database, which apply
+    /// them with [`Pybase::apply_access_change`] so their subscriptions
+    /// check access again before their next event. A receiver that falls
+    /// behind loses the oldest (the subscriptions' periodic check still
+    /// bounds them).
+    pub fn access_changes(&self) -> broadcast::Receiver<AccessChange> {
+        self.access_epochs.listen()
+    }
+
+    /// Applies an access change relayed from another instance (see
+    /// [`Pybase::access_changes`]): this instance's subscriptions of the
+    /// workspace check access again before their next event. Not sent on
+    /// [`Pybase::access_changes`] again.
+    pub fn apply_access_change(&self, change: AccessChange) {
+        self.access_epochs.apply(change);
     }
 
     /// Commits of this instance as they happen (wake-ups only: read the log
@@ -304,9 +338,14 @@ pub struct ChangeSubscription {
     pybase: Pybase,
     principal: Principal,
     base: BaseId,
+    /// The base's workspace, whose access generation it follows.
+    workspace: WorkspaceId,
     after: i64,
     buffer: VecDeque<Arc<SharedEvent>>,
-    checked: Instant,
+    /// The last confirmation of the principal's access.
+    checked: Confirmed,
+    /// Wakes it while it waits when an access generation moves.
+    bumps: watch::Receiver<()>,
     /// The base's reader shared by its subscriptions.
     tail: Arc<Tail>,
     /// Its progress.
@@ -344,10 +383,12 @@ impl ChangeSubscription {
     /// Cancel-safe: dropped while it waits, no event is lost or repeated.
     pub async fn next_shared(&mut self) -> Result<Arc<SharedEvent>> {
         loop {
+            // Before every event, also a buffered one: an event read after
+            // an access-changing write is read after its bump.
+            self.recheck_access().await?;
             if let Some(e) = self.pop() {
                 return Ok(e);
             }
-            self.recheck_access().await?;
             let failures = self.progress.borrow().failures;
             match self.tail.take(self.after, SUBSCRIPTION_BATCH) {
                 Take::Events(events) => self.buffer.extend(events),
@@ -366,10 +407,10 @@ impl ChangeSubscription {
 
     /// The next event if one has committed, without waiting.
     pub async fn next_now(&mut self) -> Result<Option<ChangeEvent>> {
+        self.recheck_access().await?;
         if let Some(e) = self.pop() {
             return Ok(Some(e.event().clone()));
         }
-        self.recheck_access().await?;
         match self.tail.take(self.after, SUBSCRIPTION_BATCH) {
             Take::Events(events) => self.buffer.extend(events),
             // The reader may not have read the newest commit yet: the log
@@ -378,6 +419,7 @@ impl ChangeSubscription {
                 self.read_own().await?;
             }
         }
+        self.recheck_access().await?;
         Ok(self.pop().map(|e| e.event().clone()))
     }
 
@@ -389,16 +431,21 @@ impl ChangeSubscription {
     }
 
     /// Confirms the principal's access again once the last confirmation is
-    /// [`RECHECK_EVERY`] old (shared with the base's other subscriptions of
-    /// the same principal: a commit wakes them all at once).
+    /// [`RECHECK_EVERY`] old or the access generation of the base's
+    /// workspace moved since (an access-changing write): one atomic load
+    /// when neither happened. The check is shared with the base's other
+    /// subscriptions of the same principal (a commit wakes them all at
+    /// once).
     async fn recheck_access(&mut self) -> Result<()> {
-        if self.checked.elapsed() < RECHECK_EVERY {
+        let (pybase, principal, base, ws) =
+            (&self.pybase, &self.principal, self.base, self.workspace);
+        let generation = || pybase.access_epochs.of(ws);
+        if self.checked.holds(RECHECK_EVERY, generation()) {
             return Ok(());
         }
-        let (pybase, principal, base) = (&self.pybase, &self.principal, self.base);
         self.checked = self
             .tail
-            .checked_access(principal, RECHECK_EVERY, || async move {
+            .checked_access(principal, RECHECK_EVERY, generation, || async move {
                 pybase
                     .base_for(principal, base, Action::Read)
                     .await
@@ -409,16 +456,30 @@ impl ChangeSubscription {
     }
 
     /// Waits until the shared reader has read past the cursor or failed
-    /// (then reads the log itself) or [`POLL_EVERY`] passed.
+    /// (then reads the log itself), an access generation moved (the caller
+    /// then checks access again if it was its workspace's: a removed
+    /// member's subscription ends without waiting for an event), or
+    /// [`POLL_EVERY`] passed.
     async fn wait(&mut self, failures: u64) -> Result<()> {
         let after = self.after;
-        let waited = tokio::time::timeout(
-            POLL_EVERY,
-            self.progress
-                .wait_for(|p| p.failures != failures || p.read_to.is_some_and(|to| to > after)),
-        )
-        .await
-        .map(|seen| seen.map(|p| p.failures != failures));
+        let progress = &mut self.progress;
+        let bumps = &mut self.bumps;
+        let read_on = async {
+            tokio::time::timeout(
+                POLL_EVERY,
+                progress
+                    .wait_for(|p| p.failures != failures || p.read_to.is_some_and(|to| to > after)),
+            )
+            .await
+            .map(|seen| seen.map(|p| p.failures != failures))
+        };
+        let waited = tokio::select! {
+            waited = read_on => waited,
+            // Woken by a bump: back to the caller, which checks access.
+            // (Its sender lives as long as the facade this holds: a closed
+            // channel is not expected, and is treated as a gone reader.)
+            changed = bumps.changed() => Ok(changed.map(|()| false)),
+        };
         let failed = match waited {
             Err(_elapsed) => return Ok(()),
             Ok(Ok(failed)) => failed,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::access_epochs::AccessChange;
 use super::authz::TableScope;
 use super::inputs::{
     BasePatch, FieldPatch, NewBase, NewField, NewTable, NewView, TablePatch, ViewPatch,
@@ -102,10 +103,14 @@ impl Pybase {
             .into_iter()
             .map(|t| t.id)
             .collect();
+        let bump = self
+            .access_epochs
+            .bump_when_done(AccessChange::Workspace(base.base().workspace_id));
         self.store
             .delete_base(base.base().id)
             .await
             .map_err(|e| not_found_as(e, "base"))?;
+        drop(bump);
         self.purge_attachment_bytes(&tables).await;
         Ok(())
     }

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use super::access_epochs::AccessChange;
 use super::authz::WorkspaceScope;
 use super::inputs::{NewMember, NewWorkspace, WorkspacePatch};
 use super::{Pybase, not_found_as};
@@ -236,10 +237,14 @@ impl Pybase {
                     .map(|t| t.id),
             );
         }
+        let bump = self
+            .access_epochs
+            .bump_when_done(AccessChange::Workspace(scope.id()));
         self.store
             .delete_workspace(scope.id())
             .await
             .map_err(|e| not_found_as(e, "workspace"))?;
+        drop(bump);
         self.purge_attachment_bytes(&tables).await;
         Ok(())
     }
@@ -328,6 +333,9 @@ impl Pybase {
             self.authorize(principal, ws, Action::OwnWorkspace, "workspace")
                 .await?;
         }
+        let _bump = self
+            .access_epochs
+            .bump_when_done(AccessChange::Workspace(scope.id()));
         self.store
             .set_member_role(scope.id(), user, role)
             .await
@@ -357,6 +365,9 @@ impl Pybase {
             self.authorize(principal, ws, Action::OwnWorkspace, "workspace")
                 .await?;
         }
+        let _bump = self
+            .access_epochs
+            .bump_when_done(AccessChange::Workspace(scope.id()));
         self.store
             .remove_member(scope.id(), user)
             .await

@@ -13,6 +13,7 @@ use crate::StoreError;
 use crate::facade::{FieldKey, FieldPatch, NewField, NewView, ViewPatch, WriteOptions};
 use crate::ids::{RecordId, UserId};
 use crate::model::Cells;
+use crate::role::Role;
 use crate::store::{ChangeEvent, ChangeKind, NewRecord, RecordPatch, Store};
 
 /// Every event of the fixture's base, read in pages of 7 (so paging is
@@ -785,11 +786,29 @@ pub async fn lagging_subscriptions_read_the_log_themselves(store: Arc<dyn Store>
     assert_eq!(seen, (start + 6..=until + 2).collect::<Vec<_>>());
 }
 
-/// A member removed from the workspace stops receiving under the shared
-/// reader: once the last confirmation of its access is 5 s old, each of its
-/// subscriptions ends with `NotFound` instead of the next event, while
-/// another member's subscription of the same base goes on.
-pub async fn revoked_subscriptions_stop_under_the_shared_reader(store: Arc<dyn Store>) {
+/// The answer of `sub` within `within`, which must be an error: `NotFound`,
+/// with the cursor left at `cursor` (no event went out since).
+async fn ends_not_found(
+    sub: &mut crate::facade::ChangeSubscription,
+    within: std::time::Duration,
+    cursor: i64,
+) {
+    let e = tokio::time::timeout(within, sub.next())
+        .await
+        .unwrap_or_else(|_| panic!("an answer within {within:?}"))
+        .expect_err("no event after the access change");
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+    assert_eq!(sub.cursor(), cursor);
+}
+
+/// A member removed through the facade stops receiving at once: no event
+/// committed after the removal reaches any of its subscriptions (each ends
+/// with `NotFound` instead, well before the 5 s periodic check), while
+/// another member's subscription of the base goes on; a role change that
+/// keeps read access ends nothing; deleting the base ends the remaining
+/// subscriptions although no event comes (found by review: removed members
+/// kept receiving for up to 5 s).
+pub async fn removed_members_stop_receiving_at_once(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let start = i64::try_from(whole_log(&fx).await.len()).unwrap();
     let mut revoked = Vec::new();
@@ -810,19 +829,95 @@ pub async fn revoked_subscriptions_stop_under_the_shared_reader(store: Arc<dyn S
     for sub in revoked.iter_mut().chain([&mut kept]) {
         assert_eq!(next_within(sub).await.seq, start + 1);
     }
+    // One of them waits for the next event while the member is removed.
+    let waiting = tokio::spawn({
+        let mut sub = revoked.pop().unwrap();
+        async move {
+            let got = tokio::time::timeout(std::time::Duration::from_secs(3), sub.next()).await;
+            (got, sub.cursor())
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let removed_at = std::time::Instant::now();
     fx.pb
         .remove_member(&fx.owner, fx.ws.id, fx.viewer.user_id())
+        .await
+        .unwrap();
+    fx.create(&[("Qty", json!(2))]).await;
+    let (got, cursor) = waiting.await.unwrap();
+    let e = got
+        .expect("an answer within 3 s")
+        .expect_err("no event after the removal");
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+    assert_eq!(cursor, start + 1);
+    for sub in &mut revoked {
+        ends_not_found(sub, std::time::Duration::from_secs(3), start + 1).await;
+    }
+    assert!(
+        removed_at.elapsed() < std::time::Duration::from_secs(4),
+        "ended by the periodic check, not by the removal: {:?}",
+        removed_at.elapsed()
+    );
+    assert_eq!(next_within(&mut kept).await.seq, start + 2);
+    // Editor to viewer still reads: the subscription goes on.
+    fx.pb
+        .update_member(&fx.owner, fx.ws.id, fx.editor.user_id(), Role::Viewer)
+        .await
+        .unwrap();
+    fx.create(&[("Qty", json!(3))]).await;
+    assert_eq!(next_within(&mut kept).await.seq, start + 3);
+    // The base is deleted: its idle subscriptions end without an event.
+    let mut owners = fx
+        .pb
+        .subscribe_changes(&fx.owner, fx.base.id, start + 3)
+        .await
+        .unwrap();
+    let deleted_at = std::time::Instant::now();
+    fx.pb.delete_base(&fx.owner, fx.base.id).await.unwrap();
+    for sub in [&mut kept, &mut owners] {
+        ends_not_found(sub, std::time::Duration::from_secs(3), start + 3).await;
+    }
+    assert!(
+        deleted_at.elapsed() < std::time::Duration::from_secs(4),
+        "ended by the periodic check, not by the deletion: {:?}",
+        deleted_at.elapsed()
+    );
+}
+
+/// The periodic check is the backstop for what the facade does not see: a
+/// member removed in the store directly stops receiving once the last
+/// confirmation of its access is 5 s old (each of its subscriptions ends
+/// with `NotFound` instead of the next event), while another member's
+/// subscription of the same base goes on.
+pub async fn revoked_subscriptions_stop_under_the_shared_reader(store: Arc<dyn Store>) {
+    let fx = Fixture::new(Arc::clone(&store)).await;
+    let start = i64::try_from(whole_log(&fx).await.len()).unwrap();
+    let mut revoked = Vec::new();
+    for _ in 0..2 {
+        revoked.push(
+            fx.pb
+                .subscribe_changes(&fx.viewer, fx.base.id, start)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut kept = fx
+        .pb
+        .subscribe_changes(&fx.editor, fx.base.id, start)
+        .await
+        .unwrap();
+    fx.create(&[("Qty", json!(1))]).await;
+    for sub in revoked.iter_mut().chain([&mut kept]) {
+        assert_eq!(next_within(sub).await.seq, start + 1);
+    }
+    store
+        .remove_member(fx.ws.id, fx.viewer.user_id())
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
     fx.create(&[("Qty", json!(2))]).await;
     for sub in &mut revoked {
-        let e = tokio::time::timeout(std::time::Duration::from_secs(30), sub.next())
-            .await
-            .expect("an answer within 30 s")
-            .unwrap_err();
-        assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
-        assert_eq!(sub.cursor(), start + 1);
+        ends_not_found(sub, std::time::Duration::from_secs(30), start + 1).await;
     }
     assert_eq!(next_within(&mut kept).await.seq, start + 2);
 }

@@ -22,6 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::credential_checks::Confirmed;
 use crate::error::ApiError;
 use crate::extract::{Authenticated, Json, Path, Query, presented_credential};
 use crate::openapi::responses::{Invalid, ReadErrors, WriteErrors};
@@ -179,17 +180,54 @@ fn resume_cursor(headers: &HeaderMap, q: &EventsParams) -> Result<Option<i64>, A
 
 /// How long a stream delivers on one check of its credential: before an
 /// event goes out, a credential last checked longer ago than this is
-/// checked again (a deleted API key, a logout, an expired token or a
-/// password change ends the stream instead of the event going out).
+/// checked again (an expired token, or a revocation made where this
+/// server does not hear of it, ends the stream instead of the event going
+/// out). A revocation applied by this server (a deleted API key, a logout
+/// or a password change, made here or relayed from another instance)
+/// calls for a new check at once, also of an idle stream.
 const CREDENTIAL_RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What a stream needs to check its caller's credential again.
 struct Credential {
     auth: std::sync::Arc<pybase_core::auth::Auth>,
     presented: String,
-    checked: std::time::Instant,
+    /// The last confirmation (`None`: only the request's own check, at a
+    /// revocation count not known).
+    checked: Option<Confirmed>,
     /// The checks shared with the server's other streams.
     shared: crate::credential_checks::CredentialChecks,
+    /// Wakes the stream when a revocation is applied.
+    revocations: watch::Receiver<u64>,
+    /// Whether `revocations` is still open.
+    hears_revocations: bool,
+}
+
+impl Credential {
+    /// Checks the credential again unless the last confirmation holds
+    /// (recent, and no revocation applied since); the `error` frame that
+    /// ends the stream when it no longer works.
+    async fn confirm(&mut self) -> Result<(), Bytes> {
+        if self
+            .checked
+            .is_some_and(|c| c.holds(&self.auth, CREDENTIAL_RECHECK))
+        {
+            return Ok(());
+        }
+        match self
+            .shared
+            .confirm(&self.auth, &self.presented, CREDENTIAL_RECHECK)
+            .await
+        {
+            Ok(c) => {
+                self.checked = Some(c);
+                Ok(())
+            }
+            Err(why) => {
+                tracing::debug!(error = %why, "change stream: the credential stopped working");
+                Err(error_frame(&ApiError::unauthorized()))
+            }
+        }
+    }
 }
 
 /// The `error` event that ends a stream.
@@ -220,31 +258,35 @@ fn frames(
 ) -> impl Stream<Item = Result<Bytes, Infallible>> {
     futures::stream::unfold(Some((sub, credential, closing)), |state| async move {
         let (mut sub, mut credential, mut closing) = state?;
-        let next = tokio::select! {
-            next = sub.next_shared() => next,
-            _ = closing.wait_for(|c| *c) => return None,
-        };
-        match next {
-            Ok(e) => {
-                if credential.checked.elapsed() >= CREDENTIAL_RECHECK {
-                    match credential
-                        .shared
-                        .confirm(&credential.auth, &credential.presented, CREDENTIAL_RECHECK)
-                        .await
-                    {
-                        Ok(at) => credential.checked = at,
-                        Err(why) => {
-                            tracing::debug!(error = %why, "change stream: the credential stopped working");
-                            return Some((Ok(error_frame(&ApiError::unauthorized())), None));
-                        }
+        loop {
+            let next = tokio::select! {
+                next = sub.next_shared() => next,
+                // (The guard `wait_for` answers is dropped at once.)
+                () = async { drop(closing.wait_for(|c| *c).await) } => return None,
+                // A revocation was applied: an idle stream whose credential
+                // it concerns ends now rather than at its next event.
+                changed = credential.revocations.changed(), if credential.hears_revocations => {
+                    // Closed is not expected (the service holds the
+                    // sender): then only events call for checks.
+                    credential.hears_revocations = changed.is_ok();
+                    if let Err(frame) = credential.confirm().await {
+                        return Some((Ok(frame), None));
                     }
+                    continue;
                 }
-                Some((Ok(e.sse_frame()), Some((sub, credential, closing))))
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "change stream ended by an error");
-                Some((Ok(error_frame(&ApiError::from(e))), None))
-            }
+            };
+            return match next {
+                Ok(e) => {
+                    if let Err(frame) = credential.confirm().await {
+                        return Some((Ok(frame), None));
+                    }
+                    Some((Ok(e.sse_frame()), Some((sub, credential, closing))))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "change stream ended by an error");
+                    Some((Ok(error_frame(&ApiError::from(e))), None))
+                }
+            };
         }
     })
 }
@@ -335,8 +377,10 @@ pub(crate) async fn events(
     let credential = Credential {
         auth: std::sync::Arc::clone(&state.auth),
         presented: presented_credential(&headers)?.ok_or_else(ApiError::unauthorized)?,
-        checked: std::time::Instant::now(),
+        checked: None,
         shared: state.stream_credentials.clone(),
+        revocations: state.auth.revocations_applied(),
+        hears_revocations: true,
     };
     let closing = state.closing.subscribe();
     let body = Body::from_stream(KeepAlive::new(frames(sub, credential, closing), KEEP_ALIVE));

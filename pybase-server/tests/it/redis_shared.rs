@@ -189,3 +189,78 @@ async fn health_reports_redis_and_requests_survive_it_going_away() {
     assert_eq!(v["status"], "unhealthy");
     assert_eq!(v["checks"]["cache"], "down");
 }
+
+/// A member removed on one instance stops receiving on the other at once:
+/// the removal is relayed (channel `<prefix>access`), and the removed
+/// member's stream on the other instance ends with an `error` event
+/// (`not_found`) well before its 5 s periodic check of access would end
+/// it, with no event committed after the removal; the owner's stream there
+/// goes on.
+#[tokio::test]
+async fn a_removal_on_one_instance_ends_the_streams_on_the_other() {
+    let redis = require_service!("PYBASE_TEST_REDIS_URL");
+    let (a, b, _dir) = pair(&redis).await;
+    let (owner, _) = a.register().await;
+    let ws = a.workspace(&owner).await;
+    let (base, table) = a.table(&owner, &ws).await;
+    let mail = email();
+    let (leaver, session) = a.register_as(&mail, PASSWORD).await;
+    let leaver_id = session["user"]["id"].as_str().unwrap().to_owned();
+    a.add_member(&owner, &ws, &mail, "viewer").await;
+    let (got_one, mut got_one_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut streams = Vec::new();
+    for token in [&leaver, &owner] {
+        let r = b
+            .req(token, Method::GET, &format!("/api/v1/bases/{base}/events"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let got_one = got_one.clone();
+        streams.push(tokio::spawn(crate::changes::frames_until(r, move |f| {
+            if f.len() == 1 {
+                let _ = got_one.send(());
+            }
+            f.iter().any(|(kind, _)| kind == "error") || f.len() >= 2
+        })));
+    }
+    let create = |name: &'static str| {
+        a.req(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/tables/{table}/records"),
+        )
+        .json(&json!({"fields": {"Name": name}}))
+        .send_expect(StatusCode::CREATED)
+    };
+    // Both streams on b have checked access and delivered an event.
+    create("before").await;
+    for _ in 0..2 {
+        tokio::time::timeout(std::time::Duration::from_secs(30), got_one_rx.recv())
+            .await
+            .expect("the first event within 30 s");
+    }
+    let removed_at = std::time::Instant::now();
+    a.req(
+        &owner,
+        Method::DELETE,
+        &format!("/api/v1/workspaces/{ws}/members/{leaver_id}"),
+    )
+    .send_expect(StatusCode::NO_CONTENT)
+    .await;
+    let mut streams = streams.into_iter();
+    let leaving = streams.next().unwrap().await.unwrap();
+    let ended_after = removed_at.elapsed();
+    assert_eq!(leaving.len(), 2, "{leaving:?}");
+    assert!(leaving[0].1.contains(":\"before\""), "{leaving:?}");
+    assert_eq!(leaving[1].0, "error", "{leaving:?}");
+    assert!(leaving[1].1.contains("not_found"), "{leaving:?}");
+    assert!(
+        ended_after < std::time::Duration::from_secs(3),
+        "ended by the periodic check, not by the relayed removal: {ended_after:?}"
+    );
+    create("after").await;
+    let staying = streams.next().unwrap().await.unwrap();
+    assert_eq!(staying.len(), 2, "{staying:?}");
+    assert!(staying[1].1.contains(":\"after\""), "{staying:?}");
+}
