@@ -23,6 +23,7 @@ pub mod auth_attacks;
 pub mod auth_cache;
 pub mod changes;
 pub mod computed;
+pub mod computed_edits;
 pub mod computed_zones;
 pub mod fixture;
 pub mod formula;
@@ -112,6 +113,11 @@ macro_rules! conformance_tests {
             computed::derived_cells_log_one_event_per_record,
             computed::formula_text_shows_current_names,
             computed_zones::computed_fields_evaluate_in_their_time_zone,
+            computed_edits::changing_a_formula_logs_one_event_per_record,
+            computed_edits::replace_keeps_derived_cells,
+            computed_edits::deleted_reference_keeps_its_name,
+            computed_edits::unparsable_formulas_give_their_position,
+            computed_edits::patched_options_merge,
             links::two_way_links_stay_in_step,
             links::partner_cells_are_logged,
             links::soft_deleted_links_hide_and_come_back,

@@ -462,6 +462,10 @@ impl Pybase {
         let retyped = patch.field_type.is_some() || patch.options.is_some();
         if retyped {
             let options = match patch.options {
+                // Options of the same type merge over the current ones.
+                Some(o) if type_name == old.field_type.type_name() => {
+                    merge_options(old.field_type.options_json(), o)
+                }
                 Some(o) => o,
                 // A type change without options starts from defaults, except
                 // select choices which carry over.
@@ -901,6 +905,26 @@ impl Pybase {
 
 /// A datetime field's `timezone` must name an IANA zone when written
 /// (stored fields are read as they are).
+/// `patch` (a PATCH's options of a field keeping its type) merged over
+/// `current` (its options as read): each key given replaces the current
+/// value, a `null` removes the option, keys not given stay. Options that
+/// are not an object are taken as given (and refused by the type).
+fn merge_options(current: Value, patch: Value) -> Value {
+    match (current, patch) {
+        (Value::Object(mut merged), Value::Object(given)) => {
+            for (key, value) in given {
+                if value.is_null() {
+                    merged.remove(&key);
+                } else {
+                    merged.insert(key, value);
+                }
+            }
+            Value::Object(merged)
+        }
+        (_, patch) => patch,
+    }
+}
+
 fn check_zone(field_type: &FieldType) -> std::result::Result<(), String> {
     match field_type {
         FieldType::DateTime(dt) => dt.check_zone(),
