@@ -95,7 +95,9 @@ pub(crate) fn refuse_unparsable(type_name: &str, options: &serde_json::Value) ->
         return Ok(());
     }
     match options.get("formula").and_then(serde_json::Value::as_str) {
-        Some(text) => formula::parse_positioned(text).map(|_| ()).map_err(Error::from),
+        Some(text) => formula::parse_positioned(text)
+            .map(|_| ())
+            .map_err(Error::from),
         None => Ok(()),
     }
 }

@@ -664,7 +664,8 @@ impl Pybase {
         if field.status == FieldStatus::Computing {
             self.settle_fill(&table, &[]).await?;
         }
-        self.invalidate_dependents(&table, id, Some(&field.name)).await?;
+        self.invalidate_dependents(&table, id, Some(&field.name))
+            .await?;
         for mut view in self.store.list_views(table.id()).await? {
             if forget_field(&mut view.config, id) {
                 view.updated_at = self.clock.now();

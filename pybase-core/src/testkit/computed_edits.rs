@@ -106,7 +106,11 @@ fn assert_moved(e: &ChangeEvent, field: FieldId, before: Value, after: Value) {
 /// clearing pass. The same on a large table filled in the background.
 pub async fn changing_a_formula_logs_one_event_per_record(store: Arc<dyn Store>) {
     let fx = Fixture::new(store.clone()).await;
-    let triple = field(&fx, nf("Triple", "formula", json!({ "formula": "{Qty} * 3" }))).await;
+    let triple = field(
+        &fx,
+        nf("Triple", "formula", json!({ "formula": "{Qty} * 3" })),
+    )
+    .await;
     let a = fx.create(&[("Qty", json!(3))]).await;
     let b = fx.create(&[("Qty", json!(5))]).await;
     let zero = fx.create(&[("Qty", json!(0))]).await;
@@ -122,7 +126,12 @@ pub async fn changing_a_formula_logs_one_event_per_record(store: Arc<dyn Store>)
     want.sort();
     assert_eq!(records, want, "0 * 3 = 0 * 4: no event for {}", zero.id);
     assert_moved(of_record(&events, a.id), triple.id, json!(9.0), json!(12.0));
-    assert_moved(of_record(&events, b.id), triple.id, json!(15.0), json!(20.0));
+    assert_moved(
+        of_record(&events, b.id),
+        triple.id,
+        json!(15.0),
+        json!(20.0),
+    );
     assert_eq!(read(&fx, a.id).await.get("Triple"), Some(&json!(12.0)));
 
     // A time zone change of a formula reading the zone: one event each,
@@ -162,10 +171,19 @@ pub async fn changing_a_formula_logs_one_event_per_record(store: Arc<dyn Store>)
     let records = (0..5).map(|i| cells(&[("Qty", json!(i + 1))])).collect();
     let made = big
         .pb
-        .create_records(&big.owner, big.table.table.id, records, WriteOptions::default())
+        .create_records(
+            &big.owner,
+            big.table.table.id,
+            records,
+            WriteOptions::default(),
+        )
         .await
         .expect("create records");
-    let double = field(&big, nf("Double", "formula", json!({ "formula": "{Qty} * 2" }))).await;
+    let double = field(
+        &big,
+        nf("Double", "formula", json!({ "formula": "{Qty} * 2" })),
+    )
+    .await;
     assert_eq!(big.pb.run_compute_fills().await.unwrap(), 1);
     let at = last_seq(&big).await;
     let changed = patch_options(&big, double.id, json!({ "formula": "{Qty} * 10" }))
@@ -192,8 +210,16 @@ pub async fn changing_a_formula_logs_one_event_per_record(store: Arc<dyn Store>)
 pub async fn replace_keeps_derived_cells(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let t = fx.table.table.id;
-    field(&fx, nf("Total", "formula", json!({ "formula": "{Qty} * 2" }))).await;
-    let stale = field(&fx, nf("Starry", "formula", json!({ "formula": "{Stars} + 1" }))).await;
+    field(
+        &fx,
+        nf("Total", "formula", json!({ "formula": "{Qty} * 2" })),
+    )
+    .await;
+    let stale = field(
+        &fx,
+        nf("Starry", "formula", json!({ "formula": "{Stars} + 1" })),
+    )
+    .await;
     let r = fx
         .create(&[("Qty", json!(3)), ("Stars", json!(2)), ("Name", json!("x"))])
         .await;
@@ -245,7 +271,11 @@ pub async fn deleted_reference_keeps_its_name(store: Arc<dyn Store>) {
         .expect("rename");
     let f = field(
         &fx,
-        nf("Total", "formula", json!({ "formula": "{Quantity} * {Stars}" })),
+        nf(
+            "Total",
+            "formula",
+            json!({ "formula": "{Quantity} * {Stars}" }),
+        ),
     )
     .await;
     fx.pb
@@ -262,7 +292,11 @@ pub async fn deleted_reference_keeps_its_name(store: Arc<dyn Store>) {
         .expect("delete Quantity");
     let got = fx.pb.get_field(&fx.owner, f.id).await.unwrap();
     assert_eq!(text(&got), json!("{Quantity} * {Stars}"));
-    let listed = fx.pb.list_fields(&fx.owner, fx.table.table.id).await.unwrap();
+    let listed = fx
+        .pb
+        .list_fields(&fx.owner, fx.table.table.id)
+        .await
+        .unwrap();
     let listed = listed.iter().find(|x| x.id == f.id).unwrap();
     assert_eq!(text(listed), json!("{Quantity} * {Stars}"));
     assert_eq!(valid(listed), json!(false));
@@ -273,7 +307,9 @@ pub async fn deleted_reference_keeps_its_name(store: Arc<dyn Store>) {
         .await
         .expect("save again");
     assert_eq!(valid(&fixed), json!(true));
-    let r = fx.create(&[("Quantity", json!(2)), ("Stars", json!(5))]).await;
+    let r = fx
+        .create(&[("Quantity", json!(2)), ("Stars", json!(5))])
+        .await;
     assert_eq!(r.fields.get("Total"), Some(&json!(10.0)));
 }
 
@@ -305,7 +341,11 @@ pub async fn unparsable_formulas_give_their_position(store: Arc<dyn Store>) {
             other => panic!("{formula}: expected InvalidFormula, got {other:?}"),
         }
     }
-    let good = field(&fx, nf("Good", "formula", json!({ "formula": "{Qty} + 1" }))).await;
+    let good = field(
+        &fx,
+        nf("Good", "formula", json!({ "formula": "{Qty} + 1" })),
+    )
+    .await;
     let e = patch_options(&fx, good.id, json!({ "formula": "{Qty} * " }))
         .await
         .unwrap_err();
@@ -326,7 +366,11 @@ pub async fn unparsable_formulas_give_their_position(store: Arc<dyn Store>) {
         .create_field(
             &fx.owner,
             fx.table.table.id,
-            nf("Others", "link", json!({ "linked_table_id": other.table.id })),
+            nf(
+                "Others",
+                "link",
+                json!({ "linked_table_id": other.table.id }),
+            ),
         )
         .await
         .expect("link");
@@ -360,7 +404,11 @@ pub async fn patched_options_merge(store: Arc<dyn Store>) {
     assert_eq!(opts["symbol"], json!("$"), "{opts}");
     assert_eq!(opts["precision"], json!(0), "{opts}");
 
-    let f = field(&fx, nf("Total", "formula", json!({ "formula": "{Qty} * 2" }))).await;
+    let f = field(
+        &fx,
+        nf("Total", "formula", json!({ "formula": "{Qty} * 2" })),
+    )
+    .await;
     let zoned = patch_options(&fx, f.id, json!({ "time_zone": "Asia/Kolkata" }))
         .await
         .expect("time_zone only");

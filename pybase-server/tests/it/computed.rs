@@ -259,7 +259,10 @@ async fn formula_errors_and_option_patches_over_http() {
         .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
         .await;
     assert_eq!(e["error"]["details"]["formula"]["start"], json!(8), "{e}");
-    assert!(e["error"]["details"]["fields"]["formula"].is_string(), "{e}");
+    assert!(
+        e["error"]["details"]["fields"]["formula"].is_string(),
+        "{e}"
+    );
     let zoned = s
         .req(&t, Method::PATCH, &field)
         .json(&json!({"options": {"time_zone": "Asia/Kolkata"}}))
