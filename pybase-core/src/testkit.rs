@@ -201,6 +201,7 @@ mod registry {
         ("auth_cache", include_str!("testkit/auth_cache.rs")),
         ("changes", include_str!("testkit/changes.rs")),
         ("computed", include_str!("testkit/computed.rs")),
+        ("computed_edits", include_str!("testkit/computed_edits.rs")),
         ("computed_zones", include_str!("testkit/computed_zones.rs")),
         ("formula", include_str!("testkit/formula.rs")),
         ("limits", include_str!("testkit/limits.rs")),
