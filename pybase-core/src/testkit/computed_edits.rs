@@ -93,11 +93,11 @@ fn of_record(events: &[ChangeEvent], r: RecordId) -> &ChangeEvent {
 }
 
 /// One record's event changes `field` from `before` to `after`, in one step.
-fn assert_moved(e: &ChangeEvent, field: FieldId, before: Value, after: Value) {
+fn assert_moved(e: &ChangeEvent, field: FieldId, before: &Value, after: &Value) {
     let key = field.to_string();
     assert_eq!(e.changed_fields.clone().unwrap(), vec![field], "{e:#?}");
-    assert_eq!(e.before.clone().unwrap()[&key], before, "{e:#?}");
-    assert_eq!(e.after.clone().unwrap()[&key], after, "{e:#?}");
+    assert_eq!(&e.before.clone().unwrap()[&key], before, "{e:#?}");
+    assert_eq!(&e.after.clone().unwrap()[&key], after, "{e:#?}");
 }
 
 /// Changing a formula, or its time zone, recomputes its cells over the old
@@ -125,12 +125,17 @@ pub async fn changing_a_formula_logs_one_event_per_record(store: Arc<dyn Store>)
     let mut want = vec![a.id, b.id];
     want.sort();
     assert_eq!(records, want, "0 * 3 = 0 * 4: no event for {}", zero.id);
-    assert_moved(of_record(&events, a.id), triple.id, json!(9.0), json!(12.0));
+    assert_moved(
+        of_record(&events, a.id),
+        triple.id,
+        &json!(9.0),
+        &json!(12.0),
+    );
     assert_moved(
         of_record(&events, b.id),
         triple.id,
-        json!(15.0),
-        json!(20.0),
+        &json!(15.0),
+        &json!(20.0),
     );
     assert_eq!(read(&fx, a.id).await.get("Triple"), Some(&json!(12.0)));
 
@@ -155,7 +160,7 @@ pub async fn changing_a_formula_logs_one_event_per_record(store: Arc<dyn Store>)
     for (r, old) in before {
         let now = read(&fx, r).await.get("Hour").cloned().expect("an hour");
         assert_ne!(now, old, "+05:30 moves every time");
-        assert_moved(of_record(&events, r), hour.id, old, now);
+        assert_moved(of_record(&events, r), hour.id, &old, &now);
     }
 
     // A large table: the background fill writes each changed cell once.
@@ -200,7 +205,7 @@ pub async fn changing_a_formula_logs_one_event_per_record(store: Arc<dyn Store>)
     for (i, r) in made.iter().enumerate() {
         let e = of_record(&events, r.id);
         let qty = (i + 1) as f64;
-        assert_moved(e, double.id, json!(qty * 2.0), json!(qty * 10.0));
+        assert_moved(e, double.id, &json!(qty * 2.0), &json!(qty * 10.0));
     }
 }
 
