@@ -23,6 +23,7 @@ pub mod auth_attacks;
 pub mod auth_cache;
 pub mod changes;
 pub mod computed;
+pub mod computed_edits;
 pub mod computed_zones;
 pub mod fixture;
 pub mod formula;
@@ -113,6 +114,11 @@ macro_rules! conformance_tests {
             computed::derived_cells_log_one_event_per_record,
             computed::formula_text_shows_current_names,
             computed_zones::computed_fields_evaluate_in_their_time_zone,
+            computed_edits::changing_a_formula_logs_one_event_per_record,
+            computed_edits::replace_keeps_derived_cells,
+            computed_edits::deleted_reference_keeps_its_name,
+            computed_edits::unparsable_formulas_give_their_position,
+            computed_edits::patched_options_merge,
             links::two_way_links_stay_in_step,
             links::partner_cells_are_logged,
             links::soft_deleted_links_hide_and_come_back,
@@ -196,6 +202,7 @@ mod registry {
         ("auth_cache", include_str!("testkit/auth_cache.rs")),
         ("changes", include_str!("testkit/changes.rs")),
         ("computed", include_str!("testkit/computed.rs")),
+        ("computed_edits", include_str!("testkit/computed_edits.rs")),
         ("computed_zones", include_str!("testkit/computed_zones.rs")),
         ("formula", include_str!("testkit/formula.rs")),
         ("limits", include_str!("testkit/limits.rs")),

@@ -60,8 +60,9 @@ fn depends_on(field: &Field) -> Vec<FieldId> {
 
 /// `fields` (one table's) as callers see them: a formula, stored with
 /// field ids, shows the current names of the fields it reads, so a renamed
-/// field shows its new name ([`formula::display`]; the ids of fields that
-/// are gone stay as they are). Other fields are unchanged.
+/// field shows its new name ([`formula::display`]; a deleted field's
+/// references were written as its last known name when it was deleted).
+/// Other fields are unchanged.
 pub(crate) fn shown(fields: Vec<Field>) -> Vec<Field> {
     if !fields
         .iter()
@@ -82,6 +83,23 @@ pub(crate) fn shown_with(mut field: Field, siblings: &[Field]) -> Field {
         f.formula = text;
     }
     field
+}
+
+/// Refuses the `formula` option of a `formula` or `rollup` field that does
+/// not parse with the error a formula that does not check gets
+/// ([`Error::InvalidFormula`]: API.md's `details.formula` with the
+/// position), before the options are read (which would name only the
+/// field).
+pub(crate) fn refuse_unparsable(type_name: &str, options: &serde_json::Value) -> Result<()> {
+    if !matches!(type_name, "formula" | "rollup") {
+        return Ok(());
+    }
+    match options.get("formula").and_then(serde_json::Value::as_str) {
+        Some(text) => formula::parse_positioned(text)
+            .map(|_| ())
+            .map_err(Error::from),
+        None => Ok(()),
+    }
 }
 
 impl Pybase {
@@ -274,19 +292,35 @@ impl Pybase {
 
     /// Marks the derived fields of the base that read `gone` (deleted or
     /// retyped) `is_valid: false`; their cells keep their last values.
+    /// When `gone` is deleted, `deleted_name` is its name: a formula's
+    /// references to it are written as that name (its last known name,
+    /// [`formula::name_deleted_reference`]), whether or not the formula was
+    /// already invalid.
     pub(crate) async fn invalidate_dependents(
         &self,
         table: &TableScope,
         gone: FieldId,
+        deleted_name: Option<&str>,
     ) -> Result<()> {
         for mut f in self.base_fields(table).await? {
             if f.id == gone || !depends_on(&f).contains(&gone) {
                 continue;
             }
+            let mut changed = false;
+            if let (Some(name), FieldType::Formula(formula)) = (deleted_name, &mut f.field_type)
+                && let Ok(text) = formula::name_deleted_reference(&formula.formula, gone, name)
+                && text != formula.formula
+            {
+                formula.formula = text;
+                changed = true;
+            }
             if let Some(d) = f.field_type.derived_mut()
                 && d.is_valid
             {
                 d.is_valid = false;
+                changed = true;
+            }
+            if changed {
                 f.updated_at = self.clock.now();
                 acting(table.user(), self.store.update_field(&f)).await?;
             }

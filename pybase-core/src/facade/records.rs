@@ -40,6 +40,35 @@ struct Prepared {
     unset: Vec<FieldId>,
 }
 
+impl Prepared {
+    /// The store's patch of record `id`. A replace (`PUT`) clears every
+    /// writable field of `fields` it does not set, by unsetting it: the
+    /// cells of computed fields (formula, lookup, rollup, count) are not
+    /// the caller's to replace, so they stay, recomputed by the write, and
+    /// those of an `is_valid: false` field keep their last values (API.md).
+    /// The store's own `replace` (every cell, derived ones included) is
+    /// not used.
+    fn into_patch(self, id: RecordId, replace: bool, fields: &[Field]) -> RecordPatch {
+        let mut unset = self.unset;
+        if replace {
+            for f in fields {
+                if !f.field_type.is_computed()
+                    && !self.set.contains_key(f.id.as_str())
+                    && !unset.contains(&f.id)
+                {
+                    unset.push(f.id);
+                }
+            }
+        }
+        RecordPatch {
+            id,
+            set: self.set,
+            unset,
+            replace: false,
+        }
+    }
+}
+
 /// Validation state shared by the records of one write.
 struct Batch<'a> {
     fields: &'a [Field],
@@ -559,12 +588,7 @@ impl Pybase {
         if !batch.is_simple() {
             return Ok(Written::Stale);
         }
-        let patch = RecordPatch {
-            id,
-            set: p.set,
-            unset: p.unset,
-            replace,
-        };
+        let patch = p.into_patch(id, replace, &fields);
         let precondition = UpdateGuard {
             user: principal.user_id(),
             roles,
@@ -629,12 +653,7 @@ impl Pybase {
                 String::new()
             };
             let p = batch.prepare(input, &prefix);
-            patches.push(RecordPatch {
-                id: *id,
-                set: p.set,
-                unset: p.unset,
-                replace,
-            });
+            patches.push(p.into_patch(*id, replace, &fields));
         }
         if batch_mode {
             let ids: Vec<RecordId> = patches.iter().map(|p| p.id).collect();

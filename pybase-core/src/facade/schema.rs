@@ -311,6 +311,7 @@ impl Pybase {
             });
         }
         self.limits.check_options(&name, &spec.options)?;
+        super::computed::refuse_unparsable(&spec.field_type, &spec.options)?;
         let field_type = FieldType::from_parts(&spec.field_type, &spec.options)
             .map_err(|e| Error::invalid(name.clone(), e.message))?;
         check_zone(&field_type).map_err(|e| Error::invalid(name.clone(), e))?;
@@ -466,6 +467,10 @@ impl Pybase {
         let retyped = patch.field_type.is_some() || patch.options.is_some();
         if retyped {
             let options = match patch.options {
+                // Options of the same type merge over the current ones.
+                Some(o) if type_name == old.field_type.type_name() => {
+                    merge_options(old.field_type.options_json(), o)
+                }
                 Some(o) => o,
                 // A type change without options starts from defaults, except
                 // select choices which carry over.
@@ -476,6 +481,7 @@ impl Pybase {
                 None => Value::Null,
             };
             self.limits.check_options(&field.name, &options)?;
+            super::computed::refuse_unparsable(type_name, &options)?;
             let mut new_type = FieldType::from_parts(type_name, &options)
                 .map_err(|e| Error::invalid(field.name.clone(), e.message))?;
             check_zone(&new_type).map_err(|e| Error::invalid(field.name.clone(), e))?;
@@ -504,19 +510,13 @@ impl Pybase {
         field.updated_at = self.clock.now();
         if retyped && field.field_type != old.field_type {
             let changes = if field.field_type.derived().is_some() {
-                // Derived cells are recomputed below; stored ones go.
-                self.store
-                    .field_cells(table.id(), old.id)
-                    .await?
-                    .into_iter()
-                    .map(|(record, _)| (record, None))
-                    .collect()
+                self.cells_a_recompute_misses(&table, &old).await?
             } else {
                 self.convert_cells(&table, &old, &mut field).await?
             };
             acting(table.user(), self.store.replace_field(&field, &changes)).await?;
             if field.field_type.type_name() != old.field_type.type_name() {
-                self.invalidate_dependents(&table, field.id).await?;
+                self.invalidate_dependents(&table, field.id, None).await?;
             }
             self.fit_views_to(&table, &field).await?;
             if field.field_type.derived().is_some() {
@@ -539,6 +539,37 @@ impl Pybase {
             acting(table.user(), self.store.update_field(&field)).await?;
         }
         self.shown_field(field).await
+    }
+
+    /// The cells of `old`, about to become a derived field, that the
+    /// recompute following the change does not reach: those of
+    /// soft-deleted records (a recompute reads live records), cleared.
+    /// The cells of live records are left for the recompute to write over
+    /// (inline, or chunk by chunk in the background fill), so each record
+    /// whose value changes logs one `record.updated` from the old value to
+    /// the new (no clearing pass with an event of its own, issue 12); while
+    /// a fill runs the field reads empty and refuses filters anyway.
+    async fn cells_a_recompute_misses(
+        &self,
+        table: &TableScope,
+        old: &Field,
+    ) -> Result<Vec<(crate::ids::RecordId, Option<Value>)>> {
+        let cells = self.store.field_cells(table.id(), old.id).await?;
+        if cells.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<crate::ids::RecordId> = cells.iter().map(|(r, _)| *r).collect();
+        let live: std::collections::HashSet<crate::ids::RecordId> = self
+            .store
+            .live_record_ids(table.id(), &ids)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(ids
+            .into_iter()
+            .filter(|r| !live.contains(r))
+            .map(|r| (r, None))
+            .collect())
     }
 
     /// Converts every stored cell of `old` to `field`'s type (adding select
@@ -638,7 +669,8 @@ impl Pybase {
         if field.status == FieldStatus::Computing {
             self.settle_fill(&table, &[]).await?;
         }
-        self.invalidate_dependents(&table, id).await?;
+        self.invalidate_dependents(&table, id, Some(&field.name))
+            .await?;
         for mut view in self.store.list_views(table.id()).await? {
             if forget_field(&mut view.config, id) {
                 view.updated_at = self.clock.now();
@@ -879,6 +911,26 @@ impl Pybase {
 
 /// A datetime field's `timezone` must name an IANA zone when written
 /// (stored fields are read as they are).
+/// `patch` (a PATCH's options of a field keeping its type) merged over
+/// `current` (its options as read): each key given replaces the current
+/// value, a `null` removes the option, keys not given stay. Options that
+/// are not an object are taken as given (and refused by the type).
+fn merge_options(current: Value, patch: Value) -> Value {
+    match (current, patch) {
+        (Value::Object(mut merged), Value::Object(given)) => {
+            for (key, value) in given {
+                if value.is_null() {
+                    merged.remove(&key);
+                } else {
+                    merged.insert(key, value);
+                }
+            }
+            Value::Object(merged)
+        }
+        (_, patch) => patch,
+    }
+}
+
 fn check_zone(field_type: &FieldType) -> std::result::Result<(), String> {
     match field_type {
         FieldType::DateTime(dt) => dt.check_zone(),

@@ -275,14 +275,7 @@ fn numeric_args(name: &str) -> &'static [usize] {
 
 /// Checks `source` against a table's `fields`; see the module docs.
 pub fn check(source: &str, fields: &[Field]) -> Result<Checked, CheckError> {
-    let mut expr = parse(source).map_err(|e| {
-        let start = char_pos(source, e.position);
-        CheckError {
-            message: format!("Invalid formula: {}", e.message),
-            start,
-            end: (start + 1).min(source.chars().count()).max(start),
-        }
-    })?;
+    let mut expr = parse_positioned(source)?;
     let mut checker = Checker {
         source,
         fields,
@@ -304,8 +297,40 @@ pub fn check(source: &str, fields: &[Field]) -> Result<Checked, CheckError> {
     })
 }
 
+/// Parses `source`; a formula that does not parse is refused like one that
+/// does not check: `Invalid formula: ...` with the character where parsing
+/// stopped (API.md `details.formula`).
+pub fn parse_positioned(source: &str) -> Result<Expr, CheckError> {
+    parse(source).map_err(|e| {
+        let start = char_pos(source, e.position);
+        CheckError {
+            message: format!("Invalid formula: {}", e.message),
+            start,
+            end: (start + 1).min(source.chars().count()).max(start),
+        }
+    })
+}
+
+/// A stored formula (fields by id) with the references to `gone` (a field
+/// being deleted) written as `name`, its last known name: the formula is
+/// then `is_valid: false` and shows that name rather than an id nobody can
+/// resolve (API.md; docs/FORMULA.md "Deleted references").
+pub fn name_deleted_reference(
+    stored: &str,
+    gone: FieldId,
+    name: &str,
+) -> Result<String, super::FormulaError> {
+    let mut expr = parse(stored)?;
+    rename(&mut expr, &|key| {
+        (FieldId::parse(key).ok() == Some(gone)).then(|| name.to_owned())
+    });
+    Ok(print(&expr))
+}
+
 /// A stored formula (fields by id) printed with the fields' current names;
-/// ids of fields that no longer exist stay as they are.
+/// ids of fields that no longer exist stay as they are (a deleted field's
+/// references were written as its name when it was deleted,
+/// [`name_deleted_reference`]).
 pub fn display(stored: &str, fields: &[Field]) -> Result<String, super::FormulaError> {
     let mut expr = parse(stored)?;
     rename(&mut expr, &|key| {

@@ -42,7 +42,10 @@ mod tests_zones;
 
 pub use ast::{BinaryOp, Expr, ExprKind, Span, UnaryOp};
 pub use cells::{from_cell, to_cell, to_cell_in};
-pub use check::{CheckError, Checked, ResultType, check, display, field_result_type};
+pub use check::{
+    CheckError, Checked, ResultType, check, display, field_result_type, name_deleted_reference,
+    parse_positioned,
+};
 pub(crate) use dates::zone_named;
 pub use error::FormulaError;
 pub use eval::{EvalContext, FieldSource, evaluate};

@@ -35,7 +35,10 @@ pub struct RecordPatch {
     pub set: Cells,
     /// Cells to remove.
     pub unset: Vec<FieldId>,
-    /// Replace all cells with `set` instead of merging.
+    /// Replace all cells with `set` instead of merging: every cell, those
+    /// of derived fields included (the recompute then writes the valid
+    /// ones again). The facade's replace (`PUT`) does not use it: it
+    /// unsets the writable fields it does not set, so derived cells stay.
     pub replace: bool,
 }
 

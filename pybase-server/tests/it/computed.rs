@@ -217,3 +217,57 @@ async fn large_tables_fill_in_the_background() {
         assert_eq!(r["fields"]["Total"], json!(qty * 2.0), "{r}");
     }
 }
+
+/// Formula errors on field create and PATCH have one shape whether the
+/// formula does not parse or does not check: `details.formula` with the
+/// position and `details.fields.formula` with the message (issue 12
+/// review); a PATCH of options merges them over the current ones.
+#[tokio::test]
+async fn formula_errors_and_option_patches_over_http() {
+    let s = TestServer::start().await;
+    let (t, _) = s.register().await;
+    let ws = s.workspace(&t).await;
+    let (_, items) = s.table(&t, &ws).await;
+    let fields = format!("/api/v1/tables/{items}/fields");
+    for (formula, start, end) in [
+        ("{Qty} * ", 8, 8),
+        ("(((1)", 5, 5),
+        ("é + 1", 0, 1),
+        ("{Nope} + 1", 0, 6),
+    ] {
+        let e = s
+            .req(&t, Method::POST, &fields)
+            .json(&json!({"name": "Bad", "type": "formula", "options": {"formula": formula}}))
+            .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+            .await;
+        let d = &e["error"]["details"];
+        let message = d["formula"]["message"].as_str().expect("a message");
+        assert_eq!(d["formula"]["start"], json!(start), "{formula}: {e}");
+        assert_eq!(d["formula"]["end"], json!(end), "{formula}: {e}");
+        assert_eq!(d["fields"]["formula"], json!(message), "{formula}: {e}");
+        assert!(d["fields"].get("Bad").is_none(), "{formula}: {e}");
+    }
+    let total = s
+        .req(&t, Method::POST, &fields)
+        .json(&json!({"name": "Total", "type": "formula", "options": {"formula": "{Qty} * 2"}}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    let field = format!("/api/v1/fields/{}", total["id"].as_str().unwrap());
+    let e = s
+        .req(&t, Method::PATCH, &field)
+        .json(&json!({"options": {"formula": "{Qty} * "}}))
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    assert_eq!(e["error"]["details"]["formula"]["start"], json!(8), "{e}");
+    assert!(
+        e["error"]["details"]["fields"]["formula"].is_string(),
+        "{e}"
+    );
+    let zoned = s
+        .req(&t, Method::PATCH, &field)
+        .json(&json!({"options": {"time_zone": "Asia/Kolkata"}}))
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(zoned["options"]["formula"], json!("{Qty} * 2"), "{zoned}");
+    assert_eq!(zoned["options"]["time_zone"], json!("Asia/Kolkata"));
+}
