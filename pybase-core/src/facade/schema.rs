@@ -909,8 +909,6 @@ impl Pybase {
     }
 }
 
-/// A datetime field's `timezone` must name an IANA zone when written
-/// (stored fields are read as they are).
 /// `patch` (a PATCH's options of a field keeping its type) merged over
 /// `current` (its options as read): each key given replaces the current
 /// value, a `null` removes the option, keys not given stay. Options that
@@ -931,6 +929,8 @@ fn merge_options(current: Value, patch: Value) -> Value {
     }
 }
 
+/// A datetime field's `timezone` must name an IANA zone when written
+/// (stored fields are read as they are).
 fn check_zone(field_type: &FieldType) -> std::result::Result<(), String> {
     match field_type {
         FieldType::DateTime(dt) => dt.check_zone(),
