@@ -17,7 +17,8 @@ use crate::ids::{RecordId, TableId};
 use crate::model::Field;
 use crate::store::Store;
 
-fn nf(name: &str, ty: &str, options: Value) -> NewField {
+/// A field spec (shared by the computed-field case files).
+pub(super) fn nf(name: &str, ty: &str, options: Value) -> NewField {
     NewField {
         name: name.into(),
         field_type: ty.into(),
@@ -27,7 +28,8 @@ fn nf(name: &str, ty: &str, options: Value) -> NewField {
     }
 }
 
-async fn field(fx: &Fixture, table: TableId, spec: NewField) -> Field {
+/// Creates `spec` in `table` as the owner.
+pub(super) async fn field(fx: &Fixture, table: TableId, spec: NewField) -> Field {
     fx.pb
         .create_field(&fx.owner, table, spec)
         .await
@@ -870,7 +872,7 @@ async fn events_after(fx: &Fixture, after: i64) -> Vec<crate::store::ChangeEvent
 }
 
 /// The newest seq of the fixture's base.
-async fn last_seq(fx: &Fixture) -> i64 {
+pub(super) async fn last_seq(fx: &Fixture) -> i64 {
     fx.pb
         .changes_since(&fx.viewer, fx.base.id, 0, Some(1))
         .await

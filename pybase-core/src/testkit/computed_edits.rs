@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::computed::{last_seq, nf};
 use super::fixture::{Fixture, cells};
 use crate::Error;
 use crate::facade::{FieldKey, FieldPatch, NewField, WriteOptions};
@@ -15,21 +16,9 @@ use crate::ids::{FieldId, RecordId};
 use crate::model::Field;
 use crate::store::{ChangeEvent, ChangeKind, Store};
 
-fn nf(name: &str, ty: &str, options: Value) -> NewField {
-    NewField {
-        name: name.into(),
-        field_type: ty.into(),
-        options,
-        description: None,
-        indexed: false,
-    }
-}
-
+/// Creates `spec` in the fixture's table.
 async fn field(fx: &Fixture, spec: NewField) -> Field {
-    fx.pb
-        .create_field(&fx.owner, fx.table.table.id, spec)
-        .await
-        .unwrap_or_else(|e| panic!("create field: {e:?}"))
+    super::computed::field(fx, fx.table.table.id, spec).await
 }
 
 async fn patch_options(fx: &Fixture, id: FieldId, options: Value) -> crate::Result<Field> {
@@ -51,14 +40,6 @@ async fn read(fx: &Fixture, id: RecordId) -> serde_json::Map<String, Value> {
         .await
         .expect("get record")
         .fields
-}
-
-async fn last_seq(fx: &Fixture) -> i64 {
-    fx.pb
-        .changes_since(&fx.viewer, fx.base.id, 0, Some(1))
-        .await
-        .expect("changes")
-        .last_seq
 }
 
 /// The `record.updated` events of the fixture's base after `after`, each

@@ -7,29 +7,13 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::computed::{field, nf};
 use super::fixture::{Fixture, assert_invalid, cells};
 use crate::Error;
-use crate::facade::{FieldKey, FieldPatch, NewField, NewTable, WriteOptions};
+use crate::facade::{FieldKey, FieldPatch, NewTable, WriteOptions};
 use crate::ids::TableId;
 use crate::model::Field;
 use crate::store::Store;
-
-fn nf(name: &str, ty: &str, options: Value) -> NewField {
-    NewField {
-        name: name.into(),
-        field_type: ty.into(),
-        options,
-        description: None,
-        indexed: false,
-    }
-}
-
-async fn field(fx: &Fixture, table: TableId, spec: NewField) -> Field {
-    fx.pb
-        .create_field(&fx.owner, table, spec)
-        .await
-        .unwrap_or_else(|e| panic!("create field: {e:?}"))
-}
 
 async fn set_options(fx: &Fixture, field: &Field, options: Value) -> Field {
     fx.pb
