@@ -699,6 +699,38 @@ pub async fn subscriptions_yield_each_event_once_in_order(store: Arc<dyn Store>)
 }
 
 /// The next event of `sub`, within 30 s.
+/// Two subscriptions of the viewer and one of the editor from the end of
+/// the log, each shown to receive one new record's event: the starting
+/// seq, the viewer's and the editor's subscriptions.
+async fn viewer_twice_editor_once(
+    fx: &Fixture,
+) -> (
+    i64,
+    Vec<crate::facade::ChangeSubscription>,
+    crate::facade::ChangeSubscription,
+) {
+    let start = i64::try_from(whole_log(fx).await.len()).unwrap();
+    let mut revoked = Vec::new();
+    for _ in 0..2 {
+        revoked.push(
+            fx.pb
+                .subscribe_changes(&fx.viewer, fx.base.id, start)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut kept = fx
+        .pb
+        .subscribe_changes(&fx.editor, fx.base.id, start)
+        .await
+        .unwrap();
+    fx.create(&[("Qty", json!(1))]).await;
+    for sub in revoked.iter_mut().chain([&mut kept]) {
+        assert_eq!(next_within(sub).await.seq, start + 1);
+    }
+    (start, revoked, kept)
+}
+
 async fn next_within(sub: &mut crate::facade::ChangeSubscription) -> ChangeEvent {
     tokio::time::timeout(std::time::Duration::from_secs(30), sub.next())
         .await
@@ -810,25 +842,7 @@ async fn ends_not_found(
 /// kept receiving for up to 5 s).
 pub async fn removed_members_stop_receiving_at_once(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
-    let start = i64::try_from(whole_log(&fx).await.len()).unwrap();
-    let mut revoked = Vec::new();
-    for _ in 0..2 {
-        revoked.push(
-            fx.pb
-                .subscribe_changes(&fx.viewer, fx.base.id, start)
-                .await
-                .unwrap(),
-        );
-    }
-    let mut kept = fx
-        .pb
-        .subscribe_changes(&fx.editor, fx.base.id, start)
-        .await
-        .unwrap();
-    fx.create(&[("Qty", json!(1))]).await;
-    for sub in revoked.iter_mut().chain([&mut kept]) {
-        assert_eq!(next_within(sub).await.seq, start + 1);
-    }
+    let (start, mut revoked, mut kept) = viewer_twice_editor_once(&fx).await;
     // One of them waits for the next event while the member is removed.
     let waiting = tokio::spawn({
         let mut sub = revoked.pop().unwrap();
@@ -891,25 +905,7 @@ pub async fn removed_members_stop_receiving_at_once(store: Arc<dyn Store>) {
 /// subscription of the same base goes on.
 pub async fn revoked_subscriptions_stop_under_the_shared_reader(store: Arc<dyn Store>) {
     let fx = Fixture::new(Arc::clone(&store)).await;
-    let start = i64::try_from(whole_log(&fx).await.len()).unwrap();
-    let mut revoked = Vec::new();
-    for _ in 0..2 {
-        revoked.push(
-            fx.pb
-                .subscribe_changes(&fx.viewer, fx.base.id, start)
-                .await
-                .unwrap(),
-        );
-    }
-    let mut kept = fx
-        .pb
-        .subscribe_changes(&fx.editor, fx.base.id, start)
-        .await
-        .unwrap();
-    fx.create(&[("Qty", json!(1))]).await;
-    for sub in revoked.iter_mut().chain([&mut kept]) {
-        assert_eq!(next_within(sub).await.seq, start + 1);
-    }
+    let (start, mut revoked, mut kept) = viewer_twice_editor_once(&fx).await;
     store
         .remove_member(fx.ws.id, fx.viewer.user_id())
         .await
