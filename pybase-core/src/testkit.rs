@@ -24,6 +24,7 @@ pub mod auth_cache;
 pub mod changes;
 pub mod computed;
 pub mod computed_edits;
+pub mod computed_review;
 pub mod computed_zones;
 pub mod fixture;
 pub mod formula;
@@ -119,6 +120,11 @@ macro_rules! conformance_tests {
             computed_edits::deleted_reference_keeps_its_name,
             computed_edits::unparsable_formulas_give_their_position,
             computed_edits::patched_options_merge,
+            computed_review::whole_numbers_are_integers,
+            computed_review::date_rollups_are_dates,
+            computed_review::a_formula_reading_itself_is_a_cycle,
+            computed_review::formulas_read_links_as_primary_values,
+            computed_review::filters_skip_error_cells,
             links::two_way_links_stay_in_step,
             links::partner_cells_are_logged,
             links::soft_deleted_links_hide_and_come_back,
@@ -203,6 +209,10 @@ mod registry {
         ("changes", include_str!("testkit/changes.rs")),
         ("computed", include_str!("testkit/computed.rs")),
         ("computed_edits", include_str!("testkit/computed_edits.rs")),
+        (
+            "computed_review",
+            include_str!("testkit/computed_review.rs"),
+        ),
         ("computed_zones", include_str!("testkit/computed_zones.rs")),
         ("formula", include_str!("testkit/formula.rs")),
         ("limits", include_str!("testkit/limits.rs")),

@@ -133,6 +133,24 @@ impl ComputeTx for Tx<'_> {
         Ok(())
     }
 
+    async fn primary_fields(
+        &mut self,
+        table: TableId,
+    ) -> StoreResult<std::collections::HashMap<TableId, FieldId>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, primary_field_id FROM tables WHERE primary_field_id IS NOT NULL \
+             AND base_id = (SELECT base_id FROM tables WHERE id = $1)",
+        )
+        .bind(table.as_str())
+        .fetch_all(&mut *self.0)
+        .await
+        .db()?;
+        Ok(rows
+            .iter()
+            .filter_map(|(t, f)| Some((TableId::parse(t).ok()?, FieldId::parse(f).ok()?)))
+            .collect())
+    }
+
     async fn queue_fill(&mut self, table: TableId, fields: &[FieldId]) -> StoreResult<()> {
         crate::fills::queue(self.0, table, fields, true, chrono::Utc::now()).await
     }

@@ -52,6 +52,15 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    fn primary_fields_now(&self, table: TableId) -> Result<HashMap<TableId, FieldId>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT id, primary_field_id FROM tables WHERE primary_field_id IS NOT NULL \
+             AND base_id = (SELECT base_id FROM tables WHERE id = ?1)",
+        )?;
+        let rows = stmt.query_map([table.as_str()], |r| Ok((id(r, 0)?, id(r, 1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn linking_now(&self, field: FieldId, targets: &[RecordId]) -> Result<Vec<RecordId>> {
         let mut stmt = self.0.prepare_cached(
             "SELECT DISTINCT source_id FROM record_links WHERE field_id = ?1 \
@@ -172,6 +181,13 @@ impl ComputeTx for Tx<'_> {
         cells: &[(RecordId, FieldId, Option<Value>)],
     ) -> std::result::Result<(), StoreError> {
         self.write_now(table, cells).map_err(store)
+    }
+
+    async fn primary_fields(
+        &mut self,
+        table: TableId,
+    ) -> std::result::Result<HashMap<TableId, FieldId>, StoreError> {
+        self.primary_fields_now(table).map_err(store)
     }
 
     async fn queue_fill(

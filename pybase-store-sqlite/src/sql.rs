@@ -217,6 +217,13 @@ impl Sql {
             Op::IsNotEmpty if kind == ValueKind::Bool => "1".to_owned(),
             Op::IsEmpty => format!("({v} IS NULL)"),
             Op::IsNotEmpty => format!("({v} IS NOT NULL)"),
+            Op::Gt | Op::Gte if let Some(range) = self.numbers_above(c) => {
+                if self.exact() {
+                    format!("coalesce({v} {range}, 0)")
+                } else {
+                    format!("({v} {range})")
+                }
+            }
             Op::Eq | Op::Neq | Op::Lt | Op::Lte | Op::Gt | Op::Gte => {
                 let Some(p) = self.scalar_operand(kind, &c.operand) else {
                     // Incomparable operand: never a hit (so `neq` is always true).
@@ -280,6 +287,9 @@ impl Sql {
     /// `c` answered from `field`'s side index, for the operators it can
     /// serve (equality, ranges and `in`); `None` for the others.
     fn side_condition(&mut self, field: FieldId, kind: ValueKind, c: &Condition) -> Option<String> {
+        if let Some(range) = self.numbers_above(c) {
+            return Some(self.in_side_index(field, &range));
+        }
         let cmp = match c.op {
             Op::Eq => "=",
             Op::Lt => "<",
@@ -339,6 +349,26 @@ impl Sql {
     }
 
     /// Binds a comparison operand if it compares with values of `kind`.
+    /// `BETWEEN lo AND +Infinity` for `gt` / `gte` on a number cell, `None`
+    /// for other conditions. A derived number field stores an error as an
+    /// object, which `json_extract` reads as text, and SQLite orders text
+    /// above every number: a plain `>` would match errors (the reference
+    /// and PostgreSQL never compare them). Text is never at most infinity,
+    /// and `BETWEEN` reads the cell once (a second comparison would extract
+    /// it twice). `gt` starts at the next number above the operand.
+    fn numbers_above(&mut self, c: &Condition) -> Option<String> {
+        let (Target::Cell { .. }, Operand::Number(n)) = (c.target, &c.operand) else {
+            return None;
+        };
+        let lo = match c.op {
+            Op::Gt => n.next_up(),
+            Op::Gte => *n,
+            _ => return None,
+        };
+        let lo = self.bind(lo);
+        Some(format!("BETWEEN {lo} AND 9e999"))
+    }
+
     fn scalar_operand(&mut self, kind: ValueKind, operand: &Operand) -> Option<String> {
         match (kind, operand) {
             (ValueKind::Text, Operand::Text(s)) => Some(self.bind(s.clone())),

@@ -48,6 +48,38 @@ fn values_field(table: TableId) -> Field {
     }
 }
 
+/// Whether `source` (a formula of the field `id` named `name`) names that
+/// field itself: by its id, or by its name where no sibling has that name
+/// (siblings are found first, as the checker finds them). Such a formula
+/// is a cycle of one field, refused naming it twice.
+fn reads_itself(source: &str, id: FieldId, name: &str, siblings: &[Field]) -> bool {
+    fn names(expr: &formula::Expr, out: &mut Vec<String>) {
+        match &expr.kind {
+            formula::ExprKind::Field(n) => out.push(n.clone()),
+            formula::ExprKind::Call { args, .. } => args.iter().for_each(|a| names(a, out)),
+            formula::ExprKind::Unary { operand, .. } => names(operand, out),
+            formula::ExprKind::Binary { lhs, rhs, .. } => {
+                names(lhs, out);
+                names(rhs, out);
+            }
+            formula::ExprKind::Number(_)
+            | formula::ExprKind::Text(_)
+            | formula::ExprKind::Bool(_) => {}
+        }
+    }
+    let Ok(expr) = formula::parse(source) else {
+        return false;
+    };
+    let mut refs = Vec::new();
+    names(&expr, &mut refs);
+    let folded = name.to_lowercase();
+    refs.iter().any(|r| {
+        let by_id = FieldId::parse(r).is_ok_and(|r| r == id);
+        let by_name = (r == name || r.to_lowercase() == folded) && find(siblings, r).is_none();
+        by_id || by_name
+    })
+}
+
 /// The fields a derived field reads directly (same table or, for lookups
 /// and rollups, the linked table's field).
 fn depends_on(field: &Field) -> Vec<FieldId> {
@@ -146,6 +178,12 @@ impl Pybase {
         };
         match &mut field.field_type {
             FieldType::Formula(f) => {
+                if reads_itself(&f.formula, field.id, &name, &others) {
+                    return Err(Error::FormulaCycle {
+                        field: name.clone(),
+                        path: vec![name.clone(), name],
+                    });
+                }
                 let checked = formula::check(&f.formula, &others)?;
                 f.formula = checked.stored();
                 f.derived.result_type = checked.result_type;
@@ -176,12 +214,14 @@ impl Pybase {
                         l.derived.is_valid = true;
                     }
                     FieldType::Rollup(r) => {
-                        let checked = formula::check(&r.formula, &[values_field(table.id())])
-                            .map_err(|e| Error::InvalidFormula {
-                                message: e.message,
-                                start: e.start,
-                                end: e.end,
-                            })?;
+                        let item = formula::field_result_type(&target.field_type);
+                        let checked =
+                            formula::check_rollup(&r.formula, &values_field(table.id()), item)
+                                .map_err(|e| Error::InvalidFormula {
+                                    message: e.message,
+                                    start: e.start,
+                                    end: e.end,
+                                })?;
                         r.link_field = link.to_string();
                         r.field = target_id.to_string();
                         r.derived.result_type = checked.result_type;
@@ -238,6 +278,41 @@ impl Pybase {
                     p.push(next);
                     stack.push((next, p));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Recomputes the formulas that read a link field pointing at `table`
+    /// (they read its primary field, which changed): each such formula's
+    /// table is filled in the request, or in the background when large.
+    pub(crate) async fn refill_link_formulas(&self, table: &TableScope) -> Result<()> {
+        let fields = self.base_fields(table).await?;
+        let links_here: Vec<FieldId> = fields
+            .iter()
+            .filter(|f| f.field_type.references() == Some(Reference::Records(table.id())))
+            .map(|f| f.id)
+            .collect();
+        let mut readers: BTreeMap<TableId, Vec<FieldId>> = BTreeMap::new();
+        for f in &fields {
+            if let FieldType::Formula(x) = &f.field_type
+                && x.derived.is_valid
+                && x.derived
+                    .referenced_field_ids
+                    .iter()
+                    .any(|id| links_here.contains(id))
+            {
+                readers.entry(f.table_id).or_default().push(f.id);
+            }
+        }
+        for (reader, formulas) in readers {
+            let Some(scope) = table.sibling(self.store.get_table(reader).await?) else {
+                continue;
+            };
+            if self.fills_in_background(&scope).await? {
+                self.queue_fill(&scope, &formulas).await?;
+            } else {
+                self.fill_computed(&scope).await?;
             }
         }
         Ok(())

@@ -234,10 +234,9 @@ impl Pybase {
         id: TableId,
         patch: TablePatch,
     ) -> Result<Table> {
-        let mut table = self
-            .table_for(principal, id, Action::ChangeSchema)
-            .await?
-            .into_table();
+        let scope = self.table_for(principal, id, Action::ChangeSchema).await?;
+        let mut table = scope.table().clone();
+        let primary_before = table.primary_field_id;
         if let Some(name) = patch.name {
             let name = check_name("name", &name)?;
             check_table_name_free(&*self.store, table.base_id, &name, Some(table.id)).await?;
@@ -255,6 +254,9 @@ impl Pybase {
         }
         table.updated_at = self.clock.now();
         acting(principal.user_id(), self.store.update_table(&table)).await?;
+        if table.primary_field_id != primary_before {
+            self.refill_link_formulas(&scope).await?;
+        }
         Ok(table)
     }
 

@@ -22,11 +22,71 @@ fn error_cell(e: ErrorKind) -> Json {
     }
 }
 
+/// The largest magnitude below which every integral f64 is exact (2^53).
+const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+
+/// A finite number in canonical JSON form (FORMULA.md C.8): an integral
+/// value below 2^53 as a JSON integer (`3`, never `3.0`, which jsonb would
+/// keep), `-0` as `0`, any other as its shortest round-tripping form.
+/// Non-finite numbers have no JSON form: callers store them as
+/// `special_value` cells.
+pub fn number_json(n: f64) -> Json {
+    if n.fract() == 0.0 && n.abs() < EXACT_INTEGERS {
+        // Integral and below 2^53: the conversion is exact.
+        #[allow(clippy::cast_possible_truncation)]
+        return Json::from(n as i64);
+    }
+    serde_json::Number::from_f64(n).map_or(Json::Null, Json::Number)
+}
+
+/// A stored derived cell with its numbers in canonical form
+/// ([`number_json`]): cells written before numbers were canonical held
+/// `30.0` where they now hold `30`.
+pub fn canonical_cell(cell: &Json) -> Json {
+    match cell {
+        Json::Number(n) => match (n.is_f64(), n.as_f64()) {
+            (true, Some(f)) => number_json(f),
+            _ => cell.clone(),
+        },
+        Json::Array(items) => Json::Array(items.iter().map(canonical_cell).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Whether two stored derived cells hold the same value: as `==`, but a
+/// number equals the same number written in another form (`30.0` and `30`,
+/// so that cells stored before numbers were canonical are not rewritten).
+pub fn same_cell(a: Option<&Json>, b: Option<&Json>) -> bool {
+    fn same(a: &Json, b: &Json) -> bool {
+        match (a, b) {
+            (Json::Number(x), Json::Number(y)) => x == y || x.as_f64() == y.as_f64(),
+            (Json::Array(x), Json::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+            }
+            _ => a == b,
+        }
+    }
+    match (a, b) {
+        (Some(a), Some(b)) => same(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// A number as stored: canonical when finite, a `special_value` cell when
+/// not.
+fn number_cell(n: f64) -> Json {
+    match Value::number(n) {
+        Value::Error(e) => error_cell(e),
+        _ => number_json(n),
+    }
+}
+
 /// One list item as stored: its natural JSON form, nested lists flattened.
 fn item(v: &Value, out: &mut Vec<Json>) {
     match v {
         Value::Blank => {}
-        Value::Number(n) => out.push(json!(n)),
+        Value::Number(n) => out.push(number_cell(*n)),
         Value::Text(t) => out.push(json!(t)),
         Value::Bool(b) => out.push(json!(b)),
         Value::Date(d) => out.push(json!(d.format("%Y-%m-%d").to_string())),
@@ -55,7 +115,7 @@ pub fn to_cell_in(v: &Value, result: ResultType, zone: Tz) -> Option<Json> {
     }
     match result {
         ResultType::Number => match to_number(v) {
-            Ok(n) => Some(json!(n)),
+            Ok(n) => Some(number_cell(n)),
             Err(e) => Some(error_cell(e)),
         },
         ResultType::Bool => match super::coerce::to_bool(v) {
@@ -164,7 +224,7 @@ mod tests {
                     Value::Array(vec![Value::text("a")]),
                 ]),
                 ResultType::List,
-                Some(json!([1.0, "a"])),
+                Some(json!([1, "a"])),
             ),
             (Value::Array(vec![]), ResultType::List, None),
         ];
@@ -178,6 +238,26 @@ mod tests {
             }
         }
         assert_eq!(from_cell(None, ResultType::Bool), Value::Bool(false));
+        // Whole numbers are JSON integers (C.8), -0 is 0, large ones stay
+        // floats; a cell stored before as `30.0` reads and compares as 30.
+        assert_eq!(
+            to_cell(&Value::Number(30.0), ResultType::Number),
+            Some(json!(30))
+        );
+        assert_eq!(
+            to_cell(&Value::number(-0.0), ResultType::Number),
+            Some(json!(0))
+        );
+        assert_eq!(number_json(1e300), json!(1e300));
+        assert_eq!(number_json(-7.0).to_string(), "-7");
+        assert_eq!(
+            canonical_cell(&json!([30.0, "a", 2.5])),
+            json!([30, "a", 2.5])
+        );
+        assert!(same_cell(Some(&json!(30.0)), Some(&json!(30))));
+        assert!(same_cell(Some(&json!([1.0])), Some(&json!([1]))));
+        assert!(!same_cell(Some(&json!(30.5)), Some(&json!(30))));
+        assert!(!same_cell(None, Some(&json!(0))));
         let d = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
         let cell = to_cell(&Value::Date(d), ResultType::Date);
         assert_eq!(cell, Some(json!("2024-02-29")));

@@ -120,7 +120,31 @@ enum Ty {
     Bool,
     Date,
     DateTime,
-    List,
+    /// A list, with what is known of its items.
+    List(Items),
+}
+
+/// What a list's items are known to be: a rollup's `values` over a date
+/// field holds dates, so `MAX(values)` is a date (not a number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Items {
+    /// Anything.
+    Any,
+    /// Calendar days.
+    Date,
+    /// Instants.
+    DateTime,
+}
+
+impl Items {
+    /// The items of a list of `item` values.
+    fn of(item: ResultType) -> Self {
+        match item {
+            ResultType::Date => Self::Date,
+            ResultType::DateTime => Self::DateTime,
+            _ => Self::Any,
+        }
+    }
 }
 
 impl Ty {
@@ -132,7 +156,7 @@ impl Ty {
             Self::Bool => "a boolean",
             Self::Date => "a date",
             Self::DateTime => "a date and time",
-            Self::List => "a list",
+            Self::List(_) => "a list",
         }
     }
 
@@ -147,7 +171,7 @@ impl Ty {
             Self::Bool => ResultType::Bool,
             Self::Date => ResultType::Date,
             Self::DateTime => ResultType::DateTime,
-            Self::List => ResultType::List,
+            Self::List(_) => ResultType::List,
         }
     }
 
@@ -158,6 +182,7 @@ impl Ty {
             (Self::Blank, x) | (x, Self::Blank) => x,
             (Self::Date | Self::DateTime, Self::Date | Self::DateTime) => Self::DateTime,
             (Self::Number | Self::Bool, Self::Number | Self::Bool) => Self::Number,
+            (Self::List(_), Self::List(_)) => Self::List(Items::Any),
             _ => Self::Text,
         }
     }
@@ -189,7 +214,9 @@ fn field_ty(field_type: &FieldType) -> Ty {
         FieldType::DateTime(_) | FieldType::CreatedTime(_) | FieldType::UpdatedTime(_) => {
             Ty::DateTime
         }
-        FieldType::MultiSelect(_) | FieldType::Attachment(_) | FieldType::Link(_) => Ty::List,
+        FieldType::MultiSelect(_) | FieldType::Attachment(_) | FieldType::Link(_) => {
+            Ty::List(Items::Any)
+        }
         FieldType::Formula(_)
         | FieldType::Lookup(_)
         | FieldType::Rollup(_)
@@ -198,7 +225,7 @@ fn field_ty(field_type: &FieldType) -> Ty {
             Some(ResultType::Bool) => Ty::Bool,
             Some(ResultType::Date) => Ty::Date,
             Some(ResultType::DateTime) => Ty::DateTime,
-            Some(ResultType::List) => Ty::List,
+            Some(ResultType::List) => Ty::List(Items::Any),
             Some(ResultType::Text) | None => Ty::Text,
         },
     }
@@ -275,10 +302,30 @@ fn numeric_args(name: &str) -> &'static [usize] {
 
 /// Checks `source` against a table's `fields`; see the module docs.
 pub fn check(source: &str, fields: &[Field]) -> Result<Checked, CheckError> {
+    check_with(source, fields, None)
+}
+
+/// Checks a rollup's formula, which reads one field, `values`: the list of
+/// the linked records' values of a field whose cells are `item`s (so that
+/// `MAX(values)` over dates is a date).
+pub fn check_rollup(source: &str, values: &Field, item: ResultType) -> Result<Checked, CheckError> {
+    check_with(
+        source,
+        std::slice::from_ref(values),
+        Some((values.id, Items::of(item))),
+    )
+}
+
+fn check_with(
+    source: &str,
+    fields: &[Field],
+    list_items: Option<(FieldId, Items)>,
+) -> Result<Checked, CheckError> {
     let mut expr = parse_positioned(source)?;
     let mut checker = Checker {
         source,
         fields,
+        list_items,
         referenced: Vec::new(),
         unknown: Vec::new(),
         volatile: false,
@@ -367,6 +414,8 @@ fn char_pos(source: &str, byte: usize) -> usize {
 struct Checker<'a> {
     source: &'a str,
     fields: &'a [Field],
+    /// A list field whose items' type is known (a rollup's `values`).
+    list_items: Option<(FieldId, Items)>,
     referenced: Vec<FieldId>,
     unknown: Vec<(String, Span)>,
     volatile: bool,
@@ -440,10 +489,16 @@ impl Checker<'_> {
             ExprKind::Number(_) => Ok(Ty::Number),
             ExprKind::Text(_) => Ok(Ty::Text),
             ExprKind::Bool(_) => Ok(Ty::Bool),
-            ExprKind::Field(id) => Ok(FieldId::parse(id)
-                .ok()
-                .and_then(|id| self.fields.iter().find(|f| f.id == id))
-                .map_or(Ty::Blank, |f| field_ty(&f.field_type))),
+            ExprKind::Field(id) => {
+                let field = FieldId::parse(id)
+                    .ok()
+                    .and_then(|id| self.fields.iter().find(|f| f.id == id));
+                Ok(match (field, self.list_items) {
+                    (Some(f), Some((list, items))) if f.id == list => Ty::List(items),
+                    (Some(f), _) => field_ty(&f.field_type),
+                    (None, _) => Ty::Blank,
+                })
+            }
             ExprKind::Unary { operand, .. } => {
                 let ty = self.walk(operand)?;
                 self.numeric(operand, ty, "A sign")?;
@@ -571,6 +626,15 @@ fn result_of(name: &str, args: &[Expr], tys: &[Ty]) -> Ty {
         | "IS_AFTER" | "IS_SAME" | "REGEX_MATCH" => Ty::Bool,
         "BLANK" | "ERROR" => Ty::Blank,
         "MAX" | "MIN" => {
+            // A list of dates counts as its items.
+            let tys: Vec<Ty> = tys
+                .iter()
+                .map(|t| match t {
+                    Ty::List(Items::Date) => Ty::Date,
+                    Ty::List(Items::DateTime) => Ty::DateTime,
+                    other => *other,
+                })
+                .collect();
             let dates = tys
                 .iter()
                 .all(|t| matches!(t, Ty::Date | Ty::DateTime | Ty::Blank))
@@ -600,7 +664,10 @@ fn result_of(name: &str, args: &[Expr], tys: &[Ty]) -> Ty {
         | "DATESTR"
         | "TIMESTR"
         | "DATETIME_FORMAT" => Ty::Text,
-        "ARRAYCOMPACT" | "ARRAYFLATTEN" | "ARRAYUNIQUE" | "ARRAYSLICE" => Ty::List,
+        "ARRAYCOMPACT" | "ARRAYFLATTEN" | "ARRAYUNIQUE" | "ARRAYSLICE" => match tys.first() {
+            Some(Ty::List(items)) => Ty::List(*items),
+            _ => Ty::List(Items::Any),
+        },
         "NOW" | "CREATED_TIME" | "LAST_MODIFIED_TIME" | "DATETIME_PARSE" | "SET_TIMEZONE" => {
             Ty::DateTime
         }

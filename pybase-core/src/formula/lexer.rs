@@ -48,7 +48,7 @@ impl Tok {
             Self::Gt => "'>'".to_string(),
             Self::Le => "'<='".to_string(),
             Self::Ge => "'>='".to_string(),
-            Self::Eof => "the end of the formula".to_string(),
+            Self::Eof => "end of the formula".to_string(),
         }
     }
 }

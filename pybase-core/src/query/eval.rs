@@ -103,7 +103,15 @@ pub fn condition_matches(cond: &Condition, record: &Record) -> bool {
         };
     }
     let value = target_value(cond.target, record);
-    let empty = value == SortValue::Null;
+    // A number field's error cell (an object) compares with nothing but is
+    // not empty (as the stores read it).
+    let empty = match cond.target {
+        Target::Cell {
+            field,
+            kind: ValueKind::Number,
+        } => matches!(record.cells.get(field.as_str()), None | Some(Value::Null)),
+        _ => value == SortValue::Null,
+    };
     match cond.op {
         Op::IsEmpty => empty,
         Op::IsNotEmpty => !empty,

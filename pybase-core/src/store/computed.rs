@@ -85,6 +85,14 @@ pub trait ComputeTx {
         cells: &[(RecordId, FieldId, Option<Json>)],
     ) -> impl Future<Output = Result<(), StoreError>>;
 
+    /// The primary field of every table of `table`'s base that has one
+    /// (a formula reads a link field as the linked records' primary field
+    /// values).
+    fn primary_fields(
+        &mut self,
+        table: TableId,
+    ) -> impl Future<Output = Result<HashMap<TableId, FieldId>, StoreError>>;
+
     /// Queues, in this transaction, the background fill of `table` from
     /// its first record, `fields` reading `computing` until it is done
     /// (the part of a write's fan-out past the limit, see [`FanOut`]).
@@ -386,6 +394,9 @@ struct Derived<'a> {
     field: &'a Field,
     result: ResultType,
     compute: Compute,
+    /// The link fields whose linked records it reads: a lookup's, rollup's
+    /// or count's link, the link fields a formula names.
+    links: Vec<FieldId>,
     /// The evaluation zone of a formula or rollup (its `time_zone`).
     zone: chrono_tz::Tz,
 }
@@ -446,18 +457,32 @@ impl<'a> Plan<'a> {
             let Some(compute) = prepare(field) else {
                 continue;
             };
-            if let Some(link) = compute.link()
-                && let Some(target) = by_id.get(&link).and_then(|l| linked_table(l))
-            {
-                dependents
-                    .entry(target)
-                    .or_default()
-                    .insert((field.table_id, link));
+            let links: Vec<FieldId> = match compute.link() {
+                Some(link) => vec![link],
+                None => d
+                    .referenced_field_ids
+                    .iter()
+                    .copied()
+                    .filter(|id| {
+                        by_id.get(id).is_some_and(|f| {
+                            f.table_id == field.table_id && linked_table(f).is_some()
+                        })
+                    })
+                    .collect(),
+            };
+            for &link in &links {
+                if let Some(target) = by_id.get(&link).and_then(|l| linked_table(l)) {
+                    dependents
+                        .entry(target)
+                        .or_default()
+                        .insert((field.table_id, link));
+                }
             }
             per_table.entry(field.table_id).or_default().push(Derived {
                 field,
                 result: d.result_type,
                 compute,
+                links,
                 zone: zone_of(field),
             });
         }
@@ -491,12 +516,7 @@ impl Plan<'_> {
                 .derived()
                 .map(|x| x.referenced_field_ids.as_slice())
                 .unwrap_or_default();
-            let through_link = d.compute.link().is_some()
-                || reads.iter().any(|id| {
-                    self.by_id
-                        .get(id)
-                        .is_some_and(|f| f.table_id == table && linked_table(f).is_some())
-                });
+            let through_link = !d.links.is_empty();
             if through_link || reads.iter().any(|id| stale.contains(id)) {
                 stale.insert(d.field.id);
             }
@@ -561,17 +581,50 @@ fn linked_ids(cell: Option<&Json>) -> Vec<RecordId> {
     crate::store::links::link_ids(cell)
 }
 
+/// The primary field values of the records `record` links to through the
+/// link fields formula `d` names (a linked record not loaded, deleted, or
+/// of a table without a primary field reads as Blank).
+fn link_titles(
+    plan: &Plan<'_>,
+    d: &Derived<'_>,
+    record: &Record,
+    linked: &HashMap<RecordId, Record>,
+    primaries: &HashMap<TableId, FieldId>,
+) -> formula::LinkTitles {
+    let mut titles = formula::LinkTitles::new();
+    for link in &d.links {
+        let primary = plan
+            .by_id
+            .get(link)
+            .and_then(|l| linked_table(l))
+            .and_then(|t| primaries.get(&t))
+            .and_then(|p| plan.by_id.get(p));
+        let Some(primary) = primary else { continue };
+        for id in linked_ids(record.cells.get(link.as_str())) {
+            if let Some(r) = linked.get(&id) {
+                // A primary field that is itself a link reads as blank
+                // here (no second level of titles).
+                let value = formula::record_value(primary, r, &formula::LinkTitles::new());
+                titles.insert(id, value);
+            }
+        }
+    }
+    titles
+}
+
 /// Computes one derived field of `record`.
 fn compute(
     plan: &Plan<'_>,
     d: &Derived<'_>,
     record: &Record,
     linked: &HashMap<RecordId, Record>,
+    primaries: &HashMap<TableId, FieldId>,
     now: Timestamp,
 ) -> Value {
     let titles = formula::LinkTitles::new();
     match &d.compute {
         Compute::Formula(expr) => {
+            let titles = link_titles(plan, d, record, linked, primaries);
             let source = |key: &str| -> Option<Value> {
                 let field = plan.by_id.get(&id_of(key)?)?;
                 Some(formula::record_value(field, record, &titles))
@@ -723,19 +776,28 @@ async fn round<T: ComputeTx>(
     // The linked records every lookup, rollup and count of the table reads.
     let mut wanted: BTreeMap<TableId, BTreeSet<RecordId>> = BTreeMap::new();
     for d in order {
-        let Some(link) = d.compute.link() else {
-            continue;
-        };
-        let Some(target) = plan.by_id.get(&link).and_then(|l| linked_table(l)) else {
-            continue;
-        };
-        for r in &records {
-            wanted
-                .entry(target)
-                .or_default()
-                .extend(linked_ids(r.cells.get(link.as_str())));
+        for link in &d.links {
+            let Some(target) = plan.by_id.get(link).and_then(|l| linked_table(l)) else {
+                continue;
+            };
+            for r in &records {
+                wanted
+                    .entry(target)
+                    .or_default()
+                    .extend(linked_ids(r.cells.get(link.as_str())));
+            }
         }
     }
+    // A formula reading a link field reads the linked records' primary
+    // field values.
+    let primaries = if order
+        .iter()
+        .any(|d| matches!(d.compute, Compute::Formula(_)) && !d.links.is_empty())
+    {
+        tx.primary_fields(table).await?
+    } else {
+        HashMap::new()
+    };
     let mut linked: HashMap<RecordId, Record> = HashMap::new();
     for (target, ids) in wanted {
         let ids: Vec<RecordId> = ids.into_iter().collect();
@@ -760,10 +822,10 @@ async fn round<T: ComputeTx>(
     for record in &mut records {
         let mut cells = Vec::new();
         for d in order {
-            let value = compute(plan, d, record, &linked, now);
+            let value = compute(plan, d, record, &linked, &primaries, now);
             let cell = formula::to_cell_in(&value, d.result, d.zone);
             let key = d.field.id.as_str();
-            if record.cells.get(key) == cell.as_ref() {
+            if formula::same_cell(record.cells.get(key), cell.as_ref()) {
                 continue;
             }
             let before = match &cell {

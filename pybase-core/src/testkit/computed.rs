@@ -101,10 +101,10 @@ pub async fn formula_on_the_same_record(store: Arc<dyn Store>) {
     let r = fx.create(&[("Qty", json!(3)), ("Price", json!(2.5))]).await;
     assert_eq!(r.fields.get("Total"), Some(&json!(7.5)));
     let r = update(&fx, t, r.id, &[("Qty", json!(4))]).await;
-    assert_eq!(r.fields.get("Total"), Some(&json!(10.0)));
+    assert_eq!(r.fields.get("Total"), Some(&json!(10)));
     assert_eq!(
         get(&fx, t, r.id).await.fields.get("Total"),
-        Some(&json!(10.0))
+        Some(&json!(10))
     );
     // A formula reading another formula comes after it.
     field(
@@ -114,8 +114,8 @@ pub async fn formula_on_the_same_record(store: Arc<dyn Store>) {
     )
     .await;
     let r = update(&fx, t, r.id, &[("Price", json!(1))]).await;
-    assert_eq!(r.fields.get("Total"), Some(&json!(4.0)));
-    assert_eq!(r.fields.get("Double"), Some(&json!(8.0)));
+    assert_eq!(r.fields.get("Total"), Some(&json!(4)));
+    assert_eq!(r.fields.get("Double"), Some(&json!(8)));
     // Writes are refused naming the field.
     let e = fx.create_err(&[("Total", json!(1))], false).await;
     assert_invalid(&e, "Total");
@@ -199,34 +199,34 @@ pub async fn lookup_rollup_count_follow_links(store: Arc<dyn Store>) {
     let i1 = fx.create(&[("Qty", json!(2))]).await;
     let i2 = fx.create(&[("Qty", json!(5))]).await;
     let o = create(&fx, orders, &[("Items", json!([i1.id, i2.id]))]).await;
-    assert_eq!(o.fields.get("Qtys"), Some(&json!([2.0, 5.0])));
-    assert_eq!(o.fields.get("Sum"), Some(&json!(7.0)));
-    assert_eq!(o.fields.get("N"), Some(&json!(2.0)));
+    assert_eq!(o.fields.get("Qtys"), Some(&json!([2, 5])));
+    assert_eq!(o.fields.get("Sum"), Some(&json!(7)));
+    assert_eq!(o.fields.get("N"), Some(&json!(2)));
     // The linked record changes: the order follows, in the same write.
     update(&fx, items, i1.id, &[("Qty", json!(10))]).await;
     let o2 = get(&fx, orders, o.id).await;
-    assert_eq!(o2.fields.get("Sum"), Some(&json!(15.0)));
-    assert_eq!(o2.fields.get("Qtys"), Some(&json!([10.0, 5.0])));
+    assert_eq!(o2.fields.get("Sum"), Some(&json!(15)));
+    assert_eq!(o2.fields.get("Qtys"), Some(&json!([10, 5])));
     // A link change.
     let o3 = update(&fx, orders, o.id, &[("Items", json!([i2.id]))]).await;
-    assert_eq!(o3.fields.get("Sum"), Some(&json!(5.0)));
-    assert_eq!(o3.fields.get("N"), Some(&json!(1.0)));
+    assert_eq!(o3.fields.get("Sum"), Some(&json!(5)));
+    assert_eq!(o3.fields.get("N"), Some(&json!(1)));
     // Delete and restore of a linked record.
     fx.pb
         .delete_records(&fx.owner, items, &[i2.id])
         .await
         .unwrap();
     let o4 = get(&fx, orders, o.id).await;
-    assert_eq!(o4.fields.get("N"), Some(&json!(0.0)));
-    assert_eq!(o4.fields.get("Sum"), Some(&json!(0.0)));
+    assert_eq!(o4.fields.get("N"), Some(&json!(0)));
+    assert_eq!(o4.fields.get("Sum"), Some(&json!(0)));
     assert_eq!(o4.fields.get("Qtys"), None);
     fx.pb
         .restore_record(&fx.owner, items, i2.id, FieldKey::Name)
         .await
         .unwrap();
     let o5 = get(&fx, orders, o.id).await;
-    assert_eq!(o5.fields.get("N"), Some(&json!(1.0)));
-    assert_eq!(o5.fields.get("Sum"), Some(&json!(5.0)));
+    assert_eq!(o5.fields.get("N"), Some(&json!(1)));
+    assert_eq!(o5.fields.get("Sum"), Some(&json!(5)));
 }
 
 /// A rollup of a lookup of a formula across three tables stays current
@@ -278,11 +278,11 @@ pub async fn chain_across_three_tables(store: Arc<dyn Store>) {
     let l1 = create(&fx, lines, &[("Item", json!([i.id]))]).await;
     let l2 = create(&fx, lines, &[("Item", json!([i.id]))]).await;
     let o = create(&fx, orders, &[("Lines", json!([l1.id, l2.id]))]).await;
-    assert_eq!(o.fields.get("Amount"), Some(&json!(12.0)));
+    assert_eq!(o.fields.get("Amount"), Some(&json!(12)));
     update(&fx, items, i.id, &[("Qty", json!(5))]).await;
     assert_eq!(
         get(&fx, orders, o.id).await.fields.get("Amount"),
-        Some(&json!(30.0))
+        Some(&json!(30))
     );
 }
 
@@ -305,16 +305,16 @@ pub async fn self_links(store: Arc<dyn Store>) {
     let a = fx.create(&[("Qty", json!(4))]).await;
     let b = fx.create(&[("Qty", json!(6))]).await;
     let top = fx.create(&[("Parts", json!([a.id, b.id]))]).await;
-    assert_eq!(top.fields.get("PartQty"), Some(&json!(10.0)));
+    assert_eq!(top.fields.get("PartQty"), Some(&json!(10)));
     update(&fx, t, a.id, &[("Qty", json!(1))]).await;
     assert_eq!(
         get(&fx, t, top.id).await.fields.get("PartQty"),
-        Some(&json!(7.0))
+        Some(&json!(7))
     );
     fx.pb.delete_records(&fx.owner, t, &[b.id]).await.unwrap();
     assert_eq!(
         get(&fx, t, top.id).await.fields.get("PartQty"),
-        Some(&json!(1.0))
+        Some(&json!(1))
     );
 }
 
@@ -363,20 +363,17 @@ pub async fn deleting_a_reference_invalidates_dependents(store: Arc<dyn Store>) 
     )
     .await;
     let r = fx.create(&[("Stars", json!(2))]).await;
-    assert_eq!(r.fields.get("Twice"), Some(&json!(4.0)));
+    assert_eq!(r.fields.get("Twice"), Some(&json!(4)));
     fx.pb
         .delete_field(&fx.owner, fx.field("Stars"))
         .await
         .unwrap();
     let after = fx.pb.get_field(&fx.owner, f.id).await.unwrap();
     assert_eq!(after.field_type.options_json()["is_valid"], json!(false));
-    assert_eq!(
-        get(&fx, t, r.id).await.fields.get("Twice"),
-        Some(&json!(4.0))
-    );
+    assert_eq!(get(&fx, t, r.id).await.fields.get("Twice"), Some(&json!(4)));
     // Writes to the record still work; the invalid field is left alone.
     let r = update(&fx, t, r.id, &[("Qty", json!(1))]).await;
-    assert_eq!(r.fields.get("Twice"), Some(&json!(4.0)));
+    assert_eq!(r.fields.get("Twice"), Some(&json!(4)));
 }
 
 /// Filters and sorts read a computed field like a stored one.
@@ -411,7 +408,7 @@ pub async fn filter_and_sort_on_a_computed_field(store: Arc<dyn Store>) {
         .iter()
         .map(|r| r.fields.get("Total").cloned().unwrap_or(Value::Null))
         .collect();
-    assert_eq!(totals, vec![json!(6.0), json!(4.0)]);
+    assert_eq!(totals, vec![json!(6), json!(4)]);
     let page = fx
         .pb
         .query_records(
@@ -450,7 +447,7 @@ pub async fn concurrent_writers_of_two_inputs(store: Arc<dyn Store>) {
         let out = get(&fx, t, r.id).await;
         assert_eq!(
             out.fields.get("Total"),
-            Some(&json!(f64::from(qty * 3))),
+            Some(&json!(qty * 3)),
             "round {round}"
         );
     }
@@ -662,7 +659,7 @@ pub async fn large_table_fills_in_background(store: Arc<dyn Store>) {
             .into_iter()
             .find(|(id, _)| *id == ids[2040])
             .map(|(_, v)| v),
-        Some(json!(21.0))
+        Some(json!(21))
     );
     assert_eq!(
         fx.pb.get_field(&fx.owner, total.id).await.unwrap().status,
@@ -679,11 +676,11 @@ pub async fn large_table_fills_in_background(store: Arc<dyn Store>) {
     assert_eq!(totals_are_right(&fx, t, total.id).await, 2051);
     assert_eq!(
         get(&fx, t, ids[3]).await.fields.get("Total"),
-        Some(&json!(1000.0))
+        Some(&json!(1000))
     );
     assert_eq!(
         get(&fx, t, fresh.id).await.fields.get("Total"),
-        Some(&json!(20.0))
+        Some(&json!(20))
     );
     assert_eq!(
         restarted.run_compute_fills().await.unwrap(),
@@ -709,7 +706,7 @@ pub async fn large_table_fills_in_background(store: Arc<dyn Store>) {
     let cells_now = fx.store.field_cells(t, total.id).await.unwrap();
     assert_eq!(cells_now.len(), 2051);
     let one = get(&fx, t, ids[3]).await;
-    assert_eq!(one.fields.get("Total"), Some(&json!(1001.0)));
+    assert_eq!(one.fields.get("Total"), Some(&json!(1001)));
 
     // Deleting a computing field ends its fill.
     let doomed = field(
@@ -824,7 +821,7 @@ pub async fn fan_out_past_the_limit_goes_to_the_background(store: Arc<dyn Store>
     let l1 = create(&fx, lines, &[("Item", json!([i.id]))]).await;
     let l2 = create(&fx, lines, &[("Item", json!([i.id]))]).await;
     let o = create(&fx, orders, &[("Lines", json!([l1.id, l2.id]))]).await;
-    assert_eq!(o.fields.get("Amount"), Some(&json!(12.0)));
+    assert_eq!(o.fields.get("Amount"), Some(&json!(12)));
 
     // Within the limit (one record and its two direct dependents) nothing
     // goes to the background.
@@ -838,7 +835,7 @@ pub async fn fan_out_past_the_limit_goes_to_the_background(store: Arc<dyn Store>
     update(&fx, items, i.id, &[("Qty", json!(5))]).await;
     assert_eq!(
         get(&fx, lines, l1.id).await.fields.get("Totals"),
-        Some(&json!([15.0])),
+        Some(&json!([15])),
         "direct dependents are recomputed in the write"
     );
     let status = |id| {
@@ -858,8 +855,8 @@ pub async fn fan_out_past_the_limit_goes_to_the_background(store: Arc<dyn Store>
     assert_eq!(status(amount.id).await, FieldStatus::Ready);
     assert_eq!(status(doubled.id).await, FieldStatus::Ready);
     let read = get(&fx, orders, o.id).await;
-    assert_eq!(read.fields.get("Amount"), Some(&json!(30.0)));
-    assert_eq!(read.fields.get("Doubled"), Some(&json!(60.0)));
+    assert_eq!(read.fields.get("Amount"), Some(&json!(30)));
+    assert_eq!(read.fields.get("Doubled"), Some(&json!(60)));
 }
 
 /// The events of the fixture's base after `after` (one page).
@@ -960,9 +957,9 @@ pub async fn derived_cells_log_one_event_per_record(store: Arc<dyn Store>) {
     assert_eq!(one_event_per_record(&events), vec![i.id]);
     let after = events[0].after.clone().unwrap();
     assert_eq!(events[0].kind, ChangeKind::RecordCreated);
-    assert_eq!(after[key(&total)], json!(6.0), "{after}");
-    assert_eq!(after[key(&double)], json!(12.0), "{after}");
-    assert_eq!(after[key(&n_orders)], json!(0.0), "{after}");
+    assert_eq!(after[key(&total)], json!(6), "{after}");
+    assert_eq!(after[key(&double)], json!(12), "{after}");
+    assert_eq!(after[key(&n_orders)], json!(0), "{after}");
 
     // An update: its derived cells among the changed fields, both sides.
     let at = last_seq(&fx).await;
@@ -974,10 +971,10 @@ pub async fn derived_cells_log_one_event_per_record(store: Arc<dyn Store>) {
     let mut want = vec![fx.field("Qty"), total.id, double.id];
     want.sort();
     assert_eq!(e.changed_fields.clone().unwrap(), want);
-    assert_eq!(e.before.clone().unwrap()[key(&total)], json!(6.0));
-    assert_eq!(e.after.clone().unwrap()[key(&total)], json!(12.0));
-    assert_eq!(e.before.clone().unwrap()[key(&double)], json!(12.0));
-    assert_eq!(e.after.clone().unwrap()[key(&double)], json!(24.0));
+    assert_eq!(e.before.clone().unwrap()[key(&total)], json!(6));
+    assert_eq!(e.after.clone().unwrap()[key(&total)], json!(12));
+    assert_eq!(e.before.clone().unwrap()[key(&double)], json!(12));
+    assert_eq!(e.after.clone().unwrap()[key(&double)], json!(24));
 
     // An order linking the item: the order's event has its lookup and
     // rollup; the item's partner event (its inverse link cell) has its
@@ -989,18 +986,15 @@ pub async fn derived_cells_log_one_event_per_record(store: Arc<dyn Store>) {
     assert_eq!(records.len(), 2, "{events:#?}");
     let order_event = events.iter().find(|e| e.record_id == Some(o.id)).unwrap();
     let order_cells = order_event.after.clone().unwrap();
-    assert_eq!(order_cells[key(&totals)], json!([12.0]), "{order_cells}");
-    assert_eq!(order_cells[key(&sum)], json!(24.0), "{order_cells}");
+    assert_eq!(order_cells[key(&totals)], json!([12]), "{order_cells}");
+    assert_eq!(order_cells[key(&sum)], json!(24), "{order_cells}");
     let item_event = events.iter().find(|e| e.record_id == Some(i.id)).unwrap();
     assert_eq!(item_event.kind, ChangeKind::RecordUpdated);
     let mut want: Vec<crate::ids::FieldId> =
         vec![crate::ids::FieldId::parse(&inverse).unwrap(), n_orders.id];
     want.sort();
     assert_eq!(item_event.changed_fields.clone().unwrap(), want);
-    assert_eq!(
-        item_event.after.clone().unwrap()[key(&n_orders)],
-        json!(1.0)
-    );
+    assert_eq!(item_event.after.clone().unwrap()[key(&n_orders)], json!(1));
 
     // A change of the item: one event for it, one for the order holding
     // both its changed derived cells.
@@ -1013,9 +1007,9 @@ pub async fn derived_cells_log_one_event_per_record(store: Arc<dyn Store>) {
     let mut want = vec![totals.id, sum.id];
     want.sort();
     assert_eq!(e.changed_fields.clone().unwrap(), want);
-    assert_eq!(e.before.clone().unwrap()[key(&totals)], json!([12.0]));
-    assert_eq!(e.after.clone().unwrap()[key(&totals)], json!([4.0]));
-    assert_eq!(e.after.clone().unwrap()[key(&sum)], json!(8.0));
+    assert_eq!(e.before.clone().unwrap()[key(&totals)], json!([12]));
+    assert_eq!(e.after.clone().unwrap()[key(&totals)], json!([4]));
+    assert_eq!(e.after.clone().unwrap()[key(&sum)], json!(8));
 
     // A batch of two items both linked from the order: one event each,
     // and one for the order.
@@ -1112,7 +1106,7 @@ pub async fn formula_text_shows_current_names(store: Arc<dyn Store>) {
     let in_schema = schema.fields.iter().find(|f| f.id == total.id).unwrap();
     assert_eq!(text(in_schema), want);
     let r = create(&fx, t, &[("Quantity", json!(2)), ("Price", json!(5))]).await;
-    assert_eq!(r.fields.get("Total"), Some(&json!(11.0)));
+    assert_eq!(r.fields.get("Total"), Some(&json!(11)));
     // The shown text saved back is the same formula, shown the same.
     let saved = fx
         .pb

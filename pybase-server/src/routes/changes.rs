@@ -153,7 +153,17 @@ pub(crate) async fn changes(
     let page = state
         .pybase
         .changes_since(&p, base, after, q.page_size)
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // The seq came as `cursor`: name it so.
+            pybase_core::Error::Validation { mut fields, .. }
+                if q.cursor.is_some() && fields.contains_key("after") =>
+            {
+                let said = fields.remove("after").unwrap_or_default();
+                ApiError::invalid("cursor", said)
+            }
+            e => ApiError::from(e),
+        })?;
     Ok(Json(ChangesPage {
         items: page.items,
         next_cursor: page.next_cursor,

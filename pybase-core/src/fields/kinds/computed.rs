@@ -203,6 +203,10 @@ macro_rules! derived_kind {
         fn accepts_other_types(&self) -> bool {
             false
         }
+
+        fn render(&self, cell: &Value, _: &dyn crate::fields::RenderContext) -> Value {
+            crate::formula::canonical_cell(cell)
+        }
     };
 }
 

@@ -245,3 +245,29 @@ fn pyairtable_formulas_check() {
         assert_eq!(ty(src), ResultType::Bool, "{src}");
     }
 }
+
+#[test]
+fn rollup_values_are_typed_by_the_linked_field() {
+    let values = field("values", "multi_select", &Json::Null);
+    let rollup = |source: &str, item: ResultType| {
+        check_rollup(source, &values, item)
+            .expect(source)
+            .result_type
+    };
+    assert_eq!(rollup("MAX(values)", ResultType::Date), ResultType::Date);
+    assert_eq!(
+        rollup("MIN(ARRAYUNIQUE(values))", ResultType::DateTime),
+        ResultType::DateTime
+    );
+    assert_eq!(
+        rollup("MAX(values)", ResultType::Number),
+        ResultType::Number
+    );
+    assert_eq!(rollup("MAX(values)", ResultType::Text), ResultType::Number);
+    assert_eq!(rollup("SUM(values)", ResultType::Date), ResultType::Number);
+    assert_eq!(
+        rollup("ARRAYJOIN(values)", ResultType::Date),
+        ResultType::Text
+    );
+    assert_eq!(rollup("values", ResultType::Date), ResultType::List);
+}

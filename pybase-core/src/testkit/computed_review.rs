@@ -1,0 +1,365 @@
+//! Computed fields as a reviewer used them (issue 12): whole numbers are
+//! stored and shown as integers, a rollup's `MAX(values)` over dates is a
+//! date, a formula naming its own field is a cycle of one, a formula
+//! reading a link field sees the linked records' primary values (and
+//! follows them), and a filter on a number formula never matches its
+//! error cells.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::computed::{field, nf};
+use super::fixture::{Fixture, cells};
+use crate::Error;
+use crate::facade::{FieldKey, QueryInput, TablePatch, WriteOptions};
+use crate::ids::{RecordId, TableId};
+use crate::store::Store;
+
+async fn read(fx: &Fixture, table: TableId, id: RecordId) -> serde_json::Map<String, Value> {
+    fx.pb
+        .get_record(&fx.owner, table, id, FieldKey::Name)
+        .await
+        .expect("get record")
+        .fields
+}
+
+/// The names of the fixture table's records matching `filter`, sorted.
+async fn matching(fx: &Fixture, filter: Value) -> Vec<String> {
+    let page = fx
+        .pb
+        .query_records(
+            &fx.owner,
+            fx.table.table.id,
+            QueryInput {
+                filter: Some(filter),
+                ..QueryInput::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .expect("query");
+    let mut names: Vec<String> = page
+        .records
+        .iter()
+        .filter_map(|r| {
+            r.fields
+                .get("Name")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// A whole-number result is a JSON integer (FORMULA.md C.8: `30`, never
+/// `30.0`), in a formula, a rollup, a count and a lookup's list; fractions
+/// stay fractions.
+pub async fn whole_numbers_are_integers(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    field(
+        &fx,
+        t,
+        nf("Total", "formula", json!({ "formula": "{Qty} * {Price}" })),
+    )
+    .await;
+    field(
+        &fx,
+        t,
+        nf("Half", "formula", json!({ "formula": "{Qty} / 4" })),
+    )
+    .await;
+    let r = fx.create(&[("Qty", json!(15)), ("Price", json!(2))]).await;
+    assert_eq!(r.fields.get("Total"), Some(&json!(30)));
+    assert!(r.fields["Total"].is_i64(), "{:?}", r.fields["Total"]);
+    assert_eq!(r.fields.get("Half"), Some(&json!(3.75)));
+    let stored = read(&fx, t, r.id).await;
+    assert!(stored["Total"].is_i64(), "{:?}", stored["Total"]);
+    assert_eq!(serde_json::to_string(&stored["Total"]).unwrap(), "30");
+
+    let orders = fx.other_table().await.table.id;
+    field(
+        &fx,
+        orders,
+        nf("Items", "link", json!({ "linked_table_id": t })),
+    )
+    .await;
+    field(
+        &fx,
+        orders,
+        nf(
+            "Sum",
+            "rollup",
+            json!({ "link_field": "Items", "field": "Qty", "formula": "SUM(values)" }),
+        ),
+    )
+    .await;
+    field(
+        &fx,
+        orders,
+        nf("N", "count", json!({ "link_field": "Items" })),
+    )
+    .await;
+    field(
+        &fx,
+        orders,
+        nf(
+            "Totals",
+            "lookup",
+            json!({ "link_field": "Items", "field": "Total" }),
+        ),
+    )
+    .await;
+    let o = fx
+        .pb
+        .create_record(
+            &fx.owner,
+            orders,
+            cells(&[("Items", json!([r.id]))]),
+            WriteOptions::default(),
+        )
+        .await
+        .expect("create order");
+    let text = serde_json::to_string(&o.fields).unwrap();
+    assert_eq!(o.fields.get("Sum"), Some(&json!(15)), "{text}");
+    assert_eq!(o.fields.get("N"), Some(&json!(1)), "{text}");
+    assert_eq!(o.fields.get("Totals"), Some(&json!([30])), "{text}");
+    assert!(
+        !text.contains(".0"),
+        "no number written with a zero fraction: {text}"
+    );
+}
+
+/// `MAX(values)` and `MIN(values)` of a rollup over a date field are dates
+/// (the checker types `values` by the linked field), not `#ERROR!`.
+pub async fn date_rollups_are_dates(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let orders = fx.other_table().await.table.id;
+    field(
+        &fx,
+        orders,
+        nf("Items", "link", json!({ "linked_table_id": t })),
+    )
+    .await;
+    let latest = field(
+        &fx,
+        orders,
+        nf(
+            "Latest",
+            "rollup",
+            json!({ "link_field": "Items", "field": "Due", "formula": "MAX(values)" }),
+        ),
+    )
+    .await;
+    assert_eq!(
+        latest.field_type.options_json()["result_type"],
+        json!("date")
+    );
+    field(
+        &fx,
+        orders,
+        nf(
+            "Earliest",
+            "rollup",
+            json!({ "link_field": "Items", "field": "Due", "formula": "MIN(ARRAYUNIQUE(values))" }),
+        ),
+    )
+    .await;
+    let a = fx.create(&[("Due", json!("2026-03-01"))]).await;
+    let b = fx.create(&[("Due", json!("2026-11-29"))]).await;
+    let o = fx
+        .pb
+        .create_record(
+            &fx.owner,
+            orders,
+            cells(&[("Items", json!([a.id, b.id]))]),
+            WriteOptions::default(),
+        )
+        .await
+        .expect("create order");
+    assert_eq!(o.fields.get("Latest"), Some(&json!("2026-11-29")));
+    assert_eq!(o.fields.get("Earliest"), Some(&json!("2026-03-01")));
+}
+
+/// A formula naming its own field is refused as a cycle of one field,
+/// whether the field is new or changed.
+pub async fn a_formula_reading_itself_is_a_cycle(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let e = fx
+        .pb
+        .create_field(
+            &fx.owner,
+            t,
+            nf("A", "formula", json!({ "formula": "{A} + 1" })),
+        )
+        .await
+        .unwrap_err();
+    match &e {
+        Error::FormulaCycle { field, path } => {
+            assert_eq!(field, "A");
+            assert_eq!(path, &["A", "A"]);
+        }
+        other => panic!("expected a cycle, got {other:?}"),
+    }
+    let a = field(
+        &fx,
+        t,
+        nf("A", "formula", json!({ "formula": "{Qty} + 1" })),
+    )
+    .await;
+    let e = fx
+        .pb
+        .update_field(
+            &fx.owner,
+            a.id,
+            crate::facade::FieldPatch {
+                options: Some(json!({ "formula": "{a} * 2" })),
+                ..crate::facade::FieldPatch::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::FormulaCycle { path, .. } if path == &["A", "A"]),
+        "{e:?}"
+    );
+}
+
+/// A formula reading a link field sees the linked records' primary field
+/// values, follows edits of them, and follows a change of the linked
+/// table's primary field.
+pub async fn formulas_read_links_as_primary_values(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let orders = fx.other_table().await.table.id;
+    field(
+        &fx,
+        orders,
+        nf("Items", "link", json!({ "linked_table_id": t })),
+    )
+    .await;
+    field(
+        &fx,
+        orders,
+        nf(
+            "Summary",
+            "formula",
+            json!({ "formula": "ARRAYJOIN({Items}, '+') & ' (' & COUNTA({Items}) & ')'" }),
+        ),
+    )
+    .await;
+    let a = fx
+        .create(&[("Name", json!("apple")), ("Qty", json!(3))])
+        .await;
+    let b = fx
+        .create(&[("Name", json!("pear")), ("Qty", json!(4))])
+        .await;
+    let o = fx
+        .pb
+        .create_record(
+            &fx.owner,
+            orders,
+            cells(&[("Items", json!([a.id, b.id]))]),
+            WriteOptions::default(),
+        )
+        .await
+        .expect("create order");
+    assert_eq!(o.fields.get("Summary"), Some(&json!("apple+pear (2)")));
+    // An edit of a linked record's primary value reaches the formula.
+    fx.pb
+        .update_record(
+            &fx.owner,
+            t,
+            a.id,
+            cells(&[("Name", json!("fig"))]),
+            WriteOptions::default(),
+            false,
+        )
+        .await
+        .expect("rename item");
+    assert_eq!(
+        read(&fx, orders, o.id).await.get("Summary"),
+        Some(&json!("fig+pear (2)"))
+    );
+    // Another primary field: the formula is recomputed.
+    fx.pb
+        .update_table(
+            &fx.owner,
+            t,
+            TablePatch {
+                primary_field_id: Some("Qty".into()),
+                ..TablePatch::default()
+            },
+        )
+        .await
+        .expect("change primary field");
+    assert_eq!(
+        read(&fx, orders, o.id).await.get("Summary"),
+        Some(&json!("3+4 (2)"))
+    );
+}
+
+/// A filter on a number formula compares only its numbers: an error cell
+/// (`1/0`, `#ERROR!`) is not greater than anything, not equal to anything,
+/// and not empty; the `formula=` filter agrees.
+pub async fn filters_skip_error_cells(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    field(
+        &fx,
+        t,
+        nf(
+            "Ratio",
+            "formula",
+            json!({ "formula": "IF({Qty} = 0, 1 / 0, IF({Qty} < 0, ERROR(), 100 / {Qty}))" }),
+        ),
+    )
+    .await;
+    for (name, qty) in [("two", 2), ("zero", 0), ("neg", -1), ("fifty", 50)] {
+        fx.create(&[("Name", json!(name)), ("Qty", json!(qty))])
+            .await;
+    }
+    fx.create(&[("Name", json!("none"))]).await;
+    // none: Qty blank reads as 0 → 1/0 too.
+    let gt = matching(&fx, json!({"field": "Ratio", "op": "gt", "value": 10})).await;
+    assert_eq!(gt, ["two"]);
+    let gte = matching(&fx, json!({"field": "Ratio", "op": "gte", "value": 2})).await;
+    assert_eq!(gte, ["fifty", "two"]);
+    let lt = matching(&fx, json!({"field": "Ratio", "op": "lt", "value": 1e300})).await;
+    assert_eq!(lt, ["fifty", "two"]);
+    let eq = matching(&fx, json!({"field": "Ratio", "op": "eq", "value": 50})).await;
+    assert_eq!(eq, ["two"]);
+    let empty = matching(&fx, json!({"field": "Ratio", "op": "is_empty"})).await;
+    assert!(empty.is_empty(), "error cells are not empty: {empty:?}");
+    let neq = matching(&fx, json!({"field": "Ratio", "op": "neq", "value": 50})).await;
+    assert_eq!(neq, ["fifty", "neg", "none", "zero"]);
+    let not_gt = matching(
+        &fx,
+        json!({"not": {"field": "Ratio", "op": "gt", "value": 10}}),
+    )
+    .await;
+    assert_eq!(not_gt, ["fifty", "neg", "none", "zero"]);
+    let page = fx
+        .pb
+        .query_records(
+            &fx.owner,
+            t,
+            QueryInput {
+                formula: Some("{Ratio} > 10".into()),
+                ..QueryInput::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .expect("formula filter");
+    let names: Vec<&str> = page
+        .records
+        .iter()
+        .filter_map(|r| r.fields.get("Name").and_then(Value::as_str))
+        .collect();
+    assert_eq!(names, ["two"]);
+}
