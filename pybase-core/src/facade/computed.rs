@@ -48,30 +48,36 @@ fn values_field(table: TableId) -> Field {
     }
 }
 
-/// Whether `source` (a formula of the field `id` named `name`) names that
-/// field itself: by its id, or by its name where no sibling has that name
-/// (siblings are found first, as the checker finds them). Such a formula
-/// is a cycle of one field, refused naming it twice.
-fn reads_itself(source: &str, id: FieldId, name: &str, siblings: &[Field]) -> bool {
-    fn names(expr: &formula::Expr, out: &mut Vec<String>) {
+/// The field references of formula `source` as written (names or ids),
+/// in order; none when it does not parse.
+fn field_refs(source: &str) -> Vec<String> {
+    fn walk(expr: &formula::Expr, out: &mut Vec<String>) {
         match &expr.kind {
             formula::ExprKind::Field(n) => out.push(n.clone()),
-            formula::ExprKind::Call { args, .. } => args.iter().for_each(|a| names(a, out)),
-            formula::ExprKind::Unary { operand, .. } => names(operand, out),
+            formula::ExprKind::Call { args, .. } => args.iter().for_each(|a| walk(a, out)),
+            formula::ExprKind::Unary { operand, .. } => walk(operand, out),
             formula::ExprKind::Binary { lhs, rhs, .. } => {
-                names(lhs, out);
-                names(rhs, out);
+                walk(lhs, out);
+                walk(rhs, out);
             }
             formula::ExprKind::Number(_)
             | formula::ExprKind::Text(_)
             | formula::ExprKind::Bool(_) => {}
         }
     }
-    let Ok(expr) = formula::parse(source) else {
-        return false;
-    };
-    let mut refs = Vec::new();
-    names(&expr, &mut refs);
+    let mut out = Vec::new();
+    if let Ok(expr) = formula::parse(source) {
+        walk(&expr, &mut out);
+    }
+    out
+}
+
+/// Whether `source` (a formula of the field `id` named `name`) names that
+/// field itself: by its id, or by its name where no sibling has that name
+/// (siblings are found first, as the checker finds them). Such a formula
+/// is a cycle of one field, refused naming it twice.
+fn reads_itself(source: &str, id: FieldId, name: &str, siblings: &[Field]) -> bool {
+    let refs = field_refs(source);
     let folded = name.to_lowercase();
     refs.iter().any(|r| {
         let by_id = FieldId::parse(r).is_ok_and(|r| r == id);
@@ -155,6 +161,78 @@ impl Pybase {
         siblings: &[Field],
         field: &mut Field,
     ) -> Result<()> {
+        self.resolve_computed_among(table, siblings, field, false)
+            .await
+    }
+
+    /// Resolves the derived fields among `fields`, the fields of a table
+    /// being created (not stored yet). A formula may read a field listed
+    /// after it: each is resolved once the derived fields it names are,
+    /// so result types follow chains written in any order; formulas that
+    /// name each other in a ring are refused as a cycle with its path.
+    pub(crate) async fn resolve_new_computed(
+        &self,
+        table: &TableScope,
+        fields: &mut [Field],
+    ) -> Result<()> {
+        let mut pending: Vec<usize> = (0..fields.len())
+            .filter(|&i| fields[i].field_type.derived().is_some())
+            .collect();
+        // The pending derived siblings a field's formula names.
+        let waits_for = |fields: &[Field], pending: &[usize], i: usize| -> Vec<usize> {
+            let FieldType::Formula(f) = &fields[i].field_type else {
+                return Vec::new();
+            };
+            field_refs(&f.formula)
+                .iter()
+                .filter_map(|r| find(fields, r).map(|f| f.id))
+                .filter_map(|id| pending.iter().copied().find(|&j| fields[j].id == id))
+                .filter(|&j| j != i)
+                .collect()
+        };
+        while !pending.is_empty() {
+            let next = pending
+                .iter()
+                .position(|&i| waits_for(fields, &pending, i).is_empty());
+            let Some(at) = next else {
+                // Every pending formula waits for another: a ring.
+                let mut path = vec![pending[0]];
+                let mut at = pending[0];
+                loop {
+                    at = waits_for(fields, &pending, at)[0];
+                    if let Some(p) = path.iter().position(|&j| j == at) {
+                        path.drain(..p);
+                        path.push(at);
+                        break;
+                    }
+                    path.push(at);
+                }
+                let names: Vec<String> = path.iter().map(|&j| fields[j].name.clone()).collect();
+                return Err(Error::FormulaCycle {
+                    field: names[0].clone(),
+                    path: names,
+                });
+            };
+            let i = pending.remove(at);
+            let siblings = fields.to_vec();
+            let mut field = fields[i].clone();
+            self.resolve_computed_among(table, &siblings, &mut field, true)
+                .await?;
+            fields[i] = field;
+        }
+        Ok(())
+    }
+
+    /// [`Self::resolve_computed`]; `unsaved`: the siblings are not stored
+    /// yet (a table being created), so the cycle search and a self-link's
+    /// target fields read them rather than the store.
+    async fn resolve_computed_among(
+        &self,
+        table: &TableScope,
+        siblings: &[Field],
+        field: &mut Field,
+        unsaved: bool,
+    ) -> Result<()> {
         let others: Vec<Field> = siblings
             .iter()
             .filter(|f| f.id != field.id)
@@ -197,7 +275,11 @@ impl Pybase {
                     _ => unreachable!("matched above"),
                 };
                 let (link, linked_table) = link_of(&link_key)?;
-                let linked = self.store.list_fields(linked_table).await?;
+                let linked = if unsaved && linked_table == table.id() {
+                    siblings.to_vec()
+                } else {
+                    self.store.list_fields(linked_table).await?
+                };
                 let target = find(&linked, &target_key).ok_or_else(|| {
                     Error::invalid(
                         name.clone(),
@@ -240,7 +322,8 @@ impl Pybase {
             }
             _ => return Ok(()),
         }
-        self.refuse_cycle(table, field).await
+        let pending = if unsaved { siblings } else { &[] };
+        self.refuse_cycle(table, field, pending).await
     }
 
     /// Every field of the tables of `table`'s base.
@@ -250,9 +333,15 @@ impl Pybase {
 
     /// Refuses `field` (new or changed) if the base's derived fields would
     /// then depend on themselves; the error names the path.
-    async fn refuse_cycle(&self, table: &TableScope, field: &Field) -> Result<()> {
+    async fn refuse_cycle(
+        &self,
+        table: &TableScope,
+        field: &Field,
+        pending: &[Field],
+    ) -> Result<()> {
         let mut all = self.base_fields(table).await?;
-        all.retain(|f| f.id != field.id);
+        all.retain(|f| f.id != field.id && pending.iter().all(|p| p.id != f.id));
+        all.extend(pending.iter().filter(|p| p.id != field.id).cloned());
         all.push(field.clone());
         let by_id: HashMap<FieldId, &Field> = all.iter().map(|f| (f.id, f)).collect();
         // Depth-first from the field along "reads"; reaching it again is a

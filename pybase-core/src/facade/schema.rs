@@ -170,6 +170,9 @@ impl Pybase {
         if !errors.is_empty() {
             return Err(validation("invalid fields", errors));
         }
+        // Formulas, lookups, rollups and counts among them: references to
+        // ids, result types, cycles (the table has no records to fill).
+        self.resolve_new_computed(&scope, &mut fields).await?;
         self.limits
             .check_indexed_count("fields", fields.iter().filter(|f| f.indexed).count())?;
         let primary = match &input.primary_field {

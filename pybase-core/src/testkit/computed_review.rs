@@ -363,3 +363,101 @@ pub async fn filters_skip_error_cells(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(names, ["two"]);
 }
+
+/// A table created with computed fields in its field list resolves them as
+/// adding them one by one would: references by id, result types along a
+/// chain written in any order, a self-link's lookup, cycles refused.
+pub async fn computed_fields_in_a_new_table(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let spec = |name: &str, ty: &str, options: Value| crate::facade::NewField {
+        name: name.into(),
+        field_type: ty.into(),
+        options,
+        description: None,
+        indexed: false,
+    };
+    let made = fx
+        .pb
+        .create_table(
+            &fx.owner,
+            fx.base.id,
+            crate::facade::NewTable {
+                name: format!("Made {}", super::fixture::tag()),
+                fields: vec![
+                    spec("Name", "text", Value::Null),
+                    spec("Plus", "formula", json!({ "formula": "{Double} + 1" })),
+                    spec("Double", "formula", json!({ "formula": "{Qty} * 2" })),
+                    spec("Qty", "number", json!({ "precision": 0 })),
+                    spec(
+                        "Label",
+                        "formula",
+                        json!({ "formula": "{Name} & ': ' & {Plus}" }),
+                    ),
+                ],
+                ..crate::facade::NewTable::default()
+            },
+        )
+        .await
+        .expect("create table with formulas");
+    let opts = |name: &str| {
+        made.fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.field_type.options_json())
+            .unwrap_or_else(|| panic!("no field {name}"))
+    };
+    assert_eq!(opts("Plus")["result_type"], json!("number"));
+    assert_eq!(opts("Double")["result_type"], json!("number"));
+    assert_eq!(opts("Label")["result_type"], json!("text"));
+    assert_eq!(opts("Plus")["is_valid"], json!(true));
+    assert_eq!(opts("Plus")["formula"], json!("{Double} + 1"));
+    let r = fx
+        .pb
+        .create_record(
+            &fx.owner,
+            made.table.id,
+            cells(&[("Name", json!("x")), ("Qty", json!(4))]),
+            WriteOptions::default(),
+        )
+        .await
+        .expect("create record");
+    assert_eq!(r.fields.get("Double"), Some(&json!(8)));
+    assert_eq!(r.fields.get("Plus"), Some(&json!(9)));
+    assert_eq!(r.fields.get("Label"), Some(&json!("x: 9")));
+
+    let e = fx
+        .pb
+        .create_table(
+            &fx.owner,
+            fx.base.id,
+            crate::facade::NewTable {
+                name: format!("Loop {}", super::fixture::tag()),
+                fields: vec![
+                    spec("Name", "text", Value::Null),
+                    spec("A", "formula", json!({ "formula": "{B} + 1" })),
+                    spec("B", "formula", json!({ "formula": "{A} + 1" })),
+                ],
+                ..crate::facade::NewTable::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(&e, Error::FormulaCycle { .. }), "{e:?}");
+    let e = fx
+        .pb
+        .create_table(
+            &fx.owner,
+            fx.base.id,
+            crate::facade::NewTable {
+                name: format!("Bad {}", super::fixture::tag()),
+                fields: vec![
+                    spec("Name", "text", Value::Null),
+                    spec("A", "formula", json!({ "formula": "{Nope} + 1" })),
+                ],
+                ..crate::facade::NewTable::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(&e, Error::InvalidFormula { .. }), "{e:?}");
+}
