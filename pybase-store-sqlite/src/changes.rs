@@ -199,10 +199,8 @@ pub(crate) use last_seq_of;
 /// now. Nothing to log is a no-op, and so is a `record.updated` that
 /// changed no cell.
 ///
-/// One event (a single-record write) goes in by one statement that also
-/// finds the base and the next seq (`INSERT ... SELECT ... RETURNING`);
-/// more go in by [`ROWS_PER_INSERT`] a statement after one statement
-/// finding the base and its newest seq (see `insert_all`).
+/// One statement finds the base and its newest seq, then the events go in
+/// by [`ROWS_PER_INSERT`] a statement (see `insert_all`).
 pub(crate) fn log(
     conn: &Connection,
     at: Option<&Timestamp>,
@@ -218,36 +216,11 @@ pub(crate) fn log(
     }
     let at = fmt_time(&at.copied().unwrap_or_else(chrono::Utc::now));
     let actor = actor.map(|a| a.to_string());
-    let (base, last): (String, i64) = if let [only] = entries.as_slice() {
-        // One event (a single-record write): the base, the next seq and
-        // the insert in one statement.
-        conn.prepare_cached(concat!(
-            "INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, field_id, \
-             view_id, changed_fields, before, after) SELECT t.base_id, ",
-            last_seq_of!("t.base_id"),
-            " + 1, ?2, ?3, ?4, ?1, ?5, ?6, ?7, ?8, ?9, ?10 FROM tables t WHERE t.id = ?1 \
-             RETURNING base_id, seq"
-        ))?
-        .query_row(
-            params![
-                only.table_name,
-                at,
-                actor,
-                only.kind_name,
-                only.record,
-                only.field,
-                only.view,
-                only.changed,
-                only.before,
-                only.after
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?
-        .ok_or_else(|| Error::not_found("table", only.table))?
-    } else {
-        insert_all(conn, &entries, &at, actor.as_deref())?
-    };
+    // The base and its newest seq by one read (index seeks), then a plain
+    // insert: an `INSERT ... SELECT` reading `changes` itself would make
+    // SQLite materialise the select first, and `RETURNING` buffers its rows
+    // in an ephemeral table (both cost more than the row they write).
+    let (base, last) = insert_all(conn, &entries, &at, actor.as_deref())?;
     // The announcement is only a wake-up: a base id written by hand that
     // does not parse (old test databases) just goes unannounced.
     if let Ok(base) = base.parse::<BaseId>() {
