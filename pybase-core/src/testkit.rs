@@ -24,6 +24,7 @@ pub mod auth_cache;
 pub mod changes;
 pub mod computed;
 pub mod computed_edits;
+pub mod computed_fills;
 pub mod computed_review;
 pub mod computed_zones;
 pub mod fixture;
@@ -114,6 +115,9 @@ macro_rules! conformance_tests {
             computed::fan_out_past_the_limit_goes_to_the_background,
             computed::derived_cells_log_one_event_per_record,
             computed::formula_text_shows_current_names,
+            computed_fills::hand_offs_between_chunks_let_each_pass_complete,
+            computed_fills::a_pass_asked_for_survives_a_restart,
+            computed_fills::a_changed_formula_restarts_the_fill,
             computed_zones::computed_fields_evaluate_in_their_time_zone,
             computed_edits::changing_a_formula_logs_one_event_per_record,
             computed_edits::replace_keeps_derived_cells,
@@ -210,6 +214,7 @@ mod registry {
         ("changes", include_str!("testkit/changes.rs")),
         ("computed", include_str!("testkit/computed.rs")),
         ("computed_edits", include_str!("testkit/computed_edits.rs")),
+        ("computed_fills", include_str!("testkit/computed_fills.rs")),
         (
             "computed_review",
             include_str!("testkit/computed_review.rs"),

@@ -152,7 +152,14 @@ impl ComputeTx for Tx<'_> {
     }
 
     async fn queue_fill(&mut self, table: TableId, fields: &[FieldId]) -> StoreResult<()> {
-        crate::fills::queue(self.0, table, fields, true, chrono::Utc::now()).await
+        crate::fills::queue(
+            self.0,
+            table,
+            fields,
+            pybase_core::store::computed::FillQueue::Again,
+            chrono::Utc::now(),
+        )
+        .await
     }
 }
 

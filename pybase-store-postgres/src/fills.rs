@@ -1,6 +1,7 @@
 //! Background fills of computed fields in PostgreSQL (issue 12): the
-//! fill's state in `compute_fills`, so it survives a restart, and each
-//! chunk in one transaction together with its resume point. Lock order:
+//! fill's state in `compute_fills` (its resume point, lease, and `again`:
+//! a further pass asked for), so it survives a restart, and each chunk in
+//! one transaction together with its resume point. Lock order:
 //! the base's advisory lock (a chunk, a record write), then the fill's
 //! row, then field rows (a chunk, a queue, a settle, a write handing its
 //! fan-out to the fill), so none of them waits on another in a cycle.
@@ -8,7 +9,7 @@
 use chrono::Utc;
 use pybase_core::ids::{FieldId, RecordId, TableId};
 use pybase_core::model::Timestamp;
-use pybase_core::store::computed::FillStep;
+use pybase_core::store::computed::{FillQueue, FillStep};
 use pybase_core::{StoreError, StoreResult};
 use sqlx::{PgConnection, PgPool};
 
@@ -32,22 +33,40 @@ pub(crate) async fn exceed(pool: &PgPool, table: TableId, n: usize) -> StoreResu
     .db()
 }
 
-/// Queues (or restarts) the fill of `table` and marks `fields` computing.
+/// Queues the fill of `table` and marks `fields` computing; one already
+/// queued starts over, or keeps its resume point and asks for another
+/// pass, or is kept as it is, as `how` says (see [`FillQueue`]).
 pub(crate) async fn queue(
     conn: &mut PgConnection,
     table: TableId,
     fields: &[FieldId],
-    restart: bool,
+    how: FillQueue,
     now: Timestamp,
 ) -> StoreResult<()> {
+    // A new fill starts from the first record and needs no further pass.
+    // A queued one: a restart (a definition changed) goes back to the
+    // first record and drops a further pass asked for (this one covers
+    // it); a hand-off (data changed) keeps the resume point and asks for
+    // another pass if this one has started (a resume point is set); a
+    // keep changes neither. (The right-hand sides read the row as it was.)
+    let (restart, again) = match how {
+        FillQueue::Restart => (true, false),
+        FillQueue::Again => (false, true),
+        FillQueue::Keep => (false, false),
+    };
     sqlx::query(
-        "INSERT INTO compute_fills (table_id, after_id, queued_at) VALUES ($1, NULL, $2) \
+        "INSERT INTO compute_fills (table_id, after_id, again, queued_at) \
+         VALUES ($1, NULL, FALSE, $2) \
          ON CONFLICT (table_id) DO UPDATE SET \
-         after_id = CASE WHEN $3 THEN NULL ELSE compute_fills.after_id END, queued_at = $2",
+         after_id = CASE WHEN $3 THEN NULL ELSE compute_fills.after_id END, \
+         again = CASE WHEN $3 THEN FALSE \
+             ELSE (compute_fills.again OR ($4 AND compute_fills.after_id IS NOT NULL)) END, \
+         queued_at = $2",
     )
     .bind(table.as_str())
     .bind(now)
     .bind(restart)
+    .bind(again)
     .execute(&mut *conn)
     .await
     .or_missing("table", table.as_str())?;
@@ -100,14 +119,14 @@ pub(crate) async fn chunk(
     // it may queue a fill (its fan-out past the limit) and so lock this
     // row: the two never wait on each other in a cycle.
     crate::links::lock_base(conn, table).await?;
-    let state: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT after_id, lease_owner FROM compute_fills WHERE table_id = $1 FOR UPDATE",
+    let state: Option<(Option<String>, Option<String>, bool)> = sqlx::query_as(
+        "SELECT after_id, lease_owner, again FROM compute_fills WHERE table_id = $1 FOR UPDATE",
     )
     .bind(table.as_str())
     .fetch_optional(&mut *conn)
     .await
     .db()?;
-    let Some((after, leased_by)) = state else {
+    let Some((after, leased_by, again)) = state else {
         return Ok((FillStep::Lost, Vec::new()));
     };
     if leased_by.as_deref() != Some(owner) {
@@ -130,6 +149,20 @@ pub(crate) async fn chunk(
             .await
             .db()?;
             FillStep::More
+        }
+        None if again => {
+            // The pass is complete; records behind it changed meanwhile:
+            // the next pass starts from the first record.
+            sqlx::query(
+                "UPDATE compute_fills SET after_id = NULL, again = FALSE, lease_until = $2 \
+                 WHERE table_id = $1",
+            )
+            .bind(table.as_str())
+            .bind(until)
+            .execute(&mut *conn)
+            .await
+            .db()?;
+            FillStep::Pass
         }
         None => {
             sqlx::query("DELETE FROM compute_fills WHERE table_id = $1")

@@ -1098,13 +1098,13 @@ impl RecordsStore for PgStore {
         &self,
         table: TableId,
         fields: &[FieldId],
-        restart: bool,
+        how: pybase_core::store::computed::FillQueue,
         now: Timestamp,
     ) -> StoreResult<()> {
         // One whole transaction: run again if it lost to a concurrent one.
         retry::whole(|| async move {
             let mut tx = self.pool.begin().await.db()?;
-            crate::fills::queue(&mut tx, table, fields, restart, now).await?;
+            crate::fills::queue(&mut tx, table, fields, how, now).await?;
             tx.commit().await.db()
         })
         .await

@@ -195,7 +195,14 @@ impl ComputeTx for Tx<'_> {
         table: TableId,
         fields: &[FieldId],
     ) -> std::result::Result<(), StoreError> {
-        crate::fills::queue(self.0, table, fields, true, &chrono::Utc::now()).map_err(store)
+        crate::fills::queue(
+            self.0,
+            table,
+            fields,
+            pybase_core::store::computed::FillQueue::Again,
+            &chrono::Utc::now(),
+        )
+        .map_err(store)
     }
 }
 

@@ -1,13 +1,14 @@
 //! Background fills of computed fields in SQLite (issue 12): the fill's
-//! state in `compute_fills` (migration 0010), so it survives a restart,
-//! and each chunk in one write transaction together with its resume point.
+//! state in `compute_fills` (migration 0010; `again`, a further pass asked
+//! for, migration 0012), so it survives a restart, and each chunk in one
+//! write transaction together with its resume point.
 //! The records tables are reached only through `crate::layout` and the
 //! recompute of `crate::computed`.
 
 use chrono::Utc;
 use pybase_core::ids::{FieldId, RecordId, TableId, UserId};
 use pybase_core::model::Timestamp;
-use pybase_core::store::computed::FillStep;
+use pybase_core::store::computed::{FillQueue, FillStep};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::changes::{self, Entry};
@@ -28,12 +29,14 @@ pub(crate) fn exceed(conn: &Connection, table: TableId, n: usize) -> Result<bool
         .query_row([offset], |r| r.get(0))?)
 }
 
-/// Marks `fields` computing and queues (or restarts) the fill of `table`.
+/// Marks `fields` computing and queues the fill of `table`; one already
+/// queued starts over, or keeps its resume point and asks for another
+/// pass, or is kept as it is, as `how` says (see [`FillQueue`]).
 pub(crate) fn queue(
     conn: &Connection,
     table: TableId,
     fields: &[FieldId],
-    restart: bool,
+    how: FillQueue,
     now: &Timestamp,
 ) -> Result<()> {
     let exists: Option<i64> = conn
@@ -48,12 +51,27 @@ pub(crate) fn queue(
          AND id IN (SELECT value FROM json_each(?2)) AND status <> 'computing'",
     )?
     .execute(params![table.as_str(), id_list(fields)])?;
+    // A new fill starts from the first record and needs no further pass.
+    // A queued one: a restart (a definition changed) goes back to the
+    // first record and drops a further pass asked for (this one covers
+    // it); a hand-off (data changed) keeps the resume point and asks for
+    // another pass if this one has started (a resume point is set); a
+    // keep changes neither. (The right-hand sides read the row as it was.)
+    let (restart, again) = match how {
+        FillQueue::Restart => (true, false),
+        FillQueue::Again => (false, true),
+        FillQueue::Keep => (false, false),
+    };
     conn.prepare_cached(
-        "INSERT INTO compute_fills (table_id, after_id, queued_at) VALUES (?1, NULL, ?2) \
+        "INSERT INTO compute_fills (table_id, after_id, again, queued_at) \
+         VALUES (?1, NULL, 0, ?2) \
          ON CONFLICT (table_id) DO UPDATE SET \
-         after_id = CASE WHEN ?3 THEN NULL ELSE after_id END, queued_at = ?2",
+         after_id = CASE WHEN ?3 THEN NULL ELSE after_id END, \
+         again = CASE WHEN ?3 THEN 0 \
+             ELSE (again OR (?4 AND after_id IS NOT NULL)) END, \
+         queued_at = ?2",
     )?
-    .execute(params![table.as_str(), fmt_time(now), restart])?;
+    .execute(params![table.as_str(), fmt_time(now), restart, again])?;
     Ok(())
 }
 
@@ -95,11 +113,13 @@ pub(crate) fn chunk(
     until: &Timestamp,
     actor: Option<UserId>,
 ) -> Result<FillStep> {
-    let state: Option<(Option<String>, Option<String>)> = conn
-        .prepare_cached("SELECT after_id, lease_owner FROM compute_fills WHERE table_id = ?1")?
-        .query_row([table.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+    let state: Option<(Option<String>, Option<String>, bool)> = conn
+        .prepare_cached(
+            "SELECT after_id, lease_owner, again FROM compute_fills WHERE table_id = ?1",
+        )?
+        .query_row([table.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((after, leased_by)) = state else {
+    let Some((after, leased_by, again)) = state else {
         return Ok(FillStep::Lost);
     };
     if leased_by.as_deref() != Some(owner) {
@@ -124,6 +144,16 @@ pub(crate) fn chunk(
             )?
             .execute(params![table.as_str(), last.as_str(), fmt_time(until)])?;
             Ok(FillStep::More)
+        }
+        None if again => {
+            // The pass is complete; records behind it changed meanwhile:
+            // the next pass starts from the first record.
+            conn.prepare_cached(
+                "UPDATE compute_fills SET after_id = NULL, again = 0, lease_until = ?2 \
+                 WHERE table_id = ?1",
+            )?
+            .execute(params![table.as_str(), fmt_time(until)])?;
+            Ok(FillStep::Pass)
         }
         None => {
             conn.prepare_cached("DELETE FROM compute_fills WHERE table_id = ?1")?
@@ -153,3 +183,6 @@ pub(crate) fn settle(conn: &Connection, table: TableId, fields: &[FieldId]) -> R
         .execute([table.as_str()])?;
     Ok(n > 0)
 }
+
+#[cfg(test)]
+mod tests;

@@ -47,6 +47,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // 0011: table name keys (migrations/0011_table_name_key.sql, then the
     // keys of the existing tables in Rust: crate::table_names).
     Migration::Rust(crate::table_names::add_name_keys),
+    Migration::Sql(include_str!("../migrations/0012_compute_fills_again.sql")),
 ];
 
 /// The schema version of a database (`PRAGMA user_version`).

@@ -974,11 +974,11 @@ impl RecordsStore for SqliteStore {
         &self,
         table: TableId,
         fields: &[FieldId],
-        restart: bool,
+        how: pybase_core::store::computed::FillQueue,
         now: Timestamp,
     ) -> StoreResult<()> {
         let fields = fields.to_vec();
-        self.write(move |tx| crate::fills::queue(tx, table, &fields, restart, &now))
+        self.write(move |tx| crate::fills::queue(tx, table, &fields, how, &now))
             .await
     }
 

@@ -15,8 +15,20 @@
 //! from its write's own recompute (a computing field is computed by writes
 //! like any other), and a chunk never writes a value older than the row it
 //! reads. Changing the field again restarts the fill from the first
-//! record; deleting it ends the fill when no other field of the table is
-//! computing.
+//! record (every cell must be computed under the new definition:
+//! [`FillQueue::Restart`]); deleting it ends the fill when no other field
+//! of the table is computing.
+//!
+//! A fill goes in passes. A write handing part of its fan-out to the fill
+//! of a table ([`crate::store::computed::ComputeTx::queue_fill`]) only
+//! changed data: a pass under way keeps its resume point, and another pass
+//! is asked for ([`FillQueue::Again`]). When a pass reaches the last
+//! record and another was asked for, the next starts from the first
+//! record ([`FillStep::Pass`]: the records behind the resume point that
+//! changed are recomputed by it); when none was, the fill ends. So every
+//! pass completes even under a steady stream of such writes (starting
+//! over at each one, a pass never would), and the fill ends after the
+//! first pass during which none arrived.
 //!
 //! Queuing a fill starts [`Pybase::run_compute_fills`] in a task of this
 //! process ([`Pybase::with_background_fills`] turns that off); the server
@@ -37,7 +49,7 @@ use crate::error::Result;
 use crate::ids::{FieldId, TableId};
 use crate::model::FieldStatus;
 use crate::store::acting;
-use crate::store::computed::FillStep;
+use crate::store::computed::{FillQueue, FillStep};
 
 /// How long a fill's lease lasts without a chunk renewing it (another
 /// instance may take the fill over after that).
@@ -103,13 +115,16 @@ impl Pybase {
     }
 
     /// Queues (or restarts from the first record) the background fill of
-    /// `table`, `fields` reading `computing` until it is done, and starts
-    /// it unless [`Pybase::with_background_fills`] said otherwise.
+    /// `table` after a schema change (`fields` created or changed, or what
+    /// they read through a link: every cell must be computed again, so a
+    /// fill under way starts over, [`FillQueue::Restart`]), `fields`
+    /// reading `computing` until it is done, and starts it unless
+    /// [`Pybase::with_background_fills`] said otherwise.
     pub(crate) async fn queue_fill(&self, table: &TableScope, fields: &[FieldId]) -> Result<()> {
         acting(
             table.user(),
             self.store
-                .queue_fill(table.id(), fields, true, self.clock.now()),
+                .queue_fill(table.id(), fields, FillQueue::Restart, self.clock.now()),
         )
         .await?;
         self.start_fills();
@@ -174,7 +189,9 @@ impl Pybase {
     /// left that another instance does not hold (see the module
     /// documentation); answers how many fills it finished. One runner at
     /// a time per process (a second call waits for the first). Fills act
-    /// for no user (the change log records no actor).
+    /// for no user (the change log records no actor). At the end of a
+    /// pass that another follows, the runner claims again (it still holds
+    /// the lease), so the fills queued longer go first.
     pub async fn run_compute_fills(&self) -> Result<usize> {
         let _one = self.fills.running.lock().await;
         if !self.fills.swept.swap(true, Ordering::SeqCst)
@@ -198,6 +215,10 @@ impl Pybase {
                     .await?
                 {
                     FillStep::More => tokio::task::yield_now().await,
+                    FillStep::Pass => {
+                        tracing::debug!(%table, "fill pass done, another one asked for");
+                        break;
+                    }
                     FillStep::Done => {
                         tracing::info!(%table, "filled computed fields");
                         finished += 1;
@@ -209,10 +230,10 @@ impl Pybase {
         }
     }
 
-    /// Queues again (keeping any resume point) the fill of every table
-    /// with a field left `computing`: a field saved `computing` whose
-    /// fill was never queued (the process stopped in between) would read
-    /// `computing` forever.
+    /// Queues again (keeping any resume point and any further pass asked
+    /// for: [`FillQueue::Keep`]) the fill of every table with a field left
+    /// `computing`: a field saved `computing` whose fill was never queued
+    /// (the process stopped in between) would read `computing` forever.
     async fn requeue_interrupted(&self) -> Result<()> {
         let mut tables: BTreeMap<TableId, Vec<FieldId>> = BTreeMap::new();
         for ty in DERIVED_TYPES {
@@ -224,7 +245,7 @@ impl Pybase {
         }
         for (table, fields) in tables {
             self.store
-                .queue_fill(table, &fields, false, self.clock.now())
+                .queue_fill(table, &fields, FillQueue::Keep, self.clock.now())
                 .await?;
         }
         Ok(())

@@ -41,11 +41,44 @@ use crate::store::NewChange;
 pub enum FillStep {
     /// A chunk was recomputed; records are left.
     More,
-    /// No record was left: the fill ended and its fields are `ready`.
+    /// No record was left in this pass, but another pass was asked for
+    /// while it ran ([`FillQueue::Again`]): the resume point went back to
+    /// the first record (and the request was cleared) in the same
+    /// transaction; the fill goes on and its fields stay `computing`.
+    Pass,
+    /// No record was left and no further pass was asked for: the fill
+    /// ended and its fields are `ready`.
     Done,
     /// The fill is gone (ended, or its table deleted) or another owner
     /// holds its lease: nothing was done.
     Lost,
+}
+
+/// How queuing a table's background fill treats a fill of it already
+/// queued ([`crate::store::RecordsStore::queue_fill`]). A fill goes in
+/// passes over the table's records in id order, its resume point (the
+/// last record done) in the database; what a re-queue does to a pass
+/// under way depends on what changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FillQueue {
+    /// A definition changed (a computed field created or changed, or the
+    /// primary field its formula reads through a link): every cell must
+    /// be computed again under the new definition, so the fill starts
+    /// over from the first record, and a further pass already asked for
+    /// is dropped (this one covers it).
+    Restart,
+    /// Data changed (the part of a write's fan-out past the limit, handed
+    /// to the fill): a pass under way keeps its resume point and goes on
+    /// to the last record, and another pass from the first record is asked
+    /// for (records behind the resume point may have changed); one that
+    /// has not started yet (no resume point) needs none. Throwing the
+    /// progress away instead would, under a steady stream of such writes,
+    /// never let a pass complete.
+    Again,
+    /// Queued again as it was (the sweep of fields found `computing` by a
+    /// new runner, after a stop): the resume point and any further pass
+    /// asked for are kept.
+    Keep,
 }
 
 /// The most rounds one write's recompute runs (a chain of derived fields
@@ -93,9 +126,11 @@ pub trait ComputeTx {
         table: TableId,
     ) -> impl Future<Output = Result<HashMap<TableId, FieldId>, StoreError>>;
 
-    /// Queues, in this transaction, the background fill of `table` from
-    /// its first record, `fields` reading `computing` until it is done
-    /// (the part of a write's fan-out past the limit, see [`FanOut`]).
+    /// Queues, in this transaction, the background fill of `table`,
+    /// `fields` reading `computing` until it is done (the part of a
+    /// write's fan-out past the limit, see [`FanOut`]): from the first
+    /// record when none is queued, else as [`FillQueue::Again`] (a pass
+    /// under way keeps its resume point and another pass is asked for).
     fn queue_fill(
         &mut self,
         table: TableId,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::computed::FillStep;
+use super::computed::{FillQueue, FillStep};
 use super::{SchemaStore, TableAccess};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{AttachmentId, FieldId, RecordId, TableId, UserId, WorkspaceId};
@@ -383,13 +383,14 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
 
     /// Queues the background fill of `table` (issue 12), in one
     /// transaction: `fields` read `computing` from now on, and the table's
-    /// fill starts from its first record (`restart`, or when none is
-    /// queued) or keeps its resume point (`restart` false and one queued).
+    /// fill starts from its first record when none is queued; one already
+    /// queued is treated as `how` says ([`FillQueue`]: starts over, keeps
+    /// its resume point and asks for another pass, or is kept as it is).
     async fn queue_fill(
         &self,
         table: TableId,
         fields: &[FieldId],
-        restart: bool,
+        how: FillQueue,
         now: Timestamp,
     ) -> StoreResult<()>;
 
@@ -407,8 +408,12 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
     /// `owner` still holds its lease: recomputes (from the rows as they
     /// are in this transaction) the next `limit` live records after the
     /// resume point and moves it past them, extending the lease to
-    /// `until`; when no record is left, the fill ends and the table's
-    /// `computing` fields turn `ready` in the same transaction.
+    /// `until`. When no record is left in the pass: if another pass was
+    /// asked for meanwhile ([`FillQueue::Again`]) the resume point goes
+    /// back to the first record and the request is cleared
+    /// ([`FillStep::Pass`], the lease extended); else the fill ends and
+    /// the table's `computing` fields turn `ready` ([`FillStep::Done`]),
+    /// in the same transaction either way.
     async fn fill_chunk(
         &self,
         table: TableId,

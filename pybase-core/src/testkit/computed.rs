@@ -36,7 +36,8 @@ pub(super) async fn field(fx: &Fixture, table: TableId, spec: NewField) -> Field
         .unwrap_or_else(|e| panic!("create field: {e:?}"))
 }
 
-async fn table(fx: &Fixture, name: &str) -> TableId {
+/// Creates a table named `name` (made unique) in the fixture's base.
+pub(super) async fn table(fx: &Fixture, name: &str) -> TableId {
     fx.pb
         .create_table(
             &fx.owner,
@@ -52,14 +53,21 @@ async fn table(fx: &Fixture, name: &str) -> TableId {
         .id
 }
 
-async fn create(fx: &Fixture, table: TableId, pairs: &[(&str, Value)]) -> RecordOut {
+/// Creates one record of `table` as the owner.
+pub(super) async fn create(fx: &Fixture, table: TableId, pairs: &[(&str, Value)]) -> RecordOut {
     fx.pb
         .create_record(&fx.owner, table, cells(pairs), WriteOptions::default())
         .await
         .unwrap_or_else(|e| panic!("create record: {e:?}"))
 }
 
-async fn update(fx: &Fixture, table: TableId, id: RecordId, pairs: &[(&str, Value)]) -> RecordOut {
+/// Updates record `id` of `table` as the owner.
+pub(super) async fn update(
+    fx: &Fixture,
+    table: TableId,
+    id: RecordId,
+    pairs: &[(&str, Value)],
+) -> RecordOut {
     fx.pb
         .update_record(
             &fx.owner,
@@ -73,7 +81,8 @@ async fn update(fx: &Fixture, table: TableId, id: RecordId, pairs: &[(&str, Valu
         .unwrap_or_else(|e| panic!("update record: {e:?}"))
 }
 
-async fn get(fx: &Fixture, table: TableId, id: RecordId) -> RecordOut {
+/// Reads record `id` of `table` as the owner (fields by name).
+pub(super) async fn get(fx: &Fixture, table: TableId, id: RecordId) -> RecordOut {
     fx.pb
         .get_record(&fx.owner, table, id, FieldKey::Name)
         .await

@@ -319,10 +319,10 @@ impl RecordsStore for MinimalStore {
         &self,
         table: TableId,
         fields: &[FieldId],
-        restart: bool,
+        how: crate::store::computed::FillQueue,
         now: Timestamp,
     ) -> StoreResult<()> {
-        self.inner.queue_fill(table, fields, restart, now).await
+        self.inner.queue_fill(table, fields, how, now).await
     }
 
     async fn claim_fill(

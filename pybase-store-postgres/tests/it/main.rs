@@ -9,6 +9,7 @@
 // Test helpers panic on failure by design.
 #![allow(clippy::unwrap_used)]
 
+mod compute_fills;
 mod conformance;
 mod contention;
 mod explain;

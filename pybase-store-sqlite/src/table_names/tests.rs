@@ -48,7 +48,7 @@ async fn a_database_with_same_named_tables_migrates_and_keeps_them_editable() {
     }
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 11);
+    assert_eq!(store.schema_version().await.unwrap(), 12);
     // Every table is still there, as it was.
     let listed = store.list_tables(base).await.unwrap();
     let listed_names: Vec<&str> = listed.iter().map(|t| t.name.as_str()).collect();

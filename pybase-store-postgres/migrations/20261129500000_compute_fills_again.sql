@@ -1,0 +1,11 @@
+-- A background fill goes in passes (issue 12): `again` says that another
+-- pass from the first record was asked for while this one runs (a write
+-- handed part of its fan-out to the fill: data changed, maybe behind the
+-- resume point). Such a hand-off keeps `after_id`, where it used to send
+-- it back to NULL, so under a steady stream of them a pass never
+-- completed. The pass that reaches the last record with `again` set sends
+-- `after_id` back to NULL and clears `again` in one transaction; without
+-- it the fill ends. A changed field definition still restarts the fill
+-- (`after_id` NULL, `again` cleared). Fills queued before this migration
+-- read `again` false: they go on from their resume point as before.
+ALTER TABLE compute_fills ADD COLUMN again BOOLEAN NOT NULL DEFAULT FALSE;
