@@ -33,7 +33,8 @@ pub(crate) async fn exceed(pool: &PgPool, table: TableId, n: usize) -> StoreResu
     .db()
 }
 
-/// Queues the fill of `table` and marks `fields` computing; one already
+/// Queues the fill of `table` and, unless it is a hand-off, marks `fields`
+/// computing; one already
 /// queued starts over, or keeps its resume point and asks for another
 /// pass, or is kept as it is, as `how` says (see [`FillQueue`]).
 pub(crate) async fn queue(
@@ -70,15 +71,21 @@ pub(crate) async fn queue(
     .execute(&mut *conn)
     .await
     .or_missing("table", table.as_str())?;
-    sqlx::query(
-        "UPDATE fields SET status = 'computing' WHERE table_id = $1 AND id = ANY($2) \
-         AND status <> 'computing'",
-    )
-    .bind(table.as_str())
-    .bind(field_ids(fields))
-    .execute(&mut *conn)
-    .await
-    .db()?;
+    // A definition change makes the fields' cells unknown until the fill
+    // has reached them; a hand-off leaves them readable (last values, the
+    // fill brings them up to date), so a table that keeps being handed
+    // work never reads empty.
+    if how != FillQueue::Again {
+        sqlx::query(
+            "UPDATE fields SET status = 'computing' WHERE table_id = $1 AND id = ANY($2) \
+             AND status <> 'computing'",
+        )
+        .bind(table.as_str())
+        .bind(field_ids(fields))
+        .execute(&mut *conn)
+        .await
+        .db()?;
+    }
     Ok(())
 }
 

@@ -29,7 +29,8 @@ pub(crate) fn exceed(conn: &Connection, table: TableId, n: usize) -> Result<bool
         .query_row([offset], |r| r.get(0))?)
 }
 
-/// Marks `fields` computing and queues the fill of `table`; one already
+/// Queues the fill of `table` and, unless it is a hand-off, marks `fields`
+/// computing; one already
 /// queued starts over, or keeps its resume point and asks for another
 /// pass, or is kept as it is, as `how` says (see [`FillQueue`]).
 pub(crate) fn queue(
@@ -46,11 +47,17 @@ pub(crate) fn queue(
     if exists.is_none() {
         return Err(Error::not_found("table", table));
     }
-    conn.prepare_cached(
-        "UPDATE fields SET status = 'computing' WHERE table_id = ?1 \
-         AND id IN (SELECT value FROM json_each(?2)) AND status <> 'computing'",
-    )?
-    .execute(params![table.as_str(), id_list(fields)])?;
+    // A definition change makes the fields' cells unknown until the fill
+    // has reached them; a hand-off leaves them readable (last values, the
+    // fill brings them up to date), so a table that keeps being handed
+    // work never reads empty.
+    if how != FillQueue::Again {
+        conn.prepare_cached(
+            "UPDATE fields SET status = 'computing' WHERE table_id = ?1 \
+             AND id IN (SELECT value FROM json_each(?2)) AND status <> 'computing'",
+        )?
+        .execute(params![table.as_str(), id_list(fields)])?;
+    }
     // A new fill starts from the first record and needs no further pass.
     // A queued one: a restart (a definition changed) goes back to the
     // first record and drops a further pass asked for (this one covers

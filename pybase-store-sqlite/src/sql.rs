@@ -357,7 +357,14 @@ impl Sql {
     /// and `BETWEEN` reads the cell once (a second comparison would extract
     /// it twice). `gt` starts at the next number above the operand.
     fn numbers_above(&mut self, c: &Condition) -> Option<String> {
-        let (Target::Cell { .. }, Operand::Number(n)) = (c.target, &c.operand) else {
+        let (
+            Target::Cell {
+                kind: ValueKind::Number,
+                ..
+            },
+            Operand::Number(n),
+        ) = (c.target, &c.operand)
+        else {
             return None;
         };
         let lo = match c.op {
