@@ -53,6 +53,36 @@ async fn matching(fx: &Fixture, filter: Value) -> Vec<String> {
     names
 }
 
+/// A second table of the fixture's base with a link field "Items" to the
+/// fixture's table.
+async fn linked_orders(fx: &Fixture) -> TableId {
+    let orders = fx.other_table().await.table.id;
+    field(
+        fx,
+        orders,
+        nf(
+            "Items",
+            "link",
+            json!({ "linked_table_id": fx.table.table.id }),
+        ),
+    )
+    .await;
+    orders
+}
+
+/// Creates a record of `orders` linking to `items`.
+async fn order(fx: &Fixture, orders: TableId, items: Value) -> crate::facade::RecordOut {
+    fx.pb
+        .create_record(
+            &fx.owner,
+            orders,
+            cells(&[("Items", items)]),
+            WriteOptions::default(),
+        )
+        .await
+        .expect("create order")
+}
+
 /// A whole-number result is a JSON integer (FORMULA.md C.8: `30`, never
 /// `30.0`), in a formula, a rollup, a count and a lookup's list; fractions
 /// stay fractions.
@@ -79,13 +109,7 @@ pub async fn whole_numbers_are_integers(store: Arc<dyn Store>) {
     assert!(stored["Total"].is_i64(), "{:?}", stored["Total"]);
     assert_eq!(serde_json::to_string(&stored["Total"]).unwrap(), "30");
 
-    let orders = fx.other_table().await.table.id;
-    field(
-        &fx,
-        orders,
-        nf("Items", "link", json!({ "linked_table_id": t })),
-    )
-    .await;
+    let orders = linked_orders(&fx).await;
     field(
         &fx,
         orders,
@@ -112,16 +136,7 @@ pub async fn whole_numbers_are_integers(store: Arc<dyn Store>) {
         ),
     )
     .await;
-    let o = fx
-        .pb
-        .create_record(
-            &fx.owner,
-            orders,
-            cells(&[("Items", json!([r.id]))]),
-            WriteOptions::default(),
-        )
-        .await
-        .expect("create order");
+    let o = order(&fx, orders, json!([r.id])).await;
     let text = serde_json::to_string(&o.fields).unwrap();
     assert_eq!(o.fields.get("Sum"), Some(&json!(15)), "{text}");
     assert_eq!(o.fields.get("N"), Some(&json!(1)), "{text}");
@@ -136,14 +151,7 @@ pub async fn whole_numbers_are_integers(store: Arc<dyn Store>) {
 /// (the checker types `values` by the linked field), not `#ERROR!`.
 pub async fn date_rollups_are_dates(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
-    let t = fx.table.table.id;
-    let orders = fx.other_table().await.table.id;
-    field(
-        &fx,
-        orders,
-        nf("Items", "link", json!({ "linked_table_id": t })),
-    )
-    .await;
+    let orders = linked_orders(&fx).await;
     let latest = field(
         &fx,
         orders,
@@ -170,16 +178,7 @@ pub async fn date_rollups_are_dates(store: Arc<dyn Store>) {
     .await;
     let a = fx.create(&[("Due", json!("2026-03-01"))]).await;
     let b = fx.create(&[("Due", json!("2026-11-29"))]).await;
-    let o = fx
-        .pb
-        .create_record(
-            &fx.owner,
-            orders,
-            cells(&[("Items", json!([a.id, b.id]))]),
-            WriteOptions::default(),
-        )
-        .await
-        .expect("create order");
+    let o = order(&fx, orders, json!([a.id, b.id])).await;
     assert_eq!(o.fields.get("Latest"), Some(&json!("2026-11-29")));
     assert_eq!(o.fields.get("Earliest"), Some(&json!("2026-03-01")));
 }
@@ -235,13 +234,7 @@ pub async fn a_formula_reading_itself_is_a_cycle(store: Arc<dyn Store>) {
 pub async fn formulas_read_links_as_primary_values(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let t = fx.table.table.id;
-    let orders = fx.other_table().await.table.id;
-    field(
-        &fx,
-        orders,
-        nf("Items", "link", json!({ "linked_table_id": t })),
-    )
-    .await;
+    let orders = linked_orders(&fx).await;
     field(
         &fx,
         orders,
@@ -258,16 +251,7 @@ pub async fn formulas_read_links_as_primary_values(store: Arc<dyn Store>) {
     let b = fx
         .create(&[("Name", json!("pear")), ("Qty", json!(4))])
         .await;
-    let o = fx
-        .pb
-        .create_record(
-            &fx.owner,
-            orders,
-            cells(&[("Items", json!([a.id, b.id]))]),
-            WriteOptions::default(),
-        )
-        .await
-        .expect("create order");
+    let o = order(&fx, orders, json!([a.id, b.id])).await;
     assert_eq!(o.fields.get("Summary"), Some(&json!("apple+pear (2)")));
     // An edit of a linked record's primary value reaches the formula.
     fx.pb
