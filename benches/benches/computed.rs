@@ -346,7 +346,7 @@ async fn fan_out(store: Arc<dyn Store>, name: &str, lookers: usize) -> anyhow::R
         .get_record(who, looking.id, ids[ids.len() / 2], FieldKey::Name)
         .await?;
     anyhow::ensure!(
-        check.fields.get("SrcQty") == Some(&json!([2009.0])),
+        check.fields.get("SrcQty") == Some(&json!([2009])),
         "lookup not current: {:?}",
         check.fields.get("SrcQty")
     );
