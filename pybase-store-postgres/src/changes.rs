@@ -197,7 +197,11 @@ async fn insert_with(
         ),
     };
     // `$13`, `$14`, `$15`: the created records' table, their ids, the
-    // kind; the other events follow them (`$16`: how many they are).
+    // kind; the other events follow them (`$16`: how many they are). Each
+    // record is read by its key (`LATERAL`): a plain join let the planner
+    // hash the whole records table, a scan of every record of the table
+    // per batch (9-11 ms at 17,000 records, seen with `auto_explain`,
+    // growing with the table).
     let created_sql =
         match created {
             Some((table, _)) => crate::layout::on(
@@ -205,7 +209,7 @@ async fn insert_with(
                 "k AS (INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, \
              after) SELECT c.base_id, c.last_seq - $2 + x.ord, $3, $4, $15, $13, x.id, r.data \
              FROM c CROSS JOIN UNNEST($14::text[]) WITH ORDINALITY AS x(id, ord) \
-             JOIN {records} r ON r.id = x.id), ",
+             CROSS JOIN LATERAL (SELECT data FROM {records} WHERE id = x.id) r), ",
             )?
             .0,
             None => String::new(),

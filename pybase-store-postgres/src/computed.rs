@@ -118,11 +118,14 @@ impl ComputeTx for Tx<'_> {
             .into_values()
             .map(|v| Value::Array(v.into_iter().map(Value::String).collect()))
             .collect();
+        // `r.id = ANY(..)` beside the join lets the planner find the rows by
+        // key rather than hash the whole records table (see `changes.rs`).
         sqlx::query(on(
             table,
             "UPDATE {records} r SET data = (r.data || c.s) - \
              ARRAY(SELECT jsonb_array_elements_text(c.u)) \
-             FROM UNNEST($1::text[], $2::jsonb[], $3::jsonb[]) AS c(id, s, u) WHERE r.id = c.id",
+             FROM UNNEST($1::text[], $2::jsonb[], $3::jsonb[]) AS c(id, s, u) \
+             WHERE r.id = c.id AND r.id = ANY($1::text[])",
         )?)
         .bind(ids)
         .bind(sets)

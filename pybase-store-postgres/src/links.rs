@@ -165,11 +165,13 @@ pub(crate) async fn sync(
         if ids.is_empty() {
             continue;
         }
+        // `r.id = ANY(..)`: the rows by key, never a hash of the table.
         sqlx::query(on(
             pair.partner_table,
             "UPDATE {records} r SET data = CASE WHEN u.v IS NULL THEN r.data - $1 \
              ELSE r.data || jsonb_build_object($1::text, u.v) END \
-             FROM UNNEST($2::text[], $3::jsonb[]) AS u(id, v) WHERE r.id = u.id",
+             FROM UNNEST($2::text[], $3::jsonb[]) AS u(id, v) \
+             WHERE r.id = u.id AND r.id = ANY($2::text[])",
         )?)
         .bind(pair.partner.as_str())
         .bind(ids)

@@ -345,6 +345,9 @@ async fn apply_patches(
         .iter()
         .map(|p| Value::Array(p.unset.iter().map(|f| Value::from(f.as_str())).collect()))
         .collect();
+    // `r.id = ANY($1)` beside the join: the rows are found by key, where a
+    // join alone lets the planner hash the whole records table (a scan of
+    // every record per batch, growing with the table).
     let sql = format!(
         "UPDATE {} r SET \
          data = (CASE WHEN p.replace THEN p.set ELSE r.data || p.set END) \
@@ -356,7 +359,7 @@ async fn apply_patches(
          - ARRAY(SELECT jsonb_array_elements_text(p.unset))) = r.data \
          THEN r.updated_by ELSE $6 END \
          FROM UNNEST($1::text[], $2::bool[], $3::jsonb[], $4::jsonb[]) AS p(id, replace, set, unset) \
-         WHERE r.id = p.id AND r.deleted_time IS NULL RETURNING {}",
+         WHERE r.id = p.id AND r.id = ANY($1::text[]) AND r.deleted_time IS NULL RETURNING {}",
         rel(table)?,
         record_columns(table, Some("r"))?
     );
