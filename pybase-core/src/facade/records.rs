@@ -910,7 +910,11 @@ impl Pybase {
         let mut renderer = self.renderer(&fields, key, &page.records).await?;
         renderer.only = plan.projection;
         Ok(Some(RecordsPage {
-            records: page.records.iter().map(|r| renderer.render(r)).collect(),
+            records: page
+                .records
+                .into_iter()
+                .map(|r| renderer.render_owned(r))
+                .collect(),
             next_cursor,
         }))
     }
@@ -950,7 +954,11 @@ impl Pybase {
         let mut renderer = self.renderer(&fields, key, &page.records).await?;
         renderer.only = plan.projection;
         let out = RecordsPage {
-            records: page.records.iter().map(|r| renderer.render(r)).collect(),
+            records: page
+                .records
+                .into_iter()
+                .map(|r| renderer.render_owned(r))
+                .collect(),
             next_cursor,
         };
         drop(renderer);

@@ -317,15 +317,7 @@ impl Renderer<'_> {
                 continue;
             }
             let value = match f.field_type.meta_column() {
-                Some(MetaColumn::Autonumber) => Some(json!(r.autonumber)),
-                Some(MetaColumn::CreatedTime) => {
-                    Some(json!(r.created_time.format(TIME_FORMAT).to_string()))
-                }
-                Some(MetaColumn::UpdatedTime) => {
-                    Some(json!(r.updated_time.format(TIME_FORMAT).to_string()))
-                }
-                Some(MetaColumn::CreatedBy) => r.created_by.map(|u| json!(u)),
-                Some(MetaColumn::UpdatedBy) => r.updated_by.map(|u| json!(u)),
+                Some(_) => self.meta_value(f, r),
                 None => r
                     .cells
                     .get(f.id.as_str())
@@ -334,11 +326,7 @@ impl Renderer<'_> {
                     .filter(|v| v.as_array().is_none_or(|a| !a.is_empty())),
             };
             if let Some(v) = value {
-                let key = match self.key {
-                    FieldKey::Name => f.name.clone(),
-                    FieldKey::Id => f.id.to_string(),
-                };
-                out.insert(key, v);
+                out.insert(self.key_of(f), v);
             }
         }
         RecordOut {
@@ -353,6 +341,60 @@ impl Renderer<'_> {
 
     fn render_cell(&self, f: &Field, v: &Value) -> Value {
         f.field_type.kind().render(v, self)
+    }
+
+    /// [`Self::render`] of a record the caller gives up: its cells are
+    /// moved into the output rather than copied.
+    pub(crate) fn render_owned(&self, mut r: Record) -> RecordOut {
+        let mut out = Map::new();
+        for f in self.fields {
+            if let Some(only) = &self.only
+                && !only.contains(&f.id)
+            {
+                continue;
+            }
+            if f.status == crate::model::FieldStatus::Computing {
+                continue;
+            }
+            let value = match f.field_type.meta_column() {
+                Some(_) => self.meta_value(f, &r),
+                None => r
+                    .cells
+                    .remove(f.id.as_str())
+                    .map(|v| f.field_type.kind().render_owned(v, self))
+                    .filter(|v| v.as_array().is_none_or(|a| !a.is_empty())),
+            };
+            if let Some(v) = value {
+                out.insert(self.key_of(f), v);
+            }
+        }
+        RecordOut {
+            id: r.id,
+            created_time: r.created_time,
+            updated_time: r.updated_time,
+            created_by: r.created_by,
+            fields: out,
+            deleted_time: r.deleted_time,
+        }
+    }
+
+    /// The value of a field kept by the store as a record column.
+    fn meta_value(&self, f: &Field, r: &Record) -> Option<Value> {
+        match f.field_type.meta_column()? {
+            MetaColumn::Autonumber => Some(json!(r.autonumber)),
+            MetaColumn::CreatedTime => Some(json!(r.created_time.format(TIME_FORMAT).to_string())),
+            MetaColumn::UpdatedTime => Some(json!(r.updated_time.format(TIME_FORMAT).to_string())),
+            MetaColumn::CreatedBy => r.created_by.map(|u| json!(u)),
+            MetaColumn::UpdatedBy => r.updated_by.map(|u| json!(u)),
+        }
+    }
+
+    /// The output key of `f`: its name or its id.
+    fn key_of(&self, f: &Field) -> String {
+        match self.key {
+            FieldKey::Name => f.name.clone(),
+            FieldKey::Id => f.id.to_string(),
+        }
     }
 }
 

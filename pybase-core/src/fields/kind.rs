@@ -270,8 +270,16 @@ pub trait Kind: std::fmt::Debug + Send + Sync {
 
     /// The output form of a stored cell.
     fn render(&self, cell: &Value, ctx: &dyn RenderContext) -> Value {
+        self.render_owned(cell.clone(), ctx)
+    }
+
+    /// The output form of a stored cell its caller gives up: the cell
+    /// itself, moved, for the types shown as stored (no copy of a page's
+    /// cells). A type shown otherwise overrides this method (not
+    /// [`Kind::render`], which calls it).
+    fn render_owned(&self, cell: Value, ctx: &dyn RenderContext) -> Value {
         let _ = ctx;
-        cell.clone()
+        cell
     }
 }
 

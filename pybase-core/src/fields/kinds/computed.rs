@@ -204,8 +204,8 @@ macro_rules! derived_kind {
             false
         }
 
-        fn render(&self, cell: &Value, _: &dyn crate::fields::RenderContext) -> Value {
-            crate::formula::canonical_cell(cell)
+        fn render_owned(&self, cell: Value, _: &dyn crate::fields::RenderContext) -> Value {
+            crate::formula::canonical_cell(&cell)
         }
     };
 }

@@ -75,7 +75,7 @@ impl Kind for Attachment {
         list_len(value)
     }
 
-    fn render(&self, cell: &Value, ctx: &dyn RenderContext) -> Value {
+    fn render_owned(&self, cell: Value, ctx: &dyn RenderContext) -> Value {
         match cell {
             Value::Array(items) => Value::Array(
                 items
@@ -85,7 +85,7 @@ impl Kind for Attachment {
                     .filter_map(|id| ctx.attachment(id))
                     .collect(),
             ),
-            other => other.clone(),
+            other => other,
         }
     }
 }
@@ -228,20 +228,17 @@ impl Kind for Link {
 
     /// Links to soft-deleted records are left out (they come back when the
     /// record is restored: the stored cell keeps them).
-    fn render(&self, cell: &Value, ctx: &dyn RenderContext) -> Value {
+    fn render_owned(&self, cell: Value, ctx: &dyn RenderContext) -> Value {
         match cell {
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .filter(|item| {
-                        item.as_str()
-                            .and_then(|s| RecordId::parse(s).ok())
-                            .is_none_or(|id| !ctx.record_gone(id))
-                    })
-                    .cloned()
-                    .collect(),
-            ),
-            other => other.clone(),
+            Value::Array(mut items) => {
+                items.retain(|item| {
+                    item.as_str()
+                        .and_then(|s| RecordId::parse(s).ok())
+                        .is_none_or(|id| !ctx.record_gone(id))
+                });
+                Value::Array(items)
+            }
+            other => other,
         }
     }
 }
