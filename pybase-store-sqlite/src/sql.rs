@@ -142,6 +142,27 @@ impl Sql {
         out
     }
 
+    /// The value a sort key orders by: [`Self::target`], except that a
+    /// number cell holding anything but a number (a derived field's error
+    /// object, which `json_extract` reads as text) orders as empty, as in
+    /// the reference evaluator and PostgreSQL, so that a cursor taken on
+    /// such a cell (an empty value) continues where the order does.
+    fn key_target(&mut self, target: Target) -> String {
+        match target {
+            Target::Cell {
+                field,
+                kind: ValueKind::Number,
+            } if self.walked != Some(field) => {
+                let path = self.path(field);
+                format!(
+                    "(CASE WHEN json_type(records.data, {path}) IN ('integer', 'real') \
+                     THEN json_extract(records.data, {path}) END)"
+                )
+            }
+            _ => self.target(target),
+        }
+    }
+
     /// The value a target reads, as an SQL expression. Only bool cells are
     /// never NULL (absent is false).
     fn target(&mut self, target: Target) -> String {
@@ -405,7 +426,7 @@ impl Sql {
     pub(crate) fn order_by(&mut self, sort: &[SortKey]) -> String {
         let mut out = String::from("ORDER BY ");
         for key in sort {
-            let v = self.target(key.target);
+            let v = self.key_target(key.target);
             if key.desc {
                 let _ = write!(out, "{v} DESC, ");
             } else {
@@ -418,7 +439,7 @@ impl Sql {
 
     /// The value a sort key orders by, as an SQL expression.
     pub(crate) fn sort_target(&mut self, key: &SortKey) -> String {
-        self.target(key.target)
+        self.key_target(key.target)
     }
 
     /// The ORDER BY clause of [`Self::order_by`] over columns that already
@@ -445,7 +466,7 @@ impl Sql {
         let mut equal_so_far: Vec<String> = Vec::new();
         let mut alternatives: Vec<String> = Vec::new();
         for (key, at) in sort.iter().zip(&cursor.values) {
-            let v = self.target(key.target);
+            let v = self.key_target(key.target);
             let (eq, gt) = if *at == SortValue::Null {
                 // Empty sorts last: only empties tie with it, nothing is after.
                 (format!("({v} IS NULL)"), None)
