@@ -131,6 +131,7 @@ macro_rules! conformance_tests {
             computed_review::filters_skip_error_cells,
             computed_review::computed_fields_in_a_new_table,
             computed_review::paging_a_sort_over_error_cells_loses_nothing,
+            computed_review::a_primary_field_closing_a_cycle_is_refused,
             links::two_way_links_stay_in_step,
             links::partner_cells_are_logged,
             links::soft_deleted_links_hide_and_come_back,

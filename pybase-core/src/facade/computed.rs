@@ -86,6 +86,55 @@ fn reads_itself(source: &str, id: FieldId, name: &str, siblings: &[Field]) -> bo
     })
 }
 
+/// The path of names from `start` back to itself along "reads" among the
+/// base's fields `all` (with `primaries`, each table's primary field: a
+/// formula naming a link field reads the linked table's primary field),
+/// if there is one.
+fn cycle_through(
+    all: &[Field],
+    primaries: &HashMap<TableId, FieldId>,
+    start: FieldId,
+) -> Option<Vec<String>> {
+    let by_id: HashMap<FieldId, &Field> = all.iter().map(|f| (f.id, f)).collect();
+    let reads = |f: &Field| -> Vec<FieldId> {
+        let mut out = depends_on(f);
+        if matches!(f.field_type, FieldType::Formula(_)) {
+            for id in depends_on(f) {
+                let linked = by_id.get(&id).and_then(|l| match l.field_type.references() {
+                    Some(Reference::Records(t)) => Some(t),
+                    _ => None,
+                });
+                if let Some(p) = linked.and_then(|t| primaries.get(&t)) {
+                    out.push(*p);
+                }
+            }
+        }
+        out
+    };
+    // Depth-first from `start` along "reads"; reaching it again is a cycle.
+    let mut stack: Vec<(FieldId, Vec<FieldId>)> = vec![(start, vec![start])];
+    let mut seen: BTreeMap<FieldId, ()> = BTreeMap::new();
+    while let Some((at, path)) = stack.pop() {
+        let Some(f) = by_id.get(&at) else { continue };
+        for next in reads(f) {
+            if next == start {
+                let mut names: Vec<String> = path
+                    .iter()
+                    .filter_map(|id| by_id.get(id).map(|f| f.name.clone()))
+                    .collect();
+                names.extend(by_id.get(&start).map(|f| f.name.clone()));
+                return Some(names);
+            }
+            if seen.insert(next, ()).is_none() {
+                let mut p = path.clone();
+                p.push(next);
+                stack.push((next, p));
+            }
+        }
+    }
+    None
+}
+
 /// The fields a derived field reads directly (same table or, for lookups
 /// and rollups, the linked table's field).
 fn depends_on(field: &Field) -> Vec<FieldId> {
@@ -343,33 +392,47 @@ impl Pybase {
         all.retain(|f| f.id != field.id && pending.iter().all(|p| p.id != f.id));
         all.extend(pending.iter().filter(|p| p.id != field.id).cloned());
         all.push(field.clone());
-        let by_id: HashMap<FieldId, &Field> = all.iter().map(|f| (f.id, f)).collect();
-        // Depth-first from the field along "reads"; reaching it again is a
-        // cycle.
-        let mut stack: Vec<(FieldId, Vec<FieldId>)> = vec![(field.id, vec![field.id])];
-        let mut seen: BTreeMap<FieldId, ()> = BTreeMap::new();
-        while let Some((at, path)) = stack.pop() {
-            let Some(f) = by_id.get(&at) else { continue };
-            for next in depends_on(f) {
-                if next == field.id {
-                    let mut names: Vec<String> = path
-                        .iter()
-                        .filter_map(|id| by_id.get(id).map(|f| f.name.clone()))
-                        .collect();
-                    names.push(field.name.clone());
-                    return Err(Error::FormulaCycle {
-                        field: field.name.clone(),
-                        path: names,
-                    });
-                }
-                if seen.insert(next, ()).is_none() {
-                    let mut p = path.clone();
-                    p.push(next);
-                    stack.push((next, p));
-                }
-            }
+        let primaries = self.primaries(table).await?;
+        match cycle_through(&all, &primaries, field.id) {
+            Some(path) => Err(Error::FormulaCycle {
+                field: field.name.clone(),
+                path,
+            }),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The primary field of each table of `table`'s base.
+    async fn primaries(&self, table: &TableScope) -> Result<HashMap<TableId, FieldId>> {
+        Ok(self
+            .store
+            .list_tables(table.table().base_id)
+            .await?
+            .into_iter()
+            .filter_map(|t| Some((t.id, t.primary_field_id?)))
+            .collect())
+    }
+
+    /// Refuses making `primary` the primary field of `table` if a formula
+    /// would then depend on itself: a formula reading a link to `table`
+    /// reads its primary field, so a primary that reads such a formula back
+    /// makes a cycle. Nothing is changed; the error names the path.
+    pub(crate) async fn refuse_primary_cycle(
+        &self,
+        table: &TableScope,
+        primary: &Field,
+    ) -> Result<()> {
+        let all = self.base_fields(table).await?;
+        let mut primaries = self.primaries(table).await?;
+        primaries.insert(table.id(), primary.id);
+        // Any cycle now passes through the new primary (the graph had none).
+        match cycle_through(&all, &primaries, primary.id) {
+            Some(path) => Err(Error::FormulaCycle {
+                field: primary.name.clone(),
+                path,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Recomputes the formulas that read a link field pointing at `table`

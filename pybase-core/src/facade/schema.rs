@@ -253,6 +253,9 @@ impl Pybase {
             let f = find_field(&fields, &key).ok_or(Error::NotFound {
                 entity: "primary field (a field of this table)",
             })?;
+            if Some(f.id) != table.primary_field_id {
+                self.refuse_primary_cycle(&scope, f).await?;
+            }
             table.primary_field_id = Some(f.id);
         }
         table.updated_at = self.clock.now();

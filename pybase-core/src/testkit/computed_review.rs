@@ -528,3 +528,96 @@ async fn page_names(fx: &Fixture, sort: &str, size: usize) -> Vec<String> {
     }
     panic!("more than 100 pages: {names:?}");
 }
+
+/// A primary field that would make a formula read itself (a formula
+/// reading a link reads the linked table's primary field) is refused as a
+/// cycle with its path, and nothing changes: the old primary stays and
+/// the records can still be written.
+pub async fn a_primary_field_closing_a_cycle_is_refused(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let a = fx.table.table.id;
+    let b = linked_orders(&fx).await;
+    let b_schema = fx.pb.get_table(&fx.owner, b).await.expect("table b");
+    let b_primary = b_schema.table.primary_field_id;
+    // A.F reads A's link to B (so B's primary field); B.G reads B's link
+    // to A (so A's primary field).
+    let link_to_b = field(
+        &fx,
+        a,
+        nf("ToB", "link", json!({ "linked_table_id": b })),
+    )
+    .await;
+    let f = field(
+        &fx,
+        a,
+        nf("F", "formula", json!({ "formula": "ARRAYJOIN({ToB}) & '!'" })),
+    )
+    .await;
+    let g = field(
+        &fx,
+        b,
+        nf("G", "formula", json!({ "formula": "ARRAYJOIN({Items}) & '?'" })),
+    )
+    .await;
+    let item = fx.create(&[("Name", json!("a1"))]).await;
+    let o = order(&fx, b, json!([item.id])).await;
+    let _ = link_to_b;
+    // F as A's primary: fine (B's primary is still its text field).
+    fx.pb
+        .update_table(
+            &fx.owner,
+            a,
+            TablePatch {
+                primary_field_id: Some(f.id.to_string()),
+                ..TablePatch::default()
+            },
+        )
+        .await
+        .expect("F as primary");
+    // G as B's primary would close F -> G -> F.
+    let e = fx
+        .pb
+        .update_table(
+            &fx.owner,
+            b,
+            TablePatch {
+                primary_field_id: Some(g.id.to_string()),
+                ..TablePatch::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    match &e {
+        Error::FormulaCycle { path, .. } => {
+            assert_eq!(path.first(), path.last(), "{path:?}");
+            assert!(path.contains(&"F".to_string()), "{path:?}");
+            assert!(path.contains(&"G".to_string()), "{path:?}");
+        }
+        other => panic!("expected a cycle, got {other:?}"),
+    }
+    let after = fx.pb.get_table(&fx.owner, b).await.expect("table b");
+    assert_eq!(after.table.primary_field_id, b_primary, "nothing changed");
+    // Both tables' records are still writable.
+    fx.pb
+        .update_record(
+            &fx.owner,
+            b,
+            o.id,
+            cells(&[("Name", json!("zz"))]),
+            WriteOptions::default(),
+            false,
+        )
+        .await
+        .expect("write b");
+    fx.pb
+        .update_record(
+            &fx.owner,
+            a,
+            item.id,
+            cells(&[("Name", json!("a2"))]),
+            WriteOptions::default(),
+            false,
+        )
+        .await
+        .expect("write a");
+}
