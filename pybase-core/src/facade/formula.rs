@@ -79,6 +79,7 @@ impl Pybase {
             by_id: fields.iter().map(|f| (f.id, f)).collect(),
             links: link_fields(fields, formula),
             titles: LinkTitles::new(),
+            gone: HashSet::new(),
             primaries: Primaries::new(),
             formula,
             max_titles: self.limits.formula_scan / 10,
@@ -174,6 +175,7 @@ impl Pybase {
                 for id in items.iter().filter_map(|i| i.as_str()) {
                     if let Ok(id) = RecordId::parse(id)
                         && !scan.titles.contains_key(&id)
+                        && !scan.gone.contains(&id)
                         && seen.insert(id)
                     {
                         missing.push(id);
@@ -207,8 +209,11 @@ impl Pybase {
                     .map_or(Value::Blank, |p| record_value(p, &r, &LinkTitles::new()));
                 scan.titles.insert(r.id, title);
             }
+            // Not found: soft-deleted (left out of the link's value).
             for id in missing {
-                scan.titles.entry(id).or_insert(Value::Blank);
+                if !scan.titles.contains_key(&id) {
+                    scan.gone.insert(id);
+                }
             }
         }
         Ok(())
@@ -236,6 +241,8 @@ struct Scan<'a> {
     /// The link fields the formula reads, with their linked tables.
     links: Vec<(FieldId, TableId)>,
     titles: LinkTitles,
+    /// Linked records not found (soft-deleted): left out of link values.
+    gone: HashSet<RecordId>,
     primaries: Primaries,
     formula: &'a FormulaFilter,
     /// Most linked records whose primary values one page may load (a

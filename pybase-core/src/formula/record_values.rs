@@ -17,8 +17,8 @@ use crate::ids::{FieldId, RecordId};
 use crate::model::{Field, Record, Timestamp};
 
 /// The primary field values of linked records, as a link cell shows them
-/// in a formula; a linked record missing here (deleted, or not loaded)
-/// reads as Blank.
+/// in a formula; a linked record missing here (soft-deleted) is left out
+/// of the list, as reads leave it out of the link cell.
 pub type LinkTitles = HashMap<RecordId, Value>;
 
 /// A timestamp as the stores compare it: whole milliseconds.
@@ -76,16 +76,17 @@ pub fn record_value(field: &Field, record: &Record, links: &LinkTitles) -> Value
                 return Value::Blank;
             }
             let is_link = matches!(field.field_type.references(), Some(Reference::Records(_)));
+            // A linked record missing from `links` (soft-deleted) drops
+            // out, as it does from the link cell's reads.
             Value::Array(
                 items
                     .iter()
-                    .map(|item| match item.as_str() {
+                    .filter_map(|item| match item.as_str() {
                         Some(s) if is_link => RecordId::parse(s)
                             .ok()
-                            .and_then(|id| links.get(&id).cloned())
-                            .unwrap_or(Value::Blank),
-                        Some(s) => Value::Text(s.to_string()),
-                        None => Value::Blank,
+                            .and_then(|id| links.get(&id).cloned()),
+                        Some(s) => Some(Value::Text(s.to_string())),
+                        None => Some(Value::Blank),
                     })
                     .collect(),
             )

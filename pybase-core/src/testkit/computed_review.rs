@@ -285,6 +285,24 @@ pub async fn formulas_read_links_as_primary_values(store: Arc<dyn Store>) {
         read(&fx, orders, o.id).await.get("Summary"),
         Some(&json!("3+4 (2)"))
     );
+    // A soft-deleted linked record drops out of the link's value (as from
+    // the link cell's reads) and comes back on restore.
+    fx.pb
+        .delete_records(&fx.owner, t, &[b.id])
+        .await
+        .expect("delete item");
+    assert_eq!(
+        read(&fx, orders, o.id).await.get("Summary"),
+        Some(&json!("3 (1)"))
+    );
+    fx.pb
+        .restore_record(&fx.owner, t, b.id, FieldKey::Name)
+        .await
+        .expect("restore item");
+    assert_eq!(
+        read(&fx, orders, o.id).await.get("Summary"),
+        Some(&json!("3+4 (2)"))
+    );
 }
 
 /// A filter on a number formula compares only its numbers: an error cell
