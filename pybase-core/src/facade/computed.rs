@@ -100,10 +100,12 @@ fn cycle_through(
         let mut out = depends_on(f);
         if matches!(f.field_type, FieldType::Formula(_)) {
             for id in depends_on(f) {
-                let linked = by_id.get(&id).and_then(|l| match l.field_type.references() {
-                    Some(Reference::Records(t)) => Some(t),
-                    _ => None,
-                });
+                let linked = by_id
+                    .get(&id)
+                    .and_then(|l| match l.field_type.references() {
+                        Some(Reference::Records(t)) => Some(t),
+                        _ => None,
+                    });
                 if let Some(p) = linked.and_then(|t| primaries.get(&t)) {
                     out.push(*p);
                 }

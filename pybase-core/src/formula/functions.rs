@@ -419,10 +419,13 @@ fn logical(name: &str, v: &[Value]) -> R {
 fn aggregate(name: &str, v: &[Value], zone: chrono_tz::Tz) -> R {
     let items = flat(v);
     first_error(&items)?;
+    // Booleans count as 1 and 0, as in arithmetic (A.3): `SUM(values)` of
+    // a checkbox rollup counts the checked boxes.
     let nums: Vec<f64> = items
         .iter()
         .filter_map(|x| match x {
             Value::Number(n) => Some(*n),
+            Value::Bool(b) => Some(f64::from(u8::from(*b))),
             _ => None,
         })
         .collect();

@@ -275,6 +275,12 @@ fn numeric_functions() {
         ("SUM('a', {Empty}, 1)", n(1.0)),
         ("AVERAGE(1, 2, 3, 4)", n(2.5)),
         ("AVERAGE('a')", BL),
+        // Booleans count as 1 and 0 (a checkbox rollup's SUM counts the
+        // checked boxes).
+        ("SUM(TRUE(), 1, FALSE())", n(2.0)),
+        ("AVERAGE(TRUE(), FALSE())", n(0.5)),
+        ("MAX(TRUE(), 0)", n(1.0)),
+        ("MIN(FALSE(), 3)", n(0.0)),
         ("MAX(1, 5, 3)", n(5.0)),
         ("MAX({Nums})", n(3.0)),
         ("MAX()", BL),

@@ -148,7 +148,8 @@ pub async fn whole_numbers_are_integers(store: Arc<dyn Store>) {
 }
 
 /// `MAX(values)` and `MIN(values)` of a rollup over a date field are dates
-/// (the checker types `values` by the linked field), not `#ERROR!`.
+/// (the checker types `values` by the linked field), not `#ERROR!`; `SUM`
+/// of a checkbox rollup counts the checked boxes.
 pub async fn date_rollups_are_dates(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let orders = linked_orders(&fx).await;
@@ -176,11 +177,25 @@ pub async fn date_rollups_are_dates(store: Arc<dyn Store>) {
         ),
     )
     .await;
-    let a = fx.create(&[("Due", json!("2026-03-01"))]).await;
+    field(
+        &fx,
+        orders,
+        nf(
+            "Checked",
+            "rollup",
+            json!({ "link_field": "Items", "field": "Done", "formula": "SUM(values)" }),
+        ),
+    )
+    .await;
+    let a = fx
+        .create(&[("Due", json!("2026-03-01")), ("Done", json!(true))])
+        .await;
     let b = fx.create(&[("Due", json!("2026-11-29"))]).await;
     let o = order(&fx, orders, json!([a.id, b.id])).await;
     assert_eq!(o.fields.get("Latest"), Some(&json!("2026-11-29")));
     assert_eq!(o.fields.get("Earliest"), Some(&json!("2026-03-01")));
+    // A checkbox rollup's SUM counts the checked boxes.
+    assert_eq!(o.fields.get("Checked"), Some(&json!(1)));
 }
 
 /// A formula naming its own field is refused as a cycle of one field,
@@ -559,22 +574,25 @@ pub async fn a_primary_field_closing_a_cycle_is_refused(store: Arc<dyn Store>) {
     let b_primary = b_schema.table.primary_field_id;
     // A.F reads A's link to B (so B's primary field); B.G reads B's link
     // to A (so A's primary field).
-    let link_to_b = field(
-        &fx,
-        a,
-        nf("ToB", "link", json!({ "linked_table_id": b })),
-    )
-    .await;
+    let link_to_b = field(&fx, a, nf("ToB", "link", json!({ "linked_table_id": b }))).await;
     let f = field(
         &fx,
         a,
-        nf("F", "formula", json!({ "formula": "ARRAYJOIN({ToB}) & '!'" })),
+        nf(
+            "F",
+            "formula",
+            json!({ "formula": "ARRAYJOIN({ToB}) & '!'" }),
+        ),
     )
     .await;
     let g = field(
         &fx,
         b,
-        nf("G", "formula", json!({ "formula": "ARRAYJOIN({Items}) & '?'" })),
+        nf(
+            "G",
+            "formula",
+            json!({ "formula": "ARRAYJOIN({Items}) & '?'" }),
+        ),
     )
     .await;
     let item = fx.create(&[("Name", json!("a1"))]).await;
