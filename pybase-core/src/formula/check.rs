@@ -300,6 +300,19 @@ fn numeric_args(name: &str) -> &'static [usize] {
     }
 }
 
+/// The arguments of `name` that must be dates or date-times: a number or a
+/// boolean there is never one (the evaluator answers `#ERROR!` for every
+/// record), so the checker refuses it. Text passes (it may parse).
+fn date_args(name: &str) -> &'static [usize] {
+    match name {
+        "YEAR" | "MONTH" | "DAY" | "HOUR" | "MINUTE" | "SECOND" | "WEEKDAY" | "WEEKNUM"
+        | "DATEADD" | "DATETIME_FORMAT" | "WORKDAY" | "SET_TIMEZONE" | "DATESTR" | "TIMESTR"
+        | "FROMNOW" | "TONOW" => &[0],
+        "DATETIME_DIFF" | "IS_BEFORE" | "IS_AFTER" | "IS_SAME" | "WORKDAY_DIFF" => &[0, 1],
+        _ => &[],
+    }
+}
+
 /// Checks `source` against a table's `fields`; see the module docs.
 pub fn check(source: &str, fields: &[Field]) -> Result<Checked, CheckError> {
     check_with(source, fields, None)
@@ -553,6 +566,20 @@ impl Checker<'_> {
         for &i in numeric_args(name) {
             if let (Some(a), Some(t)) = (args.get(i), tys.get(i)) {
                 self.numeric(a, *t, &format!("Argument {} of {name}", i + 1))?;
+            }
+        }
+        for &i in date_args(name) {
+            if let (Some(a), Some(t)) = (args.get(i), tys.get(i))
+                && matches!(t, Ty::Number | Ty::Bool)
+            {
+                return Err(self.error(
+                    a.span,
+                    format!(
+                        "Argument {} of {name} needs a date, got {}",
+                        i + 1,
+                        t.name()
+                    ),
+                ));
             }
         }
         self.literals(name, args)?;

@@ -271,3 +271,28 @@ fn rollup_values_are_typed_by_the_linked_field() {
     );
     assert_eq!(rollup("values", ResultType::Date), ResultType::List);
 }
+
+#[test]
+fn numbers_are_refused_where_dates_are_needed() {
+    for source in [
+        "DATEADD({Qty}, 1, 'days')",
+        "YEAR({Qty})",
+        "DATETIME_FORMAT({Qty})",
+        "IS_AFTER({Qty}, 3)",
+        "DATETIME_DIFF({Due}, {Done})",
+        "WEEKDAY(1 + 2)",
+    ] {
+        let e = err(source);
+        assert!(e.message.contains("needs a date"), "{source}: {e}");
+    }
+    // Dates, date-times, text (which may parse) and blanks pass.
+    for source in [
+        "YEAR({Due})",
+        "DATEADD({At}, 1, 'days')",
+        "IS_AFTER({Due}, '2026-01-01')",
+        "DATETIME_DIFF({Due}, {Name})",
+        "YEAR(BLANK())",
+    ] {
+        check(source, &fields()).expect(source);
+    }
+}
