@@ -267,8 +267,22 @@ impl Pybase {
             let i = pending.remove(at);
             let siblings = fields.to_vec();
             let mut field = fields[i].clone();
+            // Several formulas come in one request: the message names the
+            // one refused (its position counts in its own formula).
             self.resolve_computed_among(table, &siblings, &mut field, true)
-                .await?;
+                .await
+                .map_err(|e| match e {
+                    Error::InvalidFormula {
+                        message,
+                        start,
+                        end,
+                    } => Error::InvalidFormula {
+                        message: format!("fields[{i}] {:?}: {message}", fields[i].name),
+                        start,
+                        end,
+                    },
+                    other => other,
+                })?;
             fields[i] = field;
         }
         Ok(())

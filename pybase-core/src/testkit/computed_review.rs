@@ -476,7 +476,12 @@ pub async fn computed_fields_in_a_new_table(store: Arc<dyn Store>) {
         )
         .await
         .unwrap_err();
-    assert!(matches!(&e, Error::InvalidFormula { .. }), "{e:?}");
+    match &e {
+        Error::InvalidFormula { message, .. } => {
+            assert!(message.starts_with("fields[1] \"A\": "), "{message}");
+        }
+        other => panic!("expected an invalid formula, got {other:?}"),
+    }
 }
 
 /// Paging a sort on a number formula whose cells include errors (`1/0`,
