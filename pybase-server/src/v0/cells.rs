@@ -277,10 +277,14 @@ pub fn text(f: &Field, v: &Value) -> String {
             })
             .collect::<Vec<_>>()
             .join(", "),
+        // A collaborator by name, email or id; a formula's error value as
+        // Airtable shows it (`#ERROR!`, `NaN`, `Infinity`).
         (_, Value::Object(m)) => m
             .get("name")
             .or_else(|| m.get("email"))
             .or_else(|| m.get("id"))
+            .or_else(|| m.get("error"))
+            .or_else(|| m.get("specialValue"))
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned(),
@@ -394,6 +398,29 @@ pub fn replace_cells(fields: &[Field], mut cells: Map<String, Value>) -> Map<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_values_read_as_text() {
+        let f = pybase_core::model::Field {
+            id: pybase_core::ids::FieldId::new(),
+            table_id: pybase_core::ids::TableId::new(),
+            name: "R".into(),
+            description: None,
+            field_type: pybase_core::fields::FieldType::from_parts(
+                "formula",
+                &json!({ "formula": "1/0" }),
+            )
+            .expect("formula type"),
+            position: 0,
+            indexed: false,
+            index_origin: pybase_core::model::IndexOrigin::Manual,
+            status: pybase_core::model::FieldStatus::Ready,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            updated_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        assert_eq!(text(&f, &json!({ "specialValue": "Infinity" })), "Infinity");
+        assert_eq!(text(&f, &json!({ "error": "#ERROR!" })), "#ERROR!");
+    }
 
     #[test]
     fn attachment_urls_of_this_server_name_their_attachment() {
