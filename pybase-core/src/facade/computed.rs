@@ -362,13 +362,23 @@ impl Pybase {
                     }
                     FieldType::Rollup(r) => {
                         let item = formula::field_result_type(&target.field_type);
-                        let checked =
-                            formula::check_rollup(&r.formula, &values_field(table.id()), item)
-                                .map_err(|e| Error::InvalidFormula {
-                                    message: e.message,
-                                    start: e.start,
-                                    end: e.end,
-                                })?;
+                        let checked = formula::check_rollup(
+                            &r.formula,
+                            &values_field(table.id()),
+                            item,
+                        )
+                        .map_err(|e| Error::InvalidFormula {
+                            message: if e.message.starts_with("Unknown field names") {
+                                format!(
+                                    "{} (a rollup's formula reads the linked values as {{values}})",
+                                    e.message
+                                )
+                            } else {
+                                e.message
+                            },
+                            start: e.start,
+                            end: e.end,
+                        })?;
                         r.link_field = link.to_string();
                         r.field = target_id.to_string();
                         r.derived.result_type = checked.result_type;
