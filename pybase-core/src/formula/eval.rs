@@ -99,6 +99,9 @@ pub fn evaluate(expr: &Expr, ctx: &EvalContext<'_>) -> Value {
 fn binary(op: BinaryOp, a: &Value, b: &Value, zone: Tz) -> Value {
     match op {
         BinaryOp::Concat => match (to_text(a), to_text(b)) {
+            (Ok(x), Ok(y)) if x.len() + y.len() > super::limits::MAX_TEXT_BYTES => {
+                Value::Error(super::value::ErrorKind::Error)
+            }
             (Ok(x), Ok(y)) => Value::Text(x + &y),
             (Err(e), _) | (_, Err(e)) => Value::Error(e),
         },

@@ -226,6 +226,9 @@ fn eager(name: &str, v: &[Value], ctx: &EvalContext<'_>) -> R {
             let mut out = String::new();
             for x in v {
                 out.push_str(&text(x)?);
+                if out.len() > super::limits::MAX_TEXT_BYTES {
+                    return Err(ErrorKind::Error);
+                }
             }
             Ok(Value::Text(out))
         }
@@ -356,8 +359,14 @@ fn eager(name: &str, v: &[Value], ctx: &EvalContext<'_>) -> R {
                 None => ", ".to_string(),
             };
             let mut parts = Vec::new();
+            let mut bytes = 0usize;
             for x in flat(&v[..1]) {
-                parts.push(text(&x)?);
+                let t = text(&x)?;
+                bytes = bytes.saturating_add(t.len() + sep.len());
+                if bytes > super::limits::MAX_TEXT_BYTES {
+                    return Err(ErrorKind::Error);
+                }
+                parts.push(t);
             }
             Ok(Value::Text(parts.join(&sep)))
         }

@@ -13,3 +13,8 @@ pub const MAX_HEIGHT: usize = 256;
 
 /// Most arguments accepted in one function call.
 pub const MAX_ARGUMENTS: usize = 10_000;
+
+/// Longest text any operator or function may build, in bytes (400 KB, about
+/// 100,000 characters): longer is `#ERROR!`, so that no formula (nor a
+/// chain of them) can grow a cell without bound.
+pub const MAX_TEXT_BYTES: usize = 400_000;

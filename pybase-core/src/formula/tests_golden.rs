@@ -278,6 +278,19 @@ fn numeric_functions() {
         // Booleans count as 1 and 0 (a checkbox rollup's SUM counts the
         // checked boxes).
         ("SUM(TRUE(), 1, FALSE())", n(2.0)),
+        // Text longer than 400 KB is an error, however it is built.
+        (
+            "LEN(REPT('abcd', 25000) & REPT('abcd', 25000) & REPT('abcd', 25000) & REPT('abcd', 25000))",
+            n(400_000.0),
+        ),
+        (
+            "LEN(REPT('abcd', 25000) & REPT('abcd', 25000) & REPT('abcd', 25000) & REPT('abcd', 25000) & 'x')",
+            ERR,
+        ),
+        (
+            "LEN(CONCATENATE(REPT('abcd', 25000), REPT('abcd', 25000), REPT('abcd', 25000), REPT('abcd', 25000), 'x'))",
+            ERR,
+        ),
         ("AVERAGE(TRUE(), FALSE())", n(0.5)),
         ("MAX(TRUE(), 0)", n(1.0)),
         ("MIN(FALSE(), 3)", n(0.0)),
