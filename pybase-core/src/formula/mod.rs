@@ -50,7 +50,7 @@ pub(crate) use dates::zone_named;
 pub use error::FormulaError;
 pub use eval::{EvalContext, FieldSource, evaluate};
 pub use filter::{FormulaFilter, plan_filter};
-pub use limits::{MAX_ARGUMENTS, MAX_DEPTH, MAX_HEIGHT, MAX_SOURCE_BYTES};
+pub use limits::{MAX_ARGUMENTS, MAX_DEPTH, MAX_HEIGHT, MAX_SOURCE_BYTES, MAX_TEXT_BYTES};
 pub use parser::parse;
 pub use printer::print;
 pub(crate) use record_values::keeps_indexed;
