@@ -17,6 +17,11 @@
 //! - Text compares by bytes (dates and datetimes are stored so byte order is
 //!   time order). `contains`, `not_contains` and `starts_with` ignore ASCII
 //!   case only. Numbers compare numerically.
+//! - A list cell is empty unless it is an array holding an item that is not
+//!   null. `has_any` / `has_all` compare each wanted text with the items'
+//!   text forms ([`eval::list_item_text`]: strings as they are, numbers in
+//!   canonical JSON text, booleans as `true` / `false`); other items match
+//!   nothing. Stores find a number item numerically ([`eval::ListWanted`]).
 //! - Sorts order by each key in turn, empty cells last in either direction,
 //!   then by record id ascending, so the order is total and stable.
 

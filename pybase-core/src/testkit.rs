@@ -31,6 +31,7 @@ pub mod fixture;
 pub mod formula;
 pub mod limits;
 pub mod links;
+pub mod list_filters;
 pub mod minimal;
 pub mod query;
 pub mod records;
@@ -140,6 +141,7 @@ macro_rules! conformance_tests {
             links::concurrent_links_to_one_record_all_land,
             links::reverse_index_follows_link_writes,
             links::concurrent_writes_on_both_sides_stay_mirrored,
+            list_filters::lookups_of_numbers_and_checkboxes_filter_by_every_item,
             limits::cells_and_choices_are_bounded,
             limits::fields_and_options_are_bounded,
             limits::indexed_fields_are_capped,
@@ -225,6 +227,7 @@ mod registry {
         ("formula", include_str!("testkit/formula.rs")),
         ("limits", include_str!("testkit/limits.rs")),
         ("links", include_str!("testkit/links.rs")),
+        ("list_filters", include_str!("testkit/list_filters.rs")),
         ("query", include_str!("testkit/query.rs")),
         ("records", include_str!("testkit/records.rs")),
         ("schema", include_str!("testkit/schema.rs")),

@@ -13,14 +13,17 @@
 //! - equality, `in`, `has_any` and `has_all` use containment
 //!   (`data @> $j`), which the GIN index (`jsonb_path_ops`) serves. Stored
 //!   numbers and operands are both printed from `f64`s, so numeric equality
-//!   of the decimals is `f64` equality;
+//!   of the decimals is `f64` equality; a list's wanted text is looked for
+//!   as a string item and also as the number or boolean it spells;
+//! - `is_empty` / `is_not_empty` on a list look for an item that is not
+//!   null;
 //! - meta columns read the record's columns.
 
 use chrono::{DateTime, Utc};
 use pybase_core::StoreError;
 use pybase_core::fields::{MetaColumn, ValueKind};
 use pybase_core::ids::FieldId;
-use pybase_core::query::eval::TIME_FORMAT;
+use pybase_core::query::eval::{ListWanted, TIME_FORMAT};
 use pybase_core::query::{Condition, Cursor, Filter, Op, Operand, SortKey, SortValue, Target};
 use serde_json::{Value, json};
 
@@ -78,6 +81,21 @@ fn cell_object(field: FieldId, value: Value) -> Value {
     let mut m = serde_json::Map::new();
     m.insert(field.as_str().to_owned(), value);
     Value::Object(m)
+}
+
+/// The one-item lists a list cell contains when it holds an item whose
+/// text form is `wanted` (see [`ListWanted`]): `["10"]` and `[10]` for
+/// `"10"`, `["true"]` and `[true]` for `"true"`.
+fn list_items_spelling(wanted: &str) -> Vec<Value> {
+    let also = ListWanted::of(wanted);
+    let mut out = vec![json!([wanted])];
+    if let Some(n) = also.number {
+        out.push(json!([number_json(n)]));
+    }
+    if let Some(b) = also.boolean {
+        out.push(json!([b]));
+    }
+    out
 }
 
 fn number_json(n: f64) -> Value {
@@ -206,6 +224,12 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// Conditions on list cells, as [`pybase_core::query::eval`] reads
+    /// them: an array is non-empty when it holds an item that is not null;
+    /// `has_any` / `has_all` look for each wanted text by containment as a
+    /// string item, and also as the number it is the canonical text of and
+    /// the boolean it spells (see [`ListWanted`]): jsonb compares numbers
+    /// numerically, so `30.0` stored is found as `30`.
     fn list_condition(&mut self, field: FieldId, c: &Condition) -> String {
         let wanted: &[String] = match &c.operand {
             Operand::TextList(l) => l,
@@ -214,22 +238,36 @@ impl<'a> Compiler<'a> {
         match c.op {
             Op::IsEmpty | Op::IsNotEmpty => {
                 let f = self.field(field);
-                let has_strings = format!(
+                let has_items = format!(
                     "(CASE WHEN jsonb_typeof(data -> {f}) = 'array' THEN EXISTS \
                      (SELECT 1 FROM jsonb_array_elements(data -> {f}) AS e(v) \
-                     WHERE jsonb_typeof(e.v) = 'string') ELSE FALSE END)"
+                     WHERE jsonb_typeof(e.v) <> 'null') ELSE FALSE END)"
                 );
                 if c.op == Op::IsEmpty {
-                    format!("(NOT {has_strings})")
+                    format!("(NOT {has_items})")
                 } else {
-                    has_strings
+                    has_items
                 }
             }
             Op::HasAny if !wanted.is_empty() => {
-                let values = wanted.iter().map(|w| json!([w])).collect();
+                let values = wanted.iter().flat_map(|w| list_items_spelling(w)).collect();
                 self.contains_any(field, values)
             }
-            Op::HasAll if !wanted.is_empty() => self.contains(field, json!(wanted)),
+            Op::HasAll if !wanted.is_empty() => {
+                // Texts only a string item can match are found by one
+                // containment; each of the others by any of its forms.
+                let (text_only, others): (Vec<&String>, Vec<&String>) =
+                    wanted.iter().partition(|w| ListWanted::of(w).text_only());
+                let mut parts = Vec::new();
+                if !text_only.is_empty() {
+                    parts.push(self.contains(field, json!(text_only)));
+                }
+                for w in others {
+                    let values = list_items_spelling(w);
+                    parts.push(self.contains_any(field, values));
+                }
+                format!("({})", parts.join(" AND "))
+            }
             _ => "FALSE".to_owned(),
         }
     }

@@ -20,6 +20,7 @@ use std::fmt::Write as _;
 
 use pybase_core::fields::{MetaColumn, ValueKind};
 use pybase_core::ids::FieldId;
+use pybase_core::query::eval::ListWanted;
 use pybase_core::query::{Condition, Cursor, Filter, Op, Operand, SortKey, SortValue, Target};
 use rusqlite::types::Value as SqlValue;
 
@@ -337,36 +338,90 @@ impl Sql {
         Some(self.in_side_index(field, &format!("{cmp} {p}")))
     }
 
-    /// Conditions on list cells: only the string items of an array count.
+    /// Conditions on list cells, as [`pybase_core::query::eval`] reads
+    /// them: an array is non-empty when it holds an item that is not null;
+    /// `has_any` / `has_all` match a wanted text against string items as
+    /// they are, number items numerically against the number it is the
+    /// canonical text of, and boolean items against `true` / `false` (see
+    /// [`ListWanted`]).
     fn list_condition(&mut self, c: &Condition) -> String {
         let Target::Cell { field, .. } = c.target else {
             return "0".to_owned();
         };
         let path = self.path(field);
         let is_array = format!("json_type(records.data, {path}) IS 'array'");
-        let items = format!("json_each(records.data, {path}) WHERE type = 'text'");
+        let items = format!("json_each(records.data, {path})");
         let wanted: &[String] = match &c.operand {
             Operand::TextList(l) => l,
             _ => &[],
         };
         match c.op {
-            Op::IsEmpty => format!("(NOT ({is_array} AND EXISTS (SELECT 1 FROM {items})))"),
-            Op::IsNotEmpty => format!("({is_array} AND EXISTS (SELECT 1 FROM {items}))"),
+            Op::IsEmpty => format!(
+                "(NOT ({is_array} AND EXISTS (SELECT 1 FROM {items} WHERE type <> 'null')))"
+            ),
+            Op::IsNotEmpty => {
+                format!("({is_array} AND EXISTS (SELECT 1 FROM {items} WHERE type <> 'null'))")
+            }
             Op::HasAny if !wanted.is_empty() => {
-                let list = self.bind_list(wanted.iter().cloned());
-                format!("({is_array} AND EXISTS (SELECT 1 FROM {items} AND value IN ({list})))")
+                let distinct: BTreeSet<&String> = wanted.iter().collect();
+                let hit = self.item_matches(distinct);
+                format!("({is_array} AND EXISTS (SELECT 1 FROM {items} WHERE {hit}))")
             }
             Op::HasAll if !wanted.is_empty() => {
-                let distinct: BTreeSet<&String> = wanted.iter().collect();
-                let n = distinct.len();
-                let list = self.bind_list(distinct.into_iter().cloned());
-                format!(
-                    "({is_array} AND (SELECT count(DISTINCT value) FROM {items} \
-                     AND value IN ({list})) = {n})"
-                )
+                // Wanted texts only a string item can match are counted in
+                // one pass over the items; each of the others (a number's
+                // or a boolean's text) needs an item of its own.
+                let (text_only, others): (BTreeSet<&String>, BTreeSet<&String>) =
+                    wanted.iter().partition(|w| ListWanted::of(w).text_only());
+                let mut parts = Vec::new();
+                if !text_only.is_empty() {
+                    let n = text_only.len();
+                    let list = self.bind_list(text_only.into_iter().cloned());
+                    parts.push(format!(
+                        "(SELECT count(DISTINCT value) FROM {items} \
+                         WHERE type = 'text' AND value IN ({list})) = {n}"
+                    ));
+                }
+                for w in others {
+                    let hit = self.item_matches([w]);
+                    parts.push(format!("EXISTS (SELECT 1 FROM {items} WHERE {hit})"));
+                }
+                format!("({is_array} AND {})", parts.join(" AND "))
             }
             _ => "0".to_owned(),
         }
+    }
+
+    /// Whether the `json_each` row in scope matches one of `wanted`: a
+    /// string item equal to it, a number item equal to the number it is
+    /// the canonical text of, a boolean item it spells.
+    fn item_matches<'w>(&mut self, wanted: impl IntoIterator<Item = &'w String>) -> String {
+        let mut texts = Vec::new();
+        let mut numbers = Vec::new();
+        let mut booleans = BTreeSet::new();
+        for w in wanted {
+            let also = ListWanted::of(w);
+            texts.push(w.clone());
+            numbers.extend(also.number);
+            booleans.extend(also.boolean);
+        }
+        let list = self.bind_list(texts);
+        let mut alternatives = vec![format!("(type = 'text' AND value IN ({list}))")];
+        if !numbers.is_empty() {
+            let list = self.bind_list(numbers);
+            alternatives.push(format!(
+                "(type IN ('integer', 'real') AND value IN ({list}))"
+            ));
+        }
+        // json_each names a boolean item's type 'true' or 'false'.
+        let types: Vec<&str> = booleans
+            .into_iter()
+            .map(|b| if b { "'true'" } else { "'false'" })
+            .collect();
+        if !types.is_empty() {
+            alternatives.push(format!("type IN ({})", types.join(", ")));
+        }
+        format!("({})", alternatives.join(" OR "))
     }
 
     /// Binds a comparison operand if it compares with values of `kind`.

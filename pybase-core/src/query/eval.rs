@@ -4,6 +4,7 @@
 //! check them against these functions, which are written for clarity, not
 //! speed.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use serde_json::Value;
@@ -53,13 +54,78 @@ pub fn target_value(target: Target, record: &Record) -> SortValue {
     }
 }
 
-fn list_cell(target: Target, record: &Record) -> Vec<&str> {
+/// The items of a list target's cell (none for anything but an array).
+fn list_cell(target: Target, record: &Record) -> &[Value] {
     match target {
         Target::Cell { field, .. } => match record.cells.get(field.as_str()) {
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
+            Some(Value::Array(items)) => items,
+            _ => &[],
         },
-        Target::Meta(_) => Vec::new(),
+        Target::Meta(_) => &[],
+    }
+}
+
+/// The text form a list item is matched by in `has_any` / `has_all`: a
+/// string as is, a number in its canonical JSON text
+/// ([`crate::formula::number_json`]: `10`, `3.5`, `1e16`; `10.0` reads as
+/// `10`), a boolean as `true` / `false`; `None` for anything else (null,
+/// objects such as a formula's error cell, nested arrays), which matches
+/// nothing.
+pub fn list_item_text(item: &Value) -> Option<Cow<'_, str>> {
+    match item {
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => n.as_f64().map(|x| Cow::Owned(number_text(x))),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        _ => None,
+    }
+}
+
+/// A finite number's canonical JSON text ([`crate::formula::number_json`]:
+/// `10` for `10.0`, `0` for `-0`, `3.5`, `1e16`).
+pub fn number_text(x: f64) -> String {
+    crate::formula::number_json(x).to_string()
+}
+
+/// Whether a list item counts towards a list cell being non-empty: any
+/// item but `null`.
+pub fn list_item_present(item: &Value) -> bool {
+    !item.is_null()
+}
+
+/// The list items a wanted text of `has_any` / `has_all` matches, beside
+/// the string equal to it: the number whose canonical text it is, and the
+/// boolean `true` / `false` it spells. Stores compare numbers numerically,
+/// which is the same as comparing [`list_item_text`]: a number's canonical
+/// text reads back as the same number, and equal numbers (`0` and `-0`
+/// too) have one canonical text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ListWanted {
+    /// The number `wanted` is the canonical text of (`"10"`, `"3.5"`; not
+    /// `"10.0"` or `"-0"`).
+    pub number: Option<f64>,
+    /// `Some(true)` for `"true"`, `Some(false)` for `"false"`.
+    pub boolean: Option<bool>,
+}
+
+impl ListWanted {
+    /// What `wanted` matches besides the string equal to it.
+    pub fn of(wanted: &str) -> Self {
+        let number = wanted
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .filter(|x| number_text(*x) == wanted);
+        let boolean = match wanted {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        };
+        Self { number, boolean }
+    }
+
+    /// Whether only a string item can match (no number or boolean spells it).
+    pub fn text_only(self) -> bool {
+        self.number.is_none() && self.boolean.is_none()
     }
 }
 
@@ -89,16 +155,19 @@ fn ascii_contains(hay: &str, needle: &str) -> bool {
 /// Whether `record` satisfies one condition.
 pub fn condition_matches(cond: &Condition, record: &Record) -> bool {
     if cond.target.kind() == ValueKind::List {
-        let cell = list_cell(cond.target, record);
+        let items = list_cell(cond.target, record);
+        let texts: Vec<Cow<'_, str>> = items.iter().filter_map(list_item_text).collect();
+        let held = |w: &String| texts.iter().any(|t| t.as_ref() == w.as_str());
         let wanted: &[String] = match &cond.operand {
             Operand::TextList(l) => l,
             _ => &[],
         };
+        let present = items.iter().any(list_item_present);
         return match cond.op {
-            Op::IsEmpty => cell.is_empty(),
-            Op::IsNotEmpty => !cell.is_empty(),
-            Op::HasAny => wanted.iter().any(|w| cell.contains(&w.as_str())),
-            Op::HasAll => !wanted.is_empty() && wanted.iter().all(|w| cell.contains(&w.as_str())),
+            Op::IsEmpty => !present,
+            Op::IsNotEmpty => present,
+            Op::HasAny => wanted.iter().any(held),
+            Op::HasAll => !wanted.is_empty() && wanted.iter().all(held),
             _ => false,
         };
     }

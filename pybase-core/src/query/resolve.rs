@@ -303,7 +303,7 @@ fn list_operand(field: &Field, v: &Value) -> Result<Vec<String>, QueryError> {
     let name = &field.name;
     let items: Vec<&Value> = match v {
         Value::Array(a) => a.iter().collect(),
-        Value::String(_) => vec![v],
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => vec![v],
         _ => return Err(qerr(name, format!("a value or a list of values, got {v}"))),
     };
     if items.is_empty() {
@@ -312,13 +312,19 @@ fn list_operand(field: &Field, v: &Value) -> Result<Vec<String>, QueryError> {
     items
         .into_iter()
         .map(|item| {
-            let Value::String(s) = item else {
-                return Err(qerr(name, format!("strings, got {item}")));
+            // A number or boolean operand stands for its text form, as a
+            // number or boolean item of a list cell reads (`10`, `3.5`,
+            // `true`); null, objects and arrays are refused.
+            let Some(text) = super::eval::list_item_text(item) else {
+                return Err(qerr(
+                    name,
+                    format!("strings, numbers or booleans, got {item}"),
+                ));
             };
             field
                 .field_type
                 .kind()
-                .list_operand(s, item)
+                .list_operand(text.as_ref(), item)
                 .map_err(|e| qerr(name, e))
         })
         .collect()

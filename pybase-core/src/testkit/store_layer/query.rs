@@ -1,6 +1,7 @@
 //! `query_records` against the reference evaluator (`crate::query::eval`):
 //! random records (empties, ties, case, unicode, soft deletes, times a
-//! millisecond apart) and random filters, sorts and page sizes, walked page
+//! millisecond apart, list cells mixing strings, numbers, booleans, objects
+//! and nulls) and random filters, sorts and page sizes, walked page
 //! by page; and cursors holding values of the wrong type.
 
 use crate::fields::kinds::{Checkbox, Number};
@@ -40,6 +41,46 @@ const NUMBERS: &[f64] = &[
     1e16,
 ];
 const TAGS: &[&str] = &["a", "b", "c", "ü"];
+/// Texts `has_any` / `has_all` look for in list cells besides the tags:
+/// the canonical texts of [`LIST_ITEMS`]' numbers and booleans, and
+/// others that spell no item (`10.0`, `-0`, `1`).
+const LIST_TEXTS: &[&str] = &[
+    "10",
+    "1.5",
+    "0.1",
+    "0",
+    "-0",
+    "1e16",
+    "0.30000000000000004",
+    "true",
+    "false",
+    "10.0",
+    "1",
+];
+/// Items of list cells: the tags, and what a lookup's cells hold besides
+/// (numbers, some written as floats; booleans; texts spelling a number or
+/// a boolean; an error object), and a nested list and a null, which only
+/// raw writes store.
+static LIST_ITEMS: LazyLock<Vec<Value>> = LazyLock::new(|| {
+    let mut items: Vec<Value> = TAGS.iter().map(|t| json!(t)).collect();
+    items.extend([
+        json!(10),
+        json!(10.0),
+        json!(1.5),
+        json!(0.1),
+        json!(-0.0),
+        json!(1e16),
+        json!(0.300_000_000_000_000_04),
+        json!(true),
+        json!(false),
+        json!("10"),
+        json!("true"),
+        json!({ "error": "#ERROR!" }),
+        json!([1]),
+        Value::Null,
+    ]);
+    items
+});
 const OFFSETS_MS: &[i64] = &[0, 1, 2, 999, 1000];
 
 /// The users records are created by (inserted into each store with these
@@ -75,7 +116,7 @@ fn row() -> impl Strategy<Value = Row> {
         proptest::option::of(0..TEXTS.len()),
         proptest::option::of((0..NUMBERS.len(), any::<bool>())),
         proptest::option::of(any::<bool>()),
-        proptest::option::of(proptest::collection::vec(0..TAGS.len(), 0..3)),
+        proptest::option::of(proptest::collection::vec(0..LIST_ITEMS.len(), 0..4)),
         proptest::option::of(0..2usize),
         0..OFFSETS_MS.len(),
         proptest::bool::weighted(0.15),
@@ -145,7 +186,11 @@ impl Slot {
             Self::Meta(MetaColumn::CreatedBy | MetaColumn::UpdatedBy) => {
                 USERS.iter().map(ToString::to_string).collect()
             }
-            Self::Tags => TAGS.iter().map(|s| (*s).to_owned()).collect(),
+            Self::Tags => TAGS
+                .iter()
+                .chain(LIST_TEXTS)
+                .map(|s| (*s).to_owned())
+                .collect(),
             _ => TEXTS.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
@@ -297,7 +342,7 @@ fn cells_of(r: &Row, ids: &[FieldId; 4]) -> Cells {
     if let Some(tags) = &r.tags {
         c.insert(
             ids[3].to_string(),
-            json!(tags.iter().map(|i| TAGS[*i]).collect::<Vec<_>>()),
+            Value::Array(tags.iter().map(|i| LIST_ITEMS[*i].clone()).collect()),
         );
     }
     c
