@@ -303,44 +303,9 @@ impl Renderer<'_> {
         out
     }
 
+    /// `r` as the API shows it (a copy; see [`Self::render_owned`]).
     pub(crate) fn render(&self, r: &Record) -> RecordOut {
-        let mut out = Map::new();
-        for f in self.fields {
-            if let Some(only) = &self.only
-                && !only.contains(&f.id)
-            {
-                continue;
-            }
-            // A computed field being filled in the background reads as
-            // empty until the fill is done (API.md).
-            if f.status == crate::model::FieldStatus::Computing {
-                continue;
-            }
-            let value = match f.field_type.meta_column() {
-                Some(_) => self.meta_value(f, r),
-                None => r
-                    .cells
-                    .get(f.id.as_str())
-                    .map(|v| self.render_cell(f, v))
-                    // A link cell whose records are all soft-deleted.
-                    .filter(|v| v.as_array().is_none_or(|a| !a.is_empty())),
-            };
-            if let Some(v) = value {
-                out.insert(self.key_of(f), v);
-            }
-        }
-        RecordOut {
-            id: r.id,
-            created_time: r.created_time,
-            updated_time: r.updated_time,
-            created_by: r.created_by,
-            fields: out,
-            deleted_time: r.deleted_time,
-        }
-    }
-
-    fn render_cell(&self, f: &Field, v: &Value) -> Value {
-        f.field_type.kind().render(v, self)
+        self.render_owned(r.clone())
     }
 
     /// [`Self::render`] of a record the caller gives up: its cells are
