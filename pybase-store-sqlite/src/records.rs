@@ -300,10 +300,49 @@ fn attachment(row: &Row<'_>) -> rusqlite::Result<Attachment> {
 const ATTACHMENT_COLUMNS: &str =
     "id, table_id, filename, content_type, size, sha256, storage_key, created_by, created_at";
 
+/// The indexed number fields `query` would walk (its first key sorts one
+/// descending) whose side index holds anything but numbers: a formula's
+/// error objects or text written before the field was a number. Their
+/// walk would put those first, where a page's order puts them with the
+/// empty cells (see `Sql::key_target`), so such a page sorts instead. One
+/// index seek: text orders above every number in the index.
+fn unwalkable(
+    conn: &Connection,
+    query: &RecordQuery,
+    indexed: &HashSet<FieldId>,
+) -> Result<HashSet<FieldId>> {
+    let mut out = HashSet::new();
+    if let Some(pybase_core::query::SortKey {
+        target:
+            pybase_core::query::Target::Cell {
+                field,
+                kind: pybase_core::fields::ValueKind::Number,
+            },
+        desc: true,
+    }) = query.sort.first()
+        && indexed.contains(field)
+    {
+        let mixed: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM cell_index WHERE field_id = ?1 AND value > 9e999)",
+            )?
+            .query_row([field.as_str()], |r| r.get(0))?;
+        if mixed {
+            out.insert(*field);
+        }
+    }
+    Ok(out)
+}
+
 /// The SQL of one page of `query`: `limit + 1` rows, so the caller can
 /// tell whether another page follows.
-fn page_sql(query: &RecordQuery, indexed: HashSet<FieldId>) -> Result<(String, Vec<SqlValue>)> {
+fn page_sql(
+    query: &RecordQuery,
+    indexed: HashSet<FieldId>,
+    unwalkable: &HashSet<FieldId>,
+) -> Result<(String, Vec<SqlValue>)> {
     let mut sql = Sql::with_indexed(indexed);
+    sql.never_walk(unwalkable);
     let table = query.table_id.as_str();
     let scope = scope("records", table)?;
     // A sorted page selects in two steps: the page's rowids with their sort
@@ -872,7 +911,8 @@ impl RecordsStore for SqliteStore {
         let limit = query.limit;
         self.read(move |conn| {
             let indexed = indexed_fields(conn, query.table_id.as_str())?;
-            let (text, params) = page_sql(&query, indexed)?;
+            let blocked = unwalkable(conn, &query, &indexed)?;
+            let (text, params) = page_sql(&query, indexed, &blocked)?;
             let mut records: Vec<Record> = conn
                 .prepare_cached(&text)?
                 .query_map(params_from_iter(params), record)?
@@ -1080,7 +1120,8 @@ impl SqliteStore {
         let query = query.clone();
         self.read(move |conn| {
             let indexed = indexed_fields(conn, query.table_id.as_str())?;
-            let (text, params) = page_sql(&query, indexed)?;
+            let blocked = unwalkable(conn, &query, &indexed)?;
+            let (text, params) = page_sql(&query, indexed, &blocked)?;
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {text}"))?;
             let rows = stmt.query_map(params_from_iter(params), |r| r.get::<_, String>(3))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -1128,7 +1169,7 @@ mod tests {
             limit: 10,
             include_deleted: false,
         };
-        let (text, params) = page_sql(&query, HashSet::new()).unwrap();
+        let (text, params) = page_sql(&query, HashSet::new(), &HashSet::new()).unwrap();
         // Paths and operands of plain fields are bound, never spliced.
         assert!(
             !text.contains(plain.as_str()) && !text.contains("OR 1"),
@@ -1158,7 +1199,7 @@ mod tests {
             op: Op::Gte,
             operand: Operand::Text("a".into()),
         }));
-        let (text, params) = page_sql(&q, set).unwrap();
+        let (text, params) = page_sql(&q, set, &HashSet::new()).unwrap();
         assert!(!text.contains("json_extract"), "{text}");
         let p = plan(&conn, &text, &params);
         assert!(
@@ -1216,7 +1257,7 @@ mod tests {
             limit: 100,
             include_deleted: false,
         };
-        let (text, params) = page_sql(&query, HashSet::from([price])).unwrap();
+        let (text, params) = page_sql(&query, HashSet::from([price]), &HashSet::new()).unwrap();
         // The cells become JSON text in the outer query only, after LIMIT.
         let inner = text.split_once("FROM (").unwrap().1;
         let inner = inner.split_once(") AS page ").unwrap().0;
@@ -1319,7 +1360,8 @@ mod tests {
             }],
         ];
         let run = |q: &RecordQuery, indexed: HashSet<FieldId>| -> Vec<String> {
-            let (text, params) = page_sql(q, indexed).unwrap();
+            let blocked = unwalkable(&conn, q, &indexed).unwrap();
+            let (text, params) = page_sql(q, indexed, &blocked).unwrap();
             let mut stmt = conn.prepare(&text).unwrap();
             stmt.query_map(params_from_iter(params), |r| r.get::<_, String>(0))
                 .unwrap()

@@ -33,6 +33,9 @@ pub(crate) struct Sql {
     pub(crate) params: Vec<SqlValue>,
     /// Fields whose side index of cells is ready.
     indexed: HashSet<FieldId>,
+    /// Indexed fields whose side index a page must not walk (see
+    /// `records::unwalkable`).
+    unwalkable: HashSet<FieldId>,
     /// The field whose side index the query walks as `ci` (its cells are
     /// read as `ci.value`).
     walked: Option<FieldId>,
@@ -46,6 +49,7 @@ impl Sql {
         Self {
             params: Vec::new(),
             indexed,
+            unwalkable: HashSet::new(),
             walked: None,
             negations: 0,
         }
@@ -56,6 +60,11 @@ impl Sql {
         self.bind(cell_path(field.as_str()))
     }
 
+    /// Never walks the side index of `fields` (their pages sort instead).
+    pub(crate) fn never_walk(&mut self, fields: &HashSet<FieldId>) {
+        self.unwalkable.extend(fields.iter().copied());
+    }
+
     /// The indexed field a page sorted by `key` first can walk in order:
     /// a descending key on a cell with a ready side index (the index
     /// orders empty cells, NULL, first, so only a descending walk puts them
@@ -63,7 +72,10 @@ impl Sql {
     pub(crate) fn walkable(&self, key: &SortKey) -> Option<FieldId> {
         match key.target {
             Target::Cell { field, kind }
-                if key.desc && indexable(kind) && self.indexed.contains(&field) =>
+                if key.desc
+                    && indexable(kind)
+                    && self.indexed.contains(&field)
+                    && !self.unwalkable.contains(&field) =>
             {
                 Some(field)
             }

@@ -491,7 +491,7 @@ pub async fn computed_fields_in_a_new_table(store: Arc<dyn Store>) {
 pub async fn paging_a_sort_over_error_cells_loses_nothing(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let t = fx.table.table.id;
-    field(
+    let r = field(
         &fx,
         t,
         nf(
@@ -522,14 +522,35 @@ pub async fn paging_a_sort_over_error_cells_loses_nothing(store: Arc<dyn Store>)
     }
     fx.create(&[("Name", json!("blank")), ("Qty", json!(1))])
         .await;
-    for sort in ["R", "-R"] {
-        let whole = page_names(&fx, sort, 100).await;
-        assert_eq!(whole.len(), all, "{sort}: {whole:?}");
-        for size in [1, 2, 3] {
-            let paged = page_names(&fx, sort, size).await;
-            assert_eq!(paged, whole, "{sort} in pages of {size}");
+    let mut orders = Vec::new();
+    for indexed in [false, true] {
+        if indexed {
+            // Indexed, a descending page may walk the field's index.
+            fx.pb
+                .update_field(
+                    &fx.owner,
+                    r.id,
+                    crate::facade::FieldPatch {
+                        indexed: Some(true),
+                        ..crate::facade::FieldPatch::default()
+                    },
+                )
+                .await
+                .expect("index R");
+        }
+        for sort in ["R", "-R"] {
+            let whole = page_names(&fx, sort, 100).await;
+            assert_eq!(whole.len(), all, "{sort}: {whole:?}");
+            for size in [1, 2, 3] {
+                let paged = page_names(&fx, sort, size).await;
+                assert_eq!(paged, whole, "{sort} in pages of {size}, indexed {indexed}");
+            }
+            orders.push(whole);
         }
     }
+    // The index changes no order.
+    assert_eq!(orders[0], orders[2]);
+    assert_eq!(orders[1], orders[3]);
 }
 
 /// The names of the fixture table's records sorted by `sort`, read page by
