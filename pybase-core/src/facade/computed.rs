@@ -97,15 +97,14 @@ fn cycle_through(
 ) -> Option<Vec<String>> {
     let by_id: HashMap<FieldId, &Field> = all.iter().map(|f| (f.id, f)).collect();
     let reads = |f: &Field| -> Vec<FieldId> {
-        let mut out = depends_on(f);
+        let direct = depends_on(f);
+        let mut out = direct.clone();
         if matches!(f.field_type, FieldType::Formula(_)) {
-            for id in depends_on(f) {
-                let linked = by_id
-                    .get(&id)
-                    .and_then(|l| match l.field_type.references() {
-                        Some(Reference::Records(t)) => Some(t),
-                        _ => None,
-                    });
+            for id in &direct {
+                let linked = by_id.get(id).and_then(|l| match l.field_type.references() {
+                    Some(Reference::Records(t)) => Some(t),
+                    _ => None,
+                });
                 if let Some(p) = linked.and_then(|t| primaries.get(&t)) {
                     out.push(*p);
                 }

@@ -617,8 +617,9 @@ fn linked_ids(cell: Option<&Json>) -> Vec<RecordId> {
 }
 
 /// The primary field values of the records `record` links to through the
-/// link fields formula `d` names (a linked record not loaded, deleted, or
-/// of a table without a primary field reads as Blank).
+/// link fields formula `d` names. A linked record not among `linked`
+/// (soft-deleted) is left out, so it drops out of the link's value; the
+/// links of a table without a primary field read no values.
 fn link_titles(
     plan: &Plan<'_>,
     d: &Derived<'_>,
