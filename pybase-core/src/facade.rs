@@ -21,6 +21,7 @@ mod fills;
 mod formula;
 mod inputs;
 mod links;
+mod raw_page;
 mod records;
 mod render;
 mod schema;

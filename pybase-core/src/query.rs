@@ -76,3 +76,24 @@ pub struct RecordPage {
     /// Whether more records follow the last one.
     pub has_more: bool,
 }
+
+/// A record as the store read it, its cells still the stored JSON object's
+/// text: a page rendered straight from the text parses no cell into a
+/// [`serde_json::Value`] (see
+/// [`crate::store::RecordsStore::query_records_raw`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRecord {
+    /// The record's columns; its `cells` are left empty.
+    pub record: Record,
+    /// The cells: one JSON object keyed by field id.
+    pub cells: String,
+}
+
+/// [`RecordPage`] of [`RawRecord`]s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRecordPage {
+    /// The records, in the query's order.
+    pub records: Vec<RawRecord>,
+    /// Whether more records follow the last one.
+    pub has_more: bool,
+}

@@ -94,6 +94,7 @@ macro_rules! conformance_tests {
             query::sort_empty_last_and_ties_by_id,
             query::cursor_pages_walk_everything_once,
             query::page_size_limits_and_bad_cursors,
+            query::json_pages_match_rendered_pages,
             query::view_filter_and_sort_apply,
             query::filter_errors_name_the_field,
             query::random_queries_match_reference,

@@ -94,6 +94,25 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// A `200` answer whose JSON text is already written (a page of records
+/// rendered straight from the stored cells), sent as [`Json`] sends its
+/// value.
+#[derive(Debug, Clone)]
+pub struct JsonText(pub Vec<u8>);
+
+impl IntoResponse for JsonText {
+    fn into_response(self) -> Response {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
+}
+
 /// A JSON answer with `201 Created`.
 #[derive(Debug, Clone, Copy)]
 pub struct Created<T>(pub T);

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::SubsecRound as _;
 use pybase_core::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use pybase_core::model::{Attachment, Cells, Record, Timestamp};
-use pybase_core::query::{RecordPage, RecordQuery};
+use pybase_core::query::{RawRecordPage, RecordPage, RecordQuery};
 use pybase_core::store::{
     CachedFields, NewChange, NewRecord, RecordPatch, RecordsStore, TableAccess, UpdateGuard,
     UpsertOutcome,
@@ -24,7 +24,7 @@ use crate::computed;
 use crate::error::{Error, Result};
 use crate::layout::{cell_path, ddl_id, record_columns, scope};
 use crate::links;
-use crate::rows::{fmt_time, id, id_list, opt_id, record, time};
+use crate::rows::{fmt_time, id, id_list, opt_id, raw_record, record, time};
 use crate::schema::{indexed_fields, table_access_in};
 use crate::sql::Sql;
 use crate::workspaces::role_of;
@@ -412,6 +412,32 @@ fn page_sql(
         );
     }
     Ok((text, sql.params))
+}
+
+impl SqliteStore {
+    /// The rows of one page of `query`, each read by `row`, and whether
+    /// more follow.
+    async fn page_rows<T: Send + 'static>(
+        &self,
+        query: &RecordQuery,
+        row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> StoreResult<(Vec<T>, bool)> {
+        let query = query.clone();
+        let limit = query.limit;
+        self.read(move |conn| {
+            let indexed = indexed_fields(conn, query.table_id.as_str())?;
+            let blocked = unwalkable(conn, &query, &indexed)?;
+            let (text, params) = page_sql(&query, indexed, &blocked)?;
+            let mut rows: Vec<T> = conn
+                .prepare_cached(&text)?
+                .query_map(params_from_iter(params), row)?
+                .collect::<rusqlite::Result<_>>()?;
+            let has_more = rows.len() > limit;
+            rows.truncate(limit);
+            Ok((rows, has_more))
+        })
+        .await
+    }
 }
 
 /// Whether `guard` holds in `tx`: the table exists in the guard's
@@ -907,21 +933,13 @@ impl RecordsStore for SqliteStore {
     }
 
     async fn query_records(&self, query: &RecordQuery) -> StoreResult<RecordPage> {
-        let query = query.clone();
-        let limit = query.limit;
-        self.read(move |conn| {
-            let indexed = indexed_fields(conn, query.table_id.as_str())?;
-            let blocked = unwalkable(conn, &query, &indexed)?;
-            let (text, params) = page_sql(&query, indexed, &blocked)?;
-            let mut records: Vec<Record> = conn
-                .prepare_cached(&text)?
-                .query_map(params_from_iter(params), record)?
-                .collect::<rusqlite::Result<_>>()?;
-            let has_more = records.len() > limit;
-            records.truncate(limit);
-            Ok(RecordPage { records, has_more })
-        })
-        .await
+        let (records, has_more) = self.page_rows(query, record).await?;
+        Ok(RecordPage { records, has_more })
+    }
+
+    async fn query_records_raw(&self, query: &RecordQuery) -> StoreResult<Option<RawRecordPage>> {
+        let (records, has_more) = self.page_rows(query, raw_record).await?;
+        Ok(Some(RawRecordPage { records, has_more }))
     }
 
     async fn live_record_ids(

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use chrono::{Datelike as _, NaiveDate, NaiveDateTime, Timelike as _};
 use pybase_core::ids::IdParseError;
 use pybase_core::model::{Cells, Record, Timestamp};
+use pybase_core::query::RawRecord;
 use pybase_core::query::eval::TIME_FORMAT;
 use rusqlite::Row;
 use rusqlite::types::Type;
@@ -145,6 +146,24 @@ pub(crate) fn record(row: &Row<'_>) -> rusqlite::Result<Record> {
         created_time: time(row, 6)?,
         updated_time: time(row, 7)?,
         deleted_time: opt_time(row, 8)?,
+    })
+}
+
+/// [`record`] with the cells left as the stored JSON text.
+pub(crate) fn raw_record(row: &Row<'_>) -> rusqlite::Result<RawRecord> {
+    Ok(RawRecord {
+        cells: text(row, 2)?.to_owned(),
+        record: Record {
+            id: id(row, 0)?,
+            table_id: id(row, 1)?,
+            cells: Cells::new(),
+            autonumber: row.get(3)?,
+            created_by: opt_id(row, 4)?,
+            updated_by: opt_id(row, 5)?,
+            created_time: time(row, 6)?,
+            updated_time: time(row, 7)?,
+            deleted_time: opt_time(row, 8)?,
+        },
     })
 }
 

@@ -9,7 +9,7 @@ use super::authz::TableScope;
 use super::inputs::{CellsInput, QueryInput, WriteOptions};
 use super::render::{FieldKey, RecordOut, RecordsPage, Renderer, UpsertResult};
 use super::schema::{add_choices, validation};
-use super::{Pybase, not_found_as};
+use super::{Pybase, not_found_as, raw_page};
 use crate::error::{Error, FieldErrors, Result, StoreError};
 use crate::fields::{Reference, ValueKind, new_choice_names};
 use crate::ids::{AttachmentId, FieldId, RecordId, TableId};
@@ -929,6 +929,46 @@ impl Pybase {
         q: QueryInput,
         key: FieldKey,
     ) -> Result<(RecordsPage, Table, Arc<[Field]>)> {
+        let (table, fields, plan) = self.checked_plan(principal, table, &q).await?;
+        let out = self.planned_page(&fields, plan, &q, key).await?;
+        Ok((out, table.into_table(), fields))
+    }
+
+    /// [`Self::query_records`] as the API's JSON text (what serialising
+    /// its [`RecordsPage`] gives). A page whose fields all show their
+    /// cells as stored is written straight from the stored text when the
+    /// store offers it ([`crate::store::RecordsStore::query_records_raw`]),
+    /// without building its cells as values.
+    pub async fn query_records_json(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        q: QueryInput,
+        key: FieldKey,
+    ) -> Result<Vec<u8>> {
+        if let Some(page) = self.query_if_current(principal, table, &q, key).await? {
+            return serde_json::to_vec(&page).map_err(|e| Error::Internal(Box::new(e)));
+        }
+        let (_, fields, plan) = self.checked_plan(principal, table, &q).await?;
+        if plan.formula.as_ref().is_none_or(|f| f.is_pure_sql())
+            && raw_page::renders_raw(&fields, plan.projection.as_deref())
+            && let Some(page) = self.store.query_records_raw(&plan.query).await?
+        {
+            self.note_query(&fields, &plan.query);
+            return raw_page::write_page(&fields, key, &plan, page);
+        }
+        let out = self.planned_page(&fields, plan, &q, key).await?;
+        serde_json::to_vec(&out).map_err(|e| Error::Internal(Box::new(e)))
+    }
+
+    /// The table, its fields and the plan of `q` for `principal`, after the
+    /// access check (the checked path of [`Self::query_records`]).
+    async fn checked_plan(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        q: &QueryInput,
+    ) -> Result<(TableScope, Arc<[Field]>, plan::QueryPlan)> {
         let (table, fields) = self
             .table_fields_for(principal, table, Action::Read)
             .await?;
@@ -939,29 +979,39 @@ impl Pybase {
                 Some(plan::find_view(&views, v)?.config.clone())
             }
         };
-        let request = self.page_request(&q);
+        let request = self.page_request(q);
         let plan = plan::plan(table.id(), &fields, view.as_ref(), &request, &self.limits)?;
+        Ok((table, fields, plan))
+    }
+
+    /// Reads and renders the page `plan` describes.
+    async fn planned_page(
+        &self,
+        fields: &[Field],
+        plan: plan::QueryPlan,
+        q: &QueryInput,
+        key: FieldKey,
+    ) -> Result<RecordsPage> {
+        let table = plan.query.table_id;
         let page = match &plan.formula {
             Some(formula) if !formula.is_pure_sql() => {
                 let chars = q.formula.as_deref().map_or(0, |f| f.chars().count());
-                self.formula_page(table.id(), &fields, &plan, formula, chars)
+                self.formula_page(table, fields, &plan, formula, chars)
                     .await?
             }
             _ => self.store.query_records(&plan.query).await?,
         };
-        self.note_query(&fields, &plan.query);
+        self.note_query(fields, &plan.query);
         let next_cursor = plan.next_cursor(&page);
-        let mut renderer = self.renderer(&fields, key, &page.records).await?;
+        let mut renderer = self.renderer(fields, key, &page.records).await?;
         renderer.only = plan.projection;
-        let out = RecordsPage {
+        Ok(RecordsPage {
             records: page
                 .records
                 .into_iter()
                 .map(|r| renderer.render_owned(r))
                 .collect(),
             next_cursor,
-        };
-        drop(renderer);
-        Ok((out, table.into_table(), fields))
+        })
     }
 }

@@ -108,7 +108,7 @@ fn rfc3339(t: &Timestamp, buf: &mut [u8; 30]) -> Option<usize> {
 /// formatter machinery (each record carries two or three times, and
 /// chrono's `collect_str` path cost more than the rest of the record's
 /// fixed fields).
-fn serialize_time<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn serialize_time<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
     let mut buf = [0_u8; 30];
     match rfc3339(t, &mut buf) {
         Some(n) => {
@@ -120,7 +120,10 @@ fn serialize_time<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error>
 
 /// [`serialize_time`] for an optional time (`None` as `null`).
 #[allow(clippy::ref_option)] // serde's `serialize_with` passes `&Option<T>`
-fn serialize_opt_time<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn serialize_opt_time<S: Serializer>(
+    t: &Option<Timestamp>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => serialize_time(t, s),
         None => s.serialize_none(),
@@ -322,7 +325,7 @@ impl Renderer<'_> {
                 continue;
             }
             let value = match f.field_type.meta_column() {
-                Some(_) => self.meta_value(f, &r),
+                Some(_) => Self::meta_value(f, &r),
                 None => r
                     .cells
                     .remove(f.id.as_str())
@@ -344,7 +347,7 @@ impl Renderer<'_> {
     }
 
     /// The value of a field kept by the store as a record column.
-    fn meta_value(&self, f: &Field, r: &Record) -> Option<Value> {
+    pub(super) fn meta_value(f: &Field, r: &Record) -> Option<Value> {
         match f.field_type.meta_column()? {
             MetaColumn::Autonumber => Some(json!(r.autonumber)),
             MetaColumn::CreatedTime => Some(json!(r.created_time.format(TIME_FORMAT).to_string())),

@@ -276,10 +276,18 @@ pub trait Kind: std::fmt::Debug + Send + Sync {
     /// The output form of a stored cell its caller gives up: the cell
     /// itself, moved, for the types shown as stored (no copy of a page's
     /// cells). A type shown otherwise overrides this method (not
-    /// [`Kind::render`], which calls it).
+    /// [`Kind::render`], which calls it) and [`Kind::renders_as_stored`].
     fn render_owned(&self, cell: Value, ctx: &dyn RenderContext) -> Value {
         let _ = ctx;
         cell
+    }
+
+    /// Whether [`Kind::render_owned`] answers every cell unchanged, so a
+    /// page may copy the stored JSON text of the cell to its output
+    /// without parsing it. A type that overrides `render_owned` answers
+    /// `false`.
+    fn renders_as_stored(&self) -> bool {
+        true
     }
 }
 

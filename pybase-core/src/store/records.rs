@@ -10,7 +10,7 @@ use super::{SchemaStore, TableAccess};
 use crate::error::{StoreError, StoreResult};
 use crate::ids::{AttachmentId, FieldId, RecordId, TableId, UserId, WorkspaceId};
 use crate::model::{Attachment, Cells, Field, Record, Timestamp};
-use crate::query::{RecordPage, RecordQuery};
+use crate::query::{RawRecordPage, RecordPage, RecordQuery};
 use crate::role::Role;
 
 /// A record to insert (already validated by core).
@@ -325,6 +325,14 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
         guard: &UpdateGuard,
     ) -> StoreResult<Option<RecordPage>> {
         let _ = (query, guard);
+        Ok(None)
+    }
+    /// [`RecordsStore::query_records`] with each record's cells left as the
+    /// stored JSON text, for a page written out without building its cells
+    /// as values. `None` if the store does not offer it (the default); the
+    /// caller then reads the page with [`RecordsStore::query_records`].
+    async fn query_records_raw(&self, query: &RecordQuery) -> StoreResult<Option<RawRecordPage>> {
+        let _ = query;
         Ok(None)
     }
     /// Which of `ids` are live records of `table` (any order).

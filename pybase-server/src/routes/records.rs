@@ -13,7 +13,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::{Authenticated, Created, Json, Path, Query};
+use crate::extract::{Authenticated, Created, Json, JsonText, Path, Query};
 use crate::openapi::responses::{DeleteErrors, Invalid, Malformed, ReadErrors, WriteErrors};
 use crate::state::AppState;
 
@@ -213,9 +213,11 @@ pub(crate) async fn list(
     Authenticated(p): Authenticated,
     Path(table): Path<TableId>,
     Query(params): Query<ListParams>,
-) -> Result<Json<RecordsPage>, ApiError> {
+) -> Result<JsonText, ApiError> {
     let (q, key) = params.into_query()?;
-    Ok(Json(state.pybase.query_records(&p, table, q, key).await?))
+    Ok(JsonText(
+        state.pybase.query_records_json(&p, table, q, key).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/tables/{id}/records/query", tag = "records", operation_id = "query_records",
@@ -232,9 +234,11 @@ pub(crate) async fn query(
     Path(table): Path<TableId>,
     Query(k): Query<KeyParams>,
     Json(q): Json<QueryInput>,
-) -> Result<Json<RecordsPage>, ApiError> {
+) -> Result<JsonText, ApiError> {
     let key = k.key()?;
-    Ok(Json(state.pybase.query_records(&p, table, q, key).await?))
+    Ok(JsonText(
+        state.pybase.query_records_json(&p, table, q, key).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/tables/{id}/records/{record_id}", tag = "records", operation_id = "get_record",

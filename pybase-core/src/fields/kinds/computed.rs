@@ -204,6 +204,10 @@ macro_rules! derived_kind {
             false
         }
 
+        fn renders_as_stored(&self) -> bool {
+            false
+        }
+
         fn render_owned(&self, cell: Value, _: &dyn crate::fields::RenderContext) -> Value {
             crate::formula::canonical_cell(&cell)
         }

@@ -75,6 +75,10 @@ impl Kind for Attachment {
         list_len(value)
     }
 
+    fn renders_as_stored(&self) -> bool {
+        false
+    }
+
     fn render_owned(&self, cell: Value, ctx: &dyn RenderContext) -> Value {
         match cell {
             Value::Array(items) => Value::Array(
@@ -228,6 +232,10 @@ impl Kind for Link {
 
     /// Links to soft-deleted records are left out (they come back when the
     /// record is restored: the stored cell keeps them).
+    fn renders_as_stored(&self) -> bool {
+        false
+    }
+
     fn render_owned(&self, cell: Value, ctx: &dyn RenderContext) -> Value {
         match cell {
             Value::Array(mut items) => {
