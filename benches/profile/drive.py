@@ -20,6 +20,7 @@ aiohttp does (--accept-encoding "" for none).
 Usage: drive.py --base-url http://127.0.0.1:18770 --pid <valgrind pid>
        [--peer-bench ../shared/peer-bench] [--records 10000] [--n 200]
        [--ops get,create,patch,list,bulk] [--accept-encoding "gzip, deflate"]
+       [--warmup 3] [--settle 0]
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 import urllib.parse
 import zlib
 
@@ -93,6 +95,10 @@ def main() -> None:
     ap.add_argument("--ops", default="get,create,patch,list,bulk")
     # What the peer client (aiohttp) sends by default; "" to send none.
     ap.add_argument("--accept-encoding", default="gzip, deflate")
+    # Warm-up requests per operation, and seconds to wait after them (e.g.
+    # for automatic indexes, with the server's AUTO_INDEX_AFTER set low).
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--settle", type=float, default=0.0)
     args = ap.parse_args()
     sys.path.insert(0, os.path.abspath(args.peer_bench))
     import workload  # noqa: E402  (the peer client's generator)
@@ -133,10 +139,11 @@ def main() -> None:
     control(args.pid, "--instr=on")
     for op in args.ops.split(","):
         n, fn = ops[op]
-        for i in range(3):  # warm caches (fields, statements) outside the count
+        for i in range(args.warmup):  # warm caches (fields, statements) outside the count
             fn(i)
+        time.sleep(args.settle)
         control(args.pid, "--zero")
-        for i in range(3, 3 + n):
+        for i in range(args.warmup, args.warmup + n):
             fn(i)
         control(args.pid, f"--dump={op}")
         print(f"{op}: {n} requests dumped", flush=True)
