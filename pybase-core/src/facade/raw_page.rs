@@ -96,7 +96,7 @@ pub(super) fn write_page(
     fields: &[Field],
     key: FieldKey,
     plan: &QueryPlan,
-    page: RawRecordPage,
+    page: &RawRecordPage,
 ) -> Result<Vec<u8>> {
     let columns = columns(fields, plan.projection.as_deref(), key)?;
     let next_cursor = match page.records.last().filter(|_| page.has_more) {

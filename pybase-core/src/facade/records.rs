@@ -955,7 +955,7 @@ impl Pybase {
             && let Some(page) = self.store.query_records_raw(&plan.query).await?
         {
             self.note_query(&fields, &plan.query);
-            return raw_page::write_page(&fields, key, &plan, page);
+            return raw_page::write_page(&fields, key, &plan, &page);
         }
         let out = self.planned_page(&fields, plan, &q, key).await?;
         serde_json::to_vec(&out).map_err(|e| Error::Internal(Box::new(e)))
