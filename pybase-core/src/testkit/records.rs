@@ -105,7 +105,11 @@ pub async fn batch_create_is_all_or_nothing_and_names_the_index(store: Arc<dyn S
     for (i, r) in stored.iter().enumerate() {
         assert_eq!(r.id, ids[i], "record {i} in creation order");
         assert_eq!(r.autonumber, first + i as i64, "autonumber of record {i}");
-        assert_eq!(r.cells.get(qty.as_str()), Some(&json!(i)), "cells of record {i}");
+        assert_eq!(
+            r.cells.get(qty.as_str()),
+            Some(&json!(i)),
+            "cells of record {i}"
+        );
     }
 }
 
