@@ -90,7 +90,7 @@ run_http() { # backend database_url ceiling_database_url
     if [ "$quick" = 1 ]; then seconds=3; records=2000; fi
     "$bin/pybase-load" --url "http://127.0.0.1:$port" --pid "$pid" \
         --connections 32 --seconds "$seconds" --records "$records" --backend "$backend" \
-        --ceiling-url "http://127.0.0.1:$ceiling_port" \
+        --ceiling-url "http://127.0.0.1:$ceiling_port" --ceiling-pid "$ceiling" \
         --out "$out/http-$backend.json" || echo "HTTP load on $backend failed; see $out/server-$backend.log" >&2
     kill "$pid" "$ceiling" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true

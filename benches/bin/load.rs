@@ -18,7 +18,7 @@
 //!
 //! Usage: `pybase-load --url http://127.0.0.1:8000 [--pid N] [--connections 32]
 //! [--seconds 10] [--records 10000] [--backend sqlite] [--out http.json]
-//! [--ceiling-url http://127.0.0.1:18766] [--only list_page_v1,list_page_v0]
+//! [--ceiling-url http://127.0.0.1:18766] [--ceiling-pid N] [--only list_page_v1,list_page_v0]
 //! [--compare 5]`
 //!
 //! With `--compare R` it then measures the `/v0` costs of issue 13 side by
@@ -168,6 +168,8 @@ impl Conn {
 struct Args {
     addr: String,
     pid: Option<u32>,
+    /// The ceiling's process, whose CPU its scenario reports (`--ceiling-pid`).
+    ceiling_pid: Option<u32>,
     connections: usize,
     seconds: f64,
     records: usize,
@@ -184,6 +186,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         addr: "127.0.0.1:8000".to_owned(),
         pid: None,
+        ceiling_pid: None,
         connections: 32,
         seconds: 10.0,
         records: 10_000,
@@ -204,6 +207,7 @@ fn parse_args() -> anyhow::Result<Args> {
                     .to_owned();
             }
             "--pid" => args.pid = Some(value.parse()?),
+            "--ceiling-pid" => args.ceiling_pid = Some(value.parse()?),
             "--connections" => args.connections = value.parse()?,
             "--seconds" => args.seconds = value.parse()?,
             "--records" => args.records = value.parse()?,
@@ -354,9 +358,9 @@ async fn run_scenario(
 ) -> anyhow::Result<Value> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
-    let addr = match (&scenario, &args.ceiling) {
-        (Scenario::CeilingGet { .. }, Some(ceiling)) => ceiling.clone(),
-        _ => args.addr.clone(),
+    let (addr, pid) = match (&scenario, &args.ceiling) {
+        (Scenario::CeilingGet { .. }, Some(ceiling)) => (ceiling.clone(), args.ceiling_pid),
+        _ => (args.addr.clone(), args.pid),
     };
     for c in 0..args.connections {
         tasks.push(tokio::spawn(worker(
@@ -368,7 +372,7 @@ async fn run_scenario(
         )));
     }
     let start = Instant::now();
-    let cpu_before = proc_cpu_ms(args.pid);
+    let cpu_before = proc_cpu_ms(pid);
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
@@ -381,7 +385,7 @@ async fn run_scenario(
     let elapsed = start.elapsed().as_secs_f64();
     // The server's CPU per answered request, in microseconds.
     #[allow(clippy::cast_precision_loss)]
-    let cpu_us = match (cpu_before, proc_cpu_ms(args.pid)) {
+    let cpu_us = match (cpu_before, proc_cpu_ms(pid)) {
         (Some(a), Some(b)) if !all.is_empty() => {
             Some(b.saturating_sub(a) as f64 * 1000.0 / all.len() as f64)
         }

@@ -52,10 +52,40 @@ use pybase_core::{StoreError, StoreResult};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use crate::error::{BACKEND, PgError, ResultExt};
+
 /// Prepared statements cached per connection.
 const STATEMENT_CACHE: usize = 1000;
 
-use crate::error::{BACKEND, PgError, ResultExt};
+/// How long a pooled connection may have been idle and still be handed out
+/// without a ping (see [`pool_options`]).
+const PING_IF_IDLE_FOR: Duration = Duration::from_millis(50);
+
+/// The pool's settings: at most `max_connections`, waiting `acquire_timeout`
+/// for one.
+///
+/// sqlx tests a connection with a ping (a round trip) both when it goes
+/// back to the pool and, by default, again when it is taken out: three round
+/// trips for a one-statement read. The release ping already drops a
+/// connection that broke while in use, so the acquire ping is kept only
+/// for one that has been idle for [`PING_IF_IDLE_FOR`] or longer: what a
+/// database restart or a dropped connection leaves behind (no restart is
+/// that fast). Under load, connections are idle for a millisecond or so
+/// and go out untested.
+fn pool_options(max_connections: u32, acquire_timeout: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
 
 /// The embedded migrations of this crate.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
@@ -105,9 +135,7 @@ impl PgStore {
             .parse::<PgConnectOptions>()
             .db()?
             .statement_cache_capacity(STATEMENT_CACHE);
-        let pool = PgPoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .acquire_timeout(options.acquire_timeout)
+        let pool = pool_options(options.max_connections, options.acquire_timeout)
             .connect_with(connect)
             .await
             .db()?;

@@ -136,12 +136,19 @@ impl From<NewChange> for Entry {
     }
 }
 
-/// Events inserted by one statement of a batch (12 parameters each, far
-/// below SQLite's limit of 32,766).
+/// Events inserted by one statement of a batch (8 parameters each after
+/// the 4 the rows share, far below SQLite's limit of 32,766).
 const ROWS_PER_INSERT: usize = 64;
 
+/// Parameters of one row of [`insert_sql`]: kind, table, record, field,
+/// view, changed fields, before, after.
+const ROW_PARAMS: usize = 8;
+
 /// `INSERT INTO changes ... VALUES (...), ...` of `rows` rows (1 to
-/// [`ROWS_PER_INSERT`]), built once per size.
+/// [`ROWS_PER_INSERT`]), built once per size. The rows share `?1` (base),
+/// `?2` (time), `?3` (actor) and `?4` (the first row's seq; row `k` takes
+/// `?4 + k`), bound once a statement: each bound value costs about 400
+/// instructions.
 fn insert_sql(rows: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let all = SQL.get_or_init(|| (1..=ROWS_PER_INSERT).map(build_insert_sql).collect());
@@ -154,26 +161,16 @@ fn build_insert_sql(rows: usize) -> String {
         "INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, field_id, \
          view_id, changed_fields, before, after) VALUES ",
     );
-    for i in 0..rows {
-        if i > 0 {
+    for k in 0..rows {
+        if k > 0 {
             sql.push_str(", ");
         }
-        let p = i * 12;
-        sql.push_str(&format!(
-            "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5,
-            p + 6,
-            p + 7,
-            p + 8,
-            p + 9,
-            p + 10,
-            p + 11,
-            p + 12
-        ));
+        let p = 4 + k * ROW_PARAMS;
+        sql.push_str(&format!("(?1, ?4 + {k}, ?2, ?3"));
+        for i in 1..=ROW_PARAMS {
+            sql.push_str(&format!(", ?{}", p + i));
+        }
+        sql.push(')');
     }
     sql
 }
@@ -260,15 +257,12 @@ fn insert_all(
     let mut seq = newest + 1;
     for chunk in entries.chunks(ROWS_PER_INSERT) {
         let mut insert = conn.prepare_cached(insert_sql(chunk.len()))?;
-        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 12);
-        let seqs: Vec<i64> = (seq..).take(chunk.len()).collect();
-        for (e, s) in chunk.iter().zip(&seqs) {
+        let mut values: Vec<&dyn rusqlite::ToSql> =
+            Vec::with_capacity(4 + chunk.len() * ROW_PARAMS);
+        values.extend_from_slice(&[&base as &dyn rusqlite::ToSql, &at, &actor, &seq]);
+        for e in chunk {
             values.extend_from_slice(&[
-                &base as &dyn rusqlite::ToSql,
-                s,
-                &at,
-                &actor,
-                &e.kind_name,
+                &e.kind_name as &dyn rusqlite::ToSql,
                 &e.table_name,
                 &e.record,
                 &e.field,
@@ -334,6 +328,26 @@ pub(crate) fn merged(p: &pybase_core::store::RecordPatch) -> Option<impl Iterato
 /// Cells named by a merge beyond which the whole record is read.
 const NARROW_MAX: usize = 16;
 
+/// The statement reading `n` cells (1 to [`NARROW_MAX`]) of live record
+/// `?1` of table `?2`, at the paths `?3`...: built once per `n`, not per
+/// write (formatting it cost a third of the read).
+fn narrow_sql(n: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (1..=NARROW_MAX)
+            .map(|n| {
+                let columns: Vec<String> = (0..n).map(|i| format!("data -> ?{}", i + 3)).collect();
+                format!(
+                    "SELECT {} FROM records WHERE table_id = ?2 AND id = ?1 \
+                     AND deleted_time IS NULL",
+                    columns.join(", ")
+                )
+            })
+            .collect()
+    });
+    &all[n.clamp(1, NARROW_MAX) - 1]
+}
+
 /// The cells of live record `record` before an update (`None` if there is
 /// no live record, or while the log is measured out). `merged`: the cells
 /// a merge names (set or unset), the only ones it can change; `None` for a
@@ -356,17 +370,12 @@ pub(crate) fn before_update<'a>(
     let Some(keys) = only.filter(|k| !k.is_empty() && k.len() <= NARROW_MAX) else {
         return Ok(live_cells(conn, table, record)?.map(|cells| Before { cells, only: None }));
     };
-    let columns: Vec<String> = (0..keys.len())
-        .map(|i| format!("data -> ?{}", i + 2))
-        .collect();
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {} FROM records WHERE {} AND id = ?1 AND deleted_time IS NULL",
-        columns.join(", "),
-        scope("", table.as_str())?
-    ))?;
+    let mut stmt = conn.prepare_cached(narrow_sql(keys.len()))?;
     let paths: Vec<String> = keys.iter().map(|k| crate::layout::cell_path(k)).collect();
-    let mut binds: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(keys.len() + 1);
+    let mut binds: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(keys.len() + 2);
+    let table_id = table.as_str();
     binds.push(&record);
+    binds.push(&table_id);
     binds.extend(paths.iter().map(|p| p as &dyn rusqlite::ToSql));
     let texts: Option<Vec<Option<String>>> = stmt
         .query_row(binds.as_slice(), |r| {

@@ -45,6 +45,17 @@ impl Scientific {
         if !v.is_finite() {
             return None;
         }
+        // Ryū prints the shortest round-trip digits without the formatting
+        // machinery. With at most 15 digits they are the only shortest ones
+        // (two decimals of 15 digits never share an f64), so they are what
+        // `{:e}` prints; with 16 or 17 the two may break a tie differently,
+        // and `{:e}` decides, as it always has.
+        let mut buffer = ryu::Buffer::new();
+        if let Some(s) = Self::parse(buffer.format_finite(v))
+            && s.digits.len() <= MAX_SIGNIFICANT_DIGITS as usize
+        {
+            return Some(s);
+        }
         let text = format!("{v:e}");
         let (mantissa, exp) = text.split_once('e')?;
         let exp = exp.parse::<i32>().ok()?;
@@ -97,7 +108,9 @@ impl Scientific {
                 if neg { -magnitude } else { magnitude }
             }
         };
-        let digits = format!("{int}{frac}");
+        let mut digits = String::with_capacity(int.len() + frac.len());
+        digits.push_str(int);
+        digits.push_str(frac);
         // The first digit of `int` sits at 10^(len(int) - 1).
         Some(Self::from_parts(
             negative,
@@ -121,12 +134,42 @@ impl Scientific {
         if self.digits.is_empty() {
             return Ok(0.0);
         }
+        if let Some(v) = self.to_f64_exact() {
+            return Ok(v);
+        }
         let sign = if self.negative { "-" } else { "" };
         let text = format!("{sign}{}e{}", self.digits, self.exp - (self.len() - 1));
         text.parse::<f64>()
             .ok()
             .filter(|f| f.is_finite())
             .ok_or(Unstorable::OutOfRange)
+    }
+}
+
+impl Scientific {
+    /// [`Scientific::to_f64`] without parsing text, when one IEEE operation
+    /// gives the correctly rounded result (Clinger's fast path): at most 15
+    /// digits (an integer below 2^53, exact) times or divided by a power of
+    /// ten up to 10^22 (exact too). `None` otherwise.
+    fn to_f64_exact(&self) -> Option<f64> {
+        const POW10: [f64; 23] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+            1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+        ];
+        if self.digits.len() > MAX_SIGNIFICANT_DIGITS as usize {
+            return None;
+        }
+        let mantissa = self
+            .digits
+            .bytes()
+            .fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
+        // Below 10^15, so exactly an f64.
+        #[allow(clippy::cast_precision_loss)]
+        let m = mantissa as f64;
+        let e = self.exp - (self.len() - 1);
+        let power = POW10.get(usize::try_from(e.unsigned_abs()).ok()?)?;
+        let v = if e >= 0 { m * power } else { m / power };
+        v.is_finite().then_some(if self.negative { -v } else { v })
     }
 }
 
@@ -233,8 +276,14 @@ pub(crate) fn number_text(n: &Number) -> String {
 /// Reads a JSON number: integers exactly (serde_json keeps them as i64 or
 /// u64), others through their shortest decimal representation.
 fn json_number(n: &Number) -> Option<Scientific> {
-    if n.is_i64() || n.is_u64() {
-        Scientific::parse(&n.to_string())
+    if let Some(i) = n.as_i64() {
+        let digits = i.unsigned_abs().to_string();
+        let exp = digits.len() as i64 - 1;
+        Some(Scientific::from_parts(i < 0, &digits, exp))
+    } else if let Some(u) = n.as_u64() {
+        let digits = u.to_string();
+        let exp = digits.len() as i64 - 1;
+        Some(Scientific::from_parts(false, &digits, exp))
     } else {
         n.as_f64().and_then(Scientific::of)
     }
@@ -268,4 +317,127 @@ pub(crate) fn finish(
     round_shifted(sci, shift, dp)
         .map(|r| Some(number_value(r)))
         .map_err(|why| unstorable(&why, given))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The digits and exponent of `{:e}`: what [`Scientific::of`] read
+    /// before it used Ryū.
+    fn by_format(v: f64) -> (bool, String, i32) {
+        let text = format!("{v:e}");
+        let (mantissa, exp) = text.split_once('e').expect("an exponent");
+        let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+        let exp: i64 = exp.parse().expect("an integer exponent");
+        let s = Scientific::from_parts(v < 0.0, &digits, exp);
+        (s.negative, s.digits, s.exp)
+    }
+
+    fn parts(s: &Scientific) -> (bool, String, i32) {
+        (s.negative, s.digits.clone(), s.exp)
+    }
+
+    /// [`Scientific::to_f64`] by parsing text, with no fast path.
+    fn by_parsing(s: &Scientific) -> f64 {
+        let sign = if s.negative { "-" } else { "" };
+        format!("{sign}{}e{}", s.digits, s.exp - (s.len() - 1))
+            .parse()
+            .expect("a float")
+    }
+
+    #[test]
+    fn shortest_digits_match_the_formatter_on_edge_values() {
+        for v in [
+            0.1,
+            -0.1,
+            1.0,
+            12.5,
+            2.675,
+            1e16,
+            1e22,
+            1e23,
+            123_456_789_012_345.0,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            9_007_199_254_740_993.0,
+            0.3,
+            -1234.5678,
+        ] {
+            let s = Scientific::of(v).expect("finite");
+            assert_eq!(parts(&s), by_format(v), "{v}");
+        }
+        assert!(Scientific::of(f64::NAN).is_none());
+        assert!(Scientific::of(f64::INFINITY).is_none());
+    }
+
+    #[test]
+    fn integers_read_like_their_text() {
+        for n in [
+            Number::from(0),
+            Number::from(-120),
+            Number::from(7),
+            Number::from(u64::MAX),
+            Number::from(i64::MIN),
+            Number::from(1_000_000_000_000_000_i64),
+        ] {
+            let s = json_number(&n).expect("a number");
+            let t = Scientific::parse(&n.to_string()).expect("a number");
+            assert_eq!(parts(&s), parts(&t), "{n}");
+        }
+        let s = json_number(&Number::from(-120)).expect("a number");
+        assert_eq!(parts(&s), (true, "12".to_owned(), 2));
+    }
+
+    proptest! {
+        #[test]
+        fn shortest_digits_match_the_formatter(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            prop_assume!(v.is_finite());
+            let s = Scientific::of(v).expect("finite");
+            prop_assert_eq!(parts(&s), by_format(v));
+        }
+
+        #[test]
+        fn short_decimals_match_the_formatter(
+            m in -1_000_000_000_000i64..1_000_000_000_000,
+            k in 0i32..30,
+        ) {
+            #[allow(clippy::cast_precision_loss)]
+            let v = m as f64 / 10f64.powi(k);
+            let s = Scientific::of(v).expect("finite");
+            prop_assert_eq!(parts(&s), by_format(v));
+        }
+
+        #[test]
+        fn the_fast_conversion_is_correctly_rounded(
+            mantissa in 0u64..1_000_000_000_000_000,
+            exp in -40i32..40,
+            negative in any::<bool>(),
+        ) {
+            let digits = mantissa.to_string();
+            let s = Scientific::from_parts(negative, &digits, i64::from(exp));
+            let Ok(fast) = s.to_f64() else {
+                return Err(TestCaseError::fail("out of range"));
+            };
+            if s.digits.is_empty() {
+                prop_assert_eq!(fast, 0.0);
+            } else {
+                prop_assert_eq!(fast.to_bits(), by_parsing(&s).to_bits());
+            }
+        }
+
+        #[test]
+        fn decimal_text_reads_like_the_float_parser(
+            int in 0u64..10_000_000,
+            frac in 0u64..10_000_000,
+        ) {
+            let text = format!("{int}.{frac:07}");
+            let s = Scientific::parse(&text).expect("a decimal");
+            prop_assert_eq!(s.to_f64().ok(), text.parse::<f64>().ok());
+        }
+    }
 }

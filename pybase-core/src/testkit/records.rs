@@ -27,7 +27,7 @@ async fn count(fx: &Fixture) -> usize {
 
 /// One bad record fails the whole batch, naming its index; nothing is stored.
 pub async fn batch_create_is_all_or_nothing_and_names_the_index(store: Arc<dyn Store>) {
-    let fx = Fixture::new(store).await;
+    let fx = Fixture::new(store.clone()).await;
     let t = fx.table.table.id;
     let mut batch: Vec<_> = (0..50)
         .map(|i| cells(&[("Name", json!(format!("r{i}"))), ("Qty", json!(i))]))
@@ -86,16 +86,31 @@ pub async fn batch_create_is_all_or_nothing_and_names_the_index(store: Arc<dyn S
             .unwrap_err(),
         "records",
     );
-    // The largest batch is accepted.
+    // The largest batch is accepted, and every record is stored as sent,
+    // with consecutive autonumbers in the batch's order (stores may insert
+    // a batch by several rows a statement: the boundaries are checked).
     let full: Vec<_> = (0..1000).map(|i| cells(&[("Qty", json!(i))])).collect();
-    assert_eq!(
-        fx.pb
-            .create_records(&fx.owner, t, full, WriteOptions::default())
-            .await
-            .unwrap()
-            .len(),
-        1000
-    );
+    let created = fx
+        .pb
+        .create_records(&fx.owner, t, full, WriteOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(created.len(), 1000);
+    let ids: Vec<RecordId> = created.iter().map(|r| r.id).collect();
+    let mut stored = store.get_records(t, &ids, false).await.unwrap();
+    assert_eq!(stored.len(), 1000);
+    stored.sort_by_key(|r| r.autonumber);
+    let qty = fx.field("Qty");
+    let first = stored[0].autonumber;
+    for (i, r) in stored.iter().enumerate() {
+        assert_eq!(r.id, ids[i], "record {i} in creation order");
+        assert_eq!(r.autonumber, first + i as i64, "autonumber of record {i}");
+        assert_eq!(
+            r.cells.get(qty.as_str()),
+            Some(&json!(i)),
+            "cells of record {i}"
+        );
+    }
 }
 
 /// A batch update with one missing id or bad cell changes nothing.

@@ -84,6 +84,47 @@ async fn migrations_are_idempotent_and_connect_migrates() {
     ));
 }
 
+/// The pool hands out a connection used moments ago without a ping, but
+/// pings one that sat idle: a connection whose backend was terminated
+/// while it idled (as a database restart leaves it) is replaced, and the
+/// statement succeeds.
+#[tokio::test]
+async fn an_idle_connection_killed_under_the_pool_is_replaced() {
+    let url = crate::require_postgres!();
+    let db = TestDb::new(&url).await;
+    let opts = PgStoreOptions {
+        max_connections: 1,
+        acquire_timeout: std::time::Duration::from_secs(5),
+        migrate: false,
+    };
+    let store = PgStore::connect_with(&database_url(&url, &db.name), opts)
+        .await
+        .unwrap();
+    let first: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    // Terminated from another session while the pool's only connection idles.
+    let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(first)
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert!(killed);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let second: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_ne!(first, second, "the dead connection was not replaced");
+    // Back to back, the same connection serves again.
+    let third: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(second, third);
+}
+
 /// Every unique constraint and unique index of a freshly migrated database
 /// maps to a named entity and field, so a conflict on it names the field:
 /// a new one without its entry in `unique_constraint` fails here.
