@@ -147,7 +147,19 @@ pub(crate) fn parsed<T: FromStr<Err = String>>(row: &Row<'_>, idx: usize) -> rus
 
 /// A record from a row selected with [`crate::layout::record_columns`].
 pub(crate) fn record(row: &Row<'_>) -> rusqlite::Result<Record> {
-    let cells: Cells = json(row, 2)?;
+    record_with(row, json(row, 2)?)
+}
+
+/// [`record`] with the cells left as the stored JSON text.
+pub(crate) fn raw_record(row: &Row<'_>) -> rusqlite::Result<RawRecord> {
+    Ok(RawRecord {
+        cells: text(row, 2)?.to_owned(),
+        record: record_with(row, Cells::new())?,
+    })
+}
+
+/// The record of a [`crate::layout::record_columns`] row, with `cells`.
+fn record_with(row: &Row<'_>, cells: Cells) -> rusqlite::Result<Record> {
     Ok(Record {
         id: id(row, 0)?,
         table_id: id(row, 1)?,
@@ -158,24 +170,6 @@ pub(crate) fn record(row: &Row<'_>) -> rusqlite::Result<Record> {
         created_time: time(row, 6)?,
         updated_time: time(row, 7)?,
         deleted_time: opt_time(row, 8)?,
-    })
-}
-
-/// [`record`] with the cells left as the stored JSON text.
-pub(crate) fn raw_record(row: &Row<'_>) -> rusqlite::Result<RawRecord> {
-    Ok(RawRecord {
-        cells: text(row, 2)?.to_owned(),
-        record: Record {
-            id: id(row, 0)?,
-            table_id: id(row, 1)?,
-            cells: Cells::new(),
-            autonumber: row.get(3)?,
-            created_by: opt_id(row, 4)?,
-            updated_by: opt_id(row, 5)?,
-            created_time: time(row, 6)?,
-            updated_time: time(row, 7)?,
-            deleted_time: opt_time(row, 8)?,
-        },
     })
 }
 
