@@ -201,7 +201,10 @@ async fn insert_with(
     // record is read by its key (`LATERAL`): a plain join let the planner
     // hash the whole records table, a scan of every record of the table
     // per batch (9-11 ms at 17,000 records, seen with `auto_explain`,
-    // growing with the table).
+    // growing with the table). `LIMIT 1` keeps the subquery a subquery:
+    // without it the planner pulls a simple `LATERAL` up into that same
+    // join (`auto_explain` showed the hash join over a sequential scan
+    // again).
     let created_sql =
         match created {
             Some((table, _)) => crate::layout::on(
@@ -209,7 +212,7 @@ async fn insert_with(
                 "k AS (INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, \
              after) SELECT c.base_id, c.last_seq - $2 + x.ord, $3, $4, $15, $13, x.id, r.data \
              FROM c CROSS JOIN UNNEST($14::text[]) WITH ORDINALITY AS x(id, ord) \
-             CROSS JOIN LATERAL (SELECT data FROM {records} WHERE id = x.id) r), ",
+             CROSS JOIN LATERAL (SELECT data FROM {records} WHERE id = x.id LIMIT 1) r), ",
             )?
             .0,
             None => String::new(),
