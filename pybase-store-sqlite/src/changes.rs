@@ -151,8 +151,7 @@ const ROW_PARAMS: usize = 8;
 /// instructions.
 fn insert_sql(rows: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let all = SQL.get_or_init(|| (1..=ROWS_PER_INSERT).map(build_insert_sql).collect());
-    &all[rows.clamp(1, ROWS_PER_INSERT) - 1]
+    crate::sql::by_count(&SQL, ROWS_PER_INSERT, rows, build_insert_sql)
 }
 
 /// [`insert_sql`] of `rows` rows, built.
@@ -333,19 +332,13 @@ const NARROW_MAX: usize = 16;
 /// write (formatting it cost a third of the read).
 fn narrow_sql(n: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let all = SQL.get_or_init(|| {
-        (1..=NARROW_MAX)
-            .map(|n| {
-                let columns: Vec<String> = (0..n).map(|i| format!("data -> ?{}", i + 3)).collect();
-                format!(
-                    "SELECT {} FROM records WHERE table_id = ?2 AND id = ?1 \
-                     AND deleted_time IS NULL",
-                    columns.join(", ")
-                )
-            })
-            .collect()
-    });
-    &all[n.clamp(1, NARROW_MAX) - 1]
+    crate::sql::by_count(&SQL, NARROW_MAX, n, |n| {
+        let columns: Vec<String> = (0..n).map(|i| format!("data -> ?{}", i + 3)).collect();
+        format!(
+            "SELECT {} FROM records WHERE table_id = ?2 AND id = ?1 AND deleted_time IS NULL",
+            columns.join(", ")
+        )
+    })
 }
 
 /// The cells of live record `record` before an update (`None` if there is

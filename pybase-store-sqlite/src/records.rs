@@ -201,35 +201,16 @@ const INSERTS_PER_STATEMENT: usize = 64;
 /// it, so a statement per record copied the same leaf pages once per
 /// record (about a fifth of a bulk insert's instructions).
 fn insert_new(conn: &Connection, table: &str, records: &[Insert], first: i64) -> Result<()> {
-    let literal = ddl_id(table)?;
     let mut autonumber = first;
     for chunk in records.chunks(INSERTS_PER_STATEMENT) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let p = i * 5;
-                format!(
-                    "('{literal}', ?{}, jsonb(?{}), ?{}, ?{}, ?{}, ?{}, ?{})",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 4,
-                    p + 5,
-                    p + 5
-                )
-            })
-            .collect();
-        let mut insert = conn.prepare_cached(&format!(
-            "INSERT INTO records (table_id, id, data, autonumber, created_by, updated_by, \
-             created_time, updated_time) VALUES {}",
-            rows.join(", ")
-        ))?;
+        let mut insert = conn.prepare_cached(insert_new_sql(chunk.len()))?;
         let keys: Vec<(&str, i64, Option<&str>)> = chunk
             .iter()
             .zip(autonumber..)
             .map(|(r, n)| (r.id.as_str(), n, r.created_by.as_ref().map(UserId::as_str)))
             .collect();
-        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 5);
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(1 + chunk.len() * 5);
+        values.push(&table);
         for (r, (id, n, by)) in chunk.iter().zip(&keys) {
             values.extend_from_slice(&[
                 id as &dyn rusqlite::ToSql,
@@ -243,6 +224,35 @@ fn insert_new(conn: &Connection, table: &str, records: &[Insert], first: i64) ->
         autonumber += i64::try_from(chunk.len()).unwrap_or(0);
     }
     Ok(())
+}
+
+/// The insert of [`insert_new`] for `rows` records of table `?1`, each
+/// taking five values (id, cells, autonumber, creator, time), built once
+/// per row count.
+fn insert_new_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    crate::sql::by_count(&SQL, INSERTS_PER_STATEMENT, rows, |rows| {
+        let values: Vec<String> = (0..rows)
+            .map(|i| {
+                let p = 1 + i * 5;
+                format!(
+                    "(?1, ?{}, jsonb(?{}), ?{}, ?{}, ?{}, ?{}, ?{})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 4,
+                    p + 5,
+                    p + 5
+                )
+            })
+            .collect();
+        format!(
+            "INSERT INTO records (table_id, id, data, autonumber, created_by, updated_by, \
+             created_time, updated_time) VALUES {}",
+            values.join(", ")
+        )
+    })
 }
 
 /// The condition "this record's cell of `field` equals `value`" for

@@ -572,3 +572,16 @@ fn conjunction(prefix: &[String], last: &str) -> String {
         format!("({} AND {last})", prefix.join(" AND "))
     }
 }
+
+/// The statement for `n` rows or items (1 to `max`) from a cache of one
+/// statement per count, each built once by `build`: statements whose text
+/// depends only on a count, so a hot path neither formats nor joins SQL.
+pub(crate) fn by_count(
+    cache: &'static std::sync::OnceLock<Vec<String>>,
+    max: usize,
+    n: usize,
+    build: fn(usize) -> String,
+) -> &'static str {
+    let all = cache.get_or_init(|| (1..=max).map(build).collect());
+    &all[n.clamp(1, max) - 1]
+}
