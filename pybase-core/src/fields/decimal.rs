@@ -144,9 +144,7 @@ impl Scientific {
             .filter(|f| f.is_finite())
             .ok_or(Unstorable::OutOfRange)
     }
-}
 
-impl Scientific {
     /// [`Scientific::to_f64`] without parsing text, when one IEEE operation
     /// gives the correctly rounded result (Clinger's fast path): at most 15
     /// digits (an integer below 2^53, exact) times or divided by a power of
@@ -276,14 +274,14 @@ pub(crate) fn number_text(n: &Number) -> String {
 /// Reads a JSON number: integers exactly (serde_json keeps them as i64 or
 /// u64), others through their shortest decimal representation.
 fn json_number(n: &Number) -> Option<Scientific> {
-    if let Some(i) = n.as_i64() {
-        let digits = i.unsigned_abs().to_string();
+    let integer = n
+        .as_i64()
+        .map(|i| (i < 0, i.unsigned_abs()))
+        .or_else(|| n.as_u64().map(|u| (false, u)));
+    if let Some((negative, magnitude)) = integer {
+        let digits = magnitude.to_string();
         let exp = digits.len() as i64 - 1;
-        Some(Scientific::from_parts(i < 0, &digits, exp))
-    } else if let Some(u) = n.as_u64() {
-        let digits = u.to_string();
-        let exp = digits.len() as i64 - 1;
-        Some(Scientific::from_parts(false, &digits, exp))
+        Some(Scientific::from_parts(negative, &digits, exp))
     } else {
         n.as_f64().and_then(Scientific::of)
     }
