@@ -52,7 +52,7 @@ pub fn spawn(
     redis_relay::spawn(
         pybase.access_changes(),
         Arc::downgrade(pybase),
-        redis::Client::open(url)?,
+        crate::cache::redis_client(url)?,
         format!("{prefix}access"),
         |pb: &Pybase, c: AccessChange| pb.apply_access_change(c),
     );

@@ -36,7 +36,7 @@ pub fn spawn(
         redis_relay::spawn(
             pybase.local_changes(),
             Arc::downgrade(pybase),
-            redis::Client::open(url)?,
+            crate::cache::redis_client(url)?,
             format!("{prefix}changes"),
             |pb: &Pybase, c: Committed| pb.remote_changes().announce(c),
         );

@@ -45,7 +45,7 @@ pub fn spawn(auth: &Arc<Auth>, redis_url: Option<&str>, prefix: &str) -> redis::
     redis_relay::spawn(
         auth.revocations(),
         Arc::downgrade(auth),
-        redis::Client::open(url)?,
+        crate::cache::redis_client(url)?,
         format!("{prefix}credentials"),
         |auth: &Auth, r: Revocation| auth.apply_revocation(&r),
     );
