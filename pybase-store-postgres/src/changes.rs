@@ -291,6 +291,21 @@ pub(crate) fn log_binds(table: TableId, at: Timestamp, by: Option<UserId>) -> Op
 }
 
 impl LogBinds {
+    /// Binds the parameters of a [`logged_insert`] of `count` records, in
+    /// the order it numbers them, after the insert's own.
+    pub(crate) fn bind_created<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        count: i64,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(self.table.to_string())
+            .bind(self.at.trunc_subsecs(3))
+            .bind(self.actor.map(|a| a.to_string()))
+            .bind(ChangeKind::RecordCreated.as_str())
+            .bind(count)
+    }
+
     /// Binds the log's parameters, in the order [`logged_update`] numbers
     /// them, after the update's own.
     pub(crate) fn bind<'q>(
@@ -341,7 +356,34 @@ pub(crate) fn logged_update(update: &str, first: usize) -> String {
     )
 }
 
-/// What a [`logged_update`] answer logged, to announce after it.
+/// `insert` (a records insert `... RETURNING <record columns>` whose
+/// parameters end at `$<first - 1>`, `$1` being the new records' ids in
+/// their order) wrapped so the same statement logs their `record.created`
+/// events, numbered in the order of `$1`, each with the cells as inserted,
+/// and bumps the base's counter. Only for a create that logs nothing else
+/// (no derived cells, no link partners): the counter's row is then the
+/// last lock the transaction takes. The events read the inserted rows
+/// from the insert's own answer: no second read of the records, no
+/// second round trip. The answer adds `log_base` and `log_seq` (see
+/// [`committed`]). Binds: [`LogBinds::bind_created`].
+pub(crate) fn logged_insert(insert: &str, first: usize) -> String {
+    let (t, at, actor, kind, n) = (first, first + 1, first + 2, first + 3, first + 4);
+    format!(
+        "WITH i AS ({insert}), \
+         c AS (INSERT INTO change_counters (base_id, last_seq) \
+         SELECT base_id, ${n}::bigint FROM tables WHERE id = ${t} \
+         ON CONFLICT (base_id) DO UPDATE SET last_seq = change_counters.last_seq + EXCLUDED.last_seq \
+         RETURNING base_id, last_seq), \
+         e AS (INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, after) \
+         SELECT c.base_id, c.last_seq - ${n}::bigint + x.ord, ${at}, ${actor}, ${kind}, ${t}, \
+         i.id, i.data FROM c CROSS JOIN UNNEST($1::text[]) WITH ORDINALITY AS x(id, ord) \
+         JOIN i ON i.id = x.id) \
+         SELECT i.*, c.base_id AS log_base, c.last_seq AS log_seq FROM i LEFT JOIN c ON true"
+    )
+}
+
+/// What a [`logged_update`] or [`logged_insert`] answer logged, to
+/// announce after it.
 pub(crate) fn committed(row: &PgRow) -> StoreResult<Option<Committed>> {
     let base: Option<String> = row.try_get("log_base").db()?;
     let seq: Option<i64> = row.try_get("log_seq").db()?;

@@ -76,13 +76,16 @@ async fn reserve_autonumbers(
     Ok(last - count + 1)
 }
 
-/// Inserts records with consecutive autonumbers from `first`, in one statement.
+/// Inserts records with consecutive autonumbers from `first`, in one
+/// statement; with `log`, the same statement logs their `record.created`
+/// events ([`changes::logged_insert`]), and what it logged comes back.
 async fn insert_records(
     conn: &mut PgConnection,
     table: TableId,
     records: &[NewRecord],
     first: i64,
-) -> StoreResult<Vec<Record>> {
+    log: Option<changes::LogBinds>,
+) -> StoreResult<(Vec<Record>, Option<Committed>)> {
     let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
     let autonumbers: Vec<i64> = (first..).take(records.len()).collect();
     let data: Vec<Value> = records.iter().map(|r| stored(&r.cells)).collect();
@@ -91,7 +94,7 @@ async fn insert_records(
         .map(|r| r.created_by.as_ref().map(UserId::as_str))
         .collect();
     let times: Vec<Timestamp> = records.iter().map(|r| r.created_time).collect();
-    let found = sqlx::query(on(
+    let sql = on(
         table,
         "INSERT INTO {records} (id, autonumber, data, created_by, updated_by, \
          created_time, updated_time) \
@@ -99,17 +102,31 @@ async fn insert_records(
          r.created_time FROM UNNEST($1::text[], $2::int8[], $3::jsonb[], $4::text[], \
          $5::timestamptz[]) AS r(id, autonumber, data, created_by, created_time) \
          RETURNING {}",
-    )?)
-    .bind(ids)
-    .bind(autonumbers)
-    .bind(data)
-    .bind(created_by)
-    .bind(times)
-    .fetch_all(&mut *conn)
-    .await
-    .db()?;
+    )?;
+    let logged_here = log.is_some();
+    let sql = match log {
+        Some(_) => AssertSqlSafe(changes::logged_insert(&sql.0, 6)),
+        None => sql,
+    };
+    let count =
+        i64::try_from(records.len()).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+    let query = sqlx::query(sql)
+        .bind(ids)
+        .bind(autonumbers)
+        .bind(data)
+        .bind(created_by)
+        .bind(times);
+    let query = match log {
+        Some(log) => log.bind_created(query, count),
+        None => query,
+    };
+    let found = query.fetch_all(&mut *conn).await.db()?;
+    let logged = match found.first() {
+        Some(row) if logged_here => changes::committed(row)?,
+        _ => None,
+    };
     let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
-    in_order(&ids, records_of(&found)?)
+    Ok((in_order(&ids, records_of(&found)?)?, logged))
 }
 
 /// A record as updated and the cells it had before (from the locking
@@ -433,16 +450,29 @@ impl RecordsStore for PgStore {
             return Ok(Vec::new());
         }
         let derived = computed::prepare(&mut tx, table).await?;
-        let mut created = insert_records(&mut tx, table, records, first).await?;
         let cached = self.fields.cached(table);
-        let mut partners = Vec::new();
-        if links::may_touch_pairs(
+        let may_link = links::may_touch_pairs(
             cached.as_ref().map(|c| &*c.fields),
             records
                 .iter()
                 .flat_map(|r| r.cells.keys().map(String::as_str)),
             false,
-        ) {
+        );
+        let actor = records
+            .first()
+            .and_then(|r| r.created_by)
+            .or_else(pybase_core::store::current_actor);
+        // A create that logs nothing but its records' events logs them in
+        // its insert (`None` too while the log is measured out).
+        let log_in_insert = (!derived && !may_link)
+            .then(|| records.first())
+            .flatten()
+            .and_then(|r| changes::log_binds(table, r.created_time, actor));
+        let folded = log_in_insert.is_some();
+        let (mut created, mut done) =
+            insert_records(&mut tx, table, records, first, log_in_insert).await?;
+        let mut partners = Vec::new();
+        if may_link {
             let pairs = links::pairs(&mut tx, table).await?;
             if !pairs.is_empty() {
                 links::lock_base(&mut tx, table).await?;
@@ -450,10 +480,6 @@ impl RecordsStore for PgStore {
             let pairs: Vec<&_> = pairs.iter().collect();
             partners = links::sync(&mut tx, &pairs, &HashMap::new(), &created).await?;
         }
-        let actor = records
-            .first()
-            .and_then(|r| r.created_by)
-            .or_else(pybase_core::store::current_actor);
         let mut derived_log = Vec::new();
         if derived {
             let ids = created.iter().map(|r| r.id).collect();
@@ -470,8 +496,10 @@ impl RecordsStore for PgStore {
         derived_log.retain(|e| e.record_id.is_none_or(|r| !made.contains(&r)));
         let log = computed::merged(partners, derived_log);
         let at = records.first().map(|r| r.created_time);
-        let ids: Vec<RecordId> = created.iter().map(|r| r.id).collect();
-        let done = changes::log_created(&mut tx, table, &ids, at, actor, log).await?;
+        if !folded {
+            let ids: Vec<RecordId> = created.iter().map(|r| r.id).collect();
+            done = changes::log_created(&mut tx, table, &ids, at, actor, log).await?;
+        }
         tx.commit().await.db()?;
         self.announce(done);
         self.stats.wrote(&self.pool, table, created.len());
@@ -808,8 +836,9 @@ impl RecordsStore for PgStore {
                 }
                 None => {
                     last += 1;
-                    let mut created =
-                        insert_records(&mut tx, table, std::slice::from_ref(input), last).await?;
+                    let (mut created, _) =
+                        insert_records(&mut tx, table, std::slice::from_ref(input), last, None)
+                            .await?;
                     let mut record = created
                         .pop()
                         .ok_or_else(|| StoreError::not_found("record", input.id))?;
