@@ -175,16 +175,20 @@ fn build_insert_sql(rows: usize) -> String {
 }
 
 /// The newest seq of the base `base` (an SQL expression naming it):
-/// see the module's documentation. Reads, never writes.
+/// see the module's documentation. Reads, never writes. While the base
+/// has events, the newest is the answer (pruning removes the oldest first,
+/// and the retired counter never ran ahead of the events it numbered), so
+/// `change_counters` is read only for a base without any (`coalesce`
+/// evaluates its arguments in order, as far as the first non-null).
 macro_rules! last_seq_of {
     ($base:literal) => {
         concat!(
-            "max(coalesce((SELECT max(seq) FROM changes WHERE base_id = ",
+            "coalesce((SELECT max(seq) FROM changes WHERE base_id = ",
             $base,
-            "), 0), coalesce((SELECT max(last_seq, pruned_seq) FROM change_counters \
+            "), (SELECT max(last_seq, pruned_seq) FROM change_counters \
              WHERE base_id = ",
             $base,
-            "), 0))"
+            "), 0)"
         )
     };
 }
@@ -289,29 +293,27 @@ pub(crate) fn finish(feed: &ChangeFeed, ok: bool) {
     }
 }
 
-/// The live cells of a record (`None` if there is no live record): the
-/// "before" of an update, read in the writing transaction.
-fn live_cells(conn: &Connection, table: TableId, record: &str) -> Result<Option<Cells>> {
-    if !pybase_core::store::change_log_enabled() {
-        return Ok(None);
-    }
-    let text: Option<String> = conn
-        .prepare_cached(&format!(
-            "SELECT json(data) FROM records WHERE {} AND id = ?1 AND deleted_time IS NULL",
-            scope("", table.as_str())?
-        ))?
-        .query_row([record], |r| r.get(0))
-        .optional()?;
-    text.map(|t| serde_json::from_str(&t).map_err(Error::from))
-        .transpose()
-}
-
 /// A record's cells before an update, read in the writing transaction:
 /// all of them, or only those the update may change.
 pub(crate) struct Before {
     cells: Cells,
     /// The cells read (field ids, sorted, distinct); `None`: all.
     only: Option<Vec<String>>,
+}
+
+impl Before {
+    /// A record's cells as read before its update by `patch`: the event
+    /// compares only the cells a merge names (the only ones it can change),
+    /// every cell for a replace.
+    pub(crate) fn of(cells: Cells, patch: &pybase_core::store::RecordPatch) -> Self {
+        let only = merged(patch).map(|keys| {
+            let mut keys: Vec<String> = keys.map(str::to_owned).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        });
+        Self { cells, only }
+    }
 }
 
 /// The cells `p` names if it merges (set or unset), `None` if it replaces.
@@ -322,72 +324,6 @@ pub(crate) fn merged(p: &pybase_core::store::RecordPatch) -> Option<impl Iterato
             .map(String::as_str)
             .chain(p.unset.iter().map(pybase_core::ids::FieldId::as_str))
     })
-}
-
-/// Cells named by a merge beyond which the whole record is read.
-const NARROW_MAX: usize = 16;
-
-/// The statement reading `n` cells (1 to [`NARROW_MAX`]) of live record
-/// `?1` of table `?2`, at the paths `?3`...: built once per `n`, not per
-/// write (formatting it cost a third of the read).
-fn narrow_sql(n: usize) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    crate::sql::by_count(&SQL, NARROW_MAX, n, |n| {
-        let columns: Vec<String> = (0..n).map(|i| format!("data -> ?{}", i + 3)).collect();
-        format!(
-            "SELECT {} FROM records WHERE table_id = ?2 AND id = ?1 AND deleted_time IS NULL",
-            columns.join(", ")
-        )
-    })
-}
-
-/// The cells of live record `record` before an update (`None` if there is
-/// no live record, or while the log is measured out). `merged`: the cells
-/// a merge names (set or unset), the only ones it can change; `None` for a
-/// replace, which can change any. Reading only those costs less than the
-/// whole record (read and parsed) when a write names few of many cells.
-pub(crate) fn before_update<'a>(
-    conn: &Connection,
-    table: TableId,
-    record: &str,
-    merged: Option<impl Iterator<Item = &'a str>>,
-) -> Result<Option<Before>> {
-    if !pybase_core::store::change_log_enabled() {
-        return Ok(None);
-    }
-    let mut only: Option<Vec<String>> = merged.map(|keys| keys.map(str::to_owned).collect());
-    if let Some(keys) = &mut only {
-        keys.sort_unstable();
-        keys.dedup();
-    }
-    let Some(keys) = only.filter(|k| !k.is_empty() && k.len() <= NARROW_MAX) else {
-        return Ok(live_cells(conn, table, record)?.map(|cells| Before { cells, only: None }));
-    };
-    let mut stmt = conn.prepare_cached(narrow_sql(keys.len()))?;
-    let paths: Vec<String> = keys.iter().map(|k| crate::layout::cell_path(k)).collect();
-    let mut binds: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(keys.len() + 2);
-    let table_id = table.as_str();
-    binds.push(&record);
-    binds.push(&table_id);
-    binds.extend(paths.iter().map(|p| p as &dyn rusqlite::ToSql));
-    let texts: Option<Vec<Option<String>>> = stmt
-        .query_row(binds.as_slice(), |r| {
-            (0..keys.len()).map(|i| r.get(i)).collect()
-        })
-        .optional()?;
-    let Some(texts) = texts else {
-        return Ok(None);
-    };
-    let mut cells = Cells::new();
-    for (k, t) in keys.iter().zip(texts) {
-        if let Some(t) = t {
-            cells.insert(k.clone(), serde_json::from_str(&t)?);
-        }
-    }
-    Ok(Some(Before {
-        cells,
-        only: Some(keys),
-    }))
 }
 
 /// The `record.updated` event of an update from its [`Before`] and the

@@ -10,8 +10,11 @@
 //!   or not at all, even if the process is killed half-way;
 //! - record cells live in a JSONB `data` column keyed by field id, in one
 //!   `records` table for all user tables, with a side index of indexed
-//!   cells kept by triggers (a constant schema: see `layout`); partial
-//!   updates are merged inside SQLite (`jsonb_patch`), never in Rust;
+//!   cells kept by triggers (a constant schema: see `layout`); a record
+//!   update reads the record, merges by `jsonb_patch`'s rules in Rust and
+//!   writes the whole document inside its write transaction (`read_first`:
+//!   the record as read is the change log's "before"), while derived cells
+//!   are merged inside SQLite (`jsonb_patch`);
 //! - filters and sorts compile to parameterised SQL with the same semantics
 //!   as [`pybase_core::query::eval`]; pages are keyset pages;
 //! - migrations are embedded and tracked with `PRAGMA user_version`, so an
@@ -28,6 +31,7 @@ mod layout;
 mod legacy_layout;
 mod links;
 mod migrate;
+mod read_first;
 mod records;
 mod rows;
 mod schema;

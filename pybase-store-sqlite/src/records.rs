@@ -1,5 +1,6 @@
-//! [`RecordsStore`]: records (JSONB cells, merges inside SQLite, keyset
-//! pages) and attachment metadata.
+//! [`RecordsStore`]: records (JSONB cells, updates merged by
+//! [`crate::read_first`] in the write transaction, keyset pages) and
+//! attachment metadata.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -16,7 +17,7 @@ use pybase_core::store::{
 use pybase_core::{StoreError, StoreResult};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::SqliteStore;
 use crate::changes::{self, Entry};
@@ -24,6 +25,7 @@ use crate::computed;
 use crate::error::{Error, Result};
 use crate::layout::{cell_path, ddl_id, record_columns, scope};
 use crate::links;
+use crate::read_first;
 use crate::rows::{fmt_time, id, id_list, opt_id, raw_record, record, time};
 use crate::schema::{indexed_fields, table_access_in};
 use crate::sql::Sql;
@@ -45,101 +47,6 @@ impl Insert {
             created_by: r.created_by,
             created_time: fmt_time(&r.created_time),
         })
-    }
-}
-
-/// How one record's cells change, as JSON documents for SQLite.
-enum Change {
-    /// `data = jsonb(doc)`.
-    Replace(String),
-    /// `data = jsonb_patch(jsonb_patch(data, clear), patch)`: `clear` nulls
-    /// the object-valued cells being set first, because RFC 7396 would merge
-    /// a new object into the old one instead of replacing it.
-    Merge {
-        clear: Option<String>,
-        patch: String,
-    },
-}
-
-impl Change {
-    fn merge(set: &Cells, unset: &[FieldId]) -> Self {
-        let mut patch: Map<String, Value> = set.clone();
-        for f in unset {
-            patch.entry(f.as_str()).or_insert(Value::Null);
-        }
-        let clear: Map<String, Value> = set
-            .iter()
-            .filter(|(_, v)| v.is_object())
-            .map(|(k, _)| (k.clone(), Value::Null))
-            .collect();
-        Self::Merge {
-            clear: (!clear.is_empty()).then(|| Value::Object(clear).to_string()),
-            patch: Value::Object(patch).to_string(),
-        }
-    }
-
-    fn of(p: &RecordPatch) -> Self {
-        if p.replace {
-            let cells: Map<String, Value> = p
-                .set
-                .iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            Self::Replace(Value::Object(cells).to_string())
-        } else {
-            Self::merge(&p.set, &p.unset)
-        }
-    }
-
-    /// Applies the change to a live record of `table`; `None` if there is none.
-    /// A change that leaves the cells as they are writes nothing (the
-    /// update time stays) and answers the record as it is.
-    fn apply(
-        &self,
-        conn: &Connection,
-        table: &str,
-        record: &str,
-        at: &str,
-        by: Option<&str>,
-    ) -> Result<Option<Record>> {
-        let columns = record_columns(table)?;
-        let scope = scope("", table)?;
-        let update = |data: &str| {
-            format!(
-                "UPDATE records SET data = {data}, updated_time = ?2, updated_by = ?3 \
-                 WHERE {scope} AND id = ?1 AND deleted_time IS NULL AND {data} IS NOT data \
-                 RETURNING {columns}"
-            )
-        };
-        let found = match self {
-            Self::Replace(doc) => conn
-                .prepare_cached(&update("jsonb(?4)"))?
-                .query_row(params![record, at, by, doc], crate::rows::record)
-                .optional()?,
-            Self::Merge { clear: None, patch } => conn
-                .prepare_cached(&update("jsonb_patch(data, ?4)"))?
-                .query_row(params![record, at, by, patch], crate::rows::record)
-                .optional()?,
-            Self::Merge {
-                clear: Some(clear),
-                patch,
-            } => conn
-                .prepare_cached(&update("jsonb_patch(jsonb_patch(data, ?5), ?4)"))?
-                .query_row(params![record, at, by, patch, clear], crate::rows::record)
-                .optional()?,
-        };
-        match found {
-            Some(r) => Ok(Some(r)),
-            // Unchanged, or no live record.
-            None => Ok(conn
-                .prepare_cached(&format!(
-                    "SELECT {columns} FROM records WHERE {scope} AND id = ?1 \
-                     AND deleted_time IS NULL"
-                ))?
-                .query_row([record], crate::rows::record)
-                .optional()?),
-        }
     }
 }
 
@@ -675,8 +582,7 @@ impl RecordsStore for SqliteStore {
         at: Timestamp,
         by: Option<UserId>,
     ) -> StoreResult<Vec<Record>> {
-        let changes: Vec<(RecordId, Change)> =
-            patches.iter().map(|p| (p.id, Change::of(p))).collect();
+        let changes: Vec<RecordPatch> = patches.to_vec();
         let logged_at = at;
         let at = fmt_time(&at);
         let single = changes.len() == 1;
@@ -692,25 +598,26 @@ impl RecordsStore for SqliteStore {
             .collect();
         let actor = by.or_else(pybase_core::store::current_actor);
         let work = move |tx: &Connection| {
-            let by = by.as_ref().map(UserId::as_str);
             let fields = links::link_fields(tx, table)?;
             let touched = links::touched(&fields, &patches);
-            let ids: Vec<RecordId> = changes.iter().map(|(id, _)| *id).collect();
+            let ids: Vec<RecordId> = changes.iter().map(|p| p.id).collect();
             let before = links::before(tx, table, &touched, &ids)?;
+            let logging = pybase_core::store::change_log_enabled();
             let mut log = Vec::with_capacity(changes.len());
+            // Each record read, merged in Rust and written whole
+            // (`read_first`); a record patched twice reads the first
+            // patch's result.
             let out: Vec<Record> = changes
                 .iter()
-                .zip(&patches)
-                .map(|((id, change), patch)| {
-                    let before =
-                        changes::before_update(tx, table, id.as_str(), changes::merged(patch))?;
-                    let after = change
-                        .apply(tx, table.as_str(), id.as_str(), &at, by)?
-                        .ok_or_else(|| Error::not_found("record", id))?;
-                    if let Some(before) = &before {
-                        log.push(changes::updated(before, &after));
+                .map(|patch| {
+                    let current = read_first::read(tx, table, patch.id)?
+                        .ok_or_else(|| Error::not_found("record", patch.id))?;
+                    let updated = read_first::write(tx, current, patch, &at, by)?;
+                    if logging {
+                        let before = changes::Before::of(updated.before.cells, patch);
+                        log.push(changes::updated(&before, &updated.after));
                     }
-                    Ok(after)
+                    Ok(updated.after)
                 })
                 .collect::<Result<_>>()?;
             links::reindex_written(tx, table, &links::written(&fields, &patches), &ids)?;
@@ -744,7 +651,6 @@ impl RecordsStore for SqliteStore {
     ) -> StoreResult<Option<Record>> {
         // One write transaction checks the fields' version and the role,
         // then writes: no read transaction before it.
-        let change = Change::of(patch);
         let id = patch.id;
         let patch = patch.clone();
         let logged_at = at;
@@ -755,23 +661,23 @@ impl RecordsStore for SqliteStore {
             if !guard_holds(tx, table, &guard)? {
                 return Ok(None);
             }
-            let by = by.as_ref().map(UserId::as_str);
             let fields = links::link_fields(tx, table)?;
             let patches = std::slice::from_ref(&patch);
             let touched = links::touched(&fields, patches);
             let before_links = links::before(tx, table, &touched, &[id])?;
-            // The compare of a compare-and-set, in the write transaction.
-            if !guard.cells.is_empty() {
-                let current: Option<Record> = tx
-                    .prepare_cached(&select_one(table)?)?
-                    .query_row(params![id.as_str(), false], record)
-                    .optional()?;
-                if !current.is_some_and(|r| guard.cells_hold(&r.cells)) {
-                    return Ok(None);
-                }
+            // Read, merged in Rust, written whole (`read_first`): the
+            // record as it was serves the compare of a compare-and-set and
+            // is the log's "before".
+            let Some(current) = read_first::read(tx, table, id)? else {
+                return Ok(None);
+            };
+            if !guard.cells_hold(&current.record.cells) {
+                return Ok(None);
             }
-            let before = changes::before_update(tx, table, id.as_str(), changes::merged(&patch))?;
-            let mut written = change.apply(tx, table.as_str(), id.as_str(), &at, by)?;
+            let updated = read_first::write(tx, current, &patch, &at, by)?;
+            let before = pybase_core::store::change_log_enabled()
+                .then(|| changes::Before::of(updated.before.cells, &patch));
+            let mut written = Some(updated.after);
             let mut partners = Vec::new();
             let mut done = pybase_core::store::computed::Recomputed::default();
             if let Some(record) = &mut written {
@@ -800,23 +706,17 @@ impl RecordsStore for SqliteStore {
         by: Option<UserId>,
     ) -> StoreResult<Vec<UpsertOutcome>> {
         let merge_on = merge_on.to_vec();
-        let work: Vec<(Cells, Change, Insert)> = records
+        let work: Vec<(Cells, Insert)> = records
             .iter()
-            .map(|r| {
-                Ok((
-                    r.cells.clone(),
-                    Change::merge(&r.cells, &[]),
-                    Insert::new(r)?,
-                ))
-            })
+            .map(|r| Ok((r.cells.clone(), Insert::new(r)?)))
             .collect::<Result<_>>()
             .map_err(StoreError::from)?;
         let logged_at = at;
         let actor = by.or_else(pybase_core::store::current_actor);
         let at = fmt_time(&at);
         self.write(move |tx| {
-            let by = by.as_ref().map(UserId::as_str);
             require_table(tx, table.as_str())?;
+            let logging = pybase_core::store::change_log_enabled();
             let mut log = Vec::with_capacity(work.len());
             let indexed = indexed_fields(tx, table.as_str())?;
             let fields = links::link_fields(tx, table)?;
@@ -824,7 +724,7 @@ impl RecordsStore for SqliteStore {
             let touched = links::pairs(&fields);
             let mut out = Vec::with_capacity(work.len());
             let mut derived = pybase_core::store::computed::Recomputed::default();
-            for (cells, change, new) in &work {
+            for (cells, new) in &work {
                 let (text, params) = match_sql(table, &merge_on, cells, indexed.clone())?;
                 let matches: Vec<String> = tx
                     .prepare_cached(&text)?
@@ -862,15 +762,19 @@ impl RecordsStore for SqliteStore {
                             .parse()
                             .map_err(|e| Error::corrupt("record id", format!("{e}")))?;
                         let before_links = links::before(tx, table, &touched, &[existing_id])?;
-                        let before = changes::before_update(
-                            tx,
-                            table,
-                            existing,
-                            Some(cells.keys().map(String::as_str)),
-                        )?;
-                        let mut record = change
-                            .apply(tx, table.as_str(), existing, &at, by)?
+                        // Merged into the match as read (`read_first`).
+                        let patch = RecordPatch {
+                            id: existing_id,
+                            set: cells.clone(),
+                            unset: Vec::new(),
+                            replace: false,
+                        };
+                        let current = read_first::read(tx, table, existing_id)?
                             .ok_or_else(|| Error::not_found("record", existing))?;
+                        let updated = read_first::write(tx, current, &patch, &at, by)?;
+                        let before =
+                            logging.then(|| changes::Before::of(updated.before.cells, &patch));
+                        let mut record = updated.after;
                         links::reindex_written(tx, table, &all, &[existing_id])?;
                         let partners = links::sync(
                             tx,

@@ -158,19 +158,36 @@ pub(crate) fn raw_record(row: &Row<'_>) -> rusqlite::Result<RawRecord> {
     })
 }
 
+/// [`record`] of a row whose [`crate::layout::record_columns`] start at
+/// column `at`.
+pub(crate) fn record_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Record> {
+    record_from(row, at, json(row, at + 2)?)
+}
+
 /// The record of a [`crate::layout::record_columns`] row, with `cells`.
 fn record_with(row: &Row<'_>, cells: Cells) -> rusqlite::Result<Record> {
+    record_from(row, 0, cells)
+}
+
+/// The record of a row whose [`crate::layout::record_columns`] start at
+/// column `at`, with `cells`.
+fn record_from(row: &Row<'_>, at: usize, cells: Cells) -> rusqlite::Result<Record> {
     Ok(Record {
-        id: id(row, 0)?,
-        table_id: id(row, 1)?,
+        id: id(row, at)?,
+        table_id: id(row, at + 1)?,
         cells,
-        autonumber: row.get(3)?,
-        created_by: opt_id(row, 4)?,
-        updated_by: opt_id(row, 5)?,
-        created_time: time(row, 6)?,
-        updated_time: time(row, 7)?,
-        deleted_time: opt_time(row, 8)?,
+        autonumber: row.get(at + 3)?,
+        created_by: opt_id(row, at + 4)?,
+        updated_by: opt_id(row, at + 5)?,
+        created_time: time(row, at + 6)?,
+        updated_time: time(row, at + 7)?,
+        deleted_time: opt_time(row, at + 8)?,
     })
+}
+
+/// A time as stored (see [`fmt_time`]), parsed.
+pub(crate) fn parse_stored_time(s: &str) -> crate::error::Result<Timestamp> {
+    Ok(parse_time(0, s)?)
 }
 
 /// Binds a list of ids (or any strings) as one JSON array parameter, read
