@@ -290,33 +290,30 @@ pub(crate) fn log_binds(table: TableId, at: Timestamp, by: Option<UserId>) -> Op
     })
 }
 
+/// A statement's query with its parameters bound so far.
+type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
 impl LogBinds {
-    /// Binds the parameters of a [`logged_insert`] of `count` records, in
-    /// the order it numbers them, after the insert's own.
-    pub(crate) fn bind_created<'q>(
-        self,
-        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-        count: i64,
-    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    /// Binds the table, time, actor and `kind`: the parameters both
+    /// [`logged_update`] and [`logged_insert`] number first.
+    fn bind_kind(self, query: Query<'_>, kind: ChangeKind) -> Query<'_> {
         query
             .bind(self.table.to_string())
             .bind(self.at.trunc_subsecs(3))
             .bind(self.actor.map(|a| a.to_string()))
-            .bind(ChangeKind::RecordCreated.as_str())
-            .bind(count)
+            .bind(kind.as_str())
+    }
+
+    /// Binds the parameters of a [`logged_insert`] of `count` records, in
+    /// the order it numbers them, after the insert's own.
+    pub(crate) fn bind_created(self, query: Query<'_>, count: i64) -> Query<'_> {
+        self.bind_kind(query, ChangeKind::RecordCreated).bind(count)
     }
 
     /// Binds the log's parameters, in the order [`logged_update`] numbers
     /// them, after the update's own.
-    pub(crate) fn bind<'q>(
-        self,
-        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        query
-            .bind(self.table.to_string())
-            .bind(self.at.trunc_subsecs(3))
-            .bind(self.actor.map(|a| a.to_string()))
-            .bind(ChangeKind::RecordUpdated.as_str())
+    pub(crate) fn bind(self, query: Query<'_>) -> Query<'_> {
+        self.bind_kind(query, ChangeKind::RecordUpdated)
     }
 }
 
