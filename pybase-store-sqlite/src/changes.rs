@@ -562,3 +562,6 @@ impl ChangesStore for SqliteStore {
         &self.inner.feed
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -48,6 +48,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // keys of the existing tables in Rust: crate::table_names).
     Migration::Rust(crate::table_names::add_name_keys),
     Migration::Sql(include_str!("../migrations/0012_compute_fills_again.sql")),
+    Migration::Sql(include_str!("../migrations/0013_changes_rowid.sql")),
 ];
 
 /// The schema version of a database (`PRAGMA user_version`).
