@@ -55,8 +55,9 @@ impl Entry {
             && self.changed.as_deref() == Some("[]")
     }
 
-    /// `record.created` from cells already serialised for the insert.
-    pub(crate) fn created(table: TableId, record: RecordId, cells: &str) -> Self {
+    /// `record.created` from cells already serialised for the insert (the
+    /// text itself: a bulk create hands over each record's once inserted).
+    pub(crate) fn created(table: TableId, record: RecordId, cells: String) -> Self {
         Self {
             kind_name: ChangeKind::RecordCreated.as_str(),
             table,
@@ -66,7 +67,7 @@ impl Entry {
             view: None,
             changed: None,
             before: None,
-            after: Some(cells.to_owned()),
+            after: Some(cells),
         }
     }
 }
