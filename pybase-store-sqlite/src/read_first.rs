@@ -1,8 +1,10 @@
 //! One record's update as a read, a merge in Rust and a write of the whole
-//! document, for a write that logs its change: the record as it was comes
-//! from the read the write needs anyway, so the log's "before" costs no
-//! statement of its own, and the `UPDATE` finds its row by rowid and
-//! answers nothing (no `RETURNING`, no `jsonb_patch` evaluated twice).
+//! document (every record update of the store: single, batch, and the
+//! match of an upsert). The record as it was comes from the read the write
+//! needs anyway, so the change log's "before" costs no statement of its
+//! own, and the `UPDATE` finds its row by rowid and answers nothing (no
+//! `RETURNING`, no `jsonb_patch` evaluated twice): cheaper than the
+//! in-database merge even without the log (benches/ANALYSIS.md).
 //!
 //! The merge is the one the store made inside SQLite before (until
 //! 2026-11-29): `jsonb_patch` (RFC 7396) of the set cells after clearing
@@ -84,10 +86,15 @@ pub(crate) fn write(
         by.as_ref().map(UserId::as_str)
     ])?;
     let after = Record {
+        id: before.id,
+        table_id: before.table_id,
         cells,
-        updated_time: parse_stored_time(at)?,
+        autonumber: before.autonumber,
+        created_by: before.created_by,
         updated_by: by,
-        ..before.clone()
+        created_time: before.created_time,
+        updated_time: parse_stored_time(at)?,
+        deleted_time: before.deleted_time,
     };
     Ok(Updated { before, after })
 }
