@@ -303,17 +303,20 @@ pub(crate) struct Before {
 }
 
 impl Before {
-    /// A record's cells as read before its update by `patch`: the event
-    /// compares only the cells a merge names (the only ones it can change),
-    /// every cell for a replace.
-    pub(crate) fn of(cells: Cells, patch: &pybase_core::store::RecordPatch) -> Self {
+    /// A record's cells as read before its update by `patch`, `None` while
+    /// the log is measured out: the event compares only the cells a merge
+    /// names (the only ones it can change), every cell for a replace.
+    pub(crate) fn of(cells: Cells, patch: &pybase_core::store::RecordPatch) -> Option<Self> {
+        if !pybase_core::store::change_log_enabled() {
+            return None;
+        }
         let only = merged(patch).map(|keys| {
             let mut keys: Vec<String> = keys.map(str::to_owned).collect();
             keys.sort_unstable();
             keys.dedup();
             keys
         });
-        Self { cells, only }
+        Some(Self { cells, only })
     }
 }
 

@@ -608,7 +608,6 @@ impl RecordsStore for SqliteStore {
             let touched = links::touched(&fields, &patches);
             let ids: Vec<RecordId> = changes.iter().map(|p| p.id).collect();
             let before = links::before(tx, table, &touched, &ids)?;
-            let logging = pybase_core::store::change_log_enabled();
             let mut log = Vec::with_capacity(changes.len());
             // Each record read, merged in Rust and written whole
             // (`read_first`); a record patched twice reads the first
@@ -619,8 +618,7 @@ impl RecordsStore for SqliteStore {
                     let current = read_first::read(tx, table, patch.id)?
                         .ok_or_else(|| Error::not_found("record", patch.id))?;
                     let updated = read_first::write(tx, current, patch, &at, by)?;
-                    if logging {
-                        let before = changes::Before::of(updated.before.cells, patch);
+                    if let Some(before) = changes::Before::of(updated.before.cells, patch) {
                         log.push(changes::updated(&before, &updated.after));
                     }
                     Ok(updated.after)
@@ -681,24 +679,19 @@ impl RecordsStore for SqliteStore {
                 return Ok(None);
             }
             let updated = read_first::write(tx, current, &patch, &at, by)?;
-            let before = pybase_core::store::change_log_enabled()
-                .then(|| changes::Before::of(updated.before.cells, &patch));
-            let mut written = Some(updated.after);
-            let mut partners = Vec::new();
-            let mut done = pybase_core::store::computed::Recomputed::default();
-            if let Some(record) = &mut written {
-                links::reindex_written(tx, table, &links::written(&fields, patches), &[id])?;
-                partners = links::sync(tx, &touched, &before_links, std::slice::from_ref(record))?;
-                done = computed::after_write(tx, table, vec![id], &partners, logged_at)?;
-                done.apply_to(std::slice::from_mut(record));
-            }
-            if let (Some(before), Some(after)) = (before, &written) {
-                let mut log = vec![changes::updated(&before, after)];
+            let before = changes::Before::of(updated.before.cells, &patch);
+            let mut record = updated.after;
+            links::reindex_written(tx, table, &links::written(&fields, patches), &[id])?;
+            let partners = links::sync(tx, &touched, &before_links, std::slice::from_ref(&record))?;
+            let mut done = computed::after_write(tx, table, vec![id], &partners, logged_at)?;
+            done.apply_to(std::slice::from_mut(&mut record));
+            if let Some(before) = before {
+                let mut log = vec![changes::updated(&before, &record)];
                 log.extend(partners.into_iter().map(Entry::from));
                 computed::to_log(&mut log, &mut done)?;
                 changes::log(tx, Some(&logged_at), actor, &log)?;
             }
-            Ok(written)
+            Ok(Some(record))
         })
         .await
     }
@@ -722,7 +715,6 @@ impl RecordsStore for SqliteStore {
         let at = fmt_time(&at);
         self.write(move |tx| {
             require_table(tx, table.as_str())?;
-            let logging = pybase_core::store::change_log_enabled();
             let mut log = Vec::with_capacity(work.len());
             let indexed = indexed_fields(tx, table.as_str())?;
             let fields = links::link_fields(tx, table)?;
@@ -778,8 +770,7 @@ impl RecordsStore for SqliteStore {
                         let current = read_first::read(tx, table, existing_id)?
                             .ok_or_else(|| Error::not_found("record", existing))?;
                         let updated = read_first::write(tx, current, &patch, &at, by)?;
-                        let before =
-                            logging.then(|| changes::Before::of(updated.before.cells, &patch));
+                        let before = changes::Before::of(updated.before.cells, &patch);
                         let mut record = updated.after;
                         links::reindex_written(tx, table, &all, &[existing_id])?;
                         let partners = links::sync(
