@@ -1,14 +1,26 @@
 //! [`ChangesStore`]: the per-base change log, appended inside the writing
 //! transaction by [`log`], and announced after the commit.
 //!
+//! An event is one row of `changes`, keyed by its base's number
+//! (`change_counters.no`) times [`SPAN`] plus its seq (migration 0014):
+//! a base's log is one range of rowids, so an event costs one B-tree and
+//! one page of the WAL. A record's history is a chain: the record row
+//! holds the seq of its newest event (`records.last_seq`), each record
+//! event the seq of the one before it (`prev_seq`).
+//!
 //! Writes are serialised (one writer connection, immediate transactions),
 //! so the next seq of a base is one more than its newest: the largest of
-//! its newest event's seq (the log's primary key finds it at once), of
+//! its newest event's seq (the last key of its range), of
 //! `change_counters.pruned_seq` (pruning may have removed every event) and
-//! of `change_counters.last_seq` (the counter the log bumped on every write
-//! until 2026-11-28, no longer written: a write to the counter's page cost
-//! every logged write one more page in the WAL). Numbers are gap-free and
-//! become visible in order. [`log`] queues an announcement in a
+//! of `change_counters.last_seq` (a counter the log bumped on every write
+//! until 2026-11-28, no longer written). Numbers are gap-free and become
+//! visible in order.
+//!
+//! A write that updates or creates record rows takes their events' seqs
+//! first ([`take_seqs`]), so the row it writes anyway points at its event;
+//! [`log`] numbers the other events after those and links each to its
+//! record's chain itself. Both keep their state for the transaction in a
+//! thread-local [`Slot`]. [`log`] also queues an announcement in a
 //! thread-local list; the store's write wrapper takes it after the commit
 //! (and drops it after a rollback): see [`finish`].
 
@@ -32,6 +44,159 @@ use crate::rows::{fmt_time, id, opt_id, time};
 thread_local! {
     /// Commits to announce once the current write transaction commits.
     static PENDING: RefCell<Vec<Committed>> = const { RefCell::new(Vec::new()) };
+    /// The seqs the current write transaction has taken ([`take_seqs`]).
+    static SLOT: RefCell<Option<Slot>> = const { RefCell::new(None) };
+}
+
+/// The keys of one base's events: `no * SPAN + seq` (a seq stays below
+/// 2^40, about a trillion events a base; a base number below 2^23).
+pub(crate) const SPAN: i64 = 1 << 40;
+
+/// [`SPAN`] in SQL text (a test checks they agree).
+macro_rules! span {
+    () => {
+        "1099511627776"
+    };
+}
+pub(crate) use span;
+
+/// The newest seq of a base from its counter row `cc` (an SQL expression):
+/// the last key of its range, else its counters.
+macro_rules! newest_of_counter {
+    () => {
+        concat!(
+            "coalesce((SELECT k FROM changes WHERE k BETWEEN cc.no * ",
+            $crate::changes::span!(),
+            " AND cc.no * ",
+            $crate::changes::span!(),
+            " + ",
+            $crate::changes::span!(),
+            " - 1 ORDER BY k DESC LIMIT 1) - cc.no * ",
+            $crate::changes::span!(),
+            ", max(cc.last_seq, cc.pruned_seq), 0)"
+        )
+    };
+}
+pub(crate) use newest_of_counter;
+
+/// The seqs a write transaction has given out so far, of one base.
+struct Slot {
+    /// The table the slot was opened for (its base is the slot's).
+    table: TableId,
+    /// The base's id.
+    base: String,
+    /// The base's first key (`no * SPAN`).
+    lo: i64,
+    /// The seq after the base's newest when the transaction began.
+    first: i64,
+    /// Seqs handed out by [`take_seqs`] (from `first` on).
+    taken: i64,
+}
+
+impl Slot {
+    /// The base of `table`, its number and its next seq. A base without a
+    /// number (none written since it was made) gets one here.
+    fn open(conn: &Connection, table: TableId) -> Result<Self> {
+        let (base, no, newest): (String, Option<i64>, i64) = conn
+            .prepare_cached(concat!(
+                "SELECT t.base_id, cc.no, ",
+                newest_of_counter!(),
+                " FROM tables t LEFT JOIN change_counters cc ON cc.base_id = t.base_id \
+                 WHERE t.id = ?1"
+            ))?
+            .query_row([table.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?
+            .ok_or_else(|| Error::not_found("table", table))?;
+        let no = match no {
+            Some(no) => no,
+            None => conn
+                .prepare_cached(
+                    "INSERT INTO change_counters (base_id, last_seq, pruned_seq) \
+                     VALUES (?1, 0, 0) RETURNING no",
+                )?
+                .query_row([&base], |r| r.get(0))?,
+        };
+        Ok(Self {
+            table,
+            base,
+            lo: no
+                .checked_mul(SPAN)
+                .ok_or_else(|| Error::corrupt("base number", no.to_string()))?,
+            first: newest + 1,
+            taken: 0,
+        })
+    }
+
+    /// Checks that `table` belongs to this slot's base.
+    fn check(&self, conn: &Connection, table: TableId) -> Result<()> {
+        if table == self.table {
+            return Ok(());
+        }
+        let base: Option<String> = conn
+            .prepare_cached("SELECT base_id FROM tables WHERE id = ?1")?
+            .query_row([table.as_str()], |r| r.get(0))
+            .optional()?;
+        if base.as_deref() == Some(self.base.as_str()) {
+            Ok(())
+        } else {
+            Err(Error::corrupt("change log base", table.to_string()))
+        }
+    }
+}
+
+/// Gives the next `n` seqs of `table`'s base to record rows this
+/// transaction is about to write (a create's new rows, an update's row),
+/// `None` while the log is measured out. Each must get an event
+/// [`Entry::linked`] to its seq in this transaction's [`log`], which checks
+/// that every seq taken is logged.
+pub(crate) fn take_seqs(conn: &Connection, table: TableId, n: usize) -> Result<Option<i64>> {
+    if n == 0 || !pybase_core::store::change_log_enabled() {
+        return Ok(None);
+    }
+    let n = i64::try_from(n).map_err(|_| Error::corrupt("change count", n.to_string()))?;
+    SLOT.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let slot = match slot.as_mut() {
+            Some(s) => {
+                s.check(conn, table)?;
+                s
+            }
+            None => slot.insert(Slot::open(conn, table)?),
+        };
+        let seq = slot.first + slot.taken;
+        slot.taken += n;
+        Ok(Some(seq))
+    })
+}
+
+/// Forgets the transaction's seqs (at its start, and after it ended).
+pub(crate) fn reset() {
+    SLOT.with(|cell| cell.borrow_mut().take());
+}
+
+/// Whether the transaction logged every seq it took: called before its
+/// commit, so a write that took seqs and did not log them rolls back.
+pub(crate) fn settled() -> Result<()> {
+    SLOT.with(|cell| match cell.borrow().as_ref() {
+        Some(s) if s.taken > 0 => Err(Error::corrupt(
+            "change log",
+            format!("{} seqs taken and not logged", s.taken),
+        )),
+        _ => Ok(()),
+    })
+}
+
+/// Where an event stands in its record's chain.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Chain {
+    /// Not a record event.
+    Unlinked,
+    /// A record event: [`log`] reads the record's newest seq and points
+    /// the record at this event.
+    Lookup,
+    /// A record event whose row was written pointing at `seq` already
+    /// (its seq from [`take_seqs`]; `prev`, the record's event before).
+    Linked { seq: i64, prev: Option<i64> },
 }
 
 /// One event ready to insert, its JSON already serialised.
@@ -45,6 +210,7 @@ pub(crate) struct Entry {
     changed: Option<String>,
     before: Option<String>,
     after: Option<String>,
+    chain: Chain,
 }
 
 impl Entry {
@@ -68,7 +234,18 @@ impl Entry {
             changed: None,
             before: None,
             after: Some(cells),
+            chain: Chain::Lookup,
         }
+    }
+
+    /// This record event, its record row written pointing at it: `link`
+    /// is its seq from [`take_seqs`] and the record's newest seq before
+    /// (`None`, as the log is measured out, leaves it as it is).
+    pub(crate) fn linked(mut self, link: Option<(i64, Option<i64>)>) -> Self {
+        if let Some((seq, prev)) = link {
+            self.chain = Chain::Linked { seq, prev };
+        }
+        self
     }
 }
 
@@ -131,24 +308,29 @@ impl From<NewChange> for Entry {
             changed: c.changed_fields.map(|f| {
                 serde_json::Value::Array(f.iter().map(|f| f.as_str().into()).collect()).to_string()
             }),
+            chain: if c.record_id.is_some() {
+                Chain::Lookup
+            } else {
+                Chain::Unlinked
+            },
             before: json(c.before),
             after: json(c.after),
         }
     }
 }
 
-/// Events inserted by one statement of a batch (8 parameters each after
-/// the 4 the rows share, far below SQLite's limit of 32,766).
+/// Events inserted by one statement of a batch (9 parameters each after
+/// the 3 the rows share, far below SQLite's limit of 32,766).
 const ROWS_PER_INSERT: usize = 64;
 
-/// Parameters of one row of [`insert_sql`]: kind, table, record, field,
-/// view, changed fields, before, after.
-const ROW_PARAMS: usize = 8;
+/// Parameters of one row of [`insert_sql`]: the record's seq before, kind,
+/// table, record, field, view, changed fields, before, after.
+const ROW_PARAMS: usize = 9;
 
 /// `INSERT INTO changes ... VALUES (...), ...` of `rows` rows (1 to
-/// [`ROWS_PER_INSERT`]), built once per size. The rows share `?1` (base),
-/// `?2` (time), `?3` (actor) and `?4` (the first row's seq; row `k` takes
-/// `?4 + k`), bound once a statement: each bound value costs about 400
+/// [`ROWS_PER_INSERT`]), built once per size. The rows share `?1` (the
+/// first row's key; row `k` takes `?1 + k`), `?2` (time) and `?3`
+/// (actor), bound once a statement: each bound value costs about 400
 /// instructions.
 fn insert_sql(rows: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
@@ -158,16 +340,16 @@ fn insert_sql(rows: usize) -> &'static str {
 /// [`insert_sql`] of `rows` rows, built.
 fn build_insert_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, field_id, \
+        "INSERT INTO changes (k, prev_seq, at, actor, kind, table_id, record_id, field_id, \
          view_id, changed_fields, before, after) VALUES ",
     );
     for k in 0..rows {
         if k > 0 {
             sql.push_str(", ");
         }
-        let p = 4 + k * ROW_PARAMS;
-        sql.push_str(&format!("(?1, ?4 + {k}, ?2, ?3"));
-        for i in 1..=ROW_PARAMS {
+        let p = 3 + k * ROW_PARAMS;
+        sql.push_str(&format!("(?1 + {k}, ?{}, ?2, ?3", p + 1));
+        for i in 2..=ROW_PARAMS {
             sql.push_str(&format!(", ?{}", p + i));
         }
         sql.push(')');
@@ -176,18 +358,16 @@ fn build_insert_sql(rows: usize) -> String {
 }
 
 /// The newest seq of the base `base` (an SQL expression naming it):
-/// see the module's documentation. Reads, never writes. While the base
-/// has events, the newest is the answer (pruning removes the oldest first,
-/// and the retired counter never ran ahead of the events it numbered), so
-/// `change_counters` is read only for a base without any (`coalesce`
-/// evaluates its arguments in order, as far as the first non-null).
+/// see the module's documentation. Reads, never writes: the last key of
+/// the base's range while it has events (pruning removes the oldest first,
+/// and the retired counter never ran ahead of the events it numbered),
+/// its counters otherwise.
 macro_rules! last_seq_of {
     ($base:literal) => {
         concat!(
-            "coalesce((SELECT max(seq) FROM changes WHERE base_id = ",
-            $base,
-            "), (SELECT max(last_seq, pruned_seq) FROM change_counters \
-             WHERE base_id = ",
+            "coalesce((SELECT ",
+            $crate::changes::newest_of_counter!(),
+            " FROM change_counters cc WHERE cc.base_id = ",
             $base,
             "), 0)"
         )
@@ -198,10 +378,12 @@ pub(crate) use last_seq_of;
 /// Appends `entries` (all of tables of one base, the base of the first's
 /// table) to the log, in the caller's write transaction. `at` defaults to
 /// now. Nothing to log is a no-op, and so is a `record.updated` that
-/// changed no cell.
+/// changed no cell (unless its row was written pointing at it).
 ///
-/// One statement finds the base and its newest seq, then the events go in
-/// by [`ROWS_PER_INSERT`] a statement (see `insert_all`).
+/// The events linked by [`take_seqs`] keep their seqs (the first of the
+/// transaction); the others are numbered after them in order, each record
+/// event linked to its record's chain here. Then the events go in by
+/// [`ROWS_PER_INSERT`] a statement, in seq order.
 pub(crate) fn log(
     conn: &Connection,
     at: Option<&Timestamp>,
@@ -211,20 +393,35 @@ pub(crate) fn log(
     if !pybase_core::store::change_log_enabled() {
         return Ok(());
     }
-    let entries: Vec<&Entry> = entries.iter().filter(|e| !e.changes_nothing()).collect();
-    if entries.is_empty() {
-        return Ok(());
-    }
+    let slot = SLOT.with(|cell| cell.borrow_mut().take());
+    let entries: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| matches!(e.chain, Chain::Linked { .. }) || !e.changes_nothing())
+        .collect();
+    let Some(first) = entries.first() else {
+        return match slot {
+            Some(s) if s.taken > 0 => Err(Error::corrupt(
+                "change log",
+                format!("{} seqs taken and not logged", s.taken),
+            )),
+            _ => Ok(()),
+        };
+    };
+    let slot = match slot {
+        Some(s) => {
+            s.check(conn, first.table)?;
+            s
+        }
+        None => Slot::open(conn, first.table)?,
+    };
+    let rows = number(conn, &slot, &entries)?;
     let at = fmt_time(&at.copied().unwrap_or_else(chrono::Utc::now));
     let actor = actor.map(|a| a.to_string());
-    // The base and its newest seq by one read (index seeks), then a plain
-    // insert: an `INSERT ... SELECT` reading `changes` itself would make
-    // SQLite materialise the select first, and `RETURNING` buffers its rows
-    // in an ephemeral table (both cost more than the row they write).
-    let (base, last) = insert_all(conn, &entries, &at, actor.as_deref())?;
+    insert_all(conn, &slot, &rows, &at, actor.as_deref())?;
+    let last = slot.first + i64::try_from(rows.len()).unwrap_or(i64::MAX) - 1;
     // The announcement is only a wake-up: a base id written by hand that
     // does not parse (old test databases) just goes unannounced.
-    if let Ok(base) = base.parse::<BaseId>() {
+    if let Ok(base) = slot.base.parse::<BaseId>() {
         PENDING.with(|p| {
             p.borrow_mut().push(Committed {
                 base,
@@ -235,38 +432,94 @@ pub(crate) fn log(
     Ok(())
 }
 
-/// Inserts `entries` (two or more, of one base: the first's table's) by
-/// [`ROWS_PER_INSERT`] a statement after one statement finding the base and
-/// its newest seq; the base and the last seq given out.
+/// One event to insert: its seq, its record's event before, the event.
+type Numbered<'a> = (i64, Option<i64>, &'a Entry);
+
+/// `entries` numbered and linked (see [`log`]), in seq order, after
+/// checking that the linked ones hold exactly the seqs the slot gave out.
+fn number<'a>(conn: &Connection, slot: &Slot, entries: &[&'a Entry]) -> Result<Vec<Numbered<'a>>> {
+    let mut next = slot.first + slot.taken;
+    let mut rows: Vec<Numbered<'a>> = Vec::with_capacity(entries.len());
+    let mut lookups = Vec::new();
+    for e in entries {
+        match e.chain {
+            Chain::Linked { seq, prev } => rows.push((seq, prev, e)),
+            Chain::Lookup => {
+                lookups.push(rows.len());
+                rows.push((next, None, e));
+                next += 1;
+            }
+            Chain::Unlinked => {
+                rows.push((next, None, e));
+                next += 1;
+            }
+        }
+    }
+    // Lookups in seq order, so two events of one record chain in order.
+    for i in lookups {
+        let (seq, _, e) = rows[i];
+        if let Some(record) = e.record.as_deref() {
+            rows[i].1 = relink(conn, e.table, record, seq)?;
+        }
+    }
+    rows.sort_unstable_by_key(|r| r.0);
+    if next >= SPAN {
+        return Err(Error::corrupt(
+            "change log",
+            format!("base {} reached the largest seq", slot.base),
+        ));
+    }
+    let gapless = rows
+        .iter()
+        .zip(slot.first..)
+        .all(|(r, expected)| r.0 == expected);
+    if !gapless || rows.len() as i64 != next - slot.first {
+        return Err(Error::corrupt(
+            "change log",
+            format!(
+                "seqs taken ({}) and events logged ({}) differ",
+                slot.taken,
+                rows.len()
+            ),
+        ));
+    }
+    Ok(rows)
+}
+
+/// Points the record row `record` of `table` at its event `seq`; the
+/// seq it pointed at before (`None` if it had none, or has no row).
+fn relink(conn: &Connection, table: TableId, record: &str, seq: i64) -> Result<Option<i64>> {
+    let found: Option<(i64, Option<i64>)> = conn
+        .prepare_cached("SELECT rowid, last_seq FROM records WHERE table_id = ?1 AND id = ?2")?
+        .query_row([table.as_str(), record], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((rowid, prev)) = found else {
+        return Ok(None);
+    };
+    conn.prepare_cached("UPDATE records SET last_seq = ?2 WHERE rowid = ?1")?
+        .execute([rowid, seq])?;
+    Ok(prev)
+}
+
+/// Inserts `rows` (numbered from the slot's first seq on, in order) by
+/// [`ROWS_PER_INSERT`] a statement.
 fn insert_all(
     conn: &Connection,
-    entries: &[&Entry],
+    slot: &Slot,
+    rows: &[Numbered<'_>],
     at: &str,
     actor: Option<&str>,
-) -> Result<(String, i64)> {
-    let Some(first) = entries.first() else {
-        return Err(Error::corrupt("change count", "0"));
-    };
-    let n = i64::try_from(entries.len())
-        .map_err(|_| Error::corrupt("change count", entries.len().to_string()))?;
-    let (base, newest): (String, i64) = conn
-        .prepare_cached(concat!(
-            "SELECT t.base_id, ",
-            last_seq_of!("t.base_id"),
-            " FROM tables t WHERE t.id = ?1"
-        ))?
-        .query_row([first.table.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?
-        .ok_or_else(|| Error::not_found("table", first.table))?;
-    let mut seq = newest + 1;
-    for chunk in entries.chunks(ROWS_PER_INSERT) {
+) -> Result<()> {
+    let mut key = slot.lo + slot.first;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut insert = conn.prepare_cached(insert_sql(chunk.len()))?;
         let mut values: Vec<&dyn rusqlite::ToSql> =
-            Vec::with_capacity(4 + chunk.len() * ROW_PARAMS);
-        values.extend_from_slice(&[&base as &dyn rusqlite::ToSql, &at, &actor, &seq]);
-        for e in chunk {
+            Vec::with_capacity(3 + chunk.len() * ROW_PARAMS);
+        values.extend_from_slice(&[&key as &dyn rusqlite::ToSql, &at, &actor]);
+        for (_, prev, e) in chunk {
             values.extend_from_slice(&[
-                &e.kind_name as &dyn rusqlite::ToSql,
+                prev as &dyn rusqlite::ToSql,
+                &e.kind_name,
                 &e.table_name,
                 &e.record,
                 &e.field,
@@ -277,15 +530,16 @@ fn insert_all(
             ]);
         }
         insert.execute(values.as_slice())?;
-        seq += i64::try_from(chunk.len()).unwrap_or(0);
+        key += i64::try_from(chunk.len()).unwrap_or(0);
     }
-    Ok((base, newest + n))
+    Ok(())
 }
 
 /// Ends a write made on this thread: announces what it logged if it
 /// committed (`ok`), forgets it otherwise. Called by the write wrappers
 /// right after the transaction, on the same thread.
 pub(crate) fn finish(feed: &ChangeFeed, ok: bool) {
+    reset();
     let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
     if ok {
         for c in pending {
@@ -414,8 +668,10 @@ pub(crate) fn converted(
     Ok(out)
 }
 
-const EVENT_COLUMNS: &str =
-    "seq, at, actor, kind, table_id, record_id, field_id, view_id, changed_fields, before, after";
+/// An event's columns as [`event`] reads them, its seq first (`?1` is its
+/// base's first key); `prev_seq` after them.
+const EVENT_COLUMNS: &str = "k - ?1, at, actor, kind, table_id, record_id, field_id, view_id, \
+     changed_fields, before, after, prev_seq";
 
 fn opt_json(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<serde_json::Value>> {
     let text: Option<String> = row.get(idx)?;
@@ -475,25 +731,36 @@ impl ChangesStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<ChangesPage> {
         self.read(move |conn| {
-            let (last, pruned): (i64, i64) = conn
+            let found: Option<(i64, i64, i64)> = conn
                 .prepare_cached(concat!(
-                    "SELECT ",
-                    last_seq_of!("?1"),
-                    ", coalesce((SELECT pruned_seq FROM change_counters WHERE base_id = ?1), 0)"
+                    "SELECT cc.no * ",
+                    span!(),
+                    ", ",
+                    newest_of_counter!(),
+                    ", cc.pruned_seq FROM change_counters cc WHERE cc.base_id = ?1"
                 ))?
-                .query_row([base.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                .query_row([base.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            // A base without a number has no event yet.
+            let Some((lo, last, pruned)) = found else {
+                return Ok(ChangesPage {
+                    events: Vec::new(),
+                    last_seq: 0,
+                });
+            };
             if after < pruned {
                 return Err(Error::Store(StoreError::Gone {
                     after,
                     oldest: pruned + 1,
                 }));
             }
+            let from = lo.saturating_add(after.clamp(0, SPAN - 1));
             let events = conn
                 .prepare_cached(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM changes WHERE base_id = ?1 AND seq > ?2 \
-                     ORDER BY seq LIMIT ?3"
+                    "SELECT {EVENT_COLUMNS} FROM changes WHERE k > ?2 AND k < ?1 + {SPAN} \
+                     ORDER BY k LIMIT ?3"
                 ))?
-                .query_map(params![base.as_str(), after, limit_param(limit)], event)?
+                .query_map(params![lo, from, limit_param(limit)], event)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(ChangesPage {
                 events,
@@ -511,17 +778,46 @@ impl ChangesStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<ChangeEvent>> {
         self.read(move |conn| {
-            Ok(conn
-                .prepare_cached(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM changes \
-                     WHERE table_id = ?1 AND record_id = ?2 AND (?3 IS NULL OR seq < ?3) \
-                     ORDER BY seq DESC LIMIT ?4"
+            // The record's newest event, then each event's `prev_seq`, by
+            // key (see the module's documentation).
+            let found: Option<(i64, Option<i64>)> = conn
+                .prepare_cached(concat!(
+                    "SELECT cc.no * ",
+                    span!(),
+                    ", r.last_seq FROM records r JOIN tables t ON t.id = r.table_id \
+                     JOIN change_counters cc ON cc.base_id = t.base_id \
+                     WHERE r.table_id = ?1 AND r.id = ?2"
                 ))?
-                .query_map(
-                    params![table.as_str(), record.as_str(), before, limit_param(limit)],
-                    event,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+                .query_row([table.as_str(), record.as_str()], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            let Some((lo, mut next)) = found else {
+                return Ok(Vec::new());
+            };
+            let mut read = conn.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM changes WHERE k = ?1 + ?2"
+            ))?;
+            let mut out = Vec::new();
+            while let Some(seq) = next {
+                if out.len() >= limit {
+                    break;
+                }
+                let Some((event, prev)) = read
+                    .query_row(params![lo, seq], |r| {
+                        Ok((event(r)?, r.get::<_, Option<i64>>(11)?))
+                    })
+                    .optional()?
+                else {
+                    // Pruned: the chain ends here.
+                    break;
+                };
+                if before.is_none_or(|b| seq < b) {
+                    out.push(event);
+                }
+                next = prev;
+            }
+            Ok(out)
         })
         .await
     }
@@ -530,23 +826,29 @@ impl ChangesStore for SqliteStore {
         let cutoff = fmt_time(&cutoff);
         self.write(move |tx| {
             // Pruning keeps a suffix of each base's log: everything up to
-            // the newest event older than the cutoff goes.
-            // The counter row is made here when missing (the log no longer
-            // writes one); `WHERE` keeps SQLite from reading `ON CONFLICT`
-            // as a join's `ON`.
-            tx.prepare_cached(
-                "INSERT INTO change_counters (base_id, last_seq, pruned_seq) \
-                 SELECT base_id, 0, max(seq) FROM changes WHERE at < ?1 GROUP BY base_id \
-                 ON CONFLICT (base_id) DO UPDATE \
-                 SET pruned_seq = max(pruned_seq, excluded.pruned_seq)",
-            )?
-            .execute([&cutoff])?;
-            let n = tx
-                .prepare_cached(
-                    "DELETE FROM changes WHERE seq <= \
-                     (SELECT pruned_seq FROM change_counters cc WHERE cc.base_id = changes.base_id)",
+            // the newest event older than the cutoff goes (by key range,
+            // each base's newest old event found by one scan of the log).
+            let old: Vec<(i64, i64)> = tx
+                .prepare_cached(concat!(
+                    "SELECT k / ",
+                    span!(),
+                    ", max(k) % ",
+                    span!(),
+                    " FROM changes WHERE at < ?1 GROUP BY 1"
+                ))?
+                .query_map([&cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut n = 0;
+            for (no, seq) in old {
+                tx.prepare_cached(
+                    "UPDATE change_counters SET pruned_seq = max(pruned_seq, ?2) WHERE no = ?1",
                 )?
-                .execute([])?;
+                .execute([no, seq])?;
+                let lo = no.saturating_mul(SPAN);
+                n += tx
+                    .prepare_cached("DELETE FROM changes WHERE k BETWEEN ?1 AND ?1 + ?2")?
+                    .execute([lo, seq])?;
+            }
             Ok(u64::try_from(n).unwrap_or(0))
         })
         .await
@@ -568,4 +870,4 @@ impl ChangesStore for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -97,7 +97,7 @@ const UNIQUES: &[(&str, &str, &str)] = &[
     // The change log: numbers come from the base's counter row, so these
     // fire only on a bug.
     ("change_counters.base_id", "change_counter", "base_id"),
-    ("changes.base_id", "change", "seq"),
+    ("changes.k", "change", "seq"),
     ("webhooks.id", "webhook", "id"),
     // One background fill per table (upserted, so only on a bug).
     ("compute_fills.table_id", "compute_fill", "table_id"),

@@ -139,9 +139,11 @@ impl Drop for RollbackGuard<'_> {
 /// Runs `f` in one immediate write transaction on `conn`, committing if it
 /// succeeds and rolling back otherwise (cached `BEGIN IMMEDIATE`/`COMMIT`).
 fn write_transaction<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    changes::reset();
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     let guard = RollbackGuard { conn, armed: true };
     let out = f(conn)?;
+    changes::settled()?;
     conn.prepare_cached("COMMIT")?.execute([])?;
     guard.disarm();
     Ok(out)

@@ -49,6 +49,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Rust(crate::table_names::add_name_keys),
     Migration::Sql(include_str!("../migrations/0012_compute_fills_again.sql")),
     Migration::Sql(include_str!("../migrations/0013_changes_rowid.sql")),
+    Migration::Sql(include_str!("../migrations/0014_changes_keyed.sql")),
 ];
 
 /// The schema version of a database (`PRAGMA user_version`).

@@ -27,6 +27,8 @@ use crate::rows::{parse_stored_time, record_at};
 /// A live record as read for an update ([`read`]).
 pub(crate) struct Current {
     rowid: i64,
+    /// The seq of the record's newest event (`records.last_seq`).
+    last_seq: Option<i64>,
     /// The record.
     pub(crate) record: Record,
 }
@@ -37,20 +39,26 @@ pub(crate) struct Updated {
     pub(crate) before: Record,
     /// The record as written (`before` itself when nothing changed).
     pub(crate) after: Record,
+    /// The seq of the event the write must log and the record's newest
+    /// seq before ([`crate::changes::Entry::linked`]); `None` when
+    /// nothing was written or the log is measured out.
+    pub(crate) link: Option<(i64, Option<i64>)>,
 }
 
 /// The live record `id` of `table`, `None` if there is none.
 pub(crate) fn read(conn: &Connection, table: TableId, id: RecordId) -> Result<Option<Current>> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT rowid, {} FROM records WHERE {} AND id = ?1 AND deleted_time IS NULL",
+            "SELECT rowid, last_seq, {} FROM records WHERE {} AND id = ?1 \
+             AND deleted_time IS NULL",
             record_columns(table.as_str())?,
             scope("", table.as_str())?
         ))?
         .query_row([id.as_str()], |row| {
             Ok(Current {
                 rowid: row.get(0)?,
-                record: record_at(row, 1)?,
+                last_seq: row.get(1)?,
+                record: record_at(row, 2)?,
             })
         })
         .optional()?)
@@ -59,7 +67,9 @@ pub(crate) fn read(conn: &Connection, table: TableId, id: RecordId) -> Result<Op
 /// Applies `patch` to `current` (read by [`read`] in this transaction) at
 /// `at` (a stored time, see [`crate::rows::fmt_time`]) by `by`. A patch
 /// that leaves the cells as they are writes nothing (the update time
-/// stays).
+/// stays). A write takes its event's seq ([`crate::changes::take_seqs`])
+/// and points the record at it: the caller must log the event
+/// [`crate::changes::Entry::linked`] to [`Updated::link`].
 pub(crate) fn write(
     conn: &Connection,
     current: Current,
@@ -73,17 +83,20 @@ pub(crate) fn write(
         return Ok(Updated {
             after: before.clone(),
             before,
+            link: None,
         });
     }
+    let seq = crate::changes::take_seqs(conn, before.table_id, 1)?;
     conn.prepare_cached(
-        "UPDATE records SET data = jsonb(?2), updated_time = ?3, updated_by = ?4 \
-         WHERE rowid = ?1",
+        "UPDATE records SET data = jsonb(?2), updated_time = ?3, updated_by = ?4, \
+         last_seq = coalesce(?5, last_seq) WHERE rowid = ?1",
     )?
     .execute(params![
         current.rowid,
         serde_json::to_string(&cells)?,
         at,
-        by.as_ref().map(UserId::as_str)
+        by.as_ref().map(UserId::as_str),
+        seq
     ])?;
     let after = Record {
         id: before.id,
@@ -96,7 +109,11 @@ pub(crate) fn write(
         updated_time: parse_stored_time(at)?,
         deleted_time: before.deleted_time,
     };
-    Ok(Updated { before, after })
+    Ok(Updated {
+        before,
+        after,
+        link: seq.map(|s| (s, current.last_seq)),
+    })
 }
 
 /// `cells` with `patch` applied (see the module's documentation).

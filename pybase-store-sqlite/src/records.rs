@@ -82,18 +82,26 @@ fn take_autonumbers(conn: &Connection, table: &str, n: usize) -> Result<i64> {
     Ok(last - n + 1)
 }
 
-fn insert(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result<Record> {
+/// Inserts one new record with `autonumber`, pointing at its created
+/// event `seq` (`None` while the log is measured out), and reads it back.
+fn insert(
+    conn: &Connection,
+    table: &str,
+    r: &Insert,
+    autonumber: i64,
+    seq: Option<i64>,
+) -> Result<Record> {
     let by = r.created_by.as_ref().map(UserId::as_str);
     Ok(conn
         .prepare_cached(&format!(
             "INSERT INTO records (table_id, id, data, autonumber, created_by, updated_by, \
-             created_time, updated_time) VALUES ('{}', ?1, jsonb(?2), ?3, ?4, ?4, ?5, ?5) \
-             RETURNING {}",
+             created_time, updated_time, last_seq) \
+             VALUES ('{}', ?1, jsonb(?2), ?3, ?4, ?4, ?5, ?5, ?6) RETURNING {}",
             ddl_id(table)?,
             record_columns(table)?
         ))?
         .query_row(
-            params![r.id.as_str(), r.cells, autonumber, by, r.created_time],
+            params![r.id.as_str(), r.cells, autonumber, by, r.created_time, seq],
             record,
         )?)
 }
@@ -102,13 +110,21 @@ fn insert(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result
 const INSERTS_PER_STATEMENT: usize = 64;
 
 /// Inserts new records without reading them back (see `create_records`),
-/// with consecutive autonumbers from `first`, by [`INSERTS_PER_STATEMENT`]
-/// a statement. The side index's trigger and `jsonb()` make SQLite keep a
+/// with consecutive autonumbers from `first` and pointing at consecutive
+/// created events from `seq` (`None` while the log is measured out), by
+/// [`INSERTS_PER_STATEMENT`] a statement. The side index's trigger and `jsonb()` make SQLite keep a
 /// statement journal: every page a statement first touches is copied to
 /// it, so a statement per record copied the same leaf pages once per
 /// record (about a fifth of a bulk insert's instructions).
-fn insert_new(conn: &Connection, table: &str, records: &[Insert], first: i64) -> Result<()> {
+fn insert_new(
+    conn: &Connection,
+    table: &str,
+    records: &[Insert],
+    first: i64,
+    seq: Option<i64>,
+) -> Result<()> {
     let mut autonumber = first;
+    let mut seq = seq;
     for chunk in records.chunks(INSERTS_PER_STATEMENT) {
         let mut insert = conn.prepare_cached(insert_new_sql(chunk.len()))?;
         let keys: Vec<(&str, i64, Option<&str>)> = chunk
@@ -116,8 +132,9 @@ fn insert_new(conn: &Connection, table: &str, records: &[Insert], first: i64) ->
             .zip(autonumber..)
             .map(|(r, n)| (r.id.as_str(), n, r.created_by.as_ref().map(UserId::as_str)))
             .collect();
-        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(1 + chunk.len() * 5);
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(2 + chunk.len() * 5);
         values.push(&table);
+        values.push(&seq);
         for (r, (id, n, by)) in chunk.iter().zip(&keys) {
             values.extend_from_slice(&[
                 id as &dyn rusqlite::ToSql,
@@ -128,22 +145,24 @@ fn insert_new(conn: &Connection, table: &str, records: &[Insert], first: i64) ->
             ]);
         }
         insert.execute(values.as_slice())?;
-        autonumber += i64::try_from(chunk.len()).unwrap_or(0);
+        let n = i64::try_from(chunk.len()).unwrap_or(0);
+        autonumber += n;
+        seq = seq.map(|s| s + n);
     }
     Ok(())
 }
 
-/// The insert of [`insert_new`] for `rows` records of table `?1`, each
-/// taking five values (id, cells, autonumber, creator, time), built once
-/// per row count.
+/// The insert of [`insert_new`] for `rows` records of table `?1`, the
+/// `k`-th pointing at the event `?2 + k`, each taking five values (id,
+/// cells, autonumber, creator, time), built once per row count.
 fn insert_new_sql(rows: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     crate::sql::by_count(&SQL, INSERTS_PER_STATEMENT, rows, |rows| {
         let values: Vec<String> = (0..rows)
             .map(|i| {
-                let p = 1 + i * 5;
+                let p = 2 + i * 5;
                 format!(
-                    "(?1, ?{}, jsonb(?{}), ?{}, ?{}, ?{}, ?{}, ?{})",
+                    "(?1, ?{}, jsonb(?{}), ?{}, ?{}, ?{}, ?{}, ?{}, ?2 + {i})",
                     p + 1,
                     p + 2,
                     p + 3,
@@ -156,7 +175,7 @@ fn insert_new_sql(rows: usize) -> &'static str {
             .collect();
         format!(
             "INSERT INTO records (table_id, id, data, autonumber, created_by, updated_by, \
-             created_time, updated_time) VALUES {}",
+             created_time, updated_time, last_seq) VALUES {}",
             values.join(", ")
         )
     })
@@ -441,7 +460,8 @@ impl SqliteStore {
                 return Ok(None);
             }
             let first = take_autonumbers(tx, table.as_str(), inserts.len())?;
-            insert_new(tx, table.as_str(), &inserts, first)?;
+            let seq = changes::take_seqs(tx, table, inserts.len())?;
+            insert_new(tx, table.as_str(), &inserts, first, seq)?;
             let fields = links::link_fields(tx, table)?;
             let mut partners = Vec::new();
             if !fields.is_empty() {
@@ -460,7 +480,10 @@ impl SqliteStore {
             let mut log: Vec<Entry> = if pybase_core::store::change_log_enabled() {
                 inserts
                     .into_iter()
-                    .map(|r| Entry::created(table, r.id, r.cells))
+                    .zip(0..)
+                    .map(|(r, i)| {
+                        Entry::created(table, r.id, r.cells).linked(seq.map(|s| (s + i, None)))
+                    })
                     .collect()
             } else {
                 Vec::new()
@@ -618,8 +641,9 @@ impl RecordsStore for SqliteStore {
                     let current = read_first::read(tx, table, patch.id)?
                         .ok_or_else(|| Error::not_found("record", patch.id))?;
                     let updated = read_first::write(tx, current, patch, &at, by)?;
+                    let link = updated.link;
                     if let Some(before) = changes::Before::of(updated.before.cells, patch) {
-                        log.push(changes::updated(&before, &updated.after));
+                        log.push(changes::updated(&before, &updated.after).linked(link));
                     }
                     Ok(updated.after)
                 })
@@ -679,6 +703,7 @@ impl RecordsStore for SqliteStore {
                 return Ok(None);
             }
             let updated = read_first::write(tx, current, &patch, &at, by)?;
+            let link = updated.link;
             let before = changes::Before::of(updated.before.cells, &patch);
             let mut record = updated.after;
             links::reindex_written(tx, table, &links::written(&fields, patches), &[id])?;
@@ -686,7 +711,7 @@ impl RecordsStore for SqliteStore {
             let mut done = computed::after_write(tx, table, vec![id], &partners, logged_at)?;
             done.apply_to(std::slice::from_mut(&mut record));
             if let Some(before) = before {
-                let mut log = vec![changes::updated(&before, &record)];
+                let mut log = vec![changes::updated(&before, &record).linked(link)];
                 log.extend(partners.into_iter().map(Entry::from));
                 computed::to_log(&mut log, &mut done)?;
                 changes::log(tx, Some(&logged_at), actor, &log)?;
@@ -731,7 +756,8 @@ impl RecordsStore for SqliteStore {
                 match matches.as_slice() {
                     [] => {
                         let n = take_autonumbers(tx, table.as_str(), 1)?;
-                        let mut record = insert(tx, table.as_str(), new, n)?;
+                        let seq = changes::take_seqs(tx, table, 1)?;
+                        let mut record = insert(tx, table.as_str(), new, n, seq)?;
                         links::reindex_written(tx, table, &all, &[record.id])?;
                         let partners = links::sync(
                             tx,
@@ -739,7 +765,10 @@ impl RecordsStore for SqliteStore {
                             &HashMap::new(),
                             std::slice::from_ref(&record),
                         )?;
-                        log.push(Entry::created(table, new.id, new.cells.clone()));
+                        log.push(
+                            Entry::created(table, new.id, new.cells.clone())
+                                .linked(seq.map(|s| (s, None))),
+                        );
                         let done = computed::after_write(
                             tx,
                             table,
@@ -770,6 +799,7 @@ impl RecordsStore for SqliteStore {
                         let current = read_first::read(tx, table, existing_id)?
                             .ok_or_else(|| Error::not_found("record", existing))?;
                         let updated = read_first::write(tx, current, &patch, &at, by)?;
+                        let link = updated.link;
                         let before = changes::Before::of(updated.before.cells, &patch);
                         let mut record = updated.after;
                         links::reindex_written(tx, table, &all, &[existing_id])?;
@@ -789,7 +819,7 @@ impl RecordsStore for SqliteStore {
                         done.apply_to(std::slice::from_mut(&mut record));
                         derived.changes.extend(done.changes);
                         if let Some(before) = &before {
-                            log.push(changes::updated(before, &record));
+                            log.push(changes::updated(before, &record).linked(link));
                         }
                         log.extend(partners.into_iter().map(Entry::from));
                         out.push(UpsertOutcome {

@@ -1309,3 +1309,147 @@ pub async fn webhook_switch_and_airtable_state_are_written_apart(store: Arc<dyn 
         Err(StoreError::NotFound { .. })
     ));
 }
+
+/// Every record's history is exactly its events in the whole log, newest
+/// first, whatever wrote them: single and bulk creates, single and batch
+/// updates (one changing nothing), an upsert's match and create, the
+/// partners of a two-way link, computed cells of another table, a delete
+/// and its restore, a revert and a field conversion; read in pages of 2.
+pub async fn histories_are_each_records_events_of_the_log(store: Arc<dyn Store>) {
+    use super::computed::{create, field, nf, table, update};
+    let fx = Fixture::new(store).await;
+    let items = fx.table.table.id;
+    let w = WriteOptions::default();
+    let o = &fx.owner;
+    let code = field(&fx, items, nf("Code", "text", Value::Null)).await;
+    let orders = table(&fx, "Orders").await;
+    field(
+        &fx,
+        orders,
+        nf("Items", "link", json!({ "linked_table_id": items })),
+    )
+    .await;
+    field(
+        &fx,
+        orders,
+        nf(
+            "Sum",
+            "rollup",
+            json!({ "link_field": "Items", "field": "Qty", "formula": "SUM(values)" }),
+        ),
+    )
+    .await;
+    let made = fx
+        .pb
+        .create_records(
+            o,
+            items,
+            vec![
+                cells(&[
+                    ("Name", json!("a")),
+                    ("Qty", json!(1)),
+                    ("Code", json!("12")),
+                ]),
+                cells(&[("Name", json!("b")), ("Qty", json!(2))]),
+                cells(&[("Name", json!("c")), ("Code", json!("7"))]),
+            ],
+            w,
+        )
+        .await
+        .unwrap();
+    let (a, b, c) = (made[0].id, made[1].id, made[2].id);
+    let d = fx.create(&[("Name", json!("d"))]).await.id;
+    let order = create(&fx, orders, &[("Items", json!([a, b]))]).await.id;
+    update(&fx, items, a, &[("Qty", json!(5))]).await;
+    fx.pb
+        .update_records(
+            o,
+            items,
+            vec![
+                (b, cells(&[("Qty", json!(3))])),
+                (c, cells(&[("Name", json!("c"))])),
+                (d, cells(&[("Notes", json!("new"))])),
+            ],
+            w,
+        )
+        .await
+        .unwrap();
+    let upserted = fx
+        .pb
+        .upsert_records(
+            o,
+            items,
+            &["Name".to_owned()],
+            vec![
+                cells(&[("Name", json!("b")), ("Qty", json!(4))]),
+                cells(&[("Name", json!("e")), ("Qty", json!(9))]),
+            ],
+            w,
+        )
+        .await
+        .unwrap();
+    assert_eq!(upserted.created_records.len(), 1);
+    update(&fx, orders, order, &[("Items", json!([b, d]))]).await;
+    fx.pb.delete_records(o, items, &[b]).await.unwrap();
+    fx.pb
+        .restore_record(o, items, b, FieldKey::Name)
+        .await
+        .unwrap();
+    let created_a = fx
+        .pb
+        .record_history(&fx.viewer, items, a, None, None)
+        .await
+        .unwrap()
+        .items
+        .last()
+        .unwrap()
+        .seq;
+    fx.pb
+        .revert_record(o, items, a, created_a, FieldKey::Name)
+        .await
+        .unwrap();
+
+    fx.pb
+        .update_field(
+            o,
+            code.id,
+            FieldPatch {
+                field_type: Some("number".into()),
+                options: Some(json!({ "precision": 0 })),
+                ..FieldPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let log = whole_log(&fx).await;
+    let mut records: Vec<(crate::ids::TableId, RecordId)> = log
+        .iter()
+        .filter_map(|e| Some((e.table_id?, e.record_id?)))
+        .collect();
+    records.sort_unstable_by_key(|(t, r)| (t.to_string(), r.to_string()));
+    records.dedup();
+    assert_eq!(records.len(), 6, "five items and an order: {records:?}");
+    for (t, r) in records {
+        let expected: Vec<&ChangeEvent> = log
+            .iter()
+            .rev()
+            .filter(|e| e.record_id == Some(r))
+            .collect();
+        let mut history = Vec::new();
+        let mut before = None;
+        loop {
+            let page = fx
+                .pb
+                .record_history(&fx.viewer, t, r, before, Some(2))
+                .await
+                .unwrap();
+            history.extend(page.items);
+            match page.next_cursor {
+                Some(c) => before = Some(c),
+                None => break,
+            }
+        }
+        let history: Vec<&ChangeEvent> = history.iter().collect();
+        assert_eq!(history, expected, "the history of record {r} of table {t}");
+    }
+}

@@ -1,14 +1,14 @@
-//! Migration 0013 (the log as a rowid table, its base's events deleted by a
-//! trigger) on a database written before it: every event kept, numbers go
-//! on from the newest, and a deleted base still takes its events with it.
+//! Migrations 0013 and 0014 on a database written before them (the log as
+//! 0007 made it: `WITHOUT ROWID`, a history index, counters keyed by
+//! base): every event kept with its seq, each record's history chained,
+//! numbers going on from the newest, and a deleted base still taking its
+//! events with it.
 
 use std::sync::Arc;
 
 use pybase_core::facade::WriteOptions;
 use pybase_core::ids::RecordId;
-use pybase_core::store::{
-    ChangesStore as _, NewRecord, RecordsStore as _, SchemaStore as _, Store,
-};
+use pybase_core::store::{ChangesStore as _, RecordsStore as _, SchemaStore as _, Store};
 use pybase_core::testkit::fixture::{Fixture, cells};
 use rusqlite::Connection;
 use serde_json::json;
@@ -25,78 +25,164 @@ fn changes_sql(conn: &Connection) -> String {
     .unwrap()
 }
 
+/// Turns the change log of `conn` (a database at the newest version) back
+/// into the shape migration 0007 made (before 0013 and 0014), every event
+/// and counter kept, for tests of migrations from older versions.
+pub(crate) fn log_as_0007_made_it(conn: &Connection) {
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         DROP TRIGGER changes_forget_base;
+         CREATE TABLE changes_old (
+             base_id TEXT NOT NULL REFERENCES bases (id) ON DELETE CASCADE,
+             seq INTEGER NOT NULL, at TEXT NOT NULL, actor TEXT, kind TEXT NOT NULL,
+             table_id TEXT NOT NULL, record_id TEXT, field_id TEXT, view_id TEXT,
+             changed_fields TEXT, before TEXT, after TEXT,
+             PRIMARY KEY (base_id, seq)
+         ) WITHOUT ROWID;
+         INSERT INTO changes_old
+             SELECT cc.base_id, c.k % 1099511627776, c.at, c.actor, c.kind, c.table_id,
+                 c.record_id, c.field_id, c.view_id, c.changed_fields, c.before, c.after
+             FROM changes c JOIN change_counters cc ON cc.no = c.k / 1099511627776;
+         CREATE TABLE counters_old (
+             base_id TEXT PRIMARY KEY NOT NULL REFERENCES bases (id) ON DELETE CASCADE,
+             last_seq INTEGER NOT NULL, pruned_seq INTEGER NOT NULL DEFAULT 0
+         );
+         INSERT INTO counters_old SELECT base_id, last_seq, pruned_seq FROM change_counters;
+         DROP TABLE changes;
+         DROP TABLE change_counters;
+         ALTER TABLE changes_old RENAME TO changes;
+         ALTER TABLE counters_old RENAME TO change_counters;
+         CREATE INDEX changes_record ON changes (table_id, record_id, seq)
+             WHERE record_id IS NOT NULL;
+         ALTER TABLE records DROP COLUMN last_seq;
+         PRAGMA foreign_keys = ON;",
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_key_span_in_sql_is_the_constant() {
+    assert_eq!(super::span!().parse::<i64>().unwrap(), super::SPAN);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_log_moves_to_a_rowid_table_with_every_event() {
+async fn the_log_from_version_12_keeps_every_event_and_chains_histories() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v12.db");
     let store = Arc::new(SqliteStore::open(&path).unwrap());
     let fx = Fixture::new(store.clone() as Arc<dyn Store>).await;
-    let (base, table, qty) = (fx.base.id, fx.table.table.id, fx.field("Qty"));
+    let (base, table) = (fx.base.id, fx.table.table.id);
     let records = (0..3).map(|i| cells(&[("Qty", json!(i))])).collect();
-    fx.pb
+    let made = fx
+        .pb
         .create_records(&fx.owner, table, records, WriteOptions::default())
         .await
         .unwrap();
+    let id: RecordId = made[1].id;
+    for qty in [10, 11] {
+        fx.pb
+            .update_record(
+                &fx.owner,
+                table,
+                id,
+                cells(&[("Qty", json!(qty))]),
+                WriteOptions::default(),
+                false,
+            )
+            .await
+            .unwrap();
+    }
     let before = store.changes_since(base, 0, 1_000).await.unwrap();
-    assert!(before.events.len() >= 3);
+    let history = store.record_changes(table, id, None, 100).await.unwrap();
+    assert_eq!(history.len(), 3, "created and two updates: {history:?}");
     drop(fx);
     drop(store);
 
-    // Back to version 12: the log as 0007 made it.
+    // Back to version 12: the log and its counters as 0007 made them.
     {
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "PRAGMA foreign_keys = OFF;
-             DROP TRIGGER changes_forget_base;
-             CREATE TABLE changes_old (
-                 base_id TEXT NOT NULL REFERENCES bases (id) ON DELETE CASCADE,
-                 seq INTEGER NOT NULL, at TEXT NOT NULL, actor TEXT, kind TEXT NOT NULL,
-                 table_id TEXT NOT NULL, record_id TEXT, field_id TEXT, view_id TEXT,
-                 changed_fields TEXT, before TEXT, after TEXT,
-                 PRIMARY KEY (base_id, seq)
-             ) WITHOUT ROWID;
-             INSERT INTO changes_old SELECT * FROM changes;
-             DROP TABLE changes;
-             ALTER TABLE changes_old RENAME TO changes;
-             CREATE INDEX changes_record ON changes (table_id, record_id, seq)
-                 WHERE record_id IS NOT NULL;
-             PRAGMA user_version = 12;",
-        )
-        .unwrap();
+        log_as_0007_made_it(&conn);
+        conn.execute_batch("PRAGMA user_version = 12;").unwrap();
         assert!(changes_sql(&conn).contains("WITHOUT ROWID"));
     }
 
     let store = Arc::new(SqliteStore::open(&path).unwrap());
     {
         let conn = Connection::open(&path).unwrap();
-        assert!(!changes_sql(&conn).contains("WITHOUT ROWID"));
-        assert!(!changes_sql(&conn).contains("REFERENCES"));
+        let sql = changes_sql(&conn);
+        assert!(sql.contains("k              INTEGER PRIMARY KEY"), "{sql}");
+        assert!(!sql.contains("REFERENCES"));
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'changes'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 0, "one B-tree an event");
     }
     let after = store.changes_since(base, 0, 1_000).await.unwrap();
     assert_eq!(after, before, "every event, as it was");
-    // The next write is numbered after the newest event.
-    let record = NewRecord {
-        id: RecordId::new(),
-        cells: [(qty.to_string(), json!(9))].into_iter().collect(),
-        created_by: None,
-        created_time: chrono::Utc::now(),
+    assert_eq!(
+        store.record_changes(table, id, None, 100).await.unwrap(),
+        history,
+        "the history chained by the migration"
+    );
+    assert_eq!(
+        store
+            .record_changes(table, id, Some(history[0].seq), 100)
+            .await
+            .unwrap(),
+        history[1..],
+        "a page before an event"
+    );
+    // The next write is numbered after the newest event and chained to
+    // the record's history.
+    let patch = pybase_core::store::RecordPatch {
+        id,
+        set: [(fx_qty(&store, table).await, json!(12))]
+            .into_iter()
+            .collect(),
+        unset: Vec::new(),
+        replace: false,
     };
-    store.create_records(table, &[record]).await.unwrap();
+    store
+        .update_records(table, &[patch], chrono::Utc::now(), None)
+        .await
+        .unwrap();
     let more = store
         .changes_since(base, before.last_seq, 10)
         .await
         .unwrap();
     assert_eq!(more.events.len(), 1);
     assert_eq!(more.events[0].seq, before.last_seq + 1);
-    // A deleted base takes its events with it (the trigger).
+    let newer = store.record_changes(table, id, None, 100).await.unwrap();
+    assert_eq!(newer.len(), 4);
+    assert_eq!(newer[0], more.events[0]);
+    assert_eq!(newer[1..], history[..]);
+    // A deleted base takes its events and its number with it (the trigger).
     store.delete_base(base).await.unwrap();
     let conn = Connection::open(&path).unwrap();
-    let left: i64 = conn
+    let left: (i64, i64) = conn
         .query_row(
-            "SELECT count(*) FROM changes WHERE base_id = ?1",
+            "SELECT (SELECT count(*) FROM changes), \
+             (SELECT count(*) FROM change_counters WHERE base_id = ?1)",
             [base.as_str()],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!(left, 0);
+    assert_eq!(left, (0, 0));
+}
+
+/// The id of the fixture table's `Qty` field.
+async fn fx_qty(store: &Arc<SqliteStore>, table: pybase_core::ids::TableId) -> String {
+    store
+        .list_fields(table)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.name == "Qty")
+        .unwrap()
+        .id
+        .to_string()
 }

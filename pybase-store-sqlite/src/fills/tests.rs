@@ -84,6 +84,7 @@ async fn a_fill_under_way_before_0012_goes_on_from_its_resume_point() {
             })
             .unwrap();
         assert!(before.1.is_some(), "a resume point");
+        crate::changes::tests::log_as_0007_made_it(&conn);
         conn.execute_batch(
             "ALTER TABLE compute_fills DROP COLUMN again; PRAGMA user_version = 11;",
         )

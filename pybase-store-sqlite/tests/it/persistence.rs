@@ -58,7 +58,7 @@ async fn a_file_database_survives_close_and_reopen() {
     drop(store);
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 13);
+    assert_eq!(store.schema_version().await.unwrap(), 14);
     assert_eq!(store.get_user(fx.owner.id).await.unwrap(), fx.owner);
     let creds = store
         .find_credentials(&fx.owner.email)
@@ -111,7 +111,7 @@ fn opening_sets_wal_and_the_schema_version() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 13);
+    assert_eq!(version, 14);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -123,7 +123,7 @@ fn opening_sets_wal_and_the_schema_version() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 13);
+    assert_eq!(version, 14);
 }
 
 #[test]
