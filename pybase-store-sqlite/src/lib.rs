@@ -108,11 +108,34 @@ impl Location {
 
 struct Inner {
     location: Location,
-    writer: Mutex<Connection>,
+    writer: Mutex<Writer>,
     readers: Mutex<Vec<Connection>>,
     read_permits: Arc<Semaphore>,
     fields: Arc<pybase_core::store::FieldsCache>,
     feed: pybase_core::store::ChangeFeed,
+}
+
+/// The writer connection, and what the change log keeps of the database
+/// between its transactions (see [`changes::Numbers`]).
+struct Writer {
+    conn: Connection,
+    numbers: changes::Numbers,
+}
+
+impl Writer {
+    /// Runs `f` in one write transaction ([`write_transaction`]) with the
+    /// log's numbers lent to this thread, then announces what it logged if
+    /// it committed ([`changes::finish`]).
+    fn run<T>(
+        &mut self,
+        feed: &pybase_core::store::ChangeFeed,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
+        changes::begin(std::mem::take(&mut self.numbers));
+        let out = write_transaction(&self.conn, f);
+        self.numbers = changes::finish(feed, out.is_ok());
+        out
+    }
 }
 
 /// Rolls back the open transaction of a connection when dropped before
@@ -234,7 +257,10 @@ impl SqliteStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 location,
-                writer: Mutex::new(writer),
+                writer: Mutex::new(Writer {
+                    conn: writer,
+                    numbers: changes::Numbers::default(),
+                }),
                 readers: Mutex::new(readers),
                 read_permits: Arc::new(Semaphore::new(READERS)),
                 fields: Arc::default(),
@@ -267,12 +293,8 @@ impl SqliteStore {
         let joined = tokio::task::spawn_blocking(move || -> Result<T> {
             // A panic inside a transaction unwinds through the rollback
             // guard, so a poisoned writer is still consistent.
-            let conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            let out = pybase_core::store::computed::with_fan_out_here(fan, || {
-                write_transaction(&conn, f)
-            });
-            changes::finish(&inner.feed, out.is_ok());
-            out
+            let mut writer = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            pybase_core::store::computed::with_fan_out_here(fan, || writer.run(&inner.feed, f))
         })
         .await;
         match joined {
@@ -309,10 +331,8 @@ impl SqliteStore {
                 Err(TryLockError::WouldBlock) => None,
             };
             match guard {
-                Some(conn) => {
-                    let out = write_transaction(&conn, f);
-                    changes::finish(&self.inner.feed, out.is_ok());
-                    return out.map_err(StoreError::from);
+                Some(mut writer) => {
+                    return writer.run(&self.inner.feed, f).map_err(StoreError::from);
                 }
                 None => f,
             }

@@ -186,3 +186,54 @@ async fn fx_qty(store: &Arc<SqliteStore>, table: pybase_core::ids::TableId) -> S
         .id
         .to_string()
 }
+
+/// The writer keeps each base's next seq between its transactions only
+/// while no other connection commits: an event written by another
+/// connection (another process on the same file) is numbered around, not
+/// over, and a rolled-back write's numbers are given again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_kept_between_writes_follow_other_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.db");
+    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let fx = Fixture::new(store.clone() as Arc<dyn Store>).await;
+    let (base, table) = (fx.base.id, fx.table.table.id);
+    let one = |q: i64| vec![cells(&[("Qty", json!(q))])];
+    let w = WriteOptions::default();
+    fx.pb
+        .create_records(&fx.owner, table, one(1), w)
+        .await
+        .unwrap();
+    let last = store.changes_since(base, 0, 1_000).await.unwrap().last_seq;
+    // Another connection appends the base's next event.
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO changes (k, at, kind, table_id) \
+             SELECT no * 1099511627776 + ?2, '2026-11-29T00:00:00.000Z', 'table.updated', ?3 \
+             FROM change_counters WHERE base_id = ?1",
+            rusqlite::params![base.as_str(), last + 1, table.as_str()],
+        )
+        .unwrap();
+    }
+    fx.pb
+        .create_records(&fx.owner, table, one(2), w)
+        .await
+        .unwrap();
+    let page = store.changes_since(base, last, 10).await.unwrap();
+    let seqs: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [last + 1, last + 2]);
+    // A write that fails after logging rolls its numbers back with it.
+    let bad = fx
+        .pb
+        .create_records(&fx.owner, table, vec![cells(&[("Qty", json!("x"))])], w)
+        .await;
+    assert!(bad.is_err());
+    fx.pb
+        .create_records(&fx.owner, table, one(3), w)
+        .await
+        .unwrap();
+    let page = store.changes_since(base, last + 2, 10).await.unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.events[0].seq, last + 3);
+}
