@@ -30,7 +30,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use pybase_core::ids::{BaseId, RecordId, TableId, UserId};
+use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId};
 use pybase_core::model::{Cells, Timestamp};
 use pybase_core::store::{
     ChangeEvent, ChangeFeed, ChangeKind, ChangesPage, ChangesStore, Committed, NewChange,
@@ -268,10 +268,9 @@ enum Chain {
 pub(crate) struct Entry {
     kind_name: &'static str,
     table: TableId,
-    table_name: String,
-    record: Option<String>,
-    field: Option<String>,
-    view: Option<String>,
+    record: Option<RecordId>,
+    field: Option<FieldId>,
+    view: Option<ViewId>,
     changed: Option<String>,
     before: Option<String>,
     after: Option<String>,
@@ -292,8 +291,7 @@ impl Entry {
         Self {
             kind_name: ChangeKind::RecordCreated.as_str(),
             table,
-            table_name: table.to_string(),
-            record: Some(record.to_string()),
+            record: Some(record),
             field: None,
             view: None,
             changed: None,
@@ -317,11 +315,11 @@ impl Entry {
 impl Entry {
     /// The table and record of a record event that derived cells merge
     /// into (`record.created`, `record.updated`, `record.restored`).
-    pub(crate) fn record_key(&self) -> Option<(TableId, &str)> {
+    pub(crate) fn record_key(&self) -> Option<(TableId, RecordId)> {
         let kind = ChangeKind::parse(self.kind_name)?;
         pybase_core::store::computed::takes_cells(kind)
             .then_some(())
-            .and(self.record.as_deref())
+            .and(self.record)
             .map(|r| (self.table, r))
     }
 
@@ -366,10 +364,9 @@ impl From<NewChange> for Entry {
         Self {
             kind_name: c.kind.as_str(),
             table: c.table_id,
-            table_name: c.table_id.to_string(),
-            record: c.record_id.map(|r| r.to_string()),
-            field: c.field_id.map(|f| f.to_string()),
-            view: c.view_id.map(|v| v.to_string()),
+            record: c.record_id,
+            field: c.field_id,
+            view: c.view_id,
             changed: c.changed_fields.map(|f| {
                 serde_json::Value::Array(f.iter().map(|f| f.as_str().into()).collect()).to_string()
             }),
@@ -528,7 +525,7 @@ fn number<'a>(conn: &Connection, slot: &Slot, entries: &[&'a Entry]) -> Result<V
     // Lookups in seq order, so two events of one record chain in order.
     for i in lookups {
         let (seq, _, e) = rows[i];
-        if let Some(record) = e.record.as_deref() {
+        if let Some(record) = e.record {
             rows[i].1 = relink(conn, e.table, record, seq)?;
         }
     }
@@ -558,10 +555,12 @@ fn number<'a>(conn: &Connection, slot: &Slot, entries: &[&'a Entry]) -> Result<V
 
 /// Points the record row `record` of `table` at its event `seq`; the
 /// seq it pointed at before (`None` if it had none, or has no row).
-fn relink(conn: &Connection, table: TableId, record: &str, seq: i64) -> Result<Option<i64>> {
+fn relink(conn: &Connection, table: TableId, record: RecordId, seq: i64) -> Result<Option<i64>> {
     let found: Option<(i64, Option<i64>)> = conn
         .prepare_cached("SELECT rowid, last_seq FROM records WHERE table_id = ?1 AND id = ?2")?
-        .query_row([table.as_str(), record], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([table.as_str(), record.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     let Some((rowid, prev)) = found else {
         return Ok(None);
@@ -586,14 +585,25 @@ fn insert_all(
         let mut values: Vec<&dyn rusqlite::ToSql> =
             Vec::with_capacity(3 + chunk.len() * ROW_PARAMS);
         values.extend_from_slice(&[&key as &dyn rusqlite::ToSql, &at, &actor]);
-        for (_, prev, e) in chunk {
+        let ids: Vec<[Option<&str>; 4]> = chunk
+            .iter()
+            .map(|(_, _, e)| {
+                [
+                    Some(e.table.as_str()),
+                    e.record.as_ref().map(RecordId::as_str),
+                    e.field.as_ref().map(FieldId::as_str),
+                    e.view.as_ref().map(ViewId::as_str),
+                ]
+            })
+            .collect();
+        for ((_, prev, e), [table, record, field, view]) in chunk.iter().zip(&ids) {
             values.extend_from_slice(&[
                 prev as &dyn rusqlite::ToSql,
                 &e.kind_name,
-                &e.table_name,
-                &e.record,
-                &e.field,
-                &e.view,
+                table,
+                record,
+                field,
+                view,
                 &e.changed,
                 &e.before,
                 &e.after,
@@ -662,36 +672,57 @@ pub(crate) fn merged(p: &pybase_core::store::RecordPatch) -> Option<impl Iterato
 
 /// The `record.updated` event of an update from its [`Before`] and the
 /// record after: the cells that differ, on both sides (as
-/// [`NewChange::record_updated`], among the cells read).
-pub(crate) fn updated(before: &Before, after: &pybase_core::model::Record) -> Entry {
+/// [`NewChange::record_updated`], among the cells read). A merge's event is
+/// written as JSON text directly (keys in byte order, as the map would
+/// give them), without building the two sides as maps first.
+pub(crate) fn updated(before: &Before, after: &pybase_core::model::Record) -> Result<Entry> {
     let Some(keys) = &before.only else {
-        return Entry::from(NewChange::record_updated(&before.cells, after));
+        return Ok(Entry::from(NewChange::record_updated(&before.cells, after)));
     };
-    let mut changed = Vec::new();
-    let mut old = serde_json::Map::new();
-    let mut new = serde_json::Map::new();
+    let mut changed = Vec::with_capacity(64);
+    let mut old = Vec::with_capacity(256);
+    let mut new = Vec::with_capacity(256);
+    changed.push(b'[');
+    old.push(b'{');
+    new.push(b'{');
     for k in keys {
         let (b, a) = (before.cells.get(k), after.cells.get(k));
         if b == a {
             continue;
         }
-        if let Some(b) = b {
-            old.insert(k.clone(), b.clone());
+        for (side, value) in [(&mut old, b), (&mut new, a)] {
+            if let Some(v) = value {
+                if side.len() > 1 {
+                    side.push(b',');
+                }
+                serde_json::to_writer(&mut *side, k)?;
+                side.push(b':');
+                serde_json::to_writer(&mut *side, v)?;
+            }
         }
-        if let Some(a) = a {
-            new.insert(k.clone(), a.clone());
+        if k.parse::<pybase_core::ids::FieldId>().is_ok() {
+            if changed.len() > 1 {
+                changed.push(b',');
+            }
+            serde_json::to_writer(&mut changed, k)?;
         }
-        changed.push(k);
     }
-    Entry::from(NewChange {
-        kind: ChangeKind::RecordUpdated,
-        table_id: after.table_id,
-        record_id: Some(after.id),
-        field_id: None,
-        view_id: None,
-        changed_fields: Some(changed.iter().filter_map(|k| k.parse().ok()).collect()),
-        before: Some(serde_json::Value::Object(old)),
-        after: Some(serde_json::Value::Object(new)),
+    changed.push(b']');
+    old.push(b'}');
+    new.push(b'}');
+    let text = |bytes: Vec<u8>| {
+        String::from_utf8(bytes).map_err(|e| Error::corrupt("change event", e.to_string()))
+    };
+    Ok(Entry {
+        kind_name: ChangeKind::RecordUpdated.as_str(),
+        table: after.table_id,
+        record: Some(after.id),
+        field: None,
+        view: None,
+        changed: Some(text(changed)?),
+        before: Some(text(old)?),
+        after: Some(text(new)?),
+        chain: Chain::Lookup,
     })
 }
 

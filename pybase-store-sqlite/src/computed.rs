@@ -321,21 +321,21 @@ pub(crate) fn to_log(log: &mut Vec<crate::changes::Entry>, done: &mut Recomputed
     if derived.is_empty() {
         return Ok(());
     }
-    let mut own: std::collections::HashMap<(TableId, String), usize> =
+    let mut own: std::collections::HashMap<(TableId, RecordId), usize> =
         std::collections::HashMap::new();
     for (i, e) in log.iter().enumerate() {
-        if let Some((t, r)) = e.record_key() {
-            own.entry((t, r.to_owned())).or_insert(i);
+        if let Some(key) = e.record_key() {
+            own.entry(key).or_insert(i);
         }
     }
     for event in derived {
         let Some(record) = event.record_id else {
             continue;
         };
-        match own.get(&(event.table_id, record.to_string())) {
+        match own.get(&(event.table_id, record)) {
             Some(&at) => log[at].merge(event)?,
             None => {
-                own.insert((event.table_id, record.to_string()), log.len());
+                own.insert((event.table_id, record), log.len());
                 log.push(crate::changes::Entry::from(event));
             }
         }

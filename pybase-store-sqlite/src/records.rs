@@ -643,7 +643,7 @@ impl RecordsStore for SqliteStore {
                     let updated = read_first::write(tx, current, patch, &at, by)?;
                     let link = updated.link;
                     if let Some(before) = changes::Before::of(updated.before.cells, patch) {
-                        log.push(changes::updated(&before, &updated.after).linked(link));
+                        log.push(changes::updated(&before, &updated.after)?.linked(link));
                     }
                     Ok(updated.after)
                 })
@@ -711,7 +711,7 @@ impl RecordsStore for SqliteStore {
             let mut done = computed::after_write(tx, table, vec![id], &partners, logged_at)?;
             done.apply_to(std::slice::from_mut(&mut record));
             if let Some(before) = before {
-                let mut log = vec![changes::updated(&before, &record).linked(link)];
+                let mut log = vec![changes::updated(&before, &record)?.linked(link)];
                 log.extend(partners.into_iter().map(Entry::from));
                 computed::to_log(&mut log, &mut done)?;
                 changes::log(tx, Some(&logged_at), actor, &log)?;
@@ -819,7 +819,7 @@ impl RecordsStore for SqliteStore {
                         done.apply_to(std::slice::from_mut(&mut record));
                         derived.changes.extend(done.changes);
                         if let Some(before) = &before {
-                            log.push(changes::updated(before, &record).linked(link));
+                            log.push(changes::updated(before, &record)?.linked(link));
                         }
                         log.extend(partners.into_iter().map(Entry::from));
                         out.push(UpsertOutcome {

@@ -237,3 +237,54 @@ async fn numbers_kept_between_writes_follow_other_connections() {
     assert_eq!(page.events.len(), 1);
     assert_eq!(page.events[0].seq, last + 3);
 }
+
+/// An update's event written as JSON text directly is the event
+/// `NewChange::record_updated` gives for the same record before and after
+/// (changed cells in byte order, values of every JSON kind, a cell
+/// cleared, a cell added, escapes in text).
+#[test]
+fn an_updates_event_text_is_record_updated() {
+    use pybase_core::ids::{FieldId, TableId};
+    use pybase_core::model::{Cells, Record};
+    use pybase_core::store::{NewChange, RecordPatch};
+
+    let f = || FieldId::new().to_string();
+    let (a, b, c, d, e, same) = (f(), f(), f(), f(), f(), f());
+    let before: Cells = serde_json::from_value(json!({
+        &a: 1, &b: "x \"quoted\" é", &c: {"n": [1, 2]}, &d: true, &same: "stays"
+    }))
+    .unwrap();
+    let patch = RecordPatch {
+        id: RecordId::new(),
+        set: serde_json::from_value(json!({
+            &a: 2.5, &c: {"n": [3]}, &e: "new\nline", &same: "stays"
+        }))
+        .unwrap(),
+        unset: vec![d.parse().unwrap()],
+        replace: false,
+    };
+    let after = Record {
+        id: patch.id,
+        table_id: TableId::new(),
+        cells: crate::read_first::merged(&before, &patch),
+        autonumber: 1,
+        created_by: None,
+        updated_by: None,
+        created_time: chrono::Utc::now(),
+        updated_time: chrono::Utc::now(),
+        deleted_time: None,
+    };
+    let direct =
+        super::updated(&super::Before::of(before.clone(), &patch).unwrap(), &after).unwrap();
+    let mapped = super::Entry::from(NewChange::record_updated(&before, &after));
+    let parse = |t: &Option<String>| -> serde_json::Value {
+        serde_json::from_str(t.as_deref().unwrap()).unwrap()
+    };
+    assert_eq!(direct.changed, mapped.changed, "the same text");
+    assert_eq!(parse(&direct.before), parse(&mapped.before));
+    assert_eq!(parse(&direct.after), parse(&mapped.after));
+    assert_eq!(direct.before, mapped.before, "the same text");
+    assert_eq!(direct.after, mapped.after, "the same text");
+    assert_eq!(direct.record, Some(after.id));
+    assert_eq!(parse(&direct.changed).as_array().unwrap().len(), 4);
+}
