@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! cargo run --release -p pybase-benches --bin pybase-changelog -- \
-//!     [--rounds 10] [--updates 200] [--bulks 3] [--backends sqlite,postgres]
+//!     [--rounds 10] [--updates 200] [--bulks 3] [--backends sqlite,postgres] [--trace]
 //! ```
 //!
 //! PostgreSQL: `PYBASE_TEST_POSTGRES_URL`; its database is created and
@@ -44,6 +44,8 @@ struct Args {
     bulks: usize,
     sqlite: bool,
     postgres: bool,
+    /// Print every bulk create's time to stderr, in the order taken.
+    trace: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -53,6 +55,7 @@ fn args() -> anyhow::Result<Args> {
         bulks: 3,
         sqlite: true,
         postgres: true,
+        trace: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,6 +64,7 @@ fn args() -> anyhow::Result<Args> {
             "--rounds" => a.rounds = value()?.parse()?,
             "--updates" => a.updates = value()?.parse()?,
             "--bulks" => a.bulks = value()?.parse()?,
+            "--trace" => a.trace = true,
             "--backends" => {
                 let v = value()?;
                 a.sqlite = v.contains("sqlite");
@@ -142,6 +146,13 @@ async fn measure(store: Arc<dyn Store>, a: &Args) -> anyhow::Result<[Mode; 2]> {
                     .create_records(&bench.who, table.id, inputs, Bench::opts())
                     .await?;
                 let d = t0.elapsed();
+                if a.trace {
+                    eprintln!(
+                        "round {round} bulk {} log {}: {d:?}",
+                        m.bulk.len(),
+                        if off { "off" } else { "on" }
+                    );
+                }
                 m.bulk.push(d);
                 m.bulk_order.push(d);
             }

@@ -62,6 +62,7 @@ macro_rules! conformance_tests {
             changes::removed_members_stop_receiving_at_once,
             changes::history_newest_first_and_revert,
             changes::histories_are_each_records_events_of_the_log,
+            changes::updates_log_cleared_and_replaced_cells,
             changes::pruned_cursors_are_gone,
             changes::webhook_state_follows_the_lease,
             changes::webhook_switch_and_airtable_state_are_written_apart,

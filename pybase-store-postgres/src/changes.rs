@@ -317,11 +317,26 @@ impl LogBinds {
     }
 }
 
+/// Where a patch's parts are among an update's parameters (numbers of
+/// `$n`): whether it replaces, the cells it sets (JSONB) and the cells it
+/// unsets (text array).
+#[derive(Clone, Copy)]
+pub(crate) struct PatchParams {
+    /// `$n` of the boolean "replace".
+    pub(crate) replace: usize,
+    /// `$n` of the set cells.
+    pub(crate) set: usize,
+    /// `$n` of the unset field ids.
+    pub(crate) unset: usize,
+}
+
 /// `update` (one record's `UPDATE ... RETURNING old.old_data, <record
 /// columns>`, whose parameters end at `$<first - 1>`) wrapped so the same
 /// statement logs its `record.updated` event: the changed cells on both
 /// sides (computed from the old and new `data`, keys in byte order like
-/// [`NewChange::record_updated`]) and the base's counter bumped. The
+/// [`NewChange::record_updated`]; a merge compares only the cells `patch`
+/// names, the only ones it can change, a replace every cell of both) and
+/// the base's counter bumped. The
 /// counter's insert reads the update's result, so the record's row is
 /// locked before the counter's (one lock order for every writer), and a
 /// statement that updates nothing, or changes no cell, logs nothing. The answer adds `log_base`
@@ -329,8 +344,13 @@ impl LogBinds {
 ///
 /// This makes a single-record update one round trip with its log, as it
 /// was before the log: no `BEGIN`/`COMMIT`, no separate append.
-pub(crate) fn logged_update(update: &str, first: usize) -> String {
+pub(crate) fn logged_update(update: &str, first: usize, patch: PatchParams) -> String {
     let (t, at, actor, kind) = (first, first + 1, first + 2, first + 3);
+    let PatchParams {
+        replace,
+        set,
+        unset,
+    } = patch;
     format!(
         "WITH u AS ({update}), \
          d AS (SELECT coalesce(jsonb_agg(k ORDER BY k COLLATE \"C\"), '[]'::jsonb) AS changed, \
@@ -338,7 +358,9 @@ pub(crate) fn logged_update(update: &str, first: usize) -> String {
          '{{}}'::jsonb) AS before, \
          coalesce(jsonb_object_agg(k, u.data -> k) FILTER (WHERE u.data ? k), \
          '{{}}'::jsonb) AS after \
-         FROM u, jsonb_object_keys(u.old_data || u.data) AS k \
+         FROM u CROSS JOIN LATERAL (\
+         SELECT jsonb_object_keys(CASE WHEN ${replace} THEN u.old_data || u.data \
+         ELSE ${set}::jsonb END) UNION SELECT unnest(${unset}::text[])) AS x(k) \
          WHERE (u.old_data -> k) IS DISTINCT FROM (u.data -> k)), \
          c AS (INSERT INTO change_counters (base_id, last_seq) \
          SELECT t.base_id, 1 FROM u JOIN tables t ON t.id = ${t} \

@@ -188,7 +188,15 @@ async fn apply_patch_logged(
         plain_base,
     ));
     let sql = match log {
-        Some(_) => AssertSqlSafe(changes::logged_update(&sql.0, 7)),
+        Some(_) => AssertSqlSafe(changes::logged_update(
+            &sql.0,
+            7,
+            changes::PatchParams {
+                replace: 2,
+                set: 3,
+                unset: 4,
+            },
+        )),
         None => sql,
     };
     let query = sqlx::query(sql)
@@ -308,7 +316,15 @@ async fn apply_patch_guarded_logged(
         plain_base,
     ));
     let sql = match log {
-        Some(_) => AssertSqlSafe(changes::logged_update(&sql.0, 13)),
+        Some(_) => AssertSqlSafe(changes::logged_update(
+            &sql.0,
+            13,
+            changes::PatchParams {
+                replace: 3,
+                set: 4,
+                unset: 5,
+            },
+        )),
         None => sql,
     };
     let query = sqlx::query(sql)

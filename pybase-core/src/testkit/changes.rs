@@ -1453,3 +1453,50 @@ pub async fn histories_are_each_records_events_of_the_log(store: Arc<dyn Store>)
         assert_eq!(history, expected, "the history of record {r} of table {t}");
     }
 }
+
+/// A single-record update's event names every cell it changed and no
+/// other: a merge that clears a cell (the cell absent after), and a
+/// replace that sets one cell and so clears the cells it does not name.
+pub async fn updates_log_cleared_and_replaced_cells(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let w = WriteOptions::default();
+    let (name, qty, notes) = (fx.field("Name"), fx.field("Qty"), fx.field("Notes"));
+    let r = fx
+        .create(&[
+            ("Name", json!("a")),
+            ("Qty", json!(1)),
+            ("Notes", json!("n")),
+        ])
+        .await;
+    let start = whole_log(&fx).await.len();
+    fx.pb
+        .update_record(
+            &fx.editor,
+            t,
+            r.id,
+            cells(&[("Qty", Value::Null)]),
+            w,
+            false,
+        )
+        .await
+        .unwrap();
+    fx.pb
+        .update_record(&fx.editor, t, r.id, cells(&[("Name", json!("b"))]), w, true)
+        .await
+        .unwrap();
+    let log = whole_log(&fx).await;
+    let new = &log[start..];
+    assert_eq!(new.len(), 2, "{new:?}");
+    assert_eq!(new[0].changed_fields, Some(vec![qty]));
+    assert_eq!(new[0].before, Some(json!({ qty.as_str(): 1 })));
+    assert_eq!(new[0].after, Some(json!({})));
+    let mut changed = vec![name, notes];
+    changed.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(new[1].changed_fields, Some(changed));
+    assert_eq!(
+        new[1].before,
+        Some(json!({ name.as_str(): "a", notes.as_str(): "n" }))
+    );
+    assert_eq!(new[1].after, Some(json!({ name.as_str(): "b" })));
+}
