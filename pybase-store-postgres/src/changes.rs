@@ -375,28 +375,39 @@ pub(crate) fn logged_update(update: &str, first: usize, patch: PatchParams) -> S
     )
 }
 
-/// `insert` (a records insert `... RETURNING <record columns>` whose
-/// parameters end at `$<first - 1>`, `$1` being the new records' ids in
-/// their order) wrapped so the same statement logs their `record.created`
-/// events, numbered in the order of `$1`, each with the cells as inserted,
-/// and bumps the base's counter. Only for a create that logs nothing else
-/// (no derived cells, no link partners): the counter's row is then the
-/// last lock the transaction takes. The events read the inserted rows
-/// from the insert's own answer: no second read of the records, no
-/// second round trip. The answer adds `log_base` and `log_seq` (see
-/// [`committed`]). Binds: [`LogBinds::bind_created`].
-pub(crate) fn logged_insert(insert: &str, first: usize) -> String {
+/// The insert of new records into `rel` (a records table, its record
+/// columns `columns`) that logs their `record.created` events in the same
+/// statement: `$1` to `$5` are the records' ids, autonumbers, cells,
+/// creators and times (arrays, in the records' order), then the log's
+/// parameters from `$<first>` ([`LogBinds::bind_created`]). Only for a
+/// create that logs nothing else (no derived cells, no link partners).
+///
+/// The statement bumps the base's counter first and numbers the events in
+/// the order of `$1`; each new row keeps its event's seq (`created_seq`)
+/// and the event is marked `in_row`, so the history index leaves it out
+/// (the record's history finds it through its row: see
+/// [`ChangesStore::record_changes`]). The counter's row is locked before
+/// the records are inserted, which other writers cannot be waiting on
+/// (they are new), and it is the last lock the transaction takes. The
+/// answer is the records (with `created_seq`) plus `log_base` and
+/// `log_seq` (see [`committed`]).
+pub(crate) fn logged_insert(rel: &str, columns: &str, first: usize) -> String {
     let (t, at, actor, kind, n) = (first, first + 1, first + 2, first + 3, first + 4);
     format!(
-        "WITH i AS ({insert}), \
-         c AS (INSERT INTO change_counters (base_id, last_seq) \
+        "WITH c AS (INSERT INTO change_counters (base_id, last_seq) \
          SELECT base_id, ${n}::bigint FROM tables WHERE id = ${t} \
          ON CONFLICT (base_id) DO UPDATE SET last_seq = change_counters.last_seq + EXCLUDED.last_seq \
          RETURNING base_id, last_seq), \
-         e AS (INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, after) \
-         SELECT c.base_id, c.last_seq - ${n}::bigint + x.ord, ${at}, ${actor}, ${kind}, ${t}, \
-         i.id, i.data FROM c CROSS JOIN UNNEST($1::text[]) WITH ORDINALITY AS x(id, ord) \
-         JOIN i ON i.id = x.id) \
+         i AS (INSERT INTO {rel} (id, autonumber, data, created_by, updated_by, created_time, \
+         updated_time, created_seq) \
+         SELECT r.id, r.autonumber, r.data, r.created_by, r.created_by, r.created_time, \
+         r.created_time, c.last_seq - ${n}::bigint + r.ord FROM c, \
+         UNNEST($1::text[], $2::int8[], $3::jsonb[], $4::text[], $5::timestamptz[]) \
+         WITH ORDINALITY AS r(id, autonumber, data, created_by, created_time, ord) \
+         RETURNING {columns}, created_seq), \
+         e AS (INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, after, \
+         in_row) SELECT c.base_id, i.created_seq, ${at}, ${actor}, ${kind}, ${t}, i.id, i.data, \
+         true FROM c, i) \
          SELECT i.*, c.base_id AS log_base, c.last_seq AS log_seq FROM i LEFT JOIN c ON true"
     )
 }
@@ -585,11 +596,21 @@ impl ChangesStore for PgStore {
         before: Option<i64>,
         limit: usize,
     ) -> StoreResult<Vec<ChangeEvent>> {
-        let rows = sqlx::query(crate::sql::cols(
-            EVENT_COLUMNS,
-            "SELECT {} FROM changes WHERE table_id = $1 AND record_id = $2 \
-             AND ($3::int8 IS NULL OR seq < $3) ORDER BY seq DESC LIMIT $4",
-        ))
+        // The events in the history index, newest first, and the created
+        // event a create kept in the record's row (`logged_insert`): the
+        // record's first, so the last of its history.
+        let rel = crate::layout::rel(table)?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM (\
+             (SELECT {EVENT_COLUMNS} FROM changes WHERE table_id = $1 AND record_id = $2 \
+             AND NOT in_row AND ($3::int8 IS NULL OR seq < $3) ORDER BY seq DESC LIMIT $4) \
+             UNION ALL \
+             (SELECT {EVENT_COLUMNS} FROM changes \
+             WHERE base_id = (SELECT base_id FROM tables WHERE id = $1) \
+             AND seq = (SELECT created_seq FROM {rel} WHERE id = $2) \
+             AND in_row AND record_id = $2 AND ($3::int8 IS NULL OR seq < $3))\
+             ) h ORDER BY seq DESC LIMIT $4"
+        )))
         .bind(table.as_str())
         .bind(record.as_str())
         .bind(before)

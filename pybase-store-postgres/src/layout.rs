@@ -69,6 +69,8 @@ async fn ddl(conn: &mut PgConnection, sql: String) -> StoreResult<()> {
 }
 
 /// Creates the (empty) records table of `table` with its indexes.
+/// `created_seq` is the seq of the record's `record.created` event when
+/// its create logged it in its insert (`changes::logged_insert`).
 ///
 /// Autovacuum analyses it once 2% of its rows (plus 200) changed, rather
 /// than the default 10%, so the planner's estimates for its cell indexes
@@ -90,6 +92,7 @@ pub(crate) async fn create_records_table(
                 created_time TIMESTAMPTZ NOT NULL,
                 updated_time TIMESTAMPTZ NOT NULL,
                 deleted_time TIMESTAMPTZ,
+                created_seq  BIGINT,
                 CONSTRAINT \"r_{t}_pkey\" PRIMARY KEY (id)
             ) WITH (autovacuum_analyze_scale_factor = 0.02, autovacuum_analyze_threshold = 200)"
         ),

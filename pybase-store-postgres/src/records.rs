@@ -105,7 +105,11 @@ async fn insert_records(
     )?;
     let logged_here = log.is_some();
     let sql = match log {
-        Some(_) => AssertSqlSafe(changes::logged_insert(&sql.0, 6)),
+        Some(_) => AssertSqlSafe(changes::logged_insert(
+            &crate::layout::rel(table)?,
+            &crate::layout::record_columns(table, None)?,
+            6,
+        )),
         None => sql,
     };
     let count =

@@ -1359,6 +1359,24 @@ pub async fn histories_are_each_records_events_of_the_log(store: Arc<dyn Store>)
         .unwrap();
     let (a, b, c) = (made[0].id, made[1].id, made[2].id);
     let d = fx.create(&[("Name", json!("d"))]).await.id;
+    // A table with no link and no computed field: its creates log their
+    // events in their insert (PostgreSQL keeps them out of the history
+    // index).
+    let plain = fx.other_table().await.table.id;
+    let plain_made = fx
+        .pb
+        .create_records(
+            o,
+            plain,
+            vec![
+                cells(&[("Name", json!("p"))]),
+                cells(&[("Name", json!("q"))]),
+            ],
+            w,
+        )
+        .await
+        .unwrap();
+    update(&fx, plain, plain_made[1].id, &[("Name", json!("q2"))]).await;
     let order = create(&fx, orders, &[("Items", json!([a, b]))]).await.id;
     update(&fx, items, a, &[("Qty", json!(5))]).await;
     fx.pb
@@ -1428,7 +1446,11 @@ pub async fn histories_are_each_records_events_of_the_log(store: Arc<dyn Store>)
         .collect();
     records.sort_unstable_by_key(|(t, r)| (t.to_string(), r.to_string()));
     records.dedup();
-    assert_eq!(records.len(), 6, "five items and an order: {records:?}");
+    assert_eq!(
+        records.len(),
+        8,
+        "five items, an order and two plain records: {records:?}"
+    );
     for (t, r) in records {
         let expected: Vec<&ChangeEvent> = log
             .iter()

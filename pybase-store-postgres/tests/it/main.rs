@@ -12,6 +12,7 @@
 mod compute_fills;
 mod conformance;
 mod contention;
+mod created_seq;
 mod explain;
 mod postgres;
 mod statistics;
