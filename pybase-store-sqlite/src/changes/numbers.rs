@@ -35,8 +35,12 @@ pub(crate) struct Numbers {
     bases: HashMap<String, (i64, i64)>,
 }
 
+/// The most tables [`Numbers`] keeps (about 100 bytes each) before it
+/// forgets them all and reads each again on its next write.
+const KEPT_TABLES: usize = 16_384;
+
 /// Lends the writer's `numbers` to this thread for one write transaction
-/// (given back by [`finish`]).
+/// (given back by [`super::finish`]).
 pub(crate) fn begin(numbers: Numbers) {
     reset();
     NUMBERS.with(|cell| *cell.borrow_mut() = numbers);
@@ -117,6 +121,11 @@ impl Slot {
         let slot = Self::read(conn, table)?;
         NUMBERS.with(|cell| {
             let mut numbers = cell.borrow_mut();
+            if numbers.tables.len() >= KEPT_TABLES {
+                // Tables deleted since stay until forgotten: start afresh.
+                numbers.tables.clear();
+                numbers.bases.clear();
+            }
             numbers.tables.insert(table, slot.base.clone());
             numbers
                 .bases
