@@ -47,9 +47,7 @@ use crate::rows::{fmt_time, id, opt_id, time};
 use entry::Chain;
 pub(crate) use entry::{Before, Entry, converted, updated};
 use numbers::Slot;
-pub(crate) use numbers::{
-    Numbers, SPAN, begin, newest_of_counter, reset, settled, span, take_seqs,
-};
+pub(crate) use numbers::{Numbers, SPAN, newest_of_counter, reset, settled, span, take_seqs};
 
 thread_local! {
     /// Commits to announce once the current write transaction commits.
@@ -286,6 +284,14 @@ fn insert_all(
     Ok(())
 }
 
+/// Starts a write on this thread: lends it the writer's `numbers` (given
+/// back by [`finish`]) and drops announcements a panicking write left
+/// behind.
+pub(crate) fn begin(numbers: Numbers) {
+    PENDING.with(|p| p.borrow_mut().clear());
+    numbers::begin(numbers);
+}
+
 /// Ends a write made on this thread: announces what it logged if it
 /// committed (`ok`), forgets it otherwise, and gives back the writer's
 /// [`Numbers`] lent by [`begin`] (emptied after a rollback). Called by the
@@ -430,24 +436,38 @@ impl ChangesStore for SqliteStore {
             let mut read = conn.prepare_cached(&format!(
                 "SELECT {EVENT_COLUMNS} FROM changes WHERE k = ?1 + ?2"
             ))?;
+            let mut step = |seq: i64| -> Result<Option<(ChangeEvent, Option<i64>)>> {
+                Ok(read
+                    .query_row(params![lo, seq], |r| {
+                        Ok((event(r)?, r.get::<_, Option<i64>>(11)?))
+                    })
+                    .optional()?)
+            };
+            // A page after another starts from the event before the
+            // cursor's when the cursor is this record's event (a history's
+            // own `next_cursor`), not from the newest again.
+            if let Some(b) = before
+                && let Some((e, prev)) = step(b)?
+                && e.table_id == Some(table)
+                && e.record_id == Some(record)
+            {
+                next = prev;
+            }
             let mut out = Vec::new();
             while let Some(seq) = next {
                 if out.len() >= limit {
                     break;
                 }
-                let Some((event, prev)) = read
-                    .query_row(params![lo, seq], |r| {
-                        Ok((event(r)?, r.get::<_, Option<i64>>(11)?))
-                    })
-                    .optional()?
-                else {
-                    // Pruned: the chain ends here.
+                // Pruned: the chain ends here.
+                let Some((event, prev)) = step(seq)? else {
                     break;
                 };
                 if before.is_none_or(|b| seq < b) {
                     out.push(event);
                 }
-                next = prev;
+                // Each event points at an older one; anything else would
+                // be a damaged chain, read no further.
+                next = prev.filter(|p| *p < seq);
             }
             Ok(out)
         })

@@ -244,7 +244,11 @@ impl SqliteStore {
 
     fn with_location(location: Location) -> Result<Self> {
         let mut writer = location.open(true)?;
+        // Migrations may sort a whole table (0014 sorts the change log):
+        // their sorts spill to temporary files, not memory.
+        writer.pragma_update(None, "temp_store", "FILE")?;
         migrate::migrate(&mut writer, migrate::MIGRATIONS)?;
+        writer.pragma_update(None, "temp_store", "MEMORY")?;
         // Finishes cell indexes whose build a previous process left half
         // done (queries ignore them until they are ready). No ANALYZE: the
         // plans of the shared layout do not depend on statistics, and

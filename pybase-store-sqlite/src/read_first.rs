@@ -77,6 +77,32 @@ pub(crate) fn write(
     at: &str,
     by: Option<UserId>,
 ) -> Result<Updated> {
+    write_as(conn, current, patch, at, by, true)
+}
+
+/// [`write`] without taking the event's seq: for a write whose events
+/// must keep the order they are built in (an upsert, whose rows'
+/// partners interleave with them), logged unlinked (see
+/// [`crate::changes::log`]).
+pub(crate) fn write_unlinked(
+    conn: &Connection,
+    current: Current,
+    patch: &RecordPatch,
+    at: &str,
+    by: Option<UserId>,
+) -> Result<Updated> {
+    write_as(conn, current, patch, at, by, false)
+}
+
+/// [`write`], taking the event's seq if `link`.
+fn write_as(
+    conn: &Connection,
+    current: Current,
+    patch: &RecordPatch,
+    at: &str,
+    by: Option<UserId>,
+    link: bool,
+) -> Result<Updated> {
     let before = current.record;
     let cells = merged(&before.cells, patch);
     if cells == before.cells {
@@ -86,7 +112,11 @@ pub(crate) fn write(
             link: None,
         });
     }
-    let seq = crate::changes::take_seqs(conn, before.table_id, 1)?;
+    let seq = if link {
+        crate::changes::take_seqs(conn, before.table_id, 1)?
+    } else {
+        None
+    };
     conn.prepare_cached(
         "UPDATE records SET data = jsonb(?2), updated_time = ?3, updated_by = ?4, \
          last_seq = coalesce(?5, last_seq) WHERE rowid = ?1",

@@ -756,8 +756,10 @@ impl RecordsStore for SqliteStore {
                 match matches.as_slice() {
                     [] => {
                         let n = take_autonumbers(tx, table.as_str(), 1)?;
-                        let seq = changes::take_seqs(tx, table, 1)?;
-                        let mut record = insert(tx, table.as_str(), new, n, seq)?;
+                        // An upsert's events keep the order they are built
+                        // in (its rows' partners come between them): none
+                        // is linked ahead, `changes::log` links them all.
+                        let mut record = insert(tx, table.as_str(), new, n, None)?;
                         links::reindex_written(tx, table, &all, &[record.id])?;
                         let partners = links::sync(
                             tx,
@@ -765,10 +767,7 @@ impl RecordsStore for SqliteStore {
                             &HashMap::new(),
                             std::slice::from_ref(&record),
                         )?;
-                        log.push(
-                            Entry::created(table, new.id, new.cells.clone())
-                                .linked(seq.map(|s| (s, None))),
-                        );
+                        log.push(Entry::created(table, new.id, new.cells.clone()));
                         let done = computed::after_write(
                             tx,
                             table,
@@ -798,8 +797,7 @@ impl RecordsStore for SqliteStore {
                         };
                         let current = read_first::read(tx, table, existing_id)?
                             .ok_or_else(|| Error::not_found("record", existing))?;
-                        let updated = read_first::write(tx, current, &patch, &at, by)?;
-                        let link = updated.link;
+                        let updated = read_first::write_unlinked(tx, current, &patch, &at, by)?;
                         let before = changes::Before::of(updated.before.cells, &patch);
                         let mut record = updated.after;
                         links::reindex_written(tx, table, &all, &[existing_id])?;
@@ -819,7 +817,7 @@ impl RecordsStore for SqliteStore {
                         done.apply_to(std::slice::from_mut(&mut record));
                         derived.changes.extend(done.changes);
                         if let Some(before) = &before {
-                            log.push(changes::updated(before, &record)?.linked(link));
+                            log.push(changes::updated(before, &record)?);
                         }
                         log.extend(partners.into_iter().map(Entry::from));
                         out.push(UpsertOutcome {

@@ -223,19 +223,44 @@ async fn numbers_kept_between_writes_follow_other_connections() {
     let page = store.changes_since(base, last, 10).await.unwrap();
     let seqs: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [last + 1, last + 2]);
-    // A write that fails after logging rolls its numbers back with it.
-    let bad = fx
+    // A write that fails in the store after taking a seq (its first
+    // record written, its second missing) gives it back with its rollback.
+    let first = fx
         .pb
-        .create_records(&fx.owner, table, vec![cells(&[("Qty", json!("x"))])], w)
+        .create_records(&fx.owner, table, one(3), w)
+        .await
+        .unwrap()[0]
+        .id;
+    let qty = fx_qty(&store, table).await;
+    let patch = |id: RecordId| pybase_core::store::RecordPatch {
+        id,
+        set: [(qty.clone(), json!(4))].into_iter().collect(),
+        unset: Vec::new(),
+        replace: false,
+    };
+    let bad = store
+        .update_records(
+            table,
+            &[patch(first), patch(RecordId::new())],
+            chrono::Utc::now(),
+            None,
+        )
         .await;
     assert!(bad.is_err());
-    fx.pb
-        .create_records(&fx.owner, table, one(3), w)
+    store
+        .update_records(table, &[patch(first)], chrono::Utc::now(), None)
         .await
         .unwrap();
     let page = store.changes_since(base, last + 2, 10).await.unwrap();
-    assert_eq!(page.events.len(), 1);
-    assert_eq!(page.events[0].seq, last + 3);
+    let seqs: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [last + 3, last + 4]);
+    let history = store.record_changes(table, first, None, 10).await.unwrap();
+    let chain: Vec<i64> = history.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        chain,
+        [last + 4, last + 3],
+        "the rolled-back update left no trace"
+    );
 }
 
 /// An update's event written as JSON text directly is the event
