@@ -166,6 +166,19 @@ impl Slot {
         })
     }
 
+    /// An error if the slot gave out seqs: called where none may be left
+    /// unlogged (before a commit, and by a log with nothing to log).
+    pub(super) fn all_logged(&self) -> Result<()> {
+        if self.taken > 0 {
+            Err(Error::corrupt(
+                "change log",
+                format!("{} seqs taken and not logged", self.taken),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
     /// Checks that `table` belongs to this slot's base.
     pub(super) fn check(&self, conn: &Connection, table: TableId) -> Result<()> {
         if table == self.table {
@@ -216,13 +229,7 @@ pub(crate) fn reset() {
 /// Whether the transaction logged every seq it took: called before its
 /// commit, so a write that took seqs and did not log them rolls back.
 pub(crate) fn settled() -> Result<()> {
-    SLOT.with(|cell| match cell.borrow().as_ref() {
-        Some(s) if s.taken > 0 => Err(Error::corrupt(
-            "change log",
-            format!("{} seqs taken and not logged", s.taken),
-        )),
-        _ => Ok(()),
-    })
+    SLOT.with(|cell| cell.borrow().as_ref().map_or(Ok(()), Slot::all_logged))
 }
 
 /// The slot of the current transaction, taken by [`super::log`].
