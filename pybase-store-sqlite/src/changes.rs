@@ -26,6 +26,7 @@
 //! thread-local list; the store's write wrapper takes it after the commit
 //! (and drops it after a rollback): see [`finish`].
 
+mod data_version;
 mod entry;
 mod numbers;
 
@@ -128,6 +129,21 @@ pub(crate) fn log(
     if !pybase_core::store::change_log_enabled() {
         return Ok(());
     }
+    let at = fmt_time(&at.copied().unwrap_or_else(chrono::Utc::now));
+    log_stored(conn, &at, actor, entries)
+}
+
+/// [`log`] at `at` written as stored ([`fmt_time`]): for a write that has
+/// that text already (a record write's `updated_time`).
+pub(crate) fn log_stored(
+    conn: &Connection,
+    at: &str,
+    actor: Option<UserId>,
+    entries: &[Entry],
+) -> Result<()> {
+    if !pybase_core::store::change_log_enabled() {
+        return Ok(());
+    }
     let slot = numbers::take_slot();
     let entries: Vec<&Entry> = entries
         .iter()
@@ -144,9 +160,7 @@ pub(crate) fn log(
         None => Slot::open(conn, first.table)?,
     };
     let rows = number(conn, &slot, &entries)?;
-    let at = fmt_time(&at.copied().unwrap_or_else(chrono::Utc::now));
-    let actor = actor.map(|a| a.to_string());
-    insert_all(conn, &slot, &rows, &at, actor.as_deref())?;
+    insert_all(conn, &slot, &rows, at, actor.as_ref().map(UserId::as_str))?;
     let last = slot.first + i64::try_from(rows.len()).unwrap_or(i64::MAX) - 1;
     numbers::numbered(&slot.base, last + 1);
     // The announcement is only a wake-up: a base id written by hand that
@@ -290,14 +304,14 @@ pub(crate) fn begin(numbers: Numbers) {
 /// committed (`ok`), forgets it otherwise, and gives back the writer's
 /// [`Numbers`] lent by [`begin`] (emptied after a rollback). Called by the
 /// write wrappers right after the transaction, on the same thread.
-pub(crate) fn finish(feed: &ChangeFeed, ok: bool) -> Numbers {
+pub(crate) fn finish(conn: &Connection, feed: &ChangeFeed, ok: bool) -> Numbers {
     let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
     if ok {
         for c in pending {
             feed.announce(c);
         }
     }
-    numbers::give_back(ok)
+    numbers::give_back(conn, ok)
 }
 
 /// An event's columns as [`event`] reads them, its seq first (`?1` is its

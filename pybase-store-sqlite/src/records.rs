@@ -655,7 +655,7 @@ impl RecordsStore for SqliteStore {
             done.apply_to(&mut out);
             log.extend(partners.into_iter().map(Entry::from));
             computed::to_log(&mut log, &mut done)?;
-            changes::log(tx, Some(&logged_at), actor, &log)?;
+            changes::log_stored(tx, &at, actor, &log)?;
             Ok(out)
         };
         if single {
@@ -714,7 +714,7 @@ impl RecordsStore for SqliteStore {
                 let mut log = vec![changes::updated(&before, &record)?.linked(link)];
                 log.extend(partners.into_iter().map(Entry::from));
                 computed::to_log(&mut log, &mut done)?;
-                changes::log(tx, Some(&logged_at), actor, &log)?;
+                changes::log_stored(tx, &at, actor, &log)?;
             }
             Ok(Some(record))
         })
@@ -831,7 +831,7 @@ impl RecordsStore for SqliteStore {
                 }
             }
             computed::to_log(&mut log, &mut derived)?;
-            changes::log(tx, Some(&logged_at), actor, &log)?;
+            changes::log_stored(tx, &at, actor, &log)?;
             Ok(out)
         })
         .await
@@ -868,7 +868,7 @@ impl RecordsStore for SqliteStore {
             drop(stmt);
             let mut done = computed::after_write(tx, table, ids.clone(), &[], logged_at)?;
             computed::to_log(&mut log, &mut done)?;
-            changes::log(tx, Some(&logged_at), actor, &log)
+            changes::log_stored(tx, &at, actor, &log)
         };
         if single {
             self.write_small(work).await

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use pybase_core::ids::TableId;
 use rusqlite::{Connection, OptionalExtension};
 
+use super::data_version::data_version;
 use crate::error::{Error, Result};
 
 thread_local! {
@@ -20,15 +21,19 @@ thread_local! {
 
 /// What the writer connection knows of the log between its transactions:
 /// each table's base, and each base's first key and next seq. Valid while
-/// no other connection has committed (`PRAGMA data_version` unchanged;
-/// the writer's own commits leave it as it is), updated by each logged
-/// write, forgotten after a rollback. Saves a transaction the statement
-/// that finds them (about 9,000 instructions, a quarter of what the log
-/// cost a single update).
+/// the connection's [`data_version`] is the one it had after the last
+/// commit that used them (so no other connection has committed since),
+/// updated by each logged write, forgotten after a rollback. Saves a
+/// transaction the statement that finds them (about 9,000 instructions, a
+/// quarter of what the log cost a single update).
 #[derive(Default)]
 pub(crate) struct Numbers {
-    /// `PRAGMA data_version` when the rest was read.
-    version: Option<i64>,
+    /// The writer's [`data_version`] after the last commit of a
+    /// transaction that checked (or read) the rest.
+    version: Option<u32>,
+    /// Whether the current transaction checked (or read) the rest: only
+    /// then does its commit make them valid at the version after it.
+    checked: bool,
     /// Each table's base.
     tables: HashMap<TableId, String>,
     /// Each base's first key and next seq.
@@ -95,16 +100,17 @@ impl Slot {
     /// The base of `table`, its number and its next seq. A base without a
     /// number (none written since it was made) gets one here.
     pub(super) fn open(conn: &Connection, table: TableId) -> Result<Self> {
-        let version: i64 = conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
+        // Inside the write transaction: a commit of another connection
+        // since the writer's last one has changed the version by now.
+        let version = data_version(conn)?;
         let known = NUMBERS.with(|cell| {
             let mut numbers = cell.borrow_mut();
             if numbers.version != Some(version) {
                 numbers.tables.clear();
                 numbers.bases.clear();
-                numbers.version = Some(version);
+                numbers.version = None;
             }
+            numbers.checked = true;
             let base = numbers.tables.get(&table)?;
             let &(lo, first) = numbers.bases.get(base)?;
             Some(Self {
@@ -247,14 +253,20 @@ pub(super) fn numbered(base: &str, next: i64) {
     });
 }
 
-/// The writer's [`Numbers`] back from this thread after a transaction
-/// (emptied after a rollback: what it numbered, or made, is undone).
-pub(super) fn give_back(committed: bool) -> Numbers {
+/// The writer's [`Numbers`] back from this thread after a transaction on
+/// `conn` (emptied after a rollback: what it numbered, or made, is undone).
+/// A committed transaction that checked them makes them valid at the
+/// connection's version after its commit (the commit changed it); one that
+/// did not leaves them at an older version, so the next check reads them
+/// again.
+pub(super) fn give_back(conn: &Connection, committed: bool) -> Numbers {
     reset();
-    let numbers = NUMBERS.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
-    if committed {
-        numbers
-    } else {
-        Numbers::default()
+    let mut numbers = NUMBERS.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
+    if !committed {
+        return Numbers::default();
     }
+    if std::mem::take(&mut numbers.checked) {
+        numbers.version = data_version(conn).ok();
+    }
+    numbers
 }

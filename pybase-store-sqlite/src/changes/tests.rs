@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use pybase_core::facade::WriteOptions;
 use pybase_core::ids::RecordId;
-use pybase_core::store::{ChangesStore as _, RecordsStore as _, SchemaStore as _, Store};
+use pybase_core::store::{
+    AuthStore as _, ChangesStore as _, RecordsStore as _, SchemaStore as _, Store,
+};
 use pybase_core::testkit::fixture::{Fixture, cells};
 use rusqlite::Connection;
 use serde_json::json;
@@ -223,6 +225,30 @@ async fn numbers_kept_between_writes_follow_other_connections() {
     let page = store.changes_since(base, last, 10).await.unwrap();
     let seqs: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [last + 1, last + 2]);
+    // Again, with a write of the writer that logs nothing committed in
+    // between: it must not make the numbers it did not check look valid.
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO changes (k, at, kind, table_id) \
+             SELECT no * 1099511627776 + ?2, '2026-11-29T00:00:00.000Z', 'table.updated', ?3 \
+             FROM change_counters WHERE base_id = ?1",
+            rusqlite::params![base.as_str(), last + 3, table.as_str()],
+        )
+        .unwrap();
+    }
+    store
+        .set_password_hash(fx.owner.user_id(), "not-a-hash", chrono::Utc::now())
+        .await
+        .unwrap();
+    fx.pb
+        .create_records(&fx.owner, table, one(2), w)
+        .await
+        .unwrap();
+    let page = store.changes_since(base, last + 2, 10).await.unwrap();
+    let seqs: Vec<i64> = page.events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [last + 3, last + 4]);
+    let last = last + 2;
     // A write that fails in the store after taking a seq (its first
     // record written, its second missing) gives it back with its rollback.
     let first = fx
