@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! cargo run --release -p pybase-benches --bin pybase-changelog -- \
-//!     [--rounds 10] [--updates 200] [--bulks 3] [--backends sqlite,postgres] [--trace]
+//!     [--rounds 10] [--updates 200] [--bulks 3] [--backends sqlite,postgres] [--trace] [--keep-db]
 //! ```
 //!
 //! PostgreSQL: `PYBASE_TEST_POSTGRES_URL`; its database is created and
@@ -46,6 +46,9 @@ struct Args {
     postgres: bool,
     /// Print every bulk create's time to stderr, in the order taken.
     trace: bool,
+    /// Keep the PostgreSQL database after the run (its name is printed),
+    /// to study its statements with `pgbench` or `EXPLAIN`.
+    keep_db: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -56,6 +59,7 @@ fn args() -> anyhow::Result<Args> {
         sqlite: true,
         postgres: true,
         trace: false,
+        keep_db: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -65,6 +69,7 @@ fn args() -> anyhow::Result<Args> {
             "--updates" => a.updates = value()?.parse()?,
             "--bulks" => a.bulks = value()?.parse()?,
             "--trace" => a.trace = true,
+            "--keep-db" => a.keep_db = true,
             "--backends" => {
                 let v = value()?;
                 a.sqlite = v.contains("sqlite");
@@ -230,11 +235,15 @@ fn main() -> anyhow::Result<()> {
                 anyhow::Ok(modes)
             }
             .await;
-            sqlx::raw_sql(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-            )))
-            .execute(&mut admin)
-            .await?;
+            if a.keep_db {
+                eprintln!("kept the database {db}");
+            } else {
+                sqlx::raw_sql(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await?;
+            }
             report("postgres", &result?);
         }
         anyhow::Ok(())

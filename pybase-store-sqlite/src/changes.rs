@@ -144,7 +144,7 @@ pub(crate) fn log_stored(
     if !pybase_core::store::change_log_enabled() {
         return Ok(());
     }
-    let slot = numbers::take_slot();
+    let mut slot = numbers::take_slot();
     let entries: Vec<&Entry> = entries
         .iter()
         .filter(|e| matches!(e.chain, Chain::Linked { .. }) || !e.changes_nothing())
@@ -152,15 +152,9 @@ pub(crate) fn log_stored(
     let Some(first) = entries.first() else {
         return slot.as_ref().map_or(Ok(()), Slot::all_logged);
     };
-    let slot = match slot {
-        Some(s) => {
-            s.check(conn, first.table)?;
-            s
-        }
-        None => Slot::open(conn, first.table)?,
-    };
-    let rows = number(conn, &slot, &entries)?;
-    insert_all(conn, &slot, &rows, at, actor.as_ref().map(UserId::as_str))?;
+    let slot = Slot::of(&mut slot, conn, first.table)?;
+    let rows = number(conn, slot, &entries)?;
+    insert_all(conn, slot, &rows, at, actor.as_ref().map(UserId::as_str))?;
     let last = slot.first + i64::try_from(rows.len()).unwrap_or(i64::MAX) - 1;
     numbers::numbered(&slot.base, last + 1);
     // The announcement is only a wake-up: a base id written by hand that
@@ -228,6 +222,19 @@ fn number<'a>(conn: &Connection, slot: &Slot, entries: &[&'a Entry]) -> Result<V
         ));
     }
     Ok(rows)
+}
+
+/// The base of `table` as `read` reads it from `base_id`, `None` if there
+/// is no such table.
+pub(super) fn base_of<T>(
+    conn: &Connection,
+    table: TableId,
+    read: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>> {
+    Ok(conn
+        .prepare_cached("SELECT base_id FROM tables WHERE id = ?1")?
+        .query_row([table.as_str()], read)
+        .optional()?)
 }
 
 /// Points the record row `record` of `table` at its event `seq`; the
@@ -516,10 +523,7 @@ impl ChangesStore for SqliteStore {
 
     async fn table_base(&self, table: TableId) -> StoreResult<BaseId> {
         self.read_small(move |conn| {
-            conn.prepare_cached("SELECT base_id FROM tables WHERE id = ?1")?
-                .query_row([table.as_str()], |r| id(r, 0))
-                .optional()?
-                .ok_or_else(|| Error::not_found("table", table))
+            base_of(conn, table, |r| id(r, 0))?.ok_or_else(|| Error::not_found("table", table))
         })
         .await
     }

@@ -99,7 +99,7 @@ pub(crate) struct Slot {
 impl Slot {
     /// The base of `table`, its number and its next seq. A base without a
     /// number (none written since it was made) gets one here.
-    pub(super) fn open(conn: &Connection, table: TableId) -> Result<Self> {
+    fn open(conn: &Connection, table: TableId) -> Result<Self> {
         // Inside the write transaction: a commit of another connection
         // since the writer's last one has changed the version by now.
         let version = data_version(conn)?;
@@ -185,15 +185,28 @@ impl Slot {
         }
     }
 
+    /// The transaction's slot `slot` after checking that `table` belongs
+    /// to its base, or a slot opened for `table` if there is none yet.
+    pub(super) fn of<'s>(
+        slot: &'s mut Option<Self>,
+        conn: &Connection,
+        table: TableId,
+    ) -> Result<&'s mut Self> {
+        match slot {
+            Some(s) => {
+                s.check(conn, table)?;
+                Ok(s)
+            }
+            None => Ok(slot.insert(Self::open(conn, table)?)),
+        }
+    }
+
     /// Checks that `table` belongs to this slot's base.
-    pub(super) fn check(&self, conn: &Connection, table: TableId) -> Result<()> {
+    fn check(&self, conn: &Connection, table: TableId) -> Result<()> {
         if table == self.table {
             return Ok(());
         }
-        let base: Option<String> = conn
-            .prepare_cached("SELECT base_id FROM tables WHERE id = ?1")?
-            .query_row([table.as_str()], |r| r.get(0))
-            .optional()?;
+        let base: Option<String> = super::base_of(conn, table, |r| r.get(0))?;
         if base.as_deref() == Some(self.base.as_str()) {
             Ok(())
         } else {
@@ -214,13 +227,7 @@ pub(crate) fn take_seqs(conn: &Connection, table: TableId, n: usize) -> Result<O
     let n = i64::try_from(n).map_err(|_| Error::corrupt("change count", n.to_string()))?;
     SLOT.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let slot = match slot.as_mut() {
-            Some(s) => {
-                s.check(conn, table)?;
-                s
-            }
-            None => slot.insert(Slot::open(conn, table)?),
-        };
+        let slot = Slot::of(&mut slot, conn, table)?;
         let seq = slot.first + slot.taken;
         slot.taken += n;
         Ok(Some(seq))
