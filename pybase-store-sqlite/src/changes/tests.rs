@@ -189,6 +189,25 @@ async fn fx_qty(store: &Arc<SqliteStore>, table: pybase_core::ids::TableId) -> S
         .to_string()
 }
 
+/// Appends the event `seq` (a `table.updated` of `table`) to `base`'s log
+/// through a connection of its own to the database at `path`, as another
+/// process would.
+fn append_elsewhere(
+    path: &std::path::Path,
+    base: pybase_core::ids::BaseId,
+    table: pybase_core::ids::TableId,
+    seq: i64,
+) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute(
+        "INSERT INTO changes (k, at, kind, table_id) \
+         SELECT no * 1099511627776 + ?2, '2026-11-29T00:00:00.000Z', 'table.updated', ?3 \
+         FROM change_counters WHERE base_id = ?1",
+        rusqlite::params![base.as_str(), seq, table.as_str()],
+    )
+    .unwrap();
+}
+
 /// The writer keeps each base's next seq between its transactions only
 /// while no other connection commits: an event written by another
 /// connection (another process on the same file) is numbered around, not
@@ -208,16 +227,7 @@ async fn numbers_kept_between_writes_follow_other_connections() {
         .unwrap();
     let last = store.changes_since(base, 0, 1_000).await.unwrap().last_seq;
     // Another connection appends the base's next event.
-    {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute(
-            "INSERT INTO changes (k, at, kind, table_id) \
-             SELECT no * 1099511627776 + ?2, '2026-11-29T00:00:00.000Z', 'table.updated', ?3 \
-             FROM change_counters WHERE base_id = ?1",
-            rusqlite::params![base.as_str(), last + 1, table.as_str()],
-        )
-        .unwrap();
-    }
+    append_elsewhere(&path, base, table, last + 1);
     fx.pb
         .create_records(&fx.owner, table, one(2), w)
         .await
@@ -227,16 +237,7 @@ async fn numbers_kept_between_writes_follow_other_connections() {
     assert_eq!(seqs, [last + 1, last + 2]);
     // Again, with a write of the writer that logs nothing committed in
     // between: it must not make the numbers it did not check look valid.
-    {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute(
-            "INSERT INTO changes (k, at, kind, table_id) \
-             SELECT no * 1099511627776 + ?2, '2026-11-29T00:00:00.000Z', 'table.updated', ?3 \
-             FROM change_counters WHERE base_id = ?1",
-            rusqlite::params![base.as_str(), last + 3, table.as_str()],
-        )
-        .unwrap();
-    }
+    append_elsewhere(&path, base, table, last + 3);
     store
         .set_password_hash(fx.owner.user_id(), "not-a-hash", chrono::Utc::now())
         .await
