@@ -24,6 +24,7 @@ mod links;
 mod raw_page;
 mod records;
 mod render;
+mod revert;
 mod schema;
 mod shared_event;
 mod signed_urls;

@@ -468,7 +468,7 @@ pub(crate) async fn converted(
         let old = old.filter(|v| !v.is_null());
         let new = after.clone().filter(|v| !v.is_null());
         if old != new {
-            out.push(NewChange::cell_updated(
+            out.push(NewChange::cell_converted(
                 field.table_id,
                 *record,
                 field.id,

@@ -13,20 +13,17 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use super::Pybase;
 use super::access_epochs::AccessChange;
 use super::change_tail::{Confirmed, Progress, Tail, Take};
-use super::inputs::{CellsInput, WriteOptions};
-use super::render::{FieldKey, RecordOut};
 use super::shared_event::SharedEvent;
 use crate::error::{Error, Result};
 use crate::ids::{BaseId, RecordId, TableId, WorkspaceId};
 use crate::principal::Principal;
 use crate::role::Action;
-use crate::store::{ChangeEvent, ChangeFeed, ChangeKind, Committed};
+use crate::store::{ChangeEvent, ChangeFeed, Committed};
 
 /// Default number of events in a page.
 pub const DEFAULT_CHANGES_PAGE: usize = 100;
@@ -78,7 +75,8 @@ fn page_size(asked: Option<usize>) -> Result<usize> {
     Ok(size)
 }
 
-fn cursor(name: &str, after: i64) -> Result<i64> {
+/// `after` if it can be a seq (0 or more), else an error naming `name`.
+pub(super) fn cursor(name: &str, after: i64) -> Result<i64> {
     if after < 0 {
         return Err(Error::invalid(
             name,
@@ -240,90 +238,6 @@ impl Pybase {
             None
         };
         Ok(HistoryOut { items, next_cursor })
-    }
-
-    /// Puts a record's cells back as they were right after its event `seq`,
-    /// clearing cells set later, as a new update (editor and above). Cells
-    /// of fields deleted since, or computed, are left out. `NotFound` if
-    /// `seq` is not an event of that record; `Gone` if events after it
-    /// were pruned.
-    pub async fn revert_record(
-        &self,
-        principal: &Principal,
-        table: TableId,
-        record: RecordId,
-        seq: i64,
-        key: FieldKey,
-    ) -> Result<RecordOut> {
-        let seq = cursor("seq", seq)?;
-        let (scope, fields, current) = self
-            .record_for(principal, table, record, Action::WriteRecords)
-            .await?;
-        // Walks back from the current cells, undoing each later event.
-        let mut cells = current.cells.clone();
-        let mut before = None;
-        let mut found = false;
-        'pages: loop {
-            let events = self
-                .store
-                .record_changes(scope.id(), record, before, SUBSCRIPTION_BATCH)
-                .await?;
-            let Some(last) = events.last() else {
-                break;
-            };
-            before = Some(last.seq);
-            for e in &events {
-                if e.seq <= seq {
-                    found = e.seq == seq;
-                    break 'pages;
-                }
-                undo(&mut cells, e);
-            }
-        }
-        if !found {
-            return Err(Error::NotFound {
-                entity: "event of this record",
-            });
-        }
-        let input: CellsInput = fields
-            .iter()
-            .filter(|f| !f.field_type.is_computed())
-            .filter_map(|f| {
-                cells
-                    .get(f.id.as_str())
-                    .map(|v| (f.id.to_string(), v.clone()))
-            })
-            .collect();
-        self.update_record(
-            principal,
-            scope.id(),
-            record,
-            input,
-            WriteOptions {
-                typecast: false,
-                field_key: key,
-            },
-            true,
-        )
-        .await
-    }
-}
-
-/// Undoes one logged update on `cells` (other kinds change no cell).
-fn undo(cells: &mut crate::model::Cells, e: &ChangeEvent) {
-    if e.kind != ChangeKind::RecordUpdated {
-        return;
-    }
-    let before = e.before.as_ref().and_then(Value::as_object);
-    for f in e.changed_fields.iter().flatten() {
-        match before.and_then(|b| b.get(f.as_str())) {
-            Some(v) => {
-                cells.insert(f.to_string(), v.clone());
-            }
-            None => {
-                cells.remove(f.as_str());
-            }
-        }
     }
 }
 

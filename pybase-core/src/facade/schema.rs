@@ -258,6 +258,10 @@ impl Pybase {
             }
             table.primary_field_id = Some(f.id);
         }
+        if table == *scope.table() {
+            // Nothing to change: nothing written, nothing logged.
+            return Ok(table);
+        }
         table.updated_at = self.clock.now();
         acting(principal.user_id(), self.store.update_table(&table)).await?;
         if table.primary_field_id != primary_before {
@@ -543,6 +547,14 @@ impl Pybase {
                 self.settle_fill(&table, &[field.id]).await?;
                 field.status = FieldStatus::Ready;
             }
+        } else if field
+            == (Field {
+                updated_at: field.updated_at,
+                ..old.clone()
+            })
+        {
+            // Nothing to change: nothing written, nothing logged.
+            return self.shown_field(old).await;
         } else {
             acting(table.user(), self.store.update_field(&field)).await?;
         }

@@ -435,6 +435,12 @@ impl Pybase {
                 format!("a number from 1 to 1000, got {size}"),
             ));
         }
+        if let Some(b) = before.filter(|b| *b < 0) {
+            return Err(Error::invalid(
+                "cursor",
+                format!("a delivery id of 0 or more, got {b}"),
+            ));
+        }
         let webhook = self.webhook_for(principal, id).await?;
         Ok(self.store.list_deliveries(webhook.id, before, size).await?)
     }

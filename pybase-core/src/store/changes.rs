@@ -255,6 +255,23 @@ impl NewChange {
         }
     }
 
+    /// `record.updated` of one cell rewritten by a change of its field (a
+    /// conversion: a new type, a choice renamed or removed): as
+    /// [`Self::cell_updated`], with `field_id` naming that field, so a
+    /// reader can tell it from an edit (a revert keeps it).
+    pub fn cell_converted(
+        table: TableId,
+        record: RecordId,
+        field: FieldId,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) -> Self {
+        Self {
+            field_id: Some(field),
+            ..Self::cell_updated(table, record, field, before, after)
+        }
+    }
+
     /// `record.deleted` with the cells it had.
     pub fn record_deleted(table: TableId, id: RecordId, cells: Cells) -> Self {
         Self {

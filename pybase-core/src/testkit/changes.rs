@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::fixture::{Fixture, assert_invalid, cells};
 use crate::Error;
 use crate::StoreError;
-use crate::facade::{FieldKey, FieldPatch, NewField, NewView, ViewPatch, WriteOptions};
+use crate::facade::{FieldKey, FieldPatch, NewField, NewView, TablePatch, ViewPatch, WriteOptions};
 use crate::ids::{RecordId, UserId};
 use crate::model::Cells;
 use crate::role::Role;
@@ -507,6 +507,41 @@ pub async fn unchanged_writes_log_nothing(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
+    // Schema patches that change nothing: the table's name again, an
+    // empty table patch, a field's name and description again.
+    let o = &fx.owner;
+    let table = fx
+        .pb
+        .update_table(
+            o,
+            t,
+            TablePatch {
+                name: Some(fx.table.table.name.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(table.updated_at, fx.table.table.updated_at);
+    fx.pb
+        .update_table(o, t, TablePatch::default())
+        .await
+        .unwrap();
+    let notes = fx.table.fields.iter().find(|f| f.name == "Notes").unwrap();
+    let field = fx
+        .pb
+        .update_field(
+            o,
+            notes.id,
+            FieldPatch {
+                name: Some("Notes".into()),
+                description: Some(notes.description.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(field.updated_at, notes.updated_at);
     assert_eq!(
         whole_log(&fx).await,
         log,
@@ -1008,10 +1043,11 @@ pub async fn history_newest_first_and_revert(store: Arc<dyn Store>) {
     assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
 }
 
-/// Pruning keeps numbering going and makes older cursors `Gone`.
+/// Pruning keeps numbering going and makes older cursors, and reverts to
+/// pruned events, `Gone`.
 pub async fn pruned_cursors_are_gone(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
-    fx.create(&[("Qty", json!(1))]).await;
+    let r = fx.create(&[("Qty", json!(1))]).await;
     let last = whole_log(&fx).await.last().unwrap().seq;
     let removed = fx
         .pb
@@ -1022,6 +1058,13 @@ pub async fn pruned_cursors_are_gone(store: Arc<dyn Store>) {
     let e = fx
         .pb
         .changes_since(&fx.viewer, fx.base.id, 0, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Gone(_)), "{e:?}");
+    // Reverting to a pruned event is gone too, not "not found".
+    let e = fx
+        .pb
+        .revert_record(&fx.editor, fx.table.table.id, r.id, last, FieldKey::Name)
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Gone(_)), "{e:?}");
@@ -1308,6 +1351,157 @@ pub async fn webhook_switch_and_airtable_state_are_written_apart(store: Arc<dyn 
         store.save_airtable_hook(ghost, &hook, later).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+/// A revert writes only the cells that differ from now: a link cell whose
+/// linked record was deleted since, unchanged, does not stop it. Cells a
+/// field change rewrote since (conversions, logged with the field's id)
+/// go back to the value undone when the field still takes it (a precision
+/// lowered and raised again), else keep the conversion's value (a renamed
+/// choice), else take the value undone as a typecast writes it (a number
+/// in what is a text field now).
+pub async fn revert_writes_only_what_differs_and_keeps_conversions(store: Arc<dyn Store>) {
+    use super::computed::{field, nf, table};
+    let fx = Fixture::new(store).await;
+    let items = fx.table.table.id;
+    let o = &fx.owner;
+    let w = WriteOptions::default();
+    let parts = table(&fx, "Parts").await;
+    field(
+        &fx,
+        items,
+        nf("Part", "link", json!({ "linked_table_id": parts })),
+    )
+    .await;
+    let part = fx
+        .pb
+        .create_records(o, parts, vec![cells(&[("Name", json!("p"))])], w)
+        .await
+        .unwrap()[0]
+        .id;
+    let r = fx
+        .create(&[
+            ("Name", json!("v0")),
+            ("Status", json!("Closed")),
+            ("Part", json!([part.to_string()])),
+            ("Price", json!(1.25)),
+            ("Qty", json!(5)),
+        ])
+        .await;
+    let history = |fx: &Fixture| {
+        let pb = fx.pb.clone();
+        let viewer = fx.viewer.clone();
+        async move {
+            pb.record_history(&viewer, items, r.id, None, None)
+                .await
+                .unwrap()
+                .items
+        }
+    };
+    let created = history(&fx).await[0].seq;
+    fx.pb
+        .update_record(
+            &fx.editor,
+            items,
+            r.id,
+            cells(&[("Name", json!("v1")), ("Qty", json!(6))]),
+            w,
+            false,
+        )
+        .await
+        .unwrap();
+    let patch = |options: Value, ty: Option<&str>| FieldPatch {
+        field_type: ty.map(str::to_owned),
+        options: Some(options),
+        ..Default::default()
+    };
+    // Price loses its cents (a conversion), then its precision comes back.
+    let price = fx.field("Price");
+    for precision in [0, 2] {
+        fx.pb
+            .update_field(o, price, patch(json!({ "precision": precision }), None))
+            .await
+            .unwrap();
+    }
+    // Qty becomes text: 6 is rewritten "6" by conversion.
+    let qty = fx.field("Qty");
+    fx.pb
+        .update_field(o, qty, patch(Value::Null, Some("text")))
+        .await
+        .unwrap();
+    // The linked record goes; the cell still names it as stored.
+    fx.pb.delete_records(o, parts, &[part]).await.unwrap();
+    // "Closed" is renamed "Shut": the cell is rewritten by conversion.
+    let status = fx.field("Status");
+    let mut choices = serde_json::to_value(
+        fx.table
+            .fields
+            .iter()
+            .find(|f| f.id == status)
+            .unwrap()
+            .field_type
+            .choices(),
+    )
+    .unwrap();
+    for c in choices.as_array_mut().unwrap() {
+        if c["name"] == json!("Closed") {
+            c["name"] = json!("Shut");
+        }
+    }
+    fx.pb
+        .update_field(
+            o,
+            status,
+            FieldPatch {
+                options: Some(json!({ "choices": choices })),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let newest = history(&fx).await;
+    let conversion = newest
+        .iter()
+        .find(|e| e.field_id == Some(status))
+        .expect("the conversion's event names its field");
+    assert_eq!(conversion.kind, ChangeKind::RecordUpdated);
+    assert_eq!(
+        obj(&conversion.before).get(status.as_str()),
+        Some(&json!("Closed"))
+    );
+    assert_eq!(
+        obj(&conversion.after).get(status.as_str()),
+        Some(&json!("Shut"))
+    );
+    let back = fx
+        .pb
+        .revert_record(&fx.editor, items, r.id, created, FieldKey::Name)
+        .await
+        .unwrap();
+    assert_eq!(back.fields["Name"], json!("v0"));
+    // The value undone fits: the cents come back.
+    assert_eq!(back.fields["Price"], json!(1.25));
+    // "Closed" is no choice any more: the conversion's name is kept.
+    assert_eq!(back.fields["Status"], json!("Shut"));
+    // 5 does not fit a text field: written as a typecast writes it.
+    assert_eq!(back.fields["Qty"], json!("5"));
+    let newest = history(&fx).await;
+    let revert = &newest[0];
+    assert_eq!(revert.kind, ChangeKind::RecordUpdated);
+    let mut changed = revert.changed_fields.clone().unwrap_or_default();
+    changed.sort();
+    let mut want = vec![fx.field("Name"), price, qty];
+    want.sort();
+    assert_eq!(changed, want, "only the cells that differ are written");
+    assert_eq!(revert.field_id, None);
+    // Nothing differs any more: a second revert writes nothing.
+    let again = fx
+        .pb
+        .revert_record(&fx.editor, items, r.id, created, FieldKey::Name)
+        .await
+        .unwrap();
+    assert_eq!(again.fields["Name"], json!("v0"));
+    assert_eq!(history(&fx).await.len(), newest.len());
 }
 
 /// Every record's history is exactly its events in the whole log, newest

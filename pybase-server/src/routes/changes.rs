@@ -172,9 +172,14 @@ pub(crate) async fn changes(
 }
 
 /// The cursor a stream resumes after: `Last-Event-ID`, else `?after=`,
-/// else the newest event now (only what commits from now on).
+/// else the newest event now (only what commits from now on). An empty
+/// `Last-Event-ID` is no id (the SSE standard's "no last event ID"; a
+/// browser leaves the header out instead).
 fn resume_cursor(headers: &HeaderMap, q: &EventsParams) -> Result<Option<i64>, ApiError> {
-    match headers.get("last-event-id") {
+    let header = headers
+        .get("last-event-id")
+        .filter(|v| !v.as_bytes().trim_ascii().is_empty());
+    match header {
         Some(v) => v
             .to_str()
             .ok()
@@ -434,7 +439,7 @@ pub(crate) async fn history(
     responses(
         (status = 200, description = "the record with its cells as they were after event `seq`, written as a new update (editor and above)", body = RecordOut),
         WriteErrors,
-        (status = 410, description = "events after `seq` are no longer kept (`gone`)", body = crate::error::ErrorBody),
+        (status = 410, description = "the event `seq` is no longer kept (`gone`)", body = crate::error::ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = [])))]
 pub(crate) async fn revert(
@@ -455,7 +460,28 @@ pub(crate) async fn revert(
 
 #[cfg(test)]
 mod tests {
-    use super::RevertInput;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::{EventsParams, RevertInput, resume_cursor};
+
+    #[test]
+    fn a_stream_resumes_after_the_header_then_the_query_and_an_empty_header_is_none() {
+        let at = |header: Option<&'static str>, after: Option<i64>| {
+            let mut h = HeaderMap::new();
+            if let Some(v) = header {
+                h.insert("last-event-id", HeaderValue::from_static(v));
+            }
+            resume_cursor(&h, &EventsParams { after })
+        };
+        assert_eq!(at(Some("7"), Some(3)).unwrap(), Some(7));
+        assert_eq!(at(Some(" 7 "), None).unwrap(), Some(7));
+        assert_eq!(at(None, Some(3)).unwrap(), Some(3));
+        assert_eq!(at(None, None).unwrap(), None);
+        assert_eq!(at(Some(""), Some(3)).unwrap(), Some(3));
+        assert_eq!(at(Some("  "), None).unwrap(), None);
+        assert!(at(Some("-1"), None).is_err());
+        assert!(at(Some("x"), Some(3)).is_err());
+    }
 
     #[test]
     fn revert_seq_takes_whole_numbers_in_any_json_form() {

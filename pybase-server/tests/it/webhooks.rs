@@ -221,6 +221,19 @@ async fn a_failing_receiver_gets_every_event_in_order_once_it_answers() {
         .await;
     let items = d["items"].as_array().unwrap();
     assert_eq!(items.len(), 28, "{d}");
+    // A negative cursor is refused as on the other cursors, naming it.
+    let bad = s
+        .req(
+            &owner,
+            Method::GET,
+            &format!("/api/v1/webhooks/{id}/deliveries?cursor=-1"),
+        )
+        .send_expect(StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
+    assert!(
+        bad["error"]["details"]["fields"]["cursor"].is_string(),
+        "{bad}"
+    );
     let failures: Vec<&Value> = items
         .iter()
         .filter(|i| i["status_code"] == json!(500))

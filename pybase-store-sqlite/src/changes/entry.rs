@@ -270,7 +270,7 @@ pub(crate) fn converted(
             .filter(|v| !v.is_null());
         let after = after.filter(|v| !v.is_null());
         if before != after {
-            out.push(Entry::from(NewChange::cell_updated(
+            out.push(Entry::from(NewChange::cell_converted(
                 field.table_id,
                 record,
                 field.id,

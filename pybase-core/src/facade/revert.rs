@@ -1,0 +1,151 @@
+//! Reverting a record to the state after one of its events: the cells
+//! then, rebuilt from the cells now by undoing each later event of the
+//! record's history, written back as one update of the cells that differ.
+//!
+//! A later event may be a conversion: a change of a field rewrote the
+//! cell (a new type, a renamed choice, a lower precision), logged with the
+//! field's id. Undoing it gives the value the cell had, which may no
+//! longer fit the field (a choice that was renamed, a number in a field
+//! that is text now); keeping it gives the value as the conversion left
+//! it. Each cell takes the first of these that the field accepts as it
+//! is now: the value undone (so a precision lowered and raised again gets
+//! its digits back), the value with conversions kept (a renamed choice
+//! keeps its new name), the value undone as a typecast would write it
+//! (`5` into what is a text field now is `"5"`), provided that adds no
+//! select choice. A value that fits none is written anyway, and the
+//! update refuses it naming the field.
+
+use serde_json::Value;
+
+use super::Pybase;
+use super::inputs::{CellsInput, WriteOptions};
+use super::render::{FieldKey, RecordOut};
+use crate::error::{Error, Result};
+use crate::ids::{RecordId, TableId};
+use crate::model::{Cells, Field};
+use crate::principal::Principal;
+use crate::role::Action;
+use crate::store::{ChangeEvent, ChangeKind};
+
+/// Events read per page while walking back.
+const WALK_PAGE: usize = 256;
+
+impl Pybase {
+    /// Puts a record's cells back as they were right after its event `seq`,
+    /// clearing cells set later, as a new update (editor and above) that
+    /// writes only the cells that differ from now (a cell already as it
+    /// was is not validated again). Cells of fields deleted since, or
+    /// computed, are left out; cells that conversions rewrote since are
+    /// set as the module's documentation says. `NotFound` if `seq` is not
+    /// an event of that record; `Gone` if it was pruned.
+    pub async fn revert_record(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        record: RecordId,
+        seq: i64,
+        key: FieldKey,
+    ) -> Result<RecordOut> {
+        let seq = super::changes::cursor("seq", seq)?;
+        let (scope, fields, current) = self
+            .record_for(principal, table, record, Action::WriteRecords)
+            .await?;
+        // Walks back from the current cells, undoing each later event,
+        // conversions too (`undone`) and not (`kept`).
+        let mut undone = current.cells.clone();
+        let mut kept = current.cells.clone();
+        let mut before = None;
+        let mut found = false;
+        'pages: loop {
+            let events = self
+                .store
+                .record_changes(scope.id(), record, before, WALK_PAGE)
+                .await?;
+            let Some(last) = events.last() else {
+                break;
+            };
+            before = Some(last.seq);
+            for e in &events {
+                if e.seq <= seq {
+                    found = e.seq == seq;
+                    break 'pages;
+                }
+                undo(&mut undone, e);
+                if e.field_id.is_none() {
+                    undo(&mut kept, e);
+                }
+            }
+        }
+        if !found {
+            // Pruned (`Gone`: the base's log starts after it), or never
+            // this record's.
+            if seq > 0 {
+                let base = self.store.table_base(scope.id()).await?;
+                self.store.changes_since(base, seq - 1, 1).await?;
+            }
+            return Err(Error::NotFound {
+                entity: "event of this record",
+            });
+        }
+        // Only the cells that differ: set back, or cleared (null).
+        let input: CellsInput = fields
+            .iter()
+            .filter(|f| !f.field_type.is_computed())
+            .filter_map(|f| {
+                let id = f.id.as_str();
+                let then = reverted(f, undone.get(id), kept.get(id));
+                (then.as_ref() != current.cells.get(id))
+                    .then(|| (f.id.to_string(), then.unwrap_or(Value::Null)))
+            })
+            .collect();
+        self.update_record(
+            principal,
+            scope.id(),
+            record,
+            input,
+            WriteOptions {
+                typecast: false,
+                field_key: key,
+            },
+            false,
+        )
+        .await
+    }
+}
+
+/// The value `field`'s cell goes back to, from the value with every later
+/// event undone and the value with conversions kept: see the module's
+/// documentation.
+fn reverted(field: &Field, undone: Option<&Value>, kept: Option<&Value>) -> Option<Value> {
+    let ft = &field.field_type;
+    let fits = |v: Option<&Value>| v.is_none_or(|v| ft.validate_cell(v, false).is_ok());
+    if fits(undone) {
+        return undone.cloned();
+    }
+    if fits(kept) {
+        return kept.cloned();
+    }
+    let cast = undone.and_then(|v| match ft.validate_cell(v, true) {
+        Ok(Some(cast)) if crate::fields::new_choice_names(ft, &cast).is_empty() => Some(cast),
+        _ => None,
+    });
+    cast.or_else(|| undone.cloned())
+}
+
+/// Undoes one logged update on `cells` (other kinds change no cell).
+fn undo(cells: &mut Cells, e: &ChangeEvent) {
+    if e.kind != ChangeKind::RecordUpdated {
+        return;
+    }
+    let before = e.before.as_ref().and_then(Value::as_object);
+    for f in e.changed_fields.iter().flatten() {
+        match before.and_then(|b| b.get(f.as_str())) {
+            Some(v) => {
+                cells.insert(f.to_string(), v.clone());
+            }
+            None => {
+                cells.remove(f.as_str());
+            }
+        }
+    }
+}
