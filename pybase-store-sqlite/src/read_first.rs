@@ -64,44 +64,30 @@ pub(crate) fn read(conn: &Connection, table: TableId, id: RecordId) -> Result<Op
         .optional()?)
 }
 
+/// When a [`write`] gets the seq of the event the caller logs for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EventSeq {
+    /// Now ([`crate::changes::take_seqs`]), set in the row it writes: the
+    /// caller logs the event [`crate::changes::Entry::linked`] to
+    /// [`Updated::link`].
+    Taken,
+    /// When [`crate::changes::log`] numbers it (which points the row at
+    /// it): for a write whose events must keep the order they are built in
+    /// (an upsert, whose rows' partners interleave with them).
+    AtLog,
+}
+
 /// Applies `patch` to `current` (read by [`read`] in this transaction) at
 /// `at` (a stored time, see [`crate::rows::fmt_time`]) by `by`. A patch
 /// that leaves the cells as they are writes nothing (the update time
-/// stays). A write takes its event's seq ([`crate::changes::take_seqs`])
-/// and points the record at it: the caller must log the event
-/// [`crate::changes::Entry::linked`] to [`Updated::link`].
+/// stays). A write gets its event's seq as `seq` says.
 pub(crate) fn write(
     conn: &Connection,
     current: Current,
     patch: &RecordPatch,
     at: &str,
     by: Option<UserId>,
-) -> Result<Updated> {
-    write_as(conn, current, patch, at, by, true)
-}
-
-/// [`write`] without taking the event's seq: for a write whose events
-/// must keep the order they are built in (an upsert, whose rows'
-/// partners interleave with them), logged unlinked (see
-/// [`crate::changes::log`]).
-pub(crate) fn write_unlinked(
-    conn: &Connection,
-    current: Current,
-    patch: &RecordPatch,
-    at: &str,
-    by: Option<UserId>,
-) -> Result<Updated> {
-    write_as(conn, current, patch, at, by, false)
-}
-
-/// [`write`], taking the event's seq if `link`.
-fn write_as(
-    conn: &Connection,
-    current: Current,
-    patch: &RecordPatch,
-    at: &str,
-    by: Option<UserId>,
-    link: bool,
+    seq: EventSeq,
 ) -> Result<Updated> {
     let before = current.record;
     let cells = merged(&before.cells, patch);
@@ -112,10 +98,9 @@ fn write_as(
             link: None,
         });
     }
-    let seq = if link {
-        crate::changes::take_seqs(conn, before.table_id, 1)?
-    } else {
-        None
+    let seq = match seq {
+        EventSeq::Taken => crate::changes::take_seqs(conn, before.table_id, 1)?,
+        EventSeq::AtLog => None,
     };
     conn.prepare_cached(
         "UPDATE records SET data = jsonb(?2), updated_time = ?3, updated_by = ?4, \

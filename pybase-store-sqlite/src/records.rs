@@ -25,7 +25,7 @@ use crate::computed;
 use crate::error::{Error, Result};
 use crate::layout::{cell_path, ddl_id, record_columns, scope};
 use crate::links;
-use crate::read_first;
+use crate::read_first::{self, EventSeq};
 use crate::rows::{fmt_time, id, id_list, opt_id, raw_record, record, time};
 use crate::schema::{indexed_fields, table_access_in};
 use crate::sql::Sql;
@@ -640,7 +640,7 @@ impl RecordsStore for SqliteStore {
                 .map(|patch| {
                     let current = read_first::read(tx, table, patch.id)?
                         .ok_or_else(|| Error::not_found("record", patch.id))?;
-                    let updated = read_first::write(tx, current, patch, &at, by)?;
+                    let updated = read_first::write(tx, current, patch, &at, by, EventSeq::Taken)?;
                     let link = updated.link;
                     if let Some(before) = changes::Before::of(updated.before.cells, patch) {
                         log.push(changes::updated(&before, &updated.after)?.linked(link));
@@ -702,7 +702,7 @@ impl RecordsStore for SqliteStore {
             if !guard.cells_hold(&current.record.cells) {
                 return Ok(None);
             }
-            let updated = read_first::write(tx, current, &patch, &at, by)?;
+            let updated = read_first::write(tx, current, &patch, &at, by, EventSeq::Taken)?;
             let link = updated.link;
             let before = changes::Before::of(updated.before.cells, &patch);
             let mut record = updated.after;
@@ -797,7 +797,8 @@ impl RecordsStore for SqliteStore {
                         };
                         let current = read_first::read(tx, table, existing_id)?
                             .ok_or_else(|| Error::not_found("record", existing))?;
-                        let updated = read_first::write_unlinked(tx, current, &patch, &at, by)?;
+                        let updated =
+                            read_first::write(tx, current, &patch, &at, by, EventSeq::AtLog)?;
                         let before = changes::Before::of(updated.before.cells, &patch);
                         let mut record = updated.after;
                         links::reindex_written(tx, table, &all, &[existing_id])?;
