@@ -82,26 +82,20 @@ fn take_autonumbers(conn: &Connection, table: &str, n: usize) -> Result<i64> {
     Ok(last - n + 1)
 }
 
-/// Inserts one new record with `autonumber`, pointing at its created
-/// event `seq` (`None` while the log is measured out), and reads it back.
-fn insert(
-    conn: &Connection,
-    table: &str,
-    r: &Insert,
-    autonumber: i64,
-    seq: Option<i64>,
-) -> Result<Record> {
+/// Inserts one new record with `autonumber` and reads it back. Its row
+/// points at no event: [`changes::log`] links its created event.
+fn insert(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result<Record> {
     let by = r.created_by.as_ref().map(UserId::as_str);
     Ok(conn
         .prepare_cached(&format!(
             "INSERT INTO records (table_id, id, data, autonumber, created_by, updated_by, \
-             created_time, updated_time, last_seq) \
-             VALUES ('{}', ?1, jsonb(?2), ?3, ?4, ?4, ?5, ?5, ?6) RETURNING {}",
+             created_time, updated_time) VALUES ('{}', ?1, jsonb(?2), ?3, ?4, ?4, ?5, ?5) \
+             RETURNING {}",
             ddl_id(table)?,
             record_columns(table)?
         ))?
         .query_row(
-            params![r.id.as_str(), r.cells, autonumber, by, r.created_time, seq],
+            params![r.id.as_str(), r.cells, autonumber, by, r.created_time],
             record,
         )?)
 }
@@ -759,7 +753,7 @@ impl RecordsStore for SqliteStore {
                         // An upsert's events keep the order they are built
                         // in (its rows' partners come between them): none
                         // is linked ahead, `changes::log` links them all.
-                        let mut record = insert(tx, table.as_str(), new, n, None)?;
+                        let mut record = insert(tx, table.as_str(), new, n)?;
                         links::reindex_written(tx, table, &all, &[record.id])?;
                         let partners = links::sync(
                             tx,
