@@ -13,7 +13,7 @@
 //!
 //! ```text
 //! cargo run --release -p pybase-benches --bin pybase-changelog -- \
-//!     [--rounds 10] [--updates 200] [--bulks 3] [--backends sqlite,postgres] [--trace] [--keep-db]
+//!     [--rounds 10] [--updates 200] [--bulks 3] [--backends sqlite,postgres] [--trace] [--keep-db] [--only on|off]
 //! ```
 //!
 //! PostgreSQL: `PYBASE_TEST_POSTGRES_URL`; its database is created and
@@ -49,6 +49,9 @@ struct Args {
     /// Keep the PostgreSQL database after the run (its name is printed),
     /// to study its statements with `pgbench` or `EXPLAIN`.
     keep_db: bool,
+    /// Run only one mode (`on`: the log written, `off`: measured out), to
+    /// profile it alone (`perf stat` of the whole machine per mode).
+    only: Option<bool>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -60,6 +63,7 @@ fn args() -> anyhow::Result<Args> {
         postgres: true,
         trace: false,
         keep_db: false,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -70,6 +74,13 @@ fn args() -> anyhow::Result<Args> {
             "--bulks" => a.bulks = value()?.parse()?,
             "--trace" => a.trace = true,
             "--keep-db" => a.keep_db = true,
+            "--only" => {
+                a.only = Some(match value()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => anyhow::bail!("--only takes on or off, not {other}"),
+                })
+            }
             "--backends" => {
                 let v = value()?;
                 a.sqlite = v.contains("sqlite");
@@ -121,6 +132,9 @@ async fn measure(store: Arc<dyn Store>, a: &Args) -> anyhow::Result<[Mode; 2]> {
         // Alternate which mode goes first, too.
         for step in 0..2 {
             let off = (round + step) % 2 == 1;
+            if a.only.is_some_and(|on| on == off) {
+                continue;
+            }
             measure_without_change_log(off);
             let m = &mut modes[usize::from(off)];
             for i in 0..a.updates {

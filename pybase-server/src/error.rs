@@ -407,7 +407,7 @@ impl From<QueryRejection> for ApiError {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.')) =>
             {
-                let problem = lower_first(problem);
+                let problem = plain_expectation(&lower_first(problem));
                 Self::BadQuery {
                     message: format!("invalid query string: {param}: {problem}"),
                     fields: BTreeMap::from([(param.to_owned(), problem)]),
@@ -499,7 +499,18 @@ fn plain_expectation(text: &str) -> String {
     if CHRONO.contains(&text) {
         return format!("{text}: expected an RFC 3339 time such as 2030-01-31T12:00:00Z");
     }
-    text.to_owned()
+    // The standard library's number and boolean parse errors (query
+    // strings are read with `FromStr`) name no expectation either.
+    let expected = match text {
+        "invalid digit found in string" | "cannot parse integer from empty string" => {
+            "expected a whole number, 0 or more"
+        }
+        "number too large to fit in target type" => "expected a smaller whole number",
+        "invalid float literal" | "cannot parse float from empty string" => "expected a number",
+        "provided string was not `true` or `false`" => "expected true or false",
+        _ => return text.to_owned(),
+    };
+    format!("{text}: {expected}")
 }
 
 fn missing_field(detail: &str) -> Option<String> {
@@ -576,6 +587,30 @@ mod tests {
                 }
                 other => panic!("unexpected {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn query_parse_errors_say_what_was_expected() {
+        for (problem, expected) in [
+            (
+                "invalid digit found in string",
+                "invalid digit found in string: expected a whole number, 0 or more",
+            ),
+            (
+                "number too large to fit in target type",
+                "number too large to fit in target type: expected a smaller whole number",
+            ),
+            (
+                "provided string was not `true` or `false`",
+                "provided string was not `true` or `false`: expected true or false",
+            ),
+            (
+                "invalid type: string \"x\", expected u32",
+                "invalid type: string \"x\", expected u32",
+            ),
+        ] {
+            assert_eq!(plain_expectation(problem), expected);
         }
     }
 

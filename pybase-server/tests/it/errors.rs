@@ -58,8 +58,9 @@ async fn a_query_parameter_of_the_wrong_type_is_400_naming_it() {
             )
             .send_expect_error(StatusCode::BAD_REQUEST, "bad_request")
             .await;
+        let problem = v["error"]["details"]["fields"][param].as_str();
         assert!(
-            v["error"]["details"]["fields"][param].is_string(),
+            problem.is_some_and(|p| p.contains("expected")),
             "{query}: {v}"
         );
     }
