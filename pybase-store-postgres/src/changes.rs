@@ -322,6 +322,8 @@ impl LogBinds {
 /// unsets (text array).
 #[derive(Clone, Copy)]
 pub(crate) struct PatchParams {
+    /// `$n` of the record's id.
+    pub(crate) id: usize,
     /// `$n` of the boolean "replace".
     pub(crate) replace: usize,
     /// `$n` of the set cells.
@@ -342,10 +344,15 @@ pub(crate) struct PatchParams {
 /// statement), about a third of what the log added to the statement.
 /// The cell keys are gathered with `UNION ALL`: a key both set and unset
 /// (or unset and absent) only repeats an entry of the same value in
-/// `jsonb_object_agg`. The
-/// counter's insert reads the update's result, so the record's row is
-/// locked before the counter's (one lock order for every writer), and a
-/// statement that updates nothing, or changes no cell, logs nothing. The answer adds `log_base`
+/// `jsonb_object_agg`. `d` is one row
+/// whether or not the update found the record (an aggregate), and the
+/// counter's insert reads it, so the record's row is locked before the
+/// counter's (one lock order for every writer), and a statement that
+/// updates nothing, or changes no cell, has two empty sides and logs
+/// nothing; the event names the record by the update's id parameter.
+/// Each plan node costs every execution its set-up (a generic plan is
+/// still initialised per statement), so the log's part is kept to the
+/// nodes it needs. The answer adds `log_base`
 /// and `log_seq` (see [`committed`]). Binds: [`LogBinds::bind`].
 ///
 /// This makes a single-record update one round trip with its log, as it
@@ -353,6 +360,7 @@ pub(crate) struct PatchParams {
 pub(crate) fn logged_update(update: &str, first: usize, patch: PatchParams) -> String {
     let (t, at, actor, kind) = (first, first + 1, first + 2, first + 3);
     let PatchParams {
+        id,
         replace,
         set,
         unset,
@@ -369,14 +377,14 @@ pub(crate) fn logged_update(update: &str, first: usize, patch: PatchParams) -> S
          ELSE ${set}::jsonb END) UNION ALL SELECT unnest(${unset}::text[])) AS x(k) \
          WHERE (u.old_data -> k) IS DISTINCT FROM (u.data -> k)), \
          c AS (INSERT INTO change_counters (base_id, last_seq) \
-         SELECT t.base_id, 1 FROM u JOIN tables t ON t.id = ${t} \
-         WHERE EXISTS (SELECT 1 FROM d WHERE d.before <> '{{}}'::jsonb OR d.after <> '{{}}'::jsonb) \
+         SELECT t.base_id, 1 FROM d JOIN tables t ON t.id = ${t} \
+         WHERE d.before <> '{{}}'::jsonb OR d.after <> '{{}}'::jsonb \
          ON CONFLICT (base_id) DO UPDATE SET last_seq = change_counters.last_seq + 1 \
          RETURNING base_id, last_seq), \
          e AS (INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, \
          before, after) \
-         SELECT c.base_id, c.last_seq, ${at}, ${actor}, ${kind}, ${t}, u.id, d.before, d.after \
-         FROM c, u, d) \
+         SELECT c.base_id, c.last_seq, ${at}, ${actor}, ${kind}, ${t}, ${id}, d.before, d.after \
+         FROM c, d) \
          SELECT u.*, c.base_id AS log_base, c.last_seq AS log_seq FROM u LEFT JOIN c ON true"
     )
 }

@@ -196,6 +196,7 @@ async fn apply_patch_logged(
             &sql.0,
             7,
             changes::PatchParams {
+                id: 1,
                 replace: 2,
                 set: 3,
                 unset: 4,
@@ -324,6 +325,7 @@ async fn apply_patch_guarded_logged(
             &sql.0,
             13,
             changes::PatchParams {
+                id: 2,
                 replace: 3,
                 set: 4,
                 unset: 5,

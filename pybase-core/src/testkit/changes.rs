@@ -1670,9 +1670,11 @@ pub async fn histories_are_each_records_events_of_the_log(store: Arc<dyn Store>)
     }
 }
 
-/// A single-record update's event names every cell it changed and no
-/// other: a merge that clears a cell (the cell absent after), and a
-/// replace that sets one cell and so clears the cells it does not name.
+/// A single-record update's event names its record and every cell it
+/// changed and no other: a merge that clears a cell (the cell absent
+/// after), a replace that sets one cell and so clears the cells it does
+/// not name, and a batch of one record (which stores may write by another
+/// statement than the single update) that sets one cell and clears another.
 pub async fn updates_log_cleared_and_replaced_cells(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let t = fx.table.table.id;
@@ -1685,6 +1687,7 @@ pub async fn updates_log_cleared_and_replaced_cells(store: Arc<dyn Store>) {
             ("Notes", json!("n")),
         ])
         .await;
+    let other = fx.create(&[("Name", json!("o")), ("Qty", json!(7))]).await;
     let start = whole_log(&fx).await.len();
     fx.pb
         .update_record(
@@ -1701,9 +1704,29 @@ pub async fn updates_log_cleared_and_replaced_cells(store: Arc<dyn Store>) {
         .update_record(&fx.editor, t, r.id, cells(&[("Name", json!("b"))]), w, true)
         .await
         .unwrap();
+    fx.pb
+        .update_records(
+            &fx.editor,
+            t,
+            vec![(other.id, cells(&[("Qty", json!(8)), ("Name", Value::Null)]))],
+            w,
+        )
+        .await
+        .unwrap();
     let log = whole_log(&fx).await;
     let new = &log[start..];
-    assert_eq!(new.len(), 2, "{new:?}");
+    assert_eq!(new.len(), 3, "{new:?}");
+    assert_eq!(new[0].record_id, Some(r.id));
+    assert_eq!(new[1].record_id, Some(r.id));
+    assert_eq!(new[2].record_id, Some(other.id));
+    let mut both = vec![name, qty];
+    both.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(new[2].changed_fields, Some(both));
+    assert_eq!(
+        new[2].before,
+        Some(json!({ name.as_str(): "o", qty.as_str(): 7 }))
+    );
+    assert_eq!(new[2].after, Some(json!({ qty.as_str(): 8 })));
     assert_eq!(new[0].changed_fields, Some(vec![qty]));
     assert_eq!(new[0].before, Some(json!({ qty.as_str(): 1 })));
     assert_eq!(new[0].after, Some(json!({})));
