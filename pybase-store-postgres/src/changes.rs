@@ -337,23 +337,25 @@ pub(crate) struct PatchParams {
 /// statement logs its `record.updated` event: the changed cells on both
 /// sides (computed from the old and new `data`; a merge compares only the
 /// cells `patch` names, the only ones it can change, a replace every cell
-/// of both) and the base's counter bumped. The event's `changed_fields`
-/// is left NULL: they are the keys of `before` and `after`, which the
-/// reader derives ([`changed_of`]); listing them here took an ordered
-/// aggregate and a `UNION`'s hash (a sort and a hash table set up per
-/// statement), about a third of what the log added to the statement.
-/// The cell keys are gathered with `UNION ALL`: a key both set and unset
-/// (or unset and absent) only repeats an entry of the same value in
-/// `jsonb_object_agg`. `d` is one row
-/// whether or not the update found the record (an aggregate), and the
-/// counter's insert reads it, so the record's row is locked before the
-/// counter's (one lock order for every writer), and a statement that
-/// updates nothing, or changes no cell, has two empty sides and logs
-/// nothing; the event names the record by the update's id parameter.
-/// Each plan node costs every execution its set-up (a generic plan is
-/// still initialised per statement), so the log's part is kept to the
-/// nodes it needs. The answer adds `log_base`
-/// and `log_seq` (see [`committed`]). Binds: [`LogBinds::bind`].
+/// of both) and the base's counter bumped. The answer adds `log_base` and
+/// `log_seq` (see [`committed`]). Binds: [`LogBinds::bind`].
+///
+/// - The event's `changed_fields` is left NULL: they are the keys of
+///   `before` and `after`, which the reader lists ([`changed_of`]).
+///   Listing them here took an ordered aggregate and a `UNION`'s hash
+///   table, set up for every statement.
+/// - The cell keys are gathered with `UNION ALL`: a key both set and unset
+///   only repeats an entry of the same value in `jsonb_object_agg`.
+/// - `d` is one row whether or not the update found the record (an
+///   aggregate); the counter's insert reads it, so the record's row is
+///   locked before the counter's (one lock order for every writer), and an
+///   update that finds nothing or changes no cell has two empty sides and
+///   logs nothing. The event names the record by the update's id
+///   parameter.
+/// - Every plan node is set up again at each execution (a generic plan
+///   too), so the log's part is kept to the nodes it needs: together these
+///   took about a third of what the log added to the statement
+///   (benches/ANALYSIS.md, "The log's cost, fifth look").
 ///
 /// This makes a single-record update one round trip with its log, as it
 /// was before the log: no `BEGIN`/`COMMIT`, no separate append.
