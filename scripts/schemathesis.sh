@@ -34,17 +34,28 @@ skip() {
     exit 0
 }
 
-# schemathesis 4.x in the tools venv.
+# schemathesis 4.x in the tools venv, installed by one run at a time
+# (scripts/test.sh starts two at once: the second waits for the first's
+# install, then finds it).
 st="$venv/bin/st"
 if ! command -v python3 >/dev/null 2>&1; then
     skip "python3 is not installed"
 fi
+mkdir -p "$tools_dir"
+exec 9>"$tools_dir/.schemathesis-install.lock"
+if command -v flock >/dev/null 2>&1; then
+    flock 9
+fi
 if ! { [ -x "$st" ] && "$st" --version 2>/dev/null | grep -q 'version 4\.'; }; then
-    if ! { { [ -x "$venv/bin/pip" ] || { mkdir -p "$tools_dir" && python3 -m venv "$venv"; }; } &&
+    if ! { { [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"; } &&
         "$venv/bin/pip" install --quiet --disable-pip-version-check "$requirement"; }; then
         skip "could not install $requirement into $venv"
     fi
 fi
+if command -v flock >/dev/null 2>&1; then
+    flock -u 9
+fi
+exec 9>&-
 "$st" --version
 
 work="$(mktemp -d)"
