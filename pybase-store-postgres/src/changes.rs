@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 use chrono::SubsecRound as _;
-use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId};
+use pybase_core::ids::{BaseId, RecordId, TableId, UserId};
 use pybase_core::model::Timestamp;
 use pybase_core::store::{
     ChangeEvent, ChangeFeed, ChangeKind, ChangesPage, ChangesStore, Committed, NewChange,
@@ -341,7 +341,7 @@ pub(crate) struct PatchParams {
 /// `log_seq` (see [`committed`]). Binds: [`LogBinds::bind`].
 ///
 /// - The event's `changed_fields` is left NULL: they are the keys of
-///   `before` and `after`, which the reader lists ([`changed_of`]).
+///   `before` and `after`, which the reader lists (`pybase_core::store::changed_fields_of`).
 ///   Listing them here took an ordered aggregate and a `UNION`'s hash
 ///   table, set up for every statement.
 /// - The cell keys are gathered with `UNION ALL`: a key both set and unset
@@ -526,7 +526,10 @@ fn event(row: &PgRow) -> Result<ChangeEvent, sqlx::Error> {
     let before = loaded(row, "before")?;
     let after = loaded(row, "after")?;
     let changed = match changed {
-        None if kind == ChangeKind::RecordUpdated => Some(changed_of(&before, &after)?),
+        None if kind == ChangeKind::RecordUpdated => Some(pybase_core::store::changed_fields_of(
+            before.as_ref(),
+            after.as_ref(),
+        )),
         listed => listed,
     };
     Ok(ChangeEvent {
@@ -542,24 +545,6 @@ fn event(row: &PgRow) -> Result<ChangeEvent, sqlx::Error> {
         before,
         after,
     })
-}
-
-/// The changed fields of a `record.updated` stored without them (by
-/// [`logged_update`]): the keys of its two sides, each once, in byte order
-/// (as [`NewChange::record_updated`] lists them). Both sides hold only the
-/// cells that differ, so a key on either side is a changed cell.
-fn changed_of(before: &Option<Value>, after: &Option<Value>) -> Result<Vec<FieldId>, sqlx::Error> {
-    let mut keys: Vec<&str> = [before, after]
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_object)
-        .flat_map(|cells| cells.keys().map(String::as_str))
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    keys.into_iter()
-        .map(|f| f.parse().map_err(|e| decode_error("before", e)))
-        .collect()
 }
 
 fn limit_param(limit: usize) -> i64 {

@@ -60,8 +60,9 @@ thread_local! {
 const ROWS_PER_INSERT: usize = 64;
 
 /// Parameters of one row of [`insert_sql`]: the record's seq before, kind,
-/// table, record, field, view, changed fields, before, after.
-const ROW_PARAMS: usize = 9;
+/// table, record, field, view, before, after (`changed_fields` is left
+/// NULL: see [`Entry`]).
+const ROW_PARAMS: usize = 8;
 
 /// `INSERT INTO changes ... VALUES (...), ...` of `rows` rows (1 to
 /// [`ROWS_PER_INSERT`]), built once per size. The rows share `?1` (the
@@ -77,7 +78,7 @@ fn insert_sql(rows: usize) -> &'static str {
 fn build_insert_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO changes (k, prev_seq, at, actor, kind, table_id, record_id, field_id, \
-         view_id, changed_fields, before, after) VALUES ",
+         view_id, before, after) VALUES ",
     );
     for k in 0..rows {
         if k > 0 {
@@ -288,7 +289,6 @@ fn insert_all(
                 record,
                 field,
                 view,
-                &e.changed,
                 &e.before,
                 &e.after,
             ]);
@@ -356,6 +356,15 @@ fn event(row: &Row<'_>) -> rusqlite::Result<ChangeEvent> {
         })
         .transpose()
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(8, Type::Text, Box::new(e)))?;
+    let (before, after) = (opt_json(row, 9)?, opt_json(row, 10)?);
+    // Events written since 2026-11-29 keep no list (see `Entry`).
+    let changed = match changed {
+        None if kind == ChangeKind::RecordUpdated => Some(pybase_core::store::changed_fields_of(
+            before.as_ref(),
+            after.as_ref(),
+        )),
+        listed => listed,
+    };
     Ok(ChangeEvent {
         seq: row.get(0)?,
         at: time(row, 1)?,
@@ -366,8 +375,8 @@ fn event(row: &Row<'_>) -> rusqlite::Result<ChangeEvent> {
         field_id: opt_id(row, 6)?,
         view_id: opt_id(row, 7)?,
         changed_fields: changed,
-        before: opt_json(row, 9)?,
-        after: opt_json(row, 10)?,
+        before,
+        after,
     })
 }
 

@@ -407,6 +407,24 @@ impl ChangeFeed {
     }
 }
 
+/// The changed fields of a `record.updated` from its two sides, for a
+/// store that keeps only the sides: both hold only the cells that changed,
+/// so the changed fields are the keys of either, each once, in byte order,
+/// those that are field ids (as [`NewChange::record_updated`] lists them).
+pub fn changed_fields_of(before: Option<&Value>, after: Option<&Value>) -> Vec<FieldId> {
+    let mut keys: Vec<&str> = [before, after]
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .flat_map(|cells| cells.keys().map(String::as_str))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|k| FieldId::parse(k).ok())
+        .collect()
+}
+
 /// Whether the stores write the change log (see [`measure_without_change_log`]).
 static LOG_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 

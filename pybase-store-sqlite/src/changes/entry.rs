@@ -24,14 +24,17 @@ pub(super) enum Chain {
     Linked { seq: i64, prev: Option<i64> },
 }
 
-/// One event ready to insert, its JSON already serialised.
+/// One event ready to insert, its JSON already serialised. A
+/// `record.updated` keeps no list of its changed fields: they are the keys
+/// of its two sides, which hold only the changed cells, and the reader
+/// lists them (`pybase_core::store::changed_fields_of`); building, binding
+/// and storing the list cost every logged update about 1,500 instructions.
 pub(crate) struct Entry {
     pub(super) kind_name: &'static str,
     pub(super) table: TableId,
     pub(super) record: Option<RecordId>,
     pub(super) field: Option<FieldId>,
     pub(super) view: Option<ViewId>,
-    pub(super) changed: Option<String>,
     pub(super) before: Option<String>,
     pub(super) after: Option<String>,
     pub(super) chain: Chain,
@@ -39,10 +42,11 @@ pub(crate) struct Entry {
 
 impl Entry {
     /// A `record.updated` that changed no cell (a write of the values the
-    /// record already had): it is not logged.
+    /// record already had: both sides empty): it is not logged.
     pub(super) fn changes_nothing(&self) -> bool {
         self.kind_name == ChangeKind::RecordUpdated.as_str()
-            && self.changed.as_deref() == Some("[]")
+            && self.before.as_deref() == Some("{}")
+            && self.after.as_deref() == Some("{}")
     }
 
     /// `record.created` from cells already serialised for the insert (the
@@ -54,7 +58,6 @@ impl Entry {
             record: Some(record),
             field: None,
             view: None,
-            changed: None,
             before: None,
             after: Some(cells),
             chain: Chain::Lookup,
@@ -93,12 +96,9 @@ impl Entry {
         };
         let kind = ChangeKind::parse(self.kind_name)
             .ok_or_else(|| Error::corrupt("change kind", self.kind_name.to_owned()))?;
-        let changed = parse(&self.changed)?
-            .map(|v| {
-                serde_json::from_value::<Vec<pybase_core::ids::FieldId>>(v)
-                    .map_err(|e| Error::corrupt("changed_fields", e.to_string()))
-            })
-            .transpose()?;
+        let (before, after) = (parse(&self.before)?, parse(&self.after)?);
+        let changed = (kind == ChangeKind::RecordUpdated)
+            .then(|| pybase_core::store::changed_fields_of(before.as_ref(), after.as_ref()));
         let mut event = NewChange {
             kind,
             table_id: self.table,
@@ -106,12 +106,11 @@ impl Entry {
             field_id: None,
             view_id: None,
             changed_fields: changed,
-            before: parse(&self.before)?,
-            after: parse(&self.after)?,
+            before,
+            after,
         };
         pybase_core::store::computed::merge_event(&mut event, derived);
         let merged = Self::from(event);
-        self.changed = merged.changed;
         self.before = merged.before;
         self.after = merged.after;
         Ok(())
@@ -127,9 +126,6 @@ impl From<NewChange> for Entry {
             record: c.record_id,
             field: c.field_id,
             view: c.view_id,
-            changed: c.changed_fields.map(|f| {
-                serde_json::Value::Array(f.iter().map(|f| f.as_str().into()).collect()).to_string()
-            }),
             chain: if c.record_id.is_some() {
                 Chain::Lookup
             } else {
@@ -186,10 +182,8 @@ pub(crate) fn updated(before: &Before, after: &pybase_core::model::Record) -> Re
     let Some(keys) = &before.only else {
         return Ok(Entry::from(NewChange::record_updated(&before.cells, after)));
     };
-    let mut changed = Vec::with_capacity(64);
     let mut old = Vec::with_capacity(256);
     let mut new = Vec::with_capacity(256);
-    changed.push(b'[');
     old.push(b'{');
     new.push(b'{');
     for k in keys {
@@ -207,14 +201,7 @@ pub(crate) fn updated(before: &Before, after: &pybase_core::model::Record) -> Re
                 serde_json::to_writer(&mut *side, v)?;
             }
         }
-        if k.parse::<pybase_core::ids::FieldId>().is_ok() {
-            if changed.len() > 1 {
-                changed.push(b',');
-            }
-            serde_json::to_writer(&mut changed, k)?;
-        }
     }
-    changed.push(b']');
     old.push(b'}');
     new.push(b'}');
     let text = |bytes: Vec<u8>| {
@@ -226,7 +213,6 @@ pub(crate) fn updated(before: &Before, after: &pybase_core::model::Record) -> Re
         record: Some(after.id),
         field: None,
         view: None,
-        changed: Some(text(changed)?),
         before: Some(text(old)?),
         after: Some(text(new)?),
         chain: Chain::Lookup,
