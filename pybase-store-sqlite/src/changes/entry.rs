@@ -28,7 +28,7 @@ pub(super) enum Chain {
 /// `record.updated` keeps no list of its changed fields: they are the keys
 /// of its two sides, which hold only the changed cells, and the reader
 /// lists them (`pybase_core::store::changed_fields_of`); building, binding
-/// and storing the list cost every logged update about 1,500 instructions.
+/// and storing the list cost every logged update about 700 instructions.
 pub(crate) struct Entry {
     pub(super) kind_name: &'static str,
     pub(super) table: TableId,
