@@ -196,7 +196,7 @@ pub(crate) fn updated(before: &Before, after: &pybase_core::model::Record) -> Re
                 if side.len() > 1 {
                     side.push(b',');
                 }
-                serde_json::to_writer(&mut *side, k)?;
+                push_key(side, k)?;
                 side.push(b':');
                 serde_json::to_writer(&mut *side, v)?;
             }
@@ -217,6 +217,19 @@ pub(crate) fn updated(before: &Before, after: &pybase_core::model::Record) -> Re
         after: Some(text(new)?),
         chain: Chain::Lookup,
     })
+}
+
+/// Appends `key` as a JSON string: a field id (letters and digits) as it
+/// is, anything else escaped by serde_json.
+fn push_key(side: &mut Vec<u8>, key: &str) -> Result<()> {
+    if key.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        side.push(b'"');
+        side.extend_from_slice(key.as_bytes());
+        side.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *side, key)?;
+    }
+    Ok(())
 }
 
 /// The `record.updated` events of a field conversion: for each converted
@@ -266,4 +279,17 @@ pub(crate) fn converted(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_are_json_strings() {
+        for key in ["fld3q6YeXyMairofI", "a\"b\\c", "é ü", ""] {
+            let mut side = Vec::new();
+            super::push_key(&mut side, key).unwrap();
+            let text = String::from_utf8(side).unwrap();
+            assert_eq!(text, serde_json::to_string(key).unwrap(), "{key}");
+        }
+    }
 }
