@@ -33,7 +33,8 @@ pub use auth::{
 };
 pub use changes::{
     ChangeEvent, ChangeFeed, ChangeKind, ChangesPage, ChangesStore, Committed, NewChange, acting,
-    change_log_enabled, changed_fields_of, current_actor, measure_without_change_log,
+    change_log_enabled, changed_fields_of, changed_fields_or_sides, current_actor,
+    measure_without_change_log,
 };
 pub use fields_cache::{FIELDS_CACHE_TABLES, FieldsCache};
 pub use health::StoreHealth;

@@ -525,13 +525,8 @@ fn event(row: &PgRow) -> Result<ChangeEvent, sqlx::Error> {
         .transpose()?;
     let before = loaded(row, "before")?;
     let after = loaded(row, "after")?;
-    let changed = match changed {
-        None if kind == ChangeKind::RecordUpdated => Some(pybase_core::store::changed_fields_of(
-            before.as_ref(),
-            after.as_ref(),
-        )),
-        listed => listed,
-    };
+    let changed =
+        pybase_core::store::changed_fields_or_sides(kind, changed, before.as_ref(), after.as_ref());
     Ok(ChangeEvent {
         seq: row.try_get("seq")?,
         at: row.try_get("at")?,

@@ -295,7 +295,7 @@ fn insert_all(
         && e.field.is_none()
         && e.view.is_none()
         && let Some(record) = e.record
-        && let Some(sql) = ChangeKind::parse(e.kind_name).and_then(insert_record_sql)
+        && let Some(sql) = insert_record_sql(e.kind)
     {
         conn.prepare_cached(sql)?.execute(rusqlite::params![
             key,
@@ -314,10 +314,11 @@ fn insert_all(
         let mut values: Vec<&dyn rusqlite::ToSql> =
             Vec::with_capacity(3 + chunk.len() * ROW_PARAMS);
         values.extend_from_slice(&[&key as &dyn rusqlite::ToSql, &at, &actor]);
-        let ids: Vec<[Option<&str>; 4]> = chunk
+        let texts: Vec<[Option<&str>; 5]> = chunk
             .iter()
             .map(|(_, _, e)| {
                 [
+                    Some(e.kind.as_str()),
                     Some(e.table.as_str()),
                     e.record.as_ref().map(RecordId::as_str),
                     e.field.as_ref().map(FieldId::as_str),
@@ -325,10 +326,10 @@ fn insert_all(
                 ]
             })
             .collect();
-        for ((_, prev, e), [table, record, field, view]) in chunk.iter().zip(&ids) {
+        for ((_, prev, e), [kind, table, record, field, view]) in chunk.iter().zip(&texts) {
             values.extend_from_slice(&[
                 prev as &dyn rusqlite::ToSql,
-                &e.kind_name,
+                kind,
                 table,
                 record,
                 field,
@@ -401,14 +402,8 @@ fn event(row: &Row<'_>) -> rusqlite::Result<ChangeEvent> {
         .transpose()
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(8, Type::Text, Box::new(e)))?;
     let (before, after) = (opt_json(row, 9)?, opt_json(row, 10)?);
-    // Events written since 2026-11-29 keep no list (see `Entry`).
-    let changed = match changed {
-        None if kind == ChangeKind::RecordUpdated => Some(pybase_core::store::changed_fields_of(
-            before.as_ref(),
-            after.as_ref(),
-        )),
-        listed => listed,
-    };
+    let changed =
+        pybase_core::store::changed_fields_or_sides(kind, changed, before.as_ref(), after.as_ref());
     Ok(ChangeEvent {
         seq: row.get(0)?,
         at: time(row, 1)?,

@@ -425,6 +425,21 @@ pub fn changed_fields_of(before: Option<&Value>, after: Option<&Value>) -> Vec<F
         .collect()
 }
 
+/// The changed fields of a stored event as a store's reader returns them:
+/// the list stored with it, or, for a `record.updated` stored without one,
+/// the keys of its sides ([`changed_fields_of`]).
+pub fn changed_fields_or_sides(
+    kind: ChangeKind,
+    listed: Option<Vec<FieldId>>,
+    before: Option<&Value>,
+    after: Option<&Value>,
+) -> Option<Vec<FieldId>> {
+    match listed {
+        None if kind == ChangeKind::RecordUpdated => Some(changed_fields_of(before, after)),
+        listed => listed,
+    }
+}
+
 /// Whether the stores write the change log (see [`measure_without_change_log`]).
 static LOG_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 

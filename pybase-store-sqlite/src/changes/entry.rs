@@ -30,7 +30,7 @@ pub(super) enum Chain {
 /// lists them (`pybase_core::store::changed_fields_of`); building, binding
 /// and storing the list cost every logged update about 700 instructions.
 pub(crate) struct Entry {
-    pub(super) kind_name: &'static str,
+    pub(super) kind: ChangeKind,
     pub(super) table: TableId,
     pub(super) record: Option<RecordId>,
     pub(super) field: Option<FieldId>,
@@ -44,7 +44,7 @@ impl Entry {
     /// A `record.updated` that changed no cell (a write of the values the
     /// record already had: both sides empty): it is not logged.
     pub(super) fn changes_nothing(&self) -> bool {
-        self.kind_name == ChangeKind::RecordUpdated.as_str()
+        self.kind == ChangeKind::RecordUpdated
             && self.before.as_deref() == Some("{}")
             && self.after.as_deref() == Some("{}")
     }
@@ -53,7 +53,7 @@ impl Entry {
     /// text itself: a bulk create hands over each record's once inserted).
     pub(crate) fn created(table: TableId, record: RecordId, cells: String) -> Self {
         Self {
-            kind_name: ChangeKind::RecordCreated.as_str(),
+            kind: ChangeKind::RecordCreated,
             table,
             record: Some(record),
             field: None,
@@ -79,8 +79,7 @@ impl Entry {
     /// The table and record of a record event that derived cells merge
     /// into (`record.created`, `record.updated`, `record.restored`).
     pub(crate) fn record_key(&self) -> Option<(TableId, RecordId)> {
-        let kind = ChangeKind::parse(self.kind_name)?;
-        pybase_core::store::computed::takes_cells(kind)
+        pybase_core::store::computed::takes_cells(self.kind)
             .then_some(())
             .and(self.record)
             .map(|r| (self.table, r))
@@ -94,8 +93,7 @@ impl Entry {
         let parse = |text: &Option<String>| -> Result<Option<serde_json::Value>> {
             Ok(text.as_deref().map(serde_json::from_str).transpose()?)
         };
-        let kind = ChangeKind::parse(self.kind_name)
-            .ok_or_else(|| Error::corrupt("change kind", self.kind_name.to_owned()))?;
+        let kind = self.kind;
         let (before, after) = (parse(&self.before)?, parse(&self.after)?);
         let changed = (kind == ChangeKind::RecordUpdated)
             .then(|| pybase_core::store::changed_fields_of(before.as_ref(), after.as_ref()));
@@ -121,7 +119,7 @@ impl From<NewChange> for Entry {
     fn from(c: NewChange) -> Self {
         let json = |v: Option<serde_json::Value>| v.map(|v| v.to_string());
         Self {
-            kind_name: c.kind.as_str(),
+            kind: c.kind,
             table: c.table_id,
             record: c.record_id,
             field: c.field_id,
@@ -208,7 +206,7 @@ pub(crate) fn updated(before: &Before, after: &pybase_core::model::Record) -> Re
         String::from_utf8(bytes).map_err(|e| Error::corrupt("change event", e.to_string()))
     };
     Ok(Entry {
-        kind_name: ChangeKind::RecordUpdated.as_str(),
+        kind: ChangeKind::RecordUpdated,
         table: after.table_id,
         record: Some(after.id),
         field: None,
