@@ -146,21 +146,18 @@ pub(crate) fn log_stored(
         return Ok(());
     }
     let mut slot = numbers::take_slot();
-    let entries: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| matches!(e.chain, Chain::Linked { .. }) || !e.changes_nothing())
-        .collect();
-    let Some(first) = entries.first() else {
+    let logged = |e: &&Entry| matches!(e.chain, Chain::Linked { .. }) || !e.changes_nothing();
+    let Some(first) = entries.iter().find(logged) else {
         return slot.as_ref().map_or(Ok(()), Slot::all_logged);
     };
     let slot = Slot::of(&mut slot, conn, first.table)?;
-    let rows = number(conn, slot, &entries)?;
+    let rows = number(conn, slot, entries.len(), entries.iter().filter(logged))?;
     insert_all(conn, slot, &rows, at, actor.as_ref().map(UserId::as_str))?;
     let last = slot.first + i64::try_from(rows.len()).unwrap_or(i64::MAX) - 1;
-    numbers::numbered(&slot.base, last + 1);
+    numbers::numbered(slot, last + 1);
     // The announcement is only a wake-up: a base id written by hand that
     // does not parse (old test databases) just goes unannounced.
-    if let Ok(base) = slot.base.parse::<BaseId>() {
+    if let Some(base) = slot.base_id {
         PENDING.with(|p| {
             p.borrow_mut().push(Committed {
                 base,
@@ -174,11 +171,17 @@ pub(crate) fn log_stored(
 /// One event to insert: its seq, its record's event before, the event.
 type Numbered<'a> = (i64, Option<i64>, &'a Entry);
 
-/// `entries` numbered and linked (see [`log`]), in seq order, after
-/// checking that the linked ones hold exactly the seqs the slot gave out.
-fn number<'a>(conn: &Connection, slot: &Slot, entries: &[&'a Entry]) -> Result<Vec<Numbered<'a>>> {
+/// `entries` (at most `count`) numbered and linked (see [`log`]), in seq
+/// order, after checking that the linked ones hold exactly the seqs the
+/// slot gave out.
+fn number<'a>(
+    conn: &Connection,
+    slot: &Slot,
+    count: usize,
+    entries: impl Iterator<Item = &'a Entry>,
+) -> Result<Vec<Numbered<'a>>> {
     let mut next = slot.first + slot.taken;
-    let mut rows: Vec<Numbered<'a>> = Vec::with_capacity(entries.len());
+    let mut rows: Vec<Numbered<'a>> = Vec::with_capacity(count);
     let mut lookups = Vec::new();
     for e in entries {
         match e.chain {
@@ -357,12 +360,17 @@ pub(crate) fn begin(numbers: Numbers) {
 /// [`Numbers`] lent by [`begin`] (emptied after a rollback). Called by the
 /// write wrappers right after the transaction, on the same thread.
 pub(crate) fn finish(conn: &Connection, feed: &ChangeFeed, ok: bool) -> Numbers {
-    let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
-    if ok {
-        for c in pending {
-            feed.announce(c);
+    // Drained in place: the list keeps its capacity for the next write.
+    PENDING.with(|p| {
+        let mut pending = p.borrow_mut();
+        if ok {
+            for c in pending.drain(..) {
+                feed.announce(c);
+            }
+        } else {
+            pending.clear();
         }
-    }
+    });
     numbers::give_back(conn, ok)
 }
 

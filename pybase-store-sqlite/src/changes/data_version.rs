@@ -22,13 +22,14 @@ pub(crate) fn data_version(conn: &Connection) -> Result<u32> {
     let mut version: u32 = 0;
     // SAFETY: `conn.handle()` is the open connection `conn` owns, used
     // here on the thread that holds `conn` (a `&Connection` is not shared
-    // across threads: `Connection` is not `Sync`); the schema name is a
-    // NUL-terminated literal; SQLITE_FCNTL_DATA_VERSION writes one `u32`
+    // across threads: `Connection` is not `Sync`); a null schema name
+    // means the main database (SQLite then skips the lookup by name);
+    // SQLITE_FCNTL_DATA_VERSION writes one `u32`
     // through the pointer, which points at `version`, alive for the call.
     let rc: c_int = unsafe {
         ffi::sqlite3_file_control(
             conn.handle(),
-            c"main".as_ptr(),
+            std::ptr::null(),
             ffi::SQLITE_FCNTL_DATA_VERSION,
             (&raw mut version).cast::<c_void>(),
         )

@@ -6,9 +6,10 @@
 use pybase_core::ids::{FieldId, RecordId, TableId, ViewId};
 use pybase_core::model::Cells;
 use pybase_core::store::{ChangeKind, NewChange};
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::layout::scope;
 
 /// Where an event stands in its record's chain.
@@ -24,6 +25,31 @@ pub(super) enum Chain {
     Linked { seq: i64, prev: Option<i64> },
 }
 
+/// One side of an event (`before` or `after`) as JSON text, bound as
+/// text without a check that it is UTF-8: it comes from serde_json's
+/// writer and from field ids, so it is (checking two sides cost a logged
+/// update about 450 instructions).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct JsonText(Vec<u8>);
+
+impl JsonText {
+    /// The text of `value`.
+    fn of(value: &serde_json::Value) -> Self {
+        Self(value.to_string().into_bytes())
+    }
+
+    /// The value it holds.
+    pub(super) fn parse(&self) -> Result<serde_json::Value> {
+        Ok(serde_json::from_slice(&self.0)?)
+    }
+}
+
+impl ToSql for JsonText {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(&self.0)))
+    }
+}
+
 /// One event ready to insert, its JSON already serialised. A
 /// `record.updated` keeps no list of its changed fields: they are the keys
 /// of its two sides, which hold only the changed cells, and the reader
@@ -35,8 +61,8 @@ pub(crate) struct Entry {
     pub(super) record: Option<RecordId>,
     pub(super) field: Option<FieldId>,
     pub(super) view: Option<ViewId>,
-    pub(super) before: Option<String>,
-    pub(super) after: Option<String>,
+    pub(super) before: Option<JsonText>,
+    pub(super) after: Option<JsonText>,
     pub(super) chain: Chain,
 }
 
@@ -45,8 +71,8 @@ impl Entry {
     /// record already had: both sides empty): it is not logged.
     pub(super) fn changes_nothing(&self) -> bool {
         self.kind == ChangeKind::RecordUpdated
-            && self.before.as_deref() == Some("{}")
-            && self.after.as_deref() == Some("{}")
+            && self.before.as_ref().is_some_and(|t| t.0 == b"{}")
+            && self.after.as_ref().is_some_and(|t| t.0 == b"{}")
     }
 
     /// `record.created` from cells already serialised for the insert (the
@@ -59,7 +85,7 @@ impl Entry {
             field: None,
             view: None,
             before: None,
-            after: Some(cells),
+            after: Some(JsonText(cells.into_bytes())),
             chain: Chain::Lookup,
         }
     }
@@ -90,9 +116,7 @@ impl Entry {
     /// (`pybase_core::store::computed::merge_event`), so the write logs one
     /// event per record.
     pub(crate) fn merge(&mut self, derived: NewChange) -> Result<()> {
-        let parse = |text: &Option<String>| -> Result<Option<serde_json::Value>> {
-            Ok(text.as_deref().map(serde_json::from_str).transpose()?)
-        };
+        let parse = |text: &Option<JsonText>| text.as_ref().map(JsonText::parse).transpose();
         let kind = self.kind;
         let (before, after) = (parse(&self.before)?, parse(&self.after)?);
         let changed = (kind == ChangeKind::RecordUpdated)
@@ -117,7 +141,7 @@ impl Entry {
 
 impl From<NewChange> for Entry {
     fn from(c: NewChange) -> Self {
-        let json = |v: Option<serde_json::Value>| v.map(|v| v.to_string());
+        let json = |v: Option<serde_json::Value>| v.as_ref().map(JsonText::of);
         Self {
             kind: c.kind,
             table: c.table_id,
@@ -135,40 +159,48 @@ impl From<NewChange> for Entry {
     }
 }
 
-/// A record's cells before an update, read in the writing transaction:
-/// all of them, or only those the update may change.
-pub(crate) struct Before {
+/// A record's cells before an update by a patch, read in the writing
+/// transaction.
+pub(crate) struct Before<'p> {
     cells: Cells,
-    /// The cells read (field ids, sorted, distinct); `None`: all.
-    only: Option<Vec<String>>,
+    patch: &'p pybase_core::store::RecordPatch,
 }
 
-impl Before {
+impl<'p> Before<'p> {
     /// A record's cells as read before its update by `patch`, `None` while
     /// the log is measured out: the event compares only the cells a merge
     /// names (the only ones it can change), every cell for a replace.
-    pub(crate) fn of(cells: Cells, patch: &pybase_core::store::RecordPatch) -> Option<Self> {
-        if !pybase_core::store::change_log_enabled() {
-            return None;
-        }
-        let only = merged(patch).map(|keys| {
-            let mut keys: Vec<String> = keys.map(str::to_owned).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            keys
-        });
-        Some(Self { cells, only })
+    pub(crate) fn of(cells: Cells, patch: &'p pybase_core::store::RecordPatch) -> Option<Self> {
+        pybase_core::store::change_log_enabled().then_some(Self { cells, patch })
     }
 }
 
-/// The cells `p` names if it merges (set or unset), `None` if it replaces.
-fn merged(p: &pybase_core::store::RecordPatch) -> Option<impl Iterator<Item = &str>> {
-    (!p.replace).then(|| {
-        p.set
-            .keys()
-            .map(String::as_str)
-            .chain(p.unset.iter().map(pybase_core::ids::FieldId::as_str))
-    })
+/// Calls `each` with the cells the merging patch `p` names (set or
+/// unset), in byte order and once each (the order the sides' maps would
+/// give them). The set cells are a map's keys, in order and distinct
+/// already: only a patch that also unsets needs a sorted list.
+fn merged_keys(
+    p: &pybase_core::store::RecordPatch,
+    mut each: impl FnMut(&str) -> Result<()>,
+) -> Result<()> {
+    if p.unset.is_empty() {
+        for k in p.set.keys() {
+            each(k)?;
+        }
+        return Ok(());
+    }
+    let mut keys: Vec<&str> = p
+        .set
+        .keys()
+        .map(String::as_str)
+        .chain(p.unset.iter().map(pybase_core::ids::FieldId::as_str))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for k in keys {
+        each(k)?;
+    }
+    Ok(())
 }
 
 /// The `record.updated` event of an update from its [`Before`] and the
@@ -176,18 +208,18 @@ fn merged(p: &pybase_core::store::RecordPatch) -> Option<impl Iterator<Item = &s
 /// [`NewChange::record_updated`], among the cells read). A merge's event is
 /// written as JSON text directly (keys in byte order, as the map would
 /// give them), without building the two sides as maps first.
-pub(crate) fn updated(before: &Before, after: &pybase_core::model::Record) -> Result<Entry> {
-    let Some(keys) = &before.only else {
+pub(crate) fn updated(before: &Before<'_>, after: &pybase_core::model::Record) -> Result<Entry> {
+    if before.patch.replace {
         return Ok(Entry::from(NewChange::record_updated(&before.cells, after)));
-    };
+    }
     let mut old = Vec::with_capacity(256);
     let mut new = Vec::with_capacity(256);
     old.push(b'{');
     new.push(b'{');
-    for k in keys {
+    merged_keys(before.patch, |k| {
         let (b, a) = (before.cells.get(k), after.cells.get(k));
         if b == a {
-            continue;
+            return Ok(());
         }
         for (side, value) in [(&mut old, b), (&mut new, a)] {
             if let Some(v) = value {
@@ -199,20 +231,18 @@ pub(crate) fn updated(before: &Before, after: &pybase_core::model::Record) -> Re
                 serde_json::to_writer(&mut *side, v)?;
             }
         }
-    }
+        Ok(())
+    })?;
     old.push(b'}');
     new.push(b'}');
-    let text = |bytes: Vec<u8>| {
-        String::from_utf8(bytes).map_err(|e| Error::corrupt("change event", e.to_string()))
-    };
     Ok(Entry {
         kind: ChangeKind::RecordUpdated,
         table: after.table_id,
         record: Some(after.id),
         field: None,
         view: None,
-        before: Some(text(old)?),
-        after: Some(text(new)?),
+        before: Some(JsonText(old)),
+        after: Some(JsonText(new)),
         chain: Chain::Lookup,
     })
 }

@@ -5,8 +5,9 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use pybase_core::ids::TableId;
+use pybase_core::ids::{BaseId, TableId};
 use rusqlite::{Connection, OptionalExtension};
 
 use super::data_version::data_version;
@@ -34,10 +35,34 @@ pub(crate) struct Numbers {
     /// Whether the current transaction checked (or read) the rest: only
     /// then does its commit make them valid at the version after it.
     checked: bool,
-    /// Each table's base.
-    tables: HashMap<TableId, String>,
-    /// Each base's first key and next seq.
-    bases: HashMap<String, (i64, i64)>,
+    /// Each table's base (its place in `bases`).
+    tables: HashMap<TableId, usize>,
+    /// Each base's place in `bases`, by its id.
+    places: HashMap<Arc<str>, usize>,
+    /// The bases known, each with its first key and next seq.
+    bases: Vec<BaseNumbers>,
+}
+
+impl Numbers {
+    /// Forgets every table and base.
+    fn clear(&mut self) {
+        self.tables.clear();
+        self.places.clear();
+        self.bases.clear();
+    }
+}
+
+/// A base's numbers in [`Numbers`].
+struct BaseNumbers {
+    /// Its id as stored.
+    id: Arc<str>,
+    /// Its id parsed (`None` for an id written by hand that does not
+    /// parse, in old test databases).
+    parsed: Option<BaseId>,
+    /// Its first key (`no * SPAN`).
+    lo: i64,
+    /// Its next seq.
+    next: i64,
 }
 
 /// The most tables [`Numbers`] keeps (about 100 bytes each) before it
@@ -87,7 +112,11 @@ pub(crate) struct Slot {
     /// The table the slot was opened for (its base is the slot's).
     table: TableId,
     /// The base's id.
-    pub(super) base: String,
+    pub(super) base: Arc<str>,
+    /// The base's id parsed, if it parses.
+    pub(super) base_id: Option<BaseId>,
+    /// The base's place in the writer's [`Numbers`] (for [`numbered`]).
+    place: usize,
     /// The base's first key (`no * SPAN`).
     pub(super) lo: i64,
     /// The seq after the base's newest when the transaction began.
@@ -106,36 +135,53 @@ impl Slot {
         let known = NUMBERS.with(|cell| {
             let mut numbers = cell.borrow_mut();
             if numbers.version != Some(version) {
-                numbers.tables.clear();
-                numbers.bases.clear();
+                numbers.clear();
                 numbers.version = None;
             }
             numbers.checked = true;
-            let base = numbers.tables.get(&table)?;
-            let &(lo, first) = numbers.bases.get(base)?;
+            let place = *numbers.tables.get(&table)?;
+            let base = numbers.bases.get(place)?;
             Some(Self {
                 table,
-                base: base.clone(),
-                lo,
-                first,
+                base: Arc::clone(&base.id),
+                base_id: base.parsed,
+                place,
+                lo: base.lo,
+                first: base.next,
                 taken: 0,
             })
         });
         if let Some(slot) = known {
             return Ok(slot);
         }
-        let slot = Self::read(conn, table)?;
+        let mut slot = Self::read(conn, table)?;
         NUMBERS.with(|cell| {
             let mut numbers = cell.borrow_mut();
             if numbers.tables.len() >= KEPT_TABLES {
                 // Tables deleted since stay until forgotten: start afresh.
-                numbers.tables.clear();
-                numbers.bases.clear();
+                numbers.clear();
             }
-            numbers.tables.insert(table, slot.base.clone());
-            numbers
-                .bases
-                .insert(slot.base.clone(), (slot.lo, slot.first));
+            let place = match numbers.places.get(&slot.base) {
+                Some(&place) => place,
+                None => {
+                    let place = numbers.bases.len();
+                    numbers.bases.push(BaseNumbers {
+                        id: Arc::clone(&slot.base),
+                        parsed: slot.base_id,
+                        lo: slot.lo,
+                        next: slot.first,
+                    });
+                    numbers.places.insert(Arc::clone(&slot.base), place);
+                    place
+                }
+            };
+            // Read inside this transaction: newer than what was kept.
+            if let Some(base) = numbers.bases.get_mut(place) {
+                base.lo = slot.lo;
+                base.next = slot.first;
+            }
+            numbers.tables.insert(table, place);
+            slot.place = place;
         });
         Ok(slot)
     }
@@ -163,7 +209,9 @@ impl Slot {
         };
         Ok(Self {
             table,
-            base,
+            base_id: base.parse().ok(),
+            base: Arc::from(base),
+            place: usize::MAX,
             lo: no
                 .checked_mul(SPAN)
                 .ok_or_else(|| Error::corrupt("base number", no.to_string()))?,
@@ -207,7 +255,7 @@ impl Slot {
             return Ok(());
         }
         let base: Option<String> = super::base_of(conn, table, |r| r.get(0))?;
-        if base.as_deref() == Some(self.base.as_str()) {
+        if base.as_deref() == Some(&*self.base) {
             Ok(())
         } else {
             Err(Error::corrupt("change log base", table.to_string()))
@@ -250,12 +298,14 @@ pub(super) fn take_slot() -> Option<Slot> {
     SLOT.with(|cell| cell.borrow_mut().take())
 }
 
-/// Records that the transaction numbered its base's events up to
-/// `next - 1`, for the writer's [`Numbers`].
-pub(super) fn numbered(base: &str, next: i64) {
+/// Records that the transaction numbered the events of `slot`'s base up
+/// to `next - 1`, for the writer's [`Numbers`].
+pub(super) fn numbered(slot: &Slot, next: i64) {
     NUMBERS.with(|cell| {
-        if let Some(entry) = cell.borrow_mut().bases.get_mut(base) {
-            entry.1 = next;
+        if let Some(base) = cell.borrow_mut().bases.get_mut(slot.place)
+            && base.id == slot.base
+        {
+            base.next = next;
         }
     });
 }

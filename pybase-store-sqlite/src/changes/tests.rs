@@ -306,7 +306,9 @@ fn an_updates_event_text_is_record_updated() {
         &a: 1, &b: "x \"quoted\" é", &c: {"n": [1, 2]}, &d: true, &same: "stays"
     }))
     .unwrap();
-    let patch = RecordPatch {
+    // The cleared cell named by `unset` (the keys sorted apart) and by a
+    // null in `set` (the set map's keys taken as they are).
+    let unsetting = RecordPatch {
         id: RecordId::new(),
         set: serde_json::from_value(json!({
             &a: 2.5, &c: {"n": [3]}, &e: "new\nline", &same: "stays"
@@ -315,35 +317,40 @@ fn an_updates_event_text_is_record_updated() {
         unset: vec![d.parse().unwrap()],
         replace: false,
     };
-    let after = Record {
-        id: patch.id,
-        table_id: TableId::new(),
-        cells: crate::read_first::merged(&before, &patch),
-        autonumber: 1,
-        created_by: None,
-        updated_by: None,
-        created_time: chrono::Utc::now(),
-        updated_time: chrono::Utc::now(),
-        deleted_time: None,
-    };
-    let direct =
-        super::updated(&super::Before::of(before.clone(), &patch).unwrap(), &after).unwrap();
-    let expected = NewChange::record_updated(&before, &after);
-    let listed = expected.changed_fields.clone();
-    let mapped = super::Entry::from(expected);
-    let parse = |t: &Option<String>| -> serde_json::Value {
-        serde_json::from_str(t.as_deref().unwrap()).unwrap()
-    };
-    // The changed fields are read back from the two sides.
-    let read_back = pybase_core::store::changed_fields_of(
-        Some(&parse(&direct.before)),
-        Some(&parse(&direct.after)),
-    );
-    assert_eq!(Some(read_back.clone()), listed);
-    assert_eq!(read_back.len(), 4);
-    assert_eq!(parse(&direct.before), parse(&mapped.before));
-    assert_eq!(parse(&direct.after), parse(&mapped.after));
-    assert_eq!(direct.before, mapped.before, "the same text");
-    assert_eq!(direct.after, mapped.after, "the same text");
-    assert_eq!(direct.record, Some(after.id));
+    let mut nulling = unsetting.clone();
+    nulling.unset.clear();
+    nulling.set.insert(d.clone(), serde_json::Value::Null);
+    for patch in [unsetting, nulling] {
+        let after = Record {
+            id: patch.id,
+            table_id: TableId::new(),
+            cells: crate::read_first::merged(&before, &patch),
+            autonumber: 1,
+            created_by: None,
+            updated_by: None,
+            created_time: chrono::Utc::now(),
+            updated_time: chrono::Utc::now(),
+            deleted_time: None,
+        };
+        let direct =
+            super::updated(&super::Before::of(before.clone(), &patch).unwrap(), &after).unwrap();
+        let expected = NewChange::record_updated(&before, &after);
+        let listed = expected.changed_fields.clone();
+        let mapped = super::Entry::from(expected);
+        let parse = |t: &Option<super::entry::JsonText>| -> serde_json::Value {
+            t.as_ref().unwrap().parse().unwrap()
+        };
+        // The changed fields are read back from the two sides.
+        let read_back = pybase_core::store::changed_fields_of(
+            Some(&parse(&direct.before)),
+            Some(&parse(&direct.after)),
+        );
+        assert_eq!(Some(read_back.clone()), listed);
+        assert_eq!(read_back.len(), 4);
+        assert_eq!(parse(&direct.before), parse(&mapped.before));
+        assert_eq!(parse(&direct.after), parse(&mapped.after));
+        assert_eq!(direct.before, mapped.before, "the same text");
+        assert_eq!(direct.after, mapped.after, "the same text");
+        assert_eq!(direct.record, Some(after.id));
+    }
 }
