@@ -77,8 +77,37 @@ pub(crate) fn begin(numbers: Numbers) {
 }
 
 /// The keys of one base's events: `no * SPAN + seq` (a seq stays below
-/// 2^40, about a trillion events a base; a base number below 2^23).
+/// 2^40, about a trillion events a base; a base number at most
+/// [`LAST_NO`]).
 pub(crate) const SPAN: i64 = 1 << 40;
+
+/// The largest base number whose keys fit an `i64` (2^23 - 1).
+const LAST_NO: i64 = i64::MAX / SPAN;
+
+/// Gives `base` its number: one more than the largest given, or, once the
+/// largest is [`LAST_NO`], the smallest free one (a deleted base's number
+/// is free: its events and counter went with it), so numbering runs out
+/// only with [`LAST_NO`] bases at once, not after that many over the
+/// database's life.
+fn number_base(conn: &Connection, base: &str) -> Result<i64> {
+    let no: Option<i64> = conn
+        .prepare_cached(
+            "INSERT INTO change_counters (no, base_id, last_seq, pruned_seq) \
+             SELECT CASE WHEN coalesce((SELECT max(no) FROM change_counters), 0) < ?2 THEN NULL \
+             ELSE (SELECT min(free) FROM (\
+             SELECT 1 AS free WHERE NOT EXISTS (SELECT 1 FROM change_counters WHERE no = 1) \
+             UNION ALL SELECT c.no + 1 FROM change_counters c WHERE c.no < ?2 \
+             AND NOT EXISTS (SELECT 1 FROM change_counters d WHERE d.no = c.no + 1))) END, \
+             ?1, 0, 0 RETURNING no",
+        )?
+        .query_row(rusqlite::params![base, LAST_NO], |r| r.get(0))?;
+    no.filter(|no| (1..=LAST_NO).contains(no)).ok_or_else(|| {
+        Error::corrupt(
+            "base number",
+            format!("none is free: {LAST_NO} bases have one already"),
+        )
+    })
+}
 
 /// [`SPAN`] in SQL text (a test checks they agree).
 macro_rules! span {
@@ -200,12 +229,7 @@ impl Slot {
             .ok_or_else(|| Error::not_found("table", table))?;
         let no = match no {
             Some(no) => no,
-            None => conn
-                .prepare_cached(
-                    "INSERT INTO change_counters (base_id, last_seq, pruned_seq) \
-                     VALUES (?1, 0, 0) RETURNING no",
-                )?
-                .query_row([&base], |r| r.get(0))?,
+            None => number_base(conn, &base)?,
         };
         Ok(Self {
             table,

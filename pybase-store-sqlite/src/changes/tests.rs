@@ -354,3 +354,50 @@ fn an_updates_event_text_is_record_updated() {
         assert_eq!(direct.record, Some(after.id));
     }
 }
+
+/// Once the largest base number is taken, a new base gets the smallest
+/// free one (numbers of deleted bases come free), not a number whose keys
+/// would overflow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn base_numbers_past_the_last_reuse_free_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("numbers.db");
+    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let last = i64::MAX / super::SPAN;
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO change_counters (no, base_id) VALUES (1, 'gone-1'), (2, 'gone-2'), \
+             ({last}, 'gone-last');"
+        ))
+        .unwrap();
+    }
+    let fx = Fixture::new(store.clone() as Arc<dyn Store>).await;
+    let (base, table) = (fx.base.id, fx.table.table.id);
+    let created = fx
+        .pb
+        .create_records(
+            &fx.owner,
+            table,
+            vec![cells(&[("Qty", json!(1))])],
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let no: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT no FROM change_counters WHERE base_id = ?1",
+            [base.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(no, 3, "the smallest free number");
+    let page = store.changes_since(base, 0, 1_000).await.unwrap();
+    assert!(
+        page.events
+            .iter()
+            .any(|e| e.record_id == Some(created[0].id)),
+        "the base's events are read back under its number"
+    );
+}
