@@ -865,12 +865,15 @@ impl Pybase {
                     tracing::debug!(table = %table.id(), "indexed-field cap reached");
                     continue;
                 }
-                indexed += 1;
-                let mut field = field.clone();
-                field.indexed = true;
-                field.index_origin = IndexOrigin::Automatic;
-                field.updated_at = self.clock.now();
-                acting(table.user(), self.store.update_field(&field)).await?;
+                // As an index the queries asked for: its cells and type do
+                // not change, so it is not logged (API.md, "Not logged").
+                if self
+                    .store
+                    .index_field_automatically(field.id, self.clock.now())
+                    .await?
+                {
+                    indexed += 1;
+                }
             }
         }
         Ok(())
@@ -895,6 +898,7 @@ impl Pybase {
         patch: ViewPatch,
     ) -> Result<View> {
         let (table, mut view) = self.view_for(principal, id, Action::ChangeSchema).await?;
+        let before = view.clone();
         if let Some(name) = patch.name {
             let name = check_name("name", &name)?;
             let others = self.store.list_views(table.id()).await?;
@@ -914,6 +918,10 @@ impl Pybase {
             view.config = self.parse_view_config(&config, &fields)?;
             self.index_view_fields(&table, &fields, &view.config)
                 .await?;
+        }
+        if view == before {
+            // Nothing to change: nothing written, nothing logged.
+            return Ok(view);
         }
         view.updated_at = self.clock.now();
         acting(table.user(), self.store.update_view(&view)).await?;

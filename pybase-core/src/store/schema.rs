@@ -154,31 +154,16 @@ pub trait SchemaStore: WorkspacesStore + Send + Sync {
     async fn update_field(&self, field: &Field) -> StoreResult<()>;
     /// Sets `indexed` (origin [`IndexOrigin::Automatic`], updated at `at`)
     /// on a field that is not indexed and whose index was not declined,
-    /// changing nothing else about it, and builds its index. Returns
-    /// whether it did; `false` when the field is gone, indexed or declined.
-    ///
-    /// The default reads and saves the whole field (a concurrent change of
-    /// another attribute could be lost in between); both backends override
-    /// it with one conditional update.
+    /// changing nothing else about it (one conditional update, so a
+    /// concurrent change of another attribute is not lost), and builds its
+    /// index. Returns whether it did; `false` when the field is gone,
+    /// indexed or declined. Not logged: the field's cells and type do not
+    /// change (API.md, "Not logged").
     async fn index_field_automatically(
         &self,
         field: FieldId,
         at: crate::model::Timestamp,
-    ) -> StoreResult<bool> {
-        let mut f = match self.get_field(field).await {
-            Ok(f) => f,
-            Err(crate::StoreError::NotFound { .. }) => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        if f.indexed || f.index_origin == IndexOrigin::Declined {
-            return Ok(false);
-        }
-        f.indexed = true;
-        f.index_origin = IndexOrigin::Automatic;
-        f.updated_at = at;
-        self.update_field(&f).await?;
-        Ok(true)
-    }
+    ) -> StoreResult<bool>;
     /// Saves a field and rewrites its cells in one transaction: for each
     /// `(record, value)`, `Some` sets the cell and `None` removes it. Used for
     /// type changes and choice renames, so nothing is ever half-converted.

@@ -579,6 +579,52 @@ pub async fn unchanged_writes_log_nothing(store: Arc<dyn Store>) {
     let after = whole_log(&fx).await;
     assert_eq!(after.len(), log.len() + 2);
     assert_eq!(after.last().unwrap().record_id, Some(a.id));
+    // A view sorted by a field without an index: the view is logged; the
+    // index it gets the field is not (like one the queries ask for).
+    let log = after;
+    let view = fx
+        .pb
+        .create_view(
+            o,
+            t,
+            NewView {
+                name: "By notes".into(),
+                config: json!({"sort": "Notes"}),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let notes = store.get_field(notes.id).await.unwrap();
+    assert!(notes.indexed, "the view's sort field is indexed");
+    let after = whole_log(&fx).await;
+    let kinds: Vec<ChangeKind> = after[log.len()..].iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [ChangeKind::ViewCreated], "only the view is logged");
+    // Patching the view with its own name and config, or with nothing,
+    // changes nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let same = fx
+        .pb
+        .update_view(
+            o,
+            view.id,
+            ViewPatch {
+                name: Some(view.name.clone()),
+                config: Some(json!({"sort": "Notes"})),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(same.updated_at, view.updated_at);
+    fx.pb
+        .update_view(o, view.id, ViewPatch::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        whole_log(&fx).await,
+        after,
+        "a view patch that changed nothing was logged"
+    );
 }
 
 /// Applies `e` to `state` (the record's cells so far), checking that its

@@ -250,6 +250,10 @@ impl SchemaStore for MinimalStore {
         self.inner.update_field(field).await
     }
 
+    async fn index_field_automatically(&self, field: FieldId, at: Timestamp) -> StoreResult<bool> {
+        self.inner.index_field_automatically(field, at).await
+    }
+
     async fn replace_field(
         &self,
         field: &Field,
