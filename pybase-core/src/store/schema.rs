@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::WorkspacesStore;
 use crate::error::StoreResult;
 use crate::ids::{BaseId, FieldId, RecordId, TableId, UserId, ViewId, WorkspaceId};
-use crate::model::{Base, Field, IndexOrigin, Table, View};
+use crate::model::{Base, Field, Table, View};
 use crate::role::Role;
 
 /// What every record operation reads first: the table, its fields and the
@@ -152,7 +152,7 @@ pub trait SchemaStore: WorkspacesStore + Send + Sync {
     async fn fields_of_type(&self, type_name: &str) -> StoreResult<Vec<Field>>;
     /// Saves everything about a field except its table; cells are untouched.
     async fn update_field(&self, field: &Field) -> StoreResult<()>;
-    /// Sets `indexed` (origin [`IndexOrigin::Automatic`], updated at `at`)
+    /// Sets `indexed` (origin [`crate::model::IndexOrigin::Automatic`], updated at `at`)
     /// on a field that is not indexed and whose index was not declined,
     /// changing nothing else about it (one conditional update, so a
     /// concurrent change of another attribute is not lost), and builds its
