@@ -211,10 +211,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// A validation error about one field.
+    /// A validation error about one field. Both texts are cut to a bounded
+    /// length (a client's value echoed in them may be as long as a body
+    /// allows).
     pub fn invalid(field: impl Into<String>, expected: impl Into<String>) -> Self {
-        let field = field.into();
-        let expected = expected.into();
+        let field = bounded(field.into(), MAX_FIELD_TEXT);
+        let expected = bounded(expected.into(), MAX_EXPECTED_TEXT);
         let mut fields = FieldErrors::new();
         fields.insert(field.clone(), expected.clone());
         Self::Validation {
@@ -232,6 +234,26 @@ impl Error {
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::Forbidden(message.into())
     }
+}
+
+/// The longest field name [`Error::invalid`] repeats, in bytes.
+const MAX_FIELD_TEXT: usize = 256;
+/// The longest expectation [`Error::invalid`] repeats, in bytes.
+const MAX_EXPECTED_TEXT: usize = 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary, marked with
+/// an ellipsis where it was cut.
+fn bounded(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
+    text
 }
 
 /// The words of a store conflict on `entity`'s `field`: the same on every
@@ -265,5 +287,33 @@ impl From<StoreError> for Error {
             StoreError::Contention { .. } => Self::Contention(Box::new(e)),
             StoreError::Backend { .. } => Self::Internal(Box::new(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Error, MAX_EXPECTED_TEXT, MAX_FIELD_TEXT};
+
+    /// A value echoed into a validation error is cut, on a character
+    /// boundary, in the message and in the field's entry alike; short
+    /// texts stay whole.
+    #[test]
+    fn validation_texts_are_bounded() {
+        let long = format!("one of a, b, got \"{}\"", "é".repeat(50_000));
+        let Error::Validation { message, fields } = Error::invalid("é".repeat(500), long) else {
+            panic!("not a validation error");
+        };
+        let (field, expected) = fields.iter().next().unwrap();
+        assert!(
+            field.len() <= MAX_FIELD_TEXT && field.ends_with('…'),
+            "{field}"
+        );
+        assert!(expected.len() <= MAX_EXPECTED_TEXT && expected.ends_with('…'));
+        assert!(expected.starts_with("one of a, b, got"));
+        assert!(message.len() <= MAX_FIELD_TEXT + 2 + MAX_EXPECTED_TEXT);
+        let Error::Validation { message, .. } = Error::invalid("page_size", "a number") else {
+            panic!("not a validation error");
+        };
+        assert_eq!(message, "page_size: a number");
     }
 }

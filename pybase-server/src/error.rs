@@ -407,7 +407,11 @@ impl From<QueryRejection> for ApiError {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.')) =>
             {
-                let problem = plain_expectation(&lower_first(problem));
+                let problem = if param == "page_size" {
+                    page_size_expectation(&lower_first(problem))
+                } else {
+                    plain_expectation(&lower_first(problem))
+                };
                 Self::BadQuery {
                     message: format!("invalid query string: {param}: {problem}"),
                     fields: BTreeMap::from([(param.to_owned(), problem)]),
@@ -511,6 +515,21 @@ fn plain_expectation(text: &str) -> String {
         _ => return text.to_owned(),
     };
     format!("{text}: {expected}")
+}
+
+/// [`plain_expectation`] for `page_size`, whose every use in `/api/v1`
+/// takes 1 to [`crate::routes::MAX_PAGE_SIZE`]: a number that does not
+/// parse (`-5`, `1e9`, a word) is told the range.
+fn page_size_expectation(text: &str) -> String {
+    match text {
+        "invalid digit found in string"
+        | "cannot parse integer from empty string"
+        | "number too large to fit in target type" => format!(
+            "{text}: expected a whole number from 1 to {}",
+            crate::routes::MAX_PAGE_SIZE
+        ),
+        _ => plain_expectation(text),
+    }
 }
 
 fn missing_field(detail: &str) -> Option<String> {

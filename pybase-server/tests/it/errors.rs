@@ -63,6 +63,13 @@ async fn a_query_parameter_of_the_wrong_type_is_400_naming_it() {
             problem.is_some_and(|p| p.contains("expected")),
             "{query}: {v}"
         );
+        if param == "page_size" {
+            // Every page size of /api/v1 takes 1 to 1000: the answer says so.
+            assert!(
+                problem.is_some_and(|p| p.contains("from 1 to 1000")),
+                "{query}: {v}"
+            );
+        }
     }
 }
 
