@@ -790,10 +790,14 @@ impl Pybase {
             .table_for(principal, table, Action::WriteRecords)
             .await?;
         check_batch_size(ids.len())?;
+        // An id given twice is one record to delete (the store would find
+        // it deleted already the second time and refuse the batch).
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        let ids: Vec<RecordId> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
         let at = self.clock.now();
         self.fanning(acting(
             table.user(),
-            self.store.delete_records(table.id(), ids, at),
+            self.store.delete_records(table.id(), &ids, at),
         ))
         .await
         .map_err(|e| not_found_as(e, "record"))
