@@ -32,6 +32,9 @@ mod ping;
 const LEASE: TimeDelta = TimeDelta::seconds(60);
 /// How often the worker looks for due webhooks without a wake-up.
 const POLL: Duration = Duration::from_secs(1);
+/// How long after a retry's time the worker claims it (stored times are
+/// to the millisecond).
+const DUE_MARGIN: Duration = Duration::from_millis(5);
 /// Webhooks taken at once.
 const CLAIM: usize = 16;
 /// The least time between two claims woken by commits: commits arriving
@@ -153,13 +156,19 @@ async fn run(
     mut local: tokio::sync::broadcast::Receiver<pybase_core::store::Committed>,
     mut remote: tokio::sync::broadcast::Receiver<pybase_core::store::Committed>,
 ) {
-    let mut running: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
+    let mut running: tokio::task::JoinSet<Retry> = tokio::task::JoinSet::new();
     // The webhook each running delivery task serves.
     let mut busy: HashMap<tokio::task::Id, WebhookId> = HashMap::new();
     let mut claimed_at = tokio::time::Instant::now();
+    // The earliest retry this instance's tasks scheduled and not yet
+    // claimed: the worker wakes for it instead of waiting for its poll.
+    let mut due: Option<tokio::time::Instant> = None;
     loop {
         while let Some(done) = running.try_join_next_with_id() {
-            finished(&mut busy, done);
+            soonest(&mut due, finished(&mut busy, done));
+        }
+        if due.is_some_and(|d| d <= tokio::time::Instant::now()) {
+            due = None;
         }
         let Some(pb) = pybase.upgrade() else { return };
         let room = CLAIM.saturating_sub(busy.len());
@@ -176,7 +185,7 @@ async fn run(
                         let (pb, client, config, owner) =
                             (pb.clone(), client.clone(), config.clone(), owner.clone());
                         let task = running.spawn(async move {
-                            deliver(&pb, &client, &config, &owner, webhook).await;
+                            deliver(&pb, &client, &config, &owner, webhook).await
                         });
                         busy.insert(task.id(), id);
                     }
@@ -188,14 +197,17 @@ async fn run(
         // A commit wakes the worker early, and so does a delivery ending;
         // otherwise it polls (retries fall due, other instances' leases
         // expire).
+        let wake = due.map_or(tokio::time::Instant::now() + POLL, |d| {
+            d.min(tokio::time::Instant::now() + POLL)
+        });
         let committed = tokio::select! {
             _ = local.recv() => true,
             _ = remote.recv() => true,
             Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                finished(&mut busy, done);
+                soonest(&mut due, finished(&mut busy, done));
                 false
             }
-            () = tokio::time::sleep(POLL) => false,
+            () = tokio::time::sleep_until(wake) => false,
         };
         if committed {
             // Let a burst of commits gather, then take them all at once.
@@ -218,20 +230,32 @@ fn drain(rx: &mut tokio::sync::broadcast::Receiver<pybase_core::store::Committed
     }
 }
 
-/// Forgets a delivery task that ended; a failed one is logged (its lease
-/// expires and the webhook is claimed again).
+/// Forgets a delivery task that ended, giving the retry it scheduled; a
+/// failed one is logged (its lease expires and the webhook is claimed
+/// again).
 fn finished(
     busy: &mut HashMap<tokio::task::Id, WebhookId>,
-    done: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
-) {
-    let task = match done {
-        Ok((task, ())) => task,
+    done: Result<(tokio::task::Id, Retry), tokio::task::JoinError>,
+) -> Retry {
+    let (task, retry) = match done {
+        Ok(ended) => ended,
         Err(e) => {
             tracing::error!(error = %e, webhook = ?busy.get(&e.id()), "webhooks: a delivery task failed");
-            e.id()
+            (e.id(), None)
         }
     };
     busy.remove(&task);
+    retry
+}
+
+/// Keeps in `due` the sooner of it and `retry` (a time on the wall clock,
+/// turned into the runtime's clock, plus [`DUE_MARGIN`] so the claim finds
+/// it due).
+fn soonest(due: &mut Option<tokio::time::Instant>, retry: Retry) {
+    let Some(at) = retry else { return };
+    let wait = (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    let at = tokio::time::Instant::now() + wait + DUE_MARGIN;
+    *due = Some(due.map_or(at, |d| d.min(at)));
 }
 
 /// The literal address of a URL's host, if it is one.
@@ -303,16 +327,20 @@ async fn post(
     }
 }
 
+/// When a delivery task scheduled its webhook's next attempt (after a
+/// failure), so the worker wakes then rather than at its next poll.
+type Retry = Option<chrono::DateTime<chrono::Utc>>;
+
 /// Delivers the events due to one claimed webhook, saving progress after
-/// each; stops at a failure (scheduling the retry), when the log is read
-/// to its end, or when the lease is lost.
+/// each; stops at a failure (scheduling the retry, which it returns), when
+/// the log is read to its end, or when the lease is lost.
 async fn deliver(
     pb: &Pybase,
     client: &reqwest::Client,
     config: &WebhookConfig,
     owner: &str,
     webhook: Webhook,
-) {
+) -> Retry {
     // A webhook acts with its creator's access: without it, it stops.
     match pb.webhook_creator_lost_access(&webhook).await {
         Ok(None) => {}
@@ -328,15 +356,16 @@ async fn deliver(
             if let Err(e) = pb.save_webhook_progress(owner, webhook.id, &stop).await {
                 tracing::warn!(webhook = %webhook.id, error = %e, "webhooks: could not disable");
             }
-            return;
+            return None;
         }
         Err(e) => {
             tracing::warn!(webhook = %webhook.id, error = %e, "webhooks: could not check the creator's role");
-            return;
+            return None;
         }
     }
     if webhook.airtable.is_some() {
-        return ping::deliver(pb, client, config, owner, webhook).await;
+        ping::deliver(pb, client, config, owner, webhook).await;
+        return None;
     }
     let mut cursor = webhook.cursor;
     let mut attempt = webhook.attempt;
@@ -365,11 +394,11 @@ async fn deliver(
                     release: true,
                 })
                 .await;
-                return;
+                return None;
             }
             Err(e) => {
                 tracing::warn!(webhook = %webhook.id, error = %e, "webhooks: could not read the log");
-                return;
+                return None;
             }
         };
         if page.events.is_empty() {
@@ -382,18 +411,21 @@ async fn deliver(
                 release: true,
             })
             .await;
-            return;
+            return None;
         }
         for event in &page.events {
             if !webhook.wants(event.kind, event.table_id) {
                 cursor = event.seq;
                 continue;
             }
+            // The attempt is logged at its start; a retry is scheduled
+            // from its end (a timeout takes up to TIMEOUT).
+            let at = chrono::Utc::now();
             let t0 = Instant::now();
             let (status, error) = post(pb, client, config, &webhook, event).await;
             let duration_ms = i64::try_from(t0.elapsed().as_millis()).unwrap_or(i64::MAX);
             attempt += 1;
-            let at = chrono::Utc::now();
+            let ended = chrono::Utc::now();
             if error.is_none() {
                 cursor = event.seq;
                 let held = save(Progress {
@@ -428,14 +460,14 @@ async fn deliver(
                         })
                         .await;
                     }
-                    return;
+                    return None;
                 }
                 continue;
             }
             let (next, disable) = retry(
                 config,
                 attempt,
-                at,
+                ended,
                 &format!("event {}", event.seq),
                 error.as_deref(),
             );
@@ -457,7 +489,7 @@ async fn deliver(
                 release: true,
             })
             .await;
-            return;
+            return next;
         }
         // Events skipped by the filter up to here are done with.
         if !save(Progress {
@@ -470,7 +502,7 @@ async fn deliver(
         })
         .await
         {
-            return;
+            return None;
         }
     }
 }
@@ -478,6 +510,30 @@ async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The worker wakes for the soonest retry its tasks scheduled, and a
+    /// task that scheduled none leaves the wake-up as it was.
+    #[tokio::test]
+    async fn the_worker_wakes_for_the_soonest_retry() {
+        let now = chrono::Utc::now();
+        let mut due = None;
+        soonest(&mut due, None);
+        assert_eq!(due, None);
+        soonest(&mut due, Some(now + TimeDelta::seconds(30)));
+        let later = due.unwrap();
+        soonest(&mut due, Some(now + TimeDelta::milliseconds(400)));
+        let sooner = due.unwrap();
+        assert!(sooner < later);
+        let wait = sooner - tokio::time::Instant::now();
+        assert!(wait <= Duration::from_millis(400) + DUE_MARGIN, "{wait:?}");
+        soonest(&mut due, Some(now + TimeDelta::seconds(5)));
+        soonest(&mut due, None);
+        assert_eq!(due, Some(sooner));
+        // A time already past is due now.
+        let mut past = None;
+        soonest(&mut past, Some(now - TimeDelta::seconds(1)));
+        assert!(past.unwrap() - tokio::time::Instant::now() <= DUE_MARGIN);
+    }
 
     #[test]
     fn backoff_doubles_from_the_first_delay_up_to_an_hour_with_jitter() {
