@@ -109,7 +109,7 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error>
     n.as_f64()
         .filter(|f| f.fract() == 0.0)
         .and_then(|f| format!("{f:.0}").parse::<i64>().ok())
-        .ok_or_else(|| D::Error::custom(format!("a whole number, got {n}")))
+        .ok_or_else(|| D::Error::custom(format!("a whole number from 0 to {}, got {n}", i64::MAX)))
 }
 
 /// One Server-Sent Event of the stream, as a client's SSE parser reads it.
@@ -492,5 +492,11 @@ mod tests {
         assert!(seq(r#"{"seq": 1.5}"#).is_err());
         assert!(seq(r#"{"seq": 1e300}"#).is_err());
         assert!(seq(r#"{"seq": "3"}"#).is_err());
+        // Too large for a seq: the error says the range.
+        let e = seq(r#"{"seq": 18446744073709551615}"#).unwrap_err();
+        assert!(
+            e.to_string().contains("from 0 to 9223372036854775807"),
+            "{e}"
+        );
     }
 }
