@@ -160,16 +160,15 @@ async fn run(
     // The webhook each running delivery task serves.
     let mut busy: HashMap<tokio::task::Id, WebhookId> = HashMap::new();
     let mut claimed_at = tokio::time::Instant::now();
-    // The earliest retry this instance's tasks scheduled and not yet
-    // claimed: the worker wakes for it instead of waiting for its poll.
-    let mut due: Option<tokio::time::Instant> = None;
+    // The retries this instance's tasks scheduled and that have not
+    // fallen due yet: the worker wakes for each instead of waiting for its
+    // poll.
+    let mut due = Retries::default();
     loop {
         while let Some(done) = running.try_join_next_with_id() {
-            soonest(&mut due, finished(&mut busy, done));
+            due.add(finished(&mut busy, done));
         }
-        if due.is_some_and(|d| d <= tokio::time::Instant::now()) {
-            due = None;
-        }
+        due.forget_past();
         let Some(pb) = pybase.upgrade() else { return };
         let room = CLAIM.saturating_sub(busy.len());
         if room > 0 {
@@ -197,14 +196,12 @@ async fn run(
         // A commit wakes the worker early, and so does a delivery ending;
         // otherwise it polls (retries fall due, other instances' leases
         // expire).
-        let wake = due.map_or(tokio::time::Instant::now() + POLL, |d| {
-            d.min(tokio::time::Instant::now() + POLL)
-        });
+        let wake = due.next_wake();
         let committed = tokio::select! {
             _ = local.recv() => true,
             _ = remote.recv() => true,
             Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                soonest(&mut due, finished(&mut busy, done));
+                due.add(finished(&mut busy, done));
                 false
             }
             () = tokio::time::sleep_until(wake) => false,
@@ -248,14 +245,36 @@ fn finished(
     retry
 }
 
-/// Keeps in `due` the sooner of it and `retry` (a time on the wall clock,
-/// turned into the runtime's clock, plus [`DUE_MARGIN`] so the claim finds
-/// it due).
-fn soonest(due: &mut Option<tokio::time::Instant>, retry: Retry) {
-    let Some(at) = retry else { return };
-    let wait = (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
-    let at = tokio::time::Instant::now() + wait + DUE_MARGIN;
-    *due = Some(due.map_or(at, |d| d.min(at)));
+/// The times at which retries scheduled by this instance's delivery tasks
+/// fall due, soonest first.
+#[derive(Default)]
+struct Retries(std::collections::BinaryHeap<std::cmp::Reverse<tokio::time::Instant>>);
+
+impl Retries {
+    /// Adds `retry` (a time on the wall clock, turned into the runtime's
+    /// clock, plus [`DUE_MARGIN`] so the claim finds it due).
+    fn add(&mut self, retry: Retry) {
+        let Some(at) = retry else { return };
+        let wait = (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        self.0.push(std::cmp::Reverse(
+            tokio::time::Instant::now() + wait + DUE_MARGIN,
+        ));
+    }
+
+    /// Drops the times that have come (the claim about to run takes them).
+    fn forget_past(&mut self) {
+        let now = tokio::time::Instant::now();
+        while self.0.peek().is_some_and(|t| t.0 <= now) {
+            self.0.pop();
+        }
+    }
+
+    /// When the worker wakes without a commit: the soonest retry, or the
+    /// next poll if that comes first.
+    fn next_wake(&self) -> tokio::time::Instant {
+        let poll = tokio::time::Instant::now() + POLL;
+        self.0.peek().map_or(poll, |t| t.0.min(poll))
+    }
 }
 
 /// The literal address of a URL's host, if it is one.
@@ -511,28 +530,29 @@ async fn deliver(
 mod tests {
     use super::*;
 
-    /// The worker wakes for the soonest retry its tasks scheduled, and a
-    /// task that scheduled none leaves the wake-up as it was.
+    /// The worker wakes for each retry its tasks scheduled, soonest first,
+    /// and polls when none comes sooner.
     #[tokio::test]
-    async fn the_worker_wakes_for_the_soonest_retry() {
+    async fn the_worker_wakes_for_each_retry() {
         let now = chrono::Utc::now();
-        let mut due = None;
-        soonest(&mut due, None);
-        assert_eq!(due, None);
-        soonest(&mut due, Some(now + TimeDelta::seconds(30)));
-        let later = due.unwrap();
-        soonest(&mut due, Some(now + TimeDelta::milliseconds(400)));
-        let sooner = due.unwrap();
-        assert!(sooner < later);
-        let wait = sooner - tokio::time::Instant::now();
-        assert!(wait <= Duration::from_millis(400) + DUE_MARGIN, "{wait:?}");
-        soonest(&mut due, Some(now + TimeDelta::seconds(5)));
-        soonest(&mut due, None);
-        assert_eq!(due, Some(sooner));
+        let until = |due: &Retries| due.next_wake() - tokio::time::Instant::now();
+        let mut due = Retries::default();
+        due.add(None);
+        assert!(until(&due) > POLL - Duration::from_millis(100));
+        due.add(Some(now + TimeDelta::seconds(5)));
+        due.add(Some(now + TimeDelta::milliseconds(300)));
+        due.add(Some(now + TimeDelta::seconds(30)));
+        assert!(until(&due) <= Duration::from_millis(300) + DUE_MARGIN);
+        tokio::time::sleep_until(due.next_wake()).await;
+        due.forget_past();
+        // The two later ones are kept; the poll comes before either.
+        assert_eq!(due.0.len(), 2);
+        let next = due.0.peek().unwrap().0 - tokio::time::Instant::now();
+        assert!(next <= Duration::from_secs(5) + DUE_MARGIN, "{next:?}");
+        assert!(until(&due) > POLL - Duration::from_millis(100));
         // A time already past is due now.
-        let mut past = None;
-        soonest(&mut past, Some(now - TimeDelta::seconds(1)));
-        assert!(past.unwrap() - tokio::time::Instant::now() <= DUE_MARGIN);
+        due.add(Some(now - TimeDelta::seconds(1)));
+        assert!(until(&due) <= DUE_MARGIN);
     }
 
     #[test]
