@@ -398,6 +398,9 @@ async fn deliver(
         }
     };
     let started = Instant::now();
+    // Why the webhook stops once caught up (its table was deleted), found
+    // when the log was read to its end; the log is then read once more.
+    let mut gone: Option<Option<String>> = None;
     loop {
         let page = match pb.webhook_events(&webhook, cursor, BATCH).await {
             Ok(p) => p,
@@ -421,11 +424,26 @@ async fn deliver(
             }
         };
         if page.events.is_empty() {
+            if gone.is_none() {
+                match pb.webhook_table_gone(&webhook).await {
+                    Ok(Some(why)) => {
+                        // Deleted before this check: its event is in the
+                        // log by now, and is delivered before the stop.
+                        gone = Some(Some(why));
+                        continue;
+                    }
+                    Ok(None) => gone = Some(None),
+                    Err(e) => {
+                        tracing::warn!(webhook = %webhook.id, error = %e, "webhooks: could not check the table");
+                        gone = Some(None);
+                    }
+                }
+            }
             save(Progress {
                 cursor,
                 attempt,
                 next_attempt_at: None,
-                disable: None,
+                disable: gone.flatten(),
                 delivery: None,
                 release: true,
             })

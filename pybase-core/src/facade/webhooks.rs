@@ -398,6 +398,24 @@ impl Pybase {
         )))
     }
 
+    /// Why `webhook` has nothing more to deliver, ever: it takes only the
+    /// events of a table that has been deleted. `None` while its table
+    /// exists (or it takes every table's events). The delivering program
+    /// asks once it has read the log to its end, then reads it once more,
+    /// so the deletion's own `table.deleted` event is delivered first.
+    pub async fn webhook_table_gone(&self, webhook: &Webhook) -> Result<Option<String>> {
+        let Some(table) = webhook.table_id else {
+            return Ok(None);
+        };
+        match self.store.get_table(table).await {
+            Ok(_) => Ok(None),
+            Err(crate::StoreError::NotFound { .. }) => Ok(Some(format!(
+                "its table ({table}) was deleted, so no event can match it any more"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Refuses to enable `webhook` while its creator lacks the role
     /// ([`Pybase::webhook_creator_lost_access`]): 409 on `enabled`.
     pub(super) async fn check_webhook_creator(&self, webhook: &Webhook) -> Result<()> {

@@ -347,6 +347,60 @@ async fn a_webhook_stops_when_its_creator_loses_the_admin_role() {
     assert_eq!(seen.lock().unwrap().accepted.len(), 3);
 }
 
+/// A webhook of one table delivers that table's deletion, then stops with
+/// the reason (no event can match it any more), instead of staying
+/// enabled with nothing to deliver.
+#[tokio::test]
+async fn a_webhook_of_a_deleted_table_delivers_the_deletion_then_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, settings) = isolated_settings(dir.path()).await;
+    let s = TestServer::start_with(settings).await;
+    let (owner, _) = s.register().await;
+    let ws = s.workspace(&owner).await;
+    let (base, table) = s.table(&owner, &ws).await;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let url = receiver(Arc::clone(&seen), 0).await;
+    let made = s
+        .req(
+            &owner,
+            Method::POST,
+            &format!("/api/v1/bases/{base}/webhooks"),
+        )
+        .json(
+            &json!({"url": url, "table_id": table, "events": ["record.created", "table.deleted"]}),
+        )
+        .send_expect(StatusCode::CREATED)
+        .await;
+    seen.lock().unwrap().secret = Some(made["secret"].as_str().unwrap().to_owned());
+    let id = made["id"].as_str().unwrap().to_owned();
+    write(&s, &owner, &table, 1).await;
+    wait_for(&seen, 1).await;
+    s.req(&owner, Method::DELETE, &format!("/api/v1/tables/{table}"))
+        .send_expect(StatusCode::NO_CONTENT)
+        .await;
+    let mut hook = Value::Null;
+    for _ in 0..600 {
+        hook = s
+            .req(&owner, Method::GET, &format!("/api/v1/webhooks/{id}"))
+            .send_expect(StatusCode::OK)
+            .await;
+        if hook["enabled"] == json!(false) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(hook["enabled"], json!(false), "{hook}");
+    let why = hook["disabled_reason"].as_str().unwrap();
+    assert!(why.contains(&table) && why.contains("deleted"), "{why}");
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.accepted.len(),
+        2,
+        "the record and the table's deletion"
+    );
+    assert_eq!(seen.bad_signatures, 0);
+}
+
 /// A receiver that holds every request open until `release` is notified
 /// (a black-hole URL), counting the requests it got.
 async fn stalled_receiver(release: Arc<tokio::sync::Notify>, got: Arc<Mutex<usize>>) -> String {
