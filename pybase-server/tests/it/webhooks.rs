@@ -121,6 +121,46 @@ async fn write(s: &TestServer, token: &str, table: &str, n: usize) {
     }
 }
 
+/// Creates a webhook of `base` with `body` (its `url` a [`receiver`]) as
+/// `token`, hands its secret to the receiver's `seen`, and answers the
+/// webhook as created (with its secret).
+async fn signed_webhook(
+    s: &TestServer,
+    token: &str,
+    base: &str,
+    seen: &Arc<Mutex<Seen>>,
+    body: Value,
+) -> Value {
+    let made = s
+        .req(
+            token,
+            Method::POST,
+            &format!("/api/v1/bases/{base}/webhooks"),
+        )
+        .json(&body)
+        .send_expect(StatusCode::CREATED)
+        .await;
+    seen.lock().unwrap().secret = Some(made["secret"].as_str().unwrap().to_owned());
+    made
+}
+
+/// The webhook `id` once it is disabled (up to a minute), as `token` reads
+/// it; panics if it stays enabled.
+async fn disabled(s: &TestServer, token: &str, id: &str) -> Value {
+    let mut hook = Value::Null;
+    for _ in 0..600 {
+        hook = s
+            .req(token, Method::GET, &format!("/api/v1/webhooks/{id}"))
+            .send_expect(StatusCode::OK)
+            .await;
+        if hook["enabled"] == json!(false) {
+            return hook;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the webhook stayed enabled: {hook}");
+}
+
 /// Waits until `seen` has accepted `n` events (up to two minutes: retries
 /// back off exponentially, so on a loaded machine the first retry after a
 /// slow phase can be many seconds away).
@@ -275,16 +315,14 @@ async fn a_webhook_stops_when_its_creator_loses_the_admin_role() {
     s.add_member(&owner, &ws, &admin_email, "admin").await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let url = receiver(Arc::clone(&seen), 0).await;
-    let made = s
-        .req(
-            &admin,
-            Method::POST,
-            &format!("/api/v1/bases/{base}/webhooks"),
-        )
-        .json(&json!({"url": url, "events": ["record.created"]}))
-        .send_expect(StatusCode::CREATED)
-        .await;
-    seen.lock().unwrap().secret = Some(made["secret"].as_str().unwrap().to_owned());
+    let made = signed_webhook(
+        &s,
+        &admin,
+        &base,
+        &seen,
+        json!({"url": url, "events": ["record.created"]}),
+    )
+    .await;
     let id = made["id"].as_str().unwrap().to_owned();
     write(&s, &owner, &table, 1).await;
     wait_for(&seen, 1).await;
@@ -294,18 +332,7 @@ async fn a_webhook_stops_when_its_creator_loses_the_admin_role() {
         .send_expect(StatusCode::OK)
         .await;
     write(&s, &owner, &table, 2).await;
-    let mut hook = Value::Null;
-    for _ in 0..600 {
-        hook = s
-            .req(&owner, Method::GET, &format!("/api/v1/webhooks/{id}"))
-            .send_expect(StatusCode::OK)
-            .await;
-        if hook["enabled"] == json!(false) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(hook["enabled"], json!(false), "{hook}");
+    let hook = disabled(&s, &owner, &id).await;
     let why = hook["disabled_reason"].as_str().unwrap();
     assert!(
         why.contains(&admin_id) && why.contains("administers"),
@@ -333,17 +360,7 @@ async fn a_webhook_stops_when_its_creator_loses_the_admin_role() {
         .send_expect(StatusCode::NO_CONTENT)
         .await;
     write(&s, &owner, &table, 1).await;
-    for _ in 0..600 {
-        hook = s
-            .req(&owner, Method::GET, &format!("/api/v1/webhooks/{id}"))
-            .send_expect(StatusCode::OK)
-            .await;
-        if hook["enabled"] == json!(false) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(hook["enabled"], json!(false), "{hook}");
+    disabled(&s, &owner, &id).await;
     assert_eq!(seen.lock().unwrap().accepted.len(), 3);
 }
 
@@ -360,36 +377,21 @@ async fn a_webhook_of_a_deleted_table_delivers_the_deletion_then_stops() {
     let (base, table) = s.table(&owner, &ws).await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let url = receiver(Arc::clone(&seen), 0).await;
-    let made = s
-        .req(
-            &owner,
-            Method::POST,
-            &format!("/api/v1/bases/{base}/webhooks"),
-        )
-        .json(
-            &json!({"url": url, "table_id": table, "events": ["record.created", "table.deleted"]}),
-        )
-        .send_expect(StatusCode::CREATED)
-        .await;
-    seen.lock().unwrap().secret = Some(made["secret"].as_str().unwrap().to_owned());
+    let made = signed_webhook(
+        &s,
+        &owner,
+        &base,
+        &seen,
+        json!({"url": url, "table_id": table, "events": ["record.created", "table.deleted"]}),
+    )
+    .await;
     let id = made["id"].as_str().unwrap().to_owned();
     write(&s, &owner, &table, 1).await;
     wait_for(&seen, 1).await;
     s.req(&owner, Method::DELETE, &format!("/api/v1/tables/{table}"))
         .send_expect(StatusCode::NO_CONTENT)
         .await;
-    let mut hook = Value::Null;
-    for _ in 0..600 {
-        hook = s
-            .req(&owner, Method::GET, &format!("/api/v1/webhooks/{id}"))
-            .send_expect(StatusCode::OK)
-            .await;
-        if hook["enabled"] == json!(false) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(hook["enabled"], json!(false), "{hook}");
+    let hook = disabled(&s, &owner, &id).await;
     let why = hook["disabled_reason"].as_str().unwrap();
     assert!(why.contains(&table) && why.contains("deleted"), "{why}");
     let seen = seen.lock().unwrap();
@@ -674,16 +676,7 @@ async fn two_instances_deliver_each_event_once_through_the_lease() {
     let (base, table) = a.table(&owner, &ws).await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let url = receiver(Arc::clone(&seen), 0).await;
-    let made = a
-        .req(
-            &owner,
-            Method::POST,
-            &format!("/api/v1/bases/{base}/webhooks"),
-        )
-        .json(&json!({"url": url}))
-        .send_expect(StatusCode::CREATED)
-        .await;
-    seen.lock().unwrap().secret = Some(made["secret"].as_str().unwrap().to_owned());
+    signed_webhook(&a, &owner, &base, &seen, json!({"url": url})).await;
     let start = crate::changes::last_seq(&a, &owner, &base).await;
     // Writes through both instances; both workers run.
     for i in 0..10 {
