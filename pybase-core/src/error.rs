@@ -236,14 +236,15 @@ impl Error {
     }
 }
 
-/// The longest field name [`Error::invalid`] repeats, in bytes.
-const MAX_FIELD_TEXT: usize = 256;
-/// The longest expectation [`Error::invalid`] repeats, in bytes.
-const MAX_EXPECTED_TEXT: usize = 1024;
+/// The longest field name a validation error repeats, in bytes.
+pub const MAX_FIELD_TEXT: usize = 256;
+/// The longest expectation a validation error repeats, in bytes.
+pub const MAX_EXPECTED_TEXT: usize = 1024;
 
 /// `text` cut to at most `max` bytes on a character boundary, marked with
-/// an ellipsis where it was cut.
-fn bounded(mut text: String, max: usize) -> String {
+/// an ellipsis where it was cut: for error texts that may echo a client's
+/// value ([`Error::invalid`], and the server's answers).
+pub fn bounded(mut text: String, max: usize) -> String {
     if text.len() <= max {
         return text;
     }

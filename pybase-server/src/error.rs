@@ -11,6 +11,7 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use pybase_core::error::{MAX_EXPECTED_TEXT, MAX_FIELD_TEXT, bounded};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -188,9 +189,12 @@ impl ApiError {
             | Self::UnsupportedMediaType(m)
             | Self::Unavailable(m) => m.clone(),
             Self::MethodNotAllowed => "method not allowed".into(),
-            Self::Conflict { message, .. }
-            | Self::Validation { message, .. }
-            | Self::BadQuery { message, .. } => message.clone(),
+            Self::Conflict { message, .. } => message.clone(),
+            // Serde's and the core's texts may echo a client's value.
+            Self::Validation { message, .. } | Self::BadQuery { message, .. } => bounded(
+                message.clone(),
+                MAX_FIELD_TEXT + ": ".len() + MAX_EXPECTED_TEXT,
+            ),
             Self::InvalidFormula { message, .. } => format!("formula: {message}"),
             Self::FormulaCycle { field, path } => format!("{field}: {}", cycle_message(path)),
             Self::RateLimited { retry_after_secs } => {
@@ -203,6 +207,15 @@ impl ApiError {
     fn details(&self) -> Value {
         match self {
             Self::Validation { fields, .. } | Self::BadQuery { fields, .. } => {
+                let fields: BTreeMap<String, String> = fields
+                    .iter()
+                    .map(|(f, e)| {
+                        (
+                            bounded(f.clone(), MAX_FIELD_TEXT),
+                            bounded(e.clone(), MAX_EXPECTED_TEXT),
+                        )
+                    })
+                    .collect();
                 serde_json::json!({ "fields": fields })
             }
             Self::InvalidFormula {
@@ -631,6 +644,33 @@ mod tests {
         ] {
             assert_eq!(plain_expectation(problem), expected);
         }
+    }
+
+    /// A client's value that serde echoes into a 422 (a long string where
+    /// a number was expected) leaves the server cut, in the message and in
+    /// the field's entry alike.
+    #[test]
+    fn echoed_values_are_cut_in_the_answer() {
+        let long = "x".repeat(100_000);
+        let text = format!(
+            "Failed to deserialize the JSON body into the target type: page_size: \
+             invalid type: string \"{long}\", expected u32 at line 1 column 100020"
+        );
+        let body = serde_json::to_value(json_data_error(&text).body()).unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        let expected = body["error"]["details"]["fields"]["page_size"]
+            .as_str()
+            .unwrap();
+        assert!(
+            message.len() <= MAX_FIELD_TEXT + 2 + MAX_EXPECTED_TEXT,
+            "{}",
+            message.len()
+        );
+        assert!(expected.len() <= MAX_EXPECTED_TEXT && expected.ends_with('…'));
+        assert!(
+            expected.starts_with("invalid type: string \"xxx"),
+            "{expected}"
+        );
     }
 
     #[test]
