@@ -398,9 +398,11 @@ async fn deliver(
         }
     };
     let started = Instant::now();
-    // Why the webhook stops once caught up (its table was deleted), found
-    // when the log was read to its end; the log is then read once more.
-    let mut gone: Option<Option<String>> = None;
+    // Whether the webhook's table was checked once the log was read to its
+    // end, and why it stops if the table is gone (the log is then read once
+    // more).
+    let mut table_checked = false;
+    let mut stop: Option<String> = None;
     loop {
         let page = match pb.webhook_events(&webhook, cursor, BATCH).await {
             Ok(p) => p,
@@ -424,18 +426,18 @@ async fn deliver(
             }
         };
         if page.events.is_empty() {
-            if gone.is_none() {
+            if !table_checked {
+                table_checked = true;
                 match pb.webhook_table_gone(&webhook).await {
                     Ok(Some(why)) => {
                         // Deleted before this check: its event is in the
                         // log by now, and is delivered before the stop.
-                        gone = Some(Some(why));
+                        stop = Some(why);
                         continue;
                     }
-                    Ok(None) => gone = Some(None),
+                    Ok(None) => {}
                     Err(e) => {
                         tracing::warn!(webhook = %webhook.id, error = %e, "webhooks: could not check the table");
-                        gone = Some(None);
                     }
                 }
             }
@@ -443,7 +445,7 @@ async fn deliver(
                 cursor,
                 attempt,
                 next_attempt_at: None,
-                disable: gone.flatten(),
+                disable: stop,
                 delivery: None,
                 release: true,
             })
