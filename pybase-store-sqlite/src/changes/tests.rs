@@ -297,7 +297,7 @@ async fn numbers_kept_between_writes_follow_other_connections() {
 #[test]
 fn an_updates_event_text_is_record_updated() {
     use pybase_core::ids::{FieldId, TableId};
-    use pybase_core::model::{Cells, Record};
+    use pybase_core::model::Cells;
     use pybase_core::store::{NewChange, RecordPatch};
 
     let f = || FieldId::new().to_string();
@@ -321,17 +321,11 @@ fn an_updates_event_text_is_record_updated() {
     nulling.unset.clear();
     nulling.set.insert(d.clone(), serde_json::Value::Null);
     for patch in [unsetting, nulling] {
-        let after = Record {
-            id: patch.id,
-            table_id: TableId::new(),
-            cells: crate::read_first::merged(&before, &patch),
-            autonumber: 1,
-            created_by: None,
-            updated_by: None,
-            created_time: chrono::Utc::now(),
-            updated_time: chrono::Utc::now(),
-            deleted_time: None,
-        };
+        let after = crate::links::created(
+            TableId::new(),
+            patch.id,
+            &crate::read_first::merged(&before, &patch),
+        );
         let direct =
             super::updated(&super::Before::of(before.clone(), &patch).unwrap(), &after).unwrap();
         let expected = NewChange::record_updated(&before, &after);
