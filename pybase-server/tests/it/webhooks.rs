@@ -121,6 +121,38 @@ async fn write(s: &TestServer, token: &str, table: &str, n: usize) {
     }
 }
 
+/// What each webhook test starts from: a server on a database and data
+/// folder of its own, its owner's token, a workspace, a base and a table.
+/// The database and the folder go when it is dropped.
+struct Started {
+    s: TestServer,
+    owner: String,
+    ws: String,
+    base: String,
+    table: String,
+    _db: Option<pybase_store_postgres::testkit::TestDb>,
+    _dir: tempfile::TempDir,
+}
+
+/// A fresh [`Started`].
+async fn started() -> Started {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, settings) = isolated_settings(dir.path()).await;
+    let s = TestServer::start_with(settings).await;
+    let (owner, _) = s.register().await;
+    let ws = s.workspace(&owner).await;
+    let (base, table) = s.table(&owner, &ws).await;
+    Started {
+        s,
+        owner,
+        ws,
+        base,
+        table,
+        _db: db,
+        _dir: dir,
+    }
+}
+
 /// Creates a webhook of `base` with `body` (its `url` a [`receiver`]) as
 /// `token`, hands its secret to the receiver's `seen`, and answers the
 /// webhook as created (with its secret).
@@ -203,12 +235,15 @@ fn the_receivers_check_detects_unsigned_and_tampered_deliveries() {
 
 #[tokio::test]
 async fn a_failing_receiver_gets_every_event_in_order_once_it_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, settings) = isolated_settings(dir.path()).await;
-    let s = TestServer::start_with(settings).await;
-    let (owner, _) = s.register().await;
-    let ws = s.workspace(&owner).await;
-    let (base, table) = s.table(&owner, &ws).await;
+    let Started {
+        s,
+        owner,
+        ws: _,
+        base,
+        table,
+        _db,
+        _dir,
+    } = started().await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let url = receiver(Arc::clone(&seen), 3).await;
     let made = s
@@ -303,12 +338,15 @@ async fn a_failing_receiver_gets_every_event_in_order_once_it_answers() {
 /// delivers what it had left, in order.
 #[tokio::test]
 async fn a_webhook_stops_when_its_creator_loses_the_admin_role() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, settings) = isolated_settings(dir.path()).await;
-    let s = TestServer::start_with(settings).await;
-    let (owner, _) = s.register().await;
-    let ws = s.workspace(&owner).await;
-    let (base, table) = s.table(&owner, &ws).await;
+    let Started {
+        s,
+        owner,
+        ws,
+        base,
+        table,
+        _db,
+        _dir,
+    } = started().await;
     let admin_email = crate::common::email();
     let (admin, session) = s.register_as(&admin_email, "correct horse battery").await;
     let admin_id = session["user"]["id"].as_str().unwrap().to_owned();
@@ -369,12 +407,15 @@ async fn a_webhook_stops_when_its_creator_loses_the_admin_role() {
 /// enabled with nothing to deliver.
 #[tokio::test]
 async fn a_webhook_of_a_deleted_table_delivers_the_deletion_then_stops() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, settings) = isolated_settings(dir.path()).await;
-    let s = TestServer::start_with(settings).await;
-    let (owner, _) = s.register().await;
-    let ws = s.workspace(&owner).await;
-    let (base, table) = s.table(&owner, &ws).await;
+    let Started {
+        s,
+        owner,
+        ws: _,
+        base,
+        table,
+        _db,
+        _dir,
+    } = started().await;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let url = receiver(Arc::clone(&seen), 0).await;
     let made = signed_webhook(
@@ -429,12 +470,15 @@ async fn stalled_receiver(release: Arc<tokio::sync::Notify>, got: Arc<Mutex<usiz
 /// other webhook of the instance by its 10 s timeout per attempt.)
 #[tokio::test]
 async fn a_stalled_receiver_does_not_delay_other_webhooks() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_db, settings) = isolated_settings(dir.path()).await;
-    let s = TestServer::start_with(settings).await;
-    let (owner, _) = s.register().await;
-    let ws = s.workspace(&owner).await;
-    let (base, table) = s.table(&owner, &ws).await;
+    let Started {
+        s,
+        owner,
+        ws: _,
+        base,
+        table,
+        _db,
+        _dir,
+    } = started().await;
     let path = format!("/api/v1/bases/{base}/webhooks");
     let release = Arc::new(tokio::sync::Notify::new());
     let stalled_got = Arc::new(Mutex::new(0));
