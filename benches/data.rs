@@ -32,8 +32,9 @@ pub struct Row {
     pub notes: String,
 }
 
-/// SplitMix64: a cheap, well-mixed hash of the row number.
-fn mix(i: u64) -> u64 {
+/// SplitMix64: a cheap, well-mixed hash of the row number (also the
+/// benches' deterministic choice of which record or table to write).
+pub fn mix(i: u64) -> u64 {
     let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

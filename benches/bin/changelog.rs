@@ -11,9 +11,19 @@
 //! the median of the ratios of paired samples (the k-th sample of each
 //! mode, taken in the same round).
 //!
+//! By default the records live in one table of 2,000 (the worst case for
+//! the ratio: every page the update touches is cached, and the record's
+//! own write is as cheap as it gets). `--bases B --tables T --records N`
+//! spreads the workload over `T` tables of `N` records each in `B` bases
+//! (tables dealt round-robin): each update goes to a record drawn from all
+//! of them, each bulk create to a table drawn likewise, as a server with
+//! many tenants sees it. The fill is logged, so the log holds one event per
+//! record when the measuring starts.
+//!
 //! ```text
 //! cargo run --release -p pybase-benches --bin pybase-changelog -- \
 //!     [--rounds 10] [--updates 200] [--bulks 3] [--backends sqlite,postgres] [--trace] [--keep-db] [--only on|off]
+//!     [--bases 1] [--tables 1] [--records 2000]
 //! ```
 //!
 //! PostgreSQL: `PYBASE_TEST_POSTGRES_URL`; its database is created and
@@ -52,6 +62,12 @@ struct Args {
     /// Run only one mode (`on`: the log written, `off`: measured out), to
     /// profile it alone (`perf stat` of the whole machine per mode).
     only: Option<bool>,
+    /// Bases the tables are spread over.
+    bases: usize,
+    /// Tables the records are spread over.
+    tables: usize,
+    /// Records filled into each table before measuring.
+    records: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -64,6 +80,9 @@ fn args() -> anyhow::Result<Args> {
         trace: false,
         keep_db: false,
         only: None,
+        bases: 1,
+        tables: 1,
+        records: 2_000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -72,6 +91,9 @@ fn args() -> anyhow::Result<Args> {
             "--rounds" => a.rounds = value()?.parse()?,
             "--updates" => a.updates = value()?.parse()?,
             "--bulks" => a.bulks = value()?.parse()?,
+            "--bases" => a.bases = value()?.parse::<usize>()?.max(1),
+            "--tables" => a.tables = value()?.parse::<usize>()?.max(1),
+            "--records" => a.records = value()?.parse::<usize>()?.max(1),
             "--trace" => a.trace = true,
             "--keep-db" => a.keep_db = true,
             "--only" => {
@@ -121,10 +143,60 @@ fn paired_ratio(with: &[Duration], without: &[Duration]) -> String {
     format!("{:.2}×", ratios[ratios.len() / 2])
 }
 
+/// The measured tables, the bench (owner and base) of each, and the ids
+/// of their filled records.
+struct Workload {
+    benches: Vec<Bench>,
+    /// Per table: its bench (index into `benches`), the table, its records.
+    tables: Vec<(usize, BenchTable, Vec<RecordId>)>,
+}
+
+impl Workload {
+    /// Creates `a.bases` bases and `a.tables` tables of `a.records` records.
+    async fn fill(store: &Arc<dyn Store>, a: &Args) -> anyhow::Result<Self> {
+        let mut benches = Vec::with_capacity(a.bases);
+        for _ in 0..a.bases {
+            benches.push(Bench::new(Arc::clone(store)).await?);
+        }
+        let mut tables = Vec::with_capacity(a.tables);
+        let started = Instant::now();
+        for t in 0..a.tables {
+            let b = t % benches.len();
+            let bench = &benches[b];
+            let table = bench.table(&format!("Items {t}")).await?;
+            let ids = bench.fill(&table, a.records, 1_000).await?;
+            tables.push((b, table, ids));
+            if a.tables >= 100 && (t + 1) % (a.tables / 10) == 0 {
+                eprintln!("  {} tables filled in {:?}", t + 1, started.elapsed());
+            }
+        }
+        Ok(Self { benches, tables })
+    }
+
+    /// The `k`-th record an update writes: drawn from every table's
+    /// records (in order when there is one table, as before).
+    fn record(&self, k: usize) -> (&Bench, &BenchTable, RecordId) {
+        let (t, r) = if self.tables.len() == 1 {
+            (0, k % self.tables[0].2.len())
+        } else {
+            let h = usize::try_from(pybase_benches::data::mix(k as u64)).unwrap_or(k);
+            let t = h % self.tables.len();
+            (t, (h / self.tables.len()) % self.tables[t].2.len())
+        };
+        let (b, table, ids) = &self.tables[t];
+        (&self.benches[*b], table, ids[r])
+    }
+
+    /// The table the `k`-th bulk create goes to.
+    fn bulk_table(&self, k: usize) -> (&Bench, &BenchTable) {
+        let h = usize::try_from(pybase_benches::data::mix(!(k as u64))).unwrap_or(k);
+        let (b, table, _) = &self.tables[h % self.tables.len()];
+        (&self.benches[*b], table)
+    }
+}
+
 async fn measure(store: Arc<dyn Store>, a: &Args) -> anyhow::Result<[Mode; 2]> {
-    let bench = Bench::new(store).await?;
-    let table: BenchTable = bench.table("Items").await?;
-    let ids: Vec<RecordId> = bench.fill(&table, 2_000, 500).await?;
+    let work = Workload::fill(&store, a).await?;
     let qty = "Qty";
     let mut modes = [Mode::default(), Mode::default()];
     let mut next_row = 10_000_u64;
@@ -138,7 +210,7 @@ async fn measure(store: Arc<dyn Store>, a: &Args) -> anyhow::Result<[Mode; 2]> {
             measure_without_change_log(off);
             let m = &mut modes[usize::from(off)];
             for i in 0..a.updates {
-                let id = ids[(round * a.updates + i) % ids.len()];
+                let (bench, table, id) = work.record(round * a.updates + i);
                 // Both modes update the same records in a round: the
                 // second writes a value of its own, or its updates would
                 // change nothing (neither written nor logged).
@@ -155,6 +227,7 @@ async fn measure(store: Arc<dyn Store>, a: &Args) -> anyhow::Result<[Mode; 2]> {
                 m.update_order.push(d);
             }
             for _ in 0..a.bulks {
+                let (bench, table) = work.bulk_table(m.bulk.len() * 2 + usize::from(off));
                 let inputs: Vec<Map<String, Value>> = (next_row..next_row + 1000)
                     .map(|i| row(i).named())
                     .collect();
@@ -181,8 +254,13 @@ async fn measure(store: Arc<dyn Store>, a: &Args) -> anyhow::Result<[Mode; 2]> {
     Ok(modes)
 }
 
-fn report(name: &str, modes: &[Mode; 2]) {
+fn report(name: &str, a: &Args, modes: &[Mode; 2]) {
     let [on, off] = modes;
+    println!(
+        "{name}: {} base(s), {} table(s) of {} records filled (logged) before measuring",
+        a.bases, a.tables, a.records
+    );
+    println!();
     println!(
         "| {name} | operation | log measured out: p50 / p99 | with the log: p50 / p99 | median ratio | median of paired ratios |"
     );
@@ -230,7 +308,7 @@ fn main() -> anyhow::Result<()> {
             let store = Arc::new(SqliteStore::open(dir.join("bench.db"))?);
             eprintln!("sqlite ...");
             let modes = measure(store, &a).await?;
-            report("sqlite", &modes);
+            report("sqlite", &a, &modes);
             std::fs::remove_dir_all(&dir).ok();
         }
         if a.postgres {
@@ -258,7 +336,7 @@ fn main() -> anyhow::Result<()> {
                 .execute(&mut admin)
                 .await?;
             }
-            report("postgres", &result?);
+            report("postgres", &a, &result?);
         }
         anyhow::Ok(())
     })

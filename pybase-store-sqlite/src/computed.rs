@@ -13,7 +13,7 @@ use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::layout::{record_columns, scope, write_cell};
+use crate::layout::{RECORD_COLUMNS, write_cell};
 use crate::rows::{id, id_list, record};
 use crate::schema::{FIELD_COLUMNS, field};
 
@@ -43,12 +43,10 @@ impl Tx<'_> {
             return Ok(Vec::new());
         }
         let mut stmt = self.0.prepare_cached(&format!(
-            "SELECT {} FROM records WHERE {} AND id IN (SELECT value FROM json_each(?1)) \
-             AND deleted_time IS NULL ORDER BY id",
-            record_columns(table.as_str())?,
-            scope("", table.as_str())?
+            "SELECT {RECORD_COLUMNS} FROM records WHERE table_id = ?2 \
+             AND id IN (SELECT value FROM json_each(?1)) AND deleted_time IS NULL ORDER BY id"
         ))?;
-        let rows = stmt.query_map([id_list(ids)], record)?;
+        let rows = stmt.query_map(params![id_list(ids), table.as_str()], record)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
@@ -132,21 +130,21 @@ impl Tx<'_> {
                 }
             }
         }
-        let scope = scope("", table.as_str())?;
         for (patch, ids) in patches {
             if let [one] = ids.as_slice() {
                 self.0
-                    .prepare_cached(&format!(
-                        "UPDATE records SET data = jsonb_patch(data, ?2) WHERE {scope} AND id = ?1"
-                    ))?
-                    .execute(params![one.as_str(), patch])?;
+                    .prepare_cached(
+                        "UPDATE records SET data = jsonb_patch(data, ?2) \
+                         WHERE table_id = ?3 AND id = ?1",
+                    )?
+                    .execute(params![one.as_str(), patch, table.as_str()])?;
             } else {
                 self.0
-                    .prepare_cached(&format!(
-                        "UPDATE records SET data = jsonb_patch(data, ?2) WHERE {scope} \
-                         AND id IN (SELECT value FROM json_each(?1))"
-                    ))?
-                    .execute(params![id_list(&ids), patch])?;
+                    .prepare_cached(
+                        "UPDATE records SET data = jsonb_patch(data, ?2) WHERE table_id = ?3 \
+                         AND id IN (SELECT value FROM json_each(?1))",
+                    )?
+                    .execute(params![id_list(&ids), patch, table.as_str()])?;
             }
         }
         Ok(())
@@ -280,13 +278,17 @@ pub(crate) fn chunk(
     limit: usize,
     now: Timestamp,
 ) -> Result<(Option<RecordId>, Recomputed)> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id FROM records WHERE {} AND deleted_time IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
-        scope("", table.as_str())?
-    ))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM records WHERE table_id = ?3 AND deleted_time IS NULL AND id > ?1 \
+         ORDER BY id LIMIT ?2",
+    )?;
     let ids: Vec<RecordId> = stmt
         .query_map(
-            params![after.as_ref().map_or("", RecordId::as_str), limit as i64],
+            params![
+                after.as_ref().map_or("", RecordId::as_str),
+                limit as i64,
+                table.as_str()
+            ],
             |r| id(r, 0),
         )?
         .collect::<rusqlite::Result<_>>()?;
@@ -355,13 +357,12 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::migrate::migrate(&mut conn, crate::migrate::MIGRATIONS).unwrap();
         let plan: Vec<String> = conn
-            .prepare(&format!(
-                "EXPLAIN QUERY PLAN UPDATE records SET data = jsonb_patch(data, ?2) WHERE {} \
-                 AND id IN (SELECT value FROM json_each(?1))",
-                scope("", "tblAAAAAAAAAAAAAA").unwrap()
-            ))
+            .prepare(
+                "EXPLAIN QUERY PLAN UPDATE records SET data = jsonb_patch(data, ?2) \
+                 WHERE table_id = ?3 AND id IN (SELECT value FROM json_each(?1))",
+            )
             .unwrap()
-            .query_map(["[]", "{}"], |r| r.get(3))
+            .query_map(["[]", "{}", "tblAAAAAAAAAAAAAA"], |r| r.get(3))
             .unwrap()
             .map(Result::unwrap)
             .collect();

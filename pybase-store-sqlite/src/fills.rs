@@ -14,19 +14,17 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::changes::{self, Entry};
 use crate::computed;
 use crate::error::{Error, Result};
-use crate::layout::scope;
 use crate::rows::{fmt_time, id, id_list};
 
 /// Whether `table` holds more than `n` live records.
 pub(crate) fn exceed(conn: &Connection, table: TableId, n: usize) -> Result<bool> {
     let offset = i64::try_from(n).unwrap_or(i64::MAX);
     Ok(conn
-        .prepare_cached(&format!(
-            "SELECT EXISTS (SELECT 1 FROM records WHERE {} AND deleted_time IS NULL \
-             LIMIT 1 OFFSET ?1)",
-            scope("", table.as_str())?
-        ))?
-        .query_row([offset], |r| r.get(0))?)
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM records WHERE table_id = ?2 \
+             AND deleted_time IS NULL LIMIT 1 OFFSET ?1)",
+        )?
+        .query_row(params![offset, table.as_str()], |r| r.get(0))?)
 }
 
 /// Queues the fill of `table` and, unless it is a hand-off, marks `fields`

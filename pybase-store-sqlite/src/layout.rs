@@ -4,7 +4,12 @@
 //! - `records` holds the records of every user table (a rowid table,
 //!   unique on `(table_id, id)`, with a live-rows index on the same key
 //!   `WHERE deleted_time IS NULL`); cells live in `data` as SQLite JSONB
-//!   keyed by field id. Statements name their table with [`scope`].
+//!   keyed by field id. Statements name their table by a bound parameter
+//!   (`table_id = ?n`), never a literal, so one prepared statement serves
+//!   every table: with the id in the text each table had statements of its
+//!   own, and past a few hundred tables the connection's statement cache
+//!   held none of them (every record read and write prepared its
+//!   statements again; `benches/ANALYSIS.md`, "The log's cost at scale").
 //! - `cell_index (rec, field_id, value)` is the side index of indexed
 //!   fields' cells: one entry per record and indexed field, `rec` being the
 //!   record's rowid and `value` exactly `json_extract(data, '$.<field>')`
@@ -45,24 +50,9 @@ pub(crate) fn ddl_id(id: &str) -> Result<&str> {
     }
 }
 
-/// The condition selecting `table`'s rows of `records` (`alias.table_id =
-/// '<table id>'`; `alias` may be empty). The id is a literal, not a
-/// parameter: statements keep their numbered parameters, and the planner
-/// sees the table's key prefix (the statement cache already keys
-/// statements by table, as the per-table layout's relation names did).
-pub(crate) fn scope(alias: &str, table: &str) -> Result<String> {
-    let dot = if alias.is_empty() { "" } else { "." };
-    Ok(format!("{alias}{dot}table_id = '{}'", ddl_id(table)?))
-}
-
 /// The columns [`crate::rows::record`] reads, in order, from `records`.
-pub(crate) fn record_columns(table: &str) -> Result<String> {
-    Ok(format!(
-        "id, '{}', json(data), autonumber, created_by, updated_by, created_time, \
-         updated_time, deleted_time",
-        ddl_id(table)?
-    ))
-}
+pub(crate) const RECORD_COLUMNS: &str = "id, table_id, json(data), autonumber, created_by, \
+     updated_by, created_time, updated_time, deleted_time";
 
 /// The JSON path of a field's cell in `data`.
 pub(crate) fn cell_path(field: &str) -> String {
@@ -79,20 +69,19 @@ pub(crate) fn write_cell(
     field: &str,
     value: Option<&str>,
 ) -> Result<()> {
-    let scope = scope("", table)?;
     let path = cell_path(field);
     match value {
         Some(json) => conn
-            .prepare_cached(&format!(
+            .prepare_cached(
                 "UPDATE records SET data = jsonb_set(data, ?2, jsonb(?3)) \
-                 WHERE {scope} AND id = ?1"
-            ))?
-            .execute(params![record, path, json])?,
+                 WHERE table_id = ?4 AND id = ?1",
+            )?
+            .execute(params![record, path, json, table])?,
         None => conn
-            .prepare_cached(&format!(
-                "UPDATE records SET data = jsonb_remove(data, ?2) WHERE {scope} AND id = ?1"
-            ))?
-            .execute(params![record, path])?,
+            .prepare_cached(
+                "UPDATE records SET data = jsonb_remove(data, ?2) WHERE table_id = ?3 AND id = ?1",
+            )?
+            .execute(params![record, path, table])?,
     };
     Ok(())
 }

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::layout::{cell_path, scope, write_cell};
+use crate::layout::{cell_path, write_cell};
 use crate::rows::{id, id_list};
 
 /// One link field of a table, with its partner if it has one.
@@ -82,13 +82,18 @@ pub(crate) fn reindex(
          AND source_id IN (SELECT value FROM json_each(?2))",
     )?
     .execute(params![field.as_str(), list])?;
-    conn.prepare_cached(&format!(
+    conn.prepare_cached(
         "INSERT OR IGNORE INTO record_links (field_id, target_id, source_id) \
          SELECT ?1, j.value, r.id FROM records r, json_each(r.data, ?3) j \
-         WHERE {} AND r.id IN (SELECT value FROM json_each(?2)) AND j.type = 'text'",
-        scope("r", table.as_str())?
-    ))?
-    .execute(params![field.as_str(), list, cell_path(field.as_str())])?;
+         WHERE r.table_id = ?4 AND r.id IN (SELECT value FROM json_each(?2)) \
+         AND j.type = 'text'",
+    )?
+    .execute(params![
+        field.as_str(),
+        list,
+        cell_path(field.as_str()),
+        table.as_str()
+    ])?;
     Ok(())
 }
 
@@ -103,13 +108,16 @@ pub(crate) fn reindex_field(
     conn.prepare_cached("DELETE FROM record_links WHERE field_id = ?1")?
         .execute([field.as_str()])?;
     if is_link {
-        conn.prepare_cached(&format!(
+        conn.prepare_cached(
             "INSERT OR IGNORE INTO record_links (field_id, target_id, source_id) \
              SELECT ?1, j.value, r.id FROM records r, json_each(r.data, ?2) j \
-             WHERE {} AND j.type = 'text'",
-            scope("r", table.as_str())?
-        ))?
-        .execute(params![field.as_str(), cell_path(field.as_str())])?;
+             WHERE r.table_id = ?3 AND j.type = 'text'",
+        )?
+        .execute(params![
+            field.as_str(),
+            cell_path(field.as_str()),
+            table.as_str()
+        ])?;
     }
     Ok(())
 }
@@ -148,12 +156,13 @@ pub(crate) fn before(
         return Ok(out);
     }
     let list = id_list(ids);
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, data -> ?2 FROM records WHERE {} AND id IN (SELECT value FROM json_each(?1))",
-        scope("", table.as_str())?
-    ))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, data -> ?2 FROM records WHERE table_id = ?3 \
+         AND id IN (SELECT value FROM json_each(?1))",
+    )?;
     for pair in pairs {
-        let rows = stmt.query_map(params![list, cell_path(pair.field.as_str())], |r| {
+        let path = cell_path(pair.field.as_str());
+        let rows = stmt.query_map(params![list, path, table.as_str()], |r| {
             let cell: Option<String> = r.get(1)?;
             Ok((id(r, 0)?, cell))
         })?;
@@ -181,11 +190,9 @@ pub(crate) fn sync(
         if edits.is_empty() {
             continue;
         }
-        let scope = scope("", pair.partner_table.as_str())?;
         let path = cell_path(pair.partner.as_str());
-        let mut read = conn.prepare_cached(&format!(
-            "SELECT data -> ?2 FROM records WHERE {scope} AND id = ?1"
-        ))?;
+        let mut read =
+            conn.prepare_cached("SELECT data -> ?2 FROM records WHERE table_id = ?3 AND id = ?1")?;
         // The partner's index rows change by the edit only (a long inverse
         // cell is not re-indexed whole).
         let mut unindex = conn.prepare_cached(
@@ -200,7 +207,9 @@ pub(crate) fn sync(
             // A linked record that is gone entirely (never a live link:
             // links are checked before writes) has no cell to keep.
             let Some(cell) = read
-                .query_row(params![target, path], |r| r.get::<_, Option<String>>(0))
+                .query_row(params![target, path, pair.partner_table.as_str()], |r| {
+                    r.get::<_, Option<String>>(0)
+                })
                 .optional()?
             else {
                 continue;

@@ -21,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::layout::{record_columns, scope};
+use crate::layout::RECORD_COLUMNS;
 use crate::rows::{parse_stored_time, record_at};
 
 /// A live record as read for an update ([`read`]).
@@ -49,12 +49,10 @@ pub(crate) struct Updated {
 pub(crate) fn read(conn: &Connection, table: TableId, id: RecordId) -> Result<Option<Current>> {
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT rowid, last_seq, {} FROM records WHERE {} AND id = ?1 \
-             AND deleted_time IS NULL",
-            record_columns(table.as_str())?,
-            scope("", table.as_str())?
+            "SELECT rowid, last_seq, {RECORD_COLUMNS} FROM records WHERE table_id = ?2 \
+             AND id = ?1 AND deleted_time IS NULL"
         ))?
-        .query_row([id.as_str()], |row| {
+        .query_row([id.as_str(), table.as_str()], |row| {
             Ok(Current {
                 rowid: row.get(0)?,
                 last_seq: row.get(1)?,

@@ -23,7 +23,7 @@ use crate::SqliteStore;
 use crate::changes::{self, Entry};
 use crate::computed;
 use crate::error::{Error, Result};
-use crate::layout::{cell_path, ddl_id, record_columns, scope};
+use crate::layout::{RECORD_COLUMNS, cell_path};
 use crate::links;
 use crate::read_first::{self, EventSeq};
 use crate::rows::{fmt_time, id, id_list, opt_id, raw_record, record, time};
@@ -50,14 +50,13 @@ impl Insert {
     }
 }
 
-/// The statement reading one record of `table` by id (`?1`), including a
-/// soft-deleted one when `?2` is true.
-fn select_one(table: TableId) -> Result<String> {
-    Ok(format!(
-        "SELECT {} FROM records WHERE {} AND id = ?1 AND (?2 OR deleted_time IS NULL)",
-        record_columns(table.as_str())?,
-        scope("", table.as_str())?
-    ))
+/// The statement reading one record by id (`?1`) of the table `?3`,
+/// including a soft-deleted one when `?2` is true.
+fn select_one() -> String {
+    format!(
+        "SELECT {RECORD_COLUMNS} FROM records WHERE table_id = ?3 AND id = ?1 \
+         AND (?2 OR deleted_time IS NULL)"
+    )
 }
 
 /// `NotFound` unless `table` exists.
@@ -89,13 +88,11 @@ fn insert(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result
     Ok(conn
         .prepare_cached(&format!(
             "INSERT INTO records (table_id, id, data, autonumber, created_by, updated_by, \
-             created_time, updated_time) VALUES ('{}', ?1, jsonb(?2), ?3, ?4, ?4, ?5, ?5) \
-             RETURNING {}",
-            ddl_id(table)?,
-            record_columns(table)?
+             created_time, updated_time) VALUES (?6, ?1, jsonb(?2), ?3, ?4, ?4, ?5, ?5) \
+             RETURNING {RECORD_COLUMNS}"
         ))?
         .query_row(
-            params![r.id.as_str(), r.cells, autonumber, by, r.created_time],
+            params![r.id.as_str(), r.cells, autonumber, by, r.created_time, table],
             record,
         )?)
 }
@@ -230,10 +227,8 @@ fn match_sql(
     indexed: HashSet<FieldId>,
 ) -> Result<(String, Vec<SqlValue>)> {
     let mut sql = Sql::with_indexed(indexed);
-    let mut text = format!(
-        "SELECT id FROM records WHERE {} AND deleted_time IS NULL",
-        scope("records", table.as_str())?
-    );
+    let t = sql.bind(table.as_str().to_owned());
+    let mut text = format!("SELECT id FROM records WHERE records.table_id = {t} AND deleted_time IS NULL");
     for f in merge_on {
         text.push_str(" AND ");
         text.push_str(&cell_equals(&mut sql, *f, cells.get(f.as_str())));
@@ -309,8 +304,8 @@ fn page_sql(
 ) -> Result<(String, Vec<SqlValue>)> {
     let mut sql = Sql::with_indexed(indexed);
     sql.never_walk(unwalkable);
-    let table = query.table_id.as_str();
-    let scope = scope("records", table)?;
+    let t = sql.bind(query.table_id.as_str().to_owned());
+    let scope = format!("records.table_id = {t}");
     // A sorted page selects in two steps: the page's rowids with their sort
     // keys first, then the rows themselves. SQLite's sorter carries every
     // result column of every matching row, so selecting the cells directly
@@ -338,10 +333,7 @@ fn page_sql(
         }
         format!("{cols} {from}")
     } else {
-        format!(
-            "SELECT {} FROM records WHERE {scope} AND ",
-            record_columns(table)?
-        )
+        format!("SELECT {RECORD_COLUMNS} FROM records WHERE {scope} AND ")
     };
     text.push_str(if query.include_deleted {
         "1"
@@ -371,9 +363,8 @@ fn page_sql(
     let _ = write!(text, " LIMIT {fetch}");
     if sorted {
         text = format!(
-            "SELECT {} FROM ({text}) AS page JOIN records \
+            "SELECT {RECORD_COLUMNS} FROM ({text}) AS page JOIN records \
              ON records.rowid = page.rid {}",
-            record_columns(table)?,
             Sql::order_by_columns(&query.sort, "page.")
         );
     }
@@ -555,8 +546,8 @@ impl RecordsStore for SqliteStore {
         self.read_small(move |conn| {
             let access = table_access_in(conn, &cache, table, user)?;
             let found = conn
-                .prepare_cached(&select_one(table)?)?
-                .query_row(params![id.as_str(), false], record)
+                .prepare_cached(&select_one())?
+                .query_row(params![id.as_str(), false, table.as_str()], record)
                 .optional()?;
             Ok((access, found))
         })
@@ -570,8 +561,8 @@ impl RecordsStore for SqliteStore {
         include_deleted: bool,
     ) -> StoreResult<Record> {
         self.read_small(move |conn| {
-            conn.prepare_cached(&select_one(table)?)?
-                .query_row(params![id.as_str(), include_deleted], record)
+            conn.prepare_cached(&select_one())?
+                .query_row(params![id.as_str(), include_deleted, table.as_str()], record)
                 .optional()?
                 .ok_or_else(|| Error::not_found("record", id))
         })
@@ -587,12 +578,10 @@ impl RecordsStore for SqliteStore {
         let list = id_list(ids);
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {} FROM records WHERE {} AND id IN (SELECT value FROM json_each(?1)) \
-                 AND (?2 OR deleted_time IS NULL)",
-                record_columns(table.as_str())?,
-                scope("", table.as_str())?
+                "SELECT {RECORD_COLUMNS} FROM records WHERE table_id = ?3 \
+                 AND id IN (SELECT value FROM json_each(?1)) AND (?2 OR deleted_time IS NULL)"
             ))?;
-            let rows = stmt.query_map(params![list, include_deleted], record)?;
+            let rows = stmt.query_map(params![list, include_deleted, table.as_str()], record)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
@@ -844,15 +833,16 @@ impl RecordsStore for SqliteStore {
         let at = fmt_time(&at);
         let single = ids.len() == 1;
         let work = move |tx: &Connection| {
-            let mut stmt = tx.prepare_cached(&format!(
-                "UPDATE records SET deleted_time = ?2 WHERE {} AND id = ?1 AND deleted_time IS NULL \
-                 RETURNING json(data)",
-                scope("", table.as_str())?
-            ))?;
+            let mut stmt = tx.prepare_cached(
+                "UPDATE records SET deleted_time = ?2 WHERE table_id = ?3 AND id = ?1 \
+                 AND deleted_time IS NULL RETURNING json(data)",
+            )?;
             let mut log = Vec::with_capacity(ids.len());
             for id in &ids {
                 let Some(cells) = stmt
-                    .query_row(params![id.as_str(), at], |r| r.get::<_, String>(0))
+                    .query_row(params![id.as_str(), at, table.as_str()], |r| {
+                        r.get::<_, String>(0)
+                    })
                     .optional()?
                 else {
                     return Err(Error::not_found("record", id));
@@ -878,11 +868,10 @@ impl RecordsStore for SqliteStore {
             let restored = tx
                 .prepare_cached(&format!(
                     "UPDATE records SET deleted_time = NULL \
-                     WHERE {} AND id = ?1 AND deleted_time IS NOT NULL RETURNING {}",
-                    scope("", table.as_str())?,
-                    record_columns(table.as_str())?
+                     WHERE table_id = ?2 AND id = ?1 AND deleted_time IS NOT NULL \
+                     RETURNING {RECORD_COLUMNS}"
                 ))?
-                .query_row(params![id.as_str()], record)
+                .query_row(params![id.as_str(), table.as_str()], record)
                 .optional()?;
             if let Some(mut r) = restored {
                 let mut log = vec![Entry::from(NewChange::record_restored(&r))];
@@ -892,8 +881,8 @@ impl RecordsStore for SqliteStore {
                 changes::log(tx, None, actor, &log)?;
                 return Ok(r);
             }
-            tx.prepare_cached(&select_one(table)?)?
-                .query_row(params![id.as_str(), false], record)
+            tx.prepare_cached(&select_one())?
+                .query_row(params![id.as_str(), false, table.as_str()], record)
                 .optional()?
                 .ok_or_else(|| Error::not_found("record", id))
         })
@@ -917,12 +906,11 @@ impl RecordsStore for SqliteStore {
     ) -> StoreResult<Vec<RecordId>> {
         let list = id_list(ids);
         self.read_small(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT id FROM records WHERE {} AND deleted_time IS NULL \
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM records WHERE table_id = ?2 AND deleted_time IS NULL \
                  AND id IN (SELECT value FROM json_each(?1))",
-                scope("", table.as_str())?
-            ))?;
-            let rows = stmt.query_map(params![list], |r| id(r, 0))?;
+            )?;
+            let rows = stmt.query_map(params![list, table.as_str()], |r| id(r, 0))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
@@ -935,12 +923,13 @@ impl RecordsStore for SqliteStore {
     ) -> StoreResult<Vec<(RecordId, Value)>> {
         let path = cell_path(field.as_str());
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT id, data -> ?1 FROM records WHERE {} AND json_type(data, ?1) IS NOT NULL ORDER BY id",
-                scope("", table.as_str())?
-            ))?;
-            let rows =
-                stmt.query_map(params![path], |r| Ok((id(r, 0)?, crate::rows::json(r, 1)?)))?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, data -> ?1 FROM records WHERE table_id = ?2 \
+                 AND json_type(data, ?1) IS NOT NULL ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![path, table.as_str()], |r| {
+                Ok((id(r, 0)?, crate::rows::json(r, 1)?))
+            })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
@@ -1156,11 +1145,19 @@ mod tests {
             include_deleted: false,
         };
         let (text, params) = page_sql(&query, HashSet::new(), &HashSet::new()).unwrap();
-        // Paths and operands of plain fields are bound, never spliced.
+        // Paths and operands of plain fields are bound, never spliced; so
+        // is the table, so one cached statement serves every table.
         assert!(
             !text.contains(plain.as_str()) && !text.contains("OR 1"),
             "{text}"
         );
+        assert!(!text.contains(table.as_str()), "{text}");
+        let other = RecordQuery {
+            table_id: TableId::new(),
+            ..query.clone()
+        };
+        let (other_text, _) = page_sql(&other, HashSet::new(), &HashSet::new()).unwrap();
+        assert_eq!(text, other_text);
         assert!(params.contains(&SqlValue::Text(format!("$.{plain}"))));
         let p = plan(&conn, &text, &params);
         assert!(p.contains("records_live"), "{p}");

@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::SqliteStore;
 use crate::changes::{self, Entry};
 use crate::error::{Error, Result};
-use crate::layout::{self, cell_path, scope};
+use crate::layout::{self, cell_path};
 use crate::rows::{fmt_time, id, json, opt_id, time};
 use crate::table_names;
 use crate::workspaces::role_of;
@@ -677,12 +677,11 @@ impl SchemaStore for SqliteStore {
                 .ok_or_else(|| Error::not_found("field", id))?;
             crate::links::unpair(tx, id, None)?;
             layout::drop_cell_index(tx, id)?;
-            tx.prepare_cached(&format!(
+            tx.prepare_cached(
                 "UPDATE records SET data = jsonb_remove(data, ?1) \
-                 WHERE {} AND json_type(data, ?1) IS NOT NULL",
-                scope("", table.as_str())?
-            ))?
-            .execute(params![cell_path(id.as_str())])?;
+                 WHERE table_id = ?2 AND json_type(data, ?1) IS NOT NULL",
+            )?
+            .execute(params![cell_path(id.as_str()), table.as_str()])?;
             let log = vec![Entry::from(NewChange::field_deleted(table, id))];
             changes::log(tx, None, actor, &log)
         })

@@ -10,7 +10,6 @@ use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
-use crate::layout::scope;
 
 /// Where an event stands in its record's chain.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -277,10 +276,8 @@ pub(crate) fn converted(
     for (i, (id, _)) in cells.iter().enumerate() {
         last.insert(*id, i);
     }
-    let mut old = conn.prepare_cached(&format!(
-        "SELECT data -> ?2 FROM records WHERE {} AND id = ?1",
-        scope("", field.table_id.as_str())?
-    ))?;
+    let mut old =
+        conn.prepare_cached("SELECT data -> ?2 FROM records WHERE table_id = ?3 AND id = ?1")?;
     let path = crate::layout::cell_path(field.id.as_str());
     let mut out = Vec::with_capacity(last.len());
     for (i, (record, after)) in cells.into_iter().enumerate() {
@@ -288,7 +285,9 @@ pub(crate) fn converted(
             continue;
         }
         let before: Option<String> = old
-            .query_row(params![record.as_str(), path], |r| r.get(0))
+            .query_row(params![record.as_str(), path, field.table_id.as_str()], |r| {
+                r.get(0)
+            })
             .optional()?
             .flatten();
         let before = before
