@@ -92,7 +92,14 @@ fn insert(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result
              RETURNING {RECORD_COLUMNS}"
         ))?
         .query_row(
-            params![r.id.as_str(), r.cells, autonumber, by, r.created_time, table],
+            params![
+                r.id.as_str(),
+                r.cells,
+                autonumber,
+                by,
+                r.created_time,
+                table
+            ],
             record,
         )?)
 }
@@ -228,7 +235,8 @@ fn match_sql(
 ) -> Result<(String, Vec<SqlValue>)> {
     let mut sql = Sql::with_indexed(indexed);
     let t = sql.bind(table.as_str().to_owned());
-    let mut text = format!("SELECT id FROM records WHERE records.table_id = {t} AND deleted_time IS NULL");
+    let mut text =
+        format!("SELECT id FROM records WHERE records.table_id = {t} AND deleted_time IS NULL");
     for f in merge_on {
         text.push_str(" AND ");
         text.push_str(&cell_equals(&mut sql, *f, cells.get(f.as_str())));
@@ -562,7 +570,10 @@ impl RecordsStore for SqliteStore {
     ) -> StoreResult<Record> {
         self.read_small(move |conn| {
             conn.prepare_cached(&select_one())?
-                .query_row(params![id.as_str(), include_deleted, table.as_str()], record)
+                .query_row(
+                    params![id.as_str(), include_deleted, table.as_str()],
+                    record,
+                )
                 .optional()?
                 .ok_or_else(|| Error::not_found("record", id))
         })

@@ -285,9 +285,10 @@ pub(crate) fn converted(
             continue;
         }
         let before: Option<String> = old
-            .query_row(params![record.as_str(), path, field.table_id.as_str()], |r| {
-                r.get(0)
-            })
+            .query_row(
+                params![record.as_str(), path, field.table_id.as_str()],
+                |r| r.get(0),
+            )
             .optional()?
             .flatten();
         let before = before
