@@ -26,6 +26,7 @@
 
 mod auth;
 mod changes;
+mod checkpoints;
 mod computed;
 mod error;
 mod fills;
@@ -122,6 +123,8 @@ struct Inner {
 struct Writer {
     conn: Connection,
     numbers: changes::Numbers,
+    /// The checkpointer thread of a file database (`None` in memory).
+    checkpoints: Option<checkpoints::Checkpoints>,
 }
 
 impl Writer {
@@ -136,6 +139,9 @@ impl Writer {
         changes::begin(std::mem::take(&mut self.numbers));
         let out = write_transaction(&self.conn, f);
         self.numbers = changes::finish(&self.conn, feed, out.is_ok());
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.committed();
+        }
         out
     }
 }
@@ -260,12 +266,22 @@ impl SqliteStore {
         let readers = (0..READERS)
             .map(|_| location.open(false))
             .collect::<Result<Vec<_>>>()?;
+        // WAL checkpoints move to a thread of their own (file databases:
+        // in memory there is no WAL).
+        let checkpoints = match &location {
+            Location::File(_) => Some(checkpoints::Checkpoints::start(
+                &writer,
+                location.open(true)?,
+            )?),
+            Location::Memory(_) => None,
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 location,
                 writer: Mutex::new(Writer {
                     conn: writer,
                     numbers: changes::Numbers::default(),
+                    checkpoints,
                 }),
                 readers: Mutex::new(readers),
                 read_permits: Arc::new(Semaphore::new(READERS)),
