@@ -20,11 +20,12 @@
 
 use std::cell::Cell;
 use std::ffi::c_int;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread;
+use std::thread::{self, JoinHandle};
 
-use rusqlite::Connection;
 use rusqlite::hooks::Wal;
+use rusqlite::{Connection, ErrorCode};
 
 use crate::error::Result;
 
@@ -41,14 +42,33 @@ thread_local! {
     static WAL_PAGES: Cell<c_int> = const { Cell::new(0) };
 }
 
+/// Whether the last checkpoint (either kind) failed, so a lasting failure
+/// is logged once, not at every commit.
+static FAILING: AtomicBool = AtomicBool::new(false);
+
+/// Logs a checkpoint's failure once per run of failures; `Ok` ends a run.
+fn report(outcome: &rusqlite::Result<()>, by: &str) {
+    match outcome {
+        Ok(()) => FAILING.store(false, Ordering::Relaxed),
+        // A reader or the other checkpoint holds the pages: the next one
+        // takes them.
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {}
+        Err(e) => {
+            if !FAILING.swap(true, Ordering::Relaxed) {
+                tracing::warn!(error = %e, by, "sqlite WAL checkpoint failed; the WAL grows until one succeeds");
+            }
+        }
+    }
+}
+
 /// The writer's WAL hook: notes the WAL's size for [`take_wal_pages`], and
 /// checkpoints in the commit itself past [`INLINE_PAGES`].
 fn note_wal_pages(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
     WAL_PAGES.with(|p| p.set(pages));
     if pages >= INLINE_PAGES {
-        // As SQLite's automatic checkpoint does: its outcome is not the
-        // commit's (a busy reader only leaves the pages for the next one).
-        let _ = wal.checkpoint();
+        // As SQLite's automatic checkpoint does, the commit stands whatever
+        // the checkpoint's outcome.
+        report(&wal.checkpoint(), "writer");
     }
     Ok(())
 }
@@ -76,6 +96,9 @@ struct State {
 /// The checkpointer thread of a file database.
 pub(crate) struct Checkpoints {
     shared: Arc<Shared>,
+    /// Joined on drop, so no checkpoint writes the file after the store
+    /// is gone.
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Checkpoints {
@@ -85,12 +108,15 @@ impl Checkpoints {
     pub(crate) fn start(writer: &Connection, conn: Connection) -> Result<Self> {
         let shared = Arc::new(Shared::default());
         let theirs = Arc::clone(&shared);
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("pybase-sqlite-checkpoints".to_owned())
             .spawn(move || run(&theirs, &conn))?;
         // Replaces SQLite's automatic checkpoint (the same hook slot).
         writer.wal_hook(Some(note_wal_pages));
-        Ok(Self { shared })
+        Ok(Self {
+            shared,
+            thread: Some(thread),
+        })
     }
 
     /// Called by the writer after each commit, on the committing thread:
@@ -112,14 +138,21 @@ impl Checkpoints {
 }
 
 impl Drop for Checkpoints {
+    /// Stops the thread and waits for it (at most the checkpoint under
+    /// way), so its connection is closed when the store is.
     fn drop(&mut self) {
-        let mut state = self
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        state.stop = true;
-        self.shared.wake.notify_one();
+        {
+            let mut state = self
+                .shared
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            state.stop = true;
+            self.shared.wake.notify_one();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -140,17 +173,13 @@ fn run(shared: &Shared, conn: &Connection) {
             }
             state.due = false;
         }
-        if let Err(e) = checkpoint(conn) {
-            tracing::warn!(error = %e, "sqlite WAL checkpoint failed; the writer checkpoints past its limit");
-        }
+        report(&checkpoint(conn), "checkpoint thread");
     }
 }
 
-/// One passive checkpoint: `(log pages, pages checkpointed)`.
-fn checkpoint(conn: &Connection) -> Result<(i64, i64)> {
-    Ok(conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get(1)?, r.get(2)?))
-    })?)
+/// One passive checkpoint.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
 #[cfg(test)]

@@ -261,7 +261,10 @@ impl SqliteStore {
         // done (queries ignore them until they are ready). No ANALYZE: the
         // plans of the shared layout do not depend on statistics, and
         // statistics of the shared tables would describe all user tables
-        // at once (see crate::layout).
+        // at once (see crate::layout). Nor would they be harmless: the
+        // bundled SQLite has STAT4, with which a statement whose indexed
+        // `table_id = ?n` has statistics is prepared again at every new
+        // binding, undoing the one statement for every table.
         while write_transaction(&writer, layout::build_step)? {}
         let readers = (0..READERS)
             .map(|_| location.open(false))

@@ -145,7 +145,7 @@ pub(crate) fn parsed<T: FromStr<Err = String>>(row: &Row<'_>, idx: usize) -> rus
         .map_err(|e: String| conversion(idx, Type::Text, std::io::Error::other(e)))
 }
 
-/// A record from a row selected with [`crate::layout::record_columns`].
+/// A record from a row selected with [`crate::layout::RECORD_COLUMNS`].
 pub(crate) fn record(row: &Row<'_>) -> rusqlite::Result<Record> {
     record_with(row, json(row, 2)?)
 }
@@ -158,18 +158,18 @@ pub(crate) fn raw_record(row: &Row<'_>) -> rusqlite::Result<RawRecord> {
     })
 }
 
-/// [`record`] of a row whose [`crate::layout::record_columns`] start at
+/// [`record`] of a row whose [`crate::layout::RECORD_COLUMNS`] start at
 /// column `at`.
 pub(crate) fn record_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Record> {
     record_from(row, at, json(row, at + 2)?)
 }
 
-/// The record of a [`crate::layout::record_columns`] row, with `cells`.
+/// The record of a [`crate::layout::RECORD_COLUMNS`] row, with `cells`.
 fn record_with(row: &Row<'_>, cells: Cells) -> rusqlite::Result<Record> {
     record_from(row, 0, cells)
 }
 
-/// The record of a row whose [`crate::layout::record_columns`] start at
+/// The record of a row whose [`crate::layout::RECORD_COLUMNS`] start at
 /// column `at`, with `cells`.
 fn record_from(row: &Row<'_>, at: usize, cells: Cells) -> rusqlite::Result<Record> {
     Ok(Record {
