@@ -870,7 +870,7 @@ pub async fn fan_out_past_the_limit_goes_to_the_background(store: Arc<dyn Store>
 }
 
 /// The events of the fixture's base after `after` (one page).
-async fn events_after(fx: &Fixture, after: i64) -> Vec<crate::store::ChangeEvent> {
+pub(super) async fn events_after(fx: &Fixture, after: i64) -> Vec<crate::store::ChangeEvent> {
     fx.pb
         .changes_since(&fx.viewer, fx.base.id, after, Some(1000))
         .await

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::computed::{events_after, last_seq};
 use super::fixture::{Fixture, assert_invalid, cells, tag};
 use crate::facade::{FieldKey, FieldPatch, NewField, NewTable, RecordOut, WriteOptions};
 use crate::ids::{RecordId, TableId};
@@ -297,24 +298,12 @@ pub async fn soft_deleted_links_hide_and_come_back(store: Arc<dyn Store>) {
     let own_event_only = |from: i64, kind: crate::store::ChangeKind, id: RecordId| {
         let fx = &p.fx;
         async move {
-            let log = fx
-                .pb
-                .changes_since(&fx.viewer, fx.base.id, from, Some(1000))
-                .await
-                .unwrap()
-                .items;
+            let log = events_after(fx, from).await;
             let summary: Vec<_> = log.iter().map(|e| (e.kind, e.record_id)).collect();
             assert_eq!(summary, [(kind, Some(id))], "{log:?}");
         }
     };
-    let last = || async {
-        p.fx.pb
-            .changes_since(&p.fx.viewer, p.fx.base.id, 0, Some(1))
-            .await
-            .unwrap()
-            .last_seq
-    };
-    let before_delete = last().await;
+    let before_delete = last_seq(&p.fx).await;
     p.fx.pb
         .delete_records(&p.fx.owner, p.tasks, &[t1.id])
         .await
@@ -341,7 +330,7 @@ pub async fn soft_deleted_links_hide_and_come_back(store: Arc<dyn Store>) {
         .restore_record(&p.fx.owner, p.projects, p1.id, FieldKey::Name)
         .await
         .unwrap();
-    let before_restore = last().await;
+    let before_restore = last_seq(&p.fx).await;
     p.fx.pb
         .restore_record(&p.fx.owner, p.tasks, t1.id, FieldKey::Name)
         .await
