@@ -13,7 +13,7 @@ use rusqlite::{Connection, params};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::layout::{RECORD_COLUMNS, write_cell};
+use crate::layout::{record_columns, write_cell};
 use crate::rows::{id, id_list, record};
 use crate::schema::{FIELD_COLUMNS, field};
 
@@ -42,9 +42,11 @@ impl Tx<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut stmt = self.0.prepare_cached(&format!(
-            "SELECT {RECORD_COLUMNS} FROM records WHERE table_id = ?2 \
-             AND id IN (SELECT value FROM json_each(?1)) AND deleted_time IS NULL ORDER BY id"
+        let mut stmt = self.0.prepare_cached(concat!(
+            "SELECT ",
+            record_columns!(),
+            " FROM records WHERE table_id = ?2 AND id IN (SELECT value FROM json_each(?1)) \
+             AND deleted_time IS NULL ORDER BY id"
         ))?;
         let rows = stmt.query_map(params![id_list(ids), table.as_str()], record)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

@@ -50,9 +50,19 @@ pub(crate) fn ddl_id(id: &str) -> Result<&str> {
     }
 }
 
-/// The columns [`crate::rows::record`] reads, in order, from `records`.
-pub(crate) const RECORD_COLUMNS: &str = "id, table_id, json(data), autonumber, created_by, \
-     updated_by, created_time, updated_time, deleted_time";
+/// The columns [`crate::rows::record`] reads, in order, from `records`: a
+/// macro, so statements whose text is constant are literals (`concat!`)
+/// that need no formatting at each call.
+macro_rules! record_columns {
+    () => {
+        "id, table_id, json(data), autonumber, created_by, updated_by, created_time, \
+         updated_time, deleted_time"
+    };
+}
+pub(crate) use record_columns;
+
+/// [`record_columns!`] for statements built at run time.
+pub(crate) const RECORD_COLUMNS: &str = record_columns!();
 
 /// The JSON path of a field's cell in `data`.
 pub(crate) fn cell_path(field: &str) -> String {

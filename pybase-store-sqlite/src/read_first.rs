@@ -21,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::layout::RECORD_COLUMNS;
+use crate::layout::record_columns;
 use crate::rows::{parse_stored_time, record_at};
 
 /// A live record as read for an update ([`read`]).
@@ -48,9 +48,10 @@ pub(crate) struct Updated {
 /// The live record `id` of `table`, `None` if there is none.
 pub(crate) fn read(conn: &Connection, table: TableId, id: RecordId) -> Result<Option<Current>> {
     Ok(conn
-        .prepare_cached(&format!(
-            "SELECT rowid, last_seq, {RECORD_COLUMNS} FROM records WHERE table_id = ?2 \
-             AND id = ?1 AND deleted_time IS NULL"
+        .prepare_cached(concat!(
+            "SELECT rowid, last_seq, ",
+            record_columns!(),
+            " FROM records WHERE table_id = ?2 AND id = ?1 AND deleted_time IS NULL"
         ))?
         .query_row([id.as_str(), table.as_str()], |row| {
             Ok(Current {

@@ -23,7 +23,7 @@ use crate::SqliteStore;
 use crate::changes::{self, Entry};
 use crate::computed;
 use crate::error::{Error, Result};
-use crate::layout::{RECORD_COLUMNS, cell_path};
+use crate::layout::{RECORD_COLUMNS, cell_path, record_columns};
 use crate::links;
 use crate::read_first::{self, EventSeq};
 use crate::rows::{fmt_time, id, id_list, opt_id, raw_record, record, time};
@@ -52,12 +52,11 @@ impl Insert {
 
 /// The statement reading one record by id (`?1`) of the table `?3`,
 /// including a soft-deleted one when `?2` is true.
-fn select_one() -> String {
-    format!(
-        "SELECT {RECORD_COLUMNS} FROM records WHERE table_id = ?3 AND id = ?1 \
-         AND (?2 OR deleted_time IS NULL)"
-    )
-}
+const SELECT_ONE: &str = concat!(
+    "SELECT ",
+    record_columns!(),
+    " FROM records WHERE table_id = ?3 AND id = ?1 AND (?2 OR deleted_time IS NULL)"
+);
 
 /// `NotFound` unless `table` exists.
 fn require_table(conn: &Connection, table: &str) -> Result<()> {
@@ -86,10 +85,11 @@ fn take_autonumbers(conn: &Connection, table: &str, n: usize) -> Result<i64> {
 fn insert(conn: &Connection, table: &str, r: &Insert, autonumber: i64) -> Result<Record> {
     let by = r.created_by.as_ref().map(UserId::as_str);
     Ok(conn
-        .prepare_cached(&format!(
+        .prepare_cached(concat!(
             "INSERT INTO records (table_id, id, data, autonumber, created_by, updated_by, \
              created_time, updated_time) VALUES (?6, ?1, jsonb(?2), ?3, ?4, ?4, ?5, ?5) \
-             RETURNING {RECORD_COLUMNS}"
+             RETURNING ",
+            record_columns!()
         ))?
         .query_row(
             params![
@@ -554,7 +554,7 @@ impl RecordsStore for SqliteStore {
         self.read_small(move |conn| {
             let access = table_access_in(conn, &cache, table, user)?;
             let found = conn
-                .prepare_cached(&select_one())?
+                .prepare_cached(SELECT_ONE)?
                 .query_row(params![id.as_str(), false, table.as_str()], record)
                 .optional()?;
             Ok((access, found))
@@ -569,7 +569,7 @@ impl RecordsStore for SqliteStore {
         include_deleted: bool,
     ) -> StoreResult<Record> {
         self.read_small(move |conn| {
-            conn.prepare_cached(&select_one())?
+            conn.prepare_cached(SELECT_ONE)?
                 .query_row(
                     params![id.as_str(), include_deleted, table.as_str()],
                     record,
@@ -588,9 +588,11 @@ impl RecordsStore for SqliteStore {
     ) -> StoreResult<Vec<Record>> {
         let list = id_list(ids);
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE table_id = ?3 \
-                 AND id IN (SELECT value FROM json_each(?1)) AND (?2 OR deleted_time IS NULL)"
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                record_columns!(),
+                " FROM records WHERE table_id = ?3 AND id IN (SELECT value FROM json_each(?1)) \
+                 AND (?2 OR deleted_time IS NULL)"
             ))?;
             let rows = stmt.query_map(params![list, include_deleted, table.as_str()], record)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -877,10 +879,10 @@ impl RecordsStore for SqliteStore {
         let actor = pybase_core::store::current_actor();
         self.write_small(move |tx| {
             let restored = tx
-                .prepare_cached(&format!(
+                .prepare_cached(concat!(
                     "UPDATE records SET deleted_time = NULL \
-                     WHERE table_id = ?2 AND id = ?1 AND deleted_time IS NOT NULL \
-                     RETURNING {RECORD_COLUMNS}"
+                     WHERE table_id = ?2 AND id = ?1 AND deleted_time IS NOT NULL RETURNING ",
+                    record_columns!()
                 ))?
                 .query_row(params![id.as_str(), table.as_str()], record)
                 .optional()?;
@@ -892,7 +894,7 @@ impl RecordsStore for SqliteStore {
                 changes::log(tx, None, actor, &log)?;
                 return Ok(r);
             }
-            tx.prepare_cached(&select_one())?
+            tx.prepare_cached(SELECT_ONE)?
                 .query_row(params![id.as_str(), false, table.as_str()], record)
                 .optional()?
                 .ok_or_else(|| Error::not_found("record", id))
