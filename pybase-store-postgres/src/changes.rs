@@ -334,28 +334,27 @@ pub(crate) struct PatchParams {
 
 /// `update` (one record's `UPDATE ... RETURNING old.old_data, <record
 /// columns>`, whose parameters end at `$<first - 1>`) wrapped so the same
-/// statement logs its `record.updated` event: the changed cells on both
-/// sides (computed from the old and new `data`; a merge compares only the
-/// cells `patch` names, the only ones it can change, a replace every cell
-/// of both) and the base's counter bumped. The answer adds `log_base` and
+/// statement logs its `record.updated` event: the updated row's cells
+/// before and after go to `pybase_log_update` (migration
+/// `20261130000000_log_update_function.sql`), which lists the changed
+/// cells on both sides (a merge compares only the cells `patch` names, the
+/// only ones it can change, a replace every cell of both), bumps the
+/// base's counter and inserts the event. The answer adds `log_base` and
 /// `log_seq` (see [`committed`]). Binds: [`LogBinds::bind`].
 ///
-/// - The event's `changed_fields` is left NULL: they are the keys of
-///   `before` and `after`, which the reader lists (`pybase_core::store::changed_fields_of`).
-///   Listing them here took an ordered aggregate and a `UNION`'s hash
-///   table, set up for every statement.
-/// - The cell keys are gathered with `UNION ALL`: a key both set and unset
-///   only repeats an entry of the same value in `jsonb_object_agg`.
-/// - `d` is one row whether or not the update found the record (an
-///   aggregate); the counter's insert reads it, so the record's row is
-///   locked before the counter's (one lock order for every writer), and an
-///   update that finds nothing or changes no cell has two empty sides and
-///   logs nothing. The event names the record by the update's id
-///   parameter.
-/// - Every plan node is set up again at each execution (a generic plan
-///   too), so the log's part is kept to the nodes it needs: together these
-///   took about a third of what the log added to the statement
-///   (benches/ANALYSIS.md, "The log's cost, fifth look").
+/// - The function runs once for the updated row, after the update locked
+///   it, so the counter's row is the last lock the statement takes (one
+///   lock order for every writer); an update that finds nothing calls it
+///   not at all, one that changes no cell logs nothing. The event names
+///   the record by the update's id parameter.
+/// - The log's statements are the function's, planned once a connection
+///   (PL/pgSQL keeps their plans), not with `update`, which is a table's
+///   own statement and with many tables mostly planned cold. At 1,000
+///   tables the update logged so costs 1.15-1.19× the update measured
+///   out, against 1.30-1.44× with the log's part as common table
+///   expressions of `update`; on one table, where the statement's plan is
+///   kept, the call costs 20-30 µs more than those expressions did
+///   (benches/ANALYSIS.md, "The log's cost at scale, eighth look").
 ///
 /// This makes a single-record update one round trip with its log, as it
 /// was before the log: no `BEGIN`/`COMMIT`, no separate append.
@@ -368,26 +367,10 @@ pub(crate) fn logged_update(update: &str, first: usize, patch: PatchParams) -> S
         unset,
     } = patch;
     format!(
-        "WITH u AS ({update}), \
-         d AS (SELECT \
-         coalesce(jsonb_object_agg(k, u.old_data -> k) FILTER (WHERE u.old_data ? k), \
-         '{{}}'::jsonb) AS before, \
-         coalesce(jsonb_object_agg(k, u.data -> k) FILTER (WHERE u.data ? k), \
-         '{{}}'::jsonb) AS after \
-         FROM u CROSS JOIN LATERAL (\
-         SELECT jsonb_object_keys(CASE WHEN ${replace} THEN u.old_data || u.data \
-         ELSE ${set}::jsonb END) UNION ALL SELECT unnest(${unset}::text[])) AS x(k) \
-         WHERE (u.old_data -> k) IS DISTINCT FROM (u.data -> k)), \
-         c AS (INSERT INTO change_counters (base_id, last_seq) \
-         SELECT t.base_id, 1 FROM d JOIN tables t ON t.id = ${t} \
-         WHERE d.before <> '{{}}'::jsonb OR d.after <> '{{}}'::jsonb \
-         ON CONFLICT (base_id) DO UPDATE SET last_seq = change_counters.last_seq + 1 \
-         RETURNING base_id, last_seq), \
-         e AS (INSERT INTO changes (base_id, seq, at, actor, kind, table_id, record_id, \
-         before, after) \
-         SELECT c.base_id, c.last_seq, ${at}, ${actor}, ${kind}, ${t}, ${id}, d.before, d.after \
-         FROM c, d) \
-         SELECT u.*, c.base_id AS log_base, c.last_seq AS log_seq FROM u LEFT JOIN c ON true"
+        "WITH u AS ({update}) \
+         SELECT u.*, l.log_base, l.log_seq FROM u LEFT JOIN LATERAL pybase_log_update(\
+         ${t}, ${id}, u.old_data, u.data, ${replace}, ${set}::jsonb, ${unset}::text[], \
+         ${at}, ${actor}, ${kind}) l ON true"
     )
 }
 

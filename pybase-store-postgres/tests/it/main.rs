@@ -14,6 +14,7 @@ mod conformance;
 mod contention;
 mod created_seq;
 mod explain;
+mod log_update_function;
 mod postgres;
 mod statistics;
 mod table_names;

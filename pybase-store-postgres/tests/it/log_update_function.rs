@@ -1,0 +1,114 @@
+//! `pybase_log_update` (migration `20261130000000_log_update_function`),
+//! which logs the one-statement single-record update: it bumps the base's
+//! counter by an `UPDATE` of its row, and for a base without that row (a
+//! database written before the log, or a base whose first event this is)
+//! makes it; an update that changes no cell logs nothing; a replace
+//! compares every cell of both sides.
+
+use std::sync::Arc;
+
+use pybase_core::facade::WriteOptions;
+use pybase_core::ids::RecordId;
+use pybase_core::store::{ChangeKind, ChangesStore, Store};
+use pybase_core::testkit::fixture::{Fixture, cells};
+use pybase_store_postgres::testkit::TestDb;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_statement_updates_log_with_and_without_a_counter_row() {
+    let url = crate::require_postgres!();
+    let db = TestDb::new(&url).await;
+    let s = &db.store;
+    let fx = Fixture::new(Arc::new(s.clone()) as Arc<dyn Store>).await;
+    let t = fx.table.table.id;
+    let base = fx.table.table.base_id;
+    let w = WriteOptions::default();
+    let update = |id: RecordId, q: i64, replace: bool| {
+        fx.pb
+            .update_record(&fx.owner, t, id, cells(&[("Qty", json!(q))]), w, replace)
+    };
+    let record = fx
+        .pb
+        .create_records(
+            &fx.owner,
+            t,
+            vec![cells(&[("Qty", json!(1)), ("Name", json!("a"))])],
+            w,
+        )
+        .await
+        .unwrap()[0]
+        .id;
+
+    // As in a database written before the log: events and counter gone.
+    for sql in [
+        "DELETE FROM changes WHERE base_id = $1",
+        "DELETE FROM change_counters WHERE base_id = $1",
+    ] {
+        sqlx::query(sql)
+            .bind(base.as_str())
+            .execute(s.pool())
+            .await
+            .unwrap();
+    }
+    let counter = || async {
+        sqlx::query_scalar::<_, i64>("SELECT last_seq FROM change_counters WHERE base_id = $1")
+            .bind(base.as_str())
+            .fetch_optional(s.pool())
+            .await
+            .unwrap()
+    };
+    // The one-statement path writes no `changed_fields` (the reader lists
+    // them): each event below must come from it.
+    let rows = || async {
+        sqlx::query_as::<_, (i64, String, bool)>(
+            "SELECT seq, kind, changed_fields IS NULL FROM changes WHERE base_id = $1 \
+             ORDER BY seq",
+        )
+        .bind(base.as_str())
+        .fetch_all(s.pool())
+        .await
+        .unwrap()
+    };
+    let updated = ChangeKind::RecordUpdated.as_str().to_owned();
+
+    update(record, 2, false).await.unwrap();
+    assert_eq!(
+        counter().await,
+        Some(1),
+        "the first event makes the counter"
+    );
+    assert_eq!(rows().await, [(1, updated.clone(), true)]);
+
+    update(record, 3, false).await.unwrap();
+    update(record, 3, false).await.unwrap();
+    assert_eq!(
+        counter().await,
+        Some(2),
+        "no number for a write of no change"
+    );
+    assert_eq!(
+        rows().await,
+        [(1, updated.clone(), true), (2, updated.clone(), true)]
+    );
+
+    // A replace without `Name` clears it: both changed cells on their sides.
+    update(record, 4, true).await.unwrap();
+    let history = s.record_changes(t, record, None, 10).await.unwrap();
+    assert_eq!(history.len(), 3);
+    let newest = &history[0];
+    assert_eq!(newest.seq, 3);
+    let name = fx.field("Name");
+    let qty = fx.field("Qty");
+    assert_eq!(
+        newest.before,
+        Some(json!({ name.as_str(): "a", qty.as_str(): 3 }))
+    );
+    assert_eq!(newest.after, Some(json!({ qty.as_str(): 4 })));
+    let mut changed = newest.changed_fields.clone().unwrap_or_default();
+    changed.sort();
+    let mut expected = vec![name, qty];
+    expected.sort();
+    assert_eq!(changed, expected, "the reader lists both sides' keys");
+    assert_eq!(history[1].before, Some(json!({ qty.as_str(): 2 })));
+    assert_eq!(history[1].after, Some(json!({ qty.as_str(): 3 })));
+}
