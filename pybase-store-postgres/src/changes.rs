@@ -351,7 +351,7 @@ pub(crate) struct PatchParams {
 ///   (PL/pgSQL keeps their plans), not with `update`, which is a table's
 ///   own statement and with many tables mostly planned cold. At 1,000
 ///   tables the update logged so costs 1.15-1.19× the update measured
-///   out, against 1.30-1.44× with the log's part as common table
+///   out, against 1.29-1.44× with the log's part as common table
 ///   expressions of `update`; on one table, where the statement's plan is
 ///   kept, the call costs 20-30 µs more than those expressions did
 ///   (benches/ANALYSIS.md, "The log's cost at scale, eighth look").

@@ -9,18 +9,27 @@
 //!
 //! - a WAL hook on the writer notes the WAL's size at each commit
 //!   ([`note_wal_pages`]: SQLite calls it on the committing thread);
-//! - after a commit that took the WAL to [`CHECKPOINT_PAGES`] or more, the
-//!   writer wakes the checkpointer thread ([`Checkpoints::committed`]),
-//!   which runs a `PASSIVE` checkpoint on a connection of its own (passive:
-//!   it copies what no reader still needs and never blocks the writer or
-//!   the readers);
-//! - should the WAL still reach [`INLINE_PAGES`] (the checkpointer held up,
-//!   or a long reader pinning old pages), the writer checkpoints in its own
-//!   commit as before, so the WAL cannot grow without bound.
+//! - each time a commit took the WAL [`CHECKPOINT_PAGES`] past where it
+//!   was at the last wake, the writer wakes the checkpointer thread
+//!   ([`Checkpoints::committed`]), which runs a `PASSIVE` checkpoint on a
+//!   connection of its own (passive: it copies what no reader still needs
+//!   and never blocks the writer or the readers);
+//! - once the WAL reaches [`INLINE_PAGES`], the writer checkpoints in its
+//!   own commit, which copies what the thread has not (the frames since its
+//!   last wake, at most about [`CHECKPOINT_PAGES`]); with the WAL copied
+//!   whole, the next write starts it again from its beginning.
+//!
+//! SQLite starts the WAL again only at a write that begins with every
+//! frame copied, which a checkpoint beside a busy writer never gets to (the
+//! writer adds frames while it copies): the inline checkpoint is what keeps
+//! the WAL small. Waking the thread at every commit past the threshold, as
+//! the first version did, ran a checkpoint (and its two `fsync`s) about
+//! every other commit while the WAL grew to the inline limit
+//! (`benches/ANALYSIS.md`, "The log's cost at scale, eighth look").
 
 use std::cell::Cell;
 use std::ffi::c_int;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
@@ -34,7 +43,7 @@ use crate::error::Result;
 pub(crate) const CHECKPOINT_PAGES: c_int = 1_000;
 
 /// WAL pages after which the writer checkpoints in its own commit.
-pub(crate) const INLINE_PAGES: c_int = 20 * CHECKPOINT_PAGES;
+pub(crate) const INLINE_PAGES: c_int = 10 * CHECKPOINT_PAGES;
 
 thread_local! {
     /// The WAL's size in pages after the last commit on this thread, as
@@ -83,6 +92,8 @@ fn take_wal_pages() -> c_int {
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
+    /// Checkpoints the thread has run.
+    runs: AtomicU64,
 }
 
 #[derive(Default)]
@@ -96,6 +107,9 @@ struct State {
 /// The checkpointer thread of a file database.
 pub(crate) struct Checkpoints {
     shared: Arc<Shared>,
+    /// The WAL's size in pages at the last wake (set back when the WAL
+    /// starts again); touched by the writer only.
+    mark: AtomicI32,
     /// Joined on drop, so no checkpoint writes the file after the store
     /// is gone.
     thread: Option<JoinHandle<()>>,
@@ -115,16 +129,30 @@ impl Checkpoints {
         writer.wal_hook(Some(note_wal_pages));
         Ok(Self {
             shared,
+            mark: AtomicI32::new(0),
             thread: Some(thread),
         })
     }
 
     /// Called by the writer after each commit, on the committing thread:
-    /// wakes the thread once the WAL has grown past [`CHECKPOINT_PAGES`].
+    /// wakes the thread each time the WAL has grown [`CHECKPOINT_PAGES`]
+    /// past its size at the last wake.
     pub(crate) fn committed(&self) {
-        if take_wal_pages() < CHECKPOINT_PAGES {
+        let pages = take_wal_pages();
+        if pages == 0 {
+            // Nothing committed on this thread since the last call.
             return;
         }
+        let mut mark = self.mark.load(Ordering::Relaxed);
+        if pages < mark {
+            // The WAL started again from its beginning.
+            mark = 0;
+            self.mark.store(0, Ordering::Relaxed);
+        }
+        if pages - mark < CHECKPOINT_PAGES {
+            return;
+        }
+        self.mark.store(pages, Ordering::Relaxed);
         let mut state = self
             .shared
             .state
@@ -174,6 +202,7 @@ fn run(shared: &Shared, conn: &Connection) {
             state.due = false;
         }
         report(&checkpoint(conn), "checkpoint thread");
+        shared.runs.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -226,6 +255,55 @@ mod tests {
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, i64::from(rows));
+        drop(checkpoints);
+    }
+
+    /// The writer wakes the thread once per [`CHECKPOINT_PAGES`] the WAL
+    /// grew, not at every commit past it, and its own checkpoint at
+    /// [`INLINE_PAGES`] lets the WAL start again, so the WAL file stays
+    /// near that size however long the writer keeps committing.
+    #[test]
+    fn the_thread_runs_once_per_threshold_and_the_wal_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ckpt.db");
+        let open = || {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            c.pragma_update(None, "synchronous", "NORMAL").unwrap();
+            c
+        };
+        let writer = open();
+        writer.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
+        let checkpoints = Checkpoints::start(&writer, open()).unwrap();
+        // Small commits, as the store's writer makes: the WAL pages they
+        // add (counted from the hook's sizes) pass the inline limit.
+        let (mut added, mut last) = (0, 0);
+        let mut commits = 0;
+        while added < INLINE_PAGES + INLINE_PAGES / 5 {
+            writer
+                .execute("INSERT INTO t VALUES (zeroblob(3000))", [])
+                .unwrap();
+            let pages = WAL_PAGES.with(Cell::get);
+            added += if pages < last { pages } else { pages - last };
+            last = pages;
+            commits += 1;
+            checkpoints.committed();
+        }
+        let wakes = u64::try_from(added / CHECKPOINT_PAGES).unwrap();
+        let runs = checkpoints.shared.runs.load(Ordering::Relaxed);
+        assert!(
+            (1..=wakes + 1).contains(&runs),
+            "{runs} checkpoints for {commits} commits adding {added} pages"
+        );
+        let frame = 4_096 + 24;
+        let wal = std::fs::metadata(dir.path().join("ckpt.db-wal"))
+            .unwrap()
+            .len();
+        assert!(
+            wal <= frame * u64::try_from(INLINE_PAGES + 64).unwrap(),
+            "the WAL grew to {} pages",
+            wal / frame
+        );
         drop(checkpoints);
     }
 }
