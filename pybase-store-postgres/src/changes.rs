@@ -353,7 +353,7 @@ pub(crate) struct PatchParams {
 ///   tables the update logged so costs 1.15-1.19× the update measured
 ///   out, against 1.29-1.44× with the log's part as common table
 ///   expressions of `update`; on one table, where the statement's plan is
-///   kept, the call costs 20-30 µs more than those expressions did
+///   kept, the call costs about 20 µs more than those expressions did
 ///   (benches/ANALYSIS.md, "The log's cost at scale, eighth look").
 ///
 /// This makes a single-record update one round trip with its log, as it

@@ -3,13 +3,14 @@
 //! counter by an `UPDATE` of its row, and for a base without that row (a
 //! database written before the log, or a base whose first event this is)
 //! makes it; an update that changes no cell logs nothing; a replace
-//! compares every cell of both sides.
+//! compares every cell of both sides; concurrent updates number their
+//! events without gaps.
 
 use std::sync::Arc;
 
 use pybase_core::facade::WriteOptions;
 use pybase_core::ids::RecordId;
-use pybase_core::store::{ChangeKind, ChangesStore, Store};
+use pybase_core::store::{ChangeKind, ChangesStore, RecordPatch, RecordsStore, Store};
 use pybase_core::testkit::fixture::{Fixture, cells};
 use pybase_store_postgres::testkit::TestDb;
 use serde_json::json;
@@ -111,4 +112,103 @@ async fn one_statement_updates_log_with_and_without_a_counter_row() {
     assert_eq!(changed, expected, "the reader lists both sides' keys");
     assert_eq!(history[1].before, Some(json!({ qty.as_str(): 2 })));
     assert_eq!(history[1].after, Some(json!({ qty.as_str(): 3 })));
+}
+
+/// Concurrent one-statement updates of a base without a counter row (its
+/// first events race to make it) and of a base with one: numbers 1 to N,
+/// none lost or repeated; an update that finds no record takes none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_one_statement_updates_number_without_gaps() {
+    const WRITERS: usize = 8;
+    let url = crate::require_postgres!();
+    let db = TestDb::new(&url).await;
+    let s = &db.store;
+    let fx = Fixture::new(Arc::new(s.clone()) as Arc<dyn Store>).await;
+    let t = fx.table.table.id;
+    let base = fx.table.table.base_id;
+    let qty = fx.field("Qty").to_string();
+    let w = WriteOptions::default();
+    let records: Vec<RecordId> = fx
+        .pb
+        .create_records(
+            &fx.owner,
+            t,
+            (0..WRITERS).map(|_| cells(&[("Qty", json!(0))])).collect(),
+            w,
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    let seqs = || async {
+        sqlx::query_scalar::<_, i64>("SELECT seq FROM changes WHERE base_id = $1 ORDER BY seq")
+            .bind(base.as_str())
+            .fetch_all(s.pool())
+            .await
+            .unwrap()
+    };
+    for round in 1..=2_i64 {
+        // Round 1 without the counter's row, round 2 with it.
+        for sql in [
+            "DELETE FROM changes WHERE base_id = $1",
+            "DELETE FROM change_counters WHERE base_id = $1",
+        ] {
+            if round == 1 {
+                sqlx::query(sql)
+                    .bind(base.as_str())
+                    .execute(s.pool())
+                    .await
+                    .unwrap();
+            }
+        }
+        let before = seqs().await.len();
+        let writers: Vec<_> = records
+            .iter()
+            .map(|&id| {
+                let s = s.clone();
+                let qty = qty.clone();
+                tokio::spawn(async move {
+                    let mut set = serde_json::Map::new();
+                    set.insert(qty, json!(round));
+                    let patch = RecordPatch {
+                        id,
+                        set,
+                        ..RecordPatch::default()
+                    };
+                    s.update_records(t, &[patch], chrono::Utc::now(), None)
+                        .await
+                        .unwrap();
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        let all = seqs().await;
+        let expected: Vec<i64> = (1..=i64::try_from(before + WRITERS).unwrap()).collect();
+        assert_eq!(all, expected, "round {round}: gap-free, one each");
+        let listed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM changes WHERE base_id = $1 AND changed_fields IS NOT NULL",
+        )
+        .bind(base.as_str())
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+        assert_eq!(listed, 0, "every event from the one-statement update");
+    }
+    // A record that is not there: nothing written, no number taken.
+    let mut set = serde_json::Map::new();
+    set.insert(qty, json!(1));
+    let missing = RecordPatch {
+        id: RecordId::new(),
+        set,
+        ..RecordPatch::default()
+    };
+    assert!(
+        s.update_records(t, &[missing], chrono::Utc::now(), None)
+            .await
+            .is_err()
+    );
+    assert_eq!(seqs().await.len(), 2 * WRITERS);
 }
