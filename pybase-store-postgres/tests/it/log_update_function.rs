@@ -9,11 +9,27 @@
 use std::sync::Arc;
 
 use pybase_core::facade::WriteOptions;
-use pybase_core::ids::RecordId;
+use pybase_core::ids::{BaseId, RecordId};
 use pybase_core::store::{ChangeKind, ChangesStore, RecordPatch, RecordsStore, Store};
 use pybase_core::testkit::fixture::{Fixture, cells};
+use pybase_store_postgres::PgStore;
 use pybase_store_postgres::testkit::TestDb;
 use serde_json::json;
+
+/// Deletes `base`'s events and counter row, as in a database written
+/// before the log.
+async fn forget_log(s: &PgStore, base: BaseId) {
+    for sql in [
+        "DELETE FROM changes WHERE base_id = $1",
+        "DELETE FROM change_counters WHERE base_id = $1",
+    ] {
+        sqlx::query(sql)
+            .bind(base.as_str())
+            .execute(s.pool())
+            .await
+            .unwrap();
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_statement_updates_log_with_and_without_a_counter_row() {
@@ -40,17 +56,7 @@ async fn one_statement_updates_log_with_and_without_a_counter_row() {
         .unwrap()[0]
         .id;
 
-    // As in a database written before the log: events and counter gone.
-    for sql in [
-        "DELETE FROM changes WHERE base_id = $1",
-        "DELETE FROM change_counters WHERE base_id = $1",
-    ] {
-        sqlx::query(sql)
-            .bind(base.as_str())
-            .execute(s.pool())
-            .await
-            .unwrap();
-    }
+    forget_log(s, base).await;
     let counter = || async {
         sqlx::query_scalar::<_, i64>("SELECT last_seq FROM change_counters WHERE base_id = $1")
             .bind(base.as_str())
@@ -150,17 +156,8 @@ async fn concurrent_one_statement_updates_number_without_gaps() {
     };
     for round in 1..=2_i64 {
         // Round 1 without the counter's row, round 2 with it.
-        for sql in [
-            "DELETE FROM changes WHERE base_id = $1",
-            "DELETE FROM change_counters WHERE base_id = $1",
-        ] {
-            if round == 1 {
-                sqlx::query(sql)
-                    .bind(base.as_str())
-                    .execute(s.pool())
-                    .await
-                    .unwrap();
-            }
+        if round == 1 {
+            forget_log(s, base).await;
         }
         let before = seqs().await.len();
         let writers: Vec<_> = records
