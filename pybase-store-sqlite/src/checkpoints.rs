@@ -13,10 +13,10 @@
 //!   was at the last wake (but not in the last [`CHECKPOINT_PAGES`] before
 //!   [`INLINE_PAGES`], left to the writer's checkpoint, which a checkpoint
 //!   of the thread still under way would make fail as busy), the writer
-//!   wakes the checkpointer thread
-//!   ([`Checkpoints::committed`]), which runs a `PASSIVE` checkpoint on a
-//!   connection of its own (passive: it copies what no reader still needs
-//!   and never blocks the writer or the readers);
+//!   wakes the checkpointer thread ([`Checkpoints::committed`]), which
+//!   runs a `PASSIVE` checkpoint on a connection of its own (passive: it
+//!   copies what no reader still needs and never blocks the writer or the
+//!   readers);
 //! - once the WAL reaches [`INLINE_PAGES`], the writer checkpoints in its
 //!   own commit, which copies what the thread has not (the frames since its
 //!   last wake, at most about [`CHECKPOINT_PAGES`]); with the WAL copied
