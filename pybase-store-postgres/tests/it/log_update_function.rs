@@ -16,6 +16,13 @@ use pybase_store_postgres::PgStore;
 use pybase_store_postgres::testkit::TestDb;
 use serde_json::json;
 
+/// A database of its own with the testkit's fixture on it.
+async fn fixture(url: &str) -> (TestDb, Fixture) {
+    let db = TestDb::new(url).await;
+    let fx = Fixture::new(Arc::new(db.store.clone()) as Arc<dyn Store>).await;
+    (db, fx)
+}
+
 /// Deletes `base`'s events and counter row, as in a database written
 /// before the log.
 async fn forget_log(s: &PgStore, base: BaseId) {
@@ -34,11 +41,8 @@ async fn forget_log(s: &PgStore, base: BaseId) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_statement_updates_log_with_and_without_a_counter_row() {
     let url = crate::require_postgres!();
-    let db = TestDb::new(&url).await;
-    let s = &db.store;
-    let fx = Fixture::new(Arc::new(s.clone()) as Arc<dyn Store>).await;
-    let t = fx.table.table.id;
-    let base = fx.table.table.base_id;
+    let (db, fx) = fixture(&url).await;
+    let (s, t, base) = (&db.store, fx.table.table.id, fx.table.table.base_id);
     let w = WriteOptions::default();
     let update = |id: RecordId, q: i64, replace: bool| {
         fx.pb
@@ -127,11 +131,8 @@ async fn one_statement_updates_log_with_and_without_a_counter_row() {
 async fn concurrent_one_statement_updates_number_without_gaps() {
     const WRITERS: usize = 8;
     let url = crate::require_postgres!();
-    let db = TestDb::new(&url).await;
-    let s = &db.store;
-    let fx = Fixture::new(Arc::new(s.clone()) as Arc<dyn Store>).await;
-    let t = fx.table.table.id;
-    let base = fx.table.table.base_id;
+    let (db, fx) = fixture(&url).await;
+    let (s, t, base) = (&db.store, fx.table.table.id, fx.table.table.base_id);
     let qty = fx.field("Qty").to_string();
     let w = WriteOptions::default();
     let records: Vec<RecordId> = fx
