@@ -122,6 +122,26 @@ async fn one_statement_updates_log_with_and_without_a_counter_row() {
     assert_eq!(changed, expected, "the reader lists both sides' keys");
     assert_eq!(history[1].before, Some(json!({ qty.as_str(): 2 })));
     assert_eq!(history[1].after, Some(json!({ qty.as_str(): 3 })));
+
+    // The store's own replace (every cell, `p_replace`): `Qty` goes,
+    // `Name` comes.
+    let mut set = serde_json::Map::new();
+    set.insert(name.to_string(), json!("b"));
+    let patch = RecordPatch {
+        id: record,
+        set,
+        replace: true,
+        ..RecordPatch::default()
+    };
+    s.update_records(t, &[patch], chrono::Utc::now(), None)
+        .await
+        .unwrap();
+    assert_eq!(rows().await.last(), Some(&(4, updated.clone(), true)));
+    let newest = s.record_changes(t, record, None, 1).await.unwrap();
+    assert_eq!(newest[0].after, Some(json!({ name.as_str(): "b" })));
+    let before = newest[0].before.clone().unwrap_or_default();
+    assert_eq!(before.get(qty.as_str()), Some(&json!(4)));
+    assert_eq!(before.get(name.as_str()), None);
 }
 
 /// Concurrent one-statement updates of a base without a counter row (its
