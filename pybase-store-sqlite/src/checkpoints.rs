@@ -226,7 +226,38 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, Instant};
+
     use super::*;
+
+    /// A folder for a test database, and the database's path in it, with a
+    /// table `t (x BLOB)`.
+    fn database() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ckpt.db");
+        open(&path)
+            .execute_batch("CREATE TABLE t (x BLOB)")
+            .unwrap();
+        (dir, path)
+    }
+
+    /// A connection to `path` in WAL mode, synchronous as the store's.
+    fn open(path: &Path) -> Connection {
+        let c = Connection::open(path).unwrap();
+        c.pragma_update(None, "journal_mode", "WAL").unwrap();
+        c.pragma_update(None, "synchronous", "NORMAL").unwrap();
+        c
+    }
+
+    /// Waits up to 10 s for the thread to have done what `done` checks.
+    fn wait_until(done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "no checkpoint ran");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 
     /// The writer's commits do not checkpoint (the database file keeps its
     /// size while the WAL grows past the threshold); the thread does once
@@ -234,16 +265,9 @@ mod tests {
     /// stays readable through a third connection.
     #[test]
     fn the_thread_checkpoints_what_the_writer_leaves() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ckpt.db");
-        let open = || {
-            let c = Connection::open(&path).unwrap();
-            c.pragma_update(None, "journal_mode", "WAL").unwrap();
-            c
-        };
-        let writer = open();
-        writer.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
-        let checkpoints = Checkpoints::start(&writer, open()).unwrap();
+        let (_dir, path) = database();
+        let writer = open(&path);
+        let checkpoints = Checkpoints::start(&writer, open(&path)).unwrap();
         let size = || std::fs::metadata(&path).unwrap().len();
         let before = size();
         // Each insert of a 4,000-byte blob adds a page or more to the WAL:
@@ -258,12 +282,8 @@ mod tests {
         // The last commit's WAL size wakes the thread, which copies the
         // pages into the database file.
         checkpoints.committed();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while size() < 4_000 * u64::try_from(CHECKPOINT_PAGES).unwrap() {
-            assert!(std::time::Instant::now() < deadline, "no checkpoint ran");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        let reader = open();
+        wait_until(|| size() >= 4_000 * u64::try_from(CHECKPOINT_PAGES).unwrap());
+        let reader = open(&path);
         let n: i64 = reader
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();
@@ -277,17 +297,9 @@ mod tests {
     /// that size however long the writer keeps committing.
     #[test]
     fn the_thread_runs_once_per_threshold_and_the_wal_stays_bounded() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ckpt.db");
-        let open = || {
-            let c = Connection::open(&path).unwrap();
-            c.pragma_update(None, "journal_mode", "WAL").unwrap();
-            c.pragma_update(None, "synchronous", "NORMAL").unwrap();
-            c
-        };
-        let writer = open();
-        writer.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
-        let checkpoints = Checkpoints::start(&writer, open()).unwrap();
+        let (_dir, path) = database();
+        let writer = open(&path);
+        let checkpoints = Checkpoints::start(&writer, open(&path)).unwrap();
         // Small commits, as the store's writer makes: the WAL pages they
         // add (counted from the hook's sizes) pass the inline limit.
         let (mut added, mut last, mut restarts, mut largest) = (0, 0, 0, 0);
@@ -321,11 +333,7 @@ mod tests {
             largest < 2 * INLINE_PAGES,
             "the WAL grew to {largest} pages"
         );
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while checkpoints.shared.runs.load(Ordering::Relaxed) == 0 {
-            assert!(std::time::Instant::now() < deadline, "no checkpoint ran");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        wait_until(|| checkpoints.shared.runs.load(Ordering::Relaxed) > 0);
         drop(checkpoints);
     }
 }
