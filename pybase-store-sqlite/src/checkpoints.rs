@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 
-use rusqlite::hooks::Wal;
+use rusqlite::hooks::{CheckpointMode, Wal};
 use rusqlite::{Connection, ErrorCode};
 
 use crate::error::Result;
@@ -54,9 +54,9 @@ thread_local! {
     /// The WAL's size in pages after the last commit on this thread, as
     /// the writer's WAL hook saw it (0 once taken).
     static WAL_PAGES: Cell<c_int> = const { Cell::new(0) };
-    /// Whether the writer checkpointed in a commit since the last
-    /// [`Checkpoints::committed`] on this thread: the WAL then starts again
-    /// (unless a reader held it), so the wakes count from zero.
+    /// Whether the writer copied the whole WAL in a commit since the last
+    /// [`Checkpoints::committed`] on this thread: the WAL then starts
+    /// again, so the wakes count from zero.
     static CHECKPOINTED_INLINE: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -86,8 +86,16 @@ fn note_wal_pages(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
     if pages >= INLINE_PAGES {
         // As SQLite's automatic checkpoint does, the commit stands whatever
         // the checkpoint's outcome.
-        report(&wal.checkpoint(), "writer");
-        CHECKPOINTED_INLINE.with(|c| c.set(true));
+        let outcome = wal.checkpoint_v2(CheckpointMode::PASSIVE);
+        // Only a checkpoint that copied every frame lets the WAL start
+        // again. One that found the thread's checkpoint under way (busy)
+        // or a reader holding frames copied less, and the next commit
+        // tries again; counting the wakes from zero after it would wake
+        // the thread at every such commit.
+        if let Ok((log, copied)) = outcome {
+            CHECKPOINTED_INLINE.with(|c| c.set(copied >= log));
+        }
+        report(&outcome.map(|_| ()), "writer");
     }
     Ok(())
 }
@@ -155,9 +163,15 @@ impl Checkpoints {
             // Nothing committed on this thread since the last call.
             return;
         }
+        if CHECKPOINTED_INLINE.with(|c| c.replace(false)) {
+            // The writer copied the whole WAL in this commit: nothing is
+            // left for the thread, and the next write starts the WAL again.
+            self.mark.store(0, Ordering::Relaxed);
+            return;
+        }
         let mut mark = self.mark.load(Ordering::Relaxed);
-        if CHECKPOINTED_INLINE.with(|c| c.replace(false)) || pages < mark {
-            // The WAL starts (or started) again from its beginning.
+        if pages < mark {
+            // The WAL started again from its beginning.
             mark = 0;
             self.mark.store(0, Ordering::Relaxed);
         }
@@ -334,6 +348,57 @@ mod tests {
             "the WAL grew to {largest} pages"
         );
         wait_until(|| checkpoints.shared.runs.load(Ordering::Relaxed) > 0);
+        drop(checkpoints);
+    }
+    /// While a reader holds the WAL's first frames, no checkpoint copies
+    /// them all and the WAL cannot start again: the writer's commits past
+    /// [`INLINE_PAGES`] still wake the thread only once per
+    /// [`CHECKPOINT_PAGES`] (as they would when the thread's checkpoint
+    /// keeps the writer's busy), and the WAL starts again once the reader
+    /// is gone.
+    #[test]
+    fn a_checkpoint_that_copies_part_of_the_wal_does_not_wake_at_every_commit() {
+        let (_dir, path) = database();
+        let writer = open(&path);
+        writer
+            .execute("INSERT INTO t VALUES (zeroblob(10))", [])
+            .unwrap();
+        let reader = open(&path);
+        reader
+            .execute_batch("BEGIN; SELECT count(*) FROM t;")
+            .unwrap();
+        let checkpoints = Checkpoints::start(&writer, open(&path)).unwrap();
+        let mut pages = 0;
+        let mut commits = 0;
+        while pages < 2 * INLINE_PAGES {
+            writer
+                .execute("INSERT INTO t VALUES (zeroblob(3000))", [])
+                .unwrap();
+            pages = WAL_PAGES.with(Cell::get);
+            checkpoints.committed();
+            commits += 1;
+        }
+        let most = u64::try_from(pages / CHECKPOINT_PAGES).unwrap();
+        let wakes = checkpoints.shared.wakes.load(Ordering::Relaxed);
+        assert!(
+            (1..=most).contains(&wakes),
+            "{wakes} wakes for {commits} commits and {pages} WAL pages"
+        );
+        reader.execute_batch("COMMIT").unwrap();
+        let mut restarted = false;
+        for _ in 0..CHECKPOINT_PAGES {
+            writer
+                .execute("INSERT INTO t VALUES (zeroblob(3000))", [])
+                .unwrap();
+            let now = WAL_PAGES.with(Cell::get);
+            checkpoints.committed();
+            if now < pages {
+                restarted = true;
+                break;
+            }
+            pages = now;
+        }
+        assert!(restarted, "the WAL did not start again after the reader");
         drop(checkpoints);
     }
 }
