@@ -14,6 +14,14 @@
 //! (`5` into what is a text field now is `"5"`), provided that adds no
 //! select choice. A value that fits none is written anyway, and the
 //! update refuses it naming the field.
+//!
+//! A link cell goes back to its linked records that are still live: a
+//! write cannot link to a deleted record, and reads leave deleted records
+//! out of link cells anyway, so the cell reads as it did then (less what
+//! is deleted); restoring such a record later does not bring its link
+//! back. With none left the cell is cleared.
+
+use std::collections::HashSet;
 
 use serde_json::Value;
 
@@ -21,10 +29,12 @@ use super::Pybase;
 use super::inputs::{CellsInput, WriteOptions};
 use super::render::{FieldKey, RecordOut};
 use crate::error::{Error, Result};
+use crate::fields::Reference;
 use crate::ids::{RecordId, TableId};
 use crate::model::{Cells, Field};
 use crate::principal::Principal;
 use crate::role::Action;
+use crate::store::links::link_ids;
 use crate::store::{ChangeEvent, ChangeKind};
 
 /// Events read per page while walking back.
@@ -88,16 +98,21 @@ impl Pybase {
             });
         }
         // Only the cells that differ: set back, or cleared (null).
-        let input: CellsInput = fields
-            .iter()
-            .filter(|f| !f.field_type.is_computed())
-            .filter_map(|f| {
-                let id = f.id.as_str();
-                let then = reverted(f, undone.get(id), kept.get(id));
-                (then.as_ref() != current.cells.get(id))
-                    .then(|| (f.id.to_string(), then.unwrap_or(Value::Null)))
-            })
-            .collect();
+        let mut input = CellsInput::new();
+        for f in fields.iter().filter(|f| !f.field_type.is_computed()) {
+            let id = f.id.as_str();
+            let now = current.cells.get(id);
+            let mut then = reverted(f, undone.get(id), kept.get(id));
+            if then.as_ref() == now {
+                continue;
+            }
+            if let Some(Reference::Records(linked)) = f.field_type.references() {
+                then = self.live_links(linked, then).await?;
+            }
+            if then.as_ref() != now {
+                input.insert(f.id.to_string(), then.unwrap_or(Value::Null));
+            }
+        }
         self.update_record(
             principal,
             scope.id(),
@@ -110,6 +125,33 @@ impl Pybase {
             false,
         )
         .await
+    }
+}
+
+impl Pybase {
+    /// A link cell going back to `then`, without the records of `linked`
+    /// deleted since (a write cannot link to them; reads leave them out of
+    /// the cell as it was too): `None` if none is left.
+    async fn live_links(&self, linked: TableId, then: Option<Value>) -> Result<Option<Value>> {
+        let ids = link_ids(then.as_ref());
+        if ids.is_empty() {
+            return Ok(then);
+        }
+        let live: HashSet<RecordId> = self
+            .store
+            .live_record_ids(linked, &ids)
+            .await?
+            .into_iter()
+            .collect();
+        if live.len() == ids.len() {
+            return Ok(then);
+        }
+        let kept: Vec<Value> = ids
+            .iter()
+            .filter(|id| live.contains(id))
+            .map(|id| Value::String(id.to_string()))
+            .collect();
+        Ok((!kept.is_empty()).then_some(Value::Array(kept)))
     }
 }
 

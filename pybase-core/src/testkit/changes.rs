@@ -1551,6 +1551,87 @@ pub async fn revert_writes_only_what_differs_and_keeps_conversions(store: Arc<dy
     assert_eq!(history(&fx).await.len(), newest.len());
 }
 
+/// A revert whose link cell goes back to records deleted since leaves them
+/// out (a write cannot link to a deleted record) and writes the rest: the
+/// live links and the other cells; with none left the cell is cleared.
+/// The record keeps that cell when a deleted record is restored later.
+pub async fn revert_leaves_out_links_to_records_deleted_since(store: Arc<dyn Store>) {
+    use super::computed::{create, field, get, nf, table, update};
+    let fx = Fixture::new(store).await;
+    let items = fx.table.table.id;
+    let o = &fx.owner;
+    let parts = table(&fx, "Parts").await;
+    field(
+        &fx,
+        items,
+        nf("Part", "link", json!({ "linked_table_id": parts })),
+    )
+    .await;
+    let mut p = Vec::new();
+    for name in ["p1", "p2", "p3"] {
+        p.push(
+            create(&fx, parts, &[("Name", json!(name))])
+                .await
+                .id
+                .to_string(),
+        );
+    }
+    let r = create(
+        &fx,
+        items,
+        &[("Name", json!("v0")), ("Part", json!([p[0], p[1]]))],
+    )
+    .await;
+    let seqs = |fx: &Fixture| {
+        let pb = fx.pb.clone();
+        let viewer = fx.viewer.clone();
+        async move {
+            let page = pb
+                .record_history(&viewer, items, r.id, None, None)
+                .await
+                .unwrap();
+            page.items.iter().map(|e| e.seq).collect::<Vec<_>>()
+        }
+    };
+    let created = seqs(&fx).await[0];
+    update(
+        &fx,
+        items,
+        r.id,
+        &[("Name", json!("v1")), ("Part", json!([p[2]]))],
+    )
+    .await;
+    let updated = seqs(&fx).await[0];
+    let id = |s: &str| RecordId::parse(s).unwrap();
+    fx.pb.delete_records(o, parts, &[id(&p[1])]).await.unwrap();
+    let back = fx
+        .pb
+        .revert_record(&fx.editor, items, r.id, created, FieldKey::Name)
+        .await
+        .expect("a revert to a link of a deleted record");
+    assert_eq!(back.fields["Name"], json!("v0"));
+    assert_eq!(back.fields["Part"], json!([p[0]]));
+    // The live linked record's inverse cell names the record again.
+    let p1 = get(&fx, parts, id(&p[0])).await;
+    let inverse = p1.fields.values().find(|v| v.is_array()).cloned();
+    assert_eq!(inverse, Some(json!([r.id.to_string()])));
+    // Restoring the deleted record does not bring its link back.
+    fx.pb
+        .restore_record(o, parts, id(&p[1]), FieldKey::Name)
+        .await
+        .unwrap();
+    assert_eq!(get(&fx, items, r.id).await.fields["Part"], json!([p[0]]));
+    // Every record the cell went back to is gone: the cell is cleared.
+    fx.pb.delete_records(o, parts, &[id(&p[2])]).await.unwrap();
+    let back = fx
+        .pb
+        .revert_record(&fx.editor, items, r.id, updated, FieldKey::Name)
+        .await
+        .expect("a revert to links of deleted records only");
+    assert_eq!(back.fields["Name"], json!("v1"));
+    assert_eq!(back.fields.get("Part"), None);
+}
+
 /// Every record's history is exactly its events in the whole log, newest
 /// first, whatever wrote them: single and bulk creates, single and batch
 /// updates (one changing nothing), an upsert's match and create, the
