@@ -167,7 +167,11 @@ impl WebhookKey {
     }
 }
 
-fn kinds(events: Option<Vec<String>>) -> Result<Vec<ChangeKind>> {
+/// The kinds a webhook takes, from their names (deduplicated). A webhook
+/// of one table (`table`) cannot take `table.created`: that table exists
+/// already, so the kind could never match; refusing it names the entry
+/// instead of leaving a filter that is silent for good.
+fn kinds(events: Option<Vec<String>>, table: Option<TableId>) -> Result<Vec<ChangeKind>> {
     let mut out: Vec<ChangeKind> = Vec::new();
     for (i, name) in events.unwrap_or_default().iter().enumerate() {
         let kind = ChangeKind::parse(name).ok_or_else(|| {
@@ -179,6 +183,12 @@ fn kinds(events: Option<Vec<String>>) -> Result<Vec<ChangeKind>> {
                 ),
             )
         })?;
+        if table.is_some() && kind == ChangeKind::TableCreated {
+            return Err(Error::invalid(
+                format!("events[{i}]"),
+                "a kind the webhook's table can still have (with table_id, table.created cannot occur: the table exists)",
+            ));
+        }
         if !out.contains(&kind) {
             out.push(kind);
         }
@@ -266,7 +276,6 @@ impl Pybase {
             .base_for(principal, base, Action::ManageWebhooks)
             .await?;
         let url = self.check_webhook_url(&input.url)?;
-        let events = kinds(input.events)?;
         let table_id = match input.table_id {
             None | Some(Value::Null) => None,
             Some(v) => {
@@ -283,6 +292,7 @@ impl Pybase {
                 }
             }
         };
+        let events = kinds(input.events, table_id)?;
         let now = self.clock.now();
         let nonce: [u8; 32] = rand::random();
         let draft = Webhook {
@@ -352,7 +362,7 @@ impl Pybase {
             webhook.url = self.check_webhook_url(&url)?;
         }
         if patch.events.is_some() {
-            webhook.events = kinds(patch.events)?;
+            webhook.events = kinds(patch.events, webhook.table_id)?;
         }
         if let Some(enabled) = patch.enabled {
             if enabled {

@@ -649,6 +649,12 @@ async fn private_targets_are_refused_and_bad_input_is_named() {
             json!({"url": "https://example.com/x", "table_id": "tblAAAAAAAAAAAAAA"}),
             "table_id",
         ),
+        // A table's webhook can never see that table created.
+        (
+            json!({"url": "https://example.com/x", "table_id": table,
+                   "events": ["record.created", "record.created", "table.created"]}),
+            "events[2]",
+        ),
     ] {
         let e = s
             .req(&owner, Method::POST, &path)
@@ -660,6 +666,38 @@ async fn private_targets_are_refused_and_bad_input_is_named() {
             "{body}: {e}"
         );
     }
+    // The same kind is refused when a table's webhook is changed to it,
+    // and taken by a webhook of the whole base.
+    let scoped = s
+        .req(&owner, Method::POST, &path)
+        .json(&json!({"url": "https://example.com/x", "table_id": table}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    let scoped = format!("/api/v1/webhooks/{}", scoped["id"].as_str().unwrap());
+    let e = s
+        .req(&owner, Method::PATCH, &scoped)
+        .json(&json!({"events": ["table.created"]}))
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    assert!(
+        e["error"]["details"]["fields"]["events[0]"].is_string(),
+        "{e}"
+    );
+    s.req(&owner, Method::DELETE, &scoped)
+        .send_expect(StatusCode::NO_CONTENT)
+        .await;
+    let whole = s
+        .req(&owner, Method::POST, &path)
+        .json(&json!({"url": "https://example.com/x", "events": ["table.created"]}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    s.req(
+        &owner,
+        Method::DELETE,
+        &format!("/api/v1/webhooks/{}", whole["id"].as_str().unwrap()),
+    )
+    .send_expect(StatusCode::NO_CONTENT)
+    .await;
     // A name is checked after resolution, at delivery: localhost resolves
     // to loopback, so the attempt fails and says why.
     let made = s
