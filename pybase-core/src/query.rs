@@ -36,7 +36,7 @@ mod sort;
 pub use cursor::{Cursor, SortValue};
 pub use filter::{Condition, Filter, FilterSpec, Op, Operand, Target};
 pub use list_page::{
-    DEFAULT_LIST_PAGE_SIZE, LIST_CURSOR_PATTERN, ListPage, MAX_LIST_PAGE_SIZE, page_list,
+    DEFAULT_LIST_PAGE_SIZE, LIST_CURSOR_PATTERN, ListPage, Listed, MAX_LIST_PAGE_SIZE, page_list,
 };
 pub use resolve::{
     FieldIndex, QueryError, find_field, fingerprint, resolve_filter, resolve_sort, target_of,

@@ -13,6 +13,7 @@ pub mod views;
 pub mod webhooks;
 pub mod workspaces;
 
+use pybase_core::query::Listed;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -55,15 +56,16 @@ pub struct PageParams {
     /// Items per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<usize>,
-    /// The previous page's `next_cursor` (`o` and the position of the
-    /// page's first item); empty or absent for the first page. A position
-    /// past the end gives an empty page.
-    #[param(pattern = "^(o[0-9]{1,19})?$")]
+    /// The previous page's `next_cursor` (`o`, the position of the page's
+    /// first item and, after a `.`, the id of the item before it: the page
+    /// starts after that item wherever it now is); empty or absent for the
+    /// first page. A position past the end gives an empty page.
+    #[param(pattern = "^(o[0-9]{1,19}([.][A-Za-z0-9_-]{1,64})?)?$")]
     pub cursor: Option<String>,
 }
 
-/// What a list's cursor looks like: `o` and a position, at most 19 digits
-/// (so every one fits a `usize`).
+/// What a list's cursor looks like (core's [`pybase_core::query::LIST_CURSOR_PATTERN`],
+/// written out in [`PageParams`]' `cursor` for the OpenAPI document).
 pub const PAGE_CURSOR_PATTERN: &str = pybase_core::query::LIST_CURSOR_PATTERN;
 
 /// A page of a list.
@@ -78,7 +80,7 @@ pub struct Page<T> {
 impl PageParams {
     /// Cuts `all` (in the store's stable order) into the requested page
     /// (the rules are core's, [`pybase_core::query::page_list`]).
-    pub fn page<T>(&self, all: Vec<T>) -> Result<Page<T>, ApiError> {
+    pub fn page<T: Listed>(&self, all: Vec<T>) -> Result<Page<T>, ApiError> {
         let page = pybase_core::query::page_list(all, self.page_size, self.cursor.as_deref())?;
         Ok(Page {
             items: page.items,
@@ -93,7 +95,14 @@ mod tests {
 
     #[test]
     fn pages_walk_the_whole_list() {
-        let all: Vec<u32> = (0..250).collect();
+        #[derive(Debug, Clone, PartialEq)]
+        struct Item(String);
+        impl Listed for Item {
+            fn list_id(&self) -> &str {
+                &self.0
+            }
+        }
+        let all: Vec<Item> = (0..250).map(|n| Item(format!("i{n}"))).collect();
         let mut params = PageParams {
             page_size: Some(100),
             cursor: None,
@@ -117,5 +126,22 @@ mod tests {
         params.cursor = None;
         params.page_size = Some(0);
         assert!(params.page(all).is_err());
+    }
+
+    /// The OpenAPI document's pattern is core's.
+    #[test]
+    fn the_documented_cursor_pattern_is_cores() {
+        use utoipa::IntoParams;
+        let params = PageParams::into_params(|| None);
+        let cursor = params
+            .iter()
+            .find(|p| p.name == "cursor")
+            .expect("a cursor parameter");
+        let json = serde_json::to_value(cursor).unwrap();
+        assert_eq!(
+            json["schema"]["pattern"],
+            serde_json::json!(PAGE_CURSOR_PATTERN),
+            "{json}"
+        );
     }
 }

@@ -39,6 +39,12 @@ pub struct WorkspaceOut {
     role: Role,
 }
 
+impl pybase_core::query::Listed for WorkspaceOut {
+    fn list_id(&self) -> &str {
+        self.workspace.id.as_str()
+    }
+}
+
 /// `PATCH /workspaces/{id}/members/{user_id}` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

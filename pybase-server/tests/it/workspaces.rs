@@ -111,6 +111,51 @@ async fn list_pagination_walks_every_item() {
     assert!(page["records"].is_array(), "{page}");
 }
 
+/// A workspace of the first page deleted before the second is read moves
+/// nothing: the second page starts after the first page's last item, so
+/// every remaining workspace is listed once.
+#[tokio::test]
+async fn a_deletion_between_pages_skips_no_item() {
+    let s = TestServer::start().await;
+    let (token, _) = s.register().await;
+    for _ in 0..6 {
+        s.workspace(&token).await;
+    }
+    let page = |cursor: Option<String>| {
+        let path = match cursor {
+            None => "/api/v1/workspaces?page_size=3".to_owned(),
+            Some(c) => format!("/api/v1/workspaces?page_size=3&cursor={c}"),
+        };
+        let req = s.req(&token, Method::GET, &path);
+        async move { req.send_expect(StatusCode::OK).await }
+    };
+    let first = page(None).await;
+    let firsts: Vec<String> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id_of)
+        .collect();
+    s.req(
+        &token,
+        Method::DELETE,
+        &format!("/api/v1/workspaces/{}", firsts[0]),
+    )
+    .send_expect(StatusCode::NO_CONTENT)
+    .await;
+    let mut seen = firsts[1..].to_vec();
+    let mut cursor = first["next_cursor"].as_str().map(str::to_owned);
+    while let Some(c) = cursor {
+        let next = page(Some(c)).await;
+        seen.extend(next["items"].as_array().unwrap().iter().map(id_of));
+        cursor = next["next_cursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 5, "each remaining workspace once");
+}
+
 #[tokio::test]
 async fn members_add_update_remove_and_last_owner() {
     let s = TestServer::start().await;
