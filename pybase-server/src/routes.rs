@@ -56,11 +56,12 @@ pub struct PageParams {
     /// Items per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub page_size: Option<usize>,
-    /// The previous page's `next_cursor` (`o`, the position of the page's
-    /// first item and, after a `.`, the id of the item before it: the page
-    /// starts after that item wherever it now is); empty or absent for the
-    /// first page. A position past the end gives an empty page.
-    #[param(pattern = "^(o[0-9]{1,19}([.][A-Za-z0-9_-]{1,64})?)?$")]
+    /// The previous page's `next_cursor` (`k`, the key of its last item in
+    /// the list's order, `.` and that item's id: the page starts after
+    /// where that item is or was; a bare `o<position>` from earlier
+    /// versions is still taken); empty or absent for the first page. A
+    /// cursor past the end gives an empty page.
+    #[param(pattern = "^(o[0-9]{1,19}|k-?[0-9]{1,19}[.][A-Za-z0-9_-]{1,64})?$")]
     pub cursor: Option<String>,
 }
 
@@ -101,8 +102,11 @@ mod tests {
             fn list_id(&self) -> &str {
                 &self.0
             }
+            fn list_key(&self) -> i64 {
+                0
+            }
         }
-        let all: Vec<Item> = (0..250).map(|n| Item(format!("i{n}"))).collect();
+        let all: Vec<Item> = (0..250).map(|n| Item(format!("i{n:03}"))).collect();
         let mut params = PageParams {
             page_size: Some(100),
             cursor: None,

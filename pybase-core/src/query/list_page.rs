@@ -1,11 +1,12 @@
 //! Paging of short lists (workspaces, members, bases, tables, fields, views,
-//! API keys, webhooks), read whole in the store's stable order. A cursor
-//! holds the position where the next page starts and the id of the item
-//! before it (the previous page's last): the next page starts after that
-//! item wherever it now is, so items added or deleted before it between
-//! two pages neither skip nor repeat one. Should that item itself be gone,
-//! the page starts one before the position, so an item may be repeated,
-//! never skipped. Records page by keyset instead (see [`super::plan`]).
+//! API keys, webhooks), read whole in the store's stable order: by a key
+//! (a position, or a creation time) and then by id. A cursor holds the
+//! key and id of the previous page's last item, and the next page starts
+//! at the first item after it in that order, whether or not it still
+//! exists: items added or deleted between two pages neither skip nor
+//! repeat another (an item moved to another position between two pages is
+//! listed where it is when its page is read). Records page by keyset too
+//! (see [`super::plan`]).
 
 use crate::error::{Error, Result};
 use crate::model::{ApiKey, Base, Field, Member, Table, View, Workspace};
@@ -15,33 +16,51 @@ use crate::store::Webhook;
 pub const DEFAULT_LIST_PAGE_SIZE: usize = 100;
 /// Largest page of a list a client may ask for.
 pub const MAX_LIST_PAGE_SIZE: usize = 1000;
-/// What a list's cursor looks like: `o`, a position (at most 19 digits, so
-/// every one fits a `usize`) and, after a `.`, the id of the item before
-/// it; empty means the first page. A bare position (what earlier versions
-/// gave) is still taken.
-pub const LIST_CURSOR_PATTERN: &str = "^(o[0-9]{1,19}([.][A-Za-z0-9_-]{1,64})?)?$";
+/// What a list's cursor looks like: `k`, the previous page's last item's
+/// key (an integer) and, after a `.`, its id; or, as earlier versions gave,
+/// `o` and a position (at most 19 digits); empty means the first page.
+pub const LIST_CURSOR_PATTERN: &str = "^(o[0-9]{1,19}|k-?[0-9]{1,19}[.][A-Za-z0-9_-]{1,64})?$";
 
-/// An item of a short list: its id, which a cursor names.
+/// An item of a short list, which the store lists by [`Self::list_key`],
+/// then by id.
 pub trait Listed {
     /// The item's id.
     fn list_id(&self) -> &str;
+    /// What the list is ordered by first: a position, or a creation time
+    /// in microseconds.
+    fn list_key(&self) -> i64;
 }
 
-macro_rules! listed_by_id {
-    ($($ty:ty),*) => {$(
+macro_rules! listed {
+    ($($ty:ty => |$item:ident| $key:expr),* $(,)?) => {$(
         impl Listed for $ty {
             fn list_id(&self) -> &str {
                 self.id.as_str()
+            }
+            fn list_key(&self) -> i64 {
+                let $item = self;
+                $key
             }
         }
     )*};
 }
 
-listed_by_id!(ApiKey, Base, Field, Table, View, Workspace, Webhook);
+listed!(
+    ApiKey => |k| k.created_at.timestamp_micros(),
+    Base => |b| b.created_at.timestamp_micros(),
+    Workspace => |w| w.created_at.timestamp_micros(),
+    Webhook => |w| w.created_at.timestamp_micros(),
+    Field => |f| f.position,
+    Table => |t| t.position,
+    View => |v| v.position,
+);
 
 impl Listed for Member {
     fn list_id(&self) -> &str {
         self.user.id.as_str()
+    }
+    fn list_key(&self) -> i64 {
+        self.created_at.timestamp_micros()
     }
 }
 
@@ -54,17 +73,19 @@ pub struct ListPage<T> {
     pub next_cursor: Option<String>,
 }
 
-/// A decoded cursor: where the page starts, and the id of the item before.
-struct ListCursor<'a> {
-    position: usize,
-    after: Option<&'a str>,
+/// A decoded cursor.
+enum ListCursor<'a> {
+    /// After the item of this key and id.
+    After(i64, &'a str),
+    /// At a position (earlier versions' cursors).
+    At(usize),
 }
 
-/// Cuts `all` (in a stable order) into the page of `page_size` items (1 to
-/// [`MAX_LIST_PAGE_SIZE`], default [`DEFAULT_LIST_PAGE_SIZE`]) that follows
-/// `cursor` (a previous page's `next_cursor`; absent or empty for the first
-/// page), as the module's documentation says. A position past the end
-/// gives an empty page.
+/// Cuts `all` (in the store's order, see [`Listed`]) into the page of
+/// `page_size` items (1 to [`MAX_LIST_PAGE_SIZE`], default
+/// [`DEFAULT_LIST_PAGE_SIZE`]) that follows `cursor` (a previous page's
+/// `next_cursor`; absent or empty for the first page), as the module's
+/// documentation says. A cursor past the end gives an empty page.
 pub fn page_list<T: Listed>(
     all: Vec<T>,
     page_size: Option<usize>,
@@ -79,37 +100,36 @@ pub fn page_list<T: Listed>(
     }
     let start = match cursor {
         None | Some("") => 0,
-        Some(c) => {
-            let c = decode_cursor(c).ok_or_else(|| {
-                Error::invalid(
+        Some(c) => match decode_cursor(c) {
+            Some(ListCursor::At(position)) => position,
+            Some(ListCursor::After(key, id)) => all
+                .iter()
+                .position(|item| (item.list_key(), item.list_id()) > (key, id))
+                .unwrap_or(all.len()),
+            None => {
+                return Err(Error::invalid(
                     "cursor",
-                    "a next_cursor returned by this list: o, at most 19 digits, and an id after a dot",
-                )
-            })?;
-            match c.after {
-                None => c.position,
-                Some(id) => match all.iter().position(|item| item.list_id() == id) {
-                    Some(i) => i + 1,
-                    None => c.position.saturating_sub(1),
-                },
+                    "a next_cursor returned by this list: k, an integer, a dot and an id",
+                ));
             }
-        }
+        },
     };
     let total = all.len();
     let items: Vec<T> = all.into_iter().skip(start).take(size).collect();
     let end = start + items.len();
     let next_cursor = match items.last() {
-        Some(last) if end < total => Some(encode_cursor(end, last.list_id())),
+        Some(last) if end < total => Some(encode_cursor(last, end)),
         _ => None,
     };
     Ok(ListPage { items, next_cursor })
 }
 
-/// The cursor of the page at `position`, after the item `id` (an id the
-/// pattern does not take leaves it out: the position alone).
-fn encode_cursor(position: usize, id: &str) -> String {
+/// The cursor of the page after `last` (at `position`: the cursor names
+/// only the position if the id does not fit the pattern).
+fn encode_cursor<T: Listed>(last: &T, position: usize) -> String {
+    let id = last.list_id();
     if valid_id(id) {
-        format!("o{position}.{id}")
+        format!("k{}.{id}", last.list_key())
     } else {
         format!("o{position}")
     }
@@ -123,41 +143,49 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Whether `digits` is 1 to 19 ASCII digits.
+fn valid_digits(digits: &str) -> bool {
+    (1..=19).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A cursor matching [`LIST_CURSOR_PATTERN`].
 fn decode_cursor(c: &str) -> Option<ListCursor<'_>> {
-    let rest = c.strip_prefix('o')?;
-    let (digits, after) = match rest.split_once('.') {
-        Some((digits, id)) => (digits, Some(id)),
-        None => (rest, None),
-    };
-    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if let Some(digits) = c.strip_prefix('o') {
+        return valid_digits(digits)
+            .then(|| digits.parse().ok().map(ListCursor::At))
+            .flatten();
+    }
+    let (key, id) = c.strip_prefix('k')?.split_once('.')?;
+    let digits = key.strip_prefix('-').unwrap_or(key);
+    if !valid_digits(digits) || !valid_id(id) {
         return None;
     }
-    if after.is_some_and(|id| !valid_id(id)) {
-        return None;
-    }
-    Some(ListCursor {
-        position: digits.parse().ok()?,
-        after,
-    })
+    Some(ListCursor::After(key.parse().ok()?, id))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A list item: its id is its number, written `i<n>`.
+    /// A list item: key `n`, id `i<n>` (three digits, so ids sort as keys).
     #[derive(Debug, Clone, PartialEq, Eq)]
-    struct Item(String);
+    struct Item(i64, String);
 
     impl Listed for Item {
         fn list_id(&self) -> &str {
-            &self.0
+            &self.1
+        }
+        fn list_key(&self) -> i64 {
+            self.0
         }
     }
 
-    fn items(range: std::ops::Range<u32>) -> Vec<Item> {
-        range.map(|n| Item(format!("i{n}"))).collect()
+    fn item(n: i64) -> Item {
+        Item(n, format!("i{n:03}"))
+    }
+
+    fn items(range: std::ops::Range<i64>) -> Vec<Item> {
+        range.map(item).collect()
     }
 
     fn key(e: Error) -> String {
@@ -167,8 +195,8 @@ mod tests {
         }
     }
 
-    /// Every page of `all` of `size`, from `cursor` on, each read through
-    /// `change` of the list first (what other writers did in between).
+    /// Every page of `all` of `size`, each read after `change` (what other
+    /// writers did in between) made to the list.
     fn walk(mut all: Vec<Item>, size: usize, change: impl Fn(usize, &mut Vec<Item>)) -> Vec<Item> {
         let mut cursor: Option<String> = None;
         let mut seen = Vec::new();
@@ -184,55 +212,72 @@ mod tests {
         seen
     }
 
+    /// `all` without the items numbered in `gone`.
+    fn without(all: Vec<Item>, gone: &[i64]) -> Vec<Item> {
+        all.into_iter().filter(|i| !gone.contains(&i.0)).collect()
+    }
+
     #[test]
     fn pages_walk_the_whole_list_once() {
         let all = items(0..250);
         let first = page_list(all.clone(), Some(100), None).unwrap();
-        assert_eq!(first.next_cursor.as_deref(), Some("o100.i99"));
+        assert_eq!(first.next_cursor.as_deref(), Some("k99.i099"));
         assert_eq!(walk(all.clone(), 100, |_, _| {}), all);
     }
 
     #[test]
-    fn items_added_or_deleted_before_the_cursor_neither_skip_nor_repeat() {
-        // Before the second page, an item of the first page is deleted:
-        // the second page still starts right after the first page's last.
+    fn items_added_or_deleted_between_pages_neither_skip_nor_repeat() {
+        // An item of the first page deleted: the second page still starts
+        // right after the first page's last.
         let seen = walk(items(0..10), 4, |page, all| {
             if page == 1 {
                 all.remove(1);
             }
         });
-        assert_eq!(seen, items(0..10), "i4 is not skipped");
-        // An item added at the front before the second page is not
-        // repeated as the first page's last.
-        let seen = walk(items(0..10), 4, |page, all| {
+        assert_eq!(seen, items(0..10), "i004 is not skipped");
+        // An item added before the cursor is not listed, nor is the first
+        // page's last repeated; one added after it is listed.
+        let seen = walk(items(1..10), 4, |page, all| {
             if page == 1 {
-                all.insert(0, Item("new".into()));
+                all.insert(0, item(0));
+                all.push(item(10));
             }
         });
-        assert_eq!(seen, items(0..10));
+        assert_eq!(seen, items(1..11));
     }
 
     #[test]
-    fn a_deleted_last_item_repeats_one_item_rather_than_skipping() {
-        // The first page's last item goes: the next starts at its
-        // successor, which took its place.
+    fn a_deleted_last_item_skips_nothing() {
+        // The first page's last item goes, and one before it.
         let seen = walk(items(0..10), 4, |page, all| {
             if page == 1 {
-                all.retain(|i| i.0 != "i3");
+                all.retain(|i| i.0 != 3 && i.0 != 1);
             }
         });
         assert_eq!(seen, items(0..10));
-        // It goes and an item is added before it: one item (i2) is seen
-        // twice, none missed.
+        // The first page's last and the next page's first go.
         let seen = walk(items(0..10), 4, |page, all| {
             if page == 1 {
-                all.retain(|i| i.0 != "i3");
-                all.insert(0, Item("new".into()));
+                all.retain(|i| i.0 != 3 && i.0 != 4);
             }
         });
-        let mut want = items(0..4);
-        want.extend(items(2..10).into_iter().filter(|i| i.0 != "i3"));
-        assert_eq!(seen, want);
+        assert_eq!(seen, without(items(0..10), &[4]));
+    }
+
+    #[test]
+    fn ties_on_the_key_are_ordered_by_id() {
+        let all: Vec<Item> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|id| Item(7, (*id).to_owned()))
+            .collect();
+        let first = page_list(all.clone(), Some(2), None).unwrap();
+        assert_eq!(first.next_cursor.as_deref(), Some("k7.b"));
+        let seen = walk(all.clone(), 2, |page, all| {
+            if page == 1 {
+                all.remove(1);
+            }
+        });
+        assert_eq!(seen, all);
     }
 
     #[test]
@@ -240,7 +285,6 @@ mod tests {
         let all = items(0..150);
         let first = page_list(all.clone(), None, None).unwrap();
         assert_eq!(first.items.len(), DEFAULT_LIST_PAGE_SIZE);
-        assert_eq!(first.next_cursor.as_deref(), Some("o100.i99"));
         assert_eq!(
             page_list(all.clone(), Some(MAX_LIST_PAGE_SIZE), None)
                 .unwrap()
@@ -271,17 +315,27 @@ mod tests {
             items(3..5)
         );
         assert_eq!(
-            page_list(all.clone(), Some(2), Some("o1.i2"))
+            page_list(all.clone(), Some(2), Some("k2.i002"))
                 .unwrap()
                 .items,
             items(3..5)
         );
-        let past = page_list(all.clone(), None, Some(&format!("o{}", "9".repeat(19)))).unwrap();
-        assert!(past.items.is_empty());
-        assert_eq!(past.next_cursor, None);
-        let long_id = format!("o1.{}", "a".repeat(65));
+        assert_eq!(
+            page_list(all.clone(), Some(2), Some("k-5.x"))
+                .unwrap()
+                .items,
+            items(0..2)
+        );
+        for past in [format!("o{}", "9".repeat(19)), "k99.a".to_owned()] {
+            let page = page_list(all.clone(), None, Some(&past)).unwrap();
+            assert!(page.items.is_empty());
+            assert_eq!(page.next_cursor, None);
+        }
+        let long_id = format!("k1.{}", "a".repeat(65));
+        let long_key = format!("k{}.a", "9".repeat(20));
         for bad in [
-            "garbage", "o", "o-1", "o1a", "x12", "o1.", "o.i1", "o1.i 1", "o1.i.1", &long_id,
+            "garbage", "o", "o-1", "o1a", "x12", "o1.i1", "k1", "k1.", "k.i1", "k1.i 1", "k1.i.1",
+            "k--1.a", "k+1.a", &long_id, &long_key,
         ] {
             assert_eq!(
                 key(page_list(all.clone(), None, Some(bad)).unwrap_err()),
@@ -299,11 +353,12 @@ mod tests {
     #[test]
     fn the_pattern_takes_what_the_decoder_takes() {
         let re = regex::Regex::new(LIST_CURSOR_PATTERN).unwrap();
-        for good in ["", "o0", "o12.tbl3q9Rlsn6G7AM9m", "o1.a_b-c"] {
+        for good in ["o0", "o12", "k12.tbl3q9Rlsn6G7AM9m", "k-1.a_b-c"] {
             assert!(re.is_match(good), "{good}");
-            assert!(good.is_empty() || decode_cursor(good).is_some(), "{good}");
+            assert!(decode_cursor(good).is_some(), "{good}");
         }
-        for bad in ["o", "o1.", "o1.a.b", "x1"] {
+        assert!(re.is_match(""));
+        for bad in ["o", "o1.a", "k1", "k1.", "k1.a.b", "x1", "k-.a"] {
             assert!(!re.is_match(bad), "{bad}");
             assert!(decode_cursor(bad).is_none(), "{bad}");
         }

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use pybase_core::facade::{NewMember, NewWorkspace, WorkspacePatch};
 use pybase_core::ids::{UserId, WorkspaceId};
 use pybase_core::model::{Member, Workspace};
+use pybase_core::query::Listed;
 use pybase_core::role::Role;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -39,9 +40,12 @@ pub struct WorkspaceOut {
     role: Role,
 }
 
-impl pybase_core::query::Listed for WorkspaceOut {
+impl Listed for WorkspaceOut {
     fn list_id(&self) -> &str {
-        self.workspace.id.as_str()
+        self.workspace.list_id()
+    }
+    fn list_key(&self) -> i64 {
+        self.workspace.list_key()
     }
 }
 
