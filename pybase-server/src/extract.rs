@@ -160,6 +160,24 @@ where
     }
 }
 
+/// A query-string number that may be sent empty (`?cursor=` from a client
+/// that always sends the parameter): empty is absent, as on every list;
+/// anything else must parse as `T`.
+pub fn blank_as_none<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    use serde::Deserialize as _;
+    use serde::de::Error as _;
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(D::Error::custom),
+    }
+}
+
 /// The credential a request presents: `Authorization: Bearer <token>` (a
 /// JWT access token or a `pbk_` API key) or `X-API-Key: <key>`.
 ///

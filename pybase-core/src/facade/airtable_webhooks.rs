@@ -585,7 +585,7 @@ impl Pybase {
             ));
         }
         if enable {
-            self.check_webhook_creator(&webhook).await?;
+            self.check_webhook_can_deliver(&webhook).await?;
         }
         // Only the switch (and, turning on, the disabling it clears): a
         // concurrent payload listing's expiry and mark stay.

@@ -366,7 +366,7 @@ impl Pybase {
         }
         if let Some(enabled) = patch.enabled {
             if enabled {
-                self.check_webhook_creator(&webhook).await?;
+                self.check_webhook_can_deliver(&webhook).await?;
                 webhook.disabled_reason = None;
             }
             webhook.enabled = enabled;
@@ -426,10 +426,22 @@ impl Pybase {
         }
     }
 
-    /// Refuses to enable `webhook` while its creator lacks the role
-    /// ([`Pybase::webhook_creator_lost_access`]): 409 on `enabled`.
-    pub(super) async fn check_webhook_creator(&self, webhook: &Webhook) -> Result<()> {
-        match self.webhook_creator_lost_access(webhook).await? {
+    /// Refuses to enable `webhook` while it could deliver nothing: its
+    /// creator lacks the role ([`Pybase::webhook_creator_lost_access`]), or
+    /// it was disabled because its table is gone, with every event up to
+    /// the deletion delivered ([`Pybase::webhook_table_gone`]; for good).
+    /// 409 on `enabled`. A webhook of a deleted table disabled before it
+    /// was done (by hand, or after failed attempts) may be enabled: it
+    /// delivers what is left, then stops again.
+    pub(super) async fn check_webhook_can_deliver(&self, webhook: &Webhook) -> Result<()> {
+        let why = match self.webhook_creator_lost_access(webhook).await? {
+            Some(why) => Some(why),
+            None => self
+                .webhook_table_gone(webhook)
+                .await?
+                .filter(|why| webhook.disabled_reason.as_deref() == Some(why.as_str())),
+        };
+        match why {
             None => Ok(()),
             Some(why) => Err(Error::Conflict {
                 field: "enabled".into(),

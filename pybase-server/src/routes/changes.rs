@@ -47,9 +47,11 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 pub struct ChangesParams {
     /// Events after this seq (0, the default: from the start).
     #[param(minimum = 0)]
+    #[serde(default, deserialize_with = "crate::extract::blank_as_none")]
     pub after: Option<i64>,
     /// A previous page's `next_cursor` (the same as `after`; wins over it).
     #[param(minimum = 0)]
+    #[serde(default, deserialize_with = "crate::extract::blank_as_none")]
     pub cursor: Option<i64>,
     /// Events per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -82,6 +84,7 @@ pub struct HistoryPage {
 pub struct HistoryParams {
     /// A previous page's `next_cursor`: events older than this seq.
     #[param(minimum = 0)]
+    #[serde(default, deserialize_with = "crate::extract::blank_as_none")]
     pub cursor: Option<i64>,
     /// Events per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -131,6 +134,7 @@ pub struct EventsParams {
     /// Stream the events after this seq (`Last-Event-ID` wins over it);
     /// without either, only events committed from now on.
     #[param(minimum = 0)]
+    #[serde(default, deserialize_with = "crate::extract::blank_as_none")]
     pub after: Option<i64>,
 }
 

@@ -41,6 +41,7 @@ pub struct CreatedWebhook {
 pub struct DeliveriesParams {
     /// A previous page's `next_cursor`: deliveries older than this id.
     #[param(minimum = 0)]
+    #[serde(default, deserialize_with = "crate::extract::blank_as_none")]
     pub cursor: Option<i64>,
     /// Deliveries per page, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]

@@ -277,6 +277,30 @@ async fn history_is_newest_first_and_revert_is_a_new_update() {
         "{history}"
     );
     assert!(history["next_cursor"].is_i64());
+    // An empty cursor (a client that always sends one) is the first page,
+    // as on every list; one that is not a number is 400.
+    let first = s
+        .req(&w.viewer, Method::GET, &format!("{path}/history?cursor="))
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(first["items"][0]["kind"], "record.updated");
+    let base = &w.base;
+    let changes = s
+        .req(
+            &w.viewer,
+            Method::GET,
+            &format!("/api/v1/bases/{base}/changes?cursor=&after="),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(changes["items"][0]["seq"], json!(1), "{changes}");
+    s.req(
+        &w.viewer,
+        Method::GET,
+        &format!("/api/v1/bases/{base}/changes?cursor=x"),
+    )
+    .send_expect(StatusCode::BAD_REQUEST)
+    .await;
 }
 
 /// Creates `count` records in `table` through `server`, one request each.

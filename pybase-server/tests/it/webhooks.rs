@@ -435,6 +435,17 @@ async fn a_webhook_of_a_deleted_table_delivers_the_deletion_then_stops() {
     let hook = disabled(&s, &owner, &id).await;
     let why = hook["disabled_reason"].as_str().unwrap();
     assert!(why.contains(&table) && why.contains("deleted"), "{why}");
+    // Done for good: enabling it again is refused, saying why.
+    let e = s
+        .req(&owner, Method::PATCH, &format!("/api/v1/webhooks/{id}"))
+        .json(&json!({"enabled": true}))
+        .send_expect_error(StatusCode::CONFLICT, "conflict")
+        .await;
+    assert_eq!(e["error"]["details"]["field"], "enabled", "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("deleted"),
+        "{e}"
+    );
     let seen = seen.lock().unwrap();
     assert_eq!(
         seen.accepted.len(),
@@ -713,7 +724,8 @@ async fn private_targets_are_refused_and_bad_input_is_named() {
             .req(
                 &owner,
                 Method::GET,
-                &format!("/api/v1/webhooks/{id}/deliveries"),
+                // An empty cursor is the first page, as on every list.
+                &format!("/api/v1/webhooks/{id}/deliveries?cursor="),
             )
             .send_expect(StatusCode::OK)
             .await;
