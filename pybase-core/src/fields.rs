@@ -20,6 +20,7 @@ mod registry;
 
 pub(crate) use cell::shown;
 pub use cell::{CellError, new_choice_names};
+pub(crate) use convert::render_text;
 pub use convert::{ConversionFailure, convert_cell};
 pub use decimal::normalize_number;
 pub use kind::{

@@ -75,6 +75,7 @@ macro_rules! conformance_tests {
             schema::typecast_converts_and_creates_choices,
             schema::computed_fields_reject_writes_and_are_rendered,
             schema::link_cells_accept_only_live_records,
+            schema::link_fields_become_text_of_primary_values,
             schema::numbers_round_trip_exactly,
             schema::rename_field_keeps_data,
             schema::change_field_type_converts_or_refuses_whole,

@@ -221,7 +221,7 @@ impl Pybase {
 
     /// The primary field of `table` (its first field if none is set);
     /// `None` if the table is gone.
-    async fn primary_field(&self, table: TableId) -> Result<Option<Field>> {
+    pub(super) async fn primary_field(&self, table: TableId) -> Result<Option<Field>> {
         let t = match self.store.get_table(table).await {
             Ok(t) => t,
             Err(StoreError::NotFound { .. }) => return Ok(None),

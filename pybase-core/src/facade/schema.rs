@@ -26,8 +26,8 @@ use crate::query::{
 use crate::role::Action;
 use crate::store::acting;
 
-/// Most failed cells a refused type change lists.
-const MAX_REPORTED_FAILURES: usize = 20;
+/// Most failed cells a refused type change lists (in its field's message).
+const MAX_REPORTED_FAILURES: usize = 5;
 
 impl Pybase {
     // ---- bases ----
@@ -273,8 +273,9 @@ impl Pybase {
     /// Deletes a table with its records (admin and above).
     ///
     /// Link fields of other tables that pointed to it become text fields
-    /// holding the ids they linked, so no cell is lost and no field points
-    /// at a table that no longer exists.
+    /// holding the primary values of the records they linked (a record's
+    /// id where that value is empty), so no cell is lost and no field
+    /// points at a table that no longer exists.
     pub async fn delete_table(&self, principal: &Principal, id: TableId) -> Result<()> {
         let table = self.table_for(principal, id, Action::ChangeSchema).await?;
         let pointing: Vec<Field> = self
@@ -601,9 +602,16 @@ impl Pybase {
         field: &mut Field,
     ) -> Result<Vec<(crate::ids::RecordId, Option<Value>)>> {
         let renamed_choices = choice_renames(&old.field_type, &field.field_type);
-        let cells = self.store.field_cells(table.id(), old.id).await?;
+        let mut cells = self.store.field_cells(table.id(), old.id).await?;
+        if let Some(Reference::Records(linked)) = old.field_type.references()
+            && old.field_type.type_name() != field.field_type.type_name()
+            && field.field_type.kind().is_free_text()
+        {
+            // Linked records become their primary values, not their ids.
+            cells = self.link_cells_as_titles(linked, cells).await?;
+        }
         let mut changes = Vec::with_capacity(cells.len());
-        let mut failures = FieldErrors::new();
+        let mut failures: Vec<String> = Vec::new();
         let mut failed = 0usize;
         let mut new_choices: Vec<String> = Vec::new();
         for (record, value) in cells {
@@ -646,17 +654,22 @@ impl Pybase {
                 Err(e) => {
                     failed += 1;
                     if failures.len() < MAX_REPORTED_FAILURES {
-                        failures.insert(record.to_string(), e.to_string());
+                        failures.push(format!("record {record}: {e}"));
                     }
                 }
             }
         }
         if failed > 0 {
-            failures.insert(
+            // Keyed by the field, as every validation error; the failed
+            // cells, the first few, are named in its message.
+            let more = if failed > failures.len() { "; ..." } else { "" };
+            let mut fields = FieldErrors::new();
+            fields.insert(
                 field.name.clone(),
                 format!(
-                    "{failed} cell(s) cannot become {}",
-                    field.field_type.type_name()
+                    "{failed} cell(s) cannot become {}: {}{more}",
+                    field.field_type.type_name(),
+                    failures.join("; ")
                 ),
             );
             return Err(validation(
@@ -665,7 +678,7 @@ impl Pybase {
                     old.name,
                     field.field_type.type_name()
                 ),
-                failures,
+                fields,
             ));
         }
         add_choices(&mut field.field_type, &new_choices);

@@ -464,7 +464,8 @@ pub async fn link_cells_accept_only_live_records(store: Arc<dyn Store>) {
         .await;
     assert_invalid(&e, "Supplier");
     assert_eq!(link.field_type.type_name(), "link");
-    // Deleting the linked table turns the link field into text keeping the ids.
+    // Deleting the linked table turns the link field into text holding the
+    // linked records' primary values.
     fx.pb.delete_table(o, st).await.unwrap();
     let after = fx.pb.get_field(o, link.id).await.unwrap();
     assert_eq!(after.field_type.type_name(), "long_text");
@@ -473,7 +474,88 @@ pub async fn link_cells_accept_only_live_records(store: Arc<dyn Store>) {
         .get_record(o, t, item.id, FieldKey::Name)
         .await
         .unwrap();
-    assert_eq!(back.fields["Supplier"], json!(acme.id.to_string()));
+    assert_eq!(back.fields["Supplier"], json!("Acme"));
+}
+
+/// A link field changed to text holds the linked records' primary values
+/// in link order, joined by ", " (an empty primary value is written as
+/// the record's id; a soft-deleted record is left out, as reads leave it
+/// out); a change to a type that is not text is refused.
+pub async fn link_fields_become_text_of_primary_values(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let o = &fx.owner;
+    let t = fx.table.table.id;
+    let parts = fx
+        .pb
+        .create_table(
+            o,
+            fx.base.id,
+            NewTable {
+                name: "Parts".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .table
+        .id;
+    let link = fx
+        .pb
+        .create_field(
+            o,
+            t,
+            nf("Parts", "link", json!({ "linked_table_id": parts })),
+        )
+        .await
+        .unwrap();
+    let part = |name: Value| {
+        let pb = fx.pb.clone();
+        let o = o.clone();
+        async move {
+            pb.create_record(&o, parts, cells(&[("Name", name)]), WriteOptions::default())
+                .await
+                .unwrap()
+                .id
+        }
+    };
+    let (bolt, nut, blank, gone) = (
+        part(json!("Bolt")).await,
+        part(json!("Nut")).await,
+        part(Value::Null).await,
+        part(json!("Gone")).await,
+    );
+    let a = fx
+        .create(&[
+            ("Name", json!("a")),
+            ("Parts", json!([nut, bolt, blank, gone])),
+        ])
+        .await;
+    let b = fx
+        .create(&[("Name", json!("b")), ("Parts", json!([gone]))])
+        .await;
+    fx.pb.delete_records(o, parts, &[gone]).await.unwrap();
+    let to = |ty: &str| FieldPatch {
+        field_type: Some(ty.to_owned()),
+        options: Some(Value::Null),
+        ..Default::default()
+    };
+    let e = fx
+        .pb
+        .update_field(o, link.id, to("number"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Validation { .. }), "{e:?}");
+    fx.pb.update_field(o, link.id, to("text")).await.unwrap();
+    let read = |id| {
+        let pb = fx.pb.clone();
+        let o = o.clone();
+        async move { pb.get_record(&o, t, id, FieldKey::Name).await.unwrap() }
+    };
+    assert_eq!(
+        read(a.id).await.fields["Parts"],
+        json!(format!("Nut, Bolt, {blank}"))
+    );
+    assert_eq!(read(b.id).await.fields.get("Parts"), None);
 }
 
 /// Numbers come back exactly as entered within their precision, and are

@@ -118,10 +118,19 @@ async fn bases_tables_fields_and_views() {
         .send_expect(StatusCode::OK)
         .await;
     assert_eq!(got["fields"]["Remarks"], "not a number");
-    s.req(&t, Method::PATCH, &format!("/api/v1/fields/{note}"))
+    let e = s
+        .req(&t, Method::PATCH, &format!("/api/v1/fields/{note}"))
         .json(&json!({"type": "number"}))
         .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
         .await;
+    // Keyed by the field alone, the failed cell named in its message.
+    let fields = e["error"]["details"]["fields"].as_object().unwrap();
+    assert_eq!(fields.keys().collect::<Vec<_>>(), ["Remarks"], "{e}");
+    let why = fields["Remarks"].as_str().unwrap();
+    assert!(
+        why.starts_with("1 cell(s) cannot become number: record ") && why.contains(&rec),
+        "{why}"
+    );
     let got = s
         .req(&t, Method::GET, &format!("/api/v1/fields/{note}"))
         .send_expect(StatusCode::OK)
