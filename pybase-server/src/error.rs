@@ -430,9 +430,28 @@ impl From<QueryRejection> for ApiError {
                     fields: BTreeMap::from([(param.to_owned(), problem)]),
                 }
             }
-            _ => Self::BadRequest(format!("invalid query string: {}", lower_first(detail))),
+            _ => match duplicated_param(detail) {
+                // `?cursor=a&cursor=b`: named like any bad parameter.
+                Some(param) => Self::BadQuery {
+                    message: format!("invalid query string: {param} is given more than once"),
+                    fields: BTreeMap::from([(param.to_owned(), "given once".to_owned())]),
+                },
+                None => Self::BadRequest(format!("invalid query string: {}", lower_first(detail))),
+            },
         }
     }
+}
+
+/// The parameter serde found twice (`duplicate field `cursor``).
+fn duplicated_param(detail: &str) -> Option<&str> {
+    let name = detail
+        .strip_prefix("duplicate field `")?
+        .strip_suffix('`')?;
+    (!name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.')))
+    .then_some(name)
 }
 
 impl From<PathRejection> for ApiError {

@@ -71,6 +71,19 @@ async fn a_query_parameter_of_the_wrong_type_is_400_naming_it() {
             );
         }
     }
+    // A parameter given twice is named too.
+    let v = s
+        .req(
+            &owner,
+            Method::GET,
+            &format!("/api/v1/tables/{table}/records?cursor=a&cursor=b"),
+        )
+        .send_expect_error(StatusCode::BAD_REQUEST, "bad_request")
+        .await;
+    assert_eq!(
+        v["error"]["details"]["fields"]["cursor"], "given once",
+        "{v}"
+    );
 }
 
 #[tokio::test]
