@@ -198,6 +198,20 @@ fn check_batch_size(n: usize) -> Result<()> {
 }
 
 impl Pybase {
+    /// Which of `ids` are live records of `table`, as a set.
+    pub(super) async fn live_set(
+        &self,
+        table: TableId,
+        ids: &[RecordId],
+    ) -> Result<HashSet<RecordId>> {
+        Ok(self
+            .store
+            .live_record_ids(table, ids)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
     /// The fields to render a write with: `fields` as validated, or re-read
     /// when [`Self::finish_batch`] added select choices to them.
     async fn fields_after_batch(
@@ -245,12 +259,7 @@ impl Pybase {
             by_table.entry(*t).or_default().push(*id);
         }
         for (t, ids) in by_table {
-            let live: HashSet<RecordId> = self
-                .store
-                .live_record_ids(t, &ids)
-                .await?
-                .into_iter()
-                .collect();
+            let live = self.live_set(t, &ids).await?;
             for (key, lt, id) in links.iter().filter(|(_, lt, _)| *lt == t) {
                 if !live.contains(id) {
                     errors.insert(
@@ -318,12 +327,7 @@ impl Pybase {
         };
         let mut gone = HashSet::new();
         for (linked, ids) in Renderer::linked_ids(fields, records) {
-            let live: HashSet<RecordId> = self
-                .store
-                .live_record_ids(linked, &ids)
-                .await?
-                .into_iter()
-                .collect();
+            let live = self.live_set(linked, &ids).await?;
             gone.extend(ids.into_iter().filter(|id| !live.contains(id)));
         }
         Ok(Renderer {

@@ -21,8 +21,6 @@
 //! is deleted); restoring such a record later does not bring its link
 //! back. With none left the cell is cleared.
 
-use std::collections::HashSet;
-
 use serde_json::Value;
 
 use super::Pybase;
@@ -137,12 +135,7 @@ impl Pybase {
         if ids.is_empty() {
             return Ok(then);
         }
-        let live: HashSet<RecordId> = self
-            .store
-            .live_record_ids(linked, &ids)
-            .await?
-            .into_iter()
-            .collect();
+        let live = self.live_set(linked, &ids).await?;
         if live.len() == ids.len() {
             return Ok(then);
         }

@@ -580,12 +580,7 @@ impl Pybase {
             return Ok(Vec::new());
         }
         let ids: Vec<crate::ids::RecordId> = cells.iter().map(|(r, _)| *r).collect();
-        let live: std::collections::HashSet<crate::ids::RecordId> = self
-            .store
-            .live_record_ids(table.id(), &ids)
-            .await?
-            .into_iter()
-            .collect();
+        let live = self.live_set(table.id(), &ids).await?;
         Ok(ids
             .into_iter()
             .filter(|r| !live.contains(r))

@@ -1400,6 +1400,20 @@ pub async fn webhook_switch_and_airtable_state_are_written_apart(store: Arc<dyn 
     ));
 }
 
+/// A table "Parts" beside the fixture's, and a link field "Part" to it on
+/// the fixture's table; answers the new table.
+async fn parts_link(fx: &Fixture) -> crate::ids::TableId {
+    use super::computed::{field, nf, table};
+    let parts = table(fx, "Parts").await;
+    field(
+        fx,
+        fx.table.table.id,
+        nf("Part", "link", json!({ "linked_table_id": parts })),
+    )
+    .await;
+    parts
+}
+
 /// A revert writes only the cells that differ from now: a link cell whose
 /// linked record was deleted since, unchanged, does not stop it. Cells a
 /// field change rewrote since (conversions, logged with the field's id)
@@ -1408,18 +1422,11 @@ pub async fn webhook_switch_and_airtable_state_are_written_apart(store: Arc<dyn 
 /// choice), else take the value undone as a typecast writes it (a number
 /// in what is a text field now).
 pub async fn revert_writes_only_what_differs_and_keeps_conversions(store: Arc<dyn Store>) {
-    use super::computed::{field, nf, table};
     let fx = Fixture::new(store).await;
     let items = fx.table.table.id;
     let o = &fx.owner;
     let w = WriteOptions::default();
-    let parts = table(&fx, "Parts").await;
-    field(
-        &fx,
-        items,
-        nf("Part", "link", json!({ "linked_table_id": parts })),
-    )
-    .await;
+    let parts = parts_link(&fx).await;
     let part = fx
         .pb
         .create_records(o, parts, vec![cells(&[("Name", json!("p"))])], w)
@@ -1556,17 +1563,11 @@ pub async fn revert_writes_only_what_differs_and_keeps_conversions(store: Arc<dy
 /// live links and the other cells; with none left the cell is cleared.
 /// The record keeps that cell when a deleted record is restored later.
 pub async fn revert_leaves_out_links_to_records_deleted_since(store: Arc<dyn Store>) {
-    use super::computed::{create, field, get, nf, table, update};
+    use super::computed::{create, get, update};
     let fx = Fixture::new(store).await;
     let items = fx.table.table.id;
     let o = &fx.owner;
-    let parts = table(&fx, "Parts").await;
-    field(
-        &fx,
-        items,
-        nf("Part", "link", json!({ "linked_table_id": parts })),
-    )
-    .await;
+    let parts = parts_link(&fx).await;
     let mut p = Vec::new();
     for name in ["p1", "p2", "p3"] {
         p.push(
