@@ -791,6 +791,7 @@ impl RecordsStore for PgStore {
         table: TableId,
         merge_on: &[FieldId],
         records: &[NewRecord],
+        replace: bool,
         at: Timestamp,
         by: Option<UserId>,
     ) -> StoreResult<Vec<UpsertOutcome>> {
@@ -820,7 +821,7 @@ impl RecordsStore for PgStore {
                         id,
                         set: input.cells.clone(),
                         unset: Vec::new(),
-                        replace: false,
+                        replace,
                     };
                     let linked_before = links::before(&mut tx, table, &touched, &[id]).await?;
                     let (before, mut record) =

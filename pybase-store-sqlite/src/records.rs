@@ -722,6 +722,7 @@ impl RecordsStore for SqliteStore {
         table: TableId,
         merge_on: &[FieldId],
         records: &[NewRecord],
+        replace: bool,
         at: Timestamp,
         by: Option<UserId>,
     ) -> StoreResult<Vec<UpsertOutcome>> {
@@ -789,7 +790,7 @@ impl RecordsStore for SqliteStore {
                             id: existing_id,
                             set: cells.clone(),
                             unset: Vec::new(),
-                            replace: false,
+                            replace,
                         };
                         let current = read_first::read(tx, table, existing_id)?
                             .ok_or_else(|| Error::not_found("record", existing))?;

@@ -686,7 +686,8 @@ impl Pybase {
     }
 
     /// Creates or updates up to 1000 records matched on 1 to 3 fields, in
-    /// one transaction; says which it did for each.
+    /// one transaction; says which it did for each. A match is merged with
+    /// the input's cells.
     pub async fn upsert_records(
         &self,
         principal: &Principal,
@@ -694,6 +695,34 @@ impl Pybase {
         merge_on: &[String],
         inputs: Vec<CellsInput>,
         opts: WriteOptions,
+    ) -> Result<UpsertResult> {
+        self.upsert(principal, table, merge_on, inputs, opts, false)
+            .await
+    }
+
+    /// [`Self::upsert_records`], a match's cells replaced by the input's
+    /// (cells it does not name are cleared), as a `PUT` upsert of
+    /// Airtable's API does.
+    pub async fn upsert_records_replacing(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        merge_on: &[String],
+        inputs: Vec<CellsInput>,
+        opts: WriteOptions,
+    ) -> Result<UpsertResult> {
+        self.upsert(principal, table, merge_on, inputs, opts, true)
+            .await
+    }
+
+    async fn upsert(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        merge_on: &[String],
+        inputs: Vec<CellsInput>,
+        opts: WriteOptions,
+        replace: bool,
     ) -> Result<UpsertResult> {
         let (table, fields) = self
             .table_fields_for(principal, table, Action::WriteRecords)
@@ -756,6 +785,7 @@ impl Pybase {
                 table.id(),
                 &merge_ids,
                 &new,
+                replace,
                 now,
                 Some(principal.user_id()),
             ))

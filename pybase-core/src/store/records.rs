@@ -288,15 +288,18 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
     }
     /// For each input record, in order and in one transaction: the live record
     /// whose cells of `merge_on` equal the input's (absent equals absent) is
-    /// merged with the input's cells; with no match the input is created
-    /// (taking its id, `created_time` and the next autonumber). Several
-    /// matches answer `Conflict { entity: "record", field: "merge_on" }` with
-    /// nothing changed. Merge fields are never list-valued.
+    /// merged with the input's cells (with `replace`, its cells become the
+    /// input's, as [`RecordPatch::replace`]); with no match the input is
+    /// created (taking its id, `created_time` and the next autonumber).
+    /// Several matches answer `Conflict { entity: "record", field:
+    /// "merge_on" }` with nothing changed. Merge fields are never
+    /// list-valued.
     async fn upsert_records(
         &self,
         table: TableId,
         merge_on: &[FieldId],
         records: &[NewRecord],
+        replace: bool,
         at: Timestamp,
         by: Option<UserId>,
     ) -> StoreResult<Vec<UpsertOutcome>>;

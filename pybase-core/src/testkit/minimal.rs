@@ -367,11 +367,12 @@ impl RecordsStore for MinimalStore {
         table: TableId,
         merge_on: &[FieldId],
         records: &[NewRecord],
+        replace: bool,
         at: Timestamp,
         by: Option<UserId>,
     ) -> StoreResult<Vec<UpsertOutcome>> {
         self.inner
-            .upsert_records(table, merge_on, records, at, by)
+            .upsert_records(table, merge_on, records, replace, at, by)
             .await
     }
 

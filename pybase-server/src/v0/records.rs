@@ -767,11 +767,19 @@ async fn write_many(
     {
         let order: Vec<usize> = without_id.iter().map(|(i, _)| *i).collect();
         let cells = without_id.into_iter().map(|(_, c)| c).collect();
-        let result = state
-            .pybase
-            .upsert_records(p, table_id, names, cells, opts)
-            .await
-            .map_err(|e| V0Error::from_core(e, RecordsIn::Body))?;
+        // A PUT replaces a match's cells, a PATCH merges into them.
+        let result = if replace {
+            state
+                .pybase
+                .upsert_records_replacing(p, table_id, names, cells, opts)
+                .await
+        } else {
+            state
+                .pybase
+                .upsert_records(p, table_id, names, cells, opts)
+                .await
+        }
+        .map_err(|e| V0Error::from_core(e, RecordsIn::Body))?;
         created_ids.extend(result.created_records);
         updated_ids.extend(result.updated_records);
         out.extend(order.into_iter().zip(result.records));

@@ -691,6 +691,21 @@ async fn writes_merge_replace_and_upsert() {
     assert_eq!(up["createdRecords"].as_array().unwrap().len(), 1);
     assert_eq!(up["updatedRecords"].as_array().unwrap().len(), 1);
     assert_eq!(up["records"][0]["fields"]["Qty"], 2);
+    // A PUT upsert replaces the match: its cells not named are cleared.
+    let put =
+        w.s.req(&w.key, Method::PUT, &w.records())
+            .json(
+                &json!({"performUpsert": {"fieldsToMergeOn": ["Email"]}, "records": [
+                    {"fields": {"Email": "x@example.com", "Name": "replaced"}},
+                ]}),
+            )
+            .send_expect(StatusCode::OK)
+            .await;
+    assert_eq!(put["updatedRecords"].as_array().unwrap().len(), 1, "{put}");
+    assert_eq!(
+        put["records"][0]["fields"],
+        json!({"Email": "x@example.com", "Name": "replaced"})
+    );
     let r = w
         .s
         .req(&w.key, Method::PATCH, &w.records())

@@ -265,7 +265,7 @@ pub async fn upserts_merge_create_and_refuse_ambiguity_whole(store: Arc<dyn Stor
         record(cells(&[(f[0].id, json!("gone"))]), None),
     ];
     let out = store
-        .upsert_records(t.id, &[f[0].id], &inputs, later, Some(a.id))
+        .upsert_records(t.id, &[f[0].id], &inputs, false, later, Some(a.id))
         .await
         .unwrap();
     let created: Vec<bool> = out.iter().map(|o| o.created).collect();
@@ -290,6 +290,7 @@ pub async fn upserts_merge_create_and_refuse_ambiguity_whole(store: Arc<dyn Stor
             t.id,
             &[f[0].id],
             &[record(cells(&[(f[2].id, json!("x"))]), None)],
+            false,
             later,
             None,
         )
@@ -298,6 +299,29 @@ pub async fn upserts_merge_create_and_refuse_ambiguity_whole(store: Arc<dyn Stor
     assert_eq!(
         (again[0].created, again[0].record.id),
         (false, out[3].record.id)
+    );
+    // Replacing: the match's cells become the input's, its 7 cleared.
+    let replaced = store
+        .upsert_records(
+            t.id,
+            &[f[0].id],
+            &[record(
+                cells(&[(f[0].id, json!("new")), (f[2].id, json!("z"))]),
+                None,
+            )],
+            true,
+            later,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (replaced[0].created, replaced[0].record.id),
+        (false, inputs[1].id)
+    );
+    assert_eq!(
+        replaced[0].record.cells,
+        cells(&[(f[0].id, json!("new")), (f[2].id, json!("z"))])
     );
     // Two live records with Name "1": ambiguous, nothing changes.
     store
@@ -315,7 +339,7 @@ pub async fn upserts_merge_create_and_refuse_ambiguity_whole(store: Arc<dyn Stor
     ];
     assert_conflict(
         store
-            .upsert_records(t.id, &[f[0].id], &ambiguous, later, None)
+            .upsert_records(t.id, &[f[0].id], &ambiguous, false, later, None)
             .await,
         "record",
         "merge_on",
