@@ -495,6 +495,39 @@ impl Pybase {
         Ok(())
     }
 
+    /// Recomputes what reads `field` of `table` after its cells were
+    /// rewritten by a change of its options (a lower precision, a renamed
+    /// choice): each table holding a valid computed field that reads it
+    /// (a formula of its table, a lookup or rollup through a link) is
+    /// filled in the request, or in the background when large, which
+    /// recomputes what depends on those in turn, as a write of the cells
+    /// would have.
+    pub(crate) async fn refill_readers_of(&self, table: &TableScope, field: FieldId) -> Result<()> {
+        let mut readers: BTreeMap<TableId, Vec<FieldId>> = BTreeMap::new();
+        for f in self.base_fields(table).await? {
+            if f.field_type.derived().is_some_and(|d| d.is_valid) && depends_on(&f).contains(&field)
+            {
+                readers.entry(f.table_id).or_default().push(f.id);
+            }
+        }
+        for (reader, fields) in readers {
+            let scope = if reader == table.id() {
+                table.clone()
+            } else {
+                match table.sibling(self.store.get_table(reader).await?) {
+                    Some(scope) => scope,
+                    None => continue,
+                }
+            };
+            if self.fills_in_background(&scope).await? {
+                self.queue_fill(&scope, &fields).await?;
+            } else {
+                self.fill_computed(&scope).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Fills (recomputes) the derived cells of every live record of
     /// `table`, a chunk of [`COMPUTE_CHUNK_RECORDS`] per transaction.
     pub(crate) async fn fill_computed(&self, table: &TableScope) -> Result<()> {

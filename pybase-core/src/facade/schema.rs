@@ -297,6 +297,9 @@ impl Pybase {
             field.updated_at = self.clock.now();
             let changes = self.convert_cells(&other, &old, &mut field).await?;
             acting(other.user(), self.store.replace_field(&field, &changes)).await?;
+            // Lookups, rollups and counts through the link keep their
+            // cells and read as invalid, as when the link is retyped.
+            self.invalidate_dependents(&other, field.id, None).await?;
         }
         acting(table.user(), self.store.delete_table(table.id()))
             .await
@@ -530,6 +533,10 @@ impl Pybase {
             acting(table.user(), self.store.replace_field(&field, &changes)).await?;
             if field.field_type.type_name() != old.field_type.type_name() {
                 self.invalidate_dependents(&table, field.id, None).await?;
+            } else if !changes.is_empty() {
+                // Same type, cells rewritten (a precision, a choice's
+                // name): what reads them is computed again.
+                self.refill_readers_of(&table, field.id).await?;
             }
             self.fit_views_to(&table, &field).await?;
             if field.field_type.derived().is_some() {

@@ -683,3 +683,128 @@ pub async fn a_primary_field_closing_a_cycle_is_refused(store: Arc<dyn Store>) {
         .await
         .expect("write a");
 }
+
+/// A field whose options change rewrites its cells (a lower precision, a
+/// renamed choice): the formulas of its table and the lookups and rollups
+/// through a link that read it are computed again, as after a write of
+/// those cells. Deleting the table a link points at leaves the lookups,
+/// rollups and counts through that link invalid, their cells kept, also
+/// after a later edit of the record.
+pub async fn option_changes_recompute_readers_and_a_deleted_link_target_invalidates(
+    store: Arc<dyn Store>,
+) {
+    use super::computed::{create, table, update};
+    use crate::facade::FieldPatch;
+    let fx = Fixture::new(store).await;
+    let o = &fx.owner;
+    let items = fx.table.table.id;
+    field(
+        &fx,
+        items,
+        nf("Twice", "formula", json!({ "formula": "{Price} * 2" })),
+    )
+    .await;
+    field(
+        &fx,
+        items,
+        nf("Said", "formula", json!({ "formula": "{Status} & '!'" })),
+    )
+    .await;
+    let orders = table(&fx, "Orders").await;
+    field(
+        &fx,
+        orders,
+        nf("Item", "link", json!({ "linked_table_id": items })),
+    )
+    .await;
+    for (name, ty, options) in [
+        (
+            "Prices",
+            "lookup",
+            json!({ "link_field": "Item", "field": "Price" }),
+        ),
+        (
+            "Total",
+            "rollup",
+            json!({ "link_field": "Item", "field": "Price", "formula": "SUM(values)" }),
+        ),
+        ("Lines", "count", json!({ "link_field": "Item" })),
+    ] {
+        field(&fx, orders, nf(name, ty, options)).await;
+    }
+    let item = create(
+        &fx,
+        items,
+        &[
+            ("Name", json!("i")),
+            ("Price", json!(1.26)),
+            ("Status", json!("Open")),
+        ],
+    )
+    .await;
+    let order = create(
+        &fx,
+        orders,
+        &[("Name", json!("o")), ("Item", json!([item.id]))],
+    )
+    .await;
+    assert_eq!(read(&fx, items, item.id).await["Twice"], json!(2.52));
+    assert_eq!(read(&fx, orders, order.id).await["Total"], json!(1.26));
+    let options = |options: Value| FieldPatch {
+        options: Some(options),
+        ..Default::default()
+    };
+    // Price loses a digit: 1.26 is stored as 1.3.
+    fx.pb
+        .update_field(o, fx.field("Price"), options(json!({ "precision": 1 })))
+        .await
+        .unwrap();
+    let i = read(&fx, items, item.id).await;
+    assert_eq!(
+        (i["Price"].clone(), i["Twice"].clone()),
+        (json!(1.3), json!(2.6))
+    );
+    let r = read(&fx, orders, order.id).await;
+    assert_eq!(r["Prices"], json!([1.3]));
+    assert_eq!(r["Total"], json!(1.3));
+    // "Open" is renamed "Opened": the cell, then the formula reading it.
+    let status = fx.field("Status");
+    let choices = fx
+        .pb
+        .get_field(o, status)
+        .await
+        .unwrap()
+        .field_type
+        .choices()
+        .into_iter()
+        .map(|c| {
+            let mut c = serde_json::to_value(c).unwrap();
+            if c["name"] == json!("Open") {
+                c["name"] = json!("Opened");
+            }
+            c
+        })
+        .collect::<Vec<_>>();
+    fx.pb
+        .update_field(o, status, options(json!({ "choices": choices })))
+        .await
+        .unwrap();
+    assert_eq!(read(&fx, items, item.id).await["Said"], json!("Opened!"));
+    // The items table goes: Orders' link becomes text, and what read
+    // through it keeps its cells as invalid, also after an edit.
+    fx.pb.delete_table(o, items).await.unwrap();
+    let fields = fx.pb.get_table(o, orders).await.unwrap().fields;
+    for name in ["Prices", "Total", "Lines"] {
+        let f = fields.iter().find(|f| f.name == name).unwrap();
+        let valid = f.field_type.derived().map(|d| d.is_valid);
+        assert_eq!(valid, Some(false), "{name} reads through a deleted table");
+    }
+    update(&fx, orders, order.id, &[("Name", json!("o2"))]).await;
+    let r = read(&fx, orders, order.id).await;
+    assert_eq!(r["Item"], json!("i"));
+    assert_eq!(
+        (r["Total"].clone(), r["Lines"].clone()),
+        (json!(1.3), json!(1))
+    );
+    assert_eq!(r["Prices"], json!([1.3]));
+}
