@@ -776,7 +776,7 @@ pub async fn option_changes_recompute_readers_and_a_deleted_link_target_invalida
         .unwrap()
         .field_type
         .choices()
-        .into_iter()
+        .iter()
         .map(|c| {
             let mut c = serde_json::to_value(c).unwrap();
             if c["name"] == json!("Open") {
