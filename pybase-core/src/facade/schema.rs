@@ -538,7 +538,8 @@ impl Pybase {
                 // name): what reads them is computed again.
                 self.refill_readers_of(&table, field.id).await?;
             }
-            self.fit_views_to(&table, &field).await?;
+            let renames = choice_renames(&old.field_type, &field.field_type);
+            self.fit_views_to(&table, &field, &renames).await?;
             if field.field_type.derived().is_some() {
                 if self.fills_in_background(&table).await? {
                     // Changed again while filling: the fill restarts.
@@ -717,10 +718,16 @@ impl Pybase {
 
     /// Fits every view of the table to `field`'s new type or options
     /// (see [`fit_to_retyped`]).
-    async fn fit_views_to(&self, table: &TableScope, field: &Field) -> Result<()> {
+    async fn fit_views_to(
+        &self,
+        table: &TableScope,
+        field: &Field,
+        renames: &BTreeMap<String, String>,
+    ) -> Result<()> {
         let fields = self.store.list_fields(table.id()).await?;
         for mut view in self.store.list_views(table.id()).await? {
-            if fit_to_retyped(&mut view.config, field.id, &fields) {
+            let renamed = rename_choices_in_filter(&mut view.config, field.id, renames);
+            if fit_to_retyped(&mut view.config, field.id, &fields) || renamed {
                 view.updated_at = self.clock.now();
                 acting(table.user(), self.store.update_view(&view)).await?;
             }
@@ -1136,6 +1143,52 @@ fn fit_to_retyped(config: &mut ViewConfig, field: FieldId, fields: &[Field]) -> 
         cond_field(cond) == Some(field.as_str()) && resolve_filter(cond, fields).is_err()
     });
     *config != before
+}
+
+/// Rewrites the choice names `renames` maps in the view filter's
+/// conditions on `field` (a renamed choice keeps its id, so a condition
+/// naming it goes on selecting it); whether anything changed.
+fn rename_choices_in_filter(
+    config: &mut ViewConfig,
+    field: FieldId,
+    renames: &BTreeMap<String, String>,
+) -> bool {
+    fn walk(spec: FilterSpec, field: &str, renames: &BTreeMap<String, String>) -> FilterSpec {
+        match spec {
+            FilterSpec::And(parts) => {
+                FilterSpec::And(parts.into_iter().map(|p| walk(p, field, renames)).collect())
+            }
+            FilterSpec::Or(parts) => {
+                FilterSpec::Or(parts.into_iter().map(|p| walk(p, field, renames)).collect())
+            }
+            FilterSpec::Not(inner) => FilterSpec::Not(Box::new(walk(*inner, field, renames))),
+            FilterSpec::Cond {
+                field: f,
+                op,
+                value,
+            } if f == field => FilterSpec::Cond {
+                value: rename_in_cell(&value, renames),
+                field: f,
+                op,
+            },
+            other => other,
+        }
+    }
+    if renames.is_empty() {
+        return false;
+    }
+    let Some(filter) = &config.filter else {
+        return false;
+    };
+    let Ok(spec) = FilterSpec::from_json(filter) else {
+        return false;
+    };
+    let renamed = walk(spec, field.as_str(), renames).to_json();
+    if &renamed == filter {
+        return false;
+    }
+    config.filter = Some(renamed);
+    true
 }
 
 /// The field a condition names (`None` for a group).

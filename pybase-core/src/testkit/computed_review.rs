@@ -767,7 +767,24 @@ pub async fn option_changes_recompute_readers_and_a_deleted_link_target_invalida
     let r = read(&fx, orders, order.id).await;
     assert_eq!(r["Prices"], json!([1.3]));
     assert_eq!(r["Total"], json!(1.3));
-    // "Open" is renamed "Opened": the cell, then the formula reading it.
+    // "Open" is renamed "Opened": the cell, then the formula reading it,
+    // and a view's condition naming it.
+    let view = fx
+        .pb
+        .create_view(
+            o,
+            items,
+            crate::facade::NewView {
+                name: "Open ones".into(),
+                view_type: None,
+                config: json!({ "filter": { "and": [
+                    { "field": "Status", "op": "eq", "value": "Open" },
+                    { "field": "Name", "op": "eq", "value": "i" },
+                ] } }),
+            },
+        )
+        .await
+        .unwrap();
     let status = fx.field("Status");
     let choices = fx
         .pb
@@ -790,6 +807,31 @@ pub async fn option_changes_recompute_readers_and_a_deleted_link_target_invalida
         .await
         .unwrap();
     assert_eq!(read(&fx, items, item.id).await["Said"], json!("Opened!"));
+    let in_view = fx
+        .pb
+        .query_records(
+            o,
+            items,
+            QueryInput {
+                view: Some(view.id.to_string()),
+                ..QueryInput::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        in_view.records.len(),
+        1,
+        "the view still selects the choice"
+    );
+    let filter = fx.pb.get_view(o, view.id).await.unwrap().config.filter;
+    assert!(
+        filter
+            .as_ref()
+            .is_some_and(|f| f.to_string().contains("\"Opened\"")),
+        "{filter:?}"
+    );
     // The items table goes: Orders' link becomes text, and what read
     // through it keeps its cells as invalid, also after an edit.
     fx.pb.delete_table(o, items).await.unwrap();
