@@ -23,6 +23,8 @@ pub struct RecordShape {
     pub by_id: bool,
     /// `cellFormat=string`.
     pub as_text: bool,
+    /// `timeZone` of `cellFormat=string`: dates and times are written in it.
+    pub time_zone: Option<chrono_tz::Tz>,
     /// Add `"commentCount": 0` (`recordMetadata[]=commentCount`).
     pub comment_count: bool,
 }
@@ -187,7 +189,7 @@ impl Renderer<'_> {
             _ => v.clone(),
         };
         if self.shape.as_text {
-            Value::String(text(f, &json))
+            Value::String(text(f, &json, self.shape.time_zone))
         } else {
             json
         }
@@ -234,9 +236,44 @@ fn attachment(a: &Value, signer: Option<Signer<'_>>) -> Value {
     })
 }
 
-/// `cellFormat=string`: best-effort text of a cell (AIRTABLE.md §6).
-pub fn text(f: &Field, v: &Value) -> String {
+/// Whether `f`'s cells are dates with a time (shown in the request's
+/// `timeZone` as text).
+fn holds_date_times(f: &Field, options: &Value) -> bool {
+    match f.field_type.type_name() {
+        "datetime" | "created_time" | "updated_time" => true,
+        "formula" | "rollup" | "lookup" => {
+            options.get("result_type").and_then(Value::as_str) == Some("datetime")
+        }
+        _ => false,
+    }
+}
+
+/// A stored date and time (RFC 3339) as `2024-05-01 05:30` in `zone`;
+/// `None` if it does not read as one.
+fn local_time(s: &str, zone: chrono_tz::Tz) -> Option<String> {
+    let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+    Some(t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string())
+}
+
+/// `cellFormat=string`: best-effort text of a cell (AIRTABLE.md §6), dates
+/// with a time in `zone` (UTC without one).
+pub fn text(f: &Field, v: &Value, zone: Option<chrono_tz::Tz>) -> String {
     let options = f.field_type.options_json();
+    if holds_date_times(f, &options) {
+        let zone = zone.unwrap_or(chrono_tz::UTC);
+        let at = |v: &Value| v.as_str().and_then(|s| local_time(s, zone));
+        match v {
+            Value::String(_) => {
+                if let Some(t) = at(v) {
+                    return t;
+                }
+            }
+            Value::Array(items) if items.iter().all(|i| at(i).is_some()) => {
+                return items.iter().filter_map(at).collect::<Vec<_>>().join(", ");
+            }
+            _ => {}
+        }
+    }
     let precision = options
         .get("precision")
         .and_then(Value::as_u64)
@@ -418,8 +455,11 @@ mod tests {
             created_at: chrono::DateTime::UNIX_EPOCH,
             updated_at: chrono::DateTime::UNIX_EPOCH,
         };
-        assert_eq!(text(&f, &json!({ "specialValue": "Infinity" })), "Infinity");
-        assert_eq!(text(&f, &json!({ "error": "#ERROR!" })), "#ERROR!");
+        assert_eq!(
+            text(&f, &json!({ "specialValue": "Infinity" }), None),
+            "Infinity"
+        );
+        assert_eq!(text(&f, &json!({ "error": "#ERROR!" }), None), "#ERROR!");
     }
 
     #[test]

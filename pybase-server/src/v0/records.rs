@@ -123,17 +123,33 @@ fn strings(key: &str, v: &Value) -> Result<Vec<String>, V0Error> {
     }
 }
 
+/// A `timeZone` parameter: an IANA zone name (`America/New_York`), or
+/// `utc` / `client` (UTC) as Airtable's options spell them.
+fn zone_named(name: &str) -> Result<chrono_tz::Tz, V0Error> {
+    if name.eq_ignore_ascii_case("utc") || name == "client" {
+        return Ok(chrono_tz::UTC);
+    }
+    name.parse().map_err(|_| {
+        V0Error::invalid_request(format!(
+            "timeZone: an IANA time zone name such as America/New_York, got {name:?}"
+        ))
+    })
+}
+
 /// Reads the record shape: `returnFieldsByFieldId`, `cellFormat` (with
 /// its `timeZone` and `userLocale`) and `recordMetadata`.
 fn record_shape(params: &Map<String, Value>) -> Result<RecordShape, V0Error> {
+    let mut time_zone = None;
     let as_text = match text(params, "cellFormat")?.as_deref() {
         None | Some("json") => false,
         Some("string") => {
-            if text(params, "timeZone")?.is_none() || text(params, "userLocale")?.is_none() {
+            let (Some(zone), Some(_)) = (text(params, "timeZone")?, text(params, "userLocale")?)
+            else {
                 return Err(V0Error::invalid_request(
                     "cellFormat=string needs timeZone and userLocale",
                 ));
-            }
+            };
+            time_zone = Some(zone_named(&zone)?);
             true
         }
         Some(other) => {
@@ -157,6 +173,7 @@ fn record_shape(params: &Map<String, Value>) -> Result<RecordShape, V0Error> {
     Ok(RecordShape {
         by_id: flag("returnFieldsByFieldId", params.get("returnFieldsByFieldId"))?,
         as_text,
+        time_zone,
         comment_count,
     })
 }
@@ -368,7 +385,7 @@ async fn link_text(
                     .unwrap_or(Value::Null);
                 let text = match v {
                     Value::Null => String::new(),
-                    v => super::cells::text(primary, &v),
+                    v => super::cells::text(primary, &v, render.shape.time_zone),
                 };
                 out.insert(r.id.to_string(), text);
             }

@@ -1468,6 +1468,71 @@ async fn the_other_list_forms_of_airtables_docs_are_accepted() {
     assert_eq!(left, [ids[3].as_str()]);
 }
 
+/// `cellFormat=string` writes dates with a time in the request's
+/// `timeZone` (AIRTABLE.md §6); a zone that is not one is 422.
+#[tokio::test]
+async fn string_cells_show_times_in_the_time_zone() {
+    let w = V0World::new().await;
+    let events =
+        w.s.req(
+            &w.key,
+            Method::POST,
+            &format!("/v0/meta/bases/{}/tables", w.base),
+        )
+        .json(&json!({"name": "Events", "fields": [
+            {"name": "What", "type": "singleLineText"},
+            {"name": "At", "type": "dateTime", "options": {
+                "timeZone": "utc",
+                "dateFormat": {"name": "iso"},
+                "timeFormat": {"name": "24hour"},
+            }},
+        ]}))
+        .send_expect(StatusCode::OK)
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let url = format!("/v0/{}/{events}", w.base);
+    w.s.req(&w.key, Method::POST, &url)
+        .json(&json!({"fields": {"What": "call", "At": "2024-05-01T09:30:00.000Z"}}))
+        .send_expect(StatusCode::OK)
+        .await;
+    for (zone, shown) in [
+        ("America/New_York", "2024-05-01 05:30"),
+        ("Europe/Paris", "2024-05-01 11:30"),
+        ("utc", "2024-05-01 09:30"),
+    ] {
+        let page =
+            w.s.req(
+                &w.key,
+                Method::GET,
+                &format!("{url}?cellFormat=string&timeZone={zone}&userLocale=en-us"),
+            )
+            .send_expect(StatusCode::OK)
+            .await;
+        assert_eq!(
+            page["records"][0]["fields"]["At"],
+            json!(shown),
+            "{zone}: {page}"
+        );
+    }
+    let r =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("{url}?cellFormat=string&timeZone=Not/AZone&userLocale=en-us"),
+        )
+        .send()
+        .await
+        .unwrap();
+    airtable_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_REQUEST_UNKNOWN",
+    )
+    .await;
+}
+
 /// `cellFormat=string` shows links by the linked records' primary values
 /// (AIRTABLE.md §6), in lists and single reads; a soft-deleted linked
 /// record drops out of the cell (API.md, two-way links).
