@@ -359,11 +359,32 @@ pub fn write_cells(
             Some(f) if f.field_type.type_name() == "attachment" => {
                 attachment_input(&f.name, value)?
             }
+            Some(f) if f.field_type.type_name() == "datetime" => local_date_time_input(f, value),
             _ => value,
         };
         out.insert(key, value);
     }
     Ok(out)
+}
+
+/// A date and time written without an offset (`2024-05-01T10:00:00`, or a
+/// bare date), which Airtable reads in the field's time zone (AIRTABLE.md
+/// §6), as the instant core's typecast reads it; anything else is left
+/// for core to check.
+fn local_date_time_input(f: &Field, value: Value) -> Value {
+    let Some(s) = value.as_str() else {
+        return value;
+    };
+    let local = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+        || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").is_ok()
+        || chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok();
+    if !local {
+        return value;
+    }
+    match f.field_type.validate_cell(&value, true) {
+        Ok(Some(instant)) => instant,
+        _ => value,
+    }
 }
 
 fn attachment_input(field: &str, value: Value) -> Result<Value, V0Error> {

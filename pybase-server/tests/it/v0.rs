@@ -1486,6 +1486,11 @@ async fn string_cells_show_times_in_the_time_zone() {
                 "dateFormat": {"name": "iso"},
                 "timeFormat": {"name": "24hour"},
             }},
+            {"name": "Local", "type": "dateTime", "options": {
+                "timeZone": "Europe/Berlin",
+                "dateFormat": {"name": "iso"},
+                "timeFormat": {"name": "24hour"},
+            }},
         ]}))
         .send_expect(StatusCode::OK)
         .await["id"]
@@ -1531,6 +1536,17 @@ async fn string_cells_show_times_in_the_time_zone() {
         "INVALID_REQUEST_UNKNOWN",
     )
     .await;
+    // A plain write without an offset is read in the field's time zone.
+    let made =
+        w.s.req(&w.key, Method::POST, &url)
+            .json(&json!({"fields": {"What": "local", "Local": "2024-05-01T10:00:00"}}))
+            .send_expect(StatusCode::OK)
+            .await;
+    assert_eq!(
+        made["fields"]["Local"],
+        json!("2024-05-01T08:00:00.000Z"),
+        "{made}"
+    );
 }
 
 /// `cellFormat=string` shows links by the linked records' primary values
