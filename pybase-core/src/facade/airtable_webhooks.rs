@@ -30,7 +30,7 @@ use crate::ids::{BaseId, FieldId, TableId, WebhookId};
 use crate::model::Timestamp;
 use crate::principal::Principal;
 use crate::role::Action;
-use crate::store::{AirtableHook, ChangeEvent, ChangeKind, PayloadMark, Webhook};
+use crate::store::{AirtableHook, ChangeEvent, ChangeKind, Delivery, PayloadMark, Webhook};
 
 use ChangeKind as K;
 
@@ -305,7 +305,16 @@ pub struct AirtableWebhookOut {
     pub expires_at: Timestamp,
     /// Its specification as created.
     pub specification: Value,
+    /// Its newest notification attempt, if any.
+    pub last_notification: Option<Delivery>,
+    /// When a notification last reached its URL (a 2xx answer), among its
+    /// newest [`NOTIFICATIONS_LOOKED_AT`] attempts.
+    pub last_success_at: Option<Timestamp>,
 }
+
+/// The newest attempts read to find a webhook's last successful
+/// notification.
+const NOTIFICATIONS_LOOKED_AT: usize = 100;
 
 /// A page of an Airtable webhook's payloads: the selected events.
 #[derive(Debug, Clone)]
@@ -530,7 +539,14 @@ impl Pybase {
             let scan = self
                 .scan_payloads(&webhook, &hook, &spec, i64::MAX, 0)
                 .await?;
+            let attempts = self
+                .store
+                .list_deliveries(webhook.id, None, NOTIFICATIONS_LOOKED_AT)
+                .await?;
+            let last_success_at = attempts.iter().find(|d| d.succeeded()).map(|d| d.at);
             out.push(AirtableWebhookOut {
+                last_notification: attempts.into_iter().next(),
+                last_success_at,
                 cursor_for_next_payload: scan.mark.cursor,
                 notifications_enabled: webhook.enabled && !webhook.url.is_empty(),
                 hook_enabled: hook.expires_at > now,

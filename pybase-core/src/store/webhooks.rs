@@ -128,6 +128,13 @@ pub struct Delivery {
     pub next_retry_at: Option<Timestamp>,
 }
 
+impl Delivery {
+    /// Whether the receiver took it (a 2xx answer).
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && self.status_code.is_some_and(|c| (200..300).contains(&c))
+    }
+}
+
 /// New delivery state of a webhook, saved with [`WebhooksStore::save_progress`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {

@@ -16,7 +16,7 @@ use pybase_core::fields::FieldType;
 use pybase_core::ids::{BaseId, TableId, WebhookId};
 use pybase_core::model::{Field, User};
 use pybase_core::role::Role;
-use pybase_core::store::{ChangeEvent, ChangeKind};
+use pybase_core::store::{ChangeEvent, ChangeKind, Delivery};
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -121,6 +121,31 @@ pub(crate) async fn create_webhook(
     })))
 }
 
+/// A notification attempt as Airtable's `lastNotificationResult` shows
+/// it: `success`, `error` (`{"message"}` or null), `completionTimestamp`,
+/// `durationMs`, `retryNumber` (0 for a first attempt) and, for a failure,
+/// `willBeRetried`.
+fn notification_result(d: &Delivery) -> Value {
+    let success = d.succeeded();
+    let message = d.error.clone().or_else(|| {
+        d.status_code
+            .filter(|_| !success)
+            .map(|c| format!("the notification URL answered {c}"))
+    });
+    let done = d.at + chrono::TimeDelta::milliseconds(d.duration_ms);
+    let mut out = json!({
+        "success": success,
+        "error": message.map(|m| json!({ "message": m })),
+        "completionTimestamp": time(&done),
+        "durationMs": d.duration_ms,
+        "retryNumber": (d.attempt - 1).max(0),
+    });
+    if !success && let Value::Object(m) = &mut out {
+        m.insert("willBeRetried".into(), json!(d.next_retry_at.is_some()));
+    }
+    out
+}
+
 /// A webhook as listing shows it.
 fn webhook_json(w: &AirtableWebhookOut) -> Value {
     let url = (!w.webhook.url.is_empty()).then(|| w.webhook.url.clone());
@@ -129,9 +154,9 @@ fn webhook_json(w: &AirtableWebhookOut) -> Value {
         "areNotificationsEnabled": w.notifications_enabled,
         "cursorForNextPayload": w.cursor_for_next_payload,
         "isHookEnabled": w.hook_enabled,
-        "lastSuccessfulNotificationTime": Value::Null,
+        "lastSuccessfulNotificationTime": w.last_success_at.as_ref().map(time),
         "notificationUrl": url,
-        "lastNotificationResult": Value::Null,
+        "lastNotificationResult": w.last_notification.as_ref().map(notification_result),
         "expirationTime": time(&w.expires_at),
         "specification": w.specification,
     })
@@ -523,5 +548,43 @@ impl<'a> PayloadBuilder<'a> {
             );
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(status: Option<u16>, error: Option<&str>, retry: bool) -> Delivery {
+        Delivery {
+            id: 7,
+            event_seq: 3,
+            attempt: 2,
+            at: chrono::DateTime::UNIX_EPOCH,
+            status_code: status,
+            error: error.map(str::to_owned),
+            duration_ms: 1500,
+            next_retry_at: retry.then_some(chrono::DateTime::UNIX_EPOCH),
+        }
+    }
+
+    #[test]
+    fn a_notification_result_says_how_it_went() {
+        let ok = notification_result(&delivery(Some(204), None, false));
+        assert_eq!(
+            ok,
+            json!({"success": true, "error": null, "completionTimestamp": "1970-01-01T00:00:01.500Z",
+                   "durationMs": 1500, "retryNumber": 1})
+        );
+        let refused = notification_result(&delivery(Some(500), None, true));
+        assert_eq!(refused["success"], json!(false));
+        assert_eq!(
+            refused["error"]["message"],
+            json!("the notification URL answered 500")
+        );
+        assert_eq!(refused["willBeRetried"], json!(true));
+        let down = notification_result(&delivery(None, Some("connection refused"), false));
+        assert_eq!(down["error"]["message"], json!("connection refused"));
+        assert_eq!(down["willBeRetried"], json!(false));
     }
 }

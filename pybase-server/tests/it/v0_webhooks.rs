@@ -525,6 +525,19 @@ async fn pings_are_signed_with_the_secret_shown_once() {
     let got = std::mem::take(&mut pings.lock().unwrap().got);
     assert!(!got.is_empty(), "no ping");
     assert!(got.len() <= 20, "{} pings for 20 changes", got.len());
+    // The listing tells how the last notification went.
+    let listed = w.hook_listed(&id).await;
+    assert!(
+        listed["lastSuccessfulNotificationTime"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{listed}"
+    );
+    let last = &listed["lastNotificationResult"];
+    assert_eq!(last["success"], json!(true), "{listed}");
+    assert_eq!(last["error"], Value::Null, "{listed}");
+    assert_eq!(last["retryNumber"], json!(0), "{listed}");
+    assert!(last["durationMs"].is_i64(), "{listed}");
     for (body, mac) in &got {
         let want = format!(
             "hmac-sha256={}",
