@@ -191,6 +191,17 @@ fn dates_and_datetimes_convert_both_ways() {
     );
     assert!(fails(&text(), &d, json!("soon")).starts_with("expected a date"));
     assert!(fails(&number(0), &d, json!(20240105)).starts_with("expected a date"));
+    // A date and time becomes its date in the field's zone, as the
+    // reverse conversion reads a date at midnight in that zone.
+    let ny = ft("datetime", json!({ "timezone": "America/New_York" }));
+    assert_eq!(
+        conv(&ny, &d, json!("2026-01-01T03:00:00.000Z")),
+        Some(json!("2025-12-31"))
+    );
+    assert_eq!(
+        conv(&d, &ny, json!("2025-12-31")),
+        Some(json!("2025-12-31T05:00:00.000Z"))
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@
 use chrono::{DateTime as Instant, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde_json::{Value, json};
 
+use crate::fields::FieldType;
 use crate::fields::cell::{CellError, expected};
 use crate::fields::kind::{
     Kind, KindInfo, Options, OptionsError, Storage, ValueKind, operand_as_cell, opt_err,
@@ -53,6 +54,23 @@ impl Kind for Date {
 
     fn text_operand(&self, text: &str, given: &Value, partial: bool) -> Result<String, String> {
         operand_as_cell(self, text, given, partial)
+    }
+
+    /// A date and time becomes its date in the field's time zone (as its
+    /// cell shows it there, and as a date becomes a date and time: at
+    /// midnight in that zone); anything else as plain text.
+    fn conversion_input(&self, from: &FieldType, value: &Value) -> Result<Value, String> {
+        if let FieldType::DateTime(dt) = from
+            && let Some(t) = value
+                .as_str()
+                .and_then(|s| Instant::parse_from_rfc3339(s).ok())
+        {
+            let zone = dt.zone().unwrap_or(chrono_tz::UTC);
+            return Ok(Value::String(
+                t.with_timezone(&zone).format("%Y-%m-%d").to_string(),
+            ));
+        }
+        crate::fields::kind::plain_conversion_input(self.is_free_text(), value)
     }
 }
 
