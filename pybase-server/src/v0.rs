@@ -132,6 +132,15 @@ pub(crate) fn core(e: pybase_core::Error) -> V0Error {
 
 /// A base id from the path; anything else names no visible base.
 pub(crate) fn base_id(raw: &str) -> Result<BaseId, V0Error> {
+    if raw == "meta" {
+        // `/v0/meta/<something unknown>`, taken by the record routes: an
+        // unknown route, as Airtable answers it.
+        return Err(V0Error::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such route",
+        ));
+    }
     BaseId::parse(raw).map_err(|_| V0Error::model_not_found())
 }
 

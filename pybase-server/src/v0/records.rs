@@ -750,6 +750,15 @@ async fn write_many(
         }
     }
     if let Some(names) = &merge_on {
+        // A merge field that is not one of the table's is named as such,
+        // before any record is said to lack it.
+        if let Some(name) = names.iter().find(|n| find_field(&ctx.fields, n).is_none()) {
+            return Err(V0Error::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "UNKNOWN_FIELD_NAME",
+                format!("Unknown field name: \"{name}\" (performUpsert.fieldsToMergeOn)"),
+            ));
+        }
         for (i, cells) in &without_id {
             for name in names {
                 let given = cells.keys().any(|k| {

@@ -719,6 +719,15 @@ async fn writes_merge_replace_and_upsert() {
         "INVALID_REQUEST_MISSING_FIELDS",
     )
     .await;
+    // A merge field the table does not have is an unknown field.
+    let r = w
+        .s
+        .req(&w.key, Method::PATCH, &w.records())
+        .json(&json!({"performUpsert": {"fieldsToMergeOn": ["Zzz"]}, "records": [{"fields": {"Qty": 3}}]}))
+        .send()
+        .await
+        .unwrap();
+    airtable_error(r, StatusCode::UNPROCESSABLE_ENTITY, "UNKNOWN_FIELD_NAME").await;
     // Two records with the same merge value make the upsert ambiguous.
     w.create(json!({"Email": "x@example.com"})).await;
     let r = w
@@ -1628,6 +1637,9 @@ async fn comments_are_404() {
             Method::PATCH,
             format!("{}/{rec}/comments/comAAAAAAAAAAAAAA", w.records()),
         ),
+        // Enterprise metadata PyBase does not have: an unknown route, not
+        // a base named `meta`.
+        (Method::GET, format!("/v0/meta/workspaces/{}", w.ws)),
     ] {
         let r =
             w.s.req(&w.key, method.clone(), &path)
