@@ -308,7 +308,7 @@ pub struct AirtableWebhookOut {
     /// Its newest notification attempt, if any.
     pub last_notification: Option<Delivery>,
     /// When a notification last reached its URL (a 2xx answer), among its
-    /// newest [`NOTIFICATIONS_LOOKED_AT`] attempts.
+    /// newest 100 attempts.
     pub last_success_at: Option<Timestamp>,
 }
 
