@@ -690,9 +690,7 @@ pub async fn a_primary_field_closing_a_cycle_is_refused(store: Arc<dyn Store>) {
 /// those cells. Deleting the table a link points at leaves the lookups,
 /// rollups and counts through that link invalid, their cells kept, also
 /// after a later edit of the record.
-pub async fn option_changes_recompute_readers_and_a_deleted_link_target_invalidates(
-    store: Arc<dyn Store>,
-) {
+pub async fn option_changes_recompute_readers(store: Arc<dyn Store>) {
     use super::computed::{create, table, update};
     use crate::facade::FieldPatch;
     let fx = Fixture::new(store).await;
