@@ -350,11 +350,12 @@ mod tests {
         wait_until(|| checkpoints.shared.runs.load(Ordering::Relaxed) > 0);
         drop(checkpoints);
     }
+
     /// While a reader holds the WAL's first frames, no checkpoint copies
     /// them all and the WAL cannot start again: the writer's commits past
     /// [`INLINE_PAGES`] still wake the thread only once per
-    /// [`CHECKPOINT_PAGES`] (as they would when the thread's checkpoint
-    /// keeps the writer's busy), and the WAL starts again once the reader
+    /// [`CHECKPOINT_PAGES`] (as they would while the thread's checkpoint
+    /// makes the writer's fail as busy), and the WAL starts again once the reader
     /// is gone.
     #[test]
     fn a_checkpoint_that_copies_part_of_the_wal_does_not_wake_at_every_commit() {
