@@ -482,12 +482,23 @@ impl Pybase {
                 readers.entry(f.table_id).or_default().push(f.id);
             }
         }
-        for (reader, formulas) in readers {
+        self.fill_readers(table, readers).await
+    }
+
+    /// Fills each table of `readers` (its computed fields that must be
+    /// computed again) beside `table`: in the request, or in the
+    /// background when large.
+    async fn fill_readers(
+        &self,
+        table: &TableScope,
+        readers: BTreeMap<TableId, Vec<FieldId>>,
+    ) -> Result<()> {
+        for (reader, fields) in readers {
             let Some(scope) = table.sibling(self.store.get_table(reader).await?) else {
                 continue;
             };
             if self.fills_in_background(&scope).await? {
-                self.queue_fill(&scope, &formulas).await?;
+                self.queue_fill(&scope, &fields).await?;
             } else {
                 self.fill_computed(&scope).await?;
             }
@@ -510,22 +521,7 @@ impl Pybase {
                 readers.entry(f.table_id).or_default().push(f.id);
             }
         }
-        for (reader, fields) in readers {
-            let scope = if reader == table.id() {
-                table.clone()
-            } else {
-                match table.sibling(self.store.get_table(reader).await?) {
-                    Some(scope) => scope,
-                    None => continue,
-                }
-            };
-            if self.fills_in_background(&scope).await? {
-                self.queue_fill(&scope, &fields).await?;
-            } else {
-                self.fill_computed(&scope).await?;
-            }
-        }
-        Ok(())
+        self.fill_readers(table, readers).await
     }
 
     /// Fills (recomputes) the derived cells of every live record of
