@@ -366,6 +366,12 @@ impl Lowering<'_> {
             return to_bool(&v).ok().map(constant_filter);
         }
         if let Some(f) = self.field(expr) {
+            // A link reads as its live linked records' primary values,
+            // which may be blank (or the records soft-deleted): the ids
+            // its cell stores do not decide it, so it stays a residual.
+            if matches!(f.field_type.references(), Some(Reference::Records(_))) {
+                return None;
+            }
             return Some(self.truthy(f));
         }
         match &expr.kind {
