@@ -11,7 +11,7 @@ use super::render::{FieldKey, RecordOut, RecordsPage, Renderer, UpsertResult};
 use super::schema::{add_choices, validation};
 use super::{Pybase, not_found_as, raw_page};
 use crate::error::{Error, FieldErrors, Result, StoreError};
-use crate::fields::{Reference, ValueKind, new_choice_names};
+use crate::fields::{FieldType, Reference, ValueKind, new_choice_names};
 use crate::ids::{AttachmentId, FieldId, RecordId, TableId};
 use crate::limits::Limits;
 use crate::model::{Cells, Field, Record, Table, Timestamp};
@@ -21,6 +21,10 @@ use crate::query::{FieldIndex, find_field};
 use crate::role::{Action, Role};
 use crate::store::acting;
 use crate::store::{CachedFields, NewRecord, RecordPatch, UpdateGuard};
+
+/// Most steps from a lookup to the field it finally shows (lookups of
+/// lookups); past it the lookup shows its items as they are.
+const MAX_LOOKUP_CHAIN: usize = 16;
 
 /// What a write with a precondition did.
 enum Written<T> {
@@ -314,7 +318,8 @@ impl Pybase {
         key: FieldKey,
         records: &[Record],
     ) -> Result<Renderer<'a>> {
-        let ids = Renderer::attachment_ids(fields, records);
+        let attachment_lookups = self.attachment_lookups(fields, records).await?;
+        let ids = Renderer::attachment_ids(fields, &attachment_lookups, records);
         let attachments = if ids.is_empty() {
             HashMap::new()
         } else {
@@ -337,7 +342,56 @@ impl Pybase {
             attachments,
             attachment_url: self.attachment_url(),
             gone,
+            attachment_lookups,
         })
+    }
+
+    /// The lookups of `fields` whose values are attachments: those whose
+    /// cells in `records` hold attachment ids and whose source, followed
+    /// through lookups of lookups, is an attachment field (only these read
+    /// the linked tables' fields).
+    async fn attachment_lookups(
+        &self,
+        fields: &[Field],
+        records: &[Record],
+    ) -> Result<HashSet<FieldId>> {
+        let mut out = HashSet::new();
+        let mut linked: HashMap<TableId, Arc<[Field]>> = HashMap::new();
+        for lookup in Renderer::lookups_with_attachment_ids(fields, records) {
+            let mut here: Arc<[Field]> = fields.into();
+            let mut field = lookup.clone();
+            // A chain of lookups is acyclic (refused at definition) and
+            // short; the bound only guards against a corrupt schema.
+            for _ in 0..MAX_LOOKUP_CHAIN {
+                let FieldType::Lookup(l) = &field.field_type else {
+                    if field.field_type.references() == Some(Reference::Attachments) {
+                        out.insert(lookup.id);
+                    }
+                    break;
+                };
+                let Some(Reference::Records(table)) = here
+                    .iter()
+                    .find(|f| f.id.as_str() == l.link_field)
+                    .and_then(|f| f.field_type.references())
+                else {
+                    break;
+                };
+                if !linked.contains_key(&table) {
+                    match self.store.list_fields(table).await {
+                        Ok(fs) => linked.insert(table, fs.into()),
+                        Err(StoreError::NotFound { .. }) => break,
+                        Err(e) => return Err(e.into()),
+                    };
+                }
+                let Some(fs) = linked.get(&table) else { break };
+                let Some(next) = fs.iter().find(|f| f.id.as_str() == l.field).cloned() else {
+                    break;
+                };
+                here = Arc::clone(fs);
+                field = next;
+            }
+        }
+        Ok(out)
     }
 
     pub(super) async fn render_all(

@@ -7,8 +7,8 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
-use crate::fields::{MetaColumn, Reference, RenderContext};
-use crate::ids::{AttachmentId, RecordId, TableId, UserId};
+use crate::fields::{FieldType, MetaColumn, Reference, RenderContext};
+use crate::ids::{AttachmentId, FieldId, RecordId, TableId, UserId};
 use crate::model::{Attachment, Field, Record, Table, Timestamp, View};
 use crate::query::eval::TIME_FORMAT;
 
@@ -248,16 +248,25 @@ pub(crate) struct Renderer<'a> {
     /// Linked records of the page that are soft-deleted (left out of link
     /// cells).
     pub(crate) gone: HashSet<RecordId>,
+    /// Lookup fields whose values are attachments (of an attachment field
+    /// of the linked table, directly or through further lookups): their
+    /// items show as attachment objects, as attachment cells do.
+    pub(crate) attachment_lookups: HashSet<FieldId>,
 }
 
 impl Renderer<'_> {
-    /// Attachment ids referenced by `records` in attachment fields.
-    pub(crate) fn attachment_ids(fields: &[Field], records: &[Record]) -> Vec<AttachmentId> {
+    /// Attachment ids referenced by `records` in attachment fields and in
+    /// the lookups of `attachment_lookups`.
+    pub(crate) fn attachment_ids(
+        fields: &[Field],
+        attachment_lookups: &HashSet<FieldId>,
+        records: &[Record],
+    ) -> Vec<AttachmentId> {
         let mut out = Vec::new();
-        for f in fields
-            .iter()
-            .filter(|f| f.field_type.references() == Some(Reference::Attachments))
-        {
+        for f in fields.iter().filter(|f| {
+            f.field_type.references() == Some(Reference::Attachments)
+                || attachment_lookups.contains(&f.id)
+        }) {
             for r in records {
                 if let Some(Value::Array(items)) = r.cells.get(f.id.as_str()) {
                     out.extend(
@@ -272,6 +281,32 @@ impl Renderer<'_> {
         out.sort();
         out.dedup();
         out
+    }
+
+    /// The lookup fields whose cells in `records` hold an item that reads
+    /// as an attachment id: those whose source field decides how they show
+    /// (a text value that happens to read as one is not an attachment).
+    pub(crate) fn lookups_with_attachment_ids<'f>(
+        fields: &'f [Field],
+        records: &[Record],
+    ) -> Vec<&'f Field> {
+        fields
+            .iter()
+            .filter(|f| matches!(&f.field_type, FieldType::Lookup(l) if l.derived.is_valid))
+            .filter(|f| {
+                records.iter().any(|r| {
+                    r.cells
+                        .get(f.id.as_str())
+                        .and_then(Value::as_array)
+                        .is_some_and(|items| {
+                            items
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .any(|s| AttachmentId::parse(s).is_ok())
+                        })
+                })
+            })
+            .collect()
     }
 
     /// The record ids that `records`' link cells hold, by linked table.
@@ -326,6 +361,11 @@ impl Renderer<'_> {
             }
             let value = match f.field_type.meta_column() {
                 Some(_) => Self::meta_value(f, &r),
+                None if self.attachment_lookups.contains(&f.id) => r
+                    .cells
+                    .remove(f.id.as_str())
+                    .map(|v| self.attachment_items(v))
+                    .filter(|v| v.as_array().is_none_or(|a| !a.is_empty())),
                 None => r
                     .cells
                     .remove(f.id.as_str())
@@ -343,6 +383,25 @@ impl Renderer<'_> {
             created_by: r.created_by,
             fields: out,
             deleted_time: r.deleted_time,
+        }
+    }
+
+    /// A lookup cell of attachment ids with each id that names a known
+    /// attachment shown as its object (others as they are).
+    fn attachment_items(&self, cell: Value) -> Value {
+        match cell {
+            Value::Array(items) => Value::Array(
+                items
+                    .into_iter()
+                    .map(|item| {
+                        item.as_str()
+                            .and_then(|s| AttachmentId::parse(s).ok())
+                            .and_then(|id| self.attachment(id))
+                            .unwrap_or(item)
+                    })
+                    .collect(),
+            ),
+            other => other,
         }
     }
 

@@ -11,6 +11,7 @@ mod number;
 mod select;
 mod text;
 mod time;
+mod written_dates;
 
 pub use checkbox::Checkbox;
 pub use computed::{Count, Derived, Formula, Lookup, Rollup, result_value_kind};

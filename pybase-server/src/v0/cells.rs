@@ -92,7 +92,7 @@ pub struct AirtableRecord {
 fn converted(f: &Field) -> bool {
     matches!(
         f.field_type.type_name(),
-        "attachment" | "created_by" | "updated_by" | "formula" | "rollup"
+        "attachment" | "created_by" | "updated_by" | "formula" | "rollup" | "lookup"
     )
 }
 
@@ -160,6 +160,23 @@ impl Renderer<'_> {
                 }
                 other => other.clone(),
             },
+            // A lookup of attachments holds attachment objects (core
+            // shows them so): each in Airtable's shape too.
+            "lookup" => match v {
+                Value::Array(items) => Value::Array(
+                    items
+                        .iter()
+                        .map(|i| {
+                            if is_attachment_object(i) {
+                                attachment(i, self.signer)
+                            } else {
+                                i.clone()
+                            }
+                        })
+                        .collect(),
+                ),
+                other => other.clone(),
+            },
             "created_by" | "updated_by" => match v.as_str() {
                 Some(id) => match self.users.get(id) {
                     Some(u) => json!({"id": u.id, "email": u.email, "name": u.name}),
@@ -212,6 +229,12 @@ pub fn signed_url(public_url: &PublicUrl, id: &str, signed: &SignedAttachment) -
         "/api/v1/attachments/{id}/signed?expires={}&signature={}",
         signed.expires, signed.signature
     ))
+}
+
+/// Whether `v` is an attachment object as core renders one (only
+/// attachments have both `content_type` and `sha256`).
+fn is_attachment_object(v: &Value) -> bool {
+    v.get("content_type").is_some() && v.get("sha256").is_some() && v.get("id").is_some()
 }
 
 /// Airtable's attachment object: `type` is the content type, `url` a

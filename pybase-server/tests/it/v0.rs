@@ -78,7 +78,7 @@ impl V0World {
         format!("/v0/{}/{}", self.base, self.table)
     }
 
-    async fn create(&self, fields: Value) -> Value {
+    pub(crate) async fn create(&self, fields: Value) -> Value {
         self.s
             .req(&self.key, Method::POST, &self.records())
             .json(&json!({ "fields": fields }))

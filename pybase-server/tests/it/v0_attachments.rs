@@ -507,3 +507,147 @@ async fn bad_uploads_name_what_was_expected() {
         .await;
     assert!(got["fields"].get(&files).is_none(), "{got}");
 }
+
+/// A lookup of an attachment field shows attachment objects, on
+/// `/api/v1` and (in Airtable's shape, with signed links) on `/v0`, also
+/// through a lookup of that lookup; a lookup of text whose value reads as
+/// an attachment id stays that text.
+#[tokio::test]
+async fn lookups_of_attachments_show_attachment_objects() {
+    let w = V0World::new().await;
+    let v1 = |path: String| format!("/api/v1/{path}");
+    let add_field = |table: String, body: Value| {
+        let w = &w;
+        async move {
+            w.s.req(
+                &w.owner,
+                Method::POST,
+                &v1(format!("tables/{table}/fields")),
+            )
+            .json(&body)
+            .send_created_id()
+            .await
+        }
+    };
+    let add_table = |name: &'static str, link_to: String| {
+        let w = &w;
+        async move {
+            let id =
+                w.s.req(
+                    &w.owner,
+                    Method::POST,
+                    &v1(format!("bases/{}/tables", w.base)),
+                )
+                .json(&json!({"name": name, "fields": [{"name": "Name", "type": "text"}]}))
+                .send_created_id()
+                .await;
+            add_field(
+                id.clone(),
+                json!({"name": "Link", "type": "link", "options": {"linked_table_id": link_to}}),
+            )
+            .await;
+            id
+        }
+    };
+    add_field(
+        w.table.clone(),
+        json!({"name": "Files", "type": "attachment"}),
+    )
+    .await;
+    add_field(w.table.clone(), json!({"name": "Note", "type": "text"})).await;
+    let a = upload(&w, "a.txt", b"hello").await;
+    let order = w
+        .create(json!({"Name": "o1", "Files": [{"id": a}], "Note": a}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shipments = add_table("Shipments", w.table.clone()).await;
+    for (name, field) in [("Order files", "Files"), ("Order note", "Note")] {
+        add_field(
+            shipments.clone(),
+            json!({"name": name, "type": "lookup", "options": {"link_field": "Link", "field": field}}),
+        )
+        .await;
+    }
+    let trips = add_table("Trips", shipments.clone()).await;
+    add_field(
+        trips.clone(),
+        json!({"name": "Files", "type": "lookup", "options": {"link_field": "Link", "field": "Order files"}}),
+    )
+    .await;
+    let shipment =
+        w.s.req(
+            &w.owner,
+            Method::POST,
+            &v1(format!("tables/{shipments}/records")),
+        )
+        .json(&json!({"fields": {"Name": "s1", "Link": [order]}}))
+        .send_created_id()
+        .await;
+    let trip =
+        w.s.req(
+            &w.owner,
+            Method::POST,
+            &v1(format!("tables/{trips}/records")),
+        )
+        .json(&json!({"fields": {"Name": "t1", "Link": [shipment]}}))
+        .send_created_id()
+        .await;
+    for (table, record, cell) in [
+        (&shipments, &shipment, "Order files"),
+        (&trips, &trip, "Files"),
+    ] {
+        let got =
+            w.s.req(
+                &w.owner,
+                Method::GET,
+                &v1(format!("tables/{table}/records/{record}")),
+            )
+            .send_expect(StatusCode::OK)
+            .await;
+        let files = &got["fields"][cell];
+        assert_eq!(files[0]["id"], a.as_str(), "{got}");
+        assert_eq!(files[0]["filename"], "a.txt", "{got}");
+        assert_eq!(files[0]["size"], 5, "{got}");
+        // The page path renders them the same.
+        let page =
+            w.s.req(
+                &w.owner,
+                Method::GET,
+                &v1(format!("tables/{table}/records")),
+            )
+            .send_expect(StatusCode::OK)
+            .await;
+        assert_eq!(page["records"][0]["fields"][cell], *files, "{page}");
+        // `/v0`: Airtable's attachment object with a signed link.
+        let v0 =
+            w.s.req(
+                &w.key,
+                Method::GET,
+                &format!("/v0/{}/{table}/{record}", w.base),
+            )
+            .send_expect(StatusCode::OK)
+            .await;
+        let item = &v0["fields"][cell][0];
+        assert_eq!(item["filename"], "a.txt", "{v0}");
+        assert_eq!(item["type"], "text/plain", "{v0}");
+        let url = item["url"].as_str().unwrap();
+        assert!(
+            url.contains(&format!("/api/v1/attachments/{a}/signed?")),
+            "{url}"
+        );
+        let r = w.s.client.get(url).send().await.unwrap();
+        assert_eq!(r.bytes().await.unwrap().as_ref(), b"hello");
+    }
+    // Text that reads as an attachment id is text.
+    let got =
+        w.s.req(
+            &w.owner,
+            Method::GET,
+            &v1(format!("tables/{shipments}/records/{shipment}")),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(got["fields"]["Order note"], json!([a]), "{got}");
+}

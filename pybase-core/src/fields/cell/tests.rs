@@ -342,8 +342,12 @@ fn number_typecast_reads_numeric_strings_only() {
     assert_eq!(num_text(&p2, r#"" 12.50 ""#, true), "12.5");
     assert_eq!(num_text(&p2, r#""-1e3""#, true), "-1000");
     assert_eq!(num_text(&p2, r#""+.5""#, true), "0.5");
+    // Thousands commas every three digits, as Airtable's typecast reads.
+    assert_eq!(num_text(&p2, r#""1,234.5""#, true), "1234.5");
+    assert_eq!(num_text(&p2, r#""-12,345,678""#, true), "-12345678");
     for bad in [
-        "abc", "1,234", "inf", "NaN", "0x10", "1.2.3", "12 34", "e5", "$5", ".", "-",
+        "abc", "1,23", "1,2345", ",123", "1,234,5", "1.234,5", "inf", "NaN", "0x10", "1.2.3",
+        "12 34", "e5", "$5", ".", "-",
     ] {
         assert!(
             err(&p2, json!(bad), true).starts_with("expected a number"),
@@ -568,9 +572,8 @@ fn dates_are_real_calendar_days() {
     for bad in [
         "2023-02-29",
         "2024-13-01",
-        "2024-1-5",
         "24-01-05",
-        "2024/01/05",
+        "05/01/2024",
         "+2024-01-05",
     ] {
         assert!(
@@ -588,6 +591,15 @@ fn dates_are_real_calendar_days() {
         Some(json!("2024-01-05"))
     );
     assert!(err(&t, json!(20240105), true).starts_with("expected a date"));
+    // Written forms, with typecast only.
+    for written in ["May 1, 2024", "1 May 2024", "2024/05/01", "2024-5-1"] {
+        assert_eq!(
+            ok(&t, json!(written), true),
+            Some(json!("2024-05-01")),
+            "{written}"
+        );
+        assert!(err(&t, json!(written), false).starts_with("expected a date"));
+    }
 }
 
 /// Typecast reads a date and time without offset in the field's zone,
@@ -610,8 +622,9 @@ fn typecast_reads_local_times_in_the_fields_zone_across_dst() {
         // The hour that happens twice in autumn: the first one.
         ("2026-10-25 02:30", "2026-10-25T00:30:00.000Z"),
         ("2026-10-25 03:30", "2026-10-25T02:30:00.000Z"),
-        // A date alone is local midnight.
+        // A date alone is local midnight, also as written.
         ("2026-07-02", "2026-07-01T22:00:00.000Z"),
+        ("July 2, 2026", "2026-07-01T22:00:00.000Z"),
         // An offset given is kept.
         ("2026-07-02T10:00:00Z", "2026-07-02T10:00:00.000Z"),
     ] {

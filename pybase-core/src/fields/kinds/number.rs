@@ -341,9 +341,10 @@ impl Kind for Duration {
     }
 }
 
-/// A plain decimal string, unshifted.
+/// A plain decimal string, unshifted; thousands commas are allowed where
+/// they group three digits ("1,234.5", as Airtable's typecast reads it).
 fn plain(s: &str) -> Option<(Scientific, i32)> {
-    Scientific::parse(s).map(|sci| (sci, 0))
+    Scientific::parse(&strip_thousands(s)?).map(|sci| (sci, 0))
 }
 
 fn number(value: &Value, typecast: bool, precision: u8) -> Result<Option<Value>, CellError> {
@@ -415,7 +416,7 @@ fn currency(
 
 fn percent(value: &Value, typecast: bool, precision: u8) -> Result<Option<Value>, CellError> {
     let (sci, shift) = read(value, typecast, "a number", |s| match s.strip_suffix('%') {
-        Some(pct) => Scientific::parse(pct.trim_end()).map(|sci| (sci, -2)),
+        Some(pct) => Scientific::parse(&strip_thousands(pct.trim_end())?).map(|sci| (sci, -2)),
         None => plain(s),
     })?;
     // The precision is of the displayed percentage, so the fraction keeps two

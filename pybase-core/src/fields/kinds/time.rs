@@ -7,6 +7,7 @@
 use chrono::{DateTime as Instant, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde_json::{Value, json};
 
+use super::written_dates::written_date;
 use crate::fields::FieldType;
 use crate::fields::cell::{CellError, expected};
 use crate::fields::kind::{
@@ -231,7 +232,7 @@ fn parse_instant(s: &str, typecast: bool, zone: chrono_tz::Tz) -> Option<Instant
     if !typecast {
         return None;
     }
-    if let Some(d) = strict_date(s) {
+    if let Some(d) = strict_date(s).or_else(|| written_date(s)) {
         return local_in(zone, d.and_time(NaiveTime::MIN));
     }
     let date = strict_date(s.get(..10)?)?;
@@ -289,7 +290,7 @@ fn datetime(
 
 fn date(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
     let what = if typecast {
-        "a date (YYYY-MM-DD, or a date and time)"
+        "a date (YYYY-MM-DD, a date and time, or a date such as May 1, 2024 or 2024/05/01)"
     } else {
         "a date (YYYY-MM-DD)"
     };
@@ -299,9 +300,11 @@ fn date(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
     let s = s.trim();
     let day = match strict_date(s) {
         Some(d) => Some(d),
-        None if typecast => parse_instant(s, true, chrono_tz::UTC)
-            .filter(storable)
-            .map(|t| t.date_naive()),
+        None if typecast => written_date(s).or_else(|| {
+            parse_instant(s, true, chrono_tz::UTC)
+                .filter(storable)
+                .map(|t| t.date_naive())
+        }),
         None => None,
     };
     match day {
