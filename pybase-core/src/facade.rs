@@ -20,6 +20,7 @@ mod computed;
 mod fills;
 mod formula;
 mod inputs;
+mod link_names;
 mod link_titles;
 mod links;
 mod raw_page;

@@ -30,6 +30,7 @@ pub mod computed_zones;
 pub mod fixture;
 pub mod formula;
 pub mod limits;
+pub mod link_typecast;
 pub mod links;
 pub mod list_filters;
 pub mod minimal;
@@ -140,6 +141,7 @@ macro_rules! conformance_tests {
             computed_review::computed_fields_in_a_new_table,
             computed_review::paging_a_sort_over_error_cells_loses_nothing,
             computed_review::a_primary_field_closing_a_cycle_is_refused,
+            link_typecast::typecast_links_by_primary_value,
             links::two_way_links_stay_in_step,
             links::partner_cells_are_logged,
             links::soft_deleted_links_hide_and_come_back,

@@ -39,7 +39,7 @@ enum Written<T> {
 pub const MAX_BATCH: usize = 1000;
 
 /// Cells of one input record after validation.
-struct Prepared {
+pub(super) struct Prepared {
     set: Cells,
     unset: Vec<FieldId>,
 }
@@ -74,7 +74,7 @@ impl Prepared {
 }
 
 /// Validation state shared by the records of one write.
-struct Batch<'a> {
+pub(super) struct Batch<'a> {
     fields: &'a [Field],
     /// The fields by id and by name, built once per write.
     index: FieldIndex<'a>,
@@ -100,7 +100,12 @@ impl<'a> Batch<'a> {
             && self.attachments.is_empty()
     }
 
-    fn new(fields: &'a [Field], limits: &'a Limits, typecast: bool) -> Self {
+    /// The errors found so far, taken out.
+    pub(super) fn take_errors(&mut self) -> FieldErrors {
+        std::mem::take(&mut self.errors)
+    }
+
+    pub(super) fn new(fields: &'a [Field], limits: &'a Limits, typecast: bool) -> Self {
         Self {
             fields,
             index: FieldIndex::new(fields),
@@ -115,7 +120,7 @@ impl<'a> Batch<'a> {
 
     /// Validates one input record; `prefix` is `""` for single writes and
     /// `records[3].` in batches so errors name the index.
-    fn prepare(&mut self, input: &CellsInput, prefix: &str) -> Prepared {
+    pub(super) fn prepare(&mut self, input: &CellsInput, prefix: &str) -> Prepared {
         let mut out = Prepared {
             set: Cells::new(),
             unset: Vec::new(),
@@ -376,14 +381,16 @@ impl Pybase {
                 else {
                     break;
                 };
-                if !linked.contains_key(&table) {
-                    match self.store.list_fields(table).await {
-                        Ok(fs) => linked.insert(table, fs.into()),
-                        Err(StoreError::NotFound { .. }) => break,
-                        Err(e) => return Err(e.into()),
-                    };
-                }
-                let Some(fs) = linked.get(&table) else { break };
+                let fs = match linked.entry(table) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        match self.store.list_fields(table).await {
+                            Ok(fs) => e.insert(fs.into()),
+                            Err(StoreError::NotFound { .. }) => break,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                };
                 let Some(next) = fs.iter().find(|f| f.id.as_str() == l.field).cloned() else {
                     break;
                 };
@@ -450,6 +457,15 @@ impl Pybase {
             .table_fields_for(principal, table, Action::WriteRecords)
             .await?;
         check_batch_size(inputs.len())?;
+        let mut inputs = inputs;
+        self.resolve_link_names(
+            principal,
+            &fields,
+            &mut inputs.iter_mut().collect::<Vec<_>>(),
+            opts,
+            batch_mode,
+        )
+        .await?;
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
         let new = self.new_records(&mut batch, principal, inputs.iter(), batch_mode);
         let changed = self.finish_batch(&table, batch).await?;
@@ -702,6 +718,15 @@ impl Pybase {
             .table_fields_for(principal, table, Action::WriteRecords)
             .await?;
         check_batch_size(inputs.len())?;
+        let mut inputs = inputs;
+        self.resolve_link_names(
+            principal,
+            &fields,
+            &mut inputs.iter_mut().map(|(_, c)| c).collect::<Vec<_>>(),
+            opts,
+            batch_mode,
+        )
+        .await?;
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
         let mut patches = Vec::with_capacity(inputs.len());
         for (i, (id, input)) in inputs.iter().enumerate() {
@@ -808,6 +833,15 @@ impl Pybase {
             }
             merge_ids.push(f.id);
         }
+        let mut inputs = inputs;
+        self.resolve_link_names(
+            principal,
+            &fields,
+            &mut inputs.iter_mut().collect::<Vec<_>>(),
+            opts,
+            true,
+        )
+        .await?;
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
         let now = self.clock.now();
         let mut new = Vec::with_capacity(inputs.len());

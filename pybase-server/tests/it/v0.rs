@@ -1732,3 +1732,70 @@ async fn computed_fields_speak_airtables_types() {
     .send_expect(StatusCode::UNPROCESSABLE_ENTITY)
     .await;
 }
+
+/// `typecast` links records by their primary value, as Airtable's does:
+/// an existing name links its record, a new one makes a record in the
+/// linked table; without typecast a name is refused.
+#[tokio::test]
+async fn typecast_links_records_by_primary_value() {
+    let w = V0World::new().await;
+    let customers =
+        w.s.req(
+            &w.key,
+            Method::POST,
+            &format!("/v0/meta/bases/{}/tables", w.base),
+        )
+        .json(&json!({"name": "Customers", "fields": [{"name": "Name", "type": "singleLineText"}]}))
+        .send_expect(StatusCode::OK)
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    w.s.req(
+        &w.key,
+        Method::POST,
+        &format!("/v0/meta/bases/{}/tables/{}/fields", w.base, w.table),
+    )
+    .json(&json!({"name": "Customer", "type": "multipleRecordLinks",
+        "options": {"linkedTableId": customers}}))
+    .send_expect(StatusCode::OK)
+    .await;
+    let acme =
+        w.s.req(&w.key, Method::POST, &format!("/v0/{}/{customers}", w.base))
+            .json(&json!({"fields": {"Name": "Acme"}}))
+            .send_expect(StatusCode::OK)
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let r =
+        w.s.req(&w.key, Method::POST, &w.records())
+            .json(&json!({"fields": {"Name": "o1", "Customer": ["Acme"]}}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let made =
+        w.s.req(&w.key, Method::POST, &w.records())
+            .json(
+                &json!({"records": [{"fields": {"Name": "o1", "Customer": ["Acme", "Globex"]}}],
+                "typecast": true}),
+            )
+            .send_expect(StatusCode::OK)
+            .await;
+    let linked = made["records"][0]["fields"]["Customer"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(linked.len(), 2, "{made}");
+    assert_eq!(linked[0], acme.as_str());
+    let globex =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("/v0/{}/{customers}/{}", w.base, linked[1].as_str().unwrap()),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(globex["fields"]["Name"], "Globex", "{globex}");
+}
