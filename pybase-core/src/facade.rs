@@ -11,6 +11,7 @@
 
 mod access_epochs;
 mod airtable_webhooks;
+mod attachment_copies;
 mod attachments;
 mod authz;
 mod auto_index;

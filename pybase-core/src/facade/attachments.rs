@@ -51,7 +51,8 @@ fn clean_content_type(ct: Option<&str>) -> String {
     }
 }
 
-fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+/// An object store failure, as an internal error.
+pub(super) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Internal(Box::new(e))
 }
 

@@ -207,6 +207,24 @@ fn check_batch_size(n: usize) -> Result<()> {
 }
 
 impl Pybase {
+    /// What a checked write settles in its inputs before validating them:
+    /// with typecast, links named by primary value; attachments of other
+    /// tables, copied into this one.
+    async fn settle_inputs(
+        &self,
+        principal: &Principal,
+        table: &TableScope,
+        fields: &[Field],
+        inputs: &mut [&mut CellsInput],
+        opts: WriteOptions,
+        batch_mode: bool,
+    ) -> Result<()> {
+        self.resolve_link_names(principal, fields, inputs, opts, batch_mode)
+            .await?;
+        self.copy_foreign_attachments(principal, table, fields, inputs)
+            .await
+    }
+
     /// Which of `ids` are live records of `table`, as a set.
     pub(super) async fn live_set(
         &self,
@@ -458,8 +476,9 @@ impl Pybase {
             .await?;
         check_batch_size(inputs.len())?;
         let mut inputs = inputs;
-        self.resolve_link_names(
+        self.settle_inputs(
             principal,
+            &table,
             &fields,
             &mut inputs.iter_mut().collect::<Vec<_>>(),
             opts,
@@ -719,8 +738,9 @@ impl Pybase {
             .await?;
         check_batch_size(inputs.len())?;
         let mut inputs = inputs;
-        self.resolve_link_names(
+        self.settle_inputs(
             principal,
+            &table,
             &fields,
             &mut inputs.iter_mut().map(|(_, c)| c).collect::<Vec<_>>(),
             opts,
@@ -834,8 +854,9 @@ impl Pybase {
             merge_ids.push(f.id);
         }
         let mut inputs = inputs;
-        self.resolve_link_names(
+        self.settle_inputs(
             principal,
+            &table,
             &fields,
             &mut inputs.iter_mut().collect::<Vec<_>>(),
             opts,

@@ -121,6 +121,113 @@ pub(crate) async fn round_trip(s: &TestServer) {
     s.req(&stranger, Method::GET, &format!("/api/v1/attachments/{id}"))
         .send_expect_error(StatusCode::NOT_FOUND, "not_found")
         .await;
+
+    copies_into_other_tables(s, &t, &table, &id, &bytes, &stranger).await;
+}
+
+/// An attachment of one table written into another table's cell is
+/// copied there (new id, same name and bytes, its own object), as
+/// Airtable re-hosts attachments; one of a table the writer cannot read
+/// is refused like an unknown id.
+async fn copies_into_other_tables(
+    s: &TestServer,
+    owner: &str,
+    table: &str,
+    id: &str,
+    bytes: &[u8],
+    stranger: &str,
+) {
+    let other_ws = s.workspace(owner).await;
+    let (_, other) = s.table(owner, &other_ws).await;
+    s.req(
+        owner,
+        Method::POST,
+        &format!("/api/v1/tables/{other}/fields"),
+    )
+    .json(&json!({"name": "Files", "type": "attachment"}))
+    .send_expect(StatusCode::CREATED)
+    .await;
+    let copied = s
+        .req(
+            owner,
+            Method::POST,
+            &format!("/api/v1/tables/{other}/records"),
+        )
+        .json(&json!({"fields": {"Name": "copy", "Files": [{"id": id}]}}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    let copy = &copied["fields"]["Files"][0];
+    let copy_id = copy["id"].as_str().unwrap();
+    assert_ne!(copy_id, id, "{copied}");
+    assert_eq!(copy["filename"], "data.bin");
+    assert_eq!(copy["sha256"].as_str().unwrap().len(), 64);
+    let meta = s
+        .req(
+            owner,
+            Method::GET,
+            &format!("/api/v1/attachments/{copy_id}"),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(meta["size"], json!(bytes.len()));
+    let r = s
+        .req(
+            owner,
+            Method::GET,
+            &format!("/api/v1/attachments/{copy_id}/content"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
+    // Writing the copy again into its own table keeps it (no copy of a copy).
+    let again = s
+        .req(
+            owner,
+            Method::POST,
+            &format!("/api/v1/tables/{other}/records"),
+        )
+        .json(&json!({"fields": {"Files": [copy_id]}}))
+        .send_expect(StatusCode::CREATED)
+        .await;
+    assert_eq!(again["fields"]["Files"][0]["id"], copy_id);
+    // Someone who cannot read the source table: refused, nothing told.
+    let ws = s.workspace(stranger).await;
+    let (_, theirs) = s.table(stranger, &ws).await;
+    s.req(
+        stranger,
+        Method::POST,
+        &format!("/api/v1/tables/{theirs}/fields"),
+    )
+    .json(&json!({"name": "Files", "type": "attachment"}))
+    .send_expect(StatusCode::CREATED)
+    .await;
+    let e = s
+        .req(
+            stranger,
+            Method::POST,
+            &format!("/api/v1/tables/{theirs}/records"),
+        )
+        .json(&json!({"fields": {"Files": [{"id": id}]}}))
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    assert!(
+        e["error"]["details"]["fields"]["Files"]
+            .as_str()
+            .unwrap()
+            .contains("attachments uploaded to this table"),
+        "{e}"
+    );
+    // The source is untouched.
+    let r = s
+        .req(
+            owner,
+            Method::GET,
+            &format!("/api/v1/tables/{table}/records"),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(r["records"][0]["fields"]["Files"][0]["id"], id);
 }
 
 #[tokio::test]

@@ -650,4 +650,39 @@ async fn lookups_of_attachments_show_attachment_objects() {
         .send_expect(StatusCode::OK)
         .await;
     assert_eq!(got["fields"]["Order note"], json!([a]), "{got}");
+    // The lookup's signed link written into another table's attachment
+    // field: a copy there, as Airtable re-hosts attachments by URL.
+    add_field(
+        shipments.clone(),
+        json!({"name": "Copies", "type": "attachment"}),
+    )
+    .await;
+    let read =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("/v0/{}/{shipments}/{shipment}", w.base),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    let url = read["fields"]["Order files"][0]["url"].clone();
+    let patched =
+        w.s.req(
+            &w.key,
+            Method::PATCH,
+            &format!("/v0/{}/{shipments}/{shipment}", w.base),
+        )
+        .json(&json!({"fields": {"Copies": [{"url": url}]}}))
+        .send_expect(StatusCode::OK)
+        .await;
+    let copy = &patched["fields"]["Copies"][0];
+    assert_ne!(copy["id"], a.as_str(), "{patched}");
+    assert_eq!(copy["filename"], "a.txt", "{patched}");
+    let r =
+        w.s.client
+            .get(copy["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"hello");
 }

@@ -1,0 +1,147 @@
+//! Attachments written into another table, as Airtable re-hosts them: an
+//! attachment cell may name an attachment uploaded to another table the
+//! caller can read (by id, or on `/v0` by its URL), and the write stores a
+//! copy of it for this table: new metadata and a copy of the bytes, so
+//! each table's attachments stand alone. Ids of attachments the caller
+//! cannot read are left as they are, and validation refuses them as it
+//! refuses unknown ids (their existence is not told).
+
+use std::collections::HashMap;
+
+use object_store::ObjectStoreExt as _;
+use object_store::path::Path;
+use serde_json::Value;
+
+use super::Pybase;
+use super::attachments::internal;
+use super::authz::TableScope;
+use super::inputs::CellsInput;
+use crate::error::{Error, Result};
+use crate::fields::Reference;
+use crate::ids::{AttachmentId, TableId};
+use crate::model::{Attachment, Field};
+use crate::principal::Principal;
+use crate::query::FieldIndex;
+use crate::role::Action;
+
+/// The attachment id one cell item names: a string, or an object's `id`.
+fn item_id(item: &Value) -> Option<AttachmentId> {
+    let text = match item {
+        Value::String(s) => s.as_str(),
+        Value::Object(o) => o.get("id").and_then(Value::as_str)?,
+        _ => return None,
+    };
+    AttachmentId::parse(text).ok()
+}
+
+/// The attachment cells of `inputs`, each as its list of items.
+fn attachment_cells<'i>(
+    index: &FieldIndex<'_>,
+    inputs: &'i mut [&mut CellsInput],
+) -> impl Iterator<Item = &'i mut Vec<Value>> {
+    inputs.iter_mut().flat_map(move |input| {
+        input
+            .iter_mut()
+            .filter(|(key, _)| {
+                index
+                    .find(key)
+                    .and_then(|f| f.field_type.references())
+                    .is_some_and(|r| r == Reference::Attachments)
+            })
+            .filter_map(|(_, v)| v.as_array_mut())
+    })
+}
+
+impl Pybase {
+    /// Copies into `table` the attachments of other tables that the
+    /// attachment cells of `inputs` name and `principal` can read, and
+    /// rewrites those items to name the copies (see the module doc). A
+    /// write naming only this table's attachments costs one read.
+    pub(super) async fn copy_foreign_attachments(
+        &self,
+        principal: &Principal,
+        table: &TableScope,
+        fields: &[Field],
+        inputs: &mut [&mut CellsInput],
+    ) -> Result<()> {
+        let index = FieldIndex::new(fields);
+        let mut ids: Vec<AttachmentId> = attachment_cells(&index, inputs)
+            .flat_map(|items| items.iter().filter_map(item_id).collect::<Vec<_>>())
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        ids.sort();
+        ids.dedup();
+        let foreign: Vec<Attachment> = self
+            .store
+            .get_attachments(&ids)
+            .await?
+            .into_iter()
+            .filter(|a| a.table_id != table.id())
+            .collect();
+        if foreign.is_empty() {
+            return Ok(());
+        }
+        let mut readable: HashMap<TableId, bool> = HashMap::new();
+        let mut copies: HashMap<AttachmentId, AttachmentId> = HashMap::new();
+        for a in &foreign {
+            let can_read = match readable.get(&a.table_id) {
+                Some(yes) => *yes,
+                None => {
+                    let yes = match self.table_for(principal, a.table_id, Action::Read).await {
+                        Ok(_) => true,
+                        Err(Error::NotFound { .. } | Error::Forbidden(_)) => false,
+                        Err(e) => return Err(e),
+                    };
+                    readable.insert(a.table_id, yes);
+                    yes
+                }
+            };
+            if can_read {
+                let copy = self.copy_attachment(principal, table, a).await?;
+                copies.insert(a.id, copy.id);
+            }
+        }
+        for items in attachment_cells(&index, inputs) {
+            for item in items.iter_mut() {
+                let Some(copy) = item_id(item).and_then(|id| copies.get(&id)) else {
+                    continue;
+                };
+                *item = Value::String(copy.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// A copy of `a` (bytes and metadata) uploaded to `table` by
+    /// `principal` now.
+    async fn copy_attachment(
+        &self,
+        principal: &Principal,
+        table: &TableScope,
+        a: &Attachment,
+    ) -> Result<Attachment> {
+        let id = AttachmentId::new();
+        let key = format!("attachments/{}/{}", table.id(), id);
+        let path = Path::from(key.as_str());
+        self.objects
+            .copy(&Path::from(a.storage_key.as_str()), &path)
+            .await
+            .map_err(internal)?;
+        let copy = Attachment {
+            id,
+            table_id: table.id(),
+            storage_key: key,
+            created_by: Some(principal.user_id()),
+            created_at: self.clock.now(),
+            ..a.clone()
+        };
+        if let Err(e) = self.store.create_attachment(&copy).await {
+            // No bytes left behind a failed metadata write.
+            let _ = self.objects.delete(&path).await;
+            return Err(e.into());
+        }
+        Ok(copy)
+    }
+}
