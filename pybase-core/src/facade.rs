@@ -89,6 +89,9 @@ pub struct Pybase {
     webhook_allow_private: bool,
     fills: fills::SharedFills,
     fills_in_background: bool,
+    /// Writers that create records for link names, one at a time per
+    /// linked table (striped by table id): `link_names.rs`.
+    name_locks: Arc<[tokio::sync::Mutex<()>]>,
 }
 
 /// [`AttachmentUrl`] with a `Debug` that hides the closure.
@@ -119,6 +122,9 @@ impl Pybase {
             webhook_allow_private: false,
             fills: fills::SharedFills::default(),
             fills_in_background: true,
+            name_locks: (0..link_names::NAME_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 

@@ -95,11 +95,13 @@ pub enum Command {
 /// in its `env`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
-    /// Database URL: `sqlite://<path>` (embedded) or `postgres://...`.
+    /// Database URL: `sqlite://<path>` (embedded) or `postgres://...`;
+    /// empty (the default): `pybase.db` in the data folder
+    /// ([`Settings::database_url`]).
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "sqlite://./pybase-data/pybase.db",
+        default_value = "",
         global = true,
         hide_env_values = true
     )]
@@ -432,7 +434,7 @@ impl Default for Settings {
     /// The defaults of the command line, ignoring the environment.
     fn default() -> Self {
         Self {
-            database_url: "sqlite://./pybase-data/pybase.db".into(),
+            database_url: String::new(),
             database_max_connections: 10,
             database_acquire_timeout_secs: 5,
             no_migrate: false,
@@ -592,6 +594,17 @@ impl Settings {
         })
     }
 
+    /// The database to open: `DATABASE_URL`, or when it is empty the
+    /// embedded database `pybase.db` in the data folder, so the folder
+    /// holds all that the server keeps.
+    pub fn database_url(&self) -> String {
+        if self.database_url.trim().is_empty() {
+            format!("sqlite://{}", self.data_dir.join("pybase.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
     /// The folder for local files when no S3 store is configured.
     pub fn files_dir(&self) -> PathBuf {
         self.data_dir.join("files")
@@ -667,6 +680,17 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_embedded_database_lives_in_the_data_folder_unless_named() {
+        let mut s = Settings {
+            data_dir: PathBuf::from("/srv/pybase"),
+            ..Settings::default()
+        };
+        assert_eq!(s.database_url(), "sqlite:///srv/pybase/pybase.db");
+        s.database_url = "postgres://db/x".into();
+        assert_eq!(s.database_url(), "postgres://db/x");
+    }
 
     #[test]
     fn defaults_match_the_design() {

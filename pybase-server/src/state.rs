@@ -121,7 +121,7 @@ fn stores<T: Store + StoreHealth>(s: T) -> Stores {
 /// Opens the configured database, bringing its schema up to date when
 /// `migrate` is set (SQLite always is).
 async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<Stores> {
-    match DatabaseUrl::parse(&settings.database_url)? {
+    match DatabaseUrl::parse(&settings.database_url())? {
         DatabaseUrl::Sqlite(path) => {
             let shown = path.display().to_string();
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(path))

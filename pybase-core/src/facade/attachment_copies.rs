@@ -2,7 +2,8 @@
 //! attachment cell may name an attachment uploaded to another table the
 //! caller can read (by id, or on `/v0` by its URL), and the write stores a
 //! copy of it for this table: new metadata and a copy of the bytes, so
-//! each table's attachments stand alone. Ids of attachments the caller
+//! each table's attachments stand alone (and go with it). The copies are
+//! made only once the whole write validated. Ids of attachments the caller
 //! cannot read are left as they are, and validation refuses them as it
 //! refuses unknown ids (their existence is not told).
 
@@ -52,24 +53,33 @@ fn attachment_cells<'i>(
     })
 }
 
+/// An attachment a write will copy into its table.
+pub(super) struct Copy {
+    /// The attachment of another table.
+    source: Attachment,
+    /// The id of its copy, which the write's cells already name.
+    pub(super) id: AttachmentId,
+}
+
 impl Pybase {
-    /// Copies into `table` the attachments of other tables that the
-    /// attachment cells of `inputs` name and `principal` can read, and
-    /// rewrites those items to name the copies (see the module doc). A
-    /// write naming only this table's attachments costs one read.
-    pub(super) async fn copy_foreign_attachments(
+    /// Rewrites the items of the attachment cells of `inputs` that name
+    /// attachments of other tables `principal` can read to the ids their
+    /// copies will have, and answers the copies to make once the write
+    /// validated ([`Self::copy_attachments`]). A write naming only this
+    /// table's attachments costs one read.
+    pub(super) async fn plan_attachment_copies(
         &self,
         principal: &Principal,
         table: &TableScope,
         fields: &[Field],
         inputs: &mut [&mut CellsInput],
-    ) -> Result<()> {
+    ) -> Result<Vec<Copy>> {
         let index = FieldIndex::new(fields);
         let mut ids: Vec<AttachmentId> = attachment_cells(&index, inputs)
             .flat_map(|items| items.iter().filter_map(item_id).collect::<Vec<_>>())
             .collect();
         if ids.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         ids.sort();
         ids.dedup();
@@ -81,11 +91,11 @@ impl Pybase {
             .filter(|a| a.table_id != table.id())
             .collect();
         if foreign.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut readable: HashMap<TableId, bool> = HashMap::new();
-        let mut copies: HashMap<AttachmentId, AttachmentId> = HashMap::new();
-        for a in &foreign {
+        let mut copies = Vec::new();
+        for a in foreign {
             let can_read = match readable.get(&a.table_id) {
                 Some(yes) => *yes,
                 None => {
@@ -99,49 +109,53 @@ impl Pybase {
                 }
             };
             if can_read {
-                let copy = self.copy_attachment(principal, table, a).await?;
-                copies.insert(a.id, copy.id);
+                copies.push(Copy {
+                    source: a,
+                    id: AttachmentId::new(),
+                });
             }
         }
+        let by_source: HashMap<AttachmentId, AttachmentId> =
+            copies.iter().map(|c| (c.source.id, c.id)).collect();
         for items in attachment_cells(&index, inputs) {
             for item in items.iter_mut() {
-                let Some(copy) = item_id(item).and_then(|id| copies.get(&id)) else {
-                    continue;
-                };
-                *item = Value::String(copy.to_string());
+                if let Some(copy) = item_id(item).and_then(|id| by_source.get(&id)) {
+                    *item = Value::String(copy.to_string());
+                }
             }
         }
-        Ok(())
+        Ok(copies)
     }
 
-    /// A copy of `a` (bytes and metadata) uploaded to `table` by
-    /// `principal` now.
-    async fn copy_attachment(
+    /// Makes the copies `copies` planned: bytes and metadata, uploaded to
+    /// `table` by `principal` now.
+    pub(super) async fn copy_attachments(
         &self,
         principal: &Principal,
         table: &TableScope,
-        a: &Attachment,
-    ) -> Result<Attachment> {
-        let id = AttachmentId::new();
-        let key = format!("attachments/{}/{}", table.id(), id);
-        let path = Path::from(key.as_str());
-        self.objects
-            .copy(&Path::from(a.storage_key.as_str()), &path)
-            .await
-            .map_err(internal)?;
-        let copy = Attachment {
-            id,
-            table_id: table.id(),
-            storage_key: key,
-            created_by: Some(principal.user_id()),
-            created_at: self.clock.now(),
-            ..a.clone()
-        };
-        if let Err(e) = self.store.create_attachment(&copy).await {
-            // No bytes left behind a failed metadata write.
-            let _ = self.objects.delete(&path).await;
-            return Err(e.into());
+        copies: &[Copy],
+    ) -> Result<()> {
+        for c in copies {
+            let key = format!("attachments/{}/{}", table.id(), c.id);
+            let path = Path::from(key.as_str());
+            self.objects
+                .copy(&Path::from(c.source.storage_key.as_str()), &path)
+                .await
+                .map_err(internal)?;
+            let copy = Attachment {
+                id: c.id,
+                table_id: table.id(),
+                storage_key: key,
+                created_by: Some(principal.user_id()),
+                created_at: self.clock.now(),
+                ..c.source.clone()
+            };
+            if let Err(e) = self.store.create_attachment(&copy).await {
+                // No bytes left behind a failed metadata write.
+                let _ = self.objects.delete(&path).await;
+                return Err(e.into());
+            }
         }
-        Ok(copy)
+        Ok(())
     }
 }

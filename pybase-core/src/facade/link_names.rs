@@ -1,32 +1,43 @@
 //! Typecast of link cells by primary value, as Airtable's: with `typecast`,
 //! a link cell may name linked records by their primary field's value
-//! (`"Acme"`, or `["Acme", "rec…"]`) instead of by id. Each name becomes the
-//! id of the first live record of the linked table (oldest first) whose
-//! primary value is that text; a name no record has becomes a new record
-//! of the linked table holding it, created before the write (as Airtable
-//! does) and only once the rest of the write has validated.
+//! (`"Acme"`, or `["Acme", "rec…"]`) instead of by id.
+//!
+//! A name is read as the linked table's primary field would take it with
+//! typecast (`"12.00"` for a number field is 12, `"May 1, 2024"` for a date
+//! field is `2024-05-01`) and matched against the primary values of the
+//! table's live records: it links the oldest match. A name no record has
+//! becomes a new record of the linked table holding that value. The write
+//! is planned first ([`Pybase::plan_link_names`]: new names get placeholder
+//! ids, so the whole write can be validated before anything is created);
+//! the records are made only once it validated ([`Pybase::create_named`]),
+//! one writer at a time per linked table in this process, looking the
+//! names up again first, so two writes naming the same new value at once
+//! make one record.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash as _, Hasher as _};
 use std::pin::Pin;
 
 use serde_json::{Map, Value, json};
 
 use super::Pybase;
 use super::inputs::{CellsInput, QueryInput, WriteOptions};
-use super::records::{Batch, MAX_BATCH};
+use super::records::MAX_BATCH;
 use super::render::FieldKey;
-use super::schema::validation;
 use crate::error::{Error, FieldErrors, Result};
-use crate::fields::Reference;
+use crate::fields::{FieldType, Reference};
 use crate::ids::{RecordId, TableId};
 use crate::model::Field;
 use crate::principal::Principal;
 use crate::query::FieldIndex;
 
+/// Stripes of the per-table lock of [`Pybase::create_named`].
+pub(super) const NAME_LOCK_STRIPES: usize = 64;
+
 /// The names one link cell gives: strings that are not record ids (a
 /// string alone, as typecast takes it, or the items of a list).
 fn names_in(value: &Value) -> Vec<&str> {
-    let is_name = |s: &&str| RecordId::parse(s).is_err() && !s.trim().is_empty();
+    let is_name = |s: &&str| RecordId::parse(s).is_err();
     match value {
         Value::String(s) => Some(s.as_str()).filter(is_name).into_iter().collect(),
         Value::Array(items) => items
@@ -38,7 +49,7 @@ fn names_in(value: &Value) -> Vec<&str> {
     }
 }
 
-/// The text a primary cell is matched by: a string as it is, a number or
+/// The text a primary value is matched by: a string as it is, a number or
 /// a boolean as JSON writes it.
 fn cell_text(v: &Value) -> Option<String> {
     match v {
@@ -49,34 +60,61 @@ fn cell_text(v: &Value) -> Option<String> {
     }
 }
 
-/// The link cells of one write that name records, by linked table, each
-/// name once in first-seen order, with the link field each came from (for
-/// errors).
-type Wanted<'f> = BTreeMap<TableId, Vec<(String, &'f Field)>>;
+/// "a" or "an" before `word`.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
 
-/// Records made for names, each with its name.
-type Named = Vec<(String, RecordId)>;
+/// A record a write will create for a name no record has.
+pub(super) struct NewNamed {
+    /// The linked table.
+    table: TableId,
+    /// Its primary field.
+    primary: Field,
+    /// The primary value, as the field stores it.
+    value: Value,
+    /// The id the write's cells name it by until it exists.
+    pub(super) placeholder: RecordId,
+}
+
+/// One linked table's names in a write: each distinct value once, with
+/// the names that read as it and where the first was given.
+struct Wanted<'f> {
+    /// `(matching text, stored value)` in first-seen order.
+    values: Vec<(String, Value)>,
+    /// The matching text of every name given.
+    by_name: HashMap<String, String>,
+    /// The first error key and link field naming this table.
+    key: String,
+    field: &'f Field,
+}
 
 impl Pybase {
-    /// With `opts.typecast`, rewrites the link cells of `inputs` that name
-    /// records by primary value into record ids (see the module doc); a
-    /// write without such names is left as it is and costs nothing more.
-    /// `batch_mode` keys errors of the write's other cells as its batch
-    /// would (`records[i].`).
-    pub(super) async fn resolve_link_names(
+    /// With `opts.typecast`, rewrites the names in the link cells of
+    /// `inputs` (see the module doc) into the ids of the records they
+    /// match, or into placeholder ids of records to create, which it
+    /// answers; a write without names is left as it is and costs nothing.
+    /// A name the primary field cannot take, or one that would need a
+    /// record where none can be created, is a 422 naming its cell.
+    pub(super) async fn plan_link_names(
         &self,
         principal: &Principal,
         fields: &[Field],
         inputs: &mut [&mut CellsInput],
         opts: WriteOptions,
         batch_mode: bool,
-    ) -> Result<()> {
+    ) -> Result<Vec<NewNamed>> {
         if !opts.typecast {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let index = FieldIndex::new(fields);
-        let mut wanted: Wanted<'_> = BTreeMap::new();
-        for input in inputs.iter() {
+        let mut given: BTreeMap<TableId, (Vec<String>, String, &Field)> = BTreeMap::new();
+        let mut errors = FieldErrors::new();
+        for (i, input) in inputs.iter().enumerate() {
             for (key, value) in input.iter() {
                 let Some(field) = index.find(key) else {
                     continue;
@@ -84,84 +122,209 @@ impl Pybase {
                 let Some(Reference::Records(linked)) = field.field_type.references() else {
                     continue;
                 };
-                for name in names_in(value) {
-                    let names = wanted.entry(linked).or_default();
-                    if names.iter().all(|(n, _)| n != name) {
-                        names.push((name.to_owned(), field));
-                    }
-                }
-            }
-        }
-        if wanted.is_empty() {
-            return Ok(());
-        }
-        let mut ids: HashMap<(TableId, String), RecordId> = HashMap::new();
-        let mut missing: BTreeMap<TableId, Vec<(String, &Field)>> = BTreeMap::new();
-        for (linked, names) in &wanted {
-            let found = self.records_named(principal, *linked, names).await?;
-            for (name, field) in names {
-                match found.get(name) {
-                    Some(id) => {
-                        ids.insert((*linked, name.clone()), *id);
-                    }
-                    None => missing
-                        .entry(*linked)
-                        .or_default()
-                        .push((name.clone(), field)),
-                }
-            }
-        }
-        if !missing.is_empty() {
-            self.refuse_invalid_rest(fields, inputs, batch_mode)?;
-            for (linked, names) in missing {
-                for (name, id) in self.create_named(principal, linked, &names).await? {
-                    ids.insert((linked, name), id);
-                }
-            }
-        }
-        for input in inputs.iter_mut() {
-            for (key, value) in input.iter_mut() {
-                let Some(Reference::Records(linked)) =
-                    index.find(key).and_then(|f| f.field_type.references())
-                else {
+                let names = names_in(value);
+                if let (FieldType::Link(link), Value::Array(items)) = (&field.field_type, value)
+                    && !link.allow_multiple
+                    && !names.is_empty()
+                    && items.len() > 1
+                {
+                    // Said before the names become ids, which the
+                    // caller never saw.
+                    let prefix = if batch_mode {
+                        format!("records[{i}].")
+                    } else {
+                        String::new()
+                    };
+                    errors.insert(
+                        format!("{prefix}{}", field.name),
+                        format!("at most one linked record, got {value}"),
+                    );
                     continue;
-                };
-                let id_of = |s: &str| ids.get(&(linked, s.to_owned())).map(|id| json!(id));
-                match value {
-                    Value::String(s) => {
-                        if let Some(id) = id_of(s) {
-                            *value = Value::Array(vec![id]);
-                        }
+                }
+                for name in names {
+                    let (names, _, _) = given.entry(linked).or_insert_with(|| {
+                        let prefix = if batch_mode {
+                            format!("records[{i}].")
+                        } else {
+                            String::new()
+                        };
+                        (Vec::new(), format!("{prefix}{}", field.name), field)
+                    });
+                    if !names.iter().any(|n| n == name) {
+                        names.push(name.to_owned());
                     }
-                    Value::Array(items) => {
-                        for item in items.iter_mut() {
-                            if let Some(id) = item.as_str().and_then(id_of) {
-                                *item = id;
-                            }
-                        }
-                    }
-                    _ => {}
                 }
             }
         }
-        Ok(())
+        if given.is_empty() && errors.is_empty() {
+            return Ok(Vec::new());
+        }
+        // (linked table, name given) -> the id it becomes.
+        let mut ids: HashMap<(TableId, String), RecordId> = HashMap::new();
+        let mut new = Vec::new();
+        for (linked, (names, key, field)) in given {
+            // Matching text -> id, for this table.
+            let mut by_text: HashMap<String, RecordId> = HashMap::new();
+            let Some(primary) = self.linked_primary(linked).await? else {
+                errors.insert(
+                    key,
+                    "record ids (the linked table has no primary field)".into(),
+                );
+                continue;
+            };
+            let Some(wanted) = read_names(&primary, names, key, field, &mut errors) else {
+                continue;
+            };
+            let found = self
+                .records_named(principal, linked, &primary, &wanted)
+                .await?;
+            for (text, value) in &wanted.values {
+                let id = match found.get(text) {
+                    Some(id) => *id,
+                    None if primary.field_type.is_computed() => {
+                        errors.insert(
+                            wanted.key.clone(),
+                            format!(
+                                "record ids, or names of existing records: no record has {text:?}, \
+                                 and the linked table's primary field {:?} is computed, so none \
+                                 can be created",
+                                primary.name
+                            ),
+                        );
+                        continue;
+                    }
+                    None => {
+                        let placeholder = RecordId::new();
+                        new.push(NewNamed {
+                            table: linked,
+                            primary: primary.clone(),
+                            value: value.clone(),
+                            placeholder,
+                        });
+                        placeholder
+                    }
+                };
+                by_text.insert(text.clone(), id);
+            }
+            for (name, text) in &wanted.by_name {
+                if let Some(id) = by_text.get(text) {
+                    ids.insert((linked, name.clone()), *id);
+                }
+            }
+        }
+        if new.len() > MAX_BATCH {
+            errors.insert(
+                "records".into(),
+                format!(
+                    "at most {MAX_BATCH} new linked records in one write (typecast creates one per \
+                     name no record has), got {}",
+                    new.len()
+                ),
+            );
+        }
+        if !errors.is_empty() {
+            return Err(super::records::errors_as_validation(errors));
+        }
+        rewrite_links(&index, inputs, |linked, name| {
+            ids.get(&(linked, name.to_owned())).copied()
+        });
+        Ok(new)
     }
 
-    /// The oldest live record of `table` for each of `names` that its
-    /// primary field holds exactly.
+    /// Creates the records of `new` (see the module doc) and answers the
+    /// real id of each placeholder.
+    pub(super) async fn create_named(
+        &self,
+        principal: &Principal,
+        new: &[NewNamed],
+    ) -> Result<HashMap<RecordId, RecordId>> {
+        let mut out = HashMap::new();
+        let mut by_table: BTreeMap<TableId, Vec<&NewNamed>> = BTreeMap::new();
+        for n in new {
+            by_table.entry(n.table).or_default().push(n);
+        }
+        for (table, named) in by_table {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            table.hash(&mut h);
+            // The stripe count is small: the remainder fits any usize.
+            #[allow(clippy::cast_possible_truncation)]
+            let stripe = (h.finish() % NAME_LOCK_STRIPES as u64) as usize;
+            let _one_at_a_time = self.name_locks[stripe].lock().await;
+            let primary = &named[0].primary;
+            let wanted = Wanted {
+                values: named
+                    .iter()
+                    .filter_map(|n| Some((cell_text(&n.value)?, n.value.clone())))
+                    .collect(),
+                by_name: HashMap::new(),
+                key: primary.name.clone(),
+                field: primary,
+            };
+            // Made by another write since the plan: linked, not made again.
+            let found = self
+                .records_named(principal, table, primary, &wanted)
+                .await?;
+            let mut to_make = Vec::new();
+            for n in named {
+                match cell_text(&n.value).and_then(|t| found.get(&t)) {
+                    Some(id) => {
+                        out.insert(n.placeholder, *id);
+                    }
+                    None => to_make.push(n),
+                }
+            }
+            if to_make.is_empty() {
+                continue;
+            }
+            let inputs: Vec<CellsInput> = to_make
+                .iter()
+                .map(|n| {
+                    let mut m = Map::new();
+                    m.insert(n.primary.id.to_string(), n.value.clone());
+                    m
+                })
+                .collect();
+            let created = self.create_boxed(principal, table, inputs).await?;
+            for (n, r) in to_make.iter().zip(created) {
+                out.insert(n.placeholder, r.id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`Self::create_records`] boxed with its type named: a create plans
+    /// link names, which may create records, so the futures would
+    /// otherwise contain each other.
+    fn create_boxed<'a>(
+        &'a self,
+        principal: &'a Principal,
+        table: TableId,
+        inputs: Vec<CellsInput>,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<super::RecordOut>>> + Send + 'a>> {
+        Box::pin(self.create_records(
+            principal,
+            table,
+            inputs,
+            // Typecast adds a select choice a select primary field lacks.
+            WriteOptions {
+                typecast: true,
+                field_key: FieldKey::Id,
+            },
+        ))
+    }
+
+    /// The oldest live record of `table` for each value of `wanted` whose
+    /// primary value reads as its text.
     async fn records_named(
         &self,
         principal: &Principal,
         table: TableId,
-        names: &[(String, &Field)],
+        primary: &Field,
+        wanted: &Wanted<'_>,
     ) -> Result<HashMap<String, RecordId>> {
         let mut out = HashMap::new();
-        let primary = self.linked_primary(table).await?;
-        let Some(primary) = primary else {
-            return Ok(out);
-        };
-        for chunk in names.chunks(self.limits.filter_values.max(1)) {
-            let values: Vec<&str> = chunk.iter().map(|(n, _)| n.as_str()).collect();
+        for chunk in wanted.values.chunks(self.limits.filter_values.max(1)) {
+            let values: Vec<&Value> = chunk.iter().map(|(_, v)| v).collect();
             let mut cursor = None;
             loop {
                 let page = self
@@ -182,11 +345,13 @@ impl Pybase {
                     .await
                     .map_err(|e| match e {
                         Error::Validation { .. } => Error::invalid(
-                            chunk[0].1.name.clone(),
+                            wanted.key.clone(),
                             format!(
-                                "record ids (the linked table's primary field {:?}, a {} field, \
-                                 cannot match names)",
+                                "record ids ({} linked table's primary field {:?}, {} {} field, \
+                                 cannot be matched by name)",
+                                wanted.field.name,
                                 primary.name,
+                                article(primary.field_type.type_name()),
                                 primary.field_type.type_name()
                             ),
                         ),
@@ -219,131 +384,90 @@ impl Pybase {
             .into_iter()
             .find(|f| f.id == id))
     }
+}
 
-    /// Creates one record of `table` per name, holding it as its primary
-    /// value; the ids by name. More than [`MAX_BATCH`] new records in one
-    /// write, or a primary field that cannot be written, is a 422 naming
-    /// the link field.
-    ///
-    /// Boxed with its type named: a create resolves link names, which may
-    /// create records, so the futures would otherwise contain each other.
-    fn create_named<'a>(
-        &'a self,
-        principal: &'a Principal,
-        table: TableId,
-        names: &'a [(String, &'a Field)],
-    ) -> Pin<Box<dyn Future<Output = Result<Named>> + Send + 'a>> {
-        Box::pin(self.create_named_now(principal, table, names))
-    }
-
-    async fn create_named_now(
-        &self,
-        principal: &Principal,
-        table: TableId,
-        names: &[(String, &Field)],
-    ) -> Result<Vec<(String, RecordId)>> {
-        let field = names
-            .first()
-            .map(|(_, f)| f.name.clone())
-            .unwrap_or_default();
-        if names.len() > MAX_BATCH {
-            return Err(Error::invalid(
-                field,
-                format!(
-                    "at most {MAX_BATCH} new linked records in one write (typecast creates one \
-                     per name no record has), got {}",
-                    names.len()
-                ),
-            ));
-        }
-        let Some(primary) = self.linked_primary(table).await? else {
-            return Err(Error::invalid(
-                field,
-                "record ids (the linked table has no primary field)",
-            ));
+/// Reads `names` as `primary` takes them with typecast (a computed primary
+/// field: as they are), or records the error under `key`.
+fn read_names<'f>(
+    primary: &Field,
+    names: Vec<String>,
+    key: String,
+    field: &'f Field,
+    errors: &mut FieldErrors,
+) -> Option<Wanted<'f>> {
+    let mut wanted = Wanted {
+        values: Vec::new(),
+        by_name: HashMap::new(),
+        key,
+        field,
+    };
+    for name in names {
+        let value = if primary.field_type.is_computed() {
+            Some(Value::String(name.clone()))
+        } else {
+            match primary.field_type.validate_cell(&json!(name), true) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.insert(
+                        wanted.key.clone(),
+                        format!(
+                            "record ids, or values of the linked table's primary field {:?} \
+                             ({} {} field): {name:?} is not one ({})",
+                            primary.name,
+                            article(primary.field_type.type_name()),
+                            primary.field_type.type_name(),
+                            e.expected
+                        ),
+                    );
+                    return None;
+                }
+            }
         };
-        if primary.field_type.is_computed() {
-            return Err(Error::invalid(
-                field,
-                format!(
-                    "record ids, or names of existing records: no record has {:?}, and the \
-                     linked table's primary field {:?} is computed, so none can be created",
-                    names[0].0, primary.name
-                ),
-            ));
+        let Some((text, value)) = value.and_then(|v| Some((cell_text(&v)?, v))) else {
+            errors.insert(
+                wanted.key.clone(),
+                format!("record ids, or non-empty names of linked records, got {name:?}"),
+            );
+            return None;
+        };
+        if !wanted.values.iter().any(|(t, _)| *t == text) {
+            wanted.values.push((text.clone(), value));
         }
-        let inputs: Vec<CellsInput> = names
-            .iter()
-            .map(|(name, _)| {
-                let mut m = Map::new();
-                m.insert(primary.id.to_string(), json!(name));
-                m
-            })
-            .collect();
-        let created = self
-            .create_records(
-                principal,
-                table,
-                inputs,
-                WriteOptions {
-                    typecast: true,
-                    field_key: FieldKey::Id,
-                },
-            )
-            .await
-            .map_err(|e| match e {
-                Error::Validation { message, .. } => Error::invalid(
-                    field.clone(),
-                    format!("names the linked table's primary field takes: {message}"),
-                ),
-                other => other,
-            })?;
-        Ok(names
-            .iter()
-            .zip(created)
-            .map(|((name, _), r)| (name.clone(), r.id))
-            .collect())
+        wanted.by_name.insert(name, text);
     }
+    Some(wanted)
+}
 
-    /// Validates `inputs` with their link cells left out and fails with
-    /// what is wrong, so that no linked record is created for a write that
-    /// would fail anyway.
-    fn refuse_invalid_rest(
-        &self,
-        fields: &[Field],
-        inputs: &[&mut CellsInput],
-        batch_mode: bool,
-    ) -> Result<()> {
-        let index = FieldIndex::new(fields);
-        let mut batch = Batch::new(fields, &self.limits, true);
-        for (i, input) in inputs.iter().enumerate() {
-            let rest: CellsInput = input
-                .iter()
-                .filter(|(k, _)| {
-                    !matches!(
-                        index.find(k).and_then(|f| f.field_type.references()),
-                        Some(Reference::Records(_))
-                    )
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let prefix = if batch_mode {
-                format!("records[{i}].")
-            } else {
-                String::new()
+/// Replaces each name in the link cells of `inputs` by the id `id_of`
+/// gives for (linked table, name), if any (a lone name becomes a list).
+pub(super) fn rewrite_links(
+    index: &FieldIndex<'_>,
+    inputs: &mut [&mut CellsInput],
+    id_of: impl Fn(TableId, &str) -> Option<RecordId>,
+) {
+    for input in inputs.iter_mut() {
+        for (key, value) in input.iter_mut() {
+            let Some(Reference::Records(linked)) =
+                index.find(key).and_then(|f| f.field_type.references())
+            else {
+                continue;
             };
-            batch.prepare(&rest, &prefix);
+            match value {
+                Value::String(s) => {
+                    if let Some(id) = id_of(linked, s) {
+                        *value = Value::Array(vec![json!(id)]);
+                    }
+                }
+                Value::Array(items) => {
+                    for item in items.iter_mut() {
+                        if let Some(id) = item.as_str().and_then(|s| id_of(linked, s)) {
+                            *item = json!(id);
+                        }
+                    }
+                }
+                _ => {}
+            }
         }
-        let errors: FieldErrors = batch.take_errors();
-        if errors.is_empty() {
-            return Ok(());
-        }
-        let first = errors
-            .iter()
-            .next()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .unwrap_or_default();
-        Err(validation(first, errors))
     }
 }
 
@@ -358,10 +482,12 @@ mod tests {
         assert!(names_in(&json!(id)).is_empty());
         assert_eq!(
             names_in(&json!(["Acme", id, "", 3, "Beta"])),
-            vec!["Acme", "Beta"]
+            vec!["Acme", "", "Beta"]
         );
         assert!(names_in(&json!(null)).is_empty());
         assert_eq!(cell_text(&json!(12)), Some("12".into()));
         assert_eq!(cell_text(&json!(["x"])), None);
+        assert_eq!(article("email"), "an");
+        assert_eq!(article("number"), "a");
     }
 }

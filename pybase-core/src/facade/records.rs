@@ -35,6 +35,36 @@ enum Written<T> {
     Stale,
 }
 
+/// Ids a write is about to create (records for link names, copies of
+/// attachments): the checks of [`Pybase::batch_errors`] take them as live
+/// records and as attachments of the written table.
+#[derive(Default)]
+pub(super) struct Pending {
+    /// Records to be created.
+    pub(super) records: HashSet<RecordId>,
+    /// Attachments to be copied into the written table.
+    pub(super) attachments: HashSet<AttachmentId>,
+}
+
+/// A validation error of every error in `errors`, its message the first.
+pub(super) fn errors_as_validation(errors: FieldErrors) -> Error {
+    let first = errors
+        .iter()
+        .next()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .unwrap_or_default();
+    validation(first, errors)
+}
+
+/// The error key prefix of input `i`: `records[i].` in batch mode.
+fn batch_prefix(batch_mode: bool, i: usize) -> String {
+    if batch_mode {
+        format!("records[{i}].")
+    } else {
+        String::new()
+    }
+}
+
 /// Most records one write may carry.
 pub const MAX_BATCH: usize = 1000;
 
@@ -98,11 +128,6 @@ impl<'a> Batch<'a> {
             && self.new_choices.is_empty()
             && self.links.is_empty()
             && self.attachments.is_empty()
-    }
-
-    /// The errors found so far, taken out.
-    pub(super) fn take_errors(&mut self) -> FieldErrors {
-        std::mem::take(&mut self.errors)
     }
 
     pub(super) fn new(fields: &'a [Field], limits: &'a Limits, typecast: bool) -> Self {
@@ -208,8 +233,14 @@ fn check_batch_size(n: usize) -> Result<()> {
 
 impl Pybase {
     /// What a checked write settles in its inputs before validating them:
-    /// with typecast, links named by primary value; attachments of other
-    /// tables, copied into this one.
+    /// with typecast, links named by primary value (records made for new
+    /// names); attachments of other tables, copied into this one. Both are
+    /// planned first, the write's cells naming what is to be made by the
+    /// ids it will have; the whole write is then checked as its own
+    /// validation will check it (`records`: the ids an update names must
+    /// be live), and only a write that passes makes them: a write that
+    /// fails leaves nothing behind.
+    #[allow(clippy::too_many_arguments)] // one step of three write paths
     async fn settle_inputs(
         &self,
         principal: &Principal,
@@ -218,11 +249,52 @@ impl Pybase {
         inputs: &mut [&mut CellsInput],
         opts: WriteOptions,
         batch_mode: bool,
+        records: Option<&[RecordId]>,
     ) -> Result<()> {
-        self.resolve_link_names(principal, fields, inputs, opts, batch_mode)
+        let named = self
+            .plan_link_names(principal, fields, inputs, opts, batch_mode)
             .await?;
-        self.copy_foreign_attachments(principal, table, fields, inputs)
-            .await
+        let copies = self
+            .plan_attachment_copies(principal, table, fields, inputs)
+            .await?;
+        if named.is_empty() && copies.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::new(fields, &self.limits, opts.typecast);
+        for (i, input) in inputs.iter().enumerate() {
+            batch.prepare(input, &batch_prefix(batch_mode, i));
+        }
+        let pending = Pending {
+            records: named.iter().map(|n| n.placeholder).collect(),
+            attachments: copies.iter().map(|c| c.id).collect(),
+        };
+        let mut errors = self.batch_errors(table, &batch, &pending).await?;
+        if let Some(ids) = records {
+            let live = self.store.live_record_ids(table.id(), ids).await?;
+            for (i, id) in ids.iter().enumerate() {
+                if live.contains(id) {
+                    continue;
+                }
+                if !batch_mode {
+                    return Err(Error::NotFound { entity: "record" });
+                }
+                errors.insert(
+                    format!("records[{i}].id"),
+                    format!("a live record of this table, {id} is not one"),
+                );
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors_as_validation(errors));
+        }
+        let made = self.create_named(principal, &named).await?;
+        let index = FieldIndex::new(fields);
+        super::link_names::rewrite_links(&index, inputs, |_, s| {
+            RecordId::parse(s)
+                .ok()
+                .and_then(|id| made.get(&id).copied())
+        });
+        self.copy_attachments(principal, table, &copies).await
     }
 
     /// Which of `ids` are live records of `table`, as a set.
@@ -254,33 +326,36 @@ impl Pybase {
         }
     }
 
-    /// Finishes validation that needs storage (links, attachments), adds
-    /// select choices that typecast created, and fails with every error found.
-    /// Returns `true` if it changed fields (so callers read them again).
-    async fn finish_batch(&self, table: &TableScope, batch: Batch<'_>) -> Result<bool> {
-        let Batch {
-            mut errors,
-            new_choices,
-            links,
-            attachments,
-            fields,
-            limits,
-            ..
-        } = batch;
-        for (id, (names, _)) in &new_choices {
-            if let Some(field) = fields.iter().find(|f| f.id == *id) {
+    /// Every error of `batch`, with the checks that need storage: linked
+    /// records live, attachments of this table (`pending` ids are taken as
+    /// both: what a write is about to create), typecast's new choices
+    /// within the limit. Changes nothing.
+    pub(super) async fn batch_errors(
+        &self,
+        table: &TableScope,
+        batch: &Batch<'_>,
+        pending: &Pending,
+    ) -> Result<FieldErrors> {
+        let mut errors = batch.errors.clone();
+        for (id, (names, _)) in &batch.new_choices {
+            if let Some(field) = batch.fields.iter().find(|f| f.id == *id) {
                 let total = field.field_type.choices().len() + names.len();
-                if total > limits.choices {
+                if total > batch.limits.choices {
                     errors.insert(
                         field.name.clone(),
                         format!(
                             "at most {} choices; typecast would make {total}",
-                            limits.choices
+                            batch.limits.choices
                         ),
                     );
                 }
             }
         }
+        let links: Vec<&(String, TableId, RecordId)> = batch
+            .links
+            .iter()
+            .filter(|(_, _, id)| !pending.records.contains(id))
+            .collect();
         let mut by_table: HashMap<TableId, Vec<RecordId>> = HashMap::new();
         for (_, t, id) in &links {
             by_table.entry(*t).or_default().push(*id);
@@ -296,6 +371,11 @@ impl Pybase {
                 }
             }
         }
+        let attachments: Vec<&(String, AttachmentId)> = batch
+            .attachments
+            .iter()
+            .filter(|(_, id)| !pending.attachments.contains(id))
+            .collect();
         if !attachments.is_empty() {
             let ids: Vec<AttachmentId> = attachments.iter().map(|(_, id)| *id).collect();
             let found: HashMap<AttachmentId, TableId> = self
@@ -305,23 +385,36 @@ impl Pybase {
                 .into_iter()
                 .map(|a| (a.id, a.table_id))
                 .collect();
-            for (key, id) in &attachments {
+            for (key, id) in attachments {
                 if found.get(id) != Some(&table.id()) {
                     errors.insert(
                         key.clone(),
-                        format!("attachments uploaded to this table, {id} is not one"),
+                        format!(
+                            "ids of attachments uploaded to this table or to a table you can \
+                             read, {id} is not one"
+                        ),
                     );
                 }
             }
         }
+        Ok(errors)
+    }
+
+    /// Finishes validation that needs storage (links, attachments), adds
+    /// select choices that typecast created, and fails with every error found.
+    /// Returns `true` if it changed fields (so callers read them again).
+    async fn finish_batch(&self, table: &TableScope, batch: Batch<'_>) -> Result<bool> {
+        let errors = self
+            .batch_errors(table, &batch, &Pending::default())
+            .await?;
         if !errors.is_empty() {
-            let first = errors
-                .iter()
-                .next()
-                .map(|(k, v)| format!("{k}: {v}"))
-                .unwrap_or_default();
-            return Err(validation(first, errors));
+            return Err(errors_as_validation(errors));
         }
+        let Batch {
+            new_choices,
+            fields,
+            ..
+        } = batch;
         let mut changed = false;
         for (id, (names, _)) in new_choices {
             if let Some(field) = fields.iter().find(|f| f.id == id) {
@@ -483,6 +576,7 @@ impl Pybase {
             &mut inputs.iter_mut().collect::<Vec<_>>(),
             opts,
             batch_mode,
+            None,
         )
         .await?;
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
@@ -738,6 +832,7 @@ impl Pybase {
             .await?;
         check_batch_size(inputs.len())?;
         let mut inputs = inputs;
+        let ids: Vec<RecordId> = inputs.iter().map(|(id, _)| *id).collect();
         self.settle_inputs(
             principal,
             &table,
@@ -745,6 +840,7 @@ impl Pybase {
             &mut inputs.iter_mut().map(|(_, c)| c).collect::<Vec<_>>(),
             opts,
             batch_mode,
+            Some(&ids),
         )
         .await?;
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
@@ -861,6 +957,7 @@ impl Pybase {
             &mut inputs.iter_mut().collect::<Vec<_>>(),
             opts,
             true,
+            None,
         )
         .await?;
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);

@@ -115,7 +115,9 @@ pub async fn typecast_links_by_primary_value(store: Arc<dyn Store>) {
         1,
         "matched, not made again"
     );
-    // A write failing on another cell creates no linked record.
+    // A write failing on another cell creates no linked record: a cell
+    // that does not validate, a link to a record that is not there (found
+    // by the checks that need the store), an update of a missing record.
     let e = fx
         .pb
         .create_records(
@@ -130,6 +132,45 @@ pub async fn typecast_links_by_primary_value(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     assert_invalid(&e, "records[1].Count");
+    let ghost = crate::ids::RecordId::new();
+    let e = fx
+        .pb
+        .create_records(
+            o,
+            orders,
+            vec![
+                cells(&[("Items", json!(["Gadget"]))]),
+                cells(&[("Items", json!([ghost]))]),
+            ],
+            TYPECAST,
+        )
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "records[1].Items");
+    let e = fx
+        .pb
+        .update_records(
+            o,
+            orders,
+            vec![(ghost, cells(&[("Items", json!(["Gadget"]))]))],
+            TYPECAST,
+        )
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "records[0].id");
+    let e = fx
+        .pb
+        .update_record(
+            o,
+            orders,
+            ghost,
+            cells(&[("Items", json!(["Gadget"]))]),
+            TYPECAST,
+            true,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, crate::Error::NotFound { .. }), "{e:?}");
     assert!(named(&fx, "Gadget").await.is_empty());
     // Upsert takes names too.
     let up = fx
@@ -149,4 +190,96 @@ pub async fn typecast_links_by_primary_value(store: Arc<dyn Store>) {
     let gear = named(&fx, "Gear").await;
     assert_eq!(gear.len(), 1);
     assert_eq!(up.records[0].fields["Items"], json!([gear[0], bolt.id]));
+}
+
+/// Names are read as the primary field takes them (a number field's
+/// `"12.00"` is 12), and writes naming the same new value at once make
+/// one record.
+pub async fn typecast_link_names_are_values_made_once(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let o = &fx.owner;
+    let parts = fx.other_table().await.table.id;
+    let no = fx
+        .pb
+        .create_field(o, parts, nf("No", "number", json!({"precision": 2})))
+        .await
+        .unwrap();
+    fx.pb
+        .update_table(
+            o,
+            parts,
+            crate::facade::TablePatch {
+                primary_field_id: Some(no.id.to_string()),
+                ..crate::facade::TablePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    fx.pb
+        .create_field(
+            o,
+            fx.table.table.id,
+            nf("Part", "link", json!({"linked_table_id": parts})),
+        )
+        .await
+        .unwrap();
+    let twelve = fx
+        .pb
+        .create_record(
+            o,
+            parts,
+            cells(&[("No", json!(12))]),
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let write = |name: &'static str| {
+        let fx = &fx;
+        async move {
+            fx.pb
+                .create_record(
+                    &fx.owner,
+                    fx.table.table.id,
+                    cells(&[("Part", json!([name]))]),
+                    TYPECAST,
+                )
+                .await
+                .unwrap()
+                .fields["Part"]
+                .clone()
+        }
+    };
+    assert_eq!(write("12.00").await, json!([twelve.id]));
+    // A name the primary field cannot take: refused naming the cell.
+    let e = fx
+        .pb
+        .create_record(
+            o,
+            fx.table.table.id,
+            cells(&[("Part", json!(["twelve"]))]),
+            TYPECAST,
+        )
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "Part");
+    // Eight writes naming one new value at once: one record, linked by all.
+    let linked = futures::future::join_all((0..8).map(|_| write("7.5"))).await;
+    let made = fx
+        .pb
+        .query_records(
+            o,
+            parts,
+            QueryInput {
+                filter: Some(json!({"field": "No", "op": "eq", "value": 7.5})),
+                ..QueryInput::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap()
+        .records;
+    assert_eq!(made.len(), 1, "one record made");
+    for l in linked {
+        assert_eq!(l, json!([made[0].id]));
+    }
 }

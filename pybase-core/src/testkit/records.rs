@@ -505,8 +505,10 @@ pub async fn attachments_round_trip(store: Arc<dyn Store>) {
     assert!(matches!(e, Error::PayloadTooLarge { .. }), "{e:?}");
     let e = fx.pb.get_attachment(&fx.outsider, a.id).await.unwrap_err();
     assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
-    // An attachment of another table cannot be put in a cell here, even
-    // by someone who can write both tables (REVIEW-security 2.5 #6).
+    // An attachment of another table put in a cell here by someone who
+    // can read that table is copied here (a new id of this table); one of
+    // a table the writer cannot read is refused like an unknown id, so no
+    // other tenant's attachment is ever shown (REVIEW-security 2.5 #6).
     let other = fx.other_table().await;
     let theirs = fx
         .pb
@@ -522,11 +524,81 @@ pub async fn attachments_round_trip(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    let e = fx
+    let copied = fx
         .pb
         .create_record(
             &fx.editor,
             t,
+            cells(&[("Files", json!([theirs.id.to_string()]))]),
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let copy_id = copied.fields["Files"][0]["id"].as_str().unwrap().to_owned();
+    assert_ne!(copy_id, theirs.id.to_string());
+    assert_eq!(copied.fields["Files"][0]["filename"], json!("theirs.txt"));
+    let copy = fx
+        .pb
+        .get_attachment(&fx.editor, copy_id.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(copy.table_id, t);
+    let stranger_ws = fx
+        .pb
+        .create_workspace(
+            &fx.outsider,
+            crate::facade::NewWorkspace {
+                name: format!("Stranger {}", super::fixture::tag()),
+                ..crate::facade::NewWorkspace::default()
+            },
+        )
+        .await
+        .unwrap();
+    let stranger_base = fx
+        .pb
+        .create_base(
+            &fx.outsider,
+            stranger_ws.id,
+            crate::facade::NewBase {
+                name: "B".into(),
+                description: None,
+            },
+        )
+        .await
+        .unwrap();
+    let theirs_table = fx
+        .pb
+        .create_table(
+            &fx.outsider,
+            stranger_base.id,
+            crate::facade::NewTable {
+                name: "T".into(),
+                fields: vec![
+                    crate::facade::NewField {
+                        name: "Name".into(),
+                        field_type: "text".into(),
+                        options: Value::Null,
+                        description: None,
+                        indexed: false,
+                    },
+                    crate::facade::NewField {
+                        name: "Files".into(),
+                        field_type: "attachment".into(),
+                        options: Value::Null,
+                        description: None,
+                        indexed: false,
+                    },
+                ],
+                ..crate::facade::NewTable::default()
+            },
+        )
+        .await
+        .unwrap();
+    let e = fx
+        .pb
+        .create_record(
+            &fx.outsider,
+            theirs_table.table.id,
             cells(&[("Files", json!([theirs.id.to_string()]))]),
             WriteOptions::default(),
         )

@@ -8,7 +8,10 @@ use pybase_core::Principal;
 use pybase_core::facade::{
     FieldPatch, NewBase, NewField, NewTable, NewView, TablePatch, TableSchema,
 };
-use pybase_core::ids::{BaseId, WorkspaceId};
+use std::collections::HashMap;
+
+use pybase_core::ids::{BaseId, FieldId, WorkspaceId};
+use pybase_core::model::Field;
 use pybase_core::role::{Role, Scope};
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -18,7 +21,7 @@ use super::cells::find_field;
 use super::error::V0Error;
 use super::openapi::V0Errors;
 use super::records::V0Path;
-use super::types::{field_json, pybase_type};
+use super::types::{field_json, lookup_result, pybase_type};
 use super::wire::{QueryPairs, object_body};
 use super::{Caller, base_id, core, find_table};
 use crate::extract::Json;
@@ -138,6 +141,16 @@ pub(crate) async fn bases(
 
 /// A table of the base schema (AIRTABLE.md §7.3).
 fn table_json(s: &TableSchema, visible_field_ids: bool) -> Value {
+    table_json_in(s, visible_field_ids, &HashMap::new())
+}
+
+/// [`table_json`] with the base's fields by id, so a lookup's `result` is
+/// its looked-up field's schema.
+fn table_json_in(
+    s: &TableSchema,
+    visible_field_ids: bool,
+    base_fields: &HashMap<FieldId, &Field>,
+) -> Value {
     let mut out = Map::new();
     out.insert("id".into(), json!(s.table.id));
     out.insert("name".into(), json!(s.table.name));
@@ -151,7 +164,20 @@ fn table_json(s: &TableSchema, visible_field_ids: bool) -> Value {
     out.insert("primaryFieldId".into(), json!(primary));
     out.insert(
         "fields".into(),
-        Value::Array(s.fields.iter().map(|f| field_json(f, None)).collect()),
+        Value::Array(
+            s.fields
+                .iter()
+                .map(|f| {
+                    let mut json = field_json(f, None);
+                    if let Some(result) = lookup_result(f, base_fields)
+                        && let Some(Value::Object(o)) = json.get_mut("options")
+                    {
+                        o.insert("result".into(), result);
+                    }
+                    json
+                })
+                .collect(),
+        ),
     );
     let views = s
         .views
@@ -206,11 +232,18 @@ pub(crate) async fn schema(
         .list("include")
         .is_some_and(|l| l.iter().any(|i| i == "visibleFieldIds"));
     let p = &caller.principal;
-    let mut tables = Vec::new();
+    let mut schemas = Vec::new();
     for t in state.pybase.list_tables(p, base).await.map_err(core)? {
-        let s = state.pybase.get_table(p, t.id).await.map_err(core)?;
-        tables.push(table_json(&s, visible));
+        schemas.push(state.pybase.get_table(p, t.id).await.map_err(core)?);
     }
+    let base_fields: HashMap<FieldId, &Field> = schemas
+        .iter()
+        .flat_map(|s| s.fields.iter().map(|f| (f.id, f)))
+        .collect();
+    let tables: Vec<Value> = schemas
+        .iter()
+        .map(|s| table_json_in(s, visible, &base_fields))
+        .collect();
     Ok(Json(json!({ "tables": tables })))
 }
 

@@ -5,6 +5,9 @@
 //! writing turns Airtable's type and options into PyBase's, dropping
 //! display-only options (they read back as the defaults).
 
+use std::collections::HashMap;
+
+use pybase_core::ids::FieldId;
 use pybase_core::model::Field;
 use serde_json::{Map, Value, json};
 
@@ -204,6 +207,44 @@ fn computed_type(name: &str, o: &Value) -> (&'static str, Option<Value>) {
             Some(json!({"isValid": is_valid, "recordLinkFieldId": get("link_field")})),
         ),
     }
+}
+
+/// Airtable's `options.result` of a lookup whose looked-up field is among
+/// `fields` (the base's): that field's own type and options, as Airtable
+/// shows a lookup's result (a lookup of attachments is
+/// `multipleAttachments`); through lookups of lookups, the last one's.
+/// `None` when the field is not found (the generic result stays).
+pub fn lookup_result(lookup: &Field, fields: &HashMap<FieldId, &Field>) -> Option<Value> {
+    let mut target = lookup;
+    // A chain of lookups is acyclic (refused at definition); the bound
+    // only guards against a corrupt schema.
+    for _ in 0..16 {
+        if target.field_type.type_name() != "lookup" {
+            break;
+        }
+        let next = target.field_type.options_json()["field"]
+            .as_str()
+            .and_then(|id| FieldId::parse(id).ok())
+            .and_then(|id| fields.get(&id))?;
+        target = next;
+    }
+    if target.field_type.type_name() == "lookup" {
+        return None;
+    }
+    let (t, options) = airtable_type(target, None);
+    if let (Some(result), true) = (
+        options.as_ref().and_then(|o| o.get("result")),
+        target.field_type.is_computed(),
+    ) {
+        // A formula's or rollup's result is what its lookup shows.
+        return Some(result.clone());
+    }
+    let mut out = Map::new();
+    out.insert("type".into(), json!(t));
+    if let Some(o) = options {
+        out.insert("options".into(), o);
+    }
+    Some(Value::Object(out))
 }
 
 /// The field object of the base schema (AIRTABLE.md §7.3).

@@ -640,6 +640,41 @@ async fn lookups_of_attachments_show_attachment_objects() {
         let r = w.s.client.get(url).send().await.unwrap();
         assert_eq!(r.bytes().await.unwrap().as_ref(), b"hello");
     }
+    // The base schema shows each lookup's result as its looked-up field's
+    // type, as Airtable does (through the lookup of a lookup too).
+    let meta =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("/v0/meta/bases/{}/tables", w.base),
+        )
+        .send_expect(StatusCode::OK)
+        .await;
+    let result_of = |table: &str, field: &str| {
+        meta["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == table)
+            .and_then(|t| {
+                t["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|f| f["name"] == field)
+            })
+            .map(|f| f["options"]["result"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        result_of(&shipments, "Order files")["type"],
+        "multipleAttachments"
+    );
+    assert_eq!(result_of(&trips, "Files")["type"], "multipleAttachments");
+    assert_eq!(
+        result_of(&shipments, "Order note")["type"],
+        "singleLineText"
+    );
     // Text that reads as an attachment id is text.
     let got =
         w.s.req(

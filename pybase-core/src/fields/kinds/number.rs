@@ -372,7 +372,13 @@ fn strip_thousands(s: &str) -> Option<String> {
     }
     let mut groups = int.split(',');
     let first = groups.next()?;
-    if first.is_empty() || first.len() > 3 || !first.bytes().all(|b| b.is_ascii_digit()) {
+    // A leading zero before a comma is a decimal comma ("0,125"), not a
+    // thousands separator.
+    if first.is_empty()
+        || first.len() > 3
+        || first.starts_with('0')
+        || !first.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let mut out = format!("{sign}{first}");

@@ -7,7 +7,7 @@
 use chrono::{DateTime as Instant, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde_json::{Value, json};
 
-use super::written_dates::written_date;
+use super::written_dates::{ambiguous_date, written_date};
 use crate::fields::FieldType;
 use crate::fields::cell::{CellError, expected};
 use crate::fields::kind::{
@@ -284,6 +284,7 @@ fn datetime(
     };
     match parse_instant(s.trim(), typecast, zone) {
         Some(t) if storable(&t) => Ok(Some(Value::String(t.format(TIME_FORMAT).to_string()))),
+        _ if typecast => Err(expected(&ambiguity(s.trim()).unwrap_or(what), value)),
         _ => Err(expected(&what, value)),
     }
 }
@@ -309,6 +310,16 @@ fn date(value: &Value, typecast: bool) -> Result<Option<Value>, CellError> {
     };
     match day {
         Some(d) => Ok(Some(Value::String(d.format("%Y-%m-%d").to_string()))),
+        None if typecast => Err(expected(&ambiguity(s).unwrap_or(what.to_owned()), value)),
         None => Err(expected(what, value)),
     }
+}
+
+/// What to expect instead of `s` when its day and month could be swapped.
+fn ambiguity(s: &str) -> Option<String> {
+    let (day_first, month_first) = ambiguous_date(s)?;
+    Some(format!(
+        "an unambiguous date ({s:?} could be {day_first} or {month_first}: write it as \
+         YYYY-MM-DD)"
+    ))
 }

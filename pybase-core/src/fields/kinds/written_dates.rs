@@ -118,6 +118,25 @@ pub(super) fn written_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(year, month, day)
 }
 
+/// The two dates `s` could be when its day and month could be swapped
+/// (`05/01/2024`: 5 January or 1 May), for an error that says so.
+pub(super) fn ambiguous_date(s: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let words: Vec<&str> = s
+        .split(['/', '.', '-'])
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect();
+    let [a, b, c] = words[..] else { return None };
+    let (x, y, year) = (small_number(a)?, small_number(b)?, year_number(c)?);
+    if x == y {
+        return None;
+    }
+    Some((
+        NaiveDate::from_ymd_opt(year, y, x)?,
+        NaiveDate::from_ymd_opt(year, x, y)?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +173,17 @@ mod tests {
         assert_eq!(written_date("13/05/2024"), d(2024, 5, 13));
         assert_eq!(written_date("13.5.2024"), d(2024, 5, 13));
         assert_eq!(written_date("05/13/2024"), d(2024, 5, 13));
+    }
+
+    #[test]
+    fn ambiguous_dates_name_both_readings() {
+        assert_eq!(
+            ambiguous_date("05/01/2024"),
+            d(2024, 1, 5).zip(d(2024, 5, 1))
+        );
+        assert_eq!(ambiguous_date("13/05/2024"), None);
+        assert_eq!(ambiguous_date("05/05/2024"), None);
+        assert_eq!(ambiguous_date("May 1, 2024"), None);
     }
 
     #[test]
