@@ -59,6 +59,16 @@ pub(super) struct Copy {
     source: Attachment,
     /// The id of its copy, which the write's cells already name.
     pub(super) id: AttachmentId,
+    /// The copy's file name, when the cell gave one (`{"id", "filename"}`,
+    /// as Airtable names an attachment added by URL).
+    filename: Option<String>,
+}
+
+/// The `filename` an item gives, if a usable one.
+fn item_filename(item: &Value) -> Option<String> {
+    let name = item.get("filename")?.as_str()?.trim();
+    (!name.is_empty() && name.chars().count() <= 255 && !name.chars().any(char::is_control))
+        .then(|| name.to_owned())
 }
 
 impl Pybase {
@@ -112,7 +122,21 @@ impl Pybase {
                 copies.push(Copy {
                     source: a,
                     id: AttachmentId::new(),
+                    filename: None,
                 });
+            }
+        }
+        for items in attachment_cells(&index, inputs) {
+            for item in items.iter() {
+                let Some(source) = item_id(item) else {
+                    continue;
+                };
+                if let Some(c) = copies
+                    .iter_mut()
+                    .find(|c| c.source.id == source && c.filename.is_none())
+                {
+                    c.filename = item_filename(item);
+                }
             }
         }
         let by_source: HashMap<AttachmentId, AttachmentId> =
@@ -144,6 +168,10 @@ impl Pybase {
                 .map_err(internal)?;
             let copy = Attachment {
                 id: c.id,
+                filename: c
+                    .filename
+                    .clone()
+                    .unwrap_or_else(|| c.source.filename.clone()),
                 table_id: table.id(),
                 storage_key: key,
                 created_by: Some(principal.user_id()),

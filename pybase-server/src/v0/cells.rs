@@ -326,6 +326,14 @@ pub fn text(f: &Field, v: &Value, zone: Option<chrono_tz::Tz>) -> String {
             .iter()
             .map(|i| match i {
                 Value::String(s) => s.clone(),
+                // An attachment as Airtable writes it: `name.pdf (url)`.
+                Value::Object(m) if m.contains_key("filename") && m.contains_key("url") => {
+                    format!(
+                        "{} ({})",
+                        m["filename"].as_str().unwrap_or_default(),
+                        m["url"].as_str().unwrap_or_default()
+                    )
+                }
                 Value::Object(m) => m
                     .get("filename")
                     .or_else(|| m.get("name"))
@@ -429,7 +437,12 @@ fn attachment_input(field: &str, value: Value) -> Result<Value, V0Error> {
             .and_then(Value::as_str)
             .and_then(attachment_id_of_url);
         match id {
-            Some(id) => out.push(json!({"id": id})),
+            // A filename given names the copy when the URL is another
+            // table's attachment (core copies it).
+            Some(id) => out.push(match m.get("filename") {
+                Some(name) => json!({"id": id, "filename": name}),
+                None => json!({"id": id}),
+            }),
             None => {
                 return Err(V0Error::new(
                     axum::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -504,6 +517,15 @@ mod tests {
             "Infinity"
         );
         assert_eq!(text(&f, &json!({ "error": "#ERROR!" }), None), "#ERROR!");
+        // Attachments as Airtable writes them: name and link.
+        let files = json!([
+            {"id": "att1", "filename": "a.pdf", "url": "https://h/a"},
+            {"id": "att2", "filename": "b.png", "url": "https://h/b"},
+        ]);
+        assert_eq!(
+            text(&f, &files, None),
+            "a.pdf (https://h/a), b.png (https://h/b)"
+        );
     }
 
     #[test]

@@ -720,4 +720,18 @@ async fn lookups_of_attachments_show_attachment_objects() {
             .await
             .unwrap();
     assert_eq!(r.bytes().await.unwrap().as_ref(), b"hello");
+    // A filename given with the URL names the copy, as in Airtable.
+    let renamed =
+        w.s.req(
+            &w.key,
+            Method::PATCH,
+            &format!("/v0/{}/{shipments}/{shipment}", w.base),
+        )
+        .json(&json!({"fields": {"Copies": [{"url": url, "filename": "b.txt"}]}}))
+        .send_expect(StatusCode::OK)
+        .await;
+    assert_eq!(
+        renamed["fields"]["Copies"][0]["filename"], "b.txt",
+        "{renamed}"
+    );
 }
