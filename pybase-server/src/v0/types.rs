@@ -215,6 +215,9 @@ fn computed_type(name: &str, o: &Value) -> (&'static str, Option<Value>) {
 /// `multipleAttachments`); through lookups of lookups, the last one's.
 /// `None` when the field is not found (the generic result stays).
 pub fn lookup_result(lookup: &Field, fields: &HashMap<FieldId, &Field>) -> Option<Value> {
+    if lookup.field_type.type_name() != "lookup" {
+        return None;
+    }
     let mut target = lookup;
     // A chain of lookups is acyclic (refused at definition); the bound
     // only guards against a corrupt schema.
