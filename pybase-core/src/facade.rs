@@ -33,6 +33,7 @@ mod shared_event;
 mod signed_urls;
 mod webhooks;
 mod workspaces;
+mod write_checks;
 
 pub use access_epochs::AccessChange;
 pub use airtable_webhooks::{

@@ -223,7 +223,7 @@ impl Pybase {
             );
         }
         if !errors.is_empty() {
-            return Err(super::records::errors_as_validation(errors));
+            return Err(super::write_checks::errors_as_validation(errors));
         }
         rewrite_links(&index, inputs, |linked, name| {
             ids.get(&(linked, name.to_owned())).copied()

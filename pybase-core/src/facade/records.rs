@@ -8,7 +8,8 @@ use serde_json::Value;
 use super::authz::TableScope;
 use super::inputs::{CellsInput, QueryInput, WriteOptions};
 use super::render::{FieldKey, RecordOut, RecordsPage, Renderer, UpsertResult};
-use super::schema::{add_choices, validation};
+use super::schema::add_choices;
+use super::write_checks::{Pending, errors_as_validation};
 use super::{Pybase, not_found_as, raw_page};
 use crate::error::{Error, FieldErrors, Result, StoreError};
 use crate::fields::{FieldType, Reference, ValueKind, new_choice_names};
@@ -33,36 +34,6 @@ enum Written<T> {
     /// Nothing was written: the precondition no longer held (or could not
     /// be checked); the caller re-reads and writes on the checked path.
     Stale,
-}
-
-/// Ids a write is about to create (records for link names, copies of
-/// attachments): the checks of [`Pybase::batch_errors`] take them as live
-/// records and as attachments of the written table.
-#[derive(Default)]
-pub(super) struct Pending {
-    /// Records to be created.
-    pub(super) records: HashSet<RecordId>,
-    /// Attachments to be copied into the written table.
-    pub(super) attachments: HashSet<AttachmentId>,
-}
-
-/// A validation error of every error in `errors`, its message the first.
-pub(super) fn errors_as_validation(errors: FieldErrors) -> Error {
-    let first = errors
-        .iter()
-        .next()
-        .map(|(k, v)| format!("{k}: {v}"))
-        .unwrap_or_default();
-    validation(first, errors)
-}
-
-/// The error key prefix of input `i`: `records[i].` in batch mode.
-fn batch_prefix(batch_mode: bool, i: usize) -> String {
-    if batch_mode {
-        format!("records[{i}].")
-    } else {
-        String::new()
-    }
 }
 
 /// Most records one write may carry.
@@ -105,18 +76,18 @@ impl Prepared {
 
 /// Validation state shared by the records of one write.
 pub(super) struct Batch<'a> {
-    fields: &'a [Field],
+    pub(super) fields: &'a [Field],
     /// The fields by id and by name, built once per write.
-    index: FieldIndex<'a>,
-    limits: &'a Limits,
-    typecast: bool,
-    errors: FieldErrors,
+    pub(super) index: FieldIndex<'a>,
+    pub(super) limits: &'a Limits,
+    pub(super) typecast: bool,
+    pub(super) errors: FieldErrors,
     /// Names typecast adds, per field, in first-seen order (and as a set).
-    new_choices: BTreeMap<FieldId, (Vec<String>, HashSet<String>)>,
+    pub(super) new_choices: BTreeMap<FieldId, (Vec<String>, HashSet<String>)>,
     /// (error key, linked table, record id)
-    links: Vec<(String, TableId, RecordId)>,
+    pub(super) links: Vec<(String, TableId, RecordId)>,
     /// (error key, attachment id)
-    attachments: Vec<(String, AttachmentId)>,
+    pub(super) attachments: Vec<(String, AttachmentId)>,
 }
 
 impl<'a> Batch<'a> {
@@ -232,71 +203,6 @@ fn check_batch_size(n: usize) -> Result<()> {
 }
 
 impl Pybase {
-    /// What a checked write settles in its inputs before validating them:
-    /// with typecast, links named by primary value (records made for new
-    /// names); attachments of other tables, copied into this one. Both are
-    /// planned first, the write's cells naming what is to be made by the
-    /// ids it will have; the whole write is then checked as its own
-    /// validation will check it (`records`: the ids an update names must
-    /// be live), and only a write that passes makes them: a write that
-    /// fails leaves nothing behind.
-    #[allow(clippy::too_many_arguments)] // one step of three write paths
-    async fn settle_inputs(
-        &self,
-        principal: &Principal,
-        table: &TableScope,
-        fields: &[Field],
-        inputs: &mut [&mut CellsInput],
-        opts: WriteOptions,
-        batch_mode: bool,
-        records: Option<&[RecordId]>,
-    ) -> Result<()> {
-        let named = self
-            .plan_link_names(principal, fields, inputs, opts, batch_mode)
-            .await?;
-        let copies = self
-            .plan_attachment_copies(principal, table, fields, inputs)
-            .await?;
-        if named.is_empty() && copies.is_empty() {
-            return Ok(());
-        }
-        let mut batch = Batch::new(fields, &self.limits, opts.typecast);
-        for (i, input) in inputs.iter().enumerate() {
-            batch.prepare(input, &batch_prefix(batch_mode, i));
-        }
-        let pending = Pending {
-            records: named.iter().map(|n| n.placeholder).collect(),
-            attachments: copies.iter().map(|c| c.id).collect(),
-        };
-        let mut errors = self.batch_errors(table, &batch, &pending).await?;
-        if let Some(ids) = records {
-            let live = self.store.live_record_ids(table.id(), ids).await?;
-            for (i, id) in ids.iter().enumerate() {
-                if live.contains(id) {
-                    continue;
-                }
-                if !batch_mode {
-                    return Err(Error::NotFound { entity: "record" });
-                }
-                errors.insert(
-                    format!("records[{i}].id"),
-                    format!("a live record of this table, {id} is not one"),
-                );
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors_as_validation(errors));
-        }
-        let made = self.create_named(principal, &named).await?;
-        let index = FieldIndex::new(fields);
-        super::link_names::rewrite_links(&index, inputs, |_, s| {
-            RecordId::parse(s)
-                .ok()
-                .and_then(|id| made.get(&id).copied())
-        });
-        self.copy_attachments(principal, table, &copies).await
-    }
-
     /// Which of `ids` are live records of `table`, as a set.
     pub(super) async fn live_set(
         &self,
@@ -324,80 +230,6 @@ impl Pybase {
         } else {
             Ok(fields)
         }
-    }
-
-    /// Every error of `batch`, with the checks that need storage: linked
-    /// records live, attachments of this table (`pending` ids are taken as
-    /// both: what a write is about to create), typecast's new choices
-    /// within the limit. Changes nothing.
-    pub(super) async fn batch_errors(
-        &self,
-        table: &TableScope,
-        batch: &Batch<'_>,
-        pending: &Pending,
-    ) -> Result<FieldErrors> {
-        let mut errors = batch.errors.clone();
-        for (id, (names, _)) in &batch.new_choices {
-            if let Some(field) = batch.fields.iter().find(|f| f.id == *id) {
-                let total = field.field_type.choices().len() + names.len();
-                if total > batch.limits.choices {
-                    errors.insert(
-                        field.name.clone(),
-                        format!(
-                            "at most {} choices; typecast would make {total}",
-                            batch.limits.choices
-                        ),
-                    );
-                }
-            }
-        }
-        let links: Vec<&(String, TableId, RecordId)> = batch
-            .links
-            .iter()
-            .filter(|(_, _, id)| !pending.records.contains(id))
-            .collect();
-        let mut by_table: HashMap<TableId, Vec<RecordId>> = HashMap::new();
-        for (_, t, id) in &links {
-            by_table.entry(*t).or_default().push(*id);
-        }
-        for (t, ids) in by_table {
-            let live = self.live_set(t, &ids).await?;
-            for (key, lt, id) in links.iter().filter(|(_, lt, _)| *lt == t) {
-                if !live.contains(id) {
-                    errors.insert(
-                        key.clone(),
-                        format!("ids of live records of table {lt}, {id} is not one"),
-                    );
-                }
-            }
-        }
-        let attachments: Vec<&(String, AttachmentId)> = batch
-            .attachments
-            .iter()
-            .filter(|(_, id)| !pending.attachments.contains(id))
-            .collect();
-        if !attachments.is_empty() {
-            let ids: Vec<AttachmentId> = attachments.iter().map(|(_, id)| *id).collect();
-            let found: HashMap<AttachmentId, TableId> = self
-                .store
-                .get_attachments(&ids)
-                .await?
-                .into_iter()
-                .map(|a| (a.id, a.table_id))
-                .collect();
-            for (key, id) in attachments {
-                if found.get(id) != Some(&table.id()) {
-                    errors.insert(
-                        key.clone(),
-                        format!(
-                            "ids of attachments uploaded to this table or to a table you can \
-                             read, {id} is not one"
-                        ),
-                    );
-                }
-            }
-        }
-        Ok(errors)
     }
 
     /// Finishes validation that needs storage (links, attachments), adds

@@ -1,0 +1,188 @@
+//! The checks of a write that need the store, and what a checked write
+//! settles in its inputs before them: links named by primary value and
+//! attachments of other tables, planned, checked with the whole write,
+//! and made only once it passed (`link_names.rs`, `attachment_copies.rs`).
+
+use std::collections::{HashMap, HashSet};
+
+use super::Pybase;
+use super::authz::TableScope;
+use super::inputs::{CellsInput, WriteOptions};
+use super::records::Batch;
+use super::schema::validation;
+use crate::error::{Error, FieldErrors, Result};
+use crate::ids::{AttachmentId, RecordId, TableId};
+use crate::model::Field;
+use crate::principal::Principal;
+use crate::query::FieldIndex;
+
+/// Ids a write is about to create (records for link names, copies of
+/// attachments): the checks of [`Pybase::batch_errors`] take them as live
+/// records and as attachments of the written table.
+#[derive(Default)]
+pub(super) struct Pending {
+    /// Records to be created.
+    pub(super) records: HashSet<RecordId>,
+    /// Attachments to be copied into the written table.
+    pub(super) attachments: HashSet<AttachmentId>,
+}
+
+/// A validation error of every error in `errors`, its message the first.
+pub(super) fn errors_as_validation(errors: FieldErrors) -> Error {
+    let first = errors
+        .iter()
+        .next()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .unwrap_or_default();
+    validation(first, errors)
+}
+
+/// The error key prefix of input `i`: `records[i].` in batch mode.
+pub(super) fn batch_prefix(batch_mode: bool, i: usize) -> String {
+    if batch_mode {
+        format!("records[{i}].")
+    } else {
+        String::new()
+    }
+}
+
+impl Pybase {
+    /// What a checked write settles in its inputs before validating them:
+    /// with typecast, links named by primary value (records made for new
+    /// names); attachments of other tables, copied into this one. Both are
+    /// planned first, the write's cells naming what is to be made by the
+    /// ids it will have; the whole write is then checked as its own
+    /// validation will check it (`records`: the ids an update names must
+    /// be live), and only a write that passes makes them: a write that
+    /// fails leaves nothing behind.
+    #[allow(clippy::too_many_arguments)] // one step of three write paths
+    pub(super) async fn settle_inputs(
+        &self,
+        principal: &Principal,
+        table: &TableScope,
+        fields: &[Field],
+        inputs: &mut [&mut CellsInput],
+        opts: WriteOptions,
+        batch_mode: bool,
+        records: Option<&[RecordId]>,
+    ) -> Result<()> {
+        let named = self
+            .plan_link_names(principal, fields, inputs, opts, batch_mode)
+            .await?;
+        let copies = self
+            .plan_attachment_copies(principal, table, fields, inputs)
+            .await?;
+        if named.is_empty() && copies.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::new(fields, &self.limits, opts.typecast);
+        for (i, input) in inputs.iter().enumerate() {
+            batch.prepare(input, &batch_prefix(batch_mode, i));
+        }
+        let pending = Pending {
+            records: named.iter().map(|n| n.placeholder).collect(),
+            attachments: copies.iter().map(|c| c.id).collect(),
+        };
+        let mut errors = self.batch_errors(table, &batch, &pending).await?;
+        if let Some(ids) = records {
+            let live = self.store.live_record_ids(table.id(), ids).await?;
+            for (i, id) in ids.iter().enumerate() {
+                if live.contains(id) {
+                    continue;
+                }
+                if !batch_mode {
+                    return Err(Error::NotFound { entity: "record" });
+                }
+                errors.insert(
+                    format!("records[{i}].id"),
+                    format!("a live record of this table, {id} is not one"),
+                );
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors_as_validation(errors));
+        }
+        let made = self.create_named(principal, &named).await?;
+        let index = FieldIndex::new(fields);
+        super::link_names::rewrite_links(&index, inputs, |_, s| {
+            RecordId::parse(s)
+                .ok()
+                .and_then(|id| made.get(&id).copied())
+        });
+        self.copy_attachments(principal, table, &copies).await
+    }
+
+    /// Every error of `batch`, with the checks that need storage: linked
+    /// records live, attachments of this table (`pending` ids are taken as
+    /// both: what a write is about to create), typecast's new choices
+    /// within the limit. Changes nothing.
+    pub(super) async fn batch_errors(
+        &self,
+        table: &TableScope,
+        batch: &Batch<'_>,
+        pending: &Pending,
+    ) -> Result<FieldErrors> {
+        let mut errors = batch.errors.clone();
+        for (id, (names, _)) in &batch.new_choices {
+            if let Some(field) = batch.fields.iter().find(|f| f.id == *id) {
+                let total = field.field_type.choices().len() + names.len();
+                if total > batch.limits.choices {
+                    errors.insert(
+                        field.name.clone(),
+                        format!(
+                            "at most {} choices; typecast would make {total}",
+                            batch.limits.choices
+                        ),
+                    );
+                }
+            }
+        }
+        let links: Vec<&(String, TableId, RecordId)> = batch
+            .links
+            .iter()
+            .filter(|(_, _, id)| !pending.records.contains(id))
+            .collect();
+        let mut by_table: HashMap<TableId, Vec<RecordId>> = HashMap::new();
+        for (_, t, id) in &links {
+            by_table.entry(*t).or_default().push(*id);
+        }
+        for (t, ids) in by_table {
+            let live = self.live_set(t, &ids).await?;
+            for (key, lt, id) in links.iter().filter(|(_, lt, _)| *lt == t) {
+                if !live.contains(id) {
+                    errors.insert(
+                        key.clone(),
+                        format!("ids of live records of table {lt}, {id} is not one"),
+                    );
+                }
+            }
+        }
+        let attachments: Vec<&(String, AttachmentId)> = batch
+            .attachments
+            .iter()
+            .filter(|(_, id)| !pending.attachments.contains(id))
+            .collect();
+        if !attachments.is_empty() {
+            let ids: Vec<AttachmentId> = attachments.iter().map(|(_, id)| *id).collect();
+            let found: HashMap<AttachmentId, TableId> = self
+                .store
+                .get_attachments(&ids)
+                .await?
+                .into_iter()
+                .map(|a| (a.id, a.table_id))
+                .collect();
+            for (key, id) in attachments {
+                if found.get(id) != Some(&table.id()) {
+                    errors.insert(
+                        key.clone(),
+                        format!(
+                            "ids of attachments uploaded to this table or to a table you can \
+                             read, {id} is not one"
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(errors)
+    }
+}
