@@ -14,7 +14,7 @@
 //! names up again first, so two writes naming the same new value at once
 //! make one record.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash as _, Hasher as _};
 use std::pin::Pin;
 
@@ -81,6 +81,17 @@ pub(super) struct NewNamed {
     pub(super) placeholder: RecordId,
 }
 
+/// Most distinct names one write may give (each is looked up).
+const MAX_LINK_NAMES: usize = 10 * MAX_BATCH;
+
+/// One linked table's names as a write gives them: each once, with the
+/// error key and link field of its first cell.
+#[derive(Default)]
+struct Given<'f> {
+    names: Vec<(String, String, &'f Field)>,
+    seen: HashSet<String>,
+}
+
 /// One linked table's names in a write: each distinct value once, with
 /// the names that read as it and where the first was given.
 struct Wanted<'f> {
@@ -112,7 +123,8 @@ impl Pybase {
             return Ok(Vec::new());
         }
         let index = FieldIndex::new(fields);
-        let mut given: BTreeMap<TableId, (Vec<String>, String, &Field)> = BTreeMap::new();
+        let mut given: BTreeMap<TableId, Given<'_>> = BTreeMap::new();
+        let mut count = 0_usize;
         let mut errors = FieldErrors::new();
         for (i, input) in inputs.iter().enumerate() {
             for (key, value) in input.iter() {
@@ -123,38 +135,49 @@ impl Pybase {
                     continue;
                 };
                 let names = names_in(value);
-                if let (FieldType::Link(link), Value::Array(items)) = (&field.field_type, value)
-                    && !link.allow_multiple
-                    && !names.is_empty()
-                    && items.len() > 1
-                {
-                    // Said before the names become ids, which the
-                    // caller never saw.
+                if names.is_empty() {
+                    continue;
+                }
+                let ekey = || {
                     let prefix = if batch_mode {
                         format!("records[{i}].")
                     } else {
                         String::new()
                     };
-                    errors.insert(
-                        format!("{prefix}{}", field.name),
-                        format!("at most one linked record, got {value}"),
-                    );
+                    format!("{prefix}{}", field.name)
+                };
+                // Said before the names are looked up (and become ids,
+                // which the caller never saw): too many items, or two on
+                // a link that takes one.
+                if let Err(e) = self.limits.check_cell(&field.field_type, value) {
+                    errors.insert(ekey(), e);
                     continue;
                 }
+                if let (FieldType::Link(link), Value::Array(items)) = (&field.field_type, value)
+                    && !link.allow_multiple
+                    && items.len() > 1
+                {
+                    errors.insert(ekey(), format!("at most one linked record, got {value}"));
+                    continue;
+                }
+                let table = given.entry(linked).or_default();
                 for name in names {
-                    let (names, _, _) = given.entry(linked).or_insert_with(|| {
-                        let prefix = if batch_mode {
-                            format!("records[{i}].")
-                        } else {
-                            String::new()
-                        };
-                        (Vec::new(), format!("{prefix}{}", field.name), field)
-                    });
-                    if !names.iter().any(|n| n == name) {
-                        names.push(name.to_owned());
+                    if table.seen.insert(name.to_owned()) {
+                        table.names.push((name.to_owned(), ekey(), field));
+                        count += 1;
                     }
                 }
             }
+        }
+        if count > MAX_LINK_NAMES {
+            errors.insert(
+                "records".into(),
+                format!(
+                    "at most {MAX_LINK_NAMES} distinct link names in one write (typecast looks \
+                     each up), got {count}"
+                ),
+            );
+            return Err(super::write_checks::errors_as_validation(errors));
         }
         if given.is_empty() && errors.is_empty() {
             return Ok(Vec::new());
@@ -162,17 +185,19 @@ impl Pybase {
         // (linked table, name given) -> the id it becomes.
         let mut ids: HashMap<(TableId, String), RecordId> = HashMap::new();
         let mut new = Vec::new();
-        for (linked, (names, key, field)) in given {
+        for (linked, table) in given {
             // Matching text -> id, for this table.
             let mut by_text: HashMap<String, RecordId> = HashMap::new();
             let Some(primary) = self.linked_primary(linked).await? else {
-                errors.insert(
-                    key,
-                    "record ids (the linked table has no primary field)".into(),
-                );
+                for (_, key, _) in table.names {
+                    errors.insert(
+                        key,
+                        "record ids (the linked table has no primary field)".into(),
+                    );
+                }
                 continue;
             };
-            let Some(wanted) = read_names(&primary, names, key, field, &mut errors) else {
+            let Some(wanted) = read_names(&primary, table.names, &mut errors) else {
                 continue;
             };
             let found = self
@@ -323,7 +348,23 @@ impl Pybase {
         wanted: &Wanted<'_>,
     ) -> Result<HashMap<String, RecordId>> {
         let mut out = HashMap::new();
-        for chunk in wanted.values.chunks(self.limits.filter_values.max(1)) {
+        // A select's filter takes only its choices: a value that is not
+        // one yet is no record's (its record will add it).
+        let choices: Vec<&str> = primary
+            .field_type
+            .choices()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let askable: Vec<&(String, Value)> = wanted
+            .values
+            .iter()
+            .filter(|(text, _)| {
+                primary.field_type.type_name() != "single_select"
+                    || choices.contains(&text.as_str())
+            })
+            .collect();
+        for chunk in askable.chunks(self.limits.filter_values.max(1)) {
             let values: Vec<&Value> = chunk.iter().map(|(_, v)| v).collect();
             let mut cursor = None;
             loop {
@@ -390,18 +431,19 @@ impl Pybase {
 /// field: as they are), or records the error under `key`.
 fn read_names<'f>(
     primary: &Field,
-    names: Vec<String>,
-    key: String,
-    field: &'f Field,
+    names: Vec<(String, String, &'f Field)>,
     errors: &mut FieldErrors,
 ) -> Option<Wanted<'f>> {
+    let (key, field) = names.first().map(|(_, k, f)| (k.clone(), *f))?;
     let mut wanted = Wanted {
         values: Vec::new(),
         by_name: HashMap::new(),
         key,
         field,
     };
-    for name in names {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut failed = false;
+    for (name, key, _) in names {
         let value = if primary.field_type.is_computed() {
             Some(Value::String(name.clone()))
         } else {
@@ -409,7 +451,7 @@ fn read_names<'f>(
                 Ok(v) => v,
                 Err(e) => {
                     errors.insert(
-                        wanted.key.clone(),
+                        key,
                         format!(
                             "record ids, or values of the linked table's primary field {:?} \
                              ({} {} field): {name:?} is not one ({})",
@@ -419,23 +461,29 @@ fn read_names<'f>(
                             e.expected
                         ),
                     );
-                    return None;
+                    failed = true;
+                    continue;
                 }
             }
         };
         let Some((text, value)) = value.and_then(|v| Some((cell_text(&v)?, v))) else {
             errors.insert(
-                wanted.key.clone(),
-                format!("record ids, or non-empty names of linked records, got {name:?}"),
+                key,
+                format!(
+                    "record ids, or names of linked records that the primary field {:?} holds \
+                     as one value, got {name:?}",
+                    primary.name
+                ),
             );
-            return None;
+            failed = true;
+            continue;
         };
-        if !wanted.values.iter().any(|(t, _)| *t == text) {
+        if seen.insert(text.clone()) {
             wanted.values.push((text.clone(), value));
         }
         wanted.by_name.insert(name, text);
     }
-    Some(wanted)
+    (!failed).then_some(wanted)
 }
 
 /// Replaces each name in the link cells of `inputs` by the id `id_of`

@@ -9,7 +9,7 @@ use super::authz::TableScope;
 use super::inputs::{CellsInput, QueryInput, WriteOptions};
 use super::render::{FieldKey, RecordOut, RecordsPage, Renderer, UpsertResult};
 use super::schema::add_choices;
-use super::write_checks::{Pending, errors_as_validation};
+use super::write_checks::{Pending, WriteKind, errors_as_validation};
 use super::{Pybase, not_found_as, raw_page};
 use crate::error::{Error, FieldErrors, Result, StoreError};
 use crate::fields::{FieldType, Reference, ValueKind, new_choice_names};
@@ -41,7 +41,7 @@ pub const MAX_BATCH: usize = 1000;
 
 /// Cells of one input record after validation.
 pub(super) struct Prepared {
-    set: Cells,
+    pub(super) set: Cells,
     unset: Vec<FieldId>,
 }
 
@@ -408,7 +408,7 @@ impl Pybase {
             &mut inputs.iter_mut().collect::<Vec<_>>(),
             opts,
             batch_mode,
-            None,
+            WriteKind::Create,
         )
         .await?;
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
@@ -672,7 +672,7 @@ impl Pybase {
             &mut inputs.iter_mut().map(|(_, c)| c).collect::<Vec<_>>(),
             opts,
             batch_mode,
-            Some(&ids),
+            WriteKind::Update(&ids),
         )
         .await?;
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
@@ -789,7 +789,7 @@ impl Pybase {
             &mut inputs.iter_mut().collect::<Vec<_>>(),
             opts,
             true,
-            None,
+            WriteKind::Upsert(&merge_ids),
         )
         .await?;
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);

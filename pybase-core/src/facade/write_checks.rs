@@ -46,6 +46,18 @@ pub(super) fn batch_prefix(batch_mode: bool, i: usize) -> String {
     }
 }
 
+/// Which write [`Pybase::settle_inputs`] settles, for the checks only it
+/// makes.
+#[derive(Clone, Copy)]
+pub(super) enum WriteKind<'a> {
+    /// New records.
+    Create,
+    /// Updates of these records (in input order), which must be live.
+    Update(&'a [RecordId]),
+    /// An upsert on these merge fields, whose keys must not repeat.
+    Upsert(&'a [crate::ids::FieldId]),
+}
+
 impl Pybase {
     /// What a checked write settles in its inputs before validating them:
     /// with typecast, links named by primary value (records made for new
@@ -64,7 +76,7 @@ impl Pybase {
         inputs: &mut [&mut CellsInput],
         opts: WriteOptions,
         batch_mode: bool,
-        records: Option<&[RecordId]>,
+        kind: WriteKind<'_>,
     ) -> Result<()> {
         let named = self
             .plan_link_names(principal, fields, inputs, opts, batch_mode)
@@ -76,15 +88,31 @@ impl Pybase {
             return Ok(());
         }
         let mut batch = Batch::new(fields, &self.limits, opts.typecast);
-        for (i, input) in inputs.iter().enumerate() {
-            batch.prepare(input, &batch_prefix(batch_mode, i));
+        let mut keys: HashSet<Vec<Option<&serde_json::Value>>> = HashSet::new();
+        let prepared: Vec<_> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| batch.prepare(input, &batch_prefix(batch_mode, i)))
+            .collect();
+        if let WriteKind::Upsert(merge_on) = kind {
+            // As the upsert checks it after this (merge fields hold no
+            // links or attachments, so what is settled leaves them alone).
+            for (i, p) in prepared.iter().enumerate() {
+                let key = merge_on.iter().map(|f| p.set.get(f.as_str())).collect();
+                if !keys.insert(key) {
+                    batch.errors.insert(
+                        format!("records[{i}]"),
+                        "a merge key not repeated in the batch".into(),
+                    );
+                }
+            }
         }
         let pending = Pending {
             records: named.iter().map(|n| n.placeholder).collect(),
             attachments: copies.iter().map(|c| c.id).collect(),
         };
         let mut errors = self.batch_errors(table, &batch, &pending).await?;
-        if let Some(ids) = records {
+        if let WriteKind::Update(ids) = kind {
             let live = self.store.live_record_ids(table.id(), ids).await?;
             for (i, id) in ids.iter().enumerate() {
                 if live.contains(id) {
@@ -102,6 +130,9 @@ impl Pybase {
         if !errors.is_empty() {
             return Err(errors_as_validation(errors));
         }
+        // Copies first: a copy that fails (the object store) leaves no
+        // record or event behind.
+        self.copy_attachments(principal, table, &copies).await?;
         let made = self.create_named(principal, &named).await?;
         let index = FieldIndex::new(fields);
         super::link_names::rewrite_links(&index, inputs, |_, s| {
@@ -109,7 +140,7 @@ impl Pybase {
                 .ok()
                 .and_then(|id| made.get(&id).copied())
         });
-        self.copy_attachments(principal, table, &copies).await
+        Ok(())
     }
 
     /// Every error of `batch`, with the checks that need storage: linked

@@ -171,7 +171,33 @@ pub async fn typecast_links_by_primary_value(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     assert!(matches!(e, crate::Error::NotFound { .. }), "{e:?}");
+    // An upsert repeating its merge key; a cell past the items limit.
+    let e = fx
+        .pb
+        .upsert_records(
+            o,
+            orders,
+            &["Name".to_owned()],
+            vec![
+                cells(&[("Name", json!("o9")), ("Items", json!(["Gadget"]))]),
+                cells(&[("Name", json!("o9"))]),
+            ],
+            TYPECAST,
+        )
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "records[1]");
+    let many: Vec<String> = (0..=fx.pb.limits().cell_items)
+        .map(|i| format!("Gadget {i}"))
+        .collect();
+    let e = fx
+        .pb
+        .create_record(o, orders, cells(&[("Items", json!(many))]), TYPECAST)
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "Items");
     assert!(named(&fx, "Gadget").await.is_empty());
+    assert!(named(&fx, "Gadget 0").await.is_empty());
     // Upsert takes names too.
     let up = fx
         .pb
@@ -282,4 +308,63 @@ pub async fn typecast_link_names_are_values_made_once(store: Arc<dyn Store>) {
     for l in linked {
         assert_eq!(l, json!([made[0].id]));
     }
+    // A select primary field: a new name is a new record, and its choice.
+    let colors = fx.other_table().await.table.id;
+    let color = fx
+        .pb
+        .create_field(
+            o,
+            colors,
+            nf("Color", "single_select", json!({"choices": ["Red"]})),
+        )
+        .await
+        .unwrap();
+    fx.pb
+        .update_table(
+            o,
+            colors,
+            crate::facade::TablePatch {
+                primary_field_id: Some(color.id.to_string()),
+                ..crate::facade::TablePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    fx.pb
+        .create_field(
+            o,
+            fx.table.table.id,
+            nf("Colour", "link", json!({"linked_table_id": colors})),
+        )
+        .await
+        .unwrap();
+    let paint = |name: &'static str| {
+        let fx = &fx;
+        async move {
+            fx.pb
+                .create_record(
+                    &fx.owner,
+                    fx.table.table.id,
+                    cells(&[("Colour", json!(name))]),
+                    TYPECAST,
+                )
+                .await
+                .unwrap()
+                .fields["Colour"]
+                .clone()
+        }
+    };
+    let blue = paint("Blue").await;
+    assert_eq!(paint("Blue").await, blue, "matched the second time");
+    let made = fx
+        .pb
+        .get_record(
+            o,
+            colors,
+            blue[0].as_str().unwrap().parse().unwrap(),
+            FieldKey::Name,
+        )
+        .await
+        .unwrap();
+    assert_eq!(made.fields["Color"], json!("Blue"));
 }
