@@ -7,20 +7,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::computed::nf;
 use super::fixture::{Fixture, assert_invalid, cells};
-use crate::facade::{FieldKey, NewField, QueryInput, WriteOptions};
+use crate::facade::{FieldKey, QueryInput, WriteOptions};
 use crate::ids::TableId;
 use crate::store::Store;
-
-fn nf(name: &str, ty: &str, options: Value) -> NewField {
-    NewField {
-        name: name.into(),
-        field_type: ty.into(),
-        options,
-        description: None,
-        indexed: false,
-    }
-}
 
 const TYPECAST: WriteOptions = WriteOptions {
     typecast: true,
@@ -45,6 +36,55 @@ async fn named(fx: &Fixture, name: &str) -> Vec<Value> {
         .iter()
         .map(|r| json!(r.id))
         .collect()
+}
+
+/// A new table of the fixture's base whose primary field is `ty` (named
+/// `name`, with `options`), and a link field `link` to it in the fixture's
+/// table: the linked table's id.
+async fn linked_by(fx: &Fixture, name: &str, ty: &str, options: Value, link: &str) -> TableId {
+    let o = &fx.owner;
+    let table = fx.other_table().await.table.id;
+    let primary = fx
+        .pb
+        .create_field(o, table, nf(name, ty, options))
+        .await
+        .unwrap();
+    fx.pb
+        .update_table(
+            o,
+            table,
+            crate::facade::TablePatch {
+                primary_field_id: Some(primary.id.to_string()),
+                ..crate::facade::TablePatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    fx.pb
+        .create_field(
+            o,
+            fx.table.table.id,
+            nf(link, "link", json!({"linked_table_id": table})),
+        )
+        .await
+        .unwrap();
+    table
+}
+
+/// Writes a record of the fixture's table whose cell `link` names `name`,
+/// answering the cell as stored.
+async fn link_named(fx: &Fixture, link: &str, name: &str) -> Value {
+    fx.pb
+        .create_record(
+            &fx.owner,
+            fx.table.table.id,
+            cells(&[(link, json!([name]))]),
+            TYPECAST,
+        )
+        .await
+        .unwrap()
+        .fields[link]
+        .clone()
 }
 
 /// Links by primary value on create, update and upsert, on both stores.
@@ -224,31 +264,7 @@ pub async fn typecast_links_by_primary_value(store: Arc<dyn Store>) {
 pub async fn typecast_link_names_are_values_made_once(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let o = &fx.owner;
-    let parts = fx.other_table().await.table.id;
-    let no = fx
-        .pb
-        .create_field(o, parts, nf("No", "number", json!({"precision": 2})))
-        .await
-        .unwrap();
-    fx.pb
-        .update_table(
-            o,
-            parts,
-            crate::facade::TablePatch {
-                primary_field_id: Some(no.id.to_string()),
-                ..crate::facade::TablePatch::default()
-            },
-        )
-        .await
-        .unwrap();
-    fx.pb
-        .create_field(
-            o,
-            fx.table.table.id,
-            nf("Part", "link", json!({"linked_table_id": parts})),
-        )
-        .await
-        .unwrap();
+    let parts = linked_by(&fx, "No", "number", json!({"precision": 2}), "Part").await;
     let twelve = fx
         .pb
         .create_record(
@@ -259,23 +275,7 @@ pub async fn typecast_link_names_are_values_made_once(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    let write = |name: &'static str| {
-        let fx = &fx;
-        async move {
-            fx.pb
-                .create_record(
-                    &fx.owner,
-                    fx.table.table.id,
-                    cells(&[("Part", json!([name]))]),
-                    TYPECAST,
-                )
-                .await
-                .unwrap()
-                .fields["Part"]
-                .clone()
-        }
-    };
-    assert_eq!(write("12.00").await, json!([twelve.id]));
+    assert_eq!(link_named(&fx, "Part", "12.00").await, json!([twelve.id]));
     // A name the primary field cannot take: refused naming the cell.
     let e = fx
         .pb
@@ -289,7 +289,7 @@ pub async fn typecast_link_names_are_values_made_once(store: Arc<dyn Store>) {
         .unwrap_err();
     assert_invalid(&e, "Part");
     // Eight writes naming one new value at once: one record, linked by all.
-    let linked = futures::future::join_all((0..8).map(|_| write("7.5"))).await;
+    let linked = futures::future::join_all((0..8).map(|_| link_named(&fx, "Part", "7.5"))).await;
     let made = fx
         .pb
         .query_records(
@@ -309,53 +309,20 @@ pub async fn typecast_link_names_are_values_made_once(store: Arc<dyn Store>) {
         assert_eq!(l, json!([made[0].id]));
     }
     // A select primary field: a new name is a new record, and its choice.
-    let colors = fx.other_table().await.table.id;
-    let color = fx
-        .pb
-        .create_field(
-            o,
-            colors,
-            nf("Color", "single_select", json!({"choices": ["Red"]})),
-        )
-        .await
-        .unwrap();
-    fx.pb
-        .update_table(
-            o,
-            colors,
-            crate::facade::TablePatch {
-                primary_field_id: Some(color.id.to_string()),
-                ..crate::facade::TablePatch::default()
-            },
-        )
-        .await
-        .unwrap();
-    fx.pb
-        .create_field(
-            o,
-            fx.table.table.id,
-            nf("Colour", "link", json!({"linked_table_id": colors})),
-        )
-        .await
-        .unwrap();
-    let paint = |name: &'static str| {
-        let fx = &fx;
-        async move {
-            fx.pb
-                .create_record(
-                    &fx.owner,
-                    fx.table.table.id,
-                    cells(&[("Colour", json!(name))]),
-                    TYPECAST,
-                )
-                .await
-                .unwrap()
-                .fields["Colour"]
-                .clone()
-        }
-    };
-    let blue = paint("Blue").await;
-    assert_eq!(paint("Blue").await, blue, "matched the second time");
+    let colors = linked_by(
+        &fx,
+        "Color",
+        "single_select",
+        json!({"choices": ["Red"]}),
+        "Colour",
+    )
+    .await;
+    let blue = link_named(&fx, "Colour", "Blue").await;
+    assert_eq!(
+        link_named(&fx, "Colour", "Blue").await,
+        blue,
+        "matched the second time"
+    );
     let made = fx
         .pb
         .get_record(

@@ -574,20 +574,8 @@ pub async fn attachments_round_trip(store: Arc<dyn Store>) {
             crate::facade::NewTable {
                 name: "T".into(),
                 fields: vec![
-                    crate::facade::NewField {
-                        name: "Name".into(),
-                        field_type: "text".into(),
-                        options: Value::Null,
-                        description: None,
-                        indexed: false,
-                    },
-                    crate::facade::NewField {
-                        name: "Files".into(),
-                        field_type: "attachment".into(),
-                        options: Value::Null,
-                        description: None,
-                        indexed: false,
-                    },
+                    super::computed::nf("Name", "text", Value::Null),
+                    super::computed::nf("Files", "attachment", Value::Null),
                 ],
                 ..crate::facade::NewTable::default()
             },
