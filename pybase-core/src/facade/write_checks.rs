@@ -64,9 +64,11 @@ impl Pybase {
     /// names); attachments of other tables, copied into this one. Both are
     /// planned first, the write's cells naming what is to be made by the
     /// ids it will have; the whole write is then checked as its own
-    /// validation will check it (`records`: the ids an update names must
-    /// be live), and only a write that passes makes them: a write that
-    /// fails leaves nothing behind.
+    /// validation will check it (with what only `kind` knows: the records
+    /// an update names live, an upsert's keys not repeated), and only a
+    /// write that passes makes them: a write that fails those checks
+    /// leaves nothing behind (what only the store's write finds, docs/API.md
+    /// says).
     #[allow(clippy::too_many_arguments)] // one step of three write paths
     pub(super) async fn settle_inputs(
         &self,
