@@ -412,12 +412,15 @@ impl<'a> Compiler<'a> {
                         format!("((data -> {f}) IS NOT DISTINCT FROM 'true'::jsonb)"),
                         CursorKind::Bool,
                     ),
-                    ValueKind::List => {
-                        return Err(StoreError::Invalid {
-                            field: field.to_string(),
-                            expected: "a sortable field (lists cannot be sorted)".to_owned(),
-                        });
-                    }
+                    // A list sorts by its first item when that is text
+                    // (as `eval::target_value`).
+                    ValueKind::List => (
+                        format!(
+                            "((CASE WHEN jsonb_typeof(data -> {f} -> 0) = 'string' \
+                             THEN data -> {f} ->> 0 END) COLLATE \"C\")"
+                        ),
+                        CursorKind::Text,
+                    ),
                 }
             }
             Target::Meta(m) => {

@@ -162,6 +162,18 @@ impl Sql {
     /// such a cell (an empty value) continues where the order does.
     fn key_target(&mut self, target: Target) -> String {
         match target {
+            // A list sorts by its first item when that is text (as
+            // `eval::target_value`).
+            Target::Cell {
+                field,
+                kind: ValueKind::List,
+            } => {
+                let first = self.bind(format!("{}[0]", cell_path(field.as_str())));
+                format!(
+                    "(CASE WHEN json_type(records.data, {first}) = 'text' \
+                     THEN json_extract(records.data, {first}) END)"
+                )
+            }
             Target::Cell {
                 field,
                 kind: ValueKind::Number,
@@ -476,7 +488,7 @@ impl Sql {
     /// Binds a cursor value if it compares with values of `kind`.
     fn sort_value(&mut self, kind: ValueKind, value: &SortValue) -> Option<String> {
         match (kind, value) {
-            (ValueKind::Text, SortValue::Text(s)) => Some(self.bind(s.clone())),
+            (ValueKind::Text | ValueKind::List, SortValue::Text(s)) => Some(self.bind(s.clone())),
             (ValueKind::Number, SortValue::Number(n)) => Some(self.bind(*n)),
             (ValueKind::Bool, SortValue::Bool(b)) => Some(self.bind(i64::from(*b))),
             _ => None,

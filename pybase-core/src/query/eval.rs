@@ -47,7 +47,13 @@ pub fn target_value(target: Target, record: &Record) -> SortValue {
                     v.as_f64().map_or(SortValue::Null, SortValue::Number)
                 }
                 (ValueKind::Text, Some(Value::String(s))) => SortValue::Text(s.clone()),
-                // Lists are not sortable; report them as their JSON text.
+                // A list sorts by its first item when that is text (a
+                // multiple select's first choice, a lookup's first text);
+                // otherwise as empty.
+                (ValueKind::List, Some(v)) => match v.get(0) {
+                    Some(Value::String(s)) => SortValue::Text(s.clone()),
+                    _ => SortValue::Null,
+                },
                 (_, Some(v)) => SortValue::Text(v.to_string()),
             }
         }

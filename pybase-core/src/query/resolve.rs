@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::filter::{Condition, Filter, FilterSpec, Op, Operand, Target};
 use super::sort::{SortKey, SortSpec};
-use crate::fields::ValueKind;
+use crate::fields::{Reference, ValueKind};
 use crate::ids::FieldId;
 use crate::limits::Limits;
 use crate::model::Field;
@@ -489,14 +489,24 @@ pub fn resolve_sort(specs: &[SortSpec], fields: &[Field]) -> Result<Vec<SortKey>
             let f = find_field(fields, &s.field)
                 .ok_or_else(|| qerr(&s.field, "an existing field of the table"))?;
             let target = target_of(f);
-            if target.kind() == ValueKind::List {
-                return Err(qerr(
-                    &f.name,
-                    format!(
-                        "a sortable field (a {} field cannot be sorted)",
-                        f.field_type.type_name()
-                    ),
-                ));
+            // Lists sort by their first item's text; ids are no order to
+            // show (a link sorts through a lookup of the linked records'
+            // primary field).
+            match f.field_type.references() {
+                Some(Reference::Records(_)) => {
+                    return Err(qerr(
+                        &f.name,
+                        "a sortable field (a link field cannot be sorted: sort by a lookup of \
+                         the linked table's primary field)",
+                    ));
+                }
+                Some(Reference::Attachments) => {
+                    return Err(qerr(
+                        &f.name,
+                        "a sortable field (an attachment field cannot be sorted)",
+                    ));
+                }
+                None => {}
             }
             Ok(SortKey {
                 target,
