@@ -388,10 +388,10 @@ impl Pybase {
                         Error::Validation { .. } => Error::invalid(
                             wanted.key.clone(),
                             format!(
-                                "record ids ({} linked table's primary field {:?}, {} {} field, \
-                                 cannot be matched by name)",
-                                wanted.field.name,
+                                "record ids (the primary field {:?} of the table {:?} links \
+                                 to, {} {} field, cannot be matched by name)",
                                 primary.name,
+                                wanted.field.name,
                                 article(primary.field_type.type_name()),
                                 primary.field_type.type_name()
                             ),
