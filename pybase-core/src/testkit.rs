@@ -143,6 +143,7 @@ macro_rules! conformance_tests {
             computed_review::a_primary_field_closing_a_cycle_is_refused,
             link_typecast::typecast_links_by_primary_value,
             link_typecast::typecast_link_names_are_values_made_once,
+            link_typecast::typecast_names_wait_for_the_single_record_inverse,
             links::two_way_links_stay_in_step,
             links::partner_cells_are_logged,
             links::soft_deleted_links_hide_and_come_back,

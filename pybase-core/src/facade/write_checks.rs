@@ -114,6 +114,19 @@ impl Pybase {
             attachments: copies.iter().map(|c| c.id).collect(),
         };
         let mut errors = self.batch_errors(table, &batch, &pending).await?;
+        let written: Vec<RecordId> = match kind {
+            WriteKind::Update(ids) => ids.to_vec(),
+            // New records: ids of their own, which nothing links yet.
+            WriteKind::Create => prepared.iter().map(|_| RecordId::new()).collect(),
+            // Whether each is new or which record it updates is decided
+            // in the write: not checked here (docs/API.md).
+            WriteKind::Upsert(_) => Vec::new(),
+        };
+        if !written.is_empty() {
+            let sets: Vec<&crate::model::Cells> = prepared.iter().map(|p| &p.set).collect();
+            self.single_inverse_errors(fields, &sets, &written, &mut errors)
+                .await?;
+        }
         if let WriteKind::Update(ids) = kind {
             let live = self.store.live_record_ids(table.id(), ids).await?;
             for (i, id) in ids.iter().enumerate() {
@@ -142,6 +155,100 @@ impl Pybase {
                 .ok()
                 .and_then(|id| made.get(&id).copied())
         });
+        Ok(())
+    }
+
+    /// The links the store's write would refuse because their inverse
+    /// takes one record: a linked record that would then be linked by
+    /// more than one record (its current one, other than the written
+    /// record, or two records of this write). `sets` are the written cells
+    /// and `written` the records they go to, in input order.
+    async fn single_inverse_errors(
+        &self,
+        fields: &[Field],
+        sets: &[&crate::model::Cells],
+        written: &[RecordId],
+        errors: &mut FieldErrors,
+    ) -> Result<()> {
+        for f in fields {
+            let crate::fields::FieldType::Link(link) = &f.field_type else {
+                continue;
+            };
+            let Some(partner_id) = link.inverse_field_id else {
+                continue;
+            };
+            // Target -> the inputs linking it.
+            let mut linking: HashMap<RecordId, Vec<usize>> = HashMap::new();
+            for (i, set) in sets.iter().enumerate() {
+                let ids = set
+                    .get(f.id.as_str())
+                    .and_then(serde_json::Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(serde_json::Value::as_str)
+                    .filter_map(|s| RecordId::parse(s).ok());
+                for id in ids {
+                    linking.entry(id).or_default().push(i);
+                }
+            }
+            if linking.is_empty() {
+                continue;
+            }
+            let partner = self
+                .store
+                .list_fields(link.linked_table_id)
+                .await?
+                .into_iter()
+                .find(|p| p.id == partner_id);
+            let Some(crate::fields::FieldType::Link(partner_link)) =
+                partner.as_ref().map(|p| &p.field_type)
+            else {
+                continue;
+            };
+            if partner_link.allow_multiple {
+                continue;
+            }
+            let partner_name = partner.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+            let targets: Vec<RecordId> = linking.keys().copied().collect();
+            let current = self
+                .store
+                .get_records(link.linked_table_id, &targets, false)
+                .await?;
+            for target in &current {
+                let Some(inputs) = linking.get(&target.id) else {
+                    continue;
+                };
+                let mut holders: HashSet<RecordId> = target
+                    .cells
+                    .get(partner_id.as_str())
+                    .and_then(serde_json::Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(serde_json::Value::as_str)
+                    .filter_map(|s| RecordId::parse(s).ok())
+                    // A written record whose new cell leaves it out lets
+                    // go (one that does not write the cell keeps it).
+                    .filter(|h| {
+                        written.iter().position(|w| w == h).is_none_or(|i| {
+                            inputs.contains(&i) || !sets[i].contains_key(f.id.as_str())
+                        })
+                    })
+                    .collect();
+                holders.extend(inputs.iter().map(|&i| written[i]));
+                if holders.len() > 1 {
+                    // Keyed and worded as the store's write refuses it.
+                    errors.insert(
+                        partner_name.clone(),
+                        format!(
+                            "at most one linked record: record {} of the linked table would \
+                             link {} records through {partner_name:?}, the inverse of this link",
+                            target.id,
+                            holders.len()
+                        ),
+                    );
+                }
+            }
+        }
         Ok(())
     }
 

@@ -335,3 +335,82 @@ pub async fn typecast_link_names_are_values_made_once(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(made.fields["Color"], json!("Blue"));
 }
+
+/// A link whose inverse takes one record: a write that would give a
+/// linked record a second one is refused before the records for its new
+/// names are made (the store's write would refuse it after).
+pub async fn typecast_names_wait_for_the_single_record_inverse(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let o = &fx.owner;
+    let parts = linked_by(&fx, "Code", "text", Value::Null, "Part").await;
+    let inverse = fx
+        .pb
+        .list_fields(o, parts)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.field_type.type_name() == "link")
+        .expect("the inverse link");
+    fx.pb
+        .update_field(
+            o,
+            inverse.id,
+            crate::facade::FieldPatch {
+                options: Some(
+                    json!({"linked_table_id": fx.table.table.id, "allow_multiple": false}),
+                ),
+                ..crate::facade::FieldPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let p1 = link_named(&fx, "Part", "P1").await;
+    let e = fx
+        .pb
+        .create_record(
+            o,
+            fx.table.table.id,
+            cells(&[("Part", json!(["Fresh", p1[0]]))]),
+            TYPECAST,
+        )
+        .await
+        .unwrap_err();
+    // Keyed by the inverse, as the store's write refuses it.
+    assert_invalid(&e, &inverse.name);
+    let fresh = fx
+        .pb
+        .query_records(
+            o,
+            parts,
+            QueryInput {
+                filter: Some(json!({"field": "Code", "op": "eq", "value": "Fresh"})),
+                ..QueryInput::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap()
+        .records;
+    assert!(fresh.is_empty(), "nothing made for a refused write");
+    // The record that holds P1 may keep it while it names a new part.
+    let holder = fx
+        .pb
+        .query_records(o, fx.table.table.id, QueryInput::default(), FieldKey::Name)
+        .await
+        .unwrap()
+        .records[0]
+        .id;
+    let kept = fx
+        .pb
+        .update_record(
+            o,
+            fx.table.table.id,
+            holder,
+            cells(&[("Part", json!([p1[0], "Fresh"]))]),
+            TYPECAST,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept.fields["Part"].as_array().map(Vec::len), Some(2));
+}
