@@ -141,6 +141,7 @@ macro_rules! conformance_tests {
             computed_review::computed_fields_in_a_new_table,
             computed_review::paging_a_sort_over_error_cells_loses_nothing,
             computed_review::a_primary_field_closing_a_cycle_is_refused,
+            computed_review::a_lookup_of_a_link_holds_its_ids,
             link_typecast::typecast_links_by_primary_value,
             link_typecast::typecast_link_names_are_values_made_once,
             link_typecast::typecast_names_wait_for_the_single_record_inverse,

@@ -684,11 +684,23 @@ fn compute(
             Value::number(n as f64)
         }
         Compute::Lookup { link, field } | Compute::Rollup { link, field, .. } => {
+            // A lookup of a link field holds the ids it links (as
+            // Airtable's API answers such a lookup); a rollup reads links
+            // as formulas do.
+            let ids_of_link = matches!(d.compute, Compute::Lookup { .. });
             let values = match plan.by_id.get(field) {
                 Some(target) => linked_ids(record.cells.get(link.as_str()))
                     .iter()
                     .filter_map(|id| linked.get(id))
-                    .map(|r| formula::record_value(target, r, &titles))
+                    .map(|r| match linked_table(target) {
+                        Some(_) if ids_of_link => Value::Array(
+                            linked_ids(r.cells.get(target.id.as_str()))
+                                .iter()
+                                .map(|id| Value::Text(id.to_string()))
+                                .collect(),
+                        ),
+                        _ => formula::record_value(target, r, &titles),
+                    })
                     .collect(),
                 None => Vec::new(),
             };

@@ -848,3 +848,53 @@ pub async fn option_changes_recompute_readers(store: Arc<dyn Store>) {
     );
     assert_eq!(r["Prices"], json!([1.3]));
 }
+
+/// A lookup of a link field holds the ids that field links (as Airtable's
+/// API answers it), here the records linking back through the inverse
+/// (a reviewer found it empty: the linked records' titles were read).
+pub async fn a_lookup_of_a_link_holds_its_ids(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let o = &fx.owner;
+    let other = fx.other_table().await.table.id;
+    let link = field(
+        &fx,
+        fx.table.table.id,
+        nf("Link", "link", json!({"linked_table_id": other})),
+    )
+    .await;
+    let inverse = link.field_type.inverse_field_id().expect("two-way");
+    field(
+        &fx,
+        fx.table.table.id,
+        nf(
+            "Back",
+            "lookup",
+            json!({"link_field": "Link", "field": inverse.to_string()}),
+        ),
+    )
+    .await;
+    let o1 = fx
+        .pb
+        .create_record(
+            o,
+            other,
+            cells(&[("Name", json!("o1"))]),
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let i1 = fx
+        .create(&[("Name", json!("i1")), ("Link", json!([o1.id]))])
+        .await;
+    let i2 = fx
+        .create(&[("Name", json!("i2")), ("Link", json!([o1.id]))])
+        .await;
+    assert_eq!(
+        read(&fx, fx.table.table.id, i1.id).await["Back"],
+        json!([i1.id, i2.id])
+    );
+    assert_eq!(
+        read(&fx, fx.table.table.id, i2.id).await["Back"],
+        json!([i1.id, i2.id])
+    );
+}

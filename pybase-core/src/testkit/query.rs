@@ -590,7 +590,6 @@ pub async fn filter_errors_name_the_field(store: Arc<dyn Store>) {
     }
     for (sort, key) in [
         (json!("Nope"), "Nope"),
-        (json!("Tags"), "Tags"),
         (json!(5), "sort"),
         (json!("-"), "sort"),
     ] {
