@@ -27,4 +27,5 @@ pub use kind::{
     Kind, KindInfo, MetaColumn, Options, OptionsError, Reference, RenderContext, Storage, ValueKind,
 };
 pub use kinds::Choice;
+pub(crate) use kinds::item_id;
 pub use registry::FieldType;

@@ -25,14 +25,10 @@ use crate::principal::Principal;
 use crate::query::FieldIndex;
 use crate::role::Action;
 
-/// The attachment id one cell item names: a string, or an object's `id`.
+/// The attachment id one cell item names (as the attachment kind reads
+/// items: a string, or an object's `id`).
 fn item_id(item: &Value) -> Option<AttachmentId> {
-    let text = match item {
-        Value::String(s) => s.as_str(),
-        Value::Object(o) => o.get("id").and_then(Value::as_str)?,
-        _ => return None,
-    };
-    AttachmentId::parse(text).ok()
+    crate::fields::item_id(item).and_then(|text| AttachmentId::parse(text).ok())
 }
 
 /// The attachment cells of `inputs`, each as its list of items.

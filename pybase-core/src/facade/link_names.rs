@@ -24,6 +24,7 @@ use super::Pybase;
 use super::inputs::{CellsInput, QueryInput, WriteOptions};
 use super::records::MAX_BATCH;
 use super::render::FieldKey;
+use super::write_checks::batch_prefix;
 use crate::error::{Error, FieldErrors, Result};
 use crate::fields::{FieldType, Reference};
 use crate::ids::{RecordId, TableId};
@@ -138,14 +139,7 @@ impl Pybase {
                 if names.is_empty() {
                     continue;
                 }
-                let ekey = || {
-                    let prefix = if batch_mode {
-                        format!("records[{i}].")
-                    } else {
-                        String::new()
-                    };
-                    format!("{prefix}{}", field.name)
-                };
+                let ekey = || format!("{}{}", batch_prefix(batch_mode, i), field.name);
                 // Said before the names are looked up (and become ids,
                 // which the caller never saw): too many items, or two on
                 // a link that takes one.

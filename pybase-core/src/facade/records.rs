@@ -9,7 +9,7 @@ use super::authz::TableScope;
 use super::inputs::{CellsInput, QueryInput, WriteOptions};
 use super::render::{FieldKey, RecordOut, RecordsPage, Renderer, UpsertResult};
 use super::schema::add_choices;
-use super::write_checks::{Pending, WriteKind, errors_as_validation};
+use super::write_checks::{Pending, WriteKind, batch_prefix, errors_as_validation};
 use super::{Pybase, not_found_as, raw_page};
 use crate::error::{Error, FieldErrors, Result, StoreError};
 use crate::fields::{FieldType, Reference, ValueKind, new_choice_names};
@@ -456,12 +456,7 @@ impl Pybase {
         let user = Some(principal.user_id());
         let mut new = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.enumerate() {
-            let prefix = if batch_mode {
-                format!("records[{i}].")
-            } else {
-                String::new()
-            };
-            let p = batch.prepare(input, &prefix);
+            let p = batch.prepare(input, &batch_prefix(batch_mode, i));
             new.push(NewRecord {
                 id: RecordId::at(now.timestamp_millis()),
                 cells: p.set,
@@ -678,12 +673,7 @@ impl Pybase {
         let mut batch = Batch::new(&fields, &self.limits, opts.typecast);
         let mut patches = Vec::with_capacity(inputs.len());
         for (i, (id, input)) in inputs.iter().enumerate() {
-            let prefix = if batch_mode {
-                format!("records[{i}].")
-            } else {
-                String::new()
-            };
-            let p = batch.prepare(input, &prefix);
+            let p = batch.prepare(input, &batch_prefix(batch_mode, i));
             patches.push(p.into_patch(*id, replace, &fields));
         }
         if batch_mode {

@@ -15,6 +15,7 @@ use crate::ids::{AttachmentId, RecordId, TableId};
 use crate::model::Field;
 use crate::principal::Principal;
 use crate::query::FieldIndex;
+use crate::store::links::link_ids;
 
 /// Ids a write is about to create (records for link names, copies of
 /// attachments): the checks of [`Pybase::batch_errors`] take them as live
@@ -180,14 +181,7 @@ impl Pybase {
             // Target -> the inputs linking it.
             let mut linking: HashMap<RecordId, Vec<usize>> = HashMap::new();
             for (i, set) in sets.iter().enumerate() {
-                let ids = set
-                    .get(f.id.as_str())
-                    .and_then(serde_json::Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(serde_json::Value::as_str)
-                    .filter_map(|s| RecordId::parse(s).ok());
-                for id in ids {
+                for id in link_ids(set.get(f.id.as_str())) {
                     linking.entry(id).or_default().push(i);
                 }
             }
@@ -218,22 +212,17 @@ impl Pybase {
                 let Some(inputs) = linking.get(&target.id) else {
                     continue;
                 };
-                let mut holders: HashSet<RecordId> = target
-                    .cells
-                    .get(partner_id.as_str())
-                    .and_then(serde_json::Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(serde_json::Value::as_str)
-                    .filter_map(|s| RecordId::parse(s).ok())
-                    // A written record whose new cell leaves it out lets
-                    // go (one that does not write the cell keeps it).
-                    .filter(|h| {
-                        written.iter().position(|w| w == h).is_none_or(|i| {
-                            inputs.contains(&i) || !sets[i].contains_key(f.id.as_str())
+                let mut holders: HashSet<RecordId> =
+                    link_ids(target.cells.get(partner_id.as_str()))
+                        .into_iter()
+                        // A written record whose new cell leaves it out lets
+                        // go (one that does not write the cell keeps it).
+                        .filter(|h| {
+                            written.iter().position(|w| w == h).is_none_or(|i| {
+                                inputs.contains(&i) || !sets[i].contains_key(f.id.as_str())
+                            })
                         })
-                    })
-                    .collect();
+                        .collect();
                 holders.extend(inputs.iter().map(|&i| written[i]));
                 if holders.len() > 1 {
                     // Keyed and worded as the store's write refuses it.

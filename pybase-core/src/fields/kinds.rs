@@ -15,6 +15,7 @@ mod written_dates;
 
 pub use checkbox::Checkbox;
 pub use computed::{Count, Derived, Formula, Lookup, Rollup, result_value_kind};
+pub(crate) use list::item_id;
 pub use list::{Attachment, Link};
 pub use meta::{Autonumber, CreatedBy, CreatedTime, UpdatedBy, UpdatedTime};
 pub use number::{Currency, Duration, Number, Percent, Rating};

@@ -253,7 +253,7 @@ impl Kind for Link {
 
 /// The id text of one list item: a string, or an object with a string `id`
 /// (what a client read back from a record, other keys ignored).
-fn item_id(item: &Value) -> Option<&str> {
+pub(crate) fn item_id(item: &Value) -> Option<&str> {
     match item {
         Value::String(s) => Some(s),
         Value::Object(o) => o.get("id").and_then(Value::as_str),
