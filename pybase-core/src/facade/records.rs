@@ -900,10 +900,29 @@ impl Pybase {
         q: QueryInput,
         key: FieldKey,
     ) -> Result<RecordsPage> {
-        if let Some(page) = self.query_if_current(principal, table, &q, key).await? {
+        // One instant for the page, whichever path reads it.
+        let now = self.clock.now();
+        if let Some(page) = self
+            .query_if_current(principal, table, &q, key, now)
+            .await?
+        {
             return Ok(page);
         }
-        Ok(self.query_page(principal, table, q, key).await?.0)
+        Ok(self.query_page_at(principal, table, q, key, now).await?.0)
+    }
+
+    /// What `q` asks of one page, at the instant `now`.
+    fn page_request(q: &QueryInput, now: Timestamp) -> PageRequest<'_> {
+        PageRequest {
+            filter: q.filter.as_ref(),
+            sort: q.sort.as_ref(),
+            fields: q.fields.as_deref(),
+            page_size: q.page_size,
+            cursor: q.cursor.as_deref(),
+            include_deleted: q.include_deleted,
+            formula: q.formula.as_deref(),
+            now,
+        }
     }
 
     /// The page of `q` in one store round trip, planned with the fields the
@@ -913,26 +932,13 @@ impl Pybase {
     /// formula evaluated in Rust, a query that does not plan, a stale check):
     /// the caller then takes the checked path, which reports errors only
     /// after the access check, exactly as before.
-    /// What `q` asks of one page, at this request's instant.
-    fn page_request<'a>(&self, q: &'a QueryInput) -> PageRequest<'a> {
-        PageRequest {
-            filter: q.filter.as_ref(),
-            sort: q.sort.as_ref(),
-            fields: q.fields.as_deref(),
-            page_size: q.page_size,
-            cursor: q.cursor.as_deref(),
-            include_deleted: q.include_deleted,
-            formula: q.formula.as_deref(),
-            now: self.clock.now(),
-        }
-    }
-
     async fn query_if_current(
         &self,
         principal: &Principal,
         table: TableId,
         q: &QueryInput,
         key: FieldKey,
+        now: Timestamp,
     ) -> Result<Option<RecordsPage>> {
         if q.view.is_some() {
             return Ok(None);
@@ -951,7 +957,7 @@ impl Pybase {
             return Ok(None);
         }
         let fields = Arc::clone(&cached.fields);
-        let request = self.page_request(q);
+        let request = Self::page_request(q, now);
         let Ok(plan) = plan::plan(table, &fields, None, &request, &self.limits) else {
             return Ok(None);
         };
@@ -995,7 +1001,20 @@ impl Pybase {
         q: QueryInput,
         key: FieldKey,
     ) -> Result<(RecordsPage, Table, Arc<[Field]>)> {
-        let (table, fields, plan) = self.checked_plan(principal, table, &q).await?;
+        let now = self.clock.now();
+        self.query_page_at(principal, table, q, key, now).await
+    }
+
+    /// [`Self::query_page`] at the instant `now`.
+    async fn query_page_at(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        q: QueryInput,
+        key: FieldKey,
+        now: Timestamp,
+    ) -> Result<(RecordsPage, Table, Arc<[Field]>)> {
+        let (table, fields, plan) = self.checked_plan(principal, table, &q, now).await?;
         let out = self.planned_page(&fields, plan, &q, key).await?;
         Ok((out, table.into_table(), fields))
     }
@@ -1012,10 +1031,14 @@ impl Pybase {
         q: QueryInput,
         key: FieldKey,
     ) -> Result<Vec<u8>> {
-        if let Some(page) = self.query_if_current(principal, table, &q, key).await? {
+        let now = self.clock.now();
+        if let Some(page) = self
+            .query_if_current(principal, table, &q, key, now)
+            .await?
+        {
             return serde_json::to_vec(&page).map_err(|e| Error::Internal(Box::new(e)));
         }
-        let (_, fields, plan) = self.checked_plan(principal, table, &q).await?;
+        let (_, fields, plan) = self.checked_plan(principal, table, &q, now).await?;
         if plan.formula.as_ref().is_none_or(|f| f.is_pure_sql())
             && raw_page::renders_raw(&fields, plan.projection.as_deref())
             && let Some(page) = self.store.query_records_raw(&plan.query).await?
@@ -1034,6 +1057,7 @@ impl Pybase {
         principal: &Principal,
         table: TableId,
         q: &QueryInput,
+        now: Timestamp,
     ) -> Result<(TableScope, Arc<[Field]>, plan::QueryPlan)> {
         let (table, fields) = self
             .table_fields_for(principal, table, Action::Read)
@@ -1045,7 +1069,7 @@ impl Pybase {
                 Some(plan::find_view(&views, v)?.config.clone())
             }
         };
-        let request = self.page_request(q);
+        let request = Self::page_request(q, now);
         let plan = plan::plan(table.id(), &fields, view.as_ref(), &request, &self.limits)?;
         Ok((table, fields, plan))
     }
