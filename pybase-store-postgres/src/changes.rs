@@ -10,10 +10,11 @@
 
 use async_trait::async_trait;
 use chrono::SubsecRound as _;
-use pybase_core::ids::{BaseId, RecordId, TableId, UserId};
+use pybase_core::ids::{BaseId, FieldId, RecordId, TableId, UserId};
 use pybase_core::model::Timestamp;
 use pybase_core::store::{
     ChangeEvent, ChangeFeed, ChangeKind, ChangesPage, ChangesStore, Committed, NewChange,
+    RecordPatch,
 };
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
@@ -311,36 +312,32 @@ impl LogBinds {
     }
 
     /// Binds the log's parameters, in the order [`logged_update`] numbers
-    /// them, after the update's own.
-    pub(crate) fn bind(self, query: Query<'_>) -> Query<'_> {
-        self.bind_kind(query, ChangeKind::RecordUpdated)
+    /// them, after the update's own: with them the field ids `patch` sets
+    /// or unsets (the only cells a merge can change), or NULL for a
+    /// replace, which may change any.
+    pub(crate) fn bind<'q>(self, query: Query<'q>, patch: &RecordPatch) -> Query<'q> {
+        let keys: Option<Vec<String>> = (!patch.replace).then(|| {
+            patch
+                .set
+                .keys()
+                .cloned()
+                .chain(patch.unset.iter().map(FieldId::to_string))
+                .collect()
+        });
+        self.bind_kind(query, ChangeKind::RecordUpdated).bind(keys)
     }
 }
 
-/// Where a patch's parts are among an update's parameters (numbers of
-/// `$n`): whether it replaces, the cells it sets (JSONB) and the cells it
-/// unsets (text array).
-#[derive(Clone, Copy)]
-pub(crate) struct PatchParams {
-    /// `$n` of the record's id.
-    pub(crate) id: usize,
-    /// `$n` of the boolean "replace".
-    pub(crate) replace: usize,
-    /// `$n` of the set cells.
-    pub(crate) set: usize,
-    /// `$n` of the unset field ids.
-    pub(crate) unset: usize,
-}
-
 /// `update` (one record's `UPDATE ... RETURNING old.old_data, <record
-/// columns>`, whose parameters end at `$<first - 1>`) wrapped so the same
-/// statement logs its `record.updated` event: the updated row's cells
-/// before and after go to `pybase_log_update` (migration
-/// `20261130000000_log_update_function.sql`), which lists the changed
-/// cells on both sides (a merge compares only the cells `patch` names, the
-/// only ones it can change, a replace every cell of both), bumps the
-/// base's counter and inserts the event. The answer adds `log_base` and
-/// `log_seq` (see [`committed`]). Binds: [`LogBinds::bind`].
+/// columns>`, whose parameters end at `$<first - 1>`, the record's id at
+/// `$<id>`) extended so the same statement logs its `record.updated`
+/// event: its `RETURNING` list calls `pybase_log_cells` (migration
+/// `20261130100000_log_update_in_returning.sql`) with the updated row's
+/// cells before and after, which lists the changed cells on both sides (a
+/// merge compares only the cells the patch names, the only ones it can
+/// change, a replace every cell of both), bumps the base's counter and
+/// inserts the event. The answer adds `log` (see [`committed_update`]).
+/// Binds: [`LogBinds::bind`].
 ///
 /// - The function runs once for the updated row, after the update locked
 ///   it, so the counter's row is the last lock the statement takes (one
@@ -349,28 +346,21 @@ pub(crate) struct PatchParams {
 ///   the record by the update's id parameter.
 /// - The log's statements are the function's, planned once a connection
 ///   (PL/pgSQL keeps their plans), not with `update`, which is a table's
-///   own statement and with many tables mostly planned cold. At 1,000
-///   tables the update logged so costs 1.15-1.19× the update measured
-///   out, against 1.29-1.44× with the log's part as common table
-///   expressions of `update`; on one table, where the statement's plan is
-///   kept, the call costs about 20 µs more than those expressions did
-///   (benches/ANALYSIS.md, "The log's cost at scale, eighth look").
+///   own statement and with many tables mostly planned cold (at 1,000
+///   tables the log's part as common table expressions of `update` cost
+///   1.29-1.44× the update measured out, against 1.15-1.19× as a
+///   function: benches/ANALYSIS.md, "The log's cost at scale, eighth
+///   look"). Called in `RETURNING` rather than from a lateral join around
+///   the update, with a merge's cells compared by a loop of simple
+///   expressions, it costs less again ("tenth look").
 ///
 /// This makes a single-record update one round trip with its log, as it
 /// was before the log: no `BEGIN`/`COMMIT`, no separate append.
-pub(crate) fn logged_update(update: &str, first: usize, patch: PatchParams) -> String {
-    let (t, at, actor, kind) = (first, first + 1, first + 2, first + 3);
-    let PatchParams {
-        id,
-        replace,
-        set,
-        unset,
-    } = patch;
+pub(crate) fn logged_update(update: &str, first: usize, id: usize) -> String {
+    let (t, at, actor, kind, keys) = (first, first + 1, first + 2, first + 3, first + 4);
     format!(
-        "WITH u AS ({update}) \
-         SELECT u.*, l.log_base, l.log_seq FROM u LEFT JOIN LATERAL pybase_log_update(\
-         ${t}, ${id}, u.old_data, u.data, ${replace}, ${set}::jsonb, ${unset}::text[], \
-         ${at}, ${actor}, ${kind}) l ON true"
+        "{update}, pybase_log_cells(${t}, ${id}, old.old_data, data, ${keys}::text[], \
+         ${at}, ${actor}, ${kind}) AS log"
     )
 }
 
@@ -411,8 +401,24 @@ pub(crate) fn logged_insert(rel: &str, columns: &str, first: usize) -> String {
     )
 }
 
-/// What a [`logged_update`] or [`logged_insert`] answer logged, to
+/// What a [`logged_update`] answer logged (its `log`, `<base>:<seq>`), to
 /// announce after it.
+pub(crate) fn committed_update(row: &PgRow) -> StoreResult<Option<Committed>> {
+    let log: Option<String> = row.try_get("log").db()?;
+    let Some(log) = log else {
+        return Ok(None);
+    };
+    let bad = |e: String| StoreError::backend(crate::error::BACKEND, e);
+    let (base, seq) = log
+        .split_once(':')
+        .ok_or_else(|| bad(format!("the log's answer {log:?} is not <base>:<seq>")))?;
+    Ok(Some(Committed {
+        base: base.parse().map_err(|e| bad(format!("{e}")))?,
+        last_seq: seq.parse().map_err(|e| bad(format!("{e}")))?,
+    }))
+}
+
+/// What a [`logged_insert`] answer logged, to announce after it.
 pub(crate) fn committed(row: &PgRow) -> StoreResult<Option<Committed>> {
     let base: Option<String> = row.try_get("log_base").db()?;
     let seq: Option<i64> = row.try_get("log_seq").db()?;

@@ -192,16 +192,7 @@ async fn apply_patch_logged(
         plain_base,
     ));
     let sql = match log {
-        Some(_) => AssertSqlSafe(changes::logged_update(
-            &sql.0,
-            7,
-            changes::PatchParams {
-                id: 1,
-                replace: 2,
-                set: 3,
-                unset: 4,
-            },
-        )),
+        Some(_) => AssertSqlSafe(changes::logged_update(&sql.0, 7, 1)),
         None => sql,
     };
     let query = sqlx::query(sql)
@@ -212,7 +203,7 @@ async fn apply_patch_logged(
         .bind(at)
         .bind(by.as_ref().map(UserId::as_str));
     let query = match log {
-        Some(log) => log.bind(query),
+        Some(log) => log.bind(query, patch),
         None => query,
     };
     let row = query.fetch_optional(&mut *conn).await.db()?;
@@ -224,8 +215,8 @@ fn logged_row(row: Option<&PgRow>) -> StoreResult<Option<Logged>> {
     let Some(row) = row else {
         return Ok(None);
     };
-    let logged = if row.try_column("log_seq").is_ok() {
-        changes::committed(row)?
+    let logged = if row.try_column("log").is_ok() {
+        changes::committed_update(row)?
     } else {
         None
     };
@@ -321,16 +312,7 @@ async fn apply_patch_guarded_logged(
         plain_base,
     ));
     let sql = match log {
-        Some(_) => AssertSqlSafe(changes::logged_update(
-            &sql.0,
-            13,
-            changes::PatchParams {
-                id: 2,
-                replace: 3,
-                set: 4,
-                unset: 5,
-            },
-        )),
+        Some(_) => AssertSqlSafe(changes::logged_update(&sql.0, 13, 2)),
         None => sql,
     };
     let query = sqlx::query(sql)
@@ -347,7 +329,7 @@ async fn apply_patch_guarded_logged(
         .bind(key)
         .bind(stored(&guard.cells));
     let query = match log {
-        Some(log) => log.bind(query),
+        Some(log) => log.bind(query, patch),
         None => query,
     };
     let row = query.fetch_optional(&mut *conn).await.db()?;

@@ -1,5 +1,7 @@
-//! `pybase_log_update` (migration `20261130000000_log_update_function`),
-//! which logs the one-statement single-record update: it bumps the base's
+//! `pybase_log_cells` (migration `20261130100000_log_update_in_returning`),
+//! which logs the one-statement single-record update from its `RETURNING`
+//! list: it compares a merge's named cells by a loop (more than 16 by an
+//! aggregate), bumps the base's
 //! counter by an `UPDATE` of its row, and for a base without that row (a
 //! database written before the log, or a base whose first event this is)
 //! makes it; an update that changes no cell logs nothing; a replace
@@ -8,7 +10,7 @@
 
 use std::sync::Arc;
 
-use pybase_core::facade::WriteOptions;
+use pybase_core::facade::{FieldKey, NewField, QueryInput, WriteOptions};
 use pybase_core::ids::{BaseId, RecordId};
 use pybase_core::store::{ChangeKind, ChangesStore, RecordPatch, RecordsStore, Store};
 use pybase_core::testkit::fixture::{Fixture, cells};
@@ -142,6 +144,86 @@ async fn one_statement_updates_log_with_and_without_a_counter_row() {
     let before = newest[0].before.clone().unwrap_or_default();
     assert_eq!(before.get(qty.as_str()), Some(&json!(4)));
     assert_eq!(before.get(name.as_str()), None);
+
+    // A merge that unsets a cell and sets one to the value it has: only
+    // the unset cell changed.
+    let mut set = serde_json::Map::new();
+    set.insert(name.to_string(), json!("b"));
+    let patch = RecordPatch {
+        id: record,
+        set,
+        unset: vec![name],
+        ..RecordPatch::default()
+    };
+    s.update_records(t, &[patch], chrono::Utc::now(), None)
+        .await
+        .unwrap();
+    let newest = s.record_changes(t, record, None, 1).await.unwrap();
+    assert_eq!(newest[0].seq, 5);
+    assert_eq!(newest[0].before, Some(json!({ name.as_str(): "b" })));
+    assert_eq!(newest[0].after, Some(json!({})));
+    assert_eq!(rows().await.last(), Some(&(5, updated.clone(), true)));
+
+    // A merge naming more than 16 cells is compared by the aggregate: the
+    // same sides as the loop gives. The first names 18 new cells, the
+    // second changes 16 of them and gives two the values they have.
+    let merge = |set: serde_json::Map<String, serde_json::Value>| RecordPatch {
+        id: record,
+        set,
+        ..RecordPatch::default()
+    };
+    let mut extras = Vec::new();
+    for i in 0..17 {
+        let spec = NewField {
+            name: format!("N{i}"),
+            field_type: "number".into(),
+            options: json!({}),
+            description: None,
+            indexed: false,
+        };
+        extras.push(fx.pb.create_field(&fx.owner, t, spec).await.unwrap().id);
+    }
+    let extra = |i: usize| extras[i].to_string();
+    // A read through the facade caches the new fields, which the
+    // one-statement path needs (without them it cannot rule out a link).
+    fx.pb
+        .query_records(&fx.owner, t, QueryInput::default(), FieldKey::Id)
+        .await
+        .unwrap();
+    let mut first = serde_json::Map::new();
+    first.insert(qty.to_string(), json!(4));
+    for i in 0..17 {
+        first.insert(extra(i), json!(i));
+    }
+    s.update_records(t, &[merge(first.clone())], chrono::Utc::now(), None)
+        .await
+        .unwrap();
+    let newest = s.record_changes(t, record, None, 1).await.unwrap();
+    let first_seq = newest[0].seq;
+    assert_eq!(newest[0].before, Some(json!({})));
+    assert_eq!(
+        newest[0].after,
+        Some(serde_json::Value::Object(first.clone()))
+    );
+    let mut second = first.clone();
+    let (mut before, mut after) = (serde_json::Map::new(), serde_json::Map::new());
+    for i in 1..17 {
+        second.insert(extra(i), json!(i + 100));
+        before.insert(extra(i), json!(i));
+        after.insert(extra(i), json!(i + 100));
+    }
+    s.update_records(t, &[merge(second)], chrono::Utc::now(), None)
+        .await
+        .unwrap();
+    let newest = s.record_changes(t, record, None, 1).await.unwrap();
+    assert_eq!(newest[0].seq, first_seq + 1);
+    assert_eq!(newest[0].before, Some(serde_json::Value::Object(before)));
+    assert_eq!(newest[0].after, Some(serde_json::Value::Object(after)));
+    assert_eq!(
+        rows().await.last(),
+        Some(&(first_seq + 1, updated, true)),
+        "every event above from the one-statement update"
+    );
 }
 
 /// Concurrent one-statement updates of a base without a counter row (its
