@@ -154,7 +154,12 @@ pub fn plan(
             Cursor::decode(c)
                 .filter(|c| c.query == shape && c.values.len() == sort.len())
                 .ok_or_else(|| {
-                    Error::invalid("cursor", "a next_cursor returned by this same query")
+                    Error::invalid(
+                        "cursor",
+                        "a next_cursor returned by this same query (a cursor ends when a \
+                         field the query filters or sorts by changes: start again from the \
+                         first page)",
+                    )
                 })?,
         ),
     };

@@ -294,6 +294,24 @@ fn a_cursor_is_good_only_for_the_query_that_made_it() {
         ..req
     };
     assert_eq!(invalid_key(t.plan(None, &garbage)), "cursor");
+    // The sorted field changed type since: the cursor ended, and the error
+    // says so rather than suggest it came from another query.
+    let mut retyped = Table::new();
+    retyped.id = t.id;
+    retyped.fields = t.fields.clone();
+    retyped.fields[1].field_type =
+        FieldType::from_parts("text", &Value::Null).expect("a valid type");
+    let again = PageRequest {
+        cursor: Some(&cursor),
+        ..req
+    };
+    match retyped.plan(None, &again) {
+        Err(Error::Validation { fields, .. }) => {
+            let said = fields.get("cursor").map(String::as_str).unwrap_or_default();
+            assert!(said.contains("start again from the first page"), "{said}");
+        }
+        other => panic!("expected a cursor error, got {other:?}"),
+    }
     // The last page has no next cursor.
     let done = RecordPage {
         records: vec![last],
