@@ -31,6 +31,7 @@ pub mod shaped_io;
 pub mod state;
 pub mod storage;
 pub mod time_formulas;
+pub mod unread_body;
 pub mod v0;
 pub mod webhooks;
 
@@ -132,6 +133,9 @@ fn with_http_layers(routes: Router, options: &HttpOptions, upload_limit: u64) ->
     // Outermost first: request ids, tracing, ..., the body limit last.
     let stack = ServiceBuilder::new()
         .map_request(drop_unusable_request_id)
+        // Outermost but one: whatever answers before the body is read,
+        // the client learns that the connection closes.
+        .layer(middleware::from_fn(unread_body::close_if_body_unread))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(

@@ -381,3 +381,94 @@ async fn hyper_s_own_errors_have_the_json_shape() {
         .send_expect_error(StatusCode::UNAUTHORIZED, "unauthorized")
         .await;
 }
+
+/// Sends `head` and then `body` on a fresh connection to `server`, writing
+/// the body beside reading the answer (the server may answer and close
+/// before it is all sent); answers the response head, lower-cased.
+async fn raw_response_head(server: &TestServer, head: String, body: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = server.base.trim_start_matches("http://");
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let sending = tokio::spawn(async move {
+        // An error here is the server closing early: what is under test.
+        let _ = writer.write_all(head.as_bytes()).await;
+        let _ = writer.write_all(&body).await;
+        writer
+    });
+    let mut seen = Vec::new();
+    let mut buf = [0_u8; 4096];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = reader.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the connection closed before a response");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    drop(sending);
+    String::from_utf8_lossy(&seen).to_lowercase()
+}
+
+/// A response sent before the request's body was read says the connection
+/// closes (hyper closes it: a pooling client must not reuse it); one whose
+/// body was read, or that had none, keeps it open.
+#[tokio::test]
+async fn an_answer_before_the_body_is_read_closes_the_connection() {
+    let server = TestServer::start().await;
+    let (token, _) = server.register().await;
+    let ws = server.workspace(&token).await;
+    let (_, table) = server.table(&token, &ws).await;
+    let body = serde_json::to_vec(&json!({"fields": {"Name": "x".repeat(256 * 1024)}})).unwrap();
+    let head = |path: &str, auth: &str| {
+        format!(
+            "PATCH {path} HTTP/1.1\r\nHost: pybase\r\nAuthorization: Bearer {auth}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+    };
+    // A record id that does not parse: 404 before the body is read.
+    let bad_id = format!("/api/v1/tables/{table}/records/xyz");
+    let answer = raw_response_head(&server, head(&bad_id, &token), body.clone()).await;
+    assert!(answer.starts_with("http/1.1 404"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+    // A bad token: 401 before the body is read.
+    let answer = raw_response_head(&server, head(&bad_id, "not-a-token"), body.clone()).await;
+    assert!(answer.starts_with("http/1.1 401"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+
+    // The body read (a record made, then a 422 on a cell): kept open.
+    let made = server
+        .req(
+            &token,
+            Method::POST,
+            &format!("/api/v1/tables/{table}/records"),
+        )
+        .json(&json!({"fields": {"Name": "a"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    assert!(made.headers().get("connection").is_none());
+    let rejected = server
+        .req(
+            &token,
+            Method::POST,
+            &format!("/api/v1/tables/{table}/records"),
+        )
+        .json(&json!({"fields": {"Qty": "many"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rejected.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(rejected.headers().get("connection").is_none());
+    // No body at all: kept open.
+    let listed = server
+        .req(
+            &token,
+            Method::GET,
+            &format!("/api/v1/tables/{table}/records"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    assert!(listed.headers().get("connection").is_none());
+}
