@@ -265,6 +265,11 @@ impl V0Error {
                 format!("Insufficient permissions to create new select option for {field}: {what}"),
             );
         }
+        // A link or attachment field named in `sort`: a parameter the
+        // request got wrong, not a cell's value.
+        if what.starts_with("a sortable field") {
+            return Self::invalid_request(format!("sort: field \"{field}\" is not {what}"));
+        }
         if what.starts_with("ids of live records") || what.starts_with("a live record of") {
             return Self::new(
                 unprocessable,
@@ -397,6 +402,16 @@ mod tests {
             "INVALID_MULTIPLE_CHOICE_OPTIONS"
         );
         assert_eq!(e("Qty", "a number").kind, "INVALID_VALUE_FOR_COLUMN");
+        let sort = e(
+            "Customer",
+            "a sortable field (a link field cannot be sorted: sort by a lookup of the \
+             linked table's primary field)",
+        );
+        assert_eq!(sort.kind, "INVALID_REQUEST_UNKNOWN");
+        assert!(
+            sort.message
+                .starts_with("sort: field \"Customer\" is not a sortable field")
+        );
         assert_eq!(
             e("records", "1 to 10 records, got 11").kind,
             "INVALID_RECORDS"

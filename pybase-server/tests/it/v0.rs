@@ -1799,3 +1799,36 @@ async fn typecast_links_records_by_primary_value() {
         .await;
     assert_eq!(globex["fields"]["Name"], "Globex", "{globex}");
 }
+
+/// A `sort` on a field that cannot be sorted (attachments; links likewise)
+/// is a request parameter Airtable would refuse, `INVALID_REQUEST_UNKNOWN`
+/// naming the field, not a cell value it cannot accept.
+#[tokio::test]
+async fn a_sort_on_an_unsortable_field_is_an_invalid_request() {
+    let w = V0World::new().await;
+    w.s.req(
+        &w.key,
+        Method::POST,
+        &format!("/v0/meta/bases/{}/tables/{}/fields", w.base, w.table),
+    )
+    .json(&json!({"name": "Files", "type": "multipleAttachments"}))
+    .send_expect(StatusCode::OK)
+    .await;
+    let r =
+        w.s.req(
+            &w.key,
+            Method::GET,
+            &format!("{}?sort[0][field]=Files", w.records()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body = airtable_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_REQUEST_UNKNOWN",
+    )
+    .await;
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("\"Files\""), "{message}");
+}
