@@ -318,7 +318,7 @@ mod tests {
         // add (counted from the hook's sizes) pass the inline limit.
         let (mut added, mut last, mut restarts, mut largest) = (0, 0, 0, 0);
         let mut commits = 0;
-        while added < 3 * INLINE_PAGES {
+        while added < 4 * INLINE_PAGES {
             writer
                 .execute("INSERT INTO t VALUES (zeroblob(3000))", [])
                 .unwrap();
@@ -342,9 +342,13 @@ mod tests {
         );
         assert!(restarts >= 1, "the WAL never started again");
         // Past the limit only by the commits made while a checkpoint of
-        // the thread kept the writer's busy.
+        // the thread kept the writer's busy: on a loaded machine (CI runs
+        // the other tests beside it) that checkpoint took as long as
+        // 10,000 pages of these commits, so the bound leaves it twice
+        // that; without the writer's own checkpoint the WAL would hold
+        // everything added (40,000 pages).
         assert!(
-            largest < 2 * INLINE_PAGES,
+            largest < 3 * INLINE_PAGES,
             "the WAL grew to {largest} pages"
         );
         wait_until(|| checkpoints.shared.runs.load(Ordering::Relaxed) > 0);
