@@ -1806,14 +1806,7 @@ async fn typecast_links_records_by_primary_value() {
 #[tokio::test]
 async fn a_sort_on_an_unsortable_field_is_an_invalid_request() {
     let w = V0World::new().await;
-    w.s.req(
-        &w.key,
-        Method::POST,
-        &format!("/v0/meta/bases/{}/tables/{}/fields", w.base, w.table),
-    )
-    .json(&json!({"name": "Files", "type": "multipleAttachments"}))
-    .send_expect(StatusCode::OK)
-    .await;
+    w.files_field().await;
     let r =
         w.s.req(
             &w.key,

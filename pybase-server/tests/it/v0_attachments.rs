@@ -48,14 +48,7 @@ async fn upload(w: &V0World, name: &str, bytes: &'static [u8]) -> String {
 #[tokio::test]
 async fn attachment_urls_are_signed_links_that_expire() {
     let w = V0World::new().await;
-    w.s.req(
-        &w.key,
-        Method::POST,
-        &format!("/v0/meta/bases/{}/tables/{}/fields", w.base, w.table),
-    )
-    .json(&json!({"name": "Files", "type": "multipleAttachments"}))
-    .send_expect(StatusCode::OK)
-    .await;
+    w.files_field().await;
     let a = upload(&w, "a.txt", b"hello").await;
     let b = upload(&w, "b.txt", b"other").await;
     let rec =
@@ -224,7 +217,7 @@ async fn signed_links_start_with_the_public_url() {
 
 impl V0World {
     /// Adds an attachment field "Files" to Orders; answers its id.
-    async fn files_field(&self) -> String {
+    pub(crate) async fn files_field(&self) -> String {
         self.s
             .req(
                 &self.key,
