@@ -25,6 +25,7 @@ pub mod changes;
 pub mod computed;
 pub mod computed_edits;
 pub mod computed_fills;
+pub mod computed_retypes;
 pub mod computed_review;
 pub mod computed_zones;
 pub mod fixture;
@@ -132,6 +133,7 @@ macro_rules! conformance_tests {
             computed_edits::deleted_reference_keeps_its_name,
             computed_edits::unparsable_formulas_give_their_position,
             computed_edits::patched_options_merge,
+            computed_retypes::retyping_a_read_field_checks_its_readers_again,
             computed_review::whole_numbers_are_integers,
             computed_review::option_changes_recompute_readers,
             computed_review::date_rollups_are_dates,
@@ -232,6 +234,10 @@ mod registry {
         ("computed", include_str!("testkit/computed.rs")),
         ("computed_edits", include_str!("testkit/computed_edits.rs")),
         ("computed_fills", include_str!("testkit/computed_fills.rs")),
+        (
+            "computed_retypes",
+            include_str!("testkit/computed_retypes.rs"),
+        ),
         (
             "computed_review",
             include_str!("testkit/computed_review.rs"),

@@ -2,8 +2,9 @@
 //! lookup, rollup or count field has its options resolved (references to
 //! field ids, result type from the formula checker), its dependency graph
 //! across the base's tables checked for cycles, and its cells filled;
-//! deleting or retyping a field makes the derived fields that read it
-//! `is_valid: false` (their cells kept).
+//! deleting a field makes the derived fields that read it `is_valid:
+//! false` (their cells kept), and retyping one does so for those that no
+//! longer check against its new type.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -569,6 +570,53 @@ impl Pybase {
             }
         }
         Ok(tables.len())
+    }
+
+    /// Checks again, against the schema as it is now, the valid derived
+    /// fields of the base that read `changed` (a field of `table` that took
+    /// another type, or a formula whose result changed type): one that
+    /// still checks with the result type it had stays valid, as Airtable
+    /// keeps a formula over a number field retyped to currency; any other
+    /// (text multiplied, a lookup through what is no longer a link, a
+    /// formula whose result would now be text) reads as `is_valid: false`
+    /// and keeps its cells, as when the field is deleted. The caller
+    /// recomputes the readers left valid ([`Self::refill_readers_of`]).
+    pub(crate) async fn recheck_dependents(
+        &self,
+        table: &TableScope,
+        changed: FieldId,
+    ) -> Result<()> {
+        for mut f in self.base_fields(table).await? {
+            let Some(was) = f.field_type.derived().filter(|d| d.is_valid).cloned() else {
+                continue;
+            };
+            if f.id == changed || !was.referenced_field_ids.contains(&changed) {
+                continue;
+            }
+            let Some(scope) = table.sibling(self.store.get_table(f.table_id).await?) else {
+                continue;
+            };
+            let siblings = self.store.list_fields(f.table_id).await?;
+            let mut probe = f.clone();
+            let still = match self.resolve_computed(&scope, &siblings, &mut probe).await {
+                Ok(()) => probe
+                    .field_type
+                    .derived()
+                    .is_some_and(|d| d.result_type == was.result_type),
+                Err(
+                    Error::Validation { .. }
+                    | Error::InvalidFormula { .. }
+                    | Error::FormulaCycle { .. },
+                ) => false,
+                Err(e) => return Err(e),
+            };
+            if !still && let Some(d) = f.field_type.derived_mut() {
+                d.is_valid = false;
+                f.updated_at = self.clock.now();
+                acting(table.user(), self.store.update_field(&f)).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Marks the derived fields of the base that read `gone` (deleted or

@@ -531,10 +531,16 @@ impl Pybase {
                 self.convert_cells(&table, &old, &mut field).await?
             };
             acting(table.user(), self.store.replace_field(&field, &changes)).await?;
-            if field.field_type.type_name() != old.field_type.type_name() {
-                self.invalidate_dependents(&table, field.id, None).await?;
-            } else if !changes.is_empty() {
-                // Same type, cells rewritten (a precision, a choice's
+            let seen_as = crate::formula::field_result_type;
+            if field.field_type.type_name() != old.field_type.type_name()
+                || seen_as(&field.field_type) != seen_as(&old.field_type)
+            {
+                // What reads the field is checked again: what no longer
+                // checks reads as invalid, the rest follows the new cells.
+                self.recheck_dependents(&table, field.id).await?;
+            }
+            if !changes.is_empty() {
+                // Cells rewritten (a conversion, a precision, a choice's
                 // name): what reads them is computed again.
                 self.refill_readers_of(&table, field.id).await?;
             }

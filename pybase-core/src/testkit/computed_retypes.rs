@@ -1,0 +1,151 @@
+//! Retyping a field that computed fields read: each reader is checked
+//! again against the new type. One that still checks with the result type
+//! it had stays valid and follows the converted cells (a number retyped to
+//! currency, a text read as text); the others read as `is_valid: false`
+//! and keep their cells, as when the field is deleted.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::computed::{create, field, get, nf, table, update};
+use super::fixture::Fixture;
+use crate::facade::FieldPatch;
+use crate::ids::FieldId;
+use crate::store::Store;
+
+/// Retypes field `id` to `ty` with `options`.
+async fn retype(fx: &Fixture, id: FieldId, ty: &str, options: Value) {
+    fx.pb
+        .update_field(
+            &fx.owner,
+            id,
+            FieldPatch {
+                field_type: Some(ty.into()),
+                options: Some(options),
+                ..FieldPatch::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("retype to {ty}: {e:?}"));
+}
+
+/// `is_valid` of each named field of `table`, in the order named.
+async fn validity(fx: &Fixture, table: crate::ids::TableId, names: &[&str]) -> Vec<bool> {
+    let fields = fx.pb.get_table(&fx.owner, table).await.unwrap().fields;
+    names
+        .iter()
+        .map(|n| {
+            let f = fields.iter().find(|f| f.name == *n).unwrap();
+            f.field_type.derived().is_some_and(|d| d.is_valid)
+        })
+        .collect()
+}
+
+/// A number retyped to currency keeps every reader valid; retyped again to
+/// text, the readers that no longer check (arithmetic, a formula whose
+/// result would be text) turn invalid with their cells kept, and those
+/// that still do (a concatenation, a lookup, a count, a sum) follow the
+/// new cells.
+pub async fn retyping_a_read_field_checks_its_readers_again(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let items = fx.table.table.id;
+    for (name, formula) in [
+        ("Twice", "{Qty} * 2"),
+        ("Label", "{Qty} & \" pcs\""),
+        ("Echo", "{Qty}"),
+    ] {
+        field(
+            &fx,
+            items,
+            nf(name, "formula", json!({ "formula": formula })),
+        )
+        .await;
+    }
+    // A formula over a reader: valid as long as its reader is.
+    field(
+        &fx,
+        items,
+        nf(
+            "Twice again",
+            "formula",
+            json!({ "formula": "{Twice} + 1" }),
+        ),
+    )
+    .await;
+    let orders = table(&fx, "Orders").await;
+    field(
+        &fx,
+        orders,
+        nf("Items", "link", json!({ "linked_table_id": items })),
+    )
+    .await;
+    for (name, ty, options) in [
+        (
+            "Qtys",
+            "lookup",
+            json!({ "link_field": "Items", "field": "Qty" }),
+        ),
+        (
+            "Sum",
+            "rollup",
+            json!({ "link_field": "Items", "field": "Qty", "formula": "SUM(values)" }),
+        ),
+        ("N", "count", json!({ "link_field": "Items" })),
+    ] {
+        field(&fx, orders, nf(name, ty, options)).await;
+    }
+    let item = fx.create(&[("Qty", json!(3))]).await;
+    let order = create(&fx, orders, &[("Items", json!([item.id]))]).await;
+    assert_eq!(order.fields.get("Sum"), Some(&json!(3)));
+    let item_readers = ["Twice", "Label", "Echo", "Twice again"];
+    let order_readers = ["Qtys", "Sum", "N"];
+
+    retype(
+        &fx,
+        fx.field("Qty"),
+        "currency",
+        json!({ "symbol": "€", "precision": 2 }),
+    )
+    .await;
+    assert_eq!(validity(&fx, items, &item_readers).await, [true; 4]);
+    assert_eq!(validity(&fx, orders, &order_readers).await, [true; 3]);
+    // They still follow the field's cells.
+    update(&fx, items, item.id, &[("Qty", json!(4.5))]).await;
+    let r = get(&fx, items, item.id).await.fields;
+    assert_eq!(
+        (&r["Twice"], &r["Label"], &r["Echo"], &r["Twice again"]),
+        (&json!(9), &json!("4.5 pcs"), &json!(4.5), &json!(10))
+    );
+    let o = get(&fx, orders, order.id).await.fields;
+    assert_eq!((&o["Qtys"], &o["Sum"]), (&json!([4.5]), &json!(4.5)));
+
+    retype(&fx, fx.field("Qty"), "text", Value::Null).await;
+    assert_eq!(
+        validity(&fx, items, &item_readers).await,
+        [false, true, false, true],
+        "arithmetic on text and a result now text are invalid; \
+         a concatenation checks, and what reads an invalid field keeps its check"
+    );
+    assert_eq!(
+        validity(&fx, orders, &order_readers).await,
+        [true; 3],
+        "a lookup, a count and a sum (of any list) still check"
+    );
+    // The readers left valid were computed from the converted cells; the
+    // invalid ones keep their last values.
+    let r = get(&fx, items, item.id).await.fields;
+    assert_eq!(r["Qty"], json!("4.5"));
+    assert_eq!(
+        (&r["Twice"], &r["Label"], &r["Echo"]),
+        (&json!(9), &json!("4.5 pcs"), &json!(4.5))
+    );
+    let o = get(&fx, orders, order.id).await.fields;
+    // A sum of text items is 0, as Airtable's `SUM` skips text.
+    assert_eq!((&o["Qtys"], &o["Sum"]), (&json!(["4.5"]), &json!(0)));
+    update(&fx, items, item.id, &[("Qty", json!("7"))]).await;
+    let r = get(&fx, items, item.id).await.fields;
+    assert_eq!((&r["Twice"], &r["Label"]), (&json!(9), &json!("7 pcs")));
+    let o = get(&fx, orders, order.id).await.fields;
+    assert_eq!((&o["Qtys"], &o["Sum"]), (&json!(["7"]), &json!(0)));
+}
