@@ -572,22 +572,26 @@ impl Pybase {
         Ok(tables.len())
     }
 
-    /// Checks again, against the schema as it is now, the valid derived
-    /// fields of the base that read `changed` (a field of `table` that took
-    /// another type, or a formula whose result changed type): one that
-    /// still checks with the result type it had stays valid, as Airtable
-    /// keeps a formula over a number field retyped to currency; any other
-    /// (text multiplied, a lookup through what is no longer a link, a
-    /// formula whose result would now be text) reads as `is_valid: false`
-    /// and keeps its cells, as when the field is deleted. The caller
-    /// recomputes the readers left valid ([`Self::refill_readers_of`]).
+    /// Checks again, against the schema as it is now, the derived fields of
+    /// the base that read `changed` (a field of `table` that took another
+    /// type, or a formula whose result changed type). A valid one that still
+    /// checks with the result type it had stays valid, as Airtable keeps a
+    /// formula over a number field retyped to currency; any other (text
+    /// multiplied, a lookup through what is no longer a link, a formula
+    /// whose result would now be text) reads as `is_valid: false` and keeps
+    /// its cells, as when the field is deleted. An invalid one that checks
+    /// again with its result type (the field retyped back) is valid again.
+    /// Recomputes the readers made valid again, and, with `cells_changed`,
+    /// every reader left valid.
     pub(crate) async fn recheck_dependents(
         &self,
         table: &TableScope,
         changed: FieldId,
+        cells_changed: bool,
     ) -> Result<()> {
-        for mut f in self.base_fields(table).await? {
-            let Some(was) = f.field_type.derived().filter(|d| d.is_valid).cloned() else {
+        let mut refill: BTreeMap<TableId, Vec<FieldId>> = BTreeMap::new();
+        for f in self.base_fields(table).await? {
+            let Some(was) = f.field_type.derived().cloned() else {
                 continue;
             };
             if f.id == changed || !was.referenced_field_ids.contains(&changed) {
@@ -598,7 +602,7 @@ impl Pybase {
             };
             let siblings = self.store.list_fields(f.table_id).await?;
             let mut probe = f.clone();
-            let still = match self.resolve_computed(&scope, &siblings, &mut probe).await {
+            let checks = match self.resolve_computed(&scope, &siblings, &mut probe).await {
                 Ok(()) => probe
                     .field_type
                     .derived()
@@ -610,13 +614,32 @@ impl Pybase {
                 ) => false,
                 Err(e) => return Err(e),
             };
-            if !still && let Some(d) = f.field_type.derived_mut() {
-                d.is_valid = false;
+            let write = match (was.is_valid, checks) {
+                (true, true) => {
+                    if cells_changed {
+                        refill.entry(f.table_id).or_default().push(f.id);
+                    }
+                    None
+                }
+                (false, false) => None,
+                (true, false) => {
+                    let mut f = f;
+                    if let Some(d) = f.field_type.derived_mut() {
+                        d.is_valid = false;
+                    }
+                    Some(f)
+                }
+                (false, true) => {
+                    refill.entry(f.table_id).or_default().push(f.id);
+                    Some(probe)
+                }
+            };
+            if let Some(mut f) = write {
                 f.updated_at = self.clock.now();
                 acting(table.user(), self.store.update_field(&f)).await?;
             }
         }
-        Ok(())
+        self.fill_readers(table, refill).await
     }
 
     /// Marks the derived fields of the base that read `gone` (deleted or

@@ -537,9 +537,9 @@ impl Pybase {
             {
                 // What reads the field is checked again: what no longer
                 // checks reads as invalid, the rest follows the new cells.
-                self.recheck_dependents(&table, field.id).await?;
-            }
-            if !changes.is_empty() {
+                self.recheck_dependents(&table, field.id, !changes.is_empty())
+                    .await?;
+            } else if !changes.is_empty() {
                 // Cells rewritten (a conversion, a precision, a choice's
                 // name): what reads them is computed again.
                 self.refill_readers_of(&table, field.id).await?;

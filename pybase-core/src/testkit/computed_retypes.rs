@@ -2,7 +2,8 @@
 //! again against the new type. One that still checks with the result type
 //! it had stays valid and follows the converted cells (a number retyped to
 //! currency, a text read as text); the others read as `is_valid: false`
-//! and keep their cells, as when the field is deleted.
+//! and keep their cells, as when the field is deleted, until a later
+//! retype makes them check again.
 
 use std::sync::Arc;
 
@@ -46,7 +47,8 @@ async fn validity(fx: &Fixture, table: crate::ids::TableId, names: &[&str]) -> V
 /// text, the readers that no longer check (arithmetic, a formula whose
 /// result would be text) turn invalid with their cells kept, and those
 /// that still do (a concatenation, a lookup, a count, a sum) follow the
-/// new cells.
+/// new cells; retyped back to a number, the invalid ones check again and
+/// are valid again.
 pub async fn retyping_a_read_field_checks_its_readers_again(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let items = fx.table.table.id;
@@ -148,4 +150,17 @@ pub async fn retyping_a_read_field_checks_its_readers_again(store: Arc<dyn Store
     assert_eq!((&r["Twice"], &r["Label"]), (&json!(9), &json!("7 pcs")));
     let o = get(&fx, orders, order.id).await.fields;
     assert_eq!((&o["Qtys"], &o["Sum"]), (&json!(["7"]), &json!(0)));
+
+    // Back to a number: the readers that check again are valid again and
+    // computed from the converted cells.
+    retype(&fx, fx.field("Qty"), "number", json!({ "precision": 0 })).await;
+    assert_eq!(validity(&fx, items, &item_readers).await, [true; 4]);
+    assert_eq!(validity(&fx, orders, &order_readers).await, [true; 3]);
+    let r = get(&fx, items, item.id).await.fields;
+    assert_eq!(
+        (&r["Twice"], &r["Label"], &r["Echo"], &r["Twice again"]),
+        (&json!(14), &json!("7 pcs"), &json!(7), &json!(15))
+    );
+    let o = get(&fx, orders, order.id).await.fields;
+    assert_eq!((&o["Qtys"], &o["Sum"]), (&json!([7]), &json!(7)));
 }
