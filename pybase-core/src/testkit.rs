@@ -145,6 +145,7 @@ macro_rules! conformance_tests {
             computed_review::a_primary_field_closing_a_cycle_is_refused,
             computed_review::a_lookup_of_a_link_holds_its_ids,
             link_typecast::typecast_links_by_primary_value,
+            link_typecast::typecast_upserts_the_write_refuses_make_nothing,
             link_typecast::typecast_link_names_are_values_made_once,
             link_typecast::typecast_names_wait_for_the_single_record_inverse,
             links::two_way_links_stay_in_step,

@@ -412,6 +412,24 @@ async fn find_merge_target(
     merge_on: &[FieldId],
     cells: &serde_json::Map<String, Value>,
 ) -> StoreResult<Option<RecordId>> {
+    match merge_matches(conn, table, merge_on, cells)
+        .await?
+        .as_slice()
+    {
+        [] => Ok(None),
+        [one] => Ok(Some(*one)),
+        _ => Err(StoreError::conflict("record", "merge_on")),
+    }
+}
+
+/// The live records of `table` whose `merge_on` cells equal those of
+/// `cells` (absent equals absent), at most two.
+async fn merge_matches(
+    conn: &mut PgConnection,
+    table: TableId,
+    merge_on: &[FieldId],
+    cells: &serde_json::Map<String, Value>,
+) -> StoreResult<Vec<RecordId>> {
     let mut present = serde_json::Map::new();
     let mut absent = Vec::new();
     for f in merge_on {
@@ -432,13 +450,10 @@ async fn find_merge_target(
     .fetch_all(&mut *conn)
     .await
     .db()?;
-    match found.as_slice() {
-        [] => Ok(None),
-        [one] => RecordId::parse(one)
-            .map(Some)
-            .map_err(|e| StoreError::backend(crate::error::BACKEND, e)),
-        _ => Err(StoreError::conflict("record", "merge_on")),
-    }
+    found
+        .iter()
+        .map(|s| RecordId::parse(s).map_err(|e| StoreError::backend(crate::error::BACKEND, e)))
+        .collect()
 }
 
 #[async_trait]
@@ -1028,6 +1043,20 @@ impl RecordsStore for PgStore {
         let has_more = records.len() > limit;
         records.truncate(limit);
         Ok(Some(RecordPage { records, has_more }))
+    }
+
+    async fn upsert_matches(
+        &self,
+        table: TableId,
+        merge_on: &[FieldId],
+        keys: &[serde_json::Map<String, Value>],
+    ) -> StoreResult<Vec<Vec<RecordId>>> {
+        let mut conn = self.pool.acquire().await.db()?;
+        let mut out = Vec::with_capacity(keys.len());
+        for cells in keys {
+            out.push(merge_matches(&mut conn, table, merge_on, cells).await?);
+        }
+        Ok(out)
     }
 
     async fn live_record_ids(

@@ -835,6 +835,31 @@ impl RecordsStore for SqliteStore {
         .await
     }
 
+    async fn upsert_matches(
+        &self,
+        table: TableId,
+        merge_on: &[FieldId],
+        keys: &[Cells],
+    ) -> StoreResult<Vec<Vec<RecordId>>> {
+        let merge_on = merge_on.to_vec();
+        let keys = keys.to_vec();
+        self.read(move |conn| {
+            require_table(conn, table.as_str())?;
+            let indexed = indexed_fields(conn, table.as_str())?;
+            keys.iter()
+                .map(|cells| {
+                    let (text, params) = match_sql(table, &merge_on, cells, indexed.clone())?;
+                    let found = conn
+                        .prepare_cached(&text)?
+                        .query_map(params_from_iter(params), |r| id(r, 0))?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    Ok(found)
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn delete_records(
         &self,
         table: TableId,

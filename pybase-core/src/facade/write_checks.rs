@@ -66,10 +66,11 @@ impl Pybase {
     /// planned first, the write's cells naming what is to be made by the
     /// ids it will have; the whole write is then checked as its own
     /// validation will check it (with what only `kind` knows: the records
-    /// an update names live, an upsert's keys not repeated), and only a
-    /// write that passes makes them: a write that fails those checks
-    /// leaves nothing behind (what only the store's write finds, docs/API.md
-    /// says).
+    /// an update names live, an upsert's keys not repeated and each
+    /// matching at most one record, whose match then counts as the record
+    /// it writes), and only a write that passes makes them: a write that
+    /// fails those checks leaves nothing behind (a concurrent write may
+    /// still change an upsert's matches before its own write: docs/API.md).
     #[allow(clippy::too_many_arguments)] // one step of three write paths
     pub(super) async fn settle_inputs(
         &self,
@@ -115,13 +116,41 @@ impl Pybase {
             attachments: copies.iter().map(|c| c.id).collect(),
         };
         let mut errors = self.batch_errors(table, &batch, &pending).await?;
+        // An upsert key matching several records, which its write refuses.
+        let mut ambiguous = false;
         let written: Vec<RecordId> = match kind {
             WriteKind::Update(ids) => ids.to_vec(),
             // New records: ids of their own, which nothing links yet.
             WriteKind::Create => prepared.iter().map(|_| RecordId::new()).collect(),
-            // Whether each is new or which record it updates is decided
-            // in the write: not checked here (docs/API.md).
-            WriteKind::Upsert(_) => Vec::new(),
+            // Each row updates the record its key matches now, or is new
+            // (a write between this read and the upsert's may still
+            // change that: docs/API.md).
+            WriteKind::Upsert(merge_on) => {
+                let keys: Vec<crate::model::Cells> = prepared
+                    .iter()
+                    .map(|p| {
+                        merge_on
+                            .iter()
+                            .filter_map(|f| Some((f.to_string(), p.set.get(f.as_str())?.clone())))
+                            .collect()
+                    })
+                    .collect();
+                let matches = self
+                    .store
+                    .upsert_matches(table.id(), merge_on, &keys)
+                    .await?;
+                matches
+                    .iter()
+                    .map(|m| match m.as_slice() {
+                        [one] => *one,
+                        [] => RecordId::new(),
+                        _ => {
+                            ambiguous = true;
+                            RecordId::new()
+                        }
+                    })
+                    .collect()
+            }
         };
         if !written.is_empty() {
             let sets: Vec<&crate::model::Cells> = prepared.iter().map(|p| &p.set).collect();
@@ -145,6 +174,12 @@ impl Pybase {
         }
         if !errors.is_empty() {
             return Err(errors_as_validation(errors));
+        }
+        if ambiguous {
+            return Err(Error::Conflict {
+                message: crate::error::conflict_message("record", "merge_on"),
+                field: "merge_on".into(),
+            });
         }
         // Copies first: a copy that fails (the object store) leaves no
         // record or event behind.

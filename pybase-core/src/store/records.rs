@@ -303,6 +303,19 @@ pub trait RecordsStore: SchemaStore + Send + Sync {
         at: Timestamp,
         by: Option<UserId>,
     ) -> StoreResult<Vec<UpsertOutcome>>;
+    /// The live records of `table` each of `keys` matches as
+    /// [`Self::upsert_records`] matches an input (`keys[i]` holds input
+    /// `i`'s cells of `merge_on`; absent equals absent), at most two a key
+    /// (two: the upsert would refuse it), in the order of `keys`. A checked
+    /// upsert reads them before it makes anything for the write (records
+    /// for typecast link names), so that what the write would refuse is
+    /// refused before.
+    async fn upsert_matches(
+        &self,
+        table: TableId,
+        merge_on: &[FieldId],
+        keys: &[Cells],
+    ) -> StoreResult<Vec<Vec<RecordId>>>;
     /// Soft-deletes records in one transaction; `NotFound` naming the first
     /// missing or already deleted id, with nothing changed.
     async fn delete_records(

@@ -414,3 +414,117 @@ pub async fn typecast_names_wait_for_the_single_record_inverse(store: Arc<dyn St
         .unwrap();
     assert_eq!(kept.fields["Part"].as_array().map(Vec::len), Some(2));
 }
+
+/// An upsert naming new linked records is refused before they are made
+/// when its write would refuse it: a merge key matching two records (409),
+/// a row giving a linked record a second one through a single-record
+/// inverse (422 keyed by the inverse), whether the row is new or updates
+/// the record its key matches; a row updating the record that already
+/// holds the link keeps it.
+pub async fn typecast_upserts_the_write_refuses_make_nothing(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let o = &fx.owner;
+    let items = fx.table.table.id;
+    let parts = linked_by(&fx, "Code", "text", Value::Null, "Part").await;
+    let inverse = fx
+        .pb
+        .list_fields(o, parts)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.field_type.type_name() == "link")
+        .expect("the inverse link");
+    fx.pb
+        .update_field(
+            o,
+            inverse.id,
+            crate::facade::FieldPatch {
+                options: Some(json!({"linked_table_id": items, "allow_multiple": false})),
+                ..crate::facade::FieldPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let code = |c: &str| {
+        let c = c.to_owned();
+        let fx = &fx;
+        async move {
+            fx.pb
+                .query_records(
+                    &fx.owner,
+                    parts,
+                    QueryInput {
+                        filter: Some(json!({"field": "Code", "op": "eq", "value": c})),
+                        ..QueryInput::default()
+                    },
+                    FieldKey::Name,
+                )
+                .await
+                .unwrap()
+                .records
+                .len()
+        }
+    };
+    let merge_on = ["Name".to_owned()];
+    let upsert =
+        |rows: Vec<crate::model::Cells>| fx.pb.upsert_records(o, items, &merge_on, rows, TYPECAST);
+    let holder = fx
+        .pb
+        .create_record(
+            o,
+            items,
+            cells(&[("Name", json!("holder")), ("Part", json!(["P1"]))]),
+            TYPECAST,
+        )
+        .await
+        .unwrap();
+    let p1 = holder.fields["Part"][0].clone();
+    fx.create(&[("Name", json!("twin"))]).await;
+    fx.create(&[("Name", json!("twin"))]).await;
+
+    // A key matching two records: the write's 409, nothing made.
+    let e = upsert(vec![
+        cells(&[("Name", json!("solo")), ("Part", json!(["Fresh A"]))]),
+        cells(&[("Name", json!("twin")), ("Part", json!(["Fresh B"]))]),
+    ])
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&e, crate::Error::Conflict { field, .. } if field == "merge_on"),
+        "{e:?}"
+    );
+    assert_eq!((code("Fresh A").await, code("Fresh B").await), (0, 0));
+    assert!(named(&fx, "solo").await.is_empty(), "no row written");
+    // A new row, and a row updating another record, each taking P1 from
+    // its holder: refused keyed by the inverse, nothing made.
+    for name in ["newcomer", "twin"] {
+        if name == "twin" {
+            let twins = named(&fx, "twin").await;
+            fx.pb
+                .delete_records(
+                    o,
+                    items,
+                    &[serde_json::from_value(twins[1].clone()).unwrap()],
+                )
+                .await
+                .unwrap();
+        }
+        let e = upsert(vec![cells(&[
+            ("Name", json!(name)),
+            ("Part", json!(["Fresh C", p1])),
+        ])])
+        .await
+        .unwrap_err();
+        assert_invalid(&e, &inverse.name);
+        assert_eq!(code("Fresh C").await, 0, "{name}");
+    }
+    // The holder itself may keep P1 while naming a new part.
+    let up = upsert(vec![cells(&[
+        ("Name", json!("holder")),
+        ("Part", json!([p1, "Fresh C"])),
+    ])])
+    .await
+    .unwrap();
+    assert_eq!(up.updated_records, vec![holder.id]);
+    assert_eq!(code("Fresh C").await, 1);
+}

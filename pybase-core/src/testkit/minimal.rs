@@ -376,6 +376,15 @@ impl RecordsStore for MinimalStore {
             .await
     }
 
+    async fn upsert_matches(
+        &self,
+        table: TableId,
+        merge_on: &[FieldId],
+        keys: &[crate::model::Cells],
+    ) -> StoreResult<Vec<Vec<RecordId>>> {
+        self.inner.upsert_matches(table, merge_on, keys).await
+    }
+
     async fn delete_records(
         &self,
         table: TableId,
