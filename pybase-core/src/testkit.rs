@@ -134,6 +134,7 @@ macro_rules! conformance_tests {
             computed_edits::unparsable_formulas_give_their_position,
             computed_edits::patched_options_merge,
             computed_retypes::retyping_a_read_field_checks_its_readers_again,
+            computed_retypes::rechecks_keep_to_the_fields_a_reader_named,
             computed_review::whole_numbers_are_integers,
             computed_review::option_changes_recompute_readers,
             computed_review::date_rollups_are_dates,

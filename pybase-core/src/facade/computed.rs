@@ -139,6 +139,12 @@ fn cycle_through(
 
 /// The fields a derived field reads directly (same table or, for lookups
 /// and rollups, the linked table's field).
+/// Whether `a` and `b` name the same fields (in any order).
+fn same_fields(a: &[FieldId], b: &[FieldId]) -> bool {
+    let set = |x: &[FieldId]| x.iter().copied().collect::<std::collections::BTreeSet<_>>();
+    set(a) == set(b)
+}
+
 fn depends_on(field: &Field) -> Vec<FieldId> {
     field
         .field_type
@@ -574,7 +580,8 @@ impl Pybase {
 
     /// Checks again, against the schema as it is now, the derived fields of
     /// the base that read `changed` (a field of `table` that took another
-    /// type, or a formula whose result changed type). A valid one that still
+    /// type, a link moved to another table, or a formula whose result
+    /// changed type). A valid one that still
     /// checks with the result type it had stays valid, as Airtable keeps a
     /// formula over a number field retyped to currency; any other (text
     /// multiplied, a lookup through what is no longer a link, a formula
@@ -602,11 +609,15 @@ impl Pybase {
             };
             let siblings = self.store.list_fields(f.table_id).await?;
             let mut probe = f.clone();
+            // It checks if it reads the same fields as before (a deleted
+            // reference, kept as its name, may now resolve to another
+            // field of that name: never revived that way) and gives the
+            // same type.
             let checks = match self.resolve_computed(&scope, &siblings, &mut probe).await {
-                Ok(()) => probe
-                    .field_type
-                    .derived()
-                    .is_some_and(|d| d.result_type == was.result_type),
+                Ok(()) => probe.field_type.derived().is_some_and(|d| {
+                    d.result_type == was.result_type
+                        && same_fields(&d.referenced_field_ids, &was.referenced_field_ids)
+                }),
                 Err(
                     Error::Validation { .. }
                     | Error::InvalidFormula { .. }

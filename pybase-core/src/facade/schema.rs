@@ -534,6 +534,7 @@ impl Pybase {
             let seen_as = crate::formula::field_result_type;
             if field.field_type.type_name() != old.field_type.type_name()
                 || seen_as(&field.field_type) != seen_as(&old.field_type)
+                || field.field_type.references() != old.field_type.references()
             {
                 // What reads the field is checked again: what no longer
                 // checks reads as invalid, the rest follows the new cells.

@@ -164,3 +164,80 @@ pub async fn retyping_a_read_field_checks_its_readers_again(store: Arc<dyn Store
     let o = get(&fx, orders, order.id).await.fields;
     assert_eq!((&o["Qtys"], &o["Sum"]), (&json!([7]), &json!(7)));
 }
+
+/// What a retype checks again keeps to the fields a reader named: a
+/// formula made invalid by a deleted field is not revived by a retype of
+/// another field it reads, even once a field takes the deleted one's name;
+/// lookups and rollups through a link moved to another table read as
+/// invalid (their field is not one of the new table's), a count stays.
+pub async fn rechecks_keep_to_the_fields_a_reader_named(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let items = fx.table.table.id;
+    let total = field(
+        &fx,
+        items,
+        nf("Total", "formula", json!({ "formula": "{Qty} * {Stars}" })),
+    )
+    .await;
+    let item = fx.create(&[("Qty", json!(2)), ("Stars", json!(3))]).await;
+    fx.pb
+        .delete_field(&fx.owner, fx.field("Stars"))
+        .await
+        .unwrap();
+    field(&fx, items, nf("Stars", "number", json!({ "precision": 0 }))).await;
+    update(&fx, items, item.id, &[("Stars", json!(1000))]).await;
+    retype(
+        &fx,
+        fx.field("Qty"),
+        "currency",
+        json!({ "symbol": "$", "precision": 2 }),
+    )
+    .await;
+    let got = fx.pb.get_field(&fx.owner, total.id).await.unwrap();
+    assert_eq!(
+        got.field_type.derived().map(|d| d.is_valid),
+        Some(false),
+        "not revived through another field named Stars"
+    );
+    assert_eq!(get(&fx, items, item.id).await.fields["Total"], json!(6));
+
+    // A link moved to another table (allowed while its cells are empty).
+    let orders = table(&fx, "Orders").await;
+    let link = field(
+        &fx,
+        orders,
+        nf("Items", "link", json!({ "linked_table_id": items })),
+    )
+    .await;
+    for (name, ty, options) in [
+        (
+            "Qtys",
+            "lookup",
+            json!({ "link_field": "Items", "field": "Qty" }),
+        ),
+        (
+            "Sum",
+            "rollup",
+            json!({ "link_field": "Items", "field": "Qty", "formula": "SUM(values)" }),
+        ),
+        ("N", "count", json!({ "link_field": "Items" })),
+    ] {
+        field(&fx, orders, nf(name, ty, options)).await;
+    }
+    let elsewhere = table(&fx, "Elsewhere").await;
+    fx.pb
+        .update_field(
+            &fx.owner,
+            link.id,
+            FieldPatch {
+                options: Some(json!({ "linked_table_id": elsewhere })),
+                ..FieldPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        validity(&fx, orders, &["Qtys", "Sum", "N"]).await,
+        [false, false, true]
+    );
+}
