@@ -159,6 +159,7 @@ macro_rules! conformance_tests {
             links::concurrent_writes_on_both_sides_stay_mirrored,
             list_filters::lookups_of_numbers_and_checkboxes_filter_by_every_item,
             list_filters::lists_sort_by_their_first_text_item,
+            list_filters::a_lookup_of_numbers_sorts_by_its_first_number,
             limits::cells_and_choices_are_bounded,
             limits::fields_and_options_are_bounded,
             limits::indexed_fields_are_capped,

@@ -211,6 +211,8 @@ impl<'a> Compiler<'a> {
                 ValueKind::Number => self.number_condition(field, c).unwrap_or(never),
             },
             Target::Meta(m) => self.meta_condition(m, c).unwrap_or(never),
+            // A sort key only: filters read every item of a list.
+            Target::FirstNumber(_) => never,
         }
     }
 
@@ -422,6 +424,19 @@ impl<'a> Compiler<'a> {
                         CursorKind::Text,
                     ),
                 }
+            }
+            // A lookup of numbers sorts by its first item when that is a
+            // number (as `eval::target_value`).
+            Target::FirstNumber(field) => {
+                let f = self.field(field);
+                let first = format!("-> {f} -> 0");
+                (
+                    format!(
+                        "(CASE WHEN jsonb_typeof(data {first}) = 'number' \
+                         THEN (data -> {f} ->> 0)::float8 END)"
+                    ),
+                    CursorKind::Number,
+                )
             }
             Target::Meta(m) => {
                 let col = meta_column(m);

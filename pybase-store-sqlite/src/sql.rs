@@ -162,6 +162,15 @@ impl Sql {
     /// such a cell (an empty value) continues where the order does.
     fn key_target(&mut self, target: Target) -> String {
         match target {
+            // A lookup of numbers sorts by its first item when that is a
+            // number (as `eval::target_value`).
+            Target::FirstNumber(field) => {
+                let first = self.bind(format!("{}[0]", cell_path(field.as_str())));
+                format!(
+                    "(CASE WHEN json_type(records.data, {first}) IN ('integer', 'real') \
+                     THEN json_extract(records.data, {first}) END)"
+                )
+            }
             // A list sorts by its first item when that is text (as
             // `eval::target_value`).
             Target::Cell {
@@ -210,6 +219,7 @@ impl Sql {
                     _ => format!("json_extract(records.data, {path})"),
                 }
             }
+            Target::FirstNumber(_) => self.key_target(target),
         }
     }
 

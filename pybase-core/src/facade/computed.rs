@@ -362,6 +362,7 @@ impl Pybase {
                     FieldType::Lookup(l) => {
                         l.link_field = link.to_string();
                         l.field = target_id.to_string();
+                        l.item_type = Some(formula::field_result_type(&target.field_type));
                         l.derived.result_type = ResultType::List;
                         l.derived.referenced_field_ids = vec![link, target_id];
                         l.derived.is_valid = true;
@@ -630,7 +631,9 @@ impl Pybase {
                     if cells_changed {
                         refill.entry(f.table_id).or_default().push(f.id);
                     }
-                    None
+                    // What it knows of what it reads may have changed (a
+                    // lookup's item type).
+                    (probe.field_type != f.field_type).then_some(probe)
                 }
                 (false, false) => None,
                 (true, false) => {
@@ -651,6 +654,33 @@ impl Pybase {
             }
         }
         self.fill_readers(table, refill).await
+    }
+
+    /// Gives each lookup saved before lookups kept their `item_type` the
+    /// type of the field it looks up (a lookup of numbers then sorts by
+    /// its first number). Run once, with the first background-fill run
+    /// ([`Pybase::run_compute_fills`]); a lookup whose field is gone keeps
+    /// none.
+    pub(crate) async fn settle_lookup_item_types(&self) -> Result<()> {
+        for mut f in self.store.fields_of_type("lookup").await? {
+            let FieldType::Lookup(l) = &mut f.field_type else {
+                continue;
+            };
+            if l.item_type.is_some() {
+                continue;
+            }
+            let Ok(target) = FieldId::parse(&l.field) else {
+                continue;
+            };
+            let target = match self.store.get_field(target).await {
+                Ok(t) => t,
+                Err(crate::StoreError::NotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            l.item_type = Some(formula::field_result_type(&target.field_type));
+            self.store.update_field(&f).await?;
+        }
+        Ok(())
     }
 
     /// Marks the derived fields of the base that read `gone` (deleted or

@@ -234,6 +234,8 @@ impl Pybase {
     /// for: [`FillQueue::Keep`]) the fill of every table with a field left
     /// `computing`: a field saved `computing` whose fill was never queued
     /// (the process stopped in between) would read `computing` forever.
+    /// Then settles what an earlier version left unset: lookups' item types
+    /// ([`Pybase::settle_lookup_item_types`]).
     async fn requeue_interrupted(&self) -> Result<()> {
         let mut tables: BTreeMap<TableId, Vec<FieldId>> = BTreeMap::new();
         for ty in DERIVED_TYPES {
@@ -248,7 +250,7 @@ impl Pybase {
                 .queue_fill(table, &fields, FillQueue::Keep, self.clock.now())
                 .await?;
         }
-        Ok(())
+        self.settle_lookup_item_types().await
     }
 
     /// The fill tasks started so far (for `flush_background`).

@@ -38,6 +38,13 @@ pub fn target_value(target: Target, record: &Record) -> SortValue {
                 .updated_by
                 .map_or(SortValue::Null, |u| SortValue::Text(u.to_string())),
         },
+        Target::FirstNumber(field) => match record.cells.get(field.as_str()) {
+            Some(Value::Array(items)) => items
+                .first()
+                .and_then(Value::as_f64)
+                .map_or(SortValue::Null, SortValue::Number),
+            _ => SortValue::Null,
+        },
         Target::Cell { field, kind } => {
             let cell = record.cells.get(field.as_str());
             match (kind, cell) {
@@ -67,7 +74,7 @@ fn list_cell(target: Target, record: &Record) -> &[Value] {
             Some(Value::Array(items)) => items,
             _ => &[],
         },
-        Target::Meta(_) => &[],
+        Target::Meta(_) | Target::FirstNumber(_) => &[],
     }
 }
 

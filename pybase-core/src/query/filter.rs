@@ -148,6 +148,10 @@ pub enum Target {
     },
     /// A column of the record computed by the store.
     Meta(MetaColumn),
+    /// The first item of a list cell read as a number, anything else
+    /// there empty: what a lookup of numbers sorts by. Sort keys only
+    /// (filters on a list read every item).
+    FirstNumber(FieldId),
 }
 
 impl Target {
@@ -156,6 +160,7 @@ impl Target {
         match self {
             Self::Cell { kind, .. } => kind,
             Self::Meta(m) => m.kind(),
+            Self::FirstNumber(_) => ValueKind::Number,
         }
     }
 }

@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use super::filter::{Condition, Filter, FilterSpec, Op, Operand, Target};
 use super::sort::{SortKey, SortSpec};
-use crate::fields::{Reference, ValueKind};
+use crate::fields::{FieldType, Reference, ValueKind};
+use crate::formula::ResultType;
 use crate::ids::FieldId;
 use crate::limits::Limits;
 use crate::model::Field;
@@ -267,6 +268,17 @@ pub fn target_of(field: &Field) -> Target {
     }
 }
 
+/// What a sort by `field` orders by: its target ([`target_of`]), except
+/// that a lookup of numbers orders by its first number.
+fn sort_target_of(field: &Field) -> Target {
+    match &field.field_type {
+        FieldType::Lookup(l) if l.item_type == Some(ResultType::Number) => {
+            Target::FirstNumber(field.id)
+        }
+        _ => target_of(field),
+    }
+}
+
 fn number_operand(name: &str, v: &Value) -> Result<f64, QueryError> {
     match v {
         Value::Number(n) => n.as_f64().ok_or_else(|| qerr(name, "a number")),
@@ -488,8 +500,9 @@ pub fn resolve_sort(specs: &[SortSpec], fields: &[Field]) -> Result<Vec<SortKey>
         .map(|s| {
             let f = find_field(fields, &s.field)
                 .ok_or_else(|| qerr(&s.field, "an existing field of the table"))?;
-            let target = target_of(f);
-            // Lists sort by their first item's text; ids are no order to
+            let target = sort_target_of(f);
+            // Lists sort by their first item's text (a lookup of numbers by
+            // its first number); ids are no order to
             // show (a link sorts through a lookup of the linked records'
             // primary field).
             match f.field_type.references() {

@@ -524,3 +524,85 @@ pub async fn lists_sort_by_their_first_text_item(store: Arc<dyn Store>) {
         assert_invalid(&e, refused_sort);
     }
 }
+
+/// A lookup of a number field sorts by its first number (numerically,
+/// empty last either way, through cursors), as the looked-up field's type
+/// says (a lookup saved before item types were kept learns it at the first
+/// background-fill run); once that field is retyped to text, by its first
+/// text.
+pub async fn a_lookup_of_numbers_sorts_by_its_first_number(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let items = fx.table.table.id;
+    let item = |q: i64| {
+        let fx = &fx;
+        async move { fx.create(&[("Qty", json!(q))]).await.id }
+    };
+    let (nine, ten, hundred) = (item(9).await, item(10).await, item(100).await);
+    let orders = fx.other_table().await.table.id;
+    field(
+        &fx,
+        orders,
+        nf("Items", "link", json!({ "linked_table_id": items })),
+    )
+    .await;
+    let qtys = field(
+        &fx,
+        orders,
+        nf(
+            "Qtys",
+            "lookup",
+            json!({"link_field": "Items", "field": "Qty"}),
+        ),
+    )
+    .await;
+    assert_eq!(qtys.field_type.options_json()["item_type"], json!("number"));
+    // A lookup saved before item types were kept learns its type at the
+    // first background-fill run.
+    let mut old = qtys.clone();
+    if let crate::fields::FieldType::Lookup(l) = &mut old.field_type {
+        l.item_type = None;
+    }
+    fx.store.update_field(&old).await.unwrap();
+    fx.pb.run_compute_fills().await.unwrap();
+    let qtys = fx.pb.get_field(&fx.owner, qtys.id).await.unwrap();
+    assert_eq!(qtys.field_type.options_json()["item_type"], json!("number"));
+    for (name, linked) in [
+        ("o-10", vec![ten]),
+        ("o-9", vec![nine, hundred]),
+        ("o-none", vec![]),
+        ("o-100", vec![hundred]),
+    ] {
+        create(
+            &fx,
+            orders,
+            &[("Name", json!(name)), ("Items", json!(linked))],
+        )
+        .await;
+    }
+    assert_eq!(
+        sorted_names(&fx, orders, "Qtys").await,
+        ["o-9", "o-10", "o-100", "o-none"]
+    );
+    assert_eq!(
+        sorted_names(&fx, orders, "-Qtys").await,
+        ["o-100", "o-10", "o-9", "o-none"]
+    );
+    // Retyped to text: the lookup's items are text, sorted as text.
+    fx.pb
+        .update_field(
+            &fx.owner,
+            fx.field("Qty"),
+            crate::facade::FieldPatch {
+                field_type: Some("text".into()),
+                ..crate::facade::FieldPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let qtys = fx.pb.get_field(&fx.owner, qtys.id).await.unwrap();
+    assert_eq!(qtys.field_type.options_json()["item_type"], json!("text"));
+    assert_eq!(
+        sorted_names(&fx, orders, "Qtys").await,
+        ["o-10", "o-100", "o-9", "o-none"]
+    );
+}

@@ -300,8 +300,24 @@ pub struct Lookup {
     pub link_field: String,
     /// The field of the linked table (name as given, id once resolved).
     pub field: String,
+    /// What that field's cells are in a formula, so what the list's items
+    /// are (set by the facade's resolution; `None` in a lookup saved
+    /// before it was kept): a lookup of numbers sorts by its first number.
+    pub item_type: Option<ResultType>,
     /// Result type, references, validity.
     pub derived: Derived,
+}
+
+/// The read-only `item_type` of a lookup: absent or `null` is unknown.
+fn item_type(options: &Options<'_>) -> Result<Option<ResultType>, OptionsError> {
+    match options.get("item_type") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|_| {
+            opt_err(format!(
+                "option item_type must be one of number, text, bool, date, datetime, list, got {v}"
+            ))
+        }),
+    }
 }
 
 fn link_and_field(options: &Options<'_>) -> Result<(String, String), OptionsError> {
@@ -324,6 +340,7 @@ impl KindInfo for Lookup {
     const OPTION_KEYS: &'static [&'static str] = &[
         "link_field",
         "field",
+        "item_type",
         "result_type",
         "referenced_field_ids",
         "is_valid",
@@ -334,6 +351,7 @@ impl KindInfo for Lookup {
         Ok(Self {
             link_field,
             field,
+            item_type: item_type(options)?,
             derived: Derived::parse(options, ResultType::List)?,
         })
     }
@@ -342,13 +360,22 @@ impl KindInfo for Lookup {
         vec![Self {
             link_field: "Link".into(),
             field: "Name".into(),
+            item_type: Some(ResultType::Text),
             derived: Derived::fresh(ResultType::List),
         }]
     }
 
     fn options_schema() -> Value {
         schema_with(
-            json!({ "link_field": link_schema(), "field": field_schema() }),
+            json!({
+                "link_field": link_schema(),
+                "field": field_schema(),
+                "item_type": {
+                    "type": ["string", "null"],
+                    "enum": ["number", "text", "bool", "date", "datetime", "list", null],
+                    "description": "Read only: what the looked-up field's values are in a formula, so what the items are (ignored on writes).",
+                },
+            }),
             &["link_field", "field"],
         )
     }
@@ -359,6 +386,9 @@ impl Kind for Lookup {
         let mut m = Map::new();
         m.insert("link_field".into(), json!(self.link_field));
         m.insert("field".into(), json!(self.field));
+        if let Some(t) = self.item_type {
+            m.insert("item_type".into(), json!(t.as_str()));
+        }
         self.derived.write(&mut m);
         Value::Object(m)
     }

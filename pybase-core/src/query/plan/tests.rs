@@ -77,7 +77,7 @@ fn cell_targets(f: &Filter) -> Vec<FieldId> {
         Filter::And(parts) | Filter::Or(parts) => parts.iter().flat_map(cell_targets).collect(),
         Filter::Not(inner) => cell_targets(inner),
         Filter::Cond(c) => match c.target {
-            Target::Cell { field, .. } => vec![field],
+            Target::Cell { field, .. } | Target::FirstNumber(field) => vec![field],
             Target::Meta(_) => Vec::new(),
         },
     }
@@ -156,7 +156,7 @@ fn request_sort_wins_over_the_view_sort_and_null_falls_back() {
         ..ViewConfig::default()
     };
     let target = |k: &SortKey| match k.target {
-        Target::Cell { field, .. } => field,
+        Target::Cell { field, .. } | Target::FirstNumber(field) => field,
         Target::Meta(_) => panic!("a cell sort"),
     };
     let from_view = t.plan(Some(&view), &PageRequest::default()).unwrap();
