@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::computed::{create, field, get, nf, table, update};
 use super::fixture::Fixture;
 use crate::facade::FieldPatch;
-use crate::ids::FieldId;
+use crate::ids::{FieldId, TableId};
 use crate::store::Store;
 
 /// Retypes field `id` to `ty` with `options`.
@@ -32,7 +32,7 @@ async fn retype(fx: &Fixture, id: FieldId, ty: &str, options: Value) {
 }
 
 /// `is_valid` of each named field of `table`, in the order named.
-async fn validity(fx: &Fixture, table: crate::ids::TableId, names: &[&str]) -> Vec<bool> {
+async fn validity(fx: &Fixture, table: TableId, names: &[&str]) -> Vec<bool> {
     let fields = fx.pb.get_table(&fx.owner, table).await.unwrap().fields;
     names
         .iter()
@@ -41,6 +41,39 @@ async fn validity(fx: &Fixture, table: crate::ids::TableId, names: &[&str]) -> V
             f.field_type.derived().is_some_and(|d| d.is_valid)
         })
         .collect()
+}
+
+/// A table "Orders" linking the fixture's table (link "Items") with a
+/// lookup "Qtys", a rollup "Sum" (`SUM(values)`) of its `Qty` and a count
+/// "N": the table and the link field.
+async fn orders_reading_qty(fx: &Fixture) -> (TableId, crate::model::Field) {
+    let orders = table(fx, "Orders").await;
+    let link = field(
+        fx,
+        orders,
+        nf(
+            "Items",
+            "link",
+            json!({ "linked_table_id": fx.table.table.id }),
+        ),
+    )
+    .await;
+    for (name, ty, options) in [
+        (
+            "Qtys",
+            "lookup",
+            json!({ "link_field": "Items", "field": "Qty" }),
+        ),
+        (
+            "Sum",
+            "rollup",
+            json!({ "link_field": "Items", "field": "Qty", "formula": "SUM(values)" }),
+        ),
+        ("N", "count", json!({ "link_field": "Items" })),
+    ] {
+        field(fx, orders, nf(name, ty, options)).await;
+    }
+    (orders, link)
 }
 
 /// A number retyped to currency keeps every reader valid; retyped again to
@@ -75,28 +108,7 @@ pub async fn retyping_a_read_field_checks_its_readers_again(store: Arc<dyn Store
         ),
     )
     .await;
-    let orders = table(&fx, "Orders").await;
-    field(
-        &fx,
-        orders,
-        nf("Items", "link", json!({ "linked_table_id": items })),
-    )
-    .await;
-    for (name, ty, options) in [
-        (
-            "Qtys",
-            "lookup",
-            json!({ "link_field": "Items", "field": "Qty" }),
-        ),
-        (
-            "Sum",
-            "rollup",
-            json!({ "link_field": "Items", "field": "Qty", "formula": "SUM(values)" }),
-        ),
-        ("N", "count", json!({ "link_field": "Items" })),
-    ] {
-        field(&fx, orders, nf(name, ty, options)).await;
-    }
+    let (orders, _) = orders_reading_qty(&fx).await;
     let item = fx.create(&[("Qty", json!(3))]).await;
     let order = create(&fx, orders, &[("Items", json!([item.id]))]).await;
     assert_eq!(order.fields.get("Sum"), Some(&json!(3)));
@@ -202,28 +214,7 @@ pub async fn rechecks_keep_to_the_fields_a_reader_named(store: Arc<dyn Store>) {
     assert_eq!(get(&fx, items, item.id).await.fields["Total"], json!(6));
 
     // A link moved to another table (allowed while its cells are empty).
-    let orders = table(&fx, "Orders").await;
-    let link = field(
-        &fx,
-        orders,
-        nf("Items", "link", json!({ "linked_table_id": items })),
-    )
-    .await;
-    for (name, ty, options) in [
-        (
-            "Qtys",
-            "lookup",
-            json!({ "link_field": "Items", "field": "Qty" }),
-        ),
-        (
-            "Sum",
-            "rollup",
-            json!({ "link_field": "Items", "field": "Qty", "formula": "SUM(values)" }),
-        ),
-        ("N", "count", json!({ "link_field": "Items" })),
-    ] {
-        field(&fx, orders, nf(name, ty, options)).await;
-    }
+    let (orders, link) = orders_reading_qty(&fx).await;
     let elsewhere = table(&fx, "Elsewhere").await;
     fx.pb
         .update_field(

@@ -71,6 +71,33 @@ async fn linked_by(fx: &Fixture, name: &str, ty: &str, options: Value, link: &st
     table
 }
 
+/// The inverse of the fixture table's link to `parts`, made to take one
+/// record.
+async fn single_record_inverse(fx: &Fixture, parts: TableId) -> crate::model::Field {
+    let inverse = fx
+        .pb
+        .list_fields(&fx.owner, parts)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.field_type.type_name() == "link")
+        .expect("the inverse link");
+    fx.pb
+        .update_field(
+            &fx.owner,
+            inverse.id,
+            crate::facade::FieldPatch {
+                options: Some(
+                    json!({"linked_table_id": fx.table.table.id, "allow_multiple": false}),
+                ),
+                ..crate::facade::FieldPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    inverse
+}
+
 /// Writes a record of the fixture's table whose cell `link` names `name`,
 /// answering the cell as stored.
 async fn link_named(fx: &Fixture, link: &str, name: &str) -> Value {
@@ -343,27 +370,7 @@ pub async fn typecast_names_wait_for_the_single_record_inverse(store: Arc<dyn St
     let fx = Fixture::new(store).await;
     let o = &fx.owner;
     let parts = linked_by(&fx, "Code", "text", Value::Null, "Part").await;
-    let inverse = fx
-        .pb
-        .list_fields(o, parts)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|f| f.field_type.type_name() == "link")
-        .expect("the inverse link");
-    fx.pb
-        .update_field(
-            o,
-            inverse.id,
-            crate::facade::FieldPatch {
-                options: Some(
-                    json!({"linked_table_id": fx.table.table.id, "allow_multiple": false}),
-                ),
-                ..crate::facade::FieldPatch::default()
-            },
-        )
-        .await
-        .unwrap();
+    let inverse = single_record_inverse(&fx, parts).await;
     let p1 = link_named(&fx, "Part", "P1").await;
     let e = fx
         .pb
@@ -426,25 +433,7 @@ pub async fn typecast_upserts_the_write_refuses_make_nothing(store: Arc<dyn Stor
     let o = &fx.owner;
     let items = fx.table.table.id;
     let parts = linked_by(&fx, "Code", "text", Value::Null, "Part").await;
-    let inverse = fx
-        .pb
-        .list_fields(o, parts)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|f| f.field_type.type_name() == "link")
-        .expect("the inverse link");
-    fx.pb
-        .update_field(
-            o,
-            inverse.id,
-            crate::facade::FieldPatch {
-                options: Some(json!({"linked_table_id": items, "allow_multiple": false})),
-                ..crate::facade::FieldPatch::default()
-            },
-        )
-        .await
-        .unwrap();
+    let inverse = single_record_inverse(&fx, parts).await;
     let code = |c: &str| {
         let c = c.to_owned();
         let fx = &fx;
