@@ -154,7 +154,7 @@ impl Pybase {
         };
         if !written.is_empty() {
             let sets: Vec<&crate::model::Cells> = prepared.iter().map(|p| &p.set).collect();
-            self.single_inverse_errors(fields, &sets, &written, &mut errors)
+            self.single_inverse_errors(fields, &sets, &written, &pending.records, &mut errors)
                 .await?;
         }
         if let WriteKind::Update(ids) = kind {
@@ -198,12 +198,15 @@ impl Pybase {
     /// takes one record: a linked record that would then be linked by
     /// more than one record (its current one, other than the written
     /// record, or two records of this write). `sets` are the written cells
-    /// and `written` the records they go to, in input order.
+    /// and `written` the records they go to, in input order; `new` are the
+    /// placeholders of records the write is to make (a name typecast makes
+    /// a record of), which two records of the write may not both link.
     async fn single_inverse_errors(
         &self,
         fields: &[Field],
         sets: &[&crate::model::Cells],
         written: &[RecordId],
+        new: &HashSet<RecordId>,
         errors: &mut FieldErrors,
     ) -> Result<()> {
         for f in fields {
@@ -267,6 +270,25 @@ impl Pybase {
                             "at most one linked record: record {} of the linked table would \
                              link {} records through {partner_name:?}, the inverse of this link",
                             target.id,
+                            holders.len()
+                        ),
+                    );
+                }
+            }
+            // A record the write makes for a name: linked by this write's
+            // records alone.
+            for (target, inputs) in &linking {
+                if !new.contains(target) {
+                    continue;
+                }
+                let holders: HashSet<RecordId> = inputs.iter().map(|&i| written[i]).collect();
+                if holders.len() > 1 {
+                    errors.insert(
+                        partner_name.clone(),
+                        format!(
+                            "at most one linked record: the record this write makes for a \
+                             name would link {} records through {partner_name:?}, the inverse \
+                             of this link",
                             holders.len()
                         ),
                     );

@@ -426,8 +426,9 @@ pub async fn typecast_names_wait_for_the_single_record_inverse(store: Arc<dyn St
 /// when its write would refuse it: a merge key matching two records (409),
 /// a row giving a linked record a second one through a single-record
 /// inverse (422 keyed by the inverse), whether the row is new or updates
-/// the record its key matches; a row updating the record that already
-/// holds the link keeps it.
+/// the record its key matches; two records of one write naming the same new
+/// record through it (also on create and update); a row updating the
+/// record that already holds the link keeps it.
 pub async fn typecast_upserts_the_write_refuses_make_nothing(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
     let o = &fx.owner;
@@ -507,6 +508,61 @@ pub async fn typecast_upserts_the_write_refuses_make_nothing(store: Arc<dyn Stor
         assert_invalid(&e, &inverse.name);
         assert_eq!(code("Fresh C").await, 0, "{name}");
     }
+    // Two records of one write naming the same new part, which would be
+    // linked twice: refused before it is made, on create, update and
+    // upsert (rows new or matched).
+    let twin = named(&fx, "twin").await[0].clone();
+    let twin: crate::ids::RecordId = serde_json::from_value(twin).unwrap();
+    let e = fx
+        .pb
+        .create_records(
+            o,
+            items,
+            vec![
+                cells(&[("Part", json!(["Fresh D"]))]),
+                cells(&[("Part", json!(["Fresh D"]))]),
+            ],
+            TYPECAST,
+        )
+        .await
+        .unwrap_err();
+    assert_invalid(&e, &inverse.name);
+    let e = fx
+        .pb
+        .update_records(
+            o,
+            items,
+            vec![
+                (twin, cells(&[("Part", json!(["Fresh D"]))])),
+                (holder.id, cells(&[("Part", json!(["Fresh D"]))])),
+            ],
+            TYPECAST,
+        )
+        .await
+        .unwrap_err();
+    assert_invalid(&e, &inverse.name);
+    let e = upsert(vec![
+        cells(&[("Name", json!("twin")), ("Part", json!(["Fresh D"]))]),
+        cells(&[("Name", json!("someone new")), ("Part", json!(["Fresh D"]))]),
+    ])
+    .await
+    .unwrap_err();
+    assert_invalid(&e, &inverse.name);
+    assert_eq!(code("Fresh D").await, 0);
+    // One record listed twice in an update links it once: allowed.
+    fx.pb
+        .update_records(
+            o,
+            items,
+            vec![
+                (twin, cells(&[("Part", json!(["Fresh D"]))])),
+                (twin, cells(&[("Part", json!(["Fresh D"]))])),
+            ],
+            TYPECAST,
+        )
+        .await
+        .unwrap();
+    assert_eq!(code("Fresh D").await, 1);
     // The holder itself may keep P1 while naming a new part.
     let up = upsert(vec![cells(&[
         ("Name", json!("holder")),
