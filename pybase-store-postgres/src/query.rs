@@ -429,10 +429,9 @@ impl<'a> Compiler<'a> {
             // number (as `eval::target_value`).
             Target::FirstNumber(field) => {
                 let f = self.field(field);
-                let first = format!("-> {f} -> 0");
                 (
                     format!(
-                        "(CASE WHEN jsonb_typeof(data {first}) = 'number' \
+                        "(CASE WHEN jsonb_typeof(data -> {f} -> 0) = 'number' \
                          THEN (data -> {f} ->> 0)::float8 END)"
                     ),
                     CursorKind::Number,

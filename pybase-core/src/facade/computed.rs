@@ -137,14 +137,14 @@ fn cycle_through(
     None
 }
 
-/// The fields a derived field reads directly (same table or, for lookups
-/// and rollups, the linked table's field).
 /// Whether `a` and `b` name the same fields (in any order).
 fn same_fields(a: &[FieldId], b: &[FieldId]) -> bool {
     let set = |x: &[FieldId]| x.iter().copied().collect::<std::collections::BTreeSet<_>>();
     set(a) == set(b)
 }
 
+/// The fields a derived field reads directly (same table or, for lookups
+/// and rollups, the linked table's field).
 fn depends_on(field: &Field) -> Vec<FieldId> {
     field
         .field_type
@@ -582,15 +582,15 @@ impl Pybase {
     /// Checks again, against the schema as it is now, the derived fields of
     /// the base that read `changed` (a field of `table` that took another
     /// type, a link moved to another table, or a formula whose result
-    /// changed type). A valid one that still
-    /// checks with the result type it had stays valid, as Airtable keeps a
+    /// changed type). A valid one that still checks, reading the same
+    /// fields, with the result type it had stays valid, as Airtable keeps a
     /// formula over a number field retyped to currency; any other (text
     /// multiplied, a lookup through what is no longer a link, a formula
     /// whose result would now be text) reads as `is_valid: false` and keeps
     /// its cells, as when the field is deleted. An invalid one that checks
-    /// again with its result type (the field retyped back) is valid again.
-    /// Recomputes the readers made valid again, and, with `cells_changed`,
-    /// every reader left valid.
+    /// so again (the field retyped back) is valid again. Recomputes the
+    /// readers made valid again, and, with `cells_changed`, every reader
+    /// left valid.
     pub(crate) async fn recheck_dependents(
         &self,
         table: &TableScope,
@@ -683,8 +683,9 @@ impl Pybase {
         Ok(())
     }
 
-    /// Marks the derived fields of the base that read `gone` (deleted or
-    /// retyped) `is_valid: false`; their cells keep their last values.
+    /// Marks the derived fields of the base that read `gone` (deleted, or a
+    /// link turned into text as its table is deleted) `is_valid: false`;
+    /// their cells keep their last values.
     /// When `gone` is deleted, `deleted_name` is its name: a formula's
     /// references to it are written as that name (its last known name,
     /// [`formula::name_deleted_reference`]), whether or not the formula was

@@ -502,9 +502,8 @@ pub fn resolve_sort(specs: &[SortSpec], fields: &[Field]) -> Result<Vec<SortKey>
                 .ok_or_else(|| qerr(&s.field, "an existing field of the table"))?;
             let target = sort_target_of(f);
             // Lists sort by their first item's text (a lookup of numbers by
-            // its first number); ids are no order to
-            // show (a link sorts through a lookup of the linked records'
-            // primary field).
+            // its first number); ids are no order to show (a link sorts
+            // through a lookup of the linked records' primary field).
             match f.field_type.references() {
                 Some(Reference::Records(_)) => {
                     return Err(qerr(
