@@ -811,6 +811,9 @@ impl RecordsStore for PgStore {
         let mut out = Vec::with_capacity(records.len());
         let mut log = Vec::with_capacity(records.len());
         let mut derived_all = Vec::new();
+        // The partner cells each row changed: one event per partner record
+        // for the whole upsert, as a batch logs it.
+        let mut partner_log = Vec::new();
         for input in records {
             match find_merge_target(&mut tx, table, merge_on, &input.cells).await? {
                 Some(id) => {
@@ -845,9 +848,8 @@ impl RecordsStore for PgStore {
                         .await?
                         .apply_to(std::slice::from_mut(&mut record));
                     }
-                    let mut own = vec![NewChange::record_updated(&before, &record)];
-                    own.extend(partners);
-                    log.extend(own);
+                    log.push(NewChange::record_updated(&before, &record));
+                    partner_log.extend(partners);
                     derived_all.extend(derived_log);
                     out.push(UpsertOutcome {
                         record,
@@ -883,9 +885,8 @@ impl RecordsStore for PgStore {
                         .await?
                         .apply_to(std::slice::from_mut(&mut record));
                     }
-                    let mut own = vec![NewChange::record_created(&record)];
-                    own.extend(partners);
-                    log.extend(own);
+                    log.push(NewChange::record_created(&record));
+                    partner_log.extend(partners);
                     derived_all.extend(derived_log);
                     out.push(UpsertOutcome {
                         record,
@@ -900,7 +901,7 @@ impl RecordsStore for PgStore {
             .execute(&mut *tx)
             .await
             .db()?;
-        let log = computed::merged(log, derived_all);
+        let log = computed::merged(computed::merged(log, partner_log), derived_all);
         let actor = by.or_else(pybase_core::store::current_actor);
         let done = changes::log(&mut tx, Some(at), actor, log).await?;
         tx.commit().await.db()?;

@@ -744,6 +744,9 @@ impl RecordsStore for SqliteStore {
             let touched = links::pairs(&fields);
             let mut out = Vec::with_capacity(work.len());
             let mut derived = pybase_core::store::computed::Recomputed::default();
+            // The partner cells each row changed: one event per partner
+            // record for the whole upsert, as a batch logs it.
+            let mut partner_log = Vec::new();
             for (cells, new) in &work {
                 let (text, params) = match_sql(table, &merge_on, cells, indexed.clone())?;
                 let matches: Vec<String> = tx
@@ -774,7 +777,7 @@ impl RecordsStore for SqliteStore {
                         )?;
                         done.apply_to(std::slice::from_mut(&mut record));
                         derived.changes.extend(done.changes);
-                        log.extend(partners.into_iter().map(Entry::from));
+                        partner_log.extend(partners);
                         out.push(UpsertOutcome {
                             record,
                             created: true,
@@ -817,7 +820,7 @@ impl RecordsStore for SqliteStore {
                         if let Some(before) = &before {
                             log.push(changes::updated(before, &record)?);
                         }
-                        log.extend(partners.into_iter().map(Entry::from));
+                        partner_log.extend(partners);
                         out.push(UpsertOutcome {
                             record,
                             created: false,
@@ -828,6 +831,8 @@ impl RecordsStore for SqliteStore {
                     }
                 }
             }
+            partner_log.append(&mut derived.changes);
+            derived.changes = partner_log;
             computed::to_log(&mut log, &mut derived)?;
             changes::log_stored(tx, &at, actor, &log)?;
             Ok(out)

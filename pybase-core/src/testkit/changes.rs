@@ -1868,3 +1868,76 @@ pub async fn updates_log_cleared_and_replaced_cells(store: Arc<dyn Store>) {
     );
     assert_eq!(new[1].after, Some(json!({ name.as_str(): "b" })));
 }
+
+/// An upsert whose rows (matched and new) link one record through a
+/// two-way link logs one event for that record, its inverse cell from
+/// before the upsert to after its last row, as a batch create does.
+pub async fn an_upsert_logs_one_event_per_partner_record(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let o = &fx.owner;
+    let items = fx.table.table.id;
+    let companies = fx.other_table().await.table.id;
+    fx.pb
+        .create_field(
+            o,
+            items,
+            NewField {
+                name: "Company".into(),
+                field_type: "link".into(),
+                options: json!({ "linked_table_id": companies }),
+                description: None,
+                indexed: false,
+            },
+        )
+        .await
+        .unwrap();
+    let inverse = fx
+        .pb
+        .list_fields(o, companies)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.field_type.type_name() == "link")
+        .expect("the inverse link")
+        .id;
+    let acme = fx
+        .pb
+        .create_record(
+            o,
+            companies,
+            cells(&[("Name", json!("Acme"))]),
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap()
+        .id;
+    let p1 = fx.create(&[("Name", json!("p1"))]).await.id;
+    let before = whole_log(&fx).await.len();
+    let up = fx
+        .pb
+        .upsert_records(
+            o,
+            items,
+            &["Name".to_owned()],
+            vec![
+                cells(&[("Name", json!("p1")), ("Company", json!([acme]))]),
+                cells(&[("Name", json!("p2")), ("Company", json!([acme]))]),
+                cells(&[("Name", json!("p3")), ("Company", json!([acme]))]),
+            ],
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(up.updated_records, vec![p1]);
+    let log = whole_log(&fx).await;
+    let written = &log[before..];
+    let of_acme: Vec<&ChangeEvent> = written
+        .iter()
+        .filter(|e| e.record_id == Some(acme))
+        .collect();
+    assert_eq!(of_acme.len(), 1, "one event for the partner: {written:#?}");
+    let linked: Vec<Value> = up.records.iter().map(|r| json!(r.id)).collect();
+    assert_eq!(obj(&of_acme[0].after)[inverse.as_str()], json!(linked));
+    assert_eq!(obj(&of_acme[0].before).get(inverse.as_str()), None);
+    assert_eq!(written.len(), 4, "three rows and one partner: {written:#?}");
+}
