@@ -757,8 +757,9 @@ impl RecordsStore for SqliteStore {
                     [] => {
                         let n = take_autonumbers(tx, table.as_str(), 1)?;
                         // An upsert's events keep the order they are built
-                        // in (its rows' partners come between them): none
-                        // is linked ahead, `changes::log` links them all.
+                        // in (its rows' partner cells, merged per record,
+                        // follow them): none is linked ahead,
+                        // `changes::log` links them all.
                         let mut record = insert(tx, table.as_str(), new, n)?;
                         links::reindex_written(tx, table, &all, &[record.id])?;
                         let partners = links::sync(
