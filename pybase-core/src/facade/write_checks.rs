@@ -246,49 +246,46 @@ impl Pybase {
                 .store
                 .get_records(link.linked_table_id, &targets, false)
                 .await?;
-            for target in &current {
-                let Some(inputs) = linking.get(&target.id) else {
+            // Each linked record with the records linking it now; a record
+            // the write makes for a name has none yet.
+            let linked = current
+                .iter()
+                .map(|r| {
+                    (
+                        format!("record {} of the linked table", r.id),
+                        r.id,
+                        link_ids(r.cells.get(partner_id.as_str())),
+                    )
+                })
+                .chain(linking.keys().filter(|t| new.contains(t)).map(|t| {
+                    (
+                        "the record this write makes for a name".to_owned(),
+                        *t,
+                        Vec::new(),
+                    )
+                }));
+            for (named, target, held) in linked {
+                let Some(inputs) = linking.get(&target) else {
                     continue;
                 };
-                let mut holders: HashSet<RecordId> =
-                    link_ids(target.cells.get(partner_id.as_str()))
-                        .into_iter()
-                        // A written record whose new cell leaves it out lets
-                        // go (one that does not write the cell keeps it).
-                        .filter(|h| {
-                            written.iter().position(|w| w == h).is_none_or(|i| {
-                                inputs.contains(&i) || !sets[i].contains_key(f.id.as_str())
-                            })
+                let mut holders: HashSet<RecordId> = held
+                    .into_iter()
+                    // A written record whose new cell leaves it out lets
+                    // go (one that does not write the cell keeps it).
+                    .filter(|h| {
+                        written.iter().position(|w| w == h).is_none_or(|i| {
+                            inputs.contains(&i) || !sets[i].contains_key(f.id.as_str())
                         })
-                        .collect();
+                    })
+                    .collect();
                 holders.extend(inputs.iter().map(|&i| written[i]));
                 if holders.len() > 1 {
                     // Keyed and worded as the store's write refuses it.
                     errors.insert(
                         partner_name.clone(),
                         format!(
-                            "at most one linked record: record {} of the linked table would \
-                             link {} records through {partner_name:?}, the inverse of this link",
-                            target.id,
-                            holders.len()
-                        ),
-                    );
-                }
-            }
-            // A record the write makes for a name: linked by this write's
-            // records alone.
-            for (target, inputs) in &linking {
-                if !new.contains(target) {
-                    continue;
-                }
-                let holders: HashSet<RecordId> = inputs.iter().map(|&i| written[i]).collect();
-                if holders.len() > 1 {
-                    errors.insert(
-                        partner_name.clone(),
-                        format!(
-                            "at most one linked record: the record this write makes for a \
-                             name would link {} records through {partner_name:?}, the inverse \
-                             of this link",
+                            "at most one linked record: {named} would link {} records through \
+                             {partner_name:?}, the inverse of this link",
                             holders.len()
                         ),
                     );
