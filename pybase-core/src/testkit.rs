@@ -93,6 +93,7 @@ macro_rules! conformance_tests {
             records::partial_update_merges_and_replace_clears,
             records::concurrent_updates_of_different_fields_both_survive,
             records::upsert_creates_and_updates,
+            records::upsert_matches_answer_each_key,
             records::soft_delete_restore_and_include_deleted,
             records::attachments_round_trip,
             records::concurrent_attachment_appends_all_land,

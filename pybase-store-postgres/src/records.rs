@@ -422,6 +422,26 @@ async fn find_merge_target(
     }
 }
 
+/// An upsert key as `merge_matches` compares it: the key's non-empty
+/// cells (NUL-encoded, as stored) for a containment test, and the ids of
+/// the key fields it leaves empty, which a match must not hold.
+fn merge_key(
+    merge_on: &[FieldId],
+    cells: &serde_json::Map<String, Value>,
+) -> (serde_json::Map<String, Value>, Vec<String>) {
+    let mut present = serde_json::Map::new();
+    let mut absent = Vec::new();
+    for f in merge_on {
+        match cells.get(f.as_str()) {
+            Some(v) if !v.is_null() => {
+                present.insert(f.as_str().to_owned(), encoded(v));
+            }
+            _ => absent.push(f.as_str().to_owned()),
+        }
+    }
+    (present, absent)
+}
+
 /// The live records of `table` whose `merge_on` cells equal those of
 /// `cells` (absent equals absent), at most two.
 async fn merge_matches(
@@ -430,16 +450,7 @@ async fn merge_matches(
     merge_on: &[FieldId],
     cells: &serde_json::Map<String, Value>,
 ) -> StoreResult<Vec<RecordId>> {
-    let mut present = serde_json::Map::new();
-    let mut absent = Vec::new();
-    for f in merge_on {
-        match cells.get(f.as_str()) {
-            Some(v) if !v.is_null() => {
-                present.insert(f.as_str().to_owned(), encoded(v));
-            }
-            _ => absent.push(f.as_str()),
-        }
-    }
+    let (present, absent) = merge_key(merge_on, cells);
     let found: Vec<String> = sqlx::query_scalar(on(
         table,
         "SELECT id FROM {records} WHERE deleted_time IS NULL \
@@ -1052,10 +1063,39 @@ impl RecordsStore for PgStore {
         merge_on: &[FieldId],
         keys: &[serde_json::Map<String, Value>],
     ) -> StoreResult<Vec<Vec<RecordId>>> {
-        let mut conn = self.pool.acquire().await.db()?;
-        let mut out = Vec::with_capacity(keys.len());
-        for cells in keys {
-            out.push(merge_matches(&mut conn, table, merge_on, cells).await?);
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (present, absent): (Vec<Value>, Vec<Value>) = keys
+            .iter()
+            .map(|cells| {
+                let (present, absent) = merge_key(merge_on, cells);
+                (Value::Object(present), Value::from(absent))
+            })
+            .unzip();
+        // One statement for every key: each key's matches as
+        // `merge_matches` finds them (at most two, by id), tagged with the
+        // key's position.
+        let rows: Vec<(i64, String)> = sqlx::query_as(on(
+            table,
+            "SELECT k.ord, m.id FROM UNNEST($1::jsonb[], $2::jsonb[]) WITH ORDINALITY              AS k(present, absent, ord) CROSS JOIN LATERAL (SELECT id FROM {records}              WHERE deleted_time IS NULL AND data @> k.present AND NOT (data ?|              ARRAY(SELECT jsonb_array_elements_text(k.absent))) ORDER BY id LIMIT 2) AS m              ORDER BY k.ord, m.id",
+        )?)
+        .bind(present)
+        .bind(absent)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        let mut out = vec![Vec::new(); keys.len()];
+        for (ord, id) in rows {
+            let slot = usize::try_from(ord - 1)
+                .ok()
+                .and_then(|i| out.get_mut(i))
+                .ok_or_else(|| {
+                    StoreError::backend(crate::error::BACKEND, format!("no key at {ord}"))
+                })?;
+            slot.push(
+                RecordId::parse(&id).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?,
+            );
         }
         Ok(out)
     }

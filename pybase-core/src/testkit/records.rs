@@ -386,6 +386,89 @@ pub async fn upsert_creates_and_updates(store: Arc<dyn Store>) {
     }
 }
 
+/// `upsert_matches` answers, for each key in order, the live records an
+/// upsert on it would match (by id): a key's empty fields match only
+/// records where they are empty, a deleted record matches nothing, and a
+/// key given twice is answered twice.
+pub async fn upsert_matches_answer_each_key(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store.clone()).await;
+    let t = fx.table.table.id;
+    let (name, qty) = (fx.field("Name"), fx.field("Qty"));
+    let a1 = fx
+        .create(&[("Name", json!("a")), ("Qty", json!(1))])
+        .await
+        .id;
+    let a2 = fx
+        .create(&[("Name", json!("a")), ("Qty", json!(2))])
+        .await
+        .id;
+    let b = fx.create(&[("Name", json!("b"))]).await.id;
+    let nul = fx.create(&[("Name", json!("x\u{0}y"))]).await.id;
+    let gone = fx
+        .create(&[("Name", json!("c")), ("Qty", json!(3))])
+        .await
+        .id;
+    fx.pb.delete_records(&fx.editor, t, &[gone]).await.unwrap();
+    let key = |pairs: &[(&crate::ids::FieldId, Value)]| {
+        pairs
+            .iter()
+            .map(|(f, v)| (f.to_string(), v.clone()))
+            .collect::<serde_json::Map<String, Value>>()
+    };
+    let by_id = |mut ids: Vec<RecordId>| {
+        ids.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+        ids
+    };
+    let found = store
+        .upsert_matches(
+            t,
+            &[name],
+            &[
+                key(&[(&name, json!("a"))]),
+                key(&[(&name, json!("b"))]),
+                key(&[(&name, json!("zz"))]),
+                key(&[(&name, json!("c"))]),
+                key(&[(&name, json!("b"))]),
+                key(&[(&name, json!("x\u{0}y"))]),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        vec![
+            by_id(vec![a1, a2]),
+            vec![b],
+            vec![],
+            vec![],
+            vec![b],
+            vec![nul]
+        ]
+    );
+    let found = store
+        .upsert_matches(
+            t,
+            &[name, qty],
+            &[
+                key(&[(&name, json!("b"))]),
+                key(&[(&name, json!("a"))]),
+                key(&[(&name, json!("a")), (&qty, json!(2))]),
+                key(&[(&name, json!("b")), (&qty, Value::Null)]),
+                key(&[(&qty, json!(1))]),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(found, vec![vec![b], vec![], vec![a2], vec![b], vec![]]);
+    assert!(
+        store
+            .upsert_matches(t, &[name], &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Deleted records disappear from reads, come back with include_deleted,
 /// and are restored.
 pub async fn soft_delete_restore_and_include_deleted(store: Arc<dyn Store>) {
