@@ -331,6 +331,7 @@ impl Pybase {
         let field_type = FieldType::from_parts(&spec.field_type, &spec.options)
             .map_err(|e| Error::invalid(name.clone(), e.message))?;
         check_zone(&field_type).map_err(|e| Error::invalid(name.clone(), e))?;
+        check_choice_ids(&field_type).map_err(|e| Error::invalid(name.clone(), e))?;
         self.check_link_target(table, &field_type, &name).await?;
         let now = self.clock.now();
         Ok(Field {
@@ -481,6 +482,10 @@ impl Pybase {
             .as_deref()
             .unwrap_or(old.field_type.type_name());
         let retyped = patch.field_type.is_some() || patch.options.is_some();
+        let choices_given = patch
+            .options
+            .as_ref()
+            .is_some_and(|o| o.get("choices").is_some());
         if retyped {
             let options = match patch.options {
                 // Options of the same type merge over the current ones.
@@ -501,6 +506,9 @@ impl Pybase {
             let mut new_type = FieldType::from_parts(type_name, &options)
                 .map_err(|e| Error::invalid(field.name.clone(), e.message))?;
             check_zone(&new_type).map_err(|e| Error::invalid(field.name.clone(), e))?;
+            if choices_given {
+                check_choice_ids(&new_type).map_err(|e| Error::invalid(field.name.clone(), e))?;
+            }
             keep_choice_ids(&old.field_type, &mut new_type);
             {
                 let mut probe = old.clone();
@@ -988,6 +996,16 @@ fn merge_options(current: Value, patch: Value) -> Value {
 
 /// A datetime field's `timezone` must name an IANA zone when written
 /// (stored fields are read as they are).
+/// Refuses choices given with one id twice (stored choices are read as
+/// they are: only a client's list is checked).
+fn check_choice_ids(field_type: &FieldType) -> std::result::Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    match field_type.choices().iter().find(|c| !seen.insert(c.id)) {
+        Some(c) => Err(format!("choice id {} is listed twice", c.id)),
+        None => Ok(()),
+    }
+}
+
 fn check_zone(field_type: &FieldType) -> std::result::Result<(), String> {
     match field_type {
         FieldType::DateTime(dt) => dt.check_zone(),
@@ -1058,19 +1076,27 @@ pub(crate) fn validation(message: impl Into<String>, fields: FieldErrors) -> Err
     }
 }
 
-/// Choices given by name only keep the id of the old choice of that name.
+/// Choices given by name only keep the id of the old choice of that name,
+/// unless another choice of the list names that id (a choice renamed by
+/// its id, and a new choice taking its old name, are two choices).
 fn keep_choice_ids(old: &FieldType, new: &mut FieldType) {
     let old_choices = old.choices();
     if let Some(choices) = new.choices_mut() {
+        let mut claimed: std::collections::BTreeSet<_> = choices
+            .iter()
+            .filter(|c| old_choices.iter().any(|o| o.id == c.id))
+            .map(|c| c.id)
+            .collect();
         for c in choices.iter_mut() {
+            if old_choices.iter().any(|o| o.id == c.id) {
+                continue;
+            }
             if let Some(o) = old_choices
                 .iter()
-                .find(|o| o.name == c.name && o.id != c.id)
+                .find(|o| o.name == c.name && !claimed.contains(&o.id))
             {
-                // Only when the client did not name an existing id for it.
-                if !old_choices.iter().any(|x| x.id == c.id) {
-                    c.id = o.id;
-                }
+                c.id = o.id;
+                claimed.insert(o.id);
             }
         }
     }

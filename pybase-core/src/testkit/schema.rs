@@ -646,6 +646,79 @@ pub async fn rename_field_keeps_data(store: Arc<dyn Store>) {
         .unwrap();
     let back = fx.pb.get_record(o, t, r.id, FieldKey::Name).await.unwrap();
     assert_eq!(back.fields["Status"], json!("Active"));
+    // Renamed by its id beside a new choice taking its old name: two
+    // choices, the new one with an id of its own (it took the renamed
+    // one's, so a later rename of either rewrote both's cells).
+    let mut choices = serde_json::to_value(
+        fx.pb
+            .get_field(o, status.id)
+            .await
+            .unwrap()
+            .field_type
+            .choices(),
+    )
+    .unwrap();
+    let active_id = choices[0]["id"].clone();
+    choices[0]["name"] = json!("Live");
+    choices
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "Active" }));
+    let patch = |choices: Value| FieldPatch {
+        options: Some(json!({ "choices": choices })),
+        ..Default::default()
+    };
+    let status = fx
+        .pb
+        .update_field(o, status.id, patch(choices))
+        .await
+        .unwrap();
+    let ids: Vec<_> = status
+        .field_type
+        .choices()
+        .iter()
+        .map(|c| (c.name.clone(), c.id))
+        .collect();
+    let id_of = |name: &str| {
+        ids.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| *id)
+            .unwrap()
+    };
+    assert_eq!(json!(id_of("Live")), active_id);
+    assert_ne!(id_of("Active"), id_of("Live"));
+    assert_eq!(
+        ids.iter()
+            .map(|(_, id)| *id)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        ids.len()
+    );
+    let r2 = fx.create(&[("Status", json!("Active"))]).await;
+    let mut choices = serde_json::to_value(status.field_type.choices()).unwrap();
+    for c in choices.as_array_mut().unwrap() {
+        if c["name"] == json!("Live") {
+            c["name"] = json!("Gone live");
+        }
+    }
+    fx.pb
+        .update_field(o, status.id, patch(choices.clone()))
+        .await
+        .unwrap();
+    let back = fx.pb.get_record(o, t, r.id, FieldKey::Name).await.unwrap();
+    assert_eq!(back.fields["Status"], json!("Gone live"));
+    let back = fx.pb.get_record(o, t, r2.id, FieldKey::Name).await.unwrap();
+    assert_eq!(back.fields["Status"], json!("Active"));
+    // One id given to two choices is refused.
+    let mut twice = choices.clone();
+    let first = twice[0]["id"].clone();
+    twice[1]["id"] = first;
+    let e = fx
+        .pb
+        .update_field(o, status.id, patch(twice))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("listed twice"), "{e}");
     let e = fx
         .pb
         .update_field(
