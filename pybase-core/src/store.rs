@@ -40,6 +40,7 @@ pub use fields_cache::{FIELDS_CACHE_TABLES, FieldsCache};
 pub use health::StoreHealth;
 pub use records::{
     CachedFields, FieldsVersion, NewRecord, RecordPatch, RecordsStore, UpdateGuard, UpsertOutcome,
+    patch_rounds,
 };
 pub use schema::{SchemaStore, TableAccess};
 pub use webhooks::{AirtableHook, Delivery, PayloadMark, Progress, Webhook, WebhooksStore};

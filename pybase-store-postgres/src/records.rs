@@ -467,6 +467,46 @@ async fn merge_matches(
         .collect()
 }
 
+/// Updates records in `tx`, none named twice (a round of
+/// [`pybase_core::store::patch_rounds`]), with the links' partners
+/// synchronised and, if `derived` (the table has derived fields), their
+/// cells recomputed: the records as written and their events (derived
+/// cells merged into the records' own), to log.
+async fn update_round(
+    tx: &mut PgConnection,
+    table: TableId,
+    pairs: &[pybase_core::store::links::LinkPair],
+    derived: bool,
+    patches: &[RecordPatch],
+    at: Timestamp,
+    by: Option<UserId>,
+) -> StoreResult<(Vec<Record>, Vec<NewChange>)> {
+    let touched = links::touched(pairs, patches);
+    let ids: Vec<RecordId> = patches.iter().map(|p| p.id).collect();
+    let before = links::before(&mut *tx, table, &touched, &ids).await?;
+    let mut updated = apply_patches(&mut *tx, table, patches, at, by).await?;
+    let mut partners = Vec::new();
+    if !touched.is_empty() {
+        let written: Vec<Record> = updated.iter().map(|(_, r)| r.clone()).collect();
+        partners = links::sync(&mut *tx, &touched, &before, &written).await?;
+    }
+    let mut derived_log = Vec::new();
+    if derived {
+        let done =
+            computed::after_write(&mut *tx, table, ids, &partners, at, &mut derived_log).await?;
+        for (_, r) in &mut updated {
+            done.apply_to(std::slice::from_mut(r));
+        }
+    }
+    let log = updated
+        .iter()
+        .map(|(before, r)| NewChange::record_updated(before, r))
+        .chain(partners)
+        .collect();
+    let log = computed::merged(log, derived_log);
+    Ok((updated.into_iter().map(|(_, r)| r).collect(), log))
+}
+
 #[async_trait]
 impl RecordsStore for PgStore {
     async fn create_records(
@@ -640,52 +680,36 @@ impl RecordsStore for PgStore {
         } else {
             Vec::new()
         };
-        let touched = links::touched(&pairs, patches);
-        if !touched.is_empty() {
+        if !links::touched(&pairs, patches).is_empty() {
             links::lock_base(&mut tx, table).await?;
         }
-        let ids: Vec<RecordId> = patches.iter().map(|p| p.id).collect();
-        let before = links::before(&mut tx, table, &touched, &ids).await?;
-        let distinct: HashSet<RecordId> = patches.iter().map(|p| p.id).collect();
-        let updated = if distinct.len() == patches.len() {
-            apply_patches(&mut tx, table, patches, at, by).await?
-        } else {
-            // The same record twice: apply the patches one after another.
-            let mut out = Vec::with_capacity(patches.len());
-            for patch in patches {
-                let record = apply_patch(&mut tx, table, patch, at, by)
-                    .await?
-                    .ok_or_else(|| StoreError::not_found("record", patch.id))?;
-                out.push(record);
+        // A record patched twice: round by round, each with its recompute
+        // and its events (as consecutive writes would).
+        let rounds = pybase_core::store::patch_rounds(patches);
+        let mut out: Vec<Option<Record>> = vec![None; patches.len()];
+        let mut log = Vec::with_capacity(patches.len());
+        for round in &rounds {
+            let picked: Vec<RecordPatch>;
+            let round_patches = if rounds.len() == 1 {
+                patches
+            } else {
+                picked = round.iter().map(|&i| patches[i].clone()).collect();
+                &picked
+            };
+            let (written, events) =
+                update_round(&mut tx, table, &pairs, derived, round_patches, at, by).await?;
+            for (&i, r) in round.iter().zip(written) {
+                out[i] = Some(r);
             }
-            out
-        };
-        let mut partners = Vec::new();
-        if !touched.is_empty() {
-            let written: Vec<Record> = updated.iter().map(|(_, r)| r.clone()).collect();
-            partners = links::sync(&mut tx, &touched, &before, &written).await?;
+            log.extend(events);
         }
-        let mut updated = updated;
-        let mut derived_log = Vec::new();
-        if derived {
-            let done =
-                computed::after_write(&mut tx, table, ids, &partners, at, &mut derived_log).await?;
-            for (_, r) in &mut updated {
-                done.apply_to(std::slice::from_mut(r));
-            }
-        }
-        let log = updated
-            .iter()
-            .map(|(before, r)| NewChange::record_updated(before, r))
-            .chain(partners)
-            .collect();
-        let log = computed::merged(log, derived_log);
+        let updated: Vec<Record> = out.into_iter().flatten().collect();
         let actor = by.or_else(pybase_core::store::current_actor);
         let done = changes::log(&mut tx, Some(at), actor, log).await?;
         tx.commit().await.db()?;
         self.announce(done);
         self.stats.wrote(&self.pool, table, updated.len());
-        Ok(updated.into_iter().map(|(_, r)| r).collect())
+        Ok(updated)
     }
 
     fn cached_fields(&self, table: TableId) -> Option<CachedFields> {

@@ -522,6 +522,49 @@ impl SqliteStore {
     }
 }
 
+/// Updates records in `tx`, none named twice (a round of
+/// [`pybase_core::store::patch_rounds`]): `patches.0` the patches,
+/// `patches.1` the same naming only their cells (for the link fields);
+/// `when` the stored time text and the time. Each record is read, merged in
+/// Rust and written whole (`read_first`), then the links' partners are
+/// synchronised, derived cells recomputed and the events logged.
+fn update_round(
+    tx: &Connection,
+    table: TableId,
+    fields: &[links::LinkField],
+    (changes, patches): (&[RecordPatch], &[RecordPatch]),
+    (at, logged_at): (&str, Timestamp),
+    by: Option<UserId>,
+    actor: Option<UserId>,
+) -> Result<Vec<Record>> {
+    let touched = links::touched(fields, patches);
+    let ids: Vec<RecordId> = changes.iter().map(|p| p.id).collect();
+    let before = links::before(tx, table, &touched, &ids)?;
+    let mut log = Vec::with_capacity(changes.len());
+    let out: Vec<Record> = changes
+        .iter()
+        .map(|patch| {
+            let current = read_first::read(tx, table, patch.id)?
+                .ok_or_else(|| Error::not_found("record", patch.id))?;
+            let updated = read_first::write(tx, current, patch, at, by, EventSeq::Taken)?;
+            let link = updated.link;
+            if let Some(before) = changes::Before::of(updated.before.cells, patch) {
+                log.push(changes::updated(&before, &updated.after)?.linked(link));
+            }
+            Ok(updated.after)
+        })
+        .collect::<Result<_>>()?;
+    links::reindex_written(tx, table, &links::written(fields, patches), &ids)?;
+    let partners = links::sync(tx, &touched, &before, &out)?;
+    let mut out = out;
+    let mut done = computed::after_write(tx, table, ids, &partners, logged_at)?;
+    done.apply_to(&mut out);
+    log.extend(partners.into_iter().map(Entry::from));
+    computed::to_log(&mut log, &mut done)?;
+    changes::log_stored(tx, at, actor, &log)?;
+    Ok(out)
+}
+
 #[async_trait]
 impl RecordsStore for SqliteStore {
     async fn create_records(
@@ -624,35 +667,25 @@ impl RecordsStore for SqliteStore {
         let actor = by.or_else(pybase_core::store::current_actor);
         let work = move |tx: &Connection| {
             let fields = links::link_fields(tx, table)?;
-            let touched = links::touched(&fields, &patches);
-            let ids: Vec<RecordId> = changes.iter().map(|p| p.id).collect();
-            let before = links::before(tx, table, &touched, &ids)?;
-            let mut log = Vec::with_capacity(changes.len());
-            // Each record read, merged in Rust and written whole
-            // (`read_first`); a record patched twice reads the first
-            // patch's result.
-            let out: Vec<Record> = changes
-                .iter()
-                .map(|patch| {
-                    let current = read_first::read(tx, table, patch.id)?
-                        .ok_or_else(|| Error::not_found("record", patch.id))?;
-                    let updated = read_first::write(tx, current, patch, &at, by, EventSeq::Taken)?;
-                    let link = updated.link;
-                    if let Some(before) = changes::Before::of(updated.before.cells, patch) {
-                        log.push(changes::updated(&before, &updated.after)?.linked(link));
-                    }
-                    Ok(updated.after)
-                })
-                .collect::<Result<_>>()?;
-            links::reindex_written(tx, table, &links::written(&fields, &patches), &ids)?;
-            let partners = links::sync(tx, &touched, &before, &out)?;
-            let mut out = out;
-            let mut done = computed::after_write(tx, table, ids, &partners, logged_at)?;
-            done.apply_to(&mut out);
-            log.extend(partners.into_iter().map(Entry::from));
-            computed::to_log(&mut log, &mut done)?;
-            changes::log_stored(tx, &at, actor, &log)?;
-            Ok(out)
+            let when = (at.as_str(), logged_at);
+            let rounds = pybase_core::store::patch_rounds(&changes);
+            if let [_] = rounds.as_slice() {
+                return update_round(tx, table, &fields, (&changes, &patches), when, by, actor);
+            }
+            // A record patched twice: round by round, each with its
+            // recompute and its events (as consecutive writes would).
+            let mut out: Vec<Option<Record>> = vec![None; changes.len()];
+            for round in rounds {
+                let pick = |all: &[RecordPatch]| -> Vec<RecordPatch> {
+                    round.iter().map(|&i| all[i].clone()).collect()
+                };
+                let (c, p) = (pick(&changes), pick(&patches));
+                let written = update_round(tx, table, &fields, (&c, &p), when, by, actor)?;
+                for (&i, r) in round.iter().zip(written) {
+                    out[i] = Some(r);
+                }
+            }
+            Ok(out.into_iter().flatten().collect())
         };
         if single {
             self.write_small(work).await

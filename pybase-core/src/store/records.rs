@@ -42,6 +42,28 @@ pub struct RecordPatch {
     pub replace: bool,
 }
 
+/// The positions of `patches` in rounds that each name a record at most
+/// once, in order: a record's first patch is in the first round, its
+/// second in the second, and so on. A store applies a batch round by
+/// round in its one transaction, recomputing derived cells and logging
+/// events after each, so a record patched twice gets two events, each
+/// with the derived cells its patch left (API.md: "each as that patch left
+/// it"). Without a repeated record, one round of every position.
+pub fn patch_rounds(patches: &[RecordPatch]) -> Vec<Vec<usize>> {
+    let mut seen: std::collections::HashMap<RecordId, usize> =
+        std::collections::HashMap::with_capacity(patches.len());
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    for (i, p) in patches.iter().enumerate() {
+        let n = seen.entry(p.id).or_insert(0);
+        if rounds.len() <= *n {
+            rounds.push(Vec::new());
+        }
+        rounds[*n].push(i);
+        *n += 1;
+    }
+    rounds
+}
+
 /// What an upsert did to one input record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpsertOutcome {

@@ -1045,6 +1045,47 @@ pub async fn derived_cells_log_one_event_per_record(store: Arc<dyn Store>) {
     want.sort();
     assert_eq!(records, want);
 
+    // A batch patching one item twice: each patch as a write of its own,
+    // its derived cells (and the order's) in its events and its answer,
+    // so each record's events chain (one's after is the next's before).
+    let at = last_seq(&fx).await;
+    let out = fx
+        .pb
+        .update_records(
+            &fx.owner,
+            items,
+            vec![
+                (i.id, cells(&[("Qty", json!(3))])),
+                (j.id, cells(&[("Qty", json!(7))])),
+                (i.id, cells(&[("Qty", json!(5))])),
+            ],
+            WriteOptions::default(),
+        )
+        .await
+        .expect("batch update");
+    let totals_of: Vec<Value> = out.iter().map(|r| r.fields["Total"].clone()).collect();
+    assert_eq!(totals_of, vec![json!(3), json!(7), json!(5)]);
+    let events = events_after(&fx, at).await;
+    let of = |r: RecordId| -> Vec<&crate::store::ChangeEvent> {
+        events.iter().filter(|e| e.record_id == Some(r)).collect()
+    };
+    let (of_i, of_o) = (of(i.id), of(o.id));
+    assert_eq!(of_i.len(), 2, "{events:#?}");
+    assert_eq!(of(j.id).len(), 1, "{events:#?}");
+    assert_eq!(of_o.len(), 2, "{events:#?}");
+    let cell = |e: &crate::store::ChangeEvent, after: bool, f: &Field| {
+        let side = if after { &e.after } else { &e.before };
+        side.clone().unwrap()[key(f)].clone()
+    };
+    assert_eq!(
+        [cell(of_i[0], true, &total), cell(of_i[1], false, &total)],
+        [json!(3), json!(3)]
+    );
+    assert_eq!(cell(of_i[1], true, &total), json!(5));
+    assert_eq!(cell(of_i[1], true, &double), json!(10));
+    assert_eq!(cell(of_o[0], true, &totals), cell(of_o[1], false, &totals));
+    assert_eq!(cell(of_o[1], true, &sum), json!(24));
+
     // A delete: the deleted record's event, one for the order.
     let at = last_seq(&fx).await;
     fx.pb
