@@ -7,13 +7,17 @@
 //! field's id. Undoing it gives the value the cell had, which may no
 //! longer fit the field (a choice that was renamed, a number in a field
 //! that is text now); keeping it gives the value as the conversion left
-//! it. Each cell takes the first of these that the field accepts as it
-//! is now: the value undone (so a precision lowered and raised again gets
-//! its digits back), the value with conversions kept (a renamed choice
-//! keeps its new name), the value undone as a typecast would write it
-//! (`5` into what is a text field now is `"5"`), provided that adds no
-//! select choice. A value that fits none is written anyway, and the
-//! update refuses it naming the field.
+//! it (undoing only the edits after the field's last conversion: older
+//! ones are in the field's old form, such as a link's record ids before
+//! the link became text). Each cell takes the first of these that the
+//! field accepts as it is now: the value undone (so a precision lowered
+//! and raised again gets its digits back), the value with conversions
+//! kept if no edit since came before a conversion (a renamed choice keeps
+//! its new name), the value undone as a typecast would write it (`5` into
+//! what is a text field now is `"5"`), provided that adds no select
+//! choice, and the value with conversions kept even so (a link turned
+//! into text keeps the text it became). A value that fits none is written
+//! anyway, and the update refuses it naming the field.
 //!
 //! A link cell goes back to its linked records that are still live: a
 //! write cannot link to a deleted record, and reads leave deleted records
@@ -28,7 +32,7 @@ use super::inputs::{CellsInput, WriteOptions};
 use super::render::{FieldKey, RecordOut};
 use crate::error::{Error, Result};
 use crate::fields::Reference;
-use crate::ids::{RecordId, TableId};
+use crate::ids::{FieldId, RecordId, TableId};
 use crate::model::{Cells, Field};
 use crate::principal::Principal;
 use crate::role::Action;
@@ -62,6 +66,8 @@ impl Pybase {
         // conversions too (`undone`) and not (`kept`).
         let mut undone = current.cells.clone();
         let mut kept = current.cells.clone();
+        let mut converted: Vec<FieldId> = Vec::new();
+        let mut stale: Vec<FieldId> = Vec::new();
         let mut before = None;
         let mut found = false;
         'pages: loop {
@@ -78,9 +84,21 @@ impl Pybase {
                     found = e.seq == seq;
                     break 'pages;
                 }
-                undo(&mut undone, e);
-                if e.field_id.is_none() {
-                    undo(&mut kept, e);
+                undo(&mut undone, e, &[]);
+                match e.field_id {
+                    // Older edits of a converted cell are in the field's
+                    // old form: `kept` stays as the conversion left it,
+                    // which then holds an edit made since `seq` (`stale`).
+                    Some(f) => converted.push(f),
+                    None => {
+                        undo(&mut kept, e, &converted);
+                        stale.extend(
+                            e.changed_fields
+                                .iter()
+                                .flatten()
+                                .filter(|f| converted.contains(f)),
+                        );
+                    }
                 }
             }
         }
@@ -100,7 +118,7 @@ impl Pybase {
         for f in fields.iter().filter(|f| !f.field_type.is_computed()) {
             let id = f.id.as_str();
             let now = current.cells.get(id);
-            let mut then = reverted(f, undone.get(id), kept.get(id));
+            let mut then = reverted(f, undone.get(id), kept.get(id), stale.contains(&f.id));
             if then.as_ref() == now {
                 continue;
             }
@@ -149,31 +167,47 @@ impl Pybase {
 }
 
 /// The value `field`'s cell goes back to, from the value with every later
-/// event undone and the value with conversions kept: see the module's
+/// event undone and the value with conversions kept (`stale` when that
+/// holds an edit made since, before a conversion): see the module's
 /// documentation.
-fn reverted(field: &Field, undone: Option<&Value>, kept: Option<&Value>) -> Option<Value> {
+fn reverted(
+    field: &Field,
+    undone: Option<&Value>,
+    kept: Option<&Value>,
+    stale: bool,
+) -> Option<Value> {
     let ft = &field.field_type;
     let fits = |v: Option<&Value>| v.is_none_or(|v| ft.validate_cell(v, false).is_ok());
     if fits(undone) {
         return undone.cloned();
     }
-    if fits(kept) {
+    if !stale && fits(kept) {
         return kept.cloned();
     }
     let cast = undone.and_then(|v| match ft.validate_cell(v, true) {
         Ok(Some(cast)) if crate::fields::new_choice_names(ft, &cast).is_empty() => Some(cast),
         _ => None,
     });
-    cast.or_else(|| undone.cloned())
+    match cast {
+        Some(cast) => Some(cast),
+        None if fits(kept) => kept.cloned(),
+        None => undone.cloned(),
+    }
 }
 
-/// Undoes one logged update on `cells` (other kinds change no cell).
-fn undo(cells: &mut Cells, e: &ChangeEvent) {
+/// Undoes one logged update on `cells` (other kinds change no cell),
+/// except on the cells of `except`.
+fn undo(cells: &mut Cells, e: &ChangeEvent, except: &[FieldId]) {
     if e.kind != ChangeKind::RecordUpdated {
         return;
     }
     let before = e.before.as_ref().and_then(Value::as_object);
-    for f in e.changed_fields.iter().flatten() {
+    for f in e
+        .changed_fields
+        .iter()
+        .flatten()
+        .filter(|f| !except.contains(f))
+    {
         match before.and_then(|b| b.get(f.as_str())) {
             Some(v) => {
                 cells.insert(f.to_string(), v.clone());

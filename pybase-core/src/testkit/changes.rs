@@ -1631,6 +1631,29 @@ pub async fn revert_leaves_out_links_to_records_deleted_since(store: Arc<dyn Sto
         .expect("a revert to links of deleted records only");
     assert_eq!(back.fields["Name"], json!("v1"));
     assert_eq!(back.fields.get("Part"), None);
+    // The linked table deleted: the link is text of the primary values it
+    // held (a conversion). Reverting past edits made while it was a link
+    // keeps that text (the edits' record ids do not fit it) and reverts
+    // the rest.
+    update(&fx, items, r.id, &[("Part", json!([p[0]]))]).await;
+    let linked = seqs(&fx).await[0];
+    update(&fx, items, r.id, &[("Name", json!("v2"))]).await;
+    fx.pb.delete_table(o, parts).await.unwrap();
+    assert_eq!(get(&fx, items, r.id).await.fields["Part"], json!("p1"));
+    let back = fx
+        .pb
+        .revert_record(&fx.editor, items, r.id, created, FieldKey::Name)
+        .await
+        .expect("a revert past a link turned into text");
+    assert_eq!(back.fields["Name"], json!("v0"));
+    assert_eq!(back.fields["Part"], json!("p1"));
+    let back = fx
+        .pb
+        .revert_record(&fx.editor, items, r.id, linked, FieldKey::Name)
+        .await
+        .unwrap();
+    assert_eq!(back.fields["Name"], json!("v1"));
+    assert_eq!(back.fields["Part"], json!("p1"));
 }
 
 /// Every record's history is exactly its events in the whole log, newest
