@@ -340,6 +340,7 @@ pub async fn serve_with_listener(
         }
     }
     let closing = state.closing.clone();
+    let webhooks = state.webhooks.clone();
     let shutdown = async move {
         shutdown.await;
         // Event streams end now; other requests finish as usual.
@@ -355,6 +356,18 @@ pub async fn serve_with_listener(
     )
     .with_graceful_shutdown(shutdown)
     .await?;
+    // The webhook worker lets its deliveries finish and gives back its
+    // leases (it saw `closing` turn true with the event streams).
+    let worker = webhooks
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some(worker) = worker {
+        let wait = webhooks::STOP_GRACE + std::time::Duration::from_secs(5);
+        if tokio::time::timeout(wait, worker).await.is_err() {
+            tracing::warn!("the webhook worker did not stop in time; its leases expire");
+        }
+    }
     tracing::info!("pybase-server stopped");
     Ok(())
 }

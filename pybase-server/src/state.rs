@@ -60,6 +60,9 @@ pub struct AppState {
     /// responses (event streams) end then, so the graceful shutdown does
     /// not wait for them.
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The webhook worker, which ends after `closing` turns true (having
+    /// given back its leases): the server waits for it before it exits.
+    pub webhooks: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
     /// Credential checks shared by the event streams.
     pub stream_credentials: crate::credential_checks::CredentialChecks,
 }
@@ -238,7 +241,8 @@ impl AppState {
             Duration::from_secs(settings.time_formulas_refresh_secs),
         );
         crate::compute_fills::spawn(&pybase);
-        crate::webhooks::spawn(
+        let closing = Arc::new(tokio::sync::watch::Sender::new(false));
+        let webhooks = crate::webhooks::spawn(
             &pybase,
             crate::webhooks::WebhookConfig {
                 max_attempts: i32::try_from(settings.webhook_max_attempts.max(1))
@@ -246,6 +250,7 @@ impl AppState {
                 allow_private: settings.webhook_allow_private,
                 first_delay: Duration::from_millis(settings.webhook_first_retry_ms.max(1)),
             },
+            closing.subscribe(),
         )
         .context("could not start the webhook worker")?;
         Ok(Self {
@@ -265,7 +270,8 @@ impl AppState {
                 .into(),
             v0,
             public_url,
-            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
+            closing,
+            webhooks: Arc::new(std::sync::Mutex::new(Some(webhooks))),
             stream_credentials: crate::credential_checks::CredentialChecks::default(),
         })
     }

@@ -47,6 +47,9 @@ const BATCH: usize = 100;
 const MAX_DELAY: Duration = Duration::from_secs(3600);
 /// How long a receiver may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stopping worker lets its deliveries under way finish before
+/// it ends them and gives back its leases.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// What the worker needs from the settings.
 #[derive(Debug, Clone)]
@@ -120,8 +123,18 @@ impl Resolve for GuardedResolver {
     }
 }
 
-/// Starts the worker; it ends when the server that started it is gone.
-pub fn spawn(pybase: &Arc<Pybase>, config: WebhookConfig) -> anyhow::Result<()> {
+/// Starts the worker; it ends when the server that started it is gone, or
+/// once `closing` turns true: then it claims nothing more, lets the
+/// deliveries under way finish for up to [`STOP_GRACE`], ends the others
+/// (a receiver may get that event again, as at-least-once allows) and
+/// gives back its leases, so another instance, or this server restarted,
+/// delivers at once rather than when the leases expire. The handle ends
+/// with it.
+pub fn spawn(
+    pybase: &Arc<Pybase>,
+    config: WebhookConfig,
+    closing: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(TIMEOUT)
@@ -133,15 +146,25 @@ pub fn spawn(pybase: &Arc<Pybase>, config: WebhookConfig) -> anyhow::Result<()> 
     let owner = format!("{:016x}", rand::random::<u64>());
     let wake = pybase.local_changes();
     let remote = pybase.remote_changes().listen();
-    tokio::spawn(run(
+    Ok(tokio::spawn(run(
         Arc::downgrade(pybase),
         client,
         config,
         owner,
-        wake,
-        remote,
-    ));
-    Ok(())
+        Wakes {
+            local: wake,
+            remote,
+            closing,
+        },
+    )))
+}
+
+/// What wakes the worker besides its own deliveries: commits on this
+/// instance and on others, and the server closing.
+struct Wakes {
+    local: tokio::sync::broadcast::Receiver<pybase_core::store::Committed>,
+    remote: tokio::sync::broadcast::Receiver<pybase_core::store::Committed>,
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Claims due webhooks and delivers each in a task of its own, so a slow
@@ -153,8 +176,7 @@ async fn run(
     client: reqwest::Client,
     config: WebhookConfig,
     owner: String,
-    mut local: tokio::sync::broadcast::Receiver<pybase_core::store::Committed>,
-    mut remote: tokio::sync::broadcast::Receiver<pybase_core::store::Committed>,
+    mut wakes: Wakes,
 ) {
     let mut running: tokio::task::JoinSet<Retry> = tokio::task::JoinSet::new();
     // The webhook each running delivery task serves.
@@ -165,6 +187,10 @@ async fn run(
     // poll.
     let mut due = Retries::default();
     loop {
+        if *wakes.closing.borrow() {
+            stop(&pybase, &owner, running).await;
+            return;
+        }
         while let Some(done) = running.try_join_next_with_id() {
             due.add(finished(&mut busy, done));
         }
@@ -198,8 +224,9 @@ async fn run(
         // expire).
         let wake = due.next_wake();
         let committed = tokio::select! {
-            _ = local.recv() => true,
-            _ = remote.recv() => true,
+            _ = wakes.local.recv() => true,
+            _ = wakes.remote.recv() => true,
+            _ = wakes.closing.changed() => false,
             Some(done) = running.join_next_with_id(), if !running.is_empty() => {
                 due.add(finished(&mut busy, done));
                 false
@@ -209,9 +236,30 @@ async fn run(
         if committed {
             // Let a burst of commits gather, then take them all at once.
             tokio::time::sleep_until(claimed_at + COMMIT_GAP).await;
-            drain(&mut local);
-            drain(&mut remote);
+            drain(&mut wakes.local);
+            drain(&mut wakes.remote);
         }
+    }
+}
+
+/// Ends the worker: the deliveries under way get [`STOP_GRACE`] to finish
+/// (each saves its progress), the rest are ended, and every lease of
+/// `owner` is given back. The server is held meanwhile (the worker only
+/// holds it weakly, and the server's state goes once its requests end).
+async fn stop(pybase: &Weak<Pybase>, owner: &str, mut running: tokio::task::JoinSet<Retry>) {
+    let pb = pybase.upgrade();
+    let grace = tokio::time::sleep(STOP_GRACE);
+    tokio::pin!(grace);
+    while !running.is_empty() {
+        tokio::select! {
+            _ = running.join_next() => {}
+            () = &mut grace => break,
+        }
+    }
+    running.shutdown().await;
+    let Some(pb) = pb else { return };
+    if let Err(e) = pb.release_webhooks(owner).await {
+        tracing::warn!(error = %e, "webhooks: could not give back the leases; they expire");
     }
 }
 

@@ -238,6 +238,17 @@ impl WebhooksStore for PgStore {
         rows.iter().map(webhook).collect::<Result<_, _>>().db()
     }
 
+    async fn release_webhooks(&self, owner: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE webhooks SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .db()?;
+        Ok(())
+    }
+
     async fn save_progress(&self, owner: &str, id: WebhookId, p: &Progress) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.db()?;
         let done = sqlx::query(

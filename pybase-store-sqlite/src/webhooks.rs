@@ -269,6 +269,19 @@ impl WebhooksStore for SqliteStore {
         .await
     }
 
+    async fn release_webhooks(&self, owner: &str) -> StoreResult<()> {
+        let owner = owner.to_owned();
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "UPDATE webhooks SET lease_owner = NULL, lease_until = NULL \
+                 WHERE lease_owner = ?1",
+            )?
+            .execute([owner])?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn save_progress(&self, owner: &str, id: WebhookId, p: &Progress) -> StoreResult<bool> {
         let owner = owner.to_owned();
         let p = p.clone();

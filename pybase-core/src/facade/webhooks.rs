@@ -512,6 +512,13 @@ impl Pybase {
         Ok(self.store.save_progress(owner, id, progress).await?)
     }
 
+    /// Gives back every webhook lease `owner` holds (for the delivering
+    /// program, as it stops: see
+    /// [`crate::store::WebhooksStore::release_webhooks`]).
+    pub async fn release_webhooks(&self, owner: &str) -> Result<()> {
+        Ok(self.store.release_webhooks(owner).await?)
+    }
+
     /// Events of a webhook's base after `after` (for the delivering
     /// program; `Gone` when they were pruned).
     pub async fn webhook_events(

@@ -207,6 +207,10 @@ pub trait WebhooksStore: Send + Sync {
         id: WebhookId,
         progress: &Progress,
     ) -> StoreResult<bool>;
+    /// Gives back every lease `owner` holds (a delivering program that
+    /// stops), so another owner may claim those webhooks at once rather
+    /// than when the leases expire; their progress stays as saved.
+    async fn release_webhooks(&self, owner: &str) -> StoreResult<()>;
     /// Up to `limit` deliveries of a webhook, newest first, with an id
     /// below `before` when given.
     async fn list_deliveries(

@@ -1195,6 +1195,30 @@ pub async fn webhook_state_follows_the_lease(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
+    // An owner that stops gives back its leases (its progress kept): the
+    // other takes the webhook at once; another owner's release is no
+    // release.
+    store.release_webhooks("b").await.unwrap();
+    assert!(
+        store
+            .claim_webhooks("b", now, later, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.release_webhooks("a").await.unwrap();
+    let taken = store.claim_webhooks("b", now, later, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!((taken[0].cursor, taken[0].attempt), (last, 0));
+    store.release_webhooks("b").await.unwrap();
+    assert_eq!(
+        store
+            .claim_webhooks("a", now, later, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let progress = |cursor: i64, release: bool| Progress {
         cursor,
         attempt: 1,

@@ -529,6 +529,10 @@ impl crate::store::WebhooksStore for MinimalStore {
         self.inner.save_progress(owner, id, progress).await
     }
 
+    async fn release_webhooks(&self, owner: &str) -> StoreResult<()> {
+        self.inner.release_webhooks(owner).await
+    }
+
     async fn list_deliveries(
         &self,
         id: crate::ids::WebhookId,

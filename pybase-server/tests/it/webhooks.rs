@@ -623,6 +623,82 @@ async fn pending_deliveries_survive_a_restart() {
     let _ = table;
 }
 
+/// A server stopped while a delivery is under way gives back its lease:
+/// started again, it delivers the event at once, not when the lease of
+/// the server before it expires (60 s).
+#[tokio::test]
+async fn a_stopped_server_gives_back_its_leases() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, settings) = isolated_settings(dir.path()).await;
+    // Holds every request open while `stall`, then answers 200 and counts.
+    let stall = Arc::new(AtomicBool::new(true));
+    let (got, accepted) = (Arc::new(Mutex::new(0_usize)), Arc::new(Mutex::new(0_usize)));
+    let app = {
+        let (stall, got, accepted) = (stall.clone(), got.clone(), accepted.clone());
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let (stall, got, accepted) = (stall.clone(), got.clone(), accepted.clone());
+                async move {
+                    *got.lock().unwrap() += 1;
+                    while stall.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    *accepted.lock().unwrap() += 1;
+                    AxStatus::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let s = TestServer::start_with(settings.clone()).await;
+    let (owner, _) = s.register().await;
+    let ws = s.workspace(&owner).await;
+    let (base, table) = s.table(&owner, &ws).await;
+    s.req(
+        &owner,
+        Method::POST,
+        &format!("/api/v1/bases/{base}/webhooks"),
+    )
+    .json(&json!({"url": url, "table_id": table}))
+    .send_expect(StatusCode::CREATED)
+    .await;
+    write(&s, &owner, &table, 1).await;
+    for _ in 0..600 {
+        if *got.lock().unwrap() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(*got.lock().unwrap(), 1, "the delivery never started");
+    // Stopped with the delivery under way (the receiver holds it).
+    drop(s);
+    let stopped = std::time::Instant::now();
+    // Its worker ends the delivery after its grace and gives the lease
+    // back before the server's task ends; wait that long, then answer.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    stall.store(false, Ordering::SeqCst);
+    let _s = TestServer::start_with(settings).await;
+    // The new server's attempt (the stopped one's ended with it: it would
+    // otherwise go on and answer in its place).
+    for _ in 0..600 {
+        if *got.lock().unwrap() > 1 && *accepted.lock().unwrap() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(*got.lock().unwrap(), 2, "the event was not delivered again");
+    assert!(*accepted.lock().unwrap() > 0);
+    let took = stopped.elapsed();
+    assert!(
+        took < Duration::from_secs(40),
+        "delivered {took:?} after the stop: the lease was not given back"
+    );
+}
+
 #[tokio::test]
 async fn private_targets_are_refused_and_bad_input_is_named() {
     let s = TestServer::start().await;
