@@ -402,6 +402,21 @@ pub fn display(stored: &str, fields: &[Field]) -> Result<String, super::FormulaE
     Ok(print(&expr))
 }
 
+/// A formula as callers see it ([`display`]: fields by name) written with
+/// field ids, as Airtable's API shows formulas: each reference to a field
+/// of `fields` by its exact name becomes its id; other references (an id
+/// already, a deleted field's last name) stay as they are.
+pub fn by_ids(shown: &str, fields: &[Field]) -> Result<String, super::FormulaError> {
+    let mut expr = parse(shown)?;
+    rename(&mut expr, &|key| {
+        fields
+            .iter()
+            .find(|f| f.name == key)
+            .map(|f| f.id.to_string())
+    });
+    Ok(print(&expr))
+}
+
 fn rename(expr: &mut Expr, f: &impl Fn(&str) -> Option<String>) {
     match &mut expr.kind {
         ExprKind::Field(name) => {

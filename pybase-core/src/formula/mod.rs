@@ -43,7 +43,7 @@ mod tests_zones;
 pub use ast::{BinaryOp, Expr, ExprKind, Span, UnaryOp};
 pub use cells::{canonical_cell, from_cell, number_json, same_cell, to_cell, to_cell_in};
 pub use check::{
-    CheckError, Checked, ResultType, check, check_rollup, display, field_result_type,
+    CheckError, Checked, ResultType, by_ids, check, check_rollup, display, field_result_type,
     name_deleted_reference, parse_positioned,
 };
 pub(crate) use dates::zone_named;

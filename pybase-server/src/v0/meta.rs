@@ -168,7 +168,7 @@ fn table_json_in(
             s.fields
                 .iter()
                 .map(|f| {
-                    let mut json = field_json(f, None);
+                    let mut json = field_json(f, None, &s.fields);
                     if let Some(result) = lookup_result(f, base_fields)
                         && let Some(Value::Object(o)) = json.get_mut("options")
                     {
@@ -519,7 +519,7 @@ pub(crate) async fn create_field(
         .create_field(&caller.principal, schema.table.id, input)
         .await
         .map_err(core)?;
-    Ok(Json(field_json(&field, None)))
+    Ok(Json(field_json(&field, None, &schema.fields)))
 }
 
 #[utoipa::path(patch, path = "/v0/meta/bases/{baseId}/tables/{tableIdOrName}/fields/{fieldIdOrName}", tag = "meta", operation_id = "v0_update_field",
@@ -559,5 +559,5 @@ pub(crate) async fn update_field(
         .update_field(&caller.principal, target.id, patch)
         .await
         .map_err(core)?;
-    Ok(Json(field_json(&field, None)))
+    Ok(Json(field_json(&field, None, &schema.fields)))
 }

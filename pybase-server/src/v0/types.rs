@@ -250,9 +250,17 @@ pub fn lookup_result(lookup: &Field, fields: &HashMap<FieldId, &Field>) -> Optio
     Some(Value::Object(out))
 }
 
-/// The field object of the base schema (AIRTABLE.md §7.3).
-pub fn field_json(field: &Field, inverse_of: Option<&str>) -> Value {
-    let (t, options) = airtable_type(field, inverse_of);
+/// The field object of the base schema (AIRTABLE.md §7.3); a formula
+/// (shown by field names) is written by the ids of `siblings`, its table's
+/// fields, as Airtable's API shows it.
+pub fn field_json(field: &Field, inverse_of: Option<&str>, siblings: &[Field]) -> Value {
+    let (t, mut options) = airtable_type(field, inverse_of);
+    if let Some(Value::Object(o)) = options.as_mut()
+        && let pybase_core::fields::FieldType::Formula(f) = &field.field_type
+        && let Ok(text) = pybase_core::formula::by_ids(&f.formula, siblings)
+    {
+        o.insert("formula".into(), Value::String(text));
+    }
     let mut out = Map::new();
     out.insert("id".into(), json!(field.id));
     out.insert("name".into(), json!(field.name));

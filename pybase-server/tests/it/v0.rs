@@ -1701,6 +1701,12 @@ async fn computed_fields_speak_airtables_types() {
         json!([qty["id"]]),
         "{double}"
     );
+    // The formula by field ids, as Airtable's API shows it.
+    assert_eq!(
+        double["options"]["formula"],
+        json!(format!("{{{}}} * 2", qty["id"].as_str().unwrap())),
+        "{double}"
+    );
     let made =
         w.s.req(&w.key, Method::POST, &format!("/v0/{}/{}", w.base, w.table))
             .json(&json!({"records": [{"fields": {"Name": "a", "Qty": 3}}, {"fields": {"Name": "z", "Qty": 0}}]}))
