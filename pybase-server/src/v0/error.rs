@@ -289,6 +289,11 @@ impl V0Error {
                 "VIEW_NAME_NOT_FOUND",
                 format!("view: {what}"),
             ),
+            // A key field that exists but holds a list or is computed: the
+            // parameter is wrong, the field is there.
+            "merge_on" if what.starts_with("fields holding a single value") => {
+                Self::invalid_request(format!("performUpsert.fieldsToMergeOn: {what}"))
+            }
             "sort" | "fields" | "merge_on" if what.contains("field") => Self::new(
                 unprocessable,
                 "UNKNOWN_FIELD_NAME",
@@ -415,6 +420,17 @@ mod tests {
         assert_eq!(
             e("records", "1 to 10 records, got 11").kind,
             "INVALID_RECORDS"
+        );
+        // A key field that is there but holds a list: the parameter is
+        // wrong; one that is not there is an unknown name.
+        let list_key = e(
+            "merge_on",
+            "fields holding a single value, \"Tags\" is a multi_select field",
+        );
+        assert_eq!(list_key.kind, "INVALID_REQUEST_UNKNOWN");
+        assert_eq!(
+            e("merge_on", "fields of this table, \"Nope\" is not one").kind,
+            "UNKNOWN_FIELD_NAME"
         );
         assert_eq!(
             e("cursor", "a cursor").kind,
