@@ -668,6 +668,9 @@ impl RecordsStore for SqliteStore {
         let work = move |tx: &Connection| {
             let fields = links::link_fields(tx, table)?;
             let when = (at.as_str(), logged_at);
+            if single {
+                return update_round(tx, table, &fields, (&changes, &patches), when, by, actor);
+            }
             let rounds = pybase_core::store::patch_rounds(&changes);
             if let [_] = rounds.as_slice() {
                 return update_round(tx, table, &fields, (&changes, &patches), when, by, actor);
