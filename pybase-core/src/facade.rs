@@ -31,6 +31,7 @@ mod revert;
 mod schema;
 mod shared_event;
 mod signed_urls;
+mod snapshots;
 mod webhooks;
 mod workspaces;
 mod write_checks;

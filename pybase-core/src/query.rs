@@ -33,7 +33,7 @@ pub mod plan;
 mod resolve;
 mod sort;
 
-pub use cursor::{Cursor, SortValue};
+pub use cursor::{Cursor, Snapshot, SortValue};
 pub use filter::{Condition, Filter, FilterSpec, Op, Operand, Target};
 pub use list_page::{
     DEFAULT_LIST_PAGE_SIZE, LIST_CURSOR_PATTERN, ListPage, Listed, MAX_LIST_PAGE_SIZE, page_list,

@@ -546,6 +546,23 @@ impl PgStore {
 
 #[async_trait]
 impl ChangesStore for PgStore {
+    async fn seq_at(&self, base: BaseId, at: Timestamp) -> StoreResult<i64> {
+        // Back along the base's key from its newest event: the first one
+        // logged at or before `at`; no kept event from then is the oldest kept one's
+        // predecessor.
+        let seq: i64 = sqlx::query_scalar(
+            "SELECT greatest(coalesce((SELECT seq FROM changes WHERE base_id = $1 AND at <= $2 \
+             ORDER BY seq DESC LIMIT 1), 0), coalesce((SELECT pruned_seq FROM change_counters \
+             WHERE base_id = $1), 0))",
+        )
+        .bind(base.as_str())
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await
+        .db()?;
+        Ok(seq)
+    }
+
     async fn changes_since(
         &self,
         base: BaseId,

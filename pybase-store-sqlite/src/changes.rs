@@ -433,6 +433,33 @@ fn limit_param(limit: usize) -> i64 {
 
 #[async_trait]
 impl ChangesStore for SqliteStore {
+    async fn seq_at(&self, base: BaseId, at: Timestamp) -> StoreResult<i64> {
+        let at = fmt_time(&at);
+        self.read(move |conn| {
+            let found: Option<(i64, i64)> = conn
+                .prepare_cached(concat!(
+                    "SELECT cc.no * ",
+                    span!(),
+                    ", cc.pruned_seq FROM change_counters cc WHERE cc.base_id = ?1"
+                ))?
+                .query_row([base.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((lo, pruned)) = found else {
+                return Ok(0);
+            };
+            // Back from the base's newest key: the first event logged at or before `at`.
+            let seq: Option<i64> = conn
+                .prepare_cached(&format!(
+                    "SELECT k - ?1 FROM changes WHERE k > ?1 AND k < ?1 + {SPAN} AND at <= ?2 \
+                     ORDER BY k DESC LIMIT 1"
+                ))?
+                .query_row(params![lo, at], |r| r.get(0))
+                .optional()?;
+            Ok(seq.unwrap_or(0).max(pruned))
+        })
+        .await
+    }
+
     async fn changes_since(
         &self,
         base: BaseId,

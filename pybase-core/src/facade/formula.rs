@@ -127,6 +127,7 @@ impl Pybase {
                     .collect(),
                 id: last.id,
                 query: plan.shape,
+                snapshot: None,
             });
             for r in page.records {
                 examined += 1;

@@ -964,6 +964,16 @@ impl Pybase {
         if plan.formula.as_ref().is_some_and(|f| !f.is_pure_sql()) {
             return Ok(None);
         }
+        // A page after the first of a walk reads the log first
+        // (`snapshots`): the checked path.
+        if plan
+            .query
+            .after
+            .as_ref()
+            .is_some_and(|c| c.snapshot.is_some())
+        {
+            return Ok(None);
+        }
         let guard = UpdateGuard {
             user: principal.user_id(),
             roles,
@@ -1014,8 +1024,9 @@ impl Pybase {
         key: FieldKey,
         now: Timestamp,
     ) -> Result<(RecordsPage, Table, Arc<[Field]>)> {
-        let (table, fields, plan) = self.checked_plan(principal, table, &q, now).await?;
-        let out = self.planned_page(&fields, plan, &q, key).await?;
+        let (table, fields, mut plan) = self.checked_plan(principal, table, &q, now).await?;
+        let changed = self.snapshot_changes(&table, &mut plan).await?;
+        let out = self.planned_page(&fields, plan, &q, key, changed).await?;
         Ok((out, table.into_table(), fields))
     }
 
@@ -1038,16 +1049,33 @@ impl Pybase {
         {
             return serde_json::to_vec(&page).map_err(|e| Error::Internal(Box::new(e)));
         }
-        let (_, fields, plan) = self.checked_plan(principal, table, &q, now).await?;
-        if plan.formula.as_ref().is_none_or(|f| f.is_pure_sql())
+        let (table, fields, mut plan) = self.checked_plan(principal, table, &q, now).await?;
+        let changed = self.snapshot_changes(&table, &mut plan).await?;
+        if changed.is_none()
+            && plan.formula.as_ref().is_none_or(|f| f.is_pure_sql())
             && raw_page::renders_raw(&fields, plan.projection.as_deref())
             && let Some(page) = self.store.query_records_raw(&plan.query).await?
         {
             self.note_query(&fields, &plan.query);
             return raw_page::write_page(&fields, key, &plan, &page);
         }
-        let out = self.planned_page(&fields, plan, &q, key).await?;
+        let out = self.planned_page(&fields, plan, &q, key, changed).await?;
         serde_json::to_vec(&out).map_err(|e| Error::Internal(Box::new(e)))
+    }
+
+    /// The records of `plan`'s table changed since its walk's snapshot, for
+    /// a page after the first whose order the store reads (`formula=`
+    /// filters evaluated here read the order as it is): see `snapshots`.
+    async fn snapshot_changes(
+        &self,
+        table: &TableScope,
+        plan: &mut plan::QueryPlan,
+    ) -> Result<Option<super::snapshots::Changed>> {
+        if plan.formula.as_ref().is_some_and(|f| !f.is_pure_sql()) {
+            return Ok(None);
+        }
+        self.changed_since_snapshot(table.table().base_id, plan)
+            .await
     }
 
     /// The table, its fields and the plan of `q` for `principal`, after the
@@ -1081,18 +1109,26 @@ impl Pybase {
         plan: plan::QueryPlan,
         q: &QueryInput,
         key: FieldKey,
+        changed: Option<super::snapshots::Changed>,
     ) -> Result<RecordsPage> {
         let table = plan.query.table_id;
-        let page = match &plan.formula {
-            Some(formula) if !formula.is_pure_sql() => {
+        let (page, next_cursor) = match (&plan.formula, changed) {
+            (Some(formula), _) if !formula.is_pure_sql() => {
                 let chars = q.formula.as_deref().map_or(0, |f| f.chars().count());
-                self.formula_page(table, fields, &plan, formula, chars)
-                    .await?
+                let page = self
+                    .formula_page(table, fields, &plan, formula, chars)
+                    .await?;
+                let next = plan.next_cursor(&page);
+                (page, next)
             }
-            _ => self.store.query_records(&plan.query).await?,
+            (_, Some(changed)) => self.snapshot_page(&plan, &changed).await?,
+            (_, None) => {
+                let page = self.store.query_records(&plan.query).await?;
+                let next = plan.next_cursor(&page);
+                (page, next)
+            }
         };
         self.note_query(fields, &plan.query);
-        let next_cursor = plan.next_cursor(&page);
         let mut renderer = self.renderer(fields, key, &page.records).await?;
         renderer.only = plan.projection;
         Ok(RecordsPage {

@@ -33,6 +33,25 @@ pub struct Cursor {
     /// Fingerprint of the query (table, filter, sort) the cursor belongs to.
     #[serde(rename = "q")]
     pub query: u64,
+    /// The snapshot the walk reads the order of: see [`Snapshot`]. Absent
+    /// in cursors minted before snapshots, which walk the order as it is.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Snapshot>,
+}
+
+/// Where a walk of pages stands in the base's change log: the order it
+/// reads is the records' as they were then, so a record edited while a
+/// client pages through them is returned once, at its place then (see
+/// `facade::snapshots`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Snapshot {
+    /// The first page's instant (milliseconds since the epoch): the second
+    /// page finds the seq of the log's last event before it.
+    #[serde(rename = "t")]
+    At(i64),
+    /// The seq of the log's last event when the walk began.
+    #[serde(rename = "n")]
+    Seq(i64),
 }
 
 impl Cursor {

@@ -31,6 +31,7 @@
 
 use serde_json::Value;
 
+use super::Snapshot;
 use super::eval;
 use super::{
     Cursor, DEFAULT_PAGE_SIZE, Filter, FilterSpec, MAX_PAGE_SIZE, RecordPage, RecordQuery,
@@ -78,6 +79,11 @@ pub struct QueryPlan {
     /// The formula filter; its SQL part is already in `query.filter`, its
     /// record ids and residual are for the caller to apply.
     pub formula: Option<FormulaFilter>,
+    /// The snapshot the walk reads ([`Snapshot`]): the first page's instant
+    /// on a first page, the cursor's on the others (`None` for a cursor
+    /// minted without one, and for pages with deleted records). Every
+    /// cursor of the walk carries it.
+    pub snapshot: Option<Snapshot>,
 }
 
 impl QueryPlan {
@@ -94,6 +100,7 @@ impl QueryPlan {
                     .collect(),
                 id: last.id,
                 query: self.shape,
+                snapshot: self.snapshot,
             }
             .encode(),
         )
@@ -164,6 +171,11 @@ pub fn plan(
         ),
     };
     let projection = projection(fields, view, req.fields)?;
+    let snapshot = match &after {
+        _ if req.include_deleted => None,
+        None => Some(Snapshot::At(req.now.timestamp_millis())),
+        Some(c) => c.snapshot,
+    };
     Ok(QueryPlan {
         query: RecordQuery {
             table_id: table,
@@ -176,6 +188,7 @@ pub fn plan(
         shape,
         projection,
         formula,
+        snapshot,
     })
 }
 

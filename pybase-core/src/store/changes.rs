@@ -487,6 +487,12 @@ pub trait ChangesStore: Send + Sync {
         after: i64,
         limit: usize,
     ) -> StoreResult<ChangesPage>;
+    /// The newest seq of `base` among its events logged at or before `at`
+    /// (the oldest kept one's predecessor if none is kept from then, 0
+    /// for a base without events): where a records cursor minted at `at`
+    /// stands in the log. It reads back from the newest event, so it costs
+    /// the events since `at`.
+    async fn seq_at(&self, base: BaseId, at: Timestamp) -> StoreResult<i64>;
     /// Up to `limit` events of one record, newest first, with
     /// `seq < before` when given.
     async fn record_changes(

@@ -42,6 +42,7 @@ async fn raw_records(fx: &Fixture, table: TableId) -> Vec<Record> {
             values: vec![],
             id,
             query: 0,
+            snapshot: None,
         });
     }
 }

@@ -442,6 +442,14 @@ impl crate::store::ChangesStore for MinimalStore {
         self.inner.changes_since(base, after, limit).await
     }
 
+    async fn seq_at(
+        &self,
+        base: crate::ids::BaseId,
+        at: crate::model::Timestamp,
+    ) -> StoreResult<i64> {
+        self.inner.seq_at(base, at).await
+    }
+
     async fn record_changes(
         &self,
         table: TableId,

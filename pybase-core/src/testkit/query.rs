@@ -108,6 +108,7 @@ pub(crate) async fn raw_records(fx: &Fixture) -> Vec<Record> {
             values: vec![],
             id,
             query: 0,
+            snapshot: None,
         });
     }
 }
@@ -342,6 +343,129 @@ pub async fn cursor_pages_walk_everything_once(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(page.records.len(), 100);
     assert!(page.next_cursor.is_some());
+}
+
+/// A walk of pages reads the order as it was when it began (docs/API.md,
+/// sort): a client that edits the field it sorts by as it reads each page
+/// gets every record once and reaches the end; a record others move before
+/// the cursor comes once, where it was; one deleted since is left out, as
+/// is one made since. As one page request (JSON or records) and the other.
+pub async fn cursors_walk_the_order_as_it_was(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let mut ids = Vec::new();
+    for q in 1..=12 {
+        ids.push(fx.create(&[("Qty", json!(q))]).await.id);
+    }
+    let bump = |id: RecordId, qty: i64| {
+        let pb = fx.pb.clone();
+        let editor = fx.editor.clone();
+        async move {
+            pb.update_record(
+                &editor,
+                t,
+                id,
+                cells(&[("Qty", json!(qty))]),
+                WriteOptions::default(),
+                false,
+            )
+            .await
+            .unwrap();
+        }
+    };
+    for json_pages in [false, true] {
+        let mut seen: Vec<RecordId> = Vec::new();
+        let mut cursor: Option<String> = None;
+        for page_no in 1.. {
+            assert!(page_no <= 12, "the walk does not end: {seen:?}");
+            let q = QueryInput {
+                sort: Some(json!("Qty")),
+                page_size: Some(3),
+                cursor: cursor.clone(),
+                ..Default::default()
+            };
+            let (page, next): (Vec<(RecordId, i64)>, Option<String>) = if json_pages {
+                let text = fx
+                    .pb
+                    .query_records_json(&fx.viewer, t, q, FieldKey::Name)
+                    .await
+                    .unwrap();
+                let v: Value = serde_json::from_slice(&text).unwrap();
+                let records = v["records"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        let id = RecordId::parse(r["id"].as_str().unwrap()).unwrap();
+                        (id, r["fields"]["Qty"].as_i64().unwrap())
+                    })
+                    .collect();
+                (records, v["next_cursor"].as_str().map(str::to_owned))
+            } else {
+                let out = fx
+                    .pb
+                    .query_records(&fx.viewer, t, q, FieldKey::Name)
+                    .await
+                    .unwrap();
+                let records = out
+                    .records
+                    .iter()
+                    .map(|r| (r.id, r.fields["Qty"].as_i64().unwrap()))
+                    .collect();
+                (records, out.next_cursor)
+            };
+            // Edits come after the page (a later millisecond than its read).
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            for (id, qty) in &page {
+                seen.push(*id);
+                bump(*id, qty + 100).await;
+            }
+            if page_no == 1 {
+                // Others: the tenth record moves before the cursor, the
+                // eleventh goes, a new one comes where the walk has not been.
+                bump(ids[9], 0).await;
+                fx.pb
+                    .delete_records(&fx.editor, t, &[ids[10]])
+                    .await
+                    .unwrap();
+                fx.create(&[("Qty", json!(5))]).await;
+            }
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut want: Vec<RecordId> = ids[..10].to_vec();
+        want.push(ids[11]);
+        assert_eq!(seen, want, "json pages: {json_pages}");
+        // Put the table back for the second walk.
+        let live: Vec<RecordId> = fx
+            .pb
+            .query_records(
+                &fx.owner,
+                t,
+                QueryInput {
+                    page_size: Some(1000),
+                    ..Default::default()
+                },
+                FieldKey::Name,
+            )
+            .await
+            .unwrap()
+            .records
+            .iter()
+            .map(|r| r.id)
+            .filter(|id| !ids.contains(id))
+            .collect();
+        fx.pb.delete_records(&fx.editor, t, &live).await.unwrap();
+        fx.pb
+            .restore_record(&fx.editor, t, ids[10], FieldKey::Name)
+            .await
+            .unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            bump(*id, i64::try_from(i).unwrap() + 1).await;
+        }
+    }
 }
 
 /// Page sizes outside 1..=1000 and foreign or forged cursors are refused.
@@ -759,8 +883,19 @@ pub async fn json_pages_match_rendered_pages(store: Arc<dyn Store>) {
                     .query_records_json(&fx.owner, t, q.clone(), key)
                     .await
                     .unwrap();
-                let got: Value = serde_json::from_slice(&text).unwrap();
-                assert_eq!(got, serde_json::to_value(&want).unwrap(), "{q:?} {key:?}");
+                let mut got: Value = serde_json::from_slice(&text).unwrap();
+                let mut want_json = serde_json::to_value(&want).unwrap();
+                // A first page's cursor carries the instant it was read at
+                // (a snapshot, `cursors_walk_the_order_as_it_was`): the
+                // positions must agree.
+                for page in [&mut got, &mut want_json] {
+                    if let Some(c) = page["next_cursor"].as_str() {
+                        let mut c = crate::query::Cursor::decode(c).expect("a cursor");
+                        c.snapshot = None;
+                        page["next_cursor"] = json!(c.encode());
+                    }
+                }
+                assert_eq!(got, want_json, "{q:?} {key:?}");
                 pages += 1;
                 match want.next_cursor {
                     Some(c) => q.cursor = Some(c),

@@ -187,6 +187,7 @@ async fn plans_use_the_indexes(records: usize, force_index: bool) {
                     values: vec![],
                     id: after.id,
                     query: 0,
+                    snapshot: None,
                 }),
                 ..first_page.clone()
             })
@@ -199,6 +200,7 @@ async fn plans_use_the_indexes(records: usize, force_index: bool) {
             values: vec![],
             id: after.id,
             query: 0,
+            snapshot: None,
         }),
         ..first_page.clone()
     };

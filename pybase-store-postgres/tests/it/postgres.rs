@@ -354,6 +354,7 @@ async fn plans_use_the_gin_index_and_the_live_btree() {
             values: vec![],
             id: RecordId::at(t.timestamp_millis()),
             query: 0,
+            snapshot: None,
         }),
         ..eq.clone()
     };

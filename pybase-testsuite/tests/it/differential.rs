@@ -1814,6 +1814,7 @@ impl Harness {
                                     .collect(),
                                 id: last.id,
                                 query: 0,
+                                snapshot: None,
                             });
                         }
                         _ => break,

@@ -477,6 +477,7 @@ async fn check(store: &dyn Store, base: &Base, rows: Vec<Row>, queries: Vec<Q>) 
                         values: sort.iter().map(|k| target_value(k.target, &last)).collect(),
                         id: last.id,
                         query: 0,
+                        snapshot: None,
                     });
                 }
                 _ => break,
@@ -562,6 +563,7 @@ pub async fn cursors_with_null_and_mistyped_values_follow_eval(store: Arc<dyn St
                 values: vec![value.clone()],
                 id: middle,
                 query: 0,
+                snapshot: None,
             };
             let page = store
                 .query_records(&RecordQuery {

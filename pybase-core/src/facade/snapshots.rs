@@ -1,0 +1,217 @@
+//! Records cursors that walk a snapshot of the order.
+//!
+//! A keyset cursor names a position in the order; read as it is on each
+//! page, a record whose sort or filter value changes between pages comes
+//! again or is skipped, and a client that edits the field it sorts by while
+//! it pages (`for page in iterate(sort=N): N += 100`) meets the records it
+//! edited again on every later page, without end. So a walk reads the order
+//! as it was when it began, from the change log:
+//!
+//! - the first page's cursor carries its instant ([`Snapshot::At`]); the
+//!   second page turns it into the seq of the log's last event logged by
+//!   then (at the same millisecond included: a record made just before the
+//!   first page is never left out)
+//!   ([`crate::store::ChangesStore::seq_at`]), which the later cursors
+//!   carry ([`Snapshot::Seq`]);
+//! - each later page reads the base's events since that seq: the records of
+//!   the table they changed are placed, filtered and ordered by their cells
+//!   then (every event since undone), and every other record is read by the
+//!   store as usual (it is as it was then). A record made since is left
+//!   out, as is one deleted since; a record is shown as it is now. Its
+//!   last-modified time then is not in the log: a walk ordered by it places
+//!   a record changed since just before its first change since.
+//!
+//! A page whose table changed nothing since takes the usual path. Pages
+//! with deleted records, and `formula=` filters evaluated outside the
+//! database, read the order as it is (the cursor keeps its snapshot). A walk
+//! whose base logged more than [`MAX_CHANGES`] events since it began, or
+//! whose events were pruned, must start again (422 on `cursor`).
+
+use std::collections::BTreeMap;
+
+use super::Pybase;
+use super::revert::undo;
+use crate::StoreError;
+use crate::error::{Error, Result};
+use crate::ids::{BaseId, RecordId};
+use crate::model::Record;
+use crate::query::plan::QueryPlan;
+use crate::query::{Cursor, MAX_PAGE_SIZE, RecordPage, Snapshot, eval};
+use crate::store::{ChangeEvent, ChangeKind};
+
+/// The most events a page after the first reads from the log: a walk
+/// whose base logged more since it began starts again.
+pub(crate) const MAX_CHANGES: usize = 20_000;
+
+/// The records of a page's table that changed since its walk's snapshot,
+/// each with its events since then, oldest first.
+pub(crate) struct Changed {
+    events: BTreeMap<RecordId, Vec<ChangeEvent>>,
+}
+
+/// The error of a walk that must start again.
+fn start_again(why: &str) -> Error {
+    Error::invalid(
+        "cursor",
+        format!(
+            "a cursor of a walk the log can still place ({why}): start again from the first page"
+        ),
+    )
+}
+
+impl Pybase {
+    /// Settles `plan`'s snapshot for a page after the first (its instant
+    /// becomes a seq of `base`'s log) and answers the records of its table
+    /// changed since, `None` when there are none or the page reads the
+    /// order as it is.
+    pub(crate) async fn changed_since_snapshot(
+        &self,
+        base: BaseId,
+        plan: &mut QueryPlan,
+    ) -> Result<Option<Changed>> {
+        if plan.query.after.is_none() {
+            return Ok(None);
+        }
+        let seq = match plan.snapshot {
+            None => return Ok(None),
+            Some(Snapshot::Seq(seq)) => seq,
+            Some(Snapshot::At(ms)) => {
+                let at = chrono::DateTime::from_timestamp_millis(ms)
+                    .ok_or_else(|| start_again("its instant is out of range"))?;
+                self.store.seq_at(base, at).await?
+            }
+        };
+        plan.snapshot = Some(Snapshot::Seq(seq));
+        let page = match self.store.changes_since(base, seq, MAX_CHANGES + 1).await {
+            Ok(page) => page,
+            Err(StoreError::Gone { .. }) => {
+                return Err(start_again("the events since it began were pruned"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if page.events.len() > MAX_CHANGES {
+            return Err(start_again(&format!(
+                "the base logged over {MAX_CHANGES} changes since it began"
+            )));
+        }
+        let table = plan.query.table_id;
+        let mut events: BTreeMap<RecordId, Vec<ChangeEvent>> = BTreeMap::new();
+        for e in page.events {
+            if e.table_id == Some(table)
+                && let Some(record) = e.record_id
+            {
+                events.entry(record).or_default().push(e);
+            }
+        }
+        Ok((!events.is_empty()).then_some(Changed { events }))
+    }
+
+    /// The page `plan` describes, its records placed as they were at the
+    /// walk's snapshot (`changed`: the table's records changed since), and
+    /// its next cursor.
+    pub(crate) async fn snapshot_page(
+        &self,
+        plan: &QueryPlan,
+        changed: &Changed,
+    ) -> Result<(RecordPage, Option<String>)> {
+        let limit = plan.query.limit;
+        let sort = &plan.query.sort;
+        // The store's records, less the changed ones (as they were then).
+        let mut query = plan.query.clone();
+        let mut unchanged: Vec<Record> = Vec::with_capacity(limit);
+        let mut store_more;
+        loop {
+            query.limit =
+                (limit - unchanged.len().min(limit) + changed.events.len()).clamp(1, MAX_PAGE_SIZE);
+            let page = self.store.query_records(&query).await?;
+            store_more = page.has_more;
+            query.after = page.records.last().map(|last| Cursor {
+                values: sort
+                    .iter()
+                    .map(|k| eval::target_value(k.target, last))
+                    .collect(),
+                id: last.id,
+                query: plan.shape,
+                snapshot: None,
+            });
+            unchanged.extend(
+                page.records
+                    .into_iter()
+                    .filter(|r| !changed.events.contains_key(&r.id)),
+            );
+            if unchanged.len() >= limit || !store_more {
+                break;
+            }
+        }
+        // The changed records as they were then, where they were then.
+        let ids: Vec<RecordId> = changed.events.keys().copied().collect();
+        let mut rows: Vec<(Record, Record)> = Vec::with_capacity(unchanged.len() + ids.len());
+        for now in self
+            .store
+            .get_records(plan.query.table_id, &ids, false)
+            .await?
+        {
+            let Some(then) = changed.as_it_was(&now) else {
+                continue;
+            };
+            let kept = plan
+                .query
+                .filter
+                .as_ref()
+                .is_none_or(|f| eval::matches(f, &then))
+                && plan
+                    .query
+                    .after
+                    .as_ref()
+                    .is_none_or(|c| eval::is_after(sort, &c.values, &c.id, &then));
+            if kept {
+                rows.push((then, now));
+            }
+        }
+        rows.extend(unchanged.into_iter().map(|r| (r.clone(), r)));
+        rows.sort_by(|a, b| eval::compare_records(sort, &a.0, &b.0));
+        let has_more = store_more || rows.len() > limit;
+        rows.truncate(limit);
+        let next = rows.last().filter(|_| has_more).map(|(then, _)| {
+            Cursor {
+                values: sort
+                    .iter()
+                    .map(|k| eval::target_value(k.target, then))
+                    .collect(),
+                id: then.id,
+                query: plan.shape,
+                snapshot: plan.snapshot,
+            }
+            .encode()
+        });
+        let page = RecordPage {
+            records: rows.into_iter().map(|(_, now)| now).collect(),
+            has_more,
+        };
+        Ok((page, next))
+    }
+}
+
+impl Changed {
+    /// `now` as it was at the snapshot: its cells with every event since
+    /// undone; `None` if it was not live then (made or restored since).
+    fn as_it_was(&self, now: &Record) -> Option<Record> {
+        let events = self.events.get(&now.id)?;
+        let first = events.first()?;
+        if matches!(
+            first.kind,
+            ChangeKind::RecordCreated | ChangeKind::RecordRestored
+        ) {
+            return None;
+        }
+        let mut then = now.clone();
+        for e in events.iter().rev() {
+            undo(&mut then.cells, e, &[]);
+        }
+        // Its last-modified time then is not logged: at latest just before
+        // its first change since (the same on every page of the walk).
+        let before_first = first.at - chrono::TimeDelta::milliseconds(1);
+        then.updated_time = then.updated_time.min(before_first);
+        Some(then)
+    }
+}
