@@ -119,16 +119,10 @@ impl Pybase {
             query.limit = chunk;
             let page = self.store.query_records(&query).await?;
             self.load_titles(&mut scan, &page.records).await?;
-            let position = page.records.last().map(|last| Cursor {
-                values: query
-                    .sort
-                    .iter()
-                    .map(|k| eval::target_value(k.target, last))
-                    .collect(),
-                id: last.id,
-                query: plan.shape,
-                snapshot: None,
-            });
+            let position = page
+                .records
+                .last()
+                .map(|last| Cursor::at(&query.sort, last, plan.shape, None));
             for r in page.records {
                 examined += 1;
                 if scan.keeps(&r) {

@@ -125,15 +125,10 @@ impl Pybase {
                 (limit - unchanged.len().min(limit) + changed.events.len()).clamp(1, MAX_PAGE_SIZE);
             let page = self.store.query_records(&query).await?;
             store_more = page.has_more;
-            query.after = page.records.last().map(|last| Cursor {
-                values: sort
-                    .iter()
-                    .map(|k| eval::target_value(k.target, last))
-                    .collect(),
-                id: last.id,
-                query: plan.shape,
-                snapshot: None,
-            });
+            query.after = page
+                .records
+                .last()
+                .map(|last| Cursor::at(sort, last, plan.shape, None));
             unchanged.extend(
                 page.records
                     .into_iter()
@@ -172,18 +167,10 @@ impl Pybase {
         rows.sort_by(|a, b| eval::compare_records(sort, &a.0, &b.0));
         let has_more = store_more || rows.len() > limit;
         rows.truncate(limit);
-        let next = rows.last().filter(|_| has_more).map(|(then, _)| {
-            Cursor {
-                values: sort
-                    .iter()
-                    .map(|k| eval::target_value(k.target, then))
-                    .collect(),
-                id: then.id,
-                query: plan.shape,
-                snapshot: plan.snapshot,
-            }
-            .encode()
-        });
+        let next = rows
+            .last()
+            .filter(|_| has_more)
+            .map(|(then, _)| Cursor::at(sort, then, plan.shape, plan.snapshot).encode());
         let page = RecordPage {
             records: rows.into_iter().map(|(_, now)| now).collect(),
             has_more,

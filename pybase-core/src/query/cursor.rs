@@ -55,6 +55,25 @@ pub enum Snapshot {
 }
 
 impl Cursor {
+    /// The position of `record` in the order `sort`, for the query whose
+    /// fingerprint is `query`, in the walk `snapshot`.
+    pub fn at(
+        sort: &[super::SortKey],
+        record: &crate::model::Record,
+        query: u64,
+        snapshot: Option<Snapshot>,
+    ) -> Self {
+        Self {
+            values: sort
+                .iter()
+                .map(|k| super::eval::target_value(k.target, record))
+                .collect(),
+            id: record.id,
+            query,
+            snapshot,
+        }
+    }
+
     /// Encodes the cursor as an opaque URL-safe string.
     pub fn encode(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();

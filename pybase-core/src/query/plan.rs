@@ -32,7 +32,6 @@
 use serde_json::Value;
 
 use super::Snapshot;
-use super::eval;
 use super::{
     Cursor, DEFAULT_PAGE_SIZE, Filter, FilterSpec, MAX_PAGE_SIZE, RecordPage, RecordQuery,
     SortDirection, SortKey, SortSpec, Target, ViewConfig, find_field, fingerprint, resolve_filter,
@@ -90,20 +89,7 @@ impl QueryPlan {
     /// The cursor of the page after `page` (`None` on the last page).
     pub fn next_cursor(&self, page: &RecordPage) -> Option<String> {
         let last = page.records.last().filter(|_| page.has_more)?;
-        Some(
-            Cursor {
-                values: self
-                    .query
-                    .sort
-                    .iter()
-                    .map(|k| eval::target_value(k.target, last))
-                    .collect(),
-                id: last.id,
-                query: self.shape,
-                snapshot: self.snapshot,
-            }
-            .encode(),
-        )
+        Some(Cursor::at(&self.query.sort, last, self.shape, self.snapshot).encode())
     }
 }
 
