@@ -33,10 +33,10 @@ use super::Pybase;
 use super::revert::undo;
 use crate::StoreError;
 use crate::error::{Error, Result};
-use crate::ids::{BaseId, RecordId};
+use crate::ids::{BaseId, FieldId, RecordId, TableId};
 use crate::model::Record;
 use crate::query::plan::QueryPlan;
-use crate::query::{Cursor, MAX_PAGE_SIZE, RecordPage, Snapshot, eval};
+use crate::query::{Cursor, Filter, MAX_PAGE_SIZE, RecordPage, Snapshot, Target, eval};
 use crate::store::{ChangeEvent, ChangeKind};
 
 /// The most events a page after the first reads from the log: a walk
@@ -121,8 +121,8 @@ impl Pybase {
         let mut unchanged: Vec<Record> = Vec::with_capacity(limit);
         let mut store_more;
         loop {
-            query.limit =
-                (limit - unchanged.len().min(limit) + changed.events.len()).clamp(1, MAX_PAGE_SIZE);
+            query.limit = (limit - unchanged.len().min(limit) + changed.events.len().min(limit))
+                .clamp(1, MAX_PAGE_SIZE);
             let page = self.store.query_records(&query).await?;
             store_more = page.has_more;
             query.after = page
@@ -138,32 +138,40 @@ impl Pybase {
                 break;
             }
         }
-        // The changed records as they were then, where they were then.
-        let ids: Vec<RecordId> = changed.events.keys().copied().collect();
-        let mut rows: Vec<(Record, Record)> = Vec::with_capacity(unchanged.len() + ids.len());
-        for now in self
-            .store
-            .get_records(plan.query.table_id, &ids, false)
-            .await?
-        {
-            let Some(then) = changed.as_it_was(&now) else {
+        // The changed records as they were then, where they were then:
+        // from their events alone when those hold every cell the query
+        // reads (the record as it is now is read only for the page).
+        let table = plan.query.table_id;
+        let reads = Reads::of(plan);
+        let mut rows: Vec<(Record, Option<Record>)> =
+            Vec::with_capacity(unchanged.len() + changed.events.len());
+        let mut read_now: Vec<RecordId> = Vec::new();
+        for (id, events) in &changed.events {
+            if !live_then_and_now(events) {
                 continue;
-            };
-            let kept = plan
-                .query
+            }
+            match reads.then_by_events(table, *id, events) {
+                Some(then) => rows.push((then, None)),
+                None => read_now.push(*id),
+            }
+        }
+        for now in self.store.get_records(table, &read_now, false).await? {
+            if let Some(then) = changed.as_it_was(&now) {
+                rows.push((then, Some(now)));
+            }
+        }
+        rows.retain(|(then, _)| {
+            plan.query
                 .filter
                 .as_ref()
-                .is_none_or(|f| eval::matches(f, &then))
+                .is_none_or(|f| eval::matches(f, then))
                 && plan
                     .query
                     .after
                     .as_ref()
-                    .is_none_or(|c| eval::is_after(sort, &c.values, &c.id, &then));
-            if kept {
-                rows.push((then, now));
-            }
-        }
-        rows.extend(unchanged.into_iter().map(|r| (r.clone(), r)));
+                    .is_none_or(|c| eval::is_after(sort, &c.values, &c.id, then))
+        });
+        rows.extend(unchanged.into_iter().map(|r| (r.clone(), Some(r))));
         rows.sort_by(|a, b| eval::compare_records(sort, &a.0, &b.0));
         let has_more = store_more || rows.len() > limit;
         rows.truncate(limit);
@@ -171,11 +179,130 @@ impl Pybase {
             .last()
             .filter(|_| has_more)
             .map(|(then, _)| Cursor::at(sort, then, plan.shape, plan.snapshot).encode());
-        let page = RecordPage {
-            records: rows.into_iter().map(|(_, now)| now).collect(),
-            has_more,
+        // The page's changed records as they are now (one deleted in the
+        // meantime drops out of the page).
+        let missing: Vec<RecordId> = rows
+            .iter()
+            .filter(|(_, now)| now.is_none())
+            .map(|(then, _)| then.id)
+            .collect();
+        let mut found: BTreeMap<RecordId, Record> = self
+            .store
+            .get_records(table, &missing, false)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let records = rows
+            .into_iter()
+            .filter_map(|(then, now)| now.or_else(|| found.remove(&then.id)))
+            .collect();
+        Ok((RecordPage { records, has_more }, next))
+    }
+}
+
+/// Whether a record was live at the snapshot and is now, from its events
+/// since: not made or restored first, not deleted last.
+fn live_then_and_now(events: &[ChangeEvent]) -> bool {
+    let born = events.first().is_some_and(|e| {
+        matches!(
+            e.kind,
+            ChangeKind::RecordCreated | ChangeKind::RecordRestored
+        )
+    });
+    let gone = events
+        .iter()
+        .rev()
+        .find(|e| {
+            matches!(
+                e.kind,
+                ChangeKind::RecordDeleted | ChangeKind::RecordRestored
+            )
+        })
+        .is_some_and(|e| e.kind == ChangeKind::RecordDeleted);
+    !born && !gone
+}
+
+/// What a page's filter and order read of a record.
+struct Reads {
+    /// The fields whose cells they read.
+    fields: Vec<FieldId>,
+    /// Whether they read a column of the record itself (its times, users,
+    /// autonumber), which events do not hold.
+    meta: bool,
+}
+
+impl Reads {
+    fn of(plan: &QueryPlan) -> Self {
+        let mut reads = Self {
+            fields: Vec::new(),
+            meta: false,
         };
-        Ok((page, next))
+        for key in &plan.query.sort {
+            reads.add(key.target);
+        }
+        if let Some(f) = &plan.query.filter {
+            reads.add_filter(f);
+        }
+        reads
+    }
+
+    fn add(&mut self, target: Target) {
+        match target {
+            Target::Cell { field, .. } | Target::FirstNumber(field) => {
+                if !self.fields.contains(&field) {
+                    self.fields.push(field);
+                }
+            }
+            Target::Meta(_) => self.meta = true,
+        }
+    }
+
+    fn add_filter(&mut self, filter: &Filter) {
+        match filter {
+            Filter::And(parts) | Filter::Or(parts) => {
+                parts.iter().for_each(|p| self.add_filter(p));
+            }
+            Filter::Not(inner) => self.add_filter(inner),
+            Filter::Cond(c) => self.add(c.target),
+        }
+    }
+
+    /// Record `id` of `table` as the query sees it at the snapshot, from
+    /// its events since alone: each cell read is the one the first event
+    /// changing it had before; `None` when one of them changed in none
+    /// (or a column of the record is read), so the record as it is now is
+    /// needed.
+    fn then_by_events(
+        &self,
+        table: TableId,
+        id: RecordId,
+        events: &[ChangeEvent],
+    ) -> Option<Record> {
+        if self.meta {
+            return None;
+        }
+        let mut cells = crate::model::Cells::new();
+        for f in &self.fields {
+            let first = events.iter().find(|e| {
+                e.kind == ChangeKind::RecordUpdated
+                    && e.changed_fields.as_ref().is_some_and(|c| c.contains(f))
+            })?;
+            if let Some(v) = first.before.as_ref().and_then(|b| b.get(f.as_str())) {
+                cells.insert(f.to_string(), v.clone());
+            }
+        }
+        Some(Record {
+            id,
+            table_id: table,
+            cells,
+            autonumber: 0,
+            created_by: None,
+            updated_by: None,
+            created_time: chrono::DateTime::UNIX_EPOCH,
+            updated_time: chrono::DateTime::UNIX_EPOCH,
+            deleted_time: None,
+        })
     }
 }
 
