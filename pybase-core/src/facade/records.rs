@@ -1050,14 +1050,24 @@ impl Pybase {
             return serde_json::to_vec(&page).map_err(|e| Error::Internal(Box::new(e)));
         }
         let (table, fields, mut plan) = self.checked_plan(principal, table, &q, now).await?;
-        let changed = self.snapshot_changes(&table, &mut plan).await?;
-        if changed.is_none()
+        let mut changed = self.snapshot_changes(&table, &mut plan).await?;
+        if changed
+            .as_ref()
+            .is_none_or(super::snapshots::Changed::is_empty)
             && plan.formula.as_ref().is_none_or(|f| f.is_pure_sql())
             && raw_page::renders_raw(&fields, plan.projection.as_deref())
             && let Some(page) = self.store.query_records_raw(&plan.query).await?
         {
-            self.note_query(&fields, &plan.query);
-            return raw_page::write_page(&fields, key, &plan, &page);
+            // A walk's page stands unless a record of the table changed
+            // while it was read (then it is placed as it was, below).
+            let stands = match changed.as_mut() {
+                Some(changed) => self.page_stands(changed).await?,
+                None => true,
+            };
+            if stands {
+                self.note_query(&fields, &plan.query);
+                return raw_page::write_page(&fields, key, &plan, &page);
+            }
         }
         let out = self.planned_page(&fields, plan, &q, key, changed).await?;
         serde_json::to_vec(&out).map_err(|e| Error::Internal(Box::new(e)))
@@ -1121,7 +1131,20 @@ impl Pybase {
                 let next = plan.next_cursor(&page);
                 (page, next)
             }
-            (_, Some(changed)) => self.snapshot_page(&plan, &changed).await?,
+            (_, Some(mut changed)) if !changed.is_empty() => {
+                self.snapshot_page(&plan, &mut changed).await?
+            }
+            (_, Some(mut changed)) => {
+                // Nothing of the table changed since the walk began: the
+                // store's page, unless something did while it was read.
+                let page = self.store.query_records(&plan.query).await?;
+                if self.page_stands(&mut changed).await? {
+                    let next = plan.next_cursor(&page);
+                    (page, next)
+                } else {
+                    self.snapshot_page(&plan, &mut changed).await?
+                }
+            }
             (_, None) => {
                 let page = self.store.query_records(&plan.query).await?;
                 let next = plan.next_cursor(&page);

@@ -21,7 +21,9 @@
 //!   last-modified time then is not in the log: a walk ordered by it places
 //!   a record changed since just before its first change since.
 //!
-//! A page whose table changed nothing since takes the usual path. Pages
+//! A page whose table changed nothing since takes the usual path, and the
+//! log is read again after it: a record that changed while the page was
+//! read sends the page through the snapshot's path. Pages
 //! with deleted records, and `formula=` filters evaluated outside the
 //! database, read the order as it is (the cursor keeps its snapshot). A walk
 //! whose base logged more than [`MAX_CHANGES`] events since it began, or
@@ -44,8 +46,16 @@ use crate::store::{ChangeEvent, ChangeKind};
 pub(crate) const MAX_CHANGES: usize = 20_000;
 
 /// The records of a page's table that changed since its walk's snapshot,
-/// each with its events since then, oldest first.
+/// each with its events since then, oldest first, as far as the log has
+/// been read (`upto`).
 pub(crate) struct Changed {
+    base: BaseId,
+    table: TableId,
+    /// The newest seq read from the log.
+    upto: i64,
+    /// Events read since the snapshot, of every table (at most
+    /// [`MAX_CHANGES`]).
+    read: usize,
     events: BTreeMap<RecordId, Vec<ChangeEvent>>,
 }
 
@@ -62,8 +72,8 @@ fn start_again(why: &str) -> Error {
 impl Pybase {
     /// Settles `plan`'s snapshot for a page after the first (its instant
     /// becomes a seq of `base`'s log) and answers the records of its table
-    /// changed since, `None` when there are none or the page reads the
-    /// order as it is.
+    /// changed since (none, often); `None` when the page reads the order
+    /// as it is (a first page, a cursor without a snapshot).
     pub(crate) async fn changed_since_snapshot(
         &self,
         base: BaseId,
@@ -82,40 +92,82 @@ impl Pybase {
             }
         };
         plan.snapshot = Some(Snapshot::Seq(seq));
-        let page = match self.store.changes_since(base, seq, MAX_CHANGES + 1).await {
+        let mut changed = Changed {
+            base,
+            table: plan.query.table_id,
+            upto: seq,
+            read: 0,
+            events: BTreeMap::new(),
+        };
+        self.catch_up(&mut changed).await?;
+        Ok(Some(changed))
+    }
+
+    /// Reads the log after `changed.upto` into it: the records of its table
+    /// with new events.
+    async fn catch_up(&self, changed: &mut Changed) -> Result<Vec<RecordId>> {
+        let room = MAX_CHANGES - changed.read.min(MAX_CHANGES);
+        let page = match self
+            .store
+            .changes_since(changed.base, changed.upto, room + 1)
+            .await
+        {
             Ok(page) => page,
             Err(StoreError::Gone { .. }) => {
                 return Err(start_again("the events since it began were pruned"));
             }
             Err(e) => return Err(e.into()),
         };
-        if page.events.len() > MAX_CHANGES {
+        if page.events.len() > room {
             return Err(start_again(&format!(
                 "the base logged over {MAX_CHANGES} changes since it began"
             )));
         }
-        let table = plan.query.table_id;
-        let mut events: BTreeMap<RecordId, Vec<ChangeEvent>> = BTreeMap::new();
+        changed.read += page.events.len();
+        let mut fresh = Vec::new();
         for e in page.events {
-            if e.table_id == Some(table)
+            changed.upto = changed.upto.max(e.seq);
+            if e.table_id == Some(changed.table)
                 && let Some(record) = e.record_id
             {
-                events.entry(record).or_default().push(e);
+                if !fresh.contains(&record) {
+                    fresh.push(record);
+                }
+                changed.events.entry(record).or_default().push(e);
             }
         }
-        Ok((!events.is_empty()).then_some(Changed { events }))
+        Ok(fresh)
+    }
+
+    /// Whether a page read from the store after `changed` was read stands:
+    /// no record of its table changed meanwhile (a write that landed
+    /// between the log's read and the store's would otherwise be placed by
+    /// its new cells). The log is read again up to now.
+    pub(crate) async fn page_stands(&self, changed: &mut Changed) -> Result<bool> {
+        Ok(self.catch_up(changed).await?.is_empty())
     }
 
     /// The page `plan` describes, its records placed as they were at the
     /// walk's snapshot (`changed`: the table's records changed since), and
     /// its next cursor.
+    ///
+    /// Every record read here (the store's page, the changed records read
+    /// as they are) is read before the log is read again, so the events
+    /// known then include every change that record shows: undoing them all
+    /// gives it as it was (undoing a later event it does not show yet
+    /// leaves it as it is). A row of the store's page whose record changed
+    /// meanwhile joins the changed records; a changed record read meanwhile
+    /// is read again, a few times at most.
     pub(crate) async fn snapshot_page(
         &self,
         plan: &QueryPlan,
-        changed: &Changed,
+        changed: &mut Changed,
     ) -> Result<(RecordPage, Option<String>)> {
+        /// Rounds of reading records that changed while they were read.
+        const ROUNDS: usize = 3;
         let limit = plan.query.limit;
         let sort = &plan.query.sort;
+        let table = plan.query.table_id;
         // The store's records, less the changed ones (as they were then).
         let mut query = plan.query.clone();
         let mut unchanged: Vec<Record> = Vec::with_capacity(limit);
@@ -138,39 +190,74 @@ impl Pybase {
                 break;
             }
         }
-        // The changed records as they were then, where they were then:
-        // from their events alone when those hold every cell the query
-        // reads (the record as it is now is read only for the page).
-        let table = plan.query.table_id;
+        // The changed records as they were then: from their events alone
+        // when those hold every cell the query reads, else from the record
+        // read as it is.
         let reads = Reads::of(plan);
+        let needs_read = |changed: &Changed, id: &RecordId, states: &BTreeMap<RecordId, Record>| {
+            !states.contains_key(id)
+                && changed.events.get(id).is_some_and(|events| {
+                    live_then_and_now(events) && reads.then_by_events(table, *id, events).is_none()
+                })
+        };
+        let mut states: BTreeMap<RecordId, Record> = BTreeMap::new();
+        let mut read: Vec<RecordId> = changed
+            .events
+            .keys()
+            .filter(|id| needs_read(changed, id, &states))
+            .copied()
+            .collect();
+        for _ in 0..ROUNDS {
+            for r in self.store.get_records(table, &read, false).await? {
+                states.insert(r.id, r);
+            }
+            let fresh = self.catch_up(changed).await?;
+            // Store rows whose record changed meanwhile: their row is the
+            // record as read.
+            unchanged.retain(|r| {
+                let moved = fresh.contains(&r.id);
+                if moved {
+                    states.insert(r.id, r.clone());
+                }
+                !moved
+            });
+            read = fresh
+                .iter()
+                .filter(|id| needs_read(changed, id, &states))
+                .copied()
+                .collect();
+            if read.is_empty() {
+                break;
+            }
+        }
         let mut rows: Vec<(Record, Option<Record>)> =
             Vec::with_capacity(unchanged.len() + changed.events.len());
-        let mut read_now: Vec<RecordId> = Vec::new();
         for (id, events) in &changed.events {
             if !live_then_and_now(events) {
                 continue;
             }
-            match reads.then_by_events(table, *id, events) {
-                Some(then) => rows.push((then, None)),
-                None => read_now.push(*id),
-            }
-        }
-        for now in self.store.get_records(table, &read_now, false).await? {
-            if let Some(then) = changed.as_it_was(&now) {
-                rows.push((then, Some(now)));
-            }
-        }
-        rows.retain(|(then, _)| {
-            plan.query
+            let state = states.get(id);
+            let then = match state {
+                Some(now) => Some(as_it_was(now, events)),
+                None => reads.then_by_events(table, *id, events),
+            };
+            // A record that changed in every round it was read is left to
+            // the next page's read of the log.
+            let Some(then) = then else { continue };
+            let kept = plan
+                .query
                 .filter
                 .as_ref()
-                .is_none_or(|f| eval::matches(f, then))
+                .is_none_or(|f| eval::matches(f, &then))
                 && plan
                     .query
                     .after
                     .as_ref()
-                    .is_none_or(|c| eval::is_after(sort, &c.values, &c.id, then))
-        });
+                    .is_none_or(|c| eval::is_after(sort, &c.values, &c.id, &then));
+            if kept {
+                rows.push((then, state.cloned()));
+            }
+        }
         rows.extend(unchanged.into_iter().map(|r| (r.clone(), Some(r))));
         rows.sort_by(|a, b| eval::compare_records(sort, &a.0, &b.0));
         let has_more = store_more || rows.len() > limit;
@@ -179,8 +266,8 @@ impl Pybase {
             .last()
             .filter(|_| has_more)
             .map(|(then, _)| Cursor::at(sort, then, plan.shape, plan.snapshot).encode());
-        // The page's changed records as they are now (one deleted in the
-        // meantime drops out of the page).
+        // The page's changed records placed from their events, as they are
+        // now (one deleted in the meantime drops out of the page).
         let missing: Vec<RecordId> = rows
             .iter()
             .filter(|(_, now)| now.is_none())
@@ -198,6 +285,31 @@ impl Pybase {
             .filter_map(|(then, now)| now.or_else(|| found.remove(&then.id)))
             .collect();
         Ok((RecordPage { records, has_more }, next))
+    }
+}
+
+/// `now` (a read of a record that changed since the snapshot, its events
+/// since in `events`, every change it shows among them) as it was at the
+/// snapshot: its cells with every event undone.
+fn as_it_was(now: &Record, events: &[ChangeEvent]) -> Record {
+    let mut then = now.clone();
+    for e in events.iter().rev() {
+        undo(&mut then.cells, e, &[]);
+    }
+    // Its last-modified time then is not logged: at latest just before its
+    // first change since (the same on every page of the walk).
+    if let Some(first) = events.first() {
+        let before_first = first.at - chrono::TimeDelta::milliseconds(1);
+        then.updated_time = then.updated_time.min(before_first);
+    }
+    then
+}
+
+impl Changed {
+    /// Whether no record of the table changed since the snapshot (as far as
+    /// the log was read).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.events.is_empty()
     }
 }
 
@@ -303,29 +415,5 @@ impl Reads {
             updated_time: chrono::DateTime::UNIX_EPOCH,
             deleted_time: None,
         })
-    }
-}
-
-impl Changed {
-    /// `now` as it was at the snapshot: its cells with every event since
-    /// undone; `None` if it was not live then (made or restored since).
-    fn as_it_was(&self, now: &Record) -> Option<Record> {
-        let events = self.events.get(&now.id)?;
-        let first = events.first()?;
-        if matches!(
-            first.kind,
-            ChangeKind::RecordCreated | ChangeKind::RecordRestored
-        ) {
-            return None;
-        }
-        let mut then = now.clone();
-        for e in events.iter().rev() {
-            undo(&mut then.cells, e, &[]);
-        }
-        // Its last-modified time then is not logged: at latest just before
-        // its first change since (the same on every page of the walk).
-        let before_first = first.at - chrono::TimeDelta::milliseconds(1);
-        then.updated_time = then.updated_time.min(before_first);
-        Some(then)
     }
 }

@@ -477,6 +477,138 @@ pub async fn cursors_walk_the_order_as_it_was(store: Arc<dyn Store>) {
     }
 }
 
+/// Walks while another writer moves records back and forth and adds new
+/// ones: every record there at the first page comes exactly once, none
+/// added later comes, whichever read a write lands between (the log's and
+/// the store's of a page). The writer starts once the first page is read
+/// (a write landing while the first page is read may show on it: API.md).
+pub async fn walks_hold_against_a_concurrent_writer(store: Arc<dyn Store>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let mut batch = Vec::new();
+    for q in 0..90 {
+        batch.push(cells(&[("Name", json!("n")), ("Qty", json!(q))]));
+    }
+    let ids: Vec<RecordId> = fx
+        .pb
+        .create_records(&fx.editor, t, batch, WriteOptions::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    for (walk, filter) in [
+        (0, None),
+        (1, Some(json!({"field": "Name", "op": "eq", "value": "n"}))),
+    ] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut seen: Vec<RecordId> = Vec::new();
+        let first = fx
+            .pb
+            .query_records(
+                &fx.viewer,
+                t,
+                QueryInput {
+                    sort: Some(json!("Qty")),
+                    filter: filter.clone(),
+                    page_size: Some(4),
+                    ..Default::default()
+                },
+                FieldKey::Name,
+            )
+            .await
+            .unwrap();
+        seen.extend(first.records.iter().map(|r| r.id));
+        let mut cursor = first.next_cursor;
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        let writer = {
+            let (pb, editor, stop, ids) =
+                (fx.pb.clone(), fx.editor.clone(), stop.clone(), ids.clone());
+            tokio::spawn(async move {
+                let mut k: u64 = walk;
+                while !stop.load(Ordering::SeqCst) {
+                    k = k
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let id = ids[usize::try_from(k >> 33).unwrap_or(0) % ids.len()];
+                    let qty = i64::try_from((k >> 40) % 200).unwrap_or(0) - 50;
+                    let set = cells(&[("Qty", json!(qty))]);
+                    let _ = pb
+                        .update_record(&editor, t, id, set, WriteOptions::default(), false)
+                        .await;
+                    if k % 5 == 0 {
+                        let _ = pb
+                            .create_records(
+                                &editor,
+                                t,
+                                vec![cells(&[("Name", json!("n")), ("Qty", json!(qty))])],
+                                WriteOptions::default(),
+                            )
+                            .await;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_micros(300)).await;
+                }
+            })
+        };
+        for page_no in 1.. {
+            assert!(page_no <= 200, "the walk does not end");
+            let q = QueryInput {
+                sort: Some(json!("Qty")),
+                filter: filter.clone(),
+                page_size: Some(4),
+                cursor: cursor.clone(),
+                ..Default::default()
+            };
+            let page = fx
+                .pb
+                .query_records(&fx.viewer, t, q, FieldKey::Name)
+                .await
+                .unwrap();
+            seen.extend(page.records.iter().map(|r| r.id));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+            // Pages a client reads, a moment apart.
+            tokio::task::yield_now().await;
+        }
+        stop.store(true, Ordering::SeqCst);
+        writer.await.unwrap();
+        let mut sorted = seen.clone();
+        sorted.sort();
+        let mut want = ids.clone();
+        want.sort();
+        assert_eq!(
+            sorted, want,
+            "walk {walk}: each record there at the first page once"
+        );
+        // The next walk starts from the table as it is now (new records
+        // included: they are there at its first page).
+        let all: Vec<RecordId> = fx
+            .pb
+            .query_records(
+                &fx.owner,
+                t,
+                QueryInput {
+                    page_size: Some(1000),
+                    ..Default::default()
+                },
+                FieldKey::Name,
+            )
+            .await
+            .unwrap()
+            .records
+            .iter()
+            .map(|r| r.id)
+            .filter(|id| !ids.contains(id))
+            .collect();
+        for chunk in all.chunks(100) {
+            fx.pb.delete_records(&fx.editor, t, chunk).await.unwrap();
+        }
+    }
+}
+
 /// Page sizes outside 1..=1000 and foreign or forged cursors are refused.
 pub async fn page_size_limits_and_bad_cursors(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;
