@@ -537,7 +537,7 @@ pub async fn walks_hold_against_a_concurrent_writer(store: Arc<dyn Store>) {
                     let _ = pb
                         .update_record(&editor, t, id, set, WriteOptions::default(), false)
                         .await;
-                    if k % 5 == 0 {
+                    if k.is_multiple_of(5) {
                         let _ = pb
                             .create_records(
                                 &editor,
