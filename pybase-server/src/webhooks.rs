@@ -125,7 +125,7 @@ impl Resolve for GuardedResolver {
 
 /// Starts the worker; it ends when the server that started it is gone, or
 /// once `closing` turns true: then it claims nothing more, lets the
-/// deliveries under way finish for up to [`STOP_GRACE`], ends the others
+/// deliveries under way finish for up to 5 s (`STOP_GRACE`), ends the others
 /// (a receiver may get that event again, as at-least-once allows) and
 /// gives back its leases, so another instance, or this server restarted,
 /// delivers at once rather than when the leases expire. The handle ends
