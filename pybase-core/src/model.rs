@@ -247,6 +247,25 @@ pub struct Record {
     pub deleted_time: Option<Timestamp>,
 }
 
+impl Record {
+    /// A record of `table` holding only `cells`: no autonumber, users or
+    /// deletion, its times the epoch (for code that reads only its cells,
+    /// such as the link partners of a new record or a snapshot's cells).
+    pub fn bare(table: TableId, id: RecordId, cells: Cells) -> Self {
+        Self {
+            id,
+            table_id: table,
+            cells,
+            autonumber: 0,
+            created_by: None,
+            updated_by: None,
+            created_time: chrono::DateTime::UNIX_EPOCH,
+            updated_time: chrono::DateTime::UNIX_EPOCH,
+            deleted_time: None,
+        }
+    }
+}
+
 /// The kind of a view. Only grids exist so far.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

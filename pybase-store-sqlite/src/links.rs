@@ -259,15 +259,5 @@ pub(crate) fn unpair(conn: &Connection, field: FieldId, keep: Option<FieldId>) -
 
 /// The cells a new record starts with, for [`sync`]'s `after`.
 pub(crate) fn created(table: TableId, id: RecordId, cells: &Cells) -> Record {
-    Record {
-        id,
-        table_id: table,
-        cells: cells.clone(),
-        autonumber: 0,
-        created_by: None,
-        updated_by: None,
-        created_time: chrono::DateTime::UNIX_EPOCH,
-        updated_time: chrono::DateTime::UNIX_EPOCH,
-        deleted_time: None,
-    }
+    Record::bare(table, id, cells.clone())
 }

@@ -668,13 +668,14 @@ impl RecordsStore for SqliteStore {
         let work = move |tx: &Connection| {
             let fields = links::link_fields(tx, table)?;
             let when = (at.as_str(), logged_at);
-            if single {
+            // Rounds only when a record is patched twice (none looked for
+            // in a single update).
+            let rounds = (!single)
+                .then(|| pybase_core::store::patch_rounds(&changes))
+                .filter(|rounds| rounds.len() > 1);
+            let Some(rounds) = rounds else {
                 return update_round(tx, table, &fields, (&changes, &patches), when, by, actor);
-            }
-            let rounds = pybase_core::store::patch_rounds(&changes);
-            if let [_] = rounds.as_slice() {
-                return update_round(tx, table, &fields, (&changes, &patches), when, by, actor);
-            }
+            };
             // A record patched twice: round by round, each with its
             // recompute and its events (as consecutive writes would).
             let mut out: Vec<Option<Record>> = vec![None; changes.len()];

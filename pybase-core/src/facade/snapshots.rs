@@ -194,19 +194,10 @@ impl Pybase {
         // when those hold every cell the query reads, else from the record
         // read as it is.
         let reads = Reads::of(plan);
-        let needs_read = |changed: &Changed, id: &RecordId, states: &BTreeMap<RecordId, Record>| {
-            !states.contains_key(id)
-                && changed.events.get(id).is_some_and(|events| {
-                    live_then_and_now(events) && reads.then_by_events(table, *id, events).is_none()
-                })
-        };
         let mut states: BTreeMap<RecordId, Record> = BTreeMap::new();
-        let mut read: Vec<RecordId> = changed
-            .events
-            .keys()
-            .filter(|id| needs_read(changed, id, &states))
-            .copied()
-            .collect();
+        let mut by_events: BTreeMap<RecordId, Record> = BTreeMap::new();
+        let ids: Vec<RecordId> = changed.events.keys().copied().collect();
+        let mut read = reads.place(table, changed, ids, &states, &mut by_events);
         for _ in 0..ROUNDS {
             for r in self.store.get_records(table, &read, false).await? {
                 states.insert(r.id, r);
@@ -221,11 +212,7 @@ impl Pybase {
                 }
                 !moved
             });
-            read = fresh
-                .iter()
-                .filter(|id| needs_read(changed, id, &states))
-                .copied()
-                .collect();
+            read = reads.place(table, changed, fresh, &states, &mut by_events);
             if read.is_empty() {
                 break;
             }
@@ -239,7 +226,7 @@ impl Pybase {
             let state = states.get(id);
             let then = match state {
                 Some(now) => Some(as_it_was(now, events)),
-                None => reads.then_by_events(table, *id, events),
+                None => by_events.remove(id),
             };
             // A record that changed in every round it was read is left to
             // the next page's read of the log.
@@ -380,6 +367,37 @@ impl Reads {
         }
     }
 
+    /// Places the changed records `ids` from their events alone into
+    /// `by_events` where it can (those without a read in `states` that were
+    /// live then and are now, placed afresh: their events may have grown),
+    /// and answers the others, which must be read.
+    fn place(
+        &self,
+        table: TableId,
+        changed: &Changed,
+        ids: Vec<RecordId>,
+        states: &BTreeMap<RecordId, Record>,
+        by_events: &mut BTreeMap<RecordId, Record>,
+    ) -> Vec<RecordId> {
+        let mut read = Vec::new();
+        for id in ids {
+            by_events.remove(&id);
+            let Some(events) = changed.events.get(&id) else {
+                continue;
+            };
+            if states.contains_key(&id) || !live_then_and_now(events) {
+                continue;
+            }
+            match self.then_by_events(table, id, events) {
+                Some(then) => {
+                    by_events.insert(id, then);
+                }
+                None => read.push(id),
+            }
+        }
+        read
+    }
+
     /// Record `id` of `table` as the query sees it at the snapshot, from
     /// its events since alone: each cell read is the one the first event
     /// changing it had before; `None` when one of them changed in none
@@ -404,16 +422,6 @@ impl Reads {
                 cells.insert(f.to_string(), v.clone());
             }
         }
-        Some(Record {
-            id,
-            table_id: table,
-            cells,
-            autonumber: 0,
-            created_by: None,
-            updated_by: None,
-            created_time: chrono::DateTime::UNIX_EPOCH,
-            updated_time: chrono::DateTime::UNIX_EPOCH,
-            deleted_time: None,
-        })
+        Some(Record::bare(table, id, cells))
     }
 }

@@ -345,6 +345,24 @@ pub async fn cursor_pages_walk_everything_once(store: Arc<dyn Store>) {
     assert!(page.next_cursor.is_some());
 }
 
+/// The live records of the fixture table other than `ids` (the ones a
+/// walk's case made), to delete before its next walk.
+async fn added_since(fx: &Fixture, ids: &[RecordId]) -> Vec<RecordId> {
+    let page = QueryInput {
+        page_size: Some(1000),
+        ..Default::default()
+    };
+    fx.pb
+        .query_records(&fx.owner, fx.table.table.id, page, FieldKey::Name)
+        .await
+        .unwrap()
+        .records
+        .iter()
+        .map(|r| r.id)
+        .filter(|id| !ids.contains(id))
+        .collect()
+}
+
 /// A walk of pages reads the order as it was when it began (docs/API.md,
 /// sort): a client that edits the field it sorts by as it reads each page
 /// gets every record once and reaches the end; a record others move before
@@ -448,24 +466,7 @@ pub async fn cursors_walk_the_order_as_it_was(store: Arc<dyn Store>) {
         want.push(ids[11]);
         assert_eq!(seen, want, "json pages: {json_pages}, filter {filter:?}");
         // Put the table back for the second walk.
-        let live: Vec<RecordId> = fx
-            .pb
-            .query_records(
-                &fx.owner,
-                t,
-                QueryInput {
-                    page_size: Some(1000),
-                    ..Default::default()
-                },
-                FieldKey::Name,
-            )
-            .await
-            .unwrap()
-            .records
-            .iter()
-            .map(|r| r.id)
-            .filter(|id| !ids.contains(id))
-            .collect();
+        let live = added_since(&fx, &ids).await;
         fx.pb.delete_records(&fx.editor, t, &live).await.unwrap();
         fx.pb
             .restore_record(&fx.editor, t, ids[10], FieldKey::Name)
@@ -585,24 +586,7 @@ pub async fn walks_hold_against_a_concurrent_writer(store: Arc<dyn Store>) {
         );
         // The next walk starts from the table as it is now (new records
         // included: they are there at its first page).
-        let all: Vec<RecordId> = fx
-            .pb
-            .query_records(
-                &fx.owner,
-                t,
-                QueryInput {
-                    page_size: Some(1000),
-                    ..Default::default()
-                },
-                FieldKey::Name,
-            )
-            .await
-            .unwrap()
-            .records
-            .iter()
-            .map(|r| r.id)
-            .filter(|id| !ids.contains(id))
-            .collect();
+        let all = added_since(&fx, &ids).await;
         for chunk in all.chunks(100) {
             fx.pb.delete_records(&fx.editor, t, chunk).await.unwrap();
         }
