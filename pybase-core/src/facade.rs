@@ -94,6 +94,9 @@ pub struct Pybase {
     /// Writers that create records for link names, one at a time per
     /// linked table (striped by table id): `link_names.rs`.
     name_locks: Arc<[tokio::sync::Mutex<()>]>,
+    /// What snapshot walks learnt of the log, kept between their pages
+    /// (`snapshots/walks.rs`).
+    walks: snapshots::Walks,
 }
 
 /// [`AttachmentUrl`] with a `Debug` that hides the closure.
@@ -127,6 +130,7 @@ impl Pybase {
             name_locks: (0..link_names::NAME_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            walks: snapshots::Walks::default(),
         }
     }
 

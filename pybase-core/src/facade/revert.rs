@@ -197,7 +197,7 @@ fn reverted(
 
 /// Undoes one logged update on `cells` (other kinds change no cell),
 /// except on the cells of `except`.
-pub(super) fn undo(cells: &mut Cells, e: &ChangeEvent, except: &[FieldId]) {
+fn undo(cells: &mut Cells, e: &ChangeEvent, except: &[FieldId]) {
     if e.kind != ChangeKind::RecordUpdated {
         return;
     }

@@ -21,6 +21,10 @@
 //!   last-modified time then is not in the log: a walk ordered by it places
 //!   a record changed since just before its first change since.
 //!
+//! What a walk learnt from the log is kept between its pages ([`walks`]):
+//! a later page reads only the events logged since the page before it, and
+//! places only the records that changed since then.
+//!
 //! A page whose table changed nothing since takes the usual path, and the
 //! log is read again after it: a record that changed while the page was
 //! read sends the page through the snapshot's path. Pages
@@ -29,34 +33,67 @@
 //! whose base logged more than [`MAX_CHANGES`] events since it began, or
 //! whose events were pruned, must start again (422 on `cursor`).
 
+mod walks;
+
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
 use super::Pybase;
-use super::revert::undo;
 use crate::StoreError;
 use crate::error::{Error, Result};
 use crate::ids::{BaseId, FieldId, RecordId, TableId};
-use crate::model::Record;
+use crate::model::{Record, Timestamp};
 use crate::query::plan::QueryPlan;
-use crate::query::{Cursor, Filter, MAX_PAGE_SIZE, RecordPage, Snapshot, Target, eval};
+use crate::query::{Cursor, Filter, RecordPage, Snapshot, Target, eval};
 use crate::store::{ChangeEvent, ChangeKind};
+pub(crate) use walks::Walks;
+use walks::{WalkKey, WalkState};
 
 /// The most events a page after the first reads from the log: a walk
 /// whose base logged more since it began starts again.
 pub(crate) const MAX_CHANGES: usize = 20_000;
 
 /// The records of a page's table that changed since its walk's snapshot,
-/// each with its events since then, oldest first, as far as the log has
-/// been read (`upto`).
+/// as far as the log has been read; given back to the walks kept when
+/// dropped (whatever it holds is true of the log up to `state.upto`).
 pub(crate) struct Changed {
     base: BaseId,
-    table: TableId,
-    /// The newest seq read from the log.
-    upto: i64,
-    /// Events read since the snapshot, of every table (at most
-    /// [`MAX_CHANGES`]).
-    read: usize,
-    events: BTreeMap<RecordId, Vec<ChangeEvent>>,
+    /// What the page reads of a record.
+    reads: Reads,
+    /// The walk.
+    key: WalkKey,
+    /// The log read up to `state.upto`, the events read since the
+    /// snapshot (of every table, at most [`MAX_CHANGES`]), and the changed
+    /// records.
+    state: WalkState,
+    /// Where to give the state back.
+    home: Walks,
+}
+
+impl Drop for Changed {
+    fn drop(&mut self) {
+        self.home
+            .keep(self.key.clone(), std::mem::take(&mut self.state));
+    }
+}
+
+/// A changed record's events since the snapshot, summarised: all a page
+/// needs of them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Trail {
+    /// Made or restored by its first event since: not live then.
+    born: bool,
+    /// Deleted by the last of its deletes and restores since.
+    gone: bool,
+    /// When its first event since was logged.
+    first_at: Option<Timestamp>,
+    /// Each cell its updates since changed, as it was before the first of
+    /// them (`None`: empty): undoing every update gives these.
+    cells_then: BTreeMap<FieldId, Option<Value>>,
+    /// The record as the page reads it at the snapshot, once known (it
+    /// never changes: see [`Trail::then_from_read`]).
+    then: Option<Record>,
 }
 
 /// The error of a walk that must start again.
@@ -92,24 +129,36 @@ impl Pybase {
             }
         };
         plan.snapshot = Some(Snapshot::Seq(seq));
+        let reads = Reads::of(plan);
+        let key = WalkKey {
+            table: plan.query.table_id,
+            snapshot: seq,
+            fields: reads.fields.clone(),
+            meta: reads.meta,
+        };
+        let state = self.walks.take(&key).unwrap_or_else(|| WalkState {
+            upto: seq,
+            ..WalkState::default()
+        });
         let mut changed = Changed {
             base,
-            table: plan.query.table_id,
-            upto: seq,
-            read: 0,
-            events: BTreeMap::new(),
+            reads,
+            key,
+            state,
+            home: self.walks.clone(),
         };
         self.catch_up(&mut changed).await?;
         Ok(Some(changed))
     }
 
-    /// Reads the log after `changed.upto` into it: the records of its table
-    /// with new events.
+    /// Reads the log after `changed`'s state into it: answers the records
+    /// of its table with new events.
     async fn catch_up(&self, changed: &mut Changed) -> Result<Vec<RecordId>> {
-        let room = MAX_CHANGES - changed.read.min(MAX_CHANGES);
+        let state = &mut changed.state;
+        let room = MAX_CHANGES - state.read.min(MAX_CHANGES);
         let page = match self
             .store
-            .changes_since(changed.base, changed.upto, room + 1)
+            .changes_since(changed.base, state.upto, room + 1)
             .await
         {
             Ok(page) => page,
@@ -123,17 +172,17 @@ impl Pybase {
                 "the base logged over {MAX_CHANGES} changes since it began"
             )));
         }
-        changed.read += page.events.len();
+        state.read += page.events.len();
         let mut fresh = Vec::new();
         for e in page.events {
-            changed.upto = changed.upto.max(e.seq);
-            if e.table_id == Some(changed.table)
+            state.upto = state.upto.max(e.seq);
+            if e.table_id == Some(changed.key.table)
                 && let Some(record) = e.record_id
             {
                 if !fresh.contains(&record) {
                     fresh.push(record);
                 }
-                changed.events.entry(record).or_default().push(e);
+                state.trails.entry(record).or_default().absorb(&e);
             }
         }
         Ok(fresh)
@@ -156,8 +205,8 @@ impl Pybase {
     /// known then include every change that record shows: undoing them all
     /// gives it as it was (undoing a later event it does not show yet
     /// leaves it as it is). A row of the store's page whose record changed
-    /// meanwhile joins the changed records; a changed record read meanwhile
-    /// is read again, a few times at most.
+    /// meanwhile joins the changed records; changed records are read in a
+    /// few rounds at most, each followed by a read of the log.
     pub(crate) async fn snapshot_page(
         &self,
         plan: &QueryPlan,
@@ -172,9 +221,16 @@ impl Pybase {
         let mut query = plan.query.clone();
         let mut unchanged: Vec<Record> = Vec::with_capacity(limit);
         let mut store_more;
+        // Beyond what the page needs, the store's rows may hold changed
+        // records (left out here): as many as the page at first, twice as
+        // many each round after, never more than there are. A walk that
+        // moved every record it edited past its end reads them all on its
+        // last page, in a few reads rather than one a page's worth.
+        let trails = changed.state.trails.len();
+        let mut extra = trails.min(limit.max(1));
         loop {
-            query.limit = (limit - unchanged.len().min(limit) + changed.events.len().min(limit))
-                .clamp(1, MAX_PAGE_SIZE);
+            query.limit = (limit - unchanged.len().min(limit) + extra).max(1);
+            extra = (extra * 2).min(trails);
             let page = self.store.query_records(&query).await?;
             store_more = page.has_more;
             query.after = page
@@ -184,20 +240,17 @@ impl Pybase {
             unchanged.extend(
                 page.records
                     .into_iter()
-                    .filter(|r| !changed.events.contains_key(&r.id)),
+                    .filter(|r| !changed.state.trails.contains_key(&r.id)),
             );
             if unchanged.len() >= limit || !store_more {
                 break;
             }
         }
-        // The changed records as they were then: from their events alone
-        // when those hold every cell the query reads, else from the record
-        // read as it is.
-        let reads = Reads::of(plan);
+        // The changed records not placed yet, as they were then: from
+        // their events alone when those hold every cell the page reads,
+        // else from the record read as it is.
         let mut states: BTreeMap<RecordId, Record> = BTreeMap::new();
-        let mut by_events: BTreeMap<RecordId, Record> = BTreeMap::new();
-        let ids: Vec<RecordId> = changed.events.keys().copied().collect();
-        let mut read = reads.place(table, changed, ids, &states, &mut by_events);
+        let mut read = changed.place(table, &states);
         for _ in 0..ROUNDS {
             for r in self.store.get_records(table, &read, false).await? {
                 states.insert(r.id, r);
@@ -212,37 +265,38 @@ impl Pybase {
                 }
                 !moved
             });
-            read = reads.place(table, changed, fresh, &states, &mut by_events);
+            read = changed.place(table, &states);
             if read.is_empty() {
                 break;
             }
         }
-        let mut rows: Vec<(Record, Option<Record>)> =
-            Vec::with_capacity(unchanged.len() + changed.events.len());
-        for (id, events) in &changed.events {
-            if !live_then_and_now(events) {
-                continue;
+        let Changed { reads, state, .. } = &mut *changed;
+        for (id, now) in &states {
+            if let Some(trail) = state.trails.get_mut(id)
+                && trail.then.is_none()
+            {
+                trail.then = Some(trail.then_from_read(now, reads));
             }
-            let state = states.get(id);
-            let then = match state {
-                Some(now) => Some(as_it_was(now, events)),
-                None => by_events.remove(id),
-            };
+        }
+        let mut rows: Vec<(Record, Option<Record>)> = Vec::with_capacity(unchanged.len() + limit);
+        for (id, trail) in &state.trails {
             // A record that changed in every round it was read is left to
             // the next page's read of the log.
-            let Some(then) = then else { continue };
+            let Some(then) = trail.then.as_ref().filter(|_| trail.live_then_and_now()) else {
+                continue;
+            };
             let kept = plan
                 .query
                 .filter
                 .as_ref()
-                .is_none_or(|f| eval::matches(f, &then))
+                .is_none_or(|f| eval::matches(f, then))
                 && plan
                     .query
                     .after
                     .as_ref()
-                    .is_none_or(|c| eval::is_after(sort, &c.values, &c.id, &then));
+                    .is_none_or(|c| eval::is_after(sort, &c.values, &c.id, then));
             if kept {
-                rows.push((then, state.cloned()));
+                rows.push((then.clone(), states.remove(id)));
             }
         }
         rows.extend(unchanged.into_iter().map(|r| (r.clone(), Some(r))));
@@ -253,8 +307,8 @@ impl Pybase {
             .last()
             .filter(|_| has_more)
             .map(|(then, _)| Cursor::at(sort, then, plan.shape, plan.snapshot).encode());
-        // The page's changed records placed from their events, as they are
-        // now (one deleted in the meantime drops out of the page).
+        // The page's changed records not read here, as they are now (one
+        // deleted in the meantime drops out of the page).
         let missing: Vec<RecordId> = rows
             .iter()
             .filter(|(_, now)| now.is_none())
@@ -275,51 +329,107 @@ impl Pybase {
     }
 }
 
-/// `now` (a read of a record that changed since the snapshot, its events
-/// since in `events`, every change it shows among them) as it was at the
-/// snapshot: its cells with every event undone.
-fn as_it_was(now: &Record, events: &[ChangeEvent]) -> Record {
-    let mut then = now.clone();
-    for e in events.iter().rev() {
-        undo(&mut then.cells, e, &[]);
-    }
-    // Its last-modified time then is not logged: at latest just before its
-    // first change since (the same on every page of the walk).
-    if let Some(first) = events.first() {
-        let before_first = first.at - chrono::TimeDelta::milliseconds(1);
-        then.updated_time = then.updated_time.min(before_first);
-    }
-    then
-}
-
 impl Changed {
     /// Whether no record of the table changed since the snapshot (as far as
     /// the log was read).
     pub(crate) fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.state.trails.is_empty()
+    }
+
+    /// Places the changed records of `table` not placed yet from their
+    /// events alone where it can (those live then and now, not read in
+    /// `states`), and answers the others, which must be read.
+    fn place(&mut self, table: TableId, states: &BTreeMap<RecordId, Record>) -> Vec<RecordId> {
+        let mut read = Vec::new();
+        for (id, trail) in &mut self.state.trails {
+            if trail.then.is_some() || !trail.live_then_and_now() || states.contains_key(id) {
+                continue;
+            }
+            match trail.then_by_events(table, *id, &self.reads) {
+                Some(then) => trail.then = Some(then),
+                None => read.push(*id),
+            }
+        }
+        read
     }
 }
 
-/// Whether a record was live at the snapshot and is now, from its events
-/// since: not made or restored first, not deleted last.
-fn live_then_and_now(events: &[ChangeEvent]) -> bool {
-    let born = events.first().is_some_and(|e| {
-        matches!(
-            e.kind,
-            ChangeKind::RecordCreated | ChangeKind::RecordRestored
-        )
-    });
-    let gone = events
-        .iter()
-        .rev()
-        .find(|e| {
-            matches!(
+impl Trail {
+    /// Adds the record's next event since the snapshot.
+    fn absorb(&mut self, e: &ChangeEvent) {
+        if self.first_at.is_none() {
+            self.first_at = Some(e.at);
+            self.born = matches!(
                 e.kind,
-                ChangeKind::RecordDeleted | ChangeKind::RecordRestored
-            )
-        })
-        .is_some_and(|e| e.kind == ChangeKind::RecordDeleted);
-    !born && !gone
+                ChangeKind::RecordCreated | ChangeKind::RecordRestored
+            );
+        }
+        match e.kind {
+            ChangeKind::RecordDeleted => self.gone = true,
+            ChangeKind::RecordRestored => self.gone = false,
+            ChangeKind::RecordUpdated => {
+                let before = e.before.as_ref().and_then(Value::as_object);
+                for f in e.changed_fields.iter().flatten() {
+                    self.cells_then
+                        .entry(*f)
+                        .or_insert_with(|| before.and_then(|b| b.get(f.as_str())).cloned());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the record was live at the snapshot and is now: not made
+    /// or restored first, not deleted last.
+    fn live_then_and_now(&self) -> bool {
+        !self.born && !self.gone
+    }
+
+    /// The record as the page reads it at the snapshot, from its events
+    /// since alone: each cell read is the one the first update changing
+    /// it had before; `None` when one of them changed in none (or a
+    /// column of the record is read), so the record as it is is needed.
+    fn then_by_events(&self, table: TableId, id: RecordId, reads: &Reads) -> Option<Record> {
+        if reads.meta {
+            return None;
+        }
+        let mut cells = crate::model::Cells::new();
+        for f in &reads.fields {
+            if let Some(v) = self.cells_then.get(f)? {
+                cells.insert(f.to_string(), v.clone());
+            }
+        }
+        Some(Record::bare(table, id, cells))
+    }
+
+    /// `now` (a read of the record, every change it shows among the
+    /// events absorbed) as the page reads it at the snapshot: the cells
+    /// the page reads, with every update undone. It stays true as events
+    /// come: a cell a later event changes first was, when read, as it was
+    /// then.
+    ///
+    /// Its last-modified time then is not logged: at latest just before
+    /// its first change since (the same on every page of the walk).
+    fn then_from_read(&self, now: &Record, reads: &Reads) -> Record {
+        let mut then = Record {
+            cells: crate::model::Cells::new(),
+            ..now.clone()
+        };
+        for f in &reads.fields {
+            let cell = match self.cells_then.get(f) {
+                Some(v) => v.as_ref(),
+                None => now.cells.get(f.as_str()),
+            };
+            if let Some(v) = cell {
+                then.cells.insert(f.to_string(), v.clone());
+            }
+        }
+        if let Some(first) = self.first_at {
+            let before_first = first - chrono::TimeDelta::milliseconds(1);
+            then.updated_time = then.updated_time.min(before_first);
+        }
+        then
+    }
 }
 
 /// What a page's filter and order read of a record.
@@ -365,63 +475,5 @@ impl Reads {
             Filter::Not(inner) => self.add_filter(inner),
             Filter::Cond(c) => self.add(c.target),
         }
-    }
-
-    /// Places the changed records `ids` from their events alone into
-    /// `by_events` where it can (those without a read in `states` that were
-    /// live then and are now, placed afresh: their events may have grown),
-    /// and answers the others, which must be read.
-    fn place(
-        &self,
-        table: TableId,
-        changed: &Changed,
-        ids: Vec<RecordId>,
-        states: &BTreeMap<RecordId, Record>,
-        by_events: &mut BTreeMap<RecordId, Record>,
-    ) -> Vec<RecordId> {
-        let mut read = Vec::new();
-        for id in ids {
-            by_events.remove(&id);
-            let Some(events) = changed.events.get(&id) else {
-                continue;
-            };
-            if states.contains_key(&id) || !live_then_and_now(events) {
-                continue;
-            }
-            match self.then_by_events(table, id, events) {
-                Some(then) => {
-                    by_events.insert(id, then);
-                }
-                None => read.push(id),
-            }
-        }
-        read
-    }
-
-    /// Record `id` of `table` as the query sees it at the snapshot, from
-    /// its events since alone: each cell read is the one the first event
-    /// changing it had before; `None` when one of them changed in none
-    /// (or a column of the record is read), so the record as it is now is
-    /// needed.
-    fn then_by_events(
-        &self,
-        table: TableId,
-        id: RecordId,
-        events: &[ChangeEvent],
-    ) -> Option<Record> {
-        if self.meta {
-            return None;
-        }
-        let mut cells = crate::model::Cells::new();
-        for f in &self.fields {
-            let first = events.iter().find(|e| {
-                e.kind == ChangeKind::RecordUpdated
-                    && e.changed_fields.as_ref().is_some_and(|c| c.contains(f))
-            })?;
-            if let Some(v) = first.before.as_ref().and_then(|b| b.get(f.as_str())) {
-                cells.insert(f.to_string(), v.clone());
-            }
-        }
-        Some(Record::bare(table, id, cells))
     }
 }

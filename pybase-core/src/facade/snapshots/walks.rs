@@ -1,0 +1,179 @@
+//! Walks kept between their pages: what a snapshot walk has learnt from the
+//! log (how far it read, and the records changed since its snapshot, each
+//! summarised and, once known, placed as it was), so that a later page
+//! reads only the events logged since the page before it.
+//!
+//! Nothing kept goes stale: the log only grows, and where a record stood at
+//! a snapshot never changes once known. A walk not kept (evicted, idle too
+//! long, read by another server instance, or two of its pages read at
+//! once) is rebuilt from its snapshot's seq, reading the log since then:
+//! the same pages, more slowly.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::ids::{FieldId, RecordId, TableId};
+
+use super::Trail;
+
+/// Walks kept at most.
+const MAX_WALKS: usize = 128;
+/// Changed records kept at most, over every walk kept.
+const MAX_TRAILS: usize = 200_000;
+/// A walk unread for this long is dropped.
+const IDLE: Duration = Duration::from_secs(600);
+
+/// What identifies a walk's state: its table, its snapshot (a seq of the
+/// base's log) and what its pages read of a record (a record is placed
+/// with those cells only).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct WalkKey {
+    pub(crate) table: TableId,
+    pub(crate) snapshot: i64,
+    pub(crate) fields: Vec<FieldId>,
+    pub(crate) meta: bool,
+}
+
+/// A walk's state: the log read up to `upto`, `read` events since the
+/// snapshot, and the records of its table changed since, by id.
+#[derive(Debug, Default)]
+pub(crate) struct WalkState {
+    pub(crate) upto: i64,
+    pub(crate) read: usize,
+    pub(crate) trails: BTreeMap<RecordId, Trail>,
+}
+
+/// The walks kept, shared by every clone of the facade.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Walks(Arc<Mutex<Kept>>);
+
+#[derive(Debug, Default)]
+struct Kept {
+    /// Each walk with when it was kept, and the order it was kept in.
+    walks: HashMap<WalkKey, (WalkState, Instant, u64)>,
+    /// Trails over every walk kept.
+    trails: usize,
+    /// Walks kept so far (the order of keeping).
+    ticks: u64,
+}
+
+impl Walks {
+    /// Takes the state kept of the walk `key` (the next reader of the same
+    /// walk rebuilds it until it is given back).
+    pub(crate) fn take(&self, key: &WalkKey) -> Option<WalkState> {
+        let mut kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (state, _, _) = kept.walks.remove(key)?;
+        kept.trails -= state.trails.len();
+        Some(state)
+    }
+
+    /// Keeps `state` of the walk `key`, unless a state read further is kept
+    /// already; then drops the walks idle too long and, while over the
+    /// bounds, the least recently kept.
+    pub(crate) fn keep(&self, key: WalkKey, state: WalkState) {
+        let mut kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        if let Some((held, _, _)) = kept.walks.get(&key)
+            && held.upto >= state.upto
+        {
+            return;
+        }
+        if state.trails.len() > MAX_TRAILS {
+            return;
+        }
+        kept.ticks += 1;
+        let tick = kept.ticks;
+        kept.walks.insert(key, (state, now, tick));
+        kept.walks
+            .retain(|_, (_, at, _)| now.duration_since(*at) < IDLE);
+        kept.trails = kept.walks.values().map(|(s, _, _)| s.trails.len()).sum();
+        while kept.walks.len() > MAX_WALKS || kept.trails > MAX_TRAILS {
+            let Some(oldest) = kept
+                .walks
+                .iter()
+                .min_by_key(|(_, (_, _, tick))| *tick)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some((gone, _, _)) = kept.walks.remove(&oldest) {
+                kept.trails -= gone.trails.len();
+            }
+        }
+    }
+
+    /// How many walks are kept.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .walks
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(snapshot: i64) -> WalkKey {
+        WalkKey {
+            table: TableId::new(),
+            snapshot,
+            fields: Vec::new(),
+            meta: false,
+        }
+    }
+
+    fn state(upto: i64, trails: usize) -> WalkState {
+        WalkState {
+            upto,
+            read: 0,
+            trails: (0..trails)
+                .map(|_| (RecordId::new(), Trail::default()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_walk_is_taken_once_and_the_furthest_state_is_kept() {
+        let walks = Walks::default();
+        let k = key(7);
+        assert!(walks.take(&k).is_none());
+        walks.keep(k.clone(), state(10, 2));
+        walks.keep(k.clone(), state(9, 5));
+        let s = walks.take(&k).expect("kept");
+        assert_eq!((s.upto, s.trails.len()), (10, 2));
+        assert!(walks.take(&k).is_none(), "a taken walk is not kept");
+        walks.keep(k.clone(), state(12, 1));
+        assert_eq!(walks.take(&k).map(|s| s.upto), Some(12));
+    }
+
+    #[test]
+    fn the_least_recently_kept_walks_go_first() {
+        let walks = Walks::default();
+        let keys: Vec<WalkKey> = (0..=i64::try_from(MAX_WALKS).unwrap()).map(key).collect();
+        for k in &keys {
+            walks.keep(k.clone(), state(1, 0));
+        }
+        assert_eq!(walks.len(), MAX_WALKS);
+        assert!(walks.take(&keys[0]).is_none(), "the first kept went");
+        assert!(walks.take(&keys[MAX_WALKS]).is_some());
+        // Bounded by records too: a large walk pushes out older ones.
+        let (big, small, huge) = (key(-1), key(-2), key(-3));
+        walks.keep(big.clone(), state(1, MAX_TRAILS - 3));
+        walks.keep(small.clone(), state(1, 4));
+        assert!(walks.take(&big).is_none(), "over the records kept");
+        assert!(walks.take(&small).is_some());
+        walks.keep(huge.clone(), state(1, MAX_TRAILS + 1));
+        assert!(walks.take(&huge).is_none(), "too large to keep");
+    }
+}
