@@ -21,6 +21,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use super::Pybase;
+use super::snapshots::Changed;
 use crate::error::{Error, Result, StoreError};
 use crate::fields::Reference;
 use crate::formula::{FormulaFilter, LinkTitles, ResultType, Value, check, record_value};
@@ -67,23 +68,22 @@ impl Pybase {
 
     /// The page of `plan`, whose formula filter has record ids or a
     /// residual; `source_chars` is the formula's length, for the error.
+    /// A page of a walk (`changed`: its table's records changed since its
+    /// snapshot) places them as they were then (`snapshots`). Answers the
+    /// next page's cursor too.
     pub(super) async fn formula_page(
         &self,
-        table: TableId,
         fields: &[Field],
         plan: &QueryPlan,
         formula: &FormulaFilter,
         source_chars: usize,
-    ) -> Result<RecordPage> {
-        let mut scan = Scan {
-            by_id: fields.iter().map(|f| (f.id, f)).collect(),
-            links: link_fields(fields, formula),
-            titles: LinkTitles::new(),
-            gone: HashSet::new(),
-            primaries: Primaries::new(),
-            formula,
-            max_titles: self.limits.formula_scan / 10,
-            source_chars,
+        changed: Option<&mut Changed>,
+    ) -> Result<(RecordPage, Option<String>)> {
+        let table = plan.query.table_id;
+        let mut residual = Residual {
+            scan: Scan::new(fields, formula, self.limits.formula_scan / 10, source_chars),
+            examined: 0,
+            budget: self.limits.formula_scan,
         };
         let limit = plan.query.limit;
         let budget = self.limits.formula_scan;
@@ -91,26 +91,43 @@ impl Pybase {
             if ids.len() > budget {
                 return Err(over_budget(ids.len(), budget, source_chars));
             }
-            let mut records = self
+            let records = self
                 .store
                 .get_records(table, ids, plan.query.include_deleted)
                 .await?;
-            self.load_titles(&mut scan, &records).await?;
-            records.retain(|r| {
+            // Each record with where it stood at the walk's snapshot.
+            let mut rows: Vec<(Record, Record)> = match changed {
+                Some(changed) => self.as_they_were(changed, records).await?,
+                None => records.into_iter().map(|r| (r.clone(), r)).collect(),
+            };
+            let placed: Vec<Record> = rows.iter().map(|(then, _)| then.clone()).collect();
+            self.load_titles(&mut residual.scan, &placed).await?;
+            rows.retain(|(then, _)| {
                 plan.query
                     .filter
                     .as_ref()
-                    .is_none_or(|f| eval::matches(f, r))
-                    && scan.keeps(r)
+                    .is_none_or(|f| eval::matches(f, then))
+                    && residual.scan.keeps(then)
             });
-            records.sort_by(|a, b| eval::compare_records(&plan.query.sort, a, b));
+            rows.sort_by(|a, b| eval::compare_records(&plan.query.sort, &a.0, &b.0));
             if let Some(after) = &plan.query.after {
-                records.retain(|r| eval::is_after(&plan.query.sort, &after.values, &after.id, r));
+                rows.retain(|(then, _)| {
+                    eval::is_after(&plan.query.sort, &after.values, &after.id, then)
+                });
             }
-            let has_more = records.len() > limit;
-            records.truncate(limit);
-            return Ok(RecordPage { records, has_more });
+            let has_more = rows.len() > limit;
+            rows.truncate(limit);
+            let next = rows
+                .last()
+                .filter(|_| has_more)
+                .map(|(then, _)| Cursor::at(&plan.query.sort, then, plan.shape, plan.snapshot));
+            let records = rows.into_iter().map(|(_, now)| now).collect();
+            return Ok((RecordPage { records, has_more }, next.map(|c| c.encode())));
         }
+        if let Some(changed) = changed {
+            return self.snapshot_page(plan, changed, Some(&mut residual)).await;
+        }
+        let scan = &mut residual.scan;
         let mut query = plan.query.clone();
         let mut chunk = (limit + 1).min(MAX_PAGE_SIZE);
         let mut kept: Vec<Record> = Vec::with_capacity(limit);
@@ -118,7 +135,7 @@ impl Pybase {
         loop {
             query.limit = chunk;
             let page = self.store.query_records(&query).await?;
-            self.load_titles(&mut scan, &page.records).await?;
+            self.load_titles(scan, &page.records).await?;
             let position = page
                 .records
                 .last()
@@ -127,28 +144,19 @@ impl Pybase {
                 examined += 1;
                 if scan.keeps(&r) {
                     if kept.len() == limit {
-                        return Ok(RecordPage {
-                            records: kept,
-                            has_more: true,
-                        });
+                        return Ok(paged(plan, kept, true));
                     }
                     kept.push(r);
                 }
             }
             let Some(position) = position.filter(|_| page.has_more) else {
-                return Ok(RecordPage {
-                    records: kept,
-                    has_more: false,
-                });
+                return Ok(paged(plan, kept, false));
             };
             if examined >= budget {
                 if kept.len() == limit {
                     // The page is full; whether more follow is left to the
                     // next page's request.
-                    return Ok(RecordPage {
-                        records: kept,
-                        has_more: true,
-                    });
+                    return Ok(paged(plan, kept, true));
                 }
                 return Err(over_budget(examined, budget, source_chars));
             }
@@ -247,12 +255,82 @@ struct Scan<'a> {
     source_chars: usize,
 }
 
-impl Scan<'_> {
+impl<'a> Scan<'a> {
+    fn new(
+        fields: &'a [Field],
+        formula: &'a FormulaFilter,
+        max_titles: usize,
+        source_chars: usize,
+    ) -> Self {
+        Self {
+            by_id: fields.iter().map(|f| (f.id, f)).collect(),
+            links: link_fields(fields, formula),
+            titles: LinkTitles::new(),
+            gone: HashSet::new(),
+            primaries: Primaries::new(),
+            formula,
+            max_titles,
+            source_chars,
+        }
+    }
+
     fn keeps(&self, r: &Record) -> bool {
         self.formula.residual.iter().all(|e| {
             crate::formula::keeps_indexed(e, r, &self.by_id, &self.titles, self.formula.now)
         })
     }
+}
+
+/// A formula filter's residual as a walk's page applies it (`snapshots`):
+/// records kept or dropped in order, the linked records' primary values
+/// loaded as they are needed, at most `budget` store rows examined.
+pub(super) struct Residual<'a> {
+    scan: Scan<'a>,
+    /// Store rows examined so far.
+    examined: usize,
+    budget: usize,
+}
+
+impl Residual<'_> {
+    /// Counts `n` more store rows examined: an error once over the budget
+    /// while the page is not full (`full`).
+    pub(super) fn examined(&mut self, n: usize, full: bool) -> Result<()> {
+        self.examined += n;
+        if self.examined >= self.budget && !full {
+            return Err(over_budget(
+                self.examined,
+                self.budget,
+                self.scan.source_chars,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the budget is spent (a full page then stops reading).
+    pub(super) fn spent(&self) -> bool {
+        self.examined >= self.budget
+    }
+}
+
+impl Pybase {
+    /// `records` less those `residual` drops (their link titles loaded
+    /// first).
+    pub(super) async fn residual_keeps(
+        &self,
+        residual: &mut Residual<'_>,
+        mut records: Vec<Record>,
+    ) -> Result<Vec<Record>> {
+        self.load_titles(&mut residual.scan, &records).await?;
+        records.retain(|r| residual.scan.keeps(r));
+        Ok(records)
+    }
+}
+
+/// A page of `records` and its next cursor.
+fn paged(plan: &QueryPlan, records: Vec<Record>, has_more: bool) -> (RecordPage, Option<String>) {
+    let page = RecordPage { records, has_more };
+    let next = plan.next_cursor(&page);
+    (page, next)
 }
 
 fn link_fields(fields: &[Field], formula: &FormulaFilter) -> Vec<(FieldId, TableId)> {

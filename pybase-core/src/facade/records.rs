@@ -1074,16 +1074,12 @@ impl Pybase {
     }
 
     /// The records of `plan`'s table changed since its walk's snapshot, for
-    /// a page after the first whose order the store reads (`formula=`
-    /// filters evaluated here read the order as it is): see `snapshots`.
+    /// a page after the first: see `snapshots`.
     async fn snapshot_changes(
         &self,
         table: &TableScope,
         plan: &mut plan::QueryPlan,
     ) -> Result<Option<super::snapshots::Changed>> {
-        if plan.formula.as_ref().is_some_and(|f| !f.is_pure_sql()) {
-            return Ok(None);
-        }
         self.changed_since_snapshot(table.table().base_id, plan)
             .await
     }
@@ -1121,18 +1117,14 @@ impl Pybase {
         key: FieldKey,
         changed: Option<super::snapshots::Changed>,
     ) -> Result<RecordsPage> {
-        let table = plan.query.table_id;
         let (page, next_cursor) = match (&plan.formula, changed) {
-            (Some(formula), _) if !formula.is_pure_sql() => {
+            (Some(formula), mut changed) if !formula.is_pure_sql() => {
                 let chars = q.formula.as_deref().map_or(0, |f| f.chars().count());
-                let page = self
-                    .formula_page(table, fields, &plan, formula, chars)
-                    .await?;
-                let next = plan.next_cursor(&page);
-                (page, next)
+                self.formula_page(fields, &plan, formula, chars, changed.as_mut())
+                    .await?
             }
             (_, Some(mut changed)) if !changed.is_empty() => {
-                self.snapshot_page(&plan, &mut changed).await?
+                self.snapshot_page(&plan, &mut changed, None).await?
             }
             (_, Some(mut changed)) => {
                 // Nothing of the table changed since the walk began: the
@@ -1142,7 +1134,7 @@ impl Pybase {
                     let next = plan.next_cursor(&page);
                     (page, next)
                 } else {
-                    self.snapshot_page(&plan, &mut changed).await?
+                    self.snapshot_page(&plan, &mut changed, None).await?
                 }
             }
             (_, None) => {

@@ -27,9 +27,10 @@
 //!
 //! A page whose table changed nothing since takes the usual path, and the
 //! log is read again after it: a record that changed while the page was
-//! read sends the page through the snapshot's path. Pages
-//! with deleted records, and `formula=` filters evaluated outside the
-//! database, read the order as it is (the cursor keeps its snapshot). A walk
+//! read sends the page through the snapshot's path. A `formula=` filter
+//! evaluated outside the database keeps or drops the records as they were
+//! too (`formula.rs`). Pages with deleted records read the order as it is
+//! (their cursors carry no snapshot). A walk
 //! whose base logged more than [`MAX_CHANGES`] events since it began, or
 //! whose events were pruned, must start again (422 on `cursor`).
 
@@ -40,6 +41,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::Pybase;
+use super::formula::Residual;
 use crate::StoreError;
 use crate::error::{Error, Result};
 use crate::ids::{BaseId, FieldId, RecordId, TableId};
@@ -207,10 +209,15 @@ impl Pybase {
     /// leaves it as it is). A row of the store's page whose record changed
     /// meanwhile joins the changed records; changed records are read in a
     /// few rounds at most, each followed by a read of the log.
-    pub(crate) async fn snapshot_page(
+    ///
+    /// A `formula=` filter's `residual` (what runs outside the database)
+    /// keeps or drops the store's rows, and the changed records as they
+    /// were, within its budget of rows examined.
+    pub(super) async fn snapshot_page(
         &self,
         plan: &QueryPlan,
         changed: &mut Changed,
+        mut residual: Option<&mut Residual<'_>>,
     ) -> Result<(RecordPage, Option<String>)> {
         /// Rounds of reading records that changed while they were read.
         const ROUNDS: usize = 3;
@@ -237,11 +244,22 @@ impl Pybase {
                 .records
                 .last()
                 .map(|last| Cursor::at(sort, last, plan.shape, None));
-            unchanged.extend(
-                page.records
-                    .into_iter()
-                    .filter(|r| !changed.state.trails.contains_key(&r.id)),
-            );
+            let examined = page.records.len();
+            let rows: Vec<Record> = page
+                .records
+                .into_iter()
+                .filter(|r| !changed.state.trails.contains_key(&r.id))
+                .collect();
+            match residual.as_deref_mut() {
+                Some(residual) => {
+                    unchanged.extend(self.residual_keeps(residual, rows).await?);
+                    residual.examined(examined, unchanged.len() >= limit)?;
+                    if residual.spent() {
+                        break;
+                    }
+                }
+                None => unchanged.extend(rows),
+            }
             if unchanged.len() >= limit || !store_more {
                 break;
             }
@@ -278,7 +296,7 @@ impl Pybase {
                 trail.then = Some(trail.then_from_read(now, reads));
             }
         }
-        let mut rows: Vec<(Record, Option<Record>)> = Vec::with_capacity(unchanged.len() + limit);
+        let mut rows: Vec<(Record, Option<Record>)> = Vec::new();
         for (id, trail) in &state.trails {
             // A record that changed in every round it was read is left to
             // the next page's read of the log.
@@ -298,6 +316,31 @@ impl Pybase {
             if kept {
                 rows.push((then.clone(), states.remove(id)));
             }
+        }
+        if let Some(residual) = residual {
+            // In order, until more than a page is kept.
+            rows.sort_by(|a, b| eval::compare_records(sort, &a.0, &b.0));
+            let mut kept = Vec::with_capacity(limit + 1);
+            let mut rest = rows.into_iter();
+            while kept.len() <= limit {
+                let chunk: Vec<(Record, Option<Record>)> = rest.by_ref().take(limit + 1).collect();
+                if chunk.is_empty() {
+                    break;
+                }
+                let thens = chunk.iter().map(|(then, _)| then.clone()).collect();
+                let keeps: Vec<RecordId> = self
+                    .residual_keeps(residual, thens)
+                    .await?
+                    .iter()
+                    .map(|r| r.id)
+                    .collect();
+                kept.extend(
+                    chunk
+                        .into_iter()
+                        .filter(|(then, _)| keeps.contains(&then.id)),
+                );
+            }
+            rows = kept;
         }
         rows.extend(unchanged.into_iter().map(|r| (r.clone(), Some(r))));
         rows.sort_by(|a, b| eval::compare_records(sort, &a.0, &b.0));
@@ -326,6 +369,38 @@ impl Pybase {
             .filter_map(|(then, now)| now.or_else(|| found.remove(&then.id)))
             .collect();
         Ok((RecordPage { records, has_more }, next))
+    }
+}
+
+impl Pybase {
+    /// `records` (read just now) each with where it stood at the walk's
+    /// snapshot (`changed`): as it is when it did not change since, as it
+    /// was otherwise; a record made or deleted since is left out.
+    pub(super) async fn as_they_were(
+        &self,
+        changed: &mut Changed,
+        records: Vec<Record>,
+    ) -> Result<Vec<(Record, Record)>> {
+        // After the reads: every change they show is known.
+        self.catch_up(changed).await?;
+        let Changed { reads, state, .. } = changed;
+        let mut out = Vec::with_capacity(records.len());
+        for now in records {
+            let Some(trail) = state.trails.get_mut(&now.id) else {
+                out.push((now.clone(), now));
+                continue;
+            };
+            if !trail.live_then_and_now() {
+                continue;
+            }
+            if trail.then.is_none() {
+                trail.then = Some(trail.then_from_read(&now, reads));
+            }
+            if let Some(then) = &trail.then {
+                out.push((then.clone(), now));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -452,6 +527,16 @@ impl Reads {
         }
         if let Some(f) = &plan.query.filter {
             reads.add_filter(f);
+        }
+        // A formula's residual reads its fields, and may read a record's
+        // own columns (`CREATED_TIME()`, `RECORD_ID()`, ...).
+        if let Some(formula) = plan.formula.as_ref().filter(|f| !f.is_pure_sql()) {
+            for field in &formula.checked.referenced_field_ids {
+                if !reads.fields.contains(field) {
+                    reads.fields.push(*field);
+                }
+            }
+            reads.meta = true;
         }
         reads
     }

@@ -403,11 +403,24 @@ pub async fn cursors_walk_the_order_as_it_was(store: Arc<dyn Store>) {
     // server instance that kept nothing of the walk would (every page
     // rebuilt from the log since the snapshot; the others keep what they
     // read between pages).
-    for (json_pages, filter, cold) in [
-        (false, None, false),
-        (true, None, false),
-        (false, Some(named), false),
-        (false, None, true),
+    // Formulas the database cannot run walk the same: kept or dropped by
+    // the cells then (every record edited since fails `{Qty} * 1 < 100`
+    // now), by a scan or by record ids.
+    let by_ids = format!(
+        "OR({})",
+        ids.iter()
+            .map(|id| format!("RECORD_ID()='{id}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (json_pages, filter, cold, formula) in [
+        (false, None, false, None),
+        (true, None, false, None),
+        (false, Some(named), false, None),
+        (false, None, true, None),
+        (false, None, false, Some("{Qty} * 1 < 100".to_owned())),
+        (true, None, true, Some("LEN({Name}) > 0".to_owned())),
+        (false, None, false, Some(by_ids.clone())),
     ] {
         let mut seen: Vec<RecordId> = Vec::new();
         let mut cursor: Option<String> = None;
@@ -418,11 +431,16 @@ pub async fn cursors_walk_the_order_as_it_was(store: Arc<dyn Store>) {
                 filter: filter.clone(),
                 page_size: Some(3),
                 cursor: cursor.clone(),
+                formula: formula.clone(),
                 ..Default::default()
             };
+            let pb = if cold {
+                crate::Pybase::new(fx.store.clone())
+            } else {
+                fx.pb.clone()
+            };
             let (page, next): (Vec<(RecordId, i64)>, Option<String>) = if json_pages {
-                let text = fx
-                    .pb
+                let text = pb
                     .query_records_json(&fx.viewer, t, q, FieldKey::Name)
                     .await
                     .unwrap();
@@ -438,11 +456,6 @@ pub async fn cursors_walk_the_order_as_it_was(store: Arc<dyn Store>) {
                     .collect();
                 (records, v["next_cursor"].as_str().map(str::to_owned))
             } else {
-                let pb = if cold {
-                    crate::Pybase::new(fx.store.clone())
-                } else {
-                    fx.pb.clone()
-                };
                 let out = pb
                     .query_records(&fx.viewer, t, q, FieldKey::Name)
                     .await
@@ -479,7 +492,7 @@ pub async fn cursors_walk_the_order_as_it_was(store: Arc<dyn Store>) {
         want.push(ids[11]);
         assert_eq!(
             seen, want,
-            "json pages: {json_pages}, filter {filter:?}, cold: {cold}"
+            "json pages: {json_pages}, filter {filter:?}, cold: {cold}, formula {formula:?}"
         );
         // Put the table back for the second walk.
         let live = added_since(&fx, &ids).await;
@@ -515,9 +528,15 @@ pub async fn walks_hold_against_a_concurrent_writer(store: Arc<dyn Store>) {
         .iter()
         .map(|r| r.id)
         .collect();
-    for (walk, filter) in [
-        (0, None),
-        (1, Some(json!({"field": "Name", "op": "eq", "value": "n"}))),
+    for (walk, filter, formula) in [
+        (0, None, None),
+        (
+            1,
+            Some(json!({"field": "Name", "op": "eq", "value": "n"})),
+            None,
+        ),
+        // A formula the database cannot run (kept or dropped in Rust).
+        (2, None, Some("LEN({Name}) > 0".to_owned())),
     ] {
         let stop = Arc::new(AtomicBool::new(false));
         let mut seen: Vec<RecordId> = Vec::new();
@@ -530,6 +549,7 @@ pub async fn walks_hold_against_a_concurrent_writer(store: Arc<dyn Store>) {
                     sort: Some(json!("Qty")),
                     filter: filter.clone(),
                     page_size: Some(4),
+                    formula: formula.clone(),
                     ..Default::default()
                 },
                 FieldKey::Name,
@@ -575,6 +595,7 @@ pub async fn walks_hold_against_a_concurrent_writer(store: Arc<dyn Store>) {
                 filter: filter.clone(),
                 page_size: Some(4),
                 cursor: cursor.clone(),
+                formula: formula.clone(),
                 ..Default::default()
             };
             let page = fx
