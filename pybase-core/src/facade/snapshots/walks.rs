@@ -19,8 +19,9 @@ use super::Trail;
 
 /// Walks kept at most.
 const MAX_WALKS: usize = 128;
-/// Changed records kept at most, over every walk kept.
-const MAX_TRAILS: usize = 200_000;
+/// Changed records kept at most, over every walk kept (a few hundred
+/// bytes each: the cells a page reads, twice at most).
+const MAX_TRAILS: usize = 50_000;
 /// A walk unread for this long is dropped.
 const IDLE: Duration = Duration::from_secs(600);
 
