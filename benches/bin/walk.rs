@@ -37,14 +37,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use pybase_benches::fixture::{Bench, BenchTable};
-use pybase_benches::postgres_database_url;
+use pybase_benches::fresh_postgres_database;
 use pybase_core::facade::{CellsInput, FieldKey, QueryInput};
 use pybase_core::ids::RecordId;
 use pybase_core::store::Store;
 use pybase_store_postgres::PgStore;
 use pybase_store_sqlite::SqliteStore;
 use serde_json::json;
-use sqlx::{AssertSqlSafe, Connection as _};
+use sqlx::Connection as _;
 use stats::{Samples, ratio, show};
 
 struct Args {
@@ -238,14 +238,9 @@ async fn measure(name: &str, store: Arc<dyn Store>, a: &Args) -> anyhow::Result<
 
 fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
+    pybase_benches::bench_runtime()?.block_on(async {
         if a.sqlite {
-            let dir = std::env::temp_dir().join(format!("pybase-walk-{}", std::process::id()));
-            std::fs::create_dir_all(&dir)?;
+            let dir = pybase_benches::fresh_dir("walk")?;
             let store = Arc::new(SqliteStore::open(dir.join("bench.db"))?);
             measure("sqlite", store, &a).await?;
             std::fs::remove_dir_all(&dir).ok();
@@ -254,18 +249,12 @@ fn main() -> anyhow::Result<()> {
             let url = std::env::var("PYBASE_TEST_POSTGRES_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
             let db = format!("pybase_walk_{}", std::process::id());
+            let db_url = fresh_postgres_database(&url, &db).await?;
+            let store = Arc::new(PgStore::connect(&db_url).await?);
+            let result = measure("postgres", store.clone(), &a).await;
+            store.pool().close().await;
             let mut admin = sqlx::PgConnection::connect(&url).await?;
-            sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {db}")))
-                .execute(&mut admin)
-                .await?;
-            let result = async {
-                let store = Arc::new(PgStore::connect(&postgres_database_url(&url, &db)).await?);
-                measure("postgres", store.clone(), &a).await?;
-                store.pool().close().await;
-                anyhow::Ok(())
-            }
-            .await;
-            sqlx::raw_sql(AssertSqlSafe(format!(
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
             )))
             .execute(&mut admin)
