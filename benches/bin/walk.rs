@@ -22,6 +22,7 @@
 //! ```text
 //! cargo run --release -p pybase-benches --bin pybase-walk -- \
 //!     [--records 20000] [--page 100] [--backends sqlite,postgres] [--trace]
+//!     [--formula F] [--walks plain,edited,others]
 //! ```
 //!
 //! PostgreSQL: `PYBASE_TEST_POSTGRES_URL`; its database is created and
@@ -54,6 +55,11 @@ struct Args {
     postgres: bool,
     /// Print every page's time to stderr.
     trace: bool,
+    /// A `formula=` filter every page applies (the walk then expects the
+    /// records it keeps at the first page, each once).
+    formula: Option<String>,
+    /// Which walks to run (`plain,edited,others`).
+    walks: String,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -63,6 +69,8 @@ fn args() -> anyhow::Result<Args> {
         sqlite: true,
         postgres: true,
         trace: false,
+        formula: None,
+        walks: "plain,edited,others".to_owned(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -71,6 +79,8 @@ fn args() -> anyhow::Result<Args> {
             "--records" => a.records = value()?.parse::<usize>()?.max(1),
             "--page" => a.page = value()?.parse::<usize>()?.clamp(1, 1000),
             "--trace" => a.trace = true,
+            "--formula" => a.formula = Some(value()?),
+            "--walks" => a.walks = value()?,
             "--backends" => {
                 let v = value()?;
                 a.sqlite = v.contains("sqlite");
@@ -112,7 +122,7 @@ impl Walk {
     fn tail(&self) -> Duration {
         let n = (self.order.len() / 10).max(1);
         let last = &self.order[self.order.len().saturating_sub(n)..];
-        last.iter().sum::<Duration>() / u32::try_from(last.len()).unwrap_or(1)
+        last.iter().sum::<Duration>() / u32::try_from(last.len()).unwrap_or(1).max(1)
     }
 }
 
@@ -127,6 +137,11 @@ async fn walk(store: &Arc<dyn Store>, a: &Args, edits: Edits) -> anyhow::Result<
     } else {
         None
     };
+    // The records the walk must meet: all, or those the formula keeps now.
+    let expected = match &a.formula {
+        None => ids.len(),
+        Some(f) => kept_by(&bench, &table, f).await?,
+    };
     let mut seen: HashSet<RecordId> = HashSet::with_capacity(ids.len());
     let mut out = Walk {
         pages: Samples::new(),
@@ -140,6 +155,7 @@ async fn walk(store: &Arc<dyn Store>, a: &Args, edits: Edits) -> anyhow::Result<
             sort: Some(json!("Qty")),
             page_size: Some(a.page),
             cursor: cursor.clone(),
+            formula: a.formula.clone(),
             ..QueryInput::default()
         };
         let t0 = Instant::now();
@@ -195,30 +211,70 @@ async fn walk(store: &Arc<dyn Store>, a: &Args, edits: Edits) -> anyhow::Result<
         }
     }
     anyhow::ensure!(
-        seen.len() == ids.len(),
+        seen.len() == expected,
         "the walk met {} of {} records",
         seen.len(),
-        ids.len()
+        expected
     );
     Ok(out)
 }
 
+/// How many records of `table` the formula `f` keeps, read untimed.
+async fn kept_by(bench: &Bench, table: &BenchTable, f: &str) -> anyhow::Result<usize> {
+    let mut n = 0;
+    let mut cursor = None;
+    loop {
+        let q = QueryInput {
+            page_size: Some(1000),
+            cursor,
+            formula: Some(f.to_owned()),
+            ..QueryInput::default()
+        };
+        let page = bench
+            .pb
+            .query_records(&bench.who, table.id, q, FieldKey::Name)
+            .await?;
+        n += page.records.len();
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            return Ok(n);
+        }
+    }
+}
+
 async fn measure(name: &str, store: Arc<dyn Store>, a: &Args) -> anyhow::Result<()> {
     let mut walks = Vec::new();
-    for edits in [Edits::Plain, Edits::Edited, Edits::Others] {
+    for (edits, name) in [
+        (Edits::Plain, "plain"),
+        (Edits::Edited, "edited"),
+        (Edits::Others, "others"),
+    ] {
+        if !a.walks.contains(name) {
+            continue;
+        }
         eprintln!("{name}: {}", edits.label());
         walks.push((edits, walk(&store, a, edits).await?));
     }
     println!(
-        "{name}: {} records sorted by Qty, {} a page; page reads only",
-        a.records, a.page
+        "{name}: {} records sorted by Qty, {} a page, formula {}; page reads only",
+        a.records,
+        a.page,
+        a.formula.as_deref().unwrap_or("none")
     );
     println!();
     println!(
         "| {name} | walk | pages | page p50 | last tenth, mean | whole walk | p50 / plain | last tenth / plain | walk / plain |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    let plain = &walks[0].1;
+    let zero = Walk {
+        pages: Samples::new(),
+        order: Vec::new(),
+        total: Duration::ZERO,
+    };
+    let plain = walks
+        .iter()
+        .find(|(e, _)| *e == Edits::Plain)
+        .map_or(&zero, |(_, w)| w);
     for (edits, w) in &walks {
         println!(
             "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",

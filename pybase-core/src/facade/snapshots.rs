@@ -47,7 +47,7 @@ use crate::error::{Error, Result};
 use crate::ids::{BaseId, FieldId, RecordId, TableId};
 use crate::model::{Record, Timestamp};
 use crate::query::plan::QueryPlan;
-use crate::query::{Cursor, Filter, RecordPage, Snapshot, Target, eval};
+use crate::query::{Cursor, Filter, MAX_PAGE_SIZE, RecordPage, Snapshot, Target, eval};
 use crate::store::{ChangeEvent, ChangeKind};
 pub(crate) use walks::Walks;
 use walks::{WalkKey, WalkState};
@@ -233,10 +233,18 @@ impl Pybase {
         // many each round after, never more than there are. A walk that
         // moved every record it edited past its end reads them all on its
         // last page, in a few reads rather than one a page's worth.
+        // A residual may drop most rows: its chunks also grow as the
+        // formula's own pages do, to [`MAX_PAGE_SIZE`].
         let trails = changed.state.trails.len();
         let mut extra = trails.min(limit.max(1));
+        let mut chunk = 0;
         loop {
-            query.limit = (limit - unchanged.len().min(limit) + extra).max(1);
+            let need = limit - unchanged.len().min(limit) + extra;
+            chunk = match residual {
+                Some(_) => need.max((chunk * 2).min(MAX_PAGE_SIZE)),
+                None => need,
+            };
+            query.limit = chunk.max(1);
             extra = (extra * 2).min(trails);
             let page = self.store.query_records(&query).await?;
             store_more = page.has_more;
