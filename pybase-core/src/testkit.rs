@@ -104,6 +104,7 @@ macro_rules! conformance_tests {
             query::cursor_pages_walk_everything_once,
             query::cursors_walk_the_order_as_it_was,
             query::walks_hold_against_a_concurrent_writer,
+            query::walks_by_last_change_meet_each_record_once,
             query::page_size_limits_and_bad_cursors,
             query::json_pages_match_rendered_pages,
             query::view_filter_and_sort_apply,

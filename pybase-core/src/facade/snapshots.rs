@@ -17,9 +17,9 @@
 //!   the table they changed are placed, filtered and ordered by their cells
 //!   then (every event since undone), and every other record is read by the
 //!   store as usual (it is as it was then). A record made since is left
-//!   out, as is one deleted since; a record is shown as it is now. Its
-//!   last-modified time then is not in the log: a walk ordered by it places
-//!   a record changed since just before its first change since.
+//!   out, as is one deleted since; a record is shown as it is now. When
+//!   and by whom it last changed then come from its last event before its
+//!   first since (read only for a page that reads either).
 //!
 //! What a walk learnt from the log is kept between its pages ([`walks`]):
 //! a later page reads only the events logged since the page before it, and
@@ -44,7 +44,8 @@ use super::Pybase;
 use super::formula::Residual;
 use crate::StoreError;
 use crate::error::{Error, Result};
-use crate::ids::{BaseId, FieldId, RecordId, TableId};
+use crate::fields::MetaColumn;
+use crate::ids::{BaseId, FieldId, RecordId, TableId, UserId};
 use crate::model::{Record, Timestamp};
 use crate::query::plan::QueryPlan;
 use crate::query::{Cursor, Filter, MAX_PAGE_SIZE, RecordPage, Snapshot, Target, eval};
@@ -88,8 +89,8 @@ pub(crate) struct Trail {
     born: bool,
     /// Deleted by the last of its deletes and restores since.
     gone: bool,
-    /// When its first event since was logged.
-    first_at: Option<Timestamp>,
+    /// Its first event since (a seq of the log; 0 before any).
+    first_seq: i64,
     /// Each cell its updates since changed, as it was before the first of
     /// them (`None`: empty): undoing every update gives these.
     cells_then: BTreeMap<FieldId, Option<Value>>,
@@ -137,6 +138,7 @@ impl Pybase {
             snapshot: seq,
             fields: reads.fields.clone(),
             meta: reads.meta,
+            last_change: reads.last_change,
         };
         let state = self.walks.take(&key).unwrap_or_else(|| WalkState {
             upto: seq,
@@ -296,14 +298,8 @@ impl Pybase {
                 break;
             }
         }
-        let Changed { reads, state, .. } = &mut *changed;
-        for (id, now) in &states {
-            if let Some(trail) = state.trails.get_mut(id)
-                && trail.then.is_none()
-            {
-                trail.then = Some(trail.then_from_read(now, reads));
-            }
-        }
+        self.place_reads(table, changed, states.iter()).await?;
+        let Changed { state, .. } = &mut *changed;
         let mut rows: Vec<(Record, Option<Record>)> = Vec::new();
         for (id, trail) in &state.trails {
             // A record that changed in every round it was read is left to
@@ -391,24 +387,63 @@ impl Pybase {
     ) -> Result<Vec<(Record, Record)>> {
         // After the reads: every change they show is known.
         self.catch_up(changed).await?;
-        let Changed { reads, state, .. } = changed;
+        let table = changed.key.table;
+        self.place_reads(table, changed, records.iter().map(|r| (&r.id, r)))
+            .await?;
         let mut out = Vec::with_capacity(records.len());
         for now in records {
-            let Some(trail) = state.trails.get_mut(&now.id) else {
-                out.push((now.clone(), now));
-                continue;
-            };
-            if !trail.live_then_and_now() {
-                continue;
-            }
-            if trail.then.is_none() {
-                trail.then = Some(trail.then_from_read(&now, reads));
-            }
-            if let Some(then) = &trail.then {
-                out.push((then.clone(), now));
+            match changed.state.trails.get(&now.id) {
+                None => out.push((now.clone(), now)),
+                Some(trail) => {
+                    if let Some(then) = trail.then.as_ref().filter(|_| trail.live_then_and_now()) {
+                        out.push((then.clone(), now));
+                    }
+                }
             }
         }
         Ok(out)
+    }
+
+    /// Places the changed records among `reads` (records read before the
+    /// log was last read) that are not placed yet, from their reads. A page
+    /// that reads when a record last changed, or who changed it, takes
+    /// both from the record's last logged change before its first since
+    /// (the log keeps no other trace of them); with none kept, from when
+    /// and by whom the record was made.
+    async fn place_reads<'r>(
+        &self,
+        table: TableId,
+        changed: &mut Changed,
+        reads: impl Iterator<Item = (&'r RecordId, &'r Record)>,
+    ) -> Result<()> {
+        for (id, now) in reads {
+            let Some(first_seq) = changed
+                .state
+                .trails
+                .get(id)
+                .filter(|t| t.then.is_none() && t.live_then_and_now())
+                .map(|t| t.first_seq)
+            else {
+                continue;
+            };
+            let last = if changed.reads.last_change {
+                match self
+                    .store
+                    .record_changes(table, *id, Some(first_seq), 1)
+                    .await
+                {
+                    Ok(events) => events.into_iter().next().map(|e| (e.at, e.actor)),
+                    Err(StoreError::Gone { .. }) => None,
+                    Err(e) => return Err(e.into()),
+                }
+            } else {
+                None
+            };
+            if let Some(trail) = changed.state.trails.get_mut(id) {
+                trail.then = Some(trail.then_from_read(now, &changed.reads, last));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -440,8 +475,8 @@ impl Changed {
 impl Trail {
     /// Adds the record's next event since the snapshot.
     fn absorb(&mut self, e: &ChangeEvent) {
-        if self.first_at.is_none() {
-            self.first_at = Some(e.at);
+        if self.first_seq == 0 {
+            self.first_seq = e.seq;
             self.born = matches!(
                 e.kind,
                 ChangeKind::RecordCreated | ChangeKind::RecordRestored
@@ -491,9 +526,14 @@ impl Trail {
     /// come: a cell a later event changes first was, when read, as it was
     /// then.
     ///
-    /// Its last-modified time then is not logged: at latest just before
-    /// its first change since (the same on every page of the walk).
-    fn then_from_read(&self, now: &Record, reads: &Reads) -> Record {
+    /// When and by whom it last changed then are `last` (see
+    /// [`Pybase::place_reads`]), read when the page reads either.
+    fn then_from_read(
+        &self,
+        now: &Record,
+        reads: &Reads,
+        last: Option<(Timestamp, Option<UserId>)>,
+    ) -> Record {
         let mut then = Record {
             cells: crate::model::Cells::new(),
             ..now.clone()
@@ -507,9 +547,9 @@ impl Trail {
                 then.cells.insert(f.to_string(), v.clone());
             }
         }
-        if let Some(first) = self.first_at {
-            let before_first = first - chrono::TimeDelta::milliseconds(1);
-            then.updated_time = then.updated_time.min(before_first);
+        if reads.last_change {
+            (then.updated_time, then.updated_by) =
+                last.unwrap_or((now.created_time, now.created_by));
         }
         then
     }
@@ -522,6 +562,8 @@ struct Reads {
     /// Whether they read a column of the record itself (its times, users,
     /// autonumber), which events do not hold.
     meta: bool,
+    /// Whether they read when it last changed or who changed it.
+    last_change: bool,
 }
 
 impl Reads {
@@ -529,6 +571,7 @@ impl Reads {
         let mut reads = Self {
             fields: Vec::new(),
             meta: false,
+            last_change: false,
         };
         for key in &plan.query.sort {
             reads.add(key.target);
@@ -545,6 +588,7 @@ impl Reads {
                 }
             }
             reads.meta = true;
+            reads.last_change = true;
         }
         reads
     }
@@ -556,7 +600,11 @@ impl Reads {
                     self.fields.push(field);
                 }
             }
-            Target::Meta(_) => self.meta = true,
+            Target::Meta(column) => {
+                self.meta = true;
+                self.last_change |=
+                    matches!(column, MetaColumn::UpdatedTime | MetaColumn::UpdatedBy);
+            }
         }
     }
 

@@ -630,6 +630,109 @@ pub async fn walks_hold_against_a_concurrent_writer(store: Arc<dyn Store>) {
     }
 }
 
+/// A walk ordered by when records last changed, editing each page's
+/// records as it goes (which moves them to the end of that order now):
+/// each record comes once, where its last change before the walk put it,
+/// and the walk ends; also with every page read by a facade that kept
+/// nothing of the walk, and descending.
+pub async fn walks_by_last_change_meet_each_record_once(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    fx.pb
+        .create_field(
+            &fx.owner,
+            t,
+            crate::facade::NewField {
+                name: "Changed".into(),
+                field_type: "updated_time".into(),
+                options: Value::Null,
+                description: None,
+                indexed: false,
+            },
+        )
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for q in 0..8 {
+        ids.push(
+            fx.create(&[("Name", json!("n")), ("Qty", json!(q))])
+                .await
+                .id,
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    // The fourth record last changed after the eighth was made.
+    let set = |id: RecordId, qty: i64| {
+        let pb = fx.pb.clone();
+        let editor = fx.editor.clone();
+        async move {
+            pb.update_record(
+                &editor,
+                t,
+                id,
+                cells(&[("Qty", json!(qty))]),
+                WriteOptions::default(),
+                false,
+            )
+            .await
+            .unwrap();
+        }
+    };
+    set(ids[3], 30).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    let mut order: Vec<RecordId> = ids.clone();
+    let fourth = order.remove(3);
+    order.push(fourth);
+    for (sort, cold) in [("Changed", false), ("Changed", true), ("-Changed", false)] {
+        let mut seen: Vec<RecordId> = Vec::new();
+        let mut cursor: Option<String> = None;
+        for page_no in 1.. {
+            assert!(page_no <= 8, "the walk does not end: {seen:?}");
+            let pb = if cold {
+                crate::Pybase::new(fx.store.clone())
+            } else {
+                fx.pb.clone()
+            };
+            let page = pb
+                .query_records(
+                    &fx.viewer,
+                    t,
+                    QueryInput {
+                        sort: Some(json!(sort)),
+                        page_size: Some(3),
+                        cursor: cursor.clone(),
+                        ..Default::default()
+                    },
+                    FieldKey::Name,
+                )
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            for r in &page.records {
+                seen.push(r.id);
+                let qty = r.fields["Qty"].as_i64().unwrap();
+                set(r.id, qty + 100).await;
+                // One change a millisecond at most: the order is by time.
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut want = order.clone();
+        if sort.starts_with('-') {
+            want.reverse();
+        }
+        assert_eq!(seen, want, "sort {sort}, cold: {cold}");
+        // The next walk starts from the order this one left.
+        order = seen;
+        if sort.starts_with('-') {
+            order.reverse();
+        }
+    }
+}
+
 /// Page sizes outside 1..=1000 and foreign or forged cursors are refused.
 pub async fn page_size_limits_and_bad_cursors(store: Arc<dyn Store>) {
     let fx = Fixture::new(store).await;

@@ -34,6 +34,7 @@ pub(crate) struct WalkKey {
     pub(crate) snapshot: i64,
     pub(crate) fields: Vec<FieldId>,
     pub(crate) meta: bool,
+    pub(crate) last_change: bool,
 }
 
 /// A walk's state: the log read up to `upto`, `read` events since the
@@ -131,6 +132,7 @@ mod tests {
             snapshot,
             fields: Vec::new(),
             meta: false,
+            last_change: false,
         }
     }
 
