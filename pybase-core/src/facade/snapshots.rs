@@ -221,6 +221,62 @@ impl Pybase {
         changed: &mut Changed,
         mut residual: Option<&mut Residual<'_>>,
     ) -> Result<(RecordPage, Option<String>)> {
+        let limit = plan.query.limit;
+        let sort = &plan.query.sort;
+        let table = plan.query.table_id;
+        let mut from = plan.query.after.clone();
+        let (mut rows, has_more) = loop {
+            let (rows, reached) = self
+                .snapshot_rows(plan, changed, residual.as_deref_mut(), from.as_ref())
+                .await?;
+            // Every record of the store's rows changed while they were
+            // read: nothing known up to where they reached, read on.
+            match reached {
+                Some(position) if rows.is_empty() => from = Some(position),
+                reached => {
+                    let has_more = reached.is_some() || rows.len() > limit;
+                    break (rows, has_more);
+                }
+            }
+        };
+        rows.truncate(limit);
+        let next = rows
+            .last()
+            .filter(|_| has_more)
+            .map(|(then, _)| Cursor::at(sort, then, plan.shape, plan.snapshot).encode());
+        // The page's changed records not read here, as they are now (one
+        // deleted in the meantime drops out of the page).
+        let missing: Vec<RecordId> = rows
+            .iter()
+            .filter(|(_, now)| now.is_none())
+            .map(|(then, _)| then.id)
+            .collect();
+        let mut found: BTreeMap<RecordId, Record> = self
+            .store
+            .get_records(table, &missing, false)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let records = rows
+            .into_iter()
+            .filter_map(|(then, now)| now.or_else(|| found.remove(&then.id)))
+            .collect();
+        Ok((RecordPage { records, has_more }, next))
+    }
+
+    /// The rows of [`Self::snapshot_page`] after `from`, in order, each as
+    /// it was then and as read now (`None`: not read here), at least a
+    /// page of them where the store has more; and, when the store has
+    /// more, the position its rows reached (the rows stop there: past it,
+    /// an unchanged record the store did not read yet may come first).
+    async fn snapshot_rows(
+        &self,
+        plan: &QueryPlan,
+        changed: &mut Changed,
+        mut residual: Option<&mut Residual<'_>>,
+        from: Option<&Cursor>,
+    ) -> Result<(Vec<(Record, Option<Record>)>, Option<Cursor>)> {
         /// Rounds of reading records that changed while they were read.
         const ROUNDS: usize = 3;
         let limit = plan.query.limit;
@@ -228,6 +284,7 @@ impl Pybase {
         let table = plan.query.table_id;
         // The store's records, less the changed ones (as they were then).
         let mut query = plan.query.clone();
+        query.after = from.cloned();
         let mut unchanged: Vec<Record> = Vec::with_capacity(limit);
         let mut store_more;
         // Beyond what the page needs, the store's rows may hold changed
@@ -241,7 +298,8 @@ impl Pybase {
         let mut extra = trails.min(limit.max(1));
         let mut chunk = 0;
         loop {
-            let need = limit - unchanged.len().min(limit) + extra;
+            // One row more than the page: whether more follow is known then.
+            let need = limit + 1 - unchanged.len().min(limit + 1) + extra;
             chunk = match residual {
                 Some(_) => need.max((chunk * 2).min(MAX_PAGE_SIZE)),
                 None => need,
@@ -270,7 +328,7 @@ impl Pybase {
                 }
                 None => unchanged.extend(rows),
             }
-            if unchanged.len() >= limit || !store_more {
+            if unchanged.len() > limit || !store_more {
                 break;
             }
         }
@@ -312,11 +370,7 @@ impl Pybase {
                 .filter
                 .as_ref()
                 .is_none_or(|f| eval::matches(f, then))
-                && plan
-                    .query
-                    .after
-                    .as_ref()
-                    .is_none_or(|c| eval::is_after(sort, &c.values, &c.id, then));
+                && from.is_none_or(|c| eval::is_after(sort, &c.values, &c.id, then));
             if kept {
                 rows.push((then.clone(), states.remove(id)));
             }
@@ -348,31 +402,14 @@ impl Pybase {
         }
         rows.extend(unchanged.into_iter().map(|r| (r.clone(), Some(r))));
         rows.sort_by(|a, b| eval::compare_records(sort, &a.0, &b.0));
-        let has_more = store_more || rows.len() > limit;
-        rows.truncate(limit);
-        let next = rows
-            .last()
-            .filter(|_| has_more)
-            .map(|(then, _)| Cursor::at(sort, then, plan.shape, plan.snapshot).encode());
-        // The page's changed records not read here, as they are now (one
-        // deleted in the meantime drops out of the page).
-        let missing: Vec<RecordId> = rows
-            .iter()
-            .filter(|(_, now)| now.is_none())
-            .map(|(then, _)| then.id)
-            .collect();
-        let mut found: BTreeMap<RecordId, Record> = self
-            .store
-            .get_records(table, &missing, false)
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
-        let records = rows
-            .into_iter()
-            .filter_map(|(then, now)| now.or_else(|| found.remove(&then.id)))
-            .collect();
-        Ok((RecordPage { records, has_more }, next))
+        // Up to where the store's rows reached: its unchanged records past
+        // there are not read (rows it read and then found changed may
+        // have left fewer than a page before it).
+        let reached = query.after.filter(|_| store_more);
+        if let Some(p) = &reached {
+            rows.retain(|(then, _)| !eval::is_after(sort, &p.values, &p.id, then));
+        }
+        Ok((rows, reached))
     }
 }
 

@@ -467,6 +467,12 @@ pub async fn cursors_walk_the_order_as_it_was(store: Arc<dyn Store>) {
                     .collect();
                 (records, out.next_cursor)
             };
+            // A page with a cursor before it has records: the last one
+            // with records knows it is the last (no empty page after).
+            assert!(
+                !page.is_empty(),
+                "an empty page {page_no}, formula {formula:?}"
+            );
             // Edits come after the page (a later millisecond than its read).
             tokio::time::sleep(std::time::Duration::from_millis(3)).await;
             for (id, qty) in &page {
@@ -625,6 +631,143 @@ pub async fn walks_hold_against_a_concurrent_writer(store: Arc<dyn Store>) {
         // included: they are there at its first page).
         let all = added_since(&fx, &ids).await;
         for chunk in all.chunks(100) {
+            fx.pb.delete_records(&fx.editor, t, chunk).await.unwrap();
+        }
+    }
+}
+
+/// A walk that moves each record it reads past the end of the order
+/// (as it is now) ends on the page of its last record: that page has no
+/// cursor, rather than one leading to an empty page.
+pub async fn walks_end_on_their_last_records(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    for q in 0..4 {
+        fx.create(&[("Name", json!("n")), ("Qty", json!(q))]).await;
+    }
+    for formula in [None, Some("LEN({Name}) > 0")] {
+        let mut cursor: Option<String> = None;
+        let mut pages = Vec::new();
+        loop {
+            assert!(pages.len() < 8, "the walk does not end: {pages:?}");
+            let page = fx
+                .pb
+                .query_records(
+                    &fx.viewer,
+                    t,
+                    QueryInput {
+                        sort: Some(json!("Qty")),
+                        page_size: Some(1),
+                        cursor: cursor.clone(),
+                        formula: formula.map(str::to_owned),
+                        ..Default::default()
+                    },
+                    FieldKey::Name,
+                )
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            pages.push(page.records.len());
+            for r in &page.records {
+                let qty = r.fields["Qty"].as_i64().unwrap();
+                fx.pb
+                    .update_record(
+                        &fx.editor,
+                        t,
+                        r.id,
+                        cells(&[("Qty", json!(qty + 1000))]),
+                        WriteOptions::default(),
+                        false,
+                    )
+                    .await
+                    .unwrap();
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(pages, vec![1, 1, 1, 1], "formula {formula:?}");
+    }
+}
+
+/// Records made right where a walk's cursor stands while its pages are
+/// read (they sort just after it, and are not in the walk): a page whose
+/// store rows they took still answers the walk's next records, so none is
+/// skipped and the walk does not end early.
+pub async fn walks_hold_when_records_land_at_the_cursor(store: Arc<dyn Store>) {
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let batch = (0..40)
+        .map(|q| cells(&[("Name", json!("n")), ("Qty", json!(q))]))
+        .collect();
+    let ids: Vec<RecordId> = fx
+        .pb
+        .create_records(&fx.editor, t, batch, WriteOptions::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    for formula in [None, Some("LEN({Name}) > 0")] {
+        let at = Arc::new(AtomicI64::new(-1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (pb, editor, at, stop) =
+                (fx.pb.clone(), fx.editor.clone(), at.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let q = at.load(Ordering::SeqCst);
+                    if q >= 0 {
+                        let late = cells(&[("Name", json!("late")), ("Qty", json!(q))]);
+                        let _ = pb
+                            .create_records(&editor, t, vec![late], WriteOptions::default())
+                            .await;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+                }
+            })
+        };
+        let mut seen: Vec<RecordId> = Vec::new();
+        let mut cursor: Option<String> = None;
+        for page_no in 1.. {
+            assert!(page_no <= 80, "the walk does not end: {seen:?}");
+            let page = fx
+                .pb
+                .query_records(
+                    &fx.viewer,
+                    t,
+                    QueryInput {
+                        sort: Some(json!("Qty")),
+                        page_size: Some(1),
+                        cursor: cursor.clone(),
+                        formula: formula.map(str::to_owned),
+                        ..Default::default()
+                    },
+                    FieldKey::Name,
+                )
+                .await
+                .unwrap();
+            if page_no == 1 {
+                // Records made from the first page's millisecond on may be
+                // in the walk: the writer starts later.
+                tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            }
+            for r in &page.records {
+                seen.push(r.id);
+                at.store(r.fields["Qty"].as_i64().unwrap(), Ordering::SeqCst);
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        writer.await.unwrap();
+        assert_eq!(seen, ids, "formula {formula:?}");
+        let late = added_since(&fx, &ids).await;
+        for chunk in late.chunks(100) {
             fx.pb.delete_records(&fx.editor, t, chunk).await.unwrap();
         }
     }

@@ -17,8 +17,9 @@ use crate::ids::{FieldId, RecordId, TableId};
 
 use super::Trail;
 
-/// Walks kept at most.
-const MAX_WALKS: usize = 128;
+/// Walks kept at most (a walk without changed records is a few hundred
+/// bytes; the changed records are bounded by [`MAX_TRAILS`]).
+const MAX_WALKS: usize = 4096;
 /// Changed records kept at most, over every walk kept (a few hundred
 /// bytes each: the cells a page reads, twice at most).
 const MAX_TRAILS: usize = 50_000;
