@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::fixture::{Fixture, assert_invalid, cells};
 use crate::facade::{FieldKey, NewView, QueryInput, WriteOptions};
-use crate::ids::RecordId;
+use crate::ids::{RecordId, TableId};
 use crate::model::Record;
 use crate::query::{FilterSpec, RecordQuery, SortSpec, eval, resolve_filter, resolve_sort};
 use crate::store::Store;
@@ -636,6 +636,42 @@ pub async fn walks_hold_against_a_concurrent_writer(store: Arc<dyn Store>) {
     }
 }
 
+/// Sets the `Qty` of record `id` of `t`, as the editor.
+async fn set_qty(pb: &crate::Pybase, fx: &Fixture, t: TableId, id: RecordId, qty: i64) {
+    pb.update_record(
+        &fx.editor,
+        t,
+        id,
+        cells(&[("Qty", json!(qty))]),
+        WriteOptions::default(),
+        false,
+    )
+    .await
+    .unwrap();
+}
+
+/// A page of a walk of `t` ordered by `sort`, `size` records a page, read
+/// by the viewer through `pb`.
+async fn walk_page(
+    pb: &crate::Pybase,
+    fx: &Fixture,
+    t: TableId,
+    (sort, size): (&str, usize),
+    cursor: Option<String>,
+    formula: Option<&str>,
+) -> crate::facade::RecordsPage {
+    let q = QueryInput {
+        sort: Some(json!(sort)),
+        page_size: Some(size),
+        cursor,
+        formula: formula.map(str::to_owned),
+        ..Default::default()
+    };
+    pb.query_records(&fx.viewer, t, q, FieldKey::Name)
+        .await
+        .unwrap()
+}
+
 /// A walk that moves each record it reads past the end of the order
 /// (as it is now) ends on the page of its last record: that page has no
 /// cursor, rather than one leading to an empty page.
@@ -650,37 +686,12 @@ pub async fn walks_end_on_their_last_records(store: Arc<dyn Store>) {
         let mut pages = Vec::new();
         loop {
             assert!(pages.len() < 8, "the walk does not end: {pages:?}");
-            let page = fx
-                .pb
-                .query_records(
-                    &fx.viewer,
-                    t,
-                    QueryInput {
-                        sort: Some(json!("Qty")),
-                        page_size: Some(1),
-                        cursor: cursor.clone(),
-                        formula: formula.map(str::to_owned),
-                        ..Default::default()
-                    },
-                    FieldKey::Name,
-                )
-                .await
-                .unwrap();
+            let page = walk_page(&fx.pb, &fx, t, ("Qty", 1), cursor.clone(), formula).await;
             tokio::time::sleep(std::time::Duration::from_millis(3)).await;
             pages.push(page.records.len());
             for r in &page.records {
                 let qty = r.fields["Qty"].as_i64().unwrap();
-                fx.pb
-                    .update_record(
-                        &fx.editor,
-                        t,
-                        r.id,
-                        cells(&[("Qty", json!(qty + 1000))]),
-                        WriteOptions::default(),
-                        false,
-                    )
-                    .await
-                    .unwrap();
+                set_qty(&fx.pb, &fx, t, r.id, qty + 1000).await;
             }
             match page.next_cursor {
                 Some(c) => cursor = Some(c),
@@ -733,22 +744,7 @@ pub async fn walks_hold_when_records_land_at_the_cursor(store: Arc<dyn Store>) {
         let mut cursor: Option<String> = None;
         for page_no in 1.. {
             assert!(page_no <= 80, "the walk does not end: {seen:?}");
-            let page = fx
-                .pb
-                .query_records(
-                    &fx.viewer,
-                    t,
-                    QueryInput {
-                        sort: Some(json!("Qty")),
-                        page_size: Some(1),
-                        cursor: cursor.clone(),
-                        formula: formula.map(str::to_owned),
-                        ..Default::default()
-                    },
-                    FieldKey::Name,
-                )
-                .await
-                .unwrap();
+            let page = walk_page(&fx.pb, &fx, t, ("Qty", 1), cursor.clone(), formula).await;
             if page_no == 1 {
                 // Records made from the first page's millisecond on may be
                 // in the walk: the writer starts later.
@@ -805,23 +801,7 @@ pub async fn walks_by_last_change_meet_each_record_once(store: Arc<dyn Store>) {
         tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     // The fourth record last changed after the eighth was made.
-    let set = |id: RecordId, qty: i64| {
-        let pb = fx.pb.clone();
-        let editor = fx.editor.clone();
-        async move {
-            pb.update_record(
-                &editor,
-                t,
-                id,
-                cells(&[("Qty", json!(qty))]),
-                WriteOptions::default(),
-                false,
-            )
-            .await
-            .unwrap();
-        }
-    };
-    set(ids[3], 30).await;
+    set_qty(&fx.pb, &fx, t, ids[3], 30).await;
     tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     let mut order: Vec<RecordId> = ids.clone();
     let fourth = order.remove(3);
@@ -836,25 +816,12 @@ pub async fn walks_by_last_change_meet_each_record_once(store: Arc<dyn Store>) {
             } else {
                 fx.pb.clone()
             };
-            let page = pb
-                .query_records(
-                    &fx.viewer,
-                    t,
-                    QueryInput {
-                        sort: Some(json!(sort)),
-                        page_size: Some(3),
-                        cursor: cursor.clone(),
-                        ..Default::default()
-                    },
-                    FieldKey::Name,
-                )
-                .await
-                .unwrap();
+            let page = walk_page(&pb, &fx, t, (sort, 3), cursor.clone(), None).await;
             tokio::time::sleep(std::time::Duration::from_millis(3)).await;
             for r in &page.records {
                 seen.push(r.id);
                 let qty = r.fields["Qty"].as_i64().unwrap();
-                set(r.id, qty + 100).await;
+                set_qty(&fx.pb, &fx, t, r.id, qty + 100).await;
                 // One change a millisecond at most: the order is by time.
                 tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             }
