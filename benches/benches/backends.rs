@@ -537,6 +537,7 @@ async fn pybase_query(
         after: None,
         limit: input.page_size.unwrap_or(100),
         include_deleted: false,
+        log_seq: false,
     })
 }
 

@@ -117,6 +117,7 @@ async fn plans(
         after: None,
         limit: PAGE + 1,
         include_deleted: false,
+        log_seq: false,
     };
     for (label, filter) in [("native", native), ("formula", lowered)] {
         let lines = match (sqlite, pg) {

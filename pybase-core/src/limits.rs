@@ -56,6 +56,14 @@ pub struct Limits {
     /// written records and their direct dependents, the rest is handed to
     /// the background fill (its fields read `computing` until done).
     pub compute_fanout_records: usize,
+    /// Events of its base a records walk reads from the change log at most
+    /// (default 200,000; docs/API.md, sort): a walk whose base logged more
+    /// since its first page is 422 on `cursor` (start again).
+    pub walk_changes: usize,
+    /// Records of its table a walk places as they were at its first page
+    /// at most (those changed since in what it filters or sorts by;
+    /// default 50,000): past it, 422 on `cursor`.
+    pub walk_moved: usize,
 }
 
 impl Default for Limits {
@@ -73,6 +81,8 @@ impl Default for Limits {
             formula_scan: 50_000,
             compute_inline_records: 10_000,
             compute_fanout_records: crate::store::computed::DEFAULT_FAN_OUT,
+            walk_changes: 200_000,
+            walk_moved: 50_000,
         }
     }
 }

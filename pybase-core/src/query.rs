@@ -66,6 +66,10 @@ pub struct RecordQuery {
     pub limit: usize,
     /// Include soft-deleted records.
     pub include_deleted: bool,
+    /// Also read the newest seq of the table's base's change log, in the
+    /// same snapshot as the records ([`RecordPage::log_seq`]): the
+    /// position in the log a walk's first page stands at.
+    pub log_seq: bool,
 }
 
 /// One page of a query's results.
@@ -75,6 +79,10 @@ pub struct RecordPage {
     pub records: Vec<Record>,
     /// Whether more records follow the last one.
     pub has_more: bool,
+    /// The newest seq of the base's change log when the records were read
+    /// (read with them), if the query asked ([`RecordQuery::log_seq`])
+    /// and the store keeps a log.
+    pub log_seq: Option<i64>,
 }
 
 /// A record as the store read it, its cells still the stored JSON object's
@@ -96,4 +104,6 @@ pub struct RawRecordPage {
     pub records: Vec<RawRecord>,
     /// Whether more records follow the last one.
     pub has_more: bool,
+    /// As [`RecordPage::log_seq`].
+    pub log_seq: Option<i64>,
 }

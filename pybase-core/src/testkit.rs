@@ -107,6 +107,8 @@ macro_rules! conformance_tests {
             query::walks_by_last_change_meet_each_record_once,
             query::walks_hold_when_records_land_at_the_cursor,
             query::walks_end_on_their_last_records,
+            query::walks_stand_where_their_first_page_read,
+            query::walks_count_what_they_read,
             query::page_size_limits_and_bad_cursors,
             query::json_pages_match_rendered_pages,
             query::view_filter_and_sort_apply,

@@ -538,6 +538,7 @@ impl Settings {
             formula_scan: self.max_formula_scan,
             compute_inline_records: self.compute_inline_max_records,
             compute_fanout_records: self.compute_fanout_max_records,
+            ..pybase_core::Limits::default()
         }
     }
 

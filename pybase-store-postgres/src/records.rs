@@ -1027,7 +1027,11 @@ impl RecordsStore for PgStore {
         let mut records = records_of(&found)?;
         let has_more = records.len() > limit;
         records.truncate(limit);
-        Ok(RecordPage { records, has_more })
+        Ok(RecordPage {
+            records,
+            has_more,
+            log_seq: log_seq_of(query, found.first())?,
+        })
     }
 
     async fn query_records_guarded(
@@ -1078,7 +1082,16 @@ impl RecordsStore for PgStore {
         }
         let has_more = records.len() > limit;
         records.truncate(limit);
-        Ok(Some(RecordPage { records, has_more }))
+        // An empty page's one row is the guard's alone.
+        let log_seq = match records.is_empty() {
+            true => None,
+            false => log_seq_of(query, found.first())?,
+        };
+        Ok(Some(RecordPage {
+            records,
+            has_more,
+            log_seq,
+        }))
     }
 
     async fn upsert_matches(
@@ -1359,6 +1372,15 @@ impl PgStore {
 
 /// The SQL of a page: filter, keyset condition, order, and `limit + 1` rows
 /// (the extra one tells whether more follow).
+/// The log's newest seq a page's `first` row read, when `query` asked
+/// for it ([`RecordQuery::log_seq`]) and the page has a row.
+fn log_seq_of(query: &RecordQuery, first: Option<&PgRow>) -> StoreResult<Option<i64>> {
+    match first {
+        Some(row) if query.log_seq => Ok(Some(row.try_get("log_seq").db()?)),
+        _ => Ok(None),
+    }
+}
+
 fn compile_query(query: &RecordQuery, limit: usize) -> StoreResult<Sql> {
     let mut sql = Sql::new("");
     compile_query_into(&mut sql, query, limit)?;
@@ -1379,8 +1401,19 @@ fn compile_query_into(sql: &mut Sql, query: &RecordQuery, limit: usize) -> Store
     wheres.extend(after);
     let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
     let limit_param = sql.arg(fetch);
+    // The log's newest seq in the statement's snapshot (an init plan, read
+    // once): where a walk's first page stands.
+    let log_seq = if query.log_seq {
+        let table = sql.arg(query.table_id.as_str().to_owned());
+        format!(
+            ", (SELECT coalesce(max(c.last_seq), 0) FROM change_counters c \
+             WHERE c.base_id = (SELECT t.base_id FROM tables t WHERE t.id = {table})) AS log_seq"
+        )
+    } else {
+        String::new()
+    };
     let text = format!(
-        "SELECT {} FROM {} WHERE {} ORDER BY {order} LIMIT {limit_param}",
+        "SELECT {}{log_seq} FROM {} WHERE {} ORDER BY {order} LIMIT {limit_param}",
         record_columns(query.table_id, None)?,
         rel(query.table_id)?,
         if wheres.is_empty() {

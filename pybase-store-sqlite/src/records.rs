@@ -380,13 +380,14 @@ fn page_sql(
 }
 
 impl SqliteStore {
-    /// The rows of one page of `query`, each read by `row`, and whether
-    /// more follow.
+    /// The rows of one page of `query`, each read by `row`, whether more
+    /// follow, and the log's newest seq when the query asks for it (read
+    /// in the same transaction).
     async fn page_rows<T: Send + 'static>(
         &self,
         query: &RecordQuery,
         row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> StoreResult<(Vec<T>, bool)> {
+    ) -> StoreResult<(Vec<T>, bool, Option<i64>)> {
         let query = query.clone();
         let limit = query.limit;
         self.read(move |conn| {
@@ -399,7 +400,19 @@ impl SqliteStore {
                 .collect::<rusqlite::Result<_>>()?;
             let has_more = rows.len() > limit;
             rows.truncate(limit);
-            Ok((rows, has_more))
+            // In the same read transaction: the log as the rows were read.
+            let log_seq = if query.log_seq {
+                Some(
+                    conn.prepare_cached(concat!(
+                        "SELECT ",
+                        crate::changes::last_seq_of!("(SELECT base_id FROM tables WHERE id = ?1)")
+                    ))?
+                    .query_row([query.table_id.as_str()], |r| r.get::<_, i64>(0))?,
+                )
+            } else {
+                None
+            };
+            Ok((rows, has_more, log_seq))
         })
         .await
     }
@@ -972,13 +985,21 @@ impl RecordsStore for SqliteStore {
     }
 
     async fn query_records(&self, query: &RecordQuery) -> StoreResult<RecordPage> {
-        let (records, has_more) = self.page_rows(query, record).await?;
-        Ok(RecordPage { records, has_more })
+        let (records, has_more, log_seq) = self.page_rows(query, record).await?;
+        Ok(RecordPage {
+            records,
+            has_more,
+            log_seq,
+        })
     }
 
     async fn query_records_raw(&self, query: &RecordQuery) -> StoreResult<Option<RawRecordPage>> {
-        let (records, has_more) = self.page_rows(query, raw_record).await?;
-        Ok(Some(RawRecordPage { records, has_more }))
+        let (records, has_more, log_seq) = self.page_rows(query, raw_record).await?;
+        Ok(Some(RawRecordPage {
+            records,
+            has_more,
+            log_seq,
+        }))
     }
 
     async fn live_record_ids(
@@ -1225,6 +1246,7 @@ mod tests {
             after: None,
             limit: 10,
             include_deleted: false,
+            log_seq: false,
         };
         let (text, params) = page_sql(&query, HashSet::new(), &HashSet::new()).unwrap();
         // Paths and operands of plain fields are bound, never spliced; so
@@ -1321,6 +1343,7 @@ mod tests {
             after: None,
             limit: 100,
             include_deleted: false,
+            log_seq: false,
         };
         let (text, params) = page_sql(&query, HashSet::from([price]), &HashSet::new()).unwrap();
         // The cells become JSON text in the outer query only, after LIMIT.
@@ -1444,6 +1467,7 @@ mod tests {
                         after: None,
                         limit: 100,
                         include_deleted,
+                        log_seq: false,
                     };
                     let plain = run(&q, HashSet::new());
                     let indexed = run(&q, HashSet::from([qty]));

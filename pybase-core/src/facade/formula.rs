@@ -122,7 +122,14 @@ impl Pybase {
                 .filter(|_| has_more)
                 .map(|(then, _)| Cursor::at(&plan.query.sort, then, plan.shape, plan.snapshot));
             let records = rows.into_iter().map(|(_, now)| now).collect();
-            return Ok((RecordPage { records, has_more }, next.map(|c| c.encode())));
+            return Ok((
+                RecordPage {
+                    records,
+                    has_more,
+                    log_seq: None,
+                },
+                next.map(|c| c.encode()),
+            ));
         }
         if let Some(changed) = changed {
             return self.snapshot_page(plan, changed, Some(&mut residual)).await;
@@ -328,7 +335,11 @@ impl Pybase {
 
 /// A page of `records` and its next cursor.
 fn paged(plan: &QueryPlan, records: Vec<Record>, has_more: bool) -> (RecordPage, Option<String>) {
-    let page = RecordPage { records, has_more };
+    let page = RecordPage {
+        records,
+        has_more,
+        log_seq: None,
+    };
     let next = plan.next_cursor(&page);
     (page, next)
 }

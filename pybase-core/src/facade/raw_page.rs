@@ -103,6 +103,7 @@ pub(super) fn write_page(
         Some(last) => plan.next_cursor(&RecordPage {
             records: vec![parsed(last)?],
             has_more: true,
+            log_seq: None,
         }),
         None => None,
     };

@@ -958,7 +958,7 @@ impl Pybase {
         }
         let fields = Arc::clone(&cached.fields);
         let request = Self::page_request(q, now);
-        let Ok(plan) = plan::plan(table, &fields, None, &request, &self.limits) else {
+        let Ok(mut plan) = plan::plan(table, &fields, None, &request, &self.limits) else {
             return Ok(None);
         };
         if plan.formula.as_ref().is_some_and(|f| !f.is_pure_sql()) {
@@ -988,6 +988,7 @@ impl Pybase {
             return Ok(None);
         };
         self.note_query(&fields, &plan.query);
+        plan.settle(page.log_seq);
         let next_cursor = plan.next_cursor(&page);
         let mut renderer = self.renderer(&fields, key, &page.records).await?;
         renderer.only = plan.projection;
@@ -1066,6 +1067,7 @@ impl Pybase {
             };
             if stands {
                 self.note_query(&fields, &plan.query);
+                plan.settle(page.log_seq);
                 return raw_page::write_page(&fields, key, &plan, &page);
             }
         }
@@ -1112,7 +1114,7 @@ impl Pybase {
     async fn planned_page(
         &self,
         fields: &[Field],
-        plan: plan::QueryPlan,
+        mut plan: plan::QueryPlan,
         q: &QueryInput,
         key: FieldKey,
         changed: Option<super::snapshots::Changed>,
@@ -1139,6 +1141,7 @@ impl Pybase {
             }
             (_, None) => {
                 let page = self.store.query_records(&plan.query).await?;
+                plan.settle(page.log_seq);
                 let next = plan.next_cursor(&page);
                 (page, next)
             }

@@ -7,12 +7,15 @@
 //! edited again on every later page, without end. So a walk reads the order
 //! as it was when it began, from the change log:
 //!
-//! - the first page's cursor carries its instant ([`Snapshot::At`]); the
-//!   second page turns it into the seq of the log's last event logged by
-//!   then (at the same millisecond included: a record made just before the
-//!   first page is never left out)
-//!   ([`crate::store::ChangesStore::seq_at`]), which the later cursors
-//!   carry ([`Snapshot::Seq`]);
+//! - the first page reads the log's newest seq in the same snapshot as its
+//!   records ([`crate::query::RecordQuery::log_seq`]), and every cursor of
+//!   the walk carries it ([`Snapshot::Seq`]): the records it showed are
+//!   exactly as they were at that seq. A first page whose `formula=`
+//!   residual reads the store in several rounds reads the seq first and is
+//!   placed as later pages are. (Cursors minted before carry the first
+//!   page's instant, [`Snapshot::At`]: their second page turns it into
+//!   the seq of the log's last event logged by then,
+//!   [`crate::store::ChangesStore::seq_at`].)
 //! - each later page reads the base's events since that seq: the records of
 //!   the table they changed are placed, filtered and ordered by their cells
 //!   then (every event since undone), and every other record is read by the
@@ -20,6 +23,11 @@
 //!   out, as is one deleted since; a record is shown as it is now. When
 //!   and by whom it last changed then come from its last event before its
 //!   first since (read only for a page that reads either).
+//!
+//! Only a record's events that may move it in the walk count: its making,
+//! deleting and restoring, and updates of the cells the walk reads (any
+//! update, when it reads when or by whom a record last changed). A record
+//! whose updates since touched nothing the walk reads is read as it is.
 //!
 //! What a walk learnt from the log is kept between its pages ([`walks`]):
 //! a later page reads only the events logged since the page before it, and
@@ -31,12 +39,14 @@
 //! evaluated outside the database keeps or drops the records as they were
 //! too (`formula.rs`). Pages with deleted records read the order as it is
 //! (their cursors carry no snapshot). A walk
-//! whose base logged more than [`MAX_CHANGES`] events since it began, or
+//! whose base logged more than [`crate::Limits::walk_changes`] events
+//! since it began, or more than [`crate::Limits::walk_moved`] changed
+//! records of its table in what it reads, or
 //! whose events were pruned, must start again (422 on `cursor`).
 
 mod walks;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -53,9 +63,8 @@ use crate::store::{ChangeEvent, ChangeKind};
 pub(crate) use walks::Walks;
 use walks::{WalkKey, WalkState};
 
-/// The most events a page after the first reads from the log: a walk
-/// whose base logged more since it began starts again.
-pub(crate) const MAX_CHANGES: usize = 20_000;
+/// Events read from the log a statement.
+const READ_CHUNK: usize = 10_000;
 
 /// The records of a page's table that changed since its walk's snapshot,
 /// as far as the log has been read; given back to the walks kept when
@@ -67,8 +76,9 @@ pub(crate) struct Changed {
     /// The walk.
     key: WalkKey,
     /// The log read up to `state.upto`, the events read since the
-    /// snapshot (of every table, at most [`MAX_CHANGES`]), and the changed
-    /// records.
+    /// snapshot (of every table, at most [`crate::Limits::walk_changes`]),
+    /// and the changed records (those whose changes touched what the page
+    /// reads, at most [`crate::Limits::walk_moved`]).
     state: WalkState,
     /// Where to give the state back.
     home: Walks,
@@ -113,17 +123,28 @@ impl Pybase {
     /// Settles `plan`'s snapshot for a page after the first (its instant
     /// becomes a seq of `base`'s log) and answers the records of its table
     /// changed since (none, often); `None` when the page reads the order
-    /// as it is (a first page, a cursor without a snapshot).
+    /// as it is (a cursor without a snapshot) or its store read settles it
+    /// (a first page without a formula's residual).
     pub(crate) async fn changed_since_snapshot(
         &self,
         base: BaseId,
         plan: &mut QueryPlan,
     ) -> Result<Option<Changed>> {
-        if plan.query.after.is_none() {
-            return Ok(None);
-        }
+        let first = plan.query.after.is_none();
         let seq = match plan.snapshot {
             None => return Ok(None),
+            // A first page reads where it stands in the log with its
+            // records (`QueryPlan::settle`), except where a formula's
+            // residual reads the store in several rounds: its walk then
+            // begins at the log's newest seq read before them, and the
+            // page is read as a later one is (a record that changed while
+            // it was read is placed as it was).
+            Some(Snapshot::At(_))
+                if first && plan.formula.as_ref().is_some_and(|f| !f.is_pure_sql()) =>
+            {
+                self.store.changes_since(base, i64::MAX, 0).await?.last_seq
+            }
+            _ if first => return Ok(None),
             Some(Snapshot::Seq(seq)) => seq,
             Some(Snapshot::At(ms)) => {
                 let at = chrono::DateTime::from_timestamp_millis(ms)
@@ -132,6 +153,7 @@ impl Pybase {
             }
         };
         plan.snapshot = Some(Snapshot::Seq(seq));
+        plan.query.log_seq = false;
         let reads = Reads::of(plan);
         let key = WalkKey {
             table: plan.query.table_id,
@@ -156,40 +178,56 @@ impl Pybase {
     }
 
     /// Reads the log after `changed`'s state into it: answers the records
-    /// of its table with new events.
-    async fn catch_up(&self, changed: &mut Changed) -> Result<Vec<RecordId>> {
+    /// of its table with new events that touch what the page reads (an
+    /// update of cells it reads neither places nor filters a record
+    /// otherwise: such a record is read as it is).
+    async fn catch_up(&self, changed: &mut Changed) -> Result<BTreeSet<RecordId>> {
         let state = &mut changed.state;
-        let room = MAX_CHANGES - state.read.min(MAX_CHANGES);
-        let page = match self
-            .store
-            .changes_since(changed.base, state.upto, room + 1)
-            .await
-        {
-            Ok(page) => page,
-            Err(StoreError::Gone { .. }) => {
-                return Err(start_again("the events since it began were pruned"));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if page.events.len() > room {
-            return Err(start_again(&format!(
-                "the base logged over {MAX_CHANGES} changes since it began"
-            )));
-        }
-        state.read += page.events.len();
-        let mut fresh = Vec::new();
-        for e in page.events {
-            state.upto = state.upto.max(e.seq);
-            if e.table_id == Some(changed.key.table)
-                && let Some(record) = e.record_id
+        let mut fresh = BTreeSet::new();
+        loop {
+            let max = self.limits.walk_changes;
+            let room = max - state.read.min(max);
+            let ask = room.min(READ_CHUNK);
+            // One more than asked: whether the log goes on.
+            let page = match self
+                .store
+                .changes_since(changed.base, state.upto, ask + 1)
+                .await
             {
-                if !fresh.contains(&record) {
-                    fresh.push(record);
+                Ok(page) => page,
+                Err(StoreError::Gone { .. }) => {
+                    return Err(start_again("the events since it began were pruned"));
                 }
-                state.trails.entry(record).or_default().absorb(&e);
+                Err(e) => return Err(e.into()),
+            };
+            let more = page.events.len() > ask;
+            if more && ask == room {
+                return Err(start_again(&format!(
+                    "the base logged over {max} changes since it began"
+                )));
+            }
+            for e in page.events.into_iter().take(ask) {
+                state.read += 1;
+                state.upto = state.upto.max(e.seq);
+                if e.table_id == Some(changed.key.table)
+                    && let Some(record) = e.record_id
+                    && changed.reads.moved_by(&e)
+                {
+                    fresh.insert(record);
+                    state.trails.entry(record).or_default().absorb(&e);
+                }
+            }
+            let moved = self.limits.walk_moved;
+            if state.trails.len() > moved {
+                return Err(start_again(&format!(
+                    "over {moved} of its records changed since it began in what it \
+                     filters or sorts by"
+                )));
+            }
+            if !more {
+                return Ok(fresh);
             }
         }
-        Ok(fresh)
     }
 
     /// Whether a page read from the store after `changed` was read stands:
@@ -262,7 +300,14 @@ impl Pybase {
             .into_iter()
             .filter_map(|(then, now)| now.or_else(|| found.remove(&then.id)))
             .collect();
-        Ok((RecordPage { records, has_more }, next))
+        Ok((
+            RecordPage {
+                records,
+                has_more,
+                log_seq: None,
+            },
+            next,
+        ))
     }
 
     /// The rows of [`Self::snapshot_page`] after `from`, in order, each as
@@ -628,6 +673,20 @@ impl Reads {
             reads.last_change = true;
         }
         reads
+    }
+
+    /// Whether the record event `e` may move its record in a page that
+    /// reads this: any but an update, and an update of a cell read (of
+    /// any cell, when the page reads when a record last changed or who
+    /// changed it; an update naming no cells, to be safe).
+    fn moved_by(&self, e: &ChangeEvent) -> bool {
+        match e.kind {
+            ChangeKind::RecordUpdated if !self.last_change => e
+                .changed_fields
+                .as_ref()
+                .is_none_or(|changed| changed.iter().any(|f| self.fields.contains(f))),
+            _ => true,
+        }
     }
 
     fn add(&mut self, target: Target) {

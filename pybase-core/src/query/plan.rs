@@ -79,13 +79,25 @@ pub struct QueryPlan {
     /// record ids and residual are for the caller to apply.
     pub formula: Option<FormulaFilter>,
     /// The snapshot the walk reads ([`Snapshot`]): the first page's instant
-    /// on a first page, the cursor's on the others (`None` for a cursor
-    /// minted without one, and for pages with deleted records). Every
-    /// cursor of the walk carries it.
+    /// on a first page until its records are read (then the log's seq
+    /// read with them: [`QueryPlan::settle`]), the cursor's on the others
+    /// (`None` for a cursor minted without one, and for pages with deleted
+    /// records). Every cursor of the walk carries it.
     pub snapshot: Option<Snapshot>,
 }
 
 impl QueryPlan {
+    /// Settles a first page's snapshot at `log_seq`, the log's newest seq
+    /// read with its records ([`RecordPage::log_seq`]), so the walk's
+    /// cursors carry the position the page's records were read at; no
+    /// change without one (the walk then stands at the page's instant).
+    pub fn settle(&mut self, log_seq: Option<i64>) {
+        if let (Some(Snapshot::At(_)), Some(seq)) = (self.snapshot, log_seq) {
+            self.snapshot = Some(Snapshot::Seq(seq));
+            self.query.log_seq = false;
+        }
+    }
+
     /// The cursor of the page after `page` (`None` on the last page).
     pub fn next_cursor(&self, page: &RecordPage) -> Option<String> {
         let last = page.records.last().filter(|_| page.has_more)?;
@@ -162,6 +174,9 @@ pub fn plan(
         None => Some(Snapshot::At(req.now.timestamp_millis())),
         Some(c) => c.snapshot,
     };
+    // A walk's first page reads where it stands in the log with its
+    // records.
+    let log_seq = after.is_none() && matches!(snapshot, Some(Snapshot::At(_)));
     Ok(QueryPlan {
         query: RecordQuery {
             table_id: table,
@@ -170,6 +185,7 @@ pub fn plan(
             after,
             limit,
             include_deleted: req.include_deleted,
+            log_seq,
         },
         shape,
         projection,

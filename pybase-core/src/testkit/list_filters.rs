@@ -31,6 +31,7 @@ async fn raw_records(fx: &Fixture, table: TableId) -> Vec<Record> {
             after: after.clone(),
             limit: 1000,
             include_deleted: false,
+            log_seq: false,
         };
         let page = fx.store.query_records(&q).await.expect("raw page");
         let last = page.records.last().map(|r| r.id);

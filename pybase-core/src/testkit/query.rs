@@ -97,6 +97,7 @@ pub(crate) async fn raw_records(fx: &Fixture) -> Vec<Record> {
             after: after.clone(),
             limit: 1000,
             include_deleted: false,
+            log_seq: false,
         };
         let page = fx.store.query_records(&q).await.unwrap();
         let last = page.records.last().map(|r| r.id);
@@ -670,6 +671,190 @@ async fn walk_page(
     pb.query_records(&fx.viewer, t, q, FieldKey::Name)
         .await
         .unwrap()
+}
+
+/// A page of a walk as [`walk_page`] reads it, or as JSON text
+/// ([`crate::facade::Pybase::query_records_json`]) with `json`: each
+/// record's id and `Qty`, and the next cursor.
+async fn walk_qtys(
+    pb: &crate::Pybase,
+    fx: &Fixture,
+    t: TableId,
+    (sort, size): (&str, usize),
+    (cursor, formula): (Option<String>, Option<&str>),
+    json: bool,
+) -> (Vec<(RecordId, i64)>, Option<String>) {
+    let qty = |fields: &Value| fields["Qty"].as_i64().expect("a Qty");
+    if !json {
+        let page = walk_page(pb, fx, t, (sort, size), cursor, formula).await;
+        let records = page.records.iter().map(|r| (r.id, qty(&json!(r.fields))));
+        return (records.collect(), page.next_cursor);
+    }
+    let q = QueryInput {
+        sort: Some(json!(sort)),
+        page_size: Some(size),
+        cursor,
+        formula: formula.map(str::to_owned),
+        ..Default::default()
+    };
+    let text = pb
+        .query_records_json(&fx.viewer, t, q, FieldKey::Name)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&text).unwrap();
+    let records = v["records"].as_array().unwrap().iter().map(|r| {
+        let id = RecordId::parse(r["id"].as_str().unwrap()).unwrap();
+        (id, qty(&r["fields"]))
+    });
+    (
+        records.collect(),
+        v["next_cursor"].as_str().map(str::to_owned),
+    )
+}
+
+/// A walk stands in the log where its first page's records were read, not
+/// at the first page's instant: a record edited just after the first page
+/// (in the same millisecond as its request, say) is placed as that page saw
+/// it and comes once. The walker's clock reads an hour ahead here, so every
+/// edit is made "before" the first page's instant, as a same-millisecond
+/// edit is: a walk standing at that instant would meet each edited record
+/// again at the end. As records and as JSON pages, with and without a
+/// formula the database cannot run.
+pub async fn walks_stand_where_their_first_page_read(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let clock = Arc::new(crate::clock::ManualClock::new());
+    clock.advance(chrono::TimeDelta::hours(1));
+    let walker = crate::Pybase::new(fx.store.clone()).with_clock(clock);
+    let mut all = Vec::new();
+    for q in 0..5 {
+        all.push(
+            fx.create(&[("Name", json!("n")), ("Qty", json!(q))])
+                .await
+                .id,
+        );
+    }
+    all.sort();
+    for json in [false, true] {
+        for formula in [None, Some("LEN({Name}) > 0")] {
+            let mut cursor: Option<String> = None;
+            let mut seen = Vec::new();
+            loop {
+                assert!(seen.len() <= 10, "the walk does not end: {seen:?}");
+                let (page, next) =
+                    walk_qtys(&walker, &fx, t, ("Qty", 2), (cursor.clone(), formula), json).await;
+                for (id, qty) in page {
+                    seen.push(id);
+                    set_qty(&fx.pb, &fx, t, id, qty + 1000).await;
+                }
+                match next {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            seen.sort();
+            assert_eq!(seen, all, "json {json}, formula {formula:?}");
+        }
+    }
+}
+
+/// A walk counts only the changes that may move a record in it: a script
+/// that edits a cell the walk neither sorts nor filters by, in every record
+/// it reads, walks a table with more such records than the walk may place
+/// as they were; edits of what it sorts by past that bound, and a base that
+/// logged more than the walk may read, end it with 422 on `cursor`.
+pub async fn walks_count_what_they_read(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let t = fx.table.table.id;
+    let walker = crate::Pybase::new(fx.store.clone()).with_limits(crate::Limits {
+        walk_changes: 40,
+        walk_moved: 3,
+        ..crate::Limits::default()
+    });
+    let mut all = Vec::new();
+    for q in 0..8 {
+        all.push(
+            fx.create(&[("Name", json!("n")), ("Qty", json!(q))])
+                .await
+                .id,
+        );
+    }
+    all.sort();
+    let rename = |id: RecordId, name: String| {
+        let pb = &fx.pb;
+        let editor = &fx.editor;
+        async move {
+            pb.update_record(
+                editor,
+                t,
+                id,
+                cells(&[("Name", json!(name))]),
+                WriteOptions::default(),
+                false,
+            )
+            .await
+            .unwrap();
+        }
+    };
+    // Eight records renamed as they are read: the walk goes on.
+    let mut cursor: Option<String> = None;
+    let mut seen = Vec::new();
+    loop {
+        assert!(seen.len() <= 8, "the walk does not end: {seen:?}");
+        let page = walk_page(&walker, &fx, t, ("Qty", 2), cursor.clone(), None).await;
+        for r in &page.records {
+            seen.push(r.id);
+            rename(r.id, format!("{}", seen.len())).await;
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, all);
+    // Four records moved past the end as they are read: past the bound of
+    // three, the walk must start again.
+    let mut cursor: Option<String> = None;
+    let mut moved = 0;
+    let refused = loop {
+        assert!(moved <= 8, "the walk went on past its bound");
+        let q = QueryInput {
+            sort: Some(json!("Qty")),
+            page_size: Some(2),
+            cursor: cursor.clone(),
+            ..Default::default()
+        };
+        match walker.query_records(&fx.viewer, t, q, FieldKey::Name).await {
+            Ok(page) => {
+                for r in &page.records {
+                    let qty = r.fields["Qty"].as_i64().unwrap();
+                    set_qty(&fx.pb, &fx, t, r.id, qty + 1000).await;
+                    moved += 1;
+                }
+                cursor = Some(page.next_cursor.expect("more pages"));
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_invalid(&refused, "cursor");
+    assert!(moved > 3, "refused after {moved} records moved");
+    // A base that logged more than the walk reads since its first page.
+    let page = walk_page(&walker, &fx, t, ("Qty", 2), None, None).await;
+    for i in 0..41 {
+        rename(all[i % all.len()], format!("again {i}")).await;
+    }
+    let q = QueryInput {
+        sort: Some(json!("Qty")),
+        page_size: Some(2),
+        cursor: page.next_cursor,
+        ..Default::default()
+    };
+    let e = walker
+        .query_records(&fx.viewer, t, q, FieldKey::Name)
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "cursor");
 }
 
 /// A walk that moves each record it reads past the end of the order

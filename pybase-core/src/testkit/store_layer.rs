@@ -216,6 +216,7 @@ pub async fn query_records_guarded_reads_only_while_current(store: Arc<dyn Store
         after: None,
         limit: 2,
         include_deleted: false,
+        log_seq: false,
     };
     let guard = |roles: Vec<Role>, fields: CachedFields| UpdateGuard {
         user: fx.editor.user_id(),

@@ -172,6 +172,7 @@ async fn plans_use_the_indexes(records: usize, force_index: bool) {
         after: None,
         limit: 100,
         include_deleted: false,
+        log_seq: false,
     };
     let first_page = RecordQuery {
         filter: None,

@@ -262,6 +262,7 @@ async fn text_with_nul_and_control_characters_round_trips_and_compares() {
             after: None,
             limit: 100,
             include_deleted: false,
+            log_seq: false,
         })
         .await
         .unwrap();
@@ -292,6 +293,7 @@ async fn text_with_nul_and_control_characters_round_trips_and_compares() {
                 after: None,
                 limit: 100,
                 include_deleted: false,
+                log_seq: false,
             })
             .await
             .unwrap();
@@ -343,6 +345,7 @@ async fn plans_use_the_gin_index_and_the_live_btree() {
         after: None,
         limit: 100,
         include_deleted: false,
+        log_seq: false,
     };
     let plan = s.explain(&eq, true).await.unwrap().join("\n");
     eprintln!("EXPLAIN equality filter:\n{plan}");
@@ -516,6 +519,7 @@ async fn a_shared_records_database_is_moved_to_one_table_per_user_table() {
             after: None,
             limit: 100,
             include_deleted: true,
+            log_seq: false,
         })
         .await
         .unwrap();
@@ -550,6 +554,7 @@ async fn a_shared_records_database_is_moved_to_one_table_per_user_table() {
         after: None,
         limit: 10,
         include_deleted: false,
+        log_seq: false,
     };
     assert_eq!(
         s.query_records(&eq).await.unwrap().records[0].id,

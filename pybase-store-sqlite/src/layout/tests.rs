@@ -33,6 +33,7 @@ fn query(table: TableId, filter: Option<Filter>, sort: Vec<SortKey>) -> RecordQu
         after: None,
         limit: 100,
         include_deleted: false,
+        log_seq: false,
     }
 }
 

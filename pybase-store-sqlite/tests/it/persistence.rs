@@ -82,6 +82,7 @@ async fn a_file_database_survives_close_and_reopen() {
             after: None,
             limit: 10,
             include_deleted: true,
+            log_seq: false,
         })
         .await
         .unwrap();

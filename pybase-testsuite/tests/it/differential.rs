@@ -1657,6 +1657,7 @@ impl Harness {
                 after: None,
                 limit: 1000,
                 include_deleted: true,
+                log_seq: false,
             })
             .await
             .unwrap()
@@ -1747,6 +1748,7 @@ impl Harness {
                 after: None,
                 limit: 1000,
                 include_deleted: true,
+                log_seq: false,
             })
             .await
             .unwrap()
@@ -1787,6 +1789,7 @@ impl Harness {
                         after: after.take(),
                         limit: q.page_size,
                         include_deleted: q.include_deleted,
+                        log_seq: false,
                     };
                     let a = self.raw_sqlite.query_records(&rq).await;
                     let b = self.pg.store.query_records(&rq).await;
@@ -1868,6 +1871,7 @@ async fn computed_cells_match_evaluation(side: &Side, built: &Built) -> Result<(
         after: None,
         limit: 1000,
         include_deleted: false,
+        log_seq: false,
     };
     let fields = side.store.list_fields(table).await.unwrap();
     let records = side.store.query_records(&all(table)).await.unwrap().records;
@@ -1990,6 +1994,7 @@ async fn formula_parts_equal_pure_evaluation(
         after: None,
         limit: 1000,
         include_deleted,
+        log_seq: false,
     };
     let a = stores[0].query_records(&rq).await;
     let b = stores[1].query_records(&rq).await;

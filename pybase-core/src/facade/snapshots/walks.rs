@@ -21,8 +21,9 @@ use super::Trail;
 /// bytes; the changed records are bounded by [`MAX_TRAILS`]).
 const MAX_WALKS: usize = 4096;
 /// Changed records kept at most, over every walk kept (a few hundred
-/// bytes each: the cells a page reads, twice at most).
-const MAX_TRAILS: usize = 50_000;
+/// bytes each: the cells a page reads, twice at most); room for two walks
+/// at the default bound ([`crate::Limits::walk_moved`]).
+const MAX_TRAILS: usize = 100_000;
 /// A walk unread for this long is dropped.
 const IDLE: Duration = Duration::from_secs(600);
 

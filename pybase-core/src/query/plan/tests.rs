@@ -243,6 +243,7 @@ fn a_cursor_is_good_only_for_the_query_that_made_it() {
     let page = RecordPage {
         records: vec![last.clone()],
         has_more: true,
+        log_seq: None,
     };
     let cursor = first.next_cursor(&page).expect("a next page");
     let next = t
@@ -316,11 +317,13 @@ fn a_cursor_is_good_only_for_the_query_that_made_it() {
     let done = RecordPage {
         records: vec![last],
         has_more: false,
+        log_seq: None,
     };
     assert_eq!(first.next_cursor(&done), None);
     let empty = RecordPage {
         records: Vec::new(),
         has_more: true,
+        log_seq: None,
     };
     assert_eq!(first.next_cursor(&empty), None);
 }
@@ -478,6 +481,7 @@ fn formula_errors_come_after_the_filters_and_cursors_bind_to_the_formula() {
     let page = RecordPage {
         records: vec![record(&t, 1)],
         has_more: true,
+        log_seq: None,
     };
     let cursor = plan_a.next_cursor(&page).unwrap();
     for (formula, ok) in [("LEN({Name}) > 1", true), ("LEN({Name}) > 2", false)] {

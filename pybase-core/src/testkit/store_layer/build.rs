@@ -193,6 +193,7 @@ pub async fn live(store: &dyn Store, table: TableId) -> Vec<crate::model::Record
         after: None,
         limit: 1000,
         include_deleted: false,
+        log_seq: false,
     };
     store.query_records(&q).await.unwrap().records
 }

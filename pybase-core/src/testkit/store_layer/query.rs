@@ -398,6 +398,7 @@ async fn all_records(store: &dyn Store, table: TableId) -> Vec<Record> {
         after: None,
         limit: 1000,
         include_deleted: true,
+        log_seq: false,
     };
     store.query_records(&q).await.unwrap().records
 }
@@ -458,6 +459,7 @@ async fn check(store: &dyn Store, base: &Base, rows: Vec<Row>, queries: Vec<Q>) 
                     after: after.clone(),
                     limit: q.page,
                     include_deleted: q.include_deleted,
+                    log_seq: false,
                 })
                 .await
                 .unwrap();
@@ -573,6 +575,7 @@ pub async fn cursors_with_null_and_mistyped_values_follow_eval(store: Arc<dyn St
                     after: Some(cursor.clone()),
                     limit: 100,
                     include_deleted: false,
+                    log_seq: false,
                 })
                 .await
                 .unwrap();
