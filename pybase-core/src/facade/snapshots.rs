@@ -179,8 +179,8 @@ impl Pybase {
 
     /// Reads the log after `changed`'s state into it: answers the records
     /// of its table with new events that touch what the page reads (an
-    /// update of cells it reads neither places nor filters a record
-    /// otherwise: such a record is read as it is).
+    /// update of cells it does not read leaves a record where it was, in
+    /// and out of the page's filter: such a record is read as it is).
     async fn catch_up(&self, changed: &mut Changed) -> Result<BTreeSet<RecordId>> {
         let state = &mut changed.state;
         let mut fresh = BTreeSet::new();

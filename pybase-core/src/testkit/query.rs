@@ -427,47 +427,17 @@ pub async fn cursors_walk_the_order_as_it_was(store: Arc<dyn Store>) {
         let mut cursor: Option<String> = None;
         for page_no in 1.. {
             assert!(page_no <= 12, "the walk does not end: {seen:?}");
-            let q = QueryInput {
-                sort: Some(json!("Qty")),
+            let walk = Walk {
                 filter: filter.clone(),
-                page_size: Some(3),
-                cursor: cursor.clone(),
                 formula: formula.clone(),
-                ..Default::default()
+                ..Walk::by("Qty", 3, None)
             };
             let pb = if cold {
                 crate::Pybase::new(fx.store.clone())
             } else {
                 fx.pb.clone()
             };
-            let (page, next): (Vec<(RecordId, i64)>, Option<String>) = if json_pages {
-                let text = pb
-                    .query_records_json(&fx.viewer, t, q, FieldKey::Name)
-                    .await
-                    .unwrap();
-                let v: Value = serde_json::from_slice(&text).unwrap();
-                let records = v["records"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|r| {
-                        let id = RecordId::parse(r["id"].as_str().unwrap()).unwrap();
-                        (id, r["fields"]["Qty"].as_i64().unwrap())
-                    })
-                    .collect();
-                (records, v["next_cursor"].as_str().map(str::to_owned))
-            } else {
-                let out = pb
-                    .query_records(&fx.viewer, t, q, FieldKey::Name)
-                    .await
-                    .unwrap();
-                let records = out
-                    .records
-                    .iter()
-                    .map(|r| (r.id, r.fields["Qty"].as_i64().unwrap()))
-                    .collect();
-                (records, out.next_cursor)
-            };
+            let (page, next) = walk_qtys((&pb, &fx, t), &walk, cursor.clone(), json_pages).await;
             // A page with a cursor before it has records: the last one
             // with records knows it is the last (no empty page after).
             assert!(
@@ -547,20 +517,14 @@ pub async fn walks_hold_against_a_concurrent_writer(store: Arc<dyn Store>) {
     ] {
         let stop = Arc::new(AtomicBool::new(false));
         let mut seen: Vec<RecordId> = Vec::new();
+        let pages = Walk {
+            filter: filter.clone(),
+            formula: formula.clone(),
+            ..Walk::by("Qty", 4, None)
+        };
         let first = fx
             .pb
-            .query_records(
-                &fx.viewer,
-                t,
-                QueryInput {
-                    sort: Some(json!("Qty")),
-                    filter: filter.clone(),
-                    page_size: Some(4),
-                    formula: formula.clone(),
-                    ..Default::default()
-                },
-                FieldKey::Name,
-            )
+            .query_records(&fx.viewer, t, pages.page(None), FieldKey::Name)
             .await
             .unwrap();
         seen.extend(first.records.iter().map(|r| r.id));
@@ -597,17 +561,9 @@ pub async fn walks_hold_against_a_concurrent_writer(store: Arc<dyn Store>) {
         };
         for page_no in 1.. {
             assert!(page_no <= 200, "the walk does not end");
-            let q = QueryInput {
-                sort: Some(json!("Qty")),
-                filter: filter.clone(),
-                page_size: Some(4),
-                cursor: cursor.clone(),
-                formula: formula.clone(),
-                ..Default::default()
-            };
             let page = fx
                 .pb
-                .query_records(&fx.viewer, t, q, FieldKey::Name)
+                .query_records(&fx.viewer, t, pages.page(cursor.clone()), FieldKey::Name)
                 .await
                 .unwrap();
             seen.extend(page.records.iter().map(|r| r.id));
@@ -651,52 +607,75 @@ async fn set_qty(pb: &crate::Pybase, fx: &Fixture, t: TableId, id: RecordId, qty
     .unwrap();
 }
 
+/// What each page of a walk of the fixture's table asks: its sort (one
+/// field), page size, filter and formula.
+#[derive(Clone, Default)]
+struct Walk {
+    sort: &'static str,
+    size: usize,
+    filter: Option<Value>,
+    formula: Option<String>,
+}
+
+impl Walk {
+    /// A walk ordered by `sort`, `size` records a page, with `formula`.
+    fn by(sort: &'static str, size: usize, formula: Option<&str>) -> Self {
+        Self {
+            sort,
+            size,
+            formula: formula.map(str::to_owned),
+            ..Self::default()
+        }
+    }
+
+    /// The page after `cursor`.
+    fn page(&self, cursor: Option<String>) -> QueryInput {
+        QueryInput {
+            sort: Some(json!(self.sort)),
+            filter: self.filter.clone(),
+            page_size: Some(self.size),
+            cursor,
+            formula: self.formula.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 /// A page of a walk of `t` ordered by `sort`, `size` records a page, read
 /// by the viewer through `pb`.
 async fn walk_page(
     pb: &crate::Pybase,
     fx: &Fixture,
     t: TableId,
-    (sort, size): (&str, usize),
+    (sort, size): (&'static str, usize),
     cursor: Option<String>,
     formula: Option<&str>,
 ) -> crate::facade::RecordsPage {
-    let q = QueryInput {
-        sort: Some(json!(sort)),
-        page_size: Some(size),
-        cursor,
-        formula: formula.map(str::to_owned),
-        ..Default::default()
-    };
+    let q = Walk::by(sort, size, formula).page(cursor);
     pb.query_records(&fx.viewer, t, q, FieldKey::Name)
         .await
         .unwrap()
 }
 
-/// A page of a walk as [`walk_page`] reads it, or as JSON text
-/// ([`crate::facade::Pybase::query_records_json`]) with `json`: each
-/// record's id and `Qty`, and the next cursor.
+/// The page of `walk` after `cursor` read by the viewer through `pb`, as
+/// records or as JSON text ([`crate::facade::Pybase::query_records_json`])
+/// with `json`: each record's id and `Qty`, and the next cursor.
 async fn walk_qtys(
-    pb: &crate::Pybase,
-    fx: &Fixture,
-    t: TableId,
-    (sort, size): (&str, usize),
-    (cursor, formula): (Option<String>, Option<&str>),
+    (pb, fx, t): (&crate::Pybase, &Fixture, TableId),
+    walk: &Walk,
+    cursor: Option<String>,
     json: bool,
 ) -> (Vec<(RecordId, i64)>, Option<String>) {
     let qty = |fields: &Value| fields["Qty"].as_i64().expect("a Qty");
+    let q = walk.page(cursor);
     if !json {
-        let page = walk_page(pb, fx, t, (sort, size), cursor, formula).await;
+        let page = pb
+            .query_records(&fx.viewer, t, q, FieldKey::Name)
+            .await
+            .unwrap();
         let records = page.records.iter().map(|r| (r.id, qty(&json!(r.fields))));
         return (records.collect(), page.next_cursor);
     }
-    let q = QueryInput {
-        sort: Some(json!(sort)),
-        page_size: Some(size),
-        cursor,
-        formula: formula.map(str::to_owned),
-        ..Default::default()
-    };
     let text = pb
         .query_records_json(&fx.viewer, t, q, FieldKey::Name)
         .await
@@ -741,8 +720,8 @@ pub async fn walks_stand_where_their_first_page_read(store: Arc<dyn Store>) {
             let mut seen = Vec::new();
             loop {
                 assert!(seen.len() <= 10, "the walk does not end: {seen:?}");
-                let (page, next) =
-                    walk_qtys(&walker, &fx, t, ("Qty", 2), (cursor.clone(), formula), json).await;
+                let walk = Walk::by("Qty", 2, formula);
+                let (page, next) = walk_qtys((&walker, &fx, t), &walk, cursor.clone(), json).await;
                 for (id, qty) in page {
                     seen.push(id);
                     set_qty(&fx.pb, &fx, t, id, qty + 1000).await;
@@ -819,12 +798,7 @@ pub async fn walks_count_what_they_read(store: Arc<dyn Store>) {
     let mut moved = 0;
     let refused = loop {
         assert!(moved <= 8, "the walk went on past its bound");
-        let q = QueryInput {
-            sort: Some(json!("Qty")),
-            page_size: Some(2),
-            cursor: cursor.clone(),
-            ..Default::default()
-        };
+        let q = Walk::by("Qty", 2, None).page(cursor.clone());
         match walker.query_records(&fx.viewer, t, q, FieldKey::Name).await {
             Ok(page) => {
                 for r in &page.records {
@@ -844,12 +818,7 @@ pub async fn walks_count_what_they_read(store: Arc<dyn Store>) {
     for i in 0..41 {
         rename(all[i % all.len()], format!("again {i}")).await;
     }
-    let q = QueryInput {
-        sort: Some(json!("Qty")),
-        page_size: Some(2),
-        cursor: page.next_cursor,
-        ..Default::default()
-    };
+    let q = Walk::by("Qty", 2, None).page(page.next_cursor);
     let e = walker
         .query_records(&fx.viewer, t, q, FieldKey::Name)
         .await

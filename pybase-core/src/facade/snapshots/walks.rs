@@ -56,34 +56,57 @@ pub(crate) struct Walks(Arc<Mutex<Kept>>);
 struct Kept {
     /// Each walk with when it was kept, and the order it was kept in.
     walks: HashMap<WalkKey, (WalkState, Instant, u64)>,
+    /// The walks kept by the order of keeping (oldest first), so that
+    /// dropping the idle and the least recently kept costs no scan.
+    order: BTreeMap<u64, WalkKey>,
     /// Trails over every walk kept.
     trails: usize,
     /// Walks kept so far (the order of keeping).
     ticks: u64,
 }
 
+impl Kept {
+    /// Removes the walk `key`, answering its state.
+    fn remove(&mut self, key: &WalkKey) -> Option<WalkState> {
+        let (state, _, tick) = self.walks.remove(key)?;
+        self.order.remove(&tick);
+        self.trails -= state.trails.len();
+        Some(state)
+    }
+
+    /// The least recently kept walk, and whether it is idle at `now`.
+    fn oldest(&self, now: Instant) -> Option<(WalkKey, bool)> {
+        let (_, key) = self.order.first_key_value()?;
+        let (_, at, _) = self.walks.get(key)?;
+        Some((key.clone(), now.duration_since(*at) >= IDLE))
+    }
+}
+
 impl Walks {
     /// Takes the state kept of the walk `key` (the next reader of the same
     /// walk rebuilds it until it is given back).
     pub(crate) fn take(&self, key: &WalkKey) -> Option<WalkState> {
-        let mut kept = self
-            .0
+        self.0
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (state, _, _) = kept.walks.remove(key)?;
-        kept.trails -= state.trails.len();
-        Some(state)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key)
     }
 
     /// Keeps `state` of the walk `key`, unless a state read further is kept
     /// already; then drops the walks idle too long and, while over the
-    /// bounds, the least recently kept.
+    /// bounds, the least recently kept (each in O(log n): walks kept later
+    /// were kept at a later instant).
     pub(crate) fn keep(&self, key: WalkKey, state: WalkState) {
+        self.keep_at(key, state, Instant::now());
+    }
+
+    /// [`Walks::keep`] at the instant `now` (a later one than every walk
+    /// kept before).
+    fn keep_at(&self, key: WalkKey, state: WalkState, now: Instant) {
         let mut kept = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
         if let Some((held, _, _)) = kept.walks.get(&key)
             && held.upto >= state.upto
         {
@@ -92,24 +115,17 @@ impl Walks {
         if state.trails.len() > MAX_TRAILS {
             return;
         }
+        kept.remove(&key);
         kept.ticks += 1;
         let tick = kept.ticks;
+        kept.trails += state.trails.len();
+        kept.order.insert(tick, key.clone());
         kept.walks.insert(key, (state, now, tick));
-        kept.walks
-            .retain(|_, (_, at, _)| now.duration_since(*at) < IDLE);
-        kept.trails = kept.walks.values().map(|(s, _, _)| s.trails.len()).sum();
-        while kept.walks.len() > MAX_WALKS || kept.trails > MAX_TRAILS {
-            let Some(oldest) = kept
-                .walks
-                .iter()
-                .min_by_key(|(_, (_, _, tick))| *tick)
-                .map(|(k, _)| k.clone())
-            else {
+        while let Some((oldest, idle)) = kept.oldest(now) {
+            if !idle && kept.walks.len() <= MAX_WALKS && kept.trails <= MAX_TRAILS {
                 break;
-            };
-            if let Some((gone, _, _)) = kept.walks.remove(&oldest) {
-                kept.trails -= gone.trails.len();
             }
+            kept.remove(&oldest);
         }
     }
 
@@ -180,5 +196,25 @@ mod tests {
         assert!(walks.take(&small).is_some());
         walks.keep(huge.clone(), state(1, MAX_TRAILS + 1));
         assert!(walks.take(&huge).is_none(), "too large to keep");
+    }
+
+    #[test]
+    fn idle_walks_go_and_the_count_of_records_follows() {
+        let walks = Walks::default();
+        let start = Instant::now();
+        let (old, busy, new) = (key(1), key(2), key(3));
+        walks.keep_at(old.clone(), state(1, 5), start);
+        walks.keep_at(busy.clone(), state(1, 7), start + IDLE / 2);
+        walks.keep_at(busy.clone(), state(2, 9), start + IDLE / 2);
+        walks.keep_at(
+            new.clone(),
+            state(1, 11),
+            start + IDLE + Duration::from_secs(1),
+        );
+        assert_eq!(walks.len(), 2, "the walk idle for longer than IDLE went");
+        assert!(walks.take(&old).is_none());
+        assert_eq!(walks.take(&busy).map(|s| s.trails.len()), Some(9));
+        let kept = walks.0.lock().unwrap();
+        assert_eq!((kept.trails, kept.order.len()), (11, 1));
     }
 }
