@@ -29,6 +29,7 @@ mod records;
 mod render;
 mod revert;
 mod schema;
+mod sealed_cursors;
 mod shared_event;
 mod signed_urls;
 mod snapshots;
@@ -88,6 +89,8 @@ pub struct Pybase {
     change_tails: change_tail::Tails,
     access_epochs: access_epochs::AccessEpochs,
     webhook_key: Option<webhooks::WebhookKey>,
+    /// The key `next_cursor`s are sealed with (`sealed_cursors.rs`).
+    cursor_key: Option<sealed_cursors::CursorKey>,
     webhook_allow_private: bool,
     fills: fills::SharedFills,
     fills_in_background: bool,
@@ -124,6 +127,7 @@ impl Pybase {
             change_tails: change_tail::Tails::default(),
             access_epochs: access_epochs::AccessEpochs::default(),
             webhook_key: None,
+            cursor_key: None,
             webhook_allow_private: false,
             fills: fills::SharedFills::default(),
             fills_in_background: true,

@@ -97,14 +97,17 @@ pub(super) fn write_page(
     key: FieldKey,
     plan: &QueryPlan,
     page: &RawRecordPage,
+    seal: &dyn Fn(String) -> String,
 ) -> Result<Vec<u8>> {
     let columns = columns(fields, plan.projection.as_deref(), key)?;
     let next_cursor = match page.records.last().filter(|_| page.has_more) {
-        Some(last) => plan.next_cursor(&RecordPage {
-            records: vec![parsed(last)?],
-            has_more: true,
-            log_seq: None,
-        }),
+        Some(last) => plan
+            .next_cursor(&RecordPage {
+                records: vec![parsed(last)?],
+                has_more: true,
+                log_seq: None,
+            })
+            .map(seal),
         None => None,
     };
     let mut out = Vec::with_capacity(page.records.iter().map(|r| r.cells.len() + 200).sum());

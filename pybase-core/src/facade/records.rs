@@ -912,13 +912,19 @@ impl Pybase {
     }
 
     /// What `q` asks of one page, at the instant `now`.
-    fn page_request(q: &QueryInput, now: Timestamp) -> PageRequest<'_> {
+    /// `cursor` is the position `q.cursor` carries
+    /// ([`Pybase::open_cursor`]).
+    fn page_request<'q>(
+        q: &'q QueryInput,
+        cursor: Option<&'q str>,
+        now: Timestamp,
+    ) -> PageRequest<'q> {
         PageRequest {
             filter: q.filter.as_ref(),
             sort: q.sort.as_ref(),
             fields: q.fields.as_deref(),
             page_size: q.page_size,
-            cursor: q.cursor.as_deref(),
+            cursor,
             include_deleted: q.include_deleted,
             formula: q.formula.as_deref(),
             now,
@@ -957,7 +963,12 @@ impl Pybase {
             return Ok(None);
         }
         let fields = Arc::clone(&cached.fields);
-        let request = Self::page_request(q, now);
+        // A cursor this server did not seal is refused on the checked path
+        // (after the access check).
+        let Ok(cursor) = self.open_cursor(q.cursor.as_deref()) else {
+            return Ok(None);
+        };
+        let request = Self::page_request(q, cursor, now);
         let Ok(mut plan) = plan::plan(table, &fields, None, &request, &self.limits) else {
             return Ok(None);
         };
@@ -989,7 +1000,7 @@ impl Pybase {
         };
         self.note_query(&fields, &plan.query);
         plan.settle(page.log_seq);
-        let next_cursor = plan.next_cursor(&page);
+        let next_cursor = plan.next_cursor(&page).map(|c| self.seal_cursor(c));
         let mut renderer = self.renderer(&fields, key, &page.records).await?;
         renderer.only = plan.projection;
         Ok(Some(RecordsPage {
@@ -1068,7 +1079,8 @@ impl Pybase {
             if stands {
                 self.note_query(&fields, &plan.query);
                 plan.settle(page.log_seq);
-                return raw_page::write_page(&fields, key, &plan, &page);
+                let seal = |position| self.seal_cursor(position);
+                return raw_page::write_page(&fields, key, &plan, &page, &seal);
             }
         }
         let out = self.planned_page(&fields, plan, &q, key, changed).await?;
@@ -1105,7 +1117,8 @@ impl Pybase {
                 Some(plan::find_view(&views, v)?.config.clone())
             }
         };
-        let request = Self::page_request(q, now);
+        let cursor = self.open_cursor(q.cursor.as_deref())?;
+        let request = Self::page_request(q, cursor, now);
         let plan = plan::plan(table.id(), &fields, view.as_ref(), &request, &self.limits)?;
         Ok((table, fields, plan))
     }
@@ -1155,7 +1168,7 @@ impl Pybase {
                 .into_iter()
                 .map(|r| renderer.render_owned(r))
                 .collect(),
-            next_cursor,
+            next_cursor: next_cursor.map(|c| self.seal_cursor(c)),
         })
     }
 }

@@ -32,7 +32,7 @@ pub struct SignedAttachment {
 
 /// Whether two strings are equal, in time that depends on their lengths
 /// only.
-fn same(a: &str, b: &str) -> bool {
+pub(super) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

@@ -198,9 +198,12 @@ fn kinds(events: Option<Vec<String>>, table: Option<TableId>) -> Result<Vec<Chan
 
 impl Pybase {
     /// Derives webhook secrets from `secret` (the server's `SECRET_KEY`):
-    /// without it, webhooks cannot be created.
+    /// without it, webhooks cannot be created. Records cursors are sealed
+    /// with a key derived from it too (`sealed_cursors.rs`).
     pub fn with_webhook_key(mut self, secret: &[u8]) -> Self {
-        self.webhook_key = Some(WebhookKey::derive(secret));
+        let key = WebhookKey::derive(secret);
+        self.cursor_key = Some(super::sealed_cursors::CursorKey::derive(key.bytes()));
+        self.webhook_key = Some(key);
         self
     }
 

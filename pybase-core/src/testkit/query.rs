@@ -704,7 +704,10 @@ pub async fn walks_stand_where_their_first_page_read(store: Arc<dyn Store>) {
     let t = fx.table.table.id;
     let clock = Arc::new(crate::clock::ManualClock::new());
     clock.advance(chrono::TimeDelta::hours(1));
-    let walker = crate::Pybase::new(fx.store.clone()).with_clock(clock);
+    // Its cursors sealed, as a server's are.
+    let walker = crate::Pybase::new(fx.store.clone())
+        .with_clock(clock)
+        .with_webhook_key(b"walker secret");
     let mut all = Vec::new();
     for q in 0..5 {
         all.push(
@@ -734,6 +737,23 @@ pub async fn walks_stand_where_their_first_page_read(store: Arc<dyn Store>) {
             seen.sort();
             assert_eq!(seen, all, "json {json}, formula {formula:?}");
         }
+    }
+    // A sealed cursor whose snapshot was edited is not read.
+    let first = walk_page(&walker, &fx, t, ("Qty", 2), None, None).await;
+    let sealed = first.next_cursor.expect("a second page");
+    let (position, signature) = sealed.split_once('.').expect("a sealed cursor");
+    let mut edited = crate::query::Cursor::decode(position).expect("a position");
+    edited.snapshot = Some(crate::query::Snapshot::Seq(0));
+    for cursor in [
+        format!("{}.{signature}", edited.encode()),
+        position.to_owned(),
+    ] {
+        let q = Walk::by("Qty", 2, None).page(Some(cursor));
+        let e = walker
+            .query_records(&fx.viewer, t, q, FieldKey::Name)
+            .await
+            .unwrap_err();
+        assert_invalid(&e, "cursor");
     }
 }
 
@@ -1419,7 +1439,9 @@ pub async fn json_pages_match_rendered_pages(store: Arc<dyn Store>) {
                 // positions must agree.
                 for page in [&mut got, &mut want_json] {
                     if let Some(c) = page["next_cursor"].as_str() {
-                        let mut c = crate::query::Cursor::decode(c).expect("a cursor");
+                        // Its position (a sealed cursor: before the signature).
+                        let position = c.split('.').next().unwrap_or(c);
+                        let mut c = crate::query::Cursor::decode(position).expect("a cursor");
                         c.snapshot = None;
                         page["next_cursor"] = json!(c.encode());
                     }
