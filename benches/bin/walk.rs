@@ -12,7 +12,11 @@
 //!   far to place as it was;
 //! - `others`: after each page the client updates as many records of
 //!   *another* table of the same base (the walk reads those events and
-//!   keeps none).
+//!   keeps none);
+//! - `unread`: after each page the client updates every record of it in a
+//!   field the walk neither sorts nor filters by (`Price + 1`: a script
+//!   that fixes every record as it reads it), so the walk reads their
+//!   events and places none of them.
 //!
 //! Only the page reads are timed. Each walk checks that it met every
 //! record once. The report gives the median page, the mean of the last
@@ -22,7 +26,7 @@
 //! ```text
 //! cargo run --release -p pybase-benches --bin pybase-walk -- \
 //!     [--records 20000] [--page 100] [--backends sqlite,postgres] [--trace]
-//!     [--formula F] [--walks plain,edited,others]
+//!     [--formula F] [--walks plain,edited,others,unread]
 //! ```
 //!
 //! PostgreSQL: `PYBASE_TEST_POSTGRES_URL`; its database is created and
@@ -58,7 +62,7 @@ struct Args {
     /// A `formula=` filter every page applies (the walk then expects the
     /// records it keeps at the first page, each once).
     formula: Option<String>,
-    /// Which walks to run (`plain,edited,others`).
+    /// Which walks to run (`plain,edited,others,unread`).
     walks: String,
 }
 
@@ -70,7 +74,7 @@ fn args() -> anyhow::Result<Args> {
         postgres: true,
         trace: false,
         formula: None,
-        walks: "plain,edited,others".to_owned(),
+        walks: "plain,edited,others,unread".to_owned(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -98,6 +102,7 @@ enum Edits {
     Plain,
     Edited,
     Others,
+    Unread,
 }
 
 impl Edits {
@@ -106,6 +111,7 @@ impl Edits {
             Self::Plain => "plain (no writes)",
             Self::Edited => "edited (each page's records, Qty + 2000)",
             Self::Others => "others (as many records of another table)",
+            Self::Unread => "unread (each page's records, Price + 1)",
         }
     }
 }
@@ -173,17 +179,22 @@ async fn walk(store: &Arc<dyn Store>, a: &Args, edits: Edits) -> anyhow::Result<
         let mut batch: Vec<(RecordId, CellsInput)> = Vec::with_capacity(page.records.len());
         for r in &page.records {
             anyhow::ensure!(seen.insert(r.id), "record {} came twice", r.id);
-            let qty = r.fields.get("Qty").and_then(|v| v.as_i64()).unwrap_or(0);
-            batch.push((
-                r.id,
-                [("Qty".to_owned(), json!(qty + 2000))]
-                    .into_iter()
-                    .collect(),
-            ));
+            let cell = if edits == Edits::Unread {
+                let price = r
+                    .fields
+                    .get("Price")
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(0.0);
+                ("Price".to_owned(), json!(price + 1.0))
+            } else {
+                let qty = r.fields.get("Qty").and_then(|v| v.as_i64()).unwrap_or(0);
+                ("Qty".to_owned(), json!(qty + 2000))
+            };
+            batch.push((r.id, [cell].into_iter().collect()));
         }
         match (&other, edits) {
             _ if page.records.is_empty() => {}
-            (_, Edits::Edited) => {
+            (_, Edits::Edited | Edits::Unread) => {
                 bench
                     .pb
                     .update_records(&bench.who, table.id, batch, Bench::opts())
@@ -248,6 +259,7 @@ async fn measure(name: &str, store: Arc<dyn Store>, a: &Args) -> anyhow::Result<
         (Edits::Plain, "plain"),
         (Edits::Edited, "edited"),
         (Edits::Others, "others"),
+        (Edits::Unread, "unread"),
     ] {
         if !a.walks.contains(name) {
             continue;
