@@ -6,7 +6,8 @@
 //! cursor says (its position, its snapshot in the log, its query's
 //! fingerprint) and still have it read; every instance sharing the secret
 //! reads every cursor. A facade without a key (an embedder that set none)
-//! writes positions alone and reads either form.
+//! writes positions alone and reads either form. Other tokens that wrap a
+//! cursor are sealed the same way ([`Pybase::seal_token`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -66,6 +67,20 @@ impl Pybase {
             .map(|c| open(self.cursor_key.as_ref(), c))
             .transpose()
     }
+
+    /// `token` (any text) sealed as cursors are: for a token a client
+    /// hands back that wraps a cursor with more (the `/v0` list `offset`,
+    /// which also counts the records served).
+    pub fn seal_token(&self, token: String) -> String {
+        seal(self.cursor_key.as_ref(), token)
+    }
+
+    /// The token [`Pybase::seal_token`] sealed; `None` for one this server
+    /// did not seal (any token, less what follows its last `.`, when the
+    /// facade has no key).
+    pub fn open_token<'t>(&self, sealed: &'t str) -> Option<&'t str> {
+        open(self.cursor_key.as_ref(), sealed).ok()
+    }
 }
 
 /// [`Pybase::seal_cursor`] with `key`.
@@ -81,7 +96,8 @@ fn seal(key: Option<&CursorKey>, position: String) -> String {
 
 /// [`Pybase::open_cursor`] with `key`.
 fn open<'c>(key: Option<&CursorKey>, cursor: &'c str) -> Result<&'c str> {
-    let (position, signature) = match cursor.split_once('.') {
+    // The signature follows the last `.` (base64url has none).
+    let (position, signature) = match cursor.rsplit_once('.') {
         Some((position, signature)) => (position, Some(signature)),
         None => (cursor, None),
     };
@@ -132,6 +148,16 @@ mod tests {
         assert_eq!(seal(None, p.clone()), p);
         assert_eq!(open(None, &p).unwrap(), p);
         assert_eq!(open(None, &sealed).unwrap(), p);
+    }
+
+    #[test]
+    fn a_token_with_dots_is_sealed_whole() {
+        let key = CursorKey::derive(b"secret");
+        let token = format!("12.abcdef.{}", seal(Some(&key), position(5)));
+        let sealed = seal(Some(&key), token.clone());
+        assert_eq!(open(Some(&key), &sealed).unwrap(), token);
+        let edited = sealed.replacen("12.", "0.", 1);
+        assert!(open(Some(&key), &edited).is_err());
     }
 
     #[test]

@@ -279,10 +279,12 @@ impl V0Error {
         }
         match key.as_str() {
             "records" => Self::invalid_records(format!("records: {what}")),
+            // Core says why (the walk's log was pruned, its base changed
+            // too much since): as the offset's reason.
             "cursor" => Self::new(
                 unprocessable,
                 "LIST_RECORDS_ITERATOR_NOT_AVAILABLE",
-                "the offset is not valid for this request",
+                format!("the offset is not valid for this request: {what}"),
             ),
             "view" => Self::new(
                 unprocessable,

@@ -407,7 +407,7 @@ async fn run_list(
     let offset = req
         .offset
         .as_deref()
-        .map(|o| Offset::decode(o, &hash))
+        .map(|o| Offset::decode(&state.pybase, o, &hash))
         .transpose()?;
     let served = offset.as_ref().map_or(0, |o| o.served);
     let want = match req.max_records {
@@ -491,7 +491,7 @@ async fn run_list(
                 served,
                 params: hash,
             }
-            .encode()
+            .encode(&state.pybase)
         });
     Ok(Json(ListOut {
         records: render.records(page.records),

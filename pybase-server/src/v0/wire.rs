@@ -156,15 +156,17 @@ pub struct Offset {
 }
 
 impl Offset {
-    /// `itr` and base64url of `served.params.cursor`.
-    pub fn encode(&self) -> String {
+    /// `itr` and base64url of `served.params.cursor` sealed by `pb`
+    /// ([`pybase_core::Pybase::seal_token`]: the count served cannot be
+    /// edited either).
+    pub fn encode(&self, pb: &pybase_core::Pybase) -> String {
         let raw = format!("{}.{}.{}", self.served, self.params, self.cursor);
-        format!("itr{}", URL_SAFE_NO_PAD.encode(raw))
+        format!("itr{}", URL_SAFE_NO_PAD.encode(pb.seal_token(raw)))
     }
 
-    /// Reads a token minted for `params`; anything else is 422
+    /// Reads a token `pb` sealed, minted for `params`; anything else is 422
     /// `LIST_RECORDS_ITERATOR_NOT_AVAILABLE`.
-    pub fn decode(token: &str, params: &str) -> Result<Self, V0Error> {
+    pub fn decode(pb: &pybase_core::Pybase, token: &str, params: &str) -> Result<Self, V0Error> {
         let bad = || {
             V0Error::new(
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -177,6 +179,7 @@ impl Offset {
             .and_then(|b| URL_SAFE_NO_PAD.decode(b).ok())
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(bad)?;
+        let raw = pb.open_token(&raw).ok_or_else(bad)?;
         let mut parts = raw.splitn(3, '.');
         let (Some(served), Some(hash), Some(cursor)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -253,16 +256,31 @@ mod tests {
             served: 100,
             params: h.clone(),
         };
-        let token = o.encode();
+        let store = pybase_store_sqlite::SqliteStore::open_in_memory().unwrap();
+        let pb = pybase_core::Pybase::new(std::sync::Arc::new(store)).with_webhook_key(b"k");
+        let token = o.encode(&pb);
         assert!(token.starts_with("itr"));
-        assert_eq!(Offset::decode(&token, &h).unwrap(), o);
+        assert_eq!(Offset::decode(&pb, &token, &h).unwrap(), o);
         let other = params_hash(&[&json!("b"), &json!(null)]);
         assert_eq!(
-            Offset::decode(&token, &other).unwrap_err().kind,
+            Offset::decode(&pb, &token, &other).unwrap_err().kind,
             "LIST_RECORDS_ITERATOR_NOT_AVAILABLE"
         );
-        assert!(Offset::decode("itr!!!", &h).is_err());
-        assert!(Offset::decode("garbage", &h).is_err());
+        assert!(Offset::decode(&pb, "itr!!!", &h).is_err());
+        assert!(Offset::decode(&pb, "garbage", &h).is_err());
+        // The count served is sealed with the rest: an edited one is not
+        // read, nor is one sealed under another secret.
+        let raw = format!("0.{h}.abc.def");
+        let forged = format!(
+            "itr{}",
+            URL_SAFE_NO_PAD.encode(format!("{raw}.AAAAAAAAAAAAAAAAAAAAAA"))
+        );
+        assert!(Offset::decode(&pb, &forged, &h).is_err());
+        let elsewhere = pybase_core::Pybase::new(std::sync::Arc::new(
+            pybase_store_sqlite::SqliteStore::open_in_memory().unwrap(),
+        ))
+        .with_webhook_key(b"another");
+        assert!(Offset::decode(&elsewhere, &token, &h).is_err());
     }
 
     #[test]

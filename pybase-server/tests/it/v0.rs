@@ -555,6 +555,31 @@ async fn lists_page_with_offsets_that_stop_and_hold_max_records() {
         "LIST_RECORDS_ITERATOR_NOT_AVAILABLE",
     )
     .await;
+    // An offset whose count of records served was edited (so `maxRecords`
+    // would not hold) is refused too: the count is sealed with the rest.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let capped = format!("{}?pageSize=5&maxRecords=8", w.records());
+    let first =
+        w.s.req(&w.key, Method::GET, &capped)
+            .send_expect(StatusCode::OK)
+            .await;
+    let o = first["offset"].as_str().unwrap();
+    let raw = String::from_utf8(b64.decode(o.strip_prefix("itr").unwrap()).unwrap()).unwrap();
+    let (served, rest) = raw.split_once('.').unwrap();
+    assert_eq!(served, "5");
+    let edited = format!("itr{}", b64.encode(format!("0.{rest}")));
+    let r =
+        w.s.req(&w.key, Method::GET, &format!("{capped}&offset={edited}"))
+            .send()
+            .await
+            .unwrap();
+    airtable_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "LIST_RECORDS_ITERATOR_NOT_AVAILABLE",
+    )
+    .await;
     // POST listRecords, with airtable.js's extra body keys.
     let body = json!({"pageSize": 100, "method": "post", "timeZone": "UTC", "sort": [{"field": "Qty"}], "maxRecords": 3});
     let page =
