@@ -403,7 +403,7 @@ impl Pybase {
         }
         self.place_reads(table, changed, states.iter()).await?;
         let Changed { state, .. } = &mut *changed;
-        let mut rows: Vec<(Record, Option<Record>)> = Vec::new();
+        let mut placed: Vec<(&RecordId, &Record)> = Vec::new();
         for (id, trail) in &state.trails {
             // A record that changed in every round it was read is left to
             // the next page's read of the log.
@@ -417,9 +417,21 @@ impl Pybase {
                 .is_none_or(|f| eval::matches(f, then))
                 && from.is_none_or(|c| eval::is_after(sort, &c.values, &c.id, then));
             if kept {
-                rows.push((then.clone(), states.remove(id)));
+                placed.push((id, then));
             }
         }
+        // Without a residual, only the first of them in order can be on the
+        // page (one more than it, to know whether more follow): a walk that
+        // moved every record of a large table copies a page's worth, not
+        // them all.
+        if residual.is_none() && placed.len() > limit + 1 {
+            placed.select_nth_unstable_by(limit, |a, b| eval::compare_records(sort, a.1, b.1));
+            placed.truncate(limit + 1);
+        }
+        let mut rows: Vec<(Record, Option<Record>)> = placed
+            .into_iter()
+            .map(|(id, then)| (then.clone(), states.remove(id)))
+            .collect();
         if let Some(residual) = residual {
             // In order, until more than a page is kept.
             rows.sort_by(|a, b| eval::compare_records(sort, &a.0, &b.0));
