@@ -16,7 +16,10 @@
 //! - `unread`: after each page the client updates every record of it in a
 //!   field the walk neither sorts nor filters by (`Price + 1`: a script
 //!   that fixes every record as it reads it), so the walk reads their
-//!   events and places none of them.
+//!   events and places none of them;
+//! - `moved`: after the first page the client updates every record of the
+//!   table, to 5,000 and above (all of them move past the end of the order as it
+//!   is), so every later page places them as they were.
 //!
 //! Only the page reads are timed. Each walk checks that it met every
 //! record once. The report gives the median page, the mean of the last
@@ -26,7 +29,7 @@
 //! ```text
 //! cargo run --release -p pybase-benches --bin pybase-walk -- \
 //!     [--records 20000] [--page 100] [--backends sqlite,postgres] [--trace]
-//!     [--formula F] [--walks plain,edited,others,unread]
+//!     [--formula F] [--walks plain,edited,others,unread,moved]
 //! ```
 //!
 //! PostgreSQL: `PYBASE_TEST_POSTGRES_URL`; its database is created and
@@ -62,7 +65,7 @@ struct Args {
     /// A `formula=` filter every page applies (the walk then expects the
     /// records it keeps at the first page, each once).
     formula: Option<String>,
-    /// Which walks to run (`plain,edited,others,unread`).
+    /// Which walks to run (`plain,edited,others,unread,moved`).
     walks: String,
 }
 
@@ -103,6 +106,7 @@ enum Edits {
     Edited,
     Others,
     Unread,
+    Moved,
 }
 
 impl Edits {
@@ -112,6 +116,7 @@ impl Edits {
             Self::Edited => "edited (each page's records, Qty + 2000)",
             Self::Others => "others (as many records of another table)",
             Self::Unread => "unread (each page's records, Price + 1)",
+            Self::Moved => "moved (every record to Qty 5,000+, after the first page)",
         }
     }
 }
@@ -194,6 +199,22 @@ async fn walk(store: &Arc<dyn Store>, a: &Args, edits: Edits) -> anyhow::Result<
         }
         match (&other, edits) {
             _ if page.records.is_empty() => {}
+            (_, Edits::Moved) if out.order.len() == 1 => {
+                for (n, chunk) in ids.chunks(1_000).enumerate() {
+                    let batch = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(k, id)| {
+                            let cell = ("Qty".to_owned(), json!(5_000 + n * 1_000 + k));
+                            (*id, [cell].into_iter().collect())
+                        })
+                        .collect();
+                    bench
+                        .pb
+                        .update_records(&bench.who, table.id, batch, Bench::opts())
+                        .await?;
+                }
+            }
             (_, Edits::Edited | Edits::Unread) => {
                 bench
                     .pb
@@ -260,6 +281,7 @@ async fn measure(name: &str, store: Arc<dyn Store>, a: &Args) -> anyhow::Result<
         (Edits::Edited, "edited"),
         (Edits::Others, "others"),
         (Edits::Unread, "unread"),
+        (Edits::Moved, "moved"),
     ] {
         if !a.walks.contains(name) {
             continue;

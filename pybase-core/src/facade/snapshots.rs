@@ -342,6 +342,24 @@ impl Pybase {
         let trails = changed.state.trails.len();
         let mut extra = trails.min(limit.max(1));
         let mut chunk = 0;
+        // Where a page's worth of the changed records placed so far ends
+        // (one more than the page): the store's rows past it cannot be on
+        // the page, so a walk that moved most records of its table does
+        // not read the rest of the table on each page.
+        let bound: Option<Record> = match residual {
+            Some(_) => None,
+            None => {
+                let first = placed_after(&changed.state, plan, from, Some(limit + 1));
+                (first.len() == limit + 1)
+                    .then(|| {
+                        first
+                            .into_iter()
+                            .max_by(|a, b| eval::compare_records(sort, a.1, b.1))
+                    })
+                    .flatten()
+                    .map(|(_, then)| then.clone())
+            }
+        };
         loop {
             // One row more than the page: whether more follow is known then.
             let need = limit + 1 - unchanged.len().min(limit + 1) + extra;
@@ -376,6 +394,11 @@ impl Pybase {
             if unchanged.len() > limit || !store_more {
                 break;
             }
+            if let (Some(bound), Some(p)) = (&bound, &query.after)
+                && !eval::is_after(sort, &p.values, &p.id, bound)
+            {
+                break;
+            }
         }
         // The changed records not placed yet, as they were then: from
         // their events alone when those hold every cell the page reads,
@@ -402,32 +425,12 @@ impl Pybase {
             }
         }
         self.place_reads(table, changed, states.iter()).await?;
-        let Changed { state, .. } = &mut *changed;
-        let mut placed: Vec<(&RecordId, &Record)> = Vec::new();
-        for (id, trail) in &state.trails {
-            // A record that changed in every round it was read is left to
-            // the next page's read of the log.
-            let Some(then) = trail.then.as_ref().filter(|_| trail.live_then_and_now()) else {
-                continue;
-            };
-            let kept = plan
-                .query
-                .filter
-                .as_ref()
-                .is_none_or(|f| eval::matches(f, then))
-                && from.is_none_or(|c| eval::is_after(sort, &c.values, &c.id, then));
-            if kept {
-                placed.push((id, then));
-            }
-        }
         // Without a residual, only the first of them in order can be on the
         // page (one more than it, to know whether more follow): a walk that
         // moved every record of a large table copies a page's worth, not
         // them all.
-        if residual.is_none() && placed.len() > limit + 1 {
-            placed.select_nth_unstable_by(limit, |a, b| eval::compare_records(sort, a.1, b.1));
-            placed.truncate(limit + 1);
-        }
+        let first = residual.is_none().then_some(limit + 1);
+        let placed = placed_after(&changed.state, plan, from, first);
         let mut rows: Vec<(Record, Option<Record>)> = placed
             .into_iter()
             .map(|(id, then)| (then.clone(), states.remove(id)))
@@ -539,6 +542,41 @@ impl Pybase {
         }
         Ok(())
     }
+}
+
+/// The changed records of `state` placed so far that the page of `plan`
+/// after `from` keeps (live then and now, in its filter then), each with
+/// where it stood; with `first`, only the `first` of them in order (in no
+/// order).
+fn placed_after<'s>(
+    state: &'s WalkState,
+    plan: &QueryPlan,
+    from: Option<&Cursor>,
+    first: Option<usize>,
+) -> Vec<(&'s RecordId, &'s Record)> {
+    let sort = &plan.query.sort;
+    let mut placed: Vec<(&RecordId, &Record)> = Vec::new();
+    for (id, trail) in &state.trails {
+        // A record that changed in every round it was read is left to the
+        // next page's read of the log.
+        let Some(then) = trail.then.as_ref().filter(|_| trail.live_then_and_now()) else {
+            continue;
+        };
+        let kept = plan
+            .query
+            .filter
+            .as_ref()
+            .is_none_or(|f| eval::matches(f, then))
+            && from.is_none_or(|c| eval::is_after(sort, &c.values, &c.id, then));
+        if kept {
+            placed.push((id, then));
+        }
+    }
+    if let Some(n) = first.filter(|n| *n > 0 && placed.len() > *n) {
+        placed.select_nth_unstable_by(n - 1, |a, b| eval::compare_records(sort, a.1, b.1));
+        placed.truncate(n);
+    }
+    placed
 }
 
 impl Changed {
