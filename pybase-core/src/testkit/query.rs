@@ -748,13 +748,19 @@ pub async fn walks_stand_where_their_first_page_read(store: Arc<dyn Store>) {
         format!("{}.{signature}", edited.encode()),
         position.to_owned(),
     ] {
-        let q = Walk::by("Qty", 2, None).page(Some(cursor));
-        let e = walker
-            .query_records(&fx.viewer, t, q, FieldKey::Name)
-            .await
-            .unwrap_err();
-        assert_invalid(&e, "cursor");
+        assert_walk_refused(&walker, &fx, t, Some(cursor)).await;
     }
+}
+
+/// Asserts that the `Qty` walk of two records a page refuses the page
+/// after `cursor` with 422 on `cursor` (start again).
+async fn assert_walk_refused(pb: &crate::Pybase, fx: &Fixture, t: TableId, cursor: Option<String>) {
+    let q = Walk::by("Qty", 2, None).page(cursor);
+    let e = pb
+        .query_records(&fx.viewer, t, q, FieldKey::Name)
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "cursor");
 }
 
 /// A walk counts only the changes that may move a record in it: a script
@@ -838,12 +844,7 @@ pub async fn walks_count_what_they_read(store: Arc<dyn Store>) {
     for i in 0..41 {
         rename(all[i % all.len()], format!("again {i}")).await;
     }
-    let q = Walk::by("Qty", 2, None).page(page.next_cursor);
-    let e = walker
-        .query_records(&fx.viewer, t, q, FieldKey::Name)
-        .await
-        .unwrap_err();
-    assert_invalid(&e, "cursor");
+    assert_walk_refused(&walker, &fx, t, page.next_cursor).await;
 }
 
 /// A walk that moves each record it reads past the end of the order
