@@ -76,10 +76,13 @@ impl Pybase {
     }
 
     /// The token [`Pybase::seal_token`] sealed; `None` for one this server
-    /// did not seal (any token, less what follows its last `.`, when the
-    /// facade has no key).
+    /// did not seal (any token as it is, when the facade has no key: it
+    /// seals nothing).
     pub fn open_token<'t>(&self, sealed: &'t str) -> Option<&'t str> {
-        open(self.cursor_key.as_ref(), sealed).ok()
+        match &self.cursor_key {
+            Some(key) => open(Some(key), sealed).ok(),
+            None => Some(sealed),
+        }
     }
 }
 

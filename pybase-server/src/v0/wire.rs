@@ -281,6 +281,12 @@ mod tests {
         ))
         .with_webhook_key(b"another");
         assert!(Offset::decode(&elsewhere, &token, &h).is_err());
+        // A facade without a key seals nothing, and reads its own offsets.
+        let keyless = pybase_core::Pybase::new(std::sync::Arc::new(
+            pybase_store_sqlite::SqliteStore::open_in_memory().unwrap(),
+        ));
+        let plain = o.encode(&keyless);
+        assert_eq!(Offset::decode(&keyless, &plain, &h).unwrap(), o);
     }
 
     #[test]
