@@ -1083,9 +1083,10 @@ impl RecordsStore for PgStore {
         let has_more = records.len() > limit;
         records.truncate(limit);
         // An empty page's one row is the guard's alone.
-        let log_seq = match records.is_empty() {
-            true => None,
-            false => log_seq_of(query, found.first())?,
+        let log_seq = if records.is_empty() {
+            None
+        } else {
+            log_seq_of(query, found.first())?
         };
         Ok(Some(RecordPage {
             records,
