@@ -9,9 +9,55 @@ use crate::fields::kinds::local_in;
 
 use super::value::{ErrorKind, Value};
 
-/// A number's shortest round-trip text (`3`, `0.1`).
+/// A number's shortest round-trip text as JavaScript and Airtable write it
+/// (ECMAScript `Number::toString`): plain digits from 1e-6 up to below
+/// 1e21 (`3`, `0.1`, `0.000001`, `123456789012345680000`), exponential
+/// beyond (`1e+21`, `1.5e-7`, `1e+300`), so a huge or tiny number joined
+/// to text stays short. `NaN` and the infinities as JavaScript names them.
 pub(crate) fn number_text(n: f64) -> String {
-    format!("{n}")
+    if !n.is_finite() {
+        return if n.is_nan() {
+            "NaN".to_owned()
+        } else if n > 0.0 {
+            "Infinity".to_owned()
+        } else {
+            "-Infinity".to_owned()
+        };
+    }
+    if n == 0.0 {
+        return "0".to_owned();
+    }
+    // The shortest round-trip digits and their exponent: `d.ddde±x`.
+    let sci = format!("{:e}", n.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let k = digits.len() as i32;
+    // The value is 0.<digits> x 10^point.
+    let point = exp + 1;
+    let sign = if n < 0.0 { "-" } else { "" };
+    let body = if k <= point && point <= 21 {
+        format!("{digits}{}", "0".repeat((point - k) as usize))
+    } else if 0 < point && point <= 21 {
+        let (int, frac) = digits.split_at(point as usize);
+        format!("{int}.{frac}")
+    } else if -6 < point && point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let e = point - 1;
+        let e = if e < 0 {
+            format!("-{}", -e)
+        } else {
+            format!("+{e}")
+        };
+        if rest.is_empty() {
+            format!("{first}e{e}")
+        } else {
+            format!("{first}.{rest}e{e}")
+        }
+    };
+    format!("{sign}{body}")
 }
 
 /// Reads a value as a number: Blank 0, Bool 1/0; text, dates and arrays of
@@ -157,4 +203,42 @@ pub(crate) fn compare(a: &Value, b: &Value, zone: Tz) -> Result<Option<Ordering>
 /// A.4 equality, as `=`, `SWITCH` and `ARRAYUNIQUE` use it.
 pub(crate) fn equal(a: &Value, b: &Value, zone: Tz) -> Result<bool, ErrorKind> {
     Ok(compare(a, b, zone)? == Some(Ordering::Equal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number_text;
+
+    /// The texts JavaScript's `String(n)` gives (checked in Node 20).
+    #[test]
+    fn numbers_read_as_javascript_writes_them() {
+        let cases: &[(f64, &str)] = &[
+            (0.0, "0"),
+            (-0.0, "0"),
+            (3.0, "3"),
+            (-3.0, "-3"),
+            (0.1, "0.1"),
+            (1.5, "1.5"),
+            (-1234.5678, "-1234.5678"),
+            (0.000001, "0.000001"),
+            (0.0000001, "1e-7"),
+            (-0.00000015, "-1.5e-7"),
+            (123456789012345680000.0, "123456789012345680000"),
+            (1e21, "1e+21"),
+            (1.25e21, "1.25e+21"),
+            (1e300, "1e+300"),
+            (-1e300, "-1e+300"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (100.0, "100"),
+            (1e16, "10000000000000000"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ];
+        for (n, want) in cases {
+            assert_eq!(number_text(*n), *want, "{n:e}");
+        }
+    }
 }
