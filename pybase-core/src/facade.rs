@@ -21,6 +21,7 @@ mod computed;
 mod fills;
 mod formula;
 mod inputs;
+mod link_conversion;
 mod link_names;
 mod link_titles;
 mod links;

@@ -18,8 +18,8 @@ pub mod kinds;
 mod options_schema;
 mod registry;
 
-pub(crate) use cell::shown;
 pub use cell::{CellError, new_choice_names};
+pub(crate) use cell::{is_empty_value, shown};
 pub(crate) use convert::render_text;
 pub use convert::{ConversionFailure, convert_cell};
 pub use decimal::normalize_number;

@@ -158,6 +158,7 @@ macro_rules! conformance_tests {
             link_typecast::typecast_upserts_the_write_refuses_make_nothing,
             link_typecast::typecast_link_names_are_values_made_once,
             link_typecast::typecast_names_wait_for_the_single_record_inverse,
+            link_typecast::retyping_into_a_link_names_records_by_primary_value,
             links::two_way_links_stay_in_step,
             links::partner_cells_are_logged,
             links::soft_deleted_links_hide_and_come_back,

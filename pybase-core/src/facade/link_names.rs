@@ -52,7 +52,7 @@ fn names_in(value: &Value) -> Vec<&str> {
 
 /// The text a primary value is matched by: a string as it is, a number or
 /// a boolean as JSON writes it.
-fn cell_text(v: &Value) -> Option<String> {
+pub(super) fn cell_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -80,6 +80,13 @@ pub(super) struct NewNamed {
     value: Value,
     /// The id the write's cells name it by until it exists.
     pub(super) placeholder: RecordId,
+}
+
+impl NewNamed {
+    /// The primary value the record will hold, as the field stores it.
+    pub(super) fn value(&self) -> &Value {
+        &self.value
+    }
 }
 
 /// Most distinct names one write may give (each is looked up).

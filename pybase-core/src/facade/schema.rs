@@ -10,6 +10,7 @@ use super::authz::TableScope;
 use super::inputs::{
     BasePatch, FieldPatch, NewBase, NewField, NewTable, NewView, TablePatch, ViewPatch,
 };
+use super::link_conversion::links_another_table;
 use super::render::TableSchema;
 use super::workspaces::{check_description, check_name};
 use super::{Pybase, not_found_as};
@@ -535,6 +536,14 @@ impl Pybase {
         if retyped && field.field_type != old.field_type {
             let changes = if field.field_type.derived().is_some() {
                 self.cells_a_recompute_misses(&table, &old).await?
+            } else if links_another_table(&old.field_type, &field.field_type) {
+                self.cells_into_links(principal, table.id(), &old, &field)
+                    .await?
+                    .map_err(|failures| {
+                        let failed = failures.len();
+                        let shown = failures.into_iter().take(MAX_REPORTED_FAILURES).collect();
+                        conversion_refused(&old, &field, failed, shown)
+                    })?
             } else {
                 self.convert_cells(&table, &old, &mut field).await?
             };
@@ -678,26 +687,7 @@ impl Pybase {
             }
         }
         if failed > 0 {
-            // Keyed by the field, as every validation error; the failed
-            // cells, the first few, are named in its message.
-            let more = if failed > failures.len() { "; ..." } else { "" };
-            let mut fields = FieldErrors::new();
-            fields.insert(
-                field.name.clone(),
-                format!(
-                    "{failed} cell(s) cannot become {}: {}{more}",
-                    field.field_type.type_name(),
-                    failures.join("; ")
-                ),
-            );
-            return Err(validation(
-                format!(
-                    "{failed} cell(s) of {} cannot convert to {}; nothing was changed",
-                    old.name,
-                    field.field_type.type_name()
-                ),
-                fields,
-            ));
+            return Err(conversion_refused(old, field, failed, failures));
         }
         add_choices(&mut field.field_type, &new_choices);
         Ok(changes)
@@ -972,6 +962,30 @@ impl Pybase {
             .await
             .map_err(|e| not_found_as(e, "view"))
     }
+}
+
+/// A conversion refused: `failed` cells cannot become `field`'s type, the
+/// first few named in `failures`. Keyed by the field, as every validation
+/// error; nothing was changed.
+fn conversion_refused(old: &Field, field: &Field, failed: usize, failures: Vec<String>) -> Error {
+    let more = if failed > failures.len() { "; ..." } else { "" };
+    let mut fields = FieldErrors::new();
+    fields.insert(
+        field.name.clone(),
+        format!(
+            "{failed} cell(s) cannot become {}: {}{more}",
+            field.field_type.type_name(),
+            failures.join("; ")
+        ),
+    );
+    validation(
+        format!(
+            "{failed} cell(s) of {} cannot convert to {}; nothing was changed",
+            old.name,
+            field.field_type.type_name()
+        ),
+        fields,
+    )
 }
 
 /// `patch` (a PATCH's options of a field keeping its type) merged over

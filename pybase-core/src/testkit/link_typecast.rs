@@ -573,3 +573,174 @@ pub async fn typecast_upserts_the_write_refuses_make_nothing(store: Arc<dyn Stor
     assert_eq!(up.updated_records, vec![holder.id]);
     assert_eq!(code("Fresh C").await, 1);
 }
+
+/// The ids of `table`'s live records whose primary field "Name" is
+/// `name`, oldest first.
+async fn ids_named(fx: &Fixture, table: TableId, name: &str) -> Vec<Value> {
+    fx.pb
+        .query_records(
+            &fx.owner,
+            table,
+            QueryInput {
+                filter: Some(json!({"field": "Name", "op": "eq", "value": name})),
+                ..QueryInput::default()
+            },
+            FieldKey::Name,
+        )
+        .await
+        .unwrap()
+        .records
+        .iter()
+        .map(|r| json!(r.id))
+        .collect()
+}
+
+/// What a validation error says of the field "Notes".
+fn detail(e: &crate::error::Error) -> String {
+    match e {
+        crate::error::Error::Validation { fields, .. } => {
+            fields.get("Notes").cloned().unwrap_or_default()
+        }
+        _ => String::new(),
+    }
+}
+
+/// How many live records `table` has.
+async fn live_count(fx: &Fixture, table: TableId) -> usize {
+    fx.pb
+        .query_records(&fx.owner, table, QueryInput::default(), FieldKey::Name)
+        .await
+        .unwrap()
+        .records
+        .len()
+}
+
+/// A field re-typed into a link of another table keeps what its cells said,
+/// as Airtable's conversion does: a text's parts between commas name records
+/// by primary value (the oldest match, or one new record per new name), a
+/// link re-pointed at a third table names its records' primary values, and
+/// a text that is a live record's id links it. A cell naming two records in
+/// a link that takes one, or an id of no live record, refuses the
+/// conversion, which then makes nothing.
+pub async fn retyping_into_a_link_names_records_by_primary_value(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let o = &fx.owner;
+    let t = fx.table.table.id;
+    let vendors = fx.other_table().await.table.id;
+    let make = |table: TableId, name: &'static str| {
+        let pb = &fx.pb;
+        async move {
+            pb.create_record(o, table, cells(&[("Name", json!(name))]), TYPECAST)
+                .await
+                .unwrap()
+                .id
+        }
+    };
+    let acme = make(vendors, "Acme").await;
+    make(vendors, "Acme").await;
+    let beta = make(vendors, "Beta").await;
+    let a = fx
+        .create(&[("Name", json!("a")), ("Notes", json!("Acme, Gamma"))])
+        .await;
+    let b = fx
+        .create(&[("Name", json!("b")), ("Notes", json!("Beta,Acme,Beta"))])
+        .await;
+    let c = fx.create(&[("Name", json!("c"))]).await;
+    let d = fx
+        .create(&[("Name", json!("d")), ("Notes", json!(" Gamma "))])
+        .await;
+    let notes = fx.field("Notes");
+    let into = |linked: TableId, multiple: bool| crate::facade::FieldPatch {
+        field_type: Some("link".into()),
+        options: Some(json!({"linked_table_id": linked, "allow_multiple": multiple})),
+        ..crate::facade::FieldPatch::default()
+    };
+
+    // A link taking one record refuses b's two names: nothing is made.
+    let e = fx
+        .pb
+        .update_field(o, notes, into(vendors, false))
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "Notes");
+    assert!(detail(&e).contains(&b.id.to_string()), "{e:?}");
+    assert_eq!(live_count(&fx, vendors).await, 3);
+    let still = fx.pb.get_field(o, notes).await.unwrap();
+    assert_eq!(still.field_type.type_name(), "long_text");
+
+    // A text that is an id of no live record of the linked table refuses it
+    // too.
+    let stray = fx
+        .create(&[("Name", json!("e")), ("Notes", json!(a.id.to_string()))])
+        .await;
+    let e = fx
+        .pb
+        .update_field(o, notes, into(vendors, true))
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "Notes");
+    assert!(detail(&e).contains(&stray.id.to_string()), "{e:?}");
+    assert_eq!(live_count(&fx, vendors).await, 3);
+    // As a live vendor's id, it links that vendor.
+    fx.pb
+        .update_record(
+            o,
+            t,
+            stray.id,
+            cells(&[("Notes", json!(beta.to_string()))]),
+            WriteOptions::default(),
+            false,
+        )
+        .await
+        .unwrap();
+
+    let field = fx
+        .pb
+        .update_field(o, notes, into(vendors, true))
+        .await
+        .unwrap();
+    assert_eq!(field.field_type.type_name(), "link");
+    let gamma = ids_named(&fx, vendors, "Gamma").await;
+    assert_eq!(gamma.len(), 1, "one record for a name new to two cells");
+    let cell = |r| {
+        let pb = &fx.pb;
+        async move {
+            pb.get_record(o, t, r, FieldKey::Name)
+                .await
+                .unwrap()
+                .fields
+                .get("Notes")
+                .cloned()
+        }
+    };
+    assert_eq!(cell(a.id).await, Some(json!([acme, gamma[0]])));
+    assert_eq!(cell(b.id).await, Some(json!([beta, acme])));
+    assert_eq!(cell(c.id).await, None);
+    assert_eq!(cell(d.id).await, Some(json!([gamma[0]])));
+    assert_eq!(cell(stray.id).await, Some(json!([beta])));
+    assert_eq!(live_count(&fx, vendors).await, 4);
+
+    // Re-pointed at another table, the link names its records' primary
+    // values there.
+    let suppliers = fx.other_table().await.table.id;
+    let acme_supplier = make(suppliers, "Acme").await;
+    fx.pb
+        .update_field(o, notes, into(suppliers, true))
+        .await
+        .unwrap();
+    let beta_supplier = ids_named(&fx, suppliers, "Beta").await;
+    let gamma_supplier = ids_named(&fx, suppliers, "Gamma").await;
+    assert_eq!((beta_supplier.len(), gamma_supplier.len()), (1, 1));
+    assert_eq!(
+        cell(a.id).await,
+        Some(json!([acme_supplier, gamma_supplier[0]]))
+    );
+    assert_eq!(
+        cell(b.id).await,
+        Some(json!([beta_supplier[0], acme_supplier]))
+    );
+    assert_eq!(cell(stray.id).await, Some(json!([beta_supplier[0]])));
+    assert_eq!(live_count(&fx, suppliers).await, 3);
+    // The vendors keep their records.
+    assert_eq!(live_count(&fx, vendors).await, 4);
+}
