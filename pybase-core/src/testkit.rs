@@ -64,6 +64,7 @@ macro_rules! conformance_tests {
             changes::removed_members_stop_receiving_at_once,
             changes::history_newest_first_and_revert,
             changes::revert_writes_only_what_differs_and_keeps_conversions,
+            changes::revert_keeps_a_cell_whose_value_then_fits_no_more,
             changes::revert_leaves_out_links_to_records_deleted_since,
             changes::histories_are_each_records_events_of_the_log,
             changes::updates_log_cleared_and_replaced_cells,

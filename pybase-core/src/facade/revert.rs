@@ -16,8 +16,10 @@
 //! its new name), the value undone as a typecast would write it (`5` into
 //! what is a text field now is `"5"`), provided that adds no select
 //! choice, and the value with conversions kept even so (a link turned
-//! into text keeps the text it became). A value that fits none is written
-//! anyway, and the update refuses it naming the field.
+//! into text keeps the text it became). A cell whose value then fits none
+//! keeps its value now: the field changed since in a way the log holds no
+//! cell event for (text made a select of the choices its cells held, which
+//! rewrote no cell), so the rest of the record is still put back.
 //!
 //! A link cell goes back to its linked records that are still live: a
 //! write cannot link to a deleted record, and reads leave deleted records
@@ -118,7 +120,10 @@ impl Pybase {
         for f in fields.iter().filter(|f| !f.field_type.is_computed()) {
             let id = f.id.as_str();
             let now = current.cells.get(id);
-            let mut then = reverted(f, undone.get(id), kept.get(id), stale.contains(&f.id));
+            let Some(mut then) = reverted(f, undone.get(id), kept.get(id), stale.contains(&f.id))
+            else {
+                continue;
+            };
             if then.as_ref() == now {
                 continue;
             }
@@ -169,29 +174,29 @@ impl Pybase {
 /// The value `field`'s cell goes back to, from the value with every later
 /// event undone and the value with conversions kept (`stale` when that
 /// holds an edit made since, before a conversion): see the module's
-/// documentation.
+/// documentation. `None`: none fits, the cell keeps its value now.
 fn reverted(
     field: &Field,
     undone: Option<&Value>,
     kept: Option<&Value>,
     stale: bool,
-) -> Option<Value> {
+) -> Option<Option<Value>> {
     let ft = &field.field_type;
     let fits = |v: Option<&Value>| v.is_none_or(|v| ft.validate_cell(v, false).is_ok());
     if fits(undone) {
-        return undone.cloned();
+        return Some(undone.cloned());
     }
     if !stale && fits(kept) {
-        return kept.cloned();
+        return Some(kept.cloned());
     }
     let cast = undone.and_then(|v| match ft.validate_cell(v, true) {
         Ok(Some(cast)) if crate::fields::new_choice_names(ft, &cast).is_empty() => Some(cast),
         _ => None,
     });
     match cast {
-        Some(cast) => Some(cast),
-        None if fits(kept) => kept.cloned(),
-        None => undone.cloned(),
+        Some(cast) => Some(Some(cast)),
+        None if fits(kept) => Some(kept.cloned()),
+        None => None,
     }
 }
 

@@ -1582,6 +1582,57 @@ pub async fn revert_writes_only_what_differs_and_keeps_conversions(store: Arc<dy
     assert_eq!(history(&fx).await.len(), newest.len());
 }
 
+/// A revert across a conversion that rewrote no cell (text made a single
+/// select of the values its cells held, so the log has no event for it):
+/// the cell's value then is no choice now and keeps its value now, and the
+/// rest of the record is put back (a reviewer's case: the whole revert was
+/// refused).
+pub async fn revert_keeps_a_cell_whose_value_then_fits_no_more(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let items = fx.table.table.id;
+    let w = WriteOptions::default();
+    let r = fx
+        .create(&[("Name", json!("foo")), ("Notes", json!("y1"))])
+        .await;
+    let created = fx
+        .pb
+        .record_history(&fx.viewer, items, r.id, None, None)
+        .await
+        .unwrap()
+        .items[0]
+        .seq;
+    fx.pb
+        .update_record(
+            &fx.editor,
+            items,
+            r.id,
+            cells(&[("Name", json!("bar")), ("Notes", json!("y2"))]),
+            w,
+            false,
+        )
+        .await
+        .unwrap();
+    let name = fx.field("Name");
+    fx.pb
+        .update_field(
+            &fx.owner,
+            name,
+            FieldPatch {
+                field_type: Some("single_select".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let back = fx
+        .pb
+        .revert_record(&fx.editor, items, r.id, created, FieldKey::Name)
+        .await
+        .unwrap();
+    assert_eq!(back.fields["Notes"], json!("y1"));
+    assert_eq!(back.fields["Name"], json!("bar"));
+}
+
 /// A revert whose link cell goes back to records deleted since leaves them
 /// out (a write cannot link to a deleted record) and writes the rest: the
 /// live links and the other cells; with none left the cell is cleared.
