@@ -257,17 +257,28 @@ fn urls_need_http_and_a_host() {
         ok(&t, json!("example.com/x"), true),
         Some(json!("https://example.com/x"))
     );
+    assert_eq!(
+        ok(&t, json!("10.0.0.1/x"), true),
+        Some(json!("https://10.0.0.1/x"))
+    );
     for bad in [
         "ftp://example.com",
         "localhost",
         "mailto:a@b.com",
         "just words",
+        "3.142",
+        "1.0.5",
     ] {
         assert!(
             err(&t, json!(bad), true).starts_with("expected an http"),
             "{bad}"
         );
     }
+    // A decimal number is no host name (a reviewer's case: number cells
+    // converted to url became "https://3.142").
+    assert!(err(&t, json!(3.142), true).starts_with("expected an http"));
+    let number = ft("number", json!({"precision": 3}));
+    assert!(crate::fields::convert_cell(&number, &t, &json!(3.142)).is_err());
 }
 
 #[test]

@@ -297,15 +297,22 @@ fn host_of(rest: &str) -> &str {
 }
 
 /// Whether a bare `example.com/x` looks like a host name worth prefixing
-/// with `https://`.
+/// with `https://`. A name's last label is never all digits (RFC 3696), so
+/// a decimal number (`3.142`, a number cell typecast or converted) is not
+/// one; a dotted IPv4 address (`10.0.0.1`) is.
 fn looks_like_bare_host(s: &str) -> bool {
     let host = host_of(s);
+    let numeric_tld = host
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()));
     host.contains('.')
         && !host.starts_with('.')
         && !host.ends_with('.')
         && host
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-'))
+        && (!numeric_tld || host.parse::<std::net::Ipv4Addr>().is_ok())
         && !s.split(['/', '?', '#']).next().unwrap_or("").contains('@')
 }
 
