@@ -77,7 +77,7 @@ pub fn evaluate(expr: &Expr, ctx: &EvalContext<'_>) -> Value {
             Some(v) => v,
             None => Value::error(),
         },
-        ExprKind::Call { name, args } => call(name, args, ctx),
+        ExprKind::Call { name, args } => within_years(call(name, args, ctx)),
         ExprKind::Unary { op, operand } => {
             let v = evaluate(operand, ctx);
             match to_number(&v) {
@@ -93,6 +93,24 @@ pub fn evaluate(expr: &Expr, ctx: &EvalContext<'_>) -> Value {
             let b = evaluate(rhs, ctx);
             binary(*op, &a, &b, ctx.zone)
         }
+    }
+}
+
+/// A date or instant outside the years 1 to 9999 (`DATEADD` past
+/// 9999-12-31) as `#ERROR!`: stored cells and their text are RFC 3339,
+/// which has four-digit years, and order as text. Functions are the only
+/// source of dates that are not stored cells.
+fn within_years(v: Value) -> Value {
+    use chrono::Datelike as _;
+    let year = match &v {
+        Value::Date(d) => d.year(),
+        Value::DateTime(t, _) => t.year(),
+        _ => return v,
+    };
+    if (1..=9999).contains(&year) {
+        v
+    } else {
+        Value::Error(super::value::ErrorKind::Error)
     }
 }
 

@@ -571,6 +571,12 @@ fn date_functions_in_utc() {
         ("DATETIME_PARSE('at 2024', '[at] YYYY')", ERR),
         ("DATETIME_PARSE('31/02/2024', 'DD/MM/YYYY')", ERR),
         ("DATETIME_PARSE({Empty}, 'YYYY')", BL),
+        // Past year 9999 (or before year 1) a date is an error: cells
+        // are RFC 3339, with four-digit years.
+        ("DATEADD('9999-12-31T23:59:59Z', 1, 'days')", ERR),
+        ("DATEADD('9999-12-31', 1, 'd')", ERR),
+        ("DATEADD('0001-01-01', -1, 'd')", ERR),
+        ("DATEADD('9999-12-30', 1, 'd')", date(9999, 12, 31)),
         ("DATEADD('2024-01-31', 1, 'month')", date(2024, 2, 29)),
         ("DATEADD('2023-01-31', 1, 'months')", date(2023, 2, 28)),
         ("DATEADD({Day}, 1, 'years')", date(2025, 2, 28)),
