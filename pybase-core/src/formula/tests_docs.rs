@@ -19,13 +19,41 @@ fn field(name: &str) -> Option<Value> {
         "Price" => Value::Number(2.5),
         "Status" => text("Doing"),
         "Done" => Value::Bool(true),
-        "Notes" => Value::Blank,
+        "Discount" => Value::Blank,
         "Tags" => Value::Array(vec![text("urgent"), text(""), text("blue"), text("urgent")]),
         "Due" => Value::Date(NaiveDate::from_ymd_opt(2024, 5, 31)?),
         "Start" => Value::instant(Utc.with_ymd_and_hms(2024, 3, 9, 15, 30, 0).single()?),
         "Email" => text("ada@example.com"),
         _ => return None,
     })
+}
+
+/// The page's table as fields of the types it names.
+fn page_fields() -> Vec<crate::model::Field> {
+    use serde_json::json;
+    [
+        ("Name", "text", json!({})),
+        ("Qty", "number", json!({})),
+        ("Price", "currency", json!({})),
+        (
+            "Status",
+            "single_select",
+            json!({"choices": ["Doing", "Done"]}),
+        ),
+        ("Done", "checkbox", json!({})),
+        ("Discount", "number", json!({})),
+        (
+            "Tags",
+            "multi_select",
+            json!({"choices": ["urgent", "blue"]}),
+        ),
+        ("Due", "date", json!({})),
+        ("Start", "datetime", json!({})),
+        ("Email", "email", json!({})),
+    ]
+    .iter()
+    .map(|(name, ty, options)| super::test_field(name, ty, options))
+    .collect()
 }
 
 /// A value as the page writes results.
@@ -82,8 +110,17 @@ fn every_example_of_the_formula_reference_gives_its_result() {
         zone: chrono_tz::Tz::UTC,
     };
     let examples = examples();
+    let fields = page_fields();
     let mut failures = Vec::new();
     for (formula, want) in &examples {
+        // Each example can be saved as a formula field of the page's table
+        // (a reviewer copied `{Qty} + {Notes}` onto a text field: 422).
+        if let Err(e) = super::check(formula, &fields) {
+            failures.push(format!(
+                "{formula}: does not check against the page's fields: {}",
+                e.message
+            ));
+        }
         match parse(formula) {
             Ok(expr) => {
                 let got = shown(&evaluate(&expr, &ctx));
