@@ -165,6 +165,7 @@ macro_rules! conformance_tests {
             links::soft_deleted_links_hide_and_come_back,
             links::one_way_links_and_deleting_a_side,
             links::single_record_inverse_refuses_a_second_link,
+            links::a_soft_deleted_record_lets_go_of_a_single_record_inverse,
             links::concurrent_links_to_one_record_all_land,
             links::reverse_index_follows_link_writes,
             links::concurrent_writes_on_both_sides_stay_mirrored,

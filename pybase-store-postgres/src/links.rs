@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use pybase_core::ids::{FieldId, RecordId, TableId};
 use pybase_core::model::Record;
-use pybase_core::store::links::{LinkPair, apply_edits, link_ids, pair_edits};
+use pybase_core::store::links::{
+    LinkPair, apply_edits, holders_to_check, link_ids, pair_edits, without_target,
+};
 use pybase_core::store::{NewChange, RecordPatch};
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
@@ -149,7 +151,18 @@ pub(crate) async fn sync(
             let Some(cell) = current.get(&edit.target) else {
                 continue;
             };
-            let new = apply_edits(pair, cell.as_ref(), edit)?;
+            let check = holders_to_check(pair, cell.as_ref(), edit);
+            let dead = match (check.is_empty(), after.first()) {
+                (false, Some(r)) => soft_deleted(conn, r.table_id, &check).await?,
+                _ => Vec::new(),
+            };
+            let applied = apply_edits(pair, cell.as_ref(), edit, &dead)?;
+            if let Some(r) = after.first() {
+                for holder in &applied.let_go {
+                    changed.push(let_go(conn, r.table_id, pair, *holder, edit.target).await?);
+                }
+            }
+            let new = applied.cell;
             if new != *cell {
                 ids.push(edit.target.as_str());
                 changed.push(NewChange::cell_updated(
@@ -181,6 +194,66 @@ pub(crate) async fn sync(
         .db()?;
     }
     Ok(changed)
+}
+
+/// Which of `ids` are soft-deleted records of `table`.
+async fn soft_deleted(
+    conn: &mut PgConnection,
+    table: TableId,
+    ids: &[RecordId],
+) -> StoreResult<Vec<RecordId>> {
+    let ids: Vec<&str> = ids.iter().map(RecordId::as_str).collect();
+    let rows = sqlx::query(on(
+        table,
+        "SELECT id FROM {records} WHERE id = ANY($1) AND deleted_time IS NOT NULL",
+    )?)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await
+    .db()?;
+    rows.iter()
+        .map(|r| parse(r.try_get::<&str, _>("id").db()?))
+        .collect()
+}
+
+/// Removes `target` from the link cell of `holder`, a soft-deleted record
+/// of `table` that let go of it (`pybase_core::store::links::Applied`);
+/// answers the change for the log.
+async fn let_go(
+    conn: &mut PgConnection,
+    table: TableId,
+    pair: &LinkPair,
+    holder: RecordId,
+    target: RecordId,
+) -> StoreResult<NewChange> {
+    let row = sqlx::query(on(
+        table,
+        "SELECT data -> $2 AS cell FROM {records} WHERE id = $1 FOR UPDATE",
+    )?)
+    .bind(holder.as_str())
+    .bind(pair.field.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .db()?;
+    let cell: Option<Value> = match row {
+        Some(row) => row.try_get("cell").db()?,
+        None => None,
+    };
+    let new = without_target(cell.as_ref(), target);
+    sqlx::query(on(
+        table,
+        "UPDATE {records} SET data = CASE WHEN $3::jsonb IS NULL THEN data - $2 \
+         ELSE data || jsonb_build_object($2::text, $3::jsonb) END WHERE id = $1",
+    )?)
+    .bind(holder.as_str())
+    .bind(pair.field.as_str())
+    .bind(new.as_ref())
+    .execute(&mut *conn)
+    .await
+    .db()?;
+    Ok(NewChange::cell_updated(
+        table, holder, pair.field, cell, new,
+    ))
 }
 
 /// Clears `inverse_field_id` on every field that names `field` as its

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use pybase_core::ids::{FieldId, RecordId, TableId};
 use pybase_core::model::{Cells, Record};
-use pybase_core::store::links::{LinkPair, apply_edits, link_ids, pair_edits};
+use pybase_core::store::links::{
+    LinkPair, apply_edits, holders_to_check, link_ids, pair_edits, without_target,
+};
 use pybase_core::store::{NewChange, RecordPatch};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
@@ -215,7 +217,19 @@ pub(crate) fn sync(
                 continue;
             };
             let cell: Option<Value> = cell.map(|c| serde_json::from_str(&c)).transpose()?;
-            let new = apply_edits(pair, cell.as_ref(), &edit).map_err(Error::Store)?;
+            let check = holders_to_check(pair, cell.as_ref(), &edit);
+            let dead = match (check.is_empty(), after.first()) {
+                (false, Some(r)) => soft_deleted(conn, r.table_id, &check)?,
+                _ => Vec::new(),
+            };
+            let applied = apply_edits(pair, cell.as_ref(), &edit, &dead).map_err(Error::Store)?;
+            if let Some(r) = after.first() {
+                for holder in &applied.let_go {
+                    changed.push(let_go(conn, r.table_id, pair, *holder, edit.target)?);
+                    unindex.execute(params![pair.partner.as_str(), holder.as_str(), target])?;
+                }
+            }
+            let new = applied.cell;
             if new == cell {
                 continue;
             }
@@ -244,6 +258,55 @@ pub(crate) fn sync(
         }
     }
     Ok(changed)
+}
+
+/// Which of `ids` are soft-deleted records of `table`.
+fn soft_deleted(conn: &Connection, table: TableId, ids: &[RecordId]) -> Result<Vec<RecordId>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM records WHERE table_id = ?1 AND deleted_time IS NOT NULL \
+         AND id IN (SELECT value FROM json_each(?2))",
+    )?;
+    let rows = stmt.query_map(params![table.as_str(), id_list(ids)], |r| id(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Removes `target` from the link cell of `holder`, a soft-deleted record
+/// of `table` that let go of it (`pybase_core::store::links::Applied`), and
+/// from the link index; answers the change for the log.
+fn let_go(
+    conn: &Connection,
+    table: TableId,
+    pair: &LinkPair,
+    holder: RecordId,
+    target: RecordId,
+) -> Result<NewChange> {
+    let path = cell_path(pair.field.as_str());
+    let cell: Option<String> = conn
+        .prepare_cached("SELECT data -> ?2 FROM records WHERE table_id = ?3 AND id = ?1")?
+        .query_row(params![holder.as_str(), path, table.as_str()], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let cell: Option<Value> = cell.map(|c| serde_json::from_str(&c)).transpose()?;
+    let new = without_target(cell.as_ref(), target);
+    let json = new.as_ref().map(Value::to_string);
+    write_cell(
+        conn,
+        table.as_str(),
+        holder.as_str(),
+        pair.field.as_str(),
+        json.as_deref(),
+    )?;
+    conn.prepare_cached(
+        "DELETE FROM record_links WHERE field_id = ?1 AND target_id = ?2 AND source_id = ?3",
+    )?
+    .execute(params![
+        pair.field.as_str(),
+        target.as_str(),
+        holder.as_str()
+    ])?;
+    Ok(NewChange::cell_updated(
+        table, holder, pair.field, cell, new,
+    ))
 }
 
 /// Clears `inverse_field_id` on every field that names `field` as its

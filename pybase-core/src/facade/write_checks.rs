@@ -246,6 +246,19 @@ impl Pybase {
                 .store
                 .get_records(link.linked_table_id, &targets, false)
                 .await?;
+            // Soft-deleted holders let go of a record another takes (the
+            // store's write does the same): only live ones hold it.
+            let mut held: Vec<RecordId> = current
+                .iter()
+                .flat_map(|r| link_ids(r.cells.get(partner_id.as_str())))
+                .collect();
+            held.sort_unstable();
+            held.dedup();
+            let live = if held.is_empty() {
+                HashSet::new()
+            } else {
+                self.live_set(f.table_id, &held).await?
+            };
             // Each linked record with the records linking it now; a record
             // the write makes for a name has none yet.
             let linked = current
@@ -254,7 +267,10 @@ impl Pybase {
                     (
                         format!("record {} of the linked table", r.id),
                         r.id,
-                        link_ids(r.cells.get(partner_id.as_str())),
+                        link_ids(r.cells.get(partner_id.as_str()))
+                            .into_iter()
+                            .filter(|h| live.contains(h))
+                            .collect::<Vec<_>>(),
                     )
                 })
                 .chain(linking.keys().filter(|t| new.contains(t)).map(|t| {

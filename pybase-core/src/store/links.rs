@@ -137,21 +137,63 @@ pub fn pair_edits(
     inverse_edits(&changes)
 }
 
+/// A partner cell after an edit ([`apply_edits`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// The cell; `None` when it ends empty.
+    pub cell: Option<Value>,
+    /// Soft-deleted sources that let go of the target (see
+    /// [`apply_edits`]): the store removes the target from their own link
+    /// cells, so restoring them does not bring a second link back.
+    pub let_go: Vec<RecordId>,
+}
+
+/// The sources a single-record partner cell would hold after `edit`
+/// besides the added ones, when it would hold more than one: the store
+/// answers which of them are soft-deleted for [`apply_edits`]. Empty (no
+/// read needed) otherwise.
+pub fn holders_to_check(
+    pair: &LinkPair,
+    current: Option<&Value>,
+    edit: &InverseEdit,
+) -> Vec<RecordId> {
+    if !pair.partner_single || edit.add.is_empty() {
+        return Vec::new();
+    }
+    link_ids(current)
+        .into_iter()
+        .filter(|id| !edit.remove.contains(id) && !edit.add.contains(id))
+        .collect()
+}
+
 /// The partner cell after `edit`: removed sources dropped, added ones
-/// appended unless present; `None` when it ends empty. Refused with
-/// `Invalid` naming the partner when a single-record partner would hold
-/// more than one.
+/// appended unless present. A single-record partner taken by an added
+/// source lets go of the soft-deleted sources it holds (`dead`, among
+/// [`holders_to_check`]): links to soft-deleted records read as absent, so
+/// the cell reads as empty and may be taken (they are answered in
+/// [`Applied::let_go`]). Refused with `Invalid` naming the partner when it
+/// would still hold more than one.
 pub fn apply_edits(
     pair: &LinkPair,
     current: Option<&Value>,
     edit: &InverseEdit,
-) -> Result<Option<Value>, StoreError> {
+    dead: &[RecordId],
+) -> Result<Applied, StoreError> {
     let mut ids = link_ids(current);
     ids.retain(|id| !edit.remove.contains(id));
     for add in &edit.add {
         if !ids.contains(add) {
             ids.push(*add);
         }
+    }
+    let mut let_go = Vec::new();
+    if pair.partner_single && ids.len() > 1 {
+        let_go = ids
+            .iter()
+            .filter(|id| dead.contains(id) && !edit.add.contains(id))
+            .copied()
+            .collect();
+        ids.retain(|id| !let_go.contains(id));
     }
     if pair.partner_single && ids.len() > 1 {
         return Err(StoreError::Invalid {
@@ -165,8 +207,22 @@ pub fn apply_edits(
             ),
         });
     }
-    Ok((!ids.is_empty())
-        .then(|| Value::Array(ids.iter().map(|id| Value::String(id.to_string())).collect())))
+    Ok(Applied {
+        cell: (!ids.is_empty())
+            .then(|| Value::Array(ids.iter().map(|id| Value::String(id.to_string())).collect())),
+        let_go,
+    })
+}
+
+/// A soft-deleted source's own link cell once it let go of `target`
+/// ([`Applied::let_go`]): `None` when it ends empty.
+pub fn without_target(cell: Option<&Value>, target: RecordId) -> Option<Value> {
+    let ids: Vec<Value> = link_ids(cell)
+        .into_iter()
+        .filter(|id| *id != target)
+        .map(|id| Value::String(id.to_string()))
+        .collect();
+    (!ids.is_empty()).then_some(Value::Array(ids))
 }
 
 #[cfg(test)]
@@ -299,15 +355,17 @@ mod tests {
             remove: vec![a2],
             add: vec![a3, a1],
         };
-        let out = apply_edits(&pair(false), Some(&cell), &edit).unwrap();
-        assert_eq!(out, Some(json!([a1.to_string(), a3.to_string()])));
+        let out = apply_edits(&pair(false), Some(&cell), &edit, &[]).unwrap();
+        assert_eq!(out.cell, Some(json!([a1.to_string(), a3.to_string()])));
         let clear = InverseEdit {
             target: RecordId::new(),
             remove: vec![a1, a2],
             add: vec![],
         };
         assert_eq!(
-            apply_edits(&pair(false), Some(&cell), &clear).unwrap(),
+            apply_edits(&pair(false), Some(&cell), &clear, &[])
+                .unwrap()
+                .cell,
             None
         );
     }
@@ -321,13 +379,30 @@ mod tests {
             remove: vec![],
             add: vec![a2],
         };
-        let e = apply_edits(&pair(true), Some(&cell), &edit).unwrap_err();
+        assert_eq!(holders_to_check(&pair(true), Some(&cell), &edit), vec![a1]);
+        assert!(holders_to_check(&pair(false), Some(&cell), &edit).is_empty());
+        let e = apply_edits(&pair(true), Some(&cell), &edit, &[]).unwrap_err();
         assert!(e.to_string().contains("at most one linked record"), "{e}");
         let swap = InverseEdit {
             target: RecordId::new(),
             remove: vec![a1],
             add: vec![a2],
         };
-        assert!(apply_edits(&pair(true), Some(&cell), &swap).is_ok());
+        assert!(holders_to_check(&pair(true), Some(&cell), &swap).is_empty());
+        assert!(apply_edits(&pair(true), Some(&cell), &swap, &[]).is_ok());
+        // A soft-deleted holder lets go; the added source takes the cell.
+        let taken = apply_edits(&pair(true), Some(&cell), &edit, &[a1]).unwrap();
+        assert_eq!(taken.cell, Some(json!([a2.to_string()])));
+        assert_eq!(taken.let_go, vec![a1]);
+        let target = edit.target;
+        let own = json!([target.to_string(), a2.to_string()]);
+        assert_eq!(
+            without_target(Some(&own), target),
+            Some(json!([a2.to_string()]))
+        );
+        assert_eq!(
+            without_target(Some(&json!([target.to_string()])), target),
+            None
+        );
     }
 }

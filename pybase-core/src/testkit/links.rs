@@ -590,6 +590,73 @@ pub async fn single_record_inverse_refuses_a_second_link(store: Arc<dyn Store>) 
     assert_eq!(p.cell(p.projects, p1.id, &inverse.name).await, ids(&[&t2]));
 }
 
+/// A soft-deleted record lets go of a single-record inverse another record
+/// takes (a reviewer's case: the cell read empty, yet a new link was
+/// refused as a second one): the new link lands, the deleted record's own
+/// cell loses it, so restoring it brings no second link back, and the log
+/// has the deleted record's change.
+pub async fn a_soft_deleted_record_lets_go_of_a_single_record_inverse(store: Arc<dyn Store>) {
+    let p = Pair::new(store, json!({})).await;
+    let inverse = p.inverse().await;
+    p.fx.pb
+        .update_field(
+            &p.fx.owner,
+            inverse.id,
+            FieldPatch {
+                options: Some(json!({ "linked_table_id": p.tasks, "allow_multiple": false })),
+                ..FieldPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
+    let t1 = p
+        .create(
+            p.tasks,
+            &[("Name", json!("t1")), ("Project", json!([p1.id]))],
+        )
+        .await;
+    p.fx.pb
+        .delete_records(&p.fx.owner, p.tasks, &[t1.id])
+        .await
+        .unwrap();
+    assert_eq!(p.cell(p.projects, p1.id, &inverse.name).await, Value::Null);
+    // Taken on create, through the facade's check and the store's write.
+    let t2 = p
+        .create(
+            p.tasks,
+            &[("Name", json!("t2")), ("Project", json!([p1.id]))],
+        )
+        .await;
+    assert_eq!(p.cell(p.projects, p1.id, &inverse.name).await, ids(&[&t2]));
+    p.fx.pb
+        .restore_record(&p.fx.owner, p.tasks, t1.id, FieldKey::Name)
+        .await
+        .unwrap();
+    assert_eq!(p.cell(p.tasks, t1.id, "Project").await, Value::Null);
+    assert_eq!(p.cell(p.projects, p1.id, &inverse.name).await, ids(&[&t2]));
+    let linking =
+        p.fx.store
+            .records_linking_to(p.tasks, p.link.id, &[p1.id])
+            .await
+            .unwrap();
+    assert_eq!(linking, vec![(p1.id, t2.id)]);
+    // A live holder still refuses a second link.
+    let e =
+        p.fx.pb
+            .update_record(
+                &p.fx.owner,
+                p.tasks,
+                t1.id,
+                cells(&[("Project", json!([p1.id]))]),
+                WriteOptions::default(),
+                false,
+            )
+            .await
+            .unwrap_err();
+    assert_invalid(&e, &inverse.name);
+}
+
 /// Many writers linking to one record at once: every link lands in its
 /// inverse cell (no lost update).
 pub async fn concurrent_links_to_one_record_all_land(store: Arc<dyn Store>) {
