@@ -71,6 +71,7 @@ pub struct CreatedWebhook {
 
 /// Whether an address is one a webhook may not target unless private
 /// targets are allowed: loopback, private, link-local, unique-local,
+/// site-local, discard-only, benchmarking,
 /// unspecified, broadcast, multicast, shared (CGNAT) and documentation
 /// ranges, and IPv4-mapped forms of them.
 pub fn forbidden_address(ip: IpAddr) -> bool {
@@ -104,11 +105,19 @@ pub fn forbidden_address(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
+                // Site-local (`fec0::/10`, deprecated but routed by some
+                // networks), discard-only (`100::/64`) and benchmarking
+                // (`2001:2::/48`).
+                || (s[0] & 0xffc0) == 0xfec0
+                || s[..4] == [0x0100, 0, 0, 0]
+                || (s[0] == 0x2001 && s[1] == 0x0002 && s[2] == 0)
                 || (s[0] == 0x2001 && s[1] == 0x0db8)
                 // IPv4-compatible (`::a.b.c.d`) and NAT64 (`64:ff9b::/96`)
                 // addresses carry an IPv4 address in their last 32 bits,
                 // 6to4 (`2002::/16`) in bits 16 to 48: judged by it.
                 || (s[..6].iter().all(|x| *x == 0) && embedded(s[6], s[7]))
+                // IPv4-translated (`::ffff:0:a.b.c.d`, RFC 2765).
+                || (s[..6] == [0, 0, 0, 0, 0xffff, 0] && embedded(s[6], s[7]))
                 || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && embedded(s[6], s[7]))
                 || (s[0] == 0x2002 && embedded(s[1], s[2]))
                 // Local-use NAT64 (`64:ff9b:1::/48`) and Teredo
@@ -564,6 +573,12 @@ mod tests {
             "2002:7f00:1::",
             "2002:c0a8:101::1",
             "2001:0:4136:e378::1",
+            "fec0::1",
+            "feff::1",
+            "100::1",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:10.1.2.3",
+            "2001:2::1",
         ] {
             assert!(forbidden_address(ip.parse().unwrap()), "{ip}");
         }
@@ -573,6 +588,8 @@ mod tests {
             "2606:4700:4700::1111",
             "64:ff9b::808:808",
             "2002:808:808::1",
+            "100:0:0:1::1",
+            "2001:3::1",
         ] {
             assert!(!forbidden_address(ip.parse().unwrap()), "{ip}");
         }
