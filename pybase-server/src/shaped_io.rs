@@ -6,6 +6,10 @@
 //! automatic answer as hyper writes it (the connection then closes) and
 //! writes the same status with the JSON body instead.
 //!
+//! A request under `/v0` (its request line read on the connection says so)
+//! gets the Airtable-compatible shape instead, `{"error":{"type",
+//! "message"}}`, as every other `/v0` error.
+//!
 //! Only a connection's first write is looked at: it is always the head of
 //! the first answer, whereas a later write may be a body (an attachment's
 //! bytes, say) that a user crafted to look like such a head, and replacing
@@ -21,46 +25,61 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The automatic answers hyper writes, by the start of their head, with the
-/// code and message of the JSON error that replaces each.
-const AUTOMATIC: &[(&[u8], u16, &str, &str, &str)] = &[
-    (
-        b"HTTP/1.1 400 Bad Request\r\n",
-        400,
-        "Bad Request",
-        "bad_request",
-        "the request line or a header could not be parsed",
-    ),
-    (
-        b"HTTP/1.1 414 URI Too Long\r\n",
-        414,
-        "URI Too Long",
-        "uri_too_long",
-        "the URI is too long: at most 65,533 bytes (send a long query as a POST body)",
-    ),
-    (
-        b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
-        431,
-        "Request Header Fields Too Large",
-        "headers_too_large",
-        "the request's headers are too large",
-    ),
+/// One automatic answer hyper writes: the start of its head, its status and
+/// reason, and the JSON error that replaces it (the `/api/v1` code, the
+/// `/v0` type, the message).
+struct Automatic {
+    head: &'static [u8],
+    status: u16,
+    reason: &'static str,
+    code: &'static str,
+    v0_type: &'static str,
+    message: &'static str,
+}
+
+/// The automatic answers hyper writes.
+const AUTOMATIC: &[Automatic] = &[
+    Automatic {
+        head: b"HTTP/1.1 400 Bad Request\r\n",
+        status: 400,
+        reason: "Bad Request",
+        code: "bad_request",
+        v0_type: "INVALID_REQUEST_UNKNOWN",
+        message: "the request line or a header could not be parsed",
+    },
+    Automatic {
+        head: b"HTTP/1.1 414 URI Too Long\r\n",
+        status: 414,
+        reason: "URI Too Long",
+        code: "uri_too_long",
+        v0_type: "URI_TOO_LONG",
+        message: "the URI is too long: at most 65,533 bytes (send a long query as a POST body)",
+    },
+    Automatic {
+        head: b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+        status: 431,
+        reason: "Request Header Fields Too Large",
+        code: "headers_too_large",
+        v0_type: "REQUEST_HEADERS_TOO_LARGE",
+        message: "the request's headers are too large",
+    },
 ];
 
 /// The JSON answer replacing hyper's empty `head`, if `head` is one of the
 /// automatic answers: a whole head (ending in a blank line) with an empty
-/// body.
-fn replacement(head: &[u8]) -> Option<Vec<u8>> {
-    let (_, status, reason, code, message) = AUTOMATIC
-        .iter()
-        .find(|(start, ..)| head.starts_with(start))?;
+/// body; in `/v0`'s shape when the request was under `/v0`.
+fn replacement(head: &[u8], v0: bool) -> Option<Vec<u8>> {
+    let a = AUTOMATIC.iter().find(|a| head.starts_with(a.head))?;
+    let (status, reason) = (a.status, a.reason);
     let text = std::str::from_utf8(head).ok()?.to_ascii_lowercase();
     if !text.ends_with("\r\n\r\n") || !text.contains("\r\ncontent-length: 0\r\n") {
         return None;
     }
-    let body = serde_json::json!({
-        "error": {"code": code, "message": message, "details": {}}
-    })
+    let body = if v0 {
+        serde_json::json!({"error": {"type": a.v0_type, "message": a.message}})
+    } else {
+        serde_json::json!({"error": {"code": a.code, "message": a.message, "details": {}}})
+    }
     .to_string();
     let request_id = format!("{:032x}", rand::random::<u128>());
     Some(
@@ -83,6 +102,22 @@ pub struct ShapedIo<IO> {
     pending: Option<(Vec<u8>, usize, usize)>,
     /// Whether anything was written yet (only the first write is looked at).
     written: bool,
+    /// The start of what the client sent first (its request line's method
+    /// and target), up to [`HEAD_PREFIX`] bytes.
+    prefix: Vec<u8>,
+}
+
+/// Bytes of the first request kept to tell a `/v0` request.
+const HEAD_PREFIX: usize = 16;
+
+/// Whether a request line starting with `prefix` targets `/v0` (`/v0`,
+/// `/v0/...` or `/v0?...`).
+fn targets_v0(prefix: &[u8]) -> bool {
+    let Some(space) = prefix.iter().position(|b| *b == b' ') else {
+        return false;
+    };
+    let target = &prefix[space + 1..];
+    target.starts_with(b"/v0/") || target.starts_with(b"/v0?") || target.starts_with(b"/v0 ")
 }
 
 impl<IO> ShapedIo<IO> {
@@ -92,6 +127,7 @@ impl<IO> ShapedIo<IO> {
             inner,
             pending: None,
             written: false,
+            prefix: Vec::new(),
         }
     }
 }
@@ -123,7 +159,15 @@ impl<IO: AsyncRead + Unpin> AsyncRead for ShapedIo<IO> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if self.prefix.len() < HEAD_PREFIX {
+            let new = &buf.filled()[before..];
+            let take = new.len().min(HEAD_PREFIX - self.prefix.len());
+            let head = new[..take].to_vec();
+            self.prefix.extend_from_slice(&head);
+        }
+        read
     }
 }
 
@@ -135,7 +179,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ShapedIo<IO> {
     ) -> Poll<io::Result<usize>> {
         if !self.written && !buf.is_empty() {
             self.written = true;
-            if let Some(bytes) = replacement(buf) {
+            if let Some(bytes) = replacement(buf, targets_v0(&self.prefix)) {
                 self.pending = Some((bytes, 0, buf.len()));
             }
         }
@@ -154,7 +198,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ShapedIo<IO> {
         if !self.written && bufs.iter().any(|b| !b.is_empty()) {
             self.written = true;
             if let [only] = bufs
-                && let Some(bytes) = replacement(only)
+                && let Some(bytes) = replacement(only, targets_v0(&self.prefix))
             {
                 self.pending = Some((bytes, 0, only.len()));
             }
@@ -210,21 +254,40 @@ mod tests {
     #[test]
     fn only_hyper_s_empty_automatic_answers_are_replaced() {
         let head = b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
-        let out = String::from_utf8(replacement(head).unwrap()).unwrap();
+        let out = String::from_utf8(replacement(head, false).unwrap()).unwrap();
         assert!(out.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{out}");
         let body = out.split("\r\n\r\n").nth(1).unwrap();
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["error"]["code"], "uri_too_long");
         assert!(out.contains(&format!("content-length: {}\r\n", body.len())));
         let head = b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n\r\n";
-        let out = String::from_utf8(replacement(head).unwrap()).unwrap();
+        let out = String::from_utf8(replacement(head, false).unwrap()).unwrap();
         assert!(out.contains("\"code\":\"headers_too_large\""), "{out}");
         // A handler's 400 has a body (and a JSON content type): kept.
         let handler = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 57\r\n\r\n";
-        assert!(replacement(handler).is_none());
+        assert!(replacement(handler, false).is_none());
         // Not a head, or a body that merely starts like one: kept.
-        assert!(replacement(b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n").is_none());
-        assert!(replacement(b"{\"a\":1}").is_none());
+        assert!(
+            replacement(b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n", false).is_none()
+        );
+        assert!(replacement(b"{\"a\":1}", false).is_none());
+        // Under /v0: Airtable's shape.
+        let head = b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n\r\n";
+        let out = String::from_utf8(replacement(head, true).unwrap()).unwrap();
+        let body = out.split("\r\n\r\n").nth(1).unwrap();
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"]["type"], "URI_TOO_LONG");
+        assert!(v["error"].get("code").is_none());
+    }
+
+    #[test]
+    fn v0_requests_are_told_by_their_request_line() {
+        assert!(targets_v0(b"GET /v0/appX/tbl"));
+        assert!(targets_v0(b"GET /v0?x=1 HTT"));
+        assert!(targets_v0(b"GET /v0 HTTP/1.1"));
+        assert!(!targets_v0(b"GET /v0x/ HTTP/1"));
+        assert!(!targets_v0(b"GET /api/v1/tabl"));
+        assert!(!targets_v0(b"GET"));
     }
 
     /// Only the connection's first write can be replaced: a later write

@@ -368,6 +368,17 @@ async fn hyper_s_own_errors_have_the_json_shape() {
     let v: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(v["error"]["code"], "uri_too_long", "{v}");
     assert!(v["error"]["message"].is_string());
+    // Under /v0, in Airtable's shape (a reviewer's finding).
+    let long = format!(
+        "GET /v0/appX/tblY?x={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let answer = raw(long.into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 414 "), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap();
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["error"]["type"], "URI_TOO_LONG", "{v}");
+    assert!(v["error"].get("code").is_none(), "{v}");
     // (431, a head over hyper's buffer, is left to the unit test: the
     // server closes while such a client is still sending, so what the
     // client reads first is a matter of timing.)
