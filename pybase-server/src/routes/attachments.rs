@@ -181,15 +181,17 @@ pub(crate) async fn content(
     Ok(file_response(&a, stream))
 }
 
-/// `?expires=&signature=` of a signed attachment link.
+/// `?expires=&signature=` of a signed attachment link. A link without
+/// them is refused as a wrong one is (403), not as a malformed request.
 #[derive(Debug, Clone, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SignedLink {
     /// When the link stops working, in Unix seconds.
-    pub expires: i64,
+    #[param(required = true)]
+    pub expires: Option<i64>,
     /// The link's signature (hex).
-    #[param(max_length = 128)]
-    pub signature: String,
+    #[param(max_length = 128, required = true)]
+    pub signature: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/attachments/{id}/signed", tag = "attachments", operation_id = "get_signed_attachment_content",
@@ -208,7 +210,11 @@ pub(crate) async fn signed_content(
 ) -> Result<Response, ApiError> {
     let (a, stream) = state
         .pybase
-        .signed_attachment_content(id, link.expires, &link.signature)
+        .signed_attachment_content(
+            id,
+            link.expires.unwrap_or(0),
+            link.signature.as_deref().unwrap_or(""),
+        )
         .await?;
     Ok(file_response(&a, stream))
 }

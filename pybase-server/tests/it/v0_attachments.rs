@@ -109,6 +109,11 @@ async fn attachment_urls_are_signed_links_that_expire() {
             ),
             "an expired link",
         ),
+        (
+            format!("/api/v1/attachments/{a}/signed?expires={expires}"),
+            "no signature",
+        ),
+        (format!("/api/v1/attachments/{a}/signed"), "neither part"),
     ] {
         let r = w.s.anon(Method::GET, &bad).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{why}");
