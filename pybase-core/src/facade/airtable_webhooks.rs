@@ -375,6 +375,36 @@ impl Pybase {
                 Err(e) => return Err(e.into()),
             }
         }
+        // Watched fields are fields of this base (of the scope's table, when
+        // it has one): an unknown or foreign id would make a webhook that
+        // never fires.
+        for (i, field) in spec.watch_fields.iter().enumerate() {
+            let table = match self.store.get_field(*field).await {
+                Ok(f) => Some(f.table_id),
+                Err(crate::StoreError::NotFound { .. }) => None,
+                Err(e) => return Err(e.into()),
+            };
+            let in_base = match table {
+                Some(t) if spec.table.is_none_or(|scope| scope == t) => {
+                    match self.store.get_table(t).await {
+                        Ok(t) => t.base_id == scope.base().id,
+                        Err(crate::StoreError::NotFound { .. }) => false,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                _ => false,
+            };
+            if !in_base {
+                return Err(invalid(
+                    &format!("options.filters.watchDataInFieldIds[{i}]"),
+                    if spec.table.is_some() {
+                        "a field id of the recordChangeScope table"
+                    } else {
+                        "a field id of this base"
+                    },
+                ));
+            }
+        }
         let url = match notification_url {
             None => String::new(),
             Some(u) => self.check_webhook_url(&u).map_err(|e| match e {

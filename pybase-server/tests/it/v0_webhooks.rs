@@ -86,6 +86,13 @@ async fn bad_webhook_requests_name_what_was_expected() {
             "INVALID_REQUEST_UNKNOWN",
             "a table id of this base",
         ),
+        // A field no table of this base has (a reviewer's finding: the
+        // webhook was made and never fired).
+        (
+            json!({"specification": {"options": {"filters": {"dataTypes": ["tableData"], "watchDataInFieldIds": ["fldAAAAAAAAAAAAAA"]}}}}),
+            "INVALID_REQUEST_UNKNOWN",
+            "a field id of this base",
+        ),
         (
             json!({"specification": spec(&["tableData"]), "notificationUrl": 7}),
             "INVALID_REQUEST_UNKNOWN",
@@ -262,7 +269,7 @@ async fn payload_cursors_are_dense_and_pages_agree() {
     let id = made["id"].as_str().unwrap().to_owned();
     assert!(made["expirationTime"].as_str().unwrap().ends_with('Z'));
     assert!(made.get("macSecretBase64").is_some());
-    let other_table =
+    let other =
         w.s.req(
             &w.key,
             Method::POST,
@@ -270,10 +277,24 @@ async fn payload_cursors_are_dense_and_pages_agree() {
         )
         .json(&json!({"name": "Other", "fields": [{"name": "N", "type": "singleLineText"}]}))
         .send_expect(StatusCode::OK)
-        .await["id"]
+        .await;
+    let other_table = other["id"].as_str().unwrap().to_owned();
+    // Watching a field of another table than the scope's: refused.
+    let e =
+        w.s.req(&w.key, Method::POST, &w.hooks())
+            .json(&json!({"specification": {"options": {"filters": {
+                "dataTypes": ["tableData"], "recordChangeScope": w.table,
+                "watchDataInFieldIds": [other["fields"][0]["id"]]
+            }}}}))
+            .send_expect(StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
+    assert!(
+        e["error"]["message"]
             .as_str()
             .unwrap()
-            .to_owned();
+            .contains("a field id of the recordChangeScope table"),
+        "{e}"
+    );
     let mut names = Vec::new();
     for i in 0..60 {
         let name = format!("r{i}");
