@@ -278,6 +278,44 @@ fn local_time(s: &str, zone: chrono_tz::Tz) -> Option<String> {
     Some(t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string())
 }
 
+/// A duration of `seconds` in its field's `format` (`h:mm`, `h:mm:ss`,
+/// `h:mm:ss.s` to `h:mm:ss.sss`), as Airtable shows it: rounded to the
+/// format's last digit, hours unbounded (`3661.5` in `h:mm:ss.s` is
+/// `1:01:01.5`, in `h:mm` `1:01`).
+fn duration_text(seconds: f64, format: &str) -> String {
+    let decimals: u32 = match format {
+        "h:mm:ss.s" => 1,
+        "h:mm:ss.ss" => 2,
+        "h:mm:ss.sss" => 3,
+        _ => 0,
+    };
+    let sign = if seconds < 0.0 { "-" } else { "" };
+    // The float-to-integer cast saturates; durations are far below it.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    if format == "h:mm" {
+        let minutes = (seconds.abs() / 60.0).round() as u64;
+        let sign = if minutes == 0 { "" } else { sign };
+        return format!("{sign}{}:{:02}", minutes / 60, minutes % 60);
+    }
+    let per_second = 10_u64.pow(decimals);
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let units = (seconds.abs() * per_second as f64).round() as u64;
+    let sign = if units == 0 { "" } else { sign };
+    let whole = units / per_second;
+    let (h, m, s) = (whole / 3600, (whole / 60) % 60, whole % 60);
+    if decimals == 0 {
+        format!("{sign}{h}:{m:02}:{s:02}")
+    } else {
+        let frac = units % per_second;
+        let width = decimals as usize;
+        format!("{sign}{h}:{m:02}:{s:02}.{frac:0width$}")
+    }
+}
+
 /// `cellFormat=string`: best-effort text of a cell (AIRTABLE.md §6), dates
 /// with a time in `zone` (UTC without one).
 pub fn text(f: &Field, v: &Value, zone: Option<chrono_tz::Tz>) -> String {
@@ -317,6 +355,13 @@ pub fn text(f: &Field, v: &Value, zone: Option<chrono_tz::Tz>) -> String {
                 n.as_f64().unwrap_or(0.0) * 100.0
             )
         }
+        ("duration", Value::Number(n)) => duration_text(
+            n.as_f64().unwrap_or(0.0),
+            options
+                .get("format")
+                .and_then(Value::as_str)
+                .unwrap_or("h:mm"),
+        ),
         ("number", Value::Number(n)) if precision.is_some() => {
             format!("{:.*}", precision.unwrap_or(0), n.as_f64().unwrap_or(0.0))
         }
@@ -492,6 +537,21 @@ pub fn replace_cells(fields: &[Field], mut cells: Map<String, Value>) -> Map<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reviewer's case (`3661.5` in `h:mm:ss.s` read `"3661.5"`) and the
+    /// other formats, as their patterns spell them.
+    #[test]
+    fn durations_read_in_their_format() {
+        assert_eq!(duration_text(3661.5, "h:mm:ss.s"), "1:01:01.5");
+        assert_eq!(duration_text(3661.5, "h:mm"), "1:01");
+        assert_eq!(duration_text(3661.5, "h:mm:ss"), "1:01:02");
+        assert_eq!(duration_text(3661.5, "h:mm:ss.sss"), "1:01:01.500");
+        assert_eq!(duration_text(0.05, "h:mm:ss.ss"), "0:00:00.05");
+        assert_eq!(duration_text(90_000.0, "h:mm"), "25:00");
+        assert_eq!(duration_text(-90.0, "h:mm:ss"), "-0:01:30");
+        assert_eq!(duration_text(-10.0, "h:mm"), "0:00");
+        assert_eq!(duration_text(0.0, "h:mm"), "0:00");
+    }
 
     #[test]
     fn error_values_read_as_text() {
