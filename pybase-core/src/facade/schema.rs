@@ -178,8 +178,8 @@ impl Pybase {
             .check_indexed_count("fields", fields.iter().filter(|f| f.indexed).count())?;
         let primary = match &input.primary_field {
             // Naming a field the table will not have names nothing.
-            Some(key) => find_field(&fields, key).ok_or(Error::NotFound {
-                entity: "primary field (one of the table's fields)",
+            Some(key) => find_field(&fields, key).ok_or_else(|| {
+                Error::invalid("primary_field", "one of the table's fields, by name or id")
             })?,
             None => &fields[0],
         };
@@ -251,8 +251,8 @@ impl Pybase {
         }
         if let Some(key) = patch.primary_field_id {
             let fields = self.store.list_fields(table.id).await?;
-            let f = find_field(&fields, &key).ok_or(Error::NotFound {
-                entity: "primary field (a field of this table)",
+            let f = find_field(&fields, &key).ok_or_else(|| {
+                Error::invalid("primary_field_id", "a field of this table, by name or id")
             })?;
             if Some(f.id) != table.primary_field_id {
                 self.refuse_primary_cycle(&scope, f).await?;
@@ -366,11 +366,13 @@ impl Pybase {
                 Err(e) => return Err(e.into()),
             };
             if !ok {
-                // A table of another base (or none) is not visible from here.
-                let _ = name;
-                return Err(Error::NotFound {
-                    entity: "linked table (a table of the same base)",
-                });
+                // A table of another base reads as none: the same answer
+                // (a body's id, so 422 naming the field, as link cells and
+                // webhook tables are refused).
+                return Err(Error::invalid(
+                    name,
+                    format!("a linked_table_id naming a table of this base, got {linked_table_id}"),
+                ));
             }
         }
         Ok(())

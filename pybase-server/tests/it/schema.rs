@@ -53,6 +53,35 @@ async fn bases_tables_fields_and_views() {
         .json(&json!({"name": "Bad", "fields": [{"name": "X", "type": "hologram"}]}))
         .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
         .await;
+    // Ids in a body that name nothing here: 422 naming the field (the path's
+    // table exists), whether the id is another base's or no one's.
+    let e = s
+        .req(
+            &t,
+            Method::POST,
+            &format!("/api/v1/tables/{table_id}/fields"),
+        )
+        .json(&json!({"name": "L", "type": "link",
+            "options": {"linked_table_id": "tblAAAAAAAAAAAAAA"}}))
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    assert!(e["error"]["details"]["fields"]["L"].is_string(), "{e}");
+    let e = s
+        .req(&t, Method::PATCH, &format!("/api/v1/tables/{table_id}"))
+        .json(&json!({"primary_field_id": "fldAAAAAAAAAAAAAA"}))
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
+    assert!(
+        e["error"]["details"]["fields"]["primary_field_id"].is_string(),
+        "{e}"
+    );
+    s.req(&t, Method::POST, &format!("/api/v1/bases/{base}/tables"))
+        .json(
+            &json!({"name": "Bad", "fields": [{"name": "X", "type": "text"}],
+            "primary_field": "Nope"}),
+        )
+        .send_expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+        .await;
     let got = s
         .req(&t, Method::GET, &format!("/api/v1/bases/{base}/tables"))
         .send_expect(StatusCode::OK)
