@@ -1791,6 +1791,20 @@ async fn typecast_links_records_by_primary_value() {
         "options": {"linkedTableId": customers}}))
     .send_expect(StatusCode::OK)
     .await;
+    // A linked table this base does not have: 422, as AIRTABLE.md's bad
+    // options (a reviewer saw 403).
+    let bad =
+        w.s.req(
+            &w.key,
+            Method::POST,
+            &format!("/v0/meta/bases/{}/tables/{}/fields", w.base, w.table),
+        )
+        .json(&json!({"name": "Ghost", "type": "multipleRecordLinks",
+            "options": {"linkedTableId": "tblAAAAAAAAAAAAAA"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let acme =
         w.s.req(&w.key, Method::POST, &format!("/v0/{}/{customers}", w.base))
             .json(&json!({"fields": {"Name": "Acme"}}))
