@@ -543,7 +543,7 @@ impl Pybase {
                     .await?
                     .map_err(|failures| {
                         let failed = failures.len();
-                        let shown = failures.into_iter().take(MAX_REPORTED_FAILURES).collect();
+                        let shown = &failures[..failed.min(MAX_REPORTED_FAILURES)];
                         conversion_refused(&old, &field, failed, shown)
                     })?
             } else {
@@ -689,7 +689,7 @@ impl Pybase {
             }
         }
         if failed > 0 {
-            return Err(conversion_refused(old, field, failed, failures));
+            return Err(conversion_refused(old, field, failed, &failures));
         }
         add_choices(&mut field.field_type, &new_choices);
         Ok(changes)
@@ -969,7 +969,7 @@ impl Pybase {
 /// A conversion refused: `failed` cells cannot become `field`'s type, the
 /// first few named in `failures`. Keyed by the field, as every validation
 /// error; nothing was changed.
-fn conversion_refused(old: &Field, field: &Field, failed: usize, failures: Vec<String>) -> Error {
+fn conversion_refused(old: &Field, field: &Field, failed: usize, failures: &[String]) -> Error {
     let more = if failed > failures.len() { "; ..." } else { "" };
     let mut fields = FieldErrors::new();
     fields.insert(
