@@ -20,22 +20,7 @@ const TYPECAST: WriteOptions = WriteOptions {
 
 /// The ids of the fixture table's live records named `name`, oldest first.
 async fn named(fx: &Fixture, name: &str) -> Vec<Value> {
-    fx.pb
-        .query_records(
-            &fx.owner,
-            fx.table.table.id,
-            QueryInput {
-                filter: Some(json!({"field": "Name", "op": "eq", "value": name})),
-                ..QueryInput::default()
-            },
-            FieldKey::Name,
-        )
-        .await
-        .unwrap()
-        .records
-        .iter()
-        .map(|r| json!(r.id))
-        .collect()
+    ids_named(fx, fx.table.table.id, name).await
 }
 
 /// A new table of the fixture's base whose primary field is `ty` (named

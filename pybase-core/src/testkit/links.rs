@@ -83,6 +83,25 @@ impl Pair {
         self.fx.pb.get_field(&self.fx.owner, id).await.unwrap()
     }
 
+    /// The inverse, made to take one record.
+    async fn single_inverse(&self) -> Field {
+        let inverse = self.inverse().await;
+        self.fx
+            .pb
+            .update_field(
+                &self.fx.owner,
+                inverse.id,
+                FieldPatch {
+                    options: Some(
+                        json!({ "linked_table_id": self.tasks, "allow_multiple": false }),
+                    ),
+                    ..FieldPatch::default()
+                },
+            )
+            .await
+            .unwrap()
+    }
+
     async fn create(&self, table: TableId, pairs: &[(&str, Value)]) -> RecordOut {
         self.fx
             .pb
@@ -535,20 +554,8 @@ pub async fn one_way_links_and_deleting_a_side(store: Arc<dyn Store>) {
 /// nothing changed); moving the one link is accepted.
 pub async fn single_record_inverse_refuses_a_second_link(store: Arc<dyn Store>) {
     let p = Pair::new(store, json!({})).await;
-    let inverse = p.inverse().await;
-    let kept =
-        p.fx.pb
-            .update_field(
-                &p.fx.owner,
-                inverse.id,
-                FieldPatch {
-                    options: Some(json!({ "linked_table_id": p.tasks, "allow_multiple": false })),
-                    ..FieldPatch::default()
-                },
-            )
-            .await
-            .unwrap();
-    assert_eq!(kept.field_type.inverse_field_id(), Some(p.link.id));
+    let inverse = p.single_inverse().await;
+    assert_eq!(inverse.field_type.inverse_field_id(), Some(p.link.id));
     let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
     let t1 = p
         .create(
@@ -597,18 +604,7 @@ pub async fn single_record_inverse_refuses_a_second_link(store: Arc<dyn Store>) 
 /// has the deleted record's change.
 pub async fn a_soft_deleted_record_lets_go_of_a_single_record_inverse(store: Arc<dyn Store>) {
     let p = Pair::new(store, json!({})).await;
-    let inverse = p.inverse().await;
-    p.fx.pb
-        .update_field(
-            &p.fx.owner,
-            inverse.id,
-            FieldPatch {
-                options: Some(json!({ "linked_table_id": p.tasks, "allow_multiple": false })),
-                ..FieldPatch::default()
-            },
-        )
-        .await
-        .unwrap();
+    let inverse = p.single_inverse().await;
     let p1 = p.create(p.projects, &[("Name", json!("p1"))]).await;
     let t1 = p
         .create(
@@ -622,6 +618,7 @@ pub async fn a_soft_deleted_record_lets_go_of_a_single_record_inverse(store: Arc
         .unwrap();
     assert_eq!(p.cell(p.projects, p1.id, &inverse.name).await, Value::Null);
     // Taken on create, through the facade's check and the store's write.
+    let before = last_seq(&p.fx).await;
     let t2 = p
         .create(
             p.tasks,
@@ -629,6 +626,14 @@ pub async fn a_soft_deleted_record_lets_go_of_a_single_record_inverse(store: Arc
         )
         .await;
     assert_eq!(p.cell(p.projects, p1.id, &inverse.name).await, ids(&[&t2]));
+    let let_go = events_after(&p.fx, before).await;
+    assert!(
+        let_go
+            .iter()
+            .any(|e| e.record_id == Some(t1.id)
+                && e.changed_fields.as_deref() == Some(&[p.link.id][..])),
+        "the deleted record's cell change is logged: {let_go:?}"
+    );
     p.fx.pb
         .restore_record(&p.fx.owner, p.tasks, t1.id, FieldKey::Name)
         .await
