@@ -202,6 +202,7 @@ macro_rules! conformance_tests {
             store_layer::schema_lists_follow_their_documented_order,
             store_layer::deleting_a_base_or_table_removes_what_hangs_off_it,
             store_layer::replace_and_delete_field_rewrite_every_record,
+            store_layer::replace_field_if_compares_the_cells_first,
             store_layer::create_records_numbers_in_order_and_fails_whole,
             store_layer::failing_update_and_delete_batches_change_nothing,
             store_layer::patches_merge_replace_and_apply_in_order,

@@ -293,6 +293,104 @@ async fn save_field(conn: &mut PgConnection, field: &Field) -> StoreResult<Table
     TableId::parse(&table).map_err(|e| StoreError::backend(crate::error::BACKEND, e))
 }
 
+impl PgStore {
+    /// [`SchemaStore::replace_field`], with `expected` the cells
+    /// [`SchemaStore::replace_field_if`] compares first (`Ok(false)`,
+    /// nothing written, when they differ).
+    async fn replace_field_checked(
+        &self,
+        field: &Field,
+        cells: &[(RecordId, Option<Value>)],
+        expected: Option<&[(RecordId, Value)]>,
+    ) -> StoreResult<bool> {
+        // One whole transaction: run again if it lost to a concurrent one.
+        retry::whole(|| async move {
+            // The last write of a record wins, as if the pairs were applied in order.
+            let mut last: HashMap<RecordId, usize> = HashMap::with_capacity(cells.len());
+            for (i, (id, _)) in cells.iter().enumerate() {
+                last.insert(*id, i);
+            }
+            let mut ids = Vec::with_capacity(last.len());
+            let mut values = Vec::with_capacity(last.len());
+            for (i, (id, value)) in cells.iter().enumerate() {
+                if last.get(id) == Some(&i) {
+                    ids.push(id.as_str());
+                    values.push(value.as_ref().filter(|v| !v.is_null()).map(encoded));
+                }
+            }
+            let mut tx = self.pool.begin().await.db()?;
+            lock_table_ddl(&mut tx, field.table_id).await?;
+            if let Some(expected) = expected
+                && stored_cells_of(&mut tx, field).await? != expected
+            {
+                return Ok(false);
+            }
+            let table = save_field(&mut tx, field).await?;
+            let mut log = vec![NewChange::field(ChangeKind::FieldUpdated, field)];
+            if !ids.is_empty() {
+                log.extend(changes::converted(&mut tx, field, &ids, cells, &last).await?);
+                sqlx::query(layout::on(
+                    table,
+                    "UPDATE {records} r SET data = CASE WHEN u.v IS NULL THEN r.data - $1 \
+                     ELSE r.data || jsonb_build_object($1::text, u.v) END \
+                     FROM UNNEST($2::text[], $3::jsonb[]) AS u(id, v) \
+                     WHERE r.id = u.id",
+                )?)
+                .bind(field.id.as_str())
+                .bind(ids)
+                .bind(values)
+                .execute(&mut *tx)
+                .await
+                .db()?;
+            }
+            let built = sync_index(&mut tx, table, field).await?;
+            let done = changes::log(&mut tx, Some(field.updated_at), current_actor(), log).await?;
+            tx.commit().await.db()?;
+            self.announce(done);
+            if built {
+                self.stats.analyse_later(&self.pool, table);
+            }
+            Ok(true)
+        })
+        .await
+    }
+}
+
+/// The stored cells of `field`, by record id, as
+/// `RecordsStore::field_cells` reads them, with the table's writers kept
+/// out until the transaction ends (`SHARE ROW EXCLUSIVE` conflicts with
+/// every row write and with itself, not with reads).
+async fn stored_cells_of(
+    conn: &mut PgConnection,
+    field: &Field,
+) -> StoreResult<Vec<(RecordId, Value)>> {
+    sqlx::query(layout::on(
+        field.table_id,
+        "LOCK TABLE {records} IN SHARE ROW EXCLUSIVE MODE",
+    )?)
+    .execute(&mut *conn)
+    .await
+    .db()?;
+    let found = sqlx::query(layout::on(
+        field.table_id,
+        "SELECT id, data -> $1 AS cell FROM {records} WHERE data ? $1 ORDER BY id",
+    )?)
+    .bind(field.id.as_str())
+    .fetch_all(&mut *conn)
+    .await
+    .db()?;
+    found
+        .iter()
+        .map(|row| {
+            let mut cell: Value = row.try_get("cell")?;
+            rows::normalize_numbers(&mut cell);
+            crate::nul::decode_value(&mut cell);
+            Ok((rows::parsed(row, "id")?, cell))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .db()
+}
+
 #[async_trait]
 impl SchemaStore for PgStore {
     async fn table_access(&self, table: TableId, user: UserId) -> StoreResult<TableAccess> {
@@ -690,51 +788,19 @@ impl SchemaStore for PgStore {
         field: &Field,
         cells: &[(RecordId, Option<Value>)],
     ) -> StoreResult<()> {
-        // One whole transaction: run again if it lost to a concurrent one.
-        retry::whole(|| async move {
-            // The last write of a record wins, as if the pairs were applied in order.
-            let mut last: HashMap<RecordId, usize> = HashMap::with_capacity(cells.len());
-            for (i, (id, _)) in cells.iter().enumerate() {
-                last.insert(*id, i);
-            }
-            let mut ids = Vec::with_capacity(last.len());
-            let mut values = Vec::with_capacity(last.len());
-            for (i, (id, value)) in cells.iter().enumerate() {
-                if last.get(id) == Some(&i) {
-                    ids.push(id.as_str());
-                    values.push(value.as_ref().filter(|v| !v.is_null()).map(encoded));
-                }
-            }
-            let mut tx = self.pool.begin().await.db()?;
-            lock_table_ddl(&mut tx, field.table_id).await?;
-            let table = save_field(&mut tx, field).await?;
-            let mut log = vec![NewChange::field(ChangeKind::FieldUpdated, field)];
-            if !ids.is_empty() {
-                log.extend(changes::converted(&mut tx, field, &ids, cells, &last).await?);
-                sqlx::query(layout::on(
-                    table,
-                    "UPDATE {records} r SET data = CASE WHEN u.v IS NULL THEN r.data - $1 \
-                     ELSE r.data || jsonb_build_object($1::text, u.v) END \
-                     FROM UNNEST($2::text[], $3::jsonb[]) AS u(id, v) \
-                     WHERE r.id = u.id",
-                )?)
-                .bind(field.id.as_str())
-                .bind(ids)
-                .bind(values)
-                .execute(&mut *tx)
-                .await
-                .db()?;
-            }
-            let built = sync_index(&mut tx, table, field).await?;
-            let done = changes::log(&mut tx, Some(field.updated_at), current_actor(), log).await?;
-            tx.commit().await.db()?;
-            self.announce(done);
-            if built {
-                self.stats.analyse_later(&self.pool, table);
-            }
-            Ok(())
-        })
-        .await
+        self.replace_field_checked(field, cells, None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn replace_field_if(
+        &self,
+        field: &Field,
+        cells: &[(RecordId, Option<Value>)],
+        expected: &[(RecordId, Value)],
+    ) -> StoreResult<bool> {
+        self.replace_field_checked(field, cells, Some(expected))
+            .await
     }
 
     async fn delete_field(&self, id: FieldId) -> StoreResult<()> {

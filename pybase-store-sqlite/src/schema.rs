@@ -257,6 +257,72 @@ fn save_field(conn: &Connection, f: &Field) -> Result<()> {
     sync_cell_index(conn, f)
 }
 
+impl SqliteStore {
+    /// [`SchemaStore::replace_field`], with `expected` the cells
+    /// [`SchemaStore::replace_field_if`] compares first (`Ok(false)`,
+    /// nothing written, when they differ).
+    async fn replace_field_checked(
+        &self,
+        field: &Field,
+        cells: &[(RecordId, Option<Value>)],
+        expected: Option<Vec<(RecordId, Value)>>,
+    ) -> StoreResult<bool> {
+        let f = field.clone();
+        let converted = cells.to_vec();
+        let cells = cells
+            .iter()
+            .map(|(r, v)| (*r, v.as_ref().map(Value::to_string)))
+            .collect::<Vec<_>>();
+        let actor = current_actor();
+        let out = self
+            .write(move |tx| {
+                // The single writer runs this whole: no write of the table
+                // comes between the compare and the rewrite.
+                if let Some(expected) = &expected
+                    && stored_cells(tx, f.table_id, f.id)? != *expected
+                {
+                    return Ok(false);
+                }
+                save_field(tx, &f)?;
+                // `field.updated`, then one `record.updated` per converted cell.
+                let mut log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
+                log.extend(changes::converted(tx, &f, converted)?);
+                changes::log(tx, Some(&f.updated_at), actor, &log)?;
+                for (record, value) in &cells {
+                    layout::write_cell(
+                        tx,
+                        f.table_id.as_str(),
+                        record.as_str(),
+                        f.id.as_str(),
+                        value.as_deref(),
+                    )?;
+                }
+                let is_link = matches!(f.field_type, FieldType::Link(_));
+                crate::links::reindex_field(tx, f.table_id, f.id, is_link)?;
+                Ok(true)
+            })
+            .await?;
+        if out {
+            self.build_cell_indexes().await?;
+        }
+        Ok(out)
+    }
+}
+
+/// The stored cells of `field` in `table`, by record id, as
+/// `RecordsStore::field_cells` reads them.
+fn stored_cells(tx: &Connection, table: TableId, field: FieldId) -> Result<Vec<(RecordId, Value)>> {
+    let path = cell_path(field.as_str());
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, data -> ?1 FROM records WHERE table_id = ?2 \
+         AND json_type(data, ?1) IS NOT NULL ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![path, table.as_str()], |r| {
+        Ok((id(r, 0)?, json(r, 1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
 #[async_trait]
 impl SchemaStore for SqliteStore {
     async fn create_base(&self, base: &Base) -> StoreResult<()> {
@@ -635,36 +701,19 @@ impl SchemaStore for SqliteStore {
         field: &Field,
         cells: &[(RecordId, Option<Value>)],
     ) -> StoreResult<()> {
-        let f = field.clone();
-        let converted = cells.to_vec();
-        let cells = cells
-            .iter()
-            .map(|(r, v)| (*r, v.as_ref().map(Value::to_string)))
-            .collect::<Vec<_>>();
-        let actor = current_actor();
-        let out = self
-            .write(move |tx| {
-                save_field(tx, &f)?;
-                // `field.updated`, then one `record.updated` per converted cell.
-                let mut log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
-                log.extend(changes::converted(tx, &f, converted)?);
-                changes::log(tx, Some(&f.updated_at), actor, &log)?;
-                for (record, value) in &cells {
-                    layout::write_cell(
-                        tx,
-                        f.table_id.as_str(),
-                        record.as_str(),
-                        f.id.as_str(),
-                        value.as_deref(),
-                    )?;
-                }
-                let is_link = matches!(f.field_type, FieldType::Link(_));
-                crate::links::reindex_field(tx, f.table_id, f.id, is_link)?;
-                Ok(())
-            })
-            .await?;
-        self.build_cell_indexes().await?;
-        Ok(out)
+        self.replace_field_checked(field, cells, None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn replace_field_if(
+        &self,
+        field: &Field,
+        cells: &[(RecordId, Option<Value>)],
+        expected: &[(RecordId, Value)],
+    ) -> StoreResult<bool> {
+        self.replace_field_checked(field, cells, Some(expected.to_vec()))
+            .await
     }
 
     async fn delete_field(&self, id: FieldId) -> StoreResult<()> {

@@ -64,20 +64,19 @@ fn names_in_text(text: &str) -> Vec<String> {
 }
 
 impl Pybase {
-    /// The cells of `old` (of `table`) as links of `field` (its new type),
+    /// The stored `cells` of `old` as links of `field` (its new type),
     /// making the records names need (see the module doc); `Err` lists the
     /// cells that cannot convert (nothing was made then).
     pub(super) async fn cells_into_links(
         &self,
         principal: &Principal,
-        table: TableId,
         old: &Field,
         field: &Field,
+        mut cells: Vec<(RecordId, Value)>,
     ) -> Result<LinkCells> {
         let Some(Reference::Records(linked)) = field.field_type.references() else {
             return Ok(Ok(Vec::new()));
         };
-        let mut cells = self.store.field_cells(table, old.id).await?;
         if let Some(Reference::Records(from)) = old.field_type.references() {
             cells = self.link_cells_as_titles(from, cells).await?;
         }

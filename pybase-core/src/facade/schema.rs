@@ -30,6 +30,10 @@ use crate::store::acting;
 /// Most failed cells a refused type change lists (in its field's message).
 const MAX_REPORTED_FAILURES: usize = 5;
 
+/// Times a conversion is computed again when writes keep changing its
+/// cells before it is written.
+const CONVERSION_ATTEMPTS: usize = 5;
+
 impl Pybase {
     // ---- bases ----
 
@@ -296,7 +300,8 @@ impl Pybase {
             let mut field = old.clone();
             field.field_type = FieldType::LongText(LongText);
             field.updated_at = self.clock.now();
-            let changes = self.convert_cells(&other, &old, &mut field).await?;
+            let cells = self.store.field_cells(other.id(), old.id).await?;
+            let changes = self.convert_cells(&old, &mut field, cells).await?;
             acting(other.user(), self.store.replace_field(&field, &changes)).await?;
             // Lookups, rollups and counts through the link keep their
             // cells and read as invalid, as when the link is retyped.
@@ -536,20 +541,47 @@ impl Pybase {
         }
         field.updated_at = self.clock.now();
         if retyped && field.field_type != old.field_type {
-            let changes = if field.field_type.derived().is_some() {
-                self.cells_a_recompute_misses(&table, &old).await?
-            } else if links_another_table(&old.field_type, &field.field_type) {
-                self.cells_into_links(principal, table.id(), &old, &field)
-                    .await?
-                    .map_err(|failures| {
-                        let failed = failures.len();
-                        let shown = &failures[..failed.min(MAX_REPORTED_FAILURES)];
-                        conversion_refused(&old, &field, failed, shown)
-                    })?
-            } else {
-                self.convert_cells(&table, &old, &mut field).await?
+            // The cells are converted from a snapshot and written only if
+            // no write changed them meanwhile (one that did would be undone,
+            // or left in the old type): else converted again from a new one.
+            let planned = field.clone();
+            let mut attempts = 0;
+            let changes = loop {
+                field = planned.clone();
+                let cells = self.store.field_cells(table.id(), old.id).await?;
+                let changes = if field.field_type.derived().is_some() {
+                    self.cells_a_recompute_misses(&table, cells.clone()).await?
+                } else if links_another_table(&old.field_type, &field.field_type) {
+                    self.cells_into_links(principal, &old, &field, cells.clone())
+                        .await?
+                        .map_err(|failures| {
+                            let failed = failures.len();
+                            let shown = &failures[..failed.min(MAX_REPORTED_FAILURES)];
+                            conversion_refused(&old, &field, failed, shown)
+                        })?
+                } else {
+                    self.convert_cells(&old, &mut field, cells.clone()).await?
+                };
+                let store = &self.store;
+                if acting(
+                    table.user(),
+                    store.replace_field_if(&field, &changes, &cells),
+                )
+                .await?
+                {
+                    break changes;
+                }
+                attempts += 1;
+                if attempts == CONVERSION_ATTEMPTS {
+                    return Err(Error::Conflict {
+                        field: field.name.clone(),
+                        message: format!(
+                            "the field's cells kept changing while it converted ({attempts} \
+                             attempts); nothing was changed, try again"
+                        ),
+                    });
+                }
             };
-            acting(table.user(), self.store.replace_field(&field, &changes)).await?;
             let seen_as = crate::formula::field_result_type;
             if field.field_type.type_name() != old.field_type.type_name()
                 || seen_as(&field.field_type) != seen_as(&old.field_type)
@@ -607,9 +639,8 @@ impl Pybase {
     async fn cells_a_recompute_misses(
         &self,
         table: &TableScope,
-        old: &Field,
+        cells: Vec<(crate::ids::RecordId, Value)>,
     ) -> Result<Vec<(crate::ids::RecordId, Option<Value>)>> {
-        let cells = self.store.field_cells(table.id(), old.id).await?;
         if cells.is_empty() {
             return Ok(Vec::new());
         }
@@ -622,16 +653,15 @@ impl Pybase {
             .collect())
     }
 
-    /// Converts every stored cell of `old` to `field`'s type (adding select
+    /// Converts the stored `cells` of `old` to `field`'s type (adding select
     /// choices that converted cells need); refuses with the failures.
     async fn convert_cells(
         &self,
-        table: &TableScope,
         old: &Field,
         field: &mut Field,
+        mut cells: Vec<(crate::ids::RecordId, Value)>,
     ) -> Result<Vec<(crate::ids::RecordId, Option<Value>)>> {
         let renamed_choices = choice_renames(&old.field_type, &field.field_type);
-        let mut cells = self.store.field_cells(table.id(), old.id).await?;
         if let Some(Reference::Records(linked)) = old.field_type.references()
             && old.field_type.type_name() != field.field_type.type_name()
             && field.field_type.kind().is_free_text()

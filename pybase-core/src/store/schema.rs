@@ -173,6 +173,19 @@ pub trait SchemaStore: WorkspacesStore + Send + Sync {
         field: &Field,
         cells: &[(RecordId, Option<Value>)],
     ) -> StoreResult<()>;
+    /// [`Self::replace_field`], only while the field's stored cells are still
+    /// `expected` (as [`super::RecordsStore::field_cells`] answered them:
+    /// every record holding a cell of the field, soft-deleted ones too, by
+    /// id), compared in the same transaction with the table's writers kept
+    /// out: `Ok(false)`, nothing written, when a write changed them since
+    /// (a conversion computed from them would undo it, or leave a cell of
+    /// the old type behind).
+    async fn replace_field_if(
+        &self,
+        field: &Field,
+        cells: &[(RecordId, Option<Value>)],
+        expected: &[(RecordId, Value)],
+    ) -> StoreResult<bool>;
     /// Deletes a field and removes its cells from every record, atomically.
     async fn delete_field(&self, id: FieldId) -> StoreResult<()>;
 

@@ -262,6 +262,15 @@ impl SchemaStore for MinimalStore {
         self.inner.replace_field(field, cells).await
     }
 
+    async fn replace_field_if(
+        &self,
+        field: &Field,
+        cells: &[(RecordId, Option<Value>)],
+        expected: &[(RecordId, Value)],
+    ) -> StoreResult<bool> {
+        self.inner.replace_field_if(field, cells, expected).await
+    }
+
     async fn delete_field(&self, id: FieldId) -> StoreResult<()> {
         self.inner.delete_field(id).await
     }

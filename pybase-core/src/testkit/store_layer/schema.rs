@@ -283,3 +283,78 @@ pub async fn replace_and_delete_field_rewrite_every_record(store: Arc<dyn Store>
     }
     assert!(store.field_cells(t.id, f[0].id).await.unwrap().is_empty());
 }
+
+/// `replace_field_if` rewrites only while the field's cells are the ones it
+/// was given (a conversion computed from them): after a write changed one,
+/// or made a record with a cell of the field, it writes nothing and says
+/// so; with the cells as they are, it writes.
+pub async fn replace_field_if_compares_the_cells_first(store: Arc<dyn Store>) {
+    let a = user(&*store, "a").await;
+    let (_, _, t, f) = table_with(&*store, a.id, &[("Name", text()), ("Qty", number())]).await;
+    let recs = store
+        .create_records(
+            t.id,
+            &[
+                record(cells(&[(f[1].id, json!(1))]), None),
+                record(cells(&[(f[1].id, json!(2))]), None),
+            ],
+        )
+        .await
+        .unwrap();
+    let snapshot = store.field_cells(t.id, f[1].id).await.unwrap();
+    let mut qty = f[1].clone();
+    qty.field_type = text();
+    let changes = vec![
+        (recs[0].id, Some(json!("1"))),
+        (recs[1].id, Some(json!("2"))),
+    ];
+    // A write lands after the snapshot: refused, nothing written.
+    let patch = crate::store::RecordPatch {
+        id: recs[1].id,
+        set: cells(&[(f[1].id, json!(20))]),
+        ..crate::store::RecordPatch::default()
+    };
+    store
+        .update_records(t.id, &[patch], now(), Some(a.id))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .replace_field_if(&qty, &changes, &snapshot)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_field(qty.id).await.unwrap(), f[1]);
+    let now_cells = store.field_cells(t.id, f[1].id).await.unwrap();
+    assert!(
+        now_cells.contains(&(recs[1].id, json!(20))),
+        "{now_cells:?}"
+    );
+    // A new record with a cell of the field: refused too.
+    store
+        .create_records(t.id, &[record(cells(&[(f[1].id, json!(3))]), None)])
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .replace_field_if(&qty, &changes, &now_cells)
+            .await
+            .unwrap()
+    );
+    // From the cells as they are: written.
+    let fresh = store.field_cells(t.id, f[1].id).await.unwrap();
+    let changes: Vec<_> = fresh
+        .iter()
+        .map(|(r, v)| (*r, Some(json!(v.to_string()))))
+        .collect();
+    assert!(
+        store
+            .replace_field_if(&qty, &changes, &fresh)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_field(qty.id).await.unwrap(), qty);
+    let got = store.field_cells(t.id, qty.id).await.unwrap();
+    assert_eq!(got.len(), 3);
+    assert!(got.contains(&(recs[1].id, json!("20"))), "{got:?}");
+}
