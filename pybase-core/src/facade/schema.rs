@@ -1,6 +1,6 @@
 //! Bases, tables, fields and views.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ use super::{Pybase, not_found_as};
 use crate::error::{Error, FieldErrors, Result};
 use crate::fields::kinds::LongText;
 use crate::fields::{Choice, FieldType, Reference, ValueKind, convert_cell};
-use crate::ids::{BaseId, FieldId, TableId, ViewId, WorkspaceId};
+use crate::ids::{BaseId, FieldId, RecordId, TableId, ViewId, WorkspaceId};
 use crate::model::{Base, Field, FieldStatus, IndexOrigin, Table, View, ViewType};
 use crate::principal::Principal;
 use crate::query::{
@@ -543,16 +543,32 @@ impl Pybase {
         if retyped && field.field_type != old.field_type {
             // The cells are converted from a snapshot and written only if
             // no write changed them meanwhile (one that did would be undone,
-            // or left in the old type): else converted again from a new one.
-            let planned = field.clone();
+            // or left in the old type); else the cells that changed since are
+            // converted again, which is quick, so it settles unless writes
+            // keep coming faster.
             let mut attempts = 0;
+            let mut done: Option<(Vec<(RecordId, Value)>, HashMap<RecordId, Option<Value>>)> = None;
             let changes = loop {
-                field = planned.clone();
                 let cells = self.store.field_cells(table.id(), old.id).await?;
-                let changes = if field.field_type.derived().is_some() {
-                    self.cells_a_recompute_misses(&table, cells.clone()).await?
+                let (todo, mut merged) = match done.take() {
+                    None => (cells.clone(), HashMap::new()),
+                    Some((before, mut merged)) => {
+                        let before: HashMap<RecordId, Value> = before.into_iter().collect();
+                        let now: HashSet<RecordId> = cells.iter().map(|(r, _)| *r).collect();
+                        let todo: Vec<(RecordId, Value)> = cells
+                            .iter()
+                            .filter(|(r, v)| before.get(r) != Some(v))
+                            .cloned()
+                            .collect();
+                        let redo: HashSet<RecordId> = todo.iter().map(|(r, _)| *r).collect();
+                        merged.retain(|r, _| now.contains(r) && !redo.contains(r));
+                        (todo, merged)
+                    }
+                };
+                let partial = if field.field_type.derived().is_some() {
+                    self.cells_a_recompute_misses(&table, todo).await?
                 } else if links_another_table(&old.field_type, &field.field_type) {
-                    self.cells_into_links(principal, &old, &field, cells.clone())
+                    self.cells_into_links(principal, &old, &field, todo)
                         .await?
                         .map_err(|failures| {
                             let failed = failures.len();
@@ -560,8 +576,12 @@ impl Pybase {
                             conversion_refused(&old, &field, failed, shown)
                         })?
                 } else {
-                    self.convert_cells(&old, &mut field, cells.clone()).await?
+                    self.convert_cells(&old, &mut field, todo).await?
                 };
+                merged.extend(partial);
+                let mut changes: Vec<(RecordId, Option<Value>)> =
+                    merged.iter().map(|(r, v)| (*r, v.clone())).collect();
+                changes.sort_by(|a, b| a.0.cmp(&b.0));
                 let store = &self.store;
                 if acting(
                     table.user(),
@@ -581,6 +601,7 @@ impl Pybase {
                         ),
                     });
                 }
+                done = Some((cells, merged));
             };
             let seen_as = crate::formula::field_result_type;
             if field.field_type.type_name() != old.field_type.type_name()
