@@ -30,6 +30,9 @@ use crate::store::acting;
 /// Most failed cells a refused type change lists (in its field's message).
 const MAX_REPORTED_FAILURES: usize = 5;
 
+/// A field's stored cells, by record.
+type StoredCells = Vec<(RecordId, Value)>;
+
 /// Times a conversion is computed again when writes keep changing its
 /// cells before it is written.
 const CONVERSION_ATTEMPTS: usize = 5;
@@ -547,7 +550,7 @@ impl Pybase {
             // converted again, which is quick, so it settles unless writes
             // keep coming faster.
             let mut attempts = 0;
-            let mut done: Option<(Vec<(RecordId, Value)>, HashMap<RecordId, Option<Value>>)> = None;
+            let mut done: Option<(StoredCells, HashMap<RecordId, Option<Value>>)> = None;
             let changes = loop {
                 let cells = self.store.field_cells(table.id(), old.id).await?;
                 let (todo, mut merged) = match done.take() {
@@ -581,7 +584,7 @@ impl Pybase {
                 merged.extend(partial);
                 let mut changes: Vec<(RecordId, Option<Value>)> =
                     merged.iter().map(|(r, v)| (*r, v.clone())).collect();
-                changes.sort_by(|a, b| a.0.cmp(&b.0));
+                changes.sort_by_key(|c| c.0);
                 let store = &self.store;
                 if acting(
                     table.user(),
