@@ -93,14 +93,26 @@ impl Pybase {
                     ));
                     continue;
                 }
-                // A link's titles: one name each, commas and all.
-                (Value::Array(items), Some(Reference::Records(_))) => items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                // A link's titles: one name each, commas and all. A linked
+                // record with an empty primary value has none (its title is
+                // its id): it cannot be named in the new table.
+                (Value::Array(items), Some(Reference::Records(_))) => {
+                    let titles: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                    if let Some(unnamed) = titles.iter().find(|t| RecordId::parse(t).is_ok()) {
+                        failures.push(format!(
+                            "record {record}: it links {unnamed}, whose primary value is empty, \
+                             so no record of the new linked table can be named by it (give it \
+                             a name, or unlink it, first)"
+                        ));
+                        continue;
+                    }
+                    titles
+                        .into_iter()
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }
                 _ => match convert_cell(&old.field_type, &text, &value) {
                     Ok(Some(Value::String(s))) => names_in_text(&s),
                     Ok(_) => Vec::new(),
@@ -154,11 +166,15 @@ impl Pybase {
             },
             None => true,
         });
-        if new.len() > MAX_NEW_RECORDS {
-            failures.push(format!(
-                "the cells name {} values no record of the linked table has; a conversion makes \
-                 at most {MAX_NEW_RECORDS} records (create them first, or convert in steps)",
-                new.len()
+        if new.len() > MAX_NEW_RECORDS && failures.is_empty() {
+            return Err(Error::invalid(
+                field.name.clone(),
+                format!(
+                    "cells naming at most {MAX_NEW_RECORDS} values no record of the linked table \
+                     has (a conversion makes a record for each), got {} (create them first, or \
+                     convert in steps); nothing was changed",
+                    new.len()
+                ),
             ));
         }
         let placeholders: HashSet<RecordId> = new.iter().map(|n| n.placeholder).collect();

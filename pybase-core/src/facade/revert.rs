@@ -120,8 +120,22 @@ impl Pybase {
         for f in fields.iter().filter(|f| !f.field_type.is_computed()) {
             let id = f.id.as_str();
             let now = current.cells.get(id);
-            let Some(mut then) = reverted(f, undone.get(id), kept.get(id), stale.contains(&f.id))
-            else {
+            // A link's value then names records of the table it linked
+            // then: re-pointed since, they are no records of its table now,
+            // so the value does not fit (the conversion's is kept).
+            let foreign = match (f.field_type.references(), undone.get(id)) {
+                (Some(Reference::Records(linked)), Some(v)) => {
+                    self.names_other_records(linked, v).await?
+                }
+                _ => false,
+            };
+            let Some(mut then) = reverted(
+                f,
+                undone.get(id).filter(|_| !foreign),
+                kept.get(id),
+                stale.contains(&f.id),
+                foreign,
+            ) else {
                 continue;
             };
             if then.as_ref() == now {
@@ -150,6 +164,17 @@ impl Pybase {
 }
 
 impl Pybase {
+    /// Whether the link cell `value` names a record that is no record of
+    /// `linked`, live or deleted (the link pointed at another table then).
+    async fn names_other_records(&self, linked: TableId, value: &Value) -> Result<bool> {
+        let ids = link_ids(Some(value));
+        if ids.is_empty() {
+            return Ok(false);
+        }
+        let found = self.store.get_records(linked, &ids, true).await?;
+        Ok(found.len() < ids.len())
+    }
+
     /// A link cell going back to `then`, without the records of `linked`
     /// deleted since (a write cannot link to them; reads leave them out of
     /// the cell as it was too): `None` if none is left.
@@ -180,9 +205,14 @@ fn reverted(
     undone: Option<&Value>,
     kept: Option<&Value>,
     stale: bool,
+    foreign: bool,
 ) -> Option<Option<Value>> {
     let ft = &field.field_type;
     let fits = |v: Option<&Value>| v.is_none_or(|v| ft.validate_cell(v, false).is_ok());
+    if foreign {
+        // `undone` (left out) named another table's records.
+        return (!stale && fits(kept)).then(|| kept.cloned());
+    }
     if fits(undone) {
         return Some(undone.cloned());
     }

@@ -186,7 +186,10 @@ impl Pybase {
         let primary = match &input.primary_field {
             // Naming a field the table will not have names nothing.
             Some(key) => find_field(&fields, key).ok_or_else(|| {
-                Error::invalid("primary_field", "one of the table's fields, by name or id")
+                Error::invalid(
+                    "primary_field_id",
+                    "one of the table's fields, by name or id",
+                )
             })?,
             None => &fields[0],
         };

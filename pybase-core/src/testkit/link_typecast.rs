@@ -705,6 +705,19 @@ pub async fn retyping_into_a_link_names_records_by_primary_value(store: Arc<dyn 
     assert_eq!(cell(stray.id).await, Some(json!([beta])));
     assert_eq!(live_count(&fx, vendors).await, 4);
 
+    // A record made linked to the vendors, reverted after the re-point
+    // below to its creation: the vendors are no records of the link's table
+    // then, so it keeps what the conversion made (a reviewer saw it cleared).
+    let made = fx
+        .create(&[("Name", json!("f")), ("Notes", json!([acme.to_string()]))])
+        .await;
+    let made_seq = fx
+        .pb
+        .record_history(&fx.viewer, t, made.id, None, None)
+        .await
+        .unwrap()
+        .items[0]
+        .seq;
     // Re-pointed at another table, the link names its records' primary
     // values there.
     let suppliers = fx.other_table().await.table.id;
@@ -726,6 +739,12 @@ pub async fn retyping_into_a_link_names_records_by_primary_value(store: Arc<dyn 
     );
     assert_eq!(cell(stray.id).await, Some(json!([beta_supplier[0]])));
     assert_eq!(live_count(&fx, suppliers).await, 3);
+    let back = fx
+        .pb
+        .revert_record(&fx.editor, t, made.id, made_seq, FieldKey::Name)
+        .await
+        .unwrap();
+    assert_eq!(back.fields.get("Notes"), Some(&json!([acme_supplier])));
     // The vendors keep their records.
     assert_eq!(live_count(&fx, vendors).await, 4);
 }
