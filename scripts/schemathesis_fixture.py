@@ -72,6 +72,8 @@ TABLE_DEPENDENT = {
     "check_formula",
     "create_field",
     "create_table",
+    # `primary_field_id` must name a field of the table (by name or id).
+    "update_table",
     # A cursor of the base's change log (`after`, `cursor`, Last-Event-ID)
     # beyond its newest event is refused (422) rather than silently
     # skipping the events up to it: whether a number is past the end
