@@ -18,6 +18,7 @@ mod auto_index;
 mod change_tail;
 mod changes;
 mod computed;
+mod conversion;
 mod fills;
 mod formula;
 mod inputs;
@@ -37,6 +38,7 @@ mod snapshots;
 mod webhooks;
 mod workspaces;
 mod write_checks;
+mod write_gates;
 
 pub use access_epochs::AccessChange;
 pub use airtable_webhooks::{
@@ -101,6 +103,9 @@ pub struct Pybase {
     /// What snapshot walks learnt of the log, kept between their pages
     /// (`snapshots/walks.rs`).
     walks: snapshots::Walks,
+    /// Record writes held back while a field of their table converts
+    /// (`write_gates.rs`).
+    write_gates: write_gates::WriteGates,
 }
 
 /// [`AttachmentUrl`] with a `Debug` that hides the closure.
@@ -136,6 +141,7 @@ impl Pybase {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             walks: snapshots::Walks::default(),
+            write_gates: write_gates::WriteGates::default(),
         }
     }
 

@@ -28,6 +28,7 @@ pub mod computed_fills;
 pub mod computed_retypes;
 pub mod computed_review;
 pub mod computed_zones;
+pub mod conversions;
 pub mod fixture;
 pub mod formula;
 pub mod limits;
@@ -160,6 +161,9 @@ macro_rules! conformance_tests {
             link_typecast::typecast_link_names_are_values_made_once,
             link_typecast::typecast_names_wait_for_the_single_record_inverse,
             link_typecast::retyping_into_a_link_names_records_by_primary_value,
+            conversions::writes_wait_for_a_conversion_and_meet_the_new_type,
+            conversions::conversions_convert_again_what_other_instances_wrote,
+            conversions::failed_link_conversions_trash_the_records_they_made,
             links::two_way_links_stay_in_step,
             links::partner_cells_are_logged,
             links::soft_deleted_links_hide_and_come_back,

@@ -13,9 +13,9 @@
 //! the primary field cannot take, two names in a link that takes one, or
 //! more than [`MAX_NEW_RECORDS`] new records fail the conversion, which
 //! then changes nothing. The new records are made before the cells are
-//! rewritten in the conversion's transaction; should that fail (another
-//! change of the field in between), they stay, as typecast writes leave
-//! theirs.
+//! rewritten in the conversion's transaction; should the conversion fail
+//! after all (its cells kept changing, or changed into cells that cannot
+//! convert), the records it made go to the trash (`conversion.rs`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -65,14 +65,16 @@ fn names_in_text(text: &str) -> Vec<String> {
 
 impl Pybase {
     /// The stored `cells` of `old` as links of `field` (its new type),
-    /// making the records names need (see the module doc); `Err` lists the
-    /// cells that cannot convert (nothing was made then).
+    /// making the records names need (see the module doc) and adding them
+    /// to `made`; `Err` lists the cells that cannot convert (nothing was
+    /// made then).
     pub(super) async fn cells_into_links(
         &self,
         principal: &Principal,
         old: &Field,
         field: &Field,
         mut cells: Vec<(RecordId, Value)>,
+        made: &mut Vec<(TableId, RecordId)>,
     ) -> Result<LinkCells> {
         let Some(Reference::Records(linked)) = field.field_type.references() else {
             return Ok(Ok(Vec::new()));
@@ -187,13 +189,15 @@ impl Pybase {
         if !failures.is_empty() {
             return Ok(Err(failures));
         }
-        let mut made: HashMap<RecordId, RecordId> = HashMap::new();
+        let mut named_ids: HashMap<RecordId, RecordId> = HashMap::new();
         for chunk in new.chunks(MAX_BATCH) {
-            made.extend(self.create_named(principal, chunk).await?);
+            let named = self.create_named(principal, chunk).await?;
+            named_ids.extend(named.ids);
+            made.extend(named.made);
         }
         let id_of = |id: RecordId| {
             let id = same_as.get(&id).copied().unwrap_or(id);
-            made.get(&id).copied().unwrap_or(id)
+            named_ids.get(&id).copied().unwrap_or(id)
         };
         Ok(Ok(named
             .into_iter()

@@ -32,6 +32,14 @@ use crate::model::Field;
 use crate::principal::Principal;
 use crate::query::FieldIndex;
 
+/// What [`Pybase::create_named`] did.
+pub(super) struct Named {
+    /// Each placeholder's record: one found by its name, or one made.
+    pub(super) ids: HashMap<RecordId, RecordId>,
+    /// The records made, each with its table.
+    pub(super) made: Vec<(TableId, RecordId)>,
+}
+
 /// Stripes of the per-table lock of [`Pybase::create_named`].
 pub(super) const NAME_LOCK_STRIPES: usize = 64;
 
@@ -258,13 +266,14 @@ impl Pybase {
     }
 
     /// Creates the records of `new` (see the module doc) and answers the
-    /// real id of each placeholder.
+    /// real id of each placeholder, with the records it made.
     pub(super) async fn create_named(
         &self,
         principal: &Principal,
         new: &[NewNamed],
-    ) -> Result<HashMap<RecordId, RecordId>> {
+    ) -> Result<Named> {
         let mut out = HashMap::new();
+        let mut made = Vec::new();
         let mut by_table: BTreeMap<TableId, Vec<&NewNamed>> = BTreeMap::new();
         for n in new {
             by_table.entry(n.table).or_default().push(n);
@@ -313,9 +322,10 @@ impl Pybase {
             let created = self.create_boxed(principal, table, inputs).await?;
             for (n, r) in to_make.iter().zip(created) {
                 out.insert(n.placeholder, r.id);
+                made.push((table, r.id));
             }
         }
-        Ok(out)
+        Ok(Named { ids: out, made })
     }
 
     /// [`Self::create_records`] boxed with its type named: a create plans

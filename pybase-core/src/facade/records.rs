@@ -396,6 +396,9 @@ impl Pybase {
         {
             return Ok(out);
         }
+        // Taken before the fields are read: a conversion after it refuses
+        // the write (`write_gates.rs`).
+        let ticket = self.write_ticket(table);
         let (table, fields) = self
             .table_fields_for(principal, table, Action::WriteRecords)
             .await?;
@@ -416,7 +419,7 @@ impl Pybase {
         let changed = self.finish_batch(&table, batch).await?;
         let fields = self.fields_after_batch(&table, changed, fields).await?;
         let records = self
-            .fanning(self.store.create_records(table.id(), &new))
+            .writing(&ticket, self.store.create_records(table.id(), &new))
             .await?;
         self.render_all(&fields, opts.field_key, &records).await
     }
@@ -503,7 +506,10 @@ impl Pybase {
             cells: Cells::new(),
         };
         let Some(records) = self
-            .fanning(self.store.create_records_guarded(table, &new, &guard))
+            .writing_any(
+                table,
+                self.store.create_records_guarded(table, &new, &guard),
+            )
             .await?
         else {
             return Ok(Written::Stale);
@@ -610,13 +616,16 @@ impl Pybase {
             cells: Cells::new(),
         };
         let Some(record) = self
-            .fanning(self.store.update_record_guarded(
+            .writing_any(
                 table,
-                &patch,
-                &precondition,
-                *at.insert(self.clock.now()),
-                Some(principal.user_id()),
-            ))
+                self.store.update_record_guarded(
+                    table,
+                    &patch,
+                    &precondition,
+                    *at.insert(self.clock.now()),
+                    Some(principal.user_id()),
+                ),
+            )
             .await?
         else {
             return Ok(Written::Stale);
@@ -654,6 +663,9 @@ impl Pybase {
         batch_mode: bool,
         at: Option<Timestamp>,
     ) -> Result<Vec<RecordOut>> {
+        // Taken before the fields are read: a conversion after it refuses
+        // the write (`write_gates.rs`).
+        let ticket = self.write_ticket(table);
         let (table, fields) = self
             .table_fields_for(principal, table, Action::WriteRecords)
             .await?;
@@ -691,12 +703,15 @@ impl Pybase {
         let changed = self.finish_batch(&table, batch).await?;
         let fields = self.fields_after_batch(&table, changed, fields).await?;
         let records = self
-            .fanning(self.store.update_records(
-                table.id(),
-                &patches,
-                at.unwrap_or_else(|| self.clock.now()),
-                Some(principal.user_id()),
-            ))
+            .writing(
+                &ticket,
+                self.store.update_records(
+                    table.id(),
+                    &patches,
+                    at.unwrap_or_else(|| self.clock.now()),
+                    Some(principal.user_id()),
+                ),
+            )
             .await
             .map_err(|e| not_found_as(e, "record"))?;
         self.render_all(&fields, opts.field_key, &records).await
@@ -741,6 +756,9 @@ impl Pybase {
         opts: WriteOptions,
         replace: bool,
     ) -> Result<UpsertResult> {
+        // Taken before the fields are read: a conversion after it refuses
+        // the write (`write_gates.rs`).
+        let ticket = self.write_ticket(table);
         let (table, fields) = self
             .table_fields_for(principal, table, Action::WriteRecords)
             .await?;
@@ -809,14 +827,17 @@ impl Pybase {
         let changed = self.finish_batch(&table, batch).await?;
         let fields = self.fields_after_batch(&table, changed, fields).await?;
         let outcomes = self
-            .fanning(self.store.upsert_records(
-                table.id(),
-                &merge_ids,
-                &new,
-                replace,
-                now,
-                Some(principal.user_id()),
-            ))
+            .writing(
+                &ticket,
+                self.store.upsert_records(
+                    table.id(),
+                    &merge_ids,
+                    &new,
+                    replace,
+                    now,
+                    Some(principal.user_id()),
+                ),
+            )
             .await
             .map_err(|e| match e {
                 StoreError::Conflict { entity, field } => Error::Conflict {
@@ -857,10 +878,13 @@ impl Pybase {
         let mut seen = std::collections::HashSet::with_capacity(ids.len());
         let ids: Vec<RecordId> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
         let at = self.clock.now();
-        self.fanning(acting(
-            table.user(),
-            self.store.delete_records(table.id(), &ids, at),
-        ))
+        self.writing_any(
+            table.id(),
+            acting(
+                table.user(),
+                self.store.delete_records(table.id(), &ids, at),
+            ),
+        )
         .await
         .map_err(|e| not_found_as(e, "record"))
     }
@@ -877,10 +901,10 @@ impl Pybase {
             .table_for(principal, table, Action::WriteRecords)
             .await?;
         let record = self
-            .fanning(acting(
-                table.user(),
-                self.store.restore_record(table.id(), id),
-            ))
+            .writing_any(
+                table.id(),
+                acting(table.user(), self.store.restore_record(table.id(), id)),
+            )
             .await
             .map_err(|e| not_found_as(e, "record"))?;
         let fields = self.store.list_fields(table.id()).await?;

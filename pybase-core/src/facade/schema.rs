@@ -1,6 +1,6 @@
 //! Bases, tables, fields and views.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -10,14 +10,13 @@ use super::authz::TableScope;
 use super::inputs::{
     BasePatch, FieldPatch, NewBase, NewField, NewTable, NewView, TablePatch, ViewPatch,
 };
-use super::link_conversion::links_another_table;
 use super::render::TableSchema;
 use super::workspaces::{check_description, check_name};
 use super::{Pybase, not_found_as};
 use crate::error::{Error, FieldErrors, Result};
 use crate::fields::kinds::LongText;
 use crate::fields::{Choice, FieldType, Reference, ValueKind, convert_cell};
-use crate::ids::{BaseId, FieldId, RecordId, TableId, ViewId, WorkspaceId};
+use crate::ids::{BaseId, FieldId, TableId, ViewId, WorkspaceId};
 use crate::model::{Base, Field, FieldStatus, IndexOrigin, Table, View, ViewType};
 use crate::principal::Principal;
 use crate::query::{
@@ -29,13 +28,6 @@ use crate::store::acting;
 
 /// Most failed cells a refused type change lists (in its field's message).
 const MAX_REPORTED_FAILURES: usize = 5;
-
-/// A field's stored cells, by record.
-type StoredCells = Vec<(RecordId, Value)>;
-
-/// Times a conversion is computed again when writes keep changing its
-/// cells before it is written.
-const CONVERSION_ATTEMPTS: usize = 5;
 
 impl Pybase {
     // ---- bases ----
@@ -547,68 +539,9 @@ impl Pybase {
         }
         field.updated_at = self.clock.now();
         if retyped && field.field_type != old.field_type {
-            // The cells are converted from a snapshot and written only if
-            // no write changed them meanwhile (one that did would be undone,
-            // or left in the old type); else the cells that changed since are
-            // converted again, which is quick, so it settles unless writes
-            // keep coming faster.
-            let mut attempts = 0;
-            let mut done: Option<(StoredCells, HashMap<RecordId, Option<Value>>)> = None;
-            let changes = loop {
-                let cells = self.store.field_cells(table.id(), old.id).await?;
-                let (todo, mut merged) = match done.take() {
-                    None => (cells.clone(), HashMap::new()),
-                    Some((before, mut merged)) => {
-                        let before: HashMap<RecordId, Value> = before.into_iter().collect();
-                        let now: HashSet<RecordId> = cells.iter().map(|(r, _)| *r).collect();
-                        let todo: Vec<(RecordId, Value)> = cells
-                            .iter()
-                            .filter(|(r, v)| before.get(r) != Some(v))
-                            .cloned()
-                            .collect();
-                        let redo: HashSet<RecordId> = todo.iter().map(|(r, _)| *r).collect();
-                        merged.retain(|r, _| now.contains(r) && !redo.contains(r));
-                        (todo, merged)
-                    }
-                };
-                let partial = if field.field_type.derived().is_some() {
-                    self.cells_a_recompute_misses(&table, todo).await?
-                } else if links_another_table(&old.field_type, &field.field_type) {
-                    self.cells_into_links(principal, &old, &field, todo)
-                        .await?
-                        .map_err(|failures| {
-                            let failed = failures.len();
-                            let shown = &failures[..failed.min(MAX_REPORTED_FAILURES)];
-                            conversion_refused(&old, &field, failed, shown)
-                        })?
-                } else {
-                    self.convert_cells(&old, &mut field, todo).await?
-                };
-                merged.extend(partial);
-                let mut changes: Vec<(RecordId, Option<Value>)> =
-                    merged.iter().map(|(r, v)| (*r, v.clone())).collect();
-                changes.sort_by_key(|c| c.0);
-                let store = &self.store;
-                if acting(
-                    table.user(),
-                    store.replace_field_if(&field, &changes, &cells),
-                )
-                .await?
-                {
-                    break changes;
-                }
-                attempts += 1;
-                if attempts == CONVERSION_ATTEMPTS {
-                    return Err(Error::Conflict {
-                        field: field.name.clone(),
-                        message: format!(
-                            "the field's cells kept changing while it converted ({attempts} \
-                             attempts); nothing was changed, try again"
-                        ),
-                    });
-                }
-                done = Some((cells, merged));
-            };
+            let changes = self
+                .convert_field(principal, &table, &old, &mut field)
+                .await?;
             let seen_as = crate::formula::field_result_type;
             if field.field_type.type_name() != old.field_type.type_name()
                 || seen_as(&field.field_type) != seen_as(&old.field_type)
@@ -663,7 +596,7 @@ impl Pybase {
     /// whose value changes logs one `record.updated` from the old value to
     /// the new (no clearing pass with an event of its own, issue 12); while
     /// a fill runs the field reads empty and refuses filters anyway.
-    async fn cells_a_recompute_misses(
+    pub(super) async fn cells_a_recompute_misses(
         &self,
         table: &TableScope,
         cells: Vec<(crate::ids::RecordId, Value)>,
@@ -682,7 +615,7 @@ impl Pybase {
 
     /// Converts the stored `cells` of `old` to `field`'s type (adding select
     /// choices that converted cells need); refuses with the failures.
-    async fn convert_cells(
+    pub(super) async fn convert_cells(
         &self,
         old: &Field,
         field: &mut Field,
@@ -1026,6 +959,17 @@ impl Pybase {
 /// A conversion refused: `failed` cells cannot become `field`'s type, the
 /// first few named in `failures`. Keyed by the field, as every validation
 /// error; nothing was changed.
+/// [`conversion_refused`] for all of `failures`, listing the first few.
+pub(super) fn conversion_refused_with(old: &Field, field: &Field, failures: &[String]) -> Error {
+    let failed = failures.len();
+    conversion_refused(
+        old,
+        field,
+        failed,
+        &failures[..failed.min(MAX_REPORTED_FAILURES)],
+    )
+}
+
 fn conversion_refused(old: &Field, field: &Field, failed: usize, failures: &[String]) -> Error {
     let more = if failed > failures.len() { "; ..." } else { "" };
     let mut fields = FieldErrors::new();

@@ -184,7 +184,7 @@ impl Pybase {
         // Copies first: a copy that fails (the object store) leaves no
         // record or event behind.
         self.copy_attachments(principal, table, &copies).await?;
-        let made = self.create_named(principal, &named).await?;
+        let made = self.create_named(principal, &named).await?.ids;
         let index = FieldIndex::new(fields);
         super::link_names::rewrite_links(&index, inputs, |_, s| {
             RecordId::parse(s)

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::error::StoreResult;
@@ -24,17 +25,42 @@ use crate::store::{
     WorkspacesStore,
 };
 
+/// Run before each `replace_field_if` is forwarded: a case's way to
+/// interleave a write with a conversion, at the one moment it matters.
+pub type BeforeReplace = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
 /// Forwards the required methods of every storage trait to `inner` and
 /// keeps every default method of the traits.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MinimalStore {
     inner: Arc<dyn Store>,
+    before_replace: Option<BeforeReplace>,
+}
+
+impl std::fmt::Debug for MinimalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MinimalStore")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MinimalStore {
     /// A minimal view of `inner`, ready to hand to the suite.
     pub fn wrap(inner: Arc<dyn Store>) -> Arc<dyn Store> {
-        Arc::new(Self { inner })
+        Arc::new(Self {
+            inner,
+            before_replace: None,
+        })
+    }
+
+    /// A minimal view of `inner` that runs `hook` before each
+    /// `replace_field_if`.
+    pub fn before_replace(inner: Arc<dyn Store>, hook: BeforeReplace) -> Arc<dyn Store> {
+        Arc::new(Self {
+            inner,
+            before_replace: Some(hook),
+        })
     }
 }
 
@@ -268,6 +294,9 @@ impl SchemaStore for MinimalStore {
         cells: &[(RecordId, Option<Value>)],
         expected: &[(RecordId, Value)],
     ) -> StoreResult<bool> {
+        if let Some(hook) = &self.before_replace {
+            hook().await;
+        }
         self.inner.replace_field_if(field, cells, expected).await
     }
 

@@ -1,0 +1,335 @@
+//! A field converting to another type while records are written: writes
+//! through the same facade wait for it and are checked against the new
+//! type; writes it cannot hold back (another server instance's, made here
+//! straight through the store) make it convert again the cells they
+//! changed, or, when they never stop, give up changing nothing; records a
+//! failed conversion into a link made go to the trash.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use serde_json::{Map, Value, json};
+
+use super::fixture::{Fixture, cells};
+use super::minimal::{BeforeReplace, MinimalStore};
+use crate::Error;
+use crate::facade::{FieldKey, FieldPatch, QueryInput, WriteOptions};
+use crate::ids::{FieldId, RecordId, TableId};
+use crate::store::{RecordPatch, Store};
+
+/// What a hook writes on its `n`th call (from 0): a record's cell, or
+/// nothing.
+type Plan = Arc<dyn Fn(usize) -> Option<(RecordId, Value)> + Send + Sync>;
+
+/// A store over `store` whose conversions, before each compare-and-set,
+/// write one cell of `field` of `table` straight through `store` (as
+/// another server instance would) as `plan` says; with the count of
+/// compare-and-sets.
+struct Interleaved {
+    store: Arc<dyn Store>,
+    calls: Arc<AtomicUsize>,
+    target: Arc<Mutex<Option<(TableId, FieldId, Plan)>>>,
+}
+
+impl Interleaved {
+    fn new(inner: Arc<dyn Store>) -> Self {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let target: Arc<Mutex<Option<(TableId, FieldId, Plan)>>> = Arc::new(Mutex::new(None));
+        let hook: BeforeReplace = {
+            let (inner, calls, target) = (inner.clone(), calls.clone(), target.clone());
+            Arc::new(move || {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                let planned = target
+                    .lock()
+                    .expect("plan")
+                    .as_ref()
+                    .and_then(|(t, f, plan)| plan(n).map(|(r, v)| (*t, *f, r, v)));
+                let inner = inner.clone();
+                async move {
+                    if let Some((table, field, record, value)) = planned {
+                        let mut set = Map::new();
+                        set.insert(field.to_string(), value);
+                        let patch = RecordPatch {
+                            id: record,
+                            set,
+                            unset: Vec::new(),
+                            replace: false,
+                        };
+                        inner
+                            .update_records(table, &[patch], chrono::Utc::now(), None)
+                            .await
+                            .expect("the other instance's write");
+                    }
+                }
+                .boxed()
+            })
+        };
+        Self {
+            store: MinimalStore::before_replace(inner, hook),
+            calls,
+            target,
+        }
+    }
+
+    /// From now on, writes `plan`'s cells of `field` of `table`; counts
+    /// compare-and-sets from 0 again.
+    fn plan(&self, table: TableId, field: FieldId, plan: Plan) {
+        *self.target.lock().expect("plan") = Some((table, field, plan));
+        self.calls.store(0, Ordering::SeqCst);
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+fn retype(ty: &str, options: Value) -> FieldPatch {
+    FieldPatch {
+        field_type: Some(ty.into()),
+        options: Some(options),
+        ..FieldPatch::default()
+    }
+}
+
+async fn cell(fx: &Fixture, record: RecordId, name: &str) -> Option<Value> {
+    fx.pb
+        .get_record(&fx.owner, fx.table.table.id, record, FieldKey::Name)
+        .await
+        .expect("get record")
+        .fields
+        .get(name)
+        .cloned()
+}
+
+/// The primary values of `table`'s live records, sorted.
+async fn live_names(fx: &Fixture, table: TableId) -> Vec<String> {
+    let mut names: Vec<String> = fx
+        .pb
+        .query_records(&fx.owner, table, QueryInput::default(), FieldKey::Name)
+        .await
+        .expect("query")
+        .records
+        .iter()
+        .filter_map(|r| {
+            r.fields
+                .get("Name")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Writes through the facade wait while a field of their table converts,
+/// and one checked against the old type is refused, writing nothing, once
+/// the conversion is over; the conversion itself meets still cells and
+/// succeeds at its first compare-and-set.
+pub async fn writes_wait_for_a_conversion_and_meet_the_new_type(store: Arc<dyn Store>) {
+    let held = Arc::new(Mutex::new(None));
+    let facade: Arc<OnceLock<Fixture>> = Arc::new(OnceLock::new());
+    let record: Arc<OnceLock<RecordId>> = Arc::new(OnceLock::new());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let hook: BeforeReplace = {
+        let (facade, record, held, calls) =
+            (facade.clone(), record.clone(), held.clone(), calls.clone());
+        Arc::new(move || {
+            let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+            let (facade, record, held) = (facade.clone(), record.clone(), held.clone());
+            async move {
+                let (Some(fx), Some(r), true) = (facade.get(), record.get(), first) else {
+                    return;
+                };
+                // A client's write arriving mid-conversion, checked against
+                // the fields as they are (still long text).
+                let (pb, o, t, r) = (fx.pb.clone(), fx.owner.clone(), fx.table.table.id, *r);
+                let write = tokio::spawn(async move {
+                    pb.update_record(
+                        &o,
+                        t,
+                        r,
+                        cells(&[("Notes", json!("not a number"))]),
+                        WriteOptions::default(),
+                        false,
+                    )
+                    .await
+                });
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                assert!(!write.is_finished(), "the write waits for the conversion");
+                *held.lock().expect("held") = Some(write);
+            }
+            .boxed()
+        })
+    };
+    let fx = Fixture::new(MinimalStore::before_replace(store, hook)).await;
+    let a = fx.create(&[("Notes", json!("12"))]).await.id;
+    let _ = record.set(a);
+    let notes = fx.field("Notes");
+    let pb = fx.pb.clone();
+    let owner = fx.owner.clone();
+    let _ = facade.set(fx);
+    let fx = facade.get().expect("fixture");
+
+    pb.update_field(&owner, notes, retype("number", json!({"precision": 0})))
+        .await
+        .expect("the conversion");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one compare-and-set");
+    let write = held.lock().expect("held").take().expect("the held write");
+    let refused = write.await.expect("the write's task").unwrap_err();
+    assert!(
+        matches!(&refused, Error::Conflict { field, .. } if field == "fields"),
+        "{refused:?}"
+    );
+    assert_eq!(cell(fx, a, "Notes").await, Some(json!(12)));
+    // Checked again against the new type, as the client retries.
+    let e = pb
+        .update_record(
+            &owner,
+            fx.table.table.id,
+            a,
+            cells(&[("Notes", json!("not a number"))]),
+            WriteOptions::default(),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Validation { .. }), "{e:?}");
+    pb.update_record(
+        &owner,
+        fx.table.table.id,
+        a,
+        cells(&[("Notes", json!(13))]),
+        WriteOptions::default(),
+        false,
+    )
+    .await
+    .expect("a number");
+    assert_eq!(cell(fx, a, "Notes").await, Some(json!(13)));
+}
+
+/// Writes the facade cannot hold back (another instance's) make a
+/// conversion convert again the cells they changed: the last value written
+/// is the one converted. Writes that never stop make it give up with a
+/// conflict, changing nothing.
+pub async fn conversions_convert_again_what_other_instances_wrote(store: Arc<dyn Store>) {
+    let other = Interleaved::new(store);
+    let fx = Fixture::new(other.store.clone()).await;
+    let o = &fx.owner;
+    let t = fx.table.table.id;
+    let a = fx.create(&[("Notes", json!("1"))]).await.id;
+    let b = fx.create(&[("Notes", json!("2"))]).await.id;
+    let notes = fx.field("Notes");
+
+    other.plan(
+        t,
+        notes,
+        Arc::new(move |n| (n < 2).then(|| (a, json!(format!("{}", 10 + n))))),
+    );
+    fx.pb
+        .update_field(o, notes, retype("number", json!({"precision": 0})))
+        .await
+        .expect("settles once the writes stop");
+    assert_eq!(other.calls(), 3);
+    assert_eq!(cell(&fx, a, "Notes").await, Some(json!(11)));
+    assert_eq!(cell(&fx, b, "Notes").await, Some(json!(2)));
+
+    let qty = fx.field("Qty");
+    fx.pb
+        .update_record(
+            o,
+            t,
+            b,
+            cells(&[("Qty", json!(5))]),
+            WriteOptions::default(),
+            false,
+        )
+        .await
+        .expect("qty");
+    other.plan(t, qty, Arc::new(move |n| Some((a, json!(100 + n)))));
+    let e = fx
+        .pb
+        .update_field(o, qty, retype("text", Value::Null))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Conflict { field, .. } if field == "Qty"),
+        "{e:?}"
+    );
+    assert_eq!(other.calls(), 5, "five attempts");
+    let field = fx.pb.get_field(o, qty).await.expect("qty");
+    assert_eq!(field.field_type.type_name(), "number", "nothing changed");
+    assert_eq!(cell(&fx, a, "Qty").await, Some(json!(104)));
+    assert_eq!(cell(&fx, b, "Qty").await, Some(json!(5)));
+}
+
+/// A conversion into a link that fails after making records of the linked
+/// table (a cell changed meanwhile into one that cannot convert, or cells
+/// that kept changing) sends them to the trash: the linked table is as it
+/// was, and the field keeps its type and cells.
+pub async fn failed_link_conversions_trash_the_records_they_made(store: Arc<dyn Store>) {
+    let other = Interleaved::new(store);
+    let fx = Fixture::new(other.store.clone()).await;
+    let o = &fx.owner;
+    let t = fx.table.table.id;
+    let vendors = fx.other_table().await.table.id;
+    fx.pb
+        .create_record(
+            o,
+            vendors,
+            cells(&[("Name", json!("Acme"))]),
+            WriteOptions::default(),
+        )
+        .await
+        .expect("acme");
+    let a = fx.create(&[("Notes", json!("Acme, Gamma"))]).await.id;
+    let b = fx.create(&[("Notes", json!("Delta"))]).await.id;
+    let notes = fx.field("Notes");
+    let into_vendors = retype("link", json!({"linked_table_id": vendors}));
+
+    // b comes to name a record of no table the link reaches: refused.
+    let stray = a.to_string();
+    other.plan(
+        t,
+        notes,
+        Arc::new(move |n| (n == 0).then(|| (b, json!(stray.clone())))),
+    );
+    let e = fx
+        .pb
+        .update_field(o, notes, into_vendors.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Validation { .. }), "{e:?}");
+    assert_eq!(other.calls(), 1);
+    assert_eq!(live_names(&fx, vendors).await, vec!["Acme".to_owned()]);
+    let field = fx.pb.get_field(o, notes).await.expect("notes");
+    assert_eq!(field.field_type.type_name(), "long_text");
+    assert_eq!(cell(&fx, a, "Notes").await, Some(json!("Acme, Gamma")));
+
+    // Names that keep changing: each attempt makes a record, all trashed.
+    fx.pb
+        .update_record(
+            o,
+            t,
+            b,
+            cells(&[("Notes", json!("Delta"))]),
+            WriteOptions::default(),
+            false,
+        )
+        .await
+        .expect("b names Delta again");
+    other.plan(
+        t,
+        notes,
+        Arc::new(move |n| Some((b, json!(format!("Name {n}"))))),
+    );
+    let e = fx
+        .pb
+        .update_field(o, notes, into_vendors)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
+    assert_eq!(live_names(&fx, vendors).await, vec!["Acme".to_owned()]);
+    assert_eq!(cell(&fx, b, "Notes").await, Some(json!("Name 4")));
+}
