@@ -15,6 +15,7 @@ mod convert;
 mod decimal;
 mod kind;
 pub mod kinds;
+mod name_list;
 mod options_schema;
 mod registry;
 
@@ -28,4 +29,5 @@ pub use kind::{
 };
 pub use kinds::Choice;
 pub(crate) use kinds::item_id;
+pub(crate) use name_list::{join_names, split_names};
 pub use registry::FieldType;

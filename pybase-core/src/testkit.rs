@@ -164,6 +164,7 @@ macro_rules! conformance_tests {
             conversions::writes_wait_for_a_conversion_and_meet_the_new_type,
             conversions::conversions_convert_again_what_other_instances_wrote,
             conversions::failed_link_conversions_trash_the_records_they_made,
+            conversions::names_with_commas_survive_text_and_back,
             links::two_way_links_stay_in_step,
             links::partner_cells_are_logged,
             links::soft_deleted_links_hide_and_come_back,
@@ -254,6 +255,7 @@ mod registry {
         ("computed", include_str!("testkit/computed.rs")),
         ("computed_edits", include_str!("testkit/computed_edits.rs")),
         ("computed_fills", include_str!("testkit/computed_fills.rs")),
+        ("conversions", include_str!("testkit/conversions.rs")),
         (
             "computed_retypes",
             include_str!("testkit/computed_retypes.rs"),

@@ -1163,24 +1163,7 @@ impl RecordsStore for PgStore {
         table: TableId,
         field: FieldId,
     ) -> StoreResult<Vec<(RecordId, Value)>> {
-        let found = sqlx::query(on(
-            table,
-            "SELECT id, data -> $1 AS cell FROM {records} WHERE data ? $1 ORDER BY id",
-        )?)
-        .bind(field.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .db()?;
-        found
-            .iter()
-            .map(|row| {
-                let mut cell: Value = row.try_get("cell")?;
-                rows::normalize_numbers(&mut cell);
-                decode_value(&mut cell);
-                Ok((rows::parsed(row, "id")?, cell))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .db()
+        field_cells_with(&self.pool, table, field).await
     }
 
     async fn records_linking_to(
@@ -1425,4 +1408,31 @@ fn compile_query_into(sql: &mut Sql, query: &RecordQuery, limit: usize) -> Store
     );
     sql.push(&text);
     Ok(())
+}
+
+/// The stored cells of `field` of `table`, by record id, read through
+/// `conn` (the pool, or a transaction that locked the table first).
+pub(crate) async fn field_cells_with<'e, E: sqlx::PgExecutor<'e>>(
+    conn: E,
+    table: TableId,
+    field: FieldId,
+) -> StoreResult<Vec<(RecordId, Value)>> {
+    let found = sqlx::query(on(
+        table,
+        "SELECT id, data -> $1 AS cell FROM {records} WHERE data ? $1 ORDER BY id",
+    )?)
+    .bind(field.as_str())
+    .fetch_all(conn)
+    .await
+    .db()?;
+    found
+        .iter()
+        .map(|row| {
+            let mut cell: Value = row.try_get("cell")?;
+            rows::normalize_numbers(&mut cell);
+            decode_value(&mut cell);
+            Ok((rows::parsed(row, "id")?, cell))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .db()
 }

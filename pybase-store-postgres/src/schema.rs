@@ -371,24 +371,7 @@ async fn stored_cells_of(
     .execute(&mut *conn)
     .await
     .db()?;
-    let found = sqlx::query(layout::on(
-        field.table_id,
-        "SELECT id, data -> $1 AS cell FROM {records} WHERE data ? $1 ORDER BY id",
-    )?)
-    .bind(field.id.as_str())
-    .fetch_all(&mut *conn)
-    .await
-    .db()?;
-    found
-        .iter()
-        .map(|row| {
-            let mut cell: Value = row.try_get("cell")?;
-            rows::normalize_numbers(&mut cell);
-            crate::nul::decode_value(&mut cell);
-            Ok((rows::parsed(row, "id")?, cell))
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .db()
+    crate::records::field_cells_with(&mut *conn, field.table_id, field.id).await
 }
 
 #[async_trait]

@@ -52,14 +52,13 @@ pub(super) fn links_another_table(old: &FieldType, new: &FieldType) -> bool {
     }
 }
 
-/// The names a cell's text gives: its parts between commas, trimmed, each
-/// once, in order.
+/// The names a cell's text gives: its parts between commas (a quoted part
+/// whole, `crate::fields::split_names`), trimmed, each once, in order.
 fn names_in_text(text: &str) -> Vec<String> {
     let mut seen = HashSet::new();
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && seen.insert(*s))
-        .map(str::to_owned)
+    crate::fields::split_names(text)
+        .into_iter()
+        .filter(|s| seen.insert(s.clone()))
         .collect()
 }
 

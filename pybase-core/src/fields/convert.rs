@@ -29,18 +29,22 @@ pub struct ConversionFailure {
 }
 
 /// A stored value as text: strings as they are, numbers as their shortest
-/// decimal text, `true` as "true", lists joined with ", ".
+/// decimal text, `true` as "true", lists as their items' texts joined with
+/// ", " (an item holding a comma or a quote between quotes, so the text
+/// splits back into the same items: [`super::split_names`]).
 pub(crate) fn render_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Number(n) => number_text(n),
         Value::Bool(b) => b.to_string(),
-        Value::Array(items) => items
-            .iter()
-            .map(render_text)
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(", "),
+        Value::Array(items) => {
+            let texts: Vec<String> = items
+                .iter()
+                .map(render_text)
+                .filter(|s| !s.is_empty())
+                .collect();
+            super::join_names(texts.iter().map(String::as_str))
+        }
         Value::Null => String::new(),
         Value::Object(_) => value.to_string(),
     }

@@ -333,3 +333,98 @@ pub async fn failed_link_conversions_trash_the_records_they_made(store: Arc<dyn 
     assert_eq!(live_names(&fx, vendors).await, vec!["Acme".to_owned()]);
     assert_eq!(cell(&fx, b, "Notes").await, Some(json!("Name 4")));
 }
+
+/// Names holding commas survive a list's trip to text and back: a link's
+/// titles and a multiple select's choices become text with such names
+/// quoted, and the text splits back into the same records and choices
+/// (nothing new made).
+pub async fn names_with_commas_survive_text_and_back(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let o = &fx.owner;
+    let t = fx.table.table.id;
+    let vendors = fx.other_table().await.table.id;
+    let mut ids = Vec::new();
+    for name in ["Beta, Inc", r#"The "Best" Co"#, "Acme"] {
+        let id = fx
+            .pb
+            .create_record(
+                o,
+                vendors,
+                cells(&[("Name", json!(name))]),
+                WriteOptions::default(),
+            )
+            .await
+            .expect("vendor")
+            .id;
+        ids.push(json!(id.to_string()));
+    }
+    let vendor = fx
+        .pb
+        .create_field(
+            o,
+            t,
+            crate::facade::NewField {
+                name: "Vendor".into(),
+                field_type: "link".into(),
+                options: json!({"linked_table_id": vendors}),
+                description: None,
+                indexed: false,
+            },
+        )
+        .await
+        .expect("link field")
+        .id;
+    let tags = fx.field("Tags");
+    fx.pb
+        .update_field(
+            o,
+            tags,
+            FieldPatch {
+                options: Some(json!({"choices": ["a", "b", "c", "y, z"]})),
+                ..FieldPatch::default()
+            },
+        )
+        .await
+        .expect("a choice with a comma");
+    let a = fx
+        .create(&[
+            ("Vendor", Value::Array(ids.clone())),
+            ("Tags", json!(["y, z", "a"])),
+        ])
+        .await
+        .id;
+
+    fx.pb
+        .update_field(o, vendor, retype("long_text", Value::Null))
+        .await
+        .expect("to text");
+    fx.pb
+        .update_field(o, tags, retype("long_text", Value::Null))
+        .await
+        .expect("to text");
+    assert_eq!(
+        cell(&fx, a, "Vendor").await,
+        Some(json!(r#""Beta, Inc", "The ""Best"" Co", Acme"#))
+    );
+    assert_eq!(cell(&fx, a, "Tags").await, Some(json!(r#""y, z", a"#)));
+
+    fx.pb
+        .update_field(
+            o,
+            vendor,
+            retype("link", json!({"linked_table_id": vendors})),
+        )
+        .await
+        .expect("back to a link");
+    fx.pb
+        .update_field(o, tags, retype("multi_select", Value::Null))
+        .await
+        .expect("back to choices");
+    assert_eq!(cell(&fx, a, "Vendor").await, Some(Value::Array(ids)));
+    assert_eq!(
+        live_names(&fx, vendors).await.len(),
+        3,
+        "no record made for a part of a name"
+    );
+    assert_eq!(cell(&fx, a, "Tags").await, Some(json!(["y, z", "a"])));
+}

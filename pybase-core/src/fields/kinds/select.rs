@@ -362,11 +362,12 @@ fn multi(value: &Value, typecast: bool, choices: &[Choice]) -> Result<Option<Val
         }
         Value::String(s) if typecast => {
             let whole = s.trim();
-            // A known name that contains a comma is one name, not several.
+            // A known name that contains a comma is one name, not several;
+            // otherwise the names between commas, a quoted one whole.
             if choices.iter().any(|c| c.name == whole) {
                 vec![whole.to_owned()]
             } else {
-                s.split(',').map(str::to_owned).collect()
+                crate::fields::split_names(s)
             }
         }
         _ => return Err(expected("a list of choice names", value)),
