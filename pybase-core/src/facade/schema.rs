@@ -956,9 +956,6 @@ impl Pybase {
     }
 }
 
-/// A conversion refused: `failed` cells cannot become `field`'s type, the
-/// first few named in `failures`. Keyed by the field, as every validation
-/// error; nothing was changed.
 /// [`conversion_refused`] for all of `failures`, listing the first few.
 pub(super) fn conversion_refused_with(old: &Field, field: &Field, failures: &[String]) -> Error {
     let failed = failures.len();
@@ -970,6 +967,9 @@ pub(super) fn conversion_refused_with(old: &Field, field: &Field, failures: &[St
     )
 }
 
+/// A conversion refused: `failed` cells cannot become `field`'s type, the
+/// first few named in `failures`. Keyed by the field, as every validation
+/// error; nothing was changed.
 fn conversion_refused(old: &Field, field: &Field, failed: usize, failures: &[String]) -> Error {
     let more = if failed > failures.len() { "; ..." } else { "" };
     let mut fields = FieldErrors::new();
