@@ -26,31 +26,14 @@ async fn read(fx: &Fixture, table: TableId, id: RecordId) -> serde_json::Map<Str
 
 /// The names of the fixture table's records matching `filter`, sorted.
 async fn matching(fx: &Fixture, filter: Value) -> Vec<String> {
-    let page = fx
-        .pb
-        .query_records(
-            &fx.owner,
-            fx.table.table.id,
-            QueryInput {
-                filter: Some(filter),
-                ..QueryInput::default()
-            },
-            FieldKey::Name,
-        )
-        .await
-        .expect("query");
-    let mut names: Vec<String> = page
-        .records
-        .iter()
-        .filter_map(|r| {
-            r.fields
-                .get("Name")
-                .and_then(Value::as_str)
-                .map(String::from)
-        })
-        .collect();
-    names.sort();
-    names
+    fx.sorted_names(
+        fx.table.table.id,
+        QueryInput {
+            filter: Some(filter),
+            ..QueryInput::default()
+        },
+    )
+    .await
 }
 
 /// A second table of the fixture's base with a link field "Items" to the

@@ -103,24 +103,9 @@ async fn cell(fx: &Fixture, record: RecordId, name: &str) -> Option<Value> {
         .cloned()
 }
 
-/// The primary values of `table`'s live records, sorted.
+/// The names of `table`'s live records, sorted.
 async fn live_names(fx: &Fixture, table: TableId) -> Vec<String> {
-    let mut names: Vec<String> = fx
-        .pb
-        .query_records(&fx.owner, table, QueryInput::default(), FieldKey::Name)
-        .await
-        .expect("query")
-        .records
-        .iter()
-        .filter_map(|r| {
-            r.fields
-                .get("Name")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
-        .collect();
-    names.sort();
-    names
+    fx.sorted_names(table, QueryInput::default()).await
 }
 
 /// Writes through the facade wait while a field of their table converts,

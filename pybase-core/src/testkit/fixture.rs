@@ -6,8 +6,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::facade::{
-    FieldKey, NewBase, NewField, NewMember, NewTable, NewWorkspace, RecordOut, TableSchema,
-    WriteOptions,
+    FieldKey, NewBase, NewField, NewMember, NewTable, NewWorkspace, QueryInput, RecordOut,
+    TableSchema, WriteOptions,
 };
 use crate::ids::{FieldId, UserId};
 use crate::model::{Base, User, Workspace};
@@ -206,6 +206,27 @@ impl Fixture {
             )
             .await
             .expect("create another table")
+    }
+
+    /// The "Name" cells of the records of `table` that `query` finds (its
+    /// first page), as the owner sees them, sorted.
+    pub async fn sorted_names(&self, table: crate::ids::TableId, query: QueryInput) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .pb
+            .query_records(&self.owner, table, query, FieldKey::Name)
+            .await
+            .expect("query")
+            .records
+            .iter()
+            .filter_map(|r| {
+                r.fields
+                    .get("Name")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .collect();
+        names.sort();
+        names
     }
 
     /// Creates one record in the fixture table as the owner.
