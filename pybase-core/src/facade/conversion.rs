@@ -55,9 +55,14 @@ impl Pybase {
     ) -> Result<CellChanges> {
         let mut made = Vec::new();
         let converted = WriteGates::converting(async {
-            let _closed = self.write_gates.close(table.id()).await;
-            self.convert_until_still(principal, table, old, field, &mut made)
-                .await
+            let mut closed = self.write_gates.close(table.id()).await;
+            let converted = self
+                .convert_until_still(principal, table, old, field, &mut made)
+                .await;
+            if converted.is_ok() {
+                closed.converted();
+            }
+            converted
         })
         .await;
         if converted.is_err() && !made.is_empty() {

@@ -396,6 +396,20 @@ impl Pybase {
         {
             return Ok(out);
         }
+        self.rechecked(|| self.create_checked(principal, table, inputs.clone(), opts, batch_mode))
+            .await
+    }
+
+    /// The checked create: reads the table's fields, settles and checks
+    /// the inputs against them, then writes.
+    async fn create_checked(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        inputs: Vec<CellsInput>,
+        opts: WriteOptions,
+        batch_mode: bool,
+    ) -> Result<Vec<RecordOut>> {
         // Taken before the fields are read: a conversion after it refuses
         // the write (`write_gates.rs`).
         let ticket = self.write_ticket(table);
@@ -652,8 +666,37 @@ impl Pybase {
             .await
     }
 
+    /// The checked update ([`Self::update_checked`]), checked again when a
+    /// field of the table converted meanwhile.
     #[allow(clippy::too_many_arguments)] // private steps of update_record
     async fn update_inner(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        inputs: Vec<(RecordId, CellsInput)>,
+        opts: WriteOptions,
+        replace: bool,
+        batch_mode: bool,
+        at: Option<Timestamp>,
+    ) -> Result<Vec<RecordOut>> {
+        self.rechecked(|| {
+            self.update_checked(
+                principal,
+                table,
+                inputs.clone(),
+                opts,
+                replace,
+                batch_mode,
+                at,
+            )
+        })
+        .await
+    }
+
+    /// The checked update: reads the table's fields, settles and checks
+    /// the inputs against them, then writes.
+    #[allow(clippy::too_many_arguments)] // private steps of update_record
+    async fn update_checked(
         &self,
         principal: &Principal,
         table: TableId,
@@ -747,7 +790,26 @@ impl Pybase {
             .await
     }
 
+    /// The checked upsert ([`Self::upsert_checked`]), checked again when a
+    /// field of the table converted meanwhile.
     async fn upsert(
+        &self,
+        principal: &Principal,
+        table: TableId,
+        merge_on: &[String],
+        inputs: Vec<CellsInput>,
+        opts: WriteOptions,
+        replace: bool,
+    ) -> Result<UpsertResult> {
+        self.rechecked(|| {
+            self.upsert_checked(principal, table, merge_on, inputs.clone(), opts, replace)
+        })
+        .await
+    }
+
+    /// The upsert: reads the table's fields, settles and checks the inputs
+    /// against them, matches and writes.
+    async fn upsert_checked(
         &self,
         principal: &Principal,
         table: TableId,

@@ -9,11 +9,13 @@
 //! `SchemaStore::replace_field_if`, then succeeds the first time), and no
 //! write lands in the middle of it.
 //!
-//! A write checked against the table's fields before a conversion began or
-//! ended would store cells of the old type: each gate counts the
-//! conversions that began and ended ([`Ticket`]), and a write whose fields
-//! were read under another count is refused with a conflict (nothing
-//! written; the client tries again and is checked against the new type).
+//! A write checked against the table's fields before a conversion changed
+//! them would store cells of the old type: each gate counts the
+//! conversions that changed its table's fields ([`Ticket`]), and a write
+//! whose fields were read under another count is checked again against the
+//! fields as they are now ([`Pybase::rechecked`]; a conflict, with nothing
+//! written, if they keep changing). A conversion that fails changes no
+//! field and counts nothing.
 //!
 //! Writes through other server instances are not held back here; the
 //! compare-and-set still catches the cells they change.
@@ -48,7 +50,7 @@ const KEPT_GATES: usize = 16_384;
 struct Gate {
     /// Shared by the writes passing, taken whole by a conversion.
     lock: Arc<RwLock<()>>,
-    /// Conversions begun plus conversions ended.
+    /// Conversions that changed the table's fields.
     generation: AtomicU64,
 }
 
@@ -81,13 +83,26 @@ struct Passing {
 /// it is dropped.
 pub(crate) struct Closed {
     gate: Arc<Gate>,
+    /// Whether the conversion changed the table's fields.
+    converted: bool,
     _lock: OwnedRwLockWriteGuard<()>,
+}
+
+impl Closed {
+    /// Says the conversion changed the table's fields: writes checked
+    /// against them before are checked again.
+    pub(crate) fn converted(&mut self) {
+        self.converted = true;
+    }
 }
 
 impl Drop for Closed {
     fn drop(&mut self) {
-        // Counted before the lock opens (the fields drop after this).
-        self.gate.generation.fetch_add(1, Ordering::AcqRel);
+        if self.converted {
+            // Counted before the lock opens (the fields drop after this),
+            // so every write passing after it sees the count.
+            self.gate.generation.fetch_add(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -133,8 +148,11 @@ impl WriteGates {
     pub(crate) async fn close(&self, table: TableId) -> Closed {
         let gate = self.gate(table);
         let lock = Arc::clone(&gate.lock).write_owned().await;
-        gate.generation.fetch_add(1, Ordering::AcqRel);
-        Closed { gate, _lock: lock }
+        Closed {
+            gate,
+            converted: false,
+            _lock: lock,
+        }
     }
 
     /// Runs `work`, a conversion, in a task that waits at no gate.
@@ -143,7 +161,43 @@ impl WriteGates {
     }
 }
 
+/// Times a checked write is checked again when fields of its table keep
+/// converting while it is checked.
+const RECHECKS: usize = 3;
+
+/// The conflict [`Pybase::writing`] answers for a write checked against
+/// fields that converted since.
+fn stale_fields() -> StoreError {
+    StoreError::conflict("table", STALE_FIELDS)
+}
+
+/// The key of [`stale_fields`]'s conflict.
+const STALE_FIELDS: &str = "fields";
+
 impl Pybase {
+    /// Runs `attempt`, a checked write that reads the table's fields and
+    /// checks its inputs against them, again while it is refused because a
+    /// field of the table converted meanwhile (each attempt checks against
+    /// the fields as they are then), up to [`RECHECKS`] times; the last
+    /// refusal is answered as it is (409).
+    pub(super) async fn rechecked<T, F, Fut>(&self, mut attempt: F) -> crate::error::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = crate::error::Result<T>>,
+    {
+        let mut left = RECHECKS;
+        loop {
+            match attempt().await {
+                Err(crate::error::Error::Conflict { field, .. })
+                    if field == STALE_FIELDS && left > 1 =>
+                {
+                    left -= 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
     /// A ticket for a write of `table`'s records ([`WriteGates::ticket`]).
     pub(super) fn write_ticket(&self, table: TableId) -> Ticket {
         self.write_gates.ticket(table)
@@ -160,7 +214,7 @@ impl Pybase {
     {
         let passing = WriteGates::pass(ticket).await;
         if passing.moved {
-            return Err(StoreError::conflict("table", "fields"));
+            return Err(stale_fields());
         }
         self.fanning(work).await
     }

@@ -108,12 +108,16 @@ async fn live_names(fx: &Fixture, table: TableId) -> Vec<String> {
     fx.sorted_names(table, QueryInput::default()).await
 }
 
+/// The writes a hook started mid-conversion, each a record update.
+type Held = Arc<Mutex<Vec<tokio::task::JoinHandle<crate::Result<crate::facade::RecordOut>>>>>;
+
 /// Writes through the facade wait while a field of their table converts,
-/// and one checked against the old type is refused, writing nothing, once
-/// the conversion is over; the conversion itself meets still cells and
+/// and one checked against the old type is checked again against the new
+/// one once the conversion is over: refused if its cell no longer fits,
+/// written if it does. The conversion itself meets still cells and
 /// succeeds at its first compare-and-set.
 pub async fn writes_wait_for_a_conversion_and_meet_the_new_type(store: Arc<dyn Store>) {
-    let held = Arc::new(Mutex::new(None));
+    let held: Held = Arc::new(Mutex::new(Vec::new()));
     let facade: Arc<OnceLock<Fixture>> = Arc::new(OnceLock::new());
     let record: Arc<OnceLock<RecordId>> = Arc::new(OnceLock::new());
     let calls = Arc::new(AtomicUsize::new(0));
@@ -127,23 +131,28 @@ pub async fn writes_wait_for_a_conversion_and_meet_the_new_type(store: Arc<dyn S
                 let (Some(fx), Some(r), true) = (facade.get(), record.get(), first) else {
                     return;
                 };
-                // A client's write arriving mid-conversion, checked against
-                // the fields as they are (still long text).
-                let (pb, o, t, r) = (fx.pb.clone(), fx.owner.clone(), fx.table.table.id, *r);
-                let write = tokio::spawn(async move {
-                    pb.update_record(
-                        &o,
-                        t,
-                        r,
-                        cells(&[("Notes", json!("not a number"))]),
-                        WriteOptions::default(),
-                        false,
-                    )
-                    .await
-                });
+                // Clients' writes arriving mid-conversion, checked against
+                // the fields as they are (Notes still long text): one that
+                // will not fit the new type, one of another field.
+                for (name, value) in [("Notes", json!("not a number")), ("Qty", json!(5))] {
+                    let (pb, o, t, r) = (fx.pb.clone(), fx.owner.clone(), fx.table.table.id, *r);
+                    let write = tokio::spawn(async move {
+                        pb.update_record(
+                            &o,
+                            t,
+                            r,
+                            cells(&[(name, value)]),
+                            WriteOptions::default(),
+                            false,
+                        )
+                        .await
+                    });
+                    held.lock().expect("held").push(write);
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                assert!(!write.is_finished(), "the write waits for the conversion");
-                *held.lock().expect("held") = Some(write);
+                for write in held.lock().expect("held").iter() {
+                    assert!(!write.is_finished(), "the write waits for the conversion");
+                }
             }
             .boxed()
         })
@@ -161,37 +170,19 @@ pub async fn writes_wait_for_a_conversion_and_meet_the_new_type(store: Arc<dyn S
         .await
         .expect("the conversion");
     assert_eq!(calls.load(Ordering::SeqCst), 1, "one compare-and-set");
-    let write = held.lock().expect("held").take().expect("the held write");
-    let refused = write.await.expect("the write's task").unwrap_err();
+    let writes: Vec<_> = held.lock().expect("held").drain(..).collect();
+    let [notes_write, qty_write] = <[_; 2]>::try_from(writes).expect("two held writes");
+    let refused = notes_write.await.expect("the write's task").unwrap_err();
     assert!(
-        matches!(&refused, Error::Conflict { field, .. } if field == "fields"),
-        "{refused:?}"
+        matches!(&refused, Error::Validation { fields, .. } if fields.contains_key("Notes")),
+        "checked against the new type: {refused:?}"
     );
-    assert_eq!(cell(fx, a, "Notes").await, Some(json!(12)));
-    // Checked again against the new type, as the client retries.
-    let e = pb
-        .update_record(
-            &owner,
-            fx.table.table.id,
-            a,
-            cells(&[("Notes", json!("not a number"))]),
-            WriteOptions::default(),
-            false,
-        )
+    qty_write
         .await
-        .unwrap_err();
-    assert!(matches!(e, Error::Validation { .. }), "{e:?}");
-    pb.update_record(
-        &owner,
-        fx.table.table.id,
-        a,
-        cells(&[("Notes", json!(13))]),
-        WriteOptions::default(),
-        false,
-    )
-    .await
-    .expect("a number");
-    assert_eq!(cell(fx, a, "Notes").await, Some(json!(13)));
+        .expect("the write's task")
+        .expect("fits the new fields too");
+    assert_eq!(cell(fx, a, "Notes").await, Some(json!(12)));
+    assert_eq!(cell(fx, a, "Qty").await, Some(json!(5)));
 }
 
 /// Writes the facade cannot hold back (another instance's) make a

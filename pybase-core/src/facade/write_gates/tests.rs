@@ -16,17 +16,29 @@ async fn a_closed_gate_holds_writes_back_until_it_opens() {
     let table = TableId::new();
     let other = TableId::new();
     let before = gates.ticket(table);
-    let closed = gates.close(table).await;
+    let mut closed = gates.close(table).await;
     // Held at the closed gate; another table's gate is open.
     assert!(held(WriteGates::pass(&before)).await);
     assert!(!held(WriteGates::pass(&gates.ticket(other))).await);
     let during = gates.ticket(table);
+    closed.converted();
     drop(closed);
     // Open again: the write checked before the conversion is told so, as
     // is the one checked during it; one checked after goes ahead.
     assert!(WriteGates::pass(&before).await.moved);
     assert!(WriteGates::pass(&during).await.moved);
     assert!(!WriteGates::pass(&gates.ticket(table)).await.moved);
+}
+
+#[tokio::test]
+async fn a_conversion_that_changed_nothing_leaves_writes_as_checked() {
+    let gates = WriteGates::default();
+    let table = TableId::new();
+    let before = gates.ticket(table);
+    let closed = gates.close(table).await;
+    assert!(held(WriteGates::pass(&before)).await);
+    drop(closed);
+    assert!(!WriteGates::pass(&before).await.moved);
 }
 
 #[tokio::test]
