@@ -21,8 +21,9 @@ use serde_json::Value;
 use super::Pybase;
 use super::authz::TableScope;
 use super::link_conversion::links_another_table;
-use super::write_gates::WriteGates;
+use super::write_gates::{Closed, WriteGates};
 use crate::error::{Error, Result};
+use crate::fields::Reference;
 use crate::ids::{RecordId, TableId};
 use crate::model::Field;
 use crate::principal::Principal;
@@ -31,6 +32,10 @@ use crate::store::acting;
 /// Times a conversion is computed again when writes keep changing its
 /// cells before it is written.
 const CONVERSION_ATTEMPTS: usize = 5;
+
+/// The pause after a lost attempt, times the attempts so far (1 s in all
+/// before the last).
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A field's stored cells, by record.
 type StoredCells = Vec<(RecordId, Value)>;
@@ -55,12 +60,27 @@ impl Pybase {
     ) -> Result<CellChanges> {
         let mut made = Vec::new();
         let converted = WriteGates::converting(async {
-            let mut closed = self.write_gates.close(table.id()).await;
+            // In a fixed order, so two conversions never wait for each other.
+            let mut gated = vec![table.id()];
+            if let (Some(_), Some(Reference::Records(linked))) = (
+                old.field_type.inverse_field_id(),
+                old.field_type.references(),
+            ) && linked != table.id()
+            {
+                // A two-way link's cells change with writes of the other
+                // side too.
+                gated.push(linked);
+            }
+            gated.sort();
+            let mut closed = Vec::with_capacity(gated.len());
+            for t in gated {
+                closed.push(self.write_gates.close(t).await);
+            }
             let converted = self
                 .convert_until_still(principal, table, old, field, &mut made)
                 .await;
             if converted.is_ok() {
-                closed.converted();
+                closed.iter_mut().for_each(Closed::converted);
             }
             converted
         })
@@ -82,7 +102,7 @@ impl Pybase {
         made: &mut Vec<(TableId, RecordId)>,
     ) -> Result<CellChanges> {
         let mut done: Option<Converted> = None;
-        for _ in 0..CONVERSION_ATTEMPTS {
+        for attempt in 0..CONVERSION_ATTEMPTS {
             let cells = self.store.field_cells(table.id(), old.id).await?;
             let (todo, mut merged) = match done.take() {
                 None => (cells.clone(), HashMap::new()),
@@ -104,6 +124,11 @@ impl Pybase {
                 return Ok(changes);
             }
             done = Some((cells, merged));
+            // Writes this server does not hold back (another instance's):
+            // give them a moment to pass before reading again.
+            if attempt + 1 < CONVERSION_ATTEMPTS {
+                tokio::time::sleep(RETRY_PAUSE * u32::try_from(attempt + 1).unwrap_or(1)).await;
+            }
         }
         Err(Error::Conflict {
             field: field.name.clone(),

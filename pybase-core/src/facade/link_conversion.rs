@@ -2,9 +2,11 @@
 //! select, a date, ... or a link of a different table) keeps what its
 //! cells said, as Airtable's conversion does: each cell names linked
 //! records by primary value, as a typecast write names them
-//! ([`super::link_names`]). A cell's text is split at commas (`"Acme,
-//! Beta"` names two records); a link of another table names its linked
-//! records' primary values, one name each. A name links the oldest live
+//! ([`super::link_names`]). A text cell is split at commas (`"Acme,
+//! Beta"` names two records, a part between double quotes is one name); a
+//! multiple select's choices name one record each, and any other value (a
+//! choice, a number, a date) one record; a link of another table names its
+//! linked records' primary values, one name each. A name links the oldest live
 //! record of the linked table with that primary value, and a name no
 //! record has becomes a new record holding it. A text that is a record id
 //! links that record if it is a live record of the linked table.
@@ -114,8 +116,28 @@ impl Pybase {
                         .map(str::to_owned)
                         .collect()
                 }
+                // A multiple select's choices: one name each, commas and all.
+                (Value::Array(items), _) if items.iter().all(Value::is_string) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                // Text is read as a list of names; any other value (a
+                // choice, a number, a date, ...) is one name.
                 _ => match convert_cell(&old.field_type, &text, &value) {
-                    Ok(Some(Value::String(s))) => names_in_text(&s),
+                    Ok(Some(Value::String(s))) if old.field_type.kind().is_free_text() => {
+                        names_in_text(&s)
+                    }
+                    Ok(Some(Value::String(s))) => {
+                        let name = s.trim();
+                        if name.is_empty() {
+                            Vec::new()
+                        } else {
+                            vec![name.to_owned()]
+                        }
+                    }
                     Ok(_) => Vec::new(),
                     Err(e) => {
                         failures.push(format!("record {record}: {e}"));

@@ -443,7 +443,29 @@ impl Pybase {
     /// how cells normalise, like precision or select choices) converts every
     /// cell in one transaction; if any cell cannot convert, nothing changes
     /// and the error lists the cells that could not.
+    ///
+    /// Once begun, a change runs to its end in a task of its own: a caller
+    /// that stops waiting (a client that hangs up) does not cut a
+    /// conversion off between its steps (records made in a linked table,
+    /// cells converted, readers computed again).
     pub async fn update_field(
+        &self,
+        principal: &Principal,
+        id: FieldId,
+        patch: FieldPatch,
+    ) -> Result<Field> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return self.change_field(principal, id, patch).await;
+        };
+        let (pb, principal) = (self.clone(), principal.clone());
+        runtime
+            .spawn(async move { pb.change_field(&principal, id, patch).await })
+            .await
+            .map_err(|e| Error::Internal(format!("the field change stopped: {e}").into()))?
+    }
+
+    /// [`Self::update_field`], in the caller's task.
+    async fn change_field(
         &self,
         principal: &Principal,
         id: FieldId,

@@ -5,14 +5,15 @@
 //! (`Beta, Inc` stays one name).
 
 /// `names` as one text: joined with ", ", each name holding a comma or a
-/// double quote between double quotes.
+/// double quote, or starting or ending with white space, between double
+/// quotes.
 pub(crate) fn join_names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
     let mut out = String::new();
     for name in names {
         if !out.is_empty() {
             out.push_str(", ");
         }
-        if name.contains([',', '"']) {
+        if name.contains([',', '"']) || name.trim() != name {
             out.push('"');
             out.push_str(&name.replace('"', "\"\""));
             out.push('"');
@@ -112,5 +113,8 @@ mod tests {
         );
         assert_eq!(split_names(&text), names);
         assert_eq!(join_names(["x", "y"]), "x, y");
+        let spaced = [" lead", "trail ", "\ttab"];
+        assert_eq!(join_names(spaced), "\" lead\", \"trail \", \"\ttab\"");
+        assert_eq!(split_names(&join_names(spaced)), spaced);
     }
 }

@@ -320,7 +320,7 @@ pub async fn names_with_commas_survive_text_and_back(store: Arc<dyn Store>) {
     let t = fx.table.table.id;
     let vendors = fx.other_table().await.table.id;
     let mut ids = Vec::new();
-    for name in ["Beta, Inc", r#"The "Best" Co"#, "Acme"] {
+    for name in ["Beta, Inc", r#"The "Best" Co"#, "Acme", " lead"] {
         let id = fx
             .pb
             .create_record(
@@ -380,7 +380,7 @@ pub async fn names_with_commas_survive_text_and_back(store: Arc<dyn Store>) {
         .expect("to text");
     assert_eq!(
         cell(&fx, a, "Vendor").await,
-        Some(json!(r#""Beta, Inc", "The ""Best"" Co", Acme"#))
+        Some(json!(r#""Beta, Inc", "The ""Best"" Co", Acme, " lead""#))
     );
     assert_eq!(cell(&fx, a, "Tags").await, Some(json!(r#""y, z", a"#)));
 
@@ -396,11 +396,63 @@ pub async fn names_with_commas_survive_text_and_back(store: Arc<dyn Store>) {
         .update_field(o, tags, retype("multi_select", Value::Null))
         .await
         .expect("back to choices");
-    assert_eq!(cell(&fx, a, "Vendor").await, Some(Value::Array(ids)));
+    assert_eq!(
+        cell(&fx, a, "Vendor").await,
+        Some(Value::Array(ids.clone()))
+    );
     assert_eq!(
         live_names(&fx, vendors).await.len(),
-        3,
+        4,
         "no record made for a part of a name"
     );
     assert_eq!(cell(&fx, a, "Tags").await, Some(json!(["y, z", "a"])));
+
+    // A choice names one record, commas and all; so does each choice of a
+    // multiple select.
+    let status = fx.field("Status");
+    fx.pb
+        .update_field(
+            o,
+            status,
+            FieldPatch {
+                options: Some(json!({"choices": ["Open", "Closed", "Beta, Inc"]})),
+                ..FieldPatch::default()
+            },
+        )
+        .await
+        .expect("a choice with a comma");
+    fx.pb
+        .update_record(
+            o,
+            t,
+            a,
+            cells(&[("Status", json!("Beta, Inc"))]),
+            WriteOptions::default(),
+            false,
+        )
+        .await
+        .expect("choose it");
+    for field in [status, tags] {
+        fx.pb
+            .update_field(
+                o,
+                field,
+                retype("link", json!({"linked_table_id": vendors})),
+            )
+            .await
+            .expect("into a link");
+    }
+    assert_eq!(cell(&fx, a, "Status").await, Some(json!([ids[0].clone()])));
+    assert_eq!(
+        live_names(&fx, vendors).await,
+        [
+            " lead",
+            "Acme",
+            "Beta, Inc",
+            r#"The "Best" Co"#,
+            "a",
+            "y, z"
+        ],
+        "the choices of the multiple select made two records"
+    );
 }
