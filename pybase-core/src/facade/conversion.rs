@@ -24,7 +24,7 @@ use super::link_conversion::links_another_table;
 use super::write_gates::{Closed, WriteGates};
 use crate::error::{Error, Result};
 use crate::fields::Reference;
-use crate::ids::{RecordId, TableId};
+use crate::ids::{RecordId, TableId, UserId};
 use crate::model::Field;
 use crate::principal::Principal;
 use crate::store::acting;
@@ -86,7 +86,7 @@ impl Pybase {
         })
         .await;
         if converted.is_err() && !made.is_empty() {
-            self.trash_made(table, &made).await;
+            self.trash_made(table.user(), &made).await;
         }
         converted
     }
@@ -160,10 +160,10 @@ impl Pybase {
         }
     }
 
-    /// Sends the records a failed conversion made to the trash (those still
-    /// live); a failure here is logged, the conversion's error is the one
-    /// answered.
-    async fn trash_made(&self, table: &TableScope, made: &[(TableId, RecordId)]) {
+    /// Sends the records a failed conversion or write made (for link names)
+    /// to the trash, those still live, as done by `user`; a failure here is
+    /// logged, the conversion's or write's error is the one answered.
+    pub(super) async fn trash_made(&self, user: UserId, made: &[(TableId, RecordId)]) {
         let mut by_table: HashMap<TableId, Vec<RecordId>> = HashMap::new();
         for (t, r) in made {
             by_table.entry(*t).or_default().push(*r);
@@ -176,11 +176,8 @@ impl Pybase {
                     return Ok(());
                 }
                 let at = self.clock.now();
-                self.writing_any(
-                    t,
-                    acting(table.user(), self.store.delete_records(t, &ids, at)),
-                )
-                .await?;
+                self.writing_any(t, acting(user, self.store.delete_records(t, &ids, at)))
+                    .await?;
                 Ok::<(), Error>(())
             };
             if let Err(e) = trashed.await {

@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash as _, Hasher as _};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -31,6 +32,25 @@ use crate::ids::{RecordId, TableId};
 use crate::model::Field;
 use crate::principal::Principal;
 use crate::query::FieldIndex;
+
+tokio::task_local! {
+    /// Where [`Pybase::create_named`] notes the records it makes, while a
+    /// write runs under [`collecting_made`].
+    static MADE: Arc<std::sync::Mutex<Vec<(TableId, RecordId)>>>;
+}
+
+/// Runs `work`, a write, noting the records the link names of its inputs
+/// made ([`Pybase::create_named`]): answers its output and those records.
+pub(super) async fn collecting_made<F: Future>(work: F) -> (F::Output, Vec<(TableId, RecordId)>) {
+    let made = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = MADE.scope(Arc::clone(&made), work).await;
+    let made = std::mem::take(
+        &mut *made
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    (out, made)
+}
 
 /// What [`Pybase::create_named`] did.
 pub(super) struct Named {
@@ -325,6 +345,12 @@ impl Pybase {
                 made.push((table, r.id));
             }
         }
+        let _ = MADE.try_with(|noted| {
+            noted
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(made.iter().copied());
+        });
         Ok(Named { ids: out, made })
     }
 

@@ -396,8 +396,10 @@ impl Pybase {
         {
             return Ok(out);
         }
-        self.rechecked(|| self.create_checked(principal, table, inputs.clone(), opts, batch_mode))
-            .await
+        self.rechecked(principal, || {
+            self.create_checked(principal, table, inputs.clone(), opts, batch_mode)
+        })
+        .await
     }
 
     /// The checked create: reads the table's fields, settles and checks
@@ -679,7 +681,7 @@ impl Pybase {
         batch_mode: bool,
         at: Option<Timestamp>,
     ) -> Result<Vec<RecordOut>> {
-        self.rechecked(|| {
+        self.rechecked(principal, || {
             self.update_checked(
                 principal,
                 table,
@@ -801,7 +803,7 @@ impl Pybase {
         opts: WriteOptions,
         replace: bool,
     ) -> Result<UpsertResult> {
-        self.rechecked(|| {
+        self.rechecked(principal, || {
             self.upsert_checked(principal, table, merge_on, inputs.clone(), opts, replace)
         })
         .await

@@ -180,22 +180,37 @@ impl Pybase {
     /// field of the table converted meanwhile (each attempt checks against
     /// the fields as they are then), up to [`RECHECKS`] times; the last
     /// refusal is answered as it is (409).
-    pub(super) async fn rechecked<T, F, Fut>(&self, mut attempt: F) -> crate::error::Result<T>
+    ///
+    /// Records its attempts made for link names (typecast) stay if it
+    /// succeeds, and go to the trash if it fails: a failed write leaves
+    /// nothing behind.
+    pub(super) async fn rechecked<T, F, Fut>(
+        &self,
+        principal: &crate::principal::Principal,
+        mut attempt: F,
+    ) -> crate::error::Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = crate::error::Result<T>>,
     {
-        let mut left = RECHECKS;
-        loop {
-            match attempt().await {
-                Err(crate::error::Error::Conflict { field, .. })
-                    if field == STALE_FIELDS && left > 1 =>
-                {
-                    left -= 1;
+        let (done, made) = super::link_names::collecting_made(async {
+            let mut left = RECHECKS;
+            loop {
+                match attempt().await {
+                    Err(crate::error::Error::Conflict { field, .. })
+                        if field == STALE_FIELDS && left > 1 =>
+                    {
+                        left -= 1;
+                    }
+                    done => return done,
                 }
-                done => return done,
             }
+        })
+        .await;
+        if done.is_err() && !made.is_empty() {
+            self.trash_made(principal.user_id(), &made).await;
         }
+        done
     }
 
     /// A ticket for a write of `table`'s records ([`WriteGates::ticket`]).

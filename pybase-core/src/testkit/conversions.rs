@@ -134,15 +134,24 @@ pub async fn writes_wait_for_a_conversion_and_meet_the_new_type(store: Arc<dyn S
                 // Clients' writes arriving mid-conversion, checked against
                 // the fields as they are (Notes still long text): one that
                 // will not fit the new type, one of another field.
-                for (name, value) in [("Notes", json!("not a number")), ("Qty", json!(5))] {
+                // A third names a new vendor (typecast makes it) and will
+                // not fit either.
+                for write in [
+                    cells(&[("Notes", json!("not a number"))]),
+                    cells(&[("Qty", json!(5))]),
+                    cells(&[("Notes", json!("nor this")), ("Vendor", json!(["Fresh"]))]),
+                ] {
                     let (pb, o, t, r) = (fx.pb.clone(), fx.owner.clone(), fx.table.table.id, *r);
                     let write = tokio::spawn(async move {
                         pb.update_record(
                             &o,
                             t,
                             r,
-                            cells(&[(name, value)]),
-                            WriteOptions::default(),
+                            write,
+                            WriteOptions {
+                                typecast: true,
+                                field_key: FieldKey::Name,
+                            },
                             false,
                         )
                         .await
@@ -158,6 +167,21 @@ pub async fn writes_wait_for_a_conversion_and_meet_the_new_type(store: Arc<dyn S
         })
     };
     let fx = Fixture::new(MinimalStore::before_replace(store, hook)).await;
+    let vendors = fx.other_table().await.table.id;
+    fx.pb
+        .create_field(
+            &fx.owner,
+            fx.table.table.id,
+            crate::facade::NewField {
+                name: "Vendor".into(),
+                field_type: "link".into(),
+                options: json!({"linked_table_id": vendors}),
+                description: None,
+                indexed: false,
+            },
+        )
+        .await
+        .expect("link field");
     let a = fx.create(&[("Notes", json!("12"))]).await.id;
     let _ = record.set(a);
     let notes = fx.field("Notes");
@@ -171,7 +195,8 @@ pub async fn writes_wait_for_a_conversion_and_meet_the_new_type(store: Arc<dyn S
         .expect("the conversion");
     assert_eq!(calls.load(Ordering::SeqCst), 1, "one compare-and-set");
     let writes: Vec<_> = held.lock().expect("held").drain(..).collect();
-    let [notes_write, qty_write] = <[_; 2]>::try_from(writes).expect("two held writes");
+    let [notes_write, qty_write, vendor_write] =
+        <[_; 3]>::try_from(writes).expect("three held writes");
     let refused = notes_write.await.expect("the write's task").unwrap_err();
     assert!(
         matches!(&refused, Error::Validation { fields, .. } if fields.contains_key("Notes")),
@@ -181,8 +206,15 @@ pub async fn writes_wait_for_a_conversion_and_meet_the_new_type(store: Arc<dyn S
         .await
         .expect("the write's task")
         .expect("fits the new fields too");
+    let refused = vendor_write.await.expect("the write's task").unwrap_err();
+    assert!(matches!(&refused, Error::Validation { .. }), "{refused:?}");
     assert_eq!(cell(fx, a, "Notes").await, Some(json!(12)));
     assert_eq!(cell(fx, a, "Qty").await, Some(json!(5)));
+    assert_eq!(cell(fx, a, "Vendor").await, None);
+    assert!(
+        live_names(fx, vendors).await.is_empty(),
+        "the refused write's new vendor went to the trash"
+    );
 }
 
 /// Writes the facade cannot hold back (another instance's) make a
