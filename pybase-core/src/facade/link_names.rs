@@ -316,9 +316,23 @@ impl Pybase {
                 field: primary,
             };
             // Made by another write since the plan: linked, not made again.
+            // A lookup refused here means the primary field changed type
+            // since the plan: the write is checked again from the start
+            // (`write_gates.rs`, `Pybase::rechecked`).
             let found = self
                 .records_named(principal, table, primary, &wanted)
-                .await?;
+                .await
+                .map_err(|e| match e {
+                    Error::Validation { .. } => Error::Conflict {
+                        field: super::write_gates::STALE_FIELDS.into(),
+                        message: format!(
+                            "the primary field {:?} of a linked table changed type while this \
+                             write named records by it; nothing was written, try again",
+                            primary.name
+                        ),
+                    },
+                    other => other,
+                })?;
             let mut to_make = Vec::new();
             for n in named {
                 match cell_text(&n.value).and_then(|t| found.get(&t)) {

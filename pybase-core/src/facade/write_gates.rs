@@ -172,7 +172,7 @@ fn stale_fields() -> StoreError {
 }
 
 /// The key of [`stale_fields`]'s conflict.
-const STALE_FIELDS: &str = "fields";
+pub(super) const STALE_FIELDS: &str = "fields";
 
 impl Pybase {
     /// Runs `attempt`, a checked write that reads the table's fields and

@@ -148,8 +148,12 @@ fn eager(name: &str, v: &[Value], ctx: &EvalContext<'_>) -> R {
                 .filter(|x| matches!(x, Value::Number(_)))
                 .count() as f64,
         )),
+        // An empty text is blank here too (it equals BLANK()).
         "COUNTA" => Ok(Value::Number(
-            flat(v).iter().filter(|x| !x.is_blank()).count() as f64,
+            flat(v)
+                .iter()
+                .filter(|x| !x.is_blank() && !matches!(x, Value::Text(t) if t.is_empty()))
+                .count() as f64,
         )),
         "COUNTALL" => Ok(Value::Number(flat(v).len() as f64)),
         // Numeric.

@@ -309,7 +309,9 @@ fn numeric_functions() {
         ("COUNT(1, 'a', {Empty}, 2)", n(2.0)),
         ("COUNT({Nums})", n(3.0)),
         ("COUNTA(1, 'a', {Empty}, 2)", n(3.0)),
-        ("COUNTA({Tags})", n(4.0)),
+        ("COUNTA(1, 'a', '', {Empty}, 2)", n(3.0)),
+        // The empty text among the tags is blank too.
+        ("COUNTA({Tags})", n(3.0)),
         ("COUNTALL({Tags})", n(5.0)),
         ("ABS(-3)", n(3.0)),
         ("ABS({Neg})", n(3.5)),

@@ -277,6 +277,11 @@ impl V0Error {
                 format!("{field}: {what}"),
             );
         }
+        // A problem of a whole record of the batch (`records[1]`, no field
+        // after it: a merge key given twice).
+        if key.starts_with("records[") && key.ends_with(']') {
+            return Self::invalid_records(format!("{key}: {what}"));
+        }
         match key.as_str() {
             "records" => Self::invalid_records(format!("records: {what}")),
             // Core says why (the walk's log was pruned, its base changed

@@ -518,7 +518,7 @@ pub(crate) async fn create_field(
         .pybase
         .create_field(&caller.principal, schema.table.id, input)
         .await
-        .map_err(core)?;
+        .map_err(field_name_error)?;
     Ok(Json(field_json(&field, None, &schema.fields)))
 }
 
@@ -558,6 +558,30 @@ pub(crate) async fn update_field(
         .pybase
         .update_field(&caller.principal, target.id, patch)
         .await
-        .map_err(core)?;
+        .map_err(field_name_error)?;
     Ok(Json(field_json(&field, None, &schema.fields)))
+}
+
+/// A field route's core error, with a refused field name (empty, blank, too
+/// long) as Airtable's `DUPLICATE_OR_EMPTY_FIELD_NAME` (AIRTABLE.md §3) and
+/// any other refused input as `INVALID_REQUEST_UNKNOWN` (§7.4).
+fn field_name_error(e: pybase_core::Error) -> V0Error {
+    match &e {
+        pybase_core::Error::Validation { fields, .. } if fields.contains_key("name") => {
+            V0Error::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "DUPLICATE_OR_EMPTY_FIELD_NAME",
+                format!("name: {}", fields.get("name").map_or("", String::as_str)),
+            )
+        }
+        // No cell is written here: whatever else is refused is the
+        // request's (a link to an unknown table, bad options).
+        pybase_core::Error::Validation { fields, message } => {
+            V0Error::invalid_request(match fields.iter().next() {
+                Some((key, what)) => format!("{key}: {what}"),
+                None => message.clone(),
+            })
+        }
+        _ => core(e),
+    }
 }

@@ -343,6 +343,31 @@ async fn every_error_under_v0_has_airtables_shape() {
         "DUPLICATE_OR_EMPTY_FIELD_NAME",
     )
     .await;
+    // An empty name is refused the same way; a link to no table is the
+    // request's fault, not a cell's.
+    for (body, kind) in [
+        (
+            json!({"name": "", "type": "number"}),
+            "DUPLICATE_OR_EMPTY_FIELD_NAME",
+        ),
+        (
+            json!({"name": "L", "type": "multipleRecordLinks",
+                   "options": {"linkedTableId": "tblAAAAAAAAAAAAAA"}}),
+            "INVALID_REQUEST_UNKNOWN",
+        ),
+    ] {
+        let r =
+            w.s.req(
+                &w.key,
+                Method::POST,
+                &format!("/v0/meta/bases/{}/tables/{}/fields", w.base, w.table),
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        airtable_error(r, StatusCode::UNPROCESSABLE_ENTITY, kind).await;
+    }
     let r =
         w.s.req(
             &w.key,
@@ -762,6 +787,19 @@ async fn writes_merge_replace_and_upsert() {
         .send()
         .await
         .unwrap();
+    airtable_error(r, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_RECORDS").await;
+    // So does one merge value given twice in one request.
+    let r =
+        w.s.req(&w.key, Method::PATCH, &w.records())
+            .json(
+                &json!({"performUpsert": {"fieldsToMergeOn": ["Email"]}, "records": [
+                    {"fields": {"Email": "twice@example.com"}},
+                    {"fields": {"Email": "twice@example.com"}},
+                ]}),
+            )
+            .send()
+            .await
+            .unwrap();
     airtable_error(r, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_RECORDS").await;
 }
 

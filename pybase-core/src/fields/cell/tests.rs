@@ -528,6 +528,16 @@ fn single_select_needs_an_existing_choice_unless_typecast() {
         vec!["Blue".to_owned()]
     );
     assert!(new_choice_names(&t, &json!("Red")).is_empty());
+    // A quoted name (a one-choice list as text) is the name inside.
+    let quoted = ft("single_select", json!({ "choices": ["y, z", "\"q\""] }));
+    assert_eq!(ok(&quoted, json!("\"y, z\""), true), Some(json!("y, z")));
+    assert_eq!(ok(&quoted, json!("\"q\""), true), Some(json!("\"q\"")));
+    assert_eq!(
+        ok(&t, json!(" \"a \"\"b\"\"\" "), true),
+        Some(json!("a \"b\""))
+    );
+    let cell = ok(&t, json!("\"Blue, ish\""), true).expect("a choice");
+    assert_eq!(new_choice_names(&t, &cell), vec!["Blue, ish".to_owned()]);
 
     let empty = ft("single_select", Value::Null);
     assert!(err(&empty, json!("x"), false).contains("no choices"));

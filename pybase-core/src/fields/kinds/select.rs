@@ -340,9 +340,21 @@ fn single(value: &Value, typecast: bool, choices: &[Choice]) -> Result<Option<Va
     let Some(text) = name_text(value, typecast) else {
         return Err(expected("a choice name", value));
     };
-    let name = text.trim();
+    let mut name = text.trim();
     if name.is_empty() {
         return Ok(None);
+    }
+    // With typecast, a name between double quotes that is not a choice as
+    // written is the name inside them (a one-choice list as text:
+    // `"y, z"`).
+    let unquoted;
+    if typecast
+        && name.starts_with('"')
+        && !choices.iter().any(|c| c.name == name)
+        && let [one] = crate::fields::split_names(name).as_slice()
+    {
+        unquoted = one.clone();
+        name = unquoted.as_str();
     }
     check_name(name, typecast, choices)?;
     Ok(Some(Value::String(name.to_owned())))
