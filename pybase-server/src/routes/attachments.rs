@@ -245,8 +245,13 @@ fn file_response(
     } else {
         "inline"
     };
-    let disposition = HeaderValue::from_str(&format!("{kind}; filename=\"{safe_name}\""))
-        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    // `filename*` (RFC 6266) carries the name as uploaded; `filename` is
+    // the ASCII fallback for clients without it.
+    let disposition = HeaderValue::from_str(&format!(
+        "{kind}; filename=\"{safe_name}\"; filename*=UTF-8''{}",
+        rfc5987(&a.filename)
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
     (
         [
             (header::CONTENT_TYPE, content_type),
@@ -265,4 +270,31 @@ fn file_response(
         Body::from_stream(stream),
     )
         .into_response()
+}
+
+/// `name` as an RFC 5987 `ext-value`'s characters: its UTF-8 bytes, those
+/// outside `attr-char` percent-encoded.
+fn rfc5987(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod disposition_tests {
+    #[test]
+    fn names_keep_every_character_in_filename_star() {
+        assert_eq!(
+            super::rfc5987("hello, \"world\".txt"),
+            "hello%2C%20%22world%22.txt"
+        );
+        assert_eq!(super::rfc5987("été.pdf"), "%C3%A9t%C3%A9.pdf");
+        assert_eq!(super::rfc5987("a-b_c.d"), "a-b_c.d");
+    }
 }

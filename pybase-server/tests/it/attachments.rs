@@ -55,7 +55,7 @@ pub(crate) async fn round_trip(s: &TestServer) {
     assert_eq!(r.headers()["content-security-policy"], "sandbox");
     assert_eq!(
         r.headers()["content-disposition"],
-        "inline; filename=\"data.bin\""
+        "inline; filename=\"data.bin\"; filename*=UTF-8''data.bin"
     );
     assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
     // Markup is downloaded, never rendered inline.
@@ -79,7 +79,7 @@ pub(crate) async fn round_trip(s: &TestServer) {
         .unwrap();
     assert_eq!(
         r.headers()["content-disposition"],
-        "attachment; filename=\"page.svg\""
+        "attachment; filename=\"page.svg\"; filename*=UTF-8''page.svg"
     );
     assert_eq!(r.headers()["content-security-policy"], "sandbox");
 
