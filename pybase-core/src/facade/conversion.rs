@@ -24,7 +24,7 @@ use super::link_conversion::links_another_table;
 use super::write_gates::{Closed, WriteGates};
 use crate::error::{Error, Result};
 use crate::fields::Reference;
-use crate::ids::{RecordId, TableId, UserId};
+use crate::ids::{RecordId, TableId};
 use crate::model::Field;
 use crate::principal::Principal;
 use crate::store::acting;
@@ -160,32 +160,6 @@ impl Pybase {
         }
     }
 
-    /// Sends the records a failed conversion or write made (for link names)
-    /// to the trash, those still live, as done by `user`; a failure here is
-    /// logged, the conversion's or write's error is the one answered.
-    pub(super) async fn trash_made(&self, user: UserId, made: &[(TableId, RecordId)]) {
-        let mut by_table: HashMap<TableId, Vec<RecordId>> = HashMap::new();
-        for (t, r) in made {
-            by_table.entry(*t).or_default().push(*r);
-        }
-        for (t, ids) in by_table {
-            let trashed = async {
-                let live = self.live_set(t, &ids).await?;
-                let ids: Vec<RecordId> = ids.into_iter().filter(|r| live.contains(r)).collect();
-                if ids.is_empty() {
-                    return Ok(());
-                }
-                let at = self.clock.now();
-                self.writing_any(t, acting(user, self.store.delete_records(t, &ids, at)))
-                    .await?;
-                Ok::<(), Error>(())
-            };
-            if let Err(e) = trashed.await {
-                tracing::warn!(table = %t, error = %e,
-                    "a failed conversion could not trash the records it made");
-            }
-        }
-    }
 }
 
 /// After a lost attempt: the cells of `cells` (as read now) that differ

@@ -28,10 +28,11 @@ use super::render::FieldKey;
 use super::write_checks::batch_prefix;
 use crate::error::{Error, FieldErrors, Result};
 use crate::fields::{FieldType, Reference};
-use crate::ids::{RecordId, TableId};
+use crate::ids::{RecordId, TableId, UserId};
 use crate::model::Field;
 use crate::principal::Principal;
 use crate::query::FieldIndex;
+use crate::store::acting;
 
 tokio::task_local! {
     /// Where [`Pybase::create_named`] notes the records it makes, while a
@@ -141,6 +142,33 @@ struct Wanted<'f> {
 }
 
 impl Pybase {
+    /// Sends the records a failed conversion or write made (for link names)
+    /// to the trash, those still live, as done by `user`; a failure here is
+    /// logged, the conversion's or write's error is the one answered.
+    pub(super) async fn trash_made(&self, user: UserId, made: &[(TableId, RecordId)]) {
+        let mut by_table: HashMap<TableId, Vec<RecordId>> = HashMap::new();
+        for (t, r) in made {
+            by_table.entry(*t).or_default().push(*r);
+        }
+        for (t, ids) in by_table {
+            let trashed = async {
+                let live = self.live_set(t, &ids).await?;
+                let ids: Vec<RecordId> = ids.into_iter().filter(|r| live.contains(r)).collect();
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                let at = self.clock.now();
+                self.writing_any(t, acting(user, self.store.delete_records(t, &ids, at)))
+                    .await?;
+                Ok::<(), Error>(())
+            };
+            if let Err(e) = trashed.await {
+                tracing::warn!(table = %t, error = %e,
+                    "a failed conversion or write could not trash the records it made for link names");
+            }
+        }
+    }
+
     /// With `opts.typecast`, rewrites the names in the link cells of
     /// `inputs` (see the module doc) into the ids of the records they
     /// match, or into placeholder ids of records to create, which it

@@ -412,8 +412,8 @@ impl Pybase {
         opts: WriteOptions,
         batch_mode: bool,
     ) -> Result<Vec<RecordOut>> {
-        // Taken before the fields are read: a conversion after it refuses
-        // the write (`write_gates.rs`).
+        // Taken before the fields are read: after a conversion the write
+        // is checked again (`write_gates.rs`).
         let ticket = self.write_ticket(table);
         let (table, fields) = self
             .table_fields_for(principal, table, Action::WriteRecords)
@@ -708,8 +708,8 @@ impl Pybase {
         batch_mode: bool,
         at: Option<Timestamp>,
     ) -> Result<Vec<RecordOut>> {
-        // Taken before the fields are read: a conversion after it refuses
-        // the write (`write_gates.rs`).
+        // Taken before the fields are read: after a conversion the write
+        // is checked again (`write_gates.rs`).
         let ticket = self.write_ticket(table);
         let (table, fields) = self
             .table_fields_for(principal, table, Action::WriteRecords)
@@ -820,8 +820,8 @@ impl Pybase {
         opts: WriteOptions,
         replace: bool,
     ) -> Result<UpsertResult> {
-        // Taken before the fields are read: a conversion after it refuses
-        // the write (`write_gates.rs`).
+        // Taken before the fields are read: after a conversion the write
+        // is checked again (`write_gates.rs`).
         let ticket = self.write_ticket(table);
         let (table, fields) = self
             .table_fields_for(principal, table, Action::WriteRecords)
