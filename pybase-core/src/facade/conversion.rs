@@ -159,7 +159,6 @@ impl Pybase {
             self.convert_cells(old, field, todo).await
         }
     }
-
 }
 
 /// After a lost attempt: the cells of `cells` (as read now) that differ

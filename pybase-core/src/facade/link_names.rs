@@ -79,6 +79,26 @@ fn names_in(value: &Value) -> Vec<&str> {
     }
 }
 
+/// With typecast, a link cell given as one text names its records as a
+/// list (as pasting into Airtable's link cell, and as a text field
+/// converting into a link): the text is split at commas outside double
+/// quotes (`"Beta, Inc", Acme` names two records), each part a name or a
+/// record id; an empty text clears the cell.
+fn split_link_texts(index: &FieldIndex<'_>, inputs: &mut [&mut CellsInput]) {
+    for input in inputs.iter_mut() {
+        for (key, value) in input.iter_mut() {
+            let is_link = index
+                .find(key)
+                .and_then(|f| f.field_type.references())
+                .is_some_and(|r| matches!(r, Reference::Records(_)));
+            if let (true, Value::String(text)) = (is_link, &*value) {
+                let parts = crate::fields::split_names(text);
+                *value = Value::Array(parts.into_iter().map(Value::String).collect());
+            }
+        }
+    }
+}
+
 /// The text a primary value is matched by: a string as it is, a number or
 /// a boolean as JSON writes it.
 pub(super) fn cell_text(v: &Value) -> Option<String> {
@@ -187,6 +207,7 @@ impl Pybase {
             return Ok(Vec::new());
         }
         let index = FieldIndex::new(fields);
+        split_link_texts(&index, inputs);
         let mut given: BTreeMap<TableId, Given<'_>> = BTreeMap::new();
         let mut count = 0_usize;
         let mut errors = FieldErrors::new();

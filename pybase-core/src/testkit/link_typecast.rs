@@ -167,6 +167,60 @@ pub async fn typecast_links_by_primary_value(store: Arc<dyn Store>) {
         1,
         "matched, not made again"
     );
+    // One text names a list, split at commas outside double quotes (as
+    // a text field converting into a link): ids, names and new names.
+    let updated = fx
+        .pb
+        .update_records(
+            o,
+            orders,
+            vec![(
+                order.id,
+                cells(&[(
+                    "Items",
+                    json!(format!("Nut, {}, \"Lock, washer\"", bolt.id)),
+                )]),
+            )],
+            TYPECAST,
+        )
+        .await
+        .unwrap();
+    let lock = named(&fx, "Lock, washer").await;
+    assert_eq!(lock.len(), 1, "a quoted name is one name, commas and all");
+    assert_eq!(
+        updated[0].fields["Items"],
+        json!([nut.id, bolt.id, lock[0]])
+    );
+    // An empty text clears the cell.
+    let updated = fx
+        .pb
+        .update_records(
+            o,
+            orders,
+            vec![(order.id, cells(&[("Items", json!(""))]))],
+            TYPECAST,
+        )
+        .await
+        .unwrap();
+    assert!(
+        updated[0]
+            .fields
+            .get("Items")
+            .is_none_or(|v| v == &json!([])),
+        "{:?}",
+        updated[0].fields
+    );
+    let updated = fx
+        .pb
+        .update_records(
+            o,
+            orders,
+            vec![(order.id, cells(&[("Items", json!("Washer"))]))],
+            TYPECAST,
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated[0].fields["Items"], json!([washer[0]]));
     // A write failing on another cell creates no linked record: a cell
     // that does not validate, a link to a record that is not there (found
     // by the checks that need the store), an update of a missing record.
