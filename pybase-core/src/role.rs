@@ -159,19 +159,20 @@ impl Action {
     }
 
     /// Every API-key scope this action needs: its own [`Action::scope`],
-    /// and for record writes `read` as well, since their answers carry the
+    /// and `read` as well for record writes, since their answers carry the
     /// records' cells (an update, upsert, restore or revert would otherwise
-    /// read records a key without `read` may not).
+    /// read records a key without `read` may not), and for webhooks, since
+    /// they deliver every change's cells to the URL the key chooses.
     pub fn scopes(self) -> &'static [Scope] {
         match self {
             Self::Read => &[Scope::Read],
             Self::WriteRecords => &[Scope::Write, Scope::Read],
             Self::ChangeSchema => &[Scope::Schema],
+            Self::ManageWebhooks => &[Scope::Admin, Scope::Read],
             Self::ManageMembers
             | Self::UpdateWorkspace
             | Self::OwnWorkspace
-            | Self::LeaveWorkspace
-            | Self::ManageWebhooks => &[Scope::Admin],
+            | Self::LeaveWorkspace => &[Scope::Admin],
         }
     }
 
@@ -219,6 +220,9 @@ mod tests {
             Some(Scope::Read)
         );
         assert!(Action::WriteRecords.allowed(Role::Editor, Some(&[Scope::Write, Scope::Read])));
+        // A webhook reads every change: `admin` alone does not make one.
+        assert!(!Action::ManageWebhooks.allowed(Role::Owner, Some(&[Scope::Admin])));
+        assert!(Action::ManageWebhooks.allowed(Role::Admin, Some(&[Scope::Admin, Scope::Read])));
         assert_eq!(Action::Read.missing_scope(None), None);
     }
 }

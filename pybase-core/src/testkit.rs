@@ -70,6 +70,7 @@ macro_rules! conformance_tests {
             changes::histories_are_each_records_events_of_the_log,
             changes::updates_log_cleared_and_replaced_cells,
             changes::an_upsert_logs_one_event_per_partner_record,
+            changes::unpairing_a_link_logs_its_partner,
             changes::pruned_cursors_are_gone,
             changes::webhook_state_follows_the_lease,
             changes::webhook_switch_and_airtable_state_are_written_apart,

@@ -12,7 +12,7 @@ use pybase_core::store::links::{
 use pybase_core::store::{NewChange, RecordPatch};
 use pybase_core::{StoreError, StoreResult};
 use serde_json::Value;
-use sqlx::{PgConnection, Row as _};
+use sqlx::{AssertSqlSafe, PgConnection, Row as _};
 
 use crate::error::ResultExt;
 
@@ -257,20 +257,26 @@ async fn let_go(
 }
 
 /// Clears `inverse_field_id` on every field that names `field` as its
-/// partner, except `keep` (the partner `field` still names back).
+/// partner, except `keep` (the partner `field` still names back), stamping
+/// them changed `at`; the fields changed, as they are now (each a
+/// `field.updated` event of the caller's).
 pub(crate) async fn unpair(
     conn: &mut PgConnection,
     field: FieldId,
     keep: Option<FieldId>,
-) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE fields SET options = options - 'inverse_field_id' \
-         WHERE options ->> 'inverse_field_id' = $1 AND id IS DISTINCT FROM $2",
-    )
+    at: pybase_core::model::Timestamp,
+) -> StoreResult<Vec<pybase_core::model::Field>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE fields SET options = options - 'inverse_field_id', updated_at = $3 \
+         WHERE options ->> 'inverse_field_id' = $1 AND id IS DISTINCT FROM $2 \
+         RETURNING {}",
+        crate::rows::FIELD_COLUMNS
+    )))
     .bind(field.as_str())
     .bind(keep.as_ref().map(FieldId::as_str))
-    .execute(&mut *conn)
+    .bind(at)
+    .fetch_all(&mut *conn)
     .await
     .db()?;
-    Ok(())
+    rows.iter().map(|r| crate::rows::field(r).db()).collect()
 }

@@ -268,8 +268,9 @@ async fn insert_field(conn: &mut PgConnection, field: &Field) -> StoreResult<()>
     Ok(())
 }
 
-/// Saves a field (not its table) and returns the table it belongs to.
-async fn save_field(conn: &mut PgConnection, field: &Field) -> StoreResult<TableId> {
+/// Saves a field (not its table) and returns the table it belongs to and
+/// the partners it no longer pairs with ([`crate::links::unpair`]).
+async fn save_field(conn: &mut PgConnection, field: &Field) -> StoreResult<(TableId, Vec<Field>)> {
     let table: Option<String> = sqlx::query_scalar(
         "UPDATE fields SET name = $2, name_key = $3, description = $4, type = $5, options = $6, \
          position = $7, indexed = $8, updated_at = $9, index_origin = $10 WHERE id = $1 \
@@ -289,8 +290,24 @@ async fn save_field(conn: &mut PgConnection, field: &Field) -> StoreResult<Table
     .await
     .db()?;
     let table = table.ok_or_else(|| StoreError::not_found("field", field.id))?;
-    crate::links::unpair(conn, field.id, field.field_type.inverse_field_id()).await?;
-    TableId::parse(&table).map_err(|e| StoreError::backend(crate::error::BACKEND, e))
+    let unpaired = crate::links::unpair(
+        conn,
+        field.id,
+        field.field_type.inverse_field_id(),
+        field.updated_at,
+    )
+    .await?;
+    let table =
+        TableId::parse(&table).map_err(|e| StoreError::backend(crate::error::BACKEND, e))?;
+    Ok((table, unpaired))
+}
+
+/// `field.updated` of `field`, then of the partners it no longer pairs with.
+fn field_updated(field: &Field, unpaired: &[Field]) -> Vec<NewChange> {
+    std::iter::once(field)
+        .chain(unpaired)
+        .map(|f| NewChange::field(ChangeKind::FieldUpdated, f))
+        .collect()
 }
 
 impl PgStore {
@@ -325,8 +342,8 @@ impl PgStore {
             {
                 return Ok(false);
             }
-            let table = save_field(&mut tx, field).await?;
-            let mut log = vec![NewChange::field(ChangeKind::FieldUpdated, field)];
+            let (table, unpaired) = save_field(&mut tx, field).await?;
+            let mut log = field_updated(field, &unpaired);
             if !ids.is_empty() {
                 log.extend(changes::converted(&mut tx, field, &ids, cells, &last).await?);
                 sqlx::query(layout::on(
@@ -708,9 +725,9 @@ impl SchemaStore for PgStore {
         retry::whole(|| async move {
             let mut tx = self.pool.begin().await.db()?;
             lock_table_ddl(&mut tx, field.table_id).await?;
-            let table = save_field(&mut tx, field).await?;
+            let (table, unpaired) = save_field(&mut tx, field).await?;
             let built = sync_index(&mut tx, table, field).await?;
-            let log = vec![NewChange::field(ChangeKind::FieldUpdated, field)];
+            let log = field_updated(field, &unpaired);
             let done = changes::log(&mut tx, Some(field.updated_at), current_actor(), log).await?;
             tx.commit().await.db()?;
             self.announce(done);
@@ -808,7 +825,8 @@ impl SchemaStore for PgStore {
             if deleted.rows_affected() == 0 {
                 return Err(StoreError::not_found("field", id));
             }
-            crate::links::unpair(&mut tx, id, None).await?;
+            let now = chrono::Utc::now();
+            let unpaired = crate::links::unpair(&mut tx, id, None, now).await?;
             sqlx::query(layout::on(
                 table,
                 "UPDATE {records} SET data = data - $1 WHERE data ? $1",
@@ -818,8 +836,13 @@ impl SchemaStore for PgStore {
             .await
             .db()?;
             drop_field_indexes(&mut tx, id).await?;
-            let log = vec![NewChange::field_deleted(table, id)];
-            let done = changes::log(&mut tx, None, current_actor(), log).await?;
+            let mut log = vec![NewChange::field_deleted(table, id)];
+            log.extend(
+                unpaired
+                    .iter()
+                    .map(|f| NewChange::field(ChangeKind::FieldUpdated, f)),
+            );
+            let done = changes::log(&mut tx, Some(now), current_actor(), log).await?;
             tx.commit().await.db()?;
             self.announce(done);
             Ok(())

@@ -310,14 +310,26 @@ fn let_go(
 }
 
 /// Clears `inverse_field_id` on every field that names `field` as its
-/// partner, except `keep` (the partner `field` still names back).
-pub(crate) fn unpair(conn: &Connection, field: FieldId, keep: Option<FieldId>) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE fields SET options = json_remove(options, '$.inverse_field_id') \
-         WHERE json_extract(options, '$.inverse_field_id') = ?1 AND id IS NOT ?2",
-    )?
-    .execute(params![field.as_str(), keep.as_ref().map(FieldId::as_str)])?;
-    Ok(())
+/// partner, except `keep` (the partner `field` still names back), stamping
+/// them changed `at` (as stored); the fields changed, as they are now (each
+/// a `field.updated` event of the caller's).
+pub(crate) fn unpair(
+    conn: &Connection,
+    field: FieldId,
+    keep: Option<FieldId>,
+    at: &str,
+) -> Result<Vec<pybase_core::model::Field>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "UPDATE fields SET options = json_remove(options, '$.inverse_field_id'), updated_at = ?3 \
+         WHERE json_extract(options, '$.inverse_field_id') = ?1 AND id IS NOT ?2 \
+         RETURNING {}",
+        crate::schema::FIELD_COLUMNS
+    ))?;
+    let rows = stmt.query_map(
+        params![field.as_str(), keep.as_ref().map(FieldId::as_str), at],
+        crate::schema::field,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// The cells a new record starts with, for [`sync`]'s `after`.

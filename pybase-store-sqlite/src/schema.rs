@@ -225,7 +225,7 @@ fn insert_field(conn: &Connection, f: &Field) -> Result<()> {
     sync_cell_index(conn, f)
 }
 
-fn save_field(conn: &Connection, f: &Field) -> Result<()> {
+fn save_field(conn: &Connection, f: &Field) -> Result<Vec<Field>> {
     let table: Option<String> = conn
         .prepare_cached("SELECT table_id FROM fields WHERE id = ?1")?
         .query_row(params![f.id.as_str()], |r| r.get(0))
@@ -253,8 +253,22 @@ fn save_field(conn: &Connection, f: &Field) -> Result<()> {
     if n == 0 {
         return Err(Error::not_found("field", f.id));
     }
-    crate::links::unpair(conn, f.id, f.field_type.inverse_field_id())?;
-    sync_cell_index(conn, f)
+    let unpaired = crate::links::unpair(
+        conn,
+        f.id,
+        f.field_type.inverse_field_id(),
+        &fmt_time(&f.updated_at),
+    )?;
+    sync_cell_index(conn, f)?;
+    Ok(unpaired)
+}
+
+/// `field.updated` of `f`, then of the partners it no longer pairs with.
+fn field_updated(f: &Field, unpaired: &[Field]) -> Vec<Entry> {
+    std::iter::once(f)
+        .chain(unpaired)
+        .map(|f| Entry::from(NewChange::field(ChangeKind::FieldUpdated, f)))
+        .collect()
 }
 
 impl SqliteStore {
@@ -283,9 +297,10 @@ impl SqliteStore {
                 {
                     return Ok(false);
                 }
-                save_field(tx, &f)?;
-                // `field.updated`, then one `record.updated` per converted cell.
-                let mut log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
+                let unpaired = save_field(tx, &f)?;
+                // `field.updated` (and of the partners it left), then one
+                // `record.updated` per converted cell.
+                let mut log = field_updated(&f, &unpaired);
                 log.extend(changes::converted(tx, &f, converted)?);
                 changes::log(tx, Some(&f.updated_at), actor, &log)?;
                 for (record, value) in &cells {
@@ -658,8 +673,8 @@ impl SchemaStore for SqliteStore {
         let actor = current_actor();
         let out = self
             .write(move |tx| {
-                save_field(tx, &f)?;
-                let log = vec![Entry::from(NewChange::field(ChangeKind::FieldUpdated, &f))];
+                let unpaired = save_field(tx, &f)?;
+                let log = field_updated(&f, &unpaired);
                 changes::log(tx, Some(&f.updated_at), actor, &log)
             })
             .await?;
@@ -724,15 +739,21 @@ impl SchemaStore for SqliteStore {
                 .query_row([id.as_str()], |r| crate::rows::id(r, 0))
                 .optional()?
                 .ok_or_else(|| Error::not_found("field", id))?;
-            crate::links::unpair(tx, id, None)?;
+            let now = chrono::Utc::now();
+            let unpaired = crate::links::unpair(tx, id, None, &fmt_time(&now))?;
             layout::drop_cell_index(tx, id)?;
             tx.prepare_cached(
                 "UPDATE records SET data = jsonb_remove(data, ?1) \
                  WHERE table_id = ?2 AND json_type(data, ?1) IS NOT NULL",
             )?
             .execute(params![cell_path(id.as_str()), table.as_str()])?;
-            let log = vec![Entry::from(NewChange::field_deleted(table, id))];
-            changes::log(tx, None, actor, &log)
+            let mut log = vec![Entry::from(NewChange::field_deleted(table, id))];
+            log.extend(
+                unpaired
+                    .iter()
+                    .map(|f| Entry::from(NewChange::field(ChangeKind::FieldUpdated, f))),
+            );
+            changes::log(tx, Some(&now), actor, &log)
         })
         .await
     }

@@ -2039,3 +2039,101 @@ pub async fn an_upsert_logs_one_event_per_partner_record(store: Arc<dyn Store>) 
     assert_eq!(obj(&of_acme[0].before).get(inverse.as_str()), None);
     assert_eq!(written.len(), 4, "three rows and one partner: {written:#?}");
 }
+
+/// A link that stops being two-way changes its partner's options too (the
+/// partner no longer names it): the log holds a `field.updated` of the
+/// partner after the change, whether its other side was deleted, made
+/// one-way or given another type (reviewer: a consumer rebuilding the
+/// schema from the log kept an `inverse_field_id` naming a deleted field).
+pub async fn unpairing_a_link_logs_its_partner(store: Arc<dyn Store>) {
+    let fx = Fixture::new(store).await;
+    let o = &fx.owner;
+    let items = fx.table.table.id;
+    let companies = fx.other_table().await.table.id;
+    let link = |name: &str| NewField {
+        name: name.into(),
+        field_type: "link".into(),
+        options: json!({ "linked_table_id": companies }),
+        description: None,
+        indexed: false,
+    };
+    let inverse_of = |f: &crate::model::Field| f.field_type.inverse_field_id().expect("two-way");
+    let names_inverse = |e: &ChangeEvent| {
+        e.after
+            .as_ref()
+            .is_some_and(|a| a.to_string().contains("inverse_field_id"))
+    };
+    // The tail of the log after `from`: (kind, field) of each event.
+    let tail = |from: usize| {
+        let fx = &fx;
+        async move {
+            let log = whole_log(fx).await;
+            log[from..].to_vec()
+        }
+    };
+    // The other side deleted.
+    let company = fx.pb.create_field(o, items, link("Company")).await.unwrap();
+    let from = whole_log(&fx).await.len();
+    fx.pb.delete_field(o, inverse_of(&company)).await.unwrap();
+    let events = tail(from).await;
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert_eq!(events[0].kind, ChangeKind::FieldDeleted);
+    assert_eq!(events[0].field_id, Some(inverse_of(&company)));
+    assert_eq!(events[1].kind, ChangeKind::FieldUpdated);
+    assert_eq!(events[1].field_id, Some(company.id));
+    assert_eq!(events[1].table_id, Some(items));
+    assert!(!names_inverse(&events[1]), "{:?}", events[1].after);
+    // Made one-way.
+    let vendor = fx.pb.create_field(o, items, link("Vendor")).await.unwrap();
+    let from = whole_log(&fx).await.len();
+    fx.pb
+        .update_field(
+            o,
+            vendor.id,
+            FieldPatch {
+                options: Some(json!({ "linked_table_id": companies, "two_way": false })),
+                ..FieldPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let events = tail(from).await;
+    let partner = events
+        .iter()
+        .find(|e| e.field_id == Some(inverse_of(&vendor)))
+        .unwrap_or_else(|| panic!("the partner's event: {events:#?}"));
+    assert_eq!(partner.kind, ChangeKind::FieldUpdated);
+    assert_eq!(partner.table_id, Some(companies));
+    assert!(!names_inverse(partner), "{:?}", partner.after);
+    // The other side given another type.
+    let maker = fx.pb.create_field(o, items, link("Maker")).await.unwrap();
+    let from = whole_log(&fx).await.len();
+    fx.pb
+        .update_field(
+            o,
+            inverse_of(&maker),
+            FieldPatch {
+                field_type: Some("text".into()),
+                ..FieldPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let events = tail(from).await;
+    let partner = events
+        .iter()
+        .find(|e| e.field_id == Some(maker.id))
+        .unwrap_or_else(|| panic!("the link's event: {events:#?}"));
+    assert_eq!(partner.kind, ChangeKind::FieldUpdated);
+    assert!(!names_inverse(partner), "{:?}", partner.after);
+    // What the log says is what the schema holds.
+    let now = fx
+        .pb
+        .list_fields(o, items)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.id == maker.id)
+        .unwrap();
+    assert_eq!(now.field_type.inverse_field_id(), None);
+}

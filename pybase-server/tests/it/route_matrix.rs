@@ -6,7 +6,8 @@
 //! For each operation: anonymous callers get 401; non-members get 404;
 //! the role just below the one needed gets 403; an owner's API key without
 //! the needed scope gets 403; the needed role, and a key with only the
-//! needed scopes (record writes need `read` with `write`), are let through
+//! needed scopes (record writes need `read` with `write`, webhooks `read`
+//! with `admin`), are let through
 //! (anything but 401, 403 or 404).
 
 use std::collections::BTreeSet;
@@ -638,9 +639,12 @@ async fn check(method: &'static str, path: &'static str, need: Need) -> Vec<Stri
                 None
             };
             let w2 = fresh.as_ref().unwrap_or(&w);
-            // Record writes answer records, so they need read as well.
+            // Record writes answer records, and webhooks deliver them, so
+            // they need read as well.
             let needed: &[&str] = if scope == "write" {
                 &["write", "read"]
+            } else if path.contains("webhooks") {
+                &["admin", "read"]
             } else {
                 std::slice::from_ref(&scope)
             };

@@ -1223,6 +1223,8 @@ async fn the_role_matrix_holds_over_v0() {
     let write = w.s.key(&w.owner, &["read", "write"], None).await;
     let schema = w.s.key(&w.owner, &["read", "schema"], None).await;
     let admin = w.s.key(&w.owner, &["read", "admin"], None).await;
+    // Webhooks deliver every record: `admin` alone does not manage them.
+    let admin_only = w.s.key(&w.owner, &["admin"], None).await;
     let hidden = Some((403, "INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND"));
     let denied = Some((403, "INVALID_PERMISSIONS"));
     let mut failures = Vec::new();
@@ -1259,6 +1261,13 @@ async fn the_role_matrix_holds_over_v0() {
         }
         if let Some(k) = key_short {
             cases.push(("a key without the scope".into(), Some(k.clone()), denied));
+        }
+        if need == "admin" {
+            cases.push((
+                "a key with admin alone".into(),
+                Some(admin_only.clone()),
+                denied,
+            ));
         }
         for (who, t, want) in cases {
             let (url, body) = w.concrete(method, path).await;
