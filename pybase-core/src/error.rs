@@ -270,8 +270,9 @@ pub fn conflict_message(entity: &str, field: &str) -> String {
             "the last owner of a workspace cannot be removed or demoted".into()
         }
         ("record", "merge_on") => "more than one record matches the merge fields".into(),
-        ("table", "fields") => "a field of this table changed type while this write was checked \
-                                against it; nothing was written, try again"
+        ("table", "fields") => "a field of this table was converted (its type or options \
+                                changed) while this write was checked against it; nothing was \
+                                written, try again"
             .into(),
         (entity, field) => format!("{} {field} is already taken", entity.replace('_', " ")),
     }

@@ -904,7 +904,11 @@ impl Pybase {
             )
             .await
             .map_err(|e| match e {
-                StoreError::Conflict { entity, field } => Error::Conflict {
+                // A key matching several records is the merge fields'
+                // error; any other conflict (the fields changed while this
+                // write was checked, which `rechecked` checks again) is
+                // its own.
+                StoreError::Conflict { entity, field } if field == "merge_on" => Error::Conflict {
                     message: crate::error::conflict_message(entity, &field),
                     field: "merge_on".into(),
                 },

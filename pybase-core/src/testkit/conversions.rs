@@ -158,6 +158,21 @@ pub async fn writes_wait_for_a_conversion_and_meet_the_new_type(store: Arc<dyn S
                     });
                     held.lock().expect("held").push(write);
                 }
+                // An upsert checked against the old fields is checked again
+                // too (it answered the merge fields' 409 before).
+                let (pb, o, t) = (fx.pb.clone(), fx.owner.clone(), fx.table.table.id);
+                let upsert = tokio::spawn(async move {
+                    pb.upsert_records(
+                        &o,
+                        t,
+                        &["Name".to_owned()],
+                        vec![cells(&[("Name", json!("upserted")), ("Qty", json!(7))])],
+                        WriteOptions::default(),
+                    )
+                    .await
+                    .map(|u| u.records.into_iter().next().expect("one record"))
+                });
+                held.lock().expect("held").push(upsert);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 for write in held.lock().expect("held").iter() {
                     assert!(!write.is_finished(), "the write waits for the conversion");
@@ -195,8 +210,13 @@ pub async fn writes_wait_for_a_conversion_and_meet_the_new_type(store: Arc<dyn S
         .expect("the conversion");
     assert_eq!(calls.load(Ordering::SeqCst), 1, "one compare-and-set");
     let writes: Vec<_> = held.lock().expect("held").drain(..).collect();
-    let [notes_write, qty_write, vendor_write] =
-        <[_; 3]>::try_from(writes).expect("three held writes");
+    let [notes_write, qty_write, vendor_write, upsert_write] =
+        <[_; 4]>::try_from(writes).expect("four held writes");
+    let upserted = upsert_write
+        .await
+        .expect("the upsert's task")
+        .expect("an upsert fitting the new fields is written");
+    assert_eq!(upserted.fields.get("Qty"), Some(&json!(7)));
     let refused = notes_write.await.expect("the write's task").unwrap_err();
     assert!(
         matches!(&refused, Error::Validation { fields, .. } if fields.contains_key("Notes")),
