@@ -249,12 +249,19 @@ impl WebhooksStore for PgStore {
         Ok(())
     }
 
-    async fn save_progress(&self, owner: &str, id: WebhookId, p: &Progress) -> StoreResult<bool> {
+    async fn save_progress(
+        &self,
+        owner: &str,
+        id: WebhookId,
+        p: &Progress,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.db()?;
         let done = sqlx::query(
             "UPDATE webhooks SET cursor = $3, attempt = $4, next_attempt_at = $5, \
              enabled = CASE WHEN $6::text IS NULL THEN enabled ELSE FALSE END, \
              disabled_reason = coalesce($6, disabled_reason), \
+             updated_at = CASE WHEN $6::text IS NULL THEN updated_at ELSE $8 END, \
              lease_owner = CASE WHEN $7 THEN NULL ELSE lease_owner END, \
              lease_until = CASE WHEN $7 THEN NULL ELSE lease_until END \
              WHERE id = $1 AND lease_owner = $2",
@@ -266,6 +273,8 @@ impl WebhooksStore for PgStore {
         .bind(p.next_attempt_at.map(ms))
         .bind(&p.disable)
         .bind(p.release)
+        // Disabled by the server: a change of the webhook's, as a PATCH is.
+        .bind(ms(at))
         .execute(&mut *tx)
         .await
         .db()?;

@@ -282,7 +282,13 @@ impl WebhooksStore for SqliteStore {
         .await
     }
 
-    async fn save_progress(&self, owner: &str, id: WebhookId, p: &Progress) -> StoreResult<bool> {
+    async fn save_progress(
+        &self,
+        owner: &str,
+        id: WebhookId,
+        p: &Progress,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
         let owner = owner.to_owned();
         let p = p.clone();
         self.write(move |tx| {
@@ -291,6 +297,7 @@ impl WebhooksStore for SqliteStore {
                     "UPDATE webhooks SET cursor = ?3, attempt = ?4, next_attempt_at = ?5, \
                      enabled = CASE WHEN ?6 IS NULL THEN enabled ELSE 0 END, \
                      disabled_reason = coalesce(?6, disabled_reason), \
+                     updated_at = CASE WHEN ?6 IS NULL THEN updated_at ELSE ?8 END, \
                      lease_owner = CASE WHEN ?7 THEN NULL ELSE lease_owner END, \
                      lease_until = CASE WHEN ?7 THEN NULL ELSE lease_until END \
                      WHERE id = ?1 AND lease_owner = ?2",
@@ -303,6 +310,9 @@ impl WebhooksStore for SqliteStore {
                     fmt_opt_time(p.next_attempt_at.as_ref()),
                     p.disable,
                     p.release,
+                    // Disabled by the server: a change of the webhook's, as
+                    // a PATCH is.
+                    fmt_time(&at),
                 ])?;
             if n == 0 {
                 return Ok(false);

@@ -521,7 +521,10 @@ impl Pybase {
         id: WebhookId,
         progress: &crate::store::Progress,
     ) -> Result<bool> {
-        Ok(self.store.save_progress(owner, id, progress).await?)
+        Ok(self
+            .store
+            .save_progress(owner, id, progress, self.clock.now())
+            .await?)
     }
 
     /// Gives back every webhook lease `owner` holds (for the delivering

@@ -200,12 +200,14 @@ pub trait WebhooksStore: Send + Sync {
         limit: usize,
     ) -> StoreResult<Vec<Webhook>>;
     /// Saves `progress` (and its delivery) if `owner` still holds the
-    /// lease, in one transaction; `false` (nothing saved) otherwise.
+    /// lease, in one transaction; `false` (nothing saved) otherwise. A
+    /// progress that disables the webhook stamps it changed `at`.
     async fn save_progress(
         &self,
         owner: &str,
         id: WebhookId,
         progress: &Progress,
+        at: Timestamp,
     ) -> StoreResult<bool>;
     /// Gives back every lease `owner` holds (a delivering program that
     /// stops), so another owner may claim those webhooks at once rather

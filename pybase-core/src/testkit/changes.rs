@@ -1238,13 +1238,13 @@ pub async fn webhook_state_follows_the_lease(store: Arc<dyn Store>) {
     };
     assert!(
         !store
-            .save_progress("b", made.id, &progress(last, true))
+            .save_progress("b", made.id, &progress(last, true), now)
             .await
             .unwrap()
     );
     assert!(
         store
-            .save_progress("a", made.id, &progress(last, true))
+            .save_progress("a", made.id, &progress(last, true), now)
             .await
             .unwrap()
     );
@@ -1256,7 +1256,7 @@ pub async fn webhook_state_follows_the_lease(store: Arc<dyn Store>) {
     done.attempt = 0;
     done.next_attempt_at = None;
     done.disable = Some("gave up".into());
-    assert!(store.save_progress("b", made.id, &done).await.unwrap());
+    assert!(store.save_progress("b", made.id, &done, now).await.unwrap());
     let after = store.get_webhook(made.id).await.unwrap();
     assert_eq!(after.cursor, last + 1);
     assert_eq!(after.start_seq, last);
@@ -1394,9 +1394,18 @@ pub async fn webhook_switch_and_airtable_state_are_written_apart(store: Arc<dyn 
         delivery: None,
         release: true,
     };
-    assert!(store.save_progress("w", made.id, &gave_up).await.unwrap());
+    // Whole milliseconds, as every store keeps a webhook's times.
+    let gave_up_at = chrono::SubsecRound::trunc_subsecs(later + chrono::TimeDelta::seconds(1), 3);
+    assert!(
+        store
+            .save_progress("w", made.id, &gave_up, gave_up_at)
+            .await
+            .unwrap()
+    );
     let off = store.get_webhook(made.id).await.unwrap();
     assert!(!off.enabled && off.disabled_reason.as_deref() == Some("gave up"));
+    // Disabled by the server is a change of the webhook's: it is stamped.
+    assert_eq!(off.updated_at, gave_up_at);
     // Turning off again keeps the reason; turning on clears it.
     store
         .set_webhook_enabled(made.id, false, later)

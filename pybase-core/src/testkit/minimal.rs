@@ -571,8 +571,9 @@ impl crate::store::WebhooksStore for MinimalStore {
         owner: &str,
         id: crate::ids::WebhookId,
         progress: &crate::store::Progress,
+        at: crate::model::Timestamp,
     ) -> StoreResult<bool> {
-        self.inner.save_progress(owner, id, progress).await
+        self.inner.save_progress(owner, id, progress, at).await
     }
 
     async fn release_webhooks(&self, owner: &str) -> StoreResult<()> {
