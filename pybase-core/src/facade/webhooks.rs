@@ -71,9 +71,9 @@ pub struct CreatedWebhook {
 
 /// Whether an address is one a webhook may not target unless private
 /// targets are allowed: loopback, private, link-local, unique-local,
-/// site-local, discard-only, benchmarking,
-/// unspecified, broadcast, multicast, shared (CGNAT) and documentation
-/// ranges, and IPv4-mapped forms of them.
+/// site-local, discard-only, benchmarking, IETF protocol assignment,
+/// 6to4 relay, unspecified, broadcast, multicast, shared (CGNAT) and
+/// documentation ranges, and IPv4-mapped forms of them.
 pub fn forbidden_address(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -88,6 +88,10 @@ pub fn forbidden_address(ip: IpAddr) -> bool {
                 || o[0] == 0
                 || (o[0] == 100 && (o[1] & 0xc0) == 64)
                 || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                // IETF protocol assignments (`192.0.0.0/24`) and the
+                // deprecated 6to4 relay anycast (`192.88.99.0/24`).
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 192 && o[1] == 88 && o[2] == 99)
                 || o[0] >= 240
         }
         IpAddr::V6(v6) => {
@@ -582,6 +586,10 @@ mod tests {
             "::ffff:0:127.0.0.1",
             "::ffff:0:10.1.2.3",
             "2001:2::1",
+            "192.0.0.1",
+            "192.0.0.170",
+            "192.88.99.1",
+            "::ffff:192.88.99.1",
         ] {
             assert!(forbidden_address(ip.parse().unwrap()), "{ip}");
         }
@@ -593,6 +601,8 @@ mod tests {
             "2002:808:808::1",
             "100:0:0:1::1",
             "2001:3::1",
+            "192.0.1.1",
+            "192.88.98.1",
         ] {
             assert!(!forbidden_address(ip.parse().unwrap()), "{ip}");
         }
