@@ -131,11 +131,12 @@ pub struct SseFrame {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventsParams {
-    /// Stream the events after this seq (`Last-Event-ID` wins over it);
-    /// without either, only events committed from now on.
-    #[param(minimum = 0)]
-    #[serde(default, deserialize_with = "crate::extract::blank_as_none")]
-    pub after: Option<i64>,
+    /// Stream the events after this seq (`Last-Event-ID` wins over it, so
+    /// this is read only without one); without either, only events
+    /// committed from now on.
+    #[param(minimum = 0, value_type = Option<i64>)]
+    #[serde(default)]
+    pub after: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/bases/{id}/changes", tag = "changes", operation_id = "list_changes",
@@ -193,7 +194,21 @@ fn resume_cursor(headers: &HeaderMap, q: &EventsParams) -> Result<Option<i64>, A
             .ok_or_else(|| {
                 ApiError::invalid("Last-Event-ID", "the id (seq) of an event of this stream")
             }),
-        None => Ok(q.after),
+        None => match q.after.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(text) => text
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| ApiError::BadQuery {
+                    message: format!(
+                        "invalid query string: after: expected a whole number, got {text:?}"
+                    ),
+                    fields: std::collections::BTreeMap::from([(
+                        "after".to_owned(),
+                        "a whole number".to_owned(),
+                    )]),
+                }),
+        },
     }
 }
 
@@ -470,21 +485,33 @@ mod tests {
 
     #[test]
     fn a_stream_resumes_after_the_header_then_the_query_and_an_empty_header_is_none() {
-        let at = |header: Option<&'static str>, after: Option<i64>| {
+        let at = |header: Option<&'static str>, after: Option<&str>| {
             let mut h = HeaderMap::new();
             if let Some(v) = header {
                 h.insert("last-event-id", HeaderValue::from_static(v));
             }
-            resume_cursor(&h, &EventsParams { after })
+            resume_cursor(
+                &h,
+                &EventsParams {
+                    after: after.map(str::to_owned),
+                },
+            )
         };
-        assert_eq!(at(Some("7"), Some(3)).unwrap(), Some(7));
+        assert_eq!(at(Some("7"), Some("3")).unwrap(), Some(7));
         assert_eq!(at(Some(" 7 "), None).unwrap(), Some(7));
-        assert_eq!(at(None, Some(3)).unwrap(), Some(3));
+        assert_eq!(at(None, Some("3")).unwrap(), Some(3));
         assert_eq!(at(None, None).unwrap(), None);
-        assert_eq!(at(Some(""), Some(3)).unwrap(), Some(3));
+        assert_eq!(at(None, Some("")).unwrap(), None);
+        assert_eq!(at(Some(""), Some("3")).unwrap(), Some(3));
         assert_eq!(at(Some("  "), None).unwrap(), None);
         assert!(at(Some("-1"), None).is_err());
-        assert!(at(Some("x"), Some(3)).is_err());
+        assert!(at(Some("x"), Some("3")).is_err());
+        // The header wins: a query it makes unused is not read.
+        assert_eq!(at(Some("7"), Some("abc")).unwrap(), Some(7));
+        assert!(matches!(
+            at(None, Some("abc")),
+            Err(crate::error::ApiError::BadQuery { .. })
+        ));
     }
 
     #[test]
