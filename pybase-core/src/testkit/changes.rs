@@ -2072,7 +2072,14 @@ pub async fn unpairing_a_link_logs_its_partner(store: Arc<dyn Store>) {
             .as_ref()
             .is_some_and(|a| a.to_string().contains("inverse_field_id"))
     };
-    // The tail of the log after `from`: (kind, field) of each event.
+    // The event of `field` among `events`.
+    fn event_of(events: &[ChangeEvent], field: crate::ids::FieldId) -> &ChangeEvent {
+        events
+            .iter()
+            .find(|e| e.field_id == Some(field))
+            .unwrap_or_else(|| panic!("{field}'s event: {events:#?}"))
+    }
+    // The events of the log after the first `from`.
     let tail = |from: usize| {
         let fx = &fx;
         async move {
@@ -2107,10 +2114,7 @@ pub async fn unpairing_a_link_logs_its_partner(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let events = tail(from).await;
-    let partner = events
-        .iter()
-        .find(|e| e.field_id == Some(inverse_of(&vendor)))
-        .unwrap_or_else(|| panic!("the partner's event: {events:#?}"));
+    let partner = event_of(&events, inverse_of(&vendor));
     assert_eq!(partner.kind, ChangeKind::FieldUpdated);
     assert_eq!(partner.table_id, Some(companies));
     assert!(!names_inverse(partner), "{:?}", partner.after);
@@ -2129,10 +2133,7 @@ pub async fn unpairing_a_link_logs_its_partner(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let events = tail(from).await;
-    let partner = events
-        .iter()
-        .find(|e| e.field_id == Some(maker.id))
-        .unwrap_or_else(|| panic!("the link's event: {events:#?}"));
+    let partner = event_of(&events, maker.id);
     assert_eq!(partner.kind, ChangeKind::FieldUpdated);
     assert!(!names_inverse(partner), "{:?}", partner.after);
     // What the log says is what the schema holds.

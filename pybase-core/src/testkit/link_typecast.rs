@@ -150,18 +150,26 @@ pub async fn typecast_links_by_primary_value(store: Arc<dyn Store>) {
     let washer = named(&fx, "Washer").await;
     assert_eq!(washer.len(), 1, "one new record");
     assert_eq!(order.fields["Items"], json!([bolt.id, nut.id, washer[0]]));
+    // The order's Items after an update with typecast setting them to `v`.
+    let set_items = |v: Value| {
+        let pb = fx.pb.clone();
+        async move {
+            pb.update_records(
+                o,
+                orders,
+                vec![(order.id, cells(&[("Items", v)]))],
+                TYPECAST,
+            )
+            .await
+            .unwrap()
+            .remove(0)
+            .fields
+            .get("Items")
+            .cloned()
+        }
+    };
     // A single name, on update: matches the record made above.
-    let updated = fx
-        .pb
-        .update_records(
-            o,
-            orders,
-            vec![(order.id, cells(&[("Items", json!("Washer"))]))],
-            TYPECAST,
-        )
-        .await
-        .unwrap();
-    assert_eq!(updated[0].fields["Items"], json!([washer[0]]));
+    assert_eq!(set_items(json!("Washer")).await, Some(json!([washer[0]])));
     assert_eq!(
         named(&fx, "Washer").await.len(),
         1,
@@ -169,58 +177,14 @@ pub async fn typecast_links_by_primary_value(store: Arc<dyn Store>) {
     );
     // One text names a list, split at commas outside double quotes (as
     // a text field converting into a link): ids, names and new names.
-    let updated = fx
-        .pb
-        .update_records(
-            o,
-            orders,
-            vec![(
-                order.id,
-                cells(&[(
-                    "Items",
-                    json!(format!("Nut, {}, \"Lock, washer\"", bolt.id)),
-                )]),
-            )],
-            TYPECAST,
-        )
-        .await
-        .unwrap();
+    let items = set_items(json!(format!("Nut, {}, \"Lock, washer\"", bolt.id))).await;
     let lock = named(&fx, "Lock, washer").await;
     assert_eq!(lock.len(), 1, "a quoted name is one name, commas and all");
-    assert_eq!(
-        updated[0].fields["Items"],
-        json!([nut.id, bolt.id, lock[0]])
-    );
+    assert_eq!(items, Some(json!([nut.id, bolt.id, lock[0]])));
     // An empty text clears the cell.
-    let updated = fx
-        .pb
-        .update_records(
-            o,
-            orders,
-            vec![(order.id, cells(&[("Items", json!(""))]))],
-            TYPECAST,
-        )
-        .await
-        .unwrap();
-    assert!(
-        updated[0]
-            .fields
-            .get("Items")
-            .is_none_or(|v| v == &json!([])),
-        "{:?}",
-        updated[0].fields
-    );
-    let updated = fx
-        .pb
-        .update_records(
-            o,
-            orders,
-            vec![(order.id, cells(&[("Items", json!("Washer"))]))],
-            TYPECAST,
-        )
-        .await
-        .unwrap();
-    assert_eq!(updated[0].fields["Items"], json!([washer[0]]));
+    let items = set_items(json!("")).await;
+    assert!(items.as_ref().is_none_or(|v| v == &json!([])), "{items:?}");
+    assert_eq!(set_items(json!("Washer")).await, Some(json!([washer[0]])));
     // A write failing on another cell creates no linked record: a cell
     // that does not validate, a link to a record that is not there (found
     // by the checks that need the store), an update of a missing record.
