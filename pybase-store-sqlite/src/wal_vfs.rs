@@ -159,14 +159,15 @@ unsafe fn methods<'a>(file: *mut ffi::sqlite3_file) -> &'a ffi::sqlite3_io_metho
     unsafe { &*(*extra(file)).methods }
 }
 
+/// `xOpen`: the default VFS's, then WAL files get [`WAL_METHODS`] (their
+/// own methods kept in [`Extra`]).
 unsafe extern "C" fn open(
-    vfs: *mut ffi::sqlite3_vfs,
+    _vfs: *mut ffi::sqlite3_vfs,
     name: ffi::sqlite3_filename,
     file: *mut ffi::sqlite3_file,
     flags: c_int,
     out_flags: *mut c_int,
 ) -> c_int {
-    let _ = vfs;
     let Some(parent) = PARENT.get() else {
         return ffi::SQLITE_ERROR;
     };
